@@ -1,0 +1,120 @@
+package org.diffusionbot.common;
+
+/**
+ * The one place that says which generation parameters are acceptable. The bot checks slash-command
+ * options with it, the worker checks every job off the queue and every command-line flag with it,
+ * so a value refused in one place is refused everywhere with the same words.
+ */
+public final class GenerationLimits {
+    public static final int MIN_STEPS = 1;
+    public static final int MAX_STEPS = 150;
+    public static final int DEFAULT_STEPS = 30;
+    public static final double MIN_CFG = 0;
+    public static final double MAX_CFG = 30;
+    public static final double DEFAULT_CFG = 7.0;
+    public static final int MIN_SIZE = 64;
+    public static final int MAX_SIZE = 2048;
+    public static final int SIZE_MULTIPLE = 8;
+    public static final int DEFAULT_SIZE = 512;
+    /** Most pixels one image may have (1024x1024): bounds memory whatever the aspect ratio. */
+    public static final long MAX_PIXELS = 1024L * 1024L;
+    public static final int MIN_COUNT = 1;
+    public static final int MAX_COUNT = 4;
+    public static final int MIN_CLIP_SKIP = 1;
+    public static final int MAX_CLIP_SKIP = 12;
+    public static final int MAX_PROMPT_CHARS = 2000;
+    public static final long MAX_SEED = 0xFFFF_FFFFL;
+
+    private GenerationLimits() {
+    }
+
+    public static int checkSteps(int steps) {
+        if (steps < MIN_STEPS || steps > MAX_STEPS) {
+            throw new IllegalArgumentException(
+                    "steps must be between " + MIN_STEPS + " and " + MAX_STEPS + ", got " + steps);
+        }
+        return steps;
+    }
+
+    public static double checkCfg(double cfg) {
+        if (!(cfg >= MIN_CFG && cfg <= MAX_CFG)) {
+            throw new IllegalArgumentException(
+                    "cfg must be between " + fmt(MIN_CFG) + " and " + fmt(MAX_CFG) + ", got " + cfg);
+        }
+        return cfg;
+    }
+
+    /** Checks one side of an image: a multiple of 8 between 64 and 2048. */
+    public static int checkSide(String what, int px) {
+        if (px < MIN_SIZE || px > MAX_SIZE || px % SIZE_MULTIPLE != 0) {
+            throw new IllegalArgumentException(what + " must be a multiple of " + SIZE_MULTIPLE
+                    + " between " + MIN_SIZE + " and " + MAX_SIZE + ", got " + px);
+        }
+        return px;
+    }
+
+    public static void checkSize(int width, int height) {
+        checkSide("width", width);
+        checkSide("height", height);
+        if ((long) width * height > MAX_PIXELS) {
+            throw new IllegalArgumentException("image of " + width + "x" + height
+                    + " is too large: at most " + MAX_PIXELS + " pixels (e.g. 1024x1024)");
+        }
+    }
+
+    public static int checkCount(int count) {
+        if (count < MIN_COUNT || count > MAX_COUNT) {
+            throw new IllegalArgumentException(
+                    "count must be between " + MIN_COUNT + " and " + MAX_COUNT + ", got " + count);
+        }
+        return count;
+    }
+
+    public static int checkClipSkip(int clipSkip) {
+        if (clipSkip < MIN_CLIP_SKIP || clipSkip > MAX_CLIP_SKIP) {
+            throw new IllegalArgumentException("clip skip must be between " + MIN_CLIP_SKIP + " and "
+                    + MAX_CLIP_SKIP + ", got " + clipSkip);
+        }
+        return clipSkip;
+    }
+
+    public static long checkSeed(long seed) {
+        if (seed < 0 || seed > MAX_SEED) {
+            throw new IllegalArgumentException("seed must be between 0 and " + MAX_SEED + ", got " + seed);
+        }
+        return seed;
+    }
+
+    public static double checkStrength(double strength) {
+        if (!(strength > 0 && strength <= 1)) {
+            throw new IllegalArgumentException("strength must be greater than 0 and at most 1, got " + strength);
+        }
+        return strength;
+    }
+
+    /** Prompts: bounded length, no control characters other than newline and tab. */
+    public static String checkPrompt(String what, String text, boolean required) {
+        if (text == null || text.isBlank()) {
+            if (required) {
+                throw new IllegalArgumentException(what + " must not be empty");
+            }
+            return "";
+        }
+        if (text.length() > MAX_PROMPT_CHARS) {
+            throw new IllegalArgumentException(what + " is " + text.length() + " characters long; at most "
+                    + MAX_PROMPT_CHARS + " are allowed");
+        }
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isISOControl(c) && c != '\n' && c != '\t') {
+                throw new IllegalArgumentException(what + " contains a control character (U+"
+                        + String.format("%04X", (int) c) + ") at position " + i);
+            }
+        }
+        return text;
+    }
+
+    private static String fmt(double d) {
+        return d == Math.rint(d) ? Long.toString((long) d) : Double.toString(d);
+    }
+}

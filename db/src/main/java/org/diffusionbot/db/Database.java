@@ -1,0 +1,7 @@
+package org.diffusionbot.db;
+
+/** Placeholder. */
+final class Database {
+    private Database() {
+    }
+}
