@@ -1,5 +1,7 @@
 package org.diffusionbot.common;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.stream.Collectors;
@@ -30,6 +32,7 @@ public enum Sampler {
     }
 
     /** The name used on the command line, in slash commands and in messages. */
+    @JsonValue
     public String id() {
         return id;
     }
@@ -39,6 +42,7 @@ public enum Sampler {
     }
 
     /** Looks a sampler up by its id (case-insensitive); the error lists the valid names. */
+    @JsonCreator
     public static Sampler fromId(String name) {
         if (name != null) {
             String n = name.trim().toLowerCase(Locale.ROOT);

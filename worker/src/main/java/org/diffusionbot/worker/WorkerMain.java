@@ -1,12 +1,44 @@
 package org.diffusionbot.worker;
 
-/** Entry point of {@code worker.jar}. */
+import org.diffusionbot.common.config.ConfigException;
+import org.diffusionbot.common.config.Env;
+
+/** Entry point of {@code worker.jar}: {@code run} (consume jobs) and the tools beside it. */
 public final class WorkerMain {
+    static final String USAGE = """
+            usage: java -jar worker.jar <command> [options]
+              run       consume jobs from RabbitMQ (configured by environment variables, see README)
+            """;
+
     private WorkerMain() {
     }
 
     public static void main(String[] args) {
-        System.err.println("usage: worker imagine|run|bench ...");
-        System.exit(2);
+        System.exit(run(args));
+    }
+
+    static int run(String[] args) {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
+            System.err.print(USAGE);
+            return args.length == 0 ? 2 : 0;
+        }
+        try {
+            switch (args[0]) {
+                case "run" -> {
+                    WorkerConfig config = WorkerConfig.fromEnv(Env.system());
+                    System.err.println("worker: configuration is valid (" + config.modelName()
+                            + "); the job consumer is not wired up yet");
+                    return 1;
+                }
+                default -> {
+                    System.err.println("worker: unknown command '" + args[0] + "'");
+                    System.err.print(USAGE);
+                    return 2;
+                }
+            }
+        } catch (ConfigException e) {
+            System.err.println("worker: " + e.getMessage());
+            return 2;
+        }
     }
 }

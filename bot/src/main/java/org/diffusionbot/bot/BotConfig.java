@@ -1,0 +1,43 @@
+package org.diffusionbot.bot;
+
+import java.net.URI;
+import org.diffusionbot.common.config.Env;
+import org.diffusionbot.common.config.RabbitSettings;
+import org.diffusionbot.db.DbSettings;
+
+/**
+ * Everything the bot reads from the environment, validated once at start-up (the README's
+ * configuration table documents each variable).
+ */
+public record BotConfig(
+        String discordToken,
+        URI discordApiBaseUrl,
+        DbSettings db,
+        RabbitSettings rabbit,
+        String defaultModel,
+        int dailyImageLimit,
+        int maxActiveJobs,
+        String galleryBind,
+        int galleryPort) {
+
+    public static BotConfig fromEnv(Env env) {
+        return new BotConfig(
+                env.required("DISCORD_TOKEN", "create a bot at https://discord.com/developers/applications, copy its"
+                        + " token and set DISCORD_TOKEN (e.g. in .env)"),
+                env.uri("DISCORD_API_BASE_URL", "https://discord.com/api/v10/", "https", "http"),
+                DbSettings.fromEnv(env),
+                RabbitSettings.fromEnv(env),
+                env.string("DEFAULT_MODEL", "sd15"),
+                env.integer("DAILY_IMAGE_LIMIT", 100, 0, 1_000_000),
+                env.integer("MAX_ACTIVE_JOBS", 3, 1, 1_000),
+                env.string("GALLERY_BIND", "0.0.0.0"),
+                env.integer("GALLERY_PORT", 8080, 0, 65_535));
+    }
+
+    @Override
+    public String toString() {
+        return "BotConfig[api=" + discordApiBaseUrl + ", " + db + ", " + rabbit + ", defaultModel=" + defaultModel
+                + ", dailyImageLimit=" + dailyImageLimit + ", maxActiveJobs=" + maxActiveJobs + ", gallery="
+                + galleryBind + ":" + galleryPort + "]";
+    }
+}

@@ -1,0 +1,68 @@
+package org.diffusionbot.common.messages;
+
+import java.time.Instant;
+import java.util.UUID;
+import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.mq.Topology;
+
+/**
+ * A generation job, published by the bot to the jobs exchange with the model as routing key.
+ * The compact constructor enforces {@link GenerationLimits}, so an invalid job cannot be built,
+ * published or consumed.
+ *
+ * @param initImage    PNG/JPEG bytes for img2img (variations, upscales), or null for txt2img
+ * @param strength     img2img strength in (0, 1]; null exactly when {@code initImage} is null
+ * @param previewEvery publish an x0 preview every this many steps; 0 turns previews off
+ */
+public record JobRequest(
+        UUID jobId,
+        String model,
+        String prompt,
+        String negativePrompt,
+        int width,
+        int height,
+        int steps,
+        double cfg,
+        Sampler sampler,
+        long seed,
+        int count,
+        int clipSkip,
+        byte[] initImage,
+        Double strength,
+        int previewEvery,
+        Instant createdAt) implements Message {
+
+    /** Largest init image accepted on the queue (20 MiB). */
+    public static final int MAX_INIT_IMAGE_BYTES = 20 << 20;
+
+    public JobRequest {
+        Checks.notNull("job_id", jobId);
+        Topology.checkModelName(model);
+        GenerationLimits.checkPrompt("prompt", prompt, true);
+        negativePrompt = GenerationLimits.checkPrompt("negative_prompt", negativePrompt, false);
+        GenerationLimits.checkSize(width, height);
+        GenerationLimits.checkSteps(steps);
+        GenerationLimits.checkCfg(cfg);
+        Checks.notNull("sampler", sampler);
+        GenerationLimits.checkSeed(seed);
+        GenerationLimits.checkCount(count);
+        GenerationLimits.checkClipSkip(clipSkip);
+        if ((initImage == null) != (strength == null)) {
+            throw new IllegalArgumentException("init_image and strength must be given together");
+        }
+        if (initImage != null) {
+            if (initImage.length == 0 || initImage.length > MAX_INIT_IMAGE_BYTES) {
+                throw new IllegalArgumentException("init_image must hold 1 to " + MAX_INIT_IMAGE_BYTES + " bytes");
+            }
+            GenerationLimits.checkStrength(strength);
+        }
+        Checks.range("preview_every", previewEvery, 0, GenerationLimits.MAX_STEPS);
+        Checks.notNull("created_at", createdAt);
+    }
+
+    /** The seed of image {@code i} of this job: consecutive seeds, as Automatic1111 does for a batch. */
+    public long seedOf(int i) {
+        return (seed + i) & GenerationLimits.MAX_SEED;
+    }
+}

@@ -1,0 +1,63 @@
+package org.diffusionbot.common.image;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.diffusionbot.common.Sampler;
+import org.junit.jupiter.api.Test;
+
+class PngTest {
+    @Test
+    void pixelsSurviveAStandardDecoder() throws IOException {
+        int w = 5;
+        int h = 3;
+        byte[] rgb = new byte[w * h * 3];
+        for (int i = 0; i < rgb.length; i++) {
+            rgb[i] = (byte) (i * 17);
+        }
+        byte[] png = Png.encodeRgb(w, h, rgb, Map.of());
+        BufferedImage img = ImageIO.read(new ByteArrayInputStream(png));
+        assertEquals(w, img.getWidth());
+        assertEquals(h, img.getHeight());
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int p = (y * w + x) * 3;
+                int expected = ((rgb[p] & 255) << 16) | ((rgb[p + 1] & 255) << 8) | (rgb[p + 2] & 255);
+                assertEquals(expected, img.getRGB(x, y) & 0xFFFFFF, "pixel " + x + "," + y);
+            }
+        }
+    }
+
+    @Test
+    void parametersChunkReadsBackInAutomatic1111Format() throws IOException {
+        GenerationParameters p = new GenerationParameters("a castle", "blurry", 30, Sampler.DPMPP_2M_KARRAS, 7.5, 42,
+                512, 768, "sd15", 2, null);
+        byte[] png = p.toPng(2, 1, new byte[6]);
+        assertEquals("a castle\nNegative prompt: blurry\n"
+                + "Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: 42, Size: 512x768, Model: sd15, Clip skip: 2",
+                Png.readText(png).get("parameters"));
+    }
+
+    @Test
+    void nonLatinTextUsesUtf8() throws IOException {
+        Map<String, String> text = new LinkedHashMap<>();
+        text.put("parameters", "猫 🐱 café");
+        text.put("Software", "diffusion-bot");
+        assertEquals(text, Png.readText(Png.encodeRgb(1, 1, new byte[3], text)));
+    }
+
+    @Test
+    void malformedPngsAreRefused() {
+        assertThrows(IOException.class, () -> Png.readText(new byte[] {1, 2, 3}));
+        byte[] png = Png.encodeRgb(1, 1, new byte[3], Map.of("a", "b"));
+        assertThrows(IOException.class, () -> Png.readText(Arrays.copyOf(png, 20)));
+        assertThrows(IllegalArgumentException.class, () -> Png.encodeRgb(2, 2, new byte[3], Map.of()));
+    }
+}

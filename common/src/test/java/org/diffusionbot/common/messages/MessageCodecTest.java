@@ -1,0 +1,145 @@
+package org.diffusionbot.common.messages;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.List;
+import java.util.UUID;
+import org.diffusionbot.common.Sampler;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class MessageCodecTest {
+    static final Instant T = Instant.parse("2026-11-22T05:00:00Z");
+
+    static JobRequest job() {
+        return new JobRequest(UUID.randomUUID(), "tiny-sd15", "a cat", "", 512, 512, 30, 7.5,
+                Sampler.DPMPP_2M_KARRAS, 42, 2, 1, null, null, 5, T);
+    }
+
+    @Test
+    void everyMessageTypeRoundTrips() throws Exception {
+        UUID id = UUID.randomUUID();
+        List<Message> all = List.of(
+                job(),
+                new JobRequest(id, "m", "p", "n", 64, 128, 1, 0, Sampler.EULER_A, 0xFFFF_FFFFL, 1, 2,
+                        new byte[] {1, 2, 3}, 0.5, 0, T),
+                new JobProgress(id, "w1", 3, 30, 1200, new byte[] {9, 8}, T),
+                new JobResult(id, "w1", List.of(new JobResult.Image(0, 42, 64, 64, new byte[] {1})),
+                        new JobResult.Timings(5, 10, 15), List.of("prompt cut"), T),
+                new JobFailure(id, "w1", JobFailure.Code.NUMERICAL_ERROR, "NaN in the VAE output", T),
+                new WorkerHeartbeat("w1", "gpu-host", "cuda:0", List.of("sd15"), WorkerHeartbeat.State.IDLE, 0, 12,
+                        3.5, T),
+                new CancelJob(id, "user:1", T));
+        for (Message m : all) {
+            byte[] wire = MessageCodec.encode(m);
+            Message back = MessageCodec.decode(wire);
+            assertEquals(m.getClass(), back.getClass());
+            // byte[] components compare by identity in records: compare the re-encoded form instead
+            assertArrayEquals(wire, MessageCodec.encode(back), m.getClass().getSimpleName());
+        }
+    }
+
+    @Test
+    void wireFormatCarriesTypeSchemaAndSnakeCaseFields() throws Exception {
+        String json = new String(MessageCodec.encode(job()), StandardCharsets.UTF_8);
+        assertTrue(json.startsWith("{\"type\":\"job_request\",\"schema\":1,"), json);
+        assertTrue(json.contains("\"job_id\":"), json);
+        assertTrue(json.contains("\"sampler\":\"dpmpp_2m_karras\""), json);
+        assertTrue(json.contains("\"created_at\":\"2026-11-22T05:00:00Z\""), json);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "", "not json", "[1,2]", "{}", "{\"type\":\"job_request\"}",
+        "{\"type\":\"job_request\",\"schema\":2}",
+        "{\"type\":\"job_request\",\"schema\":\"1\"}",
+        "{\"type\":\"launch_missiles\",\"schema\":1}",
+    })
+    void malformedMessagesAreRejectedWithAReason(String body) {
+        InvalidMessageException e = assertThrows(InvalidMessageException.class,
+                () -> MessageCodec.decode(body.getBytes(StandardCharsets.UTF_8)));
+        assertTrue(e.getMessage() != null && !e.getMessage().isBlank() && !e.getMessage().contains("\n"));
+    }
+
+    @Test
+    void outOfRangeAndMissingFieldsAreNamed() throws Exception {
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("steps", 151);
+        assertReason(om, n, "steps must be between 1 and 150");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.remove("seed");
+        assertReason(om, n, "seed");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("width", "wide");
+        assertReason(om, n, "width");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("sampler", "warp_drive");
+        assertReason(om, n, "sampler");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("model", "../../etc/passwd");
+        assertReason(om, n, "model name");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("prompt", "bell\u0007");
+        assertReason(om, n, "control character");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("strength", 0.5);
+        assertReason(om, n, "init_image and strength");
+    }
+
+    @Test
+    void hugeBodiesAreRefusedBeforeParsing() {
+        byte[] huge = new byte[MessageCodec.MAX_BODY_BYTES + 1];
+        InvalidMessageException e = assertThrows(InvalidMessageException.class, () -> MessageCodec.decode(huge));
+        assertTrue(e.getMessage().contains("larger than the limit"));
+    }
+
+    @Test
+    void decodingAsTheWrongTypeIsRefused() {
+        byte[] wire = MessageCodec.encode(new CancelJob(UUID.randomUUID(), "u", T));
+        InvalidMessageException e = assertThrows(InvalidMessageException.class,
+                () -> MessageCodec.decode(wire, JobRequest.class));
+        assertTrue(e.getMessage().contains("cancel_job"));
+        assertInstanceOf(CancelJob.class, assertDoesNotThrowDecode(wire));
+    }
+
+    @Test
+    void unknownExtraFieldsAreIgnoredForForwardCompatibility() throws Exception {
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("added_in_a_later_minor_version", true);
+        assertInstanceOf(JobRequest.class, MessageCodec.decode(om.writeValueAsBytes(n)));
+    }
+
+    @Test
+    void seedsOfABatchAreConsecutiveAndWrap() {
+        JobRequest j = new JobRequest(UUID.randomUUID(), "m", "p", "", 64, 64, 1, 1, Sampler.DDIM, 0xFFFF_FFFFL, 2, 1,
+                null, null, 0, T);
+        assertEquals(0xFFFF_FFFFL, j.seedOf(0));
+        assertEquals(0L, j.seedOf(1));
+    }
+
+    private static Message assertDoesNotThrowDecode(byte[] wire) {
+        try {
+            return MessageCodec.decode(wire);
+        } catch (InvalidMessageException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static void assertReason(ObjectMapper om, ObjectNode n, String expected) throws Exception {
+        byte[] body = om.writeValueAsBytes(n);
+        InvalidMessageException e = assertThrows(InvalidMessageException.class, () -> MessageCodec.decode(body));
+        assertTrue(e.getMessage().contains(expected), e.getMessage());
+        assertTrue(e.getMessage().startsWith("job_request: "), e.getMessage());
+    }
+}

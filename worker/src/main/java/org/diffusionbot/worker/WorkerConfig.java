@@ -1,0 +1,68 @@
+package org.diffusionbot.worker;
+
+import java.lang.management.ManagementFactory;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.diffusionbot.common.config.ConfigException;
+import org.diffusionbot.common.config.Env;
+import org.diffusionbot.common.config.RabbitSettings;
+import org.diffusionbot.common.mq.Topology;
+
+/**
+ * Everything {@code worker run} reads from the environment, validated once at start-up.
+ *
+ * @param modelPath a diffusers folder or a single-file {@code .safetensors} checkpoint
+ * @param modelName the name jobs use to reach this worker (routing key of its jobs queue)
+ * @param device    {@code auto} (CUDA when available), {@code cpu} or {@code gpu}
+ * @param batchSize jobs run together in one UNet batch, and the consumer prefetch
+ */
+public record WorkerConfig(
+        Path modelPath,
+        String modelName,
+        String workerId,
+        String device,
+        int batchSize,
+        int previewEvery,
+        int heartbeatSeconds,
+        RabbitSettings rabbit) {
+
+    public static WorkerConfig fromEnv(Env env) {
+        Path model = Path.of(env.required("MODEL_PATH",
+                "point it at a Stable Diffusion checkpoint: a diffusers folder or a .safetensors file"));
+        if (!Files.exists(model)) {
+            throw new ConfigException("MODEL_PATH points at " + model.toAbsolutePath() + ", which does not exist");
+        }
+        String name = env.string("MODEL_NAME", defaultModelName(model));
+        try {
+            Topology.checkModelName(name);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("MODEL_NAME: " + e.getMessage());
+        }
+        return new WorkerConfig(model, name,
+                env.string("WORKER_ID", defaultWorkerId()),
+                env.choice("DEVICE", "auto", "auto", "cpu", "gpu"),
+                env.integer("BATCH_SIZE", 4, 1, 64),
+                env.integer("PREVIEW_EVERY", 5, 0, 150),
+                env.integer("HEARTBEAT_SECONDS", 5, 1, 300),
+                RabbitSettings.fromEnv(env));
+    }
+
+    /** The file or folder name without extension, reduced to the characters a routing key allows. */
+    static String defaultModelName(Path model) {
+        String file = model.toAbsolutePath().normalize().getFileName().toString();
+        String base = file.replaceFirst("\\.safetensors$", "").replaceAll("[^A-Za-z0-9._-]", "-")
+                .replaceFirst("^[^A-Za-z0-9]+", "");
+        return base.isEmpty() ? "model" : base.substring(0, Math.min(100, base.length()));
+    }
+
+    static String defaultWorkerId() {
+        String host;
+        try {
+            host = InetAddress.getLocalHost().getHostName();
+        } catch (Exception e) {
+            host = "worker";
+        }
+        return host + "-" + ManagementFactory.getRuntimeMXBean().getPid();
+    }
+}
