@@ -51,6 +51,7 @@ CREATE TABLE jobs (
     state             TEXT NOT NULL DEFAULT 'queued'
                       CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
     quota_charged     INTEGER NOT NULL CHECK (quota_charged >= 0),  -- images charged; refunded on failure
+    charged_on        DATE NOT NULL,                     -- the quota day it was charged to
     attempts          INTEGER NOT NULL DEFAULT 0,
     worker_id         TEXT,
     error             TEXT,
@@ -62,7 +63,7 @@ CREATE TABLE jobs (
         CHECK ((state IN ('succeeded', 'failed', 'cancelled')) = (finished_at IS NOT NULL))
 );
 CREATE INDEX jobs_by_user ON jobs (user_id, created_at DESC);
-CREATE INDEX jobs_active ON jobs (user_id) WHERE state IN ('queued', 'running');
+CREATE INDEX jobs_active ON jobs (model, created_at) WHERE state IN ('queued', 'running');
 
 CREATE TABLE images (
     id             BIGSERIAL PRIMARY KEY,

@@ -89,8 +89,8 @@ class MigrationsIT {
     private static void insertJob(Connection c, UUID id, String state, boolean finished) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("""
                 INSERT INTO jobs (id, user_id, channel_id, model, prompt, width, height, steps, cfg, sampler, seed,
-                                  image_count, request, state, quota_charged, finished_at)
-                VALUES (?, 1, 10, 'm', 'p', 512, 512, 30, 7, 'euler', 1, 1, '{}'::jsonb, ?, 1, ?)""")) {
+                                  image_count, request, state, quota_charged, charged_on, finished_at)
+                VALUES (?, 1, 10, 'm', 'p', 512, 512, 30, 7, 'euler', 1, 1, '{}'::jsonb, ?, 1, current_date, ?)""")) {
             ps.setObject(1, id);
             ps.setString(2, state);
             ps.setObject(3, finished ? java.time.OffsetDateTime.now() : null);
