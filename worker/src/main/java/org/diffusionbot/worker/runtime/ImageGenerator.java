@@ -1,0 +1,42 @@
+package org.diffusionbot.worker.runtime;
+
+import java.util.List;
+import java.util.UUID;
+import java.util.function.Predicate;
+import org.diffusionbot.common.messages.JobRequest;
+
+/**
+ * What the worker runtime needs of an image pipeline: run a batch of compatible jobs (see
+ * {@link Batcher#compatible}) and report each job's outcome. Implementations: the diffusion engine,
+ * and {@link SyntheticGenerator} for plumbing tests and benchmarks.
+ */
+public interface ImageGenerator extends AutoCloseable {
+
+    /** The device it runs on, for heartbeats (e.g. {@code cuda:0}, {@code cpu}). */
+    String device();
+
+    /**
+     * Runs the jobs together. Must not throw for a problem of one job (return {@link JobOutcome.Failed}
+     * for it); a thrown exception means the whole batch should be retried elsewhere (transient).
+     *
+     * @param cancelled checked at every step; a cancelled job stops at the next step
+     */
+    List<JobOutcome> generate(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled)
+            throws Exception;
+
+    @Override
+    default void close() {
+    }
+
+    /** Per-step callback; previews are computed only when asked for. */
+    interface ProgressListener {
+        /** Whether the caller wants a preview at this step (so the generator can skip computing one). */
+        boolean wantsPreview(int step, int totalSteps);
+
+        void onStep(UUID jobId, int step, int totalSteps, Preview preview);
+    }
+
+    /** An RGB preview image (interleaved bytes), or null on steps without one. */
+    record Preview(int width, int height, byte[] rgb) {
+    }
+}

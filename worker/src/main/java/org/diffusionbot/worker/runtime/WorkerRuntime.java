@@ -1,0 +1,393 @@
+package org.diffusionbot.worker.runtime;
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.DefaultConsumer;
+import com.rabbitmq.client.Envelope;
+import com.rabbitmq.client.MessageProperties;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.diffusionbot.common.image.GenerationParameters;
+import org.diffusionbot.common.image.Png;
+import org.diffusionbot.common.messages.CancelJob;
+import org.diffusionbot.common.messages.InvalidMessageException;
+import org.diffusionbot.common.messages.JobFailure;
+import org.diffusionbot.common.messages.JobProgress;
+import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.common.messages.JobResult;
+import org.diffusionbot.common.messages.Message;
+import org.diffusionbot.common.messages.MessageCodec;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
+import org.diffusionbot.common.mq.Topology;
+import org.diffusionbot.worker.WorkerConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker process around an {@link ImageGenerator}: consumes its model's job queue with a
+ * prefetch equal to the batch size, runs compatible jobs together, publishes progress and
+ * results, and acks a job only after the broker confirmed its result.
+ *
+ * <ul>
+ *   <li>Malformed messages are rejected (dead-lettered) with one log line.</li>
+ *   <li>Permanent failures publish a {@link JobFailure} and reject the job without requeue.</li>
+ *   <li>A generator exception is transient: the batch is requeued (the queue's delivery limit ends a
+ *       job that fails everywhere).</li>
+ *   <li>{@link CancelJob} broadcasts skip a queued job and stop a running one at its next step.</li>
+ *   <li>{@link #close()} (SIGTERM) stops consuming, finishes the batch in hand and returns unstarted
+ *       jobs to the queue.</li>
+ * </ul>
+ */
+public final class WorkerRuntime implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerRuntime.class);
+    /** Progress without a preview is published at most this often per job. */
+    static final Duration PROGRESS_INTERVAL = Duration.ofMillis(500);
+    private static final long CONFIRM_TIMEOUT_MS = 30_000;
+    private static final int REMEMBERED_CANCELS = 10_000;
+
+    private final WorkerConfig config;
+    private final ImageGenerator generator;
+    private final Clock clock;
+    private final LinkedBlockingQueue<Delivered> inbox = new LinkedBlockingQueue<>();
+    private final Set<UUID> cancelled = Collections.newSetFromMap(Collections.synchronizedMap(
+            new LinkedHashMap<>() {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<UUID, Boolean> eldest) {
+                    return size() > REMEMBERED_CANCELS;
+                }
+            }));
+    private final AtomicInteger jobsInHand = new AtomicInteger();
+    private final AtomicLong jobsDone = new AtomicLong();
+    private final AtomicLong stepsDone = new AtomicLong();
+    private final Map<UUID, Long> lastProgress = new ConcurrentHashMap<>();
+    private final String host;
+
+    private Connection connection;
+    private Channel consumeChannel;
+    private Channel resultChannel;
+    private Channel progressChannel;
+    private String consumerTag;
+    private Thread runner;
+    private ScheduledExecutorService heartbeats;
+    private volatile boolean stopping;
+    private volatile boolean busy;
+    private volatile double stepsPerSecond;
+
+    /** A job off the queue. */
+    private record Delivered(long tag, JobRequest request) {
+    }
+
+    public WorkerRuntime(WorkerConfig config, ImageGenerator generator, Clock clock) {
+        this.config = config;
+        this.generator = generator;
+        this.clock = clock;
+        String h;
+        try {
+            h = InetAddress.getLocalHost().getHostName();
+        } catch (IOException e) {
+            h = "unknown";
+        }
+        this.host = h;
+    }
+
+    /** Connects, declares the topology and starts consuming. */
+    public void start() throws IOException, java.util.concurrent.TimeoutException {
+        connection = config.rabbit().connectionFactory("worker " + config.workerId())
+                .newConnection("worker " + config.workerId());
+        consumeChannel = connection.createChannel();
+        Topology.declareShared(consumeChannel);
+        String queue = Topology.declareJobsQueue(consumeChannel, config.modelName(), config.rabbit().deliveryLimit());
+        resultChannel = connection.createChannel();
+        resultChannel.confirmSelect();
+        progressChannel = connection.createChannel();
+
+        Channel control = connection.createChannel();
+        String controlQueue = Topology.declarePrivateQueue(control, Topology.CONTROL_EXCHANGE, "");
+        control.basicConsume(controlQueue, true, (tag, d) -> {
+            try {
+                CancelJob c = MessageCodec.decode(d.getBody(), CancelJob.class);
+                cancelled.add(c.jobId());
+                LOG.info("cancel requested for job {}", c.jobId());
+            } catch (InvalidMessageException e) {
+                LOG.warn("ignoring malformed control message: {}", e.getMessage());
+            }
+        }, tag -> { });
+
+        runner = new Thread(this::runLoop, "worker-runner");
+        runner.start();
+        heartbeats = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "worker-heartbeat");
+            t.setDaemon(true);
+            return t;
+        });
+        Channel hb = connection.createChannel();
+        heartbeats.scheduleAtFixedRate(() -> publishHeartbeat(hb), 0, config.heartbeatSeconds(), TimeUnit.SECONDS);
+
+        consumeChannel.basicQos(config.batchSize());
+        consumerTag = consumeChannel.basicConsume(queue, false, new DefaultConsumer(consumeChannel) {
+            @Override
+            public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body)
+                    throws IOException {
+                try {
+                    inbox.add(new Delivered(env.getDeliveryTag(), MessageCodec.decode(body, JobRequest.class)));
+                } catch (InvalidMessageException e) {
+                    LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
+                    consumeChannel.basicReject(env.getDeliveryTag(), false);
+                }
+            }
+        });
+        LOG.info("worker {} consuming {} on {} (batch size {})", config.workerId(), queue, generator.device(),
+                config.batchSize());
+    }
+
+    /** Stops taking jobs, finishes the batch in hand, returns unstarted jobs to the queue, disconnects. */
+    @Override
+    public void close() {
+        stopping = true;
+        try {
+            if (consumerTag != null && consumeChannel.isOpen()) {
+                consumeChannel.basicCancel(consumerTag);
+            }
+        } catch (IOException e) {
+            LOG.warn("could not cancel the consumer: {}", e.getMessage());
+        }
+        if (runner != null) {
+            try {
+                runner.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (heartbeats != null) {
+            heartbeats.shutdownNow();
+        }
+        if (connection != null && connection.isOpen()) {
+            try {
+                connection.close(5_000);
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("closing the connection failed: {}", e.getMessage());
+            }
+        }
+        LOG.info("worker {} stopped after {} job(s)", config.workerId(), jobsDone.get());
+    }
+
+    public long jobsDone() {
+        return jobsDone.get();
+    }
+
+    private void runLoop() {
+        List<Delivered> pending = new ArrayList<>();
+        try {
+            while (!stopping) {
+                Delivered d = inbox.poll(100, TimeUnit.MILLISECONDS);
+                if (d != null) {
+                    pending.add(d);
+                }
+                inbox.drainTo(pending);
+                if (stopping || pending.isEmpty()) {
+                    continue;
+                }
+                List<Delivered> batch = Batcher.take(pending, Delivered::request, config.batchSize());
+                runBatch(batch);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (RuntimeException e) {
+            LOG.error("worker loop crashed", e);
+        } finally {
+            inbox.drainTo(pending);
+            for (Delivered d : pending) {
+                nack(d, true);
+            }
+            if (!pending.isEmpty()) {
+                LOG.info("returned {} unstarted job(s) to the queue", pending.size());
+            }
+        }
+    }
+
+    private void runBatch(List<Delivered> deliveries) {
+        List<Delivered> runnable = new ArrayList<>();
+        for (Delivered d : deliveries) {
+            JobRequest r = d.request();
+            if (cancelled.contains(r.jobId())) {
+                finishWithFailure(d, JobFailure.Code.CANCELLED, "cancelled before it started");
+            } else if (!r.model().equals(config.modelName())) {
+                finishWithFailure(d, JobFailure.Code.UNKNOWN_MODEL, "this worker serves '" + config.modelName()
+                        + "', not '" + r.model() + "'");
+            } else {
+                runnable.add(d);
+            }
+        }
+        if (runnable.isEmpty()) {
+            return;
+        }
+        List<JobRequest> requests = runnable.stream().map(Delivered::request).toList();
+        busy = true;
+        jobsInHand.set(runnable.size());
+        Instant started = clock.instant();
+        List<JobOutcome> outcomes;
+        try {
+            outcomes = generator.generate(requests, new Progress(started), cancelled::contains);
+            if (outcomes.size() != runnable.size()) {
+                throw new IllegalStateException("generator returned " + outcomes.size() + " outcomes for "
+                        + runnable.size() + " jobs");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            runnable.forEach(d -> nack(d, true));
+            return;
+        } catch (Exception e) {
+            LOG.error("batch of {} job(s) failed; returning them to the queue", runnable.size(), e);
+            runnable.forEach(d -> nack(d, true));
+            return;
+        } finally {
+            busy = false;
+            jobsInHand.set(0);
+        }
+        Instant finished = clock.instant();
+        long secs = Math.max(1, Duration.between(started, finished).toMillis());
+        stepsPerSecond = requests.get(0).steps() * 1000.0 / secs;
+        stepsDone.addAndGet(requests.get(0).steps());
+        for (int i = 0; i < runnable.size(); i++) {
+            Delivered d = runnable.get(i);
+            lastProgress.remove(d.request().jobId());
+            JobOutcome o = outcomes.get(i);
+            if (o instanceof JobOutcome.Succeeded s) {
+                finishWithResult(d, s, started, finished);
+            } else if (o instanceof JobOutcome.Failed f) {
+                finishWithFailure(d, f.code(), f.message());
+            }
+        }
+    }
+
+    private void finishWithResult(Delivered d, JobOutcome.Succeeded s, Instant started, Instant finished) {
+        JobRequest r = d.request();
+        List<JobResult.Image> images = new ArrayList<>();
+        for (JobOutcome.Image im : s.images()) {
+            GenerationParameters p = new GenerationParameters(r.prompt(), r.negativePrompt(), r.steps(), r.sampler(),
+                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength());
+            images.add(new JobResult.Image(im.index(), im.seed(), im.width(), im.height(),
+                    p.toPng(im.width(), im.height(), im.rgb())));
+        }
+        JobResult result = new JobResult(r.jobId(), config.workerId(), images, new JobResult.Timings(
+                Math.max(0, Duration.between(r.createdAt(), started).toMillis()),
+                Duration.between(started, finished).toMillis(),
+                Math.max(0, Duration.between(r.createdAt(), finished).toMillis())), s.notes(), finished);
+        if (publishConfirmed(result)) {
+            ack(d);
+            jobsDone.incrementAndGet();
+        } else {
+            nack(d, true);
+        }
+    }
+
+    private void finishWithFailure(Delivered d, JobFailure.Code code, String message) {
+        JobFailure f = new JobFailure(d.request().jobId(), config.workerId(), code, message, clock.instant());
+        if (!publishConfirmed(f)) {
+            nack(d, true);
+        } else if (code == JobFailure.Code.CANCELLED) {
+            ack(d);
+        } else {
+            LOG.warn("job {} failed permanently ({}): {}", d.request().jobId(), code, message);
+            nack(d, false);
+        }
+    }
+
+    private boolean publishConfirmed(Message m) {
+        try {
+            resultChannel.basicPublish("", Topology.RESULTS_QUEUE, true, persistent(), MessageCodec.encode(m));
+            resultChannel.waitForConfirmsOrDie(CONFIRM_TIMEOUT_MS);
+            return true;
+        } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
+            LOG.error("result not confirmed by the broker; the job goes back to the queue", e);
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private static AMQP.BasicProperties persistent() {
+        return MessageProperties.PERSISTENT_BASIC.builder().contentType(MessageCodec.CONTENT_TYPE).build();
+    }
+
+    private void ack(Delivered d) {
+        try {
+            consumeChannel.basicAck(d.tag(), false);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("ack of job {} failed (the broker will redeliver it): {}", d.request().jobId(), e.getMessage());
+        }
+    }
+
+    /** requeue=true returns the job to the queue; false dead-letters it. */
+    private void nack(Delivered d, boolean requeue) {
+        try {
+            consumeChannel.basicNack(d.tag(), false, requeue);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("nack of job {} failed (the broker will redeliver it): {}", d.request().jobId(), e.getMessage());
+        }
+    }
+
+    private void publishHeartbeat(Channel ch) {
+        try {
+            WorkerHeartbeat.State state = stopping ? WorkerHeartbeat.State.STOPPING
+                    : busy ? WorkerHeartbeat.State.BUSY : WorkerHeartbeat.State.IDLE;
+            WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, generator.device(),
+                    List.of(config.modelName()), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant());
+            ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("heartbeat not sent: {}", e.getMessage());
+        }
+    }
+
+    /** Publishes step counts (throttled) and previews (every {@code previewEvery} steps) of the running batch. */
+    private final class Progress implements ImageGenerator.ProgressListener {
+        private final Instant started;
+
+        Progress(Instant started) {
+            this.started = started;
+        }
+
+        @Override
+        public boolean wantsPreview(int step, int totalSteps) {
+            return config.previewEvery() > 0 && step % config.previewEvery() == 0 && step < totalSteps;
+        }
+
+        @Override
+        public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
+            long now = clock.millis();
+            Long last = lastProgress.get(jobId);
+            if (preview == null && last != null && now - last < PROGRESS_INTERVAL.toMillis()) {
+                return;
+            }
+            lastProgress.put(jobId, now);
+            long elapsed = now - started.toEpochMilli();
+            long eta = step == 0 ? 0 : elapsed * (totalSteps - step) / step;
+            byte[] png = preview == null ? null : Png.encodeRgb(preview.width(), preview.height(), preview.rgb(), Map.of());
+            JobProgress p = new JobProgress(jobId, config.workerId(), step, totalSteps, eta, png, clock.instant());
+            try {
+                progressChannel.basicPublish(Topology.PROGRESS_EXCHANGE, jobId.toString(), null, MessageCodec.encode(p));
+            } catch (IOException | RuntimeException e) {
+                LOG.debug("progress not sent: {}", e.getMessage());
+            }
+        }
+    }
+}
