@@ -61,6 +61,8 @@ public final class WorkerRuntime implements AutoCloseable {
     /** Progress without a preview is published at most this often per job. */
     static final Duration PROGRESS_INTERVAL = Duration.ofMillis(500);
     private static final long CONFIRM_TIMEOUT_MS = 30_000;
+    /** How long the first job of a batch waits for compatible ones already on their way. */
+    static final Duration BATCH_WINDOW = Duration.ofMillis(30);
     private static final int REMEMBERED_CANCELS = 10_000;
 
     private final WorkerConfig config;
@@ -114,7 +116,17 @@ public final class WorkerRuntime implements AutoCloseable {
                 .newConnection("worker " + config.workerId());
         consumeChannel = connection.createChannel();
         Topology.declareShared(consumeChannel);
-        String queue = Topology.declareJobsQueue(consumeChannel, config.modelName(), config.rabbit().deliveryLimit());
+        String queue;
+        try {
+            queue = Topology.declareJobsQueue(consumeChannel, config.modelName(), config.rabbit().deliveryLimit());
+        } catch (IOException e) {
+            if (String.valueOf(e.getCause()).contains("inequivalent arg")) {
+                throw new org.diffusionbot.common.config.ConfigException("queue " + Topology.jobsQueue(config.modelName())
+                        + " already exists with other arguments (" + e.getCause().getMessage().replaceAll(".*reply-text=", "")
+                        + "): set JOB_DELIVERY_LIMIT back to the value it was created with, or delete the queue");
+            }
+            throw e;
+        }
         resultChannel = connection.createChannel();
         resultChannel.confirmSelect();
         progressChannel = connection.createChannel();
@@ -205,6 +217,7 @@ public final class WorkerRuntime implements AutoCloseable {
                 if (stopping || pending.isEmpty()) {
                     continue;
                 }
+                fillBatchWindow(pending);
                 List<Delivered> batch = Batcher.take(pending, Delivered::request, config.batchSize());
                 runBatch(batch);
             }
@@ -220,6 +233,22 @@ public final class WorkerRuntime implements AutoCloseable {
             if (!pending.isEmpty()) {
                 LOG.info("returned {} unstarted job(s) to the queue", pending.size());
             }
+        }
+    }
+
+    /**
+     * Deliveries arrive one at a time even when many jobs are queued; waiting a moment for the
+     * prefetched ones lets them share the batch (worth far more on a GPU than the wait costs).
+     */
+    private void fillBatchWindow(List<Delivered> pending) throws InterruptedException {
+        long deadline = System.nanoTime() + BATCH_WINDOW.toNanos();
+        while (pending.size() < config.batchSize()) {
+            long left = deadline - System.nanoTime();
+            Delivered more = left > 0 ? inbox.poll(left, TimeUnit.NANOSECONDS) : null;
+            if (more == null) {
+                return;
+            }
+            pending.add(more);
         }
     }
 
