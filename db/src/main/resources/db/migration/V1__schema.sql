@@ -58,12 +58,14 @@ CREATE TABLE jobs (
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     started_at        TIMESTAMPTZ,
     finished_at       TIMESTAMPTZ,
+    delivered_at      TIMESTAMPTZ,                       -- when the user was shown the outcome on Discord
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT finished_iff_terminal
         CHECK ((state IN ('succeeded', 'failed', 'cancelled')) = (finished_at IS NOT NULL))
 );
 CREATE INDEX jobs_by_user ON jobs (user_id, created_at DESC);
 CREATE INDEX jobs_active ON jobs (model, created_at) WHERE state IN ('queued', 'running');
+CREATE INDEX jobs_undelivered ON jobs (finished_at) WHERE finished_at IS NOT NULL AND delivered_at IS NULL;
 
 CREATE TABLE images (
     id             BIGSERIAL PRIMARY KEY,

@@ -32,5 +32,6 @@ public record JobRecord(
         Instant tokenExpiresAt,
         Instant createdAt,
         Instant startedAt,
-        Instant finishedAt) {
+        Instant finishedAt,
+        Instant deliveredAt) {
 }

@@ -198,6 +198,36 @@ public final class JobStore {
         });
     }
 
+    /** The user has been shown the job's outcome; redelivered results will not be shown again. */
+    public void markDelivered(UUID jobId) {
+        Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE jobs SET delivered_at = now() WHERE id = ? AND delivered_at IS NULL")) {
+                ps.setObject(1, jobId);
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    /** The images of a job in order. */
+    public List<StoredImage> images(UUID jobId) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    SELECT image_index, seed, width, height, png, thumbnail, parameters FROM images
+                     WHERE job_id = ? ORDER BY image_index""")) {
+                ps.setObject(1, jobId);
+                List<StoredImage> out = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        out.add(new StoredImage(rs.getInt(1), rs.getLong(2), rs.getInt(3), rs.getInt(4), rs.getBytes(5),
+                                rs.getBytes(6), rs.getString(7)));
+                    }
+                }
+                return out;
+            }
+        });
+    }
+
     /** Jobs of the same model still queued ahead of this one (0 = next). */
     public int queuePosition(UUID jobId) {
         return Tx.run(ds, c -> {
@@ -393,7 +423,8 @@ public final class JobStore {
                 instant(rs, "token_expires_at"),
                 instant(rs, "created_at"),
                 instant(rs, "started_at"),
-                instant(rs, "finished_at"));
+                instant(rs, "finished_at"),
+                instant(rs, "delivered_at"));
     }
 
     private static Instant instant(ResultSet rs, String col) throws SQLException {

@@ -1,0 +1,97 @@
+package org.diffusionbot.bot.jobs;
+
+import java.time.Duration;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.diffusionbot.common.messages.CancelJob;
+import org.diffusionbot.db.DatabaseUnavailableException;
+import org.diffusionbot.db.JobRecord;
+import org.diffusionbot.db.JobState;
+import org.diffusionbot.db.JobStore;
+import org.diffusionbot.db.NewJob;
+import org.diffusionbot.db.QuotaPolicy;
+import org.diffusionbot.db.QuotaStatus;
+import org.diffusionbot.db.Submission;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Accepting and cancelling jobs: charge and record in one transaction, then publish with confirms;
+ * a job that cannot be published is failed and refunded at once, so the user is never charged for
+ * a job that will not run.
+ */
+public final class JobService {
+    private static final Logger LOG = LoggerFactory.getLogger(JobService.class);
+    static final Duration PUBLISH_TIMEOUT = Duration.ofSeconds(10);
+
+    private final JobStore store;
+    private final JobPublisher publisher;
+    private final QuotaPolicy policy;
+
+    /** The answer to a submission, for the user. */
+    public sealed interface Outcome {
+        record Queued(UUID jobId, int position, QuotaStatus quota) implements Outcome {
+        }
+
+        record Refused(String message) implements Outcome {
+        }
+    }
+
+    public JobService(JobStore store, JobPublisher publisher, QuotaPolicy policy) {
+        this.store = store;
+        this.publisher = publisher;
+        this.policy = policy;
+    }
+
+    public QuotaPolicy policy() {
+        return policy;
+    }
+
+    public Outcome submit(NewJob job) {
+        Submission s;
+        try {
+            s = store.submit(job, policy);
+        } catch (DatabaseUnavailableException e) {
+            LOG.error("submit failed: {}", e.getMessage());
+            return new Outcome.Refused("the job database is unavailable right now; nothing was charged."
+                    + " Please try again in a minute.");
+        }
+        if (s instanceof Submission.Refused r) {
+            return new Outcome.Refused(r.message());
+        }
+        UUID id = ((Submission.Accepted) s).jobId();
+        String problem;
+        try {
+            JobPublisher.Outcome o = publisher.publish(job.request()).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            if (o == JobPublisher.Outcome.CONFIRMED) {
+                return new Outcome.Queued(id, store.queuePosition(id), ((Submission.Accepted) s).quota());
+            }
+            problem = o == JobPublisher.Outcome.UNROUTABLE
+                    ? "no worker serves the model '" + job.request().model() + "'"
+                    : "the job queue refused the job";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            problem = "the bot is shutting down";
+        } catch (ExecutionException | TimeoutException | RuntimeException e) {
+            LOG.error("publishing job {} failed", id, e);
+            problem = "the job queue is unavailable right now";
+        }
+        try {
+            store.fail(id, JobState.FAILED, null, problem);
+        } catch (DatabaseUnavailableException e) {
+            LOG.error("could not refund job {} after a failed publish: {}", id, e.getMessage());
+        }
+        return new Outcome.Refused(problem + "; your quota was not charged. Please try again later.");
+    }
+
+    /** Cancels a job of this user (refunded now) and tells every worker to drop it. */
+    public Optional<JobRecord> cancel(UUID jobId, long userId) {
+        Optional<JobRecord> cancelled = store.cancel(jobId, userId);
+        cancelled.ifPresent(j -> publisher.broadcast(new CancelJob(jobId, "user:" + userId, java.time.Instant.now()),
+                "cancel-" + jobId));
+        return cancelled;
+    }
+}
