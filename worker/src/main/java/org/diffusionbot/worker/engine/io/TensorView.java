@@ -56,6 +56,15 @@ public final class TensorView {
     }
 
     /**
+     * The raw little-endian bytes as stored in the file (a read-only memory mapping).
+     *
+     * @return a buffer positioned at the first byte
+     */
+    public ByteBuffer bytes() {
+        return file.map(begin, end - begin, name).asReadOnlyBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /**
      * The same bytes seen with another shape of the same element count, e.g. a 1x1 conv weight
      * (out, in, 1, 1) as a linear weight (out, in).
      *
