@@ -42,19 +42,20 @@ public record VaeConfig(
     public static VaeConfig parse(String source, String json) {
         ConfigJson c = ConfigJson.parse(source, json);
         List<Integer> blocks = c.intsOrInt("block_out_channels", List.of(64), -1);
-        for (String t : c.strings("down_block_types", List.of("DownEncoderBlock2D"))) {
+        List<String> down = c.strings("down_block_types", java.util.Collections.nCopies(blocks.size(), "DownEncoderBlock2D"));
+        List<String> up = c.strings("up_block_types", java.util.Collections.nCopies(blocks.size(), "UpDecoderBlock2D"));
+        if (down.size() != blocks.size() || up.size() != blocks.size()) {
+            throw c.unsupported("down_block_types/up_block_types must have one entry per block_out_channels");
+        }
+        for (String t : down) {
             if (!t.equals("DownEncoderBlock2D")) {
                 throw c.unsupported("down block type " + t);
             }
         }
-        for (String t : c.strings("up_block_types", List.of("UpDecoderBlock2D"))) {
+        for (String t : up) {
             if (!t.equals("UpDecoderBlock2D")) {
                 throw c.unsupported("up block type " + t);
             }
-        }
-        if (c.strings("down_block_types", List.of("x")).size() != blocks.size()
-                && !c.isNull("down_block_types")) {
-            throw c.unsupported("down_block_types must have one entry per block_out_channels");
         }
         if (!c.string("act_fn", "silu").equals("silu")) {
             throw c.unsupported("act_fn " + c.string("act_fn", ""));
