@@ -30,7 +30,7 @@ final class Ops {
     static NDArray scoped(NDManager caller, Function<NDManager, NDArray> body, NDArray... inputs) {
         try (NDManager sub = caller.newSubManager()) {
             for (NDArray in : inputs) {
-                if (in != null) {
+                if (in != null && in.getManager() != sub) { // the same array may be passed twice
                     sub.tempAttachAll(in);
                 }
             }
