@@ -17,6 +17,7 @@ public record BotConfig(
         String defaultModel,
         int dailyImageLimit,
         int maxActiveJobs,
+        int previewEvery,
         String galleryBind,
         int galleryPort) {
 
@@ -30,6 +31,7 @@ public record BotConfig(
                 env.string("DEFAULT_MODEL", "sd15"),
                 env.integer("DAILY_IMAGE_LIMIT", 100, 0, 1_000_000),
                 env.integer("MAX_ACTIVE_JOBS", 3, 1, 1_000),
+                env.integer("PREVIEW_EVERY", 5, 0, 150),
                 env.string("GALLERY_BIND", "0.0.0.0"),
                 env.integer("GALLERY_PORT", 8080, 0, 65_535));
     }

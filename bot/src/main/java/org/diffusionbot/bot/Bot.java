@@ -1,0 +1,131 @@
+package org.diffusionbot.bot;
+
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import net.dv8tion.jda.api.JDA;
+import net.dv8tion.jda.api.JDABuilder;
+import net.dv8tion.jda.api.requests.GatewayIntent;
+import net.dv8tion.jda.api.requests.RestConfig;
+import net.dv8tion.jda.api.utils.Compression;
+import org.diffusionbot.bot.discord.CommandListener;
+import org.diffusionbot.bot.discord.Commands;
+import org.diffusionbot.bot.discord.DiscordNotifier;
+import org.diffusionbot.bot.jobs.JobPublisher;
+import org.diffusionbot.bot.jobs.JobService;
+import org.diffusionbot.bot.jobs.OutcomeConsumer;
+import org.diffusionbot.bot.jobs.ProgressRelay;
+import org.diffusionbot.bot.jobs.ProgressThrottle;
+import org.diffusionbot.common.mq.Topology;
+import org.diffusionbot.db.Database;
+import org.diffusionbot.db.JobStore;
+import org.diffusionbot.db.QuotaPolicy;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The running bot: database, broker, Discord client and the consumers that connect them. */
+public final class Bot implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Bot.class);
+    /** At most one edit of a job's message per this interval (Discord rate limits edits per channel). */
+    public static final Duration EDIT_INTERVAL = Duration.ofMillis(1500);
+
+    private final Database db;
+    private final Connection rabbit;
+    private final JobPublisher publisher;
+    private final ExecutorService executor;
+    private final ProgressRelay progress;
+    private final JDA jda;
+    private final JobStore store;
+
+    private Bot(Database db, Connection rabbit, JobPublisher publisher, ExecutorService executor, ProgressRelay progress,
+            JDA jda, JobStore store) {
+        this.db = db;
+        this.rabbit = rabbit;
+        this.publisher = publisher;
+        this.executor = executor;
+        this.progress = progress;
+        this.jda = jda;
+        this.store = store;
+    }
+
+    /** Starts everything; returns once the Discord gateway is ready and the commands are registered. */
+    public static Bot start(BotConfig config, Clock clock) throws Exception {
+        Database db = Database.start(config.db());
+        Connection rabbit = null;
+        ExecutorService executor = null;
+        JDA jda = null;
+        try {
+            rabbit = config.rabbit().connectionFactory("bot").newConnection("bot");
+            try (Channel ch = rabbit.createChannel()) {
+                Topology.declareShared(ch);
+            }
+            JobStore store = new JobStore(db.dataSource(), clock);
+            JobPublisher publisher = new JobPublisher(rabbit);
+            JobService jobs = new JobService(store, publisher,
+                    new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()));
+            AtomicInteger n = new AtomicInteger();
+            executor = Executors.newFixedThreadPool(8, r -> {
+                Thread t = new Thread(r, "bot-worker-" + n.incrementAndGet());
+                t.setDaemon(true);
+                return t;
+            });
+            CommandListener listener = new CommandListener(jobs, store, config.defaultModel(), config.previewEvery(),
+                    executor, clock);
+            jda = JDABuilder.createLight(config.discordToken(), GatewayIntent.GUILD_MESSAGES)
+                    .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
+                    .setCompression(Compression.NONE)
+                    .addEventListeners(listener)
+                    .build();
+            jda.awaitReady();
+            jda.updateCommands().addCommands(Commands.all()).complete();
+            ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
+            DiscordNotifier notifier = new DiscordNotifier(jda, clock);
+            new OutcomeConsumer(store, notifier, throttle).start(rabbit);
+            ProgressRelay progress = new ProgressRelay(store, notifier, throttle);
+            progress.start(rabbit);
+            LOG.info("bot ready as {} in {} guild(s)", jda.getSelfUser().getName(), jda.getGuilds().size());
+            return new Bot(db, rabbit, publisher, executor, progress, jda, store);
+        } catch (Exception e) {
+            if (jda != null) {
+                jda.shutdownNow();
+            }
+            if (executor != null) {
+                executor.shutdownNow();
+            }
+            if (rabbit != null && rabbit.isOpen()) {
+                rabbit.abort();
+            }
+            db.close();
+            throw e;
+        }
+    }
+
+    public JDA jda() {
+        return jda;
+    }
+
+    public JobStore store() {
+        return store;
+    }
+
+    @Override
+    public void close() throws Exception {
+        progress.close();
+        jda.shutdown();
+        if (!jda.awaitShutdown(Duration.ofSeconds(10))) {
+            jda.shutdownNow();
+        }
+        executor.shutdown();
+        executor.awaitTermination(10, TimeUnit.SECONDS);
+        publisher.close();
+        if (rabbit.isOpen()) {
+            rabbit.close(5_000);
+        }
+        db.close();
+    }
+}

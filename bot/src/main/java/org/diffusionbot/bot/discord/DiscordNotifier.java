@@ -1,0 +1,148 @@
+package org.diffusionbot.bot.discord;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import net.dv8tion.jda.api.JDA;
+import net.dv8tion.jda.api.components.actionrow.ActionRow;
+import net.dv8tion.jda.api.components.buttons.Button;
+import net.dv8tion.jda.api.entities.Message;
+import net.dv8tion.jda.api.entities.channel.middleman.MessageChannel;
+import net.dv8tion.jda.api.exceptions.ErrorResponseException;
+import net.dv8tion.jda.api.interactions.InteractionHook;
+import net.dv8tion.jda.api.requests.ErrorResponse;
+import net.dv8tion.jda.api.utils.FileUpload;
+import net.dv8tion.jda.api.utils.messages.MessageCreateBuilder;
+import net.dv8tion.jda.api.utils.messages.MessageEditBuilder;
+import org.diffusionbot.bot.jobs.JobNotifier;
+import org.diffusionbot.bot.jobs.ProgressThrottle;
+import org.diffusionbot.db.JobRecord;
+import org.diffusionbot.db.StoredImage;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Shows jobs on Discord: edits the interaction's original response while its token lives (15
+ * minutes), and past that posts a new message in the channel that mentions the user.
+ */
+public final class DiscordNotifier implements JobNotifier {
+    private static final Logger LOG = LoggerFactory.getLogger(DiscordNotifier.class);
+    /** Edits are not attempted this close to the token's expiry; the channel fallback is used instead. */
+    static final Duration TOKEN_MARGIN = Duration.ofSeconds(30);
+
+    private final JDA jda;
+    private final Clock clock;
+
+    public DiscordNotifier(JDA jda, Clock clock) {
+        this.jda = jda;
+        this.clock = clock;
+    }
+
+    /** The button under a running job. */
+    static ActionRow cancelRow(java.util.UUID jobId) {
+        return ActionRow.of(Button.secondary(ButtonIds.cancel(jobId), "Cancel"));
+    }
+
+    @Override
+    public void progress(JobRecord job, ProgressThrottle.Edit edit) {
+        if (!tokenAlive(job)) {
+            return; // progress is not worth a channel message
+        }
+        MessageEditBuilder b = new MessageEditBuilder()
+                .setContent(JobMessages.progress(job, edit.progress().step(), edit.progress().totalSteps(),
+                        edit.progress().etaMillis()))
+                .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
+                .setComponents(cancelRow(job.id()));
+        if (edit.preview() != null) {
+            b.setFiles(FileUpload.fromData(edit.preview(), "preview.png"));
+        }
+        hook(job).editOriginal(b.build()).queue(ok -> { }, err -> LOG.debug("progress edit of {} failed: {}",
+                job.id(), err.getMessage()));
+    }
+
+    @Override
+    public CompletableFuture<Void> succeeded(JobRecord job, List<StoredImage> images, List<String> notes) {
+        List<Long> seeds = images.stream().map(StoredImage::seed).toList();
+        String text = JobMessages.succeeded(job, seeds, notes);
+        return deliver(job, text, () -> files(images));
+    }
+
+    @Override
+    public CompletableFuture<Void> failed(JobRecord job, String message) {
+        boolean cancelled = "cancelled".equals(message) || job.state().name().equals("CANCELLED");
+        return deliver(job, JobMessages.failed(job, message, cancelled), List::of);
+    }
+
+    private static List<FileUpload> files(List<StoredImage> images) {
+        List<FileUpload> files = new ArrayList<>();
+        for (StoredImage im : images) {
+            files.add(FileUpload.fromData(im.png(), "image-" + im.seed() + ".png"));
+        }
+        return files;
+    }
+
+    private CompletableFuture<Void> deliver(JobRecord job, String text, java.util.function.Supplier<List<FileUpload>> files) {
+        if (!tokenAlive(job)) {
+            return postInChannel(job, text, files.get());
+        }
+        MessageEditBuilder b = new MessageEditBuilder().setContent(text)
+                .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
+                .setFiles(files.get()).setComponents(List.of());
+        return hook(job).editOriginal(b.build()).submit().handle((ok, err) -> {
+            if (err == null) {
+                return CompletableFuture.<Void>completedFuture(null);
+            }
+            Throwable cause = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
+                    ? err.getCause() : err;
+            if (cause instanceof ErrorResponseException e && tokenGone(e.getErrorResponse())) {
+                LOG.info("interaction of job {} is gone ({}); posting in the channel", job.id(), e.getErrorResponse());
+                return postInChannel(job, text, files.get());
+            }
+            return CompletableFuture.<Void>failedFuture(cause);
+        }).thenCompose(f -> f);
+    }
+
+    private CompletableFuture<Void> postInChannel(JobRecord job, String text, List<FileUpload> files) {
+        MessageChannel channel = jda.getChannelById(MessageChannel.class, job.channelId());
+        if (channel == null) {
+            LOG.warn("channel {} of job {} is not visible to the bot; the outcome cannot be shown", job.channelId(),
+                    job.id());
+            return CompletableFuture.completedFuture(null);
+        }
+        MessageCreateBuilder b = new MessageCreateBuilder().setContent(text)
+                .setAllowedMentions(EnumSet.of(Message.MentionType.USER))
+                .mentionUsers(String.valueOf(job.userId()))
+                .setFiles(files);
+        return channel.sendMessage(b.build()).submit().handle((ok, err) -> {
+            if (err != null) {
+                Throwable cause = err.getCause() != null ? err.getCause() : err;
+                if (cause instanceof ErrorResponseException e && (e.getErrorResponse() == ErrorResponse.UNKNOWN_CHANNEL
+                        || e.getErrorResponse() == ErrorResponse.MISSING_ACCESS
+                        || e.getErrorResponse() == ErrorResponse.MISSING_PERMISSIONS)) {
+                    LOG.warn("cannot post the outcome of job {} in channel {}: {}", job.id(), job.channelId(),
+                            e.getErrorResponse());
+                    return null;
+                }
+                throw new java.util.concurrent.CompletionException(cause);
+            }
+            return null;
+        });
+    }
+
+    private boolean tokenAlive(JobRecord job) {
+        return job.interactionToken() != null && job.tokenExpiresAt() != null
+                && clock.instant().plus(TOKEN_MARGIN).isBefore(job.tokenExpiresAt());
+    }
+
+    private static boolean tokenGone(ErrorResponse r) {
+        return r == ErrorResponse.UNKNOWN_WEBHOOK || r == ErrorResponse.INVALID_WEBHOOK_TOKEN
+                || r == ErrorResponse.UNKNOWN_INTERACTION || r == ErrorResponse.UNKNOWN_MESSAGE;
+    }
+
+    private InteractionHook hook(JobRecord job) {
+        return InteractionHook.from(jda, job.interactionToken());
+    }
+}

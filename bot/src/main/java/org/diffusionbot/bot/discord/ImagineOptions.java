@@ -1,0 +1,76 @@
+package org.diffusionbot.bot.discord;
+
+import java.time.Instant;
+import java.util.Locale;
+import java.util.UUID;
+import java.util.function.LongSupplier;
+import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.common.mq.Topology;
+
+/**
+ * Turns the options of {@code /imagine} into a {@link JobRequest}, checking every value with
+ * {@link GenerationLimits} (Discord's own option limits are advisory: a crafted request can send
+ * anything). Each refusal is an {@link IllegalArgumentException} whose message is shown to the user.
+ */
+public final class ImagineOptions {
+    /** The size choices offered in the command (width x height). */
+    public static final String[] SIZES = {"512x512", "768x512", "512x768", "640x640", "768x768", "1024x1024"};
+
+    private ImagineOptions() {
+    }
+
+    /** Typed access to the options the user gave (null when absent). */
+    public interface Options {
+        String string(String name);
+
+        Long integer(String name);
+
+        Double number(String name);
+    }
+
+    public static JobRequest toRequest(Options o, String defaultModel, int previewEvery, LongSupplier random,
+            Instant now) {
+        String prompt = GenerationLimits.checkPrompt("prompt", o.string("prompt"), true);
+        String negative = GenerationLimits.checkPrompt("negative prompt", o.string("negative"), false);
+        int steps = GenerationLimits.checkSteps(toInt("steps", o.integer("steps"), GenerationLimits.DEFAULT_STEPS));
+        double cfg = GenerationLimits.checkCfg(o.number("cfg") == null ? GenerationLimits.DEFAULT_CFG : o.number("cfg"));
+        long seed = o.integer("seed") == null ? random.getAsLong() & GenerationLimits.MAX_SEED
+                : GenerationLimits.checkSeed(o.integer("seed"));
+        int width = GenerationLimits.DEFAULT_SIZE;
+        int height = GenerationLimits.DEFAULT_SIZE;
+        String size = o.string("size");
+        if (size != null) {
+            String[] wh = size.toLowerCase(Locale.ROOT).split("x");
+            try {
+                if (wh.length != 2) {
+                    throw new NumberFormatException();
+                }
+                width = Integer.parseInt(wh[0].trim());
+                height = Integer.parseInt(wh[1].trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("size must look like 512x768, got '" + size + "'");
+            }
+        }
+        width = toInt("width", o.integer("width"), width);
+        height = toInt("height", o.integer("height"), height);
+        GenerationLimits.checkSize(width, height);
+        Sampler sampler = o.string("sampler") == null ? Sampler.DEFAULT : Sampler.fromId(o.string("sampler"));
+        int count = GenerationLimits.checkCount(toInt("count", o.integer("count"), 1));
+        String model = o.string("model") == null ? defaultModel : o.string("model").trim();
+        Topology.checkModelName(model);
+        return new JobRequest(UUID.randomUUID(), model, prompt, negative, width, height, steps, cfg, sampler, seed, count,
+                1, null, null, previewEvery, now);
+    }
+
+    private static int toInt(String name, Long value, int dflt) {
+        if (value == null) {
+            return dflt;
+        }
+        if (value < Integer.MIN_VALUE || value > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(name + " is out of range: " + value);
+        }
+        return value.intValue();
+    }
+}

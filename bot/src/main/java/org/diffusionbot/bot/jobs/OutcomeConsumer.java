@@ -1,0 +1,188 @@
+package org.diffusionbot.bot.jobs;
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.DefaultConsumer;
+import com.rabbitmq.client.Envelope;
+import com.rabbitmq.client.LongString;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.diffusionbot.common.image.GenerationParameters;
+import org.diffusionbot.common.image.Png;
+import org.diffusionbot.common.messages.InvalidMessageException;
+import org.diffusionbot.common.messages.JobFailure;
+import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.common.messages.JobResult;
+import org.diffusionbot.common.messages.Message;
+import org.diffusionbot.common.messages.MessageCodec;
+import org.diffusionbot.common.mq.Topology;
+import org.diffusionbot.db.DatabaseUnavailableException;
+import org.diffusionbot.db.JobRecord;
+import org.diffusionbot.db.JobState;
+import org.diffusionbot.db.JobStore;
+import org.diffusionbot.db.StoredImage;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Consumes results, failures and dead letters: records the outcome (idempotently), shows it to the
+ * user, and only then acks. A redelivered message finds the job already ended and already shown,
+ * and does nothing; one whose job ended but was never shown (the bot stopped in between) is shown now.
+ */
+public final class OutcomeConsumer {
+    private static final Logger LOG = LoggerFactory.getLogger(OutcomeConsumer.class);
+    static final String DEAD_LETTER_MESSAGE = "this job failed on every worker that tried it";
+
+    private final JobStore store;
+    private final JobNotifier notifier;
+    private final ProgressThrottle throttle;
+    private Channel channel;
+
+    public OutcomeConsumer(JobStore store, JobNotifier notifier, ProgressThrottle throttle) {
+        this.store = store;
+        this.notifier = notifier;
+        this.throttle = throttle;
+    }
+
+    public void start(Connection connection) throws IOException {
+        channel = connection.createChannel();
+        Topology.declareShared(channel);
+        channel.basicQos(32);
+        channel.basicConsume(Topology.RESULTS_QUEUE, false, consumer(false));
+        channel.basicConsume(Topology.DEAD_QUEUE, false, consumer(true));
+    }
+
+    private DefaultConsumer consumer(boolean deadLetters) {
+        return new DefaultConsumer(channel) {
+            @Override
+            public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
+                long delivery = env.getDeliveryTag();
+                CompletableFuture<Void> done;
+                try {
+                    done = deadLetters ? onDeadLetter(body, props) : onOutcome(body);
+                } catch (DatabaseUnavailableException e) {
+                    LOG.error("database unavailable; outcome returned to the queue: {}", e.getMessage());
+                    pause();
+                    settle(delivery, false, true);
+                    return;
+                } catch (InvalidMessageException e) {
+                    LOG.warn("{} message dropped: {}", deadLetters ? "unreadable dead-lettered" : "malformed result",
+                            e.getMessage());
+                    settle(delivery, deadLetters, false);
+                    return;
+                } catch (RuntimeException e) {
+                    LOG.error("handling an outcome failed; returned to the queue", e);
+                    pause();
+                    settle(delivery, false, true);
+                    return;
+                }
+                done.whenComplete((ok, err) -> {
+                    if (err != null) {
+                        LOG.warn("showing an outcome failed, will retry: {}", err.getMessage());
+                        pause();
+                    }
+                    settle(delivery, err == null, true);
+                });
+            }
+        };
+    }
+
+    /** Acks, or nacks with or without requeue; a nack without requeue on the results queue dead-letters. */
+    private void settle(long tag, boolean ack, boolean requeue) {
+        try {
+            if (ack) {
+                channel.basicAck(tag, false);
+            } else {
+                channel.basicNack(tag, false, requeue);
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("settling a delivery failed (the broker will redeliver it): {}", e.getMessage());
+        }
+    }
+
+    CompletableFuture<Void> onOutcome(byte[] body) throws InvalidMessageException {
+        Message m = MessageCodec.decode(body);
+        if (m instanceof JobResult r) {
+            List<StoredImage> images = new ArrayList<>();
+            for (JobResult.Image im : r.images()) {
+                images.add(stored(im));
+            }
+            store.complete(r.jobId(), r.workerId(), images);
+            return show(r.jobId(), r.notes(), null);
+        } else if (m instanceof JobFailure f) {
+            JobState state = f.code() == JobFailure.Code.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
+            store.fail(f.jobId(), state, f.workerId(), f.message());
+            return show(f.jobId(), List.of(), f.message());
+        }
+        throw new InvalidMessageException("unexpected " + m.getClass().getSimpleName() + " on the results queue");
+    }
+
+    /**
+     * A job the broker gave up on: rejected by a worker (which reported the failure itself) or
+     * redelivered past the delivery limit (nobody reported anything: fail, refund and tell the user).
+     */
+    CompletableFuture<Void> onDeadLetter(byte[] body, AMQP.BasicProperties props) throws InvalidMessageException {
+        Message m = MessageCodec.decode(body);
+        if (!(m instanceof JobRequest job)) {
+            LOG.warn("dead-lettered {} dropped", m.getClass().getSimpleName());
+            return CompletableFuture.completedFuture(null);
+        }
+        String reason = deathReason(props);
+        if ("rejected".equals(reason)) {
+            return CompletableFuture.completedFuture(null);
+        }
+        LOG.warn("job {} dead-lettered ({})", job.jobId(), reason);
+        store.fail(job.jobId(), JobState.FAILED, "broker", DEAD_LETTER_MESSAGE);
+        return show(job.jobId(), List.of(), DEAD_LETTER_MESSAGE);
+    }
+
+    private CompletableFuture<Void> show(java.util.UUID jobId, List<String> notes, String failure) {
+        JobRecord job = store.find(jobId).orElse(null);
+        if (job == null) {
+            LOG.warn("outcome for unknown job {} dropped", jobId);
+            return CompletableFuture.completedFuture(null);
+        }
+        throttle.finished(jobId);
+        if (job.deliveredAt() != null || !job.state().terminal()) {
+            return CompletableFuture.completedFuture(null);
+        }
+        CompletableFuture<Void> shown = job.state() == JobState.SUCCEEDED
+                ? notifier.succeeded(job, store.images(jobId), notes)
+                : notifier.failed(job, job.state() == JobState.CANCELLED ? "cancelled"
+                        : job.error() != null ? job.error() : failure);
+        return shown.thenRun(() -> store.markDelivered(jobId));
+    }
+
+    static String deathReason(AMQP.BasicProperties props) {
+        Map<String, Object> headers = props == null ? null : props.getHeaders();
+        Object deaths = headers == null ? null : headers.get("x-death");
+        if (deaths instanceof List<?> list && !list.isEmpty() && list.get(0) instanceof Map<?, ?> first) {
+            Object reason = first.get("reason");
+            return reason instanceof LongString ls ? ls.toString() : String.valueOf(reason);
+        }
+        Object first = headers == null ? null : headers.get("x-first-death-reason");
+        return first == null ? "unknown" : first.toString();
+    }
+
+    private static StoredImage stored(JobResult.Image im) throws InvalidMessageException {
+        try {
+            String params = Png.readText(im.png()).getOrDefault(GenerationParameters.PNG_KEYWORD, "");
+            return new StoredImage(im.index(), im.seed(), im.width(), im.height(), im.png(), Thumbnails.of(im.png()),
+                    params);
+        } catch (IOException e) {
+            throw new InvalidMessageException("result image " + im.index() + " is not a readable PNG: " + e.getMessage());
+        }
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(500);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
