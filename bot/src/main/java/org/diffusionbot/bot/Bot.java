@@ -4,6 +4,7 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.EnumSet;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -12,6 +13,7 @@ import net.dv8tion.jda.api.JDA;
 import net.dv8tion.jda.api.JDABuilder;
 import net.dv8tion.jda.api.requests.GatewayIntent;
 import net.dv8tion.jda.api.requests.RestConfig;
+import net.dv8tion.jda.api.utils.SessionControllerAdapter;
 import net.dv8tion.jda.api.utils.Compression;
 import org.diffusionbot.bot.discord.CommandListener;
 import org.diffusionbot.bot.discord.Commands;
@@ -21,6 +23,7 @@ import org.diffusionbot.bot.jobs.JobService;
 import org.diffusionbot.bot.jobs.OutcomeConsumer;
 import org.diffusionbot.bot.jobs.ProgressRelay;
 import org.diffusionbot.bot.jobs.ProgressThrottle;
+import org.diffusionbot.bot.web.WebServer;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.db.Database;
 import org.diffusionbot.db.JobStore;
@@ -41,9 +44,10 @@ public final class Bot implements AutoCloseable {
     private final ProgressRelay progress;
     private final JDA jda;
     private final JobStore store;
+    private final WebServer web;
 
     private Bot(Database db, Connection rabbit, JobPublisher publisher, ExecutorService executor, ProgressRelay progress,
-            JDA jda, JobStore store) {
+            JDA jda, JobStore store, WebServer web) {
         this.db = db;
         this.rabbit = rabbit;
         this.publisher = publisher;
@@ -51,6 +55,7 @@ public final class Bot implements AutoCloseable {
         this.progress = progress;
         this.jda = jda;
         this.store = store;
+        this.web = web;
     }
 
     /** Starts everything; returns once the Discord gateway is ready and the commands are registered. */
@@ -76,11 +81,20 @@ public final class Bot implements AutoCloseable {
             });
             CommandListener listener = new CommandListener(jobs, store, config.defaultModel(), config.previewEvery(),
                     executor, clock);
-            jda = JDABuilder.createLight(config.discordToken(), GatewayIntent.GUILD_MESSAGES)
+            JDABuilder builder = JDABuilder.createLight(config.discordToken(), EnumSet.noneOf(GatewayIntent.class))
                     .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
-                    .setCompression(Compression.NONE)
-                    .addEventListeners(listener)
-                    .build();
+                    .addEventListeners(listener);
+            if (config.discordGatewayUrl() != null) {
+                // JDA takes the gateway address from its session controller, not from /gateway/bot
+                String gateway = config.discordGatewayUrl().toString();
+                builder.setSessionController(new SessionControllerAdapter() {
+                    @Override
+                    public String getGateway() {
+                        return gateway;
+                    }
+                }).setCompression(Compression.NONE);
+            }
+            jda = builder.build();
             jda.awaitReady();
             jda.updateCommands().addCommands(Commands.all()).complete();
             ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
@@ -88,8 +102,13 @@ public final class Bot implements AutoCloseable {
             new OutcomeConsumer(store, notifier, throttle).start(rabbit);
             ProgressRelay progress = new ProgressRelay(store, notifier, throttle);
             progress.start(rabbit);
-            LOG.info("bot ready as {} in {} guild(s)", jda.getSelfUser().getName(), jda.getGuilds().size());
-            return new Bot(db, rabbit, publisher, executor, progress, jda, store);
+            Connection conn = rabbit;
+            JDA client = jda;
+            WebServer web = new WebServer(config.galleryBind(), config.galleryPort(), () -> conn.isOpen()
+                    && client.getStatus() == JDA.Status.CONNECTED);
+            LOG.info("bot ready as {} in {} guild(s); web on port {}", jda.getSelfUser().getName(),
+                    jda.getGuilds().size(), web.port());
+            return new Bot(db, rabbit, publisher, executor, progress, jda, store, web);
         } catch (Exception e) {
             if (jda != null) {
                 jda.shutdownNow();
@@ -109,12 +128,17 @@ public final class Bot implements AutoCloseable {
         return jda;
     }
 
+    public WebServer web() {
+        return web;
+    }
+
     public JobStore store() {
         return store;
     }
 
     @Override
     public void close() throws Exception {
+        web.close();
         progress.close();
         jda.shutdown();
         if (!jda.awaitShutdown(Duration.ofSeconds(10))) {

@@ -12,6 +12,7 @@ import org.diffusionbot.db.DbSettings;
 public record BotConfig(
         String discordToken,
         URI discordApiBaseUrl,
+        URI discordGatewayUrl,
         DbSettings db,
         RabbitSettings rabbit,
         String defaultModel,
@@ -26,6 +27,7 @@ public record BotConfig(
                 env.required("DISCORD_TOKEN", "create a bot at https://discord.com/developers/applications, copy its"
                         + " token and set DISCORD_TOKEN (e.g. in .env)"),
                 env.uri("DISCORD_API_BASE_URL", "https://discord.com/api/v10/", "https", "http"),
+                env.raw("DISCORD_GATEWAY_URL") == null ? null : env.uri("DISCORD_GATEWAY_URL", null, "wss", "ws"),
                 DbSettings.fromEnv(env),
                 RabbitSettings.fromEnv(env),
                 env.string("DEFAULT_MODEL", "sd15"),
@@ -38,7 +40,8 @@ public record BotConfig(
 
     @Override
     public String toString() {
-        return "BotConfig[api=" + discordApiBaseUrl + ", " + db + ", " + rabbit + ", defaultModel=" + defaultModel
+        return "BotConfig[api=" + discordApiBaseUrl + (discordGatewayUrl == null ? "" : ", gateway=" + discordGatewayUrl)
+                + ", " + db + ", " + rabbit + ", defaultModel=" + defaultModel
                 + ", dailyImageLimit=" + dailyImageLimit + ", maxActiveJobs=" + maxActiveJobs + ", gallery="
                 + galleryBind + ":" + galleryPort + "]";
     }

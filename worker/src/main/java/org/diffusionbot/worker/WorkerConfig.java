@@ -16,6 +16,7 @@ import org.diffusionbot.common.mq.Topology;
  * @param modelName the name jobs use to reach this worker (routing key of its jobs queue)
  * @param device    {@code auto} (CUDA when available), {@code cpu} or {@code gpu}
  * @param batchSize jobs run together in one UNet batch, and the consumer prefetch
+ * @param healthFile touched at every heartbeat for container health checks, or null
  */
 public record WorkerConfig(
         Path modelPath,
@@ -25,6 +26,7 @@ public record WorkerConfig(
         int batchSize,
         int previewEvery,
         int heartbeatSeconds,
+        Path healthFile,
         RabbitSettings rabbit) {
 
     public static WorkerConfig fromEnv(Env env) {
@@ -45,6 +47,7 @@ public record WorkerConfig(
                 env.integer("BATCH_SIZE", 4, 1, 64),
                 env.integer("PREVIEW_EVERY", 5, 0, 150),
                 env.integer("HEARTBEAT_SECONDS", 5, 1, 300),
+                env.raw("HEALTH_FILE") == null ? null : Path.of(env.raw("HEALTH_FILE")),
                 RabbitSettings.fromEnv(env));
     }
 

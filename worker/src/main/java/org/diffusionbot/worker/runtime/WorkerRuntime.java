@@ -382,6 +382,9 @@ public final class WorkerRuntime implements AutoCloseable {
             WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, generator.device(),
                     List.of(config.modelName()), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant());
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
+            if (config.healthFile() != null) {
+                java.nio.file.Files.writeString(config.healthFile(), hb.sentAt().toString());
+            }
         } catch (IOException | RuntimeException e) {
             LOG.debug("heartbeat not sent: {}", e.getMessage());
         }

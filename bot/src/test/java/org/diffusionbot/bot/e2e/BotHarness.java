@@ -1,0 +1,63 @@
+package org.diffusionbot.bot.e2e;
+
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import org.diffusionbot.bot.Bot;
+import org.diffusionbot.bot.BotConfig;
+import org.diffusionbot.bot.fakediscord.FakeDiscord;
+import org.diffusionbot.common.config.RabbitSettings;
+import org.diffusionbot.common.mq.RabbitTestSupport;
+import org.diffusionbot.db.TestDatabase;
+import org.diffusionbot.worker.WorkerConfig;
+import org.diffusionbot.worker.runtime.ImageGenerator;
+import org.diffusionbot.worker.runtime.WorkerRuntime;
+
+/**
+ * The whole system in one JVM for end-to-end tests: the fake Discord, the real bot (JDA, HikariCP,
+ * Flyway) on a fresh database of the real PostgreSQL server, and real worker runtimes on the real
+ * RabbitMQ, for a model name of its own so concurrent suites never share queues.
+ */
+public final class BotHarness implements AutoCloseable {
+    public final FakeDiscord discord;
+    public final TestDatabase testDb;
+    public final Bot bot;
+    public final String model = "e2e-" + UUID.randomUUID().toString().substring(0, 8);
+    private final List<WorkerRuntime> workers = new ArrayList<>();
+
+    public BotHarness(int dailyLimit, int maxActive) throws Exception {
+        discord = FakeDiscord.start();
+        testDb = TestDatabase.create();
+        RabbitSettings rabbit = RabbitTestSupport.settings();
+        BotConfig config = new BotConfig(discord.token(), URI.create(discord.apiBaseUrl()),
+                URI.create(discord.gatewayUrl()), testDb.settings(), rabbit, model, dailyLimit, maxActive, 2,
+                "127.0.0.1", 0);
+        bot = Bot.start(config, Clock.systemUTC());
+    }
+
+    /** Starts a worker for this harness's model. */
+    public WorkerRuntime startWorker(String id, ImageGenerator generator, int batchSize) throws Exception {
+        WorkerConfig config = new WorkerConfig(Path.of("."), model, id, "cpu", batchSize, 2, 1, null,
+                RabbitTestSupport.settings());
+        WorkerRuntime w = new WorkerRuntime(config, generator, Clock.systemUTC());
+        w.start();
+        workers.add(w);
+        return w;
+    }
+
+    @Override
+    public void close() throws Exception {
+        for (WorkerRuntime w : workers) {
+            w.close();
+        }
+        bot.close();
+        discord.close();
+        testDb.close();
+        try (var conn = RabbitTestSupport.connect("e2e-cleanup"); var ch = conn.createChannel()) {
+            ch.queueDelete(org.diffusionbot.common.mq.Topology.jobsQueue(model));
+        }
+    }
+}

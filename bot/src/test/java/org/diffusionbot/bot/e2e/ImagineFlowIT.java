@@ -1,0 +1,176 @@
+package org.diffusionbot.bot.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.time.Duration;
+import java.util.List;
+import org.diffusionbot.bot.fakediscord.FakeUser;
+import org.diffusionbot.bot.fakediscord.InteractionHandle;
+import org.diffusionbot.bot.fakediscord.Opt;
+import org.diffusionbot.bot.fakediscord.RecordedAttachment;
+import org.diffusionbot.bot.fakediscord.RecordedCallback;
+import org.diffusionbot.bot.fakediscord.RecordedMessage;
+import org.diffusionbot.common.image.Png;
+import org.diffusionbot.db.JobRecord;
+import org.diffusionbot.db.JobState;
+import org.diffusionbot.db.QuotaPolicy;
+import org.diffusionbot.db.QuotaStatus;
+import org.diffusionbot.worker.runtime.SyntheticGenerator;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * /imagine from a Discord interaction to the final image, through the real JDA client, PostgreSQL,
+ * RabbitMQ and a worker runtime (synthetic pipeline: 10 ms a step).
+ */
+class ImagineFlowIT {
+    static final Duration WAIT = Duration.ofSeconds(30);
+    static BotHarness h;
+    static final QuotaPolicy POLICY = new QuotaPolicy(20, 2);
+
+    @BeforeAll
+    static void start() throws Exception {
+        h = new BotHarness(POLICY.dailyImages(), POLICY.maxActive());
+        h.startWorker("e2e-worker", new SyntheticGenerator(10_000_000), 4);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        h.close();
+    }
+
+    @Test
+    void imagineEndsWithTheImageAttachedAndTheJobSucceeded() throws Exception {
+        FakeUser alice = h.discord.createUser("alice");
+        InteractionHandle i = h.discord.slashCommand("imagine", alice, Opt.string("prompt", "a red fox in the snow"),
+                Opt.integer("steps", 12), Opt.integer("count", 2), Opt.integer("seed", 77), Opt.string("size", "512x768"));
+        RecordedCallback deferred = i.awaitCallback(WAIT);
+        assertEquals(RecordedCallback.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, deferred.type());
+        assertFalse(deferred.isEphemeral());
+        assertTrue(deferred.latency().toMillis() < 3000, "deferred within Discord's 3 s: " + deferred.latency());
+
+        RecordedMessage done = i.awaitOriginalEdit(m -> m.attachments().size() == 2, WAIT);
+        RecordedAttachment first = done.attachment("image-77.png").orElseThrow();
+        String params = Png.readText(first.bytes()).get("parameters");
+        assertTrue(params.startsWith("a red fox in the snow\nSteps: 12, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 77,"
+                + " Size: 512x768"), params);
+        assertTrue(done.attachment("image-78.png").isPresent(), "second image has the next seed");
+        assertTrue(done.content().contains("a red fox in the snow") && done.content().contains("seeds 77, 78"),
+                done.content());
+        assertTrue(done.customIds().isEmpty(), "no cancel button on a finished job");
+
+        List<RecordedMessage> edits = i.originalEdits();
+        assertTrue(edits.stream().anyMatch(m -> m.content().contains("queued")), "queue position shown");
+        assertTrue(edits.stream().anyMatch(m -> m.content().contains("step ") && m.attachment("preview.png").isPresent()),
+                "a progress edit with a preview");
+
+        JobRecord job = onlyJobOf(alice);
+        assertEquals(JobState.SUCCEEDED, job.state());
+        assertEquals("e2e-worker", job.workerId());
+        assertNotNull(job.deliveredAt());
+        QuotaStatus q = h.bot.store().quota(alice.idLong(), POLICY);
+        assertEquals(2, q.usedToday(), "charged exactly once, for two images");
+        assertEquals(0, q.activeJobs());
+        assertEquals(2, h.bot.store().images(job.id()).size());
+    }
+
+    @Test
+    void invalidOptionsGetAnEphemeralErrorAndChargeNothing() throws Exception {
+        FakeUser bob = h.discord.createUser("bob");
+        InteractionHandle i = h.discord.slashCommand("imagine", bob, Opt.string("prompt", "x"), Opt.integer("steps", 500));
+        RecordedCallback reply = i.awaitCallback(WAIT);
+        assertEquals(RecordedCallback.CHANNEL_MESSAGE_WITH_SOURCE, reply.type());
+        assertTrue(reply.isEphemeral());
+        assertTrue(reply.content().contains("steps must be between 1 and 150"), reply.content());
+        assertTrue(h.bot.store().recentJobs(bob.idLong(), 5).isEmpty());
+        assertEquals(0, h.bot.store().quota(bob.idLong(), POLICY).usedToday());
+    }
+
+    @Test
+    void exhaustedQuotaIsRefusedPrivatelyAndNothingIsQueued() throws Exception {
+        FakeUser carol = h.discord.createUser("carol");
+        h.bot.store().setQuotaOverride(carol.idLong(), "carol", 1, null);
+        InteractionHandle ok = h.discord.slashCommand("imagine", carol, Opt.string("prompt", "one"), Opt.integer("steps", 2));
+        ok.awaitOriginalEdit(m -> !m.attachments().isEmpty() && m.content().contains("seed"), WAIT);
+        InteractionHandle refused = h.discord.slashCommand("imagine", carol, Opt.string("prompt", "two"));
+        RecordedMessage followup = refused.awaitFollowup(RecordedMessage::isEphemeral, WAIT);
+        assertTrue(followup.content().contains("0 of 1 left today"), followup.content());
+        assertEquals(1, h.bot.store().recentJobs(carol.idLong(), 5).size());
+        assertEquals(1, h.bot.store().quota(carol.idLong(), POLICY).usedToday());
+    }
+
+    @Test
+    void cancelStopsTheJobAndRefunds() throws Exception {
+        FakeUser dave = h.discord.createUser("dave");
+        InteractionHandle i = h.discord.slashCommand("imagine", dave, Opt.string("prompt", "a very slow painting"),
+                Opt.integer("steps", 150));
+        i.awaitOriginalEdit(m -> m.content().contains("step "), WAIT);
+        InteractionHandle c = h.discord.slashCommand("cancel", dave);
+        RecordedMessage answer = c.awaitOriginalEdit(m -> true, WAIT);
+        assertTrue(answer.content().contains("Cancelled"), answer.content());
+        RecordedMessage last = i.awaitOriginalEdit(m -> m.content().contains("cancelled"), WAIT);
+        assertTrue(last.attachments().isEmpty());
+        JobRecord job = onlyJobOf(dave);
+        assertEquals(JobState.CANCELLED, job.state());
+        assertEquals(0, h.bot.store().quota(dave.idLong(), POLICY).usedToday());
+        assertEquals(0, h.bot.store().quota(dave.idLong(), POLICY).activeJobs());
+    }
+
+    @Test
+    void expiredInteractionTokenFallsBackToAChannelMessageMentioningTheUser() throws Exception {
+        FakeUser erin = h.discord.createUser("erin");
+        InteractionHandle i = h.discord.slashCommand("imagine", erin, Opt.string("prompt", "a lighthouse at dusk"),
+                Opt.integer("steps", 60));
+        i.awaitOriginalEdit(m -> m.content().contains("queued") || m.content().contains("step"), WAIT);
+        i.expireToken(); // Discord now answers 401 Invalid Webhook Token for this interaction
+        RecordedMessage posted = h.discord.awaitChannelMessage(i.channelId(),
+                m -> m.content().contains("a lighthouse at dusk") && !m.attachments().isEmpty(), WAIT);
+        assertTrue(posted.content().contains("<@" + erin.id() + ">"), posted.content());
+        assertEquals(JobState.SUCCEEDED, onlyJobOf(erin).state());
+    }
+
+    @Test
+    void jobPastTheTokenLifetimeIsPostedWithoutTryingTheEdit() throws Exception {
+        FakeUser fay = h.discord.createUser("fay");
+        InteractionHandle i = h.discord.slashCommand("imagine", fay, Opt.string("prompt", "an old map"),
+                Opt.integer("steps", 60));
+        i.awaitOriginalEdit(m -> m.content().contains("queued") || m.content().contains("step"), WAIT);
+        try (Connection c = h.testDb.settings().url() == null ? null
+                : java.sql.DriverManager.getConnection(h.testDb.settings().url(), h.testDb.settings().user(), "");
+                PreparedStatement ps = c.prepareStatement(
+                        "UPDATE jobs SET token_expires_at = now() - interval '1 minute' WHERE user_id = ?")) {
+            ps.setLong(1, fay.idLong());
+            assertEquals(1, ps.executeUpdate());
+        }
+        int editsBefore = i.originalEdits().size();
+        RecordedMessage posted = h.discord.awaitChannelMessage(i.channelId(),
+                m -> m.content().contains("an old map") && !m.attachments().isEmpty(), WAIT);
+        assertTrue(posted.content().contains("<@" + fay.id() + ">"));
+        assertTrue(i.originalEdits().stream().skip(editsBefore).noneMatch(m -> !m.attachments().isEmpty()
+                && m.attachment("preview.png").isEmpty()), "no final edit on an expired interaction");
+    }
+
+    @Test
+    void quotaAndJobsCommandsAnswerPrivately() throws Exception {
+        FakeUser gus = h.discord.createUser("gus");
+        InteractionHandle q = h.discord.slashCommand("quota", gus);
+        RecordedCallback deferred = q.awaitCallback(WAIT);
+        assertTrue(deferred.isEphemeral());
+        RecordedMessage answer = q.awaitOriginalEdit(m -> true, WAIT);
+        assertTrue(answer.content().contains("**20** of 20 images left today"), answer.content());
+        InteractionHandle j = h.discord.slashCommand("jobs", gus);
+        assertTrue(j.awaitOriginalEdit(m -> true, WAIT).content().contains("no jobs yet"));
+    }
+
+    private static JobRecord onlyJobOf(FakeUser u) {
+        List<JobRecord> jobs = h.bot.store().recentJobs(u.idLong(), 5);
+        assertEquals(1, jobs.size());
+        return jobs.get(0);
+    }
+}
