@@ -209,16 +209,26 @@ public final class FakeDiscord implements AutoCloseable {
      * {@code setCompression(Compression.ZLIB)} afterwards to test it.)
      */
     public JDABuilder configure(JDABuilder builder) {
-        String gatewayUrl = gatewayUrl();
-        return builder.setRestConfig(new RestConfig().setBaseUrl(apiBaseUrl()))
-                .setSessionController(new SessionControllerAdapter() {
-                    @Override
-                    public String getGateway() {
-                        return gatewayUrl;
-                    }
-                })
+        return builder.setRestConfig(restConfig())
+                .setSessionController(sessionController())
                 .setCompression(Compression.NONE)
                 .setEnableShutdownHook(false);
+    }
+
+    /** {@code new RestConfig().setBaseUrl(apiBaseUrl())}, for code that builds its own JDA. */
+    public RestConfig restConfig() {
+        return new RestConfig().setBaseUrl(apiBaseUrl());
+    }
+
+    /** A session controller whose {@code getGateway()} is this fake's websocket, for code that builds its own JDA. */
+    public SessionControllerAdapter sessionController() {
+        String gatewayUrl = gatewayUrl();
+        return new SessionControllerAdapter() {
+            @Override
+            public String getGateway() {
+                return gatewayUrl;
+            }
+        };
     }
 
     public FakeUser botUser() {
@@ -625,6 +635,24 @@ public final class FakeDiscord implements AutoCloseable {
                 return null;
             }
             return message(st.originalMessageId);
+        }
+    }
+
+    /**
+     * Callbacks refused because they came later than {@link #setCallbackDeadline} after the INTERACTION_CREATE (JDA
+     * sees 404 / 10062 Unknown interaction); each entry is how late the callback arrived.
+     */
+    public List<Duration> lateCallbacks(String interactionToken) {
+        synchronized (lock) {
+            InteractionState st = interactionsByToken.get(interactionToken);
+            return st == null ? List.of() : List.copyOf(st.lateCallbacks);
+        }
+    }
+
+    /** Number of gateway sessions that became ready (IDENTIFY → READY, or RESUME → RESUMED). */
+    public int readySessions() {
+        synchronized (lock) {
+            return readySessions;
         }
     }
 

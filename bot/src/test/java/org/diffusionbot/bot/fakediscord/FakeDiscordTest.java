@@ -282,6 +282,50 @@ class FakeDiscordTest {
         assertEquals(1, discord.channelMessages(discord.channel().id()).size());
         assertTrue(discord.requests().stream().anyMatch(r -> r.status() == 429));
 
+        // members added or promoted while connected (GUILD_MEMBER_ADD / GUILD_MEMBER_UPDATE, REST member lookup)
+        FakeUser dave = discord.createUser("dave", false);
+        assertEquals("dave", jda.getGuildById(discord.guild().id()).retrieveMemberById(dave.id())
+                .submit().get(10, TimeUnit.SECONDS).getUser().getName());
+        discord.setManageServer(bob, true);
+        discord.slashCommand("imagine", bob, Opt.string("prompt", "admin now"));
+        SlashCommandInteractionEvent promoted = slashEvents.poll(10, TimeUnit.SECONDS);
+        assertNotNull(promoted);
+        assertTrue(promoted.getMember().hasPermission(Permission.MANAGE_SERVER));
+
+        assertEquals(List.of(), discord.unknownRoutes());
+        assertEquals(List.of(), discord.gatewayProblems());
+    }
+
+    @Test
+    void resumeAfterServerDisconnectDmCommandAndLateCallback() throws Exception {
+        discord = FakeDiscord.start();
+        FakeUser carol = discord.createUser("carol", false);
+        connect(Compression.NONE);
+        jda.updateCommands().addCommands(Commands.slash("imagine", "Generate an image")
+                .addOption(OptionType.STRING, "prompt", "What to draw", true)).submit().get(10, TimeUnit.SECONDS);
+
+        // Discord drops the connection: JDA resumes the session on resume_gateway_url, events keep flowing
+        discord.disconnectGateway(4000, "fake: unknown error");
+        discord.await("the session to be resumed", WAIT, () -> discord.readySessions() >= 2 ? true : null);
+        assertEquals(1, discord.identifies().size(), "resumed, not re-identified");
+        jda.awaitStatus(JDA.Status.CONNECTED);
+
+        // a slash command in the bot's DMs
+        InteractionHandle dm = discord.slashCommand("imagine", List.of(Opt.string("prompt", "a dm")), carol, null,
+                null);
+        SlashCommandInteractionEvent event = slashEvents.poll(10, TimeUnit.SECONDS);
+        assertNotNull(event);
+        assertFalse(event.isFromGuild());
+        assertEquals(discord.dmChannel(carol).idLong(), event.getChannel().getIdLong());
+        assertEquals(5, dm.awaitCallback(WAIT).type());
+
+        // an acknowledgement later than Discord's 3 s window is refused with 10062 Unknown interaction
+        discord.setCallbackDeadline(Duration.ZERO);
+        InteractionHandle late = discord.slashCommand("imagine", carol, Opt.string("prompt", "too slow"));
+        assertNotNull(slashEvents.poll(10, TimeUnit.SECONDS));
+        discord.await("the late callback", WAIT, () -> discord.lateCallbacks(late.token()).isEmpty() ? null : true);
+        assertEquals(List.of(), late.callbacks());
+
         assertEquals(List.of(), discord.unknownRoutes());
         assertEquals(List.of(), discord.gatewayProblems());
     }
