@@ -21,6 +21,7 @@ import org.diffusionbot.worker.runtime.WorkerRuntime;
  * Flyway) on a fresh database of the real PostgreSQL server, and real worker runtimes on the real
  * RabbitMQ, for a model name of its own so concurrent suites never share queues.
  */
+@SuppressWarnings("try")
 public final class BotHarness implements AutoCloseable {
     public final FakeDiscord discord;
     public final TestDatabase testDb;

@@ -70,10 +70,10 @@ class ImagineFlowIT {
         assertTrue(edits.stream().anyMatch(m -> m.content().contains("step ") && m.attachment("preview.png").isPresent()),
                 "a progress edit with a preview");
 
-        JobRecord job = onlyJobOf(alice);
+        JobRecord job = awaitJob(alice, j -> j.deliveredAt() != null);
         assertEquals(JobState.SUCCEEDED, job.state());
         assertEquals("e2e-worker", job.workerId());
-        assertNotNull(job.deliveredAt());
+        assertNotNull(job.startedAt());
         QuotaStatus q = h.bot.store().quota(alice.idLong(), POLICY);
         assertEquals(2, q.usedToday(), "charged exactly once, for two images");
         assertEquals(0, q.activeJobs());
@@ -83,11 +83,11 @@ class ImagineFlowIT {
     @Test
     void invalidOptionsGetAnEphemeralErrorAndChargeNothing() throws Exception {
         FakeUser bob = h.discord.createUser("bob");
-        InteractionHandle i = h.discord.slashCommand("imagine", bob, Opt.string("prompt", "x"), Opt.integer("steps", 500));
+        InteractionHandle i = h.discord.slashCommand("imagine", bob, Opt.string("prompt", "x"), Opt.integer("width", 100));
         RecordedCallback reply = i.awaitCallback(WAIT);
         assertEquals(RecordedCallback.CHANNEL_MESSAGE_WITH_SOURCE, reply.type());
         assertTrue(reply.isEphemeral());
-        assertTrue(reply.content().contains("steps must be between 1 and 150"), reply.content());
+        assertTrue(reply.content().contains("width must be a multiple of 8"), reply.content());
         assertTrue(h.bot.store().recentJobs(bob.idLong(), 5).isEmpty());
         assertEquals(0, h.bot.store().quota(bob.idLong(), POLICY).usedToday());
     }
@@ -116,7 +116,7 @@ class ImagineFlowIT {
         assertTrue(answer.content().contains("Cancelled"), answer.content());
         RecordedMessage last = i.awaitOriginalEdit(m -> m.content().contains("cancelled"), WAIT);
         assertTrue(last.attachments().isEmpty());
-        JobRecord job = onlyJobOf(dave);
+        JobRecord job = awaitJob(dave, j -> j.deliveredAt() != null);
         assertEquals(JobState.CANCELLED, job.state());
         assertEquals(0, h.bot.store().quota(dave.idLong(), POLICY).usedToday());
         assertEquals(0, h.bot.store().quota(dave.idLong(), POLICY).activeJobs());
@@ -132,7 +132,7 @@ class ImagineFlowIT {
         RecordedMessage posted = h.discord.awaitChannelMessage(i.channelId(),
                 m -> m.content().contains("a lighthouse at dusk") && !m.attachments().isEmpty(), WAIT);
         assertTrue(posted.content().contains("<@" + erin.id() + ">"), posted.content());
-        assertEquals(JobState.SUCCEEDED, onlyJobOf(erin).state());
+        assertEquals(JobState.SUCCEEDED, awaitJob(erin, j -> j.deliveredAt() != null).state());
     }
 
     @Test
@@ -141,8 +141,8 @@ class ImagineFlowIT {
         InteractionHandle i = h.discord.slashCommand("imagine", fay, Opt.string("prompt", "an old map"),
                 Opt.integer("steps", 60));
         i.awaitOriginalEdit(m -> m.content().contains("queued") || m.content().contains("step"), WAIT);
-        try (Connection c = h.testDb.settings().url() == null ? null
-                : java.sql.DriverManager.getConnection(h.testDb.settings().url(), h.testDb.settings().user(), "");
+        try (Connection c = java.sql.DriverManager.getConnection(h.testDb.settings().url(), h.testDb.settings().user(),
+                h.testDb.settings().password());
                 PreparedStatement ps = c.prepareStatement(
                         "UPDATE jobs SET token_expires_at = now() - interval '1 minute' WHERE user_id = ?")) {
             ps.setLong(1, fay.idLong());
@@ -166,6 +166,19 @@ class ImagineFlowIT {
         assertTrue(answer.content().contains("**20** of 20 images left today"), answer.content());
         InteractionHandle j = h.discord.slashCommand("jobs", gus);
         assertTrue(j.awaitOriginalEdit(m -> true, WAIT).content().contains("no jobs yet"));
+    }
+
+    /** Polls the user's only job until the condition holds (the bot records delivery after Discord answered). */
+    private static JobRecord awaitJob(FakeUser u, java.util.function.Predicate<JobRecord> condition)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        JobRecord j = onlyJobOf(u);
+        while (!condition.test(j) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            j = onlyJobOf(u);
+        }
+        assertTrue(condition.test(j), "job never reached the expected state: " + j);
+        return j;
     }
 
     private static JobRecord onlyJobOf(FakeUser u) {
