@@ -74,7 +74,7 @@ public final class Bot implements AutoCloseable {
             JobService jobs = new JobService(store, publisher,
                     new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()));
             AtomicInteger n = new AtomicInteger();
-            executor = Executors.newFixedThreadPool(8, r -> {
+            executor = Executors.newFixedThreadPool(16, r -> {
                 Thread t = new Thread(r, "bot-worker-" + n.incrementAndGet());
                 t.setDaemon(true);
                 return t;
@@ -99,8 +99,8 @@ public final class Bot implements AutoCloseable {
             jda.updateCommands().addCommands(Commands.all()).complete();
             ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
-            new OutcomeConsumer(store, notifier, throttle).start(rabbit);
-            ProgressRelay progress = new ProgressRelay(store, notifier, throttle);
+            new OutcomeConsumer(store, notifier, throttle, executor).start(rabbit);
+            ProgressRelay progress = new ProgressRelay(store, notifier, throttle, executor);
             progress.start(rabbit);
             Connection conn = rabbit;
             JDA client = jda;

@@ -40,12 +40,16 @@ public final class OutcomeConsumer {
     private final JobStore store;
     private final JobNotifier notifier;
     private final ProgressThrottle throttle;
+    private final java.util.concurrent.Executor executor;
     private Channel channel;
 
-    public OutcomeConsumer(JobStore store, JobNotifier notifier, ProgressThrottle throttle) {
+    /** {@code executor} handles deliveries in parallel (each is acked on its own when done). */
+    public OutcomeConsumer(JobStore store, JobNotifier notifier, ProgressThrottle throttle,
+            java.util.concurrent.Executor executor) {
         this.store = store;
         this.notifier = notifier;
         this.throttle = throttle;
+        this.executor = executor;
     }
 
     public void start(Connection connection) throws IOException {
@@ -60,39 +64,43 @@ public final class OutcomeConsumer {
         return new DefaultConsumer(channel) {
             @Override
             public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
-                long delivery = env.getDeliveryTag();
-                CompletableFuture<Void> done;
-                try {
-                    done = deadLetters ? onDeadLetter(body, props) : onOutcome(body);
-                } catch (DatabaseUnavailableException e) {
-                    LOG.error("database unavailable; outcome returned to the queue: {}", e.getMessage());
-                    pause();
-                    settle(delivery, false, true);
-                    return;
-                } catch (InvalidMessageException e) {
-                    LOG.warn("{} message dropped: {}", deadLetters ? "unreadable dead-lettered" : "malformed result",
-                            e.getMessage());
-                    settle(delivery, deadLetters, false);
-                    return;
-                } catch (RuntimeException e) {
-                    LOG.error("handling an outcome failed; returned to the queue", e);
-                    pause();
-                    settle(delivery, false, true);
-                    return;
-                }
-                done.whenComplete((ok, err) -> {
-                    if (err != null) {
-                        LOG.warn("showing an outcome failed, will retry: {}", err.getMessage());
-                        pause();
-                    }
-                    settle(delivery, err == null, true);
-                });
+                executor.execute(() -> handle(env.getDeliveryTag(), props, body, deadLetters));
             }
         };
     }
 
+    private void handle(long delivery, AMQP.BasicProperties props, byte[] body, boolean deadLetters) {
+        CompletableFuture<Void> done;
+        try {
+            done = deadLetters ? onDeadLetter(body, props) : onOutcome(body);
+        } catch (DatabaseUnavailableException e) {
+            LOG.error("database unavailable; outcome returned to the queue: {}", e.getMessage());
+            pause();
+            settle(delivery, false, true);
+            return;
+        } catch (InvalidMessageException e) {
+            // a malformed result is dead-lettered for inspection; an unreadable dead letter is dropped
+            LOG.warn("{} message dropped: {}", deadLetters ? "unreadable dead-lettered" : "malformed result",
+                    e.getMessage());
+            settle(delivery, deadLetters, false);
+            return;
+        } catch (RuntimeException e) {
+            LOG.error("handling an outcome failed; returned to the queue", e);
+            pause();
+            settle(delivery, false, true);
+            return;
+        }
+        done.whenComplete((ok, err) -> {
+            if (err != null) {
+                LOG.warn("showing an outcome failed, will retry: {}", err.getMessage());
+                pause();
+            }
+            settle(delivery, err == null, true);
+        });
+    }
+
     /** Acks, or nacks with or without requeue; a nack without requeue on the results queue dead-letters. */
-    private void settle(long tag, boolean ack, boolean requeue) {
+    private synchronized void settle(long tag, boolean ack, boolean requeue) {
         try {
             if (ack) {
                 channel.basicAck(tag, false);
@@ -112,11 +120,11 @@ public final class OutcomeConsumer {
                 images.add(stored(im));
             }
             store.complete(r.jobId(), r.workerId(), images);
-            return show(r.jobId(), r.notes(), null);
+            return show(r.jobId(), r.notes(), null, images);
         } else if (m instanceof JobFailure f) {
             JobState state = f.code() == JobFailure.Code.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
             store.fail(f.jobId(), state, f.workerId(), f.message());
-            return show(f.jobId(), List.of(), f.message());
+            return show(f.jobId(), List.of(), f.message(), null);
         }
         throw new InvalidMessageException("unexpected " + m.getClass().getSimpleName() + " on the results queue");
     }
@@ -137,10 +145,12 @@ public final class OutcomeConsumer {
         }
         LOG.warn("job {} dead-lettered ({})", job.jobId(), reason);
         store.fail(job.jobId(), JobState.FAILED, "broker", DEAD_LETTER_MESSAGE);
-        return show(job.jobId(), List.of(), DEAD_LETTER_MESSAGE);
+        return show(job.jobId(), List.of(), DEAD_LETTER_MESSAGE, null);
     }
 
-    private CompletableFuture<Void> show(java.util.UUID jobId, List<String> notes, String failure) {
+    /** Shows the outcome unless already shown; {@code images}, when given, are the ones just stored. */
+    private CompletableFuture<Void> show(java.util.UUID jobId, List<String> notes, String failure,
+            List<StoredImage> images) {
         JobRecord job = store.find(jobId).orElse(null);
         if (job == null) {
             LOG.warn("outcome for unknown job {} dropped", jobId);
@@ -151,7 +161,7 @@ public final class OutcomeConsumer {
             return CompletableFuture.completedFuture(null);
         }
         CompletableFuture<Void> shown = job.state() == JobState.SUCCEEDED
-                ? notifier.succeeded(job, store.images(jobId), notes)
+                ? notifier.succeeded(job, images != null ? images : store.images(jobId), notes)
                 : notifier.failed(job, job.state() == JobState.CANCELLED ? "cancelled"
                         : job.error() != null ? job.error() : failure);
         return shown.thenRun(() -> store.markDelivered(jobId));

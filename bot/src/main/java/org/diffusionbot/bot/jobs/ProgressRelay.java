@@ -42,10 +42,16 @@ public final class ProgressRelay implements AutoCloseable {
         return t;
     });
 
-    public ProgressRelay(JobStore store, JobNotifier notifier, ProgressThrottle throttle) {
+    private final java.util.concurrent.Executor executor;
+    private final java.util.Set<UUID> starting = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    /** {@code executor} runs the database work, so the broker's consumer thread never waits on PostgreSQL. */
+    public ProgressRelay(JobStore store, JobNotifier notifier, ProgressThrottle throttle,
+            java.util.concurrent.Executor executor) {
         this.store = store;
         this.notifier = notifier;
         this.throttle = throttle;
+        this.executor = executor;
     }
 
     public void start(Connection connection) throws IOException {
@@ -63,22 +69,24 @@ public final class ProgressRelay implements AutoCloseable {
             LOG.debug("malformed progress dropped: {}", e.getMessage());
             return;
         }
-        try {
-            if (!running.containsKey(p.jobId())) {
-                store.markRunning(p.jobId(), p.workerId());
-                store.find(p.jobId()).ifPresent(j -> running.put(j.id(), j));
-            }
-            if (running.containsKey(p.jobId())) {
-                throttle.offer(p);
-            }
-        } catch (RuntimeException e) {
-            LOG.warn("progress of job {} not relayed: {}", p.jobId(), e.getMessage());
+        throttle.offer(p);
+        if (!running.containsKey(p.jobId()) && starting.add(p.jobId())) {
+            executor.execute(() -> {
+                try {
+                    store.markRunning(p.jobId(), p.workerId());
+                    store.find(p.jobId()).filter(j -> !j.state().terminal()).ifPresent(j -> running.put(j.id(), j));
+                } catch (RuntimeException e) {
+                    LOG.warn("progress of job {} not relayed: {}", p.jobId(), e.getMessage());
+                } finally {
+                    starting.remove(p.jobId());
+                }
+            });
         }
     }
 
     void flush() {
         try {
-            for (ProgressThrottle.Edit e : throttle.due()) {
+            for (ProgressThrottle.Edit e : throttle.due(running::containsKey)) {
                 JobRecord job = running.get(e.progress().jobId());
                 if (job != null) {
                     notifier.progress(job, e);

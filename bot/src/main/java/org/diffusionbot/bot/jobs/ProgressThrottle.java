@@ -57,10 +57,17 @@ public final class ProgressThrottle {
 
     /** The edits to make now: jobs with pending progress whose last edit is at least one interval old. */
     public synchronized List<Edit> due() {
+        return due(id -> true);
+    }
+
+    /** As {@link #due()}, for the jobs {@code ready} accepts; the others keep their pending progress. */
+    public synchronized List<Edit> due(java.util.function.Predicate<UUID> ready) {
         long now = clock.millis();
         List<Edit> out = new ArrayList<>();
-        for (State s : jobs.values()) {
-            if (s.pending != null && (s.lastEdit == Long.MIN_VALUE || now - s.lastEdit >= interval.toMillis())) {
+        for (Map.Entry<UUID, State> e : jobs.entrySet()) {
+            State s = e.getValue();
+            if (s.pending != null && (s.lastEdit == Long.MIN_VALUE || now - s.lastEdit >= interval.toMillis())
+                    && ready.test(e.getKey())) {
                 out.add(new Edit(s.pending, s.preview));
                 s.pending = null;
                 s.lastEdit = now;
