@@ -157,6 +157,34 @@ class ImagineFlowIT {
     }
 
     @Test
+    void poisonJobIsDeadLetteredAfterTheDeliveryLimitAndTheUserIsToldAndRefunded() throws Exception {
+        FakeUser hal = h.discord.createUser("hal");
+        // the synthetic pipeline throws on this prompt: a transient error on every delivery
+        InteractionHandle i = h.discord.slashCommand("imagine", hal, Opt.string("prompt", "[crash] the worker"),
+                Opt.integer("steps", 2));
+        RecordedMessage failed = i.awaitOriginalEdit(m -> m.content().contains("failed"), WAIT);
+        assertTrue(failed.content().contains("failed on every worker that tried it"), failed.content());
+        JobRecord job = awaitJob(hal, j -> j.deliveredAt() != null);
+        assertEquals(JobState.FAILED, job.state());
+        assertEquals(0, h.bot.store().quota(hal.idLong(), POLICY).usedToday());
+        assertEquals(0, h.bot.store().quota(hal.idLong(), POLICY).activeJobs());
+        // other jobs keep flowing
+        InteractionHandle ok = h.discord.slashCommand("imagine", hal, Opt.string("prompt", "fine"), Opt.integer("steps", 2));
+        ok.awaitOriginalEdit(m -> !m.attachments().isEmpty() && m.content().contains("seed"), WAIT);
+    }
+
+    @Test
+    void permanentWorkerFailureIsShownWithItsReason() throws Exception {
+        FakeUser ida = h.discord.createUser("ida");
+        InteractionHandle i = h.discord.slashCommand("imagine", ida, Opt.string("prompt", "[fail] please"),
+                Opt.integer("steps", 2));
+        RecordedMessage failed = i.awaitOriginalEdit(m -> m.content().contains("failed"), WAIT);
+        assertTrue(failed.content().contains("synthetic failure requested by the prompt"), failed.content());
+        assertEquals(JobState.FAILED, awaitJob(ida, j -> j.deliveredAt() != null).state());
+        assertEquals(0, h.bot.store().quota(ida.idLong(), POLICY).usedToday());
+    }
+
+    @Test
     void quotaAndJobsCommandsAnswerPrivately() throws Exception {
         FakeUser gus = h.discord.createUser("gus");
         InteractionHandle q = h.discord.slashCommand("quota", gus);
