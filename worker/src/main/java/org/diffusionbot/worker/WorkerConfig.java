@@ -24,7 +24,6 @@ public record WorkerConfig(
         String workerId,
         String device,
         int batchSize,
-        int previewEvery,
         int heartbeatSeconds,
         Path healthFile,
         RabbitSettings rabbit) {
@@ -45,7 +44,6 @@ public record WorkerConfig(
                 env.string("WORKER_ID", defaultWorkerId()),
                 env.choice("DEVICE", "auto", "auto", "cpu", "gpu"),
                 env.integer("BATCH_SIZE", 4, 1, 64),
-                env.integer("PREVIEW_EVERY", 5, 0, 150),
                 env.integer("HEARTBEAT_SECONDS", 5, 1, 300),
                 env.raw("HEALTH_FILE") == null ? null : Path.of(env.raw("HEALTH_FILE")),
                 RabbitSettings.fromEnv(env));

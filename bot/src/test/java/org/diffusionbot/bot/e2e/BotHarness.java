@@ -41,7 +41,7 @@ public final class BotHarness implements AutoCloseable {
 
     /** Starts a worker for this harness's model. */
     public WorkerRuntime startWorker(String id, ImageGenerator generator, int batchSize) throws Exception {
-        WorkerConfig config = new WorkerConfig(Path.of("."), model, id, "cpu", batchSize, 2, 1, null,
+        WorkerConfig config = new WorkerConfig(Path.of("."), model, id, "cpu", batchSize, 1, null,
                 RabbitTestSupport.settings());
         WorkerRuntime w = new WorkerRuntime(config, generator, Clock.systemUTC());
         w.start();

@@ -274,7 +274,7 @@ public final class WorkerRuntime implements AutoCloseable {
         Instant started = clock.instant();
         List<JobOutcome> outcomes;
         try {
-            outcomes = generator.generate(requests, new Progress(started), cancelled::contains);
+            outcomes = generator.generate(requests, new Progress(started, requests), cancelled::contains);
             if (outcomes.size() != runnable.size()) {
                 throw new IllegalStateException("generator returned " + outcomes.size() + " outcomes for "
                         + runnable.size() + " jobs");
@@ -390,21 +390,33 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
-    /** Publishes step counts (throttled) and previews (every {@code previewEvery} steps) of the running batch. */
+    /**
+     * Publishes step counts (throttled) and previews of the running batch: each job asks for a
+     * preview every {@code preview_every} steps of its own.
+     */
     private final class Progress implements ImageGenerator.ProgressListener {
         private final Instant started;
+        private final Map<UUID, Integer> previewEvery = new java.util.HashMap<>();
 
-        Progress(Instant started) {
+        Progress(Instant started, List<JobRequest> jobs) {
             this.started = started;
+            jobs.forEach(j -> previewEvery.put(j.jobId(), j.previewEvery()));
+        }
+
+        private static boolean due(int every, int step, int totalSteps) {
+            return every > 0 && step % every == 0 && step < totalSteps;
         }
 
         @Override
         public boolean wantsPreview(int step, int totalSteps) {
-            return config.previewEvery() > 0 && step % config.previewEvery() == 0 && step < totalSteps;
+            return previewEvery.values().stream().anyMatch(e -> due(e, step, totalSteps));
         }
 
         @Override
         public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
+            if (preview != null && !due(previewEvery.getOrDefault(jobId, 0), step, totalSteps)) {
+                preview = null;
+            }
             long now = clock.millis();
             Long last = lastProgress.get(jobId);
             if (preview == null && last != null && now - last < PROGRESS_INTERVAL.toMillis()) {

@@ -91,7 +91,7 @@ class WorkerRuntimeIT {
                 return synthetic.generate(batch, l, cancelled);
             }
         };
-        WorkerConfig config = new WorkerConfig(Path.of("."), model, "test-worker", "cpu", batchSize, 2, 1, null,
+        WorkerConfig config = new WorkerConfig(Path.of("."), model, "test-worker", "cpu", batchSize, 1, null,
                 new RabbitSettings(RabbitTestSupport.settings().uri(), 2));
         runtime = new WorkerRuntime(config, recording, Clock.systemUTC());
         runtime.start();
