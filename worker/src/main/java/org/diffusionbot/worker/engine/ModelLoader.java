@@ -77,6 +77,10 @@ public final class ModelLoader {
     }
 
     private static StableDiffusionPipeline loadFolder(Path dir, DataType dtype, Device device, Options options) {
+        if (!Files.isRegularFile(dir.resolve("model_index.json"))) {
+            throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder "
+                    + "(give the folder that holds model_index.json, or a single .safetensors file)");
+        }
         ClipTokenizer tokenizer;
         try {
             tokenizer = ClipTokenizer.fromDirectory(dir.resolve("tokenizer"));
