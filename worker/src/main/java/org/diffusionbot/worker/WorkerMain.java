@@ -8,6 +8,7 @@ public final class WorkerMain {
     static final String USAGE = """
             usage: java -jar worker.jar <command> [options]
               run       consume jobs from RabbitMQ (configured by environment variables, see README)
+              imagine   generate image(s) from the command line (imagine --help for the options)
             """;
 
     private WorkerMain() {
@@ -29,6 +30,10 @@ public final class WorkerMain {
                     System.err.println("worker: configuration is valid (" + config.modelName()
                             + "); the job consumer is not wired up yet");
                     return 1;
+                }
+                case "imagine" -> {
+                    return org.diffusionbot.worker.cli.ImagineCommand.run(
+                            java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err);
                 }
                 default -> {
                     System.err.println("worker: unknown command '" + args[0] + "'");

@@ -80,6 +80,26 @@ public final class TensorView {
     }
 
     /**
+     * A contiguous range of the first dimension, e.g. the query rows of a fused (3·d, d) attention
+     * input projection.
+     *
+     * @param newName name of the new view (for messages)
+     * @param from first row
+     * @param count number of rows
+     * @return a view of those rows
+     */
+    public TensorView rows(String newName, long from, long count) {
+        long n = shape.get(0);
+        if (from < 0 || count <= 0 || from + count > n) {
+            throw new IllegalArgumentException("rows " + from + ".." + (from + count) + " out of " + shape + " of " + name);
+        }
+        long rowBytes = (end - begin) / n;
+        long[] s = shape.getShape().clone();
+        s[0] = count;
+        return new TensorView(file, newName, dtype, new Shape(s), begin + from * rowBytes, begin + (from + count) * rowBytes);
+    }
+
+    /**
      * Reads the tensor into a new NDArray.
      *
      * @param manager owner of the returned array

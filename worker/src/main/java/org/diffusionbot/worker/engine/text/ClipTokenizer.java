@@ -308,6 +308,63 @@ public final class ClipTokenizer {
         return new Encoding(ids, full, content.length - keep);
     }
 
+    /**
+     * The text of token ids (bos, eos and padding dropped, {@code </w>} word ends as spaces), e.g.
+     * to show the user the words a 77-token limit cut off.
+     */
+    public String decode(int[] ids) {
+        Map<Integer, String> inverse = inverseVocab();
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        for (int id : ids) {
+            if (id == bosId || id == eosId || id == padId) {
+                continue;
+            }
+            String tok = inverse.get(id);
+            if (tok == null) {
+                continue;
+            }
+            for (int i = 0; i < tok.length(); i++) {
+                if (tok.startsWith("</w>", i)) {
+                    bytes.write(' ');
+                    i += 3;
+                    continue;
+                }
+                Integer b = charToByte().get(tok.charAt(i));
+                if (b != null) {
+                    bytes.write(b);
+                }
+            }
+        }
+        return bytes.toString(java.nio.charset.StandardCharsets.UTF_8).trim();
+    }
+
+    private volatile Map<Integer, String> inverse;
+    private static volatile Map<Character, Integer> byteDecoder;
+
+    private Map<Integer, String> inverseVocab() {
+        Map<Integer, String> inv = inverse;
+        if (inv == null) {
+            inv = new java.util.HashMap<>();
+            for (Map.Entry<String, Integer> e : vocab.entrySet()) {
+                inv.put(e.getValue(), e.getKey());
+            }
+            inverse = inv;
+        }
+        return inv;
+    }
+
+    private static Map<Character, Integer> charToByte() {
+        Map<Character, Integer> d = byteDecoder;
+        if (d == null) {
+            d = new java.util.HashMap<>();
+            for (int b = 0; b < 256; b++) {
+                d.put(BYTE_TO_CHAR[b], b);
+            }
+            byteDecoder = d;
+        }
+        return d;
+    }
+
     /** The content token ids of a text, without bos/eos, padding or truncation. */
     public int[] tokenize(String text) {
         List<Integer> out = new ArrayList<>();

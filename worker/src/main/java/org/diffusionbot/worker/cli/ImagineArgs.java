@@ -1,0 +1,199 @@
+package org.diffusionbot.worker.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ThreadLocalRandom;
+import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.Sampler;
+import org.diffusionbot.worker.engine.sched.SchedulerConfig.PredictionType;
+
+/**
+ * Parsed and validated flags of {@code worker.jar imagine}. Values are checked with {@link
+ * GenerationLimits}; every problem is an {@link IllegalArgumentException} with one sentence.
+ * Flags take {@code --name value} or {@code --name=value}.
+ *
+ * @param model diffusers folder or single-file .safetensors
+ * @param prompt the prompt
+ * @param negative the negative prompt ("" for none)
+ * @param seed seed of the first image (random when not given)
+ * @param steps inference steps
+ * @param cfg guidance scale
+ * @param sampler the sampler
+ * @param width image width
+ * @param height image height
+ * @param clipSkip CLIP layers skipped from the end (1 = none)
+ * @param count images (seeds seed, seed+1, ...)
+ * @param initImage init image for img2img, or null
+ * @param strength img2img strength (null for txt2img; 0.75 when --init-image is given alone)
+ * @param gpu run on the GPU in float16 (else CPU float32)
+ * @param prediction prediction type override (SD 2.x 768-px models: v_prediction), or null
+ * @param out the PNG to write ({@code out} for one image; {@code out-1.png ... out-N.png} for several)
+ */
+public record ImagineArgs(
+        Path model,
+        String prompt,
+        String negative,
+        long seed,
+        int steps,
+        double cfg,
+        Sampler sampler,
+        int width,
+        int height,
+        int clipSkip,
+        int count,
+        Path initImage,
+        Double strength,
+        boolean gpu,
+        PredictionType prediction,
+        Path out) {
+
+    public static final String USAGE = """
+            usage: java -jar worker.jar imagine --model PATH --prompt TEXT --out FILE.png [options]
+              --model PATH        diffusers folder (model_index.json) or single-file .safetensors (SD 1.x/2.x)
+              --prompt TEXT       what to draw
+              --negative TEXT     what to avoid
+              --seed N            0..4294967295 (default: random; image i uses seed+i)
+              --steps N           1..150 (default 30)
+              --cfg F             guidance scale 0..30 (default 7)
+              --sampler NAME      %s (default %s)
+              --width W, --height H   multiples of 8 in 64..2048, at most 1024x1024 pixels (default 512)
+              --clip-skip N       1..12 (default 1)
+              --count N           1..4 images (default 1): FILE-1.png .. FILE-N.png when N > 1
+              --init-image FILE   PNG/JPEG for img2img, with --strength F in (0,1] (default 0.75)
+              --device cpu|gpu    cpu: float32 (default); gpu: CUDA float16
+              --prediction epsilon|v_prediction   override (SD 2.x 768-px models are v_prediction)
+              --out FILE.png      where to write the image(s)
+            """.formatted(Sampler.ids(), Sampler.DEFAULT.id());
+
+    private static final Set<String> FLAGS = Set.of("model", "prompt", "negative", "seed", "steps", "cfg", "sampler",
+            "width", "height", "clip-skip", "count", "init-image", "strength", "device", "prediction", "out");
+
+    /**
+     * @param args the arguments after {@code imagine}
+     * @return validated arguments
+     * @throws IllegalArgumentException with one sentence naming the problem
+     */
+    public static ImagineArgs parse(String... args) {
+        Map<String, String> v = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (!a.startsWith("--")) {
+                throw new IllegalArgumentException("unexpected argument '" + a + "' (flags start with --)");
+            }
+            String name = a.substring(2);
+            String value = null;
+            int eq = name.indexOf('=');
+            if (eq >= 0) {
+                value = name.substring(eq + 1);
+                name = name.substring(0, eq);
+            }
+            if (!FLAGS.contains(name)) {
+                throw new IllegalArgumentException("unknown flag --" + name);
+            }
+            if (value == null) {
+                if (i + 1 >= args.length) {
+                    throw new IllegalArgumentException("--" + name + " needs a value");
+                }
+                value = args[++i];
+            }
+            if (v.put(name, value) != null) {
+                throw new IllegalArgumentException("--" + name + " given twice");
+            }
+        }
+        Path model = Path.of(required(v, "model"));
+        if (!Files.exists(model)) {
+            throw new IllegalArgumentException("model " + model + " does not exist");
+        }
+        String prompt = GenerationLimits.checkPrompt("prompt", required(v, "prompt"), true);
+        String negative = GenerationLimits.checkPrompt("negative prompt", v.getOrDefault("negative", ""), false);
+        String outText = required(v, "out");
+        if (!outText.toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
+            throw new IllegalArgumentException("--out must name a .png file, got " + outText);
+        }
+        long seed = v.containsKey("seed") ? GenerationLimits.checkSeed(longValue(v, "seed"))
+                : ThreadLocalRandom.current().nextLong(GenerationLimits.MAX_SEED + 1);
+        int steps = GenerationLimits.checkSteps(intValue(v, "steps", GenerationLimits.DEFAULT_STEPS));
+        double cfg = GenerationLimits.checkCfg(doubleValue(v, "cfg", GenerationLimits.DEFAULT_CFG));
+        Sampler sampler = v.containsKey("sampler") ? Sampler.fromId(v.get("sampler")) : Sampler.DEFAULT;
+        int width = intValue(v, "width", GenerationLimits.DEFAULT_SIZE);
+        int height = intValue(v, "height", GenerationLimits.DEFAULT_SIZE);
+        GenerationLimits.checkSize(width, height);
+        int clipSkip = GenerationLimits.checkClipSkip(intValue(v, "clip-skip", 1));
+        int count = GenerationLimits.checkCount(intValue(v, "count", 1));
+        Path init = v.containsKey("init-image") ? Path.of(v.get("init-image")) : null;
+        Double strength = null;
+        if (init != null) {
+            if (!Files.isRegularFile(init)) {
+                throw new IllegalArgumentException("init image " + init + " does not exist");
+            }
+            strength = GenerationLimits.checkStrength(doubleValue(v, "strength", 0.75));
+        } else if (v.containsKey("strength")) {
+            throw new IllegalArgumentException("--strength needs --init-image");
+        }
+        String device = v.getOrDefault("device", "cpu");
+        if (!device.equals("cpu") && !device.equals("gpu")) {
+            throw new IllegalArgumentException("--device must be cpu or gpu, got " + device);
+        }
+        PredictionType prediction = v.containsKey("prediction") ? PredictionType.parse(v.get("prediction")) : null;
+        return new ImagineArgs(model, prompt, negative, seed, steps, cfg, sampler, width, height, clipSkip, count, init,
+                strength, device.equals("gpu"), prediction, Path.of(outText));
+    }
+
+    /** Where image {@code i} (0-based) goes: {@code out} for a single image, else {@code out-(i+1).png}. */
+    public Path outFor(int i) {
+        if (count == 1) {
+            return out;
+        }
+        String name = out.getFileName().toString();
+        String base = name.substring(0, name.length() - 4);
+        return out.resolveSibling(base + "-" + (i + 1) + ".png");
+    }
+
+    private static String required(Map<String, String> v, String name) {
+        String s = v.get(name);
+        if (s == null) {
+            throw new IllegalArgumentException("--" + name + " is required");
+        }
+        return s;
+    }
+
+    private static int intValue(Map<String, String> v, String name, int def) {
+        String s = v.get(name);
+        if (s == null) {
+            return def;
+        }
+        try {
+            return Integer.parseInt(s.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--" + name + " must be a whole number, got '" + s + "'");
+        }
+    }
+
+    private static long longValue(Map<String, String> v, String name) {
+        String s = v.get(name);
+        try {
+            return Long.parseLong(s.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--" + name + " must be a whole number, got '" + s + "'");
+        }
+    }
+
+    private static double doubleValue(Map<String, String> v, String name, double def) {
+        String s = v.get(name);
+        if (s == null) {
+            return def;
+        }
+        try {
+            double d = Double.parseDouble(s.trim());
+            if (!Double.isFinite(d)) {
+                throw new NumberFormatException();
+            }
+            return d;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--" + name + " must be a number, got '" + s + "'");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package org.diffusionbot.worker.cli;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.types.DataType;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.diffusionbot.common.image.GenerationParameters;
+import org.diffusionbot.worker.engine.GenerationRequest;
+import org.diffusionbot.worker.engine.ModelLoader;
+import org.diffusionbot.worker.engine.PipelineCallbacks;
+import org.diffusionbot.worker.engine.RequestResult;
+import org.diffusionbot.worker.engine.RgbImage;
+import org.diffusionbot.worker.engine.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.StepView;
+import org.diffusionbot.worker.engine.io.ModelFormatException;
+
+/**
+ * {@code worker.jar imagine}: one generation from the command line, written as PNG with the
+ * Automatic1111 {@code parameters} chunk. Exit codes: 0 done, 2 bad arguments (one line on
+ * stderr), 1 the model could not be loaded or the generation failed.
+ */
+public final class ImagineCommand {
+    private ImagineCommand() {}
+
+    /**
+     * @param args arguments after {@code imagine}
+     * @param out where the written file names go
+     * @param err progress, timings and errors
+     * @return the exit code
+     */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h"))) {
+            out.print(ImagineArgs.USAGE);
+            return 0;
+        }
+        ImagineArgs a;
+        try {
+            a = ImagineArgs.parse(args);
+        } catch (IllegalArgumentException e) {
+            err.println("imagine: " + e.getMessage());
+            return 2;
+        }
+        Device device = Device.cpu();
+        DataType dtype = DataType.FLOAT32;
+        if (a.gpu()) {
+            if (Engine.getInstance().getGpuCount() == 0) {
+                err.println("imagine: --device gpu but no CUDA GPU is available to PyTorch");
+                return 2;
+            }
+            device = Device.gpu();
+            dtype = DataType.FLOAT16;
+        }
+        long t0 = System.nanoTime();
+        try (StableDiffusionPipeline p = ModelLoader.load(a.model(), dtype, device,
+                new ModelLoader.Options(a.prediction(), null))) {
+            long t1 = System.nanoTime();
+            err.printf(Locale.ROOT, "loaded %s in %.1f s%n", p.description(), (t1 - t0) / 1e9);
+            List<Long> seeds = new ArrayList<>();
+            for (int i = 0; i < a.count(); i++) {
+                seeds.add((a.seed() + i) & org.diffusionbot.common.GenerationLimits.MAX_SEED);
+            }
+            byte[] init = a.initImage() == null ? null : Files.readAllBytes(a.initImage());
+            GenerationRequest req = new GenerationRequest(a.prompt(), a.negative(), seeds, a.cfg(), a.clipSkip(), a.width(),
+                    a.height(), a.steps(), a.sampler(), init, a.strength());
+            RequestResult res = p.generate(List.of(req), new PipelineCallbacks() {
+                @Override
+                public void onStep(StepView s) {
+                    int width = 30;
+                    int done = s.step() * width / s.totalSteps();
+                    err.printf(Locale.ROOT, "\rstep %d/%d [%s%s]", s.step(), s.totalSteps(), "#".repeat(done),
+                            "-".repeat(width - done));
+                    if (s.step() == s.totalSteps()) {
+                        err.println();
+                    }
+                    err.flush();
+                }
+            }).get(0);
+            long t2 = System.nanoTime();
+            res.notes().forEach(n -> err.println("note: " + n));
+            if (res instanceof RequestResult.Failure f) {
+                err.println("imagine: " + f.message());
+                return 1;
+            }
+            List<RgbImage> images = ((RequestResult.Success) res).images();
+            for (int i = 0; i < images.size(); i++) {
+                RgbImage img = images.get(i);
+                GenerationParameters gp = new GenerationParameters(a.prompt(), a.negative(), a.steps(), a.sampler(), a.cfg(),
+                        seeds.get(i), img.width(), img.height(), modelName(a), a.clipSkip(), a.strength());
+                Files.write(a.outFor(i), gp.toPng(img.width(), img.height(), img.rgb()));
+                out.println(a.outFor(i));
+            }
+            err.printf(Locale.ROOT, "generated %d image(s) in %.2f s (%.3f s/step)%n", images.size(), (t2 - t1) / 1e9,
+                    (t2 - t1) / 1e9 / a.steps());
+            return 0;
+        } catch (ModelFormatException e) {
+            err.println("imagine: cannot load the model: " + e.getMessage());
+            return 1;
+        } catch (IOException e) {
+            err.println("imagine: " + e.getMessage());
+            return 1;
+        }
+    }
+
+    private static String modelName(ImagineArgs a) {
+        String n = a.model().getFileName().toString();
+        return n.endsWith(".safetensors") ? n.substring(0, n.length() - ".safetensors".length()) : n;
+    }
+}

@@ -1,0 +1,124 @@
+package org.diffusionbot.worker.runtime;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.function.Predicate;
+import org.diffusionbot.common.messages.JobFailure;
+import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.worker.engine.GenerationRequest;
+import org.diffusionbot.worker.engine.PipelineCallbacks;
+import org.diffusionbot.worker.engine.RequestResult;
+import org.diffusionbot.worker.engine.RgbImage;
+import org.diffusionbot.worker.engine.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.StepView;
+
+/**
+ * The diffusion engine behind the worker runtime: each {@link JobRequest} of a batch becomes one
+ * pipeline request with {@code count} images (seeds {@link JobRequest#seedOf}), all run as one UNet
+ * batch. Progress goes to each job at every step; previews (of the job's first image) are computed
+ * only at steps where {@link ProgressListener#wantsPreview} says so and the job has previews on.
+ * Outcomes: NaN/Inf → {@link JobFailure.Code#NUMERICAL_ERROR}, undecodable init image → {@link
+ * JobFailure.Code#INVALID_REQUEST}, cancelled → {@link JobFailure.Code#CANCELLED}; notes (prompt cut
+ * at 77 tokens, init image resized) travel with the images.
+ */
+public final class DiffusionGenerator implements ImageGenerator {
+    private final StableDiffusionPipeline pipeline;
+    private final PipelineCallbacks.PreviewMode previewMode;
+    private final boolean closePipeline;
+
+    /**
+     * @param pipeline the loaded model
+     * @param previewMode how previews are rendered (LATENT_RGB_X2 is cheap and readable)
+     * @param closePipeline whether {@link #close()} closes the pipeline
+     */
+    public DiffusionGenerator(StableDiffusionPipeline pipeline, PipelineCallbacks.PreviewMode previewMode,
+            boolean closePipeline) {
+        this.pipeline = pipeline;
+        this.previewMode = previewMode;
+        this.closePipeline = closePipeline;
+    }
+
+    /** Cheap ×2 latent previews; closes the pipeline on {@link #close()}. */
+    public DiffusionGenerator(StableDiffusionPipeline pipeline) {
+        this(pipeline, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, true);
+    }
+
+    @Override
+    public String device() {
+        var d = pipeline.device();
+        return d.isGpu() ? "cuda:" + d.getDeviceId() : d.getDeviceType();
+    }
+
+    /** The pipeline request of a job. */
+    public static GenerationRequest toRequest(JobRequest job) {
+        List<Long> seeds = new ArrayList<>();
+        for (int i = 0; i < job.count(); i++) {
+            seeds.add(job.seedOf(i));
+        }
+        return new GenerationRequest(job.prompt(), job.negativePrompt(), seeds, job.cfg(), job.clipSkip(), job.width(),
+                job.height(), job.steps(), job.sampler(), job.initImage(), job.strength());
+    }
+
+    @Override
+    public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled) {
+        List<GenerationRequest> requests = batch.stream().map(DiffusionGenerator::toRequest).toList();
+        List<RequestResult> results = pipeline.generate(requests, new PipelineCallbacks() {
+            @Override
+            public boolean isCancelled(int request) {
+                return cancelled.test(batch.get(request).jobId());
+            }
+
+            @Override
+            public void onStep(StepView s) {
+                boolean wanted = progress.wantsPreview(s.step(), s.totalSteps());
+                for (int r = 0; r < batch.size(); r++) {
+                    if (!s.isActive(r)) {
+                        continue;
+                    }
+                    JobRequest job = batch.get(r);
+                    Preview preview = null;
+                    if (wanted && job.previewEvery() > 0) {
+                        RgbImage p = s.preview(r, 0);
+                        preview = new Preview(p.width(), p.height(), p.rgb());
+                    }
+                    progress.onStep(job.jobId(), s.step(), s.totalSteps(), preview);
+                }
+            }
+
+            @Override
+            public PreviewMode previewMode() {
+                return previewMode;
+            }
+        });
+        List<JobOutcome> out = new ArrayList<>();
+        for (int r = 0; r < batch.size(); r++) {
+            JobRequest job = batch.get(r);
+            RequestResult res = results.get(r);
+            if (res instanceof RequestResult.Success s) {
+                List<JobOutcome.Image> images = new ArrayList<>();
+                for (int k = 0; k < s.images().size(); k++) {
+                    RgbImage img = s.images().get(k);
+                    images.add(new JobOutcome.Image(k, job.seedOf(k), img.width(), img.height(), img.rgb()));
+                }
+                out.add(new JobOutcome.Succeeded(images, s.notes()));
+            } else {
+                RequestResult.Failure f = (RequestResult.Failure) res;
+                JobFailure.Code code = switch (f.reason()) {
+                    case NUMERICAL -> JobFailure.Code.NUMERICAL_ERROR;
+                    case INVALID_INPUT -> JobFailure.Code.INVALID_REQUEST;
+                    case CANCELLED -> JobFailure.Code.CANCELLED;
+                };
+                out.add(new JobOutcome.Failed(code, f.message()));
+            }
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        if (closePipeline) {
+            pipeline.close();
+        }
+    }
+}

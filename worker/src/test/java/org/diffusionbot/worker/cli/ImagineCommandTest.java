@@ -1,0 +1,82 @@
+package org.diffusionbot.worker.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.diffusionbot.common.image.Png;
+import org.diffusionbot.worker.engine.RefData;
+import org.diffusionbot.worker.engine.TinyModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The {@code imagine} command end to end, in-process, against reference case pipe0 (single file). */
+class ImagineCommandTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void writesThePngOfReferenceCasePipe0WithItsParameters() throws Exception {
+        Path out = tmp.resolve("astronaut.png");
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+        int rc = ImagineCommand.run(new String[] {"--model", TinyModels.singleFilePath().toString(), "--prompt",
+            "a photograph of an astronaut riding a horse", "--seed", "100", "--steps", "6", "--cfg", "7.5", "--sampler",
+            "ddim", "--width", "128", "--height", "64", "--out", out.toString()},
+                new PrintStream(stdout, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        String log = err.toString(StandardCharsets.UTF_8);
+        assertEquals(0, rc, log);
+        assertTrue(log.contains("step 6/6 [##############################]"), log);
+        assertTrue(log.contains("generated 1 image(s) in"), log);
+        assertEquals(out.toString(), stdout.toString(StandardCharsets.UTF_8).trim());
+
+        byte[] png = Files.readAllBytes(out);
+        BufferedImage img = ImageIO.read(out.toFile());
+        assertEquals(128, img.getWidth());
+        assertEquals(64, img.getHeight());
+        RefData.Tensor ref = RefData.tensor("pipe0.image");
+        int worst = 0;
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < 128; x++) {
+                int p = img.getRGB(x, y);
+                int[] rgb = {(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF};
+                for (int c = 0; c < 3; c++) {
+                    int expected = (int) Math.rint(ref.data()[(y * 128 + x) * 3 + c] * 255f);
+                    worst = Math.max(worst, Math.abs(expected - rgb[c]));
+                }
+            }
+        }
+        assertTrue(worst <= 1, "differs by " + worst + " levels");
+        Map<String, String> text = Png.readText(png);
+        assertEquals("a photograph of an astronaut riding a horse\n"
+                + "Steps: 6, Sampler: DDIM, CFG scale: 7.5, Seed: 100, Size: 128x64, Model: single-file", text.get("parameters"));
+    }
+
+    @Test
+    void badArgumentsExitWith2AndOneLine() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int rc = ImagineCommand.run(new String[] {"--model", TinyModels.folderPath().toString(), "--prompt", "x",
+            "--steps", "500", "--out", tmp.resolve("a.png").toString()}, System.out,
+                new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(2, rc);
+        assertEquals("imagine: steps must be between 1 and 150, got 500\n", err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void countWritesNumberedFiles() throws Exception {
+        Path out = tmp.resolve("frog.png");
+        int rc = ImagineCommand.run(new String[] {"--model", TinyModels.folderPath().toString(), "--prompt", "frogs",
+            "--steps", "2", "--width", "64", "--height", "64", "--count", "2", "--seed", "4294967295", "--out",
+            out.toString()}, new PrintStream(new ByteArrayOutputStream()), new PrintStream(new ByteArrayOutputStream()));
+        assertEquals(0, rc);
+        assertTrue(Png.readText(Files.readAllBytes(tmp.resolve("frog-1.png"))).get("parameters").contains("Seed: 4294967295"));
+        assertTrue(Png.readText(Files.readAllBytes(tmp.resolve("frog-2.png"))).get("parameters").contains("Seed: 0,"));
+    }
+}
