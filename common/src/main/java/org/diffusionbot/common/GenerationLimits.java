@@ -85,6 +85,11 @@ public final class GenerationLimits {
         return seed;
     }
 
+    /** The seed of image {@code i} of a batch: consecutive seeds, wrapping in 32 bits, as Automatic1111 does. */
+    public static long seedOf(long seed, int i) {
+        return (seed + i) & MAX_SEED;
+    }
+
     public static double checkStrength(double strength) {
         if (!(strength > 0 && strength <= 1)) {
             throw new IllegalArgumentException("strength must be greater than 0 and at most 1, got " + strength);

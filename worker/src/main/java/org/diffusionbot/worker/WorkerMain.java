@@ -26,10 +26,7 @@ public final class WorkerMain {
         try {
             switch (args[0]) {
                 case "run" -> {
-                    WorkerConfig config = WorkerConfig.fromEnv(Env.system());
-                    System.err.println("worker: configuration is valid (" + config.modelName()
-                            + "); the job consumer is not wired up yet");
-                    return 1;
+                    return RunCommand.run(Env.system());
                 }
                 case "imagine" -> {
                     return org.diffusionbot.worker.cli.ImagineCommand.run(
@@ -44,6 +41,9 @@ public final class WorkerMain {
         } catch (ConfigException e) {
             System.err.println("worker: " + e.getMessage());
             return 2;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return 1;
         }
     }
 }

@@ -63,6 +63,6 @@ public record JobRequest(
 
     /** The seed of image {@code i} of this job: consecutive seeds, as Automatic1111 does for a batch. */
     public long seedOf(int i) {
-        return (seed + i) & GenerationLimits.MAX_SEED;
+        return GenerationLimits.seedOf(seed, i);
     }
 }

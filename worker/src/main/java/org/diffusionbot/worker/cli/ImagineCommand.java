@@ -1,8 +1,5 @@
 package org.diffusionbot.worker.cli;
 
-import ai.djl.Device;
-import ai.djl.engine.Engine;
-import ai.djl.ndarray.types.DataType;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -10,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import org.diffusionbot.common.image.GenerationParameters;
+import org.diffusionbot.worker.engine.ComputeDevice;
 import org.diffusionbot.worker.engine.GenerationRequest;
 import org.diffusionbot.worker.engine.ModelLoader;
 import org.diffusionbot.worker.engine.PipelineCallbacks;
@@ -45,24 +43,21 @@ public final class ImagineCommand {
             err.println("imagine: " + e.getMessage());
             return 2;
         }
-        Device device = Device.cpu();
-        DataType dtype = DataType.FLOAT32;
-        if (a.gpu()) {
-            if (Engine.getInstance().getGpuCount() == 0) {
-                err.println("imagine: --device gpu but no CUDA GPU is available to PyTorch");
-                return 2;
-            }
-            device = Device.gpu();
-            dtype = DataType.FLOAT16;
+        ComputeDevice compute;
+        try {
+            compute = ComputeDevice.select(a.gpu() ? "gpu" : "cpu");
+        } catch (IllegalArgumentException e) {
+            err.println("imagine: --device gpu: " + e.getMessage());
+            return 2;
         }
         long t0 = System.nanoTime();
-        try (StableDiffusionPipeline p = ModelLoader.load(a.model(), dtype, device,
+        try (StableDiffusionPipeline p = ModelLoader.load(a.model(), compute.dtype(), compute.device(),
                 new ModelLoader.Options(a.prediction(), null))) {
             long t1 = System.nanoTime();
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", p.description(), (t1 - t0) / 1e9);
             List<Long> seeds = new ArrayList<>();
             for (int i = 0; i < a.count(); i++) {
-                seeds.add((a.seed() + i) & org.diffusionbot.common.GenerationLimits.MAX_SEED);
+                seeds.add(org.diffusionbot.common.GenerationLimits.seedOf(a.seed(), i));
             }
             byte[] init = a.initImage() == null ? null : Files.readAllBytes(a.initImage());
             GenerationRequest req = new GenerationRequest(a.prompt(), a.negative(), seeds, a.cfg(), a.clipSkip(), a.width(),

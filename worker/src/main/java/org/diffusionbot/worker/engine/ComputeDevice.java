@@ -1,0 +1,39 @@
+package org.diffusionbot.worker.engine;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.types.DataType;
+
+/**
+ * Where the pipeline runs and in which precision: CPU in float32, CUDA in float16 (the numerically
+ * sensitive parts stay in float32 inside the engine).
+ */
+public record ComputeDevice(Device device, DataType dtype) {
+
+    /**
+     * Resolves {@code auto} (CUDA when PyTorch sees a GPU), {@code cpu} or {@code gpu}.
+     *
+     * @throws IllegalArgumentException for another mode, or {@code gpu} without a CUDA device
+     */
+    public static ComputeDevice select(String mode) {
+        boolean gpuAvailable = Engine.getInstance().getGpuCount() > 0;
+        return switch (mode) {
+            case "cpu" -> new ComputeDevice(Device.cpu(), DataType.FLOAT32);
+            case "gpu" -> {
+                if (!gpuAvailable) {
+                    throw new IllegalArgumentException("a GPU was asked for but PyTorch sees no CUDA device");
+                }
+                yield new ComputeDevice(Device.gpu(), DataType.FLOAT16);
+            }
+            case "auto" -> gpuAvailable ? new ComputeDevice(Device.gpu(), DataType.FLOAT16)
+                    : new ComputeDevice(Device.cpu(), DataType.FLOAT32);
+            default -> throw new IllegalArgumentException("device must be auto, cpu or gpu, got " + mode);
+        };
+    }
+
+    @Override
+    public String toString() {
+        return (device.isGpu() ? "cuda:" + device.getDeviceId() : "cpu") + " "
+                + dtype.name().toLowerCase(java.util.Locale.ROOT);
+    }
+}
