@@ -47,6 +47,7 @@ CREATE TABLE jobs (
     clip_skip         INTEGER NOT NULL DEFAULT 1,
     strength          DOUBLE PRECISION,
     request           JSONB NOT NULL,
+    published_at      TIMESTAMPTZ,                       -- when the broker confirmed the job (outbox)
     -- state machine: queued -> running -> succeeded | failed | cancelled
     state             TEXT NOT NULL DEFAULT 'queued'
                       CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
@@ -65,6 +66,7 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_by_user ON jobs (user_id, created_at DESC);
 CREATE INDEX jobs_active ON jobs (model, created_at) WHERE state IN ('queued', 'running');
+CREATE INDEX jobs_unpublished ON jobs (created_at) WHERE state = 'queued' AND published_at IS NULL;
 CREATE INDEX jobs_undelivered ON jobs (finished_at) WHERE finished_at IS NOT NULL AND delivered_at IS NULL;
 
 CREATE TABLE images (

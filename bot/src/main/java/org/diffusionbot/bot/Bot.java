@@ -21,6 +21,8 @@ import org.diffusionbot.bot.discord.DiscordNotifier;
 import org.diffusionbot.bot.jobs.JobPublisher;
 import org.diffusionbot.bot.jobs.JobService;
 import org.diffusionbot.bot.jobs.OutcomeConsumer;
+import org.diffusionbot.bot.jobs.OutcomeDisplay;
+import org.diffusionbot.bot.jobs.Republisher;
 import org.diffusionbot.bot.jobs.ProgressRelay;
 import org.diffusionbot.bot.jobs.ProgressThrottle;
 import org.diffusionbot.bot.web.WebServer;
@@ -45,9 +47,10 @@ public final class Bot implements AutoCloseable {
     private final JDA jda;
     private final JobStore store;
     private final WebServer web;
+    private final Republisher republisher;
 
     private Bot(Database db, Connection rabbit, JobPublisher publisher, ExecutorService executor, ProgressRelay progress,
-            JDA jda, JobStore store, WebServer web) {
+            JDA jda, JobStore store, WebServer web, Republisher republisher) {
         this.db = db;
         this.rabbit = rabbit;
         this.publisher = publisher;
@@ -56,6 +59,7 @@ public final class Bot implements AutoCloseable {
         this.jda = jda;
         this.store = store;
         this.web = web;
+        this.republisher = republisher;
     }
 
     /** Starts everything; returns once the Discord gateway is ready and the commands are registered. */
@@ -99,7 +103,10 @@ public final class Bot implements AutoCloseable {
             jda.updateCommands().addCommands(Commands.all()).complete();
             ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
-            new OutcomeConsumer(store, notifier, throttle, executor).start(rabbit);
+            OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle);
+            new OutcomeConsumer(store, display, executor).start(rabbit);
+            Republisher republisher = new Republisher(store, publisher, display, clock);
+            republisher.start(Duration.ofSeconds(2));
             ProgressRelay progress = new ProgressRelay(store, notifier, throttle, executor);
             progress.start(rabbit);
             Connection conn = rabbit;
@@ -108,7 +115,7 @@ public final class Bot implements AutoCloseable {
                     && client.getStatus() == JDA.Status.CONNECTED);
             LOG.info("bot ready as {} in {} guild(s); web on port {}", jda.getSelfUser().getName(),
                     jda.getGuilds().size(), web.port());
-            return new Bot(db, rabbit, publisher, executor, progress, jda, store, web);
+            return new Bot(db, rabbit, publisher, executor, progress, jda, store, web, republisher);
         } catch (Exception e) {
             if (jda != null) {
                 jda.shutdownNow();
@@ -139,6 +146,7 @@ public final class Bot implements AutoCloseable {
     @Override
     public void close() throws Exception {
         web.close();
+        republisher.close();
         progress.close();
         jda.shutdown();
         if (!jda.awaitShutdown(Duration.ofSeconds(10))) {

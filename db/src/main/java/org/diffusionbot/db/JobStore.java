@@ -198,6 +198,50 @@ public final class JobStore {
         });
     }
 
+    /** The broker confirmed the job: it is no longer in the outbox. */
+    public void markPublished(UUID jobId) {
+        Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE jobs SET published_at = now() WHERE id = ? AND published_at IS NULL")) {
+                ps.setObject(1, jobId);
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    /**
+     * The outbox: queued jobs the broker has not confirmed, at least {@code minAge} old (younger
+     * ones may still be waiting for their first confirm), oldest first.
+     */
+    public List<Unpublished> unpublished(java.time.Duration minAge, int limit) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    SELECT request::text, created_at FROM jobs
+                     WHERE state = 'queued' AND published_at IS NULL AND created_at <= ?
+                     ORDER BY created_at LIMIT ?""")) {
+                ps.setTimestamp(1, Timestamp.from(clock.instant().minus(minAge)));
+                ps.setInt(2, limit);
+                List<Unpublished> out = new ArrayList<>();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        try {
+                            out.add(new Unpublished(MessageCodec.decode(
+                                    rs.getString(1).getBytes(java.nio.charset.StandardCharsets.UTF_8), JobRequest.class),
+                                    rs.getTimestamp(2).toInstant()));
+                        } catch (org.diffusionbot.common.messages.InvalidMessageException e) {
+                            throw new IllegalStateException("stored job request is unreadable: " + e.getMessage(), e);
+                        }
+                    }
+                }
+                return out;
+            }
+        });
+    }
+
+    /** A job waiting in the outbox. */
+    public record Unpublished(JobRequest request, Instant createdAt) {
+    }
+
     /** The user has been shown the job's outcome; redelivered results will not be shown again. */
     public void markDelivered(UUID jobId) {
         Tx.run(ds, c -> {

@@ -102,7 +102,8 @@ public final class CommandListener extends ListenerAdapter {
             }
             if (outcome instanceof JobService.Outcome.Queued q) {
                 hook.editOriginal(new MessageEditBuilder()
-                        .setContent(JobMessages.queued(request.prompt(), q.position(), q.quota()))
+                        .setContent(q.delayed() ? JobMessages.queuedDelayed(request.prompt(), q.quota())
+                                : JobMessages.queued(request.prompt(), q.position(), q.quota()))
                         .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
                         .setComponents(DiscordNotifier.cancelRow(q.jobId())).build()).queue();
             } else if (outcome instanceof JobService.Outcome.Refused r) {

@@ -24,6 +24,12 @@ public final class JobMessages {
                 + quota.dailyLimit() + " images left today";
     }
 
+    public static String queuedDelayed(String prompt, QuotaStatus quota) {
+        return "🎨 " + bold(prompt) + " — accepted; the job queue is recovering, so it will be sent to a worker"
+                + " as soon as it is back · " + quota.remainingToday() + " of " + quota.dailyLimit()
+                + " images left today";
+    }
+
     public static String progress(JobRecord job, int step, int total, long etaMillis) {
         return "🎨 " + bold(job.prompt()) + " — step " + step + "/" + total + " " + bar(step, total)
                 + (step < total ? " · about " + Math.max(1, Math.round(etaMillis / 1000.0)) + " s left" : "");

@@ -33,7 +33,11 @@ public final class JobService {
 
     /** The answer to a submission, for the user. */
     public sealed interface Outcome {
-        record Queued(UUID jobId, int position, QuotaStatus quota) implements Outcome {
+        /**
+         * Recorded and charged. {@code delayed}: the broker did not confirm it yet (it is down or
+         * restarting); the job stays in the outbox and {@link Republisher} sends it when it can.
+         */
+        record Queued(UUID jobId, int position, QuotaStatus quota, boolean delayed) implements Outcome {
         }
 
         record Refused(String message) implements Outcome {
@@ -63,28 +67,28 @@ public final class JobService {
             return new Outcome.Refused(r.message());
         }
         UUID id = ((Submission.Accepted) s).jobId();
-        String problem;
         try {
             JobPublisher.Outcome o = publisher.publish(job.request()).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             if (o == JobPublisher.Outcome.CONFIRMED) {
-                return new Outcome.Queued(id, store.queuePosition(id), ((Submission.Accepted) s).quota());
+                store.markPublished(id);
+                return new Outcome.Queued(id, store.queuePosition(id), ((Submission.Accepted) s).quota(), false);
             }
-            problem = o == JobPublisher.Outcome.UNROUTABLE
-                    ? "no worker serves the model '" + job.request().model() + "'"
-                    : "the job queue refused the job";
+            if (o == JobPublisher.Outcome.UNROUTABLE) {
+                String problem = unroutable(job.request().model());
+                store.fail(id, JobState.FAILED, null, problem);
+                return new Outcome.Refused(problem + "; your quota was not charged.");
+            }
+            LOG.warn("broker refused job {}; it stays in the outbox", id);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            problem = "the bot is shutting down";
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
-            LOG.error("publishing job {} failed", id, e);
-            problem = "the job queue is unavailable right now";
+            LOG.warn("job {} not confirmed by the broker ({}); it stays in the outbox", id, e.toString());
         }
-        try {
-            store.fail(id, JobState.FAILED, null, problem);
-        } catch (DatabaseUnavailableException e) {
-            LOG.error("could not refund job {} after a failed publish: {}", id, e.getMessage());
-        }
-        return new Outcome.Refused(problem + "; your quota was not charged. Please try again later.");
+        return new Outcome.Queued(id, 0, ((Submission.Accepted) s).quota(), true);
+    }
+
+    static String unroutable(String model) {
+        return "no worker serves the model '" + model + "'";
     }
 
     /** Cancels a job of this user (refunded now) and tells every worker to drop it. */

@@ -21,7 +21,6 @@ import org.diffusionbot.common.messages.Message;
 import org.diffusionbot.common.messages.MessageCodec;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.db.DatabaseUnavailableException;
-import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobState;
 import org.diffusionbot.db.JobStore;
 import org.diffusionbot.db.StoredImage;
@@ -38,17 +37,14 @@ public final class OutcomeConsumer {
     static final String DEAD_LETTER_MESSAGE = "this job failed on every worker that tried it";
 
     private final JobStore store;
-    private final JobNotifier notifier;
-    private final ProgressThrottle throttle;
+    private final OutcomeDisplay display;
     private final java.util.concurrent.Executor executor;
     private Channel channel;
 
     /** {@code executor} handles deliveries in parallel (each is acked on its own when done). */
-    public OutcomeConsumer(JobStore store, JobNotifier notifier, ProgressThrottle throttle,
-            java.util.concurrent.Executor executor) {
+    public OutcomeConsumer(JobStore store, OutcomeDisplay display, java.util.concurrent.Executor executor) {
         this.store = store;
-        this.notifier = notifier;
-        this.throttle = throttle;
+        this.display = display;
         this.executor = executor;
     }
 
@@ -120,11 +116,11 @@ public final class OutcomeConsumer {
                 images.add(stored(im));
             }
             store.complete(r.jobId(), r.workerId(), images);
-            return show(r.jobId(), r.notes(), null, images);
+            return display.show(r.jobId(), r.notes(), null, images);
         } else if (m instanceof JobFailure f) {
             JobState state = f.code() == JobFailure.Code.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
             store.fail(f.jobId(), state, f.workerId(), f.message());
-            return show(f.jobId(), List.of(), f.message(), null);
+            return display.show(f.jobId(), List.of(), f.message(), null);
         }
         throw new InvalidMessageException("unexpected " + m.getClass().getSimpleName() + " on the results queue");
     }
@@ -145,26 +141,7 @@ public final class OutcomeConsumer {
         }
         LOG.warn("job {} dead-lettered ({})", job.jobId(), reason);
         store.fail(job.jobId(), JobState.FAILED, "broker", DEAD_LETTER_MESSAGE);
-        return show(job.jobId(), List.of(), DEAD_LETTER_MESSAGE, null);
-    }
-
-    /** Shows the outcome unless already shown; {@code images}, when given, are the ones just stored. */
-    private CompletableFuture<Void> show(java.util.UUID jobId, List<String> notes, String failure,
-            List<StoredImage> images) {
-        JobRecord job = store.find(jobId).orElse(null);
-        if (job == null) {
-            LOG.warn("outcome for unknown job {} dropped", jobId);
-            return CompletableFuture.completedFuture(null);
-        }
-        throttle.finished(jobId);
-        if (job.deliveredAt() != null || !job.state().terminal()) {
-            return CompletableFuture.completedFuture(null);
-        }
-        CompletableFuture<Void> shown = job.state() == JobState.SUCCEEDED
-                ? notifier.succeeded(job, images != null ? images : store.images(jobId), notes)
-                : notifier.failed(job, job.state() == JobState.CANCELLED ? "cancelled"
-                        : job.error() != null ? job.error() : failure);
-        return shown.thenRun(() -> store.markDelivered(jobId));
+        return display.show(job.jobId(), List.of(), DEAD_LETTER_MESSAGE, null);
     }
 
     static String deathReason(AMQP.BasicProperties props) {
