@@ -17,6 +17,8 @@ import org.diffusionbot.common.mq.Topology;
  * @param device    {@code auto} (CUDA when available), {@code cpu} or {@code gpu}
  * @param batchSize jobs run together in one UNet batch, and the consumer prefetch
  * @param healthFile touched at every heartbeat for container health checks, or null
+ * @param jobTimeout a batch running longer than this is taken as hung: the worker drops its broker
+ *                   connection (the jobs go back to the queue) and exits for its supervisor to restart it
  */
 public record WorkerConfig(
         Path modelPath,
@@ -26,6 +28,7 @@ public record WorkerConfig(
         int batchSize,
         int heartbeatSeconds,
         Path healthFile,
+        java.time.Duration jobTimeout,
         RabbitSettings rabbit) {
 
     public static WorkerConfig fromEnv(Env env) {
@@ -46,6 +49,8 @@ public record WorkerConfig(
                 env.integer("BATCH_SIZE", 4, 1, 64),
                 env.integer("HEARTBEAT_SECONDS", 5, 1, 300),
                 env.raw("HEALTH_FILE") == null ? null : Path.of(env.raw("HEALTH_FILE")),
+                env.seconds("JOB_TIMEOUT_SECONDS", java.time.Duration.ofMinutes(15), java.time.Duration.ofSeconds(1),
+                        java.time.Duration.ofDays(1)),
                 RabbitSettings.fromEnv(env));
     }
 

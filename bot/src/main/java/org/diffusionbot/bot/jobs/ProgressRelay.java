@@ -70,7 +70,10 @@ public final class ProgressRelay implements AutoCloseable {
             return;
         }
         throttle.offer(p);
-        if (!running.containsKey(p.jobId()) && starting.add(p.jobId())) {
+        JobRecord known = running.get(p.jobId());
+        // first progress of a job, or of a job another worker took over (redelivered after a crash)
+        boolean news = known == null || !p.workerId().equals(known.workerId());
+        if (news && starting.add(p.jobId())) {
             executor.execute(() -> {
                 try {
                     store.markRunning(p.jobId(), p.workerId());

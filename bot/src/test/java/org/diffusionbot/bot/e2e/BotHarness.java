@@ -25,7 +25,8 @@ import org.diffusionbot.worker.runtime.WorkerRuntime;
 public final class BotHarness implements AutoCloseable {
     public final FakeDiscord discord;
     public final TestDatabase testDb;
-    public final Bot bot;
+    public Bot bot;
+    private final BotConfig config;
     public final String model = "e2e-" + UUID.randomUUID().toString().substring(0, 8);
     private final List<WorkerRuntime> workers = new ArrayList<>();
 
@@ -33,7 +34,7 @@ public final class BotHarness implements AutoCloseable {
         discord = FakeDiscord.start();
         testDb = TestDatabase.create();
         RabbitSettings rabbit = RabbitTestSupport.settings();
-        BotConfig config = new BotConfig(discord.token(), URI.create(discord.apiBaseUrl()),
+        config = new BotConfig(discord.token(), URI.create(discord.apiBaseUrl()),
                 URI.create(discord.gatewayUrl()), testDb.settings(), rabbit, model, dailyLimit, maxActive, 2,
                 "127.0.0.1", 0);
         bot = Bot.start(config, Clock.systemUTC());
@@ -41,12 +42,35 @@ public final class BotHarness implements AutoCloseable {
 
     /** Starts a worker for this harness's model. */
     public WorkerRuntime startWorker(String id, ImageGenerator generator, int batchSize) throws Exception {
-        WorkerConfig config = new WorkerConfig(Path.of("."), model, id, "cpu", batchSize, 1, null,
+        return startWorker(id, generator, batchSize, java.time.Duration.ofMinutes(5), null);
+    }
+
+    /** Starts a worker with a job timeout; {@code onHung} replaces the watchdog's JVM halt. */
+    public WorkerRuntime startWorker(String id, ImageGenerator generator, int batchSize, java.time.Duration jobTimeout,
+            Runnable onHung) throws Exception {
+        WorkerConfig wc = new WorkerConfig(Path.of("."), model, id, "cpu", batchSize, 1, null, jobTimeout,
                 RabbitTestSupport.settings());
-        WorkerRuntime w = new WorkerRuntime(config, generator, Clock.systemUTC());
+        WorkerRuntime w = new WorkerRuntime(wc, generator, Clock.systemUTC());
+        if (onHung != null) {
+            w.onHung(onHung);
+        }
         w.start();
         workers.add(w);
         return w;
+    }
+
+    /** Stops the bot (jobs keep running on the workers) and starts a new one on the same database. */
+    public void restartBot(Runnable whileDown) throws Exception {
+        bot.close();
+        whileDown.run();
+        bot = Bot.start(config, Clock.systemUTC());
+    }
+
+    /** Environment for a worker subprocess ({@code java -jar worker.jar run}) serving this harness's model. */
+    public java.util.Map<String, String> workerEnv(String id) {
+        return java.util.Map.of("MODEL_NAME", model, "WORKER_ID", id,
+                "RABBITMQ_URL", RabbitTestSupport.settings().uri().toString(), "HEARTBEAT_SECONDS", "1",
+                "RABBITMQ_HEARTBEAT_SECONDS", "2", "BATCH_SIZE", "1", "DEVICE", "cpu");
     }
 
     @Override

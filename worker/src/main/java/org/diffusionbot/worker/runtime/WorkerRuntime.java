@@ -91,6 +91,9 @@ public final class WorkerRuntime implements AutoCloseable {
     private ScheduledExecutorService heartbeats;
     private volatile boolean stopping;
     private volatile boolean busy;
+    private volatile long busySinceNanos;
+    private volatile boolean hung;
+    private Runnable onHung = () -> Runtime.getRuntime().halt(3);
     private volatile double stepsPerSecond;
 
     /** A job off the queue. */
@@ -108,6 +111,15 @@ public final class WorkerRuntime implements AutoCloseable {
             h = "unknown";
         }
         this.host = h;
+    }
+
+    /**
+     * What to do once the watchdog found a batch running past {@code jobTimeout} (after the broker
+     * connection was dropped so the jobs go back to the queue). Default: halt the JVM with status 3,
+     * for the supervisor (compose, systemd) to start a fresh worker. Tests replace it.
+     */
+    public void onHung(Runnable action) {
+        this.onHung = action;
     }
 
     /** Connects, declares the topology and starts consuming. */
@@ -152,6 +164,7 @@ public final class WorkerRuntime implements AutoCloseable {
         });
         Channel hb = connection.createChannel();
         heartbeats.scheduleAtFixedRate(() -> publishHeartbeat(hb), 0, config.heartbeatSeconds(), TimeUnit.SECONDS);
+        heartbeats.scheduleAtFixedRate(this::watchdog, 1, 1, TimeUnit.SECONDS);
 
         consumeChannel.basicQos(config.batchSize());
         consumerTag = consumeChannel.basicConsume(queue, false, new DefaultConsumer(consumeChannel) {
@@ -269,6 +282,7 @@ public final class WorkerRuntime implements AutoCloseable {
             return;
         }
         List<JobRequest> requests = runnable.stream().map(Delivered::request).toList();
+        busySinceNanos = System.nanoTime();
         busy = true;
         jobsInHand.set(runnable.size());
         Instant started = clock.instant();
@@ -375,7 +389,22 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
+    /** Runs every second: a batch past the job timeout means the pipeline hangs (a stuck kernel, a deadlock). */
+    private void watchdog() {
+        if (!busy || hung || System.nanoTime() - busySinceNanos < config.jobTimeout().toNanos()) {
+            return;
+        }
+        hung = true;
+        LOG.error("batch running for more than {} s: the pipeline hangs; dropping the broker connection so its"
+                + " jobs go to other workers, then stopping", config.jobTimeout().toSeconds());
+        connection.abort(2_000);
+        onHung.run();
+    }
+
     private void publishHeartbeat(Channel ch) {
+        if (hung) {
+            return;
+        }
         try {
             WorkerHeartbeat.State state = stopping ? WorkerHeartbeat.State.STOPPING
                     : busy ? WorkerHeartbeat.State.BUSY : WorkerHeartbeat.State.IDLE;

@@ -91,8 +91,8 @@ class WorkerRuntimeIT {
                 return synthetic.generate(batch, l, cancelled);
             }
         };
-        WorkerConfig config = new WorkerConfig(Path.of("."), model, "test-worker", "cpu", batchSize, 1, null,
-                new RabbitSettings(RabbitTestSupport.settings().uri(), 2));
+        WorkerConfig config = new WorkerConfig(Path.of("."), model, "test-worker", "cpu", batchSize, 1, null, java.time.Duration.ofMinutes(5),
+                new RabbitSettings(RabbitTestSupport.settings().uri(), 2, 15));
         runtime = new WorkerRuntime(config, recording, Clock.systemUTC());
         runtime.start();
     }
