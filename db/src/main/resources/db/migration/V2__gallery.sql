@@ -11,19 +11,20 @@
 -- "painted"; stop words ("a", "of", "the") carry no meaning in a prompt. Words of other languages and
 -- artist names are still indexed (the stemmer leaves unknown words nearly intact, and the query is stemmed
 -- the same way), so they are found too. The query side must use the same configuration:
--- websearch_to_tsquery('english', ...).
+-- websearch_to_tsquery('english', ...). Angle brackets become spaces first: PostgreSQL's parser drops
+-- anything that looks like an HTML tag, which would make LoRA references (<lora:add_detail:0.8>) unsearchable.
 
 ALTER TABLE images
     ADD COLUMN user_id    BIGINT,               -- = jobs.user_id
     ADD COLUMN model      TEXT,                 -- = jobs.model
     ADD COLUMN sampler    TEXT,                 -- = jobs.sampler
-    ADD COLUMN prompt_tsv TSVECTOR,             -- = to_tsvector('english', jobs.prompt)
+    ADD COLUMN prompt_tsv TSVECTOR,             -- = to_tsvector('english', jobs.prompt without < >)
     ADD COLUMN hidden_by  BIGINT REFERENCES users (id) ON DELETE SET NULL,  -- the author or admin who hid it
     ADD COLUMN hidden_at  TIMESTAMPTZ;
 
 CREATE FUNCTION images_copy_job_columns() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    SELECT j.user_id, j.model, j.sampler, to_tsvector('english'::regconfig, j.prompt)
+    SELECT j.user_id, j.model, j.sampler, to_tsvector('english'::regconfig, translate(j.prompt, '<>', '  '))
       INTO NEW.user_id, NEW.model, NEW.sampler, NEW.prompt_tsv
       FROM jobs j
      WHERE j.id = NEW.job_id;
@@ -37,7 +38,7 @@ CREATE TRIGGER images_copy_job_columns
 
 UPDATE images i
    SET user_id = j.user_id, model = j.model, sampler = j.sampler,
-       prompt_tsv = to_tsvector('english'::regconfig, j.prompt)
+       prompt_tsv = to_tsvector('english'::regconfig, translate(j.prompt, '<>', '  '))
   FROM jobs j
  WHERE j.id = i.job_id;
 

@@ -167,6 +167,9 @@ class GalleryStoreIT {
         assertEquals(List.of(), ids(search("unicorn")));
         assertEquals(List.of(), ids(search("the a of")), "stop words only: nothing, and no error");
         assertEquals(List.of(both), ids(new GalleryQuery(2L, null, null, "cat", null, 10)), "search within a user");
+        long lora = seed.addOne(GallerySeed.Spec.of(1, "ann", "castle <lora:add_detail:0.8> (masterpiece:1.2)"));
+        assertEquals(List.of(lora), ids(search("add_detail")), "LoRA tags are searchable");
+        assertEquals(List.of(lora), ids(search("masterpiece")));
     }
 
     private static GalleryQuery search(String q) {

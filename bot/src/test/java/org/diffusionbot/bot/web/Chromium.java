@@ -144,6 +144,8 @@ final class Chromium implements AutoCloseable {
         c.send("Page.enable", Map.of());
         c.send("Runtime.enable", Map.of());
         c.send("Log.enable", Map.of());
+        // a headless page never has focus; the clipboard API needs it
+        c.send("Emulation.setFocusEmulationEnabled", Map.of("enabled", true));
         // runs before any page script, outside the page's CSP: collects CSP violations
         c.send("Page.addScriptToEvaluateOnNewDocument", Map.of("source",
                 "window.__csp = []; document.addEventListener('securitypolicyviolation', function (e) {"
