@@ -42,8 +42,39 @@ public final class GalleryStore {
 
     /** A page of visible images matching the query, newest first. */
     public GalleryPage page(GalleryQuery q) {
-        StringBuilder sql = new StringBuilder(ITEM_COLUMNS).append(" WHERE i.visible AND u.gallery_public");
         List<Object> args = new ArrayList<>();
+        String sql = pageSql(q, args);
+        List<GalleryItem> items = Tx.run(ds, c -> items(c, sql, args));
+        if (items.size() > q.limit()) {
+            items = items.subList(0, q.limit());
+            return new GalleryPage(List.copyOf(items), items.get(items.size() - 1).cursor());
+        }
+        return new GalleryPage(List.copyOf(items), null);
+    }
+
+    /** The plan PostgreSQL runs {@link #page} with (EXPLAIN ANALYZE), for benchmarks and diagnostics. */
+    public String explain(GalleryQuery q) {
+        List<Object> args = new ArrayList<>();
+        String sql = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + pageSql(q, args);
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                for (int i = 0; i < args.size(); i++) {
+                    ps.setObject(i + 1, args.get(i));
+                }
+                StringBuilder plan = new StringBuilder();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        plan.append(rs.getString(1)).append('\n');
+                    }
+                }
+                return plan.toString();
+            }
+        });
+    }
+
+    /** The page statement: fixed SQL fragments chosen by which filters are set; every value is a parameter. */
+    private static String pageSql(GalleryQuery q, List<Object> args) {
+        StringBuilder sql = new StringBuilder(ITEM_COLUMNS).append(" WHERE i.visible AND u.gallery_public");
         if (q.userId() != null) {
             sql.append(" AND i.user_id = ?");
             args.add(q.userId());
@@ -67,12 +98,7 @@ public final class GalleryStore {
         }
         sql.append(" ORDER BY i.created_at DESC, i.id DESC LIMIT ?");
         args.add(q.limit() + 1);
-        List<GalleryItem> items = Tx.run(ds, c -> items(c, sql.toString(), args));
-        if (items.size() > q.limit()) {
-            items = items.subList(0, q.limit());
-            return new GalleryPage(List.copyOf(items), items.get(items.size() - 1).cursor());
-        }
-        return new GalleryPage(List.copyOf(items), null);
+        return sql.toString();
     }
 
     /** One visible image with its parameters and author; empty when absent, hidden or its author opted out. */

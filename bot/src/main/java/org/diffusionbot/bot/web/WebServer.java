@@ -15,6 +15,15 @@ import org.diffusionbot.db.GalleryStore;
  * community gallery ({@link GalleryHandler}: pages, image bytes, JSON API) on every other path.
  */
 public final class WebServer implements AutoCloseable {
+    static {
+        // The JDK server writes a response's headers and body in separate TCP segments; with Nagle's
+        // algorithm on, the body waits for the client's delayed ACK (~40 ms on Linux) on every response.
+        // Read once, when the JDK creates its first HttpServer; an explicit -D setting wins.
+        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
+            System.setProperty("sun.net.httpserver.nodelay", "true");
+        }
+    }
+
     private final HttpServer server;
 
     /** Health checks only, no gallery. */
