@@ -39,6 +39,9 @@ class GalleryBench {
 
     @Test
     void firstPageWithTenThousandImages() throws Exception {
+        // a pattern such as -Dtest='Gallery*' matches this class too: run only when asked for by name
+        org.junit.jupiter.api.Assumptions.assumeTrue("GalleryBench".equals(System.getProperty("it.test"))
+                || Boolean.getBoolean("gallery.bench"), "benchmark: run with -Dit.test=GalleryBench");
         StringBuilder report = new StringBuilder();
         try (TestDatabase testDb = TestDatabase.create(); Database db = Database.start(testDb.settings())) {
             long t0 = System.nanoTime();
