@@ -28,6 +28,7 @@ import org.diffusionbot.bot.jobs.ProgressThrottle;
 import org.diffusionbot.bot.web.WebServer;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.db.Database;
+import org.diffusionbot.db.GalleryStore;
 import org.diffusionbot.db.JobStore;
 import org.diffusionbot.db.QuotaPolicy;
 import org.slf4j.Logger;
@@ -112,7 +113,7 @@ public final class Bot implements AutoCloseable {
             Connection conn = rabbit;
             JDA client = jda;
             WebServer web = new WebServer(config.galleryBind(), config.galleryPort(), () -> conn.isOpen()
-                    && client.getStatus() == JDA.Status.CONNECTED);
+                    && client.getStatus() == JDA.Status.CONNECTED, new GalleryStore(db.dataSource()));
             LOG.info("bot ready as {} in {} guild(s); web on port {}", jda.getSelfUser().getName(),
                     jda.getGuilds().size(), web.port());
             return new Bot(db, rabbit, publisher, executor, progress, jda, store, web, republisher);

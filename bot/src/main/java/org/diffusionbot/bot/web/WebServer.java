@@ -8,15 +8,31 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
+import org.diffusionbot.db.GalleryStore;
 
 /**
  * The bot's HTTP server (JDK built-in): {@code /healthz} for container health checks, and the
- * place the community gallery is served from.
+ * community gallery ({@link GalleryHandler}: pages, image bytes, JSON API) on every other path.
  */
 public final class WebServer implements AutoCloseable {
+    static {
+        // The JDK server writes a response's headers and body in separate TCP segments; with Nagle's
+        // algorithm on, the body waits for the client's delayed ACK (~40 ms on Linux) on every response.
+        // Read once, when the JDK creates its first HttpServer; an explicit -D setting wins.
+        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
+            System.setProperty("sun.net.httpserver.nodelay", "true");
+        }
+    }
+
     private final HttpServer server;
 
+    /** Health checks only, no gallery. */
     public WebServer(String bind, int port, BooleanSupplier healthy) throws IOException {
+        this(bind, port, healthy, null);
+    }
+
+    /** Health checks and, when {@code gallery} is not null, the community gallery. */
+    public WebServer(String bind, int port, BooleanSupplier healthy, GalleryStore gallery) throws IOException {
         server = HttpServer.create(new InetSocketAddress(bind, port), 64);
         server.setExecutor(Executors.newFixedThreadPool(4, r -> {
             Thread t = new Thread(r, "web");
@@ -27,6 +43,9 @@ public final class WebServer implements AutoCloseable {
             boolean ok = healthy.getAsBoolean();
             send(ex, ok ? 200 : 503, ok ? "ok\n" : "unhealthy\n");
         });
+        if (gallery != null) {
+            server.createContext("/", new GalleryHandler(gallery));
+        }
         server.start();
     }
 

@@ -1,0 +1,40 @@
+package org.diffusionbot.bot.web;
+
+import java.util.Locale;
+import org.diffusionbot.db.GalleryImage;
+
+/**
+ * The {@code /imagine} command line that makes this image again: the option names of the bot's
+ * {@code /imagine} command (see {@code Commands}), this image's own seed (an image of a batch has the
+ * job's seed plus its index) and one image. Prompts are single-line there, so line breaks become spaces.
+ */
+final class ImagineLine {
+    private ImagineLine() {
+    }
+
+    static String of(GalleryImage g) {
+        StringBuilder sb = new StringBuilder("/imagine prompt:").append(oneLine(g.prompt()));
+        if (g.negativePrompt() != null && !g.negativePrompt().isBlank()) {
+            sb.append(" negative:").append(oneLine(g.negativePrompt()));
+        }
+        sb.append(" steps:").append(g.steps())
+                .append(" cfg:").append(number(g.cfg()))
+                .append(" seed:").append(g.seed())
+                .append(" sampler:").append(g.sampler())
+                .append(" width:").append(g.width())
+                .append(" height:").append(g.height())
+                .append(" model:").append(g.model());
+        return sb.toString();
+    }
+
+    static String oneLine(String s) {
+        return s.replaceAll("\\s*[\\r\\n]+\\s*", " ").strip();
+    }
+
+    static String number(double d) {
+        if (d == Math.rint(d) && Math.abs(d) < 1e15) {
+            return Long.toString((long) d);
+        }
+        return String.format(Locale.ROOT, "%s", d);
+    }
+}

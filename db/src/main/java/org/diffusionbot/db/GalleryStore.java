@@ -1,0 +1,294 @@
+package org.diffusionbot.db;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import javax.sql.DataSource;
+
+/**
+ * The community gallery's reads, and the two writes that decide what it shows (hiding an image, a
+ * user's opt-out). Every read returns only images that are {@code visible} and whose author has
+ * {@code gallery_public}; it checks both in the same statement that reads the rows, so a hidden image or
+ * a user who opted out is gone from the very next request. Pages are keyset-paged on (created_at, id),
+ * newest first, from the partial indexes of migration V2. All input is bound as statement parameters.
+ */
+public final class GalleryStore {
+    /** The largest page anyone gets. */
+    public static final int MAX_PAGE = 100;
+    /** The text search configuration of images.prompt_tsv (migration V2); queries must use the same. */
+    static final String TS_CONFIG = "english";
+
+    private static final String ITEM_COLUMNS = """
+            SELECT i.id, i.created_at, i.user_id, u.name, i.model, i.sampler, j.prompt, i.width, i.height, i.seed
+              FROM images i
+              JOIN users u ON u.id = i.user_id
+              JOIN jobs j ON j.id = i.job_id
+            """;
+
+    private final DataSource ds;
+
+    public GalleryStore(DataSource ds) {
+        this.ds = ds;
+    }
+
+    /** A page of visible images matching the query, newest first. */
+    public GalleryPage page(GalleryQuery q) {
+        List<Object> args = new ArrayList<>();
+        String sql = pageSql(q, args);
+        List<GalleryItem> items = Tx.run(ds, c -> items(c, sql, args));
+        if (items.size() > q.limit()) {
+            items = items.subList(0, q.limit());
+            return new GalleryPage(List.copyOf(items), items.get(items.size() - 1).cursor());
+        }
+        return new GalleryPage(List.copyOf(items), null);
+    }
+
+    /** The plan PostgreSQL runs {@link #page} with (EXPLAIN ANALYZE), for benchmarks and diagnostics. */
+    public String explain(GalleryQuery q) {
+        List<Object> args = new ArrayList<>();
+        String sql = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + pageSql(q, args);
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                for (int i = 0; i < args.size(); i++) {
+                    ps.setObject(i + 1, args.get(i));
+                }
+                StringBuilder plan = new StringBuilder();
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        plan.append(rs.getString(1)).append('\n');
+                    }
+                }
+                return plan.toString();
+            }
+        });
+    }
+
+    /** The page statement: fixed SQL fragments chosen by which filters are set; every value is a parameter. */
+    private static String pageSql(GalleryQuery q, List<Object> args) {
+        StringBuilder sql = new StringBuilder(ITEM_COLUMNS).append(" WHERE i.visible AND u.gallery_public");
+        if (q.userId() != null) {
+            sql.append(" AND i.user_id = ?");
+            args.add(q.userId());
+        }
+        if (q.model() != null) {
+            sql.append(" AND i.model = ?");
+            args.add(q.model());
+        }
+        if (q.sampler() != null) {
+            sql.append(" AND i.sampler = ?");
+            args.add(q.sampler());
+        }
+        if (q.search() != null) {
+            sql.append(" AND i.prompt_tsv @@ websearch_to_tsquery('" + TS_CONFIG + "', ?)");
+            args.add(q.search());
+        }
+        if (q.before() != null) {
+            sql.append(" AND (i.created_at, i.id) < (?, ?)");
+            args.add(OffsetDateTime.ofInstant(q.before().createdAt(), ZoneOffset.UTC));
+            args.add(q.before().id());
+        }
+        sql.append(" ORDER BY i.created_at DESC, i.id DESC LIMIT ?");
+        args.add(q.limit() + 1);
+        return sql.toString();
+    }
+
+    /** One visible image with its parameters and author; empty when absent, hidden or its author opted out. */
+    public Optional<GalleryImage> image(long imageId) {
+        return Optional.ofNullable(Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    SELECT i.id, i.job_id, i.image_index, i.created_at, i.user_id, u.name, j.kind, j.prompt,
+                           j.negative_prompt, j.model, j.sampler, j.steps, j.cfg, i.seed, i.width, i.height,
+                           j.clip_skip, j.strength,
+                           (SELECT p.id FROM images p JOIN users pu ON pu.id = p.user_id
+                             WHERE p.id = j.parent_image_id AND p.visible AND pu.gallery_public),
+                           i.parameters
+                      FROM images i
+                      JOIN users u ON u.id = i.user_id
+                      JOIN jobs j ON j.id = i.job_id
+                     WHERE i.id = ? AND i.visible AND u.gallery_public""")) {
+                ps.setLong(1, imageId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return null;
+                    }
+                    return new GalleryImage(rs.getLong(1), rs.getObject(2, UUID.class), rs.getInt(3),
+                            rs.getTimestamp(4).toInstant(), rs.getLong(5), rs.getString(6), rs.getString(7),
+                            rs.getString(8), rs.getString(9), rs.getString(10), rs.getString(11), rs.getInt(12),
+                            rs.getDouble(13), rs.getLong(14), rs.getInt(15), rs.getInt(16), rs.getInt(17),
+                            (Double) rs.getObject(18), (Long) rs.getObject(19), rs.getString(20));
+                }
+            }
+        }));
+    }
+
+    /** Visible images made from this image (variations, upscales), newest first. */
+    public List<GalleryItem> variations(long imageId, int limit) {
+        List<Object> args = List.of(imageId, Math.max(1, Math.min(MAX_PAGE, limit)));
+        return Tx.run(ds, c -> items(c, ITEM_COLUMNS + """
+                 WHERE j.parent_image_id = ? AND i.visible AND u.gallery_public
+                 ORDER BY i.created_at DESC, i.id DESC LIMIT ?""", args));
+    }
+
+    /** The full PNG of a visible image. */
+    public Optional<byte[]> png(long imageId) {
+        return bytes(imageId, "png");
+    }
+
+    /** The JPEG thumbnail of a visible image. */
+    public Optional<byte[]> thumbnail(long imageId) {
+        return bytes(imageId, "thumbnail");
+    }
+
+    /** Whether the gallery may show this image now (for revalidating cached bytes without reading them). */
+    public boolean isVisible(long imageId) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    SELECT 1 FROM images i JOIN users u ON u.id = i.user_id
+                     WHERE i.id = ? AND i.visible AND u.gallery_public""")) {
+                ps.setLong(1, imageId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next();
+                }
+            }
+        });
+    }
+
+    /** The name of a user whose images the gallery shows; empty for unknown users and those who opted out. */
+    public Optional<String> publicUserName(long userId) {
+        return Optional.ofNullable(Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT name FROM users WHERE id = ? AND gallery_public")) {
+                ps.setLong(1, userId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? rs.getString(1) : null;
+                }
+            }
+        }));
+    }
+
+    /** The models that have at least one image in the gallery, by name. */
+    public List<String> models() {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    SELECT DISTINCT i.model FROM images i JOIN users u ON u.id = i.user_id
+                     WHERE i.visible AND u.gallery_public ORDER BY 1""");
+                    ResultSet rs = ps.executeQuery()) {
+                List<String> out = new ArrayList<>();
+                while (rs.next()) {
+                    out.add(rs.getString(1));
+                }
+                return out;
+            }
+        });
+    }
+
+    /**
+     * Hides an image from the gallery (and every page and API answer, from the next request on). Only
+     * its author, or an admin, may; anyone else gets {@link HideResult#FORBIDDEN} and nothing changes.
+     */
+    public HideResult hide(long imageId, long byUserId, boolean isAdmin) {
+        return Tx.run(ds, c -> {
+            long author;
+            boolean visible;
+            try (PreparedStatement ps = c.prepareStatement(
+                    "SELECT user_id, visible FROM images WHERE id = ? FOR UPDATE")) {
+                ps.setLong(1, imageId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (!rs.next()) {
+                        return HideResult.NOT_FOUND;
+                    }
+                    author = rs.getLong(1);
+                    visible = rs.getBoolean(2);
+                }
+            }
+            if (author != byUserId && !isAdmin) {
+                return HideResult.FORBIDDEN;
+            }
+            if (!visible) {
+                return HideResult.ALREADY_HIDDEN;
+            }
+            try (PreparedStatement ps = c.prepareStatement("""
+                    UPDATE images SET visible = FALSE, hidden_at = now(),
+                                      hidden_by = (SELECT id FROM users WHERE id = ?)
+                     WHERE id = ?""")) {
+                ps.setLong(1, byUserId);
+                ps.setLong(2, imageId);
+                ps.executeUpdate();
+            }
+            return HideResult.HIDDEN;
+        });
+    }
+
+    /**
+     * Whether the gallery may show this user's images (default true). Returns false, changing nothing,
+     * for a user the bot has never seen (they have no images); see {@link #setGalleryPublic(long, String, boolean)}.
+     */
+    public boolean setGalleryPublic(long userId, boolean galleryPublic) {
+        return Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE users SET gallery_public = ?, updated_at = now() WHERE id = ?")) {
+                ps.setBoolean(1, galleryPublic);
+                ps.setLong(2, userId);
+                return ps.executeUpdate() == 1;
+            }
+        });
+    }
+
+    /** As {@link #setGalleryPublic(long, boolean)}, recording the user first when the bot has not seen them yet. */
+    public void setGalleryPublic(long userId, String userName, boolean galleryPublic) {
+        Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    INSERT INTO users (id, name, gallery_public) VALUES (?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET gallery_public = EXCLUDED.gallery_public, updated_at = now()""")) {
+                ps.setLong(1, userId);
+                ps.setString(2, userName);
+                ps.setBoolean(3, galleryPublic);
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    private Optional<byte[]> bytes(long imageId, String column) {
+        // column is one of two constants above, never input
+        String sql = "SELECT i." + column + " FROM images i JOIN users u ON u.id = i.user_id"
+                + " WHERE i.id = ? AND i.visible AND u.gallery_public";
+        return Optional.ofNullable(Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(sql)) {
+                ps.setLong(1, imageId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? rs.getBytes(1) : null;
+                }
+            }
+        }));
+    }
+
+    private static List<GalleryItem> items(Connection c, String sql, List<Object> args) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.size(); i++) {
+                ps.setObject(i + 1, args.get(i));
+            }
+            List<GalleryItem> out = new ArrayList<>();
+            try (ResultSet rs = ps.executeQuery()) {
+                while (rs.next()) {
+                    out.add(new GalleryItem(rs.getLong(1), instant(rs.getTimestamp(2)), rs.getLong(3),
+                            rs.getString(4), rs.getString(5), rs.getString(6), rs.getString(7), rs.getInt(8),
+                            rs.getInt(9), rs.getLong(10)));
+                }
+            }
+            return out;
+        }
+    }
+
+    private static Instant instant(Timestamp t) {
+        return t.toInstant();
+    }
+}
