@@ -20,7 +20,10 @@ import org.diffusionbot.worker.engine.sched.Scheduler;
 import org.diffusionbot.worker.engine.sched.SchedulerConfig;
 import org.diffusionbot.worker.engine.sched.Schedulers;
 import org.diffusionbot.worker.engine.sched.StepResult;
+import org.diffusionbot.worker.engine.text.ChunkedPrompt;
 import org.diffusionbot.worker.engine.text.ClipTokenizer;
+import org.diffusionbot.worker.engine.text.PromptChunker;
+import org.diffusionbot.worker.engine.text.PromptEncoder;
 
 /**
  * Text-to-image and image-to-image with the semantics of diffusers' {@code StableDiffusionPipeline}
@@ -32,6 +35,11 @@ import org.diffusionbot.worker.engine.text.ClipTokenizer;
  * is {@code eps_neg + cfg·(eps_pos − eps_neg)} with each image's own cfg. As in diffusers, a
  * guidance scale ≤ 1 means no guidance (the positive prediction alone); when no request of the
  * batch uses guidance the negative rows are not computed at all.
+ *
+ * <p>Prompts: Automatic1111's emphasis syntax ({@code (word)}, {@code (word:1.3)}, {@code [word]},
+ * {@code BREAK}) and prompts longer than 75 tokens, encoded in 75-token chunks (see {@link
+ * PromptEncoder}); diffusers parses neither, but a prompt without that syntax and within 75 tokens
+ * is encoded exactly as diffusers encodes it.
  *
  * <p>Random numbers: every image has its own {@link TorchGenerator} seeded with its seed, drawing
  * exactly what diffusers draws with {@code generator=[torch.Generator("cpu").manual_seed(seed), ...]}:
@@ -55,6 +63,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     private final StableDiffusionModels models;
     private final ClipTokenizer tokenizer;
+    private final PromptEncoder promptEncoder;
     private final SchedulerConfig schedulerConfig;
     private final DataType dtype;
     private final Device device;
@@ -79,6 +88,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             DataType dtype, Device device, String description) {
         this.models = Objects.requireNonNull(models);
         this.tokenizer = Objects.requireNonNull(tokenizer);
+        this.promptEncoder = new PromptEncoder(new PromptChunker(tokenizer), models.textEncoder());
         this.schedulerConfig = Objects.requireNonNull(schedulerConfig);
         this.dtype = dtype;
         this.device = device;
@@ -294,30 +304,37 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return out;
     }
 
-    /** (2N or N, 77, D): negatives of every row, then positives, in the model dtype. */
+    /**
+     * (2N or N, 77·k, D): negatives of every row, then positives, in the model dtype. Prompts are
+     * parsed for Automatic1111's emphasis syntax and encoded in 75-token chunks ({@link
+     * PromptEncoder}); every prompt of the batch, negatives included when guidance is on, is padded
+     * with empty-prompt chunks to the batch's largest chunk count k. Unweighted prompts of up to 75
+     * tokens get exactly diffusers' (2, 77, D) encoding.
+     */
     private NDArray encodePrompts(NDManager run, List<GenerationRequest> requests, RequestResult[] results,
             List<List<String>> notes, int[] requestOfRow, boolean useCfg) {
-        Map<Integer, NDArray> perRequest = new HashMap<>(); // (2, 77, D): negative, positive
+        Map<Integer, NDArray> perRequest = new HashMap<>(); // (2, 77·k, D): negative, positive
+        Map<Integer, List<ChunkedPrompt>> chunked = new HashMap<>();
+        int chunks = 1;
+        for (int r = 0; r < requests.size(); r++) {
+            if (results[r] != null) {
+                continue;
+            }
+            GenerationRequest q = requests.get(r);
+            ChunkedPrompt neg = promptEncoder.chunk(q.negativePrompt());
+            ChunkedPrompt pos = promptEncoder.chunk(q.prompt());
+            chunked.put(r, List.of(neg, pos));
+            note(notes.get(r), "prompt", pos);
+            chunks = Math.max(chunks, pos.chunkCount());
+            if (useCfg) {
+                note(notes.get(r), "negative prompt", neg);
+                chunks = Math.max(chunks, neg.chunkCount());
+            }
+        }
         try (NDManager tmp = run.newSubManager()) {
-            for (int r = 0; r < requests.size(); r++) {
-                if (results[r] != null) {
-                    continue;
-                }
-                GenerationRequest q = requests.get(r);
-                ClipTokenizer.Encoding neg = tokenizer.encode(q.negativePrompt());
-                ClipTokenizer.Encoding pos = tokenizer.encode(q.prompt());
-                note(notes.get(r), "prompt", pos);
-                if (useCfg) {
-                    note(notes.get(r), "negative prompt", neg);
-                }
-                int len = pos.ids().length;
-                long[] ids = new long[2 * len];
-                for (int j = 0; j < len; j++) {
-                    ids[j] = neg.ids()[j];
-                    ids[len + j] = pos.ids()[j];
-                }
-                NDArray idArr = tmp.create(ids, new Shape(2, len));
-                perRequest.put(r, models.textEncoder().encode(tmp, idArr, q.clipSkip()));
+            for (Map.Entry<Integer, List<ChunkedPrompt>> e : chunked.entrySet()) {
+                perRequest.put(e.getKey(), promptEncoder.encode(tmp, e.getValue(), chunks,
+                        requests.get(e.getKey()).clipSkip()));
             }
             NDList rows = new NDList();
             if (useCfg) {
@@ -334,13 +351,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
     }
 
-    private void note(List<String> notes, String what, ClipTokenizer.Encoding e) {
-        if (e.truncated()) {
-            int[] all = e.untruncatedIds();
-            int kept = tokenizer.maxLength() - 1; // bos + content that fit
-            int[] dropped = Arrays.copyOfRange(all, kept, all.length - 1);
-            notes.add(what + " was cut at " + tokenizer.maxLength() + " tokens: '" + tokenizer.decode(dropped)
-                    + "' was ignored");
+    private void note(List<String> notes, String what, ChunkedPrompt p) {
+        int per = promptEncoder.chunker().chunkLength();
+        if (p.tokenCount() > per) {
+            notes.add("long " + what + " (" + p.tokenCount() + " tokens): encoded in " + p.chunkCount() + " chunks of "
+                    + per + " tokens");
         }
     }
 

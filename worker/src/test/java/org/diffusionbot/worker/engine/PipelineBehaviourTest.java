@@ -218,11 +218,11 @@ class PipelineBehaviourTest {
     }
 
     @Test
-    void longPromptsAreCutWithANoteNamingTheDroppedWords() {
+    void longPromptsAreEncodedInChunksWithANote() {
         String words = "word ".repeat(74) + "astronaut riding a horse";
         RequestResult r = p.generate(List.of(req(words, 1, 7.5)), null).get(0);
         assertEquals(1, r.notes().size(), r.notes().toString());
-        assertEquals("prompt was cut at 77 tokens: 'riding a horse' was ignored", r.notes().get(0));
+        assertEquals("long prompt (78 tokens): encoded in 2 chunks of 75 tokens", r.notes().get(0));
     }
 
     @Test
