@@ -185,8 +185,18 @@ final class ResultButtons {
         int hidden = ux.images().hideImages(jobId);
         LOG.info("job {} deleted by user {} ({}; {} image(s) hidden)", jobId, caller.userId(),
                 author ? "author" : "admin", hidden);
-        event.getMessage().delete().queue(ok -> { }, err -> LOG.warn("deleting the message of job {} failed: {}",
-                jobId, err.getMessage()));
+        // the channel route: JDA's Message#delete on an interaction message would use the press's own token
+        JobRecord j = job.get();
+        event.getMessageChannel().deleteMessageById(event.getMessageIdLong()).queue(ok -> { }, err -> {
+            if (j.interactionToken() != null && j.tokenExpiresAt() != null
+                    && clock.instant().isBefore(j.tokenExpiresAt())
+                    && event.getMessageIdLong() != 0) {
+                InteractionHook.from(event.getJDA(), j.interactionToken()).deleteOriginal().queue(ok -> { },
+                        err2 -> LOG.warn("deleting the message of job {} failed: {}", jobId, err2.getMessage()));
+            } else {
+                LOG.warn("deleting the message of job {} failed: {}", jobId, err.getMessage());
+            }
+        });
         return "🗑️ Deleted.";
     }
 
