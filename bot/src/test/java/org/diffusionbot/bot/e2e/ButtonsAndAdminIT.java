@@ -161,7 +161,7 @@ class ButtonsAndAdminIT {
         InteractionHandle own = h.discord.buttonClick(a.id(), "delete:" + first, dan);
         assertTrue(own.awaitOriginalEdit(m -> true, WAIT).content().contains("Deleted"));
         try {
-            poll("message deleted", Duration.ofSeconds(5), () -> h.discord.messageDeleted(a.id()) ? true : null);
+            poll("message deleted", WAIT, () -> h.discord.messageDeleted(a.id()) ? true : null);
         } catch (AssertionError e) {
             throw new AssertionError("msg " + a.id() + " ch " + a.channelId() + " " + h.discord.requests().stream()
                     .filter(r -> r.method().equals("DELETE")).toList(), e);
