@@ -18,6 +18,8 @@ import net.dv8tion.jda.api.utils.Compression;
 import org.diffusionbot.bot.discord.CommandListener;
 import org.diffusionbot.bot.discord.Commands;
 import org.diffusionbot.bot.discord.DiscordNotifier;
+import org.diffusionbot.bot.discord.UxContext;
+import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.bot.jobs.JobPublisher;
 import org.diffusionbot.bot.jobs.JobService;
 import org.diffusionbot.bot.jobs.OutcomeConsumer;
@@ -29,6 +31,8 @@ import org.diffusionbot.bot.web.WebServer;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.db.Database;
 import org.diffusionbot.db.GalleryStore;
+import org.diffusionbot.db.ImageStore;
+import org.diffusionbot.db.SettingsStore;
 import org.diffusionbot.db.JobStore;
 import org.diffusionbot.db.QuotaPolicy;
 import org.slf4j.Logger;
@@ -84,10 +88,16 @@ public final class Bot implements AutoCloseable {
                 t.setDaemon(true);
                 return t;
             });
+            // buttons, /settings, /models, /admin: settings, images, the worker registry from heartbeats
+            WorkerRegistry registry = new WorkerRegistry(clock, config.heartbeatSeconds());
+            registry.start(rabbit);
+            UxContext ux = new UxContext(new SettingsStore(db.dataSource()), new ImageStore(db.dataSource()), registry,
+                    config.adminRoleIds());
             CommandListener listener = new CommandListener(jobs, store, config.defaultModel(), config.previewEvery(),
-                    executor, clock);
+                    executor, clock, ux);
             JDABuilder builder = JDABuilder.createLight(config.discordToken(), EnumSet.noneOf(GatewayIntent.class))
                     .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
+                    .setEventPassthrough(true) // the raw interaction: member roles and permissions (Caller)
                     .addEventListeners(listener);
             if (config.discordGatewayUrl() != null) {
                 // JDA takes the gateway address from its session controller, not from /gateway/bot
@@ -101,7 +111,7 @@ public final class Bot implements AutoCloseable {
             }
             jda = builder.build();
             jda.awaitReady();
-            jda.updateCommands().addCommands(Commands.all()).complete();
+            jda.updateCommands().addCommands(Commands.all(!config.adminRoleIds().isEmpty())).complete();
             ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
             OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle);

@@ -20,7 +20,30 @@ public record BotConfig(
         int maxActiveJobs,
         int previewEvery,
         String galleryBind,
-        int galleryPort) {
+        int galleryPort,
+        java.util.Set<Long> adminRoleIds,
+        int heartbeatSeconds) {
+
+    public BotConfig {
+        adminRoleIds = java.util.Set.copyOf(adminRoleIds);
+        if (heartbeatSeconds < 1) {
+            throw new IllegalArgumentException("heartbeatSeconds must be >= 1");
+        }
+    }
+
+    /** Without admin roles and with the default heartbeat interval (5 s). */
+    public BotConfig(String discordToken, URI discordApiBaseUrl, URI discordGatewayUrl, DbSettings db,
+            RabbitSettings rabbit, String defaultModel, int dailyImageLimit, int maxActiveJobs, int previewEvery,
+            String galleryBind, int galleryPort) {
+        this(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel, dailyImageLimit,
+                maxActiveJobs, previewEvery, galleryBind, galleryPort, java.util.Set.of(), 5);
+    }
+
+    /** A copy with other admin roles and heartbeat interval. */
+    public BotConfig withAdmin(java.util.Set<Long> roleIds, int heartbeatSecs) {
+        return new BotConfig(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel,
+                dailyImageLimit, maxActiveJobs, previewEvery, galleryBind, galleryPort, roleIds, heartbeatSecs);
+    }
 
     public static BotConfig fromEnv(Env env) {
         return new BotConfig(
@@ -35,7 +58,32 @@ public record BotConfig(
                 env.integer("MAX_ACTIVE_JOBS", 3, 1, 1_000),
                 env.integer("PREVIEW_EVERY", 5, 0, 150),
                 env.string("GALLERY_BIND", "0.0.0.0"),
-                env.integer("GALLERY_PORT", 8080, 0, 65_535));
+                env.integer("GALLERY_PORT", 8080, 0, 65_535),
+                roleIds(env),
+                env.integer("HEARTBEAT_SECONDS", 5, 1, 300));
+    }
+
+    /** ADMIN_ROLE_IDS: comma-separated role ids whose members may use /admin besides Manage Server holders. */
+    static java.util.Set<Long> roleIds(Env env) {
+        String raw = env.raw("ADMIN_ROLE_IDS");
+        java.util.Set<Long> ids = new java.util.LinkedHashSet<>();
+        if (raw == null || raw.isBlank()) {
+            return ids;
+        }
+        for (String part : raw.split(",")) {
+            String p = part.trim();
+            if (p.isEmpty()) {
+                continue;
+            }
+            try {
+                long id = Long.parseUnsignedLong(p);
+                ids.add(id);
+            } catch (NumberFormatException e) {
+                throw new org.diffusionbot.common.config.ConfigException("ADMIN_ROLE_IDS must be comma-separated role"
+                        + " ids (right-click a role with developer mode on: Copy Role ID), got '" + p + "'");
+            }
+        }
+        return ids;
     }
 
     @Override
@@ -43,6 +91,7 @@ public record BotConfig(
         return "BotConfig[api=" + discordApiBaseUrl + (discordGatewayUrl == null ? "" : ", gateway=" + discordGatewayUrl)
                 + ", " + db + ", " + rabbit + ", defaultModel=" + defaultModel
                 + ", dailyImageLimit=" + dailyImageLimit + ", maxActiveJobs=" + maxActiveJobs + ", gallery="
-                + galleryBind + ":" + galleryPort + "]";
+                + galleryBind + ":" + galleryPort + ", adminRoleIds=" + adminRoleIds + ", heartbeatSeconds="
+                + heartbeatSeconds + "]";
     }
 }

@@ -4,29 +4,36 @@ import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import net.dv8tion.jda.api.entities.Message;
+import net.dv8tion.jda.api.events.interaction.command.CommandAutoCompleteInteractionEvent;
 import net.dv8tion.jda.api.events.interaction.command.SlashCommandInteractionEvent;
 import net.dv8tion.jda.api.events.interaction.component.ButtonInteractionEvent;
 import net.dv8tion.jda.api.hooks.ListenerAdapter;
 import net.dv8tion.jda.api.interactions.InteractionHook;
+import net.dv8tion.jda.api.interactions.commands.Command;
 import net.dv8tion.jda.api.interactions.commands.OptionMapping;
-import net.dv8tion.jda.api.utils.messages.MessageEditBuilder;
 import org.diffusionbot.bot.jobs.JobService;
+import org.diffusionbot.bot.workers.WorkerRegistry;
+import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.DatabaseUnavailableException;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobStore;
 import org.diffusionbot.db.NewJob;
+import org.diffusionbot.db.UserSettings;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Handles slash commands and buttons. Input is validated synchronously (no I/O) so a bad value
+ * Handles slash commands, autocomplete and buttons. Input is validated synchronously (no I/O) so a bad value
  * gets an ephemeral error at once; valid requests are deferred immediately and the database and
  * broker work happens on the bot's executor, never on JDA's event thread.
  */
@@ -34,6 +41,8 @@ public final class CommandListener extends ListenerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(CommandListener.class);
     /** Discord interaction tokens are valid for 15 minutes. */
     static final Duration TOKEN_LIFETIME = Duration.ofMinutes(15);
+    /** Discord's limit on a message's content. */
+    static final int MAX_CONTENT = 2000;
 
     private final JobService jobs;
     private final JobStore store;
@@ -41,76 +50,181 @@ public final class CommandListener extends ListenerAdapter {
     private final int previewEvery;
     private final ExecutorService executor;
     private final Clock clock;
+    private final UxContext ux;
     private final SecureRandom random = new SecureRandom();
+    private final Submitter submitter;
+    private final ResultButtons buttons;
+    private final AdminCommand admin;
 
     public CommandListener(JobService jobs, JobStore store, String defaultModel, int previewEvery,
-            ExecutorService executor, Clock clock) {
+            ExecutorService executor, Clock clock, UxContext ux) {
         this.jobs = jobs;
         this.store = store;
         this.defaultModel = defaultModel;
         this.previewEvery = previewEvery;
         this.executor = executor;
         this.clock = clock;
+        this.ux = ux;
+        this.submitter = new Submitter(jobs, ux);
+        this.buttons = new ResultButtons(store, ux, submitter, previewEvery, executor, clock, random::nextLong);
+        this.admin = new AdminCommand(store, ux, executor);
     }
 
     @Override
     public void onSlashCommandInteraction(SlashCommandInteractionEvent event) {
         switch (event.getName()) {
             case Commands.IMAGINE -> imagine(event);
-            case Commands.QUOTA -> ephemeral(event, () -> JobMessages.quota(store.quota(event.getUser().getIdLong(),
-                    jobs.policy())));
+            case Commands.QUOTA -> {
+                Caller caller = Caller.of(event, ux.adminRoleIds());
+                ephemeral(event, () -> JobMessages.quota(store.quota(caller.userId(), submitter.policyFor(caller))));
+            }
             case Commands.JOBS -> ephemeral(event, () -> JobMessages.jobs(store.recentJobs(event.getUser().getIdLong(), 10)));
             case Commands.CANCEL -> ephemeral(event, () -> cancel(event.getUser().getIdLong(),
                     Optional.ofNullable(event.getOption("job")).map(OptionMapping::getAsString).orElse(null)));
+            case Commands.MODELS -> ephemeral(event, () -> JobMessages.models(ux.workers().models(), defaultModel,
+                    ux.settings().paused()));
+            case Commands.SETTINGS -> settings(event);
+            case Commands.ADMIN -> admin.handle(event);
             default -> event.reply("Unknown command.").setEphemeral(true).queue();
         }
     }
 
+    /** {@code /imagine model:} suggests the models that live workers announce (in memory: answered at once). */
     @Override
-    public void onButtonInteraction(ButtonInteractionEvent event) {
-        Optional<UUID> job = ButtonIds.jobOf(ButtonIds.CANCEL, event.getComponentId());
-        if (job.isEmpty()) {
+    public void onCommandAutoCompleteInteraction(CommandAutoCompleteInteractionEvent event) {
+        if (!event.getName().equals(Commands.IMAGINE) || !event.getFocusedOption().getName().equals("model")) {
+            event.replyChoices(List.of()).queue();
             return;
         }
-        event.deferReply(true).queue();
-        long user = event.getUser().getIdLong();
-        executor.execute(() -> event.getHook().editOriginal(cancel(user, job.get().toString())).queue());
+        String typed = event.getFocusedOption().getValue().trim().toLowerCase(Locale.ROOT);
+        List<String> names = new ArrayList<>(ux.workers().models().stream().map(WorkerRegistry.ModelInfo::name).toList());
+        List<Command.Choice> choices = names.stream()
+                .filter(n -> n.toLowerCase(Locale.ROOT).contains(typed))
+                .sorted((a, b) -> Boolean.compare(!a.toLowerCase(Locale.ROOT).startsWith(typed),
+                        !b.toLowerCase(Locale.ROOT).startsWith(typed)))
+                .limit(25).map(n -> new Command.Choice(n, n)).toList();
+        event.replyChoices(choices).queue();
+    }
+
+    @Override
+    public void onButtonInteraction(ButtonInteractionEvent event) {
+        Optional<ButtonIds.Parsed> parsed = ButtonIds.parse(event.getComponentId());
+        if (parsed.isEmpty()) {
+            return;
+        }
+        if (parsed.get().action().equals(ButtonIds.CANCEL)) {
+            event.deferReply(true).queue();
+            long user = event.getUser().getIdLong();
+            UUID job = parsed.get().jobId();
+            executor.execute(() -> event.getHook().editOriginal(cancel(user, job.toString())).queue());
+            return;
+        }
+        buttons.handle(event, parsed.get());
     }
 
     private void imagine(SlashCommandInteractionEvent event) {
         Instant now = clock.instant();
-        JobRequest request;
+        ImagineOptions.Options options = options(event);
         try {
-            request = ImagineOptions.toRequest(options(event), defaultModel, previewEvery, random::nextLong, now);
+            // the bot's defaults: a bad value is refused now, before anything is deferred or read
+            ImagineOptions.toRequest(options, defaultModel, previewEvery, random::nextLong, now);
         } catch (IllegalArgumentException e) {
             event.reply("❌ " + JobMessages.escape(e.getMessage())).setEphemeral(true).queue();
             return;
         }
+        Caller caller = Caller.of(event, ux.adminRoleIds());
         event.deferReply().queue();
         InteractionHook hook = event.getHook();
-        NewJob job = new NewJob(request, event.getUser().getIdLong(), event.getUser().getName(),
-                event.getGuild() == null ? null : event.getGuild().getIdLong(), event.getChannelIdLong(), "imagine",
-                null, event.getJDA().getSelfUser().getApplicationIdLong(), event.getToken(),
-                event.getTimeCreated().toInstant().plus(TOKEN_LIFETIME));
+        long channelId = event.getChannelIdLong();
+        long appId = event.getJDA().getSelfUser().getApplicationIdLong();
+        String token = event.getToken();
+        Instant expires = event.getTimeCreated().toInstant().plus(TOKEN_LIFETIME);
         executor.execute(() -> {
-            JobService.Outcome outcome;
+            JobRequest request;
             try {
-                outcome = jobs.submit(job);
+                request = ImagineOptions.toRequest(options, defaults(caller), defaultModel, previewEvery,
+                        random::nextLong, now);
+            } catch (IllegalArgumentException e) {
+                // the user's saved defaults together with these options are out of bounds
+                Submitter.refuse(hook, JobMessages.escape(e.getMessage()) + " (with your `/settings` defaults)");
+                return;
             } catch (RuntimeException e) {
-                LOG.error("submitting job {} failed", request.jobId(), e);
-                outcome = new JobService.Outcome.Refused("something went wrong on our side; nothing was charged.");
+                LOG.error("reading the defaults of user {} failed", caller.userId(), e);
+                Submitter.refuse(hook, "the job database is unavailable right now; nothing was charged.");
+                return;
             }
-            if (outcome instanceof JobService.Outcome.Queued q) {
-                hook.editOriginal(new MessageEditBuilder()
-                        .setContent(q.delayed() ? JobMessages.queuedDelayed(request.prompt(), q.quota())
-                                : JobMessages.queued(request.prompt(), q.position(), q.quota()))
-                        .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
-                        .setComponents(DiscordNotifier.cancelRow(q.jobId())).build()).queue();
-            } else if (outcome instanceof JobService.Outcome.Refused r) {
-                // the deferred reply is public; the refusal is for the user's eyes only
-                hook.deleteOriginal().queue(ok -> { }, err -> { });
-                hook.sendMessage("❌ " + r.message()).setEphemeral(true).queue();
+            submitter.submit(hook, caller, new NewJob(request, caller.userId(), caller.userName(), caller.guildId(),
+                    channelId, "imagine", null, appId, token, expires));
+        });
+    }
+
+    /** The user's /settings, then the server's default negative prompt. */
+    private ImagineOptions.Defaults defaults(Caller caller) {
+        UserSettings s = ux.settings().userSettings(caller.userId());
+        String negative = s.negativePrompt();
+        if (negative == null && caller.guildId() != null) {
+            negative = ux.settings().guildDefaultNegative(caller.guildId()).orElse(null);
+        }
+        Sampler sampler = null;
+        if (s.sampler() != null) {
+            try {
+                sampler = Sampler.fromId(s.sampler());
+            } catch (IllegalArgumentException e) {
+                LOG.warn("user {} has an unknown default sampler {}", caller.userId(), s.sampler());
             }
+        }
+        return new ImagineOptions.Defaults(sampler, s.steps(), s.cfg(), s.width(), s.height(), negative);
+    }
+
+    /** {@code /settings}: validates now, saves and shows on the executor. */
+    private void settings(SlashCommandInteractionEvent event) {
+        String sampler;
+        Integer steps;
+        Double cfg;
+        int[] size;
+        String negative;
+        try {
+            OptionMapping o = event.getOption("sampler");
+            sampler = o == null ? null : Sampler.fromId(o.getAsString()).id();
+            o = event.getOption("steps");
+            steps = o == null ? null : GenerationLimits.checkSteps((int) Math.max(Integer.MIN_VALUE,
+                    Math.min(Integer.MAX_VALUE, o.getAsLong())));
+            o = event.getOption("cfg");
+            cfg = o == null ? null : GenerationLimits.checkCfg(o.getAsDouble());
+            o = event.getOption("size");
+            size = o == null ? null : ImagineOptions.parseSize(o.getAsString());
+            if (size != null) {
+                GenerationLimits.checkSize(size[0], size[1]);
+            }
+            o = event.getOption("negative");
+            negative = o == null ? null : o.getAsString().trim().equals("-") ? "-"
+                    : GenerationLimits.checkPrompt("negative prompt", o.getAsString(), false);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            event.reply("❌ " + JobMessages.escape(e.getMessage())).setEphemeral(true).queue();
+            return;
+        }
+        Boolean gallery = Optional.ofNullable(event.getOption("gallery")).map(OptionMapping::getAsBoolean).orElse(null);
+        boolean reset = Optional.ofNullable(event.getOption("reset")).map(OptionMapping::getAsBoolean).orElse(false);
+        boolean change = reset || !event.getOptions().isEmpty();
+        long userId = event.getUser().getIdLong();
+        String userName = event.getUser().getName();
+        ephemeral(event, () -> {
+            UserSettings cur = reset ? new UserSettings(null, null, null, null, null, null,
+                    ux.settings().userSettings(userId).galleryPublic()) : ux.settings().userSettings(userId);
+            if (!change) {
+                return JobMessages.settings(cur, false);
+            }
+            UserSettings next = new UserSettings(
+                    sampler != null ? sampler : cur.sampler(),
+                    steps != null ? steps : cur.steps(),
+                    cfg != null ? cfg : cur.cfg(),
+                    size != null ? Integer.valueOf(size[0]) : cur.width(),
+                    size != null ? Integer.valueOf(size[1]) : cur.height(),
+                    negative == null ? cur.negativePrompt() : negative.equals("-") || negative.isBlank() ? null
+                            : negative,
+                    gallery != null ? gallery : cur.galleryPublic());
+            ux.settings().saveUserSettings(userId, userName, next);
+            return JobMessages.settings(next, true);
         });
     }
 
@@ -149,8 +263,32 @@ public final class CommandListener extends ListenerAdapter {
                 LOG.error("/{} failed", event.getName(), e);
                 answer = "❌ Something went wrong on our side.";
             }
-            hook.editOriginal(answer).setAllowedMentions(EnumSet.noneOf(Message.MentionType.class)).queue();
+            List<String> parts = split(answer);
+            hook.editOriginal(parts.get(0)).setAllowedMentions(EnumSet.noneOf(Message.MentionType.class)).queue();
+            for (String part : parts.subList(1, parts.size())) {
+                hook.sendMessage(part).setEphemeral(true)
+                        .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class)).queue();
+            }
         });
+    }
+
+    /** Splits a long answer at line ends into messages Discord accepts. */
+    static List<String> split(String text) {
+        List<String> out = new ArrayList<>();
+        StringBuilder cur = new StringBuilder();
+        for (String line : text.split("\n", -1)) {
+            String l = line.length() > MAX_CONTENT ? line.substring(0, MAX_CONTENT - 1) + "…" : line;
+            if (cur.length() > 0 && cur.length() + 1 + l.length() > MAX_CONTENT) {
+                out.add(cur.toString());
+                cur.setLength(0);
+            }
+            if (cur.length() > 0) {
+                cur.append('\n');
+            }
+            cur.append(l);
+        }
+        out.add(cur.toString());
+        return out;
     }
 
     private static ImagineOptions.Options options(SlashCommandInteractionEvent e) {

@@ -2,7 +2,12 @@ package org.diffusionbot.bot.discord;
 
 import java.util.Arrays;
 import java.util.List;
+import net.dv8tion.jda.api.Permission;
+import net.dv8tion.jda.api.interactions.InteractionContextType;
+import net.dv8tion.jda.api.interactions.commands.DefaultMemberPermissions;
 import net.dv8tion.jda.api.interactions.commands.OptionType;
+import net.dv8tion.jda.api.interactions.commands.build.SlashCommandData;
+import net.dv8tion.jda.api.interactions.commands.build.SubcommandData;
 import net.dv8tion.jda.api.interactions.commands.build.CommandData;
 import net.dv8tion.jda.api.interactions.commands.build.OptionData;
 import org.diffusionbot.common.GenerationLimits;
@@ -14,11 +19,22 @@ public final class Commands {
     public static final String JOBS = "jobs";
     public static final String QUOTA = "quota";
     public static final String CANCEL = "cancel";
+    public static final String MODELS = "models";
+    public static final String SETTINGS = "settings";
+    public static final String ADMIN = "admin";
 
     private Commands() {
     }
 
     public static List<CommandData> all() {
+        return all(false);
+    }
+
+    /**
+     * Every command. {@code /admin} is hidden from members without Manage Server unless admin roles are configured
+     * ({@code adminRolesConfigured}: it must stay visible to them); either way the bot checks every call itself.
+     */
+    public static List<CommandData> all(boolean adminRolesConfigured) {
         OptionData sampler = new OptionData(OptionType.STRING, "sampler", "Sampler (scheduler)");
         Arrays.stream(Sampler.values()).forEach(s -> sampler.addChoice(s.displayName(), s.id()));
         OptionData size = new OptionData(OptionType.STRING, "size", "Image size, width x height");
@@ -46,10 +62,60 @@ public final class Commands {
                                 sampler,
                                 new OptionData(OptionType.INTEGER, "count", "Images to make (1-4)")
                                         .setRequiredRange(GenerationLimits.MIN_COUNT, GenerationLimits.MAX_COUNT),
-                                new OptionData(OptionType.STRING, "model", "Model name").setMaxLength(100)),
+                                new OptionData(OptionType.STRING, "model", "Model name").setMaxLength(100)
+                                        .setAutoComplete(true)),
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(JOBS, "Your recent jobs"),
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(QUOTA, "What is left of your allowance"),
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(CANCEL, "Cancel a queued or running job")
-                        .addOption(OptionType.STRING, "job", "Job id (default: your latest active job)"));
+                        .addOption(OptionType.STRING, "job", "Job id (default: your latest active job)"),
+                net.dv8tion.jda.api.interactions.commands.build.Commands.slash(MODELS, "The models the workers serve"),
+                settings(),
+                admin(adminRolesConfigured));
+    }
+
+    private static SlashCommandData settings() {
+        OptionData sampler = new OptionData(OptionType.STRING, "sampler", "Your default sampler");
+        Arrays.stream(Sampler.values()).forEach(s -> sampler.addChoice(s.displayName(), s.id()));
+        OptionData size = new OptionData(OptionType.STRING, "size", "Your default size, width x height");
+        Arrays.stream(ImagineOptions.SIZES).forEach(s -> size.addChoice(s, s));
+        return net.dv8tion.jda.api.interactions.commands.build.Commands.slash(SETTINGS,
+                "Your defaults for /imagine (no options: show them)").addOptions(
+                sampler,
+                new OptionData(OptionType.INTEGER, "steps", "Your default steps")
+                        .setRequiredRange(GenerationLimits.MIN_STEPS, GenerationLimits.MAX_STEPS),
+                new OptionData(OptionType.NUMBER, "cfg", "Your default guidance scale")
+                        .setRequiredRange(GenerationLimits.MIN_CFG, GenerationLimits.MAX_CFG),
+                size,
+                new OptionData(OptionType.STRING, "negative", "Your default negative prompt ('-' clears it)")
+                        .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS),
+                new OptionData(OptionType.BOOLEAN, "gallery", "Show your images in the community gallery"),
+                new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"));
+    }
+
+    private static SlashCommandData admin(boolean adminRolesConfigured) {
+        SlashCommandData admin = net.dv8tion.jda.api.interactions.commands.build.Commands.slash(ADMIN,
+                "Server administration (Manage Server or an admin role)").setContexts(InteractionContextType.GUILD)
+                .addSubcommands(
+                        new SubcommandData("workers", "Every worker: host, device, model, state, speed, heartbeat"),
+                        new SubcommandData("quota", "Set a user's or a role's quota (no limits: back to the default)")
+                                .addOption(OptionType.USER, "user", "The user")
+                                .addOption(OptionType.ROLE, "role", "The role (members get their most generous role)")
+                                .addOptions(new OptionData(OptionType.INTEGER, "daily", "Images per day")
+                                                .setRequiredRange(0, 1_000_000),
+                                        new OptionData(OptionType.INTEGER, "active", "Jobs queued or running at once")
+                                                .setRequiredRange(1, 1_000)),
+                        new SubcommandData("pause", "Stop taking new jobs (queued jobs are kept and still run)"),
+                        new SubcommandData("resume", "Take new jobs again"),
+                        new SubcommandData("ban", "Stop a user from generating images")
+                                .addOption(OptionType.USER, "user", "The user", true),
+                        new SubcommandData("unban", "Let a banned user generate images again")
+                                .addOption(OptionType.USER, "user", "The user", true),
+                        new SubcommandData("negative", "The server's default negative prompt (empty: none)")
+                                .addOptions(new OptionData(OptionType.STRING, "text", "Default negative prompt")
+                                        .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS)));
+        if (!adminRolesConfigured) {
+            admin.setDefaultPermissions(DefaultMemberPermissions.enabledFor(Permission.MANAGE_SERVER));
+        }
+        return admin;
     }
 }

@@ -46,6 +46,28 @@ public final class DiscordNotifier implements JobNotifier {
         return ActionRow.of(Button.secondary(ButtonIds.cancel(jobId), "Cancel"));
     }
 
+    /**
+     * The buttons under a finished job: reroll, info and delete for the job, then V1..Vn (variations) and U1..Un
+     * (upscales), one per image.
+     */
+    static List<ActionRow> resultRows(java.util.UUID jobId, int images) {
+        List<ActionRow> rows = new ArrayList<>();
+        rows.add(ActionRow.of(Button.secondary(ButtonIds.of(ButtonIds.REROLL, jobId), "🔄 Reroll"),
+                Button.secondary(ButtonIds.of(ButtonIds.INFO, jobId), "ℹ️ Info"),
+                Button.danger(ButtonIds.of(ButtonIds.DELETE, jobId), "🗑️ Delete")));
+        if (images > 0) {
+            List<Button> v = new ArrayList<>();
+            List<Button> u = new ArrayList<>();
+            for (int i = 0; i < Math.min(images, 5); i++) {
+                v.add(Button.primary(ButtonIds.of(ButtonIds.VARIATION, jobId, i), "V" + (i + 1)));
+                u.add(Button.primary(ButtonIds.of(ButtonIds.UPSCALE, jobId, i), "U" + (i + 1)));
+            }
+            rows.add(ActionRow.of(v));
+            rows.add(ActionRow.of(u));
+        }
+        return rows;
+    }
+
     @Override
     public void progress(JobRecord job, ProgressThrottle.Edit edit) {
         if (!tokenAlive(job)) {
@@ -67,13 +89,13 @@ public final class DiscordNotifier implements JobNotifier {
     public CompletableFuture<Void> succeeded(JobRecord job, List<StoredImage> images, List<String> notes) {
         List<Long> seeds = images.stream().map(StoredImage::seed).toList();
         String text = JobMessages.succeeded(job, seeds, notes);
-        return deliver(job, text, () -> files(images));
+        return deliver(job, text, () -> files(images), resultRows(job.id(), images.size()));
     }
 
     @Override
     public CompletableFuture<Void> failed(JobRecord job, String message) {
         boolean cancelled = "cancelled".equals(message) || job.state().name().equals("CANCELLED");
-        return deliver(job, JobMessages.failed(job, message, cancelled), List::of);
+        return deliver(job, JobMessages.failed(job, message, cancelled), List::of, List.of());
     }
 
     private static List<FileUpload> files(List<StoredImage> images) {
@@ -84,13 +106,14 @@ public final class DiscordNotifier implements JobNotifier {
         return files;
     }
 
-    private CompletableFuture<Void> deliver(JobRecord job, String text, java.util.function.Supplier<List<FileUpload>> files) {
+    private CompletableFuture<Void> deliver(JobRecord job, String text, java.util.function.Supplier<List<FileUpload>> files,
+            List<ActionRow> rows) {
         if (!tokenAlive(job)) {
-            return postInChannel(job, text, files.get());
+            return postInChannel(job, text, files.get(), rows);
         }
         MessageEditBuilder b = new MessageEditBuilder().setContent(text)
                 .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
-                .setFiles(files.get()).setComponents(List.of());
+                .setFiles(files.get()).setComponents(rows);
         return hook(job).editOriginal(b.build()).submit().handle((ok, err) -> {
             if (err == null) {
                 return CompletableFuture.<Void>completedFuture(null);
@@ -99,13 +122,14 @@ public final class DiscordNotifier implements JobNotifier {
                     ? err.getCause() : err;
             if (cause instanceof ErrorResponseException e && tokenGone(e.getErrorResponse())) {
                 LOG.info("interaction of job {} is gone ({}); posting in the channel", job.id(), e.getErrorResponse());
-                return postInChannel(job, text, files.get());
+                return postInChannel(job, text, files.get(), rows);
             }
             return CompletableFuture.<Void>failedFuture(cause);
         }).thenCompose(f -> f);
     }
 
-    private CompletableFuture<Void> postInChannel(JobRecord job, String text, List<FileUpload> files) {
+    private CompletableFuture<Void> postInChannel(JobRecord job, String text, List<FileUpload> files,
+            List<ActionRow> rows) {
         MessageChannel channel = jda.getChannelById(MessageChannel.class, job.channelId());
         if (channel == null) {
             LOG.warn("channel {} of job {} is not visible to the bot; the outcome cannot be shown", job.channelId(),
@@ -115,7 +139,7 @@ public final class DiscordNotifier implements JobNotifier {
         MessageCreateBuilder b = new MessageCreateBuilder().setContent(text)
                 .setAllowedMentions(EnumSet.of(Message.MentionType.USER))
                 .mentionUsers(String.valueOf(job.userId()))
-                .setFiles(files);
+                .setFiles(files).setComponents(rows);
         return channel.sendMessage(b.build()).submit().handle((ok, err) -> {
             if (err != null) {
                 Throwable cause = err.getCause() != null ? err.getCause() : err;

@@ -30,38 +30,65 @@ public final class ImagineOptions {
         Double number(String name);
     }
 
+    /**
+     * Defaults for options the user left out: their {@code /settings}, then the server's default negative prompt.
+     * Null fields fall back to the bot's defaults.
+     */
+    public record Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative) {
+        public static final Defaults NONE = new Defaults(null, null, null, null, null, null);
+    }
+
     public static JobRequest toRequest(Options o, String defaultModel, int previewEvery, LongSupplier random,
             Instant now) {
+        return toRequest(o, Defaults.NONE, defaultModel, previewEvery, random, now);
+    }
+
+    public static JobRequest toRequest(Options o, Defaults d, String defaultModel, int previewEvery,
+            LongSupplier random, Instant now) {
         String prompt = GenerationLimits.checkPrompt("prompt", o.string("prompt"), true);
-        String negative = GenerationLimits.checkPrompt("negative prompt", o.string("negative"), false);
-        int steps = GenerationLimits.checkSteps(toInt("steps", o.integer("steps"), GenerationLimits.DEFAULT_STEPS));
-        double cfg = GenerationLimits.checkCfg(o.number("cfg") == null ? GenerationLimits.DEFAULT_CFG : o.number("cfg"));
+        String negative = GenerationLimits.checkPrompt("negative prompt",
+                o.string("negative") != null ? o.string("negative") : d.negative(), false);
+        int steps = GenerationLimits.checkSteps(toInt("steps", o.integer("steps"),
+                d.steps() != null ? d.steps() : GenerationLimits.DEFAULT_STEPS));
+        double cfg = GenerationLimits.checkCfg(o.number("cfg") != null ? o.number("cfg")
+                : d.cfg() != null ? d.cfg() : GenerationLimits.DEFAULT_CFG);
         long seed = o.integer("seed") == null ? random.getAsLong() & GenerationLimits.MAX_SEED
                 : GenerationLimits.checkSeed(o.integer("seed"));
-        int width = GenerationLimits.DEFAULT_SIZE;
-        int height = GenerationLimits.DEFAULT_SIZE;
+        int width = d.width() != null ? d.width() : GenerationLimits.DEFAULT_SIZE;
+        int height = d.height() != null ? d.height() : GenerationLimits.DEFAULT_SIZE;
         String size = o.string("size");
         if (size != null) {
-            String[] wh = size.toLowerCase(Locale.ROOT).split("x");
-            try {
-                if (wh.length != 2) {
-                    throw new NumberFormatException();
-                }
-                width = Integer.parseInt(wh[0].trim());
-                height = Integer.parseInt(wh[1].trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("size must look like 512x768, got '" + size + "'");
-            }
+            int[] wh = parseSize(size);
+            width = wh[0];
+            height = wh[1];
         }
         width = toInt("width", o.integer("width"), width);
         height = toInt("height", o.integer("height"), height);
         GenerationLimits.checkSize(width, height);
-        Sampler sampler = o.string("sampler") == null ? Sampler.DEFAULT : Sampler.fromId(o.string("sampler"));
+        Sampler sampler = o.string("sampler") != null ? Sampler.fromId(o.string("sampler"))
+                : d.sampler() != null ? d.sampler() : Sampler.DEFAULT;
         int count = GenerationLimits.checkCount(toInt("count", o.integer("count"), 1));
         String model = o.string("model") == null ? defaultModel : o.string("model").trim();
         Topology.checkModelName(model);
         return new JobRequest(UUID.randomUUID(), model, prompt, negative, width, height, steps, cfg, sampler, seed, count,
                 1, null, null, previewEvery, now);
+    }
+
+    /** Parses {@code WxH} (e.g. 512x768); the caller checks it against the limits. */
+    public static int[] parseSize(String size) {
+        String[] wh = size.toLowerCase(Locale.ROOT).split("x");
+        int width;
+        int height;
+        try {
+            if (wh.length != 2) {
+                throw new NumberFormatException();
+            }
+            width = Integer.parseInt(wh[0].trim());
+            height = Integer.parseInt(wh[1].trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("size must look like 512x768, got '" + size + "'");
+        }
+        return new int[] {width, height};
     }
 
     private static int toInt(String name, Long value, int dflt) {

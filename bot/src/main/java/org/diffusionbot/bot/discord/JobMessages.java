@@ -3,7 +3,11 @@ package org.diffusionbot.bot.discord;
 import java.util.List;
 import java.util.Locale;
 import net.dv8tion.jda.api.utils.MarkdownSanitizer;
+import org.diffusionbot.bot.workers.WorkerRegistry;
+import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
+import org.diffusionbot.db.UserSettings;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.QuotaStatus;
 
@@ -77,6 +81,131 @@ public final class JobMessages {
             }
         }
         return sb.toString();
+    }
+
+    static final String PAUSED = "the bot is paused by an admin: new jobs are not taken right now (nothing was"
+            + " charged). Please try again later.";
+
+    /** {@code /models}: what the workers announce. */
+    public static String models(List<WorkerRegistry.ModelInfo> models, String defaultModel, boolean paused) {
+        if (models.isEmpty()) {
+            return "No worker has announced a model in the last few seconds, so no job can run right now."
+                    + (paused ? "\n⏸️ The bot is paused by an admin." : "");
+        }
+        StringBuilder sb = new StringBuilder("Models served now (use `/imagine model:`):");
+        for (WorkerRegistry.ModelInfo m : models) {
+            sb.append("\n• `").append(code(m.name())).append('`')
+                    .append(m.name().equals(defaultModel) ? " (default)" : "")
+                    .append(" — ").append(m.workers()).append(m.workers() == 1 ? " worker" : " workers")
+                    .append(m.busy() > 0 ? ", " + m.busy() + " busy" : "");
+        }
+        if (paused) {
+            sb.append("\n⏸️ The bot is paused by an admin: new jobs are refused.");
+        }
+        return sb.toString();
+    }
+
+    /** {@code /admin workers}: every worker with its last heartbeat. */
+    public static String workers(List<WorkerRegistry.Seen> workers, boolean paused) {
+        StringBuilder sb = new StringBuilder(paused ? "⏸️ **Paused** (new jobs refused; queued jobs still run)\n"
+                : "▶️ Taking jobs\n");
+        if (workers.isEmpty()) {
+            return sb.append("No worker has sent a heartbeat in the last hour.").toString();
+        }
+        sb.append(workers.size()).append(workers.size() == 1 ? " worker:" : " workers:");
+        for (WorkerRegistry.Seen s : workers) {
+            var hb = s.heartbeat();
+            sb.append("\n").append(s.lost() ? "🔴" : hb.state() == WorkerHeartbeat.State.BUSY ? "🟡" : "🟢")
+                    .append(" `").append(code(shorten(hb.workerId(), 60))).append("` on ")
+                    .append(escape(shorten(hb.host(), 60))).append(" · ").append(escape(shorten(hb.device(), 60)))
+                    .append(" · ").append(escape(shorten(String.join(", ", hb.models()), 120)))
+                    .append(" · **").append(s.lost() ? "lost" : hb.state().name().toLowerCase(Locale.ROOT)).append("**")
+                    .append(" · ").append(hb.jobsDone()).append(" jobs done · ")
+                    .append(String.format(Locale.ROOT, "%.2f", hb.stepsPerSecond())).append(" steps/s")
+                    .append(" · last heartbeat <t:").append(s.receivedAt().getEpochSecond()).append(":R>");
+        }
+        return sb.toString();
+    }
+
+    /** The ephemeral answer to the info button: every parameter and an /imagine line that reproduces the job. */
+    public static String info(JobRecord job, List<Long> seeds) {
+        StringBuilder sb = new StringBuilder("ℹ️ Job `").append(job.id()).append("` · ").append(job.kind())
+                .append(" · ").append(job.state().name().toLowerCase(Locale.ROOT));
+        sb.append("\n**Prompt:** ").append(escape(shorten(job.prompt(), 700)));
+        sb.append("\n**Negative:** ").append(job.negativePrompt().isEmpty() ? "(none)"
+                : escape(shorten(job.negativePrompt(), 400)));
+        sb.append("\n**Size** ").append(job.width()).append('x').append(job.height())
+                .append(" · **steps** ").append(job.steps())
+                .append(" · **sampler** ").append(samplerName(job.sampler())).append(" (`").append(code(job.sampler()))
+                .append("`) · **CFG** ").append(num(job.cfg()))
+                .append(" · **seed").append(seeds.size() > 1 ? "s** " : "** ")
+                .append(String.join(", ", (seeds.isEmpty() ? List.of(job.seed()) : seeds).stream()
+                        .map(String::valueOf).toList()))
+                .append(" · **count** ").append(job.imageCount())
+                .append(" · **model** `").append(code(job.model())).append('`');
+        if (job.strength() != null) {
+            sb.append(" · **strength** ").append(num(job.strength()));
+        }
+        if (job.clipSkip() != 1) {
+            sb.append(" · **clip skip** ").append(job.clipSkip());
+        }
+        sb.append("\nReproduce").append(job.strength() != null
+                ? " the prompt and settings (this was img2img from an earlier image, which /imagine cannot take)" : "")
+                .append(":");
+        return sb.toString();
+    }
+
+    /** One {@code /imagine} line with every option of the job (single line; the prompt's whitespace collapsed). */
+    public static String imagineLine(JobRecord job) {
+        StringBuilder sb = new StringBuilder("/imagine prompt:").append(oneLine(job.prompt()));
+        if (!job.negativePrompt().isBlank()) {
+            sb.append(" negative:").append(oneLine(job.negativePrompt()));
+        }
+        sb.append(" steps:").append(job.steps()).append(" cfg:").append(num(job.cfg())).append(" seed:")
+                .append(job.seed()).append(" width:").append(job.width()).append(" height:").append(job.height())
+                .append(" sampler:").append(job.sampler()).append(" count:").append(job.imageCount())
+                .append(" model:").append(job.model());
+        return sb.toString();
+    }
+
+    /** {@code /settings}: the user's defaults. */
+    public static String settings(UserSettings s, boolean changed) {
+        StringBuilder sb = new StringBuilder(changed ? "✅ Saved. Your defaults for `/imagine`:" : "Your defaults for"
+                + " `/imagine` (change them with `/settings`):");
+        sb.append("\n• sampler: ").append(s.sampler() == null ? "bot default (" + Sampler.DEFAULT.displayName() + ")"
+                : samplerName(s.sampler()));
+        sb.append("\n• steps: ").append(s.steps() == null ? "bot default (" + GenerationLimits.DEFAULT_STEPS + ")"
+                : s.steps());
+        sb.append("\n• cfg: ").append(s.cfg() == null ? "bot default (" + num(GenerationLimits.DEFAULT_CFG) + ")"
+                : num(s.cfg()));
+        sb.append("\n• size: ").append(s.width() == null ? "bot default (" + GenerationLimits.DEFAULT_SIZE + "x"
+                + GenerationLimits.DEFAULT_SIZE + ")" : s.width() + "x" + s.height());
+        sb.append("\n• negative prompt: ").append(s.negativePrompt() == null ? "the server's default, if any"
+                : excerpt(s.negativePrompt()));
+        sb.append("\n• gallery: ").append(s.galleryPublic() ? "your images are shown in the gallery"
+                : "your images are kept out of the gallery");
+        return sb.toString();
+    }
+
+    static String samplerName(String id) {
+        try {
+            return Sampler.fromId(id).displayName();
+        } catch (IllegalArgumentException e) {
+            return escape(id);
+        }
+    }
+
+    static String num(double d) {
+        return d == Math.rint(d) ? String.valueOf((long) d) : String.valueOf(d);
+    }
+
+    /** Text inside a code span or block: backticks cannot close it. */
+    static String code(String s) {
+        return s.replace('`', '\'');
+    }
+
+    static String oneLine(String s) {
+        return s.replaceAll("\\s+", " ").trim();
     }
 
     static String parameters(JobRecord job) {

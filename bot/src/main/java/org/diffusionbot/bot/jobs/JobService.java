@@ -55,6 +55,11 @@ public final class JobService {
     }
 
     public Outcome submit(NewJob job) {
+        return submit(job, policy);
+    }
+
+    /** Submits under another policy (a member's role quota) than the bot's default. */
+    public Outcome submit(NewJob job, QuotaPolicy policy) {
         Submission s;
         try {
             s = store.submit(job, policy);

@@ -31,13 +31,19 @@ public final class BotHarness implements AutoCloseable {
     private final List<WorkerRuntime> workers = new ArrayList<>();
 
     public BotHarness(int dailyLimit, int maxActive) throws Exception {
+        this(dailyLimit, maxActive, java.util.function.UnaryOperator.identity());
+    }
+
+    /** With a changed configuration (e.g. admin roles, heartbeat interval). */
+    public BotHarness(int dailyLimit, int maxActive, java.util.function.UnaryOperator<BotConfig> configure)
+            throws Exception {
         discord = FakeDiscord.start();
         testDb = TestDatabase.create();
         RabbitSettings rabbit = RabbitTestSupport.settings();
         config = new BotConfig(discord.token(), URI.create(discord.apiBaseUrl()),
                 URI.create(discord.gatewayUrl()), testDb.settings(), rabbit, model, dailyLimit, maxActive, 2,
                 "127.0.0.1", 0);
-        bot = Bot.start(config, Clock.systemUTC());
+        bot = Bot.start(configure.apply(config), Clock.systemUTC());
     }
 
     /** Starts a worker for this harness's model. */

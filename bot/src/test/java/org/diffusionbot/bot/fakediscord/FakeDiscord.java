@@ -337,6 +337,28 @@ public final class FakeDiscord implements AutoCloseable {
         }
     }
 
+    /**
+     * Adds a role without permissions to a member (the role is not announced in GUILD_CREATE; interactions list it in
+     * {@code member.roles}), e.g. a bot-configured admin role.
+     */
+    public void grantRole(FakeUser user, String roleId) {
+        synchronized (lock) {
+            GuildState g = guilds.values().iterator().next();
+            List<String> roles = g.members.get(user.id());
+            if (roles == null) {
+                throw new IllegalArgumentException(user + " is not a member");
+            }
+            if (!roles.contains(roleId)) {
+                roles.add(roleId);
+            }
+        }
+    }
+
+    /** A fresh snowflake (e.g. for a role id). */
+    public String newId() {
+        return nextId();
+    }
+
     public boolean hasManageServer(FakeUser user) {
         synchronized (lock) {
             GuildState g = guilds.values().iterator().next();

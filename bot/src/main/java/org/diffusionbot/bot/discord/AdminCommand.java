@@ -1,0 +1,178 @@
+package org.diffusionbot.bot.discord;
+
+import java.util.EnumSet;
+import java.util.concurrent.ExecutorService;
+import java.util.function.Supplier;
+import net.dv8tion.jda.api.entities.Message;
+import net.dv8tion.jda.api.events.interaction.command.SlashCommandInteractionEvent;
+import net.dv8tion.jda.api.interactions.InteractionHook;
+import net.dv8tion.jda.api.interactions.commands.OptionMapping;
+import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.db.DatabaseUnavailableException;
+import org.diffusionbot.db.JobStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code /admin}: workers, quota, pause, resume, ban, unban, negative. The caller's permission is checked here on
+ * every call, from the interaction itself (Manage Server, Administrator, or a configured admin role), whatever
+ * Discord shows or hides; a refusal is ephemeral and changes nothing.
+ */
+final class AdminCommand {
+    private static final Logger LOG = LoggerFactory.getLogger(AdminCommand.class);
+    static final String NOT_ADMIN = "❌ Only members with the Manage Server permission or an admin role can use /admin.";
+
+    private final JobStore store;
+    private final UxContext ux;
+    private final ExecutorService executor;
+
+    AdminCommand(JobStore store, UxContext ux, ExecutorService executor) {
+        this.store = store;
+        this.ux = ux;
+        this.executor = executor;
+    }
+
+    void handle(SlashCommandInteractionEvent event) {
+        Caller caller = Caller.of(event, ux.adminRoleIds());
+        if (caller.guildId() == null) {
+            event.reply("❌ /admin works in a server, not in direct messages.").setEphemeral(true).queue();
+            return;
+        }
+        if (!caller.admin()) {
+            LOG.info("user {} refused /admin {} in guild {}", caller.userId(), event.getSubcommandName(),
+                    caller.guildId());
+            event.reply(NOT_ADMIN).setEphemeral(true).queue();
+            return;
+        }
+        String sub = event.getSubcommandName() == null ? "" : event.getSubcommandName();
+        LOG.info("/admin {} by user {} in guild {}", sub, caller.userId(), caller.guildId());
+        switch (sub) {
+            case "workers" -> answer(event, () -> JobMessages.workers(ux.workers().workers(), ux.settings().paused()));
+            case "pause" -> answer(event, () -> ux.settings().setPaused(true, caller.userId())
+                    ? "⏸️ Paused: new jobs are refused (nothing is charged for them); jobs already queued stay queued"
+                            + " and still run. `/admin resume` takes jobs again."
+                    : "The bot was already paused.");
+            case "resume" -> answer(event, () -> ux.settings().setPaused(false, caller.userId())
+                    ? "▶️ Resumed: new jobs are taken again." : "The bot was not paused.");
+            case "ban", "unban" -> {
+                OptionMapping u = event.getOption("user");
+                if (u == null) {
+                    event.reply("❌ Name a user.").setEphemeral(true).queue();
+                    return;
+                }
+                long userId = u.getAsUser().getIdLong();
+                String name = u.getAsUser().getName();
+                boolean ban = sub.equals("ban");
+                if (ban && userId == caller.userId()) {
+                    event.reply("❌ You cannot ban yourself.").setEphemeral(true).queue();
+                    return;
+                }
+                answer(event, () -> {
+                    boolean changed = ux.settings().setBanned(userId, name, ban);
+                    String who = "<@" + userId + ">";
+                    return ban ? (changed ? "🔨 " + who + " is banned: their new jobs are refused."
+                            : who + " was already banned.")
+                            : (changed ? "✅ " + who + " may generate images again." : who + " was not banned.");
+                });
+            }
+            case "quota" -> quota(event, caller);
+            case "negative" -> {
+                OptionMapping t = event.getOption("text");
+                String text;
+                try {
+                    text = t == null ? "" : GenerationLimits.checkPrompt("default negative prompt", t.getAsString(),
+                            false);
+                } catch (IllegalArgumentException e) {
+                    event.reply("❌ " + JobMessages.escape(e.getMessage())).setEphemeral(true).queue();
+                    return;
+                }
+                answer(event, () -> {
+                    ux.settings().setGuildDefaultNegative(caller.guildId(), text.isBlank() ? null : text,
+                            caller.userId());
+                    return text.isBlank() ? "✅ This server has no default negative prompt now."
+                            : "✅ Default negative prompt of this server: " + JobMessages.excerpt(text)
+                                    + "\n(used when neither `/imagine negative:` nor the user's `/settings` give one)";
+                });
+            }
+            default -> event.reply("Unknown subcommand.").setEphemeral(true).queue();
+        }
+    }
+
+    private void quota(SlashCommandInteractionEvent event, Caller caller) {
+        OptionMapping user = event.getOption("user");
+        OptionMapping role = event.getOption("role");
+        if ((user == null) == (role == null)) {
+            event.reply("❌ Name either a user or a role.").setEphemeral(true).queue();
+            return;
+        }
+        Integer daily;
+        Integer active;
+        try {
+            daily = intOption(event, "daily", 0, 1_000_000);
+            active = intOption(event, "active", 1, 1_000);
+        } catch (IllegalArgumentException e) {
+            event.reply("❌ " + JobMessages.escape(e.getMessage())).setEphemeral(true).queue();
+            return;
+        }
+        String limits = daily == null && active == null ? "the default limits"
+                : (daily == null ? "the default daily limit" : daily + " images a day") + " and "
+                        + (active == null ? "the default number of jobs at once" : active + " job(s) at once");
+        if (user != null) {
+            long userId = user.getAsUser().getIdLong();
+            String name = user.getAsUser().getName();
+            answer(event, () -> {
+                store.setQuotaOverride(userId, name, daily, active);
+                return "✅ <@" + userId + "> now has " + limits + " (an override of their roles and the default).";
+            });
+        } else {
+            long roleId = role.getAsLong();
+            answer(event, () -> {
+                ux.settings().setRoleQuota(caller.guildId(), roleId, daily, active, caller.userId());
+                return daily == null && active == null ? "✅ <@&" + roleId + "> has no quota of its own now."
+                        : "✅ Members of <@&" + roleId + "> now get " + limits
+                                + " (their most generous role counts; user overrides win).";
+            });
+        }
+    }
+
+    private static Integer intOption(SlashCommandInteractionEvent event, String name, int min, int max) {
+        OptionMapping o = event.getOption(name);
+        if (o == null) {
+            return null;
+        }
+        long v;
+        try {
+            v = o.getAsLong();
+        } catch (IllegalStateException | NumberFormatException e) {
+            throw new IllegalArgumentException(name + " must be a whole number");
+        }
+        if (v < min || v > max) {
+            throw new IllegalArgumentException(name + " must be between " + min + " and " + max + ", got " + v);
+        }
+        return (int) v;
+    }
+
+    /** Defers ephemerally and answers with the text computed on the executor (mentions shown, never pinged). */
+    private void answer(SlashCommandInteractionEvent event, Supplier<String> text) {
+        event.deferReply(true).queue();
+        InteractionHook hook = event.getHook();
+        executor.execute(() -> {
+            String answer;
+            try {
+                answer = text.get();
+            } catch (DatabaseUnavailableException e) {
+                LOG.error("/admin failed: {}", e.getMessage());
+                answer = "❌ The database is unavailable right now. Please try again in a minute.";
+            } catch (RuntimeException e) {
+                LOG.error("/admin failed", e);
+                answer = "❌ Something went wrong on our side.";
+            }
+            java.util.List<String> parts = CommandListener.split(answer);
+            hook.editOriginal(parts.get(0)).setAllowedMentions(EnumSet.noneOf(Message.MentionType.class)).queue();
+            for (String part : parts.subList(1, parts.size())) {
+                hook.sendMessage(part).setEphemeral(true)
+                        .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class)).queue();
+            }
+        });
+    }
+}
