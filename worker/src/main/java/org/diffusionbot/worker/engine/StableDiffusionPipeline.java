@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import org.diffusionbot.worker.engine.nn.CudaGraphUNet;
 import org.diffusionbot.worker.engine.nn.StableDiffusionModels;
 import org.diffusionbot.worker.engine.random.TorchGenerator;
 import org.diffusionbot.worker.engine.sched.NoiseSource;
@@ -59,6 +60,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final DataType dtype;
     private final Device device;
     private final String description;
+    private final CudaGraphUNet unetRunner;
     private LatentsHook latentsHook;
 
     /** Test hook: may replace the latents after a step (e.g. to force NaN). */
@@ -83,6 +85,21 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.dtype = dtype;
         this.device = device;
         this.description = description;
+        this.unetRunner = new CudaGraphUNet(models.unet(), device, graphLimit());
+    }
+
+    private static int graphLimit() {
+        String v = System.getProperty("SD_CUDA_GRAPHS_MAX", System.getenv("SD_CUDA_GRAPHS_MAX"));
+        try {
+            return v == null ? 3 : Math.max(1, Integer.parseInt(v.trim()));
+        } catch (NumberFormatException e) {
+            return 3;
+        }
+    }
+
+    /** The UNet as the step loop calls it (through CUDA graphs where available). */
+    public CudaGraphUNet unetRunner() {
+        return unetRunner;
     }
 
     public StableDiffusionModels models() {
@@ -225,6 +242,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     ? initialNoise(run, gens, one).mul(sched.initNoiseSigma())
                     : img2imgLatents(run, sched, first, init, requestOfRow, gens, one);
             NoiseSource noise = sched.isStochastic() ? NoiseSource.of(gens) : NoiseSource.NONE;
+            // all timesteps on the device at once: no host-to-device copy (and sync) inside the loop
+            NDArray timestepsOnDevice = run.create(timesteps);
 
             boolean[] cancelled = new boolean[nReq];
             for (int i = first; i < sched.numSteps(); i++) {
@@ -237,8 +256,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         in.attach(s);
                     }
                     NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
-                    NDArray t = s.create(new float[] {timesteps[i]});
-                    NDArray eps = models.unet().forward(s, modelIn.toType(dtype, false), t, context)
+                    NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
+                    t.attach(s);
+                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, context)
                             .toType(DataType.FLOAT32, false);
                     NDArray guided;
                     if (useCfg) {
@@ -545,6 +565,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     @Override
     public void close() {
+        unetRunner.close();
         models.close();
     }
 }

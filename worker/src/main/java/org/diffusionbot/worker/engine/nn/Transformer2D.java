@@ -45,8 +45,14 @@ final class Transformer2D {
         NDArray forward(NDArray x, NDArray context) {
             x = x.add(attn1.forward(norm1.forward(x), null, null));
             x = x.add(attn2.forward(norm2.forward(x), context, null));
-            var parts = geglu.forward(norm3.forward(x)).split(2, 2);
-            NDArray h = parts.get(0).mul(parts.get(1).getNDArrayInternal().gelu());
+            NDArray n3 = norm3.forward(x);
+            NDArray h;
+            if (NativeOps.enabled()) {
+                h = NativeOps.wrap(n3, NativeOps.geglu(NativeOps.h(n3), NativeOps.h(geglu.weight), NativeOps.h(geglu.bias)));
+            } else {
+                var parts = geglu.forward(n3).split(2, 2);
+                h = parts.get(0).mul(parts.get(1).getNDArrayInternal().gelu());
+            }
             return x.add(ffOut.forward(h));
         }
     }
