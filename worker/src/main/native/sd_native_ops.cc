@@ -18,6 +18,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -65,6 +66,7 @@ struct Graph {
   at::cuda::CUDAGraph graph;
   c10::cuda::CUDAStream stream;
   std::optional<c10::cuda::CUDAStream> previous;
+  at::cuda::MempoolId_t pool{0, 0};  // {0, 0}: a private pool of its own
   explicit Graph(c10::cuda::CUDAStream s) : stream(s) {}
 };
 
@@ -128,11 +130,39 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_copyInto
 
 // ---- CUDA graphs ----------------------------------------------------------------------------
 
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCreate(JNIEnv* env, jclass) {
+// A new graph; with share != 0 its capture allocates from the memory pool of that (captured) graph:
+// graphs replayed one at a time on one stream can share one pool, whose size is then the largest
+// capture's working memory rather than the sum of all.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCreate(
+    JNIEnv* env, jclass, jlong share) {
   NATIVE_BEGIN
   auto* g = new Graph(c10::cuda::getStreamFromPool(false));
+  if (share != 0) g->pool = reinterpret_cast<Graph*>(share)->graph.pool();
   return reinterpret_cast<jlong>(g);
   NATIVE_END(0)
+}
+
+// SDPA backend order: cuDNN attention first (on = true), or PyTorch's default order (on = false).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnnAttention(
+    JNIEnv* env, jclass, jboolean on) {
+  NATIVE_BEGIN
+  static const auto defaults = at::globalContext().sDPPriorityOrder();
+  std::vector<int64_t> order;
+  if (on) order.push_back(static_cast<int64_t>(at::SDPBackend::cudnn_attention));
+  for (auto b : defaults) {
+    if (!on || b != at::SDPBackend::cudnn_attention) order.push_back(static_cast<int64_t>(b));
+  }
+  if (on) at::globalContext().setSDPUseCuDNN(true);
+  at::globalContext().setSDPPriorityOrder(order);
+  NATIVE_END()
+}
+
+// cuDNN autotuning (torch.backends.cudnn.benchmark).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnnBenchmark(
+    JNIEnv* env, jclass, jboolean on) {
+  NATIVE_BEGIN
+  at::globalContext().setBenchmarkCuDNN(on);
+  NATIVE_END()
 }
 
 // Makes the graph's side stream the current stream of this thread (DJL calls then run on it).
@@ -161,7 +191,7 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCap
   NATIVE_BEGIN
   auto* g = reinterpret_cast<Graph*>(h);
   g->stream.synchronize();
-  g->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+  g->graph.capture_begin(g->pool, cudaStreamCaptureModeThreadLocal);
   NATIVE_END()
 }
 

@@ -190,6 +190,15 @@ public final class GpuBench {
                     ours.put("unet" + b + "_eager_native", fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager + native ops: %.2f ms%n", b, ms);
                 }
+                boolean cudnnFirst = !"0".equals(System.getenv("SD_CUDNN_ATTENTION"));
+                NativeOps.cudnnAttention(!cudnnFirst);
+                for (int b : new int[] {2, 16}) {
+                    double ms = unetCall(p, unet, b, 10);
+                    String k = "unet" + b + "_eager_native_" + (cudnnFirst ? "flash_attention" : "cudnn_attention");
+                    ours.put(k, fmt(ms));
+                    out.printf(Locale.ROOT, "  batch %2d, eager + native ops, %s: %.2f ms%n", b, k, ms);
+                }
+                NativeOps.cudnnAttention(cudnnFirst);
                 NativeOps.setEnabled(false);
                 for (int b : new int[] {2, 16}) {
                     double ms = unetCall(p, unet, b, 5);
@@ -226,10 +235,12 @@ public final class GpuBench {
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take, capacity 8, + DiffusionGenerator)");
             for (int n : new int[] {1, 4, 8}) {
-                runJobs(gen, n, 0, null); // warm-up (captures the graph of this batch size)
-                if (n == 8) {
+                if (n == 8) { // memory of this batch alone: drop the other graphs and the cache first
+                    unet.clearGraphs();
+                    NativeOps.releaseCache();
                     NativeOps.resetPeak();
                 }
+                runJobs(gen, n, 0, null); // warm-up (captures the graph of this batch size)
                 double t = 1e9;
                 for (int r = 0; r < 3; r++) {
                     t = Math.min(t, runJobs(gen, n, 0, null));
@@ -387,14 +398,17 @@ public final class GpuBench {
         }
         row(sb, "previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null, false);
         row(sb, "time to first preview (ms)", ours.get("first_preview_ms"), null, false);
-        row(sb, "peak GPU memory, 8 images (GiB allocated)", ours.get("peak8_gib"), d.get("peak_mem_gb"), false);
-        row(sb, "peak GPU memory, 8 images (GiB reserved)", ours.get("peak8_reserved_gib"), null, false);
+        row(sb, "peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
+                ours.get("peak8_reserved_gib"), d.get("peak_mem_gb"), false);
+        row(sb, "peak GPU memory, 8 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
+                ours.get("peak8_gib"), d.get("peak_mem_gb"), false);
         row(sb, "GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
                 ours.get("mem_after1_gib") + " / " + ours.get("mem_afterN_gib"), null, false);
         row(sb, "GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
                 ours.get("reserved_after1_gib") + " / " + ours.get("reserved_afterN_gib"), null, false);
-        for (String k : new String[] {"unet2_eager_native", "unet16_eager_native", "unet2_eager_djl", "unet16_eager_djl",
-                "image1_eager_native_s"}) {
+        for (String k : new String[] {"unet2_eager_native", "unet16_eager_native", "unet2_eager_native_flash_attention",
+                "unet16_eager_native_flash_attention", "unet2_eager_native_cudnn_attention",
+                "unet16_eager_native_cudnn_attention", "unet2_eager_djl", "unet16_eager_djl", "image1_eager_native_s"}) {
             if (ours.containsKey(k)) {
                 row(sb, "breakdown: " + k.replace('_', ' ') + (k.endsWith("_s") ? "" : " (ms)"), ours.get(k), null,
                         false);

@@ -61,6 +61,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final Device device;
     private final String description;
     private final CudaGraphUNet unetRunner;
+    /** Images per VAE decode call: 1 (peak memory), more on CUDA with SD_DECODE_BATCH. */
+    private final int decodeBatch;
     private LatentsHook latentsHook;
 
     /** Test hook: may replace the latents after a step (e.g. to force NaN). */
@@ -86,6 +88,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.device = device;
         this.description = description;
         this.unetRunner = new CudaGraphUNet(models.unet(), device, graphLimit());
+        this.decodeBatch = device.isGpu() ? intEnv("SD_DECODE_BATCH", 1) : 1;
+    }
+
+    private static int intEnv(String name, int dflt) {
+        String v = System.getProperty(name, System.getenv(name));
+        try {
+            return v == null ? dflt : Math.max(1, Integer.parseInt(v.trim()));
+        } catch (NumberFormatException e) {
+            return dflt;
+        }
     }
 
     private static int graphLimit() {
@@ -319,6 +331,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             List<List<String>> notes, int[] requestOfRow, boolean useCfg) {
         Map<Integer, NDArray> perRequest = new HashMap<>(); // (2, 77, D): negative, positive
         try (NDManager tmp = run.newSubManager()) {
+            // requests with the same clip skip (and token count) are encoded in one batch
+            Map<String, List<Integer>> groups = new java.util.LinkedHashMap<>();
+            Map<Integer, long[]> idsOf = new HashMap<>();
             for (int r = 0; r < requests.size(); r++) {
                 if (results[r] != null) {
                     continue;
@@ -336,8 +351,20 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     ids[j] = neg.ids()[j];
                     ids[len + j] = pos.ids()[j];
                 }
-                NDArray idArr = tmp.create(ids, new Shape(2, len));
-                perRequest.put(r, models.textEncoder().encode(tmp, idArr, q.clipSkip()));
+                idsOf.put(r, ids);
+                groups.computeIfAbsent(q.clipSkip() + "/" + len, k -> new ArrayList<>()).add(r);
+            }
+            for (List<Integer> group : groups.values()) {
+                int len = idsOf.get(group.get(0)).length / 2;
+                long[] all = new long[2 * len * group.size()];
+                for (int k = 0; k < group.size(); k++) {
+                    System.arraycopy(idsOf.get(group.get(k)), 0, all, 2 * len * k, 2 * len);
+                }
+                NDArray idArr = tmp.create(all, new Shape(2L * group.size(), len));
+                NDArray enc = models.textEncoder().encode(tmp, idArr, requests.get(group.get(0)).clipSkip());
+                for (int k = 0; k < group.size(); k++) {
+                    perRequest.put(group.get(k), group.size() == 1 ? enc : enc.get((2 * k) + ":" + (2 * k + 2)));
+                }
             }
             NDList rows = new NDList();
             if (useCfg) {
@@ -411,26 +438,59 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         for (int r = 0; r < nReq; r++) {
             images[r] = new RgbImage[requests.get(r).seeds().size()];
         }
+        // rows to decode, in chunks of up to decodeBatch rows (one VAE call, one copy to the host each)
+        List<Integer> rows = new ArrayList<>();
         for (int i = 0; i < requestOfRow.length; i++) {
             int r = requestOfRow[i];
-            if (results[r] != null || cancelled[r] || bad[r]) {
-                continue;
+            if (results[r] == null && !cancelled[r]) {
+                rows.add(i);
             }
+        }
+        int per = (int) (x.getShape().size() / Math.max(1, x.getShape().get(0)));
+        for (int c0 = 0; c0 < rows.size(); c0 += decodeBatch) {
+            List<Integer> chunk = new ArrayList<>();
             try (NDManager s = run.newSubManager()) {
-                NDArray lat = x.get(i + ":" + (i + 1));
+                NDList parts = new NDList();
+                float[] lv = null;
+                for (int i : rows.subList(c0, Math.min(rows.size(), c0 + decodeBatch))) {
+                    chunk.add(i);
+                    NDArray lat = x.get(i + ":" + (i + 1));
+                    lat.attach(s);
+                    parts.add(lat);
+                }
+                NDArray lat = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
                 lat.attach(s);
-                if (!allFinite(lat.toFloatArray())) {
-                    bad[r] = true;
+                lv = lat.toFloatArray();
+                List<Integer> ok = new ArrayList<>();
+                NDList good = new NDList();
+                for (int k = 0; k < chunk.size(); k++) {
+                    int i = chunk.get(k);
+                    if (allFinite(lv, k * per, per)) {
+                        ok.add(i);
+                        good.add(parts.get(k));
+                    } else {
+                        bad[requestOfRow[i]] = true;
+                    }
+                }
+                if (ok.isEmpty()) {
                     continue;
                 }
-                NDArray in = lat.div((float) scaling).toType(dtype, false);
+                NDArray in = (good.size() == parts.size() ? lat : NDArrays.concat(good, 0)).div((float) scaling)
+                        .toType(dtype, false);
                 NDArray dec = models.vae().decode(s, in).toType(DataType.FLOAT32, false);
                 float[] v = dec.toFloatArray();
-                if (!allFinite(v)) {
-                    bad[r] = true;
-                    continue;
+                int h = (int) dec.getShape().get(2);
+                int w = (int) dec.getShape().get(3);
+                int img = 3 * h * w;
+                for (int k = 0; k < ok.size(); k++) {
+                    int i = ok.get(k);
+                    int r = requestOfRow[i];
+                    if (!allFinite(v, k * img, img)) {
+                        bad[r] = true;
+                        continue;
+                    }
+                    images[r][rowImage.get(i)] = toRgb(Arrays.copyOfRange(v, k * img, (k + 1) * img), h, w);
                 }
-                images[r][rowImage.get(i)] = toRgb(v, (int) dec.getShape().get(2), (int) dec.getShape().get(3));
             }
         }
         for (int r = 0; r < nReq; r++) {
@@ -445,6 +505,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 results[r] = new RequestResult.Success(List.of(images[r]), notes.get(r));
             }
         }
+    }
+
+    private static boolean allFinite(float[] v, int from, int n) {
+        for (int k = from; k < from + n; k++) {
+            if (!Float.isFinite(v[k])) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static boolean allFinite(float[] v) {

@@ -84,6 +84,11 @@ public final class CudaGraphUNet implements AutoCloseable {
         return unet;
     }
 
+    /** Releases every captured graph (and its memory pool). */
+    public void clearGraphs() {
+        clear();
+    }
+
     /** Number of shapes with a captured graph. */
     public int graphCount() {
         return graphs.size();
@@ -126,7 +131,9 @@ public final class CudaGraphUNet implements AutoCloseable {
         NDManager m = NDManager.newBaseManager(device);
         long g;
         try {
-            g = NativeOps.graphCreate();
+            // one memory pool for all shapes (replays never overlap): share it with a live graph
+            long share = graphs.isEmpty() ? 0L : graphs.values().iterator().next().graph;
+            g = NativeOps.graphCreate(share);
         } catch (RuntimeException e) {
             m.close();
             throw e;
@@ -155,6 +162,8 @@ public final class CudaGraphUNet implements AutoCloseable {
                 c.close();
             }
         }
+        // the warm-up's blocks are cached for the side stream, where nothing else will reuse them
+        NativeOps.releaseCache();
         LOG.info("captured a CUDA graph of the UNet for {} in {} ms", sample.getShape(),
                 (System.nanoTime() - t0) / 1_000_000);
         return c;

@@ -35,7 +35,12 @@ public final class NativeOps {
         try {
             ai.djl.engine.Engine.getEngine("PyTorch"); // libtorch first: the library links against it
             System.load(Path.of(path).toAbsolutePath().toString());
-            LOG.info("native ops loaded from {}", path);
+            boolean bench = "1".equals(System.getProperty("SD_CUDNN_BENCHMARK", System.getenv("SD_CUDNN_BENCHMARK")));
+            setCudnnBenchmark(bench);
+            boolean cudnnAttn = !"0".equals(System.getProperty("SD_CUDNN_ATTENTION", System.getenv("SD_CUDNN_ATTENTION")));
+            setCudnnAttention(cudnnAttn);
+            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {})", path, bench ? "on" : "off",
+                    cudnnAttn ? "first" : "default order");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             LOG.warn("native ops not loaded from {}: {}", path, e.toString());
@@ -79,7 +84,18 @@ public final class NativeOps {
     static native void copyInto(long dst, long src);
 
     // CUDA graphs
-    static native long graphCreate();
+    static native long graphCreate(long sharePoolWith);
+
+    private static native void setCudnnBenchmark(boolean on);
+
+    private static native void setCudnnAttention(boolean on);
+
+    /** cuDNN's fused attention ahead of flash attention in SDPA (recapture graphs after a change). */
+    public static void cudnnAttention(boolean on) {
+        if (AVAILABLE) {
+            setCudnnAttention(on);
+        }
+    }
 
     static native void graphEnter(long graph);
 

@@ -28,6 +28,10 @@ final class ResnetBlock2D {
      * @param tembAct SiLU(time embedding) (B, temb), or null for blocks without time embedding
      */
     NDArray forward(NDArray x, NDArray tembAct) {
+        return Ops.scoped(x.getManager(), sub -> run(x, tembAct), x, tembAct);
+    }
+
+    private NDArray run(NDArray x, NDArray tembAct) {
         NDArray h = conv1.forward(norm1.forwardSilu(x));
         if (timeProj != null) {
             NDArray t = timeProj.forward(tembAct);

@@ -42,7 +42,11 @@ final class Transformer2D {
             ffOut = new LinearLayer(p, prefix + ".ff.net.2", (int) inner, dim, true);
         }
 
-        NDArray forward(NDArray x, NDArray context) {
+        NDArray forward(NDArray x0, NDArray context) {
+            return Ops.scoped(x0.getManager(), sub -> run(x0, context), x0, context);
+        }
+
+        private NDArray run(NDArray x, NDArray context) {
             x = x.add(attn1.forward(norm1.forward(x), null, null));
             x = x.add(attn2.forward(norm2.forward(x), context, null));
             NDArray n3 = norm3.forward(x);
@@ -83,6 +87,10 @@ final class Transformer2D {
      * @param context (B, M, contextDim)
      */
     NDArray forward(NDArray x, NDArray context) {
+        return Ops.scoped(x.getManager(), sub -> run(x, context), x, context);
+    }
+
+    private NDArray run(NDArray x, NDArray context) {
         Shape s = x.getShape();
         long b = s.get(0);
         long h = s.get(2);
