@@ -9,6 +9,7 @@ public final class WorkerMain {
             usage: java -jar worker.jar <command> [options]
               run       consume jobs from RabbitMQ (configured by environment variables, see README)
               imagine   generate image(s) from the command line (imagine --help for the options)
+              bench     GPU benchmark against diffusers (see docs/GPU.md)
             """;
 
     private WorkerMain() {
@@ -32,6 +33,10 @@ public final class WorkerMain {
                     return org.diffusionbot.worker.cli.ImagineCommand.run(
                             java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err);
                 }
+                case "bench" -> {
+                    return org.diffusionbot.worker.bench.GpuBench.run(
+                            java.util.Arrays.copyOfRange(args, 1, args.length), System.out);
+                }
                 default -> {
                     System.err.println("worker: unknown command '" + args[0] + "'");
                     System.err.print(USAGE);
@@ -41,6 +46,9 @@ public final class WorkerMain {
         } catch (ConfigException e) {
             System.err.println("worker: " + e.getMessage());
             return 2;
+        } catch (java.io.IOException e) {
+            System.err.println("worker: " + e.getMessage());
+            return 1;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return 1;

@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import org.diffusionbot.worker.engine.nn.CudaGraphUNet;
 import org.diffusionbot.worker.engine.nn.StableDiffusionModels;
 import org.diffusionbot.worker.engine.random.TorchGenerator;
 import org.diffusionbot.worker.engine.sched.NoiseSource;
@@ -68,6 +69,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final DataType dtype;
     private final Device device;
     private final String description;
+    private final CudaGraphUNet unetRunner;
+    /** Images per VAE decode call: 1 (peak memory), more on CUDA with SD_DECODE_BATCH. */
+    private final int decodeBatch;
     private LatentsHook latentsHook;
 
     /** Test hook: may replace the latents after a step (e.g. to force NaN). */
@@ -93,6 +97,31 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.dtype = dtype;
         this.device = device;
         this.description = description;
+        this.unetRunner = new CudaGraphUNet(models.unet(), device, graphLimit());
+        this.decodeBatch = device.isGpu() ? intEnv("SD_DECODE_BATCH", 1) : 1;
+    }
+
+    private static int intEnv(String name, int dflt) {
+        String v = System.getProperty(name, System.getenv(name));
+        try {
+            return v == null ? dflt : Math.max(1, Integer.parseInt(v.trim()));
+        } catch (NumberFormatException e) {
+            return dflt;
+        }
+    }
+
+    private static int graphLimit() {
+        String v = System.getProperty("SD_CUDA_GRAPHS_MAX", System.getenv("SD_CUDA_GRAPHS_MAX"));
+        try {
+            return v == null ? 3 : Math.max(1, Integer.parseInt(v.trim()));
+        } catch (NumberFormatException e) {
+            return 3;
+        }
+    }
+
+    /** The UNet as the step loop calls it (through CUDA graphs where available). */
+    public CudaGraphUNet unetRunner() {
+        return unetRunner;
     }
 
     public StableDiffusionModels models() {
@@ -235,6 +264,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     ? initialNoise(run, gens, one).mul(sched.initNoiseSigma())
                     : img2imgLatents(run, sched, first, init, requestOfRow, gens, one);
             NoiseSource noise = sched.isStochastic() ? NoiseSource.of(gens) : NoiseSource.NONE;
+            // all timesteps on the device at once: no host-to-device copy (and sync) inside the loop
+            NDArray timestepsOnDevice = run.create(timesteps);
 
             boolean[] cancelled = new boolean[nReq];
             for (int i = first; i < sched.numSteps(); i++) {
@@ -247,8 +278,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         in.attach(s);
                     }
                     NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
-                    NDArray t = s.create(new float[] {timesteps[i]});
-                    NDArray eps = models.unet().forward(s, modelIn.toType(dtype, false), t, context)
+                    NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
+                    t.attach(s);
+                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, context)
                             .toType(DataType.FLOAT32, false);
                     NDArray guided;
                     if (useCfg) {
@@ -406,26 +438,59 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         for (int r = 0; r < nReq; r++) {
             images[r] = new RgbImage[requests.get(r).seeds().size()];
         }
+        // rows to decode, in chunks of up to decodeBatch rows (one VAE call, one copy to the host each)
+        List<Integer> rows = new ArrayList<>();
         for (int i = 0; i < requestOfRow.length; i++) {
             int r = requestOfRow[i];
-            if (results[r] != null || cancelled[r] || bad[r]) {
-                continue;
+            if (results[r] == null && !cancelled[r]) {
+                rows.add(i);
             }
+        }
+        int per = (int) (x.getShape().size() / Math.max(1, x.getShape().get(0)));
+        for (int c0 = 0; c0 < rows.size(); c0 += decodeBatch) {
+            List<Integer> chunk = new ArrayList<>();
             try (NDManager s = run.newSubManager()) {
-                NDArray lat = x.get(i + ":" + (i + 1));
+                NDList parts = new NDList();
+                float[] lv = null;
+                for (int i : rows.subList(c0, Math.min(rows.size(), c0 + decodeBatch))) {
+                    chunk.add(i);
+                    NDArray lat = x.get(i + ":" + (i + 1));
+                    lat.attach(s);
+                    parts.add(lat);
+                }
+                NDArray lat = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
                 lat.attach(s);
-                if (!allFinite(lat.toFloatArray())) {
-                    bad[r] = true;
+                lv = lat.toFloatArray();
+                List<Integer> ok = new ArrayList<>();
+                NDList good = new NDList();
+                for (int k = 0; k < chunk.size(); k++) {
+                    int i = chunk.get(k);
+                    if (allFinite(lv, k * per, per)) {
+                        ok.add(i);
+                        good.add(parts.get(k));
+                    } else {
+                        bad[requestOfRow[i]] = true;
+                    }
+                }
+                if (ok.isEmpty()) {
                     continue;
                 }
-                NDArray in = lat.div((float) scaling).toType(dtype, false);
+                NDArray in = (good.size() == parts.size() ? lat : NDArrays.concat(good, 0)).div((float) scaling)
+                        .toType(dtype, false);
                 NDArray dec = models.vae().decode(s, in).toType(DataType.FLOAT32, false);
                 float[] v = dec.toFloatArray();
-                if (!allFinite(v)) {
-                    bad[r] = true;
-                    continue;
+                int h = (int) dec.getShape().get(2);
+                int w = (int) dec.getShape().get(3);
+                int img = 3 * h * w;
+                for (int k = 0; k < ok.size(); k++) {
+                    int i = ok.get(k);
+                    int r = requestOfRow[i];
+                    if (!allFinite(v, k * img, img)) {
+                        bad[r] = true;
+                        continue;
+                    }
+                    images[r][rowImage.get(i)] = toRgb(Arrays.copyOfRange(v, k * img, (k + 1) * img), h, w);
                 }
-                images[r][rowImage.get(i)] = toRgb(v, (int) dec.getShape().get(2), (int) dec.getShape().get(3));
             }
         }
         for (int r = 0; r < nReq; r++) {
@@ -440,6 +505,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 results[r] = new RequestResult.Success(List.of(images[r]), notes.get(r));
             }
         }
+    }
+
+    private static boolean allFinite(float[] v, int from, int n) {
+        for (int k = from; k < from + n; k++) {
+            if (!Float.isFinite(v[k])) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static boolean allFinite(float[] v) {
@@ -560,6 +634,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     @Override
     public void close() {
+        unetRunner.close();
         models.close();
     }
 }

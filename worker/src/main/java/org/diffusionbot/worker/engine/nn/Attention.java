@@ -63,6 +63,16 @@ final class Attention {
      * @return (B, N, C)
      */
     NDArray forward(NDArray x, NDArray context, NDArray mask) {
+        if (mask == null && NativeOps.enabled()) {
+            // one call: projections + fused SDPA (flash / memory-efficient kernels) + output projection
+            long handle = cross
+                    ? NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(context), NativeOps.h(q.weight),
+                            NativeOps.h(q.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias), NativeOps.h(out.weight),
+                            NativeOps.h(out.bias), heads)
+                    : NativeOps.selfAttention(NativeOps.h(x), NativeOps.h(qkv.weight), NativeOps.h(qkv.bias),
+                            NativeOps.h(out.weight), NativeOps.h(out.bias), heads);
+            return NativeOps.wrap(x, handle);
+        }
         Shape s = x.getShape();
         long b = s.get(0);
         long n = s.get(1);
@@ -86,7 +96,35 @@ final class Attention {
             qh = qh.toType(DataType.FLOAT32, false);
             k = k.toType(DataType.FLOAT32, false);
         }
-        NDArray scores = qh.matMul(k.swapAxes(3, 4)); // (1,B,H,N,M)
+        NDArray kt = k.swapAxes(3, 4);
+        long m = kt.getShape().get(4);
+        // Scores are (B, H, N, M): beyond SCORE_CHUNK elements, go over the queries in chunks so that
+        // memory stays bounded (e.g. 4096 tokens at 512x512 would need B*H*4096^2 floats at once).
+        long rows = Math.max(1, Math.min(n, SCORE_CHUNK / Math.max(1, b * heads * m)));
+        NDArray o;
+        if (rows >= n || mask != null) {
+            o = core(qh, kt, v, mask, up, type);
+        } else {
+            NDList pieces = new NDList();
+            ai.djl.ndarray.NDManager parent = qh.getManager();
+            final NDArray kt0 = kt;
+            final NDArray v0 = v;
+            for (long r0 = 0; r0 < n; r0 += rows) {
+                long r1 = Math.min(n, r0 + rows);
+                NDArray qc = qh.get("..., " + r0 + ":" + r1 + ", :"); // (…, N, d) rows r0..r1
+                // each chunk's scores are freed before the next chunk
+                pieces.add(Ops.scoped(parent, sub -> core(qc, kt0, v0, null, up, type), qc, kt0, v0));
+            }
+            o = Ops.concat(pieces, 3);
+        }
+        return out.forward(o.transpose(0, 1, 3, 2, 4).reshape(b, n, dim));
+    }
+
+    /** Largest score tensor computed at once in the DJL path (elements). */
+    private static final long SCORE_CHUNK = 1L << 26;
+
+    private static NDArray core(NDArray qh, NDArray kt, NDArray v, NDArray mask, boolean up, DataType type) {
+        NDArray scores = qh.matMul(kt); // (1,B,H,n,M)
         if (mask != null) {
             scores = scores.add(mask);
         }
@@ -94,7 +132,6 @@ final class Attention {
         if (up) {
             probs = probs.toType(type, false);
         }
-        NDArray o = probs.matMul(v).transpose(0, 1, 3, 2, 4).reshape(b, n, dim);
-        return out.forward(o);
+        return probs.matMul(v);
     }
 }

@@ -122,7 +122,7 @@ public final class AutoencoderKL {
                     x = decUp.get(i).forward(x, 2 * x.getShape().get(2), 2 * x.getShape().get(3));
                 }
             }
-            return decConvOut.forward(Ops.silu(decNormOut.forward(x)));
+            return decConvOut.forward(decNormOut.forwardSilu(x));
         }, latents);
     }
 
@@ -144,7 +144,7 @@ public final class AutoencoderKL {
                     x = encDown.get(i).forward(x);
                 }
             }
-            x = encConvOut.forward(Ops.silu(encNormOut.forward(encMid.forward(x))));
+            x = encConvOut.forward(encNormOut.forwardSilu(encMid.forward(x)));
             NDArray moments = quantConv == null ? x : quantConv.forward(x);
             NDList parts = moments.split(2, 1);
             NDArray std = parts.get(1).clip(-30f, 20f).mul(0.5f).exp();

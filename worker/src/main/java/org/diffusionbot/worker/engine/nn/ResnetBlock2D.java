@@ -28,12 +28,16 @@ final class ResnetBlock2D {
      * @param tembAct SiLU(time embedding) (B, temb), or null for blocks without time embedding
      */
     NDArray forward(NDArray x, NDArray tembAct) {
-        NDArray h = conv1.forward(Ops.silu(norm1.forward(x)));
+        return Ops.scoped(x.getManager(), sub -> run(x, tembAct), x, tembAct);
+    }
+
+    private NDArray run(NDArray x, NDArray tembAct) {
+        NDArray h = conv1.forward(norm1.forwardSilu(x));
         if (timeProj != null) {
             NDArray t = timeProj.forward(tembAct);
             h = h.add(t.reshape(t.getShape().get(0), t.getShape().get(1), 1, 1));
         }
-        h = conv2.forward(Ops.silu(norm2.forward(h)));
+        h = conv2.forward(norm2.forwardSilu(h));
         NDArray res = shortcut == null ? x : shortcut.forward(x);
         NDArray y = res.add(h);
         return outputScale == 1.0 ? y : y.div(outputScale);

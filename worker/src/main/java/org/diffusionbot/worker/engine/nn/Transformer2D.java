@@ -42,11 +42,21 @@ final class Transformer2D {
             ffOut = new LinearLayer(p, prefix + ".ff.net.2", (int) inner, dim, true);
         }
 
-        NDArray forward(NDArray x, NDArray context) {
+        NDArray forward(NDArray x0, NDArray context) {
+            return Ops.scoped(x0.getManager(), sub -> run(x0, context), x0, context);
+        }
+
+        private NDArray run(NDArray x, NDArray context) {
             x = x.add(attn1.forward(norm1.forward(x), null, null));
             x = x.add(attn2.forward(norm2.forward(x), context, null));
-            var parts = geglu.forward(norm3.forward(x)).split(2, 2);
-            NDArray h = parts.get(0).mul(parts.get(1).getNDArrayInternal().gelu());
+            NDArray n3 = norm3.forward(x);
+            NDArray h;
+            if (NativeOps.enabled()) {
+                h = NativeOps.wrap(n3, NativeOps.geglu(NativeOps.h(n3), NativeOps.h(geglu.weight), NativeOps.h(geglu.bias)));
+            } else {
+                var parts = geglu.forward(n3).split(2, 2);
+                h = parts.get(0).mul(parts.get(1).getNDArrayInternal().gelu());
+            }
             return x.add(ffOut.forward(h));
         }
     }
@@ -77,6 +87,10 @@ final class Transformer2D {
      * @param context (B, M, contextDim)
      */
     NDArray forward(NDArray x, NDArray context) {
+        return Ops.scoped(x.getManager(), sub -> run(x, context), x, context);
+    }
+
+    private NDArray run(NDArray x, NDArray context) {
         Shape s = x.getShape();
         long b = s.get(0);
         long h = s.get(2);

@@ -1,0 +1,458 @@
+package org.diffusionbot.worker.bench;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.image.Png;
+import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.worker.engine.GenerationRequest;
+import org.diffusionbot.worker.engine.ModelLoader;
+import org.diffusionbot.worker.engine.PipelineCallbacks;
+import org.diffusionbot.worker.engine.RequestResult;
+import org.diffusionbot.worker.engine.RgbImage;
+import org.diffusionbot.worker.engine.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.nn.CudaGraphUNet;
+import org.diffusionbot.worker.engine.nn.NativeOps;
+import org.diffusionbot.worker.runtime.Batcher;
+import org.diffusionbot.worker.runtime.DiffusionGenerator;
+import org.diffusionbot.worker.runtime.ImageGenerator;
+import org.diffusionbot.worker.runtime.JobOutcome;
+
+/**
+ * {@code worker.jar bench}: the GPU benchmark of the issue "the worker on CUDA, faster than diffusers
+ * on the same H100" (see docs/GPU.md). For 512x512, 30 steps of DPM++ 2M Karras, guidance 7.5 on an
+ * SD 1.5-size model in float16: one UNet call at batch 2/8/16, one image end to end, images/s with
+ * 1, 4 and 8 concurrent jobs through the worker's batching path ({@link Batcher} and {@link
+ * DiffusionGenerator}, as the runtime's loop runs them), previews every 5 steps, time to first
+ * preview, peak GPU memory, and GPU memory after N consecutive jobs; then one table with the
+ * diffusers baseline read from {@code bench_diffusers.py}'s output of the same machine session.
+ *
+ * <pre>
+ * bench --model DIR [--check TINY_DIR] [--diffusers FILE] [--jobs 200] [--out FILE] [--breakdown]
+ * </pre>
+ */
+public final class GpuBench {
+    private static final String PROMPT = "a photograph of an astronaut riding a horse";
+    private static final int SIZE = 512;
+    private static final int STEPS = 30;
+    private static final double CFG = 7.5;
+
+    private final PrintStream out;
+    private final Map<String, String> ours = new LinkedHashMap<>();
+
+    private GpuBench(PrintStream out) {
+        this.out = out;
+    }
+
+    public static int run(String[] args, PrintStream out) throws IOException {
+        Map<String, String> opt = new LinkedHashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--breakdown")) {
+                opt.put("breakdown", "1");
+            } else if (a.startsWith("--") && i + 1 < args.length) {
+                opt.put(a.substring(2), args[++i]);
+            } else {
+                out.println("bench: unexpected argument " + a);
+                return 2;
+            }
+        }
+        GpuBench b = new GpuBench(out);
+        Device gpu = Device.gpu();
+        if (ai.djl.engine.Engine.getInstance().getGpuCount() == 0) {
+            out.println("bench: no CUDA device");
+            return 2;
+        }
+        out.println("native ops: " + (NativeOps.available() ? "loaded" : "NOT loaded (set SD_NATIVE_OPS)"));
+        boolean checkOk = true;
+        if (opt.containsKey("check")) {
+            checkOk = b.check(Path.of(opt.get("check")), gpu);
+        }
+        if (opt.containsKey("model")) {
+            int jobs = Integer.parseInt(opt.getOrDefault("jobs", "200"));
+            b.bench(Path.of(opt.get("model")), gpu, jobs, opt.containsKey("breakdown"));
+            String table = b.table(opt.containsKey("diffusers") ? Path.of(opt.get("diffusers")) : null);
+            out.println();
+            out.println(table);
+            if (opt.containsKey("out")) {
+                Files.writeString(Path.of(opt.get("out")), table);
+            }
+        }
+        return checkOk ? 0 : 1;
+    }
+
+    // ------------------------------------------------------------------ correctness (tiny model)
+
+    /** CUDA fp16 (graphs + native ops, and plain DJL) against CPU fp32 (plain DJL) on the tiny model. */
+    private boolean check(Path tiny, Device gpu) {
+        out.println("== correctness: tiny model, CUDA fp16 vs CPU fp32");
+        List<GenerationRequest> reqs = List.of(
+                new GenerationRequest("a red cube on a blue floor", "", List.of(1L, 2L), 7.5, 1, 64, 64, 20,
+                        Sampler.DPMPP_2M_KARRAS, null, null),
+                new GenerationRequest("a watercolor fox", "blurry", List.of(3L), 7.0, 1, 128, 96, 15, Sampler.EULER, null,
+                        null));
+        boolean ok = true;
+        List<RgbImage> ref = new ArrayList<>();
+        NativeOps.setEnabled(false);
+        try (StableDiffusionPipeline cpu = ModelLoader.load(tiny, DataType.FLOAT32, Device.cpu())) {
+            for (GenerationRequest r : reqs) {
+                ref.addAll(images(cpu.generate(List.of(r), PipelineCallbacks.NONE)));
+            }
+        }
+        for (String mode : new String[] {"graphs+native", "native, no graphs", "plain DJL"}) {
+            NativeOps.setEnabled(!mode.equals("plain DJL"));
+            try (StableDiffusionPipeline p = ModelLoader.load(tiny, DataType.FLOAT16, gpu)) {
+                p.unetRunner().setEnabled(mode.equals("graphs+native"));
+                List<RgbImage> got = new ArrayList<>();
+                for (int rep = 0; rep < 2; rep++) { // twice: the second run replays the captured graphs
+                    got.clear();
+                    for (GenerationRequest r : reqs) {
+                        got.addAll(images(p.generate(List.of(r), PipelineCallbacks.NONE)));
+                    }
+                }
+                double worstMean = 0;
+                int worstMax = 0;
+                double worstPsnr = 1e9;
+                for (int i = 0; i < ref.size(); i++) {
+                    byte[] a = ref.get(i).rgb();
+                    byte[] g = got.get(i).rgb();
+                    long sum = 0;
+                    double sq = 0;
+                    int max = 0;
+                    for (int k = 0; k < a.length; k++) {
+                        int d = Math.abs((a[k] & 0xff) - (g[k] & 0xff));
+                        sum += d;
+                        sq += (double) d * d;
+                        max = Math.max(max, d);
+                    }
+                    double mean = (double) sum / a.length;
+                    double mse = sq / a.length;
+                    double psnr = mse == 0 ? 99 : 10 * Math.log10(255.0 * 255.0 / mse);
+                    worstMean = Math.max(worstMean, mean);
+                    worstMax = Math.max(worstMax, max);
+                    worstPsnr = Math.min(worstPsnr, psnr);
+                }
+                boolean pass = worstMean <= 1.5 && worstPsnr >= 35;
+                ok &= pass;
+                out.printf(Locale.ROOT, "  %-18s %d images: mean |diff| %.3f /255, max %d /255, PSNR %.1f dB -> %s%n",
+                        mode, ref.size(), worstMean, worstMax, worstPsnr, pass ? "PASS" : "FAIL");
+            }
+        }
+        NativeOps.setEnabled(true);
+        return ok;
+    }
+
+    private static List<RgbImage> images(List<RequestResult> results) {
+        List<RgbImage> all = new ArrayList<>();
+        for (RequestResult r : results) {
+            if (!(r instanceof RequestResult.Success s)) {
+                throw new IllegalStateException("generation failed: " + r);
+            }
+            all.addAll(s.images());
+        }
+        return all;
+    }
+
+    // ------------------------------------------------------------------ performance (SD 1.5 size)
+
+    private void bench(Path model, Device gpu, int jobs, boolean breakdown) {
+        long t0 = System.nanoTime();
+        try (StableDiffusionPipeline p = ModelLoader.load(model, DataType.FLOAT16, gpu)) {
+            out.printf(Locale.ROOT, "loaded %s in %.1f s%n", model, secs(t0));
+            CudaGraphUNet unet = p.unetRunner();
+            out.println("== one UNet call (64x64 latents, 77 tokens)");
+            for (int b : new int[] {2, 8, 16}) {
+                double ms = unetCall(p, unet, b, 30);
+                ours.put("unet" + b, fmt(ms));
+                out.printf(Locale.ROOT, "  batch %2d: %.2f ms (CUDA graph=%s)%n", b, ms, unet.enabled());
+            }
+            if (breakdown) {
+                boolean graphs = unet.enabled();
+                unet.setEnabled(false);
+                for (int b : new int[] {2, 16}) {
+                    double ms = unetCall(p, unet, b, 10);
+                    ours.put("unet" + b + "_eager_native", fmt(ms));
+                    out.printf(Locale.ROOT, "  batch %2d, eager + native ops: %.2f ms%n", b, ms);
+                }
+                boolean cudnnFirst = !"0".equals(System.getenv("SD_CUDNN_ATTENTION"));
+                NativeOps.cudnnAttention(!cudnnFirst);
+                for (int b : new int[] {2, 16}) {
+                    double ms = unetCall(p, unet, b, 10);
+                    String k = "unet" + b + "_eager_native_" + (cudnnFirst ? "flash_attention" : "cudnn_attention");
+                    ours.put(k, fmt(ms));
+                    out.printf(Locale.ROOT, "  batch %2d, eager + native ops, %s: %.2f ms%n", b, k, ms);
+                }
+                NativeOps.cudnnAttention(cudnnFirst);
+                NativeOps.setEnabled(false);
+                for (int b : new int[] {2, 16}) {
+                    double ms = unetCall(p, unet, b, 5);
+                    ours.put("unet" + b + "_eager_djl", fmt(ms));
+                    out.printf(Locale.ROOT, "  batch %2d, eager plain DJL: %.2f ms%n", b, ms);
+                }
+                NativeOps.setEnabled(true);
+                unet.setEnabled(graphs);
+                NativeOps.releaseCache();
+            }
+
+            out.println("== one image, 512x512, 30 steps DPM++ 2M Karras, cfg 7.5 (pipeline.generate)");
+            GenerationRequest one = new GenerationRequest(PROMPT, "", List.of(1L), CFG, 1, SIZE, SIZE, STEPS,
+                    Sampler.DPMPP_2M_KARRAS, null, null);
+            p.generate(List.of(one), PipelineCallbacks.NONE);
+            double best = 1e9;
+            for (int r = 0; r < 3; r++) {
+                long s = System.nanoTime();
+                images(p.generate(List.of(one), PipelineCallbacks.NONE));
+                best = Math.min(best, secs(s));
+            }
+            ours.put("image1_s", fmt3(best));
+            out.printf(Locale.ROOT, "  %.3f s%n", best);
+            if (breakdown) {
+                unet.setEnabled(false);
+                p.generate(List.of(one), PipelineCallbacks.NONE);
+                long s = System.nanoTime();
+                p.generate(List.of(one), PipelineCallbacks.NONE);
+                ours.put("image1_eager_native_s", fmt3(secs(s)));
+                out.printf(Locale.ROOT, "  eager + native ops: %.3f s%n", secs(s));
+                unet.setEnabled(true);
+            }
+
+            DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
+            out.println("== concurrent jobs through the batching path (Batcher.take, capacity 8, + DiffusionGenerator)");
+            for (int n : new int[] {1, 4, 8}) {
+                if (n == 8) { // memory of this batch alone: drop the other graphs and the cache first
+                    unet.clearGraphs();
+                    NativeOps.releaseCache();
+                    NativeOps.resetPeak();
+                }
+                runJobs(gen, n, 0, null); // warm-up (captures the graph of this batch size)
+                double t = 1e9;
+                for (int r = 0; r < 3; r++) {
+                    t = Math.min(t, runJobs(gen, n, 0, null));
+                }
+                ours.put("jobs" + n + "_s", fmt3(t));
+                ours.put("jobs" + n + "_ips", fmt3(n / t));
+                out.printf(Locale.ROOT, "  %d job(s): %.3f s, %.2f images/s%n", n, t, n / t);
+                if (n == 8) {
+                    long[] m = NativeOps.cudaMemory();
+                    if (m != null) {
+                        ours.put("peak8_gib", fmt2(m[1] / (double) (1L << 30)));
+                        ours.put("peak8_reserved_gib", fmt2(m[3] / (double) (1L << 30)));
+                        out.printf(Locale.ROOT, "  peak GPU memory, 8 jobs: %.2f GiB allocated, %.2f GiB reserved%n",
+                                m[1] / (double) (1L << 30), m[3] / (double) (1L << 30));
+                    }
+                }
+            }
+
+            out.println("== previews every 5 steps (one job; latent x2 preview + PNG, as the runtime sends it)");
+            double plain = 1e9;
+            double withPrev = 1e9;
+            double first = 1e9;
+            for (int r = 0; r < 3; r++) {
+                plain = Math.min(plain, runJobs(gen, 1, 0, null));
+                double[] fp = new double[1];
+                withPrev = Math.min(withPrev, runJobs(gen, 1, 5, fp));
+                first = Math.min(first, fp[0]);
+            }
+            double cost = 100 * (withPrev - plain) / plain;
+            ours.put("preview_cost_pct", fmt2(cost));
+            ours.put("first_preview_ms", fmt(first * 1000));
+            out.printf(Locale.ROOT, "  without %.3f s, with %.3f s: %+.2f%%; first preview after %.0f ms%n", plain,
+                    withPrev, cost, first * 1000);
+
+            out.println("== " + jobs + " consecutive jobs (one image each, varying prompts and seeds)");
+            long[] before = NativeOps.cudaMemory();
+            long s = System.nanoTime();
+            long[] after1 = null;
+            for (int j = 0; j < jobs; j++) {
+                runJobs(gen, 1, j % 3 == 0 ? 5 : 0, null, 1000 + j);
+                if (j == 0) {
+                    after1 = NativeOps.cudaMemory();
+                }
+            }
+            long[] after = NativeOps.cudaMemory();
+            if (after != null) {
+                ours.put("mem_after1_gib", fmt3(after1[0] / (double) (1L << 30)));
+                ours.put("mem_afterN_gib", fmt3(after[0] / (double) (1L << 30)));
+                ours.put("reserved_after1_gib", fmt3(after1[2] / (double) (1L << 30)));
+                ours.put("reserved_afterN_gib", fmt3(after[2] / (double) (1L << 30)));
+                out.printf(Locale.ROOT, "  %.1f s; allocated before %.3f GiB, after job 1 %.3f GiB, after job %d %.3f GiB;"
+                        + " reserved after job 1 %.3f GiB, after job %d %.3f GiB%n", secs(s), before[0] / 1073741824.0,
+                        after1[0] / 1073741824.0, jobs, after[0] / 1073741824.0, after1[2] / 1073741824.0, jobs,
+                        after[2] / 1073741824.0);
+            }
+            ours.put("jobsN", Integer.toString(jobs));
+        }
+    }
+
+    private double unetCall(StableDiffusionPipeline p, CudaGraphUNet unet, int b, int iters) {
+        int ctxDim = p.models().unet().config().crossAttentionDim();
+        try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
+            NDArray x = m.randomNormal(new Shape(b, 4, 64, 64)).toType(DataType.FLOAT16, false);
+            NDArray ctx = m.randomNormal(new Shape(b, 77, ctxDim)).toType(DataType.FLOAT16, false);
+            NDArray t = m.create(new float[] {500f});
+            for (int i = 0; i < 3; i++) {
+                try (NDManager s = m.newSubManager()) {
+                    unet.forward(s, x, t, ctx);
+                }
+            }
+            NativeOps.sync();
+            long s0 = System.nanoTime();
+            for (int i = 0; i < iters; i++) {
+                try (NDManager s = m.newSubManager()) {
+                    unet.forward(s, x, t, ctx);
+                }
+            }
+            NativeOps.sync();
+            return (System.nanoTime() - s0) / 1e6 / iters;
+        }
+    }
+
+    private static double runJobs(ImageGenerator gen, int n, int previewEvery, double[] firstPreview) {
+        return runJobs(gen, n, previewEvery, firstPreview, 7);
+    }
+
+    /** n jobs queued at once, taken by the batcher as the runtime loop does; seconds until all are done. */
+    private static double runJobs(ImageGenerator gen, int n, int previewEvery, double[] firstPreview, long seed) {
+        List<JobRequest> pending = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            pending.add(new JobRequest(UUID.randomUUID(), "sd15", PROMPT + ", variant " + (seed + i), "", SIZE, SIZE,
+                    STEPS, CFG, Sampler.DPMPP_2M_KARRAS, seed + i, 1, 1, null, null, previewEvery, Instant.now()));
+        }
+        long s = System.nanoTime();
+        long[] firstAt = {0};
+        while (!pending.isEmpty()) {
+            List<JobRequest> batch = Batcher.take(pending, j -> j, 8);
+            List<JobOutcome> outcomes;
+            try {
+                outcomes = gen.generate(batch, new ImageGenerator.ProgressListener() {
+                    @Override
+                    public boolean wantsPreview(int step, int totalSteps) {
+                        return previewEvery > 0 && step % previewEvery == 0 && step < totalSteps;
+                    }
+
+                    @Override
+                    public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
+                        if (preview != null) {
+                            Png.encodeRgb(preview.width(), preview.height(), preview.rgb(), Map.of());
+                            if (firstAt[0] == 0) {
+                                firstAt[0] = System.nanoTime();
+                            }
+                        }
+                    }
+                }, id -> false);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+            for (JobOutcome o : outcomes) {
+                if (!(o instanceof JobOutcome.Succeeded)) {
+                    throw new IllegalStateException("job failed: " + o);
+                }
+            }
+        }
+        if (firstPreview != null) {
+            firstPreview[0] = (firstAt[0] - s) / 1e9;
+        }
+        return (System.nanoTime() - s) / 1e9;
+    }
+
+    // ------------------------------------------------------------------ table
+
+    private String table(Path diffusersOut) throws IOException {
+        Map<String, Double> d = new LinkedHashMap<>();
+        if (diffusersOut != null && Files.isRegularFile(diffusersOut)) {
+            Matcher m = Pattern.compile("\"([a-z0-9_]+)\":\\s*([0-9.eE+-]+)").matcher(Files.readString(diffusersOut));
+            while (m.find()) {
+                d.put(m.group(1), Double.parseDouble(m.group(2)));
+            }
+            Matcher pm = Pattern.compile("peak_mem_gb\\s+([0-9.]+)").matcher(Files.readString(diffusersOut));
+            if (pm.find()) {
+                d.put("peak_mem_gb", Double.parseDouble(pm.group(1)));
+            }
+        }
+        StringBuilder sb = new StringBuilder();
+        sb.append("| figure (512x512, 30 steps DPM++ 2M Karras, cfg 7.5, fp16) | worker (Java, DJL) | diffusers eager "
+                + "| worker / diffusers |\n| --- | --- | --- | --- |\n");
+        for (int b : new int[] {2, 8, 16}) {
+            row(sb, "one UNet call, batch " + b + " (ms)", ours.get("unet" + b), d.get("unet_call_ms_batch" + b), false);
+        }
+        row(sb, "one image end to end (s)", ours.get("image1_s"), d.get("pipe_30steps_512_images1_s"), false);
+        for (int n : new int[] {1, 4, 8}) {
+            row(sb, n + " concurrent job(s), batching path (images/s)", ours.get("jobs" + n + "_ips"),
+                    d.get("pipe_30steps_512_images" + n + "_img_per_s"), true);
+        }
+        row(sb, "previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null, false);
+        row(sb, "time to first preview (ms)", ours.get("first_preview_ms"), null, false);
+        row(sb, "peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
+                ours.get("peak8_reserved_gib"), d.get("peak_mem_gb"), false);
+        row(sb, "peak GPU memory, 8 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
+                ours.get("peak8_gib"), d.get("peak_mem_gb"), false);
+        row(sb, "GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("mem_after1_gib") + " / " + ours.get("mem_afterN_gib"), null, false);
+        row(sb, "GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("reserved_after1_gib") + " / " + ours.get("reserved_afterN_gib"), null, false);
+        for (String k : new String[] {"unet2_eager_native", "unet16_eager_native", "unet2_eager_native_flash_attention",
+                "unet16_eager_native_flash_attention", "unet2_eager_native_cudnn_attention",
+                "unet16_eager_native_cudnn_attention", "unet2_eager_djl", "unet16_eager_djl", "image1_eager_native_s"}) {
+            if (ours.containsKey(k)) {
+                row(sb, "breakdown: " + k.replace('_', ' ') + (k.endsWith("_s") ? "" : " (ms)"), ours.get(k), null,
+                        false);
+            }
+        }
+        if (d.containsKey("compiled_unet_call_ms_batch2")) {
+            row(sb, "one UNet call, batch 2, vs diffusers + torch.compile (ms)", ours.get("unet2"),
+                    d.get("compiled_unet_call_ms_batch2"), false);
+            row(sb, "one UNet call, batch 8, vs diffusers + torch.compile (ms)", ours.get("unet8"),
+                    d.get("compiled_unet_call_ms_batch8"), false);
+        }
+        return sb.toString();
+    }
+
+    private static void row(StringBuilder sb, String what, String mine, Double theirs, boolean higherIsBetter) {
+        String ratio = "";
+        if (mine != null && theirs != null && theirs > 0) {
+            try {
+                ratio = String.format(Locale.ROOT, "%.2f", Double.parseDouble(mine) / theirs);
+            } catch (NumberFormatException e) {
+                ratio = "";
+            }
+        }
+        sb.append("| ").append(what).append(" | ").append(mine == null ? "–" : mine).append(" | ")
+                .append(theirs == null ? "–" : trim(theirs)).append(" | ").append(ratio).append(" |\n");
+    }
+
+    private static String trim(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+
+    private static double secs(long t0) {
+        return (System.nanoTime() - t0) / 1e9;
+    }
+
+    private static String fmt(double v) {
+        return String.format(Locale.ROOT, "%.1f", v);
+    }
+
+    private static String fmt2(double v) {
+        return String.format(Locale.ROOT, "%.2f", v);
+    }
+
+    private static String fmt3(double v) {
+        return String.format(Locale.ROOT, "%.3f", v);
+    }
+}

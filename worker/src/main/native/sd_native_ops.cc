@@ -1,0 +1,253 @@
+// Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm, GEGLU, CUDA
+// graph capture/replay of a sequence of DJL calls, and CUDA caching-allocator statistics.
+//
+// Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
+// returned as new `torch::Tensor*` that the Java side wraps in a PtNDArray (DJL frees them).
+// Build it against the same libtorch that DJL's JNI uses (see build.sh beside this file); the Java
+// side (org.diffusionbot.worker.engine.nn.NativeOps) loads it only when asked to, and otherwise
+// falls back to plain DJL operations.
+#include <jni.h>
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/core/GradMode.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <exception>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+at::Tensor& T(jlong h) { return *reinterpret_cast<at::Tensor*>(h); }
+
+std::optional<at::Tensor> opt(jlong h) {
+  if (h == 0) return std::nullopt;
+  return T(h);
+}
+
+jlong wrap(at::Tensor t) { return reinterpret_cast<jlong>(new at::Tensor(std::move(t))); }
+
+void rethrow(JNIEnv* env, const char* what) {
+  jclass cls = env->FindClass("java/lang/IllegalStateException");
+  if (cls != nullptr) env->ThrowNew(cls, what);
+}
+
+#define NATIVE_BEGIN           \
+  try {                        \
+    at::NoGradGuard no_grad_;
+#define NATIVE_END(ret)                     \
+  }                                         \
+  catch (const std::exception& e) {         \
+    rethrow(env, e.what());                 \
+    return ret;                             \
+  }                                         \
+  catch (...) {                             \
+    rethrow(env, "unknown native error");   \
+    return ret;                             \
+  }
+
+// Multi-head attention core on already projected tensors: q (B, N, H*d), k and v (B, M, H*d),
+// possibly strided views. The 1/sqrt(d) scale is already in q, hence scale = 1.
+at::Tensor mha(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
+  const int64_t b = q.size(0), n = q.size(1), c = q.size(2), m = k.size(1);
+  const int64_t d = c / heads;
+  auto qh = q.view({b, n, heads, d}).transpose(1, 2);
+  auto kh = k.view({b, m, heads, d}).transpose(1, 2);
+  auto vh = v.view({b, m, heads, d}).transpose(1, 2);
+  auto o = at::scaled_dot_product_attention(qh, kh, vh, std::nullopt, 0.0, false, 1.0);
+  return o.transpose(1, 2).reshape({b, n, c});
+}
+
+struct Graph {
+  at::cuda::CUDAGraph graph;
+  c10::cuda::CUDAStream stream;
+  std::optional<c10::cuda::CUDAStream> previous;
+  at::cuda::MempoolId_t pool{0, 0};  // {0, 0}: a private pool of its own
+  explicit Graph(c10::cuda::CUDAStream s) : stream(s) {}
+};
+
+}  // namespace
+
+extern "C" {
+
+// ---- attention ------------------------------------------------------------------------------
+
+// Self-attention: x (B, N, C); wqkv (3C, C) with the q rows pre-scaled, bqkv (3C) or 0; out proj.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_selfAttention(
+    JNIEnv* env, jclass, jlong x, jlong wqkv, jlong bqkv, jlong wout, jlong bout, jint heads) {
+  NATIVE_BEGIN
+  auto qkv = at::linear(T(x), T(wqkv), opt(bqkv));
+  auto parts = qkv.chunk(3, -1);
+  auto o = mha(parts[0], parts[1], parts[2], heads);
+  return wrap(at::linear(o, T(wout), opt(bout)));
+  NATIVE_END(0)
+}
+
+// Cross-attention: x (B, N, C), ctx (B, M, Cc); wq (C, C) pre-scaled, wkv (2C, Cc); out proj.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_crossAttention(
+    JNIEnv* env, jclass, jlong x, jlong ctx, jlong wq, jlong bq, jlong wkv, jlong bkv, jlong wout, jlong bout,
+    jint heads) {
+  NATIVE_BEGIN
+  auto q = at::linear(T(x), T(wq), opt(bq));
+  auto kv = at::linear(T(ctx), T(wkv), opt(bkv)).chunk(2, -1);
+  auto o = mha(q, kv[0], kv[1], heads);
+  return wrap(at::linear(o, T(wout), opt(bout)));
+  NATIVE_END(0)
+}
+
+// ---- normalisation and activations ----------------------------------------------------------
+
+// torch.nn.GroupNorm (+ optional SiLU) over (B, C, ...).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_groupNorm(
+    JNIEnv* env, jclass, jlong x, jint groups, jlong gamma, jlong beta, jdouble eps, jboolean silu) {
+  NATIVE_BEGIN
+  auto y = at::group_norm(T(x), groups, opt(gamma), opt(beta), eps, true);
+  if (silu) y = at::silu_(y);
+  return wrap(y);
+  NATIVE_END(0)
+}
+
+// GEGLU feed-forward input: h = linear(x); a, g = h.chunk(2); a * gelu(g).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_geglu(
+    JNIEnv* env, jclass, jlong x, jlong w, jlong b) {
+  NATIVE_BEGIN
+  auto h = at::linear(T(x), T(w), opt(b)).chunk(2, -1);
+  return wrap(h[0] * at::gelu(h[1]));
+  NATIVE_END(0)
+}
+
+// In-place copy (same shape, dtype converted if needed), asynchronous on the current stream.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_copyInto(
+    JNIEnv* env, jclass, jlong dst, jlong src) {
+  NATIVE_BEGIN
+  T(dst).copy_(T(src), true);
+  NATIVE_END()
+}
+
+// ---- CUDA graphs ----------------------------------------------------------------------------
+
+// A new graph; with share != 0 its capture allocates from the memory pool of that (captured) graph:
+// graphs replayed one at a time on one stream can share one pool, whose size is then the largest
+// capture's working memory rather than the sum of all.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCreate(
+    JNIEnv* env, jclass, jlong share) {
+  NATIVE_BEGIN
+  auto* g = new Graph(c10::cuda::getStreamFromPool(false));
+  if (share != 0) g->pool = reinterpret_cast<Graph*>(share)->graph.pool();
+  return reinterpret_cast<jlong>(g);
+  NATIVE_END(0)
+}
+
+// SDPA backend order: cuDNN attention first (on = true), or PyTorch's default order (on = false).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnnAttention(
+    JNIEnv* env, jclass, jboolean on) {
+  NATIVE_BEGIN
+  static const auto defaults = at::globalContext().sDPPriorityOrder();
+  std::vector<int64_t> order;
+  if (on) order.push_back(static_cast<int64_t>(at::SDPBackend::cudnn_attention));
+  for (auto b : defaults) {
+    if (!on || b != at::SDPBackend::cudnn_attention) order.push_back(static_cast<int64_t>(b));
+  }
+  if (on) at::globalContext().setSDPUseCuDNN(true);
+  at::globalContext().setSDPPriorityOrder(order);
+  NATIVE_END()
+}
+
+// cuDNN autotuning (torch.backends.cudnn.benchmark).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnnBenchmark(
+    JNIEnv* env, jclass, jboolean on) {
+  NATIVE_BEGIN
+  at::globalContext().setBenchmarkCuDNN(on);
+  NATIVE_END()
+}
+
+// Makes the graph's side stream the current stream of this thread (DJL calls then run on it).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphEnter(JNIEnv* env, jclass, jlong h) {
+  NATIVE_BEGIN
+  auto* g = reinterpret_cast<Graph*>(h);
+  auto cur = c10::cuda::getCurrentCUDAStream();
+  g->stream.synchronize();
+  cur.synchronize();
+  g->previous = cur;
+  c10::cuda::setCurrentCUDAStream(g->stream);
+  NATIVE_END()
+}
+
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphExit(JNIEnv* env, jclass, jlong h) {
+  NATIVE_BEGIN
+  auto* g = reinterpret_cast<Graph*>(h);
+  g->stream.synchronize();
+  if (g->previous) c10::cuda::setCurrentCUDAStream(*g->previous);
+  g->previous.reset();
+  NATIVE_END()
+}
+
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCaptureBegin(
+    JNIEnv* env, jclass, jlong h) {
+  NATIVE_BEGIN
+  auto* g = reinterpret_cast<Graph*>(h);
+  g->stream.synchronize();
+  g->graph.capture_begin(g->pool, cudaStreamCaptureModeThreadLocal);
+  NATIVE_END()
+}
+
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCaptureEnd(
+    JNIEnv* env, jclass, jlong h) {
+  NATIVE_BEGIN
+  reinterpret_cast<Graph*>(h)->graph.capture_end();
+  NATIVE_END()
+}
+
+// Replays on the current stream of this thread.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphReplay(JNIEnv* env, jclass, jlong h) {
+  NATIVE_BEGIN
+  reinterpret_cast<Graph*>(h)->graph.replay();
+  NATIVE_END()
+}
+
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphDestroy(JNIEnv* env, jclass, jlong h) {
+  NATIVE_BEGIN
+  auto* g = reinterpret_cast<Graph*>(h);
+  c10::cuda::device_synchronize();
+  g->graph.reset();
+  delete g;
+  NATIVE_END()
+}
+
+// ---- device and allocator -------------------------------------------------------------------
+
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_synchronize(JNIEnv* env, jclass) {
+  NATIVE_BEGIN
+  c10::cuda::device_synchronize();
+  NATIVE_END()
+}
+
+// {allocated now, allocated peak, reserved now, reserved peak} in bytes, device 0.
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_memoryStats(JNIEnv* env, jclass) {
+  NATIVE_BEGIN
+  auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device());
+  jlong v[4] = {s.allocated_bytes[0].current, s.allocated_bytes[0].peak, s.reserved_bytes[0].current,
+                s.reserved_bytes[0].peak};
+  jlongArray out = env->NewLongArray(4);
+  env->SetLongArrayRegion(out, 0, 4, v);
+  return out;
+  NATIVE_END(nullptr)
+}
+
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_resetPeakMemory(JNIEnv* env, jclass) {
+  NATIVE_BEGIN
+  c10::cuda::CUDACachingAllocator::resetPeakStats(c10::cuda::current_device());
+  NATIVE_END()
+}
+
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_emptyCache(JNIEnv* env, jclass) {
+  NATIVE_BEGIN
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  NATIVE_END()
+}
+
+}  // extern "C"
