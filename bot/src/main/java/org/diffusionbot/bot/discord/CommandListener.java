@@ -133,13 +133,12 @@ public final class CommandListener extends ListenerAdapter {
             return;
         }
         Caller caller = Caller.of(event, ux.adminRoleIds());
-        event.deferReply().queue();
         InteractionHook hook = event.getHook();
         long channelId = event.getChannelIdLong();
         long appId = event.getJDA().getSelfUser().getApplicationIdLong();
         String token = event.getToken();
         Instant expires = event.getTimeCreated().toInstant().plus(TOKEN_LIFETIME);
-        executor.execute(() -> {
+        Submitter.afterDefer(event.deferReply(), executor, () -> {
             JobRequest request;
             try {
                 request = ImagineOptions.toRequest(options, defaults(caller), defaultModel, previewEvery,

@@ -78,12 +78,11 @@ final class ResultButtons {
 
     private void newJob(ButtonInteractionEvent event, ButtonIds.Parsed b) {
         Caller caller = Caller.of(event, ux.adminRoleIds());
-        event.deferReply().queue();
         InteractionHook hook = event.getHook();
         Instant expires = event.getTimeCreated().toInstant().plus(CommandListener.TOKEN_LIFETIME);
         long appId = event.getJDA().getSelfUser().getApplicationIdLong();
         long channelId = event.getChannelIdLong();
-        executor.execute(() -> {
+        Submitter.afterDefer(event.deferReply(), executor, () -> {
             NewJob job;
             try {
                 job = derive(b, caller, channelId, appId, event.getToken(), expires);

@@ -37,7 +37,10 @@ final class Submitter {
             if (ux.settings().paused()) {
                 outcome = new JobService.Outcome.Refused(JobMessages.PAUSED);
             } else {
-                outcome = jobs.submit(job, policyFor(caller));
+                outcome = jobs.submit(job, policyFor(caller), q -> hook.editOriginal(new MessageEditBuilder()
+                        .setContent(JobMessages.queued(job.request().prompt(), q.position(), q.quota()))
+                        .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
+                        .setComponents(DiscordNotifier.cancelRow(q.jobId())).build()).queue());
             }
         } catch (DatabaseUnavailableException e) {
             LOG.error("submitting job {} failed: {}", job.request().jobId(), e.getMessage());
@@ -47,10 +50,10 @@ final class Submitter {
             LOG.error("submitting job {} failed", job.request().jobId(), e);
             outcome = new JobService.Outcome.Refused("something went wrong on our side; nothing was charged.");
         }
-        if (outcome instanceof JobService.Outcome.Queued q) {
+        if (outcome instanceof JobService.Outcome.Queued q && q.delayed()
+                && jobs.isQueued(q.jobId())) {
             hook.editOriginal(new MessageEditBuilder()
-                    .setContent(q.delayed() ? JobMessages.queuedDelayed(job.request().prompt(), q.quota())
-                            : JobMessages.queued(job.request().prompt(), q.position(), q.quota()))
+                    .setContent(JobMessages.queuedDelayed(job.request().prompt(), q.quota()))
                     .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
                     .setComponents(DiscordNotifier.cancelRow(q.jobId())).build()).queue();
         } else if (outcome instanceof JobService.Outcome.Refused r) {
@@ -59,6 +62,18 @@ final class Submitter {
     }
 
     /** The deferred reply is public; a refusal is for the user's eyes only. */
+    /**
+     * Runs {@code work} on {@code executor} once Discord acknowledged the deferral. Submitting only
+     * then means the original response exists before any progress or result edits it (an edit that
+     * overtook the deferral would find no message), and an interaction that expired before it was
+     * acknowledged charges nothing.
+     */
+    static void afterDefer(net.dv8tion.jda.api.requests.RestAction<?> defer, java.util.concurrent.Executor executor,
+            Runnable work) {
+        defer.queue(ok -> executor.execute(work),
+                err -> LOG.warn("interaction not acknowledged ({}); nothing was submitted", err.getMessage()));
+    }
+
     static void refuse(InteractionHook hook, String message) {
         hook.deleteOriginal().queue(ok -> { }, err -> { });
         hook.sendMessage("❌ " + message).setEphemeral(true)

@@ -55,11 +55,17 @@ public final class JobService {
     }
 
     public Outcome submit(NewJob job) {
-        return submit(job, policy);
+        return submit(job, policy, q -> { });
     }
 
-    /** Submits under another policy (a member's role quota) than the bot's default. */
-    public Outcome submit(NewJob job, QuotaPolicy policy) {
+    /**
+     * Submits under {@code policy} (a member's role quota, or the bot's default).
+     *
+     * @param onRecorded called once the job is recorded and charged, before it is published: what it
+     *                   shows the user (queue position) is then ordered before anything a worker's
+     *                   progress or result shows, however fast the worker is
+     */
+    public Outcome submit(NewJob job, QuotaPolicy policy, java.util.function.Consumer<Outcome.Queued> onRecorded) {
         Submission s;
         try {
             s = store.submit(job, policy);
@@ -72,11 +78,14 @@ public final class JobService {
             return new Outcome.Refused(r.message());
         }
         UUID id = ((Submission.Accepted) s).jobId();
+        Outcome.Queued recorded = new Outcome.Queued(id, store.queuePosition(id), ((Submission.Accepted) s).quota(),
+                false);
+        onRecorded.accept(recorded);
         try {
             JobPublisher.Outcome o = publisher.publish(job.request()).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             if (o == JobPublisher.Outcome.CONFIRMED) {
                 store.markPublished(id);
-                return new Outcome.Queued(id, store.queuePosition(id), ((Submission.Accepted) s).quota(), false);
+                return recorded;
             }
             if (o == JobPublisher.Outcome.UNROUTABLE) {
                 String problem = unroutable(job.request().model());
@@ -90,6 +99,11 @@ public final class JobService {
             LOG.warn("job {} not confirmed by the broker ({}); it stays in the outbox", id, e.toString());
         }
         return new Outcome.Queued(id, 0, ((Submission.Accepted) s).quota(), true);
+    }
+
+    /** Whether the job is still waiting for a worker (not running, not ended). */
+    public boolean isQueued(UUID jobId) {
+        return store.find(jobId).map(j -> j.state() == JobState.QUEUED).orElse(false);
     }
 
     static String unroutable(String model) {

@@ -105,7 +105,7 @@ class LoadIT {
                 Collections.sort(s);
                 medians.add(s.get(s.size() / 2));
                 all.addAll(s);
-                double rate = s.size() / s.stream().mapToLong(Long::longValue).sum() * 1000.0;
+                double rate = s.size() * 1000.0 / s.stream().mapToLong(Long::longValue).sum();
                 sum += rate;
                 sumSq += rate * rate;
             }
