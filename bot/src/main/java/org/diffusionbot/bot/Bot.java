@@ -83,7 +83,8 @@ public final class Bot implements AutoCloseable {
             JobService jobs = new JobService(store, publisher,
                     new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()));
             AtomicInteger n = new AtomicInteger();
-            executor = Executors.newFixedThreadPool(16, r -> {
+            // as many threads as database connections: more would only queue (spinning) for the pool
+            executor = Executors.newFixedThreadPool(config.db().poolSize(), r -> {
                 Thread t = new Thread(r, "bot-worker-" + n.incrementAndGet());
                 t.setDaemon(true);
                 return t;
@@ -97,6 +98,8 @@ public final class Bot implements AutoCloseable {
                     executor, clock, ux);
             JDABuilder builder = JDABuilder.createLight(config.discordToken(), EnumSet.noneOf(GatewayIntent.class))
                     .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
+                    // JDA's default callback pool is the common ForkJoinPool: one thread on a 2-core host
+                    .setCallbackPool(Executors.newFixedThreadPool(4, daemon("jda-callback")), true)
                     .setEventPassthrough(true) // the raw interaction: member roles and permissions (Caller)
                     .addEventListeners(listener);
             if (config.discordGatewayUrl() != null) {
@@ -114,7 +117,7 @@ public final class Bot implements AutoCloseable {
             jda.updateCommands().addCommands(Commands.all(!config.adminRoleIds().isEmpty())).complete();
             ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
-            OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle);
+            OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle, executor);
             new OutcomeConsumer(store, display, executor).start(rabbit);
             Republisher republisher = new Republisher(store, publisher, display, clock);
             republisher.start(Duration.ofSeconds(2));
@@ -140,6 +143,15 @@ public final class Bot implements AutoCloseable {
             db.close();
             throw e;
         }
+    }
+
+    private static java.util.concurrent.ThreadFactory daemon(String name) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, name + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
     }
 
     public JDA jda() {

@@ -91,24 +91,30 @@ public final class JobStore {
                         + " left today; the allowance resets <t:" + q.resetsAt().getEpochSecond() + ":R>");
             }
             insertJob(c, job, today);
-            return new Submission.Accepted(r.jobId(), charged);
+            return new Submission.Accepted(r.jobId(), charged, queuePosition(c, r.jobId()));
         });
     }
 
-    /** A worker started the job (first progress). Counts an attempt each time another worker takes it. */
-    public void markRunning(UUID jobId, String workerId) {
-        Tx.run(ds, c -> {
+    /**
+     * A worker started the job (first progress). Counts an attempt each time another worker takes it.
+     * Returns the job as it now stands, or empty when it had already ended (or does not exist).
+     */
+    public Optional<JobRecord> markRunning(UUID jobId, String workerId) {
+        return Optional.ofNullable(Tx.run(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, now()), updated_at = now(),
                                     attempts = attempts + CASE WHEN worker_id IS DISTINCT FROM ? THEN 1 ELSE 0 END,
                                     worker_id = ?
-                     WHERE id = ? AND state IN ('queued', 'running')""")) {
+                     WHERE id = ? AND state IN ('queued', 'running')
+                    RETURNING *""")) {
                 ps.setString(1, workerId);
                 ps.setString(2, workerId);
                 ps.setObject(3, jobId);
-                return ps.executeUpdate();
+                try (ResultSet rs = ps.executeQuery()) {
+                    return rs.next() ? map(rs) : null;
+                }
             }
-        });
+        }));
     }
 
     /**
@@ -274,18 +280,20 @@ public final class JobStore {
 
     /** Jobs of the same model still queued ahead of this one (0 = next). */
     public int queuePosition(UUID jobId) {
-        return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT count(*) FROM jobs o, jobs j
-                     WHERE j.id = ? AND o.model = j.model AND o.state = 'queued'
-                       AND (o.created_at, o.id) < (j.created_at, j.id)""")) {
-                ps.setObject(1, jobId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    return rs.getInt(1);
-                }
+        return Tx.run(ds, c -> queuePosition(c, jobId));
+    }
+
+    private static int queuePosition(Connection c, UUID jobId) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                SELECT count(*) FROM jobs o, jobs j
+                 WHERE j.id = ? AND o.model = j.model AND o.state = 'queued'
+                   AND (o.created_at, o.id) < (j.created_at, j.id)""")) {
+            ps.setObject(1, jobId);
+            try (ResultSet rs = ps.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
             }
-        });
+        }
     }
 
     public QuotaStatus quota(long userId, QuotaPolicy policy) {

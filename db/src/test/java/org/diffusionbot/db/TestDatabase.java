@@ -34,7 +34,7 @@ public final class TestDatabase implements AutoCloseable {
     }
 
     public DbSettings settings() {
-        return new DbSettings(SERVER + name, USER, PASSWORD, 8);
+        return new DbSettings(SERVER + name, USER, PASSWORD, 10);
     }
 
     @Override

@@ -78,8 +78,8 @@ public final class JobService {
             return new Outcome.Refused(r.message());
         }
         UUID id = ((Submission.Accepted) s).jobId();
-        Outcome.Queued recorded = new Outcome.Queued(id, store.queuePosition(id), ((Submission.Accepted) s).quota(),
-                false);
+        Outcome.Queued recorded = new Outcome.Queued(id, ((Submission.Accepted) s).position(),
+                ((Submission.Accepted) s).quota(), false);
         onRecorded.accept(recorded);
         try {
             JobPublisher.Outcome o = publisher.publish(job.request()).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);

@@ -21,10 +21,15 @@ public final class OutcomeDisplay {
     private final JobNotifier notifier;
     private final ProgressThrottle throttle;
 
-    public OutcomeDisplay(JobStore store, JobNotifier notifier, ProgressThrottle throttle) {
+    private final java.util.concurrent.Executor executor;
+
+    /** {@code executor} runs the database write after Discord answered (never on Discord's callback threads). */
+    public OutcomeDisplay(JobStore store, JobNotifier notifier, ProgressThrottle throttle,
+            java.util.concurrent.Executor executor) {
         this.store = store;
         this.notifier = notifier;
         this.throttle = throttle;
+        this.executor = executor;
     }
 
     /**
@@ -45,6 +50,6 @@ public final class OutcomeDisplay {
                 ? notifier.succeeded(job, images != null ? images : store.images(jobId), notes)
                 : notifier.failed(job, job.state() == JobState.CANCELLED ? "cancelled"
                         : job.error() != null ? job.error() : failure);
-        return shown.thenRun(() -> store.markDelivered(jobId));
+        return shown.thenRunAsync(() -> store.markDelivered(jobId), executor);
     }
 }

@@ -76,8 +76,7 @@ public final class ProgressRelay implements AutoCloseable {
         if (news && starting.add(p.jobId())) {
             executor.execute(() -> {
                 try {
-                    store.markRunning(p.jobId(), p.workerId());
-                    store.find(p.jobId()).filter(j -> !j.state().terminal()).ifPresent(j -> running.put(j.id(), j));
+                    store.markRunning(p.jobId(), p.workerId()).ifPresent(j -> running.put(j.id(), j));
                 } catch (RuntimeException e) {
                     LOG.warn("progress of job {} not relayed: {}", p.jobId(), e.getMessage());
                 } finally {

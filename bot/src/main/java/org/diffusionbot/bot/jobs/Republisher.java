@@ -57,7 +57,7 @@ public final class Republisher implements AutoCloseable {
                 if (Duration.between(u.createdAt(), clock.instant()).compareTo(MAX_WAIT) > 0) {
                     giveUp(r.jobId(), GAVE_UP);
                 } else if (inFlight.add(r.jobId())) {
-                    publisher.publish(r).whenComplete((outcome, err) -> {
+                    publisher.publish(r).whenCompleteAsync((outcome, err) -> {
                         inFlight.remove(r.jobId());
                         if (outcome == JobPublisher.Outcome.CONFIRMED) {
                             store.markPublished(r.jobId());
@@ -65,7 +65,7 @@ public final class Republisher implements AutoCloseable {
                         } else if (outcome == JobPublisher.Outcome.UNROUTABLE) {
                             giveUp(r.jobId(), JobService.unroutable(r.model()));
                         }
-                    });
+                    }, timer); // database work off the broker's confirm thread
                 }
             }
         } catch (RuntimeException e) {

@@ -12,6 +12,10 @@ import javax.imageio.ImageIO;
 public final class Thumbnails {
     public static final int MAX_SIDE = 256;
 
+    static {
+        ImageIO.setUseCache(false); // in memory: ImageIO's default temp-file cache costs a disk round trip per image
+    }
+
     private Thumbnails() {
     }
 
