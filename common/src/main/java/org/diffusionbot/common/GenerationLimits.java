@@ -115,6 +115,14 @@ public final class GenerationLimits {
                 throw new IllegalArgumentException(what + " contains a control character (U+"
                         + String.format("%04X", (int) c) + ") at position " + i);
             }
+            if (Character.isSurrogate(c) && !(Character.isHighSurrogate(c) && i + 1 < text.length()
+                    && Character.isLowSurrogate(text.charAt(i + 1)))) {
+                if (Character.isLowSurrogate(c) && i > 0 && Character.isHighSurrogate(text.charAt(i - 1))) {
+                    continue;
+                }
+                throw new IllegalArgumentException(what + " contains an invalid character (a broken UTF-16 surrogate)"
+                        + " at position " + i);
+            }
         }
         return text;
     }

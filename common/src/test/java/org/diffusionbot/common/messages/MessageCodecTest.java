@@ -92,6 +92,9 @@ class MessageCodecTest {
         n.put("prompt", "bell\u0007");
         assertReason(om, n, "control character");
         n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("prompt", "half a pair \uD800 of surrogates");
+        assertReason(om, n, "broken UTF-16 surrogate");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
         n.put("strength", 0.5);
         assertReason(om, n, "init_image and strength");
     }
