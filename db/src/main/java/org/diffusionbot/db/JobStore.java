@@ -39,7 +39,7 @@ public final class JobStore {
         JobRequest r = job.request();
         LocalDate today = today();
         return Tx.run(ds, c -> {
-            upsertUser(c, job.userId(), job.userName());
+            Sql.upsertUser(c, job.userId(), job.userName());
             if (banned(c, job.userId())) {
                 c.rollback();
                 return new Submission.Refused(Submission.Reason.BANNED, "you are not allowed to generate images here");
@@ -303,15 +303,15 @@ public final class JobStore {
     /** Admin override of one user's limits; null restores the server default. */
     public void setQuotaOverride(long userId, String userName, Integer dailyLimit, Integer maxActive) {
         Tx.run(ds, c -> {
-            upsertUser(c, userId, userName);
+            Sql.upsertUser(c, userId, userName);
             try (PreparedStatement ps = c.prepareStatement("""
                     INSERT INTO quotas (user_id, period_day, daily_limit, max_active) VALUES (?, ?, ?, ?)
                     ON CONFLICT (user_id) DO UPDATE SET daily_limit = EXCLUDED.daily_limit,
                                                         max_active = EXCLUDED.max_active, updated_at = now()""")) {
                 ps.setLong(1, userId);
                 ps.setObject(2, today());
-                setNullableInt(ps, 3, dailyLimit);
-                setNullableInt(ps, 4, maxActive);
+                Sql.setNullableInt(ps, 3, dailyLimit);
+                Sql.setNullableInt(ps, 4, maxActive);
                 return ps.executeUpdate();
             }
         });
@@ -343,17 +343,6 @@ public final class JobStore {
         }
     }
 
-    private static void upsertUser(Connection c, long userId, String name) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("""
-                INSERT INTO users (id, name) VALUES (?, ?)
-                ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
-                 WHERE users.name IS DISTINCT FROM EXCLUDED.name""")) {
-            ps.setLong(1, userId);
-            ps.setString(2, name);
-            ps.executeUpdate();
-        }
-    }
-
     private static boolean banned(Connection c, long userId) throws SQLException {
         try (PreparedStatement ps = c.prepareStatement("SELECT banned FROM users WHERE id = ?")) {
             ps.setLong(1, userId);
@@ -374,11 +363,11 @@ public final class JobStore {
             int i = 1;
             ps.setObject(i++, r.jobId());
             ps.setLong(i++, job.userId());
-            setNullableLong(ps, i++, job.guildId());
+            Sql.setNullableLong(ps, i++, job.guildId());
             ps.setLong(i++, job.channelId());
             ps.setString(i++, job.kind());
-            setNullableLong(ps, i++, job.parentImageId());
-            setNullableLong(ps, i++, job.applicationId());
+            Sql.setNullableLong(ps, i++, job.parentImageId());
+            Sql.setNullableLong(ps, i++, job.applicationId());
             ps.setString(i++, job.interactionToken());
             ps.setTimestamp(i++, job.tokenExpiresAt() == null ? null : Timestamp.from(job.tokenExpiresAt()));
             ps.setString(i++, r.model());
@@ -482,21 +471,5 @@ public final class JobStore {
     private static Instant instant(ResultSet rs, String col) throws SQLException {
         Timestamp t = rs.getTimestamp(col);
         return t == null ? null : t.toInstant();
-    }
-
-    private static void setNullableLong(PreparedStatement ps, int i, Long v) throws SQLException {
-        if (v == null) {
-            ps.setNull(i, Types.BIGINT);
-        } else {
-            ps.setLong(i, v);
-        }
-    }
-
-    private static void setNullableInt(PreparedStatement ps, int i, Integer v) throws SQLException {
-        if (v == null) {
-            ps.setNull(i, Types.INTEGER);
-        } else {
-            ps.setInt(i, v);
-        }
     }
 }

@@ -43,7 +43,7 @@ public final class SettingsStore {
     /** Replaces the user's defaults (null fields: the bot's defaults) and gallery choice. */
     public void saveUserSettings(long userId, String userName, UserSettings s) {
         Tx.run(ds, c -> {
-            upsertUser(c, userId, userName);
+            Sql.upsertUser(c, userId, userName);
             try (PreparedStatement ps = c.prepareStatement("""
                     INSERT INTO user_settings (user_id, sampler, steps, cfg, width, height, negative_prompt)
                     VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -52,14 +52,14 @@ public final class SettingsStore {
                         negative_prompt = EXCLUDED.negative_prompt, updated_at = now()""")) {
                 ps.setLong(1, userId);
                 ps.setString(2, s.sampler());
-                setInt(ps, 3, s.steps());
+                Sql.setNullableInt(ps, 3, s.steps());
                 if (s.cfg() == null) {
                     ps.setNull(4, Types.DOUBLE);
                 } else {
                     ps.setDouble(4, s.cfg());
                 }
-                setInt(ps, 5, s.width());
-                setInt(ps, 6, s.height());
+                Sql.setNullableInt(ps, 5, s.width());
+                Sql.setNullableInt(ps, 6, s.height());
                 ps.setString(7, s.negativePrompt());
                 ps.executeUpdate();
             }
@@ -116,8 +116,8 @@ public final class SettingsStore {
                         max_active = EXCLUDED.max_active, updated_by = EXCLUDED.updated_by, updated_at = now()""")) {
                 ps.setLong(1, guildId);
                 ps.setLong(2, roleId);
-                setInt(ps, 3, dailyLimit);
-                setInt(ps, 4, maxActive);
+                Sql.setNullableInt(ps, 3, dailyLimit);
+                Sql.setNullableInt(ps, 4, maxActive);
                 ps.setLong(5, adminId);
                 return ps.executeUpdate();
             }
@@ -171,7 +171,7 @@ public final class SettingsStore {
     /** Bans or unbans a user; returns whether that changed anything. */
     public boolean setBanned(long userId, String userName, boolean banned) {
         return Tx.run(ds, c -> {
-            upsertUser(c, userId, userName);
+            Sql.upsertUser(c, userId, userName);
             try (PreparedStatement ps = c.prepareStatement(
                     "UPDATE users SET banned = ?, updated_at = now() WHERE id = ? AND banned <> ?")) {
                 ps.setBoolean(1, banned);
@@ -214,24 +214,5 @@ public final class SettingsStore {
                 return ps.executeUpdate() == 1;
             }
         });
-    }
-
-    private static void upsertUser(Connection c, long userId, String name) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("""
-                INSERT INTO users (id, name) VALUES (?, ?)
-                ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
-                 WHERE users.name IS DISTINCT FROM EXCLUDED.name""")) {
-            ps.setLong(1, userId);
-            ps.setString(2, name);
-            ps.executeUpdate();
-        }
-    }
-
-    private static void setInt(PreparedStatement ps, int i, Integer v) throws SQLException {
-        if (v == null) {
-            ps.setNull(i, Types.INTEGER);
-        } else {
-            ps.setInt(i, v);
-        }
     }
 }

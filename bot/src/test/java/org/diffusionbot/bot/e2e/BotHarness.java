@@ -65,6 +65,26 @@ public final class BotHarness implements AutoCloseable {
         return w;
     }
 
+    /** The final edit of an interaction's original response: the image(s), no preview. */
+    public static org.diffusionbot.bot.fakediscord.RecordedMessage finalImage(
+            org.diffusionbot.bot.fakediscord.InteractionHandle i, java.time.Duration wait) {
+        return i.awaitOriginalEdit(m -> !m.attachments().isEmpty() && m.attachment("preview.png").isEmpty(), wait);
+    }
+
+    /** The user's only job, once the user has been shown its outcome. */
+    public org.diffusionbot.db.JobRecord awaitDelivered(org.diffusionbot.bot.fakediscord.FakeUser u,
+            java.time.Duration wait) throws InterruptedException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        while (System.nanoTime() < deadline) {
+            List<org.diffusionbot.db.JobRecord> jobs = bot.store().recentJobs(u.idLong(), 5);
+            if (jobs.size() == 1 && jobs.get(0).deliveredAt() != null) {
+                return jobs.get(0);
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("job of " + u.username() + " not delivered");
+    }
+
     /** Stops the bot (jobs keep running on the workers) and starts a new one on the same database. */
     public void restartBot(Runnable whileDown) throws Exception {
         bot.close();

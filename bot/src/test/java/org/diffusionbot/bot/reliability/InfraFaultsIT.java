@@ -57,14 +57,14 @@ class InfraFaultsIT {
             sleep(3_000);
             expireTokenInDatabase(late);
         });
-        RecordedMessage shown = finalImage(a);
+        RecordedMessage shown = BotHarness.finalImage(a, WAIT);
         RecordedMessage posted = h.discord.awaitChannelMessage(b.channelId(),
                 m -> m.content().contains("past the token") && !m.attachments().isEmpty(), WAIT);
         long ms = (System.nanoTime() - t0) / 1_000_000;
         assertEquals(1, shown.attachments().size());
         assertTrue(posted.content().contains("<@" + late.id() + ">"));
         for (FakeUser u : List.of(live, late)) {
-            JobRecord j = delivered(u);
+            JobRecord j = h.awaitDelivered(u, WAIT);
             assertEquals(JobState.SUCCEEDED, j.state());
             assertEquals(1, h.bot.store().quota(u.idLong(), POLICY).usedToday());
         }
@@ -87,9 +87,9 @@ class InfraFaultsIT {
             Services.postgres("start");
         }
         long upAfter = (System.nanoTime() - down) / 1_000_000;
-        finalImage(running); // its result waited in the queue until the database was back
+        BotHarness.finalImage(running, WAIT); // its result waited in the queue until the database was back
         InteractionHandle after = imagine(u, "after the restart", 5);
-        finalImage(after);
+        BotHarness.finalImage(after, WAIT);
         long recovered = (System.nanoTime() - down) / 1_000_000;
         List<JobRecord> jobs = h.bot.store().recentJobs(u.idLong(), 10);
         assertEquals(2, jobs.size());
@@ -153,22 +153,6 @@ class InfraFaultsIT {
     private InteractionHandle imagine(FakeUser u, String prompt, int steps) {
         return h.discord.slashCommand("imagine", u, Opt.string("prompt", prompt), Opt.integer("steps", steps),
                 Opt.integer("width", 64), Opt.integer("height", 64));
-    }
-
-    private static RecordedMessage finalImage(InteractionHandle i) {
-        return i.awaitOriginalEdit(m -> !m.attachments().isEmpty() && m.attachment("preview.png").isEmpty(), WAIT);
-    }
-
-    private JobRecord delivered(FakeUser u) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (System.nanoTime() < deadline) {
-            List<JobRecord> jobs = h.bot.store().recentJobs(u.idLong(), 5);
-            if (jobs.size() == 1 && jobs.get(0).deliveredAt() != null) {
-                return jobs.get(0);
-            }
-            Thread.sleep(20);
-        }
-        throw new AssertionError("job of " + u.username() + " not delivered");
     }
 
     private void expireTokenInDatabase(FakeUser u) {

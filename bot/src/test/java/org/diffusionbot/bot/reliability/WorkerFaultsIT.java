@@ -55,10 +55,10 @@ class WorkerFaultsIT {
             long killed = System.nanoTime();
             doomed.kill();
             h.startWorker("survivor", new SyntheticGenerator(1_000_000), 1);
-            RecordedMessage done = finalImage(i);
+            RecordedMessage done = BotHarness.finalImage(i, WAIT);
             long recoveryMs = (System.nanoTime() - killed) / 1_000_000;
             assertEquals(1, done.attachments().size());
-            JobRecord job = awaitDelivered(u);
+            JobRecord job = h.awaitDelivered(u, WAIT);
             assertEquals(JobState.SUCCEEDED, job.state());
             assertEquals("survivor", job.workerId());
             assertEquals(2, job.attempts(), "started by the killed worker, finished by the survivor");
@@ -80,10 +80,10 @@ class WorkerFaultsIT {
             frozen.signal("STOP"); // a hung process: no AMQP heartbeats any more
             long stopped = System.nanoTime();
             h.startWorker("thawed", new SyntheticGenerator(1_000_000), 1);
-            RecordedMessage done = finalImage(i);
+            RecordedMessage done = BotHarness.finalImage(i, WAIT);
             long recoveryMs = (System.nanoTime() - stopped) / 1_000_000;
             assertEquals(1, done.attachments().size());
-            JobRecord job = awaitDelivered(u);
+            JobRecord job = h.awaitDelivered(u, WAIT);
             assertEquals("thawed", job.workerId());
             assertOneImageChargedOnce(u, job);
             assertTrue(recoveryMs < 30_000, "bounded by about twice RABBITMQ_HEARTBEAT_SECONDS (2 s): " + recoveryMs);
@@ -117,32 +117,16 @@ class WorkerFaultsIT {
         i.awaitOriginalEdit(m -> m.content().contains("step "), WAIT);
         long hungAt = System.nanoTime();
         h.startWorker("rescuer", new SyntheticGenerator(1_000_000), 1);
-        RecordedMessage done = finalImage(i);
+        RecordedMessage done = BotHarness.finalImage(i, WAIT);
         long recoveryMs = (System.nanoTime() - hungAt) / 1_000_000;
         assertEquals(0, tripped.getCount(), "the watchdog fired");
         assertEquals(1, done.attachments().size());
-        JobRecord job = awaitDelivered(u);
+        JobRecord job = h.awaitDelivered(u, WAIT);
         assertEquals("rescuer", job.workerId());
         assertOneImageChargedOnce(u, job);
         release.countDown();
         System.out.printf("RELIABILITY hung pipeline: 1 sent, 1 completed, 0 lost, 0 duplicated, recovery %d ms"
                 + " (JOB_TIMEOUT_SECONDS 3)%n", recoveryMs);
-    }
-
-    private static RecordedMessage finalImage(InteractionHandle i) {
-        return i.awaitOriginalEdit(m -> !m.attachments().isEmpty() && m.attachment("preview.png").isEmpty(), WAIT);
-    }
-
-    private JobRecord awaitDelivered(FakeUser u) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT.toNanos();
-        while (System.nanoTime() < deadline) {
-            List<JobRecord> jobs = h.bot.store().recentJobs(u.idLong(), 5);
-            if (jobs.size() == 1 && jobs.get(0).deliveredAt() != null) {
-                return jobs.get(0);
-            }
-            Thread.sleep(20);
-        }
-        throw new AssertionError("job of " + u.username() + " not delivered");
     }
 
     private void assertOneImageChargedOnce(FakeUser u, JobRecord job) {

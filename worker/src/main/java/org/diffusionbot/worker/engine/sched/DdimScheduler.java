@@ -9,7 +9,7 @@ import org.diffusionbot.common.Sampler;
  * eta 0: "leading" timesteps ({@code t = i·(T//N) + 1}), deterministic update
  * {@code x' = √ᾱ_prev·x0 + √(1−ᾱ_prev)·ε}, ᾱ_prev = ᾱ[0] past the last step.
  */
-public final class DdimScheduler extends AbstractScheduler {
+public final class DdimScheduler extends AlphaScheduler {
     DdimScheduler(SchedulerConfig config) {
         super(Sampler.DDIM, config);
     }
@@ -25,21 +25,6 @@ public final class DdimScheduler extends AbstractScheduler {
     @Override
     protected List<NDArray> history() {
         return List.of();
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public NDArray scaleModelInput(NDArray sample, int stepIndex) {
-        return sample;
-    }
-
-    @Override
-    public double alphaBar(int i) {
-        return alphasCumprod[(int) timesteps[i]];
     }
 
     @Override

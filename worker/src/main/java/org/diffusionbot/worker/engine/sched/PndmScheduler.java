@@ -12,7 +12,7 @@ import org.diffusionbot.common.Sampler;
  * step (counter 1) averages the first two model outputs and restarts from the first sample.
  * {@link StepResult#x0()} is the estimate from the current model output at the current timestep.
  */
-public final class PndmScheduler extends AbstractScheduler {
+public final class PndmScheduler extends AlphaScheduler {
     private final List<NDArray> ets = new ArrayList<>();
     private NDArray curSample;
     private int counter;
@@ -49,21 +49,6 @@ public final class PndmScheduler extends AbstractScheduler {
             h.add(curSample);
         }
         return h;
-    }
-
-    @Override
-    public float initNoiseSigma() {
-        return 1f;
-    }
-
-    @Override
-    public NDArray scaleModelInput(NDArray sample, int stepIndex) {
-        return sample;
-    }
-
-    @Override
-    public double alphaBar(int i) {
-        return alphasCumprod[(int) timesteps[i]];
     }
 
     @Override
