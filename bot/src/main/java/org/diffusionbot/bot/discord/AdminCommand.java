@@ -1,14 +1,10 @@
 package org.diffusionbot.bot.discord;
 
-import java.util.EnumSet;
 import java.util.concurrent.ExecutorService;
 import java.util.function.Supplier;
-import net.dv8tion.jda.api.entities.Message;
 import net.dv8tion.jda.api.events.interaction.command.SlashCommandInteractionEvent;
-import net.dv8tion.jda.api.interactions.InteractionHook;
 import net.dv8tion.jda.api.interactions.commands.OptionMapping;
 import org.diffusionbot.common.GenerationLimits;
-import org.diffusionbot.db.DatabaseUnavailableException;
 import org.diffusionbot.db.JobStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -152,27 +148,7 @@ final class AdminCommand {
         return (int) v;
     }
 
-    /** Defers ephemerally and answers with the text computed on the executor (mentions shown, never pinged). */
     private void answer(SlashCommandInteractionEvent event, Supplier<String> text) {
-        event.deferReply(true).queue();
-        InteractionHook hook = event.getHook();
-        executor.execute(() -> {
-            String answer;
-            try {
-                answer = text.get();
-            } catch (DatabaseUnavailableException e) {
-                LOG.error("/admin failed: {}", e.getMessage());
-                answer = "❌ The database is unavailable right now. Please try again in a minute.";
-            } catch (RuntimeException e) {
-                LOG.error("/admin failed", e);
-                answer = "❌ Something went wrong on our side.";
-            }
-            java.util.List<String> parts = CommandListener.split(answer);
-            hook.editOriginal(parts.get(0)).setAllowedMentions(EnumSet.noneOf(Message.MentionType.class)).queue();
-            for (String part : parts.subList(1, parts.size())) {
-                hook.sendMessage(part).setEphemeral(true)
-                        .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class)).queue();
-            }
-        });
+        CommandListener.ephemeral(event, executor, text);
     }
 }

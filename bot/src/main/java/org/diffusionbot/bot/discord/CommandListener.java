@@ -247,8 +247,16 @@ public final class CommandListener extends ListenerAdapter {
                 .orElse("❌ No queued or running job of yours has that id.");
     }
 
-    /** Answers ephemerally after deferring, with the text computed on the executor (it reads the database). */
     private void ephemeral(SlashCommandInteractionEvent event, java.util.function.Supplier<String> text) {
+        ephemeral(event, executor, text);
+    }
+
+    /**
+     * Answers ephemerally after deferring, with the text computed on {@code executor} (it reads the
+     * database); a long answer is split into several messages; mentions are shown, never pinged.
+     */
+    static void ephemeral(SlashCommandInteractionEvent event, java.util.concurrent.Executor executor,
+            java.util.function.Supplier<String> text) {
         event.deferReply(true).queue();
         InteractionHook hook = event.getHook();
         executor.execute(() -> {
