@@ -1,5 +1,7 @@
 package org.diffusionbot.worker;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Clock;
 import java.util.Locale;
 import java.util.concurrent.CountDownLatch;
@@ -10,6 +12,9 @@ import org.diffusionbot.worker.engine.ModelLoader;
 import org.diffusionbot.worker.engine.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
 import org.diffusionbot.worker.engine.sched.SchedulerConfig;
+import org.diffusionbot.worker.hub.HubException;
+import org.diffusionbot.worker.hub.HubModelFetcher;
+import org.diffusionbot.worker.hub.RepoId;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 import org.diffusionbot.worker.runtime.WorkerRuntime;
 import org.slf4j.Logger;
@@ -37,11 +42,25 @@ final class RunCommand {
             throw new ConfigException(e.getMessage().startsWith("device") ? "DEVICE: " + e.getMessage()
                     : "PREDICTION_TYPE must be auto, epsilon or v_prediction (" + e.getMessage() + ")");
         }
+        Path modelPath = config.modelPath();
+        if (!Files.exists(modelPath)) {
+            try {
+                RepoId repo = RepoId.parse(modelPath.toString());
+                LOG.info("MODEL_PATH {} is a Hugging Face repository: fetching it", repo);
+                modelPath = HubModelFetcher.fromEnv(env).fetch(repo);
+            } catch (HubException e) {
+                System.err.println("worker: " + e.getMessage());
+                return 2;
+            } catch (java.io.IOException e) {
+                System.err.println("worker: cannot download " + modelPath + ": " + e);
+                return 1;
+            }
+        }
         long t0 = System.nanoTime();
-        LOG.info("loading {} on {}", config.modelPath(), compute);
+        LOG.info("loading {} on {}", modelPath, compute);
         StableDiffusionPipeline pipeline;
         try {
-            pipeline = ModelLoader.load(config.modelPath(), compute.dtype(), compute.device(),
+            pipeline = ModelLoader.load(modelPath, compute.dtype(), compute.device(),
                     new ModelLoader.Options(prediction, null));
         } catch (ModelFormatException e) {
             System.err.println("worker: " + e.getMessage());

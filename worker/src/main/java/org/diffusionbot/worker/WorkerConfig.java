@@ -8,11 +8,14 @@ import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
 import org.diffusionbot.common.config.RabbitSettings;
 import org.diffusionbot.common.mq.Topology;
+import org.diffusionbot.worker.hub.HubException;
+import org.diffusionbot.worker.hub.RepoId;
 
 /**
  * Everything {@code worker run} reads from the environment, validated once at start-up.
  *
- * @param modelPath a diffusers folder or a single-file {@code .safetensors} checkpoint
+ * @param modelPath a diffusers folder or a single-file {@code .safetensors} checkpoint, or (when no such
+ *                  path exists) a Hugging Face repository id that {@code RunCommand} downloads at start-up
  * @param modelName the name jobs use to reach this worker (routing key of its jobs queue)
  * @param device    {@code auto} (CUDA when available), {@code cpu} or {@code gpu}
  * @param batchSize jobs run together in one UNet batch, and the consumer prefetch
@@ -32,12 +35,23 @@ public record WorkerConfig(
         RabbitSettings rabbit) {
 
     public static WorkerConfig fromEnv(Env env) {
-        Path model = Path.of(env.required("MODEL_PATH",
-                "point it at a Stable Diffusion checkpoint: a diffusers folder or a .safetensors file"));
-        if (!Files.exists(model)) {
-            throw new ConfigException("MODEL_PATH points at " + model.toAbsolutePath() + ", which does not exist");
+        String setting = env.required("MODEL_PATH", "point it at a Stable Diffusion checkpoint: a diffusers folder, "
+                + "a .safetensors file or a Hugging Face repository id (owner/name[@revision])");
+        Path model = Path.of(setting);
+        String defaultName;
+        if (Files.exists(model)) {
+            defaultName = defaultModelName(model);
+        } else if (RepoId.looksLike(setting)) {
+            try {
+                defaultName = defaultModelName(Path.of(RepoId.parse(setting).name()));
+            } catch (HubException e) {
+                throw new ConfigException("MODEL_PATH: " + e.getMessage());
+            }
+        } else {
+            throw new ConfigException("MODEL_PATH points at " + model.toAbsolutePath() + ", which does not exist "
+                    + "(and is not a Hugging Face repository id such as owner/name)");
         }
-        String name = env.string("MODEL_NAME", defaultModelName(model));
+        String name = env.string("MODEL_NAME", defaultName);
         try {
             Topology.checkModelName(name);
         } catch (IllegalArgumentException e) {
