@@ -26,11 +26,6 @@ public final class WebServer implements AutoCloseable {
 
     private final HttpServer server;
 
-    /** Health checks only, no gallery. */
-    public WebServer(String bind, int port, BooleanSupplier healthy) throws IOException {
-        this(bind, port, healthy, null);
-    }
-
     /** Health checks and, when {@code gallery} is not null, the community gallery. */
     public WebServer(String bind, int port, BooleanSupplier healthy, GalleryStore gallery) throws IOException {
         server = HttpServer.create(new InetSocketAddress(bind, port), 64);
