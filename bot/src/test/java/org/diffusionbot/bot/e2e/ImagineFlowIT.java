@@ -47,9 +47,10 @@ class ImagineFlowIT {
 
     @Test
     void imagineEndsWithTheImageAttachedAndTheJobSucceeded() throws Exception {
+        // 150 steps at 10 ms: the job outlasts the 1.5 s edit interval, so a progress edit carries a preview
         FakeUser alice = h.discord.createUser("alice");
         InteractionHandle i = h.discord.slashCommand("imagine", alice, Opt.string("prompt", "a red fox in the snow"),
-                Opt.integer("steps", 12), Opt.integer("count", 2), Opt.integer("seed", 77), Opt.string("size", "512x768"));
+                Opt.integer("steps", 150), Opt.integer("count", 2), Opt.integer("seed", 77), Opt.string("size", "512x768"));
         RecordedCallback deferred = i.awaitCallback(WAIT);
         assertEquals(RecordedCallback.DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, deferred.type());
         assertFalse(deferred.isEphemeral());
@@ -58,7 +59,7 @@ class ImagineFlowIT {
         RecordedMessage done = i.awaitOriginalEdit(m -> m.attachments().size() == 2, WAIT);
         RecordedAttachment first = done.attachment("image-77.png").orElseThrow();
         String params = Png.readText(first.bytes()).get("parameters");
-        assertTrue(params.startsWith("a red fox in the snow\nSteps: 12, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 77,"
+        assertTrue(params.startsWith("a red fox in the snow\nSteps: 150, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 77,"
                 + " Size: 512x768"), params);
         assertTrue(done.attachment("image-78.png").isPresent(), "second image has the next seed");
         assertTrue(done.content().contains("a red fox in the snow") && done.content().contains("seeds 77, 78"),
