@@ -8,7 +8,7 @@ import java.util.UUID;
  * The finished images of a job, published to the durable results queue; the worker acks the job
  * only after the broker confirmed this message.
  *
- * @param notes things the user should know (a prompt cut at 77 tokens, an init image resized)
+ * @param notes things the user should know (a long prompt encoded in chunks, an init image resized)
  */
 public record JobResult(
         UUID jobId,

@@ -4,7 +4,7 @@ import java.util.List;
 
 /** How one {@link GenerationRequest} of a batch ended. */
 public sealed interface RequestResult {
-    /** Notes for the user about adjustments (prompt cut at 77 tokens, init image resized). */
+    /** Notes for the user about adjustments (a long prompt encoded in chunks, init image resized). */
     List<String> notes();
 
     /** Images in seed order. */

@@ -19,8 +19,8 @@ import org.diffusionbot.worker.engine.StepView;
  * batch. Progress goes to each job at every step; previews (of the job's first image) are computed
  * only at steps where {@link ProgressListener#wantsPreview} says so and the job has previews on.
  * Outcomes: NaN/Inf → {@link JobFailure.Code#NUMERICAL_ERROR}, undecodable init image → {@link
- * JobFailure.Code#INVALID_REQUEST}, cancelled → {@link JobFailure.Code#CANCELLED}; notes (prompt cut
- * at 77 tokens, init image resized) travel with the images.
+ * JobFailure.Code#INVALID_REQUEST}, cancelled → {@link JobFailure.Code#CANCELLED}; notes (long prompt
+ * encoded in chunks, init image resized) travel with the images.
  */
 public final class DiffusionGenerator implements ImageGenerator {
     private final StableDiffusionPipeline pipeline;

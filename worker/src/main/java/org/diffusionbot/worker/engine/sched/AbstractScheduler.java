@@ -248,11 +248,17 @@ abstract class AbstractScheduler implements Scheduler {
 
     protected abstract void computeTimesteps(int steps);
 
-    /** Drops all history references (their arrays are freed with the history manager). */
-    protected abstract void resetHistory();
+    /**
+     * Drops all history references (their arrays are freed with the history manager). Stateless
+     * samplers (DDIM, Euler, Euler a) keep none.
+     */
+    protected void resetHistory() {
+    }
 
-    /** History arrays that a step may read. */
-    protected abstract List<NDArray> history();
+    /** History arrays that a step may read; none for stateless samplers. */
+    protected List<NDArray> history() {
+        return List.of();
+    }
 
     protected abstract StepResult doStep(NDArray modelOutput, int i, NDArray sample, NoiseSource noise);
 

@@ -1,7 +1,6 @@
 package org.diffusionbot.worker.engine.sched;
 
 import ai.djl.ndarray.NDArray;
-import java.util.List;
 import org.diffusionbot.common.Sampler;
 
 /**
@@ -17,14 +16,6 @@ public final class DdimScheduler extends AlphaScheduler {
     @Override
     protected void computeTimesteps(int steps) {
         timesteps = toFloats(standardTimesteps(steps, spacing("leading"), true));
-    }
-
-    @Override
-    protected void resetHistory() {}
-
-    @Override
-    protected List<NDArray> history() {
-        return List.of();
     }
 
     @Override

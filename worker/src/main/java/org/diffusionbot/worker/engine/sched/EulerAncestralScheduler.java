@@ -1,7 +1,6 @@
 package org.diffusionbot.worker.engine.sched;
 
 import ai.djl.ndarray.NDArray;
-import java.util.List;
 import org.diffusionbot.common.Sampler;
 
 /**
@@ -18,14 +17,6 @@ public final class EulerAncestralScheduler extends SigmaScheduler {
     @Override
     public boolean isStochastic() {
         return true;
-    }
-
-    @Override
-    protected void resetHistory() {}
-
-    @Override
-    protected List<NDArray> history() {
-        return List.of();
     }
 
     @Override

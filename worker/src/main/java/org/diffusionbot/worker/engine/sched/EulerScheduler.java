@@ -1,21 +1,12 @@
 package org.diffusionbot.worker.engine.sched;
 
 import ai.djl.ndarray.NDArray;
-import java.util.List;
 import org.diffusionbot.common.Sampler;
 
 /** diffusers' {@code EulerDiscreteScheduler(steps_offset=1)}: linspace timesteps, x' = x + (x − x0)/σ·(σ_next − σ). */
 public final class EulerScheduler extends SigmaScheduler {
     EulerScheduler(SchedulerConfig config) {
         super(Sampler.EULER, config);
-    }
-
-    @Override
-    protected void resetHistory() {}
-
-    @Override
-    protected List<NDArray> history() {
-        return List.of();
     }
 
     @Override
