@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# Builds libsd_native_ops.so (sd_native_ops.cc) against the libtorch of a Python PyTorch install.
+# Builds libsd_native_ops.so (sd_native_ops.cc + the CUDA kernels of group_norm_nhwc.cu) against the
+# libtorch of a Python PyTorch install.
 # Usage: JNI_INCLUDE=/path/to/jdk/include build.sh OUTPUT.so
 #   TORCH_DIR  torch package folder (default: python3's torch); CUDA_HOME (default: nvcc's parent)
+#   CUDA_ARCH  GPU architecture of the kernels (default: 90, Hopper; 80 for Ampere, 89 for Ada)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUTPUT="${1:?output .so path}"
 TORCH="${TORCH_DIR:-$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')}"
 CUDA="${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc)")")}"
 JNI="${JNI_INCLUDE:?set JNI_INCLUDE to a JDK include folder (jni.h, linux/jni_md.h)}"
-g++ -O2 -std=c++17 -shared -fPIC -D_GLIBCXX_USE_CXX11_ABI=1 -DUSE_CUDA \
+ARCH="${CUDA_ARCH:-90}"
+OBJ="$(mktemp -d)"
+trap 'rm -rf "$OBJ"' EXIT
+"$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -gencode "arch=compute_$ARCH,code=sm_$ARCH" \
+  -c "$HERE/group_norm_nhwc.cu" -o "$OBJ/group_norm_nhwc.o" &
+NVCC=$!
+g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=1 -DUSE_CUDA \
   -I"$TORCH/include" -I"$TORCH/include/torch/csrc/api/include" -I"$CUDA/include" -I"$JNI" -I"$JNI/linux" \
-  "$HERE/sd_native_ops.cc" -o "$OUTPUT" \
-  -L"$TORCH/lib" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -Wl,-rpath,"$TORCH/lib"
+  -c "$HERE/sd_native_ops.cc" -o "$OBJ/sd_native_ops.o"
+wait "$NVCC"
+g++ -shared "$OBJ/sd_native_ops.o" "$OBJ/group_norm_nhwc.o" -o "$OUTPUT" \
+  -L"$TORCH/lib" -L"$CUDA/lib64" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart \
+  -Wl,-rpath,"$TORCH/lib" -Wl,-rpath,"$CUDA/lib64"

@@ -1,4 +1,5 @@
-// Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm, GEGLU, CUDA
+// Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm (with NHWC
+// kernels of our own in group_norm_nhwc.cu), channels-last conversion, GEGLU, CUDA
 // graph capture/replay of a sequence of DJL calls, and CUDA caching-allocator statistics.
 //
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
@@ -14,11 +15,20 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
 
+#include <cstdint>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+// group_norm_nhwc.cu
+extern "C" bool sd_group_norm_nhwc_supported(int c, int groups);
+extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, float* work, int n,
+                                  int64_t hw, int c, int groups, float eps, bool silu, int sm_count,
+                                  cudaStream_t stream);
 
 namespace {
 
@@ -60,6 +70,42 @@ at::Tensor mha(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, in
   auto vh = v.view({b, m, heads, d}).transpose(1, 2);
   auto o = at::scaled_dot_product_attention(qh, kh, vh, std::nullopt, 0.0, false, 1.0);
   return o.transpose(1, 2).reshape({b, n, c});
+}
+
+int sm_count() {
+  static const int count = [] {
+    int n = 0;
+    if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, c10::cuda::current_device()) != cudaSuccess) n = 132;
+    return n;
+  }();
+  return count;
+}
+
+bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
+  return !t || (t->is_cuda() && t->scalar_type() == at::kHalf && t->is_contiguous() && t->numel() == c);
+}
+
+// GroupNorm (+ SiLU): our NHWC kernels for fp16 channels-last CUDA tensors (the output stays
+// channels-last), PyTorch's group_norm (NCHW) for everything else.
+at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
+                      const std::optional<at::Tensor>& beta, double eps, bool silu) {
+  if (x.is_cuda() && x.dim() == 4 && x.scalar_type() == at::kHalf &&
+      x.is_contiguous(at::MemoryFormat::ChannelsLast) && half_vector(gamma, x.size(1)) &&
+      half_vector(beta, x.size(1)) && sd_group_norm_nhwc_supported(static_cast<int>(x.size(1)), static_cast<int>(groups)) &&
+      reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0) {
+    const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+    auto y = at::empty_like(x, at::MemoryFormat::ChannelsLast);
+    auto work = at::zeros({4 * n * c}, x.options().dtype(at::kFloat));
+    int err = sd_group_norm_nhwc(x.data_ptr(), y.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
+                                 beta ? beta->data_ptr() : nullptr, work.data_ptr<float>(), static_cast<int>(n), hw,
+                                 static_cast<int>(c), static_cast<int>(groups), static_cast<float>(eps), silu,
+                                 sm_count(), c10::cuda::getCurrentCUDAStream());
+    if (err != 0) throw std::runtime_error(std::string("NHWC group norm: ") + cudaGetErrorString(static_cast<cudaError_t>(err)));
+    return y;
+  }
+  auto y = at::group_norm(x, groups, gamma, beta, eps, true);
+  if (silu) y = at::silu_(y);
+  return y;
 }
 
 struct Graph {
@@ -105,10 +151,29 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_crossAt
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_groupNorm(
     JNIEnv* env, jclass, jlong x, jint groups, jlong gamma, jlong beta, jdouble eps, jboolean silu) {
   NATIVE_BEGIN
-  auto y = at::group_norm(T(x), groups, opt(gamma), opt(beta), eps, true);
-  if (silu) y = at::silu_(y);
-  return wrap(y);
+  return wrap(sd_group_norm(T(x), groups, opt(gamma), opt(beta), eps, silu));
   NATIVE_END(0)
+}
+
+// The tensor in channels-last memory layout (a copy unless it already is; 4-d tensors only).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_channelsLast(JNIEnv* env, jclass, jlong x) {
+  NATIVE_BEGIN
+  return wrap(T(x).contiguous(at::MemoryFormat::ChannelsLast));
+  NATIVE_END(0)
+}
+
+// The tensor in the default (row-major) layout: what DJL's host copies expect.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_contiguous(JNIEnv* env, jclass, jlong x) {
+  NATIVE_BEGIN
+  return wrap(T(x).contiguous());
+  NATIVE_END(0)
+}
+
+// Whether the tensor is laid out channels-last (and not also row-major).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_isChannelsLast(JNIEnv* env, jclass, jlong x) {
+  NATIVE_BEGIN
+  return T(x).dim() == 4 && T(x).is_contiguous(at::MemoryFormat::ChannelsLast) && !T(x).is_contiguous();
+  NATIVE_END(false)
 }
 
 // GEGLU feed-forward input: h = linear(x); a, g = h.chunk(2); a * gelu(g).

@@ -477,19 +477,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 }
                 NDArray in = (good.size() == parts.size() ? lat : NDArrays.concat(good, 0)).div((float) scaling)
                         .toType(dtype, false);
-                NDArray dec = models.vae().decode(s, in).toType(DataType.FLOAT32, false);
-                float[] v = dec.toFloatArray();
-                int h = (int) dec.getShape().get(2);
-                int w = (int) dec.getShape().get(3);
-                int img = 3 * h * w;
+                Decoded dec = toImages(models.vae().decode(s, in));
                 for (int k = 0; k < ok.size(); k++) {
                     int i = ok.get(k);
                     int r = requestOfRow[i];
-                    if (!allFinite(v, k * img, img)) {
+                    if (!dec.finite()[k]) {
                         bad[r] = true;
                         continue;
                     }
-                    images[r][rowImage.get(i)] = toRgb(Arrays.copyOfRange(v, k * img, (k + 1) * img), h, w);
+                    images[r][rowImage.get(i)] = dec.images()[k];
                 }
             }
         }
@@ -525,16 +521,38 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return true;
     }
 
-    /** Decoder output (3, H, W) in [-1, 1] → round(255·clamp(v/2 + 0.5, 0, 1)), interleaved. */
-    static RgbImage toRgb(float[] chw, int h, int w) {
-        int plane = h * w;
-        byte[] rgb = new byte[3 * plane];
-        for (int c = 0; c < 3; c++) {
-            for (int p = 0; p < plane; p++) {
-                rgb[3 * p + c] = LatentPreview.toByte(chw[c * plane + p] / 2f + 0.5f);
+    /** Images of a decoder output, and per image whether all its values were finite. */
+    record Decoded(RgbImage[] images, boolean[] finite) {
+    }
+
+    /**
+     * Decoder output (B, 3, H, W) in [-1, 1] → round(255·clamp(v/2 + 0.5, 0, 1)) as interleaved 8-bit
+     * RGB, as diffusers' numpy_to_pil, computed where the tensor lives: on a GPU only the bytes and one
+     * float per image (max |v|, NaN and Inf propagate) come back, and the GPU is not left idle while
+     * the host converts millions of floats.
+     */
+    static Decoded toImages(NDArray decoded) {
+        Shape s = decoded.getShape();
+        int b = (int) s.get(0);
+        int h = (int) s.get(2);
+        int w = (int) s.get(3);
+        try (NDManager m = decoded.getManager().newSubManager()) {
+            NDArray f = decoded.toType(DataType.FLOAT32, false);
+            f.attach(m);
+            NDArray rgb = f.div(2f).add(0.5f).clip(0f, 1f).mul(255f).round().toType(DataType.UINT8, false)
+                    .transpose(0, 2, 3, 1);
+            NDArray peak = f.abs().reshape(b, -1).max(new int[] {1});
+            byte[] bytes = rgb.toByteArray();
+            float[] peaks = peak.toFloatArray();
+            int img = 3 * h * w;
+            RgbImage[] images = new RgbImage[b];
+            boolean[] finite = new boolean[b];
+            for (int k = 0; k < b; k++) {
+                images[k] = new RgbImage(w, h, Arrays.copyOfRange(bytes, k * img, (k + 1) * img));
+                finite[k] = Float.isFinite(peaks[k]);
             }
+            return new Decoded(images, finite);
         }
-        return new RgbImage(w, h, rgb);
     }
 
     private final class View implements StepView {
@@ -595,6 +613,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             return row;
         }
 
+        private float[] x0Host; // every row of x0, copied on the first preview of the step (one sync)
+
+        private float[] x0Row(int row) {
+            if (x0Host == null) {
+                x0Host = x0.toType(DataType.FLOAT32, false).toFloatArray();
+            }
+            int per = x0Host.length / (int) x0.getShape().get(0);
+            return Arrays.copyOfRange(x0Host, row * per, (row + 1) * per);
+        }
+
         private float[] rowOf(NDArray a, int row) {
             try (NDManager m = scope.newSubManager()) {
                 NDArray r = a.get(row);
@@ -605,7 +633,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
         @Override
         public float[] x0(int request, int image) {
-            return rowOf(x0, row(request, image));
+            return x0Row(row(request, image));
         }
 
         @Override
@@ -617,15 +645,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         public RgbImage preview(int request, int image) {
             int row = row(request, image);
             return switch (cb.previewMode()) {
-                case LATENT_RGB -> LatentPreview.render(rowOf(x0, row), lh, lw, 1);
-                case LATENT_RGB_X2 -> LatentPreview.render(rowOf(x0, row), lh, lw, 2);
+                case LATENT_RGB -> LatentPreview.render(x0Row(row), lh, lw, 1);
+                case LATENT_RGB_X2 -> LatentPreview.render(x0Row(row), lh, lw, 2);
                 case VAE -> {
                     try (NDManager m = scope.newSubManager()) {
                         NDArray lat = x0.get(row + ":" + (row + 1));
                         lat.attach(m);
                         NDArray in = lat.div((float) models.vae().config().scalingFactor()).toType(dtype, false);
-                        NDArray dec = models.vae().decode(m, in).toType(DataType.FLOAT32, false);
-                        yield toRgb(dec.toFloatArray(), (int) dec.getShape().get(2), (int) dec.getShape().get(3));
+                        yield toImages(models.vae().decode(m, in)).images()[0];
                     }
                 }
             };

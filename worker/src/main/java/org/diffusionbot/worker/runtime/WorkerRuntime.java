@@ -18,10 +18,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -89,6 +91,17 @@ public final class WorkerRuntime implements AutoCloseable {
     private String consumerTag;
     private Thread runner;
     private ScheduledExecutorService heartbeats;
+    /**
+     * Encodes and publishes progress off the generating thread, so the GPU is not kept waiting while
+     * previews become PNGs. Best effort and bounded: under back-pressure the oldest update is dropped
+     * (the bot shows only the newest anyway and ignores progress that arrives after a job's result).
+     */
+    private final ThreadPoolExecutor progressSender = new ThreadPoolExecutor(
+            1, 1, 0, TimeUnit.MILLISECONDS, new ArrayBlockingQueue<>(256), r -> {
+                Thread t = new Thread(r, "worker-progress");
+                t.setDaemon(true);
+                return t;
+            }, new ThreadPoolExecutor.DiscardOldestPolicy());
     private volatile boolean stopping;
     private volatile boolean busy;
     private volatile long busySinceNanos;
@@ -203,6 +216,12 @@ public final class WorkerRuntime implements AutoCloseable {
         }
         if (heartbeats != null) {
             heartbeats.shutdownNow();
+        }
+        progressSender.shutdown();
+        try {
+            progressSender.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
         if (connection != null && connection.isOpen()) {
             try {
@@ -454,13 +473,18 @@ public final class WorkerRuntime implements AutoCloseable {
             lastProgress.put(jobId, now);
             long elapsed = now - started.toEpochMilli();
             long eta = step == 0 ? 0 : elapsed * (totalSteps - step) / step;
-            byte[] png = preview == null ? null : Png.encodeRgb(preview.width(), preview.height(), preview.rgb(), Map.of());
-            JobProgress p = new JobProgress(jobId, config.workerId(), step, totalSteps, eta, png, clock.instant());
-            try {
-                progressChannel.basicPublish(Topology.PROGRESS_EXCHANGE, jobId.toString(), null, MessageCodec.encode(p));
-            } catch (IOException | RuntimeException e) {
-                LOG.debug("progress not sent: {}", e.getMessage());
-            }
+            Instant at = clock.instant();
+            ImageGenerator.Preview shown = preview;
+            progressSender.execute(() -> {
+                byte[] png = shown == null ? null : Png.encodeRgb(shown.width(), shown.height(), shown.rgb(), Map.of());
+                JobProgress p = new JobProgress(jobId, config.workerId(), step, totalSteps, eta, png, at);
+                try {
+                    progressChannel.basicPublish(Topology.PROGRESS_EXCHANGE, jobId.toString(), null,
+                            MessageCodec.encode(p));
+                } catch (IOException | RuntimeException e) {
+                    LOG.debug("progress not sent: {}", e.getMessage());
+                }
+            });
         }
     }
 }

@@ -119,7 +119,7 @@ class PipelineBehaviourTest {
             NDArray z = m.create(new org.diffusionbot.worker.engine.random.TorchGenerator(seed).randn(1, 4, 8, 8),
                     new Shape(1, 4, 8, 8));
             NDArray dec = p.models().vae().decode(m, dist.mean().add(dist.std().mul(z)));
-            return StableDiffusionPipeline.toRgb(dec.toType(DataType.FLOAT32, false).toFloatArray(), img.height(), img.width());
+            return StableDiffusionPipeline.toImages(dec).images()[0];
         }
     }
 

@@ -122,7 +122,7 @@ public final class AutoencoderKL {
                     x = decUp.get(i).forward(x, 2 * x.getShape().get(2), 2 * x.getShape().get(3));
                 }
             }
-            return decConvOut.forward(decNormOut.forwardSilu(x));
+            return NativeOps.rowMajor(decConvOut.forward(decNormOut.forwardSilu(x)));
         }, latents);
     }
 
@@ -145,7 +145,7 @@ public final class AutoencoderKL {
                 }
             }
             x = encConvOut.forward(encNormOut.forwardSilu(encMid.forward(x)));
-            NDArray moments = quantConv == null ? x : quantConv.forward(x);
+            NDArray moments = NativeOps.rowMajor(quantConv == null ? x : quantConv.forward(x));
             NDList parts = moments.split(2, 1);
             NDArray std = parts.get(1).clip(-30f, 20f).mul(0.5f).exp();
             return parts.get(0).concat(std, 0); // (2B, L, h, w): one result for the scope

@@ -13,7 +13,7 @@ final class Conv2dLayer {
     private static final Shape DILATION = new Shape(1, 1);
 
     Conv2dLayer(Params p, String prefix, int in, int out, int kernel, int stride, int padding) {
-        this.weight = p.get(prefix + ".weight", out, in, kernel, kernel);
+        this.weight = p.convWeight(prefix + ".weight", out, in, kernel, kernel);
         this.bias = p.get(prefix + ".bias", out);
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);

@@ -35,8 +35,7 @@ final class GroupNormLayer {
     /** SiLU(GroupNorm(x)), one native call when {@link NativeOps} is on. */
     NDArray forwardSilu(NDArray x) {
         if (NativeOps.enabled()) {
-            return NativeOps.wrap(x, NativeOps.groupNorm(NativeOps.h(x), groups, NativeOps.h(gamma1),
-                    NativeOps.h(beta1), eps, true));
+            return NativeOps.groupNorm(x, groups, gamma1, beta1, eps, true);
         }
         return Ops.silu(forward(x));
     }
@@ -44,8 +43,7 @@ final class GroupNormLayer {
     /** @param x (B, C, H, W) */
     NDArray forward(NDArray x) {
         if (NativeOps.enabled()) {
-            return NativeOps.wrap(x, NativeOps.groupNorm(NativeOps.h(x), groups, NativeOps.h(gamma1),
-                    NativeOps.h(beta1), eps, false));
+            return NativeOps.groupNorm(x, groups, gamma1, beta1, eps, false);
         }
         Shape s = x.getShape();
         long n = s.get(0) * groups;

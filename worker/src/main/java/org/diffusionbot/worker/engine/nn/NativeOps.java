@@ -11,7 +11,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Optional native helpers (worker/src/main/native/sd_native_ops.cc) built against the libtorch that
  * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
- * replay, and CUDA allocator statistics. Loaded only when the environment variable (or system
+ * replay, channels-last layout (with NHWC GroupNorm kernels of our own), and CUDA allocator statistics. Loaded only when the environment variable (or system
  * property) {@code SD_NATIVE_OPS} names the library file; everything has a plain DJL fallback, so CPU
  * runs and CI never need it. {@code SD_NATIVE_OPS_OFF=1} disables it even when named (benchmarks).
  */
@@ -82,6 +82,43 @@ public final class NativeOps {
     static native long geglu(long x, long w, long b);
 
     static native void copyInto(long dst, long src);
+
+    // memory layout
+    static native long channelsLast(long x);
+
+    static native long contiguous(long x);
+
+    static native boolean isChannelsLast(long x);
+
+    /**
+     * Whether convolution weights (and so the activations of the UNet and VAE) are kept in
+     * channels-last layout on CUDA: cuDNN's NHWC convolutions, our NHWC GroupNorm, no transposes
+     * around attention. On by default with the library; {@code SD_CHANNELS_LAST=0} turns it off.
+     */
+    public static boolean channelsLastOnGpu() {
+        return AVAILABLE && !"0".equals(System.getProperty("SD_CHANNELS_LAST", System.getenv("SD_CHANNELS_LAST")));
+    }
+
+    /**
+     * GroupNorm (+ SiLU) of (B, C, H, W): our NHWC kernels for a channels-last fp16 CUDA tensor (the
+     * result stays channels-last), PyTorch's group_norm otherwise. Needs the library.
+     */
+    public static NDArray groupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, double eps, boolean silu) {
+        return wrap(x, groupNorm(h(x), groups, h(gamma), h(beta), eps, silu));
+    }
+
+    /** A channels-last copy of a 4-d tensor (benchmarks and checks; needs the library). */
+    public static NDArray toChannelsLast(NDArray x) {
+        return wrap(x, channelsLast(h(x)));
+    }
+
+    /** {@code x} itself, or a row-major copy when it is a channels-last tensor (host copies need row-major). */
+    static NDArray rowMajor(NDArray x) {
+        if (!AVAILABLE || !x.getDevice().isGpu() || x.getShape().dimension() != 4 || !isChannelsLast(h(x))) {
+            return x;
+        }
+        return wrap(x, contiguous(h(x)));
+    }
 
     // CUDA graphs
     static native long graphCreate(long sharePoolWith);

@@ -20,6 +20,7 @@ final class Params {
     private final NDManager manager;
     private final DataType dtype;
     private final Device device;
+    private final boolean channelsLast;
     private final ConcurrentHashMap<Long, NDArray[]> groupNormScratch = new ConcurrentHashMap<>();
 
     Params(Weights weights, NDManager manager, DataType dtype, Device device) {
@@ -27,6 +28,7 @@ final class Params {
         this.manager = manager;
         this.dtype = dtype;
         this.device = device;
+        this.channelsLast = device.isGpu() && NativeOps.channelsLastOnGpu();
     }
 
     NDArray get(String name, long... shape) {
@@ -36,6 +38,20 @@ final class Params {
             return manager.zeros(s, dtype, device);
         }
         return v.toNDArray(manager, dtype, device);
+    }
+
+    /**
+     * A convolution weight (out, in, k, k): channels-last on CUDA with the native library (see
+     * {@link NativeOps#channelsLastOnGpu()}), so that convolutions run in NHWC and so do their outputs.
+     */
+    NDArray convWeight(String name, long... shape) {
+        NDArray w = get(name, shape);
+        if (!channelsLast) {
+            return w;
+        }
+        NDArray cl = NativeOps.toChannelsLast(w);
+        w.close();
+        return cl;
     }
 
     boolean has(String name) {

@@ -193,7 +193,7 @@ public final class UNet2DConditionModel {
                 x = lv.upsampler.forward(x, next.getShape().get(2), next.getShape().get(3));
             }
         }
-        return convOut.forward(normOut.forwardSilu(x));
+        return NativeOps.rowMajor(convOut.forward(normOut.forwardSilu(x)));
     }
 
 }
