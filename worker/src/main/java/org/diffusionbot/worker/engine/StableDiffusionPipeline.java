@@ -165,6 +165,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
+     * The number of 75-token chunks the request's context has on its own: the longer of its prompt and
+     * negative prompt. Requests with different counts can share a batch, but every prompt is then padded
+     * to the batch's largest count, which changes the images of the shorter ones.
+     */
+    public int promptChunks(GenerationRequest r) {
+        return Math.max(promptEncoder.chunk(r.prompt()).chunkCount(), promptEncoder.chunk(r.negativePrompt()).chunkCount());
+    }
+
+    /**
      * Runs the requests as one batch.
      *
      * @param requests requests sharing size, steps, sampler and strength (see {@link GenerationRequest#sharesRunWith})

@@ -4,12 +4,17 @@ import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Function;
+import java.util.function.ToIntFunction;
 import org.diffusionbot.common.messages.JobRequest;
 
 /**
  * Groups queued jobs into engine batches. Jobs are compatible when they can share one UNet batch:
  * same model, size, steps, sampler, and the same img2img strength (or both txt2img). Prompts,
- * negative prompts, seeds, guidance and clip skip may differ.
+ * negative prompts, seeds, guidance and clip skip may differ, but only prompts that encode to the
+ * same number of 75-token chunks ({@link ImageGenerator#promptChunks}) go together: a batch pads every
+ * prompt to its longest, which would change a short prompt's image, and the same seed must give the
+ * same image whatever a job was batched with.
  */
 public final class Batcher {
     private Batcher() {
@@ -26,7 +31,17 @@ public final class Batcher {
      * most {@code capacity} images. The oldest job is always taken, even if it alone exceeds the
      * capacity, so nothing starves; jobs left behind keep their order.
      */
-    public static <T> List<T> take(List<T> pending, java.util.function.Function<T, JobRequest> request, int capacity) {
+    public static <T> List<T> take(List<T> pending, Function<T, JobRequest> request, int capacity) {
+        return take(pending, request, t -> 1, capacity);
+    }
+
+    /**
+     * As {@link #take(List, Function, int)}, batching only jobs with the same prompt chunk count.
+     *
+     * @param chunks the job's prompt chunk count ({@link ImageGenerator#promptChunks})
+     */
+    public static <T> List<T> take(List<T> pending, Function<T, JobRequest> request, ToIntFunction<T> chunks,
+            int capacity) {
         List<T> batch = new ArrayList<>();
         if (pending.isEmpty()) {
             return batch;
@@ -36,11 +51,12 @@ public final class Batcher {
         it.remove();
         batch.add(first);
         JobRequest head = request.apply(first);
+        int headChunks = chunks.applyAsInt(first);
         int images = head.count();
         while (it.hasNext()) {
             T next = it.next();
             JobRequest r = request.apply(next);
-            if (compatible(head, r) && images + r.count() <= capacity) {
+            if (compatible(head, r) && chunks.applyAsInt(next) == headChunks && images + r.count() <= capacity) {
                 it.remove();
                 batch.add(next);
                 images += r.count();

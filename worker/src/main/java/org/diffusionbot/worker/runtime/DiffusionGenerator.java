@@ -61,6 +61,11 @@ public final class DiffusionGenerator implements ImageGenerator {
     }
 
     @Override
+    public int promptChunks(JobRequest job) {
+        return pipeline.promptChunks(toRequest(job));
+    }
+
+    @Override
     public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled) {
         List<GenerationRequest> requests = batch.stream().map(DiffusionGenerator::toRequest).toList();
         List<RequestResult> results = pipeline.generate(requests, new PipelineCallbacks() {

@@ -24,6 +24,15 @@ public interface ImageGenerator extends AutoCloseable {
     List<JobOutcome> generate(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled)
             throws Exception;
 
+    /**
+     * How many 75-token chunks the job's prompts (positive or negative, whichever is longer) encode to;
+     * the runtime batches only jobs with equal counts (see {@link Batcher}). Generators without a text
+     * encoder keep the default, 1.
+     */
+    default int promptChunks(JobRequest job) {
+        return 1;
+    }
+
     @Override
     default void close() {
     }

@@ -110,7 +110,7 @@ public final class WorkerRuntime implements AutoCloseable {
     private volatile double stepsPerSecond;
 
     /** A job off the queue. */
-    private record Delivered(long tag, JobRequest request) {
+    private record Delivered(long tag, JobRequest request, int promptChunks) {
     }
 
     public WorkerRuntime(WorkerConfig config, ImageGenerator generator, Clock clock) {
@@ -185,7 +185,8 @@ public final class WorkerRuntime implements AutoCloseable {
             public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body)
                     throws IOException {
                 try {
-                    inbox.add(new Delivered(env.getDeliveryTag(), MessageCodec.decode(body, JobRequest.class)));
+                    JobRequest job = MessageCodec.decode(body, JobRequest.class);
+                    inbox.add(new Delivered(env.getDeliveryTag(), job, promptChunks(job)));
                 } catch (InvalidMessageException e) {
                     LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
                     consumeChannel.basicReject(env.getDeliveryTag(), false);
@@ -250,7 +251,8 @@ public final class WorkerRuntime implements AutoCloseable {
                     continue;
                 }
                 fillBatchWindow(pending);
-                List<Delivered> batch = Batcher.take(pending, Delivered::request, config.batchSize());
+                List<Delivered> batch = Batcher.take(pending, Delivered::request, Delivered::promptChunks,
+                        config.batchSize());
                 runBatch(batch);
             }
         } catch (InterruptedException e) {
@@ -272,6 +274,16 @@ public final class WorkerRuntime implements AutoCloseable {
      * Deliveries arrive one at a time even when many jobs are queued; waiting a moment for the
      * prefetched ones lets them share the batch (worth far more on a GPU than the wait costs).
      */
+    /** The job's prompt chunk count for batching (-1, batched only with its like, if it cannot be counted). */
+    private int promptChunks(JobRequest job) {
+        try {
+            return generator.promptChunks(job);
+        } catch (RuntimeException e) {
+            LOG.warn("could not count the prompt chunks of job {}: {}", job.jobId(), e.toString());
+            return -1;
+        }
+    }
+
     private void fillBatchWindow(List<Delivered> pending) throws InterruptedException {
         long deadline = System.nanoTime() + BATCH_WINDOW.toNanos();
         while (pending.size() < config.batchSize()) {

@@ -89,6 +89,16 @@ class DiffusionGeneratorTest {
         assertEquals(JobFailure.Code.CANCELLED, assertInstanceOf(JobOutcome.Failed.class, out.get(0)).code());
     }
 
+    @Test
+    void promptChunksCountTheLongerOfPromptAndNegativeIn75TokenChunks() {
+        DiffusionGenerator gen = new DiffusionGenerator(TinyModels.folder(), PipelineCallbacks.PreviewMode.LATENT_RGB, false);
+        assertEquals(1, gen.promptChunks(job("frogs on stilts", 1, 1, null, null, 0)));
+        assertEquals(2, gen.promptChunks(job("word ".repeat(80) + "castle", 1, 1, null, null, 0)));
+        JobRequest longNegative = new JobRequest(UUID.randomUUID(), "tiny", "frogs", "blurry ".repeat(160), 64, 64, 4, 7.0,
+                Sampler.EULER, 1, 1, 1, null, null, 0, Instant.now());
+        assertEquals(3, gen.promptChunks(longNegative));
+    }
+
     private static ImageGenerator.ProgressListener listenerNone() {
         return new ImageGenerator.ProgressListener() {
             @Override
