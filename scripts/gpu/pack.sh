@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Prepares the ignored .gpu/ kit folder that a GPU benchmark call carries (see docs/GPU.md): refreshes
+# .gpu/lib/ from a fresh local build of the worker (run here, before each device call), and makes
+# .gpu/jre.tar.xz (a jlink JRE plus the JDK's include/ for JNI builds) when it is missing.
+# lib/ = the worker module's own jar (plain, not the shaded worker.jar) + its runtime dependencies,
+# WITHOUT pytorch-native-cpu (111 MB; the GPU machine uses the Python PyTorch's libtorch) and
+# WITHOUT pytorch-jni (its JNI is built for libtorch 2.7.1; run.sh builds one from DJL's sources).
+# Never installs anything into ~/.m2 (no `mvn install`).
+# PACK_SRC=DIR builds from another checkout instead of this one (e.g. `git archive HEAD` unpacked in
+# /tmp, to benchmark the committed code while the work tree is mid-edit; pair it with run.sh's
+# NATIVE_DIR pointing at that checkout's worker/src/main/native copied under .gpu/).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+G="$REPO/.gpu"
+mkdir -p "$G"
+ROOT="$(cd "${PACK_SRC:-$REPO}" && pwd)"
+if [ ! -f "$G/jre.tar.xz" ]; then
+  JDK="$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")"
+  J="$(mktemp -d)"
+  "$JDK/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported,java.management,java.desktop,java.naming,java.net.http,java.sql,java.security.sasl,java.compiler,jdk.jfr,java.xml \
+    --strip-debug --no-header-files --no-man-pages --compress=0 --output "$J/jre"
+  cp -r "$JDK/include" "$J/jre/include"
+  find "$J/jre" -name '*.so' -exec strip --strip-unneeded {} + 2>/dev/null || true
+  strip --strip-unneeded "$J/jre/bin/"* 2>/dev/null || true
+  tar -C "$J" -cf - jre | xz -9e -T0 > "$G/jre.tar.xz"
+  rm -rf "$J"
+  echo "jre.tar.xz: $(du -h "$G/jre.tar.xz" | cut -f1)"
+fi
+cd "$ROOT"
+TMP="$G/lib.tmp"
+rm -rf "$TMP"
+mkdir -p "$TMP"
+# one reactor run: package (so `common` resolves from the reactor) + copy the runtime dependencies
+mvn -B -ntp -q -pl worker -am package dependency:copy-dependencies -DskipTests \
+  -DincludeScope=runtime -DexcludeArtifactIds=pytorch-native-cpu,pytorch-jni \
+  -DoutputDirectory="$TMP"
+JAR=$(ls worker/target/worker-*.jar | grep -v -e '-tests\.jar$' -e '-sources\.jar$' -e '/original-' | head -1)
+[ -n "$JAR" ] || { echo "pack.sh: no plain worker jar in worker/target" >&2; exit 1; }
+cp "$JAR" "$TMP/"
+rm -f "$TMP"/pytorch-native-cpu-*.jar "$TMP"/pytorch-jni-*.jar
+{
+  echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) from ${PACK_SRC:-the work tree} (main's HEAD: $(git -C "$REPO" rev-parse --short HEAD))"
+  if [ -z "${PACK_SRC:-}" ]; then git status --short | sed 's/^/  /'; fi
+} > "$TMP/BUILD_INFO.txt"
+rm -rf "$G/lib"
+mv "$TMP" "$G/lib"
+echo "lib: $(ls "$G/lib" | wc -l) files, $(du -sh "$G/lib" | cut -f1); .gpu: $(du -sh "$G" | cut -f1)"
+# what travels: tracked + untracked-not-ignored files + the carried .gpu (64 MiB at most)
+T=$(cd "$REPO" && git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null | awk '{s+=$1} END {print s}')
+C=$(du -sb "$G" | cut -f1)
+awk -v t="$T" -v c="$C" 'BEGIN {printf "travels: tree %.1f MiB + .gpu %.1f MiB = %.1f MiB (limit 64)\n", t/2^20, c/2^20, (t+c)/2^20}'
