@@ -10,6 +10,8 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,6 +28,7 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
 import org.diffusionbot.common.config.Env;
 
@@ -38,7 +41,9 @@ import org.diffusionbot.common.config.Env;
  * {@code {endpoint}/{repo}/resolve/{commit}/{path}}. A file is written to {@code *.part}, resumed with
  * {@code Range} after an interrupted transfer or a restart, checked against the published checksum
  * ({@code X-Linked-Etag}: SHA-256 of LFS files; {@code ETag}: git blob SHA-1 of small files), and
- * only then moved into place. Only {@code .safetensors} weights are ever fetched.
+ * only then moved into place. Only {@code .safetensors} weights are ever fetched. Processes sharing the
+ * models folder (workers started together on one host) download a repository one at a time: a file lock
+ * on {@code {owner}--{name}/.lock}; whoever waited finds the completed copy and reuses it.
  */
 public final class HubModelFetcher {
     /** Marker written last into a completed download: the commit, then the model path inside it. */
@@ -57,6 +62,9 @@ public final class HubModelFetcher {
     private final Path modelsDir;
     private final PrintStream progress;
     private final HttpClient http;
+    /** Lock file in each repository folder, held while a process downloads into it. */
+    static final String LOCK = ".lock";
+    private static final ConcurrentHashMap<Path, Object> LOCAL_LOCKS = new ConcurrentHashMap<>();
     private Duration retryPause = Duration.ofSeconds(2);
 
     public HubModelFetcher(URI endpoint, String token, Path modelsDir, PrintStream progress) {
@@ -92,6 +100,28 @@ public final class HubModelFetcher {
         if (done.isPresent()) {
             return done.get();
         }
+        // one download per repository at a time: workers started together on one host share MODELS_DIR
+        Files.createDirectories(repoDir);
+        Object local = LOCAL_LOCKS.computeIfAbsent(repoDir.toAbsolutePath().normalize(), k -> new Object());
+        synchronized (local) { // threads of this process (a file lock is held per process)
+            try (FileChannel ch = FileChannel.open(repoDir.resolve(LOCK), StandardOpenOption.CREATE,
+                    StandardOpenOption.WRITE)) {
+                FileLock lock = ch.tryLock();
+                if (lock == null) {
+                    progress.println(repo + ": another process is downloading it into " + repoDir + "; waiting for it");
+                    lock = ch.lock();
+                }
+                try {
+                    done = completed(repoDir, ref); // finished by whoever held the lock
+                    return done.isPresent() ? done.get() : fetchLocked(repo, repoDir, ref);
+                } finally {
+                    lock.release();
+                }
+            }
+        }
+    }
+
+    private Path fetchLocked(RepoId repo, Path repoDir, Path ref) throws IOException, InterruptedException {
         JsonNode info = getJson(endpoint + "/api/models/" + repo.path() + "/revision/" + repo.revision(), repo);
         String sha = info.path("sha").asText("");
         if (!SHA1.matcher(sha).matches()) {

@@ -97,6 +97,38 @@ class HubModelFetcherTest {
     }
 
     @Test
+    void workersFetchingTheSameRepositoryAtOnceDownloadItOnce() throws Exception {
+        hub.addFolder("tiny/sd15", TinyModels.folderPath());
+        int workers = 4;
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(workers);
+        try {
+            java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+            List<java.util.concurrent.Future<Path>> got = new ArrayList<>();
+            for (int i = 0; i < workers; i++) {
+                HubModelFetcher f = fetcher(); // one fetcher per worker, as separate processes have
+                got.add(pool.submit(() -> {
+                    go.await();
+                    return f.fetch(RepoId.parse("tiny/sd15"));
+                }));
+            }
+            go.countDown();
+            Path expected = models.resolve("tiny--sd15").resolve(SHA);
+            for (java.util.concurrent.Future<Path> g : got) {
+                assertEquals(expected, g.get(60, java.util.concurrent.TimeUnit.SECONDS));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        List<String> downloads = hub.requests.stream().filter(r -> r.contains("/resolve/")).toList();
+        assertEquals(downloads.size(), new java.util.HashSet<>(downloads).size(), "each file fetched once: " + downloads);
+        assertTrue(downloads.stream().noneMatch(r -> r.contains("range=")), downloads.toString());
+        assertEquals(1, hub.requests.stream().filter(r -> r.contains("/api/models/")).count(),
+                "the others found the completed copy: " + hub.requests);
+        assertArrayEquals(Files.readAllBytes(TinyModels.folderPath().resolve("unet/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(models.resolve("tiny--sd15").resolve(SHA).resolve("unet/diffusion_pytorch_model.safetensors")));
+    }
+
+    @Test
     void anInterruptedTransferResumesWithRangeAndVerifies() throws Exception {
         hub.addFolder("tiny/sd15", TinyModels.folderPath());
         String weights = "unet/diffusion_pytorch_model.safetensors";
