@@ -3,17 +3,20 @@
 # libtorch of a Python PyTorch install.
 # Usage: JNI_INCLUDE=/path/to/jdk/include build.sh OUTPUT.so
 #   TORCH_DIR  torch package folder (default: python3's torch); CUDA_HOME (default: nvcc's parent)
-#   CUDA_ARCH  GPU architecture of the kernels (default: 90, Hopper; 80 for Ampere, 89 for Ada)
+#   CUDA_ARCH  GPU architecture of the kernels (default: this machine's GPU, else 90; 80 = A100, 89 = Ada)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUTPUT="${1:?output .so path}"
 TORCH="${TORCH_DIR:-$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')}"
 CUDA="${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc)")")}"
 JNI="${JNI_INCLUDE:?set JNI_INCLUDE to a JDK include folder (jni.h, linux/jni_md.h)}"
-ARCH="${CUDA_ARCH:-90}"
+# the kernels' GPU architecture: CUDA_ARCH, else this machine's GPU, else Hopper (90); PTX is embedded
+# too, so newer GPUs can run them (an older one falls back to PyTorch's group_norm at run time)
+DETECTED="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .' || true)"
+ARCH="${CUDA_ARCH:-${DETECTED:-90}}"
 OBJ="$(mktemp -d)"
 trap 'rm -rf "$OBJ"' EXIT
-"$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -gencode "arch=compute_$ARCH,code=sm_$ARCH" \
+"$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -gencode "arch=compute_$ARCH,code=[sm_$ARCH,compute_$ARCH]" \
   -c "$HERE/group_norm_nhwc.cu" -o "$OBJ/group_norm_nhwc.o" &
 NVCC=$!
 g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=1 -DUSE_CUDA \

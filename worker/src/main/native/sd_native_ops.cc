@@ -17,6 +17,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -88,10 +89,12 @@ bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
 // GroupNorm (+ SiLU): our NHWC kernels for fp16 channels-last CUDA tensors (the output stays
 // channels-last), PyTorch's group_norm (NCHW) for everything else.
 at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
-                      const std::optional<at::Tensor>& beta, double eps, bool silu) {
-  if (x.is_cuda() && x.dim() == 4 && x.scalar_type() == at::kHalf &&
+                         const std::optional<at::Tensor>& beta, double eps, bool silu) {
+  static std::atomic<bool> unusable{false};  // kernels not built for this GPU: PyTorch's path from then on
+  if (!unusable.load() && x.is_cuda() && x.dim() == 4 && x.scalar_type() == at::kHalf &&
       x.is_contiguous(at::MemoryFormat::ChannelsLast) && half_vector(gamma, x.size(1)) &&
-      half_vector(beta, x.size(1)) && sd_group_norm_nhwc_supported(static_cast<int>(x.size(1)), static_cast<int>(groups)) &&
+      half_vector(beta, x.size(1)) &&
+      sd_group_norm_nhwc_supported(static_cast<int>(x.size(1)), static_cast<int>(groups)) &&
       reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0) {
     const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
     auto y = at::empty_like(x, at::MemoryFormat::ChannelsLast);
@@ -100,8 +103,11 @@ at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optiona
                                  beta ? beta->data_ptr() : nullptr, work.data_ptr<float>(), static_cast<int>(n), hw,
                                  static_cast<int>(c), static_cast<int>(groups), static_cast<float>(eps), silu,
                                  sm_count(), c10::cuda::getCurrentCUDAStream());
-    if (err != 0) throw std::runtime_error(std::string("NHWC group norm: ") + cudaGetErrorString(static_cast<cudaError_t>(err)));
-    return y;
+    if (err == cudaSuccess) return y;
+    if (err != cudaErrorNoKernelImageForDevice && err != cudaErrorInvalidDeviceFunction) {
+      throw std::runtime_error(std::string("NHWC group norm: ") + cudaGetErrorString(static_cast<cudaError_t>(err)));
+    }
+    unusable.store(true);  // the launcher's cudaGetLastError already cleared the launch error
   }
   auto y = at::group_norm(x, groups, gamma, beta, eps, true);
   if (silu) y = at::silu_(y);
