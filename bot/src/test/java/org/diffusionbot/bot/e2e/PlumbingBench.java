@@ -7,6 +7,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import org.diffusionbot.bot.BotConfig;
 import org.diffusionbot.bot.fakediscord.FakeUser;
 import org.diffusionbot.bot.fakediscord.InteractionHandle;
 import org.diffusionbot.bot.fakediscord.Opt;
@@ -22,13 +23,24 @@ import org.junit.jupiter.api.Test;
  * {@code mvn -B -ntp verify -pl bot -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false -Dit.test=PlumbingBench -Dbench.jobs=1000 -Dbench.workers=4}.
  */
 class PlumbingBench {
+    /** Runs the benchmark without Maven (e.g. under a profiler): {@code java -cp <test classpath> ...PlumbingBench}. */
+    public static void main(String[] args) throws Exception {
+        new PlumbingBench().plumbingThroughput();
+        System.exit(0);
+    }
+
     @Test
     void plumbingThroughput() throws Exception {
         int jobs = Integer.getInteger("bench.jobs", 1000);
         int workers = Integer.getInteger("bench.workers", 4);
         int users = Integer.getInteger("bench.users", 50);
-        double rate = Double.parseDouble(System.getProperty("bench.rate", "120"));
-        try (BotHarness h = new BotHarness(1_000_000, 1_000)) {
+        double rate = Double.parseDouble(System.getProperty("bench.rate", "100"));
+        // the bot's default PREVIEW_EVERY (5), not the test harness's 2
+        int previewEvery = Integer.getInteger("bench.previewEvery", 5);
+        try (BotHarness h = new BotHarness(1_000_000, 1_000, c -> new BotConfig(c.discordToken(),
+                c.discordApiBaseUrl(), c.discordGatewayUrl(), c.db(), c.rabbit(), c.defaultModel(),
+                c.dailyImageLimit(), c.maxActiveJobs(), previewEvery, c.galleryBind(), c.galleryPort(),
+                c.adminRoleIds(), c.heartbeatSeconds()))) {
             for (int w = 0; w < workers; w++) {
                 h.startWorker("bench-" + w, new SyntheticGenerator(0), 8);
             }
@@ -38,6 +50,8 @@ class PlumbingBench {
             }
             warmUp(h, people.get(0));
             List<InteractionHandle> handles = new ArrayList<>(jobs);
+            long cpuStart = processCpuNanos();
+            java.util.Map<String, Long> threadsStart = cpuByThreadGroup();
             Instant start = Instant.now();
             long intervalNanos = (long) (1e9 / rate);
             for (int i = 0; i < jobs; i++) {
@@ -54,13 +68,24 @@ class PlumbingBench {
             List<Long> defer = new ArrayList<>();
             List<Long> firstProgress = new ArrayList<>();
             int unfinished = 0;
+            int unacknowledged = 0;
             Instant deadline = Instant.now().plus(Duration.ofMinutes(3));
             for (InteractionHandle i : handles) {
-                RecordedMessage done;
+                java.util.function.Predicate<RecordedMessage> finalImage = m -> m.attachment("preview.png").isEmpty()
+                        && !m.attachments().isEmpty();
+                Object outcome;
                 try {
-                    done = i.awaitOriginalEdit(m -> m.attachment("preview.png").isEmpty()
-                            && !m.attachments().isEmpty(), Duration.between(Instant.now(), deadline).plusSeconds(1));
+                    // the final image, or Discord's refusal of a deferral later than 3 s (then nothing follows)
+                    outcome = h.discord.await("job " + i, Duration.between(Instant.now(), deadline).plusSeconds(1),
+                            () -> !h.discord.lateCallbacks(i.token()).isEmpty() ? "late"
+                                    : i.originalEdits().stream().filter(finalImage).findFirst().orElse(null));
                 } catch (AssertionError e) {
+                    unfinished++;
+                    continue;
+                }
+                if (!(outcome instanceof RecordedMessage done)) {
+                    defer.add(h.discord.lateCallbacks(i.token()).get(0).toMillis()); // counted, not hidden
+                    unacknowledged++;
                     unfinished++;
                     continue;
                 }
@@ -73,18 +98,50 @@ class PlumbingBench {
                 i.originalEdits().stream().filter(m -> m.content().contains("step ")).findFirst()
                         .ifPresent(m -> firstProgress.add(Duration.between(sent, m.at()).toMillis()));
             }
+            long cpuNanos = processCpuNanos() - cpuStart;
             double seconds = Duration.between(start, lastDone).toMillis() / 1000.0;
-            System.out.printf("%nPLUMBING BENCH: %d jobs offered at %.0f/s, %d workers (no-op pipeline, batch 8), %d users%n",
-                    jobs, rate, workers, users);
-            System.out.printf("  unfinished        %d%n", unfinished);
-            System.out.printf("  throughput        %.1f jobs/s (%.2f s from first interaction to last final image)%n",
-                    jobs / seconds, seconds);
+            System.out.printf("%nPLUMBING BENCH: %d jobs offered at %.0f/s, %d workers (no-op pipeline, batch 8), %d users,"
+                    + " preview every %d steps of 20%n", jobs, rate, workers, users, previewEvery);
+            System.out.printf("  unfinished        %d (%d deferred later than Discord's 3 s)%n", unfinished,
+                    unacknowledged);
+            System.out.printf("  throughput        %.1f jobs/s finished (%.2f s from first interaction to last final image)%n",
+                    (jobs - unfinished) / seconds, seconds);
+            System.out.printf("  CPU of this JVM   %.1f ms per offered job (fake Discord, bot and workers; %.1f s in all)%n",
+                    cpuNanos / 1e6 / jobs, cpuNanos / 1e9);
             System.out.printf("  defer latency     p50 %d ms, p99 %d ms, max %d ms%n", pct(defer, 50), pct(defer, 99),
                     pct(defer, 100));
             System.out.printf("  first progress    p50 %d ms, p99 %d ms (%d of %d jobs showed progress)%n",
                     pct(firstProgress, 50), pct(firstProgress, 99), firstProgress.size(), jobs);
+            if (Boolean.getBoolean("bench.threads")) {
+                java.util.Map<String, Long> threadsEnd = cpuByThreadGroup();
+                threadsEnd.entrySet().stream()
+                        .map(e -> java.util.Map.entry(e.getKey(), e.getValue() - threadsStart.getOrDefault(e.getKey(), 0L)))
+                        .sorted(java.util.Map.Entry.<String, Long>comparingByValue().reversed()).limit(25)
+                        .forEach(e -> System.out.printf("    %-40s %7.0f ms%n", e.getKey(), e.getValue() / 1e6));
+            }
             assertEquals(jobs, handles.size());
         }
+    }
+
+    /** CPU time of the live threads, by name without trailing numbers (threads that ended are missing). */
+    private static java.util.Map<String, Long> cpuByThreadGroup() {
+        java.lang.management.ThreadMXBean mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        java.util.Map<String, Long> out = new java.util.HashMap<>();
+        for (java.lang.management.ThreadInfo t : mx.getThreadInfo(mx.getAllThreadIds())) {
+            if (t == null) {
+                continue;
+            }
+            long cpu = mx.getThreadCpuTime(t.getThreadId());
+            if (cpu > 0) {
+                out.merge(t.getThreadName().replaceAll("[-# ]*[0-9]+$", ""), cpu, Long::sum);
+            }
+        }
+        return out;
+    }
+
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+                .getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     private static void warmUp(BotHarness h, FakeUser u) {
