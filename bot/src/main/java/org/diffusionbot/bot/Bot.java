@@ -94,8 +94,9 @@ public final class Bot implements AutoCloseable {
             registry.start(rabbit);
             UxContext ux = new UxContext(new SettingsStore(db.dataSource()), new ImageStore(db.dataSource()), registry,
                     config.adminRoleIds());
+            ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             CommandListener listener = new CommandListener(jobs, store, config.defaultModel(), config.previewEvery(),
-                    executor, clock, ux);
+                    executor, clock, ux, throttle);
             JDABuilder builder = JDABuilder.createLight(config.discordToken(), EnumSet.noneOf(GatewayIntent.class))
                     .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
                     // JDA's default callback pool is the common ForkJoinPool: one thread on a 2-core host
@@ -115,7 +116,6 @@ public final class Bot implements AutoCloseable {
             jda = builder.build();
             jda.awaitReady();
             jda.updateCommands().addCommands(Commands.all(!config.adminRoleIds().isEmpty())).complete();
-            ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
             OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle, executor);
             new OutcomeConsumer(store, display, executor).start(rabbit);

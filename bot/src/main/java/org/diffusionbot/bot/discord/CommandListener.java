@@ -57,7 +57,7 @@ public final class CommandListener extends ListenerAdapter {
     private final AdminCommand admin;
 
     public CommandListener(JobService jobs, JobStore store, String defaultModel, int previewEvery,
-            ExecutorService executor, Clock clock, UxContext ux) {
+            ExecutorService executor, Clock clock, UxContext ux, org.diffusionbot.bot.jobs.ProgressThrottle throttle) {
         this.jobs = jobs;
         this.store = store;
         this.defaultModel = defaultModel;
@@ -65,7 +65,7 @@ public final class CommandListener extends ListenerAdapter {
         this.executor = executor;
         this.clock = clock;
         this.ux = ux;
-        this.submitter = new Submitter(jobs, ux);
+        this.submitter = new Submitter(jobs, ux, throttle, executor);
         this.buttons = new ResultButtons(store, ux, submitter, previewEvery, executor, clock, random::nextLong);
         this.admin = new AdminCommand(store, ux, executor);
     }

@@ -101,6 +101,11 @@ public final class JobService {
         return new Outcome.Queued(id, 0, ((Submission.Accepted) s).quota(), true);
     }
 
+    /** Jobs of the same model queued ahead of this one (0 = next). */
+    public int queuePosition(UUID jobId) {
+        return store.queuePosition(jobId);
+    }
+
     /** Whether the job is still waiting for a worker (not running, not ended). */
     public boolean isQueued(UUID jobId) {
         return store.find(jobId).map(j -> j.state() == JobState.QUEUED).orElse(false);
