@@ -122,11 +122,23 @@ public final class JobStore {
      * job that already ended (cancelled meanwhile), changes nothing and returns false.
      */
     public boolean complete(UUID jobId, String workerId, List<StoredImage> images) {
-        return Tx.run(ds, c -> {
-            Long userId = finish(c, jobId, JobState.SUCCEEDED, workerId, null);
-            if (userId == null) {
-                return false;
+        return completeAndGet(jobId, workerId, images).isPresent();
+    }
+
+    /** As {@link #complete}, returning the job as this call ended it; empty when it had already ended. */
+    public Optional<JobRecord> completeAndGet(UUID jobId, String workerId, List<StoredImage> images) {
+        return Optional.ofNullable(Tx.run(ds, c -> {
+            JobRecord ended;
+            try (PreparedStatement ps = c.prepareStatement(FINISH + " RETURNING *")) {
+                setFinish(ps, jobId, JobState.SUCCEEDED, workerId, null);
+                try (ResultSet rs = ps.executeQuery()) {
+                    ended = rs.next() ? map(rs) : null;
+                }
             }
+            if (ended == null) {
+                return null;
+            }
+            long userId = ended.userId();
             try (PreparedStatement ps = c.prepareStatement("""
                     INSERT INTO images (job_id, image_index, seed, width, height, png, thumbnail, parameters)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, image_index) DO NOTHING""")) {
@@ -144,8 +156,8 @@ public final class JobStore {
                 ps.executeBatch();
             }
             releaseActive(c, userId, 0, null);
-            return true;
-        });
+            return ended;
+        }));
     }
 
     /**
@@ -200,6 +212,28 @@ public final class JobStore {
                     }
                 }
                 return out;
+            }
+        });
+    }
+
+    /** {@link #markPublished} for many jobs in one statement. */
+    public void markPublished(java.util.Collection<UUID> jobIds) {
+        Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE jobs SET published_at = now() WHERE id = ANY (?) AND published_at IS NULL")) {
+                ps.setArray(1, c.createArrayOf("uuid", jobIds.toArray()));
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    /** {@link #markDelivered} for many jobs in one statement. */
+    public void markDelivered(java.util.Collection<UUID> jobIds) {
+        Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE jobs SET delivered_at = now() WHERE id = ANY (?) AND delivered_at IS NULL")) {
+                ps.setArray(1, c.createArrayOf("uuid", jobIds.toArray()));
+                return ps.executeUpdate();
             }
         });
     }
@@ -394,18 +428,24 @@ public final class JobStore {
         }
     }
 
+    private static final String FINISH = """
+            UPDATE jobs SET state = ?, error = ?, worker_id = COALESCE(?, worker_id),
+                            finished_at = now(), updated_at = now()
+             WHERE id = ? AND state IN ('queued', 'running')""";
+
+    private static void setFinish(PreparedStatement ps, UUID jobId, JobState state, String workerId, String error)
+            throws SQLException {
+        ps.setString(1, state.sql());
+        ps.setString(2, error);
+        ps.setString(3, workerId);
+        ps.setObject(4, jobId);
+    }
+
     /** Moves a non-terminal job to a terminal state; returns its user, or null when it had already ended. */
     private static Long finish(Connection c, UUID jobId, JobState state, String workerId, String error)
             throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("""
-                UPDATE jobs SET state = ?, error = ?, worker_id = COALESCE(?, worker_id),
-                                finished_at = now(), updated_at = now()
-                 WHERE id = ? AND state IN ('queued', 'running')
-                RETURNING user_id""")) {
-            ps.setString(1, state.sql());
-            ps.setString(2, error);
-            ps.setString(3, workerId);
-            ps.setObject(4, jobId);
+        try (PreparedStatement ps = c.prepareStatement(FINISH + " RETURNING user_id")) {
+            setFinish(ps, jobId, state, workerId, error);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() ? rs.getLong(1) : null;
             }

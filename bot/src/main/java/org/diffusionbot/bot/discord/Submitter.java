@@ -39,13 +39,28 @@ final class Submitter {
     }
 
     void submit(InteractionHook hook, Caller caller, NewJob job) {
+        boolean paused;
+        QuotaPolicy policy;
+        try {
+            paused = ux.settings().paused();
+            policy = paused ? null : policyFor(caller);
+        } catch (DatabaseUnavailableException e) {
+            LOG.error("submitting job {} failed: {}", job.request().jobId(), e.getMessage());
+            refuse(hook, "the job database is unavailable right now; nothing was charged. Please try again in a minute.");
+            return;
+        }
+        submit(hook, job, paused, policy);
+    }
+
+    /** As {@link #submit(InteractionHook, Caller, NewJob)} with the pause flag and the member's policy already read. */
+    void submit(InteractionHook hook, NewJob job, boolean paused, QuotaPolicy policy) {
         JobService.Outcome outcome;
         try {
-            if (ux.settings().paused()) {
+            if (paused) {
                 outcome = new JobService.Outcome.Refused(JobMessages.PAUSED);
             } else {
                 // recorded, not yet published: no worker output can come before this registration
-                outcome = jobs.submit(job, policyFor(caller), q -> throttle.queued(q.jobId(),
+                outcome = jobs.submit(job, policy, q -> throttle.queued(q.jobId(),
                         () -> executor.execute(() -> showPosition(hook, job, q))));
             }
         } catch (DatabaseUnavailableException e) {

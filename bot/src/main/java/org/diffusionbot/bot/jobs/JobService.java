@@ -30,6 +30,7 @@ public final class JobService {
     private final JobStore store;
     private final JobPublisher publisher;
     private final QuotaPolicy policy;
+    private final StoreMarks marks;
 
     /** The answer to a submission, for the user. */
     public sealed interface Outcome {
@@ -44,10 +45,11 @@ public final class JobService {
         }
     }
 
-    public JobService(JobStore store, JobPublisher publisher, QuotaPolicy policy) {
+    public JobService(JobStore store, JobPublisher publisher, QuotaPolicy policy, StoreMarks marks) {
         this.store = store;
         this.publisher = publisher;
         this.policy = policy;
+        this.marks = marks;
     }
 
     public QuotaPolicy policy() {
@@ -84,7 +86,12 @@ public final class JobService {
         try {
             JobPublisher.Outcome o = publisher.publish(job.request()).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             if (o == JobPublisher.Outcome.CONFIRMED) {
-                store.markPublished(id);
+                // coalesced with other jobs' marks, not waited for: should the bot stop before it is written, the
+                // outbox publishes the job again, which is harmless (results are idempotent)
+                marks.published(id).exceptionally(e -> {
+                    LOG.warn("job {} not marked published ({}); the outbox may publish it again", id, e.getMessage());
+                    return null;
+                });
                 return recorded;
             }
             if (o == JobPublisher.Outcome.UNROUTABLE) {

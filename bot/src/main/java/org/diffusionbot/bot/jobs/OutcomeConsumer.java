@@ -115,8 +115,9 @@ public final class OutcomeConsumer {
             for (JobResult.Image im : r.images()) {
                 images.add(stored(im));
             }
-            store.complete(r.jobId(), r.workerId(), images);
-            return display.show(r.jobId(), r.notes(), null, images);
+            java.util.Optional<org.diffusionbot.db.JobRecord> ended = store.completeAndGet(r.jobId(), r.workerId(), images);
+            return ended.isPresent() ? display.show(ended.get(), r.notes(), null, images)
+                    : display.show(r.jobId(), r.notes(), null, images); // ended before: shown unless it was
         } else if (m instanceof JobFailure f) {
             JobState state = f.code() == JobFailure.Code.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
             store.fail(f.jobId(), state, f.workerId(), f.message());
