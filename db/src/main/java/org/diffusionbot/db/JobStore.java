@@ -39,44 +39,20 @@ public final class JobStore {
         JobRequest r = job.request();
         LocalDate today = today();
         return Tx.run(ds, c -> {
-            Sql.upsertUser(c, job.userId(), job.userName());
-            if (banned(c, job.userId())) {
+            if (upsertUserReturningBanned(c, job.userId(), job.userName())) {
                 c.rollback();
                 return new Submission.Refused(Submission.Reason.BANNED, "you are not allowed to generate images here");
             }
-            try (PreparedStatement ps = c.prepareStatement(
-                    "INSERT INTO quotas (user_id, period_day) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING")) {
-                ps.setLong(1, job.userId());
-                ps.setObject(2, today);
-                ps.executeUpdate();
-            }
-            QuotaStatus charged;
-            try (PreparedStatement ps = c.prepareStatement("""
-                    UPDATE quotas
-                       SET used_today = (CASE WHEN period_day = ? THEN used_today ELSE 0 END) + ?,
-                           period_day = ?,
-                           active_jobs = active_jobs + 1,
-                           updated_at = now()
-                     WHERE user_id = ?
-                       AND (CASE WHEN period_day = ? THEN used_today ELSE 0 END) + ? <= COALESCE(daily_limit, ?)
-                       AND active_jobs + 1 <= COALESCE(max_active, ?)
-                    RETURNING used_today, COALESCE(daily_limit, ?), active_jobs, COALESCE(max_active, ?)""")) {
-                int i = 1;
-                ps.setObject(i++, today);
-                ps.setInt(i++, r.count());
-                ps.setObject(i++, today);
-                ps.setLong(i++, job.userId());
-                ps.setObject(i++, today);
-                ps.setInt(i++, r.count());
-                ps.setInt(i++, policy.dailyImages());
-                ps.setInt(i++, policy.maxActive());
-                ps.setInt(i++, policy.dailyImages());
-                ps.setInt(i, policy.maxActive());
-                try (ResultSet rs = ps.executeQuery()) {
-                    charged = rs.next()
-                            ? new QuotaStatus(rs.getInt(1), rs.getInt(2), rs.getInt(3), rs.getInt(4), resetsAt(today))
-                            : null;
+            QuotaStatus charged = charge(c, job.userId(), r.count(), policy, today);
+            if (charged == null) {
+                // the user's first job (no quota row yet), or over a limit: make sure the row exists and try again
+                try (PreparedStatement ps = c.prepareStatement(
+                        "INSERT INTO quotas (user_id, period_day) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING")) {
+                    ps.setLong(1, job.userId());
+                    ps.setObject(2, today);
+                    ps.executeUpdate();
                 }
+                charged = charge(c, job.userId(), r.count(), policy, today);
             }
             if (charged == null) {
                 QuotaStatus q = quota(c, job.userId(), policy, today);
@@ -91,8 +67,58 @@ public final class JobStore {
                         + " left today; the allowance resets <t:" + q.resetsAt().getEpochSecond() + ":R>");
             }
             insertJob(c, job, today);
-            return new Submission.Accepted(r.jobId(), charged, queuePosition(c, r.jobId()));
+            return new Submission.Accepted(r.jobId(), charged);
         });
+    }
+
+    /** Charges {@code count} images and one active job if the user's limits allow; null when they do not (or no row). */
+    private static QuotaStatus charge(Connection c, long userId, int count, QuotaPolicy policy, LocalDate today)
+            throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                UPDATE quotas
+                   SET used_today = (CASE WHEN period_day = ? THEN used_today ELSE 0 END) + ?,
+                       period_day = ?,
+                       active_jobs = active_jobs + 1,
+                       updated_at = now()
+                 WHERE user_id = ?
+                   AND (CASE WHEN period_day = ? THEN used_today ELSE 0 END) + ? <= COALESCE(daily_limit, ?)
+                   AND active_jobs + 1 <= COALESCE(max_active, ?)
+                RETURNING used_today, COALESCE(daily_limit, ?), active_jobs, COALESCE(max_active, ?)""")) {
+            int i = 1;
+            ps.setObject(i++, today);
+            ps.setInt(i++, count);
+            ps.setObject(i++, today);
+            ps.setLong(i++, userId);
+            ps.setObject(i++, today);
+            ps.setInt(i++, count);
+            ps.setInt(i++, policy.dailyImages());
+            ps.setInt(i++, policy.maxActive());
+            ps.setInt(i++, policy.dailyImages());
+            ps.setInt(i, policy.maxActive());
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? new QuotaStatus(rs.getInt(1), rs.getInt(2), rs.getInt(3), rs.getInt(4), resetsAt(today))
+                        : null;
+            }
+        }
+    }
+
+    /** Records the user (or their new name) and says whether they are banned, in one statement. */
+    private static boolean upsertUserReturningBanned(Connection c, long userId, String name) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                WITH up AS (INSERT INTO users (id, name) VALUES (?, ?)
+                            ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+                             WHERE users.name IS DISTINCT FROM EXCLUDED.name
+                            RETURNING banned)
+                SELECT banned FROM up
+                UNION ALL
+                SELECT banned FROM users WHERE id = ? AND NOT EXISTS (SELECT 1 FROM up)""")) {
+            ps.setLong(1, userId);
+            ps.setString(2, name);
+            ps.setLong(3, userId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getBoolean(1);
+            }
+        }
     }
 
     /**
@@ -373,15 +399,6 @@ public final class JobStore {
                     return new QuotaStatus(0, policy.dailyImages(), 0, policy.maxActive(), resetsAt(today));
                 }
                 return new QuotaStatus(rs.getInt(1), rs.getInt(2), rs.getInt(3), rs.getInt(4), resetsAt(today));
-            }
-        }
-    }
-
-    private static boolean banned(Connection c, long userId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT banned FROM users WHERE id = ?")) {
-            ps.setLong(1, userId);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() && rs.getBoolean(1);
             }
         }
     }

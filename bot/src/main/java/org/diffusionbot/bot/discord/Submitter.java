@@ -89,7 +89,8 @@ final class Submitter {
         try {
             position = jobs.queuePosition(q.jobId());
         } catch (RuntimeException e) {
-            position = q.position(); // as it stood when it was queued
+            LOG.warn("queue position of job {} unknown: {}", q.jobId(), e.getMessage());
+            position = -1; // shown as queued, without a place
         }
         String text = JobMessages.queued(job.request().prompt(), position, q.quota());
         throttle.ifStillWaiting(q.jobId(), () -> hook.editOriginal(new MessageEditBuilder().setContent(text)

@@ -38,7 +38,7 @@ public final class JobService {
          * Recorded and charged. {@code delayed}: the broker did not confirm it yet (it is down or
          * restarting); the job stays in the outbox and {@link Republisher} sends it when it can.
          */
-        record Queued(UUID jobId, int position, QuotaStatus quota, boolean delayed) implements Outcome {
+        record Queued(UUID jobId, QuotaStatus quota, boolean delayed) implements Outcome {
         }
 
         record Refused(String message) implements Outcome {
@@ -80,8 +80,7 @@ public final class JobService {
             return new Outcome.Refused(r.message());
         }
         UUID id = ((Submission.Accepted) s).jobId();
-        Outcome.Queued recorded = new Outcome.Queued(id, ((Submission.Accepted) s).position(),
-                ((Submission.Accepted) s).quota(), false);
+        Outcome.Queued recorded = new Outcome.Queued(id, ((Submission.Accepted) s).quota(), false);
         onRecorded.accept(recorded);
         try {
             JobPublisher.Outcome o = publisher.publish(job.request()).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
@@ -105,7 +104,7 @@ public final class JobService {
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
             LOG.warn("job {} not confirmed by the broker ({}); it stays in the outbox", id, e.toString());
         }
-        return new Outcome.Queued(id, 0, ((Submission.Accepted) s).quota(), true);
+        return new Outcome.Queued(id, ((Submission.Accepted) s).quota(), true);
     }
 
     /** Jobs of the same model queued ahead of this one (0 = next). */
