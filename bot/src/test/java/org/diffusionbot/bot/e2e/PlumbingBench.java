@@ -48,9 +48,10 @@ class PlumbingBench {
             for (int u = 0; u < users; u++) {
                 people.add(h.discord.createUser("user" + u));
             }
-            warmUp(h, people.get(0));
+            warmUp(h, people, Integer.getInteger("bench.warmup", 500));
             List<InteractionHandle> handles = new ArrayList<>(jobs);
             long cpuStart = processCpuNanos();
+            java.util.Map<String, Long> serversStart = serverCpuTicks();
             java.util.Map<String, Long> threadsStart = cpuByThreadGroup();
             Instant start = Instant.now();
             long intervalNanos = (long) (1e9 / rate);
@@ -99,6 +100,7 @@ class PlumbingBench {
                         .ifPresent(m -> firstProgress.add(Duration.between(sent, m.at()).toMillis()));
             }
             long cpuNanos = processCpuNanos() - cpuStart;
+            java.util.Map<String, Long> serversEnd = serverCpuTicks();
             double seconds = Duration.between(start, lastDone).toMillis() / 1000.0;
             System.out.printf("%nPLUMBING BENCH: %d jobs offered at %.0f/s, %d workers (no-op pipeline, batch 8), %d users,"
                     + " preview every %d steps of 20%n", jobs, rate, workers, users, previewEvery);
@@ -108,6 +110,11 @@ class PlumbingBench {
                     (jobs - unfinished) / seconds, seconds);
             System.out.printf("  CPU of this JVM   %.1f ms per offered job (fake Discord, bot and workers; %.1f s in all)%n",
                     cpuNanos / 1e6 / jobs, cpuNanos / 1e9);
+            for (String server : serversEnd.keySet()) {
+                // clock ticks of 10 ms; backends that started or ended in between are counted partly
+                System.out.printf("  CPU of %-9s %.1f ms per offered job (its processes on this machine)%n", server,
+                        (serversEnd.get(server) - serversStart.getOrDefault(server, 0L)) * 10.0 / jobs);
+            }
             System.out.printf("  defer latency     p50 %d ms, p99 %d ms, max %d ms%n", pct(defer, 50), pct(defer, 99),
                     pct(defer, 100));
             System.out.printf("  first progress    p50 %d ms, p99 %d ms (%d of %d jobs showed progress)%n",
@@ -139,17 +146,51 @@ class PlumbingBench {
         return out;
     }
 
+    /** User + system clock ticks of the PostgreSQL and RabbitMQ processes (Linux /proc; empty elsewhere). */
+    private static java.util.Map<String, Long> serverCpuTicks() {
+        java.util.Map<String, Long> out = new java.util.TreeMap<>();
+        java.io.File[] procs = new java.io.File("/proc").listFiles(f -> f.getName().matches("[0-9]+"));
+        for (java.io.File p : procs == null ? new java.io.File[0] : procs) {
+            try {
+                String stat = java.nio.file.Files.readString(p.toPath().resolve("stat"));
+                String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                String server = comm.startsWith("postgres") ? "postgres" : comm.startsWith("beam.smp") ? "rabbitmq" : null;
+                if (server != null) {
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    out.merge(server, Long.parseLong(f[11]) + Long.parseLong(f[12]), Long::sum);
+                }
+            } catch (java.io.IOException | RuntimeException e) {
+                // the process ended meanwhile
+            }
+        }
+        return out;
+    }
+
     private static long processCpuNanos() {
         return ((com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
                 .getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
-    private static void warmUp(BotHarness h, FakeUser u) {
-        for (int i = 0; i < 20; i++) {
-            h.discord.slashCommand("imagine", u, Opt.string("prompt", "warm-up"), Opt.integer("steps", 2),
-                    Opt.integer("width", 64), Opt.integer("height", 64))
-                    .awaitOriginalEdit(m -> !m.attachments().isEmpty(), Duration.ofSeconds(30));
+    /**
+     * JIT compilation and class loading out of the measurement: {@code count} jobs like the measured ones at
+     * 40/s (well below saturation), all awaited, then a pause for the compiler to finish.
+     */
+    private static void warmUp(BotHarness h, List<FakeUser> people, int count) throws InterruptedException {
+        List<InteractionHandle> warm = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            warm.add(h.discord.slashCommand("imagine", people.get(i % people.size()), Opt.string("prompt", "warm-up " + i),
+                    Opt.integer("steps", 20), Opt.integer("width", 64), Opt.integer("height", 64)));
+            Thread.sleep(25);
         }
+        for (InteractionHandle i : warm) {
+            try {
+                i.awaitOriginalEdit(m -> !m.attachments().isEmpty() && m.attachment("preview.png").isEmpty(),
+                        Duration.ofSeconds(30));
+            } catch (AssertionError e) {
+                // a warm-up deferral Discord refused: nothing to wait for
+            }
+        }
+        Thread.sleep(2_000);
     }
 
     private static long pct(List<Long> values, int p) {
