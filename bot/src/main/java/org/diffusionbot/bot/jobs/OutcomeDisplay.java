@@ -31,6 +31,11 @@ public final class OutcomeDisplay {
         this.marks = marks;
     }
 
+    /** The job's outcome arrived and will be shown: its progress is no longer worth an edit. */
+    public void ending(UUID jobId) {
+        throttle.finished(jobId);
+    }
+
     /**
      * @param failure the reason to show when the job record has none
      * @param images  the images just stored, or null to read them from the database
