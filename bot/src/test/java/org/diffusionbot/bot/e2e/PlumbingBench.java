@@ -51,6 +51,7 @@ class PlumbingBench {
             warmUp(h, people, Integer.getInteger("bench.warmup", 500));
             List<InteractionHandle> handles = new ArrayList<>(jobs);
             long cpuStart = processCpuNanos();
+            long jitStart = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime();
             java.util.Map<String, Long> serversStart = serverCpuTicks();
             java.util.Map<String, Long> threadsStart = cpuByThreadGroup();
             Instant start = Instant.now();
@@ -100,6 +101,8 @@ class PlumbingBench {
                         .ifPresent(m -> firstProgress.add(Duration.between(sent, m.at()).toMillis()));
             }
             long cpuNanos = processCpuNanos() - cpuStart;
+            long jitMillis = java.lang.management.ManagementFactory.getCompilationMXBean().getTotalCompilationTime()
+                    - jitStart;
             java.util.Map<String, Long> serversEnd = serverCpuTicks();
             double seconds = Duration.between(start, lastDone).toMillis() / 1000.0;
             System.out.printf("%nPLUMBING BENCH: %d jobs offered at %.0f/s, %d workers (no-op pipeline, batch 8), %d users,"
@@ -108,8 +111,8 @@ class PlumbingBench {
                     unacknowledged);
             System.out.printf("  throughput        %.1f jobs/s finished (%.2f s from first interaction to last final image)%n",
                     (jobs - unfinished) / seconds, seconds);
-            System.out.printf("  CPU of this JVM   %.1f ms per offered job (fake Discord, bot and workers; %.1f s in all)%n",
-                    cpuNanos / 1e6 / jobs, cpuNanos / 1e9);
+            System.out.printf("  CPU of this JVM   %.1f ms per offered job (fake Discord, bot and workers; %.1f s in all;"
+                    + " the JIT compilers were busy %.1f s of it)%n", cpuNanos / 1e6 / jobs, cpuNanos / 1e9, jitMillis / 1e3);
             for (String server : serversEnd.keySet()) {
                 // clock ticks of 10 ms; backends that started or ended in between are counted partly
                 System.out.printf("  CPU of %-9s %.1f ms per offered job (its processes on this machine)%n", server,
