@@ -18,9 +18,15 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Benchmark of the plumbing (not part of the test suite): fake Discord → bot → RabbitMQ → N workers
- * with a no-op pipeline → bot → fake Discord. Reports jobs/s and the latency from the interaction to
- * the defer and to the first progress edit. Run it with
- * {@code mvn -B -ntp verify -pl bot -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false -Dit.test=PlumbingBench -Dbench.jobs=1000 -Dbench.workers=4}.
+ * with a no-op pipeline → bot → fake Discord. Reports jobs/s, the latency from the interaction to
+ * the defer and to the first progress edit, and the CPU spent per job by this JVM, PostgreSQL and RabbitMQ.
+ * Run it with
+ * {@code mvn -B -ntp verify -pl bot -am -Dtest=none -Dsurefire.failIfNoSpecifiedTests=false
+ * -Dfailsafe.failIfNoSpecifiedTests=false -Dit.test=PlumbingBench -Dbench.jobs=3000 -Dbench.rate=105
+ * -Dbench.warmup=2000 -Dbench.workers=4} (docs/BENCHMARKS.md). Properties: {@code bench.jobs}, {@code bench.rate}
+ * (offered per second), {@code bench.workers}, {@code bench.users}, {@code bench.warmup} (jobs offered at 40/s
+ * and awaited before measuring, default 500), {@code bench.previewEvery} (default 5, the bot's default),
+ * {@code bench.threads} (CPU per thread group).
  */
 class PlumbingBench {
     /** Runs the benchmark without Maven (e.g. under a profiler): {@code java -cp <test classpath> ...PlumbingBench}. */
