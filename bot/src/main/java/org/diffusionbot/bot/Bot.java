@@ -27,6 +27,7 @@ import org.diffusionbot.bot.jobs.OutcomeDisplay;
 import org.diffusionbot.bot.jobs.Republisher;
 import org.diffusionbot.bot.jobs.ProgressRelay;
 import org.diffusionbot.bot.jobs.ProgressThrottle;
+import org.diffusionbot.bot.jobs.StoreMarks;
 import org.diffusionbot.bot.web.WebServer;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.db.Database;
@@ -53,9 +54,10 @@ public final class Bot implements AutoCloseable {
     private final JobStore store;
     private final WebServer web;
     private final Republisher republisher;
+    private final StoreMarks marks;
 
     private Bot(Database db, Connection rabbit, JobPublisher publisher, ExecutorService executor, ProgressRelay progress,
-            JDA jda, JobStore store, WebServer web, Republisher republisher) {
+            JDA jda, JobStore store, WebServer web, Republisher republisher, StoreMarks marks) {
         this.db = db;
         this.rabbit = rabbit;
         this.publisher = publisher;
@@ -65,6 +67,7 @@ public final class Bot implements AutoCloseable {
         this.store = store;
         this.web = web;
         this.republisher = republisher;
+        this.marks = marks;
     }
 
     /** Starts everything; returns once the Discord gateway is ready and the commands are registered. */
@@ -80,8 +83,9 @@ public final class Bot implements AutoCloseable {
             }
             JobStore store = new JobStore(db.dataSource(), clock);
             JobPublisher publisher = new JobPublisher(rabbit);
+            StoreMarks marks = new StoreMarks(store);
             JobService jobs = new JobService(store, publisher,
-                    new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()));
+                    new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()), marks);
             AtomicInteger n = new AtomicInteger();
             // as many threads as database connections: more would only queue (spinning) for the pool
             executor = Executors.newFixedThreadPool(config.db().poolSize(), r -> {
@@ -94,8 +98,9 @@ public final class Bot implements AutoCloseable {
             registry.start(rabbit);
             UxContext ux = new UxContext(new SettingsStore(db.dataSource()), new ImageStore(db.dataSource()), registry,
                     config.adminRoleIds());
+            ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             CommandListener listener = new CommandListener(jobs, store, config.defaultModel(), config.previewEvery(),
-                    executor, clock, ux);
+                    executor, clock, ux, throttle);
             JDABuilder builder = JDABuilder.createLight(config.discordToken(), EnumSet.noneOf(GatewayIntent.class))
                     .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
                     // JDA's default callback pool is the common ForkJoinPool: one thread on a 2-core host
@@ -115,9 +120,8 @@ public final class Bot implements AutoCloseable {
             jda = builder.build();
             jda.awaitReady();
             jda.updateCommands().addCommands(Commands.all(!config.adminRoleIds().isEmpty())).complete();
-            ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
-            OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle, executor);
+            OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle, marks);
             new OutcomeConsumer(store, display, executor).start(rabbit);
             Republisher republisher = new Republisher(store, publisher, display, clock);
             republisher.start(Duration.ofSeconds(2));
@@ -129,7 +133,7 @@ public final class Bot implements AutoCloseable {
                     && client.getStatus() == JDA.Status.CONNECTED, new GalleryStore(db.dataSource()));
             LOG.info("bot ready as {} in {} guild(s); web on port {}", jda.getSelfUser().getName(),
                     jda.getGuilds().size(), web.port());
-            return new Bot(db, rabbit, publisher, executor, progress, jda, store, web, republisher);
+            return new Bot(db, rabbit, publisher, executor, progress, jda, store, web, republisher, marks);
         } catch (Exception e) {
             if (jda != null) {
                 jda.shutdownNow();
@@ -177,6 +181,7 @@ public final class Bot implements AutoCloseable {
         }
         executor.shutdown();
         executor.awaitTermination(10, TimeUnit.SECONDS);
+        marks.close();
         publisher.close();
         if (rabbit.isOpen()) {
             rabbit.close(5_000);

@@ -39,44 +39,20 @@ public final class JobStore {
         JobRequest r = job.request();
         LocalDate today = today();
         return Tx.run(ds, c -> {
-            Sql.upsertUser(c, job.userId(), job.userName());
-            if (banned(c, job.userId())) {
+            if (upsertUserReturningBanned(c, job.userId(), job.userName())) {
                 c.rollback();
                 return new Submission.Refused(Submission.Reason.BANNED, "you are not allowed to generate images here");
             }
-            try (PreparedStatement ps = c.prepareStatement(
-                    "INSERT INTO quotas (user_id, period_day) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING")) {
-                ps.setLong(1, job.userId());
-                ps.setObject(2, today);
-                ps.executeUpdate();
-            }
-            QuotaStatus charged;
-            try (PreparedStatement ps = c.prepareStatement("""
-                    UPDATE quotas
-                       SET used_today = (CASE WHEN period_day = ? THEN used_today ELSE 0 END) + ?,
-                           period_day = ?,
-                           active_jobs = active_jobs + 1,
-                           updated_at = now()
-                     WHERE user_id = ?
-                       AND (CASE WHEN period_day = ? THEN used_today ELSE 0 END) + ? <= COALESCE(daily_limit, ?)
-                       AND active_jobs + 1 <= COALESCE(max_active, ?)
-                    RETURNING used_today, COALESCE(daily_limit, ?), active_jobs, COALESCE(max_active, ?)""")) {
-                int i = 1;
-                ps.setObject(i++, today);
-                ps.setInt(i++, r.count());
-                ps.setObject(i++, today);
-                ps.setLong(i++, job.userId());
-                ps.setObject(i++, today);
-                ps.setInt(i++, r.count());
-                ps.setInt(i++, policy.dailyImages());
-                ps.setInt(i++, policy.maxActive());
-                ps.setInt(i++, policy.dailyImages());
-                ps.setInt(i, policy.maxActive());
-                try (ResultSet rs = ps.executeQuery()) {
-                    charged = rs.next()
-                            ? new QuotaStatus(rs.getInt(1), rs.getInt(2), rs.getInt(3), rs.getInt(4), resetsAt(today))
-                            : null;
+            QuotaStatus charged = charge(c, job.userId(), r.count(), policy, today);
+            if (charged == null) {
+                // the user's first job (no quota row yet), or over a limit: make sure the row exists and try again
+                try (PreparedStatement ps = c.prepareStatement(
+                        "INSERT INTO quotas (user_id, period_day) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING")) {
+                    ps.setLong(1, job.userId());
+                    ps.setObject(2, today);
+                    ps.executeUpdate();
                 }
+                charged = charge(c, job.userId(), r.count(), policy, today);
             }
             if (charged == null) {
                 QuotaStatus q = quota(c, job.userId(), policy, today);
@@ -91,8 +67,58 @@ public final class JobStore {
                         + " left today; the allowance resets <t:" + q.resetsAt().getEpochSecond() + ":R>");
             }
             insertJob(c, job, today);
-            return new Submission.Accepted(r.jobId(), charged, queuePosition(c, r.jobId()));
+            return new Submission.Accepted(r.jobId(), charged);
         });
+    }
+
+    /** Charges {@code count} images and one active job if the user's limits allow; null when they do not (or no row). */
+    private static QuotaStatus charge(Connection c, long userId, int count, QuotaPolicy policy, LocalDate today)
+            throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                UPDATE quotas
+                   SET used_today = (CASE WHEN period_day = ? THEN used_today ELSE 0 END) + ?,
+                       period_day = ?,
+                       active_jobs = active_jobs + 1,
+                       updated_at = now()
+                 WHERE user_id = ?
+                   AND (CASE WHEN period_day = ? THEN used_today ELSE 0 END) + ? <= COALESCE(daily_limit, ?)
+                   AND active_jobs + 1 <= COALESCE(max_active, ?)
+                RETURNING used_today, COALESCE(daily_limit, ?), active_jobs, COALESCE(max_active, ?)""")) {
+            int i = 1;
+            ps.setObject(i++, today);
+            ps.setInt(i++, count);
+            ps.setObject(i++, today);
+            ps.setLong(i++, userId);
+            ps.setObject(i++, today);
+            ps.setInt(i++, count);
+            ps.setInt(i++, policy.dailyImages());
+            ps.setInt(i++, policy.maxActive());
+            ps.setInt(i++, policy.dailyImages());
+            ps.setInt(i, policy.maxActive());
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() ? new QuotaStatus(rs.getInt(1), rs.getInt(2), rs.getInt(3), rs.getInt(4), resetsAt(today))
+                        : null;
+            }
+        }
+    }
+
+    /** Records the user (or their new name) and says whether they are banned, in one statement. */
+    private static boolean upsertUserReturningBanned(Connection c, long userId, String name) throws SQLException {
+        try (PreparedStatement ps = c.prepareStatement("""
+                WITH up AS (INSERT INTO users (id, name) VALUES (?, ?)
+                            ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+                             WHERE users.name IS DISTINCT FROM EXCLUDED.name
+                            RETURNING banned)
+                SELECT banned FROM up
+                UNION ALL
+                SELECT banned FROM users WHERE id = ? AND NOT EXISTS (SELECT 1 FROM up)""")) {
+            ps.setLong(1, userId);
+            ps.setString(2, name);
+            ps.setLong(3, userId);
+            try (ResultSet rs = ps.executeQuery()) {
+                return rs.next() && rs.getBoolean(1);
+            }
+        }
     }
 
     /**
@@ -122,11 +148,23 @@ public final class JobStore {
      * job that already ended (cancelled meanwhile), changes nothing and returns false.
      */
     public boolean complete(UUID jobId, String workerId, List<StoredImage> images) {
-        return Tx.run(ds, c -> {
-            Long userId = finish(c, jobId, JobState.SUCCEEDED, workerId, null);
-            if (userId == null) {
-                return false;
+        return completeAndGet(jobId, workerId, images).isPresent();
+    }
+
+    /** As {@link #complete}, returning the job as this call ended it; empty when it had already ended. */
+    public Optional<JobRecord> completeAndGet(UUID jobId, String workerId, List<StoredImage> images) {
+        return Optional.ofNullable(Tx.run(ds, c -> {
+            JobRecord ended;
+            try (PreparedStatement ps = c.prepareStatement(FINISH + " RETURNING *")) {
+                setFinish(ps, jobId, JobState.SUCCEEDED, workerId, null);
+                try (ResultSet rs = ps.executeQuery()) {
+                    ended = rs.next() ? map(rs) : null;
+                }
             }
+            if (ended == null) {
+                return null;
+            }
+            long userId = ended.userId();
             try (PreparedStatement ps = c.prepareStatement("""
                     INSERT INTO images (job_id, image_index, seed, width, height, png, thumbnail, parameters)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, image_index) DO NOTHING""")) {
@@ -144,8 +182,8 @@ public final class JobStore {
                 ps.executeBatch();
             }
             releaseActive(c, userId, 0, null);
-            return true;
-        });
+            return ended;
+        }));
     }
 
     /**
@@ -200,6 +238,28 @@ public final class JobStore {
                     }
                 }
                 return out;
+            }
+        });
+    }
+
+    /** {@link #markPublished} for many jobs in one statement. */
+    public void markPublished(java.util.Collection<UUID> jobIds) {
+        Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE jobs SET published_at = now() WHERE id = ANY (?) AND published_at IS NULL")) {
+                ps.setArray(1, c.createArrayOf("uuid", jobIds.toArray()));
+                return ps.executeUpdate();
+            }
+        });
+    }
+
+    /** {@link #markDelivered} for many jobs in one statement. */
+    public void markDelivered(java.util.Collection<UUID> jobIds) {
+        Tx.run(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement(
+                    "UPDATE jobs SET delivered_at = now() WHERE id = ANY (?) AND delivered_at IS NULL")) {
+                ps.setArray(1, c.createArrayOf("uuid", jobIds.toArray()));
+                return ps.executeUpdate();
             }
         });
     }
@@ -343,15 +403,6 @@ public final class JobStore {
         }
     }
 
-    private static boolean banned(Connection c, long userId) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("SELECT banned FROM users WHERE id = ?")) {
-            ps.setLong(1, userId);
-            try (ResultSet rs = ps.executeQuery()) {
-                return rs.next() && rs.getBoolean(1);
-            }
-        }
-    }
-
     private static void insertJob(Connection c, NewJob job, LocalDate today) throws SQLException {
         JobRequest r = job.request();
         try (PreparedStatement ps = c.prepareStatement("""
@@ -394,18 +445,24 @@ public final class JobStore {
         }
     }
 
+    private static final String FINISH = """
+            UPDATE jobs SET state = ?, error = ?, worker_id = COALESCE(?, worker_id),
+                            finished_at = now(), updated_at = now()
+             WHERE id = ? AND state IN ('queued', 'running')""";
+
+    private static void setFinish(PreparedStatement ps, UUID jobId, JobState state, String workerId, String error)
+            throws SQLException {
+        ps.setString(1, state.sql());
+        ps.setString(2, error);
+        ps.setString(3, workerId);
+        ps.setObject(4, jobId);
+    }
+
     /** Moves a non-terminal job to a terminal state; returns its user, or null when it had already ended. */
     private static Long finish(Connection c, UUID jobId, JobState state, String workerId, String error)
             throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement("""
-                UPDATE jobs SET state = ?, error = ?, worker_id = COALESCE(?, worker_id),
-                                finished_at = now(), updated_at = now()
-                 WHERE id = ? AND state IN ('queued', 'running')
-                RETURNING user_id""")) {
-            ps.setString(1, state.sql());
-            ps.setString(2, error);
-            ps.setString(3, workerId);
-            ps.setObject(4, jobId);
+        try (PreparedStatement ps = c.prepareStatement(FINISH + " RETURNING user_id")) {
+            setFinish(ps, jobId, state, workerId, error);
             try (ResultSet rs = ps.executeQuery()) {
                 return rs.next() ? rs.getLong(1) : null;
             }

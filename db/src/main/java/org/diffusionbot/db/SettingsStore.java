@@ -40,6 +40,43 @@ public final class SettingsStore {
         });
     }
 
+    /**
+     * {@link #paused}, {@link #userSettings}, {@link #guildDefaultNegative} and {@link #policyFor} in one
+     * statement: what every submission reads before it is charged.
+     */
+    public SubmissionContext forSubmission(long userId, Long guildId, Collection<Long> roleIds, QuotaPolicy dflt) {
+        return Tx.read(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("""
+                    SELECT (SELECT paused FROM bot_state LIMIT 1),
+                           s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public, u.id,
+                           (SELECT default_negative FROM guild_settings WHERE guild_id = ?),
+                           (SELECT max(daily_limit) FROM role_quotas WHERE guild_id = ? AND role_id = ANY (?)),
+                           (SELECT max(max_active) FROM role_quotas WHERE guild_id = ? AND role_id = ANY (?))
+                      FROM (SELECT 1) AS one
+                      LEFT JOIN users u ON u.id = ?
+                      LEFT JOIN user_settings s ON s.user_id = u.id""")) {
+                java.sql.Array roles = c.createArrayOf("bigint", guildId == null ? new Object[0] : roleIds.toArray());
+                Sql.setNullableLong(ps, 1, guildId);
+                Sql.setNullableLong(ps, 2, guildId);
+                ps.setArray(3, roles);
+                Sql.setNullableLong(ps, 4, guildId);
+                ps.setArray(5, roles);
+                ps.setLong(6, userId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    UserSettings user = rs.getObject(9) == null ? UserSettings.NONE
+                            : new UserSettings(rs.getString(2), (Integer) rs.getObject(3), (Double) rs.getObject(4),
+                                    (Integer) rs.getObject(5), (Integer) rs.getObject(6), rs.getString(7),
+                                    rs.getBoolean(8));
+                    Integer daily = (Integer) rs.getObject(11);
+                    Integer active = (Integer) rs.getObject(12);
+                    return new SubmissionContext(rs.getBoolean(1), user, rs.getString(10), new QuotaPolicy(
+                            daily == null ? dflt.dailyImages() : daily, active == null ? dflt.maxActive() : active));
+                }
+            }
+        });
+    }
+
     /** Replaces the user's defaults (null fields: the bot's defaults) and gallery choice. */
     public void saveUserSettings(long userId, String userName, UserSettings s) {
         Tx.run(ds, c -> {

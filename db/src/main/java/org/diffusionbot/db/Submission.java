@@ -4,8 +4,8 @@ import java.util.UUID;
 
 /** The outcome of {@link JobStore#submit}: the job was recorded and charged, or refused with nothing written. */
 public sealed interface Submission {
-    /** @param position jobs of the same model queued ahead of it when it was recorded (0 = next) */
-    record Accepted(UUID jobId, QuotaStatus quota, int position) implements Submission {
+    /** Recorded and charged; its queue position is looked up when it is shown ({@link JobStore#queuePosition}). */
+    record Accepted(UUID jobId, QuotaStatus quota) implements Submission {
     }
 
     record Refused(Reason reason, String message) implements Submission {

@@ -13,6 +13,15 @@ final class Tx {
     private Tx() {
     }
 
+    /** A single read-only statement: no transaction of its own (autocommit), so no COMMIT round trip. */
+    static <T> T read(DataSource ds, Work<T> work) {
+        try (Connection c = ds.getConnection()) {
+            return work.run(c);
+        } catch (SQLException e) {
+            throw new DatabaseUnavailableException("database error: " + e.getMessage());
+        }
+    }
+
     static <T> T run(DataSource ds, Work<T> work) {
         try (Connection c = ds.getConnection()) {
             c.setAutoCommit(false);

@@ -121,6 +121,59 @@ class JobStoreIT {
     }
 
     @Test
+    void completeAndGetReturnsTheJobItEndedOnlyOnce() {
+        long u = USERS.incrementAndGet();
+        UUID id = ((Submission.Accepted) store().submit(job(u, 1), new QuotaPolicy(10, 1))).jobId();
+        JobRecord ended = store().completeAndGet(id, "w1", List.of(image(0))).orElseThrow();
+        assertEquals(JobState.SUCCEEDED, ended.state());
+        assertEquals("w1", ended.workerId());
+        assertTrue(ended.finishedAt() != null && ended.deliveredAt() == null);
+        assertTrue(store().completeAndGet(id, "w1", List.of(image(0))).isEmpty(), "already ended");
+        assertEquals(0, store().quota(u, new QuotaPolicy(10, 1)).activeJobs());
+    }
+
+    @Test
+    void marksForManyJobsAtOnceSetEachOnlyOnce() throws SQLException {
+        long u = USERS.incrementAndGet();
+        QuotaPolicy policy = new QuotaPolicy(10, 3);
+        UUID a = ((Submission.Accepted) store().submit(job(u, 1), policy)).jobId();
+        UUID b = ((Submission.Accepted) store().submit(job(u, 1), policy)).jobId();
+        store().markPublished(List.of(a, b));
+        store().markDelivered(List.of(a));
+        assertEquals(2, count("SELECT count(*) FROM jobs WHERE published_at IS NOT NULL AND user_id = " + u));
+        Instant first = store().find(a).orElseThrow().deliveredAt();
+        assertTrue(first != null && store().find(b).orElseThrow().deliveredAt() == null);
+        exec("SELECT pg_sleep(0.01)");
+        store().markDelivered(List.of(a, b));
+        assertEquals(first, store().find(a).orElseThrow().deliveredAt(), "a mark is never moved");
+        assertTrue(store().find(b).orElseThrow().deliveredAt() != null);
+    }
+
+    @Test
+    void submissionContextReadsPauseDefaultsNegativeAndRoleQuotasAtOnce() throws SQLException {
+        SettingsStore settings = new SettingsStore(db.dataSource());
+        QuotaPolicy dflt = new QuotaPolicy(10, 2);
+        long u = USERS.incrementAndGet();
+        SubmissionContext none = settings.forSubmission(u, null, List.of(), dflt);
+        assertEquals(UserSettings.NONE, none.user());
+        assertEquals(dflt, none.policy());
+        assertEquals(settings.paused(), none.paused());
+        assertEquals(null, none.guildNegative());
+        long guild = 900_000L + u;
+        settings.saveUserSettings(u, "u" + u, new UserSettings("euler", 30, null, 512, 768, null, false));
+        settings.setGuildDefaultNegative(guild, "blurry", 1L);
+        settings.setRoleQuota(guild, 11L, 50, null, 1L);
+        settings.setRoleQuota(guild, 12L, 20, 5, 1L);
+        settings.setRoleQuota(guild, 13L, 99, 9, 1L); // a role the member does not have
+        SubmissionContext c = settings.forSubmission(u, guild, List.of(11L, 12L), dflt);
+        assertEquals(settings.userSettings(u), c.user());
+        assertEquals("blurry", c.guildNegative());
+        assertEquals(settings.policyFor(guild, List.of(11L, 12L), dflt), c.policy());
+        assertEquals(new QuotaPolicy(50, 5), c.policy());
+        assertEquals(dflt, settings.forSubmission(u, guild, List.of(), dflt).policy());
+    }
+
+    @Test
     void failureRefundsExactlyOnce() {
         long u = USERS.incrementAndGet();
         QuotaPolicy policy = new QuotaPolicy(10, 3);

@@ -57,7 +57,7 @@ public final class CommandListener extends ListenerAdapter {
     private final AdminCommand admin;
 
     public CommandListener(JobService jobs, JobStore store, String defaultModel, int previewEvery,
-            ExecutorService executor, Clock clock, UxContext ux) {
+            ExecutorService executor, Clock clock, UxContext ux, org.diffusionbot.bot.jobs.ProgressThrottle throttle) {
         this.jobs = jobs;
         this.store = store;
         this.defaultModel = defaultModel;
@@ -65,7 +65,7 @@ public final class CommandListener extends ListenerAdapter {
         this.executor = executor;
         this.clock = clock;
         this.ux = ux;
-        this.submitter = new Submitter(jobs, ux);
+        this.submitter = new Submitter(jobs, ux, throttle, executor);
         this.buttons = new ResultButtons(store, ux, submitter, previewEvery, executor, clock, random::nextLong);
         this.admin = new AdminCommand(store, ux, executor);
     }
@@ -140,8 +140,12 @@ public final class CommandListener extends ListenerAdapter {
         Instant expires = event.getTimeCreated().toInstant().plus(TOKEN_LIFETIME);
         Submitter.afterDefer(event.deferReply(), executor, () -> {
             JobRequest request;
+            org.diffusionbot.db.SubmissionContext context;
             try {
-                request = ImagineOptions.toRequest(options, defaults(caller), defaultModel, previewEvery,
+                // pause flag, the user's defaults, the server's negative prompt and the role quota: one round trip
+                context = ux.settings().forSubmission(caller.userId(), caller.guildId(), caller.roleIds(),
+                        jobs.policy());
+                request = ImagineOptions.toRequest(options, defaults(context, caller), defaultModel, previewEvery,
                         random::nextLong, now);
             } catch (IllegalArgumentException e) {
                 // the user's saved defaults together with these options are out of bounds
@@ -152,17 +156,17 @@ public final class CommandListener extends ListenerAdapter {
                 Submitter.refuse(hook, "the job database is unavailable right now; nothing was charged.");
                 return;
             }
-            submitter.submit(hook, caller, new NewJob(request, caller.userId(), caller.userName(), caller.guildId(),
-                    channelId, "imagine", null, appId, token, expires));
+            submitter.submit(hook, new NewJob(request, caller.userId(), caller.userName(), caller.guildId(),
+                    channelId, "imagine", null, appId, token, expires), context.paused(), context.policy());
         });
     }
 
     /** The user's /settings, then the server's default negative prompt. */
-    private ImagineOptions.Defaults defaults(Caller caller) {
-        UserSettings s = ux.settings().userSettings(caller.userId());
+    private static ImagineOptions.Defaults defaults(org.diffusionbot.db.SubmissionContext context, Caller caller) {
+        UserSettings s = context.user();
         String negative = s.negativePrompt();
         if (negative == null && caller.guildId() != null) {
-            negative = ux.settings().guildDefaultNegative(caller.guildId()).orElse(null);
+            negative = context.guildNegative();
         }
         Sampler sampler = null;
         if (s.sampler() != null) {

@@ -23,7 +23,8 @@ public final class JobMessages {
     }
 
     public static String queued(String prompt, int position, QuotaStatus quota) {
-        String where = position == 0 ? "next in line" : "position " + (position + 1) + " in the queue";
+        String where = position < 0 ? "waiting for a worker" : position == 0 ? "next in line"
+                : "position " + (position + 1) + " in the queue";
         return "🎨 " + bold(prompt) + " — queued, " + where + " · " + quota.remainingToday() + " of "
                 + quota.dailyLimit() + " images left today";
     }

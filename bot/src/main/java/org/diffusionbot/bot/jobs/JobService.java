@@ -30,6 +30,7 @@ public final class JobService {
     private final JobStore store;
     private final JobPublisher publisher;
     private final QuotaPolicy policy;
+    private final StoreMarks marks;
 
     /** The answer to a submission, for the user. */
     public sealed interface Outcome {
@@ -37,17 +38,18 @@ public final class JobService {
          * Recorded and charged. {@code delayed}: the broker did not confirm it yet (it is down or
          * restarting); the job stays in the outbox and {@link Republisher} sends it when it can.
          */
-        record Queued(UUID jobId, int position, QuotaStatus quota, boolean delayed) implements Outcome {
+        record Queued(UUID jobId, QuotaStatus quota, boolean delayed) implements Outcome {
         }
 
         record Refused(String message) implements Outcome {
         }
     }
 
-    public JobService(JobStore store, JobPublisher publisher, QuotaPolicy policy) {
+    public JobService(JobStore store, JobPublisher publisher, QuotaPolicy policy, StoreMarks marks) {
         this.store = store;
         this.publisher = publisher;
         this.policy = policy;
+        this.marks = marks;
     }
 
     public QuotaPolicy policy() {
@@ -78,13 +80,17 @@ public final class JobService {
             return new Outcome.Refused(r.message());
         }
         UUID id = ((Submission.Accepted) s).jobId();
-        Outcome.Queued recorded = new Outcome.Queued(id, ((Submission.Accepted) s).position(),
-                ((Submission.Accepted) s).quota(), false);
+        Outcome.Queued recorded = new Outcome.Queued(id, ((Submission.Accepted) s).quota(), false);
         onRecorded.accept(recorded);
         try {
             JobPublisher.Outcome o = publisher.publish(job.request()).get(PUBLISH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             if (o == JobPublisher.Outcome.CONFIRMED) {
-                store.markPublished(id);
+                // coalesced with other jobs' marks, not waited for: should the bot stop before it is written, the
+                // outbox publishes the job again, which is harmless (results are idempotent)
+                marks.published(id).exceptionally(e -> {
+                    LOG.warn("job {} not marked published ({}); the outbox may publish it again", id, e.getMessage());
+                    return null;
+                });
                 return recorded;
             }
             if (o == JobPublisher.Outcome.UNROUTABLE) {
@@ -98,7 +104,12 @@ public final class JobService {
         } catch (ExecutionException | TimeoutException | RuntimeException e) {
             LOG.warn("job {} not confirmed by the broker ({}); it stays in the outbox", id, e.toString());
         }
-        return new Outcome.Queued(id, 0, ((Submission.Accepted) s).quota(), true);
+        return new Outcome.Queued(id, ((Submission.Accepted) s).quota(), true);
+    }
+
+    /** Jobs of the same model queued ahead of this one (0 = next). */
+    public int queuePosition(UUID jobId) {
+        return store.queuePosition(jobId);
     }
 
     /** Whether the job is still waiting for a worker (not running, not ended). */

@@ -60,15 +60,17 @@ public final class OutcomeConsumer {
         return new DefaultConsumer(channel) {
             @Override
             public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
-                executor.execute(() -> handle(env.getDeliveryTag(), props, body, deadLetters));
+                Message decoded = deadLetters ? null : stopProgress(body);
+                executor.execute(() -> handle(env.getDeliveryTag(), props, body, decoded, deadLetters));
             }
         };
     }
 
-    private void handle(long delivery, AMQP.BasicProperties props, byte[] body, boolean deadLetters) {
+    /** {@code decoded}: the body already decoded, or null. */
+    private void handle(long delivery, AMQP.BasicProperties props, byte[] body, Message decoded, boolean deadLetters) {
         CompletableFuture<Void> done;
         try {
-            done = deadLetters ? onDeadLetter(body, props) : onOutcome(body);
+            done = deadLetters ? onDeadLetter(body, props) : onOutcome(decoded != null ? decoded : MessageCodec.decode(body));
         } catch (DatabaseUnavailableException e) {
             LOG.error("database unavailable; outcome returned to the queue: {}", e.getMessage());
             pause();
@@ -95,6 +97,24 @@ public final class OutcomeConsumer {
         });
     }
 
+    /**
+     * A job's outcome arrived: no more progress edits for it from now on, while the outcome waits for the
+     * executor and the database (a progress edit then would only be overwritten by the outcome at once).
+     */
+    private Message stopProgress(byte[] body) {
+        try {
+            Message m = MessageCodec.decode(body);
+            if (m instanceof JobResult r) {
+                display.ending(r.jobId());
+            } else if (m instanceof JobFailure f) {
+                display.ending(f.jobId());
+            }
+            return m;
+        } catch (InvalidMessageException | RuntimeException e) {
+            return null; // decoded again, and dead-lettered, with the delivery
+        }
+    }
+
     /** Acks, or nacks with or without requeue; a nack without requeue on the results queue dead-letters. */
     private synchronized void settle(long tag, boolean ack, boolean requeue) {
         try {
@@ -108,15 +128,15 @@ public final class OutcomeConsumer {
         }
     }
 
-    CompletableFuture<Void> onOutcome(byte[] body) throws InvalidMessageException {
-        Message m = MessageCodec.decode(body);
+    CompletableFuture<Void> onOutcome(Message m) throws InvalidMessageException {
         if (m instanceof JobResult r) {
             List<StoredImage> images = new ArrayList<>();
             for (JobResult.Image im : r.images()) {
                 images.add(stored(im));
             }
-            store.complete(r.jobId(), r.workerId(), images);
-            return display.show(r.jobId(), r.notes(), null, images);
+            java.util.Optional<org.diffusionbot.db.JobRecord> ended = store.completeAndGet(r.jobId(), r.workerId(), images);
+            return ended.isPresent() ? display.show(ended.get(), r.notes(), null, images)
+                    : display.show(r.jobId(), r.notes(), null, images); // ended before: shown unless it was
         } else if (m instanceof JobFailure f) {
             JobState state = f.code() == JobFailure.Code.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
             store.fail(f.jobId(), state, f.workerId(), f.message());

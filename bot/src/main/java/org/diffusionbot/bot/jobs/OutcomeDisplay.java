@@ -21,15 +21,19 @@ public final class OutcomeDisplay {
     private final JobNotifier notifier;
     private final ProgressThrottle throttle;
 
-    private final java.util.concurrent.Executor executor;
+    private final StoreMarks marks;
 
-    /** {@code executor} runs the database write after Discord answered (never on Discord's callback threads). */
-    public OutcomeDisplay(JobStore store, JobNotifier notifier, ProgressThrottle throttle,
-            java.util.concurrent.Executor executor) {
+    /** {@code marks} records the delivery after Discord answered (never on Discord's callback threads). */
+    public OutcomeDisplay(JobStore store, JobNotifier notifier, ProgressThrottle throttle, StoreMarks marks) {
         this.store = store;
         this.notifier = notifier;
         this.throttle = throttle;
-        this.executor = executor;
+        this.marks = marks;
+    }
+
+    /** The job's outcome arrived and will be shown: its progress is no longer worth an edit. */
+    public void ending(UUID jobId) {
+        throttle.finished(jobId);
     }
 
     /**
@@ -42,6 +46,12 @@ public final class OutcomeDisplay {
             LOG.warn("outcome for unknown job {} dropped", jobId);
             return CompletableFuture.completedFuture(null);
         }
+        return show(job, notes, failure, images);
+    }
+
+    /** As {@link #show(UUID, List, String, List)} for the job as it stands (e.g. as the call that ended it returned it). */
+    public CompletableFuture<Void> show(JobRecord job, List<String> notes, String failure, List<StoredImage> images) {
+        UUID jobId = job.id();
         throttle.finished(jobId);
         if (job.deliveredAt() != null || !job.state().terminal()) {
             return CompletableFuture.completedFuture(null);
@@ -50,6 +60,6 @@ public final class OutcomeDisplay {
                 ? notifier.succeeded(job, images != null ? images : store.images(jobId), notes)
                 : notifier.failed(job, job.state() == JobState.CANCELLED ? "cancelled"
                         : job.error() != null ? job.error() : failure);
-        return shown.thenRunAsync(() -> store.markDelivered(jobId), executor);
+        return shown.thenCompose(ok -> marks.delivered(jobId));
     }
 }

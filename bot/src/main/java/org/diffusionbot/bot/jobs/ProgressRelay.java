@@ -88,6 +88,7 @@ public final class ProgressRelay implements AutoCloseable {
 
     void flush() {
         try {
+            throttle.dueNotices().forEach(Runnable::run);
             for (ProgressThrottle.Edit e : throttle.due(running::containsKey)) {
                 JobRecord job = running.get(e.progress().jobId());
                 if (job != null) {

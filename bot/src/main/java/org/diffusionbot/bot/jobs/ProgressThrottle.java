@@ -13,6 +13,10 @@ import org.diffusionbot.common.messages.JobProgress;
  * Limits message edits to one per job per {@code interval}; the newest progress wins, and a newer
  * one without a preview keeps the latest preview seen. Driven by a {@link Clock} so tests never sleep:
  * {@link #offer} whenever progress arrives, {@link #due} on a timer.
+ *
+ * <p>It also decides whether a job's queue position is worth an edit: a job {@link #queued} gets its
+ * notice only if it is still waiting (no progress, not ended) one interval later; a job that starts
+ * sooner goes straight to its first progress edit.
  */
 public final class ProgressThrottle {
     private final Clock clock;
@@ -25,6 +29,20 @@ public final class ProgressThrottle {
             return size() > 10_000;
         }
     };
+
+    /** Queued jobs whose queue position has not been shown, by the time they were queued. */
+    private final Map<UUID, Waiting> waiting = new java.util.LinkedHashMap<>();
+
+    private static final class Waiting {
+        final long since;
+        final Runnable notice;
+        boolean handedOut;
+
+        Waiting(long since, Runnable notice) {
+            this.since = since;
+            this.notice = notice;
+        }
+    }
 
     private static final class State {
         long lastEdit = Long.MIN_VALUE;
@@ -45,6 +63,7 @@ public final class ProgressThrottle {
         if (ended.containsKey(p.jobId())) {
             return;
         }
+        waiting.remove(p.jobId()); // started: its progress replaces the queue position
         State s = jobs.computeIfAbsent(p.jobId(), k -> new State());
         if (s.pending != null && s.pending.step() > p.step()) {
             return; // out of order: an older step never replaces a newer one
@@ -76,8 +95,49 @@ public final class ProgressThrottle {
         return out;
     }
 
+    /**
+     * A job was recorded and queued. {@code notice} is handed out by {@link #dueNotices} if the job is
+     * still waiting one interval from now; it should look the position up and then show it through
+     * {@link #ifStillWaiting}.
+     */
+    public synchronized void queued(UUID jobId, Runnable notice) {
+        if (!jobs.containsKey(jobId) && !ended.containsKey(jobId)) {
+            waiting.put(jobId, new Waiting(clock.millis(), notice));
+        }
+    }
+
+    /** The notices of jobs queued at least one interval ago that have neither started nor ended; each once. */
+    public synchronized List<Runnable> dueNotices() {
+        long now = clock.millis();
+        List<Runnable> out = new ArrayList<>();
+        for (Waiting w : waiting.values()) {
+            if (now - w.since < interval.toMillis()) {
+                break; // in the order they were queued
+            }
+            if (!w.handedOut) {
+                w.handedOut = true;
+                out.add(w.notice);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Runs {@code edit} under this throttle's lock if the job has still neither started nor ended, and
+     * forgets the job's notice. {@code edit} should only enqueue the Discord edit: enqueued under the
+     * lock, it is ordered before any progress or outcome edit of the job (same route, same JDA bucket).
+     */
+    public synchronized boolean ifStillWaiting(UUID jobId, Runnable edit) {
+        if (waiting.remove(jobId) == null) {
+            return false;
+        }
+        edit.run();
+        return true;
+    }
+
     /** The job ended: forget it, so no progress edit overwrites the final message. */
     public synchronized void finished(UUID jobId) {
+        waiting.remove(jobId);
         jobs.remove(jobId);
         ended.put(jobId, Boolean.TRUE);
     }

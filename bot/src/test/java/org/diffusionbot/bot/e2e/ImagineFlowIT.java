@@ -67,7 +67,7 @@ class ImagineFlowIT {
         assertTrue(done.customIds().stream().noneMatch(id -> id.startsWith("cancel:")), "no cancel button on a finished job");
 
         List<RecordedMessage> edits = i.originalEdits();
-        assertTrue(edits.stream().anyMatch(m -> m.content().contains("queued")), "queue position shown");
+        // the idle worker started it at once: no queue position (a job that waits shows one, see below)
         assertTrue(edits.stream().anyMatch(m -> m.content().contains("step ") && m.attachment("preview.png").isPresent()),
                 "a progress edit with a preview");
 
@@ -79,6 +79,29 @@ class ImagineFlowIT {
         assertEquals(2, q.usedToday(), "charged exactly once, for two images");
         assertEquals(0, q.activeJobs());
         assertEquals(2, h.bot.store().images(job.id()).size());
+    }
+
+    @Test
+    void aJobWaitingForTheWorkerShowsItsQueuePositionBeforeItsProgress() throws Exception {
+        // the worker runs one batch at a time and jobs of different sizes never share one: two 150-step
+        // jobs keep it busy for 3 s, so a third job waits for longer than the 1.5 s edit interval
+        FakeUser jay = h.discord.createUser("jay");
+        InteractionHandle busy = h.discord.slashCommand("imagine", jay, Opt.string("prompt", "a long one"),
+                Opt.integer("steps", 150), Opt.string("size", "512x512"));
+        busy.awaitOriginalEdit(m -> m.content().contains("step "), WAIT);
+        InteractionHandle busy2 = h.discord.slashCommand("imagine", jay, Opt.string("prompt", "another long one"),
+                Opt.integer("steps", 150), Opt.string("size", "512x768"));
+        FakeUser kim = h.discord.createUser("kim");
+        InteractionHandle waiting = h.discord.slashCommand("imagine", kim, Opt.string("prompt", "a short one"),
+                Opt.integer("steps", 2), Opt.string("size", "640x640"));
+        BotHarness.finalImage(waiting, WAIT);
+        List<RecordedMessage> edits = waiting.originalEdits();
+        // next in line, or behind the second long job if that one had not started yet when it was shown
+        assertTrue(edits.get(0).content().matches("(?s).*a short one\\*\\* — queued, (next in line|position 2 in the queue).*"),
+                edits.get(0).content());
+        assertTrue(edits.get(0).customIds().stream().anyMatch(id -> id.startsWith("cancel:")), "with a cancel button");
+        BotHarness.finalImage(busy, WAIT);
+        BotHarness.finalImage(busy2, WAIT);
     }
 
     @Test

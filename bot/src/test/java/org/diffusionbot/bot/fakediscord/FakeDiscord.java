@@ -1266,7 +1266,9 @@ public final class FakeDiscord implements AutoCloseable {
         h.set("X-RateLimit-Bucket", bucket(path));
         h.set("X-RateLimit-Limit", "5");
         h.set("X-RateLimit-Remaining", "4");
-        h.set("X-RateLimit-Reset", String.format(Locale.ROOT, "%.3f", (nowMs + 1000) / 1000.0));
+        long reset = nowMs + 1000; // seconds with 3 decimals, without String.format's cost on every response
+        h.set("X-RateLimit-Reset", reset / 1000 + "." + (reset % 1000 < 100 ? reset % 1000 < 10 ? "00" : "0" : "")
+                + reset % 1000);
         h.set("X-RateLimit-Reset-After", "1.000");
         resp.headers().forEach(h::set);
         if (resp.body() == null) {
@@ -1282,8 +1284,11 @@ public final class FakeDiscord implements AutoCloseable {
     }
 
     /** A stable bucket hash per route shape (ids and tokens replaced). */
+    private static final java.util.regex.Pattern ID = java.util.regex.Pattern.compile("[0-9]{5,}");
+    private static final java.util.regex.Pattern TOKEN = java.util.regex.Pattern.compile("fake-interaction-token-[^/]+");
+
     private static String bucket(String path) {
-        String shape = path.replaceAll("[0-9]{5,}", "{id}").replaceAll("fake-interaction-token-[^/]+", "{token}");
+        String shape = TOKEN.matcher(ID.matcher(path).replaceAll("{id}")).replaceAll("{token}");
         return String.format(Locale.ROOT, "%08x", shape.hashCode());
     }
 

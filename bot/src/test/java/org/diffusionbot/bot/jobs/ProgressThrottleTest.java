@@ -59,4 +59,38 @@ class ProgressThrottleTest {
         assertTrue(throttle.due().isEmpty(), "late progress must not overwrite the final message");
         assertEquals(0, throttle.tracked());
     }
+
+    @Test
+    void queuePositionIsShownOnlyForAJobStillWaitingOneIntervalLater() {
+        java.util.concurrent.atomic.AtomicInteger shown = new java.util.concurrent.atomic.AtomicInteger();
+        throttle.queued(job, () -> throttle.ifStillWaiting(job, shown::incrementAndGet));
+        UUID other = UUID.randomUUID();
+        throttle.queued(other, () -> throttle.ifStillWaiting(other, shown::incrementAndGet));
+        clock.advance(Duration.ofMillis(1499));
+        assertTrue(throttle.dueNotices().isEmpty(), "within the interval");
+        throttle.offer(p(1, null)); // job started: its progress replaces the position
+        clock.advance(Duration.ofMillis(1));
+        List<Runnable> due = throttle.dueNotices();
+        assertEquals(1, due.size(), "only the job still waiting");
+        assertTrue(throttle.dueNotices().isEmpty(), "handed out once");
+        due.get(0).run();
+        assertEquals(1, shown.get());
+        assertTrue(!throttle.ifStillWaiting(other, shown::incrementAndGet), "shown once");
+    }
+
+    @Test
+    void aNoticeHandedOutIsDroppedWhenTheJobStartsOrEndsBeforeItIsShown() {
+        UUID other = UUID.randomUUID();
+        throttle.queued(job, () -> { });
+        throttle.queued(other, () -> { });
+        clock.advance(Duration.ofSeconds(2));
+        assertEquals(2, throttle.dueNotices().size());
+        throttle.offer(p(1, null));
+        throttle.finished(other);
+        assertTrue(!throttle.ifStillWaiting(job, () -> { throw new AssertionError("started"); }));
+        assertTrue(!throttle.ifStillWaiting(other, () -> { throw new AssertionError("ended"); }));
+        throttle.queued(other, () -> { });
+        clock.advance(Duration.ofSeconds(2));
+        assertTrue(throttle.dueNotices().isEmpty(), "an ended job is not queued again");
+    }
 }
