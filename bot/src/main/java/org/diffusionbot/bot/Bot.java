@@ -80,9 +80,10 @@ public final class Bot implements AutoCloseable {
             rabbit = config.rabbit().connectionFactory("bot").newConnection("bot");
             try (Channel ch = rabbit.createChannel()) {
                 Topology.declareShared(ch);
+                Topology.declareResults(ch, config.resultsQueue()); // before any job names it
             }
             JobStore store = new JobStore(db.dataSource(), clock);
-            JobPublisher publisher = new JobPublisher(rabbit);
+            JobPublisher publisher = new JobPublisher(rabbit, config.resultsQueue());
             StoreMarks marks = new StoreMarks(store);
             JobService jobs = new JobService(store, publisher,
                     new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()), marks);
@@ -122,7 +123,7 @@ public final class Bot implements AutoCloseable {
             jda.updateCommands().addCommands(Commands.all(!config.adminRoleIds().isEmpty())).complete();
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
             OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle, marks);
-            new OutcomeConsumer(store, display, executor).start(rabbit);
+            new OutcomeConsumer(store, display, executor).start(rabbit, config.resultsQueue());
             Republisher republisher = new Republisher(store, publisher, display, clock);
             republisher.start(Duration.ofSeconds(2));
             ProgressRelay progress = new ProgressRelay(store, notifier, throttle, executor);

@@ -22,27 +22,38 @@ public record BotConfig(
         String galleryBind,
         int galleryPort,
         java.util.Set<Long> adminRoleIds,
-        int heartbeatSeconds) {
+        int heartbeatSeconds,
+        String resultsQueue) {
 
     public BotConfig {
         adminRoleIds = java.util.Set.copyOf(adminRoleIds);
+        org.diffusionbot.common.mq.Topology.checkResultsQueue(resultsQueue);
         if (heartbeatSeconds < 1) {
             throw new IllegalArgumentException("heartbeatSeconds must be >= 1");
         }
     }
 
-    /** Without admin roles and with the default heartbeat interval (5 s). */
+    /** Without admin roles, with the default heartbeat interval (5 s) and results queue (sd.results). */
     public BotConfig(String discordToken, URI discordApiBaseUrl, URI discordGatewayUrl, DbSettings db,
             RabbitSettings rabbit, String defaultModel, int dailyImageLimit, int maxActiveJobs, int previewEvery,
             String galleryBind, int galleryPort) {
         this(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel, dailyImageLimit,
-                maxActiveJobs, previewEvery, galleryBind, galleryPort, java.util.Set.of(), 5);
+                maxActiveJobs, previewEvery, galleryBind, galleryPort, java.util.Set.of(), 5,
+                org.diffusionbot.common.mq.Topology.RESULTS_QUEUE);
     }
 
     /** A copy with other admin roles and heartbeat interval. */
     public BotConfig withAdmin(java.util.Set<Long> roleIds, int heartbeatSecs) {
         return new BotConfig(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel,
-                dailyImageLimit, maxActiveJobs, previewEvery, galleryBind, galleryPort, roleIds, heartbeatSecs);
+                dailyImageLimit, maxActiveJobs, previewEvery, galleryBind, galleryPort, roleIds, heartbeatSecs,
+                resultsQueue);
+    }
+
+    /** A copy whose workers send outcomes to another results queue. */
+    public BotConfig withResultsQueue(String queue) {
+        return new BotConfig(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel,
+                dailyImageLimit, maxActiveJobs, previewEvery, galleryBind, galleryPort, adminRoleIds, heartbeatSeconds,
+                queue);
     }
 
     public static BotConfig fromEnv(Env env) {
@@ -60,7 +71,19 @@ public record BotConfig(
                 env.string("GALLERY_BIND", "0.0.0.0"),
                 env.integer("GALLERY_PORT", 8080, 0, 65_535),
                 roleIds(env),
-                env.integer("HEARTBEAT_SECONDS", 5, 1, 300));
+                env.integer("HEARTBEAT_SECONDS", 5, 1, 300),
+                resultsQueue(env));
+    }
+
+    /** RESULTS_QUEUE: sd.results, or sd.results.NAME for one of several bot deployments sharing a vhost. */
+    static String resultsQueue(Env env) {
+        String q = env.string("RESULTS_QUEUE", org.diffusionbot.common.mq.Topology.RESULTS_QUEUE);
+        if (!org.diffusionbot.common.mq.Topology.isResultsQueue(q)) {
+            throw new org.diffusionbot.common.config.ConfigException("RESULTS_QUEUE must be sd.results or"
+                    + " sd.results.NAME (NAME: 1-64 letters, digits, '_' or '-'; one per bot deployment on a vhost), got '"
+                    + q + "'");
+        }
+        return q;
     }
 
     /** ADMIN_ROLE_IDS: comma-separated role ids whose members may use /admin besides Manage Server holders. */
@@ -92,6 +115,6 @@ public record BotConfig(
                 + ", " + db + ", " + rabbit + ", defaultModel=" + defaultModel
                 + ", dailyImageLimit=" + dailyImageLimit + ", maxActiveJobs=" + maxActiveJobs + ", gallery="
                 + galleryBind + ":" + galleryPort + ", adminRoleIds=" + adminRoleIds + ", heartbeatSeconds="
-                + heartbeatSeconds + "]";
+                + heartbeatSeconds + ", resultsQueue=" + resultsQueue + "]";
     }
 }

@@ -26,13 +26,16 @@ public final class JobPublisher implements AutoCloseable {
     public enum Outcome { CONFIRMED, UNROUTABLE, REFUSED }
 
     private final Channel channel;
+    private final String resultsQueue;
     private final ConcurrentNavigableMap<Long, Pending> outstanding = new ConcurrentSkipListMap<>();
     private final Set<String> returned = ConcurrentHashMap.newKeySet();
 
     private record Pending(String messageId, CompletableFuture<Outcome> future) {
     }
 
-    public JobPublisher(Connection connection) throws IOException {
+    /** @param resultsQueue where workers send the outcomes of this bot's jobs (the jobs' {@code reply_to}) */
+    public JobPublisher(Connection connection, String resultsQueue) throws IOException {
+        this.resultsQueue = Topology.checkResultsQueue(resultsQueue);
         channel = connection.createChannel();
         channel.confirmSelect();
         // basic.return arrives before the basic.ack of the same message
@@ -54,7 +57,8 @@ public final class JobPublisher implements AutoCloseable {
     private CompletableFuture<Outcome> publish(String exchange, String key, String id, Message m, boolean mandatory) {
         CompletableFuture<Outcome> f = new CompletableFuture<>();
         AMQP.BasicProperties props = MessageProperties.PERSISTENT_BASIC.builder()
-                .contentType(MessageCodec.CONTENT_TYPE).messageId(id).build();
+                .contentType(MessageCodec.CONTENT_TYPE).messageId(id)
+                .replyTo(resultsQueue).headers(Map.of(Topology.RESULTS_HEADER, resultsQueue)).build();
         byte[] body = MessageCodec.encode(m);
         synchronized (channel) {
             long seq = channel.getNextPublishSeqNo();

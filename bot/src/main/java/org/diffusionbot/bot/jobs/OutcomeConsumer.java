@@ -48,12 +48,14 @@ public final class OutcomeConsumer {
         this.executor = executor;
     }
 
-    public void start(Connection connection) throws IOException {
+    /** Consumes {@code resultsQueue} and the dead letters of the jobs that name it (see {@link Topology}). */
+    public void start(Connection connection, String resultsQueue) throws IOException {
         channel = connection.createChannel();
         Topology.declareShared(channel);
+        Topology.declareResults(channel, resultsQueue);
         channel.basicQos(32);
-        channel.basicConsume(Topology.RESULTS_QUEUE, false, consumer(false));
-        channel.basicConsume(Topology.DEAD_QUEUE, false, consumer(true));
+        channel.basicConsume(resultsQueue, false, consumer(false));
+        channel.basicConsume(Topology.deadQueueFor(resultsQueue), false, consumer(true));
     }
 
     private DefaultConsumer consumer(boolean deadLetters) {

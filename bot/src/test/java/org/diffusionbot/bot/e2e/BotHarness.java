@@ -19,7 +19,7 @@ import org.diffusionbot.worker.runtime.WorkerRuntime;
 /**
  * The whole system in one JVM for end-to-end tests: the fake Discord, the real bot (JDA, HikariCP,
  * Flyway) on a fresh database of the real PostgreSQL server, and real worker runtimes on the real
- * RabbitMQ, for a model name of its own so concurrent suites never share queues.
+ * RabbitMQ, for a model name and a results queue of its own so concurrent suites never share queues.
  */
 @SuppressWarnings("try")
 public final class BotHarness implements AutoCloseable {
@@ -28,6 +28,8 @@ public final class BotHarness implements AutoCloseable {
     public Bot bot;
     private final BotConfig config;
     public final String model = "e2e-" + UUID.randomUUID().toString().substring(0, 8);
+    /** The bot's own results queue: suites running at once on one broker never take each other's results. */
+    public final String resultsQueue = "sd.results." + model;
     private final List<WorkerRuntime> workers = new ArrayList<>();
 
     public BotHarness(int dailyLimit, int maxActive) throws Exception {
@@ -42,7 +44,7 @@ public final class BotHarness implements AutoCloseable {
         RabbitSettings rabbit = RabbitTestSupport.settings();
         config = new BotConfig(discord.token(), URI.create(discord.apiBaseUrl()),
                 URI.create(discord.gatewayUrl()), testDb.settings(), rabbit, model, dailyLimit, maxActive, 2,
-                "127.0.0.1", 0);
+                "127.0.0.1", 0).withResultsQueue(resultsQueue);
         bot = Bot.start(configure.apply(config), Clock.systemUTC());
     }
 
@@ -109,6 +111,8 @@ public final class BotHarness implements AutoCloseable {
         testDb.close();
         try (var conn = RabbitTestSupport.connect("e2e-cleanup"); var ch = conn.createChannel()) {
             ch.queueDelete(org.diffusionbot.common.mq.Topology.jobsQueue(model));
+            ch.queueDelete(resultsQueue);
+            ch.queueDelete(org.diffusionbot.common.mq.Topology.deadQueueFor(resultsQueue));
         }
     }
 }

@@ -158,7 +158,7 @@ class FuzzIT {
             ch.confirmSelect();
             for (byte[] body : hostile) {
                 ch.basicPublish(Topology.JOBS_EXCHANGE, h.model, MessageProperties.PERSISTENT_BASIC, body);
-                ch.basicPublish("", Topology.RESULTS_QUEUE, MessageProperties.PERSISTENT_BASIC, body);
+                ch.basicPublish("", h.resultsQueue, MessageProperties.PERSISTENT_BASIC, body);
             }
             ch.waitForConfirmsOrDie(30_000);
         }

@@ -108,6 +108,49 @@ class TopologyIT {
     }
 
     @Test
+    void deadLettersReachTheDeadQueueOfTheDeploymentTheJobNames() throws Exception {
+        String mine = "sd.results." + model + "-a";
+        String theirs = "sd.results." + model + "-b";
+        try {
+            Topology.declareResults(ch, mine);
+            Topology.declareResults(ch, mine); // idempotent
+            Topology.declareResults(ch, theirs);
+            Topology.declareJobsQueue(ch, model, 3);
+            AMQP.BasicProperties props = MessageProperties.PERSISTENT_BASIC.builder().replyTo(mine)
+                    .headers(Map.of(Topology.RESULTS_HEADER, mine)).build();
+            ch.confirmSelect();
+            ch.basicPublish(Topology.JOBS_EXCHANGE, model, true, props, "mine".getBytes(StandardCharsets.UTF_8));
+            ch.waitForConfirmsOrDie(10_000);
+            GetResponse got = ch.basicGet(Topology.jobsQueue(model), false);
+            ch.basicReject(got.getEnvelope().getDeliveryTag(), false);
+
+            GetResponse dead = await(Topology.deadQueueFor(mine));
+            assertEquals("mine", new String(dead.getBody(), StandardCharsets.UTF_8));
+            assertEquals(mine, dead.getProps().getReplyTo());
+            assertEquals("mine", new String(await(Topology.DEAD_QUEUE).getBody(), StandardCharsets.UTF_8),
+                    "the default deployment's sd.dead sees every dead letter");
+            assertNull(ch.basicGet(Topology.deadQueueFor(theirs), true), "another deployment's dead queue stays empty");
+        } finally {
+            for (String q : new String[] {mine, theirs}) {
+                ch.queueDelete(q);
+                ch.queueDelete(Topology.deadQueueFor(q));
+            }
+        }
+    }
+
+    @Test
+    void resultsQueueNamesAreChecked() {
+        assertEquals(Topology.DEAD_QUEUE, Topology.deadQueueFor("sd.results"));
+        assertEquals("sd.results.guild-a.dead", Topology.deadQueueFor("sd.results.guild-a"));
+        assertTrue(Topology.isResultsQueue("sd.results.Guild_7"));
+        for (String bad : new String[] {null, "", "sd.results.", "sd.jobs.sd15", "sd.results.a.b", "amq.results",
+            "sd.results." + "x".repeat(65), "sd.results.a b"}) {
+            assertTrue(!Topology.isResultsQueue(bad), bad);
+            assertThrows(IllegalArgumentException.class, () -> Topology.checkResultsQueue(bad));
+        }
+    }
+
+    @Test
     void badModelNamesAreRefusedBeforeReachingTheBroker() {
         assertThrows(IllegalArgumentException.class, () -> Topology.jobsQueue("../etc"));
         assertThrows(IllegalArgumentException.class, () -> Topology.jobsQueue(""));

@@ -89,6 +89,8 @@ public final class WorkerRuntime implements AutoCloseable {
     private Channel resultChannel;
     private Channel progressChannel;
     private String consumerTag;
+    /** Set by the result channel's return listener: the last outcome published found no queue. */
+    private volatile boolean unroutable;
     private Thread runner;
     private ScheduledExecutorService heartbeats;
     /**
@@ -110,7 +112,8 @@ public final class WorkerRuntime implements AutoCloseable {
     private volatile double stepsPerSecond;
 
     /** A job off the queue. */
-    private record Delivered(long tag, JobRequest request, int promptChunks) {
+    /** A job off the queue; {@code replyTo}: the results queue its bot named (default {@code sd.results}). */
+    private record Delivered(long tag, JobRequest request, int promptChunks, String replyTo) {
     }
 
     public WorkerRuntime(WorkerConfig config, ImageGenerator generator, Clock clock) {
@@ -154,6 +157,7 @@ public final class WorkerRuntime implements AutoCloseable {
         }
         resultChannel = connection.createChannel();
         resultChannel.confirmSelect();
+        resultChannel.addReturnListener(r -> unroutable = true);
         progressChannel = connection.createChannel();
 
         Channel control = connection.createChannel();
@@ -186,7 +190,7 @@ public final class WorkerRuntime implements AutoCloseable {
                     throws IOException {
                 try {
                     JobRequest job = MessageCodec.decode(body, JobRequest.class);
-                    inbox.add(new Delivered(env.getDeliveryTag(), job, promptChunks(job)));
+                    inbox.add(new Delivered(env.getDeliveryTag(), job, promptChunks(job), replyTo(job, props)));
                 } catch (InvalidMessageException e) {
                     LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
                     consumeChannel.basicReject(env.getDeliveryTag(), false);
@@ -365,7 +369,7 @@ public final class WorkerRuntime implements AutoCloseable {
                 Math.max(0, Duration.between(r.createdAt(), started).toMillis()),
                 Duration.between(started, finished).toMillis(),
                 Math.max(0, Duration.between(r.createdAt(), finished).toMillis())), s.notes(), finished);
-        if (publishConfirmed(result)) {
+        if (publishConfirmed(result, d.replyTo())) {
             ack(d);
             jobsDone.incrementAndGet();
         } else {
@@ -375,7 +379,7 @@ public final class WorkerRuntime implements AutoCloseable {
 
     private void finishWithFailure(Delivered d, JobFailure.Code code, String message) {
         JobFailure f = new JobFailure(d.request().jobId(), config.workerId(), code, message, clock.instant());
-        if (!publishConfirmed(f)) {
+        if (!publishConfirmed(f, d.replyTo())) {
             nack(d, true);
         } else if (code == JobFailure.Code.CANCELLED) {
             ack(d);
@@ -385,10 +389,33 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
-    private boolean publishConfirmed(Message m) {
+    /** The results queue a job's bot named in {@code reply_to}; the default one if none or not a results queue. */
+    private static String replyTo(JobRequest job, AMQP.BasicProperties props) {
+        String q = props == null ? null : props.getReplyTo();
+        if (q == null) {
+            return Topology.RESULTS_QUEUE;
+        }
+        if (!Topology.isResultsQueue(q)) {
+            LOG.warn("job {} names '{}' as its results queue, which is not one; sending to {}", job.jobId(), q,
+                    Topology.RESULTS_QUEUE);
+            return Topology.RESULTS_QUEUE;
+        }
+        return q;
+    }
+
+    /**
+     * Publishes an outcome to {@code queue} and waits for the broker's confirm; false (the job goes back
+     * to its queue) when unconfirmed or when no such queue exists (its bot deployment is gone).
+     */
+    private boolean publishConfirmed(Message m, String queue) {
         try {
-            resultChannel.basicPublish("", Topology.RESULTS_QUEUE, true, persistent(), MessageCodec.encode(m));
+            unroutable = false;
+            resultChannel.basicPublish("", queue, true, persistent(), MessageCodec.encode(m));
             resultChannel.waitForConfirmsOrDie(CONFIRM_TIMEOUT_MS);
+            if (unroutable) { // basic.return arrives before the confirm of the same message
+                LOG.error("no queue {} for the outcome of a job; the job goes back to its queue", queue);
+                return false;
+            }
             return true;
         } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
             LOG.error("result not confirmed by the broker; the job goes back to the queue", e);

@@ -43,6 +43,9 @@ import org.junit.jupiter.api.Test;
 /** The worker runtime against the real RabbitMQ server, with the synthetic pipeline. */
 class WorkerRuntimeIT {
     private final String model = "rt-" + UUID.randomUUID().toString().substring(0, 8);
+    /** This test's own results queue (as a bot deployment's), named in every job's reply_to. */
+    private final String resultsQueue = "sd.results." + model;
+    private final String deadQueue = Topology.deadQueueFor(resultsQueue);
     private Connection conn;
     private Channel ch;
     private final BlockingQueue<Message> results = new LinkedBlockingQueue<>();
@@ -56,9 +59,8 @@ class WorkerRuntimeIT {
         ch = conn.createChannel();
         Topology.declareShared(ch);
         Topology.declareJobsQueue(ch, model, 2);
-        ch.queuePurge(Topology.RESULTS_QUEUE);
-        ch.queuePurge(Topology.DEAD_QUEUE);
-        ch.basicConsume(Topology.RESULTS_QUEUE, true, (t, d) -> results.add(decode(d.getBody())), t -> { });
+        Topology.declareResults(ch, resultsQueue);
+        ch.basicConsume(resultsQueue, true, (t, d) -> results.add(decode(d.getBody())), t -> { });
         Channel p = conn.createChannel();
         String pq = Topology.declarePrivateQueue(p, Topology.PROGRESS_EXCHANGE, "#");
         p.queueBind(pq, Topology.HEARTBEATS_EXCHANGE, "");
@@ -72,6 +74,8 @@ class WorkerRuntimeIT {
         }
         try (Channel c = conn.createChannel()) {
             c.queueDelete(Topology.jobsQueue(model));
+            c.queueDelete(resultsQueue);
+            c.queueDelete(deadQueue);
         }
         conn.close();
     }
@@ -108,7 +112,8 @@ class WorkerRuntimeIT {
 
     private void publishRaw(byte[] body) throws Exception {
         ch.confirmSelect();
-        ch.basicPublish(Topology.JOBS_EXCHANGE, model, true, MessageProperties.PERSISTENT_BASIC, body);
+        ch.basicPublish(Topology.JOBS_EXCHANGE, model, true, MessageProperties.PERSISTENT_BASIC.builder()
+                .replyTo(resultsQueue).headers(java.util.Map.of(Topology.RESULTS_HEADER, resultsQueue)).build(), body);
         ch.waitForConfirmsOrDie(5_000);
     }
 
@@ -156,7 +161,7 @@ class WorkerRuntimeIT {
         JobRequest ok = job("still works", 2);
         publish(ok);
         assertInstanceOf(JobResult.class, awaitFor(results, ok.jobId()));
-        assertEquals(2, drain(Topology.DEAD_QUEUE, 2).size());
+        assertEquals(2, drain(deadQueue, 2).size());
     }
 
     @Test
@@ -166,7 +171,7 @@ class WorkerRuntimeIT {
         publish(bad);
         JobFailure f = assertInstanceOf(JobFailure.class, awaitFor(results, bad.jobId()));
         assertEquals(JobFailure.Code.NUMERICAL_ERROR, f.code());
-        GetResponse dead = drain(Topology.DEAD_QUEUE, 1).get(0);
+        GetResponse dead = drain(deadQueue, 1).get(0);
         assertEquals(bad.jobId(), MessageCodec.decode(dead.getBody(), JobRequest.class).jobId());
     }
 
@@ -175,7 +180,7 @@ class WorkerRuntimeIT {
         startWorker(1, 0);
         JobRequest crash = job("[crash]", 2);
         publish(crash);
-        GetResponse dead = drain(Topology.DEAD_QUEUE, 1).get(0);
+        GetResponse dead = drain(deadQueue, 1).get(0);
         assertEquals(crash.jobId(), MessageCodec.decode(dead.getBody(), JobRequest.class).jobId());
         assertEquals(3, batchSizes.size(), "first delivery + 2 redeliveries (x-delivery-limit 2)");
         assertTrue(results.stream().noneMatch(m -> m instanceof JobResult r && r.jobId().equals(crash.jobId())));
