@@ -41,23 +41,16 @@ def graphed(fn):
     return g.replay
 
 res = {}
-for b in (8, 16):
-    x = torch.randn(b, 4, 64, 64, device=dev, dtype=torch.half)
-    c = torch.randn(b, 77, 768, device=dev, dtype=torch.half)
-    tt = torch.full((b,), 500, device=dev)
-    f = lambda: unet(x, tt, c)
-    res[f"unet{b}_eager_nchw"] = timeit(f)
-    res[f"unet{b}_graph_nchw"] = timeit(graphed(f))
-    print(json.dumps(res), flush=True)
-unet.to(memory_format=torch.channels_last)
-for b in (8, 16):
-    x = torch.randn(b, 4, 64, 64, device=dev, dtype=torch.half).to(memory_format=torch.channels_last)
-    c = torch.randn(b, 77, 768, device=dev, dtype=torch.half)
-    tt = torch.full((b,), 500, device=dev)
-    f = lambda: unet(x, tt, c)
-    res[f"unet{b}_eager_cl"] = timeit(f)
-    res[f"unet{b}_graph_cl"] = timeit(graphed(f))
-    print(json.dumps(res), flush=True)
+for name, mf in (("nchw", torch.contiguous_format), ("cl", torch.channels_last)):
+    unet.to(memory_format=mf)
+    for b in (8, 16):
+        x = torch.randn(b, 4, 64, 64, device=dev, dtype=torch.half).to(memory_format=mf)
+        c = torch.randn(b, 77, 768, device=dev, dtype=torch.half)
+        tt = torch.full((b,), 500, device=dev)
+        f = lambda: unet(x, tt, c)
+        res[f"unet{b}_eager_{name}"] = timeit(f)
+        res[f"unet{b}_graph_{name}"] = timeit(graphed(f))
+        print(json.dumps(res), flush=True)
 unet.to(memory_format=torch.contiguous_format)
 
 # group norm on channels-last input: is there a native NHWC kernel?
