@@ -16,10 +16,11 @@
 #   dbench    bench_diffusers.py > $OUT/diffusers.txt                          SKIP_DIFFUSERS=1 (DIFFUSERS_TXT=file to reuse one)
 #   worker    WorkerMain bench --check TINY --model sd15 --diffusers ... --out $OUT/table.md   SKIP_WORKER=1
 #             SKIP_CHECK=1 drops --check; TINY=dir overrides the tiny model (default: the repo's test copy)
-#   ab        the bench again with SD_CHANNELS_LAST=0 --jobs 1 -> table_nocl.md    AB=1
+#   ab        the bench again, --jobs 1, with one switch changed -> table_ab.md
+#             AB=1: SD_CHANNELS_LAST=0; AB=VAR=value: that one (e.g. AB=SD_GEGLU_KERNEL=0)
 #   probe     probe_channels_last.py (diffusers' UNet/VAE, NCHW vs channels-last, kernel profile) -> probe.txt   PROBE=1
 # Outputs in $OUT (or .gpu-out/ when OUT is unset): table.md, worker.txt, diffusers.txt, timings.txt
-# (+ table_nocl.md, worker_nocl.txt, probe.txt); build and gen logs stay in $GPU_WORK and are echoed.
+# (+ table_ab.md, worker_ab.txt, probe.txt); build and gen logs stay in $GPU_WORK and are echoed.
 set -euo pipefail
 ROOT="$(pwd)"
 G="$ROOT/.gpu"
@@ -143,10 +144,13 @@ if [ -z "${SKIP_WORKER:-}" ]; then
   echo "[run.sh] worker bench exit code $RC"
 fi
 if [ -n "${AB:-}" ]; then
-  SD_CHANNELS_LAST=0 "$JAVA" ${JAVA_OPTS:-} -cp "$G/lib/*" org.diffusionbot.worker.WorkerMain bench --model "$SD15" \
-    --diffusers "$DTXT" --out "$OUT/table_nocl.md" --jobs 1 > "$OUT/worker_nocl.txt" 2>&1 || echo "[run.sh] A/B bench failed"
+  AB_SET="$AB"
+  [ "$AB_SET" = 1 ] && AB_SET="SD_CHANNELS_LAST=0"
+  echo "[run.sh] A/B: the bench again with $AB_SET"
+  env "$AB_SET" "$JAVA" ${JAVA_OPTS:-} -cp "$G/lib/*" org.diffusionbot.worker.WorkerMain bench --model "$SD15" \
+    --diffusers "$DTXT" --out "$OUT/table_ab.md" --jobs 1 > "$OUT/worker_ab.txt" 2>&1 || echo "[run.sh] A/B bench failed"
   phase ab
-  cat "$OUT/table_nocl.md" 2>/dev/null || tail -30 "$OUT/worker_nocl.txt"
+  cat "$OUT/table_ab.md" 2>/dev/null || tail -30 "$OUT/worker_ab.txt"
 fi
 if [ -n "${PROBE:-}" ]; then
   python3 "$S/probe_channels_last.py" "$W/d/bench" > "$OUT/probe.txt" 2>&1 || echo "[run.sh] probe failed"

@@ -1,5 +1,5 @@
 // Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm (with NHWC
-// kernels of our own in group_norm_nhwc.cu), channels-last conversion, GEGLU, CUDA
+// kernels of our own in group_norm_nhwc.cu), channels-last conversion, GEGLU (geglu.cu), CUDA
 // graph capture/replay of a sequence of DJL calls, and CUDA caching-allocator statistics.
 //
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
@@ -24,6 +24,10 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+// geglu.cu
+extern "C" bool sd_geglu_supported(int inner);
+extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int sm_count, cudaStream_t stream);
 
 // group_norm_nhwc.cu
 extern "C" bool sd_group_norm_nhwc_supported(int c, int groups);
@@ -114,6 +118,32 @@ at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optiona
   return y;
 }
 
+// GEGLU's gate: a * gelu(g) for h = (..., 2I) = [a, g]. One pass of our kernel for fp16 CUDA tensors,
+// PyTorch's chunk + gelu + mul otherwise.
+std::atomic<bool> geglu_kernel_on{true};
+
+at::Tensor geglu_gate(const at::Tensor& h) {
+  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+  const int64_t two_i = h.size(-1);
+  if (geglu_kernel_on.load() && !unusable.load() && h.is_cuda() && h.scalar_type() == at::kHalf &&
+      h.is_contiguous() && two_i % 2 == 0 &&
+      sd_geglu_supported(static_cast<int>(two_i / 2)) && reinterpret_cast<uintptr_t>(h.data_ptr()) % 16 == 0) {
+    const int64_t inner = two_i / 2;
+    auto sizes = h.sizes().vec();
+    sizes.back() = inner;
+    auto out = at::empty(sizes, h.options());
+    int err = sd_geglu(h.data_ptr(), out.data_ptr(), h.numel() / two_i, static_cast<int>(inner), sm_count(),
+                       c10::cuda::getCurrentCUDAStream());
+    if (err == cudaSuccess) return out;
+    if (err != cudaErrorNoKernelImageForDevice && err != cudaErrorInvalidDeviceFunction) {
+      throw std::runtime_error(std::string("GEGLU: ") + cudaGetErrorString(static_cast<cudaError_t>(err)));
+    }
+    unusable.store(true);
+  }
+  auto parts = h.chunk(2, -1);
+  return parts[0] * at::gelu(parts[1]);
+}
+
 struct Graph {
   at::cuda::CUDAGraph graph;
   c10::cuda::CUDAStream stream;
@@ -186,8 +216,14 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_isCh
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_geglu(
     JNIEnv* env, jclass, jlong x, jlong w, jlong b) {
   NATIVE_BEGIN
-  auto h = at::linear(T(x), T(w), opt(b)).chunk(2, -1);
-  return wrap(h[0] * at::gelu(h[1]));
+  return wrap(geglu_gate(at::linear(T(x), T(w), opt(b))));
+  NATIVE_END(0)
+}
+
+// GEGLU's gate alone, a * gelu(g) of h = [a, g] (checks of the kernel against PyTorch).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_gegluGate(JNIEnv* env, jclass, jlong h) {
+  NATIVE_BEGIN
+  return wrap(geglu_gate(T(h)));
   NATIVE_END(0)
 }
 
@@ -226,6 +262,12 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnn
   if (on) at::globalContext().setSDPUseCuDNN(true);
   at::globalContext().setSDPPriorityOrder(order);
   NATIVE_END()
+}
+
+// Our GEGLU kernel (on = true, the default) or PyTorch's chunk + gelu + mul.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setGegluKernel(JNIEnv* env, jclass,
+                                                                                       jboolean on) {
+  geglu_kernel_on.store(on);
 }
 
 // cuDNN autotuning (torch.backends.cudnn.benchmark).

@@ -85,7 +85,7 @@ public final class GpuBench {
         out.println("native ops: " + (NativeOps.available() ? "loaded" : "NOT loaded (set SD_NATIVE_OPS)"));
         boolean checkOk = true;
         if (opt.containsKey("check")) {
-            checkOk = b.checkGroupNorm(gpu) & b.check(Path.of(opt.get("check")), gpu);
+            checkOk = b.checkGroupNorm(gpu) & b.checkGeglu(gpu) & b.check(Path.of(opt.get("check")), gpu);
         }
         if (opt.containsKey("model")) {
             int jobs = Integer.parseInt(opt.getOrDefault("jobs", "200"));
@@ -146,6 +146,40 @@ public final class GpuBench {
                                     pass ? "PASS" : "FAIL");
                         }
                     }
+                }
+            }
+        }
+        return ok;
+    }
+
+    /**
+     * Our one-pass GEGLU gate (fp16) against PyTorch's chunk + gelu + mul in fp32 on the same fp16 values,
+     * on the feed-forward shapes of SD 1.5 (inner 1280/2560/5120) and a small odd one.
+     */
+    private boolean checkGeglu(Device gpu) {
+        if (!NativeOps.available()) {
+            return true;
+        }
+        out.println("== correctness: GEGLU gate kernel vs PyTorch (fp16 on CUDA; oracle: fp32)");
+        long[][] shapes = {{16 * 4096, 2560}, {16 * 1024, 5120}, {2 * 64, 10240}, {3, 16}};
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : shapes) {
+                try (NDManager t = m.newSubManager()) {
+                    NDArray h = t.randomNormal(new Shape(sh)).mul(1.5f).toType(DataType.FLOAT16, false);
+                    NDArray exact = NativeOps.gegluGate(h.toType(DataType.FLOAT32, false));
+                    NDArray ours = NativeOps.gegluGate(h).toType(DataType.FLOAT32, false);
+                    NDArray torch16 = h.get("..., :" + sh[1] / 2).mul(h.get("..., " + sh[1] / 2 + ":")
+                            .getNDArrayInternal().gelu()).toType(DataType.FLOAT32, false);
+                    float maxOurs = exact.sub(ours).abs().max().getFloat();
+                    float maxTorch = exact.sub(torch16).abs().max().getFloat();
+                    float meanOurs = exact.sub(ours).abs().mean().getFloat();
+                    float meanTorch = exact.sub(torch16).abs().mean().getFloat();
+                    boolean pass = maxOurs <= Math.max(0.02f, 1.25f * maxTorch)
+                            && meanOurs <= Math.max(1e-3f, 1.25f * meanTorch);
+                    ok &= pass;
+                    out.printf(Locale.ROOT, "  %-14s ours max %.4f mean %.5f; PyTorch fp16 max %.4f mean %.5f -> %s%n",
+                            new Shape(sh), maxOurs, meanOurs, maxTorch, meanTorch, pass ? "PASS" : "FAIL");
                 }
             }
         }

@@ -11,7 +11,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Optional native helpers (worker/src/main/native/sd_native_ops.cc) built against the libtorch that
  * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
- * replay, channels-last layout (with NHWC GroupNorm kernels of our own), and CUDA allocator statistics. Loaded only when the environment variable (or system
+ * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, and CUDA
+ * allocator statistics. Loaded only when the environment variable (or system
  * property) {@code SD_NATIVE_OPS} names the library file; everything has a plain DJL fallback, so CPU
  * runs and CI never need it. {@code SD_NATIVE_OPS_OFF=1} disables it even when named (benchmarks).
  */
@@ -39,8 +40,10 @@ public final class NativeOps {
             setCudnnBenchmark(bench);
             boolean cudnnAttn = !"0".equals(System.getProperty("SD_CUDNN_ATTENTION", System.getenv("SD_CUDNN_ATTENTION")));
             setCudnnAttention(cudnnAttn);
-            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {})", path, bench ? "on" : "off",
-                    cudnnAttn ? "first" : "default order");
+            boolean gegluKernel = !"0".equals(System.getProperty("SD_GEGLU_KERNEL", System.getenv("SD_GEGLU_KERNEL")));
+            setGegluKernel(gegluKernel);
+            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {})", path,
+                    bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             LOG.warn("native ops not loaded from {}: {}", path, e.toString());
@@ -80,6 +83,13 @@ public final class NativeOps {
     static native long groupNorm(long x, int groups, long gamma, long beta, double eps, boolean silu);
 
     static native long geglu(long x, long w, long b);
+
+    static native long gegluGate(long h);
+
+    /** a * gelu(g) for h = (..., 2I) = [a, g]: our kernel for fp16 on CUDA, PyTorch's ops otherwise (checks). */
+    public static NDArray gegluGate(NDArray h) {
+        return wrap(h, gegluGate(h(h)));
+    }
 
     static native void copyInto(long dst, long src);
 
@@ -126,6 +136,8 @@ public final class NativeOps {
     private static native void setCudnnBenchmark(boolean on);
 
     private static native void setCudnnAttention(boolean on);
+
+    private static native void setGegluKernel(boolean on);
 
     /** cuDNN's fused attention ahead of flash attention in SDPA (recapture graphs after a change). */
     public static void cudnnAttention(boolean on) {
