@@ -84,19 +84,28 @@ class ImagineFlowIT {
     @Test
     void aJobWaitingForTheWorkerShowsItsQueuePositionBeforeItsProgress() throws Exception {
         // the worker runs one batch at a time and jobs of different sizes never share one: two 150-step
-        // jobs keep it busy for 3 s, so a third job waits for longer than the 1.5 s edit interval
+        // jobs keep it busy for 3 s, so a third job queued behind both waits longer than the 1.5 s edit interval
         FakeUser jay = h.discord.createUser("jay");
         InteractionHandle busy = h.discord.slashCommand("imagine", jay, Opt.string("prompt", "a long one"),
                 Opt.integer("steps", 150), Opt.string("size", "512x512"));
         busy.awaitOriginalEdit(m -> m.content().contains("step "), WAIT);
         InteractionHandle busy2 = h.discord.slashCommand("imagine", jay, Opt.string("prompt", "another long one"),
                 Opt.integer("steps", 150), Opt.string("size", "512x768"));
+        // the second long job in the broker's queue (confirmed: out of the outbox) before the short one is
+        // submitted: submissions run in parallel, and the short one could otherwise overtake it
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (h.bot.store().recentJobs(jay.idLong(), 5).size() < 2 || h.bot.store()
+                .unpublished(java.time.Duration.ZERO, 100).stream()
+                .anyMatch(u -> u.request().prompt().equals("another long one"))) {
+            assertTrue(System.nanoTime() < deadline, "the second long job was never confirmed by the broker");
+            Thread.sleep(10);
+        }
         FakeUser kim = h.discord.createUser("kim");
         InteractionHandle waiting = h.discord.slashCommand("imagine", kim, Opt.string("prompt", "a short one"),
                 Opt.integer("steps", 2), Opt.string("size", "640x640"));
         BotHarness.finalImage(waiting, WAIT);
         List<RecordedMessage> edits = waiting.originalEdits();
-        // next in line, or behind the second long job if that one had not started yet when it was shown
+        // behind the second long job, or next in line if that one had already started when it was shown
         assertTrue(edits.get(0).content().matches("(?s).*a short one\\*\\* — queued, (next in line|position 2 in the queue).*"),
                 edits.get(0).content());
         assertTrue(edits.get(0).customIds().stream().anyMatch(id -> id.startsWith("cancel:")), "with a cancel button");
