@@ -186,14 +186,17 @@ public final class GpuBench {
         return ok;
     }
 
-    /** CUDA fp16 (graphs + native ops, and plain DJL) against CPU fp32 (plain DJL) on the tiny model. */
+    /**
+     * CUDA fp16 (graphs + native ops, and plain DJL) against CPU fp32 (plain DJL) on the tiny model:
+     * txt2img at two sizes and samplers, and one img2img.
+     */
     private boolean check(Path tiny, Device gpu) {
         out.println("== correctness: tiny model, CUDA fp16 vs CPU fp32");
-        List<GenerationRequest> reqs = List.of(
+        List<GenerationRequest> reqs = new ArrayList<>(List.of(
                 new GenerationRequest("a red cube on a blue floor", "", List.of(1L, 2L), 7.5, 1, 64, 64, 20,
                         Sampler.DPMPP_2M_KARRAS, null, null),
                 new GenerationRequest("a watercolor fox", "blurry", List.of(3L), 7.0, 1, 128, 96, 15, Sampler.EULER, null,
-                        null));
+                        null)));
         boolean ok = true;
         List<RgbImage> ref = new ArrayList<>();
         NativeOps.setEnabled(false);
@@ -201,6 +204,13 @@ public final class GpuBench {
             for (GenerationRequest r : reqs) {
                 ref.addAll(images(cpu.generate(List.of(r), PipelineCallbacks.NONE)));
             }
+            // img2img (variations, upscales) runs the VAE encoder too: the first image as init, strength 0.6
+            RgbImage init = ref.get(0);
+            GenerationRequest variation = new GenerationRequest("a red cube on a blue floor", "", List.of(9L), 7.5, 1,
+                    64, 64, 20, Sampler.DPMPP_2M_KARRAS, null, null)
+                    .withInitImage(Png.encodeRgb(init.width(), init.height(), init.rgb(), Map.of()), 0.6);
+            reqs.add(variation);
+            ref.addAll(images(cpu.generate(List.of(variation), PipelineCallbacks.NONE)));
         }
         for (String mode : new String[] {"graphs+native", "native, no graphs", "plain DJL"}) {
             NativeOps.setEnabled(!mode.equals("plain DJL"));
