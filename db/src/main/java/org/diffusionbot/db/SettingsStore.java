@@ -5,9 +5,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Types;
-import java.util.ArrayList;
 import java.util.Collection;
-import java.util.List;
 import java.util.Optional;
 import javax.sql.DataSource;
 
@@ -23,18 +21,45 @@ public final class SettingsStore {
         this.ds = ds;
     }
 
+    /** The columns {@link #userSettings(ResultSet, int)} reads, from {@code users u LEFT JOIN user_settings s}. */
+    private static final String USER_SETTINGS_COLUMNS =
+            "s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public";
+
+    /** For each limit, the most generous quota among the member's roles that set it (two columns; null: none). */
+    private static final String ROLE_POLICY_COLUMNS = """
+            (SELECT max(daily_limit) FROM role_quotas WHERE guild_id = ? AND role_id = ANY (?)),
+            (SELECT max(max_active) FROM role_quotas WHERE guild_id = ? AND role_id = ANY (?))""";
+
+    private static UserSettings userSettings(ResultSet rs, int col) throws SQLException {
+        return new UserSettings(rs.getString(col), (Integer) rs.getObject(col + 1), (Double) rs.getObject(col + 2),
+                (Integer) rs.getObject(col + 3), (Integer) rs.getObject(col + 4), rs.getString(col + 5),
+                rs.getBoolean(col + 6));
+    }
+
+    /** Binds the four parameters of {@link #ROLE_POLICY_COLUMNS} from {@code first} on. */
+    private static void setRolePolicy(Connection c, PreparedStatement ps, int first, Long guildId,
+            Collection<Long> roleIds) throws SQLException {
+        java.sql.Array roles = c.createArrayOf("bigint", guildId == null ? new Object[0] : roleIds.toArray());
+        Sql.setNullableLong(ps, first, guildId);
+        ps.setArray(first + 1, roles);
+        Sql.setNullableLong(ps, first + 2, guildId);
+        ps.setArray(first + 3, roles);
+    }
+
+    /** The policy from the two {@link #ROLE_POLICY_COLUMNS} at {@code col}: each limit the roles set, else the default. */
+    private static QuotaPolicy rolePolicy(ResultSet rs, int col, QuotaPolicy dflt) throws SQLException {
+        Integer daily = (Integer) rs.getObject(col);
+        Integer active = (Integer) rs.getObject(col + 1);
+        return new QuotaPolicy(daily == null ? dflt.dailyImages() : daily, active == null ? dflt.maxActive() : active);
+    }
+
     public UserSettings userSettings(long userId) {
         return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public
-                      FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE u.id = ?""")) {
+            try (PreparedStatement ps = c.prepareStatement("SELECT " + USER_SETTINGS_COLUMNS
+                    + " FROM users u LEFT JOIN user_settings s ON s.user_id = u.id WHERE u.id = ?")) {
                 ps.setLong(1, userId);
                 try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        return UserSettings.NONE;
-                    }
-                    return new UserSettings(rs.getString(1), (Integer) rs.getObject(2), (Double) rs.getObject(3),
-                            (Integer) rs.getObject(4), (Integer) rs.getObject(5), rs.getString(6), rs.getBoolean(7));
+                    return rs.next() ? userSettings(rs, 1) : UserSettings.NONE;
                 }
             }
         });
@@ -46,32 +71,20 @@ public final class SettingsStore {
      */
     public SubmissionContext forSubmission(long userId, Long guildId, Collection<Long> roleIds, QuotaPolicy dflt) {
         return Tx.read(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT (SELECT paused FROM bot_state LIMIT 1),
-                           s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public, u.id,
-                           (SELECT default_negative FROM guild_settings WHERE guild_id = ?),
-                           (SELECT max(daily_limit) FROM role_quotas WHERE guild_id = ? AND role_id = ANY (?)),
-                           (SELECT max(max_active) FROM role_quotas WHERE guild_id = ? AND role_id = ANY (?))
+            try (PreparedStatement ps = c.prepareStatement("SELECT (SELECT paused FROM bot_state LIMIT 1), "
+                    + USER_SETTINGS_COLUMNS + ", u.id, (SELECT default_negative FROM guild_settings WHERE guild_id = ?), "
+                    + ROLE_POLICY_COLUMNS + """
+
                       FROM (SELECT 1) AS one
                       LEFT JOIN users u ON u.id = ?
                       LEFT JOIN user_settings s ON s.user_id = u.id""")) {
-                java.sql.Array roles = c.createArrayOf("bigint", guildId == null ? new Object[0] : roleIds.toArray());
                 Sql.setNullableLong(ps, 1, guildId);
-                Sql.setNullableLong(ps, 2, guildId);
-                ps.setArray(3, roles);
-                Sql.setNullableLong(ps, 4, guildId);
-                ps.setArray(5, roles);
+                setRolePolicy(c, ps, 2, guildId, roleIds);
                 ps.setLong(6, userId);
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
-                    UserSettings user = rs.getObject(9) == null ? UserSettings.NONE
-                            : new UserSettings(rs.getString(2), (Integer) rs.getObject(3), (Double) rs.getObject(4),
-                                    (Integer) rs.getObject(5), (Integer) rs.getObject(6), rs.getString(7),
-                                    rs.getBoolean(8));
-                    Integer daily = (Integer) rs.getObject(11);
-                    Integer active = (Integer) rs.getObject(12);
-                    return new SubmissionContext(rs.getBoolean(1), user, rs.getString(10), new QuotaPolicy(
-                            daily == null ? dflt.dailyImages() : daily, active == null ? dflt.maxActive() : active));
+                    UserSettings user = rs.getObject(9) == null ? UserSettings.NONE : userSettings(rs, 2);
+                    return new SubmissionContext(rs.getBoolean(1), user, rs.getString(10), rolePolicy(rs, 11, dflt));
                 }
             }
         });
@@ -161,29 +174,6 @@ public final class SettingsStore {
         });
     }
 
-    /** The quotas of those of {@code roleIds} that have one in this server. */
-    public List<RoleQuota> roleQuotas(long guildId, Collection<Long> roleIds) {
-        if (roleIds.isEmpty()) {
-            return List.of();
-        }
-        return Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT role_id, daily_limit, max_active FROM role_quotas
-                     WHERE guild_id = ? AND role_id = ANY (?)""")) {
-                ps.setLong(1, guildId);
-                ps.setArray(2, c.createArrayOf("bigint", roleIds.toArray()));
-                List<RoleQuota> out = new ArrayList<>();
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        out.add(new RoleQuota(guildId, rs.getLong(1), (Integer) rs.getObject(2),
-                                (Integer) rs.getObject(3)));
-                    }
-                }
-                return out;
-            }
-        });
-    }
-
     /**
      * The policy for a member: for each limit, the most generous of their roles' quotas that set it, else the
      * default. (A per-user override still wins inside {@link JobStore}.)
@@ -192,17 +182,15 @@ public final class SettingsStore {
         if (guildId == null || roleIds.isEmpty()) {
             return dflt;
         }
-        Integer daily = null;
-        Integer active = null;
-        for (RoleQuota q : roleQuotas(guildId, roleIds)) {
-            if (q.dailyLimit() != null) {
-                daily = daily == null ? q.dailyLimit() : Math.max(daily, q.dailyLimit());
+        return Tx.read(ds, c -> {
+            try (PreparedStatement ps = c.prepareStatement("SELECT " + ROLE_POLICY_COLUMNS)) {
+                setRolePolicy(c, ps, 1, guildId, roleIds);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    return rolePolicy(rs, 1, dflt);
+                }
             }
-            if (q.maxActive() != null) {
-                active = active == null ? q.maxActive() : Math.max(active, q.maxActive());
-            }
-        }
-        return new QuotaPolicy(daily == null ? dflt.dailyImages() : daily, active == null ? dflt.maxActive() : active);
+        });
     }
 
     /** Bans or unbans a user; returns whether that changed anything. */
