@@ -242,34 +242,25 @@ public final class JobStore {
         });
     }
 
-    /** {@link #markPublished} for many jobs in one statement. */
+    /** The broker confirmed these jobs: they leave the outbox. One statement for all. */
     public void markPublished(java.util.Collection<UUID> jobIds) {
-        Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE jobs SET published_at = now() WHERE id = ANY (?) AND published_at IS NULL")) {
-                ps.setArray(1, c.createArrayOf("uuid", jobIds.toArray()));
-                return ps.executeUpdate();
-            }
-        });
+        markNow("published_at", jobIds);
     }
 
-    /** {@link #markDelivered} for many jobs in one statement. */
+    /**
+     * The users have been shown these jobs' outcomes; redelivered results will not be shown again. One
+     * statement for all.
+     */
     public void markDelivered(java.util.Collection<UUID> jobIds) {
-        Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE jobs SET delivered_at = now() WHERE id = ANY (?) AND delivered_at IS NULL")) {
-                ps.setArray(1, c.createArrayOf("uuid", jobIds.toArray()));
-                return ps.executeUpdate();
-            }
-        });
+        markNow("delivered_at", jobIds);
     }
 
-    /** The broker confirmed the job: it is no longer in the outbox. */
-    public void markPublished(UUID jobId) {
+    /** Sets {@code column} (a constant of this class, never input) to now where it is not set yet. */
+    private void markNow(String column, java.util.Collection<UUID> jobIds) {
         Tx.run(ds, c -> {
             try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE jobs SET published_at = now() WHERE id = ? AND published_at IS NULL")) {
-                ps.setObject(1, jobId);
+                    "UPDATE jobs SET " + column + " = now() WHERE id = ANY (?) AND " + column + " IS NULL")) {
+                ps.setArray(1, c.createArrayOf("uuid", jobIds.toArray()));
                 return ps.executeUpdate();
             }
         });
@@ -306,17 +297,6 @@ public final class JobStore {
 
     /** A job waiting in the outbox. */
     public record Unpublished(JobRequest request, Instant createdAt) {
-    }
-
-    /** The user has been shown the job's outcome; redelivered results will not be shown again. */
-    public void markDelivered(UUID jobId) {
-        Tx.run(ds, c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE jobs SET delivered_at = now() WHERE id = ? AND delivered_at IS NULL")) {
-                ps.setObject(1, jobId);
-                return ps.executeUpdate();
-            }
-        });
     }
 
     /** The images of a job in order. */

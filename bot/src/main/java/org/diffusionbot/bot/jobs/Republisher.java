@@ -2,6 +2,7 @@ package org.diffusionbot.bot.jobs;
 
 import java.time.Clock;
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -60,7 +61,7 @@ public final class Republisher implements AutoCloseable {
                     publisher.publish(r).whenCompleteAsync((outcome, err) -> {
                         inFlight.remove(r.jobId());
                         if (outcome == JobPublisher.Outcome.CONFIRMED) {
-                            store.markPublished(r.jobId());
+                            store.markPublished(List.of(r.jobId()));
                             LOG.info("job {} published from the outbox", r.jobId());
                         } else if (outcome == JobPublisher.Outcome.UNROUTABLE) {
                             giveUp(r.jobId(), JobService.unroutable(r.model()));
