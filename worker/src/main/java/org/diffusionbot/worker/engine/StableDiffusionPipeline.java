@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import org.diffusionbot.worker.engine.nn.CudaGraphUNet;
+import org.diffusionbot.worker.engine.nn.EngineSettings;
 import org.diffusionbot.worker.engine.nn.StableDiffusionModels;
 import org.diffusionbot.worker.engine.random.TorchGenerator;
 import org.diffusionbot.worker.engine.sched.NoiseSource;
@@ -97,26 +98,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.dtype = dtype;
         this.device = device;
         this.description = description;
-        this.unetRunner = new CudaGraphUNet(models.unet(), device, graphLimit());
-        this.decodeBatch = device.isGpu() ? intEnv("SD_DECODE_BATCH", 1) : 1;
-    }
-
-    private static int intEnv(String name, int dflt) {
-        String v = System.getProperty(name, System.getenv(name));
-        try {
-            return v == null ? dflt : Math.max(1, Integer.parseInt(v.trim()));
-        } catch (NumberFormatException e) {
-            return dflt;
-        }
-    }
-
-    private static int graphLimit() {
-        String v = System.getProperty("SD_CUDA_GRAPHS_MAX", System.getenv("SD_CUDA_GRAPHS_MAX"));
-        try {
-            return v == null ? 3 : Math.max(1, Integer.parseInt(v.trim()));
-        } catch (NumberFormatException e) {
-            return 3;
-        }
+        this.unetRunner = new CudaGraphUNet(models.unet(), device, EngineSettings.positiveInt("SD_CUDA_GRAPHS_MAX", 3));
+        this.decodeBatch = device.isGpu() ? EngineSettings.positiveInt("SD_DECODE_BATCH", 1) : 1;
     }
 
     /** The UNet as the step loop calls it (through CUDA graphs where available). */

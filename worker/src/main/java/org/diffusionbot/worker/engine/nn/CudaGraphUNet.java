@@ -62,8 +62,7 @@ public final class CudaGraphUNet implements AutoCloseable {
         this.unet = unet;
         this.device = device;
         this.maxGraphs = maxGraphs;
-        String env = System.getProperty("SD_CUDA_GRAPHS", System.getenv("SD_CUDA_GRAPHS"));
-        this.enabled = device.isGpu() && NativeOps.available() && !"0".equals(env);
+        this.enabled = device.isGpu() && NativeOps.available() && EngineSettings.onUnlessZero("SD_CUDA_GRAPHS");
     }
 
     /** Whether calls go through CUDA graphs. */

@@ -25,7 +25,7 @@ public final class NativeOps {
     }
 
     private static boolean load() {
-        String path = System.getProperty("SD_NATIVE_OPS", System.getenv("SD_NATIVE_OPS"));
+        String path = EngineSettings.value("SD_NATIVE_OPS");
         if (path == null || path.isBlank()) {
             return false;
         }
@@ -36,11 +36,11 @@ public final class NativeOps {
         try {
             ai.djl.engine.Engine.getEngine("PyTorch"); // libtorch first: the library links against it
             System.load(Path.of(path).toAbsolutePath().toString());
-            boolean bench = "1".equals(System.getProperty("SD_CUDNN_BENCHMARK", System.getenv("SD_CUDNN_BENCHMARK")));
+            boolean bench = "1".equals(EngineSettings.value("SD_CUDNN_BENCHMARK"));
             setCudnnBenchmark(bench);
-            boolean cudnnAttn = !"0".equals(System.getProperty("SD_CUDNN_ATTENTION", System.getenv("SD_CUDNN_ATTENTION")));
+            boolean cudnnAttn = EngineSettings.onUnlessZero("SD_CUDNN_ATTENTION");
             setCudnnAttention(cudnnAttn);
-            boolean gegluKernel = !"0".equals(System.getProperty("SD_GEGLU_KERNEL", System.getenv("SD_GEGLU_KERNEL")));
+            boolean gegluKernel = EngineSettings.onUnlessZero("SD_GEGLU_KERNEL");
             setGegluKernel(gegluKernel);
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {})", path,
                     bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off");
@@ -106,7 +106,7 @@ public final class NativeOps {
      * around attention. On by default with the library; {@code SD_CHANNELS_LAST=0} turns it off.
      */
     public static boolean channelsLastOnGpu() {
-        return AVAILABLE && !"0".equals(System.getProperty("SD_CHANNELS_LAST", System.getenv("SD_CHANNELS_LAST")));
+        return AVAILABLE && EngineSettings.onUnlessZero("SD_CHANNELS_LAST");
     }
 
     /**
