@@ -111,7 +111,6 @@ public final class WorkerRuntime implements AutoCloseable {
     private Runnable onHung = () -> Runtime.getRuntime().halt(3);
     private volatile double stepsPerSecond;
 
-    /** A job off the queue. */
     /** A job off the queue; {@code replyTo}: the results queue its bot named (default {@code sd.results}). */
     private record Delivered(long tag, JobRequest request, int promptChunks, String replyTo) {
     }
@@ -274,10 +273,6 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
-    /**
-     * Deliveries arrive one at a time even when many jobs are queued; waiting a moment for the
-     * prefetched ones lets them share the batch (worth far more on a GPU than the wait costs).
-     */
     /** The job's prompt chunk count for batching (-1, batched only with its like, if it cannot be counted). */
     private int promptChunks(JobRequest job) {
         try {
@@ -288,6 +283,10 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
+    /**
+     * Deliveries arrive one at a time even when many jobs are queued; waiting a moment for the
+     * prefetched ones lets them share the batch (worth far more on a GPU than the wait costs).
+     */
     private void fillBatchWindow(List<Delivered> pending) throws InterruptedException {
         long deadline = System.nanoTime() + BATCH_WINDOW.toNanos();
         while (pending.size() < config.batchSize()) {
