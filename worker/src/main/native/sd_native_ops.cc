@@ -86,6 +86,17 @@ int sm_count() {
   return count;
 }
 
+// Whether a kernel launch of ours succeeded. A GPU the kernels were not built for marks them unusable
+// (the caller then takes PyTorch's path, now and from then on); any other error is thrown.
+bool launched(int err, std::atomic<bool>& unusable, const char* what) {
+  if (err == cudaSuccess) return true;
+  if (err != cudaErrorNoKernelImageForDevice && err != cudaErrorInvalidDeviceFunction) {
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(static_cast<cudaError_t>(err)));
+  }
+  unusable.store(true);  // the launcher's cudaGetLastError already cleared the launch error
+  return false;
+}
+
 bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
   return !t || (t->is_cuda() && t->scalar_type() == at::kHalf && t->is_contiguous() && t->numel() == c);
 }
@@ -107,11 +118,7 @@ at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optiona
                                  beta ? beta->data_ptr() : nullptr, work.data_ptr<float>(), static_cast<int>(n), hw,
                                  static_cast<int>(c), static_cast<int>(groups), static_cast<float>(eps), silu,
                                  sm_count(), c10::cuda::getCurrentCUDAStream());
-    if (err == cudaSuccess) return y;
-    if (err != cudaErrorNoKernelImageForDevice && err != cudaErrorInvalidDeviceFunction) {
-      throw std::runtime_error(std::string("NHWC group norm: ") + cudaGetErrorString(static_cast<cudaError_t>(err)));
-    }
-    unusable.store(true);  // the launcher's cudaGetLastError already cleared the launch error
+    if (launched(err, unusable, "NHWC group norm")) return y;
   }
   auto y = at::group_norm(x, groups, gamma, beta, eps, true);
   if (silu) y = at::silu_(y);
@@ -134,11 +141,7 @@ at::Tensor geglu_gate(const at::Tensor& h) {
     auto out = at::empty(sizes, h.options());
     int err = sd_geglu(h.data_ptr(), out.data_ptr(), h.numel() / two_i, static_cast<int>(inner), sm_count(),
                        c10::cuda::getCurrentCUDAStream());
-    if (err == cudaSuccess) return out;
-    if (err != cudaErrorNoKernelImageForDevice && err != cudaErrorInvalidDeviceFunction) {
-      throw std::runtime_error(std::string("GEGLU: ") + cudaGetErrorString(static_cast<cudaError_t>(err)));
-    }
-    unusable.store(true);
+    if (launched(err, unusable, "GEGLU")) return out;
   }
   auto parts = h.chunk(2, -1);
   return parts[0] * at::gelu(parts[1]);

@@ -31,6 +31,7 @@ import org.diffusionbot.worker.engine.RequestResult;
 import org.diffusionbot.worker.engine.RgbImage;
 import org.diffusionbot.worker.engine.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.nn.CudaGraphUNet;
+import org.diffusionbot.worker.engine.nn.EngineSettings;
 import org.diffusionbot.worker.engine.nn.NativeOps;
 import org.diffusionbot.worker.runtime.Batcher;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
@@ -103,11 +104,30 @@ public final class GpuBench {
     // ------------------------------------------------------------------ correctness (tiny model)
 
     /**
+     * One kernel check: {@code ours} and {@code torch16} (PyTorch's fp16 ops) against {@code exact}
+     * (PyTorch in fp32 on the same fp16 values). Passes when ours is within fp16 rounding of the exact
+     * result (max 0.02, mean 1e-3 absolute; outputs of magnitude up to ~10) or no further from it than
+     * PyTorch's own fp16 ops (+25%), both figures together.
+     */
+    private boolean kernelMatches(String label, NDArray exact, NDArray ours, NDArray torch16) {
+        NDArray dOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs();
+        NDArray dTorch = exact.sub(torch16.toType(DataType.FLOAT32, false)).abs();
+        float maxOurs = dOurs.max().getFloat();
+        float meanOurs = dOurs.mean().getFloat();
+        float maxTorch = dTorch.max().getFloat();
+        float meanTorch = dTorch.mean().getFloat();
+        boolean pass = (maxOurs <= 0.02f && meanOurs <= 1e-3f)
+                || (maxOurs <= 1.25f * maxTorch && meanOurs <= 1.25f * meanTorch);
+        out.printf(Locale.ROOT, "  %s: ours max %.4f mean %.5f; PyTorch fp16 max %.4f mean %.5f -> %s%n", label, maxOurs,
+                meanOurs, maxTorch, meanTorch, pass ? "PASS" : "FAIL");
+        return pass;
+    }
+
+    /**
      * Our NHWC GroupNorm(+SiLU) kernels (fp16, channels-last input) and PyTorch's fp16 group_norm
      * (row-major input), each against PyTorch's group_norm in fp32 on the same fp16 values, on the
-     * shapes of SD 1.5's UNet and VAE and on inputs whose mean is large against their spread. Passes
-     * when ours is within fp16 rounding of the fp32 result (max 0.02, mean 1e-3 absolute, outputs of
-     * magnitude up to ~10) or no further from it than PyTorch's own fp16 kernel (+25%).
+     * shapes of SD 1.5's UNet and VAE and on inputs whose mean is large against their spread
+     * ({@link #kernelMatches}).
      */
     private boolean checkGroupNorm(Device gpu) {
         if (!NativeOps.available()) {
@@ -128,22 +148,10 @@ public final class GpuBench {
                             NDArray beta = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
                             NDArray exact = NativeOps.groupNorm(x.toType(DataType.FLOAT32, false), 32,
                                     gamma.toType(DataType.FLOAT32, false), beta.toType(DataType.FLOAT32, false), 1e-5, silu);
-                            NDArray torch16 = NativeOps.groupNorm(x, 32, gamma, beta, 1e-5, silu)
-                                    .toType(DataType.FLOAT32, false);
-                            NDArray ours = NativeOps.groupNorm(NativeOps.toChannelsLast(x), 32, gamma, beta, 1e-5, silu)
-                                    .toType(DataType.FLOAT32, false);
-                            NDArray dOurs = exact.sub(ours).abs();
-                            NDArray dTorch = exact.sub(torch16).abs();
-                            float maxOurs = dOurs.max().getFloat();
-                            float meanOurs = dOurs.mean().getFloat();
-                            float maxTorch = dTorch.max().getFloat();
-                            float meanTorch = dTorch.mean().getFloat();
-                            boolean pass = (maxOurs <= 0.02f && meanOurs <= 1e-3f)
-                                    || (maxOurs <= 1.25f * maxTorch && meanOurs <= 1.25f * meanTorch);
-                            ok &= pass;
-                            out.printf(Locale.ROOT, "  %-18s offset %2.0f silu %-5s: ours max %.4f mean %.5f; PyTorch fp16 max %.4f"
-                                    + " mean %.5f -> %s%n", shape, offset, silu, maxOurs, meanOurs, maxTorch, meanTorch,
-                                    pass ? "PASS" : "FAIL");
+                            NDArray torch16 = NativeOps.groupNorm(x, 32, gamma, beta, 1e-5, silu);
+                            NDArray ours = NativeOps.groupNorm(NativeOps.toChannelsLast(x), 32, gamma, beta, 1e-5, silu);
+                            ok &= kernelMatches(String.format(Locale.ROOT, "%-18s offset %2.0f silu %-5s", shape, offset,
+                                    silu), exact, ours, torch16);
                         }
                     }
                 }
@@ -154,7 +162,7 @@ public final class GpuBench {
 
     /**
      * Our one-pass GEGLU gate (fp16) against PyTorch's chunk + gelu + mul in fp32 on the same fp16 values,
-     * on the feed-forward shapes of SD 1.5 (inner 1280/2560/5120) and a small odd one.
+     * on the feed-forward shapes of SD 1.5 (inner 1280/2560/5120) and a small odd one ({@link #kernelMatches}).
      */
     private boolean checkGeglu(Device gpu) {
         if (!NativeOps.available()) {
@@ -168,18 +176,10 @@ public final class GpuBench {
                 try (NDManager t = m.newSubManager()) {
                     NDArray h = t.randomNormal(new Shape(sh)).mul(1.5f).toType(DataType.FLOAT16, false);
                     NDArray exact = NativeOps.gegluGate(h.toType(DataType.FLOAT32, false));
-                    NDArray ours = NativeOps.gegluGate(h).toType(DataType.FLOAT32, false);
+                    NDArray ours = NativeOps.gegluGate(h);
                     NDArray torch16 = h.get("..., :" + sh[1] / 2).mul(h.get("..., " + sh[1] / 2 + ":")
-                            .getNDArrayInternal().gelu()).toType(DataType.FLOAT32, false);
-                    float maxOurs = exact.sub(ours).abs().max().getFloat();
-                    float maxTorch = exact.sub(torch16).abs().max().getFloat();
-                    float meanOurs = exact.sub(ours).abs().mean().getFloat();
-                    float meanTorch = exact.sub(torch16).abs().mean().getFloat();
-                    boolean pass = maxOurs <= Math.max(0.02f, 1.25f * maxTorch)
-                            && meanOurs <= Math.max(1e-3f, 1.25f * meanTorch);
-                    ok &= pass;
-                    out.printf(Locale.ROOT, "  %-14s ours max %.4f mean %.5f; PyTorch fp16 max %.4f mean %.5f -> %s%n",
-                            new Shape(sh), maxOurs, meanOurs, maxTorch, meanTorch, pass ? "PASS" : "FAIL");
+                            .getNDArrayInternal().gelu());
+                    ok &= kernelMatches(String.format(Locale.ROOT, "%-18s", new Shape(sh)), exact, ours, torch16);
                 }
             }
         }
@@ -287,7 +287,7 @@ public final class GpuBench {
                     ours.put("unet" + b + "_eager_native", fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager + native ops: %.2f ms%n", b, ms);
                 }
-                boolean cudnnFirst = !"0".equals(System.getenv("SD_CUDNN_ATTENTION"));
+                boolean cudnnFirst = EngineSettings.onUnlessZero("SD_CUDNN_ATTENTION");
                 NativeOps.cudnnAttention(!cudnnFirst);
                 for (int b : new int[] {2, 16}) {
                     double ms = unetCall(p, unet, b, 10);
