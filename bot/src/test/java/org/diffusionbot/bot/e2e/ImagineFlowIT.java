@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * /imagine from a Discord interaction to the final image, through the real JDA client, PostgreSQL,
- * RabbitMQ and a worker runtime (synthetic pipeline: 10 ms a step).
+ * RabbitMQ and a worker runtime (synthetic pipeline: 20 ms a step).
  */
 class ImagineFlowIT {
     static final Duration WAIT = Duration.ofSeconds(30);
@@ -37,7 +37,7 @@ class ImagineFlowIT {
     @BeforeAll
     static void start() throws Exception {
         h = new BotHarness(POLICY.dailyImages(), POLICY.maxActive());
-        h.startWorker("e2e-worker", new SyntheticGenerator(10_000_000), 4);
+        h.startWorker("e2e-worker", new SyntheticGenerator(20_000_000), 4);
     }
 
     @AfterAll
@@ -47,7 +47,8 @@ class ImagineFlowIT {
 
     @Test
     void imagineEndsWithTheImageAttachedAndTheJobSucceeded() throws Exception {
-        // 150 steps at 10 ms: the job outlasts the 1.5 s edit interval, so a progress edit carries a preview
+        // 150 steps at 20 ms: the job lasts two 1.5 s edit intervals, so the edit after the first carries a
+        // preview even when the first showed step 1 alone (previews come every 2 steps)
         FakeUser alice = h.discord.createUser("alice");
         InteractionHandle i = h.discord.slashCommand("imagine", alice, Opt.string("prompt", "a red fox in the snow"),
                 Opt.integer("steps", 150), Opt.integer("count", 2), Opt.integer("seed", 77), Opt.string("size", "512x768"));
@@ -84,7 +85,7 @@ class ImagineFlowIT {
     @Test
     void aJobWaitingForTheWorkerShowsItsQueuePositionBeforeItsProgress() throws Exception {
         // the worker runs one batch at a time and jobs of different sizes never share one: two 150-step
-        // jobs keep it busy for 3 s, so a third job queued behind both waits longer than the 1.5 s edit interval
+        // jobs keep it busy for 6 s, so a third job queued behind both waits longer than the 1.5 s edit interval
         FakeUser jay = h.discord.createUser("jay");
         InteractionHandle busy = h.discord.slashCommand("imagine", jay, Opt.string("prompt", "a long one"),
                 Opt.integer("steps", 150), Opt.string("size", "512x512"));
