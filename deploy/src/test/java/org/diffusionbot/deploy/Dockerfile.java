@@ -1,4 +1,4 @@
-package org.diffusionbot.worker.deploy;
+package org.diffusionbot.deploy;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -10,7 +10,7 @@ import java.util.Map;
 
 /**
  * The instructions of a Dockerfile (comments dropped, continuation lines joined), enough for the checks of
- * {@link DeploymentFilesTest}: what {@code COPY} takes from the build context, what {@code ENV} sets.
+ * {@link ComposeAndDockerfilesTest}: what {@code COPY} takes from the build context, what {@code ENV} sets.
  */
 record Dockerfile(Path path, List<Instruction> instructions) {
 

@@ -1,4 +1,4 @@
-package org.diffusionbot.worker.deploy;
+package org.diffusionbot.deploy;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import com.networknt.schema.Error;
 import com.networknt.schema.Schema;
 import com.networknt.schema.SchemaLocation;
@@ -34,21 +33,20 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /**
- * The deployment files of the repository root: {@code docker-compose.yml} (interpolated with
+ * The deployment files of the repository root besides {@code deploy/k8s}: {@code docker-compose.yml} (interpolated with
  * {@code .env.example}'s values, as {@code docker compose} does with a {@code .env}) against the Compose
  * Specification's JSON Schema ({@code src/test/resources/schemas/compose-spec.json}, from compose-spec/compose-spec;
  * Debian's docker-compose 1.29 is too old for it), the variables compose and the Dockerfiles set against what
  * the code reads, the files the Dockerfiles copy, and the CUDA worker image's recipe against DJL's jars.
  */
-class DeploymentFilesTest {
+class ComposeAndDockerfilesTest {
     private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
-    private static final ObjectMapper YAML = new YAMLMapper();
     private static final Pattern VARIABLE = Pattern.compile("\\$\\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?+])?([^}]*)}");
     /** Set for the shell and the JVM launcher, read by no code of ours. */
     private static final Set<String> PLATFORM_VARIABLES = Set.of("JAVA_HOME", "PATH");
 
     private static JsonNode compose(Map<String, String> env) throws IOException {
-        JsonNode raw = YAML.readTree(ROOT.resolve("docker-compose.yml").toFile());
+        JsonNode raw = Manifests.YAML.readTree(ROOT.resolve("docker-compose.yml").toFile());
         return new ComposeInterpolation(env).apply(raw);
     }
 
@@ -60,7 +58,7 @@ class DeploymentFilesTest {
     }
 
     private static List<Error> validateCompose(JsonNode compose) throws IOException {
-        try (InputStream in = DeploymentFilesTest.class.getResourceAsStream("/schemas/compose-spec.json")) {
+        try (InputStream in = ComposeAndDockerfilesTest.class.getResourceAsStream("/schemas/compose-spec.json")) {
             assertNotNull(in, "test resource schemas/compose-spec.json");
             JsonNode schemaJson = new ObjectMapper().readTree(in);
             // its $id is relative ("compose_spec.json"): resolved against where the file was published
@@ -209,8 +207,6 @@ class DeploymentFilesTest {
         String profile = pom.substring(profiles);
         assertTrue(profile.contains("<name>!cuda</name>") && profile.contains("<artifactId>pytorch-native-cpu</artifactId>"),
                 "worker/pom.xml: a profile active unless -Dcuda holds pytorch-native-cpu");
-        // and this (CPU) build has it: the tests run on DJL's bundled CPU libtorch
-        assertNotNull(ClassLoader.getSystemResource("native/lib/pytorch.properties"), "pytorch-native-cpu in the tests");
     }
 
     /** One build of the native library: the image and the benchmark machine run the same script. */

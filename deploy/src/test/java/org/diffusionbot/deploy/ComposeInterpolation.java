@@ -1,4 +1,4 @@
-package org.diffusionbot.worker.deploy;
+package org.diffusionbot.deploy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
