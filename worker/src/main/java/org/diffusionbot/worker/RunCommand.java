@@ -38,15 +38,13 @@ final class RunCommand {
 
     static int run(Env env) throws InterruptedException {
         WorkerConfig config = WorkerConfig.fromEnv(env);
+        String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
+        SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
         ComputeDevice compute;
-        SchedulerConfig.PredictionType prediction;
         try {
             compute = ComputeDevice.select(config.device());
-            String p = env.string("PREDICTION_TYPE", "auto");
-            prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
         } catch (IllegalArgumentException e) {
-            throw new ConfigException(e.getMessage().startsWith("device") ? "DEVICE: " + e.getMessage()
-                    : "PREDICTION_TYPE must be auto, epsilon or v_prediction (" + e.getMessage() + ")");
+            throw new ConfigException("DEVICE=" + config.device() + ": " + e.getMessage());
         }
         PrometheusMeterRegistry registry = Metrics.registry();
         WorkerMetrics metrics = new WorkerMetrics(registry);
@@ -67,10 +65,10 @@ final class RunCommand {
                 LOG.info("MODEL_PATH {} is a Hugging Face repository: fetching it", repo);
                 modelPath = HubModelFetcher.fromEnv(env).fetch(repo);
             } catch (HubException e) {
-                System.err.println("worker: " + e.getMessage());
+                System.err.println("worker: MODEL_PATH: " + e.getMessage());
                 return 2;
             } catch (java.io.IOException e) {
-                System.err.println("worker: cannot download " + modelPath + ": " + e);
+                System.err.println("worker: MODEL_PATH: cannot download " + modelPath + ": " + e);
                 return 1;
             }
         }
@@ -81,7 +79,7 @@ final class RunCommand {
             pipeline = ModelLoader.load(modelPath, compute.dtype(), compute.device(),
                     new ModelLoader.Options(prediction, null));
         } catch (ModelFormatException e) {
-            System.err.println("worker: " + e.getMessage());
+            System.err.println("worker: MODEL_PATH: " + e.getMessage());
             return 2;
         }
         Duration loadTime = Duration.ofNanos(System.nanoTime() - t0);
@@ -96,7 +94,7 @@ final class RunCommand {
             runtime.start();
         } catch (java.io.IOException | java.util.concurrent.TimeoutException e) {
             generator.close();
-            System.err.println("worker: cannot connect to RabbitMQ (" + config.rabbit() + "): " + e.getMessage());
+            System.err.println("worker: RABBITMQ_URL: cannot connect to RabbitMQ (" + config.rabbit() + "): " + e.getMessage());
             return 1;
         }
         CountDownLatch stopped = new CountDownLatch(1);
