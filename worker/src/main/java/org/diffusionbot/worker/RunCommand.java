@@ -5,8 +5,9 @@ import java.nio.file.Path;
 import com.sun.net.httpserver.HttpServer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
-import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
@@ -21,6 +22,7 @@ import org.diffusionbot.worker.hub.HubException;
 import org.diffusionbot.worker.hub.HubModelFetcher;
 import org.diffusionbot.worker.hub.RepoId;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
+import org.diffusionbot.worker.runtime.ModelPool;
 import org.diffusionbot.worker.runtime.WorkerMetrics;
 import org.diffusionbot.worker.runtime.WorkerRuntime;
 import org.slf4j.Logger;
@@ -58,42 +60,52 @@ final class RunCommand {
             }
             LOG.info("Prometheus metrics on http://0.0.0.0:{}/metrics", config.metricsPort());
         }
-        Path modelPath = config.modelPath();
-        if (!Files.exists(modelPath)) {
-            try {
-                RepoId repo = RepoId.parse(modelPath.toString());
-                LOG.info("MODEL_PATH {} is a Hugging Face repository: fetching it", repo);
-                modelPath = HubModelFetcher.fromEnv(env).fetch(repo);
-            } catch (HubException e) {
-                System.err.println("worker: MODEL_PATH: " + e.getMessage());
-                return 2;
-            } catch (java.io.IOException e) {
-                System.err.println("worker: MODEL_PATH: cannot download " + modelPath + ": " + e);
-                return 1;
+        Map<String, Path> paths = new LinkedHashMap<>();
+        for (Map.Entry<String, Path> m : config.models().entrySet()) {
+            Path modelPath = m.getValue();
+            if (!Files.exists(modelPath)) {
+                try {
+                    RepoId repo = RepoId.parse(modelPath.toString());
+                    LOG.info("MODEL_PATH {} is a Hugging Face repository: fetching it", repo);
+                    modelPath = HubModelFetcher.fromEnv(env).fetch(repo);
+                } catch (HubException e) {
+                    System.err.println("worker: MODEL_PATH: " + e.getMessage());
+                    return 2;
+                } catch (java.io.IOException e) {
+                    System.err.println("worker: MODEL_PATH: cannot download " + modelPath + ": " + e);
+                    return 1;
+                }
             }
+            paths.put(m.getKey(), modelPath);
         }
-        long t0 = System.nanoTime();
-        LOG.info("loading {} on {}", modelPath, compute);
-        StableDiffusionPipeline pipeline;
-        try {
-            pipeline = ModelLoader.load(modelPath, compute.dtype(), compute.device(),
-                    new ModelLoader.Options(prediction, null));
-        } catch (ModelFormatException e) {
-            System.err.println("worker: MODEL_PATH: " + e.getMessage());
-            return 2;
-        }
-        Duration loadTime = Duration.ofNanos(System.nanoTime() - t0);
-        LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), loadTime.toMillis() / 1e3));
-        metrics.modelLoad(config.modelName(), loadTime);
         if (NativeOps.cudaMemory() != null) {
             metrics.gpuMemory(NativeOps::cudaMemory);
         }
-        DiffusionGenerator generator = new DiffusionGenerator(pipeline);
-        WorkerRuntime runtime = new WorkerRuntime(config, generator, Clock.systemUTC(), metrics);
+        Map<String, Long> sizes = new LinkedHashMap<>();
+        paths.forEach((name, path) -> sizes.put(name, ServedModels.estimatedBytes(path)));
+        long budget = config.modelMemoryBytes() > 0 ? config.modelMemoryBytes() : defaultBudget(compute);
+        ModelPool pool;
+        try {
+            pool = new ModelPool(sizes, budget, DiffusionGenerator.deviceName(compute.device()), name -> load(name, paths.get(name), compute, prediction,
+                    sizes.get(name)), metrics);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException("MODEL_MEMORY_GB: " + e.getMessage() + " (set MODEL_MEMORY_GB higher, or serve "
+                    + "fewer or smaller models)");
+        }
+        try { // the first model now: a broken checkpoint stops the worker at once
+            pool.acquire(config.modelName(), (name, last) -> { });
+        } catch (ModelFormatException e) {
+            System.err.println("worker: MODEL_PATH: " + e.getMessage());
+            return 2;
+        } catch (Exception e) {
+            System.err.println("worker: MODEL_PATH: cannot load " + paths.get(config.modelName()) + ": " + e);
+            return 1;
+        }
+        WorkerRuntime runtime = new WorkerRuntime(config, pool, Clock.systemUTC(), metrics);
         try {
             runtime.start();
         } catch (java.io.IOException | java.util.concurrent.TimeoutException e) {
-            generator.close();
+            pool.close();
             System.err.println("worker: RABBITMQ_URL: cannot connect to RabbitMQ (" + config.rabbit() + "): " + e.getMessage());
             return 1;
         }
@@ -105,10 +117,39 @@ final class RunCommand {
             if (served != null) {
                 served.stop(0);
             }
-            generator.close();
+            pool.close();
             stopped.countDown();
         }, "worker-shutdown"));
         stopped.await();
         return 0;
     }
+
+    /** Loads one checkpoint; its size is what the CUDA allocator grew by, where that can be read. */
+    private static ModelPool.Loaded load(String name, Path path, ComputeDevice compute,
+            SchedulerConfig.PredictionType prediction, long estimate) throws ModelFormatException {
+        long[] before = NativeOps.cudaMemory();
+        long t0 = System.nanoTime();
+        LOG.info("loading model {} from {} on {}", name, path, compute);
+        StableDiffusionPipeline pipeline = ModelLoader.load(path, compute.dtype(), compute.device(),
+                new ModelLoader.Options(prediction, null));
+        long[] after = NativeOps.cudaMemory();
+        LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), (System.nanoTime() - t0) / 1e9));
+        long measured = before != null && after != null ? after[0] - before[0] : 0;
+        return new ModelPool.Loaded(new DiffusionGenerator(pipeline), measured > 0 ? measured : estimate);
+    }
+
+    /**
+     * Without MODEL_MEMORY_GB: on a GPU, its memory less {@link #GPU_HEADROOM} for the activations of a
+     * batch; on the CPU, no limit.
+     */
+    private static long defaultBudget(ComputeDevice compute) {
+        if (!compute.device().isGpu()) {
+            return Long.MAX_VALUE;
+        }
+        long total = ai.djl.util.cuda.CudaUtils.getGpuMemory(compute.device()).getMax();
+        return Math.max(1L << 30, total - GPU_HEADROOM);
+    }
+
+    /** GPU memory left outside the models' budget by default: activations, CUDA graphs, the VAE decode. */
+    static final long GPU_HEADROOM = 6L << 30;
 }

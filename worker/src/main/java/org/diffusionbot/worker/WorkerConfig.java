@@ -2,14 +2,11 @@ package org.diffusionbot.worker;
 
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
 import org.diffusionbot.common.config.RabbitSettings;
-import org.diffusionbot.common.mq.Topology;
-import org.diffusionbot.worker.hub.HubException;
-import org.diffusionbot.worker.hub.RepoId;
 
 /**
  * Everything {@code worker run} reads from the environment, validated once at start-up.
@@ -23,6 +20,9 @@ import org.diffusionbot.worker.hub.RepoId;
  * @param jobTimeout a batch running longer than this is taken as hung: the worker drops its broker
  *                   connection (the jobs go back to the queue) and exits for its supervisor to restart it
  * @param metricsPort the port of the Prometheus {@code /metrics} endpoint, 0 for none
+ * @param models    every model served, name → path ({@link ServedModels}); the first is {@code modelName} at
+ *                  {@code modelPath}
+ * @param modelMemoryBytes the budget for resident models ({@code MODEL_MEMORY_GB}), 0 for the device's default
  */
 public record WorkerConfig(
         Path modelPath,
@@ -34,38 +34,37 @@ public record WorkerConfig(
         Path healthFile,
         java.time.Duration jobTimeout,
         RabbitSettings rabbit,
-        int metricsPort) {
+        int metricsPort,
+        Map<String, Path> models,
+        long modelMemoryBytes) {
+
+    public WorkerConfig {
+        models = models == null || models.isEmpty() ? Map.of(modelName, modelPath)
+                : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(models));
+    }
 
     /** Without a metrics endpoint. */
     public WorkerConfig(Path modelPath, String modelName, String workerId, String device, int batchSize,
             int heartbeatSeconds, Path healthFile, java.time.Duration jobTimeout, RabbitSettings rabbit) {
-        this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit, 0);
+        this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit, 0,
+                null, 0);
     }
 
     public static WorkerConfig fromEnv(Env env) {
-        String setting = env.required("MODEL_PATH", "point it at a Stable Diffusion checkpoint: a diffusers folder, "
-                + "a .safetensors file or a Hugging Face repository id (owner/name[@revision])");
-        Path model = Path.of(setting);
-        String defaultName;
-        if (Files.exists(model)) {
-            defaultName = defaultModelName(model);
-        } else if (RepoId.looksLike(setting)) {
-            try {
-                defaultName = defaultModelName(Path.of(RepoId.parse(setting).name()));
-            } catch (HubException e) {
-                throw new ConfigException("MODEL_PATH: " + e.getMessage());
-            }
-        } else {
-            throw new ConfigException("MODEL_PATH points at " + model.toAbsolutePath() + ", which does not exist "
-                    + "(and is not a Hugging Face repository id such as owner/name)");
-        }
-        String name = env.string("MODEL_NAME", defaultName);
+        Map<String, Path> models = ServedModels.fromEnv(env);
+        Map.Entry<String, Path> first = models.entrySet().iterator().next();
+        String budget = env.string("MODEL_MEMORY_GB", "auto");
+        long budgetBytes;
         try {
-            Topology.checkModelName(name);
-        } catch (IllegalArgumentException e) {
-            throw new ConfigException("MODEL_NAME: " + e.getMessage());
+            budgetBytes = budget.equals("auto") ? 0 : Math.round(Double.parseDouble(budget) * (1L << 30));
+        } catch (NumberFormatException e) {
+            budgetBytes = -1;
         }
-        return new WorkerConfig(model, name,
+        if (budgetBytes < 0 || !budget.equals("auto") && budgetBytes == 0) {
+            throw new ConfigException("MODEL_MEMORY_GB must be a positive number of GiB (e.g. 20 or 7.5), or auto: "
+                    + "got '" + budget + "'");
+        }
+        return new WorkerConfig(first.getValue(), first.getKey(),
                 env.string("WORKER_ID", defaultWorkerId()),
                 env.choice("DEVICE", "auto", "auto", "cpu", "gpu"),
                 env.integer("BATCH_SIZE", 4, 1, 64),
@@ -74,7 +73,8 @@ public record WorkerConfig(
                 env.seconds("JOB_TIMEOUT_SECONDS", java.time.Duration.ofMinutes(15), java.time.Duration.ofSeconds(1),
                         java.time.Duration.ofDays(1)),
                 RabbitSettings.fromEnv(env),
-                env.integer("METRICS_PORT", 0, 0, 65535));
+                env.integer("METRICS_PORT", 0, 0, 65535),
+                models, budgetBytes);
     }
 
     /** The file or folder name without extension, reduced to the characters a routing key allows. */

@@ -46,7 +46,11 @@ public final class DiffusionGenerator implements ImageGenerator {
 
     @Override
     public String device() {
-        var d = pipeline.device();
+        return deviceName(pipeline.device());
+    }
+
+    /** How heartbeats show a device: {@code cuda:N} or {@code cpu}. */
+    public static String deviceName(ai.djl.Device d) {
         return d.isGpu() ? "cuda:" + d.getDeviceId() : d.getDeviceType();
     }
 

@@ -29,6 +29,8 @@ import java.util.function.Supplier;
  *       (the broker did not confirm a result), {@code malformed} (a message that could not be read),
  *       {@code hung} (the watchdog fired)</li>
  *   <li>{@code diffusionbot_worker_model_loads_total{model}}, {@code diffusionbot_worker_model_load_seconds{model}}</li>
+ *   <li>{@code diffusionbot_worker_model_resident{model}} (1 loaded, 0 not),
+ *       {@code diffusionbot_worker_model_evictions_total{model}} (unloaded to make room for another)</li>
  *   <li>{@code diffusionbot_worker_jobs_in_hand}: jobs of the running batch (0 when idle)</li>
  *   <li>{@code diffusionbot_worker_gpu_memory_allocated_bytes}, {@code diffusionbot_worker_gpu_memory_reserved_bytes}:
  *       PyTorch's CUDA caching allocator, as {@code torch.cuda.memory_allocated()} / {@code memory_reserved()}
@@ -94,6 +96,18 @@ public final class WorkerMetrics {
                 .register(registry).increment();
         Timer.builder("diffusionbot.worker.model.load").description("time to load a checkpoint").tag("model", model)
                 .register(registry).record(took);
+    }
+
+    /** {@code diffusionbot_worker_model_resident{model}}: 1 while the model is loaded, else 0. */
+    void resident(String model, java.util.function.BooleanSupplier loaded) {
+        Gauge.builder("diffusionbot.worker.model.resident", () -> loaded.getAsBoolean() ? 1 : 0)
+                .description("1 while the model is loaded").tag("model", model).register(registry);
+    }
+
+    /** {@code diffusionbot_worker_model_evictions_total{model}}: a model unloaded to make room for another. */
+    void modelEviction(String model) {
+        Counter.builder("diffusionbot.worker.model.evictions").description("models unloaded to make room")
+                .tag("model", model).register(registry).increment();
     }
 
     /**

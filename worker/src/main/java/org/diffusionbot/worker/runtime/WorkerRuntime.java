@@ -68,7 +68,7 @@ public final class WorkerRuntime implements AutoCloseable {
     private static final int REMEMBERED_CANCELS = 10_000;
 
     private final WorkerConfig config;
-    private final ImageGenerator generator;
+    private final ModelPool models;
     private final Clock clock;
     private final LinkedBlockingQueue<Delivered> inbox = new LinkedBlockingQueue<>();
     private final Set<UUID> cancelled = Collections.newSetFromMap(Collections.synchronizedMap(
@@ -88,7 +88,8 @@ public final class WorkerRuntime implements AutoCloseable {
     private Channel consumeChannel;
     private Channel resultChannel;
     private Channel progressChannel;
-    private String consumerTag;
+    /** Per model: its consumer's tag and whether it consumes as resident (priority, full prefetch). */
+    private final Map<String, Subscription> subscriptions = new ConcurrentHashMap<>();
     /** Set by the result channel's return listener: the last outcome published found no queue. */
     private volatile boolean unroutable;
     private Thread runner;
@@ -112,9 +113,24 @@ public final class WorkerRuntime implements AutoCloseable {
     private volatile double stepsPerSecond;
     private final WorkerMetrics metrics;
 
-    /** A job off the queue; {@code replyTo}: the results queue its bot named (default {@code sd.results}). */
-    private record Delivered(long tag, JobRequest request, int promptChunks, String replyTo) {
+    /**
+     * A job off the queue; {@code replyTo}: the results queue its bot named (default {@code sd.results});
+     * {@code promptChunks} {@link #UNCOUNTED} until its model is loaded; {@code arrived}: System.nanoTime().
+     */
+    private record Delivered(long tag, JobRequest request, int promptChunks, String replyTo, long arrived) {
+        Delivered withChunks(int chunks) {
+            return new Delivered(tag, request, chunks, replyTo, arrived);
+        }
     }
+
+    private record Subscription(String consumerTag, boolean resident) {
+    }
+
+    private static final int UNCOUNTED = Integer.MIN_VALUE;
+    /** Consumer priority of a resident model's queue: the broker offers its jobs to such workers first. */
+    static final int RESIDENT_PRIORITY = 10;
+    /** A job for a model that is not loaded waits at most this long for jobs of loaded models to go first. */
+    static final Duration LOAD_AFTER = Duration.ofSeconds(30);
 
     public WorkerRuntime(WorkerConfig config, ImageGenerator generator, Clock clock) {
         this(config, generator, clock, new WorkerMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()));
@@ -122,8 +138,13 @@ public final class WorkerRuntime implements AutoCloseable {
 
     /** As above, recording into {@code metrics} (the registry {@code METRICS_PORT} serves). */
     public WorkerRuntime(WorkerConfig config, ImageGenerator generator, Clock clock, WorkerMetrics metrics) {
+        this(config, ModelPool.of(config.modelName(), generator, metrics), clock, metrics);
+    }
+
+    /** A worker serving every model of {@code models} (loaded on demand), recording into {@code metrics}. */
+    public WorkerRuntime(WorkerConfig config, ModelPool models, Clock clock, WorkerMetrics metrics) {
         this.config = config;
-        this.generator = generator;
+        this.models = models;
         this.clock = clock;
         this.metrics = metrics;
         metrics.jobsInHand(jobsInHand::get);
@@ -151,16 +172,17 @@ public final class WorkerRuntime implements AutoCloseable {
                 .newConnection("worker " + config.workerId());
         consumeChannel = connection.createChannel();
         Topology.declareShared(consumeChannel);
-        String queue;
-        try {
-            queue = Topology.declareJobsQueue(consumeChannel, config.modelName(), config.rabbit().deliveryLimit());
-        } catch (IOException e) {
-            if (String.valueOf(e.getCause()).contains("inequivalent arg")) {
-                throw new org.diffusionbot.common.config.ConfigException("queue " + Topology.jobsQueue(config.modelName())
-                        + " already exists with other arguments (" + e.getCause().getMessage().replaceAll(".*reply-text=", "")
-                        + "): set JOB_DELIVERY_LIMIT back to the value it was created with, or delete the queue");
+        for (String model : models.names()) {
+            try {
+                Topology.declareJobsQueue(consumeChannel, model, config.rabbit().deliveryLimit());
+            } catch (IOException e) {
+                if (String.valueOf(e.getCause()).contains("inequivalent arg")) {
+                    throw new org.diffusionbot.common.config.ConfigException("queue " + Topology.jobsQueue(model)
+                            + " already exists with other arguments (" + e.getCause().getMessage().replaceAll(".*reply-text=", "")
+                            + "): set JOB_DELIVERY_LIMIT back to the value it was created with, or delete the queue");
+                }
+                throw e;
             }
-            throw e;
         }
         resultChannel = connection.createChannel();
         resultChannel.confirmSelect();
@@ -190,35 +212,62 @@ public final class WorkerRuntime implements AutoCloseable {
         heartbeats.scheduleAtFixedRate(() -> publishHeartbeat(hb), 0, config.heartbeatSeconds(), TimeUnit.SECONDS);
         heartbeats.scheduleAtFixedRate(this::watchdog, 1, 1, TimeUnit.SECONDS);
 
-        consumeChannel.basicQos(config.batchSize());
-        consumerTag = consumeChannel.basicConsume(queue, false, new DefaultConsumer(consumeChannel) {
-            @Override
-            public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body)
-                    throws IOException {
-                try {
-                    JobRequest job = MessageCodec.decode(body, JobRequest.class);
-                    inbox.add(new Delivered(env.getDeliveryTag(), job, promptChunks(job), replyTo(job, props)));
-                } catch (InvalidMessageException e) {
-                    LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
-                    metrics.failure("malformed");
-                    consumeChannel.basicReject(env.getDeliveryTag(), false);
-                }
+        subscribe();
+        LOG.info("worker {} consuming {} on {} (batch size {}; loaded: {})", config.workerId(),
+                String.join(", ", models.names().stream().map(Topology::jobsQueue).toList()), models.device(),
+                config.batchSize(), models.resident());
+    }
+
+    /**
+     * Consumes each model's queue, or consumes it again where the model was loaded or unloaded since:
+     * a loaded model's queue with prefetch = batch size at {@link #RESIDENT_PRIORITY} (the broker gives
+     * its jobs to workers that have the model loaded first), another's with prefetch 1 at priority 0.
+     */
+    private synchronized void subscribe() throws IOException {
+        for (String model : models.names()) {
+            boolean resident = models.isResident(model);
+            Subscription s = subscriptions.get(model);
+            if (stopping || s != null && s.resident() == resident) {
+                continue;
             }
-        });
-        LOG.info("worker {} consuming {} on {} (batch size {})", config.workerId(), queue, generator.device(),
-                config.batchSize());
+            if (s != null) {
+                consumeChannel.basicCancel(s.consumerTag()); // its unacked jobs stay with this worker
+            }
+            consumeChannel.basicQos(resident ? config.batchSize() : 1);
+            String tag = consumeChannel.basicConsume(Topology.jobsQueue(model), false,
+                    Map.of("x-priority", resident ? RESIDENT_PRIORITY : 0), new DefaultConsumer(consumeChannel) {
+                        @Override
+                        public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body)
+                                throws IOException {
+                            try {
+                                JobRequest job = MessageCodec.decode(body, JobRequest.class);
+                                inbox.add(new Delivered(env.getDeliveryTag(), job, promptChunks(job), replyTo(job, props),
+                                        System.nanoTime()));
+                            } catch (InvalidMessageException e) {
+                                LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
+                                metrics.failure("malformed");
+                                consumeChannel.basicReject(env.getDeliveryTag(), false);
+                            }
+                        }
+                    });
+            subscriptions.put(model, new Subscription(tag, resident));
+        }
     }
 
     /** Stops taking jobs, finishes the batch in hand, returns unstarted jobs to the queue, disconnects. */
     @Override
     public void close() {
         stopping = true;
-        try {
-            if (consumerTag != null && consumeChannel.isOpen()) {
-                consumeChannel.basicCancel(consumerTag);
+        synchronized (this) {
+            for (Subscription s : subscriptions.values()) {
+                try {
+                    if (consumeChannel.isOpen()) {
+                        consumeChannel.basicCancel(s.consumerTag());
+                    }
+                } catch (IOException e) {
+                    LOG.warn("could not cancel the consumer: {}", e.getMessage());
+                }
             }
-        } catch (IOException e) {
-            LOG.warn("could not cancel the consumer: {}", e.getMessage());
         }
         if (runner != null) {
             try {
@@ -263,6 +312,9 @@ public final class WorkerRuntime implements AutoCloseable {
                     continue;
                 }
                 fillBatchWindow(pending);
+                if (!loadNext(pending)) {
+                    continue;
+                }
                 List<Delivered> batch = Batcher.take(pending, Delivered::request, Delivered::promptChunks,
                         config.batchSize());
                 runBatch(batch);
@@ -282,10 +334,78 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
-    /** The job's prompt chunk count for batching (-1, batched only with its like, if it cannot be counted). */
+    /**
+     * Puts first the job to run next and makes sure its model is loaded: the oldest job of a loaded
+     * model, unless a job of another model has waited {@link #LOAD_AFTER} (or no job's model is
+     * loaded): then that model is loaded (its waiting jobs are told). Counts the prompt chunks of jobs
+     * whose model was not loaded when they came. False when the load failed (its jobs went back to the
+     * queue) or the job's model is not served here (it stays first and fails in {@link #runBatch}).
+     */
+    private boolean loadNext(List<Delivered> pending) throws InterruptedException {
+        long now = System.nanoTime();
+        Delivered next = pending.stream().filter(d -> models.isResident(d.request().model())).findFirst()
+                .orElse(pending.get(0));
+        Delivered oldest = pending.get(0);
+        if (next != oldest && now - oldest.arrived() > LOAD_AFTER.toNanos()) {
+            next = oldest;
+        }
+        pending.remove(next);
+        pending.add(0, next);
+        String model = next.request().model();
+        if (!models.names().contains(model)) {
+            return true;
+        }
+        if (!models.isResident(model)) {
+            try {
+                models.acquire(model, (name, last) -> announceLoad(pending, name, last));
+            } catch (InterruptedException e) {
+                throw e;
+            } catch (Exception e) {
+                LOG.error("loading model {} failed; its jobs go back to the queue", model, e);
+                metrics.failure("model_load");
+                for (java.util.Iterator<Delivered> it = pending.iterator(); it.hasNext(); ) {
+                    Delivered d = it.next();
+                    if (d.request().model().equals(model)) {
+                        it.remove();
+                        requeue(d);
+                    }
+                }
+                return false;
+            }
+            try {
+                subscribe();
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("could not change the consumers' priorities: {}", e.getMessage());
+            }
+        }
+        pending.replaceAll(d -> d.promptChunks() == UNCOUNTED && models.isResident(d.request().model())
+                ? d.withChunks(promptChunks(d.request())) : d);
+        return true;
+    }
+
+    /** Tells the jobs of {@code model} waiting here that it is being loaded (with the last load's time as ETA). */
+    private void announceLoad(List<Delivered> pending, String model, Duration lastLoad) {
+        LOG.info("loading model {} for {} waiting job(s)", model,
+                pending.stream().filter(d -> d.request().model().equals(model)).count());
+        for (Delivered d : pending) {
+            JobRequest r = d.request();
+            if (r.model().equals(model)) {
+                Instant at = clock.instant();
+                progressSender.execute(() -> publishProgress(new JobProgress(r.jobId(), config.workerId(), 0, r.steps(),
+                        lastLoad == null ? 0 : lastLoad.toMillis(), null, at)));
+            }
+        }
+    }
+
+    /** The job's prompt chunk count for batching ({@link #UNCOUNTED} while its model is not loaded; -1, batched
+     * only with its like, if it cannot be counted). */
     private int promptChunks(JobRequest job) {
+        ImageGenerator g = models.peek(job.model());
+        if (g == null) {
+            return models.names().contains(job.model()) ? UNCOUNTED : -1;
+        }
         try {
-            return generator.promptChunks(job);
+            return g.promptChunks(job);
         } catch (RuntimeException e) {
             LOG.warn("could not count the prompt chunks of job {}: {}", job.jobId(), e.toString());
             return -1;
@@ -314,9 +434,9 @@ public final class WorkerRuntime implements AutoCloseable {
             JobRequest r = d.request();
             if (cancelled.contains(r.jobId())) {
                 finishWithFailure(d, JobFailure.Code.CANCELLED, "cancelled before it started");
-            } else if (!r.model().equals(config.modelName())) {
-                finishWithFailure(d, JobFailure.Code.UNKNOWN_MODEL, "this worker serves '" + config.modelName()
-                        + "', not '" + r.model() + "'");
+            } else if (!models.names().contains(r.model())) {
+                finishWithFailure(d, JobFailure.Code.UNKNOWN_MODEL, "this worker serves " + models.names()
+                        + ", not '" + r.model() + "'");
             } else {
                 runnable.add(d);
             }
@@ -331,7 +451,8 @@ public final class WorkerRuntime implements AutoCloseable {
         Instant started = clock.instant();
         List<JobOutcome> outcomes;
         try {
-            outcomes = generator.generate(requests, new Progress(started, requests), cancelled::contains);
+            outcomes = models.acquire(requests.get(0).model(), (m, last) -> { })
+                    .generate(requests, new Progress(started, requests), cancelled::contains);
             if (outcomes.size() != runnable.size()) {
                 throw new IllegalStateException("generator returned " + outcomes.size() + " outcomes for "
                         + runnable.size() + " jobs");
@@ -470,6 +591,15 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
+    /** On the progress sender's thread: best effort, progress may be dropped. */
+    private void publishProgress(JobProgress p) {
+        try {
+            progressChannel.basicPublish(Topology.PROGRESS_EXCHANGE, p.jobId().toString(), null, MessageCodec.encode(p));
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("progress not sent: {}", e.getMessage());
+        }
+    }
+
     /** Runs every second: a batch past the job timeout means the pipeline hangs (a stuck kernel, a deadlock). */
     private void watchdog() {
         if (!busy || hung || System.nanoTime() - busySinceNanos < config.jobTimeout().toNanos()) {
@@ -490,8 +620,8 @@ public final class WorkerRuntime implements AutoCloseable {
         try {
             WorkerHeartbeat.State state = stopping ? WorkerHeartbeat.State.STOPPING
                     : busy ? WorkerHeartbeat.State.BUSY : WorkerHeartbeat.State.IDLE;
-            WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, generator.device(),
-                    List.of(config.modelName()), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant());
+            WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, models.device(),
+                    models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant());
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {
                 java.nio.file.Files.writeString(config.healthFile(), hb.sentAt().toString());
@@ -540,13 +670,7 @@ public final class WorkerRuntime implements AutoCloseable {
             ImageGenerator.Preview shown = preview;
             progressSender.execute(() -> {
                 byte[] png = shown == null ? null : Png.encodeRgb(shown.width(), shown.height(), shown.rgb(), Map.of());
-                JobProgress p = new JobProgress(jobId, config.workerId(), step, totalSteps, eta, png, at);
-                try {
-                    progressChannel.basicPublish(Topology.PROGRESS_EXCHANGE, jobId.toString(), null,
-                            MessageCodec.encode(p));
-                } catch (IOException | RuntimeException e) {
-                    LOG.debug("progress not sent: {}", e.getMessage());
-                }
+                publishProgress(new JobProgress(jobId, config.workerId(), step, totalSteps, eta, png, at));
             });
         }
     }
