@@ -32,15 +32,13 @@ final class RunCommand {
 
     static int run(Env env) throws InterruptedException {
         WorkerConfig config = WorkerConfig.fromEnv(env);
+        String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
+        SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
         ComputeDevice compute;
-        SchedulerConfig.PredictionType prediction;
         try {
             compute = ComputeDevice.select(config.device());
-            String p = env.string("PREDICTION_TYPE", "auto");
-            prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
         } catch (IllegalArgumentException e) {
-            throw new ConfigException(e.getMessage().startsWith("device") ? "DEVICE: " + e.getMessage()
-                    : "PREDICTION_TYPE must be auto, epsilon or v_prediction (" + e.getMessage() + ")");
+            throw new ConfigException("DEVICE=" + config.device() + ": " + e.getMessage());
         }
         Path modelPath = config.modelPath();
         if (!Files.exists(modelPath)) {
@@ -49,10 +47,10 @@ final class RunCommand {
                 LOG.info("MODEL_PATH {} is a Hugging Face repository: fetching it", repo);
                 modelPath = HubModelFetcher.fromEnv(env).fetch(repo);
             } catch (HubException e) {
-                System.err.println("worker: " + e.getMessage());
+                System.err.println("worker: MODEL_PATH: " + e.getMessage());
                 return 2;
             } catch (java.io.IOException e) {
-                System.err.println("worker: cannot download " + modelPath + ": " + e);
+                System.err.println("worker: MODEL_PATH: cannot download " + modelPath + ": " + e);
                 return 1;
             }
         }
@@ -63,7 +61,7 @@ final class RunCommand {
             pipeline = ModelLoader.load(modelPath, compute.dtype(), compute.device(),
                     new ModelLoader.Options(prediction, null));
         } catch (ModelFormatException e) {
-            System.err.println("worker: " + e.getMessage());
+            System.err.println("worker: MODEL_PATH: " + e.getMessage());
             return 2;
         }
         LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), (System.nanoTime() - t0) / 1e9));
@@ -73,7 +71,7 @@ final class RunCommand {
             runtime.start();
         } catch (java.io.IOException | java.util.concurrent.TimeoutException e) {
             generator.close();
-            System.err.println("worker: cannot connect to RabbitMQ (" + config.rabbit() + "): " + e.getMessage());
+            System.err.println("worker: RABBITMQ_URL: cannot connect to RabbitMQ (" + config.rabbit() + "): " + e.getMessage());
             return 1;
         }
         CountDownLatch stopped = new CountDownLatch(1);
