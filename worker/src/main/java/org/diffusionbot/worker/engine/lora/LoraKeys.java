@@ -14,7 +14,7 @@ import java.util.regex.Pattern;
 import org.diffusionbot.worker.engine.io.SafetensorsFile;
 import org.diffusionbot.worker.engine.io.TensorView;
 import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
-import org.diffusionbot.worker.engine.nn.SingleFileCheckpoint;
+import org.diffusionbot.worker.engine.loaders.SingleFileCheckpoint;
 
 /**
  * How LoRA tensor names map to model weights, for the naming schemes found in shared files:
