@@ -10,16 +10,18 @@
 #   jre       unpack jre.tar.xz (jlink JRE + the JDK's include/ for JNI)
 #   djl       build DJL's JNI (.gpu/build_djl.sh)                               SKIP_DJL=1
 #   native    worker/src/main/native/build.sh -> libsd_native_ops.so           SKIP_NATIVE=1 (then no SD_NATIVE_OPS)
+#             (the worker image's build; CUDA_ARCHS=Ampere,Ada,Hopper,Blackwell builds what the image builds)
 #             NATIVE_DIR=dir: another copy of worker/src/main/native (must match the Java in lib/)
 #   diffusers unpack the diffusers src + d/ (bench, manifest, tokenizer)
 #   gen       scripts/gpu/gen_sd15.py: SD 1.5-size random fp16 weights (background, beside the builds)
 #   dbench    bench_diffusers.py > $OUT/diffusers.txt                          SKIP_DIFFUSERS=1 (DIFFUSERS_TXT=file to reuse one)
+#   doctor    WorkerMain doctor -> $OUT/doctor.txt (exit 0: the GPU runs with the fast path)    SKIP_DOCTOR=1
 #   worker    WorkerMain bench --check TINY --model sd15 --diffusers ... --out $OUT/table.md   SKIP_WORKER=1
 #             SKIP_CHECK=1 drops --check; TINY=dir overrides the tiny model (default: the repo's test copy)
 #   ab        the bench again, --jobs 1, with one switch changed -> table_ab.md
 #             AB=1: SD_CHANNELS_LAST=0; AB=VAR=value: that one (e.g. AB=SD_GEGLU_KERNEL=0)
 #   probe     probe_channels_last.py (diffusers' UNet/VAE, NCHW vs channels-last, kernel profile) -> probe.txt   PROBE=1
-# Outputs in $OUT (or .gpu-out/ when OUT is unset): table.md, worker.txt, diffusers.txt, timings.txt
+# Outputs in $OUT (or .gpu-out/ when OUT is unset): table.md, worker.txt, doctor.txt, diffusers.txt, timings.txt
 # (+ table_ab.md, worker_ab.txt, probe.txt); build and gen logs stay in $GPU_WORK and are echoed.
 set -euo pipefail
 ROOT="$(pwd)"
@@ -107,6 +109,17 @@ if [ -n "$NATIVE_PID" ]; then
   phase native-wait
 fi
 
+# -- doctor: the worker's own check of this setup, as users run it
+DOCTOR_RC=0
+if [ -z "${SKIP_DOCTOR:-}" ]; then
+  set +e
+  "$JAVA" ${JAVA_OPTS:-} -cp "$G/lib/*" org.diffusionbot.worker.WorkerMain doctor 2>&1 | tee "$OUT/doctor.txt"
+  DOCTOR_RC=${PIPESTATUS[0]}
+  set -e
+  echo "[run.sh] doctor exit code $DOCTOR_RC"
+  phase doctor
+fi
+
 if [ -n "$GEN_PID" ]; then
   if ! wait "$GEN_PID"; then
     echo "[run.sh] gen_sd15.py failed:"; tail -60 "$W/gen.txt"; exit 1
@@ -160,4 +173,5 @@ fi
 phase end
 cat "$TIMES"
 [ -f "$OUT/table.md" ] && { echo; cat "$OUT/table.md"; }
+[ "$DOCTOR_RC" = 0 ] || { echo "[run.sh] doctor failed ($DOCTOR_RC): $(tail -1 "$OUT/doctor.txt")"; exit "$DOCTOR_RC"; }
 exit "${RC:-0}"
