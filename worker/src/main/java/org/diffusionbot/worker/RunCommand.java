@@ -2,21 +2,27 @@ package org.diffusionbot.worker;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import com.sun.net.httpserver.HttpServer;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.CountDownLatch;
 import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
+import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.worker.engine.ComputeDevice;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
-import org.diffusionbot.worker.engine.ModelLoader;
-import org.diffusionbot.worker.engine.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
-import org.diffusionbot.worker.engine.sched.SchedulerConfig;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.hub.HubException;
 import org.diffusionbot.worker.hub.HubModelFetcher;
 import org.diffusionbot.worker.hub.RepoId;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
+import org.diffusionbot.worker.runtime.WorkerMetrics;
 import org.diffusionbot.worker.runtime.WorkerRuntime;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,6 +48,18 @@ final class RunCommand {
         } catch (IllegalArgumentException e) {
             throw new ConfigException("DEVICE=" + config.device() + ": " + e.getMessage());
         }
+        PrometheusMeterRegistry registry = Metrics.registry();
+        WorkerMetrics metrics = new WorkerMetrics(registry);
+        HttpServer metricsServer = null;
+        if (config.metricsPort() != 0) { // before the model loads: a port in use fails at once
+            try {
+                metricsServer = Metrics.serve(registry, "0.0.0.0", config.metricsPort());
+            } catch (java.io.IOException e) {
+                throw new ConfigException("METRICS_PORT: cannot listen on port " + config.metricsPort() + " ("
+                        + e.getMessage() + "): choose a free port, or 0 for no metrics endpoint");
+            }
+            LOG.info("Prometheus metrics on http://0.0.0.0:{}/metrics", config.metricsPort());
+        }
         Path modelPath = config.modelPath();
         if (!Files.exists(modelPath)) {
             try {
@@ -66,9 +84,14 @@ final class RunCommand {
             System.err.println("worker: MODEL_PATH: " + e.getMessage());
             return 2;
         }
-        LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), (System.nanoTime() - t0) / 1e9));
+        Duration loadTime = Duration.ofNanos(System.nanoTime() - t0);
+        LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), loadTime.toMillis() / 1e3));
+        metrics.modelLoad(config.modelName(), loadTime);
+        if (NativeOps.cudaMemory() != null) {
+            metrics.gpuMemory(NativeOps::cudaMemory);
+        }
         DiffusionGenerator generator = new DiffusionGenerator(pipeline);
-        WorkerRuntime runtime = new WorkerRuntime(config, generator, Clock.systemUTC());
+        WorkerRuntime runtime = new WorkerRuntime(config, generator, Clock.systemUTC(), metrics);
         try {
             runtime.start();
         } catch (java.io.IOException | java.util.concurrent.TimeoutException e) {
@@ -77,9 +100,13 @@ final class RunCommand {
             return 1;
         }
         CountDownLatch stopped = new CountDownLatch(1);
+        HttpServer served = metricsServer;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             LOG.info("stopping: finishing the batch in hand");
             runtime.close();
+            if (served != null) {
+                served.stop(0);
+            }
             generator.close();
             stopped.countDown();
         }, "worker-shutdown"));

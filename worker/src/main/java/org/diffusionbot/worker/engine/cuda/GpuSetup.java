@@ -56,7 +56,7 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         String java = System.getProperty("java.version") + " (" + System.getProperty("java.vendor") + ")";
         String djl = Engine.getDjlVersion();
         boolean fromPath = EngineSettings.value("PYTORCH_LIBRARY_PATH") != null;
-        int driverGpus = driverGpus();
+        int driverGpus = countDriverGpus();
         String dir = null;
         String version = null;
         String error = null;
@@ -82,7 +82,7 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
     }
 
     /** GPUs the kernel driver lists, 0 without an NVIDIA driver (or in a container given no GPU). */
-    static int driverGpus() {
+    private static int countDriverGpus() {
         File[] entries = new File("/proc/driver/nvidia/gpus").listFiles();
         return entries == null ? 0 : entries.length;
     }
