@@ -8,6 +8,8 @@ import java.util.UUID;
  *
  * @param etaMillis  estimated milliseconds until the job finishes
  * @param previewPng a small PNG of the current x0 estimate, or null on steps without a preview
+ * @param loadingModel the model the worker is loading for this job (step 0, {@code etaMillis}: how long its
+ *                     last load took, 0 if unknown), or null; optional (absent in older workers' progress)
  */
 public record JobProgress(
         UUID jobId,
@@ -16,7 +18,8 @@ public record JobProgress(
         int totalSteps,
         long etaMillis,
         byte[] previewPng,
-        Instant sentAt) implements Message {
+        Instant sentAt,
+        @OptionalField String loadingModel) implements Message {
 
     public JobProgress {
         Checks.notNull("job_id", jobId);
@@ -27,5 +30,14 @@ public record JobProgress(
             throw new IllegalArgumentException("eta_millis must not be negative");
         }
         Checks.notNull("sent_at", sentAt);
+        if (loadingModel != null) {
+            Checks.notBlank("loading_model", loadingModel, 100);
+        }
+    }
+
+    /** Progress of a running job. */
+    public JobProgress(UUID jobId, String workerId, int step, int totalSteps, long etaMillis, byte[] previewPng,
+            Instant sentAt) {
+        this(jobId, workerId, step, totalSteps, etaMillis, previewPng, sentAt, null);
     }
 }

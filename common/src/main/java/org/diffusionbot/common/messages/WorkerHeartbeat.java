@@ -8,6 +8,8 @@ import java.util.List;
  *
  * @param loras the LoRAs the worker's model can use (its {@code LORA_DIR}), optional
  * @param embeddings the textual-inversion embeddings it can use ({@code EMBEDDINGS_DIR}), optional
+ * @param residentModels the models of {@code models} loaded now, most recently used first (the others
+ *     are loaded on demand); optional: absent (older workers, which load their one model) = all of them
  */
 public record WorkerHeartbeat(
         String workerId,
@@ -20,7 +22,8 @@ public record WorkerHeartbeat(
         double stepsPerSecond,
         Instant sentAt,
         @OptionalField List<Addon> loras,
-        @OptionalField List<Addon> embeddings) implements Message {
+        @OptionalField List<Addon> embeddings,
+        @OptionalField List<String> residentModels) implements Message {
 
     /** Most add-ons of one kind a heartbeat lists. */
     public static final int MAX_ADDONS = 5000;
@@ -51,6 +54,21 @@ public record WorkerHeartbeat(
         Checks.notNull("sent_at", sentAt);
         loras = loras == null ? List.of() : Checks.list("loras", loras, MAX_ADDONS);
         embeddings = embeddings == null ? List.of() : Checks.list("embeddings", embeddings, MAX_ADDONS);
+        residentModels = residentModels == null ? models : Checks.list("resident_models", residentModels, 100);
+        if (!models.containsAll(residentModels)) {
+            throw new IllegalArgumentException("resident_models " + residentModels + " are not all in models " + models);
+        }
+    }
+
+    /** With add-ons, every model resident. */
+    public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
+            long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings) {
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings, null);
+    }
+
+    /** The models that are not loaded now but can be, in the order of {@code models}. */
+    public List<String> loadableModels() {
+        return models.stream().filter(m -> !residentModels.contains(m)).toList();
     }
 
     /** A heartbeat without add-ons. */

@@ -59,9 +59,29 @@ class MessageCodecTest {
         WorkerHeartbeat back = MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), WorkerHeartbeat.class);
         assertEquals(List.of(), back.loras());
         assertEquals(List.of(), back.embeddings());
+        assertEquals(List.of("sd15"), back.residentModels(), "an older worker's one model is loaded");
+        assertEquals(List.of(), back.loadableModels());
         old.remove("device"); // required fields stay required
         assertThrows(InvalidMessageException.class,
                 () -> MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), WorkerHeartbeat.class));
+    }
+
+    @Test
+    void residentModelsAndTheModelBeingLoaded() throws Exception {
+        WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cuda:0", List.of("sd15", "dream", "anime"),
+                WorkerHeartbeat.State.IDLE, 0, 0, 0, T, List.of(), List.of(), List.of("dream"));
+        assertEquals(hb, MessageCodec.decode(MessageCodec.encode(hb)));
+        assertEquals(List.of("sd15", "anime"), hb.loadableModels());
+        assertTrue(new String(MessageCodec.encode(hb), StandardCharsets.UTF_8).contains("\"resident_models\":[\"dream\"]"));
+        assertThrows(IllegalArgumentException.class, () -> new WorkerHeartbeat("w1", "h", "cpu", List.of("sd15"),
+                WorkerHeartbeat.State.IDLE, 0, 0, 0, T, List.of(), List.of(), List.of("other")));
+
+        UUID id = UUID.randomUUID();
+        JobProgress loading = new JobProgress(id, "w1", 0, 30, 20_000, null, T, "dream");
+        assertEquals("dream", MessageCodec.decode(MessageCodec.encode(loading), JobProgress.class).loadingModel());
+        ObjectNode old = (ObjectNode) new ObjectMapper().readTree(MessageCodec.encode(loading));
+        old.remove("loading_model");
+        assertEquals(null, MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), JobProgress.class).loadingModel());
     }
 
     @Test

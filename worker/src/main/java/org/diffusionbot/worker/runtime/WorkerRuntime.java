@@ -392,7 +392,7 @@ public final class WorkerRuntime implements AutoCloseable {
             if (r.model().equals(model)) {
                 Instant at = clock.instant();
                 progressSender.execute(() -> publishProgress(new JobProgress(r.jobId(), config.workerId(), 0, r.steps(),
-                        lastLoad == null ? 0 : lastLoad.toMillis(), null, at)));
+                        lastLoad == null ? 0 : lastLoad.toMillis(), null, at, model)));
             }
         }
     }
@@ -621,7 +621,8 @@ public final class WorkerRuntime implements AutoCloseable {
             WorkerHeartbeat.State state = stopping ? WorkerHeartbeat.State.STOPPING
                     : busy ? WorkerHeartbeat.State.BUSY : WorkerHeartbeat.State.IDLE;
             WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, models.device(),
-                    models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant());
+                    models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(), List.of(),
+                    List.of(), models.resident());
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {
                 java.nio.file.Files.writeString(config.healthFile(), hb.sentAt().toString());

@@ -167,6 +167,7 @@ class MultiModelWorkerIT {
         assertEquals("w1", awaitResult(forB.jobId()).workerId());
         JobProgress first = progress.stream().filter(p -> p.jobId().equals(forB.jobId())).findFirst().orElseThrow();
         assertEquals(0, first.step(), "the first progress of a job waiting for a load is step 0");
+        assertEquals(b, first.loadingModel(), "and says which model is being loaded");
         JobRequest forA = job(a, "needs a again");
         publish(forA);
         assertEquals("w1", awaitResult(forA.jobId()).workerId());
