@@ -20,7 +20,12 @@ import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.hub.HubException;
 import org.diffusionbot.worker.hub.HubModelFetcher;
 import org.diffusionbot.worker.hub.RepoId;
+import ai.djl.ndarray.NDManager;
+import org.diffusionbot.worker.engine.models.SafetyChecker;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
+import org.diffusionbot.worker.runtime.ImageGenerator;
+import org.diffusionbot.worker.runtime.JobOutcome;
+import org.diffusionbot.worker.runtime.SafetyCheckingGenerator;
 import org.diffusionbot.worker.runtime.WorkerMetrics;
 import org.diffusionbot.worker.runtime.WorkerRuntime;
 import org.slf4j.Logger;
@@ -88,7 +93,13 @@ final class RunCommand {
         if (NativeOps.cudaMemory() != null) {
             metrics.gpuMemory(NativeOps::cudaMemory);
         }
-        DiffusionGenerator generator = new DiffusionGenerator(pipeline);
+        ImageGenerator generator;
+        try {
+            generator = withSafetyCheck(new DiffusionGenerator(pipeline), config, compute);
+        } catch (ModelFormatException e) {
+            System.err.println("worker: SAFETY_CHECKER_PATH: " + e.getMessage());
+            return 2;
+        }
         WorkerRuntime runtime = new WorkerRuntime(config, generator, Clock.systemUTC(), metrics);
         try {
             runtime.start();
@@ -110,5 +121,30 @@ final class RunCommand {
         }, "worker-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The generator with the image safety check of {@code SAFETY_CHECKER_PATH} (loaded on the model's
+     * device, in its dtype) in front, or as it is when none is configured.
+     *
+     * @throws ModelFormatException when the checker cannot be loaded (the generator is closed then)
+     */
+    static ImageGenerator withSafetyCheck(ImageGenerator generator, WorkerConfig config, ComputeDevice compute) {
+        if (config.safetyChecker() == null) {
+            return generator;
+        }
+        NDManager weights = NDManager.newBaseManager(compute.device());
+        try {
+            SafetyChecker checker = SafetyChecker.load(config.safetyChecker(), weights, compute.dtype(), compute.device());
+            LOG.info("images of jobs from channels that are not age-restricted pass the safety checker {} ({})",
+                    config.safetyChecker(), checker.config());
+            return new SafetyCheckingGenerator(generator, (w, h, rgb) -> checker.check(weights, w, h, rgb).stream()
+                    .map(v -> new JobOutcome.Safety(v.nsfw(), v.score())).toList(),
+                    SafetyCheckingGenerator::needsCheck, weights);
+        } catch (RuntimeException e) {
+            weights.close();
+            generator.close();
+            throw e;
+        }
     }
 }
