@@ -79,6 +79,17 @@ public final class ClipTextEncoder {
      * @return (B, L, hidden)
      */
     public NDArray encode(NDManager caller, NDArray ids, int clipSkip) {
+        return encode(caller, ids, clipSkip, null);
+    }
+
+    /**
+     * As {@link #encode(NDManager, NDArray, int)}, with textual-inversion vectors: ids from {@code
+     * vocab_size} on take row {@code id − vocab_size} of {@code extraTokens} instead of the token
+     * embedding (AUTOMATIC1111's {@code EmbeddingsWithFixes}), before the position embedding.
+     *
+     * @param extraTokens (n, hidden) in the encoder's dtype and device, or null
+     */
+    public NDArray encode(NDManager caller, NDArray ids, int clipSkip, NDArray extraTokens) {
         if (clipSkip < 1 || clipSkip > layers.size()) {
             throw new IllegalArgumentException("clipSkip must be 1.." + layers.size() + ", got " + clipSkip);
         }
@@ -88,7 +99,18 @@ public final class ClipTextEncoder {
         }
         return Ops.scoped(caller, sub -> {
             NDArray idx = ids.getDataType() == DataType.INT64 ? ids : ids.toType(DataType.INT64, false);
-            NDArray x = idx.getNDArrayInternal().embedding(idx, tokenEmbedding, SparseFormat.DENSE).head();
+            NDArray x;
+            if (extraTokens == null) {
+                x = idx.getNDArrayInternal().embedding(idx, tokenEmbedding, SparseFormat.DENSE).head();
+            } else {
+                int vocab = config.vocabSize();
+                NDArray extra = idx.gte(vocab);
+                NDArray own = idx.mul(extra.logicalNot().toType(DataType.INT64, false));
+                NDArray added = idx.sub(vocab).maximum(0);
+                x = idx.getNDArrayInternal().embedding(own, tokenEmbedding, SparseFormat.DENSE).head();
+                NDArray e = idx.getNDArrayInternal().embedding(added, extraTokens, SparseFormat.DENSE).head();
+                x = ai.djl.ndarray.NDArrays.where(extra.expandDims(-1), e, x);
+            }
             NDArray mask;
             if (len == config.maxPositionEmbeddings()) {
                 x = x.add(positionEmbedding);
