@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Writes small safetensors files for tests (also deliberately broken ones). */
+/** Writes small safetensors files: {@code worker.jar doctor}'s tiny model, and tests (also deliberately broken files). */
 public final class SafetensorsWriter {
     /** One tensor to write. */
     public record Entry(String dtype, long[] shape, byte[] data) {}
