@@ -5,9 +5,12 @@ import java.nio.file.Path;
 import com.sun.net.httpserver.HttpServer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 import java.util.concurrent.CountDownLatch;
 import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
@@ -22,8 +25,13 @@ import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.hub.HubException;
 import org.diffusionbot.worker.hub.HubModelFetcher;
 import org.diffusionbot.worker.hub.RepoId;
+import ai.djl.ndarray.NDManager;
+import org.diffusionbot.worker.engine.models.SafetyChecker;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
+import org.diffusionbot.worker.runtime.ImageGenerator;
+import org.diffusionbot.worker.runtime.JobOutcome;
 import org.diffusionbot.worker.runtime.ModelPool;
+import org.diffusionbot.worker.runtime.SafetyCheckingGenerator;
 import org.diffusionbot.worker.runtime.WorkerMetrics;
 import org.diffusionbot.worker.runtime.WorkerRuntime;
 import org.slf4j.Logger;
@@ -83,17 +91,26 @@ final class RunCommand {
         if (NativeOps.cudaMemory() != null) {
             metrics.gpuMemory(NativeOps::cudaMemory);
         }
+        UnaryOperator<ImageGenerator> safety;
+        List<AutoCloseable> closeAtExit = new ArrayList<>();
+        try {
+            safety = safetyCheck(config, compute, closeAtExit);
+        } catch (ModelFormatException e) {
+            System.err.println("worker: SAFETY_CHECKER_PATH: " + e.getMessage());
+            return 2;
+        }
         Map<String, Long> sizes = new LinkedHashMap<>();
         paths.forEach((name, path) -> sizes.put(name, ServedModels.estimatedBytes(path)));
         long budget = config.modelMemoryBytes() > 0 ? config.modelMemoryBytes() : defaultBudget(compute);
         ModelPool pool;
         try {
-            pool = new ModelPool(sizes, budget, DiffusionGenerator.deviceName(compute.device()), name -> load(name, paths.get(name), compute, prediction,
-                    sizes.get(name)), metrics);
+            pool = new ModelPool(sizes, budget, DiffusionGenerator.deviceName(compute.device()),
+                    name -> load(name, paths.get(name), compute, prediction, sizes.get(name), safety), metrics);
         } catch (IllegalArgumentException e) {
             throw new ConfigException("MODEL_MEMORY_GB: " + e.getMessage() + " (set MODEL_MEMORY_GB higher, or serve "
                     + "fewer or smaller models)");
         }
+        closeAtExit.add(0, pool);
         try { // the first model now: a broken checkpoint stops the worker at once
             pool.acquire(config.modelName(), (name, last) -> { });
         } catch (ModelFormatException e) {
@@ -107,7 +124,7 @@ final class RunCommand {
         try {
             runtime.start();
         } catch (java.io.IOException | java.util.concurrent.TimeoutException e) {
-            pool.close();
+            closeAll(closeAtExit);
             System.err.println("worker: RABBITMQ_URL: cannot connect to RabbitMQ (" + config.rabbit() + "): " + e.getMessage());
             return 1;
         }
@@ -119,7 +136,7 @@ final class RunCommand {
             if (served != null) {
                 served.stop(0);
             }
-            pool.close();
+            closeAll(closeAtExit);
             stopped.countDown();
         }, "worker-shutdown"));
         stopped.await();
@@ -128,7 +145,7 @@ final class RunCommand {
 
     /** Loads one checkpoint; its size is what the CUDA allocator grew by, where that can be read. */
     private static ModelPool.Loaded load(String name, Path path, ComputeDevice compute,
-            SchedulerConfig.PredictionType prediction, long estimate) throws ModelFormatException {
+            SchedulerConfig.PredictionType prediction, long estimate, UnaryOperator<ImageGenerator> wrap) {
         long[] before = NativeOps.cudaMemory();
         long t0 = System.nanoTime();
         LOG.info("loading model {} from {} on {}", name, path, compute);
@@ -137,7 +154,7 @@ final class RunCommand {
         long[] after = NativeOps.cudaMemory();
         LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), (System.nanoTime() - t0) / 1e9));
         long measured = before != null && after != null ? after[0] - before[0] : 0;
-        return new ModelPool.Loaded(new DiffusionGenerator(pipeline), measured > 0 ? measured : estimate);
+        return new ModelPool.Loaded(wrap.apply(new DiffusionGenerator(pipeline)), measured > 0 ? measured : estimate);
     }
 
     /**
@@ -154,6 +171,43 @@ final class RunCommand {
 
     /** GPU memory left outside the models' budget by default: activations, CUDA graphs, the VAE decode. */
     static final long GPU_HEADROOM = 6L << 30;
+
+    /**
+     * What each loaded model's generator is wrapped in: the image safety check of {@code SAFETY_CHECKER_PATH}
+     * (loaded once, on the models' device, in their dtype; its weights go into {@code closeAtExit}), or
+     * nothing when none is configured.
+     *
+     * @throws ModelFormatException when the checker cannot be loaded
+     */
+    static UnaryOperator<ImageGenerator> safetyCheck(WorkerConfig config, ComputeDevice compute,
+            List<AutoCloseable> closeAtExit) {
+        if (config.safetyChecker() == null) {
+            return g -> g;
+        }
+        NDManager weights = NDManager.newBaseManager(compute.device());
+        try {
+            SafetyChecker checker = SafetyChecker.load(config.safetyChecker(), weights, compute.dtype(), compute.device());
+            LOG.info("images of jobs from channels that are not age-restricted pass the safety checker {} ({})",
+                    config.safetyChecker(), checker.config());
+            closeAtExit.add(weights);
+            return g -> new SafetyCheckingGenerator(g, (w, h, rgb) -> checker.check(weights, w, h, rgb).stream()
+                    .map(v -> new JobOutcome.Safety(v.nsfw(), v.score())).toList(),
+                    SafetyCheckingGenerator::needsCheck, null);
+        } catch (RuntimeException e) {
+            weights.close();
+            throw e;
+        }
+    }
+
+    private static void closeAll(List<AutoCloseable> resources) {
+        for (AutoCloseable r : resources) {
+            try {
+                r.close();
+            } catch (Exception e) {
+                LOG.warn("closing {} failed: {}", r, e.toString());
+            }
+        }
+    }
 
     /**
      * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the

@@ -2,6 +2,7 @@ package org.diffusionbot.worker;
 
 import java.lang.management.ManagementFactory;
 import java.net.InetAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.diffusionbot.common.config.ConfigException;
@@ -20,6 +21,8 @@ import org.diffusionbot.common.config.RabbitSettings;
  * @param jobTimeout a batch running longer than this is taken as hung: the worker drops its broker
  *                   connection (the jobs go back to the queue) and exits for its supervisor to restart it
  * @param metricsPort the port of the Prometheus {@code /metrics} endpoint, 0 for none
+ * @param safetyChecker the image safety checker ({@code SAFETY_CHECKER_PATH}: a {@code .safetensors} file or a
+ *                      diffusers {@code safety_checker/} folder), or null for none
  * @param models    every model served, name → path ({@link ServedModels}); the first is {@code modelName} at
  *                  {@code modelPath}
  * @param modelMemoryBytes the budget for resident models ({@code MODEL_MEMORY_GB}), 0 for the device's default
@@ -35,6 +38,7 @@ public record WorkerConfig(
         java.time.Duration jobTimeout,
         RabbitSettings rabbit,
         int metricsPort,
+        Path safetyChecker,
         Map<String, Path> models,
         long modelMemoryBytes) {
 
@@ -43,11 +47,17 @@ public record WorkerConfig(
                 : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(models));
     }
 
-    /** Without a metrics endpoint. */
+    /** Without a metrics endpoint or a safety checker. */
     public WorkerConfig(Path modelPath, String modelName, String workerId, String device, int batchSize,
             int heartbeatSeconds, Path healthFile, java.time.Duration jobTimeout, RabbitSettings rabbit) {
-        this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit, 0,
-                null, 0);
+        this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit, 0);
+    }
+
+    /** Without a safety checker. */
+    public WorkerConfig(Path modelPath, String modelName, String workerId, String device, int batchSize,
+            int heartbeatSeconds, Path healthFile, java.time.Duration jobTimeout, RabbitSettings rabbit, int metricsPort) {
+        this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit,
+                metricsPort, null, null, 0);
     }
 
     public static WorkerConfig fromEnv(Env env) {
@@ -64,6 +74,11 @@ public record WorkerConfig(
             throw new ConfigException("MODEL_MEMORY_GB must be a positive number of GiB (e.g. 20 or 7.5), or auto: "
                     + "got '" + budget + "'");
         }
+        Path checker = env.raw("SAFETY_CHECKER_PATH") == null ? null : Path.of(env.raw("SAFETY_CHECKER_PATH"));
+        if (checker != null && !Files.exists(checker)) {
+            throw new ConfigException("SAFETY_CHECKER_PATH points at " + checker.toAbsolutePath() + ", which does not "
+                    + "exist (a .safetensors file, or a folder with model.safetensors and config.json)");
+        }
         return new WorkerConfig(first.getValue(), first.getKey(),
                 env.string("WORKER_ID", defaultWorkerId()),
                 env.choice("DEVICE", "auto", "auto", "cpu", "gpu"),
@@ -74,7 +89,7 @@ public record WorkerConfig(
                         java.time.Duration.ofDays(1)),
                 RabbitSettings.fromEnv(env),
                 env.integer("METRICS_PORT", 0, 0, 65535),
-                models, budgetBytes);
+                checker, models, budgetBytes);
     }
 
     /** The file or folder name without extension, reduced to the characters a routing key allows. */
