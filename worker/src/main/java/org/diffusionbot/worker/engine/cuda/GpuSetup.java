@@ -69,7 +69,11 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
             cudaBuild = Files.exists(Path.of(dir, "libtorch_cuda.so"));
             if (engine.hasCapability(StandardCapabilities.CUDA)) {
                 for (int i = 0; i < engine.getGpuCount(); i++) {
-                    gpus.add(new Gpu(i, CudaUtils.getComputeCapability(i), CudaUtils.getGpuMemory(Device.gpu(i)).getMax()));
+                    String cc = CudaUtils.getComputeCapability(i); // "90"
+                    if (!cc.contains(".") && cc.length() >= 2) {
+                        cc = cc.substring(0, cc.length() - 1) + "." + cc.charAt(cc.length() - 1);
+                    }
+                    gpus.add(new Gpu(i, cc, CudaUtils.getGpuMemory(Device.gpu(i)).getMax()));
                 }
             }
         } catch (RuntimeException | UnsatisfiedLinkError e) {
