@@ -111,7 +111,9 @@ public final class JobMessages {
             sb.append("\n• `").append(code(m.name())).append('`')
                     .append(m.name().equals(defaultModel) ? " (default)" : "")
                     .append(" — ").append(m.workers()).append(m.workers() == 1 ? " worker" : " workers")
-                    .append(m.busy() > 0 ? ", " + m.busy() + " busy" : "");
+                    .append(m.busy() > 0 ? ", " + m.busy() + " busy" : "")
+                    .append(m.loaded() < m.workers() ? ", loaded on " + m.loaded() + " (the others load it when a job"
+                            + " needs it)" : "");
         }
         if (paused) {
             sb.append("\n⏸️ The bot is paused by an admin: new jobs are refused.");
@@ -132,7 +134,9 @@ public final class JobMessages {
             sb.append("\n").append(s.lost() ? "🔴" : hb.state() == WorkerHeartbeat.State.BUSY ? "🟡" : "🟢")
                     .append(" `").append(code(shorten(hb.workerId(), 60))).append("` on ")
                     .append(escape(shorten(hb.host(), 60))).append(" · ").append(escape(shorten(hb.device(), 60)))
-                    .append(" · ").append(escape(shorten(String.join(", ", hb.models()), 120)))
+                    .append(" · ").append(escape(shorten(String.join(", ", hb.residentModels()), 120)))
+                    .append(hb.loadableModels().isEmpty() ? ""
+                            : " (can load " + escape(shorten(String.join(", ", hb.loadableModels()), 120)) + ")")
                     .append(" · **").append(s.lost() ? "lost" : hb.state().name().toLowerCase(Locale.ROOT)).append("**")
                     .append(" · ").append(hb.jobsDone()).append(" jobs done · ")
                     .append(String.format(Locale.ROOT, "%.2f", hb.stepsPerSecond())).append(" steps/s")

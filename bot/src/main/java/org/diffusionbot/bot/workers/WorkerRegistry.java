@@ -40,8 +40,8 @@ public final class WorkerRegistry implements AutoCloseable {
     public record Seen(WorkerHeartbeat heartbeat, Instant receivedAt, boolean lost) {
     }
 
-    /** One model and the workers (not lost) that serve it. */
-    public record ModelInfo(String name, int workers, int busy) {
+    /** One model and the workers (not lost) that serve it: all, busy ones, those that have it loaded now. */
+    public record ModelInfo(String name, int workers, int busy, int loaded) {
     }
 
     public WorkerRegistry(Clock clock, int heartbeatSeconds) {
@@ -89,15 +89,18 @@ public final class WorkerRegistry implements AutoCloseable {
                 continue;
             }
             for (String m : new TreeSet<>(s.heartbeat().models())) {
-                int[] c = counts.computeIfAbsent(m, k -> new int[2]);
+                int[] c = counts.computeIfAbsent(m, k -> new int[3]);
                 c[0]++;
                 if (s.heartbeat().state() == WorkerHeartbeat.State.BUSY) {
                     c[1]++;
                 }
+                if (s.heartbeat().residentModels().contains(m)) {
+                    c[2]++;
+                }
             }
         }
         List<ModelInfo> out = new ArrayList<>();
-        counts.forEach((m, c) -> out.add(new ModelInfo(m, c[0], c[1])));
+        counts.forEach((m, c) -> out.add(new ModelInfo(m, c[0], c[1], c[2])));
         return out;
     }
 

@@ -1,0 +1,38 @@
+package org.diffusionbot.bot.workers;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Instant;
+import java.util.List;
+import org.diffusionbot.bot.discord.JobMessages;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
+import org.diffusionbot.common.testing.SettableClock;
+import org.junit.jupiter.api.Test;
+
+/** Workers with several models: which are loaded, in /models and /admin workers. */
+class WorkerRegistryTest {
+    private final SettableClock clock = new SettableClock(Instant.parse("2026-11-30T12:00:00Z"));
+
+    private static WorkerHeartbeat hb(String id, List<String> models, List<String> resident) {
+        return new WorkerHeartbeat(id, "host", "cuda:0", models, WorkerHeartbeat.State.IDLE, 0, 0, 0,
+                Instant.parse("2026-11-30T12:00:00Z"), List.of(), List.of(), resident);
+    }
+
+    @Test
+    void modelsCountTheWorkersThatHaveThemLoaded() {
+        WorkerRegistry r = new WorkerRegistry(clock, 5);
+        r.record(hb("w1", List.of("sd15", "dream"), List.of("sd15")));
+        r.record(hb("w2", List.of("sd15", "dream"), List.of("dream", "sd15")));
+        r.record(hb("old", List.of("sd15"), null)); // an older worker: its one model is loaded
+        assertEquals(List.of(new WorkerRegistry.ModelInfo("dream", 2, 0, 1), new WorkerRegistry.ModelInfo("sd15", 3, 0, 3)),
+                r.models());
+        String models = JobMessages.models(r.models(), "sd15", false);
+        assertTrue(models.contains("`dream` — 2 workers, loaded on 1 (the others load it when a job needs it)"), models);
+        assertTrue(models.contains("`sd15` (default) — 3 workers\n") || models.endsWith("`sd15` (default) — 3 workers"),
+                models);
+        String admin = JobMessages.workers(r.workers(), false);
+        assertTrue(admin.contains("`w1` on host · cuda:0 · sd15 (can load dream) · **idle**"), admin);
+        assertTrue(admin.contains("`w2` on host · cuda:0 · dream, sd15 · **idle**"), admin);
+    }
+}
