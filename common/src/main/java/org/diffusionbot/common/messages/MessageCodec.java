@@ -14,6 +14,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import org.diffusionbot.common.Text;
 
 /**
  * JSON encoding of {@link Message}s. Decoding never throws anything but
@@ -118,6 +119,6 @@ public final class MessageCodec {
         }
         int nl = msg.indexOf('\n');
         String line = nl < 0 ? msg : msg.substring(0, nl);
-        return line.length() > 300 ? line.substring(0, 300) + "…" : line;
+        return Text.shorten(line, 300);
     }
 }
