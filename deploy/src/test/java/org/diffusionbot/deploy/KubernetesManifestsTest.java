@@ -196,6 +196,7 @@ class KubernetesManifestsTest {
             assertEquals(List.of("java", "-jar", "/app/worker.jar", "doctor"), c.getReadinessProbe().getExec().getCommand());
             assertTrue(c.getLivenessProbe().getExec().getCommand().get(2).contains(env(c, "HEALTH_FILE")), d.toString());
             assertEquals(d.name(), "worker-" + env(c, "MODEL_NAME"), "worker Deployments are named worker-<model>");
+            assertScrapedOn(dep.getSpec().getTemplate(), c, Integer.parseInt(env(c, "METRICS_PORT")), "/metrics");
             // MODEL_PATH lies on a read-only mount of a volume the pod has
             String modelPath = env(c, "MODEL_PATH");
             VolumeMount mount = c.getVolumeMounts().stream().filter(m -> modelPath.startsWith(m.getMountPath() + "/"))
@@ -236,6 +237,15 @@ class KubernetesManifestsTest {
 
     private static String env(Container c, String name) {
         return c.getEnv().stream().filter(v -> v.getName().equals(name)).map(EnvVar::getValue).findFirst().orElse(null);
+    }
+
+    /** The pod's scrape annotations name the port the container serves metrics on, declared as "metrics". */
+    private static void assertScrapedOn(PodTemplateSpec pod, Container c, int port, String path) {
+        Map<String, String> a = pod.getMetadata().getAnnotations();
+        assertEquals("true", a.get("prometheus.io/scrape"), c.getName());
+        assertEquals(Integer.toString(port), a.get("prometheus.io/port"), c.getName());
+        assertEquals(path, a.get("prometheus.io/path"), c.getName());
+        assertTrue(c.getPorts().stream().anyMatch(p -> p.getContainerPort() == port), c.getName() + " declares port " + port);
     }
 
     private static void assertLabelsInclude(Map<String, String> labels, Map<String, String> selector, String what) {

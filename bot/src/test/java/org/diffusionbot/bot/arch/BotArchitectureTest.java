@@ -7,6 +7,10 @@ import com.tngtech.archunit.core.domain.JavaClass;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
+import java.net.URL;
+import java.util.List;
+import org.diffusionbot.bot.Bot;
+import org.diffusionbot.db.JobStore;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -21,8 +25,14 @@ class BotArchitectureTest {
 
     @BeforeAll
     static void importClasses() {
+        // the bot's and db's own class folders (or jars): scanning the whole class path for the packages would
+        // read every dependency jar, PyTorch's included
         classes = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
-                .importPackages(ROOT, "org.diffusionbot.db");
+                .importUrls(List.of(location(Bot.class), location(JobStore.class)));
+    }
+
+    static URL location(Class<?> c) {
+        return c.getProtectionDomain().getCodeSource().getLocation();
     }
 
     @Test

@@ -2,7 +2,9 @@ package org.diffusionbot.worker.engine;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
+import ai.djl.engine.EngineException;
 import ai.djl.ndarray.types.DataType;
+import org.diffusionbot.worker.engine.cuda.GpuSetup;
 
 /**
  * Where the pipeline runs and in which precision: CPU in float32, CUDA in float16 (the numerically
@@ -13,15 +15,22 @@ public record ComputeDevice(Device device, DataType dtype) {
     /**
      * Resolves {@code auto} (CUDA when PyTorch sees a GPU), {@code cpu} or {@code gpu}.
      *
-     * @throws IllegalArgumentException for another mode, or {@code gpu} without a CUDA device
+     * @throws IllegalArgumentException for another mode, {@code gpu} without a CUDA device, or a libtorch DJL cannot
+     *                                  load (the last two saying what to change, as {@link GpuSetup#advice()})
      */
     public static ComputeDevice select(String mode) {
-        boolean gpuAvailable = Engine.getInstance().getGpuCount() > 0;
+        boolean gpuAvailable;
+        try {
+            gpuAvailable = Engine.getInstance().getGpuCount() > 0;
+        } catch (EngineException e) {
+            throw new IllegalArgumentException(GpuSetup.probe().advice(), e);
+        }
         return switch (mode) {
             case "cpu" -> new ComputeDevice(Device.cpu(), DataType.FLOAT32);
             case "gpu" -> {
                 if (!gpuAvailable) {
-                    throw new IllegalArgumentException("a GPU was asked for but PyTorch sees no CUDA device");
+                    throw new IllegalArgumentException("a GPU was asked for but PyTorch sees no CUDA device: "
+                            + GpuSetup.probe().advice());
                 }
                 yield new ComputeDevice(Device.gpu(), DataType.FLOAT16);
             }

@@ -6,7 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.List;
 import java.util.Objects;
-import org.diffusionbot.worker.engine.nn.ClipTextEncoder;
+import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 
 /**
  * Text conditioning with Automatic1111's emphasis and long prompts ({@code
@@ -24,6 +24,7 @@ import org.diffusionbot.worker.engine.nn.ClipTextEncoder;
 public final class PromptEncoder {
     private final PromptChunker chunker;
     private final ClipTextEncoder encoder;
+    private final NDArray embeddingTable;
 
     /**
      * @param chunker the chunker (and tokenizer) of the encoder
@@ -32,6 +33,23 @@ public final class PromptEncoder {
     public PromptEncoder(PromptChunker chunker, ClipTextEncoder encoder) {
         this.chunker = Objects.requireNonNull(chunker);
         this.encoder = Objects.requireNonNull(encoder);
+        this.embeddingTable = null;
+    }
+
+    /**
+     * An encoder whose chunker replaces textual-inversion triggers ({@link PromptChunker#embeddings()}).
+     *
+     * @param chunker the chunker, with its embeddings
+     * @param encoder the CLIP text encoder
+     * @param manager long-lived owner of the embedding vectors
+     * @param dtype the encoder's dtype
+     * @param device the encoder's device
+     */
+    public PromptEncoder(PromptChunker chunker, ClipTextEncoder encoder, NDManager manager, DataType dtype,
+            ai.djl.Device device) {
+        this.chunker = Objects.requireNonNull(chunker);
+        this.encoder = Objects.requireNonNull(encoder);
+        this.embeddingTable = chunker.embeddings().isEmpty() ? null : chunker.embeddings().table(manager, dtype, device);
     }
 
     public PromptChunker chunker() {
@@ -83,7 +101,7 @@ public final class PromptEncoder {
             }
         }
         try (NDManager tmp = caller.newSubManager()) {
-            NDArray z = encoder.encode(tmp, tmp.create(ids, new Shape((long) p * chunks, len)), clipSkip);
+            NDArray z = encoder.encode(tmp, tmp.create(ids, new Shape((long) p * chunks, len)), clipSkip, embeddingTable);
             long hidden = z.getShape().get(2);
             if (weighted) {
                 z = applyEmphasis(z, tmp.create(mult, new Shape((long) p * chunks, len, 1)));

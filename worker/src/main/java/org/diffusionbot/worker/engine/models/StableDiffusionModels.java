@@ -1,0 +1,53 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.ndarray.NDManager;
+
+/**
+ * The three networks of a Stable Diffusion pipeline with the manager that owns their parameters.
+ * The models are stateless apart from their parameters and may be called repeatedly; close this to
+ * free the parameters.
+ */
+public final class StableDiffusionModels implements AutoCloseable {
+    private final NDManager manager;
+    private final ClipTextEncoder textEncoder;
+    private final UNet2DConditionModel unet;
+    private final AutoencoderKL vae;
+
+    /**
+     * @param manager owner of all parameters (closed by {@link #close()})
+     * @param textEncoder the text encoder
+     * @param unet the UNet
+     * @param vae the VAE
+     */
+    public StableDiffusionModels(NDManager manager, ClipTextEncoder textEncoder, UNet2DConditionModel unet, AutoencoderKL vae) {
+        this.manager = manager;
+        this.textEncoder = textEncoder;
+        this.unet = unet;
+        this.vae = vae;
+    }
+
+    /** @return the CLIP text encoder */
+    public ClipTextEncoder textEncoder() {
+        return textEncoder;
+    }
+
+    /** @return the noise-prediction UNet */
+    public UNet2DConditionModel unet() {
+        return unet;
+    }
+
+    /** @return the VAE */
+    public AutoencoderKL vae() {
+        return vae;
+    }
+
+    /** @return the manager owning the parameters */
+    public NDManager manager() {
+        return manager;
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}
