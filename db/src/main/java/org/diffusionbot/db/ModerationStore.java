@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.UUID;
 import javax.sql.DataSource;
-import org.diffusionbot.common.Text;
 
 /**
  * Moderation data of each server (migration V8): settings, blocked terms, flagged images and the audit log.
@@ -327,7 +326,15 @@ public final class ModerationStore {
     private static void audit(Connection c, Long guildId, long actorId, String action, String detail)
             throws SQLException {
         Jdbc.update(c, "INSERT INTO moderation_audit (guild_id, actor_id, action, detail) VALUES (?, ?, ?, ?)",
-                guildId, actorId, action, Text.prefix(detail, 4000));
+                guildId, actorId, action, cut(detail, 4000));
+    }
+
+    /** The text cut to at most {@code max} chars, never between the two halves of a surrogate pair. */
+    private static String cut(String s, int max) {
+        if (s.length() <= max) {
+            return s;
+        }
+        return s.substring(0, Character.isHighSurrogate(s.charAt(max - 1)) ? max - 1 : max);
     }
 
     private static void setNullableBoolean(PreparedStatement ps, int i, Boolean v) throws SQLException {
