@@ -16,7 +16,12 @@ import net.dv8tion.jda.api.requests.GatewayIntent;
 import net.dv8tion.jda.api.requests.RestConfig;
 import net.dv8tion.jda.api.utils.SessionControllerAdapter;
 import net.dv8tion.jda.api.utils.Compression;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.diffusionbot.bot.discord.Commands;
+import org.diffusionbot.bot.discord.DiscordHttpMetrics;
+import org.diffusionbot.bot.jobs.FleetGauges;
+import org.diffusionbot.bot.metrics.BotMetrics;
+import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.bot.discord.DiscordNotifier;
 import org.diffusionbot.bot.discord.InteractionRouter;
 import org.diffusionbot.bot.service.AdminService;
@@ -54,6 +59,8 @@ public final class Bot implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Bot.class);
     /** At most one edit of a job's message per this interval (Discord rate limits edits per channel). */
     public static final Duration EDIT_INTERVAL = Duration.ofMillis(1500);
+    /** How often the job, queue and worker gauges are refreshed (PostgreSQL, RabbitMQ, heartbeats). */
+    static final Duration FLEET_INTERVAL = Duration.ofSeconds(5);
 
     private final Database db;
     private final Connection rabbit;
@@ -65,9 +72,11 @@ public final class Bot implements AutoCloseable {
     private final WebServer web;
     private final Republisher republisher;
     private final StoreMarks marks;
+    private final FleetGauges fleet;
 
     private Bot(Database db, Connection rabbit, JobPublisher publisher, ExecutorService executor, ProgressRelay progress,
-            JDA jda, JobStore store, WebServer web, Republisher republisher, StoreMarks marks) {
+            JDA jda, JobStore store, WebServer web, Republisher republisher, StoreMarks marks, FleetGauges fleet) {
+        this.fleet = fleet;
         this.db = db;
         this.rabbit = rabbit;
         this.publisher = publisher;
@@ -83,6 +92,8 @@ public final class Bot implements AutoCloseable {
     /** Starts everything; returns once the Discord gateway is ready and the commands are registered. */
     public static Bot start(BotConfig config, Clock clock) throws Exception {
         Database db = Database.start(config.db());
+        PrometheusMeterRegistry prometheus = Metrics.registry();
+        FleetGauges fleet = null;
         Connection rabbit = null;
         ExecutorService executor = null;
         JDA jda = null;
@@ -93,9 +104,10 @@ public final class Bot implements AutoCloseable {
                 Topology.declareResults(ch, config.resultsQueue()); // before any job names it
             }
             JobStore store = new JobStore(db.dataSource(), clock);
+            BotMetrics metrics = new BotMetrics(prometheus);
             JobPublisher publisher = new JobPublisher(rabbit, config.resultsQueue());
             StoreMarks marks = new StoreMarks(store);
-            JobService jobs = new JobService(store, publisher, marks);
+            JobService jobs = new JobService(store, publisher, marks, metrics);
             AtomicInteger n = new AtomicInteger();
             // as many threads as database connections: more would only queue (spinning) for the pool
             executor = Executors.newFixedThreadPool(config.db().poolSize(), r -> {
@@ -108,9 +120,11 @@ public final class Bot implements AutoCloseable {
             registry.start(rabbit);
             ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
             InteractionRouter listener = InteractionRouter.create(services(config, clock, db, store, jobs, registry),
-                    config.adminRoleIds(), config.defaultModel(), throttle, executor, clock);
+                    config.adminRoleIds(), config.defaultModel(), throttle, executor, clock, metrics);
             JDABuilder builder = JDABuilder.createLight(config.discordToken(), EnumSet.noneOf(GatewayIntent.class))
                     .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
+                    .setHttpClientBuilder(new okhttp3.OkHttpClient.Builder()
+                            .addInterceptor(new DiscordHttpMetrics(metrics)))
                     // JDA's default callback pool is the common ForkJoinPool: one thread on a 2-core host
                     .setCallbackPool(Executors.newFixedThreadPool(4, daemon("jda-callback")), true)
                     .setEventPassthrough(true) // the raw interaction: member roles and permissions (Caller)
@@ -130,19 +144,24 @@ public final class Bot implements AutoCloseable {
             jda.updateCommands().addCommands(Commands.all(!config.adminRoleIds().isEmpty())).complete();
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
             OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle, marks);
-            new OutcomeConsumer(store, display, executor).start(rabbit, config.resultsQueue());
+            new OutcomeConsumer(store, display, executor, metrics).start(rabbit, config.resultsQueue());
             Republisher republisher = new Republisher(store, publisher, display, clock);
             republisher.start(Duration.ofSeconds(2));
             ProgressRelay progress = new ProgressRelay(store, notifier, throttle, executor);
             progress.start(rabbit);
             Connection conn = rabbit;
             JDA client = jda;
+            fleet = new FleetGauges(store, registry, metrics, config.defaultModel(), clock);
+            fleet.start(rabbit, FLEET_INTERVAL);
             WebServer web = new WebServer(config.galleryBind(), config.galleryPort(), () -> conn.isOpen()
-                    && client.getStatus() == JDA.Status.CONNECTED, new GalleryStore(db.dataSource()));
+                    && client.getStatus() == JDA.Status.CONNECTED, new GalleryStore(db.dataSource()), prometheus);
             LOG.info("bot ready as {} in {} guild(s); web on port {}", jda.getSelfUser().getName(),
                     jda.getGuilds().size(), web.port());
-            return new Bot(db, rabbit, publisher, executor, progress, jda, store, web, republisher, marks);
+            return new Bot(db, rabbit, publisher, executor, progress, jda, store, web, republisher, marks, fleet);
         } catch (Exception e) {
+            if (fleet != null) {
+                fleet.close();
+            }
             if (jda != null) {
                 jda.shutdownNow();
             }
@@ -198,6 +217,7 @@ public final class Bot implements AutoCloseable {
     @Override
     public void close() throws Exception {
         web.close();
+        fleet.close();
         republisher.close();
         progress.close();
         jda.shutdown();

@@ -137,6 +137,22 @@ public final class JobStore {
                 limit);
     }
 
+    /**
+     * Per model and state ({@code queued}, {@code running}): how many jobs, and the creation time of the
+     * oldest (the {@code jobs_active} index answers it).
+     */
+    public List<ActiveJobs> activeJobs() {
+        return jdbc.list("""
+                SELECT model, state, count(*), min(created_at) FROM jobs
+                 WHERE state IN ('queued', 'running') GROUP BY model, state ORDER BY model, state""",
+                rs -> new ActiveJobs(rs.getString(1), JobState.valueOf(rs.getString(2).toUpperCase(java.util.Locale.ROOT)),
+                        rs.getInt(3), rs.getTimestamp(4).toInstant()));
+    }
+
+    /** A row of {@link #activeJobs()}. */
+    public record ActiveJobs(String model, JobState state, int count, java.time.Instant oldest) {
+    }
+
     /** Jobs of the same model still queued ahead of this one (0 = next). */
     public int queuePosition(UUID jobId) {
         return jdbc.one("""

@@ -60,7 +60,7 @@ final class ImagineCommand implements SlashCommand {
         Caller caller = Callers.of(event, adminRoleIds);
         InteractionHook hook = event.getHook();
         Origin origin = Replies.origin(event);
-        Replies.afterDefer(event.deferReply(), executor, () -> {
+        submitter.afterDefer(event.deferReply(), () -> {
             SubmitService.Prepared prepared;
             JobRequest request;
             try {

@@ -24,8 +24,9 @@ public final class InteractionRouter extends ListenerAdapter {
 
     /** Every command and button of the bot over {@code services}; database and broker work runs on {@code executor}. */
     public static InteractionRouter create(Services services, java.util.Set<Long> adminRoleIds, String defaultModel,
-            ProgressThrottle throttle, Executor executor, java.time.Clock clock) {
-        Submitter submitter = new Submitter(services.submit(), throttle, executor);
+            ProgressThrottle throttle, Executor executor, java.time.Clock clock,
+            org.diffusionbot.bot.metrics.BotMetrics metrics) {
+        Submitter submitter = new Submitter(services.submit(), throttle, executor, metrics);
         return new InteractionRouter(
                 new ImagineCommand(services.submit(), submitter, services.workers(), adminRoleIds, executor, clock),
                 List.of(new JobsCommand(services.views(), executor),

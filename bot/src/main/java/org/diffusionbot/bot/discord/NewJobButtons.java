@@ -46,7 +46,7 @@ final class NewJobButtons implements ButtonFamily {
         Caller caller = Callers.of(event, adminRoleIds);
         InteractionHook hook = event.getHook();
         Origin origin = Replies.origin(event);
-        Replies.afterDefer(event.deferReply(), executor, () -> {
+        submitter.afterDefer(event.deferReply(), () -> {
             NewJob job;
             SubmitService.Prepared prepared;
             try {

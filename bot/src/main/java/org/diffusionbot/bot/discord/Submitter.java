@@ -1,6 +1,9 @@
 package org.diffusionbot.bot.discord;
 
+import java.time.Duration;
 import java.util.concurrent.Executor;
+import net.dv8tion.jda.api.requests.RestAction;
+import org.diffusionbot.bot.metrics.BotMetrics;
 import net.dv8tion.jda.api.interactions.InteractionHook;
 import net.dv8tion.jda.api.utils.messages.MessageEditBuilder;
 import org.diffusionbot.bot.jobs.JobService;
@@ -22,11 +25,20 @@ final class Submitter {
     private final SubmitService submit;
     private final ProgressThrottle throttle;
     private final Executor executor;
+    private final BotMetrics metrics;
 
-    Submitter(SubmitService submit, ProgressThrottle throttle, Executor executor) {
+    Submitter(SubmitService submit, ProgressThrottle throttle, Executor executor, BotMetrics metrics) {
+        this.metrics = metrics;
         this.submit = submit;
         this.throttle = throttle;
         this.executor = executor;
+    }
+
+    /** Defers the interaction and, once Discord acknowledged it (timed: the deferral latency), runs {@code work}. */
+    void afterDefer(RestAction<?> defer, Runnable work) {
+        long t0 = System.nanoTime();
+        Replies.afterDefer(defer.onSuccess(ok -> metrics.deferral(Duration.ofNanos(System.nanoTime() - t0))),
+                executor, work);
     }
 
     void submit(InteractionHook hook, NewJob job, SubmitService.Prepared prepared) {

@@ -30,6 +30,7 @@ public final class JobService {
     private final JobStore store;
     private final JobPublisher publisher;
     private final StoreMarks marks;
+    private final org.diffusionbot.bot.metrics.BotMetrics metrics;
 
     /** The answer to a submission, for the user. */
     public sealed interface Outcome {
@@ -44,7 +45,9 @@ public final class JobService {
         }
     }
 
-    public JobService(JobStore store, JobPublisher publisher, StoreMarks marks) {
+    public JobService(JobStore store, JobPublisher publisher, StoreMarks marks,
+            org.diffusionbot.bot.metrics.BotMetrics metrics) {
+        this.metrics = metrics;
         this.store = store;
         this.publisher = publisher;
         this.marks = marks;
@@ -62,8 +65,10 @@ public final class JobService {
     public Outcome submit(NewJob job, QuotaPolicy policy, java.util.function.Consumer<Outcome.Queued> onRecorded) {
         Submission s = store.submit(job, policy); // a database failure propagates: nothing was charged
         if (s instanceof Submission.Refused r) {
+            metrics.quotaRefused(r.reason().name());
             return new Outcome.Refused(r.message());
         }
+        metrics.submitted(job.request().model());
         UUID id = ((Submission.Accepted) s).jobId();
         Outcome.Queued recorded = new Outcome.Queued(id, ((Submission.Accepted) s).quota(), false);
         onRecorded.accept(recorded);
@@ -90,6 +95,10 @@ public final class JobService {
             LOG.warn("job {} not confirmed by the broker ({}); it stays in the outbox", id, e.toString());
         }
         return new Outcome.Queued(id, ((Submission.Accepted) s).quota(), true);
+    }
+
+    public org.diffusionbot.bot.metrics.BotMetrics metrics() {
+        return metrics;
     }
 
     /** Jobs of the same model queued ahead of this one (0 = next). */

@@ -39,10 +39,13 @@ public final class OutcomeConsumer {
     private final JobStore store;
     private final OutcomeDisplay display;
     private final java.util.concurrent.Executor executor;
+    private final org.diffusionbot.bot.metrics.BotMetrics metrics;
     private Channel channel;
 
     /** {@code executor} handles deliveries in parallel (each is acked on its own when done). */
-    public OutcomeConsumer(JobStore store, OutcomeDisplay display, java.util.concurrent.Executor executor) {
+    public OutcomeConsumer(JobStore store, OutcomeDisplay display, java.util.concurrent.Executor executor,
+            org.diffusionbot.bot.metrics.BotMetrics metrics) {
+        this.metrics = metrics;
         this.store = store;
         this.display = display;
         this.executor = executor;
@@ -137,11 +140,18 @@ public final class OutcomeConsumer {
                 images.add(stored(im));
             }
             java.util.Optional<org.diffusionbot.db.JobRecord> ended = store.completeAndGet(r.jobId(), r.workerId(), images);
+            ended.ifPresent(job -> {
+                metrics.finished("succeeded");
+                metrics.timings(job.model(), java.time.Duration.ofMillis(r.timings().queuedMillis()),
+                        java.time.Duration.ofMillis(r.timings().generateMillis()));
+            });
             return ended.isPresent() ? display.show(ended.get(), r.notes(), null, images)
                     : display.show(r.jobId(), r.notes(), null, images); // ended before: shown unless it was
         } else if (m instanceof JobFailure f) {
             JobState state = f.code() == JobFailure.Code.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
-            store.fail(f.jobId(), state, f.workerId(), f.message());
+            if (store.fail(f.jobId(), state, f.workerId(), f.message())) {
+                metrics.finished(state.name().toLowerCase(java.util.Locale.ROOT));
+            }
             return display.show(f.jobId(), List.of(), f.message(), null);
         }
         throw new InvalidMessageException("unexpected " + m.getClass().getSimpleName() + " on the results queue");
@@ -162,7 +172,9 @@ public final class OutcomeConsumer {
             return CompletableFuture.completedFuture(null);
         }
         LOG.warn("job {} dead-lettered ({})", job.jobId(), reason);
-        store.fail(job.jobId(), JobState.FAILED, "broker", DEAD_LETTER_MESSAGE);
+        if (store.fail(job.jobId(), JobState.FAILED, "broker", DEAD_LETTER_MESSAGE)) {
+            metrics.finished("failed");
+        }
         return display.show(job.jobId(), List.of(), DEAD_LETTER_MESSAGE, null);
     }
 

@@ -79,6 +79,7 @@ public final class SubmitService {
      */
     public JobService.Outcome submit(NewJob job, Prepared prepared, Consumer<JobService.Outcome.Queued> onRecorded) {
         if (prepared.paused()) {
+            jobs.metrics().quotaRefused("paused");
             return new JobService.Outcome.Refused(PAUSED);
         }
         try {

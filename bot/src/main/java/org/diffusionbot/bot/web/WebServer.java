@@ -8,10 +8,13 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.db.GalleryStore;
 
 /**
- * The bot's HTTP server (JDK built-in): {@code /healthz} for container health checks, and the
+ * The bot's HTTP server (JDK built-in): {@code /healthz} for container health checks, {@code /metrics} for
+ * Prometheus, and the
  * community gallery ({@link GalleryHandler}: pages, image bytes, JSON API) on every other path.
  */
 public final class WebServer implements AutoCloseable {
@@ -28,6 +31,12 @@ public final class WebServer implements AutoCloseable {
 
     /** Health checks and, when {@code gallery} is not null, the community gallery. */
     public WebServer(String bind, int port, BooleanSupplier healthy, GalleryStore gallery) throws IOException {
+        this(bind, port, healthy, gallery, null);
+    }
+
+    /** As above, with Prometheus' {@code /metrics} when {@code metrics} is not null. */
+    public WebServer(String bind, int port, BooleanSupplier healthy, GalleryStore gallery,
+            PrometheusMeterRegistry metrics) throws IOException {
         server = HttpServer.create(new InetSocketAddress(bind, port), 64);
         server.setExecutor(Executors.newFixedThreadPool(4, r -> {
             Thread t = new Thread(r, "web");
@@ -38,6 +47,9 @@ public final class WebServer implements AutoCloseable {
             boolean ok = healthy.getAsBoolean();
             send(ex, ok ? 200 : 503, ok ? "ok\n" : "unhealthy\n");
         });
+        if (metrics != null) {
+            server.createContext("/metrics", Metrics.handler(metrics));
+        }
         if (gallery != null) {
             server.createContext("/", new GalleryHandler(gallery));
         }

@@ -53,6 +53,17 @@ public final class BotHarness implements AutoCloseable {
         return startWorker(id, generator, batchSize, java.time.Duration.ofMinutes(5), null);
     }
 
+    /** Starts a worker that records into {@code metrics}. */
+    public WorkerRuntime startWorker(String id, ImageGenerator generator, int batchSize,
+            org.diffusionbot.worker.runtime.WorkerMetrics metrics) throws Exception {
+        WorkerConfig wc = new WorkerConfig(Path.of("."), model, id, "cpu", batchSize, 1, null,
+                java.time.Duration.ofMinutes(5), RabbitTestSupport.settings());
+        WorkerRuntime w = new WorkerRuntime(wc, generator, Clock.systemUTC(), metrics);
+        w.start();
+        workers.add(w);
+        return w;
+    }
+
     /** Starts a worker with a job timeout; {@code onHung} replaces the watchdog's JVM halt. */
     public WorkerRuntime startWorker(String id, ImageGenerator generator, int batchSize, java.time.Duration jobTimeout,
             Runnable onHung) throws Exception {

@@ -6,7 +6,9 @@ import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
+import org.diffusionbot.common.messages.JobFailure;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntSupplier;
 import java.util.function.Supplier;
@@ -43,6 +45,20 @@ public final class WorkerMetrics {
 
     public WorkerMetrics(MeterRegistry registry) {
         this.registry = registry;
+        // every kind from the start, at 0: rate() and alerts see them before the first failure
+        List.of("generator_error", "unconfirmed", "malformed", "hung", "model_load").forEach(this::failureCounter);
+        for (JobFailure.Code c : JobFailure.Code.values()) {
+            failureCounter(c.name());
+        }
+    }
+
+    /** Each model's job counters at 0 from the start. */
+    void models(List<String> models) {
+        for (String m : models) {
+            for (String outcome : List.of("succeeded", "failed", "cancelled", "requeued")) {
+                jobCounter(m, outcome);
+            }
+        }
     }
 
     public MeterRegistry registry() {
@@ -80,14 +96,22 @@ public final class WorkerMetrics {
 
     /** A job that ended here: {@code succeeded}, {@code failed}, {@code cancelled} or {@code requeued}. */
     void job(String model, String outcome) {
-        Counter.builder("diffusionbot.worker.jobs").description("jobs ended by this worker").tag("model", model)
-                .tag("outcome", outcome).register(registry).increment();
+        jobCounter(model, outcome).increment();
+    }
+
+    private Counter jobCounter(String model, String outcome) {
+        return Counter.builder("diffusionbot.worker.jobs").description("jobs ended by this worker").tag("model", model)
+                .tag("outcome", outcome).register(registry);
     }
 
     /** A failure of the given kind (a JobFailure code, generator_error, unconfirmed, malformed, hung). */
     void failure(String kind) {
-        Counter.builder("diffusionbot.worker.failures").description("failures by kind")
-                .tag("kind", kind.toLowerCase(Locale.ROOT)).register(registry).increment();
+        failureCounter(kind).increment();
+    }
+
+    private Counter failureCounter(String kind) {
+        return Counter.builder("diffusionbot.worker.failures").description("failures by kind")
+                .tag("kind", kind.toLowerCase(Locale.ROOT)).register(registry);
     }
 
     /** A model loaded in {@code took}. */

@@ -148,6 +148,7 @@ public final class WorkerRuntime implements AutoCloseable {
         this.clock = clock;
         this.metrics = metrics;
         metrics.jobsInHand(jobsInHand::get);
+        metrics.models(models.names());
         String h;
         try {
             h = InetAddress.getLocalHost().getHostName();
