@@ -8,6 +8,8 @@ import java.util.List;
  *
  * @param loras the LoRAs the worker's model can use (its {@code LORA_DIR}), optional
  * @param embeddings the textual-inversion embeddings it can use ({@code EMBEDDINGS_DIR}), optional
+ * @param safetyChecker whether it checks images with the safety checker ({@code SAFETY_CHECKER_PATH}), optional
+ *                      (absent: false)
  */
 public record WorkerHeartbeat(
         String workerId,
@@ -20,7 +22,8 @@ public record WorkerHeartbeat(
         double stepsPerSecond,
         Instant sentAt,
         @OptionalField List<Addon> loras,
-        @OptionalField List<Addon> embeddings) implements Message {
+        @OptionalField List<Addon> embeddings,
+        @OptionalField Boolean safetyChecker) implements Message {
 
     /** Most add-ons of one kind a heartbeat lists. */
     public static final int MAX_ADDONS = 5000;
@@ -51,11 +54,20 @@ public record WorkerHeartbeat(
         Checks.notNull("sent_at", sentAt);
         loras = loras == null ? List.of() : Checks.list("loras", loras, MAX_ADDONS);
         embeddings = embeddings == null ? List.of() : Checks.list("embeddings", embeddings, MAX_ADDONS);
+        safetyChecker = Boolean.TRUE.equals(safetyChecker);
+    }
+
+    /** A heartbeat with add-ons, from a worker without a safety checker. */
+    public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
+            long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings) {
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
+                false);
     }
 
     /** A heartbeat without add-ons. */
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt) {
-        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of());
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of(),
+                false);
     }
 }
