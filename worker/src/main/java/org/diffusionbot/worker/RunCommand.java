@@ -46,7 +46,10 @@ final class RunCommand {
         WorkerConfig config = WorkerConfig.fromEnv(env);
         String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
         SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
-        logSetup(config.device());
+        GpuSetup setup = logSetup(config.device());
+        if (setup.engineError() != null) {
+            throw new ConfigException(setup.advice());
+        }
         ComputeDevice compute;
         try {
             compute = ComputeDevice.select(config.device());
@@ -152,9 +155,9 @@ final class RunCommand {
 
     /**
      * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
-     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU).
+     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
      */
-    private static void logSetup(String device) {
+    private static GpuSetup logSetup(String device) {
         GpuSetup setup = GpuSetup.probe();
         setup.lines().forEach(l -> LOG.info("setup: {}", l));
         String advice = setup.advice();
@@ -167,5 +170,6 @@ final class RunCommand {
             LOG.warn("(`java -jar worker.jar doctor` checks the setup; docs/GPU.md)");
             LOG.warn(bar);
         }
+        return setup;
     }
 }
