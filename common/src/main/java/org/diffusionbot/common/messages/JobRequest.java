@@ -14,6 +14,8 @@ import org.diffusionbot.common.mq.Topology;
  * @param initImage    PNG/JPEG bytes for img2img (variations, upscales), or null for txt2img
  * @param strength     img2img strength in (0, 1]; null exactly when {@code initImage} is null
  * @param previewEvery publish an x0 preview every this many steps; 0 turns previews off
+ * @param ageRestricted whether the job's Discord channel is age-restricted ({@link OptionalField}; absent or
+ *                     null: false): workers with a safety checker check the images of every other job
  */
 public record JobRequest(
         UUID jobId,
@@ -31,7 +33,8 @@ public record JobRequest(
         byte[] initImage,
         Double strength,
         int previewEvery,
-        Instant createdAt) implements Message {
+        Instant createdAt,
+        @OptionalField Boolean ageRestricted) implements Message {
 
     /** Largest init image accepted on the queue (20 MiB). */
     public static final int MAX_INIT_IMAGE_BYTES = 20 << 20;
@@ -59,6 +62,21 @@ public record JobRequest(
         }
         Checks.range("preview_every", previewEvery, 0, GenerationLimits.MAX_STEPS);
         Checks.notNull("created_at", createdAt);
+        ageRestricted = Boolean.TRUE.equals(ageRestricted);
+    }
+
+    /** A job from a channel that is not age-restricted. */
+    public JobRequest(UUID jobId, String model, String prompt, String negativePrompt, int width, int height, int steps,
+            double cfg, Sampler sampler, long seed, int count, int clipSkip, byte[] initImage, Double strength,
+            int previewEvery, Instant createdAt) {
+        this(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count, clipSkip, initImage,
+                strength, previewEvery, createdAt, false);
+    }
+
+    /** @return this job, from a channel that is (or is not) age-restricted */
+    public JobRequest withAgeRestricted(boolean restricted) {
+        return new JobRequest(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count,
+                clipSkip, initImage, strength, previewEvery, createdAt, restricted);
     }
 
     /** The seed of image {@code i} of this job: consecutive seeds, as Automatic1111 does for a batch. */

@@ -8,6 +8,8 @@ import java.util.List;
  *
  * @param loras the LoRAs the worker's model can use (its {@code LORA_DIR}), optional
  * @param embeddings the textual-inversion embeddings it can use ({@code EMBEDDINGS_DIR}), optional
+ * @param safetyChecker whether it checks images with the safety checker ({@code SAFETY_CHECKER_PATH}), optional
+ *                      (absent: false)
  * @param residentModels the models of {@code models} loaded now, most recently used first (the others
  *     are loaded on demand); optional: absent (older workers, which load their one model) = all of them
  */
@@ -23,6 +25,7 @@ public record WorkerHeartbeat(
         Instant sentAt,
         @OptionalField List<Addon> loras,
         @OptionalField List<Addon> embeddings,
+        @OptionalField Boolean safetyChecker,
         @OptionalField List<String> residentModels) implements Message {
 
     /** Most add-ons of one kind a heartbeat lists. */
@@ -54,16 +57,26 @@ public record WorkerHeartbeat(
         Checks.notNull("sent_at", sentAt);
         loras = loras == null ? List.of() : Checks.list("loras", loras, MAX_ADDONS);
         embeddings = embeddings == null ? List.of() : Checks.list("embeddings", embeddings, MAX_ADDONS);
+        safetyChecker = Boolean.TRUE.equals(safetyChecker);
         residentModels = residentModels == null ? models : Checks.list("resident_models", residentModels, 100);
         if (!models.containsAll(residentModels)) {
             throw new IllegalArgumentException("resident_models " + residentModels + " are not all in models " + models);
         }
     }
 
-    /** With add-ons, every model resident. */
+    /** A heartbeat with add-ons, from a worker without a safety checker whose models are all loaded. */
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings) {
-        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings, null);
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
+                false, null);
+    }
+
+    /** A heartbeat with add-ons and the safety checker flag, whose models are all loaded. */
+    public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
+            long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings,
+            Boolean safetyChecker) {
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
+                safetyChecker, null);
     }
 
     /** The models that are not loaded now but can be, in the order of {@code models}. */
@@ -74,6 +87,7 @@ public record WorkerHeartbeat(
     /** A heartbeat without add-ons. */
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt) {
-        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of());
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of(),
+                false);
     }
 }

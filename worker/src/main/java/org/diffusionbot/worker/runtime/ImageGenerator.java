@@ -33,6 +33,11 @@ public interface ImageGenerator extends AutoCloseable {
         return 1;
     }
 
+    /** Whether it runs the image safety check (announced in heartbeats): see {@link SafetyCheckingGenerator}. */
+    default boolean checksImages() {
+        return false;
+    }
+
     @Override
     default void close() {
     }
