@@ -113,6 +113,9 @@ public final class ModelLoader {
                 StableDiffusionModels models = SingleFileCheckpoint.load(file, arch.unet(), arch.vae(), arch.text(), dtype, device);
                 return pipeline(file, arch, models, dtype, device, options);
             }
+            if (arch.family() == CheckpointArchitecture.Family.SDXL) {
+                return pipeline(file, arch, loadSdxl(all, arch, dtype, device), dtype, device, options);
+            }
             return pipeline(file, arch, loadSd2(all, arch, dtype, device), dtype, device, options);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": unsupported model: " + e.getMessage(), e);
@@ -133,7 +136,7 @@ public final class ModelLoader {
             Device device) {
         NDManager manager = NDManager.newBaseManager(device);
         try {
-            Weights text = openClipText(all, arch.text().numHiddenLayers());
+            Weights text = openClipText(all, CheckpointArchitecture.OPENCLIP_PREFIX, arch.text().numHiddenLayers(), false);
             ClipTextEncoder te = new ClipTextEncoder(arch.text(), text, manager.newSubManager(), dtype, device);
             text.verify();
             Weights u = SingleFileCheckpoint.unet(all, arch.unet());
@@ -150,17 +153,49 @@ public final class ModelLoader {
     }
 
     /**
-     * Maps the OpenCLIP text tower of SD 2.x single files ({@code cond_stage_model.model.*}) to
-     * transformers CLIP names, splitting the fused {@code in_proj} into q/k/v and dropping the last
-     * layer (as diffusers' conversion does: SD 2 conditions on the penultimate layer), the text
-     * projection and the logit scale.
+     * SDXL single file: text encoder 1 ({@code conditioner.embedders.0.transformer.*}), text encoder 2
+     * (OpenCLIP, {@code conditioner.embedders.1.model.*}), the SGM UNet with {@code label_emb}, the VAE.
+     */
+    static StableDiffusionModels loadSdxl(Weights all, CheckpointArchitecture.Inferred arch, DataType dtype,
+            Device device) {
+        NDManager manager = NDManager.newBaseManager(device);
+        try {
+            Weights t1 = SingleFileCheckpoint.textEncoder(all, CheckpointArchitecture.SDXL_TEXT1_PREFIX);
+            ClipTextEncoder te1 = new ClipTextEncoder(arch.text(), t1, manager.newSubManager(), dtype, device);
+            t1.verify();
+            Weights t2 = openClipText(all, CheckpointArchitecture.SDXL_TEXT2_PREFIX, arch.text2().numHiddenLayers(), true);
+            ClipTextEncoder te2 = new ClipTextEncoder(arch.text2(), t2, manager.newSubManager(), dtype, device);
+            t2.verify();
+            Weights u = SingleFileCheckpoint.unet(all, arch.unet());
+            UNet2DConditionModel unet = new UNet2DConditionModel(arch.unet(), u, manager.newSubManager(), dtype, device);
+            u.verify();
+            Weights v = SingleFileCheckpoint.vae(all, arch.vae());
+            AutoencoderKL vae = new AutoencoderKL(arch.vae(), v, manager.newSubManager(), dtype, device);
+            v.verify();
+            return new StableDiffusionModels(manager, te1, te2, unet, vae);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Maps an OpenCLIP text tower to transformers CLIP names, as diffusers' single-file conversion
+     * does, splitting the fused {@code in_proj} into q/k/v and ignoring the logit scale: SD 2.x
+     * ({@code cond_stage_model.model.*}) keeps all layers but the last (SD 2 conditions on the
+     * penultimate layer) and drops the text projection; SDXL's second encoder ({@code
+     * conditioner.embedders.1.model.*}) keeps every layer and its {@code text_projection}, stored as
+     * [hidden, projection] and applied as {@code x @ P}, becomes {@code text_projection.weight} (its
+     * transpose).
      *
      * @param all all tensors of the file
-     * @param layers layers to keep (the file's count minus one)
-     * @return the text encoder tensors under {@code text_model.*} names
+     * @param prefix where the OpenCLIP tower lives
+     * @param layers layers to keep
+     * @param projection whether to keep {@code text_projection}
+     * @return the text encoder tensors under {@code text_model.*} (and {@code text_projection.weight}) names
      */
-    public static Weights openClipText(Weights all, int layers) {
-        Weights sub = all.subset(CheckpointArchitecture.OPENCLIP_PREFIX);
+    public static Weights openClipText(Weights all, String prefix, int layers, boolean projection) {
+        Weights sub = all.subset(prefix);
         Map<String, TensorView> out = new LinkedHashMap<>();
         String t = "text_model.";
         for (String n : sub.names()) {
@@ -170,7 +205,12 @@ public final class ModelLoader {
                 case "positional_embedding" -> out.put(t + "embeddings.position_embedding.weight", v);
                 case "ln_final.weight" -> out.put(t + "final_layer_norm.weight", v);
                 case "ln_final.bias" -> out.put(t + "final_layer_norm.bias", v);
-                case "text_projection", "logit_scale", "attn_mask" -> { }
+                case "text_projection" -> {
+                    if (projection) {
+                        out.put("text_projection.weight", v.transposed(n + "^T"));
+                    }
+                }
+                case "logit_scale", "attn_mask" -> { }
                 default -> mapResblock(n, v, layers, out, sub.source());
             }
         }
