@@ -111,20 +111,31 @@ public final class ModelLoader {
             arch = CheckpointArchitecture.infer(all, options.normNumGroups());
             if (arch.family() == CheckpointArchitecture.Family.SD1) {
                 StableDiffusionModels models = SingleFileCheckpoint.load(file, arch.unet(), arch.vae(), arch.text(), dtype, device);
-                return pipeline(file, arch, models, dtype, device, options);
+                return pipeline(file, arch, models, dtype, device, options, all);
             }
             if (arch.family() == CheckpointArchitecture.Family.SDXL) {
-                return pipeline(file, arch, loadSdxl(all, arch, dtype, device), dtype, device, options);
+                return pipeline(file, arch, loadSdxl(all, arch, dtype, device), dtype, device, options, all);
             }
-            return pipeline(file, arch, loadSd2(all, arch, dtype, device), dtype, device, options);
+            return pipeline(file, arch, loadSd2(all, arch, dtype, device), dtype, device, options, all);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": unsupported model: " + e.getMessage(), e);
         }
     }
 
+    /**
+     * The bundled scheduler config, adjusted by the markers finetunes put in single files (as
+     * ComfyUI and Automatic1111 read them): an empty {@code v_pred} tensor means v-prediction, an empty
+     * {@code ztsnr} tensor zero-terminal-SNR training ({@link SchedulerConfig#withZeroTerminalSnr()}).
+     */
     private static StableDiffusionPipeline pipeline(Path file, CheckpointArchitecture.Inferred arch,
-            StableDiffusionModels models, DataType dtype, Device device, Options options) {
+            StableDiffusionModels models, DataType dtype, Device device, Options options, Weights all) {
         SchedulerConfig sc = SchedulerConfig.fromJson(CheckpointArchitecture.resource("scheduler.json"));
+        if (all.get("v_pred") != null) {
+            sc = sc.withPredictionType(PredictionType.V_PREDICTION);
+        }
+        if (all.get("ztsnr") != null) {
+            sc = sc.withZeroTerminalSnr();
+        }
         if (options.predictionType() != null) {
             sc = sc.withPredictionType(options.predictionType());
         }
