@@ -181,7 +181,8 @@ public final class ModelLoader {
             UNet2DConditionModel unet = new UNet2DConditionModel(arch.unet(), u, manager.newSubManager(), dtype, device);
             u.verify();
             Weights v = SingleFileCheckpoint.vae(all, arch.vae());
-            AutoencoderKL vae = new AutoencoderKL(arch.vae(), v, manager.newSubManager(), dtype, device);
+            AutoencoderKL vae = new AutoencoderKL(arch.vae(), v, manager.newSubManager(),
+                    AutoencoderKL.sdxlDtype(arch.vae(), dtype), device);
             v.verify();
             return new StableDiffusionModels(manager, te1, te2, unet, vae);
         } catch (RuntimeException e) {

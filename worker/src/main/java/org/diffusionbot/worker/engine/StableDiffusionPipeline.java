@@ -102,6 +102,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.decodeBatch = device.isGpu() ? EngineSettings.positiveInt("SD_DECODE_BATCH", 1) : 1;
     }
 
+    /** Whether the model is SDXL (a second text encoder, added conditioning, SDXL's latent space). */
+    public boolean sdxl() {
+        return models.textEncoder2() != null;
+    }
+
     /** The UNet as the step loop calls it (through CUDA graphs where available). */
     public CudaGraphUNet unetRunner() {
         return unetRunner;
@@ -404,7 +409,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 int r = requestOfRow[i];
                 NDArray[] md = dist.computeIfAbsent(r, k -> {
                     InitImage im = init[k];
-                    NDArray img = tmp.create(im.chw(), new Shape(1, 3, im.height(), im.width())).toType(dtype, false);
+                    NDArray img = tmp.create(im.chw(), new Shape(1, 3, im.height(), im.width()))
+                            .toType(models.vae().dtype(), false);
                     var d = models.vae().encode(tmp, img);
                     return new NDArray[] {d.mean().toType(DataType.FLOAT32, false), d.std().toType(DataType.FLOAT32, false)};
                 });
@@ -468,7 +474,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     continue;
                 }
                 NDArray in = (good.size() == parts.size() ? lat : NDArrays.concat(good, 0)).div((float) scaling)
-                        .toType(dtype, false);
+                        .toType(models.vae().dtype(), false);
                 Decoded dec = toImages(models.vae().decode(s, in));
                 for (int k = 0; k < ok.size(); k++) {
                     int i = ok.get(k);
@@ -637,13 +643,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         public RgbImage preview(int request, int image) {
             int row = row(request, image);
             return switch (cb.previewMode()) {
-                case LATENT_RGB -> LatentPreview.render(x0Row(row), lh, lw, 1);
-                case LATENT_RGB_X2 -> LatentPreview.render(x0Row(row), lh, lw, 2);
+                case LATENT_RGB -> LatentPreview.render(sdxl(), x0Row(row), lh, lw, 1);
+                case LATENT_RGB_X2 -> LatentPreview.render(sdxl(), x0Row(row), lh, lw, 2);
                 case VAE -> {
                     try (NDManager m = scope.newSubManager()) {
                         NDArray lat = x0.get(row + ":" + (row + 1));
                         lat.attach(m);
-                        NDArray in = lat.div((float) models.vae().config().scalingFactor()).toType(dtype, false);
+                        NDArray in = lat.div((float) models.vae().config().scalingFactor())
+                                .toType(models.vae().dtype(), false);
                         yield toImages(models.vae().decode(m, in)).images()[0];
                     }
                 }

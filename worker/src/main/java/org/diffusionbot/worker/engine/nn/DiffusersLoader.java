@@ -50,7 +50,9 @@ public final class DiffusersLoader {
             ClipTextEncoder text2 = Files.isDirectory(dir.resolve("text_encoder_2"))
                     ? loadTextEncoder(dir.resolve("text_encoder_2"), manager, dtype, device) : null;
             UNet2DConditionModel unet = loadUNet(dir.resolve("unet"), manager, dtype, device);
-            AutoencoderKL vae = loadVae(dir.resolve("vae"), manager, dtype, device);
+            // SDXL: the VAE in float32 when its config says force_upcast, as diffusers' SDXL pipeline upcasts it
+            DataType vaeType = text2 != null ? AutoencoderKL.sdxlDtype(VaeConfig.load(config(dir.resolve("vae"))), dtype) : dtype;
+            AutoencoderKL vae = loadVae(dir.resolve("vae"), manager, vaeType, device);
             checkSdxl(dir, text, text2, unet);
             return new StableDiffusionModels(manager, text, text2, unet, vae);
         } catch (RuntimeException e) {
