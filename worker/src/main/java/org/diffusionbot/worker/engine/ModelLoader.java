@@ -81,12 +81,8 @@ public final class ModelLoader {
             throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder "
                     + "(give the folder that holds model_index.json, or a single .safetensors file)");
         }
-        ClipTokenizer tokenizer;
-        try {
-            tokenizer = ClipTokenizer.fromDirectory(dir.resolve("tokenizer"));
-        } catch (IOException | RuntimeException e) {
-            throw new ModelFormatException(dir.resolve("tokenizer") + ": cannot load the tokenizer: " + e.getMessage(), e);
-        }
+        ClipTokenizer tokenizer = tokenizer(dir.resolve("tokenizer"));
+        ClipTokenizer tokenizer2 = Files.isDirectory(dir.resolve("text_encoder_2")) ? tokenizer(dir.resolve("tokenizer_2")) : null;
         SchedulerConfig sc = SchedulerConfig.stableDiffusion();
         Path schedFile = dir.resolve("scheduler/scheduler_config.json");
         if (Files.isRegularFile(schedFile)) {
@@ -102,7 +98,15 @@ public final class ModelLoader {
             sc = sc.withPredictionType(options.predictionType());
         }
         StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device);
-        return new StableDiffusionPipeline(models, tokenizer, sc, dtype, device, dir.toString());
+        return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, dir.toString());
+    }
+
+    private static ClipTokenizer tokenizer(Path dir) {
+        try {
+            return ClipTokenizer.fromDirectory(dir);
+        } catch (IOException | RuntimeException e) {
+            throw new ModelFormatException(dir + ": cannot load the tokenizer: " + e.getMessage(), e);
+        }
     }
 
     private static StableDiffusionPipeline loadSingleFile(Path file, DataType dtype, Device device, Options options) {
@@ -139,8 +143,9 @@ public final class ModelLoader {
         if (options.predictionType() != null) {
             sc = sc.withPredictionType(options.predictionType());
         }
-        return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), sc, dtype, device,
-                file + " (" + arch.family() + ")");
+        ClipTokenizer tokenizer2 = arch.text2() != null ? ClipTokenizer.bundled(0) : null; // SDXL's OpenCLIP pads with '!'
+        return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), tokenizer2, sc, dtype,
+                device, file + " (" + arch.family() + ")");
     }
 
     private static StableDiffusionModels loadSd2(Weights all, CheckpointArchitecture.Inferred arch, DataType dtype,
