@@ -1,30 +1,62 @@
 #!/usr/bin/env bash
 # Builds libsd_native_ops.so (sd_native_ops.cc + the CUDA kernels of group_norm_nhwc.cu and geglu.cu) against the
-# libtorch of a Python PyTorch install.
-# Usage: JNI_INCLUDE=/path/to/jdk/include build.sh OUTPUT.so
-#   TORCH_DIR  torch package folder (default: python3's torch); CUDA_HOME (default: nvcc's parent)
-#   CUDA_ARCH  GPU architecture of the kernels (default: this machine's GPU, else 90; 80 = A100, 89 = Ada)
+# libtorch of a Python PyTorch install. The one build of the native library: worker/Dockerfile runs it, and so
+# do scripts/gpu/run.sh (the benchmark machine) and the bare-host steps of docs/GPU.md.
+# Usage: build.sh OUTPUT.so
+#   TORCH_DIR    torch package folder (default: python3's torch); its lib/ must be the libtorch DJL runs on
+#                (PYTORCH_LIBRARY_PATH)
+#   JNI_INCLUDE  a JDK's include/ folder (jni.h, linux/jni_md.h); default: $JAVA_HOME/include
+#   CUDA_HOME    default: nvcc's parent folder
+#   CUDA_ARCHS   GPU architectures of the kernels, comma-separated: family names (Ampere = 80,86; Ada = 89;
+#                Hopper = 90; Blackwell = 100,120) or compute capabilities (86, 8.9). Default: this machine's
+#                GPU, else all four families. Machine code (SASS) is built for each, plus the PTX of the lowest,
+#                which newer GPUs compile at load; on a GPU below the lowest the NHWC GroupNorm falls back to
+#                PyTorch's group_norm (slower, correct).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-OUTPUT="${1:?output .so path}"
+OUTPUT="${1:?usage: build.sh OUTPUT.so}"
 TORCH="${TORCH_DIR:-$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))')}"
 CUDA="${CUDA_HOME:-$(dirname "$(dirname "$(command -v nvcc)")")}"
-JNI="${JNI_INCLUDE:?set JNI_INCLUDE to a JDK include folder (jni.h, linux/jni_md.h)}"
-# the kernels' GPU architecture: CUDA_ARCH, else this machine's GPU, else Hopper (90); PTX is embedded
-# too, so newer GPUs can run them (an older one falls back to PyTorch's group_norm at run time)
+JNI="${JNI_INCLUDE:-${JAVA_HOME:+$JAVA_HOME/include}}"
+[ -f "$JNI/jni.h" ] || { echo "build.sh: set JNI_INCLUDE (or JAVA_HOME) to a JDK whose include/ has jni.h" >&2; exit 2; }
+[ -f "$TORCH/include/torch/extension.h" ] || [ -d "$TORCH/include/ATen" ] \
+  || { echo "build.sh: $TORCH has no include/ATen: set TORCH_DIR to a torch package with its C++ headers" >&2; exit 2; }
+
+# CUDA_ARCHS -> compute capabilities without the dot, sorted, unique
 DETECTED="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .' || true)"
-ARCH="${CUDA_ARCH:-${DETECTED:-90}}"
+ARCHS=()
+for a in $(echo "${CUDA_ARCHS:-${DETECTED:-Ampere,Ada,Hopper,Blackwell}}" | tr ',;' '  '); do
+  case "${a,,}" in
+    ampere) ARCHS+=(80 86) ;;
+    ada) ARCHS+=(89) ;;
+    hopper) ARCHS+=(90) ;;
+    blackwell) ARCHS+=(100 120) ;;
+    [0-9]*) ARCHS+=("${a//./}") ;;
+    *) echo "build.sh: CUDA_ARCHS: unknown architecture '$a' (Ampere, Ada, Hopper, Blackwell or e.g. 86)" >&2; exit 2 ;;
+  esac
+done
+mapfile -t ARCHS < <(printf '%s\n' "${ARCHS[@]}" | sort -n -u)
+GENCODE=()
+for a in "${ARCHS[@]}"; do GENCODE+=(-gencode "arch=compute_$a,code=sm_$a"); done
+GENCODE+=(-gencode "arch=compute_${ARCHS[0]},code=compute_${ARCHS[0]}")
+echo "build.sh: torch $TORCH, CUDA $CUDA, kernels for sm_${ARCHS[*]// /, sm_} + PTX compute_${ARCHS[0]}"
+
+# the C++ ABI torch was built with (pip wheels since 2.7: the new one)
+ABI="$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null || echo 1)"
 OBJ="$(mktemp -d)"
 trap 'rm -rf "$OBJ"' EXIT
 for CU in group_norm_nhwc geglu; do
-  "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC -gencode "arch=compute_$ARCH,code=[sm_$ARCH,compute_$ARCH]" \
-    -c "$HERE/$CU.cu" -o "$OBJ/$CU.o"
-done &
-NVCC=$!
-g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=1 -DUSE_CUDA \
+  "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC --threads 0 "${GENCODE[@]}" -c "$HERE/$CU.cu" -o "$OBJ/$CU.o" &
+done
+g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$ABI -DUSE_CUDA \
   -I"$TORCH/include" -I"$TORCH/include/torch/csrc/api/include" -I"$CUDA/include" -I"$JNI" -I"$JNI/linux" \
   -c "$HERE/sd_native_ops.cc" -o "$OBJ/sd_native_ops.o"
-wait "$NVCC"
+wait
+for o in sd_native_ops group_norm_nhwc geglu; do
+  [ -f "$OBJ/$o.o" ] || { echo "build.sh: compiling $o failed" >&2; exit 1; }
+done
+mkdir -p "$(dirname "$OUTPUT")"
 g++ -shared "$OBJ/sd_native_ops.o" "$OBJ/group_norm_nhwc.o" "$OBJ/geglu.o" -o "$OUTPUT" \
   -L"$TORCH/lib" -L"$CUDA/lib64" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart \
   -Wl,-rpath,"$TORCH/lib" -Wl,-rpath,"$CUDA/lib64"
+echo "build.sh: wrote $OUTPUT"

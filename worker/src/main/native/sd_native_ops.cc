@@ -5,7 +5,7 @@
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
 // returned as new `torch::Tensor*` that the Java side wraps in a PtNDArray (DJL frees them).
 // Build it against the same libtorch that DJL's JNI uses (see build.sh beside this file); the Java
-// side (org.diffusionbot.worker.engine.nn.NativeOps) loads it only when asked to, and otherwise
+// side (org.diffusionbot.worker.engine.cuda.NativeOps) loads it only when asked to, and otherwise
 // falls back to plain DJL operations.
 #include <jni.h>
 
@@ -162,7 +162,7 @@ extern "C" {
 // ---- attention ------------------------------------------------------------------------------
 
 // Self-attention: x (B, N, C); wqkv (3C, C) with the q rows pre-scaled, bqkv (3C) or 0; out proj.
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_selfAttention(
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttention(
     JNIEnv* env, jclass, jlong x, jlong wqkv, jlong bqkv, jlong wout, jlong bout, jint heads) {
   NATIVE_BEGIN
   auto qkv = at::linear(T(x), T(wqkv), opt(bqkv));
@@ -173,7 +173,7 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_selfAtt
 }
 
 // Cross-attention: x (B, N, C), ctx (B, M, Cc); wq (C, C) pre-scaled, wkv (2C, Cc); out proj.
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_crossAttention(
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttention(
     JNIEnv* env, jclass, jlong x, jlong ctx, jlong wq, jlong bq, jlong wkv, jlong bkv, jlong wout, jlong bout,
     jint heads) {
   NATIVE_BEGIN
@@ -187,7 +187,7 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_crossAt
 // ---- normalisation and activations ----------------------------------------------------------
 
 // torch.nn.GroupNorm (+ optional SiLU) over (B, C, ...).
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_groupNorm(
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_groupNorm(
     JNIEnv* env, jclass, jlong x, jint groups, jlong gamma, jlong beta, jdouble eps, jboolean silu) {
   NATIVE_BEGIN
   return wrap(sd_group_norm(T(x), groups, opt(gamma), opt(beta), eps, silu));
@@ -195,28 +195,28 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_groupNo
 }
 
 // The tensor in channels-last memory layout (a copy unless it already is; 4-d tensors only).
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_channelsLast(JNIEnv* env, jclass, jlong x) {
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_channelsLast(JNIEnv* env, jclass, jlong x) {
   NATIVE_BEGIN
   return wrap(T(x).contiguous(at::MemoryFormat::ChannelsLast));
   NATIVE_END(0)
 }
 
 // The tensor in the default (row-major) layout: what DJL's host copies expect.
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_contiguous(JNIEnv* env, jclass, jlong x) {
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_contiguous(JNIEnv* env, jclass, jlong x) {
   NATIVE_BEGIN
   return wrap(T(x).contiguous());
   NATIVE_END(0)
 }
 
 // Whether the tensor is laid out channels-last (and not also row-major).
-JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_isChannelsLast(JNIEnv* env, jclass, jlong x) {
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_isChannelsLast(JNIEnv* env, jclass, jlong x) {
   NATIVE_BEGIN
   return T(x).dim() == 4 && T(x).is_contiguous(at::MemoryFormat::ChannelsLast) && !T(x).is_contiguous();
   NATIVE_END(false)
 }
 
 // GEGLU feed-forward input: h = linear(x); a, g = h.chunk(2); a * gelu(g).
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_geglu(
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_geglu(
     JNIEnv* env, jclass, jlong x, jlong w, jlong b) {
   NATIVE_BEGIN
   return wrap(geglu_gate(at::linear(T(x), T(w), opt(b))));
@@ -224,14 +224,14 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_geglu(
 }
 
 // GEGLU's gate alone, a * gelu(g) of h = [a, g] (checks of the kernel against PyTorch).
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_gegluGate(JNIEnv* env, jclass, jlong h) {
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_gegluGate(JNIEnv* env, jclass, jlong h) {
   NATIVE_BEGIN
   return wrap(geglu_gate(T(h)));
   NATIVE_END(0)
 }
 
 // In-place copy (same shape, dtype converted if needed), asynchronous on the current stream.
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_copyInto(
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_copyInto(
     JNIEnv* env, jclass, jlong dst, jlong src) {
   NATIVE_BEGIN
   T(dst).copy_(T(src), true);
@@ -243,7 +243,7 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_copyInto
 // A new graph; with share != 0 its capture allocates from the memory pool of that (captured) graph:
 // graphs replayed one at a time on one stream can share one pool, whose size is then the largest
 // capture's working memory rather than the sum of all.
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCreate(
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphCreate(
     JNIEnv* env, jclass, jlong share) {
   NATIVE_BEGIN
   auto* g = new Graph(c10::cuda::getStreamFromPool(false));
@@ -253,7 +253,7 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCr
 }
 
 // SDPA backend order: cuDNN attention first (on = true), or PyTorch's default order (on = false).
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnnAttention(
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setCudnnAttention(
     JNIEnv* env, jclass, jboolean on) {
   NATIVE_BEGIN
   static const auto defaults = at::globalContext().sDPPriorityOrder();
@@ -268,13 +268,13 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnn
 }
 
 // Our GEGLU kernel (on = true, the default) or PyTorch's chunk + gelu + mul.
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setGegluKernel(JNIEnv* env, jclass,
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setGegluKernel(JNIEnv* env, jclass,
                                                                                        jboolean on) {
   geglu_kernel_on.store(on);
 }
 
 // cuDNN autotuning (torch.backends.cudnn.benchmark).
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnnBenchmark(
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setCudnnBenchmark(
     JNIEnv* env, jclass, jboolean on) {
   NATIVE_BEGIN
   at::globalContext().setBenchmarkCuDNN(on);
@@ -282,7 +282,7 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_setCudnn
 }
 
 // Makes the graph's side stream the current stream of this thread (DJL calls then run on it).
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphEnter(JNIEnv* env, jclass, jlong h) {
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphEnter(JNIEnv* env, jclass, jlong h) {
   NATIVE_BEGIN
   auto* g = reinterpret_cast<Graph*>(h);
   auto cur = c10::cuda::getCurrentCUDAStream();
@@ -293,7 +293,7 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphEnt
   NATIVE_END()
 }
 
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphExit(JNIEnv* env, jclass, jlong h) {
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphExit(JNIEnv* env, jclass, jlong h) {
   NATIVE_BEGIN
   auto* g = reinterpret_cast<Graph*>(h);
   g->stream.synchronize();
@@ -302,7 +302,7 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphExi
   NATIVE_END()
 }
 
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCaptureBegin(
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphCaptureBegin(
     JNIEnv* env, jclass, jlong h) {
   NATIVE_BEGIN
   auto* g = reinterpret_cast<Graph*>(h);
@@ -311,7 +311,7 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCap
   NATIVE_END()
 }
 
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCaptureEnd(
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphCaptureEnd(
     JNIEnv* env, jclass, jlong h) {
   NATIVE_BEGIN
   reinterpret_cast<Graph*>(h)->graph.capture_end();
@@ -319,13 +319,13 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphCap
 }
 
 // Replays on the current stream of this thread.
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphReplay(JNIEnv* env, jclass, jlong h) {
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphReplay(JNIEnv* env, jclass, jlong h) {
   NATIVE_BEGIN
   reinterpret_cast<Graph*>(h)->graph.replay();
   NATIVE_END()
 }
 
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphDestroy(JNIEnv* env, jclass, jlong h) {
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphDestroy(JNIEnv* env, jclass, jlong h) {
   NATIVE_BEGIN
   auto* g = reinterpret_cast<Graph*>(h);
   c10::cuda::device_synchronize();
@@ -336,14 +336,14 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_graphDes
 
 // ---- device and allocator -------------------------------------------------------------------
 
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_synchronize(JNIEnv* env, jclass) {
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_synchronize(JNIEnv* env, jclass) {
   NATIVE_BEGIN
   c10::cuda::device_synchronize();
   NATIVE_END()
 }
 
 // {allocated now, allocated peak, reserved now, reserved peak} in bytes, device 0.
-JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_memoryStats(JNIEnv* env, jclass) {
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_memoryStats(JNIEnv* env, jclass) {
   NATIVE_BEGIN
   auto s = c10::cuda::CUDACachingAllocator::getDeviceStats(c10::cuda::current_device());
   jlong v[4] = {s.allocated_bytes[0].current, s.allocated_bytes[0].peak, s.reserved_bytes[0].current,
@@ -354,13 +354,13 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_me
   NATIVE_END(nullptr)
 }
 
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_resetPeakMemory(JNIEnv* env, jclass) {
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_resetPeakMemory(JNIEnv* env, jclass) {
   NATIVE_BEGIN
   c10::cuda::CUDACachingAllocator::resetPeakStats(c10::cuda::current_device());
   NATIVE_END()
 }
 
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_nn_NativeOps_emptyCache(JNIEnv* env, jclass) {
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_emptyCache(JNIEnv* env, jclass) {
   NATIVE_BEGIN
   c10::cuda::CUDACachingAllocator::emptyCache();
   NATIVE_END()

@@ -2,20 +2,26 @@ package org.diffusionbot.worker;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import com.sun.net.httpserver.HttpServer;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.concurrent.CountDownLatch;
 import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
+import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.worker.engine.ComputeDevice;
-import org.diffusionbot.worker.engine.ModelLoader;
-import org.diffusionbot.worker.engine.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
-import org.diffusionbot.worker.engine.sched.SchedulerConfig;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.hub.HubException;
 import org.diffusionbot.worker.hub.HubModelFetcher;
 import org.diffusionbot.worker.hub.RepoId;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
+import org.diffusionbot.worker.runtime.WorkerMetrics;
 import org.diffusionbot.worker.runtime.WorkerRuntime;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,15 +38,25 @@ final class RunCommand {
 
     static int run(Env env) throws InterruptedException {
         WorkerConfig config = WorkerConfig.fromEnv(env);
+        String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
+        SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
         ComputeDevice compute;
-        SchedulerConfig.PredictionType prediction;
         try {
             compute = ComputeDevice.select(config.device());
-            String p = env.string("PREDICTION_TYPE", "auto");
-            prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
         } catch (IllegalArgumentException e) {
-            throw new ConfigException(e.getMessage().startsWith("device") ? "DEVICE: " + e.getMessage()
-                    : "PREDICTION_TYPE must be auto, epsilon or v_prediction (" + e.getMessage() + ")");
+            throw new ConfigException("DEVICE=" + config.device() + ": " + e.getMessage());
+        }
+        PrometheusMeterRegistry registry = Metrics.registry();
+        WorkerMetrics metrics = new WorkerMetrics(registry);
+        HttpServer metricsServer = null;
+        if (config.metricsPort() != 0) { // before the model loads: a port in use fails at once
+            try {
+                metricsServer = Metrics.serve(registry, "0.0.0.0", config.metricsPort());
+            } catch (java.io.IOException e) {
+                throw new ConfigException("METRICS_PORT: cannot listen on port " + config.metricsPort() + " ("
+                        + e.getMessage() + "): choose a free port, or 0 for no metrics endpoint");
+            }
+            LOG.info("Prometheus metrics on http://0.0.0.0:{}/metrics", config.metricsPort());
         }
         Path modelPath = config.modelPath();
         if (!Files.exists(modelPath)) {
@@ -49,10 +65,10 @@ final class RunCommand {
                 LOG.info("MODEL_PATH {} is a Hugging Face repository: fetching it", repo);
                 modelPath = HubModelFetcher.fromEnv(env).fetch(repo);
             } catch (HubException e) {
-                System.err.println("worker: " + e.getMessage());
+                System.err.println("worker: MODEL_PATH: " + e.getMessage());
                 return 2;
             } catch (java.io.IOException e) {
-                System.err.println("worker: cannot download " + modelPath + ": " + e);
+                System.err.println("worker: MODEL_PATH: cannot download " + modelPath + ": " + e);
                 return 1;
             }
         }
@@ -63,23 +79,32 @@ final class RunCommand {
             pipeline = ModelLoader.load(modelPath, compute.dtype(), compute.device(),
                     new ModelLoader.Options(prediction, null));
         } catch (ModelFormatException e) {
-            System.err.println("worker: " + e.getMessage());
+            System.err.println("worker: MODEL_PATH: " + e.getMessage());
             return 2;
         }
-        LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), (System.nanoTime() - t0) / 1e9));
+        Duration loadTime = Duration.ofNanos(System.nanoTime() - t0);
+        LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), loadTime.toMillis() / 1e3));
+        metrics.modelLoad(config.modelName(), loadTime);
+        if (NativeOps.cudaMemory() != null) {
+            metrics.gpuMemory(NativeOps::cudaMemory);
+        }
         DiffusionGenerator generator = new DiffusionGenerator(pipeline);
-        WorkerRuntime runtime = new WorkerRuntime(config, generator, Clock.systemUTC());
+        WorkerRuntime runtime = new WorkerRuntime(config, generator, Clock.systemUTC(), metrics);
         try {
             runtime.start();
         } catch (java.io.IOException | java.util.concurrent.TimeoutException e) {
             generator.close();
-            System.err.println("worker: cannot connect to RabbitMQ (" + config.rabbit() + "): " + e.getMessage());
+            System.err.println("worker: RABBITMQ_URL: cannot connect to RabbitMQ (" + config.rabbit() + "): " + e.getMessage());
             return 1;
         }
         CountDownLatch stopped = new CountDownLatch(1);
+        HttpServer served = metricsServer;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             LOG.info("stopping: finishing the batch in hand");
             runtime.close();
+            if (served != null) {
+                served.stop(0);
+            }
             generator.close();
             stopped.countDown();
         }, "worker-shutdown"));

@@ -22,6 +22,7 @@ import org.diffusionbot.worker.hub.RepoId;
  * @param healthFile touched at every heartbeat for container health checks, or null
  * @param jobTimeout a batch running longer than this is taken as hung: the worker drops its broker
  *                   connection (the jobs go back to the queue) and exits for its supervisor to restart it
+ * @param metricsPort the port of the Prometheus {@code /metrics} endpoint, 0 for none
  */
 public record WorkerConfig(
         Path modelPath,
@@ -32,7 +33,14 @@ public record WorkerConfig(
         int heartbeatSeconds,
         Path healthFile,
         java.time.Duration jobTimeout,
-        RabbitSettings rabbit) {
+        RabbitSettings rabbit,
+        int metricsPort) {
+
+    /** Without a metrics endpoint. */
+    public WorkerConfig(Path modelPath, String modelName, String workerId, String device, int batchSize,
+            int heartbeatSeconds, Path healthFile, java.time.Duration jobTimeout, RabbitSettings rabbit) {
+        this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit, 0);
+    }
 
     public static WorkerConfig fromEnv(Env env) {
         String setting = env.required("MODEL_PATH", "point it at a Stable Diffusion checkpoint: a diffusers folder, "
@@ -65,7 +73,8 @@ public record WorkerConfig(
                 env.raw("HEALTH_FILE") == null ? null : Path.of(env.raw("HEALTH_FILE")),
                 env.seconds("JOB_TIMEOUT_SECONDS", java.time.Duration.ofMinutes(15), java.time.Duration.ofSeconds(1),
                         java.time.Duration.ofDays(1)),
-                RabbitSettings.fromEnv(env));
+                RabbitSettings.fromEnv(env),
+                env.integer("METRICS_PORT", 0, 0, 65535));
     }
 
     /** The file or folder name without extension, reduced to the characters a routing key allows. */

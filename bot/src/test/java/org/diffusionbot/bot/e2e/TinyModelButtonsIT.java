@@ -18,7 +18,7 @@ import org.diffusionbot.bot.fakediscord.RecordedAttachment;
 import org.diffusionbot.bot.fakediscord.RecordedMessage;
 import org.diffusionbot.common.image.Png;
 import org.diffusionbot.db.JobRecord;
-import org.diffusionbot.worker.engine.ModelLoader;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 import org.junit.jupiter.api.Test;
 

@@ -8,7 +8,7 @@ import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
-import org.diffusionbot.worker.engine.sched.SchedulerConfig.PredictionType;
+import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
 
 /**
  * Parsed and validated flags of {@code worker.jar imagine}. Values are checked with {@link

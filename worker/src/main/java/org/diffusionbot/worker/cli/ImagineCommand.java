@@ -8,13 +8,13 @@ import java.util.List;
 import java.util.Locale;
 import org.diffusionbot.common.image.GenerationParameters;
 import org.diffusionbot.worker.engine.ComputeDevice;
-import org.diffusionbot.worker.engine.GenerationRequest;
-import org.diffusionbot.worker.engine.ModelLoader;
-import org.diffusionbot.worker.engine.PipelineCallbacks;
-import org.diffusionbot.worker.engine.RequestResult;
-import org.diffusionbot.worker.engine.RgbImage;
-import org.diffusionbot.worker.engine.StableDiffusionPipeline;
-import org.diffusionbot.worker.engine.StepView;
+import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.RequestResult;
+import org.diffusionbot.worker.engine.pipeline.RgbImage;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.pipeline.StepView;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
 
 /**

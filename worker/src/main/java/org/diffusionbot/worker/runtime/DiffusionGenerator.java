@@ -6,12 +6,12 @@ import java.util.UUID;
 import java.util.function.Predicate;
 import org.diffusionbot.common.messages.JobFailure;
 import org.diffusionbot.common.messages.JobRequest;
-import org.diffusionbot.worker.engine.GenerationRequest;
-import org.diffusionbot.worker.engine.PipelineCallbacks;
-import org.diffusionbot.worker.engine.RequestResult;
-import org.diffusionbot.worker.engine.RgbImage;
-import org.diffusionbot.worker.engine.StableDiffusionPipeline;
-import org.diffusionbot.worker.engine.StepView;
+import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
+import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.RequestResult;
+import org.diffusionbot.worker.engine.pipeline.RgbImage;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.pipeline.StepView;
 
 /**
  * The diffusion engine behind the worker runtime: each {@link JobRequest} of a batch becomes one

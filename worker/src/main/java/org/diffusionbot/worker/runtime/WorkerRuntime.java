@@ -110,15 +110,23 @@ public final class WorkerRuntime implements AutoCloseable {
     private volatile boolean hung;
     private Runnable onHung = () -> Runtime.getRuntime().halt(3);
     private volatile double stepsPerSecond;
+    private final WorkerMetrics metrics;
 
     /** A job off the queue; {@code replyTo}: the results queue its bot named (default {@code sd.results}). */
     private record Delivered(long tag, JobRequest request, int promptChunks, String replyTo) {
     }
 
     public WorkerRuntime(WorkerConfig config, ImageGenerator generator, Clock clock) {
+        this(config, generator, clock, new WorkerMetrics(new io.micrometer.core.instrument.simple.SimpleMeterRegistry()));
+    }
+
+    /** As above, recording into {@code metrics} (the registry {@code METRICS_PORT} serves). */
+    public WorkerRuntime(WorkerConfig config, ImageGenerator generator, Clock clock, WorkerMetrics metrics) {
         this.config = config;
         this.generator = generator;
         this.clock = clock;
+        this.metrics = metrics;
+        metrics.jobsInHand(jobsInHand::get);
         String h;
         try {
             h = InetAddress.getLocalHost().getHostName();
@@ -192,6 +200,7 @@ public final class WorkerRuntime implements AutoCloseable {
                     inbox.add(new Delivered(env.getDeliveryTag(), job, promptChunks(job), replyTo(job, props)));
                 } catch (InvalidMessageException e) {
                     LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
+                    metrics.failure("malformed");
                     consumeChannel.basicReject(env.getDeliveryTag(), false);
                 }
             }
@@ -329,11 +338,12 @@ public final class WorkerRuntime implements AutoCloseable {
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            runnable.forEach(d -> nack(d, true));
+            runnable.forEach(this::requeue);
             return;
         } catch (Exception e) {
             LOG.error("batch of {} job(s) failed; returning them to the queue", runnable.size(), e);
-            runnable.forEach(d -> nack(d, true));
+            metrics.failure("generator_error");
+            runnable.forEach(this::requeue);
             return;
         } finally {
             busy = false;
@@ -343,6 +353,7 @@ public final class WorkerRuntime implements AutoCloseable {
         long secs = Math.max(1, Duration.between(started, finished).toMillis());
         stepsPerSecond = requests.get(0).steps() * 1000.0 / secs;
         stepsDone.addAndGet(requests.get(0).steps());
+        metrics.batch(config.modelName(), runnable.size(), requests.get(0).steps(), Duration.between(started, finished));
         for (int i = 0; i < runnable.size(); i++) {
             Delivered d = runnable.get(i);
             lastProgress.remove(d.request().jobId());
@@ -371,21 +382,32 @@ public final class WorkerRuntime implements AutoCloseable {
         if (publishConfirmed(result, d.replyTo())) {
             ack(d);
             jobsDone.incrementAndGet();
+            metrics.images(r.model(), images.size());
+            metrics.job(r.model(), "succeeded");
         } else {
-            nack(d, true);
+            requeue(d);
         }
     }
 
     private void finishWithFailure(Delivered d, JobFailure.Code code, String message) {
         JobFailure f = new JobFailure(d.request().jobId(), config.workerId(), code, message, clock.instant());
         if (!publishConfirmed(f, d.replyTo())) {
-            nack(d, true);
+            requeue(d);
         } else if (code == JobFailure.Code.CANCELLED) {
             ack(d);
+            metrics.job(d.request().model(), "cancelled");
         } else {
             LOG.warn("job {} failed permanently ({}): {}", d.request().jobId(), code, message);
             nack(d, false);
+            metrics.job(d.request().model(), "failed");
+            metrics.failure(code.name());
         }
+    }
+
+    /** Returns a job that was taken but not finished to its queue. */
+    private void requeue(Delivered d) {
+        nack(d, true);
+        metrics.job(d.request().model(), "requeued");
     }
 
     /** The results queue a job's bot named in {@code reply_to}; the default one if none or not a results queue. */
@@ -413,11 +435,13 @@ public final class WorkerRuntime implements AutoCloseable {
             resultChannel.waitForConfirmsOrDie(CONFIRM_TIMEOUT_MS);
             if (unroutable) { // basic.return arrives before the confirm of the same message
                 LOG.error("no queue {} for the outcome of a job; the job goes back to its queue", queue);
+                metrics.failure("unconfirmed");
                 return false;
             }
             return true;
         } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
             LOG.error("result not confirmed by the broker; the job goes back to the queue", e);
+            metrics.failure("unconfirmed");
             return false;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -452,6 +476,7 @@ public final class WorkerRuntime implements AutoCloseable {
             return;
         }
         hung = true;
+        metrics.failure("hung");
         LOG.error("batch running for more than {} s: the pipeline hangs; dropping the broker connection so its"
                 + " jobs go to other workers, then stopping", config.jobTimeout().toSeconds());
         connection.abort(2_000);

@@ -18,11 +18,11 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.diffusionbot.common.Sampler;
-import org.diffusionbot.worker.engine.GenerationRequest;
-import org.diffusionbot.worker.engine.ModelLoader;
-import org.diffusionbot.worker.engine.PipelineCallbacks;
-import org.diffusionbot.worker.engine.StableDiffusionPipeline;
-import org.diffusionbot.worker.engine.StepView;
+import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.pipeline.StepView;
 
 /**
  * CPU benchmark (not a test; run by hand, see docs/BENCHMARKS.md):

@@ -4,6 +4,8 @@ import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 
 /** The tiny SD 1.5 reference model, loaded once per JVM and shared by the engine tests. */
 public final class TinyModels {

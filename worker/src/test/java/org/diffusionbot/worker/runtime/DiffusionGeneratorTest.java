@@ -13,7 +13,7 @@ import java.util.UUID;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.messages.JobFailure;
 import org.diffusionbot.common.messages.JobRequest;
-import org.diffusionbot.worker.engine.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.TinyModels;
 import org.junit.jupiter.api.Test;
 

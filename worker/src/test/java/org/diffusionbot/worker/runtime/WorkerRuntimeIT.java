@@ -36,6 +36,7 @@ import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.mq.RabbitTestSupport;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.worker.WorkerConfig;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -52,6 +53,7 @@ class WorkerRuntimeIT {
     private final BlockingQueue<Message> progress = new LinkedBlockingQueue<>();
     private final List<Integer> batchSizes = new CopyOnWriteArrayList<>();
     private WorkerRuntime runtime;
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
 
     @BeforeEach
     void setUp() throws Exception {
@@ -97,7 +99,7 @@ class WorkerRuntimeIT {
         };
         WorkerConfig config = new WorkerConfig(Path.of("."), model, "test-worker", "cpu", batchSize, 1, null, java.time.Duration.ofMinutes(5),
                 new RabbitSettings(RabbitTestSupport.settings().uri(), 2, 15));
-        runtime = new WorkerRuntime(config, recording, Clock.systemUTC());
+        runtime = new WorkerRuntime(config, recording, Clock.systemUTC(), new WorkerMetrics(registry));
         runtime.start();
     }
 
@@ -137,6 +139,11 @@ class WorkerRuntimeIT {
         assertTrue(seen.stream().allMatch(p -> p.totalSteps() == 6));
         assertTrue(progress.stream().anyMatch(m -> m instanceof WorkerHeartbeat h && h.workerId().equals("test-worker")
                 && h.models().equals(List.of(model))), "heartbeat seen");
+        awaitCount("diffusionbot.worker.jobs", 1, "model", model, "outcome", "succeeded");
+        assertEquals(6, registry.get("diffusionbot.worker.steps").tag("model", model).counter().count());
+        assertEquals(1, registry.get("diffusionbot.worker.images").tag("model", model).counter().count());
+        assertEquals(1, registry.get("diffusionbot.worker.batch.duration").tag("model", model).timer().count());
+        assertTrue(registry.get("diffusionbot.worker.steps.per.second").tag("model", model).gauge().value() > 0);
     }
 
     @Test
@@ -151,6 +158,9 @@ class WorkerRuntimeIT {
             assertInstanceOf(JobResult.class, awaitFor(results, r.jobId()));
         }
         assertEquals(4, batchSizes.get(0), "all four queued jobs in the first batch: " + batchSizes);
+        awaitCount("diffusionbot.worker.jobs", 4, "model", model, "outcome", "succeeded");
+        assertEquals(4.0, registry.get("diffusionbot.worker.batch.size").summary().max());
+        assertEquals(3, registry.get("diffusionbot.worker.steps").counter().count(), "one batch of 3 steps");
     }
 
     @Test
@@ -162,6 +172,7 @@ class WorkerRuntimeIT {
         publish(ok);
         assertInstanceOf(JobResult.class, awaitFor(results, ok.jobId()));
         assertEquals(2, drain(deadQueue, 2).size());
+        awaitCount("diffusionbot.worker.failures", 2, "kind", "malformed");
     }
 
     @Test
@@ -173,6 +184,8 @@ class WorkerRuntimeIT {
         assertEquals(JobFailure.Code.NUMERICAL_ERROR, f.code());
         GetResponse dead = drain(deadQueue, 1).get(0);
         assertEquals(bad.jobId(), MessageCodec.decode(dead.getBody(), JobRequest.class).jobId());
+        awaitCount("diffusionbot.worker.jobs", 1, "model", model, "outcome", "failed");
+        awaitCount("diffusionbot.worker.failures", 1, "kind", "numerical_error");
     }
 
     @Test
@@ -183,6 +196,8 @@ class WorkerRuntimeIT {
         GetResponse dead = drain(deadQueue, 1).get(0);
         assertEquals(crash.jobId(), MessageCodec.decode(dead.getBody(), JobRequest.class).jobId());
         assertEquals(3, batchSizes.size(), "first delivery + 2 redeliveries (x-delivery-limit 2)");
+        awaitCount("diffusionbot.worker.failures", 3, "kind", "generator_error");
+        awaitCount("diffusionbot.worker.jobs", 3, "model", model, "outcome", "requeued");
         assertTrue(results.stream().noneMatch(m -> m instanceof JobResult r && r.jobId().equals(crash.jobId())));
     }
 
@@ -216,6 +231,20 @@ class WorkerRuntimeIT {
         runtime = null;
         assertInstanceOf(JobResult.class, awaitFor(results, first.jobId()), "the job in hand finished");
         assertEquals(3, ch.queueDeclarePassive(Topology.jobsQueue(model)).getMessageCount(), "the others wait in the queue");
+    }
+
+    /** Waits (up to 5 s: meters move just after the broker confirmed) for a counter to reach {@code expected}. */
+    private void awaitCount(String name, double expected, String... tags) throws InterruptedException {
+        double seen = -1;
+        for (int i = 0; i < 100; i++) {
+            var c = registry.find(name).tags(tags).counter();
+            seen = c == null ? 0 : c.count();
+            if (seen == expected) {
+                return;
+            }
+            Thread.sleep(50);
+        }
+        assertEquals(expected, seen, name + " " + java.util.Arrays.toString(tags));
     }
 
     private void cancel(UUID id) throws Exception {

@@ -6,7 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.List;
 import java.util.Objects;
-import org.diffusionbot.worker.engine.nn.ClipTextEncoder;
+import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 
 /**
  * Text conditioning with Automatic1111's emphasis and long prompts ({@code

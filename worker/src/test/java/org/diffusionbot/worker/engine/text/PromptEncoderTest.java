@@ -11,7 +11,7 @@ import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 import java.util.List;
 import org.diffusionbot.worker.engine.TinyModels;
-import org.diffusionbot.worker.engine.nn.ClipTextEncoder;
+import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;

@@ -1,0 +1,195 @@
+package org.diffusionbot.worker.engine.cuda;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Optional native helpers (worker/src/main/native/sd_native_ops.cc) built against the libtorch that
+ * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
+ * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, and CUDA
+ * allocator statistics. Loaded only when the environment variable (or system
+ * property) {@code SD_NATIVE_OPS} names the library file; everything has a plain DJL fallback, so CPU
+ * runs and CI never need it. {@code SD_NATIVE_OPS_OFF=1} disables it even when named (benchmarks).
+ */
+public final class NativeOps {
+    private static final Logger LOG = LoggerFactory.getLogger(NativeOps.class);
+    private static final boolean AVAILABLE = load();
+    private static volatile boolean enabled = AVAILABLE;
+
+    private NativeOps() {
+    }
+
+    private static boolean load() {
+        String path = EngineSettings.value("SD_NATIVE_OPS");
+        if (path == null || path.isBlank()) {
+            return false;
+        }
+        if (!Files.isRegularFile(Path.of(path))) {
+            LOG.warn("SD_NATIVE_OPS={} is not a file; using plain DJL operations", path);
+            return false;
+        }
+        try {
+            ai.djl.engine.Engine.getEngine("PyTorch"); // libtorch first: the library links against it
+            System.load(Path.of(path).toAbsolutePath().toString());
+            boolean bench = "1".equals(EngineSettings.value("SD_CUDNN_BENCHMARK"));
+            setCudnnBenchmark(bench);
+            boolean cudnnAttn = EngineSettings.onUnlessZero("SD_CUDNN_ATTENTION");
+            setCudnnAttention(cudnnAttn);
+            boolean gegluKernel = EngineSettings.onUnlessZero("SD_GEGLU_KERNEL");
+            setGegluKernel(gegluKernel);
+            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {})", path,
+                    bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off");
+            return true;
+        } catch (UnsatisfiedLinkError | RuntimeException e) {
+            LOG.warn("native ops not loaded from {}: {}", path, e.toString());
+            return false;
+        }
+    }
+
+    /** Whether the native library is loaded and in use. */
+    public static boolean enabled() {
+        return enabled;
+    }
+
+    /** Turns the native operations off or back on (benchmarks: measure what they buy). */
+    public static void setEnabled(boolean on) {
+        enabled = on && AVAILABLE;
+    }
+
+    /** Whether the library was loaded at all. */
+    public static boolean available() {
+        return AVAILABLE;
+    }
+
+    public static long h(NDArray a) {
+        return a == null ? 0L : ((PtNDArray) a).getHandle();
+    }
+
+    public static NDArray wrap(NDArray like, long handle) {
+        return new PtNDArray((PtNDManager) like.getManager(), handle);
+    }
+
+    // attention, norms, activations (handles of DJL tensors in, a new tensor handle out)
+    public static native long selfAttention(long x, long wqkv, long bqkv, long wout, long bout, int heads);
+
+    public static native long crossAttention(long x, long ctx, long wq, long bq, long wkv, long bkv, long wout, long bout,
+            int heads);
+
+    public static native long groupNorm(long x, int groups, long gamma, long beta, double eps, boolean silu);
+
+    public static native long geglu(long x, long w, long b);
+
+    public static native long gegluGate(long h);
+
+    /** a * gelu(g) for h = (..., 2I) = [a, g]: our kernel for fp16 on CUDA, PyTorch's ops otherwise (checks). */
+    public static NDArray gegluGate(NDArray h) {
+        return wrap(h, gegluGate(h(h)));
+    }
+
+    public static native void copyInto(long dst, long src);
+
+    // memory layout
+    public static native long channelsLast(long x);
+
+    public static native long contiguous(long x);
+
+    public static native boolean isChannelsLast(long x);
+
+    /**
+     * Whether convolution weights (and so the activations of the UNet and VAE) are kept in
+     * channels-last layout on CUDA: cuDNN's NHWC convolutions, our NHWC GroupNorm, no transposes
+     * around attention. On by default with the library; {@code SD_CHANNELS_LAST=0} turns it off.
+     */
+    public static boolean channelsLastOnGpu() {
+        return AVAILABLE && EngineSettings.onUnlessZero("SD_CHANNELS_LAST");
+    }
+
+    /**
+     * GroupNorm (+ SiLU) of (B, C, H, W): our NHWC kernels for a channels-last fp16 CUDA tensor (the
+     * result stays channels-last), PyTorch's group_norm otherwise. Needs the library.
+     */
+    public static NDArray groupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, double eps, boolean silu) {
+        return wrap(x, groupNorm(h(x), groups, h(gamma), h(beta), eps, silu));
+    }
+
+    /** A channels-last copy of a 4-d tensor (benchmarks and checks; needs the library). */
+    public static NDArray toChannelsLast(NDArray x) {
+        return wrap(x, channelsLast(h(x)));
+    }
+
+    /** {@code x} itself, or a row-major copy when it is a channels-last tensor (host copies need row-major). */
+    public static NDArray rowMajor(NDArray x) {
+        if (!AVAILABLE || !x.getDevice().isGpu() || x.getShape().dimension() != 4 || !isChannelsLast(h(x))) {
+            return x;
+        }
+        return wrap(x, contiguous(h(x)));
+    }
+
+    // CUDA graphs
+    static native long graphCreate(long sharePoolWith);
+
+    private static native void setCudnnBenchmark(boolean on);
+
+    private static native void setCudnnAttention(boolean on);
+
+    private static native void setGegluKernel(boolean on);
+
+    /** cuDNN's fused attention ahead of flash attention in SDPA (recapture graphs after a change). */
+    public static void cudnnAttention(boolean on) {
+        if (AVAILABLE) {
+            setCudnnAttention(on);
+        }
+    }
+
+    static native void graphEnter(long graph);
+
+    static native void graphExit(long graph);
+
+    static native void graphCaptureBegin(long graph);
+
+    static native void graphCaptureEnd(long graph);
+
+    static native void graphReplay(long graph);
+
+    static native void graphDestroy(long graph);
+
+    // device and allocator
+    private static native void synchronize();
+
+    private static native long[] memoryStats();
+
+    private static native void resetPeakMemory();
+
+    private static native void emptyCache();
+
+    /** Waits for the GPU (no-op without the library). */
+    public static void sync() {
+        if (AVAILABLE) {
+            synchronize();
+        }
+    }
+
+    /** {allocated, peak allocated, reserved, peak reserved} bytes of PyTorch's CUDA allocator, or null. */
+    public static long[] cudaMemory() {
+        return AVAILABLE ? memoryStats() : null;
+    }
+
+    /** Resets the peak figures of {@link #cudaMemory()}. */
+    public static void resetPeak() {
+        if (AVAILABLE) {
+            resetPeakMemory();
+        }
+    }
+
+    /** Returns cached, unused GPU memory to the driver. */
+    public static void releaseCache() {
+        if (AVAILABLE) {
+            emptyCache();
+        }
+    }
+}

@@ -1,0 +1,138 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+
+/**
+ * Multi-head scaled dot-product attention over (B, N, C) inputs, for self-attention (q, k, v from
+ * the input, projections fused into one matmul) or cross-attention (k, v from a context, fused into
+ * one matmul). The 1/sqrt(head_dim) scale is folded into the query projection at load time.
+ */
+final class Attention {
+    /** Parameter names of the four projections. */
+    record Names(String q, String k, String v, String out) {
+        static final Names DIFFUSERS = new Names("to_q", "to_k", "to_v", "to_out.0");
+        static final Names CLIP = new Names("q_proj", "k_proj", "v_proj", "out_proj");
+    }
+
+    private final int heads;
+    private final int dim;
+    private final boolean cross;
+    private final boolean upcast;
+    private final LinearLayer q;
+    private final LinearLayer kv;
+    private final LinearLayer qkv;
+    private final LinearLayer out;
+
+    /**
+     * @param contextDim width of the context for cross-attention, or 0 for self-attention
+     * @param qkvBias whether the q/k/v projections have biases
+     */
+    Attention(Params p, String prefix, Names names, int dim, int contextDim, int heads, boolean qkvBias, boolean upcast) {
+        this.heads = heads;
+        this.dim = dim;
+        this.cross = contextDim > 0;
+        this.upcast = upcast;
+        int kvIn = cross ? contextDim : dim;
+        double scale = 1.0 / Math.sqrt((double) dim / heads);
+        NDArray wq = p.get(prefix + "." + names.q() + ".weight", dim, dim).mul(scale);
+        NDArray wk = p.get(prefix + "." + names.k() + ".weight", dim, kvIn);
+        NDArray wv = p.get(prefix + "." + names.v() + ".weight", dim, kvIn);
+        NDArray bq = qkvBias ? p.get(prefix + "." + names.q() + ".bias", dim).mul(scale) : null;
+        NDArray bk = qkvBias ? p.get(prefix + "." + names.k() + ".bias", dim) : null;
+        NDArray bv = qkvBias ? p.get(prefix + "." + names.v() + ".bias", dim) : null;
+        if (cross) {
+            q = new LinearLayer(wq, bq);
+            kv = new LinearLayer(wk.concat(wv, 0), qkvBias ? bk.concat(bv, 0) : null);
+            qkv = null;
+        } else {
+            q = null;
+            kv = null;
+            qkv = new LinearLayer(Ops.concat(new NDList(wq, wk, wv), 0),
+                    qkvBias ? Ops.concat(new NDList(bq, bk, bv), 0) : null);
+        }
+        this.out = new LinearLayer(p, prefix + "." + names.out(), dim, dim, true);
+    }
+
+    /**
+     * @param x (B, N, C)
+     * @param context (B, M, contextDim) for cross-attention, ignored for self-attention
+     * @param mask additive (N, N) mask or null
+     * @return (B, N, C)
+     */
+    NDArray forward(NDArray x, NDArray context, NDArray mask) {
+        if (mask == null && NativeOps.enabled()) {
+            // one call: projections + fused SDPA (flash / memory-efficient kernels) + output projection
+            long handle = cross
+                    ? NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(context), NativeOps.h(q.weight),
+                            NativeOps.h(q.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias), NativeOps.h(out.weight),
+                            NativeOps.h(out.bias), heads)
+                    : NativeOps.selfAttention(NativeOps.h(x), NativeOps.h(qkv.weight), NativeOps.h(qkv.bias),
+                            NativeOps.h(out.weight), NativeOps.h(out.bias), heads);
+            return NativeOps.wrap(x, handle);
+        }
+        Shape s = x.getShape();
+        long b = s.get(0);
+        long n = s.get(1);
+        long d = dim / heads;
+        NDArray qh;
+        NDList kvh;
+        if (cross) {
+            long m = context.getShape().get(1);
+            qh = q.forward(x).reshape(b, n, heads, d).transpose(0, 2, 1, 3); // (B,H,N,d)
+            kvh = kv.forward(context).reshape(b, m, 2, heads, d).transpose(2, 0, 3, 1, 4).split(2, 0);
+        } else {
+            NDList parts = qkv.forward(x).reshape(b, n, 3, heads, d).transpose(2, 0, 3, 1, 4).split(3, 0);
+            qh = parts.get(0); // (1,B,H,N,d)
+            kvh = new NDList(parts.get(1), parts.get(2));
+        }
+        NDArray k = kvh.get(0);
+        NDArray v = kvh.get(1);
+        DataType type = x.getDataType();
+        boolean up = upcast && type != DataType.FLOAT32;
+        if (up) {
+            qh = qh.toType(DataType.FLOAT32, false);
+            k = k.toType(DataType.FLOAT32, false);
+        }
+        NDArray kt = k.swapAxes(3, 4);
+        long m = kt.getShape().get(4);
+        // Scores are (B, H, N, M): beyond SCORE_CHUNK elements, go over the queries in chunks so that
+        // memory stays bounded (e.g. 4096 tokens at 512x512 would need B*H*4096^2 floats at once).
+        long rows = Math.max(1, Math.min(n, SCORE_CHUNK / Math.max(1, b * heads * m)));
+        NDArray o;
+        if (rows >= n || mask != null) {
+            o = core(qh, kt, v, mask, up, type);
+        } else {
+            NDList pieces = new NDList();
+            ai.djl.ndarray.NDManager parent = qh.getManager();
+            final NDArray kt0 = kt;
+            final NDArray v0 = v;
+            for (long r0 = 0; r0 < n; r0 += rows) {
+                long r1 = Math.min(n, r0 + rows);
+                NDArray qc = qh.get("..., " + r0 + ":" + r1 + ", :"); // (…, N, d) rows r0..r1
+                // each chunk's scores are freed before the next chunk
+                pieces.add(Ops.scoped(parent, sub -> core(qc, kt0, v0, null, up, type), qc, kt0, v0));
+            }
+            o = Ops.concat(pieces, 3);
+        }
+        return out.forward(o.transpose(0, 1, 3, 2, 4).reshape(b, n, dim));
+    }
+
+    /** Largest score tensor computed at once in the DJL path (elements). */
+    private static final long SCORE_CHUNK = 1L << 26;
+
+    private static NDArray core(NDArray qh, NDArray kt, NDArray v, NDArray mask, boolean up, DataType type) {
+        NDArray scores = qh.matMul(kt); // (1,B,H,n,M)
+        if (mask != null) {
+            scores = scores.add(mask);
+        }
+        NDArray probs = scores.softmax(-1);
+        if (up) {
+            probs = probs.toType(type, false);
+        }
+        return probs.matMul(v);
+    }
+}

@@ -1,0 +1,183 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import java.util.ArrayList;
+import java.util.List;
+import org.diffusionbot.worker.engine.io.Weights;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+
+/**
+ * The Stable Diffusion VAE (diffusers {@code AutoencoderKL}): an encoder from images in [-1, 1] to
+ * the mean and standard deviation of the latent distribution, and a decoder from latents back to
+ * images in [-1, 1]. Scaling by {@link VaeConfig#scalingFactor()} is the caller's job, as in
+ * diffusers.
+ */
+public final class AutoencoderKL {
+    /**
+     * Mean and standard deviation of the latent distribution (before scaling).
+     *
+     * @param mean (B, latent_channels, h, w)
+     * @param std (B, latent_channels, h, w)
+     */
+    public record LatentDistribution(NDArray mean, NDArray std) {}
+
+    private final VaeConfig config;
+    private final DataType dtype;
+    // encoder
+    private final Conv2dLayer encConvIn;
+    private final List<List<ResnetBlock2D>> encResnets = new ArrayList<>();
+    private final List<Downsample2D> encDown = new ArrayList<>();
+    private final VaeMidBlock encMid;
+    private final GroupNormLayer encNormOut;
+    private final Conv2dLayer encConvOut;
+    private final Conv2dLayer quantConv;
+    // decoder
+    private final Conv2dLayer postQuantConv;
+    private final Conv2dLayer decConvIn;
+    private final VaeMidBlock decMid;
+    private final List<List<ResnetBlock2D>> decResnets = new ArrayList<>();
+    private final List<Upsample2D> decUp = new ArrayList<>();
+    private final GroupNormLayer decNormOut;
+    private final Conv2dLayer decConvOut;
+
+    /**
+     * Builds the VAE from weights; call {@link Weights#verify()} afterwards (the loader does).
+     *
+     * @param config the configuration
+     * @param weights tensors with diffusers VAE names
+     * @param manager long-lived owner of the parameters
+     * @param dtype parameter and compute type
+     * @param device parameter and compute device
+     */
+    public AutoencoderKL(VaeConfig config, Weights weights, NDManager manager, DataType dtype, Device device) {
+        this(config, new Params(weights, manager, dtype, device));
+    }
+
+    AutoencoderKL(VaeConfig c, Params p) {
+        this.config = c;
+        this.dtype = p.dtype();
+        List<Integer> ch = c.blockOutChannels();
+        int n = ch.size();
+        int g = c.normNumGroups();
+        int lat = c.latentChannels();
+        int top = ch.get(n - 1);
+
+        encConvIn = new Conv2dLayer(p, "encoder.conv_in", c.inChannels(), ch.get(0), 3);
+        int out = ch.get(0);
+        for (int i = 0; i < n; i++) {
+            int in = out;
+            out = ch.get(i);
+            List<ResnetBlock2D> rs = new ArrayList<>();
+            for (int j = 0; j < c.layersPerBlock(); j++) {
+                rs.add(new ResnetBlock2D(p, "encoder.down_blocks." + i + ".resnets." + j, j == 0 ? in : out, out, 0, g, 1e-6, 1.0));
+            }
+            encResnets.add(rs);
+            encDown.add(i < n - 1 ? new Downsample2D(p, "encoder.down_blocks." + i + ".downsamplers.0", out, 0) : null);
+        }
+        encMid = new VaeMidBlock(p, "encoder.mid_block", top, g, c.midBlockAddAttention());
+        encNormOut = new GroupNormLayer(p, "encoder.conv_norm_out", top, g, 1e-6);
+        encConvOut = new Conv2dLayer(p, "encoder.conv_out", top, 2 * lat, 3);
+        quantConv = c.useQuantConv() ? new Conv2dLayer(p, "quant_conv", 2 * lat, 2 * lat, 1) : null;
+
+        postQuantConv = c.usePostQuantConv() ? new Conv2dLayer(p, "post_quant_conv", lat, lat, 1) : null;
+        decConvIn = new Conv2dLayer(p, "decoder.conv_in", lat, top, 3);
+        decMid = new VaeMidBlock(p, "decoder.mid_block", top, g, c.midBlockAddAttention());
+        out = top;
+        for (int i = 0; i < n; i++) {
+            int prev = out;
+            out = ch.get(n - 1 - i);
+            List<ResnetBlock2D> rs = new ArrayList<>();
+            for (int j = 0; j < c.layersPerBlock() + 1; j++) {
+                rs.add(new ResnetBlock2D(p, "decoder.up_blocks." + i + ".resnets." + j, j == 0 ? prev : out, out, 0, g, 1e-6, 1.0));
+            }
+            decResnets.add(rs);
+            decUp.add(i < n - 1 ? new Upsample2D(p, "decoder.up_blocks." + i + ".upsamplers.0", out) : null);
+        }
+        decNormOut = new GroupNormLayer(p, "decoder.conv_norm_out", ch.get(0), g, 1e-6);
+        decConvOut = new Conv2dLayer(p, "decoder.conv_out", ch.get(0), c.outChannels(), 3);
+    }
+
+    /** @return the configuration */
+    public VaeConfig config() {
+        return config;
+    }
+
+    /** @return the parameter and compute type (inputs are expected in it) */
+    public DataType dtype() {
+        return dtype;
+    }
+
+    /**
+     * The type an SDXL pipeline runs this VAE in for a model of type {@code modelType}, as diffusers'
+     * {@code StableDiffusionXLPipeline} decides {@code needs_upcasting}: float32 when the model is
+     * float16 and the config says {@code force_upcast} (SDXL's original VAE overflows in float16),
+     * else the model's type.
+     */
+    public static DataType sdxlDtype(VaeConfig config, DataType modelType) {
+        return modelType == DataType.FLOAT16 && config.forceUpcast() ? DataType.FLOAT32 : modelType;
+    }
+
+    /**
+     * Decodes latents (already divided by the scaling factor) to an image.
+     *
+     * @param caller owner of the result
+     * @param latents (B, latent_channels, h, w)
+     * @return (B, out_channels, 8h, 8w) in [-1, 1] (not clamped)
+     */
+    public NDArray decode(NDManager caller, NDArray latents) {
+        return Ops.scoped(caller, sub -> {
+            NDArray x = postQuantConv == null ? latents : postQuantConv.forward(latents);
+            x = decMid.forward(decConvIn.forward(x));
+            for (int i = 0; i < decResnets.size(); i++) {
+                for (ResnetBlock2D r : decResnets.get(i)) {
+                    x = r.forward(x, null);
+                }
+                if (decUp.get(i) != null) {
+                    x = decUp.get(i).forward(x, 2 * x.getShape().get(2), 2 * x.getShape().get(3));
+                }
+            }
+            return NativeOps.rowMajor(decConvOut.forward(decNormOut.forwardSilu(x)));
+        }, latents);
+    }
+
+    /**
+     * Encodes an image to its latent distribution.
+     *
+     * @param caller owner of the results
+     * @param image (B, in_channels, H, W) in [-1, 1], H and W multiples of 8
+     * @return mean and std (logvar clamped to [-30, 20] as diffusers does), not yet scaled
+     */
+    public LatentDistribution encode(NDManager caller, NDArray image) {
+        NDArray packed = Ops.scoped(caller, sub -> {
+            NDArray x = encConvIn.forward(image);
+            for (int i = 0; i < encResnets.size(); i++) {
+                for (ResnetBlock2D r : encResnets.get(i)) {
+                    x = r.forward(x, null);
+                }
+                if (encDown.get(i) != null) {
+                    x = encDown.get(i).forward(x);
+                }
+            }
+            x = encConvOut.forward(encNormOut.forwardSilu(encMid.forward(x)));
+            NDArray moments = NativeOps.rowMajor(quantConv == null ? x : quantConv.forward(x));
+            NDList parts = moments.split(2, 1);
+            NDArray std = parts.get(1).clip(-30f, 20f).mul(0.5f).exp();
+            return parts.get(0).concat(std, 0); // (2B, L, h, w): one result for the scope
+        }, image);
+        try (NDManager sub = caller.newSubManager()) {
+            sub.tempAttachAll(packed);
+            NDList halves = packed.split(2, 0);
+            NDArray mean = halves.get(0).duplicate();
+            NDArray std = halves.get(1).duplicate();
+            mean.attach(caller);
+            std.attach(caller);
+            return new LatentDistribution(mean, std);
+        } finally {
+            packed.close();
+        }
+    }
+}

@@ -1,0 +1,241 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import java.util.ArrayList;
+import java.util.List;
+import org.diffusionbot.worker.engine.io.Weights;
+
+/**
+ * The CLIP text transformer of Stable Diffusion (transformers' {@code CLIPTextModel}, tensor names
+ * {@code text_model.*}): token + position embeddings, pre-LayerNorm transformer layers with a causal
+ * mask (no padding mask), final LayerNorm; with {@link ClipTextConfig#projectionDim()} &gt; 0 also
+ * {@code CLIPTextModelWithProjection}'s {@code text_projection.weight} (no bias), which maps the
+ * pooled state to {@code text_embeds} (SDXL's second encoder).
+ */
+public final class ClipTextEncoder {
+    private static final String P = "text_model.";
+
+    private final ClipTextConfig config;
+    private final NDArray tokenEmbedding;
+    private final NDArray positionEmbedding;
+    private final NDArray fullMask;
+    private final List<Layer> layers = new ArrayList<>();
+    private final LayerNormLayer finalNorm;
+    private final LinearLayer projection;
+    private final DataType dtype;
+
+    /**
+     * What SDXL takes from an encoder ({@link #encodeHidden}).
+     *
+     * @param hidden (B, L, hidden) the chosen layer's output, without the final layer norm
+     * @param pooled (B, projection_dim) {@code text_embeds}, or null when not asked for
+     */
+    public record Hidden(NDArray hidden, NDArray pooled) {}
+
+    private final class Layer {
+        final LayerNormLayer norm1;
+        final Attention attn;
+        final LayerNormLayer norm2;
+        final LinearLayer fc1;
+        final LinearLayer fc2;
+
+        Layer(Params p, String prefix) {
+            int h = config.hiddenSize();
+            norm1 = new LayerNormLayer(p, prefix + "layer_norm1", h, config.layerNormEps());
+            attn = new Attention(p, prefix + "self_attn", Attention.Names.CLIP, h, 0, config.numAttentionHeads(), true, false);
+            norm2 = new LayerNormLayer(p, prefix + "layer_norm2", h, config.layerNormEps());
+            fc1 = new LinearLayer(p, prefix + "mlp.fc1", h, config.intermediateSize(), true);
+            fc2 = new LinearLayer(p, prefix + "mlp.fc2", config.intermediateSize(), h, true);
+        }
+
+        NDArray forward(NDArray x, NDArray mask) {
+            x = x.add(attn.forward(norm1.forward(x), null, mask));
+            NDArray h = fc1.forward(norm2.forward(x));
+            h = config.hiddenAct().equals("gelu")
+                    ? h.getNDArrayInternal().gelu()
+                    : h.mul(h.mul(1.702f).getNDArrayInternal().sigmoid());
+            return x.add(fc2.forward(h));
+        }
+    }
+
+    /**
+     * Builds the encoder from weights; call {@link Weights#verify()} afterwards (the loader does).
+     *
+     * @param config the configuration
+     * @param weights tensors named {@code text_model.*}
+     * @param manager long-lived owner of the parameters
+     * @param dtype parameter and compute type
+     * @param device parameter and compute device
+     */
+    public ClipTextEncoder(ClipTextConfig config, Weights weights, NDManager manager, DataType dtype, Device device) {
+        this(config, new Params(weights, manager, dtype, device));
+    }
+
+    ClipTextEncoder(ClipTextConfig config, Params p) {
+        this.config = config;
+        this.dtype = p.dtype();
+        int h = config.hiddenSize();
+        tokenEmbedding = p.get(P + "embeddings.token_embedding.weight", config.vocabSize(), h);
+        positionEmbedding = p.get(P + "embeddings.position_embedding.weight", config.maxPositionEmbeddings(), h);
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            layers.add(new Layer(p, P + "encoder.layers." + i + "."));
+        }
+        finalNorm = new LayerNormLayer(p, P + "final_layer_norm", h, config.layerNormEps());
+        projection = config.projectionDim() > 0
+                ? new LinearLayer(p, "text_projection", h, config.projectionDim(), false) : null;
+        fullMask = causalMask(p.manager(), config.maxPositionEmbeddings(), dtype, p.device());
+    }
+
+    /** @return the configuration */
+    public ClipTextConfig config() {
+        return config;
+    }
+
+    /**
+     * The last hidden state (after the final layer norm), as SD 1.x uses it.
+     *
+     * @param caller owner of the result
+     * @param ids token ids (B, L), any integer or float type, L ≤ max positions (77)
+     * @return (B, L, hidden)
+     */
+    public NDArray encode(NDManager caller, NDArray ids) {
+        return encode(caller, ids, 1);
+    }
+
+    /**
+     * The hidden state of layer N - clipSkip + 1 after the final layer norm ("clip skip" as in
+     * Automatic1111: 1 = last layer, 2 = penultimate layer).
+     *
+     * @param caller owner of the result
+     * @param ids token ids (B, L)
+     * @param clipSkip 1 .. number of layers
+     * @return (B, L, hidden)
+     */
+    public NDArray encode(NDManager caller, NDArray ids, int clipSkip) {
+        if (clipSkip < 1 || clipSkip > layers.size()) {
+            throw new IllegalArgumentException("clipSkip must be 1.." + layers.size() + ", got " + clipSkip);
+        }
+        checkLength(ids);
+        return Ops.scoped(caller, sub -> {
+            NDArray[] xm = embed(sub, ids);
+            NDArray x = xm[0];
+            int n = layers.size() - clipSkip + 1;
+            for (int i = 0; i < n; i++) {
+                x = layers.get(i).forward(x, xm[1]);
+            }
+            return finalNorm.forward(x);
+        }, ids);
+    }
+
+    /**
+     * The hidden states SDXL conditions on, as diffusers' {@code StableDiffusionXLPipeline.encode_prompt}
+     * takes them: {@code hidden_states[-(clipSkip + 1)]} (the output of layer N − clipSkip, no final
+     * layer norm; clipSkip 1 = the penultimate layer, diffusers' {@code clip_skip = clipSkip - 1}) and,
+     * if asked, {@code text_embeds}: the last layer's final-normed state at each row's first {@code
+     * <|endoftext|>} ({@link ClipTextConfig#eosTokenId()}), times {@code text_projection}, whatever the
+     * clip skip.
+     *
+     * @param caller owner of the result
+     * @param ids token ids (B, L), L ≤ max positions (77)
+     * @param clipSkip 1 .. number of layers − 1
+     * @param pooled whether to compute {@code text_embeds} (needs a projection)
+     * @return the hidden state (B, L, hidden) and the pooled embedding (B, projection_dim) or null
+     * @throws IllegalArgumentException for a clip skip out of range, or pooled without a projection
+     */
+    public Hidden encodeHidden(NDManager caller, NDArray ids, int clipSkip, boolean pooled) {
+        if (clipSkip < 1 || clipSkip >= layers.size()) {
+            throw new IllegalArgumentException("clipSkip must be 1.." + (layers.size() - 1) + ", got " + clipSkip);
+        }
+        if (pooled && projection == null) {
+            throw new IllegalArgumentException("this text encoder has no text_projection (not CLIPTextModelWithProjection)");
+        }
+        checkLength(ids);
+        try (NDManager sub = caller.newSubManager()) {
+            sub.tempAttachAll(ids); // intermediates go to sub, ids back to its owner at the end
+            int[] eos = pooled ? eosPositions(ids) : null;
+            NDArray[] xm = embed(sub, ids);
+            NDArray x = xm[0];
+            NDArray hidden = null;
+            int keep = layers.size() - clipSkip;
+            int n = pooled ? layers.size() : keep;
+            for (int i = 0; i < n; i++) {
+                x = layers.get(i).forward(x, xm[1]);
+                if (i == keep - 1) {
+                    hidden = x;
+                }
+            }
+            NDArray text = null;
+            if (pooled) {
+                NDArray normed = finalNorm.forward(x);
+                NDList rows = new NDList();
+                for (int b = 0; b < eos.length; b++) {
+                    rows.add(normed.get(new NDIndex("{}, {}", b, eos[b])));
+                }
+                text = projection.forward(NDArrays.stack(rows, 0));
+                text.attach(caller);
+            }
+            hidden.attach(caller);
+            return new Hidden(hidden, text);
+        }
+    }
+
+    /** transformers: the first eos per row ({@code eos_token_id == 2}, a legacy config: the highest id). */
+    private int[] eosPositions(NDArray ids) {
+        long[] shape = ids.getShape().getShape();
+        int len = (int) shape[shape.length - 1];
+        long[] v = ids.toType(DataType.INT64, false).toLongArray();
+        int[] out = new int[v.length / len];
+        for (int b = 0; b < out.length; b++) {
+            int best = 0;
+            for (int j = 0; j < len; j++) {
+                long id = v[b * len + j];
+                if (config.eosTokenId() == 2 ? id > v[b * len + best] : id == config.eosTokenId()) {
+                    best = j;
+                    if (config.eosTokenId() != 2) {
+                        break;
+                    }
+                }
+            }
+            out[b] = best;
+        }
+        return out;
+    }
+
+    private void checkLength(NDArray ids) {
+        long len = ids.getShape().get(ids.getShape().dimension() - 1);
+        if (len > config.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("sequence length " + len + " exceeds " + config.maxPositionEmbeddings());
+        }
+    }
+
+    /** Token + position embeddings and the causal mask of this length. */
+    private NDArray[] embed(NDManager sub, NDArray ids) {
+        long len = ids.getShape().get(ids.getShape().dimension() - 1);
+        NDArray idx = ids.getDataType() == DataType.INT64 ? ids : ids.toType(DataType.INT64, false);
+        NDArray x = idx.getNDArrayInternal().embedding(idx, tokenEmbedding, SparseFormat.DENSE).head();
+        if (len == config.maxPositionEmbeddings()) {
+            return new NDArray[] {x.add(positionEmbedding), fullMask};
+        }
+        NDArray pos = sub.arange(0, len, 1, DataType.INT64, x.getDevice());
+        x = x.add(pos.getNDArrayInternal().embedding(pos, positionEmbedding, SparseFormat.DENSE).head());
+        return new NDArray[] {x, causalMask(sub, (int) len, dtype, x.getDevice())};
+    }
+
+    private static NDArray causalMask(NDManager m, int n, DataType dtype, Device device) {
+        float[] v = new float[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = i + 1; j < n; j++) {
+                v[i * n + j] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        return m.create(v, new Shape(n, n)).toDevice(device, false).toType(dtype, false);
+    }
+}

@@ -1,0 +1,56 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.norm.BatchNorm;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+
+/**
+ * {@code torch.nn.GroupNorm} over (B, C, ...) inputs. DJL exposes no group norm, so the input is
+ * viewed as (1, B*G, rest) and normalised by a training-mode batch norm (per-"channel" biased mean
+ * and variance, exactly GroupNorm's statistics), then scaled and shifted per channel: 5 ops. With
+ * {@link NativeOps} it is one {@code at::group_norm} call (SiLU fused in {@link #forwardSilu}).
+ */
+final class GroupNormLayer {
+    private final Params params;
+    private final int groups;
+    private final float eps;
+    private final NDArray gamma;
+    private final NDArray beta;
+    private final NDArray gamma1;
+    private final NDArray beta1;
+
+    GroupNormLayer(Params p, String prefix, int channels, int groups, double eps) {
+        if (channels % groups != 0) {
+            throw new IllegalArgumentException(prefix + ": " + channels + " channels not divisible by " + groups + " groups");
+        }
+        this.params = p;
+        this.groups = groups;
+        this.eps = (float) eps;
+        this.gamma1 = p.get(prefix + ".weight", channels);
+        this.beta1 = p.get(prefix + ".bias", channels);
+        this.gamma = gamma1.reshape(channels, 1, 1);
+        this.beta = beta1.reshape(channels, 1, 1);
+    }
+
+    /** SiLU(GroupNorm(x)), one native call when {@link NativeOps} is on. */
+    NDArray forwardSilu(NDArray x) {
+        if (NativeOps.enabled()) {
+            return NativeOps.groupNorm(x, groups, gamma1, beta1, eps, true);
+        }
+        return Ops.silu(forward(x));
+    }
+
+    /** @param x (B, C, H, W) */
+    NDArray forward(NDArray x) {
+        if (NativeOps.enabled()) {
+            return NativeOps.groupNorm(x, groups, gamma1, beta1, eps, false);
+        }
+        Shape s = x.getShape();
+        long n = s.get(0) * groups;
+        NDArray[] scratch = params.groupNormScratch(n);
+        NDArray y = BatchNorm.batchNorm(x.reshape(1, n, -1), scratch[2], scratch[3], scratch[0], scratch[1], 1, 0f, eps, true)
+                .head();
+        return y.reshape(s).mul(gamma).add(beta);
+    }
+}

@@ -1,0 +1,45 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.ndarray.NDArray;
+
+/** diffusers {@code ResnetBlock2D}: GroupNorm, SiLU, conv, (+ time embedding), GroupNorm, SiLU, conv, + shortcut. */
+final class ResnetBlock2D {
+    private final GroupNormLayer norm1;
+    private final Conv2dLayer conv1;
+    private final LinearLayer timeProj;
+    private final GroupNormLayer norm2;
+    private final Conv2dLayer conv2;
+    private final Conv2dLayer shortcut;
+    private final double outputScale;
+
+    /** @param tembChannels width of the time embedding, or 0 when the block has none (VAE) */
+    ResnetBlock2D(Params p, String prefix, int in, int out, int tembChannels, int groups, double eps, double outputScale) {
+        norm1 = new GroupNormLayer(p, prefix + ".norm1", in, groups, eps);
+        conv1 = new Conv2dLayer(p, prefix + ".conv1", in, out, 3);
+        timeProj = tembChannels > 0 ? new LinearLayer(p, prefix + ".time_emb_proj", tembChannels, out, true) : null;
+        norm2 = new GroupNormLayer(p, prefix + ".norm2", out, groups, eps);
+        conv2 = new Conv2dLayer(p, prefix + ".conv2", out, out, 3);
+        shortcut = in != out ? new Conv2dLayer(p, prefix + ".conv_shortcut", in, out, 1) : null;
+        this.outputScale = outputScale;
+    }
+
+    /**
+     * @param x (B, in, H, W)
+     * @param tembAct SiLU(time embedding) (B, temb), or null for blocks without time embedding
+     */
+    NDArray forward(NDArray x, NDArray tembAct) {
+        return Ops.scoped(x.getManager(), sub -> run(x, tembAct), x, tembAct);
+    }
+
+    private NDArray run(NDArray x, NDArray tembAct) {
+        NDArray h = conv1.forward(norm1.forwardSilu(x));
+        if (timeProj != null) {
+            NDArray t = timeProj.forward(tembAct);
+            h = h.add(t.reshape(t.getShape().get(0), t.getShape().get(1), 1, 1));
+        }
+        h = conv2.forward(norm2.forwardSilu(h));
+        NDArray res = shortcut == null ? x : shortcut.forward(x);
+        NDArray y = res.add(h);
+        return outputScale == 1.0 ? y : y.div(outputScale);
+    }
+}

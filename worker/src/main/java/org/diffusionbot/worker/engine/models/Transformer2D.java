@@ -1,0 +1,119 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.List;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+
+/**
+ * diffusers {@code Transformer2DModel} for SD 1.x/2.x: GroupNorm, proj_in (1x1 conv or linear),
+ * {@code BasicTransformerBlock}s (self-attention, cross-attention, GEGLU feed-forward, each
+ * pre-LayerNorm with residual), proj_out, + residual.
+ */
+final class Transformer2D {
+    private final GroupNormLayer norm;
+    private final boolean linearProjection;
+    private final Conv2dLayer projInConv;
+    private final Conv2dLayer projOutConv;
+    private final LinearLayer projInLinear;
+    private final LinearLayer projOutLinear;
+    private final List<Block> blocks = new ArrayList<>();
+    private final int channels;
+
+    /** diffusers {@code BasicTransformerBlock} with GEGLU feed-forward. */
+    private static final class Block {
+        final LayerNormLayer norm1;
+        final Attention attn1;
+        final LayerNormLayer norm2;
+        final Attention attn2;
+        final LayerNormLayer norm3;
+        final LinearLayer geglu;
+        final LinearLayer ffOut;
+        final long inner;
+
+        Block(Params p, String prefix, int dim, int heads, int contextDim, boolean upcast) {
+            norm1 = new LayerNormLayer(p, prefix + ".norm1", dim, 1e-5);
+            attn1 = new Attention(p, prefix + ".attn1", Attention.Names.DIFFUSERS, dim, 0, heads, false, upcast);
+            norm2 = new LayerNormLayer(p, prefix + ".norm2", dim, 1e-5);
+            attn2 = new Attention(p, prefix + ".attn2", Attention.Names.DIFFUSERS, dim, contextDim, heads, false, upcast);
+            norm3 = new LayerNormLayer(p, prefix + ".norm3", dim, 1e-5);
+            inner = 4L * dim;
+            geglu = new LinearLayer(p, prefix + ".ff.net.0.proj", dim, (int) (2 * inner), true);
+            ffOut = new LinearLayer(p, prefix + ".ff.net.2", (int) inner, dim, true);
+        }
+
+        NDArray forward(NDArray x0, NDArray context) {
+            return Ops.scoped(x0.getManager(), sub -> run(x0, context), x0, context);
+        }
+
+        private NDArray run(NDArray x, NDArray context) {
+            x = x.add(attn1.forward(norm1.forward(x), null, null));
+            x = x.add(attn2.forward(norm2.forward(x), context, null));
+            NDArray n3 = norm3.forward(x);
+            NDArray h;
+            if (NativeOps.enabled()) {
+                h = NativeOps.wrap(n3, NativeOps.geglu(NativeOps.h(n3), NativeOps.h(geglu.weight), NativeOps.h(geglu.bias)));
+            } else {
+                var parts = geglu.forward(n3).split(2, 2);
+                h = parts.get(0).mul(parts.get(1).getNDArrayInternal().gelu());
+            }
+            return x.add(ffOut.forward(h));
+        }
+    }
+
+    Transformer2D(Params p, String prefix, int channels, int heads, int layers, int contextDim, int groups,
+            boolean linearProjection, boolean upcast) {
+        this.channels = channels;
+        this.linearProjection = linearProjection;
+        norm = new GroupNormLayer(p, prefix + ".norm", channels, groups, 1e-6);
+        if (linearProjection) {
+            projInLinear = new LinearLayer(p, prefix + ".proj_in", channels, channels, true);
+            projOutLinear = new LinearLayer(p, prefix + ".proj_out", channels, channels, true);
+            projInConv = null;
+            projOutConv = null;
+        } else {
+            projInConv = new Conv2dLayer(p, prefix + ".proj_in", channels, channels, 1);
+            projOutConv = new Conv2dLayer(p, prefix + ".proj_out", channels, channels, 1);
+            projInLinear = null;
+            projOutLinear = null;
+        }
+        for (int i = 0; i < layers; i++) {
+            blocks.add(new Block(p, prefix + ".transformer_blocks." + i, channels, heads, contextDim, upcast));
+        }
+    }
+
+    /**
+     * @param x (B, C, H, W)
+     * @param context (B, M, contextDim)
+     */
+    NDArray forward(NDArray x, NDArray context) {
+        return Ops.scoped(x.getManager(), sub -> run(x, context), x, context);
+    }
+
+    private NDArray run(NDArray x, NDArray context) {
+        Shape s = x.getShape();
+        long b = s.get(0);
+        long h = s.get(2);
+        long w = s.get(3);
+        NDArray y = norm.forward(x);
+        if (!linearProjection) {
+            y = projInConv.forward(y);
+        }
+        y = y.reshape(b, channels, h * w).transpose(0, 2, 1);
+        if (linearProjection) {
+            y = projInLinear.forward(y);
+        }
+        for (Block blk : blocks) {
+            y = blk.forward(y, context);
+        }
+        if (linearProjection) {
+            y = projOutLinear.forward(y);
+        }
+        y = y.transpose(0, 2, 1).reshape(b, channels, h, w);
+        if (!linearProjection) {
+            y = projOutConv.forward(y);
+        }
+        return y.add(x);
+    }
+}

@@ -1,0 +1,247 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import org.diffusionbot.worker.engine.io.Weights;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+
+/**
+ * The Stable Diffusion noise-prediction UNet (diffusers {@code UNet2DConditionModel}, diffusers
+ * tensor names): sinusoidal time embedding, down blocks of ResnetBlock2D (+ Transformer2DModel) with
+ * downsampling, a cross-attention mid block, up blocks consuming the skip connections, GroupNorm,
+ * SiLU and conv_out. SDXL's {@code addition_embed_type="text_time"}: the pooled text embedding and
+ * the sinusoidal embeddings of the added time ids go through {@code add_embedding} and are added to
+ * the time embedding.
+ */
+public final class UNet2DConditionModel {
+    private final UNetConfig config;
+    private final DataType dtype;
+    private final Conv2dLayer convIn;
+    private final NDArray freqs;
+    private final LinearLayer timeLinear1;
+    private final LinearLayer timeLinear2;
+    private final NDArray addTimeFreqs;
+    private final LinearLayer addLinear1;
+    private final LinearLayer addLinear2;
+    private final List<Level> down = new ArrayList<>();
+    private final ResnetBlock2D midResnet0;
+    private final Transformer2D midAttention;
+    private final ResnetBlock2D midResnet1;
+    private final List<Level> up = new ArrayList<>();
+    private final GroupNormLayer normOut;
+    private final Conv2dLayer convOut;
+
+    /** One down or up block: resnets, optional transformers, optional resampler. */
+    private static final class Level {
+        final List<ResnetBlock2D> resnets = new ArrayList<>();
+        final List<Transformer2D> attentions = new ArrayList<>();
+        Downsample2D downsampler;
+        Upsample2D upsampler;
+    }
+
+    /**
+     * Builds the UNet from weights; call {@link Weights#verify()} afterwards (the loader does).
+     *
+     * @param config the configuration
+     * @param weights tensors with diffusers UNet names
+     * @param manager long-lived owner of the parameters
+     * @param dtype parameter and compute type
+     * @param device parameter and compute device
+     */
+    public UNet2DConditionModel(UNetConfig config, Weights weights, NDManager manager, DataType dtype, Device device) {
+        this(config, new Params(weights, manager, dtype, device));
+    }
+
+    UNet2DConditionModel(UNetConfig c, Params p) {
+        this.config = c;
+        this.dtype = p.dtype();
+        List<Integer> ch = c.blockOutChannels();
+        int n = ch.size();
+        int b0 = ch.get(0);
+        int groups = c.normNumGroups();
+        double eps = c.normEps();
+        int ctx = c.crossAttentionDim();
+        int temb = c.timeEmbeddingDim();
+        convIn = new Conv2dLayer(p, "conv_in", c.inChannels(), b0, c.convInKernel());
+        freqs = timestepFrequencies(p.manager(), b0 / 2, c.freqShift(), p.device());
+        timeLinear1 = new LinearLayer(p, "time_embedding.linear_1", b0, temb, true);
+        timeLinear2 = new LinearLayer(p, "time_embedding.linear_2", temb, temb, true);
+        if (c.hasTextTime()) {
+            addTimeFreqs = timestepFrequencies(p.manager(), c.additionTimeEmbedDim() / 2, c.freqShift(), p.device());
+            addLinear1 = new LinearLayer(p, "add_embedding.linear_1", c.projectionClassEmbeddingsInputDim(), temb, true);
+            addLinear2 = new LinearLayer(p, "add_embedding.linear_2", temb, temb, true);
+        } else {
+            addTimeFreqs = null;
+            addLinear1 = null;
+            addLinear2 = null;
+        }
+
+        int out = b0;
+        for (int i = 0; i < n; i++) {
+            int in = out;
+            out = ch.get(i);
+            Level lv = new Level();
+            String pre = "down_blocks." + i;
+            boolean attn = c.downBlockTypes().get(i).equals("CrossAttnDownBlock2D");
+            for (int j = 0; j < c.layersPerBlock(); j++) {
+                lv.resnets.add(new ResnetBlock2D(p, pre + ".resnets." + j, j == 0 ? in : out, out, temb, groups, eps, 1.0));
+                if (attn) {
+                    lv.attentions.add(new Transformer2D(p, pre + ".attentions." + j, out, c.numAttentionHeads().get(i),
+                            c.transformerLayersPerBlock().get(i), ctx, groups, c.useLinearProjection(), c.upcastAttention()));
+                }
+            }
+            if (i < n - 1) {
+                lv.downsampler = new Downsample2D(p, pre + ".downsamplers.0", out, c.downsamplePadding());
+            }
+            down.add(lv);
+        }
+
+        int top = ch.get(n - 1);
+        midResnet0 = new ResnetBlock2D(p, "mid_block.resnets.0", top, top, temb, groups, eps, c.midBlockScaleFactor());
+        midAttention = new Transformer2D(p, "mid_block.attentions.0", top, c.numAttentionHeads().get(n - 1),
+                c.transformerLayersPerBlock().get(n - 1), ctx, groups, c.useLinearProjection(), c.upcastAttention());
+        midResnet1 = new ResnetBlock2D(p, "mid_block.resnets.1", top, top, temb, groups, eps, c.midBlockScaleFactor());
+
+        out = ch.get(n - 1);
+        for (int i = 0; i < n; i++) {
+            int r = n - 1 - i; // index into the forward-order lists
+            int prevOut = out;
+            out = ch.get(r);
+            int in = ch.get(Math.max(r - 1, 0));
+            Level lv = new Level();
+            String pre = "up_blocks." + i;
+            boolean attn = c.upBlockTypes().get(i).equals("CrossAttnUpBlock2D");
+            int layers = c.layersPerBlock() + 1;
+            for (int j = 0; j < layers; j++) {
+                int skip = j == layers - 1 ? in : out;
+                int resIn = j == 0 ? prevOut : out;
+                lv.resnets.add(new ResnetBlock2D(p, pre + ".resnets." + j, resIn + skip, out, temb, groups, eps, 1.0));
+                if (attn) {
+                    lv.attentions.add(new Transformer2D(p, pre + ".attentions." + j, out, c.numAttentionHeads().get(r),
+                            c.transformerLayersPerBlock().get(r), ctx, groups, c.useLinearProjection(), c.upcastAttention()));
+                }
+            }
+            if (i < n - 1) {
+                lv.upsampler = new Upsample2D(p, pre + ".upsamplers.0", out);
+            }
+            up.add(lv);
+        }
+        normOut = new GroupNormLayer(p, "conv_norm_out", b0, groups, eps);
+        convOut = new Conv2dLayer(p, "conv_out", b0, c.outChannels(), c.convOutKernel());
+    }
+
+    /** exp(-ln(10000) * i / (half - shift)), computed in float32 by PyTorch as diffusers does. */
+    private static NDArray timestepFrequencies(NDManager m, int half, int shift, Device device) {
+        try (NDManager tmp = m.newSubManager(device)) {
+            NDArray f = tmp.arange(0, half, 1, DataType.FLOAT32, device)
+                    .mul((float) -Math.log(10000))
+                    .div((float) (half - shift))
+                    .exp();
+            f.attach(m);
+            return f.reshape(1, half);
+        }
+    }
+
+    /** @return the configuration */
+    public UNetConfig config() {
+        return config;
+    }
+
+    /**
+     * Predicts the noise.
+     *
+     * @param caller owner of the result
+     * @param sample latents (B, in_channels, h, w)
+     * @param timestep (B) or (1) or scalar, any numeric type
+     * @param context text embeddings (B, 77, cross_attention_dim)
+     * @return (B, out_channels, h, w) in the model's dtype, attached to {@code caller}
+     */
+    public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context) {
+        return forward(caller, sample, timestep, context, null, null);
+    }
+
+    /**
+     * Predicts the noise with SDXL's added conditioning (diffusers' {@code added_cond_kwargs}).
+     *
+     * @param caller owner of the result
+     * @param sample latents (B, in_channels, h, w)
+     * @param timestep (B) or (1) or scalar, any numeric type
+     * @param context text embeddings (B, 77·k, cross_attention_dim)
+     * @param textEmbeds pooled text embeddings (B, {@link UNetConfig#pooledDim()}); null unless text_time
+     * @param timeIds added time ids (B, 6) in pixels: original h, w, crop top, left, target h, w; null
+     *     unless text_time
+     * @return (B, out_channels, h, w) in the model's dtype, attached to {@code caller}
+     * @throws IllegalArgumentException when the added conditioning is missing for a text_time UNet or
+     *     given to another
+     */
+    public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds,
+            NDArray timeIds) {
+        if (config.hasTextTime() != (textEmbeds != null && timeIds != null)) {
+            throw new IllegalArgumentException(config.hasTextTime()
+                    ? "this UNet (addition_embed_type text_time) needs text_embeds and time_ids"
+                    : "this UNet takes no added conditioning");
+        }
+        return Ops.scoped(caller, sub -> run(sample, timestep, context, textEmbeds, timeIds), sample, timestep, context,
+                textEmbeds, timeIds);
+    }
+
+    /** diffusers' {@code get_timestep_embedding} of (N) values with the given frequencies → (N, 2·half). */
+    private NDArray sinusoidal(NDArray values, NDArray frequencies) {
+        NDArray t = values.toType(DataType.FLOAT32, false).reshape(-1, 1).mul(frequencies);
+        return config.flipSinToCos() ? t.cos().concat(t.sin(), 1) : t.sin().concat(t.cos(), 1);
+    }
+
+    private NDArray run(NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds, NDArray timeIds) {
+        NDArray tEmb = sinusoidal(timestep, freqs).toType(dtype, false);
+        NDArray emb = timeLinear2.forward(Ops.silu(timeLinear1.forward(tEmb)));
+        if (addLinear1 != null) {
+            long b = timeIds.getShape().get(0);
+            NDArray timeEmbeds = sinusoidal(timeIds, addTimeFreqs).reshape(b, -1);
+            NDArray add = textEmbeds.toType(DataType.FLOAT32, false).concat(timeEmbeds, 1).toType(dtype, false);
+            emb = emb.add(addLinear2.forward(Ops.silu(addLinear1.forward(add))));
+        }
+        NDArray embAct = Ops.silu(emb);
+
+        NDArray x = config.centerInputSample() ? sample.mul(2).sub(1) : sample;
+        x = convIn.forward(x);
+        Deque<NDArray> skips = new ArrayDeque<>();
+        skips.push(x);
+        for (Level lv : down) {
+            for (int j = 0; j < lv.resnets.size(); j++) {
+                x = lv.resnets.get(j).forward(x, embAct);
+                if (!lv.attentions.isEmpty()) {
+                    x = lv.attentions.get(j).forward(x, context);
+                }
+                skips.push(x);
+            }
+            if (lv.downsampler != null) {
+                x = lv.downsampler.forward(x);
+                skips.push(x);
+            }
+        }
+        x = midResnet0.forward(x, embAct);
+        x = midAttention.forward(x, context);
+        x = midResnet1.forward(x, embAct);
+        for (Level lv : up) {
+            for (int j = 0; j < lv.resnets.size(); j++) {
+                x = x.concat(skips.pop(), 1);
+                x = lv.resnets.get(j).forward(x, embAct);
+                if (!lv.attentions.isEmpty()) {
+                    x = lv.attentions.get(j).forward(x, context);
+                }
+            }
+            if (lv.upsampler != null) {
+                NDArray next = skips.peek();
+                x = lv.upsampler.forward(x, next.getShape().get(2), next.getShape().get(3));
+            }
+        }
+        return NativeOps.rowMajor(convOut.forward(normOut.forwardSilu(x)));
+    }
+
+}

@@ -1,0 +1,98 @@
+package org.diffusionbot.worker.engine.pipeline;
+
+import java.util.List;
+import java.util.Objects;
+import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.Sampler;
+
+/**
+ * One prompt of a {@link StableDiffusionPipeline#generate} batch, producing one image per seed.
+ * Requests of one batch may differ in prompt, negative prompt, seeds, guidance scale, clip skip
+ * and init image; they must share size, steps, sampler and strength (see {@link
+ * #sharesRunWith}). Values are checked with {@link GenerationLimits}.
+ *
+ * @param prompt the prompt
+ * @param negativePrompt the negative prompt ("" for none; encoded like any prompt, as diffusers does)
+ * @param seeds one seed per image (each image gets its own {@code TorchGenerator(seed)})
+ * @param guidanceScale classifier-free guidance scale; values ≤ 1 disable guidance (diffusers)
+ * @param clipSkip 1 = last CLIP layer, 2 = penultimate, ...
+ * @param width image width in pixels
+ * @param height image height in pixels
+ * @param steps inference steps
+ * @param sampler the sampler
+ * @param initImage PNG/JPEG bytes for img2img, or null
+ * @param strength img2img strength in (0, 1], null exactly when initImage is null
+ */
+public record GenerationRequest(
+        String prompt,
+        String negativePrompt,
+        List<Long> seeds,
+        double guidanceScale,
+        int clipSkip,
+        int width,
+        int height,
+        int steps,
+        Sampler sampler,
+        byte[] initImage,
+        Double strength) {
+
+    /** Validates with {@link GenerationLimits}. */
+    public GenerationRequest {
+        Objects.requireNonNull(prompt, "prompt");
+        negativePrompt = negativePrompt == null ? "" : negativePrompt;
+        seeds = List.copyOf(seeds);
+        if (seeds.isEmpty()) {
+            throw new IllegalArgumentException("a request needs at least one seed");
+        }
+        seeds.forEach(GenerationLimits::checkSeed);
+        GenerationLimits.checkCfg(guidanceScale);
+        GenerationLimits.checkClipSkip(clipSkip);
+        GenerationLimits.checkSize(width, height);
+        GenerationLimits.checkSteps(steps);
+        Objects.requireNonNull(sampler, "sampler");
+        if ((initImage == null) != (strength == null)) {
+            throw new IllegalArgumentException("initImage and strength must be given together");
+        }
+        if (strength != null) {
+            GenerationLimits.checkStrength(strength);
+        }
+    }
+
+    /** A txt2img request with no negative prompt, cfg 7, clip skip 1. */
+    public static GenerationRequest of(String prompt, int width, int height, int steps, Sampler sampler, long seed) {
+        return new GenerationRequest(prompt, "", List.of(seed), GenerationLimits.DEFAULT_CFG, 1, width, height, steps,
+                sampler, null, null);
+    }
+
+    public GenerationRequest withNegativePrompt(String negative) {
+        return new GenerationRequest(prompt, negative, seeds, guidanceScale, clipSkip, width, height, steps, sampler,
+                initImage, strength);
+    }
+
+    public GenerationRequest withSeeds(List<Long> newSeeds) {
+        return new GenerationRequest(prompt, negativePrompt, newSeeds, guidanceScale, clipSkip, width, height, steps,
+                sampler, initImage, strength);
+    }
+
+    public GenerationRequest withGuidanceScale(double cfg) {
+        return new GenerationRequest(prompt, negativePrompt, seeds, cfg, clipSkip, width, height, steps, sampler,
+                initImage, strength);
+    }
+
+    public GenerationRequest withClipSkip(int skip) {
+        return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, skip, width, height, steps, sampler,
+                initImage, strength);
+    }
+
+    /** An img2img request: {@code image} is PNG or JPEG bytes. */
+    public GenerationRequest withInitImage(byte[] image, double imageStrength) {
+        return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps,
+                sampler, image, imageStrength);
+    }
+
+    /** Whether both can run in one UNet batch: same size, steps, sampler and strength. */
+    public boolean sharesRunWith(GenerationRequest o) {
+        return width == o.width && height == o.height && steps == o.steps && sampler == o.sampler
+                && Objects.equals(strength, o.strength);
+    }
+}

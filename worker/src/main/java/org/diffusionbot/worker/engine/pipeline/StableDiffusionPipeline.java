@@ -1,0 +1,728 @@
+package org.diffusionbot.worker.engine.pipeline;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
+import org.diffusionbot.worker.engine.cuda.EngineSettings;
+import org.diffusionbot.worker.engine.models.StableDiffusionModels;
+import org.diffusionbot.worker.engine.random.TorchGenerator;
+import org.diffusionbot.worker.engine.schedulers.NoiseSource;
+import org.diffusionbot.worker.engine.schedulers.Scheduler;
+import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
+import org.diffusionbot.worker.engine.schedulers.Schedulers;
+import org.diffusionbot.worker.engine.schedulers.StepResult;
+import org.diffusionbot.worker.engine.text.ChunkedPrompt;
+import org.diffusionbot.worker.engine.text.ClipTokenizer;
+import org.diffusionbot.worker.engine.text.PromptChunker;
+import org.diffusionbot.worker.engine.text.PromptEncoder;
+
+/**
+ * Text-to-image and image-to-image with the semantics of diffusers' {@code StableDiffusionPipeline}
+ * and {@code StableDiffusionImg2ImgPipeline}, for a batch of requests that share size, steps,
+ * sampler and strength.
+ *
+ * <p>One {@link #generate} call is one UNet batch: for N images (all seeds of all requests) the UNet
+ * sees 2N rows {@code [negative_0..negative_{N-1}, positive_0..positive_{N-1}]} and the guided noise
+ * is {@code eps_neg + cfg·(eps_pos − eps_neg)} with each image's own cfg. As in diffusers, a
+ * guidance scale ≤ 1 means no guidance (the positive prediction alone); when no request of the
+ * batch uses guidance the negative rows are not computed at all.
+ *
+ * <p>Prompts: Automatic1111's emphasis syntax ({@code (word)}, {@code (word:1.3)}, {@code [word]},
+ * {@code BREAK}) and prompts longer than 75 tokens, encoded in 75-token chunks (see {@link
+ * PromptEncoder}); diffusers parses neither, but a prompt without that syntax and within 75 tokens
+ * is encoded exactly as diffusers encodes it.
+ *
+ * <p>Random numbers: every image has its own {@link TorchGenerator} seeded with its seed, drawing
+ * exactly what diffusers draws with {@code generator=[torch.Generator("cpu").manual_seed(seed), ...]}:
+ * txt2img draws the initial noise {@code randn(1, 4, h/8, w/8)} (times {@code init_noise_sigma});
+ * img2img first draws the VAE latent sample ({@code retrieve_latents(..., sample_mode="sample")}:
+ * {@code mean + std·randn}) and then the noise added at the first remaining timestep; ancestral
+ * samplers then draw their per-step noise from the same generator.
+ *
+ * <p>Precision: latents, scheduler arithmetic and guidance are float32 whatever the model dtype; UNet
+ * inputs are cast to the model dtype and its output back to float32; the final decode input is
+ * computed in float32 and cast to the VAE's dtype. Memory: every run allocates under one manager
+ * that is closed before {@code generate} returns; per step, intermediates live in a sub-manager.
+ * Nothing is copied to the host inside the step loop unless a callback asks (previews, tests).
+ *
+ * <p>Not thread-safe: run one {@code generate} at a time per instance.
+ */
+public final class StableDiffusionPipeline implements AutoCloseable {
+    /** Message of a request whose latents or image contain NaN/Inf. */
+    public static final String NUMERICAL_ERROR_MESSAGE = "the model produced NaN/Inf values (often a float16 overflow "
+            + "in the UNet or VAE); try another seed, sampler or guidance scale, or run the model in float32";
+
+    private final StableDiffusionModels models;
+    private final ClipTokenizer tokenizer;
+    private final PromptEncoder promptEncoder;
+    /** SDXL's second encoder with its tokenizer (pads with {@code !}), else null. */
+    private final PromptEncoder promptEncoder2;
+    private final SchedulerConfig schedulerConfig;
+    private final DataType dtype;
+    private final Device device;
+    private final String description;
+    private final CudaGraphUNet unetRunner;
+    /** Images per VAE decode call: 1 (peak memory), more on CUDA with SD_DECODE_BATCH. */
+    private final int decodeBatch;
+    private LatentsHook latentsHook;
+
+    /** Test hook: may replace the latents after a step (e.g. to force NaN). */
+    @FunctionalInterface
+    interface LatentsHook {
+        NDArray apply(int stepIndex, NDArray latents, int[] requestOfRow);
+    }
+
+    /**
+     * @param models loaded networks (closed by {@link #close()})
+     * @param tokenizer the CLIP tokenizer of the text encoder
+     * @param schedulerConfig noise schedule and prediction type of the model
+     * @param dtype model dtype (float32 on CPU; float16 on CUDA)
+     * @param device where the models live and the run computes
+     * @param description e.g. the model path, for logs
+     */
+    public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, SchedulerConfig schedulerConfig,
+            DataType dtype, Device device, String description) {
+        this(models, tokenizer, null, schedulerConfig, dtype, device, description);
+    }
+
+    /**
+     * @param models loaded networks (closed by {@link #close()})
+     * @param tokenizer the CLIP tokenizer of the (first) text encoder
+     * @param tokenizer2 SDXL's second tokenizer (the same vocabulary, padding with {@code !}); required
+     *     when the models have a second text encoder, else null
+     * @param schedulerConfig noise schedule and prediction type of the model
+     * @param dtype model dtype (float32 on CPU; float16 on CUDA)
+     * @param device where the models live and the run computes
+     * @param description e.g. the model path, for logs
+     */
+    public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, ClipTokenizer tokenizer2,
+            SchedulerConfig schedulerConfig, DataType dtype, Device device, String description) {
+        this.models = Objects.requireNonNull(models);
+        this.tokenizer = Objects.requireNonNull(tokenizer);
+        this.promptEncoder = new PromptEncoder(new PromptChunker(tokenizer), models.textEncoder());
+        if ((models.textEncoder2() == null) != (tokenizer2 == null)) {
+            throw new IllegalArgumentException("a second tokenizer goes with a second text encoder");
+        }
+        this.promptEncoder2 = tokenizer2 == null ? null
+                : new PromptEncoder(new PromptChunker(tokenizer2), models.textEncoder2());
+        this.schedulerConfig = Objects.requireNonNull(schedulerConfig);
+        this.dtype = dtype;
+        this.device = device;
+        this.description = description;
+        this.unetRunner = new CudaGraphUNet(models.unet(), device, EngineSettings.positiveInt("SD_CUDA_GRAPHS_MAX", 3));
+        this.decodeBatch = device.isGpu() ? EngineSettings.positiveInt("SD_DECODE_BATCH", 1) : 1;
+    }
+
+    /** Whether the model is SDXL (a second text encoder, added conditioning, SDXL's latent space). */
+    public boolean sdxl() {
+        return models.textEncoder2() != null;
+    }
+
+    /** The UNet as the step loop calls it (through CUDA graphs where available). */
+    public CudaGraphUNet unetRunner() {
+        return unetRunner;
+    }
+
+    public StableDiffusionModels models() {
+        return models;
+    }
+
+    public ClipTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    public SchedulerConfig schedulerConfig() {
+        return schedulerConfig;
+    }
+
+    public DataType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public String description() {
+        return description;
+    }
+
+    void setLatentsHook(LatentsHook hook) {
+        this.latentsHook = hook;
+    }
+
+    /**
+     * The first step index and the timesteps an img2img run of this strength uses (diffusers'
+     * {@code get_timesteps}); strength null: txt2img.
+     */
+    public float[] timestepsFor(org.diffusionbot.common.Sampler sampler, int steps, Double strength) {
+        try (Scheduler s = Schedulers.create(sampler, schedulerConfig, steps)) {
+            int first = strength == null ? 0 : s.firstStepForStrength(strength);
+            float[] all = s.timesteps();
+            return Arrays.copyOfRange(all, Math.min(first, all.length), all.length);
+        }
+    }
+
+    /**
+     * The number of 75-token chunks the request's context has on its own: the longer of its prompt and
+     * negative prompt. Requests with different counts can share a batch, but every prompt is then padded
+     * to the batch's largest count, which changes the images of the shorter ones.
+     */
+    public int promptChunks(GenerationRequest r) {
+        return Math.max(promptEncoder.chunk(r.prompt()).chunkCount(), promptEncoder.chunk(r.negativePrompt()).chunkCount());
+    }
+
+    /**
+     * Runs the requests as one batch.
+     *
+     * @param requests requests sharing size, steps, sampler and strength (see {@link GenerationRequest#sharesRunWith})
+     * @param callbacks progress, previews and cancellation
+     * @return one result per request, in order; problems of one request (unreadable init image,
+     *     NaN/Inf, cancellation) are results, not exceptions
+     * @throws IllegalArgumentException if the requests cannot share a batch
+     */
+    public List<RequestResult> generate(List<GenerationRequest> requests, PipelineCallbacks callbacks) {
+        if (requests.isEmpty()) {
+            return List.of();
+        }
+        GenerationRequest head = requests.get(0);
+        for (GenerationRequest r : requests) {
+            if (!head.sharesRunWith(r)) {
+                throw new IllegalArgumentException("requests of one batch must share size, steps, sampler and strength");
+            }
+        }
+        PipelineCallbacks cb = callbacks == null ? PipelineCallbacks.NONE : callbacks;
+        int nReq = requests.size();
+        RequestResult[] results = new RequestResult[nReq];
+        List<List<String>> notes = new ArrayList<>();
+        for (int r = 0; r < nReq; r++) {
+            notes.add(new ArrayList<>());
+        }
+        int lh = head.height() / 8;
+        int lw = head.width() / 8;
+        int latentChannels = models.unet().config().inChannels();
+        Shape one = new Shape(1, latentChannels, lh, lw);
+
+        // img2img: decode the init images first; an unreadable one fails its request only
+        InitImage[] init = new InitImage[nReq];
+        if (head.strength() != null) {
+            for (int r = 0; r < nReq; r++) {
+                try {
+                    init[r] = InitImage.decode(requests.get(r).initImage(), head.width(), head.height());
+                    if (init[r].note() != null) {
+                        notes.get(r).add(init[r].note());
+                    }
+                } catch (InitImage.UnreadableImageException e) {
+                    results[r] = new RequestResult.Failure(RequestResult.Reason.INVALID_INPUT, e.getMessage(), notes.get(r));
+                }
+            }
+        }
+
+        // one row per image of every request still in the run
+        List<Integer> rowRequest = new ArrayList<>();
+        List<Integer> rowImage = new ArrayList<>();
+        Map<Long, Integer> rowOf = new HashMap<>();
+        for (int r = 0; r < nReq; r++) {
+            if (results[r] != null) {
+                continue;
+            }
+            for (int k = 0; k < requests.get(r).seeds().size(); k++) {
+                rowOf.put(key(r, k), rowRequest.size());
+                rowRequest.add(r);
+                rowImage.add(k);
+            }
+        }
+        int n = rowRequest.size();
+        if (n == 0) {
+            return finish(results, notes);
+        }
+        int[] requestOfRow = rowRequest.stream().mapToInt(Integer::intValue).toArray();
+        TorchGenerator[] gens = new TorchGenerator[n];
+        for (int i = 0; i < n; i++) {
+            gens[i] = new TorchGenerator(requests.get(requestOfRow[i]).seeds().get(rowImage.get(i)));
+        }
+        boolean useCfg = false;
+        float[] cfg = new float[n];
+        for (int i = 0; i < n; i++) {
+            double g = requests.get(requestOfRow[i]).guidanceScale();
+            useCfg |= g > 1;
+            cfg[i] = (float) Math.max(g, 1.0); // diffusers: guidance only when scale > 1
+        }
+
+        try (NDManager run = NDManager.newBaseManager(device);
+                Scheduler sched = Schedulers.create(head.sampler(), schedulerConfig)) {
+            sched.setTimesteps(head.steps());
+            int first = head.strength() == null ? 0 : sched.firstStepForStrength(head.strength());
+            float[] timesteps = sched.timesteps();
+            int total = sched.numSteps() - first;
+            if (total <= 0) {
+                String msg = "strength " + head.strength() + " with " + head.steps()
+                        + " steps runs no denoising step; raise the strength or the steps";
+                for (int r = 0; r < nReq; r++) {
+                    if (results[r] == null) {
+                        results[r] = new RequestResult.Failure(RequestResult.Reason.INVALID_INPUT, msg, notes.get(r));
+                    }
+                }
+                return finish(results, notes);
+            }
+
+            NDArray[] cond = encodePrompts(run, requests, results, notes, requestOfRow, useCfg);
+            NDArray context = cond[0];
+            NDArray cfgT = run.create(cfg, new Shape(n, 1, 1, 1));
+            NDArray x = head.strength() == null
+                    ? initialNoise(run, gens, one).mul(sched.initNoiseSigma())
+                    : img2imgLatents(run, sched, first, init, requestOfRow, gens, one);
+            NoiseSource noise = sched.isStochastic() ? NoiseSource.of(gens) : NoiseSource.NONE;
+            // all timesteps on the device at once: no host-to-device copy (and sync) inside the loop
+            NDArray timestepsOnDevice = run.create(timesteps);
+
+            boolean[] cancelled = new boolean[nReq];
+            for (int i = first; i < sched.numSteps(); i++) {
+                if (!anyActive(cb, results, cancelled)) {
+                    break;
+                }
+                try (NDManager s = run.newSubManager()) {
+                    NDArray in = sched.scaleModelInput(x, i);
+                    if (in != x) {
+                        in.attach(s);
+                    }
+                    NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
+                    NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
+                    t.attach(s);
+                    NDArray eps = (sdxl()
+                            ? models.unet().forward(s, modelIn.toType(dtype, false), t, context, cond[1], cond[2])
+                            : unetRunner.forward(s, modelIn.toType(dtype, false), t, context))
+                            .toType(DataType.FLOAT32, false);
+                    NDArray guided;
+                    if (useCfg) {
+                        NDList halves = eps.split(2, 0);
+                        guided = halves.get(0).add(halves.get(1).sub(halves.get(0)).mul(cfgT));
+                    } else {
+                        guided = eps;
+                    }
+                    StepResult res = sched.step(guided, i, x, noise);
+                    NDArray prev = res.prevSample();
+                    if (latentsHook != null) {
+                        NDArray h = latentsHook.apply(i, prev, requestOfRow);
+                        if (h != prev) {
+                            h.attach(run);
+                            prev.close();
+                            prev = h;
+                        }
+                    }
+                    x.close();
+                    x = prev;
+                    NDArray x0 = res.x0() == x ? x.duplicate() : res.x0();
+                    x0.attach(s); // freed with the step
+                    cb.onStep(new View(i - first + 1, total, timesteps[i], x0, x, rowOf, results, cancelled, lh, lw, cb,
+                            s));
+                }
+            }
+            decode(run, x, requests, results, notes, cancelled, requestOfRow, rowImage, lh, lw);
+        }
+        return finish(results, notes);
+    }
+
+    private static long key(int request, int image) {
+        return ((long) request << 32) | image;
+    }
+
+    private static boolean anyActive(PipelineCallbacks cb, RequestResult[] results, boolean[] cancelled) {
+        boolean any = false;
+        for (int r = 0; r < results.length; r++) {
+            if (results[r] == null && !cancelled[r]) {
+                cancelled[r] = cb.isCancelled(r);
+                any |= !cancelled[r];
+            }
+        }
+        return any;
+    }
+
+    private static List<RequestResult> finish(RequestResult[] results, List<List<String>> notes) {
+        List<RequestResult> out = new ArrayList<>();
+        for (int r = 0; r < results.length; r++) {
+            out.add(results[r] != null ? results[r]
+                    : new RequestResult.Failure(RequestResult.Reason.CANCELLED, "cancelled", notes.get(r)));
+        }
+        return out;
+    }
+
+    /**
+     * {context, pooled, time ids}: the context (2N or N, 77·k, D) holds the negatives of every row,
+     * then the positives, in the model dtype. Prompts are parsed for Automatic1111's emphasis syntax
+     * and encoded in 75-token chunks ({@link PromptEncoder}); every prompt of the batch, negatives
+     * included when guidance is on, is padded with empty-prompt chunks to the batch's largest chunk
+     * count k. Unweighted prompts of up to 75 tokens get exactly diffusers' (2, 77, D) encoding.
+     *
+     * <p>SDXL, as diffusers' {@code StableDiffusionXLPipeline.encode_prompt}: the context is both
+     * encoders' hidden states concatenated, pooled (2N or N, P) is the second encoder's {@code
+     * text_embeds} of the first chunk, an empty negative prompt gives zeros for both ({@code
+     * force_zeros_for_empty_prompt}, as Automatic1111), and time ids (2N or N, 6) are (h, w, 0, 0, h, w).
+     * Other models: pooled and time ids are null.
+     */
+    private NDArray[] encodePrompts(NDManager run, List<GenerationRequest> requests, RequestResult[] results,
+            List<List<String>> notes, int[] requestOfRow, boolean useCfg) {
+        Map<Integer, NDArray[]> perRequest = new HashMap<>(); // {(2, 77·k, D), (2, P)}: negative, positive
+        Map<Integer, List<ChunkedPrompt>> chunked = new HashMap<>();
+        int chunks = 1;
+        for (int r = 0; r < requests.size(); r++) {
+            if (results[r] != null) {
+                continue;
+            }
+            GenerationRequest q = requests.get(r);
+            ChunkedPrompt neg = promptEncoder.chunk(q.negativePrompt());
+            ChunkedPrompt pos = promptEncoder.chunk(q.prompt());
+            chunked.put(r, List.of(neg, pos));
+            note(notes.get(r), "prompt", pos);
+            chunks = Math.max(chunks, pos.chunkCount());
+            if (useCfg) {
+                note(notes.get(r), "negative prompt", neg);
+                chunks = Math.max(chunks, neg.chunkCount());
+            }
+        }
+        try (NDManager tmp = run.newSubManager()) {
+            for (Map.Entry<Integer, List<ChunkedPrompt>> e : chunked.entrySet()) {
+                GenerationRequest q = requests.get(e.getKey());
+                perRequest.put(e.getKey(), sdxl()
+                        ? encodeSdxl(tmp, q, chunks)
+                        : new NDArray[] {promptEncoder.encode(tmp, e.getValue(), chunks, q.clipSkip()), null});
+            }
+            NDArray[] out = new NDArray[3];
+            for (int k = 0; k < (sdxl() ? 2 : 1); k++) {
+                NDList rows = new NDList();
+                if (useCfg) {
+                    for (int r : requestOfRow) {
+                        rows.add(perRequest.get(r)[k].get("0:1"));
+                    }
+                }
+                for (int r : requestOfRow) {
+                    rows.add(perRequest.get(r)[k].get("1:2"));
+                }
+                out[k] = NDArrays.concat(rows, 0);
+                out[k].attach(run);
+            }
+            if (sdxl()) {
+                GenerationRequest head = requests.get(0);
+                float[] ids = new float[(int) out[0].getShape().get(0) * 6];
+                for (int i = 0; i < ids.length; i += 6) {
+                    ids[i] = ids[i + 4] = head.height();
+                    ids[i + 1] = ids[i + 5] = head.width();
+                }
+                out[2] = run.create(ids, new Shape(ids.length / 6, 6)).toType(dtype, false);
+            }
+            return out;
+        }
+    }
+
+    /** One SDXL request's {context (2, 77·k, D1 + D2), pooled (2, P)}: negative, positive. */
+    private NDArray[] encodeSdxl(NDManager m, GenerationRequest q, int chunks) {
+        List<ChunkedPrompt> p1 = List.of(promptEncoder.chunk(q.negativePrompt()), promptEncoder.chunk(q.prompt()));
+        List<ChunkedPrompt> p2 = List.of(promptEncoder2.chunk(q.negativePrompt()), promptEncoder2.chunk(q.prompt()));
+        var h1 = promptEncoder.encodeHidden(m, p1, chunks, q.clipSkip());
+        var h2 = promptEncoder2.encodeHidden(m, p2, chunks, q.clipSkip());
+        NDArray context = h1.hidden().concat(h2.hidden(), 2);
+        NDArray pooled = h2.pooled();
+        if (q.negativePrompt() == null || q.negativePrompt().isEmpty()) {
+            // force_zeros_for_empty_prompt: the negative row of both is zeros
+            NDArray keep = m.create(new float[] {0f, 1f}, new Shape(2, 1, 1)).toType(context.getDataType(), false);
+            context = context.mul(keep);
+            pooled = pooled.mul(keep.reshape(2, 1));
+        }
+        return new NDArray[] {context, pooled};
+    }
+
+    private void note(List<String> notes, String what, ChunkedPrompt p) {
+        int per = promptEncoder.chunker().chunkLength();
+        if (p.tokenCount() > per) {
+            notes.add("long " + what + " (" + p.tokenCount() + " tokens): encoded in " + p.chunkCount() + " chunks of "
+                    + per + " tokens");
+        }
+    }
+
+    private static NDArray initialNoise(NDManager run, TorchGenerator[] gens, Shape one) {
+        int per = (int) one.size();
+        float[] all = new float[per * gens.length];
+        for (int i = 0; i < gens.length; i++) {
+            System.arraycopy(gens[i].randn(one.getShape()), 0, all, i * per, per);
+        }
+        return run.create(all, new Shape(gens.length, one.get(1), one.get(2), one.get(3)));
+    }
+
+    /** VAE-encodes each init image, samples its latent per image, scales, adds noise at step {@code first}. */
+    private NDArray img2imgLatents(NDManager run, Scheduler sched, int first, InitImage[] init, int[] requestOfRow,
+            TorchGenerator[] gens, Shape one) {
+        double scaling = models.vae().config().scalingFactor();
+        try (NDManager tmp = run.newSubManager()) {
+            Map<Integer, NDArray[]> dist = new HashMap<>();
+            NDList latents = new NDList();
+            NDList noises = new NDList();
+            for (int i = 0; i < requestOfRow.length; i++) {
+                int r = requestOfRow[i];
+                NDArray[] md = dist.computeIfAbsent(r, k -> {
+                    InitImage im = init[k];
+                    NDArray img = tmp.create(im.chw(), new Shape(1, 3, im.height(), im.width()))
+                            .toType(models.vae().dtype(), false);
+                    var d = models.vae().encode(tmp, img);
+                    return new NDArray[] {d.mean().toType(DataType.FLOAT32, false), d.std().toType(DataType.FLOAT32, false)};
+                });
+                // diffusers: latent_dist.sample(generator) = mean + std * randn_tensor(mean.shape, generator)
+                NDArray sample = tmp.create(gens[i].randn(one.getShape()), one);
+                latents.add(md[0].add(md[1].mul(sample)).mul((float) scaling));
+            }
+            for (TorchGenerator g : gens) {
+                noises.add(tmp.create(g.randn(one.getShape()), one));
+            }
+            NDArray x = sched.addNoise(NDArrays.concat(latents, 0), NDArrays.concat(noises, 0), first);
+            x.attach(run);
+            return x;
+        }
+    }
+
+    private void decode(NDManager run, NDArray x, List<GenerationRequest> requests, RequestResult[] results,
+            List<List<String>> notes, boolean[] cancelled, int[] requestOfRow, List<Integer> rowImage, int lh, int lw) {
+        double scaling = models.vae().config().scalingFactor();
+        int nReq = requests.size();
+        RgbImage[][] images = new RgbImage[nReq][];
+        boolean[] bad = new boolean[nReq];
+        for (int r = 0; r < nReq; r++) {
+            images[r] = new RgbImage[requests.get(r).seeds().size()];
+        }
+        // rows to decode, in chunks of up to decodeBatch rows (one VAE call, one copy to the host each)
+        List<Integer> rows = new ArrayList<>();
+        for (int i = 0; i < requestOfRow.length; i++) {
+            int r = requestOfRow[i];
+            if (results[r] == null && !cancelled[r]) {
+                rows.add(i);
+            }
+        }
+        int per = (int) (x.getShape().size() / Math.max(1, x.getShape().get(0)));
+        for (int c0 = 0; c0 < rows.size(); c0 += decodeBatch) {
+            List<Integer> chunk = new ArrayList<>();
+            try (NDManager s = run.newSubManager()) {
+                NDList parts = new NDList();
+                float[] lv = null;
+                for (int i : rows.subList(c0, Math.min(rows.size(), c0 + decodeBatch))) {
+                    chunk.add(i);
+                    NDArray lat = x.get(i + ":" + (i + 1));
+                    lat.attach(s);
+                    parts.add(lat);
+                }
+                NDArray lat = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
+                lat.attach(s);
+                lv = lat.toFloatArray();
+                List<Integer> ok = new ArrayList<>();
+                NDList good = new NDList();
+                for (int k = 0; k < chunk.size(); k++) {
+                    int i = chunk.get(k);
+                    if (allFinite(lv, k * per, per)) {
+                        ok.add(i);
+                        good.add(parts.get(k));
+                    } else {
+                        bad[requestOfRow[i]] = true;
+                    }
+                }
+                if (ok.isEmpty()) {
+                    continue;
+                }
+                NDArray in = (good.size() == parts.size() ? lat : NDArrays.concat(good, 0)).div((float) scaling)
+                        .toType(models.vae().dtype(), false);
+                Decoded dec = toImages(models.vae().decode(s, in));
+                for (int k = 0; k < ok.size(); k++) {
+                    int i = ok.get(k);
+                    int r = requestOfRow[i];
+                    if (!dec.finite()[k]) {
+                        bad[r] = true;
+                        continue;
+                    }
+                    images[r][rowImage.get(i)] = dec.images()[k];
+                }
+            }
+        }
+        for (int r = 0; r < nReq; r++) {
+            if (results[r] != null) {
+                continue;
+            }
+            if (cancelled[r]) {
+                results[r] = new RequestResult.Failure(RequestResult.Reason.CANCELLED, "cancelled", notes.get(r));
+            } else if (bad[r]) {
+                results[r] = new RequestResult.Failure(RequestResult.Reason.NUMERICAL, NUMERICAL_ERROR_MESSAGE, notes.get(r));
+            } else {
+                results[r] = new RequestResult.Success(List.of(images[r]), notes.get(r));
+            }
+        }
+    }
+
+    private static boolean allFinite(float[] v, int from, int n) {
+        for (int k = from; k < from + n; k++) {
+            if (!Float.isFinite(v[k])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean allFinite(float[] v) {
+        for (float f : v) {
+            if (!Float.isFinite(f)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Images of a decoder output, and per image whether all its values were finite. */
+    record Decoded(RgbImage[] images, boolean[] finite) {
+    }
+
+    /**
+     * Decoder output (B, 3, H, W) in [-1, 1] → round(255·clamp(v/2 + 0.5, 0, 1)) as interleaved 8-bit
+     * RGB, as diffusers' numpy_to_pil, computed where the tensor lives: on a GPU only the bytes and one
+     * float per image (max |v|, NaN and Inf propagate) come back, and the GPU is not left idle while
+     * the host converts millions of floats.
+     */
+    static Decoded toImages(NDArray decoded) {
+        Shape s = decoded.getShape();
+        int b = (int) s.get(0);
+        int h = (int) s.get(2);
+        int w = (int) s.get(3);
+        try (NDManager m = decoded.getManager().newSubManager()) {
+            NDArray f = decoded.toType(DataType.FLOAT32, false);
+            f.attach(m);
+            NDArray rgb = f.div(2f).add(0.5f).clip(0f, 1f).mul(255f).round().toType(DataType.UINT8, false)
+                    .transpose(0, 2, 3, 1);
+            NDArray peak = f.abs().reshape(b, -1).max(new int[] {1});
+            byte[] bytes = rgb.toByteArray();
+            float[] peaks = peak.toFloatArray();
+            int img = 3 * h * w;
+            RgbImage[] images = new RgbImage[b];
+            boolean[] finite = new boolean[b];
+            for (int k = 0; k < b; k++) {
+                images[k] = new RgbImage(w, h, Arrays.copyOfRange(bytes, k * img, (k + 1) * img));
+                finite[k] = Float.isFinite(peaks[k]);
+            }
+            return new Decoded(images, finite);
+        }
+    }
+
+    private final class View implements StepView {
+        private final int step;
+        private final int total;
+        private final float timestep;
+        private final NDArray x0;
+        private final NDArray latents;
+        private final Map<Long, Integer> rowOf;
+        private final RequestResult[] results;
+        private final boolean[] cancelled;
+        private final int lh;
+        private final int lw;
+        private final PipelineCallbacks cb;
+        private final NDManager scope;
+
+        View(int step, int total, float timestep, NDArray x0, NDArray latents, Map<Long, Integer> rowOf,
+                RequestResult[] results, boolean[] cancelled, int lh, int lw, PipelineCallbacks cb, NDManager scope) {
+            this.step = step;
+            this.total = total;
+            this.timestep = timestep;
+            this.x0 = x0;
+            this.latents = latents;
+            this.rowOf = rowOf;
+            this.results = results;
+            this.cancelled = cancelled;
+            this.lh = lh;
+            this.lw = lw;
+            this.cb = cb;
+            this.scope = scope;
+        }
+
+        @Override
+        public int step() {
+            return step;
+        }
+
+        @Override
+        public int totalSteps() {
+            return total;
+        }
+
+        @Override
+        public float timestep() {
+            return timestep;
+        }
+
+        @Override
+        public boolean isActive(int request) {
+            return request >= 0 && request < results.length && results[request] == null && !cancelled[request];
+        }
+
+        private int row(int request, int image) {
+            Integer row = rowOf.get(key(request, image));
+            if (row == null) {
+                throw new IllegalArgumentException("no image " + image + " of request " + request + " in this run");
+            }
+            return row;
+        }
+
+        private float[] x0Host; // every row of x0, copied on the first preview of the step (one sync)
+
+        private float[] x0Row(int row) {
+            if (x0Host == null) {
+                x0Host = x0.toType(DataType.FLOAT32, false).toFloatArray();
+            }
+            int per = x0Host.length / (int) x0.getShape().get(0);
+            return Arrays.copyOfRange(x0Host, row * per, (row + 1) * per);
+        }
+
+        private float[] rowOf(NDArray a, int row) {
+            try (NDManager m = scope.newSubManager()) {
+                NDArray r = a.get(row);
+                r.attach(m);
+                return r.toType(DataType.FLOAT32, false).toFloatArray();
+            }
+        }
+
+        @Override
+        public float[] x0(int request, int image) {
+            return x0Row(row(request, image));
+        }
+
+        @Override
+        public float[] latents(int request, int image) {
+            return rowOf(latents, row(request, image));
+        }
+
+        @Override
+        public RgbImage preview(int request, int image) {
+            int row = row(request, image);
+            return switch (cb.previewMode()) {
+                case LATENT_RGB -> LatentPreview.render(sdxl(), x0Row(row), lh, lw, 1);
+                case LATENT_RGB_X2 -> LatentPreview.render(sdxl(), x0Row(row), lh, lw, 2);
+                case VAE -> {
+                    try (NDManager m = scope.newSubManager()) {
+                        NDArray lat = x0.get(row + ":" + (row + 1));
+                        lat.attach(m);
+                        NDArray in = lat.div((float) models.vae().config().scalingFactor())
+                                .toType(models.vae().dtype(), false);
+                        yield toImages(models.vae().decode(m, in)).images()[0];
+                    }
+                }
+            };
+        }
+    }
+
+    @Override
+    public void close() {
+        unetRunner.close();
+        models.close();
+    }
+}

@@ -1,0 +1,20 @@
+package org.diffusionbot.worker.engine.schedulers;
+
+import ai.djl.ndarray.NDArray;
+import org.diffusionbot.common.Sampler;
+
+/** diffusers' {@code EulerDiscreteScheduler(steps_offset=1)}: linspace timesteps, x' = x + (x − x0)/σ·(σ_next − σ). */
+public final class EulerScheduler extends SigmaScheduler {
+    EulerScheduler(SchedulerConfig config) {
+        super(Sampler.EULER, config);
+    }
+
+    @Override
+    protected StepResult doStep(NDArray m, int i, NDArray sample, NoiseSource noise) {
+        double sigma = sigmas[i];
+        NDArray x0 = predX0Sigma(m, sample, sigma);
+        double dt = sigmas[i + 1] - sigma;
+        NDArray prev = sample.add(sample.sub(x0).mul((float) (dt / sigma)));
+        return new StepResult(prev, x0);
+    }
+}
