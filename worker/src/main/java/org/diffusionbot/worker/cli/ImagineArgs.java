@@ -52,7 +52,7 @@ public record ImagineArgs(
 
     public static final String USAGE = """
             usage: java -jar worker.jar imagine --model PATH --prompt TEXT --out FILE.png [options]
-              --model PATH        diffusers folder (model_index.json) or single-file .safetensors (SD 1.x/2.x)
+              --model PATH        diffusers folder (model_index.json) or single-file .safetensors (SD 1.x/2.x/XL)
               --prompt TEXT       what to draw
               --negative TEXT     what to avoid
               --seed N            0..4294967295 (default: random; image i uses seed+i)

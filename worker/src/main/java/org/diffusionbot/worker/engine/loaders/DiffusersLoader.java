@@ -54,8 +54,9 @@ public final class DiffusersLoader {
         NDManager manager = NDManager.newBaseManager(device);
         try {
             ClipTextEncoder text = loadTextEncoder(dir.resolve("text_encoder"), manager, dtype, device);
+            // StableDiffusionXLPipeline declares text_encoder_2 a CLIPTextModelWithProjection
             ClipTextEncoder text2 = Files.isDirectory(dir.resolve("text_encoder_2"))
-                    ? loadTextEncoder(dir.resolve("text_encoder_2"), manager, dtype, device) : null;
+                    ? loadTextEncoder(dir.resolve("text_encoder_2"), true, manager, dtype, device) : null;
             UNet2DConditionModel unet = loadUNet(dir.resolve("unet"), manager, dtype, device);
             // SDXL: the VAE in float32 when its config says force_upcast, as diffusers' SDXL pipeline upcasts it
             DataType vaeType = text2 != null ? AutoencoderKL.sdxlDtype(VaeConfig.load(config(dir.resolve("vae"))), dtype) : dtype;
@@ -69,7 +70,7 @@ public final class DiffusersLoader {
     }
 
     /** The SDXL refiner's folder has no first text encoder ({@code "text_encoder": [null, null]}). */
-    private static void refuseRefiner(Path dir) {
+    static void refuseRefiner(Path dir) {
         if (!Files.isDirectory(dir.resolve("text_encoder")) && Files.isDirectory(dir.resolve("text_encoder_2"))) {
             throw new ModelFormatException(dir + ": this is an SDXL refiner (one OpenCLIP text encoder, aesthetic-score "
                     + "conditioning), which is not supported; use an SDXL base model or a finetune of it");
@@ -135,7 +136,17 @@ public final class DiffusersLoader {
      * @return the text encoder
      */
     public static ClipTextEncoder loadTextEncoder(Path componentDir, NDManager manager, DataType dtype, Device device) {
-        ClipTextConfig cfg = ClipTextConfig.load(config(componentDir));
+        return loadTextEncoder(componentDir, false, manager, dtype, device);
+    }
+
+    /**
+     * @param withProjection a {@code CLIPTextModelWithProjection} whatever its config's {@code architectures}
+     *     says (SDXL's {@code text_encoder_2}); else as the config says
+     */
+    public static ClipTextEncoder loadTextEncoder(Path componentDir, boolean withProjection, NDManager manager,
+            DataType dtype, Device device) {
+        Path file = config(componentDir);
+        ClipTextConfig cfg = ClipTextConfig.parse(file.toString(), ConfigJson.text(file), withProjection);
         return build(componentDir, w -> w.ignoreUnused(n -> n.endsWith("embeddings.position_ids")),
                 m -> w -> new ClipTextEncoder(cfg, w, m, dtype, device), manager);
     }

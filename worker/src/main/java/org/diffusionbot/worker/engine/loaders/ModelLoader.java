@@ -80,6 +80,7 @@ public final class ModelLoader {
             throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder "
                     + "(give the folder that holds model_index.json, or a single .safetensors file)");
         }
+        DiffusersLoader.refuseRefiner(dir);
         ClipTokenizer tokenizer = tokenizer(dir.resolve("tokenizer"));
         ClipTokenizer tokenizer2 = Files.isDirectory(dir.resolve("text_encoder_2")) ? tokenizer(dir.resolve("tokenizer_2")) : null;
         SchedulerConfig sc = SchedulerConfig.stableDiffusion();

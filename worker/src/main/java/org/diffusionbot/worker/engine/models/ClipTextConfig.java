@@ -69,6 +69,17 @@ public record ClipTextConfig(
      * @return the config
      */
     public static ClipTextConfig parse(String source, String json) {
+        return parse(source, json, false);
+    }
+
+    /**
+     * @param source name used in error messages
+     * @param json contents of {@code config.json}
+     * @param withProjection read {@code projection_dim} whatever {@code architectures} says (a pipeline
+     *     that declares the encoder {@code CLIPTextModelWithProjection}, as SDXL's {@code text_encoder_2})
+     * @return the config
+     */
+    public static ClipTextConfig parse(String source, String json, boolean withProjection) {
         ConfigJson c = ConfigJson.parse(source, json);
         String act = c.string("hidden_act", "quick_gelu");
         if (!act.equals("quick_gelu") && !act.equals("gelu")) {
@@ -83,7 +94,7 @@ public record ClipTextConfig(
                 c.integer("max_position_embeddings", 77),
                 act,
                 c.number("layer_norm_eps", 1e-5),
-                c.strings("architectures", java.util.List.of()).contains("CLIPTextModelWithProjection")
+                withProjection || c.strings("architectures", java.util.List.of()).contains("CLIPTextModelWithProjection")
                         ? c.integer("projection_dim", 512) : 0,
                 c.integer("eos_token_id", DEFAULT_EOS));
     }

@@ -56,14 +56,29 @@ class ModelLoaderTest {
     }
 
     @Test
-    void sdxlIsRefused() {
-        Path f = new SafetensorsWriter()
+    void sdxlRefinerIsRefusedAndAnIncompleteSdxlFileListsWhatIsMissing() {
+        Path refiner = new SafetensorsWriter()
+                .addF32("conditioner.embedders.0.model.ln_final.weight", new long[] {1}, 1f)
+                .addF32("model.diffusion_model.input_blocks.0.0.weight", new long[] {1}, 1f)
+                .addF32("first_stage_model.decoder.conv_in.weight", new long[] {1}, 1f)
+                .write(tmp.resolve("refiner.safetensors"));
+        String msg = assertThrows(ModelFormatException.class,
+                () -> ModelLoader.load(refiner, DataType.FLOAT32, Device.cpu())).getMessage();
+        assertTrue(msg.contains("this is an SDXL refiner") && msg.contains("not supported"), msg);
+        Path partial = new SafetensorsWriter()
                 .addF32("conditioner.embedders.0.transformer.text_model.final_layer_norm.weight", new long[] {1}, 1f)
                 .addF32("model.diffusion_model.input_blocks.0.0.weight", new long[] {1}, 1f)
                 .write(tmp.resolve("sdxl.safetensors"));
-        String msg = assertThrows(ModelFormatException.class, () -> ModelLoader.load(f, DataType.FLOAT32, Device.cpu()))
+        msg = assertThrows(ModelFormatException.class, () -> ModelLoader.load(partial, DataType.FLOAT32, Device.cpu()))
                 .getMessage();
-        assertTrue(msg.contains("SDXL checkpoints are not supported yet"), msg);
+        assertTrue(msg.contains("missing VAE (first_stage_model.*), text encoder 2 (conditioner.embedders.1.model.*)"), msg);
+        Path folder = tmp.resolve("refiner-folder");
+        Files.createDirectories(folder.resolve("text_encoder_2"));
+        Files.createDirectories(folder.resolve("tokenizer_2"));
+        Files.writeString(folder.resolve("model_index.json"), "{\"text_encoder\": [null, null]}");
+        msg = assertThrows(ModelFormatException.class, () -> ModelLoader.load(folder, DataType.FLOAT32, Device.cpu()))
+                .getMessage();
+        assertTrue(msg.contains("this is an SDXL refiner"), msg);
     }
 
     @Test

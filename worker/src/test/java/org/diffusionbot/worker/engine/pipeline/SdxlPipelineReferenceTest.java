@@ -1,4 +1,4 @@
-package org.diffusionbot.worker.engine;
+package org.diffusionbot.worker.engine.pipeline;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -13,6 +13,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
+import org.diffusionbot.worker.engine.RefData;
+import org.diffusionbot.worker.engine.TinySdxl;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
