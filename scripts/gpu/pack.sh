@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Prepares the ignored .gpu/ kit folder that a GPU benchmark call carries (see docs/GPU.md): refreshes
-# .gpu/lib/ from a fresh local build of the worker (run here, before each device call), and makes
+# .gpu/lib.tar.xz from a fresh local build of the worker (run here, before each device call), and makes
 # .gpu/jre.tar.xz (a jlink JRE plus the JDK's include/ for JNI builds) when it is missing.
-# lib/ = the worker module's own jar (plain, not the shaded worker.jar) + its runtime dependencies,
+# lib = the worker module's own jar (plain, not the shaded worker.jar) + its runtime dependencies,
 # WITHOUT pytorch-native-cpu (111 MB; the GPU machine uses the Python PyTorch's libtorch) and
 # WITHOUT pytorch-jni (its JNI is built for libtorch 2.7.1; run.sh builds one from DJL's sources).
 # Never installs anything into ~/.m2 (no `mvn install`).
@@ -42,9 +42,25 @@ rm -f "$TMP"/pytorch-native-cpu-*.jar "$TMP"/pytorch-jni-*.jar
   echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) from ${PACK_SRC:-the work tree} (main's HEAD: $(git -C "$REPO" rev-parse --short HEAD))"
   if [ -z "${PACK_SRC:-}" ]; then git status --short | sed 's/^/  /'; fi
 } > "$TMP/BUILD_INFO.txt"
-rm -rf "$G/lib"
+# lib.tar.xz: the jars re-stored uncompressed, then xz over all of them (17 MB of jars travel as ~8 MB)
+python3 - "$TMP" <<'PY'
+import os, sys, zipfile
+d = sys.argv[1]
+for f in os.listdir(d):
+    if f.endswith('.jar'):
+        p = os.path.join(d, f)
+        with zipfile.ZipFile(p) as zin, zipfile.ZipFile(p + '.stored', 'w', zipfile.ZIP_STORED) as zout:
+            for info in zin.infolist():
+                data = zin.read(info.filename)
+                info.compress_type = zipfile.ZIP_STORED
+                zout.writestr(info, data)
+        os.replace(p + '.stored', p)
+PY
+rm -rf "$G/lib" "$G/lib.tar.xz"
 mv "$TMP" "$G/lib"
-echo "lib: $(ls "$G/lib" | wc -l) files, $(du -sh "$G/lib" | cut -f1); .gpu: $(du -sh "$G" | cut -f1)"
+tar -C "$G" -cf - lib | xz -6 -T0 > "$G/lib.tar.xz"
+echo "lib: $(ls "$G/lib" | wc -l) files -> lib.tar.xz $(du -h "$G/lib.tar.xz" | cut -f1)"
+rm -rf "$G/lib"
 # what travels: tracked + untracked-not-ignored files + the carried .gpu (64 MiB at most)
 T=$(cd "$REPO" && git ls-files -z --cached --others --exclude-standard | xargs -0 stat -c %s 2>/dev/null | awk '{s+=$1} END {print s}')
 C=$(du -sb "$G" | cut -f1)

@@ -4,7 +4,7 @@
 #   bash scripts/gpu/run.sh [JOBS=200] [extra bench args, e.g. --breakdown]
 #   MODEL=sdxl bash scripts/gpu/run.sh 100     the SDXL bench instead (issue 13): gen_sdxl.py, bench_diffusers_sdxl.py
 #             (both from scripts/gpu, with the repo's full-size/sdxl manifest), --check on the tiny SDXL model
-# .gpu/ holds what cannot be committed: jre.tar.xz and lib/ (pack.sh), DJL's v0.35.1 pytorch-native
+# .gpu/ holds what cannot be committed: jre.tar.xz and lib.tar.xz (pack.sh), DJL's v0.35.1 pytorch-native
 # sources with build_djl.sh (builds DJL's JNI against the machine's libtorch), diffusers' src/ as
 # diffusers-src.tar.xz, and d/ (bench/bench_diffusers.py, reference/full-size/sd15/manifest.json,
 # tokenizer.tar.xz of reference/tiny-sd15/model/tokenizer).
@@ -12,16 +12,18 @@
 #   jre       unpack jre.tar.xz (jlink JRE + the JDK's include/ for JNI)
 #   djl       build DJL's JNI (.gpu/build_djl.sh)                               SKIP_DJL=1
 #   native    worker/src/main/native/build.sh -> libsd_native_ops.so           SKIP_NATIVE=1 (then no SD_NATIVE_OPS)
+#             (the worker image's build; CUDA_ARCHS=Ampere,Ada,Hopper,Blackwell builds what the image builds)
 #             NATIVE_DIR=dir: another copy of worker/src/main/native (must match the Java in lib/)
 #   diffusers unpack the diffusers src + d/ (bench, manifest, tokenizer)
 #   gen       scripts/gpu/gen_sd15.py: SD 1.5-size random fp16 weights (background, beside the builds)
 #   dbench    bench_diffusers.py > $OUT/diffusers.txt                          SKIP_DIFFUSERS=1 (DIFFUSERS_TXT=file to reuse one)
+#   doctor    WorkerMain doctor -> $OUT/doctor.txt (exit 0: the GPU runs with the fast path)    SKIP_DOCTOR=1
 #   worker    WorkerMain bench --check TINY --model sd15 --diffusers ... --out $OUT/table.md   SKIP_WORKER=1
 #             SKIP_CHECK=1 drops --check; TINY=dir overrides the tiny model (default: the repo's test copy)
 #   ab        the bench again, --jobs 1, with one switch changed -> table_ab.md
 #             AB=1: SD_CHANNELS_LAST=0; AB=VAR=value: that one (e.g. AB=SD_GEGLU_KERNEL=0)
 #   probe     probe_channels_last.py (diffusers' UNet/VAE, NCHW vs channels-last, kernel profile) -> probe.txt   PROBE=1
-# Outputs in $OUT (or .gpu-out/ when OUT is unset): table.md, worker.txt, diffusers.txt, timings.txt
+# Outputs in $OUT (or .gpu-out/ when OUT is unset): table.md, worker.txt, doctor.txt, diffusers.txt, timings.txt
 # (+ table_ab.md, worker_ab.txt, probe.txt); build and gen logs stay in $GPU_WORK and are echoed.
 set -euo pipefail
 ROOT="$(pwd)"
@@ -54,14 +56,16 @@ phase() { # phase NAME: records the time since the previous mark
 echo "[run.sh] $(date -u +%FT%TZ) jobs=$JOBS extra=${EXTRA[*]:-} torch=$TORCH"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 python3 -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))' || true
-[ -f "$G/lib/BUILD_INFO.txt" ] && head -1 "$G/lib/BUILD_INFO.txt"
 
-# -- jre
-rm -rf "$W/jre"
+# -- jre, and the worker's jars (lib.tar.xz from pack.sh)
+rm -rf "$W/jre" "$W/lib"
 tar -C "$W" -xJf "$G/jre.tar.xz"
+tar -C "$W" -xJf "$G/lib.tar.xz"
+LIB="$W/lib"
 JAVA="$W/jre/bin/java"
 export JNI_INCLUDE="$W/jre/include"
 "$JAVA" -version 2>&1 | head -1
+head -1 "$LIB/BUILD_INFO.txt"
 phase jre
 
 # -- diffusers src + d/ (bench_diffusers.py reads ../reference/... beside its own folder)
@@ -121,6 +125,17 @@ if [ -n "$NATIVE_PID" ]; then
   phase native-wait
 fi
 
+# -- doctor: the worker's own check of this setup, as users run it
+DOCTOR_RC=0
+if [ -z "${SKIP_DOCTOR:-}" ]; then
+  set +e
+  "$JAVA" ${JAVA_OPTS:-} -cp "$LIB/*" org.diffusionbot.worker.WorkerMain doctor 2>&1 | tee "$OUT/doctor.txt"
+  DOCTOR_RC=${PIPESTATUS[0]}
+  set -e
+  echo "[run.sh] doctor exit code $DOCTOR_RC"
+  phase doctor
+fi
+
 if [ -n "$GEN_PID" ]; then
   if ! wait "$GEN_PID"; then
     echo "[run.sh] $(basename "$GEN") failed:"; tail -60 "$W/gen.txt"; exit 1
@@ -153,9 +168,9 @@ if [ -z "${SKIP_WORKER:-}" ]; then
   [ -f "$DTXT" ] && ARGS+=(--diffusers "$DTXT")
   ARGS+=(--out "$OUT/table.md" --jobs "$JOBS" "${EXTRA[@]}")
   echo "[run.sh] PYTORCH_LIBRARY_PATH=$PYTORCH_LIBRARY_PATH PYTORCH_VERSION=$PYTORCH_VERSION PYTORCH_FLAVOR=$PYTORCH_FLAVOR" \
-       "ENGINE_CACHE_DIR=$ENGINE_CACHE_DIR SD_NATIVE_OPS=${SD_NATIVE_OPS:-} java -cp '$G/lib/*' org.diffusionbot.worker.WorkerMain ${ARGS[*]}"
+       "ENGINE_CACHE_DIR=$ENGINE_CACHE_DIR SD_NATIVE_OPS=${SD_NATIVE_OPS:-} java -cp '$LIB/*' org.diffusionbot.worker.WorkerMain ${ARGS[*]}"
   set +e
-  "$JAVA" ${JAVA_OPTS:-} -cp "$G/lib/*" org.diffusionbot.worker.WorkerMain "${ARGS[@]}" 2>&1 | tee "$OUT/worker.txt"
+  "$JAVA" ${JAVA_OPTS:-} -cp "$LIB/*" org.diffusionbot.worker.WorkerMain "${ARGS[@]}" 2>&1 | tee "$OUT/worker.txt"
   RC=${PIPESTATUS[0]}
   set -e
   phase worker
@@ -165,7 +180,7 @@ if [ -n "${AB:-}" ]; then
   AB_SET="$AB"
   [ "$AB_SET" = 1 ] && AB_SET="SD_CHANNELS_LAST=0"
   echo "[run.sh] A/B: the bench again with $AB_SET"
-  env "$AB_SET" "$JAVA" ${JAVA_OPTS:-} -cp "$G/lib/*" org.diffusionbot.worker.WorkerMain bench --model "$SD15" \
+  env "$AB_SET" "$JAVA" ${JAVA_OPTS:-} -cp "$LIB/*" org.diffusionbot.worker.WorkerMain bench --model "$SD15" \
     --diffusers "$DTXT" --out "$OUT/table_ab.md" --jobs 1 > "$OUT/worker_ab.txt" 2>&1 || echo "[run.sh] A/B bench failed"
   phase ab
   cat "$OUT/table_ab.md" 2>/dev/null || tail -30 "$OUT/worker_ab.txt"
@@ -178,4 +193,5 @@ fi
 phase end
 cat "$TIMES"
 [ -f "$OUT/table.md" ] && { echo; cat "$OUT/table.md"; }
+[ "$DOCTOR_RC" = 0 ] || { echo "[run.sh] doctor failed ($DOCTOR_RC): $(tail -1 "$OUT/doctor.txt")"; exit "$DOCTOR_RC"; }
 exit "${RC:-0}"

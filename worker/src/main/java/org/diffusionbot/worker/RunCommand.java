@@ -12,6 +12,7 @@ import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
 import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.worker.engine.ComputeDevice;
+import org.diffusionbot.worker.engine.cuda.GpuSetup;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
@@ -40,6 +41,7 @@ final class RunCommand {
         WorkerConfig config = WorkerConfig.fromEnv(env);
         String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
         SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
+        logSetup(config.device());
         ComputeDevice compute;
         try {
             compute = ComputeDevice.select(config.device());
@@ -110,5 +112,24 @@ final class RunCommand {
         }, "worker-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
+     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU).
+     */
+    private static void logSetup(String device) {
+        GpuSetup setup = GpuSetup.probe();
+        setup.lines().forEach(l -> LOG.info("setup: {}", l));
+        String advice = setup.advice();
+        boolean gpuThere = setup.gpuUsable() || setup.driverGpus() > 0;
+        if (advice != null && gpuThere && !device.equals("cpu")) {
+            String bar = "=".repeat(100);
+            LOG.warn(bar);
+            LOG.warn("A GPU is here but the worker will not run on it with the fast path (native ops, CUDA graphs):");
+            LOG.warn(advice);
+            LOG.warn("(`java -jar worker.jar doctor` checks the setup; docs/GPU.md)");
+            LOG.warn(bar);
+        }
     }
 }

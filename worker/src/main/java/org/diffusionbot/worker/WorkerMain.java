@@ -10,6 +10,8 @@ public final class WorkerMain {
               run       consume jobs from RabbitMQ (configured by environment variables, see README)
               imagine   generate image(s) from the command line (imagine --help for the options)
               bench     GPU benchmark against diffusers (see docs/GPU.md)
+              doctor    check the GPU setup (libtorch, CUDA devices, native ops, a tiny model on GPU vs CPU);
+                        exit 0: GPU with the fast path, 1: the last line says what to change, 3: no GPU
             """;
 
     private WorkerMain() {
@@ -32,6 +34,10 @@ public final class WorkerMain {
                 case "imagine" -> {
                     return org.diffusionbot.worker.cli.ImagineCommand.run(
                             java.util.Arrays.copyOfRange(args, 1, args.length), System.out, System.err);
+                }
+                case "doctor" -> {
+                    return org.diffusionbot.worker.doctor.DoctorCommand.run(
+                            java.util.Arrays.copyOfRange(args, 1, args.length), System.out);
                 }
                 case "bench" -> {
                     return org.diffusionbot.worker.bench.GpuBench.run(

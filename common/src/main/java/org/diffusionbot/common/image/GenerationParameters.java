@@ -33,6 +33,17 @@ public record GenerationParameters(
 
     /** The text of the {@code parameters} chunk. */
     public String toA1111() {
+        return toA1111(Map.of());
+    }
+
+    /**
+     * The text of the {@code parameters} chunk with more of AUTOMATIC1111's fields after the standard
+     * ones (e.g. {@code Lora hashes}), each value quoted as A1111's {@code infotext_utils.quote} does
+     * when it holds a comma, colon or line break: {@code Lora hashes: "name: 0123456789ab"}.
+     *
+     * @param extra field → value, in order
+     */
+    public String toA1111(Map<String, String> extra) {
         StringBuilder sb = new StringBuilder(prompt);
         if (negativePrompt != null && !negativePrompt.isEmpty()) {
             sb.append("\nNegative prompt: ").append(negativePrompt);
@@ -50,6 +61,7 @@ public record GenerationParameters(
         if (clipSkip > 1) {
             kv.put("Clip skip", Integer.toString(clipSkip));
         }
+        extra.forEach((k, v) -> kv.put(k, quote(v)));
         sb.append('\n');
         String sep = "";
         for (Map.Entry<String, String> e : kv.entrySet()) {
@@ -61,7 +73,29 @@ public record GenerationParameters(
 
     /** A PNG of the image with this chunk. */
     public byte[] toPng(int imageWidth, int imageHeight, byte[] rgb) {
-        return Png.encodeRgb(imageWidth, imageHeight, rgb, Map.of(PNG_KEYWORD, toA1111()));
+        return toPng(imageWidth, imageHeight, rgb, Map.of());
+    }
+
+    /** A PNG of the image with this chunk and more fields ({@link #toA1111(Map)}). */
+    public byte[] toPng(int imageWidth, int imageHeight, byte[] rgb, Map<String, String> extra) {
+        return Png.encodeRgb(imageWidth, imageHeight, rgb, Map.of(PNG_KEYWORD, toA1111(extra)));
+    }
+
+    /** A1111's {@code quote}: as is unless it holds {@code ,} {@code :} or a line break, else a JSON string. */
+    static String quote(String v) {
+        if (v.indexOf(',') < 0 && v.indexOf(':') < 0 && v.indexOf('\n') < 0) {
+            return v;
+        }
+        StringBuilder sb = new StringBuilder("\"");
+        for (char c : v.toCharArray()) {
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\n' -> sb.append("\\n");
+                default -> sb.append(c);
+            }
+        }
+        return sb.append('"').toString();
     }
 
     private static String number(double d) {

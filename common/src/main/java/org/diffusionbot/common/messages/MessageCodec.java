@@ -1,5 +1,6 @@
 package org.diffusionbot.common.messages;
 
+import com.fasterxml.jackson.annotation.JsonSubTypes;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.databind.DeserializationFeature;
@@ -14,6 +15,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.reflect.RecordComponent;
 
 /**
  * JSON encoding of {@link Message}s. Decoding never throws anything but
@@ -91,6 +93,7 @@ public final class MessageCodec {
             throw new InvalidMessageException("missing 'type' field");
         }
         ((ObjectNode) tree).remove("schema");
+        absentOptionalsAsNull((ObjectNode) tree, typeName);
         Message m;
         try {
             m = MAPPER.treeToValue(tree, Message.class);
@@ -109,6 +112,21 @@ public final class MessageCodec {
             throw new InvalidMessageException("expected " + expected.getSimpleName() + " but got '" + typeName + "'");
         }
         return expected.cast(m);
+    }
+
+    /** Sets each absent {@link OptionalField} of the message type to null, so that older messages decode. */
+    private static void absentOptionalsAsNull(ObjectNode tree, String typeName) {
+        for (JsonSubTypes.Type t : Message.class.getAnnotation(JsonSubTypes.class).value()) {
+            if (t.name().equals(typeName) && t.value().isRecord()) {
+                for (RecordComponent c : t.value().getRecordComponents()) {
+                    String field = ((PropertyNamingStrategies.NamingBase) PropertyNamingStrategies.SNAKE_CASE)
+                            .translate(c.getName());
+                    if (c.isAnnotationPresent(OptionalField.class) && !tree.has(field)) {
+                        tree.putNull(field);
+                    }
+                }
+            }
+        }
     }
 
     private static String firstLine(Exception e) {

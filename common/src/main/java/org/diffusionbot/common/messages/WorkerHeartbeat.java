@@ -3,7 +3,12 @@ package org.diffusionbot.common.messages;
 import java.time.Instant;
 import java.util.List;
 
-/** Published by every worker every few seconds to the heartbeat exchange. */
+/**
+ * Published by every worker every few seconds to the heartbeat exchange.
+ *
+ * @param loras the LoRAs the worker's model can use (its {@code LORA_DIR}), optional
+ * @param embeddings the textual-inversion embeddings it can use ({@code EMBEDDINGS_DIR}), optional
+ */
 public record WorkerHeartbeat(
         String workerId,
         String host,
@@ -13,7 +18,25 @@ public record WorkerHeartbeat(
         int jobsInHand,
         long jobsDone,
         double stepsPerSecond,
-        Instant sentAt) implements Message {
+        Instant sentAt,
+        @OptionalField List<Addon> loras,
+        @OptionalField List<Addon> embeddings) implements Message {
+
+    /** Most add-ons of one kind a heartbeat lists. */
+    public static final int MAX_ADDONS = 5000;
+
+    /**
+     * A LoRA or embedding a worker has, named as prompts name it.
+     *
+     * @param name the file name without {@code .safetensors}
+     * @param family the model family it is for ({@code sd1}, {@code sd2}, {@code sdxl}, {@code unknown})
+     */
+    public record Addon(String name, String family) {
+        public Addon {
+            Checks.notBlank("name", name, 200);
+            Checks.notBlank("family", family, 50);
+        }
+    }
 
     /** What the worker is doing. */
     public enum State { STARTING, IDLE, BUSY, PAUSED, STOPPING }
@@ -26,5 +49,13 @@ public record WorkerHeartbeat(
         Checks.notNull("state", state);
         Checks.range("jobs_in_hand", jobsInHand, 0, 10_000);
         Checks.notNull("sent_at", sentAt);
+        loras = loras == null ? List.of() : Checks.list("loras", loras, MAX_ADDONS);
+        embeddings = embeddings == null ? List.of() : Checks.list("embeddings", embeddings, MAX_ADDONS);
+    }
+
+    /** A heartbeat without add-ons. */
+    public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
+            long jobsDone, double stepsPerSecond, Instant sentAt) {
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of());
     }
 }

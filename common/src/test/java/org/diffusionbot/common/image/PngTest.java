@@ -46,6 +46,20 @@ class PngTest {
     }
 
     @Test
+    void extraFieldsFollowQuotedAsAutomatic1111QuotesThem() {
+        GenerationParameters p = new GenerationParameters("a castle <lora:Water, Color:0.8>", "", 20, Sampler.EULER, 7, 1,
+                512, 512, "sd15", 1, null);
+        Map<String, String> extra = new LinkedHashMap<>();
+        extra.put("Lora hashes", "Water Color: 0123456789ab, other: ba9876543210");
+        extra.put("Plain", "x");
+        extra.put("Quoted", "say \"hi\"\\n");
+        assertEquals("a castle <lora:Water, Color:0.8>\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 512x512, "
+                + "Model: sd15, Lora hashes: \"Water Color: 0123456789ab, other: ba9876543210\", Plain: x, Quoted: say \"hi\"\\n",
+                p.toA1111(extra));
+        assertEquals("\"a: \\\"b\\\"\"", GenerationParameters.quote("a: \"b\""));
+    }
+
+    @Test
     void nonLatinTextUsesUtf8() throws IOException {
         Map<String, String> text = new LinkedHashMap<>();
         text.put("parameters", "猫 🐱 café");

@@ -49,6 +49,22 @@ class MessageCodecTest {
     }
 
     @Test
+    void optionalFieldsMayBeAbsentAndRoundTrip() throws Exception {
+        WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cpu", List.of("sd15"), WorkerHeartbeat.State.IDLE, 0, 0, 0, T,
+                List.of(new WorkerHeartbeat.Addon("watercolor", "sd1")), List.of(new WorkerHeartbeat.Addon("easyneg", "sd1")));
+        assertEquals(hb, MessageCodec.decode(MessageCodec.encode(hb)));
+        ObjectNode old = (ObjectNode) new ObjectMapper().readTree(MessageCodec.encode(hb));
+        old.remove("loras");
+        old.remove("embeddings");
+        WorkerHeartbeat back = MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), WorkerHeartbeat.class);
+        assertEquals(List.of(), back.loras());
+        assertEquals(List.of(), back.embeddings());
+        old.remove("device"); // required fields stay required
+        assertThrows(InvalidMessageException.class,
+                () -> MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), WorkerHeartbeat.class));
+    }
+
+    @Test
     void wireFormatCarriesTypeSchemaAndSnakeCaseFields() throws Exception {
         String json = new String(MessageCodec.encode(job()), StandardCharsets.UTF_8);
         assertTrue(json.startsWith("{\"type\":\"job_request\",\"schema\":1,"), json);

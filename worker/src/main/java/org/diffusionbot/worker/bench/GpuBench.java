@@ -32,7 +32,9 @@ import org.diffusionbot.worker.engine.pipeline.RgbImage;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.EngineSettings;
+import org.diffusionbot.worker.engine.cuda.KernelSelfCheck;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.runtime.Batcher;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 import org.diffusionbot.worker.runtime.ImageGenerator;
@@ -89,7 +91,8 @@ public final class GpuBench {
         out.println("native ops: " + (NativeOps.available() ? "loaded" : "NOT loaded (set SD_NATIVE_OPS)"));
         boolean checkOk = true;
         if (opt.containsKey("check")) {
-            checkOk = b.checkGroupNorm(gpu) & b.checkGeglu(gpu) & b.check(Path.of(opt.get("check")), gpu);
+            out.println("== correctness: our CUDA kernels against PyTorch, SD 1.5 shapes");
+            checkOk = KernelSelfCheck.SD15.run(gpu, out) & b.check(Path.of(opt.get("check")), gpu);
         }
         if (opt.containsKey("model")) {
             int jobs = Integer.parseInt(opt.getOrDefault("jobs", "200"));
@@ -113,89 +116,6 @@ public final class GpuBench {
     // ------------------------------------------------------------------ correctness (tiny model)
 
     /**
-     * One kernel check: {@code ours} and {@code torch16} (PyTorch's fp16 ops) against {@code exact}
-     * (PyTorch in fp32 on the same fp16 values). Passes when ours is within fp16 rounding of the exact
-     * result (max 0.02, mean 1e-3 absolute; outputs of magnitude up to ~10) or no further from it than
-     * PyTorch's own fp16 ops (+25%), both figures together.
-     */
-    private boolean kernelMatches(String label, NDArray exact, NDArray ours, NDArray torch16) {
-        NDArray dOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs();
-        NDArray dTorch = exact.sub(torch16.toType(DataType.FLOAT32, false)).abs();
-        float maxOurs = dOurs.max().getFloat();
-        float meanOurs = dOurs.mean().getFloat();
-        float maxTorch = dTorch.max().getFloat();
-        float meanTorch = dTorch.mean().getFloat();
-        boolean pass = (maxOurs <= 0.02f && meanOurs <= 1e-3f)
-                || (maxOurs <= 1.25f * maxTorch && meanOurs <= 1.25f * meanTorch);
-        out.printf(Locale.ROOT, "  %s: ours max %.4f mean %.5f; PyTorch fp16 max %.4f mean %.5f -> %s%n", label, maxOurs,
-                meanOurs, maxTorch, meanTorch, pass ? "PASS" : "FAIL");
-        return pass;
-    }
-
-    /**
-     * Our NHWC GroupNorm(+SiLU) kernels (fp16, channels-last input) and PyTorch's fp16 group_norm
-     * (row-major input), each against PyTorch's group_norm in fp32 on the same fp16 values, on the
-     * shapes of SD 1.5's UNet and VAE and on inputs whose mean is large against their spread
-     * ({@link #kernelMatches}).
-     */
-    private boolean checkGroupNorm(Device gpu) {
-        if (!NativeOps.available()) {
-            return true;
-        }
-        out.println("== correctness: NHWC GroupNorm kernels vs PyTorch's group_norm (fp16 on CUDA; oracle: fp32)");
-        long[][] shapes = {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
-            {2, 2560, 16, 16}, {16, 960, 32, 32}};
-        boolean ok = true;
-        try (NDManager m = NDManager.newBaseManager(gpu)) {
-            for (long[] sh : shapes) {
-                for (float offset : new float[] {0f, 40f}) {
-                    for (boolean silu : new boolean[] {false, true}) {
-                        try (NDManager t = m.newSubManager()) {
-                            Shape shape = new Shape(sh);
-                            NDArray x = t.randomNormal(shape).mul(2f).add(offset).toType(DataType.FLOAT16, false);
-                            NDArray gamma = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
-                            NDArray beta = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
-                            NDArray exact = NativeOps.groupNorm(x.toType(DataType.FLOAT32, false), 32,
-                                    gamma.toType(DataType.FLOAT32, false), beta.toType(DataType.FLOAT32, false), 1e-5, silu);
-                            NDArray torch16 = NativeOps.groupNorm(x, 32, gamma, beta, 1e-5, silu);
-                            NDArray ours = NativeOps.groupNorm(NativeOps.toChannelsLast(x), 32, gamma, beta, 1e-5, silu);
-                            ok &= kernelMatches(String.format(Locale.ROOT, "%-18s offset %2.0f silu %-5s", shape, offset,
-                                    silu), exact, ours, torch16);
-                        }
-                    }
-                }
-            }
-        }
-        return ok;
-    }
-
-    /**
-     * Our one-pass GEGLU gate (fp16) against PyTorch's chunk + gelu + mul in fp32 on the same fp16 values,
-     * on the feed-forward shapes of SD 1.5 (inner 1280/2560/5120) and a small odd one ({@link #kernelMatches}).
-     */
-    private boolean checkGeglu(Device gpu) {
-        if (!NativeOps.available()) {
-            return true;
-        }
-        out.println("== correctness: GEGLU gate kernel vs PyTorch (fp16 on CUDA; oracle: fp32)");
-        long[][] shapes = {{16 * 4096, 2560}, {16 * 1024, 5120}, {2 * 64, 10240}, {3, 16}};
-        boolean ok = true;
-        try (NDManager m = NDManager.newBaseManager(gpu)) {
-            for (long[] sh : shapes) {
-                try (NDManager t = m.newSubManager()) {
-                    NDArray h = t.randomNormal(new Shape(sh)).mul(1.5f).toType(DataType.FLOAT16, false);
-                    NDArray exact = NativeOps.gegluGate(h.toType(DataType.FLOAT32, false));
-                    NDArray ours = NativeOps.gegluGate(h);
-                    NDArray torch16 = h.get("..., :" + sh[1] / 2).mul(h.get("..., " + sh[1] / 2 + ":")
-                            .getNDArrayInternal().gelu());
-                    ok &= kernelMatches(String.format(Locale.ROOT, "%-18s", new Shape(sh)), exact, ours, torch16);
-                }
-            }
-        }
-        return ok;
-    }
-
-    /**
      * CUDA fp16 (graphs + native ops, and plain DJL) against CPU fp32 (plain DJL) on the tiny model:
      * txt2img at two sizes and samplers, and one img2img.
      */
@@ -211,7 +131,7 @@ public final class GpuBench {
         NativeOps.setEnabled(false);
         try (StableDiffusionPipeline cpu = ModelLoader.load(tiny, DataType.FLOAT32, Device.cpu())) {
             for (GenerationRequest r : reqs) {
-                ref.addAll(images(cpu.generate(List.of(r), PipelineCallbacks.NONE)));
+                ref.addAll(ImageDiff.images(cpu.generate(List.of(r), PipelineCallbacks.NONE)));
             }
             // img2img (variations, upscales) runs the VAE encoder too: the first image as init, strength 0.6
             RgbImage init = ref.get(0);
@@ -219,7 +139,7 @@ public final class GpuBench {
                     64, 64, 20, Sampler.DPMPP_2M_KARRAS, null, null)
                     .withInitImage(Png.encodeRgb(init.width(), init.height(), init.rgb(), Map.of()), 0.6);
             reqs.add(variation);
-            ref.addAll(images(cpu.generate(List.of(variation), PipelineCallbacks.NONE)));
+            ref.addAll(ImageDiff.images(cpu.generate(List.of(variation), PipelineCallbacks.NONE)));
         }
         for (String mode : new String[] {"graphs+native", "native, no graphs", "plain DJL"}) {
             NativeOps.setEnabled(!mode.equals("plain DJL"));
@@ -229,50 +149,16 @@ public final class GpuBench {
                 for (int rep = 0; rep < 2; rep++) { // twice: the second run replays the captured graphs
                     got.clear();
                     for (GenerationRequest r : reqs) {
-                        got.addAll(images(p.generate(List.of(r), PipelineCallbacks.NONE)));
+                        got.addAll(ImageDiff.images(p.generate(List.of(r), PipelineCallbacks.NONE)));
                     }
                 }
-                double worstMean = 0;
-                int worstMax = 0;
-                double worstPsnr = 1e9;
-                for (int i = 0; i < ref.size(); i++) {
-                    byte[] a = ref.get(i).rgb();
-                    byte[] g = got.get(i).rgb();
-                    long sum = 0;
-                    double sq = 0;
-                    int max = 0;
-                    for (int k = 0; k < a.length; k++) {
-                        int d = Math.abs((a[k] & 0xff) - (g[k] & 0xff));
-                        sum += d;
-                        sq += (double) d * d;
-                        max = Math.max(max, d);
-                    }
-                    double mean = (double) sum / a.length;
-                    double mse = sq / a.length;
-                    double psnr = mse == 0 ? 99 : 10 * Math.log10(255.0 * 255.0 / mse);
-                    worstMean = Math.max(worstMean, mean);
-                    worstMax = Math.max(worstMax, max);
-                    worstPsnr = Math.min(worstPsnr, psnr);
-                }
-                boolean pass = worstMean <= 1.5 && worstPsnr >= 35;
-                ok &= pass;
-                out.printf(Locale.ROOT, "  %-18s %d images: mean |diff| %.3f /255, max %d /255, PSNR %.1f dB -> %s%n",
-                        mode, ref.size(), worstMean, worstMax, worstPsnr, pass ? "PASS" : "FAIL");
+                ImageDiff diff = ImageDiff.worst(ref, got);
+                ok &= diff.passes();
+                out.printf(Locale.ROOT, "  %-18s %d images: %s%n", mode, ref.size(), diff);
             }
         }
         NativeOps.setEnabled(true);
         return ok;
-    }
-
-    static List<RgbImage> images(List<RequestResult> results) {
-        List<RgbImage> all = new ArrayList<>();
-        for (RequestResult r : results) {
-            if (!(r instanceof RequestResult.Success s)) {
-                throw new IllegalStateException("generation failed: " + r);
-            }
-            all.addAll(s.images());
-        }
-        return all;
     }
 
     // ------------------------------------------------------------------ performance (SD 1.5 size)
@@ -323,7 +209,7 @@ public final class GpuBench {
             double best = 1e9;
             for (int r = 0; r < 3; r++) {
                 long s = System.nanoTime();
-                images(p.generate(List.of(one), PipelineCallbacks.NONE));
+                ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
                 best = Math.min(best, secs(s));
             }
             ours.put("image1_s", fmt3(best));

@@ -3,6 +3,7 @@ package org.diffusionbot.worker.engine;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.types.DataType;
+import org.diffusionbot.worker.engine.cuda.GpuSetup;
 
 /**
  * Where the pipeline runs and in which precision: CPU in float32, CUDA in float16 (the numerically
@@ -13,7 +14,8 @@ public record ComputeDevice(Device device, DataType dtype) {
     /**
      * Resolves {@code auto} (CUDA when PyTorch sees a GPU), {@code cpu} or {@code gpu}.
      *
-     * @throws IllegalArgumentException for another mode, or {@code gpu} without a CUDA device
+     * @throws IllegalArgumentException for another mode, or {@code gpu} without a CUDA device (saying what to change,
+     *                                  as {@link GpuSetup#advice()})
      */
     public static ComputeDevice select(String mode) {
         boolean gpuAvailable = Engine.getInstance().getGpuCount() > 0;
@@ -21,7 +23,8 @@ public record ComputeDevice(Device device, DataType dtype) {
             case "cpu" -> new ComputeDevice(Device.cpu(), DataType.FLOAT32);
             case "gpu" -> {
                 if (!gpuAvailable) {
-                    throw new IllegalArgumentException("a GPU was asked for but PyTorch sees no CUDA device");
+                    throw new IllegalArgumentException("a GPU was asked for but PyTorch sees no CUDA device: "
+                            + GpuSetup.probe().advice());
                 }
                 yield new ComputeDevice(Device.gpu(), DataType.FLOAT16);
             }

@@ -63,7 +63,12 @@ public final class CudaGraphUNet implements AutoCloseable {
         this.unet = unet;
         this.device = device;
         this.maxGraphs = maxGraphs;
-        this.enabled = device.isGpu() && NativeOps.available() && EngineSettings.onUnlessZero("SD_CUDA_GRAPHS");
+        this.enabled = device.isGpu() && configured();
+    }
+
+    /** Whether CUDA graphs are wanted: the native library is loaded and {@code SD_CUDA_GRAPHS} is not 0. */
+    public static boolean configured() {
+        return NativeOps.available() && EngineSettings.onUnlessZero("SD_CUDA_GRAPHS");
     }
 
     /** Whether calls go through CUDA graphs. */

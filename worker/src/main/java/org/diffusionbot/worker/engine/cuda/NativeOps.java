@@ -14,10 +14,12 @@ import org.slf4j.LoggerFactory;
  * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, and CUDA
  * allocator statistics. Loaded only when the environment variable (or system
  * property) {@code SD_NATIVE_OPS} names the library file; everything has a plain DJL fallback, so CPU
- * runs and CI never need it. {@code SD_NATIVE_OPS_OFF=1} disables it even when named (benchmarks).
+ * runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
  */
 public final class NativeOps {
     private static final Logger LOG = LoggerFactory.getLogger(NativeOps.class);
+    /** Why the library is not loaded (set by {@link #load()}, before {@link #AVAILABLE}), or null. */
+    private static String unavailable;
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -27,10 +29,12 @@ public final class NativeOps {
     private static boolean load() {
         String path = EngineSettings.value("SD_NATIVE_OPS");
         if (path == null || path.isBlank()) {
+            unavailable = "SD_NATIVE_OPS is not set";
             return false;
         }
         if (!Files.isRegularFile(Path.of(path))) {
-            LOG.warn("SD_NATIVE_OPS={} is not a file; using plain DJL operations", path);
+            unavailable = "SD_NATIVE_OPS=" + path + " is not a file";
+            LOG.warn("{}; using plain DJL operations", unavailable);
             return false;
         }
         try {
@@ -46,9 +50,15 @@ public final class NativeOps {
                     bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
+            unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
             LOG.warn("native ops not loaded from {}: {}", path, e.toString());
             return false;
         }
+    }
+
+    /** Why the library is not loaded ("SD_NATIVE_OPS is not set", its load error...), or null when it is. */
+    public static String unavailableReason() {
+        return unavailable;
     }
 
     /** Whether the native library is loaded and in use. */

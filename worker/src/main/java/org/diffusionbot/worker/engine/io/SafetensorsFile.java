@@ -83,12 +83,15 @@ public final class SafetensorsFile implements AutoCloseable {
         ByteBuffer head = ByteBuffer.allocate((int) Math.min(8, size)).order(ByteOrder.LITTLE_ENDIAN);
         readFully(channel, head, 0);
         head.flip();
-        refusePickle(path, head);
+        // the framing decides: a length that fits the file and a JSON header is safetensors (a header
+        // length such as 128,640 has 0x80, a pickle's first byte, as its low byte); only then look for magic
         if (size < 8) {
+            refusePickle(path, head);
             throw fail(path, "file is truncated: " + size + " bytes, too short for the 8-byte safetensors header length");
         }
         long headerLen = head.getLong(0);
         if (headerLen < 0 || headerLen > size - 8) {
+            refusePickle(path, head);
             throw fail(path, "header length " + Long.toUnsignedString(headerLen) + " is larger than the file ("
                     + size + " bytes): not a safetensors file, or truncated");
         }
@@ -102,6 +105,7 @@ public final class SafetensorsFile implements AutoCloseable {
         try {
             header = JSON.readTree(headerText);
         } catch (JsonProcessingException e) {
+            refusePickle(path, head);
             throw fail(path, "invalid JSON header: " + e.getOriginalMessage());
         }
         if (header == null || !header.isObject()) {

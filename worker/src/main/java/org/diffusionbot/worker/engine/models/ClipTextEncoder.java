@@ -120,12 +120,23 @@ public final class ClipTextEncoder {
      * @return (B, L, hidden)
      */
     public NDArray encode(NDManager caller, NDArray ids, int clipSkip) {
+        return encode(caller, ids, clipSkip, null);
+    }
+
+    /**
+     * As {@link #encode(NDManager, NDArray, int)}, with textual-inversion vectors: ids from {@code
+     * vocab_size} on take row {@code id − vocab_size} of {@code extraTokens} instead of the token
+     * embedding (AUTOMATIC1111's {@code EmbeddingsWithFixes}), before the position embedding.
+     *
+     * @param extraTokens (n, hidden) in the encoder's dtype and device, or null
+     */
+    public NDArray encode(NDManager caller, NDArray ids, int clipSkip, NDArray extraTokens) {
         if (clipSkip < 1 || clipSkip > layers.size()) {
             throw new IllegalArgumentException("clipSkip must be 1.." + layers.size() + ", got " + clipSkip);
         }
         checkLength(ids);
         return Ops.scoped(caller, sub -> {
-            NDArray[] xm = embed(sub, ids);
+            NDArray[] xm = embed(sub, ids, extraTokens);
             NDArray x = xm[0];
             int n = layers.size() - clipSkip + 1;
             for (int i = 0; i < n; i++) {
@@ -133,6 +144,11 @@ public final class ClipTextEncoder {
             }
             return finalNorm.forward(x);
         }, ids);
+    }
+
+    /** {@link #encodeHidden(NDManager, NDArray, int, boolean, NDArray)} without textual-inversion vectors. */
+    public Hidden encodeHidden(NDManager caller, NDArray ids, int clipSkip, boolean pooled) {
+        return encodeHidden(caller, ids, clipSkip, pooled, null);
     }
 
     /**
@@ -147,10 +163,11 @@ public final class ClipTextEncoder {
      * @param ids token ids (B, L), L ≤ max positions (77)
      * @param clipSkip 1 .. number of layers − 1
      * @param pooled whether to compute {@code text_embeds} (needs a projection)
+     * @param extraTokens textual-inversion vectors as for {@link #encode(NDManager, NDArray, int, NDArray)}, or null
      * @return the hidden state (B, L, hidden) and the pooled embedding (B, projection_dim) or null
      * @throws IllegalArgumentException for a clip skip out of range, or pooled without a projection
      */
-    public Hidden encodeHidden(NDManager caller, NDArray ids, int clipSkip, boolean pooled) {
+    public Hidden encodeHidden(NDManager caller, NDArray ids, int clipSkip, boolean pooled, NDArray extraTokens) {
         if (clipSkip < 1 || clipSkip >= layers.size()) {
             throw new IllegalArgumentException("clipSkip must be 1.." + (layers.size() - 1) + ", got " + clipSkip);
         }
@@ -161,7 +178,7 @@ public final class ClipTextEncoder {
         try (NDManager sub = caller.newSubManager()) {
             sub.tempAttachAll(ids); // intermediates go to sub, ids back to its owner at the end
             int[] eos = pooled ? eosPositions(ids) : null;
-            NDArray[] xm = embed(sub, ids);
+            NDArray[] xm = embed(sub, ids, extraTokens);
             NDArray x = xm[0];
             NDArray hidden = null;
             int keep = layers.size() - clipSkip;
@@ -216,11 +233,22 @@ public final class ClipTextEncoder {
         }
     }
 
-    /** Token + position embeddings and the causal mask of this length. */
-    private NDArray[] embed(NDManager sub, NDArray ids) {
+    /** Token (or textual-inversion) + position embeddings and the causal mask of this length. */
+    private NDArray[] embed(NDManager sub, NDArray ids, NDArray extraTokens) {
         long len = ids.getShape().get(ids.getShape().dimension() - 1);
         NDArray idx = ids.getDataType() == DataType.INT64 ? ids : ids.toType(DataType.INT64, false);
-        NDArray x = idx.getNDArrayInternal().embedding(idx, tokenEmbedding, SparseFormat.DENSE).head();
+        NDArray x;
+        if (extraTokens == null) {
+            x = idx.getNDArrayInternal().embedding(idx, tokenEmbedding, SparseFormat.DENSE).head();
+        } else {
+            int vocab = config.vocabSize();
+            NDArray extra = idx.gte(vocab);
+            NDArray own = idx.mul(extra.logicalNot().toType(DataType.INT64, false));
+            NDArray added = idx.sub(vocab).maximum(0);
+            x = idx.getNDArrayInternal().embedding(own, tokenEmbedding, SparseFormat.DENSE).head();
+            NDArray e = idx.getNDArrayInternal().embedding(added, extraTokens, SparseFormat.DENSE).head();
+            x = NDArrays.where(extra.expandDims(-1), e, x);
+        }
         if (len == config.maxPositionEmbeddings()) {
             return new NDArray[] {x.add(positionEmbedding), fullMask};
         }

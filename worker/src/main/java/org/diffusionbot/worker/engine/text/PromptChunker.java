@@ -20,6 +20,9 @@ import java.util.Objects;
  *       last comma is at most {@code commaBacktrack} (default 20) tokens from its end, the tokens
  *       after that comma move to the next chunk, so a phrase is not split across chunks. 0 turns
  *       this off.
+ *   <li>Textual-inversion embeddings ({@link TextualInversion}): a trigger's tokens are replaced by
+ *       the embedding's vectors (ids past the vocabulary), which count as that many tokens; an
+ *       embedding that does not fit in the current chunk starts the next one.
  *   <li>An empty prompt, or one that is only a {@code BREAK}'s trailing text, still has one chunk.
  * </ul>
  *
@@ -35,6 +38,7 @@ public final class PromptChunker {
     private final int commaBacktrack;
     private final int chunkLength;
     private final int commaId;
+    private final TextualInversion embeddings;
 
     /** A chunker with the default comma backtrack (20). */
     public PromptChunker(ClipTokenizer tokenizer) {
@@ -47,6 +51,17 @@ public final class PromptChunker {
      *     to the next one; 0 turns it off
      */
     public PromptChunker(ClipTokenizer tokenizer, int commaBacktrack) {
+        this(tokenizer, commaBacktrack, TextualInversion.NONE);
+    }
+
+    /**
+     * @param tokenizer the CLIP tokenizer; its {@link ClipTokenizer#maxLength()} is the chunk size
+     * @param commaBacktrack how far back (in tokens) a comma may be to move the rest of a full chunk
+     *     to the next one; 0 turns it off
+     * @param embeddings textual-inversion embeddings whose triggers are replaced by their vectors
+     */
+    public PromptChunker(ClipTokenizer tokenizer, int commaBacktrack, TextualInversion embeddings) {
+        this.embeddings = java.util.Objects.requireNonNull(embeddings);
         this.tokenizer = Objects.requireNonNull(tokenizer);
         if (commaBacktrack < 0) {
             throw new IllegalArgumentException("commaBacktrack must be ≥ 0");
@@ -68,6 +83,16 @@ public final class PromptChunker {
 
     public int commaBacktrack() {
         return commaBacktrack;
+    }
+
+    /** @return the textual-inversion embeddings this chunker replaces */
+    public TextualInversion embeddings() {
+        return embeddings;
+    }
+
+    /** @return the same chunker with other embeddings */
+    public PromptChunker withEmbeddings(TextualInversion other) {
+        return new PromptChunker(tokenizer, commaBacktrack, other);
     }
 
     /** The chunk of an empty prompt: bos, eos, padding; all weights 1. */
@@ -96,8 +121,10 @@ public final class PromptChunker {
                 continue;
             }
             float w = (float) seg.weight();
-            for (int token : tokenizer.tokenize(seg.text())) {
-                count++;
+            int[] ids = tokenizer.tokenize(seg.text());
+            int pos = 0;
+            while (pos < ids.length) {
+                int token = ids[pos];
                 if (token == commaId) {
                     lastComma = tokens.size();
                 } else if (commaBacktrack != 0 && tokens.size() == chunkLength && lastComma != -1
@@ -116,8 +143,26 @@ public final class PromptChunker {
                     weights = new ArrayList<>();
                     lastComma = -1;
                 }
-                tokens.add(token);
-                weights.add(w);
+                TextualInversion.Token embedding = embeddings.match(ids, pos);
+                if (embedding == null) {
+                    tokens.add(token);
+                    weights.add(w);
+                    count++;
+                    pos++;
+                    continue;
+                }
+                if (tokens.size() + embedding.count() > chunkLength) { // an embedding never straddles two chunks
+                    chunks.add(wrap(tokens, weights));
+                    tokens = new ArrayList<>();
+                    weights = new ArrayList<>();
+                    lastComma = -1;
+                }
+                for (int k = 0; k < embedding.count(); k++) {
+                    tokens.add(embedding.firstId() + k);
+                    weights.add(w);
+                }
+                count += embedding.count();
+                pos += embedding.trigger().length;
             }
         }
         if (!tokens.isEmpty() || chunks.isEmpty()) {

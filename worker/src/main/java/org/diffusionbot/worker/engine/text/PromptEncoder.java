@@ -24,6 +24,7 @@ import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 public final class PromptEncoder {
     private final PromptChunker chunker;
     private final ClipTextEncoder encoder;
+    private final NDArray embeddingTable;
 
     /**
      * @param chunker the chunker (and tokenizer) of the encoder
@@ -32,6 +33,23 @@ public final class PromptEncoder {
     public PromptEncoder(PromptChunker chunker, ClipTextEncoder encoder) {
         this.chunker = Objects.requireNonNull(chunker);
         this.encoder = Objects.requireNonNull(encoder);
+        this.embeddingTable = null;
+    }
+
+    /**
+     * An encoder whose chunker replaces textual-inversion triggers ({@link PromptChunker#embeddings()}).
+     *
+     * @param chunker the chunker, with its embeddings
+     * @param encoder the CLIP text encoder
+     * @param manager long-lived owner of the embedding vectors
+     * @param dtype the encoder's dtype
+     * @param device the encoder's device
+     */
+    public PromptEncoder(PromptChunker chunker, ClipTextEncoder encoder, NDManager manager, DataType dtype,
+            ai.djl.Device device) {
+        this.chunker = Objects.requireNonNull(chunker);
+        this.encoder = Objects.requireNonNull(encoder);
+        this.embeddingTable = chunker.embeddings().isEmpty() ? null : chunker.embeddings().table(manager, dtype, device);
     }
 
     public PromptChunker chunker() {
@@ -58,7 +76,8 @@ public final class PromptEncoder {
      * @return (P, 77·chunks, hidden) in the encoder's dtype
      */
     public NDArray encode(NDManager caller, List<ChunkedPrompt> prompts, int chunks, int clipSkip) {
-        return run(caller, prompts, chunks, (m, ids) -> new ClipTextEncoder.Hidden(encoder.encode(m, ids, clipSkip), null))
+        return run(caller, prompts, chunks,
+                (m, ids) -> new ClipTextEncoder.Hidden(encoder.encode(m, ids, clipSkip, embeddingTable), null))
                 .hidden();
     }
 
@@ -76,7 +95,7 @@ public final class PromptEncoder {
      */
     public ClipTextEncoder.Hidden encodeHidden(NDManager caller, List<ChunkedPrompt> prompts, int chunks, int clipSkip) {
         boolean pooled = encoder.config().projectionDim() > 0;
-        return run(caller, prompts, chunks, (m, ids) -> encoder.encodeHidden(m, ids, clipSkip, pooled));
+        return run(caller, prompts, chunks, (m, ids) -> encoder.encodeHidden(m, ids, clipSkip, pooled, embeddingTable));
     }
 
     private ClipTextEncoder.Hidden run(NDManager caller, List<ChunkedPrompt> prompts, int chunks,

@@ -17,6 +17,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -120,6 +121,18 @@ class SafetensorsFileTest {
         // protocol 2 pickle of a global: \x80\x02 c os system ... : must never be unpickled
         Files.write(f, new byte[] {(byte) 0x80, 0x02, 'c', 'o', 's', '\n', 's', 'y', 's', 't', 'e', 'm', '\n', '.'});
         assertMessage(refused(f), "pickle", "convert", ".safetensors");
+    }
+
+    @Test
+    void aHeaderLengthWhoseLowByteIsAPickleMarkerLoads() throws IOException {
+        SafetensorsWriter w = new SafetensorsWriter().addF32("x", new long[] {1}, 2f);
+        String header = w.header();
+        header = header + " ".repeat(0x180 - header.length()); // 384 = 0x0180: first byte 0x80
+        Path f = w.write(dir.resolve("padded.safetensors"), header);
+        assertEquals((byte) 0x80, Files.readAllBytes(f)[0]);
+        try (SafetensorsFile file = SafetensorsFile.open(f)) {
+            assertEquals(Set.of("x"), file.tensors().keySet());
+        }
     }
 
     @Test

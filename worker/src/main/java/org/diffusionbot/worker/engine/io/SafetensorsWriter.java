@@ -10,12 +10,19 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** Writes small safetensors files for tests (also deliberately broken ones). */
+/** Writes small safetensors files: {@code worker.jar doctor}'s tiny model, and tests (also deliberately broken files). */
 public final class SafetensorsWriter {
     /** One tensor to write. */
     public record Entry(String dtype, long[] shape, byte[] data) {}
 
     private final Map<String, Entry> entries = new LinkedHashMap<>();
+    private final Map<String, String> metadata = new LinkedHashMap<>(Map.of("format", "pt"));
+
+    /** Adds a {@code __metadata__} entry (plain text: no quotes or backslashes). */
+    public SafetensorsWriter metadata(String key, String value) {
+        metadata.put(key, value);
+        return this;
+    }
 
     /** Adds a tensor. */
     public SafetensorsWriter add(String name, String dtype, long[] shape, byte[] data) {
@@ -42,7 +49,10 @@ public final class SafetensorsWriter {
 
     /** @return the JSON header for the entries, offsets packed in order */
     public String header() {
-        StringBuilder sb = new StringBuilder("{\"__metadata__\":{\"format\":\"pt\"}");
+        StringBuilder sb = new StringBuilder("{\"__metadata__\":{");
+        metadata.forEach((k, v) -> sb.append(sb.charAt(sb.length() - 1) == '{' ? "" : ",")
+                .append('"').append(k).append("\":\"").append(v).append('"'));
+        sb.append('}');
         long off = 0;
         for (Map.Entry<String, Entry> e : entries.entrySet()) {
             Entry t = e.getValue();

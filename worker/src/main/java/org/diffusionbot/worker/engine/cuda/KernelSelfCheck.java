@@ -1,0 +1,103 @@
+package org.diffusionbot.worker.engine.cuda;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.io.PrintStream;
+import java.util.Locale;
+
+/**
+ * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels and the one-pass GEGLU gate)
+ * against PyTorch on the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with
+ * PyTorch in fp32 on the same fp16 inputs. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}),
+ * {@code worker.jar bench --check} those of SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
+ *
+ * @param groupNorm (B, C, H, W) shapes for GroupNorm (32 groups: C a multiple of 32), each run with mean 0 and
+ *                  mean 40 (spread 2), with and without SiLU
+ * @param geglu     (rows, 2I) shapes for the GEGLU gate (I a multiple of 8 takes the vectorised path)
+ */
+public record KernelSelfCheck(long[][] groupNorm, long[][] geglu) {
+    /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
+    public static final KernelSelfCheck SD15 = new KernelSelfCheck(
+            new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
+                {2, 2560, 16, 16}, {16, 960, 32, 32}},
+            new long[][] {{16 * 4096, 2560}, {16 * 1024, 5120}, {2 * 64, 10240}, {3, 16}});
+    /** A few small shapes (well under a second): the doctor's check. */
+    public static final KernelSelfCheck QUICK = new KernelSelfCheck(
+            new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
+            new long[][] {{2 * 256, 2560}, {3, 16}});
+
+    /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
+    public boolean run(Device gpu, PrintStream out) {
+        if (!NativeOps.available()) {
+            return true;
+        }
+        return groupNorm(gpu, out) & geglu(gpu, out);
+    }
+
+    private boolean groupNorm(Device gpu, PrintStream out) {
+        out.println("== NHWC GroupNorm kernels vs PyTorch's group_norm (fp16 on CUDA; oracle: fp32)");
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : groupNorm) {
+                for (float offset : new float[] {0f, 40f}) {
+                    for (boolean silu : new boolean[] {false, true}) {
+                        try (NDManager t = m.newSubManager()) {
+                            Shape shape = new Shape(sh);
+                            NDArray x = t.randomNormal(shape).mul(2f).add(offset).toType(DataType.FLOAT16, false);
+                            NDArray gamma = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
+                            NDArray beta = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
+                            NDArray exact = NativeOps.groupNorm(x.toType(DataType.FLOAT32, false), 32,
+                                    gamma.toType(DataType.FLOAT32, false), beta.toType(DataType.FLOAT32, false), 1e-5, silu);
+                            NDArray torch16 = NativeOps.groupNorm(x, 32, gamma, beta, 1e-5, silu);
+                            NDArray ours = NativeOps.groupNorm(NativeOps.toChannelsLast(x), 32, gamma, beta, 1e-5, silu);
+                            ok &= matches(out, String.format(Locale.ROOT, "%-18s offset %2.0f silu %-5s", shape, offset,
+                                    silu), exact, ours, torch16);
+                        }
+                    }
+                }
+            }
+        }
+        return ok;
+    }
+
+    private boolean geglu(Device gpu, PrintStream out) {
+        out.println("== GEGLU gate kernel vs PyTorch (fp16 on CUDA; oracle: fp32)");
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : geglu) {
+                try (NDManager t = m.newSubManager()) {
+                    NDArray h = t.randomNormal(new Shape(sh)).mul(1.5f).toType(DataType.FLOAT16, false);
+                    NDArray exact = NativeOps.gegluGate(h.toType(DataType.FLOAT32, false));
+                    NDArray ours = NativeOps.gegluGate(h);
+                    NDArray torch16 = h.get("..., :" + sh[1] / 2).mul(h.get("..., " + sh[1] / 2 + ":")
+                            .getNDArrayInternal().gelu());
+                    ok &= matches(out, String.format(Locale.ROOT, "%-18s", new Shape(sh)), exact, ours, torch16);
+                }
+            }
+        }
+        return ok;
+    }
+
+    /**
+     * One case: {@code ours} and {@code torch16} (PyTorch's fp16 ops) against {@code exact} (PyTorch in fp32 on
+     * the same fp16 values). Passes when ours is within fp16 rounding of the exact result (max 0.02, mean 1e-3
+     * absolute; outputs of magnitude up to ~10) or no further from it than PyTorch's own fp16 ops (+25%), both
+     * figures together.
+     */
+    private static boolean matches(PrintStream out, String label, NDArray exact, NDArray ours, NDArray torch16) {
+        NDArray dOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs();
+        NDArray dTorch = exact.sub(torch16.toType(DataType.FLOAT32, false)).abs();
+        float maxOurs = dOurs.max().getFloat();
+        float meanOurs = dOurs.mean().getFloat();
+        float maxTorch = dTorch.max().getFloat();
+        float meanTorch = dTorch.mean().getFloat();
+        boolean pass = (maxOurs <= 0.02f && meanOurs <= 1e-3f)
+                || (maxOurs <= 1.25f * maxTorch && meanOurs <= 1.25f * meanTorch);
+        out.printf(Locale.ROOT, "  %s: ours max %.4f mean %.5f; PyTorch fp16 max %.4f mean %.5f -> %s%n", label, maxOurs,
+                meanOurs, maxTorch, meanTorch, pass ? "PASS" : "FAIL");
+        return pass;
+    }
+}

@@ -1,0 +1,67 @@
+package org.diffusionbot.worker.engine.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The one line {@link GpuSetup#advice()} gives for each way a GPU machine can miss the fast path. */
+class GpuSetupTest {
+    private static final List<GpuSetup.Gpu> H200 = List.of(new GpuSetup.Gpu(0, "9.0", 150L << 30));
+    private static final String CUDA_TORCH = "/opt/torch/lib";
+    private static final String BUNDLED = "/home/w/.djl.ai/pytorch/2.7.1-cpu-linux-x86_64";
+
+    private static GpuSetup setup(String dir, boolean fromPath, boolean cuda, int driverGpus, List<GpuSetup.Gpu> gpus,
+            String nativeOps, boolean graphs) {
+        return new GpuSetup("17", "0.35.1", dir, "2.7.1", fromPath, cuda, null, driverGpus, gpus, nativeOps, graphs, graphs);
+    }
+
+    @Test
+    void theFastPathOnAGpuNeedsNothing() {
+        GpuSetup ok = setup(CUDA_TORCH, true, true, 1, H200, null, true);
+        assertNull(ok.advice());
+        assertTrue(ok.fastPath());
+        assertTrue(ok.lines().get(2).contains("cuda:0 compute capability 9.0, 150.0 GiB"), ok.lines().toString());
+    }
+
+    @Test
+    void noDriverGpuIsNoGpu() {
+        GpuSetup cpu = setup(BUNDLED, false, false, 0, List.of(), "SD_NATIVE_OPS is not set", false);
+        assertTrue(cpu.advice().startsWith("no GPU: "), cpu.advice());
+    }
+
+    @Test
+    void aGpuWithTheBundledCpuLibtorchNamesPytorchLibraryPath() {
+        String a = setup(BUNDLED, false, false, 1, List.of(), "SD_NATIVE_OPS is not set", false).advice();
+        assertTrue(a.startsWith("DJL loaded the CPU libtorch bundled in the jar (" + BUNDLED + "): set PYTORCH_LIBRARY_PATH")
+                && a.contains("PYTORCH_VERSION=2.7.1 PYTORCH_FLAVOR=cu128"), a);
+        String b = setup("/usr/lib/torch-cpu", true, false, 1, List.of(), null, false).advice();
+        assertTrue(b.startsWith("PYTORCH_LIBRARY_PATH=/usr/lib/torch-cpu is a CPU-only libtorch"), b);
+    }
+
+    @Test
+    void aCudaLibtorchWithoutTheRuntimeInTheLinkerCacheSaysHowToAddIt() {
+        String a = setup(CUDA_TORCH, true, true, 2, List.of(), null, true).advice();
+        assertTrue(a.startsWith("the driver shows 2 GPU(s) but DJL finds no CUDA device") && a.contains("ldconfig")
+                && a.contains("-Djna.library.path"), a);
+    }
+
+    @Test
+    void aGpuWithoutTheNativeLibraryOrGraphsNamesTheSetting() {
+        String a = setup(CUDA_TORCH, true, true, 1, H200, "SD_NATIVE_OPS is not set", false).advice();
+        assertTrue(a.startsWith("the fast path is off (SD_NATIVE_OPS is not set): build libsd_native_ops.so against "
+                + CUDA_TORCH) && a.contains("set SD_NATIVE_OPS"), a);
+        assertEquals("CUDA graphs are off (SD_CUDA_GRAPHS=0): unset it for the fast path",
+                setup(CUDA_TORCH, true, true, 1, H200, null, false).advice());
+    }
+
+    @Test
+    void aLibtorchThatDoesNotLoadIsReportedWithItsError() {
+        GpuSetup broken = new GpuSetup("17", "0.35.1", null, null, false, false, "EngineException: no JNI", 1, List.of(),
+                "libtorch did not load", false, false);
+        assertTrue(broken.advice().startsWith("DJL could not load libtorch: EngineException: no JNI"), broken.advice());
+        assertTrue(broken.lines().get(1).equals("libtorch: NOT loaded (EngineException: no JNI)"), broken.lines().toString());
+    }
+}
