@@ -55,13 +55,14 @@ public enum ModelFamily {
     }
 
     /**
-     * Checks a size against the shared limits ({@link GenerationLimits#checkSize}) and this family's
-     * pixel limit.
+     * Checks a size: each side as {@link GenerationLimits#checkSide} says, the pixels against this
+     * family's limit.
      *
      * @throws IllegalArgumentException one sentence naming the family and its limit
      */
     public void checkSize(int width, int height) {
-        GenerationLimits.checkSize(width, height);
+        GenerationLimits.checkSide("width", width);
+        GenerationLimits.checkSide("height", height);
         if ((long) width * height > maxPixels) {
             int side = (int) Math.sqrt((double) maxPixels);
             throw new IllegalArgumentException("image of " + width + "x" + height + " is too large for " + label

@@ -8,6 +8,7 @@ import java.util.List;
  *
  * @param loras the LoRAs the worker's model can use (its {@code LORA_DIR}), optional
  * @param embeddings the textual-inversion embeddings it can use ({@code EMBEDDINGS_DIR}), optional
+ * @param modelInfo per model it serves: the family and native resolution ({@link ModelInfo}), optional
  */
 public record WorkerHeartbeat(
         String workerId,
@@ -20,7 +21,8 @@ public record WorkerHeartbeat(
         double stepsPerSecond,
         Instant sentAt,
         @OptionalField List<Addon> loras,
-        @OptionalField List<Addon> embeddings) implements Message {
+        @OptionalField List<Addon> embeddings,
+        @OptionalField List<ModelInfo> modelInfo) implements Message {
 
     /** Most add-ons of one kind a heartbeat lists. */
     public static final int MAX_ADDONS = 5000;
@@ -38,6 +40,25 @@ public record WorkerHeartbeat(
         }
     }
 
+    /**
+     * What a served model is, so that the bot can default {@code /imagine} to its size, pick its
+     * aspect-ratio buckets and apply its family's limits.
+     *
+     * @param model the model name (as in {@code models})
+     * @param family {@code sd1}, {@code sd2}, {@code sdxl} ({@link org.diffusionbot.common.ModelFamily}), or
+     *     another name a newer worker knows
+     * @param nativeWidth the width the model was trained at (e.g. 1024 for SDXL)
+     * @param nativeHeight the height it was trained at
+     */
+    public record ModelInfo(String model, String family, int nativeWidth, int nativeHeight) {
+        public ModelInfo {
+            Checks.notBlank("model", model, 200);
+            Checks.notBlank("family", family, 50);
+            Checks.range("native_width", nativeWidth, 8, 8192);
+            Checks.range("native_height", nativeHeight, 8, 8192);
+        }
+    }
+
     /** What the worker is doing. */
     public enum State { STARTING, IDLE, BUSY, PAUSED, STOPPING }
 
@@ -51,11 +72,25 @@ public record WorkerHeartbeat(
         Checks.notNull("sent_at", sentAt);
         loras = loras == null ? List.of() : Checks.list("loras", loras, MAX_ADDONS);
         embeddings = embeddings == null ? List.of() : Checks.list("embeddings", embeddings, MAX_ADDONS);
+        modelInfo = modelInfo == null ? List.of() : Checks.list("model_info", modelInfo, 100);
+    }
+
+    /** A heartbeat without model information. */
+    public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
+            long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings) {
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
+                List.of());
+    }
+
+    /** What the worker says about {@code model}, if anything. */
+    public java.util.Optional<ModelInfo> infoFor(String model) {
+        return modelInfo.stream().filter(i -> i.model().equals(model)).findFirst();
     }
 
     /** A heartbeat without add-ons. */
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt) {
-        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of());
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of(),
+                List.of());
     }
 }

@@ -56,12 +56,27 @@ class MessageCodecTest {
         ObjectNode old = (ObjectNode) new ObjectMapper().readTree(MessageCodec.encode(hb));
         old.remove("loras");
         old.remove("embeddings");
+        old.remove("model_info");
         WorkerHeartbeat back = MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), WorkerHeartbeat.class);
         assertEquals(List.of(), back.loras());
         assertEquals(List.of(), back.embeddings());
+        assertEquals(List.of(), back.modelInfo());
+        assertTrue(back.infoFor("sd15").isEmpty());
         old.remove("device"); // required fields stay required
         assertThrows(InvalidMessageException.class,
                 () -> MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), WorkerHeartbeat.class));
+    }
+
+    @Test
+    void heartbeatsCarryEachModelsFamilyAndNativeSize() throws Exception {
+        WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cuda:0", List.of("ponyxl"), WorkerHeartbeat.State.IDLE, 0, 0,
+                0, T, List.of(), List.of(), List.of(new WorkerHeartbeat.ModelInfo("ponyxl", "sdxl", 1024, 1024)));
+        String json = new String(MessageCodec.encode(hb), StandardCharsets.UTF_8);
+        assertTrue(json.contains("\"model_info\":[{\"model\":\"ponyxl\",\"family\":\"sdxl\",\"native_width\":1024,"
+                + "\"native_height\":1024}]"), json);
+        WorkerHeartbeat back = MessageCodec.decode(MessageCodec.encode(hb), WorkerHeartbeat.class);
+        assertEquals(1024, back.infoFor("ponyxl").orElseThrow().nativeWidth());
+        assertThrows(IllegalArgumentException.class, () -> new WorkerHeartbeat.ModelInfo("x", "sdxl", 0, 1024));
     }
 
     @Test

@@ -19,6 +19,7 @@ import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 
@@ -53,7 +54,7 @@ final class SdxlBench {
             out.println("== one UNet call (128x128 latents, 77 tokens, pooled embedding + time ids)");
             double ms = unetCall(p, 2, 10);
             ours.put("unet2", GpuBench.fmt(ms));
-            out.printf(Locale.ROOT, "  batch 2: %.2f ms%n", ms);
+            out.printf(Locale.ROOT, "  batch 2: %.2f ms (CUDA graph=%s)%n", ms, p.unetRunner().enabled());
 
             out.println("== one image, 1024x1024, 30 steps Euler, cfg 7 (pipeline.generate)");
             GenerationRequest one = new GenerationRequest(GpuBench.PROMPT, "", List.of(1L), SDXL.cfg(), 1, SDXL.size(),
@@ -135,7 +136,7 @@ final class SdxlBench {
                     start = System.nanoTime();
                 }
                 try (NDManager s = m.newSubManager()) {
-                    p.models().unet().forward(s, x, t, ctx, pooled, timeIds);
+                    p.unetRunner().forward(s, x, t, ctx, pooled, timeIds);
                 }
             }
             NativeOps.sync();

@@ -491,7 +491,8 @@ public final class WorkerRuntime implements AutoCloseable {
             WorkerHeartbeat.State state = stopping ? WorkerHeartbeat.State.STOPPING
                     : busy ? WorkerHeartbeat.State.BUSY : WorkerHeartbeat.State.IDLE;
             WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, generator.device(),
-                    List.of(config.modelName()), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant());
+                    List.of(config.modelName()), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(),
+                    List.of(), List.of(), List.of(generator.modelInfo(config.modelName())));
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {
                 java.nio.file.Files.writeString(config.healthFile(), hb.sentAt().toString());

@@ -286,7 +286,7 @@ public final class CheckpointArchitecture {
                 heads, depth, crossDim, linear, family == Family.SD2, groups(channels, groupsOverride), d.normEps(),
                 d.flipSinToCos(), d.freqShift(), (int) shape(w, UNET + "time_embed.0.weight").get(0),
                 (int) convIn.get(2), (int) shape(w, UNET + "out.2.weight").get(2), d.downsamplePadding(),
-                d.midBlockScaleFactor(), d.centerInputSample(), addition, timeDim, addIn);
+                d.midBlockScaleFactor(), d.centerInputSample(), addition, timeDim, addIn, 0);
     }
 
     private static VaeConfig vae(Weights w, Family family, Integer groupsOverride) {
@@ -307,7 +307,7 @@ public final class CheckpointArchitecture {
                 (int) shape(w, VAE + "decoder.conv_in.weight").get(1), groups(channels, groupsOverride),
                 family == Family.SDXL ? SDXL_VAE_SCALING : d.scalingFactor(), has(w, VAE + "quant_conv.weight"),
                 has(w, VAE + "post_quant_conv.weight"), has(w, VAE + "encoder.mid.attn_1.q.weight"),
-                family == Family.SDXL);
+                true); // diffusers' force_upcast default (the SD 1.x/2.x pipelines ignore it)
     }
 
     private static int textHeads(int hidden, Family family) {

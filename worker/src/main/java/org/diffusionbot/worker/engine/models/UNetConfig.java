@@ -37,6 +37,8 @@ import org.diffusionbot.worker.engine.loaders.ConfigJson;
  * @param additionTimeEmbedDim width of each added time id's embedding ({@code text_time} only)
  * @param projectionClassEmbeddingsInputDim input width of {@code add_embedding}: pooled width + ids ×
  *     {@code additionTimeEmbedDim} ({@code text_time} only)
+ * @param sampleSize diffusers' {@code sample_size}: the latent side the model was trained at (× 8 =
+ *     its native image side), 0 when the config does not say (single files)
  */
 public record UNetConfig(
         int inChannels,
@@ -62,7 +64,8 @@ public record UNetConfig(
         boolean centerInputSample,
         String additionEmbedType,
         int additionTimeEmbedDim,
-        int projectionClassEmbeddingsInputDim) {
+        int projectionClassEmbeddingsInputDim,
+        int sampleSize) {
 
     /** diffusers' {@code addition_embed_type} of SDXL. */
     public static final String TEXT_TIME = "text_time";
@@ -198,7 +201,8 @@ public record UNetConfig(
                 c.bool("center_input_sample", false),
                 addition,
                 addition == null ? 0 : c.integer("addition_time_embed_dim", 0),
-                addition == null ? 0 : c.integer("projection_class_embeddings_input_dim", 0));
+                addition == null ? 0 : c.integer("projection_class_embeddings_input_dim", 0),
+                c.node("sample_size") != null && c.node("sample_size").isIntegralNumber() ? c.integer("sample_size", 0) : 0);
         } catch (IllegalArgumentException e) {
             throw c.unsupported(e.getMessage());
         }

@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
@@ -127,6 +128,29 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** Whether the model is SDXL (a second text encoder, added conditioning, SDXL's latent space). */
     public boolean sdxl() {
         return models.textEncoder2() != null;
+    }
+
+    /** The model's family: SDXL with a second text encoder, SD 2.x with an OpenCLIP (gelu) one, else SD 1.x. */
+    public ModelFamily family() {
+        if (sdxl()) {
+            return ModelFamily.SDXL;
+        }
+        return models.textEncoder().config().hiddenAct().equals("gelu") ? ModelFamily.SD2 : ModelFamily.SD1;
+    }
+
+    /**
+     * The image side the model was trained at: the UNet config's {@code sample_size} × 8 when it says
+     * (diffusers folders), else the family's (SD 2.x: 768 for v-prediction models, 512 otherwise).
+     */
+    public int nativeSize() {
+        int sample = models.unet().config().sampleSize();
+        if (sample > 0) {
+            return sample * 8;
+        }
+        if (family() == ModelFamily.SD2 && schedulerConfig.predictionType() != SchedulerConfig.PredictionType.V_PREDICTION) {
+            return 512;
+        }
+        return family().nativeSize();
     }
 
     /** The UNet as the step loop calls it (through CUDA graphs where available). */
@@ -254,9 +278,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         boolean useCfg = false;
         float[] cfg = new float[n];
+        float[] rescale = new float[n]; // guidance_rescale φ per row
+        boolean anyRescale = false;
         for (int i = 0; i < n; i++) {
             double g = requests.get(requestOfRow[i]).guidanceScale();
             useCfg |= g > 1;
+            rescale[i] = (float) requests.get(requestOfRow[i]).guidanceRescale();
+            anyRescale |= rescale[i] > 0;
             cfg[i] = (float) Math.max(g, 1.0); // diffusers: guidance only when scale > 1
         }
 
@@ -280,6 +308,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             NDArray[] cond = encodePrompts(run, requests, results, notes, requestOfRow, useCfg);
             NDArray context = cond[0];
             NDArray cfgT = run.create(cfg, new Shape(n, 1, 1, 1));
+            NDArray rescaleT = useCfg && anyRescale ? run.create(rescale, new Shape(n, 1, 1, 1)) : null;
             NDArray x = head.strength() == null
                     ? initialNoise(run, gens, one).mul(sched.initNoiseSigma())
                     : img2imgLatents(run, sched, first, init, requestOfRow, gens, one);
@@ -300,14 +329,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
                     NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
                     t.attach(s);
-                    NDArray eps = (sdxl()
-                            ? models.unet().forward(s, modelIn.toType(dtype, false), t, context, cond[1], cond[2])
-                            : unetRunner.forward(s, modelIn.toType(dtype, false), t, context))
+                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, context, cond[1], cond[2])
                             .toType(DataType.FLOAT32, false);
                     NDArray guided;
                     if (useCfg) {
                         NDList halves = eps.split(2, 0);
                         guided = halves.get(0).add(halves.get(1).sub(halves.get(0)).mul(cfgT));
+                        if (rescaleT != null) {
+                            guided = rescaleNoiseCfg(guided, halves.get(1), rescaleT);
+                        }
                     } else {
                         guided = eps;
                     }
@@ -332,6 +362,23 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             decode(run, x, requests, results, notes, cancelled, requestOfRow, rowImage, lh, lw);
         }
         return finish(results, notes);
+    }
+
+    /**
+     * diffusers' {@code rescale_noise_cfg}: g ← φ·g·std(pos)/std(g) + (1 − φ)·g per row, the standard
+     * deviations (unbiased, as torch.std) over all but the batch axis.
+     */
+    static NDArray rescaleNoiseCfg(NDArray guided, NDArray positive, NDArray phi) {
+        NDArray ratio = std(positive).div(std(guided));
+        return guided.mul(phi.mul(ratio).add(phi.neg().add(1f)));
+    }
+
+    private static NDArray std(NDArray x) {
+        long b = x.getShape().get(0);
+        NDArray flat = x.reshape(b, -1);
+        long n = flat.getShape().get(1);
+        NDArray centred = flat.sub(flat.mean(new int[] {1}, true));
+        return centred.mul(centred).sum(new int[] {1}).div((float) (n - 1)).sqrt().reshape(b, 1, 1, 1);
     }
 
     private static long key(int request, int image) {
