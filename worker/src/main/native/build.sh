@@ -39,7 +39,7 @@ mapfile -t ARCHS < <(printf '%s\n' "${ARCHS[@]}" | sort -n -u)
 GENCODE=()
 for a in "${ARCHS[@]}"; do GENCODE+=(-gencode "arch=compute_$a,code=sm_$a"); done
 GENCODE+=(-gencode "arch=compute_${ARCHS[0]},code=compute_${ARCHS[0]}")
-echo "build.sh: torch $TORCH, CUDA $CUDA, kernels for sm_${ARCHS[*]// /, sm_} + PTX compute_${ARCHS[0]}"
+echo "build.sh: torch $TORCH, CUDA $CUDA, kernels for $(printf 'sm_%s ' "${ARCHS[@]}")+ PTX compute_${ARCHS[0]}"
 
 # the C++ ABI torch was built with (pip wheels since 2.7: the new one)
 ABI="$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null || echo 1)"

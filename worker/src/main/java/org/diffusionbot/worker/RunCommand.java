@@ -21,7 +21,12 @@ import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.hub.HubException;
 import org.diffusionbot.worker.hub.HubModelFetcher;
 import org.diffusionbot.worker.hub.RepoId;
+import ai.djl.ndarray.NDManager;
+import org.diffusionbot.worker.engine.models.SafetyChecker;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
+import org.diffusionbot.worker.runtime.ImageGenerator;
+import org.diffusionbot.worker.runtime.JobOutcome;
+import org.diffusionbot.worker.runtime.SafetyCheckingGenerator;
 import org.diffusionbot.worker.runtime.WorkerMetrics;
 import org.diffusionbot.worker.runtime.WorkerRuntime;
 import org.slf4j.Logger;
@@ -41,7 +46,10 @@ final class RunCommand {
         WorkerConfig config = WorkerConfig.fromEnv(env);
         String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
         SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
-        logSetup(config.device());
+        GpuSetup setup = logSetup(config.device());
+        if (setup.engineError() != null) {
+            throw new ConfigException(setup.advice());
+        }
         ComputeDevice compute;
         try {
             compute = ComputeDevice.select(config.device());
@@ -90,7 +98,13 @@ final class RunCommand {
         if (NativeOps.cudaMemory() != null) {
             metrics.gpuMemory(NativeOps::cudaMemory);
         }
-        DiffusionGenerator generator = new DiffusionGenerator(pipeline);
+        ImageGenerator generator;
+        try {
+            generator = withSafetyCheck(new DiffusionGenerator(pipeline), config, compute);
+        } catch (ModelFormatException e) {
+            System.err.println("worker: SAFETY_CHECKER_PATH: " + e.getMessage());
+            return 2;
+        }
         WorkerRuntime runtime = new WorkerRuntime(config, generator, Clock.systemUTC(), metrics);
         try {
             runtime.start();
@@ -115,10 +129,35 @@ final class RunCommand {
     }
 
     /**
-     * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
-     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU).
+     * The generator with the image safety check of {@code SAFETY_CHECKER_PATH} (loaded on the model's
+     * device, in its dtype) in front, or as it is when none is configured.
+     *
+     * @throws ModelFormatException when the checker cannot be loaded (the generator is closed then)
      */
-    private static void logSetup(String device) {
+    static ImageGenerator withSafetyCheck(ImageGenerator generator, WorkerConfig config, ComputeDevice compute) {
+        if (config.safetyChecker() == null) {
+            return generator;
+        }
+        NDManager weights = NDManager.newBaseManager(compute.device());
+        try {
+            SafetyChecker checker = SafetyChecker.load(config.safetyChecker(), weights, compute.dtype(), compute.device());
+            LOG.info("images of jobs from channels that are not age-restricted pass the safety checker {} ({})",
+                    config.safetyChecker(), checker.config());
+            return new SafetyCheckingGenerator(generator, (w, h, rgb) -> checker.check(weights, w, h, rgb).stream()
+                    .map(v -> new JobOutcome.Safety(v.nsfw(), v.score())).toList(),
+                    SafetyCheckingGenerator::needsCheck, weights);
+        } catch (RuntimeException e) {
+            weights.close();
+            generator.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
+     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
+     */
+    private static GpuSetup logSetup(String device) {
         GpuSetup setup = GpuSetup.probe();
         setup.lines().forEach(l -> LOG.info("setup: {}", l));
         String advice = setup.advice();
@@ -131,5 +170,6 @@ final class RunCommand {
             LOG.warn("(`java -jar worker.jar doctor` checks the setup; docs/GPU.md)");
             LOG.warn(bar);
         }
+        return setup;
     }
 }

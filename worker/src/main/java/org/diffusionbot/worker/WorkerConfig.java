@@ -23,6 +23,8 @@ import org.diffusionbot.worker.hub.RepoId;
  * @param jobTimeout a batch running longer than this is taken as hung: the worker drops its broker
  *                   connection (the jobs go back to the queue) and exits for its supervisor to restart it
  * @param metricsPort the port of the Prometheus {@code /metrics} endpoint, 0 for none
+ * @param safetyChecker the image safety checker ({@code SAFETY_CHECKER_PATH}: a {@code .safetensors} file or a
+ *                      diffusers {@code safety_checker/} folder), or null for none
  */
 public record WorkerConfig(
         Path modelPath,
@@ -34,12 +36,20 @@ public record WorkerConfig(
         Path healthFile,
         java.time.Duration jobTimeout,
         RabbitSettings rabbit,
-        int metricsPort) {
+        int metricsPort,
+        Path safetyChecker) {
 
-    /** Without a metrics endpoint. */
+    /** Without a metrics endpoint or a safety checker. */
     public WorkerConfig(Path modelPath, String modelName, String workerId, String device, int batchSize,
             int heartbeatSeconds, Path healthFile, java.time.Duration jobTimeout, RabbitSettings rabbit) {
         this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit, 0);
+    }
+
+    /** Without a safety checker. */
+    public WorkerConfig(Path modelPath, String modelName, String workerId, String device, int batchSize,
+            int heartbeatSeconds, Path healthFile, java.time.Duration jobTimeout, RabbitSettings rabbit, int metricsPort) {
+        this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit,
+                metricsPort, null);
     }
 
     public static WorkerConfig fromEnv(Env env) {
@@ -65,6 +75,11 @@ public record WorkerConfig(
         } catch (IllegalArgumentException e) {
             throw new ConfigException("MODEL_NAME: " + e.getMessage());
         }
+        Path checker = env.raw("SAFETY_CHECKER_PATH") == null ? null : Path.of(env.raw("SAFETY_CHECKER_PATH"));
+        if (checker != null && !Files.exists(checker)) {
+            throw new ConfigException("SAFETY_CHECKER_PATH points at " + checker.toAbsolutePath() + ", which does not "
+                    + "exist (a .safetensors file, or a folder with model.safetensors and config.json)");
+        }
         return new WorkerConfig(model, name,
                 env.string("WORKER_ID", defaultWorkerId()),
                 env.choice("DEVICE", "auto", "auto", "cpu", "gpu"),
@@ -74,7 +89,8 @@ public record WorkerConfig(
                 env.seconds("JOB_TIMEOUT_SECONDS", java.time.Duration.ofMinutes(15), java.time.Duration.ofSeconds(1),
                         java.time.Duration.ofDays(1)),
                 RabbitSettings.fromEnv(env),
-                env.integer("METRICS_PORT", 0, 0, 65535));
+                env.integer("METRICS_PORT", 0, 0, 65535),
+                checker);
     }
 
     /** The file or folder name without extension, reduced to the characters a routing key allows. */

@@ -1,5 +1,6 @@
 package org.diffusionbot.worker;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -31,5 +32,20 @@ class RunCommandSettingsTest {
         ConfigException e = assertThrows(ConfigException.class,
                 () -> RunCommand.run(Env.of(Map.of("MODEL_PATH", TINY, "DEVICE", "cuda"))));
         assertTrue(e.getMessage().startsWith("DEVICE must be one of auto, cpu, gpu"), e.getMessage());
+    }
+
+    @Test
+    void aMissingSafetyCheckerIsBlamedOnItsSetting() {
+        ConfigException e = assertThrows(ConfigException.class, () -> RunCommand.run(Env.of(Map.of("MODEL_PATH", TINY,
+                "DEVICE", "cpu", "SAFETY_CHECKER_PATH", "no/such/checker"))));
+        assertTrue(e.getMessage().startsWith("SAFETY_CHECKER_PATH points at "), e.getMessage());
+    }
+
+    @Test
+    void aPickledSafetyCheckerStopsTheWorkerBeforeItTakesJobs(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Path ckpt = java.nio.file.Files.write(dir.resolve("checker.ckpt"), new byte[] {1});
+        assertEquals(2, RunCommand.run(Env.of(Map.of("MODEL_PATH", TINY, "DEVICE", "cpu",
+                "SAFETY_CHECKER_PATH", ckpt.toString(), "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2F"))));
     }
 }

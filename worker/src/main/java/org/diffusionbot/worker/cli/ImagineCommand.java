@@ -47,7 +47,7 @@ public final class ImagineCommand {
         try {
             compute = ComputeDevice.select(a.gpu() ? "gpu" : "cpu");
         } catch (IllegalArgumentException e) {
-            err.println("imagine: --device gpu: " + e.getMessage());
+            err.println("imagine: --device " + (a.gpu() ? "gpu" : "cpu") + ": " + e.getMessage());
             return 2;
         }
         long t0 = System.nanoTime();

@@ -2,6 +2,7 @@ package org.diffusionbot.worker.engine;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
+import ai.djl.engine.EngineException;
 import ai.djl.ndarray.types.DataType;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
 
@@ -14,11 +15,16 @@ public record ComputeDevice(Device device, DataType dtype) {
     /**
      * Resolves {@code auto} (CUDA when PyTorch sees a GPU), {@code cpu} or {@code gpu}.
      *
-     * @throws IllegalArgumentException for another mode, or {@code gpu} without a CUDA device (saying what to change,
-     *                                  as {@link GpuSetup#advice()})
+     * @throws IllegalArgumentException for another mode, {@code gpu} without a CUDA device, or a libtorch DJL cannot
+     *                                  load (the last two saying what to change, as {@link GpuSetup#advice()})
      */
     public static ComputeDevice select(String mode) {
-        boolean gpuAvailable = Engine.getInstance().getGpuCount() > 0;
+        boolean gpuAvailable;
+        try {
+            gpuAvailable = Engine.getInstance().getGpuCount() > 0;
+        } catch (EngineException e) {
+            throw new IllegalArgumentException(GpuSetup.probe().advice(), e);
+        }
         return switch (mode) {
             case "cpu" -> new ComputeDevice(Device.cpu(), DataType.FLOAT32);
             case "gpu" -> {

@@ -14,7 +14,29 @@ public sealed interface JobOutcome {
     record Failed(JobFailure.Code code, String message) implements JobOutcome {
     }
 
-    /** One generated image as interleaved 8-bit RGB. */
-    record Image(int index, long seed, int width, int height, byte[] rgb) {
+    /**
+     * One generated image as interleaved 8-bit RGB.
+     *
+     * @param safety the image safety check's verdict, or null when the image was not checked
+     */
+    record Image(int index, long seed, int width, int height, byte[] rgb, Safety safety) {
+        /** An unchecked image. */
+        public Image(int index, long seed, int width, int height, byte[] rgb) {
+            this(index, seed, width, height, rgb, null);
+        }
+
+        /** @return this image with the check's verdict */
+        public Image withSafety(Safety verdict) {
+            return new Image(index, seed, width, height, rgb, verdict);
+        }
+    }
+
+    /**
+     * The image safety check's verdict on an image.
+     *
+     * @param nsfw whether the checker flagged it
+     * @param score the checker's highest concept score (positive when flagged)
+     */
+    record Safety(boolean nsfw, float score) {
     }
 }

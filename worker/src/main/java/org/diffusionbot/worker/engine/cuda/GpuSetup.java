@@ -69,7 +69,11 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
             cudaBuild = Files.exists(Path.of(dir, "libtorch_cuda.so"));
             if (engine.hasCapability(StandardCapabilities.CUDA)) {
                 for (int i = 0; i < engine.getGpuCount(); i++) {
-                    gpus.add(new Gpu(i, CudaUtils.getComputeCapability(i), CudaUtils.getGpuMemory(Device.gpu(i)).getMax()));
+                    String cc = CudaUtils.getComputeCapability(i); // "90"
+                    if (!cc.contains(".") && cc.length() >= 2) {
+                        cc = cc.substring(0, cc.length() - 1) + "." + cc.charAt(cc.length() - 1);
+                    }
+                    gpus.add(new Gpu(i, cc, CudaUtils.getGpuMemory(Device.gpu(i)).getMax()));
                 }
             }
         } catch (RuntimeException | UnsatisfiedLinkError e) {
@@ -103,12 +107,16 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
      */
     public String advice() {
         if (engineError != null) {
-            String set = fromLibraryPath && (EngineSettings.value("PYTORCH_VERSION") == null
-                    || EngineSettings.value("PYTORCH_FLAVOR") == null)
+            if (!fromLibraryPath) {
+                return "DJL could not load libtorch (" + engineError + "): set PYTORCH_LIBRARY_PATH to a CUDA libtorch "
+                        + "2.7.1's lib folder with PYTORCH_VERSION=2.7.1 PYTORCH_FLAVOR=cu128 (a worker.jar built with "
+                        + "-Dcuda bundles no libtorch)";
+            }
+            String set = EngineSettings.value("PYTORCH_VERSION") == null || EngineSettings.value("PYTORCH_FLAVOR") == null
                     ? " (with PYTORCH_LIBRARY_PATH, set PYTORCH_VERSION and PYTORCH_FLAVOR too: 2.7.1 and cu128 for pip's "
                             + "torch 2.7.1+cu128)" : "";
-            return "DJL could not load libtorch" + (fromLibraryPath ? " from PYTORCH_LIBRARY_PATH="
-                    + EngineSettings.value("PYTORCH_LIBRARY_PATH") : "") + ": " + engineError + set;
+            return "DJL could not load libtorch from PYTORCH_LIBRARY_PATH=" + EngineSettings.value("PYTORCH_LIBRARY_PATH")
+                    + ": " + engineError + set;
         }
         if (gpus.isEmpty() && driverGpus == 0) {
             return "no GPU: the NVIDIA driver shows no GPU here, so the worker runs on the CPU (in a container, give it "

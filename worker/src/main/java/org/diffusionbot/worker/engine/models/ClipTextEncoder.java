@@ -27,7 +27,7 @@ public final class ClipTextEncoder {
     private final NDArray tokenEmbedding;
     private final NDArray positionEmbedding;
     private final NDArray fullMask;
-    private final List<Layer> layers = new ArrayList<>();
+    private final List<ClipEncoderLayer> layers = new ArrayList<>();
     private final LayerNormLayer finalNorm;
     private final LinearLayer projection;
     private final DataType dtype;
@@ -39,32 +39,6 @@ public final class ClipTextEncoder {
      * @param pooled (B, projection_dim) {@code text_embeds}, or null when not asked for
      */
     public record Hidden(NDArray hidden, NDArray pooled) {}
-
-    private final class Layer {
-        final LayerNormLayer norm1;
-        final Attention attn;
-        final LayerNormLayer norm2;
-        final LinearLayer fc1;
-        final LinearLayer fc2;
-
-        Layer(Params p, String prefix) {
-            int h = config.hiddenSize();
-            norm1 = new LayerNormLayer(p, prefix + "layer_norm1", h, config.layerNormEps());
-            attn = new Attention(p, prefix + "self_attn", Attention.Names.CLIP, h, 0, config.numAttentionHeads(), true, false);
-            norm2 = new LayerNormLayer(p, prefix + "layer_norm2", h, config.layerNormEps());
-            fc1 = new LinearLayer(p, prefix + "mlp.fc1", h, config.intermediateSize(), true);
-            fc2 = new LinearLayer(p, prefix + "mlp.fc2", config.intermediateSize(), h, true);
-        }
-
-        NDArray forward(NDArray x, NDArray mask) {
-            x = x.add(attn.forward(norm1.forward(x), null, mask));
-            NDArray h = fc1.forward(norm2.forward(x));
-            h = config.hiddenAct().equals("gelu")
-                    ? h.getNDArrayInternal().gelu()
-                    : h.mul(h.mul(1.702f).getNDArrayInternal().sigmoid());
-            return x.add(fc2.forward(h));
-        }
-    }
 
     /**
      * Builds the encoder from weights; call {@link Weights#verify()} afterwards (the loader does).
@@ -86,7 +60,8 @@ public final class ClipTextEncoder {
         tokenEmbedding = p.get(P + "embeddings.token_embedding.weight", config.vocabSize(), h);
         positionEmbedding = p.get(P + "embeddings.position_embedding.weight", config.maxPositionEmbeddings(), h);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            layers.add(new Layer(p, P + "encoder.layers." + i + "."));
+            layers.add(new ClipEncoderLayer(p, P + "encoder.layers." + i + ".", h, config.intermediateSize(),
+                    config.numAttentionHeads(), config.layerNormEps(), config.hiddenAct()));
         }
         finalNorm = new LayerNormLayer(p, P + "final_layer_norm", h, config.layerNormEps());
         projection = config.projectionDim() > 0

@@ -61,7 +61,8 @@ class GpuSetupTest {
     void aLibtorchThatDoesNotLoadIsReportedWithItsError() {
         GpuSetup broken = new GpuSetup("17", "0.35.1", null, null, false, false, "EngineException: no JNI", 1, List.of(),
                 "libtorch did not load", false, false);
-        assertTrue(broken.advice().startsWith("DJL could not load libtorch: EngineException: no JNI"), broken.advice());
+        assertTrue(broken.advice().startsWith("DJL could not load libtorch (EngineException: no JNI): set "
+                + "PYTORCH_LIBRARY_PATH"), broken.advice());
         assertTrue(broken.lines().get(1).equals("libtorch: NOT loaded (EngineException: no JNI)"), broken.lines().toString());
     }
 }
