@@ -6,7 +6,8 @@ import java.util.Locale;
  * The {@code ar} option of {@code /imagine}: a standard aspect ratio, turned into the model's
  * bucket for it, the size finetunes are trained at. A bucket has sides that are multiples of 64,
  * at most the model's native pixel count, its ratio within 4% of the asked one, and the most pixels
- * among those (ties: the closest ratio). For SDXL (1024×1024) this gives SDXL's standard buckets:
+ * among those (ties: the closest ratio); a toy native size with no such size gets the closest ratio that
+ * fits. For SDXL (1024×1024) this gives SDXL's standard buckets:
  * 1024×1024, 1216×832 (3:2), 1152×896 (4:3), 1344×768 (16:9), 1536×640 (21:9) and their portraits.
  */
 public enum AspectRatio {
@@ -67,8 +68,22 @@ public enum AspectRatio {
                 }
             }
         }
-        if (best == null) {
-            throw new IllegalArgumentException("no " + id + " size fits " + nativeWidth + "x" + nativeHeight);
+        return best != null ? best : closest(budget, ratio);
+    }
+
+    /** A toy native size with no bucket within the tolerance: the closest ratio that fits (ties: more pixels). */
+    private static int[] closest(long budget, double ratio) {
+        int[] best = {BUCKET_MULTIPLE, BUCKET_MULTIPLE};
+        double bestErr = Double.MAX_VALUE;
+        for (int bh = BUCKET_MULTIPLE; (long) bh * BUCKET_MULTIPLE <= budget; bh += BUCKET_MULTIPLE) {
+            for (int bw = BUCKET_MULTIPLE; (long) bw * bh <= budget && bw <= GenerationLimits.MAX_SIZE;
+                    bw += BUCKET_MULTIPLE) {
+                double err = Math.abs(Math.log((double) bw / bh / ratio));
+                if (err < bestErr - 1e-12 || (Math.abs(err - bestErr) <= 1e-12 && (long) bw * bh > (long) best[0] * best[1])) {
+                    best = new int[] {bw, bh};
+                    bestErr = err;
+                }
+            }
         }
         return best;
     }

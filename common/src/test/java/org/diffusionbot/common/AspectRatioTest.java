@@ -28,6 +28,12 @@ class AspectRatioTest {
     }
 
     @ParameterizedTest
+    @CsvSource({"1:1,128,128", "16:9,128,64", "9:16,64,128", "3:2,128,64"})
+    void aToyNativeSizeGetsTheClosestRatioThatFits(String ar, int w, int h) {
+        assertArrayEquals(new int[] {w, h}, AspectRatio.fromId(ar).bucket(128, 128));
+    }
+
+    @ParameterizedTest
     @CsvSource({"5:4", "'1:2'", "wide", "''"})
     void unknownRatiosAreRefusedNamingTheAcceptedOnes(String ar) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> AspectRatio.fromId(ar));
