@@ -2,6 +2,7 @@ package org.diffusionbot.bot;
 
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
+import java.security.SecureRandom;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.EnumSet;
@@ -15,10 +16,17 @@ import net.dv8tion.jda.api.requests.GatewayIntent;
 import net.dv8tion.jda.api.requests.RestConfig;
 import net.dv8tion.jda.api.utils.SessionControllerAdapter;
 import net.dv8tion.jda.api.utils.Compression;
-import org.diffusionbot.bot.discord.CommandListener;
 import org.diffusionbot.bot.discord.Commands;
 import org.diffusionbot.bot.discord.DiscordNotifier;
-import org.diffusionbot.bot.discord.UxContext;
+import org.diffusionbot.bot.discord.InteractionRouter;
+import org.diffusionbot.bot.service.AdminService;
+import org.diffusionbot.bot.service.CancelService;
+import org.diffusionbot.bot.service.DerivedJobs;
+import org.diffusionbot.bot.service.JobViews;
+import org.diffusionbot.bot.service.QuotaService;
+import org.diffusionbot.bot.service.Services;
+import org.diffusionbot.bot.service.SubmitService;
+import org.diffusionbot.bot.service.UserSettingsService;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.bot.jobs.JobPublisher;
 import org.diffusionbot.bot.jobs.JobService;
@@ -36,6 +44,8 @@ import org.diffusionbot.db.ImageStore;
 import org.diffusionbot.db.SettingsStore;
 import org.diffusionbot.db.JobStore;
 import org.diffusionbot.db.QuotaPolicy;
+import org.diffusionbot.db.QuotaStore;
+import org.diffusionbot.db.UserStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -85,8 +95,7 @@ public final class Bot implements AutoCloseable {
             JobStore store = new JobStore(db.dataSource(), clock);
             JobPublisher publisher = new JobPublisher(rabbit, config.resultsQueue());
             StoreMarks marks = new StoreMarks(store);
-            JobService jobs = new JobService(store, publisher,
-                    new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()), marks);
+            JobService jobs = new JobService(store, publisher, marks);
             AtomicInteger n = new AtomicInteger();
             // as many threads as database connections: more would only queue (spinning) for the pool
             executor = Executors.newFixedThreadPool(config.db().poolSize(), r -> {
@@ -97,11 +106,9 @@ public final class Bot implements AutoCloseable {
             // buttons, /settings, /models, /admin: settings, images, the worker registry from heartbeats
             WorkerRegistry registry = new WorkerRegistry(clock, config.heartbeatSeconds());
             registry.start(rabbit);
-            UxContext ux = new UxContext(new SettingsStore(db.dataSource()), new ImageStore(db.dataSource()), registry,
-                    config.adminRoleIds());
             ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
-            CommandListener listener = new CommandListener(jobs, store, config.defaultModel(), config.previewEvery(),
-                    executor, clock, ux, throttle);
+            InteractionRouter listener = InteractionRouter.create(services(config, clock, db, store, jobs, registry),
+                    config.adminRoleIds(), config.defaultModel(), throttle, executor, clock);
             JDABuilder builder = JDABuilder.createLight(config.discordToken(), EnumSet.noneOf(GatewayIntent.class))
                     .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
                     // JDA's default callback pool is the common ForkJoinPool: one thread on a 2-core host
@@ -148,6 +155,23 @@ public final class Bot implements AutoCloseable {
             db.close();
             throw e;
         }
+    }
+
+    /** The application services over the stores (the Discord adapters' only way to the database). */
+    private static Services services(BotConfig config, Clock clock, Database db, JobStore store, JobService jobs,
+            WorkerRegistry registry) {
+        javax.sql.DataSource ds = db.dataSource();
+        SettingsStore settings = new SettingsStore(ds);
+        QuotaStore quotaStore = new QuotaStore(ds, clock);
+        ImageStore images = new ImageStore(ds);
+        QuotaService quotas = new QuotaService(new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()),
+                settings, quotaStore);
+        SecureRandom random = new SecureRandom();
+        return new Services(
+                new SubmitService(jobs, settings, quotas, config.defaultModel(), config.previewEvery(), random::nextLong),
+                new DerivedJobs(store, images, config.previewEvery(), clock, random::nextLong),
+                new CancelService(jobs, store), new JobViews(store, images), quotas, new UserSettingsService(settings),
+                new AdminService(settings, new UserStore(ds), quotaStore), registry);
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {

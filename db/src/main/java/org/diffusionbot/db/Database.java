@@ -68,7 +68,7 @@ public final class Database implements AutoCloseable {
                     r.migrationsExecuted);
             return r;
         } catch (FlywayException e) {
-            throw new DatabaseUnavailableException("database migration failed: " + e.getMessage());
+            throw new DatabaseUnavailableException("database migration failed: " + e.getMessage(), e);
         }
     }
 

@@ -34,17 +34,17 @@ public final class GalleryStore {
               JOIN jobs j ON j.id = i.job_id
             """;
 
-    private final DataSource ds;
+    private final Jdbc jdbc;
 
     public GalleryStore(DataSource ds) {
-        this.ds = ds;
+        this.jdbc = new Jdbc(ds);
     }
 
     /** A page of visible images matching the query, newest first. */
     public GalleryPage page(GalleryQuery q) {
         List<Object> args = new ArrayList<>();
         String sql = pageSql(q, args);
-        List<GalleryItem> items = Tx.run(ds, c -> items(c, sql, args));
+        List<GalleryItem> items = jdbc.tx(c -> items(c, sql, args));
         if (items.size() > q.limit()) {
             items = items.subList(0, q.limit());
             return new GalleryPage(List.copyOf(items), items.get(items.size() - 1).cursor());
@@ -56,7 +56,7 @@ public final class GalleryStore {
     public String explain(GalleryQuery q) {
         List<Object> args = new ArrayList<>();
         String sql = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + pageSql(q, args);
-        return Tx.run(ds, c -> {
+        return jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement(sql)) {
                 for (int i = 0; i < args.size(); i++) {
                     ps.setObject(i + 1, args.get(i));
@@ -103,7 +103,7 @@ public final class GalleryStore {
 
     /** One visible image with its parameters and author; empty when absent, hidden or its author opted out. */
     public Optional<GalleryImage> image(long imageId) {
-        return Optional.ofNullable(Tx.run(ds, c -> {
+        return Optional.ofNullable(jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     SELECT i.id, i.job_id, i.image_index, i.created_at, i.user_id, u.name, j.kind, j.prompt,
                            j.negative_prompt, j.model, j.sampler, j.steps, j.cfg, i.seed, i.width, i.height,
@@ -133,7 +133,7 @@ public final class GalleryStore {
     /** Visible images made from this image (variations, upscales), newest first. */
     public List<GalleryItem> variations(long imageId, int limit) {
         List<Object> args = List.of(imageId, Math.max(1, Math.min(MAX_PAGE, limit)));
-        return Tx.run(ds, c -> items(c, ITEM_COLUMNS + """
+        return jdbc.tx(c -> items(c, ITEM_COLUMNS + """
                  WHERE j.parent_image_id = ? AND i.visible AND u.gallery_public
                  ORDER BY i.created_at DESC, i.id DESC LIMIT ?""", args));
     }
@@ -150,7 +150,7 @@ public final class GalleryStore {
 
     /** Whether the gallery may show this image now (for revalidating cached bytes without reading them). */
     public boolean isVisible(long imageId) {
-        return Tx.run(ds, c -> {
+        return jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     SELECT 1 FROM images i JOIN users u ON u.id = i.user_id
                      WHERE i.id = ? AND i.visible AND u.gallery_public""")) {
@@ -164,7 +164,7 @@ public final class GalleryStore {
 
     /** The name of a user whose images the gallery shows; empty for unknown users and those who opted out. */
     public Optional<String> publicUserName(long userId) {
-        return Optional.ofNullable(Tx.run(ds, c -> {
+        return Optional.ofNullable(jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement(
                     "SELECT name FROM users WHERE id = ? AND gallery_public")) {
                 ps.setLong(1, userId);
@@ -177,7 +177,7 @@ public final class GalleryStore {
 
     /** The models that have at least one image in the gallery, by name. */
     public List<String> models() {
-        return Tx.run(ds, c -> {
+        return jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     SELECT DISTINCT i.model FROM images i JOIN users u ON u.id = i.user_id
                      WHERE i.visible AND u.gallery_public ORDER BY 1""");
@@ -196,7 +196,7 @@ public final class GalleryStore {
      * its author, or an admin, may; anyone else gets {@link HideResult#FORBIDDEN} and nothing changes.
      */
     public HideResult hide(long imageId, long byUserId, boolean isAdmin) {
-        return Tx.run(ds, c -> {
+        return jdbc.tx(c -> {
             long author;
             boolean visible;
             try (PreparedStatement ps = c.prepareStatement(
@@ -233,7 +233,7 @@ public final class GalleryStore {
      * for a user the bot has never seen (they have no images); see {@link #setGalleryPublic(long, String, boolean)}.
      */
     public boolean setGalleryPublic(long userId, boolean galleryPublic) {
-        return Tx.run(ds, c -> {
+        return jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement(
                     "UPDATE users SET gallery_public = ?, updated_at = now() WHERE id = ?")) {
                 ps.setBoolean(1, galleryPublic);
@@ -245,7 +245,7 @@ public final class GalleryStore {
 
     /** As {@link #setGalleryPublic(long, boolean)}, recording the user first when the bot has not seen them yet. */
     public void setGalleryPublic(long userId, String userName, boolean galleryPublic) {
-        Tx.run(ds, c -> {
+        jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     INSERT INTO users (id, name, gallery_public) VALUES (?, ?, ?)
                     ON CONFLICT (id) DO UPDATE SET gallery_public = EXCLUDED.gallery_public, updated_at = now()""")) {
@@ -261,7 +261,7 @@ public final class GalleryStore {
         // column is one of two constants above, never input
         String sql = "SELECT i." + column + " FROM images i JOIN users u ON u.id = i.user_id"
                 + " WHERE i.id = ? AND i.visible AND u.gallery_public";
-        return Optional.ofNullable(Tx.run(ds, c -> {
+        return Optional.ofNullable(jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement(sql)) {
                 ps.setLong(1, imageId);
                 try (ResultSet rs = ps.executeQuery()) {

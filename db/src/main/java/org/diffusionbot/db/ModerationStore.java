@@ -118,15 +118,15 @@ public final class ModerationStore {
     public record AuditEntry(long actorId, String action, String detail, Instant at) {
     }
 
-    private final DataSource ds;
+    private final Jdbc jdbc;
 
     public ModerationStore(DataSource ds) {
-        this.ds = ds;
+        this.jdbc = new Jdbc(ds);
     }
 
     /** The server's settings and blocked terms, in one statement. */
     public Settings settings(long guildId) {
-        return Tx.read(ds, c -> {
+        return jdbc.auto(c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     SELECT s.default_terms, s.flagged_action, s.require_age_restricted,
                            (SELECT array_agg(t.kind || ':' || t.term ORDER BY t.added_at, t.kind, t.term)
@@ -158,7 +158,7 @@ public final class ModerationStore {
 
     /** Applies a change of settings and audits it. */
     public void changeSettings(long guildId, long adminId, SettingsChange change) {
-        Tx.run(ds, c -> {
+        jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     INSERT INTO moderation_settings AS m
                         (guild_id, default_terms, flagged_action, require_age_restricted, updated_by)
@@ -188,7 +188,7 @@ public final class ModerationStore {
      * @return whether it was added, was there already, or the server has {@link #MAX_TERMS} terms
      */
     public AddResult addTerm(long guildId, long adminId, Term term) {
-        return Tx.run(ds, c -> {
+        return jdbc.tx(c -> {
             try (PreparedStatement lock = c.prepareStatement("SELECT pg_advisory_xact_lock(?)")) {
                 lock.setLong(1, guildId); // serialises the count check of one server
                 lock.executeQuery().close();
@@ -220,7 +220,7 @@ public final class ModerationStore {
 
     /** Removes a blocked term and audits it; false when the server had no such term. */
     public boolean removeTerm(long guildId, long adminId, Term term) {
-        return Tx.run(ds, c -> {
+        return jdbc.tx(c -> {
             try (PreparedStatement ps = c.prepareStatement(
                     "DELETE FROM blocked_terms WHERE guild_id = ? AND kind = ? AND term = ?")) {
                 ps.setLong(1, guildId);
@@ -237,7 +237,7 @@ public final class ModerationStore {
 
     /** Audits a prompt refused by a blocked term (nothing was charged). */
     public void recordRefusal(Long guildId, long userId, String detail) {
-        Tx.run(ds, c -> {
+        jdbc.tx(c -> {
             audit(c, guildId, userId, "refusal", detail);
             return null;
         });
@@ -245,7 +245,7 @@ public final class ModerationStore {
 
     /** Audits an admin's hiding of a gallery image. */
     public void recordHide(Long guildId, long adminId, long imageId) {
-        Tx.run(ds, c -> {
+        jdbc.tx(c -> {
             audit(c, guildId, adminId, "hide", "image " + imageId);
             return null;
         });
@@ -256,7 +256,7 @@ public final class ModerationStore {
      * is ignored, so a redelivered result records nothing twice.
      */
     public void recordFlagged(UUID jobId, int imageIndex, float score, FlaggedAction action) {
-        Tx.run(ds, c -> {
+        jdbc.tx(c -> {
             insertFlagged(c, jobId, imageIndex, score, action);
             return null;
         });
@@ -279,7 +279,7 @@ public final class ModerationStore {
 
     /** The server's flagged images, newest first. */
     public List<Flagged> flagged(long guildId, int limit) {
-        return Tx.read(ds, c -> {
+        return jdbc.auto(c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     SELECT f.job_id, f.image_index, f.user_id, u.name, j.prompt, f.score, f.action, f.flagged_at
                       FROM flagged_images f
@@ -305,7 +305,7 @@ public final class ModerationStore {
 
     /** The server's audit log, newest first. */
     public List<AuditEntry> audit(long guildId, int limit) {
-        return Tx.read(ds, c -> {
+        return jdbc.auto(c -> {
             try (PreparedStatement ps = c.prepareStatement("""
                     SELECT actor_id, action, detail, at FROM moderation_audit
                      WHERE guild_id = ? ORDER BY at DESC, id DESC LIMIT ?""")) {
@@ -325,14 +325,8 @@ public final class ModerationStore {
 
     private static void audit(Connection c, Long guildId, long actorId, String action, String detail)
             throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(
-                "INSERT INTO moderation_audit (guild_id, actor_id, action, detail) VALUES (?, ?, ?, ?)")) {
-            Sql.setNullableLong(ps, 1, guildId);
-            ps.setLong(2, actorId);
-            ps.setString(3, action);
-            ps.setString(4, cut(detail, 4000));
-            ps.executeUpdate();
-        }
+        Jdbc.update(c, "INSERT INTO moderation_audit (guild_id, actor_id, action, detail) VALUES (?, ?, ?, ?)",
+                guildId, actorId, action, cut(detail, 4000));
     }
 
     /** The text cut to at most {@code max} chars, never between the two halves of a surrogate pair. */

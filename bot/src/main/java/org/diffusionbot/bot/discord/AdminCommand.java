@@ -1,11 +1,14 @@
 package org.diffusionbot.bot.discord;
 
-import java.util.concurrent.ExecutorService;
+import java.util.Set;
+import java.util.concurrent.Executor;
 import java.util.function.Supplier;
 import net.dv8tion.jda.api.events.interaction.command.SlashCommandInteractionEvent;
 import net.dv8tion.jda.api.interactions.commands.OptionMapping;
+import org.diffusionbot.bot.service.AdminService;
+import org.diffusionbot.bot.service.Caller;
+import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
-import org.diffusionbot.db.JobStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -14,22 +17,30 @@ import org.slf4j.LoggerFactory;
  * every call, from the interaction itself (Manage Server, Administrator, or a configured admin role), whatever
  * Discord shows or hides; a refusal is ephemeral and changes nothing.
  */
-final class AdminCommand {
+final class AdminCommand implements SlashCommand {
     private static final Logger LOG = LoggerFactory.getLogger(AdminCommand.class);
     static final String NOT_ADMIN = "❌ Only members with the Manage Server permission or an admin role can use /admin.";
 
-    private final JobStore store;
-    private final UxContext ux;
-    private final ExecutorService executor;
+    private final AdminService admin;
+    private final WorkerRegistry workers;
+    private final Set<Long> adminRoleIds;
+    private final Executor executor;
 
-    AdminCommand(JobStore store, UxContext ux, ExecutorService executor) {
-        this.store = store;
-        this.ux = ux;
+    AdminCommand(AdminService admin, WorkerRegistry workers, Set<Long> adminRoleIds, Executor executor) {
+        this.admin = admin;
+        this.workers = workers;
+        this.adminRoleIds = adminRoleIds;
         this.executor = executor;
     }
 
-    void handle(SlashCommandInteractionEvent event) {
-        Caller caller = Caller.of(event, ux.adminRoleIds());
+    @Override
+    public String name() {
+        return Commands.ADMIN;
+    }
+
+    @Override
+    public void handle(SlashCommandInteractionEvent event) {
+        Caller caller = Callers.of(event, adminRoleIds);
         if (caller.guildId() == null) {
             event.reply("❌ /admin works in a server, not in direct messages.").setEphemeral(true).queue();
             return;
@@ -43,12 +54,12 @@ final class AdminCommand {
         String sub = event.getSubcommandName() == null ? "" : event.getSubcommandName();
         LOG.info("/admin {} by user {} in guild {}", sub, caller.userId(), caller.guildId());
         switch (sub) {
-            case "workers" -> answer(event, () -> JobMessages.workers(ux.workers().workers(), ux.settings().paused()));
-            case "pause" -> answer(event, () -> ux.settings().setPaused(true, caller.userId())
+            case "workers" -> answer(event, () -> JobMessages.workers(workers.workers(), admin.paused()));
+            case "pause" -> answer(event, () -> admin.setPaused(true, caller.userId())
                     ? "⏸️ Paused: new jobs are refused (nothing is charged for them); jobs already queued stay queued"
                             + " and still run. `/admin resume` takes jobs again."
                     : "The bot was already paused.");
-            case "resume" -> answer(event, () -> ux.settings().setPaused(false, caller.userId())
+            case "resume" -> answer(event, () -> admin.setPaused(false, caller.userId())
                     ? "▶️ Resumed: new jobs are taken again." : "The bot was not paused.");
             case "ban", "unban" -> {
                 OptionMapping u = event.getOption("user");
@@ -64,7 +75,7 @@ final class AdminCommand {
                     return;
                 }
                 answer(event, () -> {
-                    boolean changed = ux.settings().setBanned(userId, name, ban);
+                    boolean changed = admin.setBanned(userId, name, ban);
                     String who = "<@" + userId + ">";
                     return ban ? (changed ? "🔨 " + who + " is banned: their new jobs are refused."
                             : who + " was already banned.")
@@ -79,11 +90,11 @@ final class AdminCommand {
                     text = t == null ? "" : GenerationLimits.checkPrompt("default negative prompt", t.getAsString(),
                             false);
                 } catch (IllegalArgumentException e) {
-                    event.reply("❌ " + JobMessages.escape(e.getMessage())).setEphemeral(true).queue();
+                    Replies.error(event, JobMessages.escape(e.getMessage()));
                     return;
                 }
                 answer(event, () -> {
-                    ux.settings().setGuildDefaultNegative(caller.guildId(), text.isBlank() ? null : text,
+                    admin.setGuildNegative(caller.guildId(), text.isBlank() ? null : text,
                             caller.userId());
                     return text.isBlank() ? "✅ This server has no default negative prompt now."
                             : "✅ Default negative prompt of this server: " + JobMessages.excerpt(text)
@@ -107,7 +118,7 @@ final class AdminCommand {
             daily = intOption(event, "daily", 0, 1_000_000);
             active = intOption(event, "active", 1, 1_000);
         } catch (IllegalArgumentException e) {
-            event.reply("❌ " + JobMessages.escape(e.getMessage())).setEphemeral(true).queue();
+            Replies.error(event, JobMessages.escape(e.getMessage()));
             return;
         }
         String limits = daily == null && active == null ? "the default limits"
@@ -117,13 +128,13 @@ final class AdminCommand {
             long userId = user.getAsUser().getIdLong();
             String name = user.getAsUser().getName();
             answer(event, () -> {
-                store.setQuotaOverride(userId, name, daily, active);
+                admin.setUserQuota(userId, name, daily, active);
                 return "✅ <@" + userId + "> now has " + limits + " (an override of their roles and the default).";
             });
         } else {
             long roleId = role.getAsLong();
             answer(event, () -> {
-                ux.settings().setRoleQuota(caller.guildId(), roleId, daily, active, caller.userId());
+                admin.setRoleQuota(caller.guildId(), roleId, daily, active, caller.userId());
                 return daily == null && active == null ? "✅ <@&" + roleId + "> has no quota of its own now."
                         : "✅ Members of <@&" + roleId + "> now get " + limits
                                 + " (their most generous role counts; user overrides win).";
@@ -149,6 +160,6 @@ final class AdminCommand {
     }
 
     private void answer(SlashCommandInteractionEvent event, Supplier<String> text) {
-        CommandListener.ephemeral(event, executor, text);
+        Replies.ephemeral(event, "/admin " + event.getSubcommandName(), executor, text);
     }
 }

@@ -10,6 +10,7 @@ import net.dv8tion.jda.api.interactions.commands.build.SlashCommandData;
 import net.dv8tion.jda.api.interactions.commands.build.SubcommandData;
 import net.dv8tion.jda.api.interactions.commands.build.CommandData;
 import net.dv8tion.jda.api.interactions.commands.build.OptionData;
+import org.diffusionbot.bot.service.ImagineOptions;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 

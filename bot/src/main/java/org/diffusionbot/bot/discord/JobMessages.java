@@ -3,6 +3,7 @@ package org.diffusionbot.bot.discord;
 import java.util.List;
 import java.util.Locale;
 import net.dv8tion.jda.api.utils.MarkdownSanitizer;
+import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
@@ -84,8 +85,20 @@ public final class JobMessages {
         return sb.toString();
     }
 
-    static final String PAUSED = "the bot is paused by an admin: new jobs are not taken right now (nothing was"
-            + " charged). Please try again later.";
+    /** The answer to {@code /cancel} and the Cancel button. */
+    public static String cancelled(CancelService.Result r) {
+        if (r instanceof CancelService.Result.Cancelled c) {
+            return "🚫 Cancelled " + bold(c.job().prompt()) + "; " + c.job().quotaCharged()
+                    + " image(s) were given back to your allowance.";
+        }
+        if (r instanceof CancelService.Result.NoActiveJob) {
+            return "You have no queued or running job.";
+        }
+        if (r instanceof CancelService.Result.NotAnId) {
+            return "❌ That is not a job id; `/jobs` lists yours.";
+        }
+        return "❌ No queued or running job of yours has that id.";
+    }
 
     /** {@code /models}: what the workers announce. */
     public static String models(List<WorkerRegistry.ModelInfo> models, String defaultModel, boolean paused) {

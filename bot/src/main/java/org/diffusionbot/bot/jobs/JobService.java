@@ -7,11 +7,11 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.diffusionbot.common.messages.CancelJob;
-import org.diffusionbot.db.DatabaseUnavailableException;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobState;
 import org.diffusionbot.db.JobStore;
 import org.diffusionbot.db.NewJob;
+
 import org.diffusionbot.db.QuotaPolicy;
 import org.diffusionbot.db.QuotaStatus;
 import org.diffusionbot.db.Submission;
@@ -29,7 +29,6 @@ public final class JobService {
 
     private final JobStore store;
     private final JobPublisher publisher;
-    private final QuotaPolicy policy;
     private final StoreMarks marks;
 
     /** The answer to a submission, for the user. */
@@ -45,37 +44,23 @@ public final class JobService {
         }
     }
 
-    public JobService(JobStore store, JobPublisher publisher, QuotaPolicy policy, StoreMarks marks) {
+    public JobService(JobStore store, JobPublisher publisher, StoreMarks marks) {
         this.store = store;
         this.publisher = publisher;
-        this.policy = policy;
         this.marks = marks;
     }
 
-    public QuotaPolicy policy() {
-        return policy;
-    }
-
-    public Outcome submit(NewJob job) {
-        return submit(job, policy, q -> { });
-    }
-
     /**
-     * Submits under {@code policy} (a member's role quota, or the bot's default).
+     * Charges and records the job under {@code policy} (the member's, from
+     * {@link org.diffusionbot.bot.service.QuotaService}), then publishes it. A database failure propagates
+     * (nothing was charged).
      *
      * @param onRecorded called once the job is recorded and charged, before it is published: what it
      *                   shows the user (queue position) is then ordered before anything a worker's
      *                   progress or result shows, however fast the worker is
      */
     public Outcome submit(NewJob job, QuotaPolicy policy, java.util.function.Consumer<Outcome.Queued> onRecorded) {
-        Submission s;
-        try {
-            s = store.submit(job, policy);
-        } catch (DatabaseUnavailableException e) {
-            LOG.error("submit failed: {}", e.getMessage());
-            return new Outcome.Refused("the job database is unavailable right now; nothing was charged."
-                    + " Please try again in a minute.");
-        }
+        Submission s = store.submit(job, policy); // a database failure propagates: nothing was charged
         if (s instanceof Submission.Refused r) {
             return new Outcome.Refused(r.message());
         }

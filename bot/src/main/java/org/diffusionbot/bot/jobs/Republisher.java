@@ -53,7 +53,7 @@ public final class Republisher implements AutoCloseable {
     /** One pass over the outbox. */
     void sweep() {
         try {
-            for (JobStore.Unpublished u : store.unpublished(MIN_AGE, 200)) {
+            for (org.diffusionbot.db.OutboxStore.Unpublished u : store.unpublished(MIN_AGE, 200)) {
                 JobRequest r = u.request();
                 if (Duration.between(u.createdAt(), clock.instant()).compareTo(MAX_WAIT) > 0) {
                     giveUp(r.jobId(), GAVE_UP);

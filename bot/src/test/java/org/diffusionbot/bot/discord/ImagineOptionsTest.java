@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.Map;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.bot.service.ImagineOptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;

@@ -8,6 +8,7 @@ import net.dv8tion.jda.api.entities.Member;
 import net.dv8tion.jda.api.events.interaction.GenericInteractionCreateEvent;
 import net.dv8tion.jda.api.utils.data.DataArray;
 import net.dv8tion.jda.api.utils.data.DataObject;
+import org.diffusionbot.bot.service.Caller;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,12 +17,14 @@ import org.slf4j.LoggerFactory;
  * channel ({@code member.permissions}, computed by Discord with every role and channel overwrite). Read on every
  * call, so a revoked role or permission counts at once; nothing is cached. The bot runs without the members intent,
  * so guilds are detached in JDA and roles come from the interaction's raw payload (event passthrough).
- *
- * @param admin the member has Manage Server (or Administrator) or one of the configured admin roles
  */
-record Caller(long userId, String userName, Long guildId, List<Long> roleIds, boolean admin) {
-    private static final Logger LOG = LoggerFactory.getLogger(Caller.class);
+final class Callers {
+    private static final Logger LOG = LoggerFactory.getLogger(Callers.class);
 
+    private Callers() {
+    }
+
+    /** {@link Caller#admin()}: Manage Server (or Administrator), or one of {@code adminRoleIds}. */
     static Caller of(GenericInteractionCreateEvent event, Set<Long> adminRoleIds) {
         Long guildId = event.getGuild() == null ? null : event.getGuild().getIdLong();
         List<Long> roles = new ArrayList<>();
@@ -61,7 +64,6 @@ record Caller(long userId, String userName, Long guildId, List<Long> roleIds, bo
                     && m.hasPermission(event.getGuildChannel(), Permission.MANAGE_SERVER);
         }
         boolean byRole = roles.stream().anyMatch(adminRoleIds::contains);
-        return new Caller(event.getUser().getIdLong(), event.getUser().getName(), guildId, List.copyOf(roles),
-                manage || byRole);
+        return new Caller(event.getUser().getIdLong(), event.getUser().getName(), guildId, roles, manage || byRole);
     }
 }

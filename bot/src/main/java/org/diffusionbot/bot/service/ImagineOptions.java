@@ -1,4 +1,4 @@
-package org.diffusionbot.bot.discord;
+package org.diffusionbot.bot.service;
 
 import java.time.Instant;
 import java.util.Locale;

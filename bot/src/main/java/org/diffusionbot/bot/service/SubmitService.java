@@ -1,0 +1,100 @@
+package org.diffusionbot.bot.service;
+
+import java.time.Instant;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+import org.diffusionbot.bot.jobs.JobService;
+import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.db.NewJob;
+import org.diffusionbot.db.QuotaPolicy;
+import org.diffusionbot.db.SettingsStore;
+import org.diffusionbot.db.SubmissionContext;
+
+/**
+ * Submitting a job for a member: {@code /imagine} and the buttons that make new jobs. Before anything is charged it
+ * reads, in one round trip, whether the bot is paused, the member's defaults and their quota policy
+ * ({@link #prepare}); a paused bot refuses and charges nothing; then {@link JobService} charges, records and
+ * publishes.
+ */
+public final class SubmitService {
+    /** Shown when an admin paused the bot. */
+    public static final String PAUSED = "the bot is paused by an admin: new jobs are not taken right now (nothing was"
+            + " charged). Please try again later.";
+
+    private final JobService jobs;
+    private final SettingsStore settings;
+    private final QuotaService quotas;
+    private final String defaultModel;
+    private final int previewEvery;
+    private final LongSupplier random;
+
+    public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, String defaultModel,
+            int previewEvery, LongSupplier random) {
+        this.jobs = jobs;
+        this.settings = settings;
+        this.quotas = quotas;
+        this.defaultModel = defaultModel;
+        this.previewEvery = previewEvery;
+        this.random = random;
+    }
+
+    /** What a submission needs to know about its member before it is charged. */
+    public record Prepared(boolean paused, ImagineOptions.Defaults defaults, QuotaPolicy policy) {
+    }
+
+    /**
+     * Checks {@code /imagine}'s options against the bot's defaults alone, without I/O: IllegalArgumentException
+     * (the message for the user) when a value is out of bounds.
+     */
+    public void check(ImagineOptions.Options options, Instant now) {
+        ImagineOptions.toRequest(options, defaultModel, previewEvery, random, now);
+    }
+
+    /** Reads the pause flag, the member's defaults and their quota policy (one round trip). */
+    public Prepared prepare(Caller caller) {
+        SubmissionContext c = settings.forSubmission(caller.userId(), caller.guildId(), caller.roleIds(),
+                quotas.defaults());
+        return new Prepared(c.paused(), UserSettingsService.imagineDefaults(c, caller), c.policy());
+    }
+
+    /**
+     * The request {@code /imagine} asks for with the member's defaults filled in; IllegalArgumentException when the
+     * options together with those defaults are out of bounds.
+     */
+    public JobRequest imagineRequest(ImagineOptions.Options options, Prepared prepared, Instant now) {
+        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, previewEvery, random, now);
+    }
+
+    /** The job row of a request by {@code caller} from {@code origin}. */
+    public static NewJob newJob(JobRequest request, Caller caller, Origin origin, String kind, Long parentImageId) {
+        return new NewJob(request, caller.userId(), caller.userName(), caller.guildId(), origin.channelId(), kind,
+                parentImageId, origin.applicationId(), origin.token(), origin.tokenExpiresAt());
+    }
+
+    /**
+     * Charges, records and publishes the job, or refuses it (paused, banned, over quota, the database down: the
+     * refusal says why and nothing is charged).
+     *
+     * @param onRecorded as {@link JobService#submit(NewJob, QuotaPolicy, Consumer)}
+     */
+    public JobService.Outcome submit(NewJob job, Prepared prepared, Consumer<JobService.Outcome.Queued> onRecorded) {
+        if (prepared.paused()) {
+            return new JobService.Outcome.Refused(PAUSED);
+        }
+        try {
+            return jobs.submit(job, prepared.policy(), onRecorded);
+        } catch (RuntimeException e) {
+            return new JobService.Outcome.Refused(Failures.forUser("submitting job " + job.request().jobId(), e, true));
+        }
+    }
+
+    /** Jobs of the same model queued ahead of this one (0 = next). */
+    public int queuePosition(java.util.UUID jobId) {
+        return jobs.queuePosition(jobId);
+    }
+
+    /** Whether the job is still waiting for a worker. */
+    public boolean isQueued(java.util.UUID jobId) {
+        return jobs.isQueued(jobId);
+    }
+}

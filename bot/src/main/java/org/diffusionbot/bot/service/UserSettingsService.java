@@ -1,0 +1,92 @@
+package org.diffusionbot.bot.service;
+
+import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.Sampler;
+import org.diffusionbot.db.SettingsStore;
+import org.diffusionbot.db.SubmissionContext;
+import org.diffusionbot.db.UserSettings;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A user's defaults for {@code /imagine} ({@code /settings}) and how they merge: explicit options win, then the
+ * user's defaults, then the server's default negative prompt, then the bot's defaults.
+ */
+public final class UserSettingsService {
+    private static final Logger LOG = LoggerFactory.getLogger(UserSettingsService.class);
+
+    private final SettingsStore settings;
+
+    public UserSettingsService(SettingsStore settings) {
+        this.settings = settings;
+    }
+
+    /**
+     * A {@code /settings} call, checked without I/O (each field null: unchanged).
+     *
+     * @param negative the new default negative prompt; "-" or blank clears it
+     * @param reset    forget every default (not the gallery choice) before applying the rest
+     */
+    public record Change(String sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
+            Boolean gallery, boolean reset) {
+        /**
+         * Checks the raw option values against {@link GenerationLimits}; throws IllegalArgumentException with the
+         * message for the user.
+         */
+        public static Change of(String sampler, Long steps, Double cfg, String size, String negative, Boolean gallery,
+                boolean reset) {
+            String s = sampler == null ? null : Sampler.fromId(sampler).id();
+            Integer st = steps == null ? null : GenerationLimits.checkSteps((int) Math.max(Integer.MIN_VALUE,
+                    Math.min(Integer.MAX_VALUE, steps)));
+            Double c = cfg == null ? null : GenerationLimits.checkCfg(cfg);
+            int[] wh = size == null ? null : ImagineOptions.parseSize(size);
+            if (wh != null) {
+                GenerationLimits.checkSize(wh[0], wh[1]);
+            }
+            String n = negative == null ? null : negative.trim().equals("-") ? "-"
+                    : GenerationLimits.checkPrompt("negative prompt", negative, false);
+            return new Change(s, st, c, wh == null ? null : wh[0], wh == null ? null : wh[1], n, gallery, reset);
+        }
+    }
+
+    public UserSettings show(long userId) {
+        return settings.userSettings(userId);
+    }
+
+    /** Applies {@code change} to the user's saved defaults and saves the result, which it returns. */
+    public UserSettings apply(long userId, String userName, Change change) {
+        UserSettings saved = settings.userSettings(userId);
+        UserSettings cur = change.reset() ? new UserSettings(null, null, null, null, null, null, saved.galleryPublic())
+                : saved;
+        String negative = change.negative() == null ? cur.negativePrompt()
+                : change.negative().equals("-") || change.negative().isBlank() ? null : change.negative();
+        UserSettings next = new UserSettings(
+                change.sampler() != null ? change.sampler() : cur.sampler(),
+                change.steps() != null ? change.steps() : cur.steps(),
+                change.cfg() != null ? change.cfg() : cur.cfg(),
+                change.width() != null ? change.width() : cur.width(),
+                change.height() != null ? change.height() : cur.height(),
+                negative,
+                change.gallery() != null ? change.gallery() : cur.galleryPublic());
+        settings.saveUserSettings(userId, userName, next);
+        return next;
+    }
+
+    /** The defaults {@code /imagine} fills in: the user's settings, then the server's default negative prompt. */
+    public static ImagineOptions.Defaults imagineDefaults(SubmissionContext context, Caller caller) {
+        UserSettings s = context.user();
+        String negative = s.negativePrompt();
+        if (negative == null && caller.guildId() != null) {
+            negative = context.guildNegative();
+        }
+        Sampler sampler = null;
+        if (s.sampler() != null) {
+            try {
+                sampler = Sampler.fromId(s.sampler());
+            } catch (IllegalArgumentException e) {
+                LOG.warn("user {} has an unknown default sampler {}", caller.userId(), s.sampler());
+            }
+        }
+        return new ImagineOptions.Defaults(sampler, s.steps(), s.cfg(), s.width(), s.height(), negative);
+    }
+}

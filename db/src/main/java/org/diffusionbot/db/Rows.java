@@ -1,0 +1,56 @@
+package org.diffusionbot.db;
+
+import java.util.UUID;
+
+/** The row mappers the stores share, each with the columns it reads. */
+final class Rows {
+    private Rows() {
+    }
+
+    /** A {@code jobs} row ({@code SELECT *} or {@code RETURNING *}). */
+    static final Jdbc.RowMapper<JobRecord> JOB = rs -> new JobRecord(
+            rs.getObject("id", UUID.class),
+            rs.getLong("user_id"),
+            (Long) rs.getObject("guild_id"),
+            rs.getLong("channel_id"),
+            rs.getString("kind"),
+            rs.getString("model"),
+            rs.getString("prompt"),
+            rs.getString("negative_prompt"),
+            rs.getInt("width"),
+            rs.getInt("height"),
+            rs.getInt("steps"),
+            rs.getDouble("cfg"),
+            rs.getString("sampler"),
+            rs.getLong("seed"),
+            rs.getInt("image_count"),
+            rs.getInt("clip_skip"),
+            (Double) rs.getObject("strength"),
+            JobState.ofSql(rs.getString("state")),
+            rs.getInt("quota_charged"),
+            rs.getInt("attempts"),
+            rs.getString("worker_id"),
+            rs.getString("error"),
+            (Long) rs.getObject("application_id"),
+            rs.getString("interaction_token"),
+            Jdbc.instant(rs, "token_expires_at"),
+            Jdbc.instant(rs, "created_at"),
+            Jdbc.instant(rs, "started_at"),
+            Jdbc.instant(rs, "finished_at"),
+            Jdbc.instant(rs, "delivered_at"));
+
+    /** The {@code images} columns {@link #IMAGE} reads. */
+    static final String IMAGE_COLUMNS = "image_index, seed, width, height, png, thumbnail, parameters";
+
+    static final Jdbc.RowMapper<StoredImage> IMAGE = rs -> new StoredImage(rs.getInt("image_index"),
+            rs.getLong("seed"), rs.getInt("width"), rs.getInt("height"), rs.getBytes("png"), rs.getBytes("thumbnail"),
+            rs.getString("parameters"));
+
+    /** The columns {@link #USER_SETTINGS} reads, from {@code users u LEFT JOIN user_settings s}. */
+    static final String USER_SETTINGS_COLUMNS =
+            "s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public";
+
+    static final Jdbc.RowMapper<UserSettings> USER_SETTINGS = rs -> new UserSettings(rs.getString("sampler"),
+            (Integer) rs.getObject("steps"), (Double) rs.getObject("cfg"), (Integer) rs.getObject("width"),
+            (Integer) rs.getObject("height"), rs.getString("negative_prompt"), rs.getBoolean("gallery_public"));
+}
