@@ -105,6 +105,31 @@ public final class GenerationLimits {
         return strength;
     }
 
+    /**
+     * The denoising steps an img2img job runs: {@code min(floor(steps × strength), steps)}, as diffusers'
+     * {@code StableDiffusionImg2ImgPipeline.get_timesteps} (the worker's schedulers skip the rest).
+     */
+    public static int img2imgSteps(int steps, double strength) {
+        return Math.min((int) (steps * strength), steps);
+    }
+
+    /**
+     * Refuses an img2img job that would run no denoising step ({@link #img2imgSteps} is 0: diffusers raises, the
+     * worker fails it), naming the fewest steps that run one at this strength.
+     */
+    public static void checkImg2img(int steps, double strength) {
+        if (img2imgSteps(steps, strength) >= 1) {
+            return;
+        }
+        int needed = steps;
+        while (needed < MAX_STEPS && img2imgSteps(needed, strength) < 1) {
+            needed++;
+        }
+        throw new IllegalArgumentException("img2img at strength " + strength + " with " + steps
+                + " step(s) runs no denoising step (it runs steps × strength of them); at this strength it needs at"
+                + " least " + needed + " steps");
+    }
+
     /** Prompts: bounded length, no control characters other than newline and tab. */
     public static String checkPrompt(String what, String text, boolean required) {
         if (text == null || text.isBlank()) {

@@ -1,11 +1,5 @@
 package org.diffusionbot.db;
 
-import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.sql.Timestamp;
-import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.util.ArrayList;
@@ -44,7 +38,7 @@ public final class GalleryStore {
     public GalleryPage page(GalleryQuery q) {
         List<Object> args = new ArrayList<>();
         String sql = pageSql(q, args);
-        List<GalleryItem> items = jdbc.tx(c -> items(c, sql, args));
+        List<GalleryItem> items = jdbc.list(sql, ITEM, args.toArray());
         if (items.size() > q.limit()) {
             items = items.subList(0, q.limit());
             return new GalleryPage(List.copyOf(items), items.get(items.size() - 1).cursor());
@@ -56,20 +50,7 @@ public final class GalleryStore {
     public String explain(GalleryQuery q) {
         List<Object> args = new ArrayList<>();
         String sql = "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + pageSql(q, args);
-        return jdbc.tx(c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
-                for (int i = 0; i < args.size(); i++) {
-                    ps.setObject(i + 1, args.get(i));
-                }
-                StringBuilder plan = new StringBuilder();
-                try (ResultSet rs = ps.executeQuery()) {
-                    while (rs.next()) {
-                        plan.append(rs.getString(1)).append('\n');
-                    }
-                }
-                return plan.toString();
-            }
-        });
+        return String.join("\n", jdbc.list(sql, rs -> rs.getString(1), args.toArray())) + "\n";
     }
 
     /** The page statement: fixed SQL fragments chosen by which filters are set; every value is a parameter. */
@@ -103,39 +84,29 @@ public final class GalleryStore {
 
     /** One visible image with its parameters and author; empty when absent, hidden or its author opted out. */
     public Optional<GalleryImage> image(long imageId) {
-        return Optional.ofNullable(jdbc.tx(c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT i.id, i.job_id, i.image_index, i.created_at, i.user_id, u.name, j.kind, j.prompt,
-                           j.negative_prompt, j.model, j.sampler, j.steps, j.cfg, i.seed, i.width, i.height,
-                           j.clip_skip, j.strength,
-                           (SELECT p.id FROM images p JOIN users pu ON pu.id = p.user_id
-                             WHERE p.id = j.parent_image_id AND p.visible AND pu.gallery_public),
-                           i.parameters
-                      FROM images i
-                      JOIN users u ON u.id = i.user_id
-                      JOIN jobs j ON j.id = i.job_id
-                     WHERE i.id = ? AND i.visible AND u.gallery_public""")) {
-                ps.setLong(1, imageId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        return null;
-                    }
-                    return new GalleryImage(rs.getLong(1), rs.getObject(2, UUID.class), rs.getInt(3),
-                            rs.getTimestamp(4).toInstant(), rs.getLong(5), rs.getString(6), rs.getString(7),
-                            rs.getString(8), rs.getString(9), rs.getString(10), rs.getString(11), rs.getInt(12),
-                            rs.getDouble(13), rs.getLong(14), rs.getInt(15), rs.getInt(16), rs.getInt(17),
-                            (Double) rs.getObject(18), (Long) rs.getObject(19), rs.getString(20));
-                }
-            }
-        }));
+        return jdbc.one("""
+                SELECT i.id, i.job_id, i.image_index, i.created_at, i.user_id, u.name, j.kind, j.prompt,
+                       j.negative_prompt, j.model, j.sampler, j.steps, j.cfg, i.seed, i.width, i.height,
+                       j.clip_skip, j.strength,
+                       (SELECT p.id FROM images p JOIN users pu ON pu.id = p.user_id
+                         WHERE p.id = j.parent_image_id AND p.visible AND pu.gallery_public),
+                       i.parameters
+                  FROM images i
+                  JOIN users u ON u.id = i.user_id
+                  JOIN jobs j ON j.id = i.job_id
+                 WHERE i.id = ? AND i.visible AND u.gallery_public""",
+                rs -> new GalleryImage(rs.getLong(1), rs.getObject(2, UUID.class), rs.getInt(3),
+                        rs.getTimestamp(4).toInstant(), rs.getLong(5), rs.getString(6), rs.getString(7),
+                        rs.getString(8), rs.getString(9), rs.getString(10), rs.getString(11), rs.getInt(12),
+                        rs.getDouble(13), rs.getLong(14), rs.getInt(15), rs.getInt(16), rs.getInt(17),
+                        (Double) rs.getObject(18), (Long) rs.getObject(19), rs.getString(20)), imageId);
     }
 
     /** Visible images made from this image (variations, upscales), newest first. */
     public List<GalleryItem> variations(long imageId, int limit) {
-        List<Object> args = List.of(imageId, Math.max(1, Math.min(MAX_PAGE, limit)));
-        return jdbc.tx(c -> items(c, ITEM_COLUMNS + """
+        return jdbc.list(ITEM_COLUMNS + """
                  WHERE j.parent_image_id = ? AND i.visible AND u.gallery_public
-                 ORDER BY i.created_at DESC, i.id DESC LIMIT ?""", args));
+                 ORDER BY i.created_at DESC, i.id DESC LIMIT ?""", ITEM, imageId, Math.max(1, Math.min(MAX_PAGE, limit)));
     }
 
     /** The full PNG of a visible image. */
@@ -150,45 +121,21 @@ public final class GalleryStore {
 
     /** Whether the gallery may show this image now (for revalidating cached bytes without reading them). */
     public boolean isVisible(long imageId) {
-        return jdbc.tx(c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT 1 FROM images i JOIN users u ON u.id = i.user_id
-                     WHERE i.id = ? AND i.visible AND u.gallery_public""")) {
-                ps.setLong(1, imageId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next();
-                }
-            }
-        });
+        return jdbc.one("""
+                SELECT 1 FROM images i JOIN users u ON u.id = i.user_id
+                 WHERE i.id = ? AND i.visible AND u.gallery_public""", rs -> true, imageId).isPresent();
     }
 
     /** The name of a user whose images the gallery shows; empty for unknown users and those who opted out. */
     public Optional<String> publicUserName(long userId) {
-        return Optional.ofNullable(jdbc.tx(c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT name FROM users WHERE id = ? AND gallery_public")) {
-                ps.setLong(1, userId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? rs.getString(1) : null;
-                }
-            }
-        }));
+        return jdbc.one("SELECT name FROM users WHERE id = ? AND gallery_public", rs -> rs.getString(1), userId);
     }
 
     /** The models that have at least one image in the gallery, by name. */
     public List<String> models() {
-        return jdbc.tx(c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT DISTINCT i.model FROM images i JOIN users u ON u.id = i.user_id
-                     WHERE i.visible AND u.gallery_public ORDER BY 1""");
-                    ResultSet rs = ps.executeQuery()) {
-                List<String> out = new ArrayList<>();
-                while (rs.next()) {
-                    out.add(rs.getString(1));
-                }
-                return out;
-            }
-        });
+        return jdbc.list("""
+                SELECT DISTINCT i.model FROM images i JOIN users u ON u.id = i.user_id
+                 WHERE i.visible AND u.gallery_public ORDER BY 1""", rs -> rs.getString(1));
     }
 
     /**
@@ -197,33 +144,21 @@ public final class GalleryStore {
      */
     public HideResult hide(long imageId, long byUserId, boolean isAdmin) {
         return jdbc.tx(c -> {
-            long author;
-            boolean visible;
-            try (PreparedStatement ps = c.prepareStatement(
-                    "SELECT user_id, visible FROM images WHERE id = ? FOR UPDATE")) {
-                ps.setLong(1, imageId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    if (!rs.next()) {
-                        return HideResult.NOT_FOUND;
-                    }
-                    author = rs.getLong(1);
-                    visible = rs.getBoolean(2);
-                }
+            Boolean[] row = Jdbc.one(c, "SELECT user_id, visible FROM images WHERE id = ? FOR UPDATE",
+                    rs -> new Boolean[] {rs.getLong(1) == byUserId, rs.getBoolean(2)}, imageId);
+            if (row == null) {
+                return HideResult.NOT_FOUND;
             }
-            if (author != byUserId && !isAdmin) {
+            if (!row[0] && !isAdmin) {
                 return HideResult.FORBIDDEN;
             }
-            if (!visible) {
+            if (!row[1]) {
                 return HideResult.ALREADY_HIDDEN;
             }
-            try (PreparedStatement ps = c.prepareStatement("""
+            Jdbc.update(c, """
                     UPDATE images SET visible = FALSE, hidden_at = now(),
                                       hidden_by = (SELECT id FROM users WHERE id = ?)
-                     WHERE id = ?""")) {
-                ps.setLong(1, byUserId);
-                ps.setLong(2, imageId);
-                ps.executeUpdate();
-            }
+                     WHERE id = ?""", byUserId, imageId);
             return HideResult.HIDDEN;
         });
     }
@@ -233,62 +168,27 @@ public final class GalleryStore {
      * for a user the bot has never seen (they have no images); see {@link #setGalleryPublic(long, String, boolean)}.
      */
     public boolean setGalleryPublic(long userId, boolean galleryPublic) {
-        return jdbc.tx(c -> {
-            try (PreparedStatement ps = c.prepareStatement(
-                    "UPDATE users SET gallery_public = ?, updated_at = now() WHERE id = ?")) {
-                ps.setBoolean(1, galleryPublic);
-                ps.setLong(2, userId);
-                return ps.executeUpdate() == 1;
-            }
-        });
+        return jdbc.update("UPDATE users SET gallery_public = ?, updated_at = now() WHERE id = ?", galleryPublic,
+                userId) == 1;
     }
 
     /** As {@link #setGalleryPublic(long, boolean)}, recording the user first when the bot has not seen them yet. */
     public void setGalleryPublic(long userId, String userName, boolean galleryPublic) {
-        jdbc.tx(c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    INSERT INTO users (id, name, gallery_public) VALUES (?, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET gallery_public = EXCLUDED.gallery_public, updated_at = now()""")) {
-                ps.setLong(1, userId);
-                ps.setString(2, userName);
-                ps.setBoolean(3, galleryPublic);
-                return ps.executeUpdate();
-            }
-        });
+        jdbc.update("""
+                INSERT INTO users (id, name, gallery_public) VALUES (?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET gallery_public = EXCLUDED.gallery_public, updated_at = now()""",
+                userId, userName, galleryPublic);
     }
 
     private Optional<byte[]> bytes(long imageId, String column) {
         // column is one of two constants above, never input
         String sql = "SELECT i." + column + " FROM images i JOIN users u ON u.id = i.user_id"
                 + " WHERE i.id = ? AND i.visible AND u.gallery_public";
-        return Optional.ofNullable(jdbc.tx(c -> {
-            try (PreparedStatement ps = c.prepareStatement(sql)) {
-                ps.setLong(1, imageId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    return rs.next() ? rs.getBytes(1) : null;
-                }
-            }
-        }));
+        return jdbc.one(sql, rs -> rs.getBytes(1), imageId);
     }
 
-    private static List<GalleryItem> items(Connection c, String sql, List<Object> args) throws SQLException {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-            for (int i = 0; i < args.size(); i++) {
-                ps.setObject(i + 1, args.get(i));
-            }
-            List<GalleryItem> out = new ArrayList<>();
-            try (ResultSet rs = ps.executeQuery()) {
-                while (rs.next()) {
-                    out.add(new GalleryItem(rs.getLong(1), instant(rs.getTimestamp(2)), rs.getLong(3),
-                            rs.getString(4), rs.getString(5), rs.getString(6), rs.getString(7), rs.getInt(8),
-                            rs.getInt(9), rs.getLong(10)));
-                }
-            }
-            return out;
-        }
-    }
-
-    private static Instant instant(Timestamp t) {
-        return t.toInstant();
-    }
+    /** A gallery item, from {@link #ITEM_COLUMNS}. */
+    private static final Jdbc.RowMapper<GalleryItem> ITEM = rs -> new GalleryItem(rs.getLong(1),
+            rs.getTimestamp(2).toInstant(), rs.getLong(3), rs.getString(4), rs.getString(5), rs.getString(6),
+            rs.getString(7), rs.getInt(8), rs.getInt(9), rs.getLong(10));
 }

@@ -7,6 +7,7 @@ import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Text;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.db.UserSettings;
 import org.diffusionbot.db.JobRecord;
@@ -247,13 +248,58 @@ public final class JobMessages {
         return escape(shorten(text, PROMPT_EXCERPT));
     }
 
+    /** {@code s} on one line (whitespace collapsed), at most {@code max} characters, cut between characters. */
     static String shorten(String s, int max) {
-        String one = s.replaceAll("\\s+", " ").trim();
-        return one.length() <= max ? one : one.substring(0, max - 1) + "…";
+        return Text.shorten(oneLine(s), max);
     }
 
-    /** Markdown-escapes and defuses mentions ({@code @everyone}, {@code <@id>}) by breaking the '@'. */
+    /**
+     * Text a user (or a worker) wrote, made inert in a Discord message: JDA's {@link MarkdownSanitizer} escapes
+     * emphasis, code, spoilers and quotes; the rest of Discord's markdown is escaped here: masked links
+     * ({@code [text](url)}), angle-bracket syntax ({@code <t:0:R>}, {@code <#channel>}, {@code <:emoji:id>},
+     * {@code <url>}), and at the start of a line headers ({@code #}), subtext ({@code -#}) and lists ({@code -},
+     * {@code +}, {@code 1.}). Mentions ({@code @everyone}, {@code <@id>}) are broken at the '@' as well (and messages
+     * are sent with mentions disabled).
+     */
     static String escape(String s) {
-        return MarkdownSanitizer.escape(s).replace("@", "@\u200b");
+        String md = MarkdownSanitizer.escape(s);
+        StringBuilder sb = new StringBuilder(md.length() + 16);
+        boolean lineStart = true;
+        for (int i = 0; i < md.length(); i++) {
+            char c = md.charAt(i);
+            boolean escaped = backslashes(md, i) % 2 == 1;
+            if (!escaped && (c == '[' || c == ']' || c == '<'
+                    || lineStart && (c == '#' || c == '-' || c == '+' || c == '*')
+                    || c == '.' && orderedListNumber(md, i))) {
+                sb.append('\\');
+            }
+            sb.append(c);
+            lineStart = c == '\n' || lineStart && c == ' ';
+        }
+        return sb.toString().replace("@", "@\u200b");
+    }
+
+    /** How many backslashes stand right before index {@code i} (an odd number escapes the character there). */
+    private static int backslashes(String s, int i) {
+        int n = 0;
+        while (i - n - 1 >= 0 && s.charAt(i - n - 1) == '\\') {
+            n++;
+        }
+        return n;
+    }
+
+    /** Whether the '.' at {@code i} ends the number that starts a line ("1. item": an ordered list). */
+    private static boolean orderedListNumber(String s, int i) {
+        int j = i - 1;
+        while (j >= 0 && Character.isDigit(s.charAt(j))) {
+            j--;
+        }
+        if (j == i - 1) {
+            return false;
+        }
+        while (j >= 0 && s.charAt(j) == ' ') {
+            j--;
+        }
+        return j < 0 || s.charAt(j) == '\n';
     }
 }

@@ -13,6 +13,7 @@ import net.dv8tion.jda.api.interactions.callbacks.IReplyCallback;
 import net.dv8tion.jda.api.requests.RestAction;
 import org.diffusionbot.bot.service.Failures;
 import org.diffusionbot.bot.service.Origin;
+import org.diffusionbot.common.Text;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -25,7 +26,7 @@ final class Replies {
     private static final Logger LOG = LoggerFactory.getLogger(Replies.class);
     /** Discord interaction tokens are valid for 15 minutes. */
     static final Duration TOKEN_LIFETIME = Duration.ofMinutes(15);
-    /** Discord's limit on a message's content, in characters. */
+    /** Discord's limit on a message's content, in characters (code points, as Discord and JDA count them). */
     static final int MAX_CONTENT = 2000;
     /** Mentions in our messages are shown, never pinged. */
     static final EnumSet<Message.MentionType> NO_MENTIONS = EnumSet.noneOf(Message.MentionType.class);
@@ -94,20 +95,25 @@ final class Replies {
                 event.getToken(), event.getTimeCreated().toInstant().plus(TOKEN_LIFETIME));
     }
 
-    /** Splits a long answer at line ends into messages Discord accepts. */
+    /** Splits a long answer at line ends into messages Discord accepts (lengths in code points, as Discord's). */
     static List<String> split(String text) {
         List<String> out = new ArrayList<>();
         StringBuilder cur = new StringBuilder();
+        int curLength = 0;
         for (String line : text.split("\n", -1)) {
-            String l = line.length() > MAX_CONTENT ? line.substring(0, MAX_CONTENT - 1) + "…" : line;
-            if (cur.length() > 0 && cur.length() + 1 + l.length() > MAX_CONTENT) {
+            String l = Text.shorten(line, MAX_CONTENT);
+            int length = l.codePointCount(0, l.length());
+            if (cur.length() > 0 && curLength + 1 + length > MAX_CONTENT) {
                 out.add(cur.toString());
                 cur.setLength(0);
+                curLength = 0;
             }
             if (cur.length() > 0) {
                 cur.append('\n');
+                curLength++;
             }
             cur.append(l);
+            curLength += length;
         }
         out.add(cur.toString());
         return out;

@@ -1,7 +1,6 @@
 package org.diffusionbot.bot.service;
 
 import java.time.Clock;
-import java.time.Instant;
 import java.util.UUID;
 import java.util.function.LongSupplier;
 import org.diffusionbot.common.GenerationLimits;
@@ -18,7 +17,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The jobs a press under a finished job asks for, derived from the pressed job's stored request: reroll = the same
  * request with a new seed; variation = img2img of one image at its size with a new seed; upscale = img2img of one
- * image at twice its size, low strength, same seed.
+ * image at twice its size, low strength, same seed. Everything the new job needs is checked before it is charged:
+ * the parent and its image exist, the size limits, every rule of {@link JobRequest}, and that an img2img job runs at
+ * least one denoising step ({@link GenerationLimits#checkImg2img}).
  */
 public final class DerivedJobs {
     private static final Logger LOG = LoggerFactory.getLogger(DerivedJobs.class);
@@ -62,35 +63,49 @@ public final class DerivedJobs {
         JobRecord parent = store.find(jobId).filter(j -> j.state() == JobState.SUCCEEDED)
                 .orElseThrow(() -> new IllegalArgumentException("that job is gone"));
         JobRequest r = images.request(jobId).orElseThrow(() -> new IllegalArgumentException("that job is gone"));
-        Instant now = clock.instant();
-        long newSeed = random.getAsLong() & GenerationLimits.MAX_SEED;
-        UUID id = UUID.randomUUID();
+        long seed = random.getAsLong() & GenerationLimits.MAX_SEED;
         Long parentImage = null;
-        JobRequest req;
-        if (kind == Kind.REROLL) {
-            req = new JobRequest(id, r.model(), r.prompt(), r.negativePrompt(), r.width(), r.height(), r.steps(),
-                    r.cfg(), r.sampler(), newSeed, r.count(), r.clipSkip(), r.initImage(), r.strength(), previewEvery,
-                    now);
-        } else {
+        int width = r.width();
+        int height = r.height();
+        int count = r.count();
+        byte[] init = r.initImage();
+        Double strength = r.strength();
+        if (kind != Kind.REROLL) {
             ImageStore.ImageRef im = images.image(jobId, index)
                     .orElseThrow(() -> new IllegalArgumentException("that image was deleted"));
             StoredImage s = im.image();
             parentImage = im.id();
-            if (kind == Kind.VARIATION) {
-                req = new JobRequest(id, r.model(), r.prompt(), r.negativePrompt(), s.width(), s.height(), r.steps(),
-                        r.cfg(), r.sampler(), newSeed, 1, r.clipSkip(), s.png(), VARIATION_STRENGTH, previewEvery, now);
-            } else {
-                int w = s.width() * UPSCALE_FACTOR;
-                int h = s.height() * UPSCALE_FACTOR;
+            count = 1;
+            init = s.png();
+            width = s.width();
+            height = s.height();
+            strength = VARIATION_STRENGTH;
+            if (kind == Kind.UPSCALE) {
+                width *= UPSCALE_FACTOR;
+                height *= UPSCALE_FACTOR;
                 try {
-                    GenerationLimits.checkSize(w, h);
+                    GenerationLimits.checkSize(width, height);
                 } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException("this image cannot be upscaled: 2× is " + w + "x" + h
+                    throw new IllegalArgumentException("this image cannot be upscaled: 2× is " + width + "x" + height
                             + ", beyond the size limit (" + e.getMessage() + "). Nothing was charged.");
                 }
-                req = new JobRequest(id, r.model(), r.prompt(), r.negativePrompt(), w, h, r.steps(), r.cfg(),
-                        r.sampler(), s.seed(), 1, r.clipSkip(), s.png(), UPSCALE_STRENGTH, previewEvery, now);
+                strength = UPSCALE_STRENGTH;
+                seed = s.seed();
             }
+        }
+        UUID id = UUID.randomUUID();
+        JobRequest req;
+        try {
+            // everything a job needs, checked before anything is charged: the request's limits (its constructor)
+            // and at least one denoising step, which the worker would otherwise fail after the charge
+            req = new JobRequest(id, r.model(), r.prompt(), r.negativePrompt(), width, height, r.steps(), r.cfg(),
+                    r.sampler(), seed, count, r.clipSkip(), init, strength, previewEvery, clock.instant());
+            if (strength != null) {
+                GenerationLimits.checkImg2img(r.steps(), strength);
+            }
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("this " + kind.id + " cannot be made: " + e.getMessage()
+                    + ". Nothing was charged.");
         }
         LOG.info("{} of job {} (image {}) by user {} as job {}", kind.id, parent.id(), index, caller.userId(), id);
         return SubmitService.newJob(req, caller, origin, kind.id, parentImage);

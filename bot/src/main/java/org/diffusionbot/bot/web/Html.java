@@ -1,6 +1,7 @@
 package org.diffusionbot.bot.web;
 
 import java.util.List;
+import org.diffusionbot.common.Text;
 import java.util.Objects;
 
 /**
@@ -93,11 +94,8 @@ final class Html {
         }
     }
 
-    /** At most {@code max} characters (whole code points) of {@code s}, with an ellipsis when cut. */
+    /** At most {@code max} characters of {@code s}, cut between characters, with an ellipsis when cut. */
     static String shorten(String s, int max) {
-        if (s.codePointCount(0, s.length()) <= max) {
-            return s;
-        }
-        return s.substring(0, s.offsetByCodePoints(0, max - 1)).stripTrailing() + "…";
+        return Text.shorten(s, max);
     }
 }

@@ -144,6 +144,40 @@ class ButtonsAndAdminIT {
     }
 
     @Test
+    void derivedJobsThatWouldRunNoDenoisingStepAreRefusedBeforeCharging() throws Exception {
+        FakeUser gus = h.discord.createUser("gus");
+        // U at strength 0.35 on a 2-step image and V at 0.6 on a 1-step image run floor(steps × strength) = 0 steps
+        for (int steps : new int[] {2, 1}) {
+            RecordedMessage done = imagine(gus, Opt.string("prompt", "few steps"), Opt.integer("steps", steps),
+                    Opt.integer("width", 64), Opt.integer("height", 64));
+            UUID id = jobs(gus).get(0).id();
+            int jobsBefore = jobs(gus).size();
+            int usedBefore = h.bot.store().quota(gus.idLong(), POLICY).usedToday();
+            String button = (steps == 2 ? "up:" : "var:") + id + ":0";
+            InteractionHandle press = h.discord.buttonClick(done.id(), button, gus);
+            RecordedMessage refused = press.awaitFollowup(RecordedMessage::isEphemeral, WAIT);
+            assertTrue(refused.content().contains("runs no denoising step")
+                    && refused.content().contains("Nothing was charged"), refused.content());
+            assertEquals(jobsBefore, jobs(gus).size(), button + ": no job recorded");
+            assertEquals(usedBefore, h.bot.store().quota(gus.idLong(), POLICY).usedToday(), button + ": not charged");
+        }
+    }
+
+    @Test
+    void promptsWithEmojiAndMaskedLinksAreShownWholeAndInert() throws Exception {
+        FakeUser hal = h.discord.createUser("hal");
+        // the excerpt's 300-character cut falls inside the emoji by UTF-16 index
+        String prompt = "a".repeat(299) + "😀 [free nitro](https://evil.example/login) # <t:0:R>";
+        RecordedMessage done = imagine(hal, Opt.string("prompt", prompt), Opt.integer("steps", 1),
+                Opt.integer("width", 64), Opt.integer("height", 64));
+        assertTrue(done.content().startsWith("**" + "a".repeat(299) + "…**"), done.content());
+        RecordedMessage shown = imagine(hal, Opt.string("prompt", "look " + prompt.substring(299)),
+                Opt.integer("steps", 1), Opt.integer("width", 64), Opt.integer("height", 64));
+        assertTrue(shown.content().contains("\\[free nitro\\](https://evil.example/login) # \\<t:0:R>"),
+                shown.content());
+    }
+
+    @Test
     void deleteIsForTheAuthorOrAnAdminOnly() throws Exception {
         FakeUser dan = h.discord.createUser("dan");
         FakeUser eve = h.discord.createUser("eve");

@@ -1918,6 +1918,19 @@ public final class FakeDiscord implements AutoCloseable {
         return new Payload(json, files);
     }
 
+    /** No unpaired surrogate. */
+    private static boolean wellFormed(String s) {
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+            } else if (Character.isSurrogate(c)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /**
      * Applies a create ({@code create}) or a partial edit to {@code m}, validating like Discord; returns the error
      * response or null. On error {@code m} is unchanged.
@@ -1931,8 +1944,12 @@ public final class FakeDiscord implements AutoCloseable {
         if (data.has("content")) {
             content = data.get("content").isNull() ? "" : data.get("content").asText();
         }
-        if (content.length() > 2000) {
+        if (content.codePointCount(0, content.length()) > 2000) {
             return formError("content", "BASE_TYPE_MAX_LENGTH", "Must be 2000 or fewer in length.");
+        }
+        if (!wellFormed(content)) {
+            // a lone surrogate cannot be encoded as UTF-8: Discord refuses the body
+            return formError("content", "STRING_TYPE_INVALID", "Could not interpret the value as a string.");
         }
         if (data.has("embeds")) {
             embeds = Json.arr();

@@ -14,6 +14,8 @@ import org.diffusionbot.common.mq.Topology;
  * @param initImage    PNG/JPEG bytes for img2img (variations, upscales), or null for txt2img
  * @param strength     img2img strength in (0, 1]; null exactly when {@code initImage} is null
  * @param previewEvery publish an x0 preview every this many steps; 0 turns previews off
+ * @param ageRestricted whether the job's Discord channel is age-restricted ({@link OptionalField}; absent or
+ *                     null: false): workers with a safety checker check the images of every other job
  * @param guidanceRescale diffusers' {@code guidance_rescale} φ in [0, 1] ({@link OptionalField}: null
  *                     or absent = 0, plain classifier-free guidance)
  */
@@ -34,6 +36,7 @@ public record JobRequest(
         Double strength,
         int previewEvery,
         Instant createdAt,
+        @OptionalField Boolean ageRestricted,
         @OptionalField Double guidanceRescale) implements Message {
 
     /** Largest init image accepted on the queue (20 MiB). */
@@ -62,22 +65,29 @@ public record JobRequest(
         }
         Checks.range("preview_every", previewEvery, 0, GenerationLimits.MAX_STEPS);
         Checks.notNull("created_at", createdAt);
+        ageRestricted = Boolean.TRUE.equals(ageRestricted);
         if (guidanceRescale != null) {
             GenerationLimits.checkGuidanceRescale(guidanceRescale);
         }
     }
 
-    /** A job with plain classifier-free guidance (no guidance rescale). */
+    /** A job from a channel that is not age-restricted. */
     public JobRequest(UUID jobId, String model, String prompt, String negativePrompt, int width, int height, int steps,
             double cfg, Sampler sampler, long seed, int count, int clipSkip, byte[] initImage, Double strength,
             int previewEvery, Instant createdAt) {
         this(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count, clipSkip, initImage,
-                strength, previewEvery, createdAt, null);
+                strength, previewEvery, createdAt, false, null);
     }
 
     /** φ of the guidance rescale (0 when absent). */
     public double guidanceRescaleOrZero() {
         return guidanceRescale == null ? 0 : guidanceRescale;
+    }
+
+    /** @return this job, from a channel that is (or is not) age-restricted */
+    public JobRequest withAgeRestricted(boolean restricted) {
+        return new JobRequest(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count,
+                clipSkip, initImage, strength, previewEvery, createdAt, restricted, guidanceRescale);
     }
 
     /** The seed of image {@code i} of this job: consecutive seeds, as Automatic1111 does for a batch. */

@@ -16,6 +16,7 @@ import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.reflect.RecordComponent;
+import org.diffusionbot.common.Text;
 
 /**
  * JSON encoding of {@link Message}s. Decoding never throws anything but
@@ -136,6 +137,6 @@ public final class MessageCodec {
         }
         int nl = msg.indexOf('\n');
         String line = nl < 0 ? msg : msg.substring(0, nl);
-        return line.length() > 300 ? line.substring(0, 300) + "…" : line;
+        return Text.shorten(line, 300);
     }
 }

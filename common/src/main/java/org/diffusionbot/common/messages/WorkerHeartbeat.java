@@ -8,6 +8,8 @@ import java.util.List;
  *
  * @param loras the LoRAs the worker's model can use (its {@code LORA_DIR}), optional
  * @param embeddings the textual-inversion embeddings it can use ({@code EMBEDDINGS_DIR}), optional
+ * @param safetyChecker whether it checks images with the safety checker ({@code SAFETY_CHECKER_PATH}), optional
+ *                      (absent: false)
  * @param modelInfo per model it serves: the family and native resolution ({@link ModelInfo}), optional
  */
 public record WorkerHeartbeat(
@@ -22,6 +24,7 @@ public record WorkerHeartbeat(
         Instant sentAt,
         @OptionalField List<Addon> loras,
         @OptionalField List<Addon> embeddings,
+        @OptionalField Boolean safetyChecker,
         @OptionalField List<ModelInfo> modelInfo) implements Message {
 
     /** Most add-ons of one kind a heartbeat lists. */
@@ -38,6 +41,28 @@ public record WorkerHeartbeat(
             Checks.notBlank("name", name, 200);
             Checks.notBlank("family", family, 50);
         }
+    }
+
+    /** What the worker is doing. */
+    public enum State { STARTING, IDLE, BUSY, PAUSED, STOPPING }
+
+    public WorkerHeartbeat {
+        Checks.notBlank("worker_id", workerId, 200);
+        Checks.notBlank("host", host, 255);
+        Checks.notBlank("device", device, 200);
+        models = Checks.list("models", models, 100);
+        Checks.notNull("state", state);
+        Checks.range("jobs_in_hand", jobsInHand, 0, 10_000);
+        Checks.notNull("sent_at", sentAt);
+        loras = loras == null ? List.of() : Checks.list("loras", loras, MAX_ADDONS);
+        embeddings = embeddings == null ? List.of() : Checks.list("embeddings", embeddings, MAX_ADDONS);
+        safetyChecker = Boolean.TRUE.equals(safetyChecker);
+        modelInfo = modelInfo == null ? List.of() : Checks.list("model_info", modelInfo, 100);
+    }
+
+    /** What the worker says about {@code model}, if anything. */
+    public java.util.Optional<ModelInfo> infoFor(String model) {
+        return modelInfo.stream().filter(i -> i.model().equals(model)).findFirst();
     }
 
     /**
@@ -59,38 +84,17 @@ public record WorkerHeartbeat(
         }
     }
 
-    /** What the worker is doing. */
-    public enum State { STARTING, IDLE, BUSY, PAUSED, STOPPING }
-
-    public WorkerHeartbeat {
-        Checks.notBlank("worker_id", workerId, 200);
-        Checks.notBlank("host", host, 255);
-        Checks.notBlank("device", device, 200);
-        models = Checks.list("models", models, 100);
-        Checks.notNull("state", state);
-        Checks.range("jobs_in_hand", jobsInHand, 0, 10_000);
-        Checks.notNull("sent_at", sentAt);
-        loras = loras == null ? List.of() : Checks.list("loras", loras, MAX_ADDONS);
-        embeddings = embeddings == null ? List.of() : Checks.list("embeddings", embeddings, MAX_ADDONS);
-        modelInfo = modelInfo == null ? List.of() : Checks.list("model_info", modelInfo, 100);
-    }
-
-    /** A heartbeat without model information. */
+    /** A heartbeat with add-ons, from a worker without a safety checker. */
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
-                List.of());
-    }
-
-    /** What the worker says about {@code model}, if anything. */
-    public java.util.Optional<ModelInfo> infoFor(String model) {
-        return modelInfo.stream().filter(i -> i.model().equals(model)).findFirst();
+                false, List.of());
     }
 
     /** A heartbeat without add-ons. */
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of(),
-                List.of());
+                false, List.of());
     }
 }

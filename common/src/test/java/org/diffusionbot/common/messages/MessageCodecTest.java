@@ -70,13 +70,48 @@ class MessageCodecTest {
     @Test
     void heartbeatsCarryEachModelsFamilyAndNativeSize() throws Exception {
         WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cuda:0", List.of("ponyxl"), WorkerHeartbeat.State.IDLE, 0, 0,
-                0, T, List.of(), List.of(), List.of(new WorkerHeartbeat.ModelInfo("ponyxl", "sdxl", 1024, 1024)));
+                0, T, List.of(), List.of(), false, List.of(new WorkerHeartbeat.ModelInfo("ponyxl", "sdxl", 1024, 1024)));
         String json = new String(MessageCodec.encode(hb), StandardCharsets.UTF_8);
         assertTrue(json.contains("\"model_info\":[{\"model\":\"ponyxl\",\"family\":\"sdxl\",\"native_width\":1024,"
                 + "\"native_height\":1024}]"), json);
         WorkerHeartbeat back = MessageCodec.decode(MessageCodec.encode(hb), WorkerHeartbeat.class);
         assertEquals(1024, back.infoFor("ponyxl").orElseThrow().nativeWidth());
         assertThrows(IllegalArgumentException.class, () -> new WorkerHeartbeat.ModelInfo("x", "sdxl", 0, 1024));
+    }
+
+    @Test
+    void moderationFieldsAreOptionalAndRoundTrip() throws Exception {
+        ObjectMapper om = new ObjectMapper();
+        JobRequest restricted = job().withAgeRestricted(true);
+        assertEquals(true, MessageCodec.decode(MessageCodec.encode(restricted), JobRequest.class).ageRestricted());
+        ObjectNode oldJob = (ObjectNode) om.readTree(MessageCodec.encode(restricted));
+        oldJob.remove("age_restricted");
+        assertEquals(false, MessageCodec.decode(om.writeValueAsBytes(oldJob), JobRequest.class).ageRestricted(),
+                "a bot that does not send the flag: the channel is taken as not age-restricted, so images are checked");
+        assertEquals(false, job().ageRestricted());
+
+        UUID id = UUID.randomUUID();
+        List<JobResult.Image> images = List.of(new JobResult.Image(0, 1, 64, 64, new byte[] {1}),
+                new JobResult.Image(1, 2, 64, 64, new byte[] {2}));
+        JobResult checked = new JobResult(id, "w1", images, new JobResult.Timings(1, 2, 3), List.of(), T,
+                List.of(new JobResult.Safety(1, true, 0.021)));
+        JobResult back = MessageCodec.decode(MessageCodec.encode(checked), JobResult.class);
+        assertEquals(checked.safety(), back.safety());
+        assertEquals(null, back.safetyOf(0));
+        assertEquals(0.021, back.safetyOf(1).score());
+        ObjectNode oldResult = (ObjectNode) om.readTree(MessageCodec.encode(checked));
+        oldResult.remove("safety");
+        assertEquals(List.of(), MessageCodec.decode(om.writeValueAsBytes(oldResult), JobResult.class).safety());
+        assertThrows(IllegalArgumentException.class, () -> new JobResult(id, "w1", images, new JobResult.Timings(1, 2, 3),
+                List.of(), T, List.of(new JobResult.Safety(2, false, -0.1))), "a verdict on an image the result lacks");
+        assertThrows(IllegalArgumentException.class, () -> new JobResult.Safety(0, false, Double.NaN));
+
+        WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cpu", List.of("sd15"), WorkerHeartbeat.State.IDLE, 0, 0, 0, T,
+                List.of(), List.of(), true, List.of());
+        assertEquals(hb, MessageCodec.decode(MessageCodec.encode(hb)));
+        ObjectNode oldHb = (ObjectNode) om.readTree(MessageCodec.encode(hb));
+        oldHb.remove("safety_checker");
+        assertEquals(false, MessageCodec.decode(om.writeValueAsBytes(oldHb), WorkerHeartbeat.class).safetyChecker());
     }
 
     @Test

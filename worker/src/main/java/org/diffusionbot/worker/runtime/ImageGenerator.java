@@ -43,6 +43,11 @@ public interface ImageGenerator extends AutoCloseable {
         return new WorkerHeartbeat.ModelInfo(modelName, ModelFamily.SD1.id(), 512, 512);
     }
 
+    /** Whether it runs the image safety check (announced in heartbeats): see {@link SafetyCheckingGenerator}. */
+    default boolean checksImages() {
+        return false;
+    }
+
     @Override
     default void close() {
     }

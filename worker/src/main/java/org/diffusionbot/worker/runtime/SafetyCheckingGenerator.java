@@ -23,12 +23,9 @@ public final class SafetyCheckingGenerator implements ImageGenerator {
         List<JobOutcome.Safety> check(int width, int height, List<byte[]> rgb) throws Exception;
     }
 
-    /**
-     * Whether a job's images are checked. Every job for now: the bot does not yet say whether a job's
-     * channel is age-restricted.
-     */
+    /** Whether a job's images are checked: those of every job whose channel is not age-restricted. */
     public static boolean needsCheck(JobRequest job) {
-        return true;
+        return !job.ageRestricted();
     }
 
     private final ImageGenerator delegate;
@@ -53,6 +50,16 @@ public final class SafetyCheckingGenerator implements ImageGenerator {
     @Override
     public String device() {
         return delegate.device();
+    }
+
+    @Override
+    public boolean checksImages() {
+        return true;
+    }
+
+    @Override
+    public org.diffusionbot.common.messages.WorkerHeartbeat.ModelInfo modelInfo(String modelName) {
+        return delegate.modelInfo(modelName);
     }
 
     @Override

@@ -369,7 +369,11 @@ public final class WorkerRuntime implements AutoCloseable {
     private void finishWithResult(Delivered d, JobOutcome.Succeeded s, Instant started, Instant finished) {
         JobRequest r = d.request();
         List<JobResult.Image> images = new ArrayList<>();
+        List<JobResult.Safety> safety = new ArrayList<>();
         for (JobOutcome.Image im : s.images()) {
+            if (im.safety() != null) {
+                safety.add(new JobResult.Safety(im.index(), im.safety().nsfw(), im.safety().score()));
+            }
             GenerationParameters p = new GenerationParameters(r.prompt(), r.negativePrompt(), r.steps(), r.sampler(),
                     r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength());
             images.add(new JobResult.Image(im.index(), im.seed(), im.width(), im.height(),
@@ -378,7 +382,7 @@ public final class WorkerRuntime implements AutoCloseable {
         JobResult result = new JobResult(r.jobId(), config.workerId(), images, new JobResult.Timings(
                 Math.max(0, Duration.between(r.createdAt(), started).toMillis()),
                 Duration.between(started, finished).toMillis(),
-                Math.max(0, Duration.between(r.createdAt(), finished).toMillis())), s.notes(), finished);
+                Math.max(0, Duration.between(r.createdAt(), finished).toMillis())), s.notes(), finished, safety);
         if (publishConfirmed(result, d.replyTo())) {
             ack(d);
             jobsDone.incrementAndGet();
@@ -492,7 +496,7 @@ public final class WorkerRuntime implements AutoCloseable {
                     : busy ? WorkerHeartbeat.State.BUSY : WorkerHeartbeat.State.IDLE;
             WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, generator.device(),
                     List.of(config.modelName()), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(),
-                    List.of(), List.of(), List.of(generator.modelInfo(config.modelName())));
+                    List.of(), List.of(), generator.checksImages(), List.of(generator.modelInfo(config.modelName())));
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {
                 java.nio.file.Files.writeString(config.healthFile(), hb.sentAt().toString());

@@ -97,9 +97,13 @@ class WorkerRuntimeIT {
                 return synthetic.generate(batch, l, cancelled);
             }
         };
+        startWorker(batchSize, recording);
+    }
+
+    private void startWorker(int batchSize, ImageGenerator generator) throws Exception {
         WorkerConfig config = new WorkerConfig(Path.of("."), model, "test-worker", "cpu", batchSize, 1, null, java.time.Duration.ofMinutes(5),
                 new RabbitSettings(RabbitTestSupport.settings().uri(), 2, 15));
-        runtime = new WorkerRuntime(config, recording, Clock.systemUTC(), new WorkerMetrics(registry));
+        runtime = new WorkerRuntime(config, generator, Clock.systemUTC(), new WorkerMetrics(registry));
         runtime.start();
     }
 
@@ -144,6 +148,22 @@ class WorkerRuntimeIT {
         assertEquals(1, registry.get("diffusionbot.worker.images").tag("model", model).counter().count());
         assertEquals(1, registry.get("diffusionbot.worker.batch.duration").tag("model", model).timer().count());
         assertTrue(registry.get("diffusionbot.worker.steps.per.second").tag("model", model).gauge().value() > 0);
+    }
+
+    @Test
+    void safetyVerdictsTravelWithTheResultAndHeartbeatsSayTheWorkerChecks() throws Exception {
+        startWorker(1, new SafetyCheckingGenerator(new SyntheticGenerator(0), (w, h, rgb) -> rgb.stream()
+                .map(img -> new JobOutcome.Safety(true, 0.25f)).toList(), SafetyCheckingGenerator::needsCheck, null));
+        JobRequest ordinary = job("a lighthouse", 2);
+        JobRequest restricted = job("a lighthouse", 2).withAgeRestricted(true);
+        publish(ordinary);
+        publish(restricted);
+        JobResult checked = assertInstanceOf(JobResult.class, awaitFor(results, ordinary.jobId()));
+        assertEquals(List.of(new JobResult.Safety(0, true, 0.25)), checked.safety());
+        JobResult unchecked = assertInstanceOf(JobResult.class, awaitFor(results, restricted.jobId()));
+        assertEquals(List.of(), unchecked.safety(), "images of an age-restricted channel's job are not checked");
+        assertTrue(progress.stream().anyMatch(m -> m instanceof WorkerHeartbeat h && h.workerId().equals("test-worker")
+                && h.safetyChecker()), "heartbeats announce the checker");
     }
 
     @Test

@@ -1,0 +1,124 @@
+package org.diffusionbot.bot.discord;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.UUID;
+import org.diffusionbot.bot.service.CancelService;
+import org.diffusionbot.db.JobRecord;
+import org.diffusionbot.db.JobState;
+import org.diffusionbot.db.QuotaStatus;
+import org.diffusionbot.db.UserSettings;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** What users typed can neither format a message nor break it: escaped markdown, whole characters. */
+class JobMessagesTest {
+    static final String LINK = "[free nitro](https://evil.example/login)";
+    static final QuotaStatus QUOTA = new QuotaStatus(1, 10, 1, 2, Instant.EPOCH);
+    /** The job's own timestamp, which the bot shows as {@code <t:1:R>} (user text has {@code <t:0:R>}). */
+    static final Instant OWN_TIME = Instant.ofEpochSecond(1);
+
+    static JobRecord job(String prompt, String negative) {
+        return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", prompt, negative, 512, 512, 20, 7,
+                "euler", 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", "boom " + LINK, null, null, null,
+                OWN_TIME, null, null, null);
+    }
+
+    /** Index of a character Discord would read as markdown syntax (not preceded by an escaping backslash). */
+    static int active(String s, char c) {
+        for (int i = s.indexOf(c); i >= 0; i = s.indexOf(c, i + 1)) {
+            int n = 0;
+            while (i - n - 1 >= 0 && s.charAt(i - n - 1) == '\\') {
+                n++;
+            }
+            if (n % 2 == 0) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    static void assertInert(String message) {
+        assertEquals(-1, active(message, '['), "masked link opens: " + message);
+        for (int i = message.indexOf('<'); i >= 0; i = message.indexOf('<', i + 1)) {
+            boolean escaped = i > 0 && message.charAt(i - 1) == '\\';
+            assertTrue(escaped || message.startsWith("<t:1:R>", i), "angle syntax at " + i + ": " + message);
+        }
+        assertFalse(message.contains("@everyone"), message);
+        for (int i = 0; i < message.length(); i++) {
+            char c = message.charAt(i);
+            assertFalse(Character.isHighSurrogate(c) ? i + 1 == message.length()
+                    || !Character.isLowSurrogate(message.charAt(++i)) : Character.isLowSurrogate(c),
+                    "lone surrogate at " + i + ": " + message);
+        }
+    }
+
+    @Test
+    void maskedLinksAndAngleSyntaxAreEscaped() {
+        String s = JobMessages.escape(LINK + " <t:0:R> <#123> <:e:1> <https://x.example> @everyone");
+        assertInert(s);
+        assertTrue(s.contains("\\[free nitro\\](https://evil.example/login)"), s);
+        assertTrue(s.contains("\\<t:0:R>"), s);
+    }
+
+    @Test
+    void anEscapedBracketIsNotUnescapedAgain() {
+        // the user's own backslash escapes the first bracket; a doubled backslash does not
+        assertInert(JobMessages.escape("\\[a](https://x.example) \\\\[b](https://y.example)"));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"# header", "## header", "-# subtext", "- item", "+ item", "1. item", "  12. item"})
+    void lineStartSyntaxIsEscaped(String line) {
+        for (String s : List.of(line, "first line\n" + line)) {
+            String e = JobMessages.escape(s);
+            String last = e.substring(e.lastIndexOf('\n') + 1).stripLeading();
+            assertTrue(last.startsWith("\\") || last.matches("\\d+\\\\\\..*"), s + " -> " + e);
+        }
+        assertEquals("a - b # c 1. d", JobMessages.escape("a - b # c 1. d"), "inside a line these format nothing");
+    }
+
+    @Test
+    void everyMessageWithUserTextIsInert() {
+        String prompt = LINK + " # not a header <t:0:R> @everyone " + "😀".repeat(400);
+        JobRecord j = job(prompt, LINK + " " + "🎨".repeat(400));
+        assertInert(JobMessages.queued(prompt, 2, QUOTA));
+        assertInert(JobMessages.queuedDelayed(prompt, QUOTA));
+        assertInert(JobMessages.progress(j, 3, 20, 4000));
+        String succeeded = JobMessages.succeeded(j, List.of(42L), List.of("note " + LINK));
+        assertTrue(succeeded.endsWith("\n<@" + j.userId() + ">"), "the author's own mention ends it: " + succeeded);
+        assertInert(succeeded.substring(0, succeeded.lastIndexOf('\n')));
+        assertInert(JobMessages.failed(j, "worker said " + LINK, false));
+        assertInert(JobMessages.jobs(List.of(j)));
+        assertInert(JobMessages.info(j, List.of(42L)));
+        assertInert(JobMessages.settings(new UserSettings(null, null, null, null, null, prompt, true), false));
+        assertInert(JobMessages.cancelled(new CancelService.Result.Cancelled(j)));
+    }
+
+    @Test
+    void excerptsEndOnWholeCharacters() {
+        // 299 letters then emoji: the 300-character cut falls inside the first emoji's surrogate pair by UTF-16 index
+        String prompt = "a".repeat(299) + "😀😀😀";
+        String bold = JobMessages.bold(prompt);
+        assertInert(bold);
+        assertTrue(bold.endsWith("…**"), bold);
+        assertEquals("a".repeat(299) + "…", JobMessages.shorten(prompt, JobMessages.PROMPT_EXCERPT));
+        assertEquals("a".repeat(298) + "😀…", JobMessages.shorten("a".repeat(298) + "😀😀😀", JobMessages.PROMPT_EXCERPT));
+    }
+
+    @Test
+    void longAnswersAreSplitOnWholeCharacters() {
+        String line = "😀".repeat(Replies.MAX_CONTENT + 10);
+        List<String> parts = Replies.split("head\n" + line + "\ntail");
+        for (String p : parts) {
+            assertInert(p);
+            assertTrue(p.codePointCount(0, p.length()) <= Replies.MAX_CONTENT, p.length() + " chars");
+        }
+        assertEquals("tail", parts.get(parts.size() - 1).substring(parts.get(parts.size() - 1).lastIndexOf('\n') + 1));
+    }
+}
