@@ -2,6 +2,8 @@
 # The one command of a GPU benchmark call (docs/GPU.md), run on the device machine from the
 # repository root with the ignored kit folder .gpu/ carried (`bash scripts/gpu/pack.sh` here first):
 #   bash scripts/gpu/run.sh [JOBS=200] [extra bench args, e.g. --breakdown]
+#   MODEL=sdxl bash scripts/gpu/run.sh 100     the SDXL bench instead (issue 13): gen_sdxl.py, bench_diffusers_sdxl.py
+#             (both from scripts/gpu, with the repo's full-size/sdxl manifest), --check on the tiny SDXL model
 # .gpu/ holds what cannot be committed: jre.tar.xz and lib.tar.xz (pack.sh), DJL's v0.35.1 pytorch-native
 # sources with build_djl.sh (builds DJL's JNI against the machine's libtorch), diffusers' src/ as
 # diffusers-src.tar.xz, and d/ (bench/bench_diffusers.py, reference/full-size/sd15/manifest.json,
@@ -73,16 +75,28 @@ tar -C "$W" -xJf "$G/diffusers-src.tar.xz"            # -> $W/diffusers/src
 cp -r "$G/d" "$W/d"
 tar -C "$W/d/reference" -xJf "$G/d/tokenizer.tar.xz"   # -> $W/d/reference/tiny-sd15/model/tokenizer
 export DIFFUSERS_SRC="$W/diffusers/src"
+RES="$ROOT/worker/src/test/resources/reference"
+if [ "${MODEL:-sd15}" = sdxl ]; then
+  mkdir -p "$W/d/reference/full-size/sdxl"
+  cp "$RES/full-size/sdxl/manifest.json" "$W/d/reference/full-size/sdxl/"
+  # the tiny SDXL model of the tests, with the CLIP vocabulary its two tokenizers share (TinySdxl does the same)
+  rm -rf "$W/tiny-sdxl" && cp -r "$RES/tiny-sdxl/model" "$W/tiny-sdxl"
+  for t in tokenizer tokenizer_2; do cp "$RES/tiny-sd15/model/tokenizer/"{vocab.json,merges.txt} "$W/tiny-sdxl/$t/"; done
+fi
 phase diffusers
 
 # -- gen (GPU + disk; runs beside the CPU-bound builds)
-SD15="${SD15_DIR:-$W/sd15}"
+if [ "${MODEL:-sd15}" = sdxl ]; then
+  SD15="${SDXL_DIR:-$W/sdxl}"; GEN="$S/gen_sdxl.py"
+else
+  SD15="${SD15_DIR:-$W/sd15}"; GEN="$S/gen_sd15.py"
+fi
 GEN_PID=""
 if [ -f "$SD15/model_index.json" ] && [ -z "${REGEN:-}" ]; then
-  echo "[run.sh] sd15 weights already at $SD15"
+  echo "[run.sh] weights already at $SD15"
 else
   rm -rf "$SD15"
-  ( set +e; s=$(date +%s); python3 "$S/gen_sd15.py" "$SD15" --d "$W/d"; rc=$?; echo "gen_sd15.py: $(( $(date +%s) - s )) s, exit $rc"; exit $rc ) > "$W/gen.txt" 2>&1 &
+  ( set +e; s=$(date +%s); python3 "$GEN" "$SD15" --d "$W/d"; rc=$?; echo "$(basename "$GEN"): $(( $(date +%s) - s )) s, exit $rc"; exit $rc ) > "$W/gen.txt" 2>&1 &
   GEN_PID=$!
 fi
 
@@ -124,7 +138,7 @@ fi
 
 if [ -n "$GEN_PID" ]; then
   if ! wait "$GEN_PID"; then
-    echo "[run.sh] gen_sd15.py failed:"; tail -60 "$W/gen.txt"; exit 1
+    echo "[run.sh] $(basename "$GEN") failed:"; tail -60 "$W/gen.txt"; exit 1
   fi
   tail -14 "$W/gen.txt"
   phase gen-wait
@@ -132,8 +146,10 @@ fi
 
 # -- diffusers bench
 DTXT="$OUT/diffusers.txt"
+DBENCH=("$W/d/bench/bench_diffusers.py")
+[ "${MODEL:-sd15}" = sdxl ] && DBENCH=("$S/bench_diffusers_sdxl.py" --d "$W/d")
 if [ -z "${SKIP_DIFFUSERS:-}" ]; then
-  python3 "$W/d/bench/bench_diffusers.py" > "$DTXT" 2> "$W/diffusers.err" || { cat "$DTXT"; tail -60 "$W/diffusers.err"; exit 1; }
+  python3 "${DBENCH[@]}" > "$DTXT" 2> "$W/diffusers.err" || { cat "$DTXT"; tail -60 "$W/diffusers.err"; exit 1; }
   cat "$DTXT"
   grep -v -i -e "^\s*$" "$W/diffusers.err" | tail -5 || true
   phase dbench
@@ -143,7 +159,9 @@ fi
 
 # -- worker bench (as docs/GPU.md shows it)
 if [ -z "${SKIP_WORKER:-}" ]; then
-  TINY="${TINY:-$ROOT/worker/src/test/resources/reference/tiny-sd15/model}"
+  TINY_DEFAULT="$RES/tiny-sd15/model"
+  [ "${MODEL:-sd15}" = sdxl ] && TINY_DEFAULT="$W/tiny-sdxl"
+  TINY="${TINY:-$TINY_DEFAULT}"
   ARGS=(bench)
   [ -z "${SKIP_CHECK:-}" ] && ARGS+=(--check "$TINY")
   ARGS+=(--model "$SD15")

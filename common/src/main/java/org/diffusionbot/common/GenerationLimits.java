@@ -90,6 +90,14 @@ public final class GenerationLimits {
         return (seed + i) & MAX_SEED;
     }
 
+    /** diffusers' {@code guidance_rescale} φ (CFG rescale for zero-terminal-SNR models): 0 to 1. */
+    public static double checkGuidanceRescale(double phi) {
+        if (!(phi >= 0 && phi <= 1)) {
+            throw new IllegalArgumentException("guidance rescale must be between 0 and 1, got " + phi);
+        }
+        return phi;
+    }
+
     public static double checkStrength(double strength) {
         if (!(strength > 0 && strength <= 1)) {
             throw new IllegalArgumentException("strength must be greater than 0 and at most 1, got " + strength);

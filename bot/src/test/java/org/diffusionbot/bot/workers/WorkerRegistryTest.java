@@ -16,7 +16,7 @@ class WorkerRegistryTest {
 
     private static WorkerHeartbeat hb(String id, List<String> models, List<String> resident) {
         return new WorkerHeartbeat(id, "host", "cuda:0", models, WorkerHeartbeat.State.IDLE, 0, 0, 0,
-                Instant.parse("2026-11-30T12:00:00Z"), List.of(), List.of(), false, resident);
+                Instant.parse("2026-11-30T12:00:00Z"), List.of(), List.of(), false, List.of(), resident);
     }
 
     @Test

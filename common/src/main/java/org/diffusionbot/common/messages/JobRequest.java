@@ -16,6 +16,8 @@ import org.diffusionbot.common.mq.Topology;
  * @param previewEvery publish an x0 preview every this many steps; 0 turns previews off
  * @param ageRestricted whether the job's Discord channel is age-restricted ({@link OptionalField}; absent or
  *                     null: false): workers with a safety checker check the images of every other job
+ * @param guidanceRescale diffusers' {@code guidance_rescale} φ in [0, 1] ({@link OptionalField}: null
+ *                     or absent = 0, plain classifier-free guidance)
  */
 public record JobRequest(
         UUID jobId,
@@ -34,7 +36,8 @@ public record JobRequest(
         Double strength,
         int previewEvery,
         Instant createdAt,
-        @OptionalField Boolean ageRestricted) implements Message {
+        @OptionalField Boolean ageRestricted,
+        @OptionalField Double guidanceRescale) implements Message {
 
     /** Largest init image accepted on the queue (20 MiB). */
     public static final int MAX_INIT_IMAGE_BYTES = 20 << 20;
@@ -63,6 +66,9 @@ public record JobRequest(
         Checks.range("preview_every", previewEvery, 0, GenerationLimits.MAX_STEPS);
         Checks.notNull("created_at", createdAt);
         ageRestricted = Boolean.TRUE.equals(ageRestricted);
+        if (guidanceRescale != null) {
+            GenerationLimits.checkGuidanceRescale(guidanceRescale);
+        }
     }
 
     /** A job from a channel that is not age-restricted. */
@@ -70,13 +76,18 @@ public record JobRequest(
             double cfg, Sampler sampler, long seed, int count, int clipSkip, byte[] initImage, Double strength,
             int previewEvery, Instant createdAt) {
         this(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count, clipSkip, initImage,
-                strength, previewEvery, createdAt, false);
+                strength, previewEvery, createdAt, false, null);
+    }
+
+    /** φ of the guidance rescale (0 when absent). */
+    public double guidanceRescaleOrZero() {
+        return guidanceRescale == null ? 0 : guidanceRescale;
     }
 
     /** @return this job, from a channel that is (or is not) age-restricted */
     public JobRequest withAgeRestricted(boolean restricted) {
         return new JobRequest(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count,
-                clipSkip, initImage, strength, previewEvery, createdAt, restricted);
+                clipSkip, initImage, strength, previewEvery, createdAt, restricted, guidanceRescale);
     }
 
     /** The seed of image {@code i} of this job: consecutive seeds, as Automatic1111 does for a batch. */

@@ -10,6 +10,7 @@ import java.util.List;
  * @param embeddings the textual-inversion embeddings it can use ({@code EMBEDDINGS_DIR}), optional
  * @param safetyChecker whether it checks images with the safety checker ({@code SAFETY_CHECKER_PATH}), optional
  *                      (absent: false)
+ * @param modelInfo per model it serves: the family and native resolution ({@link ModelInfo}), optional
  * @param residentModels the models of {@code models} loaded now, most recently used first (the others
  *     are loaded on demand); optional: absent (older workers, which load their one model) = all of them
  */
@@ -26,6 +27,7 @@ public record WorkerHeartbeat(
         @OptionalField List<Addon> loras,
         @OptionalField List<Addon> embeddings,
         @OptionalField Boolean safetyChecker,
+        @OptionalField List<ModelInfo> modelInfo,
         @OptionalField List<String> residentModels) implements Message {
 
     /** Most add-ons of one kind a heartbeat lists. */
@@ -58,9 +60,34 @@ public record WorkerHeartbeat(
         loras = loras == null ? List.of() : Checks.list("loras", loras, MAX_ADDONS);
         embeddings = embeddings == null ? List.of() : Checks.list("embeddings", embeddings, MAX_ADDONS);
         safetyChecker = Boolean.TRUE.equals(safetyChecker);
+        modelInfo = modelInfo == null ? List.of() : Checks.list("model_info", modelInfo, 100);
         residentModels = residentModels == null ? models : Checks.list("resident_models", residentModels, 100);
         if (!models.containsAll(residentModels)) {
             throw new IllegalArgumentException("resident_models " + residentModels + " are not all in models " + models);
+        }
+    }
+
+    /** What the worker says about {@code model}, if anything. */
+    public java.util.Optional<ModelInfo> infoFor(String model) {
+        return modelInfo.stream().filter(i -> i.model().equals(model)).findFirst();
+    }
+
+    /**
+     * What a served model is, so that the bot can default {@code /imagine} to its size, pick its
+     * aspect-ratio buckets and apply its family's limits.
+     *
+     * @param model the model name (as in {@code models})
+     * @param family {@code sd1}, {@code sd2}, {@code sdxl} ({@link org.diffusionbot.common.ModelFamily}), or
+     *     another name a newer worker knows
+     * @param nativeWidth the width the model was trained at (e.g. 1024 for SDXL)
+     * @param nativeHeight the height it was trained at
+     */
+    public record ModelInfo(String model, String family, int nativeWidth, int nativeHeight) {
+        public ModelInfo {
+            Checks.notBlank("model", model, 200);
+            Checks.notBlank("family", family, 50);
+            Checks.range("native_width", nativeWidth, 8, 8192);
+            Checks.range("native_height", nativeHeight, 8, 8192);
         }
     }
 
@@ -68,7 +95,7 @@ public record WorkerHeartbeat(
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
-                false, null);
+                false, List.of(), null);
     }
 
     /** A heartbeat with add-ons and the safety checker flag, whose models are all loaded. */
@@ -76,7 +103,15 @@ public record WorkerHeartbeat(
             long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings,
             Boolean safetyChecker) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
-                safetyChecker, null);
+                safetyChecker, List.of(), null);
+    }
+
+    /** A heartbeat with add-ons, the safety checker flag and model info, whose models are all loaded. */
+    public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
+            long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings,
+            Boolean safetyChecker, List<ModelInfo> modelInfo) {
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
+                safetyChecker, modelInfo, null);
     }
 
     /** The models that are not loaded now but can be, in the order of {@code models}. */
@@ -88,6 +123,6 @@ public record WorkerHeartbeat(
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of(),
-                false);
+                false, List.of(), null);
     }
 }

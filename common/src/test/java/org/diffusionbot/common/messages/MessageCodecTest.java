@@ -56,11 +56,14 @@ class MessageCodecTest {
         ObjectNode old = (ObjectNode) new ObjectMapper().readTree(MessageCodec.encode(hb));
         old.remove("loras");
         old.remove("embeddings");
+        old.remove("model_info");
         WorkerHeartbeat back = MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), WorkerHeartbeat.class);
         assertEquals(List.of(), back.loras());
         assertEquals(List.of(), back.embeddings());
         assertEquals(List.of("sd15"), back.residentModels(), "an older worker's one model is loaded");
         assertEquals(List.of(), back.loadableModels());
+        assertEquals(List.of(), back.modelInfo());
+        assertTrue(back.infoFor("sd15").isEmpty());
         old.remove("device"); // required fields stay required
         assertThrows(InvalidMessageException.class,
                 () -> MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), WorkerHeartbeat.class));
@@ -69,12 +72,12 @@ class MessageCodecTest {
     @Test
     void residentModelsAndTheModelBeingLoaded() throws Exception {
         WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cuda:0", List.of("sd15", "dream", "anime"),
-                WorkerHeartbeat.State.IDLE, 0, 0, 0, T, List.of(), List.of(), false, List.of("dream"));
+                WorkerHeartbeat.State.IDLE, 0, 0, 0, T, List.of(), List.of(), false, List.of(), List.of("dream"));
         assertEquals(hb, MessageCodec.decode(MessageCodec.encode(hb)));
         assertEquals(List.of("sd15", "anime"), hb.loadableModels());
         assertTrue(new String(MessageCodec.encode(hb), StandardCharsets.UTF_8).contains("\"resident_models\":[\"dream\"]"));
         assertThrows(IllegalArgumentException.class, () -> new WorkerHeartbeat("w1", "h", "cpu", List.of("sd15"),
-                WorkerHeartbeat.State.IDLE, 0, 0, 0, T, List.of(), List.of(), false, List.of("other")));
+                WorkerHeartbeat.State.IDLE, 0, 0, 0, T, List.of(), List.of(), false, List.of(), List.of("other")));
 
         UUID id = UUID.randomUUID();
         JobProgress loading = new JobProgress(id, "w1", 0, 30, 20_000, null, T, "dream");
@@ -82,6 +85,18 @@ class MessageCodecTest {
         ObjectNode old = (ObjectNode) new ObjectMapper().readTree(MessageCodec.encode(loading));
         old.remove("loading_model");
         assertEquals(null, MessageCodec.decode(new ObjectMapper().writeValueAsBytes(old), JobProgress.class).loadingModel());
+    }
+
+    @Test
+    void heartbeatsCarryEachModelsFamilyAndNativeSize() throws Exception {
+        WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cuda:0", List.of("ponyxl"), WorkerHeartbeat.State.IDLE, 0, 0,
+                0, T, List.of(), List.of(), false, List.of(new WorkerHeartbeat.ModelInfo("ponyxl", "sdxl", 1024, 1024)));
+        String json = new String(MessageCodec.encode(hb), StandardCharsets.UTF_8);
+        assertTrue(json.contains("\"model_info\":[{\"model\":\"ponyxl\",\"family\":\"sdxl\",\"native_width\":1024,"
+                + "\"native_height\":1024}]"), json);
+        WorkerHeartbeat back = MessageCodec.decode(MessageCodec.encode(hb), WorkerHeartbeat.class);
+        assertEquals(1024, back.infoFor("ponyxl").orElseThrow().nativeWidth());
+        assertThrows(IllegalArgumentException.class, () -> new WorkerHeartbeat.ModelInfo("x", "sdxl", 0, 1024));
     }
 
     @Test
@@ -112,7 +127,7 @@ class MessageCodecTest {
         assertThrows(IllegalArgumentException.class, () -> new JobResult.Safety(0, false, Double.NaN));
 
         WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cpu", List.of("sd15"), WorkerHeartbeat.State.IDLE, 0, 0, 0, T,
-                List.of(), List.of(), true);
+                List.of(), List.of(), true, List.of());
         assertEquals(hb, MessageCodec.decode(MessageCodec.encode(hb)));
         ObjectNode oldHb = (ObjectNode) om.readTree(MessageCodec.encode(hb));
         oldHb.remove("safety_checker");

@@ -52,9 +52,12 @@ import org.diffusionbot.worker.runtime.JobOutcome;
  * <pre>
  * bench --model DIR [--check TINY_DIR] [--diffusers FILE] [--jobs 200] [--out FILE] [--breakdown]
  * </pre>
+ *
+ * <p>An SDXL model ({@code text_encoder_2/}) runs {@link SdxlBench} instead: 1024x1024, 30 steps Euler,
+ * cfg 7 against {@code bench_diffusers_sdxl.py}'s output. {@code --check} takes either tiny model.
  */
 public final class GpuBench {
-    private static final String PROMPT = "a photograph of an astronaut riding a horse";
+    static final String PROMPT = "a photograph of an astronaut riding a horse";
     private static final int SIZE = 512;
     private static final int STEPS = 30;
     private static final double CFG = 7.5;
@@ -93,8 +96,14 @@ public final class GpuBench {
         }
         if (opt.containsKey("model")) {
             int jobs = Integer.parseInt(opt.getOrDefault("jobs", "200"));
-            b.bench(Path.of(opt.get("model")), gpu, jobs, opt.containsKey("breakdown"));
-            String table = b.table(opt.containsKey("diffusers") ? Path.of(opt.get("diffusers")) : null);
+            Path diffusers = opt.containsKey("diffusers") ? Path.of(opt.get("diffusers")) : null;
+            String table;
+            if (SdxlBench.isSdxl(Path.of(opt.get("model")))) {
+                table = new SdxlBench(out).run(Path.of(opt.get("model")), gpu, jobs, diffusers);
+            } else {
+                b.bench(Path.of(opt.get("model")), gpu, jobs, opt.containsKey("breakdown"));
+                table = b.table(diffusers);
+            }
             out.println();
             out.println(table);
             if (opt.containsKey("out")) {
@@ -310,12 +319,23 @@ public final class GpuBench {
         return runJobs(gen, n, previewEvery, firstPreview, 7);
     }
 
-    /** n jobs queued at once, taken by the batcher as the runtime loop does; seconds until all are done. */
     private static double runJobs(ImageGenerator gen, int n, int previewEvery, double[] firstPreview, long seed) {
+        return runJobs(gen, SD15, n, previewEvery, firstPreview, seed);
+    }
+
+    /** What the jobs of a bench run ask for. */
+    record Setup(String model, int size, int steps, double cfg, Sampler sampler) {}
+
+    /** The SD 1.5 bench: 512x512, 30 steps DPM++ 2M Karras, cfg 7.5. */
+    static final Setup SD15 = new Setup("sd15", SIZE, STEPS, CFG, Sampler.DPMPP_2M_KARRAS);
+
+    /** n jobs queued at once, taken by the batcher as the runtime loop does; seconds until all are done. */
+    static double runJobs(ImageGenerator gen, Setup setup, int n, int previewEvery, double[] firstPreview, long seed) {
         List<JobRequest> pending = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            pending.add(new JobRequest(UUID.randomUUID(), "sd15", PROMPT + ", variant " + (seed + i), "", SIZE, SIZE,
-                    STEPS, CFG, Sampler.DPMPP_2M_KARRAS, seed + i, 1, 1, null, null, previewEvery, Instant.now()));
+            pending.add(new JobRequest(UUID.randomUUID(), setup.model(), PROMPT + ", variant " + (seed + i), "",
+                    setup.size(), setup.size(), setup.steps(), setup.cfg(), setup.sampler(), seed + i, 1, 1, null, null,
+                    previewEvery, Instant.now()));
         }
         long s = System.nanoTime();
         long[] firstAt = {0};
@@ -373,18 +393,24 @@ public final class GpuBench {
 
     // ------------------------------------------------------------------ table
 
-    private String table(Path diffusersOut) throws IOException {
+    /** The figures of a diffusers bench output: its JSON lines' numbers and the {@code *peak_mem_gb N} line. */
+    static Map<String, Double> diffusersFigures(Path diffusersOut) throws IOException {
         Map<String, Double> d = new LinkedHashMap<>();
         if (diffusersOut != null && Files.isRegularFile(diffusersOut)) {
             Matcher m = Pattern.compile("\"([a-z0-9_]+)\":\\s*([0-9.eE+-]+)").matcher(Files.readString(diffusersOut));
             while (m.find()) {
                 d.put(m.group(1), Double.parseDouble(m.group(2)));
             }
-            Matcher pm = Pattern.compile("peak_mem_gb\\s+([0-9.]+)").matcher(Files.readString(diffusersOut));
-            if (pm.find()) {
-                d.put("peak_mem_gb", Double.parseDouble(pm.group(1)));
+            Matcher pm = Pattern.compile("([a-z0-9_]*peak_mem_gb)\\s+([0-9.]+)").matcher(Files.readString(diffusersOut));
+            while (pm.find()) {
+                d.put(pm.group(1), Double.parseDouble(pm.group(2)));
             }
         }
+        return d;
+    }
+
+    private String table(Path diffusersOut) throws IOException {
+        Map<String, Double> d = diffusersFigures(diffusersOut);
         StringBuilder sb = new StringBuilder();
         sb.append("| figure (512x512, 30 steps DPM++ 2M Karras, cfg 7.5, fp16) | worker (Java, DJL) | diffusers eager "
                 + "| worker / diffusers |\n| --- | --- | --- | --- |\n");
@@ -423,7 +449,7 @@ public final class GpuBench {
         return sb.toString();
     }
 
-    private static void row(StringBuilder sb, String what, String mine, Double theirs, boolean higherIsBetter) {
+    static void row(StringBuilder sb, String what, String mine, Double theirs, boolean higherIsBetter) {
         String ratio = "";
         if (mine != null && theirs != null && theirs > 0) {
             try {
@@ -436,23 +462,23 @@ public final class GpuBench {
                 .append(theirs == null ? "–" : trim(theirs)).append(" | ").append(ratio).append(" |\n");
     }
 
-    private static String trim(double v) {
+    static String trim(double v) {
         return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
     }
 
-    private static double secs(long t0) {
+    static double secs(long t0) {
         return (System.nanoTime() - t0) / 1e9;
     }
 
-    private static String fmt(double v) {
+    static String fmt(double v) {
         return String.format(Locale.ROOT, "%.1f", v);
     }
 
-    private static String fmt2(double v) {
+    static String fmt2(double v) {
         return String.format(Locale.ROOT, "%.2f", v);
     }
 
-    private static String fmt3(double v) {
+    static String fmt3(double v) {
         return String.format(Locale.ROOT, "%.3f", v);
     }
 }

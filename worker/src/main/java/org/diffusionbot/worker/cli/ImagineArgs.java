@@ -31,6 +31,7 @@ import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
  * @param gpu run on the GPU in float16 (else CPU float32)
  * @param prediction prediction type override (SD 2.x 768-px models: v_prediction), or null
  * @param out the PNG to write ({@code out} for one image; {@code out-1.png ... out-N.png} for several)
+ * @param guidanceRescale diffusers' {@code guidance_rescale} φ, 0..1 (0: plain guidance)
  */
 public record ImagineArgs(
         Path model,
@@ -48,11 +49,12 @@ public record ImagineArgs(
         Double strength,
         boolean gpu,
         PredictionType prediction,
-        Path out) {
+        Path out,
+        double guidanceRescale) {
 
     public static final String USAGE = """
             usage: java -jar worker.jar imagine --model PATH --prompt TEXT --out FILE.png [options]
-              --model PATH        diffusers folder (model_index.json) or single-file .safetensors (SD 1.x/2.x)
+              --model PATH        diffusers folder (model_index.json) or single-file .safetensors (SD 1.x/2.x/XL)
               --prompt TEXT       what to draw
               --negative TEXT     what to avoid
               --seed N            0..4294967295 (default: random; image i uses seed+i)
@@ -65,11 +67,13 @@ public record ImagineArgs(
               --init-image FILE   PNG/JPEG for img2img, with --strength F in (0,1] (default 0.75)
               --device cpu|gpu    cpu: float32 (default); gpu: CUDA float16
               --prediction epsilon|v_prediction   override (SD 2.x 768-px models are v_prediction)
+              --guidance-rescale F   0..1 (default 0): diffusers' guidance_rescale, for zero-terminal-SNR models
               --out FILE.png      where to write the image(s)
             """.formatted(Sampler.ids(), Sampler.DEFAULT.id());
 
     private static final Set<String> FLAGS = Set.of("model", "prompt", "negative", "seed", "steps", "cfg", "sampler",
-            "width", "height", "clip-skip", "count", "init-image", "strength", "device", "prediction", "out");
+            "width", "height", "clip-skip", "count", "init-image", "strength", "device", "prediction", "out",
+            "guidance-rescale");
 
     /**
      * @param args the arguments after {@code imagine}
@@ -138,8 +142,9 @@ public record ImagineArgs(
             throw new IllegalArgumentException("--device must be cpu or gpu, got " + device);
         }
         PredictionType prediction = v.containsKey("prediction") ? PredictionType.parse(v.get("prediction")) : null;
+        double rescale = GenerationLimits.checkGuidanceRescale(doubleValue(v, "guidance-rescale", 0));
         return new ImagineArgs(model, prompt, negative, seed, steps, cfg, sampler, width, height, clipSkip, count, init,
-                strength, device.equals("gpu"), prediction, Path.of(outText));
+                strength, device.equals("gpu"), prediction, Path.of(outText), rescale);
     }
 
     /** Where image {@code i} (0-based) goes: {@code out} for a single image, else {@code out-(i+1).png}. */

@@ -55,13 +55,20 @@ public final class ImagineCommand {
                 new ModelLoader.Options(a.prediction(), null))) {
             long t1 = System.nanoTime();
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", p.description(), (t1 - t0) / 1e9);
+            try {
+                p.family().checkSize(a.width(), a.height());
+                p.family().checkSteps(a.steps());
+            } catch (IllegalArgumentException e) {
+                err.println("imagine: " + e.getMessage());
+                return 2;
+            }
             List<Long> seeds = new ArrayList<>();
             for (int i = 0; i < a.count(); i++) {
                 seeds.add(org.diffusionbot.common.GenerationLimits.seedOf(a.seed(), i));
             }
             byte[] init = a.initImage() == null ? null : Files.readAllBytes(a.initImage());
             GenerationRequest req = new GenerationRequest(a.prompt(), a.negative(), seeds, a.cfg(), a.clipSkip(), a.width(),
-                    a.height(), a.steps(), a.sampler(), init, a.strength());
+                    a.height(), a.steps(), a.sampler(), init, a.strength(), a.guidanceRescale());
             RequestResult res = p.generate(List.of(req), new PipelineCallbacks() {
                 @Override
                 public void onStep(StepView s) {

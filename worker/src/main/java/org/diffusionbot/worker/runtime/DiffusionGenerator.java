@@ -4,7 +4,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import java.util.function.Predicate;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.messages.JobFailure;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
@@ -61,7 +63,13 @@ public final class DiffusionGenerator implements ImageGenerator {
             seeds.add(job.seedOf(i));
         }
         return new GenerationRequest(job.prompt(), job.negativePrompt(), seeds, job.cfg(), job.clipSkip(), job.width(),
-                job.height(), job.steps(), job.sampler(), job.initImage(), job.strength());
+                job.height(), job.steps(), job.sampler(), job.initImage(), job.strength(), job.guidanceRescaleOrZero());
+    }
+
+    @Override
+    public WorkerHeartbeat.ModelInfo modelInfo(String modelName) {
+        int side = pipeline.nativeSize();
+        return new WorkerHeartbeat.ModelInfo(modelName, pipeline.family().id(), side, side);
     }
 
     @Override
@@ -69,8 +77,35 @@ public final class DiffusionGenerator implements ImageGenerator {
         return pipeline.promptChunks(toRequest(job));
     }
 
+    /**
+     * Jobs beyond the model family's limits ({@link ModelFamily#checkSize}, {@link ModelFamily#checkSteps})
+     * fail as invalid requests, with the limit in the message; the others run as one batch.
+     */
     @Override
-    public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled) {
+    public List<JobOutcome> generate(List<JobRequest> all, ProgressListener progress, Predicate<UUID> cancelled) {
+        ModelFamily family = pipeline.family();
+        JobOutcome[] refused = new JobOutcome[all.size()];
+        List<JobRequest> batch = new ArrayList<>();
+        for (int i = 0; i < all.size(); i++) {
+            JobRequest job = all.get(i);
+            try {
+                family.checkSize(job.width(), job.height());
+                family.checkSteps(job.steps());
+                batch.add(job);
+            } catch (IllegalArgumentException e) {
+                refused[i] = new JobOutcome.Failed(JobFailure.Code.INVALID_REQUEST, e.getMessage());
+            }
+        }
+        List<JobOutcome> ran = batch.isEmpty() ? List.of() : run(batch, progress, cancelled);
+        List<JobOutcome> out = new ArrayList<>();
+        int k = 0;
+        for (JobOutcome r : refused) {
+            out.add(r != null ? r : ran.get(k++));
+        }
+        return out;
+    }
+
+    private List<JobOutcome> run(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled) {
         List<GenerationRequest> requests = batch.stream().map(DiffusionGenerator::toRequest).toList();
         List<RequestResult> results = pipeline.generate(requests, new PipelineCallbacks() {
             @Override

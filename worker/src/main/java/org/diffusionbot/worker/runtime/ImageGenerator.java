@@ -3,7 +3,9 @@ package org.diffusionbot.worker.runtime;
 import java.util.List;
 import java.util.UUID;
 import java.util.function.Predicate;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
 
 /**
  * What the worker runtime needs of an image pipeline: run a batch of compatible jobs (see
@@ -31,6 +33,14 @@ public interface ImageGenerator extends AutoCloseable {
      */
     default int promptChunks(JobRequest job) {
         return 1;
+    }
+
+    /**
+     * What the heartbeat says about the model: family and native size (default: SD 1.x at 512×512,
+     * for generators without a real model).
+     */
+    default WorkerHeartbeat.ModelInfo modelInfo(String modelName) {
+        return new WorkerHeartbeat.ModelInfo(modelName, ModelFamily.SD1.id(), 512, 512);
     }
 
     /** Whether it runs the image safety check (announced in heartbeats): see {@link SafetyCheckingGenerator}. */

@@ -58,6 +58,11 @@ public final class SafetyCheckingGenerator implements ImageGenerator {
     }
 
     @Override
+    public org.diffusionbot.common.messages.WorkerHeartbeat.ModelInfo modelInfo(String modelName) {
+        return delegate.modelInfo(modelName);
+    }
+
+    @Override
     public int promptChunks(JobRequest job) {
         return delegate.promptChunks(job);
     }

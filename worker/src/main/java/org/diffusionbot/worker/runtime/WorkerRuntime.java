@@ -625,10 +625,12 @@ public final class WorkerRuntime implements AutoCloseable {
         try {
             WorkerHeartbeat.State state = stopping ? WorkerHeartbeat.State.STOPPING
                     : busy ? WorkerHeartbeat.State.BUSY : WorkerHeartbeat.State.IDLE;
+            List<String> resident = models.resident();
             WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, models.device(),
                     models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(), List.of(),
-                    List.of(), models.resident().stream().map(models::peek)
-                            .anyMatch(g -> g != null && g.checksImages()), models.resident());
+                    List.of(), resident.stream().map(models::peek).anyMatch(g -> g != null && g.checksImages()),
+                    resident.stream().filter(m -> models.peek(m) != null).map(m -> models.peek(m).modelInfo(m)).toList(),
+                    resident);
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {
                 java.nio.file.Files.writeString(config.healthFile(), hb.sentAt().toString());

@@ -32,6 +32,7 @@ public final class RefData {
     }
 
     private static Map<String, Tensor> tiny;
+    private static final Map<String, Map<String, Tensor>> BY_MODEL = new java.util.concurrent.ConcurrentHashMap<>();
 
     private RefData() {}
 
@@ -60,6 +61,16 @@ public final class RefData {
             tiny = readSafetensors(bytes("/reference/tiny-sd15/reference.safetensors"));
         }
         return tiny;
+    }
+
+    /** A tensor of {@code /reference/<model>/reference.safetensors} (e.g. {@code tiny-sdxl}), the file read once. */
+    public static Tensor tensor(String model, String name) {
+        Tensor t = BY_MODEL.computeIfAbsent(model,
+                m -> readSafetensors(bytes("/reference/" + m + "/reference.safetensors"))).get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("no tensor " + name + " in " + model);
+        }
+        return t;
     }
 
     public static Tensor tensor(String name) {

@@ -37,14 +37,19 @@ public final class CudaGraphUNet implements AutoCloseable {
         final NDArray sample;
         final NDArray timestep;
         final NDArray context;
+        final NDArray textEmbeds; // SDXL's added conditioning, else null
+        final NDArray timeIds;
         NDArray out;
 
-        Captured(NDManager manager, long graph, NDArray sample, NDArray timestep, NDArray context) {
+        Captured(NDManager manager, long graph, NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds,
+                NDArray timeIds) {
             this.manager = manager;
             this.graph = graph;
             this.sample = sample;
             this.timestep = timestep;
             this.context = context;
+            this.textEmbeds = textEmbeds;
+            this.timeIds = timeIds;
         }
 
         @Override
@@ -104,20 +109,31 @@ public final class CudaGraphUNet implements AutoCloseable {
      * graph's static output, valid until the next call: consume (copy or convert) it before that.
      */
     public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context) {
+        return forward(caller, sample, timestep, context, null, null);
+    }
+
+    /**
+     * Same contract as {@link UNet2DConditionModel#forward(NDManager, NDArray, NDArray, NDArray, NDArray,
+     * NDArray)} (SDXL's pooled embedding and time ids, null for other models); with graphs the result
+     * is a view of the graph's static output, valid until the next call.
+     */
+    public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds,
+            NDArray timeIds) {
         if (!enabled()) {
-            return unet.forward(caller, sample, timestep, context);
+            return unet.forward(caller, sample, timestep, context, textEmbeds, timeIds);
         }
         String key = sample.getShape() + "|" + sample.getDataType() + "|" + timestep.getShape() + "|"
-                + timestep.getDataType() + "|" + context.getShape() + "|" + context.getDataType();
+                + timestep.getDataType() + "|" + context.getShape() + "|" + context.getDataType()
+                + (textEmbeds == null ? "" : "|" + textEmbeds.getShape() + "|" + timeIds.getShape());
         Captured c = graphs.get(key);
         if (c == null) {
             try {
-                c = capture(sample, timestep, context);
+                c = capture(sample, timestep, context, textEmbeds, timeIds);
             } catch (RuntimeException e) {
                 LOG.warn("CUDA graph capture failed ({}); running the UNet eagerly from now on", e.toString());
                 enabled = false;
                 clear();
-                return unet.forward(caller, sample, timestep, context);
+                return unet.forward(caller, sample, timestep, context, textEmbeds, timeIds);
             }
             graphs.put(key, c);
             evict();
@@ -125,13 +141,17 @@ public final class CudaGraphUNet implements AutoCloseable {
         NativeOps.copyInto(NativeOps.h(c.sample), NativeOps.h(sample));
         NativeOps.copyInto(NativeOps.h(c.timestep), NativeOps.h(timestep));
         NativeOps.copyInto(NativeOps.h(c.context), NativeOps.h(context));
+        if (textEmbeds != null) {
+            NativeOps.copyInto(NativeOps.h(c.textEmbeds), NativeOps.h(textEmbeds));
+            NativeOps.copyInto(NativeOps.h(c.timeIds), NativeOps.h(timeIds));
+        }
         NativeOps.graphReplay(c.graph);
         NDArray view = c.out.reshape(c.out.getShape()); // an alias owned by the caller
         view.attach(caller);
         return view;
     }
 
-    private Captured capture(NDArray sample, NDArray timestep, NDArray context) {
+    private Captured capture(NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds, NDArray timeIds) {
         long t0 = System.nanoTime();
         NDManager m = NDManager.newBaseManager(device);
         long g;
@@ -143,20 +163,25 @@ public final class CudaGraphUNet implements AutoCloseable {
             m.close();
             throw e;
         }
-        Captured c = new Captured(m, g, sample.duplicate(), timestep.duplicate(), context.duplicate());
+        Captured c = new Captured(m, g, sample.duplicate(), timestep.duplicate(), context.duplicate(),
+                textEmbeds == null ? null : textEmbeds.duplicate(), timeIds == null ? null : timeIds.duplicate());
         c.sample.attach(m);
         c.timestep.attach(m);
         c.context.attach(m);
+        if (c.textEmbeds != null) {
+            c.textEmbeds.attach(m);
+            c.timeIds.attach(m);
+        }
         boolean ok = false;
         NativeOps.sync();
         NativeOps.graphEnter(g);
         try {
             try (NDManager warm = m.newSubManager()) { // warm-up on the capture stream (kernels, workspaces)
-                unet.forward(warm, c.sample, c.timestep, c.context);
+                unet.forward(warm, c.sample, c.timestep, c.context, c.textEmbeds, c.timeIds);
             }
             NativeOps.graphCaptureBegin(g);
             try {
-                c.out = unet.forward(m, c.sample, c.timestep, c.context);
+                c.out = unet.forward(m, c.sample, c.timestep, c.context, c.textEmbeds, c.timeIds);
             } finally {
                 NativeOps.graphCaptureEnd(g);
             }

@@ -20,14 +20,38 @@ public final class TensorView {
     private final Shape shape;
     private final long begin;
     private final long end;
+    /** Whether this view presents the (2-D) stored matrix transposed. */
+    private final boolean transposed;
 
     TensorView(SafetensorsFile file, String name, SafeDType dtype, Shape shape, long begin, long end) {
+        this(file, name, dtype, shape, begin, end, false);
+    }
+
+    private TensorView(SafetensorsFile file, String name, SafeDType dtype, Shape shape, long begin, long end,
+            boolean transposed) {
         this.file = file;
         this.name = name;
         this.dtype = dtype;
         this.shape = shape;
         this.begin = begin;
         this.end = end;
+        this.transposed = transposed;
+    }
+
+    /**
+     * The stored (a, b) matrix presented as its transpose (b, a), e.g. OpenCLIP's {@code text_projection}
+     * (applied as {@code x @ P}) as transformers' {@code text_projection.weight} (applied as {@code x @ W^T}).
+     * {@link #toNDArray} returns a contiguous copy.
+     *
+     * @param newName name of the new view (for messages)
+     * @return the transposed view
+     * @throws IllegalArgumentException for a tensor that is not 2-D
+     */
+    public TensorView transposed(String newName) {
+        if (shape.dimension() != 2 || transposed) {
+            throw new IllegalArgumentException("cannot transpose " + name + " " + shape + ": not a stored 2-D matrix");
+        }
+        return new TensorView(file, newName, dtype, new Shape(shape.get(1), shape.get(0)), begin, end, true);
     }
 
     /** @return the tensor's name in its file */
@@ -72,6 +96,7 @@ public final class TensorView {
      * @return a new view
      */
     public TensorView withShape(Shape newShape) {
+        requireStored();
         if (newShape.size() != shape.size()) {
             throw new IllegalArgumentException(
                     "cannot view " + name + " " + shape + " as " + newShape + ": element counts differ");
@@ -89,6 +114,7 @@ public final class TensorView {
      * @return a view of those rows
      */
     public TensorView rows(String newName, long from, long count) {
+        requireStored();
         long n = shape.get(0);
         if (from < 0 || count <= 0 || from + count > n) {
             throw new IllegalArgumentException("rows " + from + ".." + (from + count) + " out of " + shape + " of " + name);
@@ -124,7 +150,10 @@ public final class TensorView {
         }
         try (NDManager tmp = manager.newSubManager(Device.cpu())) {
             // zero-copy view on the mapped bytes; every path below makes a real copy
-            NDArray view = tmp.create(bytes, shape, srcType);
+            NDArray view = transposed
+                    // transpose, then flatten (a copy, contiguous) and view with the presented shape
+                    ? tmp.create(bytes, new Shape(shape.get(1), shape.get(0)), srcType).transpose().flatten().reshape(shape)
+                    : tmp.create(bytes, shape, srcType);
             NDArray out;
             if (device.isGpu()) {
                 out = view.toDevice(device, false).toType(type, false); // the transfer copies
@@ -135,6 +164,12 @@ public final class TensorView {
             }
             out.attach(manager);
             return out;
+        }
+    }
+
+    private void requireStored() {
+        if (transposed) {
+            throw new IllegalArgumentException(name + " is a transposed view");
         }
     }
 

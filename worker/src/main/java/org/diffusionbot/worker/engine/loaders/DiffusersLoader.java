@@ -50,15 +50,52 @@ public final class DiffusersLoader {
         if (!Files.isRegularFile(dir.resolve("model_index.json"))) {
             throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder");
         }
+        refuseRefiner(dir);
         NDManager manager = NDManager.newBaseManager(device);
         try {
             ClipTextEncoder text = loadTextEncoder(dir.resolve("text_encoder"), manager, dtype, device);
+            // StableDiffusionXLPipeline declares text_encoder_2 a CLIPTextModelWithProjection
+            ClipTextEncoder text2 = Files.isDirectory(dir.resolve("text_encoder_2"))
+                    ? loadTextEncoder(dir.resolve("text_encoder_2"), true, manager, dtype, device) : null;
             UNet2DConditionModel unet = loadUNet(dir.resolve("unet"), manager, dtype, device);
-            AutoencoderKL vae = loadVae(dir.resolve("vae"), manager, dtype, device);
-            return new StableDiffusionModels(manager, text, unet, vae);
+            // SDXL: the VAE in float32 when its config says force_upcast, as diffusers' SDXL pipeline upcasts it
+            DataType vaeType = text2 != null ? AutoencoderKL.sdxlDtype(VaeConfig.load(config(dir.resolve("vae"))), dtype) : dtype;
+            AutoencoderKL vae = loadVae(dir.resolve("vae"), manager, vaeType, device);
+            checkSdxl(dir, text, text2, unet);
+            return new StableDiffusionModels(manager, text, text2, unet, vae);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
+        }
+    }
+
+    /** The SDXL refiner's folder has no first text encoder ({@code "text_encoder": [null, null]}). */
+    static void refuseRefiner(Path dir) {
+        if (!Files.isDirectory(dir.resolve("text_encoder")) && Files.isDirectory(dir.resolve("text_encoder_2"))) {
+            throw new ModelFormatException(dir + ": this is an SDXL refiner (one OpenCLIP text encoder, aesthetic-score "
+                    + "conditioning), which is not supported; use an SDXL base model or a finetune of it");
+        }
+    }
+
+    /** SDXL's parts fit together: a text_time UNet has a second encoder whose projection it takes. */
+    private static void checkSdxl(Path dir, ClipTextEncoder text, ClipTextEncoder text2, UNet2DConditionModel unet) {
+        UNetConfig u = unet.config();
+        if (!u.hasTextTime()) {
+            if (text2 != null) {
+                throw new ModelFormatException(dir + ": text_encoder_2/ is present but the UNet takes no pooled text "
+                        + "embedding (addition_embed_type is not text_time)");
+            }
+            return;
+        }
+        if (text2 == null || text2.config().projectionDim() == 0) {
+            throw new ModelFormatException(dir + ": the UNet (addition_embed_type text_time) needs text_encoder_2/ "
+                    + "(CLIPTextModelWithProjection)");
+        }
+        int ctx = text.config().hiddenSize() + text2.config().hiddenSize();
+        if (ctx != u.crossAttentionDim() || text2.config().projectionDim() != u.pooledDim()) {
+            throw new ModelFormatException(dir + ": text encoders (hidden " + text.config().hiddenSize() + " + "
+                    + text2.config().hiddenSize() + ", projection " + text2.config().projectionDim() + ") do not fit the UNet "
+                    + "(cross_attention_dim " + u.crossAttentionDim() + ", pooled width " + u.pooledDim() + ")");
         }
     }
 
@@ -99,7 +136,17 @@ public final class DiffusersLoader {
      * @return the text encoder
      */
     public static ClipTextEncoder loadTextEncoder(Path componentDir, NDManager manager, DataType dtype, Device device) {
-        ClipTextConfig cfg = ClipTextConfig.load(config(componentDir));
+        return loadTextEncoder(componentDir, false, manager, dtype, device);
+    }
+
+    /**
+     * @param withProjection a {@code CLIPTextModelWithProjection} whatever its config's {@code architectures}
+     *     says (SDXL's {@code text_encoder_2}); else as the config says
+     */
+    public static ClipTextEncoder loadTextEncoder(Path componentDir, boolean withProjection, NDManager manager,
+            DataType dtype, Device device) {
+        Path file = config(componentDir);
+        ClipTextConfig cfg = ClipTextConfig.parse(file.toString(), ConfigJson.text(file), withProjection);
         return build(componentDir, w -> w.ignoreUnused(n -> n.endsWith("embeddings.position_ids")),
                 m -> w -> new ClipTextEncoder(cfg, w, m, dtype, device), manager);
     }

@@ -80,12 +80,9 @@ public final class ModelLoader {
             throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder "
                     + "(give the folder that holds model_index.json, or a single .safetensors file)");
         }
-        ClipTokenizer tokenizer;
-        try {
-            tokenizer = ClipTokenizer.fromDirectory(dir.resolve("tokenizer"));
-        } catch (IOException | RuntimeException e) {
-            throw new ModelFormatException(dir.resolve("tokenizer") + ": cannot load the tokenizer: " + e.getMessage(), e);
-        }
+        DiffusersLoader.refuseRefiner(dir);
+        ClipTokenizer tokenizer = tokenizer(dir.resolve("tokenizer"));
+        ClipTokenizer tokenizer2 = Files.isDirectory(dir.resolve("text_encoder_2")) ? tokenizer(dir.resolve("tokenizer_2")) : null;
         SchedulerConfig sc = SchedulerConfig.stableDiffusion();
         Path schedFile = dir.resolve("scheduler/scheduler_config.json");
         if (Files.isRegularFile(schedFile)) {
@@ -101,7 +98,15 @@ public final class ModelLoader {
             sc = sc.withPredictionType(options.predictionType());
         }
         StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device);
-        return new StableDiffusionPipeline(models, tokenizer, sc, dtype, device, dir.toString());
+        return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, dir.toString());
+    }
+
+    private static ClipTokenizer tokenizer(Path dir) {
+        try {
+            return ClipTokenizer.fromDirectory(dir);
+        } catch (IOException | RuntimeException e) {
+            throw new ModelFormatException(dir + ": cannot load the tokenizer: " + e.getMessage(), e);
+        }
     }
 
     private static StableDiffusionPipeline loadSingleFile(Path file, DataType dtype, Device device, Options options) {
@@ -110,29 +115,44 @@ public final class ModelLoader {
             arch = CheckpointArchitecture.infer(all, options.normNumGroups());
             if (arch.family() == CheckpointArchitecture.Family.SD1) {
                 StableDiffusionModels models = SingleFileCheckpoint.load(file, arch.unet(), arch.vae(), arch.text(), dtype, device);
-                return pipeline(file, arch, models, dtype, device, options);
+                return pipeline(file, arch, models, dtype, device, options, all);
             }
-            return pipeline(file, arch, loadSd2(all, arch, dtype, device), dtype, device, options);
+            if (arch.family() == CheckpointArchitecture.Family.SDXL) {
+                return pipeline(file, arch, loadSdxl(all, arch, dtype, device), dtype, device, options, all);
+            }
+            return pipeline(file, arch, loadSd2(all, arch, dtype, device), dtype, device, options, all);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": unsupported model: " + e.getMessage(), e);
         }
     }
 
+    /**
+     * The bundled scheduler config, adjusted by the markers finetunes put in single files (as
+     * ComfyUI and Automatic1111 read them): an empty {@code v_pred} tensor means v-prediction, an empty
+     * {@code ztsnr} tensor zero-terminal-SNR training ({@link SchedulerConfig#withZeroTerminalSnr()}).
+     */
     private static StableDiffusionPipeline pipeline(Path file, CheckpointArchitecture.Inferred arch,
-            StableDiffusionModels models, DataType dtype, Device device, Options options) {
+            StableDiffusionModels models, DataType dtype, Device device, Options options, Weights all) {
         SchedulerConfig sc = SchedulerConfig.fromJson(CheckpointArchitecture.resource("scheduler.json"));
+        if (all.get("v_pred") != null) {
+            sc = sc.withPredictionType(PredictionType.V_PREDICTION);
+        }
+        if (all.get("ztsnr") != null) {
+            sc = sc.withZeroTerminalSnr();
+        }
         if (options.predictionType() != null) {
             sc = sc.withPredictionType(options.predictionType());
         }
-        return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), sc, dtype, device,
-                file + " (" + arch.family() + ")");
+        ClipTokenizer tokenizer2 = arch.text2() != null ? ClipTokenizer.bundled(0) : null; // SDXL's OpenCLIP pads with '!'
+        return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), tokenizer2, sc, dtype,
+                device, file + " (" + arch.family() + ")");
     }
 
     private static StableDiffusionModels loadSd2(Weights all, CheckpointArchitecture.Inferred arch, DataType dtype,
             Device device) {
         NDManager manager = NDManager.newBaseManager(device);
         try {
-            Weights text = openClipText(all, arch.text().numHiddenLayers());
+            Weights text = openClipText(all, CheckpointArchitecture.OPENCLIP_PREFIX, arch.text().numHiddenLayers(), false);
             ClipTextEncoder te = new ClipTextEncoder(arch.text(), text, manager.newSubManager(), dtype, device);
             text.verify();
             Weights u = SingleFileCheckpoint.unet(all, arch.unet());
@@ -149,17 +169,50 @@ public final class ModelLoader {
     }
 
     /**
-     * Maps the OpenCLIP text tower of SD 2.x single files ({@code cond_stage_model.model.*}) to
-     * transformers CLIP names, splitting the fused {@code in_proj} into q/k/v and dropping the last
-     * layer (as diffusers' conversion does: SD 2 conditions on the penultimate layer), the text
-     * projection and the logit scale.
+     * SDXL single file: text encoder 1 ({@code conditioner.embedders.0.transformer.*}), text encoder 2
+     * (OpenCLIP, {@code conditioner.embedders.1.model.*}), the SGM UNet with {@code label_emb}, the VAE.
+     */
+    static StableDiffusionModels loadSdxl(Weights all, CheckpointArchitecture.Inferred arch, DataType dtype,
+            Device device) {
+        NDManager manager = NDManager.newBaseManager(device);
+        try {
+            Weights t1 = SingleFileCheckpoint.textEncoder(all, CheckpointArchitecture.SDXL_TEXT1_PREFIX);
+            ClipTextEncoder te1 = new ClipTextEncoder(arch.text(), t1, manager.newSubManager(), dtype, device);
+            t1.verify();
+            Weights t2 = openClipText(all, CheckpointArchitecture.SDXL_TEXT2_PREFIX, arch.text2().numHiddenLayers(), true);
+            ClipTextEncoder te2 = new ClipTextEncoder(arch.text2(), t2, manager.newSubManager(), dtype, device);
+            t2.verify();
+            Weights u = SingleFileCheckpoint.unet(all, arch.unet());
+            UNet2DConditionModel unet = new UNet2DConditionModel(arch.unet(), u, manager.newSubManager(), dtype, device);
+            u.verify();
+            Weights v = SingleFileCheckpoint.vae(all, arch.vae());
+            AutoencoderKL vae = new AutoencoderKL(arch.vae(), v, manager.newSubManager(),
+                    AutoencoderKL.sdxlDtype(arch.vae(), dtype), device);
+            v.verify();
+            return new StableDiffusionModels(manager, te1, te2, unet, vae);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Maps an OpenCLIP text tower to transformers CLIP names, as diffusers' single-file conversion
+     * does, splitting the fused {@code in_proj} into q/k/v and ignoring the logit scale: SD 2.x
+     * ({@code cond_stage_model.model.*}) keeps all layers but the last (SD 2 conditions on the
+     * penultimate layer) and drops the text projection; SDXL's second encoder ({@code
+     * conditioner.embedders.1.model.*}) keeps every layer and its {@code text_projection}, stored as
+     * [hidden, projection] and applied as {@code x @ P}, becomes {@code text_projection.weight} (its
+     * transpose).
      *
      * @param all all tensors of the file
-     * @param layers layers to keep (the file's count minus one)
-     * @return the text encoder tensors under {@code text_model.*} names
+     * @param prefix where the OpenCLIP tower lives
+     * @param layers layers to keep
+     * @param projection whether to keep {@code text_projection}
+     * @return the text encoder tensors under {@code text_model.*} (and {@code text_projection.weight}) names
      */
-    public static Weights openClipText(Weights all, int layers) {
-        Weights sub = all.subset(CheckpointArchitecture.OPENCLIP_PREFIX);
+    public static Weights openClipText(Weights all, String prefix, int layers, boolean projection) {
+        Weights sub = all.subset(prefix);
         Map<String, TensorView> out = new LinkedHashMap<>();
         String t = "text_model.";
         for (String n : sub.names()) {
@@ -169,7 +222,12 @@ public final class ModelLoader {
                 case "positional_embedding" -> out.put(t + "embeddings.position_embedding.weight", v);
                 case "ln_final.weight" -> out.put(t + "final_layer_norm.weight", v);
                 case "ln_final.bias" -> out.put(t + "final_layer_norm.bias", v);
-                case "text_projection", "logit_scale", "attn_mask" -> { }
+                case "text_projection" -> {
+                    if (projection) {
+                        out.put("text_projection.weight", v.transposed(n + "^T"));
+                    }
+                }
+                case "logit_scale", "attn_mask" -> { }
                 default -> mapResblock(n, v, layers, out, sub.source());
             }
         }

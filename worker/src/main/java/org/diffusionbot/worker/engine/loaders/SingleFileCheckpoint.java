@@ -82,7 +82,17 @@ public final class SingleFileCheckpoint {
      * @return the text encoder tensors under transformers names ({@code position_ids} ignored)
      */
     public static Weights textEncoder(Weights checkpoint) {
-        return checkpoint.subset(TEXT_PREFIX)
+        return textEncoder(checkpoint, TEXT_PREFIX);
+    }
+
+    /**
+     * @param checkpoint all tensors of the file
+     * @param prefix where the transformers-named encoder lives ({@link #TEXT_PREFIX}; SDXL's first
+     *     encoder: {@code conditioner.embedders.0.transformer.})
+     * @return the text encoder tensors under transformers names ({@code position_ids} ignored)
+     */
+    public static Weights textEncoder(Weights checkpoint, String prefix) {
+        return checkpoint.subset(prefix)
                 .renamed(n -> n.startsWith("text_model.") ? n : "text_model." + n)
                 .ignoreUnused(n -> n.endsWith("embeddings.position_ids"));
     }
@@ -129,7 +139,8 @@ public final class SingleFileCheckpoint {
         int per = layersPerBlock + 1;
         for (String[] r : new String[][] {
             {"time_embed.0.", "time_embedding.linear_1."}, {"time_embed.2.", "time_embedding.linear_2."},
-            {"input_blocks.0.0.", "conv_in."}, {"out.0.", "conv_norm_out."}, {"out.2.", "conv_out."}}) {
+            {"input_blocks.0.0.", "conv_in."}, {"out.0.", "conv_norm_out."}, {"out.2.", "conv_out."},
+            {"label_emb.0.0.", "add_embedding.linear_1."}, {"label_emb.0.2.", "add_embedding.linear_2."}}) {
             if (name.startsWith(r[0])) {
                 return r[1] + name.substring(r[0].length());
             }

@@ -26,6 +26,7 @@ public final class AutoencoderKL {
     public record LatentDistribution(NDArray mean, NDArray std) {}
 
     private final VaeConfig config;
+    private final DataType dtype;
     // encoder
     private final Conv2dLayer encConvIn;
     private final List<List<ResnetBlock2D>> encResnets = new ArrayList<>();
@@ -58,6 +59,7 @@ public final class AutoencoderKL {
 
     AutoencoderKL(VaeConfig c, Params p) {
         this.config = c;
+        this.dtype = p.dtype();
         List<Integer> ch = c.blockOutChannels();
         int n = ch.size();
         int g = c.normNumGroups();
@@ -102,6 +104,21 @@ public final class AutoencoderKL {
     /** @return the configuration */
     public VaeConfig config() {
         return config;
+    }
+
+    /** @return the parameter and compute type (inputs are expected in it) */
+    public DataType dtype() {
+        return dtype;
+    }
+
+    /**
+     * The type an SDXL pipeline runs this VAE in for a model of type {@code modelType}, as diffusers'
+     * {@code StableDiffusionXLPipeline} decides {@code needs_upcasting}: float32 when the model is
+     * float16 and the config says {@code force_upcast} (SDXL's original VAE overflows in float16),
+     * else the model's type.
+     */
+    public static DataType sdxlDtype(VaeConfig config, DataType modelType) {
+        return modelType == DataType.FLOAT16 && config.forceUpcast() ? DataType.FLOAT32 : modelType;
     }
 
     /**

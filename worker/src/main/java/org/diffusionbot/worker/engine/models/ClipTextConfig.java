@@ -15,6 +15,10 @@ import org.diffusionbot.worker.engine.loaders.ConfigJson;
  * @param maxPositionEmbeddings sequence length (77)
  * @param hiddenAct {@code quick_gelu} (SD 1.x) or {@code gelu} (SD 2.x OpenCLIP)
  * @param layerNormEps layer norm epsilon
+ * @param projectionDim width of {@code text_projection} for {@code CLIPTextModelWithProjection}
+ *     (SDXL's second encoder), 0 for a plain {@code CLIPTextModel}
+ * @param eosTokenId the {@code <|endoftext|>} id the pooled output is taken at (transformers: the first
+ *     such token; the legacy value 2 means the position of the highest id)
  */
 public record ClipTextConfig(
         int vocabSize,
@@ -24,7 +28,19 @@ public record ClipTextConfig(
         int numAttentionHeads,
         int maxPositionEmbeddings,
         String hiddenAct,
-        double layerNormEps) {
+        double layerNormEps,
+        int projectionDim,
+        int eosTokenId) {
+
+    /** transformers' {@code eos_token_id} default. */
+    public static final int DEFAULT_EOS = 49407;
+
+    /** A plain {@code CLIPTextModel} (no projection). */
+    public ClipTextConfig(int vocabSize, int hiddenSize, int intermediateSize, int numHiddenLayers, int numAttentionHeads,
+            int maxPositionEmbeddings, String hiddenAct, double layerNormEps) {
+        this(vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads, maxPositionEmbeddings, hiddenAct,
+                layerNormEps, 0, DEFAULT_EOS);
+    }
 
     /** Validates the values. */
     public ClipTextConfig {
@@ -34,14 +50,36 @@ public record ClipTextConfig(
         if (hiddenSize % numAttentionHeads != 0) {
             throw new IllegalArgumentException("hidden_size " + hiddenSize + " not divisible by heads " + numAttentionHeads);
         }
+        if (projectionDim < 0) {
+            throw new IllegalArgumentException("projection_dim must be ≥ 0, got " + projectionDim);
+        }
+    }
+
+    /** The same encoder with a {@code text_projection} of the given width (SDXL's OpenCLIP ViT-bigG). */
+    public ClipTextConfig withProjection(int dim) {
+        return new ClipTextConfig(vocabSize, hiddenSize, intermediateSize, numHiddenLayers, numAttentionHeads,
+                maxPositionEmbeddings, hiddenAct, layerNormEps, dim, eosTokenId);
+    }
+
+    /**
+     * @param source name used in error messages
+     * @param json contents of {@code config.json}; {@code projection_dim} counts only when {@code
+     *     architectures} names {@code CLIPTextModelWithProjection} (a plain CLIPTextModel config carries
+     *     the field too)
+     * @return the config
+     */
+    public static ClipTextConfig parse(String source, String json) {
+        return parse(source, json, false);
     }
 
     /**
      * @param source name used in error messages
      * @param json contents of {@code config.json}
+     * @param withProjection read {@code projection_dim} whatever {@code architectures} says (a pipeline
+     *     that declares the encoder {@code CLIPTextModelWithProjection}, as SDXL's {@code text_encoder_2})
      * @return the config
      */
-    public static ClipTextConfig parse(String source, String json) {
+    public static ClipTextConfig parse(String source, String json, boolean withProjection) {
         ConfigJson c = ConfigJson.parse(source, json);
         String act = c.string("hidden_act", "quick_gelu");
         if (!act.equals("quick_gelu") && !act.equals("gelu")) {
@@ -55,7 +93,10 @@ public record ClipTextConfig(
                 c.integer("num_attention_heads", 8),
                 c.integer("max_position_embeddings", 77),
                 act,
-                c.number("layer_norm_eps", 1e-5));
+                c.number("layer_norm_eps", 1e-5),
+                withProjection || c.strings("architectures", java.util.List.of()).contains("CLIPTextModelWithProjection")
+                        ? c.integer("projection_dim", 512) : 0,
+                c.integer("eos_token_id", DEFAULT_EOS));
     }
 
     /**

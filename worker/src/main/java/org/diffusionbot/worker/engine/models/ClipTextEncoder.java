@@ -2,6 +2,9 @@ package org.diffusionbot.worker.engine.models;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -13,7 +16,9 @@ import org.diffusionbot.worker.engine.io.Weights;
 /**
  * The CLIP text transformer of Stable Diffusion (transformers' {@code CLIPTextModel}, tensor names
  * {@code text_model.*}): token + position embeddings, pre-LayerNorm transformer layers with a causal
- * mask (no padding mask), final LayerNorm.
+ * mask (no padding mask), final LayerNorm; with {@link ClipTextConfig#projectionDim()} &gt; 0 also
+ * {@code CLIPTextModelWithProjection}'s {@code text_projection.weight} (no bias), which maps the
+ * pooled state to {@code text_embeds} (SDXL's second encoder).
  */
 public final class ClipTextEncoder {
     private static final String P = "text_model.";
@@ -24,7 +29,16 @@ public final class ClipTextEncoder {
     private final NDArray fullMask;
     private final List<ClipEncoderLayer> layers = new ArrayList<>();
     private final LayerNormLayer finalNorm;
+    private final LinearLayer projection;
     private final DataType dtype;
+
+    /**
+     * What SDXL takes from an encoder ({@link #encodeHidden}).
+     *
+     * @param hidden (B, L, hidden) the chosen layer's output, without the final layer norm
+     * @param pooled (B, projection_dim) {@code text_embeds}, or null when not asked for
+     */
+    public record Hidden(NDArray hidden, NDArray pooled) {}
 
     /**
      * Builds the encoder from weights; call {@link Weights#verify()} afterwards (the loader does).
@@ -50,6 +64,8 @@ public final class ClipTextEncoder {
                     config.numAttentionHeads(), config.layerNormEps(), config.hiddenAct()));
         }
         finalNorm = new LayerNormLayer(p, P + "final_layer_norm", h, config.layerNormEps());
+        projection = config.projectionDim() > 0
+                ? new LinearLayer(p, "text_projection", h, config.projectionDim(), false) : null;
         fullMask = causalMask(p.manager(), config.maxPositionEmbeddings(), dtype, p.device());
     }
 
@@ -93,39 +109,127 @@ public final class ClipTextEncoder {
         if (clipSkip < 1 || clipSkip > layers.size()) {
             throw new IllegalArgumentException("clipSkip must be 1.." + layers.size() + ", got " + clipSkip);
         }
+        checkLength(ids);
+        return Ops.scoped(caller, sub -> {
+            NDArray[] xm = embed(sub, ids, extraTokens);
+            NDArray x = xm[0];
+            int n = layers.size() - clipSkip + 1;
+            for (int i = 0; i < n; i++) {
+                x = layers.get(i).forward(x, xm[1]);
+            }
+            return finalNorm.forward(x);
+        }, ids);
+    }
+
+    /** {@link #encodeHidden(NDManager, NDArray, int, boolean, NDArray)} without textual-inversion vectors. */
+    public Hidden encodeHidden(NDManager caller, NDArray ids, int clipSkip, boolean pooled) {
+        return encodeHidden(caller, ids, clipSkip, pooled, null);
+    }
+
+    /**
+     * The hidden states SDXL conditions on, as diffusers' {@code StableDiffusionXLPipeline.encode_prompt}
+     * takes them: {@code hidden_states[-(clipSkip + 1)]} (the output of layer N − clipSkip, no final
+     * layer norm; clipSkip 1 = the penultimate layer, diffusers' {@code clip_skip = clipSkip - 1}) and,
+     * if asked, {@code text_embeds}: the last layer's final-normed state at each row's first {@code
+     * <|endoftext|>} ({@link ClipTextConfig#eosTokenId()}), times {@code text_projection}, whatever the
+     * clip skip.
+     *
+     * @param caller owner of the result
+     * @param ids token ids (B, L), L ≤ max positions (77)
+     * @param clipSkip 1 .. number of layers − 1
+     * @param pooled whether to compute {@code text_embeds} (needs a projection)
+     * @param extraTokens textual-inversion vectors as for {@link #encode(NDManager, NDArray, int, NDArray)}, or null
+     * @return the hidden state (B, L, hidden) and the pooled embedding (B, projection_dim) or null
+     * @throws IllegalArgumentException for a clip skip out of range, or pooled without a projection
+     */
+    public Hidden encodeHidden(NDManager caller, NDArray ids, int clipSkip, boolean pooled, NDArray extraTokens) {
+        if (clipSkip < 1 || clipSkip >= layers.size()) {
+            throw new IllegalArgumentException("clipSkip must be 1.." + (layers.size() - 1) + ", got " + clipSkip);
+        }
+        if (pooled && projection == null) {
+            throw new IllegalArgumentException("this text encoder has no text_projection (not CLIPTextModelWithProjection)");
+        }
+        checkLength(ids);
+        try (NDManager sub = caller.newSubManager()) {
+            sub.tempAttachAll(ids); // intermediates go to sub, ids back to its owner at the end
+            int[] eos = pooled ? eosPositions(ids) : null;
+            NDArray[] xm = embed(sub, ids, extraTokens);
+            NDArray x = xm[0];
+            NDArray hidden = null;
+            int keep = layers.size() - clipSkip;
+            int n = pooled ? layers.size() : keep;
+            for (int i = 0; i < n; i++) {
+                x = layers.get(i).forward(x, xm[1]);
+                if (i == keep - 1) {
+                    hidden = x;
+                }
+            }
+            NDArray text = null;
+            if (pooled) {
+                NDArray normed = finalNorm.forward(x);
+                NDList rows = new NDList();
+                for (int b = 0; b < eos.length; b++) {
+                    rows.add(normed.get(new NDIndex("{}, {}", b, eos[b])));
+                }
+                text = projection.forward(NDArrays.stack(rows, 0));
+                text.attach(caller);
+            }
+            hidden.attach(caller);
+            return new Hidden(hidden, text);
+        }
+    }
+
+    /** transformers: the first eos per row ({@code eos_token_id == 2}, a legacy config: the highest id). */
+    private int[] eosPositions(NDArray ids) {
+        long[] shape = ids.getShape().getShape();
+        int len = (int) shape[shape.length - 1];
+        long[] v = ids.toType(DataType.INT64, false).toLongArray();
+        int[] out = new int[v.length / len];
+        for (int b = 0; b < out.length; b++) {
+            int best = 0;
+            for (int j = 0; j < len; j++) {
+                long id = v[b * len + j];
+                if (config.eosTokenId() == 2 ? id > v[b * len + best] : id == config.eosTokenId()) {
+                    best = j;
+                    if (config.eosTokenId() != 2) {
+                        break;
+                    }
+                }
+            }
+            out[b] = best;
+        }
+        return out;
+    }
+
+    private void checkLength(NDArray ids) {
         long len = ids.getShape().get(ids.getShape().dimension() - 1);
         if (len > config.maxPositionEmbeddings()) {
             throw new IllegalArgumentException("sequence length " + len + " exceeds " + config.maxPositionEmbeddings());
         }
-        return Ops.scoped(caller, sub -> {
-            NDArray idx = ids.getDataType() == DataType.INT64 ? ids : ids.toType(DataType.INT64, false);
-            NDArray x;
-            if (extraTokens == null) {
-                x = idx.getNDArrayInternal().embedding(idx, tokenEmbedding, SparseFormat.DENSE).head();
-            } else {
-                int vocab = config.vocabSize();
-                NDArray extra = idx.gte(vocab);
-                NDArray own = idx.mul(extra.logicalNot().toType(DataType.INT64, false));
-                NDArray added = idx.sub(vocab).maximum(0);
-                x = idx.getNDArrayInternal().embedding(own, tokenEmbedding, SparseFormat.DENSE).head();
-                NDArray e = idx.getNDArrayInternal().embedding(added, extraTokens, SparseFormat.DENSE).head();
-                x = ai.djl.ndarray.NDArrays.where(extra.expandDims(-1), e, x);
-            }
-            NDArray mask;
-            if (len == config.maxPositionEmbeddings()) {
-                x = x.add(positionEmbedding);
-                mask = fullMask;
-            } else {
-                NDArray pos = sub.arange(0, len, 1, DataType.INT64, x.getDevice());
-                x = x.add(pos.getNDArrayInternal().embedding(pos, positionEmbedding, SparseFormat.DENSE).head());
-                mask = causalMask(sub, (int) len, dtype, x.getDevice());
-            }
-            int n = layers.size() - clipSkip + 1;
-            for (int i = 0; i < n; i++) {
-                x = layers.get(i).forward(x, mask);
-            }
-            return finalNorm.forward(x);
-        }, ids);
+    }
+
+    /** Token (or textual-inversion) + position embeddings and the causal mask of this length. */
+    private NDArray[] embed(NDManager sub, NDArray ids, NDArray extraTokens) {
+        long len = ids.getShape().get(ids.getShape().dimension() - 1);
+        NDArray idx = ids.getDataType() == DataType.INT64 ? ids : ids.toType(DataType.INT64, false);
+        NDArray x;
+        if (extraTokens == null) {
+            x = idx.getNDArrayInternal().embedding(idx, tokenEmbedding, SparseFormat.DENSE).head();
+        } else {
+            int vocab = config.vocabSize();
+            NDArray extra = idx.gte(vocab);
+            NDArray own = idx.mul(extra.logicalNot().toType(DataType.INT64, false));
+            NDArray added = idx.sub(vocab).maximum(0);
+            x = idx.getNDArrayInternal().embedding(own, tokenEmbedding, SparseFormat.DENSE).head();
+            NDArray e = idx.getNDArrayInternal().embedding(added, extraTokens, SparseFormat.DENSE).head();
+            x = NDArrays.where(extra.expandDims(-1), e, x);
+        }
+        if (len == config.maxPositionEmbeddings()) {
+            return new NDArray[] {x.add(positionEmbedding), fullMask};
+        }
+        NDArray pos = sub.arange(0, len, 1, DataType.INT64, x.getDevice());
+        x = x.add(pos.getNDArrayInternal().embedding(pos, positionEmbedding, SparseFormat.DENSE).head());
+        return new NDArray[] {x, causalMask(sub, (int) len, dtype, x.getDevice())};
     }
 
     private static NDArray causalMask(NDManager m, int n, DataType dtype, Device device) {

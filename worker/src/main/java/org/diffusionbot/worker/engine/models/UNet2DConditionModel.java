@@ -12,10 +12,12 @@ import org.diffusionbot.worker.engine.io.Weights;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 
 /**
- * The Stable Diffusion 1.x/2.x noise-prediction UNet (diffusers {@code UNet2DConditionModel},
- * diffusers tensor names): sinusoidal time embedding, down blocks of ResnetBlock2D (+
- * Transformer2DModel) with downsampling, a cross-attention mid block, up blocks consuming the skip
- * connections, GroupNorm, SiLU and conv_out.
+ * The Stable Diffusion noise-prediction UNet (diffusers {@code UNet2DConditionModel}, diffusers
+ * tensor names): sinusoidal time embedding, down blocks of ResnetBlock2D (+ Transformer2DModel) with
+ * downsampling, a cross-attention mid block, up blocks consuming the skip connections, GroupNorm,
+ * SiLU and conv_out. SDXL's {@code addition_embed_type="text_time"}: the pooled text embedding and
+ * the sinusoidal embeddings of the added time ids go through {@code add_embedding} and are added to
+ * the time embedding.
  */
 public final class UNet2DConditionModel {
     private final UNetConfig config;
@@ -24,6 +26,9 @@ public final class UNet2DConditionModel {
     private final NDArray freqs;
     private final LinearLayer timeLinear1;
     private final LinearLayer timeLinear2;
+    private final NDArray addTimeFreqs;
+    private final LinearLayer addLinear1;
+    private final LinearLayer addLinear2;
     private final List<Level> down = new ArrayList<>();
     private final ResnetBlock2D midResnet0;
     private final Transformer2D midAttention;
@@ -67,6 +72,15 @@ public final class UNet2DConditionModel {
         freqs = timestepFrequencies(p.manager(), b0 / 2, c.freqShift(), p.device());
         timeLinear1 = new LinearLayer(p, "time_embedding.linear_1", b0, temb, true);
         timeLinear2 = new LinearLayer(p, "time_embedding.linear_2", temb, temb, true);
+        if (c.hasTextTime()) {
+            addTimeFreqs = timestepFrequencies(p.manager(), c.additionTimeEmbedDim() / 2, c.freqShift(), p.device());
+            addLinear1 = new LinearLayer(p, "add_embedding.linear_1", c.projectionClassEmbeddingsInputDim(), temb, true);
+            addLinear2 = new LinearLayer(p, "add_embedding.linear_2", temb, temb, true);
+        } else {
+            addTimeFreqs = null;
+            addLinear1 = null;
+            addLinear2 = null;
+        }
 
         int out = b0;
         for (int i = 0; i < n; i++) {
@@ -149,16 +163,49 @@ public final class UNet2DConditionModel {
      * @return (B, out_channels, h, w) in the model's dtype, attached to {@code caller}
      */
     public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context) {
-        return Ops.scoped(caller, sub -> run(sample, timestep, context), sample, timestep, context);
+        return forward(caller, sample, timestep, context, null, null);
     }
 
-    private NDArray run(NDArray sample, NDArray timestep, NDArray context) {
-        NDArray t = timestep.toType(DataType.FLOAT32, false).reshape(-1, 1).mul(freqs);
-        NDArray tEmb = config.flipSinToCos()
-                ? t.cos().concat(t.sin(), 1)
-                : t.sin().concat(t.cos(), 1);
-        tEmb = tEmb.toType(dtype, false);
+    /**
+     * Predicts the noise with SDXL's added conditioning (diffusers' {@code added_cond_kwargs}).
+     *
+     * @param caller owner of the result
+     * @param sample latents (B, in_channels, h, w)
+     * @param timestep (B) or (1) or scalar, any numeric type
+     * @param context text embeddings (B, 77·k, cross_attention_dim)
+     * @param textEmbeds pooled text embeddings (B, {@link UNetConfig#pooledDim()}); null unless text_time
+     * @param timeIds added time ids (B, 6) in pixels: original h, w, crop top, left, target h, w; null
+     *     unless text_time
+     * @return (B, out_channels, h, w) in the model's dtype, attached to {@code caller}
+     * @throws IllegalArgumentException when the added conditioning is missing for a text_time UNet or
+     *     given to another
+     */
+    public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds,
+            NDArray timeIds) {
+        if (config.hasTextTime() != (textEmbeds != null && timeIds != null)) {
+            throw new IllegalArgumentException(config.hasTextTime()
+                    ? "this UNet (addition_embed_type text_time) needs text_embeds and time_ids"
+                    : "this UNet takes no added conditioning");
+        }
+        return Ops.scoped(caller, sub -> run(sample, timestep, context, textEmbeds, timeIds), sample, timestep, context,
+                textEmbeds, timeIds);
+    }
+
+    /** diffusers' {@code get_timestep_embedding} of (N) values with the given frequencies → (N, 2·half). */
+    private NDArray sinusoidal(NDArray values, NDArray frequencies) {
+        NDArray t = values.toType(DataType.FLOAT32, false).reshape(-1, 1).mul(frequencies);
+        return config.flipSinToCos() ? t.cos().concat(t.sin(), 1) : t.sin().concat(t.cos(), 1);
+    }
+
+    private NDArray run(NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds, NDArray timeIds) {
+        NDArray tEmb = sinusoidal(timestep, freqs).toType(dtype, false);
         NDArray emb = timeLinear2.forward(Ops.silu(timeLinear1.forward(tEmb)));
+        if (addLinear1 != null) {
+            long b = timeIds.getShape().get(0);
+            NDArray timeEmbeds = sinusoidal(timeIds, addTimeFreqs).reshape(b, -1);
+            NDArray add = textEmbeds.toType(DataType.FLOAT32, false).concat(timeEmbeds, 1).toType(dtype, false);
+            emb = emb.add(addLinear2.forward(Ops.silu(addLinear1.forward(add))));
+        }
         NDArray embAct = Ops.silu(emb);
 
         NDArray x = config.centerInputSample() ? sample.mul(2).sub(1) : sample;

@@ -31,6 +31,14 @@ import org.diffusionbot.worker.engine.loaders.ConfigJson;
  * @param downsamplePadding padding of the downsampling convolutions
  * @param midBlockScaleFactor output scale factor of the mid block resnets
  * @param centerInputSample map the input from [0,1] to [-1,1]
+ * @param additionEmbedType null, or {@code text_time} (SDXL: a pooled text embedding and added time
+ *     ids, each id through a sinusoidal embedding of {@code additionTimeEmbedDim}, concatenated and
+ *     passed through {@code add_embedding} into the time embedding)
+ * @param additionTimeEmbedDim width of each added time id's embedding ({@code text_time} only)
+ * @param projectionClassEmbeddingsInputDim input width of {@code add_embedding}: pooled width + ids ×
+ *     {@code additionTimeEmbedDim} ({@code text_time} only)
+ * @param sampleSize diffusers' {@code sample_size}: the latent side the model was trained at (× 8 =
+ *     its native image side), 0 when the config does not say (single files)
  */
 public record UNetConfig(
         int inChannels,
@@ -53,10 +61,29 @@ public record UNetConfig(
         int convOutKernel,
         int downsamplePadding,
         double midBlockScaleFactor,
-        boolean centerInputSample) {
+        boolean centerInputSample,
+        String additionEmbedType,
+        int additionTimeEmbedDim,
+        int projectionClassEmbeddingsInputDim,
+        int sampleSize) {
 
-    /** Copies the lists. */
+    /** diffusers' {@code addition_embed_type} of SDXL. */
+    public static final String TEXT_TIME = "text_time";
+
+    /** Added time ids of SDXL's base model: original size, crop top-left, target size. */
+    public static final int TIME_IDS = 6;
+
+    /** Copies the lists; checks the added-conditioning fields. */
     public UNetConfig {
+        if (additionEmbedType != null && !additionEmbedType.equals(TEXT_TIME)) {
+            throw new IllegalArgumentException("unsupported addition_embed_type " + additionEmbedType);
+        }
+        if (additionEmbedType != null && (additionTimeEmbedDim <= 0 || additionTimeEmbedDim % 2 != 0
+                || projectionClassEmbeddingsInputDim <= TIME_IDS * additionTimeEmbedDim)) {
+            throw new IllegalArgumentException("text_time needs an even addition_time_embed_dim and "
+                    + "projection_class_embeddings_input_dim > " + TIME_IDS + " x addition_time_embed_dim, got "
+                    + additionTimeEmbedDim + " and " + projectionClassEmbeddingsInputDim);
+        }
         blockOutChannels = List.copyOf(blockOutChannels);
         downBlockTypes = List.copyOf(downBlockTypes);
         upBlockTypes = List.copyOf(upBlockTypes);
@@ -95,7 +122,11 @@ public record UNetConfig(
         if (!mid.equals("UNetMidBlock2DCrossAttn")) {
             throw c.unsupported("mid_block_type " + mid);
         }
-        for (String key : List.of("addition_embed_type", "class_embed_type", "time_cond_proj_dim",
+        String addition = c.string("addition_embed_type", null);
+        if (addition != null && !addition.equals(TEXT_TIME)) {
+            throw c.unsupported("addition_embed_type = " + addition);
+        }
+        for (String key : List.of("class_embed_type", "time_cond_proj_dim",
                 "encoder_hid_dim_type", "cross_attention_norm", "reverse_transformer_layers_per_block",
                 "timestep_post_act", "time_embedding_act_fn")) {
             if (!c.isNull(key)) {
@@ -145,7 +176,8 @@ public record UNetConfig(
             }
         }
         int timeDim = c.isNull("time_embedding_dim") ? blocks.get(0) * 4 : c.integer("time_embedding_dim", 0);
-        return new UNetConfig(
+        try {
+            return new UNetConfig(
                 c.integer("in_channels", 4),
                 c.integer("out_channels", 4),
                 blocks,
@@ -166,7 +198,24 @@ public record UNetConfig(
                 c.integer("conv_out_kernel", 3),
                 c.integer("downsample_padding", 1),
                 c.number("mid_block_scale_factor", 1.0),
-                c.bool("center_input_sample", false));
+                c.bool("center_input_sample", false),
+                addition,
+                addition == null ? 0 : c.integer("addition_time_embed_dim", 0),
+                addition == null ? 0 : c.integer("projection_class_embeddings_input_dim", 0),
+                c.node("sample_size") != null && c.node("sample_size").isIntegralNumber() ? c.integer("sample_size", 0) : 0);
+        } catch (IllegalArgumentException e) {
+            throw c.unsupported(e.getMessage());
+        }
+    }
+
+    /** Whether the UNet takes SDXL's added conditioning (pooled text embedding and time ids). */
+    public boolean hasTextTime() {
+        return TEXT_TIME.equals(additionEmbedType);
+    }
+
+    /** Width of the pooled text embedding a {@code text_time} UNet takes (0 for others). */
+    public int pooledDim() {
+        return hasTextTime() ? projectionClassEmbeddingsInputDim - TIME_IDS * additionTimeEmbedDim : 0;
     }
 
     /**

@@ -17,6 +17,9 @@ import org.diffusionbot.worker.engine.loaders.ConfigJson;
  * @param useQuantConv whether quant_conv exists
  * @param usePostQuantConv whether post_quant_conv exists
  * @param midBlockAddAttention whether the mid blocks have an attention layer
+ * @param forceUpcast diffusers' {@code force_upcast} (default true): the SDXL pipelines decode in
+ *     float32 when the model runs in float16 (SDXL's original VAE overflows in float16); false for an
+ *     fp16-safe VAE. The SD 1.x/2.x pipelines ignore it, as diffusers' do.
  */
 public record VaeConfig(
         int inChannels,
@@ -28,7 +31,8 @@ public record VaeConfig(
         double scalingFactor,
         boolean useQuantConv,
         boolean usePostQuantConv,
-        boolean midBlockAddAttention) {
+        boolean midBlockAddAttention,
+        boolean forceUpcast) {
 
     /** Copies the list. */
     public VaeConfig {
@@ -74,7 +78,8 @@ public record VaeConfig(
                 c.number("scaling_factor", 0.18215),
                 c.bool("use_quant_conv", true),
                 c.bool("use_post_quant_conv", true),
-                c.bool("mid_block_add_attention", true));
+                c.bool("mid_block_add_attention", true),
+                c.bool("force_upcast", true));
     }
 
     /**

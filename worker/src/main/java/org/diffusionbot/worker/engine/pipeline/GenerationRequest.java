@@ -22,6 +22,8 @@ import org.diffusionbot.common.Sampler;
  * @param sampler the sampler
  * @param initImage PNG/JPEG bytes for img2img, or null
  * @param strength img2img strength in (0, 1], null exactly when initImage is null
+ * @param guidanceRescale φ of diffusers' {@code guidance_rescale} ({@code rescale_noise_cfg}, for
+ *     zero-terminal-SNR models), 0..1; 0 = plain classifier-free guidance
  */
 public record GenerationRequest(
         String prompt,
@@ -34,7 +36,14 @@ public record GenerationRequest(
         int steps,
         Sampler sampler,
         byte[] initImage,
-        Double strength) {
+        Double strength,
+        double guidanceRescale) {
+
+    /** A request with plain classifier-free guidance (guidance rescale 0). */
+    public GenerationRequest(String prompt, String negativePrompt, List<Long> seeds, double guidanceScale, int clipSkip,
+            int width, int height, int steps, Sampler sampler, byte[] initImage, Double strength) {
+        this(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps, sampler, initImage, strength, 0);
+    }
 
     /** Validates with {@link GenerationLimits}. */
     public GenerationRequest {
@@ -56,6 +65,13 @@ public record GenerationRequest(
         if (strength != null) {
             GenerationLimits.checkStrength(strength);
         }
+        GenerationLimits.checkGuidanceRescale(guidanceRescale);
+    }
+
+    /** The same request with guidance rescale φ. */
+    public GenerationRequest withGuidanceRescale(double phi) {
+        return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps, sampler,
+                initImage, strength, phi);
     }
 
     /** A txt2img request with no negative prompt, cfg 7, clip skip 1. */
@@ -66,28 +82,28 @@ public record GenerationRequest(
 
     public GenerationRequest withNegativePrompt(String negative) {
         return new GenerationRequest(prompt, negative, seeds, guidanceScale, clipSkip, width, height, steps, sampler,
-                initImage, strength);
+                initImage, strength, guidanceRescale);
     }
 
     public GenerationRequest withSeeds(List<Long> newSeeds) {
         return new GenerationRequest(prompt, negativePrompt, newSeeds, guidanceScale, clipSkip, width, height, steps,
-                sampler, initImage, strength);
+                sampler, initImage, strength, guidanceRescale);
     }
 
     public GenerationRequest withGuidanceScale(double cfg) {
         return new GenerationRequest(prompt, negativePrompt, seeds, cfg, clipSkip, width, height, steps, sampler,
-                initImage, strength);
+                initImage, strength, guidanceRescale);
     }
 
     public GenerationRequest withClipSkip(int skip) {
         return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, skip, width, height, steps, sampler,
-                initImage, strength);
+                initImage, strength, guidanceRescale);
     }
 
     /** An img2img request: {@code image} is PNG or JPEG bytes. */
     public GenerationRequest withInitImage(byte[] image, double imageStrength) {
         return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps,
-                sampler, image, imageStrength);
+                sampler, image, imageStrength, guidanceRescale);
     }
 
     /** Whether both can run in one UNet batch: same size, steps, sampler and strength. */

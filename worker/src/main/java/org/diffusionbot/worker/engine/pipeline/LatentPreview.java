@@ -1,8 +1,9 @@
 package org.diffusionbot.worker.engine.pipeline;
 
 /**
- * Cheap previews: a linear map of the 4 SD 1.x/2.x latent channels to RGB (the "approx cheap"
- * coefficients of Automatic1111), one pixel per latent, in [-1, 1] before mapping to 8 bits. Good
+ * Cheap previews: a linear map of the 4 latent channels to RGB (the "approx cheap" coefficients of
+ * Automatic1111's {@code sd_vae_approx.cheap_approximation}: one set for SD 1.x/2.x, one for SDXL's
+ * latent space), one pixel per latent, in [-1, 1] before mapping to 8 bits. Good
  * enough to show composition and colours while a job runs, at no device cost beyond one copy of
  * the x0 estimate.
  */
@@ -15,16 +16,31 @@ public final class LatentPreview {
         {-0.184f, -0.271f, -0.473f},
     };
 
+    /** SDXL's latent space (Automatic1111's coefficients when {@code is_sdxl}). */
+    static final float[][] SDXL_FACTORS = {
+        {0.3448f, 0.4168f, 0.4395f},
+        {-0.1953f, -0.0290f, 0.0250f},
+        {0.1074f, 0.0886f, -0.0163f},
+        {-0.3730f, -0.2499f, -0.2088f},
+    };
+
     private LatentPreview() {}
 
+    /** {@link #render(boolean, float[], int, int, int)} for SD 1.x/2.x latents. */
+    public static RgbImage render(float[] latents, int h, int w, int scale) {
+        return render(false, latents, h, w, scale);
+    }
+
     /**
+     * @param sdxl whether the latents are SDXL's (its own coefficients)
      * @param latents (4, h, w) row-major, in the scaled latent space (what the UNet sees)
      * @param h latent height
      * @param w latent width
      * @param scale 1 for (h, w) pixels, 2 for a nearest-neighbour ×2 upscale
      * @return the RGB image
      */
-    public static RgbImage render(float[] latents, int h, int w, int scale) {
+    public static RgbImage render(boolean sdxl, float[] latents, int h, int w, int scale) {
+        float[][] factors = sdxl ? SDXL_FACTORS : FACTORS;
         if (latents.length != 4 * h * w) {
             throw new IllegalArgumentException("expected 4x" + h + "x" + w + " latents, got " + latents.length + " values");
         }
@@ -37,7 +53,7 @@ public final class LatentPreview {
                 for (int c = 0; c < 3; c++) {
                     float v = 0;
                     for (int l = 0; l < 4; l++) {
-                        v += latents[l * plane + p] * FACTORS[l][c];
+                        v += latents[l * plane + p] * factors[l][c];
                     }
                     byte b = toByte((v + 1f) / 2f);
                     for (int dy = 0; dy < scale; dy++) {

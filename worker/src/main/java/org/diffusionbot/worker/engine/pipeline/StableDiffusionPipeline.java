@@ -13,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
@@ -66,6 +67,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final StableDiffusionModels models;
     private final ClipTokenizer tokenizer;
     private final PromptEncoder promptEncoder;
+    /** SDXL's second encoder with its tokenizer (pads with {@code !}), else null. */
+    private final PromptEncoder promptEncoder2;
     private final SchedulerConfig schedulerConfig;
     private final DataType dtype;
     private final Device device;
@@ -91,15 +94,63 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, SchedulerConfig schedulerConfig,
             DataType dtype, Device device, String description) {
+        this(models, tokenizer, null, schedulerConfig, dtype, device, description);
+    }
+
+    /**
+     * @param models loaded networks (closed by {@link #close()})
+     * @param tokenizer the CLIP tokenizer of the (first) text encoder
+     * @param tokenizer2 SDXL's second tokenizer (the same vocabulary, padding with {@code !}); required
+     *     when the models have a second text encoder, else null
+     * @param schedulerConfig noise schedule and prediction type of the model
+     * @param dtype model dtype (float32 on CPU; float16 on CUDA)
+     * @param device where the models live and the run computes
+     * @param description e.g. the model path, for logs
+     */
+    public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, ClipTokenizer tokenizer2,
+            SchedulerConfig schedulerConfig, DataType dtype, Device device, String description) {
         this.models = Objects.requireNonNull(models);
         this.tokenizer = Objects.requireNonNull(tokenizer);
         this.promptEncoder = new PromptEncoder(new PromptChunker(tokenizer), models.textEncoder());
+        if ((models.textEncoder2() == null) != (tokenizer2 == null)) {
+            throw new IllegalArgumentException("a second tokenizer goes with a second text encoder");
+        }
+        this.promptEncoder2 = tokenizer2 == null ? null
+                : new PromptEncoder(new PromptChunker(tokenizer2), models.textEncoder2());
         this.schedulerConfig = Objects.requireNonNull(schedulerConfig);
         this.dtype = dtype;
         this.device = device;
         this.description = description;
         this.unetRunner = new CudaGraphUNet(models.unet(), device, EngineSettings.positiveInt("SD_CUDA_GRAPHS_MAX", 3));
         this.decodeBatch = device.isGpu() ? EngineSettings.positiveInt("SD_DECODE_BATCH", 1) : 1;
+    }
+
+    /** Whether the model is SDXL (a second text encoder, added conditioning, SDXL's latent space). */
+    public boolean sdxl() {
+        return models.textEncoder2() != null;
+    }
+
+    /** The model's family: SDXL with a second text encoder, SD 2.x with an OpenCLIP (gelu) one, else SD 1.x. */
+    public ModelFamily family() {
+        if (sdxl()) {
+            return ModelFamily.SDXL;
+        }
+        return models.textEncoder().config().hiddenAct().equals("gelu") ? ModelFamily.SD2 : ModelFamily.SD1;
+    }
+
+    /**
+     * The image side the model was trained at: the UNet config's {@code sample_size} × 8 when it says
+     * (diffusers folders), else the family's (SD 2.x: 768 for v-prediction models, 512 otherwise).
+     */
+    public int nativeSize() {
+        int sample = models.unet().config().sampleSize();
+        if (sample > 0) {
+            return sample * 8;
+        }
+        if (family() == ModelFamily.SD2 && schedulerConfig.predictionType() != SchedulerConfig.PredictionType.V_PREDICTION) {
+            return 512;
+        }
+        return family().nativeSize();
     }
 
     /** The UNet as the step loop calls it (through CUDA graphs where available). */
@@ -227,9 +278,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         boolean useCfg = false;
         float[] cfg = new float[n];
+        float[] rescale = new float[n]; // guidance_rescale φ per row
+        boolean anyRescale = false;
         for (int i = 0; i < n; i++) {
             double g = requests.get(requestOfRow[i]).guidanceScale();
             useCfg |= g > 1;
+            rescale[i] = (float) requests.get(requestOfRow[i]).guidanceRescale();
+            anyRescale |= rescale[i] > 0;
             cfg[i] = (float) Math.max(g, 1.0); // diffusers: guidance only when scale > 1
         }
 
@@ -250,8 +305,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 return finish(results, notes);
             }
 
-            NDArray context = encodePrompts(run, requests, results, notes, requestOfRow, useCfg);
+            NDArray[] cond = encodePrompts(run, requests, results, notes, requestOfRow, useCfg);
+            NDArray context = cond[0];
             NDArray cfgT = run.create(cfg, new Shape(n, 1, 1, 1));
+            NDArray rescaleT = useCfg && anyRescale ? run.create(rescale, new Shape(n, 1, 1, 1)) : null;
             NDArray x = head.strength() == null
                     ? initialNoise(run, gens, one).mul(sched.initNoiseSigma())
                     : img2imgLatents(run, sched, first, init, requestOfRow, gens, one);
@@ -272,12 +329,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
                     NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
                     t.attach(s);
-                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, context)
+                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, context, cond[1], cond[2])
                             .toType(DataType.FLOAT32, false);
                     NDArray guided;
                     if (useCfg) {
                         NDList halves = eps.split(2, 0);
                         guided = halves.get(0).add(halves.get(1).sub(halves.get(0)).mul(cfgT));
+                        if (rescaleT != null) {
+                            guided = rescaleNoiseCfg(guided, halves.get(1), rescaleT);
+                        }
                     } else {
                         guided = eps;
                     }
@@ -302,6 +362,23 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             decode(run, x, requests, results, notes, cancelled, requestOfRow, rowImage, lh, lw);
         }
         return finish(results, notes);
+    }
+
+    /**
+     * diffusers' {@code rescale_noise_cfg}: g ← φ·g·std(pos)/std(g) + (1 − φ)·g per row, the standard
+     * deviations (unbiased, as torch.std) over all but the batch axis.
+     */
+    static NDArray rescaleNoiseCfg(NDArray guided, NDArray positive, NDArray phi) {
+        NDArray ratio = std(positive).div(std(guided));
+        return guided.mul(phi.mul(ratio).add(phi.neg().add(1f)));
+    }
+
+    private static NDArray std(NDArray x) {
+        long b = x.getShape().get(0);
+        NDArray flat = x.reshape(b, -1);
+        long n = flat.getShape().get(1);
+        NDArray centred = flat.sub(flat.mean(new int[] {1}, true));
+        return centred.mul(centred).sum(new int[] {1}).div((float) (n - 1)).sqrt().reshape(b, 1, 1, 1);
     }
 
     private static long key(int request, int image) {
@@ -329,15 +406,21 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
-     * (2N or N, 77·k, D): negatives of every row, then positives, in the model dtype. Prompts are
-     * parsed for Automatic1111's emphasis syntax and encoded in 75-token chunks ({@link
-     * PromptEncoder}); every prompt of the batch, negatives included when guidance is on, is padded
-     * with empty-prompt chunks to the batch's largest chunk count k. Unweighted prompts of up to 75
-     * tokens get exactly diffusers' (2, 77, D) encoding.
+     * {context, pooled, time ids}: the context (2N or N, 77·k, D) holds the negatives of every row,
+     * then the positives, in the model dtype. Prompts are parsed for Automatic1111's emphasis syntax
+     * and encoded in 75-token chunks ({@link PromptEncoder}); every prompt of the batch, negatives
+     * included when guidance is on, is padded with empty-prompt chunks to the batch's largest chunk
+     * count k. Unweighted prompts of up to 75 tokens get exactly diffusers' (2, 77, D) encoding.
+     *
+     * <p>SDXL, as diffusers' {@code StableDiffusionXLPipeline.encode_prompt}: the context is both
+     * encoders' hidden states concatenated, pooled (2N or N, P) is the second encoder's {@code
+     * text_embeds} of the first chunk, an empty negative prompt gives zeros for both ({@code
+     * force_zeros_for_empty_prompt}, as Automatic1111), and time ids (2N or N, 6) are (h, w, 0, 0, h, w).
+     * Other models: pooled and time ids are null.
      */
-    private NDArray encodePrompts(NDManager run, List<GenerationRequest> requests, RequestResult[] results,
+    private NDArray[] encodePrompts(NDManager run, List<GenerationRequest> requests, RequestResult[] results,
             List<List<String>> notes, int[] requestOfRow, boolean useCfg) {
-        Map<Integer, NDArray> perRequest = new HashMap<>(); // (2, 77·k, D): negative, positive
+        Map<Integer, NDArray[]> perRequest = new HashMap<>(); // {(2, 77·k, D), (2, P)}: negative, positive
         Map<Integer, List<ChunkedPrompt>> chunked = new HashMap<>();
         int chunks = 1;
         for (int r = 0; r < requests.size(); r++) {
@@ -357,22 +440,53 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         try (NDManager tmp = run.newSubManager()) {
             for (Map.Entry<Integer, List<ChunkedPrompt>> e : chunked.entrySet()) {
-                perRequest.put(e.getKey(), promptEncoder.encode(tmp, e.getValue(), chunks,
-                        requests.get(e.getKey()).clipSkip()));
+                GenerationRequest q = requests.get(e.getKey());
+                perRequest.put(e.getKey(), sdxl()
+                        ? encodeSdxl(tmp, q, chunks)
+                        : new NDArray[] {promptEncoder.encode(tmp, e.getValue(), chunks, q.clipSkip()), null});
             }
-            NDList rows = new NDList();
-            if (useCfg) {
-                for (int r : requestOfRow) {
-                    rows.add(perRequest.get(r).get("0:1"));
+            NDArray[] out = new NDArray[3];
+            for (int k = 0; k < (sdxl() ? 2 : 1); k++) {
+                NDList rows = new NDList();
+                if (useCfg) {
+                    for (int r : requestOfRow) {
+                        rows.add(perRequest.get(r)[k].get("0:1"));
+                    }
                 }
+                for (int r : requestOfRow) {
+                    rows.add(perRequest.get(r)[k].get("1:2"));
+                }
+                out[k] = NDArrays.concat(rows, 0);
+                out[k].attach(run);
             }
-            for (int r : requestOfRow) {
-                rows.add(perRequest.get(r).get("1:2"));
+            if (sdxl()) {
+                GenerationRequest head = requests.get(0);
+                float[] ids = new float[(int) out[0].getShape().get(0) * 6];
+                for (int i = 0; i < ids.length; i += 6) {
+                    ids[i] = ids[i + 4] = head.height();
+                    ids[i + 1] = ids[i + 5] = head.width();
+                }
+                out[2] = run.create(ids, new Shape(ids.length / 6, 6)).toType(dtype, false);
             }
-            NDArray ctx = NDArrays.concat(rows, 0);
-            ctx.attach(run);
-            return ctx;
+            return out;
         }
+    }
+
+    /** One SDXL request's {context (2, 77·k, D1 + D2), pooled (2, P)}: negative, positive. */
+    private NDArray[] encodeSdxl(NDManager m, GenerationRequest q, int chunks) {
+        List<ChunkedPrompt> p1 = List.of(promptEncoder.chunk(q.negativePrompt()), promptEncoder.chunk(q.prompt()));
+        List<ChunkedPrompt> p2 = List.of(promptEncoder2.chunk(q.negativePrompt()), promptEncoder2.chunk(q.prompt()));
+        var h1 = promptEncoder.encodeHidden(m, p1, chunks, q.clipSkip());
+        var h2 = promptEncoder2.encodeHidden(m, p2, chunks, q.clipSkip());
+        NDArray context = h1.hidden().concat(h2.hidden(), 2);
+        NDArray pooled = h2.pooled();
+        if (q.negativePrompt() == null || q.negativePrompt().isEmpty()) {
+            // force_zeros_for_empty_prompt: the negative row of both is zeros
+            NDArray keep = m.create(new float[] {0f, 1f}, new Shape(2, 1, 1)).toType(context.getDataType(), false);
+            context = context.mul(keep);
+            pooled = pooled.mul(keep.reshape(2, 1));
+        }
+        return new NDArray[] {context, pooled};
     }
 
     private void note(List<String> notes, String what, ChunkedPrompt p) {
@@ -404,7 +518,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 int r = requestOfRow[i];
                 NDArray[] md = dist.computeIfAbsent(r, k -> {
                     InitImage im = init[k];
-                    NDArray img = tmp.create(im.chw(), new Shape(1, 3, im.height(), im.width())).toType(dtype, false);
+                    NDArray img = tmp.create(im.chw(), new Shape(1, 3, im.height(), im.width()))
+                            .toType(models.vae().dtype(), false);
                     var d = models.vae().encode(tmp, img);
                     return new NDArray[] {d.mean().toType(DataType.FLOAT32, false), d.std().toType(DataType.FLOAT32, false)};
                 });
@@ -468,7 +583,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     continue;
                 }
                 NDArray in = (good.size() == parts.size() ? lat : NDArrays.concat(good, 0)).div((float) scaling)
-                        .toType(dtype, false);
+                        .toType(models.vae().dtype(), false);
                 Decoded dec = toImages(models.vae().decode(s, in));
                 for (int k = 0; k < ok.size(); k++) {
                     int i = ok.get(k);
@@ -637,13 +752,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         public RgbImage preview(int request, int image) {
             int row = row(request, image);
             return switch (cb.previewMode()) {
-                case LATENT_RGB -> LatentPreview.render(x0Row(row), lh, lw, 1);
-                case LATENT_RGB_X2 -> LatentPreview.render(x0Row(row), lh, lw, 2);
+                case LATENT_RGB -> LatentPreview.render(sdxl(), x0Row(row), lh, lw, 1);
+                case LATENT_RGB_X2 -> LatentPreview.render(sdxl(), x0Row(row), lh, lw, 2);
                 case VAE -> {
                     try (NDManager m = scope.newSubManager()) {
                         NDArray lat = x0.get(row + ":" + (row + 1));
                         lat.attach(m);
-                        NDArray in = lat.div((float) models.vae().config().scalingFactor()).toType(dtype, false);
+                        NDArray in = lat.div((float) models.vae().config().scalingFactor())
+                                .toType(models.vae().dtype(), false);
                         yield toImages(models.vae().decode(m, in)).images()[0];
                     }
                 }

@@ -29,10 +29,29 @@ abstract class AbstractScheduler implements Scheduler {
     AbstractScheduler(Sampler sampler, SchedulerConfig config) {
         this.sampler = sampler;
         this.config = config;
-        this.alphasCumprod = alphasCumprod(config);
+        this.alphasCumprod = alphasCumprod(config, config.rescaleBetasZeroSnr() ? zeroSnr() : ZeroSnr.IGNORED);
+    }
+
+    /** What diffusers' class of this scheduler does with {@code rescale_betas_zero_snr}. */
+    enum ZeroSnr {
+        /** no such option: the plain schedule (pndm, lms) */
+        IGNORED,
+        /** rescaled, ᾱ = 0 at the last timestep (ddim) */
+        ZERO,
+        /** rescaled, the last ᾱ set to 2⁻²⁴ so that σ stays finite (the sigma-based classes) */
+        CLAMPED
+    }
+
+    /** This class's {@link ZeroSnr} (most schedulers: clamped). */
+    protected ZeroSnr zeroSnr() {
+        return ZeroSnr.CLAMPED;
     }
 
     static float[] alphasCumprod(SchedulerConfig c) {
+        return alphasCumprod(c, ZeroSnr.IGNORED);
+    }
+
+    static float[] alphasCumprod(SchedulerConfig c, ZeroSnr zeroSnr) {
         int n = c.numTrainTimesteps();
         float[] betas = new float[n];
         switch (c.betaSchedule()) {
@@ -52,13 +71,44 @@ abstract class AbstractScheduler implements Scheduler {
             }
             default -> throw new IllegalArgumentException(c.betaSchedule());
         }
+        if (zeroSnr != ZeroSnr.IGNORED) {
+            betas = rescaleZeroTerminalSnr(betas);
+        }
         float[] ac = new float[n];
         float p = 1f;
         for (int i = 0; i < n; i++) {
             p *= (1f - betas[i]);
             ac[i] = p;
         }
+        if (zeroSnr == ZeroSnr.CLAMPED) {
+            ac[n - 1] = 0x1p-24f;
+        }
         return ac;
+    }
+
+    /** diffusers' {@code rescale_zero_terminal_snr} in float32: √ᾱ shifted and scaled to end at 0, keeping its start. */
+    static float[] rescaleZeroTerminalSnr(float[] betas) {
+        int n = betas.length;
+        float[] sqrtBar = new float[n];
+        float p = 1f;
+        for (int i = 0; i < n; i++) {
+            p *= (1f - betas[i]);
+            sqrtBar[i] = (float) Math.sqrt(p);
+        }
+        float first = sqrtBar[0];
+        float last = sqrtBar[n - 1];
+        float scale = first / (first - last);
+        float[] bar = new float[n];
+        for (int i = 0; i < n; i++) {
+            float v = (sqrtBar[i] - last) * scale;
+            bar[i] = v * v;
+        }
+        float[] out = new float[n];
+        out[0] = 1f - bar[0];
+        for (int i = 1; i < n; i++) {
+            out[i] = 1f - bar[i] / bar[i - 1];
+        }
+        return out;
     }
 
     private static double cosBar(double t) {

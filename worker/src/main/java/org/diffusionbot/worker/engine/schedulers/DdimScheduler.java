@@ -35,4 +35,9 @@ public final class DdimScheduler extends AlphaScheduler {
         double a = alphaBar(i);
         return original.mul((float) Math.sqrt(a)).add(noise.mul((float) Math.sqrt(1 - a)));
     }
+
+    @Override
+    protected ZeroSnr zeroSnr() {
+        return ZeroSnr.ZERO;
+    }
 }

@@ -68,4 +68,9 @@ public final class LmsScheduler extends SigmaScheduler {
         }
         return sum * half;
     }
+
+    @Override
+    protected ZeroSnr zeroSnr() {
+        return ZeroSnr.IGNORED;
+    }
 }

@@ -107,4 +107,9 @@ public final class PndmScheduler extends AlphaScheduler {
         double a = alphaBar(i);
         return original.mul((float) Math.sqrt(a)).add(noise.mul((float) Math.sqrt(1 - a)));
     }
+
+    @Override
+    protected ZeroSnr zeroSnr() {
+        return ZeroSnr.IGNORED;
+    }
 }

@@ -23,6 +23,10 @@ import java.util.Locale;
  * @param timestepSpacing {@code leading}, {@code linspace} or {@code trailing}; null: the
  *     default of each scheduler class
  * @param stepsOffset offset added to {@code leading} timesteps; Stable Diffusion pipelines force 1
+ * @param rescaleBetasZeroSnr diffusers' {@code rescale_betas_zero_snr} (zero-terminal-SNR finetunes):
+ *     the betas are rescaled so that ᾱ reaches 0 at the last training timestep (Lin et al. 2023,
+ *     {@code rescale_zero_terminal_snr}); the classes that support it then keep 0 (ddim) or clamp it
+ *     to 2⁻²⁴ (euler, euler_a, DPM-Solver, unipc); pndm and lms ignore it, as in diffusers
  */
 public record SchedulerConfig(
         int numTrainTimesteps,
@@ -31,7 +35,14 @@ public record SchedulerConfig(
         String betaSchedule,
         PredictionType predictionType,
         String timestepSpacing,
-        int stepsOffset) {
+        int stepsOffset,
+        boolean rescaleBetasZeroSnr) {
+
+    /** Without zero-terminal-SNR rescaling. */
+    public SchedulerConfig(int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+            PredictionType predictionType, String timestepSpacing, int stepsOffset) {
+        this(numTrainTimesteps, betaStart, betaEnd, betaSchedule, predictionType, timestepSpacing, stepsOffset, false);
+    }
 
     /** What the denoising model outputs. */
     public enum PredictionType {
@@ -69,24 +80,37 @@ public record SchedulerConfig(
     }
 
     public SchedulerConfig withPredictionType(PredictionType p) {
-        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, p, timestepSpacing, stepsOffset);
+        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, p, timestepSpacing, stepsOffset,
+                rescaleBetasZeroSnr);
+    }
+
+    /**
+     * A zero-terminal-SNR model (scheduler config {@code rescale_betas_zero_snr}, or the {@code ztsnr}
+     * marker of a single file): rescaled betas and, unless a spacing is already forced, trailing
+     * timesteps (which start at the last training timestep, where the rescaled schedule is pure noise).
+     */
+    public SchedulerConfig withZeroTerminalSnr() {
+        return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, predictionType,
+                timestepSpacing != null ? timestepSpacing : "trailing", stepsOffset, true);
     }
 
     /** Forces a timestep spacing for every sampler (null: each class's default). */
     public SchedulerConfig withTimestepSpacing(String spacing) {
         return new SchedulerConfig(numTrainTimesteps, betaStart, betaEnd, betaSchedule, predictionType, spacing,
-                stepsOffset);
+                stepsOffset, rescaleBetasZeroSnr);
     }
 
     /**
      * Reads a diffusers {@code scheduler_config.json}. Missing fields take diffusers' defaults
      * (1000 steps, linear 0.0001 → 0.02, epsilon). The file's {@code timestep_spacing} is not
      * used, since diffusers applies each scheduler class's own default when a sampler is chosen,
-     * and {@code steps_offset} is 1 as Stable Diffusion pipelines force it.
+     * and {@code steps_offset} is 1 as Stable Diffusion pipelines force it. {@code
+     * rescale_betas_zero_snr: true} gives {@link #withZeroTerminalSnr()}.
      */
     public static SchedulerConfig fromJson(String json) {
         JsonObject o = JsonParser.parseString(json).getAsJsonObject();
-        return new SchedulerConfig(
+        JsonElement zsnr = get(o, "rescale_betas_zero_snr");
+        SchedulerConfig c = new SchedulerConfig(
                 intOr(o, "num_train_timesteps", 1000),
                 doubleOr(o, "beta_start", 0.0001),
                 doubleOr(o, "beta_end", 0.02),
@@ -94,6 +118,7 @@ public record SchedulerConfig(
                 PredictionType.parse(stringOr(o, "prediction_type", "epsilon")),
                 null,
                 1);
+        return zsnr != null && zsnr.getAsBoolean() ? c.withZeroTerminalSnr() : c;
     }
 
     public static SchedulerConfig fromFile(Path file) throws IOException {

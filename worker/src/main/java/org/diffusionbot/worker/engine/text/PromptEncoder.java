@@ -76,6 +76,30 @@ public final class PromptEncoder {
      * @return (P, 77·chunks, hidden) in the encoder's dtype
      */
     public NDArray encode(NDManager caller, List<ChunkedPrompt> prompts, int chunks, int clipSkip) {
+        return run(caller, prompts, chunks,
+                (m, ids) -> new ClipTextEncoder.Hidden(encoder.encode(m, ids, clipSkip, embeddingTable), null))
+                .hidden();
+    }
+
+    /**
+     * As {@link #encode}, but with the layers SDXL conditions on ({@link ClipTextEncoder#encodeHidden}:
+     * {@code hidden_states[-(clipSkip + 1)]}, no final layer norm) and, for an encoder with a
+     * projection, the pooled {@code text_embeds} of each prompt's first chunk, unweighted (as
+     * Automatic1111 takes it: {@code zs[0].pooled}).
+     *
+     * @param caller owner of the result
+     * @param prompts chunked prompts
+     * @param chunks chunks per prompt in the result (≥ 1)
+     * @param clipSkip 1 = the penultimate layer (SDXL's default), 2 = the one before, ...
+     * @return (P, 77·chunks, hidden) and, with a projection, (P, projection_dim), in the encoder's dtype
+     */
+    public ClipTextEncoder.Hidden encodeHidden(NDManager caller, List<ChunkedPrompt> prompts, int chunks, int clipSkip) {
+        boolean pooled = encoder.config().projectionDim() > 0;
+        return run(caller, prompts, chunks, (m, ids) -> encoder.encodeHidden(m, ids, clipSkip, pooled, embeddingTable));
+    }
+
+    private ClipTextEncoder.Hidden run(NDManager caller, List<ChunkedPrompt> prompts, int chunks,
+            java.util.function.BiFunction<NDManager, NDArray, ClipTextEncoder.Hidden> layer) {
         if (chunks < 1) {
             throw new IllegalArgumentException("chunks must be ≥ 1");
         }
@@ -101,14 +125,20 @@ public final class PromptEncoder {
             }
         }
         try (NDManager tmp = caller.newSubManager()) {
-            NDArray z = encoder.encode(tmp, tmp.create(ids, new Shape((long) p * chunks, len)), clipSkip, embeddingTable);
+            ClipTextEncoder.Hidden h = layer.apply(tmp, tmp.create(ids, new Shape((long) p * chunks, len)));
+            NDArray z = h.hidden();
             long hidden = z.getShape().get(2);
             if (weighted) {
                 z = applyEmphasis(z, tmp.create(mult, new Shape((long) p * chunks, len, 1)));
             }
             NDArray out = z.reshape(p, (long) chunks * len, hidden);
             out.attach(caller);
-            return out;
+            NDArray pooled = null;
+            if (h.pooled() != null) { // the first chunk of each prompt
+                pooled = h.pooled().reshape(p, chunks, -1).get(":, 0, :");
+                pooled.attach(caller);
+            }
+            return new ClipTextEncoder.Hidden(out, pooled);
         }
     }
 

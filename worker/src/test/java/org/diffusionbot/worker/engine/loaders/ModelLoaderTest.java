@@ -24,6 +24,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.diffusionbot.worker.engine.RefData;
 import org.diffusionbot.worker.engine.TinyModels;
+import org.diffusionbot.worker.engine.TinySdxl;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 
 /** Layout detection, architecture inference and refusals of {@link ModelLoader}. */
@@ -37,10 +38,24 @@ class ModelLoaderTest {
         try (Weights w = Weights.open(TinyModels.singleFilePath())) {
             CheckpointArchitecture.Inferred a = CheckpointArchitecture.infer(w, null);
             assertEquals(CheckpointArchitecture.Family.SD1, a.family());
-            assertEquals(UNetConfig.load(m.resolve("unet/config.json")), a.unet());
+            assertEquals(withoutSampleSize(UNetConfig.load(m.resolve("unet/config.json"))), withoutSampleSize(a.unet()));
             assertEquals(VaeConfig.load(m.resolve("vae/config.json")), a.vae());
             assertEquals(ClipTextConfig.load(m.resolve("text_encoder/config.json")), a.text());
         }
+        Path xl = TinySdxl.folderPath();
+        try (Weights w = Weights.open(TinySdxl.singleFilePath())) {
+            CheckpointArchitecture.Inferred a = CheckpointArchitecture.infer(w, null);
+            assertEquals(CheckpointArchitecture.Family.SDXL, a.family());
+            assertEquals(withoutSampleSize(UNetConfig.load(xl.resolve("unet/config.json"))), withoutSampleSize(a.unet()));
+            assertEquals(VaeConfig.load(xl.resolve("vae/config.json")), a.vae());
+            assertEquals(ClipTextConfig.load(xl.resolve("text_encoder/config.json")), a.text());
+            assertEquals(ClipTextConfig.load(xl.resolve("text_encoder_2/config.json")), a.text2());
+        }
+    }
+
+    /** Single files do not say the sample size; everything else must be equal. */
+    private static String withoutSampleSize(UNetConfig c) {
+        return c.toString().replaceAll("sampleSize=\\d+", "sampleSize=?");
     }
 
     @Test
@@ -56,14 +71,29 @@ class ModelLoaderTest {
     }
 
     @Test
-    void sdxlIsRefused() {
-        Path f = new SafetensorsWriter()
+    void sdxlRefinerIsRefusedAndAnIncompleteSdxlFileListsWhatIsMissing() throws Exception {
+        Path refiner = new SafetensorsWriter()
+                .addF32("conditioner.embedders.0.model.ln_final.weight", new long[] {1}, 1f)
+                .addF32("model.diffusion_model.input_blocks.0.0.weight", new long[] {1}, 1f)
+                .addF32("first_stage_model.decoder.conv_in.weight", new long[] {1}, 1f)
+                .write(tmp.resolve("refiner.safetensors"));
+        String msg = assertThrows(ModelFormatException.class,
+                () -> ModelLoader.load(refiner, DataType.FLOAT32, Device.cpu())).getMessage();
+        assertTrue(msg.contains("this is an SDXL refiner") && msg.contains("not supported"), msg);
+        Path partial = new SafetensorsWriter()
                 .addF32("conditioner.embedders.0.transformer.text_model.final_layer_norm.weight", new long[] {1}, 1f)
                 .addF32("model.diffusion_model.input_blocks.0.0.weight", new long[] {1}, 1f)
                 .write(tmp.resolve("sdxl.safetensors"));
-        String msg = assertThrows(ModelFormatException.class, () -> ModelLoader.load(f, DataType.FLOAT32, Device.cpu()))
+        msg = assertThrows(ModelFormatException.class, () -> ModelLoader.load(partial, DataType.FLOAT32, Device.cpu()))
                 .getMessage();
-        assertTrue(msg.contains("SDXL checkpoints are not supported yet"), msg);
+        assertTrue(msg.contains("missing VAE (first_stage_model.*), text encoder 2 (conditioner.embedders.1.model.*)"), msg);
+        Path folder = tmp.resolve("refiner-folder");
+        Files.createDirectories(folder.resolve("text_encoder_2"));
+        Files.createDirectories(folder.resolve("tokenizer_2"));
+        Files.writeString(folder.resolve("model_index.json"), "{\"text_encoder\": [null, null]}");
+        msg = assertThrows(ModelFormatException.class, () -> ModelLoader.load(folder, DataType.FLOAT32, Device.cpu()))
+                .getMessage();
+        assertTrue(msg.contains("this is an SDXL refiner"), msg);
     }
 
     @Test

@@ -16,8 +16,37 @@ import org.junit.jupiter.api.Test;
 /** config.json parsing follows diffusers / transformers semantics and defaults. */
 class ModelConfigTest {
     private static JsonNode fullSize(String component) throws IOException {
-        Path manifest = ReferenceData.root().resolveSibling("full-size").resolve("sd15/manifest.json");
+        return fullSize("sd15", component);
+    }
+
+    private static JsonNode fullSize(String model, String component) throws IOException {
+        Path manifest = ReferenceData.root().resolveSibling("full-size").resolve(model + "/manifest.json");
         return new ObjectMapper().readTree(manifest.toFile()).get(component).get("config");
+    }
+
+    @Test
+    void fullSizeSdxlConfigs() throws IOException {
+        UNetConfig u = UNetConfig.parse("sdxl", fullSize("sdxl", "unet").toString());
+        assertTrue(u.hasTextTime());
+        assertEquals(List.of(5, 10, 20), u.numAttentionHeads());
+        assertEquals(List.of(1, 2, 10), u.transformerLayersPerBlock());
+        assertEquals(List.of("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"), u.downBlockTypes());
+        assertEquals(2048, u.crossAttentionDim());
+        assertEquals(256, u.additionTimeEmbedDim());
+        assertEquals(1280, u.pooledDim());
+        // the manifest's text_encoder_2 config has architectures: null; the pipeline declares it WithProjection
+        String te2 = fullSize("sdxl", "text_encoder_2").toString();
+        assertEquals(0, ClipTextConfig.parse("te2", te2).projectionDim());
+        ClipTextConfig t2 = ClipTextConfig.parse("te2", te2, true);
+        assertEquals(1280, t2.projectionDim());
+        assertEquals(u.pooledDim(), t2.projectionDim());
+        assertEquals("gelu", t2.hiddenAct());
+        assertEquals(u.crossAttentionDim(), ClipTextConfig.parse("te1", fullSize("sdxl", "text_encoder").toString())
+                .hiddenSize() + t2.hiddenSize());
+        VaeConfig v = VaeConfig.parse("vae", fullSize("sdxl", "vae").toString());
+        assertEquals(0.13025, v.scalingFactor());
+        assertTrue(v.forceUpcast());
+        assertFalse(VaeConfig.parse("fp16-fix", "{\"force_upcast\": false}").forceUpcast());
     }
 
     @Test
@@ -75,8 +104,11 @@ class ModelConfigTest {
     @Test
     void unetRefusesUnsupportedArchitectures() {
         ModelFormatException e = assertThrows(ModelFormatException.class,
+                () -> UNetConfig.parse("kandinsky/unet/config.json", "{\"addition_embed_type\": \"image\"}"));
+        assertTrue(e.getMessage().contains("kandinsky/unet/config.json") && e.getMessage().contains("addition_embed_type"));
+        e = assertThrows(ModelFormatException.class,
                 () -> UNetConfig.parse("sdxl/unet/config.json", "{\"addition_embed_type\": \"text_time\"}"));
-        assertTrue(e.getMessage().contains("sdxl/unet/config.json") && e.getMessage().contains("addition_embed_type"));
+        assertTrue(e.getMessage().contains("addition_time_embed_dim"), e.getMessage());
         assertThrows(ModelFormatException.class, () -> UNetConfig.parse("x", "{\"attention_head_dim\": [8, 8]}"));
         assertThrows(ModelFormatException.class, () -> UNetConfig.parse("x", "{\"norm_num_groups\": \"32\"}"));
         assertThrows(ModelFormatException.class, () -> UNetConfig.parse("x", "not json"));

@@ -12,13 +12,18 @@ import java.nio.file.Path;
 import java.util.Set;
 import org.diffusionbot.worker.engine.io.SafetensorsFile;
 
-/** Access to the diffusers reference tensors and the tiny SD 1.5 model in the test resources. */
+/** Access to the diffusers reference tensors and the tiny models (SD 1.5 unless named) in the test resources. */
 public final class ReferenceData {
     private ReferenceData() {}
 
     public static Path root() {
+        return root("tiny-sd15");
+    }
+
+    /** @param model {@code tiny-sd15} or {@code tiny-sdxl} */
+    public static Path root(String model) {
         try {
-            return Path.of(ReferenceData.class.getResource("/reference/tiny-sd15").toURI());
+            return Path.of(ReferenceData.class.getResource("/reference/" + model).toURI());
         } catch (URISyntaxException e) {
             throw new IllegalStateException(e);
         }
@@ -29,13 +34,21 @@ public final class ReferenceData {
     }
 
     public static Set<String> names() {
-        try (SafetensorsFile f = SafetensorsFile.open(root().resolve("reference.safetensors"))) {
+        return names("tiny-sd15");
+    }
+
+    public static Set<String> names(String model) {
+        try (SafetensorsFile f = SafetensorsFile.open(root(model).resolve("reference.safetensors"))) {
             return f.tensors().keySet();
         }
     }
 
     public static NDArray load(NDManager m, String name) {
-        try (SafetensorsFile f = SafetensorsFile.open(root().resolve("reference.safetensors"))) {
+        return load(m, "tiny-sd15", name);
+    }
+
+    public static NDArray load(NDManager m, String model, String name) {
+        try (SafetensorsFile f = SafetensorsFile.open(root(model).resolve("reference.safetensors"))) {
             if (f.tensor(name) == null) {
                 throw new IllegalArgumentException("no reference tensor " + name);
             }
