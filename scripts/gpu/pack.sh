@@ -36,7 +36,7 @@ rm -rf "$TMP"
 mkdir -p "$TMP"
 # one reactor run: package (so `common` resolves from the reactor) + copy the runtime dependencies
 mvn -B -ntp -q -pl worker -am package dependency:copy-dependencies -DskipTests \
-  -DincludeScope=runtime -DexcludeArtifactIds=pytorch-native-cpu,pytorch-jni \
+  -DincludeScope=runtime -DexcludeArtifactIds=pytorch-native-cpu,pytorch-jni,$KIT_EXCLUDE \
   -DoutputDirectory="$TMP"
 JAR=$(ls worker/target/worker-*.jar | grep -v -e '-tests\.jar$' -e '-sources\.jar$' -e '/original-' | head -1)
 [ -n "$JAR" ] || { echo "pack.sh: no plain worker jar in worker/target" >&2; exit 1; }
