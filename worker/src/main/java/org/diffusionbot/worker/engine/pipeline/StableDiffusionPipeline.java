@@ -16,6 +16,7 @@ import java.util.Objects;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.EngineSettings;
+import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
 import org.diffusionbot.worker.engine.random.TorchGenerator;
 import org.diffusionbot.worker.engine.schedulers.NoiseSource;
@@ -305,8 +306,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 return finish(results, notes);
             }
 
-            NDArray[] cond = encodePrompts(run, requests, results, notes, requestOfRow, useCfg);
-            NDArray context = cond[0];
+            Conditioning cond = encodePrompts(run, requests, results, notes, requestOfRow, useCfg);
             NDArray cfgT = run.create(cfg, new Shape(n, 1, 1, 1));
             NDArray rescaleT = useCfg && anyRescale ? run.create(rescale, new Shape(n, 1, 1, 1)) : null;
             NDArray x = head.strength() == null
@@ -329,7 +329,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
                     NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
                     t.attach(s);
-                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, context, cond[1], cond[2])
+                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, cond)
                             .toType(DataType.FLOAT32, false);
                     NDArray guided;
                     if (useCfg) {
@@ -406,7 +406,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
-     * {context, pooled, time ids}: the context (2N or N, 77·k, D) holds the negatives of every row,
+     * The UNet's conditioning: the context (2N or N, 77·k, D) holds the negatives of every row,
      * then the positives, in the model dtype. Prompts are parsed for Automatic1111's emphasis syntax
      * and encoded in 75-token chunks ({@link PromptEncoder}); every prompt of the batch, negatives
      * included when guidance is on, is padded with empty-prompt chunks to the batch's largest chunk
@@ -418,7 +418,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * force_zeros_for_empty_prompt}, as Automatic1111), and time ids (2N or N, 6) are (h, w, 0, 0, h, w).
      * Other models: pooled and time ids are null.
      */
-    private NDArray[] encodePrompts(NDManager run, List<GenerationRequest> requests, RequestResult[] results,
+    private Conditioning encodePrompts(NDManager run, List<GenerationRequest> requests, RequestResult[] results,
             List<List<String>> notes, int[] requestOfRow, boolean useCfg) {
         Map<Integer, NDArray[]> perRequest = new HashMap<>(); // {(2, 77·k, D), (2, P)}: negative, positive
         Map<Integer, List<ChunkedPrompt>> chunked = new HashMap<>();
@@ -468,7 +468,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 }
                 out[2] = run.create(ids, new Shape(ids.length / 6, 6)).toType(dtype, false);
             }
-            return out;
+            return new Conditioning(out[0], out[1], out[2]);
         }
     }
 
