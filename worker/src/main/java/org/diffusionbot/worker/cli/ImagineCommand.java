@@ -52,7 +52,7 @@ public final class ImagineCommand {
         }
         long t0 = System.nanoTime();
         try (StableDiffusionPipeline p = ModelLoader.load(a.model(), compute.dtype(), compute.device(),
-                new ModelLoader.Options(a.prediction(), null))) {
+                new ModelLoader.Options(a.prediction(), null, a.vae()))) {
             long t1 = System.nanoTime();
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", p.description(), (t1 - t0) / 1e9);
             try {
@@ -68,14 +68,15 @@ public final class ImagineCommand {
             }
             byte[] init = a.initImage() == null ? null : Files.readAllBytes(a.initImage());
             GenerationRequest req = new GenerationRequest(a.prompt(), a.negative(), seeds, a.cfg(), a.clipSkip(), a.width(),
-                    a.height(), a.steps(), a.sampler(), init, a.strength(), a.guidanceRescale());
+                    a.height(), a.steps(), a.sampler(), init, a.strength(), a.guidanceRescale(), a.schedule());
             RequestResult res = p.generate(List.of(req), new PipelineCallbacks() {
                 @Override
                 public void onStep(StepView s) {
                     int width = 30;
                     int done = s.step() * width / s.totalSteps();
-                    err.printf(Locale.ROOT, "\rstep %d/%d [%s%s]", s.step(), s.totalSteps(), "#".repeat(done),
-                            "-".repeat(width - done));
+                    // heun (two per step) and pndm: count model calls, which is what takes the time
+                    err.printf(Locale.ROOT, "\r%s %d/%d [%s%s]", a.sampler().modelCallsFor(a.steps()) == a.steps()
+                            ? "step" : "model call", s.step(), s.totalSteps(), "#".repeat(done), "-".repeat(width - done));
                     if (s.step() == s.totalSteps()) {
                         err.println();
                     }
