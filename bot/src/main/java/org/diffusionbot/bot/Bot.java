@@ -187,8 +187,9 @@ public final class Bot implements AutoCloseable {
                 settings, quotaStore);
         SecureRandom random = new SecureRandom();
         return new Services(
-                new SubmitService(jobs, settings, quotas, config.defaultModel(), config.previewEvery(), random::nextLong),
-                new DerivedJobs(store, images, config.previewEvery(), clock, random::nextLong),
+                new SubmitService(jobs, settings, quotas, config.defaultModel(), registry::spec, config.previewEvery(),
+                        random::nextLong),
+                new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
                 new CancelService(jobs, store), new JobViews(store, images), quotas, new UserSettingsService(settings),
                 new AdminService(settings, new UserStore(ds), quotaStore), registry);
     }

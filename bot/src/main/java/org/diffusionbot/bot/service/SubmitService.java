@@ -2,8 +2,10 @@ package org.diffusionbot.bot.service;
 
 import java.time.Instant;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import org.diffusionbot.bot.jobs.JobService;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.NewJob;
 import org.diffusionbot.db.QuotaPolicy;
@@ -27,9 +29,12 @@ public final class SubmitService {
     private final String defaultModel;
     private final int previewEvery;
     private final LongSupplier random;
+    private final Function<String, ModelSpec> specs;
 
+    /** @param specs what each model is (family, native size): the worker registry's {@code spec} */
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, String defaultModel,
-            int previewEvery, LongSupplier random) {
+            Function<String, ModelSpec> specs, int previewEvery, LongSupplier random) {
+        this.specs = specs;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
@@ -47,7 +52,7 @@ public final class SubmitService {
      * (the message for the user) when a value is out of bounds.
      */
     public void check(ImagineOptions.Options options, Instant now) {
-        ImagineOptions.toRequest(options, defaultModel, previewEvery, random, now);
+        ImagineOptions.toRequest(options, defaultModel, specs, previewEvery, random, now);
     }
 
     /** Reads the pause flag, the member's defaults and their quota policy (one round trip). */
@@ -62,7 +67,7 @@ public final class SubmitService {
      * options together with those defaults are out of bounds.
      */
     public JobRequest imagineRequest(ImagineOptions.Options options, Prepared prepared, Instant now) {
-        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, previewEvery, random, now);
+        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, specs, previewEvery, random, now);
     }
 
     /** The job row of a request by {@code caller} from {@code origin}. */
