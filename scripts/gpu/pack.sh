@@ -6,6 +6,10 @@
 # WITHOUT pytorch-native-cpu (111 MB; the GPU machine uses the Python PyTorch's libtorch) and
 # WITHOUT pytorch-jni (its JNI is built for libtorch 2.7.1; run.sh builds one from DJL's sources).
 # Never installs anything into ~/.m2 (no `mvn install`).
+# The kit runs `bench` and `doctor` only, so it leaves out what they never load (the call must stay under
+# 64 MiB): JRE modules beyond java.base/logging/management/xml and jdk.unsupported (no ImageIO, JNDI, SQL),
+# RabbitMQ's optional Netty transport and Prometheus' protobuf exposition format (KIT_EXCLUDE).
+KIT_EXCLUDE="netty-transport,netty-common,netty-buffer,netty-resolver,netty-codec,netty-codec-base,netty-codec-compression,netty-codec-protobuf,netty-codec-marshalling,netty-handler,netty-transport-native-unix-common,prometheus-metrics-exposition-formats"
 # PACK_SRC=DIR builds from another checkout instead of this one (e.g. `git archive HEAD` unpacked in
 # /tmp, to benchmark the committed code while the work tree is mid-edit; pair it with run.sh's
 # NATIVE_DIR pointing at that checkout's worker/src/main/native copied under .gpu/).
@@ -17,7 +21,7 @@ ROOT="$(cd "${PACK_SRC:-$REPO}" && pwd)"
 if [ ! -f "$G/jre.tar.xz" ]; then
   JDK="$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")"
   J="$(mktemp -d)"
-  "$JDK/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported,java.management,java.desktop,java.naming,java.net.http,java.sql,java.security.sasl,java.compiler,jdk.jfr,java.xml \
+  "$JDK/bin/jlink" --add-modules java.base,java.logging,jdk.unsupported,java.management,java.xml \
     --strip-debug --no-header-files --no-man-pages --compress=0 --output "$J/jre"
   cp -r "$JDK/include" "$J/jre/include"
   find "$J/jre" -name '*.so' -exec strip --strip-unneeded {} + 2>/dev/null || true
@@ -32,7 +36,7 @@ rm -rf "$TMP"
 mkdir -p "$TMP"
 # one reactor run: package (so `common` resolves from the reactor) + copy the runtime dependencies
 mvn -B -ntp -q -pl worker -am package dependency:copy-dependencies -DskipTests \
-  -DincludeScope=runtime -DexcludeArtifactIds=pytorch-native-cpu,pytorch-jni \
+  -DincludeScope=runtime -DexcludeArtifactIds=pytorch-native-cpu,pytorch-jni,$KIT_EXCLUDE \
   -DoutputDirectory="$TMP"
 JAR=$(ls worker/target/worker-*.jar | grep -v -e '-tests\.jar$' -e '-sources\.jar$' -e '/original-' | head -1)
 [ -n "$JAR" ] || { echo "pack.sh: no plain worker jar in worker/target" >&2; exit 1; }

@@ -6,8 +6,8 @@
 #             (both from scripts/gpu, with the repo's full-size/sdxl manifest), --check on the tiny SDXL model
 # .gpu/ holds what cannot be committed: jre.tar.xz and lib.tar.xz (pack.sh), DJL's v0.35.1 pytorch-native
 # sources with build_djl.sh (builds DJL's JNI against the machine's libtorch), diffusers' src/ as
-# diffusers-src.tar.xz, and d/ (bench/bench_diffusers.py, reference/full-size/sd15/manifest.json,
-# tokenizer.tar.xz of reference/tiny-sd15/model/tokenizer).
+# diffusers-src.tar.xz, and d/ (bench/bench_diffusers.py, reference/full-size/sd15/manifest.json); the reference
+# tokenizer comes from the tests' copy (worker/src/test/resources/reference/tiny-sd15/model/tokenizer).
 # Phases (each timed; skip with the flags):
 #   jre       unpack jre.tar.xz (jlink JRE + the JDK's include/ for JNI)
 #   djl       build DJL's JNI (.gpu/build_djl.sh)                               SKIP_DJL=1
@@ -73,9 +73,10 @@ rm -rf "$W/diffusers" "$W/d"
 mkdir -p "$W/diffusers"
 tar -C "$W" -xJf "$G/diffusers-src.tar.xz"            # -> $W/diffusers/src
 cp -r "$G/d" "$W/d"
-tar -C "$W/d/reference" -xJf "$G/d/tokenizer.tar.xz"   # -> $W/d/reference/tiny-sd15/model/tokenizer
-export DIFFUSERS_SRC="$W/diffusers/src"
 RES="$ROOT/worker/src/test/resources/reference"
+mkdir -p "$W/d/reference/tiny-sd15/model"   # the reference tokenizer folder, from the tests' copy
+cp -r "$RES/tiny-sd15/model/tokenizer" "$W/d/reference/tiny-sd15/model/"
+export DIFFUSERS_SRC="$W/diffusers/src"
 if [ "${MODEL:-sd15}" = sdxl ]; then
   mkdir -p "$W/d/reference/full-size/sdxl"
   cp "$RES/full-size/sdxl/manifest.json" "$W/d/reference/full-size/sdxl/"

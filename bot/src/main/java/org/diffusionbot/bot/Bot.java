@@ -28,6 +28,7 @@ import org.diffusionbot.bot.service.AdminService;
 import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.bot.service.DerivedJobs;
 import org.diffusionbot.bot.service.JobViews;
+import org.diffusionbot.bot.service.ModerationService;
 import org.diffusionbot.bot.service.QuotaService;
 import org.diffusionbot.bot.service.Services;
 import org.diffusionbot.bot.service.SubmitService;
@@ -49,6 +50,7 @@ import org.diffusionbot.db.ImageStore;
 import org.diffusionbot.db.SettingsStore;
 import org.diffusionbot.db.JobStore;
 import org.diffusionbot.db.QuotaPolicy;
+import org.diffusionbot.db.ModerationStore;
 import org.diffusionbot.db.QuotaStore;
 import org.diffusionbot.db.UserStore;
 import org.slf4j.Logger;
@@ -186,12 +188,13 @@ public final class Bot implements AutoCloseable {
         QuotaService quotas = new QuotaService(new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()),
                 settings, quotaStore);
         SecureRandom random = new SecureRandom();
+        ModerationService moderation = new ModerationService(new ModerationStore(ds), registry);
         return new Services(
-                new SubmitService(jobs, settings, quotas, config.defaultModel(), registry::spec, config.previewEvery(),
-                        random::nextLong),
+                new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), registry::spec,
+                        config.previewEvery(), random::nextLong),
                 new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
                 new CancelService(jobs, store), new JobViews(store, images), quotas, new UserSettingsService(settings),
-                new AdminService(settings, new UserStore(ds), quotaStore), registry);
+                new AdminService(settings, new UserStore(ds), quotaStore), moderation, registry);
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {

@@ -43,4 +43,12 @@ public final class Text {
         int end = graphemes.isBoundary(limit) ? limit : graphemes.preceding(limit);
         return s.substring(0, Math.max(end, 0));
     }
+
+    /**
+     * {@code s} made safe inside a Discord (markdown) code span or block: a backtick would close it, so each becomes
+     * an apostrophe.
+     */
+    public static String codeText(String s) {
+        return s.replace('`', '\'');
+    }
 }

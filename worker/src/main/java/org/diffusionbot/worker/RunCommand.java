@@ -18,6 +18,7 @@ import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.worker.engine.ComputeDevice;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.loaders.VaeFile;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
@@ -51,6 +52,9 @@ final class RunCommand {
         WorkerConfig config = WorkerConfig.fromEnv(env);
         String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
         SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
+        String vae = env.raw("VAE_PATH");
+        ModelLoader.Options loadOptions = new ModelLoader.Options(prediction, null,
+                vae == null || vae.isBlank() ? null : Path.of(vae.strip()));
         GpuSetup setup = logSetup(config.device());
         if (setup.engineError() != null) {
             throw new ConfigException(setup.advice());
@@ -91,6 +95,22 @@ final class RunCommand {
             }
             paths.put(m.getKey(), modelPath);
         }
+        if (loadOptions.vae() != null) {
+            try {
+                VaeFile.check(loadOptions.vae());
+            } catch (ModelFormatException e) {
+                System.err.println("worker: VAE_PATH: " + e.getMessage());
+                return 2;
+            }
+        }
+        for (Map.Entry<String, Path> m : paths.entrySet()) { // before anything is announced: every model can run jobs
+            try {
+                LOG.info("model {}: {}", m.getKey(), ModelLoader.check(m.getValue(), loadOptions));
+            } catch (ModelFormatException e) {
+                System.err.println("worker: MODEL_PATH: " + e.getMessage());
+                return 2;
+            }
+        }
         if (NativeOps.cudaMemory() != null) {
             metrics.gpuMemory(NativeOps::cudaMemory);
         }
@@ -108,7 +128,7 @@ final class RunCommand {
         ModelPool pool;
         try {
             pool = new ModelPool(sizes, budget, DiffusionGenerator.deviceName(compute.device()),
-                    name -> load(name, paths.get(name), compute, prediction, sizes.get(name), safety), metrics);
+                    name -> load(name, paths.get(name), compute, loadOptions, sizes.get(name), safety), metrics);
         } catch (IllegalArgumentException e) {
             throw new ConfigException("MODEL_MEMORY_GB: " + e.getMessage() + " (set MODEL_MEMORY_GB higher, or serve "
                     + "fewer or smaller models)");
@@ -148,12 +168,11 @@ final class RunCommand {
 
     /** Loads one checkpoint; its size is what the CUDA allocator grew by, where that can be read. */
     private static ModelPool.Loaded load(String name, Path path, ComputeDevice compute,
-            SchedulerConfig.PredictionType prediction, long estimate, UnaryOperator<ImageGenerator> wrap) {
+            ModelLoader.Options options, long estimate, UnaryOperator<ImageGenerator> wrap) {
         long[] before = NativeOps.cudaMemory();
         long t0 = System.nanoTime();
         LOG.info("loading model {} from {} on {}", name, path, compute);
-        StableDiffusionPipeline pipeline = ModelLoader.load(path, compute.dtype(), compute.device(),
-                new ModelLoader.Options(prediction, null));
+        StableDiffusionPipeline pipeline = ModelLoader.load(path, compute.dtype(), compute.device(), options);
         long[] after = NativeOps.cudaMemory();
         LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), (System.nanoTime() - t0) / 1e9));
         long measured = before != null && after != null ? after[0] - before[0] : 0;

@@ -48,4 +48,39 @@ class RunCommandSettingsTest {
         assertEquals(2, RunCommand.run(Env.of(Map.of("MODEL_PATH", TINY, "DEVICE", "cpu",
                 "SAFETY_CHECKER_PATH", ckpt.toString(), "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2F"))));
     }
+
+    /** A model that cannot run jobs (an inpainting UNet), even one not loaded at start, stops the worker before it announces any. */
+    @Test
+    void anInpaintingModelStopsTheWorkerBeforeAnyModelIsAnnounced(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        String convIn = "model.diffusion_model.input_blocks.0.0.weight";
+        org.diffusionbot.worker.engine.io.SafetensorsWriter w = new org.diffusionbot.worker.engine.io.SafetensorsWriter();
+        try (org.diffusionbot.worker.engine.io.Weights all = org.diffusionbot.worker.engine.io.Weights.open(
+                java.nio.file.Path.of("src/test/resources/reference/tiny-sd15/single-file.safetensors"))) {
+            for (String n : all.names()) {
+                org.diffusionbot.worker.engine.io.TensorView v = all.get(n);
+                if (n.equals(convIn)) {
+                    long[] shape = v.shape().getShape().clone();
+                    shape[1] = 9;
+                    w.add(n, v.dtype().name(), shape, new byte[(int) (v.byteSize() / 4 * 9)]);
+                } else {
+                    w.add(n, v);
+                }
+            }
+        }
+        java.nio.file.Path inpaint = w.write(dir.resolve("inpaint.safetensors"));
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = RunCommand.run(Env.of(Map.of("MODEL_PATH", "tiny=" + TINY + ",inpaint=" + inpaint, "DEVICE", "cpu",
+                    "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2F")));
+        } finally {
+            System.setErr(err);
+        }
+        assertEquals(2, code);
+        String out = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(out.contains("worker: MODEL_PATH: " + inpaint + ": this is an inpainting model"), out);
+    }
 }

@@ -13,7 +13,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@code /admin}: workers, quota, pause, resume, ban, unban, negative. The caller's permission is checked here on
+ * {@code /admin}: workers, quota, pause, resume, ban, unban, negative, and the {@code moderation} group
+ * ({@link ModerationAdmin}). The caller's permission is checked here on
  * every call, from the interaction itself (Manage Server, Administrator, or a configured admin role), whatever
  * Discord shows or hides; a refusal is ephemeral and changes nothing.
  */
@@ -25,8 +26,11 @@ final class AdminCommand implements SlashCommand {
     private final WorkerRegistry workers;
     private final Set<Long> adminRoleIds;
     private final Executor executor;
+    private final ModerationAdmin moderation;
 
-    AdminCommand(AdminService admin, WorkerRegistry workers, Set<Long> adminRoleIds, Executor executor) {
+    AdminCommand(AdminService admin, WorkerRegistry workers, Set<Long> adminRoleIds, Executor executor,
+            ModerationAdmin moderation) {
+        this.moderation = moderation;
         this.admin = admin;
         this.workers = workers;
         this.adminRoleIds = adminRoleIds;
@@ -52,7 +56,13 @@ final class AdminCommand implements SlashCommand {
             return;
         }
         String sub = event.getSubcommandName() == null ? "" : event.getSubcommandName();
-        LOG.info("/admin {} by user {} in guild {}", sub, caller.userId(), caller.guildId());
+        String group = event.getSubcommandGroup();
+        LOG.info("/admin {}{} by user {} in guild {}", group == null ? "" : group + " ", sub, caller.userId(),
+                caller.guildId());
+        if (ModerationAdmin.GROUP.equals(group)) {
+            moderation.handle(event, caller);
+            return;
+        }
         switch (sub) {
             case "workers" -> answer(event, () -> JobMessages.workers(workers.workers(), admin.paused()));
             case "pause" -> answer(event, () -> admin.setPaused(true, caller.userId())

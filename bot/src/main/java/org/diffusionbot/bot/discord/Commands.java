@@ -118,7 +118,8 @@ public final class Commands {
                                 .addOption(OptionType.USER, "user", "The user", true),
                         new SubcommandData("negative", "The server's default negative prompt (empty: none)")
                                 .addOptions(new OptionData(OptionType.STRING, "text", "Default negative prompt")
-                                        .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS)));
+                                        .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS)))
+                .addSubcommandGroups(ModerationAdmin.group());
         if (!adminRolesConfigured) {
             admin.setDefaultPermissions(DefaultMemberPermissions.enabledFor(Permission.MANAGE_SERVER));
         }

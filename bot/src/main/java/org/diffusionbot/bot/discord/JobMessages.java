@@ -228,7 +228,7 @@ public final class JobMessages {
 
     /** Text inside a code span or block: backticks cannot close it. */
     static String code(String s) {
-        return s.replace('`', '\'');
+        return Text.codeText(s);
     }
 
     static String oneLine(String s) {

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.function.Supplier;
 import net.dv8tion.jda.api.entities.Message;
+import net.dv8tion.jda.api.entities.channel.attribute.IAgeRestrictedChannel;
 import net.dv8tion.jda.api.interactions.Interaction;
 import net.dv8tion.jda.api.interactions.InteractionHook;
 import net.dv8tion.jda.api.interactions.callbacks.IReplyCallback;
@@ -89,10 +90,16 @@ final class Replies {
         hook.sendMessage("❌ " + message).setEphemeral(true).setAllowedMentions(NO_MENTIONS).queue();
     }
 
-    /** Where the interaction came from, for the job's progress and outcome. */
+    /**
+     * Where the interaction came from, for the job's progress and outcome, with whether its channel is
+     * age-restricted: the channel object Discord sends in the interaction carries its {@code nsfw} field, which JDA
+     * reads into {@link IAgeRestrictedChannel#isNSFW()} (text, voice, stage, forum and media channels). Threads and
+     * direct messages have no such flag and count as not age-restricted, so their images are checked.
+     */
     static Origin origin(Interaction event) {
+        boolean ageRestricted = event.getChannel() instanceof IAgeRestrictedChannel c && c.isNSFW();
         return new Origin(event.getChannelIdLong(), event.getJDA().getSelfUser().getApplicationIdLong(),
-                event.getToken(), event.getTimeCreated().toInstant().plus(TOKEN_LIFETIME));
+                event.getToken(), event.getTimeCreated().toInstant().plus(TOKEN_LIFETIME), ageRestricted);
     }
 
     /** Splits a long answer at line ends into messages Discord accepts (lengths in code points, as Discord's). */

@@ -23,7 +23,7 @@ import java.util.Locale;
  *       ({@code succeeded failed cancelled})</li>
  *   <li>{@code diffusionbot_job_wait_seconds{model}}, {@code diffusionbot_job_run_seconds{model}}: histograms of
  *       queued → started and started → finished, as the worker measured them</li>
- *   <li>{@code diffusionbot_quota_refusals_total{reason}} ({@code daily_limit active_limit banned paused})</li>
+ *   <li>{@code diffusionbot_quota_refusals_total{reason}} ({@code daily_limit active_limit banned paused blocked_term channel})</li>
  *   <li>{@code diffusionbot_discord_requests_seconds{method,status}}: Discord REST calls by HTTP method and
  *       status class ({@code 2xx 4xx 429 5xx error}), a histogram</li>
  *   <li>{@code diffusionbot_discord_deferral_seconds}: from an {@code /imagine} or button press to Discord's
@@ -100,7 +100,7 @@ public final class BotMetrics {
     }
 
     private Counter refusals(String reason) {
-        return Counter.builder("diffusionbot.quota.refusals").description("submissions refused by quota, ban or pause")
+        return Counter.builder("diffusionbot.quota.refusals").description("submissions refused by quota, ban, pause or moderation")
                 .tag("reason", reason).register(registry);
     }
 

@@ -14,8 +14,9 @@ import org.diffusionbot.db.SubmissionContext;
 
 /**
  * Submitting a job for a member: {@code /imagine} and the buttons that make new jobs. Before anything is charged it
- * reads, in one round trip, whether the bot is paused, the member's defaults and their quota policy
- * ({@link #prepare}); a paused bot refuses and charges nothing; then {@link JobService} charges, records and
+ * reads, in one round trip, whether the bot is paused, the member's defaults and their quota policy, and then the
+ * server's moderation rules ({@link #prepare}); a paused bot refuses, then moderation (a blocked term in the prompt,
+ * a channel the server does not allow), each charging nothing; then {@link JobService} charges, records and
  * publishes.
  */
 public final class SubmitService {
@@ -26,25 +27,28 @@ public final class SubmitService {
     private final JobService jobs;
     private final SettingsStore settings;
     private final QuotaService quotas;
+    private final ModerationService moderation;
     private final String defaultModel;
     private final int previewEvery;
     private final LongSupplier random;
     private final Function<String, ModelSpec> specs;
 
     /** @param specs what each model is (family, native size): the worker registry's {@code spec} */
-    public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, String defaultModel,
-            Function<String, ModelSpec> specs, int previewEvery, LongSupplier random) {
+    public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
+            String defaultModel, Function<String, ModelSpec> specs, int previewEvery, LongSupplier random) {
         this.specs = specs;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
+        this.moderation = moderation;
         this.defaultModel = defaultModel;
         this.previewEvery = previewEvery;
         this.random = random;
     }
 
-    /** What a submission needs to know about its member before it is charged. */
-    public record Prepared(boolean paused, ImagineOptions.Defaults defaults, QuotaPolicy policy) {
+    /** What a submission needs to know about its member and server before it is charged. */
+    public record Prepared(boolean paused, ImagineOptions.Defaults defaults, QuotaPolicy policy,
+            ModerationService.Rules moderation) {
     }
 
     /**
@@ -55,11 +59,15 @@ public final class SubmitService {
         ImagineOptions.toRequest(options, defaultModel, specs, previewEvery, random, now);
     }
 
-    /** Reads the pause flag, the member's defaults and their quota policy (one round trip). */
+    /**
+     * Reads the pause flag, the member's defaults and their quota policy (one round trip), and the server's
+     * moderation rules (a second).
+     */
     public Prepared prepare(Caller caller) {
         SubmissionContext c = settings.forSubmission(caller.userId(), caller.guildId(), caller.roleIds(),
                 quotas.defaults());
-        return new Prepared(c.paused(), UserSettingsService.imagineDefaults(c, caller), c.policy());
+        return new Prepared(c.paused(), UserSettingsService.imagineDefaults(c, caller), c.policy(),
+                moderation.rules(caller.guildId()));
     }
 
     /**
@@ -70,15 +78,19 @@ public final class SubmitService {
         return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, specs, previewEvery, random, now);
     }
 
-    /** The job row of a request by {@code caller} from {@code origin}. */
+    /**
+     * The job row of a request by {@code caller} from {@code origin}; the request is marked with whether the
+     * channel is age-restricted ({@link JobRequest#ageRestricted()}: workers check the images of every other job).
+     */
     public static NewJob newJob(JobRequest request, Caller caller, Origin origin, String kind, Long parentImageId) {
-        return new NewJob(request, caller.userId(), caller.userName(), caller.guildId(), origin.channelId(), kind,
+        return new NewJob(request.withAgeRestricted(origin.ageRestricted()), caller.userId(), caller.userName(), caller.guildId(), origin.channelId(), kind,
                 parentImageId, origin.applicationId(), origin.token(), origin.tokenExpiresAt());
     }
 
     /**
-     * Charges, records and publishes the job, or refuses it (paused, banned, over quota, the database down: the
-     * refusal says why and nothing is charged).
+     * Charges, records and publishes the job, or refuses it (paused, a blocked term in its prompt or negative prompt,
+     * a channel the server does not allow, banned, over quota, the database down: the refusal says why and nothing
+     * is charged).
      *
      * @param onRecorded as {@link JobService#submit(NewJob, QuotaPolicy, Consumer)}
      */
@@ -88,6 +100,12 @@ public final class SubmitService {
             return new JobService.Outcome.Refused(PAUSED);
         }
         try {
+            java.util.Optional<ModerationService.Refusal> refusal = moderation.refusal(job, prepared.moderation());
+            if (refusal.isPresent()) {
+                jobs.metrics().quotaRefused(refusal.get() instanceof ModerationService.Refusal.Blocked
+                        ? "blocked_term" : "channel");
+                return new JobService.Outcome.Refused(refusal.get().message());
+            }
             return jobs.submit(job, prepared.policy(), onRecorded);
         } catch (RuntimeException e) {
             return new JobService.Outcome.Refused(Failures.forUser("submitting job " + job.request().jobId(), e, true));

@@ -122,6 +122,26 @@ public final class WorkerRegistry implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Whether the images of a job for {@code model} will pass the safety check: at least one live worker serves the
+     * model, and every live one that does announces the checker ({@code safety_checker} in its heartbeat), so
+     * whichever takes the job checks its images.
+     */
+    public boolean checksImages(String model) {
+        boolean served = false;
+        for (Seen s : workers()) {
+            if (s.lost() || s.heartbeat().state() == WorkerHeartbeat.State.STOPPING
+                    || !s.heartbeat().models().contains(model)) {
+                continue;
+            }
+            if (!s.heartbeat().safetyChecker()) {
+                return false;
+            }
+            served = true;
+        }
+        return served;
+    }
+
     public Duration lostAfter() {
         return lostAfter;
     }

@@ -155,7 +155,7 @@ public final class FakeDiscord implements AutoCloseable {
         g.members.put(owner.id(), new ArrayList<>());
         g.joinedAt.put(botUser.id(), now());
         g.joinedAt.put(owner.id(), now());
-        addChannel(g, "general");
+        addChannel(g, "general", false);
 
         this.gateway = new FakeGateway(this);
         // like Discord's edge, answer without Nagle's delay (the JDK server otherwise adds ~40 ms per response)
@@ -269,9 +269,17 @@ public final class FakeDiscord implements AutoCloseable {
 
     /** Adds a text channel to the guild (sent as CHANNEL_CREATE if a gateway session is up). */
     public FakeChannel createTextChannel(String name) {
+        return createTextChannel(name, false);
+    }
+
+    /**
+     * Adds a text channel to the guild, age-restricted ({@code nsfw}: Discord's "Age-Restricted Channel" setting) or
+     * not (sent as CHANNEL_CREATE if a gateway session is up).
+     */
+    public FakeChannel createTextChannel(String name, boolean nsfw) {
         FakeChannel c;
         synchronized (lock) {
-            c = addChannel(guilds.values().iterator().next(), name);
+            c = addChannel(guilds.values().iterator().next(), name, nsfw);
         }
         if (gateway.currentSession() != null) {
             gateway.dispatch("CHANNEL_CREATE", channelJson(c));
@@ -370,7 +378,7 @@ public final class FakeDiscord implements AutoCloseable {
     public FakeChannel dmChannel(FakeUser user) {
         synchronized (lock) {
             String id = dmChannelByUser.computeIfAbsent(user.id(), k -> {
-                FakeChannel c = new FakeChannel(nextId(), null, user.username(), 1, 0);
+                FakeChannel c = new FakeChannel(nextId(), null, user.username(), 1, 0, false);
                 channels.put(c.id(), c);
                 return c.id();
             });
@@ -946,7 +954,7 @@ public final class FakeDiscord implements AutoCloseable {
                     .forEach(u -> recipients.add(userJson(u)));
             return o;
         }
-        o.put("guild_id", c.guildId()).put("name", c.name()).put("position", c.position()).put("nsfw", false)
+        o.put("guild_id", c.guildId()).put("name", c.name()).put("position", c.position()).put("nsfw", c.nsfw())
                 .put("rate_limit_per_user", 0);
         o.putNull("topic").putNull("parent_id");
         o.putArray("permission_overwrites");
@@ -981,8 +989,8 @@ public final class FakeDiscord implements AutoCloseable {
         return o;
     }
 
-    private FakeChannel addChannel(GuildState g, String name) {
-        FakeChannel c = new FakeChannel(nextId(), g.id, name, 0, g.channelIds.size());
+    private FakeChannel addChannel(GuildState g, String name, boolean nsfw) {
+        FakeChannel c = new FakeChannel(nextId(), g.id, name, 0, g.channelIds.size(), nsfw);
         channels.put(c.id(), c);
         g.channelIds.add(c.id());
         return c;

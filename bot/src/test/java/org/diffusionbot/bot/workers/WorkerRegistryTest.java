@@ -1,6 +1,7 @@
 package org.diffusionbot.bot.workers;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Instant;
@@ -64,5 +65,25 @@ class WorkerRegistryTest {
         String admin = JobMessages.workers(r.workers(), false);
         assertTrue(admin.contains("`w1` on host · cuda:0 · sd15 (can load dream) · **idle**"), admin);
         assertTrue(admin.contains("`w2` on host · cuda:0 · dream, sd15 · **idle**"), admin);
+    }
+
+    @Test
+    void imagesAreCheckedOnlyWhenEveryLiveWorkerOfTheModelRunsTheChecker() {
+        WorkerRegistry r = new WorkerRegistry(clock, 5);
+        assertFalse(r.checksImages("sd15"), "no worker serves it: a job would wait for any worker");
+        r.record(checker("w1", List.of("sd15", "dream"), true));
+        assertTrue(r.checksImages("sd15"));
+        assertFalse(r.checksImages("other"));
+        r.record(checker("w2", List.of("dream"), false));
+        assertTrue(r.checksImages("sd15"), "w2 does not serve sd15");
+        assertFalse(r.checksImages("dream"), "a job for dream may go to w2, which does not check");
+        clock.advance(java.time.Duration.ofSeconds(16)); // past 3 heartbeats of 5 s: both lost
+        r.record(checker("w1", List.of("sd15", "dream"), true));
+        assertTrue(r.checksImages("dream"), "the lost w2 takes no jobs");
+    }
+
+    private static WorkerHeartbeat checker(String id, List<String> models, boolean checks) {
+        return new WorkerHeartbeat(id, "host", "cuda:0", models, WorkerHeartbeat.State.IDLE, 0, 0, 0,
+                Instant.parse("2026-11-30T12:00:00Z"), List.of(), List.of(), checks);
     }
 }

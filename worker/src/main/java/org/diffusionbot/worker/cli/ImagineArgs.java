@@ -32,6 +32,7 @@ import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
  * @param prediction prediction type override (SD 2.x 768-px models: v_prediction), or null
  * @param out the PNG to write ({@code out} for one image; {@code out-1.png ... out-N.png} for several)
  * @param guidanceRescale diffusers' {@code guidance_rescale} φ, 0..1 (0: plain guidance)
+ * @param vae a VAE to use instead of the model's ({@code --vae}: diffusers folder or {@code .safetensors}), or null
  */
 public record ImagineArgs(
         Path model,
@@ -50,7 +51,8 @@ public record ImagineArgs(
         boolean gpu,
         PredictionType prediction,
         Path out,
-        double guidanceRescale) {
+        double guidanceRescale,
+        Path vae) {
 
     public static final String USAGE = """
             usage: java -jar worker.jar imagine --model PATH --prompt TEXT --out FILE.png [options]
@@ -68,12 +70,13 @@ public record ImagineArgs(
               --device cpu|gpu    cpu: float32 (default); gpu: CUDA float16
               --prediction epsilon|v_prediction   override (SD 2.x 768-px models are v_prediction)
               --guidance-rescale F   0..1 (default 0): diffusers' guidance_rescale, for zero-terminal-SNR models
+              --vae PATH          a VAE instead of the model's: diffusers vae/ folder or .safetensors (either naming)
               --out FILE.png      where to write the image(s)
             """.formatted(Sampler.ids(), Sampler.DEFAULT.id());
 
     private static final Set<String> FLAGS = Set.of("model", "prompt", "negative", "seed", "steps", "cfg", "sampler",
             "width", "height", "clip-skip", "count", "init-image", "strength", "device", "prediction", "out",
-            "guidance-rescale");
+            "guidance-rescale", "vae");
 
     /**
      * @param args the arguments after {@code imagine}
@@ -143,8 +146,12 @@ public record ImagineArgs(
         }
         PredictionType prediction = v.containsKey("prediction") ? PredictionType.parse(v.get("prediction")) : null;
         double rescale = GenerationLimits.checkGuidanceRescale(doubleValue(v, "guidance-rescale", 0));
+        Path vae = v.containsKey("vae") ? Path.of(v.get("vae")) : null;
+        if (vae != null && !Files.exists(vae)) {
+            throw new IllegalArgumentException("VAE " + vae + " does not exist");
+        }
         return new ImagineArgs(model, prompt, negative, seed, steps, cfg, sampler, width, height, clipSkip, count, init,
-                strength, device.equals("gpu"), prediction, Path.of(outText), rescale);
+                strength, device.equals("gpu"), prediction, Path.of(outText), rescale, vae);
     }
 
     /** Where image {@code i} (0-based) goes: {@code out} for a single image, else {@code out-(i+1).png}. */

@@ -52,7 +52,7 @@ public final class ImagineCommand {
         }
         long t0 = System.nanoTime();
         try (StableDiffusionPipeline p = ModelLoader.load(a.model(), compute.dtype(), compute.device(),
-                new ModelLoader.Options(a.prediction(), null))) {
+                new ModelLoader.Options(a.prediction(), null, a.vae()))) {
             long t1 = System.nanoTime();
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", p.description(), (t1 - t0) / 1e9);
             try {

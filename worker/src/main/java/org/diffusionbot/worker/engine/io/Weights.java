@@ -82,6 +82,20 @@ public final class Weights implements AutoCloseable {
         return source;
     }
 
+    /**
+     * The {@code __metadata__} entries of the files this instance opened (e.g. {@code
+     * modelspec.prediction_type}); for weights made by {@link #of}, {@link #subset} or {@link #renamed}: none.
+     *
+     * @return key → value (unmodifiable, possibly empty); a key in several files: the first file's value
+     */
+    public Map<String, String> metadata() {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (SafetensorsFile f : files) {
+            f.metadata().forEach(out::putIfAbsent);
+        }
+        return Collections.unmodifiableMap(out);
+    }
+
     /** @return all tensor names (unmodifiable) */
     public Set<String> names() {
         return Collections.unmodifiableSet(tensors.keySet());

@@ -289,7 +289,7 @@ public final class CheckpointArchitecture {
                 d.midBlockScaleFactor(), d.centerInputSample(), addition, timeDim, addIn, 0);
     }
 
-    private static VaeConfig vae(Weights w, Family family, Integer groupsOverride) {
+    static VaeConfig vae(Weights w, Family family, Integer groupsOverride) {
         VaeConfig d = VaeConfig.parse("sd15-defaults/vae.json", resource("vae.json"));
         List<Integer> channels = new ArrayList<>();
         for (int i = 0; has(w, VAE + "encoder.down." + i + ".block.0.conv2.weight"); i++) {

@@ -47,6 +47,15 @@ public final class DiffusersLoader {
      * @return the models; close to free their memory
      */
     public static StableDiffusionModels loadPipeline(Path dir, DataType dtype, Device device) {
+        return loadPipeline(dir, dtype, device, null);
+    }
+
+    /**
+     * {@link #loadPipeline(Path, DataType, Device)} with a separate VAE in place of {@code vae/}.
+     *
+     * @param vaeFile a VAE for {@link VaeFile}, or null for the folder's own
+     */
+    public static StableDiffusionModels loadPipeline(Path dir, DataType dtype, Device device, Path vaeFile) {
         if (!Files.isRegularFile(dir.resolve("model_index.json"))) {
             throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder");
         }
@@ -58,9 +67,11 @@ public final class DiffusersLoader {
             ClipTextEncoder text2 = Files.isDirectory(dir.resolve("text_encoder_2"))
                     ? loadTextEncoder(dir.resolve("text_encoder_2"), true, manager, dtype, device) : null;
             UNet2DConditionModel unet = loadUNet(dir.resolve("unet"), manager, dtype, device);
+            VaeConfig ownVae = VaeConfig.load(config(dir.resolve("vae")));
+            boolean sdxl = text2 != null;
             // SDXL: the VAE in float32 when its config says force_upcast, as diffusers' SDXL pipeline upcasts it
-            DataType vaeType = text2 != null ? AutoencoderKL.sdxlDtype(VaeConfig.load(config(dir.resolve("vae"))), dtype) : dtype;
-            AutoencoderKL vae = loadVae(dir.resolve("vae"), manager, vaeType, device);
+            AutoencoderKL vae = VaeFile.loadOr(vaeFile, ownVae, sdxl, manager, dtype, device, owner -> loadVae(
+                    dir.resolve("vae"), owner, sdxl ? AutoencoderKL.sdxlDtype(ownVae, dtype) : dtype, device));
             checkSdxl(dir, text, text2, unet);
             return new StableDiffusionModels(manager, text, text2, unet, vae);
         } catch (RuntimeException e) {
@@ -191,7 +202,7 @@ public final class DiffusersLoader {
         throw new ModelFormatException(componentDir + ": no weights file (expected one of " + WEIGHT_FILES + ")");
     }
 
-    private static Path config(Path componentDir) {
+    static Path config(Path componentDir) {
         Path p = componentDir.resolve("config.json");
         if (!Files.isRegularFile(p)) {
             throw new ModelFormatException(componentDir + ": no config.json");

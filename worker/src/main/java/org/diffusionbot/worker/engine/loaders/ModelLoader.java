@@ -16,29 +16,51 @@ import org.diffusionbot.worker.engine.io.Weights;
 import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
+import org.diffusionbot.worker.engine.models.UNetConfig;
+import org.diffusionbot.worker.engine.models.VaeConfig;
 import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
 import org.diffusionbot.worker.engine.text.ClipTokenizer;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Loads a {@link StableDiffusionPipeline} from a diffusers folder (with {@code model_index.json})
- * or a single-file {@code .safetensors} checkpoint (SD 1.x or 2.x; architecture recognised by
- * {@link CheckpointArchitecture}). Pickled checkpoints ({@code .ckpt}, {@code .pt}, {@code .bin})
- * are refused: loading them can run arbitrary code. Every problem with the files is a {@link
- * ModelFormatException} with one message naming the file.
+ * or a single-file {@code .safetensors} checkpoint (SD 1.x, 2.x or XL; architecture recognised by
+ * {@link CheckpointArchitecture}), optionally with a separate VAE ({@link Options#vae()}, {@link
+ * VaeFile}). Pickled checkpoints ({@code .ckpt}, {@code .pt}, {@code .bin}) are refused: loading
+ * them can run arbitrary code. So are models this pipeline cannot run (inpainting and
+ * instruct-pix2pix UNets, {@link #checkRunnable}), which {@link #check} finds without reading the
+ * weights. Every problem with the files is a {@link ModelFormatException} with one message naming
+ * the file.
  */
 public final class ModelLoader {
+    private static final Logger LOG = LoggerFactory.getLogger(ModelLoader.class);
+
     /**
      * What a file cannot tell.
      *
      * @param predictionType overrides the model's prediction type (SD 2.x 768-px models are {@code
-     *     v_prediction}; single files cannot say so); null: the scheduler config's, or epsilon
+     *     v_prediction}); null: the scheduler config's, or for single files the file's markers
+     *     ({@link #singleFileScheduler})
      * @param normNumGroups GroupNorm groups of single-file UNet and VAE; null: inferred
+     * @param vae a VAE to use instead of the model's own ({@link VaeFile}: a diffusers {@code vae/}
+     *     folder or a {@code .safetensors} file in diffusers or single-file naming), or null
      */
-    public record Options(PredictionType predictionType, Integer normNumGroups) {
-        public static final Options DEFAULTS = new Options(null, null);
+    public record Options(PredictionType predictionType, Integer normNumGroups, Path vae) {
+        public static final Options DEFAULTS = new Options(null, null, null);
+
+        /** Without a separate VAE. */
+        public Options(PredictionType predictionType, Integer normNumGroups) {
+            this(predictionType, normNumGroups, null);
+        }
+
+        /** @return these options with {@code vae} as the separate VAE (null: the model's own) */
+        public Options withVae(Path vae) {
+            return new Options(predictionType, normNumGroups, vae);
+        }
     }
 
     private ModelLoader() {}
@@ -54,33 +76,107 @@ public final class ModelLoader {
      * @param device where the model lives
      * @param options overrides
      * @return the pipeline; close it to free the weights
-     * @throws ModelFormatException for a missing, unsupported or malformed model
+     * @throws ModelFormatException for a missing, unsupported, unrunnable or malformed model or VAE
      */
     public static StableDiffusionPipeline load(Path path, DataType dtype, Device device, Options options) {
-        if (!Files.exists(path)) {
-            throw new ModelFormatException(path + ": no such file or folder");
-        }
+        refuseUnreadable(path, options);
         if (Files.isDirectory(path)) {
             return loadFolder(path, dtype, device, options);
-        }
-        String name = path.getFileName().toString().toLowerCase(Locale.ROOT);
-        for (String ext : new String[] {".ckpt", ".pt", ".pth", ".bin", ".pkl"}) {
-            if (name.endsWith(ext)) {
-                throw new ModelFormatException(path + ": pickled PyTorch checkpoints (" + ext + ") are refused because "
-                        + "loading them can run arbitrary code; convert it to .safetensors first (e.g. with diffusers' "
-                        + "convert_original_stable_diffusion_to_diffusers.py --to_safetensors, or the A1111/ComfyUI "
-                        + "model converter)");
-            }
         }
         return loadSingleFile(path, dtype, device, options);
     }
 
-    private static StableDiffusionPipeline loadFolder(Path dir, DataType dtype, Device device, Options options) {
+    /**
+     * Everything {@link #load} would refuse that can be told from the file headers and configs alone
+     * (no weights are read): a missing path, a pickle, not a Stable Diffusion model, the SDXL refiner,
+     * an inpainting or instruct-pix2pix UNet, a missing or unreadable separate VAE. A worker checks
+     * every model it serves with this before it announces any, so that no job is sent to a model that
+     * cannot run it. Malformed tensors are still found only by {@link #load}.
+     *
+     * @param path as for {@link #load}
+     * @param options as for {@link #load} (only {@link Options#vae()} and the GroupNorm override matter)
+     * @return a short description, e.g. {@code "SD1 single file"}
+     * @throws ModelFormatException naming the file and what it is
+     */
+    public static String check(Path path, Options options) {
+        refuseUnreadable(path, options);
+        if (Files.isDirectory(path)) {
+            checkFolder(path);
+            UNetConfig unet = UNetConfig.load(path.resolve("unet/config.json"));
+            checkRunnable(path.toString(), unet, VaeConfig.load(path.resolve("vae/config.json")));
+            return (Files.isDirectory(path.resolve("text_encoder_2")) ? "SDXL" : "SD") + " diffusers folder";
+        }
+        try (Weights all = Weights.open(path)) {
+            CheckpointArchitecture.Inferred arch = CheckpointArchitecture.infer(all, options.normNumGroups());
+            checkRunnable(path.toString(), arch.unet(), arch.vae());
+            return arch.family() + " single file";
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(path + ": unsupported model: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Refuses a UNet that does not take and give exactly the VAE's latents, naming what the model is:
+     * inpainting models (diffusers' {@code StableDiffusionInpaintPipeline}: latent + mask + masked-image
+     * latent channels, 9 for SD) and instruct-pix2pix models ({@code StableDiffusionInstructPix2PixPipeline}:
+     * latent + image latent channels, 8) need inputs that txt2img and img2img jobs do not have.
+     *
+     * @param source the model, for the message
+     * @param unet its UNet config ({@code in_channels}, {@code out_channels})
+     * @param vae its VAE config ({@code latent_channels})
+     * @throws ModelFormatException when the channels do not match
+     */
+    public static void checkRunnable(String source, UNetConfig unet, VaeConfig vae) {
+        int lat = vae.latentChannels();
+        int in = unet.inChannels();
+        if (in == lat && unet.outChannels() == lat) {
+            return;
+        }
+        String what;
+        if (in == 2 * lat + 1) {
+            what = "an inpainting model (" + in + "-channel UNet input: latents, mask and masked-image latents)";
+        } else if (in == 2 * lat) {
+            what = "an instruct-pix2pix model (" + in + "-channel UNet input: latents and the input image's latents)";
+        } else {
+            what = "a model whose UNet takes " + in + " and gives " + unet.outChannels() + " channels";
+        }
+        throw new ModelFormatException(source + ": this is " + what + ", which this worker cannot run: txt2img and "
+                + "img2img need a UNet on the VAE's " + lat + " latent channels; use the base (non-inpainting) "
+                + "version of the model");
+    }
+
+    private static void refuseUnreadable(Path path, Options options) {
+        if (!Files.exists(path)) {
+            throw new ModelFormatException(path + ": no such file or folder");
+        }
+        if (!Files.isDirectory(path)) {
+            String name = path.getFileName().toString().toLowerCase(Locale.ROOT);
+            for (String ext : new String[] {".ckpt", ".pt", ".pth", ".bin", ".pkl"}) {
+                if (name.endsWith(ext)) {
+                    throw new ModelFormatException(path + ": pickled PyTorch checkpoints (" + ext + ") are refused "
+                            + "because loading them can run arbitrary code; convert it to .safetensors first (e.g. with "
+                            + "diffusers' convert_original_stable_diffusion_to_diffusers.py --to_safetensors, or the "
+                            + "A1111/ComfyUI model converter)");
+                }
+            }
+        }
+        if (options.vae() != null) {
+            VaeFile.check(options.vae());
+        }
+    }
+
+    private static void checkFolder(Path dir) {
         if (!Files.isRegularFile(dir.resolve("model_index.json"))) {
             throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder "
                     + "(give the folder that holds model_index.json, or a single .safetensors file)");
         }
         DiffusersLoader.refuseRefiner(dir);
+    }
+
+    private static StableDiffusionPipeline loadFolder(Path dir, DataType dtype, Device device, Options options) {
+        checkFolder(dir);
+        checkRunnable(dir.toString(), UNetConfig.load(dir.resolve("unet/config.json")),
+                VaeConfig.load(dir.resolve("vae/config.json")));
         ClipTokenizer tokenizer = tokenizer(dir.resolve("tokenizer"));
         ClipTokenizer tokenizer2 = Files.isDirectory(dir.resolve("text_encoder_2")) ? tokenizer(dir.resolve("tokenizer_2")) : null;
         SchedulerConfig sc = SchedulerConfig.stableDiffusion();
@@ -97,8 +193,12 @@ public final class ModelLoader {
         if (options.predictionType() != null) {
             sc = sc.withPredictionType(options.predictionType());
         }
-        StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device);
-        return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, dir.toString());
+        StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device, options.vae());
+        return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, describe(dir.toString(), options));
+    }
+
+    private static String describe(String model, Options options) {
+        return options.vae() == null ? model : model + " with VAE " + options.vae();
     }
 
     private static ClipTokenizer tokenizer(Path dir) {
@@ -110,85 +210,113 @@ public final class ModelLoader {
     }
 
     private static StableDiffusionPipeline loadSingleFile(Path file, DataType dtype, Device device, Options options) {
-        CheckpointArchitecture.Inferred arch;
         try (Weights all = Weights.open(file)) {
-            arch = CheckpointArchitecture.infer(all, options.normNumGroups());
-            if (arch.family() == CheckpointArchitecture.Family.SD1) {
-                StableDiffusionModels models = SingleFileCheckpoint.load(file, arch.unet(), arch.vae(), arch.text(), dtype, device);
-                return pipeline(file, arch, models, dtype, device, options, all);
-            }
-            if (arch.family() == CheckpointArchitecture.Family.SDXL) {
-                return pipeline(file, arch, loadSdxl(all, arch, dtype, device), dtype, device, options, all);
-            }
-            return pipeline(file, arch, loadSd2(all, arch, dtype, device), dtype, device, options, all);
+            CheckpointArchitecture.Inferred arch = CheckpointArchitecture.infer(all, options.normNumGroups());
+            checkRunnable(file.toString(), arch.unet(), arch.vae());
+            SchedulerConfig sc = singleFileScheduler(all, arch.family(), options);
+            StableDiffusionModels models = assemble(all, arch, dtype, device, options.vae());
+            ClipTokenizer tokenizer2 = arch.text2() != null ? ClipTokenizer.bundled(0) : null; // SDXL's OpenCLIP pads with '!'
+            return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), tokenizer2, sc, dtype,
+                    device, describe(file + " (" + arch.family() + ")", options));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": unsupported model: " + e.getMessage(), e);
         }
     }
 
     /**
-     * The bundled scheduler config, adjusted by the markers finetunes put in single files (as
-     * ComfyUI and Automatic1111 read them): an empty {@code v_pred} tensor means v-prediction, an empty
-     * {@code ztsnr} tensor zero-terminal-SNR training ({@link SchedulerConfig#withZeroTerminalSnr()}).
+     * The scheduler config of a single file: the bundled SD one, with the prediction type decided (and
+     * logged) in this order: {@link Options#predictionType()}; an empty {@code v_pred} tensor
+     * (v-prediction, as ComfyUI and Automatic1111 read it); the safetensors metadata {@code
+     * modelspec.prediction_type} (Stability's model spec: {@code epsilon} or {@code v}; {@code
+     * v_prediction} also read); else the family's default: SD 2.x single files are v-prediction, as
+     * diffusers' {@code from_single_file} infers for them (the SD 2.x 768-px models; the 512-px base
+     * models need {@code epsilon} set by hand), SD 1.x and SDXL epsilon. An empty {@code ztsnr} tensor
+     * means zero-terminal-SNR training ({@link SchedulerConfig#withZeroTerminalSnr()}).
+     *
+     * @param all every tensor of the file (with its metadata)
+     * @param family the model family
+     * @param options the override
+     * @return the scheduler config
      */
-    private static StableDiffusionPipeline pipeline(Path file, CheckpointArchitecture.Inferred arch,
-            StableDiffusionModels models, DataType dtype, Device device, Options options, Weights all) {
+    static SchedulerConfig singleFileScheduler(Weights all, CheckpointArchitecture.Family family, Options options) {
         SchedulerConfig sc = SchedulerConfig.fromJson(CheckpointArchitecture.resource("scheduler.json"));
-        if (all.get("v_pred") != null) {
-            sc = sc.withPredictionType(PredictionType.V_PREDICTION);
+        PredictionType type;
+        String why;
+        String spec = all.metadata().get("modelspec.prediction_type");
+        if (options.predictionType() != null) {
+            type = options.predictionType();
+            why = "set by PREDICTION_TYPE / --prediction";
+        } else if (all.get("v_pred") != null) {
+            type = PredictionType.V_PREDICTION;
+            why = "the file's v_pred marker";
+        } else if (spec != null && modelSpecPrediction(spec) != null) {
+            type = modelSpecPrediction(spec);
+            why = "the file's modelspec.prediction_type '" + spec + "'";
+        } else if (family == CheckpointArchitecture.Family.SD2) {
+            type = PredictionType.V_PREDICTION;
+            why = "guessed: an SD 2.x single file without a marker, v-prediction as diffusers infers (the 768-px "
+                    + "models); set PREDICTION_TYPE=epsilon (imagine: --prediction epsilon) for a 512-px base model";
+        } else {
+            type = PredictionType.EPSILON;
+            why = "no marker in the file, the " + family + " default";
         }
-        if (all.get("ztsnr") != null) {
+        if (spec != null && modelSpecPrediction(spec) == null) {
+            LOG.warn("{}: modelspec.prediction_type '{}' is not one this worker knows (epsilon, v); ignored",
+                    all.source(), spec);
+        }
+        sc = sc.withPredictionType(type);
+        boolean ztsnr = all.get("ztsnr") != null;
+        if (ztsnr) {
             sc = sc.withZeroTerminalSnr();
         }
-        if (options.predictionType() != null) {
-            sc = sc.withPredictionType(options.predictionType());
-        }
-        ClipTokenizer tokenizer2 = arch.text2() != null ? ClipTokenizer.bundled(0) : null; // SDXL's OpenCLIP pads with '!'
-        return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), tokenizer2, sc, dtype,
-                device, file + " (" + arch.family() + ")");
+        LOG.info("{}: prediction type {} ({}){}", all.source(), type.name().toLowerCase(Locale.ROOT), why,
+                ztsnr ? ", zero-terminal-SNR (the file's ztsnr marker)" : "");
+        return sc;
     }
 
-    private static StableDiffusionModels loadSd2(Weights all, CheckpointArchitecture.Inferred arch, DataType dtype,
-            Device device) {
-        NDManager manager = NDManager.newBaseManager(device);
-        try {
-            Weights text = openClipText(all, CheckpointArchitecture.OPENCLIP_PREFIX, arch.text().numHiddenLayers(), false);
-            ClipTextEncoder te = new ClipTextEncoder(arch.text(), text, manager.newSubManager(), dtype, device);
-            text.verify();
-            Weights u = SingleFileCheckpoint.unet(all, arch.unet());
-            UNet2DConditionModel unet = new UNet2DConditionModel(arch.unet(), u, manager.newSubManager(), dtype, device);
-            u.verify();
-            Weights v = SingleFileCheckpoint.vae(all, arch.vae());
-            AutoencoderKL vae = new AutoencoderKL(arch.vae(), v, manager.newSubManager(), dtype, device);
-            v.verify();
-            return new StableDiffusionModels(manager, te, unet, vae);
-        } catch (RuntimeException e) {
-            manager.close();
-            throw e;
-        }
+    /** {@code modelspec.prediction_type} values: {@code epsilon}, {@code v} (also v_prediction, vpred); else null. */
+    static PredictionType modelSpecPrediction(String value) {
+        return switch (value.strip().toLowerCase(Locale.ROOT).replace('-', '_')) {
+            case "epsilon", "eps" -> PredictionType.EPSILON;
+            case "v", "v_prediction", "vpred", "v_pred" -> PredictionType.V_PREDICTION;
+            default -> null;
+        };
     }
 
     /**
-     * SDXL single file: text encoder 1 ({@code conditioner.embedders.0.transformer.*}), text encoder 2
-     * (OpenCLIP, {@code conditioner.embedders.1.model.*}), the SGM UNet with {@code label_emb}, the VAE.
+     * The models of a single file (SD 1.x: {@code cond_stage_model.transformer.*}; SD 2.x: OpenCLIP
+     * {@code cond_stage_model.model.*}; SDXL: text encoder 1 {@code conditioner.embedders.0.transformer.*},
+     * text encoder 2 OpenCLIP {@code conditioner.embedders.1.model.*}; then the SGM UNet and the VAE,
+     * or the separate VAE).
      */
-    static StableDiffusionModels loadSdxl(Weights all, CheckpointArchitecture.Inferred arch, DataType dtype,
-            Device device) {
+    static StableDiffusionModels assemble(Weights all, CheckpointArchitecture.Inferred arch, DataType dtype,
+            Device device, Path vaeFile) {
         NDManager manager = NDManager.newBaseManager(device);
         try {
-            Weights t1 = SingleFileCheckpoint.textEncoder(all, CheckpointArchitecture.SDXL_TEXT1_PREFIX);
+            boolean sdxl = arch.family() == CheckpointArchitecture.Family.SDXL;
+            Weights t1 = switch (arch.family()) {
+                case SD1 -> SingleFileCheckpoint.textEncoder(all);
+                case SD2 -> openClipText(all, CheckpointArchitecture.OPENCLIP_PREFIX, arch.text().numHiddenLayers(), false);
+                case SDXL -> SingleFileCheckpoint.textEncoder(all, CheckpointArchitecture.SDXL_TEXT1_PREFIX);
+            };
             ClipTextEncoder te1 = new ClipTextEncoder(arch.text(), t1, manager.newSubManager(), dtype, device);
             t1.verify();
-            Weights t2 = openClipText(all, CheckpointArchitecture.SDXL_TEXT2_PREFIX, arch.text2().numHiddenLayers(), true);
-            ClipTextEncoder te2 = new ClipTextEncoder(arch.text2(), t2, manager.newSubManager(), dtype, device);
-            t2.verify();
+            ClipTextEncoder te2 = null;
+            if (sdxl) {
+                Weights t2 = openClipText(all, CheckpointArchitecture.SDXL_TEXT2_PREFIX, arch.text2().numHiddenLayers(), true);
+                te2 = new ClipTextEncoder(arch.text2(), t2, manager.newSubManager(), dtype, device);
+                t2.verify();
+            }
             Weights u = SingleFileCheckpoint.unet(all, arch.unet());
             UNet2DConditionModel unet = new UNet2DConditionModel(arch.unet(), u, manager.newSubManager(), dtype, device);
             u.verify();
-            Weights v = SingleFileCheckpoint.vae(all, arch.vae());
-            AutoencoderKL vae = new AutoencoderKL(arch.vae(), v, manager.newSubManager(),
-                    AutoencoderKL.sdxlDtype(arch.vae(), dtype), device);
-            v.verify();
+            AutoencoderKL vae = VaeFile.loadOr(vaeFile, arch.vae(), sdxl, manager, dtype, device, owner -> {
+                Weights v = SingleFileCheckpoint.vae(all, arch.vae());
+                AutoencoderKL own = new AutoencoderKL(arch.vae(), v, owner,
+                        sdxl ? AutoencoderKL.sdxlDtype(arch.vae(), dtype) : dtype, device);
+                v.verify();
+                return own;
+            });
             return new StableDiffusionModels(manager, te1, te2, unet, vae);
         } catch (RuntimeException e) {
             manager.close();
