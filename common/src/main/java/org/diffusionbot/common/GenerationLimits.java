@@ -40,6 +40,19 @@ public final class GenerationLimits {
         return steps;
     }
 
+    /**
+     * {@link #checkSteps(int)} and the sampler's own limit ({@link Sampler#maxSteps()}: lcm takes
+     * at most 50).
+     */
+    public static int checkSteps(Sampler sampler, int steps) {
+        checkSteps(steps);
+        if (steps > sampler.maxSteps()) {
+            throw new IllegalArgumentException("sampler " + sampler.id() + " takes at most " + sampler.maxSteps()
+                    + " steps, got " + steps);
+        }
+        return steps;
+    }
+
     public static double checkCfg(double cfg) {
         if (!(cfg >= MIN_CFG && cfg <= MAX_CFG)) {
             throw new IllegalArgumentException(
