@@ -191,10 +191,11 @@ public final class Bot implements AutoCloseable {
         ModerationStore moderationStore = new ModerationStore(ds);
         ModerationService moderation = new ModerationService(moderationStore, registry);
         return new Services(
-                new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), config.previewEvery(),
-                        random::nextLong),
-                new DerivedJobs(store, images, config.previewEvery(), clock, random::nextLong),
-                new CancelService(jobs, store), new JobViews(store, images, moderationStore), quotas, new UserSettingsService(settings),
+                new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), registry::spec,
+                        config.previewEvery(), random::nextLong),
+                new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
+                new CancelService(jobs, store), new JobViews(store, images, moderationStore), quotas,
+                new UserSettingsService(settings),
                 new AdminService(settings, new UserStore(ds), quotaStore), moderation, registry);
     }
 

@@ -2,8 +2,10 @@ package org.diffusionbot.bot.service;
 
 import java.time.Instant;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import org.diffusionbot.bot.jobs.JobService;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.NewJob;
 import org.diffusionbot.db.QuotaPolicy;
@@ -29,9 +31,12 @@ public final class SubmitService {
     private final String defaultModel;
     private final int previewEvery;
     private final LongSupplier random;
+    private final Function<String, ModelSpec> specs;
 
+    /** @param specs what each model is (family, native size): the worker registry's {@code spec} */
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
-            String defaultModel, int previewEvery, LongSupplier random) {
+            String defaultModel, Function<String, ModelSpec> specs, int previewEvery, LongSupplier random) {
+        this.specs = specs;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
@@ -51,7 +56,7 @@ public final class SubmitService {
      * (the message for the user) when a value is out of bounds.
      */
     public void check(ImagineOptions.Options options, Instant now) {
-        ImagineOptions.toRequest(options, defaultModel, previewEvery, random, now);
+        ImagineOptions.toRequest(options, defaultModel, specs, previewEvery, random, now);
     }
 
     /**
@@ -70,7 +75,7 @@ public final class SubmitService {
      * options together with those defaults are out of bounds.
      */
     public JobRequest imagineRequest(ImagineOptions.Options options, Prepared prepared, Instant now) {
-        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, previewEvery, random, now);
+        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, specs, previewEvery, random, now);
     }
 
     /**
