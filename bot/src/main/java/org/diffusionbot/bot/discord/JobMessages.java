@@ -43,6 +43,16 @@ public final class JobMessages {
                 + (step < total ? " · about " + Math.max(1, Math.round(etaMillis / 1000.0)) + " s left" : "");
     }
 
+    /**
+     * A job whose worker is loading its model first ({@code job_progress.loading_model}, step 0).
+     *
+     * @param lastLoadMillis how long the model's last load on that worker took; 0 when it never loaded it
+     */
+    public static String loading(JobRecord job, String model, long lastLoadMillis) {
+        return "🎨 " + bold(job.prompt()) + " — loading model `" + code(shorten(model, 100)) + "` …"
+                + (lastLoadMillis > 0 ? " (about " + Math.max(1, Math.round(lastLoadMillis / 1000.0)) + " s)" : "");
+    }
+
     public static String succeeded(JobRecord job, List<Long> seeds, List<String> notes) {
         StringBuilder sb = new StringBuilder();
         sb.append(bold(job.prompt()));
