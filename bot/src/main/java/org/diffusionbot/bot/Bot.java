@@ -188,12 +188,14 @@ public final class Bot implements AutoCloseable {
         QuotaService quotas = new QuotaService(new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()),
                 settings, quotaStore);
         SecureRandom random = new SecureRandom();
-        ModerationService moderation = new ModerationService(new ModerationStore(ds), registry);
+        ModerationStore moderationStore = new ModerationStore(ds);
+        ModerationService moderation = new ModerationService(moderationStore, registry);
         return new Services(
                 new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), registry::spec,
                         config.quotaWeights(), config.previewEvery(), random::nextLong),
                 new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
-                new CancelService(jobs, store), new JobViews(store, images), quotas, new UserSettingsService(settings),
+                new CancelService(jobs, store), new JobViews(store, images, moderationStore), quotas,
+                new UserSettingsService(settings),
                 new AdminService(settings, new UserStore(ds), quotaStore), moderation, registry);
     }
 

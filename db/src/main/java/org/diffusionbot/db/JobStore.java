@@ -87,17 +87,37 @@ public final class JobStore {
         return completeAndGet(jobId, workerId, images).isPresent();
     }
 
-    /** As {@link #complete}, returning the job as this call ended it; empty when it had already ended. */
-    public Optional<JobRecord> completeAndGet(UUID jobId, String workerId, List<StoredImage> images) {
+    /**
+     * A job this call ended, and its images as stored: what {@link #completeAndGet} decided about each image's safety
+     * verdict and, for a flagged one, what its user is shown.
+     */
+    public record Completed(JobRecord job, List<StoredImage> images) {
+    }
+
+    /**
+     * As {@link #complete}, returning the job as this call ended it and its images as stored; empty when it had
+     * already ended. In the same transaction: the images of a job from an age-restricted channel are stored
+     * unchecked (whatever the worker sent); each flagged image gets what its server's setting says
+     * ({@link ModerationStore.FlaggedAction}, withheld in direct messages and servers that never chose) and is
+     * recorded for admins ({@code flagged_images}). The job stays charged as run.
+     */
+    public Optional<Completed> completeAndGet(UUID jobId, String workerId, List<StoredImage> images) {
         return Optional.ofNullable(jdbc.tx(c -> {
             JobRecord ended = Jdbc.one(c, FINISH + " RETURNING *", Rows.JOB, JobState.SUCCEEDED.sql(), null, workerId,
                     jobId);
             if (ended == null) {
                 return null;
             }
-            ImageStore.insert(c, jobId, images);
+            List<StoredImage> stored = ModerationStore.applyVerdicts(c, ended, images);
+            ImageStore.insert(c, jobId, stored);
+            for (StoredImage im : stored) {
+                if (im.safety() == ImageSafety.FLAGGED) {
+                    ModerationStore.insertFlagged(c, jobId, im.index(), im.score() == null ? 0 : im.score(),
+                            im.shownAs());
+                }
+            }
             QuotaStore.release(c, ended.userId(), 0, null);
-            return ended;
+            return new Completed(ended, stored);
         }));
     }
 

@@ -125,7 +125,7 @@ class JobStoreIT {
     void completeAndGetReturnsTheJobItEndedOnlyOnce() {
         long u = USERS.incrementAndGet();
         UUID id = ((Submission.Accepted) store().submit(job(u, 1), new QuotaPolicy(10, 1))).jobId();
-        JobRecord ended = store().completeAndGet(id, "w1", List.of(image(0))).orElseThrow();
+        JobRecord ended = store().completeAndGet(id, "w1", List.of(image(0))).orElseThrow().job();
         assertEquals(JobState.SUCCEEDED, ended.state());
         assertEquals("w1", ended.workerId());
         assertTrue(ended.finishedAt() != null && ended.deliveredAt() == null);

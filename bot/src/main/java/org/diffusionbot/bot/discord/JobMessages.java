@@ -12,6 +12,7 @@ import org.diffusionbot.common.Text;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.db.UserSettings;
 import org.diffusionbot.db.JobRecord;
+import org.diffusionbot.db.StoredImage;
 import org.diffusionbot.db.QuotaStatus;
 
 /**
@@ -53,7 +54,16 @@ public final class JobMessages {
                 + (lastLoadMillis > 0 ? " (about " + Math.max(1, Math.round(lastLoadMillis / 1000.0)) + " s)" : "");
     }
 
-    public static String succeeded(JobRecord job, List<Long> seeds, List<String> notes) {
+    /** The result's text: prompt, parameters, seeds, the worker's notes and a line for flagged images. */
+    public static String succeeded(JobRecord job, List<StoredImage> images, List<String> notes) {
+        return succeeded(job, images.stream().map(StoredImage::seed).toList(), notes,
+                images.stream().filter(StoredImage::withheld).map(StoredImage::index).toList(),
+                images.stream().filter(StoredImage::spoiler).map(StoredImage::index).toList());
+    }
+
+    /** {@code withheld}, {@code spoilers}: the indexes (from 0) of the flagged images, by what the user is shown. */
+    private static String succeeded(JobRecord job, List<Long> seeds, List<String> notes, List<Integer> withheld,
+            List<Integer> spoilers) {
         StringBuilder sb = new StringBuilder();
         sb.append(bold(job.prompt()));
         if (!job.negativePrompt().isEmpty()) {
@@ -65,8 +75,23 @@ public final class JobMessages {
         for (String note : notes) {
             sb.append("\n📝 ").append(escape(note));
         }
+        if (!withheld.isEmpty()) {
+            sb.append("\n🛡️ ").append(images(withheld)).append(" flagged by the image safety check and withheld"
+                    + " (this server's setting; an age-restricted channel shows images unchecked).");
+        }
+        if (!spoilers.isEmpty()) {
+            sb.append("\n🛡️ ").append(images(spoilers)).append(" flagged by the image safety check: shown as a"
+                    + " spoiler, and kept out of the gallery.");
+        }
         sb.append("\n<@").append(job.userId()).append('>');
         return sb.toString();
+    }
+
+    /** "Image 2 was" / "Images 1, 3 were" (indexes from 0, shown from 1). */
+    private static String images(List<Integer> indexes) {
+        return (indexes.size() == 1 ? "Image " : "Images ")
+                + String.join(", ", indexes.stream().map(i -> String.valueOf(i + 1)).toList())
+                + (indexes.size() == 1 ? " was" : " were");
     }
 
     public static String failed(JobRecord job, String reason, boolean cancelled) {

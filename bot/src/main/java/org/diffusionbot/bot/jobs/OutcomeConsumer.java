@@ -137,16 +137,19 @@ public final class OutcomeConsumer {
         if (m instanceof JobResult r) {
             List<StoredImage> images = new ArrayList<>();
             for (JobResult.Image im : r.images()) {
-                images.add(stored(im));
+                JobResult.Safety verdict = r.safetyOf(im.index());
+                StoredImage s = stored(im);
+                images.add(verdict == null ? s : s.checked(verdict.nsfw(), (float) verdict.score()));
             }
-            java.util.Optional<org.diffusionbot.db.JobRecord> ended = store.completeAndGet(r.jobId(), r.workerId(), images);
-            ended.ifPresent(job -> {
+            java.util.Optional<JobStore.Completed> ended = store.completeAndGet(r.jobId(), r.workerId(), images);
+            ended.ifPresent(c -> {
                 metrics.finished("succeeded");
-                metrics.timings(job.model(), java.time.Duration.ofMillis(r.timings().queuedMillis()),
+                metrics.timings(c.job().model(), java.time.Duration.ofMillis(r.timings().queuedMillis()),
                         java.time.Duration.ofMillis(r.timings().generateMillis()));
             });
-            return ended.isPresent() ? display.show(ended.get(), r.notes(), null, images)
-                    : display.show(r.jobId(), r.notes(), null, images); // ended before: shown unless it was
+            // ended before: shown (unless it was) with the images as stored, flagged ones as the store decided
+            return ended.isPresent() ? display.show(ended.get().job(), r.notes(), null, ended.get().images())
+                    : display.show(r.jobId(), r.notes(), null, null);
         } else if (m instanceof JobFailure f) {
             JobState state = f.code() == JobFailure.Code.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
             if (store.fail(f.jobId(), state, f.workerId(), f.message())) {

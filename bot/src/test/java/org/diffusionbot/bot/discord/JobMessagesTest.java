@@ -10,6 +10,7 @@ import java.util.UUID;
 import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobState;
+import org.diffusionbot.db.StoredImage;
 import org.diffusionbot.db.QuotaStatus;
 import org.diffusionbot.db.UserSettings;
 import org.junit.jupiter.api.Test;
@@ -26,7 +27,7 @@ class JobMessagesTest {
     static JobRecord job(String prompt, String negative) {
         return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", prompt, negative, 512, 512, 20, 7,
                 "euler", 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", "boom " + LINK, null, null, null,
-                OWN_TIME, null, null, null);
+                OWN_TIME, null, null, null, false);
     }
 
     /** Index of a character Discord would read as markdown syntax (not preceded by an escaping backslash). */
@@ -93,7 +94,8 @@ class JobMessagesTest {
         assertInert(JobMessages.loading(j, "sdxl", 12_400));
         assertTrue(JobMessages.loading(j, "sdxl", 12_400).endsWith(" — loading model `sdxl` … (about 12 s)"));
         assertTrue(JobMessages.loading(j, "sdxl", 0).endsWith(" — loading model `sdxl` …"));
-        String succeeded = JobMessages.succeeded(j, List.of(42L), List.of("note " + LINK));
+        String succeeded = JobMessages.succeeded(j, List.of(new StoredImage(0, 42, 512, 512, new byte[0], new byte[0], "")),
+                List.of("note " + LINK));
         assertTrue(succeeded.endsWith("\n<@" + j.userId() + ">"), "the author's own mention ends it: " + succeeded);
         assertInert(succeeded.substring(0, succeeded.lastIndexOf('\n')));
         assertInert(JobMessages.failed(j, "worker said " + LINK, false));
