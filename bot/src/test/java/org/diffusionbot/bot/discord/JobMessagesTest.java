@@ -10,6 +10,8 @@ import java.util.UUID;
 import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobState;
+import org.diffusionbot.db.ImageSafety;
+import org.diffusionbot.db.ModerationStore;
 import org.diffusionbot.db.StoredImage;
 import org.diffusionbot.db.QuotaStatus;
 import org.diffusionbot.db.UserSettings;
@@ -103,6 +105,25 @@ class JobMessagesTest {
         assertInert(JobMessages.info(j, List.of(42L)));
         assertInert(JobMessages.settings(new UserSettings(null, null, null, null, null, prompt, true), false));
         assertInert(JobMessages.cancelled(new CancelService.Result.Cancelled(j)));
+    }
+
+    @Test
+    void aResultSaysWhichImagesTheSafetyCheckFlaggedAndWhatBecameOfThem() {
+        JobRecord j = job("four cats", "");
+        String text = JobMessages.succeeded(j, List.of(image(0, null), image(1, ModerationStore.FlaggedAction.SPOILER),
+                image(2, ModerationStore.FlaggedAction.WITHHOLD), image(3, ModerationStore.FlaggedAction.WITHHOLD)),
+                List.of());
+        assertTrue(text.contains(" · seeds 100, 101, 102, 103\n"), text);
+        assertTrue(text.contains("\n🛡️ Images 3, 4 were flagged by the image safety check and withheld"), text);
+        assertTrue(text.contains("\n🛡️ Image 2 was flagged by the image safety check: shown as a spoiler"), text);
+        String clean = JobMessages.succeeded(j, List.of(image(0, null)), List.of());
+        assertFalse(clean.contains("🛡️"), clean);
+    }
+
+    /** Image {@code i}: passed the check ({@code shownAs} null) or flagged and shown so. */
+    private static StoredImage image(int i, ModerationStore.FlaggedAction shownAs) {
+        return new StoredImage(i, 100 + i, 512, 512, new byte[0], new byte[0], "",
+                shownAs == null ? ImageSafety.PASSED : ImageSafety.FLAGGED, shownAs == null ? -0.1f : 0.2f, shownAs);
     }
 
     @Test
