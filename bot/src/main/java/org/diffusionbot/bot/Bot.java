@@ -192,7 +192,7 @@ public final class Bot implements AutoCloseable {
         ModerationService moderation = new ModerationService(moderationStore, registry);
         return new Services(
                 new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), registry::spec,
-                        config.previewEvery(), random::nextLong),
+                        config.quotaWeights(), config.previewEvery(), random::nextLong),
                 new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
                 new CancelService(jobs, store), new JobViews(store, images, moderationStore), quotas,
                 new UserSettingsService(settings),

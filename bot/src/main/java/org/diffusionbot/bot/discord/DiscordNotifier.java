@@ -76,8 +76,10 @@ public final class DiscordNotifier implements JobNotifier {
             return; // progress is not worth a channel message
         }
         MessageEditBuilder b = new MessageEditBuilder()
-                .setContent(JobMessages.progress(job, edit.progress().step(), edit.progress().totalSteps(),
-                        edit.progress().etaMillis()))
+                .setContent(edit.progress().loadingModel() != null
+                        ? JobMessages.loading(job, edit.progress().loadingModel(), edit.progress().etaMillis())
+                        : JobMessages.progress(job, edit.progress().step(), edit.progress().totalSteps(),
+                                edit.progress().etaMillis()))
                 .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
                 .setComponents(cancelRow(job.id()));
         if (edit.preview() != null) {

@@ -44,6 +44,16 @@ public final class JobMessages {
                 + (step < total ? " · about " + Math.max(1, Math.round(etaMillis / 1000.0)) + " s left" : "");
     }
 
+    /**
+     * A job whose worker is loading its model first ({@code job_progress.loading_model}, step 0).
+     *
+     * @param lastLoadMillis how long the model's last load on that worker took; 0 when it never loaded it
+     */
+    public static String loading(JobRecord job, String model, long lastLoadMillis) {
+        return "🎨 " + bold(job.prompt()) + " — loading model `" + code(shorten(model, 100)) + "` …"
+                + (lastLoadMillis > 0 ? " (about " + Math.max(1, Math.round(lastLoadMillis / 1000.0)) + " s)" : "");
+    }
+
     /** The result's text: prompt, parameters, seeds, the worker's notes and a line for flagged images. */
     public static String succeeded(JobRecord job, List<StoredImage> images, List<String> notes) {
         return succeeded(job, images.stream().map(StoredImage::seed).toList(), notes,

@@ -32,11 +32,17 @@ public final class SubmitService {
     private final int previewEvery;
     private final LongSupplier random;
     private final Function<String, ModelSpec> specs;
+    private final QuotaWeights weights;
 
-    /** @param specs what each model is (family, native size): the worker registry's {@code spec} */
+    /**
+     * @param specs   what each model is (family, native size): the worker registry's {@code spec}
+     * @param weights what an image of each family is charged
+     */
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
-            String defaultModel, Function<String, ModelSpec> specs, int previewEvery, LongSupplier random) {
+            String defaultModel, Function<String, ModelSpec> specs, QuotaWeights weights, int previewEvery,
+            LongSupplier random) {
         this.specs = specs;
+        this.weights = weights;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
@@ -90,7 +96,7 @@ public final class SubmitService {
     /**
      * Charges, records and publishes the job, or refuses it (paused, a blocked term in its prompt or negative prompt,
      * a channel the server does not allow, banned, over quota, the database down: the refusal says why and nothing
-     * is charged).
+     * is charged). The job is charged its images times its model family's weight ({@link QuotaWeights}).
      *
      * @param onRecorded as {@link JobService#submit(NewJob, QuotaPolicy, Consumer)}
      */
@@ -106,7 +112,9 @@ public final class SubmitService {
                         ? "blocked_term" : "channel");
                 return new JobService.Outcome.Refused(refusal.get().message());
             }
-            return jobs.submit(job, prepared.policy(), onRecorded);
+            JobRequest r = job.request();
+            return jobs.submit(job.withCharge(weights.charge(specs.apply(r.model()).family(), r.count())),
+                    prepared.policy(), onRecorded);
         } catch (RuntimeException e) {
             return new JobService.Outcome.Refused(Failures.forUser("submitting job " + job.request().jobId(), e, true));
         }

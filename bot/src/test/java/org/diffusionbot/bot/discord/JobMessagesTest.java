@@ -93,6 +93,9 @@ class JobMessagesTest {
         assertInert(JobMessages.queued(prompt, 2, QUOTA));
         assertInert(JobMessages.queuedDelayed(prompt, QUOTA));
         assertInert(JobMessages.progress(j, 3, 20, 4000));
+        assertInert(JobMessages.loading(j, "sdxl", 12_400));
+        assertTrue(JobMessages.loading(j, "sdxl", 12_400).endsWith(" — loading model `sdxl` … (about 12 s)"));
+        assertTrue(JobMessages.loading(j, "sdxl", 0).endsWith(" — loading model `sdxl` …"));
         String succeeded = JobMessages.succeeded(j, List.of(new StoredImage(0, 42, 512, 512, new byte[0], new byte[0], "")),
                 List.of("note " + LINK));
         assertTrue(succeeded.endsWith("\n<@" + j.userId() + ">"), "the author's own mention ends it: " + succeeded);
