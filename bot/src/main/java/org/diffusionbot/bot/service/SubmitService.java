@@ -89,8 +89,9 @@ public final class SubmitService {
      * channel is age-restricted ({@link JobRequest#ageRestricted()}: workers check the images of every other job).
      */
     public static NewJob newJob(JobRequest request, Caller caller, Origin origin, String kind, Long parentImageId) {
-        return new NewJob(request.withAgeRestricted(origin.ageRestricted()), caller.userId(), caller.userName(), caller.guildId(), origin.channelId(), kind,
-                parentImageId, origin.applicationId(), origin.token(), origin.tokenExpiresAt());
+        return new NewJob(request.withAgeRestricted(origin.ageRestricted()), caller.userId(), caller.userName(),
+                caller.guildId(), origin.channelId(), kind, parentImageId, origin.applicationId(), origin.token(),
+                origin.tokenExpiresAt());
     }
 
     /**
