@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Locale;
 import net.dv8tion.jda.api.utils.MarkdownSanitizer;
 import org.diffusionbot.bot.service.CancelService;
+import org.diffusionbot.bot.service.FleetStatus;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.ModelSpec;
@@ -137,26 +138,47 @@ public final class JobMessages {
         return "❌ No queued or running job of yours has that id.";
     }
 
-    /** {@code /models}: what the workers announce. */
-    public static String models(List<WorkerRegistry.ModelInfo> models, String defaultModel, boolean paused) {
+    /** {@code /models}: what the workers announce, each model's queue and an ETA for a job sent now. */
+    public static String models(List<FleetStatus.ModelStatus> models, String defaultModel, boolean paused) {
         if (models.isEmpty()) {
             return "No worker has announced a model in the last few seconds, so no job can run right now."
                     + (paused ? "\n⏸️ The bot is paused by an admin." : "");
         }
         StringBuilder sb = new StringBuilder("Models served now (use `/imagine model:`):");
-        for (WorkerRegistry.ModelInfo m : models) {
+        for (FleetStatus.ModelStatus m : models) {
             sb.append("\n• `").append(code(m.name())).append('`')
                     .append(m.name().equals(defaultModel) ? " (default)" : "")
                     .append(" — ").append(spec(m.spec()))
                     .append(" · ").append(m.workers()).append(m.workers() == 1 ? " worker" : " workers")
                     .append(m.busy() > 0 ? ", " + m.busy() + " busy" : "")
                     .append(m.loaded() < m.workers() ? ", loaded on " + m.loaded() + " (the others load it when a job"
-                            + " needs it)" : "");
+                            + " needs it)" : "")
+                    .append(" · ").append(queue(m)).append(" · ").append(eta(m));
         }
         if (paused) {
             sb.append("\n⏸️ The bot is paused by an admin: new jobs are refused.");
         }
         return sb.toString();
+    }
+
+    /** e.g. {@code queue: 3 waiting, 1 running} or {@code queue empty}. */
+    static String queue(FleetStatus.ModelStatus m) {
+        if (m.queued() == 0 && m.running() == 0) {
+            return "queue empty";
+        }
+        return "queue: " + m.queued() + " waiting" + (m.running() > 0 ? ", " + m.running() + " running" : "");
+    }
+
+    /** e.g. {@code a new job: about 45 s}, or why there is no estimate. */
+    static String eta(FleetStatus.ModelStatus m) {
+        return m.eta() == null ? "no ETA yet (no job of it finished lately)" : "a new job: " + about(m.eta());
+    }
+
+    /** {@code about 45 s}, {@code about 12 min}, {@code about 3 h}. */
+    static String about(java.time.Duration d) {
+        long s = Math.max(1, Math.round(d.toMillis() / 1000.0));
+        return s < 100 ? "about " + s + " s" : s < 100 * 60 ? "about " + Math.round(s / 60.0) + " min"
+                : "about " + Math.round(s / 3600.0) + " h";
     }
 
     /** A model's family and native size, e.g. {@code SDXL, 1024x1024}; null: "family not announced yet". */
@@ -165,10 +187,27 @@ public final class JobMessages {
                 : spec.family().label() + ", " + spec.nativeWidth() + "x" + spec.nativeHeight();
     }
 
-    /** {@code /admin workers}: every worker with its last heartbeat. */
-    public static String workers(List<WorkerRegistry.Seen> workers, boolean paused) {
+    /**
+     * {@code /admin workers}: each served model (family, queue in PostgreSQL and RabbitMQ, workers with it loaded,
+     * typical run time, ETA), then every worker with its last heartbeat (resident and loadable models).
+     */
+    public static String workers(List<WorkerRegistry.Seen> workers, List<FleetStatus.ModelStatus> models,
+            boolean paused) {
         StringBuilder sb = new StringBuilder(paused ? "⏸️ **Paused** (new jobs refused; queued jobs still run)\n"
                 : "▶️ Taking jobs\n");
+        if (!models.isEmpty()) {
+            sb.append(models.size()).append(models.size() == 1 ? " model:" : " models:");
+            for (FleetStatus.ModelStatus m : models) {
+                sb.append("\n• `").append(code(shorten(m.name(), 100))).append("` ").append(spec(m.spec()))
+                        .append(" · ").append(queue(m))
+                        .append(m.ready() == null ? "" : " (" + m.ready() + " ready in RabbitMQ)")
+                        .append(" · loaded on ").append(m.loaded()).append(" of ").append(m.workers())
+                        .append(m.workers() == 1 ? " worker" : " workers")
+                        .append(m.typicalRun() == null ? "" : " · a job runs " + about(m.typicalRun()))
+                        .append(" · ").append(eta(m));
+            }
+            sb.append('\n');
+        }
         if (workers.isEmpty()) {
             return sb.append("No worker has sent a heartbeat in the last hour.").toString();
         }

@@ -40,12 +40,17 @@ public final class OutcomeConsumer {
     private final OutcomeDisplay display;
     private final java.util.concurrent.Executor executor;
     private final org.diffusionbot.bot.metrics.BotMetrics metrics;
+    private final RunHistory history;
     private Channel channel;
 
-    /** {@code executor} handles deliveries in parallel (each is acked on its own when done). */
+    /**
+     * {@code executor} handles deliveries in parallel (each is acked on its own when done); {@code history} learns
+     * each succeeded job's run time.
+     */
     public OutcomeConsumer(JobStore store, OutcomeDisplay display, java.util.concurrent.Executor executor,
-            org.diffusionbot.bot.metrics.BotMetrics metrics) {
+            org.diffusionbot.bot.metrics.BotMetrics metrics, RunHistory history) {
         this.metrics = metrics;
+        this.history = history;
         this.store = store;
         this.display = display;
         this.executor = executor;
@@ -146,6 +151,7 @@ public final class OutcomeConsumer {
                 metrics.finished("succeeded");
                 metrics.timings(c.job().model(), java.time.Duration.ofMillis(r.timings().queuedMillis()),
                         java.time.Duration.ofMillis(r.timings().generateMillis()));
+                history.ran(c.job().model(), java.time.Duration.ofMillis(r.timings().generateMillis()));
             });
             // ended before: shown (unless it was) with the images as stored, flagged ones as the store decided
             return ended.isPresent() ? display.show(ended.get().job(), r.notes(), null, ended.get().images())

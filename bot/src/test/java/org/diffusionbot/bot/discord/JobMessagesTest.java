@@ -147,4 +147,11 @@ class JobMessagesTest {
         }
         assertEquals("tail", parts.get(parts.size() - 1).substring(parts.get(parts.size() - 1).lastIndexOf('\n') + 1));
     }
+
+    @Test
+    void longEtasAreShownInMinutesAndHours() {
+        assertEquals("about 99 s", JobMessages.about(java.time.Duration.ofSeconds(99)));
+        assertEquals("about 2 min", JobMessages.about(java.time.Duration.ofSeconds(100)));
+        assertEquals("about 2 h", JobMessages.about(java.time.Duration.ofMinutes(100)));
+    }
 }

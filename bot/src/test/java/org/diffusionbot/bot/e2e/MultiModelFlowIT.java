@@ -33,7 +33,8 @@ import org.junit.jupiter.api.Test;
  * A worker with two models and room for one (a real {@code WorkerRuntime} over a {@link ModelPool} of synthetic
  * generators; a load takes 2 s): the harness's SD 1.x model and an "SDXL" one. The bot shows "loading model …" while
  * the worker loads a job's model, remembers the SDXL model's family after it was unloaded (its default size stays
- * 1024x1024), and charges an SDXL image twice with {@code QUOTA_WEIGHTS=sdxl=2}, refunding the same on cancel.
+ * 1024x1024), charges an SDXL image twice with {@code QUOTA_WEIGHTS=sdxl=2}, refunding the same on cancel, and
+ * shows each model's queue, resident workers and ETA in {@code /models} and {@code /admin workers}.
  */
 class MultiModelFlowIT {
     static final Duration WAIT = Duration.ofSeconds(60);
@@ -79,12 +80,33 @@ class MultiModelFlowIT {
                 JobRecord xlJob = h.bot.store().recentJobs(ann.idLong(), 1).get(0);
                 assertEquals(4, xlJob.quotaCharged());
 
-                // a cancelled SDXL job gives back what it was charged
+                // /models and /admin workers: queue depth, resident models and an ETA from the recent run times
                 InteractionHandle slow = h.discord.slashCommand("imagine", ann, Opt.string("prompt", "a slow ship"),
                         Opt.integer("steps", 150), Opt.string("model", xl));
                 slow.awaitOriginalEdit(m -> m.content().contains("step "), WAIT);
-                assertEquals(1 + 4 + 2, h.bot.store().quota(ann.idLong(), POLICY).usedToday());
-                h.discord.slashCommand("cancel", ann).awaitOriginalEdit(m -> m.content().contains("Cancelled"), WAIT);
+                h.discord.slashCommand("imagine", ann, Opt.string("prompt", "a waiting ship"),
+                        Opt.integer("steps", 150), Opt.string("model", xl));
+                String models = poll(() -> h.discord.slashCommand("models", ann).awaitOriginalEdit(m -> true, WAIT)
+                        .content(), m -> line(m, "`" + xl + "`").contains("queue: 1 waiting, 1 running"));
+                String xlLine = line(models, "`" + xl + "`");
+                assertTrue(xlLine.contains("SDXL, 1024x1024 · 1 worker") && xlLine.contains("a new job: about "),
+                        xlLine);
+                assertTrue(line(models, "`" + h.model + "`").contains("loaded on 0 (the others load it when a job"
+                        + " needs it) · queue empty · a new job: about "), models);
+                FakeUser boss = h.discord.createUser("boss", true);
+                String admin = poll(() -> admin(h, boss), a -> a.contains("queue: 1 waiting, 1 running"));
+                String xlAdmin = line(admin, "• `" + xl + "`");
+                assertTrue(xlAdmin.contains("SDXL, 1024x1024 · queue: 1 waiting, 1 running (0 ready in RabbitMQ)"
+                        + " · loaded on 1 of 1 worker · a job runs about ") && xlAdmin.contains(" · a new job: about "),
+                        xlAdmin);
+                assertTrue(line(admin, "`mm-worker`").contains("· " + xl + " (can load " + h.model + ")"), admin);
+
+                // cancelled SDXL jobs give back what they were charged
+                assertEquals(1 + 4 + 2 + 2, h.bot.store().quota(ann.idLong(), POLICY).usedToday());
+                for (int k = 0; k < 2; k++) {
+                    h.discord.slashCommand("cancel", ann).awaitOriginalEdit(m -> m.content().contains("Cancelled"),
+                            WAIT);
+                }
                 JobRecord cancelled = h.bot.store().recentJobs(ann.idLong(), 1).get(0);
                 assertEquals(JobState.CANCELLED, cancelled.state());
                 assertEquals(2, cancelled.quotaCharged());
@@ -95,6 +117,21 @@ class MultiModelFlowIT {
                 }
             }
         }
+    }
+
+    /** The first line of {@code text} that contains {@code part}. */
+    private static String line(String text, String part) {
+        return text.lines().filter(l -> l.contains(part)).findFirst().orElse("");
+    }
+
+    /** {@code /admin workers} as an admin sees it. */
+    private static String admin(BotHarness h, FakeUser admin) {
+        InteractionHandle i = h.discord.slashCommand("admin", admin, Opt.sub("workers"));
+        org.diffusionbot.bot.fakediscord.RecordedCallback cb = i.awaitCallback(WAIT);
+        if (cb.type() == org.diffusionbot.bot.fakediscord.RecordedCallback.CHANNEL_MESSAGE_WITH_SOURCE) {
+            return cb.content();
+        }
+        return i.awaitOriginalEdit(m -> true, WAIT).content();
     }
 
     /** A synthetic model of a family and native size (100 ms a step). */
