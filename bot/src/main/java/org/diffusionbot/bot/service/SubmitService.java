@@ -2,8 +2,10 @@ package org.diffusionbot.bot.service;
 
 import java.time.Instant;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import org.diffusionbot.bot.jobs.JobService;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.NewJob;
 import org.diffusionbot.db.QuotaPolicy;
@@ -12,8 +14,8 @@ import org.diffusionbot.db.SubmissionContext;
 
 /**
  * Submitting a job for a member: {@code /imagine} and the buttons that make new jobs. Before anything is charged it
- * reads, in one round trip, whether the bot is paused, the member's defaults and their quota policy, and then the
- * server's moderation rules ({@link #prepare}); a paused bot refuses, then moderation (a blocked term in the prompt,
+ * reads, in one round trip, whether the bot is paused, the member's defaults, their quota policy and the server's
+ * moderation rules ({@link #prepare}); a paused bot refuses, then moderation (a blocked term in the prompt,
  * a channel the server does not allow), each charging nothing; then {@link JobService} charges, records and
  * publishes.
  */
@@ -29,9 +31,18 @@ public final class SubmitService {
     private final String defaultModel;
     private final int previewEvery;
     private final LongSupplier random;
+    private final Function<String, ModelSpec> specs;
+    private final QuotaWeights weights;
 
+    /**
+     * @param specs   what each model is (family, native size): the worker registry's {@code spec}
+     * @param weights what an image of each family is charged
+     */
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
-            String defaultModel, int previewEvery, LongSupplier random) {
+            String defaultModel, Function<String, ModelSpec> specs, QuotaWeights weights, int previewEvery,
+            LongSupplier random) {
+        this.specs = specs;
+        this.weights = weights;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
@@ -51,18 +62,18 @@ public final class SubmitService {
      * (the message for the user) when a value is out of bounds.
      */
     public void check(ImagineOptions.Options options, Instant now) {
-        ImagineOptions.toRequest(options, defaultModel, previewEvery, random, now);
+        ImagineOptions.toRequest(options, defaultModel, specs, previewEvery, random, now);
     }
 
     /**
-     * Reads the pause flag, the member's defaults and their quota policy (one round trip), and the server's
-     * moderation rules (a second).
+     * Reads the pause flag, the member's defaults, their quota policy and the server's moderation rules (one round
+     * trip).
      */
     public Prepared prepare(Caller caller) {
         SubmissionContext c = settings.forSubmission(caller.userId(), caller.guildId(), caller.roleIds(),
                 quotas.defaults());
         return new Prepared(c.paused(), UserSettingsService.imagineDefaults(c, caller), c.policy(),
-                moderation.rules(caller.guildId()));
+                moderation.rules(caller.guildId(), c.moderation()));
     }
 
     /**
@@ -70,7 +81,7 @@ public final class SubmitService {
      * options together with those defaults are out of bounds.
      */
     public JobRequest imagineRequest(ImagineOptions.Options options, Prepared prepared, Instant now) {
-        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, previewEvery, random, now);
+        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, specs, previewEvery, random, now);
     }
 
     /**
@@ -78,14 +89,15 @@ public final class SubmitService {
      * channel is age-restricted ({@link JobRequest#ageRestricted()}: workers check the images of every other job).
      */
     public static NewJob newJob(JobRequest request, Caller caller, Origin origin, String kind, Long parentImageId) {
-        return new NewJob(request.withAgeRestricted(origin.ageRestricted()), caller.userId(), caller.userName(), caller.guildId(), origin.channelId(), kind,
-                parentImageId, origin.applicationId(), origin.token(), origin.tokenExpiresAt());
+        return new NewJob(request.withAgeRestricted(origin.ageRestricted()), caller.userId(), caller.userName(),
+                caller.guildId(), origin.channelId(), kind, parentImageId, origin.applicationId(), origin.token(),
+                origin.tokenExpiresAt());
     }
 
     /**
      * Charges, records and publishes the job, or refuses it (paused, a blocked term in its prompt or negative prompt,
      * a channel the server does not allow, banned, over quota, the database down: the refusal says why and nothing
-     * is charged).
+     * is charged). The job is charged its images times its model family's weight ({@link QuotaWeights}).
      *
      * @param onRecorded as {@link JobService#submit(NewJob, QuotaPolicy, Consumer)}
      */
@@ -101,7 +113,9 @@ public final class SubmitService {
                         ? "blocked_term" : "channel");
                 return new JobService.Outcome.Refused(refusal.get().message());
             }
-            return jobs.submit(job, prepared.policy(), onRecorded);
+            JobRequest r = job.request();
+            return jobs.submit(job.withCharge(weights.charge(specs.apply(r.model()).family(), r.count())),
+                    prepared.policy(), onRecorded);
         } catch (RuntimeException e) {
             return new JobService.Outcome.Refused(Failures.forUser("submitting job " + job.request().jobId(), e, true));
         }

@@ -69,6 +69,10 @@ final class SdxlBench {
             }
             ours.put("image1_s", GpuBench.fmt3(best));
             out.printf(Locale.ROOT, "  %.3f s%n", best);
+            double vae = vaeDecode(p);
+            ours.put("vae_ms", GpuBench.fmt(vae));
+            out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents, %s): %.1f ms%n",
+                    p.models().vae().dtype(), vae);
 
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take + DiffusionGenerator)");
@@ -146,6 +150,26 @@ final class SdxlBench {
         }
     }
 
+    /** ms per VAE decode of one 1024x1024 image, in the VAE's own type (best of 3 after a warm-up). */
+    private double vaeDecode(StableDiffusionPipeline p) {
+        try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
+            NDArray z = m.randomNormal(new Shape(1, 4, 128, 128)).toType(p.models().vae().dtype(), false);
+            double best = 1e9;
+            for (int i = 0; i < 4; i++) {
+                try (NDManager s = m.newSubManager()) {
+                    NativeOps.sync();
+                    long t = System.nanoTime();
+                    p.models().vae().decode(s, z);
+                    NativeOps.sync();
+                    if (i > 0) {
+                        best = Math.min(best, (System.nanoTime() - t) / 1e6);
+                    }
+                }
+            }
+            return best;
+        }
+    }
+
     private String table(Map<String, Double> d) {
         StringBuilder sb = new StringBuilder();
         sb.append("| figure (SDXL, 1024x1024, 30 steps Euler, cfg 7, fp16) | worker (Java, DJL) | diffusers eager "
@@ -153,6 +177,7 @@ final class SdxlBench {
         GpuBench.row(sb, "one UNet call, batch 2 (ms)", ours.get("unet2"), d.get("sdxl_unet_call_ms_batch2"), false);
         GpuBench.row(sb, "one image end to end (s)", ours.get("image1_s"), d.get("sdxl_pipe_30steps_1024_images1_s"),
                 false);
+        GpuBench.row(sb, "VAE decode of one image, in the VAE's type (ms)", ours.get("vae_ms"), null, false);
         GpuBench.row(sb, "1 job (images/s)", ours.get("jobs1_ips"), d.get("sdxl_pipe_30steps_1024_images1_img_per_s"),
                 true);
         GpuBench.row(sb, "4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)",
