@@ -66,9 +66,14 @@ public final class Parameter {
      * @return the value, of {@link #shape()}
      */
     public NDArray value(NDManager manager) {
-        NDArray v = rows().toType(DataType.FLOAT32, true);
-        v.attach(manager);
-        return scale == 1 ? v : v.divi(scale);
+        NDArray rows = rows();
+        try {
+            NDArray v = rows.toType(DataType.FLOAT32, true);
+            v.attach(manager);
+            return scale == 1 ? v : v.divi(scale);
+        } finally {
+            rows.close(); // a view (or copy) of the storage, which stays
+        }
     }
 
     /**
