@@ -28,6 +28,7 @@ import org.diffusionbot.bot.service.AdminService;
 import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.bot.service.DerivedJobs;
 import org.diffusionbot.bot.service.JobViews;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.service.ModerationService;
 import org.diffusionbot.bot.service.QuotaService;
 import org.diffusionbot.bot.service.Services;
@@ -189,12 +190,13 @@ public final class Bot implements AutoCloseable {
                 settings, quotaStore);
         SecureRandom random = new SecureRandom();
         ModerationService moderation = new ModerationService(new ModerationStore(ds), registry);
+        LoraService loras = new LoraService(registry);
         return new Services(
-                new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), config.previewEvery(),
+                new SubmitService(jobs, settings, quotas, moderation, loras, config.defaultModel(), config.previewEvery(),
                         random::nextLong),
                 new DerivedJobs(store, images, config.previewEvery(), clock, random::nextLong),
                 new CancelService(jobs, store), new JobViews(store, images), quotas, new UserSettingsService(settings),
-                new AdminService(settings, new UserStore(ds), quotaStore), moderation, registry);
+                new AdminService(settings, new UserStore(ds), quotaStore), moderation, loras, registry);
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -171,6 +172,16 @@ class JobStoreIT {
         assertEquals(settings.policyFor(guild, List.of(11L, 12L), dflt), c.policy());
         assertEquals(new QuotaPolicy(50, 5), c.policy());
         assertEquals(dflt, settings.forSubmission(u, guild, List.of(), dflt).policy());
+        assertEquals(null, c.guildMaxLoras(), "no LoRA limit set: the bot's default applies");
+        settings.setGuildMaxLoras(guild, 0, 1L);
+        assertEquals(0, settings.forSubmission(u, guild, List.of(), dflt).guildMaxLoras());
+        assertEquals("blurry", settings.forSubmission(u, guild, List.of(), dflt).guildNegative(), "the negative stays");
+        settings.setGuildMaxLoras(guild, 2, 1L);
+        assertEquals(java.util.Optional.of(2), settings.guildMaxLoras(guild));
+        settings.setGuildMaxLoras(guild, null, 1L);
+        assertEquals(null, settings.forSubmission(u, guild, List.of(), dflt).guildMaxLoras());
+        assertThrows(ConstraintViolationException.class, () -> settings.setGuildMaxLoras(guild, 21, 1L),
+                "the table's own limit");
     }
 
     @Test

@@ -11,7 +11,9 @@ import net.dv8tion.jda.api.interactions.commands.build.SubcommandData;
 import net.dv8tion.jda.api.interactions.commands.build.CommandData;
 import net.dv8tion.jda.api.interactions.commands.build.OptionData;
 import org.diffusionbot.bot.service.ImagineOptions;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.Sampler;
 
 /** The slash commands the bot registers. */
@@ -23,6 +25,7 @@ public final class Commands {
     public static final String MODELS = "models";
     public static final String SETTINGS = "settings";
     public static final String ADMIN = "admin";
+    public static final String LORAS = "loras";
 
     private Commands() {
     }
@@ -70,8 +73,17 @@ public final class Commands {
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(CANCEL, "Cancel a queued or running job")
                         .addOption(OptionType.STRING, "job", "Job id (default: your latest active job)"),
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(MODELS, "The models the workers serve"),
+                loras(),
                 settings(),
                 admin(adminRolesConfigured));
+    }
+
+    private static SlashCommandData loras() {
+        OptionData family = new OptionData(OptionType.STRING, "family", "Only those for this model family");
+        Arrays.stream(ModelFamily.values()).forEach(f -> family.addChoice(f.label(), f.id()));
+        return net.dv8tion.jda.api.interactions.commands.build.Commands.slash(LORAS,
+                "The LoRAs (<lora:NAME:WEIGHT> in a prompt) and embeddings (their name as a word) the workers have")
+                .addOptions(new OptionData(OptionType.STRING, "search", "Part of the name").setMaxLength(100), family);
     }
 
     private static SlashCommandData settings() {
@@ -111,6 +123,10 @@ public final class Commands {
                                 .addOption(OptionType.USER, "user", "The user", true),
                         new SubcommandData("unban", "Let a banned user generate images again")
                                 .addOption(OptionType.USER, "user", "The user", true),
+                        new SubcommandData("loras", "How many LoRAs one prompt may use (no max: show it)")
+                                .addOptions(new OptionData(OptionType.INTEGER, "max", "LoRAs per prompt (0: none;"
+                                        + " default " + LoraService.DEFAULT_MAX_LORAS + ")")
+                                        .setRequiredRange(0, LoraService.MAX_LORAS_LIMIT)),
                         new SubcommandData("negative", "The server's default negative prompt (empty: none)")
                                 .addOptions(new OptionData(OptionType.STRING, "text", "Default negative prompt")
                                         .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS)))

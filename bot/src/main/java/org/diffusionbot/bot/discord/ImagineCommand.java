@@ -14,6 +14,7 @@ import net.dv8tion.jda.api.interactions.commands.OptionMapping;
 import org.diffusionbot.bot.service.Caller;
 import org.diffusionbot.bot.service.Failures;
 import org.diffusionbot.bot.service.ImagineOptions;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.service.Origin;
 import org.diffusionbot.bot.service.SubmitService;
 import org.diffusionbot.bot.workers.WorkerRegistry;
@@ -53,6 +54,9 @@ final class ImagineCommand implements SlashCommand {
         ImagineOptions.Options options = options(event);
         try {
             submit.check(options, now); // the bot's defaults: a bad value is refused before anything is deferred
+        } catch (LoraService.Refused e) {
+            Replies.error(event, e.getMessage()); // names already in code spans
+            return;
         } catch (IllegalArgumentException e) {
             Replies.error(event, JobMessages.escape(e.getMessage()));
             return;

@@ -4,8 +4,10 @@ import java.util.List;
 import java.util.Locale;
 import net.dv8tion.jda.api.utils.MarkdownSanitizer;
 import org.diffusionbot.bot.service.CancelService;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.LoraTags;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Text;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
@@ -122,6 +124,59 @@ public final class JobMessages {
         return sb.toString();
     }
 
+    /** Most add-ons {@code /loras} lists (the rest: narrow the search). */
+    static final int LORAS_LISTED = 150;
+
+    /** {@code /loras}: the LoRAs and embeddings of the live workers, how to use them. */
+    public static String loras(List<LoraService.Addon> addons, String search, String family) {
+        String filter = (search == null || search.isBlank() ? "" : " matching `" + code(shorten(search, 100)) + "`")
+                + (family == null ? "" : " for " + escape(LoraService.Addon.familyLabelOf(family)) + " models");
+        if (addons.isEmpty()) {
+            return "No worker announces a LoRA or an embedding" + filter + " right now.";
+        }
+        StringBuilder sb = new StringBuilder("LoRAs and embeddings" + filter + " (a LoRA: `<lora:NAME:WEIGHT>` in the"
+                + " prompt or the negative prompt, weight 1 when left out, `<lora:NAME:TE:UNET>` for separate text-encoder"
+                + " and UNet weights; an embedding: its name as a word):");
+        String kind = null;
+        int n = 0;
+        for (LoraService.Addon a : addons) {
+            if (n == LORAS_LISTED) {
+                sb.append("\n… and ").append(addons.size() - n).append(" more: narrow it with `search:`.");
+                break;
+            }
+            if (!a.kind().equals(kind)) {
+                kind = a.kind();
+                sb.append(kind.equals(LoraService.LORA) ? "\n**LoRAs**" : "\n**Embeddings**");
+            }
+            sb.append("\n• `").append(code(shorten(a.name(), 100))).append("` · ").append(escape(a.familyLabel()))
+                    .append(a.workers() > 1 ? " · " + a.workers() + " workers" : "");
+            n++;
+        }
+        return sb.toString();
+    }
+
+    /**
+     * The LoRAs a job's prompt and negative prompt name, as {@code `name` 0.8} ({@code `name` TE 0.5 / UNet 1} when the
+     * weights differ; a LoRA named twice: the sum, as the worker applies it), or null for none or malformed tags.
+     */
+    static String lorasUsed(String prompt, String negative) {
+        java.util.Map<String, LoraTags.Lora> set;
+        java.util.Map<String, String> spelled = new java.util.HashMap<>();
+        try {
+            set = LoraTags.set(prompt, negative);
+            for (String t : new String[] {prompt, negative}) {
+                LoraTags.parse(t).loras().forEach(l -> spelled.putIfAbsent(l.key(), l.name()));
+            }
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        if (set.isEmpty()) {
+            return null;
+        }
+        return String.join(", ", set.values().stream().map(l -> "`" + code(shorten(spelled.get(l.name()), 100)) + "` "
+                + (l.te() == l.unet() ? num(l.unet()) : "TE " + num(l.te()) + " / UNet " + num(l.unet()))).toList());
+    }
+
     /** {@code /admin workers}: every worker with its last heartbeat. */
     public static String workers(List<WorkerRegistry.Seen> workers, boolean paused) {
         StringBuilder sb = new StringBuilder(paused ? "⏸️ **Paused** (new jobs refused; queued jobs still run)\n"
@@ -167,6 +222,10 @@ public final class JobMessages {
         }
         if (job.clipSkip() != 1) {
             sb.append(" · **clip skip** ").append(job.clipSkip());
+        }
+        String loras = lorasUsed(job.prompt(), job.negativePrompt());
+        if (loras != null) {
+            sb.append("\n**LoRAs:** ").append(loras);
         }
         sb.append("\nReproduce").append(job.strength() != null
                 ? " the prompt and settings (this was img2img from an earlier image, which /imagine cannot take)" : "")

@@ -14,7 +14,8 @@ import org.diffusionbot.db.SubmissionContext;
  * Submitting a job for a member: {@code /imagine} and the buttons that make new jobs. Before anything is charged it
  * reads, in one round trip, whether the bot is paused, the member's defaults and their quota policy, and then the
  * server's moderation rules ({@link #prepare}); a paused bot refuses, then moderation (a blocked term in the prompt,
- * a channel the server does not allow), each charging nothing; then {@link JobService} charges, records and
+ * a channel the server does not allow), then the LoRAs it names ({@link LoraService}: unknown, of another model
+ * family, more than the server allows), each charging nothing; then {@link JobService} charges, records and
  * publishes.
  */
 public final class SubmitService {
@@ -26,12 +27,14 @@ public final class SubmitService {
     private final SettingsStore settings;
     private final QuotaService quotas;
     private final ModerationService moderation;
+    private final LoraService loras;
     private final String defaultModel;
     private final int previewEvery;
     private final LongSupplier random;
 
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
-            String defaultModel, int previewEvery, LongSupplier random) {
+            LoraService loras, String defaultModel, int previewEvery, LongSupplier random) {
+        this.loras = loras;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
@@ -41,17 +44,27 @@ public final class SubmitService {
         this.random = random;
     }
 
-    /** What a submission needs to know about its member and server before it is charged. */
+    /**
+     * What a submission needs to know about its member and server before it is charged.
+     *
+     * @param maxLoras the most LoRAs one job may name on the server ({@link LoraService#DEFAULT_MAX_LORAS} unless an
+     *     admin set a limit)
+     */
     public record Prepared(boolean paused, ImagineOptions.Defaults defaults, QuotaPolicy policy,
-            ModerationService.Rules moderation) {
+            ModerationService.Rules moderation, int maxLoras) {
     }
 
     /**
      * Checks {@code /imagine}'s options against the bot's defaults alone, without I/O: IllegalArgumentException
-     * (the message for the user) when a value is out of bounds.
+     * (the message for the user) when a value is out of bounds, {@link LoraService.Refused} (a subclass, its message
+     * formatted already) for a LoRA the job may not use.
      */
     public void check(ImagineOptions.Options options, Instant now) {
-        ImagineOptions.toRequest(options, defaultModel, previewEvery, random, now);
+        JobRequest request = ImagineOptions.toRequest(options, defaultModel, previewEvery, random, now);
+        // LoRA names and tags too (the registry is in memory); the server's limit is checked once it is read
+        loras.refusal(request, LoraService.MAX_LORAS_LIMIT).ifPresent(r -> {
+            throw new LoraService.Refused(r);
+        });
     }
 
     /**
@@ -62,7 +75,8 @@ public final class SubmitService {
         SubmissionContext c = settings.forSubmission(caller.userId(), caller.guildId(), caller.roleIds(),
                 quotas.defaults());
         return new Prepared(c.paused(), UserSettingsService.imagineDefaults(c, caller), c.policy(),
-                moderation.rules(caller.guildId()));
+                moderation.rules(caller.guildId()),
+                c.guildMaxLoras() == null ? LoraService.DEFAULT_MAX_LORAS : c.guildMaxLoras());
     }
 
     /**
@@ -84,7 +98,7 @@ public final class SubmitService {
 
     /**
      * Charges, records and publishes the job, or refuses it (paused, a blocked term in its prompt or negative prompt,
-     * a channel the server does not allow, banned, over quota, the database down: the refusal says why and nothing
+     * a channel the server does not allow, a LoRA it may not use, banned, over quota, the database down: the refusal says why and nothing
      * is charged).
      *
      * @param onRecorded as {@link JobService#submit(NewJob, QuotaPolicy, Consumer)}
@@ -100,6 +114,11 @@ public final class SubmitService {
                 jobs.metrics().quotaRefused(refusal.get() instanceof ModerationService.Refusal.Blocked
                         ? "blocked_term" : "channel");
                 return new JobService.Outcome.Refused(refusal.get().message());
+            }
+            java.util.Optional<String> lora = loras.refusal(job.request(), prepared.maxLoras());
+            if (lora.isPresent()) {
+                jobs.metrics().quotaRefused("lora");
+                return new JobService.Outcome.Refused(lora.get());
             }
             return jobs.submit(job, prepared.policy(), onRecorded);
         } catch (RuntimeException e) {

@@ -101,6 +101,23 @@ class JobMessagesTest {
     }
 
     @Test
+    void infoShowsTheLorasUsedAndLoraNamesCannotFormat() {
+        JobRecord j = job("a castle <lora:Water*Color:0.8> <lora:sd15_kohya:0.5:1>", "<lora:water*color:0.2>, blurry");
+        String info = JobMessages.info(j, List.of(42L));
+        assertTrue(info.contains("\n**LoRAs:** `sd15_kohya` TE 0.5 / UNet 1, `Water*Color` 1\n"), info);
+        assertFalse(JobMessages.info(job("no tags", ""), List.of(42L)).contains("LoRAs"));
+        assertFalse(JobMessages.info(job("<lora:bad:x>", ""), List.of(42L)).contains("LoRAs"));
+        String listed = JobMessages.loras(List.of(new org.diffusionbot.bot.service.LoraService.Addon("lora",
+                "x`[free](https://evil.example)", "sd1", 2), new org.diffusionbot.bot.service.LoraService.Addon(
+                "embedding", "easynegative", "unknown", 1)), "a`b", "sd1");
+        assertTrue(listed.startsWith("LoRAs and embeddings matching `a'b` for SD 1.x models"), listed);
+        assertTrue(listed.contains("\n**LoRAs**\n• `x'[free](https://evil.example)` · SD 1.x · 2 workers\n"
+                + "**Embeddings**\n• `easynegative` · any model family"), listed);
+        assertEquals("No worker announces a LoRA or an embedding for SDXL models right now.",
+                JobMessages.loras(List.of(), null, "sdxl"));
+    }
+
+    @Test
     void excerptsEndOnWholeCharacters() {
         // 299 letters then emoji: the 300-character cut falls inside the first emoji's surrogate pair by UTF-16 index
         String prompt = "a".repeat(299) + "😀😀😀";
