@@ -192,9 +192,9 @@ public final class Bot implements AutoCloseable {
         ModerationService moderation = new ModerationService(new ModerationStore(ds), registry);
         LoraService loras = new LoraService(registry);
         return new Services(
-                new SubmitService(jobs, settings, quotas, moderation, loras, config.defaultModel(), config.previewEvery(),
-                        random::nextLong),
-                new DerivedJobs(store, images, config.previewEvery(), clock, random::nextLong),
+                new SubmitService(jobs, settings, quotas, moderation, loras, config.defaultModel(), registry::spec,
+                        config.previewEvery(), random::nextLong),
+                new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
                 new CancelService(jobs, store), new JobViews(store, images), quotas, new UserSettingsService(settings),
                 new AdminService(settings, new UserStore(ds), quotaStore), moderation, loras, registry);
     }

@@ -12,6 +12,7 @@ import net.dv8tion.jda.api.interactions.commands.build.CommandData;
 import net.dv8tion.jda.api.interactions.commands.build.OptionData;
 import org.diffusionbot.bot.service.ImagineOptions;
 import org.diffusionbot.bot.service.LoraService;
+import org.diffusionbot.common.AspectRatio;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.Sampler;
@@ -43,6 +44,9 @@ public final class Commands {
         Arrays.stream(Sampler.values()).forEach(s -> sampler.addChoice(s.displayName(), s.id()));
         OptionData size = new OptionData(OptionType.STRING, "size", "Image size, width x height");
         Arrays.stream(ImagineOptions.SIZES).forEach(s -> size.addChoice(s, s));
+        OptionData ar = new OptionData(OptionType.STRING, "ar",
+                "Aspect ratio: the model's own size for it (default: the model's native size)");
+        Arrays.stream(AspectRatio.values()).forEach(r -> ar.addChoice(r.id(), r.id()));
         return List.of(
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(IMAGINE, "Generate images from a prompt")
                         .addOptions(
@@ -59,9 +63,10 @@ public final class Commands {
                                 new OptionData(OptionType.INTEGER, "seed", "Seed (random when empty)")
                                         .setRequiredRange(0, GenerationLimits.MAX_SEED),
                                 size,
-                                new OptionData(OptionType.INTEGER, "width", "Width in pixels (overrides size)")
+                                ar,
+                                new OptionData(OptionType.INTEGER, "width", "Width in pixels (overrides size and ar)")
                                         .setRequiredRange(GenerationLimits.MIN_SIZE, GenerationLimits.MAX_SIZE),
-                                new OptionData(OptionType.INTEGER, "height", "Height in pixels (overrides size)")
+                                new OptionData(OptionType.INTEGER, "height", "Height in pixels (overrides size and ar)")
                                         .setRequiredRange(GenerationLimits.MIN_SIZE, GenerationLimits.MAX_SIZE),
                                 sampler,
                                 new OptionData(OptionType.INTEGER, "count", "Images to make (1-4)")

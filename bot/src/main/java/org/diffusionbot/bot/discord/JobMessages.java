@@ -8,6 +8,7 @@ import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.LoraTags;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Text;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
@@ -113,7 +114,8 @@ public final class JobMessages {
         for (WorkerRegistry.ModelInfo m : models) {
             sb.append("\n• `").append(code(m.name())).append('`')
                     .append(m.name().equals(defaultModel) ? " (default)" : "")
-                    .append(" — ").append(m.workers()).append(m.workers() == 1 ? " worker" : " workers")
+                    .append(" — ").append(spec(m.spec()))
+                    .append(" · ").append(m.workers()).append(m.workers() == 1 ? " worker" : " workers")
                     .append(m.busy() > 0 ? ", " + m.busy() + " busy" : "")
                     .append(m.loaded() < m.workers() ? ", loaded on " + m.loaded() + " (the others load it when a job"
                             + " needs it)" : "");
@@ -175,6 +177,12 @@ public final class JobMessages {
         }
         return String.join(", ", set.values().stream().map(l -> "`" + code(shorten(spelled.get(l.name()), 100)) + "` "
                 + (l.te() == l.unet() ? num(l.unet()) : "TE " + num(l.te()) + " / UNet " + num(l.unet()))).toList());
+    }
+
+    /** A model's family and native size, e.g. {@code SDXL, 1024x1024}; null: "family not announced yet". */
+    static String spec(ModelSpec spec) {
+        return spec == null ? "family not announced yet (taken as SD 1.x, 512x512)"
+                : spec.family().label() + ", " + spec.nativeWidth() + "x" + spec.nativeHeight();
     }
 
     /** {@code /admin workers}: every worker with its last heartbeat. */
@@ -256,8 +264,8 @@ public final class JobMessages {
                 : s.steps());
         sb.append("\n• cfg: ").append(s.cfg() == null ? "bot default (" + num(GenerationLimits.DEFAULT_CFG) + ")"
                 : num(s.cfg()));
-        sb.append("\n• size: ").append(s.width() == null ? "bot default (" + GenerationLimits.DEFAULT_SIZE + "x"
-                + GenerationLimits.DEFAULT_SIZE + ")" : s.width() + "x" + s.height());
+        sb.append("\n• size: ").append(s.width() == null ? "the model's native size (e.g. 512x512 for SD 1.5, 1024x1024"
+                + " for SDXL)" : s.width() + "x" + s.height());
         sb.append("\n• negative prompt: ").append(s.negativePrompt() == null ? "the server's default, if any"
                 : excerpt(s.negativePrompt()));
         sb.append("\n• gallery: ").append(s.galleryPublic() ? "your images are shown in the gallery"

@@ -2,8 +2,10 @@ package org.diffusionbot.bot.service;
 
 import java.time.Instant;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import org.diffusionbot.bot.jobs.JobService;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.NewJob;
 import org.diffusionbot.db.QuotaPolicy;
@@ -31,10 +33,14 @@ public final class SubmitService {
     private final String defaultModel;
     private final int previewEvery;
     private final LongSupplier random;
+    private final Function<String, ModelSpec> specs;
 
+    /** @param specs what each model is (family, native size): the worker registry's {@code spec} */
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
-            LoraService loras, String defaultModel, int previewEvery, LongSupplier random) {
+            LoraService loras, String defaultModel, Function<String, ModelSpec> specs, int previewEvery,
+            LongSupplier random) {
         this.loras = loras;
+        this.specs = specs;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
@@ -60,7 +66,7 @@ public final class SubmitService {
      * formatted already) for a LoRA the job may not use.
      */
     public void check(ImagineOptions.Options options, Instant now) {
-        JobRequest request = ImagineOptions.toRequest(options, defaultModel, previewEvery, random, now);
+        JobRequest request = ImagineOptions.toRequest(options, defaultModel, specs, previewEvery, random, now);
         // LoRA names and tags too (the registry is in memory); the server's limit is checked once it is read
         loras.refusal(request, LoraService.MAX_LORAS_LIMIT).ifPresent(r -> {
             throw new LoraService.Refused(r);
@@ -84,7 +90,7 @@ public final class SubmitService {
      * options together with those defaults are out of bounds.
      */
     public JobRequest imagineRequest(ImagineOptions.Options options, Prepared prepared, Instant now) {
-        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, previewEvery, random, now);
+        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, specs, previewEvery, random, now);
     }
 
     /**

@@ -355,7 +355,7 @@ class ButtonsAndAdminIT {
 
         InteractionHandle models = h.discord.slashCommand("models", nia);
         String list = models.awaitOriginalEdit(m -> true, WAIT).content();
-        assertTrue(list.contains("`" + h.model + "` (default) — 2 workers"), list);
+        assertTrue(list.contains("`" + h.model + "` (default) — SD 1.x, 512x512 · 2 workers"), list);
 
         InteractionHandle ac = h.discord.autocomplete("imagine", nia, Opt.string("prompt", "x"),
                 Opt.focused("model", Opt.STRING, h.model.substring(0, 6)));
@@ -374,7 +374,7 @@ class ButtonsAndAdminIT {
         });
         assertTrue(lost.lines().anyMatch(l -> l.contains("`ux-worker`") && !l.contains("lost")), lost);
         String after = h.discord.slashCommand("models", nia).awaitOriginalEdit(m -> true, WAIT).content();
-        assertTrue(after.contains("`" + h.model + "` (default) — 1 worker"), after);
+        assertTrue(after.contains("`" + h.model + "` (default) — SD 1.x, 512x512 · 1 worker"), after);
         assertEquals(WorkerHeartbeat.State.values().length, 5);
     }
 

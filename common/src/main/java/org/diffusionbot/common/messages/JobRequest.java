@@ -48,9 +48,9 @@ public record JobRequest(
         GenerationLimits.checkPrompt("prompt", prompt, true);
         negativePrompt = GenerationLimits.checkPrompt("negative_prompt", negativePrompt, false);
         GenerationLimits.checkSize(width, height);
-        GenerationLimits.checkSteps(steps);
         GenerationLimits.checkCfg(cfg);
         Checks.notNull("sampler", sampler);
+        GenerationLimits.checkSteps(sampler, steps);
         GenerationLimits.checkSeed(seed);
         GenerationLimits.checkCount(count);
         GenerationLimits.checkClipSkip(clipSkip);

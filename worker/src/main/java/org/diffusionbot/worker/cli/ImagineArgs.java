@@ -8,6 +8,7 @@ import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
 
 /**
@@ -33,6 +34,7 @@ import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
  * @param out the PNG to write ({@code out} for one image; {@code out-1.png ... out-N.png} for several)
  * @param guidanceRescale diffusers' {@code guidance_rescale} φ, 0..1 (0: plain guidance)
  * @param vae a VAE to use instead of the model's ({@code --vae}: diffusers folder or {@code .safetensors}), or null
+ * @param schedule the sampler's noise schedule (default: the scheduler class's own)
  */
 public record ImagineArgs(
         Path model,
@@ -52,7 +54,8 @@ public record ImagineArgs(
         PredictionType prediction,
         Path out,
         double guidanceRescale,
-        Path vae) {
+        Path vae,
+        Schedule schedule) {
 
     public static final String USAGE = """
             usage: java -jar worker.jar imagine --model PATH --prompt TEXT --out FILE.png [options]
@@ -63,6 +66,9 @@ public record ImagineArgs(
               --steps N           1..150 (default 30)
               --cfg F             guidance scale 0..30 (default 7)
               --sampler NAME      %s (default %s)
+              --schedule NAME     %s (default: the sampler's own): karras, exponential
+                                  for euler, heun, lms, unipc, dpmpp_2m(_sde); trailing (A1111's "SGM Uniform",
+                                  for Lightning/Hyper/Turbo models) for all but lcm
               --width W, --height H   multiples of 8 in 64..2048, at most 1024x1024 pixels (default 512)
               --clip-skip N       1..12 (default 1)
               --count N           1..4 images (default 1): FILE-1.png .. FILE-N.png when N > 1
@@ -72,11 +78,11 @@ public record ImagineArgs(
               --guidance-rescale F   0..1 (default 0): diffusers' guidance_rescale, for zero-terminal-SNR models
               --vae PATH          a VAE instead of the model's: diffusers vae/ folder or .safetensors (either naming)
               --out FILE.png      where to write the image(s)
-            """.formatted(Sampler.ids(), Sampler.DEFAULT.id());
+            """.formatted(Sampler.ids(), Sampler.DEFAULT.id(), Schedule.ids());
 
     private static final Set<String> FLAGS = Set.of("model", "prompt", "negative", "seed", "steps", "cfg", "sampler",
             "width", "height", "clip-skip", "count", "init-image", "strength", "device", "prediction", "out",
-            "guidance-rescale", "vae");
+            "guidance-rescale", "vae", "schedule");
 
     /**
      * @param args the arguments after {@code imagine}
@@ -125,6 +131,9 @@ public record ImagineArgs(
         int steps = GenerationLimits.checkSteps(intValue(v, "steps", GenerationLimits.DEFAULT_STEPS));
         double cfg = GenerationLimits.checkCfg(doubleValue(v, "cfg", GenerationLimits.DEFAULT_CFG));
         Sampler sampler = v.containsKey("sampler") ? Sampler.fromId(v.get("sampler")) : Sampler.DEFAULT;
+        GenerationLimits.checkSteps(sampler, steps);
+        Schedule schedule = v.containsKey("schedule") ? Schedule.fromId(v.get("schedule")) : Schedule.DEFAULT;
+        sampler.scheduleWith(schedule);
         int width = intValue(v, "width", GenerationLimits.DEFAULT_SIZE);
         int height = intValue(v, "height", GenerationLimits.DEFAULT_SIZE);
         GenerationLimits.checkSize(width, height);
@@ -151,7 +160,7 @@ public record ImagineArgs(
             throw new IllegalArgumentException("VAE " + vae + " does not exist");
         }
         return new ImagineArgs(model, prompt, negative, seed, steps, cfg, sampler, width, height, clipSkip, count, init,
-                strength, device.equals("gpu"), prediction, Path.of(outText), rescale, vae);
+                strength, device.equals("gpu"), prediction, Path.of(outText), rescale, vae, schedule);
     }
 
     /** Where image {@code i} (0-based) goes: {@code out} for a single image, else {@code out-(i+1).png}. */

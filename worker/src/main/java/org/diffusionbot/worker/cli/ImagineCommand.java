@@ -68,14 +68,15 @@ public final class ImagineCommand {
             }
             byte[] init = a.initImage() == null ? null : Files.readAllBytes(a.initImage());
             GenerationRequest req = new GenerationRequest(a.prompt(), a.negative(), seeds, a.cfg(), a.clipSkip(), a.width(),
-                    a.height(), a.steps(), a.sampler(), init, a.strength(), a.guidanceRescale());
+                    a.height(), a.steps(), a.sampler(), init, a.strength(), a.guidanceRescale(), a.schedule());
             RequestResult res = p.generate(List.of(req), new PipelineCallbacks() {
                 @Override
                 public void onStep(StepView s) {
                     int width = 30;
                     int done = s.step() * width / s.totalSteps();
-                    err.printf(Locale.ROOT, "\rstep %d/%d [%s%s]", s.step(), s.totalSteps(), "#".repeat(done),
-                            "-".repeat(width - done));
+                    // heun (two per step) and pndm: count model calls, which is what takes the time
+                    err.printf(Locale.ROOT, "\r%s %d/%d [%s%s]", a.sampler().modelCallsFor(a.steps()) == a.steps()
+                            ? "step" : "model call", s.step(), s.totalSteps(), "#".repeat(done), "-".repeat(width - done));
                     if (s.step() == s.totalSteps()) {
                         err.println();
                     }

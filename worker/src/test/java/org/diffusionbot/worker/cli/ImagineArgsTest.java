@@ -56,7 +56,7 @@ class ImagineArgsTest {
         assertEquals("cfg must be between 0 and 30, got 31.0", error(with("--cfg", "31")));
         assertEquals("width must be a multiple of 8 between 64 and 2048, got 100", error(with("--width", "100")));
         assertEquals("height must be a multiple of 8 between 64 and 2048, got 32", error(with("--height", "32")));
-        assertTrue(error(with("--sampler", "heun")).startsWith("unknown sampler 'heun'; choose one of ddim"));
+        assertTrue(error(with("--sampler", "dpm_fast")).startsWith("unknown sampler 'dpm_fast'; choose one of ddim"));
         assertEquals("unknown flag --size", error(with("--size", "5")));
         assertEquals("--out is required", error("--model", MODEL, "--prompt", "x"));
         assertEquals("--prompt is required", error("--model", MODEL, "--out", "a.png"));

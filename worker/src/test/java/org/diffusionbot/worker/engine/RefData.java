@@ -73,6 +73,15 @@ public final class RefData {
         return t;
     }
 
+    /** A tensor of any reference safetensors file (resource path, e.g. {@code /reference/tiny-sd15/reference-samplers.safetensors}), the file read once. */
+    public static Tensor tensorIn(String resource, String name) {
+        Tensor t = BY_MODEL.computeIfAbsent(resource, r -> readSafetensors(bytes(r))).get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("no tensor " + name + " in " + resource);
+        }
+        return t;
+    }
+
     public static Tensor tensor(String name) {
         Tensor t = tinyReference().get(name);
         if (t == null) {

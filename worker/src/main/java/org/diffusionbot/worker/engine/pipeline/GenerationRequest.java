@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Objects;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
  * One prompt of a {@link StableDiffusionPipeline#generate} batch, producing one image per seed.
@@ -24,6 +25,8 @@ import org.diffusionbot.common.Sampler;
  * @param strength img2img strength in (0, 1], null exactly when initImage is null
  * @param guidanceRescale φ of diffusers' {@code guidance_rescale} ({@code rescale_noise_cfg}, for
  *     zero-terminal-SNR models), 0..1; 0 = plain classifier-free guidance
+ * @param schedule the sampler's noise schedule ({@link Schedule#DEFAULT}: the scheduler class's
+ *     own); one the sampler does not take ({@link Sampler#supports}) is refused
  */
 public record GenerationRequest(
         String prompt,
@@ -37,7 +40,16 @@ public record GenerationRequest(
         Sampler sampler,
         byte[] initImage,
         Double strength,
-        double guidanceRescale) {
+        double guidanceRescale,
+        Schedule schedule) {
+
+    /** A request with the default schedule. */
+    public GenerationRequest(String prompt, String negativePrompt, List<Long> seeds, double guidanceScale, int clipSkip,
+            int width, int height, int steps, Sampler sampler, byte[] initImage, Double strength,
+            double guidanceRescale) {
+        this(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps, sampler, initImage, strength,
+                guidanceRescale, Schedule.DEFAULT);
+    }
 
     /** A request with plain classifier-free guidance (guidance rescale 0). */
     public GenerationRequest(String prompt, String negativePrompt, List<Long> seeds, double guidanceScale, int clipSkip,
@@ -57,8 +69,8 @@ public record GenerationRequest(
         GenerationLimits.checkCfg(guidanceScale);
         GenerationLimits.checkClipSkip(clipSkip);
         GenerationLimits.checkSize(width, height);
-        GenerationLimits.checkSteps(steps);
         Objects.requireNonNull(sampler, "sampler");
+        GenerationLimits.checkSteps(sampler, steps);
         if ((initImage == null) != (strength == null)) {
             throw new IllegalArgumentException("initImage and strength must be given together");
         }
@@ -66,12 +78,14 @@ public record GenerationRequest(
             GenerationLimits.checkStrength(strength);
         }
         GenerationLimits.checkGuidanceRescale(guidanceRescale);
+        schedule = schedule == null ? Schedule.DEFAULT : schedule;
+        sampler.scheduleWith(schedule);
     }
 
     /** The same request with guidance rescale φ. */
     public GenerationRequest withGuidanceRescale(double phi) {
         return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps, sampler,
-                initImage, strength, phi);
+                initImage, strength, phi, schedule);
     }
 
     /** A txt2img request with no negative prompt, cfg 7, clip skip 1. */
@@ -82,33 +96,39 @@ public record GenerationRequest(
 
     public GenerationRequest withNegativePrompt(String negative) {
         return new GenerationRequest(prompt, negative, seeds, guidanceScale, clipSkip, width, height, steps, sampler,
-                initImage, strength, guidanceRescale);
+                initImage, strength, guidanceRescale, schedule);
     }
 
     public GenerationRequest withSeeds(List<Long> newSeeds) {
         return new GenerationRequest(prompt, negativePrompt, newSeeds, guidanceScale, clipSkip, width, height, steps,
-                sampler, initImage, strength, guidanceRescale);
+                sampler, initImage, strength, guidanceRescale, schedule);
     }
 
     public GenerationRequest withGuidanceScale(double cfg) {
         return new GenerationRequest(prompt, negativePrompt, seeds, cfg, clipSkip, width, height, steps, sampler,
-                initImage, strength, guidanceRescale);
+                initImage, strength, guidanceRescale, schedule);
     }
 
     public GenerationRequest withClipSkip(int skip) {
         return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, skip, width, height, steps, sampler,
-                initImage, strength, guidanceRescale);
+                initImage, strength, guidanceRescale, schedule);
     }
 
     /** An img2img request: {@code image} is PNG or JPEG bytes. */
     public GenerationRequest withInitImage(byte[] image, double imageStrength) {
         return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps,
-                sampler, image, imageStrength, guidanceRescale);
+                sampler, image, imageStrength, guidanceRescale, schedule);
     }
 
-    /** Whether both can run in one UNet batch: same size, steps, sampler and strength. */
+    /** The same request with another schedule. */
+    public GenerationRequest withSchedule(Schedule s) {
+        return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps, sampler,
+                initImage, strength, guidanceRescale, s);
+    }
+
+    /** Whether both can run in one UNet batch: same size, steps, sampler, schedule and strength. */
     public boolean sharesRunWith(GenerationRequest o) {
         return width == o.width && height == o.height && steps == o.steps && sampler == o.sampler
-                && Objects.equals(strength, o.strength);
+                && schedule == o.schedule && Objects.equals(strength, o.strength);
     }
 }

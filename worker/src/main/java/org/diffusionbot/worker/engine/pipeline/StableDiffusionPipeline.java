@@ -191,7 +191,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * {@code get_timesteps}); strength null: txt2img.
      */
     public float[] timestepsFor(org.diffusionbot.common.Sampler sampler, int steps, Double strength) {
-        try (Scheduler s = Schedulers.create(sampler, schedulerConfig, steps)) {
+        return timestepsFor(sampler, org.diffusionbot.common.Schedule.DEFAULT, steps, strength);
+    }
+
+    /** {@link #timestepsFor(org.diffusionbot.common.Sampler, int, Double)} with a schedule. */
+    public float[] timestepsFor(org.diffusionbot.common.Sampler sampler, org.diffusionbot.common.Schedule schedule,
+            int steps, Double strength) {
+        try (Scheduler s = Schedulers.create(sampler, schedule, schedulerConfig, steps)) {
             int first = strength == null ? 0 : s.firstStepForStrength(strength);
             float[] all = s.timesteps();
             return Arrays.copyOfRange(all, Math.min(first, all.length), all.length);
@@ -223,7 +229,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         GenerationRequest head = requests.get(0);
         for (GenerationRequest r : requests) {
             if (!head.sharesRunWith(r)) {
-                throw new IllegalArgumentException("requests of one batch must share size, steps, sampler and strength");
+                throw new IllegalArgumentException("requests of one batch must share size, steps, sampler, schedule and strength");
             }
         }
         PipelineCallbacks cb = callbacks == null ? PipelineCallbacks.NONE : callbacks;
@@ -289,7 +295,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
 
         try (NDManager run = NDManager.newBaseManager(device);
-                Scheduler sched = Schedulers.create(head.sampler(), schedulerConfig)) {
+                Scheduler sched = Schedulers.create(head.sampler(), head.schedule(), schedulerConfig)) {
             sched.setTimesteps(head.steps());
             int first = head.strength() == null ? 0 : sched.firstStepForStrength(head.strength());
             float[] timesteps = sched.timesteps();

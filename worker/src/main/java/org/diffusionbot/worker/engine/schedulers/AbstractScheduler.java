@@ -223,6 +223,61 @@ abstract class AbstractScheduler implements Scheduler {
         return fp[lo] + (fp[lo + 1] - (double) fp[lo]) * w;
     }
 
+    /**
+     * diffusers' {@code _convert_to_karras}: n sigmas from {@code max} down to {@code min} evenly
+     * spaced in σ^(1/ρ), ρ = 7 (Karras et al. 2022), in float64.
+     */
+    static double[] karrasSigmas(double min, double max, int n) {
+        double rho = 7.0;
+        double minInv = Math.pow(min, 1 / rho);
+        double maxInv = Math.pow(max, 1 / rho);
+        double[] ramp = npLinspace(0, 1, n);
+        double[] s = new double[n];
+        for (int i = 0; i < n; i++) {
+            s[i] = Math.pow(maxInv + ramp[i] * (minInv - maxInv), rho);
+        }
+        return s;
+    }
+
+    /** diffusers' {@code _convert_to_exponential}: {@code exp(linspace(log max, log min, n))}, float64. */
+    static double[] exponentialSigmas(double min, double max, int n) {
+        double[] l = npLinspace(Math.log(max), Math.log(min), n);
+        double[] s = new double[n];
+        for (int i = 0; i < n; i++) {
+            s[i] = Math.exp(l[i]);
+        }
+        return s;
+    }
+
+    /** log of each float32 training sigma, in float32 (numpy's {@code np.log} of a float32 array). */
+    static float[] logSigmas(float[] trainSigmas) {
+        float[] l = new float[trainSigmas.length];
+        for (int k = 0; k < l.length; k++) {
+            l[k] = (float) Math.log(trainSigmas[k]);
+        }
+        return l;
+    }
+
+    /**
+     * diffusers' {@code _sigma_to_t}: the fractional training timestep whose log-sigma interpolates
+     * linearly to this one (float64; {@code low - high} in float32, as numpy computes it).
+     */
+    static double sigmaToT(double sigma, float[] logSigmas) {
+        double logSigma = Math.log(Math.max(sigma, 1e-10));
+        int low = 0;
+        for (int k = 0; k < logSigmas.length; k++) {
+            if (logSigma - logSigmas[k] >= 0) {
+                low = k;
+            }
+        }
+        low = Math.min(low, logSigmas.length - 2);
+        float lo = logSigmas[low];
+        float hi = logSigmas[low + 1];
+        double w = (lo - logSigma) / (float) (lo - hi);
+        w = Math.max(0, Math.min(1, w));
+        return (1 - w) * low + w * (low + 1);
+    }
+
     protected static float[] toFloats(double[] a) {
         float[] r = new float[a.length];
         for (int i = 0; i < a.length; i++) {

@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
 
 /**
- * Schedulers that work in DDPM space on the integer training timesteps (DDIM, PNDM): the model
+ * Schedulers that work in DDPM space on the integer training timesteps (DDIM, PNDM, LCM): the model
  * input is the sample itself, the initial noise is unscaled, and ᾱ is {@code alphas_cumprod[t]}.
  */
 abstract class AlphaScheduler extends AbstractScheduler {
@@ -25,5 +25,13 @@ abstract class AlphaScheduler extends AbstractScheduler {
     @Override
     public double alphaBar(int i) {
         return alphasCumprod[(int) timesteps[i]];
+    }
+
+    /** DDPM's forward process (diffusers' {@code add_noise}): √ᾱ·x0 + √(1−ᾱ)·ε at the step's timestep. */
+    @Override
+    public NDArray addNoise(NDArray original, NDArray noise, int i) {
+        checkIndex(i);
+        double a = alphaBar(i);
+        return original.mul((float) Math.sqrt(a)).add(noise.mul((float) Math.sqrt(1 - a)));
     }
 }

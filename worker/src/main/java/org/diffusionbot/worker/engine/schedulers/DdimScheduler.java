@@ -31,12 +31,6 @@ public final class DdimScheduler extends AlphaScheduler {
     }
 
     @Override
-    public NDArray addNoise(NDArray original, NDArray noise, int i) {
-        double a = alphaBar(i);
-        return original.mul((float) Math.sqrt(a)).add(noise.mul((float) Math.sqrt(1 - a)));
-    }
-
-    @Override
     protected ZeroSnr zeroSnr() {
         return ZeroSnr.ZERO;
     }

@@ -4,17 +4,33 @@ import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
  * diffusers' {@code DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2,
- * solver_type="midpoint", lower_order_final=True, final_sigmas_type="zero", steps_offset=1)},
- * optionally with {@code use_karras_sigmas=True} (timesteps then are the rounded
- * {@code _sigma_to_t} of the Karras sigmas, e.g. 999, 837, 594, 249, 30, 0). First order on the
- * first and the last step, second order (midpoint) in between. x0 is the converted model output.
+ * solver_type="midpoint", lower_order_final=True, final_sigmas_type="zero", steps_offset=1)}, or
+ * with {@code algorithm_type="sde-dpmsolver++"} ({@code dpmpp_2m_sde}), optionally with {@code
+ * use_karras_sigmas=True} (timesteps then are the rounded {@code _sigma_to_t} of the Karras sigmas,
+ * e.g. 999, 837, 594, 249, 30, 0) or {@code use_exponential_sigmas=True} (timesteps truncated).
+ * First order on the first and the last step, second order (midpoint) in between. x0 is the
+ * converted model output.
+ *
+ * <p>SDE variant, with h = λ_t − λ_s and z ~ N(0, I) drawn from the {@link NoiseSource} at every
+ * step, the last included (where σ_t = 0 makes it vanish), as diffusers draws it from the pipeline's
+ * generator: x_t = σ_t/σ_s·e^−h·x + α_t(1 − e^−2h)·(D0 + D1/2) + σ_t·√(1 − e^−2h)·z, where D0 + D1/2
+ * is the latest x0 at first order and m0 + (m0 − m1)/(2r0) at second order.
  */
 public final class DpmSolverMultistepScheduler extends MultistepScheduler {
-    DpmSolverMultistepScheduler(SchedulerConfig config, boolean karras) {
-        super(karras ? Sampler.DPMPP_2M_KARRAS : Sampler.DPMPP_2M, config, karras);
+    private final boolean sde;
+
+    DpmSolverMultistepScheduler(Sampler sampler, SchedulerConfig config, Schedule schedule, boolean sde) {
+        super(sampler, config, schedule);
+        this.sde = sde;
+    }
+
+    @Override
+    public boolean isStochastic() {
+        return sde;
     }
 
     @Override
@@ -38,17 +54,23 @@ public final class DpmSolverMultistepScheduler extends MultistepScheduler {
         double sigmaT = sigmaT(i + 1);
         double sigmaS0 = sigmaT(i);
         double h = lambdaNext(i) - lambda(i);
-        double expm = Math.exp(-h) - 1.0;
-        NDArray prev;
+        NDArray d; // D0 + D1/2
         if (lowerOrderNums < 1 || lowerOrderFinal) {
-            prev = sample.mul((float) (sigmaT / sigmaS0)).sub(x0.mul((float) (alphaT * expm)));
+            d = x0;
         } else {
             double h0 = lambda(i) - lambda(i - 1);
             double r0 = h0 / h;
-            NDArray m0 = mo(0);
-            NDArray m1 = mo(1);
-            // D0 = m0, D1 = (m0 - m1)/r0; x = σt/σs0·x − αt(e^−h − 1)(D0 + D1/2)
-            NDArray d = m0.mul((float) (1 + 0.5 / r0)).sub(m1.mul((float) (0.5 / r0)));
+            // D0 = m0, D1 = (m0 - m1)/r0
+            d = mo(0).mul((float) (1 + 0.5 / r0)).sub(mo(1).mul((float) (0.5 / r0)));
+        }
+        NDArray prev;
+        if (sde) {
+            NDArray z = noise.next(scope(), sample.getShape());
+            double e2 = -Math.expm1(-2.0 * h); // 1 − e^−2h
+            prev = sample.mul((float) (sigmaT / sigmaS0 * Math.exp(-h))).add(d.mul((float) (alphaT * e2)))
+                    .add(z.mul((float) (sigmaT * Math.sqrt(e2))));
+        } else {
+            double expm = Math.exp(-h) - 1.0;
             prev = sample.mul((float) (sigmaT / sigmaS0)).sub(d.mul((float) (alphaT * expm)));
         }
         if (lowerOrderNums < solverOrder) {

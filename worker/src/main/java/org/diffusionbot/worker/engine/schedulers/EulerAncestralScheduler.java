@@ -2,6 +2,7 @@ package org.diffusionbot.worker.engine.schedulers;
 
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
  * diffusers' {@code EulerAncestralDiscreteScheduler(steps_offset=1)}: an Euler step to σ_down plus
@@ -11,7 +12,7 @@ import org.diffusionbot.common.Sampler;
  */
 public final class EulerAncestralScheduler extends SigmaScheduler {
     EulerAncestralScheduler(SchedulerConfig config) {
-        super(Sampler.EULER_A, config);
+        super(Sampler.EULER_A, config, Schedule.DEFAULT);
     }
 
     @Override

@@ -2,11 +2,12 @@ package org.diffusionbot.worker.engine.schedulers;
 
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /** diffusers' {@code EulerDiscreteScheduler(steps_offset=1)}: linspace timesteps, x' = x + (x − x0)/σ·(σ_next − σ). */
 public final class EulerScheduler extends SigmaScheduler {
-    EulerScheduler(SchedulerConfig config) {
-        super(Sampler.EULER, config);
+    EulerScheduler(SchedulerConfig config, Schedule schedule) {
+        super(Sampler.EULER, config, schedule);
     }
 
     @Override

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
  * diffusers' {@code LMSDiscreteScheduler(steps_offset=1)}: linear multistep (order up to 4) over
@@ -17,8 +18,8 @@ public final class LmsScheduler extends SigmaScheduler {
 
     private final List<NDArray> derivatives = new ArrayList<>();
 
-    LmsScheduler(SchedulerConfig config) {
-        super(Sampler.LMS, config);
+    LmsScheduler(SchedulerConfig config, Schedule schedule) {
+        super(Sampler.LMS, config, schedule);
     }
 
     @Override

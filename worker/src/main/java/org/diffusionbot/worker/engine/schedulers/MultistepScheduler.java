@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
  * Base of DPM-Solver++ and UniPC: the sample stays in DDPM space (no input scaling, initial noise
@@ -12,16 +13,17 @@ import org.diffusionbot.common.Sampler;
  * converted to a data (x0) prediction with α = 1/√(1+σ²), σ_t = σ·α.
  */
 abstract class MultistepScheduler extends AbstractScheduler {
-    protected final boolean karras;
+    /** DEFAULT, KARRAS or EXPONENTIAL (TRAILING arrives as the config's timestep spacing). */
+    protected final Schedule schedule;
     protected final int solverOrder = 2;
     protected float[] sigmas = new float[0];
     /** Converted (x0) model outputs of the last steps, oldest first. */
     protected final List<NDArray> modelOutputs = new ArrayList<>();
     protected int lowerOrderNums;
 
-    MultistepScheduler(Sampler sampler, SchedulerConfig config, boolean karras) {
+    MultistepScheduler(Sampler sampler, SchedulerConfig config, Schedule schedule) {
         super(sampler, config);
-        this.karras = karras;
+        this.schedule = SigmaScheduler.sigmaSchedule(schedule);
     }
 
     @Override
@@ -53,22 +55,16 @@ abstract class MultistepScheduler extends AbstractScheduler {
         }
         float[] train = trainSigmas();
         double[] s = new double[t.length];
-        if (karras) {
-            float[] logSigmas = new float[train.length];
-            for (int k = 0; k < train.length; k++) {
-                logSigmas[k] = (float) Math.log(train[k]);
-            }
-            double sigmaMin = train[0];
-            double sigmaMax = train[train.length - 1];
-            double rho = 7.0;
-            double minInv = Math.pow(sigmaMin, 1 / rho);
-            double maxInv = Math.pow(sigmaMax, 1 / rho);
-            double[] ramp = npLinspace(0, 1, steps);
+        if (schedule == Schedule.KARRAS || schedule == Schedule.EXPONENTIAL) {
+            // the whole training range (diffusers flips the training sigmas): no spacing involved
+            float[] logSigmas = logSigmas(train);
+            s = schedule == Schedule.KARRAS ? karrasSigmas(train[0], train[train.length - 1], steps)
+                    : exponentialSigmas(train[0], train[train.length - 1], steps);
             t = new double[steps];
-            s = new double[steps];
             for (int i = 0; i < steps; i++) {
-                s[i] = Math.pow(maxInv + ramp[i] * (minInv - maxInv), rho);
-                t[i] = Math.rint(sigmaToT(s[i], logSigmas));
+                double ti = sigmaToT(s[i], logSigmas);
+                // karras: rounded; exponential: truncated by the int64 cast of the timesteps tensor
+                t[i] = schedule == Schedule.KARRAS ? Math.rint(ti) : Math.floor(ti);
             }
         } else {
             for (int i = 0; i < t.length; i++) {
@@ -81,23 +77,6 @@ abstract class MultistepScheduler extends AbstractScheduler {
             sigmas[i] = (float) s[i];
         }
         sigmas[t.length] = 0f;
-    }
-
-    /** diffusers' _sigma_to_t: the fractional timestep whose log-sigma interpolates to this one. */
-    static double sigmaToT(double sigma, float[] logSigmas) {
-        double logSigma = Math.log(Math.max(sigma, 1e-10));
-        int low = 0;
-        for (int k = 0; k < logSigmas.length; k++) {
-            if (logSigma - logSigmas[k] >= 0) {
-                low = k;
-            }
-        }
-        low = Math.min(low, logSigmas.length - 2);
-        double lo = logSigmas[low];
-        double hi = logSigmas[low + 1];
-        double w = (lo - logSigma) / (lo - hi);
-        w = Math.max(0, Math.min(1, w));
-        return (1 - w) * low + w * (low + 1);
     }
 
     /** The sigmas of the run (one per step plus the final 0). */

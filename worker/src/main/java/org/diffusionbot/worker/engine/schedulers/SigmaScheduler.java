@@ -2,29 +2,54 @@ package org.diffusionbot.worker.engine.schedulers;
 
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
- * Base of the k-diffusion style samplers (Euler, Euler a, LMS): the sample lives in sigma space
- * (x_σ = x0 + σ·ε), timesteps default to "linspace" (fractional, e.g. 999, 799.2, …, 0) and the
- * sigmas are interpolated linearly in the training sigmas, with a final 0.
+ * Base of the k-diffusion style samplers (Euler, Euler a, LMS, Heun): the sample lives in sigma
+ * space (x_σ = x0 + σ·ε), timesteps default to "linspace" (fractional, e.g. 999, 799.2, …, 0) and
+ * the sigmas are interpolated linearly in the training sigmas, with a final 0. With {@link
+ * Schedule#KARRAS} or {@link Schedule#EXPONENTIAL} the sigmas are converted between the first and
+ * the last of those (diffusers' {@code use_karras_sigmas}, {@code use_exponential_sigmas}) and the
+ * timesteps are their fractional {@code _sigma_to_t}.
  */
 abstract class SigmaScheduler extends AbstractScheduler {
     /** One sigma per step index plus the final 0. */
     protected float[] sigmas = new float[0];
+    /** DEFAULT, KARRAS or EXPONENTIAL (TRAILING arrives as the config's timestep spacing). */
+    protected final Schedule schedule;
 
-    SigmaScheduler(Sampler sampler, SchedulerConfig config) {
+    SigmaScheduler(Sampler sampler, SchedulerConfig config, Schedule schedule) {
         super(sampler, config);
+        this.schedule = sigmaSchedule(schedule);
+    }
+
+    /** The sigma conversion of a schedule: TRAILING is a spacing, not a conversion. */
+    static Schedule sigmaSchedule(Schedule s) {
+        return s == null || s == Schedule.TRAILING ? Schedule.DEFAULT : s;
     }
 
     @Override
     protected void computeTimesteps(int steps) {
         double[] t = standardTimesteps(steps, spacing("linspace"), false);
         float[] train = trainSigmas();
-        timesteps = new float[t.length];
+        double[] s = new double[t.length];
+        for (int i = 0; i < t.length; i++) {
+            t[i] = (float) t[i];
+            s[i] = interp(t[i], train);
+        }
+        if (schedule != Schedule.DEFAULT) {
+            double min = s[s.length - 1]; // in_sigmas[-1], float64 as np.interp returns it
+            double max = s[0];
+            s = schedule == Schedule.KARRAS ? karrasSigmas(min, max, steps) : exponentialSigmas(min, max, steps);
+            float[] logSigmas = logSigmas(train);
+            for (int i = 0; i < steps; i++) {
+                t[i] = sigmaToT(s[i], logSigmas);
+            }
+        }
+        timesteps = toFloats(t);
         sigmas = new float[t.length + 1];
         for (int i = 0; i < t.length; i++) {
-            timesteps[i] = (float) t[i];
-            sigmas[i] = (float) interp(timesteps[i], train);
+            sigmas[i] = (float) s[i];
         }
         sigmas[t.length] = 0f;
     }

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
  * diffusers' {@code UniPCMultistepScheduler(solver_order=2, solver_type="bh2", predict_x0=True,
@@ -15,8 +16,8 @@ public final class UniPcScheduler extends MultistepScheduler {
     private NDArray lastSample;
     private int thisOrder;
 
-    UniPcScheduler(SchedulerConfig config) {
-        super(Sampler.UNIPC, config, false);
+    UniPcScheduler(SchedulerConfig config, Schedule schedule) {
+        super(Sampler.UNIPC, config, schedule);
     }
 
     @Override

@@ -94,9 +94,7 @@ class SchedulerReferenceTest {
             }
             covered.add(sampler.id());
         }
-        for (Sampler s : Sampler.values()) {
-            assertTrue(covered.contains(s.id()), "no reference case for " + s.id());
-        }
+        // every sampler has a case here or in cases-samplers.json: SamplerReferenceTest.everySamplerAndScheduleHasACase
     }
 
     /**
