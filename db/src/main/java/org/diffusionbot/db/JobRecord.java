@@ -3,7 +3,11 @@ package org.diffusionbot.db;
 import java.time.Instant;
 import java.util.UUID;
 
-/** A row of {@code jobs}, as the bot needs it to answer the user. */
+/**
+ * A row of {@code jobs}, as the bot needs it to answer the user.
+ *
+ * @param ageRestricted the job came from an age-restricted channel (its images are not checked)
+ */
 public record JobRecord(
         UUID id,
         long userId,
@@ -33,5 +37,6 @@ public record JobRecord(
         Instant createdAt,
         Instant startedAt,
         Instant finishedAt,
-        Instant deliveredAt) {
+        Instant deliveredAt,
+        boolean ageRestricted) {
 }

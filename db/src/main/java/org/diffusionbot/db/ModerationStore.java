@@ -243,11 +243,17 @@ public final class ModerationStore {
         });
     }
 
-    /** Audits an admin's hiding of a gallery image. */
-    public void recordHide(Long guildId, long adminId, long imageId) {
-        jdbc.tx(c -> {
-            audit(c, guildId, adminId, "hide", "image " + imageId);
-            return null;
+    /**
+     * Hides every image of another member's job, as an admin (the 🗑️ Delete button), and audits it ({@code hide}) in
+     * the same transaction.
+     *
+     * @return how many images were visible
+     */
+    public int hideAsAdmin(Long guildId, long adminId, UUID jobId) {
+        return jdbc.tx(c -> {
+            int hidden = ImageStore.hide(c, jobId, adminId);
+            audit(c, guildId, adminId, "hide", "job " + jobId + ": " + hidden + " image(s) hidden");
+            return hidden;
         });
     }
 
@@ -260,6 +266,32 @@ public final class ModerationStore {
             insertFlagged(c, jobId, imageIndex, score, action);
             return null;
         });
+    }
+
+    /**
+     * The images of a finished job as they are to be stored: unchecked when the job came from an age-restricted
+     * channel; a flagged one marked with what its server shows of flagged images (read here, in the caller's
+     * transaction; withheld in direct messages and servers that never chose).
+     */
+    static List<StoredImage> applyVerdicts(Connection c, JobRecord job, List<StoredImage> images) throws SQLException {
+        FlaggedAction action = null;
+        List<StoredImage> out = new ArrayList<>(images.size());
+        for (StoredImage im : images) {
+            if (job.ageRestricted()) {
+                out.add(im.as(ImageSafety.UNCHECKED, null));
+            } else if (im.safety() == ImageSafety.FLAGGED) {
+                if (action == null) {
+                    action = job.guildId() == null ? FlaggedAction.WITHHOLD
+                            : Jdbc.one(c, "SELECT flagged_action FROM moderation_settings WHERE guild_id = ?",
+                                    rs -> FlaggedAction.ofSql(rs.getString(1)), job.guildId());
+                    action = action == null ? FlaggedAction.WITHHOLD : action;
+                }
+                out.add(im.as(ImageSafety.FLAGGED, action));
+            } else {
+                out.add(im.as(im.safety(), null));
+            }
+        }
+        return out;
     }
 
     /** {@link #recordFlagged} inside the caller's transaction. */

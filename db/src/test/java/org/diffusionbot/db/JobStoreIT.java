@@ -3,6 +3,7 @@ package org.diffusionbot.db;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -125,7 +126,7 @@ class JobStoreIT {
     void completeAndGetReturnsTheJobItEndedOnlyOnce() {
         long u = USERS.incrementAndGet();
         UUID id = ((Submission.Accepted) store().submit(job(u, 1), new QuotaPolicy(10, 1))).jobId();
-        JobRecord ended = store().completeAndGet(id, "w1", List.of(image(0))).orElseThrow();
+        JobRecord ended = store().completeAndGet(id, "w1", List.of(image(0))).orElseThrow().job();
         assertEquals(JobState.SUCCEEDED, ended.state());
         assertEquals("w1", ended.workerId());
         assertTrue(ended.finishedAt() != null && ended.deliveredAt() == null);
@@ -196,6 +197,22 @@ class JobStoreIT {
         assertEquals(2, q.usedToday());
         assertEquals(1, q.activeJobs());
         assertEquals("NaN", store().find(a).orElseThrow().error());
+    }
+
+    @Test
+    void aWeightedJobIsChargedAndRefundedItsChargeAndRefusedSayingWhatItCounts() {
+        long u = USERS.incrementAndGet();
+        QuotaPolicy policy = new QuotaPolicy(10, 3);
+        Submission.Accepted a = assertInstanceOf(Submission.Accepted.class,
+                store().submit(job(u, 2).withCharge(4), policy));
+        assertEquals(4, a.quota().usedToday());
+        assertEquals(4, store().find(a.jobId()).orElseThrow().quotaCharged());
+        Submission.Refused r = assertInstanceOf(Submission.Refused.class, store().submit(job(u, 4).withCharge(8), policy));
+        assertTrue(r.message().startsWith("this needs 8 image(s) of your allowance (4 image(s) of model sd15, each"
+                + " counting 2) but you have 6 of 10 left today"), r.message());
+        assertTrue(store().fail(a.jobId(), JobState.FAILED, "w1", "NaN"));
+        assertEquals(0, store().quota(u, policy).usedToday());
+        assertThrows(IllegalArgumentException.class, () -> job(u, 2).withCharge(1));
     }
 
     @Test

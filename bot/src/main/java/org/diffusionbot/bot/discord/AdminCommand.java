@@ -8,6 +8,7 @@ import net.dv8tion.jda.api.interactions.commands.OptionMapping;
 import org.diffusionbot.bot.service.AdminService;
 import org.diffusionbot.bot.service.Caller;
 import org.diffusionbot.bot.service.LoraService;
+import org.diffusionbot.bot.service.FleetStatus;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
 import org.slf4j.Logger;
@@ -25,15 +26,18 @@ final class AdminCommand implements SlashCommand {
 
     private final AdminService admin;
     private final WorkerRegistry workers;
+    private final FleetStatus fleet;
     private final Set<Long> adminRoleIds;
     private final Executor executor;
     private final ModerationAdmin moderation;
 
-    AdminCommand(AdminService admin, WorkerRegistry workers, Set<Long> adminRoleIds, Executor executor,
+    AdminCommand(AdminService admin, WorkerRegistry workers, FleetStatus fleet, Set<Long> adminRoleIds,
+            Executor executor,
             ModerationAdmin moderation) {
         this.moderation = moderation;
         this.admin = admin;
         this.workers = workers;
+        this.fleet = fleet;
         this.adminRoleIds = adminRoleIds;
         this.executor = executor;
     }
@@ -65,7 +69,7 @@ final class AdminCommand implements SlashCommand {
             return;
         }
         switch (sub) {
-            case "workers" -> answer(event, () -> JobMessages.workers(workers.workers(), admin.paused()));
+            case "workers" -> answer(event, () -> JobMessages.workers(workers.workers(), fleet.models(), admin.paused()));
             case "pause" -> answer(event, () -> admin.setPaused(true, caller.userId())
                     ? "⏸️ Paused: new jobs are refused (nothing is charged for them); jobs already queued stay queued"
                             + " and still run. `/admin resume` takes jobs again."

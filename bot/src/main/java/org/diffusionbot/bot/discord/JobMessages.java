@@ -5,6 +5,7 @@ import java.util.Locale;
 import net.dv8tion.jda.api.utils.MarkdownSanitizer;
 import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.bot.service.LoraService;
+import org.diffusionbot.bot.service.FleetStatus;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.LoraTags;
@@ -14,6 +15,7 @@ import org.diffusionbot.common.Text;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.db.UserSettings;
 import org.diffusionbot.db.JobRecord;
+import org.diffusionbot.db.StoredImage;
 import org.diffusionbot.db.QuotaStatus;
 
 /**
@@ -45,7 +47,26 @@ public final class JobMessages {
                 + (step < total ? " · about " + Math.max(1, Math.round(etaMillis / 1000.0)) + " s left" : "");
     }
 
-    public static String succeeded(JobRecord job, List<Long> seeds, List<String> notes) {
+    /**
+     * A job whose worker is loading its model first ({@code job_progress.loading_model}, step 0).
+     *
+     * @param lastLoadMillis how long the model's last load on that worker took; 0 when it never loaded it
+     */
+    public static String loading(JobRecord job, String model, long lastLoadMillis) {
+        return "🎨 " + bold(job.prompt()) + " — loading model `" + code(shorten(model, 100)) + "` …"
+                + (lastLoadMillis > 0 ? " (about " + Math.max(1, Math.round(lastLoadMillis / 1000.0)) + " s)" : "");
+    }
+
+    /** The result's text: prompt, parameters, seeds, the worker's notes and a line for flagged images. */
+    public static String succeeded(JobRecord job, List<StoredImage> images, List<String> notes) {
+        return succeeded(job, images.stream().map(StoredImage::seed).toList(), notes,
+                images.stream().filter(StoredImage::withheld).map(StoredImage::index).toList(),
+                images.stream().filter(StoredImage::spoiler).map(StoredImage::index).toList());
+    }
+
+    /** {@code withheld}, {@code spoilers}: the indexes (from 0) of the flagged images, by what the user is shown. */
+    private static String succeeded(JobRecord job, List<Long> seeds, List<String> notes, List<Integer> withheld,
+            List<Integer> spoilers) {
         StringBuilder sb = new StringBuilder();
         sb.append(bold(job.prompt()));
         if (!job.negativePrompt().isEmpty()) {
@@ -57,8 +78,23 @@ public final class JobMessages {
         for (String note : notes) {
             sb.append("\n📝 ").append(escape(note));
         }
+        if (!withheld.isEmpty()) {
+            sb.append("\n🛡️ ").append(images(withheld)).append(" flagged by the image safety check and withheld"
+                    + " (this server's setting; an age-restricted channel shows images unchecked).");
+        }
+        if (!spoilers.isEmpty()) {
+            sb.append("\n🛡️ ").append(images(spoilers)).append(" flagged by the image safety check: shown as a"
+                    + " spoiler, and kept out of the gallery.");
+        }
         sb.append("\n<@").append(job.userId()).append('>');
         return sb.toString();
+    }
+
+    /** "Image 2 was" / "Images 1, 3 were" (indexes from 0, shown from 1). */
+    private static String images(List<Integer> indexes) {
+        return (indexes.size() == 1 ? "Image " : "Images ")
+                + String.join(", ", indexes.stream().map(i -> String.valueOf(i + 1)).toList())
+                + (indexes.size() == 1 ? " was" : " were");
     }
 
     public static String failed(JobRecord job, String reason, boolean cancelled) {
@@ -104,21 +140,22 @@ public final class JobMessages {
         return "❌ No queued or running job of yours has that id.";
     }
 
-    /** {@code /models}: what the workers announce. */
-    public static String models(List<WorkerRegistry.ModelInfo> models, String defaultModel, boolean paused) {
+    /** {@code /models}: what the workers announce, each model's queue and an ETA for a job sent now. */
+    public static String models(List<FleetStatus.ModelStatus> models, String defaultModel, boolean paused) {
         if (models.isEmpty()) {
             return "No worker has announced a model in the last few seconds, so no job can run right now."
                     + (paused ? "\n⏸️ The bot is paused by an admin." : "");
         }
         StringBuilder sb = new StringBuilder("Models served now (use `/imagine model:`):");
-        for (WorkerRegistry.ModelInfo m : models) {
+        for (FleetStatus.ModelStatus m : models) {
             sb.append("\n• `").append(code(m.name())).append('`')
                     .append(m.name().equals(defaultModel) ? " (default)" : "")
                     .append(" — ").append(spec(m.spec()))
                     .append(" · ").append(m.workers()).append(m.workers() == 1 ? " worker" : " workers")
                     .append(m.busy() > 0 ? ", " + m.busy() + " busy" : "")
                     .append(m.loaded() < m.workers() ? ", loaded on " + m.loaded() + " (the others load it when a job"
-                            + " needs it)" : "");
+                            + " needs it)" : "")
+                    .append(" · ").append(queue(m)).append(" · ").append(eta(m));
         }
         if (paused) {
             sb.append("\n⏸️ The bot is paused by an admin: new jobs are refused.");
@@ -179,16 +216,53 @@ public final class JobMessages {
                 + (l.te() == l.unet() ? num(l.unet()) : "TE " + num(l.te()) + " / UNet " + num(l.unet()))).toList());
     }
 
+    /** e.g. {@code queue: 3 waiting, 1 running} or {@code queue empty}. */
+    static String queue(FleetStatus.ModelStatus m) {
+        if (m.queued() == 0 && m.running() == 0) {
+            return "queue empty";
+        }
+        return "queue: " + m.queued() + " waiting" + (m.running() > 0 ? ", " + m.running() + " running" : "");
+    }
+
+    /** e.g. {@code a new job: about 45 s}, or why there is no estimate. */
+    static String eta(FleetStatus.ModelStatus m) {
+        return m.eta() == null ? "no ETA yet (no job of it finished lately)" : "a new job: " + about(m.eta());
+    }
+
+    /** {@code about 45 s}, {@code about 12 min}, {@code about 3 h}. */
+    static String about(java.time.Duration d) {
+        long s = Math.max(1, Math.round(d.toMillis() / 1000.0));
+        return s < 100 ? "about " + s + " s" : s < 100 * 60 ? "about " + Math.round(s / 60.0) + " min"
+                : "about " + Math.round(s / 3600.0) + " h";
+    }
+
     /** A model's family and native size, e.g. {@code SDXL, 1024x1024}; null: "family not announced yet". */
     static String spec(ModelSpec spec) {
         return spec == null ? "family not announced yet (taken as SD 1.x, 512x512)"
                 : spec.family().label() + ", " + spec.nativeWidth() + "x" + spec.nativeHeight();
     }
 
-    /** {@code /admin workers}: every worker with its last heartbeat. */
-    public static String workers(List<WorkerRegistry.Seen> workers, boolean paused) {
+    /**
+     * {@code /admin workers}: each served model (family, queue in PostgreSQL and RabbitMQ, workers with it loaded,
+     * typical run time, ETA), then every worker with its last heartbeat (resident and loadable models).
+     */
+    public static String workers(List<WorkerRegistry.Seen> workers, List<FleetStatus.ModelStatus> models,
+            boolean paused) {
         StringBuilder sb = new StringBuilder(paused ? "⏸️ **Paused** (new jobs refused; queued jobs still run)\n"
                 : "▶️ Taking jobs\n");
+        if (!models.isEmpty()) {
+            sb.append(models.size()).append(models.size() == 1 ? " model:" : " models:");
+            for (FleetStatus.ModelStatus m : models) {
+                sb.append("\n• `").append(code(shorten(m.name(), 100))).append("` ").append(spec(m.spec()))
+                        .append(" · ").append(queue(m))
+                        .append(m.ready() == null ? "" : " (" + m.ready() + " ready in RabbitMQ)")
+                        .append(" · loaded on ").append(m.loaded()).append(" of ").append(m.workers())
+                        .append(m.workers() == 1 ? " worker" : " workers")
+                        .append(m.typicalRun() == null ? "" : " · a job runs " + about(m.typicalRun()))
+                        .append(" · ").append(eta(m));
+            }
+            sb.append('\n');
+        }
         if (workers.isEmpty()) {
             return sb.append("No worker has sent a heartbeat in the last hour.").toString();
         }

@@ -80,7 +80,8 @@ public final class DerivedJobs {
         Double strength = r.strength();
         if (kind != Kind.REROLL) {
             ImageStore.ImageRef im = images.image(jobId, index)
-                    .orElseThrow(() -> new IllegalArgumentException("that image was deleted"));
+                    .orElseThrow(() -> new IllegalArgumentException(
+                            "that image was deleted, or flagged by the image safety check"));
             StoredImage s = im.image();
             parentImage = im.id();
             count = 1;

@@ -34,13 +34,18 @@ public final class SubmitService {
     private final int previewEvery;
     private final LongSupplier random;
     private final Function<String, ModelSpec> specs;
+    private final QuotaWeights weights;
 
-    /** @param specs what each model is (family, native size): the worker registry's {@code spec} */
+    /**
+     * @param specs   what each model is (family, native size): the worker registry's {@code spec}
+     * @param weights what an image of each family is charged
+     */
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
-            LoraService loras, String defaultModel, Function<String, ModelSpec> specs, int previewEvery,
-            LongSupplier random) {
+            LoraService loras, String defaultModel, Function<String, ModelSpec> specs, QuotaWeights weights,
+            int previewEvery, LongSupplier random) {
         this.loras = loras;
         this.specs = specs;
+        this.weights = weights;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
@@ -104,8 +109,9 @@ public final class SubmitService {
 
     /**
      * Charges, records and publishes the job, or refuses it (paused, a blocked term in its prompt or negative prompt,
-     * a channel the server does not allow, a LoRA it may not use, banned, over quota, the database down: the refusal says why and nothing
-     * is charged).
+     * a channel the server does not allow, a LoRA it may not use, banned, over quota, the database down: the refusal
+     * says why and nothing is charged). The job is charged its images times its model family's weight
+     * ({@link QuotaWeights}).
      *
      * @param onRecorded as {@link JobService#submit(NewJob, QuotaPolicy, Consumer)}
      */
@@ -126,7 +132,9 @@ public final class SubmitService {
                 jobs.metrics().quotaRefused("lora");
                 return new JobService.Outcome.Refused(lora.get());
             }
-            return jobs.submit(job, prepared.policy(), onRecorded);
+            JobRequest r = job.request();
+            return jobs.submit(job.withCharge(weights.charge(specs.apply(r.model()).family(), r.count())),
+                    prepared.policy(), onRecorded);
         } catch (RuntimeException e) {
             return new JobService.Outcome.Refused(Failures.forUser("submitting job " + job.request().jobId(), e, true));
         }

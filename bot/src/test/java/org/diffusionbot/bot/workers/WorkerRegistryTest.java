@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Instant;
 import java.util.List;
 import org.diffusionbot.bot.discord.JobMessages;
+import org.diffusionbot.bot.jobs.RunHistory;
+import org.diffusionbot.bot.service.FleetStatus;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
@@ -27,6 +29,11 @@ class WorkerRegistryTest {
                 Instant.parse(sentAt), List.of(), List.of(), false, info, resident);
     }
 
+    /** What /models shows of the registry's models with no queue and no run history. */
+    static List<FleetStatus.ModelStatus> status(WorkerRegistry r) {
+        return new FleetStatus(r, java.util.Map::of, new RunHistory()).models();
+    }
+
     @Test
     void aModelsFamilyAndNativeSizeComeFromTheHeartbeatsAndOutliveItsUnload() {
         WorkerRegistry r = new WorkerRegistry(clock, 5);
@@ -41,11 +48,11 @@ class WorkerRegistryTest {
         r.record(hb("w1", List.of("sd15", "xl"), List.of("xl"),
                 List.of(new WorkerHeartbeat.ModelInfo("xl", "sd1", 512, 512)), "2026-11-30T12:00:01Z"));
         assertEquals(ModelFamily.SDXL, r.spec("xl").family(), "an older heartbeat changes nothing");
-        String models = JobMessages.models(r.models(), "sd15", false);
+        String models = JobMessages.models(status(r), "sd15", false);
         assertTrue(models.contains("`xl` — SDXL, 1024x1024 · 1 worker, loaded on 0"), models);
         assertTrue(models.contains("`sd15` (default) — SD 1.x, 512x512 · 1 worker"), models);
         r.record(hb("w2", List.of("new"), null));
-        assertTrue(JobMessages.models(r.models(), "sd15", false)
+        assertTrue(JobMessages.models(status(r), "sd15", false)
                 .contains("`new` — family not announced yet (taken as SD 1.x, 512x512) · 1 worker"));
     }
 
@@ -57,12 +64,13 @@ class WorkerRegistryTest {
         r.record(hb("old", List.of("sd15"), null)); // an older worker: its one model is loaded
         assertEquals(List.of(new WorkerRegistry.ModelInfo("dream", null, 2, 0, 1),
                 new WorkerRegistry.ModelInfo("sd15", null, 3, 0, 3)), r.models());
-        String models = JobMessages.models(r.models(), "sd15", false);
+        String models = JobMessages.models(status(r), "sd15", false);
         assertTrue(models.contains("`dream` — family not announced yet (taken as SD 1.x, 512x512) · 2 workers, loaded on 1"
                 + " (the others load it when a job needs it)"), models);
-        assertTrue(models.endsWith("`sd15` (default) — family not announced yet (taken as SD 1.x, 512x512) · 3 workers"),
+        assertTrue(models.endsWith("`sd15` (default) — family not announced yet (taken as SD 1.x, 512x512) · 3 workers"
+                + " · queue empty · no ETA yet (no job of it finished lately)"),
                 models);
-        String admin = JobMessages.workers(r.workers(), false);
+        String admin = JobMessages.workers(r.workers(), status(r), false);
         assertTrue(admin.contains("`w1` on host · cuda:0 · sd15 (can load dream) · **idle**"), admin);
         assertTrue(admin.contains("`w2` on host · cuda:0 · dream, sd15 · **idle**"), admin);
     }
