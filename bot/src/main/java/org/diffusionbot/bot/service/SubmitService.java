@@ -14,10 +14,10 @@ import org.diffusionbot.db.SubmissionContext;
 
 /**
  * Submitting a job for a member: {@code /imagine} and the buttons that make new jobs. Before anything is charged it
- * reads, in one round trip, whether the bot is paused, the member's defaults and their quota policy, and then the
- * server's moderation rules ({@link #prepare}); a paused bot refuses, then moderation (a blocked term in the prompt,
- * a channel the server does not allow), then the LoRAs it names ({@link LoraService}: unknown, of another model
- * family, more than the server allows), each charging nothing; then {@link JobService} charges, records and
+ * reads, in one round trip, whether the bot is paused, the member's defaults, their quota policy, the server's
+ * moderation rules and its LoRA limit ({@link #prepare}); a paused bot refuses, then moderation (a blocked term in the
+ * prompt, a channel the server does not allow), then the LoRAs it names ({@link LoraService}: unknown, of another
+ * model family, more than the server allows), each charging nothing; then {@link JobService} charges, records and
  * publishes.
  */
 public final class SubmitService {
@@ -79,14 +79,14 @@ public final class SubmitService {
     }
 
     /**
-     * Reads the pause flag, the member's defaults and their quota policy (one round trip), and the server's
-     * moderation rules (a second).
+     * Reads the pause flag, the member's defaults, their quota policy and the server's moderation rules (one round
+     * trip).
      */
     public Prepared prepare(Caller caller) {
         SubmissionContext c = settings.forSubmission(caller.userId(), caller.guildId(), caller.roleIds(),
                 quotas.defaults());
         return new Prepared(c.paused(), UserSettingsService.imagineDefaults(c, caller), c.policy(),
-                moderation.rules(caller.guildId()),
+                moderation.rules(caller.guildId(), c.moderation()),
                 c.guildMaxLoras() == null ? LoraService.DEFAULT_MAX_LORAS : c.guildMaxLoras());
     }
 
@@ -103,8 +103,9 @@ public final class SubmitService {
      * channel is age-restricted ({@link JobRequest#ageRestricted()}: workers check the images of every other job).
      */
     public static NewJob newJob(JobRequest request, Caller caller, Origin origin, String kind, Long parentImageId) {
-        return new NewJob(request.withAgeRestricted(origin.ageRestricted()), caller.userId(), caller.userName(), caller.guildId(), origin.channelId(), kind,
-                parentImageId, origin.applicationId(), origin.token(), origin.tokenExpiresAt());
+        return new NewJob(request.withAgeRestricted(origin.ageRestricted()), caller.userId(), caller.userName(),
+                caller.guildId(), origin.channelId(), kind, parentImageId, origin.applicationId(), origin.token(),
+                origin.tokenExpiresAt());
     }
 
     /**
