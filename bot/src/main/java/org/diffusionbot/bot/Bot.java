@@ -191,7 +191,7 @@ public final class Bot implements AutoCloseable {
         ModerationService moderation = new ModerationService(new ModerationStore(ds), registry);
         return new Services(
                 new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), config.previewEvery(),
-                        random::nextLong),
+                        random::nextLong, registry::defaultsFor),
                 new DerivedJobs(store, images, config.previewEvery(), clock, random::nextLong),
                 new CancelService(jobs, store), new JobViews(store, images), quotas, new UserSettingsService(settings),
                 new AdminService(settings, new UserStore(ds), quotaStore), moderation, registry);

@@ -3,7 +3,12 @@ package org.diffusionbot.db;
 import java.time.Instant;
 import java.util.UUID;
 
-/** A row of {@code jobs}, as the bot needs it to answer the user. */
+/**
+ * A row of {@code jobs}, as the bot needs it to answer the user.
+ *
+ * @param schedule the sampler's schedule id ({@code default}, {@code karras}, ...); null for jobs made
+ *     before it was recorded (they ran the default)
+ */
 public record JobRecord(
         UUID id,
         long userId,
@@ -33,5 +38,6 @@ public record JobRecord(
         Instant createdAt,
         Instant startedAt,
         Instant finishedAt,
-        Instant deliveredAt) {
+        Instant deliveredAt,
+        String schedule) {
 }

@@ -37,7 +37,8 @@ final class Rows {
             Jdbc.instant(rs, "created_at"),
             Jdbc.instant(rs, "started_at"),
             Jdbc.instant(rs, "finished_at"),
-            Jdbc.instant(rs, "delivered_at"));
+            Jdbc.instant(rs, "delivered_at"),
+            rs.getString("schedule"));
 
     /** The {@code images} columns {@link #IMAGE} reads. */
     static final String IMAGE_COLUMNS = "image_index, seed, width, height, png, thumbnail, parameters";
@@ -48,9 +49,10 @@ final class Rows {
 
     /** The columns {@link #USER_SETTINGS} reads, from {@code users u LEFT JOIN user_settings s}. */
     static final String USER_SETTINGS_COLUMNS =
-            "s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public";
+            "s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public, s.schedule";
 
     static final Jdbc.RowMapper<UserSettings> USER_SETTINGS = rs -> new UserSettings(rs.getString("sampler"),
             (Integer) rs.getObject("steps"), (Double) rs.getObject("cfg"), (Integer) rs.getObject("width"),
-            (Integer) rs.getObject("height"), rs.getString("negative_prompt"), rs.getBoolean("gallery_public"));
+            (Integer) rs.getObject("height"), rs.getString("negative_prompt"), rs.getBoolean("gallery_public"),
+            rs.getString("schedule"));
 }

@@ -13,6 +13,7 @@ import net.dv8tion.jda.api.interactions.commands.build.OptionData;
 import org.diffusionbot.bot.service.ImagineOptions;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /** The slash commands the bot registers. */
 public final class Commands {
@@ -40,6 +41,7 @@ public final class Commands {
         Arrays.stream(Sampler.values()).forEach(s -> sampler.addChoice(s.displayName(), s.id()));
         OptionData size = new OptionData(OptionType.STRING, "size", "Image size, width x height");
         Arrays.stream(ImagineOptions.SIZES).forEach(s -> size.addChoice(s, s));
+        OptionData schedule = scheduleOption("Noise schedule of the sampler (Karras, SGM Uniform for Lightning/Turbo)");
         return List.of(
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(IMAGINE, "Generate images from a prompt")
                         .addOptions(
@@ -61,6 +63,7 @@ public final class Commands {
                                 new OptionData(OptionType.INTEGER, "height", "Height in pixels (overrides size)")
                                         .setRequiredRange(GenerationLimits.MIN_SIZE, GenerationLimits.MAX_SIZE),
                                 sampler,
+                                schedule,
                                 new OptionData(OptionType.INTEGER, "count", "Images to make (1-4)")
                                         .setRequiredRange(GenerationLimits.MIN_COUNT, GenerationLimits.MAX_COUNT),
                                 new OptionData(OptionType.STRING, "model", "Model name").setMaxLength(100)
@@ -72,6 +75,13 @@ public final class Commands {
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(MODELS, "The models the workers serve"),
                 settings(),
                 admin(adminRolesConfigured));
+    }
+
+    /** A {@code schedule} option: A1111's names as choices, the ids ({@link Schedule#id()}) as values. */
+    static OptionData scheduleOption(String description) {
+        OptionData o = new OptionData(OptionType.STRING, "schedule", description);
+        Arrays.stream(Schedule.values()).forEach(s -> o.addChoice(s.displayName(), s.id()));
+        return o;
     }
 
     private static SlashCommandData settings() {
@@ -90,7 +100,8 @@ public final class Commands {
                 new OptionData(OptionType.STRING, "negative", "Your default negative prompt ('-' clears it)")
                         .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS),
                 new OptionData(OptionType.BOOLEAN, "gallery", "Show your images in the community gallery"),
-                new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"));
+                new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"),
+                scheduleOption("Your default noise schedule (used with the samplers that take it)"));
     }
 
     private static SlashCommandData admin(boolean adminRolesConfigured) {

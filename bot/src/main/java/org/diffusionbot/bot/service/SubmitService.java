@@ -2,9 +2,11 @@ package org.diffusionbot.bot.service;
 
 import java.time.Instant;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import org.diffusionbot.bot.jobs.JobService;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.db.NewJob;
 import org.diffusionbot.db.QuotaPolicy;
 import org.diffusionbot.db.SettingsStore;
@@ -29,9 +31,21 @@ public final class SubmitService {
     private final String defaultModel;
     private final int previewEvery;
     private final LongSupplier random;
+    private final Function<String, WorkerHeartbeat.ModelDefaults> recommended;
 
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
             String defaultModel, int previewEvery, LongSupplier random) {
+        this(jobs, settings, quotas, moderation, defaultModel, previewEvery, random, m -> null);
+    }
+
+    /**
+     * @param recommended a model's recommended settings as its workers announce them (null: none), used for the
+     *     options a user leaves out of {@code /imagine} before their own defaults
+     */
+    public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
+            String defaultModel, int previewEvery, LongSupplier random,
+            Function<String, WorkerHeartbeat.ModelDefaults> recommended) {
+        this.recommended = recommended;
         this.jobs = jobs;
         this.settings = settings;
         this.quotas = quotas;
@@ -66,11 +80,12 @@ public final class SubmitService {
     }
 
     /**
-     * The request {@code /imagine} asks for with the member's defaults filled in; IllegalArgumentException when the
-     * options together with those defaults are out of bounds.
+     * The request {@code /imagine} asks for with the model's recommendation and then the member's defaults filled
+     * in; IllegalArgumentException when the options together with those defaults are out of bounds.
      */
     public JobRequest imagineRequest(ImagineOptions.Options options, Prepared prepared, Instant now) {
-        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, previewEvery, random, now);
+        return ImagineOptions.toRequest(options, prepared.defaults(), recommended, defaultModel, previewEvery, random,
+                now);
     }
 
     /**
