@@ -20,6 +20,8 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import org.diffusionbot.bot.discord.Commands;
 import org.diffusionbot.bot.discord.DiscordHttpMetrics;
 import org.diffusionbot.bot.jobs.FleetGauges;
+import org.diffusionbot.bot.jobs.RunHistory;
+import org.diffusionbot.bot.service.FleetStatus;
 import org.diffusionbot.bot.metrics.BotMetrics;
 import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.bot.discord.DiscordNotifier;
@@ -28,6 +30,7 @@ import org.diffusionbot.bot.service.AdminService;
 import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.bot.service.DerivedJobs;
 import org.diffusionbot.bot.service.JobViews;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.service.ModerationService;
 import org.diffusionbot.bot.service.QuotaService;
 import org.diffusionbot.bot.service.Services;
@@ -121,7 +124,11 @@ public final class Bot implements AutoCloseable {
             WorkerRegistry registry = new WorkerRegistry(clock, config.heartbeatSeconds());
             registry.start(rabbit);
             ProgressThrottle throttle = new ProgressThrottle(clock, EDIT_INTERVAL);
-            InteractionRouter listener = InteractionRouter.create(services(config, clock, db, store, jobs, registry),
+            RunHistory history = new RunHistory();
+            fleet = new FleetGauges(store, registry, metrics, config.defaultModel(), clock); // started below
+            FleetStatus fleetStatus = new FleetStatus(registry, fleet::latest, history);
+            InteractionRouter listener = InteractionRouter.create(
+                    services(config, clock, db, store, jobs, registry, fleetStatus),
                     config.adminRoleIds(), config.defaultModel(), throttle, executor, clock, metrics);
             JDABuilder builder = JDABuilder.createLight(config.discordToken(), EnumSet.noneOf(GatewayIntent.class))
                     .setRestConfig(new RestConfig().setBaseUrl(config.discordApiBaseUrl().toString()))
@@ -146,14 +153,13 @@ public final class Bot implements AutoCloseable {
             jda.updateCommands().addCommands(Commands.all(!config.adminRoleIds().isEmpty())).complete();
             DiscordNotifier notifier = new DiscordNotifier(jda, clock);
             OutcomeDisplay display = new OutcomeDisplay(store, notifier, throttle, marks);
-            new OutcomeConsumer(store, display, executor, metrics).start(rabbit, config.resultsQueue());
+            new OutcomeConsumer(store, display, executor, metrics, history).start(rabbit, config.resultsQueue());
             Republisher republisher = new Republisher(store, publisher, display, clock);
             republisher.start(Duration.ofSeconds(2));
-            ProgressRelay progress = new ProgressRelay(store, notifier, throttle, executor);
+            ProgressRelay progress = new ProgressRelay(store, notifier, throttle, executor, history);
             progress.start(rabbit);
             Connection conn = rabbit;
             JDA client = jda;
-            fleet = new FleetGauges(store, registry, metrics, config.defaultModel(), clock);
             fleet.start(rabbit, FLEET_INTERVAL);
             WebServer web = new WebServer(config.galleryBind(), config.galleryPort(), () -> conn.isOpen()
                     && client.getStatus() == JDA.Status.CONNECTED, new GalleryStore(db.dataSource()), prometheus);
@@ -180,7 +186,7 @@ public final class Bot implements AutoCloseable {
 
     /** The application services over the stores (the Discord adapters' only way to the database). */
     private static Services services(BotConfig config, Clock clock, Database db, JobStore store, JobService jobs,
-            WorkerRegistry registry) {
+            WorkerRegistry registry, FleetStatus fleet) {
         javax.sql.DataSource ds = db.dataSource();
         SettingsStore settings = new SettingsStore(ds);
         QuotaStore quotaStore = new QuotaStore(ds, clock);
@@ -188,13 +194,16 @@ public final class Bot implements AutoCloseable {
         QuotaService quotas = new QuotaService(new QuotaPolicy(config.dailyImageLimit(), config.maxActiveJobs()),
                 settings, quotaStore);
         SecureRandom random = new SecureRandom();
-        ModerationService moderation = new ModerationService(new ModerationStore(ds), registry);
+        ModerationStore moderationStore = new ModerationStore(ds);
+        ModerationService moderation = new ModerationService(moderationStore, registry);
+        LoraService loras = new LoraService(registry);
         return new Services(
-                new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), config.previewEvery(),
-                        random::nextLong, registry::defaultsFor),
-                new DerivedJobs(store, images, config.previewEvery(), clock, random::nextLong),
-                new CancelService(jobs, store), new JobViews(store, images), quotas, new UserSettingsService(settings),
-                new AdminService(settings, new UserStore(ds), quotaStore), moderation, registry);
+                new SubmitService(jobs, settings, quotas, moderation, loras, config.defaultModel(), registry::spec,
+                        config.quotaWeights(), config.previewEvery(), random::nextLong, registry::defaultsFor),
+                new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
+                new CancelService(jobs, store), new JobViews(store, images, moderationStore), quotas,
+                new UserSettingsService(settings),
+                new AdminService(settings, new UserStore(ds), quotaStore), moderation, loras, registry, fleet);
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {

@@ -1,6 +1,7 @@
 package org.diffusionbot.bot;
 
 import java.net.URI;
+import org.diffusionbot.bot.service.QuotaWeights;
 import org.diffusionbot.common.config.Env;
 import org.diffusionbot.common.config.RabbitSettings;
 import org.diffusionbot.db.DbSettings;
@@ -23,10 +24,12 @@ public record BotConfig(
         int galleryPort,
         java.util.Set<Long> adminRoleIds,
         int heartbeatSeconds,
-        String resultsQueue) {
+        String resultsQueue,
+        QuotaWeights quotaWeights) {
 
     public BotConfig {
         adminRoleIds = java.util.Set.copyOf(adminRoleIds);
+        java.util.Objects.requireNonNull(quotaWeights, "quotaWeights");
         org.diffusionbot.common.mq.Topology.checkResultsQueue(resultsQueue);
         if (heartbeatSeconds < 1) {
             throw new IllegalArgumentException("heartbeatSeconds must be >= 1");
@@ -39,21 +42,28 @@ public record BotConfig(
             String galleryBind, int galleryPort) {
         this(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel, dailyImageLimit,
                 maxActiveJobs, previewEvery, galleryBind, galleryPort, java.util.Set.of(), 5,
-                org.diffusionbot.common.mq.Topology.RESULTS_QUEUE);
+                org.diffusionbot.common.mq.Topology.RESULTS_QUEUE, QuotaWeights.NONE);
     }
 
     /** A copy with other admin roles and heartbeat interval. */
     public BotConfig withAdmin(java.util.Set<Long> roleIds, int heartbeatSecs) {
         return new BotConfig(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel,
                 dailyImageLimit, maxActiveJobs, previewEvery, galleryBind, galleryPort, roleIds, heartbeatSecs,
-                resultsQueue);
+                resultsQueue, quotaWeights);
     }
 
     /** A copy whose workers send outcomes to another results queue. */
     public BotConfig withResultsQueue(String queue) {
         return new BotConfig(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel,
                 dailyImageLimit, maxActiveJobs, previewEvery, galleryBind, galleryPort, adminRoleIds, heartbeatSeconds,
-                queue);
+                queue, quotaWeights);
+    }
+
+    /** A copy with other quota weights per model family. */
+    public BotConfig withQuotaWeights(QuotaWeights weights) {
+        return new BotConfig(discordToken, discordApiBaseUrl, discordGatewayUrl, db, rabbit, defaultModel,
+                dailyImageLimit, maxActiveJobs, previewEvery, galleryBind, galleryPort, adminRoleIds, heartbeatSeconds,
+                resultsQueue, weights);
     }
 
     public static BotConfig fromEnv(Env env) {
@@ -72,7 +82,19 @@ public record BotConfig(
                 env.integer("GALLERY_PORT", 8080, 0, 65_535),
                 roleIds(env),
                 env.integer("HEARTBEAT_SECONDS", 5, 1, 300),
-                resultsQueue(env));
+                resultsQueue(env),
+                quotaWeights(env));
+    }
+
+    /** QUOTA_WEIGHTS: images of the allowance one image of a family counts as, e.g. {@code sdxl=2}. */
+    static QuotaWeights quotaWeights(Env env) {
+        try {
+            return QuotaWeights.parse(env.raw("QUOTA_WEIGHTS"));
+        } catch (IllegalArgumentException e) {
+            throw new org.diffusionbot.common.config.ConfigException("QUOTA_WEIGHTS must be family=weight pairs,"
+                    + " comma-separated (families sd1, sd2, sdxl; weights 1-" + QuotaWeights.MAX_WEIGHT
+                    + "; e.g. sdxl=2): " + e.getMessage());
+        }
     }
 
     /** RESULTS_QUEUE: sd.results, or sd.results.NAME for one of several bot deployments sharing a vhost. */
@@ -115,6 +137,6 @@ public record BotConfig(
                 + ", " + db + ", " + rabbit + ", defaultModel=" + defaultModel
                 + ", dailyImageLimit=" + dailyImageLimit + ", maxActiveJobs=" + maxActiveJobs + ", gallery="
                 + galleryBind + ":" + galleryPort + ", adminRoleIds=" + adminRoleIds + ", heartbeatSeconds="
-                + heartbeatSeconds + ", resultsQueue=" + resultsQueue + "]";
+                + heartbeatSeconds + ", resultsQueue=" + resultsQueue + ", quotaWeights=" + quotaWeights.weights() + "]";
     }
 }

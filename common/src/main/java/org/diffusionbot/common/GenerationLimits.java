@@ -16,8 +16,12 @@ public final class GenerationLimits {
     public static final int MAX_SIZE = 2048;
     public static final int SIZE_MULTIPLE = 8;
     public static final int DEFAULT_SIZE = 512;
-    /** Most pixels one image may have (1024x1024): bounds memory whatever the aspect ratio. */
-    public static final long MAX_PIXELS = 1024L * 1024L;
+    /**
+     * Most pixels one image of any family may have (2048x2048, SDXL's limit): bounds memory whatever the aspect
+     * ratio. A job's own limit is its model family's ({@link ModelFamily#checkSize}), which the bot applies before
+     * it charges and the worker before it runs the job.
+     */
+    public static final long MAX_PIXELS = 2048L * 2048L;
     public static final int MIN_COUNT = 1;
     public static final int MAX_COUNT = 4;
     public static final int MIN_CLIP_SKIP = 1;
@@ -66,12 +70,14 @@ public final class GenerationLimits {
         return px;
     }
 
+    /** Checks a size against the loosest family's limits ({@link #MAX_PIXELS}); see {@link ModelFamily#checkSize}. */
     public static void checkSize(int width, int height) {
         checkSide("width", width);
         checkSide("height", height);
         if ((long) width * height > MAX_PIXELS) {
+            int side = (int) Math.sqrt((double) MAX_PIXELS);
             throw new IllegalArgumentException("image of " + width + "x" + height
-                    + " is too large: at most " + MAX_PIXELS + " pixels (e.g. 1024x1024)");
+                    + " is too large: at most " + MAX_PIXELS + " pixels (e.g. " + side + "x" + side + ")");
         }
     }
 

@@ -15,7 +15,7 @@ public enum ModelFamily {
     /** Stable Diffusion 2.x: OpenCLIP ViT-H, 512×512 (base) or 768×768 (768-v). */
     SD2("sd2", "SD 2.x", 768, 1024L * 1024L),
     /** SDXL and its finetunes (Pony, Illustrious, NoobAI, ...): two text encoders, 1024×1024. */
-    SDXL("sdxl", "SDXL", 1024, 2048L * 2048L);
+    SDXL("sdxl", "SDXL", 1024, GenerationLimits.MAX_PIXELS);
 
     private final String id;
     private final String label;

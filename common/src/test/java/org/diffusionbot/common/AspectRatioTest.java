@@ -51,4 +51,12 @@ class AspectRatioTest {
             assertTrue(e.getMessage().contains(f.label() + " models: at most " + f.maxPixels() + " pixels"), e.getMessage());
         }
     }
+
+    @org.junit.jupiter.api.Test
+    void theContractsPixelLimitIsTheLoosestFamilys() {
+        long loosest = java.util.Arrays.stream(ModelFamily.values()).mapToLong(ModelFamily::maxPixels).max().orElseThrow();
+        assertEquals(loosest, GenerationLimits.MAX_PIXELS);
+        GenerationLimits.checkSize(GenerationLimits.MAX_SIZE, GenerationLimits.MAX_SIZE); // SDXL's upscaled 1024x1024
+        ModelFamily.SDXL.checkSize(GenerationLimits.MAX_SIZE, GenerationLimits.MAX_SIZE);
+    }
 }

@@ -10,16 +10,24 @@ import javax.sql.DataSource;
 
 /**
  * The community gallery's reads, and the two writes that decide what it shows (hiding an image, a
- * user's opt-out). Every read returns only images that are {@code visible} and whose author has
- * {@code gallery_public}; it checks both in the same statement that reads the rows, so a hidden image or
- * a user who opted out is gone from the very next request. Pages are keyset-paged on (created_at, id),
- * newest first, from the partial indexes of migration V2. All input is bound as statement parameters.
+ * user's opt-out). Every read returns only images that are {@code visible}, passed the image safety check
+ * ({@code safety = 'passed'}: checked, so from a channel that is not age-restricted; docs/MODERATION.md) and whose
+ * author has {@code gallery_public} ({@link #SHOWN}); it checks all three in the same statement that reads the rows,
+ * so a hidden image or a user who opted out is gone from the very next request. Pages are keyset-paged on
+ * (created_at, id), newest first, from the partial indexes of migrations V2 and V10. All input is bound as statement
+ * parameters.
  */
 public final class GalleryStore {
     /** The largest page anyone gets. */
     public static final int MAX_PAGE = 100;
     /** The text search configuration of images.prompt_tsv (migration V2); queries must use the same. */
     static final String TS_CONFIG = "english";
+
+    /**
+     * The gallery's rule, over {@code images i} and its author {@code users u}: not hidden, passed the safety check,
+     * the author shows their images. The partial indexes of migration V10 have the same image condition.
+     */
+    static final String SHOWN = "i.visible AND i.safety = 'passed' AND u.gallery_public";
 
     private static final String ITEM_COLUMNS = """
             SELECT i.id, i.created_at, i.user_id, u.name, i.model, i.sampler, j.prompt, i.width, i.height, i.seed
@@ -34,7 +42,7 @@ public final class GalleryStore {
         this.jdbc = new Jdbc(ds);
     }
 
-    /** A page of visible images matching the query, newest first. */
+    /** A page of the images the gallery shows ({@link #SHOWN}) matching the query, newest first. */
     public GalleryPage page(GalleryQuery q) {
         List<Object> args = new ArrayList<>();
         String sql = pageSql(q, args);
@@ -55,7 +63,7 @@ public final class GalleryStore {
 
     /** The page statement: fixed SQL fragments chosen by which filters are set; every value is a parameter. */
     private static String pageSql(GalleryQuery q, List<Object> args) {
-        StringBuilder sql = new StringBuilder(ITEM_COLUMNS).append(" WHERE i.visible AND u.gallery_public");
+        StringBuilder sql = new StringBuilder(ITEM_COLUMNS).append(" WHERE ").append(SHOWN);
         if (q.userId() != null) {
             sql.append(" AND i.user_id = ?");
             args.add(q.userId());
@@ -82,19 +90,20 @@ public final class GalleryStore {
         return sql.toString();
     }
 
-    /** One visible image with its parameters and author; empty when absent, hidden or its author opted out. */
+    /** One image with its parameters and author; empty when absent or not shown ({@link #SHOWN}). */
     public Optional<GalleryImage> image(long imageId) {
         return jdbc.one("""
                 SELECT i.id, i.job_id, i.image_index, i.created_at, i.user_id, u.name, j.kind, j.prompt,
                        j.negative_prompt, j.model, j.sampler, j.steps, j.cfg, i.seed, i.width, i.height,
                        j.clip_skip, j.strength,
-                       (SELECT p.id FROM images p JOIN users pu ON pu.id = p.user_id
-                         WHERE p.id = j.parent_image_id AND p.visible AND pu.gallery_public),
+                       (SELECT i.id FROM images i JOIN users u ON u.id = i.user_id -- the parent, if shown
+                         WHERE i.id = j.parent_image_id AND\s""" + SHOWN + """
+                       ), -- (this i and u, the parent and its author, hide the outer ones)
                        i.parameters, j.schedule
                   FROM images i
                   JOIN users u ON u.id = i.user_id
                   JOIN jobs j ON j.id = i.job_id
-                 WHERE i.id = ? AND i.visible AND u.gallery_public""",
+                 WHERE i.id = ? AND\s""" + SHOWN,
                 rs -> new GalleryImage(rs.getLong(1), rs.getObject(2, UUID.class), rs.getInt(3),
                         rs.getTimestamp(4).toInstant(), rs.getLong(5), rs.getString(6), rs.getString(7),
                         rs.getString(8), rs.getString(9), rs.getString(10), rs.getString(11), rs.getInt(12),
@@ -103,19 +112,20 @@ public final class GalleryStore {
                         rs.getString(21)), imageId);
     }
 
-    /** Visible images made from this image (variations, upscales), newest first. */
+    /** Shown images made from this image (variations, upscales), newest first. */
     public List<GalleryItem> variations(long imageId, int limit) {
         return jdbc.list(ITEM_COLUMNS + """
-                 WHERE j.parent_image_id = ? AND i.visible AND u.gallery_public
+                 WHERE j.parent_image_id = ? AND\s""" + SHOWN + """
+
                  ORDER BY i.created_at DESC, i.id DESC LIMIT ?""", ITEM, imageId, Math.max(1, Math.min(MAX_PAGE, limit)));
     }
 
-    /** The full PNG of a visible image. */
+    /** The full PNG of an image the gallery shows. */
     public Optional<byte[]> png(long imageId) {
         return bytes(imageId, "png");
     }
 
-    /** The JPEG thumbnail of a visible image. */
+    /** The JPEG thumbnail of an image the gallery shows. */
     public Optional<byte[]> thumbnail(long imageId) {
         return bytes(imageId, "thumbnail");
     }
@@ -124,7 +134,7 @@ public final class GalleryStore {
     public boolean isVisible(long imageId) {
         return jdbc.one("""
                 SELECT 1 FROM images i JOIN users u ON u.id = i.user_id
-                 WHERE i.id = ? AND i.visible AND u.gallery_public""", rs -> true, imageId).isPresent();
+                 WHERE i.id = ? AND\s""" + SHOWN, rs -> true, imageId).isPresent();
     }
 
     /** The name of a user whose images the gallery shows; empty for unknown users and those who opted out. */
@@ -136,7 +146,7 @@ public final class GalleryStore {
     public List<String> models() {
         return jdbc.list("""
                 SELECT DISTINCT i.model FROM images i JOIN users u ON u.id = i.user_id
-                 WHERE i.visible AND u.gallery_public ORDER BY 1""", rs -> rs.getString(1));
+                 WHERE\s""" + SHOWN + " ORDER BY 1", rs -> rs.getString(1));
     }
 
     /**
@@ -184,7 +194,7 @@ public final class GalleryStore {
     private Optional<byte[]> bytes(long imageId, String column) {
         // column is one of two constants above, never input
         String sql = "SELECT i." + column + " FROM images i JOIN users u ON u.id = i.user_id"
-                + " WHERE i.id = ? AND i.visible AND u.gallery_public";
+                + " WHERE i.id = ? AND " + SHOWN;
         return jdbc.one(sql, rs -> rs.getBytes(1), imageId);
     }
 

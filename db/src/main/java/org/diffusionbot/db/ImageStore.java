@@ -38,15 +38,19 @@ public final class ImageStore {
         }
     }
 
-    /** The images of a job in order. */
+    /** The images of a job in order, with their safety verdicts and what the user was shown of flagged ones. */
     public List<StoredImage> images(UUID jobId) {
-        return jdbc.list("SELECT " + Rows.IMAGE_COLUMNS + " FROM images WHERE job_id = ? ORDER BY image_index",
-                Rows.IMAGE, jobId);
+        return jdbc.list("SELECT " + Rows.IMAGE_COLUMNS + " FROM " + Rows.IMAGES
+                + " WHERE i.job_id = ? ORDER BY i.image_index", Rows.IMAGE, jobId);
     }
 
-    /** Image {@code index} of a job, if it exists and is still visible. */
+    /**
+     * Image {@code index} of a job, if it exists, is still visible and was not flagged by the safety check: what a
+     * variation or upscale may start from.
+     */
     public Optional<ImageRef> image(UUID jobId, int index) {
-        return jdbc.one("SELECT id, " + Rows.IMAGE_COLUMNS + " FROM images WHERE job_id = ? AND image_index = ? AND visible",
+        return jdbc.one("SELECT " + Rows.IMAGE_COLUMNS + " FROM " + Rows.IMAGES
+                + " WHERE i.job_id = ? AND i.image_index = ? AND i.visible AND i.safety <> 'flagged'",
                 rs -> new ImageRef(rs.getLong("id"), jobId, Rows.IMAGE.map(rs)), jobId, index);
     }
 
@@ -55,18 +59,26 @@ public final class ImageStore {
      * that), recording who and when as the gallery's own hiding does; returns how many were visible.
      */
     public int hideImages(UUID jobId, long byUserId) {
-        return jdbc.update("""
+        return jdbc.tx(c -> hide(c, jobId, byUserId));
+    }
+
+    /** {@link #hideImages} inside the caller's transaction. */
+    static int hide(Connection c, UUID jobId, long byUserId) throws SQLException {
+        return Jdbc.update(c, """
                 UPDATE images SET visible = FALSE, hidden_at = now(),
                                   hidden_by = (SELECT id FROM users WHERE id = ?)
                  WHERE job_id = ? AND visible""", byUserId, jobId);
     }
 
-    /** Stores a job's images; an image already stored (a redelivered result) is left as it is. */
+    /**
+     * Stores a job's images with their safety verdicts; an image already stored (a redelivered result) is left as it
+     * is.
+     */
     static void insert(Connection c, UUID jobId, List<StoredImage> images) throws SQLException {
         Jdbc.batch(c, """
-                INSERT INTO images (job_id, image_index, seed, width, height, png, thumbnail, parameters)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, image_index) DO NOTHING""",
+                INSERT INTO images (job_id, image_index, seed, width, height, png, thumbnail, parameters, safety)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, image_index) DO NOTHING""",
                 images.stream().map(im -> new Object[] {jobId, im.index(), im.seed(), im.width(), im.height(), im.png(),
-                        im.thumbnail(), im.parameters()}).toList());
+                        im.thumbnail(), im.parameters(), im.safety().sql()}).toList());
     }
 }

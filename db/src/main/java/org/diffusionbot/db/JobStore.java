@@ -34,8 +34,9 @@ public final class JobStore {
     }
 
     /**
-     * Records a job and charges its images to the user, or refuses it (banned, over a limit). A refusal writes
-     * nothing. The charge is one conditional UPDATE, correct under concurrent submissions by the same user.
+     * Records a job and charges it to the user ({@link NewJob#charge()} images; refunded exactly so by {@link #fail}),
+     * or refuses it (banned, over a limit). A refusal writes nothing. The charge is one conditional UPDATE, correct
+     * under concurrent submissions by the same user.
      */
     public Submission submit(NewJob job, QuotaPolicy policy) {
         JobRequest r = job.request();
@@ -45,7 +46,7 @@ public final class JobStore {
                 c.rollback();
                 return new Submission.Refused(Submission.Reason.BANNED, "you are not allowed to generate images here");
             }
-            QuotaStatus charged = QuotaStore.charge(c, job.userId(), r.count(), policy, today);
+            QuotaStatus charged = QuotaStore.charge(c, job.userId(), job.charge(), policy, today);
             if (charged == null) {
                 QuotaStatus q = QuotaStore.status(c, job.userId(), policy, today);
                 c.rollback();
@@ -54,8 +55,10 @@ public final class JobStore {
                             + " job(s) queued or running (the limit is " + q.maxActive()
                             + "); wait for one to finish or /cancel it");
                 }
-                return new Submission.Refused(Submission.Reason.DAILY_LIMIT, "this needs " + r.count()
-                        + " image(s) but you have " + q.remainingToday() + " of " + q.dailyLimit()
+                return new Submission.Refused(Submission.Reason.DAILY_LIMIT, "this needs " + job.charge()
+                        + " image(s)" + (job.charge() == r.count() ? "" : " of your allowance (" + r.count()
+                        + " image(s) of model " + r.model() + ", each counting " + job.charge() / r.count() + ")")
+                        + " but you have " + q.remainingToday() + " of " + q.dailyLimit()
                         + " left today; the allowance resets <t:" + q.resetsAt().getEpochSecond() + ":R>");
             }
             insert(c, job, today);
@@ -84,17 +87,37 @@ public final class JobStore {
         return completeAndGet(jobId, workerId, images).isPresent();
     }
 
-    /** As {@link #complete}, returning the job as this call ended it; empty when it had already ended. */
-    public Optional<JobRecord> completeAndGet(UUID jobId, String workerId, List<StoredImage> images) {
+    /**
+     * A job this call ended, and its images as stored: what {@link #completeAndGet} decided about each image's safety
+     * verdict and, for a flagged one, what its user is shown.
+     */
+    public record Completed(JobRecord job, List<StoredImage> images) {
+    }
+
+    /**
+     * As {@link #complete}, returning the job as this call ended it and its images as stored; empty when it had
+     * already ended. In the same transaction: the images of a job from an age-restricted channel are stored
+     * unchecked (whatever the worker sent); each flagged image gets what its server's setting says
+     * ({@link ModerationStore.FlaggedAction}, withheld in direct messages and servers that never chose) and is
+     * recorded for admins ({@code flagged_images}). The job stays charged as run.
+     */
+    public Optional<Completed> completeAndGet(UUID jobId, String workerId, List<StoredImage> images) {
         return Optional.ofNullable(jdbc.tx(c -> {
             JobRecord ended = Jdbc.one(c, FINISH + " RETURNING *", Rows.JOB, JobState.SUCCEEDED.sql(), null, workerId,
                     jobId);
             if (ended == null) {
                 return null;
             }
-            ImageStore.insert(c, jobId, images);
+            List<StoredImage> stored = ModerationStore.applyVerdicts(c, ended, images);
+            ImageStore.insert(c, jobId, stored);
+            for (StoredImage im : stored) {
+                if (im.safety() == ImageSafety.FLAGGED) {
+                    ModerationStore.insertFlagged(c, jobId, im.index(), im.score() == null ? 0 : im.score(),
+                            im.shownAs());
+                }
+            }
             QuotaStore.release(c, ended.userId(), 0, null);
-            return ended;
+            return new Completed(ended, stored);
         }));
     }
 
@@ -208,7 +231,7 @@ public final class JobStore {
                 r.jobId(), job.userId(), job.guildId(), job.channelId(), job.kind(), job.parentImageId(),
                 job.applicationId(), job.interactionToken(), job.tokenExpiresAt(), r.model(), r.prompt(),
                 r.negativePrompt(), r.width(), r.height(), r.steps(), r.cfg(), r.sampler().id(), r.scheduleOrDefault().id(), r.seed(), r.count(),
-                r.clipSkip(), r.strength(), new String(MessageCodec.encode(r), StandardCharsets.UTF_8), r.count(), today,
+                r.clipSkip(), r.strength(), new String(MessageCodec.encode(r), StandardCharsets.UTF_8), job.charge(), today,
                 r.createdAt(), r.ageRestricted());
     }
 }

@@ -124,36 +124,46 @@ public final class ModerationStore {
         this.jdbc = new Jdbc(ds);
     }
 
+    /**
+     * A server's settings and blocked terms as four columns of a {@code SELECT} (aliases {@code mod_*}), read by
+     * {@link #settingsOf}; its parameters: the guild id four times ({@link #settingsArgs}). A null guild (a direct
+     * message) reads the defaults.
+     */
+    static final String SETTINGS_COLUMNS = """
+            (SELECT default_terms FROM moderation_settings WHERE guild_id = ?) AS mod_default_terms,
+            (SELECT flagged_action FROM moderation_settings WHERE guild_id = ?) AS mod_flagged_action,
+            (SELECT require_age_restricted FROM moderation_settings WHERE guild_id = ?) AS mod_require_age_restricted,
+            (SELECT array_agg(t.kind || ':' || t.term ORDER BY t.added_at, t.kind, t.term)
+               FROM blocked_terms t WHERE t.guild_id = ?) AS mod_terms""";
+
+    /** The parameters of {@link #SETTINGS_COLUMNS}. */
+    static Object[] settingsArgs(Long guildId) {
+        return new Object[] {guildId, guildId, guildId, guildId};
+    }
+
+    /** The settings from the {@link #SETTINGS_COLUMNS} of a row. */
+    static Settings settingsOf(ResultSet rs) throws SQLException {
+        List<Term> terms = new ArrayList<>();
+        Array a = rs.getArray("mod_terms");
+        if (a != null) {
+            for (Object o : (Object[]) a.getArray()) {
+                String s = (String) o;
+                int colon = s.indexOf(':');
+                terms.add(new Term(s.substring(0, colon), s.substring(colon + 1)));
+            }
+        }
+        String action = rs.getString("mod_flagged_action");
+        if (action == null) {
+            return new Settings(false, FlaggedAction.WITHHOLD, false, List.copyOf(terms));
+        }
+        return new Settings(rs.getBoolean("mod_default_terms"), FlaggedAction.ofSql(action),
+                rs.getBoolean("mod_require_age_restricted"), List.copyOf(terms));
+    }
+
     /** The server's settings and blocked terms, in one statement. */
     public Settings settings(long guildId) {
-        return jdbc.auto(c -> {
-            try (PreparedStatement ps = c.prepareStatement("""
-                    SELECT s.default_terms, s.flagged_action, s.require_age_restricted,
-                           (SELECT array_agg(t.kind || ':' || t.term ORDER BY t.added_at, t.kind, t.term)
-                              FROM blocked_terms t WHERE t.guild_id = ?)
-                      FROM (SELECT 1) AS one
-                      LEFT JOIN moderation_settings s ON s.guild_id = ?""")) {
-                ps.setLong(1, guildId);
-                ps.setLong(2, guildId);
-                try (ResultSet rs = ps.executeQuery()) {
-                    rs.next();
-                    List<Term> terms = new ArrayList<>();
-                    Array a = rs.getArray(4);
-                    if (a != null) {
-                        for (Object o : (Object[]) a.getArray()) {
-                            String s = (String) o;
-                            int colon = s.indexOf(':');
-                            terms.add(new Term(s.substring(0, colon), s.substring(colon + 1)));
-                        }
-                    }
-                    if (rs.getString(2) == null) {
-                        return new Settings(false, FlaggedAction.WITHHOLD, false, List.copyOf(terms));
-                    }
-                    return new Settings(rs.getBoolean(1), FlaggedAction.ofSql(rs.getString(2)), rs.getBoolean(3),
-                            List.copyOf(terms));
-                }
-            }
-        });
+        return jdbc.one("SELECT " + SETTINGS_COLUMNS, ModerationStore::settingsOf, settingsArgs(guildId))
+                .orElseThrow();
     }
 
     /** Applies a change of settings and audits it. */
@@ -243,11 +253,17 @@ public final class ModerationStore {
         });
     }
 
-    /** Audits an admin's hiding of a gallery image. */
-    public void recordHide(Long guildId, long adminId, long imageId) {
-        jdbc.tx(c -> {
-            audit(c, guildId, adminId, "hide", "image " + imageId);
-            return null;
+    /**
+     * Hides every image of another member's job, as an admin (the 🗑️ Delete button), and audits it ({@code hide}) in
+     * the same transaction.
+     *
+     * @return how many images were visible
+     */
+    public int hideAsAdmin(Long guildId, long adminId, UUID jobId) {
+        return jdbc.tx(c -> {
+            int hidden = ImageStore.hide(c, jobId, adminId);
+            audit(c, guildId, adminId, "hide", "job " + jobId + ": " + hidden + " image(s) hidden");
+            return hidden;
         });
     }
 
@@ -260,6 +276,32 @@ public final class ModerationStore {
             insertFlagged(c, jobId, imageIndex, score, action);
             return null;
         });
+    }
+
+    /**
+     * The images of a finished job as they are to be stored: unchecked when the job came from an age-restricted
+     * channel; a flagged one marked with what its server shows of flagged images (read here, in the caller's
+     * transaction; withheld in direct messages and servers that never chose).
+     */
+    static List<StoredImage> applyVerdicts(Connection c, JobRecord job, List<StoredImage> images) throws SQLException {
+        FlaggedAction action = null;
+        List<StoredImage> out = new ArrayList<>(images.size());
+        for (StoredImage im : images) {
+            if (job.ageRestricted()) {
+                out.add(im.as(ImageSafety.UNCHECKED, null));
+            } else if (im.safety() == ImageSafety.FLAGGED) {
+                if (action == null) {
+                    action = job.guildId() == null ? FlaggedAction.WITHHOLD
+                            : Jdbc.one(c, "SELECT flagged_action FROM moderation_settings WHERE guild_id = ?",
+                                    rs -> FlaggedAction.ofSql(rs.getString(1)), job.guildId());
+                    action = action == null ? FlaggedAction.WITHHOLD : action;
+                }
+                out.add(im.as(ImageSafety.FLAGGED, action));
+            } else {
+                out.add(im.as(im.safety(), null));
+            }
+        }
+        return out;
     }
 
     /** {@link #recordFlagged} inside the caller's transaction. */

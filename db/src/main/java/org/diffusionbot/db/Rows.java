@@ -38,14 +38,28 @@ final class Rows {
             Jdbc.instant(rs, "started_at"),
             Jdbc.instant(rs, "finished_at"),
             Jdbc.instant(rs, "delivered_at"),
+            rs.getBoolean("age_restricted"),
             rs.getString("schedule"));
 
-    /** The {@code images} columns {@link #IMAGE} reads. */
-    static final String IMAGE_COLUMNS = "image_index, seed, width, height, png, thumbnail, parameters";
+    /**
+     * The columns {@link #IMAGE} reads, from {@link #IMAGES}: an image with what its user was shown when it was
+     * flagged.
+     */
+    static final String IMAGE_COLUMNS = "i.id, i.image_index, i.seed, i.width, i.height, i.png, i.thumbnail,"
+            + " i.parameters, i.safety, f.score, f.action";
 
-    static final Jdbc.RowMapper<StoredImage> IMAGE = rs -> new StoredImage(rs.getInt("image_index"),
-            rs.getLong("seed"), rs.getInt("width"), rs.getInt("height"), rs.getBytes("png"), rs.getBytes("thumbnail"),
-            rs.getString("parameters"));
+    /** {@code images i} with its {@code flagged_images f} row, if any. */
+    static final String IMAGES = "images i LEFT JOIN flagged_images f ON f.job_id = i.job_id"
+            + " AND f.image_index = i.image_index";
+
+    static final Jdbc.RowMapper<StoredImage> IMAGE = rs -> {
+        ImageSafety safety = ImageSafety.ofSql(rs.getString("safety"));
+        String action = rs.getString("action");
+        return new StoredImage(rs.getInt("image_index"), rs.getLong("seed"), rs.getInt("width"), rs.getInt("height"),
+                rs.getBytes("png"), rs.getBytes("thumbnail"), rs.getString("parameters"), safety,
+                (Float) rs.getObject("score"),
+                action == null || safety != ImageSafety.FLAGGED ? null : ModerationStore.FlaggedAction.ofSql(action));
+    };
 
     /** The columns {@link #USER_SETTINGS} reads, from {@code users u LEFT JOIN user_settings s}. */
     static final String USER_SETTINGS_COLUMNS =

@@ -82,7 +82,9 @@ public final class GallerySeed {
             GenerationParameters p = new GenerationParameters(s.prompt(), s.negative(), r.steps(), s.sampler(), r.cfg(),
                     r.seedOf(i), r.width(), r.height(), s.model(), 1, null);
             byte[][] b = bytes.pngAndThumbnail(p, i);
-            images.add(new StoredImage(i, r.seedOf(i), r.width(), r.height(), b[0], b[1], p.toA1111()));
+            // checked by the safety check and not flagged: the gallery shows only such images
+            images.add(new StoredImage(i, r.seedOf(i), r.width(), r.height(), b[0], b[1], p.toA1111())
+                    .checked(false, -0.1f));
         }
         jobs.complete(r.jobId(), "seed-worker", images);
         List<Long> ids = new ArrayList<>();

@@ -3,7 +3,9 @@ package org.diffusionbot.db;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -136,7 +138,7 @@ class JobStoreIT {
     void completeAndGetReturnsTheJobItEndedOnlyOnce() {
         long u = USERS.incrementAndGet();
         UUID id = ((Submission.Accepted) store().submit(job(u, 1), new QuotaPolicy(10, 1))).jobId();
-        JobRecord ended = store().completeAndGet(id, "w1", List.of(image(0))).orElseThrow();
+        JobRecord ended = store().completeAndGet(id, "w1", List.of(image(0))).orElseThrow().job();
         assertEquals(JobState.SUCCEEDED, ended.state());
         assertEquals("w1", ended.workerId());
         assertTrue(ended.finishedAt() != null && ended.deliveredAt() == null);
@@ -184,6 +186,16 @@ class JobStoreIT {
         assertEquals(settings.policyFor(guild, List.of(11L, 12L), dflt), c.policy());
         assertEquals(new QuotaPolicy(50, 5), c.policy());
         assertEquals(dflt, settings.forSubmission(u, guild, List.of(), dflt).policy());
+        assertEquals(null, c.guildMaxLoras(), "no LoRA limit set: the bot's default applies");
+        settings.setGuildMaxLoras(guild, 0, 1L);
+        assertEquals(0, settings.forSubmission(u, guild, List.of(), dflt).guildMaxLoras());
+        assertEquals("blurry", settings.forSubmission(u, guild, List.of(), dflt).guildNegative(), "the negative stays");
+        settings.setGuildMaxLoras(guild, 2, 1L);
+        assertEquals(java.util.Optional.of(2), settings.guildMaxLoras(guild));
+        settings.setGuildMaxLoras(guild, null, 1L);
+        assertEquals(null, settings.forSubmission(u, guild, List.of(), dflt).guildMaxLoras());
+        assertThrows(ConstraintViolationException.class, () -> settings.setGuildMaxLoras(guild, 21, 1L),
+                "the table's own limit");
     }
 
     @Test
@@ -198,6 +210,22 @@ class JobStoreIT {
         assertEquals(2, q.usedToday());
         assertEquals(1, q.activeJobs());
         assertEquals("NaN", store().find(a).orElseThrow().error());
+    }
+
+    @Test
+    void aWeightedJobIsChargedAndRefundedItsChargeAndRefusedSayingWhatItCounts() {
+        long u = USERS.incrementAndGet();
+        QuotaPolicy policy = new QuotaPolicy(10, 3);
+        Submission.Accepted a = assertInstanceOf(Submission.Accepted.class,
+                store().submit(job(u, 2).withCharge(4), policy));
+        assertEquals(4, a.quota().usedToday());
+        assertEquals(4, store().find(a.jobId()).orElseThrow().quotaCharged());
+        Submission.Refused r = assertInstanceOf(Submission.Refused.class, store().submit(job(u, 4).withCharge(8), policy));
+        assertTrue(r.message().startsWith("this needs 8 image(s) of your allowance (4 image(s) of model sd15, each"
+                + " counting 2) but you have 6 of 10 left today"), r.message());
+        assertTrue(store().fail(a.jobId(), JobState.FAILED, "w1", "NaN"));
+        assertEquals(0, store().quota(u, policy).usedToday());
+        assertThrows(IllegalArgumentException.class, () -> job(u, 2).withCharge(1));
     }
 
     @Test

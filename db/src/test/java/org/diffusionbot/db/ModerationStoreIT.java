@@ -103,11 +103,15 @@ class ModerationStoreIT {
         long g = GUILDS.incrementAndGet();
         String longPrompt = "🐱".repeat(2500); // 5000 chars: cut to 4000 without splitting a surrogate pair
         store.recordRefusal(g, 42, longPrompt);
-        store.recordHide(g, 43, 99);
+        JobStore jobs = new JobStore(db.dataSource(), Clock.systemUTC());
+        UUID job = submit(jobs, 666_000 + g, g, false, 2);
+        jobs.complete(job, "w", List.of(image(0), image(1)));
+        assertEquals(2, store.hideAsAdmin(g, 43, job));
         store.recordRefusal(null, 44, "in a direct message");
         List<AuditEntry> log = store.audit(g, 10);
         assertEquals(2, log.size());
-        assertEquals(new AuditEntry(43, "hide", "image 99", log.get(0).at()), log.get(0));
+        assertEquals(new AuditEntry(43, "hide", "job " + job + ": 2 image(s) hidden", log.get(0).at()), log.get(0));
+        assertTrue(new ImageStore(db.dataSource()).image(job, 0).isEmpty(), "hidden");
         assertEquals("refusal", log.get(1).action());
         assertEquals(4000, log.get(1).detail().length());
         assertEquals("🐱".repeat(2000), log.get(1).detail());
@@ -136,5 +140,68 @@ class ModerationStoreIT {
         assertEquals(FlaggedAction.SPOILER, one.action());
         assertEquals(j.request().prompt(), one.prompt());
         assertEquals(List.of(), store.flagged(g + 100_000, 10));
+    }
+
+    @Test
+    void aResultsVerdictsAreStoredAsTheServerSaysRecordedForAdminsAndKeptOutOfTheGallery() {
+        long g = GUILDS.incrementAndGet();
+        long user = 888_000 + g;
+        JobStore jobs = new JobStore(db.dataSource(), Clock.systemUTC());
+        ImageStore images = new ImageStore(db.dataSource());
+        GalleryStore gallery = new GalleryStore(db.dataSource());
+        QuotaPolicy policy = new QuotaPolicy(100, 10);
+        store.changeSettings(g, 1, new SettingsChange(null, FlaggedAction.SPOILER, null));
+
+        // a job from an ordinary channel: image 0 passed, image 1 flagged, image 2 not checked
+        UUID spoilered = submit(jobs, user, g, false, 3);
+        JobStore.Completed done = jobs.completeAndGet(spoilered, "w", List.of(image(0).checked(false, -0.2f),
+                image(1).checked(true, 0.031f), image(2))).orElseThrow();
+        assertEquals(List.of(ImageSafety.PASSED, ImageSafety.FLAGGED, ImageSafety.UNCHECKED),
+                done.images().stream().map(StoredImage::safety).toList());
+        assertTrue(done.images().get(1).spoiler() && !done.images().get(1).withheld());
+        assertEquals(done.images().stream().map(StoredImage::shownAs).toList(),
+                images.images(spoilered).stream().map(StoredImage::shownAs).toList(), "read back as stored");
+        assertEquals(ImageSafety.FLAGGED, images.images(spoilered).get(1).safety());
+        assertTrue(images.image(spoilered, 1).isEmpty(), "nothing is derived from a flagged image");
+        assertTrue(images.image(spoilered, 0).isPresent() && images.image(spoilered, 2).isPresent());
+        assertEquals(3, jobs.quota(user, policy).usedToday(), "charged as run");
+
+        // a server that never chose withholds; a redelivered result records nothing twice
+        long other = GUILDS.incrementAndGet();
+        UUID withheld = submit(jobs, user, other, false, 1);
+        assertTrue(jobs.completeAndGet(withheld, "w", List.of(image(0).checked(true, 0.5f))).orElseThrow()
+                .images().get(0).withheld());
+        assertTrue(jobs.completeAndGet(withheld, "w", List.of(image(0).checked(true, 0.5f))).isEmpty());
+        assertEquals(1, store.flagged(other, 10).size());
+        assertEquals(FlaggedAction.WITHHOLD, store.flagged(other, 10).get(0).action());
+
+        // an age-restricted channel: whatever a worker said, its images are unchecked, never flagged
+        UUID restricted = submit(jobs, user, g, true, 1);
+        assertEquals(ImageSafety.UNCHECKED, jobs.completeAndGet(restricted, "w",
+                List.of(image(0).checked(true, 0.4f))).orElseThrow().images().get(0).safety());
+
+        List<ModerationStore.Flagged> flagged = store.flagged(g, 10);
+        assertEquals(1, flagged.size());
+        assertEquals(new ModerationStore.Flagged(spoilered, 1, user, "mod-user", flagged.get(0).prompt(), 0.031f,
+                FlaggedAction.SPOILER, flagged.get(0).at()), flagged.get(0));
+
+        // the gallery: only the image that passed
+        List<GalleryItem> shown = gallery.page(new GalleryQuery(user, null, null, null, null, 100)).items();
+        assertEquals(1, shown.size(), shown.toString());
+        assertEquals(images.image(spoilered, 0).orElseThrow().id(), shown.get(0).id());
+        long unchecked = images.image(spoilered, 2).orElseThrow().id();
+        assertTrue(gallery.image(unchecked).isEmpty() && !gallery.isVisible(unchecked)
+                && gallery.png(unchecked).isEmpty());
+    }
+
+    private static UUID submit(JobStore jobs, long user, long guild, boolean ageRestricted, int count) {
+        NewJob j = JobStoreIT.job(user, count);
+        NewJob in = new NewJob(j.request().withAgeRestricted(ageRestricted), user, "mod-user", guild, j.channelId(),
+                j.kind(), null, null, null, null);
+        return assertInstanceOf(Submission.Accepted.class, jobs.submit(in, new QuotaPolicy(100, 10))).jobId();
+    }
+
+    private static StoredImage image(int i) {
+        return new StoredImage(i, 10 + i, 512, 512, new byte[] {1, 2, (byte) i}, new byte[] {3}, "a cat");
     }
 }

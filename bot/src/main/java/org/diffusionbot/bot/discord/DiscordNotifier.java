@@ -19,6 +19,7 @@ import net.dv8tion.jda.api.utils.messages.MessageCreateBuilder;
 import net.dv8tion.jda.api.utils.messages.MessageEditBuilder;
 import org.diffusionbot.bot.jobs.JobNotifier;
 import org.diffusionbot.bot.jobs.ProgressThrottle;
+import org.diffusionbot.db.ImageSafety;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.StoredImage;
 import org.slf4j.Logger;
@@ -48,17 +49,18 @@ public final class DiscordNotifier implements JobNotifier {
 
     /**
      * The buttons under a finished job: reroll, info and delete for the job, then V1..Vn (variations) and U1..Un
-     * (upscales), one per image.
+     * (upscales) for the images at {@code indexes} (at most 5; an image the safety check flagged gets none: nothing
+     * is derived from it).
      */
-    static List<ActionRow> resultRows(java.util.UUID jobId, int images) {
+    static List<ActionRow> resultRows(java.util.UUID jobId, List<Integer> indexes) {
         List<ActionRow> rows = new ArrayList<>();
         rows.add(ActionRow.of(Button.secondary(ButtonIds.of(ButtonIds.REROLL, jobId), "🔄 Reroll"),
                 Button.secondary(ButtonIds.of(ButtonIds.INFO, jobId), "ℹ️ Info"),
                 Button.danger(ButtonIds.of(ButtonIds.DELETE, jobId), "🗑️ Delete")));
-        if (images > 0) {
+        if (!indexes.isEmpty()) {
             List<Button> v = new ArrayList<>();
             List<Button> u = new ArrayList<>();
-            for (int i = 0; i < Math.min(images, 5); i++) {
+            for (int i : indexes.subList(0, Math.min(indexes.size(), 5))) {
                 v.add(Button.primary(ButtonIds.of(ButtonIds.VARIATION, jobId, i), "V" + (i + 1)));
                 u.add(Button.primary(ButtonIds.of(ButtonIds.UPSCALE, jobId, i), "U" + (i + 1)));
             }
@@ -74,8 +76,10 @@ public final class DiscordNotifier implements JobNotifier {
             return; // progress is not worth a channel message
         }
         MessageEditBuilder b = new MessageEditBuilder()
-                .setContent(JobMessages.progress(job, edit.progress().step(), edit.progress().totalSteps(),
-                        edit.progress().etaMillis()))
+                .setContent(edit.progress().loadingModel() != null
+                        ? JobMessages.loading(job, edit.progress().loadingModel(), edit.progress().etaMillis())
+                        : JobMessages.progress(job, edit.progress().step(), edit.progress().totalSteps(),
+                                edit.progress().etaMillis()))
                 .setAllowedMentions(EnumSet.noneOf(Message.MentionType.class))
                 .setComponents(cancelRow(job.id()));
         if (edit.preview() != null) {
@@ -85,11 +89,16 @@ public final class DiscordNotifier implements JobNotifier {
                 job.id(), err.getMessage()));
     }
 
+    /**
+     * The images with their parameters and buttons; an image the safety check flagged is left out (withheld) or sent
+     * as a spoiler, as the server's setting was when the result was stored, and gets no V/U buttons.
+     */
     @Override
     public CompletableFuture<Void> succeeded(JobRecord job, List<StoredImage> images, List<String> notes) {
-        List<Long> seeds = images.stream().map(StoredImage::seed).toList();
-        String text = JobMessages.succeeded(job, seeds, notes);
-        return deliver(job, text, () -> files(images), resultRows(job.id(), images.size()));
+        String text = JobMessages.succeeded(job, images, notes);
+        List<Integer> derivable = images.stream().filter(im -> im.safety() != ImageSafety.FLAGGED)
+                .map(StoredImage::index).toList();
+        return deliver(job, text, () -> files(images), resultRows(job.id(), derivable));
     }
 
     @Override
@@ -101,7 +110,13 @@ public final class DiscordNotifier implements JobNotifier {
     private static List<FileUpload> files(List<StoredImage> images) {
         List<FileUpload> files = new ArrayList<>();
         for (StoredImage im : images) {
-            files.add(FileUpload.fromData(im.png(), "image-" + im.seed() + ".png"));
+            if (im.withheld()) {
+                continue;
+            }
+            String name = "image-" + im.seed() + ".png";
+            // a spoiler as Discord documents it (a SPOILER_ file name), and as JDA marks it (is_spoiler)
+            files.add(im.spoiler() ? FileUpload.fromData(im.png(), "SPOILER_" + name).asSpoiler()
+                    : FileUpload.fromData(im.png(), name));
         }
         return files;
     }

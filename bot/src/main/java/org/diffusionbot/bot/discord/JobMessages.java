@@ -4,14 +4,19 @@ import java.util.List;
 import java.util.Locale;
 import net.dv8tion.jda.api.utils.MarkdownSanitizer;
 import org.diffusionbot.bot.service.CancelService;
+import org.diffusionbot.bot.service.LoraService;
+import org.diffusionbot.bot.service.FleetStatus;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.LoraTags;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.Text;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.db.UserSettings;
 import org.diffusionbot.db.JobRecord;
+import org.diffusionbot.db.StoredImage;
 import org.diffusionbot.db.QuotaStatus;
 
 /**
@@ -43,7 +48,26 @@ public final class JobMessages {
                 + (step < total ? " · about " + Math.max(1, Math.round(etaMillis / 1000.0)) + " s left" : "");
     }
 
-    public static String succeeded(JobRecord job, List<Long> seeds, List<String> notes) {
+    /**
+     * A job whose worker is loading its model first ({@code job_progress.loading_model}, step 0).
+     *
+     * @param lastLoadMillis how long the model's last load on that worker took; 0 when it never loaded it
+     */
+    public static String loading(JobRecord job, String model, long lastLoadMillis) {
+        return "🎨 " + bold(job.prompt()) + " — loading model `" + code(shorten(model, 100)) + "` …"
+                + (lastLoadMillis > 0 ? " (about " + Math.max(1, Math.round(lastLoadMillis / 1000.0)) + " s)" : "");
+    }
+
+    /** The result's text: prompt, parameters, seeds, the worker's notes and a line for flagged images. */
+    public static String succeeded(JobRecord job, List<StoredImage> images, List<String> notes) {
+        return succeeded(job, images.stream().map(StoredImage::seed).toList(), notes,
+                images.stream().filter(StoredImage::withheld).map(StoredImage::index).toList(),
+                images.stream().filter(StoredImage::spoiler).map(StoredImage::index).toList());
+    }
+
+    /** {@code withheld}, {@code spoilers}: the indexes (from 0) of the flagged images, by what the user is shown. */
+    private static String succeeded(JobRecord job, List<Long> seeds, List<String> notes, List<Integer> withheld,
+            List<Integer> spoilers) {
         StringBuilder sb = new StringBuilder();
         sb.append(bold(job.prompt()));
         if (!job.negativePrompt().isEmpty()) {
@@ -55,8 +79,23 @@ public final class JobMessages {
         for (String note : notes) {
             sb.append("\n📝 ").append(escape(note));
         }
+        if (!withheld.isEmpty()) {
+            sb.append("\n🛡️ ").append(images(withheld)).append(" flagged by the image safety check and withheld"
+                    + " (this server's setting; an age-restricted channel shows images unchecked).");
+        }
+        if (!spoilers.isEmpty()) {
+            sb.append("\n🛡️ ").append(images(spoilers)).append(" flagged by the image safety check: shown as a"
+                    + " spoiler, and kept out of the gallery.");
+        }
         sb.append("\n<@").append(job.userId()).append('>');
         return sb.toString();
+    }
+
+    /** "Image 2 was" / "Images 1, 3 were" (indexes from 0, shown from 1). */
+    private static String images(List<Integer> indexes) {
+        return (indexes.size() == 1 ? "Image " : "Images ")
+                + String.join(", ", indexes.stream().map(i -> String.valueOf(i + 1)).toList())
+                + (indexes.size() == 1 ? " was" : " were");
     }
 
     public static String failed(JobRecord job, String reason, boolean cancelled) {
@@ -102,20 +141,22 @@ public final class JobMessages {
         return "❌ No queued or running job of yours has that id.";
     }
 
-    /** {@code /models}: what the workers announce. */
-    public static String models(List<WorkerRegistry.ModelInfo> models, String defaultModel, boolean paused) {
+    /** {@code /models}: what the workers announce, each model's queue and an ETA for a job sent now. */
+    public static String models(List<FleetStatus.ModelStatus> models, String defaultModel, boolean paused) {
         if (models.isEmpty()) {
             return "No worker has announced a model in the last few seconds, so no job can run right now."
                     + (paused ? "\n⏸️ The bot is paused by an admin." : "");
         }
         StringBuilder sb = new StringBuilder("Models served now (use `/imagine model:`):");
-        for (WorkerRegistry.ModelInfo m : models) {
+        for (FleetStatus.ModelStatus m : models) {
             sb.append("\n• `").append(code(m.name())).append('`')
                     .append(m.name().equals(defaultModel) ? " (default)" : "")
-                    .append(" — ").append(m.workers()).append(m.workers() == 1 ? " worker" : " workers")
+                    .append(" — ").append(spec(m.spec()))
+                    .append(" · ").append(m.workers()).append(m.workers() == 1 ? " worker" : " workers")
                     .append(m.busy() > 0 ? ", " + m.busy() + " busy" : "")
                     .append(m.loaded() < m.workers() ? ", loaded on " + m.loaded() + " (the others load it when a job"
-                            + " needs it)" : "");
+                            + " needs it)" : "")
+                    .append(" · ").append(queue(m)).append(" · ").append(eta(m));
         }
         if (paused) {
             sb.append("\n⏸️ The bot is paused by an admin: new jobs are refused.");
@@ -123,10 +164,106 @@ public final class JobMessages {
         return sb.toString();
     }
 
-    /** {@code /admin workers}: every worker with its last heartbeat. */
-    public static String workers(List<WorkerRegistry.Seen> workers, boolean paused) {
+    /** Most add-ons {@code /loras} lists (the rest: narrow the search). */
+    static final int LORAS_LISTED = 150;
+
+    /** {@code /loras}: the LoRAs and embeddings of the live workers, how to use them. */
+    public static String loras(List<LoraService.Addon> addons, String search, String family) {
+        String filter = (search == null || search.isBlank() ? "" : " matching `" + code(shorten(search, 100)) + "`")
+                + (family == null ? "" : " for " + escape(LoraService.Addon.familyLabelOf(family)) + " models");
+        if (addons.isEmpty()) {
+            return "No worker announces a LoRA or an embedding" + filter + " right now.";
+        }
+        StringBuilder sb = new StringBuilder("LoRAs and embeddings" + filter + " (a LoRA: `<lora:NAME:WEIGHT>` in the"
+                + " prompt or the negative prompt, weight 1 when left out, `<lora:NAME:TE:UNET>` for separate text-encoder"
+                + " and UNet weights; an embedding: its name as a word):");
+        String kind = null;
+        int n = 0;
+        for (LoraService.Addon a : addons) {
+            if (n == LORAS_LISTED) {
+                sb.append("\n… and ").append(addons.size() - n).append(" more: narrow it with `search:`.");
+                break;
+            }
+            if (!a.kind().equals(kind)) {
+                kind = a.kind();
+                sb.append(kind.equals(LoraService.LORA) ? "\n**LoRAs**" : "\n**Embeddings**");
+            }
+            sb.append("\n• `").append(code(shorten(a.name(), 100))).append("` · ").append(escape(a.familyLabel()))
+                    .append(a.workers() > 1 ? " · " + a.workers() + " workers" : "");
+            n++;
+        }
+        return sb.toString();
+    }
+
+    /**
+     * The LoRAs a job's prompt and negative prompt name, as {@code `name` 0.8} ({@code `name` TE 0.5 / UNet 1} when the
+     * weights differ; a LoRA named twice: the sum, as the worker applies it), or null for none or malformed tags.
+     */
+    static String lorasUsed(String prompt, String negative) {
+        java.util.Map<String, LoraTags.Lora> set;
+        java.util.Map<String, String> spelled = new java.util.HashMap<>();
+        try {
+            set = LoraTags.set(prompt, negative);
+            for (String t : new String[] {prompt, negative}) {
+                LoraTags.parse(t).loras().forEach(l -> spelled.putIfAbsent(l.key(), l.name()));
+            }
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        if (set.isEmpty()) {
+            return null;
+        }
+        return String.join(", ", set.values().stream().map(l -> "`" + code(shorten(spelled.get(l.name()), 100)) + "` "
+                + (l.te() == l.unet() ? num(l.unet()) : "TE " + num(l.te()) + " / UNet " + num(l.unet()))).toList());
+    }
+
+    /** e.g. {@code queue: 3 waiting, 1 running} or {@code queue empty}. */
+    static String queue(FleetStatus.ModelStatus m) {
+        if (m.queued() == 0 && m.running() == 0) {
+            return "queue empty";
+        }
+        return "queue: " + m.queued() + " waiting" + (m.running() > 0 ? ", " + m.running() + " running" : "");
+    }
+
+    /** e.g. {@code a new job: about 45 s}, or why there is no estimate. */
+    static String eta(FleetStatus.ModelStatus m) {
+        return m.eta() == null ? "no ETA yet (no job of it finished lately)" : "a new job: " + about(m.eta());
+    }
+
+    /** {@code about 45 s}, {@code about 12 min}, {@code about 3 h}. */
+    static String about(java.time.Duration d) {
+        long s = Math.max(1, Math.round(d.toMillis() / 1000.0));
+        return s < 100 ? "about " + s + " s" : s < 100 * 60 ? "about " + Math.round(s / 60.0) + " min"
+                : "about " + Math.round(s / 3600.0) + " h";
+    }
+
+    /** A model's family and native size, e.g. {@code SDXL, 1024x1024}; null: "family not announced yet". */
+    static String spec(ModelSpec spec) {
+        return spec == null ? "family not announced yet (taken as SD 1.x, 512x512)"
+                : spec.family().label() + ", " + spec.nativeWidth() + "x" + spec.nativeHeight();
+    }
+
+    /**
+     * {@code /admin workers}: each served model (family, queue in PostgreSQL and RabbitMQ, workers with it loaded,
+     * typical run time, ETA), then every worker with its last heartbeat (resident and loadable models).
+     */
+    public static String workers(List<WorkerRegistry.Seen> workers, List<FleetStatus.ModelStatus> models,
+            boolean paused) {
         StringBuilder sb = new StringBuilder(paused ? "⏸️ **Paused** (new jobs refused; queued jobs still run)\n"
                 : "▶️ Taking jobs\n");
+        if (!models.isEmpty()) {
+            sb.append(models.size()).append(models.size() == 1 ? " model:" : " models:");
+            for (FleetStatus.ModelStatus m : models) {
+                sb.append("\n• `").append(code(shorten(m.name(), 100))).append("` ").append(spec(m.spec()))
+                        .append(" · ").append(queue(m))
+                        .append(m.ready() == null ? "" : " (" + m.ready() + " ready in RabbitMQ)")
+                        .append(" · loaded on ").append(m.loaded()).append(" of ").append(m.workers())
+                        .append(m.workers() == 1 ? " worker" : " workers")
+                        .append(m.typicalRun() == null ? "" : " · a job runs " + about(m.typicalRun()))
+                        .append(" · ").append(eta(m));
+            }
+            sb.append('\n');
+        }
         if (workers.isEmpty()) {
             return sb.append("No worker has sent a heartbeat in the last hour.").toString();
         }
@@ -169,6 +306,10 @@ public final class JobMessages {
         if (job.clipSkip() != 1) {
             sb.append(" · **clip skip** ").append(job.clipSkip());
         }
+        String loras = lorasUsed(job.prompt(), job.negativePrompt());
+        if (loras != null) {
+            sb.append("\n**LoRAs:** ").append(loras);
+        }
         sb.append("\nReproduce").append(job.strength() != null
                 ? " the prompt and settings (this was img2img from an earlier image, which /imagine cannot take)" : "")
                 .append(":");
@@ -201,8 +342,8 @@ public final class JobMessages {
                 : s.steps());
         sb.append("\n• cfg: ").append(s.cfg() == null ? "bot default (" + num(GenerationLimits.DEFAULT_CFG) + ")"
                 : num(s.cfg()));
-        sb.append("\n• size: ").append(s.width() == null ? "bot default (" + GenerationLimits.DEFAULT_SIZE + "x"
-                + GenerationLimits.DEFAULT_SIZE + ")" : s.width() + "x" + s.height());
+        sb.append("\n• size: ").append(s.width() == null ? "the model's native size (e.g. 512x512 for SD 1.5, 1024x1024"
+                + " for SDXL)" : s.width() + "x" + s.height());
         sb.append("\n• negative prompt: ").append(s.negativePrompt() == null ? "the server's default, if any"
                 : excerpt(s.negativePrompt()));
         sb.append("\n• gallery: ").append(s.galleryPublic() ? "your images are shown in the gallery"

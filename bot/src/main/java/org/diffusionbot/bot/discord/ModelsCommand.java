@@ -3,16 +3,19 @@ package org.diffusionbot.bot.discord;
 import java.util.concurrent.Executor;
 import net.dv8tion.jda.api.events.interaction.command.SlashCommandInteractionEvent;
 import org.diffusionbot.bot.service.AdminService;
-import org.diffusionbot.bot.workers.WorkerRegistry;
+import org.diffusionbot.bot.service.FleetStatus;
 
-/** {@code /models}: the models live workers announce, and whether the bot is paused. */
+/**
+ * {@code /models}: the models live workers announce, each with its family, queue and ETA, and whether the bot is
+ * paused.
+ */
 final class ModelsCommand implements SlashCommand {
-    private final WorkerRegistry workers;
+    private final FleetStatus workers;
     private final AdminService admin;
     private final String defaultModel;
     private final Executor executor;
 
-    ModelsCommand(WorkerRegistry workers, AdminService admin, String defaultModel, Executor executor) {
+    ModelsCommand(FleetStatus workers, AdminService admin, String defaultModel, Executor executor) {
         this.workers = workers;
         this.admin = admin;
         this.defaultModel = defaultModel;

@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * Every few seconds, the fleet's state into {@link BotMetrics#fleet}: jobs queued and running per model
  * (PostgreSQL), each model's queue depth and consumers (RabbitMQ, by a passive declare of
  * {@code sd.jobs.<model>} for the models workers announce, jobs name, and the default model), workers by
- * state (heartbeats). A source that fails keeps its previous figures out of that round (logged at debug).
+ * state (heartbeats). A source that fails keeps its previous figures out of that round (logged at debug). The last
+ * round's figures per model are kept for {@code /models} and {@code /admin workers} ({@link #latest}).
  */
 public final class FleetGauges implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FleetGauges.class);
@@ -44,6 +45,19 @@ public final class FleetGauges implements AutoCloseable {
     });
     private Connection connection;
     private Channel channel;
+    private volatile Map<String, ModelLoad> latest = Map.of();
+
+    /**
+     * One model's jobs and queue, as the last round saw them.
+     *
+     * @param queued    its jobs waiting for a worker (PostgreSQL: prefetched by a worker but not started included)
+     * @param running   its jobs running now (PostgreSQL)
+     * @param ready     jobs ready in {@code sd.jobs.<model>}, not yet delivered to a worker (RabbitMQ); null when the
+     *                  queue does not exist or the broker did not answer
+     * @param consumers the queue's consumers (workers taking its jobs); null as {@code ready}
+     */
+    public record ModelLoad(int queued, int running, Long ready, Long consumers) {
+    }
 
     public FleetGauges(JobStore store, WorkerRegistry workers, BotMetrics metrics, String defaultModel, Clock clock) {
         this.store = store;
@@ -91,8 +105,24 @@ public final class FleetGauges implements AutoCloseable {
                 queues.add(new BotMetrics.Queue(model, ok.getMessageCount(), ok.getConsumerCount()));
             }
         }
+        Map<String, ModelLoad> loads = new TreeMap<>();
+        for (String model : models) {
+            int queued = jobs.stream().filter(j -> j.model().equals(model) && j.state().equals("queued"))
+                    .mapToInt(BotMetrics.JobCount::count).sum();
+            int running = jobs.stream().filter(j -> j.model().equals(model) && j.state().equals("running"))
+                    .mapToInt(BotMetrics.JobCount::count).sum();
+            BotMetrics.Queue q = queues.stream().filter(x -> x.model().equals(model)).findFirst().orElse(null);
+            loads.put(model, new ModelLoad(queued, running, q == null ? null : q.ready(),
+                    q == null ? null : q.consumers()));
+        }
+        latest = Map.copyOf(loads);
         metrics.fleet(jobs, queues, byState.entrySet().stream()
                 .map(e -> new BotMetrics.WorkerCount(e.getKey(), e.getValue())).toList());
+    }
+
+    /** Each model's jobs and queue as the last round saw them (empty before the first round). */
+    public Map<String, ModelLoad> latest() {
+        return latest;
     }
 
     /** The queue's counts, or null when it does not exist (no worker ever declared it) or the broker is away. */

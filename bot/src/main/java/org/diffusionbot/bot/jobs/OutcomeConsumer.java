@@ -40,12 +40,17 @@ public final class OutcomeConsumer {
     private final OutcomeDisplay display;
     private final java.util.concurrent.Executor executor;
     private final org.diffusionbot.bot.metrics.BotMetrics metrics;
+    private final RunHistory history;
     private Channel channel;
 
-    /** {@code executor} handles deliveries in parallel (each is acked on its own when done). */
+    /**
+     * {@code executor} handles deliveries in parallel (each is acked on its own when done); {@code history} learns
+     * each succeeded job's run time.
+     */
     public OutcomeConsumer(JobStore store, OutcomeDisplay display, java.util.concurrent.Executor executor,
-            org.diffusionbot.bot.metrics.BotMetrics metrics) {
+            org.diffusionbot.bot.metrics.BotMetrics metrics, RunHistory history) {
         this.metrics = metrics;
+        this.history = history;
         this.store = store;
         this.display = display;
         this.executor = executor;
@@ -137,16 +142,20 @@ public final class OutcomeConsumer {
         if (m instanceof JobResult r) {
             List<StoredImage> images = new ArrayList<>();
             for (JobResult.Image im : r.images()) {
-                images.add(stored(im));
+                JobResult.Safety verdict = r.safetyOf(im.index());
+                StoredImage s = stored(im);
+                images.add(verdict == null ? s : s.checked(verdict.nsfw(), (float) verdict.score()));
             }
-            java.util.Optional<org.diffusionbot.db.JobRecord> ended = store.completeAndGet(r.jobId(), r.workerId(), images);
-            ended.ifPresent(job -> {
+            java.util.Optional<JobStore.Completed> ended = store.completeAndGet(r.jobId(), r.workerId(), images);
+            ended.ifPresent(c -> {
                 metrics.finished("succeeded");
-                metrics.timings(job.model(), java.time.Duration.ofMillis(r.timings().queuedMillis()),
+                metrics.timings(c.job().model(), java.time.Duration.ofMillis(r.timings().queuedMillis()),
                         java.time.Duration.ofMillis(r.timings().generateMillis()));
+                history.ran(c.job().model(), java.time.Duration.ofMillis(r.timings().generateMillis()));
             });
-            return ended.isPresent() ? display.show(ended.get(), r.notes(), null, images)
-                    : display.show(r.jobId(), r.notes(), null, images); // ended before: shown unless it was
+            // ended before: shown (unless it was) with the images as stored, flagged ones as the store decided
+            return ended.isPresent() ? display.show(ended.get().job(), r.notes(), null, ended.get().images())
+                    : display.show(r.jobId(), r.notes(), null, null);
         } else if (m instanceof JobFailure f) {
             JobState state = f.code() == JobFailure.Code.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
             if (store.fail(f.jobId(), state, f.workerId(), f.message())) {

@@ -45,9 +45,15 @@ public final class ProgressRelay implements AutoCloseable {
     private final java.util.concurrent.Executor executor;
     private final java.util.Set<UUID> starting = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
-    /** {@code executor} runs the database work, so the broker's consumer thread never waits on PostgreSQL. */
+    private final RunHistory history;
+
+    /**
+     * {@code executor} runs the database work, so the broker's consumer thread never waits on PostgreSQL;
+     * {@code history} learns how long each model's loads take (a {@code loading_model} progress says).
+     */
     public ProgressRelay(JobStore store, JobNotifier notifier, ProgressThrottle throttle,
-            java.util.concurrent.Executor executor) {
+            java.util.concurrent.Executor executor, RunHistory history) {
+        this.history = history;
         this.store = store;
         this.notifier = notifier;
         this.throttle = throttle;
@@ -68,6 +74,9 @@ public final class ProgressRelay implements AutoCloseable {
         } catch (InvalidMessageException e) {
             LOG.debug("malformed progress dropped: {}", e.getMessage());
             return;
+        }
+        if (p.loadingModel() != null && p.etaMillis() > 0) {
+            history.loaded(p.loadingModel(), java.time.Duration.ofMillis(p.etaMillis()));
         }
         throttle.offer(p);
         JobRecord known = running.get(p.jobId());

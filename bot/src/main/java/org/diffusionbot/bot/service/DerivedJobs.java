@@ -2,8 +2,11 @@ package org.diffusionbot.bot.service;
 
 import java.time.Clock;
 import java.util.UUID;
+import java.util.function.Function;
 import java.util.function.LongSupplier;
 import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.ModelFamily;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.ImageStore;
 import org.diffusionbot.db.JobRecord;
@@ -18,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * The jobs a press under a finished job asks for, derived from the pressed job's stored request: reroll = the same
  * request with a new seed; variation = img2img of one image at its size with a new seed; upscale = img2img of one
  * image at twice its size, low strength, same seed. Everything the new job needs is checked before it is charged:
- * the parent and its image exist, the size limits, every rule of {@link JobRequest}, and that an img2img job runs at
+ * the parent and its image exist, the size limits of the model's family ({@link ModelFamily#checkSize}), every rule
+ * of {@link JobRequest}, and that an img2img job runs at
  * least one denoising step ({@link GenerationLimits#checkImg2img}).
  */
 public final class DerivedJobs {
@@ -46,8 +50,12 @@ public final class DerivedJobs {
     private final int previewEvery;
     private final Clock clock;
     private final LongSupplier random;
+    private final Function<String, ModelSpec> specs;
 
-    public DerivedJobs(JobStore store, ImageStore images, int previewEvery, Clock clock, LongSupplier random) {
+    /** @param specs what each model is (its family's limits): the worker registry's {@code spec} */
+    public DerivedJobs(JobStore store, ImageStore images, Function<String, ModelSpec> specs, int previewEvery,
+            Clock clock, LongSupplier random) {
+        this.specs = specs;
         this.store = store;
         this.images = images;
         this.previewEvery = previewEvery;
@@ -72,7 +80,8 @@ public final class DerivedJobs {
         Double strength = r.strength();
         if (kind != Kind.REROLL) {
             ImageStore.ImageRef im = images.image(jobId, index)
-                    .orElseThrow(() -> new IllegalArgumentException("that image was deleted"));
+                    .orElseThrow(() -> new IllegalArgumentException(
+                            "that image was deleted, or flagged by the image safety check"));
             StoredImage s = im.image();
             parentImage = im.id();
             count = 1;
@@ -84,7 +93,7 @@ public final class DerivedJobs {
                 width *= UPSCALE_FACTOR;
                 height *= UPSCALE_FACTOR;
                 try {
-                    GenerationLimits.checkSize(width, height);
+                    specs.apply(r.model()).family().checkSize(width, height);
                 } catch (IllegalArgumentException e) {
                     throw new IllegalArgumentException("this image cannot be upscaled: 2× is " + width + "x" + height
                             + ", beyond the size limit (" + e.getMessage() + "). Nothing was charged.");

@@ -3,9 +3,12 @@ package org.diffusionbot.bot.service;
 import java.time.Instant;
 import java.util.Locale;
 import java.util.UUID;
-import java.util.function.Function;
 import java.util.function.LongSupplier;
+import java.util.function.Function;
+import org.diffusionbot.common.AspectRatio;
 import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.ModelFamily;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.SamplerChoice;
 import org.diffusionbot.common.Schedule;
@@ -15,8 +18,13 @@ import org.diffusionbot.common.mq.Topology;
 
 /**
  * Turns the options of {@code /imagine} into a {@link JobRequest}, checking every value with
- * {@link GenerationLimits} (Discord's own option limits are advisory: a crafted request can send
- * anything). Each refusal is an {@link IllegalArgumentException} whose message is shown to the user.
+ * {@link GenerationLimits} and the limits of the model's family ({@link ModelFamily}, from the workers' heartbeats)
+ * (Discord's own option limits are advisory: a crafted request can send anything). Each refusal is an
+ * {@link IllegalArgumentException} whose message is shown to the user.
+ *
+ * <p>The size, first rule that applies: {@code width} / {@code height} (each overrides its side of what follows);
+ * {@code size}; {@code ar}, the model's bucket for that aspect ratio ({@link AspectRatio#bucket}: 1344×768 for
+ * 16:9 on SDXL); the user's {@code /settings} size; the model's native size (1024×1024 for SDXL, 512×512 for SD 1.5).
  */
 public final class ImagineOptions {
     /** The size choices offered in the command (width x height). */
@@ -64,46 +72,47 @@ public final class ImagineOptions {
         }
     }
 
-    public static JobRequest toRequest(Options o, String defaultModel, int previewEvery, LongSupplier random,
-            Instant now) {
-        return toRequest(o, Defaults.NONE, defaultModel, previewEvery, random, now);
+    /**
+     * The request the options ask for with the bot's defaults alone.
+     *
+     * @param specs what each model is (family, native size): the worker registry's {@code spec}
+     */
+    public static JobRequest toRequest(Options o, String defaultModel, Function<String, ModelSpec> specs,
+            int previewEvery, LongSupplier random, Instant now) {
+        return toRequest(o, Defaults.NONE, defaultModel, specs, previewEvery, random, now);
     }
 
-    public static JobRequest toRequest(Options o, Defaults d, String defaultModel, int previewEvery,
-            LongSupplier random, Instant now) {
-        return toRequest(o, d, m -> null, defaultModel, previewEvery, random, now);
+    /** The request the options ask for, {@code d} filling in what they leave out. */
+    public static JobRequest toRequest(Options o, Defaults d, String defaultModel, Function<String, ModelSpec> specs,
+            int previewEvery, LongSupplier random, Instant now) {
+        return toRequest(o, d, m -> null, defaultModel, specs, previewEvery, random, now);
     }
 
     /**
-     * The request of these options. What the user left out comes from the chosen model's recommendation
+     * The request the options ask for. What they leave out comes from the chosen model's recommendation
      * ({@code recommended}: its sidecar file, as workers announce it; null for none), then {@code d} (the user's
      * settings, the server's negative prompt), then the bot's defaults.
      */
     public static JobRequest toRequest(Options o, Defaults d, Function<String, WorkerHeartbeat.ModelDefaults> recommended,
-            String defaultModel, int previewEvery, LongSupplier random, Instant now) {
-        String prompt = GenerationLimits.checkPrompt("prompt", o.string("prompt"), true);
+            String defaultModel, Function<String, ModelSpec> specs, int previewEvery, LongSupplier random, Instant now) {
         String model = o.string("model") == null ? defaultModel : o.string("model").trim();
         Topology.checkModelName(model);
+        ModelSpec spec = specs.apply(model);
         d = d.recommendedBy(recommended.apply(model));
+        String prompt = GenerationLimits.checkPrompt("prompt", o.string("prompt"), true);
         String negative = GenerationLimits.checkPrompt("negative prompt",
                 o.string("negative") != null ? o.string("negative") : d.negative(), false);
-        int steps = GenerationLimits.checkSteps(toInt("steps", o.integer("steps"),
-                d.steps() != null ? d.steps() : GenerationLimits.DEFAULT_STEPS));
+        int steps = spec.family().checkSteps(GenerationLimits.checkSteps(toInt("steps", o.integer("steps"),
+                d.steps() != null ? d.steps() : GenerationLimits.DEFAULT_STEPS)));
         double cfg = GenerationLimits.checkCfg(o.number("cfg") != null ? o.number("cfg")
                 : d.cfg() != null ? d.cfg() : GenerationLimits.DEFAULT_CFG);
         long seed = o.integer("seed") == null ? random.getAsLong() & GenerationLimits.MAX_SEED
                 : GenerationLimits.checkSeed(o.integer("seed"));
-        int width = d.width() != null ? d.width() : GenerationLimits.DEFAULT_SIZE;
-        int height = d.height() != null ? d.height() : GenerationLimits.DEFAULT_SIZE;
-        String size = o.string("size");
-        if (size != null) {
-            int[] wh = parseSize(size);
-            width = wh[0];
-            height = wh[1];
-        }
-        width = toInt("width", o.integer("width"), width);
-        height = toInt("height", o.integer("height"), height);
+        int[] wh = size(o.string("size"), o.string("ar"), d, spec);
+        int width = toInt("width", o.integer("width"), wh[0]);
+        int height = toInt("height", o.integer("height"), wh[1]);
         GenerationLimits.checkSize(width, height);
+        spec.family().checkSize(width, height);
         SamplerChoice choice = SamplerChoice.of(o.string("sampler") == null ? null : Sampler.fromId(o.string("sampler")),
                 o.string("schedule") == null ? null : Schedule.fromId(o.string("schedule")), d.sampler(), d.schedule());
         Sampler sampler = choice.sampler();
@@ -111,6 +120,24 @@ public final class ImagineOptions {
         int count = GenerationLimits.checkCount(toInt("count", o.integer("count"), 1));
         return new JobRequest(UUID.randomUUID(), model, prompt, negative, width, height, steps, cfg, sampler, seed, count,
                 1, null, null, previewEvery, now).withSchedule(schedule);
+    }
+
+    /** The size before {@code width} / {@code height}: {@code size}, else {@code ar}, else the saved, else native. */
+    private static int[] size(String size, String ar, Defaults d, ModelSpec spec) {
+        if (size != null && ar != null) {
+            throw new IllegalArgumentException("give either size or ar, not both (ar picks the model's own size for"
+                    + " that aspect ratio)");
+        }
+        if (size != null) {
+            return parseSize(size);
+        }
+        if (ar != null) {
+            return spec.bucket(AspectRatio.fromId(ar));
+        }
+        if (d.width() != null && d.height() != null) {
+            return new int[] {d.width(), d.height()};
+        }
+        return new int[] {spec.nativeWidth(), spec.nativeHeight()};
     }
 
     /** Parses {@code WxH} (e.g. 512x768); the caller checks it against the limits. */

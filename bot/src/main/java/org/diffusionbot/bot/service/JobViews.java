@@ -6,20 +6,26 @@ import java.util.UUID;
 import org.diffusionbot.db.ImageStore;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobStore;
+import org.diffusionbot.db.ModerationStore;
 import org.diffusionbot.db.StoredImage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** A user's past jobs: {@code /jobs}, the Info button (every parameter) and the Delete button (author or admin). */
+/**
+ * A user's past jobs: {@code /jobs}, the Info button (every parameter) and the Delete button (author or admin; an
+ * admin deleting another member's job is a moderation action, written to the audit log with it).
+ */
 public final class JobViews {
     private static final Logger LOG = LoggerFactory.getLogger(JobViews.class);
 
     private final JobStore store;
     private final ImageStore images;
+    private final ModerationStore moderation;
 
-    public JobViews(JobStore store, ImageStore images) {
+    public JobViews(JobStore store, ImageStore images, ModerationStore moderation) {
         this.store = store;
         this.images = images;
+        this.moderation = moderation;
     }
 
     /** A finished job with the seeds of its images (in order). */
@@ -59,7 +65,8 @@ public final class JobViews {
             LOG.info("user {} may not delete job {} of user {}", caller.userId(), jobId, job.get().userId());
             return new Deletion.NotAllowed();
         }
-        int hidden = images.hideImages(jobId, caller.userId());
+        int hidden = author ? images.hideImages(jobId, caller.userId())
+                : moderation.hideAsAdmin(job.get().guildId(), caller.userId(), jobId);
         LOG.info("job {} deleted by user {} ({}; {} image(s) hidden)", jobId, caller.userId(),
                 author ? "author" : "admin", hidden);
         return new Deletion.Deleted(job.get(), hidden);

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * actions, each audited by {@link ModerationStore} in the transaction that makes it.
  *
  * <p>A server's {@link PromptFilter} is compiled once per version of its list and reused while the list stays the
- * same; the settings themselves are read on every submission, so a change counts from the next one on.
+ * same; the settings themselves are read with every submission ({@code SettingsStore.forSubmission}, in the same
+ * statement as the member's defaults), so a change counts from the next one on.
  */
 public final class ModerationService {
     private static final Logger LOG = LoggerFactory.getLogger(ModerationService.class);
@@ -96,13 +97,15 @@ public final class ModerationService {
         }
     }
 
-    /** The rules for a submission from {@code guildId} (null: a direct message, {@link Rules#NONE}). */
-    public Rules rules(Long guildId) {
+    /**
+     * The rules for a submission from {@code guildId} (null: a direct message, {@link Rules#NONE}) whose settings
+     * were just read ({@link org.diffusionbot.db.SubmissionContext#moderation()}).
+     */
+    public Rules rules(Long guildId, ModerationStore.Settings settings) {
         if (guildId == null) {
             return Rules.NONE;
         }
-        ModerationStore.Settings s = store.settings(guildId);
-        return new Rules(filter(guildId, s), s.requireAgeRestricted());
+        return new Rules(filter(guildId, settings), settings.requireAgeRestricted());
     }
 
     /**

@@ -13,6 +13,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.messages.InvalidMessageException;
 import org.diffusionbot.common.messages.MessageCodec;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
@@ -34,14 +35,19 @@ public final class WorkerRegistry implements AutoCloseable {
     private final Clock clock;
     private final Duration lostAfter;
     private final Map<String, Seen> workers = new ConcurrentHashMap<>();
+    /** What the heartbeats last said of each model (kept after the model is unloaded or its worker is gone). */
+    private final Map<String, ModelSpec> specs = new ConcurrentHashMap<>();
     private Channel channel;
 
     /** A worker as last heard from. */
     public record Seen(WorkerHeartbeat heartbeat, Instant receivedAt, boolean lost) {
     }
 
-    /** One model and the workers (not lost) that serve it: all, busy ones, those that have it loaded now. */
-    public record ModelInfo(String name, int workers, int busy, int loaded) {
+    /**
+     * One model and the workers (not lost) that serve it: all, busy ones, those that have it loaded now; and what it
+     * is ({@code spec}: its family and native size from the heartbeats; null while none described it).
+     */
+    public record ModelInfo(String name, ModelSpec spec, int workers, int busy, int loaded) {
     }
 
     public WorkerRegistry(Clock clock, int heartbeatSeconds) {
@@ -65,8 +71,20 @@ public final class WorkerRegistry implements AutoCloseable {
 
     /** Records a heartbeat (an older one than the last seen is ignored). */
     public void record(WorkerHeartbeat hb) {
-        workers.merge(hb.workerId(), new Seen(hb, clock.instant(), false),
+        Seen kept = workers.merge(hb.workerId(), new Seen(hb, clock.instant(), false),
                 (old, now) -> old.heartbeat().sentAt().isAfter(hb.sentAt()) ? old : now);
+        if (kept.heartbeat() == hb) {
+            hb.modelInfo().forEach(i -> specs.put(i.model(), ModelSpec.of(i)));
+        }
+    }
+
+    /**
+     * What a model is, as the last heartbeat that described it said: its family and native size (workers describe
+     * the models they have loaded; the description is remembered after an unload). {@link ModelSpec#UNKNOWN} (SD 1.x
+     * at 512×512, the strictest limits) for a model no heartbeat described yet.
+     */
+    public ModelSpec spec(String model) {
+        return specs.getOrDefault(model, ModelSpec.UNKNOWN);
     }
 
     /** Every worker heard from in the last hour, lost ones included, by id. */
@@ -120,7 +138,7 @@ public final class WorkerRegistry implements AutoCloseable {
             }
         }
         List<ModelInfo> out = new ArrayList<>();
-        counts.forEach((m, c) -> out.add(new ModelInfo(m, c[0], c[1], c[2])));
+        counts.forEach((m, c) -> out.add(new ModelInfo(m, specs.get(m), c[0], c[1], c[2])));
         return out;
     }
 

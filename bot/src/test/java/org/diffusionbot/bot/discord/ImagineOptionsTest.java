@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Instant;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import org.diffusionbot.common.ModelFamily;
+import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.messages.JobRequest;
@@ -17,11 +20,16 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 class ImagineOptionsTest {
+    /** sd15 is not described by any heartbeat (SD 1.x, 512x512); sdxl-base is SDXL at 1024x1024. */
+    static ModelSpec spec(String model) {
+        return model.startsWith("sdxl") ? new ModelSpec(ModelFamily.SDXL, 1024, 1024) : ModelSpec.UNKNOWN;
+    }
+
     static JobRequest parse(Map<String, Object> values) {
         return parse(values, ImagineOptions.Defaults.NONE);
     }
 
-    static JobRequest parse(Map<String, Object> values, ImagineOptions.Defaults d) {
+    static JobRequest parse(Map<String, Object> values, ImagineOptions.Defaults defaults) {
         ImagineOptions.Options o = new ImagineOptions.Options() {
             @Override
             public String string(String name) {
@@ -38,7 +46,7 @@ class ImagineOptionsTest {
                 return (Double) values.get(name);
             }
         };
-        return ImagineOptions.toRequest(o, d, "sd15", 5, () -> -1L, Instant.EPOCH);
+        return ImagineOptions.toRequest(o, defaults, "sd15", ImagineOptionsTest::spec, 5, () -> -1L, Instant.EPOCH);
     }
 
     @Test
@@ -112,6 +120,49 @@ class ImagineOptionsTest {
         assertEquals(640, parse(v).width(), "width overrides size");
     }
 
+    @Test
+    void theSizeDefaultsToTheModelsNativeSize() {
+        JobRequest r = parse(Map.of("prompt", "a fox", "model", "sdxl-base"));
+        assertEquals(List.of(1024, 1024), List.of(r.width(), r.height()));
+        JobRequest saved = parse(Map.of("prompt", "a fox", "model", "sdxl-base"),
+                new ImagineOptions.Defaults(null, null, null, 832, 1216, null));
+        assertEquals(List.of(832, 1216), List.of(saved.width(), saved.height()), "the user's /settings size wins");
+    }
+
+    @ParameterizedTest
+    @CsvSource({"sdxl-base,16:9,1344,768", "sdxl-base,21:9,1536,640", "sdxl-base,2:3,832,1216", "sd15,16:9,576,320",
+        "sd15,1:1,512,512"})
+    void arPicksTheModelsBucket(String model, String ar, int w, int h) {
+        JobRequest r = parse(Map.of("prompt", "a fox", "model", model, "ar", ar),
+                new ImagineOptions.Defaults(null, null, null, 640, 640, null));
+        assertEquals(List.of(w, h), List.of(r.width(), r.height()), "ar wins over the saved size");
+    }
+
+    @Test
+    void widthAndHeightOverrideTheirSideOfTheBucket() {
+        JobRequest r = parse(Map.of("prompt", "a fox", "model", "sdxl-base", "ar", "16:9", "height", 704L));
+        assertEquals(List.of(1344, 704), List.of(r.width(), r.height()));
+    }
+
+    @Test
+    void sizeAndArTogetherAreRefused() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "size", "512x512", "ar", "1:1")));
+        assertTrue(e.getMessage().startsWith("give either size or ar, not both"), e.getMessage());
+    }
+
+    @Test
+    void eachFamilyHasItsOwnPixelLimitNamedInTheRefusal() {
+        JobRequest big = parse(Map.of("prompt", "a fox", "model", "sdxl-base", "size", "1536x1536"));
+        assertEquals(1536, big.width());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "size", "1536x1536")));
+        assertEquals("image of 1536x1536 is too large for SD 1.x models: at most 1048576 pixels (e.g. 1024x1024)",
+                e.getMessage());
+        JobRequest largest = parse(Map.of("prompt", "a fox", "model", "sdxl-base", "width", 2048L, "height", 2048L));
+        assertEquals(2048, largest.height(), "SDXL: up to 2048x2048 (an upscaled 1024x1024)");
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
         "steps|0|steps must be between 1 and 150",
@@ -125,7 +176,8 @@ class ImagineOptionsTest {
         "count|5|count must be between 1 and 4",
         "sampler|warp|unknown sampler 'warp'",
         "size|huge|size must look like 512x768",
-        "size|2048x2048|is too large",
+        "size|2048x2048|is too large for SD 1.x models",
+        "ar|5:4|ar must be one of 1:1, 3:2, 2:3, 4:3, 3:4, 16:9, 9:16, 21:9, got 5:4",
         "model|../x|model name '../x'",
         "prompt|'   '|prompt must not be empty",
         "negative|a\u0007b|negative prompt contains a control character",
@@ -171,8 +223,8 @@ class ImagineOptionsTest {
                 return (Double) values.get(name);
             }
         };
-        return ImagineOptions.toRequest(o, user, m -> m.equals("lightning") ? LIGHTNING : null, "sd15", 5,
-                () -> 1L, Instant.EPOCH);
+        return ImagineOptions.toRequest(o, user, m -> m.equals("lightning") ? LIGHTNING : null, "sd15",
+                ImagineOptionsTest::spec, 5, () -> 1L, Instant.EPOCH);
     }
 
     /** /imagine on a model with a sidecar file needs no options: its recommendation fills them. */

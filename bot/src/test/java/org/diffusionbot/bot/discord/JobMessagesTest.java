@@ -10,6 +10,9 @@ import java.util.UUID;
 import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobState;
+import org.diffusionbot.db.ImageSafety;
+import org.diffusionbot.db.ModerationStore;
+import org.diffusionbot.db.StoredImage;
 import org.diffusionbot.db.QuotaStatus;
 import org.diffusionbot.db.UserSettings;
 import org.junit.jupiter.api.Test;
@@ -26,7 +29,7 @@ class JobMessagesTest {
     static JobRecord job(String prompt, String negative) {
         return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", prompt, negative, 512, 512, 20, 7,
                 "euler", 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", "boom " + LINK, null, null, null,
-                OWN_TIME, null, null, null, null);
+                OWN_TIME, null, null, null, false, null);
     }
 
     /** Index of a character Discord would read as markdown syntax (not preceded by an escaping backslash). */
@@ -90,7 +93,11 @@ class JobMessagesTest {
         assertInert(JobMessages.queued(prompt, 2, QUOTA));
         assertInert(JobMessages.queuedDelayed(prompt, QUOTA));
         assertInert(JobMessages.progress(j, 3, 20, 4000));
-        String succeeded = JobMessages.succeeded(j, List.of(42L), List.of("note " + LINK));
+        assertInert(JobMessages.loading(j, "sdxl", 12_400));
+        assertTrue(JobMessages.loading(j, "sdxl", 12_400).endsWith(" — loading model `sdxl` … (about 12 s)"));
+        assertTrue(JobMessages.loading(j, "sdxl", 0).endsWith(" — loading model `sdxl` …"));
+        String succeeded = JobMessages.succeeded(j, List.of(new StoredImage(0, 42, 512, 512, new byte[0], new byte[0], "")),
+                List.of("note " + LINK));
         assertTrue(succeeded.endsWith("\n<@" + j.userId() + ">"), "the author's own mention ends it: " + succeeded);
         assertInert(succeeded.substring(0, succeeded.lastIndexOf('\n')));
         assertInert(JobMessages.failed(j, "worker said " + LINK, false));
@@ -98,6 +105,42 @@ class JobMessagesTest {
         assertInert(JobMessages.info(j, List.of(42L)));
         assertInert(JobMessages.settings(new UserSettings(null, null, null, null, null, prompt, true), false));
         assertInert(JobMessages.cancelled(new CancelService.Result.Cancelled(j)));
+    }
+
+    @Test
+    void infoShowsTheLorasUsedAndLoraNamesCannotFormat() {
+        JobRecord j = job("a castle <lora:Water*Color:0.8> <lora:sd15_kohya:0.5:1>", "<lora:water*color:0.2>, blurry");
+        String info = JobMessages.info(j, List.of(42L));
+        assertTrue(info.contains("\n**LoRAs:** `sd15_kohya` TE 0.5 / UNet 1, `Water*Color` 1\n"), info);
+        assertFalse(JobMessages.info(job("no tags", ""), List.of(42L)).contains("LoRAs"));
+        assertFalse(JobMessages.info(job("<lora:bad:x>", ""), List.of(42L)).contains("LoRAs"));
+        String listed = JobMessages.loras(List.of(new org.diffusionbot.bot.service.LoraService.Addon("lora",
+                "x`[free](https://evil.example)", "sd1", 2), new org.diffusionbot.bot.service.LoraService.Addon(
+                "embedding", "easynegative", "unknown", 1)), "a`b", "sd1");
+        assertTrue(listed.startsWith("LoRAs and embeddings matching `a'b` for SD 1.x models"), listed);
+        assertTrue(listed.contains("\n**LoRAs**\n• `x'[free](https://evil.example)` · SD 1.x · 2 workers\n"
+                + "**Embeddings**\n• `easynegative` · any model family"), listed);
+        assertEquals("No worker announces a LoRA or an embedding for SDXL models right now.",
+                JobMessages.loras(List.of(), null, "sdxl"));
+    }
+
+    @Test
+    void aResultSaysWhichImagesTheSafetyCheckFlaggedAndWhatBecameOfThem() {
+        JobRecord j = job("four cats", "");
+        String text = JobMessages.succeeded(j, List.of(image(0, null), image(1, ModerationStore.FlaggedAction.SPOILER),
+                image(2, ModerationStore.FlaggedAction.WITHHOLD), image(3, ModerationStore.FlaggedAction.WITHHOLD)),
+                List.of());
+        assertTrue(text.contains(" · seeds 100, 101, 102, 103\n"), text);
+        assertTrue(text.contains("\n🛡️ Images 3, 4 were flagged by the image safety check and withheld"), text);
+        assertTrue(text.contains("\n🛡️ Image 2 was flagged by the image safety check: shown as a spoiler"), text);
+        String clean = JobMessages.succeeded(j, List.of(image(0, null)), List.of());
+        assertFalse(clean.contains("🛡️"), clean);
+    }
+
+    /** Image {@code i}: passed the check ({@code shownAs} null) or flagged and shown so. */
+    private static StoredImage image(int i, ModerationStore.FlaggedAction shownAs) {
+        return new StoredImage(i, 100 + i, 512, 512, new byte[0], new byte[0], "",
+                shownAs == null ? ImageSafety.PASSED : ImageSafety.FLAGGED, shownAs == null ? -0.1f : 0.2f, shownAs);
     }
 
     @Test
@@ -122,10 +165,17 @@ class JobMessagesTest {
         assertEquals("tail", parts.get(parts.size() - 1).substring(parts.get(parts.size() - 1).lastIndexOf('\n') + 1));
     }
 
+    @Test
+    void longEtasAreShownInMinutesAndHours() {
+        assertEquals("about 99 s", JobMessages.about(java.time.Duration.ofSeconds(99)));
+        assertEquals("about 2 min", JobMessages.about(java.time.Duration.ofSeconds(100)));
+        assertEquals("about 2 h", JobMessages.about(java.time.Duration.ofMinutes(100)));
+    }
+
     static JobRecord job(String sampler, int steps, String schedule) {
         return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", "frogs", "", 512, 512, steps, 7,
                 sampler, 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", null, null, null, null,
-                OWN_TIME, null, null, null, schedule);
+                OWN_TIME, null, null, null, false, schedule);
     }
 
     @Test

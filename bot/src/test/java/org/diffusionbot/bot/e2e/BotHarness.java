@@ -64,6 +64,20 @@ public final class BotHarness implements AutoCloseable {
         return w;
     }
 
+    /**
+     * Starts a worker serving every model of {@code pool} (a multi-model worker: loads on demand within the pool's
+     * budget); the caller deletes the job queues of models other than this harness's.
+     */
+    public WorkerRuntime startWorker(String id, org.diffusionbot.worker.runtime.ModelPool pool, int batchSize,
+            org.diffusionbot.worker.runtime.WorkerMetrics metrics) throws Exception {
+        WorkerConfig wc = new WorkerConfig(Path.of("."), model, id, "cpu", batchSize, 1, null,
+                java.time.Duration.ofMinutes(5), RabbitTestSupport.settings());
+        WorkerRuntime w = new WorkerRuntime(wc, pool, Clock.systemUTC(), metrics);
+        w.start();
+        workers.add(w);
+        return w;
+    }
+
     /** Starts a worker with a job timeout; {@code onHung} replaces the watchdog's JVM halt. */
     public WorkerRuntime startWorker(String id, ImageGenerator generator, int batchSize, java.time.Duration jobTimeout,
             Runnable onHung) throws Exception {

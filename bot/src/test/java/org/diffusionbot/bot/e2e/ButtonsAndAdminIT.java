@@ -355,17 +355,20 @@ class ButtonsAndAdminIT {
 
         InteractionHandle models = h.discord.slashCommand("models", nia);
         String list = models.awaitOriginalEdit(m -> true, WAIT).content();
-        assertTrue(list.contains("`" + h.model + "` (default) — 2 workers"), list);
+        assertTrue(list.contains("`" + h.model + "` (default) — SD 1.x, 512x512 · 2 workers"), list);
 
         InteractionHandle ac = h.discord.autocomplete("imagine", nia, Opt.string("prompt", "x"),
                 Opt.focused("model", Opt.STRING, h.model.substring(0, 6)));
         RecordedCallback choices = ac.awaitCallback(WAIT);
         assertEquals(RecordedCallback.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT, choices.type());
         List<String> names = new ArrayList<>();
+        List<String> shown = new ArrayList<>();
         for (JsonNode c : choices.data().path("choices")) {
             names.add(c.path("value").asText());
+            shown.add(c.path("name").asText());
         }
         assertTrue(names.contains(h.model), names.toString());
+        assertTrue(shown.contains(h.model + " — SD 1.x"), "the family beside the name: " + shown);
 
         extra.close(); // silent from now on: lost after 3 heartbeats (1 s each here)
         String lost = poll("extra worker lost", WAIT, () -> {
@@ -374,7 +377,7 @@ class ButtonsAndAdminIT {
         });
         assertTrue(lost.lines().anyMatch(l -> l.contains("`ux-worker`") && !l.contains("lost")), lost);
         String after = h.discord.slashCommand("models", nia).awaitOriginalEdit(m -> true, WAIT).content();
-        assertTrue(after.contains("`" + h.model + "` (default) — 1 worker"), after);
+        assertTrue(after.contains("`" + h.model + "` (default) — SD 1.x, 512x512 · 1 worker"), after);
         assertEquals(WorkerHeartbeat.State.values().length, 5);
     }
 

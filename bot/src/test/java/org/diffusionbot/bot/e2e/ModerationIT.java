@@ -17,6 +17,7 @@ import org.diffusionbot.bot.fakediscord.FakeChannel;
 import org.diffusionbot.bot.fakediscord.FakeUser;
 import org.diffusionbot.bot.fakediscord.InteractionHandle;
 import org.diffusionbot.bot.fakediscord.Opt;
+import org.diffusionbot.bot.fakediscord.RecordedAttachment;
 import org.diffusionbot.bot.fakediscord.RecordedCallback;
 import org.diffusionbot.bot.fakediscord.RecordedMessage;
 import org.diffusionbot.db.JobRecord;
@@ -32,20 +33,25 @@ import org.junit.jupiter.api.Test;
  * images pass a stand-in safety check (the real checker is {@code SafetyCheckerTest}'s): the channel's
  * age-restricted flag as Discord sends it in the interaction reaches the job and the worker; {@code /admin
  * moderation}'s blocked terms, default list and channel rule refuse jobs before anything is charged, and are
- * audited.
+ * audited; flagged images are withheld or sent as spoilers, recorded, charged and kept out of the gallery, which
+ * shows only checked images from ordinary channels.
  */
 class ModerationIT {
     static final Duration WAIT = Duration.ofSeconds(30);
     static BotHarness h;
     /** Images the stand-in check has seen. */
     static final AtomicInteger checked = new AtomicInteger();
+    /** Which images of a checker batch (by position) the stand-in check flags; tests run one at a time. */
+    static volatile java.util.function.IntPredicate flag = i -> false;
 
     @BeforeAll
     static void start() throws Exception {
         h = new BotHarness(100, 4);
         SafetyCheckingGenerator.Check check = (w, hgt, rgb) -> {
             checked.addAndGet(rgb.size());
-            return rgb.stream().map(im -> new JobOutcome.Safety(false, -0.05f)).toList();
+            java.util.function.IntPredicate f = flag;
+            return java.util.stream.IntStream.range(0, rgb.size()).mapToObj(i -> f.test(i)
+                    ? new JobOutcome.Safety(true, 0.042f) : new JobOutcome.Safety(false, -0.05f)).toList();
         };
         h.startWorker("moderation-worker", new SafetyCheckingGenerator(new SyntheticGenerator(0), check,
                 SafetyCheckingGenerator::needsCheck, null), 4);
@@ -168,6 +174,101 @@ class ModerationIT {
         } finally {
             admin(mod, Opt.sub("require-age-restricted", Opt.bool("enabled", false)));
         }
+    }
+
+    @Test
+    void aFlaggedImageIsShownAsASpoilerWhereTheServerSaysSoRecordedChargedAndKeptOutOfTheGallery() throws Exception {
+        FakeUser mod = h.discord.createUser("mod-spoilers", true);
+        FakeUser fay = h.discord.createUser("fay");
+        assertTrue(admin(mod, Opt.sub("flagged-action", Opt.string("action", "spoiler"))).contains("spoilers"));
+        flag = i -> i == 1;
+        try {
+            InteractionHandle i = h.discord.slashCommand("imagine", fay, Opt.string("prompt", "two foxes"),
+                    Opt.integer("steps", 2), Opt.integer("count", 2), Opt.integer("seed", 500));
+            RecordedMessage done = BotHarness.finalImage(i, WAIT);
+            assertEquals(List.of("image-500.png", "SPOILER_image-501.png"),
+                    done.attachments().stream().map(RecordedAttachment::filename).toList(), done.content());
+            assertTrue(done.content().contains("Image 2 was flagged by the image safety check: shown as a spoiler"),
+                    done.content());
+            assertEquals(List.of("V1", "U1"), done.buttonLabels().stream().filter(l -> l.matches("[VU]\\d")).toList(),
+                    "nothing is derived from the flagged image");
+            JobRecord job = h.awaitDelivered(fay, WAIT);
+            assertEquals(2, h.bot.store().quota(fay.idLong(), new org.diffusionbot.db.QuotaPolicy(100, 4))
+                    .usedToday(), "charged as run");
+            String flagged = admin(mod, Opt.sub("flagged"));
+            assertTrue(flagged.contains("<@" + fay.id() + "> job `" + job.id() + "` image 2, score 0.042, shown as a"
+                    + " spoiler: two foxes"), flagged);
+            assertEquals(List.of(h.bot.store().images(job.id()).get(0).seed()), gallerySeeds(fay),
+                    "the gallery shows the image that passed, not the flagged one");
+        } finally {
+            flag = i -> false;
+            admin(mod, Opt.sub("flagged-action", Opt.string("action", "withhold")));
+        }
+    }
+
+    @Test
+    void flaggedImagesAreWithheldByDefault() throws Exception {
+        FakeUser mod = h.discord.createUser("mod-withhold", true);
+        FakeUser gus = h.discord.createUser("gus");
+        flag = i -> true;
+        try {
+            InteractionHandle i = h.discord.slashCommand("imagine", gus, Opt.string("prompt", "two owls"),
+                    Opt.integer("steps", 2), Opt.integer("count", 2), Opt.integer("seed", 700));
+            RecordedMessage done = i.awaitOriginalEdit(m -> m.content().contains("withheld"), WAIT);
+            assertTrue(done.attachments().isEmpty(), "no image is sent");
+            assertTrue(done.content().contains("Images 1, 2 were flagged by the image safety check and withheld"),
+                    done.content());
+            assertTrue(done.buttonLabels().stream().noneMatch(l -> l.matches("[VU]\\d")), done.buttonLabels().toString());
+            assertTrue(done.buttonLabels().contains("🔄 Reroll"));
+            JobRecord job = h.awaitDelivered(gus, WAIT);
+            assertEquals(2, h.bot.store().quota(gus.idLong(), new org.diffusionbot.db.QuotaPolicy(100, 4))
+                    .usedToday(), "charged as run");
+            String flagged = admin(mod, Opt.sub("flagged"));
+            assertTrue(flagged.contains("job `" + job.id() + "` image 1, score 0.042, withheld")
+                    && flagged.contains("job `" + job.id() + "` image 2, score 0.042, withheld"), flagged);
+            assertEquals(List.of(), gallerySeeds(gus));
+        } finally {
+            flag = i -> false;
+        }
+    }
+
+    @Test
+    void theGalleryShowsOnlyCheckedImagesFromOrdinaryChannels() throws Exception {
+        FakeUser hal = h.discord.createUser("hal");
+        FakeChannel nsfw = h.discord.createTextChannel("gallery-after-dark", true);
+        BotHarness.finalImage(h.discord.slashCommand("imagine", List.of(Opt.string("prompt", "a night moth"),
+                Opt.integer("steps", 2), Opt.integer("seed", 900)), hal, h.discord.guild(), nsfw), WAIT);
+        BotHarness.finalImage(h.discord.slashCommand("imagine", hal, Opt.string("prompt", "a day moth"),
+                Opt.integer("steps", 2), Opt.integer("seed", 910)), WAIT);
+        assertEquals(List.of(910L), gallerySeeds(hal), "the unchecked image of the age-restricted channel is not shown");
+    }
+
+    @Test
+    void anAdminDeletingAnotherMembersImagesIsAudited() throws Exception {
+        FakeUser mod = h.discord.createUser("mod-deletes", true);
+        FakeUser ivy = h.discord.createUser("ivy");
+        RecordedMessage done = BotHarness.finalImage(h.discord.slashCommand("imagine", ivy,
+                Opt.string("prompt", "a loud poster"), Opt.integer("steps", 2)), WAIT);
+        JobRecord job = h.awaitDelivered(ivy, WAIT);
+        InteractionHandle del = h.discord.buttonClick(done.id(), "delete:" + job.id(), mod);
+        assertTrue(del.awaitOriginalEdit(m -> true, WAIT).content().contains("Deleted"));
+        String audit = admin(mod, Opt.sub("audit"));
+        assertTrue(audit.contains("<@" + mod.id() + "> hide: job " + job.id() + ": 1 image(s) hidden"), audit);
+    }
+
+    /** The seeds of a user's images in the gallery's JSON API, newest first. */
+    static List<Long> gallerySeeds(FakeUser u) throws Exception {
+        java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+                java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + h.bot.web().port()
+                        + "/api/images?user=" + u.id())).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() == 404) {
+            return List.of();
+        }
+        assertEquals(200, r.statusCode(), r.body());
+        List<Long> seeds = new java.util.ArrayList<>();
+        new com.fasterxml.jackson.databind.ObjectMapper().readTree(r.body()).path("images")
+                .forEach(n -> seeds.add(n.path("seed").asLong()));
+        return seeds;
     }
 
     /** {@code /admin moderation <sub>} by {@code u}: the ephemeral answer. */

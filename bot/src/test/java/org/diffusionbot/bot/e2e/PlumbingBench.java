@@ -46,7 +46,7 @@ class PlumbingBench {
         try (BotHarness h = new BotHarness(1_000_000, 1_000, c -> new BotConfig(c.discordToken(),
                 c.discordApiBaseUrl(), c.discordGatewayUrl(), c.db(), c.rabbit(), c.defaultModel(),
                 c.dailyImageLimit(), c.maxActiveJobs(), previewEvery, c.galleryBind(), c.galleryPort(),
-                c.adminRoleIds(), c.heartbeatSeconds(), c.resultsQueue()))) {
+                c.adminRoleIds(), c.heartbeatSeconds(), c.resultsQueue(), c.quotaWeights()))) {
             for (int w = 0; w < workers; w++) {
                 h.startWorker("bench-" + w, new SyntheticGenerator(0), 8);
             }
