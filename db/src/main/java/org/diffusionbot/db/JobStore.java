@@ -230,7 +230,8 @@ public final class JobStore {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?)""",
                 r.jobId(), job.userId(), job.guildId(), job.channelId(), job.kind(), job.parentImageId(),
                 job.applicationId(), job.interactionToken(), job.tokenExpiresAt(), r.model(), r.prompt(),
-                r.negativePrompt(), r.width(), r.height(), r.steps(), r.cfg(), r.sampler().id(), r.scheduleOrDefault().id(), r.seed(), r.count(),
+                r.negativePrompt(), r.width(), r.height(), r.steps(), r.cfg(), r.sampler().id(),
+                r.scheduleOrDefault().id(), r.seed(), r.count(),
                 r.clipSkip(), r.strength(), new String(MessageCodec.encode(r), StandardCharsets.UTF_8), job.charge(), today,
                 r.createdAt(), r.ageRestricted());
     }

@@ -50,6 +50,10 @@ class GalleryHtmlTest {
         assertEquals("/imagine prompt:x steps:4 cfg:1.5 seed:1234 sampler:euler schedule:trailing width:512 height:768 "
                 + "model:sd15", ImagineLine.of(trailing));
         assertEquals("SGM Uniform", ImagineLine.scheduleName("euler", "trailing"));
+        String page = new GalleryPages("/static/gallery.css?v=1", "/static/gallery.js?v=1").image(trailing, List.of());
+        assertTrue(page.contains("Schedule type") && page.contains("SGM Uniform"), "the page names the schedule");
+        assertFalse(new GalleryPages("/static/gallery.css?v=1", "/static/gallery.js?v=1").image(noNeg, List.of())
+                .contains("Schedule type"), "not for the sampler's default");
         assertEquals("Karras", ImagineLine.scheduleName("dpmpp_2m_sde_karras", null));
         assertEquals(null, ImagineLine.scheduleName("euler", "default"));
     }
