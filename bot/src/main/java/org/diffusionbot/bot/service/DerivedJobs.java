@@ -108,7 +108,8 @@ public final class DerivedJobs {
             // everything a job needs, checked before anything is charged: the request's limits (its constructor)
             // and at least one denoising step, which the worker would otherwise fail after the charge
             req = new JobRequest(id, r.model(), r.prompt(), r.negativePrompt(), width, height, r.steps(), r.cfg(),
-                    r.sampler(), seed, count, r.clipSkip(), init, strength, previewEvery, clock.instant());
+                    r.sampler(), seed, count, r.clipSkip(), init, strength, previewEvery, clock.instant())
+                    .withSchedule(r.schedule());
             if (strength != null) {
                 GenerationLimits.checkImg2img(r.steps(), strength);
             }

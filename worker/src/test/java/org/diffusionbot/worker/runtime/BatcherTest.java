@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.messages.JobRequest;
 import org.junit.jupiter.api.Test;
 
@@ -92,5 +93,15 @@ class BatcherTest {
         List<JobRequest> second = Batcher.take(pending, j -> j, 2);
         assertEquals(2, second.size());
         second.forEach(j -> assertEquals(true, j.prompt().contains("lora:b"), "set b's turn, not a's newest job"));
+    }
+
+    @Test
+    void jobsWithDifferentSchedulesAreNotBatchedTogether() {
+        JobRequest plain = job("a", 512, 20, 1);
+        JobRequest karras = job("b", 512, 20, 1).withSchedule(Schedule.KARRAS);
+        JobRequest explicitDefault = job("c", 512, 20, 1).withSchedule(Schedule.DEFAULT);
+        List<JobRequest> pending = new ArrayList<>(List.of(plain, karras, explicitDefault));
+        assertEquals(List.of(plain, explicitDefault), Batcher.take(pending, j -> j, 8));
+        assertEquals(List.of(karras), Batcher.take(pending, j -> j, 8));
     }
 }
