@@ -15,6 +15,9 @@ import org.diffusionbot.common.Sampler;
  * </pre>
  *
  * @param strength img2img denoising strength, or null for txt2img
+ * @param guidanceRescale diffusers' {@code guidance_rescale} φ (0: none, not written), written as
+ *     {@code CFG Rescale φ: 0.7}, the name A1111's CFG rescale extension (sd-webui-cfg-rescale) writes and reads
+ *     back, which the neutral-prompt extension and infotext readers also accept; A1111 itself has no such field
  */
 public record GenerationParameters(
         String prompt,
@@ -27,9 +30,18 @@ public record GenerationParameters(
         int height,
         String model,
         int clipSkip,
-        Double strength) {
+        Double strength,
+        double guidanceRescale) {
 
     public static final String PNG_KEYWORD = "parameters";
+    /** The {@code parameters} field of {@link #guidanceRescale}. */
+    public static final String CFG_RESCALE_FIELD = "CFG Rescale φ";
+
+    /** Settings without guidance rescale. */
+    public GenerationParameters(String prompt, String negativePrompt, int steps, Sampler sampler, double cfg, long seed,
+            int width, int height, String model, int clipSkip, Double strength) {
+        this(prompt, negativePrompt, steps, sampler, cfg, seed, width, height, model, clipSkip, strength, 0);
+    }
 
     /** The text of the {@code parameters} chunk. */
     public String toA1111() {
@@ -60,6 +72,9 @@ public record GenerationParameters(
         }
         if (clipSkip > 1) {
             kv.put("Clip skip", Integer.toString(clipSkip));
+        }
+        if (guidanceRescale != 0) {
+            kv.put(CFG_RESCALE_FIELD, number(guidanceRescale));
         }
         extra.forEach((k, v) -> kv.put(k, quote(v)));
         sb.append('\n');
