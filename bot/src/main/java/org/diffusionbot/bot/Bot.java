@@ -199,7 +199,7 @@ public final class Bot implements AutoCloseable {
         LoraService loras = new LoraService(registry);
         return new Services(
                 new SubmitService(jobs, settings, quotas, moderation, loras, config.defaultModel(), registry::spec,
-                        config.quotaWeights(), config.previewEvery(), random::nextLong),
+                        config.quotaWeights(), config.previewEvery(), random::nextLong, registry::defaultsFor),
                 new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
                 new CancelService(jobs, store), new JobViews(store, images, moderationStore), quotas,
                 new UserSettingsService(settings),

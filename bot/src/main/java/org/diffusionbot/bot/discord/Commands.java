@@ -16,6 +16,7 @@ import org.diffusionbot.common.AspectRatio;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /** The slash commands the bot registers. */
 public final class Commands {
@@ -47,6 +48,7 @@ public final class Commands {
         OptionData ar = new OptionData(OptionType.STRING, "ar",
                 "Aspect ratio: the model's own size for it (default: the model's native size)");
         Arrays.stream(AspectRatio.values()).forEach(r -> ar.addChoice(r.id(), r.id()));
+        OptionData schedule = scheduleOption("Noise schedule of the sampler (Karras, SGM Uniform for Lightning/Turbo)");
         return List.of(
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(IMAGINE, "Generate images from a prompt")
                         .addOptions(
@@ -73,6 +75,7 @@ public final class Commands {
                                 new OptionData(OptionType.INTEGER, "height", "Height in pixels (overrides size and ar)")
                                         .setRequiredRange(GenerationLimits.MIN_SIZE, GenerationLimits.MAX_SIZE),
                                 sampler,
+                                schedule,
                                 new OptionData(OptionType.INTEGER, "count", "Images to make (1-4)")
                                         .setRequiredRange(GenerationLimits.MIN_COUNT, GenerationLimits.MAX_COUNT),
                                 new OptionData(OptionType.STRING, "model", "Model name").setMaxLength(100)
@@ -85,6 +88,13 @@ public final class Commands {
                 loras(),
                 settings(),
                 admin(adminRolesConfigured));
+    }
+
+    /** A {@code schedule} option: A1111's names as choices, the ids ({@link Schedule#id()}) as values. */
+    static OptionData scheduleOption(String description) {
+        OptionData o = new OptionData(OptionType.STRING, "schedule", description);
+        Arrays.stream(Schedule.values()).forEach(s -> o.addChoice(s.displayName(), s.id()));
+        return o;
     }
 
     private static SlashCommandData loras() {
@@ -111,7 +121,8 @@ public final class Commands {
                 new OptionData(OptionType.STRING, "negative", "Your default negative prompt ('-' clears it)")
                         .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS),
                 new OptionData(OptionType.BOOLEAN, "gallery", "Show your images in the community gallery"),
-                new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"));
+                new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"),
+                scheduleOption("Your default noise schedule (used with the samplers that take it)"));
     }
 
     private static SlashCommandData admin(boolean adminRolesConfigured) {

@@ -11,6 +11,7 @@ import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.LoraTags;
 import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.Text;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.db.UserSettings;
@@ -43,7 +44,7 @@ public final class JobMessages {
     }
 
     public static String progress(JobRecord job, int step, int total, long etaMillis) {
-        return "🎨 " + bold(job.prompt()) + " — step " + step + "/" + total + " " + bar(step, total)
+        return "🎨 " + bold(job.prompt()) + " — " + progressUnit(job) + step + "/" + total + " " + bar(step, total)
                 + (step < total ? " · about " + Math.max(1, Math.round(etaMillis / 1000.0)) + " s left" : "");
     }
 
@@ -334,7 +335,8 @@ public final class JobMessages {
         }
         sb.append(" steps:").append(job.steps()).append(" cfg:").append(num(job.cfg())).append(" seed:")
                 .append(job.seed()).append(" width:").append(job.width()).append(" height:").append(job.height())
-                .append(" sampler:").append(job.sampler()).append(" count:").append(job.imageCount())
+                .append(" sampler:").append(job.sampler()).append(job.schedule() == null || job.schedule().equals(Schedule.DEFAULT.id()) ? ""
+                        : " schedule:" + job.schedule()).append(" count:").append(job.imageCount())
                 .append(" model:").append(job.model());
         if (guidanceRescale != 0) {
             sb.append(" guidance_rescale:").append(num(guidanceRescale));
@@ -348,6 +350,8 @@ public final class JobMessages {
                 + " `/imagine` (change them with `/settings`):");
         sb.append("\n• sampler: ").append(s.sampler() == null ? "bot default (" + Sampler.DEFAULT.displayName() + ")"
                 : samplerName(s.sampler()));
+        sb.append("\n• schedule: ").append(s.schedule() == null ? "the model's or the sampler's own"
+                : scheduleName(s.schedule()));
         sb.append("\n• steps: ").append(s.steps() == null ? "bot default (" + GenerationLimits.DEFAULT_STEPS + ")"
                 : s.steps());
         sb.append("\n• cfg: ").append(s.cfg() == null ? "bot default (" + num(GenerationLimits.DEFAULT_CFG) + ")"
@@ -366,6 +370,30 @@ public final class JobMessages {
             return Sampler.fromId(id).displayName();
         } catch (IllegalArgumentException e) {
             return escape(id);
+        }
+    }
+
+    static String scheduleName(String id) {
+        try {
+            return Schedule.fromId(id).displayName();
+        } catch (IllegalArgumentException e) {
+            return escape(id);
+        }
+    }
+
+    /**
+     * What the worker's progress counts: model calls (UNet evaluations), which is what takes the time.
+     * They are the steps, except for Heun (two per step but the last) and PLMS (one more).
+     */
+    static String progressUnit(JobRecord job) {
+        try {
+            Sampler s = Sampler.fromId(job.sampler());
+            if (s.modelCallsFor(job.steps()) == job.steps()) {
+                return "step ";
+            }
+            return s == Sampler.HEUN ? "model call (Heun: 2 per step) " : "model call ";
+        } catch (IllegalArgumentException e) {
+            return "step ";
         }
     }
 

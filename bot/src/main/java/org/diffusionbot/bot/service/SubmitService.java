@@ -7,6 +7,7 @@ import java.util.function.LongSupplier;
 import org.diffusionbot.bot.jobs.JobService;
 import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.db.NewJob;
 import org.diffusionbot.db.QuotaPolicy;
 import org.diffusionbot.db.SettingsStore;
@@ -35,6 +36,7 @@ public final class SubmitService {
     private final LongSupplier random;
     private final Function<String, ModelSpec> specs;
     private final QuotaWeights weights;
+    private final Function<String, WorkerHeartbeat.ModelDefaults> recommended;
 
     /**
      * @param specs   what each model is (family, native size): the worker registry's {@code spec}
@@ -43,6 +45,17 @@ public final class SubmitService {
     public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
             LoraService loras, String defaultModel, Function<String, ModelSpec> specs, QuotaWeights weights,
             int previewEvery, LongSupplier random) {
+        this(jobs, settings, quotas, moderation, loras, defaultModel, specs, weights, previewEvery, random, m -> null);
+    }
+
+    /**
+     * @param recommended a model's recommended settings as its workers announce them (null: none), used for the
+     *     options a user leaves out of {@code /imagine} before their own defaults
+     */
+    public SubmitService(JobService jobs, SettingsStore settings, QuotaService quotas, ModerationService moderation,
+            LoraService loras, String defaultModel, Function<String, ModelSpec> specs, QuotaWeights weights,
+            int previewEvery, LongSupplier random, Function<String, WorkerHeartbeat.ModelDefaults> recommended) {
+        this.recommended = recommended;
         this.loras = loras;
         this.specs = specs;
         this.weights = weights;
@@ -95,7 +108,8 @@ public final class SubmitService {
      * options together with those defaults are out of bounds.
      */
     public JobRequest imagineRequest(ImagineOptions.Options options, Prepared prepared, Instant now) {
-        return ImagineOptions.toRequest(options, prepared.defaults(), defaultModel, specs, previewEvery, random, now);
+        return ImagineOptions.toRequest(options, prepared.defaults(), recommended, defaultModel, specs, previewEvery,
+                random, now);
     }
 
     /**

@@ -29,7 +29,7 @@ class JobMessagesTest {
     static JobRecord job(String prompt, String negative) {
         return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", prompt, negative, 512, 512, 20, 7,
                 "euler", 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", "boom " + LINK, null, null, null,
-                OWN_TIME, null, null, null, false);
+                OWN_TIME, null, null, null, false, null);
     }
 
     /** Index of a character Discord would read as markdown syntax (not preceded by an escaping backslash). */
@@ -179,5 +179,34 @@ class JobMessagesTest {
         assertEquals("about 99 s", JobMessages.about(java.time.Duration.ofSeconds(99)));
         assertEquals("about 2 min", JobMessages.about(java.time.Duration.ofSeconds(100)));
         assertEquals("about 2 h", JobMessages.about(java.time.Duration.ofMinutes(100)));
+    }
+
+    static JobRecord job(String sampler, int steps, String schedule) {
+        return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", "frogs", "", 512, 512, steps, 7,
+                sampler, 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", null, null, null, null,
+                OWN_TIME, null, null, null, false, schedule);
+    }
+
+    @Test
+    void theImagineLineCarriesANonDefaultSchedule() {
+        assertTrue(JobMessages.imagineLine(job("euler", 6, "trailing"), 0).contains(" sampler:euler schedule:trailing count:"));
+        assertTrue(JobMessages.imagineLine(job("euler", 6, "default"), 0).contains(" sampler:euler count:"));
+        assertTrue(JobMessages.imagineLine(job("euler", 6, null), 0).contains(" sampler:euler count:"));
+    }
+
+    /** Heun's progress counts model calls, two per step but the last, and says so; the ETA is the worker's. */
+    @Test
+    void heunProgressCountsModelCalls() {
+        String heun = JobMessages.progress(job("heun", 5, null), 3, 9, 4000);
+        assertTrue(heun.contains("model call (Heun: 2 per step) 3/9"), heun);
+        assertTrue(heun.contains("about 4 s left"), heun);
+        String euler = JobMessages.progress(job("euler", 5, null), 3, 5, 4000);
+        assertTrue(euler.contains("step 3/5"), euler);
+    }
+
+    @Test
+    void settingsShowTheSchedule() {
+        String s = JobMessages.settings(new UserSettings("euler", null, null, null, null, null, true, "trailing"), false);
+        assertTrue(s.contains("• schedule: SGM Uniform"), s);
     }
 }

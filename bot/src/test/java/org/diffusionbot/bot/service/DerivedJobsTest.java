@@ -17,6 +17,7 @@ import java.util.UUID;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.StoredImage;
 import org.junit.jupiter.api.Test;
@@ -33,7 +34,7 @@ class DerivedJobsTest {
     /** A request with a value other than the default in every field (an img2img job, so that init image is set). */
     private static JobRequest parent() {
         return new JobRequest(UUID.randomUUID(), "pony", "a castle", "blurry", 832, 1216, 33, 5.5, Sampler.EULER_A,
-                1234, 3, 2, new byte[] {1, 2, 3}, 0.5, 2, Instant.parse("2026-11-30T14:00:00Z"), true, 0.7);
+                1234, 3, 2, new byte[] {1, 2, 3}, 0.5, 2, Instant.parse("2026-11-30T14:00:00Z"), true, 0.7, Schedule.TRAILING);
     }
 
     @Test

@@ -8,8 +8,11 @@ import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.SamplerChoice;
 import org.diffusionbot.common.Schedule;
+import org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
+import org.diffusionbot.worker.runtime.ModelSidecar;
 
 /**
  * Parsed and validated flags of {@code worker.jar imagine}. Values are checked with {@link
@@ -68,7 +71,10 @@ public record ImagineArgs(
               --sampler NAME      %s (default %s)
               --schedule NAME     %s (default: the sampler's own): karras, exponential
                                   for euler, heun, lms, unipc, dpmpp_2m(_sde); trailing (A1111's "SGM Uniform",
-                                  for Lightning/Hyper/Turbo models) for all but lcm
+                                  for Lightning/Hyper/Turbo models) for all but lcm; alone, it turns the
+                                  default dpmpp_2m_karras into dpmpp_2m
+            A sidecar file next to the model (NAME.json or NAME.yaml: sampler, schedule, steps, cfg) fills the
+            --sampler, --schedule, --steps and --cfg not given (docs/MODELS.md).
               --width W, --height H   multiples of 8 in 64..2048, at most 1024x1024 pixels (default 512)
               --clip-skip N       1..12 (default 1)
               --count N           1..4 images (default 1): FILE-1.png .. FILE-N.png when N > 1
@@ -128,12 +134,18 @@ public record ImagineArgs(
         }
         long seed = v.containsKey("seed") ? GenerationLimits.checkSeed(longValue(v, "seed"))
                 : ThreadLocalRandom.current().nextLong(GenerationLimits.MAX_SEED + 1);
-        int steps = GenerationLimits.checkSteps(intValue(v, "steps", GenerationLimits.DEFAULT_STEPS));
-        double cfg = GenerationLimits.checkCfg(doubleValue(v, "cfg", GenerationLimits.DEFAULT_CFG));
-        Sampler sampler = v.containsKey("sampler") ? Sampler.fromId(v.get("sampler")) : Sampler.DEFAULT;
+        // the model's sidecar file (NAME.json / NAME.yaml) fills the flags not given
+        ModelDefaults md = ModelSidecar.read("imagine", model).orElse(null);
+        int steps = GenerationLimits.checkSteps(intValue(v, "steps", md != null && md.steps() != null ? md.steps()
+                : GenerationLimits.DEFAULT_STEPS));
+        double cfg = GenerationLimits.checkCfg(doubleValue(v, "cfg", md != null && md.cfg() != null ? md.cfg()
+                : GenerationLimits.DEFAULT_CFG));
+        SamplerChoice choice = SamplerChoice.of(v.containsKey("sampler") ? Sampler.fromId(v.get("sampler")) : null,
+                v.containsKey("schedule") ? Schedule.fromId(v.get("schedule")) : null,
+                md == null ? null : md.sampler(), md == null ? null : md.schedule());
+        Sampler sampler = choice.sampler();
+        Schedule schedule = choice.schedule();
         GenerationLimits.checkSteps(sampler, steps);
-        Schedule schedule = v.containsKey("schedule") ? Schedule.fromId(v.get("schedule")) : Schedule.DEFAULT;
-        sampler.scheduleWith(schedule);
         int width = intValue(v, "width", GenerationLimits.DEFAULT_SIZE);
         int height = intValue(v, "height", GenerationLimits.DEFAULT_SIZE);
         GenerationLimits.checkSize(width, height);

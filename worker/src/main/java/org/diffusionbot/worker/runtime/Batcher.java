@@ -10,7 +10,7 @@ import org.diffusionbot.common.messages.JobRequest;
 
 /**
  * Groups queued jobs into engine batches. Jobs are compatible when they can share one UNet batch:
- * same model, size, steps, sampler, and the same img2img strength (or both txt2img). Prompts,
+ * same model, size, steps, sampler and schedule, and the same img2img strength (or both txt2img). Prompts,
  * negative prompts, seeds, guidance and clip skip may differ, but only prompts that encode to the
  * same number of 75-token chunks ({@link ImageGenerator#promptChunks}) go together: a batch pads every
  * prompt to its longest, which would change a short prompt's image, and the same seed must give the
@@ -23,7 +23,7 @@ public final class Batcher {
     public static boolean compatible(JobRequest a, JobRequest b) {
         return a.model().equals(b.model()) && a.width() == b.width() && a.height() == b.height()
                 && a.steps() == b.steps() && a.sampler() == b.sampler()
-                && Objects.equals(a.strength(), b.strength());
+                && a.scheduleOrDefault() == b.scheduleOrDefault() && Objects.equals(a.strength(), b.strength());
     }
 
     /**

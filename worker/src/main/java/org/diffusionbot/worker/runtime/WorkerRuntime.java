@@ -519,7 +519,7 @@ public final class WorkerRuntime implements AutoCloseable {
                 safety.add(new JobResult.Safety(im.index(), im.safety().nsfw(), im.safety().score()));
             }
             GenerationParameters p = new GenerationParameters(r.prompt(), r.negativePrompt(), r.steps(), r.sampler(),
-                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength(),
+                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength(), r.schedule(),
                     r.guidanceRescaleOrZero());
             images.add(new JobResult.Image(im.index(), im.seed(), im.width(), im.height(),
                     p.toPng(im.width(), im.height(), im.rgb())));
@@ -653,7 +653,7 @@ public final class WorkerRuntime implements AutoCloseable {
                     models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(),
                     addons(loras), addons(embeddings), resident.stream().map(models::peek).anyMatch(g -> g != null && g.checksImages()),
                     resident.stream().filter(m -> models.peek(m) != null).map(m -> models.peek(m).modelInfo(m)).toList(),
-                    resident);
+                    resident, models.defaults());
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {
                 java.nio.file.Files.writeString(config.healthFile(), hb.sentAt().toString());

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.messages.JobRequest;
 import org.junit.jupiter.api.Test;
 
@@ -53,5 +54,15 @@ class BatcherTest {
         assertEquals(List.of(shortA, shortC), Batcher.take(pending, j -> j, chunks::get, 8));
         assertEquals(List.of(longB, longD), Batcher.take(pending, j -> j, chunks::get, 8));
         assertEquals(List.of(), pending);
+    }
+
+    @Test
+    void jobsWithDifferentSchedulesAreNotBatchedTogether() {
+        JobRequest plain = job("a", 512, 20, 1);
+        JobRequest karras = job("b", 512, 20, 1).withSchedule(Schedule.KARRAS);
+        JobRequest explicitDefault = job("c", 512, 20, 1).withSchedule(Schedule.DEFAULT);
+        List<JobRequest> pending = new ArrayList<>(List.of(plain, karras, explicitDefault));
+        assertEquals(List.of(plain, explicitDefault), Batcher.take(pending, j -> j, 8));
+        assertEquals(List.of(karras), Batcher.take(pending, j -> j, 8));
     }
 }
