@@ -284,8 +284,12 @@ public final class JobMessages {
         return sb.toString();
     }
 
-    /** The ephemeral answer to the info button: every parameter and an /imagine line that reproduces the job. */
-    public static String info(JobRecord job, List<Long> seeds) {
+    /**
+     * The ephemeral answer to the info button: every parameter and an /imagine line that reproduces the job.
+     *
+     * @param guidanceRescale the request's {@code guidance_rescale} φ (0: none, not shown)
+     */
+    public static String info(JobRecord job, List<Long> seeds, double guidanceRescale) {
         StringBuilder sb = new StringBuilder("ℹ️ Job `").append(job.id()).append("` · ").append(job.kind())
                 .append(" · ").append(job.state().name().toLowerCase(Locale.ROOT));
         sb.append("\n**Prompt:** ").append(escape(shorten(job.prompt(), 700)));
@@ -306,6 +310,9 @@ public final class JobMessages {
         if (job.clipSkip() != 1) {
             sb.append(" · **clip skip** ").append(job.clipSkip());
         }
+        if (guidanceRescale != 0) {
+            sb.append(" · **guidance rescale** ").append(num(guidanceRescale));
+        }
         String loras = lorasUsed(job.prompt(), job.negativePrompt());
         if (loras != null) {
             sb.append("\n**LoRAs:** ").append(loras);
@@ -316,8 +323,12 @@ public final class JobMessages {
         return sb.toString();
     }
 
-    /** One {@code /imagine} line with every option of the job (single line; the prompt's whitespace collapsed). */
-    public static String imagineLine(JobRecord job) {
+    /**
+     * One {@code /imagine} line with every option of the job (single line; the prompt's whitespace collapsed).
+     *
+     * @param guidanceRescale the request's {@code guidance_rescale} φ (0: none, left out)
+     */
+    public static String imagineLine(JobRecord job, double guidanceRescale) {
         StringBuilder sb = new StringBuilder("/imagine prompt:").append(oneLine(job.prompt()));
         if (!job.negativePrompt().isBlank()) {
             sb.append(" negative:").append(oneLine(job.negativePrompt()));
@@ -327,6 +338,9 @@ public final class JobMessages {
                 .append(" sampler:").append(job.sampler()).append(job.schedule() == null || job.schedule().equals(Schedule.DEFAULT.id()) ? ""
                         : " schedule:" + job.schedule()).append(" count:").append(job.imageCount())
                 .append(" model:").append(job.model());
+        if (guidanceRescale != 0) {
+            sb.append(" guidance_rescale:").append(num(guidanceRescale));
+        }
         return sb.toString();
     }
 

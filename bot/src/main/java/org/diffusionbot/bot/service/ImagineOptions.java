@@ -25,6 +25,9 @@ import org.diffusionbot.common.mq.Topology;
  * <p>The size, first rule that applies: {@code width} / {@code height} (each overrides its side of what follows);
  * {@code size}; {@code ar}, the model's bucket for that aspect ratio ({@link AspectRatio#bucket}: 1344×768 for
  * 16:9 on SDXL); the user's {@code /settings} size; the model's native size (1024×1024 for SDXL, 512×512 for SD 1.5).
+ *
+ * <p>{@code guidance_rescale}: diffusers' {@code guidance_rescale} φ, 0 to 1 (0, the default, is plain
+ * classifier-free guidance; about 0.7 for v-prediction / zero-terminal-SNR models).
  */
 public final class ImagineOptions {
     /** The size choices offered in the command (width x height). */
@@ -118,8 +121,10 @@ public final class ImagineOptions {
         Sampler sampler = choice.sampler();
         Schedule schedule = choice.schedule();
         int count = GenerationLimits.checkCount(toInt("count", o.integer("count"), 1));
+        Double rescale = o.number("guidance_rescale") == null || o.number("guidance_rescale") == 0 ? null
+                : GenerationLimits.checkGuidanceRescale(o.number("guidance_rescale"));
         return new JobRequest(UUID.randomUUID(), model, prompt, negative, width, height, steps, cfg, sampler, seed, count,
-                1, null, null, previewEvery, now).withSchedule(schedule);
+                1, null, null, previewEvery, now, false, rescale, schedule);
     }
 
     /** The size before {@code width} / {@code height}: {@code size}, else {@code ar}, else the saved, else native. */

@@ -95,6 +95,19 @@ class ImagineOptionsTest {
     }
 
     @Test
+    void guidanceRescaleIsCheckedAndCarried() {
+        assertEquals(0.7, parse(Map.of("prompt", "a fox", "guidance_rescale", 0.7)).guidanceRescale());
+        assertEquals(null, parse(Map.of("prompt", "a fox")).guidanceRescale());
+        assertEquals(0.0, parse(Map.of("prompt", "a fox", "guidance_rescale", 0.0)).guidanceRescaleOrZero());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "guidance_rescale", 1.5)));
+        assertEquals("guidance rescale must be between 0 and 1, got 1.5", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> parse(Map.of("prompt", "a fox", "guidance_rescale", -0.1)));
+        assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "guidance_rescale", Double.NaN)));
+    }
+
+    @Test
     void everyOptionIsApplied() {
         Map<String, Object> v = new HashMap<>();
         v.put("prompt", "a fox");

@@ -102,18 +102,27 @@ class JobMessagesTest {
         assertInert(succeeded.substring(0, succeeded.lastIndexOf('\n')));
         assertInert(JobMessages.failed(j, "worker said " + LINK, false));
         assertInert(JobMessages.jobs(List.of(j)));
-        assertInert(JobMessages.info(j, List.of(42L)));
+        assertInert(JobMessages.info(j, List.of(42L), 0));
         assertInert(JobMessages.settings(new UserSettings(null, null, null, null, null, prompt, true), false));
         assertInert(JobMessages.cancelled(new CancelService.Result.Cancelled(j)));
     }
 
     @Test
+    void infoAndTheImagineLineShowGuidanceRescaleWhenSet() {
+        JobRecord j = job("a castle", "");
+        assertTrue(JobMessages.info(j, List.of(42L), 0.7).contains(" · **guidance rescale** 0.7"));
+        assertFalse(JobMessages.info(j, List.of(42L), 0).contains("guidance rescale"));
+        assertTrue(JobMessages.imagineLine(j, 0.7).endsWith(" model:" + j.model() + " guidance_rescale:0.7"));
+        assertFalse(JobMessages.imagineLine(j, 0).contains("guidance_rescale"));
+    }
+
+    @Test
     void infoShowsTheLorasUsedAndLoraNamesCannotFormat() {
         JobRecord j = job("a castle <lora:Water*Color:0.8> <lora:sd15_kohya:0.5:1>", "<lora:water*color:0.2>, blurry");
-        String info = JobMessages.info(j, List.of(42L));
+        String info = JobMessages.info(j, List.of(42L), 0);
         assertTrue(info.contains("\n**LoRAs:** `sd15_kohya` TE 0.5 / UNet 1, `Water*Color` 1\n"), info);
-        assertFalse(JobMessages.info(job("no tags", ""), List.of(42L)).contains("LoRAs"));
-        assertFalse(JobMessages.info(job("<lora:bad:x>", ""), List.of(42L)).contains("LoRAs"));
+        assertFalse(JobMessages.info(job("no tags", ""), List.of(42L), 0).contains("LoRAs"));
+        assertFalse(JobMessages.info(job("<lora:bad:x>", ""), List.of(42L), 0).contains("LoRAs"));
         String listed = JobMessages.loras(List.of(new org.diffusionbot.bot.service.LoraService.Addon("lora",
                 "x`[free](https://evil.example)", "sd1", 2), new org.diffusionbot.bot.service.LoraService.Addon(
                 "embedding", "easynegative", "unknown", 1)), "a`b", "sd1");
@@ -180,9 +189,9 @@ class JobMessagesTest {
 
     @Test
     void theImagineLineCarriesANonDefaultSchedule() {
-        assertTrue(JobMessages.imagineLine(job("euler", 6, "trailing")).contains(" sampler:euler schedule:trailing count:"));
-        assertTrue(JobMessages.imagineLine(job("euler", 6, "default")).contains(" sampler:euler count:"));
-        assertTrue(JobMessages.imagineLine(job("euler", 6, null)).contains(" sampler:euler count:"));
+        assertTrue(JobMessages.imagineLine(job("euler", 6, "trailing"), 0).contains(" sampler:euler schedule:trailing count:"));
+        assertTrue(JobMessages.imagineLine(job("euler", 6, "default"), 0).contains(" sampler:euler count:"));
+        assertTrue(JobMessages.imagineLine(job("euler", 6, null), 0).contains(" sampler:euler count:"));
     }
 
     /** Heun's progress counts model calls, two per step but the last, and says so; the ETA is the worker's. */

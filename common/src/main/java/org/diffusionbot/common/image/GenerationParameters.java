@@ -21,6 +21,9 @@ import org.diffusionbot.common.Schedule;
  *
  * @param strength img2img denoising strength, or null for txt2img
  * @param schedule the schedule asked for (null: the default); the "... Karras" samplers write Karras
+ * @param guidanceRescale diffusers' {@code guidance_rescale} φ (0: none, not written), written as
+ *     {@code CFG Rescale φ: 0.7}, the name A1111's CFG rescale extension (sd-webui-cfg-rescale) writes and reads
+ *     back, which the neutral-prompt extension and infotext readers also accept; A1111 itself has no such field
  */
 public record GenerationParameters(
         String prompt,
@@ -34,14 +37,23 @@ public record GenerationParameters(
         String model,
         int clipSkip,
         Double strength,
-        Schedule schedule) {
+        Schedule schedule,
+        double guidanceRescale) {
 
     public static final String PNG_KEYWORD = "parameters";
+    /** The {@code parameters} field of {@link #guidanceRescale}. */
+    public static final String CFG_RESCALE_FIELD = "CFG Rescale φ";
 
-    /** The parameters of a job with the default schedule. */
+    /** The parameters of a job with the default schedule and no guidance rescale. */
     public GenerationParameters(String prompt, String negativePrompt, int steps, Sampler sampler, double cfg, long seed,
             int width, int height, String model, int clipSkip, Double strength) {
-        this(prompt, negativePrompt, steps, sampler, cfg, seed, width, height, model, clipSkip, strength, null);
+        this(prompt, negativePrompt, steps, sampler, cfg, seed, width, height, model, clipSkip, strength, null, 0);
+    }
+
+    /** The parameters of a job without guidance rescale. */
+    public GenerationParameters(String prompt, String negativePrompt, int steps, Sampler sampler, double cfg, long seed,
+            int width, int height, String model, int clipSkip, Double strength, Schedule schedule) {
+        this(prompt, negativePrompt, steps, sampler, cfg, seed, width, height, model, clipSkip, strength, schedule, 0);
     }
 
     /** The text of the {@code parameters} chunk. */
@@ -77,6 +89,9 @@ public record GenerationParameters(
         }
         if (clipSkip > 1) {
             kv.put("Clip skip", Integer.toString(clipSkip));
+        }
+        if (guidanceRescale != 0) {
+            kv.put(CFG_RESCALE_FIELD, number(guidanceRescale));
         }
         extra.forEach((k, v) -> kv.put(k, quote(v)));
         sb.append('\n');

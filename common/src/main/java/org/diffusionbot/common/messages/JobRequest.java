@@ -116,6 +116,21 @@ public record JobRequest(
         return schedule == null ? Schedule.DEFAULT : schedule;
     }
 
+    /**
+     * A new job made from this one's settings, as the buttons under a finished job ask for (reroll, variation,
+     * upscale): the arguments are what such a job sets anew; every other field (model, prompts, steps, cfg, sampler,
+     * clip skip, guidance rescale, schedule, and any field added later) is carried over unchanged. {@code ageRestricted} is
+     * reset to false: it is the channel of the new job's own request to say ({@link #withAgeRestricted}).
+     *
+     * @throws IllegalArgumentException when the new job breaks a rule of this record (its message names it)
+     */
+    public JobRequest derive(UUID newJobId, int newWidth, int newHeight, long newSeed, int newCount, byte[] newInitImage,
+            Double newStrength, int newPreviewEvery, Instant newCreatedAt) {
+        return new JobRequest(newJobId, model, prompt, negativePrompt, newWidth, newHeight, steps, cfg, sampler, newSeed,
+                newCount, clipSkip, newInitImage, newStrength, newPreviewEvery, newCreatedAt, false, guidanceRescale,
+                schedule);
+    }
+
     /** The seed of image {@code i} of this job: consecutive seeds, as Automatic1111 does for a batch. */
     public long seedOf(int i) {
         return GenerationLimits.seedOf(seed, i);

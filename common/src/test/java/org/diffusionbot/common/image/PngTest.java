@@ -69,6 +69,15 @@ class PngTest {
     }
 
     @Test
+    void guidanceRescaleIsWrittenAsTheCfgRescaleExtensionWritesIt() throws IOException {
+        GenerationParameters p = new GenerationParameters("a castle", "", 30, Sampler.EULER, 7, 42, 1024, 1024,
+                "noob-vpred", 2, 0.5, null, 0.7);
+        assertEquals("a castle\nSteps: 30, Sampler: Euler, CFG scale: 7, Seed: 42, Size: 1024x1024, Model: noob-vpred, "
+                + "Denoising strength: 0.5, Clip skip: 2, CFG Rescale φ: 0.7",
+                Png.readText(p.toPng(1, 1, new byte[3])).get("parameters"));
+    }
+
+    @Test
     void extraFieldsFollowQuotedAsAutomatic1111QuotesThem() {
         GenerationParameters p = new GenerationParameters("a castle <lora:Water, Color:0.8>", "", 20, Sampler.EULER, 7, 1,
                 512, 512, "sd15", 1, null);

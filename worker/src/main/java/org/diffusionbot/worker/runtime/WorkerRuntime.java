@@ -519,7 +519,8 @@ public final class WorkerRuntime implements AutoCloseable {
                 safety.add(new JobResult.Safety(im.index(), im.safety().nsfw(), im.safety().score()));
             }
             GenerationParameters p = new GenerationParameters(r.prompt(), r.negativePrompt(), r.steps(), r.sampler(),
-                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength(), r.schedule());
+                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength(), r.schedule(),
+                    r.guidanceRescaleOrZero());
             images.add(new JobResult.Image(im.index(), im.seed(), im.width(), im.height(),
                     p.toPng(im.width(), im.height(), im.rgb())));
         }
