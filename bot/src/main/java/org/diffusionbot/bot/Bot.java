@@ -30,6 +30,7 @@ import org.diffusionbot.bot.service.AdminService;
 import org.diffusionbot.bot.service.CancelService;
 import org.diffusionbot.bot.service.DerivedJobs;
 import org.diffusionbot.bot.service.JobViews;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.service.ModerationService;
 import org.diffusionbot.bot.service.QuotaService;
 import org.diffusionbot.bot.service.Services;
@@ -195,13 +196,14 @@ public final class Bot implements AutoCloseable {
         SecureRandom random = new SecureRandom();
         ModerationStore moderationStore = new ModerationStore(ds);
         ModerationService moderation = new ModerationService(moderationStore, registry);
+        LoraService loras = new LoraService(registry);
         return new Services(
-                new SubmitService(jobs, settings, quotas, moderation, config.defaultModel(), registry::spec,
-                        config.quotaWeights(), config.previewEvery(), random::nextLong),
+                new SubmitService(jobs, settings, quotas, moderation, loras, config.defaultModel(), registry::spec,
+                        config.quotaWeights(), config.previewEvery(), random::nextLong, registry::defaultsFor),
                 new DerivedJobs(store, images, registry::spec, config.previewEvery(), clock, random::nextLong),
                 new CancelService(jobs, store), new JobViews(store, images, moderationStore), quotas,
                 new UserSettingsService(settings),
-                new AdminService(settings, new UserStore(ds), quotaStore), moderation, registry, fleet);
+                new AdminService(settings, new UserStore(ds), quotaStore), moderation, loras, registry, fleet);
     }
 
     private static java.util.concurrent.ThreadFactory daemon(String name) {

@@ -109,10 +109,15 @@ public final class GenerationLimits {
         return (seed + i) & MAX_SEED;
     }
 
+    /** Range of diffusers' {@code guidance_rescale} φ; 0 is plain classifier-free guidance. */
+    public static final double MIN_GUIDANCE_RESCALE = 0;
+    public static final double MAX_GUIDANCE_RESCALE = 1;
+
     /** diffusers' {@code guidance_rescale} φ (CFG rescale for zero-terminal-SNR models): 0 to 1. */
     public static double checkGuidanceRescale(double phi) {
-        if (!(phi >= 0 && phi <= 1)) {
-            throw new IllegalArgumentException("guidance rescale must be between 0 and 1, got " + phi);
+        if (!(phi >= MIN_GUIDANCE_RESCALE && phi <= MAX_GUIDANCE_RESCALE)) {
+            throw new IllegalArgumentException("guidance rescale must be between " + fmt(MIN_GUIDANCE_RESCALE)
+                    + " and " + fmt(MAX_GUIDANCE_RESCALE) + ", got " + phi);
         }
         return phi;
     }

@@ -14,33 +14,33 @@ import java.util.stream.Collectors;
  * parameters} chunk ({@code Sampler: DPM++ 2M SDE, Schedule type: Karras}).
  */
 public enum Sampler {
-    DDIM("ddim", "DDIM", Family.ALPHA),
-    PNDM("pndm", "PLMS", Family.ALPHA),
-    EULER("euler", "Euler", Family.SIGMA),
+    DDIM("ddim", "DDIM", Family.SPACING),
+    PNDM("pndm", "PLMS", Family.SPACING),
+    EULER("euler", "Euler", Family.ANY),
     /** Euler ancestral: diffusers has no Karras or exponential sigmas for it */
-    EULER_A("euler_a", "Euler a", Family.ALPHA),
-    DPMPP_2M("dpmpp_2m", "DPM++ 2M", Family.SIGMA),
-    DPMPP_2M_KARRAS("dpmpp_2m_karras", "DPM++ 2M Karras", Family.KARRAS),
-    LMS("lms", "LMS", Family.SIGMA),
-    UNIPC("unipc", "UniPC", Family.SIGMA),
+    EULER_A("euler_a", "Euler a", Family.SPACING),
+    DPMPP_2M("dpmpp_2m", "DPM++ 2M", Family.ANY),
+    DPMPP_2M_KARRAS("dpmpp_2m_karras", "DPM++ 2M Karras", Family.BUILT_IN_KARRAS),
+    LMS("lms", "LMS", Family.ANY),
+    UNIPC("unipc", "UniPC", Family.ANY),
     /** Latent Consistency Model sampler (few steps, cfg about 1–2, LCM models and LoRAs); its own fixed schedule */
-    LCM("lcm", "LCM", Family.FIXED),
+    LCM("lcm", "LCM", Family.OWN),
     /** Heun's second-order method: two model calls per step but the last */
-    HEUN("heun", "Heun", Family.SIGMA),
+    HEUN("heun", "Heun", Family.ANY),
     /** DPM-Solver++(2M) SDE: stochastic, its noise drawn from the job's seed */
-    DPMPP_2M_SDE("dpmpp_2m_sde", "DPM++ 2M SDE", Family.SIGMA),
-    DPMPP_2M_SDE_KARRAS("dpmpp_2m_sde_karras", "DPM++ 2M SDE Karras", Family.KARRAS);
+    DPMPP_2M_SDE("dpmpp_2m_sde", "DPM++ 2M SDE", Family.ANY),
+    DPMPP_2M_SDE_KARRAS("dpmpp_2m_sde_karras", "DPM++ 2M SDE Karras", Family.BUILT_IN_KARRAS);
 
     /** Which {@link Schedule}s a sampler takes (as the options of its diffusers class). */
     private enum Family {
-        /** default and trailing only (no sigma conversions in diffusers) */
-        ALPHA,
-        /** every schedule */
-        SIGMA,
+        /** default and trailing only (diffusers has no sigma conversions for the class) */
+        SPACING,
+        /** every schedule (the sigma-based classes) */
+        ANY,
         /** a "... Karras" name: default (= Karras) or karras only */
-        KARRAS,
-        /** default only */
-        FIXED
+        BUILT_IN_KARRAS,
+        /** default only (lcm: its own schedule) */
+        OWN
     }
 
     public static final Sampler DEFAULT = DPMPP_2M_KARRAS;
@@ -71,17 +71,28 @@ public enum Sampler {
      * schedule: "DPM++ 2M" for {@code dpmpp_2m_karras}, whose Karras goes to {@code Schedule type:}.
      */
     public String a1111Sampler() {
-        return family == Family.KARRAS ? displayName.substring(0, displayName.length() - " Karras".length())
-                : displayName;
+        return unscheduled().displayName;
+    }
+
+    /**
+     * The sampler without a built-in schedule: {@link #DPMPP_2M} for {@link #DPMPP_2M_KARRAS}, {@link
+     * #DPMPP_2M_SDE} for {@link #DPMPP_2M_SDE_KARRAS}, else this one.
+     */
+    public Sampler unscheduled() {
+        return switch (this) {
+            case DPMPP_2M_KARRAS -> DPMPP_2M;
+            case DPMPP_2M_SDE_KARRAS -> DPMPP_2M_SDE;
+            default -> this;
+        };
     }
 
     /** Whether this sampler runs with that schedule (diffusers has the option for its class). */
     public boolean supports(Schedule schedule) {
         return switch (family) {
-            case SIGMA -> true;
-            case ALPHA -> schedule == Schedule.DEFAULT || schedule == Schedule.TRAILING;
-            case KARRAS -> schedule == Schedule.DEFAULT || schedule == Schedule.KARRAS;
-            case FIXED -> schedule == Schedule.DEFAULT;
+            case ANY -> true;
+            case SPACING -> schedule == Schedule.DEFAULT || schedule == Schedule.TRAILING;
+            case BUILT_IN_KARRAS -> schedule == Schedule.DEFAULT || schedule == Schedule.KARRAS;
+            case OWN -> schedule == Schedule.DEFAULT;
         };
     }
 
@@ -102,7 +113,7 @@ public enum Sampler {
             throw new IllegalArgumentException("sampler " + id + " cannot use schedule " + requested.id()
                     + " (it takes " + ok + ")");
         }
-        return family == Family.KARRAS ? Schedule.KARRAS : requested;
+        return family == Family.BUILT_IN_KARRAS ? Schedule.KARRAS : requested;
     }
 
     /**

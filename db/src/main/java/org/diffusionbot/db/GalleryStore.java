@@ -99,7 +99,7 @@ public final class GalleryStore {
                        (SELECT i.id FROM images i JOIN users u ON u.id = i.user_id -- the parent, if shown
                          WHERE i.id = j.parent_image_id AND\s""" + SHOWN + """
                        ), -- (this i and u, the parent and its author, hide the outer ones)
-                       i.parameters
+                       i.parameters, j.schedule
                   FROM images i
                   JOIN users u ON u.id = i.user_id
                   JOIN jobs j ON j.id = i.job_id
@@ -108,7 +108,8 @@ public final class GalleryStore {
                         rs.getTimestamp(4).toInstant(), rs.getLong(5), rs.getString(6), rs.getString(7),
                         rs.getString(8), rs.getString(9), rs.getString(10), rs.getString(11), rs.getInt(12),
                         rs.getDouble(13), rs.getLong(14), rs.getInt(15), rs.getInt(16), rs.getInt(17),
-                        (Double) rs.getObject(18), (Long) rs.getObject(19), rs.getString(20)), imageId);
+                        (Double) rs.getObject(18), (Long) rs.getObject(19), rs.getString(20),
+                        rs.getString(21)), imageId);
     }
 
     /** Shown images made from this image (variations, upscales), newest first. */

@@ -7,6 +7,8 @@ import java.util.UUID;
  * A row of {@code jobs}, as the bot needs it to answer the user.
  *
  * @param ageRestricted the job came from an age-restricted channel (its images are not checked)
+ * @param schedule the sampler's schedule id ({@code default}, {@code karras}, ...); null for jobs made
+ *     before it was recorded (they ran the default)
  */
 public record JobRecord(
         UUID id,
@@ -38,5 +40,6 @@ public record JobRecord(
         Instant startedAt,
         Instant finishedAt,
         Instant deliveredAt,
-        boolean ageRestricted) {
+        boolean ageRestricted,
+        String schedule) {
 }

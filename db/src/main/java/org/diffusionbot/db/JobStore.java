@@ -225,12 +225,13 @@ public final class JobStore {
         Jdbc.update(c, """
                 INSERT INTO jobs (id, user_id, guild_id, channel_id, kind, parent_image_id, application_id,
                                   interaction_token, token_expires_at, model, prompt, negative_prompt, width, height,
-                                  steps, cfg, sampler, seed, image_count, clip_skip, strength, request,
+                                  steps, cfg, sampler, schedule, seed, image_count, clip_skip, strength, request,
                                   quota_charged, charged_on, created_at, age_restricted)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?)""",
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?)""",
                 r.jobId(), job.userId(), job.guildId(), job.channelId(), job.kind(), job.parentImageId(),
                 job.applicationId(), job.interactionToken(), job.tokenExpiresAt(), r.model(), r.prompt(),
-                r.negativePrompt(), r.width(), r.height(), r.steps(), r.cfg(), r.sampler().id(), r.seed(), r.count(),
+                r.negativePrompt(), r.width(), r.height(), r.steps(), r.cfg(), r.sampler().id(),
+                r.scheduleOrDefault().id(), r.seed(), r.count(),
                 r.clipSkip(), r.strength(), new String(MessageCodec.encode(r), StandardCharsets.UTF_8), job.charge(), today,
                 r.createdAt(), r.ageRestricted());
     }

@@ -38,7 +38,8 @@ final class Rows {
             Jdbc.instant(rs, "started_at"),
             Jdbc.instant(rs, "finished_at"),
             Jdbc.instant(rs, "delivered_at"),
-            rs.getBoolean("age_restricted"));
+            rs.getBoolean("age_restricted"),
+            rs.getString("schedule"));
 
     /**
      * The columns {@link #IMAGE} reads, from {@link #IMAGES}: an image with what its user was shown when it was
@@ -62,9 +63,10 @@ final class Rows {
 
     /** The columns {@link #USER_SETTINGS} reads, from {@code users u LEFT JOIN user_settings s}. */
     static final String USER_SETTINGS_COLUMNS =
-            "s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public";
+            "s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public, s.schedule";
 
     static final Jdbc.RowMapper<UserSettings> USER_SETTINGS = rs -> new UserSettings(rs.getString("sampler"),
             (Integer) rs.getObject("steps"), (Double) rs.getObject("cfg"), (Integer) rs.getObject("width"),
-            (Integer) rs.getObject("height"), rs.getString("negative_prompt"), rs.getBoolean("gallery_public"));
+            (Integer) rs.getObject("height"), rs.getString("negative_prompt"), rs.getBoolean("gallery_public"),
+            rs.getString("schedule"));
 }

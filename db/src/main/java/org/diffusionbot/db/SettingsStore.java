@@ -43,15 +43,16 @@ public final class SettingsStore {
     }
 
     /**
-     * {@link #paused}, {@link #userSettings}, {@link #guildDefaultNegative}, {@link #policyFor} and the server's
-     * {@link ModerationStore#settings moderation settings} in one statement: what every submission reads before it
-     * is charged.
+     * {@link #paused}, {@link #userSettings}, {@link #guildDefaultNegative}, {@link #policyFor}, {@link
+     * #guildMaxLoras} and the server's {@link ModerationStore#settings moderation settings} in one statement: what every
+     * submission reads before it is charged.
      */
     public SubmissionContext forSubmission(long userId, Long guildId, Collection<Long> roleIds, QuotaPolicy dflt) {
         Object[] role = rolePolicyArgs(guildId, roleIds);
         Object[] mod = ModerationStore.settingsArgs(guildId);
         return jdbc.one("SELECT (SELECT paused FROM bot_state LIMIT 1) AS paused, " + Rows.USER_SETTINGS_COLUMNS
                 + ", u.id AS known_user, (SELECT default_negative FROM guild_settings WHERE guild_id = ?) AS guild_negative, "
+                + "(SELECT max_loras FROM guild_settings WHERE guild_id = ?) AS guild_max_loras, "
                 + ROLE_POLICY_COLUMNS + ", " + ModerationStore.SETTINGS_COLUMNS + """
 
                   FROM (SELECT 1) AS one
@@ -59,8 +60,10 @@ public final class SettingsStore {
                   LEFT JOIN user_settings s ON s.user_id = u.id""",
                 rs -> new SubmissionContext(rs.getBoolean("paused"),
                         rs.getObject("known_user") == null ? UserSettings.NONE : Rows.USER_SETTINGS.map(rs),
-                        rs.getString("guild_negative"), rolePolicy(rs, dflt), ModerationStore.settingsOf(rs)),
-                guildId, role[0], role[1], role[2], role[3], mod[0], mod[1], mod[2], mod[3], userId).orElseThrow();
+                        rs.getString("guild_negative"), rolePolicy(rs, dflt), ModerationStore.settingsOf(rs),
+                        (Integer) rs.getObject("guild_max_loras")),
+                guildId, guildId, role[0], role[1], role[2], role[3], mod[0], mod[1], mod[2], mod[3], userId)
+                .orElseThrow();
     }
 
     /** Replaces the user's defaults (null fields: the bot's defaults) and gallery choice. */
@@ -68,12 +71,13 @@ public final class SettingsStore {
         jdbc.tx(c -> {
             UserStore.upsert(c, userId, userName);
             Jdbc.update(c, """
-                    INSERT INTO user_settings (user_id, sampler, steps, cfg, width, height, negative_prompt)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO user_settings (user_id, sampler, steps, cfg, width, height, negative_prompt, schedule)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (user_id) DO UPDATE SET sampler = EXCLUDED.sampler, steps = EXCLUDED.steps,
                         cfg = EXCLUDED.cfg, width = EXCLUDED.width, height = EXCLUDED.height,
-                        negative_prompt = EXCLUDED.negative_prompt, updated_at = now()""",
-                    userId, s.sampler(), s.steps(), s.cfg(), s.width(), s.height(), s.negativePrompt());
+                        negative_prompt = EXCLUDED.negative_prompt, schedule = EXCLUDED.schedule,
+                        updated_at = now()""",
+                    userId, s.sampler(), s.steps(), s.cfg(), s.width(), s.height(), s.negativePrompt(), s.schedule());
             return Jdbc.update(c, "UPDATE users SET gallery_public = ?, updated_at = now() WHERE id = ?",
                     s.galleryPublic(), userId);
         });
@@ -89,6 +93,20 @@ public final class SettingsStore {
                 INSERT INTO guild_settings (guild_id, default_negative, updated_by) VALUES (?, ?, ?)
                 ON CONFLICT (guild_id) DO UPDATE SET default_negative = EXCLUDED.default_negative,
                     updated_by = EXCLUDED.updated_by, updated_at = now()""", guildId, negative, adminId);
+    }
+
+    /** The server's limit of LoRAs per prompt, if an admin set one. */
+    public Optional<Integer> guildMaxLoras(long guildId) {
+        return jdbc.one("SELECT max_loras FROM guild_settings WHERE guild_id = ? AND max_loras IS NOT NULL",
+                rs -> rs.getInt(1), guildId);
+    }
+
+    /** Sets (or with null clears: the bot's default) the server's limit of LoRAs per prompt (0 to 20). */
+    public void setGuildMaxLoras(long guildId, Integer maxLoras, long adminId) {
+        jdbc.update("""
+                INSERT INTO guild_settings (guild_id, max_loras, updated_by) VALUES (?, ?, ?)
+                ON CONFLICT (guild_id) DO UPDATE SET max_loras = EXCLUDED.max_loras,
+                    updated_by = EXCLUDED.updated_by, updated_at = now()""", guildId, maxLoras, adminId);
     }
 
     /** Sets a role's quota; both limits null removes it. */

@@ -3,13 +3,23 @@ package org.diffusionbot.db;
 /**
  * A user's defaults for {@code /imagine} (null fields: the bot's defaults) and whether the gallery may show
  * their images.
+ *
+ * @param schedule the sampler schedule id ({@code default}, {@code karras}, {@code exponential}, {@code
+ *     trailing}), or null for no preference
  */
 public record UserSettings(String sampler, Integer steps, Double cfg, Integer width, Integer height,
-        String negativePrompt, boolean galleryPublic) {
+        String negativePrompt, boolean galleryPublic, String schedule) {
 
-    public static final UserSettings NONE = new UserSettings(null, null, null, null, null, null, true);
+    public static final UserSettings NONE = new UserSettings(null, null, null, null, null, null, true, null);
+
+    /** Settings without a schedule preference. */
+    public UserSettings(String sampler, Integer steps, Double cfg, Integer width, Integer height,
+            String negativePrompt, boolean galleryPublic) {
+        this(sampler, steps, cfg, width, height, negativePrompt, galleryPublic, null);
+    }
 
     public boolean isEmpty() {
-        return sampler == null && steps == null && cfg == null && width == null && negativePrompt == null;
+        return sampler == null && steps == null && cfg == null && width == null && negativePrompt == null
+                && schedule == null;
     }
 }

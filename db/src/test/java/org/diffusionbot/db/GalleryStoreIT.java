@@ -249,7 +249,7 @@ class GalleryStoreIT {
         assertEquals(7, g.userId());
         assertEquals("ann", g.userName());
         assertNull(g.parentImageId());
-        assertTrue(g.parameters().contains("Sampler: DPM++ 2M Karras"), g.parameters());
+        assertTrue(g.parameters().contains("Sampler: DPM++ 2M, Schedule type: Karras"), g.parameters());
         assertTrue(g.parameters().contains("Seed: " + g.seed()));
     }
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -73,6 +74,18 @@ class JobStoreIT {
         assertEquals(JobState.QUEUED, rec.state());
         assertEquals("a cat <b>'; DROP TABLE jobs; --", rec.prompt(), "stored verbatim, never interpreted");
         assertEquals(Instant.parse("2026-11-23T00:00:00Z"), a.quota().resetsAt());
+        assertEquals("default", rec.schedule());
+    }
+
+    @Test
+    void theScheduleIsRecorded() {
+        long u = USERS.incrementAndGet();
+        NewJob j = job(u, 1);
+        NewJob trailing = new NewJob(j.request().withSchedule(org.diffusionbot.common.Schedule.TRAILING), j.userId(),
+                j.userName(), j.guildId(), j.channelId(), j.kind(), j.parentImageId(), j.applicationId(),
+                j.interactionToken(), j.tokenExpiresAt());
+        UUID id = ((Submission.Accepted) store().submit(trailing, new QuotaPolicy(10, 2))).jobId();
+        assertEquals("trailing", store().find(id).orElseThrow().schedule());
     }
 
     @Test
@@ -161,17 +174,28 @@ class JobStoreIT {
         assertEquals(settings.paused(), none.paused());
         assertEquals(null, none.guildNegative());
         long guild = 900_000L + u;
-        settings.saveUserSettings(u, "u" + u, new UserSettings("euler", 30, null, 512, 768, null, false));
+        settings.saveUserSettings(u, "u" + u, new UserSettings("euler", 30, null, 512, 768, null, false, "trailing"));
         settings.setGuildDefaultNegative(guild, "blurry", 1L);
         settings.setRoleQuota(guild, 11L, 50, null, 1L);
         settings.setRoleQuota(guild, 12L, 20, 5, 1L);
         settings.setRoleQuota(guild, 13L, 99, 9, 1L); // a role the member does not have
         SubmissionContext c = settings.forSubmission(u, guild, List.of(11L, 12L), dflt);
         assertEquals(settings.userSettings(u), c.user());
+        assertEquals("trailing", c.user().schedule());
         assertEquals("blurry", c.guildNegative());
         assertEquals(settings.policyFor(guild, List.of(11L, 12L), dflt), c.policy());
         assertEquals(new QuotaPolicy(50, 5), c.policy());
         assertEquals(dflt, settings.forSubmission(u, guild, List.of(), dflt).policy());
+        assertEquals(null, c.guildMaxLoras(), "no LoRA limit set: the bot's default applies");
+        settings.setGuildMaxLoras(guild, 0, 1L);
+        assertEquals(0, settings.forSubmission(u, guild, List.of(), dflt).guildMaxLoras());
+        assertEquals("blurry", settings.forSubmission(u, guild, List.of(), dflt).guildNegative(), "the negative stays");
+        settings.setGuildMaxLoras(guild, 2, 1L);
+        assertEquals(java.util.Optional.of(2), settings.guildMaxLoras(guild));
+        settings.setGuildMaxLoras(guild, null, 1L);
+        assertEquals(null, settings.forSubmission(u, guild, List.of(), dflt).guildMaxLoras());
+        assertThrows(ConstraintViolationException.class, () -> settings.setGuildMaxLoras(guild, 21, 1L),
+                "the table's own limit");
     }
 
     @Test

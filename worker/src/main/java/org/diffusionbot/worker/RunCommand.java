@@ -32,6 +32,7 @@ import org.diffusionbot.worker.runtime.DiffusionGenerator;
 import org.diffusionbot.worker.runtime.ImageGenerator;
 import org.diffusionbot.worker.runtime.JobOutcome;
 import org.diffusionbot.worker.runtime.ModelPool;
+import org.diffusionbot.worker.runtime.ModelSidecar;
 import org.diffusionbot.worker.runtime.SafetyCheckingGenerator;
 import org.diffusionbot.worker.runtime.WorkerMetrics;
 import org.diffusionbot.worker.runtime.WorkerRuntime;
@@ -95,6 +96,18 @@ final class RunCommand {
             }
             paths.put(m.getKey(), modelPath);
         }
+        List<org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults> defaults = new ArrayList<>();
+        for (Map.Entry<String, Path> m : paths.entrySet()) {
+            try {
+                ModelSidecar.read(m.getKey(), m.getValue()).ifPresent(d -> {
+                    LOG.info("model {}: recommended settings from its sidecar file: {}", m.getKey(), d);
+                    defaults.add(d);
+                });
+            } catch (IllegalArgumentException e) {
+                System.err.println("worker: MODEL_PATH: " + e.getMessage());
+                return 2;
+            }
+        }
         if (loadOptions.vae() != null) {
             try {
                 VaeFile.check(loadOptions.vae());
@@ -128,7 +141,7 @@ final class RunCommand {
         ModelPool pool;
         try {
             pool = new ModelPool(sizes, budget, DiffusionGenerator.deviceName(compute.device()),
-                    name -> load(name, paths.get(name), compute, loadOptions, sizes.get(name), safety), metrics);
+                    name -> load(name, paths.get(name), compute, loadOptions, sizes.get(name), safety), metrics, defaults);
         } catch (IllegalArgumentException e) {
             throw new ConfigException("MODEL_MEMORY_GB: " + e.getMessage() + " (set MODEL_MEMORY_GB higher, or serve "
                     + "fewer or smaller models)");

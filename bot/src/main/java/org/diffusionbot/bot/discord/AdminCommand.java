@@ -7,6 +7,7 @@ import net.dv8tion.jda.api.events.interaction.command.SlashCommandInteractionEve
 import net.dv8tion.jda.api.interactions.commands.OptionMapping;
 import org.diffusionbot.bot.service.AdminService;
 import org.diffusionbot.bot.service.Caller;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.service.FleetStatus;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
@@ -14,7 +15,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@code /admin}: workers, quota, pause, resume, ban, unban, negative, and the {@code moderation} group
+ * {@code /admin}: workers, quota, loras, pause, resume, ban, unban, negative, and the {@code moderation} group
  * ({@link ModerationAdmin}). The caller's permission is checked here on
  * every call, from the interaction itself (Manage Server, Administrator, or a configured admin role), whatever
  * Discord shows or hides; a refusal is ephemeral and changes nothing.
@@ -97,6 +98,27 @@ final class AdminCommand implements SlashCommand {
                 });
             }
             case "quota" -> quota(event, caller);
+            case "loras" -> {
+                Integer max;
+                try {
+                    max = intOption(event, "max", 0, LoraService.MAX_LORAS_LIMIT);
+                } catch (IllegalArgumentException e) {
+                    Replies.error(event, JobMessages.escape(e.getMessage()));
+                    return;
+                }
+                answer(event, () -> {
+                    if (max != null) {
+                        admin.setGuildMaxLoras(caller.guildId(), max, caller.userId());
+                    }
+                    int now = max != null ? max : admin.guildMaxLoras(caller.guildId());
+                    return (max != null ? "✅ " : "") + (now == 0 ? "LoRAs are turned off on this server: prompts that"
+                            + " name one are refused (nothing charged)."
+                            : "One prompt may use at most " + now + " LoRA" + (now == 1 ? "" : "s")
+                                    + " on this server (the prompt and the negative prompt together).")
+                            + (max == null ? " `/admin loras max:N` changes it (0 to " + LoraService.MAX_LORAS_LIMIT
+                                    + ")." : "");
+                });
+            }
             case "negative" -> {
                 OptionMapping t = event.getOption("text");
                 String text;

@@ -11,9 +11,12 @@ import net.dv8tion.jda.api.interactions.commands.build.SubcommandData;
 import net.dv8tion.jda.api.interactions.commands.build.CommandData;
 import net.dv8tion.jda.api.interactions.commands.build.OptionData;
 import org.diffusionbot.bot.service.ImagineOptions;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.common.AspectRatio;
 import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /** The slash commands the bot registers. */
 public final class Commands {
@@ -24,6 +27,7 @@ public final class Commands {
     public static final String MODELS = "models";
     public static final String SETTINGS = "settings";
     public static final String ADMIN = "admin";
+    public static final String LORAS = "loras";
 
     private Commands() {
     }
@@ -44,6 +48,7 @@ public final class Commands {
         OptionData ar = new OptionData(OptionType.STRING, "ar",
                 "Aspect ratio: the model's own size for it (default: the model's native size)");
         Arrays.stream(AspectRatio.values()).forEach(r -> ar.addChoice(r.id(), r.id()));
+        OptionData schedule = scheduleOption("Noise schedule of the sampler (Karras, SGM Uniform for Lightning/Turbo)");
         return List.of(
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(IMAGINE, "Generate images from a prompt")
                         .addOptions(
@@ -57,6 +62,10 @@ public final class Commands {
                                 new OptionData(OptionType.NUMBER, "cfg", "Guidance scale (default "
                                         + GenerationLimits.DEFAULT_CFG + ")")
                                         .setRequiredRange(GenerationLimits.MIN_CFG, GenerationLimits.MAX_CFG),
+                                new OptionData(OptionType.NUMBER, "guidance_rescale",
+                                        "CFG rescale φ, 0-1 (default 0; about 0.7 for v-prediction models)")
+                                        .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE,
+                                                GenerationLimits.MAX_GUIDANCE_RESCALE),
                                 new OptionData(OptionType.INTEGER, "seed", "Seed (random when empty)")
                                         .setRequiredRange(0, GenerationLimits.MAX_SEED),
                                 size,
@@ -66,6 +75,7 @@ public final class Commands {
                                 new OptionData(OptionType.INTEGER, "height", "Height in pixels (overrides size and ar)")
                                         .setRequiredRange(GenerationLimits.MIN_SIZE, GenerationLimits.MAX_SIZE),
                                 sampler,
+                                schedule,
                                 new OptionData(OptionType.INTEGER, "count", "Images to make (1-4)")
                                         .setRequiredRange(GenerationLimits.MIN_COUNT, GenerationLimits.MAX_COUNT),
                                 new OptionData(OptionType.STRING, "model", "Model name").setMaxLength(100)
@@ -75,8 +85,24 @@ public final class Commands {
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(CANCEL, "Cancel a queued or running job")
                         .addOption(OptionType.STRING, "job", "Job id (default: your latest active job)"),
                 net.dv8tion.jda.api.interactions.commands.build.Commands.slash(MODELS, "The models the workers serve"),
+                loras(),
                 settings(),
                 admin(adminRolesConfigured));
+    }
+
+    /** A {@code schedule} option: A1111's names as choices, the ids ({@link Schedule#id()}) as values. */
+    static OptionData scheduleOption(String description) {
+        OptionData o = new OptionData(OptionType.STRING, "schedule", description);
+        Arrays.stream(Schedule.values()).forEach(s -> o.addChoice(s.displayName(), s.id()));
+        return o;
+    }
+
+    private static SlashCommandData loras() {
+        OptionData family = new OptionData(OptionType.STRING, "family", "Only those for this model family");
+        Arrays.stream(ModelFamily.values()).forEach(f -> family.addChoice(f.label(), f.id()));
+        return net.dv8tion.jda.api.interactions.commands.build.Commands.slash(LORAS,
+                "The LoRAs (<lora:NAME:WEIGHT> in a prompt) and embeddings (their name as a word) the workers have")
+                .addOptions(new OptionData(OptionType.STRING, "search", "Part of the name").setMaxLength(100), family);
     }
 
     private static SlashCommandData settings() {
@@ -95,7 +121,8 @@ public final class Commands {
                 new OptionData(OptionType.STRING, "negative", "Your default negative prompt ('-' clears it)")
                         .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS),
                 new OptionData(OptionType.BOOLEAN, "gallery", "Show your images in the community gallery"),
-                new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"));
+                new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"),
+                scheduleOption("Your default noise schedule (used with the samplers that take it)"));
     }
 
     private static SlashCommandData admin(boolean adminRolesConfigured) {
@@ -116,6 +143,10 @@ public final class Commands {
                                 .addOption(OptionType.USER, "user", "The user", true),
                         new SubcommandData("unban", "Let a banned user generate images again")
                                 .addOption(OptionType.USER, "user", "The user", true),
+                        new SubcommandData("loras", "How many LoRAs one prompt may use (no max: show it)")
+                                .addOptions(new OptionData(OptionType.INTEGER, "max", "LoRAs per prompt (0: none;"
+                                        + " default " + LoraService.DEFAULT_MAX_LORAS + ")")
+                                        .setRequiredRange(0, LoraService.MAX_LORAS_LIMIT)),
                         new SubcommandData("negative", "The server's default negative prompt (empty: none)")
                                 .addOptions(new OptionData(OptionType.STRING, "text", "Default negative prompt")
                                         .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS)))

@@ -14,6 +14,7 @@ import net.dv8tion.jda.api.interactions.commands.OptionMapping;
 import org.diffusionbot.bot.service.Caller;
 import org.diffusionbot.bot.service.Failures;
 import org.diffusionbot.bot.service.ImagineOptions;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.service.Origin;
 import org.diffusionbot.bot.service.SubmitService;
 import org.diffusionbot.bot.workers.WorkerRegistry;
@@ -22,7 +23,8 @@ import org.diffusionbot.common.messages.JobRequest;
 /**
  * {@code /imagine}: options checked at once against the bot's defaults (a bad value: an ephemeral error, nothing
  * deferred); then deferred, and once Discord acknowledged the deferral the member's defaults are read, the request
- * built and submitted on the executor. Also {@code model:} autocomplete from the models live workers announce.
+ * built and submitted on the executor. Also {@code model:} autocomplete from the models live workers announce (with
+ * their family).
  */
 final class ImagineCommand implements SlashCommand {
     private final SubmitService submit;
@@ -53,6 +55,9 @@ final class ImagineCommand implements SlashCommand {
         ImagineOptions.Options options = options(event);
         try {
             submit.check(options, now); // the bot's defaults: a bad value is refused before anything is deferred
+        } catch (LoraService.Refused e) {
+            Replies.error(event, e.getMessage()); // names already in code spans
+            return;
         } catch (IllegalArgumentException e) {
             Replies.error(event, JobMessages.escape(e.getMessage()));
             return;
@@ -85,12 +90,18 @@ final class ImagineCommand implements SlashCommand {
             return;
         }
         String typed = event.getFocusedOption().getValue().trim().toLowerCase(Locale.ROOT);
-        List<Command.Choice> choices = workers.models().stream().map(WorkerRegistry.ModelInfo::name)
-                .filter(n -> n.toLowerCase(Locale.ROOT).contains(typed))
-                .sorted((a, b) -> Boolean.compare(!a.toLowerCase(Locale.ROOT).startsWith(typed),
-                        !b.toLowerCase(Locale.ROOT).startsWith(typed)))
-                .limit(25).map(n -> new Command.Choice(n, n)).toList();
+        List<Command.Choice> choices = workers.models().stream()
+                .filter(m -> m.name().toLowerCase(Locale.ROOT).contains(typed))
+                .sorted((a, b) -> Boolean.compare(!a.name().toLowerCase(Locale.ROOT).startsWith(typed),
+                        !b.name().toLowerCase(Locale.ROOT).startsWith(typed)))
+                .limit(25).map(m -> new Command.Choice(choiceName(m), m.name())).toList();
         event.replyChoices(choices).queue();
+    }
+
+    /** What the list shows: the name and, once a heartbeat described it, the family (Discord allows 100 characters). */
+    static String choiceName(WorkerRegistry.ModelInfo m) {
+        String family = m.spec() == null ? "" : " — " + m.spec().family().label();
+        return org.diffusionbot.common.Text.shorten(m.name(), 100 - family.length()) + family;
     }
 
     private static ImagineOptions.Options options(SlashCommandInteractionEvent e) {

@@ -39,8 +39,8 @@ final class InfoButton implements ButtonFamily {
         if (info.isEmpty()) {
             return "❌ That job is gone.";
         }
-        String text = JobMessages.info(info.get().job(), info.get().seeds());
-        String line = JobMessages.imagineLine(info.get().job());
+        String text = JobMessages.info(info.get().job(), info.get().seeds(), info.get().guidanceRescale());
+        String line = JobMessages.imagineLine(info.get().job(), info.get().guidanceRescale());
         String block = "\n```\n" + JobMessages.code(line) + "\n```";
         if (text.length() + block.length() <= Replies.MAX_CONTENT) {
             return text + block;

@@ -34,6 +34,7 @@ public final class InteractionRouter extends ListenerAdapter {
                         new CancelCommand(services.cancel(), executor),
                         new ModelsCommand(services.fleet(), services.admin(), defaultModel, executor),
                         new SettingsCommand(services.userSettings(), executor),
+                        new LorasCommand(services.loras(), executor),
                         new AdminCommand(services.admin(), services.workers(), services.fleet(), adminRoleIds, executor,
                                 new ModerationAdmin(services.moderation(), defaultModel, executor))),
                 List.of(new CancelButton(services.cancel(), executor),

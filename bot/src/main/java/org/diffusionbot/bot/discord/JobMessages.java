@@ -4,11 +4,14 @@ import java.util.List;
 import java.util.Locale;
 import net.dv8tion.jda.api.utils.MarkdownSanitizer;
 import org.diffusionbot.bot.service.CancelService;
+import org.diffusionbot.bot.service.LoraService;
 import org.diffusionbot.bot.service.FleetStatus;
 import org.diffusionbot.bot.workers.WorkerRegistry;
 import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.LoraTags;
 import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.Text;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.db.UserSettings;
@@ -41,7 +44,7 @@ public final class JobMessages {
     }
 
     public static String progress(JobRecord job, int step, int total, long etaMillis) {
-        return "🎨 " + bold(job.prompt()) + " — step " + step + "/" + total + " " + bar(step, total)
+        return "🎨 " + bold(job.prompt()) + " — " + progressUnit(job) + step + "/" + total + " " + bar(step, total)
                 + (step < total ? " · about " + Math.max(1, Math.round(etaMillis / 1000.0)) + " s left" : "");
     }
 
@@ -161,6 +164,59 @@ public final class JobMessages {
         return sb.toString();
     }
 
+    /** Most add-ons {@code /loras} lists (the rest: narrow the search). */
+    static final int LORAS_LISTED = 150;
+
+    /** {@code /loras}: the LoRAs and embeddings of the live workers, how to use them. */
+    public static String loras(List<LoraService.Addon> addons, String search, String family) {
+        String filter = (search == null || search.isBlank() ? "" : " matching `" + code(shorten(search, 100)) + "`")
+                + (family == null ? "" : " for " + escape(LoraService.Addon.familyLabelOf(family)) + " models");
+        if (addons.isEmpty()) {
+            return "No worker announces a LoRA or an embedding" + filter + " right now.";
+        }
+        StringBuilder sb = new StringBuilder("LoRAs and embeddings" + filter + " (a LoRA: `<lora:NAME:WEIGHT>` in the"
+                + " prompt or the negative prompt, weight 1 when left out, `<lora:NAME:TE:UNET>` for separate text-encoder"
+                + " and UNet weights; an embedding: its name as a word):");
+        String kind = null;
+        int n = 0;
+        for (LoraService.Addon a : addons) {
+            if (n == LORAS_LISTED) {
+                sb.append("\n… and ").append(addons.size() - n).append(" more: narrow it with `search:`.");
+                break;
+            }
+            if (!a.kind().equals(kind)) {
+                kind = a.kind();
+                sb.append(kind.equals(LoraService.LORA) ? "\n**LoRAs**" : "\n**Embeddings**");
+            }
+            sb.append("\n• `").append(code(shorten(a.name(), 100))).append("` · ").append(escape(a.familyLabel()))
+                    .append(a.workers() > 1 ? " · " + a.workers() + " workers" : "");
+            n++;
+        }
+        return sb.toString();
+    }
+
+    /**
+     * The LoRAs a job's prompt and negative prompt name, as {@code `name` 0.8} ({@code `name` TE 0.5 / UNet 1} when the
+     * weights differ; a LoRA named twice: the sum, as the worker applies it), or null for none or malformed tags.
+     */
+    static String lorasUsed(String prompt, String negative) {
+        java.util.Map<String, LoraTags.Lora> set;
+        java.util.Map<String, String> spelled = new java.util.HashMap<>();
+        try {
+            set = LoraTags.set(prompt, negative);
+            for (String t : new String[] {prompt, negative}) {
+                LoraTags.parse(t).loras().forEach(l -> spelled.putIfAbsent(l.key(), l.name()));
+            }
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+        if (set.isEmpty()) {
+            return null;
+        }
+        return String.join(", ", set.values().stream().map(l -> "`" + code(shorten(spelled.get(l.name()), 100)) + "` "
+                + (l.te() == l.unet() ? num(l.unet()) : "TE " + num(l.te()) + " / UNet " + num(l.unet()))).toList());
+    }
+
     /** e.g. {@code queue: 3 waiting, 1 running} or {@code queue empty}. */
     static String queue(FleetStatus.ModelStatus m) {
         if (m.queued() == 0 && m.running() == 0) {
@@ -228,8 +284,12 @@ public final class JobMessages {
         return sb.toString();
     }
 
-    /** The ephemeral answer to the info button: every parameter and an /imagine line that reproduces the job. */
-    public static String info(JobRecord job, List<Long> seeds) {
+    /**
+     * The ephemeral answer to the info button: every parameter and an /imagine line that reproduces the job.
+     *
+     * @param guidanceRescale the request's {@code guidance_rescale} φ (0: none, not shown)
+     */
+    public static String info(JobRecord job, List<Long> seeds, double guidanceRescale) {
         StringBuilder sb = new StringBuilder("ℹ️ Job `").append(job.id()).append("` · ").append(job.kind())
                 .append(" · ").append(job.state().name().toLowerCase(Locale.ROOT));
         sb.append("\n**Prompt:** ").append(escape(shorten(job.prompt(), 700)));
@@ -250,22 +310,37 @@ public final class JobMessages {
         if (job.clipSkip() != 1) {
             sb.append(" · **clip skip** ").append(job.clipSkip());
         }
+        if (guidanceRescale != 0) {
+            sb.append(" · **guidance rescale** ").append(num(guidanceRescale));
+        }
+        String loras = lorasUsed(job.prompt(), job.negativePrompt());
+        if (loras != null) {
+            sb.append("\n**LoRAs:** ").append(loras);
+        }
         sb.append("\nReproduce").append(job.strength() != null
                 ? " the prompt and settings (this was img2img from an earlier image, which /imagine cannot take)" : "")
                 .append(":");
         return sb.toString();
     }
 
-    /** One {@code /imagine} line with every option of the job (single line; the prompt's whitespace collapsed). */
-    public static String imagineLine(JobRecord job) {
+    /**
+     * One {@code /imagine} line with every option of the job (single line; the prompt's whitespace collapsed).
+     *
+     * @param guidanceRescale the request's {@code guidance_rescale} φ (0: none, left out)
+     */
+    public static String imagineLine(JobRecord job, double guidanceRescale) {
         StringBuilder sb = new StringBuilder("/imagine prompt:").append(oneLine(job.prompt()));
         if (!job.negativePrompt().isBlank()) {
             sb.append(" negative:").append(oneLine(job.negativePrompt()));
         }
         sb.append(" steps:").append(job.steps()).append(" cfg:").append(num(job.cfg())).append(" seed:")
                 .append(job.seed()).append(" width:").append(job.width()).append(" height:").append(job.height())
-                .append(" sampler:").append(job.sampler()).append(" count:").append(job.imageCount())
+                .append(" sampler:").append(job.sampler()).append(job.schedule() == null || job.schedule().equals(Schedule.DEFAULT.id()) ? ""
+                        : " schedule:" + job.schedule()).append(" count:").append(job.imageCount())
                 .append(" model:").append(job.model());
+        if (guidanceRescale != 0) {
+            sb.append(" guidance_rescale:").append(num(guidanceRescale));
+        }
         return sb.toString();
     }
 
@@ -275,6 +350,8 @@ public final class JobMessages {
                 + " `/imagine` (change them with `/settings`):");
         sb.append("\n• sampler: ").append(s.sampler() == null ? "bot default (" + Sampler.DEFAULT.displayName() + ")"
                 : samplerName(s.sampler()));
+        sb.append("\n• schedule: ").append(s.schedule() == null ? "the model's or the sampler's own"
+                : scheduleName(s.schedule()));
         sb.append("\n• steps: ").append(s.steps() == null ? "bot default (" + GenerationLimits.DEFAULT_STEPS + ")"
                 : s.steps());
         sb.append("\n• cfg: ").append(s.cfg() == null ? "bot default (" + num(GenerationLimits.DEFAULT_CFG) + ")"
@@ -293,6 +370,30 @@ public final class JobMessages {
             return Sampler.fromId(id).displayName();
         } catch (IllegalArgumentException e) {
             return escape(id);
+        }
+    }
+
+    static String scheduleName(String id) {
+        try {
+            return Schedule.fromId(id).displayName();
+        } catch (IllegalArgumentException e) {
+            return escape(id);
+        }
+    }
+
+    /**
+     * What the worker's progress counts: model calls (UNet evaluations), which is what takes the time.
+     * They are the steps, except for Heun (two per step but the last) and PLMS (one more).
+     */
+    static String progressUnit(JobRecord job) {
+        try {
+            Sampler s = Sampler.fromId(job.sampler());
+            if (s.modelCallsFor(job.steps()) == job.steps()) {
+                return "step ";
+            }
+            return s == Sampler.HEUN ? "model call (Heun: 2 per step) " : "model call ";
+        } catch (IllegalArgumentException e) {
+            return "step ";
         }
     }
 

@@ -94,7 +94,8 @@ public final class BotMetrics {
                 .minimumExpectedValue(Duration.ofMillis(50)).maximumExpectedValue(Duration.ofHours(1)).register(registry);
     }
 
-    /** A submission refused (nothing charged): {@code daily_limit}, {@code active_limit}, {@code banned}, {@code paused}. */
+    /** A submission refused (nothing charged): {@code daily_limit}, {@code active_limit}, {@code banned}, {@code paused},
+     * {@code blocked_term}, {@code channel}, {@code lora}. */
     public void quotaRefused(String reason) {
         refusals(reason.toLowerCase(Locale.ROOT)).increment();
     }

@@ -43,6 +43,24 @@ public final class AdminService {
         settings.setRoleQuota(guildId, roleId, daily, active, adminId);
     }
 
+    /**
+     * The server's limit of LoRAs per prompt (null: back to {@link LoraService#DEFAULT_MAX_LORAS}; 0 turns LoRAs off).
+     *
+     * @throws IllegalArgumentException outside 0 to {@link LoraService#MAX_LORAS_LIMIT}
+     */
+    public void setGuildMaxLoras(long guildId, Integer maxLoras, long adminId) {
+        if (maxLoras != null && (maxLoras < 0 || maxLoras > LoraService.MAX_LORAS_LIMIT)) {
+            throw new IllegalArgumentException("max must be between 0 and " + LoraService.MAX_LORAS_LIMIT + ", got "
+                    + maxLoras);
+        }
+        settings.setGuildMaxLoras(guildId, maxLoras, adminId);
+    }
+
+    /** The server's limit of LoRAs per prompt ({@link LoraService#DEFAULT_MAX_LORAS} when none is set). */
+    public int guildMaxLoras(long guildId) {
+        return settings.guildMaxLoras(guildId).orElse(LoraService.DEFAULT_MAX_LORAS);
+    }
+
     /** The server's default negative prompt (null: none). */
     public void setGuildNegative(long guildId, String negative, long adminId) {
         settings.setGuildDefaultNegative(guildId, negative, adminId);

@@ -71,23 +71,36 @@ public final class DerivedJobs {
         JobRecord parent = store.find(jobId).filter(j -> j.state() == JobState.SUCCEEDED)
                 .orElseThrow(() -> new IllegalArgumentException("that job is gone"));
         JobRequest r = images.request(jobId).orElseThrow(() -> new IllegalArgumentException("that job is gone"));
+        ImageStore.ImageRef im = null;
+        if (kind != Kind.REROLL) {
+            im = images.image(jobId, index).orElseThrow(() -> new IllegalArgumentException(
+                    "that image was deleted, or flagged by the image safety check"));
+        }
+        JobRequest req = request(kind, r, im == null ? null : im.image());
+        LOG.info("{} of job {} (image {}) by user {} as job {}", kind.id, parent.id(), index, caller.userId(),
+                req.jobId());
+        return SubmitService.newJob(req, caller, origin, kind.id, im == null ? null : im.id());
+    }
+
+    /**
+     * The request of the new job: {@link JobRequest#derive} of the parent's request (every setting carried over)
+     * with what the kind sets anew.
+     *
+     * @param image the pressed image (variation, upscale); null for a reroll
+     * @throws IllegalArgumentException (the message for the user) when the new job breaks a limit
+     */
+    JobRequest request(Kind kind, JobRequest r, StoredImage image) {
         long seed = random.getAsLong() & GenerationLimits.MAX_SEED;
-        Long parentImage = null;
         int width = r.width();
         int height = r.height();
         int count = r.count();
         byte[] init = r.initImage();
         Double strength = r.strength();
         if (kind != Kind.REROLL) {
-            ImageStore.ImageRef im = images.image(jobId, index)
-                    .orElseThrow(() -> new IllegalArgumentException(
-                            "that image was deleted, or flagged by the image safety check"));
-            StoredImage s = im.image();
-            parentImage = im.id();
             count = 1;
-            init = s.png();
-            width = s.width();
-            height = s.height();
+            init = image.png();
+            width = image.width();
+            height = image.height();
             strength = VARIATION_STRENGTH;
             if (kind == Kind.UPSCALE) {
                 width *= UPSCALE_FACTOR;
@@ -99,24 +112,21 @@ public final class DerivedJobs {
                             + ", beyond the size limit (" + e.getMessage() + "). Nothing was charged.");
                 }
                 strength = UPSCALE_STRENGTH;
-                seed = s.seed();
+                seed = image.seed();
             }
         }
-        UUID id = UUID.randomUUID();
-        JobRequest req;
         try {
             // everything a job needs, checked before anything is charged: the request's limits (its constructor)
             // and at least one denoising step, which the worker would otherwise fail after the charge
-            req = new JobRequest(id, r.model(), r.prompt(), r.negativePrompt(), width, height, r.steps(), r.cfg(),
-                    r.sampler(), seed, count, r.clipSkip(), init, strength, previewEvery, clock.instant());
+            JobRequest req = r.derive(UUID.randomUUID(), width, height, seed, count, init, strength, previewEvery,
+                    clock.instant());
             if (strength != null) {
                 GenerationLimits.checkImg2img(r.steps(), strength);
             }
+            return req;
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("this " + kind.id + " cannot be made: " + e.getMessage()
                     + ". Nothing was charged.");
         }
-        LOG.info("{} of job {} (image {}) by user {} as job {}", kind.id, parent.id(), index, caller.userId(), id);
-        return SubmitService.newJob(req, caller, origin, kind.id, parentImage);
     }
 }

@@ -10,7 +10,10 @@ import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.SamplerChoice;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.mq.Topology;
 
 /**
@@ -22,6 +25,9 @@ import org.diffusionbot.common.mq.Topology;
  * <p>The size, first rule that applies: {@code width} / {@code height} (each overrides its side of what follows);
  * {@code size}; {@code ar}, the model's bucket for that aspect ratio ({@link AspectRatio#bucket}: 1344×768 for
  * 16:9 on SDXL); the user's {@code /settings} size; the model's native size (1024×1024 for SDXL, 512×512 for SD 1.5).
+ *
+ * <p>{@code guidance_rescale}: diffusers' {@code guidance_rescale} φ, 0 to 1 (0, the default, is plain
+ * classifier-free guidance; about 0.7 for v-prediction / zero-terminal-SNR models).
  */
 public final class ImagineOptions {
     /** The size choices offered in the command (width x height). */
@@ -41,10 +47,32 @@ public final class ImagineOptions {
 
     /**
      * Defaults for options the user left out: their {@code /settings}, then the server's default negative prompt.
-     * Null fields fall back to the bot's defaults.
+     * Null fields fall back to the bot's defaults. A default schedule the sampler does not take is left out
+     * (the sampler's own schedule runs); an explicit one is refused.
      */
-    public record Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative) {
-        public static final Defaults NONE = new Defaults(null, null, null, null, null, null);
+    public record Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
+            Schedule schedule) {
+        public static final Defaults NONE = new Defaults(null, null, null, null, null, null, null);
+
+        /** Defaults without a schedule. */
+        public Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative) {
+            this(sampler, steps, cfg, width, height, negative, null);
+        }
+
+        /**
+         * These defaults under a model's recommendation (its sidecar file, announced by workers): what the model
+         * recommends replaces the user's defaults, which still fill what it leaves out.
+         *
+         * @param m the recommendation, or null for none
+         */
+        public Defaults recommendedBy(WorkerHeartbeat.ModelDefaults m) {
+            if (m == null) {
+                return this;
+            }
+            return new Defaults(m.sampler() != null ? m.sampler() : sampler, m.steps() != null ? m.steps() : steps,
+                    m.cfg() != null ? m.cfg() : cfg, width, height, negative,
+                    m.schedule() != null ? m.schedule() : schedule);
+        }
     }
 
     /**
@@ -60,9 +88,20 @@ public final class ImagineOptions {
     /** The request the options ask for, {@code d} filling in what they leave out. */
     public static JobRequest toRequest(Options o, Defaults d, String defaultModel, Function<String, ModelSpec> specs,
             int previewEvery, LongSupplier random, Instant now) {
+        return toRequest(o, d, m -> null, defaultModel, specs, previewEvery, random, now);
+    }
+
+    /**
+     * The request the options ask for. What they leave out comes from the chosen model's recommendation
+     * ({@code recommended}: its sidecar file, as workers announce it; null for none), then {@code d} (the user's
+     * settings, the server's negative prompt), then the bot's defaults.
+     */
+    public static JobRequest toRequest(Options o, Defaults d, Function<String, WorkerHeartbeat.ModelDefaults> recommended,
+            String defaultModel, Function<String, ModelSpec> specs, int previewEvery, LongSupplier random, Instant now) {
         String model = o.string("model") == null ? defaultModel : o.string("model").trim();
         Topology.checkModelName(model);
         ModelSpec spec = specs.apply(model);
+        d = d.recommendedBy(recommended.apply(model));
         String prompt = GenerationLimits.checkPrompt("prompt", o.string("prompt"), true);
         String negative = GenerationLimits.checkPrompt("negative prompt",
                 o.string("negative") != null ? o.string("negative") : d.negative(), false);
@@ -77,11 +116,15 @@ public final class ImagineOptions {
         int height = toInt("height", o.integer("height"), wh[1]);
         GenerationLimits.checkSize(width, height);
         spec.family().checkSize(width, height);
-        Sampler sampler = o.string("sampler") != null ? Sampler.fromId(o.string("sampler"))
-                : d.sampler() != null ? d.sampler() : Sampler.DEFAULT;
+        SamplerChoice choice = SamplerChoice.of(o.string("sampler") == null ? null : Sampler.fromId(o.string("sampler")),
+                o.string("schedule") == null ? null : Schedule.fromId(o.string("schedule")), d.sampler(), d.schedule());
+        Sampler sampler = choice.sampler();
+        Schedule schedule = choice.schedule();
         int count = GenerationLimits.checkCount(toInt("count", o.integer("count"), 1));
+        Double rescale = o.number("guidance_rescale") == null || o.number("guidance_rescale") == 0 ? null
+                : GenerationLimits.checkGuidanceRescale(o.number("guidance_rescale"));
         return new JobRequest(UUID.randomUUID(), model, prompt, negative, width, height, steps, cfg, sampler, seed, count,
-                1, null, null, previewEvery, now);
+                1, null, null, previewEvery, now, false, rescale, schedule);
     }
 
     /** The size before {@code width} / {@code height}: {@code size}, else {@code ar}, else the saved, else native. */

@@ -3,6 +3,7 @@ package org.diffusionbot.bot.service;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
+import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.ImageStore;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobStore;
@@ -28,8 +29,13 @@ public final class JobViews {
         this.moderation = moderation;
     }
 
-    /** A finished job with the seeds of its images (in order). */
-    public record Info(JobRecord job, List<Long> seeds) {
+    /**
+     * A finished job with the seeds of its images (in order) and the settings of its request that the job's row
+     * does not hold.
+     *
+     * @param guidanceRescale diffusers' {@code guidance_rescale} φ of its request (0: none)
+     */
+    public record Info(JobRecord job, List<Long> seeds, double guidanceRescale) {
     }
 
     /** What a delete request came to. */
@@ -51,7 +57,8 @@ public final class JobViews {
     }
 
     public Optional<Info> info(UUID jobId) {
-        return store.find(jobId).map(j -> new Info(j, store.images(jobId).stream().map(StoredImage::seed).toList()));
+        return store.find(jobId).map(j -> new Info(j, store.images(jobId).stream().map(StoredImage::seed).toList(),
+                images.request(jobId).map(JobRequest::guidanceRescaleOrZero).orElse(0.0)));
     }
 
     /** Hides the job's images when the caller is its author or an admin. */

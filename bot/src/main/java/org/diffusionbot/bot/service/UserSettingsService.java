@@ -2,6 +2,7 @@ package org.diffusionbot.bot.service;
 
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.db.SettingsStore;
 import org.diffusionbot.db.SubmissionContext;
 import org.diffusionbot.db.UserSettings;
@@ -26,16 +27,18 @@ public final class UserSettingsService {
      *
      * @param negative the new default negative prompt; "-" or blank clears it
      * @param reset    forget every default (not the gallery choice) before applying the rest
+     * @param schedule the new default schedule id ({@link Schedule}), or null: unchanged
      */
     public record Change(String sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
-            Boolean gallery, boolean reset) {
+            Boolean gallery, boolean reset, String schedule) {
         /**
          * Checks the raw option values against {@link GenerationLimits}; throws IllegalArgumentException with the
          * message for the user.
          */
         public static Change of(String sampler, Long steps, Double cfg, String size, String negative, Boolean gallery,
-                boolean reset) {
+                boolean reset, String schedule) {
             String s = sampler == null ? null : Sampler.fromId(sampler).id();
+            String sch = schedule == null ? null : Schedule.fromId(schedule).id();
             Integer st = steps == null ? null : GenerationLimits.checkSteps((int) Math.max(Integer.MIN_VALUE,
                     Math.min(Integer.MAX_VALUE, steps)));
             Double c = cfg == null ? null : GenerationLimits.checkCfg(cfg);
@@ -45,7 +48,7 @@ public final class UserSettingsService {
             }
             String n = negative == null ? null : negative.trim().equals("-") ? "-"
                     : GenerationLimits.checkPrompt("negative prompt", negative, false);
-            return new Change(s, st, c, wh == null ? null : wh[0], wh == null ? null : wh[1], n, gallery, reset);
+            return new Change(s, st, c, wh == null ? null : wh[0], wh == null ? null : wh[1], n, gallery, reset, sch);
         }
     }
 
@@ -67,7 +70,8 @@ public final class UserSettingsService {
                 change.width() != null ? change.width() : cur.width(),
                 change.height() != null ? change.height() : cur.height(),
                 negative,
-                change.gallery() != null ? change.gallery() : cur.galleryPublic());
+                change.gallery() != null ? change.gallery() : cur.galleryPublic(),
+                change.schedule() != null ? change.schedule() : cur.schedule());
         settings.saveUserSettings(userId, userName, next);
         return next;
     }
@@ -87,6 +91,14 @@ public final class UserSettingsService {
                 LOG.warn("user {} has an unknown default sampler {}", caller.userId(), s.sampler());
             }
         }
-        return new ImagineOptions.Defaults(sampler, s.steps(), s.cfg(), s.width(), s.height(), negative);
+        Schedule schedule = null;
+        if (s.schedule() != null) {
+            try {
+                schedule = Schedule.fromId(s.schedule());
+            } catch (IllegalArgumentException e) {
+                LOG.warn("user {} has an unknown default schedule {}", caller.userId(), s.schedule());
+            }
+        }
+        return new ImagineOptions.Defaults(sampler, s.steps(), s.cfg(), s.width(), s.height(), negative, schedule);
     }
 }

@@ -20,6 +20,7 @@ import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.db.DatabaseUnavailableException;
 import org.diffusionbot.db.GalleryCursor;
@@ -251,6 +252,7 @@ final class GalleryHandler implements HttpHandler {
         out.put("model", g.model());
         out.put("sampler", g.sampler());
         out.put("samplerName", GalleryPages.samplerName(g.sampler()));
+        out.put("schedule", g.schedule() == null ? Schedule.DEFAULT.id() : g.schedule());
         out.put("steps", g.steps());
         out.put("cfg", g.cfg());
         out.put("seed", g.seed());

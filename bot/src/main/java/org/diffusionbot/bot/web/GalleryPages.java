@@ -64,6 +64,10 @@ final class GalleryPages {
         List<Fragment> rows = new ArrayList<>();
         rows.add(row("Model", t("<a href=\"{}\">{}</a>", "/?model=" + enc(g.model()), g.model())));
         rows.add(row("Sampler", t("<a href=\"{}\">{}</a>", "/?sampler=" + enc(g.sampler()), samplerName(g.sampler()))));
+        String schedule = ImagineLine.scheduleName(g.sampler(), g.schedule());
+        if (schedule != null) {
+            rows.add(row("Schedule type", schedule));
+        }
         rows.add(row("Steps", g.steps()));
         rows.add(row("CFG scale", ImagineLine.number(g.cfg())));
         rows.add(row("Seed", g.seed()));

@@ -1,6 +1,7 @@
 package org.diffusionbot.bot.web;
 
 import java.util.Locale;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.db.GalleryImage;
 
 /**
@@ -21,10 +22,34 @@ final class ImagineLine {
                 .append(" cfg:").append(number(g.cfg()))
                 .append(" seed:").append(g.seed())
                 .append(" sampler:").append(g.sampler())
+                .append(scheduleOption(g.schedule()))
                 .append(" width:").append(g.width())
                 .append(" height:").append(g.height())
                 .append(" model:").append(g.model());
         return sb.toString();
+    }
+
+    /**
+     * The {@code schedule:} option of an {@code /imagine} line: empty for none or the default, else
+     * {@code " schedule:karras"}.
+     */
+    static String scheduleOption(String schedule) {
+        return schedule == null || schedule.equals(Schedule.DEFAULT.id()) ? ""
+                : " schedule:" + schedule;
+    }
+
+    /**
+     * A1111's name of the schedule the job ran ("Karras" also for the "... Karras" samplers), or null
+     * for the sampler's default (or an unknown stored value).
+     */
+    static String scheduleName(String sampler, String schedule) {
+        try {
+            Schedule s = org.diffusionbot.common.Sampler.fromId(sampler)
+                    .scheduleWith(schedule == null ? Schedule.DEFAULT : Schedule.fromId(schedule));
+            return s == Schedule.DEFAULT ? null : s.displayName();
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
     }
 
     static String oneLine(String s) {

@@ -99,6 +99,26 @@ public final class WorkerRegistry implements AutoCloseable {
         return out;
     }
 
+    /**
+     * What the newest heartbeat of a live worker serving {@code model} recommends for it (its sidecar file), or
+     * null when no live worker announces a recommendation.
+     */
+    public WorkerHeartbeat.ModelDefaults defaultsFor(String model) {
+        WorkerHeartbeat.ModelDefaults best = null;
+        Instant newest = null;
+        for (Seen s : workers()) {
+            if (s.lost() || s.heartbeat().state() == WorkerHeartbeat.State.STOPPING) {
+                continue;
+            }
+            var d = s.heartbeat().defaultsFor(model);
+            if (d.isPresent() && (newest == null || s.heartbeat().sentAt().isAfter(newest))) {
+                best = d.get();
+                newest = s.heartbeat().sentAt();
+            }
+        }
+        return best;
+    }
+
     /** The models served by workers that are alive (not lost, not stopping), by name. */
     public List<ModelInfo> models() {
         Map<String, int[]> counts = new TreeMap<>();

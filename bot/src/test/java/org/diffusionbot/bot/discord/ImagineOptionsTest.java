@@ -12,6 +12,7 @@ import java.util.Map;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.ModelSpec;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.bot.service.ImagineOptions;
 import org.junit.jupiter.api.Test;
@@ -49,6 +50,38 @@ class ImagineOptionsTest {
     }
 
     @Test
+    void anExplicitScheduleIsCheckedAgainstTheSampler() {
+        JobRequest r = parse(Map.of("prompt", "a fox", "sampler", "euler", "schedule", "trailing"));
+        assertEquals(Schedule.TRAILING, r.schedule());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "sampler", "euler_a", "schedule", "karras")));
+        assertEquals("sampler euler_a cannot use schedule karras (it takes default, trailing)", e.getMessage());
+        assertEquals("unknown schedule 'sgm'; choose one of default, karras, exponential, trailing",
+                assertThrows(IllegalArgumentException.class,
+                        () -> parse(Map.of("prompt", "a fox", "schedule", "sgm"))).getMessage());
+        assertEquals("sampler lcm takes at most 50 steps, got 60", assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "sampler", "lcm", "steps", 60L))).getMessage());
+    }
+
+    @Test
+    void aScheduleWithoutASamplerTurnsTheDefaultKarrasSamplerIntoItsPlainForm() {
+        JobRequest r = parse(Map.of("prompt", "a fox", "schedule", "trailing"));
+        assertEquals(Sampler.DPMPP_2M, r.sampler());
+        assertEquals(Schedule.TRAILING, r.schedule());
+        JobRequest k = parse(Map.of("prompt", "a fox", "schedule", "karras"));
+        assertEquals(Sampler.DPMPP_2M_KARRAS, k.sampler());
+    }
+
+    @Test
+    void aDefaultScheduleTheSamplerDoesNotTakeIsLeftOut() {
+        ImagineOptions.Defaults karras = new ImagineOptions.Defaults(null, null, null, null, null, null, Schedule.KARRAS);
+        assertEquals(Schedule.DEFAULT, parse(Map.of("prompt", "a fox", "sampler", "euler_a"), karras).schedule());
+        assertEquals(Schedule.KARRAS, parse(Map.of("prompt", "a fox", "sampler", "euler"), karras).schedule());
+        assertEquals(Schedule.EXPONENTIAL, parse(Map.of("prompt", "a fox", "sampler", "euler", "schedule",
+                "exponential"), karras).schedule());
+    }
+
+    @Test
     void defaultsAreSane() {
         JobRequest r = parse(Map.of("prompt", "a fox"));
         assertEquals("sd15", r.model());
@@ -59,6 +92,19 @@ class ImagineOptionsTest {
         assertEquals(Sampler.DPMPP_2M_KARRAS, r.sampler());
         assertEquals(1, r.count());
         assertEquals(0xFFFF_FFFFL, r.seed(), "random seeds are masked into the valid range");
+    }
+
+    @Test
+    void guidanceRescaleIsCheckedAndCarried() {
+        assertEquals(0.7, parse(Map.of("prompt", "a fox", "guidance_rescale", 0.7)).guidanceRescale());
+        assertEquals(null, parse(Map.of("prompt", "a fox")).guidanceRescale());
+        assertEquals(0.0, parse(Map.of("prompt", "a fox", "guidance_rescale", 0.0)).guidanceRescaleOrZero());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "guidance_rescale", 1.5)));
+        assertEquals("guidance rescale must be between 0 and 1, got 1.5", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> parse(Map.of("prompt", "a fox", "guidance_rescale", -0.1)));
+        assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "guidance_rescale", Double.NaN)));
     }
 
     @Test
@@ -167,5 +213,65 @@ class ImagineOptionsTest {
         assertFalse(s.contains("@everyone"), s);
         assertFalse(s.contains("**bold**"), s);
         assertTrue(s.contains("\\*\\*bold\\*\\*"), s);
+    }
+
+    static final org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults LIGHTNING =
+            new org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults("lightning", Sampler.EULER,
+                    Schedule.TRAILING, 4, 1.0);
+
+    static JobRequest parseFor(Map<String, Object> values, ImagineOptions.Defaults user) {
+        ImagineOptions.Options o = new ImagineOptions.Options() {
+            @Override
+            public String string(String name) {
+                return (String) values.get(name);
+            }
+
+            @Override
+            public Long integer(String name) {
+                return (Long) values.get(name);
+            }
+
+            @Override
+            public Double number(String name) {
+                return (Double) values.get(name);
+            }
+        };
+        return ImagineOptions.toRequest(o, user, m -> m.equals("lightning") ? LIGHTNING : null, "sd15",
+                ImagineOptionsTest::spec, 5, () -> 1L, Instant.EPOCH);
+    }
+
+    /** /imagine on a model with a sidecar file needs no options: its recommendation fills them. */
+    @Test
+    void aModelsRecommendationFillsWhatTheUserLeftOut() {
+        JobRequest r = parseFor(Map.of("prompt", "a fox", "model", "lightning"), ImagineOptions.Defaults.NONE);
+        assertEquals(Sampler.EULER, r.sampler());
+        assertEquals(Schedule.TRAILING, r.schedule());
+        assertEquals(4, r.steps());
+        assertEquals(1.0, r.cfg());
+        JobRequest plain = parseFor(Map.of("prompt", "a fox"), ImagineOptions.Defaults.NONE);
+        assertEquals(Sampler.DPMPP_2M_KARRAS, plain.sampler(), "another model: the bot's defaults");
+        assertEquals(30, plain.steps());
+    }
+
+    @Test
+    void theModelsRecommendationBeatsTheUsersSettingsAndLosesToTypedOptions() {
+        ImagineOptions.Defaults user = new ImagineOptions.Defaults(Sampler.DPMPP_2M_SDE_KARRAS, 30, 6.0, 640, 640,
+                "blurry", Schedule.KARRAS);
+        JobRequest r = parseFor(Map.of("prompt", "a fox", "model", "lightning"), user);
+        assertEquals(Sampler.EULER, r.sampler());
+        assertEquals(Schedule.TRAILING, r.schedule());
+        assertEquals(4, r.steps());
+        assertEquals(1.0, r.cfg());
+        assertEquals(640, r.width(), "what the model does not recommend comes from the user's settings");
+        assertEquals("blurry", r.negativePrompt());
+        JobRequest typed = parseFor(Map.of("prompt", "a fox", "model", "lightning", "steps", 8L, "cfg", 2.0,
+                "sampler", "euler_a"), user);
+        assertEquals(Sampler.EULER_A, typed.sampler());
+        assertEquals(Schedule.TRAILING, typed.schedule(), "euler_a takes the model's trailing schedule");
+        assertEquals(8, typed.steps());
+        assertEquals(2.0, typed.cfg());
+        JobRequest karras = parseFor(Map.of("prompt", "a fox", "model", "lightning", "sampler", "dpmpp_2m_karras"), user);
+        assertEquals(Schedule.DEFAULT, karras.schedule(), "a recommended schedule the sampler does not take is left out");
+        assertEquals(Schedule.KARRAS, karras.sampler().scheduleWith(karras.schedule()), "which runs its own Karras");
     }
 }

@@ -29,7 +29,7 @@ class JobMessagesTest {
     static JobRecord job(String prompt, String negative) {
         return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", prompt, negative, 512, 512, 20, 7,
                 "euler", 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", "boom " + LINK, null, null, null,
-                OWN_TIME, null, null, null, false);
+                OWN_TIME, null, null, null, false, null);
     }
 
     /** Index of a character Discord would read as markdown syntax (not preceded by an escaping backslash). */
@@ -102,9 +102,35 @@ class JobMessagesTest {
         assertInert(succeeded.substring(0, succeeded.lastIndexOf('\n')));
         assertInert(JobMessages.failed(j, "worker said " + LINK, false));
         assertInert(JobMessages.jobs(List.of(j)));
-        assertInert(JobMessages.info(j, List.of(42L)));
+        assertInert(JobMessages.info(j, List.of(42L), 0));
         assertInert(JobMessages.settings(new UserSettings(null, null, null, null, null, prompt, true), false));
         assertInert(JobMessages.cancelled(new CancelService.Result.Cancelled(j)));
+    }
+
+    @Test
+    void infoAndTheImagineLineShowGuidanceRescaleWhenSet() {
+        JobRecord j = job("a castle", "");
+        assertTrue(JobMessages.info(j, List.of(42L), 0.7).contains(" · **guidance rescale** 0.7"));
+        assertFalse(JobMessages.info(j, List.of(42L), 0).contains("guidance rescale"));
+        assertTrue(JobMessages.imagineLine(j, 0.7).endsWith(" model:" + j.model() + " guidance_rescale:0.7"));
+        assertFalse(JobMessages.imagineLine(j, 0).contains("guidance_rescale"));
+    }
+
+    @Test
+    void infoShowsTheLorasUsedAndLoraNamesCannotFormat() {
+        JobRecord j = job("a castle <lora:Water*Color:0.8> <lora:sd15_kohya:0.5:1>", "<lora:water*color:0.2>, blurry");
+        String info = JobMessages.info(j, List.of(42L), 0);
+        assertTrue(info.contains("\n**LoRAs:** `sd15_kohya` TE 0.5 / UNet 1, `Water*Color` 1\n"), info);
+        assertFalse(JobMessages.info(job("no tags", ""), List.of(42L), 0).contains("LoRAs"));
+        assertFalse(JobMessages.info(job("<lora:bad:x>", ""), List.of(42L), 0).contains("LoRAs"));
+        String listed = JobMessages.loras(List.of(new org.diffusionbot.bot.service.LoraService.Addon("lora",
+                "x`[free](https://evil.example)", "sd1", 2), new org.diffusionbot.bot.service.LoraService.Addon(
+                "embedding", "easynegative", "unknown", 1)), "a`b", "sd1");
+        assertTrue(listed.startsWith("LoRAs and embeddings matching `a'b` for SD 1.x models"), listed);
+        assertTrue(listed.contains("\n**LoRAs**\n• `x'[free](https://evil.example)` · SD 1.x · 2 workers\n"
+                + "**Embeddings**\n• `easynegative` · any model family"), listed);
+        assertEquals("No worker announces a LoRA or an embedding for SDXL models right now.",
+                JobMessages.loras(List.of(), null, "sdxl"));
     }
 
     @Test
@@ -153,5 +179,34 @@ class JobMessagesTest {
         assertEquals("about 99 s", JobMessages.about(java.time.Duration.ofSeconds(99)));
         assertEquals("about 2 min", JobMessages.about(java.time.Duration.ofSeconds(100)));
         assertEquals("about 2 h", JobMessages.about(java.time.Duration.ofMinutes(100)));
+    }
+
+    static JobRecord job(String sampler, int steps, String schedule) {
+        return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", "frogs", "", 512, 512, steps, 7,
+                sampler, 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", null, null, null, null,
+                OWN_TIME, null, null, null, false, schedule);
+    }
+
+    @Test
+    void theImagineLineCarriesANonDefaultSchedule() {
+        assertTrue(JobMessages.imagineLine(job("euler", 6, "trailing"), 0).contains(" sampler:euler schedule:trailing count:"));
+        assertTrue(JobMessages.imagineLine(job("euler", 6, "default"), 0).contains(" sampler:euler count:"));
+        assertTrue(JobMessages.imagineLine(job("euler", 6, null), 0).contains(" sampler:euler count:"));
+    }
+
+    /** Heun's progress counts model calls, two per step but the last, and says so; the ETA is the worker's. */
+    @Test
+    void heunProgressCountsModelCalls() {
+        String heun = JobMessages.progress(job("heun", 5, null), 3, 9, 4000);
+        assertTrue(heun.contains("model call (Heun: 2 per step) 3/9"), heun);
+        assertTrue(heun.contains("about 4 s left"), heun);
+        String euler = JobMessages.progress(job("euler", 5, null), 3, 5, 4000);
+        assertTrue(euler.contains("step 3/5"), euler);
+    }
+
+    @Test
+    void settingsShowTheSchedule() {
+        String s = JobMessages.settings(new UserSettings("euler", null, null, null, null, null, true, "trailing"), false);
+        assertTrue(s.contains("• schedule: SGM Uniform"), s);
     }
 }

@@ -362,10 +362,13 @@ class ButtonsAndAdminIT {
         RecordedCallback choices = ac.awaitCallback(WAIT);
         assertEquals(RecordedCallback.APPLICATION_COMMAND_AUTOCOMPLETE_RESULT, choices.type());
         List<String> names = new ArrayList<>();
+        List<String> shown = new ArrayList<>();
         for (JsonNode c : choices.data().path("choices")) {
             names.add(c.path("value").asText());
+            shown.add(c.path("name").asText());
         }
         assertTrue(names.contains(h.model), names.toString());
+        assertTrue(shown.contains(h.model + " — SD 1.x"), "the family beside the name: " + shown);
 
         extra.close(); // silent from now on: lost after 3 heartbeats (1 s each here)
         String lost = poll("extra worker lost", WAIT, () -> {

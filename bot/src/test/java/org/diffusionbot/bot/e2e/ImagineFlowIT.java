@@ -60,7 +60,7 @@ class ImagineFlowIT {
         RecordedMessage done = i.awaitOriginalEdit(m -> m.attachments().size() == 2, WAIT);
         RecordedAttachment first = done.attachment("image-77.png").orElseThrow();
         String params = Png.readText(first.bytes()).get("parameters");
-        assertTrue(params.startsWith("a red fox in the snow\nSteps: 150, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 77,"
+        assertTrue(params.startsWith("a red fox in the snow\nSteps: 150, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 77,"
                 + " Size: 512x768"), params);
         assertTrue(done.attachment("image-78.png").isPresent(), "second image has the next seed");
         assertTrue(done.content().contains("a red fox in the snow") && done.content().contains("seeds 77, 78"),

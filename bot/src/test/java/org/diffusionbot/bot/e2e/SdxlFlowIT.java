@@ -24,7 +24,7 @@ import org.junit.jupiter.api.Test;
  * SDXL end to end: {@code /imagine} through the fake Discord, the bot, RabbitMQ and a worker running the tiny SDXL
  * reference model (single file, SDXL's original naming: the worker infers the family and announces SDXL at
  * 1024x1024 in its heartbeats) on the CPU, and back. The size comes from the heartbeat: 1024x1024 without size
- * options, SDXL's 16:9 bucket 1344x768 for {@code ar:16:9}.
+ * options, SDXL's 16:9 bucket 1344x768 for {@code ar:16:9}; the upscale button refuses what would exceed SDXL's limits.
  */
 class SdxlFlowIT {
     static final Path TINY_SDXL = Path.of("../worker/src/test/resources/reference/tiny-sdxl/single-file.safetensors");
@@ -40,7 +40,15 @@ class SdxlFlowIT {
             assertTrue(models.contains("`" + h.model + "` (default) — SDXL, 1024x1024 · 1 worker"), models);
 
             assertImage(h, ann, 11, 1024, 1024);
-            assertImage(h, ann, 12, 1344, 768, Opt.string("ar", "16:9"));
+            RecordedMessage wide = assertImage(h, ann, 12, 1344, 768, Opt.string("ar", "16:9"));
+            assertEquals(2, h.bot.store().quota(ann.idLong(), new org.diffusionbot.db.QuotaPolicy(50, 2)).usedToday());
+
+            // U1 on the 1344x768 image would make 2688x1536: beyond SDXL's limits, refused before anything is charged
+            java.util.UUID id = h.bot.store().recentJobs(ann.idLong(), 1).get(0).id();
+            InteractionHandle up = h.discord.buttonClick(wide.id(), "up:" + id + ":0", ann);
+            RecordedMessage refused = up.awaitFollowup(RecordedMessage::isEphemeral, WAIT);
+            assertTrue(refused.content().contains("cannot be upscaled: 2× is 2688x1536")
+                    && refused.content().contains("Nothing was charged"), refused.content());
             assertEquals(2, h.bot.store().quota(ann.idLong(), new org.diffusionbot.db.QuotaPolicy(50, 2)).usedToday());
         }
     }
@@ -59,7 +67,8 @@ class SdxlFlowIT {
         throw new AssertionError("/models never showed " + expected + ": " + content);
     }
 
-    private static void assertImage(BotHarness h, FakeUser user, long seed, int width, int height, Opt... extra)
+    private static RecordedMessage assertImage(BotHarness h, FakeUser user, long seed, int width, int height,
+            Opt... extra)
             throws Exception {
         Opt[] opts = new Opt[4 + extra.length];
         opts[0] = Opt.string("prompt", "a lighthouse at dusk");
@@ -77,5 +86,6 @@ class SdxlFlowIT {
         String params = Png.readText(png.bytes()).get("parameters");
         assertTrue(params.contains("Size: " + width + "x" + height), params);
         assertTrue(done.content().contains(width + "x" + height), done.content());
+        return done;
     }
 }

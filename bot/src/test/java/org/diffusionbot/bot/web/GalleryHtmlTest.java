@@ -45,6 +45,17 @@ class GalleryHtmlTest {
         GalleryImage noNeg = image(1, "x", "");
         assertFalse(ImagineLine.of(noNeg).contains("negative:"));
         assertEquals("7", ImagineLine.number(7.0));
+        GalleryImage trailing = new GalleryImage(1, UUID.randomUUID(), 0, Instant.parse("2024-05-01T12:00:00Z"), 77,
+                "ann", "imagine", "x", "", "sd15", "euler", 4, 1.5, 1234, 512, 768, 1, null, null, "x", "trailing");
+        assertEquals("/imagine prompt:x steps:4 cfg:1.5 seed:1234 sampler:euler schedule:trailing width:512 height:768 "
+                + "model:sd15", ImagineLine.of(trailing));
+        assertEquals("SGM Uniform", ImagineLine.scheduleName("euler", "trailing"));
+        String page = new GalleryPages("/static/gallery.css?v=1", "/static/gallery.js?v=1").image(trailing, List.of());
+        assertTrue(page.contains("Schedule type") && page.contains("SGM Uniform"), "the page names the schedule");
+        assertFalse(new GalleryPages("/static/gallery.css?v=1", "/static/gallery.js?v=1").image(noNeg, List.of())
+                .contains("Schedule type"), "not for the sampler's default");
+        assertEquals("Karras", ImagineLine.scheduleName("dpmpp_2m_sde_karras", null));
+        assertEquals(null, ImagineLine.scheduleName("euler", "default"));
     }
 
     @Test
@@ -111,6 +122,6 @@ class GalleryHtmlTest {
 
     static GalleryImage image(long id, String prompt, String negative) {
         return new GalleryImage(id, UUID.randomUUID(), 0, Instant.parse("2024-05-01T12:00:00Z"), 77, "ann", "imagine",
-                prompt, negative, "sd15", "euler_a", 25, 7.5, 1234, 512, 768, 1, null, null, prompt);
+                prompt, negative, "sd15", "euler_a", 25, 7.5, 1234, 512, 768, 1, null, null, prompt, null);
     }
 }

@@ -94,4 +94,18 @@ class WorkerRegistryTest {
         return new WorkerHeartbeat(id, "host", "cuda:0", models, WorkerHeartbeat.State.IDLE, 0, 0, 0,
                 Instant.parse("2026-11-30T12:00:00Z"), List.of(), List.of(), checks);
     }
+
+    /** A model's recommended settings come from the newest heartbeat of a live worker that announces them. */
+    @Test
+    void modelDefaultsComeFromLiveWorkers() {
+        WorkerRegistry r = new WorkerRegistry(clock, 5);
+        WorkerHeartbeat.ModelDefaults lightning = new WorkerHeartbeat.ModelDefaults("lightning",
+                org.diffusionbot.common.Sampler.EULER, org.diffusionbot.common.Schedule.TRAILING, 4, 1.0);
+        r.record(new WorkerHeartbeat("w1", "host", "cuda:0", List.of("lightning", "sd15"), WorkerHeartbeat.State.IDLE,
+                0, 0, 0, clock.instant(), List.of(), List.of(), false, List.of(), null, List.of(lightning)));
+        assertEquals(lightning, r.defaultsFor("lightning"));
+        assertEquals(null, r.defaultsFor("sd15"));
+        clock.advance(java.time.Duration.ofSeconds(16)); // 3 heartbeats missed: lost
+        assertEquals(null, r.defaultsFor("lightning"));
+    }
 }

@@ -3,6 +3,7 @@ package org.diffusionbot.common.image;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
  * The settings that produced an image, written the way Automatic1111 writes its {@code parameters}
@@ -11,10 +12,18 @@ import org.diffusionbot.common.Sampler;
  * <pre>
  * a photograph of an astronaut riding a horse
  * Negative prompt: blurry
- * Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 42, Size: 512x512, Model: sd15, Clip skip: 2
+ * Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 42, Size: 512x512, Model: sd15, Clip skip: 2
  * </pre>
  *
+ * The sampler and its schedule are written as Automatic1111 1.9 and later write them: {@code
+ * Sampler:} without the schedule ({@link Sampler#a1111Sampler()}) and {@code Schedule type:} (A1111's
+ * name, {@link Schedule#displayName()}) unless it is the sampler's default.
+ *
  * @param strength img2img denoising strength, or null for txt2img
+ * @param schedule the schedule asked for (null: the default); the "... Karras" samplers write Karras
+ * @param guidanceRescale diffusers' {@code guidance_rescale} φ (0: none, not written), written as
+ *     {@code CFG Rescale φ: 0.7}, the name A1111's CFG rescale extension (sd-webui-cfg-rescale) writes and reads
+ *     back, which the neutral-prompt extension and infotext readers also accept; A1111 itself has no such field
  */
 public record GenerationParameters(
         String prompt,
@@ -27,9 +36,25 @@ public record GenerationParameters(
         int height,
         String model,
         int clipSkip,
-        Double strength) {
+        Double strength,
+        Schedule schedule,
+        double guidanceRescale) {
 
     public static final String PNG_KEYWORD = "parameters";
+    /** The {@code parameters} field of {@link #guidanceRescale}. */
+    public static final String CFG_RESCALE_FIELD = "CFG Rescale φ";
+
+    /** The parameters of a job with the default schedule and no guidance rescale. */
+    public GenerationParameters(String prompt, String negativePrompt, int steps, Sampler sampler, double cfg, long seed,
+            int width, int height, String model, int clipSkip, Double strength) {
+        this(prompt, negativePrompt, steps, sampler, cfg, seed, width, height, model, clipSkip, strength, null, 0);
+    }
+
+    /** The parameters of a job without guidance rescale. */
+    public GenerationParameters(String prompt, String negativePrompt, int steps, Sampler sampler, double cfg, long seed,
+            int width, int height, String model, int clipSkip, Double strength, Schedule schedule) {
+        this(prompt, negativePrompt, steps, sampler, cfg, seed, width, height, model, clipSkip, strength, schedule, 0);
+    }
 
     /** The text of the {@code parameters} chunk. */
     public String toA1111() {
@@ -50,7 +75,11 @@ public record GenerationParameters(
         }
         Map<String, String> kv = new LinkedHashMap<>();
         kv.put("Steps", Integer.toString(steps));
-        kv.put("Sampler", sampler.displayName());
+        kv.put("Sampler", sampler.a1111Sampler());
+        Schedule effective = sampler.scheduleWith(schedule);
+        if (effective != Schedule.DEFAULT) {
+            kv.put("Schedule type", effective.displayName());
+        }
         kv.put("CFG scale", number(cfg));
         kv.put("Seed", Long.toString(seed));
         kv.put("Size", width + "x" + height);
@@ -60,6 +89,9 @@ public record GenerationParameters(
         }
         if (clipSkip > 1) {
             kv.put("Clip skip", Integer.toString(clipSkip));
+        }
+        if (guidanceRescale != 0) {
+            kv.put(CFG_RESCALE_FIELD, number(guidanceRescale));
         }
         extra.forEach((k, v) -> kv.put(k, quote(v)));
         sb.append('\n');

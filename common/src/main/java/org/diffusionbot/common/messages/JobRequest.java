@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.util.UUID;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.mq.Topology;
 
 /**
@@ -18,6 +19,8 @@ import org.diffusionbot.common.mq.Topology;
  *                     null: false): workers with a safety checker check the images of every other job
  * @param guidanceRescale diffusers' {@code guidance_rescale} φ in [0, 1] ({@link OptionalField}: null
  *                     or absent = 0, plain classifier-free guidance)
+ * @param schedule     the sampler's noise schedule ({@link OptionalField}: null or absent = {@link
+ *                     Schedule#DEFAULT}); one the sampler does not take ({@link Sampler#supports}) is refused
  */
 public record JobRequest(
         UUID jobId,
@@ -37,7 +40,8 @@ public record JobRequest(
         int previewEvery,
         Instant createdAt,
         @OptionalField Boolean ageRestricted,
-        @OptionalField Double guidanceRescale) implements Message {
+        @OptionalField Double guidanceRescale,
+        @OptionalField Schedule schedule) implements Message {
 
     /** Largest init image accepted on the queue (20 MiB). */
     public static final int MAX_INIT_IMAGE_BYTES = 20 << 20;
@@ -69,6 +73,17 @@ public record JobRequest(
         if (guidanceRescale != null) {
             GenerationLimits.checkGuidanceRescale(guidanceRescale);
         }
+        if (schedule != null) {
+            sampler.scheduleWith(schedule);
+        }
+    }
+
+    /** A job with the default schedule. */
+    public JobRequest(UUID jobId, String model, String prompt, String negativePrompt, int width, int height, int steps,
+            double cfg, Sampler sampler, long seed, int count, int clipSkip, byte[] initImage, Double strength,
+            int previewEvery, Instant createdAt, Boolean ageRestricted, Double guidanceRescale) {
+        this(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count, clipSkip, initImage,
+                strength, previewEvery, createdAt, ageRestricted, guidanceRescale, null);
     }
 
     /** A job from a channel that is not age-restricted. */
@@ -87,7 +102,33 @@ public record JobRequest(
     /** @return this job, from a channel that is (or is not) age-restricted */
     public JobRequest withAgeRestricted(boolean restricted) {
         return new JobRequest(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count,
-                clipSkip, initImage, strength, previewEvery, createdAt, restricted, guidanceRescale);
+                clipSkip, initImage, strength, previewEvery, createdAt, restricted, guidanceRescale, schedule);
+    }
+
+    /** @return this job with that schedule (null: the default) */
+    public JobRequest withSchedule(Schedule s) {
+        return new JobRequest(jobId, model, prompt, negativePrompt, width, height, steps, cfg, sampler, seed, count,
+                clipSkip, initImage, strength, previewEvery, createdAt, ageRestricted, guidanceRescale, s);
+    }
+
+    /** The schedule the sampler runs with: {@link Schedule#DEFAULT} when absent. */
+    public Schedule scheduleOrDefault() {
+        return schedule == null ? Schedule.DEFAULT : schedule;
+    }
+
+    /**
+     * A new job made from this one's settings, as the buttons under a finished job ask for (reroll, variation,
+     * upscale): the arguments are what such a job sets anew; every other field (model, prompts, steps, cfg, sampler,
+     * clip skip, guidance rescale, schedule, and any field added later) is carried over unchanged. {@code ageRestricted} is
+     * reset to false: it is the channel of the new job's own request to say ({@link #withAgeRestricted}).
+     *
+     * @throws IllegalArgumentException when the new job breaks a rule of this record (its message names it)
+     */
+    public JobRequest derive(UUID newJobId, int newWidth, int newHeight, long newSeed, int newCount, byte[] newInitImage,
+            Double newStrength, int newPreviewEvery, Instant newCreatedAt) {
+        return new JobRequest(newJobId, model, prompt, negativePrompt, newWidth, newHeight, steps, cfg, sampler, newSeed,
+                newCount, clipSkip, newInitImage, newStrength, newPreviewEvery, newCreatedAt, false, guidanceRescale,
+                schedule);
     }
 
     /** The seed of image {@code i} of this job: consecutive seeds, as Automatic1111 does for a batch. */

@@ -2,6 +2,9 @@ package org.diffusionbot.common.messages;
 
 import java.time.Instant;
 import java.util.List;
+import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 
 /**
  * Published by every worker every few seconds to the heartbeat exchange.
@@ -13,6 +16,8 @@ import java.util.List;
  * @param modelInfo per model it serves: the family and native resolution ({@link ModelInfo}), optional
  * @param residentModels the models of {@code models} loaded now, most recently used first (the others
  *     are loaded on demand); optional: absent (older workers, which load their one model) = all of them
+ * @param modelDefaults per model that has them: the sampler, schedule, steps and cfg its sidecar file
+ *     recommends ({@link ModelDefaults}), optional (absent: none)
  */
 public record WorkerHeartbeat(
         String workerId,
@@ -28,7 +33,8 @@ public record WorkerHeartbeat(
         @OptionalField List<Addon> embeddings,
         @OptionalField Boolean safetyChecker,
         @OptionalField List<ModelInfo> modelInfo,
-        @OptionalField List<String> residentModels) implements Message {
+        @OptionalField List<String> residentModels,
+        @OptionalField List<ModelDefaults> modelDefaults) implements Message {
 
     /** Most add-ons of one kind a heartbeat lists. */
     public static final int MAX_ADDONS = 5000;
@@ -65,6 +71,52 @@ public record WorkerHeartbeat(
         if (!models.containsAll(residentModels)) {
             throw new IllegalArgumentException("resident_models " + residentModels + " are not all in models " + models);
         }
+        modelDefaults = modelDefaults == null ? List.of() : Checks.list("model_defaults", modelDefaults, 100);
+    }
+
+    /** A heartbeat without model defaults. */
+    public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
+            long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings,
+            Boolean safetyChecker, List<ModelInfo> modelInfo, List<String> residentModels) {
+        this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
+                safetyChecker, modelInfo, residentModels, List.of());
+    }
+
+    /** What the model's sidecar file recommends for {@code model}, if anything. */
+    public java.util.Optional<ModelDefaults> defaultsFor(String model) {
+        return modelDefaults.stream().filter(d -> d.model().equals(model)).findFirst();
+    }
+
+    /**
+     * A model's recommended settings, from the sidecar file next to its checkpoint ({@code NAME.json} or
+     * {@code NAME.yaml}: docs/MODELS.md). The bot uses them for the options a user leaves out of {@code
+     * /imagine}: few-step models (Lightning, Hyper, Turbo, LCM) then need no options. Each field may be
+     * absent (null).
+     *
+     * @param model the model name (as in {@code models})
+     * @param sampler the recommended sampler
+     * @param schedule the recommended schedule (taken only with samplers that take it)
+     * @param steps the recommended steps (1..150; lcm at most 50)
+     * @param cfg the recommended guidance scale (0..30; ≤ 1 runs without the negative pass)
+     */
+    public record ModelDefaults(String model, Sampler sampler, Schedule schedule, Integer steps, Double cfg) {
+        public ModelDefaults {
+            Checks.notBlank("model", model, 200);
+            if (steps != null) {
+                GenerationLimits.checkSteps(sampler == null ? Sampler.DEFAULT : sampler, steps);
+            }
+            if (cfg != null) {
+                GenerationLimits.checkCfg(cfg);
+            }
+            if (sampler != null && schedule != null) {
+                sampler.scheduleWith(schedule);
+            }
+        }
+
+        /** Whether it recommends nothing. */
+        public boolean isEmpty() {
+            return sampler == null && schedule == null && steps == null && cfg == null;
+        }
     }
 
     /** What the worker says about {@code model}, if anything. */
@@ -95,7 +147,7 @@ public record WorkerHeartbeat(
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
-                false, List.of(), null);
+                false, List.of(), null, List.of());
     }
 
     /** A heartbeat with add-ons and the safety checker flag, whose models are all loaded. */
@@ -103,7 +155,7 @@ public record WorkerHeartbeat(
             long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings,
             Boolean safetyChecker) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
-                safetyChecker, List.of(), null);
+                safetyChecker, List.of(), null, List.of());
     }
 
     /** A heartbeat with add-ons, the safety checker flag and model info, whose models are all loaded. */
@@ -111,7 +163,7 @@ public record WorkerHeartbeat(
             long jobsDone, double stepsPerSecond, Instant sentAt, List<Addon> loras, List<Addon> embeddings,
             Boolean safetyChecker, List<ModelInfo> modelInfo) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, loras, embeddings,
-                safetyChecker, modelInfo, null);
+                safetyChecker, modelInfo, null, List.of());
     }
 
     /** The models that are not loaded now but can be, in the order of {@code models}. */
@@ -123,6 +175,6 @@ public record WorkerHeartbeat(
     public WorkerHeartbeat(String workerId, String host, String device, List<String> models, State state, int jobsInHand,
             long jobsDone, double stepsPerSecond, Instant sentAt) {
         this(workerId, host, device, models, state, jobsInHand, jobsDone, stepsPerSecond, sentAt, List.of(), List.of(),
-                false, List.of(), null);
+                false, List.of(), null, List.of());
     }
 }

@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import javax.imageio.ImageIO;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.junit.jupiter.api.Test;
 
 class PngTest {
@@ -41,8 +42,39 @@ class PngTest {
                 512, 768, "sd15", 2, null);
         byte[] png = p.toPng(2, 1, new byte[6]);
         assertEquals("a castle\nNegative prompt: blurry\n"
-                + "Steps: 30, Sampler: DPM++ 2M Karras, CFG scale: 7.5, Seed: 42, Size: 512x768, Model: sd15, Clip skip: 2",
-                Png.readText(png).get("parameters"));
+                + "Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 42, Size: 512x768, Model: sd15, "
+                + "Clip skip: 2", Png.readText(png).get("parameters"));
+    }
+
+    /** Sampler and Schedule type as Automatic1111 1.9+ writes them; the default schedule is not written. */
+    @Test
+    void samplerAndScheduleTypeAsAutomatic1111WritesThem() {
+        assertEquals("Steps: 25, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512, Model: m",
+                params(Sampler.DPMPP_2M_SDE_KARRAS, null));
+        assertEquals("Steps: 25, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 7, Seed: 1, Size: 512x512, Model: m",
+                params(Sampler.DPMPP_2M_SDE, Schedule.KARRAS));
+        assertEquals("Steps: 25, Sampler: Euler, Schedule type: SGM Uniform, CFG scale: 7, Seed: 1, Size: 512x512, Model: m",
+                params(Sampler.EULER, Schedule.TRAILING));
+        assertEquals("Steps: 25, Sampler: DPM++ 2M, Schedule type: Exponential, CFG scale: 7, Seed: 1, Size: 512x512, Model: m",
+                params(Sampler.DPMPP_2M, Schedule.EXPONENTIAL));
+        assertEquals("Steps: 25, Sampler: LCM, CFG scale: 7, Seed: 1, Size: 512x512, Model: m",
+                params(Sampler.LCM, Schedule.DEFAULT));
+        assertEquals("Steps: 25, Sampler: Heun, CFG scale: 7, Seed: 1, Size: 512x512, Model: m", params(Sampler.HEUN, null));
+        assertEquals("Steps: 25, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model: m",
+                params(Sampler.EULER_A, null));
+    }
+
+    private static String params(Sampler s, Schedule schedule) {
+        return new GenerationParameters("p", "", 25, s, 7, 1, 512, 512, "m", 1, null, schedule).toA1111().substring(2);
+    }
+
+    @Test
+    void guidanceRescaleIsWrittenAsTheCfgRescaleExtensionWritesIt() throws IOException {
+        GenerationParameters p = new GenerationParameters("a castle", "", 30, Sampler.EULER, 7, 42, 1024, 1024,
+                "noob-vpred", 2, 0.5, null, 0.7);
+        assertEquals("a castle\nSteps: 30, Sampler: Euler, CFG scale: 7, Seed: 42, Size: 1024x1024, Model: noob-vpred, "
+                + "Denoising strength: 0.5, Clip skip: 2, CFG Rescale φ: 0.7",
+                Png.readText(p.toPng(1, 1, new byte[3])).get("parameters"));
     }
 
     @Test

@@ -183,6 +183,50 @@ class MessageCodecTest {
         n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
         n.put("strength", 0.5);
         assertReason(om, n, "init_image and strength");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("schedule", "sgm");
+        assertReason(om, n, "schedule");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("sampler", "euler_a");
+        n.put("schedule", "karras");
+        assertReason(om, n, "sampler euler_a cannot use schedule karras");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("sampler", "lcm");
+        n.put("steps", 60);
+        assertReason(om, n, "sampler lcm takes at most 50 steps, got 60");
+    }
+
+    /** {@code model_defaults} (the models' sidecar files) round-trip and may be absent (older workers). */
+    @Test
+    void modelDefaultsRoundTripAndMayBeAbsent() throws Exception {
+        WorkerHeartbeat.ModelDefaults d = new WorkerHeartbeat.ModelDefaults("lightning", Sampler.EULER,
+                org.diffusionbot.common.Schedule.TRAILING, 4, 1.0);
+        WorkerHeartbeat hb = new WorkerHeartbeat("w1", "h", "cpu", List.of("lightning", "sd15"),
+                WorkerHeartbeat.State.IDLE, 0, 0, 0, T, List.of(), List.of(), false, List.of(), null, List.of(d));
+        WorkerHeartbeat back = MessageCodec.decode(MessageCodec.encode(hb), WorkerHeartbeat.class);
+        assertEquals(hb, back);
+        assertEquals(java.util.Optional.of(d), back.defaultsFor("lightning"));
+        ObjectNode n = (ObjectNode) new ObjectMapper().readTree(MessageCodec.encode(hb));
+        assertEquals("trailing", n.get("model_defaults").get(0).get("schedule").asText());
+        n.remove("model_defaults");
+        assertEquals(List.of(), MessageCodec.decode(new ObjectMapper().writeValueAsBytes(n), WorkerHeartbeat.class)
+                .modelDefaults());
+        assertThrows(IllegalArgumentException.class, () -> new WorkerHeartbeat.ModelDefaults("m", Sampler.LCM, null,
+                60, null));
+    }
+
+    /** {@code schedule} is optional: absent (an older bot) means the sampler's default. */
+    @Test
+    void theScheduleRoundTripsAndMayBeAbsent() throws Exception {
+        JobRequest j = job().withSchedule(org.diffusionbot.common.Schedule.KARRAS);
+        JobRequest back = MessageCodec.decode(MessageCodec.encode(j), JobRequest.class);
+        assertEquals(org.diffusionbot.common.Schedule.KARRAS, back.schedule());
+        ObjectNode n = (ObjectNode) new ObjectMapper().readTree(MessageCodec.encode(j));
+        assertEquals("karras", n.get("schedule").asText());
+        n.remove("schedule");
+        JobRequest old = MessageCodec.decode(new ObjectMapper().writeValueAsBytes(n), JobRequest.class);
+        assertEquals(null, old.schedule());
+        assertEquals(org.diffusionbot.common.Schedule.DEFAULT, old.scheduleOrDefault());
     }
 
     @Test

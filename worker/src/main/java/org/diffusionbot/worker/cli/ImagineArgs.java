@@ -8,8 +8,11 @@ import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.SamplerChoice;
 import org.diffusionbot.common.Schedule;
+import org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
+import org.diffusionbot.worker.runtime.ModelSidecar;
 
 /**
  * Parsed and validated flags of {@code worker.jar imagine}. Values are checked with {@link
@@ -35,6 +38,8 @@ import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
  * @param guidanceRescale diffusers' {@code guidance_rescale} φ, 0..1 (0: plain guidance)
  * @param vae a VAE to use instead of the model's ({@code --vae}: diffusers folder or {@code .safetensors}), or null
  * @param schedule the sampler's noise schedule (default: the scheduler class's own)
+ * @param loraDir the LoRA folder {@code <lora:NAME:W>} tags name files of ({@code --lora-dir}), or null: none
+ * @param embeddingsDir the textual-inversion embeddings' folder ({@code --embeddings-dir}), or null: none
  */
 public record ImagineArgs(
         Path model,
@@ -55,7 +60,9 @@ public record ImagineArgs(
         Path out,
         double guidanceRescale,
         Path vae,
-        Schedule schedule) {
+        Schedule schedule,
+        Path loraDir,
+        Path embeddingsDir) {
 
     public static final String USAGE = """
             usage: java -jar worker.jar imagine --model PATH --prompt TEXT --out FILE.png [options]
@@ -68,7 +75,10 @@ public record ImagineArgs(
               --sampler NAME      %s (default %s)
               --schedule NAME     %s (default: the sampler's own): karras, exponential
                                   for euler, heun, lms, unipc, dpmpp_2m(_sde); trailing (A1111's "SGM Uniform",
-                                  for Lightning/Hyper/Turbo models) for all but lcm
+                                  for Lightning/Hyper/Turbo models) for all but lcm; alone, it turns the
+                                  default dpmpp_2m_karras into dpmpp_2m
+            A sidecar file next to the model (NAME.json or NAME.yaml: sampler, schedule, steps, cfg) fills the
+            --sampler, --schedule, --steps and --cfg not given (docs/MODELS.md).
               --width W, --height H   multiples of 8 in 64..2048, at most 1024x1024 pixels (default 512)
               --clip-skip N       1..12 (default 1)
               --count N           1..4 images (default 1): FILE-1.png .. FILE-N.png when N > 1
@@ -77,12 +87,16 @@ public record ImagineArgs(
               --prediction epsilon|v_prediction   override (SD 2.x 768-px models are v_prediction)
               --guidance-rescale F   0..1 (default 0): diffusers' guidance_rescale, for zero-terminal-SNR models
               --vae PATH          a VAE instead of the model's: diffusers vae/ folder or .safetensors (either naming)
+              --lora-dir DIR      LoRA .safetensors files that <lora:NAME:WEIGHT> in the prompts name (NAME: the
+                                  file name, any case; also <lora:NAME:TE:UNET>)
+              --embeddings-dir DIR   textual-inversion .safetensors embeddings, used where their file name is a
+                                  word of the prompt or negative prompt
               --out FILE.png      where to write the image(s)
             """.formatted(Sampler.ids(), Sampler.DEFAULT.id(), Schedule.ids());
 
     private static final Set<String> FLAGS = Set.of("model", "prompt", "negative", "seed", "steps", "cfg", "sampler",
             "width", "height", "clip-skip", "count", "init-image", "strength", "device", "prediction", "out",
-            "guidance-rescale", "vae", "schedule");
+            "guidance-rescale", "vae", "schedule", "lora-dir", "embeddings-dir");
 
     /**
      * @param args the arguments after {@code imagine}
@@ -128,12 +142,18 @@ public record ImagineArgs(
         }
         long seed = v.containsKey("seed") ? GenerationLimits.checkSeed(longValue(v, "seed"))
                 : ThreadLocalRandom.current().nextLong(GenerationLimits.MAX_SEED + 1);
-        int steps = GenerationLimits.checkSteps(intValue(v, "steps", GenerationLimits.DEFAULT_STEPS));
-        double cfg = GenerationLimits.checkCfg(doubleValue(v, "cfg", GenerationLimits.DEFAULT_CFG));
-        Sampler sampler = v.containsKey("sampler") ? Sampler.fromId(v.get("sampler")) : Sampler.DEFAULT;
+        // the model's sidecar file (NAME.json / NAME.yaml) fills the flags not given
+        ModelDefaults md = ModelSidecar.read("imagine", model).orElse(null);
+        int steps = GenerationLimits.checkSteps(intValue(v, "steps", md != null && md.steps() != null ? md.steps()
+                : GenerationLimits.DEFAULT_STEPS));
+        double cfg = GenerationLimits.checkCfg(doubleValue(v, "cfg", md != null && md.cfg() != null ? md.cfg()
+                : GenerationLimits.DEFAULT_CFG));
+        SamplerChoice choice = SamplerChoice.of(v.containsKey("sampler") ? Sampler.fromId(v.get("sampler")) : null,
+                v.containsKey("schedule") ? Schedule.fromId(v.get("schedule")) : null,
+                md == null ? null : md.sampler(), md == null ? null : md.schedule());
+        Sampler sampler = choice.sampler();
+        Schedule schedule = choice.schedule();
         GenerationLimits.checkSteps(sampler, steps);
-        Schedule schedule = v.containsKey("schedule") ? Schedule.fromId(v.get("schedule")) : Schedule.DEFAULT;
-        sampler.scheduleWith(schedule);
         int width = intValue(v, "width", GenerationLimits.DEFAULT_SIZE);
         int height = intValue(v, "height", GenerationLimits.DEFAULT_SIZE);
         GenerationLimits.checkSize(width, height);
@@ -159,8 +179,22 @@ public record ImagineArgs(
         if (vae != null && !Files.exists(vae)) {
             throw new IllegalArgumentException("VAE " + vae + " does not exist");
         }
+        Path loraDir = folder(v, "lora-dir");
+        Path embeddingsDir = folder(v, "embeddings-dir");
         return new ImagineArgs(model, prompt, negative, seed, steps, cfg, sampler, width, height, clipSkip, count, init,
-                strength, device.equals("gpu"), prediction, Path.of(outText), rescale, vae, schedule);
+                strength, device.equals("gpu"), prediction, Path.of(outText), rescale, vae, schedule, loraDir,
+                embeddingsDir);
+    }
+
+    private static Path folder(Map<String, String> v, String flag) {
+        if (!v.containsKey(flag)) {
+            return null;
+        }
+        Path p = Path.of(v.get(flag));
+        if (!Files.isDirectory(p)) {
+            throw new IllegalArgumentException("--" + flag + " " + p + " is not a folder");
+        }
+        return p;
     }
 
     /** Where image {@code i} (0-based) goes: {@code out} for a single image, else {@code out-(i+1).png}. */

@@ -63,7 +63,8 @@ public final class DiffusionGenerator implements ImageGenerator {
             seeds.add(job.seedOf(i));
         }
         return new GenerationRequest(job.prompt(), job.negativePrompt(), seeds, job.cfg(), job.clipSkip(), job.width(),
-                job.height(), job.steps(), job.sampler(), job.initImage(), job.strength(), job.guidanceRescaleOrZero());
+                job.height(), job.steps(), job.sampler(), job.initImage(), job.strength(), job.guidanceRescaleOrZero(),
+                job.scheduleOrDefault());
     }
 
     @Override

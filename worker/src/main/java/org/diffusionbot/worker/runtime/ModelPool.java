@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,6 +49,7 @@ public final class ModelPool implements AutoCloseable {
     /** Resident models, least recently used first (access order). */
     private final LinkedHashMap<String, ImageGenerator> resident = new LinkedHashMap<>(16, 0.75f, true);
     private final Map<String, Duration> lastLoad = new LinkedHashMap<>();
+    private final List<WorkerHeartbeat.ModelDefaults> defaults;
 
     /**
      * @param sizes  every model served, name → expected bytes once loaded, in the order they are listed
@@ -56,6 +58,22 @@ public final class ModelPool implements AutoCloseable {
      * @throws IllegalArgumentException when a model alone is bigger than the budget
      */
     public ModelPool(Map<String, Long> sizes, long budget, String device, Loader loader, WorkerMetrics metrics) {
+        this(sizes, budget, device, loader, metrics, List.of());
+    }
+
+    /**
+     * As above, with the models' recommended settings ({@link ModelSidecar}), which heartbeats announce.
+     *
+     * @param defaults at most one per served model
+     */
+    public ModelPool(Map<String, Long> sizes, long budget, String device, Loader loader, WorkerMetrics metrics,
+            List<WorkerHeartbeat.ModelDefaults> defaults) {
+        this.defaults = List.copyOf(defaults);
+        for (WorkerHeartbeat.ModelDefaults d : this.defaults) {
+            if (!sizes.containsKey(d.model())) {
+                throw new IllegalArgumentException("defaults for " + d.model() + ", which is not served");
+            }
+        }
         if (sizes.isEmpty()) {
             throw new IllegalArgumentException("no model to serve");
         }
@@ -76,15 +94,26 @@ public final class ModelPool implements AutoCloseable {
 
     /** One model, already loaded and never unloaded (a single-model worker, tests). */
     public static ModelPool of(String name, ImageGenerator generator, WorkerMetrics metrics) {
+        return of(name, generator, metrics, null);
+    }
+
+    /** One model, already loaded and never unloaded, with its recommended settings (null: none). */
+    public static ModelPool of(String name, ImageGenerator generator, WorkerMetrics metrics,
+            WorkerHeartbeat.ModelDefaults defaults) {
         ModelPool pool = new ModelPool(Map.of(name, 0L), 0, generator.device(), n -> {
             throw new IllegalStateException("the only model is always loaded");
-        }, metrics);
+        }, metrics, defaults == null ? List.of() : List.of(defaults));
         pool.resident.put(name, generator);
         return pool;
     }
 
     public String device() {
         return device;
+    }
+
+    /** The served models' recommended settings (those that have a sidecar file). */
+    public List<WorkerHeartbeat.ModelDefaults> defaults() {
+        return defaults;
     }
 
     /** Every model served, in the order given. */

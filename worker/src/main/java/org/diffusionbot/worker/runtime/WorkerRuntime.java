@@ -110,6 +110,8 @@ public final class WorkerRuntime implements AutoCloseable {
     private volatile long busySinceNanos;
     private volatile boolean hung;
     private Runnable onHung = () -> Runtime.getRuntime().halt(3);
+    private volatile java.util.function.Supplier<List<WorkerHeartbeat.Addon>> loras = List::of;
+    private volatile java.util.function.Supplier<List<WorkerHeartbeat.Addon>> embeddings = List::of;
     private volatile double stepsPerSecond;
     private final WorkerMetrics metrics;
 
@@ -165,6 +167,26 @@ public final class WorkerRuntime implements AutoCloseable {
      */
     public void onHung(Runnable action) {
         this.onHung = action;
+    }
+
+    /**
+     * What the heartbeats announce as this worker's LoRAs and embeddings (read at every heartbeat, so files added
+     * while it runs show up; at most {@link WorkerHeartbeat#MAX_ADDONS} of each are sent). Default: none.
+     */
+    public void announce(java.util.function.Supplier<List<WorkerHeartbeat.Addon>> loras,
+            java.util.function.Supplier<List<WorkerHeartbeat.Addon>> embeddings) {
+        this.loras = loras;
+        this.embeddings = embeddings;
+    }
+
+    private static List<WorkerHeartbeat.Addon> addons(java.util.function.Supplier<List<WorkerHeartbeat.Addon>> s) {
+        try {
+            List<WorkerHeartbeat.Addon> all = s.get();
+            return all.size() <= WorkerHeartbeat.MAX_ADDONS ? all : all.subList(0, WorkerHeartbeat.MAX_ADDONS);
+        } catch (RuntimeException e) {
+            LOG.warn("add-ons not listed in the heartbeat: {}", e.getMessage());
+            return List.of();
+        }
     }
 
     /** Connects, declares the topology and starts consuming. */
@@ -497,7 +519,8 @@ public final class WorkerRuntime implements AutoCloseable {
                 safety.add(new JobResult.Safety(im.index(), im.safety().nsfw(), im.safety().score()));
             }
             GenerationParameters p = new GenerationParameters(r.prompt(), r.negativePrompt(), r.steps(), r.sampler(),
-                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength());
+                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength(), r.schedule(),
+                    r.guidanceRescaleOrZero());
             images.add(new JobResult.Image(im.index(), im.seed(), im.width(), im.height(),
                     p.toPng(im.width(), im.height(), im.rgb())));
         }
@@ -627,10 +650,10 @@ public final class WorkerRuntime implements AutoCloseable {
                     : busy ? WorkerHeartbeat.State.BUSY : WorkerHeartbeat.State.IDLE;
             List<String> resident = models.resident();
             WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, models.device(),
-                    models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(), List.of(),
-                    List.of(), resident.stream().map(models::peek).anyMatch(g -> g != null && g.checksImages()),
+                    models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(),
+                    addons(loras), addons(embeddings), resident.stream().map(models::peek).anyMatch(g -> g != null && g.checksImages()),
                     resident.stream().filter(m -> models.peek(m) != null).map(m -> models.peek(m).modelInfo(m)).toList(),
-                    resident);
+                    resident, models.defaults());
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {
                 java.nio.file.Files.writeString(config.healthFile(), hb.sentAt().toString());

@@ -59,10 +59,41 @@ class SamplerImagineCommandTest {
         assertTrue(log.contains(label + " " + calls + "/" + calls + " ["), log);
 
         BufferedImage img = ImageIO.read(out.toFile());
+        assertEquals(c.get("width").getAsInt(), img.getWidth());
+        assertEquals(c.get("height").getAsInt(), img.getHeight());
+        int worst = worstLevel(out, c);
+        assertTrue(worst <= 1, name + ": differs by " + worst + " levels");
+    }
+
+    /**
+     * A sidecar file beside the checkpoint supplies sampler, schedule, steps and cfg: with only the prompt,
+     * seed and size, {@code imagine} makes case pipe6 (euler, trailing, 6 steps, cfg 7.5) and writes them as A1111.
+     */
+    @Test
+    void aSidecarFileFillsTheFlagsNotGiven() throws Exception {
+        JsonObject c = SamplerReferenceTest.caseList().get(6);
+        assertEquals("euler", c.get("scheduler").getAsString());
+        Path ckpt = java.nio.file.Files.createSymbolicLink(tmp.resolve("frog-lightning.safetensors"),
+                TinyModels.singleFilePath().toAbsolutePath());
+        java.nio.file.Files.writeString(tmp.resolve("frog-lightning.yaml"),
+                "sampler: euler\nschedule: trailing\nsteps: 6\ncfg: 7.5\n");
+        Path out = tmp.resolve("frog.png");
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int rc = ImagineCommand.run(new String[] {"--model", ckpt.toString(), "--prompt", c.get("prompt").getAsString(),
+            "--seed", c.get("seed").getAsString(), "--width", "64", "--height", "64", "--out", out.toString()},
+                new PrintStream(new ByteArrayOutputStream()), new PrintStream(err, true, StandardCharsets.UTF_8));
+        assertEquals(0, rc, err.toString(StandardCharsets.UTF_8));
+        int worst = worstLevel(out, c);
+        assertTrue(worst <= 1, "differs from pipe6 by " + worst + " levels");
+        String params = org.diffusionbot.common.image.Png.readText(java.nio.file.Files.readAllBytes(out)).get("parameters");
+        assertTrue(params.contains("Steps: 6, Sampler: Euler, Schedule type: SGM Uniform, CFG scale: 7.5, Seed: 306,"),
+                params);
+    }
+
+    private static int worstLevel(Path png, JsonObject c) throws java.io.IOException {
+        BufferedImage img = ImageIO.read(png.toFile());
         int w = c.get("width").getAsInt();
         int h = c.get("height").getAsInt();
-        assertEquals(w, img.getWidth());
-        assertEquals(h, img.getHeight());
         RefData.Tensor ref = RefData.tensorIn(SamplerReferenceTest.TENSORS, c.get("key").getAsString() + ".image");
         int worst = 0;
         for (int y = 0; y < h; y++) {
@@ -75,7 +106,7 @@ class SamplerImagineCommandTest {
                 }
             }
         }
-        assertTrue(worst <= 1, name + ": differs by " + worst + " levels");
+        return worst;
     }
 
     @Test

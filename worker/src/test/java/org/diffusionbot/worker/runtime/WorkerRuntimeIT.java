@@ -150,6 +150,27 @@ class WorkerRuntimeIT {
         assertTrue(registry.get("diffusionbot.worker.steps.per.second").tag("model", model).gauge().value() > 0);
     }
 
+    /** The model's sidecar recommendation goes out in heartbeats; a job's schedule reaches its PNG as A1111 names it. */
+    @Test
+    void heartbeatsAnnounceModelDefaultsAndThePngNamesTheSchedule() throws Exception {
+        WorkerHeartbeat.ModelDefaults d = new WorkerHeartbeat.ModelDefaults(model, Sampler.EULER,
+                org.diffusionbot.common.Schedule.TRAILING, 4, 1.0);
+        WorkerConfig config = new WorkerConfig(Path.of("."), model, "test-worker", "cpu", 1, 1, null,
+                java.time.Duration.ofMinutes(5), new RabbitSettings(RabbitTestSupport.settings().uri(), 2, 15));
+        WorkerMetrics metrics = new WorkerMetrics(registry);
+        runtime = new WorkerRuntime(config, ModelPool.of(model, new SyntheticGenerator(0), metrics, d),
+                Clock.systemUTC(), metrics);
+        runtime.start();
+        JobRequest r = job("a lighthouse", 4).withSchedule(org.diffusionbot.common.Schedule.TRAILING);
+        publish(r);
+        JobResult res = assertInstanceOf(JobResult.class, awaitFor(results, r.jobId()));
+        String params = Png.readText(res.images().get(0).png()).get("parameters");
+        assertTrue(params.startsWith("a lighthouse\nSteps: 4, Sampler: Euler, Schedule type: SGM Uniform, CFG scale: 7,"),
+                params);
+        assertTrue(progress.stream().anyMatch(m -> m instanceof WorkerHeartbeat h && h.workerId().equals("test-worker")
+                && h.modelDefaults().equals(List.of(d))), "heartbeats announce the model's defaults");
+    }
+
     @Test
     void safetyVerdictsTravelWithTheResultAndHeartbeatsSayTheWorkerChecks() throws Exception {
         startWorker(1, new SafetyCheckingGenerator(new SyntheticGenerator(0), (w, h, rgb) -> rgb.stream()

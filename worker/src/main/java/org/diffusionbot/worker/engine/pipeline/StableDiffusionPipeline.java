@@ -25,6 +25,7 @@ import org.diffusionbot.worker.engine.schedulers.Schedulers;
 import org.diffusionbot.worker.engine.schedulers.StepResult;
 import org.diffusionbot.worker.engine.text.ClipTokenizer;
 import org.diffusionbot.worker.engine.text.PromptChunker;
+import org.diffusionbot.worker.engine.lora.PromptAddons;
 import org.diffusionbot.worker.engine.text.PromptEncoder;
 
 /**
@@ -65,8 +66,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     private final StableDiffusionModels models;
     private final ClipTokenizer tokenizer;
-    /** Prompts → the UNet's conditioning, for the model's family. */
-    private final TextConditioner conditioner;
+    /** Prompts → the UNet's conditioning, for the model's family (rebuilt by {@link #useAddons}). */
+    private TextConditioner conditioner;
+    private final ClipTokenizer tokenizer2;
+    /** LoRAs and embeddings named in prompts ({@link #useAddons}). */
+    private PromptAddons addons = PromptAddons.NONE;
+    /** Owner of the embedding vectors the encoders use. */
+    private NDManager addonArrays;
     private final SchedulerConfig schedulerConfig;
     private final DataType dtype;
     private final Device device;
@@ -128,15 +134,93 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         if ((models.textEncoder2() == null) != (tokenizer2 == null)) {
             throw new IllegalArgumentException("a second tokenizer goes with a second text encoder");
         }
-        this.conditioner = tokenizer2 == null ? new TextConditioner.Clip(promptEncoder, dtype)
-                : new TextConditioner.Sdxl(promptEncoder, new PromptEncoder(new PromptChunker(tokenizer2),
-                        models.textEncoder2()), dtype);
+        this.tokenizer2 = tokenizer2;
+        this.conditioner = TextConditioner.of(promptEncoder, tokenizer2 == null ? null
+                : new PromptEncoder(new PromptChunker(tokenizer2), models.textEncoder2()), dtype);
         this.schedulerConfig = Objects.requireNonNull(schedulerConfig);
         this.dtype = dtype;
         this.device = device;
         this.description = description;
         this.unetRunner = new CudaGraphUNet(models.unet(), device, options.cudaGraphsMax());
         this.decodeBatch = device.isGpu() ? options.decodeBatch() : 1;
+    }
+
+    /**
+     * Uses LoRAs and textual-inversion embeddings named in prompts: each batch's LoRA set is put on
+     * the model before it runs ({@link PromptAddons#prepare}), every {@code <lora:…>} tag is cut from
+     * the text, and the embeddings' names trigger their vectors in the text encoder(s) (SDXL: the
+     * first of each embedding's vector sets for the first encoder, the second for the second). The
+     * pipeline closes the add-ons when it is closed.
+     *
+     * @param addons the add-ons; their embeddings must have one vector set per text encoder
+     */
+    public void useAddons(PromptAddons addons) {
+        NDManager arrays = NDManager.newBaseManager(device);
+        try {
+            PromptEncoder one = encoderWith(tokenizer, models.textEncoder(), 0, addons, arrays);
+            PromptEncoder two = tokenizer2 == null ? null : encoderWith(tokenizer2, models.textEncoder2(), 1, addons, arrays);
+            this.conditioner = TextConditioner.of(one, two, dtype);
+        } catch (RuntimeException e) {
+            arrays.close();
+            throw e;
+        }
+        if (this.addons != addons) {
+            this.addons.close();
+        }
+        if (addonArrays != null) {
+            addonArrays.close();
+        }
+        this.addons = addons;
+        this.addonArrays = arrays;
+    }
+
+    /**
+     * Uses the LoRAs of {@code loraDir} and the embeddings of {@code embeddingsDir} that fit this model
+     * ({@link #useAddons(PromptAddons)}); embeddings that do not fit (another family, a pickle) are
+     * left out, each with one line to {@code warn}.
+     *
+     * @param loraDir LoRA folder, or null (then a prompt naming a LoRA fails with the reason)
+     * @param embeddingsDir embeddings folder, or null
+     * @param warn receives one line per embedding left out
+     * @throws UnsupportedOperationException when LoRAs are asked for but this model's weights cannot
+     *     be patched in place yet
+     */
+    public void useAddons(java.nio.file.Path loraDir, java.nio.file.Path embeddingsDir,
+            java.util.function.Consumer<String> warn) {
+        org.diffusionbot.worker.engine.lora.ModelFolder embeddingFolder = embeddingsDir == null ? null
+                : new org.diffusionbot.worker.engine.lora.ModelFolder(embeddingsDir, "embedding");
+        int[] widths = sdxl() ? new int[] {models.textEncoder().config().hiddenSize(),
+                models.textEncoder2().config().hiddenSize()} : new int[] {models.textEncoder().config().hiddenSize()};
+        List<org.diffusionbot.worker.engine.lora.Embeddings.Embedding> embeddings = embeddingFolder == null ? List.of()
+                : org.diffusionbot.worker.engine.lora.Embeddings.load(embeddingFolder, widths, warn);
+        org.diffusionbot.worker.engine.lora.LoraPatcher loras = null;
+        if (loraDir != null) {
+            org.diffusionbot.worker.engine.lora.PatchableModel weights = models.patchable();
+            if (weights == null) {
+                throw new UnsupportedOperationException("LoRAs need a model whose weights can be patched in place by"
+                        + " name, which this build cannot do yet");
+            }
+            loras = new org.diffusionbot.worker.engine.lora.LoraPatcher(weights,
+                    new org.diffusionbot.worker.engine.lora.ModelFolder(loraDir, "LoRA"), device);
+        }
+        useAddons(new PromptAddons(loras, embeddingFolder, embeddings));
+    }
+
+    /** @return the add-ons in use ({@link PromptAddons#NONE} until {@link #useAddons}) */
+    public PromptAddons addons() {
+        return addons;
+    }
+
+    private PromptEncoder encoderWith(ClipTokenizer tok, org.diffusionbot.worker.engine.models.ClipTextEncoder encoder,
+            int index, PromptAddons a, NDManager arrays) {
+        List<org.diffusionbot.worker.engine.text.TextualInversion.Vectors> vectors = new ArrayList<>();
+        for (org.diffusionbot.worker.engine.lora.Embeddings.Embedding e : a.embeddings()) {
+            vectors.add(new org.diffusionbot.worker.engine.text.TextualInversion.Vectors(e.name(), e.perEncoder().get(index)));
+        }
+        var config = encoder.config();
+        var ti = org.diffusionbot.worker.engine.text.TextualInversion.of(tok, config.vocabSize(), config.hiddenSize(),
+                vectors);
+        return new PromptEncoder(new PromptChunker(tok).withEmbeddings(ti), encoder, arrays, dtype, device);
     }
 
     /** Whether the model is SDXL (a second text encoder, added conditioning, SDXL's latent space). */
@@ -252,6 +336,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<List<String>> notes = new ArrayList<>();
         for (int r = 0; r < nReq; r++) {
             notes.add(new ArrayList<>());
+        }
+        // the batch's LoRA set on the model (one set per batch); a set that cannot be applied fails every request
+        String refused = addons.prepare(requests.stream().map(q -> new String[] {q.prompt(), q.negativePrompt()}).toList());
+        if (refused != null) {
+            List<RequestResult> out = new ArrayList<>();
+            for (int r = 0; r < nReq; r++) {
+                out.add(new RequestResult.Failure(RequestResult.Reason.INVALID_INPUT, refused, notes.get(r)));
+            }
+            return out;
         }
         int lh = head.height() / 8;
         int lw = head.width() / 8;
@@ -696,6 +789,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     @Override
     public void close() {
+        addons.close(); // the checkpoint's own weights back before the models go
+        if (addonArrays != null) {
+            addonArrays.close();
+        }
         unetRunner.close();
         models.close();
     }

@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.Shape;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.diffusionbot.worker.engine.lora.PromptAddons;
 import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.text.ChunkedPrompt;
 import org.diffusionbot.worker.engine.text.PromptEncoder;
@@ -19,7 +20,7 @@ import org.diffusionbot.worker.engine.text.PromptEncoder;
  * the context only), {@link Sdxl} for SDXL ({@code StableDiffusionXLPipeline}: both encoders' context,
  * the pooled embedding, the added time ids).
  *
- * <p>Common to both: prompts are parsed for Automatic1111's emphasis syntax and encoded in 75-token
+ * <p>Common to both: {@code <lora:…>} tags are cut from the text ({@link PromptAddons#text}); prompts are parsed for Automatic1111's emphasis syntax and encoded in 75-token
  * chunks ({@link PromptEncoder}); every prompt of the batch, negatives included when guidance is on,
  * is padded with empty-prompt chunks to the batch's largest chunk count k; the rows are the negatives
  * of every batch row, then the positives (2N rows), or the positives alone without guidance (N).
@@ -41,7 +42,18 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
      * negative prompt.
      */
     final int promptChunks(GenerationRequest r) {
-        return Math.max(encoder.chunk(r.prompt()).chunkCount(), encoder.chunk(r.negativePrompt()).chunkCount());
+        return Math.max(encoder.chunk(PromptAddons.text(r.prompt())).chunkCount(),
+                encoder.chunk(PromptAddons.text(r.negativePrompt())).chunkCount());
+    }
+
+    /**
+     * @param encoder the (first) text encoder with its tokenizer
+     * @param encoder2 SDXL's second, or null for SD 1.x/2.x
+     * @param dtype the model's dtype
+     * @return the family's conditioner
+     */
+    static TextConditioner of(PromptEncoder encoder, PromptEncoder encoder2, DataType dtype) {
+        return encoder2 == null ? new Clip(encoder, dtype) : new Sdxl(encoder, encoder2, dtype);
     }
 
     /**
@@ -61,8 +73,8 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
                 continue;
             }
             GenerationRequest q = requests.get(r);
-            ChunkedPrompt neg = encoder.chunk(q.negativePrompt());
-            ChunkedPrompt pos = encoder.chunk(q.prompt());
+            ChunkedPrompt neg = encoder.chunk(PromptAddons.text(q.negativePrompt()));
+            ChunkedPrompt pos = encoder.chunk(PromptAddons.text(q.prompt()));
             chunked.put(r, List.of(neg, pos));
             note(notes.get(r), "prompt", pos);
             chunks = Math.max(chunks, pos.chunkCount());
@@ -149,12 +161,13 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
 
         @Override
         NDArray[] encodeRequest(NDManager m, GenerationRequest q, List<ChunkedPrompt> prompts, int chunks) {
-            List<ChunkedPrompt> p2 = List.of(encoder2.chunk(q.negativePrompt()), encoder2.chunk(q.prompt()));
+            String negative = PromptAddons.text(q.negativePrompt());
+            List<ChunkedPrompt> p2 = List.of(encoder2.chunk(negative), encoder2.chunk(PromptAddons.text(q.prompt())));
             var h1 = encoder.encodeHidden(m, prompts, chunks, q.clipSkip());
             var h2 = encoder2.encodeHidden(m, p2, chunks, q.clipSkip());
             NDArray context = h1.hidden().concat(h2.hidden(), 2);
             NDArray pooled = h2.pooled();
-            if (q.negativePrompt() == null || q.negativePrompt().isEmpty()) {
+            if (negative.isEmpty()) {
                 // force_zeros_for_empty_prompt: the negative row of both is zeros
                 NDArray keep = m.create(new float[] {0f, 1f}, new Shape(2, 1, 1)).toType(context.getDataType(), false);
                 context = context.mul(keep);
