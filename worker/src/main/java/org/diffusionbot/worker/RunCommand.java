@@ -14,6 +14,7 @@ import java.util.function.UnaryOperator;
 import java.util.concurrent.CountDownLatch;
 import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.worker.engine.ComputeDevice;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
@@ -116,9 +117,13 @@ final class RunCommand {
                 return 2;
             }
         }
+        Map<String, WorkerHeartbeat.ModelInfo> described = new LinkedHashMap<>(); // heartbeats describe unloaded ones
         for (Map.Entry<String, Path> m : paths.entrySet()) { // before anything is announced: every model can run jobs
             try {
-                LOG.info("model {}: {}", m.getKey(), ModelLoader.check(m.getValue(), loadOptions));
+                ModelLoader.Checked checked = ModelLoader.check(m.getValue(), loadOptions);
+                LOG.info("model {}: {}", m.getKey(), checked);
+                described.put(m.getKey(), new WorkerHeartbeat.ModelInfo(m.getKey(), checked.family().id(),
+                        checked.nativeSize(), checked.nativeSize()));
             } catch (ModelFormatException e) {
                 System.err.println("worker: MODEL_PATH: " + e.getMessage());
                 return 2;
@@ -141,7 +146,8 @@ final class RunCommand {
         ModelPool pool;
         try {
             pool = new ModelPool(sizes, budget, DiffusionGenerator.deviceName(compute.device()),
-                    name -> load(name, paths.get(name), compute, loadOptions, sizes.get(name), safety), metrics, defaults);
+                    name -> load(name, paths.get(name), compute, loadOptions, sizes.get(name), safety), metrics, defaults,
+                    described);
         } catch (IllegalArgumentException e) {
             throw new ConfigException("MODEL_MEMORY_GB: " + e.getMessage() + " (set MODEL_MEMORY_GB higher, or serve "
                     + "fewer or smaller models)");

@@ -652,7 +652,7 @@ public final class WorkerRuntime implements AutoCloseable {
             WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, models.device(),
                     models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(),
                     addons(loras), addons(embeddings), resident.stream().map(models::peek).anyMatch(g -> g != null && g.checksImages()),
-                    resident.stream().filter(m -> models.peek(m) != null).map(m -> models.peek(m).modelInfo(m)).toList(),
+                    models.modelInfo(),
                     resident, models.defaults());
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {
