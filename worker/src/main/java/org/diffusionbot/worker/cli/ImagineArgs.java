@@ -38,6 +38,8 @@ import org.diffusionbot.worker.runtime.ModelSidecar;
  * @param guidanceRescale diffusers' {@code guidance_rescale} φ, 0..1 (0: plain guidance)
  * @param vae a VAE to use instead of the model's ({@code --vae}: diffusers folder or {@code .safetensors}), or null
  * @param schedule the sampler's noise schedule (default: the scheduler class's own)
+ * @param loraDir the LoRA folder {@code <lora:NAME:W>} tags name files of ({@code --lora-dir}), or null: none
+ * @param embeddingsDir the textual-inversion embeddings' folder ({@code --embeddings-dir}), or null: none
  */
 public record ImagineArgs(
         Path model,
@@ -58,7 +60,9 @@ public record ImagineArgs(
         Path out,
         double guidanceRescale,
         Path vae,
-        Schedule schedule) {
+        Schedule schedule,
+        Path loraDir,
+        Path embeddingsDir) {
 
     public static final String USAGE = """
             usage: java -jar worker.jar imagine --model PATH --prompt TEXT --out FILE.png [options]
@@ -83,12 +87,16 @@ public record ImagineArgs(
               --prediction epsilon|v_prediction   override (SD 2.x 768-px models are v_prediction)
               --guidance-rescale F   0..1 (default 0): diffusers' guidance_rescale, for zero-terminal-SNR models
               --vae PATH          a VAE instead of the model's: diffusers vae/ folder or .safetensors (either naming)
+              --lora-dir DIR      LoRA .safetensors files that <lora:NAME:WEIGHT> in the prompts name (NAME: the
+                                  file name, any case; also <lora:NAME:TE:UNET>)
+              --embeddings-dir DIR   textual-inversion .safetensors embeddings, used where their file name is a
+                                  word of the prompt or negative prompt
               --out FILE.png      where to write the image(s)
             """.formatted(Sampler.ids(), Sampler.DEFAULT.id(), Schedule.ids());
 
     private static final Set<String> FLAGS = Set.of("model", "prompt", "negative", "seed", "steps", "cfg", "sampler",
             "width", "height", "clip-skip", "count", "init-image", "strength", "device", "prediction", "out",
-            "guidance-rescale", "vae", "schedule");
+            "guidance-rescale", "vae", "schedule", "lora-dir", "embeddings-dir");
 
     /**
      * @param args the arguments after {@code imagine}
@@ -171,8 +179,22 @@ public record ImagineArgs(
         if (vae != null && !Files.exists(vae)) {
             throw new IllegalArgumentException("VAE " + vae + " does not exist");
         }
+        Path loraDir = folder(v, "lora-dir");
+        Path embeddingsDir = folder(v, "embeddings-dir");
         return new ImagineArgs(model, prompt, negative, seed, steps, cfg, sampler, width, height, clipSkip, count, init,
-                strength, device.equals("gpu"), prediction, Path.of(outText), rescale, vae, schedule);
+                strength, device.equals("gpu"), prediction, Path.of(outText), rescale, vae, schedule, loraDir,
+                embeddingsDir);
+    }
+
+    private static Path folder(Map<String, String> v, String flag) {
+        if (!v.containsKey(flag)) {
+            return null;
+        }
+        Path p = Path.of(v.get(flag));
+        if (!Files.isDirectory(p)) {
+            throw new IllegalArgumentException("--" + flag + " " + p + " is not a folder");
+        }
+        return p;
     }
 
     /** Where image {@code i} (0-based) goes: {@code out} for a single image, else {@code out-(i+1).png}. */

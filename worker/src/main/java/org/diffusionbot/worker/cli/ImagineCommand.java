@@ -58,7 +58,10 @@ public final class ImagineCommand {
             try {
                 p.family().checkSize(a.width(), a.height());
                 p.family().checkSteps(a.steps());
-            } catch (IllegalArgumentException e) {
+                if (a.loraDir() != null || a.embeddingsDir() != null) {
+                    p.useAddons(a.loraDir(), a.embeddingsDir(), w -> err.println("note: " + w));
+                }
+            } catch (IllegalArgumentException | UnsupportedOperationException e) {
                 err.println("imagine: " + e.getMessage());
                 return 2;
             }
@@ -95,7 +98,8 @@ public final class ImagineCommand {
                 GenerationParameters gp = new GenerationParameters(a.prompt(), a.negative(), a.steps(), a.sampler(), a.cfg(),
                         seeds.get(i), img.width(), img.height(), modelName(a), a.clipSkip(), a.strength(), a.schedule(),
                         a.guidanceRescale());
-                Files.write(a.outFor(i), gp.toPng(img.width(), img.height(), img.rgb()));
+                Files.write(a.outFor(i), gp.toPng(img.width(), img.height(), img.rgb(),
+                        p.addons().infotext(a.prompt(), a.negative())));
                 out.println(a.outFor(i));
             }
             err.printf(Locale.ROOT, "generated %d image(s) in %.2f s (%.3f s/step)%n", images.size(), (t2 - t1) / 1e9,

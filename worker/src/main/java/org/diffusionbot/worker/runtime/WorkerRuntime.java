@@ -522,7 +522,7 @@ public final class WorkerRuntime implements AutoCloseable {
                     r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength(), r.schedule(),
                     r.guidanceRescaleOrZero());
             images.add(new JobResult.Image(im.index(), im.seed(), im.width(), im.height(),
-                    p.toPng(im.width(), im.height(), im.rgb())));
+                    p.toPng(im.width(), im.height(), im.rgb(), s.infotext())));
         }
         JobResult result = new JobResult(r.jobId(), config.workerId(), images, new JobResult.Timings(
                 Math.max(0, Duration.between(r.createdAt(), started).toMillis()),

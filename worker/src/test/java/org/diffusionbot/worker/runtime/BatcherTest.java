@@ -56,6 +56,45 @@ class BatcherTest {
         assertEquals(List.of(), pending);
     }
 
+    private static JobRequest job(String prompt, String negative) {
+        return new JobRequest(UUID.randomUUID(), "sd15", prompt, negative, 512, 512, 20, 7.0, Sampler.EULER, 1, 1, 1,
+                null, null, 0, Instant.now());
+    }
+
+    @Test
+    void onlyJobsWithTheSameLoraSetShareABatch() {
+        JobRequest a = job("a castle <lora:Water:0.8>", "");
+        JobRequest b = job("<lora:water:0.5> a lake", "blurry <lora:WATER:0.3>"); // the same set: water 0.8
+        JobRequest other = job("a castle <lora:water:0.7>", "");
+        JobRequest te = job("a castle <lora:water:0.8:1>", ""); // another UNet weight
+        JobRequest none = job("a castle", "");
+        JobRequest zero = job("a castle <lora:water:0>", ""); // weight 0 changes nothing: no LoRA
+        JobRequest broken = job("a castle <lora:water:x>", "");
+        JobRequest brokenToo = job("a castle <lora:water:x>", "");
+        List<JobRequest> pending = new ArrayList<>(List.of(a, none, other, b, te, zero, broken, brokenToo));
+        assertEquals(List.of(a, b), Batcher.take(pending, j -> j, 8));
+        assertEquals(List.of(none, zero), Batcher.take(pending, j -> j, 8));
+        assertEquals(List.of(other), Batcher.take(pending, j -> j, 8));
+        assertEquals(List.of(te), Batcher.take(pending, j -> j, 8));
+        assertEquals(List.of(broken), Batcher.take(pending, j -> j, 8), "a job whose tags do not parse fails alone");
+        assertEquals(List.of(brokenToo), pending);
+    }
+
+    @Test
+    void loraSetsTakeTurnsOldestFirstSoNoSetStarves() {
+        // jobs alternate between two sets and keep coming: each batch starts with the oldest waiting job
+        List<JobRequest> pending = new ArrayList<>();
+        for (int i = 0; i < 6; i++) {
+            pending.add(job("x <lora:" + (i % 2 == 0 ? "a" : "b") + ":1>", ""));
+        }
+        List<JobRequest> jobs = List.copyOf(pending);
+        assertEquals(List.of(jobs.get(0), jobs.get(2)), Batcher.take(pending, j -> j, 2), "set a's two oldest");
+        pending.add(job("x <lora:a:1>", "")); // a newer job of the set that just ran
+        List<JobRequest> second = Batcher.take(pending, j -> j, 2);
+        assertEquals(2, second.size());
+        second.forEach(j -> assertEquals(true, j.prompt().contains("lora:b"), "set b's turn, not a's newest job"));
+    }
+
     @Test
     void jobsWithDifferentSchedulesAreNotBatchedTogether() {
         JobRequest plain = job("a", 512, 20, 1);

@@ -129,6 +129,11 @@ public final class Lora implements AutoCloseable {
         return file.path();
     }
 
+    /** @return the file's {@code __metadata__} (empty when it has none) */
+    public Map<String, String> metadata() {
+        return file.metadata();
+    }
+
     /** @return the family the file says it is for, else the model's (it fits the model) */
     public LoraFamily family() {
         return family;

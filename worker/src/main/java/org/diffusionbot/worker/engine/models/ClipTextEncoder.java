@@ -222,7 +222,7 @@ public final class ClipTextEncoder {
             NDArray added = idx.sub(vocab).maximum(0);
             x = idx.getNDArrayInternal().embedding(own, tokenEmbedding, SparseFormat.DENSE).head();
             NDArray e = idx.getNDArrayInternal().embedding(added, extraTokens, SparseFormat.DENSE).head();
-            x = NDArrays.where(extra.expandDims(-1), e, x);
+            x = NDArrays.where(extra.expandDims(-1).broadcast(x.getShape()), e, x); // torch.where: no broadcasting in DJL
         }
         if (len == config.maxPositionEmbeddings()) {
             return new NDArray[] {x.add(positionEmbedding), fullMask};

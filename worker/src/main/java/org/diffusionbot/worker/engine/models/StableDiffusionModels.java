@@ -41,6 +41,14 @@ public final class StableDiffusionModels implements AutoCloseable {
         this.vae = vae;
     }
 
+    /**
+     * The weights of the UNet and the text encoder(s) as a LoRA patch addresses them, or null while
+     * the layers cannot be patched in place by name (the engine's named parameters, issue 12).
+     */
+    public org.diffusionbot.worker.engine.lora.PatchableModel patchable() {
+        return null;
+    }
+
     /** @return the CLIP text encoder */
     public ClipTextEncoder textEncoder() {
         return textEncoder;

@@ -26,6 +26,7 @@ import org.diffusionbot.worker.engine.schedulers.StepResult;
 import org.diffusionbot.worker.engine.text.ChunkedPrompt;
 import org.diffusionbot.worker.engine.text.ClipTokenizer;
 import org.diffusionbot.worker.engine.text.PromptChunker;
+import org.diffusionbot.worker.engine.lora.PromptAddons;
 import org.diffusionbot.worker.engine.text.PromptEncoder;
 
 /**
@@ -66,9 +67,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     private final StableDiffusionModels models;
     private final ClipTokenizer tokenizer;
-    private final PromptEncoder promptEncoder;
+    private PromptEncoder promptEncoder;
     /** SDXL's second encoder with its tokenizer (pads with {@code !}), else null. */
-    private final PromptEncoder promptEncoder2;
+    private PromptEncoder promptEncoder2;
+    private final ClipTokenizer tokenizer2;
+    /** LoRAs and embeddings named in prompts ({@link #useAddons}). */
+    private PromptAddons addons = PromptAddons.NONE;
+    /** Owner of the embedding vectors the encoders use. */
+    private NDManager addonArrays;
     private final SchedulerConfig schedulerConfig;
     private final DataType dtype;
     private final Device device;
@@ -115,6 +121,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         if ((models.textEncoder2() == null) != (tokenizer2 == null)) {
             throw new IllegalArgumentException("a second tokenizer goes with a second text encoder");
         }
+        this.tokenizer2 = tokenizer2;
         this.promptEncoder2 = tokenizer2 == null ? null
                 : new PromptEncoder(new PromptChunker(tokenizer2), models.textEncoder2());
         this.schedulerConfig = Objects.requireNonNull(schedulerConfig);
@@ -123,6 +130,85 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.description = description;
         this.unetRunner = new CudaGraphUNet(models.unet(), device, EngineSettings.positiveInt("SD_CUDA_GRAPHS_MAX", 3));
         this.decodeBatch = device.isGpu() ? EngineSettings.positiveInt("SD_DECODE_BATCH", 1) : 1;
+    }
+
+    /**
+     * Uses LoRAs and textual-inversion embeddings named in prompts: each batch's LoRA set is put on
+     * the model before it runs ({@link PromptAddons#prepare}), every {@code <lora:…>} tag is cut from
+     * the text, and the embeddings' names trigger their vectors in the text encoder(s) (SDXL: the
+     * first of each embedding's vector sets for the first encoder, the second for the second). The
+     * pipeline closes the add-ons when it is closed.
+     *
+     * @param addons the add-ons; their embeddings must have one vector set per text encoder
+     */
+    public void useAddons(PromptAddons addons) {
+        NDManager arrays = NDManager.newBaseManager(device);
+        try {
+            PromptEncoder one = encoderWith(tokenizer, models.textEncoder(), 0, addons, arrays);
+            PromptEncoder two = tokenizer2 == null ? null : encoderWith(tokenizer2, models.textEncoder2(), 1, addons, arrays);
+            this.promptEncoder = one;
+            this.promptEncoder2 = two;
+        } catch (RuntimeException e) {
+            arrays.close();
+            throw e;
+        }
+        if (this.addons != addons) {
+            this.addons.close();
+        }
+        if (addonArrays != null) {
+            addonArrays.close();
+        }
+        this.addons = addons;
+        this.addonArrays = arrays;
+    }
+
+    /**
+     * Uses the LoRAs of {@code loraDir} and the embeddings of {@code embeddingsDir} that fit this model
+     * ({@link #useAddons(PromptAddons)}); embeddings that do not fit (another family, a pickle) are
+     * left out, each with one line to {@code warn}.
+     *
+     * @param loraDir LoRA folder, or null (then a prompt naming a LoRA fails with the reason)
+     * @param embeddingsDir embeddings folder, or null
+     * @param warn receives one line per embedding left out
+     * @throws UnsupportedOperationException when LoRAs are asked for but this model's weights cannot
+     *     be patched in place yet
+     */
+    public void useAddons(java.nio.file.Path loraDir, java.nio.file.Path embeddingsDir,
+            java.util.function.Consumer<String> warn) {
+        org.diffusionbot.worker.engine.lora.ModelFolder embeddingFolder = embeddingsDir == null ? null
+                : new org.diffusionbot.worker.engine.lora.ModelFolder(embeddingsDir, "embedding");
+        int[] widths = sdxl() ? new int[] {models.textEncoder().config().hiddenSize(),
+                models.textEncoder2().config().hiddenSize()} : new int[] {models.textEncoder().config().hiddenSize()};
+        List<org.diffusionbot.worker.engine.lora.Embeddings.Embedding> embeddings = embeddingFolder == null ? List.of()
+                : org.diffusionbot.worker.engine.lora.Embeddings.load(embeddingFolder, widths, warn);
+        org.diffusionbot.worker.engine.lora.LoraPatcher loras = null;
+        if (loraDir != null) {
+            org.diffusionbot.worker.engine.lora.PatchableModel weights = models.patchable();
+            if (weights == null) {
+                throw new UnsupportedOperationException("LoRAs need a model whose weights can be patched in place by"
+                        + " name, which this build cannot do yet");
+            }
+            loras = new org.diffusionbot.worker.engine.lora.LoraPatcher(weights,
+                    new org.diffusionbot.worker.engine.lora.ModelFolder(loraDir, "LoRA"), device);
+        }
+        useAddons(new PromptAddons(loras, embeddingFolder, embeddings));
+    }
+
+    /** @return the add-ons in use ({@link PromptAddons#NONE} until {@link #useAddons}) */
+    public PromptAddons addons() {
+        return addons;
+    }
+
+    private PromptEncoder encoderWith(ClipTokenizer tok, org.diffusionbot.worker.engine.models.ClipTextEncoder encoder,
+            int index, PromptAddons a, NDManager arrays) {
+        List<org.diffusionbot.worker.engine.text.TextualInversion.Vectors> vectors = new ArrayList<>();
+        for (org.diffusionbot.worker.engine.lora.Embeddings.Embedding e : a.embeddings()) {
+            vectors.add(new org.diffusionbot.worker.engine.text.TextualInversion.Vectors(e.name(), e.perEncoder().get(index)));
+        }
+        var config = encoder.config();
+        var ti = org.diffusionbot.worker.engine.text.TextualInversion.of(tok, config.vocabSize(), config.hiddenSize(),
+                vectors);
+        return new PromptEncoder(new PromptChunker(tok).withEmbeddings(ti), encoder, arrays, dtype, device);
     }
 
     /** Whether the model is SDXL (a second text encoder, added conditioning, SDXL's latent space). */
@@ -234,7 +320,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * to the batch's largest count, which changes the images of the shorter ones.
      */
     public int promptChunks(GenerationRequest r) {
-        return Math.max(promptEncoder.chunk(r.prompt()).chunkCount(), promptEncoder.chunk(r.negativePrompt()).chunkCount());
+        return Math.max(promptEncoder.chunk(PromptAddons.text(r.prompt())).chunkCount(),
+                promptEncoder.chunk(PromptAddons.text(r.negativePrompt())).chunkCount());
     }
 
     /**
@@ -262,6 +349,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         List<List<String>> notes = new ArrayList<>();
         for (int r = 0; r < nReq; r++) {
             notes.add(new ArrayList<>());
+        }
+        // the batch's LoRA set on the model (one set per batch); a set that cannot be applied fails every request
+        String refused = addons.prepare(requests.stream().map(q -> new String[] {q.prompt(), q.negativePrompt()}).toList());
+        if (refused != null) {
+            List<RequestResult> out = new ArrayList<>();
+            for (int r = 0; r < nReq; r++) {
+                out.add(new RequestResult.Failure(RequestResult.Reason.INVALID_INPUT, refused, notes.get(r)));
+            }
+            return out;
         }
         int lh = head.height() / 8;
         int lw = head.width() / 8;
@@ -458,8 +554,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 continue;
             }
             GenerationRequest q = requests.get(r);
-            ChunkedPrompt neg = promptEncoder.chunk(q.negativePrompt());
-            ChunkedPrompt pos = promptEncoder.chunk(q.prompt());
+            ChunkedPrompt neg = promptEncoder.chunk(PromptAddons.text(q.negativePrompt()));
+            ChunkedPrompt pos = promptEncoder.chunk(PromptAddons.text(q.prompt()));
             chunked.put(r, List.of(neg, pos));
             note(notes.get(r), "prompt", pos);
             chunks = Math.max(chunks, pos.chunkCount());
@@ -504,13 +600,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** One SDXL request's {context (2, 77·k, D1 + D2), pooled (2, P)}: negative, positive. */
     private NDArray[] encodeSdxl(NDManager m, GenerationRequest q, int chunks) {
-        List<ChunkedPrompt> p1 = List.of(promptEncoder.chunk(q.negativePrompt()), promptEncoder.chunk(q.prompt()));
-        List<ChunkedPrompt> p2 = List.of(promptEncoder2.chunk(q.negativePrompt()), promptEncoder2.chunk(q.prompt()));
+        String negative = PromptAddons.text(q.negativePrompt());
+        String prompt = PromptAddons.text(q.prompt());
+        List<ChunkedPrompt> p1 = List.of(promptEncoder.chunk(negative), promptEncoder.chunk(prompt));
+        List<ChunkedPrompt> p2 = List.of(promptEncoder2.chunk(negative), promptEncoder2.chunk(prompt));
         var h1 = promptEncoder.encodeHidden(m, p1, chunks, q.clipSkip());
         var h2 = promptEncoder2.encodeHidden(m, p2, chunks, q.clipSkip());
         NDArray context = h1.hidden().concat(h2.hidden(), 2);
         NDArray pooled = h2.pooled();
-        if (q.negativePrompt() == null || q.negativePrompt().isEmpty()) {
+        if (negative.isEmpty()) {
             // force_zeros_for_empty_prompt: the negative row of both is zeros
             NDArray keep = m.create(new float[] {0f, 1f}, new Shape(2, 1, 1)).toType(context.getDataType(), false);
             context = context.mul(keep);
@@ -799,6 +897,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     @Override
     public void close() {
+        addons.close(); // the checkpoint's own weights back before the models go
+        if (addonArrays != null) {
+            addonArrays.close();
+        }
         unetRunner.close();
         models.close();
     }
