@@ -14,6 +14,7 @@ import java.util.function.UnaryOperator;
 import java.util.concurrent.CountDownLatch;
 import org.diffusionbot.common.config.ConfigException;
 import org.diffusionbot.common.config.Env;
+import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.worker.engine.ComputeDevice;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
@@ -28,6 +29,8 @@ import org.diffusionbot.worker.hub.HubModelFetcher;
 import org.diffusionbot.worker.hub.RepoId;
 import ai.djl.ndarray.NDManager;
 import org.diffusionbot.worker.engine.models.SafetyChecker;
+import org.diffusionbot.worker.engine.lora.AddonCatalog;
+import org.diffusionbot.worker.engine.lora.ModelFolder;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 import org.diffusionbot.worker.runtime.ImageGenerator;
 import org.diffusionbot.worker.runtime.JobOutcome;
@@ -116,9 +119,13 @@ final class RunCommand {
                 return 2;
             }
         }
+        Map<String, WorkerHeartbeat.ModelInfo> described = new LinkedHashMap<>(); // heartbeats describe unloaded ones
         for (Map.Entry<String, Path> m : paths.entrySet()) { // before anything is announced: every model can run jobs
             try {
-                LOG.info("model {}: {}", m.getKey(), ModelLoader.check(m.getValue(), loadOptions));
+                ModelLoader.Checked checked = ModelLoader.check(m.getValue(), loadOptions);
+                LOG.info("model {}: {}", m.getKey(), checked);
+                described.put(m.getKey(), new WorkerHeartbeat.ModelInfo(m.getKey(), checked.family().id(),
+                        checked.nativeSize(), checked.nativeSize()));
             } catch (ModelFormatException e) {
                 System.err.println("worker: MODEL_PATH: " + e.getMessage());
                 return 2;
@@ -141,7 +148,8 @@ final class RunCommand {
         ModelPool pool;
         try {
             pool = new ModelPool(sizes, budget, DiffusionGenerator.deviceName(compute.device()),
-                    name -> load(name, paths.get(name), compute, loadOptions, sizes.get(name), safety), metrics, defaults);
+                    name -> load(name, paths.get(name), compute, loadOptions, sizes.get(name), safety,
+                            config.embeddingsDir()), metrics, defaults, described);
         } catch (IllegalArgumentException e) {
             throw new ConfigException("MODEL_MEMORY_GB: " + e.getMessage() + " (set MODEL_MEMORY_GB higher, or serve "
                     + "fewer or smaller models)");
@@ -157,6 +165,10 @@ final class RunCommand {
             return 1;
         }
         WorkerRuntime runtime = new WorkerRuntime(config, pool, Clock.systemUTC(), metrics);
+        if (config.embeddingsDir() != null) {
+            AddonCatalog catalog = new AddonCatalog(null, new ModelFolder(config.embeddingsDir(), "embedding"));
+            runtime.announce(List::of, catalog::embeddings);
+        }
         try {
             runtime.start();
         } catch (java.io.IOException | java.util.concurrent.TimeoutException e) {
@@ -181,11 +193,14 @@ final class RunCommand {
 
     /** Loads one checkpoint; its size is what the CUDA allocator grew by, where that can be read. */
     private static ModelPool.Loaded load(String name, Path path, ComputeDevice compute,
-            ModelLoader.Options options, long estimate, UnaryOperator<ImageGenerator> wrap) {
+            ModelLoader.Options options, long estimate, UnaryOperator<ImageGenerator> wrap, Path embeddingsDir) {
         long[] before = NativeOps.cudaMemory();
         long t0 = System.nanoTime();
         LOG.info("loading model {} from {} on {}", name, path, compute);
         StableDiffusionPipeline pipeline = ModelLoader.load(path, compute.dtype(), compute.device(), options);
+        if (embeddingsDir != null) { // those that fit the model; the others are logged and left out
+            pipeline.useAddons(null, embeddingsDir, w -> LOG.warn("model {}: {}", name, w));
+        }
         long[] after = NativeOps.cudaMemory();
         LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), (System.nanoTime() - t0) / 1e9));
         long measured = before != null && after != null ? after[0] - before[0] : 0;

@@ -26,6 +26,8 @@ import org.diffusionbot.common.config.RabbitSettings;
  * @param models    every model served, name → path ({@link ServedModels}); the first is {@code modelName} at
  *                  {@code modelPath}
  * @param modelMemoryBytes the budget for resident models ({@code MODEL_MEMORY_GB}), 0 for the device's default
+ * @param embeddingsDir the textual-inversion embeddings' folder ({@code EMBEDDINGS_DIR}, default {@code
+ *                  MODELS_DIR/embeddings} when that exists), or null for none
  */
 public record WorkerConfig(
         Path modelPath,
@@ -40,11 +42,20 @@ public record WorkerConfig(
         int metricsPort,
         Path safetyChecker,
         Map<String, Path> models,
-        long modelMemoryBytes) {
+        long modelMemoryBytes,
+        Path embeddingsDir) {
 
     public WorkerConfig {
         models = models == null || models.isEmpty() ? Map.of(modelName, modelPath)
                 : java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(models));
+    }
+
+    /** Without an embeddings folder. */
+    public WorkerConfig(Path modelPath, String modelName, String workerId, String device, int batchSize,
+            int heartbeatSeconds, Path healthFile, java.time.Duration jobTimeout, RabbitSettings rabbit, int metricsPort,
+            Path safetyChecker, Map<String, Path> models, long modelMemoryBytes) {
+        this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit,
+                metricsPort, safetyChecker, models, modelMemoryBytes, null);
     }
 
     /** Without a metrics endpoint or a safety checker. */
@@ -89,7 +100,22 @@ public record WorkerConfig(
                         java.time.Duration.ofDays(1)),
                 RabbitSettings.fromEnv(env),
                 env.integer("METRICS_PORT", 0, 0, 65535),
-                checker, models, budgetBytes);
+                checker, models, budgetBytes, embeddingsDir(env));
+    }
+
+    /** {@code EMBEDDINGS_DIR}, which must be a folder; unset: {@code MODELS_DIR/embeddings} if it is one, else none. */
+    static Path embeddingsDir(Env env) {
+        String set = env.raw("EMBEDDINGS_DIR");
+        if (set == null) {
+            Path dflt = Path.of(env.string("MODELS_DIR", "./models")).resolve("embeddings");
+            return Files.isDirectory(dflt) ? dflt : null;
+        }
+        Path p = Path.of(set);
+        if (!Files.isDirectory(p)) {
+            throw new ConfigException("EMBEDDINGS_DIR points at " + p.toAbsolutePath() + ", which is not a folder (the"
+                    + " folder of textual-inversion .safetensors embeddings)");
+        }
+        return p;
     }
 
     /** The file or folder name without extension, reduced to the characters a routing key allows. */

@@ -70,6 +70,11 @@ final class GalleryPages {
         }
         rows.add(row("Steps", g.steps()));
         rows.add(row("CFG scale", ImagineLine.number(g.cfg())));
+        double rescale = org.diffusionbot.common.image.GenerationParameters.guidanceRescaleOf(g.parameters());
+        if (rescale != 0) {
+            rows.add(row(org.diffusionbot.common.image.GenerationParameters.CFG_RESCALE_FIELD,
+                    ImagineLine.number(rescale)));
+        }
         rows.add(row("Seed", g.seed()));
         rows.add(row("Size", g.width() + " × " + g.height()));
         if (g.clipSkip() > 1) {

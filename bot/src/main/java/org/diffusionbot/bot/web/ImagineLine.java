@@ -2,6 +2,7 @@ package org.diffusionbot.bot.web;
 
 import java.util.Locale;
 import org.diffusionbot.common.Schedule;
+import org.diffusionbot.common.image.GenerationParameters;
 import org.diffusionbot.db.GalleryImage;
 
 /**
@@ -26,6 +27,10 @@ final class ImagineLine {
                 .append(" width:").append(g.width())
                 .append(" height:").append(g.height())
                 .append(" model:").append(g.model());
+        double rescale = GenerationParameters.guidanceRescaleOf(g.parameters());
+        if (rescale != 0) {
+            sb.append(" guidance_rescale:").append(number(rescale));
+        }
         return sb.toString();
     }
 

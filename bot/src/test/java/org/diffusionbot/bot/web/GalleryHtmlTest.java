@@ -50,6 +50,13 @@ class GalleryHtmlTest {
         assertEquals("/imagine prompt:x steps:4 cfg:1.5 seed:1234 sampler:euler schedule:trailing width:512 height:768 "
                 + "model:sd15", ImagineLine.of(trailing));
         assertEquals("SGM Uniform", ImagineLine.scheduleName("euler", "trailing"));
+        GalleryImage rescaled = new GalleryImage(1, UUID.randomUUID(), 0, Instant.parse("2024-05-01T12:00:00Z"), 77,
+                "ann", "imagine", "x", "", "sd15", "euler", 4, 1.5, 1234, 512, 768, 1, null, null,
+                "x\nSteps: 4, Sampler: Euler, CFG scale: 1.5, Seed: 1234, Size: 512x768, Model: sd15, CFG Rescale φ: 0.7",
+                null);
+        assertTrue(ImagineLine.of(rescaled).endsWith(" model:sd15 guidance_rescale:0.7"), ImagineLine.of(rescaled));
+        assertTrue(new GalleryPages("/static/gallery.css?v=1", "/static/gallery.js?v=1").image(rescaled, List.of())
+                .contains("CFG Rescale φ"), "the page shows the guidance rescale");
         String page = new GalleryPages("/static/gallery.css?v=1", "/static/gallery.js?v=1").image(trailing, List.of());
         assertTrue(page.contains("Schedule type") && page.contains("SGM Uniform"), "the page names the schedule");
         assertFalse(new GalleryPages("/static/gallery.css?v=1", "/static/gallery.js?v=1").image(noNeg, List.of())

@@ -103,6 +103,31 @@ public record GenerationParameters(
         return sb.toString();
     }
 
+    /**
+     * The guidance rescale φ a {@code parameters} text states ({@link #CFG_RESCALE_FIELD} on its last line, as
+     * {@link #toA1111} writes it), or 0 when it states none or an unreadable value.
+     *
+     * @param parametersText the text of a {@code parameters} chunk (null: none)
+     */
+    public static double guidanceRescaleOf(String parametersText) {
+        if (parametersText == null) {
+            return 0;
+        }
+        String last = parametersText.substring(parametersText.lastIndexOf('\n') + 1);
+        String key = CFG_RESCALE_FIELD + ": ";
+        int at = last.startsWith(key) ? 0 : last.indexOf(", " + key);
+        if (at < 0) {
+            return 0;
+        }
+        int from = at == 0 ? key.length() : at + 2 + key.length();
+        int to = last.indexOf(',', from);
+        try {
+            return Double.parseDouble(last.substring(from, to < 0 ? last.length() : to).strip());
+        } catch (NumberFormatException e) {
+            return 0;
+        }
+    }
+
     /** A PNG of the image with this chunk. */
     public byte[] toPng(int imageWidth, int imageHeight, byte[] rgb) {
         return toPng(imageWidth, imageHeight, rgb, Map.of());

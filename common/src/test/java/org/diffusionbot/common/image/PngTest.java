@@ -75,6 +75,10 @@ class PngTest {
         assertEquals("a castle\nSteps: 30, Sampler: Euler, CFG scale: 7, Seed: 42, Size: 1024x1024, Model: noob-vpred, "
                 + "Denoising strength: 0.5, Clip skip: 2, CFG Rescale φ: 0.7",
                 Png.readText(p.toPng(1, 1, new byte[3])).get("parameters"));
+        assertEquals(0.7, GenerationParameters.guidanceRescaleOf(p.toA1111(Map.of("Lora hashes", "a: 1, b: 2"))));
+        assertEquals(0.0, GenerationParameters.guidanceRescaleOf(new GenerationParameters("CFG Rescale φ: 0.7", "", 30,
+                Sampler.EULER, 7, 42, 64, 64, "m", 1, null).toA1111()), "the prompt does not count");
+        assertEquals(0.0, GenerationParameters.guidanceRescaleOf(null));
     }
 
     @Test

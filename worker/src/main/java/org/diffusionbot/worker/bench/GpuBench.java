@@ -82,6 +82,14 @@ public final class GpuBench {
                 return 2;
             }
         }
+        if (opt.containsKey("lora-model")) {
+            try {
+                return LoraBench.run(opt, out);
+            } catch (Exception e) {
+                out.println("bench: " + e);
+                return 1;
+            }
+        }
         GpuBench b = new GpuBench(out);
         Device gpu = Device.gpu();
         if (ai.djl.engine.Engine.getInstance().getGpuCount() == 0) {

@@ -146,7 +146,8 @@ public final class DiffusionGenerator implements ImageGenerator {
                     RgbImage img = s.images().get(k);
                     images.add(new JobOutcome.Image(k, job.seedOf(k), img.width(), img.height(), img.rgb()));
                 }
-                out.add(new JobOutcome.Succeeded(images, s.notes()));
+                out.add(new JobOutcome.Succeeded(images, s.notes(),
+                        pipeline.addons().infotext(job.prompt(), job.negativePrompt())));
             } else {
                 RequestResult.Failure f = (RequestResult.Failure) res;
                 JobFailure.Code code = switch (f.reason()) {

@@ -7,7 +7,22 @@ import org.diffusionbot.common.messages.JobFailure;
 public sealed interface JobOutcome {
 
     /** Images in job order; {@code notes} tell the user about adjustments (prompt cut, image resized). */
-    record Succeeded(List<Image> images, List<String> notes) implements JobOutcome {
+    record Succeeded(List<Image> images, List<String> notes, java.util.Map<String, String> infotext)
+            implements JobOutcome {
+        /**
+         * @param images the images
+         * @param notes notes for the user (long prompt in chunks, init image resized...)
+         * @param infotext more AUTOMATIC1111 fields for the images' {@code parameters} ({@code Lora hashes},
+         *     {@code TI hashes}), in order
+         */
+        public Succeeded {
+            infotext = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(infotext));
+        }
+
+        /** Without add-on fields. */
+        public Succeeded(List<Image> images, List<String> notes) {
+            this(images, notes, java.util.Map.of());
+        }
     }
 
     /** A permanent failure: retrying elsewhere would fail the same way. */

@@ -49,6 +49,7 @@ public final class ModelPool implements AutoCloseable {
     /** Resident models, least recently used first (access order). */
     private final LinkedHashMap<String, ImageGenerator> resident = new LinkedHashMap<>(16, 0.75f, true);
     private final Map<String, Duration> lastLoad = new LinkedHashMap<>();
+    private final Map<String, WorkerHeartbeat.ModelInfo> described;
     private final List<WorkerHeartbeat.ModelDefaults> defaults;
 
     /**
@@ -68,7 +69,20 @@ public final class ModelPool implements AutoCloseable {
      */
     public ModelPool(Map<String, Long> sizes, long budget, String device, Loader loader, WorkerMetrics metrics,
             List<WorkerHeartbeat.ModelDefaults> defaults) {
+        this(sizes, budget, device, loader, metrics, defaults, Map.of());
+    }
+
+    /**
+     * As above, with what each model is before it is loaded.
+     *
+     * @param described family and native size per model, read from the checkpoint's header or configs without loading
+     *                  it ({@code ModelLoader.check}), for heartbeats ({@link #modelInfo()}); a model left out is
+     *                  described only while it is loaded
+     */
+    public ModelPool(Map<String, Long> sizes, long budget, String device, Loader loader, WorkerMetrics metrics,
+            List<WorkerHeartbeat.ModelDefaults> defaults, Map<String, WorkerHeartbeat.ModelInfo> described) {
         this.defaults = List.copyOf(defaults);
+        this.described = Map.copyOf(described);
         for (WorkerHeartbeat.ModelDefaults d : this.defaults) {
             if (!sizes.containsKey(d.model())) {
                 throw new IllegalArgumentException("defaults for " + d.model() + ", which is not served");
@@ -136,6 +150,23 @@ public final class ModelPool implements AutoCloseable {
     public synchronized ImageGenerator peek(String name) {
         return resident.entrySet().stream().filter(e -> e.getKey().equals(name)).map(Map.Entry::getValue)
                 .findFirst().orElse(null);
+    }
+
+    /**
+     * What heartbeats say of the models served, in the order given: a loaded model as its generator describes itself
+     * ({@link ImageGenerator#modelInfo}), one not loaded as it was described when the pool was made; a model with
+     * neither is left out (the bot then takes it for SD 1.x at 512×512).
+     */
+    public synchronized List<WorkerHeartbeat.ModelInfo> modelInfo() {
+        List<WorkerHeartbeat.ModelInfo> out = new ArrayList<>();
+        for (String name : sizes.keySet()) {
+            ImageGenerator g = peek(name);
+            WorkerHeartbeat.ModelInfo info = g != null ? g.modelInfo(name) : described.get(name);
+            if (info != null) {
+                out.add(info);
+            }
+        }
+        return out;
     }
 
     /**

@@ -100,7 +100,7 @@ public final class SafetyCheckingGenerator implements ImageGenerator {
         }
         for (int j = 0; j < outcomes.size(); j++) {
             if (outcomes.get(j) instanceof JobOutcome.Succeeded s) {
-                outcomes.set(j, new JobOutcome.Succeeded(List.copyOf(checked.get(j)), s.notes()));
+                outcomes.set(j, new JobOutcome.Succeeded(List.copyOf(checked.get(j)), s.notes(), s.infotext()));
             }
         }
         return outcomes;

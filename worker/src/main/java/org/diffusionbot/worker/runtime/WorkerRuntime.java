@@ -522,7 +522,7 @@ public final class WorkerRuntime implements AutoCloseable {
                     r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength(), r.schedule(),
                     r.guidanceRescaleOrZero());
             images.add(new JobResult.Image(im.index(), im.seed(), im.width(), im.height(),
-                    p.toPng(im.width(), im.height(), im.rgb())));
+                    p.toPng(im.width(), im.height(), im.rgb(), s.infotext())));
         }
         JobResult result = new JobResult(r.jobId(), config.workerId(), images, new JobResult.Timings(
                 Math.max(0, Duration.between(r.createdAt(), started).toMillis()),
@@ -652,7 +652,7 @@ public final class WorkerRuntime implements AutoCloseable {
             WorkerHeartbeat hb = new WorkerHeartbeat(config.workerId(), host, models.device(),
                     models.names(), state, jobsInHand.get(), jobsDone.get(), stepsPerSecond, clock.instant(),
                     addons(loras), addons(embeddings), resident.stream().map(models::peek).anyMatch(g -> g != null && g.checksImages()),
-                    resident.stream().filter(m -> models.peek(m) != null).map(m -> models.peek(m).modelInfo(m)).toList(),
+                    models.modelInfo(),
                     resident, models.defaults());
             ch.basicPublish(Topology.HEARTBEATS_EXCHANGE, "", null, MessageCodec.encode(hb));
             if (config.healthFile() != null) {

@@ -50,6 +50,16 @@ class ModelPoolTest {
         }, metrics);
     }
 
+    @Test
+    void heartbeatsDescribeModelsNotLoadedFromWhatTheCheckFoundAndLoadedOnesAsTheyAre() throws Exception {
+        var xl = new org.diffusionbot.common.messages.WorkerHeartbeat.ModelInfo("xl", "sdxl", 1024, 1024);
+        ModelPool p = new ModelPool(sizes("xl", 5, "plain", 5), 5, "sim", name -> new ModelPool.Loaded(
+                new SyntheticGenerator(1), 5), metrics, List.of(), Map.of("xl", xl));
+        assertEquals(List.of(xl), p.modelInfo(), "an SDXL model not loaded is still SDXL; one never described is left out");
+        p.acquire("plain", (n, last) -> { });
+        assertEquals(List.of(xl, new SyntheticGenerator(1).modelInfo("plain")), p.modelInfo());
+    }
+
     private static Map<String, Long> sizes(Object... nameSize) {
         Map<String, Long> m = new LinkedHashMap<>();
         for (int i = 0; i < nameSize.length; i += 2) {

@@ -171,6 +171,49 @@ class WorkerRuntimeIT {
                 && h.modelDefaults().equals(List.of(d))), "heartbeats announce the model's defaults");
     }
 
+    /**
+     * A multi-model worker describes in its heartbeats a model it has not loaded as its checkpoint says (SDXL at 1024),
+     * not as SD 1.x; a job's guidance rescale reaches its PNG as A1111's CFG rescale extension writes it.
+     */
+    @Test
+    void heartbeatsDescribeModelsNotLoadedAndThePngCarriesTheGuidanceRescale() throws Exception {
+        String xl = model + "-xl";
+        WorkerHeartbeat.ModelInfo xlInfo = new WorkerHeartbeat.ModelInfo(xl, "sdxl", 1024, 1024);
+        WorkerConfig config = new WorkerConfig(Path.of("."), model, "test-worker", "cpu", 1, 1, null,
+                java.time.Duration.ofMinutes(5), new RabbitSettings(RabbitTestSupport.settings().uri(), 2, 15));
+        WorkerMetrics metrics = new WorkerMetrics(registry);
+        java.util.Map<String, Long> sizes = new java.util.LinkedHashMap<>();
+        sizes.put(model, 1L);
+        sizes.put(xl, 1L);
+        ModelPool pool = new ModelPool(sizes, 1, "synthetic", name -> new ModelPool.Loaded(new SyntheticGenerator(0), 1),
+                metrics, List.of(), java.util.Map.of(xl, xlInfo));
+        pool.acquire(model, (n, last) -> { });
+        runtime = new WorkerRuntime(config, pool, Clock.systemUTC(), metrics);
+        try {
+            runtime.start();
+            JobRequest r = new JobRequest(UUID.randomUUID(), model, "a lighthouse", "", 64, 64, 4, 7, Sampler.EULER, 5,
+                    1, 1, null, null, 2, Instant.now(), false, 0.7, null);
+            publish(r);
+            JobResult res = assertInstanceOf(JobResult.class, awaitFor(results, r.jobId()));
+            String params = Png.readText(res.images().get(0).png()).get("parameters");
+            assertTrue(params.endsWith(", CFG Rescale φ: 0.7"), params);
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            WorkerHeartbeat seen = null;
+            while (seen == null && System.nanoTime() < deadline) {
+                seen = progress.stream().filter(m -> m instanceof WorkerHeartbeat h && h.workerId().equals("test-worker")
+                        && h.residentModels().equals(List.of(model))).map(m -> (WorkerHeartbeat) m).findFirst()
+                        .orElse(null);
+                Thread.sleep(50);
+            }
+            assertTrue(seen != null, "a heartbeat with only " + model + " loaded");
+            assertEquals(List.of(new SyntheticGenerator(0).modelInfo(model), xlInfo), seen.modelInfo());
+        } finally {
+            try (Channel c = conn.createChannel()) {
+                c.queueDelete(Topology.jobsQueue(xl));
+            }
+        }
+    }
+
     @Test
     void safetyVerdictsTravelWithTheResultAndHeartbeatsSayTheWorkerChecks() throws Exception {
         startWorker(1, new SafetyCheckingGenerator(new SyntheticGenerator(0), (w, h, rgb) -> rgb.stream()

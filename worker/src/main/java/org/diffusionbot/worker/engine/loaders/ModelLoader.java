@@ -10,10 +10,12 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
 import org.diffusionbot.worker.engine.io.TensorView;
 import org.diffusionbot.worker.engine.io.Weights;
 import org.diffusionbot.worker.engine.models.AutoencoderKL;
+import org.diffusionbot.worker.engine.models.ClipTextConfig;
 import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
 import org.diffusionbot.worker.engine.models.UNetConfig;
@@ -105,25 +107,51 @@ public final class ModelLoader {
      * every model it serves with this before it announces any, so that no job is sent to a model that
      * cannot run it. Malformed tensors are still found only by {@link #load}.
      *
+     * It also says what the loaded model will be ({@link Checked}): its family and native size, by the
+     * pipeline's own rules ({@link StableDiffusionPipeline#family(boolean, String)}, {@link
+     * StableDiffusionPipeline#nativeSize(ModelFamily, int, PredictionType)}) from the folder's configs or the file's
+     * tensor names, shapes and markers, so that a worker can describe a model it has not loaded.
+     *
      * @param path as for {@link #load}
-     * @param options as for {@link #load} (only {@link Options#vae()} and the GroupNorm override matter)
-     * @return a short description, e.g. {@code "SD1 single file"}
+     * @param options as for {@link #load} ({@link Options#vae()}, the GroupNorm override and the prediction type
+     *     matter)
+     * @return what the model is
      * @throws ModelFormatException naming the file and what it is
      */
-    public static String check(Path path, Options options) {
+    public static Checked check(Path path, Options options) {
         refuseUnreadable(path, options);
         if (Files.isDirectory(path)) {
             checkFolder(path);
             UNetConfig unet = UNetConfig.load(path.resolve("unet/config.json"));
             checkRunnable(path.toString(), unet, VaeConfig.load(path.resolve("vae/config.json")));
-            return (Files.isDirectory(path.resolve("text_encoder_2")) ? "SDXL" : "SD") + " diffusers folder";
+            boolean two = Files.isDirectory(path.resolve("text_encoder_2"));
+            ModelFamily family = StableDiffusionPipeline.family(two,
+                    ClipTextConfig.load(path.resolve("text_encoder/config.json")).hiddenAct());
+            return new Checked(family, StableDiffusionPipeline.nativeSize(family, unet.sampleSize(),
+                    folderScheduler(path, options).predictionType()), (two ? "SDXL" : "SD") + " diffusers folder");
         }
         try (Weights all = Weights.open(path)) {
             CheckpointArchitecture.Inferred arch = CheckpointArchitecture.infer(all, options.normNumGroups());
             checkRunnable(path.toString(), arch.unet(), arch.vae());
-            return arch.family() + " single file";
+            ModelFamily family = StableDiffusionPipeline.family(arch.text2() != null, arch.text().hiddenAct());
+            return new Checked(family, StableDiffusionPipeline.nativeSize(family, arch.unet().sampleSize(),
+                    singleFileScheduler(all, arch.family(), options).predictionType()), arch.family() + " single file");
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(path + ": unsupported model: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * What {@link #check} found: what the model will be once loaded.
+     *
+     * @param family as {@link StableDiffusionPipeline#family()} will say
+     * @param nativeSize as {@link StableDiffusionPipeline#nativeSize()} will say (pixels, the side of a square)
+     * @param summary a short description for logs, e.g. {@code "SD1 single file"}
+     */
+    public record Checked(ModelFamily family, int nativeSize, String summary) {
+        @Override
+        public String toString() {
+            return summary + " (" + family.label() + ", " + nativeSize + "x" + nativeSize + ")";
         }
     }
 
@@ -191,6 +219,14 @@ public final class ModelLoader {
                 VaeConfig.load(dir.resolve("vae/config.json")));
         ClipTokenizer tokenizer = tokenizer(dir.resolve("tokenizer"));
         ClipTokenizer tokenizer2 = Files.isDirectory(dir.resolve("text_encoder_2")) ? tokenizer(dir.resolve("tokenizer_2")) : null;
+        SchedulerConfig sc = folderScheduler(dir, options);
+        StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device, options.vae());
+        return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, describe(dir.toString(), options),
+                options.pipelineOrSettings());
+    }
+
+    /** A folder's {@code scheduler/scheduler_config.json} (SD's defaults without one), with the prediction override. */
+    private static SchedulerConfig folderScheduler(Path dir, Options options) {
         SchedulerConfig sc = SchedulerConfig.stableDiffusion();
         Path schedFile = dir.resolve("scheduler/scheduler_config.json");
         if (Files.isRegularFile(schedFile)) {
@@ -205,9 +241,7 @@ public final class ModelLoader {
         if (options.predictionType() != null) {
             sc = sc.withPredictionType(options.predictionType());
         }
-        StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device, options.vae());
-        return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, describe(dir.toString(), options),
-                options.pipelineOrSettings());
+        return sc;
     }
 
     private static String describe(String model, Options options) {

@@ -230,10 +230,22 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** The model's family: SDXL with a second text encoder, SD 2.x with an OpenCLIP (gelu) one, else SD 1.x. */
     public ModelFamily family() {
-        if (sdxl()) {
+        return family(sdxl(), models.textEncoder().config().hiddenAct());
+    }
+
+    /**
+     * The family of a model from its text encoders (the rule of {@link #family()}, for a model described from its
+     * configs or file header without loading it): SDXL with a second text encoder, SD 2.x when the (first) one is
+     * OpenCLIP ({@code hidden_act} {@code gelu}), else SD 1.x.
+     *
+     * @param secondTextEncoder whether the model has a second text encoder
+     * @param textHiddenAct the first text encoder's {@code hidden_act} ({@code quick_gelu} or {@code gelu})
+     */
+    public static ModelFamily family(boolean secondTextEncoder, String textHiddenAct) {
+        if (secondTextEncoder) {
             return ModelFamily.SDXL;
         }
-        return models.textEncoder().config().hiddenAct().equals("gelu") ? ModelFamily.SD2 : ModelFamily.SD1;
+        return textHiddenAct.equals("gelu") ? ModelFamily.SD2 : ModelFamily.SD1;
     }
 
     /**
@@ -241,14 +253,26 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * (diffusers folders), else the family's (SD 2.x: 768 for v-prediction models, 512 otherwise).
      */
     public int nativeSize() {
-        int sample = models.unet().config().sampleSize();
-        if (sample > 0) {
-            return sample * 8;
+        return nativeSize(family(), models.unet().config().sampleSize(), schedulerConfig.predictionType());
+    }
+
+    /**
+     * The rule of {@link #nativeSize()}, for a model described without loading it: {@code sample_size} × 8 when
+     * given, else the family's (SD 2.x: 768 px for v-prediction, 512 px otherwise).
+     *
+     * @param family the model's family ({@link #family(boolean, String)})
+     * @param unetSampleSize the UNet config's {@code sample_size} (latent side), 0 when it does not say
+     * @param prediction the scheduler config's prediction type
+     * @return the side in pixels
+     */
+    public static int nativeSize(ModelFamily family, int unetSampleSize, SchedulerConfig.PredictionType prediction) {
+        if (unetSampleSize > 0) {
+            return unetSampleSize * 8;
         }
-        if (family() == ModelFamily.SD2 && schedulerConfig.predictionType() != SchedulerConfig.PredictionType.V_PREDICTION) {
+        if (family == ModelFamily.SD2 && prediction != SchedulerConfig.PredictionType.V_PREDICTION) {
             return 512;
         }
-        return family().nativeSize();
+        return family.nativeSize();
     }
 
     /** The UNet as the step loop calls it (through CUDA graphs where available). */

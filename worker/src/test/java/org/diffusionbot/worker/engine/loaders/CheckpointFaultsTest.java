@@ -89,7 +89,8 @@ class CheckpointFaultsTest {
                     () -> ModelLoader.load(f, DataType.FLOAT32, Device.cpu()));
             assertEquals(checked.getMessage(), loaded.getMessage());
         }
-        assertEquals("SD1 single file", ModelLoader.check(TinyModels.singleFilePath(), ModelLoader.Options.DEFAULTS));
+        assertEquals("SD1 single file",
+                ModelLoader.check(TinyModels.singleFilePath(), ModelLoader.Options.DEFAULTS).summary());
     }
 
     @Test
@@ -106,7 +107,25 @@ class CheckpointFaultsTest {
             ModelFormatException e = assertThrows(ModelFormatException.class, call);
             assertTrue(e.getMessage().startsWith(dir + ": this is an inpainting model"), e.getMessage());
         }
-        assertEquals("SD diffusers folder", ModelLoader.check(TinyModels.folderPath(), ModelLoader.Options.DEFAULTS));
+        assertEquals("SD diffusers folder",
+                ModelLoader.check(TinyModels.folderPath(), ModelLoader.Options.DEFAULTS).summary());
+    }
+
+    @Test
+    void theCheckDescribesEachModelAsTheLoadedPipelineWillWithoutLoadingIt() {
+        // what a worker announces for a model it has not loaded: the same family and native size as once loaded
+        record Case(Path path, org.diffusionbot.common.ModelFamily family) { }
+        for (Case c : List.of(new Case(TinyModels.singleFilePath(), org.diffusionbot.common.ModelFamily.SD1),
+                new Case(TinyModels.folderPath(), org.diffusionbot.common.ModelFamily.SD1),
+                new Case(TinySdxl.singleFilePath(), org.diffusionbot.common.ModelFamily.SDXL),
+                new Case(TinySdxl.folderPath(), org.diffusionbot.common.ModelFamily.SDXL))) {
+            ModelLoader.Checked checked = ModelLoader.check(c.path(), ModelLoader.Options.DEFAULTS);
+            assertEquals(c.family(), checked.family(), c.path().toString());
+            try (StableDiffusionPipeline p = ModelLoader.load(c.path(), DataType.FLOAT32, Device.cpu())) {
+                assertEquals(p.family(), checked.family(), c.path().toString());
+                assertEquals(p.nativeSize(), checked.nativeSize(), c.path().toString());
+            }
+        }
     }
 
     private static Path copyTree(Path from, Path to) throws IOException {

@@ -1,0 +1,159 @@
+package org.diffusionbot.worker.bench;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.UUID;
+import java.util.regex.Pattern;
+import org.diffusionbot.common.LoraTags;
+import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.worker.engine.io.SafetensorsWriter;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.lora.LoraPatcher;
+import org.diffusionbot.worker.engine.lora.LoraTargets;
+import org.diffusionbot.worker.engine.lora.ModelFolder;
+import org.diffusionbot.worker.engine.lora.PatchableModel;
+import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
+import org.diffusionbot.worker.runtime.Batcher;
+import org.diffusionbot.worker.runtime.DiffusionGenerator;
+import org.diffusionbot.worker.runtime.ImageGenerator;
+
+/**
+ * The LoRA benchmark (issue 14): {@code worker.jar bench --lora-model MODEL [--lora-rank 32] [--lora-jobs 8]
+ * [--lora-steps 20] [--lora-size 512]}. It writes two kohya LoRAs of the given rank over every attention
+ * (q, k, v, out) and feed-forward weight of the model's UNet, then prints (1) the time to apply one set
+ * and remove it again (best and median of 5, after a warm-up; the device synchronised), and (2) images/s
+ * of {@code jobs} one-image jobs that alternate between the two sets against the same jobs all of one
+ * set, each batched as the worker batches them ({@link Batcher}, capacity = jobs).
+ */
+public final class LoraBench {
+    /** The UNet weights a benchmark LoRA covers: attention q/k/v/out and feed-forward, as in the issue. */
+    static final Pattern COVERED = Pattern.compile(".*\\.(attn[12]\\.(to_q|to_k|to_v|to_out\\.0)|ff\\.net\\.0\\.proj|ff\\.net\\.2)"
+            + "\\.weight$");
+
+    private LoraBench() {}
+
+    /**
+     * Writes a kohya LoRA of rank {@code rank} over every covered UNet weight of {@code targets}
+     * (random factors, alpha = rank), in float32.
+     *
+     * @return the number of modules written
+     */
+    static int writeLora(LoraTargets targets, int rank, long seed, Path file) {
+        SafetensorsWriter w = new SafetensorsWriter();
+        Random rnd = new Random(seed);
+        int modules = 0;
+        for (Map.Entry<String, Shape> e : targets.of(LoraTargets.Part.UNET).entrySet()) {
+            Shape s = e.getValue();
+            if (!COVERED.matcher(e.getKey()).matches() || s.dimension() != 2) {
+                continue;
+            }
+            String module = "lora_unet_" + e.getKey().substring(0, e.getKey().length() - ".weight".length()).replace('.', '_');
+            w.addF32(module + ".lora_down.weight", new long[] {rank, s.get(1)}, random(rnd, rank * s.get(1)));
+            w.addF32(module + ".lora_up.weight", new long[] {s.get(0), rank}, random(rnd, s.get(0) * rank));
+            w.addF32(module + ".alpha", new long[0], (float) rank);
+            modules++;
+        }
+        w.write(file);
+        return modules;
+    }
+
+    private static float[] random(Random rnd, long n) {
+        float[] v = new float[(int) n];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) rnd.nextGaussian() * 0.01f;
+        }
+        return v;
+    }
+
+    /** Runs the benchmark; the exit status (2: bad arguments or a model that cannot take LoRAs). */
+    static int run(Map<String, String> opt, PrintStream out) throws Exception {
+        Path model = Path.of(opt.get("lora-model"));
+        int rank = Integer.parseInt(opt.getOrDefault("lora-rank", "32"));
+        int jobs = Integer.parseInt(opt.getOrDefault("lora-jobs", "8"));
+        int steps = Integer.parseInt(opt.getOrDefault("lora-steps", "20"));
+        boolean gpu = ai.djl.engine.Engine.getInstance().getGpuCount() > 0;
+        Device device = gpu ? Device.gpu() : Device.cpu();
+        try (StableDiffusionPipeline p = ModelLoader.load(model, gpu ? DataType.FLOAT16 : DataType.FLOAT32, device)) {
+            int size = Integer.parseInt(opt.getOrDefault("lora-size", String.valueOf(p.nativeSize())));
+            PatchableModel weights = p.models().patchable();
+            if (weights == null) {
+                out.println("bench: this build cannot patch the model's weights in place (the engine's weights by name)");
+                return 2;
+            }
+            Path dir = Files.createTempDirectory("lora-bench-");
+            int modules = writeLora(weights.targets(), rank, 1, dir.resolve("bench_a.safetensors"));
+            writeLora(weights.targets(), rank, 2, dir.resolve("bench_b.safetensors"));
+            out.printf(Locale.ROOT, "model %s (%s) on %s; two rank-%d LoRAs over %d UNet weights%n", model,
+                    p.family().label(), device, rank, modules);
+            Map<String, LoraTags.Lora> a = LoraTags.set("<lora:bench_a:0.8>", "");
+            Map<String, LoraTags.Lora> b = LoraTags.set("<lora:bench_b:0.8>", "");
+            try (LoraPatcher patcher = new LoraPatcher(weights, new ModelFolder(dir, "LoRA"), device);
+                    NDManager m = NDManager.newBaseManager(device)) {
+                patcher.apply(a); // warm-up: the files are mapped once
+                patcher.apply(Map.of());
+                List<Double> ms = new ArrayList<>();
+                for (int i = 0; i < 5; i++) {
+                    long t0 = System.nanoTime();
+                    patcher.apply(i % 2 == 0 ? a : b);
+                    patcher.apply(Map.of());
+                    m.zeros(new Shape(1), DataType.FLOAT32).toFloatArray(); // waits for the device's queued work
+                    ms.add((System.nanoTime() - t0) / 1e6);
+                }
+                ms.sort(null);
+                out.printf(Locale.ROOT, "apply + remove one set: best %.1f ms, median %.1f ms%n", ms.get(0), ms.get(2));
+            }
+            p.useAddons(dir, null, w -> { });
+            DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
+            double one = imagesPerSecond(gen, jobs, steps, size, false);
+            double two = imagesPerSecond(gen, jobs, steps, size, true);
+            out.printf(Locale.ROOT, "%d jobs, %d steps, %dx%d: one set %.3f images/s, alternating two sets %.3f images/s"
+                    + " (%.1f%% less)%n", jobs, steps, size, size, one, two, 100 * (1 - two / one));
+            return 0;
+        }
+    }
+
+    /** Best of 2 runs (after a warm-up run) of {@code jobs} jobs batched as the worker batches them. */
+    private static double imagesPerSecond(DiffusionGenerator gen, int jobs, int steps, int size, boolean alternate)
+            throws Exception {
+        double best = 0;
+        for (int run = 0; run < 3; run++) {
+            List<JobRequest> pending = new ArrayList<>();
+            for (int j = 0; j < jobs; j++) {
+                String lora = alternate && j % 2 == 1 ? "bench_b" : "bench_a";
+                pending.add(new JobRequest(UUID.randomUUID(), "bench", "a castle <lora:" + lora + ":0.8>", "", size, size,
+                        steps, 7, Sampler.EULER, j, 1, 1, null, null, 0, Instant.now()));
+            }
+            long t0 = System.nanoTime();
+            while (!pending.isEmpty()) {
+                gen.generate(Batcher.take(pending, r -> r, jobs), QUIET, id -> false);
+            }
+            double ips = jobs / ((System.nanoTime() - t0) / 1e9);
+            best = run == 0 ? 0 : Math.max(best, ips);
+        }
+        return best;
+    }
+
+    private static final ImageGenerator.ProgressListener QUIET = new ImageGenerator.ProgressListener() {
+        @Override
+        public boolean wantsPreview(int step, int totalSteps) {
+            return false;
+        }
+
+        @Override
+        public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
+        }
+    };
+}
