@@ -1,6 +1,16 @@
 package org.diffusionbot.worker.engine.models;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import java.util.EnumMap;
+import java.util.Map;
+import org.diffusionbot.common.ModelFamily;
+import org.diffusionbot.worker.engine.lora.LoraFamily;
+import org.diffusionbot.worker.engine.lora.LoraTargets;
+import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
+import org.diffusionbot.worker.engine.lora.PatchableModel;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 
 /**
  * The networks of a Stable Diffusion pipeline (text encoder, UNet, VAE; SDXL: a second text encoder
@@ -42,11 +52,45 @@ public final class StableDiffusionModels implements AutoCloseable {
     }
 
     /**
-     * The weights of the UNet and the text encoder(s) as a LoRA patch addresses them, or null while
-     * the layers cannot be patched in place by name (the engine's named parameters, issue 12).
+     * The weights of the UNet and the text encoder(s) as a LoRA patch addresses them: their {@link
+     * NamedParameters}, changed in place and restored bit for bit (the arrays the layers and captured
+     * CUDA graphs use stay the same).
+     *
+     * @return a view over the parameters; the family is the pipeline's rule (SDXL with a second text
+     *     encoder, SD 2.x with an OpenCLIP (gelu) one, else SD 1.x)
      */
-    public org.diffusionbot.worker.engine.lora.PatchableModel patchable() {
-        return null;
+    public PatchableModel patchable() {
+        Map<Part, NamedParameters> parts = new EnumMap<>(Part.class);
+        parts.put(Part.UNET, unet.parameters());
+        parts.put(Part.TEXT_ENCODER, textEncoder.parameters());
+        if (textEncoder2 != null) {
+            parts.put(Part.TEXT_ENCODER_2, textEncoder2.parameters());
+        }
+        ModelFamily family = StableDiffusionPipeline.family(textEncoder2 != null, textEncoder.config().hiddenAct());
+        Map<Part, Map<String, Shape>> shapes = new EnumMap<>(Part.class);
+        parts.forEach((part, p) -> shapes.put(part, p.shapes()));
+        LoraTargets targets = new LoraTargets(LoraFamily.valueOf(family.name()), shapes);
+        return new PatchableModel() {
+            @Override
+            public LoraTargets targets() {
+                return targets;
+            }
+
+            @Override
+            public void add(Part part, String name, NDArray delta) {
+                NamedParameters p = parts.get(part);
+                Parameter w = p == null ? null : p.get(name);
+                if (w == null) {
+                    throw new IllegalArgumentException("the model has no " + part.component() + " weight " + name);
+                }
+                w.add(delta);
+            }
+
+            @Override
+            public void restore() {
+                parts.values().forEach(NamedParameters::restoreAll);
+            }
+        };
     }
 
     /** @return the CLIP text encoder */

@@ -182,8 +182,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * @param loraDir LoRA folder, or null (then a prompt naming a LoRA fails with the reason)
      * @param embeddingsDir embeddings folder, or null
      * @param warn receives one line per embedding left out
-     * @throws UnsupportedOperationException when LoRAs are asked for but this model's weights cannot
-     *     be patched in place yet
      */
     public void useAddons(java.nio.file.Path loraDir, java.nio.file.Path embeddingsDir,
             java.util.function.Consumer<String> warn) {
@@ -195,12 +193,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 : org.diffusionbot.worker.engine.lora.Embeddings.load(embeddingFolder, widths, warn);
         org.diffusionbot.worker.engine.lora.LoraPatcher loras = null;
         if (loraDir != null) {
-            org.diffusionbot.worker.engine.lora.PatchableModel weights = models.patchable();
-            if (weights == null) {
-                throw new UnsupportedOperationException("LoRAs need a model whose weights can be patched in place by"
-                        + " name, which this build cannot do yet");
-            }
-            loras = new org.diffusionbot.worker.engine.lora.LoraPatcher(weights,
+            loras = new org.diffusionbot.worker.engine.lora.LoraPatcher(models.patchable(),
                     new org.diffusionbot.worker.engine.lora.ModelFolder(loraDir, "LoRA"), device);
         }
         useAddons(new PromptAddons(loras, embeddingFolder, embeddings));
