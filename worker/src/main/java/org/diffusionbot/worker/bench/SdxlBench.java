@@ -16,6 +16,7 @@ import java.util.Map;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
@@ -133,6 +134,7 @@ final class SdxlBench {
             }
             NDArray timeIds = m.create(ids, new Shape(b, 6)).toType(DataType.FLOAT16, false);
             NDArray t = m.create(new float[] {500f});
+            Conditioning cond = new Conditioning(ctx, pooled, timeIds);
             long start = 0;
             for (int i = 0; i < 3 + iters; i++) { // 3 warm-up calls
                 if (i == 3) {
@@ -140,7 +142,7 @@ final class SdxlBench {
                     start = System.nanoTime();
                 }
                 try (NDManager s = m.newSubManager()) {
-                    p.unetRunner().forward(s, x, t, ctx, pooled, timeIds);
+                    p.unetRunner().forward(s, x, t, cond);
                 }
             }
             NativeOps.sync();

@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
 
 /**
@@ -36,20 +37,15 @@ public final class CudaGraphUNet implements AutoCloseable {
         final long graph;
         final NDArray sample;
         final NDArray timestep;
-        final NDArray context;
-        final NDArray textEmbeds; // SDXL's added conditioning, else null
-        final NDArray timeIds;
+        final Conditioning cond; // the static conditioning inputs
         NDArray out;
 
-        Captured(NDManager manager, long graph, NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds,
-                NDArray timeIds) {
+        Captured(NDManager manager, long graph, NDArray sample, NDArray timestep, Conditioning cond) {
             this.manager = manager;
             this.graph = graph;
             this.sample = sample;
             this.timestep = timestep;
-            this.context = context;
-            this.textEmbeds = textEmbeds;
-            this.timeIds = timeIds;
+            this.cond = cond;
         }
 
         @Override
@@ -105,45 +101,44 @@ public final class CudaGraphUNet implements AutoCloseable {
     }
 
     /**
-     * Same contract as {@link UNet2DConditionModel#forward}; with graphs the result is a view of the
-     * graph's static output, valid until the next call: consume (copy or convert) it before that.
+     * Same contract as {@link UNet2DConditionModel#forward(NDManager, NDArray, NDArray, NDArray)}; with
+     * graphs the result is a view of the graph's static output, valid until the next call: consume
+     * (copy or convert) it before that.
      */
     public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context) {
-        return forward(caller, sample, timestep, context, null, null);
+        return forward(caller, sample, timestep, Conditioning.of(context));
     }
 
     /**
-     * Same contract as {@link UNet2DConditionModel#forward(NDManager, NDArray, NDArray, NDArray, NDArray,
-     * NDArray)} (SDXL's pooled embedding and time ids, null for other models); with graphs the result
-     * is a view of the graph's static output, valid until the next call.
+     * Same contract as {@link UNet2DConditionModel#forward(NDManager, NDArray, NDArray, Conditioning)}
+     * (SDXL's pooled embedding and time ids included); with graphs the result is a view of the graph's
+     * static output, valid until the next call. One graph per shape of sample, timestep and conditioning.
      */
-    public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds,
-            NDArray timeIds) {
+    public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, Conditioning cond) {
         if (!enabled()) {
-            return unet.forward(caller, sample, timestep, context, textEmbeds, timeIds);
+            return unet.forward(caller, sample, timestep, cond);
         }
         String key = sample.getShape() + "|" + sample.getDataType() + "|" + timestep.getShape() + "|"
-                + timestep.getDataType() + "|" + context.getShape() + "|" + context.getDataType()
-                + (textEmbeds == null ? "" : "|" + textEmbeds.getShape() + "|" + timeIds.getShape());
+                + timestep.getDataType() + "|" + cond.signature();
         Captured c = graphs.get(key);
         if (c == null) {
             try {
-                c = capture(sample, timestep, context, textEmbeds, timeIds);
+                c = capture(sample, timestep, cond);
             } catch (RuntimeException e) {
                 LOG.warn("CUDA graph capture failed ({}); running the UNet eagerly from now on", e.toString());
                 enabled = false;
                 clear();
-                return unet.forward(caller, sample, timestep, context, textEmbeds, timeIds);
+                return unet.forward(caller, sample, timestep, cond);
             }
             graphs.put(key, c);
             evict();
         }
         NativeOps.copyInto(NativeOps.h(c.sample), NativeOps.h(sample));
         NativeOps.copyInto(NativeOps.h(c.timestep), NativeOps.h(timestep));
-        NativeOps.copyInto(NativeOps.h(c.context), NativeOps.h(context));
-        if (textEmbeds != null) {
-            NativeOps.copyInto(NativeOps.h(c.textEmbeds), NativeOps.h(textEmbeds));
-            NativeOps.copyInto(NativeOps.h(c.timeIds), NativeOps.h(timeIds));
+        NativeOps.copyInto(NativeOps.h(c.cond.context()), NativeOps.h(cond.context()));
+        if (cond.hasAdded()) {
+            NativeOps.copyInto(NativeOps.h(c.cond.textEmbeds()), NativeOps.h(cond.textEmbeds()));
+            NativeOps.copyInto(NativeOps.h(c.cond.timeIds()), NativeOps.h(cond.timeIds()));
         }
         NativeOps.graphReplay(c.graph);
         NDArray view = c.out.reshape(c.out.getShape()); // an alias owned by the caller
@@ -151,7 +146,17 @@ public final class CudaGraphUNet implements AutoCloseable {
         return view;
     }
 
-    private Captured capture(NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds, NDArray timeIds) {
+    /** A copy of {@code a} owned by {@code m} (null for null): a captured graph's static input. */
+    private static NDArray staticCopy(NDArray a, NDManager m) {
+        if (a == null) {
+            return null;
+        }
+        NDArray c = a.duplicate();
+        c.attach(m);
+        return c;
+    }
+
+    private Captured capture(NDArray sample, NDArray timestep, Conditioning cond) {
         long t0 = System.nanoTime();
         NDManager m = NDManager.newBaseManager(device);
         long g;
@@ -163,25 +168,18 @@ public final class CudaGraphUNet implements AutoCloseable {
             m.close();
             throw e;
         }
-        Captured c = new Captured(m, g, sample.duplicate(), timestep.duplicate(), context.duplicate(),
-                textEmbeds == null ? null : textEmbeds.duplicate(), timeIds == null ? null : timeIds.duplicate());
-        c.sample.attach(m);
-        c.timestep.attach(m);
-        c.context.attach(m);
-        if (c.textEmbeds != null) {
-            c.textEmbeds.attach(m);
-            c.timeIds.attach(m);
-        }
+        Captured c = new Captured(m, g, staticCopy(sample, m), staticCopy(timestep, m), new Conditioning(
+                staticCopy(cond.context(), m), staticCopy(cond.textEmbeds(), m), staticCopy(cond.timeIds(), m)));
         boolean ok = false;
         NativeOps.sync();
         NativeOps.graphEnter(g);
         try {
             try (NDManager warm = m.newSubManager()) { // warm-up on the capture stream (kernels, workspaces)
-                unet.forward(warm, c.sample, c.timestep, c.context, c.textEmbeds, c.timeIds);
+                unet.forward(warm, c.sample, c.timestep, c.cond);
             }
             NativeOps.graphCaptureBegin(g);
             try {
-                c.out = unet.forward(m, c.sample, c.timestep, c.context, c.textEmbeds, c.timeIds);
+                c.out = unet.forward(m, c.sample, c.timestep, c.cond);
             } finally {
                 NativeOps.graphCaptureEnd(g);
             }

@@ -24,6 +24,7 @@ import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
 import org.diffusionbot.worker.engine.text.ClipTokenizer;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,18 +51,29 @@ public final class ModelLoader {
      * @param normNumGroups GroupNorm groups of single-file UNet and VAE; null: inferred
      * @param vae a VAE to use instead of the model's own ({@link VaeFile}: a diffusers {@code vae/}
      *     folder or a {@code .safetensors} file in diffusers or single-file naming), or null
+     * @param pipeline how the pipeline runs; null: {@link PipelineOptions#fromSettings()}, read at load
      */
-    public record Options(PredictionType predictionType, Integer normNumGroups, Path vae) {
-        public static final Options DEFAULTS = new Options(null, null, null);
+    public record Options(PredictionType predictionType, Integer normNumGroups, Path vae, PipelineOptions pipeline) {
+        public static final Options DEFAULTS = new Options(null, null, null, null);
 
         /** Without a separate VAE. */
         public Options(PredictionType predictionType, Integer normNumGroups) {
-            this(predictionType, normNumGroups, null);
+            this(predictionType, normNumGroups, null, null);
+        }
+
+        /** With the pipeline options of the settings. */
+        public Options(PredictionType predictionType, Integer normNumGroups, Path vae) {
+            this(predictionType, normNumGroups, vae, null);
         }
 
         /** @return these options with {@code vae} as the separate VAE (null: the model's own) */
         public Options withVae(Path vae) {
-            return new Options(predictionType, normNumGroups, vae);
+            return new Options(predictionType, normNumGroups, vae, pipeline);
+        }
+
+        /** @return the pipeline options, or the settings' when none were given */
+        PipelineOptions pipelineOrSettings() {
+            return pipeline != null ? pipeline : PipelineOptions.fromSettings();
         }
     }
 
@@ -209,7 +221,8 @@ public final class ModelLoader {
         ClipTokenizer tokenizer2 = Files.isDirectory(dir.resolve("text_encoder_2")) ? tokenizer(dir.resolve("tokenizer_2")) : null;
         SchedulerConfig sc = folderScheduler(dir, options);
         StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device, options.vae());
-        return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, describe(dir.toString(), options));
+        return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, describe(dir.toString(), options),
+                options.pipelineOrSettings());
     }
 
     /** A folder's {@code scheduler/scheduler_config.json} (SD's defaults without one), with the prediction override. */
@@ -251,7 +264,7 @@ public final class ModelLoader {
             StableDiffusionModels models = assemble(all, arch, dtype, device, options.vae());
             ClipTokenizer tokenizer2 = arch.text2() != null ? ClipTokenizer.bundled(0) : null; // SDXL's OpenCLIP pads with '!'
             return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), tokenizer2, sc, dtype,
-                    device, describe(file + " (" + arch.family() + ")", options));
+                    device, describe(file + " (" + arch.family() + ")", options), options.pipelineOrSettings());
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": unsupported model: " + e.getMessage(), e);
         }

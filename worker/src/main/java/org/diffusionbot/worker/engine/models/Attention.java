@@ -28,6 +28,36 @@ final class Attention {
     private final LinearLayer out;
 
     /**
+     * The q, k and v parameters of one kind ({@code weight} or {@code bias}) as the layers compute with
+     * them: q times {@code scale} (1/√head_dim, folded into the projection), then k and v concatenated
+     * (cross-attention: {scaled q, k|v}) or all three concatenated (self-attention: {null, q|k|v}). The
+     * named parameters are pointed at their rows; the arrays read from the file are freed.
+     */
+    private NDArray[] fuse(Params p, String prefix, Names names, String kind, long[] qShape, long[] kvShape,
+            double scale) {
+        String nq = prefix + "." + names.q() + "." + kind;
+        String nk = prefix + "." + names.k() + "." + kind;
+        String nv = prefix + "." + names.v() + "." + kind;
+        NDArray raw = p.get(nq, qShape);
+        NDArray sq = raw.mul(scale);
+        raw.close();
+        NDArray k = p.get(nk, kvShape);
+        NDArray v = p.get(nv, kvShape);
+        NDArray fused = cross ? k.concat(v, 0) : Ops.concat(new NDList(sq, k, v), 0);
+        long kRow = cross ? 0 : qShape[0];
+        p.storedIn(nq, cross ? sq : fused, 0, scale);
+        p.storedIn(nk, fused, kRow, 1);
+        p.storedIn(nv, fused, kRow + kvShape[0], 1);
+        k.close();
+        v.close();
+        if (!cross) {
+            sq.close();
+            return new NDArray[] {null, fused};
+        }
+        return new NDArray[] {sq, fused};
+    }
+
+    /**
      * @param contextDim width of the context for cross-attention, or 0 for self-attention
      * @param qkvBias whether the q/k/v projections have biases
      */
@@ -38,21 +68,16 @@ final class Attention {
         this.upcast = upcast;
         int kvIn = cross ? contextDim : dim;
         double scale = 1.0 / Math.sqrt((double) dim / heads);
-        NDArray wq = p.get(prefix + "." + names.q() + ".weight", dim, dim).mul(scale);
-        NDArray wk = p.get(prefix + "." + names.k() + ".weight", dim, kvIn);
-        NDArray wv = p.get(prefix + "." + names.v() + ".weight", dim, kvIn);
-        NDArray bq = qkvBias ? p.get(prefix + "." + names.q() + ".bias", dim).mul(scale) : null;
-        NDArray bk = qkvBias ? p.get(prefix + "." + names.k() + ".bias", dim) : null;
-        NDArray bv = qkvBias ? p.get(prefix + "." + names.v() + ".bias", dim) : null;
+        NDArray[] w = fuse(p, prefix, names, "weight", new long[] {dim, dim}, new long[] {dim, kvIn}, scale);
+        NDArray[] b = qkvBias ? fuse(p, prefix, names, "bias", new long[] {dim}, new long[] {dim}, scale) : null;
         if (cross) {
-            q = new LinearLayer(wq, bq);
-            kv = new LinearLayer(wk.concat(wv, 0), qkvBias ? bk.concat(bv, 0) : null);
+            q = new LinearLayer(w[0], qkvBias ? b[0] : null);
+            kv = new LinearLayer(w[1], qkvBias ? b[1] : null);
             qkv = null;
         } else {
             q = null;
             kv = null;
-            qkv = new LinearLayer(Ops.concat(new NDList(wq, wk, wv), 0),
-                    qkvBias ? Ops.concat(new NDList(bq, bk, bv), 0) : null);
+            qkv = new LinearLayer(w[1], qkvBias ? b[1] : null);
         }
         this.out = new LinearLayer(p, prefix + "." + names.out(), dim, dim, true);
     }

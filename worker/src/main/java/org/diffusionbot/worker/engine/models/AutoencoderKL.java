@@ -17,6 +17,7 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * diffusers.
  */
 public final class AutoencoderKL {
+    private final NamedParameters parameters;
     /**
      * Mean and standard deviation of the latent distribution (before scaling).
      *
@@ -99,6 +100,7 @@ public final class AutoencoderKL {
         }
         decNormOut = new GroupNormLayer(p, "decoder.conv_norm_out", ch.get(0), g, 1e-6);
         decConvOut = new Conv2dLayer(p, "decoder.conv_out", ch.get(0), c.outChannels(), 3);
+        this.parameters = p.named();
     }
 
     /** @return the configuration */
@@ -179,5 +181,10 @@ public final class AutoencoderKL {
         } finally {
             packed.close();
         }
+    }
+
+    /** @return the parameters by diffusers name, for patches applied in place ({@link NamedParameters}) */
+    public NamedParameters parameters() {
+        return parameters;
     }
 }

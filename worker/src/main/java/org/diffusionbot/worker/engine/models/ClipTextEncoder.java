@@ -21,6 +21,7 @@ import org.diffusionbot.worker.engine.io.Weights;
  * pooled state to {@code text_embeds} (SDXL's second encoder).
  */
 public final class ClipTextEncoder {
+    private final NamedParameters parameters;
     private static final String P = "text_model.";
 
     private final ClipTextConfig config;
@@ -67,6 +68,7 @@ public final class ClipTextEncoder {
         projection = config.projectionDim() > 0
                 ? new LinearLayer(p, "text_projection", h, config.projectionDim(), false) : null;
         fullMask = causalMask(p.manager(), config.maxPositionEmbeddings(), dtype, p.device());
+        this.parameters = p.named();
     }
 
     /** @return the configuration */
@@ -240,5 +242,10 @@ public final class ClipTextEncoder {
             }
         }
         return m.create(v, new Shape(n, n)).toDevice(device, false).toType(dtype, false);
+    }
+
+    /** @return the parameters by diffusers name, for patches applied in place ({@link NamedParameters}) */
+    public NamedParameters parameters() {
+        return parameters;
     }
 }

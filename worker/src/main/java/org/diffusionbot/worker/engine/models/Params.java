@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.diffusionbot.worker.engine.io.TensorView;
 import org.diffusionbot.worker.engine.io.Weights;
@@ -23,6 +25,7 @@ final class Params {
     private final Device device;
     private final boolean channelsLast;
     private final ConcurrentHashMap<Long, NDArray[]> groupNormScratch = new ConcurrentHashMap<>();
+    private final Map<String, Parameter> named = new LinkedHashMap<>();
 
     Params(Weights weights, NDManager manager, DataType dtype, Device device) {
         this.weights = weights;
@@ -35,10 +38,28 @@ final class Params {
     NDArray get(String name, long... shape) {
         Shape s = new Shape(shape);
         TensorView v = weights.take(name, s);
-        if (v == null) {
-            return manager.zeros(s, dtype, device);
-        }
-        return v.toNDArray(manager, dtype, device);
+        NDArray a = v == null ? manager.zeros(s, dtype, device) : v.toNDArray(manager, dtype, device);
+        named.put(name, new Parameter(name, s, a, 0, 1));
+        return a;
+    }
+
+    /**
+     * Says where a parameter taken with {@link #get} now lives: rows of an array the layer built from
+     * it (fused q/k/v), stored times {@code scale}.
+     *
+     * @param name the name it was taken under
+     * @param storage the array the layer computes with
+     * @param offset its first row in {@code storage}
+     * @param scale {@code storage = scale · value}
+     */
+    void storedIn(String name, NDArray storage, long offset, double scale) {
+        Parameter p = named.get(name);
+        named.put(name, new Parameter(name, p.shape(), storage, offset, scale));
+    }
+
+    /** @return the parameters taken so far, by name */
+    NamedParameters named() {
+        return new NamedParameters(named);
     }
 
     /**
@@ -52,6 +73,7 @@ final class Params {
         }
         NDArray cl = NativeOps.toChannelsLast(w);
         w.close();
+        storedIn(name, cl, 0, 1);
         return cl;
     }
 

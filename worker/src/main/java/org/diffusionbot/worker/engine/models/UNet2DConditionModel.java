@@ -20,6 +20,7 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * the time embedding.
  */
 public final class UNet2DConditionModel {
+    private final NamedParameters parameters;
     private final UNetConfig config;
     private final DataType dtype;
     private final Conv2dLayer convIn;
@@ -134,6 +135,7 @@ public final class UNet2DConditionModel {
         }
         normOut = new GroupNormLayer(p, "conv_norm_out", b0, groups, eps);
         convOut = new Conv2dLayer(p, "conv_out", b0, c.outChannels(), c.convOutKernel());
+        this.parameters = p.named();
     }
 
     /** exp(-ln(10000) * i / (half - shift)), computed in float32 by PyTorch as diffusers does. */
@@ -154,7 +156,7 @@ public final class UNet2DConditionModel {
     }
 
     /**
-     * Predicts the noise.
+     * Predicts the noise from the context alone (SD 1.x/2.x).
      *
      * @param caller owner of the result
      * @param sample latents (B, in_channels, h, w)
@@ -163,32 +165,29 @@ public final class UNet2DConditionModel {
      * @return (B, out_channels, h, w) in the model's dtype, attached to {@code caller}
      */
     public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context) {
-        return forward(caller, sample, timestep, context, null, null);
+        return forward(caller, sample, timestep, Conditioning.of(context));
     }
 
     /**
-     * Predicts the noise with SDXL's added conditioning (diffusers' {@code added_cond_kwargs}).
+     * Predicts the noise (diffusers' {@code UNet2DConditionModel.forward} with {@code
+     * encoder_hidden_states} and, for SDXL, {@code added_cond_kwargs}).
      *
      * @param caller owner of the result
      * @param sample latents (B, in_channels, h, w)
      * @param timestep (B) or (1) or scalar, any numeric type
-     * @param context text embeddings (B, 77·k, cross_attention_dim)
-     * @param textEmbeds pooled text embeddings (B, {@link UNetConfig#pooledDim()}); null unless text_time
-     * @param timeIds added time ids (B, 6) in pixels: original h, w, crop top, left, target h, w; null
-     *     unless text_time
+     * @param cond the context (B, 77·k, cross_attention_dim), with SDXL's pooled embedding and time ids
      * @return (B, out_channels, h, w) in the model's dtype, attached to {@code caller}
      * @throws IllegalArgumentException when the added conditioning is missing for a text_time UNet or
      *     given to another
      */
-    public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, NDArray context, NDArray textEmbeds,
-            NDArray timeIds) {
-        if (config.hasTextTime() != (textEmbeds != null && timeIds != null)) {
+    public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, Conditioning cond) {
+        if (config.hasTextTime() != cond.hasAdded()) {
             throw new IllegalArgumentException(config.hasTextTime()
                     ? "this UNet (addition_embed_type text_time) needs text_embeds and time_ids"
                     : "this UNet takes no added conditioning");
         }
-        return Ops.scoped(caller, sub -> run(sample, timestep, context, textEmbeds, timeIds), sample, timestep, context,
-                textEmbeds, timeIds);
+        return Ops.scoped(caller, sub -> run(sample, timestep, cond.context(), cond.textEmbeds(), cond.timeIds()),
+                sample, timestep, cond.context(), cond.textEmbeds(), cond.timeIds());
     }
 
     /** diffusers' {@code get_timestep_embedding} of (N) values with the given frequencies → (N, 2·half). */
@@ -244,4 +243,9 @@ public final class UNet2DConditionModel {
         return NativeOps.rowMajor(convOut.forward(normOut.forwardSilu(x)));
     }
 
+
+    /** @return the parameters by diffusers name, for patches applied in place ({@link NamedParameters}) */
+    public NamedParameters parameters() {
+        return parameters;
+    }
 }

@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.Objects;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
-import org.diffusionbot.worker.engine.cuda.EngineSettings;
+import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
 import org.diffusionbot.worker.engine.random.TorchGenerator;
 import org.diffusionbot.worker.engine.schedulers.NoiseSource;
@@ -23,7 +23,6 @@ import org.diffusionbot.worker.engine.schedulers.Scheduler;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.engine.schedulers.Schedulers;
 import org.diffusionbot.worker.engine.schedulers.StepResult;
-import org.diffusionbot.worker.engine.text.ChunkedPrompt;
 import org.diffusionbot.worker.engine.text.ClipTokenizer;
 import org.diffusionbot.worker.engine.text.PromptChunker;
 import org.diffusionbot.worker.engine.lora.PromptAddons;
@@ -67,9 +66,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     private final StableDiffusionModels models;
     private final ClipTokenizer tokenizer;
-    private PromptEncoder promptEncoder;
-    /** SDXL's second encoder with its tokenizer (pads with {@code !}), else null. */
-    private PromptEncoder promptEncoder2;
+    /** Prompts → the UNet's conditioning, for the model's family (rebuilt by {@link #useAddons}). */
+    private TextConditioner conditioner;
     private final ClipTokenizer tokenizer2;
     /** LoRAs and embeddings named in prompts ({@link #useAddons}). */
     private PromptAddons addons = PromptAddons.NONE;
@@ -80,7 +78,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final Device device;
     private final String description;
     private final CudaGraphUNet unetRunner;
-    /** Images per VAE decode call: 1 (peak memory), more on CUDA with SD_DECODE_BATCH. */
+    /** Images per VAE decode call: 1 (peak memory), more on CUDA ({@link PipelineOptions#decodeBatch()}). */
     private final int decodeBatch;
     private LatentsHook latentsHook;
 
@@ -115,21 +113,36 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, ClipTokenizer tokenizer2,
             SchedulerConfig schedulerConfig, DataType dtype, Device device, String description) {
+        this(models, tokenizer, tokenizer2, schedulerConfig, dtype, device, description, PipelineOptions.DEFAULTS);
+    }
+
+    /**
+     * @param models loaded networks (closed by {@link #close()})
+     * @param tokenizer the CLIP tokenizer of the (first) text encoder
+     * @param tokenizer2 SDXL's second tokenizer, or null (as above)
+     * @param schedulerConfig noise schedule and prediction type of the model
+     * @param dtype model dtype (float32 on CPU; float16 on CUDA)
+     * @param device where the models live and the run computes
+     * @param description e.g. the model path, for logs
+     * @param options CUDA graphs and decode batch ({@link PipelineOptions#fromSettings()} in the worker)
+     */
+    public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, ClipTokenizer tokenizer2,
+            SchedulerConfig schedulerConfig, DataType dtype, Device device, String description, PipelineOptions options) {
         this.models = Objects.requireNonNull(models);
         this.tokenizer = Objects.requireNonNull(tokenizer);
-        this.promptEncoder = new PromptEncoder(new PromptChunker(tokenizer), models.textEncoder());
+        PromptEncoder promptEncoder = new PromptEncoder(new PromptChunker(tokenizer), models.textEncoder());
         if ((models.textEncoder2() == null) != (tokenizer2 == null)) {
             throw new IllegalArgumentException("a second tokenizer goes with a second text encoder");
         }
         this.tokenizer2 = tokenizer2;
-        this.promptEncoder2 = tokenizer2 == null ? null
-                : new PromptEncoder(new PromptChunker(tokenizer2), models.textEncoder2());
+        this.conditioner = TextConditioner.of(promptEncoder, tokenizer2 == null ? null
+                : new PromptEncoder(new PromptChunker(tokenizer2), models.textEncoder2()), dtype);
         this.schedulerConfig = Objects.requireNonNull(schedulerConfig);
         this.dtype = dtype;
         this.device = device;
         this.description = description;
-        this.unetRunner = new CudaGraphUNet(models.unet(), device, EngineSettings.positiveInt("SD_CUDA_GRAPHS_MAX", 3));
-        this.decodeBatch = device.isGpu() ? EngineSettings.positiveInt("SD_DECODE_BATCH", 1) : 1;
+        this.unetRunner = new CudaGraphUNet(models.unet(), device, options.cudaGraphsMax());
+        this.decodeBatch = device.isGpu() ? options.decodeBatch() : 1;
     }
 
     /**
@@ -146,8 +159,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         try {
             PromptEncoder one = encoderWith(tokenizer, models.textEncoder(), 0, addons, arrays);
             PromptEncoder two = tokenizer2 == null ? null : encoderWith(tokenizer2, models.textEncoder2(), 1, addons, arrays);
-            this.promptEncoder = one;
-            this.promptEncoder2 = two;
+            this.conditioner = TextConditioner.of(one, two, dtype);
         } catch (RuntimeException e) {
             arrays.close();
             throw e;
@@ -320,8 +332,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * to the batch's largest count, which changes the images of the shorter ones.
      */
     public int promptChunks(GenerationRequest r) {
-        return Math.max(promptEncoder.chunk(PromptAddons.text(r.prompt())).chunkCount(),
-                promptEncoder.chunk(PromptAddons.text(r.negativePrompt())).chunkCount());
+        return conditioner.promptChunks(r);
     }
 
     /**
@@ -431,8 +442,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 return finish(results, notes);
             }
 
-            NDArray[] cond = encodePrompts(run, requests, results, notes, requestOfRow, useCfg);
-            NDArray context = cond[0];
+            Conditioning cond = conditioner.encode(run, requests, notes, requestOfRow, useCfg);
             NDArray cfgT = run.create(cfg, new Shape(n, 1, 1, 1));
             NDArray rescaleT = useCfg && anyRescale ? run.create(rescale, new Shape(n, 1, 1, 1)) : null;
             NDArray x = head.strength() == null
@@ -455,7 +465,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
                     NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
                     t.attach(s);
-                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, context, cond[1], cond[2])
+                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, cond)
                             .toType(DataType.FLOAT32, false);
                     NDArray guided;
                     if (useCfg) {
@@ -529,100 +539,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     : new RequestResult.Failure(RequestResult.Reason.CANCELLED, "cancelled", notes.get(r)));
         }
         return out;
-    }
-
-    /**
-     * {context, pooled, time ids}: the context (2N or N, 77·k, D) holds the negatives of every row,
-     * then the positives, in the model dtype. Prompts are parsed for Automatic1111's emphasis syntax
-     * and encoded in 75-token chunks ({@link PromptEncoder}); every prompt of the batch, negatives
-     * included when guidance is on, is padded with empty-prompt chunks to the batch's largest chunk
-     * count k. Unweighted prompts of up to 75 tokens get exactly diffusers' (2, 77, D) encoding.
-     *
-     * <p>SDXL, as diffusers' {@code StableDiffusionXLPipeline.encode_prompt}: the context is both
-     * encoders' hidden states concatenated, pooled (2N or N, P) is the second encoder's {@code
-     * text_embeds} of the first chunk, an empty negative prompt gives zeros for both ({@code
-     * force_zeros_for_empty_prompt}, as Automatic1111), and time ids (2N or N, 6) are (h, w, 0, 0, h, w).
-     * Other models: pooled and time ids are null.
-     */
-    private NDArray[] encodePrompts(NDManager run, List<GenerationRequest> requests, RequestResult[] results,
-            List<List<String>> notes, int[] requestOfRow, boolean useCfg) {
-        Map<Integer, NDArray[]> perRequest = new HashMap<>(); // {(2, 77·k, D), (2, P)}: negative, positive
-        Map<Integer, List<ChunkedPrompt>> chunked = new HashMap<>();
-        int chunks = 1;
-        for (int r = 0; r < requests.size(); r++) {
-            if (results[r] != null) {
-                continue;
-            }
-            GenerationRequest q = requests.get(r);
-            ChunkedPrompt neg = promptEncoder.chunk(PromptAddons.text(q.negativePrompt()));
-            ChunkedPrompt pos = promptEncoder.chunk(PromptAddons.text(q.prompt()));
-            chunked.put(r, List.of(neg, pos));
-            note(notes.get(r), "prompt", pos);
-            chunks = Math.max(chunks, pos.chunkCount());
-            if (useCfg) {
-                note(notes.get(r), "negative prompt", neg);
-                chunks = Math.max(chunks, neg.chunkCount());
-            }
-        }
-        try (NDManager tmp = run.newSubManager()) {
-            for (Map.Entry<Integer, List<ChunkedPrompt>> e : chunked.entrySet()) {
-                GenerationRequest q = requests.get(e.getKey());
-                perRequest.put(e.getKey(), sdxl()
-                        ? encodeSdxl(tmp, q, chunks)
-                        : new NDArray[] {promptEncoder.encode(tmp, e.getValue(), chunks, q.clipSkip()), null});
-            }
-            NDArray[] out = new NDArray[3];
-            for (int k = 0; k < (sdxl() ? 2 : 1); k++) {
-                NDList rows = new NDList();
-                if (useCfg) {
-                    for (int r : requestOfRow) {
-                        rows.add(perRequest.get(r)[k].get("0:1"));
-                    }
-                }
-                for (int r : requestOfRow) {
-                    rows.add(perRequest.get(r)[k].get("1:2"));
-                }
-                out[k] = NDArrays.concat(rows, 0);
-                out[k].attach(run);
-            }
-            if (sdxl()) {
-                GenerationRequest head = requests.get(0);
-                float[] ids = new float[(int) out[0].getShape().get(0) * 6];
-                for (int i = 0; i < ids.length; i += 6) {
-                    ids[i] = ids[i + 4] = head.height();
-                    ids[i + 1] = ids[i + 5] = head.width();
-                }
-                out[2] = run.create(ids, new Shape(ids.length / 6, 6)).toType(dtype, false);
-            }
-            return out;
-        }
-    }
-
-    /** One SDXL request's {context (2, 77·k, D1 + D2), pooled (2, P)}: negative, positive. */
-    private NDArray[] encodeSdxl(NDManager m, GenerationRequest q, int chunks) {
-        String negative = PromptAddons.text(q.negativePrompt());
-        String prompt = PromptAddons.text(q.prompt());
-        List<ChunkedPrompt> p1 = List.of(promptEncoder.chunk(negative), promptEncoder.chunk(prompt));
-        List<ChunkedPrompt> p2 = List.of(promptEncoder2.chunk(negative), promptEncoder2.chunk(prompt));
-        var h1 = promptEncoder.encodeHidden(m, p1, chunks, q.clipSkip());
-        var h2 = promptEncoder2.encodeHidden(m, p2, chunks, q.clipSkip());
-        NDArray context = h1.hidden().concat(h2.hidden(), 2);
-        NDArray pooled = h2.pooled();
-        if (negative.isEmpty()) {
-            // force_zeros_for_empty_prompt: the negative row of both is zeros
-            NDArray keep = m.create(new float[] {0f, 1f}, new Shape(2, 1, 1)).toType(context.getDataType(), false);
-            context = context.mul(keep);
-            pooled = pooled.mul(keep.reshape(2, 1));
-        }
-        return new NDArray[] {context, pooled};
-    }
-
-    private void note(List<String> notes, String what, ChunkedPrompt p) {
-        int per = promptEncoder.chunker().chunkLength();
-        if (p.tokenCount() > per) {
-            notes.add("long " + what + " (" + p.tokenCount() + " tokens): encoded in " + p.chunkCount() + " chunks of "
-                    + per + " tokens");
-        }
     }
 
     private static NDArray initialNoise(NDManager run, TorchGenerator[] gens, Shape one) {

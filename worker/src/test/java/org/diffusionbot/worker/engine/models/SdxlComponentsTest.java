@@ -113,8 +113,8 @@ class SdxlComponentsTest {
     void unetWithAddedConditioningMatchesDiffusers(String layout, String c) {
         UNet2DConditionModel unet = model(layout).models().unet();
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
-            NDArray out = unet.forward(m, ref(m, c + ".sample"), ref(m, c + ".timestep"), ref(m, c + ".context"),
-                    ref(m, c + ".text_embeds"), ref(m, c + ".time_ids"));
+            NDArray out = unet.forward(m, ref(m, c + ".sample"), ref(m, c + ".timestep"), new Conditioning(
+                    ref(m, c + ".context"), ref(m, c + ".text_embeds"), ref(m, c + ".time_ids")));
             ReferenceData.assertClose(ref(m, c + ".out"), out, layout + " " + c);
         }
     }

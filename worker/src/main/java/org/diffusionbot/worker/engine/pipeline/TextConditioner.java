@@ -1,0 +1,189 @@
+package org.diffusionbot.worker.engine.pipeline;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.diffusionbot.worker.engine.lora.PromptAddons;
+import org.diffusionbot.worker.engine.models.Conditioning;
+import org.diffusionbot.worker.engine.text.ChunkedPrompt;
+import org.diffusionbot.worker.engine.text.PromptEncoder;
+
+/**
+ * Turns a batch's prompts into the UNet's {@link Conditioning}, one implementation per model family,
+ * as diffusers' {@code encode_prompt}: {@link Clip} for SD 1.x/2.x ({@code StableDiffusionPipeline}:
+ * the context only), {@link Sdxl} for SDXL ({@code StableDiffusionXLPipeline}: both encoders' context,
+ * the pooled embedding, the added time ids).
+ *
+ * <p>Common to both: {@code <lora:…>} tags are cut from the text ({@link PromptAddons#text}); prompts are parsed for Automatic1111's emphasis syntax and encoded in 75-token
+ * chunks ({@link PromptEncoder}); every prompt of the batch, negatives included when guidance is on,
+ * is padded with empty-prompt chunks to the batch's largest chunk count k; the rows are the negatives
+ * of every batch row, then the positives (2N rows), or the positives alone without guidance (N).
+ * Unweighted prompts of up to 75 tokens get exactly diffusers' encoding.
+ */
+abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditioner.Sdxl {
+    /** The (first) encoder: it decides the chunking. */
+    final PromptEncoder encoder;
+    /** The model's dtype. */
+    final DataType dtype;
+
+    TextConditioner(PromptEncoder encoder, DataType dtype) {
+        this.encoder = encoder;
+        this.dtype = dtype;
+    }
+
+    /**
+     * The number of 75-token chunks the request's context has on its own: the longer of its prompt and
+     * negative prompt.
+     */
+    final int promptChunks(GenerationRequest r) {
+        return Math.max(encoder.chunk(PromptAddons.text(r.prompt())).chunkCount(),
+                encoder.chunk(PromptAddons.text(r.negativePrompt())).chunkCount());
+    }
+
+    /**
+     * @param encoder the (first) text encoder with its tokenizer
+     * @param encoder2 SDXL's second, or null for SD 1.x/2.x
+     * @param dtype the model's dtype
+     * @return the family's conditioner
+     */
+    static TextConditioner of(PromptEncoder encoder, PromptEncoder encoder2, DataType dtype) {
+        return encoder2 == null ? new Clip(encoder, dtype) : new Sdxl(encoder, encoder2, dtype);
+    }
+
+    /**
+     * @param run owner of the result
+     * @param requests the batch's requests; those whose index is not in {@code requestOfRow} are skipped
+     * @param notes per request: a note is added for a prompt longer than one chunk
+     * @param requestOfRow the request of each batch row (a request with several images has several rows)
+     * @param useCfg whether the negative rows are there (classifier-free guidance)
+     * @return the conditioning of the 2N (or N) UNet rows, in the model's dtype
+     */
+    final Conditioning encode(NDManager run, List<GenerationRequest> requests, List<List<String>> notes,
+            int[] requestOfRow, boolean useCfg) {
+        Map<Integer, List<ChunkedPrompt>> chunked = new LinkedHashMap<>(); // negative, positive
+        int chunks = 1;
+        for (int r : requestOfRow) {
+            if (chunked.containsKey(r)) {
+                continue;
+            }
+            GenerationRequest q = requests.get(r);
+            ChunkedPrompt neg = encoder.chunk(PromptAddons.text(q.negativePrompt()));
+            ChunkedPrompt pos = encoder.chunk(PromptAddons.text(q.prompt()));
+            chunked.put(r, List.of(neg, pos));
+            note(notes.get(r), "prompt", pos);
+            chunks = Math.max(chunks, pos.chunkCount());
+            if (useCfg) {
+                note(notes.get(r), "negative prompt", neg);
+                chunks = Math.max(chunks, neg.chunkCount());
+            }
+        }
+        try (NDManager tmp = run.newSubManager()) {
+            Map<Integer, NDArray[]> perRequest = new LinkedHashMap<>(); // {(2, 77·k, D), (2, P) or null}
+            for (Map.Entry<Integer, List<ChunkedPrompt>> e : chunked.entrySet()) {
+                perRequest.put(e.getKey(), encodeRequest(tmp, requests.get(e.getKey()), e.getValue(), chunks));
+            }
+            NDArray[] out = new NDArray[2];
+            for (int k = 0; k < 2; k++) {
+                if (perRequest.values().iterator().next()[k] == null) {
+                    continue;
+                }
+                NDList rows = new NDList();
+                if (useCfg) {
+                    for (int r : requestOfRow) {
+                        rows.add(perRequest.get(r)[k].get("0:1"));
+                    }
+                }
+                for (int r : requestOfRow) {
+                    rows.add(perRequest.get(r)[k].get("1:2"));
+                }
+                out[k] = NDArrays.concat(rows, 0);
+                out[k].attach(run);
+            }
+            GenerationRequest head = requests.get(requestOfRow[0]);
+            NDArray timeIds = out[1] == null ? null : timeIds(run, (int) out[0].getShape().get(0), head);
+            return new Conditioning(out[0], out[1], timeIds);
+        }
+    }
+
+    /**
+     * One request's {context (2, 77·k, D), pooled (2, P) or null}: negative, positive.
+     *
+     * @param prompts the request's negative and positive prompt, chunked by {@link #encoder}
+     * @param chunks the batch's chunk count k
+     */
+    abstract NDArray[] encodeRequest(NDManager m, GenerationRequest q, List<ChunkedPrompt> prompts, int chunks);
+
+    /** SDXL's added time ids (rows, 6), else never called. */
+    NDArray timeIds(NDManager run, int rows, GenerationRequest head) {
+        throw new UnsupportedOperationException();
+    }
+
+    private void note(List<String> notes, String what, ChunkedPrompt p) {
+        int per = encoder.chunker().chunkLength();
+        if (p.tokenCount() > per) {
+            notes.add("long " + what + " (" + p.tokenCount() + " tokens): encoded in " + p.chunkCount() + " chunks of "
+                    + per + " tokens");
+        }
+    }
+
+    /** SD 1.x/2.x: one CLIP text encoder; the context is its (clip-skipped) hidden states. */
+    static final class Clip extends TextConditioner {
+        Clip(PromptEncoder encoder, DataType dtype) {
+            super(encoder, dtype);
+        }
+
+        @Override
+        NDArray[] encodeRequest(NDManager m, GenerationRequest q, List<ChunkedPrompt> prompts, int chunks) {
+            return new NDArray[] {encoder.encode(m, prompts, chunks, q.clipSkip()), null};
+        }
+    }
+
+    /**
+     * SDXL, as diffusers' {@code StableDiffusionXLPipeline.encode_prompt}: the context is both encoders'
+     * hidden states concatenated, the pooled embedding (2N or N, P) is the second encoder's {@code
+     * text_embeds} of the first chunk, an empty negative prompt gives zeros for both ({@code
+     * force_zeros_for_empty_prompt}, as Automatic1111), and the time ids (2N or N, 6) are (h, w, 0, 0, h, w).
+     */
+    static final class Sdxl extends TextConditioner {
+        private final PromptEncoder encoder2;
+
+        /** @param encoder2 the second encoder with its tokenizer (pads with {@code !}) */
+        Sdxl(PromptEncoder encoder, PromptEncoder encoder2, DataType dtype) {
+            super(encoder, dtype);
+            this.encoder2 = encoder2;
+        }
+
+        @Override
+        NDArray[] encodeRequest(NDManager m, GenerationRequest q, List<ChunkedPrompt> prompts, int chunks) {
+            String negative = PromptAddons.text(q.negativePrompt());
+            List<ChunkedPrompt> p2 = List.of(encoder2.chunk(negative), encoder2.chunk(PromptAddons.text(q.prompt())));
+            var h1 = encoder.encodeHidden(m, prompts, chunks, q.clipSkip());
+            var h2 = encoder2.encodeHidden(m, p2, chunks, q.clipSkip());
+            NDArray context = h1.hidden().concat(h2.hidden(), 2);
+            NDArray pooled = h2.pooled();
+            if (negative.isEmpty()) {
+                // force_zeros_for_empty_prompt: the negative row of both is zeros
+                NDArray keep = m.create(new float[] {0f, 1f}, new Shape(2, 1, 1)).toType(context.getDataType(), false);
+                context = context.mul(keep);
+                pooled = pooled.mul(keep.reshape(2, 1));
+            }
+            return new NDArray[] {context, pooled};
+        }
+
+        @Override
+        NDArray timeIds(NDManager run, int rows, GenerationRequest head) {
+            float[] ids = new float[rows * 6];
+            for (int i = 0; i < ids.length; i += 6) {
+                ids[i] = ids[i + 4] = head.height();
+                ids[i + 1] = ids[i + 5] = head.width();
+            }
+            return run.create(ids, new Shape(rows, 6)).toType(dtype, false);
+        }
+    }
+}
