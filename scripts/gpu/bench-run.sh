@@ -2,17 +2,25 @@
 # The second of the GPU benchmark's two back-to-back device calls (docs/GPU.md), carrying .gpu2 (the JRE): the
 # worker bench of each model in MODELS (default "sd15 sdxl") against the diffusers figures of bench-build.sh,
 # --check on the tiny model of the tests (CUDA fp16 vs CPU fp32); tables in $OUT/table_MODEL.md.
-# SD15_JOBS (200, with --breakdown) and SDXL_JOBS (100): consecutive jobs of the memory check.
+# SD15_JOBS (200; SD15_EXTRA, default --breakdown) and SDXL_JOBS (100): consecutive jobs of the memory check; SKIP_BENCH=1 skips
+# that bench; LORA=1 adds LoraBench (rank 32) on the same weights.
 set -uo pipefail
 W=/tmp/gpuwork; ls $W/diffusers_*.txt >/dev/null 2>&1 || { echo "callB: machine is cold (no diffusers figures in $W)"; exit 3; }
 tar -C $W -xJf .gpu2/jre.tar.xz
 T=/opt/torch/.venv/lib/python3.12/site-packages/torch
 export PYTORCH_LIBRARY_PATH=$T/lib PYTORCH_VERSION=2.11.0 PYTORCH_FLAVOR=cu130 ENGINE_CACHE_DIR=$W/djl-cache SD_NATIVE_OPS=$W/libsd_native_ops.so
 for M in ${MODELS:-sd15 sdxl}; do
-  if [ $M = sdxl ]; then TINY=$W/tiny-sdxl; ARGS="--jobs ${SDXL_JOBS:-100}"; else TINY=worker/src/test/resources/reference/tiny-sd15/model; ARGS="--jobs ${SD15_JOBS:-200} --breakdown"; fi
-  s=$(date +%s)
-  $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --check $TINY --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_$M.md $ARGS > $OUT/worker_$M.txt 2>&1
-  echo "== $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "PASS$" $OUT/worker_$M.txt | grep -v "INFO" | tail -25
-  grep -h "PSNR" $OUT/worker_$M.txt | head -4
-  echo; cat $OUT/table_$M.md
+  if [ $M = sdxl ]; then TINY=$W/tiny-sdxl; ARGS="--jobs ${SDXL_JOBS:-100}"; else TINY=worker/src/test/resources/reference/tiny-sd15/model; ARGS="--jobs ${SD15_JOBS:-200} ${SD15_EXTRA---breakdown}"; fi
+  if [ -z "${SKIP_BENCH:-}" ]; then
+    s=$(date +%s)
+    $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --check $TINY --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_$M.md $ARGS > $OUT/worker_$M.txt 2>&1
+    echo "== $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "PASS$" $OUT/worker_$M.txt | grep -v "INFO" | tail -25
+    grep -h "PSNR" $OUT/worker_$M.txt | head -4
+    echo; cat $OUT/table_$M.md
+  fi
+  if [ -n "${LORA:-}" ]; then  # LoraBench on the same weights (issue 14): apply + remove, alternating sets
+    s=$(date +%s)
+    $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --lora-model $W/$M --lora-rank 32 > $OUT/lora_$M.txt 2>&1
+    echo "== lora $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "INFO" $OUT/lora_$M.txt | tail -15
+  fi
 done

@@ -119,6 +119,39 @@ class MultiModelFlowIT {
         }
     }
 
+    /**
+     * An SDXL model the worker has not loaded yet is SDXL at 1024x1024 from the first heartbeat on (described from
+     * its checkpoint at start-up), so its first /imagine without a size makes 1024x1024, not SD 1.x's 512x512.
+     */
+    @Test
+    void anSdxlModelNotLoadedYetGetsItsNativeSizeFromTheWorkersDescription() throws Exception {
+        try (BotHarness h = new BotHarness(50, 3)) {
+            String xl = h.model + "-xl";
+            try {
+                Map<String, Long> sizes = new LinkedHashMap<>();
+                sizes.put(h.model, 6L);
+                sizes.put(xl, 6L);
+                ModelPool pool = new ModelPool(sizes, 6, "synthetic", name -> new ModelPool.Loaded(
+                        generator(name.equals(xl) ? "sdxl" : "sd1", name.equals(xl) ? 1024 : 512), 6),
+                        new WorkerMetrics(new SimpleMeterRegistry()), List.of(),
+                        Map.of(xl, new WorkerHeartbeat.ModelInfo(xl, "sdxl", 1024, 1024)));
+                pool.acquire(h.model, (n, last) -> { });
+                h.startWorker("mm-worker", pool, 4, new WorkerMetrics(new SimpleMeterRegistry()));
+                FakeUser ann = h.discord.createUser("ann");
+                poll(() -> h.discord.slashCommand("models", ann).awaitOriginalEdit(m -> true, WAIT).content(),
+                        m -> m.contains("`" + xl + "` — SDXL, 1024x1024"));
+                InteractionHandle x = h.discord.slashCommand("imagine", ann, Opt.string("prompt", "a big ship"),
+                        Opt.integer("steps", 2), Opt.string("model", xl));
+                RecordedMessage done = BotHarness.finalImage(x, WAIT);
+                assertTrue(done.content().contains("1024x1024"), done.content());
+            } finally {
+                try (var conn = RabbitTestSupport.connect("mm-cleanup"); var ch = conn.createChannel()) {
+                    ch.queueDelete(Topology.jobsQueue(xl));
+                }
+            }
+        }
+    }
+
     /** The first line of {@code text} that contains {@code part}. */
     private static String line(String text, String part) {
         return text.lines().filter(l -> l.contains(part)).findFirst().orElse("");
