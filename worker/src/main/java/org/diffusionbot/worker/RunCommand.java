@@ -149,7 +149,7 @@ final class RunCommand {
         try {
             pool = new ModelPool(sizes, budget, DiffusionGenerator.deviceName(compute.device()),
                     name -> load(name, paths.get(name), compute, loadOptions, sizes.get(name), safety,
-                            config.embeddingsDir()), metrics, defaults, described);
+                            config.loraDir(), config.embeddingsDir()), metrics, defaults, described);
         } catch (IllegalArgumentException e) {
             throw new ConfigException("MODEL_MEMORY_GB: " + e.getMessage() + " (set MODEL_MEMORY_GB higher, or serve "
                     + "fewer or smaller models)");
@@ -165,9 +165,11 @@ final class RunCommand {
             return 1;
         }
         WorkerRuntime runtime = new WorkerRuntime(config, pool, Clock.systemUTC(), metrics);
-        if (config.embeddingsDir() != null) {
-            AddonCatalog catalog = new AddonCatalog(null, new ModelFolder(config.embeddingsDir(), "embedding"));
-            runtime.announce(List::of, catalog::embeddings);
+        if (config.embeddingsDir() != null || config.loraDir() != null) {
+            AddonCatalog catalog = new AddonCatalog(
+                    config.loraDir() == null ? null : new ModelFolder(config.loraDir(), "LoRA"),
+                    config.embeddingsDir() == null ? null : new ModelFolder(config.embeddingsDir(), "embedding"));
+            runtime.announce(catalog::loras, catalog::embeddings);
         }
         try {
             runtime.start();
@@ -193,13 +195,14 @@ final class RunCommand {
 
     /** Loads one checkpoint; its size is what the CUDA allocator grew by, where that can be read. */
     private static ModelPool.Loaded load(String name, Path path, ComputeDevice compute,
-            ModelLoader.Options options, long estimate, UnaryOperator<ImageGenerator> wrap, Path embeddingsDir) {
+            ModelLoader.Options options, long estimate, UnaryOperator<ImageGenerator> wrap, Path loraDir,
+            Path embeddingsDir) {
         long[] before = NativeOps.cudaMemory();
         long t0 = System.nanoTime();
         LOG.info("loading model {} from {} on {}", name, path, compute);
         StableDiffusionPipeline pipeline = ModelLoader.load(path, compute.dtype(), compute.device(), options);
-        if (embeddingsDir != null) { // those that fit the model; the others are logged and left out
-            pipeline.useAddons(null, embeddingsDir, w -> LOG.warn("model {}: {}", name, w));
+        if (loraDir != null || embeddingsDir != null) { // embeddings that do not fit the model are logged, left out
+            pipeline.useAddons(loraDir, embeddingsDir, w -> LOG.warn("model {}: {}", name, w));
         }
         long[] after = NativeOps.cudaMemory();
         LOG.info(String.format(Locale.ROOT, "loaded %s in %.1f s", pipeline.description(), (System.nanoTime() - t0) / 1e9));

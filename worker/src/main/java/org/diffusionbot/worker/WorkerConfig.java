@@ -28,6 +28,7 @@ import org.diffusionbot.common.config.RabbitSettings;
  * @param modelMemoryBytes the budget for resident models ({@code MODEL_MEMORY_GB}), 0 for the device's default
  * @param embeddingsDir the textual-inversion embeddings' folder ({@code EMBEDDINGS_DIR}, default {@code
  *                  MODELS_DIR/embeddings} when that exists), or null for none
+ * @param loraDir   the LoRA folder ({@code LORA_DIR}, default {@code MODELS_DIR/loras} when that exists), or null
  */
 public record WorkerConfig(
         Path modelPath,
@@ -43,7 +44,8 @@ public record WorkerConfig(
         Path safetyChecker,
         Map<String, Path> models,
         long modelMemoryBytes,
-        Path embeddingsDir) {
+        Path embeddingsDir,
+        Path loraDir) {
 
     public WorkerConfig {
         models = models == null || models.isEmpty() ? Map.of(modelName, modelPath)
@@ -55,7 +57,7 @@ public record WorkerConfig(
             int heartbeatSeconds, Path healthFile, java.time.Duration jobTimeout, RabbitSettings rabbit, int metricsPort,
             Path safetyChecker, Map<String, Path> models, long modelMemoryBytes) {
         this(modelPath, modelName, workerId, device, batchSize, heartbeatSeconds, healthFile, jobTimeout, rabbit,
-                metricsPort, safetyChecker, models, modelMemoryBytes, null);
+                metricsPort, safetyChecker, models, modelMemoryBytes, null, null);
     }
 
     /** Without a metrics endpoint or a safety checker. */
@@ -100,20 +102,21 @@ public record WorkerConfig(
                         java.time.Duration.ofDays(1)),
                 RabbitSettings.fromEnv(env),
                 env.integer("METRICS_PORT", 0, 0, 65535),
-                checker, models, budgetBytes, embeddingsDir(env));
+                checker, models, budgetBytes, folder(env, "EMBEDDINGS_DIR", "embeddings",
+                        "textual-inversion .safetensors embeddings"), folder(env, "LORA_DIR", "loras", "LoRA .safetensors files"));
     }
 
-    /** {@code EMBEDDINGS_DIR}, which must be a folder; unset: {@code MODELS_DIR/embeddings} if it is one, else none. */
-    static Path embeddingsDir(Env env) {
-        String set = env.raw("EMBEDDINGS_DIR");
+    /** A folder setting, which must be a folder; unset: {@code MODELS_DIR/<dflt>} if it is one, else none. */
+    static Path folder(Env env, String name, String dflt, String what) {
+        String set = env.raw(name);
         if (set == null) {
-            Path dflt = Path.of(env.string("MODELS_DIR", "./models")).resolve("embeddings");
-            return Files.isDirectory(dflt) ? dflt : null;
+            Path d = Path.of(env.string("MODELS_DIR", "./models")).resolve(dflt);
+            return Files.isDirectory(d) ? d : null;
         }
         Path p = Path.of(set);
         if (!Files.isDirectory(p)) {
-            throw new ConfigException("EMBEDDINGS_DIR points at " + p.toAbsolutePath() + ", which is not a folder (the"
-                    + " folder of textual-inversion .safetensors embeddings)");
+            throw new ConfigException(name + " points at " + p.toAbsolutePath() + ", which is not a folder (the folder of "
+                    + what + ")");
         }
         return p;
     }

@@ -33,16 +33,17 @@ import org.junit.jupiter.api.Test;
 class TinyModelAddonsIT {
     static final Path TINY = Path.of("../worker/src/test/resources/reference/tiny-sd15/model");
     static final Path EMBEDDINGS = Path.of("../worker/src/test/resources/reference/lora/embeddings");
+    static final Path LORAS = Path.of("../worker/src/test/resources/reference/lora/loras");
     static final Duration WAIT = Duration.ofSeconds(60);
 
     @Test
     void anEmbeddingNamedInThePromptIsUsedAndAnUnannouncedLoraIsRefused() throws Exception {
         try (BotHarness h = new BotHarness(50, 2)) {
             StableDiffusionPipeline p = ModelLoader.load(TINY, DataType.FLOAT32, Device.cpu());
-            p.useAddons(null, EMBEDDINGS, w -> { });
+            p.useAddons(LORAS, EMBEDDINGS, w -> { });
             WorkerRuntime w = h.startWorker("tiny-addons", new DiffusionGenerator(p), 4);
-            AddonCatalog catalog = new AddonCatalog(null, new ModelFolder(EMBEDDINGS, "embedding"));
-            w.announce(List::of, catalog::embeddings);
+            AddonCatalog catalog = new AddonCatalog(new ModelFolder(LORAS, "LoRA"), new ModelFolder(EMBEDDINGS, "embedding"));
+            w.announce(catalog::loras, catalog::embeddings);
             FakeUser ann = h.discord.createUser("ann");
             String listed = "";
             long deadline = System.nanoTime() + WAIT.toNanos();
@@ -67,12 +68,28 @@ class TinyModelAddonsIT {
                     "tinyneg.safetensors")) + ", tinystyle: " + folder.embeddingHash(EMBEDDINGS.resolve(
                     "tinystyle.safetensors")) + "\""), params);
 
+            assertTrue(listed.contains("**LoRAs**\n• `sd15_kohya` · SD 1.x\n• `sd15_locon` · SD 1.x\n• `sd15_peft` · ")
+                    && listed.contains("\n• `sdxl_kohya` · SDXL\n"), listed);
+
+            FakeUser cy = h.discord.createUser("cy");
+            InteractionHandle withLora = h.discord.slashCommand("imagine", cy, Opt.string("prompt",
+                    "a cat <lora:SD15_Kohya:0.6>"), Opt.string("negative", "<lora:sd15_peft:-0.4>"),
+                    Opt.integer("width", 64), Opt.integer("height", 64), Opt.integer("steps", 4), Opt.integer("seed", 6),
+                    Opt.string("sampler", "euler"));
+            RecordedAttachment loraPng = withLora.awaitOriginalEdit(m -> m.attachment("image-6.png").isPresent(), WAIT)
+                    .attachment("image-6.png").orElseThrow();
+            String loraParams = Png.readText(loraPng.bytes()).get("parameters");
+            assertTrue(loraParams.startsWith("a cat <lora:SD15_Kohya:0.6>\nNegative prompt: <lora:sd15_peft:-0.4>\n"),
+                    loraParams);
+            assertTrue(loraParams.matches("(?s).*, Lora hashes: \"sd15_kohya: [0-9a-f]{12}, sd15_peft: [0-9a-f]{12}\".*"),
+                    loraParams);
+
             FakeUser bo = h.discord.createUser("bo");
             InteractionHandle lora = h.discord.slashCommand("imagine", bo, Opt.string("prompt",
-                    "a cat <lora:sd15_kohya:1>"));
+                    "a cat <lora:sd15_kohay:1>"));
             RecordedCallback cb = lora.awaitCallback(WAIT);
             assertTrue(cb.isEphemeral());
-            assertEquals("❌ there is no LoRA `sd15_kohya` for `" + h.model + "` (`/loras` lists them). Nothing was"
+            assertEquals("❌ there is no LoRA `sd15_kohay` for `" + h.model + "`; closest: `sd15_kohya`. Nothing was"
                     + " charged.", cb.content());
             assertTrue(h.bot.store().recentJobs(bo.idLong(), 5).isEmpty());
             assertEquals(0, h.bot.store().quota(bo.idLong(), new QuotaPolicy(50, 2)).usedToday());

@@ -17,7 +17,6 @@ import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import org.diffusionbot.common.image.Png;
 import org.diffusionbot.worker.engine.RefData;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -77,8 +76,6 @@ class LoraImagineTest {
         int rc = ImagineCommand.run(args.toArray(String[]::new), new PrintStream(new ByteArrayOutputStream()),
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         String log = err.toString(StandardCharsets.UTF_8);
-        Assumptions.assumeFalse(c.has("loras") && log.contains("cannot do yet"),
-                "LoRAs wait for the engine's named parameters: " + log);
         assertEquals(0, rc, log);
 
         BufferedImage img = ImageIO.read(out.toFile());
