@@ -68,9 +68,14 @@ public final class Parameter {
     public NDArray value(NDManager manager) {
         NDArray rows = rows();
         try {
-            NDArray v = rows.toType(DataType.FLOAT32, true);
+            // toType of a float32 storage may share its memory (changing it in place would change the model)
+            NDArray f = rows.toType(DataType.FLOAT32, false);
+            NDArray v = scale == 1 ? f.duplicate() : f.div(scale);
+            if (f != rows) {
+                f.close();
+            }
             v.attach(manager);
-            return scale == 1 ? v : v.divi(scale);
+            return v;
         } finally {
             rows.close(); // a view (or copy) of the storage, which stays
         }
