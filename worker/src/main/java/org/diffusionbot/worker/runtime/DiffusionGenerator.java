@@ -47,6 +47,11 @@ public final class DiffusionGenerator implements ImageGenerator {
     }
 
     @Override
+    public long loraSwitches() {
+        return pipeline.addons().loraSwitches();
+    }
+
+    @Override
     public String device() {
         return deviceName(pipeline.device());
     }

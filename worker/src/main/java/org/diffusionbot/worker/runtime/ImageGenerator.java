@@ -27,6 +27,14 @@ public interface ImageGenerator extends AutoCloseable {
             throws Exception;
 
     /**
+     * How many times this generator has switched its model's LoRA set so far (a monotonic count, for the
+     * {@code diffusionbot_worker_lora_switches_total} metric); 0 for generators without LoRAs.
+     */
+    default long loraSwitches() {
+        return 0;
+    }
+
+    /**
      * How many 75-token chunks the job's prompts (positive or negative, whichever is longer) encode to;
      * the runtime batches only jobs with equal counts (see {@link Batcher}). Generators without a text
      * encoder keep the default, 1.

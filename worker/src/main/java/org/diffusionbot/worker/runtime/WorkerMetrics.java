@@ -33,6 +33,7 @@ import java.util.function.Supplier;
  *   <li>{@code diffusionbot_worker_model_loads_total{model}}, {@code diffusionbot_worker_model_load_seconds{model}}</li>
  *   <li>{@code diffusionbot_worker_model_resident{model}} (1 loaded, 0 not),
  *       {@code diffusionbot_worker_model_evictions_total{model}} (unloaded to make room for another)</li>
+ *   <li>{@code diffusionbot_worker_lora_switches_total{model}} (a batch changed the model's LoRA set)</li>
  *   <li>{@code diffusionbot_worker_jobs_in_hand}: jobs of the running batch (0 when idle)</li>
  *   <li>{@code diffusionbot_worker_gpu_memory_allocated_bytes}, {@code diffusionbot_worker_gpu_memory_reserved_bytes}:
  *       PyTorch's CUDA caching allocator, as {@code torch.cuda.memory_allocated()} / {@code memory_reserved()}
@@ -126,6 +127,15 @@ public final class WorkerMetrics {
     void resident(String model, java.util.function.BooleanSupplier loaded) {
         Gauge.builder("diffusionbot.worker.model.resident", () -> loaded.getAsBoolean() ? 1 : 0)
                 .description("1 while the model is loaded").tag("model", model).register(registry);
+    }
+
+    /** {@code diffusionbot_worker_lora_switches_total{model}}: {@code n} changes of the model's LoRA set by one batch. */
+    public void loraSwitches(String model, long n) {
+        Counter c = Counter.builder("diffusionbot.worker.lora.switches").description("LoRA sets switched on the model")
+                .tag("model", model).register(registry);
+        if (n > 0) {
+            c.increment(n);
+        }
     }
 
     /** {@code diffusionbot_worker_model_evictions_total{model}}: a model unloaded to make room for another. */

@@ -474,8 +474,13 @@ public final class WorkerRuntime implements AutoCloseable {
         Instant started = clock.instant();
         List<JobOutcome> outcomes;
         try {
-            outcomes = models.acquire(requests.get(0).model(), (m, last) -> { })
-                    .generate(requests, new Progress(started, requests), cancelled::contains);
+            ImageGenerator generator = models.acquire(requests.get(0).model(), (m, last) -> { });
+            long switchesBefore = generator.loraSwitches();
+            try {
+                outcomes = generator.generate(requests, new Progress(started, requests), cancelled::contains);
+            } finally {
+                metrics.loraSwitches(requests.get(0).model(), generator.loraSwitches() - switchesBefore);
+            }
             if (outcomes.size() != runnable.size()) {
                 throw new IllegalStateException("generator returned " + outcomes.size() + " outcomes for "
                         + runnable.size() + " jobs");

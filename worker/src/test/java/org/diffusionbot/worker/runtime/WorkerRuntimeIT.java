@@ -147,6 +147,8 @@ class WorkerRuntimeIT {
         assertEquals(6, registry.get("diffusionbot.worker.steps").tag("model", model).counter().count());
         assertEquals(1, registry.get("diffusionbot.worker.images").tag("model", model).counter().count());
         assertEquals(1, registry.get("diffusionbot.worker.batch.duration").tag("model", model).timer().count());
+        assertEquals(0, registry.get("diffusionbot.worker.lora.switches").tag("model", model).counter().count(),
+                "the series exists; the synthetic generator never switches LoRA sets");
         assertTrue(registry.get("diffusionbot.worker.steps.per.second").tag("model", model).gauge().value() > 0);
     }
 

@@ -38,6 +38,7 @@ public final class LoraPatcher implements AutoCloseable {
     public record Applied(String name, String hash) {}
 
     private List<Applied> applied = List.of();
+    private long switches;
 
     /**
      * @param model the model's weights
@@ -54,6 +55,14 @@ public final class LoraPatcher implements AutoCloseable {
     /** @return the set applied now (name in lower case → weights; empty: the checkpoint's own weights) */
     public Map<String, LoraTags.Lora> current() {
         return current;
+    }
+
+    /**
+     * @return how many times {@link #apply} changed the model's weights (a different set, the empty set
+     *     included); applying the set already applied does not count
+     */
+    public synchronized long switches() {
+        return switches;
     }
 
     /** @return the LoRAs applied now, as named in their files, with AUTOMATIC1111's short hashes */
@@ -81,6 +90,7 @@ public final class LoraPatcher implements AutoCloseable {
         if (set.equals(current)) {
             return;
         }
+        switches++;
         List<Lora> loras = new ArrayList<>();
         for (String name : set.keySet()) {
             loras.add(open(name)); // every file resolved and mapped before the model is touched

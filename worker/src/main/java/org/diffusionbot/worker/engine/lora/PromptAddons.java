@@ -87,6 +87,11 @@ public final class PromptAddons implements AutoCloseable {
         }
     }
 
+    /** @return how many times a batch switched the model's LoRA set ({@link LoraPatcher#switches()}); 0 without a LoRA folder */
+    public long loraSwitches() {
+        return loras == null ? 0 : loras.switches();
+    }
+
     /**
      * The fields AUTOMATIC1111 adds to an image's parameters for add-ons: {@code Lora hashes} (the
      * LoRAs applied now, {@code name: hash}) and {@code TI hashes} (the embeddings whose name is a

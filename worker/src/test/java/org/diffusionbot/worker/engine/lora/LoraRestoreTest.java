@@ -83,6 +83,9 @@ class LoraRestoreTest {
                         assertSame(checkpoint, snapshot(p.models(), m), "no set, switch " + i);
                     }
                 }
+                org.junit.jupiter.api.Assertions.assertEquals(25, patcher.switches(), "each apply of another set is a switch");
+                patcher.apply(LoraTags.set(sets[24 % sets.length], ""));
+                org.junit.jupiter.api.Assertions.assertEquals(25, patcher.switches(), "the set already on is no switch");
             }
             assertSame(checkpoint, snapshot(p.models(), m), "after the patcher is closed");
         }
