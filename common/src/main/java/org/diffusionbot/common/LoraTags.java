@@ -55,8 +55,9 @@ public final class LoraTags {
      *
      * @param prompt the prompt (null: empty)
      * @return the text without tags and the LoRAs it names
-     * @throws IllegalArgumentException for a tag of another kind (hypernetworks are not supported) or
-     *     a weight that is not a number within ±{@value #MAX_WEIGHT}; the message quotes the tag
+     * @throws IllegalArgumentException for a {@code <hypernet:…>} tag (A1111's hypernetworks are not supported) or
+     *     a weight that is not a number within ±{@value #MAX_WEIGHT}; the message quotes the tag. Tags of
+     *     other kinds (Discord's {@code <t:0:R>} timestamps, {@code <a:name:id>} emoji) stay in the text
      */
     public static Parsed parse(String prompt) {
         String s = prompt == null ? "" : prompt;
@@ -65,8 +66,11 @@ public final class LoraTags {
         StringBuilder text = new StringBuilder();
         while (m.find()) {
             String kind = m.group(1).toLowerCase(Locale.ROOT);
-            if (!kind.equals("lora") && !kind.equals("lyco")) {
+            if (kind.equals("hypernet")) { // A1111's other extra network: the user means it, and it would do nothing
                 throw new IllegalArgumentException("unsupported tag " + m.group() + ": only <lora:NAME:WEIGHT> is supported");
+            }
+            if (!kind.equals("lora") && !kind.equals("lyco")) {
+                continue; // not an extra network (Discord's <t:0:R> timestamps, <a:name:id> emoji): prompt text
             }
             loras.add(lora(m.group(), m.group(2)));
             m.appendReplacement(text, "");

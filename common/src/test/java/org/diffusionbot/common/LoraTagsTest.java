@@ -25,6 +25,9 @@ class LoraTagsTest {
         assertEquals(new LoraTags.Lora("a", 0.7, 1.0), LoraTags.parse("<lora:a:unet=1:te=0.7>").loras().get(0));
         assertEquals(new LoraTags.Lora("b", 2, 2), LoraTags.parse("<lyco:b:2>").loras().get(0));
         assertEquals("no tags (here) <3 or <a b>", LoraTags.parse("no tags (here) <3 or <a b>").text());
+        LoraTags.Parsed discord = LoraTags.parse("at <t:0:R> <a:wave:123> <lora:x:1>");
+        assertEquals("at <t:0:R> <a:wave:123> ", discord.text(), "Discord markup is not an extra network: it stays");
+        assertEquals(List.of(new LoraTags.Lora("x", 1, 1)), discord.loras());
     }
 
     @Test
