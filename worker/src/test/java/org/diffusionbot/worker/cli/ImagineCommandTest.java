@@ -42,17 +42,7 @@ class ImagineCommandTest {
         assertEquals(128, img.getWidth());
         assertEquals(64, img.getHeight());
         RefData.Tensor ref = RefData.tensor("pipe0.image");
-        int worst = 0;
-        for (int y = 0; y < 64; y++) {
-            for (int x = 0; x < 128; x++) {
-                int p = img.getRGB(x, y);
-                int[] rgb = {(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF};
-                for (int c = 0; c < 3; c++) {
-                    int expected = (int) Math.rint(ref.data()[(y * 128 + x) * 3 + c] * 255f);
-                    worst = Math.max(worst, Math.abs(expected - rgb[c]));
-                }
-            }
-        }
+        int worst = RefData.worstLevel(img, ref);
         assertTrue(worst <= 1, "differs by " + worst + " levels");
         Map<String, String> text = Png.readText(png);
         assertEquals("a photograph of an astronaut riding a horse\n"

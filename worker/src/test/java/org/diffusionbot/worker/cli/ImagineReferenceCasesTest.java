@@ -61,17 +61,7 @@ class ImagineReferenceCasesTest {
         assertEquals(w, img.getWidth());
         assertEquals(h, img.getHeight());
         RefData.Tensor ref = RefData.tensor(c.get("key").getAsString() + ".image");
-        int worst = 0;
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int p = img.getRGB(x, y);
-                int[] rgb = {(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF};
-                for (int ch = 0; ch < 3; ch++) {
-                    int expected = (int) Math.rint(ref.data()[(y * w + x) * 3 + ch] * 255f);
-                    worst = Math.max(worst, Math.abs(expected - rgb[ch]));
-                }
-            }
-        }
+        int worst = RefData.worstLevel(img, ref);
         assertTrue(worst <= 1, name + " (" + layout + "): an 8-bit channel differs by " + worst + " levels");
     }
 }

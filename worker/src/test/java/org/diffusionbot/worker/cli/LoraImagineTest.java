@@ -85,17 +85,7 @@ class LoraImagineTest {
         assertEquals(h, img.getHeight());
         RefData.Tensor ref = RefData.tensorIn(DIR + "reference-" + kind + ".safetensors",
                 c.get("key").getAsString() + ".image");
-        int worst = 0;
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int p = img.getRGB(x, y);
-                int[] rgb = {(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF};
-                for (int k = 0; k < 3; k++) {
-                    int expected = (int) Math.rint(ref.data()[(y * w + x) * 3 + k] * 255f);
-                    worst = Math.max(worst, Math.abs(expected - rgb[k]));
-                }
-            }
-        }
+        int worst = RefData.worstLevel(img, ref);
         assertTrue(worst <= 1, name + ": differs by " + worst + " levels");
 
         String params = Png.readText(Files.readAllBytes(out)).get("parameters");

@@ -119,6 +119,34 @@ public final class RefData {
         return out;
     }
 
+    /**
+     * The largest difference, in 8-bit levels, between an image and a reference image tensor.
+     *
+     * @param img the image made (its size must be the reference's)
+     * @param ref the reference, shape (H, W, 3), values in [0, 1] (diffusers' {@code output_type="np"})
+     * @return max over pixels and channels of |round(255 * ref) - pixel|
+     * @throws IllegalArgumentException when the sizes differ
+     */
+    public static int worstLevel(java.awt.image.BufferedImage img, Tensor ref) {
+        int h = (int) ref.shape()[0];
+        int w = (int) ref.shape()[1];
+        if (img.getWidth() != w || img.getHeight() != h) {
+            throw new IllegalArgumentException("image " + img.getWidth() + "x" + img.getHeight() + ", reference " + w + "x" + h);
+        }
+        int worst = 0;
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                int p = img.getRGB(x, y);
+                int[] rgb = {(p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF};
+                for (int k = 0; k < 3; k++) {
+                    int expected = (int) Math.rint(ref.data()[(y * w + x) * 3 + k] * 255f);
+                    worst = Math.max(worst, Math.abs(expected - rgb[k]));
+                }
+            }
+        }
+        return worst;
+    }
+
     /** max |a - b|. */
     public static double maxAbsDiff(float[] a, float[] b) {
         if (a.length != b.length) {
