@@ -357,7 +357,7 @@ public final class GpuBench {
         // as the runtime: previews become PNGs on a sender thread, not on the generating thread
         ExecutorService sender = Executors.newSingleThreadExecutor();
         while (!pending.isEmpty()) {
-            List<JobRequest> batch = Batcher.take(pending, j -> j, gen::promptChunks, 8);
+            List<JobRequest> batch = Batcher.take(pending, j -> j, gen::batchKey, 8);
             List<JobOutcome> outcomes;
             try {
                 outcomes = gen.generate(batch, new ImageGenerator.ProgressListener() {

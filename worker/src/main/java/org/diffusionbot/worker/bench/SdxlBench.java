@@ -14,11 +14,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.diffusionbot.worker.engine.loaders.DiffusersLoader;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
-import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 
@@ -67,10 +69,16 @@ final class SdxlBench {
             }
             ours.put("image1_s", GpuBench.fmt3(best));
             out.printf(Locale.ROOT, "  %.3f s%n", best);
-            double vae = vaeDecode(p);
+            double vae = vaeDecode(p.models().vae());
             ours.put("vae_ms", GpuBench.fmt(vae));
             out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents, %s): %.1f ms%n",
                     p.models().vae().dtype(), vae);
+            if (p.models().vae().dtype() == DataType.FLOAT32 && NativeOps.channelsLastOnGpu()) {
+                double cl = vaeDecodeChannelsLast(model.resolve("vae"));
+                ours.put("vae_cl_ms", GpuBench.fmt(cl));
+                out.printf(Locale.ROOT, "  A/B: the same decode with the float32 VAE in channels-last "
+                        + "(SD_CHANNELS_LAST_FP32=1): %.1f ms%n", cl);
+            }
 
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take + DiffusionGenerator)");
@@ -119,16 +127,34 @@ final class SdxlBench {
         return table(GpuBench.diffusersFigures(diffusers));
     }
 
-    /** ms per VAE decode of one 1024x1024 image, in the VAE's own type (best of 3 after a warm-up). */
-    private double vaeDecode(StableDiffusionPipeline p) {
+    /**
+     * ms per float32 decode with the VAE of {@code vaeDir} loaded channels-last ({@code SD_CHANNELS_LAST_FP32=1},
+     * what the worker did before float32 parts stayed NCHW): the A/B of that change, in the same run.
+     */
+    private double vaeDecodeChannelsLast(Path vaeDir) {
+        String before = System.getProperty("SD_CHANNELS_LAST_FP32");
+        System.setProperty("SD_CHANNELS_LAST_FP32", "1");
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            NDArray z = m.randomNormal(new Shape(1, 4, 128, 128)).toType(p.models().vae().dtype(), false);
+            return vaeDecode(DiffusersLoader.loadVae(vaeDir, m, DataType.FLOAT32, Device.gpu()));
+        } finally {
+            if (before == null) {
+                System.clearProperty("SD_CHANNELS_LAST_FP32");
+            } else {
+                System.setProperty("SD_CHANNELS_LAST_FP32", before);
+            }
+        }
+    }
+
+    /** ms per VAE decode of one 1024x1024 image, in the VAE's own type (best of 3 after a warm-up). */
+    private double vaeDecode(AutoencoderKL vae) {
+        try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
+            NDArray z = m.randomNormal(new Shape(1, 4, 128, 128)).toType(vae.dtype(), false);
             double best = 1e9;
             for (int i = 0; i < 4; i++) {
                 try (NDManager s = m.newSubManager()) {
                     NativeOps.sync();
                     long t = System.nanoTime();
-                    p.models().vae().decode(s, z);
+                    vae.decode(s, z);
                     NativeOps.sync();
                     if (i > 0) {
                         best = Math.min(best, (System.nanoTime() - t) / 1e6);
@@ -147,6 +173,8 @@ final class SdxlBench {
         GpuBench.row(sb, "one image end to end (s)", ours.get("image1_s"), d.get("sdxl_pipe_30steps_1024_images1_s"),
                 false);
         GpuBench.row(sb, "VAE decode of one image, in the VAE's type (ms)", ours.get("vae_ms"), null, false);
+        GpuBench.row(sb, "A/B: the float32 VAE decode in channels-last, as before (ms)", ours.get("vae_cl_ms"), null,
+                false);
         GpuBench.row(sb, "1 job (images/s)", ours.get("jobs1_ips"), d.get("sdxl_pipe_30steps_1024_images1_img_per_s"),
                 true);
         GpuBench.row(sb, "4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)",

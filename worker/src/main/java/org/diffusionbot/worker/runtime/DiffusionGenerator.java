@@ -8,6 +8,7 @@ import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.messages.JobFailure;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.worker.engine.pipeline.BatchKey;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.RequestResult;
@@ -79,8 +80,9 @@ public final class DiffusionGenerator implements ImageGenerator {
     }
 
     @Override
-    public int promptChunks(JobRequest job) {
-        return pipeline.promptChunks(toRequest(job));
+    public BatchKey batchKey(JobRequest job) {
+        GenerationRequest r = toRequest(job);
+        return BatchKey.of(r, pipeline.promptChunks(r));
     }
 
     /**

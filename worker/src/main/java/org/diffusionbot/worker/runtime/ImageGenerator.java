@@ -6,10 +6,11 @@ import java.util.function.Predicate;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
+import org.diffusionbot.worker.engine.pipeline.BatchKey;
 
 /**
- * What the worker runtime needs of an image pipeline: run a batch of compatible jobs (see
- * {@link Batcher#compatible}) and report each job's outcome. Implementations: the diffusion engine,
+ * What the worker runtime needs of an image pipeline: run a batch of jobs with equal {@link BatchKey}s
+ * ({@link Batcher}) and report each job's outcome. Implementations: the diffusion engine,
  * and {@link SyntheticGenerator} for plumbing tests and benchmarks.
  */
 public interface ImageGenerator extends AutoCloseable {
@@ -35,12 +36,12 @@ public interface ImageGenerator extends AutoCloseable {
     }
 
     /**
-     * How many 75-token chunks the job's prompts (positive or negative, whichever is longer) encode to;
-     * the runtime batches only jobs with equal counts (see {@link Batcher}). Generators without a text
-     * encoder keep the default, 1.
+     * The job's {@link BatchKey}: the runtime batches only jobs with equal keys ({@link Batcher}). Its
+     * prompt chunk count is how many 75-token chunks the job's prompts (positive or negative, whichever
+     * is longer) encode to; generators without a text encoder keep the default, 1.
      */
-    default int promptChunks(JobRequest job) {
-        return 1;
+    default BatchKey batchKey(JobRequest job) {
+        return Batcher.keyOf(job, 1);
     }
 
     /**

@@ -63,8 +63,8 @@ public final class SafetyCheckingGenerator implements ImageGenerator {
     }
 
     @Override
-    public int promptChunks(JobRequest job) {
-        return delegate.promptChunks(job);
+    public org.diffusionbot.worker.engine.pipeline.BatchKey batchKey(JobRequest job) {
+        return delegate.batchKey(job);
     }
 
     @Override

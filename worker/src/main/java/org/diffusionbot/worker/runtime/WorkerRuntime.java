@@ -40,6 +40,7 @@ import org.diffusionbot.common.messages.MessageCodec;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.worker.WorkerConfig;
+import org.diffusionbot.worker.engine.pipeline.BatchKey;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -117,18 +118,17 @@ public final class WorkerRuntime implements AutoCloseable {
 
     /**
      * A job off the queue; {@code replyTo}: the results queue its bot named (default {@code sd.results});
-     * {@code promptChunks} {@link #UNCOUNTED} until its model is loaded; {@code arrived}: System.nanoTime().
+     * {@code key} its {@link BatchKey}, null until its model is loaded; {@code arrived}: System.nanoTime().
      */
-    private record Delivered(long tag, JobRequest request, int promptChunks, String replyTo, long arrived) {
-        Delivered withChunks(int chunks) {
-            return new Delivered(tag, request, chunks, replyTo, arrived);
+    private record Delivered(long tag, JobRequest request, BatchKey key, String replyTo, long arrived) {
+        Delivered withKey(BatchKey k) {
+            return new Delivered(tag, request, k, replyTo, arrived);
         }
     }
 
     private record Subscription(String consumerTag, boolean resident) {
     }
 
-    private static final int UNCOUNTED = Integer.MIN_VALUE;
     /** Consumer priority of a resident model's queue: the broker offers its jobs to such workers first. */
     static final int RESIDENT_PRIORITY = 10;
     /** A job for a model that is not loaded waits at most this long for jobs of loaded models to go first. */
@@ -264,7 +264,7 @@ public final class WorkerRuntime implements AutoCloseable {
                                 throws IOException {
                             try {
                                 JobRequest job = MessageCodec.decode(body, JobRequest.class);
-                                inbox.add(new Delivered(env.getDeliveryTag(), job, promptChunks(job), replyTo(job, props),
+                                inbox.add(new Delivered(env.getDeliveryTag(), job, batchKey(job), replyTo(job, props),
                                         System.nanoTime()));
                             } catch (InvalidMessageException e) {
                                 LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
@@ -338,8 +338,7 @@ public final class WorkerRuntime implements AutoCloseable {
                 if (!loadNext(pending)) {
                     continue;
                 }
-                List<Delivered> batch = Batcher.take(pending, Delivered::request, Delivered::promptChunks,
-                        config.batchSize());
+                List<Delivered> batch = Batcher.take(pending, Delivered::request, Delivered::key, config.batchSize());
                 runBatch(batch);
             }
         } catch (InterruptedException e) {
@@ -401,8 +400,8 @@ public final class WorkerRuntime implements AutoCloseable {
                 LOG.warn("could not change the consumers' priorities: {}", e.getMessage());
             }
         }
-        pending.replaceAll(d -> d.promptChunks() == UNCOUNTED && models.isResident(d.request().model())
-                ? d.withChunks(promptChunks(d.request())) : d);
+        pending.replaceAll(d -> d.key() == null && models.isResident(d.request().model())
+                ? d.withKey(batchKey(d.request())) : d);
         return true;
     }
 
@@ -420,18 +419,18 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
-    /** The job's prompt chunk count for batching ({@link #UNCOUNTED} while its model is not loaded; -1, batched
-     * only with its like, if it cannot be counted). */
-    private int promptChunks(JobRequest job) {
+    /** The job's key for batching: null while its model is not loaded; a key of its own ({@link BatchKey#alone})
+     * for a job of a model not served here or one that cannot be described. */
+    private BatchKey batchKey(JobRequest job) {
         ImageGenerator g = models.peek(job.model());
         if (g == null) {
-            return models.names().contains(job.model()) ? UNCOUNTED : -1;
+            return models.names().contains(job.model()) ? null : BatchKey.alone();
         }
         try {
-            return g.promptChunks(job);
+            return g.batchKey(job);
         } catch (RuntimeException e) {
             LOG.warn("could not count the prompt chunks of job {}: {}", job.jobId(), e.toString());
-            return -1;
+            return BatchKey.alone();
         }
     }
 

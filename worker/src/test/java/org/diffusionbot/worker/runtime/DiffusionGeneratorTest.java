@@ -92,11 +92,11 @@ class DiffusionGeneratorTest {
     @Test
     void promptChunksCountTheLongerOfPromptAndNegativeIn75TokenChunks() {
         DiffusionGenerator gen = new DiffusionGenerator(TinyModels.folder(), PipelineCallbacks.PreviewMode.LATENT_RGB, false);
-        assertEquals(1, gen.promptChunks(job("frogs on stilts", 1, 1, null, null, 0)));
-        assertEquals(2, gen.promptChunks(job("word ".repeat(80) + "castle", 1, 1, null, null, 0)));
+        assertEquals(1, gen.batchKey(job("frogs on stilts", 1, 1, null, null, 0)).promptChunks());
+        assertEquals(2, gen.batchKey(job("word ".repeat(80) + "castle", 1, 1, null, null, 0)).promptChunks());
         JobRequest longNegative = new JobRequest(UUID.randomUUID(), "tiny", "frogs", "blurry ".repeat(160), 64, 64, 4, 7.0,
                 Sampler.EULER, 1, 1, 1, null, null, 0, Instant.now());
-        assertEquals(3, gen.promptChunks(longNegative));
+        assertEquals(3, gen.batchKey(longNegative).promptChunks());
     }
 
     private static ImageGenerator.ProgressListener listenerNone() {

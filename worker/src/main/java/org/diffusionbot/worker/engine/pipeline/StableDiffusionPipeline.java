@@ -331,7 +331,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /**
      * Runs the requests as one batch.
      *
-     * @param requests requests sharing size, steps, sampler and strength (see {@link GenerationRequest#sharesRunWith})
+     * @param requests requests sharing size, steps, sampler, schedule and strength ({@link BatchKey#sameRun})
      * @param callbacks progress, previews and cancellation
      * @return one result per request, in order; problems of one request (unreadable init image,
      *     NaN/Inf, cancellation) are results, not exceptions
@@ -342,8 +342,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             return List.of();
         }
         GenerationRequest head = requests.get(0);
+        BatchKey headKey = BatchKey.of(head, 0);
         for (GenerationRequest r : requests) {
-            if (!head.sharesRunWith(r)) {
+            if (!headKey.sameRun(BatchKey.of(r, 0))) {
                 throw new IllegalArgumentException("requests of one batch must share size, steps, sampler, schedule and strength");
             }
         }
