@@ -26,6 +26,7 @@ import org.diffusionbot.common.image.Png;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.RequestResult;
 import org.diffusionbot.worker.engine.pipeline.RgbImage;
@@ -56,6 +57,8 @@ import org.diffusionbot.worker.runtime.JobOutcome;
  *
  * <p>An SDXL model ({@code text_encoder_2/}) runs {@link SdxlBench} instead: 1024x1024, 30 steps Euler,
  * cfg 7 against {@code bench_diffusers_sdxl.py}'s output. {@code --check} takes either tiny model.
+ * {@code bench --model DIR --profile OUT_DIR} runs only {@link UNetProfile} (Chrome traces of eager UNet
+ * calls at batch 2 and 16; needs the native library), {@code bench --lora-model DIR} only {@link LoraBench}.
  */
 public final class GpuBench {
     static final String PROMPT = "a photograph of an astronaut riding a horse";
@@ -90,6 +93,10 @@ public final class GpuBench {
                 out.println("bench: " + e);
                 return 1;
             }
+        }
+        if (opt.containsKey("profile")) {
+            return UNetProfile.run(opt.containsKey("model") ? Path.of(opt.get("model")) : null,
+                    Path.of(opt.get("profile")), out);
         }
         GpuBench b = new GpuBench(out);
         Device gpu = Device.gpu();
@@ -302,25 +309,25 @@ public final class GpuBench {
     }
 
     private double unetCall(StableDiffusionPipeline p, CudaGraphUNet unet, int b, int iters) {
-        int ctxDim = p.models().unet().config().crossAttentionDim();
+        return unetCallMs(unet, p.models().unet().config(), b, 64, iters);
+    }
+
+    /** ms per UNet call on random inputs ({@link UNetInputs}), after 3 warm-up calls; the device synchronised. */
+    static double unetCallMs(CudaGraphUNet unet, UNetConfig config, int batch, int latent, int iters) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            NDArray x = m.randomNormal(new Shape(b, 4, 64, 64)).toType(DataType.FLOAT16, false);
-            NDArray ctx = m.randomNormal(new Shape(b, 77, ctxDim)).toType(DataType.FLOAT16, false);
-            NDArray t = m.create(new float[] {500f});
-            for (int i = 0; i < 3; i++) {
+            UNetInputs in = UNetInputs.random(m, config, batch, latent);
+            long start = 0;
+            for (int i = 0; i < 3 + iters; i++) {
+                if (i == 3) {
+                    NativeOps.sync();
+                    start = System.nanoTime();
+                }
                 try (NDManager s = m.newSubManager()) {
-                    unet.forward(s, x, t, ctx);
+                    unet.forward(s, in.sample(), in.timestep(), in.cond());
                 }
             }
             NativeOps.sync();
-            long s0 = System.nanoTime();
-            for (int i = 0; i < iters; i++) {
-                try (NDManager s = m.newSubManager()) {
-                    unet.forward(s, x, t, ctx);
-                }
-            }
-            NativeOps.sync();
-            return (System.nanoTime() - s0) / 1e6 / iters;
+            return (System.nanoTime() - start) / 1e6 / iters;
         }
     }
 

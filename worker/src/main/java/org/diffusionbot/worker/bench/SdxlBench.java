@@ -19,8 +19,6 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.loaders.DiffusersLoader;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.models.AutoencoderKL;
-import org.diffusionbot.worker.engine.models.Conditioning;
-import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
@@ -55,7 +53,7 @@ final class SdxlBench {
             out.printf(Locale.ROOT, "loaded %s (SDXL) in %.1f s; VAE in %s%n", model, GpuBench.secs(t0),
                     p.models().vae().dtype());
             out.println("== one UNet call (128x128 latents, 77 tokens, pooled embedding + time ids)");
-            double ms = unetCall(p, 2, 10);
+            double ms = GpuBench.unetCallMs(p.unetRunner(), p.models().unet().config(), 2, 128, 10);
             ours.put("unet2", GpuBench.fmt(ms));
             out.printf(Locale.ROOT, "  batch 2: %.2f ms (CUDA graph=%s)%n", ms, p.unetRunner().enabled());
 
@@ -127,35 +125,6 @@ final class SdxlBench {
             ours.put("jobsN", Integer.toString(jobs));
         }
         return table(GpuBench.diffusersFigures(diffusers));
-    }
-
-    /** ms per UNet call (as the pipeline makes it: random latents, context, pooled embedding, time ids). */
-    private double unetCall(StableDiffusionPipeline p, int b, int iters) {
-        UNetConfig c = p.models().unet().config();
-        try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            NDArray x = m.randomNormal(new Shape(b, 4, 128, 128)).toType(DataType.FLOAT16, false);
-            NDArray ctx = m.randomNormal(new Shape(b, 77, c.crossAttentionDim())).toType(DataType.FLOAT16, false);
-            NDArray pooled = m.randomNormal(new Shape(b, c.pooledDim())).toType(DataType.FLOAT16, false);
-            float[] ids = new float[b * 6];
-            for (int i = 0; i < ids.length; i += 6) {
-                ids[i] = ids[i + 1] = ids[i + 4] = ids[i + 5] = 1024;
-            }
-            NDArray timeIds = m.create(ids, new Shape(b, 6)).toType(DataType.FLOAT16, false);
-            NDArray t = m.create(new float[] {500f});
-            Conditioning cond = new Conditioning(ctx, pooled, timeIds);
-            long start = 0;
-            for (int i = 0; i < 3 + iters; i++) { // 3 warm-up calls
-                if (i == 3) {
-                    NativeOps.sync();
-                    start = System.nanoTime();
-                }
-                try (NDManager s = m.newSubManager()) {
-                    p.unetRunner().forward(s, x, t, cond);
-                }
-            }
-            NativeOps.sync();
-            return (System.nanoTime() - start) / 1e6 / iters;
-        }
     }
 
     /**
