@@ -35,6 +35,7 @@ import org.diffusionbot.worker.engine.cuda.KernelSelfCheck;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.runtime.Batcher;
+import org.diffusionbot.worker.runtime.PreparedJob;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 import org.diffusionbot.worker.runtime.ImageGenerator;
 import org.diffusionbot.worker.runtime.JobOutcome;
@@ -354,13 +355,14 @@ public final class GpuBench {
         long[] firstAt = {0};
         // as the runtime: previews become PNGs on a sender thread, not on the generating thread
         ExecutorService sender = Executors.newSingleThreadExecutor();
-        while (!pending.isEmpty()) {
-            List<JobRequest> batch = Batcher.take(pending, j -> j, gen::batchKey, 8);
+        List<PreparedJob> ready = new ArrayList<>(gen.prepareAll(pending)); // as the runtime: once, as jobs arrive
+        while (!ready.isEmpty()) {
+            List<PreparedJob> batch = Batcher.take(ready, PreparedJob::job, PreparedJob::key, 8);
             List<JobOutcome> outcomes;
             try {
                 outcomes = gen.generate(batch, new ImageGenerator.ProgressListener() {
                     @Override
-                    public boolean wantsPreview(int step, int totalSteps) {
+                    public boolean previewDue(UUID jobId, int step, int totalSteps) {
                         return previewEvery > 0 && step % previewEvery == 0 && step < totalSteps;
                     }
 

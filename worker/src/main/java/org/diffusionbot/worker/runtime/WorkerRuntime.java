@@ -118,11 +118,16 @@ public final class WorkerRuntime implements AutoCloseable {
 
     /**
      * A job off the queue; {@code replyTo}: the results queue its bot named (default {@code sd.results});
-     * {@code key} its {@link BatchKey}, null until its model is loaded; {@code arrived}: System.nanoTime().
+     * {@code prepared} the job made ready by its model's generator (its batch key), null until its model is loaded;
+     * {@code arrived}: System.nanoTime().
      */
-    private record Delivered(long tag, JobRequest request, BatchKey key, String replyTo, long arrived) {
-        Delivered withKey(BatchKey k) {
-            return new Delivered(tag, request, k, replyTo, arrived);
+    private record Delivered(long tag, JobRequest request, PreparedJob prepared, String replyTo, long arrived) {
+        Delivered withPrepared(PreparedJob p) {
+            return new Delivered(tag, request, p, replyTo, arrived);
+        }
+
+        BatchKey key() {
+            return prepared == null ? null : prepared.key();
         }
     }
 
@@ -264,7 +269,7 @@ public final class WorkerRuntime implements AutoCloseable {
                                 throws IOException {
                             try {
                                 JobRequest job = MessageCodec.decode(body, JobRequest.class);
-                                inbox.add(new Delivered(env.getDeliveryTag(), job, batchKey(job), replyTo(job, props),
+                                inbox.add(new Delivered(env.getDeliveryTag(), job, prepare(job), replyTo(job, props),
                                         System.nanoTime()));
                             } catch (InvalidMessageException e) {
                                 LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
@@ -400,8 +405,8 @@ public final class WorkerRuntime implements AutoCloseable {
                 LOG.warn("could not change the consumers' priorities: {}", e.getMessage());
             }
         }
-        pending.replaceAll(d -> d.key() == null && models.isResident(d.request().model())
-                ? d.withKey(batchKey(d.request())) : d);
+        pending.replaceAll(d -> d.prepared() == null && models.isResident(d.request().model())
+                ? d.withPrepared(prepare(d.request())) : d);
         return true;
     }
 
@@ -419,18 +424,18 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
-    /** The job's key for batching: null while its model is not loaded; a key of its own ({@link BatchKey#alone})
-     * for a job of a model not served here or one that cannot be described. */
-    private BatchKey batchKey(JobRequest job) {
+    /** The job made ready by its model's generator, once: null while its model is not loaded; a job batched
+     * alone ({@link PreparedJob#alone}) for a model not served here or when preparing it failed. */
+    private PreparedJob prepare(JobRequest job) {
         ImageGenerator g = models.peek(job.model());
         if (g == null) {
-            return models.names().contains(job.model()) ? null : BatchKey.alone();
+            return models.names().contains(job.model()) ? null : PreparedJob.alone(job);
         }
         try {
-            return g.batchKey(job);
+            return g.prepare(job);
         } catch (RuntimeException e) {
-            LOG.warn("could not count the prompt chunks of job {}: {}", job.jobId(), e.toString());
-            return BatchKey.alone();
+            LOG.warn("could not prepare job {} (it runs alone): {}", job.jobId(), e.toString());
+            return PreparedJob.alone(job);
         }
     }
 
@@ -476,7 +481,9 @@ public final class WorkerRuntime implements AutoCloseable {
             ImageGenerator generator = models.acquire(requests.get(0).model(), (m, last) -> { });
             long switchesBefore = generator.loraSwitches();
             try {
-                outcomes = generator.generate(requests, new Progress(started, requests), cancelled::contains);
+                List<PreparedJob> jobs = runnable.stream()
+                        .map(d -> d.prepared() != null ? d.prepared() : generator.prepare(d.request())).toList();
+                outcomes = generator.generate(jobs, new Progress(started, requests), cancelled::contains);
             } finally {
                 metrics.loraSwitches(requests.get(0).model(), generator.loraSwitches() - switchesBefore);
             }
@@ -668,8 +675,8 @@ public final class WorkerRuntime implements AutoCloseable {
     }
 
     /**
-     * Publishes step counts (throttled) and previews of the running batch: each job asks for a
-     * preview every {@code preview_every} steps of its own.
+     * Publishes step counts (throttled) and previews of the running batch: each job has a preview due
+     * every {@code preview_every} steps of its own (decided here only, {@link #previewDue}).
      */
     private final class Progress implements ImageGenerator.ProgressListener {
         private final Instant started;
@@ -685,15 +692,12 @@ public final class WorkerRuntime implements AutoCloseable {
         }
 
         @Override
-        public boolean wantsPreview(int step, int totalSteps) {
-            return previewEvery.values().stream().anyMatch(e -> due(e, step, totalSteps));
+        public boolean previewDue(UUID jobId, int step, int totalSteps) {
+            return due(previewEvery.getOrDefault(jobId, 0), step, totalSteps);
         }
 
         @Override
         public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
-            if (preview != null && !due(previewEvery.getOrDefault(jobId, 0), step, totalSteps)) {
-                preview = null;
-            }
             long now = clock.millis();
             Long last = lastProgress.get(jobId);
             if (preview == null && last != null && now - last < PROGRESS_INTERVAL.toMillis()) {

@@ -325,26 +325,39 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * to the batch's largest count, which changes the images of the shorter ones.
      */
     public int promptChunks(GenerationRequest r) {
-        return conditioner.promptChunks(r);
+        return prepare(r).key().promptChunks();
+    }
+
+    /**
+     * Tokenizes a request's prompts with the model's text encoders, once: what {@link #run} takes, with
+     * the request's {@link BatchKey}.
+     */
+    public PreparedRequest prepare(GenerationRequest r) {
+        return new PreparedRequest(r, conditioner.tokenize(r));
+    }
+
+    /** {@link #run} of the requests, each {@link #prepare}d. */
+    public List<RequestResult> generate(List<GenerationRequest> requests, PipelineCallbacks callbacks) {
+        return run(requests.stream().map(this::prepare).toList(), callbacks);
     }
 
     /**
      * Runs the requests as one batch.
      *
-     * @param requests requests sharing size, steps, sampler, schedule and strength ({@link BatchKey#sameRun})
+     * @param prepared requests sharing size, steps, sampler, schedule and strength ({@link BatchKey#sameRun})
      * @param callbacks progress, previews and cancellation
      * @return one result per request, in order; problems of one request (unreadable init image,
      *     NaN/Inf, cancellation) are results, not exceptions
      * @throws IllegalArgumentException if the requests cannot share a batch
      */
-    public List<RequestResult> generate(List<GenerationRequest> requests, PipelineCallbacks callbacks) {
-        if (requests.isEmpty()) {
+    public List<RequestResult> run(List<PreparedRequest> prepared, PipelineCallbacks callbacks) {
+        if (prepared.isEmpty()) {
             return List.of();
         }
+        List<GenerationRequest> requests = prepared.stream().map(PreparedRequest::request).toList();
         GenerationRequest head = requests.get(0);
-        BatchKey headKey = BatchKey.of(head, 0);
-        for (GenerationRequest r : requests) {
-            if (!headKey.sameRun(BatchKey.of(r, 0))) {
+        for (PreparedRequest r : prepared) {
+            if (!prepared.get(0).key().sameRun(r.key())) {
                 throw new IllegalArgumentException("requests of one batch must share size, steps, sampler, schedule and strength");
             }
         }
@@ -436,7 +449,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 return finish(results, notes);
             }
 
-            Conditioning cond = conditioner.encode(run, requests, notes, requestOfRow, useCfg);
+            Conditioning cond = conditioner.encode(run, prepared, notes, requestOfRow, useCfg);
             NDArray cfgT = run.create(cfg, new Shape(n, 1, 1, 1));
             NDArray rescaleT = useCfg && anyRescale ? run.create(rescale, new Shape(n, 1, 1, 1)) : null;
             NDArray x = head.strength() == null
