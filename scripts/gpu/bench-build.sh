@@ -6,14 +6,16 @@
 # COMPILE=1 (or a torch.compile mode) adds the torch.compile baseline to SD 1.5's diffusers bench (scripts/gpu/
 # bench_diffusers.py: minutes more, each shape's compile printed), COMPILE_SDXL=1 to SDXL's (bench_diffusers_sdxl.py:
 # longer still; with both, a pair of calls per model, MODELS=sd15 then MODELS=sdxl, stays within a call's 10 minutes).
+# PROBE=1 adds probe_channels_last.py (diffusers' UNet and VAE in NCHW and channels-last, a kernel profile of
+# diffusers' batch-16 UNet) -> $OUT/probe.txt.
 set -euo pipefail
 W=/tmp/gpuwork; rm -rf $W; mkdir -p $W; G=.gpu
 T=/opt/torch/.venv/lib/python3.12/site-packages/torch
 export TORCH_DIR=$T PYTORCH_LIBRARY_PATH=$T/lib PYTORCH_VERSION=2.11.0 PYTORCH_FLAVOR=cu130 ENGINE_CACHE_DIR=$W/djl-cache CUDA_ARCHS=${CUDA_ARCHS:-Hopper} PATH=/usr/local/cuda/bin:$PATH PYTHONUNBUFFERED=1
 s=$(date +%s)
 tar -C $W -xJf $G/include.tar.xz; export JNI_INCLUDE=$W/include
-tar -C $W -xJf $G/lib.tar.xz; tar -C $W -xJf $G/diffusers-src.tar.xz; cp -r $G/d $W/d
-RES=worker/src/test/resources/reference
+tar -C $W -xJf $G/lib.tar.xz; tar -C $W -xJf $G/diffusers-src.tar.xz
+RES=worker/src/test/resources/reference  # $W/d/reference: the manifests and the tokenizer the Python scripts read
 mkdir -p $W/d/reference/tiny-sd15/model $W/d/reference/full-size/sdxl $W/d/reference/full-size/sd15
 cp -r $RES/tiny-sd15/model/tokenizer $W/d/reference/tiny-sd15/model/
 cp $RES/full-size/sdxl/manifest.json $W/d/reference/full-size/sdxl/
@@ -33,4 +35,7 @@ for M in ${MODELS:-sd15 sdxl}; do
   python3 $DB --d $W/d > $W/diffusers_$M.txt 2> $W/dd_$M.err || { cat $W/diffusers_$M.txt; tail -30 $W/dd_$M.err; exit 1; }
   cp $W/diffusers_$M.txt $OUT/; cat $W/diffusers_$M.txt; echo "diffusers $M: $(( $(date +%s) - s1 )) s"
 done
+if [ -n "${PROBE:-}" ]; then
+  python3 scripts/gpu/probe_channels_last.py $W/d > $OUT/probe.txt 2>&1 || echo "probe failed"; head -c 4000 $OUT/probe.txt
+fi
 echo "callA: $(( $(date +%s) - s )) s"
