@@ -78,7 +78,4 @@ dt.emit(pres)
 print("peak_mem_gb", dt.peak_gb(), flush=True)
 
 if mode:  # the second baseline: UNet and VAE decoder compiled (its UNet shapes are those of the 1- and 8-image runs)
-    s = time.time()
-    dt.compile_parts(pipe, mode)
-    dt.compiled_figures(pipe, unet_inputs, (2, 16), (1, 8), 512, 7.5, "compiled_")
-    print("compiled baseline s", round(time.time() - s, 1), flush=True)
+    dt.compiled_baseline(pipe, mode, unet_inputs, (2, 16), (1, 8), 512, 7.5, "compiled_")

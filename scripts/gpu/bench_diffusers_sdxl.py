@@ -67,7 +67,5 @@ dt.emit(pres)
 print("sdxl_peak_mem_gb", dt.peak_gb(), flush=True)
 
 if mode:  # the second baseline (its UNet shapes are those of the 1- and 4-image runs)
-    s = time.time()
-    dt.compile_parts(pipe, mode, vae_mode="default" if mode in ("reduce-overhead", "max-autotune") else mode)
-    dt.compiled_figures(pipe, unet_inputs, (2, 8), (1, 4), 1024, 7.0, "sdxl_compiled_")
-    print("compiled baseline s", round(time.time() - s, 1), flush=True)
+    dt.compiled_baseline(pipe, mode, unet_inputs, (2, 8), (1, 4), 1024, 7.0, "sdxl_compiled_",
+                         vae_mode="default" if mode in ("reduce-overhead", "max-autotune") else mode)

@@ -2,7 +2,7 @@
 # bench_diffusers_sdxl.py (SDXL): FLOP counts, UNet call times, best-of-N pipeline runs, and the torch.compile
 # second baseline (the UNet and the VAE decoder compiled; warm-up calls, which compile, are timed apart and printed,
 # never counted). Every figure is printed as one JSON line, which the Java bench (GpuBench.diffusersFigures) reads.
-import json, time
+import json, time, traceback
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -115,3 +115,16 @@ def compiled_figures(pipe, unet_inputs, batches, images, size, guidance, prefix)
     pres[f"{prefix}peak_mem_gb"] = peak_gb()
     emit(pres)
     return {**res, **pres}
+
+
+def compiled_baseline(pipe, mode, unet_inputs, batches, images, size, guidance, prefix, vae_mode=None):
+    """compile_parts, then compiled_figures; a failure is printed (compiled_error: ...) with its traceback on stderr
+    and ends only this baseline, so that the eager figures above and the benches after it still count."""
+    s = time.time()
+    try:
+        compile_parts(pipe, mode, vae_mode)
+        compiled_figures(pipe, unet_inputs, batches, images, size, guidance, prefix)
+    except Exception as e:  # noqa: BLE001 - any compile failure: report it, keep the eager baseline
+        traceback.print_exc()
+        print(f"compiled_error {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", flush=True)
+    print("compiled baseline s", round(time.time() - s, 1), flush=True)
