@@ -61,7 +61,7 @@ def op_class(name):
         return "matrix products"
     if "norm" in s:
         return "norms"
-    if s in COPY_OPS or s.endswith("copy_"):
+    if s in COPY_OPS or s.endswith("copy_") or s.startswith(("upsample", "_upsample")):
         return "copies/transposes"
     if s in ELEMENTWISE_OPS:
         return "elementwise"
@@ -179,6 +179,11 @@ def op_bytes(op):
         return total + tb[0]
     if s == "cat":
         return 2 * total
+    if s.startswith(("upsample", "_upsample")):  # the output's size is an argument: (N, C) of the input, given (H, W)
+        size = ints((args.get("Concrete Inputs") or ["", ""])[1])
+        dims = args.get("Input Dims", [[]])[0]
+        if size and len(dims) == 2 + len(size) and prod(dims[2:]):
+            return total + tb[0] * prod(size) // prod(dims[2:])
     return total + max(known)
 
 
@@ -437,6 +442,9 @@ def synthetic_trace():
         ev.append({"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel", "pid": 1, "tid": 1, "ts": t0 + 455,
                    "dur": 2, "args": {"correlation": 70 + call}})
         kern("geglu_kernel(__half const*, __half*, long, int)", t0 + 770, 25, None, correlation=70 + call)
+        up = op("aten::upsample_nearest2d", t0 + 480, 10, [[2, 320, 32, 32], [], []], [H, "ScalarList", ""],
+                ["", "[64, 64]", ""])
+        kern("void at::native::upsample_nearest2d_nhwc_out_frame<c10::Half>", t0 + 790, 8, up)
         cp = op("aten::copy_", t0 + 500, 10, [x, x, []], [H, H, "Scalar"])
         kern("void at::native::elementwise_kernel<128, 4, direct_copy_kernel_cuda>", t0 + 800, 10, cp)
         kern("mystery_kernel(float*)", t0 + 820, 5, None)
@@ -468,6 +476,7 @@ def selftest():
             self.assertEqual(self.cls("FillFunctor"), "copies/transposes")
             self.assertEqual(self.cls("mystery"), "other")
             self.assertEqual(self.cls("Memcpy"), "copies/transposes")
+            self.assertEqual(self.cls("upsample_nearest2d"), "copies/transposes")
 
         def test_flops_and_bytes(self):
             n, time, count, work, _ = self.t.table()
@@ -482,7 +491,8 @@ def selftest():
             gn = (2 * 320 * 64 * 64 * 2 + 2 * 320 * 2) + 2 * 320 * 64 * 64 * 2
             self.assertEqual(work["norms"], 2 * gn)
             x = 2 * 320 * 64 * 64 * 2
-            self.assertEqual(work["copies/transposes"], 2 * (2 * x + 2 * x + 4_000_000))  # copy_, transpose, memcpy
+            up = x // 4 + x  # upsample: 32x32 in, 64x64 out
+            self.assertEqual(work["copies/transposes"], 2 * (2 * x + 2 * x + 4_000_000 + up))  # copy_, transpose, memcpy
             self.assertEqual(count["norms"], 4)
             self.assertAlmostEqual(time["attention"], 0.4)
 
@@ -491,7 +501,7 @@ def selftest():
             self.assertIn("| convolutions | 1 | 0.30 |", md)
             self.assertIn("2 call(s) profiled on NVIDIA H200", md)
             self.assertIn("wall time per call 2.00 ms", md)
-            self.assertIn("| 2 | `void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128>>` | attention | 1 | 0.200 | 30.0% |", md)
+            self.assertIn("| 2 | `void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128>>` | attention | 1 | 0.200 | 29.7% |", md)
             tflops = 2 * 2 * 320 * 32 * 32 * 320 * 9 / 300e-6 / 1e12
             self.assertIn(f"| {tflops:.0f} TFLOP/s", md)
 
