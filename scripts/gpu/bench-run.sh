@@ -6,11 +6,18 @@
 # that bench; LORA=1 adds LoraBench (rank 32) on the same weights. PROFILE=1 adds the kernel profile of each model's
 # UNet (bench --profile: Chrome traces of eager calls at batch 2 and 16 in $W/profile) and its tables
 # (scripts/gpu/profile_table.py) in $OUT/profile.md; PROFILE_TRACES=1 also brings the traces back ($OUT/traces.tar.xz).
+# AB=VAR=value runs each model's bench once more (--jobs 1, no --check) with that one switch changed, for an A/B in
+# the same run (AB=1: SD_CHANNELS_LAST=0) -> $OUT/table_ab_MODEL.md. DOCTOR=1 first runs `worker.jar doctor` as
+# users run it -> $OUT/doctor.txt (its exit status is printed: 0 = the GPU runs with the fast path).
 set -uo pipefail
 W=/tmp/gpuwork; ls $W/diffusers_*.txt >/dev/null 2>&1 || { echo "callB: machine is cold (no diffusers figures in $W)"; exit 3; }
 tar -C $W -xJf .gpu2/jre.tar.xz
 T=/opt/torch/.venv/lib/python3.12/site-packages/torch
 export PYTORCH_LIBRARY_PATH=$T/lib PYTORCH_VERSION=2.11.0 PYTORCH_FLAVOR=cu130 ENGINE_CACHE_DIR=$W/djl-cache SD_NATIVE_OPS=$W/libsd_native_ops.so
+if [ -n "${DOCTOR:-}" ]; then
+  $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain doctor > $OUT/doctor.txt 2>&1
+  echo "== doctor: exit $?: $(tail -1 $OUT/doctor.txt)"
+fi
 for M in ${MODELS:-sd15 sdxl}; do
   if [ $M = sdxl ]; then TINY=$W/tiny-sdxl; ARGS="--jobs ${SDXL_JOBS:-100}"; else TINY=worker/src/test/resources/reference/tiny-sd15/model; ARGS="--jobs ${SD15_JOBS:-200} ${SD15_EXTRA---breakdown}"; fi
   if [ -z "${SKIP_BENCH:-}" ]; then
@@ -19,6 +26,12 @@ for M in ${MODELS:-sd15 sdxl}; do
     echo "== $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "PASS$" $OUT/worker_$M.txt | grep -v "INFO" | tail -25
     grep -h "PSNR" $OUT/worker_$M.txt | head -4
     echo; cat $OUT/table_$M.md
+  fi
+  if [ -n "${AB:-}" ]; then  # the same bench with one switch changed, right after (A/B in one run)
+    AB_SET=$AB; [ "$AB_SET" = 1 ] && AB_SET=SD_CHANNELS_LAST=0
+    s=$(date +%s)
+    env "$AB_SET" $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_ab_$M.md --jobs 1 > $W/worker_ab_$M.txt 2>&1
+    echo "== A/B $M with $AB_SET: exit $?, $(( $(date +%s) - s )) s"; cat $OUT/table_ab_$M.md 2>/dev/null || tail -30 $W/worker_ab_$M.txt
   fi
   if [ -n "${PROFILE:-}" ]; then  # kernel profile of the UNet (issue 17): per-class table + top kernels
     s=$(date +%s)

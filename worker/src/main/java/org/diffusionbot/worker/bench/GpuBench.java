@@ -19,8 +19,6 @@ import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.image.Png;
 import org.diffusionbot.common.messages.JobRequest;
@@ -410,77 +408,35 @@ public final class GpuBench {
 
     // ------------------------------------------------------------------ table
 
-    /** The figures of a diffusers bench output: its JSON lines' numbers and the {@code *peak_mem_gb N} line. */
-    static Map<String, Double> diffusersFigures(Path diffusersOut) throws IOException {
-        Map<String, Double> d = new LinkedHashMap<>();
-        if (diffusersOut != null && Files.isRegularFile(diffusersOut)) {
-            Matcher m = Pattern.compile("\"([a-z0-9_]+)\":\\s*([0-9.eE+-]+)").matcher(Files.readString(diffusersOut));
-            while (m.find()) {
-                d.put(m.group(1), Double.parseDouble(m.group(2)));
-            }
-            Matcher pm = Pattern.compile("([a-z0-9_]*peak_mem_gb)\\s+([0-9.]+)").matcher(Files.readString(diffusersOut));
-            while (pm.find()) {
-                d.put(pm.group(1), Double.parseDouble(pm.group(2)));
-            }
-        }
-        return d;
-    }
-
     private String table(Path diffusersOut) throws IOException {
-        Map<String, Double> d = diffusersFigures(diffusersOut);
-        StringBuilder sb = new StringBuilder();
-        sb.append("| figure (512x512, 30 steps DPM++ 2M Karras, cfg 7.5, fp16) | worker (Java, DJL) | diffusers eager "
-                + "| worker / diffusers |\n| --- | --- | --- | --- |\n");
+        BaselineTable t = new BaselineTable("figure (512x512, 30 steps DPM++ 2M Karras, cfg 7.5, fp16)",
+                BaselineTable.figures(diffusersOut), BaselineTable.compileMode(diffusersOut), "");
         for (int b : new int[] {2, 8, 16}) {
-            row(sb, "one UNet call, batch " + b + " (ms)", ours.get("unet" + b), d.get("unet_call_ms_batch" + b), false);
+            t.row("one UNet call, batch " + b + " (ms)", ours.get("unet" + b), "unet_call_ms_batch" + b);
         }
-        row(sb, "one image end to end (s)", ours.get("image1_s"), d.get("pipe_30steps_512_images1_s"), false);
+        t.row("one image end to end (s)", ours.get("image1_s"), "pipe_30steps_512_images1_s");
         for (int n : new int[] {1, 4, 8}) {
-            row(sb, n + " concurrent job(s), batching path (images/s)", ours.get("jobs" + n + "_ips"),
-                    d.get("pipe_30steps_512_images" + n + "_img_per_s"), true);
+            t.row(n + " concurrent job(s), batching path (images/s; diffusers: " + n + " image(s) in one batch)",
+                    ours.get("jobs" + n + "_ips"), "pipe_30steps_512_images" + n + "_img_per_s");
         }
-        row(sb, "previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null, false);
-        row(sb, "time to first preview (ms)", ours.get("first_preview_ms"), null, false);
-        row(sb, "peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
-                ours.get("peak8_reserved_gib"), d.get("peak_mem_gb"), false);
-        row(sb, "peak GPU memory, 8 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
-                ours.get("peak8_gib"), d.get("peak_mem_gb"), false);
-        row(sb, "GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
-                ours.get("mem_after1_gib") + " / " + ours.get("mem_afterN_gib"), null, false);
-        row(sb, "GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
-                ours.get("reserved_after1_gib") + " / " + ours.get("reserved_afterN_gib"), null, false);
+        t.row("previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null);
+        t.row("time to first preview (ms)", ours.get("first_preview_ms"), null);
+        t.row("peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
+                ours.get("peak8_reserved_gib"), "peak_mem_gb");
+        t.row("peak GPU memory, 8 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
+                ours.get("peak8_gib"), "peak_mem_gb");
+        t.row("GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("mem_after1_gib") + " / " + ours.get("mem_afterN_gib"), null);
+        t.row("GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("reserved_after1_gib") + " / " + ours.get("reserved_afterN_gib"), null);
         for (String k : new String[] {"unet2_eager_native", "unet16_eager_native", "unet2_eager_native_flash_attention",
                 "unet16_eager_native_flash_attention", "unet2_eager_native_cudnn_attention",
                 "unet16_eager_native_cudnn_attention", "unet2_eager_djl", "unet16_eager_djl", "image1_eager_native_s"}) {
             if (ours.containsKey(k)) {
-                row(sb, "breakdown: " + k.replace('_', ' ') + (k.endsWith("_s") ? "" : " (ms)"), ours.get(k), null,
-                        false);
+                t.row("breakdown: " + k.replace('_', ' ') + (k.endsWith("_s") ? "" : " (ms)"), ours.get(k), null);
             }
         }
-        if (d.containsKey("compiled_unet_call_ms_batch2")) {
-            row(sb, "one UNet call, batch 2, vs diffusers + torch.compile (ms)", ours.get("unet2"),
-                    d.get("compiled_unet_call_ms_batch2"), false);
-            row(sb, "one UNet call, batch 8, vs diffusers + torch.compile (ms)", ours.get("unet8"),
-                    d.get("compiled_unet_call_ms_batch8"), false);
-        }
-        return sb.toString();
-    }
-
-    static void row(StringBuilder sb, String what, String mine, Double theirs, boolean higherIsBetter) {
-        String ratio = "";
-        if (mine != null && theirs != null && theirs > 0) {
-            try {
-                ratio = String.format(Locale.ROOT, "%.2f", Double.parseDouble(mine) / theirs);
-            } catch (NumberFormatException e) {
-                ratio = "";
-            }
-        }
-        sb.append("| ").append(what).append(" | ").append(mine == null ? "–" : mine).append(" | ")
-                .append(theirs == null ? "–" : trim(theirs)).append(" | ").append(ratio).append(" |\n");
-    }
-
-    static String trim(double v) {
-        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+        return t.toString();
     }
 
     static double secs(long t0) {

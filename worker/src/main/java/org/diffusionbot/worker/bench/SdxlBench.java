@@ -124,7 +124,7 @@ final class SdxlBench {
             }
             ours.put("jobsN", Integer.toString(jobs));
         }
-        return table(GpuBench.diffusersFigures(diffusers));
+        return table(diffusers);
     }
 
     /**
@@ -165,28 +165,24 @@ final class SdxlBench {
         }
     }
 
-    private String table(Map<String, Double> d) {
-        StringBuilder sb = new StringBuilder();
-        sb.append("| figure (SDXL, 1024x1024, 30 steps Euler, cfg 7, fp16) | worker (Java, DJL) | diffusers eager "
-                + "| worker / diffusers |\n| --- | --- | --- | --- |\n");
-        GpuBench.row(sb, "one UNet call, batch 2 (ms)", ours.get("unet2"), d.get("sdxl_unet_call_ms_batch2"), false);
-        GpuBench.row(sb, "one image end to end (s)", ours.get("image1_s"), d.get("sdxl_pipe_30steps_1024_images1_s"),
-                false);
-        GpuBench.row(sb, "VAE decode of one image, in the VAE's type (ms)", ours.get("vae_ms"), null, false);
-        GpuBench.row(sb, "A/B: the float32 VAE decode in channels-last, as before (ms)", ours.get("vae_cl_ms"), null,
-                false);
-        GpuBench.row(sb, "1 job (images/s)", ours.get("jobs1_ips"), d.get("sdxl_pipe_30steps_1024_images1_img_per_s"),
-                true);
-        GpuBench.row(sb, "4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)",
-                ours.get("jobs4_ips"), d.get("sdxl_pipe_30steps_1024_images4_img_per_s"), true);
-        GpuBench.row(sb, "peak GPU memory, 4 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
-                ours.get("peak4_gib"), d.get("sdxl_peak_mem_gb"), false);
-        GpuBench.row(sb, "peak GPU memory, 4 images: reserved by PyTorch's allocator (GiB)", ours.get("peak4_reserved_gib"),
-                d.get("sdxl_peak_mem_gb"), false);
-        GpuBench.row(sb, "GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
-                ours.get("mem"), null, false);
-        GpuBench.row(sb, "GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
-                ours.get("reserved"), null, false);
-        return sb.toString();
+    private String table(Path diffusers) throws IOException {
+        BaselineTable t = new BaselineTable("figure (SDXL, 1024x1024, 30 steps Euler, cfg 7, fp16)",
+                BaselineTable.figures(diffusers), BaselineTable.compileMode(diffusers), "sdxl_");
+        t.row("one UNet call, batch 2 (ms)", ours.get("unet2"), "unet_call_ms_batch2");
+        t.row("one image end to end (s)", ours.get("image1_s"), "pipe_30steps_1024_images1_s");
+        t.row("VAE decode of one image, in the VAE's type (ms)", ours.get("vae_ms"), null);
+        t.row("A/B: the float32 VAE decode in channels-last, as before (ms)", ours.get("vae_cl_ms"), null);
+        t.row("1 job (images/s)", ours.get("jobs1_ips"), "pipe_30steps_1024_images1_img_per_s");
+        t.row("4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)", ours.get("jobs4_ips"),
+                "pipe_30steps_1024_images4_img_per_s");
+        t.row("peak GPU memory, 4 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
+                ours.get("peak4_gib"), "peak_mem_gb");
+        t.row("peak GPU memory, 4 images: reserved by PyTorch's allocator (GiB)", ours.get("peak4_reserved_gib"),
+                "peak_mem_gb");
+        t.row("GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("mem"), null);
+        t.row("GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("reserved"), null);
+        return t.toString();
     }
 }
