@@ -3,12 +3,21 @@
 # worker bench of each model in MODELS (default "sd15 sdxl") against the diffusers figures of bench-build.sh,
 # --check on the tiny model of the tests (CUDA fp16 vs CPU fp32); tables in $OUT/table_MODEL.md.
 # SD15_JOBS (200; SD15_EXTRA, default --breakdown) and SDXL_JOBS (100): consecutive jobs of the memory check; SKIP_BENCH=1 skips
-# that bench; LORA=1 adds LoraBench (rank 32) on the same weights.
+# that bench; LORA=1 adds LoraBench (rank 32) on the same weights. PROFILE=1 adds the kernel profile of each model's
+# UNet (bench --profile: Chrome traces of eager calls at batch 2 and 16 in $W/profile) and its tables
+# (scripts/gpu/profile_table.py) in $OUT/profile.md; PROFILE_TRACES=1 also brings the traces back ($OUT/traces.tar.xz).
+# AB=VAR=value runs each model's bench once more (--jobs 1, no --check) with that one switch changed, for an A/B in
+# the same run (AB=1: SD_CHANNELS_LAST=0) -> $OUT/table_ab_MODEL.md. DOCTOR=1 first runs `worker.jar doctor` as
+# users run it -> $OUT/doctor.txt (its exit status is printed: 0 = the GPU runs with the fast path).
 set -uo pipefail
 W=/tmp/gpuwork; ls $W/diffusers_*.txt >/dev/null 2>&1 || { echo "callB: machine is cold (no diffusers figures in $W)"; exit 3; }
 tar -C $W -xJf .gpu2/jre.tar.xz
 T=/opt/torch/.venv/lib/python3.12/site-packages/torch
 export PYTORCH_LIBRARY_PATH=$T/lib PYTORCH_VERSION=2.11.0 PYTORCH_FLAVOR=cu130 ENGINE_CACHE_DIR=$W/djl-cache SD_NATIVE_OPS=$W/libsd_native_ops.so
+if [ -n "${DOCTOR:-}" ]; then
+  $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain doctor > $OUT/doctor.txt 2>&1
+  echo "== doctor: exit $?: $(tail -1 $OUT/doctor.txt)"
+fi
 for M in ${MODELS:-sd15 sdxl}; do
   if [ $M = sdxl ]; then TINY=$W/tiny-sdxl; ARGS="--jobs ${SDXL_JOBS:-100}"; else TINY=worker/src/test/resources/reference/tiny-sd15/model; ARGS="--jobs ${SD15_JOBS:-200} ${SD15_EXTRA---breakdown}"; fi
   if [ -z "${SKIP_BENCH:-}" ]; then
@@ -18,9 +27,26 @@ for M in ${MODELS:-sd15 sdxl}; do
     grep -h "PSNR" $OUT/worker_$M.txt | head -4
     echo; cat $OUT/table_$M.md
   fi
+  if [ -n "${AB:-}" ]; then  # the same bench with one switch changed, right after (A/B in one run)
+    AB_SET=$AB; [ "$AB_SET" = 1 ] && AB_SET=SD_CHANNELS_LAST=0
+    s=$(date +%s)
+    env "$AB_SET" $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_ab_$M.md --jobs 1 > $W/worker_ab_$M.txt 2>&1
+    echo "== A/B $M with $AB_SET: exit $?, $(( $(date +%s) - s )) s"; cat $OUT/table_ab_$M.md 2>/dev/null || tail -30 $W/worker_ab_$M.txt
+  fi
+  if [ -n "${PROFILE:-}" ]; then  # kernel profile of the UNet (issue 17): per-class table + top kernels
+    s=$(date +%s)
+    $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --profile $W/profile > $W/profile_$M.txt 2>&1
+    echo "== profile $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "INFO" $W/profile_$M.txt | tail -6
+    [ -f $OUT/profile.md ] || python3 scripts/gpu/profile_table.py --selftest 2>&1 | tail -1
+    python3 scripts/gpu/profile_table.py $W/profile/unet_${M}_b{2,16}.json > $W/profile_$M.md && cat $W/profile_$M.md | tee -a $OUT/profile.md
+  fi
   if [ -n "${LORA:-}" ]; then  # LoraBench on the same weights (issue 14): apply + remove, alternating sets
     s=$(date +%s)
     $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --lora-model $W/$M --lora-rank 32 > $OUT/lora_$M.txt 2>&1
     echo "== lora $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "INFO" $OUT/lora_$M.txt | tail -15
   fi
 done
+if [ -n "${PROFILE_TRACES:-}" ] && ls $W/profile/*.json >/dev/null 2>&1; then
+  tar -C $W -cf - profile | xz -6 -T0 > $OUT/traces.tar.xz; ls -la $OUT/traces.tar.xz
+  [ $(stat -c %s $OUT/traces.tar.xz) -lt 16000000 ] || { echo "traces.tar.xz is over 16 MB: not brought back"; rm $OUT/traces.tar.xz; }
+fi

@@ -3,13 +3,13 @@
 # models: same manifest configs, torch.manual_seed(0), UNet then VAE then text encoder constructed on
 # the same device, then .half(). The Java worker loads it with `bench --model DIR`.
 # Usage: DIFFUSERS_SRC=.../diffusers/src python3 gen_sd15.py OUT_DIR --d D_DIR [--device cuda]
-#   D_DIR: the folder holding bench/ and reference/ (.gpu/d unpacked; run.sh passes it).
+#   D_DIR: the folder holding reference/ (bench-build.sh passes /tmp/gpuwork/d).
 #   SD15_SCALE=tiny (tests only): shrinks the configs so that it runs on a CPU in seconds.
 import argparse, json, os, shutil, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out")
-ap.add_argument("--d", required=True, help="the folder holding bench/ and reference/ (run.sh: $GPU_WORK/d)")
+ap.add_argument("--d", required=True, help="the folder holding reference/ (bench-build.sh: /tmp/gpuwork/d)")
 ap.add_argument("--device", default="cuda")
 args = ap.parse_args()
 
@@ -18,9 +18,8 @@ import torch
 from diffusers import UNet2DConditionModel, AutoencoderKL, StableDiffusionPipeline, DPMSolverMultistepScheduler
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-HERE = os.path.join(args.d, "bench")  # bench_diffusers.py's own folder: the paths below are its paths
 dev = args.device
-man = json.load(open(os.path.join(HERE, "../reference/full-size/sd15/manifest.json")))
+man = json.load(open(os.path.join(args.d, "reference/full-size/sd15/manifest.json")))
 ucfg = {k: v for k, v in man["unet"]["config"].items() if not k.startswith("_")}
 vcfg = {k: v for k, v in man["vae"]["config"].items() if not k.startswith("_")}
 tcfg = {k: v for k, v in man["text_encoder"]["config"].items() if k in (
@@ -37,7 +36,7 @@ with torch.device(dev):
     vae = AutoencoderKL(**vcfg).half().eval()
     te = CLIPTextModel(CLIPTextConfig(**tcfg)).half().eval()
 print("init s", round(time.time() - t0, 1), flush=True)
-tok = CLIPTokenizer.from_pretrained(os.path.join(HERE, "../reference/tiny-sd15/model/tokenizer"), model_max_length=77)
+tok = CLIPTokenizer.from_pretrained(os.path.join(args.d, "reference/tiny-sd15/model/tokenizer"), model_max_length=77)
 sched = DPMSolverMultistepScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                     algorithm_type="dpmsolver++", use_karras_sigmas=True, steps_offset=1)
 pipe = StableDiffusionPipeline(vae=vae, text_encoder=te, tokenizer=tok, unet=unet, scheduler=sched,
@@ -53,7 +52,7 @@ with safe_open(te_file, "pt") as f:
     tensors = {(k if k.startswith("text_model.") else "text_model." + k): f.get_tensor(k) for k in f.keys()}
 save_file(tensors, te_file, metadata={"format": "pt"})
 # tokenizer: the full reference folder (vocab.json + merges.txt as in real repositories, tokenizer.json)
-shutil.copytree(os.path.join(HERE, "../reference/tiny-sd15/model/tokenizer"), os.path.join(args.out, "tokenizer"),
+shutil.copytree(os.path.join(args.d, "reference/tiny-sd15/model/tokenizer"), os.path.join(args.out, "tokenizer"),
                 dirs_exist_ok=True)
 n = {k: sum(p.numel() for p in m.parameters()) for k, m in (("unet", unet), ("vae", vae), ("text_encoder", te))}
 print("saved", args.out, "in", round(time.time() - t0, 1), "s; parameters", json.dumps(n), flush=True)

@@ -7,7 +7,7 @@ import argparse, json, os, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out")
-ap.add_argument("--d", required=True, help="the folder holding reference/ (run.sh: $GPU_WORK/d)")
+ap.add_argument("--d", required=True, help="the folder holding reference/ (bench-build.sh: /tmp/gpuwork/d)")
 ap.add_argument("--device", default="cuda")
 args = ap.parse_args()
 sys.path.insert(0, os.environ.get("DIFFUSERS_SRC", os.path.join(args.d, "src")))

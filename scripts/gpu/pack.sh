@@ -3,7 +3,7 @@
 # tree and the whole kit no longer fit one call's 64 MiB, and the machine stays warm 30 s between calls):
 #   .gpu/   for the first call (scripts/gpu/bench-build.sh): lib.tar.xz, refreshed from a fresh local build of
 #           the worker on every run, include.tar.xz (the JDK's JNI headers), plus what is put there by hand
-#           (DJL's sources + build_djl.sh, diffusers-src.tar.xz, d/: see docs/GPU.md)
+#           (DJL's sources + build_djl.sh, diffusers-src.tar.xz: see docs/GPU.md)
 #   .gpu2/  for the second call (scripts/gpu/bench-run.sh): jre.tar.xz, a jlink JRE, made when missing
 # lib = the worker module's own jar (plain, not the shaded worker.jar) + its runtime dependencies,
 # WITHOUT pytorch-native-cpu (111 MB; the GPU machine uses the Python PyTorch's libtorch) and

@@ -1,15 +1,16 @@
 # Where does the time of an SD1.5 UNet at batch 16 go, and what would channels-last buy?
 # diffusers' UNet (batch 8/16, eager and CUDA graph) and VAE decode in NCHW and channels-last, PyTorch's
 # GroupNorm and a 3x3 convolution in both layouts, and a kernel profile of the batch-16 UNet.
-# Usage (the layout of bench_diffusers.py): DIFFUSERS_SRC=.../src python3 probe_channels_last.py D/bench
+# Usage: DIFFUSERS_SRC=.../src python3 probe_channels_last.py D_DIR   (D_DIR holds reference/, as for bench_diffusers.py;
+# bench-build.sh runs it with PROBE=1)
 import json, os, sys, time
 import torch
-BENCH = sys.argv[1]
+D = sys.argv[1]
 sys.path.insert(0, os.environ["DIFFUSERS_SRC"])
 from diffusers import UNet2DConditionModel, AutoencoderKL
 torch.backends.cuda.matmul.allow_tf32 = True
 dev = "cuda"
-man = json.load(open(os.path.join(BENCH, "../reference/full-size/sd15/manifest.json")))
+man = json.load(open(os.path.join(D, "reference/full-size/sd15/manifest.json")))
 ucfg = {k: v for k, v in man["unet"]["config"].items() if not k.startswith("_")}
 vcfg = {k: v for k, v in man["vae"]["config"].items() if not k.startswith("_")}
 torch.manual_seed(0)

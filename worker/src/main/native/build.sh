@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds libsd_native_ops.so (sd_native_ops.cc + the CUDA kernels of group_norm_nhwc.cu and geglu.cu) against the
-# libtorch of a Python PyTorch install. The one build of the native library: worker/Dockerfile runs it, and so
-# do scripts/gpu/run.sh (the benchmark machine) and the bare-host steps of docs/GPU.md.
+# Builds libsd_native_ops.so (sd_native_ops.cc, profiler.cc (the Kineto profiler) + the CUDA kernels of
+# group_norm_nhwc.cu and geglu.cu) against the libtorch of a Python PyTorch install. The one build of the native
+# library: worker/Dockerfile runs it, and so do scripts/gpu/bench-build.sh (the benchmark machine) and the bare-host
+# steps of docs/GPU.md.
 # Usage: build.sh OUTPUT.so
 #   TORCH_DIR    torch package folder (default: python3's torch); its lib/ must be the libtorch DJL runs on
 #                (PYTORCH_LIBRARY_PATH)
@@ -48,15 +49,19 @@ trap 'rm -rf "$OBJ"' EXIT
 for CU in group_norm_nhwc geglu; do
   "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC --threads 0 "${GENCODE[@]}" -c "$HERE/$CU.cu" -o "$OBJ/$CU.o" &
 done
-g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$ABI -DUSE_CUDA \
-  -I"$TORCH/include" -I"$TORCH/include/torch/csrc/api/include" -I"$CUDA/include" -I"$JNI" -I"$JNI/linux" \
-  -c "$HERE/sd_native_ops.cc" -o "$OBJ/sd_native_ops.o"
+for CC in sd_native_ops profiler; do
+  g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$ABI -DUSE_CUDA \
+    -I"$TORCH/include" -I"$TORCH/include/torch/csrc/api/include" -I"$CUDA/include" -I"$JNI" -I"$JNI/linux" \
+    -c "$HERE/$CC.cc" -o "$OBJ/$CC.o" &
+done
 wait
-for o in sd_native_ops group_norm_nhwc geglu; do
+OBJS=()
+for o in sd_native_ops profiler group_norm_nhwc geglu; do
   [ -f "$OBJ/$o.o" ] || { echo "build.sh: compiling $o failed" >&2; exit 1; }
+  OBJS+=("$OBJ/$o.o")
 done
 mkdir -p "$(dirname "$OUTPUT")"
-g++ -shared "$OBJ/sd_native_ops.o" "$OBJ/group_norm_nhwc.o" "$OBJ/geglu.o" -o "$OUTPUT" \
+g++ -shared "${OBJS[@]}" -o "$OUTPUT" \
   -L"$TORCH/lib" -L"$CUDA/lib64" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart \
   -Wl,-rpath,"$TORCH/lib" -Wl,-rpath,"$CUDA/lib64"
 echo "build.sh: wrote $OUTPUT"

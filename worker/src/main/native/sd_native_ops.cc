@@ -11,6 +11,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -105,6 +106,9 @@ bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
 // channels-last), PyTorch's group_norm (NCHW) for everything else.
 at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
                          const std::optional<at::Tensor>& beta, double eps, bool silu) {
+  // an op of its own in kernel profiles (profiler.cc), with the shapes of its inputs
+  RECORD_FUNCTION("sd::group_norm",
+                  std::vector<c10::IValue>({x, gamma ? *gamma : at::Tensor(), beta ? *beta : at::Tensor()}));
   static std::atomic<bool> unusable{false};  // kernels not built for this GPU: PyTorch's path from then on
   if (!unusable.load() && x.is_cuda() && x.dim() == 4 && x.scalar_type() == at::kHalf &&
       x.is_contiguous(at::MemoryFormat::ChannelsLast) && half_vector(gamma, x.size(1)) &&
@@ -130,6 +134,7 @@ at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optiona
 std::atomic<bool> geglu_kernel_on{true};
 
 at::Tensor geglu_gate(const at::Tensor& h) {
+  RECORD_FUNCTION("sd::geglu_gate", std::vector<c10::IValue>({h}));  // an op of its own in kernel profiles
   static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
   const int64_t two_i = h.size(-1);
   if (geglu_kernel_on.load() && !unusable.load() && h.is_cuda() && h.scalar_type() == at::kHalf &&

@@ -216,7 +216,7 @@ class ComposeAndDockerfilesTest {
         assertTrue(docker.args("COPY").contains("worker/src/main/native /src/native"));
         assertTrue(docker.args("RUN").stream().anyMatch(r -> r.contains("bash /src/native/build.sh ")
                 && r.contains("CUDA_ARCHS=")), "worker/Dockerfile runs worker/src/main/native/build.sh with CUDA_ARCHS");
-        assertTrue(Files.readString(ROOT.resolve("scripts/gpu/run.sh")).contains("worker/src/main/native/build.sh"));
+        assertTrue(Files.readString(ROOT.resolve("scripts/gpu/bench-build.sh")).contains("worker/src/main/native/build.sh"));
         assertTrue(Files.readString(ROOT.resolve("scripts/run-local.sh")).contains("SD_NATIVE_OPS"));
     }
 

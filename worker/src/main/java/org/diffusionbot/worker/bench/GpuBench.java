@@ -19,13 +19,12 @@ import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.image.Png;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.RequestResult;
 import org.diffusionbot.worker.engine.pipeline.RgbImage;
@@ -36,6 +35,7 @@ import org.diffusionbot.worker.engine.cuda.KernelSelfCheck;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.runtime.Batcher;
+import org.diffusionbot.worker.runtime.PreparedJob;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 import org.diffusionbot.worker.runtime.ImageGenerator;
 import org.diffusionbot.worker.runtime.JobOutcome;
@@ -55,6 +55,8 @@ import org.diffusionbot.worker.runtime.JobOutcome;
  *
  * <p>An SDXL model ({@code text_encoder_2/}) runs {@link SdxlBench} instead: 1024x1024, 30 steps Euler,
  * cfg 7 against {@code bench_diffusers_sdxl.py}'s output. {@code --check} takes either tiny model.
+ * {@code bench --model DIR --profile OUT_DIR} runs only {@link UNetProfile} (Chrome traces of eager UNet
+ * calls at batch 2 and 16; needs the native library), {@code bench --lora-model DIR} only {@link LoraBench}.
  */
 public final class GpuBench {
     static final String PROMPT = "a photograph of an astronaut riding a horse";
@@ -89,6 +91,10 @@ public final class GpuBench {
                 out.println("bench: " + e);
                 return 1;
             }
+        }
+        if (opt.containsKey("profile")) {
+            return UNetProfile.run(opt.containsKey("model") ? Path.of(opt.get("model")) : null,
+                    Path.of(opt.get("profile")), out);
         }
         GpuBench b = new GpuBench(out);
         Device gpu = Device.gpu();
@@ -301,25 +307,25 @@ public final class GpuBench {
     }
 
     private double unetCall(StableDiffusionPipeline p, CudaGraphUNet unet, int b, int iters) {
-        int ctxDim = p.models().unet().config().crossAttentionDim();
+        return unetCallMs(unet, p.models().unet().config(), b, 64, iters);
+    }
+
+    /** ms per UNet call on random inputs ({@link UNetInputs}), after 3 warm-up calls; the device synchronised. */
+    static double unetCallMs(CudaGraphUNet unet, UNetConfig config, int batch, int latent, int iters) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            NDArray x = m.randomNormal(new Shape(b, 4, 64, 64)).toType(DataType.FLOAT16, false);
-            NDArray ctx = m.randomNormal(new Shape(b, 77, ctxDim)).toType(DataType.FLOAT16, false);
-            NDArray t = m.create(new float[] {500f});
-            for (int i = 0; i < 3; i++) {
+            UNetInputs in = UNetInputs.random(m, config, batch, latent);
+            long start = 0;
+            for (int i = 0; i < 3 + iters; i++) {
+                if (i == 3) {
+                    NativeOps.sync();
+                    start = System.nanoTime();
+                }
                 try (NDManager s = m.newSubManager()) {
-                    unet.forward(s, x, t, ctx);
+                    unet.forward(s, in.sample(), in.timestep(), in.cond());
                 }
             }
             NativeOps.sync();
-            long s0 = System.nanoTime();
-            for (int i = 0; i < iters; i++) {
-                try (NDManager s = m.newSubManager()) {
-                    unet.forward(s, x, t, ctx);
-                }
-            }
-            NativeOps.sync();
-            return (System.nanoTime() - s0) / 1e6 / iters;
+            return (System.nanoTime() - start) / 1e6 / iters;
         }
     }
 
@@ -349,13 +355,14 @@ public final class GpuBench {
         long[] firstAt = {0};
         // as the runtime: previews become PNGs on a sender thread, not on the generating thread
         ExecutorService sender = Executors.newSingleThreadExecutor();
-        while (!pending.isEmpty()) {
-            List<JobRequest> batch = Batcher.take(pending, j -> j, gen::promptChunks, 8);
+        List<PreparedJob> ready = new ArrayList<>(gen.prepareAll(pending)); // as the runtime: once, as jobs arrive
+        while (!ready.isEmpty()) {
+            List<PreparedJob> batch = Batcher.take(ready, PreparedJob::job, PreparedJob::key, 8);
             List<JobOutcome> outcomes;
             try {
                 outcomes = gen.generate(batch, new ImageGenerator.ProgressListener() {
                     @Override
-                    public boolean wantsPreview(int step, int totalSteps) {
+                    public boolean previewDue(UUID jobId, int step, int totalSteps) {
                         return previewEvery > 0 && step % previewEvery == 0 && step < totalSteps;
                     }
 
@@ -401,77 +408,35 @@ public final class GpuBench {
 
     // ------------------------------------------------------------------ table
 
-    /** The figures of a diffusers bench output: its JSON lines' numbers and the {@code *peak_mem_gb N} line. */
-    static Map<String, Double> diffusersFigures(Path diffusersOut) throws IOException {
-        Map<String, Double> d = new LinkedHashMap<>();
-        if (diffusersOut != null && Files.isRegularFile(diffusersOut)) {
-            Matcher m = Pattern.compile("\"([a-z0-9_]+)\":\\s*([0-9.eE+-]+)").matcher(Files.readString(diffusersOut));
-            while (m.find()) {
-                d.put(m.group(1), Double.parseDouble(m.group(2)));
-            }
-            Matcher pm = Pattern.compile("([a-z0-9_]*peak_mem_gb)\\s+([0-9.]+)").matcher(Files.readString(diffusersOut));
-            while (pm.find()) {
-                d.put(pm.group(1), Double.parseDouble(pm.group(2)));
-            }
-        }
-        return d;
-    }
-
     private String table(Path diffusersOut) throws IOException {
-        Map<String, Double> d = diffusersFigures(diffusersOut);
-        StringBuilder sb = new StringBuilder();
-        sb.append("| figure (512x512, 30 steps DPM++ 2M Karras, cfg 7.5, fp16) | worker (Java, DJL) | diffusers eager "
-                + "| worker / diffusers |\n| --- | --- | --- | --- |\n");
+        BaselineTable t = new BaselineTable("figure (512x512, 30 steps DPM++ 2M Karras, cfg 7.5, fp16)",
+                BaselineTable.figures(diffusersOut), BaselineTable.compileMode(diffusersOut), "");
         for (int b : new int[] {2, 8, 16}) {
-            row(sb, "one UNet call, batch " + b + " (ms)", ours.get("unet" + b), d.get("unet_call_ms_batch" + b), false);
+            t.row("one UNet call, batch " + b + " (ms)", ours.get("unet" + b), "unet_call_ms_batch" + b);
         }
-        row(sb, "one image end to end (s)", ours.get("image1_s"), d.get("pipe_30steps_512_images1_s"), false);
+        t.row("one image end to end (s)", ours.get("image1_s"), "pipe_30steps_512_images1_s");
         for (int n : new int[] {1, 4, 8}) {
-            row(sb, n + " concurrent job(s), batching path (images/s)", ours.get("jobs" + n + "_ips"),
-                    d.get("pipe_30steps_512_images" + n + "_img_per_s"), true);
+            t.row(n + " concurrent job(s), batching path (images/s; diffusers: " + n + " image(s) in one batch)",
+                    ours.get("jobs" + n + "_ips"), "pipe_30steps_512_images" + n + "_img_per_s");
         }
-        row(sb, "previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null, false);
-        row(sb, "time to first preview (ms)", ours.get("first_preview_ms"), null, false);
-        row(sb, "peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
-                ours.get("peak8_reserved_gib"), d.get("peak_mem_gb"), false);
-        row(sb, "peak GPU memory, 8 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
-                ours.get("peak8_gib"), d.get("peak_mem_gb"), false);
-        row(sb, "GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
-                ours.get("mem_after1_gib") + " / " + ours.get("mem_afterN_gib"), null, false);
-        row(sb, "GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
-                ours.get("reserved_after1_gib") + " / " + ours.get("reserved_afterN_gib"), null, false);
+        t.row("previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null);
+        t.row("time to first preview (ms)", ours.get("first_preview_ms"), null);
+        t.row("peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
+                ours.get("peak8_reserved_gib"), "peak_mem_gb");
+        t.row("peak GPU memory, 8 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
+                ours.get("peak8_gib"), "peak_mem_gb");
+        t.row("GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("mem_after1_gib") + " / " + ours.get("mem_afterN_gib"), null);
+        t.row("GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("reserved_after1_gib") + " / " + ours.get("reserved_afterN_gib"), null);
         for (String k : new String[] {"unet2_eager_native", "unet16_eager_native", "unet2_eager_native_flash_attention",
                 "unet16_eager_native_flash_attention", "unet2_eager_native_cudnn_attention",
                 "unet16_eager_native_cudnn_attention", "unet2_eager_djl", "unet16_eager_djl", "image1_eager_native_s"}) {
             if (ours.containsKey(k)) {
-                row(sb, "breakdown: " + k.replace('_', ' ') + (k.endsWith("_s") ? "" : " (ms)"), ours.get(k), null,
-                        false);
+                t.row("breakdown: " + k.replace('_', ' ') + (k.endsWith("_s") ? "" : " (ms)"), ours.get(k), null);
             }
         }
-        if (d.containsKey("compiled_unet_call_ms_batch2")) {
-            row(sb, "one UNet call, batch 2, vs diffusers + torch.compile (ms)", ours.get("unet2"),
-                    d.get("compiled_unet_call_ms_batch2"), false);
-            row(sb, "one UNet call, batch 8, vs diffusers + torch.compile (ms)", ours.get("unet8"),
-                    d.get("compiled_unet_call_ms_batch8"), false);
-        }
-        return sb.toString();
-    }
-
-    static void row(StringBuilder sb, String what, String mine, Double theirs, boolean higherIsBetter) {
-        String ratio = "";
-        if (mine != null && theirs != null && theirs > 0) {
-            try {
-                ratio = String.format(Locale.ROOT, "%.2f", Double.parseDouble(mine) / theirs);
-            } catch (NumberFormatException e) {
-                ratio = "";
-            }
-        }
-        sb.append("| ").append(what).append(" | ").append(mine == null ? "–" : mine).append(" | ")
-                .append(theirs == null ? "–" : trim(theirs)).append(" | ").append(ratio).append(" |\n");
-    }
-
-    static String trim(double v) {
-        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+        return t.toString();
     }
 
     static double secs(long t0) {

@@ -28,6 +28,7 @@ import org.diffusionbot.worker.engine.lora.PatchableModel;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.runtime.Batcher;
+import org.diffusionbot.worker.runtime.PreparedJob;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 import org.diffusionbot.worker.runtime.ImageGenerator;
 
@@ -181,8 +182,9 @@ public final class LoraBench {
                         steps, 7, Sampler.EULER, j, 1, 1, null, null, 0, Instant.now()));
             }
             long t0 = System.nanoTime();
-            while (!pending.isEmpty()) {
-                gen.generate(Batcher.take(pending, r -> r, jobs), QUIET, id -> false);
+            List<PreparedJob> ready = new ArrayList<>(gen.prepareAll(pending));
+            while (!ready.isEmpty()) {
+                gen.generate(Batcher.take(ready, PreparedJob::job, PreparedJob::key, jobs), QUIET, id -> false);
             }
             double ips = jobs / ((System.nanoTime() - t0) / 1e9);
             best = run == 0 ? 0 : Math.max(best, ips);
@@ -192,7 +194,7 @@ public final class LoraBench {
 
     private static final ImageGenerator.ProgressListener QUIET = new ImageGenerator.ProgressListener() {
         @Override
-        public boolean wantsPreview(int step, int totalSteps) {
+        public boolean previewDue(UUID jobId, int step, int totalSteps) {
             return false;
         }
 

@@ -14,13 +14,13 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.diffusionbot.common.Sampler;
+import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.diffusionbot.worker.engine.loaders.DiffusersLoader;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
-import org.diffusionbot.worker.engine.models.Conditioning;
-import org.diffusionbot.worker.engine.models.UNetConfig;
+import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
-import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 
@@ -53,7 +53,7 @@ final class SdxlBench {
             out.printf(Locale.ROOT, "loaded %s (SDXL) in %.1f s; VAE in %s%n", model, GpuBench.secs(t0),
                     p.models().vae().dtype());
             out.println("== one UNet call (128x128 latents, 77 tokens, pooled embedding + time ids)");
-            double ms = unetCall(p, 2, 10);
+            double ms = GpuBench.unetCallMs(p.unetRunner(), p.models().unet().config(), 2, 128, 10);
             ours.put("unet2", GpuBench.fmt(ms));
             out.printf(Locale.ROOT, "  batch 2: %.2f ms (CUDA graph=%s)%n", ms, p.unetRunner().enabled());
 
@@ -69,10 +69,16 @@ final class SdxlBench {
             }
             ours.put("image1_s", GpuBench.fmt3(best));
             out.printf(Locale.ROOT, "  %.3f s%n", best);
-            double vae = vaeDecode(p);
+            double vae = vaeDecode(p.models().vae());
             ours.put("vae_ms", GpuBench.fmt(vae));
             out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents, %s): %.1f ms%n",
                     p.models().vae().dtype(), vae);
+            if (p.models().vae().dtype() == DataType.FLOAT32 && NativeOps.channelsLastOnGpu()) {
+                double cl = vaeDecodeChannelsLast(model.resolve("vae"));
+                ours.put("vae_cl_ms", GpuBench.fmt(cl));
+                out.printf(Locale.ROOT, "  A/B: the same decode with the float32 VAE in channels-last "
+                        + "(SD_CHANNELS_LAST_FP32=1): %.1f ms%n", cl);
+            }
 
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take + DiffusionGenerator)");
@@ -118,48 +124,37 @@ final class SdxlBench {
             }
             ours.put("jobsN", Integer.toString(jobs));
         }
-        return table(GpuBench.diffusersFigures(diffusers));
+        return table(diffusers);
     }
 
-    /** ms per UNet call (as the pipeline makes it: random latents, context, pooled embedding, time ids). */
-    private double unetCall(StableDiffusionPipeline p, int b, int iters) {
-        UNetConfig c = p.models().unet().config();
+    /**
+     * ms per float32 decode with the VAE of {@code vaeDir} loaded channels-last ({@code SD_CHANNELS_LAST_FP32=1},
+     * what the worker did before float32 parts stayed NCHW): the A/B of that change, in the same run.
+     */
+    private double vaeDecodeChannelsLast(Path vaeDir) {
+        String before = System.getProperty("SD_CHANNELS_LAST_FP32");
+        System.setProperty("SD_CHANNELS_LAST_FP32", "1");
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            NDArray x = m.randomNormal(new Shape(b, 4, 128, 128)).toType(DataType.FLOAT16, false);
-            NDArray ctx = m.randomNormal(new Shape(b, 77, c.crossAttentionDim())).toType(DataType.FLOAT16, false);
-            NDArray pooled = m.randomNormal(new Shape(b, c.pooledDim())).toType(DataType.FLOAT16, false);
-            float[] ids = new float[b * 6];
-            for (int i = 0; i < ids.length; i += 6) {
-                ids[i] = ids[i + 1] = ids[i + 4] = ids[i + 5] = 1024;
+            return vaeDecode(DiffusersLoader.loadVae(vaeDir, m, DataType.FLOAT32, Device.gpu()));
+        } finally {
+            if (before == null) {
+                System.clearProperty("SD_CHANNELS_LAST_FP32");
+            } else {
+                System.setProperty("SD_CHANNELS_LAST_FP32", before);
             }
-            NDArray timeIds = m.create(ids, new Shape(b, 6)).toType(DataType.FLOAT16, false);
-            NDArray t = m.create(new float[] {500f});
-            Conditioning cond = new Conditioning(ctx, pooled, timeIds);
-            long start = 0;
-            for (int i = 0; i < 3 + iters; i++) { // 3 warm-up calls
-                if (i == 3) {
-                    NativeOps.sync();
-                    start = System.nanoTime();
-                }
-                try (NDManager s = m.newSubManager()) {
-                    p.unetRunner().forward(s, x, t, cond);
-                }
-            }
-            NativeOps.sync();
-            return (System.nanoTime() - start) / 1e6 / iters;
         }
     }
 
     /** ms per VAE decode of one 1024x1024 image, in the VAE's own type (best of 3 after a warm-up). */
-    private double vaeDecode(StableDiffusionPipeline p) {
+    private double vaeDecode(AutoencoderKL vae) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            NDArray z = m.randomNormal(new Shape(1, 4, 128, 128)).toType(p.models().vae().dtype(), false);
+            NDArray z = m.randomNormal(new Shape(1, 4, 128, 128)).toType(vae.dtype(), false);
             double best = 1e9;
             for (int i = 0; i < 4; i++) {
                 try (NDManager s = m.newSubManager()) {
                     NativeOps.sync();
                     long t = System.nanoTime();
-                    p.models().vae().decode(s, z);
+                    vae.decode(s, z);
                     NativeOps.sync();
                     if (i > 0) {
                         best = Math.min(best, (System.nanoTime() - t) / 1e6);
@@ -170,26 +165,24 @@ final class SdxlBench {
         }
     }
 
-    private String table(Map<String, Double> d) {
-        StringBuilder sb = new StringBuilder();
-        sb.append("| figure (SDXL, 1024x1024, 30 steps Euler, cfg 7, fp16) | worker (Java, DJL) | diffusers eager "
-                + "| worker / diffusers |\n| --- | --- | --- | --- |\n");
-        GpuBench.row(sb, "one UNet call, batch 2 (ms)", ours.get("unet2"), d.get("sdxl_unet_call_ms_batch2"), false);
-        GpuBench.row(sb, "one image end to end (s)", ours.get("image1_s"), d.get("sdxl_pipe_30steps_1024_images1_s"),
-                false);
-        GpuBench.row(sb, "VAE decode of one image, in the VAE's type (ms)", ours.get("vae_ms"), null, false);
-        GpuBench.row(sb, "1 job (images/s)", ours.get("jobs1_ips"), d.get("sdxl_pipe_30steps_1024_images1_img_per_s"),
-                true);
-        GpuBench.row(sb, "4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)",
-                ours.get("jobs4_ips"), d.get("sdxl_pipe_30steps_1024_images4_img_per_s"), true);
-        GpuBench.row(sb, "peak GPU memory, 4 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
-                ours.get("peak4_gib"), d.get("sdxl_peak_mem_gb"), false);
-        GpuBench.row(sb, "peak GPU memory, 4 images: reserved by PyTorch's allocator (GiB)", ours.get("peak4_reserved_gib"),
-                d.get("sdxl_peak_mem_gb"), false);
-        GpuBench.row(sb, "GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
-                ours.get("mem"), null, false);
-        GpuBench.row(sb, "GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
-                ours.get("reserved"), null, false);
-        return sb.toString();
+    private String table(Path diffusers) throws IOException {
+        BaselineTable t = new BaselineTable("figure (SDXL, 1024x1024, 30 steps Euler, cfg 7, fp16)",
+                BaselineTable.figures(diffusers), BaselineTable.compileMode(diffusers), "sdxl_");
+        t.row("one UNet call, batch 2 (ms)", ours.get("unet2"), "unet_call_ms_batch2");
+        t.row("one image end to end (s)", ours.get("image1_s"), "pipe_30steps_1024_images1_s");
+        t.row("VAE decode of one image, in the VAE's type (ms)", ours.get("vae_ms"), null);
+        t.row("A/B: the float32 VAE decode in channels-last, as before (ms)", ours.get("vae_cl_ms"), null);
+        t.row("1 job (images/s)", ours.get("jobs1_ips"), "pipe_30steps_1024_images1_img_per_s");
+        t.row("4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)", ours.get("jobs4_ips"),
+                "pipe_30steps_1024_images4_img_per_s");
+        t.row("peak GPU memory, 4 images: allocated tensors (GiB; diffusers: max_memory_allocated)",
+                ours.get("peak4_gib"), "peak_mem_gb");
+        t.row("peak GPU memory, 4 images: reserved by PyTorch's allocator (GiB)", ours.get("peak4_reserved_gib"),
+                "peak_mem_gb");
+        t.row("GPU memory allocated after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("mem"), null);
+        t.row("GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
+                ours.get("reserved"), null);
+        return t.toString();
     }
 }

@@ -10,6 +10,7 @@ import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.PreparedRequest;
 import org.diffusionbot.worker.engine.pipeline.RequestResult;
 import org.diffusionbot.worker.engine.pipeline.RgbImage;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
@@ -18,8 +19,9 @@ import org.diffusionbot.worker.engine.pipeline.StepView;
 /**
  * The diffusion engine behind the worker runtime: each {@link JobRequest} of a batch becomes one
  * pipeline request with {@code count} images (seeds {@link JobRequest#seedOf}), all run as one UNet
- * batch. Progress goes to each job at every step; previews (of the job's first image) are computed
- * only at steps where {@link ProgressListener#wantsPreview} says so and the job has previews on.
+ * batch. A job is converted and tokenized once ({@link #prepare}, when it arrives). Progress goes to
+ * each job at every step; a preview (of the job's first image) is rendered only at steps where {@link
+ * ProgressListener#previewDue} says one is due for that job.
  * Outcomes: NaN/Inf → {@link JobFailure.Code#NUMERICAL_ERROR}, undecodable init image → {@link
  * JobFailure.Code#INVALID_REQUEST}, cancelled → {@link JobFailure.Code#CANCELLED}; notes (long prompt
  * encoded in chunks, init image resized) travel with the images.
@@ -79,8 +81,9 @@ public final class DiffusionGenerator implements ImageGenerator {
     }
 
     @Override
-    public int promptChunks(JobRequest job) {
-        return pipeline.promptChunks(toRequest(job));
+    public PreparedJob prepare(JobRequest job) {
+        PreparedRequest r = pipeline.prepare(toRequest(job));
+        return new PreparedJob(job, r.key(), r);
     }
 
     /**
@@ -88,16 +91,16 @@ public final class DiffusionGenerator implements ImageGenerator {
      * fail as invalid requests, with the limit in the message; the others run as one batch.
      */
     @Override
-    public List<JobOutcome> generate(List<JobRequest> all, ProgressListener progress, Predicate<UUID> cancelled) {
+    public List<JobOutcome> generate(List<PreparedJob> all, ProgressListener progress, Predicate<UUID> cancelled) {
         ModelFamily family = pipeline.family();
         JobOutcome[] refused = new JobOutcome[all.size()];
-        List<JobRequest> batch = new ArrayList<>();
+        List<PreparedJob> batch = new ArrayList<>();
         for (int i = 0; i < all.size(); i++) {
-            JobRequest job = all.get(i);
+            JobRequest job = all.get(i).job();
             try {
                 family.checkSize(job.width(), job.height());
                 family.checkSteps(job.steps());
-                batch.add(job);
+                batch.add(all.get(i));
             } catch (IllegalArgumentException e) {
                 refused[i] = new JobOutcome.Failed(JobFailure.Code.INVALID_REQUEST, e.getMessage());
             }
@@ -111,9 +114,12 @@ public final class DiffusionGenerator implements ImageGenerator {
         return out;
     }
 
-    private List<JobOutcome> run(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled) {
-        List<GenerationRequest> requests = batch.stream().map(DiffusionGenerator::toRequest).toList();
-        List<RequestResult> results = pipeline.generate(requests, new PipelineCallbacks() {
+    private List<JobOutcome> run(List<PreparedJob> prepared, ProgressListener progress, Predicate<UUID> cancelled) {
+        List<JobRequest> batch = prepared.stream().map(PreparedJob::job).toList();
+        // a job the runtime could not prepare (it runs alone) is prepared here, where its failure fails the batch
+        List<PreparedRequest> requests = prepared.stream()
+                .map(p -> p.request() != null ? p.request() : pipeline.prepare(toRequest(p.job()))).toList();
+        List<RequestResult> results = pipeline.run(requests, new PipelineCallbacks() {
             @Override
             public boolean isCancelled(int request) {
                 return cancelled.test(batch.get(request).jobId());
@@ -121,14 +127,13 @@ public final class DiffusionGenerator implements ImageGenerator {
 
             @Override
             public void onStep(StepView s) {
-                boolean wanted = progress.wantsPreview(s.step(), s.totalSteps());
                 for (int r = 0; r < batch.size(); r++) {
                     if (!s.isActive(r)) {
                         continue;
                     }
                     JobRequest job = batch.get(r);
                     Preview preview = null;
-                    if (wanted && job.previewEvery() > 0) {
+                    if (progress.previewDue(job.jobId(), s.step(), s.totalSteps())) {
                         RgbImage p = s.preview(r, 0);
                         preview = new Preview(p.width(), p.height(), p.rgb());
                     }

@@ -8,8 +8,8 @@ import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 
 /**
- * What the worker runtime needs of an image pipeline: run a batch of compatible jobs (see
- * {@link Batcher#compatible}) and report each job's outcome. Implementations: the diffusion engine,
+ * What the worker runtime needs of an image pipeline: run a batch of jobs with equal {@link BatchKey}s
+ * ({@link Batcher}) and report each job's outcome. Implementations: the diffusion engine,
  * and {@link SyntheticGenerator} for plumbing tests and benchmarks.
  */
 public interface ImageGenerator extends AutoCloseable {
@@ -21,10 +21,16 @@ public interface ImageGenerator extends AutoCloseable {
      * Runs the jobs together. Must not throw for a problem of one job (return {@link JobOutcome.Failed}
      * for it); a thrown exception means the whole batch should be retried elsewhere (transient).
      *
+     * @param batch jobs with equal keys, each {@link #prepare}d by this generator
      * @param cancelled checked at every step; a cancelled job stops at the next step
      */
-    List<JobOutcome> generate(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled)
+    List<JobOutcome> generate(List<PreparedJob> batch, ProgressListener progress, Predicate<UUID> cancelled)
             throws Exception;
+
+    /** Each job {@link #prepare}d, in order (benchmarks, tests). */
+    default List<PreparedJob> prepareAll(List<JobRequest> jobs) {
+        return jobs.stream().map(this::prepare).toList();
+    }
 
     /**
      * How many times this generator has switched its model's LoRA set so far (a monotonic count, for the
@@ -35,12 +41,13 @@ public interface ImageGenerator extends AutoCloseable {
     }
 
     /**
-     * How many 75-token chunks the job's prompts (positive or negative, whichever is longer) encode to;
-     * the runtime batches only jobs with equal counts (see {@link Batcher}). Generators without a text
-     * encoder keep the default, 1.
+     * Makes a job ready, once: converted and tokenized for the engine, with its {@link BatchKey} (the
+     * runtime batches only jobs with equal keys, {@link Batcher}; its prompt chunk count is how many
+     * 75-token chunks the job's prompts, positive or negative, whichever is longer, encode to).
+     * Generators without a text encoder keep the default: {@link PreparedJob#plain}, one chunk.
      */
-    default int promptChunks(JobRequest job) {
-        return 1;
+    default PreparedJob prepare(JobRequest job) {
+        return PreparedJob.plain(job);
     }
 
     /**
@@ -60,11 +67,15 @@ public interface ImageGenerator extends AutoCloseable {
     default void close() {
     }
 
-    /** Per-step callback; previews are computed only when asked for. */
+    /** Per-step callback; previews are computed only when due. */
     interface ProgressListener {
-        /** Whether the caller wants a preview at this step (so the generator can skip computing one). */
-        boolean wantsPreview(int step, int totalSteps);
+        /**
+         * Whether a preview of the job is due at this step: the one place that decides it (the
+         * generator renders one exactly then, and {@link #onStep} publishes what it is given).
+         */
+        boolean previewDue(UUID jobId, int step, int totalSteps);
 
+        /** @param preview the job's preview when {@link #previewDue}, else null */
         void onStep(UUID jobId, int step, int totalSteps, Preview preview);
     }
 

@@ -63,18 +63,18 @@ public final class SafetyCheckingGenerator implements ImageGenerator {
     }
 
     @Override
-    public int promptChunks(JobRequest job) {
-        return delegate.promptChunks(job);
+    public PreparedJob prepare(JobRequest job) {
+        return delegate.prepare(job);
     }
 
     @Override
-    public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled)
+    public List<JobOutcome> generate(List<PreparedJob> batch, ProgressListener progress, Predicate<UUID> cancelled)
             throws Exception {
         List<JobOutcome> outcomes = new ArrayList<>(delegate.generate(batch, progress, cancelled));
         // (job, image) positions of the images to check, by size
         Map<List<Integer>, List<int[]>> bySize = new LinkedHashMap<>();
         for (int j = 0; j < batch.size(); j++) {
-            if (outcomes.get(j) instanceof JobOutcome.Succeeded s && needsCheck.test(batch.get(j))) {
+            if (outcomes.get(j) instanceof JobOutcome.Succeeded s && needsCheck.test(batch.get(j).job())) {
                 for (int k = 0; k < s.images().size(); k++) {
                     JobOutcome.Image img = s.images().get(k);
                     bySize.computeIfAbsent(List.of(img.width(), img.height()), key -> new ArrayList<>())

@@ -26,8 +26,9 @@ public final class SyntheticGenerator implements ImageGenerator {
     }
 
     @Override
-    public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener progress, Predicate<UUID> cancelled)
+    public List<JobOutcome> generate(List<PreparedJob> prepared, ProgressListener progress, Predicate<UUID> cancelled)
             throws Exception {
+        List<JobRequest> batch = prepared.stream().map(PreparedJob::job).toList();
         for (JobRequest r : batch) {
             if (r.prompt().contains("[crash]")) {
                 throw new IllegalStateException("synthetic crash requested by the prompt");
@@ -39,11 +40,11 @@ public final class SyntheticGenerator implements ImageGenerator {
             if (stepNanos > 0) {
                 Thread.sleep(stepNanos / 1_000_000, (int) (stepNanos % 1_000_000));
             }
-            boolean preview = progress.wantsPreview(s, steps);
             for (int i = 0; i < batch.size(); i++) {
                 JobRequest r = batch.get(i);
                 stopped[i] |= cancelled.test(r.jobId());
                 if (!stopped[i]) {
+                    boolean preview = progress.previewDue(r.jobId(), s, steps);
                     progress.onStep(r.jobId(), s, steps, preview ? new Preview(8, 8, gradient(8, 8, r.seed())) : null);
                 }
             }

@@ -40,6 +40,7 @@ import org.diffusionbot.common.messages.MessageCodec;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.mq.Topology;
 import org.diffusionbot.worker.WorkerConfig;
+import org.diffusionbot.worker.engine.pipeline.BatchKey;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -117,18 +118,22 @@ public final class WorkerRuntime implements AutoCloseable {
 
     /**
      * A job off the queue; {@code replyTo}: the results queue its bot named (default {@code sd.results});
-     * {@code promptChunks} {@link #UNCOUNTED} until its model is loaded; {@code arrived}: System.nanoTime().
+     * {@code prepared} the job made ready by its model's generator (its batch key), null until its model is loaded;
+     * {@code arrived}: System.nanoTime().
      */
-    private record Delivered(long tag, JobRequest request, int promptChunks, String replyTo, long arrived) {
-        Delivered withChunks(int chunks) {
-            return new Delivered(tag, request, chunks, replyTo, arrived);
+    private record Delivered(long tag, JobRequest request, PreparedJob prepared, String replyTo, long arrived) {
+        Delivered withPrepared(PreparedJob p) {
+            return new Delivered(tag, request, p, replyTo, arrived);
+        }
+
+        BatchKey key() {
+            return prepared == null ? null : prepared.key();
         }
     }
 
     private record Subscription(String consumerTag, boolean resident) {
     }
 
-    private static final int UNCOUNTED = Integer.MIN_VALUE;
     /** Consumer priority of a resident model's queue: the broker offers its jobs to such workers first. */
     static final int RESIDENT_PRIORITY = 10;
     /** A job for a model that is not loaded waits at most this long for jobs of loaded models to go first. */
@@ -264,7 +269,7 @@ public final class WorkerRuntime implements AutoCloseable {
                                 throws IOException {
                             try {
                                 JobRequest job = MessageCodec.decode(body, JobRequest.class);
-                                inbox.add(new Delivered(env.getDeliveryTag(), job, promptChunks(job), replyTo(job, props),
+                                inbox.add(new Delivered(env.getDeliveryTag(), job, prepare(job), replyTo(job, props),
                                         System.nanoTime()));
                             } catch (InvalidMessageException e) {
                                 LOG.warn("rejecting malformed job message (dead-lettered): {}", e.getMessage());
@@ -338,8 +343,7 @@ public final class WorkerRuntime implements AutoCloseable {
                 if (!loadNext(pending)) {
                     continue;
                 }
-                List<Delivered> batch = Batcher.take(pending, Delivered::request, Delivered::promptChunks,
-                        config.batchSize());
+                List<Delivered> batch = Batcher.take(pending, Delivered::request, Delivered::key, config.batchSize());
                 runBatch(batch);
             }
         } catch (InterruptedException e) {
@@ -401,8 +405,8 @@ public final class WorkerRuntime implements AutoCloseable {
                 LOG.warn("could not change the consumers' priorities: {}", e.getMessage());
             }
         }
-        pending.replaceAll(d -> d.promptChunks() == UNCOUNTED && models.isResident(d.request().model())
-                ? d.withChunks(promptChunks(d.request())) : d);
+        pending.replaceAll(d -> d.prepared() == null && models.isResident(d.request().model())
+                ? d.withPrepared(prepare(d.request())) : d);
         return true;
     }
 
@@ -420,18 +424,18 @@ public final class WorkerRuntime implements AutoCloseable {
         }
     }
 
-    /** The job's prompt chunk count for batching ({@link #UNCOUNTED} while its model is not loaded; -1, batched
-     * only with its like, if it cannot be counted). */
-    private int promptChunks(JobRequest job) {
+    /** The job made ready by its model's generator, once: null while its model is not loaded; a job batched
+     * alone ({@link PreparedJob#alone}) for a model not served here or when preparing it failed. */
+    private PreparedJob prepare(JobRequest job) {
         ImageGenerator g = models.peek(job.model());
         if (g == null) {
-            return models.names().contains(job.model()) ? UNCOUNTED : -1;
+            return models.names().contains(job.model()) ? null : PreparedJob.alone(job);
         }
         try {
-            return g.promptChunks(job);
+            return g.prepare(job);
         } catch (RuntimeException e) {
-            LOG.warn("could not count the prompt chunks of job {}: {}", job.jobId(), e.toString());
-            return -1;
+            LOG.warn("could not prepare job {} (it runs alone): {}", job.jobId(), e.toString());
+            return PreparedJob.alone(job);
         }
     }
 
@@ -477,7 +481,9 @@ public final class WorkerRuntime implements AutoCloseable {
             ImageGenerator generator = models.acquire(requests.get(0).model(), (m, last) -> { });
             long switchesBefore = generator.loraSwitches();
             try {
-                outcomes = generator.generate(requests, new Progress(started, requests), cancelled::contains);
+                List<PreparedJob> jobs = runnable.stream()
+                        .map(d -> d.prepared() != null ? d.prepared() : generator.prepare(d.request())).toList();
+                outcomes = generator.generate(jobs, new Progress(started, requests), cancelled::contains);
             } finally {
                 metrics.loraSwitches(requests.get(0).model(), generator.loraSwitches() - switchesBefore);
             }
@@ -669,8 +675,8 @@ public final class WorkerRuntime implements AutoCloseable {
     }
 
     /**
-     * Publishes step counts (throttled) and previews of the running batch: each job asks for a
-     * preview every {@code preview_every} steps of its own.
+     * Publishes step counts (throttled) and previews of the running batch: each job has a preview due
+     * every {@code preview_every} steps of its own (decided here only, {@link #previewDue}).
      */
     private final class Progress implements ImageGenerator.ProgressListener {
         private final Instant started;
@@ -686,15 +692,12 @@ public final class WorkerRuntime implements AutoCloseable {
         }
 
         @Override
-        public boolean wantsPreview(int step, int totalSteps) {
-            return previewEvery.values().stream().anyMatch(e -> due(e, step, totalSteps));
+        public boolean previewDue(UUID jobId, int step, int totalSteps) {
+            return due(previewEvery.getOrDefault(jobId, 0), step, totalSteps);
         }
 
         @Override
         public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
-            if (preview != null && !due(previewEvery.getOrDefault(jobId, 0), step, totalSteps)) {
-                preview = null;
-            }
             long now = clock.millis();
             Long last = lastProgress.get(jobId);
             if (preview == null && last != null && now - last < PROGRESS_INTERVAL.toMillis()) {

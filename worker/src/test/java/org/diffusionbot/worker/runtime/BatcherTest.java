@@ -1,6 +1,9 @@
 package org.diffusionbot.worker.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Instant;
 import java.util.ArrayList;
@@ -10,6 +13,8 @@ import java.util.UUID;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.worker.engine.pipeline.BatchKey;
+import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.junit.jupiter.api.Test;
 
 class BatcherTest {
@@ -51,8 +56,8 @@ class BatcherTest {
         JobRequest longD = job("long d", 512, 20, 1);
         Map<JobRequest, Integer> chunks = Map.of(shortA, 1, longB, 2, shortC, 1, longD, 2);
         List<JobRequest> pending = new ArrayList<>(List.of(shortA, longB, shortC, longD));
-        assertEquals(List.of(shortA, shortC), Batcher.take(pending, j -> j, chunks::get, 8));
-        assertEquals(List.of(longB, longD), Batcher.take(pending, j -> j, chunks::get, 8));
+        assertEquals(List.of(shortA, shortC), Batcher.take(pending, j -> j, j -> Batcher.keyOf(j, chunks.get(j)), 8));
+        assertEquals(List.of(longB, longD), Batcher.take(pending, j -> j, j -> Batcher.keyOf(j, chunks.get(j)), 8));
         assertEquals(List.of(), pending);
     }
 
@@ -103,5 +108,44 @@ class BatcherTest {
         List<JobRequest> pending = new ArrayList<>(List.of(plain, karras, explicitDefault));
         assertEquals(List.of(plain, explicitDefault), Batcher.take(pending, j -> j, 8));
         assertEquals(List.of(karras), Batcher.take(pending, j -> j, 8));
+    }
+
+    @Test
+    void theBatchKeyIsTheOneRuleForTheBatcherAndThePipeline() {
+        JobRequest a = job("a <lora:x:1>", 512, 20, 1);
+        GenerationRequest r = DiffusionGenerator.toRequest(a);
+        BatchKey key = Batcher.keyOf(a, 1);
+        assertEquals(key, BatchKey.of(r, 1), "a job and its pipeline request have one key");
+        assertEquals(key, Batcher.keyOf(job("another prompt <lora:X:1>", 512, 20, 3).withSchedule(Schedule.DEFAULT), 1),
+                "prompt, count and how the LoRA is written do not matter");
+        for (GenerationRequest other : List.of(r.withSeeds(List.of(9L, 10L)), r.withGuidanceScale(3), r.withClipSkip(2),
+                r.withNegativePrompt("blurry"))) {
+            assertEquals(key, BatchKey.of(other, 1), "seeds, guidance, clip skip and negative prompt may differ");
+        }
+        // what one UNet run needs: the pipeline refuses a batch without it
+        for (GenerationRequest other : List.of(r.withSchedule(Schedule.KARRAS), r.withInitImage(new byte[] {1}, 0.5),
+                new GenerationRequest(r.prompt(), "", r.seeds(), 7, 1, 512, 576, 20, Sampler.EULER, null, null))) {
+            assertNotEquals(key, BatchKey.of(other, 1));
+            assertFalse(key.sameRun(BatchKey.of(other, 1)));
+        }
+        // what keeps each image as it is alone: the batcher never mixes it, the pipeline pads or fails
+        for (BatchKey other : List.of(Batcher.keyOf(a, 2), Batcher.keyOf(job("a <lora:x:0.5>", 512, 20, 1), 1),
+                Batcher.keyOf(job("a", 512, 20, 1), 1))) {
+            assertNotEquals(key, other);
+            assertTrue(key.sameRun(other));
+        }
+        BatchKey broken = Batcher.keyOf(job("a <lora:x:y>", 512, 20, 1), 1);
+        assertNotEquals(broken, Batcher.keyOf(job("a <lora:x:y>", 512, 20, 1), 1), "unparseable tags: a key of its own");
+        assertNotEquals(BatchKey.alone(), BatchKey.alone());
+    }
+
+    @Test
+    void jobsOfAnotherModelAreNeverTakenWhateverTheirKey() {
+        JobRequest a = job("a", 512, 20, 1);
+        JobRequest other = new JobRequest(UUID.randomUUID(), "sdxl", "a", "", 512, 512, 20, 7.0, Sampler.EULER, 1, 1, 1,
+                null, null, 0, Instant.now());
+        List<JobRequest> pending = new ArrayList<>(List.of(a, other));
+        assertEquals(List.of(a), Batcher.take(pending, j -> j, 8));
+        assertEquals(List.of(other), pending);
     }
 }

@@ -1,5 +1,6 @@
 package org.diffusionbot.worker.runtime;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -33,10 +34,10 @@ class DiffusionGeneratorTest {
         JobRequest b = job("word ".repeat(80) + "castle", 7, 1, null, null, 0);
         List<String> events = new ArrayList<>();
         List<ImageGenerator.Preview> previews = new ArrayList<>();
-        List<JobOutcome> out = gen.generate(List.of(a, b), new ImageGenerator.ProgressListener() {
+        List<JobOutcome> out = gen.generate(gen.prepareAll(List.of(a, b)), new ImageGenerator.ProgressListener() {
             @Override
-            public boolean wantsPreview(int step, int total) {
-                return step == 2;
+            public boolean previewDue(UUID jobId, int step, int total) {
+                return step == 2 && jobId.equals(a.jobId()); // b has previews off; rendered only when due
             }
 
             @Override
@@ -46,7 +47,7 @@ class DiffusionGeneratorTest {
                     previews.add(preview);
                 }
                 if (jobId.equals(b.jobId())) {
-                    assertNull(preview, "job b has previews off");
+                    assertNull(preview, "job b has no preview due");
                 }
             }
         }, id -> false);
@@ -68,7 +69,7 @@ class DiffusionGeneratorTest {
         // the second image of a job equals the same seed run as its own job's first image (next to the
         // same job b: b's 2-chunk prompt pads a's conditioning to 2 chunks of 77 tokens)
         JobOutcome.Succeeded alone = assertInstanceOf(JobOutcome.Succeeded.class, gen.generate(
-                List.of(job("frogs on stilts", 42, 1, null, null, 0), b), listenerNone(), id -> false).get(0));
+                gen.prepareAll(List.of(job("frogs on stilts", 42, 1, null, null, 0), b)), listenerNone(), id -> false).get(0));
         byte[] x = alone.images().get(0).rgb();
         byte[] y = sa.images().get(1).rgb();
         for (int i = 0; i < x.length; i++) {
@@ -80,29 +81,44 @@ class DiffusionGeneratorTest {
     void badInitImageAndCancellationBecomeFailures() throws Exception {
         DiffusionGenerator gen = new DiffusionGenerator(TinyModels.folder(), PipelineCallbacks.PreviewMode.LATENT_RGB, false);
         JobRequest bad = job("frogs", 1, 1, "garbage".getBytes(), 0.5, 0);
-        List<JobOutcome> out = gen.generate(List.of(bad), listenerNone(), id -> false);
+        List<JobOutcome> out = gen.generate(gen.prepareAll(List.of(bad)), listenerNone(), id -> false);
         JobOutcome.Failed f = assertInstanceOf(JobOutcome.Failed.class, out.get(0));
         assertEquals(JobFailure.Code.INVALID_REQUEST, f.code());
         assertNotNull(f.message());
         JobRequest c = job("frogs", 3, 1, null, null, 0);
-        out = gen.generate(List.of(c), listenerNone(), id -> true);
+        out = gen.generate(gen.prepareAll(List.of(c)), listenerNone(), id -> true);
         assertEquals(JobFailure.Code.CANCELLED, assertInstanceOf(JobOutcome.Failed.class, out.get(0)).code());
     }
 
     @Test
     void promptChunksCountTheLongerOfPromptAndNegativeIn75TokenChunks() {
         DiffusionGenerator gen = new DiffusionGenerator(TinyModels.folder(), PipelineCallbacks.PreviewMode.LATENT_RGB, false);
-        assertEquals(1, gen.promptChunks(job("frogs on stilts", 1, 1, null, null, 0)));
-        assertEquals(2, gen.promptChunks(job("word ".repeat(80) + "castle", 1, 1, null, null, 0)));
+        assertEquals(1, gen.prepare(job("frogs on stilts", 1, 1, null, null, 0)).key().promptChunks());
+        assertEquals(2, gen.prepare(job("word ".repeat(80) + "castle", 1, 1, null, null, 0)).key().promptChunks());
         JobRequest longNegative = new JobRequest(UUID.randomUUID(), "tiny", "frogs", "blurry ".repeat(160), 64, 64, 4, 7.0,
                 Sampler.EULER, 1, 1, 1, null, null, 0, Instant.now());
-        assertEquals(3, gen.promptChunks(longNegative));
+        assertEquals(3, gen.prepare(longNegative).key().promptChunks());
+    }
+
+    @Test
+    void aJobIsPreparedOnceAndRunAsPrepared() throws Exception {
+        DiffusionGenerator gen = new DiffusionGenerator(TinyModels.folder(), PipelineCallbacks.PreviewMode.LATENT_RGB, false);
+        JobRequest job = job("word ".repeat(80) + "castle", 3, 1, null, null, 0);
+        PreparedJob p = gen.prepare(job);
+        assertEquals(Batcher.keyOf(job, 2), p.key(), "the key, with the chunk count, comes from the one tokenization");
+        assertEquals(DiffusionGenerator.toRequest(job), p.request().request());
+        JobOutcome.Succeeded prepared = assertInstanceOf(JobOutcome.Succeeded.class,
+                gen.generate(List.of(p), listenerNone(), id -> false).get(0));
+        // a job the runtime could not prepare is prepared by the generator: the same image
+        JobOutcome.Succeeded late = assertInstanceOf(JobOutcome.Succeeded.class,
+                gen.generate(List.of(PreparedJob.alone(job)), listenerNone(), id -> false).get(0));
+        assertArrayEquals(late.images().get(0).rgb(), prepared.images().get(0).rgb());
     }
 
     private static ImageGenerator.ProgressListener listenerNone() {
         return new ImageGenerator.ProgressListener() {
             @Override
-            public boolean wantsPreview(int step, int totalSteps) {
+            public boolean previewDue(UUID jobId, int step, int totalSteps) {
                 return false;
             }
 

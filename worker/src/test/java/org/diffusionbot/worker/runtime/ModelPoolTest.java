@@ -36,7 +36,7 @@ class ModelPoolTest {
                 }
 
                 @Override
-                public List<JobOutcome> generate(List<org.diffusionbot.common.messages.JobRequest> batch,
+                public List<JobOutcome> generate(List<PreparedJob> batch,
                         ProgressListener progress, java.util.function.Predicate<java.util.UUID> cancelled) {
                     return List.of();
                 }

@@ -113,7 +113,7 @@ class MultiModelWorkerIT {
                 }
 
                 @Override
-                public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener l,
+                public List<JobOutcome> generate(List<PreparedJob> batch, ProgressListener l,
                         java.util.function.Predicate<UUID> cancelled) throws Exception {
                     return g.generate(batch, l, cancelled);
                 }

@@ -91,7 +91,7 @@ class WorkerRuntimeIT {
             }
 
             @Override
-            public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener l, Predicate<UUID> cancelled)
+            public List<JobOutcome> generate(List<PreparedJob> batch, ProgressListener l, Predicate<UUID> cancelled)
                     throws Exception {
                 batchSizes.add(batch.size());
                 return synthetic.generate(batch, l, cancelled);

@@ -58,13 +58,15 @@ public final class CudaGraphUNet implements AutoCloseable {
     /**
      * @param unet the model
      * @param device where it runs (graphs only on CUDA)
+     * @param wanted whether graphs are wanted ({@code SD_CUDA_GRAPHS} not 0, read by the caller); they are
+     *     used only on CUDA with the native library loaded
      * @param maxGraphs how many input shapes keep a graph
      */
-    public CudaGraphUNet(UNet2DConditionModel unet, Device device, int maxGraphs) {
+    public CudaGraphUNet(UNet2DConditionModel unet, Device device, boolean wanted, int maxGraphs) {
         this.unet = unet;
         this.device = device;
         this.maxGraphs = maxGraphs;
-        this.enabled = device.isGpu() && configured();
+        this.enabled = wanted && device.isGpu() && NativeOps.available();
     }
 
     /** Whether CUDA graphs are wanted: the native library is loaded and {@code SD_CUDA_GRAPHS} is not 0. */

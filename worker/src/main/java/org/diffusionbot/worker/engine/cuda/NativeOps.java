@@ -1,6 +1,7 @@
 package org.diffusionbot.worker.engine.cuda;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import java.nio.file.Files;
@@ -145,6 +146,17 @@ public final class NativeOps {
      */
     public static boolean channelsLastOnGpu() {
         return AVAILABLE && EngineSettings.onUnlessZero("SD_CHANNELS_LAST");
+    }
+
+    /**
+     * Whether a model part of parameter type {@code dtype} is kept channels-last on CUDA: float16 only
+     * ({@link #channelsLastOnGpu()}), since the NHWC GroupNorm kernels are float16. A float32 part (SDXL's
+     * VAE under {@code force_upcast}) stays NCHW, where PyTorch's {@code group_norm} reads the layout
+     * directly; in channels-last every GroupNorm would copy to NCHW and the next convolution back.
+     * {@code SD_CHANNELS_LAST_FP32=1} keeps float32 parts channels-last too (the A/B of the bench).
+     */
+    public static boolean channelsLastFor(DataType dtype) {
+        return channelsLastOnGpu() && (dtype == DataType.FLOAT16 || "1".equals(EngineSettings.value("SD_CHANNELS_LAST_FP32")));
     }
 
     /**

@@ -32,7 +32,7 @@ final class Params {
         this.manager = manager;
         this.dtype = dtype;
         this.device = device;
-        this.channelsLast = device.isGpu() && NativeOps.channelsLastOnGpu();
+        this.channelsLast = device.isGpu() && NativeOps.channelsLastFor(dtype);
     }
 
     NDArray get(String name, long... shape) {
@@ -63,8 +63,8 @@ final class Params {
     }
 
     /**
-     * A convolution weight (out, in, k, k): channels-last on CUDA with the native library (see
-     * {@link NativeOps#channelsLastOnGpu()}), so that convolutions run in NHWC and so do their outputs.
+     * A convolution weight (out, in, k, k): channels-last on CUDA with the native library for a float16
+     * model (see {@link NativeOps#channelsLastFor}), so that convolutions run in NHWC and so do their outputs.
      */
     NDArray convWeight(String name, long... shape) {
         NDArray w = get(name, shape);

@@ -9,8 +9,8 @@ import org.diffusionbot.common.Schedule;
 /**
  * One prompt of a {@link StableDiffusionPipeline#generate} batch, producing one image per seed.
  * Requests of one batch may differ in prompt, negative prompt, seeds, guidance scale, clip skip
- * and init image; they must share size, steps, sampler and strength (see {@link
- * #sharesRunWith}). Values are checked with {@link GenerationLimits}.
+ * and init image; they must share size, steps, sampler, schedule and strength (see {@link
+ * BatchKey}). Values are checked with {@link GenerationLimits}.
  *
  * @param prompt the prompt
  * @param negativePrompt the negative prompt ("" for none; encoded like any prompt, as diffusers does)
@@ -124,11 +124,5 @@ public record GenerationRequest(
     public GenerationRequest withSchedule(Schedule s) {
         return new GenerationRequest(prompt, negativePrompt, seeds, guidanceScale, clipSkip, width, height, steps, sampler,
                 initImage, strength, guidanceRescale, s);
-    }
-
-    /** Whether both can run in one UNet batch: same size, steps, sampler, schedule and strength. */
-    public boolean sharesRunWith(GenerationRequest o) {
-        return width == o.width && height == o.height && steps == o.steps && sampler == o.sampler
-                && schedule == o.schedule && Objects.equals(strength, o.strength);
     }
 }

@@ -2,31 +2,34 @@ package org.diffusionbot.worker.engine.pipeline;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
+import java.util.function.Consumer;
 import org.diffusionbot.common.ModelFamily;
+import org.diffusionbot.common.Sampler;
+import org.diffusionbot.common.Schedule;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
+import org.diffusionbot.worker.engine.lora.Embeddings;
+import org.diffusionbot.worker.engine.lora.LoraPatcher;
+import org.diffusionbot.worker.engine.lora.ModelFolder;
+import org.diffusionbot.worker.engine.lora.PromptAddons;
+import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
 import org.diffusionbot.worker.engine.random.TorchGenerator;
-import org.diffusionbot.worker.engine.schedulers.NoiseSource;
 import org.diffusionbot.worker.engine.schedulers.Scheduler;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.engine.schedulers.Schedulers;
-import org.diffusionbot.worker.engine.schedulers.StepResult;
 import org.diffusionbot.worker.engine.text.ClipTokenizer;
 import org.diffusionbot.worker.engine.text.PromptChunker;
-import org.diffusionbot.worker.engine.lora.PromptAddons;
 import org.diffusionbot.worker.engine.text.PromptEncoder;
+import org.diffusionbot.worker.engine.text.TextualInversion;
 
 /**
  * Text-to-image and image-to-image with the semantics of diffusers' {@code StableDiffusionPipeline}
@@ -57,6 +60,11 @@ import org.diffusionbot.worker.engine.text.PromptEncoder;
  * that is closed before {@code generate} returns; per step, intermediates live in a sub-manager.
  * Nothing is copied to the host inside the step loop unless a callback asks (previews, tests).
  *
+ * <p>A run reads as its phases ({@link #run}): prepare rows ({@link BatchRows}: the batch's LoRA set,
+ * init images, one row per image with its generator and guidance), encode prompts ({@link
+ * TextConditioner}), prepare latents ({@link InitialLatents}), denoise ({@link Denoiser}, each step's
+ * callback seeing a {@link StepPreview}), decode ({@link LatentDecoder}).
+ *
  * <p>Not thread-safe: run one {@code generate} at a time per instance.
  */
 public final class StableDiffusionPipeline implements AutoCloseable {
@@ -78,15 +86,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final Device device;
     private final String description;
     private final CudaGraphUNet unetRunner;
-    /** Images per VAE decode call: 1 (peak memory), more on CUDA ({@link PipelineOptions#decodeBatch()}). */
-    private final int decodeBatch;
-    private LatentsHook latentsHook;
-
-    /** Test hook: may replace the latents after a step (e.g. to force NaN). */
-    @FunctionalInterface
-    interface LatentsHook {
-        NDArray apply(int stepIndex, NDArray latents, int[] requestOfRow);
-    }
+    /** The decode phase: images per VAE call 1 (peak memory), more on CUDA ({@link PipelineOptions#decodeBatch()}). */
+    private final LatentDecoder decoder;
+    private Denoiser.LatentsHook latentsHook;
 
     /**
      * @param models loaded networks (closed by {@link #close()})
@@ -141,8 +143,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.dtype = dtype;
         this.device = device;
         this.description = description;
-        this.unetRunner = new CudaGraphUNet(models.unet(), device, options.cudaGraphsMax());
-        this.decodeBatch = device.isGpu() ? options.decodeBatch() : 1;
+        this.unetRunner = new CudaGraphUNet(models.unet(), device, options.cudaGraphs(), options.cudaGraphsMax());
+        this.decoder = new LatentDecoder(models.vae(), device.isGpu() ? options.decodeBatch() : 1);
     }
 
     /**
@@ -183,18 +185,17 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * @param embeddingsDir embeddings folder, or null
      * @param warn receives one line per embedding left out
      */
-    public void useAddons(java.nio.file.Path loraDir, java.nio.file.Path embeddingsDir,
-            java.util.function.Consumer<String> warn) {
-        org.diffusionbot.worker.engine.lora.ModelFolder embeddingFolder = embeddingsDir == null ? null
-                : new org.diffusionbot.worker.engine.lora.ModelFolder(embeddingsDir, "embedding");
+    public void useAddons(Path loraDir, Path embeddingsDir, Consumer<String> warn) {
+        ModelFolder embeddingFolder = embeddingsDir == null ? null
+                : new ModelFolder(embeddingsDir, "embedding");
         int[] widths = sdxl() ? new int[] {models.textEncoder().config().hiddenSize(),
                 models.textEncoder2().config().hiddenSize()} : new int[] {models.textEncoder().config().hiddenSize()};
-        List<org.diffusionbot.worker.engine.lora.Embeddings.Embedding> embeddings = embeddingFolder == null ? List.of()
-                : org.diffusionbot.worker.engine.lora.Embeddings.load(embeddingFolder, widths, warn);
-        org.diffusionbot.worker.engine.lora.LoraPatcher loras = null;
+        List<Embeddings.Embedding> embeddings = embeddingFolder == null ? List.of()
+                : Embeddings.load(embeddingFolder, widths, warn);
+        LoraPatcher loras = null;
         if (loraDir != null) {
-            loras = new org.diffusionbot.worker.engine.lora.LoraPatcher(models.patchable(),
-                    new org.diffusionbot.worker.engine.lora.ModelFolder(loraDir, "LoRA"), device);
+            loras = new LoraPatcher(models.patchable(),
+                    new ModelFolder(loraDir, "LoRA"), device);
         }
         useAddons(new PromptAddons(loras, embeddingFolder, embeddings));
     }
@@ -204,14 +205,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return addons;
     }
 
-    private PromptEncoder encoderWith(ClipTokenizer tok, org.diffusionbot.worker.engine.models.ClipTextEncoder encoder,
+    private PromptEncoder encoderWith(ClipTokenizer tok, ClipTextEncoder encoder,
             int index, PromptAddons a, NDManager arrays) {
-        List<org.diffusionbot.worker.engine.text.TextualInversion.Vectors> vectors = new ArrayList<>();
-        for (org.diffusionbot.worker.engine.lora.Embeddings.Embedding e : a.embeddings()) {
-            vectors.add(new org.diffusionbot.worker.engine.text.TextualInversion.Vectors(e.name(), e.perEncoder().get(index)));
+        List<TextualInversion.Vectors> vectors = new ArrayList<>();
+        for (Embeddings.Embedding e : a.embeddings()) {
+            vectors.add(new TextualInversion.Vectors(e.name(), e.perEncoder().get(index)));
         }
         var config = encoder.config();
-        var ti = org.diffusionbot.worker.engine.text.TextualInversion.of(tok, config.vocabSize(), config.hiddenSize(),
+        var ti = TextualInversion.of(tok, config.vocabSize(), config.hiddenSize(),
                 vectors);
         return new PromptEncoder(new PromptChunker(tok).withEmbeddings(ti), encoder, arrays, dtype, device);
     }
@@ -297,7 +298,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return description;
     }
 
-    void setLatentsHook(LatentsHook hook) {
+    void setLatentsHook(Denoiser.LatentsHook hook) {
         this.latentsHook = hook;
     }
 
@@ -305,12 +306,12 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * The first step index and the timesteps an img2img run of this strength uses (diffusers'
      * {@code get_timesteps}); strength null: txt2img.
      */
-    public float[] timestepsFor(org.diffusionbot.common.Sampler sampler, int steps, Double strength) {
-        return timestepsFor(sampler, org.diffusionbot.common.Schedule.DEFAULT, steps, strength);
+    public float[] timestepsFor(Sampler sampler, int steps, Double strength) {
+        return timestepsFor(sampler, Schedule.DEFAULT, steps, strength);
     }
 
-    /** {@link #timestepsFor(org.diffusionbot.common.Sampler, int, Double)} with a schedule. */
-    public float[] timestepsFor(org.diffusionbot.common.Sampler sampler, org.diffusionbot.common.Schedule schedule,
+    /** {@link #timestepsFor(Sampler, int, Double)} with a schedule. */
+    public float[] timestepsFor(Sampler sampler, Schedule schedule,
             int steps, Double strength) {
         try (Scheduler s = Schedulers.create(sampler, schedule, schedulerConfig, steps)) {
             int first = strength == null ? 0 : s.firstStepForStrength(strength);
@@ -325,483 +326,82 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * to the batch's largest count, which changes the images of the shorter ones.
      */
     public int promptChunks(GenerationRequest r) {
-        return conditioner.promptChunks(r);
+        return prepare(r).key().promptChunks();
+    }
+
+    /**
+     * Tokenizes a request's prompts with the model's text encoders, once: what {@link #run} takes, with
+     * the request's {@link BatchKey}.
+     */
+    public PreparedRequest prepare(GenerationRequest r) {
+        return new PreparedRequest(r, conditioner.tokenize(r));
+    }
+
+    /** {@link #run} of the requests, each {@link #prepare}d. */
+    public List<RequestResult> generate(List<GenerationRequest> requests, PipelineCallbacks callbacks) {
+        return run(requests.stream().map(this::prepare).toList(), callbacks);
     }
 
     /**
      * Runs the requests as one batch.
      *
-     * @param requests requests sharing size, steps, sampler and strength (see {@link GenerationRequest#sharesRunWith})
+     * @param prepared requests sharing size, steps, sampler, schedule and strength ({@link BatchKey#sameRun})
      * @param callbacks progress, previews and cancellation
      * @return one result per request, in order; problems of one request (unreadable init image,
      *     NaN/Inf, cancellation) are results, not exceptions
      * @throws IllegalArgumentException if the requests cannot share a batch
      */
-    public List<RequestResult> generate(List<GenerationRequest> requests, PipelineCallbacks callbacks) {
-        if (requests.isEmpty()) {
+    public List<RequestResult> run(List<PreparedRequest> prepared, PipelineCallbacks callbacks) {
+        if (prepared.isEmpty()) {
             return List.of();
         }
-        GenerationRequest head = requests.get(0);
-        for (GenerationRequest r : requests) {
-            if (!head.sharesRunWith(r)) {
+        for (PreparedRequest r : prepared) {
+            if (!prepared.get(0).key().sameRun(r.key())) {
                 throw new IllegalArgumentException("requests of one batch must share size, steps, sampler, schedule and strength");
             }
         }
         PipelineCallbacks cb = callbacks == null ? PipelineCallbacks.NONE : callbacks;
-        int nReq = requests.size();
-        RequestResult[] results = new RequestResult[nReq];
-        List<List<String>> notes = new ArrayList<>();
-        for (int r = 0; r < nReq; r++) {
-            notes.add(new ArrayList<>());
-        }
-        // the batch's LoRA set on the model (one set per batch); a set that cannot be applied fails every request
-        String refused = addons.prepare(requests.stream().map(q -> new String[] {q.prompt(), q.negativePrompt()}).toList());
+        BatchRows rows = new BatchRows(prepared);
+        GenerationRequest head = rows.head();
+
+        // 1. prepare rows: the batch's LoRA set on the model (one per batch; a set that cannot be applied fails
+        // every request), img2img's init images (an unreadable one fails its request only), one row per image
+        String refused = addons.prepare(rows.requests().stream().map(q -> new String[] {q.prompt(), q.negativePrompt()})
+                .toList());
         if (refused != null) {
-            List<RequestResult> out = new ArrayList<>();
-            for (int r = 0; r < nReq; r++) {
-                out.add(new RequestResult.Failure(RequestResult.Reason.INVALID_INPUT, refused, notes.get(r)));
-            }
-            return out;
+            rows.failAll(RequestResult.Reason.INVALID_INPUT, refused);
+            return rows.finish();
         }
-        int lh = head.height() / 8;
-        int lw = head.width() / 8;
-        int latentChannels = models.unet().config().inChannels();
-        Shape one = new Shape(1, latentChannels, lh, lw);
-
-        // img2img: decode the init images first; an unreadable one fails its request only
-        InitImage[] init = new InitImage[nReq];
         if (head.strength() != null) {
-            for (int r = 0; r < nReq; r++) {
-                try {
-                    init[r] = InitImage.decode(requests.get(r).initImage(), head.width(), head.height());
-                    if (init[r].note() != null) {
-                        notes.get(r).add(init[r].note());
-                    }
-                } catch (InitImage.UnreadableImageException e) {
-                    results[r] = new RequestResult.Failure(RequestResult.Reason.INVALID_INPUT, e.getMessage(), notes.get(r));
-                }
-            }
+            rows.decodeInitImages();
         }
-
-        // one row per image of every request still in the run
-        List<Integer> rowRequest = new ArrayList<>();
-        List<Integer> rowImage = new ArrayList<>();
-        Map<Long, Integer> rowOf = new HashMap<>();
-        for (int r = 0; r < nReq; r++) {
-            if (results[r] != null) {
-                continue;
-            }
-            for (int k = 0; k < requests.get(r).seeds().size(); k++) {
-                rowOf.put(key(r, k), rowRequest.size());
-                rowRequest.add(r);
-                rowImage.add(k);
-            }
+        rows.assignRows();
+        if (rows.size() == 0) {
+            return rows.finish();
         }
-        int n = rowRequest.size();
-        if (n == 0) {
-            return finish(results, notes);
-        }
-        int[] requestOfRow = rowRequest.stream().mapToInt(Integer::intValue).toArray();
-        TorchGenerator[] gens = new TorchGenerator[n];
-        for (int i = 0; i < n; i++) {
-            gens[i] = new TorchGenerator(requests.get(requestOfRow[i]).seeds().get(rowImage.get(i)));
-        }
-        boolean useCfg = false;
-        float[] cfg = new float[n];
-        float[] rescale = new float[n]; // guidance_rescale φ per row
-        boolean anyRescale = false;
-        for (int i = 0; i < n; i++) {
-            double g = requests.get(requestOfRow[i]).guidanceScale();
-            useCfg |= g > 1;
-            rescale[i] = (float) requests.get(requestOfRow[i]).guidanceRescale();
-            anyRescale |= rescale[i] > 0;
-            cfg[i] = (float) Math.max(g, 1.0); // diffusers: guidance only when scale > 1
-        }
-
+        Shape one = new Shape(1, models.unet().config().inChannels(), head.height() / 8, head.width() / 8);
         try (NDManager run = NDManager.newBaseManager(device);
                 Scheduler sched = Schedulers.create(head.sampler(), head.schedule(), schedulerConfig)) {
             sched.setTimesteps(head.steps());
             int first = head.strength() == null ? 0 : sched.firstStepForStrength(head.strength());
-            float[] timesteps = sched.timesteps();
-            int total = sched.numSteps() - first;
-            if (total <= 0) {
-                String msg = "strength " + head.strength() + " with " + head.steps()
-                        + " steps runs no denoising step; raise the strength or the steps";
-                for (int r = 0; r < nReq; r++) {
-                    if (results[r] == null) {
-                        results[r] = new RequestResult.Failure(RequestResult.Reason.INVALID_INPUT, msg, notes.get(r));
-                    }
-                }
-                return finish(results, notes);
+            if (sched.numSteps() - first <= 0) {
+                rows.failAll(RequestResult.Reason.INVALID_INPUT, "strength " + head.strength() + " with " + head.steps()
+                        + " steps runs no denoising step; raise the strength or the steps");
+                return rows.finish();
             }
-
-            Conditioning cond = conditioner.encode(run, requests, notes, requestOfRow, useCfg);
-            NDArray cfgT = run.create(cfg, new Shape(n, 1, 1, 1));
-            NDArray rescaleT = useCfg && anyRescale ? run.create(rescale, new Shape(n, 1, 1, 1)) : null;
+            // 2. encode prompts
+            Conditioning cond = conditioner.encode(run, prepared, rows.notes(), rows.requestOfRow(), rows.useCfg());
+            // 3. prepare latents
             NDArray x = head.strength() == null
-                    ? initialNoise(run, gens, one).mul(sched.initNoiseSigma())
-                    : img2imgLatents(run, sched, first, init, requestOfRow, gens, one);
-            NoiseSource noise = sched.isStochastic() ? NoiseSource.of(gens) : NoiseSource.NONE;
-            // all timesteps on the device at once: no host-to-device copy (and sync) inside the loop
-            NDArray timestepsOnDevice = run.create(timesteps);
-
-            boolean[] cancelled = new boolean[nReq];
-            for (int i = first; i < sched.numSteps(); i++) {
-                if (!anyActive(cb, results, cancelled)) {
-                    break;
-                }
-                try (NDManager s = run.newSubManager()) {
-                    NDArray in = sched.scaleModelInput(x, i);
-                    if (in != x) {
-                        in.attach(s);
-                    }
-                    NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
-                    NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
-                    t.attach(s);
-                    NDArray eps = unetRunner.forward(s, modelIn.toType(dtype, false), t, cond)
-                            .toType(DataType.FLOAT32, false);
-                    NDArray guided;
-                    if (useCfg) {
-                        NDList halves = eps.split(2, 0);
-                        guided = halves.get(0).add(halves.get(1).sub(halves.get(0)).mul(cfgT));
-                        if (rescaleT != null) {
-                            guided = rescaleNoiseCfg(guided, halves.get(1), rescaleT);
-                        }
-                    } else {
-                        guided = eps;
-                    }
-                    StepResult res = sched.step(guided, i, x, noise);
-                    NDArray prev = res.prevSample();
-                    if (latentsHook != null) {
-                        NDArray h = latentsHook.apply(i, prev, requestOfRow);
-                        if (h != prev) {
-                            h.attach(run);
-                            prev.close();
-                            prev = h;
-                        }
-                    }
-                    x.close();
-                    x = prev;
-                    NDArray x0 = res.x0() == x ? x.duplicate() : res.x0();
-                    x0.attach(s); // freed with the step
-                    cb.onStep(new View(i - first + 1, total, timesteps[i], x0, x, rowOf, results, cancelled, lh, lw, cb,
-                            s));
-                }
-            }
-            decode(run, x, requests, results, notes, cancelled, requestOfRow, rowImage, lh, lw);
+                    ? InitialLatents.txt2img(run, sched, rows.generators(), one)
+                    : InitialLatents.img2img(run, sched, first, rows, models.vae(), one);
+            // 4. denoise
+            x = new Denoiser(unetRunner, dtype, latentsHook).denoise(run, sched, first, cond, x,
+                    new StepPreview.Run(rows, cb, sdxl(), decoder));
+            // 5. decode
+            decoder.decode(run, x, rows);
         }
-        return finish(results, notes);
-    }
-
-    /**
-     * diffusers' {@code rescale_noise_cfg}: g ← φ·g·std(pos)/std(g) + (1 − φ)·g per row, the standard
-     * deviations (unbiased, as torch.std) over all but the batch axis.
-     */
-    static NDArray rescaleNoiseCfg(NDArray guided, NDArray positive, NDArray phi) {
-        NDArray ratio = std(positive).div(std(guided));
-        return guided.mul(phi.mul(ratio).add(phi.neg().add(1f)));
-    }
-
-    private static NDArray std(NDArray x) {
-        long b = x.getShape().get(0);
-        NDArray flat = x.reshape(b, -1);
-        long n = flat.getShape().get(1);
-        NDArray centred = flat.sub(flat.mean(new int[] {1}, true));
-        return centred.mul(centred).sum(new int[] {1}).div((float) (n - 1)).sqrt().reshape(b, 1, 1, 1);
-    }
-
-    private static long key(int request, int image) {
-        return ((long) request << 32) | image;
-    }
-
-    private static boolean anyActive(PipelineCallbacks cb, RequestResult[] results, boolean[] cancelled) {
-        boolean any = false;
-        for (int r = 0; r < results.length; r++) {
-            if (results[r] == null && !cancelled[r]) {
-                cancelled[r] = cb.isCancelled(r);
-                any |= !cancelled[r];
-            }
-        }
-        return any;
-    }
-
-    private static List<RequestResult> finish(RequestResult[] results, List<List<String>> notes) {
-        List<RequestResult> out = new ArrayList<>();
-        for (int r = 0; r < results.length; r++) {
-            out.add(results[r] != null ? results[r]
-                    : new RequestResult.Failure(RequestResult.Reason.CANCELLED, "cancelled", notes.get(r)));
-        }
-        return out;
-    }
-
-    private static NDArray initialNoise(NDManager run, TorchGenerator[] gens, Shape one) {
-        int per = (int) one.size();
-        float[] all = new float[per * gens.length];
-        for (int i = 0; i < gens.length; i++) {
-            System.arraycopy(gens[i].randn(one.getShape()), 0, all, i * per, per);
-        }
-        return run.create(all, new Shape(gens.length, one.get(1), one.get(2), one.get(3)));
-    }
-
-    /** VAE-encodes each init image, samples its latent per image, scales, adds noise at step {@code first}. */
-    private NDArray img2imgLatents(NDManager run, Scheduler sched, int first, InitImage[] init, int[] requestOfRow,
-            TorchGenerator[] gens, Shape one) {
-        double scaling = models.vae().config().scalingFactor();
-        try (NDManager tmp = run.newSubManager()) {
-            Map<Integer, NDArray[]> dist = new HashMap<>();
-            NDList latents = new NDList();
-            NDList noises = new NDList();
-            for (int i = 0; i < requestOfRow.length; i++) {
-                int r = requestOfRow[i];
-                NDArray[] md = dist.computeIfAbsent(r, k -> {
-                    InitImage im = init[k];
-                    NDArray img = tmp.create(im.chw(), new Shape(1, 3, im.height(), im.width()))
-                            .toType(models.vae().dtype(), false);
-                    var d = models.vae().encode(tmp, img);
-                    return new NDArray[] {d.mean().toType(DataType.FLOAT32, false), d.std().toType(DataType.FLOAT32, false)};
-                });
-                // diffusers: latent_dist.sample(generator) = mean + std * randn_tensor(mean.shape, generator)
-                NDArray sample = tmp.create(gens[i].randn(one.getShape()), one);
-                latents.add(md[0].add(md[1].mul(sample)).mul((float) scaling));
-            }
-            for (TorchGenerator g : gens) {
-                noises.add(tmp.create(g.randn(one.getShape()), one));
-            }
-            NDArray x = sched.addNoise(NDArrays.concat(latents, 0), NDArrays.concat(noises, 0), first);
-            x.attach(run);
-            return x;
-        }
-    }
-
-    private void decode(NDManager run, NDArray x, List<GenerationRequest> requests, RequestResult[] results,
-            List<List<String>> notes, boolean[] cancelled, int[] requestOfRow, List<Integer> rowImage, int lh, int lw) {
-        double scaling = models.vae().config().scalingFactor();
-        int nReq = requests.size();
-        RgbImage[][] images = new RgbImage[nReq][];
-        boolean[] bad = new boolean[nReq];
-        for (int r = 0; r < nReq; r++) {
-            images[r] = new RgbImage[requests.get(r).seeds().size()];
-        }
-        // rows to decode, in chunks of up to decodeBatch rows (one VAE call, one copy to the host each)
-        List<Integer> rows = new ArrayList<>();
-        for (int i = 0; i < requestOfRow.length; i++) {
-            int r = requestOfRow[i];
-            if (results[r] == null && !cancelled[r]) {
-                rows.add(i);
-            }
-        }
-        int per = (int) (x.getShape().size() / Math.max(1, x.getShape().get(0)));
-        for (int c0 = 0; c0 < rows.size(); c0 += decodeBatch) {
-            List<Integer> chunk = new ArrayList<>();
-            try (NDManager s = run.newSubManager()) {
-                NDList parts = new NDList();
-                float[] lv = null;
-                for (int i : rows.subList(c0, Math.min(rows.size(), c0 + decodeBatch))) {
-                    chunk.add(i);
-                    NDArray lat = x.get(i + ":" + (i + 1));
-                    lat.attach(s);
-                    parts.add(lat);
-                }
-                NDArray lat = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
-                lat.attach(s);
-                lv = lat.toFloatArray();
-                List<Integer> ok = new ArrayList<>();
-                NDList good = new NDList();
-                for (int k = 0; k < chunk.size(); k++) {
-                    int i = chunk.get(k);
-                    if (allFinite(lv, k * per, per)) {
-                        ok.add(i);
-                        good.add(parts.get(k));
-                    } else {
-                        bad[requestOfRow[i]] = true;
-                    }
-                }
-                if (ok.isEmpty()) {
-                    continue;
-                }
-                NDArray in = (good.size() == parts.size() ? lat : NDArrays.concat(good, 0)).div((float) scaling)
-                        .toType(models.vae().dtype(), false);
-                Decoded dec = toImages(models.vae().decode(s, in));
-                for (int k = 0; k < ok.size(); k++) {
-                    int i = ok.get(k);
-                    int r = requestOfRow[i];
-                    if (!dec.finite()[k]) {
-                        bad[r] = true;
-                        continue;
-                    }
-                    images[r][rowImage.get(i)] = dec.images()[k];
-                }
-            }
-        }
-        for (int r = 0; r < nReq; r++) {
-            if (results[r] != null) {
-                continue;
-            }
-            if (cancelled[r]) {
-                results[r] = new RequestResult.Failure(RequestResult.Reason.CANCELLED, "cancelled", notes.get(r));
-            } else if (bad[r]) {
-                results[r] = new RequestResult.Failure(RequestResult.Reason.NUMERICAL, NUMERICAL_ERROR_MESSAGE, notes.get(r));
-            } else {
-                results[r] = new RequestResult.Success(List.of(images[r]), notes.get(r));
-            }
-        }
-    }
-
-    private static boolean allFinite(float[] v, int from, int n) {
-        for (int k = from; k < from + n; k++) {
-            if (!Float.isFinite(v[k])) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static boolean allFinite(float[] v) {
-        for (float f : v) {
-            if (!Float.isFinite(f)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    /** Images of a decoder output, and per image whether all its values were finite. */
-    record Decoded(RgbImage[] images, boolean[] finite) {
-    }
-
-    /**
-     * Decoder output (B, 3, H, W) in [-1, 1] → round(255·clamp(v/2 + 0.5, 0, 1)) as interleaved 8-bit
-     * RGB, as diffusers' numpy_to_pil, computed where the tensor lives: on a GPU only the bytes and one
-     * float per image (max |v|, NaN and Inf propagate) come back, and the GPU is not left idle while
-     * the host converts millions of floats.
-     */
-    static Decoded toImages(NDArray decoded) {
-        Shape s = decoded.getShape();
-        int b = (int) s.get(0);
-        int h = (int) s.get(2);
-        int w = (int) s.get(3);
-        try (NDManager m = decoded.getManager().newSubManager()) {
-            NDArray f = decoded.toType(DataType.FLOAT32, false);
-            f.attach(m);
-            NDArray rgb = f.div(2f).add(0.5f).clip(0f, 1f).mul(255f).round().toType(DataType.UINT8, false)
-                    .transpose(0, 2, 3, 1);
-            NDArray peak = f.abs().reshape(b, -1).max(new int[] {1});
-            byte[] bytes = rgb.toByteArray();
-            float[] peaks = peak.toFloatArray();
-            int img = 3 * h * w;
-            RgbImage[] images = new RgbImage[b];
-            boolean[] finite = new boolean[b];
-            for (int k = 0; k < b; k++) {
-                images[k] = new RgbImage(w, h, Arrays.copyOfRange(bytes, k * img, (k + 1) * img));
-                finite[k] = Float.isFinite(peaks[k]);
-            }
-            return new Decoded(images, finite);
-        }
-    }
-
-    private final class View implements StepView {
-        private final int step;
-        private final int total;
-        private final float timestep;
-        private final NDArray x0;
-        private final NDArray latents;
-        private final Map<Long, Integer> rowOf;
-        private final RequestResult[] results;
-        private final boolean[] cancelled;
-        private final int lh;
-        private final int lw;
-        private final PipelineCallbacks cb;
-        private final NDManager scope;
-
-        View(int step, int total, float timestep, NDArray x0, NDArray latents, Map<Long, Integer> rowOf,
-                RequestResult[] results, boolean[] cancelled, int lh, int lw, PipelineCallbacks cb, NDManager scope) {
-            this.step = step;
-            this.total = total;
-            this.timestep = timestep;
-            this.x0 = x0;
-            this.latents = latents;
-            this.rowOf = rowOf;
-            this.results = results;
-            this.cancelled = cancelled;
-            this.lh = lh;
-            this.lw = lw;
-            this.cb = cb;
-            this.scope = scope;
-        }
-
-        @Override
-        public int step() {
-            return step;
-        }
-
-        @Override
-        public int totalSteps() {
-            return total;
-        }
-
-        @Override
-        public float timestep() {
-            return timestep;
-        }
-
-        @Override
-        public boolean isActive(int request) {
-            return request >= 0 && request < results.length && results[request] == null && !cancelled[request];
-        }
-
-        private int row(int request, int image) {
-            Integer row = rowOf.get(key(request, image));
-            if (row == null) {
-                throw new IllegalArgumentException("no image " + image + " of request " + request + " in this run");
-            }
-            return row;
-        }
-
-        private float[] x0Host; // every row of x0, copied on the first preview of the step (one sync)
-
-        private float[] x0Row(int row) {
-            if (x0Host == null) {
-                x0Host = x0.toType(DataType.FLOAT32, false).toFloatArray();
-            }
-            int per = x0Host.length / (int) x0.getShape().get(0);
-            return Arrays.copyOfRange(x0Host, row * per, (row + 1) * per);
-        }
-
-        private float[] rowOf(NDArray a, int row) {
-            try (NDManager m = scope.newSubManager()) {
-                NDArray r = a.get(row);
-                r.attach(m);
-                return r.toType(DataType.FLOAT32, false).toFloatArray();
-            }
-        }
-
-        @Override
-        public float[] x0(int request, int image) {
-            return x0Row(row(request, image));
-        }
-
-        @Override
-        public float[] latents(int request, int image) {
-            return rowOf(latents, row(request, image));
-        }
-
-        @Override
-        public RgbImage preview(int request, int image) {
-            int row = row(request, image);
-            return switch (cb.previewMode()) {
-                case LATENT_RGB -> LatentPreview.render(sdxl(), x0Row(row), lh, lw, 1);
-                case LATENT_RGB_X2 -> LatentPreview.render(sdxl(), x0Row(row), lh, lw, 2);
-                case VAE -> {
-                    try (NDManager m = scope.newSubManager()) {
-                        NDArray lat = x0.get(row + ":" + (row + 1));
-                        lat.attach(m);
-                        NDArray in = lat.div((float) models.vae().config().scalingFactor())
-                                .toType(models.vae().dtype(), false);
-                        yield toImages(models.vae().decode(m, in)).images()[0];
-                    }
-                }
-            };
-        }
+        return rows.finish();
     }
 
     @Override

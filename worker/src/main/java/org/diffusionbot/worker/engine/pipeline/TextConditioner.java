@@ -38,12 +38,30 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
     }
 
     /**
-     * The number of 75-token chunks the request's context has on its own: the longer of its prompt and
-     * negative prompt.
+     * A request's prompts tokenized and chunked by the encoders of the conditioner that made them
+     * ({@code by}): per encoder its negative and its positive prompt ({@code second}: SDXL's second
+     * encoder, else null).
      */
-    final int promptChunks(GenerationRequest r) {
-        return Math.max(encoder.chunk(PromptAddons.text(r.prompt())).chunkCount(),
-                encoder.chunk(PromptAddons.text(r.negativePrompt())).chunkCount());
+    record Tokens(TextConditioner by, List<ChunkedPrompt> first, List<ChunkedPrompt> second) {
+        /**
+         * The number of 75-token chunks the request's context has on its own: the longer of its prompt
+         * and negative prompt (the first encoder decides).
+         */
+        int promptChunks() {
+            return Math.max(first.get(0).chunkCount(), first.get(1).chunkCount());
+        }
+    }
+
+    /** Tokenizes a request's negative and positive prompt ({@code <lora:…>} tags cut) with every encoder. */
+    final Tokens tokenize(GenerationRequest r) {
+        String negative = PromptAddons.text(r.negativePrompt());
+        String positive = PromptAddons.text(r.prompt());
+        return new Tokens(this, List.of(encoder.chunk(negative), encoder.chunk(positive)), secondTokens(negative, positive));
+    }
+
+    /** The second encoder's tokens (negative, positive), or null without one. */
+    List<ChunkedPrompt> secondTokens(String negative, String positive) {
+        return null;
     }
 
     /**
@@ -58,24 +76,26 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
 
     /**
      * @param run owner of the result
-     * @param requests the batch's requests; those whose index is not in {@code requestOfRow} are skipped
+     * @param requests the batch's requests, tokenized ({@link #tokenize}: those tokenized by another
+     *     conditioner are tokenized again); those whose index is not in {@code requestOfRow} are skipped
      * @param notes per request: a note is added for a prompt longer than one chunk
      * @param requestOfRow the request of each batch row (a request with several images has several rows)
      * @param useCfg whether the negative rows are there (classifier-free guidance)
      * @return the conditioning of the 2N (or N) UNet rows, in the model's dtype
      */
-    final Conditioning encode(NDManager run, List<GenerationRequest> requests, List<List<String>> notes,
+    final Conditioning encode(NDManager run, List<PreparedRequest> requests, List<List<String>> notes,
             int[] requestOfRow, boolean useCfg) {
-        Map<Integer, List<ChunkedPrompt>> chunked = new LinkedHashMap<>(); // negative, positive
+        Map<Integer, Tokens> chunked = new LinkedHashMap<>();
         int chunks = 1;
         for (int r : requestOfRow) {
             if (chunked.containsKey(r)) {
                 continue;
             }
-            GenerationRequest q = requests.get(r);
-            ChunkedPrompt neg = encoder.chunk(PromptAddons.text(q.negativePrompt()));
-            ChunkedPrompt pos = encoder.chunk(PromptAddons.text(q.prompt()));
-            chunked.put(r, List.of(neg, pos));
+            PreparedRequest p = requests.get(r);
+            Tokens t = p.tokens().by() == this ? p.tokens() : tokenize(p.request());
+            ChunkedPrompt neg = t.first().get(0);
+            ChunkedPrompt pos = t.first().get(1);
+            chunked.put(r, t);
             note(notes.get(r), "prompt", pos);
             chunks = Math.max(chunks, pos.chunkCount());
             if (useCfg) {
@@ -85,8 +105,8 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
         }
         try (NDManager tmp = run.newSubManager()) {
             Map<Integer, NDArray[]> perRequest = new LinkedHashMap<>(); // {(2, 77·k, D), (2, P) or null}
-            for (Map.Entry<Integer, List<ChunkedPrompt>> e : chunked.entrySet()) {
-                perRequest.put(e.getKey(), encodeRequest(tmp, requests.get(e.getKey()), e.getValue(), chunks));
+            for (Map.Entry<Integer, Tokens> e : chunked.entrySet()) {
+                perRequest.put(e.getKey(), encodeRequest(tmp, requests.get(e.getKey()).request(), e.getValue(), chunks));
             }
             NDArray[] out = new NDArray[2];
             for (int k = 0; k < 2; k++) {
@@ -105,7 +125,7 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
                 out[k] = NDArrays.concat(rows, 0);
                 out[k].attach(run);
             }
-            GenerationRequest head = requests.get(requestOfRow[0]);
+            GenerationRequest head = requests.get(requestOfRow[0]).request();
             NDArray timeIds = out[1] == null ? null : timeIds(run, (int) out[0].getShape().get(0), head);
             return new Conditioning(out[0], out[1], timeIds);
         }
@@ -114,10 +134,10 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
     /**
      * One request's {context (2, 77·k, D), pooled (2, P) or null}: negative, positive.
      *
-     * @param prompts the request's negative and positive prompt, chunked by {@link #encoder}
+     * @param tokens the request's negative and positive prompt, chunked by this conditioner's encoders
      * @param chunks the batch's chunk count k
      */
-    abstract NDArray[] encodeRequest(NDManager m, GenerationRequest q, List<ChunkedPrompt> prompts, int chunks);
+    abstract NDArray[] encodeRequest(NDManager m, GenerationRequest q, Tokens tokens, int chunks);
 
     /** SDXL's added time ids (rows, 6), else never called. */
     NDArray timeIds(NDManager run, int rows, GenerationRequest head) {
@@ -139,8 +159,8 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
         }
 
         @Override
-        NDArray[] encodeRequest(NDManager m, GenerationRequest q, List<ChunkedPrompt> prompts, int chunks) {
-            return new NDArray[] {encoder.encode(m, prompts, chunks, q.clipSkip()), null};
+        NDArray[] encodeRequest(NDManager m, GenerationRequest q, Tokens tokens, int chunks) {
+            return new NDArray[] {encoder.encode(m, tokens.first(), chunks, q.clipSkip()), null};
         }
     }
 
@@ -160,14 +180,17 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
         }
 
         @Override
-        NDArray[] encodeRequest(NDManager m, GenerationRequest q, List<ChunkedPrompt> prompts, int chunks) {
-            String negative = PromptAddons.text(q.negativePrompt());
-            List<ChunkedPrompt> p2 = List.of(encoder2.chunk(negative), encoder2.chunk(PromptAddons.text(q.prompt())));
-            var h1 = encoder.encodeHidden(m, prompts, chunks, q.clipSkip());
-            var h2 = encoder2.encodeHidden(m, p2, chunks, q.clipSkip());
+        List<ChunkedPrompt> secondTokens(String negative, String positive) {
+            return List.of(encoder2.chunk(negative), encoder2.chunk(positive));
+        }
+
+        @Override
+        NDArray[] encodeRequest(NDManager m, GenerationRequest q, Tokens tokens, int chunks) {
+            var h1 = encoder.encodeHidden(m, tokens.first(), chunks, q.clipSkip());
+            var h2 = encoder2.encodeHidden(m, tokens.second(), chunks, q.clipSkip());
             NDArray context = h1.hidden().concat(h2.hidden(), 2);
             NDArray pooled = h2.pooled();
-            if (negative.isEmpty()) {
+            if (PromptAddons.text(q.negativePrompt()).isEmpty()) {
                 // force_zeros_for_empty_prompt: the negative row of both is zeros
                 NDArray keep = m.create(new float[] {0f, 1f}, new Shape(2, 1, 1)).toType(context.getDataType(), false);
                 context = context.mul(keep);

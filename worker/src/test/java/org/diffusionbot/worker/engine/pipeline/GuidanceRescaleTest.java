@@ -23,16 +23,16 @@ class GuidanceRescaleTest {
             NDArray p = m.create(pos, new Shape(2, 2, 2, 1));
             NDArray g = m.create(guided, new Shape(2, 2, 2, 1));
             NDArray phi = m.create(new float[] {1f, 0.5f}, new Shape(2, 1, 1, 1));
-            float[] out = StableDiffusionPipeline.rescaleNoiseCfg(g, p, phi).toFloatArray();
+            float[] out = Denoiser.rescaleNoiseCfg(g, p, phi).toFloatArray();
             // φ = 1: g·std(pos)/std(g) = g/3 = pos
             assertArrayEquals(new float[] {1, 2, 3, 4}, java.util.Arrays.copyOfRange(out, 0, 4), 1e-5f);
             // equal spreads: the ratio is 1, so g is unchanged whatever φ
             assertArrayEquals(new float[] {0, 1, 2, 3}, java.util.Arrays.copyOfRange(out, 4, 8), 1e-5f);
             NDArray zero = m.create(new float[] {0f, 0f}, new Shape(2, 1, 1, 1));
-            assertArrayEquals(guided, StableDiffusionPipeline.rescaleNoiseCfg(g, p, zero).toFloatArray(), 0f);
+            assertArrayEquals(guided, Denoiser.rescaleNoiseCfg(g, p, zero).toFloatArray(), 0f);
             // φ = 0.5 on row 0: 0.5·pos + 0.5·g = 2·pos
             NDArray half = m.create(new float[] {0.5f, 0f}, new Shape(2, 1, 1, 1));
-            assertEquals(8f, StableDiffusionPipeline.rescaleNoiseCfg(g, p, half).toFloatArray()[3], 1e-5f);
+            assertEquals(8f, Denoiser.rescaleNoiseCfg(g, p, half).toFloatArray()[3], 1e-5f);
         }
     }
 

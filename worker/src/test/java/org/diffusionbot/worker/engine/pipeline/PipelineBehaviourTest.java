@@ -120,7 +120,7 @@ class PipelineBehaviourTest {
             NDArray z = m.create(new org.diffusionbot.worker.engine.random.TorchGenerator(seed).randn(1, 4, 8, 8),
                     new Shape(1, 4, 8, 8));
             NDArray dec = p.models().vae().decode(m, dist.mean().add(dist.std().mul(z)));
-            return StableDiffusionPipeline.toImages(dec).images()[0];
+            return LatentDecoder.toImages(dec).images()[0];
         }
     }
 

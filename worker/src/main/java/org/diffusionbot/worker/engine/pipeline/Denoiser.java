@@ -1,0 +1,126 @@
+package org.diffusionbot.worker.engine.pipeline;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
+import org.diffusionbot.worker.engine.models.Conditioning;
+import org.diffusionbot.worker.engine.schedulers.NoiseSource;
+import org.diffusionbot.worker.engine.schedulers.Scheduler;
+import org.diffusionbot.worker.engine.schedulers.StepResult;
+
+/**
+ * The denoising phase, diffusers' step loop: per step the scheduler scales the latents, the UNet
+ * (through {@link CudaGraphUNet}) predicts the noise of the negative and positive rows (the positive
+ * alone when no row guides), guidance combines them ({@code eps_neg + cfg·(eps_pos − eps_neg)} with
+ * each row's cfg, then {@link #rescaleNoiseCfg} where a row asks), and the scheduler steps. Latents,
+ * guidance and scheduler arithmetic are float32; the UNet's input is cast to the model dtype and its
+ * output back. All timesteps go to the device once: nothing is copied to the host inside the loop
+ * unless a callback asks. Stops early once every request is done or cancelled.
+ */
+final class Denoiser {
+    /** Test hook: may replace the latents after a step (e.g. to force NaN). */
+    @FunctionalInterface
+    interface LatentsHook {
+        NDArray apply(int stepIndex, NDArray latents, int[] requestOfRow);
+    }
+
+    private final CudaGraphUNet unet;
+    private final DataType dtype;
+    private final LatentsHook hook;
+
+    /**
+     * @param unet the UNet as the loop calls it
+     * @param dtype the model's dtype (the UNet's input)
+     * @param hook the test hook, or null
+     */
+    Denoiser(CudaGraphUNet unet, DataType dtype, LatentsHook hook) {
+        this.unet = unet;
+        this.dtype = dtype;
+        this.hook = hook;
+    }
+
+    /**
+     * @param run owner of the run's arrays
+     * @param sched the run's scheduler, its timesteps set
+     * @param first the first step index (img2img skips the steps its strength leaves out)
+     * @param cond the conditioning of the 2N (or N) UNet rows
+     * @param x the initial latents (N, C, h, w), float32, owned by {@code run}; closed here
+     * @param preview what each step's callback sees ({@link StepPreview.Run})
+     * @return the final latents, owned by {@code run}
+     */
+    NDArray denoise(NDManager run, Scheduler sched, int first, Conditioning cond, NDArray x, StepPreview.Run preview) {
+        BatchRows rows = preview.rows();
+        PipelineCallbacks cb = preview.callbacks();
+        int n = rows.size();
+        boolean useCfg = rows.useCfg();
+        NDArray cfgT = run.create(rows.cfg(), new Shape(n, 1, 1, 1));
+        NDArray rescaleT = useCfg && rows.anyRescale() ? run.create(rows.rescale(), new Shape(n, 1, 1, 1)) : null;
+        NoiseSource noise = sched.isStochastic() ? NoiseSource.of(rows.generators()) : NoiseSource.NONE;
+        float[] timesteps = sched.timesteps();
+        int total = sched.numSteps() - first;
+        // all timesteps on the device at once: no host-to-device copy (and sync) inside the loop
+        NDArray timestepsOnDevice = run.create(timesteps);
+        for (int i = first; i < sched.numSteps(); i++) {
+            if (!rows.anyActive(cb)) {
+                break;
+            }
+            try (NDManager s = run.newSubManager()) {
+                NDArray in = sched.scaleModelInput(x, i);
+                if (in != x) {
+                    in.attach(s);
+                }
+                NDArray modelIn = useCfg ? NDArrays.concat(new NDList(in, in), 0) : in;
+                NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
+                t.attach(s);
+                NDArray eps = unet.forward(s, modelIn.toType(dtype, false), t, cond).toType(DataType.FLOAT32, false);
+                NDArray guided;
+                if (useCfg) {
+                    NDList halves = eps.split(2, 0);
+                    guided = halves.get(0).add(halves.get(1).sub(halves.get(0)).mul(cfgT));
+                    if (rescaleT != null) {
+                        guided = rescaleNoiseCfg(guided, halves.get(1), rescaleT);
+                    }
+                } else {
+                    guided = eps;
+                }
+                StepResult res = sched.step(guided, i, x, noise);
+                NDArray prev = res.prevSample();
+                if (hook != null) {
+                    NDArray h = hook.apply(i, prev, rows.requestOfRow());
+                    if (h != prev) {
+                        h.attach(run);
+                        prev.close();
+                        prev = h;
+                    }
+                }
+                x.close();
+                x = prev;
+                NDArray x0 = res.x0() == x ? x.duplicate() : res.x0();
+                x0.attach(s); // freed with the step
+                cb.onStep(new StepPreview(preview, i - first + 1, total, timesteps[i], x0, x, s));
+            }
+        }
+        return x;
+    }
+
+    /**
+     * diffusers' {@code rescale_noise_cfg}: g ← φ·g·std(pos)/std(g) + (1 − φ)·g per row, the standard
+     * deviations (unbiased, as torch.std) over all but the batch axis.
+     */
+    static NDArray rescaleNoiseCfg(NDArray guided, NDArray positive, NDArray phi) {
+        NDArray ratio = std(positive).div(std(guided));
+        return guided.mul(phi.mul(ratio).add(phi.neg().add(1f)));
+    }
+
+    private static NDArray std(NDArray x) {
+        long b = x.getShape().get(0);
+        NDArray flat = x.reshape(b, -1);
+        long n = flat.getShape().get(1);
+        NDArray centred = flat.sub(flat.mean(new int[] {1}, true));
+        return centred.mul(centred).sum(new int[] {1}).div((float) (n - 1)).sqrt().reshape(b, 1, 1, 1);
+    }
+}

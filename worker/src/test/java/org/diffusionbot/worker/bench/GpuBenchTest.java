@@ -1,0 +1,53 @@
+package org.diffusionbot.worker.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.diffusionbot.worker.engine.TinyModels;
+import org.diffusionbot.worker.engine.cuda.KernelProfiler;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The bench's command line without a GPU: --profile refuses cleanly. */
+class GpuBenchTest {
+    @TempDir
+    Path tmp;
+
+    private static String[] run(String... args) throws Exception {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        int rc = GpuBench.run(args, new PrintStream(buf, true, StandardCharsets.UTF_8));
+        return new String[] {Integer.toString(rc), buf.toString(StandardCharsets.UTF_8)};
+    }
+
+    @Test
+    void profileWithoutTheNativeLibraryRefusesWithTheReason() throws Exception {
+        assumeFalse(NativeOps.available(), "the native library is loaded here");
+        Path dir = tmp.resolve("profile");
+        String[] r = run("--model", TinyModels.folderPath().toString(), "--profile", dir.toString());
+        assertEquals("2", r[0], r[1]);
+        assertEquals("bench: --profile needs the native library (the profiler is in it): SD_NATIVE_OPS is not set",
+                r[1].strip());
+        assertFalse(Files.exists(dir), "nothing written");
+        IllegalStateException e = assertThrows(IllegalStateException.class, KernelProfiler::start);
+        assertTrue(e.getMessage().contains("SD_NATIVE_OPS is not set"), e.getMessage());
+        try (KernelProfiler.Range range = KernelProfiler.range("unet_call")) {
+            assertTrue(range != null, "ranges are no-ops without the library");
+        }
+    }
+
+    @Test
+    void profileWithoutAModelSaysSo() throws Exception {
+        String[] r = run("--profile", tmp.toString());
+        assertEquals("2", r[0], r[1]);
+        assertEquals("bench: --profile needs --model DIR (the model whose UNet to profile)", r[1].strip());
+    }
+}
