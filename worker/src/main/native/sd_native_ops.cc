@@ -179,27 +179,37 @@ void lora_check(const std::vector<at::Tensor>& targets, const std::vector<std::v
 
 // Adds each weight's terms in place (targets share the model's memory): the sum in float32, added with one
 // rounding to the weight's dtype (add_ of a float32 tensor to a float16 one computes in float32); a weight
-// with keep[i] is cloned first. Returns the clones (undefined tensors where keep[i] is false).
+// with keep[i] is cloned first. Returns the clones (undefined tensors where keep[i] is false). On an error
+// midway (out of memory) the weights cloned so far are written back before it is rethrown; the others
+// already had their originals kept by the caller.
 std::vector<at::Tensor> lora_add(std::vector<at::Tensor>& targets, const std::vector<std::vector<LoraTerm>>& terms,
                                  const std::vector<bool>& keep) {
   lora_check(targets, terms);
   std::vector<at::Tensor> originals(targets.size());
-  for (size_t i = 0; i < targets.size(); i++) {
-    at::Tensor& w = targets[i];
-    if (keep[i]) originals[i] = w.clone();
-    at::Tensor sum;
-    for (const LoraTerm& t : terms[i]) {
-      at::Tensor up = t.up.to(at::kFloat);
-      at::Tensor d = (t.down ? at::mm(up, t.down->to(at::kFloat)) : up).reshape(w.sizes());
-      if (terms[i].size() == 1) {
-        w.add_(d, t.scale);  // one term: one fused add, in float32
-      } else if (!sum.defined()) {
-        sum = d.mul(t.scale);
-      } else {
-        sum.add_(d, t.scale);
+  size_t i = 0;
+  try {
+    for (; i < targets.size(); i++) {
+      at::Tensor& w = targets[i];
+      if (keep[i]) originals[i] = w.clone();
+      at::Tensor sum;
+      for (const LoraTerm& t : terms[i]) {
+        at::Tensor up = t.up.to(at::kFloat);
+        at::Tensor d = (t.down ? at::mm(up, t.down->to(at::kFloat)) : up).reshape(w.sizes());
+        if (terms[i].size() == 1) {
+          w.add_(d, t.scale);  // one term: one fused add, in float32
+        } else if (!sum.defined()) {
+          sum = d.mul(t.scale);
+        } else {
+          sum.add_(d, t.scale);
+        }
       }
+      if (sum.defined()) w.add_(sum);
     }
-    if (sum.defined()) w.add_(sum);
+  } catch (...) {
+    for (size_t j = 0; j <= i && j < targets.size(); j++) {
+      if (originals[j].defined()) targets[j].copy_(originals[j]);
+    }
+    throw;
   }
   return originals;
 }
