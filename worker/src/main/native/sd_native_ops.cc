@@ -228,6 +228,18 @@ std::vector<V> java_array(JNIEnv* env, J array, jsize n, void (JNIEnv::*get)(J, 
   return out;
 }
 
+// The weights (NativeOps.loraAdd's storages, offsets, rows) as tensors sharing the model's memory.
+std::vector<at::Tensor> lora_targets(JNIEnv* env, jlongArray jstorages, jlongArray joffsets, jlongArray jrows) {
+  const jsize n = jstorages == nullptr ? 0 : env->GetArrayLength(jstorages);
+  auto storages = java_array<jlongArray, jlong>(env, jstorages, n, &JNIEnv::GetLongArrayRegion);
+  auto offsets = java_array<jlongArray, jlong>(env, joffsets, n, &JNIEnv::GetLongArrayRegion);
+  auto rows = java_array<jlongArray, jlong>(env, jrows, n, &JNIEnv::GetLongArrayRegion);
+  std::vector<at::Tensor> targets;
+  targets.reserve(n);
+  for (jsize i = 0; i < n; i++) targets.push_back(lora_target(storages[i], offsets[i], rows[i]));
+  return targets;
+}
+
 struct Graph {
   at::cuda::CUDAGraph graph;
   c10::cuda::CUDAStream stream;
@@ -423,22 +435,18 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_
     JNIEnv* env, jclass, jlongArray jstorages, jlongArray joffsets, jlongArray jrows, jbooleanArray jkeep,
     jintArray jends, jlongArray jups, jlongArray jdowns, jdoubleArray jscales) {
   NATIVE_BEGIN
-  const jsize n = jstorages == nullptr ? 0 : env->GetArrayLength(jstorages);
-  auto storages = java_array<jlongArray, jlong>(env, jstorages, n, &JNIEnv::GetLongArrayRegion);
-  auto offsets = java_array<jlongArray, jlong>(env, joffsets, n, &JNIEnv::GetLongArrayRegion);
-  auto rows = java_array<jlongArray, jlong>(env, jrows, n, &JNIEnv::GetLongArrayRegion);
+  auto targets = lora_targets(env, jstorages, joffsets, jrows);
+  const jsize n = static_cast<jsize>(targets.size());
   auto keep = java_array<jbooleanArray, jboolean>(env, jkeep, n, &JNIEnv::GetBooleanArrayRegion);
   auto ends = java_array<jintArray, jint>(env, jends, n, &JNIEnv::GetIntArrayRegion);
   const jsize count = n == 0 ? 0 : ends[n - 1];
   auto ups = java_array<jlongArray, jlong>(env, jups, count, &JNIEnv::GetLongArrayRegion);
   auto downs = java_array<jlongArray, jlong>(env, jdowns, count, &JNIEnv::GetLongArrayRegion);
   auto scales = java_array<jdoubleArray, jdouble>(env, jscales, count, &JNIEnv::GetDoubleArrayRegion);
-  std::vector<at::Tensor> targets;
   std::vector<std::vector<LoraTerm>> terms(static_cast<size_t>(n));
   std::vector<bool> kept;
   for (jsize i = 0, t = 0; i < n; i++) {
     if (ends[i] < t || ends[i] > count) throw std::invalid_argument("LoRA patch: term ranges");
-    targets.push_back(lora_target(storages[i], offsets[i], rows[i]));
     kept.push_back(keep[i] != JNI_FALSE);
     for (; t < ends[i]; t++) terms[i].push_back({T(ups[t]), opt(downs[t]), scales[t]});
   }
@@ -457,12 +465,10 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_loraRestore(
     JNIEnv* env, jclass, jlongArray jstorages, jlongArray joffsets, jlongArray jrows, jlongArray joriginals) {
   NATIVE_BEGIN
-  const jsize n = jstorages == nullptr ? 0 : env->GetArrayLength(jstorages);
-  auto storages = java_array<jlongArray, jlong>(env, jstorages, n, &JNIEnv::GetLongArrayRegion);
-  auto offsets = java_array<jlongArray, jlong>(env, joffsets, n, &JNIEnv::GetLongArrayRegion);
-  auto rows = java_array<jlongArray, jlong>(env, jrows, n, &JNIEnv::GetLongArrayRegion);
+  auto targets = lora_targets(env, jstorages, joffsets, jrows);
+  const jsize n = static_cast<jsize>(targets.size());
   auto originals = java_array<jlongArray, jlong>(env, joriginals, n, &JNIEnv::GetLongArrayRegion);
-  for (jsize i = 0; i < n; i++) lora_target(storages[i], offsets[i], rows[i]).copy_(T(originals[i]));
+  for (jsize i = 0; i < n; i++) targets[i].copy_(T(originals[i]));
   NATIVE_END()
 }
 

@@ -167,9 +167,7 @@ public final class Parameter {
             return;
         }
         int n = params.size();
-        long[] storages = new long[n];
-        long[] offsets = new long[n];
-        long[] rows = new long[n];
+        Rows at = Rows.of(params);
         boolean[] keep = new boolean[n];
         int[] ends = new int[n];
         int count = terms.stream().mapToInt(List::size).sum();
@@ -179,9 +177,6 @@ public final class Parameter {
         int t = 0;
         for (int i = 0; i < n; i++) {
             Parameter p = params.get(i);
-            storages[i] = NativeOps.h(p.storage);
-            offsets[i] = p.offset;
-            rows[i] = p.whole() ? -1 : p.shape.get(0);
             keep[i] = p.original == null;
             for (PatchableModel.Term term : terms.get(i)) {
                 ups[t] = NativeOps.h(term.up());
@@ -190,7 +185,7 @@ public final class Parameter {
             }
             ends[i] = t;
         }
-        long[] originals = NativeOps.loraAdd(storages, offsets, rows, keep, ends, ups, downs, scales);
+        long[] originals = NativeOps.loraAdd(at.storages, at.offsets, at.rows, keep, ends, ups, downs, scales);
         for (int i = 0; i < n; i++) {
             if (keep[i]) {
                 Parameter p = params.get(i);
@@ -212,22 +207,27 @@ public final class Parameter {
             patched.forEach(Parameter::restore);
             return;
         }
-        int n = patched.size();
-        long[] storages = new long[n];
-        long[] offsets = new long[n];
-        long[] rows = new long[n];
-        long[] originals = new long[n];
-        for (int i = 0; i < n; i++) {
-            Parameter p = patched.get(i);
-            storages[i] = NativeOps.h(p.storage);
-            offsets[i] = p.offset;
-            rows[i] = p.whole() ? -1 : p.shape.get(0);
-            originals[i] = NativeOps.h(p.original);
-        }
-        NativeOps.loraRestore(storages, offsets, rows, originals);
+        Rows at = Rows.of(patched);
+        long[] originals = patched.stream().mapToLong(p -> NativeOps.h(p.original)).toArray();
+        NativeOps.loraRestore(at.storages, at.offsets, at.rows, originals);
         for (Parameter p : patched) {
             p.original.close();
             p.original = null;
+        }
+    }
+
+    /** Where parameters live, as {@link NativeOps#loraAdd} addresses them: storage handle, first row, rows (-1: whole). */
+    private record Rows(long[] storages, long[] offsets, long[] rows) {
+        static Rows of(List<Parameter> params) {
+            int n = params.size();
+            Rows r = new Rows(new long[n], new long[n], new long[n]);
+            for (int i = 0; i < n; i++) {
+                Parameter p = params.get(i);
+                r.storages[i] = NativeOps.h(p.storage);
+                r.offsets[i] = p.offset;
+                r.rows[i] = p.whole() ? -1 : p.shape.get(0);
+            }
+            return r;
         }
     }
 
