@@ -47,8 +47,11 @@ public final class NativeOps {
             setCudnnAttention(cudnnAttn);
             boolean gegluKernel = EngineSettings.onUnlessZero("SD_GEGLU_KERNEL");
             setGegluKernel(gegluKernel);
-            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {})", path,
-                    bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off");
+            boolean biasKernel = EngineSettings.onUnlessZero("SD_BIAS_KERNEL");
+            setBiasKernel(biasKernel);
+            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {})",
+                    path, bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off",
+                    biasKernel ? "on" : "off");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
@@ -94,6 +97,20 @@ public final class NativeOps {
     public static native long groupNorm(long x, int groups, long gamma, long beta, double eps, boolean silu);
 
     public static native long geglu(long x, long w, long b);
+
+    /**
+     * {@code torch.nn.Conv2d} (groups 1, dilation 1) of x (B, Cin, H, W) with weight (C, Cin, k, k), then its bias
+     * (C), {@code nbias} (B, C) per sample and channel (a ResNet's time embedding) and {@code residual} (B, C, H', W')
+     * added in one pass (our kernel for fp16 channels-last CUDA tensors, {@code SD_BIAS_KERNEL=0}: PyTorch's adds).
+     * {@code nbias} and {@code residual} may be 0.
+     */
+    public static native long conv2d(long x, long w, long b, int stride, int padding, long nbias, long residual);
+
+    /** y += bias (C) + nbias (B, C) + residual (B, C, H, W) in place, as {@link #conv2d} adds them (kernel checks). */
+    public static native long biasAdd(long y, long b, long nbias, long residual);
+
+    /** {@code at::linear} (x (..., in), w (out, in), b (out) or 0): the bias fused into the product, as nn.Linear. */
+    public static native long linear(long x, long w, long b);
 
     public static native long gegluGate(long h);
 
@@ -188,6 +205,8 @@ public final class NativeOps {
     private static native void setCudnnAttention(boolean on);
 
     private static native void setGegluKernel(boolean on);
+
+    private static native void setBiasKernel(boolean on);
 
     /** cuDNN's fused attention ahead of flash attention in SDPA (recapture graphs after a change). */
     public static void cudnnAttention(boolean on) {
