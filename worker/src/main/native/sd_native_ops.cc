@@ -32,6 +32,11 @@
 extern "C" bool sd_geglu_supported(int inner);
 extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int sm_count, cudaStream_t stream);
 
+// bias_add.cu
+extern "C" bool sd_bias_add_supported(int64_t hw, int64_t c);
+extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, const void* residual, int n, int64_t hw,
+                           int c, int sm_count, cudaStream_t stream);
+
 // group_norm_nhwc.cu
 extern "C" bool sd_group_norm_nhwc_supported(int c, int groups);
 extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, int sm_count);
@@ -191,6 +196,44 @@ std::pair<at::Tensor, at::Tensor> layer_norm(const at::Tensor& x, const std::opt
   return {sum, at::layer_norm(d ? sum : x, {c}, gamma, beta, eps)};
 }
 
+// y += bias (C) + nbias (B, C) + residual (B, C, H, W), in place, each term optional: our one-pass kernel
+// (bias_add.cu) for fp16 channels-last CUDA tensors, PyTorch's broadcasting add_ per term otherwise.
+std::atomic<bool> bias_kernel_on{true};
+
+at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias,
+                       const std::optional<at::Tensor>& residual) {
+  RECORD_FUNCTION("sd::bias_add", std::vector<c10::IValue>({y, bias ? *bias : at::Tensor(), nbias ? *nbias : at::Tensor(),
+                                                            residual ? *residual : at::Tensor()}));
+  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+  const bool four_d = y.dim() == 4;
+  const int64_t n = four_d ? y.size(0) : 0, c = four_d ? y.size(1) : 0, hw = four_d ? y.size(2) * y.size(3) : 0;
+  if (bias_kernel_on.load() && !unusable.load() && four_d && y.is_cuda() && y.scalar_type() == at::kHalf &&
+      y.is_contiguous(at::MemoryFormat::ChannelsLast) && aligned16(y) && sd_bias_add_supported(hw, c) &&
+      (!bias || (half_vector(bias, c) && aligned16(*bias))) &&
+      (!nbias || (nbias->is_cuda() && nbias->scalar_type() == at::kHalf && nbias->is_contiguous() &&
+                  nbias->numel() == n * c && aligned16(*nbias))) &&
+      (!residual || (residual->is_cuda() && residual->scalar_type() == at::kHalf &&
+                     residual->sizes() == y.sizes() && residual->is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                     aligned16(*residual)))) {
+    int err = sd_bias_add(y.data_ptr(), bias ? bias->data_ptr() : nullptr, nbias ? nbias->data_ptr() : nullptr,
+                          residual ? residual->data_ptr() : nullptr, static_cast<int>(n), hw, static_cast<int>(c),
+                          sm_count(), c10::cuda::getCurrentCUDAStream());
+    if (launched(err, unusable, "bias add")) return y;
+  }
+  std::vector<int64_t> shape(y.dim(), 1);
+  if (bias) {
+    shape[1] = bias->numel();
+    y.add_(bias->view(shape));
+  }
+  if (nbias) {
+    shape[0] = y.size(0);
+    shape[1] = y.size(1);
+    y.add_(nbias->view(shape));
+  }
+  if (residual) y.add_(*residual);
+  return y;
+}
+
 // ---- LoRA patches (issue 14) ---------------------------------------------------------------
 
 // One term of a weight's change: scale * up @ down, or scale * up without a down.
@@ -347,6 +390,33 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_
   NATIVE_END(nullptr)
 }
 
+// torch.nn.Conv2d (groups 1) without its bias, then conv bias + nbias (B, C) per sample and channel + residual
+// (B, C, H, W) added in one pass (bias_add); nbias and residual may be 0.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_conv2d(
+    JNIEnv* env, jclass, jlong x, jlong w, jlong b, jint stride, jint padding, jlong nbias, jlong residual) {
+  NATIVE_BEGIN
+  auto y = at::convolution(T(x), T(w), std::nullopt, {stride, stride}, {padding, padding}, {1, 1}, false, {0, 0}, 1);
+  return wrap(bias_add(y, opt(b), opt(nbias), opt(residual)));
+  NATIVE_END(0)
+}
+
+// y += bias + nbias + residual in place (bias_add; any of them 0); the kernel checks against PyTorch.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_biasAdd(JNIEnv* env, jclass, jlong y, jlong b,
+                                                                                  jlong nbias, jlong residual) {
+  NATIVE_BEGIN
+  return wrap(bias_add(T(y), opt(b), opt(nbias), opt(residual)));
+  NATIVE_END(0)
+}
+
+// torch.nn.functional.linear as Python's nn.Linear runs it (at::linear: a contiguous 3-d input goes through addmm, the
+// bias fused into the matrix product), unlike DJL's linear (the C++ frontend's, which adds the bias in a second pass).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linear(JNIEnv* env, jclass, jlong x, jlong w,
+                                                                                 jlong b) {
+  NATIVE_BEGIN
+  return wrap(at::linear(T(x), T(w), opt(b)));
+  NATIVE_END(0)
+}
+
 // The tensor in channels-last memory layout (a copy unless it already is; 4-d tensors only).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_channelsLast(JNIEnv* env, jclass, jlong x) {
   NATIVE_BEGIN
@@ -430,6 +500,12 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setGeg
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLayerNormKernel(JNIEnv* env, jclass,
                                                                                            jboolean on) {
   layer_norm_kernel_on.store(on);
+}
+
+// Our one-pass bias add kernel (on = true, the default) or PyTorch's add_ per term.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setBiasKernel(JNIEnv* env, jclass,
+                                                                                      jboolean on) {
+  bias_kernel_on.store(on);
 }
 
 // cuDNN autotuning (torch.backends.cudnn.benchmark).

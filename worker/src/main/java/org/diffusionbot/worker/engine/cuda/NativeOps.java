@@ -48,11 +48,13 @@ public final class NativeOps {
             setCudnnAttention(cudnnAttn);
             boolean gegluKernel = EngineSettings.onUnlessZero("SD_GEGLU_KERNEL");
             setGegluKernel(gegluKernel);
+            boolean biasKernel = EngineSettings.onUnlessZero("SD_BIAS_KERNEL");
+            setBiasKernel(biasKernel);
             boolean layerNormKernel = EngineSettings.onUnlessZero("SD_LAYERNORM_KERNEL");
             setLayerNormKernel(layerNormKernel);
-            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, LayerNorm kernel {})",
-                    path, bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off",
-                    layerNormKernel ? "on" : "off");
+            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
+                    + " LayerNorm kernel {})", path, bench ? "on" : "off", cudnnAttn ? "first" : "default order",
+                    gegluKernel ? "on" : "off", biasKernel ? "on" : "off", layerNormKernel ? "on" : "off");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
@@ -98,6 +100,20 @@ public final class NativeOps {
     public static native long groupNorm(long x, int groups, long gamma, long beta, double eps, boolean silu);
 
     public static native long geglu(long x, long w, long b);
+
+    /**
+     * {@code torch.nn.Conv2d} (groups 1, dilation 1) of x (B, Cin, H, W) with weight (C, Cin, k, k), then its bias
+     * (C), {@code nbias} (B, C) per sample and channel (a ResNet's time embedding) and {@code residual} (B, C, H', W')
+     * added in one pass (our kernel for fp16 channels-last CUDA tensors, {@code SD_BIAS_KERNEL=0}: PyTorch's adds).
+     * {@code nbias} and {@code residual} may be 0.
+     */
+    public static native long conv2d(long x, long w, long b, int stride, int padding, long nbias, long residual);
+
+    /** y += bias (C) + nbias (B, C) + residual (B, C, H, W) in place, as {@link #conv2d} adds them (kernel checks). */
+    public static native long biasAdd(long y, long b, long nbias, long residual);
+
+    /** {@code at::linear} (x (..., in), w (out, in), b (out) or 0): the bias fused into the product, as nn.Linear. */
+    public static native long linear(long x, long w, long b);
 
     public static native long layerNorm(long x, long gamma, long beta, double eps);
 
@@ -215,6 +231,8 @@ public final class NativeOps {
     private static native void setCudnnAttention(boolean on);
 
     private static native void setGegluKernel(boolean on);
+
+    private static native void setBiasKernel(boolean on);
 
     private static native void setLayerNormKernel(boolean on);
 

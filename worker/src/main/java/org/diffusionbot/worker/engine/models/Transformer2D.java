@@ -113,9 +113,6 @@ final class Transformer2D {
             y = projOutLinear.forward(y);
         }
         y = y.transpose(0, 2, 1).reshape(b, channels, h, w);
-        if (!linearProjection) {
-            y = projOutConv.forward(y);
-        }
-        return y.add(x);
+        return linearProjection ? y.add(x) : projOutConv.forward(y, null, x);
     }
 }
