@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds libsd_native_ops.so (sd_native_ops.cc, profiler.cc (the Kineto profiler) + the CUDA kernels of
-# group_norm_nhwc.cu and geglu.cu) against the libtorch of a Python PyTorch install. The one build of the native
+# Builds libsd_native_ops.so (every .cc beside it: sd_native_ops.cc, profiler.cc (the Kineto profiler); every .cu:
+# the CUDA kernels, e.g. group_norm_nhwc.cu, geglu.cu) against the libtorch of a Python PyTorch install. The one build of the native
 # library: worker/Dockerfile runs it, and so do scripts/gpu/bench-build.sh (the benchmark machine) and the bare-host
 # steps of docs/GPU.md.
 # Usage: build.sh OUTPUT.so
@@ -46,19 +46,22 @@ echo "build.sh: torch $TORCH, CUDA $CUDA, kernels for $(printf 'sm_%s ' "${ARCHS
 ABI="$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null || echo 1)"
 OBJ="$(mktemp -d)"
 trap 'rm -rf "$OBJ"' EXIT
-for CU in group_norm_nhwc geglu; do
-  "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC --threads 0 "${GENCODE[@]}" -c "$HERE/$CU.cu" -o "$OBJ/$CU.o" &
+# every .cu (kernels, no torch headers) and .cc (JNI + ATen) file beside this script
+SOURCES=("$HERE"/*.cu "$HERE"/*.cc)
+for SRC in "$HERE"/*.cu; do
+  "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC --threads 0 "${GENCODE[@]}" -c "$SRC" -o "$OBJ/$(basename "$SRC").o" &
 done
-for CC in sd_native_ops profiler; do
+for SRC in "$HERE"/*.cc; do
   g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$ABI -DUSE_CUDA \
     -I"$TORCH/include" -I"$TORCH/include/torch/csrc/api/include" -I"$CUDA/include" -I"$JNI" -I"$JNI/linux" \
-    -c "$HERE/$CC.cc" -o "$OBJ/$CC.o" &
+    -c "$SRC" -o "$OBJ/$(basename "$SRC").o" &
 done
 wait
 OBJS=()
-for o in sd_native_ops profiler group_norm_nhwc geglu; do
-  [ -f "$OBJ/$o.o" ] || { echo "build.sh: compiling $o failed" >&2; exit 1; }
-  OBJS+=("$OBJ/$o.o")
+for SRC in "${SOURCES[@]}"; do
+  o="$OBJ/$(basename "$SRC").o"
+  [ -f "$o" ] || { echo "build.sh: compiling $(basename "$SRC") failed" >&2; exit 1; }
+  OBJS+=("$o")
 done
 mkdir -p "$(dirname "$OUTPUT")"
 g++ -shared "${OBJS[@]}" -o "$OUTPUT" \

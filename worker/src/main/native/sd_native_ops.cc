@@ -152,6 +152,94 @@ at::Tensor geglu_gate(const at::Tensor& h) {
   return parts[0] * at::gelu(parts[1]);
 }
 
+// ---- LoRA patches (issue 14) ---------------------------------------------------------------
+
+// One term of a weight's change: scale * up @ down, or scale * up without a down.
+struct LoraTerm {
+  at::Tensor up;
+  std::optional<at::Tensor> down;
+  double scale;
+};
+
+// Every shape checked before anything is written: each term's product has its weight's element count.
+void lora_check(const std::vector<at::Tensor>& targets, const std::vector<std::vector<LoraTerm>>& terms) {
+  if (targets.size() != terms.size()) throw std::invalid_argument("LoRA patch: one list of terms per weight");
+  for (size_t i = 0; i < targets.size(); i++) {
+    for (const LoraTerm& t : terms[i]) {
+      const int64_t numel = !t.down ? t.up.numel()
+                            : (t.up.dim() == 2 && t.down->dim() == 2 && t.up.size(1) == t.down->size(0))
+                                ? t.up.size(0) * t.down->size(1) : -1;
+      if (numel != targets[i].numel()) {
+        throw std::invalid_argument("LoRA patch: a change of another size for a weight of " +
+                                    std::to_string(targets[i].numel()) + " elements");
+      }
+    }
+  }
+}
+
+// Adds each weight's terms in place (targets share the model's memory): the sum in float32, added with one
+// rounding to the weight's dtype (add_ of a float32 tensor to a float16 one computes in float32); a weight
+// with keep[i] is cloned first. Returns the clones (undefined tensors where keep[i] is false). On an error
+// midway (out of memory) the weights cloned so far are written back before it is rethrown; the others
+// already had their originals kept by the caller.
+std::vector<at::Tensor> lora_add(std::vector<at::Tensor>& targets, const std::vector<std::vector<LoraTerm>>& terms,
+                                 const std::vector<bool>& keep) {
+  lora_check(targets, terms);
+  std::vector<at::Tensor> originals(targets.size());
+  size_t i = 0;
+  try {
+    for (; i < targets.size(); i++) {
+      at::Tensor& w = targets[i];
+      if (keep[i]) originals[i] = w.clone();
+      at::Tensor sum;
+      for (const LoraTerm& t : terms[i]) {
+        at::Tensor up = t.up.to(at::kFloat);
+        at::Tensor d = (t.down ? at::mm(up, t.down->to(at::kFloat)) : up).reshape(w.sizes());
+        if (terms[i].size() == 1) {
+          w.add_(d, t.scale);  // one term: one fused add, in float32
+        } else if (!sum.defined()) {
+          sum = d.mul(t.scale);
+        } else {
+          sum.add_(d, t.scale);
+        }
+      }
+      if (sum.defined()) w.add_(sum);
+    }
+  } catch (...) {
+    for (size_t j = 0; j <= i && j < targets.size(); j++) {
+      if (originals[j].defined()) targets[j].copy_(originals[j]);
+    }
+    throw;
+  }
+  return originals;
+}
+
+// The rows [offset, offset + rows) of a weight's storage (rows < 0: the whole tensor), sharing its memory.
+at::Tensor lora_target(jlong storage, jlong offset, jlong rows) {
+  return rows < 0 ? T(storage) : T(storage).narrow(0, offset, rows);
+}
+
+// A Java array as a vector of n elements (its length must be n).
+template <typename J, typename V>
+std::vector<V> java_array(JNIEnv* env, J array, jsize n, void (JNIEnv::*get)(J, jsize, jsize, V*)) {
+  if (array == nullptr || env->GetArrayLength(array) != n) throw std::invalid_argument("LoRA patch: array length");
+  std::vector<V> out(static_cast<size_t>(n));
+  if (n > 0) (env->*get)(array, 0, n, out.data());
+  return out;
+}
+
+// The weights (NativeOps.loraAdd's storages, offsets, rows) as tensors sharing the model's memory.
+std::vector<at::Tensor> lora_targets(JNIEnv* env, jlongArray jstorages, jlongArray joffsets, jlongArray jrows) {
+  const jsize n = jstorages == nullptr ? 0 : env->GetArrayLength(jstorages);
+  auto storages = java_array<jlongArray, jlong>(env, jstorages, n, &JNIEnv::GetLongArrayRegion);
+  auto offsets = java_array<jlongArray, jlong>(env, joffsets, n, &JNIEnv::GetLongArrayRegion);
+  auto rows = java_array<jlongArray, jlong>(env, jrows, n, &JNIEnv::GetLongArrayRegion);
+  std::vector<at::Tensor> targets;
+  targets.reserve(n);
+  for (jsize i = 0; i < n; i++) targets.push_back(lora_target(storages[i], offsets[i], rows[i]));
+  return targets;
+}
+
 struct Graph {
   at::cuda::CUDAGraph graph;
   c10::cuda::CUDAStream stream;
@@ -336,6 +424,51 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphD
   c10::cuda::device_synchronize();
   g->graph.reset();
   delete g;
+  NATIVE_END()
+}
+
+// ---- LoRA patches (issue 14) ---------------------------------------------------------------
+
+// NativeOps.loraAdd: weight i is the rows of storages[i] (lora_target), its terms are [ends[i-1], ends[i])
+// with downs[t] == 0 for a term without a down factor; returns the handles of the clones (0 where !keep[i]).
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_loraAdd(
+    JNIEnv* env, jclass, jlongArray jstorages, jlongArray joffsets, jlongArray jrows, jbooleanArray jkeep,
+    jintArray jends, jlongArray jups, jlongArray jdowns, jdoubleArray jscales) {
+  NATIVE_BEGIN
+  auto targets = lora_targets(env, jstorages, joffsets, jrows);
+  const jsize n = static_cast<jsize>(targets.size());
+  auto keep = java_array<jbooleanArray, jboolean>(env, jkeep, n, &JNIEnv::GetBooleanArrayRegion);
+  auto ends = java_array<jintArray, jint>(env, jends, n, &JNIEnv::GetIntArrayRegion);
+  const jsize count = n == 0 ? 0 : ends[n - 1];
+  auto ups = java_array<jlongArray, jlong>(env, jups, count, &JNIEnv::GetLongArrayRegion);
+  auto downs = java_array<jlongArray, jlong>(env, jdowns, count, &JNIEnv::GetLongArrayRegion);
+  auto scales = java_array<jdoubleArray, jdouble>(env, jscales, count, &JNIEnv::GetDoubleArrayRegion);
+  std::vector<std::vector<LoraTerm>> terms(static_cast<size_t>(n));
+  std::vector<bool> kept;
+  for (jsize i = 0, t = 0; i < n; i++) {
+    if (ends[i] < t || ends[i] > count) throw std::invalid_argument("LoRA patch: term ranges");
+    kept.push_back(keep[i] != JNI_FALSE);
+    for (; t < ends[i]; t++) terms[i].push_back({T(ups[t]), opt(downs[t]), scales[t]});
+  }
+  auto originals = lora_add(targets, terms, kept);
+  std::vector<jlong> handles(static_cast<size_t>(n), 0);
+  for (jsize i = 0; i < n; i++) {
+    if (originals[i].defined()) handles[i] = wrap(std::move(originals[i]));
+  }
+  jlongArray out = env->NewLongArray(n);
+  if (out != nullptr && n > 0) env->SetLongArrayRegion(out, 0, n, handles.data());
+  return out;
+  NATIVE_END(nullptr)
+}
+
+// NativeOps.loraRestore: each original copied back into its rows, bit for bit.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_loraRestore(
+    JNIEnv* env, jclass, jlongArray jstorages, jlongArray joffsets, jlongArray jrows, jlongArray joriginals) {
+  NATIVE_BEGIN
+  auto targets = lora_targets(env, jstorages, joffsets, jrows);
+  const jsize n = static_cast<jsize>(targets.size());
+  auto originals = java_array<jlongArray, jlong>(env, joriginals, n, &JNIEnv::GetLongArrayRegion);
+  for (jsize i = 0; i < n; i++) targets[i].copy_(T(originals[i]));
   NATIVE_END()
 }
 

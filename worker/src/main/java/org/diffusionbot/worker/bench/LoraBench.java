@@ -18,6 +18,7 @@ import java.util.regex.Pattern;
 import org.diffusionbot.common.LoraTags;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.io.SafetensorsWriter;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.lora.LoraPatcher;
@@ -34,10 +35,12 @@ import org.diffusionbot.worker.runtime.ImageGenerator;
 /**
  * The LoRA benchmark (issue 14): {@code worker.jar bench --lora-model MODEL [--lora-rank 32] [--lora-jobs 8]
  * [--lora-steps 20] [--lora-size 512]}. It writes two kohya LoRAs of the given rank over every attention
- * (q, k, v, out) and feed-forward weight of the model's UNet, then prints (1) the time to apply one set
- * and remove it again (best and median of 5, after a warm-up; the device synchronised), and (2) images/s
- * of {@code jobs} one-image jobs that alternate between the two sets against the same jobs all of one
- * set, each batched as the worker batches them ({@link Batcher}, capacity = jobs).
+ * (q, k, v, out) and feed-forward weight of the model's UNet, then prints (1) the time of the first use of
+ * both (files mapped, factors put on the device), the time to apply one set and remove it again and the
+ * time to switch from one set to the other (best and median of 5; the device synchronised), with the
+ * native library also the same through DJL ({@code SD_LORA_NATIVE=0}), and (2) images/s of {@code jobs}
+ * one-image jobs that alternate between the two sets against the same jobs all of one set, each batched
+ * as the worker batches them ({@link Batcher}, capacity = jobs).
  */
 public final class LoraBench {
     /** The UNet weights a benchmark LoRA covers: attention q/k/v/out and feed-forward, as in the issue. */
@@ -99,18 +102,29 @@ public final class LoraBench {
             Map<String, LoraTags.Lora> b = LoraTags.set("<lora:bench_b:0.8>", "");
             try (LoraPatcher patcher = new LoraPatcher(weights, new ModelFolder(dir, "LoRA"), device);
                     NDManager m = NDManager.newBaseManager(device)) {
-                patcher.apply(a); // warm-up: the files are mapped once
+                long t0 = System.nanoTime();
+                patcher.apply(a); // the files are mapped (and their factors put on the device) once
+                patcher.apply(b);
                 patcher.apply(Map.of());
-                List<Double> ms = new ArrayList<>();
-                for (int i = 0; i < 5; i++) {
-                    long t0 = System.nanoTime();
-                    patcher.apply(i % 2 == 0 ? a : b);
-                    patcher.apply(Map.of());
-                    m.zeros(new Shape(1), DataType.FLOAT32).toFloatArray(); // waits for the device's queued work
-                    ms.add((System.nanoTime() - t0) / 1e6);
+                sync(m);
+                out.printf(Locale.ROOT, "first use of both sets (files read, factors onto the device): %.1f ms; %.1f MiB"
+                        + " of factors held there (SD_LORA_CACHE_MB, default %d)%n", (System.nanoTime() - t0) / 1e6,
+                        patcher.uploadedBytes() / 1048576.0, LoraPatcher.CACHE_MB);
+                boolean nativePatches = NativeOps.loraPatches();
+                double[] t = applyRemove(patcher, a, b, m);
+                out.printf(Locale.ROOT, "apply + remove one set: best %.1f ms, median %.1f ms (%s)%n", t[0], t[1],
+                        nativePatches ? "native, one call each (SD_LORA_NATIVE=0: DJL)" : "DJL, weight by weight");
+                out.printf(Locale.ROOT, "switch from one set to the other: best %.1f ms, median %.1f ms%n", t[2], t[3]);
+                if (nativePatches) {
+                    System.setProperty("SD_LORA_NATIVE", "0");
+                    try {
+                        t = applyRemove(patcher, a, b, m);
+                    } finally {
+                        System.clearProperty("SD_LORA_NATIVE");
+                    }
+                    out.printf(Locale.ROOT, "  the same with DJL (SD_LORA_NATIVE=0): apply + remove best %.1f ms, median %.1f"
+                            + " ms; switch best %.1f ms, median %.1f ms%n", t[0], t[1], t[2], t[3]);
                 }
-                ms.sort(null);
-                out.printf(Locale.ROOT, "apply + remove one set: best %.1f ms, median %.1f ms%n", ms.get(0), ms.get(2));
             }
             p.useAddons(dir, null, w -> { });
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
@@ -119,6 +133,40 @@ public final class LoraBench {
             out.printf(Locale.ROOT, "%d jobs, %d steps, %dx%d: one set %.3f images/s, alternating two sets %.3f images/s"
                     + " (%.1f%% less)%n", jobs, steps, size, size, one, two, 100 * (1 - two / one));
             return 0;
+        }
+    }
+
+    /**
+     * Best and median of 5 of: applying a set and removing it again, and switching from {@code b} to {@code a}
+     * (what a batch of another set pays), the device synchronised.
+     */
+    private static double[] applyRemove(LoraPatcher patcher, Map<String, LoraTags.Lora> a, Map<String, LoraTags.Lora> b,
+            NDManager m) {
+        List<Double> once = new ArrayList<>();
+        List<Double> switches = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            long t0 = System.nanoTime();
+            patcher.apply(i % 2 == 0 ? a : b);
+            patcher.apply(Map.of());
+            sync(m);
+            once.add((System.nanoTime() - t0) / 1e6);
+            patcher.apply(b);
+            sync(m);
+            t0 = System.nanoTime();
+            patcher.apply(a);
+            sync(m);
+            switches.add((System.nanoTime() - t0) / 1e6);
+            patcher.apply(Map.of());
+        }
+        once.sort(null);
+        switches.sort(null);
+        return new double[] {once.get(0), once.get(2), switches.get(0), switches.get(2)};
+    }
+
+    /** Waits for the device's queued work. */
+    private static void sync(NDManager m) {
+        try (ai.djl.ndarray.NDArray z = m.zeros(new Shape(1), DataType.FLOAT32)) {
+            z.toFloatArray();
         }
     }
 

@@ -104,6 +104,34 @@ public final class NativeOps {
 
     public static native void copyInto(long dst, long src);
 
+    // LoRA patches (issue 14): every weight of a set in one call
+
+    /**
+     * Adds a LoRA set's changes to weights in place, all in one call: for weight {@code i}, the rows
+     * {@code [offsets[i], offsets[i] + rows[i])} of {@code storages[i]} (the whole array when {@code rows[i]}
+     * is -1) get {@code Σ scales[t] · ups[t] @ downs[t]} (or {@code scales[t] · ups[t]} where {@code downs[t]}
+     * is 0) over its terms {@code t} in {@code [ends[i-1], ends[i])}, summed in float32 and added in one
+     * rounding to the weight's dtype (PyTorch's in-place add of a float32 tensor), the product viewed in
+     * the weight's shape. Every shape is checked before anything is written.
+     *
+     * @return for each weight with {@code keep[i]}, a new tensor handle holding its values from before
+     *     (wrap and own it), else 0
+     * @throws IllegalStateException (from the library) on a shape that does not fit; nothing is changed then
+     */
+    public static native long[] loraAdd(long[] storages, long[] offsets, long[] rows, boolean[] keep, int[] ends,
+            long[] ups, long[] downs, double[] scales);
+
+    /**
+     * Whether LoRA patches use {@link #loraAdd} and {@link #loraRestore}: the library is in use and {@code
+     * SD_LORA_NATIVE} is not {@code 0} (then DJL patches one weight at a time).
+     */
+    public static boolean loraPatches() {
+        return enabled() && EngineSettings.onUnlessZero("SD_LORA_NATIVE");
+    }
+
+    /** Copies each {@code originals[i]} back into its rows of {@code storages[i]} (as {@link #loraAdd} addresses them). */
+    public static native void loraRestore(long[] storages, long[] offsets, long[] rows, long[] originals);
+
     // memory layout
     public static native long channelsLast(long x);
 

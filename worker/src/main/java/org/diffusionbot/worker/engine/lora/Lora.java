@@ -1,8 +1,12 @@
 package org.diffusionbot.worker.engine.lora;
 
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -14,8 +18,8 @@ import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
 /**
  * One LoRA file, read (never executed) and mapped onto a model: every tensor of the file belongs to
  * exactly one {@link Module}, a weight of the model it changes, or the file is refused with the keys
- * that map to nothing ({@link LoraKeys} says how names are mapped). Tensors are read only when a
- * delta is computed; close the LoRA to release the file.
+ * that map to nothing ({@link LoraKeys} says how names are mapped). Tensors are read when a delta is
+ * computed, or once onto the device ({@link #upload}); close the LoRA to release the file and the copies.
  */
 public final class Lora implements AutoCloseable {
     /** How many unmappable keys a refusal lists. */
@@ -34,6 +38,8 @@ public final class Lora implements AutoCloseable {
     private final SafetensorsFile file;
     private final LoraFamily family;
     private final List<Module> modules;
+    private NDManager onDevice;
+    private Map<Module, NDArray[]> factors = Map.of();
 
     private Lora(String name, SafetensorsFile file, LoraFamily family, List<Module> modules) {
         this.name = name;
@@ -149,8 +155,73 @@ public final class Lora implements AutoCloseable {
         return modules.stream().filter(m -> m.part() == part).count();
     }
 
+    /**
+     * The bytes the device copies of this LoRA's plain low-rank factors take ({@link #upload}).
+     *
+     * @param keepHalf whether float16 tensors stay float16 (else every factor is float32)
+     */
+    public long factorBytes(boolean keepHalf) {
+        long n = 0;
+        for (Module m : modules) {
+            if (m.delta() instanceof LoraDelta.LowRank r && r.plain()) {
+                n += r.factorBytes(keepHalf);
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Reads the factors of every plain low-rank module ({@link LoraDelta.LowRank#plain}) onto a device once,
+     * so that applying the LoRA reads nothing from the file ({@link #factors}); other modules (Tucker,
+     * LoHa, LoKr) are still computed from the file. Replaces an earlier upload.
+     *
+     * @param device where the copies go (the model's device)
+     * @param keepHalf keep float16 tensors in float16 (else float32)
+     */
+    public synchronized void upload(Device device, boolean keepHalf) {
+        release();
+        NDManager m = NDManager.newBaseManager(device);
+        Map<Module, NDArray[]> copies = new IdentityHashMap<>();
+        try {
+            for (Module mod : modules) {
+                if (mod.delta() instanceof LoraDelta.LowRank r && r.plain()) {
+                    copies.put(mod, r.factors(m, device, keepHalf));
+                }
+            }
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+        onDevice = m;
+        factors = copies;
+    }
+
+    /** @return whether {@link #upload} copies are held */
+    public synchronized boolean uploaded() {
+        return onDevice != null;
+    }
+
+    /**
+     * @param module one of {@link #modules()}
+     * @return its uploaded factors {up [out, r], down [r, n]} (owned by this LoRA: do not close them), or
+     *     null when not uploaded or not a plain low-rank module
+     */
+    public synchronized NDArray[] factors(Module module) {
+        return factors.get(module);
+    }
+
+    /** Frees the device copies of {@link #upload} (the LoRA stays usable, read from its file). */
+    public synchronized void release() {
+        if (onDevice != null) {
+            onDevice.close();
+            onDevice = null;
+            factors = Map.of();
+        }
+    }
+
     @Override
     public void close() {
+        release();
         file.close();
     }
 }

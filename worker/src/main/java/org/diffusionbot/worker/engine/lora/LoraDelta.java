@@ -49,10 +49,38 @@ public sealed interface LoraDelta {
                 NDArray u = matrix(m, device, up);
                 NDArray d = matrix(m, device, down);
                 NDArray product = mid == null ? u.matMul(d) : tucker(u, read(m, device, mid), d);
-                NDArray out = product.reshape(target).mul(scale(alpha, down.shape().get(0)));
+                NDArray out = product.reshape(target).mul(scale());
                 out.attach(manager);
                 return out;
             }
+        }
+
+        /** Whether the change is the plain product {@code up @ down} (no Tucker core), which {@link #factors} gives. */
+        public boolean plain() {
+            return mid == null;
+        }
+
+        /**
+         * The plain product's factors as matrices, read from the file: up [out, r] and down [r, in·kh·kw]
+         * (their product, row-major, is the change laid out as the weight).
+         *
+         * @param manager owner of the two arrays
+         * @param device where they go
+         * @param keepHalf keep a float16 tensor of the file in float16 (else float32)
+         * @return {up, down}
+         */
+        public NDArray[] factors(NDManager manager, Device device, boolean keepHalf) {
+            return new NDArray[] {matrix(manager, device, up, keepHalf), matrix(manager, device, down, keepHalf)};
+        }
+
+        /** @return the bytes {@link #factors} takes */
+        public long factorBytes(boolean keepHalf) {
+            return bytes(up, keepHalf) + bytes(down, keepHalf);
+        }
+
+        /** @return alpha / rank (1 without an alpha): what the product is multiplied by */
+        public float scale() {
+            return LoraDelta.scale(alpha, down.shape().get(0));
         }
 
         @Override
@@ -176,6 +204,25 @@ public sealed interface LoraDelta {
     /** The factor as a matrix: its first dimension by all the others. */
     private static NDArray matrix(NDManager m, Device device, TensorView v) {
         return read(m, device, v).reshape(v.shape().get(0), -1);
+    }
+
+    /** The factor as a float32 (or, with keepHalf, the file's float16) matrix owned by {@code m}. */
+    private static NDArray matrix(NDManager m, Device device, TensorView v, boolean keepHalf) {
+        NDArray a = v.toNDArray(m, half(v, keepHalf) ? DataType.FLOAT16 : DataType.FLOAT32, device);
+        if (a.getShape().dimension() == 2) {
+            return a;
+        }
+        NDArray matrix = a.reshape(v.shape().get(0), -1);
+        a.close(); // the reshape shares the memory
+        return matrix;
+    }
+
+    private static boolean half(TensorView v, boolean keepHalf) {
+        return keepHalf && v.dtype() == org.diffusionbot.worker.engine.io.SafeDType.F16;
+    }
+
+    private static long bytes(TensorView v, boolean keepHalf) {
+        return v.shape().size() * (half(v, keepHalf) ? 2 : 4);
     }
 
     /**

@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.diffusionbot.common.LoraTags;
+import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
 
 /**
@@ -22,7 +23,13 @@ import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
  * applying the set already applied does nothing (consecutive batches of one set pay once).
  *
  * <p>LoRA files are read (never executed) and mapped onto the model once, then kept open; a file
- * that changed on disk is mapped again. Not thread-safe: one batch at a time.
+ * that changed on disk is mapped again. The factors of plain low-rank modules (kohya LoRA and LoCon
+ * without a Tucker core, PEFT) are put on the model's device at a LoRA's first use and kept there
+ * ({@link Lora#upload}: float16 files stay float16 on a GPU, else float32) up to {@code
+ * SD_LORA_CACHE_MB} (default {@value #CACHE_MB}) MiB, the LoRAs used least recently dropped first; a
+ * switch then reads nothing from disk and copies nothing to the device, and hands every weight's change
+ * to the model at once ({@link PatchableModel#addAll}: one native call with the native library).
+ * Not thread-safe: one batch at a time.
  */
 public final class LoraPatcher implements AutoCloseable {
     private final PatchableModel model;
@@ -39,6 +46,15 @@ public final class LoraPatcher implements AutoCloseable {
 
     private List<Applied> applied = List.of();
     private long switches;
+    /** LoRAs whose factors are on the device, least recently applied first, with their bytes. */
+    private final LinkedHashMap<Lora, Long> uploaded = new LinkedHashMap<>();
+    private final long cacheBytes;
+    private final boolean keepHalf;
+
+    /** Default of {@code SD_LORA_CACHE_MB}: how many MiB of LoRA factors stay on the device. */
+    public static final int CACHE_MB = 1024;
+    /** Changes computed from the file (not low-rank) are handed to the model in slices of this many bytes. */
+    private static final long FULL_BYTES = 256L << 20;
 
     /**
      * @param model the model's weights
@@ -46,10 +62,33 @@ public final class LoraPatcher implements AutoCloseable {
      * @param device where deltas are computed (the model's device)
      */
     public LoraPatcher(PatchableModel model, ModelFolder folder, Device device) {
+        this(model, folder, device, cacheMiB() << 20);
+    }
+
+    /**
+     * @param model the model's weights
+     * @param folder the LoRA folder ({@code LORA_DIR})
+     * @param device where deltas are computed (the model's device)
+     * @param cacheBytes how many bytes of LoRA factors may stay on the device (0: none; each switch then
+     *     reads the factors from the files)
+     */
+    public LoraPatcher(PatchableModel model, ModelFolder folder, Device device, long cacheBytes) {
         this.model = model;
         this.folder = folder;
         this.device = device;
         this.manager = NDManager.newBaseManager(device);
+        this.cacheBytes = cacheBytes;
+        this.keepHalf = device.isGpu();
+    }
+
+    /** {@code SD_LORA_CACHE_MB}, else {@link #CACHE_MB} (also when it is not a number). */
+    private static long cacheMiB() {
+        String mb = EngineSettings.value("SD_LORA_CACHE_MB");
+        try {
+            return mb == null || mb.isBlank() ? CACHE_MB : Math.max(0, Long.parseLong(mb.trim()));
+        } catch (NumberFormatException e) {
+            return CACHE_MB;
+        }
     }
 
     /** @return the set applied now (name in lower case → weights; empty: the checkpoint's own weights) */
@@ -101,7 +140,7 @@ public final class LoraPatcher implements AutoCloseable {
         if (set.isEmpty()) {
             return;
         }
-        Map<Part, Map<String, List<Object[]>>> byWeight = new LinkedHashMap<>();
+        Map<Part, Map<String, List<Use>>> byWeight = new LinkedHashMap<>();
         List<LoraTags.Lora> weights = new ArrayList<>(set.values());
         for (int i = 0; i < loras.size(); i++) {
             LoraTags.Lora w = weights.get(i);
@@ -109,24 +148,13 @@ public final class LoraPatcher implements AutoCloseable {
                 double scale = m.part() == Part.UNET ? w.unet() : w.te();
                 if (scale != 0) {
                     byWeight.computeIfAbsent(m.part(), k -> new LinkedHashMap<>())
-                            .computeIfAbsent(m.parameter(), k -> new ArrayList<>()).add(new Object[] {m.delta(), scale});
+                            .computeIfAbsent(m.parameter(), k -> new ArrayList<>()).add(new Use(loras.get(i), m, scale));
                 }
             }
         }
         try {
-            byWeight.forEach((part, params) -> {
-                Map<String, Shape> shapes = model.targets().of(part);
-                params.forEach((name, deltas) -> {
-                    try (NDManager m = manager.newSubManager(device)) {
-                        NDArray sum = null;
-                        for (Object[] d : deltas) {
-                            NDArray x = ((LoraDelta) d[0]).compute(m, device, shapes.get(name)).muli((double) d[1]);
-                            sum = sum == null ? x : sum.addi(x);
-                        }
-                        model.add(part, name, sum);
-                    }
-                });
-            });
+            resident(loras);
+            patch(byWeight);
         } catch (RuntimeException e) {
             model.restore();
             throw e;
@@ -137,6 +165,96 @@ public final class LoraPatcher implements AutoCloseable {
             names.add(new Applied(l.name(), folder.loraHash(l.path(), l.metadata().get("sshs_model_hash"))));
         }
         applied = List.copyOf(names);
+    }
+
+    /** One LoRA's module in the applied set, with the prompt's weight for its part. */
+    private record Use(Lora lora, Lora.Module module, double weight) {}
+
+    /**
+     * Adds every weight's change with {@link PatchableModel#addAll}: uploaded factors as low-rank terms,
+     * other changes computed from the file (float32 arrays of the weight's size, handed over in slices of
+     * at most {@link #FULL_BYTES} so that a LoHa over the whole UNet does not hold all of them at once).
+     */
+    private void patch(Map<Part, Map<String, List<Use>>> byWeight) {
+        List<PatchableModel.Change> changes = new ArrayList<>();
+        NDManager held = manager.newSubManager(device);
+        try {
+            long full = 0;
+            for (Map.Entry<Part, Map<String, List<Use>>> part : byWeight.entrySet()) {
+                Map<String, Shape> shapes = model.targets().of(part.getKey());
+                for (Map.Entry<String, List<Use>> weight : part.getValue().entrySet()) {
+                    Shape shape = shapes.get(weight.getKey());
+                    List<PatchableModel.Term> terms = new ArrayList<>();
+                    for (Use u : weight.getValue()) {
+                        PatchableModel.Term t = term(u, shape, held);
+                        full += t.down() == null ? shape.size() * 4 : 0;
+                        terms.add(t);
+                    }
+                    changes.add(new PatchableModel.Change(part.getKey(), weight.getKey(), terms));
+                    if (full > FULL_BYTES) {
+                        model.addAll(changes);
+                        changes.clear();
+                        held.close();
+                        held = manager.newSubManager(device);
+                        full = 0;
+                    }
+                }
+            }
+            model.addAll(changes);
+        } finally {
+            held.close();
+        }
+    }
+
+    /** A module's term: its uploaded factors, else factors read from the file, else its change computed. */
+    private PatchableModel.Term term(Use u, Shape shape, NDManager held) {
+        if (u.module().delta() instanceof LoraDelta.LowRank r && r.plain()) {
+            NDArray[] f = u.lora().factors(u.module());
+            if (f == null) {
+                f = r.factors(held, device, false);
+            }
+            return new PatchableModel.Term(f[0], f[1], u.weight() * r.scale());
+        }
+        return new PatchableModel.Term(u.module().delta().compute(held, device, shape), null, u.weight());
+    }
+
+    /**
+     * Keeps the factors of the set's LoRAs on the device ({@link Lora#upload}) while they fit in {@link
+     * #cacheBytes}, dropping those of the LoRAs used least recently outside the set first; a LoRA that does
+     * not fit is read from its file at each switch.
+     */
+    private void resident(List<Lora> set) {
+        for (Lora l : set) {
+            if (l.uploaded()) {
+                uploaded.remove(l);
+                uploaded.put(l, l.factorBytes(keepHalf)); // most recently used last
+                continue;
+            }
+            long need = l.factorBytes(keepHalf);
+            if (need == 0 || need > cacheBytes) {
+                continue;
+            }
+            for (var it = uploaded.entrySet().iterator(); it.hasNext() && used() + need > cacheBytes;) {
+                Map.Entry<Lora, Long> e = it.next();
+                if (!set.contains(e.getKey())) {
+                    e.getKey().release();
+                    it.remove();
+                }
+            }
+            if (used() + need <= cacheBytes) {
+                l.upload(device, keepHalf);
+                uploaded.put(l, need);
+            }
+        }
+    }
+
+    private long used() {
+        return uploaded.values().stream().mapToLong(Long::longValue).sum();
+    }
+
+    /** @return the bytes of LoRA factors held on the device now ({@code SD_LORA_CACHE_MB} bounds it) */
+    public synchronized long uploadedBytes() {
+        return used();
     }
 
     private Lora open(String name) {
@@ -159,6 +277,7 @@ public final class LoraPatcher implements AutoCloseable {
                 current = Map.of();
                 applied = List.of();
             }
+            uploaded.remove(o.lora());
             o.lora().close();
             opened.remove(path.toString());
         }
@@ -177,6 +296,7 @@ public final class LoraPatcher implements AutoCloseable {
             applied = List.of();
             opened.values().forEach(o -> o.lora().close());
             opened.clear();
+            uploaded.clear();
             manager.close();
         }
     }

@@ -37,9 +37,9 @@ public final class NamedParameters {
         return out;
     }
 
-    /** Undoes every patch ({@link Parameter#restore()}). */
+    /** Undoes every patch ({@link Parameter#restore()}; in one native call with the native library). */
     public void restoreAll() {
-        byName.values().forEach(Parameter::restore);
+        Parameter.restoreAll(byName.values());
     }
 
     /** @return whether any parameter is patched */

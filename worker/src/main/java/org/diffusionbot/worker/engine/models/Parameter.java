@@ -5,6 +5,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.Collection;
+import java.util.List;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.diffusionbot.worker.engine.lora.PatchableModel;
 
 /**
  * One parameter of a loaded model under its diffusers name (e.g. {@code
@@ -23,6 +27,7 @@ public final class Parameter {
     private final long offset;
     private final double scale;
     private NDArray original;
+    private NDArray view;
 
     /**
      * @param name the diffusers name
@@ -94,27 +99,135 @@ public final class Parameter {
                     + shape);
         }
         try (NDManager tmp = storage.getManager().newSubManager()) {
-            NDArray rows = rows();
-            rows.attach(tmp);
-            if (original == null) {
-                original = rows.duplicate();
-                original.attach(storage.getManager());
+            NDArray d = delta;
+            if (!d.getDevice().equals(storage.getDevice())) {
+                d = d.toDevice(storage.getDevice(), false);
+                d.attach(tmp);
             }
-            NDArray d = delta.toDevice(storage.getDevice(), true).toType(DataType.FLOAT32, false);
-            d.attach(tmp);
-            NDArray updated = rows.toType(DataType.FLOAT32, true).addi(scale == 1 ? d : d.mul(scale))
-                    .toType(storage.getDataType(), false);
-            updated.attach(tmp);
-            write(updated);
+            if (d.getDataType() != DataType.FLOAT32) {
+                d = d.toType(DataType.FLOAT32, false);
+                d.attach(tmp);
+            }
+            if (scale != 1) {
+                d = d.mul(scale);
+                d.attach(tmp);
+            }
+            addInPlace(d);
         }
+    }
+
+    /**
+     * Adds {@code Σ term} in place, as {@link #add(NDArray)} adds the sum: with DJL, one weight at a time.
+     *
+     * @param terms the change's terms (on the storage's device)
+     */
+    void add(List<PatchableModel.Term> terms) {
+        try (NDManager tmp = storage.getManager().newSubManager()) {
+            addInPlace(PatchableModel.sum(terms, shape, scale, tmp));
+        }
+    }
+
+    /**
+     * {@code rows += delta} in place: PyTorch's in-place add of a float32 delta to a float16 (or float32)
+     * tensor computes in float32 and rounds once, the same bits as converting, adding and converting back.
+     */
+    private void addInPlace(NDArray delta) {
+        NDArray rows = view();
+        if (original == null) {
+            original = rows.duplicate();
+            original.attach(storage.getManager());
+        }
+        rows.addi(delta);
     }
 
     /** Writes back the values from before the first patch (bit-identical); nothing when unpatched. */
     public void restore() {
         if (original != null) {
-            write(original);
+            storage.set(index(), original);
             original.close();
             original = null;
+        }
+    }
+
+    /**
+     * Adds a change to each of {@code params} ({@link #add(List)}): in one call of the native library
+     * when LoRA patches use it ({@link NativeOps#loraPatches}), else with DJL one parameter at a time.
+     *
+     * @param params the parameters, each once
+     * @param terms each parameter's terms, element counts checked by the caller
+     */
+    static void addAll(List<Parameter> params, List<List<PatchableModel.Term>> terms) {
+        if (params.isEmpty()) {
+            return;
+        }
+        if (!NativeOps.loraPatches()) {
+            for (int i = 0; i < params.size(); i++) {
+                params.get(i).add(terms.get(i));
+            }
+            return;
+        }
+        int n = params.size();
+        Rows at = Rows.of(params);
+        boolean[] keep = new boolean[n];
+        int[] ends = new int[n];
+        int count = terms.stream().mapToInt(List::size).sum();
+        long[] ups = new long[count];
+        long[] downs = new long[count];
+        double[] scales = new double[count];
+        int t = 0;
+        for (int i = 0; i < n; i++) {
+            Parameter p = params.get(i);
+            keep[i] = p.original == null;
+            for (PatchableModel.Term term : terms.get(i)) {
+                ups[t] = NativeOps.h(term.up());
+                downs[t] = NativeOps.h(term.down());
+                scales[t++] = term.scale() * p.scale;
+            }
+            ends[i] = t;
+        }
+        long[] originals = NativeOps.loraAdd(at.storages, at.offsets, at.rows, keep, ends, ups, downs, scales);
+        for (int i = 0; i < n; i++) {
+            if (keep[i]) {
+                Parameter p = params.get(i);
+                p.original = NativeOps.wrap(p.storage, originals[i]);
+            }
+        }
+    }
+
+    /**
+     * Restores every patched parameter of {@code params} ({@link #restore()}): in one call of the native
+     * library when LoRA patches use it ({@link NativeOps#loraPatches}), else one at a time.
+     */
+    static void restoreAll(Collection<Parameter> params) {
+        List<Parameter> patched = params.stream().filter(Parameter::patched).toList();
+        if (patched.isEmpty()) {
+            return;
+        }
+        if (!NativeOps.loraPatches()) {
+            patched.forEach(Parameter::restore);
+            return;
+        }
+        Rows at = Rows.of(patched);
+        long[] originals = patched.stream().mapToLong(p -> NativeOps.h(p.original)).toArray();
+        NativeOps.loraRestore(at.storages, at.offsets, at.rows, originals);
+        for (Parameter p : patched) {
+            p.original.close();
+            p.original = null;
+        }
+    }
+
+    /** Where parameters live, as {@link NativeOps#loraAdd} addresses them: storage handle, first row, rows (-1: whole). */
+    private record Rows(long[] storages, long[] offsets, long[] rows) {
+        static Rows of(List<Parameter> params) {
+            int n = params.size();
+            Rows r = new Rows(new long[n], new long[n], new long[n]);
+            for (int i = 0; i < n; i++) {
+                Parameter p = params.get(i);
+                r.storages[i] = NativeOps.h(p.storage);
+                r.offsets[i] = p.offset;
+                r.rows[i] = p.whole() ? -1 : p.shape.get(0);
+            }
+            return r;
         }
     }
 
@@ -130,7 +243,18 @@ public final class Parameter {
         return storage.get(index());
     }
 
-    private void write(NDArray value) {
-        storage.set(index(), value);
+    /**
+     * The parameter's rows of the storage, sharing its memory (writes change the model): the storage
+     * itself for a whole array, else a view made once and kept (the storage never changes).
+     */
+    private NDArray view() {
+        if (whole()) {
+            return storage;
+        }
+        if (view == null) {
+            view = rows();
+            view.attach(storage.getManager());
+        }
+        return view;
     }
 }

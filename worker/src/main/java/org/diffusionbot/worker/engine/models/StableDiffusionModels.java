@@ -3,7 +3,9 @@ package org.diffusionbot.worker.engine.models;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.worker.engine.lora.LoraFamily;
@@ -76,21 +78,55 @@ public final class StableDiffusionModels implements AutoCloseable {
                 return targets;
             }
 
-            @Override
-            public void add(Part part, String name, NDArray delta) {
+            private Parameter parameter(Part part, String name) {
                 NamedParameters p = parts.get(part);
                 Parameter w = p == null ? null : p.get(name);
                 if (w == null) {
                     throw new IllegalArgumentException("the model has no " + part.component() + " weight " + name);
                 }
-                w.add(delta);
+                return w;
+            }
+
+            @Override
+            public void add(Part part, String name, NDArray delta) {
+                parameter(part, name).add(delta);
+            }
+
+            @Override
+            public void addAll(List<Change> changes) {
+                List<Parameter> params = new ArrayList<>(changes.size());
+                List<List<Term>> terms = new ArrayList<>(changes.size());
+                for (Change c : changes) {
+                    Parameter w = parameter(c.part(), c.name());
+                    for (Term t : c.terms()) {
+                        if (!fits(t, w.shape())) {
+                            throw new IllegalArgumentException(c.name() + ": a change of " + t.up().getShape()
+                                    + (t.down() == null ? "" : " @ " + t.down().getShape()) + " for a weight of " + w.shape());
+                        }
+                    }
+                    params.add(w);
+                    terms.add(c.terms());
+                }
+                Parameter.addAll(params, terms);
             }
 
             @Override
             public void restore() {
-                parts.values().forEach(NamedParameters::restoreAll);
+                List<Parameter> all = new ArrayList<>();
+                parts.values().forEach(p -> all.addAll(p.all().values()));
+                Parameter.restoreAll(all); // one native call for every part
             }
         };
+    }
+
+    /** Whether a term's product has the weight's element count (and its factors multiply). */
+    private static boolean fits(PatchableModel.Term t, Shape weight) {
+        Shape u = t.up().getShape();
+        if (t.down() == null) {
+            return u.size() == weight.size();
+        }
+        Shape d = t.down().getShape();
+        return u.dimension() == 2 && d.dimension() == 2 && u.get(1) == d.get(0) && u.get(0) * d.get(1) == weight.size();
     }
 
     /** @return the CLIP text encoder */

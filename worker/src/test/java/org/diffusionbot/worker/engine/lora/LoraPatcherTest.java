@@ -204,6 +204,48 @@ class LoraPatcherTest {
         }
     }
 
+    @Test
+    void factorsOnTheDeviceWithinTheBudgetGiveTheSameBitsAsReadingTheFiles() {
+        LoraTargets targets = LoraFixtures.tinySd15Targets();
+        ModelFolder folder = new ModelFolder(LoraFixtures.dir().resolve("loras"), "LoRA");
+        long kohya;
+        long peft;
+        try (Lora k = Lora.open(LoraFixtures.lora("sd15_kohya"), "sd15_kohya", targets);
+                Lora p = Lora.open(LoraFixtures.lora("sd15_peft"), "sd15_peft", targets)) {
+            kohya = k.factorBytes(false);
+            peft = p.factorBytes(false);
+        }
+        assertTrue(kohya > 0 && peft > 0);
+        List<String> sets = List.of("<lora:sd15_kohya:0.6:-0.5>", "<lora:sd15_peft:0.8>",
+                "<lora:sd15_kohya:0.6:-0.5> <lora:sd15_peft:0.8>");
+        Map<String, Map<String, byte[]>> fromFiles = new HashMap<>();
+        model = new ArrayModel(manager, targets, DataType.FLOAT16, 5);
+        try (LoraPatcher patcher = new LoraPatcher(model, folder, Device.cpu(), 0)) {
+            for (String s : sets) {
+                patcher.apply(set(s));
+                fromFiles.put(s, model.snapshot());
+                assertEquals(0, patcher.uploadedBytes(), "no budget: nothing kept");
+            }
+        }
+        long budget = Math.max(kohya, peft); // one of the two at a time
+        try (LoraPatcher patcher = new LoraPatcher(model, folder, Device.cpu(), budget)) {
+            patcher.apply(set(sets.get(0)));
+            assertEquals(kohya, patcher.uploadedBytes());
+            assertBitIdentical(fromFiles.get(sets.get(0)), model.snapshot(), "kohya from the device");
+            patcher.apply(set(sets.get(1)));
+            assertEquals(peft, patcher.uploadedBytes(), "the LoRA outside the set makes room");
+            assertBitIdentical(fromFiles.get(sets.get(1)), model.snapshot(), "peft from the device");
+            patcher.apply(set(sets.get(2)));
+            assertTrue(patcher.uploadedBytes() <= budget, "both do not fit: one is read from its file");
+            assertBitIdentical(fromFiles.get(sets.get(2)), model.snapshot(), "one from the device, one from the file");
+        }
+        try (LoraPatcher patcher = new LoraPatcher(model, folder, Device.cpu())) {
+            patcher.apply(set(sets.get(2)));
+            assertEquals(kohya + peft, patcher.uploadedBytes(), "the default budget holds both");
+            assertBitIdentical(fromFiles.get(sets.get(2)), model.snapshot(), "both from the device");
+        }
+    }
+
     private static void assertBitIdentical(Map<String, byte[]> a, Map<String, byte[]> b, String what) {
         assertEquals(a.keySet(), b.keySet());
         a.forEach((k, v) -> assertArrayEquals(v, b.get(k), what + ": " + k));
