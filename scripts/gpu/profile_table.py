@@ -163,7 +163,8 @@ def tensor_bytes(dims, types):
 
 def op_bytes(op):
     """Least bytes an op moves: its tensor inputs plus an output the size of its largest input (in-place ops:
-    the first input written back; copy_: its two inputs already are the read and the write; geglu's gate writes half)."""
+    the first input written back; copy_: its two inputs already are the read and the write; geglu's gate writes half;
+    sd::add_layer_norm writes two)."""
     s = short(op["name"])
     args = op.get("args", {})
     tb = tensor_bytes(args.get("Input Dims", []), args.get("Input type", []))
@@ -175,6 +176,8 @@ def op_bytes(op):
         return total
     if s.startswith("geglu"):
         return total + max(known) // 2
+    if s == "add_layer_norm":  # writes the sum and the norm
+        return total + 2 * max(known)
     if s.endswith("_") and not s.endswith("__") and tb and tb[0] is not None:
         return total + tb[0]
     if s == "cat":

@@ -3,188 +3,361 @@
 // PyTorch's CUDA group_norm only reads NCHW: given a channels-last tensor it copies it to NCHW and
 // returns NCHW, which costs two transposes per norm and throws away what channels-last convolutions
 // gain. These kernels read and write NHWC directly, in three launches:
-//   1. per-channel sums of (x - p) and (x - p)^2 over the pixels of each sample, where p is the
-//      channel's value at the sample's first pixel (a shift that keeps the variance exact when the
-//      mean is large against the spread), accumulated in fp32 with atomics from pixel chunks;
-//   2. per (sample, group): mean and 1/sqrt(var + eps) from the channel sums, folded with gamma into
-//      a per-(sample, channel) scale; 3. y = (x - mean) * scale + beta (SiLU), 8 halves per load.
+//   1. channel_sums: per-channel sums of (x - p) and (x - p)^2 over a chunk of one sample's pixels, where
+//      p is the channel's value at the sample's first pixel (a shift that keeps the variance exact when the
+//      mean is large against the spread), in fp32. A block is a grid of (pixel slot, channel column)
+//      threads: each thread owns 8 (or 16) channels, keeps their sums in registers over its rows (several
+//      16-byte loads in flight), the block adds its slots up in shared memory and writes one partial per
+//      (chunk, channel): no atomics, no zeroed buffer, one wave of blocks over the GPU;
+//   2. group_stats: a block per (sample, group) adds the partials up in fp64 and folds mean, 1/sqrt(var +
+//      eps), gamma and beta into y = x * a + b per (sample, channel);
+//   3. apply_norm: the same thread grid as 1., each thread keeps a and b of its channels in registers and
+//      writes y = x * a + b (then SiLU) over its rows, 8 halves per load.
 // No torch headers here: sd_native_ops.cc allocates the tensors and passes raw pointers and the
 // current stream.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kMaxColumnsPerThread = 4;  // 8 channels a column: C <= 8 * 256 * 4 = 8192
+constexpr int kMaxThreads = 512;   // threads of a channel_sums / apply_norm block
+constexpr int kMaxColumns = 2;     // 8-channel columns per thread: C <= 8 * 512 * 2 = 8192
+constexpr int kStatsThreads = 128;
 
 union Pack8 {
   uint4 u;
   __half2 h[4];
 };
 
-__global__ void channel_sums(const __half* __restrict__ x, float* __restrict__ sums, int64_t hw, int c,
-                             int64_t rows_per_block, int threads_per_row, int columns_per_thread) {
+__device__ __forceinline__ void unpack(const Pack8& p, float* f) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 v = __half22float2(p.h[j]);
+    f[2 * j] = v.x;
+    f[2 * j + 1] = v.y;
+  }
+}
+
+// Thread layout of channel_sums and apply_norm for C channels: `columns` 8-channel columns per thread,
+// `tpr` threads per pixel row (thread t owns columns t, t + tpr, ...), `slots` rows side by side.
+struct Layout {
+  int columns;
+  int tpr;
+  int slots;
+  int threads() const { return tpr * slots; }
+};
+
+Layout layout_for(int c) {
+  const int c8 = c / 8;
+  Layout l;
+  l.columns = (c8 + kMaxThreads - 1) / kMaxThreads;
+  l.tpr = (c8 + l.columns - 1) / l.columns;
+  l.slots = kMaxThreads / l.tpr;
+  return l;
+}
+
+// Rows (loads) per thread and iteration: more in flight for one column, fewer registers for two.
+template <int COLS>
+__host__ __device__ constexpr int unroll() {
+  return COLS == 1 ? 4 : 2;
+}
+
+// The packs of U rows (row, row + slots, ...) in a thread's columns (lane, lane + tpr, ...), all loads issued
+// before any is used; zeros past row1 and in the columns the thread does not own.
+template <int U, int COLS>
+__device__ __forceinline__ void load_rows(Pack8 (&v)[U][COLS], const uint4* __restrict__ rows, int64_t row,
+                                          int64_t row1, int slots, int c8, int lane, int tpr, const bool (&has)[COLS]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    const int64_t r = row + static_cast<int64_t>(u) * slots;
+#pragma unroll
+    for (int k = 0; k < COLS; ++k) {
+      v[u][k].u = (r < row1 && has[k]) ? rows[r * c8 + lane + k * tpr] : make_uint4(0, 0, 0, 0);
+    }
+  }
+}
+
+template <int COLS>
+__global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
+    channel_sums(const __half* __restrict__ x, float* __restrict__ partial, int64_t hw, int c, int64_t rows_per_block,
+                 int tpr) {
+  constexpr int U = unroll<COLS>();
+  __shared__ __align__(16) float sh[kMaxThreads * 8 * COLS];
+  const int n = blockIdx.y;
+  const int chunk = blockIdx.x;
+  const int c8 = c / 8;
+  const int lane = threadIdx.x % tpr;
+  const int slot = threadIdx.x / tpr;
+  const int slots = blockDim.x / tpr;
+  const uint4* sample = reinterpret_cast<const uint4*>(x + static_cast<int64_t>(n) * hw * c);
+  const int64_t row0 = static_cast<int64_t>(chunk) * rows_per_block;
+  const int64_t row1 = row0 + rows_per_block < hw ? row0 + rows_per_block : hw;
+
+  float pivot[COLS][8], s1[COLS][8], s2[COLS][8];
+  bool has[COLS];
+#pragma unroll
+  for (int k = 0; k < COLS; ++k) {
+    has[k] = lane + k * tpr < c8;
+    Pack8 p;
+    p.u = has[k] ? sample[lane + k * tpr] : make_uint4(0, 0, 0, 0);  // pixel 0 of the sample
+    unpack(p, pivot[k]);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) s1[k][j] = s2[k][j] = 0.f;
+  }
+  // a column a thread does not own reads zeros against a zero pivot: it adds nothing
+  for (int64_t row = row0 + slot; row < row1; row += U * slots) {
+    Pack8 v[U][COLS];
+    load_rows<U, COLS>(v, sample, row, row1, slots, c8, lane, tpr, has);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (row + static_cast<int64_t>(u) * slots >= row1) break;
+#pragma unroll
+      for (int k = 0; k < COLS; ++k) {
+        float f[8];
+        unpack(v[u][k], f);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float a = f[j] - pivot[k][j];
+          s1[k][j] += a;
+          s2[k][j] = fmaf(a, a, s2[k][j]);
+        }
+      }
+    }
+  }
+  // the block's slots added up per channel: sh[slot * c + channel], s1 then s2
+  float* out = partial + (static_cast<int64_t>(n) * gridDim.x + chunk) * 2 * c;
+  for (int pass = 0; pass < 2; ++pass) {
+#pragma unroll
+    for (int k = 0; k < COLS; ++k) {
+      if (!has[k]) continue;
+      float* dst = sh + slot * c + (lane + k * tpr) * 8;
+      const float* src = pass == 0 ? s1[k] : s2[k];
+      reinterpret_cast<float4*>(dst)[0] = make_float4(src[0], src[1], src[2], src[3]);
+      reinterpret_cast<float4*>(dst)[1] = make_float4(src[4], src[5], src[6], src[7]);
+    }
+    __syncthreads();
+    for (int ch = threadIdx.x; ch < c; ch += blockDim.x) {
+      float t = 0.f;
+      for (int s = 0; s < slots; ++s) t += sh[s * c + ch];
+      out[pass * c + ch] = t;
+    }
+    __syncthreads();
+  }
+}
+
+__device__ __forceinline__ double block_sum(double v, double* sh) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x / 32;
+  __syncthreads();  // sh may still be read from a previous call
+  if (threadIdx.x % 32 == 0) sh[warp] = v;
+  __syncthreads();
+  double t = 0;
+  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) t += sh[w];
+  return t;
+}
+
+// One block per (group, sample): mean and 1/sqrt(var + eps) of the group from the channel_sums partials (in
+// fp64), folded with gamma and beta into ab = [a (c floats), b (c floats)] per sample, y = x * a + b.
+//   sum over the group of (x - mean)^2 = sum over channels of s2 - 2 (mean - p) s1 + hw (mean - p)^2
+// expanded into five sums over (chunk, channel) and channel.
+__global__ void __launch_bounds__(kStatsThreads)
+    group_stats(const __half* __restrict__ x, const float* __restrict__ partial, int chunks,
+                const __half* __restrict__ gamma, const __half* __restrict__ beta, float* __restrict__ ab, int64_t hw,
+                int c, int groups, float eps) {
+  __shared__ double sh[kStatsThreads / 32];
+  const int g = blockIdx.x;
+  const int n = blockIdx.y;
+  const int d = c / groups;
+  const int ch0 = g * d;
+  const __half* first = x + static_cast<int64_t>(n) * hw * c;  // the pivots: pixel 0 of the sample
+  const float* part = partial + static_cast<int64_t>(n) * chunks * 2 * c;
+  double s1 = 0, s2 = 0, ps1 = 0, p1 = 0, p2 = 0;
+  for (int i = threadIdx.x; i < chunks * d; i += blockDim.x) {
+    const int k = i / d;
+    const int ch = ch0 + i % d;
+    const double a = part[static_cast<int64_t>(k) * 2 * c + ch];
+    s1 += a;
+    s2 += part[static_cast<int64_t>(k) * 2 * c + c + ch];
+    ps1 += static_cast<double>(__half2float(first[ch])) * a;
+  }
+  for (int j = threadIdx.x; j < d; j += blockDim.x) {
+    const double p = __half2float(first[ch0 + j]);
+    p1 += p;
+    p2 += p * p;
+  }
+  s1 = block_sum(s1, sh);
+  s2 = block_sum(s2, sh);
+  ps1 = block_sum(ps1, sh);
+  p1 = block_sum(p1, sh);
+  p2 = block_sum(p2, sh);
+  const double hwd = static_cast<double>(hw);
+  const double mean = (s1 + hwd * p1) / (hwd * d);
+  double var = (s2 - 2.0 * (mean * s1 - ps1) + hwd * (d * mean * mean - 2.0 * mean * p1 + p2)) / (hwd * d);
+  if (var < 0) var = 0;
+  const double rstd = 1.0 / sqrt(var + eps);
+  float* a_out = ab + static_cast<int64_t>(n) * 2 * c;
+  for (int j = threadIdx.x; j < d; j += blockDim.x) {
+    const int ch = ch0 + j;
+    const double a = gamma != nullptr ? rstd * __half2float(gamma[ch]) : rstd;
+    const double b = (beta != nullptr ? __half2float(beta[ch]) : 0.0) - mean * a;
+    a_out[ch] = static_cast<float>(a);
+    a_out[c + ch] = static_cast<float>(b);
+  }
+}
+
+template <int COLS, bool SILU>
+__global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
+    apply_norm(const __half* __restrict__ x, __half* __restrict__ y, const float* __restrict__ ab, int64_t hw, int c,
+               int64_t rows_per_block, int tpr) {
+  constexpr int U = unroll<COLS>();
   const int n = blockIdx.y;
   const int c8 = c / 8;
-  const int lane = threadIdx.x % threads_per_row;
-  const int slot = threadIdx.x / threads_per_row;
-  const int slots = blockDim.x / threads_per_row;
-  if (slot >= slots) return;
-  const __half* sample = x + static_cast<int64_t>(n) * hw * c;
+  const int lane = threadIdx.x % tpr;
+  const int slot = threadIdx.x / tpr;
+  const int slots = blockDim.x / tpr;
+  const int64_t offset = static_cast<int64_t>(n) * hw * c8;  // in packs of 8
+  const uint4* in = reinterpret_cast<const uint4*>(x) + offset;
+  uint4* out = reinterpret_cast<uint4*>(y) + offset;
   const int64_t row0 = static_cast<int64_t>(blockIdx.x) * rows_per_block;
-  int64_t row1 = row0 + rows_per_block;
-  if (row1 > hw) row1 = hw;
+  const int64_t row1 = row0 + rows_per_block < hw ? row0 + rows_per_block : hw;
 
-  float s1[kMaxColumnsPerThread][8];
-  float s2[kMaxColumnsPerThread][8];
-  float pivot[kMaxColumnsPerThread][8];
-  for (int k = 0; k < columns_per_thread; ++k) {
-    const int col = lane + k * threads_per_row;
-    Pack8 p;
-    p.u = col < c8 ? reinterpret_cast<const uint4*>(sample)[col] : make_uint4(0, 0, 0, 0);
-    for (int j = 0; j < 4; ++j) {
-      const float2 f = __half22float2(p.h[j]);
-      pivot[k][2 * j] = f.x;
-      pivot[k][2 * j + 1] = f.y;
-    }
+  float a[COLS][8], b[COLS][8];
+  bool has[COLS];
+  const float* fold = ab + static_cast<int64_t>(n) * 2 * c;
+#pragma unroll
+  for (int k = 0; k < COLS; ++k) {
+    const int col = lane + k * tpr;
+    has[k] = col < c8;
+#pragma unroll
     for (int j = 0; j < 8; ++j) {
-      s1[k][j] = 0.f;
-      s2[k][j] = 0.f;
+      a[k][j] = has[k] ? fold[col * 8 + j] : 0.f;
+      b[k][j] = has[k] ? fold[c + col * 8 + j] : 0.f;
     }
   }
-  for (int64_t row = row0 + slot; row < row1; row += slots) {
-    const uint4* r = reinterpret_cast<const uint4*>(sample + row * c);
-    for (int k = 0; k < columns_per_thread; ++k) {
-      const int col = lane + k * threads_per_row;
-      if (col >= c8) break;
-      Pack8 p;
-      p.u = r[col];
-      for (int j = 0; j < 4; ++j) {
-        const float2 f = __half22float2(p.h[j]);
-        const float a = f.x - pivot[k][2 * j];
-        const float b = f.y - pivot[k][2 * j + 1];
-        s1[k][2 * j] += a;
-        s2[k][2 * j] += a * a;
-        s1[k][2 * j + 1] += b;
-        s2[k][2 * j + 1] += b * b;
+  for (int64_t row = row0 + slot; row < row1; row += U * slots) {
+    Pack8 v[U][COLS];
+    load_rows<U, COLS>(v, in, row, row1, slots, c8, lane, tpr, has);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int64_t r = row + static_cast<int64_t>(u) * slots;
+#pragma unroll
+      for (int k = 0; k < COLS; ++k) {
+        if (r >= row1 || !has[k]) continue;
+        float f[8];
+        unpack(v[u][k], f);
+        Pack8 q;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          float s = fmaf(f[2 * j], a[k][2 * j], b[k][2 * j]);
+          float t = fmaf(f[2 * j + 1], a[k][2 * j + 1], b[k][2 * j + 1]);
+          if (SILU) {
+            s = s / (1.f + __expf(-s));
+            t = t / (1.f + __expf(-t));
+          }
+          q.h[j] = __floats2half2_rn(s, t);
+        }
+        out[r * c8 + lane + k * tpr] = q.u;
       }
-    }
-  }
-  float* out = sums + static_cast<int64_t>(n) * c * 2;
-  for (int k = 0; k < columns_per_thread; ++k) {
-    const int col = lane + k * threads_per_row;
-    if (col >= c8) break;
-    for (int j = 0; j < 8; ++j) {
-      const int ch = col * 8 + j;
-      atomicAdd(out + 2 * ch, s1[k][j]);
-      atomicAdd(out + 2 * ch + 1, s2[k][j]);
     }
   }
 }
 
-// One thread per (sample, group): mean and scale per channel.
-__global__ void group_stats(const __half* __restrict__ x, const float* __restrict__ sums,
-                            const __half* __restrict__ gamma, float* __restrict__ mean_out,
-                            float* __restrict__ scale_out, int n_samples, int64_t hw, int c, int groups, float eps) {
-  const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-  if (idx >= n_samples * groups) return;
-  const int n = idx / groups;
-  const int g = idx % groups;
-  const int d = c / groups;
-  const __half* first = x + static_cast<int64_t>(n) * hw * c;  // the pivots: pixel 0 of the sample
-  const float* s = sums + static_cast<int64_t>(n) * c * 2;
-  const double count = static_cast<double>(hw) * d;
-  double total = 0;
-  for (int ch = g * d; ch < (g + 1) * d; ++ch) {
-    total += static_cast<double>(s[2 * ch]) + static_cast<double>(hw) * __half2float(first[ch]);
+// Blocks of `threads` threads of `kernel` that fit on one SM at once, cached per block size (warps).
+template <typename Kernel>
+int resident_blocks(Kernel kernel, int threads, std::atomic<int>* cache) {
+  const int warps = (threads + 31) / 32;
+  int v = cache[warps].load(std::memory_order_relaxed);
+  if (v == 0) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&v, kernel, threads, 0) != cudaSuccess || v < 1) v = 1;
+    cache[warps].store(v, std::memory_order_relaxed);
   }
-  const double mean = total / count;
-  double sq = 0;
-  for (int ch = g * d; ch < (g + 1) * d; ++ch) {
-    const double shift = mean - __half2float(first[ch]);  // (x - mean) = (x - p) - shift
-    sq += s[2 * ch + 1] - 2.0 * shift * s[2 * ch] + hw * shift * shift;
-  }
-  double var = sq / count;
-  if (var < 0) var = 0;
-  const float rstd = static_cast<float>(1.0 / sqrt(var + eps));
-  for (int ch = g * d; ch < (g + 1) * d; ++ch) {
-    mean_out[static_cast<int64_t>(n) * c + ch] = static_cast<float>(mean);
-    scale_out[static_cast<int64_t>(n) * c + ch] = gamma != nullptr ? rstd * __half2float(gamma[ch]) : rstd;
-  }
+  return v;
 }
 
-__global__ void apply_norm(const __half* __restrict__ x, __half* __restrict__ y, const float* __restrict__ mean,
-                           const float* __restrict__ scale, const __half* __restrict__ beta, int64_t hw, int c,
-                           int64_t packs, bool silu) {
-  const int c8 = c / 8;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < packs;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int col = static_cast<int>(i % c8);
-    const int64_t n = i / (hw * c8);
-    const float* m = mean + n * c + col * 8;
-    const float* a = scale + n * c + col * 8;
-    Pack8 p;
-    p.u = reinterpret_cast<const uint4*>(x)[i];
-    Pack8 q;
-    for (int j = 0; j < 4; ++j) {
-      const float2 f = __half22float2(p.h[j]);
-      float u = (f.x - m[2 * j]) * a[2 * j];
-      float v = (f.y - m[2 * j + 1]) * a[2 * j + 1];
-      if (beta != nullptr) {
-        u += __half2float(beta[col * 8 + 2 * j]);
-        v += __half2float(beta[col * 8 + 2 * j + 1]);
-      }
-      if (silu) {
-        u = u / (1.f + __expf(-u));
-        v = v / (1.f + __expf(-v));
-      }
-      q.h[j] = __floats2half2_rn(u, v);
-    }
-    reinterpret_cast<uint4*>(y)[i] = q.u;
-  }
+std::atomic<int> sums_cache[kMaxColumns + 1][kMaxThreads / 32 + 1];
+std::atomic<int> apply_cache[kMaxColumns + 1][2][kMaxThreads / 32 + 1];
+
+int sums_resident(const Layout& l) {
+  return l.columns == 1 ? resident_blocks(channel_sums<1>, l.threads(), sums_cache[1])
+                        : resident_blocks(channel_sums<2>, l.threads(), sums_cache[2]);
+}
+
+// Pixel chunks per sample (blocks along x): about one wave of `resident` blocks per SM over all samples, at
+// least `min_rows` rows each. Sets rows_per_block.
+int64_t chunks_for(int n, int64_t hw, int resident, int sm_count, int64_t min_rows, int64_t* rows_per_block) {
+  int64_t chunks = static_cast<int64_t>(resident) * sm_count / n;
+  const int64_t max_chunks = (hw + min_rows - 1) / min_rows;
+  if (chunks > max_chunks) chunks = max_chunks;
+  if (chunks < 1) chunks = 1;
+  *rows_per_block = (hw + chunks - 1) / chunks;
+  return (hw + *rows_per_block - 1) / *rows_per_block;
+}
+
+// channel_sums' chunks: at least 4 rows per slot and 16 per block (a partial is 2C floats against the 2C
+// bytes of a row: 16 rows keep the partials at most 1/4 of the input, far less for large tensors).
+int64_t sum_chunks(int n, int64_t hw, int c, int sm_count, int64_t* rows_per_block) {
+  const Layout l = layout_for(c);
+  const int64_t min_rows = 4LL * l.slots > 16 ? 4LL * l.slots : 16;
+  return chunks_for(n, hw, sums_resident(l), sm_count, min_rows, rows_per_block);
+}
+
+template <int COLS, bool SILU>
+void launch_apply(const Layout& l, const __half* x, __half* y, const float* ab, int n, int64_t hw, int c,
+                  int sm_count, cudaStream_t stream) {
+  const int resident = resident_blocks(apply_norm<COLS, SILU>, l.threads(), apply_cache[COLS][SILU ? 1 : 0]);
+  int64_t rows_per_block = 0;
+  const int64_t chunks = chunks_for(n, hw, resident, sm_count, static_cast<int64_t>(unroll<COLS>()) * l.slots,
+                                    &rows_per_block);
+  apply_norm<COLS, SILU><<<dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream>>>(x, y, ab, hw, c,
+                                                                                             rows_per_block, l.tpr);
 }
 
 }  // namespace
 
 // Whether the kernels handle this shape (otherwise the caller falls back to PyTorch's group_norm).
 extern "C" bool sd_group_norm_nhwc_supported(int c, int groups) {
-  return c % 8 == 0 && c % groups == 0 && c / 8 <= kThreads * kMaxColumnsPerThread;
+  return groups > 0 && c % 8 == 0 && c % groups == 0 && c / 8 <= kMaxThreads * kMaxColumns;
 }
 
-// x, y: (n, hw, c) fp16, 16-byte aligned; gamma, beta: (c) fp16 or null; work: 4 * n * c floats,
-// zeroed by the caller (channel sums, then mean and scale). Returns a CUDA error code (0 = success).
+// Floats of the work buffer sd_group_norm_nhwc needs for (n, hw, c): the channel_sums partials (n * chunks * 2c)
+// and the folded a, b (n * 2c). It need not be zeroed.
+extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, int sm_count) {
+  int64_t rows_per_block = 0;
+  const int64_t chunks = sum_chunks(n, hw, c, sm_count, &rows_per_block);
+  return static_cast<int64_t>(n) * (chunks + 1) * 2 * c;
+}
+
+// x, y: (n, hw, c) fp16, 16-byte aligned; gamma, beta: (c) fp16 or null; work: sd_group_norm_nhwc_work_floats
+// floats. Returns a CUDA error code (0 = success).
 extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, float* work,
                                   int n, int64_t hw, int c, int groups, float eps, bool silu, int sm_count,
                                   cudaStream_t stream) {
-  const int c8 = c / 8;
-  const int columns = (c8 + kThreads - 1) / kThreads;
-  const int threads_per_row = (c8 + columns - 1) / columns;
-  const int slots = kThreads / threads_per_row;
-  const int threads = threads_per_row * slots;
-  // enough blocks to fill the GPU twice over, each with at least a few rows per slot
-  int64_t chunks = (2LL * sm_count + n - 1) / n;
-  const int64_t max_chunks = (hw + 4 * slots - 1) / (4 * slots);
-  if (chunks > max_chunks) chunks = max_chunks;
-  if (chunks < 1) chunks = 1;
-  const int64_t rows_per_block = (hw + chunks - 1) / chunks;
-  chunks = (hw + rows_per_block - 1) / rows_per_block;
-  float* sums = work;
-  float* mean = work + 2LL * n * c;
-  float* scale = mean + static_cast<int64_t>(n) * c;
+  const Layout l = layout_for(c);
+  int64_t rows_per_block = 0;
+  const int64_t chunks = sum_chunks(n, hw, c, sm_count, &rows_per_block);
+  float* partial = work;
+  float* ab = work + static_cast<int64_t>(n) * chunks * 2 * c;
   const auto* xh = static_cast<const __half*>(x);
-  channel_sums<<<dim3(static_cast<unsigned>(chunks), n), threads, 0, stream>>>(xh, sums, hw, c, rows_per_block,
-                                                                                threads_per_row, columns);
-  const int pairs = n * groups;
-  group_stats<<<(pairs + 127) / 128, 128, 0, stream>>>(xh, sums, static_cast<const __half*>(gamma), mean, scale, n, hw,
-                                                        c, groups, eps);
-  const int64_t packs = static_cast<int64_t>(n) * hw * c8;
-  int64_t blocks = (packs + kThreads - 1) / kThreads;
-  if (blocks > 32LL * sm_count) blocks = 32LL * sm_count;
-  apply_norm<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(xh, static_cast<__half*>(y), mean, scale,
-                                                                      static_cast<const __half*>(beta), hw, c, packs,
-                                                                      silu);
+  auto* yh = static_cast<__half*>(y);
+  const dim3 grid(static_cast<unsigned>(chunks), n);
+  if (l.columns == 1) {
+    channel_sums<1><<<grid, l.threads(), 0, stream>>>(xh, partial, hw, c, rows_per_block, l.tpr);
+  } else {
+    channel_sums<2><<<grid, l.threads(), 0, stream>>>(xh, partial, hw, c, rows_per_block, l.tpr);
+  }
+  group_stats<<<dim3(groups, n), kStatsThreads, 0, stream>>>(xh, partial, static_cast<int>(chunks),
+                                                             static_cast<const __half*>(gamma),
+                                                             static_cast<const __half*>(beta), ab, hw, c, groups, eps);
+  if (l.columns == 1) {
+    silu ? launch_apply<1, true>(l, xh, yh, ab, n, hw, c, sm_count, stream)
+         : launch_apply<1, false>(l, xh, yh, ab, n, hw, c, sm_count, stream);
+  } else {
+    silu ? launch_apply<2, true>(l, xh, yh, ab, n, hw, c, sm_count, stream)
+         : launch_apply<2, false>(l, xh, yh, ab, n, hw, c, sm_count, stream);
+  }
   return static_cast<int>(cudaGetLastError());
 }

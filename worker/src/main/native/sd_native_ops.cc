@@ -1,5 +1,6 @@
 // Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm (with NHWC
-// kernels of our own in group_norm_nhwc.cu), channels-last conversion, GEGLU (geglu.cu), CUDA
+// kernels of our own in group_norm_nhwc.cu), layer norm and residual add + layer norm (layer_norm.cu),
+// channels-last conversion, GEGLU (geglu.cu), CUDA
 // graph capture/replay of a sequence of DJL calls, and CUDA caching-allocator statistics.
 //
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
@@ -24,17 +25,29 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 // geglu.cu
 extern "C" bool sd_geglu_supported(int inner);
 extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int sm_count, cudaStream_t stream);
 
+// bias_add.cu
+extern "C" bool sd_bias_add_supported(int64_t hw, int64_t c);
+extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, const void* residual, int n, int64_t hw,
+                           int c, int sm_count, cudaStream_t stream);
+
 // group_norm_nhwc.cu
 extern "C" bool sd_group_norm_nhwc_supported(int c, int groups);
+extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, int sm_count);
 extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, float* work, int n,
                                   int64_t hw, int c, int groups, float eps, bool silu, int sm_count,
                                   cudaStream_t stream);
+
+// layer_norm.cu
+extern "C" bool sd_layer_norm_supported(int c);
+extern "C" int sd_layer_norm(const void* x, const void* d, void* sum, void* y, const void* gamma, const void* beta,
+                             int64_t rows, int c, float eps, cudaStream_t stream);
 
 namespace {
 
@@ -117,7 +130,8 @@ at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optiona
       reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0) {
     const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
     auto y = at::empty_like(x, at::MemoryFormat::ChannelsLast);
-    auto work = at::zeros({4 * n * c}, x.options().dtype(at::kFloat));
+    auto work = at::empty({sd_group_norm_nhwc_work_floats(static_cast<int>(n), hw, static_cast<int>(c), sm_count())},
+                          x.options().dtype(at::kFloat));
     int err = sd_group_norm_nhwc(x.data_ptr(), y.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
                                  beta ? beta->data_ptr() : nullptr, work.data_ptr<float>(), static_cast<int>(n), hw,
                                  static_cast<int>(c), static_cast<int>(groups), static_cast<float>(eps), silu,
@@ -150,6 +164,74 @@ at::Tensor geglu_gate(const at::Tensor& h) {
   }
   auto parts = h.chunk(2, -1);
   return parts[0] * at::gelu(parts[1]);
+}
+
+// LayerNorm over the last dimension, optionally after a residual add (sum = x + d, y = layer_norm(sum)): our
+// kernel (layer_norm.cu) for fp16 contiguous CUDA tensors with fp16 gamma and beta, PyTorch's add and layer_norm
+// otherwise. Returns {sum, y} ({undefined, y} without d).
+std::atomic<bool> layer_norm_kernel_on{true};
+
+bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+
+std::pair<at::Tensor, at::Tensor> layer_norm(const at::Tensor& x, const std::optional<at::Tensor>& d,
+                                             const std::optional<at::Tensor>& gamma,
+                                             const std::optional<at::Tensor>& beta, double eps) {
+  RECORD_FUNCTION(d ? "sd::add_layer_norm" : "sd::layer_norm",
+                  std::vector<c10::IValue>({x, d ? *d : at::Tensor(), gamma ? *gamma : at::Tensor()}));
+  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+  const int64_t c = x.dim() > 0 ? x.size(-1) : 0;
+  if (layer_norm_kernel_on.load() && !unusable.load() && x.is_cuda() && x.scalar_type() == at::kHalf &&
+      x.is_contiguous() && x.numel() > 0 && sd_layer_norm_supported(static_cast<int>(c)) && aligned16(x) &&
+      half_vector(gamma, c) && half_vector(beta, c) && (!gamma || aligned16(*gamma)) && (!beta || aligned16(*beta)) &&
+      (!d || (d->is_cuda() && d->scalar_type() == at::kHalf && d->is_contiguous() && d->sizes() == x.sizes() &&
+              d->device() == x.device() && aligned16(*d)))) {
+    auto y = at::empty_like(x, at::MemoryFormat::Contiguous);
+    auto sum = d ? at::empty_like(x, at::MemoryFormat::Contiguous) : at::Tensor();
+    int err = sd_layer_norm(x.data_ptr(), d ? d->data_ptr() : nullptr, d ? sum.data_ptr() : nullptr, y.data_ptr(),
+                            gamma ? gamma->data_ptr() : nullptr, beta ? beta->data_ptr() : nullptr, x.numel() / c,
+                            static_cast<int>(c), static_cast<float>(eps), c10::cuda::getCurrentCUDAStream());
+    if (launched(err, unusable, "layer norm")) return {sum, y};
+  }
+  auto sum = d ? x + *d : at::Tensor();
+  return {sum, at::layer_norm(d ? sum : x, {c}, gamma, beta, eps)};
+}
+
+// y += bias (C) + nbias (B, C) + residual (B, C, H, W), in place, each term optional: our one-pass kernel
+// (bias_add.cu) for fp16 channels-last CUDA tensors, PyTorch's broadcasting add_ per term otherwise.
+std::atomic<bool> bias_kernel_on{true};
+
+at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias,
+                       const std::optional<at::Tensor>& residual) {
+  RECORD_FUNCTION("sd::bias_add", std::vector<c10::IValue>({y, bias ? *bias : at::Tensor(), nbias ? *nbias : at::Tensor(),
+                                                            residual ? *residual : at::Tensor()}));
+  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+  const bool four_d = y.dim() == 4;
+  const int64_t n = four_d ? y.size(0) : 0, c = four_d ? y.size(1) : 0, hw = four_d ? y.size(2) * y.size(3) : 0;
+  if (bias_kernel_on.load() && !unusable.load() && four_d && y.is_cuda() && y.scalar_type() == at::kHalf &&
+      y.is_contiguous(at::MemoryFormat::ChannelsLast) && aligned16(y) && sd_bias_add_supported(hw, c) &&
+      (!bias || (half_vector(bias, c) && aligned16(*bias))) &&
+      (!nbias || (nbias->is_cuda() && nbias->scalar_type() == at::kHalf && nbias->is_contiguous() &&
+                  nbias->numel() == n * c && aligned16(*nbias))) &&
+      (!residual || (residual->is_cuda() && residual->scalar_type() == at::kHalf &&
+                     residual->sizes() == y.sizes() && residual->is_contiguous(at::MemoryFormat::ChannelsLast) &&
+                     aligned16(*residual)))) {
+    int err = sd_bias_add(y.data_ptr(), bias ? bias->data_ptr() : nullptr, nbias ? nbias->data_ptr() : nullptr,
+                          residual ? residual->data_ptr() : nullptr, static_cast<int>(n), hw, static_cast<int>(c),
+                          sm_count(), c10::cuda::getCurrentCUDAStream());
+    if (launched(err, unusable, "bias add")) return y;
+  }
+  std::vector<int64_t> shape(y.dim(), 1);
+  if (bias) {
+    shape[1] = bias->numel();
+    y.add_(bias->view(shape));
+  }
+  if (nbias) {
+    shape[0] = y.size(0);
+    shape[1] = y.size(1);
+    y.add_(nbias->view(shape));
+  }
+  if (residual) y.add_(*residual);
+  return y;
 }
 
 // ---- LoRA patches (issue 14) ---------------------------------------------------------------
@@ -287,6 +369,54 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_group
   NATIVE_END(0)
 }
 
+// torch.nn.functional.layer_norm over the last dimension (gamma, beta: (C) or 0).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_layerNorm(
+    JNIEnv* env, jclass, jlong x, jlong gamma, jlong beta, jdouble eps) {
+  NATIVE_BEGIN
+  return wrap(layer_norm(T(x), std::nullopt, opt(gamma), opt(beta), eps).second);
+  NATIVE_END(0)
+}
+
+// Residual add + layer norm: {s = x + d, layer_norm(s)} (two new tensor handles).
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_addLayerNorm(
+    JNIEnv* env, jclass, jlong x, jlong d, jlong gamma, jlong beta, jdouble eps) {
+  NATIVE_BEGIN
+  auto r = layer_norm(T(x), T(d), opt(gamma), opt(beta), eps);
+  jlongArray out = env->NewLongArray(2);
+  if (out == nullptr) return nullptr;  // OutOfMemoryError pending
+  jlong v[2] = {wrap(std::move(r.first)), wrap(std::move(r.second))};
+  env->SetLongArrayRegion(out, 0, 2, v);
+  return out;
+  NATIVE_END(nullptr)
+}
+
+// torch.nn.Conv2d (groups 1) without its bias, then conv bias + nbias (B, C) per sample and channel + residual
+// (B, C, H, W) added in one pass (bias_add); nbias and residual may be 0.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_conv2d(
+    JNIEnv* env, jclass, jlong x, jlong w, jlong b, jint stride, jint padding, jlong nbias, jlong residual) {
+  NATIVE_BEGIN
+  auto y = at::convolution(T(x), T(w), std::nullopt, {stride, stride}, {padding, padding}, {1, 1}, false, {0, 0}, 1);
+  return wrap(bias_add(y, opt(b), opt(nbias), opt(residual)));
+  NATIVE_END(0)
+}
+
+// y += bias + nbias + residual in place (bias_add; any of them 0); the kernel checks against PyTorch.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_biasAdd(JNIEnv* env, jclass, jlong y, jlong b,
+                                                                                  jlong nbias, jlong residual) {
+  NATIVE_BEGIN
+  return wrap(bias_add(T(y), opt(b), opt(nbias), opt(residual)));
+  NATIVE_END(0)
+}
+
+// torch.nn.functional.linear as Python's nn.Linear runs it (at::linear: a contiguous 3-d input goes through addmm, the
+// bias fused into the matrix product), unlike DJL's linear (the C++ frontend's, which adds the bias in a second pass).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linear(JNIEnv* env, jclass, jlong x, jlong w,
+                                                                                 jlong b) {
+  NATIVE_BEGIN
+  return wrap(at::linear(T(x), T(w), opt(b)));
+  NATIVE_END(0)
+}
+
 // The tensor in channels-last memory layout (a copy unless it already is; 4-d tensors only).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_channelsLast(JNIEnv* env, jclass, jlong x) {
   NATIVE_BEGIN
@@ -364,6 +494,18 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setCud
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setGegluKernel(JNIEnv* env, jclass,
                                                                                        jboolean on) {
   geglu_kernel_on.store(on);
+}
+
+// Our LayerNorm kernel (on = true, the default) or PyTorch's layer_norm (and add).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLayerNormKernel(JNIEnv* env, jclass,
+                                                                                           jboolean on) {
+  layer_norm_kernel_on.store(on);
+}
+
+// Our one-pass bias add kernel (on = true, the default) or PyTorch's add_ per term.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setBiasKernel(JNIEnv* env, jclass,
+                                                                                      jboolean on) {
+  bias_kernel_on.store(on);
 }
 
 // cuDNN autotuning (torch.backends.cudnn.benchmark).

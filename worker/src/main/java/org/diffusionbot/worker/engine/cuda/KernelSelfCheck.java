@@ -5,11 +5,13 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.norm.LayerNorm;
 import java.io.PrintStream;
 import java.util.Locale;
 
 /**
- * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels and the one-pass GEGLU gate)
+ * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels, the one-pass GEGLU gate, the
+ * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel)
  * against PyTorch on the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with
  * PyTorch in fp32 on the same fp16 inputs. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}),
  * {@code worker.jar bench --check} those of SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
@@ -17,24 +19,33 @@ import java.util.Locale;
  * @param groupNorm (B, C, H, W) shapes for GroupNorm (32 groups: C a multiple of 32), each run with mean 0 and
  *                  mean 40 (spread 2), with and without SiLU
  * @param geglu     (rows, 2I) shapes for the GEGLU gate (I a multiple of 8 takes the vectorised path)
+ * @param biasAdd   (B, C, H, W) shapes for the bias add of a convolution's output, each run with the bias
+ *                  alone, bias + per-sample bias, and bias + residual
+ * @param layerNorm (rows, C) shapes for LayerNorm over C (C a multiple of 8 up to 2048 takes our kernel), each run
+ *                  with mean 0 and mean 40 (spread 2), alone and after a residual add
  */
-public record KernelSelfCheck(long[][] groupNorm, long[][] geglu) {
+public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm) {
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
                 {2, 2560, 16, 16}, {16, 960, 32, 32}},
-            new long[][] {{16 * 4096, 2560}, {16 * 1024, 5120}, {2 * 64, 10240}, {3, 16}});
+            new long[][] {{16 * 4096, 2560}, {16 * 1024, 5120}, {2 * 64, 10240}, {3, 16}},
+            new long[][] {{16, 320, 64, 64}, {2, 1280, 32, 32}, {16, 1280, 8, 8}, {1, 128, 512, 512}, {3, 8, 5, 7}},
+            new long[][] {{16 * 4096, 320}, {2 * 4096, 640}, {2 * 1024, 1280}, {16 * 256, 1280}, {2 * 77, 768},
+                {3, 2048}, {5, 40}, {4, 2056}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
-            new long[][] {{2 * 256, 2560}, {3, 16}});
+            new long[][] {{2 * 256, 2560}, {3, 16}},
+            new long[][] {{2, 320, 16, 16}, {3, 8, 5, 7}},
+            new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
         if (!NativeOps.available()) {
             return true;
         }
-        return groupNorm(gpu, out) & geglu(gpu, out);
+        return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -75,6 +86,86 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu) {
                     NDArray torch16 = h.get("..., :" + sh[1] / 2).mul(h.get("..., " + sh[1] / 2 + ":")
                             .getNDArrayInternal().gelu());
                     ok &= matches(out, String.format(Locale.ROOT, "%-18s", new Shape(sh)), exact, ours, torch16);
+                }
+            }
+        }
+        return ok;
+    }
+
+    private boolean biasAdd(Device gpu, PrintStream out) {
+        out.println("== NHWC bias (+ per-sample bias | + residual) add kernel vs PyTorch's adds (fp16 on CUDA; oracle: fp32)");
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : biasAdd) {
+                for (String with : new String[] {"bias", "bias+per-sample", "bias+residual"}) {
+                    try (NDManager t = m.newSubManager()) {
+                        Shape shape = new Shape(sh);
+                        NDArray y = t.randomNormal(shape).mul(3f).toType(DataType.FLOAT16, false);
+                        NDArray b = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
+                        NDArray nb = with.equals("bias+per-sample")
+                                ? t.randomNormal(new Shape(sh[0], sh[1])).toType(DataType.FLOAT16, false) : null;
+                        NDArray r = with.equals("bias+residual")
+                                ? t.randomNormal(shape).mul(3f).toType(DataType.FLOAT16, false) : null;
+                        NDArray exact = y.toType(DataType.FLOAT32, false).add(b.toType(DataType.FLOAT32, false)
+                                .reshape(1, sh[1], 1, 1));
+                        NDArray torch16 = y.add(b.reshape(1, sh[1], 1, 1));
+                        if (nb != null) {
+                            exact = exact.add(nb.toType(DataType.FLOAT32, false).reshape(sh[0], sh[1], 1, 1));
+                            torch16 = torch16.add(nb.reshape(sh[0], sh[1], 1, 1));
+                        }
+                        if (r != null) {
+                            exact = exact.add(r.toType(DataType.FLOAT32, false));
+                            torch16 = torch16.add(r);
+                        }
+                        NDArray yc = NativeOps.toChannelsLast(y);
+                        NDArray rc = r == null ? null : NativeOps.toChannelsLast(r);
+                        NDArray ours = NativeOps.wrap(yc, NativeOps.biasAdd(NativeOps.h(yc), NativeOps.h(b),
+                                NativeOps.h(nb), NativeOps.h(rc)));
+                        ok &= matches(out, String.format(Locale.ROOT, "%-18s %-16s", shape, with), exact, ours, torch16);
+                    }
+                }
+            }
+        }
+        return ok;
+    }
+
+    private boolean layerNorm(Device gpu, PrintStream out) {
+        out.println("== LayerNorm kernel (alone and after a residual add) vs PyTorch's layer_norm (fp16 on CUDA; oracle: fp32)");
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : layerNorm) {
+                for (float offset : new float[] {0f, 40f}) {
+                    for (boolean add : new boolean[] {false, true}) {
+                        try (NDManager t = m.newSubManager()) {
+                            Shape shape = new Shape(sh);
+                            Shape norm = new Shape(sh[1]);
+                            NDArray x = t.randomNormal(shape).mul(2f).add(offset).toType(DataType.FLOAT16, false);
+                            NDArray d = t.randomNormal(shape).toType(DataType.FLOAT16, false);
+                            NDArray gamma = t.randomNormal(norm).toType(DataType.FLOAT16, false);
+                            NDArray beta = t.randomNormal(norm).toType(DataType.FLOAT16, false);
+                            NDArray ours;
+                            NDArray in = x;
+                            if (add) {
+                                NDArray[] r = NativeOps.addLayerNorm(x, d, gamma, beta, 1e-5);
+                                in = x.add(d); // PyTorch's fp16 add: the sum must match bit for bit
+                                float diff = in.toType(DataType.FLOAT32, false).sub(r[0].toType(DataType.FLOAT32, false))
+                                        .abs().max().getFloat();
+                                if (diff != 0f) {
+                                    out.printf(Locale.ROOT, "  %-18s offset %2.0f add: sum differs from PyTorch's by %.4f -> FAIL%n",
+                                            shape, offset, diff);
+                                    ok = false;
+                                }
+                                ours = r[1];
+                            } else {
+                                ours = NativeOps.layerNorm(x, gamma, beta, 1e-5);
+                            }
+                            NDArray exact = LayerNorm.layerNorm(in.toType(DataType.FLOAT32, false), norm,
+                                    gamma.toType(DataType.FLOAT32, false), beta.toType(DataType.FLOAT32, false), 1e-5f).head();
+                            NDArray torch16 = LayerNorm.layerNorm(in, norm, gamma, beta, 1e-5f).head();
+                            ok &= matches(out, String.format(Locale.ROOT, "%-18s offset %2.0f add %-5s", shape, offset, add),
+                                    exact, ours, torch16);
+                        }
+                    }
                 }
             }
         }

@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Optional native helpers (worker/src/main/native/sd_native_ops.cc) built against the libtorch that
  * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
- * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, and CUDA
+ * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, LayerNorm and
+ * residual add + LayerNorm (a kernel of our own), and CUDA
  * allocator statistics. Loaded only when the environment variable (or system
  * property) {@code SD_NATIVE_OPS} names the library file; everything has a plain DJL fallback, so CPU
  * runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
@@ -47,8 +48,13 @@ public final class NativeOps {
             setCudnnAttention(cudnnAttn);
             boolean gegluKernel = EngineSettings.onUnlessZero("SD_GEGLU_KERNEL");
             setGegluKernel(gegluKernel);
-            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {})", path,
-                    bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off");
+            boolean biasKernel = EngineSettings.onUnlessZero("SD_BIAS_KERNEL");
+            setBiasKernel(biasKernel);
+            boolean layerNormKernel = EngineSettings.onUnlessZero("SD_LAYERNORM_KERNEL");
+            setLayerNormKernel(layerNormKernel);
+            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
+                    + " LayerNorm kernel {})", path, bench ? "on" : "off", cudnnAttn ? "first" : "default order",
+                    gegluKernel ? "on" : "off", biasKernel ? "on" : "off", layerNormKernel ? "on" : "off");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
@@ -94,6 +100,43 @@ public final class NativeOps {
     public static native long groupNorm(long x, int groups, long gamma, long beta, double eps, boolean silu);
 
     public static native long geglu(long x, long w, long b);
+
+    /**
+     * {@code torch.nn.Conv2d} (groups 1, dilation 1) of x (B, Cin, H, W) with weight (C, Cin, k, k), then its bias
+     * (C), {@code nbias} (B, C) per sample and channel (a ResNet's time embedding) and {@code residual} (B, C, H', W')
+     * added in one pass (our kernel for fp16 channels-last CUDA tensors, {@code SD_BIAS_KERNEL=0}: PyTorch's adds).
+     * {@code nbias} and {@code residual} may be 0.
+     */
+    public static native long conv2d(long x, long w, long b, int stride, int padding, long nbias, long residual);
+
+    /** y += bias (C) + nbias (B, C) + residual (B, C, H, W) in place, as {@link #conv2d} adds them (kernel checks). */
+    public static native long biasAdd(long y, long b, long nbias, long residual);
+
+    /** {@code at::linear} (x (..., in), w (out, in), b (out) or 0): the bias fused into the product, as nn.Linear. */
+    public static native long linear(long x, long w, long b);
+
+    public static native long layerNorm(long x, long gamma, long beta, double eps);
+
+    public static native long[] addLayerNorm(long x, long d, long gamma, long beta, double eps);
+
+    /**
+     * {@code torch.nn.functional.layer_norm} of {@code x} (..., C) over C: our kernel (layer_norm.cu) for fp16
+     * contiguous CUDA tensors with fp16 (C) gamma and beta and C a multiple of 8 up to 2048, PyTorch's layer_norm
+     * otherwise or with {@code SD_LAYERNORM_KERNEL=0}. Needs the library.
+     */
+    public static NDArray layerNorm(NDArray x, NDArray gamma, NDArray beta, double eps) {
+        return wrap(x, layerNorm(h(x), h(gamma), h(beta), eps));
+    }
+
+    /**
+     * Residual add + LayerNorm in one pass: {@code {s = x + d, layer_norm(s)}} (s rounded to x's type first, as
+     * PyTorch's add; the same kernel and fallback as {@link #layerNorm(NDArray, NDArray, NDArray, double)}, then
+     * PyTorch's add and layer_norm). {@code d} has the shape of {@code x}. Needs the library.
+     */
+    public static NDArray[] addLayerNorm(NDArray x, NDArray d, NDArray gamma, NDArray beta, double eps) {
+        long[] r = addLayerNorm(h(x), h(d), h(gamma), h(beta), eps);
+        return new NDArray[] {wrap(x, r[0]), wrap(x, r[1])};
+    }
 
     public static native long gegluGate(long h);
 
@@ -188,6 +231,10 @@ public final class NativeOps {
     private static native void setCudnnAttention(boolean on);
 
     private static native void setGegluKernel(boolean on);
+
+    private static native void setBiasKernel(boolean on);
+
+    private static native void setLayerNormKernel(boolean on);
 
     /** cuDNN's fused attention ahead of flash attention in SDPA (recapture graphs after a change). */
     public static void cudnnAttention(boolean on) {

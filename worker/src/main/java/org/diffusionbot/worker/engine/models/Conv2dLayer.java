@@ -3,13 +3,19 @@ package org.diffusionbot.worker.engine.models;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.convolutional.Conv2d;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 
-/** {@code torch.nn.Conv2d} with square kernel, one fused op. */
+/**
+ * {@code torch.nn.Conv2d} with square kernel. With {@link NativeOps} the bias, and optionally a per-sample bias
+ * and a residual, are added to the convolution's output in one pass ({@link NativeOps#conv2d}).
+ */
 final class Conv2dLayer {
     private final NDArray weight;
     private final NDArray bias;
     private final Shape stride;
     private final Shape padding;
+    private final int strideN;
+    private final int paddingN;
     private static final Shape DILATION = new Shape(1, 1);
 
     Conv2dLayer(Params p, String prefix, int in, int out, int kernel, int stride, int padding) {
@@ -17,6 +23,8 @@ final class Conv2dLayer {
         this.bias = p.get(prefix + ".bias", out);
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);
+        this.strideN = stride;
+        this.paddingN = padding;
     }
 
     /** A stride-1 convolution with "same" padding. */
@@ -25,6 +33,24 @@ final class Conv2dLayer {
     }
 
     NDArray forward(NDArray x) {
-        return Conv2d.conv2d(x, weight, bias, stride, padding, DILATION, 1).head();
+        return forward(x, null, null);
+    }
+
+    /**
+     * @param x (B, in, H, W)
+     * @param perSample (B, out) added to every pixel of each sample and channel (a time embedding), or null
+     * @param residual (B, out, H', W') added to the output, or null
+     * @return conv(x) + bias (+ perSample) (+ residual), (B, out, H', W')
+     */
+    NDArray forward(NDArray x, NDArray perSample, NDArray residual) {
+        if (NativeOps.enabled()) {
+            return NativeOps.wrap(x, NativeOps.conv2d(NativeOps.h(x), NativeOps.h(weight), NativeOps.h(bias), strideN,
+                    paddingN, NativeOps.h(perSample), NativeOps.h(residual)));
+        }
+        NDArray y = Conv2d.conv2d(x, weight, bias, stride, padding, DILATION, 1).head();
+        if (perSample != null) {
+            y = y.add(perSample.reshape(perSample.getShape().get(0), perSample.getShape().get(1), 1, 1));
+        }
+        return residual == null ? y : y.add(residual);
     }
 }

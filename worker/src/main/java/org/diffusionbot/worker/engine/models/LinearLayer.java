@@ -2,6 +2,7 @@ package org.diffusionbot.worker.engine.models;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.core.Linear;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 
 /** {@code torch.nn.Linear}: y = x W^T + b over the last axis, one fused op. */
 final class LinearLayer {
@@ -18,6 +19,9 @@ final class LinearLayer {
     }
 
     NDArray forward(NDArray x) {
+        if (NativeOps.enabled()) { // DJL's linear adds the bias in a pass of its own for inputs of 3+ dimensions
+            return NativeOps.wrap(x, NativeOps.linear(NativeOps.h(x), NativeOps.h(weight), NativeOps.h(bias)));
+        }
         return bias == null ? Linear.linear(x, weight).head() : Linear.linear(x, weight, bias).head();
     }
 }

@@ -32,14 +32,10 @@ final class ResnetBlock2D {
     }
 
     private NDArray run(NDArray x, NDArray tembAct) {
-        NDArray h = conv1.forward(norm1.forwardSilu(x));
-        if (timeProj != null) {
-            NDArray t = timeProj.forward(tembAct);
-            h = h.add(t.reshape(t.getShape().get(0), t.getShape().get(1), 1, 1));
-        }
-        h = conv2.forward(norm2.forwardSilu(h));
+        NDArray t = timeProj == null ? null : timeProj.forward(tembAct); // (B, out), added with conv1's bias
+        NDArray h = conv1.forward(norm1.forwardSilu(x), t, null);
         NDArray res = shortcut == null ? x : shortcut.forward(x);
-        NDArray y = res.add(h);
+        NDArray y = conv2.forward(norm2.forwardSilu(h), null, res); // the residual added with conv2's bias
         return outputScale == 1.0 ? y : y.div(outputScale);
     }
 }

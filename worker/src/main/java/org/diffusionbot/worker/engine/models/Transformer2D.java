@@ -48,9 +48,11 @@ final class Transformer2D {
         }
 
         private NDArray run(NDArray x, NDArray context) {
-            x = x.add(attn1.forward(norm1.forward(x), null, null));
-            x = x.add(attn2.forward(norm2.forward(x), context, null));
-            NDArray n3 = norm3.forward(x);
+            // each residual add and the next pre-norm in one pass: {x + attn(...), norm(x + attn(...))}
+            NDArray[] xn = norm2.addForward(x, attn1.forward(norm1.forward(x), null, null));
+            xn = norm3.addForward(xn[0], attn2.forward(xn[1], context, null));
+            x = xn[0];
+            NDArray n3 = xn[1];
             NDArray h;
             if (NativeOps.enabled()) {
                 h = NativeOps.wrap(n3, NativeOps.geglu(NativeOps.h(n3), NativeOps.h(geglu.weight), NativeOps.h(geglu.bias)));
@@ -111,9 +113,6 @@ final class Transformer2D {
             y = projOutLinear.forward(y);
         }
         y = y.transpose(0, 2, 1).reshape(b, channels, h, w);
-        if (!linearProjection) {
-            y = projOutConv.forward(y);
-        }
-        return y.add(x);
+        return linearProjection ? y.add(x) : projOutConv.forward(y, null, x);
     }
 }
