@@ -25,6 +25,7 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
 import org.diffusionbot.worker.engine.lora.LoraTargets;
 import org.diffusionbot.worker.engine.lora.ModelFolder;
 import org.diffusionbot.worker.engine.lora.PatchableModel;
+import org.diffusionbot.worker.engine.models.NamedParameters;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.runtime.Batcher;
@@ -38,7 +39,8 @@ import org.diffusionbot.worker.runtime.ImageGenerator;
  * (q, k, v, out) and feed-forward weight of the model's UNet, then prints (1) the time of the first use of
  * both (files mapped, factors put on the device), the time to apply one set and remove it again and the
  * time to switch from one set to the other (best and median of 5; the device synchronised), with the
- * native library also the same through DJL ({@code SD_LORA_NATIVE=0}), and (2) images/s of {@code jobs}
+ * native library also {@link #check} and the same figures through DJL ({@code SD_LORA_NATIVE=0}), and (2)
+ * images/s of {@code jobs}
  * one-image jobs that alternate between the two sets against the same jobs all of one set, each batched
  * as the worker batches them ({@link Batcher}, capacity = jobs).
  */
@@ -116,6 +118,11 @@ public final class LoraBench {
                         nativePatches ? "native, one call each (SD_LORA_NATIVE=0: DJL)" : "DJL, weight by weight");
                 out.printf(Locale.ROOT, "switch from one set to the other: best %.1f ms, median %.1f ms%n", t[2], t[3]);
                 if (nativePatches) {
+                    String check = check(p.models().unet().parameters(), patcher, a, m);
+                    out.println(check);
+                    if (check.contains("FAIL")) {
+                        return 1;
+                    }
                     System.setProperty("SD_LORA_NATIVE", "0");
                     try {
                         t = applyRemove(patcher, a, b, m);
@@ -161,6 +168,66 @@ public final class LoraBench {
         once.sort(null);
         switches.sort(null);
         return new double[] {once.get(0), once.get(2), switches.get(0), switches.get(2)};
+    }
+
+    /**
+     * The native patch against DJL's on a sample of the covered weights (the first {@value #CHECKED}, fused
+     * and pre-scaled q among them): the largest difference of the patched values (each path adds the float32
+     * sum with one rounding to float16; they may differ by a float16 step where the float32 sums round
+     * differently), and whether taking the set off gives back every sampled weight bit for bit on both paths.
+     *
+     * @return one line, with FAIL when a restore is not exact or the paths differ by more than 1e-2
+     */
+    static String check(NamedParameters unet, LoraPatcher patcher, Map<String, LoraTags.Lora> set, NDManager m) {
+        List<String> names = unet.all().keySet().stream().filter(n -> COVERED.matcher(n).matches()).limit(CHECKED).toList();
+        Map<String, float[]> before = values(unet, names, m);
+        patcher.apply(set);
+        Map<String, float[]> nativeValues = values(unet, names, m);
+        patcher.apply(Map.of());
+        boolean restored = same(before, values(unet, names, m));
+        System.setProperty("SD_LORA_NATIVE", "0");
+        Map<String, float[]> djl;
+        try {
+            patcher.apply(set);
+            djl = values(unet, names, m);
+            patcher.apply(Map.of());
+            restored &= same(before, values(unet, names, m));
+        } finally {
+            System.clearProperty("SD_LORA_NATIVE");
+        }
+        double max = 0;
+        long differ = 0;
+        long all = 0;
+        for (String n : names) {
+            float[] x = nativeValues.get(n);
+            float[] y = djl.get(n);
+            for (int i = 0; i < x.length; i++) {
+                max = Math.max(max, Math.abs(x[i] - y[i]));
+                differ += x[i] != y[i] ? 1 : 0;
+            }
+            all += x.length;
+        }
+        boolean ok = restored && max <= 1e-2;
+        return String.format(Locale.ROOT, "check (%s): native vs DJL patch over %d weights: max |diff| %.3g, %d of %d values"
+                + " differ; restored bit for bit on both paths: %s", ok ? "OK" : "FAIL", names.size(), max, differ, all,
+                restored ? "yes" : "NO");
+    }
+
+    /** How many weights {@link #check} compares. */
+    private static final int CHECKED = 24;
+
+    private static Map<String, float[]> values(NamedParameters params, List<String> names, NDManager m) {
+        Map<String, float[]> out = new java.util.LinkedHashMap<>();
+        try (NDManager tmp = m.newSubManager()) {
+            for (String n : names) {
+                out.put(n, params.get(n).value(tmp).toFloatArray());
+            }
+        }
+        return out;
+    }
+
+    private static boolean same(Map<String, float[]> a, Map<String, float[]> b) {
+        return a.keySet().stream().allMatch(n -> java.util.Arrays.equals(a.get(n), b.get(n)));
     }
 
     /** Waits for the device's queued work. */

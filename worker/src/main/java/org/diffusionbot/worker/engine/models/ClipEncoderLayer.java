@@ -34,9 +34,9 @@ final class ClipEncoderLayer {
      * @return (B, N, hidden)
      */
     NDArray forward(NDArray x, NDArray mask) {
-        x = x.add(attn.forward(norm1.forward(x), null, mask));
-        NDArray h = fc1.forward(norm2.forward(x));
+        NDArray[] xn = norm2.addForward(x, attn.forward(norm1.forward(x), null, mask)); // {x + attn, ln2(x + attn)}
+        NDArray h = fc1.forward(xn[1]);
         h = gelu ? h.getNDArrayInternal().gelu() : h.mul(h.mul(1.702f).getNDArrayInternal().sigmoid());
-        return x.add(fc2.forward(h));
+        return xn[0].add(fc2.forward(h));
     }
 }

@@ -59,6 +59,23 @@ public final class Parameter {
         return storage;
     }
 
+    /** @return what the stored values are multiplied by ({@code storage = scale · value}) */
+    double storedScale() {
+        return scale;
+    }
+
+    /**
+     * The stored rows as they are (the storage's dtype, the scale not undone), a copy in {@code manager}.
+     *
+     * @param manager owner of the copy
+     * @return the rows, of {@link #shape()}
+     */
+    NDArray stored(NDManager manager) {
+        NDArray c = view().duplicate();
+        c.attach(manager);
+        return c;
+    }
+
     /** @return whether a patch is applied ({@link #restore} undoes it) */
     public boolean patched() {
         return original != null;

@@ -20,13 +20,16 @@ import java.util.List;
 import java.util.Map;
 import org.diffusionbot.worker.engine.io.SafetensorsWriter;
 import org.diffusionbot.worker.engine.io.Weights;
+import org.diffusionbot.worker.engine.lora.PatchableModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A loaded model's parameters by diffusers name: every tensor of the file is there with its value
  * (fused and pre-scaled attention projections included); a patch in place gives the model built from
- * the patched weights, and a restore gives back the original bit for bit, on the same arrays.
+ * the patched weights, and a restore gives back the original bit for bit, on the same arrays; LoRA
+ * terms added in float16 give the float32 sum rounded once (DJL's path; the native one is checked on
+ * the GPU by the bench's runs).
  */
 class NamedParametersTest {
     private static final Path UNET_FILE = ReferenceData.modelDir().resolve("unet/diffusion_pytorch_model.safetensors");
@@ -131,6 +134,56 @@ class NamedParametersTest {
             Map<String, float[]> restored = snapshot(p);
             stored.forEach((n, v) -> assertArrayEquals(v, restored.get(n), n + " restored bit-identical"));
             p.all().forEach((n, par) -> assertSame(storageObjects.get(n), par.storage(), n + " is the same array"));
+        }
+    }
+
+    @Test
+    void lowRankChangesInFloat16AreTheFloat32SumRoundedOnceAndComeOffBitForBit() {
+        UNetConfig cfg = UNetConfig.load(ReferenceData.modelDir().resolve("unet/config.json"));
+        try (NDManager m = NDManager.newBaseManager(Device.cpu()); Weights w = Weights.open(UNET_FILE)) {
+            NamedParameters p = new UNet2DConditionModel(cfg, w, m, DataType.FLOAT16, Device.cpu()).parameters();
+            Map<String, byte[]> before = new LinkedHashMap<>();
+            p.all().forEach((n, par) -> before.put(n, par.stored(m).toByteArray()));
+            // the fused, pre-scaled q; k of a fused k|v; a 3x3 conv (LoCon); two terms on one of them
+            List<String> names = List.of(PATCHED.get(0), PATCHED.get(3), PATCHED.get(5));
+            ai.djl.engine.Engine.getInstance().setRandomSeed(7);
+            List<Parameter> params = new java.util.ArrayList<>();
+            List<List<PatchableModel.Term>> terms = new java.util.ArrayList<>();
+            Map<String, byte[]> expected = new LinkedHashMap<>();
+            for (int i = 0; i < names.size(); i++) {
+                Parameter par = p.get(names.get(i));
+                long rows = par.shape().get(0);
+                long cols = par.shape().size() / rows;
+                List<PatchableModel.Term> t = new java.util.ArrayList<>();
+                NDArray sum = null;
+                for (int k = 0; k <= (i == 0 ? 1 : 0); k++) {
+                    NDArray up = m.randomNormal(0, 0.2f, new Shape(rows, 4), DataType.FLOAT32).toType(
+                            k == 1 ? DataType.FLOAT16 : DataType.FLOAT32, false); // a float16 file's factor too
+                    NDArray down = m.randomNormal(0, 0.2f, new Shape(4, cols), DataType.FLOAT32);
+                    double scale = k == 0 ? 0.7 : -1.3;
+                    t.add(new PatchableModel.Term(up, down, scale));
+                    NDArray x = up.toType(DataType.FLOAT32, false).mul((float) (scale * par.storedScale())).matMul(down);
+                    sum = sum == null ? x : sum.add(x);
+                }
+                params.add(par);
+                terms.add(t);
+                expected.put(names.get(i), par.stored(m).toType(DataType.FLOAT32, false).add(sum.reshape(par.shape()))
+                        .toType(DataType.FLOAT16, false).toByteArray());
+            }
+            expected.forEach((n, e) -> assertFalse(java.util.Arrays.equals(before.get(n), e), n + " changes"));
+            Parameter.addAll(params, terms);
+            Map<String, byte[]> once = new LinkedHashMap<>();
+            p.all().forEach((n, par) -> {
+                byte[] now = par.stored(m).toByteArray();
+                once.put(n, now);
+                assertArrayEquals(expected.getOrDefault(n, before.get(n)), now, n + ": the float32 sum rounded once");
+            });
+            p.restoreAll();
+            p.all().forEach((n, par) -> assertArrayEquals(before.get(n), par.stored(m).toByteArray(), n + " restored"));
+            Parameter.addAll(params, terms);
+            p.all().forEach((n, par) -> assertArrayEquals(once.get(n), par.stored(m).toByteArray(), n + " again"));
+            p.restoreAll();
+            assertFalse(p.patched());
         }
     }
 
