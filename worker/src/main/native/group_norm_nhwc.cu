@@ -25,7 +25,7 @@ namespace {
 
 constexpr int kMaxThreads = 512;   // threads of a channel_sums / apply_norm block
 constexpr int kMaxColumns = 2;     // 8-channel columns per thread: C <= 8 * 512 * 2 = 8192
-constexpr int kStatsThreads = 128;
+constexpr int kStatsThreads = 256;
 
 union Pack8 {
   uint4 u;
@@ -129,6 +129,7 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
   }
   // the block's slots added up per channel: sh[slot * c + channel], s1 then s2
   float* out = partial + (static_cast<int64_t>(n) * gridDim.x + chunk) * 2 * c;
+#pragma unroll
   for (int pass = 0; pass < 2; ++pass) {
 #pragma unroll
     for (int k = 0; k < COLS; ++k) {
@@ -176,7 +177,8 @@ __global__ void __launch_bounds__(kStatsThreads)
   const __half* first = x + static_cast<int64_t>(n) * hw * c;  // the pivots: pixel 0 of the sample
   const float* part = partial + static_cast<int64_t>(n) * chunks * 2 * c;
   double s1 = 0, s2 = 0, ps1 = 0, p1 = 0, p2 = 0;
-  for (int i = threadIdx.x; i < chunks * d; i += blockDim.x) {
+#pragma unroll 4
+  for (int i = threadIdx.x; i < chunks * d; i += blockDim.x) {  // (chunk, channel) pairs, several loads in flight
     const int k = i / d;
     const int ch = ch0 + i % d;
     const double a = part[static_cast<int64_t>(k) * 2 * c + ch];

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
 import java.util.regex.Matcher;
@@ -26,8 +27,8 @@ import org.diffusionbot.worker.engine.models.VaeConfig;
  * variants). Every tensor is validated: missing, unexpected or mis-shaped tensors raise a
  * {@link ModelFormatException} naming them.
  *
- * <p>The {@code *(config, Weights, ...)} methods take already-named weights, so another layout (the
- * single-file checkpoint) only needs to map its names to diffusers names in front of them.
+ * <p>A folder is read into {@link ModelParts} ({@link #parts}) and built by {@link ModelAssembly}, the
+ * path the single-file checkpoint takes too once its names are mapped ({@link SingleFileCheckpoint#parts}).
  */
 public final class DiffusersLoader {
     private static final List<String> WEIGHT_FILES = List.of(
@@ -60,22 +61,29 @@ public final class DiffusersLoader {
             throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder");
         }
         refuseRefiner(dir);
-        NDManager manager = NDManager.newBaseManager(device);
+        try (ModelParts parts = parts(dir, vaeFile == null)) {
+            return ModelAssembly.assemble(parts, dtype, device, vaeFile);
+        }
+    }
+
+    /**
+     * The folder's parts: each component's config and weights file, opened (the tensors are read when built).
+     * StableDiffusionXLPipeline declares {@code text_encoder_2} a CLIPTextModelWithProjection.
+     *
+     * @param withVae whether to open {@code vae/}'s weights (not when a separate VAE replaces them; its config is read)
+     */
+    static ModelParts parts(Path dir, boolean withVae) {
+        List<Weights> opened = new ArrayList<>();
         try {
-            ClipTextEncoder text = loadTextEncoder(dir.resolve("text_encoder"), manager, dtype, device);
-            // StableDiffusionXLPipeline declares text_encoder_2 a CLIPTextModelWithProjection
-            ClipTextEncoder text2 = Files.isDirectory(dir.resolve("text_encoder_2"))
-                    ? loadTextEncoder(dir.resolve("text_encoder_2"), true, manager, dtype, device) : null;
-            UNet2DConditionModel unet = loadUNet(dir.resolve("unet"), manager, dtype, device);
-            VaeConfig ownVae = VaeConfig.load(config(dir.resolve("vae")));
-            boolean sdxl = text2 != null;
-            // SDXL: the VAE in float32 when its config says force_upcast, as diffusers' SDXL pipeline upcasts it
-            AutoencoderKL vae = VaeFile.loadOr(vaeFile, ownVae, sdxl, manager, dtype, device, owner -> loadVae(
-                    dir.resolve("vae"), owner, sdxl ? AutoencoderKL.sdxlDtype(ownVae, dtype) : dtype, device));
-            checkSdxl(dir, text, text2, unet);
-            return new StableDiffusionModels(manager, text, text2, unet, vae);
+            ModelParts.Part<ClipTextConfig> text = textEncoderPart(dir.resolve("text_encoder"), false, opened);
+            ModelParts.Part<ClipTextConfig> text2 = Files.isDirectory(dir.resolve("text_encoder_2"))
+                    ? textEncoderPart(dir.resolve("text_encoder_2"), true, opened) : null;
+            ModelParts.Part<UNetConfig> unet = unetPart(dir.resolve("unet"), opened);
+            ModelParts.Part<VaeConfig> vae = withVae ? vaePart(dir.resolve("vae"), opened)
+                    : new ModelParts.Part<>(VaeConfig.load(config(dir.resolve("vae"))), null);
+            return new ModelParts(dir.toString(), text, text2, unet, vae, List.copyOf(opened));
         } catch (RuntimeException e) {
-            manager.close();
+            opened.forEach(Weights::close);
             throw e;
         }
     }
@@ -88,28 +96,6 @@ public final class DiffusersLoader {
         }
     }
 
-    /** SDXL's parts fit together: a text_time UNet has a second encoder whose projection it takes. */
-    private static void checkSdxl(Path dir, ClipTextEncoder text, ClipTextEncoder text2, UNet2DConditionModel unet) {
-        UNetConfig u = unet.config();
-        if (!u.hasTextTime()) {
-            if (text2 != null) {
-                throw new ModelFormatException(dir + ": text_encoder_2/ is present but the UNet takes no pooled text "
-                        + "embedding (addition_embed_type is not text_time)");
-            }
-            return;
-        }
-        if (text2 == null || text2.config().projectionDim() == 0) {
-            throw new ModelFormatException(dir + ": the UNet (addition_embed_type text_time) needs text_encoder_2/ "
-                    + "(CLIPTextModelWithProjection)");
-        }
-        int ctx = text.config().hiddenSize() + text2.config().hiddenSize();
-        if (ctx != u.crossAttentionDim() || text2.config().projectionDim() != u.pooledDim()) {
-            throw new ModelFormatException(dir + ": text encoders (hidden " + text.config().hiddenSize() + " + "
-                    + text2.config().hiddenSize() + ", projection " + text2.config().projectionDim() + ") do not fit the UNet "
-                    + "(cross_attention_dim " + u.crossAttentionDim() + ", pooled width " + u.pooledDim() + ")");
-        }
-    }
-
     /**
      * @param componentDir e.g. {@code .../unet}
      * @param manager owner of the parameters
@@ -118,8 +104,8 @@ public final class DiffusersLoader {
      * @return the UNet
      */
     public static UNet2DConditionModel loadUNet(Path componentDir, NDManager manager, DataType dtype, Device device) {
-        UNetConfig cfg = UNetConfig.load(config(componentDir));
-        return build(componentDir, Function.identity(), m -> w -> new UNet2DConditionModel(cfg, w, m, dtype, device), manager);
+        return buildOne(o -> unetPart(componentDir, o),
+                (c, w, m) -> new UNet2DConditionModel(c, w, m, dtype, device), manager);
     }
 
     /**
@@ -132,9 +118,8 @@ public final class DiffusersLoader {
      * @return the VAE
      */
     public static AutoencoderKL loadVae(Path componentDir, NDManager manager, DataType dtype, Device device) {
-        VaeConfig cfg = VaeConfig.load(config(componentDir));
-        return build(componentDir, w -> w.renamed(DiffusersLoader::renameLegacyVaeAttention),
-                m -> w -> new AutoencoderKL(cfg, w, m, dtype, device), manager);
+        return buildOne(o -> vaePart(componentDir, o), (c, w, m) -> new AutoencoderKL(c, w, m, dtype, device),
+                manager);
     }
 
     /**
@@ -156,10 +141,34 @@ public final class DiffusersLoader {
      */
     public static ClipTextEncoder loadTextEncoder(Path componentDir, boolean withProjection, NDManager manager,
             DataType dtype, Device device) {
+        return buildOne(o -> textEncoderPart(componentDir, withProjection, o),
+                (c, w, m) -> new ClipTextEncoder(c, w, m, dtype, device), manager);
+    }
+
+    private static ModelParts.Part<UNetConfig> unetPart(Path componentDir, List<Weights> opened) {
+        UNetConfig cfg = UNetConfig.load(config(componentDir));
+        return new ModelParts.Part<>(cfg, open(componentDir, opened));
+    }
+
+    /** The VAE, accepting the old attention names ({@code query, key, value, proj_attn}). */
+    private static ModelParts.Part<VaeConfig> vaePart(Path componentDir, List<Weights> opened) {
+        VaeConfig cfg = VaeConfig.load(config(componentDir));
+        return new ModelParts.Part<>(cfg, open(componentDir, opened).renamed(DiffusersLoader::renameLegacyVaeAttention));
+    }
+
+    /** A CLIP text encoder ({@code text_model.embeddings.position_ids} is ignored). */
+    private static ModelParts.Part<ClipTextConfig> textEncoderPart(Path componentDir, boolean withProjection,
+            List<Weights> opened) {
         Path file = config(componentDir);
         ClipTextConfig cfg = ClipTextConfig.parse(file.toString(), ConfigJson.text(file), withProjection);
-        return build(componentDir, w -> w.ignoreUnused(n -> n.endsWith("embeddings.position_ids")),
-                m -> w -> new ClipTextEncoder(cfg, w, m, dtype, device), manager);
+        return new ModelParts.Part<>(cfg, open(componentDir, opened).ignoreUnused(n -> n.endsWith("embeddings.position_ids")));
+    }
+
+    /** Opens a component's weights file and records it in {@code opened}. */
+    private static Weights open(Path componentDir, List<Weights> opened) {
+        Weights w = Weights.open(weightsFile(componentDir));
+        opened.add(w);
+        return w;
     }
 
     /**
@@ -210,20 +219,14 @@ public final class DiffusersLoader {
         return p;
     }
 
-    private static <T> T build(Path componentDir, Function<Weights, Weights> mapping,
-            Function<NDManager, Function<Weights, T>> ctor, NDManager manager) {
-        try (Weights file = Weights.open(weightsFile(componentDir))) {
-            Weights w = mapping.apply(file);
-            // parameters live in a child of the caller's manager: freed with it, or at once on failure
-            NDManager owner = manager.newSubManager();
-            try {
-                T model = ctor.apply(owner).apply(w);
-                w.verify();
-                return model;
-            } catch (RuntimeException e) {
-                owner.close();
-                throw e;
-            }
+    /** Builds one component ({@link ModelAssembly#build}), closing its file afterwards. */
+    private static <C, T> T buildOne(Function<List<Weights>, ModelParts.Part<C>> part,
+            ModelAssembly.Builder<C, T> builder, NDManager manager) {
+        List<Weights> opened = new ArrayList<>();
+        try {
+            return ModelAssembly.build(part.apply(opened), builder, manager);
+        } finally {
+            opened.forEach(Weights::close);
         }
     }
 }

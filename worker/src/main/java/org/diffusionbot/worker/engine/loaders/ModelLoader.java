@@ -1,26 +1,19 @@
 package org.diffusionbot.worker.engine.loaders;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.Locale;
-import java.util.Map;
 import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
-import org.diffusionbot.worker.engine.io.TensorView;
 import org.diffusionbot.worker.engine.io.Weights;
-import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.models.ClipTextConfig;
-import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.models.VaeConfig;
-import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig;
 import org.diffusionbot.worker.engine.schedulers.SchedulerConfig.PredictionType;
 import org.diffusionbot.worker.engine.text.ClipTokenizer;
@@ -261,7 +254,8 @@ public final class ModelLoader {
             CheckpointArchitecture.Inferred arch = CheckpointArchitecture.infer(all, options.normNumGroups());
             checkRunnable(file.toString(), arch.unet(), arch.vae());
             SchedulerConfig sc = singleFileScheduler(all, arch.family(), options);
-            StableDiffusionModels models = assemble(all, arch, dtype, device, options.vae());
+            StableDiffusionModels models = ModelAssembly.assemble(SingleFileCheckpoint.parts(all, arch, options.vae() == null),
+                    dtype, device, options.vae());
             ClipTokenizer tokenizer2 = arch.text2() != null ? ClipTokenizer.bundled(0) : null; // SDXL's OpenCLIP pads with '!'
             return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), tokenizer2, sc, dtype,
                     device, describe(file + " (" + arch.family() + ")", options), options.pipelineOrSettings());
@@ -328,114 +322,5 @@ public final class ModelLoader {
             case "v", "v_prediction", "vpred", "v_pred" -> PredictionType.V_PREDICTION;
             default -> null;
         };
-    }
-
-    /**
-     * The models of a single file (SD 1.x: {@code cond_stage_model.transformer.*}; SD 2.x: OpenCLIP
-     * {@code cond_stage_model.model.*}; SDXL: text encoder 1 {@code conditioner.embedders.0.transformer.*},
-     * text encoder 2 OpenCLIP {@code conditioner.embedders.1.model.*}; then the SGM UNet and the VAE,
-     * or the separate VAE).
-     */
-    static StableDiffusionModels assemble(Weights all, CheckpointArchitecture.Inferred arch, DataType dtype,
-            Device device, Path vaeFile) {
-        NDManager manager = NDManager.newBaseManager(device);
-        try {
-            boolean sdxl = arch.family() == CheckpointArchitecture.Family.SDXL;
-            Weights t1 = switch (arch.family()) {
-                case SD1 -> SingleFileCheckpoint.textEncoder(all);
-                case SD2 -> openClipText(all, CheckpointArchitecture.OPENCLIP_PREFIX, arch.text().numHiddenLayers(), false);
-                case SDXL -> SingleFileCheckpoint.textEncoder(all, CheckpointArchitecture.SDXL_TEXT1_PREFIX);
-            };
-            ClipTextEncoder te1 = new ClipTextEncoder(arch.text(), t1, manager.newSubManager(), dtype, device);
-            t1.verify();
-            ClipTextEncoder te2 = null;
-            if (sdxl) {
-                Weights t2 = openClipText(all, CheckpointArchitecture.SDXL_TEXT2_PREFIX, arch.text2().numHiddenLayers(), true);
-                te2 = new ClipTextEncoder(arch.text2(), t2, manager.newSubManager(), dtype, device);
-                t2.verify();
-            }
-            Weights u = SingleFileCheckpoint.unet(all, arch.unet());
-            UNet2DConditionModel unet = new UNet2DConditionModel(arch.unet(), u, manager.newSubManager(), dtype, device);
-            u.verify();
-            AutoencoderKL vae = VaeFile.loadOr(vaeFile, arch.vae(), sdxl, manager, dtype, device, owner -> {
-                Weights v = SingleFileCheckpoint.vae(all, arch.vae());
-                AutoencoderKL own = new AutoencoderKL(arch.vae(), v, owner,
-                        sdxl ? AutoencoderKL.sdxlDtype(arch.vae(), dtype) : dtype, device);
-                v.verify();
-                return own;
-            });
-            return new StableDiffusionModels(manager, te1, te2, unet, vae);
-        } catch (RuntimeException e) {
-            manager.close();
-            throw e;
-        }
-    }
-
-    /**
-     * Maps an OpenCLIP text tower to transformers CLIP names, as diffusers' single-file conversion
-     * does, splitting the fused {@code in_proj} into q/k/v and ignoring the logit scale: SD 2.x
-     * ({@code cond_stage_model.model.*}) keeps all layers but the last (SD 2 conditions on the
-     * penultimate layer) and drops the text projection; SDXL's second encoder ({@code
-     * conditioner.embedders.1.model.*}) keeps every layer and its {@code text_projection}, stored as
-     * [hidden, projection] and applied as {@code x @ P}, becomes {@code text_projection.weight} (its
-     * transpose).
-     *
-     * @param all all tensors of the file
-     * @param prefix where the OpenCLIP tower lives
-     * @param layers layers to keep
-     * @param projection whether to keep {@code text_projection}
-     * @return the text encoder tensors under {@code text_model.*} (and {@code text_projection.weight}) names
-     */
-    public static Weights openClipText(Weights all, String prefix, int layers, boolean projection) {
-        Weights sub = all.subset(prefix);
-        Map<String, TensorView> out = new LinkedHashMap<>();
-        String t = "text_model.";
-        for (String n : sub.names()) {
-            TensorView v = sub.get(n);
-            switch (n) {
-                case "token_embedding.weight" -> out.put(t + "embeddings.token_embedding.weight", v);
-                case "positional_embedding" -> out.put(t + "embeddings.position_embedding.weight", v);
-                case "ln_final.weight" -> out.put(t + "final_layer_norm.weight", v);
-                case "ln_final.bias" -> out.put(t + "final_layer_norm.bias", v);
-                case "text_projection" -> {
-                    if (projection) {
-                        out.put("text_projection.weight", v.transposed(n + "^T"));
-                    }
-                }
-                case "logit_scale", "attn_mask" -> { }
-                default -> mapResblock(n, v, layers, out, sub.source());
-            }
-        }
-        return Weights.of(sub.source(), out);
-    }
-
-    private static void mapResblock(String n, TensorView v, int layers, Map<String, TensorView> out, String source) {
-        String pre = "transformer.resblocks.";
-        if (!n.startsWith(pre)) {
-            out.put("unexpected." + n, v);
-            return;
-        }
-        String rest = n.substring(pre.length());
-        int dot = rest.indexOf('.');
-        int layer = Integer.parseInt(rest.substring(0, dot));
-        if (layer >= layers) {
-            return; // the dropped last layer
-        }
-        String p = "text_model.encoder.layers." + layer + ".";
-        String r = rest.substring(dot + 1);
-        switch (r) {
-            case "attn.in_proj_weight", "attn.in_proj_bias" -> {
-                long d = v.shape().get(0) / 3;
-                String kind = r.endsWith("weight") ? "weight" : "bias";
-                out.put(p + "self_attn.q_proj." + kind, v.rows(n + "[q]", 0, d));
-                out.put(p + "self_attn.k_proj." + kind, v.rows(n + "[k]", d, d));
-                out.put(p + "self_attn.v_proj." + kind, v.rows(n + "[v]", 2 * d, d));
-            }
-            default -> {
-                String mapped = r.replace("attn.out_proj.", "self_attn.out_proj.").replace("ln_1.", "layer_norm1.")
-                        .replace("ln_2.", "layer_norm2.").replace("mlp.c_fc.", "mlp.fc1.").replace("mlp.c_proj.", "mlp.fc2.");
-                out.put(p + mapped, v);
-            }
-        }
     }
 }

@@ -1,31 +1,30 @@
 package org.diffusionbot.worker.engine.loaders;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
 import org.diffusionbot.worker.engine.io.TensorView;
 import org.diffusionbot.worker.engine.io.Weights;
-import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.models.ClipTextConfig;
-import org.diffusionbot.worker.engine.models.ClipTextEncoder;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
-import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.models.VaeConfig;
 
 /**
- * The original single-file Stable Diffusion 1.x checkpoint layout (as Automatic1111 / ComfyUI users
+ * The original single-file Stable Diffusion checkpoint layout (as Automatic1111 / ComfyUI users
  * download it: {@code model.diffusion_model.*}, {@code first_stage_model.*}, {@code
- * cond_stage_model.transformer.*}) as a pure name-mapping layer in front of the diffusers-named
- * model classes. VAE attention weights, stored as 1x1 convolutions there, are viewed as linear.
- * The file holds no configs: the caller supplies them (e.g. the SD 1.5 ones).
+ * cond_stage_model.transformer.*}; SD 2.x's and SDXL's OpenCLIP text towers, {@link #openClipText})
+ * as a pure name-mapping layer in front of the diffusers-named model classes: {@link #parts} gives the
+ * {@link ModelParts} that {@link ModelAssembly} builds, as for a diffusers folder. VAE attention
+ * weights, stored as 1x1 convolutions there, are viewed as linear. The file holds no configs: {@link
+ * CheckpointArchitecture} infers them from the tensor shapes (or the caller supplies them).
  */
 public final class SingleFileCheckpoint {
     /** Prefix of UNet tensors. */
@@ -59,22 +58,36 @@ public final class SingleFileCheckpoint {
      */
     public static StableDiffusionModels load(Path file, UNetConfig unetConfig, VaeConfig vaeConfig, ClipTextConfig textConfig,
             DataType dtype, Device device) {
-        NDManager manager = NDManager.newBaseManager(device);
         try (Weights all = Weights.open(file)) {
-            Weights text = textEncoder(all);
-            ClipTextEncoder te = new ClipTextEncoder(textConfig, text, manager.newSubManager(), dtype, device);
-            text.verify();
-            Weights u = unet(all, unetConfig);
-            UNet2DConditionModel unet = new UNet2DConditionModel(unetConfig, u, manager.newSubManager(), dtype, device);
-            u.verify();
-            Weights v = vae(all, vaeConfig);
-            AutoencoderKL vae = new AutoencoderKL(vaeConfig, v, manager.newSubManager(), dtype, device);
-            v.verify();
-            return new StableDiffusionModels(manager, te, unet, vae);
-        } catch (RuntimeException e) {
-            manager.close();
-            throw e;
+            ModelParts parts = new ModelParts(all.source(), new ModelParts.Part<>(textConfig, textEncoder(all)), null,
+                    new ModelParts.Part<>(unetConfig, unet(all, unetConfig)),
+                    new ModelParts.Part<>(vaeConfig, vae(all, vaeConfig)), List.of());
+            return ModelAssembly.assemble(parts, dtype, device, null);
         }
+    }
+
+    /**
+     * A single file's parts under diffusers names (SD 1.x: {@code cond_stage_model.transformer.*}; SD 2.x:
+     * OpenCLIP {@code cond_stage_model.model.*}; SDXL: text encoder 1 {@code conditioner.embedders.0.transformer.*},
+     * text encoder 2 OpenCLIP {@code conditioner.embedders.1.model.*}; then the SGM UNet and the VAE), views of
+     * {@code all}, which the caller keeps open until they are built.
+     *
+     * @param all every tensor of the file
+     * @param arch its family and configs ({@link CheckpointArchitecture#infer})
+     * @param withVae whether to map the file's VAE (not when a separate VAE replaces it)
+     */
+    static ModelParts parts(Weights all, CheckpointArchitecture.Inferred arch, boolean withVae) {
+        Weights text = switch (arch.family()) {
+            case SD1 -> textEncoder(all);
+            case SD2 -> openClipText(all, CheckpointArchitecture.OPENCLIP_PREFIX, arch.text().numHiddenLayers(), false);
+            case SDXL -> textEncoder(all, CheckpointArchitecture.SDXL_TEXT1_PREFIX);
+        };
+        ModelParts.Part<ClipTextConfig> text2 = arch.family() != CheckpointArchitecture.Family.SDXL ? null
+                : new ModelParts.Part<>(arch.text2(), openClipText(all, CheckpointArchitecture.SDXL_TEXT2_PREFIX,
+                        arch.text2().numHiddenLayers(), true));
+        return new ModelParts(all.source(), new ModelParts.Part<>(arch.text(), text), text2,
+                new ModelParts.Part<>(arch.unet(), unet(all, arch.unet())),
+                new ModelParts.Part<>(arch.vae(), withVae ? vae(all, arch.vae()) : null), List.of());
     }
 
     /**
@@ -245,5 +258,73 @@ public final class SingleFileCheckpoint {
             }
         }
         return rest;
+    }
+
+    /**
+     * Maps an OpenCLIP text tower to transformers CLIP names, as diffusers' single-file conversion
+     * does, splitting the fused {@code in_proj} into q/k/v and ignoring the logit scale: SD 2.x
+     * ({@code cond_stage_model.model.*}) keeps all layers but the last (SD 2 conditions on the
+     * penultimate layer) and drops the text projection; SDXL's second encoder ({@code
+     * conditioner.embedders.1.model.*}) keeps every layer and its {@code text_projection}, stored as
+     * [hidden, projection] and applied as {@code x @ P}, becomes {@code text_projection.weight} (its
+     * transpose).
+     *
+     * @param all all tensors of the file
+     * @param prefix where the OpenCLIP tower lives
+     * @param layers layers to keep
+     * @param projection whether to keep {@code text_projection}
+     * @return the text encoder tensors under {@code text_model.*} (and {@code text_projection.weight}) names
+     */
+    public static Weights openClipText(Weights all, String prefix, int layers, boolean projection) {
+        Weights sub = all.subset(prefix);
+        Map<String, TensorView> out = new LinkedHashMap<>();
+        String t = "text_model.";
+        for (String n : sub.names()) {
+            TensorView v = sub.get(n);
+            switch (n) {
+                case "token_embedding.weight" -> out.put(t + "embeddings.token_embedding.weight", v);
+                case "positional_embedding" -> out.put(t + "embeddings.position_embedding.weight", v);
+                case "ln_final.weight" -> out.put(t + "final_layer_norm.weight", v);
+                case "ln_final.bias" -> out.put(t + "final_layer_norm.bias", v);
+                case "text_projection" -> {
+                    if (projection) {
+                        out.put("text_projection.weight", v.transposed(n + "^T"));
+                    }
+                }
+                case "logit_scale", "attn_mask" -> { }
+                default -> mapResblock(n, v, layers, out, sub.source());
+            }
+        }
+        return Weights.of(sub.source(), out);
+    }
+
+    private static void mapResblock(String n, TensorView v, int layers, Map<String, TensorView> out, String source) {
+        String pre = "transformer.resblocks.";
+        if (!n.startsWith(pre)) {
+            out.put("unexpected." + n, v);
+            return;
+        }
+        String rest = n.substring(pre.length());
+        int dot = rest.indexOf('.');
+        int layer = Integer.parseInt(rest.substring(0, dot));
+        if (layer >= layers) {
+            return; // the dropped last layer
+        }
+        String p = "text_model.encoder.layers." + layer + ".";
+        String r = rest.substring(dot + 1);
+        switch (r) {
+            case "attn.in_proj_weight", "attn.in_proj_bias" -> {
+                long d = v.shape().get(0) / 3;
+                String kind = r.endsWith("weight") ? "weight" : "bias";
+                out.put(p + "self_attn.q_proj." + kind, v.rows(n + "[q]", 0, d));
+                out.put(p + "self_attn.k_proj." + kind, v.rows(n + "[k]", d, d));
+                out.put(p + "self_attn.v_proj." + kind, v.rows(n + "[v]", 2 * d, d));
+            }
+            default -> {
+                String mapped = r.replace("attn.out_proj.", "self_attn.out_proj.").replace("ln_1.", "layer_norm1.")
+                        .replace("ln_2.", "layer_norm2.").replace("mlp.c_fc.", "mlp.fc1.").replace("mlp.c_proj.", "mlp.fc2.");
+                out.put(p + mapped, v);
+            }
+        }
     }
 }

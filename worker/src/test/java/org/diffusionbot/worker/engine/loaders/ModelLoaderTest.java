@@ -53,6 +53,37 @@ class ModelLoaderTest {
         }
     }
 
+    @Test
+    void aSingleFileAndItsDiffusersFolderGiveTheSameNamedTensorsForTheOneAssemblyPath() {
+        for (Path[] pair : List.of(new Path[] {TinyModels.singleFilePath(), TinyModels.folderPath()},
+                new Path[] {TinySdxl.singleFilePath(), TinySdxl.folderPath()})) {
+            try (Weights all = Weights.open(pair[0]); ModelParts folder = DiffusersLoader.parts(pair[1], true)) {
+                ModelParts file = SingleFileCheckpoint.parts(all, CheckpointArchitecture.infer(all, null), true);
+                assertEquals(folder.text2() == null, file.text2() == null);
+                List<ModelParts.Part<?>> a = new java.util.ArrayList<>(List.of(file.text(), file.unet(), file.vae()));
+                List<ModelParts.Part<?>> b = new java.util.ArrayList<>(List.of(folder.text(), folder.unet(), folder.vae()));
+                if (file.text2() != null) {
+                    a.add(file.text2());
+                    b.add(folder.text2());
+                }
+                for (int k = 0; k < a.size(); k++) {
+                    assertEquals(shapes(b.get(k).weights()), shapes(a.get(k).weights()), pair[0] + " part " + k);
+                }
+                assertEquals(folder.vae().config(), file.vae().config());
+            }
+        }
+    }
+
+    private static java.util.Map<String, String> shapes(Weights w) {
+        java.util.Map<String, String> out = new java.util.TreeMap<>();
+        for (String n : w.names()) {
+            if (!n.endsWith("position_ids")) {
+                out.put(n, w.get(n).shape().toString());
+            }
+        }
+        return out;
+    }
+
     /** Single files do not say the sample size; everything else must be equal. */
     private static String withoutSampleSize(UNetConfig c) {
         return c.toString().replaceAll("sampleSize=\\d+", "sampleSize=?");
