@@ -169,7 +169,23 @@ public final class NativeOps {
      * SD_LORA_NATIVE} is not {@code 0} (then DJL patches one weight at a time).
      */
     public static boolean loraPatches() {
-        return enabled() && EngineSettings.onUnlessZero("SD_LORA_NATIVE");
+        return enabled() && EngineSettings.onUnlessZero("SD_LORA_NATIVE") && LoraLinked.YES;
+    }
+
+    /** Whether the loaded library has the LoRA functions (one built before them has not: DJL patches then). */
+    private static final class LoraLinked {
+        static final boolean YES = probe();
+
+        private static boolean probe() {
+            try {
+                loraRestore(new long[0], new long[0], new long[0], new long[0]);
+                return true;
+            } catch (UnsatisfiedLinkError e) {
+                LOG.warn("{} has no LoRA functions (built before them): LoRA switches go through DJL; rebuild it",
+                        EngineSettings.value("SD_NATIVE_OPS"));
+                return false;
+            }
+        }
     }
 
     /** Copies each {@code originals[i]} back into its rows of {@code storages[i]} (as {@link #loraAdd} addresses them). */
