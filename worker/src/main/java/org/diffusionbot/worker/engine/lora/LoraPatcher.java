@@ -32,6 +32,7 @@ import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
  * Not thread-safe: one batch at a time.
  */
 public final class LoraPatcher implements AutoCloseable {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LoraPatcher.class);
     private final PatchableModel model;
     private final ModelFolder folder;
     private final Device device;
@@ -232,6 +233,8 @@ public final class LoraPatcher implements AutoCloseable {
             }
             long need = l.factorBytes(keepHalf);
             if (need == 0 || need > cacheBytes) {
+                LOG.debug("LoRA {}: {} bytes of factors, SD_LORA_CACHE_MB allows {}: read from its file", l.name(), need,
+                        cacheBytes);
                 continue;
             }
             for (var it = uploaded.entrySet().iterator(); it.hasNext() && used() + need > cacheBytes;) {
@@ -239,13 +242,21 @@ public final class LoraPatcher implements AutoCloseable {
                 if (!set.contains(e.getKey())) {
                     e.getKey().release();
                     it.remove();
+                    LOG.info("LoRA {}: factors dropped from {} to make room (SD_LORA_CACHE_MB)", e.getKey().name(), device);
                 }
             }
             if (used() + need <= cacheBytes) {
                 l.upload(device, keepHalf);
                 uploaded.put(l, need);
+                LOG.info("LoRA {}: {} MiB of factors on {} ({} MiB held)", l.name(), mib(need), device, mib(used()));
+            } else {
+                LOG.debug("LoRA {}: no room for its factors next to the set's others: read from its file", l.name());
             }
         }
+    }
+
+    private static String mib(long bytes) {
+        return String.format(java.util.Locale.ROOT, "%.1f", bytes / 1048576.0);
     }
 
     private long used() {
