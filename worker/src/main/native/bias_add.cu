@@ -1,5 +1,5 @@
 // Bias (and residual) adds for fp16 channels-last (NHWC) activations, in place, in one pass:
-//   y[n, p, c] += bias[c] + nbias[n, c] + residual[n, p, c]      (each term optional)
+//   y[n, p, c] += bias[c] + nbias[n, c] + residual[n, p, c]      (each term optional; nbias may have one row for all)
 // PyTorch adds a convolution's bias in a separate pass after cuDNN's convolution (`add_` of a (1, C, 1, 1) view),
 // which on channels-last tensors takes its generic broadcasting kernel (about 1.4 TB/s on the H200); a ResNet block
 // then adds its time embedding (B, C, 1, 1) and later its residual in two more passes. Here the convolution runs
@@ -20,7 +20,8 @@ union Pack8 {
 
 // grid (blocks per sample, n); each sample is hw * c / 8 packs of 8 channels
 __global__ void bias_add_kernel(__half* __restrict__ y, const __half* __restrict__ bias,
-                                const __half* __restrict__ nbias, const __half* __restrict__ residual, int hw, int c) {
+                                const __half* __restrict__ nbias, int64_t nbias_stride,
+                                const __half* __restrict__ residual, int hw, int c) {
   const int n = blockIdx.y;
   const int c8 = c / 8;
   const int packs = hw * c8;
@@ -28,7 +29,7 @@ __global__ void bias_add_kernel(__half* __restrict__ y, const __half* __restrict
   const uint4* rs = residual != nullptr ? reinterpret_cast<const uint4*>(residual + static_cast<int64_t>(n) * hw * c)
                                         : nullptr;
   const uint4* bs = reinterpret_cast<const uint4*>(bias);
-  const uint4* ns = nbias != nullptr ? reinterpret_cast<const uint4*>(nbias + static_cast<int64_t>(n) * c) : nullptr;
+  const uint4* ns = nbias != nullptr ? reinterpret_cast<const uint4*>(nbias + n * nbias_stride) : nullptr;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < packs; i += gridDim.x * blockDim.x) {
     const int col = i % c8;
     Pack8 v, b, t, r;
@@ -52,10 +53,11 @@ __global__ void bias_add_kernel(__half* __restrict__ y, const __half* __restrict
 // Whether the kernel handles these sizes (otherwise the caller uses PyTorch's adds).
 extern "C" bool sd_bias_add_supported(int64_t hw, int64_t c) { return c % 8 == 0 && hw * (c / 8) < (1LL << 31); }
 
-// y: (n, hw, c) fp16, in place; bias: (c) or null; nbias: (n, c) or null; residual: (n, hw, c) or null; all
-// contiguous in that order and 16-byte aligned. Returns a CUDA error code (0 = success).
-extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, const void* residual, int n, int64_t hw,
-                           int c, int sm_count, cudaStream_t stream) {
+// y: (n, hw, c) fp16, in place; bias: (c) or null; nbias: (n, c), or (1, c) with nbias_rows = 1 (the same for every
+// sample), or null; residual: (n, hw, c) or null; all contiguous in that order and 16-byte aligned. Returns a CUDA
+// error code (0 = success).
+extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, int nbias_rows, const void* residual, int n,
+                           int64_t hw, int c, int sm_count, cudaStream_t stream) {
   const int64_t packs = hw * (c / 8);
   int64_t blocks = (packs + 255) / 256;
   const int64_t cap = (8LL * sm_count + n - 1) / n;  // about 8 blocks per SM over all samples
@@ -63,6 +65,6 @@ extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, const v
   if (blocks < 1) blocks = 1;
   bias_add_kernel<<<dim3(static_cast<unsigned>(blocks), n), 256, 0, stream>>>(
       static_cast<__half*>(y), static_cast<const __half*>(bias), static_cast<const __half*>(nbias),
-      static_cast<const __half*>(residual), static_cast<int>(hw), c);
+      nbias_rows == 1 ? 0 : static_cast<int64_t>(c), static_cast<const __half*>(residual), static_cast<int>(hw), c);
   return static_cast<int>(cudaGetLastError());
 }

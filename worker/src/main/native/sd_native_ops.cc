@@ -34,8 +34,8 @@ extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int s
 
 // bias_add.cu
 extern "C" bool sd_bias_add_supported(int64_t hw, int64_t c);
-extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, const void* residual, int n, int64_t hw,
-                           int c, int sm_count, cudaStream_t stream);
+extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, int nbias_rows, const void* residual, int n,
+                           int64_t hw, int c, int sm_count, cudaStream_t stream);
 
 // group_norm_nhwc.cu
 extern "C" bool sd_group_norm_nhwc_supported(int c, int groups);
@@ -196,7 +196,7 @@ std::pair<at::Tensor, at::Tensor> layer_norm(const at::Tensor& x, const std::opt
   return {sum, at::layer_norm(d ? sum : x, {c}, gamma, beta, eps)};
 }
 
-// y += bias (C) + nbias (B, C) + residual (B, C, H, W), in place, each term optional: our one-pass kernel
+// y += bias (C) + nbias (B or 1, C) + residual (B, C, H, W), in place, each term optional: our one-pass kernel
 // (bias_add.cu) for fp16 channels-last CUDA tensors, PyTorch's broadcasting add_ per term otherwise.
 std::atomic<bool> bias_kernel_on{true};
 
@@ -211,11 +211,13 @@ at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const s
       y.is_contiguous(at::MemoryFormat::ChannelsLast) && aligned16(y) && sd_bias_add_supported(hw, c) &&
       (!bias || (half_vector(bias, c) && aligned16(*bias))) &&
       (!nbias || (nbias->is_cuda() && nbias->scalar_type() == at::kHalf && nbias->is_contiguous() &&
-                  nbias->numel() == n * c && aligned16(*nbias))) &&
+                  nbias->dim() == 2 && (nbias->size(0) == n || nbias->size(0) == 1) && nbias->size(1) == c &&
+                  aligned16(*nbias))) &&
       (!residual || (residual->is_cuda() && residual->scalar_type() == at::kHalf &&
                      residual->sizes() == y.sizes() && residual->is_contiguous(at::MemoryFormat::ChannelsLast) &&
                      aligned16(*residual)))) {
     int err = sd_bias_add(y.data_ptr(), bias ? bias->data_ptr() : nullptr, nbias ? nbias->data_ptr() : nullptr,
+                          nbias ? static_cast<int>(nbias->size(0)) : 0,
                           residual ? residual->data_ptr() : nullptr, static_cast<int>(n), hw, static_cast<int>(c),
                           sm_count(), c10::cuda::getCurrentCUDAStream());
     if (launched(err, unusable, "bias add")) return y;
@@ -223,12 +225,12 @@ at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const s
   std::vector<int64_t> shape(y.dim(), 1);
   if (bias) {
     shape[1] = bias->numel();
-    y.add_(bias->view(shape));
+    y.add_(bias->reshape(shape));
   }
-  if (nbias) {
-    shape[0] = y.size(0);
-    shape[1] = y.size(1);
-    y.add_(nbias->view(shape));
+  if (nbias) {  // (B, C) or (1, C), broadcast over the pixels (and the samples)
+    shape[0] = nbias->size(0);
+    shape[1] = nbias->size(1);
+    y.add_(nbias->reshape(shape));
   }
   if (residual) y.add_(*residual);
   return y;

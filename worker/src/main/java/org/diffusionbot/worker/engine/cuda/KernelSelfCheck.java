@@ -20,7 +20,7 @@ import java.util.Locale;
  *                  mean 40 (spread 2), with and without SiLU
  * @param geglu     (rows, 2I) shapes for the GEGLU gate (I a multiple of 8 takes the vectorised path)
  * @param biasAdd   (B, C, H, W) shapes for the bias add of a convolution's output, each run with the bias
- *                  alone, bias + per-sample bias, and bias + residual
+ *                  alone, bias + per-sample bias (B rows, or one row for all), and bias + residual
  * @param layerNorm (rows, C) shapes for LayerNorm over C (C a multiple of 8 up to 2048 takes our kernel), each run
  *                  with mean 0 and mean 40 (spread 2), alone and after a residual add
  */
@@ -97,21 +97,22 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         boolean ok = true;
         try (NDManager m = NDManager.newBaseManager(gpu)) {
             for (long[] sh : biasAdd) {
-                for (String with : new String[] {"bias", "bias+per-sample", "bias+residual"}) {
+                for (String with : new String[] {"bias", "bias+per-sample", "bias+shared-row", "bias+residual"}) {
                     try (NDManager t = m.newSubManager()) {
                         Shape shape = new Shape(sh);
                         NDArray y = t.randomNormal(shape).mul(3f).toType(DataType.FLOAT16, false);
                         NDArray b = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
-                        NDArray nb = with.equals("bias+per-sample")
-                                ? t.randomNormal(new Shape(sh[0], sh[1])).toType(DataType.FLOAT16, false) : null;
+                        long rows = with.equals("bias+shared-row") ? 1 : sh[0]; // one time embedding for all
+                        NDArray nb = with.equals("bias+per-sample") || with.equals("bias+shared-row")
+                                ? t.randomNormal(new Shape(rows, sh[1])).toType(DataType.FLOAT16, false) : null;
                         NDArray r = with.equals("bias+residual")
                                 ? t.randomNormal(shape).mul(3f).toType(DataType.FLOAT16, false) : null;
                         NDArray exact = y.toType(DataType.FLOAT32, false).add(b.toType(DataType.FLOAT32, false)
                                 .reshape(1, sh[1], 1, 1));
                         NDArray torch16 = y.add(b.reshape(1, sh[1], 1, 1));
                         if (nb != null) {
-                            exact = exact.add(nb.toType(DataType.FLOAT32, false).reshape(sh[0], sh[1], 1, 1));
-                            torch16 = torch16.add(nb.reshape(sh[0], sh[1], 1, 1));
+                            exact = exact.add(nb.toType(DataType.FLOAT32, false).reshape(rows, sh[1], 1, 1));
+                            torch16 = torch16.add(nb.reshape(rows, sh[1], 1, 1));
                         }
                         if (r != null) {
                             exact = exact.add(r.toType(DataType.FLOAT32, false));
