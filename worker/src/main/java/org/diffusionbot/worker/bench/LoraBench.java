@@ -102,7 +102,8 @@ public final class LoraBench {
                     p.family().label(), device, rank, modules);
             Map<String, LoraTags.Lora> a = LoraTags.set("<lora:bench_a:0.8>", "");
             Map<String, LoraTags.Lora> b = LoraTags.set("<lora:bench_b:0.8>", "");
-            try (LoraPatcher patcher = new LoraPatcher(weights, new ModelFolder(dir, "LoRA"), device);
+            try (LoraPatcher patcher = new LoraPatcher(weights, new ModelFolder(dir, "LoRA"), device,
+                    p.options().loraCacheBytes());
                     NDManager m = NDManager.newBaseManager(device)) {
                 long t0 = System.nanoTime();
                 patcher.apply(a); // the files are mapped (and their factors put on the device) once
@@ -110,8 +111,8 @@ public final class LoraBench {
                 patcher.apply(Map.of());
                 sync(m);
                 out.printf(Locale.ROOT, "first use of both sets (files read, factors onto the device): %.1f ms; %.1f MiB"
-                        + " of factors held there (SD_LORA_CACHE_MB, default %d)%n", (System.nanoTime() - t0) / 1e6,
-                        patcher.uploadedBytes() / 1048576.0, LoraPatcher.CACHE_MB);
+                        + " of factors held there (SD_LORA_CACHE_MB=%d, default %d)%n", (System.nanoTime() - t0) / 1e6,
+                        patcher.uploadedBytes() / 1048576.0, p.options().loraCacheMb(), LoraPatcher.CACHE_MB);
                 boolean nativePatches = NativeOps.loraPatches();
                 double[] t = applyRemove(patcher, a, b, m);
                 out.printf(Locale.ROOT, "apply + remove one set: best %.1f ms, median %.1f ms (%s)%n", t[0], t[1],

@@ -21,6 +21,7 @@ import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 
@@ -73,8 +74,9 @@ final class SdxlBench {
             ours.put("vae_ms", GpuBench.fmt(vae));
             out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents, %s): %.1f ms%n",
                     p.models().vae().dtype(), vae);
-            if (p.models().vae().dtype() == DataType.FLOAT32 && NativeOps.channelsLastOnGpu()) {
-                double cl = vaeDecodeChannelsLast(model.resolve("vae"));
+            PipelineOptions fp32ChannelsLast = p.options().withChannelsLastFp32(true);
+            if (p.models().vae().dtype() == DataType.FLOAT32 && fp32ChannelsLast.channelsLastFor(DataType.FLOAT32, gpu)) {
+                double cl = vaeDecode(model.resolve("vae"), fp32ChannelsLast);
                 ours.put("vae_cl_ms", GpuBench.fmt(cl));
                 out.printf(Locale.ROOT, "  A/B: the same decode with the float32 VAE in channels-last "
                         + "(SD_CHANNELS_LAST_FP32=1): %.1f ms%n", cl);
@@ -128,20 +130,13 @@ final class SdxlBench {
     }
 
     /**
-     * ms per float32 decode with the VAE of {@code vaeDir} loaded channels-last ({@code SD_CHANNELS_LAST_FP32=1},
-     * what the worker did before float32 parts stayed NCHW): the A/B of that change, in the same run.
+     * ms per float32 decode with the VAE of {@code vaeDir} loaded a second time, laid out by {@code options}: with
+     * {@link PipelineOptions#channelsLastFp32()} on (what {@code SD_CHANNELS_LAST_FP32=1} gives, and what the worker
+     * did before float32 parts stayed NCHW), the A/B of that change in the same run.
      */
-    private double vaeDecodeChannelsLast(Path vaeDir) {
-        String before = System.getProperty("SD_CHANNELS_LAST_FP32");
-        System.setProperty("SD_CHANNELS_LAST_FP32", "1");
+    private double vaeDecode(Path vaeDir, PipelineOptions options) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            return vaeDecode(DiffusersLoader.loadVae(vaeDir, m, DataType.FLOAT32, Device.gpu()));
-        } finally {
-            if (before == null) {
-                System.clearProperty("SD_CHANNELS_LAST_FP32");
-            } else {
-                System.setProperty("SD_CHANNELS_LAST_FP32", before);
-            }
+            return vaeDecode(DiffusersLoader.loadVae(vaeDir, m, DataType.FLOAT32, Device.gpu(), options));
         }
     }
 

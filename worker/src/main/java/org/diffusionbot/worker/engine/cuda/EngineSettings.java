@@ -20,9 +20,18 @@ public final class EngineSettings {
 
     /** A positive integer; {@code dflt} when unset or not a number, at least 1. */
     public static int positiveInt(String name, int dflt) {
+        return intAtLeast(name, dflt, 1);
+    }
+
+    /** A non-negative integer; {@code dflt} when unset, blank or not a number, at least 0. */
+    public static int nonNegativeInt(String name, int dflt) {
+        return intAtLeast(name, dflt, 0);
+    }
+
+    private static int intAtLeast(String name, int dflt, int min) {
         String v = value(name);
         try {
-            return v == null ? dflt : Math.max(1, Integer.parseInt(v.trim()));
+            return v == null ? dflt : Math.max(min, Integer.parseInt(v.trim()));
         } catch (NumberFormatException e) {
             return dflt;
         }

@@ -199,23 +199,14 @@ public final class NativeOps {
     public static native boolean isChannelsLast(long x);
 
     /**
-     * Whether convolution weights (and so the activations of the UNet and VAE) are kept in
-     * channels-last layout on CUDA: cuDNN's NHWC convolutions, our NHWC GroupNorm, no transposes
-     * around attention. On by default with the library; {@code SD_CHANNELS_LAST=0} turns it off.
+     * Whether float16 convolution weights (and so the activations of the UNet and VAE) are kept in
+     * channels-last layout on CUDA: cuDNN's NHWC convolutions, our NHWC GroupNorm, no transposes around
+     * attention. On by default with the library; {@code SD_CHANNELS_LAST=0} turns it off. Read when called
+     * (the worker's report); a model's layout comes from its options ({@code PipelineOptions#channelsLastFor},
+     * read once at load).
      */
     public static boolean channelsLastOnGpu() {
         return AVAILABLE && EngineSettings.onUnlessZero("SD_CHANNELS_LAST");
-    }
-
-    /**
-     * Whether a model part of parameter type {@code dtype} is kept channels-last on CUDA: float16 only
-     * ({@link #channelsLastOnGpu()}), since the NHWC GroupNorm kernels are float16. A float32 part (SDXL's
-     * VAE under {@code force_upcast}) stays NCHW, where PyTorch's {@code group_norm} reads the layout
-     * directly; in channels-last every GroupNorm would copy to NCHW and the next convolution back.
-     * {@code SD_CHANNELS_LAST_FP32=1} keeps float32 parts channels-last too (the A/B of the bench).
-     */
-    public static boolean channelsLastFor(DataType dtype) {
-        return channelsLastOnGpu() && (dtype == DataType.FLOAT16 || "1".equals(EngineSettings.value("SD_CHANNELS_LAST_FP32")));
     }
 
     /**

@@ -19,6 +19,7 @@ import org.diffusionbot.worker.engine.models.StableDiffusionModels;
 import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.models.VaeConfig;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 
 /**
  * Loads models from the diffusers folder layout ({@code model_index.json}, {@code unet/},
@@ -40,7 +41,8 @@ public final class DiffusersLoader {
     private DiffusersLoader() {}
 
     /**
-     * Loads text encoder, UNet and VAE of a diffusers pipeline folder.
+     * Loads text encoder, UNet and VAE of a diffusers pipeline folder, laid out as {@link PipelineOptions#DEFAULTS}
+     * say.
      *
      * @param dir the folder holding {@code model_index.json}
      * @param dtype parameter and compute type (float32 on CPU)
@@ -48,21 +50,23 @@ public final class DiffusersLoader {
      * @return the models; close to free their memory
      */
     public static StableDiffusionModels loadPipeline(Path dir, DataType dtype, Device device) {
-        return loadPipeline(dir, dtype, device, null);
+        return loadPipeline(dir, dtype, device, null, PipelineOptions.DEFAULTS);
     }
 
     /**
-     * {@link #loadPipeline(Path, DataType, Device)} with a separate VAE in place of {@code vae/}.
+     * {@link #loadPipeline(Path, DataType, Device)} with a separate VAE in place of {@code vae/} and the given layout.
      *
      * @param vaeFile a VAE for {@link VaeFile}, or null for the folder's own
+     * @param options the parts' layout ({@link PipelineOptions#channelsLastFor})
      */
-    public static StableDiffusionModels loadPipeline(Path dir, DataType dtype, Device device, Path vaeFile) {
+    public static StableDiffusionModels loadPipeline(Path dir, DataType dtype, Device device, Path vaeFile,
+            PipelineOptions options) {
         if (!Files.isRegularFile(dir.resolve("model_index.json"))) {
             throw new ModelFormatException(dir + ": no model_index.json, not a diffusers pipeline folder");
         }
         refuseRefiner(dir);
         try (ModelParts parts = parts(dir, vaeFile == null)) {
-            return ModelAssembly.assemble(parts, dtype, device, vaeFile);
+            return ModelAssembly.assemble(parts, dtype, device, vaeFile, options);
         }
     }
 
@@ -97,15 +101,34 @@ public final class DiffusersLoader {
     }
 
     /**
+     * {@link #loadUNet(Path, NDManager, DataType, Device, PipelineOptions)} laid out as {@link
+     * PipelineOptions#DEFAULTS} say.
+     */
+    public static UNet2DConditionModel loadUNet(Path componentDir, NDManager manager, DataType dtype, Device device) {
+        return loadUNet(componentDir, manager, dtype, device, PipelineOptions.DEFAULTS);
+    }
+
+    /**
      * @param componentDir e.g. {@code .../unet}
      * @param manager owner of the parameters
      * @param dtype parameter type
      * @param device parameter device
+     * @param options its layout ({@link PipelineOptions#channelsLastFor})
      * @return the UNet
      */
-    public static UNet2DConditionModel loadUNet(Path componentDir, NDManager manager, DataType dtype, Device device) {
+    public static UNet2DConditionModel loadUNet(Path componentDir, NDManager manager, DataType dtype, Device device,
+            PipelineOptions options) {
+        boolean channelsLast = options.channelsLastFor(dtype, device);
         return buildOne(o -> unetPart(componentDir, o),
-                (c, w, m) -> new UNet2DConditionModel(c, w, m, dtype, device), manager);
+                (c, w, m) -> new UNet2DConditionModel(c, w, m, dtype, device, channelsLast), manager);
+    }
+
+    /**
+     * {@link #loadVae(Path, NDManager, DataType, Device, PipelineOptions)} laid out as {@link
+     * PipelineOptions#DEFAULTS} say.
+     */
+    public static AutoencoderKL loadVae(Path componentDir, NDManager manager, DataType dtype, Device device) {
+        return loadVae(componentDir, manager, dtype, device, PipelineOptions.DEFAULTS);
     }
 
     /**
@@ -115,11 +138,14 @@ public final class DiffusersLoader {
      * @param manager owner of the parameters
      * @param dtype parameter type
      * @param device parameter device
+     * @param options its layout ({@link PipelineOptions#channelsLastFor})
      * @return the VAE
      */
-    public static AutoencoderKL loadVae(Path componentDir, NDManager manager, DataType dtype, Device device) {
-        return buildOne(o -> vaePart(componentDir, o), (c, w, m) -> new AutoencoderKL(c, w, m, dtype, device),
-                manager);
+    public static AutoencoderKL loadVae(Path componentDir, NDManager manager, DataType dtype, Device device,
+            PipelineOptions options) {
+        boolean channelsLast = options.channelsLastFor(dtype, device);
+        return buildOne(o -> vaePart(componentDir, o),
+                (c, w, m) -> new AutoencoderKL(c, w, m, dtype, device, channelsLast), manager);
     }
 
     /**

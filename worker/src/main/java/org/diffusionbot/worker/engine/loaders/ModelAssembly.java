@@ -13,6 +13,7 @@ import org.diffusionbot.worker.engine.models.StableDiffusionModels;
 import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.models.VaeConfig;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 
 /**
  * The one assembly path: {@link ModelParts} (from a diffusers folder or a single file) → the model
@@ -36,23 +37,27 @@ final class ModelAssembly {
      *     as diffusers' SDXL pipeline upcasts it)
      * @param device parameter and compute device
      * @param vaeFile a separate VAE ({@link VaeFile}), or null for the parts' own
+     * @param options the layout of the UNet and VAE ({@link PipelineOptions#channelsLastFor}, decided per part)
      * @return the models; close them to free their memory
      * @throws ModelFormatException for parts that do not fit together or tensors that do not fit their configs
      */
-    static StableDiffusionModels assemble(ModelParts parts, DataType dtype, Device device, Path vaeFile) {
+    static StableDiffusionModels assemble(ModelParts parts, DataType dtype, Device device, Path vaeFile,
+            PipelineOptions options) {
         checkSdxl(parts);
         NDManager manager = NDManager.newBaseManager(device);
         try {
             ClipTextEncoder text = build(parts.text(), (c, w, m) -> new ClipTextEncoder(c, w, m, dtype, device), manager);
             ClipTextEncoder text2 = parts.text2() == null ? null
                     : build(parts.text2(), (c, w, m) -> new ClipTextEncoder(c, w, m, dtype, device), manager);
+            boolean unetChannelsLast = options.channelsLastFor(dtype, device);
             UNet2DConditionModel unet = build(parts.unet(),
-                    (c, w, m) -> new UNet2DConditionModel(c, w, m, dtype, device), manager);
+                    (c, w, m) -> new UNet2DConditionModel(c, w, m, dtype, device, unetChannelsLast), manager);
             boolean sdxl = text2 != null;
             ModelParts.Part<VaeConfig> own = parts.vae();
-            AutoencoderKL vae = VaeFile.loadOr(vaeFile, own.config(), sdxl, manager, dtype, device, owner -> {
-                AutoencoderKL v = new AutoencoderKL(own.config(), own.weights(), owner,
-                        sdxl ? AutoencoderKL.sdxlDtype(own.config(), dtype) : dtype, device);
+            AutoencoderKL vae = VaeFile.loadOr(vaeFile, own.config(), sdxl, manager, dtype, device, options, owner -> {
+                DataType vaeType = sdxl ? AutoencoderKL.sdxlDtype(own.config(), dtype) : dtype;
+                AutoencoderKL v = new AutoencoderKL(own.config(), own.weights(), owner, vaeType, device,
+                        options.channelsLastFor(vaeType, device));
                 own.weights().verify();
                 return v;
             });

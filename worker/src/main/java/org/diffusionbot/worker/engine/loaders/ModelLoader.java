@@ -44,7 +44,8 @@ public final class ModelLoader {
      * @param normNumGroups GroupNorm groups of single-file UNet and VAE; null: inferred
      * @param vae a VAE to use instead of the model's own ({@link VaeFile}: a diffusers {@code vae/}
      *     folder or a {@code .safetensors} file in diffusers or single-file naming), or null
-     * @param pipeline how the pipeline runs; null: {@link PipelineOptions#fromSettings()}, read at load
+     * @param pipeline how the pipeline is laid out and runs (channels-last parts, CUDA graphs, decode batch, LoRA
+     *     cache); null: {@link PipelineOptions#fromSettings()}, read once at load
      */
     public record Options(PredictionType predictionType, Integer normNumGroups, Path vae, PipelineOptions pipeline) {
         public static final Options DEFAULTS = new Options(null, null, null, null);
@@ -213,9 +214,10 @@ public final class ModelLoader {
         ClipTokenizer tokenizer = tokenizer(dir.resolve("tokenizer"));
         ClipTokenizer tokenizer2 = Files.isDirectory(dir.resolve("text_encoder_2")) ? tokenizer(dir.resolve("tokenizer_2")) : null;
         SchedulerConfig sc = folderScheduler(dir, options);
-        StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device, options.vae());
+        PipelineOptions pipeline = options.pipelineOrSettings();
+        StableDiffusionModels models = DiffusersLoader.loadPipeline(dir, dtype, device, options.vae(), pipeline);
         return new StableDiffusionPipeline(models, tokenizer, tokenizer2, sc, dtype, device, describe(dir.toString(), options),
-                options.pipelineOrSettings());
+                pipeline);
     }
 
     /** A folder's {@code scheduler/scheduler_config.json} (SD's defaults without one), with the prediction override. */
@@ -254,11 +256,12 @@ public final class ModelLoader {
             CheckpointArchitecture.Inferred arch = CheckpointArchitecture.infer(all, options.normNumGroups());
             checkRunnable(file.toString(), arch.unet(), arch.vae());
             SchedulerConfig sc = singleFileScheduler(all, arch.family(), options);
+            PipelineOptions pipeline = options.pipelineOrSettings();
             StableDiffusionModels models = ModelAssembly.assemble(SingleFileCheckpoint.parts(all, arch, options.vae() == null),
-                    dtype, device, options.vae());
+                    dtype, device, options.vae(), pipeline);
             ClipTokenizer tokenizer2 = arch.text2() != null ? ClipTokenizer.bundled(0) : null; // SDXL's OpenCLIP pads with '!'
             return new StableDiffusionPipeline(models, ClipTokenizer.bundled(arch.tokenizerPadId()), tokenizer2, sc, dtype,
-                    device, describe(file + " (" + arch.family() + ")", options), options.pipelineOrSettings());
+                    device, describe(file + " (" + arch.family() + ")", options), pipeline);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(file + ": unsupported model: " + e.getMessage(), e);
         }

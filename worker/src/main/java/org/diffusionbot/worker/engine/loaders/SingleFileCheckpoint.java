@@ -16,6 +16,7 @@ import org.diffusionbot.worker.engine.models.ClipTextConfig;
 import org.diffusionbot.worker.engine.models.StableDiffusionModels;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.models.VaeConfig;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 
 /**
  * The original single-file Stable Diffusion checkpoint layout (as Automatic1111 / ComfyUI users
@@ -45,7 +46,8 @@ public final class SingleFileCheckpoint {
     private SingleFileCheckpoint() {}
 
     /**
-     * Loads text encoder, UNet and VAE from one single-file checkpoint.
+     * Loads text encoder, UNet and VAE from one single-file checkpoint, laid out as {@link PipelineOptions#DEFAULTS}
+     * say.
      *
      * @param file the {@code .safetensors} checkpoint
      * @param unetConfig UNet config (e.g. SD 1.5's)
@@ -62,7 +64,7 @@ public final class SingleFileCheckpoint {
             ModelParts parts = new ModelParts(all.source(), new ModelParts.Part<>(textConfig, textEncoder(all)), null,
                     new ModelParts.Part<>(unetConfig, unet(all, unetConfig)),
                     new ModelParts.Part<>(vaeConfig, vae(all, vaeConfig)), List.of());
-            return ModelAssembly.assemble(parts, dtype, device, null);
+            return ModelAssembly.assemble(parts, dtype, device, null, PipelineOptions.DEFAULTS);
         }
     }
 

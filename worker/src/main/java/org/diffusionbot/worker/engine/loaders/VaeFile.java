@@ -11,6 +11,7 @@ import org.diffusionbot.worker.engine.io.ModelFormatException;
 import org.diffusionbot.worker.engine.io.Weights;
 import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.models.VaeConfig;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 
 /**
  * A VAE given apart from the model ({@code VAE_PATH}, {@code imagine --vae FILE}), as users swap VAEs
@@ -64,18 +65,19 @@ public final class VaeFile {
      * @param manager the models' manager; the VAE's parameters go into a child of it
      * @param dtype the models' parameter type
      * @param device the models' device
+     * @param options the VAE's layout ({@link PipelineOptions#channelsLastFor} of the type it is built in)
      * @param builtIn builds the model's own VAE with its parameters in the given manager
      * @return the VAE
      * @throws ModelFormatException for a VAE file that cannot be read or does not fit its config
      */
     public static AutoencoderKL loadOr(Path file, VaeConfig own, boolean sdxl, NDManager manager, DataType dtype,
-            Device device, Function<NDManager, AutoencoderKL> builtIn) {
+            Device device, PipelineOptions options, Function<NDManager, AutoencoderKL> builtIn) {
         NDManager owner = manager.newSubManager();
         try {
             if (file == null) {
                 return builtIn.apply(owner);
             }
-            AutoencoderKL vae = load(file, own, sdxl, owner, dtype, device);
+            AutoencoderKL vae = load(file, own, sdxl, owner, dtype, device, options);
             if (vae.config().latentChannels() != own.latentChannels()) {
                 throw new ModelFormatException(file + ": this VAE has " + vae.config().latentChannels() + " latent "
                         + "channels and the model's UNet works on " + own.latentChannels() + ": not a VAE for this model");
@@ -109,10 +111,10 @@ public final class VaeFile {
     }
 
     private static AutoencoderKL load(Path path, VaeConfig own, boolean sdxl, NDManager owner, DataType dtype,
-            Device device) {
+            Device device, PipelineOptions options) {
         if (Files.isDirectory(path)) {
             VaeConfig cfg = VaeConfig.load(DiffusersLoader.config(path));
-            return DiffusersLoader.loadVae(path, owner, typeFor(cfg, sdxl, dtype), device);
+            return DiffusersLoader.loadVae(path, owner, typeFor(cfg, sdxl, dtype), device, options);
         }
         try (Weights file = Weights.open(path)) {
             Naming naming = naming(file);
@@ -120,7 +122,7 @@ public final class VaeFile {
                 Path sibling = path.resolveSibling("config.json");
                 VaeConfig cfg = Files.isRegularFile(sibling) ? VaeConfig.load(sibling) : own;
                 Weights w = file.renamed(DiffusersLoader::renameLegacyVaeAttention);
-                return build(cfg, w, sdxl, owner, dtype, device);
+                return build(cfg, w, sdxl, owner, dtype, device, options);
             }
             String pre = SingleFileCheckpoint.VAE_PREFIX;
             Weights ldm = naming == Naming.LDM_PREFIXED ? file : file.renamed(n -> isLdmVae(n) ? pre + n : n);
@@ -128,7 +130,7 @@ public final class VaeFile {
             VaeConfig cfg = new VaeConfig(shape.inChannels(), shape.outChannels(), shape.blockOutChannels(),
                     shape.layersPerBlock(), shape.latentChannels(), shape.normNumGroups(), own.scalingFactor(),
                     shape.useQuantConv(), shape.usePostQuantConv(), shape.midBlockAddAttention(), own.forceUpcast());
-            return build(cfg, SingleFileCheckpoint.vae(ldm, cfg), sdxl, owner, dtype, device);
+            return build(cfg, SingleFileCheckpoint.vae(ldm, cfg), sdxl, owner, dtype, device, options);
         }
     }
 
@@ -138,8 +140,9 @@ public final class VaeFile {
     }
 
     private static AutoencoderKL build(VaeConfig cfg, Weights w, boolean sdxl, NDManager owner, DataType dtype,
-            Device device) {
-        AutoencoderKL vae = new AutoencoderKL(cfg, w, owner, typeFor(cfg, sdxl, dtype), device);
+            Device device, PipelineOptions options) {
+        DataType type = typeFor(cfg, sdxl, dtype);
+        AutoencoderKL vae = new AutoencoderKL(cfg, w, owner, type, device, options.channelsLastFor(type, device));
         w.verify();
         return vae;
     }

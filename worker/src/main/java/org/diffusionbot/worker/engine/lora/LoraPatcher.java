@@ -11,7 +11,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.diffusionbot.common.LoraTags;
-import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
 
 /**
@@ -25,8 +24,8 @@ import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
  * <p>LoRA files are read (never executed) and mapped onto the model once, then kept open; a file
  * that changed on disk is mapped again. The factors of plain low-rank modules (kohya LoRA and LoCon
  * without a Tucker core, PEFT) are put on the model's device at a LoRA's first use and kept there
- * ({@link Lora#upload}: float16 files stay float16 on a GPU, else float32) up to {@code
- * SD_LORA_CACHE_MB} (default {@value #CACHE_MB}) MiB, the LoRAs used least recently dropped first; a
+ * ({@link Lora#upload}: float16 files stay float16 on a GPU, else float32) up to a budget given when it
+ * is made (the pipeline's: {@code SD_LORA_CACHE_MB}, default {@value #CACHE_MB} MiB), the LoRAs used least recently dropped first; a
  * switch then reads nothing from disk and copies nothing to the device, and hands every weight's change
  * to the model at once ({@link PatchableModel#addAll}: one native call with the native library).
  * Not thread-safe: one batch at a time.
@@ -58,12 +57,14 @@ public final class LoraPatcher implements AutoCloseable {
     private static final long FULL_BYTES = 256L << 20;
 
     /**
+     * With the default budget: {@value #CACHE_MB} MiB of LoRA factors on the device.
+     *
      * @param model the model's weights
      * @param folder the LoRA folder ({@code LORA_DIR})
      * @param device where deltas are computed (the model's device)
      */
     public LoraPatcher(PatchableModel model, ModelFolder folder, Device device) {
-        this(model, folder, device, cacheMiB() << 20);
+        this(model, folder, device, (long) CACHE_MB << 20);
     }
 
     /**
@@ -71,7 +72,7 @@ public final class LoraPatcher implements AutoCloseable {
      * @param folder the LoRA folder ({@code LORA_DIR})
      * @param device where deltas are computed (the model's device)
      * @param cacheBytes how many bytes of LoRA factors may stay on the device (0: none; each switch then
-     *     reads the factors from the files)
+     *     reads the factors from the files); the worker's is {@code PipelineOptions#loraCacheBytes()}
      */
     public LoraPatcher(PatchableModel model, ModelFolder folder, Device device, long cacheBytes) {
         this.model = model;
@@ -80,16 +81,6 @@ public final class LoraPatcher implements AutoCloseable {
         this.manager = NDManager.newBaseManager(device);
         this.cacheBytes = cacheBytes;
         this.keepHalf = device.isGpu();
-    }
-
-    /** {@code SD_LORA_CACHE_MB}, else {@link #CACHE_MB} (also when it is not a number). */
-    private static long cacheMiB() {
-        String mb = EngineSettings.value("SD_LORA_CACHE_MB");
-        try {
-            return mb == null || mb.isBlank() ? CACHE_MB : Math.max(0, Long.parseLong(mb.trim()));
-        } catch (NumberFormatException e) {
-            return CACHE_MB;
-        }
     }
 
     /** @return the set applied now (name in lower case → weights; empty: the checkpoint's own weights) */
@@ -263,9 +254,14 @@ public final class LoraPatcher implements AutoCloseable {
         return uploaded.values().stream().mapToLong(Long::longValue).sum();
     }
 
-    /** @return the bytes of LoRA factors held on the device now ({@code SD_LORA_CACHE_MB} bounds it) */
+    /** @return the bytes of LoRA factors held on the device now (at most {@link #cacheBytes()}) */
     public synchronized long uploadedBytes() {
         return used();
+    }
+
+    /** @return how many bytes of LoRA factors may stay on the device, as given when it was made */
+    public long cacheBytes() {
+        return cacheBytes;
     }
 
     private Lora open(String name) {

@@ -87,6 +87,11 @@ public final class PromptAddons implements AutoCloseable {
         }
     }
 
+    /** @return the LoRA patcher, or null without a LoRA folder */
+    LoraPatcher loras() {
+        return loras;
+    }
+
     /** @return how many times a batch switched the model's LoRA set ({@link LoraPatcher#switches()}); 0 without a LoRA folder */
     public long loraSwitches() {
         return loras == null ? 0 : loras.switches();

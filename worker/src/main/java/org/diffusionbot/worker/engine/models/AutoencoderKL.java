@@ -46,7 +46,7 @@ public final class AutoencoderKL {
     private final Conv2dLayer decConvOut;
 
     /**
-     * Builds the VAE from weights; call {@link Weights#verify()} afterwards (the loader does).
+     * Builds the VAE from weights in NCHW layout; call {@link Weights#verify()} afterwards (the loader does).
      *
      * @param config the configuration
      * @param weights tensors with diffusers VAE names
@@ -55,7 +55,24 @@ public final class AutoencoderKL {
      * @param device parameter and compute device
      */
     public AutoencoderKL(VaeConfig config, Weights weights, NDManager manager, DataType dtype, Device device) {
-        this(config, new Params(weights, manager, dtype, device));
+        this(config, weights, manager, dtype, device, false);
+    }
+
+    /**
+     * Builds the VAE from weights with a given layout; call {@link Weights#verify()} afterwards (the loader does).
+     *
+     * @param config the configuration
+     * @param weights tensors with diffusers VAE names
+     * @param manager long-lived owner of the parameters
+     * @param dtype parameter and compute type
+     * @param device parameter and compute device
+     * @param channelsLast whether convolution weights (and so activations) are channels-last (the loaders take it
+     *     from {@code PipelineOptions#channelsLastFor}); false: NCHW, as the other constructor builds it
+     * @throws IllegalArgumentException for channels-last off CUDA or without the native library
+     */
+    public AutoencoderKL(VaeConfig config, Weights weights, NDManager manager, DataType dtype, Device device,
+            boolean channelsLast) {
+        this(config, new Params(weights, manager, dtype, device, channelsLast));
     }
 
     AutoencoderKL(VaeConfig c, Params p) {

@@ -27,12 +27,25 @@ final class Params {
     private final ConcurrentHashMap<Long, NDArray[]> groupNormScratch = new ConcurrentHashMap<>();
     private final Map<String, Parameter> named = new LinkedHashMap<>();
 
+    /** Parameters of a part that takes no convolution weights, or keeps them NCHW. */
     Params(Weights weights, NDManager manager, DataType dtype, Device device) {
+        this(weights, manager, dtype, device, false);
+    }
+
+    /**
+     * @param channelsLast whether {@link #convWeight} stores convolution weights channels-last (the part's
+     *     layout, decided by its loader: {@code PipelineOptions#channelsLastFor})
+     * @throws IllegalArgumentException for channels-last off CUDA or without the native library
+     */
+    Params(Weights weights, NDManager manager, DataType dtype, Device device, boolean channelsLast) {
+        if (channelsLast && !(device.isGpu() && NativeOps.available())) {
+            throw new IllegalArgumentException("channels-last needs CUDA and the native library (device " + device + ")");
+        }
         this.weights = weights;
         this.manager = manager;
         this.dtype = dtype;
         this.device = device;
-        this.channelsLast = device.isGpu() && NativeOps.channelsLastFor(dtype);
+        this.channelsLast = channelsLast;
     }
 
     NDArray get(String name, long... shape) {
@@ -63,8 +76,8 @@ final class Params {
     }
 
     /**
-     * A convolution weight (out, in, k, k): channels-last on CUDA with the native library for a float16
-     * model (see {@link NativeOps#channelsLastFor}), so that convolutions run in NHWC and so do their outputs.
+     * A convolution weight (out, in, k, k): channels-last when the part's layout says so (on CUDA with the
+     * native library, by default for a float16 part), so that convolutions run in NHWC and so do their outputs.
      */
     NDArray convWeight(String name, long... shape) {
         NDArray w = get(name, shape);

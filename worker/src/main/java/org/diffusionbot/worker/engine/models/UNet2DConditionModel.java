@@ -47,7 +47,7 @@ public final class UNet2DConditionModel {
     }
 
     /**
-     * Builds the UNet from weights; call {@link Weights#verify()} afterwards (the loader does).
+     * Builds the UNet from weights in NCHW layout; call {@link Weights#verify()} afterwards (the loader does).
      *
      * @param config the configuration
      * @param weights tensors with diffusers UNet names
@@ -56,7 +56,24 @@ public final class UNet2DConditionModel {
      * @param device parameter and compute device
      */
     public UNet2DConditionModel(UNetConfig config, Weights weights, NDManager manager, DataType dtype, Device device) {
-        this(config, new Params(weights, manager, dtype, device));
+        this(config, weights, manager, dtype, device, false);
+    }
+
+    /**
+     * Builds the UNet from weights with a given layout; call {@link Weights#verify()} afterwards (the loader does).
+     *
+     * @param config the configuration
+     * @param weights tensors with diffusers UNet names
+     * @param manager long-lived owner of the parameters
+     * @param dtype parameter and compute type
+     * @param device parameter and compute device
+     * @param channelsLast whether convolution weights (and so activations) are channels-last (the loaders take it
+     *     from {@code PipelineOptions#channelsLastFor}); false: NCHW, as the other constructor builds it
+     * @throws IllegalArgumentException for channels-last off CUDA or without the native library
+     */
+    public UNet2DConditionModel(UNetConfig config, Weights weights, NDManager manager, DataType dtype, Device device,
+            boolean channelsLast) {
+        this(config, new Params(weights, manager, dtype, device, channelsLast));
     }
 
     UNet2DConditionModel(UNetConfig c, Params p) {

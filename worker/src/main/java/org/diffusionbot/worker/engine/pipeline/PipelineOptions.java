@@ -1,32 +1,87 @@
 package org.diffusionbot.worker.engine.pipeline;
 
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
 import org.diffusionbot.worker.engine.cuda.EngineSettings;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.diffusionbot.worker.engine.lora.LoraPatcher;
 
 /**
- * How a {@link StableDiffusionPipeline} runs, given when it is made (never read from the environment
- * by the pipeline itself).
+ * How a {@link StableDiffusionPipeline} is loaded and runs, given when it is made (never read from the
+ * environment by the loaders, the models, the pipeline or its LoRA patcher themselves).
  *
  * @param cudaGraphs whether the UNet runs through CUDA graphs where it can (on CUDA, native ops loaded; {@code
  *     SD_CUDA_GRAPHS} not 0)
  * @param cudaGraphsMax how many UNet input shapes keep a captured CUDA graph ({@code SD_CUDA_GRAPHS_MAX}, at least 1)
  * @param decodeBatch images per VAE decode call on CUDA ({@code SD_DECODE_BATCH}, at least 1; the CPU decodes one
  *     at a time)
+ * @param channelsLast whether float16 UNet and VAE convolution weights (and so their activations) are kept
+ *     channels-last on CUDA with the native library ({@code SD_CHANNELS_LAST} not 0; {@link #channelsLastFor})
+ * @param channelsLastFp32 whether float32 parts are kept channels-last too ({@code SD_CHANNELS_LAST_FP32=1}; the
+ *     bench's A/B); only with {@code channelsLast}
+ * @param loraCacheMb MiB of LoRA factors kept on the device ({@code SD_LORA_CACHE_MB}, default {@value
+ *     LoraPatcher#CACHE_MB}; 0: none, each switch reads the files; {@link LoraPatcher})
  */
-public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch) {
-    /** The defaults: CUDA graphs where possible, at most 3, one image per decode. */
-    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, 1);
+public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch, boolean channelsLast,
+        boolean channelsLastFp32, int loraCacheMb) {
+    /**
+     * The defaults: CUDA graphs where possible, at most 3, one image per decode, float16 parts channels-last,
+     * {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
+     */
+    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, 1, true, false, LoraPatcher.CACHE_MB);
 
-    /** @throws IllegalArgumentException for a value below 1 */
+    /** @throws IllegalArgumentException for {@code cudaGraphsMax} or {@code decodeBatch} below 1, or a negative cache */
     public PipelineOptions {
         if (cudaGraphsMax < 1 || decodeBatch < 1) {
             throw new IllegalArgumentException("cudaGraphsMax and decodeBatch must be at least 1");
         }
+        if (loraCacheMb < 0) {
+            throw new IllegalArgumentException("loraCacheMb must not be negative: " + loraCacheMb);
+        }
     }
 
-    /** The {@code SD_CUDA_GRAPHS}, {@code SD_CUDA_GRAPHS_MAX} and {@code SD_DECODE_BATCH} settings ({@link EngineSettings}, docs/GPU.md). */
+    /** These CUDA-graph and decode settings with the defaults' layout and LoRA cache. */
+    public PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch) {
+        this(cudaGraphs, cudaGraphsMax, decodeBatch, DEFAULTS.channelsLast, DEFAULTS.channelsLastFp32,
+                DEFAULTS.loraCacheMb);
+    }
+
+    /**
+     * The settings {@code SD_CUDA_GRAPHS}, {@code SD_CUDA_GRAPHS_MAX}, {@code SD_DECODE_BATCH}, {@code
+     * SD_CHANNELS_LAST}, {@code SD_CHANNELS_LAST_FP32} and {@code SD_LORA_CACHE_MB} ({@link EngineSettings},
+     * docs/GPU.md), read now; a value that is not a number gives the default.
+     */
     public static PipelineOptions fromSettings() {
         return new PipelineOptions(EngineSettings.onUnlessZero("SD_CUDA_GRAPHS"),
                 EngineSettings.positiveInt("SD_CUDA_GRAPHS_MAX", DEFAULTS.cudaGraphsMax()),
-                EngineSettings.positiveInt("SD_DECODE_BATCH", DEFAULTS.decodeBatch()));
+                EngineSettings.positiveInt("SD_DECODE_BATCH", DEFAULTS.decodeBatch()),
+                EngineSettings.onUnlessZero("SD_CHANNELS_LAST"), "1".equals(EngineSettings.value("SD_CHANNELS_LAST_FP32")),
+                EngineSettings.nonNegativeInt("SD_LORA_CACHE_MB", DEFAULTS.loraCacheMb()));
+    }
+
+    /** @return these options with {@link #channelsLastFp32()} set to {@code on} */
+    public PipelineOptions withChannelsLastFp32(boolean on) {
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, decodeBatch, channelsLast, on, loraCacheMb);
+    }
+
+    /** @return {@link #loraCacheMb()} in bytes */
+    public long loraCacheBytes() {
+        return (long) loraCacheMb << 20;
+    }
+
+    /**
+     * The layout of one model part, decided once when it is built: channels-last on CUDA with the native library
+     * ({@link NativeOps#available()}) when {@link #channelsLast()} is on, for float16 parts only unless {@link
+     * #channelsLastFp32()}: the NHWC GroupNorm kernels are float16, and a float32 part (SDXL's VAE under {@code
+     * force_upcast}) is faster NCHW, where PyTorch's {@code group_norm} reads the layout directly, than
+     * channels-last, where every GroupNorm would copy to NCHW and the next convolution back.
+     *
+     * @param dtype the part's parameter type
+     * @param device the part's device
+     * @return whether its convolution weights are stored channels-last
+     */
+    public boolean channelsLastFor(DataType dtype, Device device) {
+        return channelsLast && device.isGpu() && NativeOps.available()
+                && (dtype == DataType.FLOAT16 || channelsLastFp32);
     }
 }

@@ -86,6 +86,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final Device device;
     private final String description;
     private final CudaGraphUNet unetRunner;
+    private final PipelineOptions options;
     /** The decode phase: images per VAE call 1 (peak memory), more on CUDA ({@link PipelineOptions#decodeBatch()}). */
     private final LatentDecoder decoder;
     private Denoiser.LatentsHook latentsHook;
@@ -126,7 +127,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * @param dtype model dtype (float32 on CPU; float16 on CUDA)
      * @param device where the models live and the run computes
      * @param description e.g. the model path, for logs
-     * @param options CUDA graphs and decode batch ({@link PipelineOptions#fromSettings()} in the worker)
+     * @param options CUDA graphs, decode batch and LoRA cache ({@link PipelineOptions#fromSettings()} in the worker;
+     *     the loader laid the models out by the same options)
      */
     public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, ClipTokenizer tokenizer2,
             SchedulerConfig schedulerConfig, DataType dtype, Device device, String description, PipelineOptions options) {
@@ -143,6 +145,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.dtype = dtype;
         this.device = device;
         this.description = description;
+        this.options = Objects.requireNonNull(options);
         this.unetRunner = new CudaGraphUNet(models.unet(), device, options.cudaGraphs(), options.cudaGraphsMax());
         this.decoder = new LatentDecoder(models.vae(), device.isGpu() ? options.decodeBatch() : 1);
     }
@@ -195,7 +198,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         LoraPatcher loras = null;
         if (loraDir != null) {
             loras = new LoraPatcher(models.patchable(),
-                    new ModelFolder(loraDir, "LoRA"), device);
+                    new ModelFolder(loraDir, "LoRA"), device, options.loraCacheBytes());
         }
         useAddons(new PromptAddons(loras, embeddingFolder, embeddings));
     }
@@ -272,6 +275,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** The UNet as the step loop calls it (through CUDA graphs where available). */
     public CudaGraphUNet unetRunner() {
         return unetRunner;
+    }
+
+    /** @return the options it was made with */
+    public PipelineOptions options() {
+        return options;
     }
 
     public StableDiffusionModels models() {

@@ -1,0 +1,106 @@
+package org.diffusionbot.worker.engine.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import java.util.HashMap;
+import java.util.Map;
+import org.diffusionbot.worker.engine.lora.LoraPatcher;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link PipelineOptions#fromSettings()} reads the layout and LoRA-cache switches ({@code SD_CHANNELS_LAST},
+ * {@code SD_CHANNELS_LAST_FP32}, {@code SD_LORA_CACHE_MB}) along with the others, as docs/GPU.md describes them,
+ * so that model and patcher constructors read no settings.
+ */
+class PipelineOptionsTest {
+    private static final String[] NAMES = {"SD_CUDA_GRAPHS", "SD_CUDA_GRAPHS_MAX", "SD_DECODE_BATCH", "SD_CHANNELS_LAST",
+        "SD_CHANNELS_LAST_FP32", "SD_LORA_CACHE_MB"};
+    private final Map<String, String> saved = new HashMap<>();
+
+    @BeforeEach
+    void save() {
+        for (String n : NAMES) {
+            saved.put(n, System.getProperty(n));
+        }
+    }
+
+    @AfterEach
+    void restore() {
+        saved.forEach((n, v) -> {
+            if (v == null) {
+                System.clearProperty(n);
+            } else {
+                System.setProperty(n, v);
+            }
+        });
+    }
+
+    @Test
+    void unsetGivesTheDefaults() {
+        for (String n : NAMES) {
+            Assumptions.assumeTrue(System.getenv(n) == null, n + " is set in the environment");
+            System.clearProperty(n);
+        }
+        PipelineOptions o = PipelineOptions.fromSettings();
+        assertEquals(PipelineOptions.DEFAULTS, o);
+        assertTrue(o.channelsLast());
+        assertFalse(o.channelsLastFp32());
+        assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
+        assertEquals(1024L << 20, o.loraCacheBytes());
+    }
+
+    @Test
+    void theSettingsAreCarried() {
+        System.setProperty("SD_CUDA_GRAPHS", "0");
+        System.setProperty("SD_CUDA_GRAPHS_MAX", "5");
+        System.setProperty("SD_DECODE_BATCH", "4");
+        System.setProperty("SD_CHANNELS_LAST", "0");
+        System.setProperty("SD_CHANNELS_LAST_FP32", "1");
+        System.setProperty("SD_LORA_CACHE_MB", " 256 ");
+        assertEquals(new PipelineOptions(false, 5, 4, false, true, 256), PipelineOptions.fromSettings());
+
+        System.setProperty("SD_CHANNELS_LAST", "1");
+        System.setProperty("SD_CHANNELS_LAST_FP32", "0");
+        System.setProperty("SD_LORA_CACHE_MB", "0");
+        PipelineOptions o = PipelineOptions.fromSettings();
+        assertTrue(o.channelsLast());
+        assertFalse(o.channelsLastFp32());
+        assertEquals(0, o.loraCacheMb(), "0: no LoRA factors kept on the device");
+    }
+
+    @Test
+    void aCacheSizeThatIsNotANumberGivesTheDefaultAndANegativeOneNone() {
+        System.setProperty("SD_LORA_CACHE_MB", "lots");
+        assertEquals(LoraPatcher.CACHE_MB, PipelineOptions.fromSettings().loraCacheMb());
+        System.setProperty("SD_LORA_CACHE_MB", "");
+        assertEquals(LoraPatcher.CACHE_MB, PipelineOptions.fromSettings().loraCacheMb());
+        System.setProperty("SD_LORA_CACHE_MB", "-5");
+        assertEquals(0, PipelineOptions.fromSettings().loraCacheMb());
+        assertThrows(IllegalArgumentException.class, () -> new PipelineOptions(true, 3, 1, true, false, -1));
+    }
+
+    @Test
+    void settingsReadLaterDoNotChangeOptionsMadeEarlier() {
+        System.setProperty("SD_CHANNELS_LAST_FP32", "1");
+        PipelineOptions o = PipelineOptions.fromSettings();
+        System.setProperty("SD_CHANNELS_LAST_FP32", "0");
+        assertTrue(o.channelsLastFp32());
+        assertFalse(o.withChannelsLastFp32(false).channelsLastFp32());
+        assertEquals(o, o.withChannelsLastFp32(false).withChannelsLastFp32(true));
+    }
+
+    @Test
+    void theCpuIsNeverChannelsLast() {
+        PipelineOptions all = new PipelineOptions(true, 3, 1, true, true, 0);
+        assertFalse(all.channelsLastFor(DataType.FLOAT16, Device.cpu()));
+        assertFalse(all.channelsLastFor(DataType.FLOAT32, Device.cpu()));
+    }
+}
