@@ -122,7 +122,10 @@ public final class Commands {
                         .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS),
                 new OptionData(OptionType.BOOLEAN, "gallery", "Show your images in the community gallery"),
                 new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"),
-                scheduleOption("Your default noise schedule (used with the samplers that take it)"));
+                scheduleOption("Your default noise schedule (used with the samplers that take it)"),
+                new OptionData(OptionType.NUMBER, "guidance_rescale",
+                        "Your default CFG rescale φ, 0-1 (0: none; about 0.7 for v-prediction models)")
+                        .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE, GenerationLimits.MAX_GUIDANCE_RESCALE));
     }
 
     private static SlashCommandData admin(boolean adminRolesConfigured) {

@@ -208,5 +208,8 @@ class JobMessagesTest {
     void settingsShowTheSchedule() {
         String s = JobMessages.settings(new UserSettings("euler", null, null, null, null, null, true, "trailing"), false);
         assertTrue(s.contains("• schedule: SGM Uniform"), s);
+        assertTrue(s.contains("• guidance rescale: bot default (0: none)"), s);
+        String r = JobMessages.settings(new UserSettings(null, null, null, null, null, null, true, null, 0.7), true);
+        assertTrue(r.contains("• guidance rescale: 0.7"), r);
     }
 }
