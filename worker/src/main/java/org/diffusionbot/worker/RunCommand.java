@@ -99,6 +99,7 @@ final class RunCommand {
             }
             paths.put(m.getKey(), modelPath);
         }
+        String modelSetting = ServedModels.setting(env); // what errors about a model or its sidecar blame
         List<org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults> defaults = new ArrayList<>();
         for (Map.Entry<String, Path> m : paths.entrySet()) {
             try {
@@ -107,7 +108,7 @@ final class RunCommand {
                     defaults.add(d);
                 });
             } catch (IllegalArgumentException e) {
-                System.err.println("worker: MODEL_PATH: " + e.getMessage());
+                System.err.println("worker: " + modelSetting + ": " + e.getMessage());
                 return 2;
             }
         }
@@ -127,7 +128,7 @@ final class RunCommand {
                 described.put(m.getKey(), new WorkerHeartbeat.ModelInfo(m.getKey(), checked.family().id(),
                         checked.nativeSize(), checked.nativeSize()));
             } catch (ModelFormatException e) {
-                System.err.println("worker: MODEL_PATH: " + e.getMessage());
+                System.err.println("worker: " + modelSetting + ": " + e.getMessage());
                 return 2;
             }
         }
