@@ -63,7 +63,7 @@ public final class Commands {
                                         + GenerationLimits.DEFAULT_CFG + ")")
                                         .setRequiredRange(GenerationLimits.MIN_CFG, GenerationLimits.MAX_CFG),
                                 new OptionData(OptionType.NUMBER, "guidance_rescale",
-                                        "CFG rescale φ, 0-1 (default 0; about 0.7 for v-prediction models)")
+                                        "CFG rescale φ, 0-1 (default: your /settings, else 0; about 0.7 for v-prediction models)")
                                         .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE,
                                                 GenerationLimits.MAX_GUIDANCE_RESCALE),
                                 new OptionData(OptionType.INTEGER, "seed", "Seed (random when empty)")
