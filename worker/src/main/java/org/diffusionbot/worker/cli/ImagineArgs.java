@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import org.diffusionbot.common.GenerationLimits;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.SamplerChoice;
 import org.diffusionbot.common.Schedule;
@@ -26,8 +27,8 @@ import org.diffusionbot.worker.runtime.ModelSidecar;
  * @param steps inference steps
  * @param cfg guidance scale
  * @param sampler the sampler
- * @param width image width
- * @param height image height
+ * @param width image width in pixels, or null: the model's native size ({@link #width(int)})
+ * @param height image height in pixels, or null: the model's native size ({@link #height(int)})
  * @param clipSkip CLIP layers skipped from the end (1 = none)
  * @param count images (seeds seed, seed+1, ...)
  * @param initImage init image for img2img, or null
@@ -49,8 +50,8 @@ public record ImagineArgs(
         int steps,
         double cfg,
         Sampler sampler,
-        int width,
-        int height,
+        Integer width,
+        Integer height,
         int clipSkip,
         int count,
         Path initImage,
@@ -79,7 +80,8 @@ public record ImagineArgs(
                                   default dpmpp_2m_karras into dpmpp_2m
             A sidecar file next to the model (NAME.json or NAME.yaml: sampler, schedule, steps, cfg) fills the
             --sampler, --schedule, --steps and --cfg not given (docs/MODELS.md).
-              --width W, --height H   multiples of 8 in 64..2048, at most 1024x1024 pixels (default 512)
+              --width W, --height H   multiples of 8 in 64..2048 (default: the model's native size: %s);
+                                  at most %s
               --clip-skip N       1..12 (default 1)
               --count N           1..4 images (default 1): FILE-1.png .. FILE-N.png when N > 1
               --init-image FILE   PNG/JPEG for img2img, with --strength F in (0,1] (default 0.75)
@@ -92,7 +94,7 @@ public record ImagineArgs(
               --embeddings-dir DIR   textual-inversion .safetensors embeddings, used where their file name is a
                                   word of the prompt or negative prompt
               --out FILE.png      where to write the image(s)
-            """.formatted(Sampler.ids(), Sampler.DEFAULT.id(), Schedule.ids());
+            """.formatted(Sampler.ids(), Sampler.DEFAULT.id(), Schedule.ids(), nativeSizes(), sizeLimits());
 
     private static final Set<String> FLAGS = Set.of("model", "prompt", "negative", "seed", "steps", "cfg", "sampler",
             "width", "height", "clip-skip", "count", "init-image", "strength", "device", "prediction", "out",
@@ -154,9 +156,12 @@ public record ImagineArgs(
         Sampler sampler = choice.sampler();
         Schedule schedule = choice.schedule();
         GenerationLimits.checkSteps(sampler, steps);
-        int width = intValue(v, "width", GenerationLimits.DEFAULT_SIZE);
-        int height = intValue(v, "height", GenerationLimits.DEFAULT_SIZE);
-        GenerationLimits.checkSize(width, height);
+        // a side not given is the model's native size, known once it is loaded (the family's limit is checked then)
+        Integer width = v.containsKey("width") ? GenerationLimits.checkSide("width", intValue(v, "width", 0)) : null;
+        Integer height = v.containsKey("height") ? GenerationLimits.checkSide("height", intValue(v, "height", 0)) : null;
+        if (width != null && height != null) {
+            GenerationLimits.checkSize(width, height);
+        }
         int clipSkip = GenerationLimits.checkClipSkip(intValue(v, "clip-skip", 1));
         int count = GenerationLimits.checkCount(intValue(v, "count", 1));
         Path init = v.containsKey("init-image") ? Path.of(v.get("init-image")) : null;
@@ -195,6 +200,42 @@ public record ImagineArgs(
             throw new IllegalArgumentException("--" + flag + " " + p + " is not a folder");
         }
         return p;
+    }
+
+    /**
+     * @param nativeSize the loaded model's native side in pixels ({@code StableDiffusionPipeline.nativeSize()})
+     * @return {@code --width}, or the native size when it was not given
+     */
+    public int width(int nativeSize) {
+        return width != null ? width : nativeSize;
+    }
+
+    /**
+     * @param nativeSize the loaded model's native side in pixels ({@code StableDiffusionPipeline.nativeSize()})
+     * @return {@code --height}, or the native size when it was not given
+     */
+    public int height(int nativeSize) {
+        return height != null ? height : nativeSize;
+    }
+
+    /** The families' native sizes for the usage text, e.g. {@code SD 1.x 512x512, ..., SDXL 1024x1024}. */
+    private static String nativeSizes() {
+        return java.util.Arrays.stream(ModelFamily.values())
+                .map(f -> f.label() + " " + (f == ModelFamily.SD2 ? "512x512 or 768x768 (v-prediction)"
+                        : f.nativeSize() + "x" + f.nativeSize()))
+                .collect(java.util.stream.Collectors.joining(", "));
+    }
+
+    /** The families' pixel limits for the usage text, e.g. {@code 1024x1024 pixels for SD 1.x and SD 2.x, ...}. */
+    private static String sizeLimits() {
+        Map<Long, java.util.List<String>> byLimit = new java.util.TreeMap<>();
+        for (ModelFamily f : ModelFamily.values()) {
+            byLimit.computeIfAbsent(f.maxPixels(), k -> new java.util.ArrayList<>()).add(f.label());
+        }
+        return byLimit.entrySet().stream().map(e -> {
+            int side = (int) Math.sqrt((double) e.getKey());
+            return side + "x" + side + " pixels for " + String.join(" and ", e.getValue());
+        }).collect(java.util.stream.Collectors.joining(", "));
     }
 
     /** Where image {@code i} (0-based) goes: {@code out} for a single image, else {@code out-(i+1).png}. */

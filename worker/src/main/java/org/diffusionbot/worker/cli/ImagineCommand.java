@@ -55,8 +55,10 @@ public final class ImagineCommand {
                 new ModelLoader.Options(a.prediction(), null, a.vae()))) {
             long t1 = System.nanoTime();
             err.printf(Locale.ROOT, "loaded %s in %.1f s%n", p.description(), (t1 - t0) / 1e9);
+            int width = a.width(p.nativeSize());
+            int height = a.height(p.nativeSize());
             try {
-                p.family().checkSize(a.width(), a.height());
+                p.family().checkSize(width, height);
                 p.family().checkSteps(a.steps());
                 if (a.loraDir() != null || a.embeddingsDir() != null) {
                     p.useAddons(a.loraDir(), a.embeddingsDir(), w -> err.println("note: " + w));
@@ -70,8 +72,8 @@ public final class ImagineCommand {
                 seeds.add(org.diffusionbot.common.GenerationLimits.seedOf(a.seed(), i));
             }
             byte[] init = a.initImage() == null ? null : Files.readAllBytes(a.initImage());
-            GenerationRequest req = new GenerationRequest(a.prompt(), a.negative(), seeds, a.cfg(), a.clipSkip(), a.width(),
-                    a.height(), a.steps(), a.sampler(), init, a.strength(), a.guidanceRescale(), a.schedule());
+            GenerationRequest req = new GenerationRequest(a.prompt(), a.negative(), seeds, a.cfg(), a.clipSkip(), width,
+                    height, a.steps(), a.sampler(), init, a.strength(), a.guidanceRescale(), a.schedule());
             RequestResult res = p.generate(List.of(req), new PipelineCallbacks() {
                 @Override
                 public void onStep(StepView s) {

@@ -31,7 +31,10 @@ class ImagineArgsTest {
         assertEquals(30, d.steps());
         assertEquals(7.0, d.cfg());
         assertEquals(Sampler.DEFAULT, d.sampler());
-        assertEquals(512, d.width());
+        assertNull(d.width());
+        assertNull(d.height());
+        assertEquals(1024, d.width(1024));
+        assertEquals(512, d.height(512));
         assertEquals(1, d.count());
         assertNull(d.strength());
         assertTrue(d.seed() >= 0 && d.seed() <= 0xFFFFFFFFL);
@@ -43,6 +46,7 @@ class ImagineArgsTest {
         assertEquals(Sampler.EULER_A, a.sampler());
         assertEquals(640, a.width());
         assertEquals(384, a.height());
+        assertEquals(640, a.width(1024));
         assertEquals(3, a.count());
         assertEquals(Path.of("/tmp/x-1.png"), a.outFor(0));
         assertEquals(Path.of("/tmp/x-3.png"), a.outFor(2));

@@ -69,4 +69,29 @@ class ImagineCommandTest {
         assertTrue(Png.readText(Files.readAllBytes(tmp.resolve("frog-1.png"))).get("parameters").contains("Seed: 4294967295"));
         assertTrue(Png.readText(Files.readAllBytes(tmp.resolve("frog-2.png"))).get("parameters").contains("Seed: 0,"));
     }
+
+    @Test
+    void aSideNotGivenIsTheModelsNativeSize() throws Exception {
+        // tiny-sd15's UNet says sample_size 8: its native size is 64x64
+        Path out = tmp.resolve("native.png");
+        int rc = ImagineCommand.run(new String[] {"--model", TinyModels.folderPath().toString(), "--prompt", "frogs",
+            "--steps", "1", "--width", "128", "--out", out.toString()}, new PrintStream(new ByteArrayOutputStream()),
+                new PrintStream(new ByteArrayOutputStream()));
+        assertEquals(0, rc);
+        BufferedImage img = ImageIO.read(out.toFile());
+        assertEquals(128, img.getWidth());
+        assertEquals(64, img.getHeight());
+    }
+
+    @Test
+    void helpStatesEachFamilysDefaultSizeAndLimit() {
+        ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+        assertEquals(0, ImagineCommand.run(new String[] {"--help"}, new PrintStream(stdout, true, StandardCharsets.UTF_8),
+                System.err));
+        String help = stdout.toString(StandardCharsets.UTF_8);
+        assertTrue(help.contains("(default: the model's native size: SD 1.x 512x512, SD 2.x 512x512 or 768x768"
+                + " (v-prediction), SDXL 1024x1024)"), help);
+        assertTrue(help.contains("at most 1024x1024 pixels for SD 1.x and SD 2.x, 2048x2048 pixels for SDXL"), help);
+        assertTrue(!help.contains("(default 512)"), help);
+    }
 }

@@ -15,6 +15,9 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  * @param cudaGraphsMax how many UNet input shapes keep a captured CUDA graph ({@code SD_CUDA_GRAPHS_MAX}, at least 1)
  * @param decodeBatch images per VAE decode call on CUDA ({@code SD_DECODE_BATCH}, at least 1; the CPU decodes one
  *     at a time)
+ * @param asyncPreviews whether each step's callback comes one step late, after the next step is queued, with x0
+ *     copied to the host asynchronously on CUDA where a preview is due ({@code SD_ASYNC_PREVIEWS} not 0; off: the
+ *     callback inside its step, x0 copied synchronously when read; {@link Denoiser})
  * @param channelsLast whether float16 UNet and VAE convolution weights (and so their activations) are kept
  *     channels-last on CUDA with the native library ({@code SD_CHANNELS_LAST} not 0; {@link #channelsLastFor})
  * @param channelsLastFp32 whether float32 parts are kept channels-last too ({@code SD_CHANNELS_LAST_FP32=1}; the
@@ -22,13 +25,14 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  * @param loraCacheMb MiB of LoRA factors kept on the device ({@code SD_LORA_CACHE_MB}, default {@value
  *     LoraPatcher#CACHE_MB}; 0: none, each switch reads the files; {@link LoraPatcher})
  */
-public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch, boolean channelsLast,
-        boolean channelsLastFp32, int loraCacheMb) {
+public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch, boolean asyncPreviews,
+        boolean channelsLast, boolean channelsLastFp32, int loraCacheMb) {
     /**
-     * The defaults: CUDA graphs where possible, at most 3, one image per decode, float16 parts channels-last,
-     * {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
+     * The defaults: CUDA graphs where possible, at most 3, one image per decode, asynchronous previews, float16
+     * parts channels-last, {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
      */
-    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, 1, true, false, LoraPatcher.CACHE_MB);
+    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, 1, true, true, false,
+            LoraPatcher.CACHE_MB);
 
     /** @throws IllegalArgumentException for {@code cudaGraphsMax} or {@code decodeBatch} below 1, or a negative cache */
     public PipelineOptions {
@@ -40,28 +44,42 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeB
         }
     }
 
-    /** These CUDA-graph and decode settings with the defaults' layout and LoRA cache. */
+    /** These CUDA-graph and decode settings with the defaults' previews, layout and LoRA cache. */
     public PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch) {
-        this(cudaGraphs, cudaGraphsMax, decodeBatch, DEFAULTS.channelsLast, DEFAULTS.channelsLastFp32,
-                DEFAULTS.loraCacheMb);
+        this(cudaGraphs, cudaGraphsMax, decodeBatch, DEFAULTS.asyncPreviews, DEFAULTS.channelsLast,
+                DEFAULTS.channelsLastFp32, DEFAULTS.loraCacheMb);
     }
 
     /**
      * The settings {@code SD_CUDA_GRAPHS}, {@code SD_CUDA_GRAPHS_MAX}, {@code SD_DECODE_BATCH}, {@code
-     * SD_CHANNELS_LAST}, {@code SD_CHANNELS_LAST_FP32} and {@code SD_LORA_CACHE_MB} ({@link EngineSettings},
-     * docs/GPU.md), read now; a value that is not a number gives the default.
+     * SD_ASYNC_PREVIEWS}, {@code SD_CHANNELS_LAST}, {@code SD_CHANNELS_LAST_FP32} and {@code SD_LORA_CACHE_MB}
+     * ({@link EngineSettings}, docs/GPU.md), read now; a number that is not one gives the default.
      */
     public static PipelineOptions fromSettings() {
         return new PipelineOptions(EngineSettings.onUnlessZero("SD_CUDA_GRAPHS"),
                 EngineSettings.positiveInt("SD_CUDA_GRAPHS_MAX", DEFAULTS.cudaGraphsMax()),
                 EngineSettings.positiveInt("SD_DECODE_BATCH", DEFAULTS.decodeBatch()),
+                EngineSettings.onUnlessZero("SD_ASYNC_PREVIEWS"),
                 EngineSettings.onUnlessZero("SD_CHANNELS_LAST"), "1".equals(EngineSettings.value("SD_CHANNELS_LAST_FP32")),
                 EngineSettings.nonNegativeInt("SD_LORA_CACHE_MB", DEFAULTS.loraCacheMb()));
     }
 
+    /** @return these options with {@link #asyncPreviews()} set to {@code on} */
+    public PipelineOptions withAsyncPreviews(boolean on) {
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, decodeBatch, on, channelsLast, channelsLastFp32,
+                loraCacheMb);
+    }
+
     /** @return these options with {@link #channelsLastFp32()} set to {@code on} */
     public PipelineOptions withChannelsLastFp32(boolean on) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, decodeBatch, channelsLast, on, loraCacheMb);
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, decodeBatch, asyncPreviews, channelsLast, on,
+                loraCacheMb);
+    }
+
+    /** @return these options with {@link #loraCacheMb()} set to {@code mb} */
+    public PipelineOptions withLoraCacheMb(int mb) {
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, decodeBatch, asyncPreviews, channelsLast,
+                channelsLastFp32, mb);
     }
 
     /** @return {@link #loraCacheMb()} in bytes */

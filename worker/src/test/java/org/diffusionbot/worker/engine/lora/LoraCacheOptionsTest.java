@@ -32,13 +32,13 @@ class LoraCacheOptionsTest {
 
     @Test
     void thePipelinesPatcherHonoursTheCacheSizeOfItsOptions() {
-        try (StableDiffusionPipeline p = load(new PipelineOptions(true, 3, 1, true, false, 0))) {
+        try (StableDiffusionPipeline p = load(PipelineOptions.DEFAULTS.withLoraCacheMb(0))) {
             LoraPatcher patcher = patcherOf(p);
             assertEquals(0, patcher.cacheBytes());
             assertEquals(0, patcher.uploadedBytes(), "no cache: the factors are read from the file at each switch");
             assertEquals(1, patcher.switches());
         }
-        try (StableDiffusionPipeline p = load(new PipelineOptions(true, 3, 1, true, false, 1))) {
+        try (StableDiffusionPipeline p = load(PipelineOptions.DEFAULTS.withLoraCacheMb(1))) {
             LoraPatcher patcher = patcherOf(p);
             assertEquals(1L << 20, patcher.cacheBytes());
             long held = patcher.uploadedBytes();

@@ -21,8 +21,8 @@ import org.junit.jupiter.api.Test;
  * so that model and patcher constructors read no settings.
  */
 class PipelineOptionsTest {
-    private static final String[] NAMES = {"SD_CUDA_GRAPHS", "SD_CUDA_GRAPHS_MAX", "SD_DECODE_BATCH", "SD_CHANNELS_LAST",
-        "SD_CHANNELS_LAST_FP32", "SD_LORA_CACHE_MB"};
+    private static final String[] NAMES = {"SD_CUDA_GRAPHS", "SD_CUDA_GRAPHS_MAX", "SD_DECODE_BATCH", "SD_ASYNC_PREVIEWS",
+        "SD_CHANNELS_LAST", "SD_CHANNELS_LAST_FP32", "SD_LORA_CACHE_MB"};
     private final Map<String, String> saved = new HashMap<>();
 
     @BeforeEach
@@ -62,10 +62,11 @@ class PipelineOptionsTest {
         System.setProperty("SD_CUDA_GRAPHS", "0");
         System.setProperty("SD_CUDA_GRAPHS_MAX", "5");
         System.setProperty("SD_DECODE_BATCH", "4");
+        System.setProperty("SD_ASYNC_PREVIEWS", "0");
         System.setProperty("SD_CHANNELS_LAST", "0");
         System.setProperty("SD_CHANNELS_LAST_FP32", "1");
         System.setProperty("SD_LORA_CACHE_MB", " 256 ");
-        assertEquals(new PipelineOptions(false, 5, 4, false, true, 256), PipelineOptions.fromSettings());
+        assertEquals(new PipelineOptions(false, 5, 4, false, false, true, 256), PipelineOptions.fromSettings());
 
         System.setProperty("SD_CHANNELS_LAST", "1");
         System.setProperty("SD_CHANNELS_LAST_FP32", "0");
@@ -84,7 +85,7 @@ class PipelineOptionsTest {
         assertEquals(LoraPatcher.CACHE_MB, PipelineOptions.fromSettings().loraCacheMb());
         System.setProperty("SD_LORA_CACHE_MB", "-5");
         assertEquals(0, PipelineOptions.fromSettings().loraCacheMb());
-        assertThrows(IllegalArgumentException.class, () -> new PipelineOptions(true, 3, 1, true, false, -1));
+        assertThrows(IllegalArgumentException.class, () -> PipelineOptions.DEFAULTS.withLoraCacheMb(-1));
     }
 
     @Test
@@ -99,7 +100,7 @@ class PipelineOptionsTest {
 
     @Test
     void theCpuIsNeverChannelsLast() {
-        PipelineOptions all = new PipelineOptions(true, 3, 1, true, true, 0);
+        PipelineOptions all = PipelineOptions.DEFAULTS.withChannelsLastFp32(true);
         assertFalse(all.channelsLastFor(DataType.FLOAT16, Device.cpu()));
         assertFalse(all.channelsLastFor(DataType.FLOAT32, Device.cpu()));
     }
