@@ -1,7 +1,8 @@
 // Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm (with NHWC
 // kernels of our own in group_norm_nhwc.cu), layer norm and residual add + layer norm (layer_norm.cu),
 // channels-last conversion, GEGLU (geglu.cu), CUDA
-// graph capture/replay of a sequence of DJL calls, and CUDA caching-allocator statistics.
+// graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies (previews), and CUDA
+// caching-allocator statistics.
 //
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
 // returned as new `torch::Tensor*` that the Java side wraps in a PtNDArray (DJL frees them).
@@ -22,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -460,6 +462,61 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_copyIn
     JNIEnv* env, jclass, jlong dst, jlong src) {
   NATIVE_BEGIN
   T(dst).copy_(T(src), true);
+  NATIVE_END()
+}
+
+// ---- asynchronous host copies (previews) --------------------------------------------------
+
+// A float32 copy of a tensor on its way to pinned host memory: the copy and the event after it are queued on the
+// stream that was current when it started; `done` completes when the bytes are on the host.
+struct HostCopy {
+  at::Tensor host;  // pinned, row-major, float32
+  cudaEvent_t done = nullptr;
+  ~HostCopy() {
+    if (done != nullptr) cudaEventDestroy(done);  // returns at once; CUDA frees it when the event completes
+  }
+};
+
+// NativeOps.hostCopyStart: queues a float32 copy of x (any layout, float16 or float32, CUDA) into pinned host
+// memory on the current stream and records an event after it; returns the HostCopy handle (hostCopyFree it).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_hostCopyStart(JNIEnv* env, jclass,
+                                                                                       jlong x) {
+  NATIVE_BEGIN
+  const at::Tensor& src = T(x);
+  if (!src.is_cuda()) throw std::invalid_argument("hostCopyStart: not a CUDA tensor");
+  auto copy = std::make_unique<HostCopy>();
+  copy->host = at::empty(src.sizes(), at::TensorOptions().dtype(at::kFloat).pinned_memory(true));
+  // non_blocking into pinned memory: a cudaMemcpyAsync on the current stream (after a cast / row-major copy on the
+  // device where needed); the host allocator keeps the block until the copy is done, even if it is freed before
+  copy->host.copy_(src, /*non_blocking=*/true);
+  cudaError_t err = cudaEventCreateWithFlags(&copy->done, cudaEventDisableTiming);
+  if (err == cudaSuccess) err = cudaEventRecord(copy->done, c10::cuda::getCurrentCUDAStream().stream());
+  if (err != cudaSuccess) throw std::runtime_error(std::string("hostCopyStart: ") + cudaGetErrorString(err));
+  return reinterpret_cast<jlong>(copy.release());
+  NATIVE_END(0)
+}
+
+// NativeOps.hostCopyRead: waits for the copy's event (only this copy and the work queued before it), then the
+// values as a new float[] (row-major).
+JNIEXPORT jfloatArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_hostCopyRead(JNIEnv* env, jclass,
+                                                                                            jlong h) {
+  NATIVE_BEGIN
+  auto* copy = reinterpret_cast<HostCopy*>(h);
+  cudaError_t err = cudaEventSynchronize(copy->done);
+  if (err != cudaSuccess) throw std::runtime_error(std::string("hostCopyRead: ") + cudaGetErrorString(err));
+  const int64_t n = copy->host.numel();
+  if (n > INT32_MAX) throw std::invalid_argument("hostCopyRead: more than 2^31 values");
+  jfloatArray out = env->NewFloatArray(static_cast<jsize>(n));
+  if (out == nullptr) return nullptr;  // OutOfMemoryError pending
+  env->SetFloatArrayRegion(out, 0, static_cast<jsize>(n), copy->host.data_ptr<float>());
+  return out;
+  NATIVE_END(nullptr)
+}
+
+// NativeOps.hostCopyFree (0 is ignored); safe while the copy is still in flight.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_hostCopyFree(JNIEnv* env, jclass, jlong h) {
+  NATIVE_BEGIN
+  delete reinterpret_cast<HostCopy*>(h);
   NATIVE_END()
 }
 

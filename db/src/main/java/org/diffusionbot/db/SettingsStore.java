@@ -71,13 +71,15 @@ public final class SettingsStore {
         jdbc.tx(c -> {
             UserStore.upsert(c, userId, userName);
             Jdbc.update(c, """
-                    INSERT INTO user_settings (user_id, sampler, steps, cfg, width, height, negative_prompt, schedule)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO user_settings (user_id, sampler, steps, cfg, width, height, negative_prompt, schedule,
+                        guidance_rescale)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (user_id) DO UPDATE SET sampler = EXCLUDED.sampler, steps = EXCLUDED.steps,
                         cfg = EXCLUDED.cfg, width = EXCLUDED.width, height = EXCLUDED.height,
                         negative_prompt = EXCLUDED.negative_prompt, schedule = EXCLUDED.schedule,
-                        updated_at = now()""",
-                    userId, s.sampler(), s.steps(), s.cfg(), s.width(), s.height(), s.negativePrompt(), s.schedule());
+                        guidance_rescale = EXCLUDED.guidance_rescale, updated_at = now()""",
+                    userId, s.sampler(), s.steps(), s.cfg(), s.width(), s.height(), s.negativePrompt(), s.schedule(),
+                    s.guidanceRescale());
             return Jdbc.update(c, "UPDATE users SET gallery_public = ?, updated_at = now() WHERE id = ?",
                     s.galleryPublic(), userId);
         });

@@ -6,20 +6,27 @@ package org.diffusionbot.db;
  *
  * @param schedule the sampler schedule id ({@code default}, {@code karras}, {@code exponential}, {@code
  *     trailing}), or null for no preference
+ * @param guidanceRescale the default guidance_rescale φ (0 to 1), or null for the bot's (0)
  */
 public record UserSettings(String sampler, Integer steps, Double cfg, Integer width, Integer height,
-        String negativePrompt, boolean galleryPublic, String schedule) {
+        String negativePrompt, boolean galleryPublic, String schedule, Double guidanceRescale) {
 
-    public static final UserSettings NONE = new UserSettings(null, null, null, null, null, null, true, null);
+    public static final UserSettings NONE = new UserSettings(null, null, null, null, null, null, true, null, null);
+
+    /** Settings without a guidance rescale preference. */
+    public UserSettings(String sampler, Integer steps, Double cfg, Integer width, Integer height,
+            String negativePrompt, boolean galleryPublic, String schedule) {
+        this(sampler, steps, cfg, width, height, negativePrompt, galleryPublic, schedule, null);
+    }
 
     /** Settings without a schedule preference. */
     public UserSettings(String sampler, Integer steps, Double cfg, Integer width, Integer height,
             String negativePrompt, boolean galleryPublic) {
-        this(sampler, steps, cfg, width, height, negativePrompt, galleryPublic, null);
+        this(sampler, steps, cfg, width, height, negativePrompt, galleryPublic, null, null);
     }
 
     public boolean isEmpty() {
         return sampler == null && steps == null && cfg == null && width == null && negativePrompt == null
-                && schedule == null;
+                && schedule == null && guidanceRescale == null;
     }
 }

@@ -99,6 +99,7 @@ final class RunCommand {
             }
             paths.put(m.getKey(), modelPath);
         }
+        String modelSetting = ServedModels.setting(env); // what errors about a model or its sidecar blame
         List<org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults> defaults = new ArrayList<>();
         for (Map.Entry<String, Path> m : paths.entrySet()) {
             try {
@@ -107,7 +108,7 @@ final class RunCommand {
                     defaults.add(d);
                 });
             } catch (IllegalArgumentException e) {
-                System.err.println("worker: MODEL_PATH: " + e.getMessage());
+                System.err.println("worker: " + modelSetting + ": " + e.getMessage());
                 return 2;
             }
         }
@@ -127,7 +128,7 @@ final class RunCommand {
                 described.put(m.getKey(), new WorkerHeartbeat.ModelInfo(m.getKey(), checked.family().id(),
                         checked.nativeSize(), checked.nativeSize()));
             } catch (ModelFormatException e) {
-                System.err.println("worker: MODEL_PATH: " + e.getMessage());
+                System.err.println("worker: " + modelSetting + ": " + e.getMessage());
                 return 2;
             }
         }
@@ -165,10 +166,12 @@ final class RunCommand {
             return 1;
         }
         WorkerRuntime runtime = new WorkerRuntime(config, pool, Clock.systemUTC(), metrics);
+        AddonCatalog catalog = new AddonCatalog(
+                config.loraDir() == null ? null : new ModelFolder(config.loraDir(), "LoRA"),
+                config.embeddingsDir() == null ? null : new ModelFolder(config.embeddingsDir(), "embedding"));
+        LOG.info(addonsLine("LoRAs", "LORA_DIR", "loras", config.loraDir(), catalog.loras()));
+        LOG.info(addonsLine("embeddings", "EMBEDDINGS_DIR", "embeddings", config.embeddingsDir(), catalog.embeddings()));
         if (config.embeddingsDir() != null || config.loraDir() != null) {
-            AddonCatalog catalog = new AddonCatalog(
-                    config.loraDir() == null ? null : new ModelFolder(config.loraDir(), "LoRA"),
-                    config.embeddingsDir() == null ? null : new ModelFolder(config.embeddingsDir(), "embedding"));
             runtime.announce(catalog::loras, catalog::embeddings);
         }
         try {
@@ -266,6 +269,35 @@ final class RunCommand {
      * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
      * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
      */
+    /**
+     * The start-up line about one add-on folder, e.g. {@code LoRAs: 5 in /models/loras (LORA_DIR): sdxl 3, sd1 2}
+     * or {@code embeddings: none (EMBEDDINGS_DIR unset, no MODELS_DIR/embeddings folder)}.
+     *
+     * @param what {@code LoRAs} or {@code embeddings}
+     * @param setting the folder's setting
+     * @param dflt the folder's default name under MODELS_DIR
+     * @param dir the folder, or null for none
+     * @param found what {@link AddonCatalog} found in it (files it cannot read are left out)
+     */
+    static String addonsLine(String what, String setting, String dflt, Path dir,
+            List<WorkerHeartbeat.Addon> found) {
+        if (dir == null) {
+            return what + ": none (" + setting + " unset, no MODELS_DIR/" + dflt + " folder)";
+        }
+        Map<String, Integer> byFamily = new java.util.TreeMap<>();
+        found.forEach(a -> byFamily.merge(a.family(), 1, Integer::sum));
+        StringBuilder sb = new StringBuilder(what + ": " + found.size() + " in " + dir.toAbsolutePath() + " ("
+                + setting + ")");
+        if (!byFamily.isEmpty()) {
+            sb.append(": ");
+            byFamily.entrySet().stream()
+                    .sorted(Map.Entry.<String, Integer>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
+                    .forEach(e -> sb.append(e.getKey()).append(' ').append(e.getValue()).append(", "));
+            sb.setLength(sb.length() - 2);
+        }
+        return sb.toString();
+    }
+
     private static GpuSetup logSetup(String device) {
         GpuSetup setup = GpuSetup.probe();
         setup.lines().forEach(l -> LOG.info("setup: {}", l));

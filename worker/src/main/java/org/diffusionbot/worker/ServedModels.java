@@ -25,6 +25,15 @@ final class ServedModels {
     private ServedModels() {
     }
 
+    /**
+     * The setting the served models come from, for errors about one of them or its sidecar file: {@code MODEL_PATH},
+     * or {@code MODELS_DIR} when MODEL_PATH is unset (as {@link #fromEnv} reads them).
+     */
+    static String setting(Env env) {
+        String s = env.raw("MODEL_PATH");
+        return s == null || s.isBlank() ? "MODELS_DIR" : "MODEL_PATH";
+    }
+
     /** Name → path in the order given (MODELS_DIR: by file name); ConfigException naming the setting at fault. */
     static Map<String, Path> fromEnv(Env env) {
         String setting = env.raw("MODEL_PATH");

@@ -83,4 +83,26 @@ class RunCommandSettingsTest {
         String out = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
         assertTrue(out.contains("worker: MODEL_PATH: " + inpaint + ": this is an inpainting model"), out);
     }
+
+    /** A malformed sidecar of a model found in MODELS_DIR is blamed on MODELS_DIR and the file, not on MODEL_PATH. */
+    @Test
+    void aBadSidecarInModelsDirIsBlamedOnModelsDirAndTheFile(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        java.nio.file.Files.copy(java.nio.file.Path.of("src/test/resources/reference/tiny-sd15/single-file.safetensors"),
+                dir.resolve("tiny.safetensors"));
+        java.nio.file.Path sidecar = java.nio.file.Files.writeString(dir.resolve("tiny.json"), "{\"sampler\": \"euler\", \"step\": 4}");
+        java.io.PrintStream err = System.err;
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        System.setErr(new java.io.PrintStream(captured, true, java.nio.charset.StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = RunCommand.run(Env.of(Map.of("MODELS_DIR", dir.toString(), "DEVICE", "cpu",
+                    "RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/%2F")));
+        } finally {
+            System.setErr(err);
+        }
+        assertEquals(2, code);
+        String out = captured.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(out.contains("worker: MODELS_DIR: " + sidecar.toAbsolutePath().normalize() + ": unknown key 'step'"), out);
+    }
 }

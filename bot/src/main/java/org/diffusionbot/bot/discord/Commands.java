@@ -63,7 +63,7 @@ public final class Commands {
                                         + GenerationLimits.DEFAULT_CFG + ")")
                                         .setRequiredRange(GenerationLimits.MIN_CFG, GenerationLimits.MAX_CFG),
                                 new OptionData(OptionType.NUMBER, "guidance_rescale",
-                                        "CFG rescale φ, 0-1 (default 0; about 0.7 for v-prediction models)")
+                                        "CFG rescale φ, 0-1 (default: your /settings, else 0; about 0.7 for v-prediction models)")
                                         .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE,
                                                 GenerationLimits.MAX_GUIDANCE_RESCALE),
                                 new OptionData(OptionType.INTEGER, "seed", "Seed (random when empty)")
@@ -122,7 +122,10 @@ public final class Commands {
                         .setMaxLength(GenerationLimits.MAX_PROMPT_CHARS),
                 new OptionData(OptionType.BOOLEAN, "gallery", "Show your images in the community gallery"),
                 new OptionData(OptionType.BOOLEAN, "reset", "Forget all your defaults first"),
-                scheduleOption("Your default noise schedule (used with the samplers that take it)"));
+                scheduleOption("Your default noise schedule (used with the samplers that take it)"),
+                new OptionData(OptionType.NUMBER, "guidance_rescale",
+                        "Your default CFG rescale φ, 0-1 (0: none; about 0.7 for v-prediction models)")
+                        .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE, GenerationLimits.MAX_GUIDANCE_RESCALE));
     }
 
     private static SlashCommandData admin(boolean adminRolesConfigured) {

@@ -9,6 +9,7 @@ import net.dv8tion.jda.api.events.interaction.component.ButtonInteractionEvent;
 import net.dv8tion.jda.api.interactions.InteractionHook;
 import net.dv8tion.jda.api.utils.FileUpload;
 import net.dv8tion.jda.api.utils.messages.MessageEditBuilder;
+import org.diffusionbot.bot.service.ImagineLine;
 import org.diffusionbot.bot.service.JobViews;
 
 /**
@@ -40,7 +41,7 @@ final class InfoButton implements ButtonFamily {
             return "❌ That job is gone.";
         }
         String text = JobMessages.info(info.get().job(), info.get().seeds(), info.get().guidanceRescale());
-        String line = JobMessages.imagineLine(info.get().job(), info.get().guidanceRescale());
+        String line = ImagineLine.of(info.get().job(), info.get().guidanceRescale());
         String block = "\n```\n" + JobMessages.code(line) + "\n```";
         if (text.length() + block.length() <= Replies.MAX_CONTENT) {
             return text + block;

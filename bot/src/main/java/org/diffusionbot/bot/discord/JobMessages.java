@@ -323,27 +323,6 @@ public final class JobMessages {
         return sb.toString();
     }
 
-    /**
-     * One {@code /imagine} line with every option of the job (single line; the prompt's whitespace collapsed).
-     *
-     * @param guidanceRescale the request's {@code guidance_rescale} φ (0: none, left out)
-     */
-    public static String imagineLine(JobRecord job, double guidanceRescale) {
-        StringBuilder sb = new StringBuilder("/imagine prompt:").append(oneLine(job.prompt()));
-        if (!job.negativePrompt().isBlank()) {
-            sb.append(" negative:").append(oneLine(job.negativePrompt()));
-        }
-        sb.append(" steps:").append(job.steps()).append(" cfg:").append(num(job.cfg())).append(" seed:")
-                .append(job.seed()).append(" width:").append(job.width()).append(" height:").append(job.height())
-                .append(" sampler:").append(job.sampler()).append(job.schedule() == null || job.schedule().equals(Schedule.DEFAULT.id()) ? ""
-                        : " schedule:" + job.schedule()).append(" count:").append(job.imageCount())
-                .append(" model:").append(job.model());
-        if (guidanceRescale != 0) {
-            sb.append(" guidance_rescale:").append(num(guidanceRescale));
-        }
-        return sb.toString();
-    }
-
     /** {@code /settings}: the user's defaults. */
     public static String settings(UserSettings s, boolean changed) {
         StringBuilder sb = new StringBuilder(changed ? "✅ Saved. Your defaults for `/imagine`:" : "Your defaults for"
@@ -356,6 +335,8 @@ public final class JobMessages {
                 : s.steps());
         sb.append("\n• cfg: ").append(s.cfg() == null ? "bot default (" + num(GenerationLimits.DEFAULT_CFG) + ")"
                 : num(s.cfg()));
+        sb.append("\n• guidance rescale: ").append(s.guidanceRescale() == null ? "bot default (0: none)"
+                : num(s.guidanceRescale()));
         sb.append("\n• size: ").append(s.width() == null ? "the model's native size (e.g. 512x512 for SD 1.5, 1024x1024"
                 + " for SDXL)" : s.width() + "x" + s.height());
         sb.append("\n• negative prompt: ").append(s.negativePrompt() == null ? "the server's default, if any"

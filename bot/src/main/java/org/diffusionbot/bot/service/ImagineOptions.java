@@ -49,14 +49,22 @@ public final class ImagineOptions {
      * Defaults for options the user left out: their {@code /settings}, then the server's default negative prompt.
      * Null fields fall back to the bot's defaults. A default schedule the sampler does not take is left out
      * (the sampler's own schedule runs); an explicit one is refused.
+     *
+     * @param guidanceRescale the default guidance_rescale φ (0 to 1), or null: the bot's (0)
      */
     public record Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
-            Schedule schedule) {
-        public static final Defaults NONE = new Defaults(null, null, null, null, null, null, null);
+            Schedule schedule, Double guidanceRescale) {
+        public static final Defaults NONE = new Defaults(null, null, null, null, null, null, null, null);
+
+        /** Defaults without a guidance rescale. */
+        public Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
+                Schedule schedule) {
+            this(sampler, steps, cfg, width, height, negative, schedule, null);
+        }
 
         /** Defaults without a schedule. */
         public Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative) {
-            this(sampler, steps, cfg, width, height, negative, null);
+            this(sampler, steps, cfg, width, height, negative, null, null);
         }
 
         /**
@@ -71,7 +79,7 @@ public final class ImagineOptions {
             }
             return new Defaults(m.sampler() != null ? m.sampler() : sampler, m.steps() != null ? m.steps() : steps,
                     m.cfg() != null ? m.cfg() : cfg, width, height, negative,
-                    m.schedule() != null ? m.schedule() : schedule);
+                    m.schedule() != null ? m.schedule() : schedule, guidanceRescale);
         }
     }
 
@@ -121,8 +129,8 @@ public final class ImagineOptions {
         Sampler sampler = choice.sampler();
         Schedule schedule = choice.schedule();
         int count = GenerationLimits.checkCount(toInt("count", o.integer("count"), 1));
-        Double rescale = o.number("guidance_rescale") == null || o.number("guidance_rescale") == 0 ? null
-                : GenerationLimits.checkGuidanceRescale(o.number("guidance_rescale"));
+        Double phi = o.number("guidance_rescale") != null ? o.number("guidance_rescale") : d.guidanceRescale();
+        Double rescale = phi == null || phi == 0 ? null : GenerationLimits.checkGuidanceRescale(phi);
         return new JobRequest(UUID.randomUUID(), model, prompt, negative, width, height, steps, cfg, sampler, seed, count,
                 1, null, null, previewEvery, now, false, rescale, schedule);
     }

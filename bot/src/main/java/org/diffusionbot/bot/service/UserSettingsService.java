@@ -28,15 +28,17 @@ public final class UserSettingsService {
      * @param negative the new default negative prompt; "-" or blank clears it
      * @param reset    forget every default (not the gallery choice) before applying the rest
      * @param schedule the new default schedule id ({@link Schedule}), or null: unchanged
+     * @param guidanceRescale the new default guidance_rescale φ, 0 to 1 (0: the bot's default, plain guidance), or
+     *     null: unchanged
      */
     public record Change(String sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
-            Boolean gallery, boolean reset, String schedule) {
+            Boolean gallery, boolean reset, String schedule, Double guidanceRescale) {
         /**
          * Checks the raw option values against {@link GenerationLimits}; throws IllegalArgumentException with the
          * message for the user.
          */
         public static Change of(String sampler, Long steps, Double cfg, String size, String negative, Boolean gallery,
-                boolean reset, String schedule) {
+                boolean reset, String schedule, Double guidanceRescale) {
             String s = sampler == null ? null : Sampler.fromId(sampler).id();
             String sch = schedule == null ? null : Schedule.fromId(schedule).id();
             Integer st = steps == null ? null : GenerationLimits.checkSteps((int) Math.max(Integer.MIN_VALUE,
@@ -48,7 +50,9 @@ public final class UserSettingsService {
             }
             String n = negative == null ? null : negative.trim().equals("-") ? "-"
                     : GenerationLimits.checkPrompt("negative prompt", negative, false);
-            return new Change(s, st, c, wh == null ? null : wh[0], wh == null ? null : wh[1], n, gallery, reset, sch);
+            Double r = guidanceRescale == null ? null : GenerationLimits.checkGuidanceRescale(guidanceRescale);
+            return new Change(s, st, c, wh == null ? null : wh[0], wh == null ? null : wh[1], n, gallery, reset, sch,
+                    r);
         }
     }
 
@@ -71,7 +75,10 @@ public final class UserSettingsService {
                 change.height() != null ? change.height() : cur.height(),
                 negative,
                 change.gallery() != null ? change.gallery() : cur.galleryPublic(),
-                change.schedule() != null ? change.schedule() : cur.schedule());
+                change.schedule() != null ? change.schedule() : cur.schedule(),
+                // 0 is the bot's default: saved as none, so /settings shows it as the default
+                change.guidanceRescale() == null ? cur.guidanceRescale()
+                        : change.guidanceRescale() == 0 ? null : change.guidanceRescale());
         settings.saveUserSettings(userId, userName, next);
         return next;
     }
@@ -99,6 +106,7 @@ public final class UserSettingsService {
                 LOG.warn("user {} has an unknown default schedule {}", caller.userId(), s.schedule());
             }
         }
-        return new ImagineOptions.Defaults(sampler, s.steps(), s.cfg(), s.width(), s.height(), negative, schedule);
+        return new ImagineOptions.Defaults(sampler, s.steps(), s.cfg(), s.width(), s.height(), negative, schedule,
+                s.guidanceRescale());
     }
 }

@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.diffusionbot.bot.web.Html.Fragment;
+import org.diffusionbot.bot.service.ImagineLine;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.db.GalleryImage;
 import org.diffusionbot.db.GalleryItem;

@@ -108,6 +108,17 @@ class ImagineOptionsTest {
     }
 
     @Test
+    void theUsersDefaultGuidanceRescaleAppliesWhenImagineLeavesItOut() {
+        ImagineOptions.Defaults d = new ImagineOptions.Defaults(null, null, null, null, null, null, null, 0.7);
+        assertEquals(0.7, parse(Map.of("prompt", "a fox"), d).guidanceRescale());
+        assertEquals(0.3, parse(Map.of("prompt", "a fox", "guidance_rescale", 0.3), d).guidanceRescale());
+        assertEquals(null, parse(Map.of("prompt", "a fox", "guidance_rescale", 0.0), d).guidanceRescale(),
+                "an explicit 0 turns the default off");
+        assertEquals(0.7, d.recommendedBy(new org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults("m",
+                Sampler.EULER, null, 8, 2.0)).guidanceRescale(), "a model's recommendation keeps it");
+    }
+
+    @Test
     void everyOptionIsApplied() {
         Map<String, Object> v = new HashMap<>();
         v.put("prompt", "a fox");

@@ -8,6 +8,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
 import org.diffusionbot.bot.service.CancelService;
+import org.diffusionbot.bot.service.ImagineLine;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobState;
 import org.diffusionbot.db.ImageSafety;
@@ -112,8 +113,8 @@ class JobMessagesTest {
         JobRecord j = job("a castle", "");
         assertTrue(JobMessages.info(j, List.of(42L), 0.7).contains(" · **guidance rescale** 0.7"));
         assertFalse(JobMessages.info(j, List.of(42L), 0).contains("guidance rescale"));
-        assertTrue(JobMessages.imagineLine(j, 0.7).endsWith(" model:" + j.model() + " guidance_rescale:0.7"));
-        assertFalse(JobMessages.imagineLine(j, 0).contains("guidance_rescale"));
+        assertTrue(ImagineLine.of(j, 0.7).endsWith(" model:" + j.model() + " guidance_rescale:0.7"));
+        assertFalse(ImagineLine.of(j, 0).contains("guidance_rescale"));
     }
 
     @Test
@@ -189,9 +190,9 @@ class JobMessagesTest {
 
     @Test
     void theImagineLineCarriesANonDefaultSchedule() {
-        assertTrue(JobMessages.imagineLine(job("euler", 6, "trailing"), 0).contains(" sampler:euler schedule:trailing count:"));
-        assertTrue(JobMessages.imagineLine(job("euler", 6, "default"), 0).contains(" sampler:euler count:"));
-        assertTrue(JobMessages.imagineLine(job("euler", 6, null), 0).contains(" sampler:euler count:"));
+        assertTrue(ImagineLine.of(job("euler", 6, "trailing"), 0).contains(" sampler:euler schedule:trailing width:"));
+        assertTrue(ImagineLine.of(job("euler", 6, "default"), 0).contains(" sampler:euler width:"));
+        assertTrue(ImagineLine.of(job("euler", 6, null), 0).contains(" sampler:euler width:"));
     }
 
     /** Heun's progress counts model calls, two per step but the last, and says so; the ETA is the worker's. */
@@ -208,5 +209,8 @@ class JobMessagesTest {
     void settingsShowTheSchedule() {
         String s = JobMessages.settings(new UserSettings("euler", null, null, null, null, null, true, "trailing"), false);
         assertTrue(s.contains("• schedule: SGM Uniform"), s);
+        assertTrue(s.contains("• guidance rescale: bot default (0: none)"), s);
+        String r = JobMessages.settings(new UserSettings(null, null, null, null, null, null, true, null, 0.7), true);
+        assertTrue(r.contains("• guidance rescale: 0.7"), r);
     }
 }

@@ -222,8 +222,8 @@ class ButtonsAndAdminIT {
         InteractionHandle i = h.discord.buttonClick(done.id(), "info:" + id, other);
         assertTrue(i.awaitCallback(WAIT).isEphemeral());
         String info = i.awaitOriginalEdit(m -> true, WAIT).content();
-        assertTrue(info.contains("/imagine prompt:a *bold* @everyone fox negative:blur steps:3 cfg:6.5 seed:42 width:64"
-                + " height:128 sampler:ddim count:1 model:" + h.model), info);
+        assertTrue(info.contains("/imagine prompt:a *bold* @everyone fox negative:blur steps:3 cfg:6.5 seed:42 sampler:ddim"
+                + " width:64 height:128 model:" + h.model), info);
         assertTrue(info.contains("DDIM") && info.contains("64x128") && info.contains("`" + id + "`"), info);
         assertTrue(info.contains("\\*bold\\* @\u200beveryone"), "escaped outside the code block: " + info);
     }
@@ -316,10 +316,10 @@ class ButtonsAndAdminIT {
             assertTrue(bad.awaitCallback(WAIT).content().contains("control character"));
             InteractionHandle s = h.discord.slashCommand("settings", lea, Opt.integer("steps", 3),
                     Opt.string("sampler", "euler"), Opt.number("cfg", 4.0), Opt.string("size", "640x640"),
-                    Opt.string("negative", "blurry"), Opt.bool("gallery", false));
+                    Opt.string("negative", "blurry"), Opt.bool("gallery", false), Opt.number("guidance_rescale", 0.7));
             String saved = s.awaitOriginalEdit(m -> true, WAIT).content();
-            assertTrue(saved.contains("Saved") && saved.contains("640x640") && saved.contains("kept out of the gallery"),
-                    saved);
+            assertTrue(saved.contains("Saved") && saved.contains("640x640") && saved.contains("kept out of the gallery")
+                    && saved.contains("guidance rescale: 0.7"), saved);
             imagine(lea, Opt.string("prompt", "with my defaults"));
             JobRecord j = jobs(lea).get(0);
             assertEquals(List.of(3, "euler", 4.0, 640, 640, "blurry"), List.of(j.steps(), j.sampler(), j.cfg(), j.width(),

@@ -15,7 +15,6 @@ import org.diffusionbot.bot.fakediscord.InteractionHandle;
 import org.diffusionbot.bot.fakediscord.Opt;
 import org.diffusionbot.bot.fakediscord.RecordedMessage;
 import org.diffusionbot.bot.service.QuotaWeights;
-import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.common.messages.WorkerHeartbeat;
 import org.diffusionbot.common.mq.RabbitTestSupport;
 import org.diffusionbot.common.mq.Topology;
@@ -25,6 +24,7 @@ import org.diffusionbot.db.QuotaPolicy;
 import org.diffusionbot.worker.runtime.ImageGenerator;
 import org.diffusionbot.worker.runtime.JobOutcome;
 import org.diffusionbot.worker.runtime.ModelPool;
+import org.diffusionbot.worker.runtime.PreparedJob;
 import org.diffusionbot.worker.runtime.SyntheticGenerator;
 import org.diffusionbot.worker.runtime.WorkerMetrics;
 import org.junit.jupiter.api.Test;
@@ -177,7 +177,7 @@ class MultiModelFlowIT {
             }
 
             @Override
-            public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener l, Predicate<UUID> cancelled)
+            public List<JobOutcome> generate(List<PreparedJob> batch, ProgressListener l, Predicate<UUID> cancelled)
                     throws Exception {
                 return g.generate(batch, l, cancelled);
             }

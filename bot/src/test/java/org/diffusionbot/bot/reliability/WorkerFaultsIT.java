@@ -13,12 +13,12 @@ import org.diffusionbot.bot.fakediscord.FakeUser;
 import org.diffusionbot.bot.fakediscord.InteractionHandle;
 import org.diffusionbot.bot.fakediscord.Opt;
 import org.diffusionbot.bot.fakediscord.RecordedMessage;
-import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.db.JobRecord;
 import org.diffusionbot.db.JobState;
 import org.diffusionbot.db.QuotaPolicy;
 import org.diffusionbot.worker.runtime.ImageGenerator;
 import org.diffusionbot.worker.runtime.JobOutcome;
+import org.diffusionbot.worker.runtime.PreparedJob;
 import org.diffusionbot.worker.runtime.SyntheticGenerator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -103,9 +103,9 @@ class WorkerFaultsIT {
             }
 
             @Override
-            public List<JobOutcome> generate(List<JobRequest> batch, ProgressListener p, Predicate<UUID> c)
+            public List<JobOutcome> generate(List<PreparedJob> batch, ProgressListener p, Predicate<UUID> c)
                     throws Exception {
-                p.onStep(batch.get(0).jobId(), 1, batch.get(0).steps(), null);
+                p.onStep(batch.get(0).job().jobId(), 1, batch.get(0).job().steps(), null);
                 release.await(); // a kernel that never returns
                 throw new IllegalStateException("released at teardown");
             }

@@ -10,6 +10,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import org.diffusionbot.bot.service.ImagineLine;
 import org.diffusionbot.db.GalleryCursor;
 import org.diffusionbot.db.GalleryImage;
 import org.diffusionbot.db.GalleryItem;

@@ -126,6 +126,11 @@ public final class DiffusionGenerator implements ImageGenerator {
             }
 
             @Override
+            public boolean previewDue(int request, int step, int totalSteps) {
+                return progress.previewDue(batch.get(request).jobId(), step, totalSteps);
+            }
+
+            @Override
             public void onStep(StepView s) {
                 for (int r = 0; r < batch.size(); r++) {
                     if (!s.isActive(r)) {
@@ -133,7 +138,7 @@ public final class DiffusionGenerator implements ImageGenerator {
                     }
                     JobRequest job = batch.get(r);
                     Preview preview = null;
-                    if (progress.previewDue(job.jobId(), s.step(), s.totalSteps())) {
+                    if (previewDue(r, s.step(), s.totalSteps())) {
                         RgbImage p = s.preview(r, 0);
                         preview = new Preview(p.width(), p.height(), p.rgb());
                     }

@@ -147,6 +147,43 @@ public final class NativeOps {
 
     public static native void copyInto(long dst, long src);
 
+    // asynchronous host copies (previews; {@link HostCopy})
+
+    /**
+     * Queues a float32, row-major copy of a CUDA tensor (float16 or float32, any layout) into pinned host memory on
+     * the current stream, and an event after it.
+     *
+     * @return the copy's handle: read it with {@link #hostCopyRead}, free it with {@link #hostCopyFree}
+     */
+    static native long hostCopyStart(long x);
+
+    /** Waits for the copy's event (the work queued before the copy, not the work after), then its values. */
+    static native float[] hostCopyRead(long copy);
+
+    /** Frees a copy (0 is ignored); safe while it is still in flight. */
+    static native void hostCopyFree(long copy);
+
+    /** Whether {@link HostCopy} can start copies: the library is in use and has the functions. */
+    static boolean hostCopies() {
+        return enabled() && HostCopyLinked.YES;
+    }
+
+    /** Whether the loaded library has the host-copy functions (one built before them has not: synchronous copies). */
+    private static final class HostCopyLinked {
+        static final boolean YES = probe();
+
+        private static boolean probe() {
+            try {
+                hostCopyFree(0);
+                return true;
+            } catch (UnsatisfiedLinkError e) {
+                LOG.warn("{} has no host-copy functions (built before them): previews copy x0 synchronously; rebuild it",
+                        EngineSettings.value("SD_NATIVE_OPS"));
+                return false;
+            }
+        }
+    }
+
     // LoRA patches (issue 14): every weight of a set in one call
 
     /**

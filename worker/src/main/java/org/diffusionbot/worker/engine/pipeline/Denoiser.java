@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
+import org.diffusionbot.worker.engine.cuda.HostCopy;
 import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.schedulers.NoiseSource;
 import org.diffusionbot.worker.engine.schedulers.Scheduler;
@@ -20,6 +21,15 @@ import org.diffusionbot.worker.engine.schedulers.StepResult;
  * guidance and scheduler arithmetic are float32; the UNet's input is cast to the model dtype and its
  * output back. All timesteps go to the device once: nothing is copied to the host inside the loop
  * unless a callback asks. Stops early once every request is done or cancelled.
+ *
+ * <p>Callbacks (with {@code oneStepLate}, {@link PipelineOptions#asyncPreviews()}): step k's {@link
+ * PipelineCallbacks#onStep} comes after step k+1's work is queued, the last step's after the loop, so the GPU
+ * works on k+1 while the callback waits for step k's data. Where {@link PipelineCallbacks#previewDue} announces
+ * a read of x0 at step k (a latent preview), x0 of every row goes to pinned host memory without waiting
+ * ({@link HostCopy}, on CUDA with the native library) when step k is queued; without it (CPU, no library) x0
+ * is copied synchronously when read, in the same order. Step k's arrays and latents live until its callback
+ * returns. A step after which every request is found cancelled gets no callback. Without {@code oneStepLate}
+ * each callback comes inside its step, as before.
  */
 final class Denoiser {
     /** Test hook: may replace the latents after a step (e.g. to force NaN). */
@@ -31,16 +41,20 @@ final class Denoiser {
     private final CudaGraphUNet unet;
     private final DataType dtype;
     private final LatentsHook hook;
+    private final boolean oneStepLate;
 
     /**
      * @param unet the UNet as the loop calls it
      * @param dtype the model's dtype (the UNet's input)
      * @param hook the test hook, or null
+     * @param oneStepLate callbacks one step late, x0 copied ahead where previews are due ({@link
+     *     PipelineOptions#asyncPreviews()})
      */
-    Denoiser(CudaGraphUNet unet, DataType dtype, LatentsHook hook) {
+    Denoiser(CudaGraphUNet unet, DataType dtype, LatentsHook hook, boolean oneStepLate) {
         this.unet = unet;
         this.dtype = dtype;
         this.hook = hook;
+        this.oneStepLate = oneStepLate;
     }
 
     /**
@@ -64,11 +78,13 @@ final class Denoiser {
         int total = sched.numSteps() - first;
         // all timesteps on the device at once: no host-to-device copy (and sync) inside the loop
         NDArray timestepsOnDevice = run.create(timesteps);
-        for (int i = first; i < sched.numSteps(); i++) {
-            if (!rows.anyActive(cb)) {
-                break;
-            }
-            try (NDManager s = run.newSubManager()) {
+        StepPreview pending = null; // a step whose callback waits for the next step to be queued
+        try {
+            for (int i = first; i < sched.numSteps(); i++) {
+                if (!rows.anyActive(cb)) {
+                    return x; // every request cancelled: the pending step's callback is dropped (finally)
+                }
+                NDManager s = run.newSubManager(); // the step's arrays, closed with its view (or with run)
                 NDArray in = sched.scaleModelInput(x, i);
                 if (in != x) {
                     in.attach(s);
@@ -97,14 +113,62 @@ final class Denoiser {
                         prev = h;
                     }
                 }
-                x.close();
+                NDArray before = x; // the latents the pending step's view shows
                 x = prev;
                 NDArray x0 = res.x0() == x ? x.duplicate() : res.x0();
-                x0.attach(s); // freed with the step
-                cb.onStep(new StepPreview(preview, i - first + 1, total, timesteps[i], x0, x, s));
+                x0.attach(s); // freed with the step's view
+                int step = i - first + 1;
+                StepPreview view = new StepPreview(preview, step, total, timesteps[i], x0, x, s,
+                        copyAhead(x0, step, total, preview));
+                StepPreview late = pending;
+                pending = view;
+                if (late != null) {
+                    deliver(cb, late); // step i's work is queued: the GPU runs it while this waits
+                }
+                before.close();
+                if (!oneStepLate) {
+                    pending = null;
+                    deliver(cb, view);
+                }
+            }
+            if (pending != null) {
+                StepPreview last = pending;
+                pending = null;
+                deliver(cb, last);
+            }
+            return x;
+        } finally {
+            if (pending != null) {
+                pending.close();
             }
         }
-        return x;
+    }
+
+    /** The step's callback, then its arrays freed. */
+    private static void deliver(PipelineCallbacks cb, StepPreview view) {
+        try {
+            cb.onStep(view);
+        } finally {
+            view.close();
+        }
+    }
+
+    /**
+     * x0 on its way to the host when the callbacks announce a latent preview (or x0 read) of a running request at
+     * this step and it can go without waiting (one step late, on CUDA with the library); else null.
+     */
+    private HostCopy copyAhead(NDArray x0, int step, int total, StepPreview.Run preview) {
+        if (!oneStepLate || preview.callbacks().previewMode() == PipelineCallbacks.PreviewMode.VAE
+                || !HostCopy.supported(x0)) {
+            return null;
+        }
+        BatchRows rows = preview.rows();
+        for (int r = 0; r < rows.requests().size(); r++) {
+            if (rows.isActive(r) && preview.callbacks().previewDue(r, step, total)) {
+                return HostCopy.start(x0);
+            }
+        }
+        return null;
     }
 
     /**

@@ -23,8 +23,27 @@ public interface PipelineCallbacks {
         return false;
     }
 
-    /** After every scheduler step; nothing is copied to the host unless the view is asked for data. */
+    /**
+     * Once per step, in order, with the step's state; nothing is copied to the host unless the view is asked for
+     * data. With {@link PipelineOptions#asyncPreviews()} (the default) a step's callback comes one step late: after
+     * the next step's work is queued (after that step's {@link #isCancelled} checks; the last step's before the
+     * final decode), so the GPU computes while the callback waits for its data. A step after which every request
+     * was found cancelled gets no callback.
+     */
     default void onStep(StepView step) {}
+
+    /**
+     * Whether {@link #onStep} of this step will ask for a preview or the x0 estimate of {@code request}; asked
+     * when the step's work is queued, for each running request. Where it says so, x0 is copied to the host ahead,
+     * without waiting (on CUDA with the native library; {@link PipelineOptions#asyncPreviews()}); a read the
+     * callbacks did not announce copies synchronously when it comes. Default: false.
+     *
+     * @param step 1-based step number, as {@link StepView#step()}
+     * @param totalSteps as {@link StepView#totalSteps()}
+     */
+    default boolean previewDue(int request, int step, int totalSteps) {
+        return false;
+    }
 
     /** How {@link StepView#preview} renders. */
     default PreviewMode previewMode() {

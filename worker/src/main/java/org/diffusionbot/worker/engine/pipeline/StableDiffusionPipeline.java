@@ -88,6 +88,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final CudaGraphUNet unetRunner;
     /** The decode phase: images per VAE call 1 (peak memory), more on CUDA ({@link PipelineOptions#decodeBatch()}). */
     private final LatentDecoder decoder;
+    /** Step callbacks one step late, x0 copied ahead for previews ({@link PipelineOptions#asyncPreviews()}). */
+    private final boolean asyncPreviews;
     private Denoiser.LatentsHook latentsHook;
 
     /**
@@ -126,7 +128,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * @param dtype model dtype (float32 on CPU; float16 on CUDA)
      * @param device where the models live and the run computes
      * @param description e.g. the model path, for logs
-     * @param options CUDA graphs and decode batch ({@link PipelineOptions#fromSettings()} in the worker)
+     * @param options CUDA graphs, decode batch and asynchronous previews ({@link PipelineOptions#fromSettings()} in the worker)
      */
     public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, ClipTokenizer tokenizer2,
             SchedulerConfig schedulerConfig, DataType dtype, Device device, String description, PipelineOptions options) {
@@ -145,6 +147,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.description = description;
         this.unetRunner = new CudaGraphUNet(models.unet(), device, options.cudaGraphs(), options.cudaGraphsMax());
         this.decoder = new LatentDecoder(models.vae(), device.isGpu() ? options.decodeBatch() : 1);
+        this.asyncPreviews = options.asyncPreviews();
     }
 
     /**
@@ -396,7 +399,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     ? InitialLatents.txt2img(run, sched, rows.generators(), one)
                     : InitialLatents.img2img(run, sched, first, rows, models.vae(), one);
             // 4. denoise
-            x = new Denoiser(unetRunner, dtype, latentsHook).denoise(run, sched, first, cond, x,
+            x = new Denoiser(unetRunner, dtype, latentsHook, asyncPreviews).denoise(run, sched, first, cond, x,
                     new StepPreview.Run(rows, cb, sdxl(), decoder));
             // 5. decode
             decoder.decode(run, x, rows);

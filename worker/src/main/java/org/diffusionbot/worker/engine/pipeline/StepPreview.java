@@ -4,13 +4,16 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import java.util.Arrays;
+import org.diffusionbot.worker.engine.cuda.HostCopy;
 
 /**
  * What a {@link PipelineCallbacks#onStep} callback sees of one step: progress, and on demand a
  * request's x0 estimate, latents or preview image. Nothing is copied to the host unless asked; the
- * x0 estimates of every row come back at once, on the first preview of the step.
+ * x0 estimates of every row come back at once, on the first preview of the step: from the step's
+ * {@link HostCopy} when the step loop started one (a preview was due), else copied then (a sync).
+ * Owns the step's arrays until {@link #close}.
  */
-final class StepPreview implements StepView {
+final class StepPreview implements StepView, AutoCloseable {
     /**
      * What stays the same for every step of a run.
      *
@@ -29,6 +32,7 @@ final class StepPreview implements StepView {
     private final NDArray x0;
     private final NDArray latents;
     private final NDManager scope;
+    private final HostCopy x0Copy;
     private float[] x0Host; // every row of x0, copied on the first preview of the step (one sync)
 
     /**
@@ -37,9 +41,11 @@ final class StepPreview implements StepView {
      * @param timestep the step's timestep
      * @param x0 the denoised estimate (rows, C, h, w)
      * @param latents the latents after the step
-     * @param scope the step's manager (freed after the callback)
+     * @param scope the step's manager (closed by {@link #close})
+     * @param x0Copy x0 on its way to the host (closed by {@link #close}), or null: copied when first read
      */
-    StepPreview(Run run, int step, int total, float timestep, NDArray x0, NDArray latents, NDManager scope) {
+    StepPreview(Run run, int step, int total, float timestep, NDArray x0, NDArray latents, NDManager scope,
+            HostCopy x0Copy) {
         this.run = run;
         this.step = step;
         this.total = total;
@@ -47,6 +53,19 @@ final class StepPreview implements StepView {
         this.x0 = x0;
         this.latents = latents;
         this.scope = scope;
+        this.x0Copy = x0Copy;
+    }
+
+    /** Frees the step's arrays and its host copy. */
+    @Override
+    public void close() {
+        try {
+            if (x0Copy != null) {
+                x0Copy.close();
+            }
+        } finally {
+            scope.close();
+        }
     }
 
     @Override
@@ -71,7 +90,7 @@ final class StepPreview implements StepView {
 
     private float[] x0Row(int row) {
         if (x0Host == null) {
-            x0Host = x0.toType(DataType.FLOAT32, false).toFloatArray();
+            x0Host = x0Copy != null ? x0Copy.floats() : x0.toType(DataType.FLOAT32, false).toFloatArray();
         }
         int per = x0Host.length / (int) x0.getShape().get(0);
         return Arrays.copyOfRange(x0Host, row * per, (row + 1) * per);
