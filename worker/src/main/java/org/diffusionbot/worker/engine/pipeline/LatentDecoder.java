@@ -14,8 +14,8 @@ import org.diffusionbot.worker.engine.models.AutoencoderKL;
 /**
  * The last phase of a run: the final latents → images, as diffusers' {@code vae.decode(latents /
  * scaling_factor)} and {@code numpy_to_pil}. Rows are decoded in chunks of up to {@code decodeBatch}
- * (one VAE call and one copy to the host each); a row whose latents or image hold NaN/Inf fails its
- * request ({@link RequestResult.Reason#NUMERICAL}).
+ * (one VAE call each), all queued on the device before one copy brings every image's bytes to the host;
+ * a row whose latents or image hold NaN/Inf fails its request ({@link RequestResult.Reason#NUMERICAL}).
  */
 final class LatentDecoder {
     private final AutoencoderKL vae;
@@ -45,45 +45,46 @@ final class LatentDecoder {
         for (int r = 0; r < nReq; r++) {
             images[r] = new RgbImage[requests.get(r).seeds().size()];
         }
+        int per = (int) (x.getShape().size() / Math.max(1, x.getShape().get(0)));
+        float[] lv = x.toFloatArray(); // every row's latents at once: one copy to the host, not one per chunk
         List<Integer> todo = new ArrayList<>();
         for (int i = 0; i < rows.size(); i++) {
-            if (rows.wantsImage(i)) {
+            if (!rows.wantsImage(i)) {
+                continue;
+            }
+            if (allFinite(lv, i * per, per)) {
                 todo.add(i);
+            } else {
+                bad[rows.requestOf(i)] = true;
             }
         }
-        int per = (int) (x.getShape().size() / Math.max(1, x.getShape().get(0)));
-        for (int c0 = 0; c0 < todo.size(); c0 += decodeBatch) {
-            List<Integer> chunk = new ArrayList<>();
-            try (NDManager s = run.newSubManager()) {
-                NDList parts = new NDList();
-                for (int i : todo.subList(c0, Math.min(todo.size(), c0 + decodeBatch))) {
-                    chunk.add(i);
-                    NDArray lat = x.get(i + ":" + (i + 1));
-                    lat.attach(s);
-                    parts.add(lat);
-                }
-                NDArray lat = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
-                lat.attach(s);
-                float[] lv = lat.toFloatArray();
-                List<Integer> ok = new ArrayList<>();
-                NDList good = new NDList();
-                for (int k = 0; k < chunk.size(); k++) {
-                    int i = chunk.get(k);
-                    if (allFinite(lv, k * per, per)) {
-                        ok.add(i);
-                        good.add(parts.get(k));
-                    } else {
-                        bad[rows.requestOf(i)] = true;
+        // every chunk is decoded and turned into bytes on the device before anything comes back: the VAE calls
+        // queue up behind each other (no synchronisation between them) and one copy brings all the images
+        try (NDManager bytes = run.newSubManager()) {
+            NDList rgb = new NDList();
+            NDList peaks = new NDList();
+            for (int c0 = 0; c0 < todo.size(); c0 += decodeBatch) {
+                try (NDManager s = run.newSubManager()) {
+                    NDList parts = new NDList();
+                    for (int i : todo.subList(c0, Math.min(todo.size(), c0 + decodeBatch))) {
+                        NDArray lat = x.get(i + ":" + (i + 1));
+                        lat.attach(s);
+                        parts.add(lat);
                     }
+                    NDArray lat = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
+                    NDArray[] dev = onDevice(vae.decode(s, lat.div((float) scaling).toType(vae.dtype(), false)));
+                    for (NDArray a : dev) {
+                        a.attach(bytes);
+                    }
+                    rgb.add(dev[0]);
+                    peaks.add(dev[1]);
                 }
-                if (ok.isEmpty()) {
-                    continue;
-                }
-                NDArray in = (good.size() == parts.size() ? lat : NDArrays.concat(good, 0)).div((float) scaling)
-                        .toType(vae.dtype(), false);
-                Decoded dec = toImages(vae.decode(s, in));
-                for (int k = 0; k < ok.size(); k++) {
-                    int i = ok.get(k);
+            }
+            if (!todo.isEmpty()) {
+                Decoded dec = toHost(rgb.size() == 1 ? rgb.get(0) : NDArrays.concat(rgb, 0),
+                        peaks.size() == 1 ? peaks.get(0) : NDArrays.concat(peaks, 0));
+                for (int k = 0; k < todo.size(); k++) {
+                    int i = todo.get(k);
                     int r = rows.requestOf(i);
                     if (!dec.finite()[k]) {
                         bad[r] = true;
@@ -126,26 +127,48 @@ final class LatentDecoder {
      * the host converts millions of floats.
      */
     static Decoded toImages(NDArray decoded) {
-        Shape s = decoded.getShape();
-        int b = (int) s.get(0);
-        int h = (int) s.get(2);
-        int w = (int) s.get(3);
+        try (NDManager m = decoded.getManager().newSubManager()) {
+            NDArray[] dev = onDevice(decoded);
+            for (NDArray a : dev) {
+                a.attach(m);
+            }
+            return toHost(dev[0], dev[1]);
+        }
+    }
+
+    /**
+     * The device half of {@link #toImages}: (B, H, W, 3) uint8 and (B) max |v|, both owned by the decoder
+     * output's manager.
+     */
+    private static NDArray[] onDevice(NDArray decoded) {
+        int b = (int) decoded.getShape().get(0);
         try (NDManager m = decoded.getManager().newSubManager()) {
             NDArray f = decoded.toType(DataType.FLOAT32, false);
             f.attach(m);
             NDArray rgb = f.div(2f).add(0.5f).clip(0f, 1f).mul(255f).round().toType(DataType.UINT8, false)
                     .transpose(0, 2, 3, 1);
             NDArray peak = f.abs().reshape(b, -1).max(new int[] {1});
-            byte[] bytes = rgb.toByteArray();
-            float[] peaks = peak.toFloatArray();
-            int img = 3 * h * w;
-            RgbImage[] images = new RgbImage[b];
-            boolean[] finite = new boolean[b];
-            for (int k = 0; k < b; k++) {
-                images[k] = new RgbImage(w, h, Arrays.copyOfRange(bytes, k * img, (k + 1) * img));
-                finite[k] = Float.isFinite(peaks[k]);
-            }
-            return new Decoded(images, finite);
+            rgb.attach(decoded.getManager());
+            peak.attach(decoded.getManager());
+            return new NDArray[] {rgb, peak};
         }
+    }
+
+    /** The host half of {@link #toImages}: one copy of the bytes, one of the peaks. */
+    private static Decoded toHost(NDArray rgb, NDArray peak) {
+        Shape s = rgb.getShape();
+        int b = (int) s.get(0);
+        int h = (int) s.get(1);
+        int w = (int) s.get(2);
+        byte[] bytes = rgb.toByteArray();
+        float[] peaks = peak.toFloatArray();
+        int img = 3 * h * w;
+        RgbImage[] images = new RgbImage[b];
+        boolean[] finite = new boolean[b];
+        for (int k = 0; k < b; k++) {
+            images[k] = new RgbImage(w, h, Arrays.copyOfRange(bytes, k * img, (k + 1) * img));
+            finite[k] = Float.isFinite(peaks[k]);
+        }
+        return new Decoded(images, finite);
     }
 }
