@@ -29,6 +29,7 @@ import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.RequestResult;
 import org.diffusionbot.worker.engine.pipeline.RgbImage;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.pipeline.StepView;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.diffusionbot.worker.engine.cuda.KernelSelfCheck;
@@ -169,9 +170,74 @@ public final class GpuBench {
                 ImageDiff diff = ImageDiff.worst(ref, got);
                 ok &= diff.passes();
                 out.printf(Locale.ROOT, "  %-18s %d images: %s%n", mode, ref.size(), diff);
+                if (mode.equals("graphs+native")) {
+                    ok &= checkAsyncPreviews(p, reqs.get(0));
+                }
             }
         }
         NativeOps.setEnabled(true);
+        return ok;
+    }
+
+    /**
+     * x0 read by previews every 5 steps through the asynchronous host copy (callbacks one step late) against the
+     * same run with {@code SD_ASYNC_PREVIEWS=0} (callbacks inside their step, synchronous copies): the same steps,
+     * and x0 within 1e-3 of its largest value (the same computation: 0 unless the GPU is not deterministic; a read
+     * before its copy completed would show another step's values or garbage).
+     */
+    private boolean checkAsyncPreviews(StableDiffusionPipeline p, GenerationRequest r) {
+        List<List<float[]>> x0 = new ArrayList<>();
+        List<List<Integer>> steps = new ArrayList<>();
+        for (boolean async : new boolean[] {true, false}) {
+            List<float[]> read = new ArrayList<>();
+            List<Integer> seen = new ArrayList<>();
+            p.setAsyncPreviews(async);
+            try {
+                p.generate(List.of(r), new PipelineCallbacks() {
+                    @Override
+                    public boolean previewDue(int request, int step, int totalSteps) {
+                        return step % 5 == 0;
+                    }
+
+                    @Override
+                    public void onStep(StepView s) {
+                        seen.add(s.step());
+                        if (previewDue(0, s.step(), s.totalSteps())) {
+                            for (int k = 0; k < r.seeds().size(); k++) {
+                                read.add(s.x0(0, k));
+                            }
+                            s.preview(0, 0);
+                        }
+                    }
+
+                    @Override
+                    public PreviewMode previewMode() {
+                        return PreviewMode.LATENT_RGB_X2;
+                    }
+                });
+            } finally {
+                p.setAsyncPreviews(true);
+            }
+            x0.add(read);
+            steps.add(seen);
+        }
+        double worst = 0;
+        double scale = 1;
+        boolean same = steps.get(0).equals(steps.get(1)) && x0.get(0).size() == x0.get(1).size();
+        for (int i = 0; same && i < x0.get(0).size(); i++) {
+            float[] a = x0.get(0).get(i);
+            float[] b = x0.get(1).get(i);
+            same = a.length == b.length;
+            for (int j = 0; same && j < a.length; j++) {
+                worst = Math.max(worst, Math.abs(a[j] - b[j]));
+                scale = Math.max(scale, Math.abs(b[j]));
+            }
+        }
+        boolean ok = same && worst <= 1e-3 * scale;
+        out.printf(Locale.ROOT, "  async previews (x0 of %d due steps x %d images, one step late + pinned copy vs"
+                + " SD_ASYNC_PREVIEWS=0): max |diff| %.3g (largest |x0| %.3g), steps %s: %s%n", x0.get(0).size()
+                / Math.max(1, r.seeds().size()), r.seeds().size(), worst, scale, steps.get(0).equals(steps.get(1))
+                ? "same" : steps, ok ? "OK" : "FAIL");
         return ok;
     }
 
@@ -265,21 +331,32 @@ public final class GpuBench {
                 }
             }
 
-            out.println("== previews every 5 steps (one job; latent x2 preview + PNG, as the runtime sends it)");
+            out.println("== previews every 5 steps (one job; latent x2 preview + PNG, as the runtime sends it;"
+                    + " A/B: SD_ASYNC_PREVIEWS=0, interleaved)");
             double plain = 1e9;
             double withPrev = 1e9;
+            double withSyncPrev = 1e9;
             double first = 1e9;
-            for (int r = 0; r < 3; r++) {
+            for (int r = 0; r < 5; r++) {
                 plain = Math.min(plain, runJobs(gen, 1, 0, null));
                 double[] fp = new double[1];
                 withPrev = Math.min(withPrev, runJobs(gen, 1, 5, fp));
                 first = Math.min(first, fp[0]);
+                p.setAsyncPreviews(false);
+                try {
+                    withSyncPrev = Math.min(withSyncPrev, runJobs(gen, 1, 5, null));
+                } finally {
+                    p.setAsyncPreviews(true);
+                }
             }
             double cost = 100 * (withPrev - plain) / plain;
+            double syncCost = 100 * (withSyncPrev - plain) / plain;
             ours.put("preview_cost_pct", fmt2(cost));
+            ours.put("preview_cost_sync_pct", fmt2(syncCost));
             ours.put("first_preview_ms", fmt(first * 1000));
-            out.printf(Locale.ROOT, "  without %.3f s, with %.3f s: %+.2f%%; first preview after %.0f ms%n", plain,
-                    withPrev, cost, first * 1000);
+            out.printf(Locale.ROOT, "  without %.3f s, with %.3f s: %+.2f%%; first preview after %.0f ms;"
+                    + " SD_ASYNC_PREVIEWS=0: %.3f s, %+.2f%%%n", plain, withPrev, cost, first * 1000, withSyncPrev,
+                    syncCost);
 
             out.println("== " + jobs + " consecutive jobs (one image each, varying prompts and seeds)");
             long[] before = NativeOps.cudaMemory();
@@ -420,6 +497,8 @@ public final class GpuBench {
                     ours.get("jobs" + n + "_ips"), "pipe_30steps_512_images" + n + "_img_per_s");
         }
         t.row("previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null);
+        t.row("A/B: the same with SD_ASYNC_PREVIEWS=0 (callbacks inside their step, synchronous x0 copy) (%)",
+                ours.get("preview_cost_sync_pct"), null);
         t.row("time to first preview (ms)", ours.get("first_preview_ms"), null);
         t.row("peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
                 ours.get("peak8_reserved_gib"), "peak_mem_gb");

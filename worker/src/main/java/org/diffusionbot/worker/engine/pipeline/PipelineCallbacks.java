@@ -38,6 +38,7 @@ public interface PipelineCallbacks {
      * without waiting (on CUDA with the native library; {@link PipelineOptions#asyncPreviews()}); a read the
      * callbacks did not announce copies synchronously when it comes. Default: false.
      *
+     * @param request index of the request in the run
      * @param step 1-based step number, as {@link StepView#step()}
      * @param totalSteps as {@link StepView#totalSteps()}
      */

@@ -89,7 +89,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** The decode phase: images per VAE call 1 (peak memory), more on CUDA ({@link PipelineOptions#decodeBatch()}). */
     private final LatentDecoder decoder;
     /** Step callbacks one step late, x0 copied ahead for previews ({@link PipelineOptions#asyncPreviews()}). */
-    private final boolean asyncPreviews;
+    private boolean asyncPreviews;
     private Denoiser.LatentsHook latentsHook;
 
     /**
@@ -270,6 +270,14 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             return 512;
         }
         return family.nativeSize();
+    }
+
+    /**
+     * Turns {@link PipelineOptions#asyncPreviews()} off or back on for the runs that follow (the benchmark's A/B; a
+     * pipeline takes it from its options at load).
+     */
+    public void setAsyncPreviews(boolean on) {
+        asyncPreviews = on;
     }
 
     /** The UNet as the step loop calls it (through CUDA graphs where available). */
