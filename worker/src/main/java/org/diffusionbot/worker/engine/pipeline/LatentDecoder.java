@@ -142,14 +142,18 @@ final class LatentDecoder {
      */
     private static NDArray[] onDevice(NDArray decoded) {
         int b = (int) decoded.getShape().get(0);
-        try (NDManager m = decoded.getManager().newSubManager()) {
+        NDManager owner = decoded.getManager();
+        try (NDManager m = owner.newSubManager()) {
+            // a float32 output is its own float32 view (toType without copy): then it must stay with its owner
             NDArray f = decoded.toType(DataType.FLOAT32, false);
-            f.attach(m);
+            if (f != decoded) {
+                f.attach(m);
+            }
             NDArray rgb = f.div(2f).add(0.5f).clip(0f, 1f).mul(255f).round().toType(DataType.UINT8, false)
                     .transpose(0, 2, 3, 1);
             NDArray peak = f.abs().reshape(b, -1).max(new int[] {1});
-            rgb.attach(decoded.getManager());
-            peak.attach(decoded.getManager());
+            rgb.attach(owner);
+            peak.attach(owner);
             return new NDArray[] {rgb, peak};
         }
     }
