@@ -18,24 +18,26 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Step callbacks one step late ({@link PipelineOptions#asyncPreviews()}, the default) against callbacks inside their
- * step ({@code SD_ASYNC_PREVIEWS=0}), on the CPU (synchronous copies, the same order as on CUDA): the same steps in
+ * Step callbacks one step late ({@link PipelineOptions#asyncPreviews()}, {@code SD_ASYNC_PREVIEWS=1}) against callbacks inside their
+ * step (the default), on the CPU (synchronous copies, the same order as on CUDA): the same steps in
  * the same order with the same x0, latents and preview pixels; cancellation; a one-step run.
  */
 class StepCallbackOrderTest {
     private static StableDiffusionPipeline inStep;
-
-    private final StableDiffusionPipeline late = TinyModels.folder();
+    private static StableDiffusionPipeline late;
 
     @BeforeAll
-    static void loadInStep() {
+    static void load() {
         inStep = ModelLoader.load(TinyModels.folderPath(), DataType.FLOAT32, Device.cpu(),
                 new ModelLoader.Options(null, null, null, PipelineOptions.DEFAULTS.withAsyncPreviews(false)));
+        late = ModelLoader.load(TinyModels.folderPath(), DataType.FLOAT32, Device.cpu(),
+                new ModelLoader.Options(null, null, null, PipelineOptions.DEFAULTS.withAsyncPreviews(true)));
     }
 
     @AfterAll
     static void close() {
         inStep.close();
+        late.close();
     }
 
     /** Step, total, timestep, x0, latents and a preview (previews due every other step) of every request at every step. */
