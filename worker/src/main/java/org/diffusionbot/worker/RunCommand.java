@@ -159,10 +159,10 @@ final class RunCommand {
         try { // the first model now: a broken checkpoint stops the worker at once
             pool.acquire(config.modelName(), (name, last) -> { });
         } catch (ModelFormatException e) {
-            System.err.println("worker: MODEL_PATH: " + e.getMessage());
+            System.err.println("worker: " + modelSetting + ": " + e.getMessage());
             return 2;
         } catch (Exception e) {
-            System.err.println("worker: MODEL_PATH: cannot load " + paths.get(config.modelName()) + ": " + e);
+            System.err.println("worker: " + modelSetting + ": cannot load " + paths.get(config.modelName()) + ": " + e);
             return 1;
         }
         WorkerRuntime runtime = new WorkerRuntime(config, pool, Clock.systemUTC(), metrics);
