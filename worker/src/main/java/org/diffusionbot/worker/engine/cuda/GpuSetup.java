@@ -119,8 +119,9 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
                     + ": " + engineError + set;
         }
         if (gpus.isEmpty() && driverGpus == 0) {
-            return "no GPU: the NVIDIA driver shows no GPU here, so the worker runs on the CPU (in a container, give it "
-                    + "the GPU: NVIDIA Container Toolkit and compose's deploy.resources.reservations.devices)";
+            return "no GPU: the NVIDIA driver shows no GPU here (with DEVICE=auto the worker runs on the CPU; in a "
+                    + "container, give it the GPU: NVIDIA Container Toolkit and compose's deploy.resources.reservations"
+                    + ".devices)";
         }
         if (!libtorchCuda) {
             return fromLibraryPath
