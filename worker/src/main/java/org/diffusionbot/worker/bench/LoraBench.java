@@ -252,7 +252,7 @@ public final class LoraBench {
             long t0 = System.nanoTime();
             List<PreparedJob> ready = new ArrayList<>(gen.prepareAll(pending));
             while (!ready.isEmpty()) {
-                gen.generate(Batcher.take(ready, PreparedJob::job, PreparedJob::key, jobs), QUIET, id -> false);
+                gen.generate(Batcher.take(ready, PreparedJob::job, PreparedJob::key, jobs), ImageGenerator.ProgressListener.NONE, id -> false);
             }
             double ips = jobs / ((System.nanoTime() - t0) / 1e9);
             best = run == 0 ? 0 : Math.max(best, ips);
@@ -260,14 +260,4 @@ public final class LoraBench {
         return best;
     }
 
-    private static final ImageGenerator.ProgressListener QUIET = new ImageGenerator.ProgressListener() {
-        @Override
-        public boolean previewDue(UUID jobId, int step, int totalSteps) {
-            return false;
-        }
-
-        @Override
-        public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
-        }
-    };
 }

@@ -69,6 +69,18 @@ public interface ImageGenerator extends AutoCloseable {
 
     /** Per-step callback; previews are computed only when due. */
     interface ProgressListener {
+        /** No previews, progress ignored (benchmarks, tests). */
+        ProgressListener NONE = new ProgressListener() {
+            @Override
+            public boolean previewDue(UUID jobId, int step, int totalSteps) {
+                return false;
+            }
+
+            @Override
+            public void onStep(UUID jobId, int step, int totalSteps, Preview preview) {
+            }
+        };
+
         /**
          * Whether a preview of the job is due at this step: the one place that decides it (the
          * generator renders one exactly then, and {@link #onStep} publishes what it is given).

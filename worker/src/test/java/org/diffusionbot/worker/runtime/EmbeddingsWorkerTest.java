@@ -38,16 +38,6 @@ class EmbeddingsWorkerTest {
     @TempDir
     Path tmp;
 
-    private static final ImageGenerator.ProgressListener QUIET = new ImageGenerator.ProgressListener() {
-        @Override
-        public boolean previewDue(UUID jobId, int step, int totalSteps) {
-            return false;
-        }
-
-        @Override
-        public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
-        }
-    };
 
     static Path embeddings() throws URISyntaxException {
         return Path.of(EmbeddingsWorkerTest.class.getResource("/reference/lora/embeddings").toURI());
@@ -78,10 +68,10 @@ class EmbeddingsWorkerTest {
         try (StableDiffusionPipeline p = ModelLoader.load(TinyModels.folderPath(), DataType.FLOAT32, Device.cpu())) {
             DiffusionGenerator plain = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             JobRequest styled = job("a cat, tinystyle", "tinyneg");
-            byte[] before = ((JobOutcome.Succeeded) plain.generate(plain.prepareAll(List.of(styled)), QUIET, id -> false).get(0))
+            byte[] before = ((JobOutcome.Succeeded) plain.generate(plain.prepareAll(List.of(styled)), ImageGenerator.ProgressListener.NONE, id -> false).get(0))
                     .images().get(0).rgb();
             p.useAddons(null, embeddings(), w -> { });
-            List<JobOutcome> out = plain.generate(plain.prepareAll(List.of(styled, job("a cat", ""))), QUIET, id -> false);
+            List<JobOutcome> out = plain.generate(plain.prepareAll(List.of(styled, job("a cat", ""))), ImageGenerator.ProgressListener.NONE, id -> false);
             JobOutcome.Succeeded s = assertInstanceOf(JobOutcome.Succeeded.class, out.get(0));
             ModelFolder folder = new ModelFolder(embeddings(), "embedding");
             assertEquals(Map.of("TI hashes", "tinyneg: " + folder.embeddingHash(embeddings().resolve(
@@ -90,7 +80,7 @@ class EmbeddingsWorkerTest {
             assertTrue(!java.util.Arrays.equals(before, s.images().get(0).rgb()), "the embeddings change the image");
             assertEquals(Map.of(), ((JobOutcome.Succeeded) out.get(1)).infotext());
             JobOutcome.Failed f = assertInstanceOf(JobOutcome.Failed.class,
-                    plain.generate(plain.prepareAll(List.of(job("a <lora:style:1> cat", ""))), QUIET, id -> false).get(0));
+                    plain.generate(plain.prepareAll(List.of(job("a <lora:style:1> cat", ""))), ImageGenerator.ProgressListener.NONE, id -> false).get(0));
             assertEquals(JobFailure.Code.INVALID_REQUEST, f.code());
             assertTrue(f.message().contains("no LoRA folder is set"), f.message());
         }

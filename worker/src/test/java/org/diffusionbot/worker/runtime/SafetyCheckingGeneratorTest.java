@@ -20,16 +20,6 @@ import org.diffusionbot.worker.engine.models.SafetyChecker;
 import org.junit.jupiter.api.Test;
 
 class SafetyCheckingGeneratorTest {
-    static final ImageGenerator.ProgressListener QUIET = new ImageGenerator.ProgressListener() {
-        @Override
-        public boolean previewDue(UUID jobId, int step, int totalSteps) {
-            return false;
-        }
-
-        @Override
-        public void onStep(UUID jobId, int step, int totalSteps, ImageGenerator.Preview preview) {
-        }
-    };
 
     static JobRequest job(String prompt, int w, int h, int count) {
         return new JobRequest(UUID.randomUUID(), "sd15", prompt, "", w, h, 2, 7, Sampler.EULER, 5, count, 1, null, null,
@@ -52,7 +42,7 @@ class SafetyCheckingGeneratorTest {
                 job("c [fail]", 64, 64, 1), job("d", 64, 96, 1), job("e", 64, 64, 1));
         SafetyCheckingGenerator g = new SafetyCheckingGenerator(new SyntheticGenerator(0), check,
                 j -> !j.prompt().contains("age-restricted"), null);
-        List<JobOutcome> out = g.generate(g.prepareAll(batch), QUIET, id -> false);
+        List<JobOutcome> out = g.generate(g.prepareAll(batch), ImageGenerator.ProgressListener.NONE, id -> false);
         assertEquals(List.of("64x64:3", "64x96:1"), calls);
         List<JobOutcome.Image> a = assertInstanceOf(JobOutcome.Succeeded.class, out.get(0)).images();
         assertEquals(new JobOutcome.Safety(false, -0.5f), a.get(0).safety());
@@ -71,10 +61,10 @@ class SafetyCheckingGeneratorTest {
         SafetyCheckingGenerator broken = new SafetyCheckingGenerator(new SyntheticGenerator(0), (w, h, rgb) -> {
             throw new IllegalStateException("CUDA out of memory");
         }, j -> true, null);
-        assertThrows(IllegalStateException.class, () -> broken.generate(broken.prepareAll(batch), QUIET, id -> false));
+        assertThrows(IllegalStateException.class, () -> broken.generate(broken.prepareAll(batch), ImageGenerator.ProgressListener.NONE, id -> false));
         SafetyCheckingGenerator shortCheck = new SafetyCheckingGenerator(new SyntheticGenerator(0),
                 (w, h, rgb) -> List.of(new JobOutcome.Safety(false, 0)), j -> true, null);
-        assertThrows(IllegalStateException.class, () -> shortCheck.generate(shortCheck.prepareAll(batch), QUIET, id -> false));
+        assertThrows(IllegalStateException.class, () -> shortCheck.generate(shortCheck.prepareAll(batch), ImageGenerator.ProgressListener.NONE, id -> false));
     }
 
     @Test
@@ -92,7 +82,7 @@ class SafetyCheckingGeneratorTest {
                             .map(v -> new JobOutcome.Safety(v.nsfw(), v.score())).toList(), j -> true, null);
             JobRequest j = job("a", 64, 64, 2);
             List<JobOutcome.Image> images = assertInstanceOf(JobOutcome.Succeeded.class,
-                    g.generate(g.prepareAll(List.of(j)), QUIET, id -> false).get(0)).images();
+                    g.generate(g.prepareAll(List.of(j)), ImageGenerator.ProgressListener.NONE, id -> false).get(0)).images();
             List<SafetyChecker.Verdict> direct = model.check(m, 64, 64,
                     List.of(SyntheticGenerator.gradient(64, 64, j.seedOf(0)), SyntheticGenerator.gradient(64, 64, j.seedOf(1))));
             for (int k = 0; k < 2; k++) {
