@@ -3,22 +3,17 @@ package org.diffusionbot.worker.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import org.diffusionbot.worker.engine.RefData;
 import org.diffusionbot.worker.engine.TinyModels;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
@@ -30,20 +25,8 @@ class ImagineReferenceCasesTest {
     @TempDir
     Path tmp;
 
-    static Stream<Arguments> cases() {
-        List<Arguments> out = new ArrayList<>();
-        for (String layout : List.of("folder", "single-file")) {
-            for (JsonElement e : RefData.json("/reference/tiny-sd15/cases.json").getAsJsonArray("pipeline_cases")) {
-                JsonObject c = e.getAsJsonObject();
-                out.add(Arguments.of(layout, c.get("key").getAsString() + " " + c.get("scheduler").getAsString(), c));
-            }
-        }
-        assertEquals(30, out.size());
-        return out.stream();
-    }
-
     @ParameterizedTest(name = "{0} {1}")
-    @MethodSource("cases")
+    @MethodSource("org.diffusionbot.worker.engine.pipeline.PipelineReferenceTest#cases") // the same 30 cases
     void imagineMatchesDiffusers(String layout, String name, JsonObject c) throws Exception {
         Path model = layout.equals("folder") ? TinyModels.folderPath() : TinyModels.singleFilePath();
         Path out = tmp.resolve("case.png");
