@@ -14,8 +14,6 @@ final class Conv2dLayer {
     private final NDArray bias;
     private final Shape stride;
     private final Shape padding;
-    private final int strideN;
-    private final int paddingN;
     private static final Shape DILATION = new Shape(1, 1);
 
     Conv2dLayer(Params p, String prefix, int in, int out, int kernel, int stride, int padding) {
@@ -23,8 +21,6 @@ final class Conv2dLayer {
         this.bias = p.get(prefix + ".bias", out);
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);
-        this.strideN = stride;
-        this.paddingN = padding;
     }
 
     /** A stride-1 convolution with "same" padding. */
@@ -44,8 +40,8 @@ final class Conv2dLayer {
      */
     NDArray forward(NDArray x, NDArray perSample, NDArray residual) {
         if (NativeOps.enabled()) {
-            return NativeOps.wrap(x, NativeOps.conv2d(NativeOps.h(x), NativeOps.h(weight), NativeOps.h(bias), strideN,
-                    paddingN, NativeOps.h(perSample), NativeOps.h(residual)));
+            return NativeOps.wrap(x, NativeOps.conv2d(NativeOps.h(x), NativeOps.h(weight), NativeOps.h(bias),
+                    (int) stride.get(0), (int) padding.get(0), NativeOps.h(perSample), NativeOps.h(residual)));
         }
         NDArray y = Conv2d.conv2d(x, weight, bias, stride, padding, DILATION, 1).head();
         if (perSample != null) {
