@@ -8,7 +8,13 @@
 # longer still; with both, a pair of calls per model, MODELS=sd15 then MODELS=sdxl, stays within a call's 10 minutes).
 # PROBE=1 adds probe_channels_last.py (diffusers' UNet and VAE in NCHW and channels-last, a kernel profile of
 # diffusers' batch-16 UNet) -> $OUT/probe.txt. DIFFUSERS_MODELS (default: MODELS) picks the models whose diffusers
-# bench runs; DIFFUSERS_ONLY=1 keeps a warm machine's /tmp/gpuwork (builds, weights) and runs only those benches,
+# bench runs; FP8=1 adds probe_fp8.py (issue 17: diffusers' UNets with their transformer linears as FP8 e4m3
+# matrix products: UNet times and image differences against fp16, about 60-90 s; FP8_ARGS: more arguments, e.g.
+# "--parts tiny,sd15") -> $OUT/probe_fp8.txt;
+# PROBES_ONLY=1 runs only the probes asked for (PROBE, FP8) after unpacking diffusers' source, reading the tree's
+# reference/ folder: no builds, no weights, no benches, a call of its own on a cold machine
+# (`PROBES_ONLY=1 FP8=1 bash scripts/gpu/bench-build.sh`, carrying .gpu). DIFFUSERS_ONLY=1 keeps a warm machine's
+# /tmp/gpuwork (builds, weights) and runs only those benches,
 # e.g. a third call `DIFFUSERS_ONLY=1 DIFFUSERS_MODELS=sdxl COMPILE_SDXL=1 bash scripts/gpu/bench-build.sh` between
 # the first one and bench-run.sh.
 set -euo pipefail
@@ -17,13 +23,16 @@ T=/opt/torch/.venv/lib/python3.12/site-packages/torch
 export TORCH_DIR=$T PYTORCH_LIBRARY_PATH=$T/lib PYTORCH_VERSION=2.11.0 PYTORCH_FLAVOR=cu130 ENGINE_CACHE_DIR=$W/djl-cache CUDA_ARCHS=${CUDA_ARCHS:-Hopper} PATH=/usr/local/cuda/bin:$PATH PYTHONUNBUFFERED=1
 export DIFFUSERS_SRC=$W/diffusers/src
 s=$(date +%s)
-if [ -n "${DIFFUSERS_ONLY:-}" ]; then
+RES=worker/src/test/resources/reference  # $W/d/reference: the manifests and the tokenizer the Python scripts read
+D=$W/d
+if [ -n "${PROBES_ONLY:-}" ]; then
+  mkdir -p $W; rm -rf $W/diffusers; tar -C $W -xJf $G/diffusers-src.tar.xz; D=$PWD/$RES/..
+elif [ -n "${DIFFUSERS_ONLY:-}" ]; then
   [ -f $W/libsd_native_ops.so ] || { echo "callA: DIFFUSERS_ONLY=1 but the machine is cold (no $W/libsd_native_ops.so)"; exit 3; }
 else
 rm -rf $W; mkdir -p $W
 tar -C $W -xJf $G/include.tar.xz; export JNI_INCLUDE=$W/include
 tar -C $W -xJf $G/lib.tar.xz; tar -C $W -xJf $G/diffusers-src.tar.xz
-RES=worker/src/test/resources/reference  # $W/d/reference: the manifests and the tokenizer the Python scripts read
 mkdir -p $W/d/reference/tiny-sd15/model $W/d/reference/full-size/sdxl $W/d/reference/full-size/sd15
 cp -r $RES/tiny-sd15/model/tokenizer $W/d/reference/tiny-sd15/model/
 cp $RES/full-size/sdxl/manifest.json $W/d/reference/full-size/sdxl/
@@ -37,13 +46,19 @@ wait $P2 || { tail -30 $W/native.txt; exit 1; }; tail -1 $W/native.txt
 wait $P1 || { tail -30 $W/gen_*.txt; exit 1; }; tail -n1 $W/gen_*.txt
 echo "builds+gen: $(( $(date +%s) - s )) s"
 fi
-for M in ${DIFFUSERS_MODELS-${MODELS:-sd15 sdxl}}; do
+for M in $([ -n "${PROBES_ONLY:-}" ] || echo ${DIFFUSERS_MODELS-${MODELS:-sd15 sdxl}}); do
   if [ $M = sdxl ]; then DB=scripts/gpu/bench_diffusers_sdxl.py; else DB=scripts/gpu/bench_diffusers.py; fi
   s1=$(date +%s)
   python3 $DB --d $W/d > $W/diffusers_$M.txt 2> $W/dd_$M.err || { cat $W/diffusers_$M.txt; tail -30 $W/dd_$M.err; exit 1; }
   cp $W/diffusers_$M.txt $OUT/; cat $W/diffusers_$M.txt; echo "diffusers $M: $(( $(date +%s) - s1 )) s"
 done
 if [ -n "${PROBE:-}" ]; then
-  python3 scripts/gpu/probe_channels_last.py $W/d > $OUT/probe.txt 2>&1 || echo "probe failed"; head -c 4000 $OUT/probe.txt
+  python3 scripts/gpu/probe_channels_last.py $D > $OUT/probe.txt 2>&1 || echo "probe failed"; head -c 4000 $OUT/probe.txt
+fi
+if [ -n "${FP8:-}" ]; then
+  s1=$(date +%s)
+  python3 scripts/gpu/probe_fp8.py --d $D ${FP8_ARGS:-} > $OUT/probe_fp8.txt 2>&1 || echo "probe_fp8 failed"
+  { grep -v -i -e 'warn' $OUT/probe_fp8.txt || true; } | head -c 9000 || true
+  tail -n 2 $OUT/probe_fp8.txt; echo "probe_fp8: $(( $(date +%s) - s1 )) s"
 fi
 echo "callA: $(( $(date +%s) - s )) s"
