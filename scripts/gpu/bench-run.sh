@@ -3,9 +3,11 @@
 # worker bench of each model in MODELS (default "sd15 sdxl") against the diffusers figures of bench-build.sh,
 # --check on the tiny model of the tests (CUDA fp16 vs CPU fp32); tables in $OUT/table_MODEL.md.
 # SD15_JOBS (200; SD15_EXTRA, default --breakdown) and SDXL_JOBS (100): consecutive jobs of the memory check; SKIP_BENCH=1 skips
-# that bench; LORA=1 adds LoraBench (rank 32) on the same weights. PROFILE=1 adds the kernel profile of each model's
-# UNet (bench --profile: Chrome traces of eager calls at batch 2 and 16 in $W/profile) and its tables
-# (scripts/gpu/profile_table.py) in $OUT/profile.md; PROFILE_TRACES=1 also brings the traces back ($OUT/traces.tar.xz).
+# that bench; LORA=1 adds LoraBench (rank 32) on the same weights. PROFILE=1 adds the kernel profiles of each model
+# (bench --profile, Chrome traces in $W/profile: eager UNet calls at batch 2 and 16, whole images with CUDA graphs, VAE
+# decodes) and their tables (scripts/gpu/profile_table.py: per-class tables of the UNet; phase summary + classes of
+# each image trace; classes of the VAE decode) in $OUT/profile.md; PROFILE_TRACES=1 also brings the traces back
+# ($OUT/traces.tar.xz; over 16 MB xz: a warning, then the image and VAE traces alone, then the smallest two).
 # AB=VAR=value runs each model's bench once more (--jobs 1, no --check) with that one switch changed, for an A/B in
 # the same run (AB=1: SD_CHANNELS_LAST=0) -> $OUT/table_ab_MODEL.md. DOCTOR=1 first runs `worker.jar doctor` as
 # users run it -> $OUT/doctor.txt (its exit status is printed: 0 = the GPU runs with the fast path).
@@ -33,12 +35,16 @@ for M in ${MODELS:-sd15 sdxl}; do
     env "$AB_SET" $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_ab_$M.md --jobs 1 > $W/worker_ab_$M.txt 2>&1
     echo "== A/B $M with $AB_SET: exit $?, $(( $(date +%s) - s )) s"; cat $OUT/table_ab_$M.md 2>/dev/null || tail -30 $W/worker_ab_$M.txt
   fi
-  if [ -n "${PROFILE:-}" ]; then  # kernel profile of the UNet (issue 17): per-class table + top kernels
+  if [ -n "${PROFILE:-}" ]; then  # kernel profiles (issue 17): UNet per-class tables + top kernels, whole images, VAE
     s=$(date +%s)
     $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --profile $W/profile > $W/profile_$M.txt 2>&1
-    echo "== profile $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "INFO" $W/profile_$M.txt | tail -6
+    echo "== profile $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "INFO" $W/profile_$M.txt | tail -10
     [ -f $OUT/profile.md ] || python3 scripts/gpu/profile_table.py --selftest 2>&1 | tail -1
     python3 scripts/gpu/profile_table.py $W/profile/unet_${M}_b{2,16}.json > $W/profile_$M.md && cat $W/profile_$M.md | tee -a $OUT/profile.md
+    for F in $W/profile/image_${M}_*.json; do  # phase summary, then the kernel classes over the whole run
+      [ -f $F ] && python3 scripts/gpu/profile_table.py --range image $F
+    done > $W/profile_image_$M.md; cat $W/profile_image_$M.md | tee -a $OUT/profile.md
+    [ -f $W/profile/vae_$M.json ] && python3 scripts/gpu/profile_table.py --range vae_decode $W/profile/vae_$M.json | tee -a $OUT/profile.md
   fi
   if [ -n "${LORA:-}" ]; then  # LoraBench on the same weights (issue 14): apply + remove, alternating sets
     s=$(date +%s)
@@ -47,6 +53,12 @@ for M in ${MODELS:-sd15 sdxl}; do
   fi
 done
 if [ -n "${PROFILE_TRACES:-}" ] && ls $W/profile/*.json >/dev/null 2>&1; then
-  tar -C $W -cf - profile | xz -6 -T0 > $OUT/traces.tar.xz; ls -la $OUT/traces.tar.xz
-  [ $(stat -c %s $OUT/traces.tar.xz) -lt 16000000 ] || { echo "traces.tar.xz is over 16 MB: not brought back"; rm $OUT/traces.tar.xz; }
+  ls -la $W/profile/*.json
+  for SET in profile "$(cd $W && ls profile/image_*.json profile/vae_*.json 2>/dev/null | tr '\n' ' ')" \
+             "$(cd $W && ls -S -r profile/*.json | head -2 | tr '\n' ' ')"; do
+    [ -n "${SET// /}" ] || continue
+    tar -C $W -cf - $SET | xz -6 -T0 > $OUT/traces.tar.xz
+    if [ $(stat -c %s $OUT/traces.tar.xz) -lt 16000000 ]; then echo "traces.tar.xz ($SET):"; ls -la $OUT/traces.tar.xz; break; fi
+    echo "WARNING: traces.tar.xz of $SET is $(stat -c %s $OUT/traces.tar.xz) bytes, over 16 MB: not brought back"; rm $OUT/traces.tar.xz
+  done
 fi

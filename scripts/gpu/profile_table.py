@@ -1,11 +1,19 @@
 # Kernel profile tables from Chrome traces of PyTorch's Kineto profiler: the traces `worker.jar bench --model M
-# --profile DIR` writes (unet_<model>_b<batch>.json: eager UNet calls, each inside a "unet_call" range), or any
-# torch.profiler trace with CPU ops (record_shapes=True) and CUDA kernels.
-# Usage: python3 profile_table.py TRACE.json [TRACE.json ...] [--calls N] [--range unet_call]
-#        python3 profile_table.py --selftest        (classification and FLOP/byte counts on a synthetic trace)
+# --profile DIR` writes (unet_<model>_b<batch>.json: eager UNet calls, each inside a "unet_call" range;
+# image_<model>_<n>.json: whole runs of n images inside an "image" range, the pipeline's phase ranges inside;
+# vae_<model>.json: VAE decodes, each inside a "vae_decode" range), or any torch.profiler trace with CPU ops
+# (record_shapes=True) and CUDA kernels.
+# Usage: python3 profile_table.py TRACE.json [TRACE.json ...] [--calls N] [--range unet_call|image|vae_decode]
+#        python3 profile_table.py --selftest        (classification, FLOP/byte counts and the phase summary on
+#                                                    synthetic traces)
+# A trace with "image" ranges first gets a phase summary: per phase range (text, latents, denoise, and inside it
+# step and preview, decode) and for the image as a whole: ranges, wall ms (sum of the ranges' durations), GPU busy ms
+# (the union of the kernel/memcpy/memset intervals on the GPU timeline, clipped to the ranges), GPU idle ms (wall -
+# busy) and kernels starting inside the ranges.
 # For each trace, a markdown table per kernel class (convolutions, matrix products, attention, norms,
 # elementwise, copies/transposes, other): kernels and GPU time per UNet call, share of the GPU time, and the
-# rate achieved against the H200's limits: TFLOP/s for convolutions, matrix products and attention (FLOPs from
+# rate achieved against the H200's limits (float32 work: TF32, half the fp16 rate, as cuDNN runs float32
+# convolutions by default): TFLOP/s for convolutions, matrix products and attention (FLOPs from
 # the input shapes of the aten op that launched the kernels, linked through the trace's "External id"),
 # GB/s for the rest (bytes: the launching op's tensor inputs plus one output the size of its largest input,
 # or of its first input for in-place ops: an estimate of the least traffic). Then the 15 kernels that take the
@@ -15,7 +23,10 @@ import argparse, bisect, json, os, re, sys
 from collections import defaultdict
 
 PEAK_TFLOPS = 790.0  # H200, fp16/bf16 dense matrix units (docs/GPU.md)
+PEAK_TF32 = PEAK_TFLOPS / 2  # float32 inputs on the tensor cores (TF32, dense)
 PEAK_GBS = 4300.0    # H200 HBM3e
+PHASES = ["text", "latents", "denoise", "step", "preview", "decode"]  # StableDiffusionPipeline's ranges
+TOP_PHASES = ["text", "latents", "denoise", "decode"]  # disjoint, in run order; step and preview lie in denoise
 CLASSES = ["convolutions", "matrix products", "attention", "norms", "elementwise", "copies/transposes", "other"]
 COMPUTE = {"convolutions", "matrix products", "attention"}
 DTYPE_BYTES = {"c10::Half": 2, "c10::BFloat16": 2, "float": 4, "double": 8, "long int": 8, "int": 4, "bool": 1,
@@ -202,6 +213,7 @@ class Trace:
         self.roots = defaultdict(list)  # (pid, tid) → outermost ops, in time order
         self.kernels = []      # GPU events: kernels, memcpy, memset
         self.ranges = []
+        self.annotations = defaultdict(list)  # user annotation name → its events (every range, range_name's too)
         runtime = {}           # correlation → External id (runtime launch events)
         by_thread = defaultdict(list)
         for e in events:
@@ -210,6 +222,8 @@ class Trace:
             cat = e.get("cat", "")
             args = e.get("args", {})
             if cat in ("cpu_op", "user_annotation"):
+                if cat == "user_annotation":
+                    self.annotations[e.get("name")].append(e)
                 if cat == "user_annotation" and e.get("name") == range_name:
                     self.ranges.append(e)
                     continue
@@ -298,6 +312,8 @@ class Trace:
         time = defaultdict(float)
         count = defaultdict(int)
         work = defaultdict(float)
+        self.ideal = defaultdict(float)      # class → seconds its FLOPs take at the peak of their dtype
+        self.fp32 = defaultdict(lambda: [0, 0])  # class → [float32 ops, other ops] with FLOPs
         seen = set()
         per_kernel = defaultdict(lambda: [0.0, 0, ""])
         for k in self.kernels:
@@ -315,6 +331,9 @@ class Trace:
                     f = flops(self.ops[flop_op])
                     c = op_class(self.ops[flop_op]["name"])
                     work[c] += f
+                    fp32 = (self.ops[flop_op]["args"].get("Input type") or [""])[0] == "float"
+                    self.ideal[c] += f / ((PEAK_TF32 if fp32 else PEAK_TFLOPS) * 1e12)
+                    self.fp32[c][0 if fp32 else 1] += 1
             elif k.get("cat") == "gpu_memcpy":
                 work[cls] += k.get("args", {}).get("bytes", 0)
             elif k.get("cat") == "gpu_memset":
@@ -351,7 +370,11 @@ class Trace:
                 total_flops += work[cls]
                 rate = work[cls] / secs / 1e12 if secs and work[cls] else 0.0
                 ach = f"{rate:.0f} TFLOP/s ({work[cls] / n / 1e12:.3f} TFLOP per call)" if work[cls] else "–"
-                lim = f"{100 * rate / PEAK_TFLOPS:.0f}% of {PEAK_TFLOPS:.0f} TFLOP/s" if work[cls] else ""
+                f32, other = self.fp32[cls]
+                peak = (f"{PEAK_TF32:.0f} TFLOP/s (TF32: float32 inputs)" if not other else
+                        f"{PEAK_TFLOPS:.0f} TFLOP/s" if not f32 else
+                        f"the peak of each op's dtype ({PEAK_TFLOPS:.0f} fp16, {PEAK_TF32:.0f} TF32)")
+                lim = f"{100 * self.ideal[cls] / secs:.0f}% of {peak}" if work[cls] and secs else ""
             else:
                 rate = work[cls] / secs / 1e9 if secs and work[cls] else 0.0
                 ach = f"{rate:.0f} GB/s ({work[cls] / n / 1e9:.2f} GB per call)" if work[cls] else "–"
@@ -375,12 +398,87 @@ class Trace:
         return "\n".join(lines)
 
 
+    def gpu_union(self):
+        """The GPU timeline's busy intervals: the union of every kernel, memcpy and memset, sorted, disjoint (µs)."""
+        if getattr(self, "_union", None) is None:
+            merged = []
+            for s, e in sorted((k["ts"], k["ts"] + k.get("dur", 0)) for k in self.kernels):
+                if merged and s <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], e)
+                else:
+                    merged.append([s, e])
+            self._union = merged
+            self._union_ends = [e for _, e in merged]
+            self._starts = sorted(k["ts"] for k in self.kernels)
+        return self._union
+
+    def busy_in(self, t0, t1):
+        """µs of [t0, t1] during which the GPU runs anything, and the number of GPU events starting in it."""
+        union = self.gpu_union()
+        busy = 0.0
+        i = bisect.bisect_right(self._union_ends, t0)
+        while i < len(union) and union[i][0] < t1:
+            busy += max(0.0, min(union[i][1], t1) - max(union[i][0], t0))
+            i += 1
+        n = bisect.bisect_left(self._starts, t1) - bisect.bisect_left(self._starts, t0)
+        return busy, n
+
+    def phases(self):
+        """{name: (ranges, wall ms, GPU busy ms, kernels)} for "image" and each phase range found, plus
+        "outside the phases" (the image minus text, latents, denoise and decode)."""
+        out = {}
+        for name in ["image"] + PHASES:
+            rs = self.annotations.get(name, [])
+            if not rs:
+                continue
+            wall = busy = 0.0
+            kernels = 0
+            for r in rs:
+                b, n = self.busy_in(r["ts"], r["ts"] + r.get("dur", 0))
+                wall += r.get("dur", 0)
+                busy += b
+                kernels += n
+            out[name] = (len(rs), wall / 1000.0, busy / 1000.0, kernels)
+        if "image" in out:
+            _, w, b, k = out["image"]
+            for name in TOP_PHASES:
+                if name in out:
+                    w, b, k = w - out[name][1], b - out[name][2], k - out[name][3]
+            out["outside the phases"] = (out["image"][0], w, b, k)
+        return out
+
+    def phase_markdown(self, title):
+        ph = self.phases()
+        lines = [f"### {title}: phases{' on ' + self.device if self.device else ''}", "",
+                 "| range | ranges | wall (ms) | GPU busy (ms) | GPU idle (ms) | busy | kernels |",
+                 "| --- | --- | --- | --- | --- | --- | --- |"]
+        label = {"step": "step (in denoise: guidance + scheduler)", "preview": "preview (in denoise: host copy + render)",
+                 "outside the phases": "image outside text/latents/denoise/decode"}
+        for name in ["image", "text", "latents", "denoise", "step", "preview", "decode", "outside the phases"]:
+            if name not in ph:
+                continue
+            c, w, b, k = ph[name]
+            share = f"{100 * b / w:.0f}%" if w > 0 else "–"
+            lines.append(f"| {label.get(name, name)} | {c} | {w:.2f} | {b:.2f} | {w - b:.2f} | {share} | {k} |")
+        lines.append("")
+        return "\n".join(lines)
+
+
 def title_of(path):
-    m = re.match(r"unet_(sd15|sdxl)_b(\d+)", os.path.basename(path))
-    if not m:
-        return os.path.basename(path)
-    model = {"sd15": "SD 1.5 UNet (64x64 latents)", "sdxl": "SDXL UNet (128x128 latents)"}[m.group(1)]
-    return f"{model}, batch {m.group(2)}, eager + native ops ({os.path.basename(path)})"
+    base = os.path.basename(path)
+    names = {"sd15": "SD 1.5", "sdxl": "SDXL"}
+    m = re.match(r"unet_(sd15|sdxl)_b(\d+)", base)
+    if m:
+        model = {"sd15": "SD 1.5 UNet (64x64 latents)", "sdxl": "SDXL UNet (128x128 latents)"}[m.group(1)]
+        return f"{model}, batch {m.group(2)}, eager + native ops ({base})"
+    m = re.match(r"image_(sd15|sdxl)_(\d+)", base)
+    if m:
+        what = "one image, previews every 5 steps" if m.group(2) == "1" else f"{m.group(2)} images in one batch"
+        return f"{names[m.group(1)]} {what}, CUDA graphs as the pipeline runs them ({base})"
+    m = re.match(r"vae_(sd15|sdxl)", base)
+    if m:
+        return f"{names[m.group(1)]} VAE decode of one image, in the pipeline's decode dtype ({base})"
+    return base
 
 
 # ---------------------------------------------------------------------------------------------- self-test
@@ -455,8 +553,89 @@ def synthetic_trace():
     return {"traceEvents": ev, "deviceProperties": [{"name": "NVIDIA H200"}]}
 
 
+def synthetic_image_trace():
+    """One "image" range [0, 1000] µs with the pipeline's phase ranges and kernels that overlap each other and
+    cross range boundaries; the decode's kernel a float32 NCHW convolution (TF32)."""
+    ev = []
+
+    def rng(name, ts, dur):
+        ev.append({"ph": "X", "cat": "user_annotation", "name": name, "pid": 1, "tid": 1, "ts": ts, "dur": dur,
+                   "args": {}})
+
+    def kern(name, ts, dur, cat="kernel", **args):
+        ev.append({"ph": "X", "cat": cat, "name": name, "pid": 0, "tid": 7, "ts": ts, "dur": dur, "args": args})
+
+    rng("image", 0, 1000)
+    rng("text", 10, 100)
+    rng("latents", 110, 20)
+    rng("denoise", 130, 670)
+    rng("step", 300, 20)
+    rng("step", 600, 20)
+    rng("preview", 700, 50)
+    rng("decode", 800, 190)
+    kern("k1", 20, 40)
+    kern("k2", 40, 40)           # overlaps k1: text busy 20..80
+    kern("k3", 100, 50)          # crosses text | latents | denoise
+    kern("k4", 200, 300)
+    kern("k5", 250, 50)          # inside k4
+    kern("Memcpy DtoH (Device -> Pinned)", 705, 10, cat="gpu_memcpy", bytes=32768)
+    x, w = [1, 512, 128, 128], [512, 512, 3, 3]
+    ev.append({"ph": "X", "cat": "cpu_op", "name": "aten::conv2d", "pid": 1, "tid": 1, "ts": 810, "dur": 20,
+               "args": {"External id": 1, "Input Dims": [x, w, [512], [], [], [], []],
+                        "Input type": ["float", "float", "float", "ScalarList", "ScalarList", "ScalarList", "Scalar"],
+                        "Concrete Inputs": ["", "", "", "[1, 1]", "[1, 1]", "[1, 1]", "1"]}})
+    ev.append({"ph": "X", "cat": "cpu_op", "name": "aten::cudnn_convolution", "pid": 1, "tid": 1, "ts": 812,
+               "dur": 10, "args": {"External id": 2, "Input Dims": [x, w], "Input type": ["float", "float"],
+                                   "Concrete Inputs": ["", "", "[1, 1]", "[1, 1]", "[1, 1]", "1"]}})
+    kern("sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nchwkcrs_nchw_tilesize128x128x16", 850, 250,
+         **{"External id": 2, "correlation": 5})  # runs past the decode range and the image
+    return {"traceEvents": ev, "deviceProperties": [{"name": "NVIDIA H200"}]}
+
+
 def selftest():
     import unittest
+
+    class PhaseSummaryTest(unittest.TestCase):
+        def setUp(self):
+            self.t = Trace(synthetic_image_trace(), "image")
+
+        def test_busy_idle_kernels(self):
+            ph = self.t.phases()
+            self.assertEqual(ph["text"][0], 1)
+            self.assertAlmostEqual(ph["text"][1], 0.100)
+            self.assertAlmostEqual(ph["text"][2], 0.070)  # k1 ∪ k2 = 20..80, k3 until 110
+            self.assertEqual(ph["text"][3], 3)
+            self.assertAlmostEqual(ph["latents"][2], 0.020)
+            self.assertEqual(ph["latents"][3], 0)
+            self.assertAlmostEqual(ph["denoise"][2], 0.330)  # k3 130..150, k4 ∪ k5, the memcpy
+            self.assertEqual(ph["denoise"][3], 3)
+            self.assertEqual(ph["step"][:2], (2, 0.040))
+            self.assertAlmostEqual(ph["step"][2], 0.020)
+            self.assertEqual(ph["step"][3], 0)
+            self.assertAlmostEqual(ph["preview"][2], 0.010)
+            self.assertEqual(ph["preview"][3], 1)
+            self.assertAlmostEqual(ph["decode"][2], 0.140)
+            self.assertAlmostEqual(ph["image"][1], 1.0)
+            self.assertAlmostEqual(ph["image"][2], 0.060 + 0.050 + 0.300 + 0.010 + 0.150)
+            self.assertEqual(ph["image"][3], 7)
+            self.assertAlmostEqual(ph["outside the phases"][1], 0.020)
+            self.assertAlmostEqual(ph["outside the phases"][2], 0.010)  # the convolution from 990 to 1000
+            self.assertEqual(ph["outside the phases"][3], 0)
+
+        def test_markdown(self):
+            md = self.t.phase_markdown("synthetic image")
+            self.assertIn("| image | 1 | 1.00 | 0.57 | 0.43 | 57% | 7 |", md)
+            self.assertIn("| text | 1 | 0.10 | 0.07 | 0.03 | 70% | 3 |", md)
+            self.assertIn("| step (in denoise: guidance + scheduler) | 2 | 0.04 | 0.02 | 0.02 | 50% | 0 |", md)
+
+        def test_float32_convolution(self):
+            k = next(k for k in self.t.kernels if "fprop" in k["name"])
+            self.assertEqual(self.t.classify(k)[0], "convolutions")
+            md = self.t.markdown("synthetic image")
+            flop = 2 * 512 * 128 * 128 * 512 * 9
+            self.assertIn(f"| convolutions | 1 | 0.25 |", md)
+            pct = 100 * flop / (PEAK_TF32 * 1e12) / 250e-6
+            self.assertIn(f"{pct:.0f}% of {PEAK_TF32:.0f} TFLOP/s (TF32: float32 inputs)", md)
 
     class ProfileTableTest(unittest.TestCase):
         def setUp(self):
@@ -508,7 +687,9 @@ def selftest():
             tflops = 2 * 2 * 320 * 32 * 32 * 320 * 9 / 300e-6 / 1e12
             self.assertIn(f"| {tflops:.0f} TFLOP/s", md)
 
-    result = unittest.TextTestRunner(verbosity=1).run(unittest.defaultTestLoader.loadTestsFromTestCase(ProfileTableTest))
+    suite = unittest.TestSuite([unittest.defaultTestLoader.loadTestsFromTestCase(c)
+                                for c in (ProfileTableTest, PhaseSummaryTest)])
+    result = unittest.TextTestRunner(verbosity=1).run(suite)
     return 0 if result.wasSuccessful() else 1
 
 
@@ -526,6 +707,8 @@ def main():
     for p in a.traces:
         with open(p) as f:
             t = Trace(json.load(f), a.range)
+        if t.annotations.get("image"):
+            print(t.phase_markdown(title_of(p)))
         print(t.markdown(title_of(p), a.calls))
     return 0
 

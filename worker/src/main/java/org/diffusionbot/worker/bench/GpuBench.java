@@ -25,6 +25,7 @@ import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.models.UNetConfig;
+import org.diffusionbot.worker.engine.pipeline.PhaseTimer;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.RequestResult;
 import org.diffusionbot.worker.engine.pipeline.RgbImage;
@@ -56,8 +57,12 @@ import org.diffusionbot.worker.runtime.JobOutcome;
  *
  * <p>An SDXL model ({@code text_encoder_2/}) runs {@link SdxlBench} instead: 1024x1024, 30 steps Euler,
  * cfg 7 against {@code bench_diffusers_sdxl.py}'s output. {@code --check} takes either tiny model.
- * {@code bench --model DIR --profile OUT_DIR} runs only {@link UNetProfile} (Chrome traces of eager UNet
- * calls at batch 2 and 16; needs the native library), {@code bench --lora-model DIR} only {@link LoraBench}.
+ * {@code bench --model DIR --profile OUT_DIR} runs only {@link KernelProfile} (Chrome traces of eager UNet calls
+ * at batch 2 and 16, of whole images and of VAE decodes; needs the native library), {@code bench --lora-model DIR}
+ * only {@link LoraBench}.
+ *
+ * <p>Phase lines ({@link Phases}): one image, 8 concurrent jobs, one job with and one without previews, each timed
+ * per pipeline phase with the device synchronised at every phase boundary (runs of their own, after the figures).
  */
 public final class GpuBench {
     static final String PROMPT = "a photograph of an astronaut riding a horse";
@@ -94,7 +99,7 @@ public final class GpuBench {
             }
         }
         if (opt.containsKey("profile")) {
-            return UNetProfile.run(opt.containsKey("model") ? Path.of(opt.get("model")) : null,
+            return KernelProfile.run(opt.containsKey("model") ? Path.of(opt.get("model")) : null,
                     Path.of(opt.get("profile")), out);
         }
         GpuBench b = new GpuBench(out);
@@ -294,6 +299,8 @@ public final class GpuBench {
             }
             ours.put("image1_s", fmt3(best));
             out.printf(Locale.ROOT, "  %.3f s%n", best);
+            phases(p, 3, () -> ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE)))
+                    .report(out, ours, "image1", STEPS, ours.get("unet2"));
             if (breakdown) {
                 unet.setEnabled(false);
                 p.generate(List.of(one), PipelineCallbacks.NONE);
@@ -328,6 +335,7 @@ public final class GpuBench {
                         out.printf(Locale.ROOT, "  peak GPU memory, 8 jobs: %.2f GiB allocated, %.2f GiB reserved%n",
                                 m[1] / (double) (1L << 30), m[3] / (double) (1L << 30));
                     }
+                    phases(p, 2, () -> runJobs(gen, 8, 0, null)).report(out, ours, "jobs8", STEPS, ours.get("unet16"));
                 }
             }
 
@@ -359,6 +367,9 @@ public final class GpuBench {
             out.printf(Locale.ROOT, "  without %.3f s, with %.3f s: %+.2f%%; first preview after %.0f ms;"
                     + " %s: %.3f s, %+.2f%%%n", plain, withPrev, cost, first * 1000, otherPath(!async), withOther,
                     otherCost);
+            out.println("  one job without previews, then with previews every 5 steps:");
+            phases(p, 3, () -> runJobs(gen, 1, 0, null)).report(out, ours, "jobs1", STEPS, ours.get("unet2"));
+            phases(p, 3, () -> runJobs(gen, 1, 5, null)).report(out, ours, "preview", STEPS, ours.get("unet2"));
 
             out.println("== " + jobs + " consecutive jobs (one image each, varying prompts and seeds)");
             long[] before = NativeOps.cudaMemory();
@@ -383,6 +394,87 @@ public final class GpuBench {
             }
             ours.put("jobsN", Integer.toString(jobs));
         }
+    }
+
+    /** Names of the pipeline's phases ({@link PhaseTimer}), in run order. */
+    static final String[] PHASES = {"text", "latents", "denoise", "decode"};
+
+    /**
+     * Where the time of one run went: its pipeline phases ({@link PhaseTimer}, the device synchronised at every
+     * phase boundary) and the wall time of the whole run.
+     *
+     * @param timer the run's phases (ms)
+     * @param totalMs wall ms of the whole run (the device synchronised before it starts; it ends with the images on
+     *     the host), of which "rest" is what no phase covers (preparing rows, tokenising, jobs' bookkeeping, PNGs)
+     */
+    record Phases(PhaseTimer timer, double totalMs) {
+        /** ms of the run outside the phases. */
+        double restMs() {
+            return totalMs - timer.sumMs(PHASES);
+        }
+
+        /**
+         * Prints {@code "  phases (synchronised): text X ms, latents X ms, denoise X ms (S steps; UNet alone S x U ms),
+         * decode X ms, rest X ms (total X ms)"} (with the previews' host time inside denoise where there were any) and
+         * puts {@code PREFIX_phase_NAME_ms} for each phase, rest and total into {@code ours}.
+         *
+         * @param unetMs the ms of one UNet call at the run's batch (the bench's figure), or null
+         */
+        void report(PrintStream out, Map<String, String> ours, String prefix, int steps, String unetMs) {
+            StringBuilder note = new StringBuilder().append(steps).append(" steps");
+            if (unetMs != null) {
+                note.append("; UNet alone ").append(steps).append(" x ").append(unetMs).append(" ms");
+            }
+            if (timer.count("preview") > 0) {
+                note.append(String.format(Locale.ROOT, "; %d previews %.1f ms on the host", timer.count("preview"),
+                        timer.ms("preview")));
+            }
+            out.printf(Locale.ROOT, "  phases (synchronised): text %.1f ms, latents %.1f ms, denoise %.1f ms (%s), "
+                    + "decode %.1f ms, rest %.1f ms (total %.1f ms)%n", timer.ms("text"), timer.ms("latents"),
+                    timer.ms("denoise"), note, timer.ms("decode"), restMs(), totalMs);
+            for (String n : PHASES) {
+                ours.put(prefix + "_phase_" + n + "_ms", fmt(timer.ms(n)));
+            }
+            ours.put(prefix + "_phase_preview_ms", fmt(timer.ms("preview")));
+            ours.put(prefix + "_phase_rest_ms", fmt(restMs()));
+            ours.put(prefix + "_phase_total_ms", fmt(totalMs));
+        }
+    }
+
+    /** {@code text / latents / denoise / decode / rest} ms of {@link Phases#report}'s keys, for a table cell. */
+    static String phaseCell(Map<String, String> ours, String prefix) {
+        if (!ours.containsKey(prefix + "_phase_total_ms")) {
+            return null;
+        }
+        StringBuilder b = new StringBuilder();
+        for (String n : PHASES) {
+            b.append(ours.get(prefix + "_phase_" + n + "_ms")).append(" / ");
+        }
+        return b.append(ours.get(prefix + "_phase_rest_ms")).toString();
+    }
+
+    /**
+     * Runs {@code work} {@code runs} times with a {@link PhaseTimer} that synchronises the device at every phase
+     * boundary set on the pipeline; the run of least wall time. The timer is taken off the pipeline afterwards.
+     */
+    static Phases phases(StableDiffusionPipeline p, int runs, Runnable work) {
+        Phases best = null;
+        for (int r = 0; r < runs; r++) {
+            PhaseTimer timer = new PhaseTimer(true);
+            NativeOps.sync();
+            p.setPhaseTimer(timer);
+            long s = System.nanoTime();
+            try {
+                work.run();
+            } finally {
+                p.setPhaseTimer(null);
+            }
+            double ms = (System.nanoTime() - s) / 1e6;
+            if (best == null || ms < best.totalMs()) {
+                best = new Phases(timer, ms);
+            }
+        }
+        return best;
     }
 
     private double unetCall(StableDiffusionPipeline p, CudaGraphUNet unet, int b, int iters) {
@@ -504,6 +596,11 @@ public final class GpuBench {
             t.row(n + " concurrent job(s), batching path (images/s; diffusers: " + n + " image(s) in one batch)",
                     ours.get("jobs" + n + "_ips"), "pipe_30steps_512_images" + n + "_img_per_s");
         }
+        String phases = "phases, synchronised (ms: text / latents / denoise / decode / rest)";
+        t.row("one image: " + phases, phaseCell(ours, "image1"), null);
+        t.row("8 concurrent jobs: " + phases, phaseCell(ours, "jobs8"), null);
+        t.row("1 job: " + phases, phaseCell(ours, "jobs1"), null);
+        t.row("1 job, previews every 5 steps: " + phases, phaseCell(ours, "preview"), null);
         t.row("previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null);
         t.row("A/B: the same with " + otherPath(!Boolean.parseBoolean(ours.getOrDefault("async_previews", "false")))
                 + " (%)", ours.get("preview_cost_other_pct"), null);

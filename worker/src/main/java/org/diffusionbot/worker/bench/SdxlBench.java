@@ -70,6 +70,8 @@ final class SdxlBench {
             }
             ours.put("image1_s", GpuBench.fmt3(best));
             out.printf(Locale.ROOT, "  %.3f s%n", best);
+            GpuBench.phases(p, 2, () -> ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE)))
+                    .report(out, ours, "image1", SDXL.steps(), ours.get("unet2"));
             double vae = vaeDecode(p.models().vae());
             ours.put("vae_ms", GpuBench.fmt(vae));
             out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents, %s): %.1f ms%n",
@@ -165,6 +167,8 @@ final class SdxlBench {
                 BaselineTable.figures(diffusers), BaselineTable.compileMode(diffusers), "sdxl_");
         t.row("one UNet call, batch 2 (ms)", ours.get("unet2"), "unet_call_ms_batch2");
         t.row("one image end to end (s)", ours.get("image1_s"), "pipe_30steps_1024_images1_s");
+        t.row("one image: phases, synchronised (ms: text / latents / denoise / decode / rest)",
+                GpuBench.phaseCell(ours, "image1"), null);
         t.row("VAE decode of one image, in the VAE's type (ms)", ours.get("vae_ms"), null);
         t.row("A/B: the float32 VAE decode in channels-last, as before (ms)", ours.get("vae_cl_ms"), null);
         t.row("1 job (images/s)", ours.get("jobs1_ips"), "pipe_30steps_1024_images1_img_per_s");

@@ -48,6 +48,6 @@ class GpuBenchTest {
     void profileWithoutAModelSaysSo() throws Exception {
         String[] r = run("--profile", tmp.toString());
         assertEquals("2", r[0], r[1]);
-        assertEquals("bench: --profile needs --model DIR (the model whose UNet to profile)", r[1].strip());
+        assertEquals("bench: --profile needs --model DIR (the model to profile)", r[1].strip());
     }
 }

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.HostCopy;
+import org.diffusionbot.worker.engine.cuda.KernelProfiler;
 import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.schedulers.NoiseSource;
 import org.diffusionbot.worker.engine.schedulers.Scheduler;
@@ -30,6 +31,9 @@ import org.diffusionbot.worker.engine.schedulers.StepResult;
  * is copied synchronously when read, in the same order. Step k's arrays and latents live until its callback
  * returns. A step after which every request is found cancelled gets no callback. Without {@code oneStepLate}
  * each callback comes inside its step, as before.
+ *
+ * <p>Profiler ranges ({@link KernelProfiler}): {@code step} around each step's guidance and scheduler step (after
+ * the UNet call, which is not in it).
  */
 final class Denoiser {
     /** Test hook: may replace the latents after a step (e.g. to force NaN). */
@@ -93,17 +97,20 @@ final class Denoiser {
                 NDArray t = timestepsOnDevice.get(i + ":" + (i + 1));
                 t.attach(s);
                 NDArray eps = unet.forward(s, modelIn.toType(dtype, false), t, cond).toType(DataType.FLOAT32, false);
-                NDArray guided;
-                if (useCfg) {
-                    NDList halves = eps.split(2, 0);
-                    guided = halves.get(0).add(halves.get(1).sub(halves.get(0)).mul(cfgT));
-                    if (rescaleT != null) {
-                        guided = rescaleNoiseCfg(guided, halves.get(1), rescaleT);
+                StepResult res;
+                try (KernelProfiler.Range r = KernelProfiler.range("step")) { // guidance + scheduler, after the UNet
+                    NDArray guided;
+                    if (useCfg) {
+                        NDList halves = eps.split(2, 0);
+                        guided = halves.get(0).add(halves.get(1).sub(halves.get(0)).mul(cfgT));
+                        if (rescaleT != null) {
+                            guided = rescaleNoiseCfg(guided, halves.get(1), rescaleT);
+                        }
+                    } else {
+                        guided = eps;
                     }
-                } else {
-                    guided = eps;
+                    res = sched.step(guided, i, x, noise);
                 }
-                StepResult res = sched.step(guided, i, x, noise);
                 NDArray prev = res.prevSample();
                 if (hook != null) {
                     NDArray h = hook.apply(i, prev, rows.requestOfRow());

@@ -63,7 +63,10 @@ import org.diffusionbot.worker.engine.text.TextualInversion;
  * <p>A run reads as its phases ({@link #run}): prepare rows ({@link BatchRows}: the batch's LoRA set,
  * init images, one row per image with its generator and guidance), encode prompts ({@link
  * TextConditioner}), prepare latents ({@link InitialLatents}), denoise ({@link Denoiser}, each step's
- * callback seeing a {@link StepPreview}), decode ({@link LatentDecoder}).
+ * callback seeing a {@link StepPreview}), decode ({@link LatentDecoder}). Encoding, latents, denoising and decoding
+ * are each a {@link org.diffusionbot.worker.engine.cuda.KernelProfiler} range ({@code text}, {@code latents},
+ * {@code denoise}, {@code decode}; inside denoise {@code step} per step and {@code preview} per preview rendered)
+ * and, with {@link #setPhaseTimer}, a timed phase.
  *
  * <p>Not thread-safe: run one {@code generate} at a time per instance.
  */
@@ -92,6 +95,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** Step callbacks one step late, x0 copied ahead for previews ({@link PipelineOptions#asyncPreviews()}). */
     private boolean asyncPreviews;
     private Denoiser.LatentsHook latentsHook;
+    /** Times the phases of a run ({@link #setPhaseTimer}), or null. */
+    private PhaseTimer phaseTimer;
 
     /**
      * @param models loaded networks (closed by {@link #close()})
@@ -283,6 +288,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         asyncPreviews = on;
     }
 
+    /**
+     * Times the phases of the runs that follow ({@link PhaseTimer}: text, latents, denoise, decode, and the step
+     * previews inside denoise), synchronising the device at each phase boundary only if the timer was made to.
+     *
+     * @param timer the timer, or null (the default: no timing; the phases are still profiler ranges)
+     */
+    public void setPhaseTimer(PhaseTimer timer) {
+        phaseTimer = timer;
+    }
+
     /** The UNet as the step loop calls it (through CUDA graphs where available). */
     public CudaGraphUNet unetRunner() {
         return unetRunner;
@@ -408,17 +423,28 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         + " steps runs no denoising step; raise the strength or the steps");
                 return rows.finish();
             }
+            PhaseTimer timer = phaseTimer; // each phase also a profiler range of its name
             // 2. encode prompts
-            Conditioning cond = conditioner.encode(run, prepared, rows.notes(), rows.requestOfRow(), rows.useCfg());
+            Conditioning cond;
+            try (PhaseTimer.Span p = PhaseTimer.phase(timer, "text")) {
+                cond = conditioner.encode(run, prepared, rows.notes(), rows.requestOfRow(), rows.useCfg());
+            }
             // 3. prepare latents
-            NDArray x = head.strength() == null
-                    ? InitialLatents.txt2img(run, sched, rows.generators(), one)
-                    : InitialLatents.img2img(run, sched, first, rows, models.vae(), one);
+            NDArray x;
+            try (PhaseTimer.Span p = PhaseTimer.phase(timer, "latents")) {
+                x = head.strength() == null
+                        ? InitialLatents.txt2img(run, sched, rows.generators(), one)
+                        : InitialLatents.img2img(run, sched, first, rows, models.vae(), one);
+            }
             // 4. denoise
-            x = new Denoiser(unetRunner, dtype, latentsHook, asyncPreviews).denoise(run, sched, first, cond, x,
-                    new StepPreview.Run(rows, cb, sdxl(), decoder));
+            try (PhaseTimer.Span p = PhaseTimer.phase(timer, "denoise")) {
+                x = new Denoiser(unetRunner, dtype, latentsHook, asyncPreviews).denoise(run, sched, first, cond, x,
+                        new StepPreview.Run(rows, cb, sdxl(), decoder, timer));
+            }
             // 5. decode
-            decoder.decode(run, x, rows);
+            try (PhaseTimer.Span p = PhaseTimer.phase(timer, "decode")) {
+                decoder.decode(run, x, rows);
+            }
         }
         return rows.finish();
     }

@@ -21,8 +21,9 @@ final class StepPreview implements StepView, AutoCloseable {
      * @param callbacks the run's callbacks (their preview mode)
      * @param sdxl whether the latents are SDXL's (the latent → RGB projection)
      * @param decoder the VAE, for full previews
+     * @param timer times each preview rendered ({@link PhaseTimer#part} {@code preview}), or null
      */
-    record Run(BatchRows rows, PipelineCallbacks callbacks, boolean sdxl, LatentDecoder decoder) {
+    record Run(BatchRows rows, PipelineCallbacks callbacks, boolean sdxl, LatentDecoder decoder, PhaseTimer timer) {
     }
 
     private final Run run;
@@ -119,10 +120,13 @@ final class StepPreview implements StepView, AutoCloseable {
         int row = run.rows().row(request, image);
         int lh = (int) x0.getShape().get(2);
         int lw = (int) x0.getShape().get(3);
-        return switch (run.callbacks().previewMode()) {
-            case LATENT_RGB -> LatentPreview.render(run.sdxl(), x0Row(row), lh, lw, 1);
-            case LATENT_RGB_X2 -> LatentPreview.render(run.sdxl(), x0Row(row), lh, lw, 2);
-            case VAE -> run.decoder().preview(scope, x0, row);
-        };
+        // a profiler range (and the timer's part) "preview": the host copy of x0 (or its wait) and the rendering
+        try (PhaseTimer.Span p = PhaseTimer.part(run.timer(), "preview")) {
+            return switch (run.callbacks().previewMode()) {
+                case LATENT_RGB -> LatentPreview.render(run.sdxl(), x0Row(row), lh, lw, 1);
+                case LATENT_RGB_X2 -> LatentPreview.render(run.sdxl(), x0Row(row), lh, lw, 2);
+                case VAE -> run.decoder().preview(scope, x0, row);
+            };
+        }
     }
 }

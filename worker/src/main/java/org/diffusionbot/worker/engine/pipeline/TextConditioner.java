@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -104,10 +105,7 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
             }
         }
         try (NDManager tmp = run.newSubManager()) {
-            Map<Integer, NDArray[]> perRequest = new LinkedHashMap<>(); // {(2, 77·k, D), (2, P) or null}
-            for (Map.Entry<Integer, Tokens> e : chunked.entrySet()) {
-                perRequest.put(e.getKey(), encodeRequest(tmp, requests.get(e.getKey()).request(), e.getValue(), chunks));
-            }
+            Map<Integer, NDArray[]> perRequest = encodeAll(tmp, requests, chunked, chunks);
             NDArray[] out = new NDArray[2];
             for (int k = 0; k < 2; k++) {
                 if (perRequest.values().iterator().next()[k] == null) {
@@ -132,12 +130,48 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
     }
 
     /**
-     * One request's {context (2, 77·k, D), pooled (2, P) or null}: negative, positive.
-     *
-     * @param tokens the request's negative and positive prompt, chunked by this conditioner's encoders
-     * @param chunks the batch's chunk count k
+     * Every request's {context (2, 77·k, D), pooled (2, P) or null} (negative, positive), from one encoder call
+     * per clip skip in the batch (diffusers encodes a batch's prompts as one batch too): the text encoders run
+     * once for the whole batch, not once per request.
      */
-    abstract NDArray[] encodeRequest(NDManager m, GenerationRequest q, Tokens tokens, int chunks);
+    private Map<Integer, NDArray[]> encodeAll(NDManager m, List<PreparedRequest> requests, Map<Integer, Tokens> chunked,
+            int chunks) {
+        Map<Integer, List<Integer>> byClipSkip = new LinkedHashMap<>();
+        for (int r : chunked.keySet()) {
+            byClipSkip.computeIfAbsent(requests.get(r).request().clipSkip(), k -> new ArrayList<>()).add(r);
+        }
+        Map<Integer, NDArray[]> perRequest = new LinkedHashMap<>();
+        for (Map.Entry<Integer, List<Integer>> group : byClipSkip.entrySet()) {
+            List<Integer> rs = group.getValue();
+            NDArray[] all = encodeGroup(m, rs.stream().map(r -> requests.get(r).request()).toList(),
+                    rs.stream().map(chunked::get).toList(), chunks, group.getKey());
+            for (int j = 0; j < rs.size(); j++) {
+                String pair = 2 * j + ":" + (2 * j + 2);
+                perRequest.put(rs.get(j), new NDArray[] {all[0].get(pair), all[1] == null ? null : all[1].get(pair)});
+            }
+        }
+        return perRequest;
+    }
+
+    /**
+     * Requests sharing a clip skip, encoded as one batch: {context (2R, 77·k, D), pooled (2R, P) or null}, rows
+     * negative, positive of each request in turn.
+     *
+     * @param qs the requests
+     * @param tokens their negative and positive prompts, chunked by this conditioner's encoders
+     * @param chunks the batch's chunk count k
+     * @param clipSkip the requests' clip skip
+     */
+    abstract NDArray[] encodeGroup(NDManager m, List<GenerationRequest> qs, List<Tokens> tokens, int chunks, int clipSkip);
+
+    /** The prompts of every request in turn (negative, positive): the first encoder's or the second's. */
+    static List<ChunkedPrompt> prompts(List<Tokens> tokens, boolean second) {
+        List<ChunkedPrompt> out = new ArrayList<>();
+        for (Tokens t : tokens) {
+            out.addAll(second ? t.second() : t.first());
+        }
+        return out;
+    }
 
     /** SDXL's added time ids (rows, 6), else never called. */
     NDArray timeIds(NDManager run, int rows, GenerationRequest head) {
@@ -159,8 +193,8 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
         }
 
         @Override
-        NDArray[] encodeRequest(NDManager m, GenerationRequest q, Tokens tokens, int chunks) {
-            return new NDArray[] {encoder.encode(m, tokens.first(), chunks, q.clipSkip()), null};
+        NDArray[] encodeGroup(NDManager m, List<GenerationRequest> qs, List<Tokens> tokens, int chunks, int clipSkip) {
+            return new NDArray[] {encoder.encode(m, prompts(tokens, false), chunks, clipSkip), null};
         }
     }
 
@@ -185,16 +219,24 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
         }
 
         @Override
-        NDArray[] encodeRequest(NDManager m, GenerationRequest q, Tokens tokens, int chunks) {
-            var h1 = encoder.encodeHidden(m, tokens.first(), chunks, q.clipSkip());
-            var h2 = encoder2.encodeHidden(m, tokens.second(), chunks, q.clipSkip());
+        NDArray[] encodeGroup(NDManager m, List<GenerationRequest> qs, List<Tokens> tokens, int chunks, int clipSkip) {
+            var h1 = encoder.encodeHidden(m, prompts(tokens, false), chunks, clipSkip);
+            var h2 = encoder2.encodeHidden(m, prompts(tokens, true), chunks, clipSkip);
             NDArray context = h1.hidden().concat(h2.hidden(), 2);
             NDArray pooled = h2.pooled();
-            if (PromptAddons.text(q.negativePrompt()).isEmpty()) {
-                // force_zeros_for_empty_prompt: the negative row of both is zeros
-                NDArray keep = m.create(new float[] {0f, 1f}, new Shape(2, 1, 1)).toType(context.getDataType(), false);
-                context = context.mul(keep);
-                pooled = pooled.mul(keep.reshape(2, 1));
+            float[] keep = new float[2 * qs.size()];
+            boolean zeros = false;
+            for (int j = 0; j < qs.size(); j++) {
+                // force_zeros_for_empty_prompt: an empty negative prompt's row of both is zeros
+                boolean empty = PromptAddons.text(qs.get(j).negativePrompt()).isEmpty();
+                keep[2 * j] = empty ? 0f : 1f;
+                keep[2 * j + 1] = 1f;
+                zeros |= empty;
+            }
+            if (zeros) {
+                NDArray k = m.create(keep, new Shape(keep.length, 1, 1)).toType(context.getDataType(), false);
+                context = context.mul(k);
+                pooled = pooled.mul(k.reshape(keep.length, 1));
             }
             return new NDArray[] {context, pooled};
         }

@@ -3,6 +3,7 @@ package org.diffusionbot.worker.engine.pipeline;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
@@ -13,9 +14,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
+import org.diffusionbot.common.Sampler;
 import org.diffusionbot.worker.engine.RefData;
 import org.diffusionbot.worker.engine.TinySdxl;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -66,5 +69,32 @@ class SdxlPipelineReferenceTest {
             PipelineReferenceTest.assertClose(latents.slice(i).data(), rec.latents.get(i), name + " latents[" + i + "]");
         }
         PipelineReferenceTest.assertImage(RefData.tensor("tiny-sdxl", key + ".image"), img, name + " image");
+    }
+
+    /**
+     * The whole batch's prompts go through both encoders in one call: a request with an empty negative
+     * prompt (its negative rows zeroed, force_zeros_for_empty_prompt) batched with one that has a negative
+     * prompt and one with clip skip 2 each get the image they get alone, within one level.
+     */
+    @Test
+    void aBatchMixingEmptyAndGivenNegativesEqualsEachAlone() {
+        StableDiffusionPipeline p = model("folder");
+        List<GenerationRequest> batch = List.of(
+                GenerationRequest.of("a watercolor fox", 64, 64, 3, Sampler.EULER, 7),
+                GenerationRequest.of("a castle on a hill", 64, 64, 3, Sampler.EULER, 8).withNegativePrompt("blurry"),
+                GenerationRequest.of("a red bicycle", 64, 64, 3, Sampler.EULER, 9).withClipSkip(2));
+        List<RequestResult> together = p.generate(batch, PipelineCallbacks.NONE);
+        for (int r = 0; r < batch.size(); r++) {
+            RgbImage alone = assertInstanceOf(RequestResult.Success.class,
+                    p.generate(List.of(batch.get(r)), PipelineCallbacks.NONE).get(0)).images().get(0);
+            RgbImage inBatch = assertInstanceOf(RequestResult.Success.class, together.get(r)).images().get(0);
+            assertTrue(PipelineBehaviourTest.maxLevelDiff(alone, inBatch) <= 1,
+                    "request " + r);
+        }
+        // the empty negative's zeroed rows matter: the same request with a negative prompt differs
+        RgbImage withNegative = assertInstanceOf(RequestResult.Success.class, p.generate(
+                List.of(batch.get(0).withNegativePrompt("blurry")), PipelineCallbacks.NONE).get(0)).images().get(0);
+        RgbImage without = assertInstanceOf(RequestResult.Success.class, together.get(0)).images().get(0);
+        assertTrue(PipelineBehaviourTest.meanLevelDiff(withNegative, without) > 0.5);
     }
 }
