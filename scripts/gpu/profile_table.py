@@ -338,10 +338,11 @@ class Trace:
                 work[cls] += k.get("args", {}).get("bytes", 0)
             elif k.get("cat") == "gpu_memset":
                 work[cls] += k.get("args", {}).get("bytes", 0)
-            elif isinstance(byte_op, tuple) and byte_op not in seen:  # a transpose: read + write its largest input
-                seen.add(byte_op)
-                a = self.ops[byte_op[0]]["args"]
-                work[cls] += 2 * max(b or 0 for b in tensor_bytes(a.get("Input Dims", []), a.get("Input type", [])))
+            elif isinstance(byte_op, tuple):  # a transpose: read + write its largest input, once per op
+                if byte_op not in seen:
+                    seen.add(byte_op)
+                    a = self.ops[byte_op[0]]["args"]
+                    work[cls] += 2 * max(b or 0 for b in tensor_bytes(a.get("Input Dims", []), a.get("Input type", [])))
             elif byte_op is not None and (byte_op, cls) not in seen:
                 seen.add((byte_op, cls))
                 work[cls] += op_bytes(self.ops[byte_op])

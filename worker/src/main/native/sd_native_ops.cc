@@ -83,12 +83,24 @@ void rethrow(JNIEnv* env, const char* what) {
 
 // Multi-head attention core on already projected tensors: q (B, N, H*d), k and v (B, M, H*d),
 // possibly strided views. The 1/sqrt(d) scale is already in q, hence scale = 1.
+// Float32 attention on CUDA (only SDXL's upcast VAE has it: its mid-block, one head of 512 over 16384 tokens at
+// 1024x1024) computes its products in float16, as diffusers' StableDiffusionXLPipeline.upcast_vae ran that whole
+// mid-block (v0.19-v0.35: "if xformers or torch_2_0 is used attention block does not need to be in float32"); the
+// projections around it stay float32. PyTorch's only float32 kernel (mem-efficient, SIMT) took 13.4 ms of that
+// 112 ms decode on an H200. SD_VAE_ATTENTION_FP16=0: float32 throughout.
+std::atomic<bool> fp32_attention_in_half{true};
+
 at::Tensor mha(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
   const int64_t b = q.size(0), n = q.size(1), c = q.size(2), m = k.size(1);
   const int64_t d = c / heads;
   auto qh = q.view({b, n, heads, d}).transpose(1, 2);
   auto kh = k.view({b, m, heads, d}).transpose(1, 2);
   auto vh = v.view({b, m, heads, d}).transpose(1, 2);
+  if (q.is_cuda() && q.scalar_type() == at::kFloat && fp32_attention_in_half.load()) {
+    auto o = at::scaled_dot_product_attention(qh.to(at::kHalf), kh.to(at::kHalf), vh.to(at::kHalf), std::nullopt, 0.0,
+                                              false, 1.0);
+    return o.transpose(1, 2).reshape({b, n, c}).to(at::kFloat);
+  }
   auto o = at::scaled_dot_product_attention(qh, kh, vh, std::nullopt, 0.0, false, 1.0);
   return o.transpose(1, 2).reshape({b, n, c});
 }
@@ -119,6 +131,28 @@ bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
 
 // GroupNorm (+ SiLU): our NHWC kernels for fp16 channels-last CUDA tensors (the output stays
 // channels-last), PyTorch's group_norm (NCHW) for everything else.
+// GroupNorm of a contiguous (NCHW) float32 CUDA tensor with its statistics from at::var_mean over (N·G, C/G·H·W)
+// rows, whose reduction spreads each group over many blocks, then y = x·a + b per (sample, channel) in one pass
+// (a = γ·rstd, b = β − mean·a: the formula of PyTorch's own apply kernel). PyTorch's group_norm computes the statistics
+// with one block per (sample, group) (RowwiseMomentsCUDAKernel): 32 blocks on a 132-SM H200 for SDXL's float32 VAE at
+// 1024x1024, 44.7 of its 112 ms decode. SD_FP32_GROUPNORM=0: PyTorch's group_norm.
+std::atomic<bool> fp32_group_norm_split{true};
+
+at::Tensor group_norm_split(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
+                            const std::optional<at::Tensor>& beta, double eps, bool silu) {
+  const int64_t n = x.size(0), c = x.size(1);
+  auto stats = at::var_mean(x.reshape({n * groups, -1}), at::IntArrayRef{1}, std::optional<at::Scalar>(0), false);
+  auto rstd = (std::get<0>(stats) + eps).rsqrt().view({n, groups, 1}).expand({n, groups, c / groups}).reshape({n, c});
+  auto mean = std::get<1>(stats).view({n, groups, 1}).expand({n, groups, c / groups}).reshape({n, c});
+  auto a = gamma ? rstd * gamma->to(at::kFloat).view({1, c}) : rstd;
+  auto b = beta ? beta->to(at::kFloat).view({1, c}) - mean * a : -mean * a;
+  std::vector<int64_t> per_channel{n, c};
+  for (int64_t i = 2; i < x.dim(); ++i) per_channel.push_back(1);
+  auto y = at::addcmul(b.view(per_channel), x, a.view(per_channel));
+  if (silu) y = at::silu_(y);
+  return y;
+}
+
 at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
                          const std::optional<at::Tensor>& beta, double eps, bool silu) {
   // an op of its own in kernel profiles (profiler.cc), with the shapes of its inputs
@@ -139,6 +173,10 @@ at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optiona
                                  static_cast<int>(c), static_cast<int>(groups), static_cast<float>(eps), silu,
                                  sm_count(), c10::cuda::getCurrentCUDAStream());
     if (launched(err, unusable, "NHWC group norm")) return y;
+  }
+  if (fp32_group_norm_split.load() && x.is_cuda() && x.scalar_type() == at::kFloat && x.is_contiguous() &&
+      x.size(1) % groups == 0) {
+    return group_norm_split(x, groups, gamma, beta, eps, silu);
   }
   auto y = at::group_norm(x, groups, gamma, beta, eps, true);
   if (silu) y = at::silu_(y);
@@ -520,6 +558,33 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_hostCo
   NATIVE_END()
 }
 
+// NativeOps.fenceRecord: a CUDA event recorded on the current stream (StepFence); 0 on a CPU-only build of libtorch.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fenceRecord(JNIEnv* env, jclass) {
+  NATIVE_BEGIN
+  cudaEvent_t e = nullptr;
+  cudaError_t err = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+  if (err == cudaSuccess) err = cudaEventRecord(e, c10::cuda::getCurrentCUDAStream().stream());
+  if (err != cudaSuccess) {
+    if (e != nullptr) cudaEventDestroy(e);
+    throw std::runtime_error(std::string("fenceRecord: ") + cudaGetErrorString(err));
+  }
+  return reinterpret_cast<jlong>(e);
+  NATIVE_END(0)
+}
+
+// NativeOps.fenceRelease: waits until the GPU has done the work queued before the fence (wait = true), then frees it;
+// with wait = false only frees it (0 is ignored).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fenceRelease(JNIEnv* env, jclass, jlong h,
+                                                                                      jboolean wait) {
+  NATIVE_BEGIN
+  if (h == 0) return;
+  auto e = reinterpret_cast<cudaEvent_t>(h);
+  cudaError_t err = wait ? cudaEventSynchronize(e) : cudaSuccess;
+  cudaEventDestroy(e);
+  if (err != cudaSuccess) throw std::runtime_error(std::string("fenceRelease: ") + cudaGetErrorString(err));
+  NATIVE_END()
+}
+
 // ---- CUDA graphs ----------------------------------------------------------------------------
 
 // A new graph; with share != 0 its capture allocates from the memory pool of that (captured) graph:
@@ -559,6 +624,18 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setGeg
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLayerNormKernel(JNIEnv* env, jclass,
                                                                                            jboolean on) {
   layer_norm_kernel_on.store(on);
+}
+
+// Float32 GroupNorm on CUDA with split statistics (group_norm_split; on = true, the default) or PyTorch's group_norm.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setFp32GroupNormSplit(JNIEnv* env, jclass,
+                                                                                              jboolean on) {
+  fp32_group_norm_split.store(on);
+}
+
+// Float32 attention on CUDA with float16 products (mha; on = true, the default) or in float32 throughout.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setFp32AttentionInHalf(JNIEnv* env, jclass,
+                                                                                               jboolean on) {
+  fp32_attention_in_half.store(on);
 }
 
 // Our one-pass bias add kernel (on = true, the default) or PyTorch's add_ per term.

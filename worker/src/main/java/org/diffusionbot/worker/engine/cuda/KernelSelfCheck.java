@@ -1,5 +1,8 @@
 package org.diffusionbot.worker.engine.cuda;
 
+import static org.diffusionbot.worker.engine.Scalars.add;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -49,7 +52,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
-        out.println("== NHWC GroupNorm kernels vs PyTorch's group_norm (fp16 on CUDA; oracle: fp32)");
+        out.println("== NHWC GroupNorm kernels and the float32 split statistics vs PyTorch's group_norm (fp16 on CUDA;"
+                + " oracle: fp32)");
         boolean ok = true;
         try (NDManager m = NDManager.newBaseManager(gpu)) {
             for (long[] sh : groupNorm) {
@@ -57,15 +61,27 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                     for (boolean silu : new boolean[] {false, true}) {
                         try (NDManager t = m.newSubManager()) {
                             Shape shape = new Shape(sh);
-                            NDArray x = t.randomNormal(shape).mul(2f).add(offset).toType(DataType.FLOAT16, false);
+                            NDArray x = add(mul(t.randomNormal(shape), 2f), offset).toType(DataType.FLOAT16, false);
                             NDArray gamma = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
                             NDArray beta = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
-                            NDArray exact = NativeOps.groupNorm(x.toType(DataType.FLOAT32, false), 32,
-                                    gamma.toType(DataType.FLOAT32, false), beta.toType(DataType.FLOAT32, false), 1e-5, silu);
+                            NDArray x32 = x.toType(DataType.FLOAT32, false);
+                            NDArray g32 = gamma.toType(DataType.FLOAT32, false);
+                            NDArray b32 = beta.toType(DataType.FLOAT32, false);
+                            NDArray exact;
+                            NDArray split;
+                            try {
+                                NativeOps.fp32GroupNormSplit(false); // the oracle: PyTorch's group_norm in fp32
+                                exact = NativeOps.groupNorm(x32, 32, g32, b32, 1e-5, silu);
+                                NativeOps.fp32GroupNormSplit(true);
+                                split = NativeOps.groupNorm(x32, 32, g32, b32, 1e-5, silu);
+                            } finally {
+                                NativeOps.fp32GroupNormSplit(null);
+                            }
                             NDArray torch16 = NativeOps.groupNorm(x, 32, gamma, beta, 1e-5, silu);
                             NDArray ours = NativeOps.groupNorm(NativeOps.toChannelsLast(x), 32, gamma, beta, 1e-5, silu);
-                            ok &= matches(out, String.format(Locale.ROOT, "%-18s offset %2.0f silu %-5s", shape, offset,
-                                    silu), exact, ours, torch16);
+                            String label = String.format(Locale.ROOT, "%-18s offset %2.0f silu %-5s", shape, offset, silu);
+                            ok &= matches(out, label, exact, ours, torch16);
+                            ok &= matches(out, label + " fp32 split statistics", exact, split, torch16);
                         }
                     }
                 }
@@ -80,7 +96,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         try (NDManager m = NDManager.newBaseManager(gpu)) {
             for (long[] sh : geglu) {
                 try (NDManager t = m.newSubManager()) {
-                    NDArray h = t.randomNormal(new Shape(sh)).mul(1.5f).toType(DataType.FLOAT16, false);
+                    NDArray h = mul(t.randomNormal(new Shape(sh)), 1.5f).toType(DataType.FLOAT16, false);
                     NDArray exact = NativeOps.gegluGate(h.toType(DataType.FLOAT32, false));
                     NDArray ours = NativeOps.gegluGate(h);
                     NDArray torch16 = h.get("..., :" + sh[1] / 2).mul(h.get("..., " + sh[1] / 2 + ":")
@@ -100,13 +116,13 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 for (String with : new String[] {"bias", "bias+per-sample", "bias+shared-row", "bias+residual"}) {
                     try (NDManager t = m.newSubManager()) {
                         Shape shape = new Shape(sh);
-                        NDArray y = t.randomNormal(shape).mul(3f).toType(DataType.FLOAT16, false);
+                        NDArray y = mul(t.randomNormal(shape), 3f).toType(DataType.FLOAT16, false);
                         NDArray b = t.randomNormal(new Shape(sh[1])).toType(DataType.FLOAT16, false);
                         long rows = with.equals("bias+shared-row") ? 1 : sh[0]; // one time embedding for all
                         NDArray nb = with.equals("bias+per-sample") || with.equals("bias+shared-row")
                                 ? t.randomNormal(new Shape(rows, sh[1])).toType(DataType.FLOAT16, false) : null;
                         NDArray r = with.equals("bias+residual")
-                                ? t.randomNormal(shape).mul(3f).toType(DataType.FLOAT16, false) : null;
+                                ? mul(t.randomNormal(shape), 3f).toType(DataType.FLOAT16, false) : null;
                         NDArray exact = y.toType(DataType.FLOAT32, false).add(b.toType(DataType.FLOAT32, false)
                                 .reshape(1, sh[1], 1, 1));
                         NDArray torch16 = y.add(b.reshape(1, sh[1], 1, 1));
@@ -140,7 +156,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                         try (NDManager t = m.newSubManager()) {
                             Shape shape = new Shape(sh);
                             Shape norm = new Shape(sh[1]);
-                            NDArray x = t.randomNormal(shape).mul(2f).add(offset).toType(DataType.FLOAT16, false);
+                            NDArray x = add(mul(t.randomNormal(shape), 2f), offset).toType(DataType.FLOAT16, false);
                             NDArray d = t.randomNormal(shape).toType(DataType.FLOAT16, false);
                             NDArray gamma = t.randomNormal(norm).toType(DataType.FLOAT16, false);
                             NDArray beta = t.randomNormal(norm).toType(DataType.FLOAT16, false);

@@ -51,9 +51,16 @@ public final class NativeOps {
             setBiasKernel(biasKernel);
             boolean layerNormKernel = EngineSettings.onUnlessZero("SD_LAYERNORM_KERNEL");
             setLayerNormKernel(layerNormKernel);
+            boolean fp32GroupNorm = EngineSettings.onUnlessZero("SD_FP32_GROUPNORM");
+            setFp32GroupNormSplit(fp32GroupNorm);
+            fp32GroupNormSplit = fp32GroupNorm;
+            boolean vaeAttentionHalf = EngineSettings.onUnlessZero("SD_VAE_ATTENTION_FP16");
+            setFp32AttentionInHalf(vaeAttentionHalf);
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
-                    + " LayerNorm kernel {})", path, bench ? "on" : "off", cudnnAttn ? "first" : "default order",
-                    gegluKernel ? "on" : "off", biasKernel ? "on" : "off", layerNormKernel ? "on" : "off");
+                    + " LayerNorm kernel {}, float32 GroupNorm split statistics {}, float32 attention products in"
+                    + " float16 {})", path, bench ? "on" : "off", cudnnAttn ? "first" : "default order",
+                    gegluKernel ? "on" : "off", biasKernel ? "on" : "off", layerNormKernel ? "on" : "off",
+                    fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
@@ -183,6 +190,31 @@ public final class NativeOps {
         }
     }
 
+    static native long fenceRecord();
+
+    static native void fenceRelease(long fence, boolean wait);
+
+    /** Whether {@link StepFence} can record fences: the library is in use and has the functions. */
+    static boolean fences() {
+        return enabled() && FencesLinked.YES;
+    }
+
+    /** Whether the loaded library has the fence functions (one built before them has not: no fences). */
+    private static final class FencesLinked {
+        static final boolean YES = probe();
+
+        private static boolean probe() {
+            try {
+                fenceRelease(0, false);
+                return true;
+            } catch (UnsatisfiedLinkError e) {
+                LOG.warn("{} has no fence functions (built before them): the step loop does not bound how far the"
+                        + " host runs ahead; rebuild it", EngineSettings.value("SD_NATIVE_OPS"));
+                return false;
+            }
+        }
+    }
+
     // LoRA patches (issue 14): every weight of a set in one call
 
     /**
@@ -276,6 +308,23 @@ public final class NativeOps {
     private static native void setGegluKernel(boolean on);
 
     private static native void setBiasKernel(boolean on);
+
+    /** Float32 GroupNorm on CUDA: statistics from a split reduction ({@code SD_FP32_GROUPNORM}, default on). */
+    private static native void setFp32GroupNormSplit(boolean on);
+
+    /** The configured {@code SD_FP32_GROUPNORM}, restored by {@link #fp32GroupNormSplit(Boolean)}. */
+    private static boolean fp32GroupNormSplit = true;
+
+    /**
+     * For {@link KernelSelfCheck}: float32 GroupNorm with split statistics (true) or PyTorch's (false) from now on;
+     * null restores the configured {@code SD_FP32_GROUPNORM}.
+     */
+    static void fp32GroupNormSplit(Boolean on) {
+        setFp32GroupNormSplit(on == null ? fp32GroupNormSplit : on);
+    }
+
+    /** Float32 attention on CUDA (SDXL's upcast VAE) with float16 products ({@code SD_VAE_ATTENTION_FP16}, default on). */
+    private static native void setFp32AttentionInHalf(boolean on);
 
     private static native void setLayerNormKernel(boolean on);
 

@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.lora;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -49,7 +51,7 @@ public sealed interface LoraDelta {
                 NDArray u = matrix(m, device, up);
                 NDArray d = matrix(m, device, down);
                 NDArray product = mid == null ? u.matMul(d) : tucker(u, read(m, device, mid), d);
-                NDArray out = product.reshape(target).mul(scale());
+                NDArray out = mul(product.reshape(target), scale());
                 out.attach(manager);
                 return out;
             }
@@ -108,7 +110,7 @@ public sealed interface LoraDelta {
             try (NDManager m = manager.newSubManager(device)) {
                 NDArray one = factor(m, device, w1a, w1b, t1).reshape(target);
                 NDArray two = factor(m, device, w2a, w2b, t2).reshape(target);
-                NDArray out = one.mul(two).mul(scale(alpha, w1b.shape().get(0)));
+                NDArray out = mul(one.mul(two), scale(alpha, w1b.shape().get(0)));
                 out.attach(manager);
                 return out;
             }
@@ -160,7 +162,7 @@ public sealed interface LoraDelta {
                 // kron: out[i·r2 + k, j·c2 + l] = a[i, j] · b[k, l]
                 NDArray kron = a.reshape(r1, 1, c1, 1).mul(b.reshape(1, r2, 1, c2)).reshape(r1 * r2, c1 * c2);
                 Long rank = w1b != null ? Long.valueOf(w1b.shape().get(0)) : w2b != null ? w2b.shape().get(0) : null;
-                NDArray out = kron.reshape(target).mul(rank == null ? 1f : scale(alpha, rank));
+                NDArray out = mul(kron.reshape(target), rank == null ? 1f : scale(alpha, rank));
                 out.attach(manager);
                 return out;
             }

@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
@@ -39,7 +41,7 @@ final class Attention {
         String nk = prefix + "." + names.k() + "." + kind;
         String nv = prefix + "." + names.v() + "." + kind;
         NDArray raw = p.get(nq, qShape);
-        NDArray sq = raw.mul(scale);
+        NDArray sq = mul(raw, scale);
         raw.close();
         NDArray k = p.get(nk, kvShape);
         NDArray v = p.get(nv, kvShape);

@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -184,7 +186,7 @@ public final class AutoencoderKL {
             x = encConvOut.forward(encNormOut.forwardSilu(encMid.forward(x)));
             NDArray moments = NativeOps.rowMajor(quantConv == null ? x : quantConv.forward(x));
             NDList parts = moments.split(2, 1);
-            NDArray std = parts.get(1).clip(-30f, 20f).mul(0.5f).exp();
+            NDArray std = mul(parts.get(1).clip(-30f, 20f), 0.5f).exp();
             return parts.get(0).concat(std, 0); // (2B, L, h, w): one result for the scope
         }, image);
         try (NDManager sub = caller.newSubManager()) {

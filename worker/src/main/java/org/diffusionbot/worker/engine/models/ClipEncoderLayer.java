@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 
 /**
@@ -36,7 +38,7 @@ final class ClipEncoderLayer {
     NDArray forward(NDArray x, NDArray mask) {
         NDArray[] xn = norm2.addForward(x, attn.forward(norm1.forward(x), null, mask)); // {x + attn, ln2(x + attn)}
         NDArray h = fc1.forward(xn[1]);
-        h = gelu ? h.getNDArrayInternal().gelu() : h.mul(h.mul(1.702f).getNDArrayInternal().sigmoid());
+        h = gelu ? h.getNDArrayInternal().gelu() : h.mul(mul(h, 1.702f).getNDArrayInternal().sigmoid());
         return xn[0].add(fc2.forward(h));
     }
 }

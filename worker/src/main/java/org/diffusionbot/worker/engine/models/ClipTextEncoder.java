@@ -1,5 +1,9 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.gte;
+import static org.diffusionbot.worker.engine.Scalars.maximum;
+import static org.diffusionbot.worker.engine.Scalars.sub;
+
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
@@ -219,9 +223,9 @@ public final class ClipTextEncoder {
             x = idx.getNDArrayInternal().embedding(idx, tokenEmbedding, SparseFormat.DENSE).head();
         } else {
             int vocab = config.vocabSize();
-            NDArray extra = idx.gte(vocab);
+            NDArray extra = gte(idx, vocab);
             NDArray own = idx.mul(extra.logicalNot().toType(DataType.INT64, false));
-            NDArray added = idx.sub(vocab).maximum(0);
+            NDArray added = maximum(sub(idx, vocab), 0);
             x = idx.getNDArrayInternal().embedding(own, tokenEmbedding, SparseFormat.DENSE).head();
             NDArray e = idx.getNDArrayInternal().embedding(added, extraTokens, SparseFormat.DENSE).head();
             x = NDArrays.where(extra.expandDims(-1).broadcast(x.getShape()), e, x); // torch.where: no broadcasting in DJL

@@ -1,5 +1,8 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
@@ -92,7 +95,7 @@ public final class Parameter {
         try {
             // toType of a float32 storage may share its memory (changing it in place would change the model)
             NDArray f = rows.toType(DataType.FLOAT32, false);
-            NDArray v = scale == 1 ? f.duplicate() : f.div(scale);
+            NDArray v = scale == 1 ? f.duplicate() : div(f, scale);
             if (f != rows) {
                 f.close();
             }
@@ -126,7 +129,7 @@ public final class Parameter {
                 d.attach(tmp);
             }
             if (scale != 1) {
-                d = d.mul(scale);
+                d = mul(d, scale);
                 d.attach(tmp);
             }
             addInPlace(d);

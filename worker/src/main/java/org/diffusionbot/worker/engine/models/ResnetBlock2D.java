@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+
 import ai.djl.ndarray.NDArray;
 
 /** diffusers {@code ResnetBlock2D}: GroupNorm, SiLU, conv, (+ time embedding), GroupNorm, SiLU, conv, + shortcut. */
@@ -36,6 +38,6 @@ final class ResnetBlock2D {
         NDArray h = conv1.forward(norm1.forwardSilu(x), t, null);
         NDArray res = shortcut == null ? x : shortcut.forward(x);
         NDArray y = conv2.forward(norm2.forwardSilu(h), null, res); // the residual added with conv2's bias
-        return outputScale == 1.0 ? y : y.div(outputScale);
+        return outputScale == 1.0 ? y : div(y, outputScale);
     }
 }

@@ -1,5 +1,9 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.add;
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.maximum;
+
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -212,7 +216,7 @@ public final class SafetyChecker {
             x = round8(rows.matMul(x)).toType(DataType.FLOAT32, false);
             NDArray mean = sub.create(MEAN, new Shape(1, 3, 1, 1)).toDevice(device, false);
             NDArray std = sub.create(STD, new Shape(1, 3, 1, 1)).toDevice(device, false);
-            NDArray out = x.div(255f).sub(mean).div(std);
+            NDArray out = div(x, 255f).sub(mean).div(std);
             out.attach(m);
             return out;
         }
@@ -220,7 +224,7 @@ public final class SafetyChecker {
 
     /** Pillow's 8-bit pass result: round half up, clip to 0..255. */
     private static NDArray round8(NDArray x) {
-        return x.add(0.5).floor().clip(0, 255);
+        return add(x, 0.5).floor().clip(0, 255);
     }
 
     /**
@@ -299,7 +303,7 @@ public final class SafetyChecker {
      * @return one verdict per row
      */
     List<Verdict> verdicts(NDArray embeds) {
-        NDArray e = embeds.div(embeds.norm(new int[] {1}, true).maximum(1e-12f));
+        NDArray e = embeds.div(maximum(embeds.norm(new int[] {1}, true), 1e-12f));
         float[] special = e.matMul(specialT).toFloatArray();
         float[] concept = e.matMul(conceptsT).toFloatArray();
         int b = (int) embeds.getShape().get(0);

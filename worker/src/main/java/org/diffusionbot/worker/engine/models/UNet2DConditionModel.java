@@ -1,5 +1,9 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+import static org.diffusionbot.worker.engine.Scalars.sub;
+
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -158,10 +162,8 @@ public final class UNet2DConditionModel {
     /** exp(-ln(10000) * i / (half - shift)), computed in float32 by PyTorch as diffusers does. */
     private static NDArray timestepFrequencies(NDManager m, int half, int shift, Device device) {
         try (NDManager tmp = m.newSubManager(device)) {
-            NDArray f = tmp.arange(0, half, 1, DataType.FLOAT32, device)
-                    .mul((float) -Math.log(10000))
-                    .div((float) (half - shift))
-                    .exp();
+            NDArray f = div(mul(tmp.arange(0, half, 1, DataType.FLOAT32, device), (float) -Math.log(10000)),
+                    (float) (half - shift)).exp();
             f.attach(m);
             return f.reshape(1, half);
         }
@@ -224,7 +226,7 @@ public final class UNet2DConditionModel {
         }
         NDArray embAct = Ops.silu(emb);
 
-        NDArray x = config.centerInputSample() ? sample.mul(2).sub(1) : sample;
+        NDArray x = config.centerInputSample() ? sub(mul(sample, 2), 1) : sample;
         x = convIn.forward(x);
         Deque<NDArray> skips = new ArrayDeque<>();
         skips.push(x);

@@ -1,14 +1,19 @@
 package org.diffusionbot.worker.engine.pipeline;
 
+import static org.diffusionbot.worker.engine.Scalars.add;
+import static org.diffusionbot.worker.engine.Scalars.div;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayDeque;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.HostCopy;
 import org.diffusionbot.worker.engine.cuda.KernelProfiler;
+import org.diffusionbot.worker.engine.cuda.StepFence;
 import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.schedulers.NoiseSource;
 import org.diffusionbot.worker.engine.schedulers.Scheduler;
@@ -21,7 +26,9 @@ import org.diffusionbot.worker.engine.schedulers.StepResult;
  * each row's cfg, then {@link #rescaleNoiseCfg} where a row asks), and the scheduler steps. Latents,
  * guidance and scheduler arithmetic are float32; the UNet's input is cast to the model dtype and its
  * output back. All timesteps go to the device once: nothing is copied to the host inside the loop
- * unless a callback asks. Stops early once every request is done or cancelled.
+ * unless a callback asks, and scalar arithmetic never waits for the GPU ({@code Scalars}); the host stays at most
+ * {@link #MAX_STEPS_AHEAD} steps ahead of the GPU ({@link StepFence}). Stops early once every request is done or
+ * cancelled.
  *
  * <p>Callbacks (with {@code oneStepLate}, {@link PipelineOptions#asyncPreviews()}): step k's {@link
  * PipelineCallbacks#onStep} comes after step k+1's work is queued, the last step's after the loop, so the GPU
@@ -36,6 +43,12 @@ import org.diffusionbot.worker.engine.schedulers.StepResult;
  * the UNet call, which is not in it).
  */
 final class Denoiser {
+    /**
+     * Steps the host may have queued beyond the one the GPU is running ({@link StepFence}): nothing else in the loop
+     * waits for the GPU, so progress, previews and cancellation stay within a step of it.
+     */
+    static final int MAX_STEPS_AHEAD = 2;
+
     /** Test hook: may replace the latents after a step (e.g. to force NaN). */
     @FunctionalInterface
     interface LatentsHook {
@@ -83,8 +96,12 @@ final class Denoiser {
         // all timesteps on the device at once: no host-to-device copy (and sync) inside the loop
         NDArray timestepsOnDevice = run.create(timesteps);
         StepPreview pending = null; // a step whose callback waits for the next step to be queued
+        ArrayDeque<StepFence> queued = new ArrayDeque<>(); // fences after the steps the GPU may not have done yet
         try {
             for (int i = first; i < sched.numSteps(); i++) {
+                while (queued.size() >= MAX_STEPS_AHEAD) {
+                    queued.removeFirst().await(); // the GPU has done step i-2 and works on i-1: queue step i
+                }
                 if (!rows.anyActive(cb)) {
                     return x; // every request cancelled: the pending step's callback is dropped (finally)
                 }
@@ -127,6 +144,10 @@ final class Denoiser {
                 int step = i - first + 1;
                 StepPreview view = new StepPreview(preview, step, total, timesteps[i], x0, x, s,
                         copyAhead(x0, step, total, preview));
+                StepFence fence = StepFence.after(x);
+                if (fence != null) {
+                    queued.addLast(fence);
+                }
                 StepPreview late = pending;
                 pending = view;
                 if (late != null) {
@@ -148,6 +169,7 @@ final class Denoiser {
             if (pending != null) {
                 pending.close();
             }
+            queued.forEach(StepFence::close);
         }
     }
 
@@ -184,7 +206,7 @@ final class Denoiser {
      */
     static NDArray rescaleNoiseCfg(NDArray guided, NDArray positive, NDArray phi) {
         NDArray ratio = std(positive).div(std(guided));
-        return guided.mul(phi.mul(ratio).add(phi.neg().add(1f)));
+        return guided.mul(phi.mul(ratio).add(add(phi.neg(), 1f)));
     }
 
     private static NDArray std(NDArray x) {
@@ -192,6 +214,6 @@ final class Denoiser {
         NDArray flat = x.reshape(b, -1);
         long n = flat.getShape().get(1);
         NDArray centred = flat.sub(flat.mean(new int[] {1}, true));
-        return centred.mul(centred).sum(new int[] {1}).div((float) (n - 1)).sqrt().reshape(b, 1, 1, 1);
+        return div(centred.mul(centred).sum(new int[] {1}), (float) (n - 1)).sqrt().reshape(b, 1, 1, 1);
     }
 }

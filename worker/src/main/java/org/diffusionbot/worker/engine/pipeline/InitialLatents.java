@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.pipeline;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -35,7 +37,7 @@ final class InitialLatents {
         for (int i = 0; i < gens.length; i++) {
             System.arraycopy(gens[i].randn(one.getShape()), 0, all, i * per, per);
         }
-        return run.create(all, new Shape(gens.length, one.get(1), one.get(2), one.get(3))).mul(sched.initNoiseSigma());
+        return mul(run.create(all, new Shape(gens.length, one.get(1), one.get(2), one.get(3))), sched.initNoiseSigma());
     }
 
     /**
@@ -63,7 +65,7 @@ final class InitialLatents {
                 });
                 // diffusers: latent_dist.sample(generator) = mean + std * randn_tensor(mean.shape, generator)
                 NDArray sample = tmp.create(gens[i].randn(one.getShape()), one);
-                latents.add(md[0].add(md[1].mul(sample)).mul((float) scaling));
+                latents.add(mul(md[0].add(md[1].mul(sample)), (float) scaling));
             }
             for (TorchGenerator g : gens) {
                 noises.add(tmp.create(g.randn(one.getShape()), one));

@@ -1,5 +1,9 @@
 package org.diffusionbot.worker.engine.pipeline;
 
+import static org.diffusionbot.worker.engine.Scalars.add;
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -72,7 +76,7 @@ final class LatentDecoder {
                         parts.add(lat);
                     }
                     NDArray lat = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
-                    NDArray[] dev = onDevice(vae.decode(s, lat.div((float) scaling).toType(vae.dtype(), false)));
+                    NDArray[] dev = onDevice(vae.decode(s, div(lat, (float) scaling).toType(vae.dtype(), false)));
                     for (NDArray a : dev) {
                         a.attach(bytes);
                     }
@@ -102,7 +106,7 @@ final class LatentDecoder {
         try (NDManager m = scope.newSubManager()) {
             NDArray lat = x0.get(row + ":" + (row + 1));
             lat.attach(m);
-            NDArray in = lat.div((float) vae.config().scalingFactor()).toType(vae.dtype(), false);
+            NDArray in = div(lat, (float) vae.config().scalingFactor()).toType(vae.dtype(), false);
             return toImages(vae.decode(m, in)).images()[0];
         }
     }
@@ -149,7 +153,7 @@ final class LatentDecoder {
             if (f != decoded) {
                 f.attach(m);
             }
-            NDArray rgb = f.div(2f).add(0.5f).clip(0f, 1f).mul(255f).round().toType(DataType.UINT8, false)
+            NDArray rgb = mul(add(div(f, 2f), 0.5f).clip(0f, 1f), 255f).round().toType(DataType.UINT8, false)
                     .transpose(0, 2, 3, 1);
             NDArray peak = f.abs().reshape(b, -1).max(new int[] {1});
             rgb.attach(owner);

@@ -1,5 +1,8 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
@@ -293,9 +296,9 @@ abstract class AbstractScheduler implements Scheduler {
         double sa = Math.sqrt(a);
         double sb = Math.sqrt(1 - a);
         if (config.predictionType() == PredictionType.EPSILON) {
-            return x.sub(m.mul((float) sb)).div((float) sa);
+            return div(x.sub(mul(m, (float) sb)), (float) sa);
         }
-        return x.mul((float) sa).sub(m.mul((float) sb));
+        return mul(x, (float) sa).sub(mul(m, (float) sb));
     }
 
     /** ε from the model output for a DDPM-space sample with ᾱ = a. */
@@ -303,15 +306,15 @@ abstract class AbstractScheduler implements Scheduler {
         if (config.predictionType() == PredictionType.EPSILON) {
             return m;
         }
-        return m.mul((float) Math.sqrt(a)).add(x.mul((float) Math.sqrt(1 - a)));
+        return mul(m, (float) Math.sqrt(a)).add(mul(x, (float) Math.sqrt(1 - a)));
     }
 
     /** x0 for a k-diffusion (sigma-space) sample, as Euler/LMS pred_original_sample. */
     protected NDArray predX0Sigma(NDArray m, NDArray sample, double sigma) {
         if (config.predictionType() == PredictionType.EPSILON) {
-            return sample.sub(m.mul((float) sigma));
+            return sample.sub(mul(m, (float) sigma));
         }
-        return m.mul((float) (-sigma / Math.sqrt(sigma * sigma + 1))).add(sample.div((float) (sigma * sigma + 1)));
+        return mul(m, (float) (-sigma / Math.sqrt(sigma * sigma + 1))).add(div(sample, (float) (sigma * sigma + 1)));
     }
 
     // ------------------------------------------------------------------ run state and memory

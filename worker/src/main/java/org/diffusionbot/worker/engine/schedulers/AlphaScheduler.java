@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
 
@@ -32,6 +34,6 @@ abstract class AlphaScheduler extends AbstractScheduler {
     public NDArray addNoise(NDArray original, NDArray noise, int i) {
         checkIndex(i);
         double a = alphaBar(i);
-        return original.mul((float) Math.sqrt(a)).add(noise.mul((float) Math.sqrt(1 - a)));
+        return mul(original, (float) Math.sqrt(a)).add(mul(noise, (float) Math.sqrt(1 - a)));
     }
 }

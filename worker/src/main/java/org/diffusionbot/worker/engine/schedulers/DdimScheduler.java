@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
 
@@ -26,7 +28,7 @@ public final class DdimScheduler extends AlphaScheduler {
         double aPrev = prev >= 0 ? alphasCumprod[prev] : alphasCumprod[0];
         NDArray x0 = predX0(m, x, a);
         NDArray eps = predEps(m, x, a);
-        NDArray prevSample = x0.mul((float) Math.sqrt(aPrev)).add(eps.mul((float) Math.sqrt(1 - aPrev)));
+        NDArray prevSample = mul(x0, (float) Math.sqrt(aPrev)).add(mul(eps, (float) Math.sqrt(1 - aPrev)));
         return new StepResult(prevSample, x0);
     }
 

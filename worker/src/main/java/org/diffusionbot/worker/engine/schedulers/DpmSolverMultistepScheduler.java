@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
@@ -61,17 +63,17 @@ public final class DpmSolverMultistepScheduler extends MultistepScheduler {
             double h0 = lambda(i) - lambda(i - 1);
             double r0 = h0 / h;
             // D0 = m0, D1 = (m0 - m1)/r0
-            d = mo(0).mul((float) (1 + 0.5 / r0)).sub(mo(1).mul((float) (0.5 / r0)));
+            d = mul(mo(0), (float) (1 + 0.5 / r0)).sub(mul(mo(1), (float) (0.5 / r0)));
         }
         NDArray prev;
         if (sde) {
             NDArray z = noise.next(scope(), sample.getShape());
             double e2 = -Math.expm1(-2.0 * h); // 1 − e^−2h
-            prev = sample.mul((float) (sigmaT / sigmaS0 * Math.exp(-h))).add(d.mul((float) (alphaT * e2)))
-                    .add(z.mul((float) (sigmaT * Math.sqrt(e2))));
+            prev = mul(sample, (float) (sigmaT / sigmaS0 * Math.exp(-h))).add(mul(d, (float) (alphaT * e2)))
+                    .add(mul(z, (float) (sigmaT * Math.sqrt(e2))));
         } else {
             double expm = Math.exp(-h) - 1.0;
-            prev = sample.mul((float) (sigmaT / sigmaS0)).sub(d.mul((float) (alphaT * expm)));
+            prev = mul(sample, (float) (sigmaT / sigmaS0)).sub(mul(d, (float) (alphaT * expm)));
         }
         if (lowerOrderNums < solverOrder) {
             lowerOrderNums++;

@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Schedule;
@@ -27,9 +29,9 @@ public final class EulerAncestralScheduler extends SigmaScheduler {
         NDArray x0 = predX0Sigma(m, sample, sigma);
         double up = Math.sqrt(to * to * (sigma * sigma - to * to) / (sigma * sigma));
         double down = Math.sqrt(to * to - up * up);
-        NDArray prev = sample.add(sample.sub(x0).mul((float) ((down - sigma) / sigma)));
+        NDArray prev = sample.add(mul(sample.sub(x0), (float) ((down - sigma) / sigma)));
         NDArray z = noise.next(scope(), sample.getShape());
-        prev = prev.add(z.mul((float) up));
+        prev = prev.add(mul(z, (float) up));
         return new StepResult(prev, x0);
     }
 }

@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Schedule;
@@ -15,7 +17,7 @@ public final class EulerScheduler extends SigmaScheduler {
         double sigma = sigmas[i];
         NDArray x0 = predX0Sigma(m, sample, sigma);
         double dt = sigmas[i + 1] - sigma;
-        NDArray prev = sample.add(sample.sub(x0).mul((float) (dt / sigma)));
+        NDArray prev = sample.add(mul(sample.sub(x0), (float) (dt / sigma)));
         return new StepResult(prev, x0);
     }
 }

@@ -1,5 +1,8 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
@@ -73,9 +76,9 @@ public final class HeunScheduler extends SigmaScheduler {
         if (firstOrder) {
             double sigma = sigmas[i];
             NDArray x0 = predX0Sigma(m, sample, sigma);
-            NDArray derivative = sample.sub(x0).div((float) sigma);
+            NDArray derivative = div(sample.sub(x0), (float) sigma);
             double step = sigmas[i + 1] - sigma;
-            NDArray prev = sample.add(derivative.mul((float) step));
+            NDArray prev = sample.add(mul(derivative, (float) step));
             release(firstSample);
             release(firstDerivative);
             firstSample = null;
@@ -92,8 +95,8 @@ public final class HeunScheduler extends SigmaScheduler {
         }
         double sigmaNext = sigmas[i];
         NDArray x0 = predX0Sigma(m, sample, sigmaNext);
-        NDArray derivative = sample.sub(x0).div((float) sigmaNext).add(firstDerivative).div(2f);
-        NDArray prev = firstSample.add(derivative.mul((float) dt));
+        NDArray derivative = div(div(sample.sub(x0), (float) sigmaNext).add(firstDerivative), 2f);
+        NDArray prev = firstSample.add(mul(derivative, (float) dt));
         release(firstSample);
         release(firstDerivative);
         firstSample = null;

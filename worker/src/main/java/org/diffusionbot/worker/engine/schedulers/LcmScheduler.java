@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
 
@@ -53,13 +55,13 @@ public final class LcmScheduler extends AlphaScheduler {
         float cSkip = (float) (SIGMA_DATA * SIGMA_DATA / ((double) scaled * scaled + SIGMA_DATA * SIGMA_DATA));
         float cOut = (float) (scaled / Math.sqrt((double) scaled * scaled + SIGMA_DATA * SIGMA_DATA));
         NDArray x0 = predX0(m, x, a);
-        NDArray denoised = x0.mul(cOut).add(x.mul(cSkip));
+        NDArray denoised = mul(x0, cOut).add(mul(x, cSkip));
         if (last) {
             return new StepResult(denoised, x0);
         }
         double aNext = alphasCumprod[(int) timesteps[i + 1]];
         NDArray z = noise.next(scope(), x.getShape());
-        NDArray prev = denoised.mul((float) Math.sqrt(aNext)).add(z.mul((float) Math.sqrt(1 - aNext)));
+        NDArray prev = mul(denoised, (float) Math.sqrt(aNext)).add(mul(z, (float) Math.sqrt(1 - aNext)));
         return new StepResult(prev, x0);
     }
 

@@ -1,5 +1,8 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,7 +39,7 @@ public final class LmsScheduler extends SigmaScheduler {
     protected StepResult doStep(NDArray m, int i, NDArray sample, NoiseSource noise) {
         double sigma = sigmas[i];
         NDArray x0 = predX0Sigma(m, sample, sigma);
-        derivatives.add(keep(sample.sub(x0).div((float) sigma)));
+        derivatives.add(keep(div(sample.sub(x0), (float) sigma)));
         if (derivatives.size() > ORDER) {
             release(derivatives.remove(0));
         }
@@ -45,7 +48,7 @@ public final class LmsScheduler extends SigmaScheduler {
         NDArray prev = sample;
         for (int k = 0; k < terms; k++) {
             double c = coefficient(order, i, k);
-            prev = prev.add(derivatives.get(derivatives.size() - 1 - k).mul((float) c));
+            prev = prev.add(mul(derivatives.get(derivatives.size() - 1 - k), (float) c));
         }
         return new StepResult(prev, x0);
     }

@@ -1,5 +1,7 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
@@ -122,7 +124,7 @@ abstract class MultistepScheduler extends AbstractScheduler {
     @Override
     public NDArray addNoise(NDArray original, NDArray noise, int i) {
         checkIndex(i);
-        return original.mul((float) alphaT(i)).add(noise.mul((float) sigmaT(i)));
+        return mul(original, (float) alphaT(i)).add(mul(noise, (float) sigmaT(i)));
     }
 
     /** Appends a converted output, dropping the oldest beyond the solver order. */

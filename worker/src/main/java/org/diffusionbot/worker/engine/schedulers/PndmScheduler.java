@@ -1,5 +1,8 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
@@ -72,17 +75,17 @@ public final class PndmScheduler extends AlphaScheduler {
             m = modelOutput;
             curSample = keep(sample);
         } else if (n == 1 && counter == 1) {
-            m = modelOutput.add(ets.get(0)).div(2f);
+            m = div(modelOutput.add(ets.get(0)), 2f);
             sample = curSample;
             release(curSample);
             curSample = null;
         } else if (n == 2) {
-            m = ets.get(1).mul(3f).sub(ets.get(0)).div(2f);
+            m = div(mul(ets.get(1), 3f).sub(ets.get(0)), 2f);
         } else if (n == 3) {
-            m = ets.get(2).mul(23f).sub(ets.get(1).mul(16f)).add(ets.get(0).mul(5f)).div(12f);
+            m = div(mul(ets.get(2), 23f).sub(mul(ets.get(1), 16f)).add(mul(ets.get(0), 5f)), 12f);
         } else {
-            m = ets.get(3).mul(55f).sub(ets.get(2).mul(59f)).add(ets.get(1).mul(37f)).sub(ets.get(0).mul(9f))
-                    .mul((float) (1.0 / 24));
+            m = mul(mul(ets.get(3), 55f).sub(mul(ets.get(2), 59f)).add(mul(ets.get(1), 37f)).sub(mul(ets.get(0), 9f)),
+                    (float) (1.0 / 24));
         }
         NDArray prev = prevSample(sample, timestep, prevTimestep, m);
         counter++;
@@ -95,11 +98,11 @@ public final class PndmScheduler extends AlphaScheduler {
         double b = 1 - a;
         double bPrev = 1 - aPrev;
         if (config.predictionType() == SchedulerConfig.PredictionType.V_PREDICTION) {
-            m = m.mul((float) Math.sqrt(a)).add(sample.mul((float) Math.sqrt(b)));
+            m = mul(m, (float) Math.sqrt(a)).add(mul(sample, (float) Math.sqrt(b)));
         }
         double sampleCoeff = Math.sqrt(aPrev / a);
         double denom = a * Math.sqrt(bPrev) + Math.sqrt(a * b * aPrev);
-        return sample.mul((float) sampleCoeff).sub(m.mul((float) ((aPrev - a) / denom)));
+        return mul(sample, (float) sampleCoeff).sub(mul(m, (float) ((aPrev - a) / denom)));
     }
 
     @Override

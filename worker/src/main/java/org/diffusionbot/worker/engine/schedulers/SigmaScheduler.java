@@ -1,5 +1,8 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Schedule;
@@ -76,7 +79,7 @@ abstract class SigmaScheduler extends AbstractScheduler {
     public NDArray scaleModelInput(NDArray sample, int i) {
         checkIndex(i);
         double s = sigmas[i];
-        return sample.div((float) Math.sqrt(s * s + 1));
+        return div(sample, (float) Math.sqrt(s * s + 1));
     }
 
     @Override
@@ -88,6 +91,6 @@ abstract class SigmaScheduler extends AbstractScheduler {
     @Override
     public NDArray addNoise(NDArray original, NDArray noise, int i) {
         checkIndex(i);
-        return original.add(noise.mul(sigmas[i]));
+        return original.add(mul(noise, sigmas[i]));
     }
 }

@@ -1,5 +1,8 @@
 package org.diffusionbot.worker.engine.schedulers;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.ndarray.NDArray;
 import java.util.ArrayList;
 import java.util.List;
@@ -85,20 +88,20 @@ public final class UniPcScheduler extends MultistepScheduler {
         for (int k = 1; k < order; k++) {
             double rk = (lambda(i - k) - lambda(i)) / h;
             rks[k - 1] = rk;
-            d1s.add(mo(k).sub(m0).div((float) rk));
+            d1s.add(div(mo(k).sub(m0), (float) rk));
         }
         rks[order - 1] = 1;
         double[] b = new double[order];
         double[] p = phis(h, order, b);
-        NDArray xt = x.mul((float) (sigmaT / sigmaS0)).sub(m0.mul((float) (alphaT * p[0])));
+        NDArray xt = mul(x, (float) (sigmaT / sigmaS0)).sub(mul(m0, (float) (alphaT * p[0])));
         if (!d1s.isEmpty()) {
             double[] rhos = order == 2 ? new double[] {0.5} : solve(matrix(rks, order - 1), b, order - 1);
             NDArray res = null;
             for (int k = 0; k < d1s.size(); k++) {
-                NDArray term = d1s.get(k).mul((float) rhos[k]);
+                NDArray term = mul(d1s.get(k), (float) rhos[k]);
                 res = res == null ? term : res.add(term);
             }
-            xt = xt.sub(res.mul((float) (alphaT * p[1])));
+            xt = xt.sub(mul(res, (float) (alphaT * p[1])));
         }
         return xt;
     }
@@ -114,18 +117,18 @@ public final class UniPcScheduler extends MultistepScheduler {
         for (int k = 1; k < order; k++) {
             double rk = (lambda(i - (k + 1)) - lambda(i - 1)) / h;
             rks[k - 1] = rk;
-            d1s.add(mo(k).sub(m0).div((float) rk));
+            d1s.add(div(mo(k).sub(m0), (float) rk));
         }
         rks[order - 1] = 1;
         double[] b = new double[order];
         double[] p = phis(h, order, b);
         double[] rhos = order == 1 ? new double[] {0.5} : solve(matrix(rks, order), b, order);
-        NDArray xt = last.mul((float) (sigmaT / sigmaS0)).sub(m0.mul((float) (alphaT * p[0])));
-        NDArray corr = modelT.sub(m0).mul((float) rhos[order - 1]);
+        NDArray xt = mul(last, (float) (sigmaT / sigmaS0)).sub(mul(m0, (float) (alphaT * p[0])));
+        NDArray corr = mul(modelT.sub(m0), (float) rhos[order - 1]);
         for (int k = 0; k < d1s.size(); k++) {
-            corr = corr.add(d1s.get(k).mul((float) rhos[k]));
+            corr = corr.add(mul(d1s.get(k), (float) rhos[k]));
         }
-        return xt.sub(corr.mul((float) (alphaT * p[1])));
+        return xt.sub(mul(corr, (float) (alphaT * p[1])));
     }
 
     /** R[row][col] = rks[col]^row for the leading n×n block. */

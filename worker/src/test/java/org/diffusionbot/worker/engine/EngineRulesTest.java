@@ -1,0 +1,45 @@
+package org.diffusionbot.worker.engine;
+
+import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+
+import ai.djl.ndarray.NDArray;
+import com.tngtech.archunit.base.DescribedPredicate;
+import com.tngtech.archunit.core.domain.JavaClasses;
+import com.tngtech.archunit.core.domain.JavaMethodCall;
+import com.tngtech.archunit.core.importer.ClassFileImporter;
+import com.tngtech.archunit.core.importer.ImportOption;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Rules of the engine's code that a reviewer would otherwise have to remember (ArchUnit over the
+ * worker's main classes).
+ */
+class EngineRulesTest {
+    private static final JavaClasses MAIN = new ClassFileImporter()
+            .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS).importPackages("org.diffusionbot.worker");
+
+    /** DJL's overloads taking a Number, each of which copies the number to the device and synchronises. */
+    private static final Set<String> NUMBER_OPS = Set.of("add", "sub", "mul", "div", "pow", "addi", "subi", "muli",
+            "divi", "powi", "rsub", "rsubi", "rdiv", "rdivi", "maximum", "minimum", "eq", "neq", "gt", "gte", "lt", "lte");
+
+    private static final DescribedPredicate<JavaMethodCall> NUMBER_OVERLOAD =
+            new DescribedPredicate<>("an NDArray method taking a Java Number (" + NUMBER_OPS + ")") {
+                @Override
+                public boolean test(JavaMethodCall call) {
+                    var target = call.getTarget();
+                    return target.getOwner().isAssignableTo(NDArray.class) && NUMBER_OPS.contains(target.getName())
+                            && target.getRawParameterTypes().size() == 1
+                            && target.getRawParameterTypes().get(0).isEquivalentTo(Number.class);
+                }
+            };
+
+    @Test
+    void arithmeticWithJavaNumbersGoesThroughScalars() {
+        noClasses().that().doNotHaveFullyQualifiedName(Scalars.class.getName())
+                .should().callMethodWhere(NUMBER_OVERLOAD)
+                .because("DJL puts the number on the array's device: on CUDA a copy after which the host waits for"
+                        + " all queued GPU work; Scalars passes it as a CPU scalar")
+                .check(MAIN);
+    }
+}
