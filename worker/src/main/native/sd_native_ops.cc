@@ -90,18 +90,21 @@ void rethrow(JNIEnv* env, const char* what) {
 // 112 ms decode on an H200. SD_VAE_ATTENTION_FP16=0: float32 throughout.
 std::atomic<bool> fp32_attention_in_half{true};
 
-at::Tensor mha(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
+at::Tensor mha(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+               const std::optional<at::Tensor>& mask = std::nullopt) {
   const int64_t b = q.size(0), n = q.size(1), c = q.size(2), m = k.size(1);
   const int64_t d = c / heads;
   auto qh = q.view({b, n, heads, d}).transpose(1, 2);
   auto kh = k.view({b, m, heads, d}).transpose(1, 2);
   auto vh = v.view({b, m, heads, d}).transpose(1, 2);
   if (q.is_cuda() && q.scalar_type() == at::kFloat && fp32_attention_in_half.load()) {
-    auto o = at::scaled_dot_product_attention(qh.to(at::kHalf), kh.to(at::kHalf), vh.to(at::kHalf), std::nullopt, 0.0,
-                                              false, 1.0);
+    std::optional<at::Tensor> am = mask ? std::optional<at::Tensor>(mask->to(at::kHalf)) : std::nullopt;
+    auto o = at::scaled_dot_product_attention(qh.to(at::kHalf), kh.to(at::kHalf), vh.to(at::kHalf), am, 0.0, false, 1.0);
     return o.transpose(1, 2).reshape({b, n, c}).to(at::kFloat);
   }
-  auto o = at::scaled_dot_product_attention(qh, kh, vh, std::nullopt, 0.0, false, 1.0);
+  // an additive mask (CLIP's causal one) in the queries' type, as SDPA wants it
+  std::optional<at::Tensor> am = mask ? std::optional<at::Tensor>(mask->to(q.scalar_type())) : std::nullopt;
+  auto o = at::scaled_dot_product_attention(qh, kh, vh, am, 0.0, false, 1.0);
   return o.transpose(1, 2).reshape({b, n, c});
 }
 
@@ -380,11 +383,11 @@ extern "C" {
 
 // Self-attention: x (B, N, C); wqkv (3C, C) with the q rows pre-scaled, bqkv (3C) or 0; out proj.
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttention(
-    JNIEnv* env, jclass, jlong x, jlong wqkv, jlong bqkv, jlong wout, jlong bout, jint heads) {
+    JNIEnv* env, jclass, jlong x, jlong wqkv, jlong bqkv, jlong wout, jlong bout, jint heads, jlong mask) {
   NATIVE_BEGIN
   auto qkv = at::linear(T(x), T(wqkv), opt(bqkv));
   auto parts = qkv.chunk(3, -1);
-  auto o = mha(parts[0], parts[1], parts[2], heads);
+  auto o = mha(parts[0], parts[1], parts[2], heads, opt(mask));
   return wrap(at::linear(o, T(wout), opt(bout)));
   NATIVE_END(0)
 }

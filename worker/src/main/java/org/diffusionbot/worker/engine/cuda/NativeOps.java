@@ -98,7 +98,12 @@ public final class NativeOps {
     }
 
     // attention, norms, activations (handles of DJL tensors in, a new tensor handle out)
-    public static native long selfAttention(long x, long wqkv, long bqkv, long wout, long bout, int heads);
+    /**
+     * Self-attention in one call: fused q|k|v projection (x (B, N, C), wqkv (3C, C) with q pre-scaled), PyTorch's
+     * scaled_dot_product_attention over {@code heads} heads with an additive (N, N) mask (handle, or 0 for none: CLIP's
+     * causal mask), output projection; a new (B, N, C) handle.
+     */
+    public static native long selfAttention(long x, long wqkv, long bqkv, long wout, long bout, int heads, long mask);
 
     public static native long crossAttention(long x, long ctx, long wq, long bq, long wkv, long bkv, long wout, long bout,
             int heads);

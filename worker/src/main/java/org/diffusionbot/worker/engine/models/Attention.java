@@ -91,14 +91,15 @@ final class Attention {
      * @return (B, N, C)
      */
     NDArray forward(NDArray x, NDArray context, NDArray mask) {
-        if (mask == null && NativeOps.enabled()) {
-            // one call: projections + fused SDPA (flash / memory-efficient kernels) + output projection
+        if ((mask == null || !cross) && NativeOps.enabled()) {
+            // one call: projections + fused SDPA (flash / cuDNN / memory-efficient kernels; CLIP's causal mask as an
+            // additive mask) + output projection
             long handle = cross
                     ? NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(context), NativeOps.h(q.weight),
                             NativeOps.h(q.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias), NativeOps.h(out.weight),
                             NativeOps.h(out.bias), heads)
                     : NativeOps.selfAttention(NativeOps.h(x), NativeOps.h(qkv.weight), NativeOps.h(qkv.bias),
-                            NativeOps.h(out.weight), NativeOps.h(out.bias), heads);
+                            NativeOps.h(out.weight), NativeOps.h(out.bias), heads, mask == null ? 0 : NativeOps.h(mask));
             return NativeOps.wrap(x, handle);
         }
         Shape s = x.getShape();

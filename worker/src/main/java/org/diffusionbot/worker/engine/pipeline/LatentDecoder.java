@@ -13,6 +13,7 @@ import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.models.AutoencoderKL;
 
 /**
@@ -155,6 +156,11 @@ final class LatentDecoder {
             }
             NDArray rgb = mul(add(div(f, 2f), 0.5f).clip(0f, 1f), 255f).round().toType(DataType.UINT8, false)
                     .transpose(0, 2, 3, 1);
+            if (NativeOps.enabled() && rgb.getDevice().isGpu()) {
+                // HWC order made on the device: DJL's host copy of the strided view copies it as it is and then
+                // reorders it on the host, one thread (4 ms for a 1024x1024 image on the H200's host)
+                rgb = NativeOps.wrap(rgb, NativeOps.contiguous(NativeOps.h(rgb)));
+            }
             NDArray peak = f.abs().reshape(b, -1).max(new int[] {1});
             rgb.attach(owner);
             peak.attach(owner);

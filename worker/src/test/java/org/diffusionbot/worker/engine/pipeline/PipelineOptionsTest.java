@@ -53,7 +53,7 @@ class PipelineOptionsTest {
         assertEquals(PipelineOptions.DEFAULTS, o);
         assertTrue(o.channelsLast());
         assertFalse(o.channelsLastFp32());
-        assertFalse(o.asyncPreviews(), "previews inside their step unless SD_ASYNC_PREVIEWS=1");
+        assertTrue(o.asyncPreviews(), "callbacks one step late, x0 copied ahead, unless SD_ASYNC_PREVIEWS=0");
         assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
         assertEquals(1024L << 20, o.loraCacheBytes());
     }
@@ -63,11 +63,11 @@ class PipelineOptionsTest {
         System.setProperty("SD_CUDA_GRAPHS", "0");
         System.setProperty("SD_CUDA_GRAPHS_MAX", "5");
         System.setProperty("SD_DECODE_BATCH", "4");
-        System.setProperty("SD_ASYNC_PREVIEWS", "1");
+        System.setProperty("SD_ASYNC_PREVIEWS", "0");
         System.setProperty("SD_CHANNELS_LAST", "0");
         System.setProperty("SD_CHANNELS_LAST_FP32", "1");
         System.setProperty("SD_LORA_CACHE_MB", " 256 ");
-        assertEquals(new PipelineOptions(false, 5, 4, true, false, true, 256), PipelineOptions.fromSettings());
+        assertEquals(new PipelineOptions(false, 5, 4, false, false, true, 256), PipelineOptions.fromSettings());
 
         System.setProperty("SD_CHANNELS_LAST", "1");
         System.setProperty("SD_CHANNELS_LAST_FP32", "0");
