@@ -24,7 +24,13 @@ public final class GenerationLimits {
     public static final long MAX_PIXELS = 2048L * 2048L;
     public static final int MIN_COUNT = 1;
     public static final int MAX_COUNT = 4;
+    /** Clip skip as Automatic1111's "Clip skip" ({@code CLIP_stop_at_last_layers}): 1 = CLIP's last layer. */
     public static final int MIN_CLIP_SKIP = 1;
+    /**
+     * Most clip skip of any family: CLIP ViT-L's 12 layers (SD 1.x; SD 2.x's OpenCLIP has 23). A job's own limit is
+     * its model family's ({@link ModelFamily#checkClipSkip}: 11 for SDXL), which the bot applies before it charges and
+     * the worker before it runs the job.
+     */
     public static final int MAX_CLIP_SKIP = 12;
     public static final int MAX_PROMPT_CHARS = 2000;
     public static final long MAX_SEED = 0xFFFF_FFFFL;

@@ -55,6 +55,29 @@ public enum ModelFamily {
     }
 
     /**
+     * Most clip skip a job of this family may ask for: {@link GenerationLimits#MAX_CLIP_SKIP} (12, CLIP ViT-L's
+     * layers), but 11 for SDXL, whose clip skip N takes {@code hidden_states[-(N + 1)]} of both encoders (1, its
+     * default, is already the penultimate layer; diffusers' {@code clip_skip} N − 1), so CLIP ViT-L has one layer
+     * fewer to give.
+     */
+    public int maxClipSkip() {
+        return this == SDXL ? GenerationLimits.MAX_CLIP_SKIP - 1 : GenerationLimits.MAX_CLIP_SKIP;
+    }
+
+    /**
+     * Checks a clip skip against this family's limit ({@link #maxClipSkip()}).
+     *
+     * @throws IllegalArgumentException one sentence naming the family and its range
+     */
+    public int checkClipSkip(int clipSkip) {
+        if (clipSkip < GenerationLimits.MIN_CLIP_SKIP || clipSkip > maxClipSkip()) {
+            throw new IllegalArgumentException(label + " models take clip skip " + GenerationLimits.MIN_CLIP_SKIP
+                    + " to " + maxClipSkip() + ", got " + clipSkip);
+        }
+        return clipSkip;
+    }
+
+    /**
      * Checks a size: each side as {@link GenerationLimits#checkSide} says, the pixels against this
      * family's limit.
      *

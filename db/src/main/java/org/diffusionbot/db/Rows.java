@@ -64,10 +64,11 @@ final class Rows {
     /** The columns {@link #USER_SETTINGS} reads, from {@code users u LEFT JOIN user_settings s}. */
     static final String USER_SETTINGS_COLUMNS =
             "s.sampler, s.steps, s.cfg, s.width, s.height, s.negative_prompt, u.gallery_public, s.schedule,"
-            + " s.guidance_rescale";
+            + " s.guidance_rescale, s.clip_skip";
 
     static final Jdbc.RowMapper<UserSettings> USER_SETTINGS = rs -> new UserSettings(rs.getString("sampler"),
             (Integer) rs.getObject("steps"), (Double) rs.getObject("cfg"), (Integer) rs.getObject("width"),
             (Integer) rs.getObject("height"), rs.getString("negative_prompt"), rs.getBoolean("gallery_public"),
-            rs.getString("schedule"), (Double) rs.getObject("guidance_rescale"));
+            rs.getString("schedule"), (Double) rs.getObject("guidance_rescale"),
+            (Integer) rs.getObject("clip_skip"));
 }

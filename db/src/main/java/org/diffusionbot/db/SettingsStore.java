@@ -72,14 +72,15 @@ public final class SettingsStore {
             UserStore.upsert(c, userId, userName);
             Jdbc.update(c, """
                     INSERT INTO user_settings (user_id, sampler, steps, cfg, width, height, negative_prompt, schedule,
-                        guidance_rescale)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        guidance_rescale, clip_skip)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (user_id) DO UPDATE SET sampler = EXCLUDED.sampler, steps = EXCLUDED.steps,
                         cfg = EXCLUDED.cfg, width = EXCLUDED.width, height = EXCLUDED.height,
                         negative_prompt = EXCLUDED.negative_prompt, schedule = EXCLUDED.schedule,
-                        guidance_rescale = EXCLUDED.guidance_rescale, updated_at = now()""",
+                        guidance_rescale = EXCLUDED.guidance_rescale,
+                        clip_skip = EXCLUDED.clip_skip, updated_at = now()""",
                     userId, s.sampler(), s.steps(), s.cfg(), s.width(), s.height(), s.negativePrompt(), s.schedule(),
-                    s.guidanceRescale());
+                    s.guidanceRescale(), s.clipSkip());
             return Jdbc.update(c, "UPDATE users SET gallery_public = ?, updated_at = now() WHERE id = ?",
                     s.galleryPublic(), userId);
         });

@@ -175,7 +175,7 @@ class JobStoreIT {
         assertEquals(null, none.guildNegative());
         long guild = 900_000L + u;
         settings.saveUserSettings(u, "u" + u, new UserSettings("euler", 30, null, 512, 768, null, false, "trailing",
-                0.7));
+                0.7, 2));
         settings.setGuildDefaultNegative(guild, "blurry", 1L);
         settings.setRoleQuota(guild, 11L, 50, null, 1L);
         settings.setRoleQuota(guild, 12L, 20, 5, 1L);
@@ -184,6 +184,7 @@ class JobStoreIT {
         assertEquals(settings.userSettings(u), c.user());
         assertEquals("trailing", c.user().schedule());
         assertEquals(0.7, c.user().guidanceRescale());
+        assertEquals(2, c.user().clipSkip());
         assertEquals("blurry", c.guildNegative());
         assertEquals(settings.policyFor(guild, List.of(11L, 12L), dflt), c.policy());
         assertEquals(new QuotaPolicy(50, 5), c.policy());

@@ -66,6 +66,9 @@ public final class Commands {
                                         "CFG rescale φ, 0-1 (default: your /settings, else 0; about 0.7 for v-prediction models)")
                                         .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE,
                                                 GenerationLimits.MAX_GUIDANCE_RESCALE),
+                                new OptionData(OptionType.INTEGER, "clip_skip",
+                                        "Clip skip: stop CLIP this many layers from the end (1 = last layer; 2 for many anime models)")
+                                        .setRequiredRange(GenerationLimits.MIN_CLIP_SKIP, GenerationLimits.MAX_CLIP_SKIP),
                                 new OptionData(OptionType.INTEGER, "seed", "Seed (random when empty)")
                                         .setRequiredRange(0, GenerationLimits.MAX_SEED),
                                 size,
@@ -125,7 +128,10 @@ public final class Commands {
                 scheduleOption("Your default noise schedule (used with the samplers that take it)"),
                 new OptionData(OptionType.NUMBER, "guidance_rescale",
                         "Your default CFG rescale φ, 0-1 (0: none; about 0.7 for v-prediction models)")
-                        .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE, GenerationLimits.MAX_GUIDANCE_RESCALE));
+                        .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE, GenerationLimits.MAX_GUIDANCE_RESCALE),
+                new OptionData(OptionType.INTEGER, "clip_skip",
+                        "Your default clip skip, 1-12 (1: CLIP's last layer, none; 2 for many anime SD 1.5 models)")
+                        .setRequiredRange(GenerationLimits.MIN_CLIP_SKIP, GenerationLimits.MAX_CLIP_SKIP));
     }
 
     private static SlashCommandData admin(boolean adminRolesConfigured) {

@@ -34,7 +34,8 @@ final class SettingsCommand implements SlashCommand {
                     option(event, "gallery").map(OptionMapping::getAsBoolean).orElse(null),
                     option(event, "reset").map(OptionMapping::getAsBoolean).orElse(false),
                     option(event, "schedule").map(OptionMapping::getAsString).orElse(null),
-                    option(event, "guidance_rescale").map(OptionMapping::getAsDouble).orElse(null));
+                    option(event, "guidance_rescale").map(OptionMapping::getAsDouble).orElse(null),
+                    option(event, "clip_skip").map(OptionMapping::getAsLong).orElse(null));
         } catch (IllegalArgumentException | IllegalStateException e) {
             Replies.error(event, JobMessages.escape(e.getMessage()));
             return;

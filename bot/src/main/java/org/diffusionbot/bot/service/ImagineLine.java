@@ -9,7 +9,7 @@ import org.diffusionbot.db.JobRecord;
 /**
  * The {@code /imagine} command line that makes an image or a job again, with the option names of the bot's
  * {@code /imagine} command (see {@code Commands}): {@code /imagine prompt:… [negative:…] steps:… cfg:… seed:…
- * sampler:… [schedule:…] width:… height:… [count:…] model:… [guidance_rescale:…]}. The one implementation behind
+ * sampler:… [schedule:…] width:… height:… [count:…] model:… [guidance_rescale:…] [clip_skip:…]}. The one implementation behind
  * the ℹ️ Info button's line (a job: its seed and count) and the gallery's (an image: its own seed, one image).
  * Prompts are single-line there, so runs of whitespace (line breaks included) become one space.
  */
@@ -20,7 +20,7 @@ public final class ImagineLine {
     /** The line that makes this gallery image again: its own seed (a batch's image i has the job's seed + i). */
     public static String of(GalleryImage g) {
         return of(g.prompt(), g.negativePrompt(), g.steps(), g.cfg(), g.seed(), g.sampler(), g.schedule(), g.width(),
-                g.height(), 1, g.model(), GenerationParameters.guidanceRescaleOf(g.parameters()));
+                g.height(), 1, g.model(), GenerationParameters.guidanceRescaleOf(g.parameters()), g.clipSkip());
     }
 
     /**
@@ -30,7 +30,7 @@ public final class ImagineLine {
      */
     public static String of(JobRecord job, double guidanceRescale) {
         return of(job.prompt(), job.negativePrompt(), job.steps(), job.cfg(), job.seed(), job.sampler(), job.schedule(),
-                job.width(), job.height(), job.imageCount(), job.model(), guidanceRescale);
+                job.width(), job.height(), job.imageCount(), job.model(), guidanceRescale, job.clipSkip());
     }
 
     /**
@@ -38,9 +38,10 @@ public final class ImagineLine {
      * @param schedule the schedule id; null or {@code default}: left out
      * @param count images; 1 (the command's default): left out
      * @param guidanceRescale φ; 0 (none): left out
+     * @param clipSkip clip skip; 1 (the command's default, CLIP's last layer): left out
      */
     static String of(String prompt, String negative, int steps, double cfg, long seed, String sampler, String schedule,
-            int width, int height, int count, String model, double guidanceRescale) {
+            int width, int height, int count, String model, double guidanceRescale, int clipSkip) {
         StringBuilder sb = new StringBuilder("/imagine prompt:").append(oneLine(prompt));
         if (negative != null && !negative.isBlank()) {
             sb.append(" negative:").append(oneLine(negative));
@@ -59,6 +60,9 @@ public final class ImagineLine {
         sb.append(" model:").append(model);
         if (guidanceRescale != 0) {
             sb.append(" guidance_rescale:").append(number(guidanceRescale));
+        }
+        if (clipSkip > 1) {
+            sb.append(" clip_skip:").append(clipSkip);
         }
         return sb.toString();
     }

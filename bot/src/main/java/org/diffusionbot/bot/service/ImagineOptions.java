@@ -28,6 +28,10 @@ import org.diffusionbot.common.mq.Topology;
  *
  * <p>{@code guidance_rescale}: diffusers' {@code guidance_rescale} φ, 0 to 1 (0, the default, is plain
  * classifier-free guidance; about 0.7 for v-prediction / zero-terminal-SNR models).
+ *
+ * <p>{@code clip_skip}: Automatic1111's "Clip skip" ({@code CLIP_stop_at_last_layers}), 1 to 12 (1, the default, is
+ * CLIP's last layer; 2 for many anime SD 1.5 finetunes), at most the family's ({@link ModelFamily#checkClipSkip}: 11
+ * for SDXL, whose 1 is already the penultimate layer).
  */
 public final class ImagineOptions {
     /** The size choices offered in the command (width x height). */
@@ -51,20 +55,28 @@ public final class ImagineOptions {
      * (the sampler's own schedule runs); an explicit one is refused.
      *
      * @param guidanceRescale the default guidance_rescale φ (0 to 1), or null: the bot's (0)
+     * @param clipSkip the default clip skip (1 to 12), or null: the bot's (1); one above the model family's
+     *     limit ({@link ModelFamily#maxClipSkip}) is left out, as a default schedule the sampler does not take
      */
     public record Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
-            Schedule schedule, Double guidanceRescale) {
-        public static final Defaults NONE = new Defaults(null, null, null, null, null, null, null, null);
+            Schedule schedule, Double guidanceRescale, Integer clipSkip) {
+        public static final Defaults NONE = new Defaults(null, null, null, null, null, null, null, null, null);
+
+        /** Defaults without a clip skip. */
+        public Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
+                Schedule schedule, Double guidanceRescale) {
+            this(sampler, steps, cfg, width, height, negative, schedule, guidanceRescale, null);
+        }
 
         /** Defaults without a guidance rescale. */
         public Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
                 Schedule schedule) {
-            this(sampler, steps, cfg, width, height, negative, schedule, null);
+            this(sampler, steps, cfg, width, height, negative, schedule, null, null);
         }
 
         /** Defaults without a schedule. */
         public Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative) {
-            this(sampler, steps, cfg, width, height, negative, null, null);
+            this(sampler, steps, cfg, width, height, negative, null, null, null);
         }
 
         /**
@@ -79,7 +91,7 @@ public final class ImagineOptions {
             }
             return new Defaults(m.sampler() != null ? m.sampler() : sampler, m.steps() != null ? m.steps() : steps,
                     m.cfg() != null ? m.cfg() : cfg, width, height, negative,
-                    m.schedule() != null ? m.schedule() : schedule, guidanceRescale);
+                    m.schedule() != null ? m.schedule() : schedule, guidanceRescale, clipSkip);
         }
     }
 
@@ -131,8 +143,13 @@ public final class ImagineOptions {
         int count = GenerationLimits.checkCount(toInt("count", o.integer("count"), 1));
         Double phi = o.number("guidance_rescale") != null ? o.number("guidance_rescale") : d.guidanceRescale();
         Double rescale = phi == null || phi == 0 ? null : GenerationLimits.checkGuidanceRescale(phi);
+        int clipSkip = o.integer("clip_skip") != null
+                ? spec.family().checkClipSkip(GenerationLimits.checkClipSkip(toInt("clip skip", o.integer("clip_skip"),
+                        GenerationLimits.MIN_CLIP_SKIP)))
+                : d.clipSkip() != null && d.clipSkip() >= GenerationLimits.MIN_CLIP_SKIP
+                        && d.clipSkip() <= spec.family().maxClipSkip() ? d.clipSkip() : GenerationLimits.MIN_CLIP_SKIP;
         return new JobRequest(UUID.randomUUID(), model, prompt, negative, width, height, steps, cfg, sampler, seed, count,
-                1, null, null, previewEvery, now, false, rescale, schedule);
+                clipSkip, null, null, previewEvery, now, false, rescale, schedule);
     }
 
     /** The size before {@code width} / {@code height}: {@code size}, else {@code ar}, else the saved, else native. */

@@ -30,15 +30,16 @@ public final class UserSettingsService {
      * @param schedule the new default schedule id ({@link Schedule}), or null: unchanged
      * @param guidanceRescale the new default guidance_rescale φ, 0 to 1 (0: the bot's default, plain guidance), or
      *     null: unchanged
+     * @param clipSkip the new default clip skip, 1 to 12 (1: the bot's default, CLIP's last layer), or null: unchanged
      */
     public record Change(String sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
-            Boolean gallery, boolean reset, String schedule, Double guidanceRescale) {
+            Boolean gallery, boolean reset, String schedule, Double guidanceRescale, Integer clipSkip) {
         /**
          * Checks the raw option values against {@link GenerationLimits}; throws IllegalArgumentException with the
          * message for the user.
          */
         public static Change of(String sampler, Long steps, Double cfg, String size, String negative, Boolean gallery,
-                boolean reset, String schedule, Double guidanceRescale) {
+                boolean reset, String schedule, Double guidanceRescale, Long clipSkip) {
             String s = sampler == null ? null : Sampler.fromId(sampler).id();
             String sch = schedule == null ? null : Schedule.fromId(schedule).id();
             Integer st = steps == null ? null : GenerationLimits.checkSteps((int) Math.max(Integer.MIN_VALUE,
@@ -51,8 +52,10 @@ public final class UserSettingsService {
             String n = negative == null ? null : negative.trim().equals("-") ? "-"
                     : GenerationLimits.checkPrompt("negative prompt", negative, false);
             Double r = guidanceRescale == null ? null : GenerationLimits.checkGuidanceRescale(guidanceRescale);
+            Integer cs = clipSkip == null ? null : GenerationLimits.checkClipSkip((int) Math.max(Integer.MIN_VALUE,
+                    Math.min(Integer.MAX_VALUE, clipSkip)));
             return new Change(s, st, c, wh == null ? null : wh[0], wh == null ? null : wh[1], n, gallery, reset, sch,
-                    r);
+                    r, cs);
         }
     }
 
@@ -78,7 +81,10 @@ public final class UserSettingsService {
                 change.schedule() != null ? change.schedule() : cur.schedule(),
                 // 0 is the bot's default: saved as none, so /settings shows it as the default
                 change.guidanceRescale() == null ? cur.guidanceRescale()
-                        : change.guidanceRescale() == 0 ? null : change.guidanceRescale());
+                        : change.guidanceRescale() == 0 ? null : change.guidanceRescale(),
+                // 1 is the bot's default: saved as none, as guidance_rescale 0
+                change.clipSkip() == null ? cur.clipSkip()
+                        : change.clipSkip() == GenerationLimits.MIN_CLIP_SKIP ? null : change.clipSkip());
         settings.saveUserSettings(userId, userName, next);
         return next;
     }
@@ -107,6 +113,6 @@ public final class UserSettingsService {
             }
         }
         return new ImagineOptions.Defaults(sampler, s.steps(), s.cfg(), s.width(), s.height(), negative, schedule,
-                s.guidanceRescale());
+                s.guidanceRescale(), s.clipSkip());
     }
 }

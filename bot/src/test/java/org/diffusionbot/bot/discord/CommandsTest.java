@@ -30,6 +30,32 @@ class CommandsTest {
         throw new AssertionError("no option " + option + " in /" + command);
     }
 
+    static OptionData option(String command, String option) {
+        for (CommandData c : Commands.all()) {
+            if (c.getName().equals(command)) {
+                for (OptionData o : ((SlashCommandData) c).getOptions()) {
+                    if (o.getName().equals(option)) {
+                        return o;
+                    }
+                }
+            }
+        }
+        throw new AssertionError("no option " + option + " in /" + command);
+    }
+
+    @Test
+    void clipSkipIsAnIntegerOptionOfImagineAndSettingsBoundedByTheLimits() {
+        for (String command : new String[] {Commands.IMAGINE, Commands.SETTINGS}) {
+            OptionData o = option(command, "clip_skip");
+            assertEquals(net.dv8tion.jda.api.interactions.commands.OptionType.INTEGER, o.getType(), command);
+            assertEquals(org.diffusionbot.common.GenerationLimits.MIN_CLIP_SKIP, o.getMinValue().intValue(), command);
+            assertEquals(org.diffusionbot.common.GenerationLimits.MAX_CLIP_SKIP, o.getMaxValue().intValue(), command);
+            assertTrue(o.getDescription().length() <= OptionData.MAX_DESCRIPTION_LENGTH, command);
+            assertTrue(((SlashCommandData) Commands.all().stream().filter(c -> c.getName().equals(command))
+                    .findFirst().orElseThrow()).getOptions().size() <= 25, "Discord allows 25 options");
+        }
+    }
+
     @Test
     void samplerChoicesHaveAutomatic1111Names() {
         for (String command : new String[] {"imagine", "settings"}) {

@@ -108,6 +108,38 @@ class ImagineOptionsTest {
     }
 
     @Test
+    void clipSkipIsCheckedAgainstTheFamilyAndCarried() {
+        assertEquals(1, parse(Map.of("prompt", "a fox")).clipSkip(), "the default is CLIP's last layer");
+        assertEquals(2, parse(Map.of("prompt", "a fox", "clip_skip", 2L)).clipSkip());
+        assertEquals(12, parse(Map.of("prompt", "a fox", "clip_skip", 12L)).clipSkip(), "SD 1.x: all 12 layers");
+        assertEquals("clip skip must be between 1 and 12, got 13", assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "clip_skip", 13L))).getMessage());
+        assertEquals("clip skip must be between 1 and 12, got 0", assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "clip_skip", 0L))).getMessage());
+        assertEquals("clip skip is out of range: 4294967296", assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "clip_skip", 1L << 32))).getMessage());
+        assertEquals(11, parse(Map.of("prompt", "a fox", "model", "sdxl-base", "clip_skip", 11L)).clipSkip());
+        assertEquals("SDXL models take clip skip 1 to 11, got 12", assertThrows(IllegalArgumentException.class,
+                () -> parse(Map.of("prompt", "a fox", "model", "sdxl-base", "clip_skip", 12L))).getMessage(),
+                "SDXL's clip skip 1 is already the penultimate layer: CLIP ViT-L has 11 more to give");
+    }
+
+    @Test
+    void theUsersDefaultClipSkipAppliesWhenImagineLeavesItOut() {
+        ImagineOptions.Defaults d = new ImagineOptions.Defaults(null, null, null, null, null, null, null, null, 2);
+        assertEquals(2, parse(Map.of("prompt", "a fox"), d).clipSkip());
+        assertEquals(3, parse(Map.of("prompt", "a fox", "clip_skip", 3L), d).clipSkip());
+        assertEquals(1, parse(Map.of("prompt", "a fox", "clip_skip", 1L), d).clipSkip(),
+                "an explicit 1 turns the default off");
+        assertEquals(2, d.recommendedBy(new org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults("m",
+                Sampler.EULER, null, 8, 2.0)).clipSkip(), "a model's recommendation keeps it");
+        ImagineOptions.Defaults twelve = new ImagineOptions.Defaults(null, null, null, null, null, null, null, null, 12);
+        assertEquals(12, parse(Map.of("prompt", "a fox"), twelve).clipSkip());
+        assertEquals(1, parse(Map.of("prompt", "a fox", "model", "sdxl-base"), twelve).clipSkip(),
+                "a default beyond the family's limit is left out, as a default schedule the sampler does not take");
+    }
+
+    @Test
     void theUsersDefaultGuidanceRescaleAppliesWhenImagineLeavesItOut() {
         ImagineOptions.Defaults d = new ImagineOptions.Defaults(null, null, null, null, null, null, null, 0.7);
         assertEquals(0.7, parse(Map.of("prompt", "a fox"), d).guidanceRescale());

@@ -212,5 +212,22 @@ class JobMessagesTest {
         assertTrue(s.contains("• guidance rescale: bot default (0: none)"), s);
         String r = JobMessages.settings(new UserSettings(null, null, null, null, null, null, true, null, 0.7), true);
         assertTrue(r.contains("• guidance rescale: 0.7"), r);
+        assertTrue(s.contains("• clip skip: bot default (1: CLIP's last layer)"), s);
+        String c = JobMessages.settings(new UserSettings(null, null, null, null, null, null, true, null, null, 2), true);
+        assertTrue(c.contains("• clip skip: 2"), c);
+    }
+
+    @Test
+    void infoAndTheImagineLineShowClipSkipWhenNotOne() {
+        JobRecord one = job("a castle", "");
+        assertFalse(ImagineLine.of(one, 0).contains("clip_skip"));
+        assertFalse(JobMessages.info(one, List.of(42L), 0).contains("clip skip"));
+        JobRecord two = new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", "a castle", "", 512, 512, 20, 7,
+                "euler", 42, 1, 2, null, JobState.SUCCEEDED, 1, 1, "w", null, null, null, null, OWN_TIME, null, null,
+                null, false, null);
+        assertEquals(2, two.clipSkip());
+        assertTrue(ImagineLine.of(two, 0.7).endsWith(" model:sd15 guidance_rescale:0.7 clip_skip:2"),
+                ImagineLine.of(two, 0.7));
+        assertTrue(JobMessages.info(two, List.of(42L), 0).contains(" · **clip skip** 2"));
     }
 }

@@ -3,6 +3,7 @@ package org.diffusionbot.bot.e2e;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -316,26 +317,47 @@ class ButtonsAndAdminIT {
             assertTrue(bad.awaitCallback(WAIT).content().contains("control character"));
             InteractionHandle s = h.discord.slashCommand("settings", lea, Opt.integer("steps", 3),
                     Opt.string("sampler", "euler"), Opt.number("cfg", 4.0), Opt.string("size", "640x640"),
-                    Opt.string("negative", "blurry"), Opt.bool("gallery", false), Opt.number("guidance_rescale", 0.7));
+                    Opt.string("negative", "blurry"), Opt.bool("gallery", false), Opt.number("guidance_rescale", 0.7),
+                    Opt.integer("clip_skip", 2));
             String saved = s.awaitOriginalEdit(m -> true, WAIT).content();
             assertTrue(saved.contains("Saved") && saved.contains("640x640") && saved.contains("kept out of the gallery")
-                    && saved.contains("guidance rescale: 0.7"), saved);
+                    && saved.contains("guidance rescale: 0.7") && saved.contains("clip skip: 2"), saved);
+            InteractionHandle shown = h.discord.slashCommand("settings", lea);
+            String listed = shown.awaitOriginalEdit(m -> true, WAIT).content();
+            assertTrue(listed.contains("• clip skip: 2"), listed);
+            // Discord itself keeps clip_skip in 1..12 (the registered min/max; the fake checks them as Discord does);
+            // the bot's own check of a crafted value is ImagineOptionsTest's and UserSettingsServiceTest's
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> h.discord.slashCommand("settings", lea,
+                    Opt.integer("clip_skip", 13))).getMessage().contains("above max_value"));
             imagine(lea, Opt.string("prompt", "with my defaults"));
             JobRecord j = jobs(lea).get(0);
-            assertEquals(List.of(3, "euler", 4.0, 640, 640, "blurry"), List.of(j.steps(), j.sampler(), j.cfg(), j.width(),
-                    j.height(), j.negativePrompt()));
+            assertEquals(List.of(3, "euler", 4.0, 640, 640, "blurry", 2), List.of(j.steps(), j.sampler(), j.cfg(),
+                    j.width(), j.height(), j.negativePrompt(), j.clipSkip()));
+            assertEquals(List.of("2", "Clip skip: 2"), publishedClipSkip(j.id()),
+                    "the published request carries it and the worker ran it (its PNG parameters)");
             assertFalse(galleryPublic(lea));
             imagine(lea, Opt.string("prompt", "explicit wins"), Opt.integer("steps", 2), Opt.string("negative", "dark"),
                     Opt.integer("width", 64), Opt.integer("height", 64));
             JobRecord k = jobs(lea).get(0);
-            assertEquals(List.of(2, "euler", 64, "dark"), List.of(k.steps(), k.sampler(), k.width(), k.negativePrompt()));
+            assertEquals(List.of(2, "euler", 64, "dark", 2), List.of(k.steps(), k.sampler(), k.width(),
+                    k.negativePrompt(), k.clipSkip()));
+            imagine(lea, Opt.string("prompt", "explicit clip skip wins"), Opt.integer("steps", 1),
+                    Opt.integer("width", 64), Opt.integer("height", 64), Opt.integer("clip_skip", 3));
+            assertEquals(3, jobs(lea).get(0).clipSkip());
+            imagine(lea, Opt.string("prompt", "explicit 1 wins"), Opt.integer("steps", 1),
+                    Opt.integer("width", 64), Opt.integer("height", 64), Opt.integer("clip_skip", 1));
+            assertEquals(1, jobs(lea).get(0).clipSkip());
+            assertEquals(List.of("1", ""), publishedClipSkip(jobs(lea).get(0).id()), "1 is not written into the PNG");
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> h.discord.slashCommand("imagine", lea,
+                    Opt.string("prompt", "x"), Opt.integer("clip_skip", 0))).getMessage().contains("below min_value"));
             // no user setting: the server's default negative prompt
             imagine(max, Opt.string("prompt", "server default"), Opt.integer("steps", 1), Opt.integer("width", 64),
                     Opt.integer("height", 64));
             assertEquals("lowres, watermark", jobs(max).get(0).negativePrompt());
             // reset forgets the defaults
             InteractionHandle r = h.discord.slashCommand("settings", lea, Opt.bool("reset", true));
-            assertTrue(r.awaitOriginalEdit(m -> true, WAIT).content().contains("bot default (30)"));
+            String reset = r.awaitOriginalEdit(m -> true, WAIT).content();
+            assertTrue(reset.contains("bot default (30)") && reset.contains("clip skip: bot default (1"), reset);
         } finally {
             admin(boss, Opt.sub("negative"));
         }
@@ -450,6 +472,22 @@ class ButtonsAndAdminIT {
                 assertTrue(rs.next());
                 assertTrue(rs.getBoolean(1), "parent_image_id is the pressed image");
                 assertTrue(rs.getBoolean(2), "the init image is the pressed image's PNG");
+            }
+        }
+    }
+
+    /**
+     * The clip skip of the job's stored request (the JSON the bot published) and the {@code Clip skip: N} of its first
+     * image's parameters, which the worker writes from the request it received ("" when absent).
+     */
+    private static List<String> publishedClipSkip(UUID job) throws Exception {
+        try (Connection c = sql(); PreparedStatement ps = c.prepareStatement("""
+                SELECT j.request->>'clip_skip', coalesce(substring(i.parameters from 'Clip skip: [0-9]+'), '')
+                  FROM jobs j JOIN images i ON i.job_id = j.id WHERE j.id = ? AND i.image_index = 0""")) {
+            ps.setObject(1, job);
+            try (ResultSet rs = ps.executeQuery()) {
+                assertTrue(rs.next(), "job " + job + " has an image");
+                return List.of(rs.getString(1), rs.getString(2));
             }
         }
     }

@@ -144,6 +144,17 @@ class MultiModelFlowIT {
                         Opt.integer("steps", 2), Opt.string("model", xl));
                 RecordedMessage done = BotHarness.finalImage(x, WAIT);
                 assertTrue(done.content().contains("1024x1024"), done.content());
+                // SDXL's clip skip 1 is already the penultimate layer: 12 (fine for SD 1.x, and within Discord's
+                // 1..12) is refused by the bot before anything is queued or charged, not deep in the worker
+                int used = h.bot.store().quota(ann.idLong(), POLICY).usedToday();
+                int jobs = h.bot.store().recentJobs(ann.idLong(), 20).size();
+                InteractionHandle deep = h.discord.slashCommand("imagine", ann, Opt.string("prompt", "too deep"),
+                        Opt.string("model", xl), Opt.integer("clip_skip", 12));
+                org.diffusionbot.bot.fakediscord.RecordedCallback refusal = deep.awaitCallback(WAIT);
+                assertTrue(refusal.isEphemeral());
+                assertTrue(refusal.content().contains("SDXL models take clip skip 1 to 11, got 12"), refusal.content());
+                assertEquals(used, h.bot.store().quota(ann.idLong(), POLICY).usedToday());
+                assertEquals(jobs, h.bot.store().recentJobs(ann.idLong(), 20).size());
             } finally {
                 try (var conn = RabbitTestSupport.connect("mm-cleanup"); var ch = conn.createChannel()) {
                     ch.queueDelete(Topology.jobsQueue(xl));

@@ -82,7 +82,7 @@ public record ImagineArgs(
             --sampler, --schedule, --steps and --cfg not given (docs/MODELS.md).
               --width W, --height H   multiples of 8 in 64..2048 (default: the model's native size: %s);
                                   at most %s
-              --clip-skip N       1..12 (default 1)
+              --clip-skip N       1..12, SDXL 1..11 (default 1)
               --count N           1..4 images (default 1): FILE-1.png .. FILE-N.png when N > 1
               --init-image FILE   PNG/JPEG for img2img, with --strength F in (0,1] (default 0.75)
               --device cpu|gpu    cpu: float32 (default); gpu: CUDA float16

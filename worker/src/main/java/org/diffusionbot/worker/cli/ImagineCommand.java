@@ -60,6 +60,7 @@ public final class ImagineCommand {
             try {
                 p.family().checkSize(width, height);
                 p.family().checkSteps(a.steps());
+                p.family().checkClipSkip(a.clipSkip());
                 if (a.loraDir() != null || a.embeddingsDir() != null) {
                     p.useAddons(a.loraDir(), a.embeddingsDir(), w -> err.println("note: " + w));
                 }
