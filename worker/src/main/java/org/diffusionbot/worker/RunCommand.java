@@ -266,10 +266,6 @@ final class RunCommand {
     }
 
     /**
-     * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
-     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
-     */
-    /**
      * The start-up line about one add-on folder, e.g. {@code LoRAs: 5 in /models/loras (LORA_DIR): sdxl 3, sd1 2}
      * or {@code embeddings: none (EMBEDDINGS_DIR unset, no MODELS_DIR/embeddings folder)}.
      *
@@ -286,7 +282,7 @@ final class RunCommand {
         }
         Map<String, Integer> byFamily = new java.util.TreeMap<>();
         found.forEach(a -> byFamily.merge(a.family(), 1, Integer::sum));
-        StringBuilder sb = new StringBuilder(what + ": " + found.size() + " in " + dir.toAbsolutePath() + " ("
+        StringBuilder sb = new StringBuilder(what + ": " + found.size() + " in " + WorkerConfig.absolute(dir) + " ("
                 + setting + ")");
         if (!byFamily.isEmpty()) {
             sb.append(": ");
@@ -298,6 +294,10 @@ final class RunCommand {
         return sb.toString();
     }
 
+    /**
+     * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
+     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
+     */
     private static GpuSetup logSetup(String device) {
         GpuSetup setup = GpuSetup.probe();
         setup.lines().forEach(l -> LOG.info("setup: {}", l));
