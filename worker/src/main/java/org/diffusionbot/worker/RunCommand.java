@@ -19,6 +19,7 @@ import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.worker.engine.ComputeDevice;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 import org.diffusionbot.worker.engine.loaders.VaeFile;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
@@ -57,9 +58,11 @@ final class RunCommand {
         String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
         SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
         String vae = env.raw("VAE_PATH");
+        // the SD_* pipeline settings, read once: every model is loaded with them, and the report says them
+        PipelineOptions pipelineOptions = PipelineOptions.fromSettings();
         ModelLoader.Options loadOptions = new ModelLoader.Options(prediction, null,
-                vae == null || vae.isBlank() ? null : Path.of(vae.strip()));
-        GpuSetup setup = logSetup(config.device());
+                vae == null || vae.isBlank() ? null : Path.of(vae.strip()), pipelineOptions);
+        GpuSetup setup = logSetup(config.device(), pipelineOptions);
         if (setup.engineError() != null) {
             throw new ConfigException(setup.advice());
         }
@@ -298,8 +301,8 @@ final class RunCommand {
      * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
      * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
      */
-    private static GpuSetup logSetup(String device) {
-        GpuSetup setup = GpuSetup.probe();
+    private static GpuSetup logSetup(String device, PipelineOptions options) {
+        GpuSetup setup = GpuSetup.probe(options.cudaGraphs(), options.channelsLast());
         setup.lines().forEach(l -> LOG.info("setup: {}", l));
         String advice = setup.advice();
         boolean gpuThere = setup.gpuUsable() || setup.driverGpus() > 0;
