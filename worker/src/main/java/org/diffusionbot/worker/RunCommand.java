@@ -19,6 +19,7 @@ import org.diffusionbot.common.metrics.Metrics;
 import org.diffusionbot.worker.engine.ComputeDevice;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 import org.diffusionbot.worker.engine.loaders.VaeFile;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.io.ModelFormatException;
@@ -57,9 +58,11 @@ final class RunCommand {
         String p = env.choice("PREDICTION_TYPE", "auto", "auto", "epsilon", "v_prediction");
         SchedulerConfig.PredictionType prediction = p.equals("auto") ? null : SchedulerConfig.PredictionType.parse(p);
         String vae = env.raw("VAE_PATH");
+        // the SD_* pipeline settings, read once: every model is loaded with them, and the report says them
+        PipelineOptions pipelineOptions = PipelineOptions.fromSettings();
         ModelLoader.Options loadOptions = new ModelLoader.Options(prediction, null,
-                vae == null || vae.isBlank() ? null : Path.of(vae.strip()));
-        GpuSetup setup = logSetup(config.device());
+                vae == null || vae.isBlank() ? null : Path.of(vae.strip()), pipelineOptions);
+        GpuSetup setup = logSetup(config.device(), pipelineOptions);
         if (setup.engineError() != null) {
             throw new ConfigException(setup.advice());
         }
@@ -266,10 +269,6 @@ final class RunCommand {
     }
 
     /**
-     * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
-     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
-     */
-    /**
      * The start-up line about one add-on folder, e.g. {@code LoRAs: 5 in /models/loras (LORA_DIR): sdxl 3, sd1 2}
      * or {@code embeddings: none (EMBEDDINGS_DIR unset, no MODELS_DIR/embeddings folder)}.
      *
@@ -286,7 +285,7 @@ final class RunCommand {
         }
         Map<String, Integer> byFamily = new java.util.TreeMap<>();
         found.forEach(a -> byFamily.merge(a.family(), 1, Integer::sum));
-        StringBuilder sb = new StringBuilder(what + ": " + found.size() + " in " + dir.toAbsolutePath() + " ("
+        StringBuilder sb = new StringBuilder(what + ": " + found.size() + " in " + WorkerConfig.absolute(dir) + " ("
                 + setting + ")");
         if (!byFamily.isEmpty()) {
             sb.append(": ");
@@ -298,8 +297,12 @@ final class RunCommand {
         return sb.toString();
     }
 
-    private static GpuSetup logSetup(String device) {
-        GpuSetup setup = GpuSetup.probe();
+    /**
+     * Logs what {@code worker.jar doctor} reports about this machine, and warns loudly when a GPU is there but the
+     * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
+     */
+    private static GpuSetup logSetup(String device, PipelineOptions options) {
+        GpuSetup setup = GpuSetup.probe(options.cudaGraphs(), options.channelsLast());
         setup.lines().forEach(l -> LOG.info("setup: {}", l));
         String advice = setup.advice();
         boolean gpuThere = setup.gpuUsable() || setup.driverGpus() > 0;

@@ -39,12 +39,12 @@ final class ServedModels {
         String setting = env.raw("MODEL_PATH");
         List<String[]> entries = new ArrayList<>(); // {name or null, path}
         if (setting == null || setting.isBlank()) {
-            Path dir = Path.of(env.string("MODELS_DIR", "./models"));
+            Path dir = WorkerConfig.modelsDir(env);
             for (Path p : checkpointsIn(dir)) {
                 entries.add(new String[] {null, p.toString()});
             }
             if (entries.isEmpty()) {
-                throw new ConfigException("MODEL_PATH is not set and MODELS_DIR (" + dir.toAbsolutePath() + ") holds no "
+                throw new ConfigException("MODEL_PATH is not set and MODELS_DIR (" + dir + ") holds no "
                         + "checkpoint: point MODEL_PATH at a Stable Diffusion checkpoint (a diffusers folder, a "
                         + ".safetensors file or a Hugging Face repository id owner/name[@revision]; several: "
                         + "comma-separated, each optionally name=path), or put checkpoints in MODELS_DIR");
@@ -94,7 +94,7 @@ final class ServedModels {
                 throw new ConfigException("MODEL_PATH: " + e.getMessage());
             }
         }
-        throw new ConfigException("MODEL_PATH points at " + model.toAbsolutePath() + ", which does not exist "
+        throw new ConfigException("MODEL_PATH points at " + WorkerConfig.absolute(model) + ", which does not exist "
                 + "(and is not a Hugging Face repository id such as owner/name)");
     }
 
@@ -107,7 +107,7 @@ final class ServedModels {
             return s.filter(p -> Files.isRegularFile(p) ? p.getFileName().toString().endsWith(".safetensors")
                     : Files.isRegularFile(p.resolve("model_index.json"))).sorted().toList();
         } catch (IOException e) {
-            throw new ConfigException("MODELS_DIR: cannot list " + dir.toAbsolutePath() + ": " + e.getMessage());
+            throw new ConfigException("MODELS_DIR: cannot list " + WorkerConfig.absolute(dir) + ": " + e.getMessage());
         }
     }
 

@@ -89,7 +89,7 @@ public record WorkerConfig(
         }
         Path checker = env.raw("SAFETY_CHECKER_PATH") == null ? null : Path.of(env.raw("SAFETY_CHECKER_PATH"));
         if (checker != null && !Files.exists(checker)) {
-            throw new ConfigException("SAFETY_CHECKER_PATH points at " + checker.toAbsolutePath() + ", which does not "
+            throw new ConfigException("SAFETY_CHECKER_PATH points at " + absolute(checker) + ", which does not "
                     + "exist (a .safetensors file, or a folder with model.safetensors and config.json)");
         }
         return new WorkerConfig(first.getValue(), first.getKey(),
@@ -106,19 +106,31 @@ public record WorkerConfig(
                         "textual-inversion .safetensors embeddings"), folder(env, "LORA_DIR", "loras", "LoRA .safetensors files"));
     }
 
-    /** A folder setting, which must be a folder; unset: {@code MODELS_DIR/<dflt>} if it is one, else none. */
+    /**
+     * A folder setting, which must be a folder; unset: {@code MODELS_DIR/<dflt>} if it is one, else none. Returned
+     * (and named in errors) absolute and normalised: {@code /srv/models/loras}, not {@code /srv/./models/loras}.
+     */
     static Path folder(Env env, String name, String dflt, String what) {
         String set = env.raw(name);
         if (set == null) {
-            Path d = Path.of(env.string("MODELS_DIR", "./models")).resolve(dflt);
+            Path d = modelsDir(env).resolve(dflt);
             return Files.isDirectory(d) ? d : null;
         }
-        Path p = Path.of(set);
+        Path p = absolute(Path.of(set));
         if (!Files.isDirectory(p)) {
-            throw new ConfigException(name + " points at " + p.toAbsolutePath() + ", which is not a folder (the folder of "
-                    + what + ")");
+            throw new ConfigException(name + " points at " + p + ", which is not a folder (the folder of " + what + ")");
         }
         return p;
+    }
+
+    /** {@code MODELS_DIR} (default {@code ./models}), absolute and normalised, whether or not it exists. */
+    static Path modelsDir(Env env) {
+        return absolute(Path.of(env.string("MODELS_DIR", "./models")));
+    }
+
+    /** {@code p} absolute and normalised, for paths the worker keeps or prints ({@code ./models} → {@code /cwd/models}). */
+    static Path absolute(Path p) {
+        return p.toAbsolutePath().normalize();
     }
 
     /** The file or folder name without extension, reduced to the characters a routing key allows. */

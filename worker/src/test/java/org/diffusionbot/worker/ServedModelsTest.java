@@ -48,6 +48,34 @@ class ServedModelsTest {
         assertEquals(List.of("a-folder", "b"), List.copyOf(c.models().keySet()));
     }
 
+    /** A dotted or relative MODELS_DIR (the default is ./models) is kept and printed absolute and normalised. */
+    @Test
+    void foldersAreAbsoluteAndNormalised() throws Exception {
+        file("b.safetensors", 10);
+        Files.createDirectories(dir.resolve("loras"));
+        Files.createDirectories(dir.resolve("embeddings"));
+        Path root = dir.toAbsolutePath().normalize();
+        String dotted = dir + "/./x/../.";
+        WorkerConfig c = WorkerConfig.fromEnv(Env.of(Map.of("MODELS_DIR", dotted)));
+        assertEquals(root.resolve("loras"), c.loraDir());
+        assertEquals(root.resolve("embeddings"), c.embeddingsDir());
+        assertEquals(root.resolve("b.safetensors"), c.modelPath());
+        assertEquals("LoRAs: 0 in " + root.resolve("loras") + " (LORA_DIR)",
+                RunCommand.addonsLine("LoRAs", "LORA_DIR", "loras", Path.of(dotted, "loras"), List.of()));
+
+        Path cwd = Path.of("").toAbsolutePath();
+        assertEquals(cwd.resolve("src/test"), WorkerConfig.fromEnv(Env.of(Map.of("MODELS_DIR", dotted,
+                "LORA_DIR", "./src/main/../test/."))).loraDir());
+        ConfigException e = assertThrows(ConfigException.class,
+                () -> WorkerConfig.fromEnv(Env.of(Map.of("MODELS_DIR", "./no-such/../models-here"))));
+        assertTrue(e.getMessage().startsWith("MODEL_PATH is not set and MODELS_DIR (" + cwd.resolve("models-here")
+                + ") holds no checkpoint"), e.getMessage());
+        e = assertThrows(ConfigException.class, () -> WorkerConfig.fromEnv(Env.of(Map.of("MODELS_DIR", dotted,
+                "EMBEDDINGS_DIR", "./no-such/../embeddings-here"))));
+        assertTrue(e.getMessage().startsWith("EMBEDDINGS_DIR points at " + cwd.resolve("embeddings-here") + ", "),
+                e.getMessage());
+    }
+
     @Test
     void mistakesNameTheSetting() throws Exception {
         Path a = file("a.safetensors", 10);

@@ -124,11 +124,11 @@ public final class LoraBench {
                     if (check.contains("FAIL")) {
                         return 1;
                     }
-                    System.setProperty("SD_LORA_NATIVE", "0");
+                    NativeOps.loraNative(false);
                     try {
                         t = applyRemove(patcher, a, b, m);
                     } finally {
-                        System.clearProperty("SD_LORA_NATIVE");
+                        NativeOps.loraNative(null);
                     }
                     out.printf(Locale.ROOT, "  the same with DJL (SD_LORA_NATIVE=0): apply + remove best %.1f ms, median %.1f"
                             + " ms; switch best %.1f ms, median %.1f ms%n", t[0], t[1], t[2], t[3]);
@@ -186,7 +186,7 @@ public final class LoraBench {
         Map<String, float[]> nativeValues = values(unet, names, m);
         patcher.apply(Map.of());
         boolean restored = same(before, values(unet, names, m));
-        System.setProperty("SD_LORA_NATIVE", "0");
+        NativeOps.loraNative(false);
         Map<String, float[]> djl;
         try {
             patcher.apply(set);
@@ -194,7 +194,7 @@ public final class LoraBench {
             patcher.apply(Map.of());
             restored &= same(before, values(unet, names, m));
         } finally {
-            System.clearProperty("SD_LORA_NATIVE");
+            NativeOps.loraNative(null);
         }
         double max = 0;
         long differ = 0;

@@ -78,8 +78,6 @@ public record ImagineArgs(
                                   for euler, heun, lms, unipc, dpmpp_2m(_sde); trailing (A1111's "SGM Uniform",
                                   for Lightning/Hyper/Turbo models) for all but lcm; alone, it turns the
                                   default dpmpp_2m_karras into dpmpp_2m
-            A sidecar file next to the model (NAME.json or NAME.yaml: sampler, schedule, steps, cfg) fills the
-            --sampler, --schedule, --steps and --cfg not given (docs/MODELS.md).
               --width W, --height H   multiples of 8 in 64..2048 (default: the model's native size: %s);
                                   at most %s
               --clip-skip N       1..12, SDXL 1..11 (default 1)
@@ -94,6 +92,9 @@ public record ImagineArgs(
               --embeddings-dir DIR   textual-inversion .safetensors embeddings, used where their file name is a
                                   word of the prompt or negative prompt
               --out FILE.png      where to write the image(s)
+
+            A sidecar file next to the model (NAME.json or NAME.yaml: sampler, schedule, steps, cfg) fills the
+            --sampler, --schedule, --steps and --cfg not given (docs/MODELS.md).
             """.formatted(Sampler.ids(), Sampler.DEFAULT.id(), Schedule.ids(), nativeSizes(), sizeLimits());
 
     private static final Set<String> FLAGS = Set.of("model", "prompt", "negative", "seed", "steps", "cfg", "sampler",

@@ -18,6 +18,7 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 import org.diffusionbot.worker.engine.pipeline.RgbImage;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 
@@ -53,7 +54,9 @@ public final class DoctorCommand {
                     + "PYTORCH_VERSION, PYTORCH_FLAVOR, SD_NATIVE_OPS, SD_CUDA_GRAPHS)");
             return 2;
         }
-        GpuSetup setup = GpuSetup.probe();
+        // read once, as the worker does: the tiny model loads with them and the report says them
+        PipelineOptions options = PipelineOptions.fromSettings();
+        GpuSetup setup = GpuSetup.probe(options.cudaGraphs(), options.channelsLast());
         out.println("== worker doctor");
         setup.lines().forEach(l -> out.println("  " + l));
         if (setup.engineError() != null) {
@@ -64,7 +67,7 @@ public final class DoctorCommand {
             Path model = TinyModel.write(dir.resolve("tiny-sd15"), 0);
             NativeOps.setEnabled(false);
             long t0 = System.nanoTime();
-            List<RgbImage> cpu = generate(model, DataType.FLOAT32, Device.cpu(), 1);
+            List<RgbImage> cpu = generate(model, DataType.FLOAT32, Device.cpu(), 1, options);
             NativeOps.setEnabled(true);
             out.printf(Locale.ROOT, "  tiny model, 2 steps, 2 images on the CPU (fp32): %.1f s%n", (System.nanoTime() - t0) / 1e9);
             if (!setup.gpuUsable()) {
@@ -73,7 +76,7 @@ public final class DoctorCommand {
             Device gpu = Device.gpu();
             boolean kernels = KernelSelfCheck.QUICK.run(gpu, out);
             // twice: the second run replays the CUDA graphs the first one captured
-            List<RgbImage> onGpu = generate(model, DataType.FLOAT16, gpu, 2);
+            List<RgbImage> onGpu = generate(model, DataType.FLOAT16, gpu, 2, options);
             List<RgbImage> twiceCpu = new ArrayList<>(cpu);
             twiceCpu.addAll(cpu);
             ImageDiff diff = ImageDiff.worst(twiceCpu, onGpu);
@@ -98,9 +101,11 @@ public final class DoctorCommand {
         }
     }
 
-    private static List<RgbImage> generate(Path model, DataType dtype, Device device, int times) {
+    private static List<RgbImage> generate(Path model, DataType dtype, Device device, int times,
+            PipelineOptions options) {
         List<RgbImage> images = new ArrayList<>();
-        try (StableDiffusionPipeline p = ModelLoader.load(model, dtype, device)) {
+        try (StableDiffusionPipeline p = ModelLoader.load(model, dtype, device,
+                new ModelLoader.Options(null, null, null, options))) {
             for (int i = 0; i < times; i++) {
                 images.addAll(ImageDiff.images(p.generate(List.of(TINY_RUN), PipelineCallbacks.NONE)));
             }

@@ -5,6 +5,7 @@ import ai.djl.engine.Engine;
 import ai.djl.engine.EngineException;
 import ai.djl.ndarray.types.DataType;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 
 /**
  * Where the pipeline runs and in which precision: CPU in float32, CUDA in float16 (the numerically
@@ -23,14 +24,14 @@ public record ComputeDevice(Device device, DataType dtype) {
         try {
             gpuAvailable = Engine.getInstance().getGpuCount() > 0;
         } catch (EngineException e) {
-            throw new IllegalArgumentException(GpuSetup.probe().advice(), e);
+            throw new IllegalArgumentException(advice(), e);
         }
         return switch (mode) {
             case "cpu" -> new ComputeDevice(Device.cpu(), DataType.FLOAT32);
             case "gpu" -> {
                 if (!gpuAvailable) {
                     throw new IllegalArgumentException("a GPU was asked for but PyTorch sees no CUDA device: "
-                            + GpuSetup.probe().advice());
+                            + advice());
                 }
                 yield new ComputeDevice(Device.gpu(), DataType.FLOAT16);
             }
@@ -44,5 +45,14 @@ public record ComputeDevice(Device device, DataType dtype) {
     public String toString() {
         return (device.isGpu() ? "cuda:" + device.getDeviceId() : "cpu") + " "
                 + dtype.name().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    /**
+     * The setup's advice where libtorch did not load or no CUDA device is there: it stops at those, before CUDA graphs
+     * or the layout would matter, so the report takes the defaults' instead of reading the settings.
+     */
+    private static String advice() {
+        PipelineOptions d = PipelineOptions.DEFAULTS;
+        return GpuSetup.probe(d.cudaGraphs(), d.channelsLast()).advice();
     }
 }

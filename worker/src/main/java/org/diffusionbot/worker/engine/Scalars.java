@@ -3,6 +3,7 @@ package org.diffusionbot.worker.engine;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import java.util.function.BinaryOperator;
 
 /**
  * Arithmetic of an array with a Java number that never makes the host wait for the GPU.
@@ -27,57 +28,43 @@ public final class Scalars {
 
     /** {@code x + n}, as DJL's {@code x.add(n)}; the result belongs to x's manager. */
     public static NDArray add(NDArray x, Number n) {
-        try (NDArray s = HOST.create(n)) {
-            return x.add(s);
-        }
+        return apply(x, n, NDArray::add);
     }
 
     /** {@code x - n}, as DJL's {@code x.sub(n)}. */
     public static NDArray sub(NDArray x, Number n) {
-        try (NDArray s = HOST.create(n)) {
-            return x.sub(s);
-        }
-    }
-
-    /** {@code n - x}, as DJL's {@code x.rsub(n)}. */
-    public static NDArray rsub(Number n, NDArray x) {
-        try (NDArray s = HOST.create(n)) {
-            return x.neg().add(s);
-        }
+        return apply(x, n, NDArray::sub);
     }
 
     /** {@code x · n}, as DJL's {@code x.mul(n)}. */
     public static NDArray mul(NDArray x, Number n) {
-        try (NDArray s = HOST.create(n)) {
-            return x.mul(s);
-        }
+        return apply(x, n, NDArray::mul);
     }
 
     /** {@code x / n}, as DJL's {@code x.div(n)}. */
     public static NDArray div(NDArray x, Number n) {
-        try (NDArray s = HOST.create(n)) {
-            return x.div(s);
-        }
+        return apply(x, n, NDArray::div);
     }
 
     /** {@code x ^ n}, as DJL's {@code x.pow(n)}. */
     public static NDArray pow(NDArray x, Number n) {
-        try (NDArray s = HOST.create(n)) {
-            return x.pow(s);
-        }
+        return apply(x, n, NDArray::pow);
     }
 
     /** Elementwise {@code max(x, n)}, as DJL's {@code x.maximum(n)}. */
     public static NDArray maximum(NDArray x, Number n) {
-        try (NDArray s = HOST.create(n)) {
-            return x.maximum(s);
-        }
+        return apply(x, n, NDArray::maximum);
     }
 
     /** {@code x >= n} (boolean), as DJL's {@code x.gte(n)}. */
     public static NDArray gte(NDArray x, Number n) {
+        return apply(x, n, NDArray::gte);
+    }
+
+    /** {@code op(x, n)} with n as a 0-dim CPU tensor, freed afterwards. */
+    private static NDArray apply(NDArray x, Number n, BinaryOperator<NDArray> op) {
         try (NDArray s = HOST.create(n)) {
-            return x.gte(s);
+            return op.apply(x, s);
         }
     }
 }

@@ -80,7 +80,7 @@ public final class HubModelFetcher {
     /** {@code HF_ENDPOINT} (default https://huggingface.co), {@code HF_TOKEN}, {@code MODELS_DIR} (default ./models). */
     public static HubModelFetcher fromEnv(Env env) {
         return new HubModelFetcher(env.uri("HF_ENDPOINT", "https://huggingface.co", "http", "https"),
-                env.raw("HF_TOKEN"), Path.of(env.string("MODELS_DIR", "./models")), System.err);
+                env.raw("HF_TOKEN"), Path.of(env.string("MODELS_DIR", "./models")).toAbsolutePath().normalize(), System.err);
     }
 
     /** Pause between attempts of an interrupted transfer (tests shorten it). */

@@ -94,4 +94,21 @@ class ImagineCommandTest {
         assertTrue(help.contains("at most 1024x1024 pixels for SD 1.x and SD 2.x, 2048x2048 pixels for SDXL"), help);
         assertTrue(!help.contains("(default 512)"), help);
     }
+
+    /** The paragraph about sidecar files follows the flag list instead of splitting it. */
+    @Test
+    void helpListsEveryFlagBeforeTheSidecarParagraph() {
+        ByteArrayOutputStream stdout = new ByteArrayOutputStream();
+        assertEquals(0, ImagineCommand.run(new String[] {"--help"}, new PrintStream(stdout, true, StandardCharsets.UTF_8),
+                System.err));
+        String help = stdout.toString(StandardCharsets.UTF_8);
+        int sidecar = help.indexOf("A sidecar file next to the model");
+        assertTrue(sidecar > 0, help);
+        for (String flag : new String[] {"--model", "--sampler", "--schedule", "--width", "--lora-dir", "--out"}) {
+            int at = help.indexOf("  " + flag + " ");
+            assertTrue(at > 0 && at < sidecar, flag + " before the sidecar paragraph:\n" + help);
+        }
+        assertTrue(help.substring(sidecar).lines().noneMatch(l -> l.startsWith("  --")), help);
+        assertTrue(help.contains("--sampler, --schedule, --steps and --cfg not given (docs/MODELS.md)."), help);
+    }
 }

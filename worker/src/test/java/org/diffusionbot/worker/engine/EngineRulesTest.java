@@ -1,6 +1,7 @@
 package org.diffusionbot.worker.engine;
 
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.ndarray.NDArray;
 import com.tngtech.archunit.base.DescribedPredicate;
@@ -8,7 +9,9 @@ import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.domain.JavaMethodCall;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
+import java.util.List;
 import java.util.Set;
+import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,5 +44,22 @@ class EngineRulesTest {
                 .because("DJL puts the number on the array's device: on CUDA a copy after which the host waits for"
                         + " all queued GPU work; Scalars passes it as a CPU scalar")
                 .check(MAIN);
+    }
+
+    /**
+     * The {@code SD_*} settings are read once, where docs/GPU.md says: the native library's loader (and the one-time
+     * probes of its optional functions, which name the library in their warnings), {@code PipelineOptions.fromSettings}
+     * at model load, the setup report ({@code PYTORCH_*}, the library's path) and the GPU bench's A/B. Not in a call
+     * made per step, job or LoRA switch ({@code NativeOps.loraPatches} read {@code SD_LORA_NATIVE} at every one).
+     */
+    @Test
+    void engineSettingsAreReadOnlyWhereTheyAreReadOnce() {
+        List<String> readers = MAIN.stream().filter(c -> !c.isEquivalentTo(EngineSettings.class))
+                .flatMap(c -> c.getMethodCallsFromSelf().stream())
+                .filter(call -> call.getTargetOwner().isEquivalentTo(EngineSettings.class))
+                .map(call -> call.getOrigin().getOwner().getSimpleName() + "." + call.getOrigin().getName())
+                .distinct().sorted().toList();
+        assertEquals(List.of("FencesLinked.probe", "GpuBench.bench", "GpuSetup.advice", "GpuSetup.lines", "GpuSetup.probe",
+                "HostCopyLinked.probe", "LoraLinked.probe", "NativeOps.load", "PipelineOptions.fromSettings"), readers);
     }
 }

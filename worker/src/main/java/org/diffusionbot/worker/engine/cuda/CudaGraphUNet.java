@@ -69,11 +69,6 @@ public final class CudaGraphUNet implements AutoCloseable {
         this.enabled = wanted && device.isGpu() && NativeOps.available();
     }
 
-    /** Whether CUDA graphs are wanted: the native library is loaded and {@code SD_CUDA_GRAPHS} is not 0. */
-    public static boolean configured() {
-        return NativeOps.available() && EngineSettings.onUnlessZero("SD_CUDA_GRAPHS");
-    }
-
     /** Whether calls go through CUDA graphs. */
     public boolean enabled() {
         return enabled && NativeOps.enabled();

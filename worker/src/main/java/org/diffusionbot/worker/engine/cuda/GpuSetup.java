@@ -51,8 +51,15 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         }
     }
 
-    /** What the worker would report on this machine now (loads libtorch and the native library if not yet). */
-    public static GpuSetup probe() {
+    /**
+     * What the worker would report on this machine now (loads libtorch and the native library if not yet).
+     *
+     * @param cudaGraphs whether its pipelines are loaded with CUDA graphs wanted ({@code PipelineOptions#cudaGraphs},
+     *     read once at load: {@code SD_CUDA_GRAPHS} not 0); on in the report only with the native library loaded
+     * @param channelsLast whether they are loaded channels-last ({@code PipelineOptions#channelsLast}: {@code
+     *     SD_CHANNELS_LAST} not 0); likewise only with the library
+     */
+    public static GpuSetup probe(boolean cudaGraphs, boolean channelsLast) {
         String java = System.getProperty("java.version") + " (" + System.getProperty("java.vendor") + ")";
         String djl = Engine.getDjlVersion();
         boolean fromPath = EngineSettings.value("PYTORCH_LIBRARY_PATH") != null;
@@ -82,7 +89,7 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         boolean loaded = error == null && NativeOps.available();
         String nativeOps = error != null ? "libtorch did not load" : loaded ? null : NativeOps.unavailableReason();
         return new GpuSetup(java, djl, dir, version, fromPath, cudaBuild, error, driverGpus, List.copyOf(gpus), nativeOps,
-                loaded && CudaGraphUNet.configured(), loaded && NativeOps.channelsLastOnGpu());
+                loaded && cudaGraphs, loaded && channelsLast);
     }
 
     /** GPUs the kernel driver lists, 0 without an NVIDIA driver (or in a container given no GPU). */

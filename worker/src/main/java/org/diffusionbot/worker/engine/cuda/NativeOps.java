@@ -21,6 +21,12 @@ public final class NativeOps {
     private static final Logger LOG = LoggerFactory.getLogger(NativeOps.class);
     /** Why the library is not loaded (set by {@link #load()}, before {@link #AVAILABLE}), or null. */
     private static String unavailable;
+    // set by load(): declared before AVAILABLE, or their initialisers would run after it and overwrite them
+    /** The configured {@code SD_FP32_GROUPNORM}, restored by {@link #fp32GroupNormSplit(Boolean)}. */
+    private static boolean fp32GroupNormSplit = true;
+    /** {@code SD_LORA_NATIVE} not {@code 0}, as read when the library loaded; restored by {@link #loraNative(Boolean)}. */
+    private static boolean loraNativeConfigured = true;
+    private static volatile boolean loraNative = true;
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -56,11 +62,13 @@ public final class NativeOps {
             fp32GroupNormSplit = fp32GroupNorm;
             boolean vaeAttentionHalf = EngineSettings.onUnlessZero("SD_VAE_ATTENTION_FP16");
             setFp32AttentionInHalf(vaeAttentionHalf);
+            loraNativeConfigured = EngineSettings.onUnlessZero("SD_LORA_NATIVE");
+            loraNative = loraNativeConfigured;
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
                     + " LayerNorm kernel {}, float32 GroupNorm split statistics {}, float32 attention products in"
-                    + " float16 {})", path, bench ? "on" : "off", cudnnAttn ? "first" : "default order",
+                    + " float16 {}, LoRA patches {})", path, bench ? "on" : "off", cudnnAttn ? "first" : "default order",
                     gegluKernel ? "on" : "off", biasKernel ? "on" : "off", layerNormKernel ? "on" : "off",
-                    fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off");
+                    fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
@@ -239,10 +247,19 @@ public final class NativeOps {
 
     /**
      * Whether LoRA patches use {@link #loraAdd} and {@link #loraRestore}: the library is in use and {@code
-     * SD_LORA_NATIVE} is not {@code 0} (then DJL patches one weight at a time).
+     * SD_LORA_NATIVE} was not {@code 0} when it loaded (then DJL patches one weight at a time), or as {@link
+     * #loraNative(Boolean)} last set it.
      */
     public static boolean loraPatches() {
-        return enabled() && EngineSettings.onUnlessZero("SD_LORA_NATIVE") && LoraLinked.YES;
+        return enabled() && loraNative && LoraLinked.YES;
+    }
+
+    /**
+     * For benchmarks' A/B ({@code LoraBench}): LoRA patches through the library (true) or DJL (false) from now on;
+     * null restores the configured {@code SD_LORA_NATIVE}.
+     */
+    public static void loraNative(Boolean on) {
+        loraNative = on == null ? loraNativeConfigured : on;
     }
 
     /** Whether the loaded library has the LoRA functions (one built before them has not: DJL patches then). */
@@ -270,17 +287,6 @@ public final class NativeOps {
     public static native long contiguous(long x);
 
     public static native boolean isChannelsLast(long x);
-
-    /**
-     * Whether float16 convolution weights (and so the activations of the UNet and VAE) are kept in
-     * channels-last layout on CUDA: cuDNN's NHWC convolutions, our NHWC GroupNorm, no transposes around
-     * attention. On by default with the library; {@code SD_CHANNELS_LAST=0} turns it off. Read when called
-     * (the worker's report); a model's layout comes from its options ({@code PipelineOptions#channelsLastFor},
-     * read once at load).
-     */
-    public static boolean channelsLastOnGpu() {
-        return AVAILABLE && EngineSettings.onUnlessZero("SD_CHANNELS_LAST");
-    }
 
     /**
      * GroupNorm (+ SiLU) of (B, C, H, W): our NHWC kernels for a channels-last fp16 CUDA tensor (the
@@ -316,9 +322,6 @@ public final class NativeOps {
 
     /** Float32 GroupNorm on CUDA: statistics from a split reduction ({@code SD_FP32_GROUPNORM}, default on). */
     private static native void setFp32GroupNormSplit(boolean on);
-
-    /** The configured {@code SD_FP32_GROUPNORM}, restored by {@link #fp32GroupNormSplit(Boolean)}. */
-    private static boolean fp32GroupNormSplit = true;
 
     /**
      * For {@link KernelSelfCheck}: float32 GroupNorm with split statistics (true) or PyTorch's (false) from now on;
