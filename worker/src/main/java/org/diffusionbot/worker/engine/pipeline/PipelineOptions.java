@@ -30,8 +30,9 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
 public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch, boolean asyncPreviews,
         boolean channelsLast, boolean channelsLastFp32, int loraCacheMb) {
     /**
-     * The defaults: CUDA graphs where possible, at most 3, one image per decode, previews inside their step, float16
-     * parts channels-last, {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
+     * The defaults: CUDA graphs where possible, at most 3, one image per decode, asynchronous previews (each step's
+     * callback one step late), float16 parts channels-last, {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the
+     * device.
      */
     public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, 1, true, true, false,
             LoraPatcher.CACHE_MB);
