@@ -77,7 +77,30 @@ public final class GpuBench {
         this.out = out;
     }
 
+    /** The command line, printed for {@code --help}, no arguments or an unexpected one. */
+    static final String USAGE = """
+            usage: java -jar worker.jar bench --model DIR [--check TINY_DIR] [--diffusers FILE] [--jobs 200] [--out FILE] [--breakdown]
+                   java -jar worker.jar bench --check TINY_DIR
+                   java -jar worker.jar bench --model DIR --profile OUT_DIR
+                   java -jar worker.jar bench --lora-model DIR [--lora-rank 32] [--lora-jobs 8] [--lora-steps 20] [--lora-size N]
+            on a CUDA GPU (--lora-model also on the CPU); docs/GPU.md, "Benchmark command"
+            """;
+
+    /**
+     * Runs the bench command.
+     *
+     * @return the exit status: 0; 1 when a check fails or the LoRA bench throws; 2 for bad arguments (with
+     *     {@link #USAGE}), no CUDA device, or a refused {@code --profile}
+     */
     public static int run(String[] args, PrintStream out) throws IOException {
+        if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h"))) {
+            out.print(USAGE);
+            return 0;
+        }
+        if (args.length == 0) {
+            out.print(USAGE);
+            return 2;
+        }
         Map<String, String> opt = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -87,6 +110,7 @@ public final class GpuBench {
                 opt.put(a.substring(2), args[++i]);
             } else {
                 out.println("bench: unexpected argument " + a);
+                out.print(USAGE);
                 return 2;
             }
         }

@@ -17,7 +17,7 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The bench's command line without a GPU: --profile refuses cleanly. */
+/** The bench's command line without a GPU: --help and bad arguments print the usage, --profile refuses cleanly. */
 class GpuBenchTest {
     @TempDir
     Path tmp;
@@ -42,6 +42,24 @@ class GpuBenchTest {
         try (KernelProfiler.Range range = KernelProfiler.range("unet_call")) {
             assertTrue(range != null, "ranges are no-ops without the library");
         }
+    }
+
+    @Test
+    void helpPrintsTheUsage() throws Exception {
+        String[] r = run("--help");
+        assertEquals("0", r[0], r[1]);
+        assertEquals(GpuBench.USAGE, r[1]);
+        assertTrue(r[1].contains("--model DIR --profile OUT_DIR") && r[1].contains("--lora-model DIR"), r[1]);
+    }
+
+    @Test
+    void noArgumentsOrAnUnexpectedOnePrintTheUsage() throws Exception {
+        String[] none = run();
+        assertEquals("2", none[0], none[1]);
+        assertEquals(GpuBench.USAGE, none[1]);
+        String[] bad = run("--model");
+        assertEquals("2", bad[0], bad[1]);
+        assertEquals("bench: unexpected argument --model" + System.lineSeparator() + GpuBench.USAGE, bad[1]);
     }
 
     @Test
