@@ -450,7 +450,7 @@ public final class GpuBench {
                 note.append("; UNet alone ").append(steps).append(" x ").append(unetMs).append(" ms");
             }
             if (timer.count("preview") > 0) {
-                note.append(String.format(Locale.ROOT, "; %d previews %.1f ms on the host", timer.count("preview"),
+                note.append(String.format(Locale.ROOT, "; %d previews %.1f ms in their callbacks, waits for their x0 copies included", timer.count("preview"),
                         timer.ms("preview")));
             }
             out.printf(Locale.ROOT, "  phases (synchronised): text %.1f ms, latents %.1f ms, denoise %.1f ms (%s), "
