@@ -375,6 +375,19 @@ struct Graph {
   explicit Graph(c10::cuda::CUDAStream s) : stream(s) {}
 };
 
+// A new event recorded on the current stream, owned by the caller (HostCopy, StepFence); a CUDA error throws, naming
+// `what`.
+cudaEvent_t record_event(const char* what) {
+  cudaEvent_t e = nullptr;
+  cudaError_t err = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
+  if (err == cudaSuccess) err = cudaEventRecord(e, c10::cuda::getCurrentCUDAStream().stream());
+  if (err != cudaSuccess) {
+    if (e != nullptr) cudaEventDestroy(e);
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
+  }
+  return e;
+}
+
 }  // namespace
 
 extern "C" {
@@ -530,9 +543,7 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_hostC
   // non_blocking into pinned memory: a cudaMemcpyAsync on the current stream (after a cast / row-major copy on the
   // device where needed); the host allocator keeps the block until the copy is done, even if it is freed before
   copy->host.copy_(src, /*non_blocking=*/true);
-  cudaError_t err = cudaEventCreateWithFlags(&copy->done, cudaEventDisableTiming);
-  if (err == cudaSuccess) err = cudaEventRecord(copy->done, c10::cuda::getCurrentCUDAStream().stream());
-  if (err != cudaSuccess) throw std::runtime_error(std::string("hostCopyStart: ") + cudaGetErrorString(err));
+  copy->done = record_event("hostCopyStart");
   return reinterpret_cast<jlong>(copy.release());
   NATIVE_END(0)
 }
@@ -561,17 +572,10 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_hostCo
   NATIVE_END()
 }
 
-// NativeOps.fenceRecord: a CUDA event recorded on the current stream (StepFence); 0 on a CPU-only build of libtorch.
+// NativeOps.fenceRecord: a CUDA event recorded on the current stream (StepFence; fenceRelease frees it).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fenceRecord(JNIEnv* env, jclass) {
   NATIVE_BEGIN
-  cudaEvent_t e = nullptr;
-  cudaError_t err = cudaEventCreateWithFlags(&e, cudaEventDisableTiming);
-  if (err == cudaSuccess) err = cudaEventRecord(e, c10::cuda::getCurrentCUDAStream().stream());
-  if (err != cudaSuccess) {
-    if (e != nullptr) cudaEventDestroy(e);
-    throw std::runtime_error(std::string("fenceRecord: ") + cudaGetErrorString(err));
-  }
-  return reinterpret_cast<jlong>(e);
+  return reinterpret_cast<jlong>(record_event("fenceRecord"));
   NATIVE_END(0)
 }
 

@@ -189,18 +189,7 @@ public final class NativeOps {
 
     /** Whether the loaded library has the host-copy functions (one built before them has not: synchronous copies). */
     private static final class HostCopyLinked {
-        static final boolean YES = probe();
-
-        private static boolean probe() {
-            try {
-                hostCopyFree(0);
-                return true;
-            } catch (UnsatisfiedLinkError e) {
-                LOG.warn("{} has no host-copy functions (built before them): previews copy x0 synchronously; rebuild it",
-                        EngineSettings.value("SD_NATIVE_OPS"));
-                return false;
-            }
-        }
+        static final boolean YES = linked(() -> hostCopyFree(0), "host-copy", "previews copy x0 synchronously");
     }
 
     static native long fenceRecord();
@@ -214,17 +203,23 @@ public final class NativeOps {
 
     /** Whether the loaded library has the fence functions (one built before them has not: no fences). */
     private static final class FencesLinked {
-        static final boolean YES = probe();
+        static final boolean YES = linked(() -> fenceRelease(0, false), "fence",
+                "the step loop does not bound how far the host runs ahead");
+    }
 
-        private static boolean probe() {
-            try {
-                fenceRelease(0, false);
-                return true;
-            } catch (UnsatisfiedLinkError e) {
-                LOG.warn("{} has no fence functions (built before them): the step loop does not bound how far the"
-                        + " host runs ahead; rebuild it", EngineSettings.value("SD_NATIVE_OPS"));
-                return false;
-            }
+    /**
+     * Whether the loaded library has a group of functions added after its first release: {@code call} (one of them,
+     * harmless with empty arguments) runs, or it throws {@link UnsatisfiedLinkError} and one warning says what a
+     * library built before them means ({@code without}) and to rebuild it. Called once per group (a holder class).
+     */
+    private static boolean linked(Runnable call, String group, String without) {
+        try {
+            call.run();
+            return true;
+        } catch (UnsatisfiedLinkError e) {
+            LOG.warn("{} has no {} functions (built before them): {}; rebuild it", EngineSettings.value("SD_NATIVE_OPS"),
+                    group, without);
+            return false;
         }
     }
 
@@ -264,18 +259,8 @@ public final class NativeOps {
 
     /** Whether the loaded library has the LoRA functions (one built before them has not: DJL patches then). */
     private static final class LoraLinked {
-        static final boolean YES = probe();
-
-        private static boolean probe() {
-            try {
-                loraRestore(new long[0], new long[0], new long[0], new long[0]);
-                return true;
-            } catch (UnsatisfiedLinkError e) {
-                LOG.warn("{} has no LoRA functions (built before them): LoRA switches go through DJL; rebuild it",
-                        EngineSettings.value("SD_NATIVE_OPS"));
-                return false;
-            }
-        }
+        static final boolean YES = linked(() -> loraRestore(new long[0], new long[0], new long[0], new long[0]), "LoRA",
+                "LoRA switches go through DJL");
     }
 
     /** Copies each {@code originals[i]} back into its rows of {@code storages[i]} (as {@link #loraAdd} addresses them). */
