@@ -1,6 +1,7 @@
 // Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm (with NHWC
 // kernels of our own in group_norm_nhwc.cu, which can add a bias and time embedding first), layer norm
-// and residual add + layer norm (layer_norm.cu), channels-last conversion, GEGLU (geglu.cu), CUDA
+// and residual add + layer norm (layer_norm.cu), channels-last conversion (1x1 convolutions of channels-last
+// inputs as matrix products), GEGLU (geglu.cu), CUDA
 // graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies (previews), and CUDA
 // caching-allocator statistics.
 //
@@ -306,6 +307,37 @@ at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const s
   return y;
 }
 
+// A 1x1 convolution (stride 1, no padding) of an fp16 channels-last CUDA x (B, Cin, H, W) as a matrix product: x's
+// memory is the (B·H·W, Cin) matrix, a 1x1 weight's (Cout, Cin, 1, 1) memory the (Cout, Cin) one (checked by strides:
+// channels-last or row-major alike), and the (B·H·W, Cout) product's memory is the channels-last (B, Cout, H, W)
+// output, so no copies. The bias goes into the product's epilogue (at::linear: addmm, cuBLASLt's bias epilogue, as
+// nn.Linear runs) when nothing else is added; with a per-sample bias or a residual, bias_add's one pass adds all of
+// them, as after cuDNN. Returns an undefined tensor where it does not apply (the caller takes at::convolution).
+// SD_CONV1X1_GEMM=0: cuDNN for these too.
+std::atomic<bool> conv1x1_gemm_on{true};
+
+at::Tensor conv1x1_gemm(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+                        const std::optional<at::Tensor>& nbias, const std::optional<at::Tensor>& residual,
+                        int64_t stride, int64_t padding) {
+  if (!conv1x1_gemm_on.load() || stride != 1 || padding != 0 || !x.is_cuda() || x.dim() != 4 || w.dim() != 4 ||
+      x.scalar_type() != at::kHalf || w.scalar_type() != at::kHalf || w.device() != x.device() ||
+      w.size(2) != 1 || w.size(3) != 1 || w.size(1) != x.size(1) || x.numel() == 0 ||
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast) ||
+      (bias && !(bias->is_cuda() && bias->scalar_type() == at::kHalf && bias->dim() == 1 &&
+                 bias->size(0) == w.size(0)))) {
+    return {};
+  }
+  const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), wd = x.size(3), cout = w.size(0);
+  auto w2d = w.select(3, 0).select(2, 0);  // (Cout, Cin), a view
+  if (w2d.stride(1) != 1 || w2d.stride(0) != cin) return {};
+  RECORD_FUNCTION("sd::conv1x1_gemm", std::vector<c10::IValue>({x, w}));  // an op of its own in kernel profiles
+  auto x2d = x.permute({0, 2, 3, 1}).view({n * h * wd, cin});  // channels-last memory: a view
+  const bool fuse_bias = bias && !nbias && !residual;
+  auto y2d = fuse_bias ? at::linear(x2d, w2d, *bias) : at::mm(x2d, w2d.t());
+  auto y = y2d.view({n, h, wd, cout}).permute({0, 3, 1, 2});  // (B, Cout, H, W) channels-last, a view
+  return fuse_bias ? y : bias_add(y, bias, nbias, residual);
+}
+
 // GroupNorm (+ SiLU) of x + bias (C) + nbias (B or 1, C) (each optional; nbias shaped as for bias_add): a ResNet
 // block's conv1 output without its bias, with the time embedding. Our NHWC kernels add both where they read x (the sum
 // rounded to fp16 as bias_add rounds it: the same values normalised, without bias_add's pass over the tensor); with
@@ -506,10 +538,13 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_
 }
 
 // torch.nn.Conv2d (groups 1) without its bias, then conv bias + nbias (B, C) per sample and channel + residual
-// (B, C, H, W) added in one pass (bias_add); b, nbias and residual may be 0 (all 0: the bare convolution).
+// (B, C, H, W) added in one pass (bias_add); b, nbias and residual may be 0 (all 0: the bare convolution). A 1x1
+// convolution of an fp16 channels-last input runs as a matrix product (conv1x1_gemm; SD_CONV1X1_GEMM=0: cuDNN).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_conv2d(
     JNIEnv* env, jclass, jlong x, jlong w, jlong b, jint stride, jint padding, jlong nbias, jlong residual) {
   NATIVE_BEGIN
+  auto gemm = conv1x1_gemm(T(x), T(w), opt(b), opt(nbias), opt(residual), stride, padding);
+  if (gemm.defined()) return wrap(std::move(gemm));
   auto y = at::convolution(T(x), T(w), std::nullopt, {stride, stride}, {padding, padding}, {1, 1}, false, {0, 0}, 1);
   return wrap(bias_add(y, opt(b), opt(nbias), opt(residual)));
   NATIVE_END(0)
@@ -706,6 +741,12 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setFp3
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setBiasKernel(JNIEnv* env, jclass,
                                                                                       jboolean on) {
   bias_kernel_on.store(on);
+}
+
+// 1x1 convolutions of fp16 channels-last inputs as matrix products (conv1x1_gemm; on = true, the default) or cuDNN's.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setConv1x1Gemm(JNIEnv* env, jclass,
+                                                                                       jboolean on) {
+  conv1x1_gemm_on.store(on);
 }
 
 // cuDNN autotuning (torch.backends.cudnn.benchmark).

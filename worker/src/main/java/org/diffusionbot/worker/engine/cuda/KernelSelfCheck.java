@@ -14,8 +14,8 @@ import java.util.Locale;
 
 /**
  * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels, the one-pass GEGLU gate, the
- * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel)
- * against PyTorch on the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with
+ * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, and 1x1 convolutions
+ * as matrix products) against PyTorch on the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with
  * PyTorch in fp32 on the same fp16 inputs. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}),
  * {@code worker.jar bench --check} those of SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
  *
@@ -30,9 +30,13 @@ import java.util.Locale;
  *                  block's conv1 output without its bias, and its time embedding), each run with mean 0 and mean 40
  *                  (spread 2), with a per-sample bias (B rows), one row for all, and the bias alone (the VAE's
  *                  blocks), channels-last (our kernels) and row-major (the fallback: PyTorch's adds and group_norm)
+ * @param conv1x1   (B, Cin, H, W, Cout) shapes for 1x1 convolutions of channels-last fp16 inputs, the matrix-product
+ *                  path against cuDNN's convolution ({@code NativeOps.conv2d} with {@code SD_CONV1X1_GEMM} on and
+ *                  off), each run with the bias alone (in the product's epilogue) and bias + residual (bias_add's
+ *                  pass); the oracle is the fp32 matrix product (not cuDNN's fp32 convolution, which may run in TF32)
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
-        long[][] biasGroupNorm) {
+        long[][] biasGroupNorm, long[][] conv1x1) {
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
@@ -42,21 +46,25 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{16 * 4096, 320}, {2 * 4096, 640}, {2 * 1024, 1280}, {16 * 256, 1280}, {2 * 77, 768},
                 {3, 2048}, {5, 40}, {4, 2056}},
             new long[][] {{16, 320, 64, 64, 32}, {16, 1280, 8, 8, 32}, {2, 640, 32, 32, 32}, {1, 512, 64, 64, 32},
-                {3, 40, 24, 16, 8}, {2, 4160, 4, 4, 32}});
+                {3, 40, 24, 16, 8}, {2, 4160, 4, 4, 32}},
+            new long[][] {{16, 320, 64, 64, 320}, {2, 640, 32, 32, 1280}, {16, 1280, 8, 8, 1280}, {16, 960, 32, 32, 640},
+                {1, 256, 512, 512, 128}, {1, 4, 64, 64, 4}, {3, 40, 5, 7, 24}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
             new long[][] {{2 * 256, 2560}, {3, 16}},
             new long[][] {{2, 320, 16, 16}, {3, 8, 5, 7}},
             new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}},
-            new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}});
+            new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}},
+            new long[][] {{2, 320, 16, 16, 320}, {3, 40, 5, 7, 24}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
         if (!NativeOps.available()) {
             return true;
         }
-        return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out);
+        return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
+                & conv1x1(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -255,6 +263,69 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             }
                             ok &= matches(out, label, exact, ours, torch16);
                         }
+                    }
+                }
+            }
+        }
+        return ok;
+    }
+
+    private boolean conv1x1(Device gpu, PrintStream out) {
+        out.println("== 1x1 convolutions of channels-last inputs as matrix products vs cuDNN's convolution (fp16 on CUDA;"
+                + " oracle: the fp32 matrix product)");
+        if (!NativeOps.conv1x1GemmLinked()) {
+            out.println("  the library has no 1x1-convolution GEMM path (built before it): skipped");
+            return true;
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : conv1x1) {
+                long cin = sh[1];
+                long cout = sh[4];
+                Shape shape = new Shape(sh[0], cin, sh[2], sh[3]);
+                Shape outShape = new Shape(sh[0], cout, sh[2], sh[3]);
+                for (boolean withResidual : new boolean[] {false, true}) {
+                    try (NDManager t = m.newSubManager()) {
+                        NDArray x = t.randomNormal(shape).toType(DataType.FLOAT16, false);
+                        NDArray w = mul(t.randomNormal(new Shape(cout, cin, 1, 1)), (float) (1 / Math.sqrt(cin)))
+                                .toType(DataType.FLOAT16, false);
+                        NDArray b = t.randomNormal(new Shape(cout)).toType(DataType.FLOAT16, false);
+                        NDArray r = withResidual ? t.randomNormal(outShape).toType(DataType.FLOAT16, false) : null;
+                        // the oracle: (B·H·W, Cin) x (Cin, Cout) in fp32, + bias (+ residual), back to (B, Cout, H, W)
+                        NDArray rows = x.toType(DataType.FLOAT32, false).transpose(0, 2, 3, 1).reshape(-1, cin);
+                        NDArray exact = rows.matMul(w.toType(DataType.FLOAT32, false).reshape(cout, cin).transpose())
+                                .add(b.toType(DataType.FLOAT32, false));
+                        if (r != null) {
+                            exact = exact.add(r.toType(DataType.FLOAT32, false).transpose(0, 2, 3, 1).reshape(-1, cout));
+                        }
+                        exact = exact.reshape(sh[0], sh[2], sh[3], cout).transpose(0, 3, 1, 2);
+                        // as the models hold them: channels-last activations and weights
+                        NDArray xc = NativeOps.toChannelsLast(x);
+                        NDArray wc = NativeOps.toChannelsLast(w);
+                        NDArray rc = r == null ? null : NativeOps.toChannelsLast(r);
+                        NDArray cudnn;
+                        NDArray ours;
+                        try {
+                            NativeOps.conv1x1Gemm(false);
+                            cudnn = NativeOps.wrap(xc, NativeOps.conv2d(NativeOps.h(xc), NativeOps.h(wc), NativeOps.h(b),
+                                    1, 0, 0L, NativeOps.h(rc)));
+                            NativeOps.conv1x1Gemm(true);
+                            ours = NativeOps.wrap(xc, NativeOps.conv2d(NativeOps.h(xc), NativeOps.h(wc), NativeOps.h(b),
+                                    1, 0, 0L, NativeOps.h(rc)));
+                        } finally {
+                            NativeOps.conv1x1Gemm(null);
+                        }
+                        String label = String.format(Locale.ROOT, "%-18s -> %4d %-13s", shape, cout,
+                                withResidual ? "bias+residual" : "bias");
+                        // the product's memory is the channels-last output: a view, no copy
+                        boolean layout = ours.getShape().equals(outShape) && (NativeOps.isChannelsLast(NativeOps.h(ours))
+                                || sh[2] * sh[3] == 1);
+                        if (!layout) {
+                            out.printf(Locale.ROOT, "  %s: output %s is not channels-last -> FAIL%n", label,
+                                    ours.getShape());
+                            ok = false;
+                        }
+                        ok &= matches(out, label, exact, ours, cudnn);
                     }
                 }
             }

@@ -29,6 +29,10 @@ public final class NativeOps {
     private static volatile boolean loraNative = true;
     /** {@code SD_FUSED_BIAS_NORM} not {@code 0}, as read when the library loaded ({@link #fusedBiasNorm()}). */
     private static boolean fusedBiasNorm = true;
+    /** {@code SD_CONV1X1_GEMM} not {@code 0}, as read when the library loaded; restored by {@link #conv1x1Gemm(Boolean)}. */
+    private static boolean conv1x1Gemm = true;
+    /** Whether the library has {@link #setConv1x1Gemm} (one built before it has not: cuDNN runs 1x1 convolutions). */
+    private static boolean conv1x1GemmLinked;
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -67,12 +71,16 @@ public final class NativeOps {
             loraNativeConfigured = EngineSettings.onUnlessZero("SD_LORA_NATIVE");
             loraNative = loraNativeConfigured;
             fusedBiasNorm = EngineSettings.onUnlessZero("SD_FUSED_BIAS_NORM");
+            conv1x1Gemm = EngineSettings.onUnlessZero("SD_CONV1X1_GEMM");
+            conv1x1GemmLinked = linked(() -> setConv1x1Gemm(conv1x1Gemm), "1x1-convolution GEMM",
+                    "1x1 convolutions run in cuDNN");
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
-                    + " ResNet bias + GroupNorm fused {}, LayerNorm kernel {}, float32 GroupNorm split statistics {},"
-                    + " float32 attention products in float16 {}, LoRA patches {})", path, bench ? "on" : "off",
-                    cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off", biasKernel ? "on" : "off",
-                    fusedBiasNorm ? "on" : "off", layerNormKernel ? "on" : "off", fp32GroupNorm ? "on" : "off",
-                    vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
+                    + " ResNet bias + GroupNorm fused {}, 1x1 convolutions as GEMM {}, LayerNorm kernel {},"
+                    + " float32 GroupNorm split statistics {}, float32 attention products in float16 {}, LoRA patches {})",
+                    path, bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off",
+                    biasKernel ? "on" : "off", fusedBiasNorm ? "on" : "off",
+                    conv1x1Gemm && conv1x1GemmLinked ? "on" : "off", layerNormKernel ? "on" : "off",
+                    fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
@@ -128,7 +136,9 @@ public final class NativeOps {
      * {@code torch.nn.Conv2d} (groups 1, dilation 1) of x (B, Cin, H, W) with weight (C, Cin, k, k), then its bias
      * (C), {@code nbias} (B, C) per sample and channel (a ResNet's time embedding) and {@code residual} (B, C, H', W')
      * added in one pass (our kernel for fp16 channels-last CUDA tensors, {@code SD_BIAS_KERNEL=0}: PyTorch's adds).
-     * {@code nbias} and {@code residual} may be 0.
+     * {@code nbias} and {@code residual} may be 0. A 1x1 convolution (stride 1, no padding) of an fp16 channels-last
+     * input runs as one matrix product over the (B·H·W, Cin) view, its bias in the product's epilogue when nothing else
+     * is added, and returns a channels-last view of the product ({@code SD_CONV1X1_GEMM=0}: cuDNN).
      */
     public static native long conv2d(long x, long w, long b, int stride, int padding, long nbias, long residual);
 
@@ -342,6 +352,22 @@ public final class NativeOps {
     private static native void setGegluKernel(boolean on);
 
     private static native void setBiasKernel(boolean on);
+
+    /** 1x1 convolutions of fp16 channels-last inputs as matrix products ({@code SD_CONV1X1_GEMM}, default on). */
+    private static native void setConv1x1Gemm(boolean on);
+
+    /** Whether the loaded library can run 1x1 convolutions as matrix products (the kernel checks skip them if not). */
+    static boolean conv1x1GemmLinked() {
+        return AVAILABLE && conv1x1GemmLinked;
+    }
+
+    /**
+     * For {@link KernelSelfCheck}: 1x1 convolutions as matrix products (true) or through cuDNN (false) from now on;
+     * null restores the configured {@code SD_CONV1X1_GEMM}. Needs {@link #conv1x1GemmLinked()}.
+     */
+    static void conv1x1Gemm(Boolean on) {
+        setConv1x1Gemm(on == null ? conv1x1Gemm : on);
+    }
 
     /** Float32 GroupNorm on CUDA: statistics from a split reduction ({@code SD_FP32_GROUPNORM}, default on). */
     private static native void setFp32GroupNormSplit(boolean on);
