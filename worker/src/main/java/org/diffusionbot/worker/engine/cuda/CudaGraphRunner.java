@@ -192,29 +192,31 @@ public final class CudaGraphRunner implements AutoCloseable {
             m.close();
             throw e;
         }
-        NDArray[] statics = new NDArray[inputs.length];
-        for (int i = 0; i < inputs.length; i++) {
-            if (inputs[i] != null) {
-                statics[i] = inputs[i].duplicate(); // outside the capture: not in the pool
-                statics[i].attach(m);
-            }
-        }
-        Captured c = new Captured(m, g, statics);
+        Captured c = new Captured(m, g, new NDArray[inputs.length]);
         boolean ok = false;
-        backend.sync();
-        backend.enter(g);
         try {
-            try (NDManager warm = m.newSubManager()) { // warm-up on the capture stream (kernels, workspaces)
-                forward.apply(warm, c.inputs);
+            for (int i = 0; i < inputs.length; i++) {
+                if (inputs[i] != null) {
+                    c.inputs[i] = inputs[i].duplicate(); // before the capture: not in the pool
+                    c.inputs[i].attach(m);
+                }
             }
-            // the warm-up's memory is cached for the side stream, where nothing will reuse it, and the capture
-            // allocates from the pool: without this the eager working set and the captured one would both be held
-            // (twice a float32 SDXL decode's ~4 GiB) until after the capture
-            backend.releaseCache();
-            c.outputs = backend.capture(g, () -> forward.apply(m, c.inputs));
+            backend.sync();
+            backend.enter(g);
+            try {
+                try (NDManager warm = m.newSubManager()) { // warm-up on the capture stream (kernels, workspaces)
+                    forward.apply(warm, c.inputs);
+                }
+                // the warm-up's memory is cached for the side stream, and the capture allocates from the pool, not
+                // from that cache: released first, or the eager working set and the captured one would both be held
+                // (twice a float32 SDXL decode's ~4 GiB)
+                backend.releaseCache();
+                c.outputs = backend.capture(g, () -> forward.apply(m, c.inputs));
+            } finally {
+                backend.exit(g);
+            }
             ok = true;
         } finally {
-            backend.exit(g);
             if (!ok) {
                 c.close();
             }
