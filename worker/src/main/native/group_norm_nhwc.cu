@@ -13,6 +13,12 @@
 //      eps), gamma and beta into y = x * a + b per (sample, channel);
 //   3. apply_norm: the same thread grid as 1., each thread keeps a and b of its channels in registers and
 //      writes y = x * a + b (then SiLU) over its rows, 8 halves per load.
+// Optionally the input is x + bias[c] + nbias[n, c] (a convolution's output without its bias, and a ResNet block's
+// time embedding): each kernel adds them in registers where it reads x, summed in fp32 and rounded once to fp16 as
+// bias_add.cu rounds them, so the norm sees the very fp16 values bias_add would have written, and the bias pass (a
+// read and a write of the tensor) and the biased tensor itself disappear.
+// group_stats stays a launch of its own: folded into apply_norm, each of its blocks would add up all of its sample's
+// partials again (chunks * 2c floats, e.g. 86 chunks of 640 floats for 320 channels at 64x64 and batch 2).
 // No torch headers here: sd_native_ops.cc allocates the tensors and passes raw pointers and the
 // current stream.
 #include <cuda_fp16.h>
@@ -20,6 +26,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 namespace {
 
@@ -32,13 +39,44 @@ union Pack8 {
   __half2 h[4];
 };
 
-__device__ __forceinline__ void unpack(const Pack8& p, float* f) {
+// The additive per-channel terms of the input: bias (c) and nbias (rows of c, row n at n * nbias_stride: stride c, or
+// 0 for one row shared by every sample), each fp16 or null.
+struct Addend {
+  const __half* bias;
+  const __half* nbias;
+  int64_t nbias_stride;
+};
+
+// BIAS: x + b + t per channel as bias_add.cu computes it (fp32 sum in this order, rounded once to fp16), then as
+// float; otherwise x as float. b, t: the packs of the bias and nbias row at the same 8 channels (zeros for none).
+template <bool BIAS>
+__device__ __forceinline__ void unpack_add(const Pack8& p, const Pack8& b, const Pack8& t, float* f) {
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
-    const float2 v = __half22float2(p.h[j]);
+    float2 v = __half22float2(p.h[j]);
+    if (BIAS) {
+      const float2 fb = __half22float2(b.h[j]);
+      const float2 ft = __half22float2(t.h[j]);
+      v = __half22float2(__floats2half2_rn(v.x + fb.x + ft.x, v.y + fb.y + ft.y));
+    }
     f[2 * j] = v.x;
     f[2 * j + 1] = v.y;
   }
+}
+
+// The packs of the bias and of sample n's nbias row at 8-channel column col (zeros for a term that is null, or when
+// !has: a column the thread does not own).
+__device__ __forceinline__ void load_addend(const Addend& add, int n, int col, bool has, Pack8& b, Pack8& t) {
+  b.u = has && add.bias != nullptr ? reinterpret_cast<const uint4*>(add.bias)[col] : make_uint4(0, 0, 0, 0);
+  t.u = has && add.nbias != nullptr ? reinterpret_cast<const uint4*>(add.nbias + n * add.nbias_stride)[col]
+                                    : make_uint4(0, 0, 0, 0);
+}
+
+// One channel's value at one pixel with the addend, as unpack_add<true> computes it (group_stats' pivots).
+__device__ __forceinline__ float value_add(__half x, const Addend& add, int n, int ch) {
+  const float b = add.bias != nullptr ? __half2float(add.bias[ch]) : 0.f;
+  const float t = add.nbias != nullptr ? __half2float(add.nbias[n * add.nbias_stride + ch]) : 0.f;
+  return __half2float(__float2half_rn(__half2float(x) + b + t));
 }
 
 // Thread layout of channel_sums and apply_norm for C channels: `columns` 8-channel columns per thread,
@@ -59,20 +97,27 @@ Layout layout_for(int c) {
   return l;
 }
 
-// Rows (loads) per thread and iteration: more in flight for one column, fewer registers for two.
-template <int COLS>
+// Rows (loads) per thread and iteration: more in flight for one column, fewer registers for two, and one fewer for one
+// column with an addend (its bias and nbias packs take 8 more registers: with 4 rows ptxas spills at the 64 registers
+// that two blocks of 512 threads per SM allow).
+template <int COLS, bool BIAS>
 __host__ __device__ constexpr int unroll() {
-  return COLS == 1 ? 4 : 2;
+  return COLS == 1 ? (BIAS ? 3 : 4) : 2;
 }
+
+// Row indices within a sample: 32-bit in the kernels with an addend (fewer registers; sd_group_norm_nhwc_biased_supported
+// keeps hw * c / 8 well below 2^31), 64-bit otherwise.
+template <bool BIAS>
+using Row = typename std::conditional<BIAS, int, int64_t>::type;
 
 // The packs of U rows (row, row + slots, ...) in a thread's columns (lane, lane + tpr, ...), all loads issued
 // before any is used; zeros past row1 and in the columns the thread does not own.
-template <int U, int COLS>
-__device__ __forceinline__ void load_rows(Pack8 (&v)[U][COLS], const uint4* __restrict__ rows, int64_t row,
-                                          int64_t row1, int slots, int c8, int lane, int tpr, const bool (&has)[COLS]) {
+template <int U, int COLS, typename R>
+__device__ __forceinline__ void load_rows(Pack8 (&v)[U][COLS], const uint4* __restrict__ rows, R row, R row1,
+                                          int slots, int c8, int lane, int tpr, const bool (&has)[COLS]) {
 #pragma unroll
   for (int u = 0; u < U; ++u) {
-    const int64_t r = row + static_cast<int64_t>(u) * slots;
+    const R r = row + static_cast<R>(u) * slots;
 #pragma unroll
     for (int k = 0; k < COLS; ++k) {
       v[u][k].u = (r < row1 && has[k]) ? rows[r * c8 + lane + k * tpr] : make_uint4(0, 0, 0, 0);
@@ -80,11 +125,11 @@ __device__ __forceinline__ void load_rows(Pack8 (&v)[U][COLS], const uint4* __re
   }
 }
 
-template <int COLS>
+template <int COLS, bool BIAS>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
-    channel_sums(const __half* __restrict__ x, float* __restrict__ partial, int64_t hw, int c, int64_t rows_per_block,
-                 int tpr) {
-  constexpr int U = unroll<COLS>();
+    channel_sums(const __half* __restrict__ x, Addend add, float* __restrict__ partial, int64_t hw, int c,
+                 int64_t rows_per_block, int tpr) {
+  constexpr int U = unroll<COLS, BIAS>();
   __shared__ __align__(16) float sh[kMaxThreads * 8 * COLS];
   const int n = blockIdx.y;
   const int chunk = blockIdx.x;
@@ -93,31 +138,34 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
   const int slot = threadIdx.x / tpr;
   const int slots = blockDim.x / tpr;
   const uint4* sample = reinterpret_cast<const uint4*>(x + static_cast<int64_t>(n) * hw * c);
-  const int64_t row0 = static_cast<int64_t>(chunk) * rows_per_block;
-  const int64_t row1 = row0 + rows_per_block < hw ? row0 + rows_per_block : hw;
+  const int64_t first = static_cast<int64_t>(chunk) * rows_per_block;
+  const Row<BIAS> row0 = static_cast<Row<BIAS>>(first);
+  const Row<BIAS> row1 = static_cast<Row<BIAS>>(first + rows_per_block < hw ? first + rows_per_block : hw);
 
   float pivot[COLS][8], s1[COLS][8], s2[COLS][8];
   bool has[COLS];
+  Pack8 xb[COLS], xt[COLS];  // the addend's bias and nbias packs (BIAS)
 #pragma unroll
   for (int k = 0; k < COLS; ++k) {
     has[k] = lane + k * tpr < c8;
+    if (BIAS) load_addend(add, n, lane + k * tpr, has[k], xb[k], xt[k]);
     Pack8 p;
     p.u = has[k] ? sample[lane + k * tpr] : make_uint4(0, 0, 0, 0);  // pixel 0 of the sample
-    unpack(p, pivot[k]);
+    unpack_add<BIAS>(p, xb[k], xt[k], pivot[k]);
 #pragma unroll
     for (int j = 0; j < 8; ++j) s1[k][j] = s2[k][j] = 0.f;
   }
-  // a column a thread does not own reads zeros against a zero pivot: it adds nothing
-  for (int64_t row = row0 + slot; row < row1; row += U * slots) {
+  // a column a thread does not own reads zeros (and a zero addend) against a zero pivot: it adds nothing
+  for (Row<BIAS> row = row0 + slot; row < row1; row += U * slots) {
     Pack8 v[U][COLS];
     load_rows<U, COLS>(v, sample, row, row1, slots, c8, lane, tpr, has);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      if (row + static_cast<int64_t>(u) * slots >= row1) break;
+      if (row + static_cast<Row<BIAS>>(u) * slots >= row1) break;
 #pragma unroll
       for (int k = 0; k < COLS; ++k) {
         float f[8];
-        unpack(v[u][k], f);
+        unpack_add<BIAS>(v[u][k], xb[k], xt[k], f);
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
           const float a = f[j] - pivot[k][j];
@@ -164,9 +212,10 @@ __device__ __forceinline__ double block_sum(double v, double* sh) {
 // One block per (group, sample): mean and 1/sqrt(var + eps) of the group from the channel_sums partials (in
 // fp64), folded with gamma and beta into ab = [a (c floats), b (c floats)] per sample, y = x * a + b.
 //   sum over the group of (x - mean)^2 = sum over channels of s2 - 2 (mean - p) s1 + hw (mean - p)^2
-// expanded into five sums over (chunk, channel) and channel.
+// expanded into five sums over (chunk, channel) and channel. With an addend (bias or nbias not null) the pivots are
+// pixel 0's values with it, as channel_sums<COLS, true> took them.
 __global__ void __launch_bounds__(kStatsThreads)
-    group_stats(const __half* __restrict__ x, const float* __restrict__ partial, int chunks,
+    group_stats(const __half* __restrict__ x, Addend add, const float* __restrict__ partial, int chunks,
                 const __half* __restrict__ gamma, const __half* __restrict__ beta, float* __restrict__ ab, int64_t hw,
                 int c, int groups, float eps) {
   __shared__ double sh[kStatsThreads / 32];
@@ -176,6 +225,7 @@ __global__ void __launch_bounds__(kStatsThreads)
   const int ch0 = g * d;
   const __half* first = x + static_cast<int64_t>(n) * hw * c;  // the pivots: pixel 0 of the sample
   const float* part = partial + static_cast<int64_t>(n) * chunks * 2 * c;
+  const bool biased = add.bias != nullptr || add.nbias != nullptr;
   double s1 = 0, s2 = 0, ps1 = 0, p1 = 0, p2 = 0;
 #pragma unroll 4
   for (int i = threadIdx.x; i < chunks * d; i += blockDim.x) {  // (chunk, channel) pairs, several loads in flight
@@ -184,10 +234,12 @@ __global__ void __launch_bounds__(kStatsThreads)
     const double a = part[static_cast<int64_t>(k) * 2 * c + ch];
     s1 += a;
     s2 += part[static_cast<int64_t>(k) * 2 * c + c + ch];
-    ps1 += static_cast<double>(__half2float(first[ch])) * a;
+    const float p = biased ? value_add(first[ch], add, n, ch) : __half2float(first[ch]);
+    ps1 += static_cast<double>(p) * a;
   }
   for (int j = threadIdx.x; j < d; j += blockDim.x) {
-    const double p = __half2float(first[ch0 + j]);
+    const int ch = ch0 + j;
+    const double p = biased ? value_add(first[ch], add, n, ch) : __half2float(first[ch]);
     p1 += p;
     p2 += p * p;
   }
@@ -211,11 +263,11 @@ __global__ void __launch_bounds__(kStatsThreads)
   }
 }
 
-template <int COLS, bool SILU>
+template <int COLS, bool SILU, bool BIAS>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
-    apply_norm(const __half* __restrict__ x, __half* __restrict__ y, const float* __restrict__ ab, int64_t hw, int c,
-               int64_t rows_per_block, int tpr) {
-  constexpr int U = unroll<COLS>();
+    apply_norm(const __half* __restrict__ x, Addend add, __half* __restrict__ y, const float* __restrict__ ab,
+               int64_t hw, int c, int64_t rows_per_block, int tpr) {
+  constexpr int U = unroll<COLS, BIAS>();
   const int n = blockIdx.y;
   const int c8 = c / 8;
   const int lane = threadIdx.x % tpr;
@@ -224,33 +276,37 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
   const int64_t offset = static_cast<int64_t>(n) * hw * c8;  // in packs of 8
   const uint4* in = reinterpret_cast<const uint4*>(x) + offset;
   uint4* out = reinterpret_cast<uint4*>(y) + offset;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * rows_per_block;
-  const int64_t row1 = row0 + rows_per_block < hw ? row0 + rows_per_block : hw;
+  // (in this form ptxas fits apply_norm<1, true, true> in 64 registers for sm_80 to sm_90 without spilling)
+  const Row<BIAS> row0 = static_cast<Row<BIAS>>(blockIdx.x * rows_per_block);
+  const Row<BIAS> row1 = static_cast<Row<BIAS>>(
+      blockIdx.x * rows_per_block + rows_per_block < hw ? blockIdx.x * rows_per_block + rows_per_block : hw);
 
   float a[COLS][8], b[COLS][8];
   bool has[COLS];
+  Pack8 xb[COLS], xt[COLS];  // the addend's bias and nbias packs (BIAS)
   const float* fold = ab + static_cast<int64_t>(n) * 2 * c;
 #pragma unroll
   for (int k = 0; k < COLS; ++k) {
     const int col = lane + k * tpr;
     has[k] = col < c8;
+    if (BIAS) load_addend(add, n, col, has[k], xb[k], xt[k]);
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       a[k][j] = has[k] ? fold[col * 8 + j] : 0.f;
       b[k][j] = has[k] ? fold[c + col * 8 + j] : 0.f;
     }
   }
-  for (int64_t row = row0 + slot; row < row1; row += U * slots) {
+  for (Row<BIAS> row = row0 + slot; row < row1; row += U * slots) {
     Pack8 v[U][COLS];
     load_rows<U, COLS>(v, in, row, row1, slots, c8, lane, tpr, has);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int64_t r = row + static_cast<int64_t>(u) * slots;
+      const Row<BIAS> r = row + static_cast<Row<BIAS>>(u) * slots;
 #pragma unroll
       for (int k = 0; k < COLS; ++k) {
         if (r >= row1 || !has[k]) continue;
         float f[8];
-        unpack(v[u][k], f);
+        unpack_add<BIAS>(v[u][k], xb[k], xt[k], f);
         Pack8 q;
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
@@ -280,12 +336,16 @@ int resident_blocks(Kernel kernel, int threads, std::atomic<int>* cache) {
   return v;
 }
 
-std::atomic<int> sums_cache[kMaxColumns + 1][kMaxThreads / 32 + 1];
-std::atomic<int> apply_cache[kMaxColumns + 1][2][kMaxThreads / 32 + 1];
+std::atomic<int> sums_cache[2][kMaxColumns + 1][kMaxThreads / 32 + 1];
+std::atomic<int> apply_cache[2][kMaxColumns + 1][2][kMaxThreads / 32 + 1];
 
-int sums_resident(const Layout& l) {
-  return l.columns == 1 ? resident_blocks(channel_sums<1>, l.threads(), sums_cache[1])
-                        : resident_blocks(channel_sums<2>, l.threads(), sums_cache[2]);
+int sums_resident(const Layout& l, bool biased) {
+  if (biased) {
+    return l.columns == 1 ? resident_blocks(channel_sums<1, true>, l.threads(), sums_cache[1][1])
+                          : resident_blocks(channel_sums<2, true>, l.threads(), sums_cache[1][2]);
+  }
+  return l.columns == 1 ? resident_blocks(channel_sums<1, false>, l.threads(), sums_cache[0][1])
+                        : resident_blocks(channel_sums<2, false>, l.threads(), sums_cache[0][2]);
 }
 
 // Pixel chunks per sample (blocks along x): about one wave of `resident` blocks per SM over all samples, at
@@ -301,21 +361,36 @@ int64_t chunks_for(int n, int64_t hw, int resident, int sm_count, int64_t min_ro
 
 // channel_sums' chunks: at least 4 rows per slot and 16 per block (a partial is 2C floats against the 2C
 // bytes of a row: 16 rows keep the partials at most 1/4 of the input, far less for large tensors).
-int64_t sum_chunks(int n, int64_t hw, int c, int sm_count, int64_t* rows_per_block) {
+// (The biased kernels may hold more registers, hence their own occupancy: `biased` must be the same here as at launch.)
+int64_t sum_chunks(int n, int64_t hw, int c, bool biased, int sm_count, int64_t* rows_per_block) {
   const Layout l = layout_for(c);
   const int64_t min_rows = 4LL * l.slots > 16 ? 4LL * l.slots : 16;
-  return chunks_for(n, hw, sums_resident(l), sm_count, min_rows, rows_per_block);
+  return chunks_for(n, hw, sums_resident(l, biased), sm_count, min_rows, rows_per_block);
 }
 
-template <int COLS, bool SILU>
-void launch_apply(const Layout& l, const __half* x, __half* y, const float* ab, int n, int64_t hw, int c,
-                  int sm_count, cudaStream_t stream) {
-  const int resident = resident_blocks(apply_norm<COLS, SILU>, l.threads(), apply_cache[COLS][SILU ? 1 : 0]);
+template <int COLS, bool BIAS>
+void launch_sums(const Layout& l, const dim3& grid, const __half* x, const Addend& add, float* partial, int64_t hw,
+                 int c, int64_t rows_per_block, cudaStream_t stream) {
+  channel_sums<COLS, BIAS><<<grid, l.threads(), 0, stream>>>(x, add, partial, hw, c, rows_per_block, l.tpr);
+}
+
+template <int COLS, bool SILU, bool BIAS>
+void launch_apply(const Layout& l, const __half* x, const Addend& add, __half* y, const float* ab, int n, int64_t hw,
+                  int c, int sm_count, cudaStream_t stream) {
+  const int resident = resident_blocks(apply_norm<COLS, SILU, BIAS>, l.threads(),
+                                       apply_cache[BIAS ? 1 : 0][COLS][SILU ? 1 : 0]);
   int64_t rows_per_block = 0;
-  const int64_t chunks = chunks_for(n, hw, resident, sm_count, static_cast<int64_t>(unroll<COLS>()) * l.slots,
+  const int64_t chunks = chunks_for(n, hw, resident, sm_count, static_cast<int64_t>(unroll<COLS, BIAS>()) * l.slots,
                                     &rows_per_block);
-  apply_norm<COLS, SILU><<<dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream>>>(x, y, ab, hw, c,
-                                                                                             rows_per_block, l.tpr);
+  apply_norm<COLS, SILU, BIAS><<<dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream>>>(
+      x, add, y, ab, hw, c, rows_per_block, l.tpr);
+}
+
+template <int COLS, bool BIAS>
+void dispatch_apply(bool silu, const Layout& l, const __half* x, const Addend& add, __half* y, const float* ab, int n,
+                  int64_t hw, int c, int sm_count, cudaStream_t stream) {
+  silu ? launch_apply<COLS, true, BIAS>(l, x, add, y, ab, n, hw, c, sm_count, stream)
+       : launch_apply<COLS, false, BIAS>(l, x, add, y, ab, n, hw, c, sm_count, stream);
 }
 
 }  // namespace
@@ -325,41 +400,53 @@ extern "C" bool sd_group_norm_nhwc_supported(int c, int groups) {
   return groups > 0 && c % 8 == 0 && c % groups == 0 && c / 8 <= kMaxThreads * kMaxColumns;
 }
 
-// Floats of the work buffer sd_group_norm_nhwc needs for (n, hw, c): the channel_sums partials (n * chunks * 2c)
-// and the folded a, b (n * 2c). It need not be zeroed.
-extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, int sm_count) {
+// Whether the kernels with an addend (bias or nbias) handle hw pixels of c channels: their row indices are 32-bit.
+extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c) {
+  return hw * (c / 8) < (1LL << 31) - 4LL * kMaxThreads;  // a thread's last row + U * slots stays below 2^31
+}
+
+// Floats of the work buffer sd_group_norm_nhwc needs for (n, hw, c) with (biased) or without an addend (bias or nbias
+// not null): the channel_sums partials (n * chunks * 2c) and the folded a, b (n * 2c). It need not be zeroed.
+extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool biased, int sm_count) {
   int64_t rows_per_block = 0;
-  const int64_t chunks = sum_chunks(n, hw, c, sm_count, &rows_per_block);
+  const int64_t chunks = sum_chunks(n, hw, c, biased, sm_count, &rows_per_block);
   return static_cast<int64_t>(n) * (chunks + 1) * 2 * c;
 }
 
-// x, y: (n, hw, c) fp16, 16-byte aligned; gamma, beta: (c) fp16 or null; work: sd_group_norm_nhwc_work_floats
-// floats. Returns a CUDA error code (0 = success).
-extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, float* work,
-                                  int n, int64_t hw, int c, int groups, float eps, bool silu, int sm_count,
-                                  cudaStream_t stream) {
+// GroupNorm (+ SiLU) of x + bias + nbias. x, y: (n, hw, c) fp16, 16-byte aligned; gamma, beta: (c) fp16 or null;
+// bias: (c) fp16 or null; nbias: (n, c), or (1, c) with nbias_rows = 1 (the same for every sample), fp16, or null
+// (bias and nbias contiguous and 16-byte aligned; with either, sd_group_norm_nhwc_biased_supported); work: sd_group_norm_nhwc_work_floats floats, biased = (bias or
+// nbias not null). Returns a CUDA error code (0 = success).
+extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, const void* bias,
+                                  const void* nbias, int nbias_rows, float* work, int n, int64_t hw, int c, int groups,
+                                  float eps, bool silu, int sm_count, cudaStream_t stream) {
   const Layout l = layout_for(c);
+  const Addend add{static_cast<const __half*>(bias), static_cast<const __half*>(nbias),
+                   nbias_rows == 1 ? 0 : static_cast<int64_t>(c)};
+  const bool biased = bias != nullptr || nbias != nullptr;
   int64_t rows_per_block = 0;
-  const int64_t chunks = sum_chunks(n, hw, c, sm_count, &rows_per_block);
+  const int64_t chunks = sum_chunks(n, hw, c, biased, sm_count, &rows_per_block);
   float* partial = work;
   float* ab = work + static_cast<int64_t>(n) * chunks * 2 * c;
   const auto* xh = static_cast<const __half*>(x);
   auto* yh = static_cast<__half*>(y);
   const dim3 grid(static_cast<unsigned>(chunks), n);
   if (l.columns == 1) {
-    channel_sums<1><<<grid, l.threads(), 0, stream>>>(xh, partial, hw, c, rows_per_block, l.tpr);
+    biased ? launch_sums<1, true>(l, grid, xh, add, partial, hw, c, rows_per_block, stream)
+           : launch_sums<1, false>(l, grid, xh, add, partial, hw, c, rows_per_block, stream);
   } else {
-    channel_sums<2><<<grid, l.threads(), 0, stream>>>(xh, partial, hw, c, rows_per_block, l.tpr);
+    biased ? launch_sums<2, true>(l, grid, xh, add, partial, hw, c, rows_per_block, stream)
+           : launch_sums<2, false>(l, grid, xh, add, partial, hw, c, rows_per_block, stream);
   }
-  group_stats<<<dim3(groups, n), kStatsThreads, 0, stream>>>(xh, partial, static_cast<int>(chunks),
+  group_stats<<<dim3(groups, n), kStatsThreads, 0, stream>>>(xh, add, partial, static_cast<int>(chunks),
                                                              static_cast<const __half*>(gamma),
                                                              static_cast<const __half*>(beta), ab, hw, c, groups, eps);
   if (l.columns == 1) {
-    silu ? launch_apply<1, true>(l, xh, yh, ab, n, hw, c, sm_count, stream)
-         : launch_apply<1, false>(l, xh, yh, ab, n, hw, c, sm_count, stream);
+    biased ? dispatch_apply<1, true>(silu, l, xh, add, yh, ab, n, hw, c, sm_count, stream)
+           : dispatch_apply<1, false>(silu, l, xh, add, yh, ab, n, hw, c, sm_count, stream);
   } else {
-    silu ? launch_apply<2, true>(l, xh, yh, ab, n, hw, c, sm_count, stream)
-         : launch_apply<2, false>(l, xh, yh, ab, n, hw, c, sm_count, stream);
+    biased ? dispatch_apply<2, true>(silu, l, xh, add, yh, ab, n, hw, c, sm_count, stream)
+           : dispatch_apply<2, false>(silu, l, xh, add, yh, ab, n, hw, c, sm_count, stream);
   }
   return static_cast<int>(cudaGetLastError());
 }

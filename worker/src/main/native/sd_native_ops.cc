@@ -1,6 +1,6 @@
 // Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm (with NHWC
-// kernels of our own in group_norm_nhwc.cu), layer norm and residual add + layer norm (layer_norm.cu),
-// channels-last conversion, GEGLU (geglu.cu), CUDA
+// kernels of our own in group_norm_nhwc.cu, which can add a bias and time embedding first), layer norm
+// and residual add + layer norm (layer_norm.cu), channels-last conversion, GEGLU (geglu.cu), CUDA
 // graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies (previews), and CUDA
 // caching-allocator statistics.
 //
@@ -41,10 +41,11 @@ extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, int nbi
 
 // group_norm_nhwc.cu
 extern "C" bool sd_group_norm_nhwc_supported(int c, int groups);
-extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, int sm_count);
-extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, float* work, int n,
-                                  int64_t hw, int c, int groups, float eps, bool silu, int sm_count,
-                                  cudaStream_t stream);
+extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c);
+extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool biased, int sm_count);
+extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, const void* bias,
+                                  const void* nbias, int nbias_rows, float* work, int n, int64_t hw, int c, int groups,
+                                  float eps, bool silu, int sm_count, cudaStream_t stream);
 
 // layer_norm.cu
 extern "C" bool sd_layer_norm_supported(int c);
@@ -132,6 +133,15 @@ bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
   return !t || (t->is_cuda() && t->scalar_type() == at::kHalf && t->is_contiguous() && t->numel() == c);
 }
 
+bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
+
+// Whether a per-sample bias (a time embedding) fits our kernels for n samples of c channels: fp16 (n, c), or (1, c)
+// for all samples, contiguous, 16-byte aligned (bias_add.cu, group_norm_nhwc.cu).
+bool nbias_fits(const at::Tensor& nbias, int64_t n, int64_t c) {
+  return nbias.is_cuda() && nbias.scalar_type() == at::kHalf && nbias.is_contiguous() && nbias.dim() == 2 &&
+         (nbias.size(0) == n || nbias.size(0) == 1) && nbias.size(1) == c && aligned16(nbias);
+}
+
 // GroupNorm (+ SiLU): our NHWC kernels for fp16 channels-last CUDA tensors (the output stays
 // channels-last), PyTorch's group_norm (NCHW) for everything else.
 // GroupNorm of a contiguous (NCHW) float32 CUDA tensor with its statistics from at::var_mean over (N·G, C/G·H·W)
@@ -156,27 +166,47 @@ at::Tensor group_norm_split(const at::Tensor& x, int64_t groups, const std::opti
   return y;
 }
 
+std::atomic<bool> group_norm_unusable{false};  // NHWC kernels not built for this GPU: PyTorch's path from then on
+
+// Our NHWC GroupNorm (+ SiLU) kernels on x + bias (C) + nbias (B or 1, C) (each optional: added in the kernels'
+// registers, group_norm_nhwc.cu), for an fp16 channels-last CUDA x (the output stays channels-last); an undefined
+// tensor where they do not apply (the caller takes PyTorch's path).
+at::Tensor nhwc_group_norm(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
+                           const std::optional<at::Tensor>& beta, double eps, bool silu,
+                           const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias) {
+  if (group_norm_unusable.load() || !x.is_cuda() || x.dim() != 4 || x.scalar_type() != at::kHalf ||
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !half_vector(gamma, x.size(1)) ||
+      !half_vector(beta, x.size(1)) ||
+      !sd_group_norm_nhwc_supported(static_cast<int>(x.size(1)), static_cast<int>(groups)) || !aligned16(x)) {
+    return {};
+  }
+  const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
+  const bool biased = bias || nbias;
+  if ((bias && !(half_vector(bias, c) && aligned16(*bias))) || (nbias && !nbias_fits(*nbias, n, c)) ||
+      (biased && !sd_group_norm_nhwc_biased_supported(hw, static_cast<int>(c)))) {
+    return {};
+  }
+  auto y = at::empty_like(x, at::MemoryFormat::ChannelsLast);
+  auto work = at::empty(
+      {sd_group_norm_nhwc_work_floats(static_cast<int>(n), hw, static_cast<int>(c), biased, sm_count())},
+      x.options().dtype(at::kFloat));
+  int err = sd_group_norm_nhwc(x.data_ptr(), y.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
+                               beta ? beta->data_ptr() : nullptr, bias ? bias->data_ptr() : nullptr,
+                               nbias ? nbias->data_ptr() : nullptr, nbias ? static_cast<int>(nbias->size(0)) : 0,
+                               work.data_ptr<float>(), static_cast<int>(n), hw, static_cast<int>(c),
+                               static_cast<int>(groups), static_cast<float>(eps), silu, sm_count(),
+                               c10::cuda::getCurrentCUDAStream());
+  if (launched(err, group_norm_unusable, "NHWC group norm")) return y;
+  return {};
+}
+
 at::Tensor sd_group_norm(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
                          const std::optional<at::Tensor>& beta, double eps, bool silu) {
   // an op of its own in kernel profiles (profiler.cc), with the shapes of its inputs
   RECORD_FUNCTION("sd::group_norm",
                   std::vector<c10::IValue>({x, gamma ? *gamma : at::Tensor(), beta ? *beta : at::Tensor()}));
-  static std::atomic<bool> unusable{false};  // kernels not built for this GPU: PyTorch's path from then on
-  if (!unusable.load() && x.is_cuda() && x.dim() == 4 && x.scalar_type() == at::kHalf &&
-      x.is_contiguous(at::MemoryFormat::ChannelsLast) && half_vector(gamma, x.size(1)) &&
-      half_vector(beta, x.size(1)) &&
-      sd_group_norm_nhwc_supported(static_cast<int>(x.size(1)), static_cast<int>(groups)) &&
-      reinterpret_cast<uintptr_t>(x.data_ptr()) % 16 == 0) {
-    const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
-    auto y = at::empty_like(x, at::MemoryFormat::ChannelsLast);
-    auto work = at::empty({sd_group_norm_nhwc_work_floats(static_cast<int>(n), hw, static_cast<int>(c), sm_count())},
-                          x.options().dtype(at::kFloat));
-    int err = sd_group_norm_nhwc(x.data_ptr(), y.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
-                                 beta ? beta->data_ptr() : nullptr, work.data_ptr<float>(), static_cast<int>(n), hw,
-                                 static_cast<int>(c), static_cast<int>(groups), static_cast<float>(eps), silu,
-                                 sm_count(), c10::cuda::getCurrentCUDAStream());
-    if (launched(err, unusable, "NHWC group norm")) return y;
-  }
+  auto nhwc = nhwc_group_norm(x, groups, gamma, beta, eps, silu, std::nullopt, std::nullopt);
+  if (nhwc.defined()) return nhwc;
   if (fp32_group_norm_split.load() && x.is_cuda() && x.scalar_type() == at::kFloat && x.is_contiguous() &&
       x.size(1) % groups == 0) {
     return group_norm_split(x, groups, gamma, beta, eps, silu);
@@ -214,8 +244,6 @@ at::Tensor geglu_gate(const at::Tensor& h) {
 // otherwise. Returns {sum, y} ({undefined, y} without d).
 std::atomic<bool> layer_norm_kernel_on{true};
 
-bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
-
 std::pair<at::Tensor, at::Tensor> layer_norm(const at::Tensor& x, const std::optional<at::Tensor>& d,
                                              const std::optional<at::Tensor>& gamma,
                                              const std::optional<at::Tensor>& beta, double eps) {
@@ -245,6 +273,7 @@ std::atomic<bool> bias_kernel_on{true};
 
 at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias,
                        const std::optional<at::Tensor>& residual) {
+  if (!bias && !nbias && !residual) return y;  // nothing to add (a convolution whose bias a later kernel adds)
   RECORD_FUNCTION("sd::bias_add", std::vector<c10::IValue>({y, bias ? *bias : at::Tensor(), nbias ? *nbias : at::Tensor(),
                                                             residual ? *residual : at::Tensor()}));
   static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
@@ -253,9 +282,7 @@ at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const s
   if (bias_kernel_on.load() && !unusable.load() && four_d && y.is_cuda() && y.scalar_type() == at::kHalf &&
       y.is_contiguous(at::MemoryFormat::ChannelsLast) && aligned16(y) && sd_bias_add_supported(hw, c) &&
       (!bias || (half_vector(bias, c) && aligned16(*bias))) &&
-      (!nbias || (nbias->is_cuda() && nbias->scalar_type() == at::kHalf && nbias->is_contiguous() &&
-                  nbias->dim() == 2 && (nbias->size(0) == n || nbias->size(0) == 1) && nbias->size(1) == c &&
-                  aligned16(*nbias))) &&
+      (!nbias || nbias_fits(*nbias, n, c)) &&
       (!residual || (residual->is_cuda() && residual->scalar_type() == at::kHalf &&
                      residual->sizes() == y.sizes() && residual->is_contiguous(at::MemoryFormat::ChannelsLast) &&
                      aligned16(*residual)))) {
@@ -277,6 +304,25 @@ at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const s
   }
   if (residual) y.add_(*residual);
   return y;
+}
+
+// GroupNorm (+ SiLU) of x + bias (C) + nbias (B or 1, C) (each optional; nbias shaped as for bias_add): a ResNet
+// block's conv1 output without its bias, with the time embedding. Our NHWC kernels add both where they read x (the sum
+// rounded to fp16 as bias_add rounds it: the same values normalised, without bias_add's pass over the tensor); with
+// SD_BIAS_KERNEL=0, or where the kernels do not apply (not fp16 channels-last CUDA, shapes, kernels not built for the
+// GPU), bias_add adds them to x in place (our kernel or PyTorch's adds) and sd_group_norm normalises: x may be
+// overwritten.
+at::Tensor bias_group_norm(at::Tensor x, const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias,
+                           int64_t groups, const std::optional<at::Tensor>& gamma,
+                           const std::optional<at::Tensor>& beta, double eps, bool silu) {
+  RECORD_FUNCTION("sd::bias_group_norm",
+                  std::vector<c10::IValue>({x, bias ? *bias : at::Tensor(), nbias ? *nbias : at::Tensor(),
+                                            gamma ? *gamma : at::Tensor(), beta ? *beta : at::Tensor()}));
+  if (bias_kernel_on.load()) {
+    auto y = nhwc_group_norm(x, groups, gamma, beta, eps, silu, bias, nbias);
+    if (y.defined()) return y;
+  }
+  return sd_group_norm(bias_add(x, bias, nbias, std::nullopt), groups, gamma, beta, eps, silu);
 }
 
 // ---- LoRA patches (issue 14) ---------------------------------------------------------------
@@ -427,6 +473,17 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_group
   NATIVE_END(0)
 }
 
+// GroupNorm (+ SiLU) of x + bias (C) + nbias (B or 1, C) (bias_group_norm; bias and nbias may be 0); x may be
+// overwritten. x = 0 returns 0 (NativeOps' probe for the function).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_biasGroupNorm(
+    JNIEnv* env, jclass, jlong x, jlong b, jlong nbias, jint groups, jlong gamma, jlong beta, jdouble eps,
+    jboolean silu) {
+  NATIVE_BEGIN
+  if (x == 0) return 0;
+  return wrap(bias_group_norm(T(x), opt(b), opt(nbias), groups, opt(gamma), opt(beta), eps, silu));
+  NATIVE_END(0)
+}
+
 // torch.nn.functional.layer_norm over the last dimension (gamma, beta: (C) or 0).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_layerNorm(
     JNIEnv* env, jclass, jlong x, jlong gamma, jlong beta, jdouble eps) {
@@ -449,7 +506,7 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_
 }
 
 // torch.nn.Conv2d (groups 1) without its bias, then conv bias + nbias (B, C) per sample and channel + residual
-// (B, C, H, W) added in one pass (bias_add); nbias and residual may be 0.
+// (B, C, H, W) added in one pass (bias_add); b, nbias and residual may be 0 (all 0: the bare convolution).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_conv2d(
     JNIEnv* env, jclass, jlong x, jlong w, jlong b, jint stride, jint padding, jlong nbias, jlong residual) {
   NATIVE_BEGIN

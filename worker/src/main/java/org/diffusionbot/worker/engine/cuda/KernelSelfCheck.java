@@ -26,8 +26,13 @@ import java.util.Locale;
  *                  alone, bias + per-sample bias (B rows, or one row for all), and bias + residual
  * @param layerNorm (rows, C) shapes for LayerNorm over C (C a multiple of 8 up to 2048 takes our kernel), each run
  *                  with mean 0 and mean 40 (spread 2), alone and after a residual add
+ * @param biasGroupNorm (B, C, H, W, groups) shapes for GroupNorm + SiLU of x + bias + per-sample bias (a ResNet
+ *                  block's conv1 output without its bias, and its time embedding), each run with mean 0 and mean 40
+ *                  (spread 2), with a per-sample bias (B rows), one row for all, and the bias alone (the VAE's
+ *                  blocks), channels-last (our kernels) and row-major (the fallback: PyTorch's adds and group_norm)
  */
-public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm) {
+public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
+        long[][] biasGroupNorm) {
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
@@ -35,20 +40,23 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{16 * 4096, 2560}, {16 * 1024, 5120}, {2 * 64, 10240}, {3, 16}},
             new long[][] {{16, 320, 64, 64}, {2, 1280, 32, 32}, {16, 1280, 8, 8}, {1, 128, 512, 512}, {3, 8, 5, 7}},
             new long[][] {{16 * 4096, 320}, {2 * 4096, 640}, {2 * 1024, 1280}, {16 * 256, 1280}, {2 * 77, 768},
-                {3, 2048}, {5, 40}, {4, 2056}});
+                {3, 2048}, {5, 40}, {4, 2056}},
+            new long[][] {{16, 320, 64, 64, 32}, {16, 1280, 8, 8, 32}, {2, 640, 32, 32, 32}, {1, 512, 64, 64, 32},
+                {3, 40, 24, 16, 8}, {2, 4160, 4, 4, 32}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
             new long[][] {{2 * 256, 2560}, {3, 16}},
             new long[][] {{2, 320, 16, 16}, {3, 8, 5, 7}},
-            new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}});
+            new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}},
+            new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
         if (!NativeOps.available()) {
             return true;
         }
-        return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out);
+        return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -181,6 +189,71 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             NDArray torch16 = LayerNorm.layerNorm(in, norm, gamma, beta, 1e-5f).head();
                             ok &= matches(out, String.format(Locale.ROOT, "%-18s offset %2.0f add %-5s", shape, offset, add),
                                     exact, ours, torch16);
+                        }
+                    }
+                }
+            }
+        }
+        return ok;
+    }
+
+    private boolean biasGroupNorm(Device gpu, PrintStream out) {
+        out.println("== NHWC GroupNorm + SiLU of x + bias + per-sample bias (one pass less) vs PyTorch's adds and"
+                + " group_norm (fp16 on CUDA; oracle: fp32 on the sum rounded to fp16 once, as the bias add writes it)");
+        if (!NativeOps.biasGroupNormLinked()) {
+            out.println("  the library has no biasGroupNorm (built before it): skipped");
+            return true;
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : biasGroupNorm) {
+                int groups = (int) sh[4];
+                long c = sh[1];
+                Shape shape = new Shape(sh[0], c, sh[2], sh[3]);
+                for (float offset : new float[] {0f, 40f}) {
+                    for (String with : new String[] {"per-sample", "shared-row", "bias-only", "row-major"}) {
+                        try (NDManager t = m.newSubManager()) {
+                            NDArray x = add(mul(t.randomNormal(shape), 2f), offset).toType(DataType.FLOAT16, false);
+                            NDArray b = t.randomNormal(new Shape(c)).toType(DataType.FLOAT16, false);
+                            long rows = with.equals("shared-row") ? 1 : sh[0];
+                            NDArray nb = with.equals("bias-only") ? null
+                                    : t.randomNormal(new Shape(rows, c)).toType(DataType.FLOAT16, false);
+                            NDArray gamma = t.randomNormal(new Shape(c)).toType(DataType.FLOAT16, false);
+                            NDArray beta = t.randomNormal(new Shape(c)).toType(DataType.FLOAT16, false);
+                            // the oracle: the sum in fp32, rounded to fp16 once (as bias_add writes it), normalised in fp32
+                            NDArray sum32 = x.toType(DataType.FLOAT32, false)
+                                    .add(b.toType(DataType.FLOAT32, false).reshape(1, c, 1, 1));
+                            NDArray torch16 = x.add(b.reshape(1, c, 1, 1)); // PyTorch's fp16 adds
+                            if (nb != null) {
+                                sum32 = sum32.add(nb.toType(DataType.FLOAT32, false).reshape(rows, c, 1, 1));
+                                torch16 = torch16.add(nb.reshape(rows, c, 1, 1));
+                            }
+                            NDArray pre = sum32.toType(DataType.FLOAT16, false).toType(DataType.FLOAT32, false);
+                            NDArray exact;
+                            try {
+                                NativeOps.fp32GroupNormSplit(false); // PyTorch's group_norm in fp32
+                                exact = NativeOps.groupNorm(pre, groups, gamma.toType(DataType.FLOAT32, false),
+                                        beta.toType(DataType.FLOAT32, false), 1e-5, true);
+                            } finally {
+                                NativeOps.fp32GroupNormSplit(null);
+                            }
+                            torch16 = NativeOps.groupNorm(torch16, groups, gamma, beta, 1e-5, true); // NCHW: PyTorch's
+                            boolean rowMajor = with.equals("row-major");
+                            // copies: biasGroupNorm may overwrite its input (its fallback adds in place)
+                            NDArray in = rowMajor ? x.duplicate() : NativeOps.toChannelsLast(x);
+                            NDArray ours = NativeOps.biasGroupNorm(in, b, nb, groups, gamma, beta, 1e-5, true);
+                            String label = String.format(Locale.ROOT, "%-18s G %2d offset %2.0f %-10s", shape, groups,
+                                    offset, with);
+                            if (!rowMajor) { // against our unfused kernels: bias add, then GroupNorm
+                                NDArray y = NativeOps.toChannelsLast(x);
+                                y = NativeOps.wrap(y, NativeOps.biasAdd(NativeOps.h(y), NativeOps.h(b), NativeOps.h(nb),
+                                        0L));
+                                NDArray unfused = NativeOps.groupNorm(y, groups, gamma, beta, 1e-5, true);
+                                float d = unfused.toType(DataType.FLOAT32, false).sub(ours.toType(DataType.FLOAT32, false))
+                                        .abs().max().getFloat();
+                                label += String.format(Locale.ROOT, " (unfused kernels: max diff %.4f)", d);
+                            }
+                            ok &= matches(out, label, exact, ours, torch16);
                         }
                     }
                 }

@@ -27,6 +27,8 @@ public final class NativeOps {
     /** {@code SD_LORA_NATIVE} not {@code 0}, as read when the library loaded; restored by {@link #loraNative(Boolean)}. */
     private static boolean loraNativeConfigured = true;
     private static volatile boolean loraNative = true;
+    /** {@code SD_FUSED_BIAS_NORM} not {@code 0}, as read when the library loaded ({@link #fusedBiasNorm()}). */
+    private static boolean fusedBiasNorm = true;
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -64,11 +66,13 @@ public final class NativeOps {
             setFp32AttentionInHalf(vaeAttentionHalf);
             loraNativeConfigured = EngineSettings.onUnlessZero("SD_LORA_NATIVE");
             loraNative = loraNativeConfigured;
+            fusedBiasNorm = EngineSettings.onUnlessZero("SD_FUSED_BIAS_NORM");
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
-                    + " LayerNorm kernel {}, float32 GroupNorm split statistics {}, float32 attention products in"
-                    + " float16 {}, LoRA patches {})", path, bench ? "on" : "off", cudnnAttn ? "first" : "default order",
-                    gegluKernel ? "on" : "off", biasKernel ? "on" : "off", layerNormKernel ? "on" : "off",
-                    fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
+                    + " ResNet bias + GroupNorm fused {}, LayerNorm kernel {}, float32 GroupNorm split statistics {},"
+                    + " float32 attention products in float16 {}, LoRA patches {})", path, bench ? "on" : "off",
+                    cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off", biasKernel ? "on" : "off",
+                    fusedBiasNorm ? "on" : "off", layerNormKernel ? "on" : "off", fp32GroupNorm ? "on" : "off",
+                    vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
@@ -130,6 +134,40 @@ public final class NativeOps {
 
     /** y += bias (C) + nbias (B, C) + residual (B, C, H, W) in place, as {@link #conv2d} adds them (kernel checks). */
     public static native long biasAdd(long y, long b, long nbias, long residual);
+
+    /**
+     * GroupNorm (+ SiLU) of {@code x + b + nbias} (x (B, C, H, W), b (C), nbias (B, C) or (1, C) as for {@link #conv2d};
+     * b and nbias may be 0): our NHWC kernels add them where they read x, the sum rounded to fp16 as {@link #biasAdd}
+     * rounds it; otherwise (not fp16 channels-last CUDA, {@code SD_BIAS_KERNEL=0}) biasAdd's path, then
+     * {@link #groupNorm}. x may be overwritten. x = 0 returns 0 (a probe for the function).
+     */
+    public static native long biasGroupNorm(long x, long b, long nbias, int groups, long gamma, long beta, double eps,
+            boolean silu);
+
+    /** {@link #biasGroupNorm(long, long, long, int, long, long, double, boolean)} on DJL arrays; needs the library. */
+    public static NDArray biasGroupNorm(NDArray x, NDArray bias, NDArray nbias, int groups, NDArray gamma, NDArray beta,
+            double eps, boolean silu) {
+        return wrap(x, biasGroupNorm(h(x), h(bias), h(nbias), groups, h(gamma), h(beta), eps, silu));
+    }
+
+    /**
+     * Whether ResNet blocks run conv1 without its bias and add the bias and time embedding inside the next GroupNorm
+     * ({@link #biasGroupNorm}): the library is in use, has the function, and {@code SD_FUSED_BIAS_NORM} was not
+     * {@code 0} when it loaded (then conv1 adds them in {@link #conv2d}'s pass and {@link #groupNorm} follows).
+     */
+    public static boolean fusedBiasNorm() {
+        return enabled() && fusedBiasNorm && BiasNormLinked.YES;
+    }
+
+    /** Whether the loaded library has {@link #biasGroupNorm} (one built before it has not: the kernel checks skip it). */
+    static boolean biasGroupNormLinked() {
+        return AVAILABLE && BiasNormLinked.YES;
+    }
+
+    private static final class BiasNormLinked {
+        static final boolean YES = linked(() -> biasGroupNorm(0, 0, 0, 1, 0, 0, 1e-5, false), "bias + GroupNorm",
+                "ResNet blocks add conv1's bias in a pass of its own");
+    }
 
     /** {@code at::linear} (x (..., in), w (out, in), b (out) or 0): the bias fused into the product, as nn.Linear. */
     public static native long linear(long x, long w, long b);

@@ -49,4 +49,18 @@ final class Conv2dLayer {
         }
         return residual == null ? y : y.add(residual);
     }
+
+    /**
+     * The convolution without its bias (a later kernel adds it: {@link GroupNormLayer#forwardSilu(NDArray, NDArray,
+     * NDArray)}); needs {@link NativeOps}.
+     */
+    NDArray forwardWithoutBias(NDArray x) {
+        return NativeOps.wrap(x, NativeOps.conv2d(NativeOps.h(x), NativeOps.h(weight), 0L, (int) stride.get(0),
+                (int) padding.get(0), 0L, 0L));
+    }
+
+    /** The bias (out). */
+    NDArray bias() {
+        return bias;
+    }
 }

@@ -41,6 +41,19 @@ final class GroupNormLayer {
         return Ops.silu(forward(x));
     }
 
+    /**
+     * SiLU(GroupNorm(x + bias + perSample)) in one native call ({@link NativeOps#biasGroupNorm}: the addition inside the
+     * norm's kernels, summed and rounded to x's type as {@link Conv2dLayer#forward(NDArray, NDArray, NDArray)} adds
+     * them). Needs {@link NativeOps}; x may be overwritten.
+     *
+     * @param x (B, C, H, W): a convolution's output without its bias
+     * @param bias (C), or null
+     * @param perSample (B, C) or (1, C) (a time embedding), or null
+     */
+    NDArray forwardSilu(NDArray x, NDArray bias, NDArray perSample) {
+        return NativeOps.biasGroupNorm(x, bias, perSample, groups, gamma1, beta1, eps, true);
+    }
+
     /** @param x (B, C, H, W) */
     NDArray forward(NDArray x) {
         if (NativeOps.enabled()) {

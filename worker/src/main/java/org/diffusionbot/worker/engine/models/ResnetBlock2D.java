@@ -3,6 +3,7 @@ package org.diffusionbot.worker.engine.models;
 import static org.diffusionbot.worker.engine.Scalars.div;
 
 import ai.djl.ndarray.NDArray;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 
 /** diffusers {@code ResnetBlock2D}: GroupNorm, SiLU, conv, (+ time embedding), GroupNorm, SiLU, conv, + shortcut. */
 final class ResnetBlock2D {
@@ -35,9 +36,13 @@ final class ResnetBlock2D {
 
     private NDArray run(NDArray x, NDArray tembAct) {
         NDArray t = timeProj == null ? null : timeProj.forward(tembAct); // (B, out), added with conv1's bias
-        NDArray h = conv1.forward(norm1.forwardSilu(x), t, null);
+        NDArray a = norm1.forwardSilu(x);
+        // conv1's bias and t added inside norm2's kernels (NativeOps.fusedBiasNorm: SD_FUSED_BIAS_NORM), or in conv1's
+        // pass; conv1's output is used by norm2 alone
+        NDArray h = NativeOps.fusedBiasNorm() ? norm2.forwardSilu(conv1.forwardWithoutBias(a), conv1.bias(), t)
+                : norm2.forwardSilu(conv1.forward(a, t, null));
         NDArray res = shortcut == null ? x : shortcut.forward(x);
-        NDArray y = conv2.forward(norm2.forwardSilu(h), null, res); // the residual added with conv2's bias
+        NDArray y = conv2.forward(h, null, res); // the residual added with conv2's bias
         return outputScale == 1.0 ? y : div(y, outputScale);
     }
 }
