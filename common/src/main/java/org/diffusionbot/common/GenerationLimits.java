@@ -24,14 +24,20 @@ public final class GenerationLimits {
     public static final long MAX_PIXELS = 2048L * 2048L;
     public static final int MIN_COUNT = 1;
     public static final int MAX_COUNT = 4;
-    /** Clip skip as Automatic1111's "Clip skip" ({@code CLIP_stop_at_last_layers}): 1 = CLIP's last layer. */
-    public static final int MIN_CLIP_SKIP = 1;
     /**
-     * Most clip skip of any family: CLIP ViT-L's 12 layers (SD 1.x; SD 2.x's OpenCLIP has 23). A job's own limit is
-     * its model family's ({@link ModelFamily#checkClipSkip}: 11 for SDXL), which the bot applies before it charges and
-     * the worker before it runs the job.
+     * Clip skip as Automatic1111's "Clip skip" ({@code CLIP_stop_at_last_layers}) for every family: N takes the text
+     * encoders' hidden state N layers from the end ({@code hidden_states[-N]}), 1 = the last layer
+     * ({@link ModelFamily#defaultClipSkip}: SD 1.x/2.x's default; SDXL's is 2).
      */
+    public static final int MIN_CLIP_SKIP = 1;
+    /** Most clip skip: CLIP ViT-L's 12 layers (SD 1.x, SDXL's first encoder; SD 2.x's OpenCLIP has 23, bigG 32). */
     public static final int MAX_CLIP_SKIP = 12;
+    /**
+     * A job's clip skip when none was chosen (or the one chosen is its model family's default): the worker takes
+     * {@link ModelFamily#defaultClipSkip}, the displays leave it out. Jobs and their stored rows carry this or
+     * {@link #MIN_CLIP_SKIP}..{@link #MAX_CLIP_SKIP} ({@link #checkJobClipSkip}).
+     */
+    public static final int FAMILY_DEFAULT_CLIP_SKIP = 0;
     public static final int MAX_PROMPT_CHARS = 2000;
     public static final long MAX_SEED = 0xFFFF_FFFFL;
 
@@ -95,12 +101,18 @@ public final class GenerationLimits {
         return count;
     }
 
+    /** A clip skip a user chose: {@link #MIN_CLIP_SKIP}..{@link #MAX_CLIP_SKIP}. */
     public static int checkClipSkip(int clipSkip) {
         if (clipSkip < MIN_CLIP_SKIP || clipSkip > MAX_CLIP_SKIP) {
             throw new IllegalArgumentException("clip skip must be between " + MIN_CLIP_SKIP + " and "
                     + MAX_CLIP_SKIP + ", got " + clipSkip);
         }
         return clipSkip;
+    }
+
+    /** A job's clip skip: {@link #FAMILY_DEFAULT_CLIP_SKIP} (0) or a chosen one ({@link #checkClipSkip}). */
+    public static int checkJobClipSkip(int clipSkip) {
+        return clipSkip == FAMILY_DEFAULT_CLIP_SKIP ? clipSkip : checkClipSkip(clipSkip);
     }
 
     public static long checkSeed(long seed) {

@@ -55,26 +55,37 @@ public enum ModelFamily {
     }
 
     /**
-     * Most clip skip a job of this family may ask for: {@link GenerationLimits#MAX_CLIP_SKIP} (12, CLIP ViT-L's
-     * layers), but 11 for SDXL, whose clip skip N takes {@code hidden_states[-(N + 1)]} of both encoders (1, its
-     * default, is already the penultimate layer; diffusers' {@code clip_skip} N − 1), so CLIP ViT-L has one layer
-     * fewer to give.
+     * The clip skip of a job of this family that chose none ({@link GenerationLimits#FAMILY_DEFAULT_CLIP_SKIP}), in
+     * Automatic1111's numbering (N = {@code hidden_states[-N]}): 1, the last layer, for SD 1.x/2.x; 2, the
+     * penultimate layer, for SDXL, as diffusers' {@code StableDiffusionXLPipeline.encode_prompt}
+     * ({@code hidden_states[-2]} of both encoders) and ComfyUI's SDXL text encoders ({@code comfy/sdxl_clip.py}:
+     * {@code layer="hidden", layer_idx=-2}) take it. So SDXL finetunes' advice "clip skip 2" is this default.
+     *
+     * <p>SD 2.x counts in its text encoder as diffusers ships it (and our single-file conversion builds it), 23 of
+     * OpenCLIP ViT-H's 24 layers: its 1 is OpenCLIP's penultimate layer, what SD 2 conditions on and ComfyUI's
+     * default {@code -2} ({@code comfy/sd2_clip.py}); Automatic1111 ignores clip skip on SD 2.x.
      */
-    public int maxClipSkip() {
-        return this == SDXL ? GenerationLimits.MAX_CLIP_SKIP - 1 : GenerationLimits.MAX_CLIP_SKIP;
+    public int defaultClipSkip() {
+        return this == SDXL ? 2 : 1;
     }
 
     /**
-     * Checks a clip skip against this family's limit ({@link #maxClipSkip()}).
-     *
-     * @throws IllegalArgumentException one sentence naming the family and its range
+     * The clip skip a job of this family runs with: its own, or {@link #defaultClipSkip()} for {@link
+     * GenerationLimits#FAMILY_DEFAULT_CLIP_SKIP}.
      */
-    public int checkClipSkip(int clipSkip) {
-        if (clipSkip < GenerationLimits.MIN_CLIP_SKIP || clipSkip > maxClipSkip()) {
-            throw new IllegalArgumentException(label + " models take clip skip " + GenerationLimits.MIN_CLIP_SKIP
-                    + " to " + maxClipSkip() + ", got " + clipSkip);
-        }
-        return clipSkip;
+    public int effectiveClipSkip(int jobClipSkip) {
+        return GenerationLimits.checkJobClipSkip(jobClipSkip) == GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP
+                ? defaultClipSkip() : jobClipSkip;
+    }
+
+    /**
+     * What a job of this family records for a chosen clip skip ({@link GenerationLimits#checkClipSkip}): {@link
+     * GenerationLimits#FAMILY_DEFAULT_CLIP_SKIP} for the family's default, so the displays that leave the default out
+     * need not know the family, else the clip skip.
+     */
+    public int jobClipSkip(int clipSkip) {
+        return GenerationLimits.checkClipSkip(clipSkip) == defaultClipSkip()
+                ? GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP : clipSkip;
     }
 
     /**

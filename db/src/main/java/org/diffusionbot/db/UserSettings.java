@@ -7,8 +7,8 @@ package org.diffusionbot.db;
  * @param schedule the sampler schedule id ({@code default}, {@code karras}, {@code exponential}, {@code
  *     trailing}), or null for no preference
  * @param guidanceRescale the default guidance_rescale φ (0 to 1), or null for the bot's (0)
- * @param clipSkip the default clip skip (Automatic1111's "Clip skip", 2 to 12), or null for the bot's (1: CLIP's
- *     last layer)
+ * @param clipSkip the default clip skip (Automatic1111's "Clip skip", 2 to 12, one numbering for every model family:
+ *     hidden_states[-N]), or null for each model's own (1: CLIP's last layer; SDXL 2: the penultimate)
  */
 public record UserSettings(String sampler, Integer steps, Double cfg, Integer width, Integer height,
         String negativePrompt, boolean galleryPublic, String schedule, Double guidanceRescale, Integer clipSkip) {

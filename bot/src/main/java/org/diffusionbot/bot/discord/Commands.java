@@ -67,7 +67,7 @@ public final class Commands {
                                         .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE,
                                                 GenerationLimits.MAX_GUIDANCE_RESCALE),
                                 new OptionData(OptionType.INTEGER, "clip_skip",
-                                        "Clip skip: stop CLIP this many layers from the end (1 = last layer; 2 for many anime models)")
+                                        "Clip skip as A1111: 1 = CLIP's last layer, 2 = penultimate (default: /settings, else SDXL 2, else 1)")
                                         .setRequiredRange(GenerationLimits.MIN_CLIP_SKIP, GenerationLimits.MAX_CLIP_SKIP),
                                 new OptionData(OptionType.INTEGER, "seed", "Seed (random when empty)")
                                         .setRequiredRange(0, GenerationLimits.MAX_SEED),
@@ -130,7 +130,7 @@ public final class Commands {
                         "Your default CFG rescale φ, 0-1 (0: none; about 0.7 for v-prediction models)")
                         .setRequiredRange(GenerationLimits.MIN_GUIDANCE_RESCALE, GenerationLimits.MAX_GUIDANCE_RESCALE),
                 new OptionData(OptionType.INTEGER, "clip_skip",
-                        "Your default clip skip, 1-12 (1: CLIP's last layer, none; 2 for many anime SD 1.5 models)")
+                        "Your default clip skip, 1-12 (1: none, each model's own; 2 for anime SD 1.5 models = SDXL's default)")
                         .setRequiredRange(GenerationLimits.MIN_CLIP_SKIP, GenerationLimits.MAX_CLIP_SKIP));
     }
 

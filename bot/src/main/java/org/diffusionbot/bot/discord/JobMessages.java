@@ -307,7 +307,7 @@ public final class JobMessages {
         if (job.strength() != null) {
             sb.append(" · **strength** ").append(num(job.strength()));
         }
-        if (job.clipSkip() != 1) {
+        if (job.clipSkip() != GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP) { // 0: the model's default (SDXL 2, else 1)
             sb.append(" · **clip skip** ").append(job.clipSkip());
         }
         if (guidanceRescale != 0) {
@@ -337,8 +337,8 @@ public final class JobMessages {
                 : num(s.cfg()));
         sb.append("\n• guidance rescale: ").append(s.guidanceRescale() == null ? "bot default (0: none)"
                 : num(s.guidanceRescale()));
-        sb.append("\n• clip skip: ").append(s.clipSkip() == null ? "bot default (1: CLIP's last layer)"
-                : s.clipSkip());
+        sb.append("\n• clip skip: ").append(s.clipSkip() == null
+                ? "the model's default (1: CLIP's last layer; SDXL 2: the penultimate)" : s.clipSkip());
         sb.append("\n• size: ").append(s.width() == null ? "the model's native size (e.g. 512x512 for SD 1.5, 1024x1024"
                 + " for SDXL)" : s.width() + "x" + s.height());
         sb.append("\n• negative prompt: ").append(s.negativePrompt() == null ? "the server's default, if any"

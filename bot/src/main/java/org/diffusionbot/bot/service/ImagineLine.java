@@ -1,6 +1,7 @@
 package org.diffusionbot.bot.service;
 
 import java.util.Locale;
+import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Schedule;
 import org.diffusionbot.common.image.GenerationParameters;
 import org.diffusionbot.db.GalleryImage;
@@ -38,7 +39,9 @@ public final class ImagineLine {
      * @param schedule the schedule id; null or {@code default}: left out
      * @param count images; 1 (the command's default): left out
      * @param guidanceRescale φ; 0 (none): left out
-     * @param clipSkip clip skip; 1 (the command's default, CLIP's last layer): left out
+     * @param clipSkip the job's clip skip; {@link GenerationLimits#FAMILY_DEFAULT_CLIP_SKIP} (none chosen, or the
+     *     model family's default chosen: 1 for SD 1.x/2.x, 2 for SDXL, {@code ModelFamily.jobClipSkip}): left out,
+     *     so the line gives the model's default again; any other (SDXL's 1 included) written
      */
     static String of(String prompt, String negative, int steps, double cfg, long seed, String sampler, String schedule,
             int width, int height, int count, String model, double guidanceRescale, int clipSkip) {
@@ -61,7 +64,7 @@ public final class ImagineLine {
         if (guidanceRescale != 0) {
             sb.append(" guidance_rescale:").append(number(guidanceRescale));
         }
-        if (clipSkip > 1) {
+        if (clipSkip != GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP) {
             sb.append(" clip_skip:").append(clipSkip);
         }
         return sb.toString();

@@ -29,9 +29,12 @@ import org.diffusionbot.common.mq.Topology;
  * <p>{@code guidance_rescale}: diffusers' {@code guidance_rescale} φ, 0 to 1 (0, the default, is plain
  * classifier-free guidance; about 0.7 for v-prediction / zero-terminal-SNR models).
  *
- * <p>{@code clip_skip}: Automatic1111's "Clip skip" ({@code CLIP_stop_at_last_layers}), 1 to 12 (1, the default, is
- * CLIP's last layer; 2 for many anime SD 1.5 finetunes), at most the family's ({@link ModelFamily#checkClipSkip}: 11
- * for SDXL, whose 1 is already the penultimate layer).
+ * <p>{@code clip_skip}: Automatic1111's "Clip skip" ({@code CLIP_stop_at_last_layers}), 1 to 12 for every family:
+ * the text encoders' hidden state N layers from the end, 1 = the last layer. Left out (and no {@code /settings}
+ * default), the model family's default ({@link ModelFamily#defaultClipSkip}): 1 for SD 1.x/2.x, 2 (the penultimate
+ * layer) for SDXL, so SDXL finetunes' "clip skip 2" is SDXL's default as in Automatic1111 and ComfyUI. The job
+ * records a clip skip equal to its family's default as none ({@link ModelFamily#jobClipSkip}: 0), which the
+ * displays leave out.
  */
 public final class ImagineOptions {
     /** The size choices offered in the command (width x height). */
@@ -55,8 +58,9 @@ public final class ImagineOptions {
      * (the sampler's own schedule runs); an explicit one is refused.
      *
      * @param guidanceRescale the default guidance_rescale φ (0 to 1), or null: the bot's (0)
-     * @param clipSkip the default clip skip (1 to 12), or null: the bot's (1); one above the model family's
-     *     limit ({@link ModelFamily#maxClipSkip}) is left out, as a default schedule the sampler does not take
+     * @param clipSkip the default clip skip (1 to 12), or null: the model family's ({@link
+     *     ModelFamily#defaultClipSkip}); it applies to every family in the one numbering (a 2 saved for SD 1.5 anime
+     *     models is SDXL's default)
      */
     public record Defaults(Sampler sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
             Schedule schedule, Double guidanceRescale, Integer clipSkip) {
@@ -144,10 +148,10 @@ public final class ImagineOptions {
         Double phi = o.number("guidance_rescale") != null ? o.number("guidance_rescale") : d.guidanceRescale();
         Double rescale = phi == null || phi == 0 ? null : GenerationLimits.checkGuidanceRescale(phi);
         int clipSkip = o.integer("clip_skip") != null
-                ? spec.family().checkClipSkip(GenerationLimits.checkClipSkip(toInt("clip skip", o.integer("clip_skip"),
-                        GenerationLimits.MIN_CLIP_SKIP)))
+                ? spec.family().jobClipSkip(toInt("clip skip", o.integer("clip_skip"), GenerationLimits.MIN_CLIP_SKIP))
                 : d.clipSkip() != null && d.clipSkip() >= GenerationLimits.MIN_CLIP_SKIP
-                        && d.clipSkip() <= spec.family().maxClipSkip() ? d.clipSkip() : GenerationLimits.MIN_CLIP_SKIP;
+                        && d.clipSkip() <= GenerationLimits.MAX_CLIP_SKIP ? spec.family().jobClipSkip(d.clipSkip())
+                        : GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP;
         return new JobRequest(UUID.randomUUID(), model, prompt, negative, width, height, steps, cfg, sampler, seed, count,
                 clipSkip, null, null, previewEvery, now, false, rescale, schedule);
     }

@@ -30,7 +30,9 @@ public final class UserSettingsService {
      * @param schedule the new default schedule id ({@link Schedule}), or null: unchanged
      * @param guidanceRescale the new default guidance_rescale φ, 0 to 1 (0: the bot's default, plain guidance), or
      *     null: unchanged
-     * @param clipSkip the new default clip skip, 1 to 12 (1: the bot's default, CLIP's last layer), or null: unchanged
+     * @param clipSkip the new default clip skip, 1 to 12, for every model family (Automatic1111's numbering: 2 is SD
+     *     1.x's penultimate layer and SDXL's default), or null: unchanged; 1 clears it (each model's default: SD
+     *     1.x/2.x's last layer, SDXL's penultimate, as Automatic1111's default "Clip skip 1" leaves SDXL)
      */
     public record Change(String sampler, Integer steps, Double cfg, Integer width, Integer height, String negative,
             Boolean gallery, boolean reset, String schedule, Double guidanceRescale, Integer clipSkip) {
@@ -82,7 +84,8 @@ public final class UserSettingsService {
                 // 0 is the bot's default: saved as none, so /settings shows it as the default
                 change.guidanceRescale() == null ? cur.guidanceRescale()
                         : change.guidanceRescale() == 0 ? null : change.guidanceRescale(),
-                // 1 is the bot's default: saved as none, as guidance_rescale 0
+                // 1 clears it, as guidance_rescale 0: none saved = each model's default (SDXL keeps its penultimate
+                // layer, as in Automatic1111 with its default settings, rather than every SDXL job taking the last)
                 change.clipSkip() == null ? cur.clipSkip()
                         : change.clipSkip() == GenerationLimits.MIN_CLIP_SKIP ? null : change.clipSkip());
         settings.saveUserSettings(userId, userName, next);

@@ -78,7 +78,7 @@ final class GalleryPages {
         }
         rows.add(row("Seed", g.seed()));
         rows.add(row("Size", g.width() + " × " + g.height()));
-        if (g.clipSkip() > 1) {
+        if (g.clipSkip() != org.diffusionbot.common.GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP) { // 0: the model's
             rows.add(row("Clip skip", g.clipSkip()));
         }
         if (g.strength() != null) {

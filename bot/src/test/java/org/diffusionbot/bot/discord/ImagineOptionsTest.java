@@ -108,35 +108,50 @@ class ImagineOptionsTest {
     }
 
     @Test
-    void clipSkipIsCheckedAgainstTheFamilyAndCarried() {
-        assertEquals(1, parse(Map.of("prompt", "a fox")).clipSkip(), "the default is CLIP's last layer");
+    void clipSkipIsOneNumberingForEveryFamilyAndTheFamilysDefaultIsRecordedAsNone() {
+        Map<String, Object> xl = Map.of("prompt", "a fox", "model", "sdxl-base");
+        assertEquals(0, parse(Map.of("prompt", "a fox")).clipSkip(), "none: the worker runs the family's default");
+        assertEquals(0, parse(xl).clipSkip());
+        assertEquals(0, parse(Map.of("prompt", "a fox", "clip_skip", 1L)).clipSkip(), "SD 1.x's 1 is its default");
         assertEquals(2, parse(Map.of("prompt", "a fox", "clip_skip", 2L)).clipSkip());
         assertEquals(12, parse(Map.of("prompt", "a fox", "clip_skip", 12L)).clipSkip(), "SD 1.x: all 12 layers");
-        assertEquals("clip skip must be between 1 and 12, got 13", assertThrows(IllegalArgumentException.class,
-                () -> parse(Map.of("prompt", "a fox", "clip_skip", 13L))).getMessage());
-        assertEquals("clip skip must be between 1 and 12, got 0", assertThrows(IllegalArgumentException.class,
-                () -> parse(Map.of("prompt", "a fox", "clip_skip", 0L))).getMessage());
-        assertEquals("clip skip is out of range: 4294967296", assertThrows(IllegalArgumentException.class,
-                () -> parse(Map.of("prompt", "a fox", "clip_skip", 1L << 32))).getMessage());
-        assertEquals(11, parse(Map.of("prompt", "a fox", "model", "sdxl-base", "clip_skip", 11L)).clipSkip());
-        assertEquals("SDXL models take clip skip 1 to 11, got 12", assertThrows(IllegalArgumentException.class,
-                () -> parse(Map.of("prompt", "a fox", "model", "sdxl-base", "clip_skip", 12L))).getMessage(),
-                "SDXL's clip skip 1 is already the penultimate layer: CLIP ViT-L has 11 more to give");
+        assertEquals(1, parse(with(xl, "clip_skip", 1L)).clipSkip(), "SDXL's 1 is its last layer, not its default");
+        assertEquals(0, parse(with(xl, "clip_skip", 2L)).clipSkip(), "SDXL's 'clip skip 2' is its default");
+        assertEquals(3, parse(with(xl, "clip_skip", 3L)).clipSkip());
+        assertEquals(12, parse(with(xl, "clip_skip", 12L)).clipSkip(), "SDXL takes 1 to 12 as every family");
+        for (Map<String, Object> o : List.of(Map.<String, Object>of("prompt", "a fox"), xl)) {
+            assertEquals("clip skip must be between 1 and 12, got 13", assertThrows(IllegalArgumentException.class,
+                    () -> parse(with(o, "clip_skip", 13L))).getMessage());
+            assertEquals("clip skip must be between 1 and 12, got 0", assertThrows(IllegalArgumentException.class,
+                    () -> parse(with(o, "clip_skip", 0L))).getMessage());
+            assertEquals("clip skip is out of range: 4294967296", assertThrows(IllegalArgumentException.class,
+                    () -> parse(with(o, "clip_skip", 1L << 32))).getMessage());
+        }
+    }
+
+    private static Map<String, Object> with(Map<String, Object> o, String k, Object v) {
+        Map<String, Object> m = new java.util.HashMap<>(o);
+        m.put(k, v);
+        return m;
     }
 
     @Test
     void theUsersDefaultClipSkipAppliesWhenImagineLeavesItOut() {
         ImagineOptions.Defaults d = new ImagineOptions.Defaults(null, null, null, null, null, null, null, null, 2);
         assertEquals(2, parse(Map.of("prompt", "a fox"), d).clipSkip());
+        assertEquals(0, parse(Map.of("prompt", "a fox", "model", "sdxl-base"), d).clipSkip(),
+                "a 2 saved for SD 1.5 anime models is SDXL's own default");
         assertEquals(3, parse(Map.of("prompt", "a fox", "clip_skip", 3L), d).clipSkip());
-        assertEquals(1, parse(Map.of("prompt", "a fox", "clip_skip", 1L), d).clipSkip(),
+        assertEquals(0, parse(Map.of("prompt", "a fox", "clip_skip", 1L), d).clipSkip(),
                 "an explicit 1 turns the default off");
+        assertEquals(1, parse(Map.of("prompt", "a fox", "model", "sdxl-base", "clip_skip", 1L), d).clipSkip());
         assertEquals(2, d.recommendedBy(new org.diffusionbot.common.messages.WorkerHeartbeat.ModelDefaults("m",
                 Sampler.EULER, null, 8, 2.0)).clipSkip(), "a model's recommendation keeps it");
         ImagineOptions.Defaults twelve = new ImagineOptions.Defaults(null, null, null, null, null, null, null, null, 12);
         assertEquals(12, parse(Map.of("prompt", "a fox"), twelve).clipSkip());
-        assertEquals(1, parse(Map.of("prompt", "a fox", "model", "sdxl-base"), twelve).clipSkip(),
-                "a default beyond the family's limit is left out, as a default schedule the sampler does not take");
+        assertEquals(12, parse(Map.of("prompt", "a fox", "model", "sdxl-base"), twelve).clipSkip());
+        ImagineOptions.Defaults three = new ImagineOptions.Defaults(null, null, null, null, null, null, null, null, 3);
+        assertEquals(3, parse(Map.of("prompt", "a fox", "model", "sdxl-base"), three).clipSkip());
     }
 
     @Test

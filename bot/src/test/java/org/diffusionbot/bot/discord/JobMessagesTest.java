@@ -29,7 +29,7 @@ class JobMessagesTest {
 
     static JobRecord job(String prompt, String negative) {
         return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", prompt, negative, 512, 512, 20, 7,
-                "euler", 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", "boom " + LINK, null, null, null,
+                "euler", 42, 1, 0, null, JobState.SUCCEEDED, 1, 1, "w", "boom " + LINK, null, null, null,
                 OWN_TIME, null, null, null, false, null);
     }
 
@@ -184,7 +184,7 @@ class JobMessagesTest {
 
     static JobRecord job(String sampler, int steps, String schedule) {
         return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", "frogs", "", 512, 512, steps, 7,
-                sampler, 42, 1, 1, null, JobState.SUCCEEDED, 1, 1, "w", null, null, null, null,
+                sampler, 42, 1, 0, null, JobState.SUCCEEDED, 1, 1, "w", null, null, null, null,
                 OWN_TIME, null, null, null, false, schedule);
     }
 
@@ -212,22 +212,29 @@ class JobMessagesTest {
         assertTrue(s.contains("• guidance rescale: bot default (0: none)"), s);
         String r = JobMessages.settings(new UserSettings(null, null, null, null, null, null, true, null, 0.7), true);
         assertTrue(r.contains("• guidance rescale: 0.7"), r);
-        assertTrue(s.contains("• clip skip: bot default (1: CLIP's last layer)"), s);
+        assertTrue(s.contains("• clip skip: the model's default (1: CLIP's last layer; SDXL 2: the penultimate)"), s);
         String c = JobMessages.settings(new UserSettings(null, null, null, null, null, null, true, null, null, 2), true);
         assertTrue(c.contains("• clip skip: 2"), c);
     }
 
     @Test
-    void infoAndTheImagineLineShowClipSkipWhenNotOne() {
-        JobRecord one = job("a castle", "");
-        assertFalse(ImagineLine.of(one, 0).contains("clip_skip"));
-        assertFalse(JobMessages.info(one, List.of(42L), 0).contains("clip skip"));
-        JobRecord two = new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", "sd15", "a castle", "", 512, 512, 20, 7,
-                "euler", 42, 1, 2, null, JobState.SUCCEEDED, 1, 1, "w", null, null, null, null, OWN_TIME, null, null,
-                null, false, null);
-        assertEquals(2, two.clipSkip());
+    void infoAndTheImagineLineShowClipSkipWhenNotTheModelsDefault() {
+        JobRecord none = job("a castle", "");
+        assertEquals(0, none.clipSkip(), "none chosen (or the family's default chosen)");
+        assertFalse(ImagineLine.of(none, 0).contains("clip_skip"));
+        assertFalse(JobMessages.info(none, List.of(42L), 0).contains("clip skip"));
+        JobRecord two = clipSkip("sd15", 2);
         assertTrue(ImagineLine.of(two, 0.7).endsWith(" model:sd15 guidance_rescale:0.7 clip_skip:2"),
                 ImagineLine.of(two, 0.7));
         assertTrue(JobMessages.info(two, List.of(42L), 0).contains(" · **clip skip** 2"));
+        JobRecord last = clipSkip("sdxl", 1);
+        assertTrue(ImagineLine.of(last, 0).endsWith(" model:sdxl clip_skip:1"), "SDXL's 1 (its last layer) is no default");
+        assertTrue(JobMessages.info(last, List.of(42L), 0).contains(" · **clip skip** 1"));
+    }
+
+    private static JobRecord clipSkip(String model, int clipSkip) {
+        return new JobRecord(UUID.randomUUID(), 1, 2L, 3, "imagine", model, "a castle", "", 512, 512, 20, 7,
+                "euler", 42, 1, clipSkip, null, JobState.SUCCEEDED, 1, 1, "w", null, null, null, null, OWN_TIME, null,
+                null, null, false, null);
     }
 }

@@ -346,8 +346,8 @@ class ButtonsAndAdminIT {
             assertEquals(3, jobs(lea).get(0).clipSkip());
             imagine(lea, Opt.string("prompt", "explicit 1 wins"), Opt.integer("steps", 1),
                     Opt.integer("width", 64), Opt.integer("height", 64), Opt.integer("clip_skip", 1));
-            assertEquals(1, jobs(lea).get(0).clipSkip());
-            assertEquals(List.of("1", ""), publishedClipSkip(jobs(lea).get(0).id()), "1 is not written into the PNG");
+            assertEquals(0, jobs(lea).get(0).clipSkip(), "SD 1.x's 1, its default, is recorded as none");
+            assertEquals(List.of("0", ""), publishedClipSkip(jobs(lea).get(0).id()), "1 is not written into the PNG");
             assertTrue(assertThrows(IllegalArgumentException.class, () -> h.discord.slashCommand("imagine", lea,
                     Opt.string("prompt", "x"), Opt.integer("clip_skip", 0))).getMessage().contains("below min_value"));
             // no user setting: the server's default negative prompt
@@ -357,7 +357,7 @@ class ButtonsAndAdminIT {
             // reset forgets the defaults
             InteractionHandle r = h.discord.slashCommand("settings", lea, Opt.bool("reset", true));
             String reset = r.awaitOriginalEdit(m -> true, WAIT).content();
-            assertTrue(reset.contains("bot default (30)") && reset.contains("clip skip: bot default (1"), reset);
+            assertTrue(reset.contains("bot default (30)") && reset.contains("clip skip: the model's default (1"), reset);
         } finally {
             admin(boss, Opt.sub("negative"));
         }

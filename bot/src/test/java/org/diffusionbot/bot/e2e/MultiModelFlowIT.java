@@ -144,17 +144,22 @@ class MultiModelFlowIT {
                         Opt.integer("steps", 2), Opt.string("model", xl));
                 RecordedMessage done = BotHarness.finalImage(x, WAIT);
                 assertTrue(done.content().contains("1024x1024"), done.content());
-                // SDXL's clip skip 1 is already the penultimate layer: 12 (fine for SD 1.x, and within Discord's
-                // 1..12) is refused by the bot before anything is queued or charged, not deep in the worker
-                int used = h.bot.store().quota(ann.idLong(), POLICY).usedToday();
-                int jobs = h.bot.store().recentJobs(ann.idLong(), 20).size();
-                InteractionHandle deep = h.discord.slashCommand("imagine", ann, Opt.string("prompt", "too deep"),
-                        Opt.string("model", xl), Opt.integer("clip_skip", 12));
-                org.diffusionbot.bot.fakediscord.RecordedCallback refusal = deep.awaitCallback(WAIT);
-                assertTrue(refusal.isEphemeral());
-                assertTrue(refusal.content().contains("SDXL models take clip skip 1 to 11, got 12"), refusal.content());
-                assertEquals(used, h.bot.store().quota(ann.idLong(), POLICY).usedToday());
-                assertEquals(jobs, h.bot.store().recentJobs(ann.idLong(), 20).size());
+                // one clip skip numbering (Automatic1111's) for every family: no clip skip (or SDXL's default, 2,
+                // chosen) is recorded as none and runs SDXL's penultimate layer, which the PNG says as "Clip skip: 2";
+                // SDXL's 1 is its last layer, recorded and written as 1 (A1111 writes no "Clip skip" for 1)
+                JobRecord plain = h.bot.store().recentJobs(ann.idLong(), 1).get(0);
+                assertEquals(0, plain.clipSkip());
+                assertEquals(List.of("0", "Clip skip: 2"), publishedClipSkip(h, plain.id()));
+                InteractionHandle two = h.discord.slashCommand("imagine", ann, Opt.string("prompt", "a big ship"),
+                        Opt.integer("steps", 2), Opt.string("model", xl), Opt.integer("clip_skip", 2));
+                BotHarness.finalImage(two, WAIT);
+                assertEquals(0, h.bot.store().recentJobs(ann.idLong(), 1).get(0).clipSkip(), "SDXL's default");
+                InteractionHandle last = h.discord.slashCommand("imagine", ann, Opt.string("prompt", "a big ship"),
+                        Opt.integer("steps", 2), Opt.string("model", xl), Opt.integer("clip_skip", 1));
+                assertTrue(BotHarness.finalImage(last, WAIT).content().contains("1024x1024"));
+                JobRecord one = h.bot.store().recentJobs(ann.idLong(), 1).get(0);
+                assertEquals(1, one.clipSkip());
+                assertEquals(List.of("1", ""), publishedClipSkip(h, one.id()));
             } finally {
                 try (var conn = RabbitTestSupport.connect("mm-cleanup"); var ch = conn.createChannel()) {
                     ch.queueDelete(Topology.jobsQueue(xl));
@@ -211,5 +216,23 @@ class MultiModelFlowIT {
             Thread.sleep(300);
         }
         throw new AssertionError("never came: " + last);
+    }
+
+    /**
+     * The clip skip of the job's stored request (what the bot published) and the {@code Clip skip: N} of its first
+     * image's parameters, which the worker writes ("" when absent).
+     */
+    private static List<String> publishedClipSkip(BotHarness h, UUID job) throws Exception {
+        try (java.sql.Connection c = java.sql.DriverManager.getConnection(h.testDb.settings().url(),
+                h.testDb.settings().user(), h.testDb.settings().password());
+                java.sql.PreparedStatement ps = c.prepareStatement("""
+                        SELECT j.request->>'clip_skip', coalesce(substring(i.parameters from 'Clip skip: [0-9]+'), '')
+                          FROM jobs j JOIN images i ON i.job_id = j.id WHERE j.id = ? AND i.image_index = 0""")) {
+            ps.setObject(1, job);
+            try (java.sql.ResultSet rs = ps.executeQuery()) {
+                assertTrue(rs.next(), "job " + job + " has an image");
+                return List.of(rs.getString(1), rs.getString(2));
+            }
+        }
     }
 }

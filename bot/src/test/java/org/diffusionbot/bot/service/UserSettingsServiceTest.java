@@ -18,7 +18,7 @@ class UserSettingsServiceTest {
     @Test
     void clipSkipIsCheckedAgainstTheLimits() {
         assertEquals(2, clipSkip(2L).clipSkip());
-        assertEquals(1, clipSkip(1L).clipSkip(), "1 is taken (apply saves it as none, the bot's default)");
+        assertEquals(1, clipSkip(1L).clipSkip(), "1 is taken (apply saves it as none: each model's default)");
         assertNull(clipSkip(null).clipSkip(), "left out: unchanged");
         assertEquals("clip skip must be between 1 and 12, got 13",
                 assertThrows(IllegalArgumentException.class, () -> clipSkip(13L)).getMessage());

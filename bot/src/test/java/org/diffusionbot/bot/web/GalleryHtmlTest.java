@@ -47,12 +47,12 @@ class GalleryHtmlTest {
         assertFalse(ImagineLine.of(noNeg).contains("negative:"));
         assertEquals("7", ImagineLine.number(7.0));
         GalleryImage trailing = new GalleryImage(1, UUID.randomUUID(), 0, Instant.parse("2024-05-01T12:00:00Z"), 77,
-                "ann", "imagine", "x", "", "sd15", "euler", 4, 1.5, 1234, 512, 768, 1, null, null, "x", "trailing");
+                "ann", "imagine", "x", "", "sd15", "euler", 4, 1.5, 1234, 512, 768, 0, null, null, "x", "trailing");
         assertEquals("/imagine prompt:x steps:4 cfg:1.5 seed:1234 sampler:euler schedule:trailing width:512 height:768 "
                 + "model:sd15", ImagineLine.of(trailing));
         assertEquals("SGM Uniform", ImagineLine.scheduleName("euler", "trailing"));
         GalleryImage rescaled = new GalleryImage(1, UUID.randomUUID(), 0, Instant.parse("2024-05-01T12:00:00Z"), 77,
-                "ann", "imagine", "x", "", "sd15", "euler", 4, 1.5, 1234, 512, 768, 1, null, null,
+                "ann", "imagine", "x", "", "sd15", "euler", 4, 1.5, 1234, 512, 768, 0, null, null,
                 "x\nSteps: 4, Sampler: Euler, CFG scale: 1.5, Seed: 1234, Size: 512x768, Model: sd15, CFG Rescale φ: 0.7",
                 null);
         assertTrue(ImagineLine.of(rescaled).endsWith(" model:sd15 guidance_rescale:0.7"), ImagineLine.of(rescaled));
@@ -130,6 +130,6 @@ class GalleryHtmlTest {
 
     static GalleryImage image(long id, String prompt, String negative) {
         return new GalleryImage(id, UUID.randomUUID(), 0, Instant.parse("2024-05-01T12:00:00Z"), 77, "ann", "imagine",
-                prompt, negative, "sd15", "euler_a", 25, 7.5, 1234, 512, 768, 1, null, null, prompt, null);
+                prompt, negative, "sd15", "euler_a", 25, 7.5, 1234, 512, 768, 0, null, null, prompt, null);
     }
 }

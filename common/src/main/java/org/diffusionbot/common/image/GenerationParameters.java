@@ -19,6 +19,9 @@ import org.diffusionbot.common.Schedule;
  * Sampler:} without the schedule ({@link Sampler#a1111Sampler()}) and {@code Schedule type:} (A1111's
  * name, {@link Schedule#displayName()}) unless it is the sampler's default.
  *
+ * @param clipSkip the clip skip the image was made with, in Automatic1111's numbering (the job's, or its model
+ *     family's default: {@link org.diffusionbot.common.ModelFamily#effectiveClipSkip}), written as A1111 writes it:
+ *     {@code Clip skip: N} when above 1, so an SDXL image made with its default says {@code Clip skip: 2}
  * @param strength img2img denoising strength, or null for txt2img
  * @param schedule the schedule asked for (null: the default); the "... Karras" samplers write Karras
  * @param guidanceRescale diffusers' {@code guidance_rescale} φ (0: none, not written), written as

@@ -12,6 +12,10 @@ import org.diffusionbot.common.mq.Topology;
  * The compact constructor enforces {@link GenerationLimits}, so an invalid job cannot be built,
  * published or consumed.
  *
+ * @param clipSkip     Automatic1111's "Clip skip" N ({@code hidden_states[-N]} of the text encoders, 1 = the last
+ *                     layer; {@link GenerationLimits#checkClipSkip}), or {@link GenerationLimits#FAMILY_DEFAULT_CLIP_SKIP}
+ *                     (0): the model family's default ({@link org.diffusionbot.common.ModelFamily#defaultClipSkip}: 1,
+ *                     SDXL 2), which the bot also sends for a chosen clip skip equal to it
  * @param initImage    PNG/JPEG bytes for img2img (variations, upscales), or null for txt2img
  * @param strength     img2img strength in (0, 1]; null exactly when {@code initImage} is null
  * @param previewEvery publish an x0 preview every this many steps; 0 turns previews off
@@ -57,7 +61,7 @@ public record JobRequest(
         GenerationLimits.checkSteps(sampler, steps);
         GenerationLimits.checkSeed(seed);
         GenerationLimits.checkCount(count);
-        GenerationLimits.checkClipSkip(clipSkip);
+        GenerationLimits.checkJobClipSkip(clipSkip);
         if ((initImage == null) != (strength == null)) {
             throw new IllegalArgumentException("init_image and strength must be given together");
         }

@@ -194,6 +194,22 @@ class MessageCodecTest {
         n.put("sampler", "lcm");
         n.put("steps", 60);
         assertReason(om, n, "sampler lcm takes at most 50 steps, got 60");
+        n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("clip_skip", 13);
+        assertReason(om, n, "clip skip must be between 1 and 12, got 13");
+        n.put("clip_skip", -1);
+        assertReason(om, n, "clip skip must be between 1 and 12, got -1");
+    }
+
+    /** {@code clip_skip} 0: none chosen, the worker runs the model family's default (1, SDXL 2). */
+    @Test
+    void clipSkipZeroIsTheFamilysDefault() throws Exception {
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode n = (ObjectNode) om.readTree(MessageCodec.encode(job()));
+        n.put("clip_skip", 0);
+        JobRequest r = (JobRequest) assertDoesNotThrowDecode(om.writeValueAsBytes(n));
+        assertEquals(0, r.clipSkip());
+        assertEquals(0, r.derive(UUID.randomUUID(), 512, 512, 1, 1, null, null, 0, T).clipSkip(), "derived jobs keep it");
     }
 
     /** {@code model_defaults} (the models' sidecar files) round-trip and may be absent (older workers). */

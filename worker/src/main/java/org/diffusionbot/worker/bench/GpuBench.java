@@ -19,6 +19,7 @@ import java.util.UUID;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.image.Png;
 import org.diffusionbot.common.messages.JobRequest;
@@ -632,7 +633,8 @@ public final class GpuBench {
         List<JobRequest> pending = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             pending.add(new JobRequest(UUID.randomUUID(), setup.model(), PROMPT + ", variant " + (seed + i), "",
-                    setup.size(), setup.size(), setup.steps(), setup.cfg(), setup.sampler(), seed + i, 1, 1, null, null,
+                    setup.size(), setup.size(), setup.steps(), setup.cfg(), setup.sampler(), seed + i, 1,
+                    GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP, null, null,
                     previewEvery, Instant.now()));
         }
         long s = System.nanoTime();

@@ -16,6 +16,7 @@ import java.util.Random;
 import java.util.UUID;
 import java.util.regex.Pattern;
 import org.diffusionbot.common.LoraTags;
+import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
@@ -247,7 +248,8 @@ public final class LoraBench {
             for (int j = 0; j < jobs; j++) {
                 String lora = alternate && j % 2 == 1 ? "bench_b" : "bench_a";
                 pending.add(new JobRequest(UUID.randomUUID(), "bench", "a castle <lora:" + lora + ":0.8>", "", size, size,
-                        steps, 7, Sampler.EULER, j, 1, 1, null, null, 0, Instant.now()));
+                        steps, 7, Sampler.EULER, j, 1, GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP, null, null, 0,
+                        Instant.now()));
             }
             long t0 = System.nanoTime();
             List<PreparedJob> ready = new ArrayList<>(gen.prepareAll(pending));

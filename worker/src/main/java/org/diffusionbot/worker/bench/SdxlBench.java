@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.worker.doctor.ImageDiff;
 import org.diffusionbot.worker.engine.cuda.GraphPool;
@@ -58,7 +59,8 @@ final class SdxlBench {
             out.printf(Locale.ROOT, "  batch 2: %.2f ms (CUDA graph=%s)%n", ms, p.unetRunner().enabled());
 
             out.println("== one image, 1024x1024, 30 steps Euler, cfg 7 (pipeline.generate)");
-            GenerationRequest one = new GenerationRequest(GpuBench.PROMPT, "", List.of(1L), SDXL.cfg(), 1, SDXL.size(),
+            GenerationRequest one = new GenerationRequest(GpuBench.PROMPT, "", List.of(1L), SDXL.cfg(),
+                    GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP, SDXL.size(),
                     SDXL.size(), SDXL.steps(), SDXL.sampler(), null, null);
             ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
             double best = 1e9;

@@ -29,7 +29,8 @@ import org.diffusionbot.worker.runtime.ModelSidecar;
  * @param sampler the sampler
  * @param width image width in pixels, or null: the model's native size ({@link #width(int)})
  * @param height image height in pixels, or null: the model's native size ({@link #height(int)})
- * @param clipSkip CLIP layers skipped from the end (1 = none)
+ * @param clipSkip Automatic1111's "Clip skip" N ({@code hidden_states[-N]}, 1 = the last layer), or {@link
+ *     GenerationLimits#FAMILY_DEFAULT_CLIP_SKIP} (0, when not given): the model family's default (SDXL 2, else 1)
  * @param count images (seeds seed, seed+1, ...)
  * @param initImage init image for img2img, or null
  * @param strength img2img strength (null for txt2img; 0.75 when --init-image is given alone)
@@ -80,7 +81,8 @@ public record ImagineArgs(
                                   default dpmpp_2m_karras into dpmpp_2m
               --width W, --height H   multiples of 8 in 64..2048 (default: the model's native size: %s);
                                   at most %s
-              --clip-skip N       1..12, SDXL 1..11 (default 1)
+              --clip-skip N       1..12, A1111's "Clip skip": CLIP's hidden state N layers from the end
+                                  (default: the model's, 1 = the last layer; SDXL 2 = the penultimate)
               --count N           1..4 images (default 1): FILE-1.png .. FILE-N.png when N > 1
               --init-image FILE   PNG/JPEG for img2img, with --strength F in (0,1] (default 0.75)
               --device cpu|gpu    cpu: float32 (default); gpu: CUDA float16
@@ -163,7 +165,8 @@ public record ImagineArgs(
         if (width != null && height != null) {
             GenerationLimits.checkSize(width, height);
         }
-        int clipSkip = GenerationLimits.checkClipSkip(intValue(v, "clip-skip", 1));
+        int clipSkip = v.containsKey("clip-skip") ? GenerationLimits.checkClipSkip(intValue(v, "clip-skip", 0))
+                : GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP;
         int count = GenerationLimits.checkCount(intValue(v, "count", 1));
         Path init = v.containsKey("init-image") ? Path.of(v.get("init-image")) : null;
         Double strength = null;

@@ -60,7 +60,6 @@ public final class ImagineCommand {
             try {
                 p.family().checkSize(width, height);
                 p.family().checkSteps(a.steps());
-                p.family().checkClipSkip(a.clipSkip());
                 if (a.loraDir() != null || a.embeddingsDir() != null) {
                     p.useAddons(a.loraDir(), a.embeddingsDir(), w -> err.println("note: " + w));
                 }
@@ -99,7 +98,8 @@ public final class ImagineCommand {
             for (int i = 0; i < images.size(); i++) {
                 RgbImage img = images.get(i);
                 GenerationParameters gp = new GenerationParameters(a.prompt(), a.negative(), a.steps(), a.sampler(), a.cfg(),
-                        seeds.get(i), img.width(), img.height(), modelName(a), a.clipSkip(), a.strength(), a.schedule(),
+                        seeds.get(i), img.width(), img.height(), modelName(a), p.family().effectiveClipSkip(a.clipSkip()),
+                        a.strength(), a.schedule(),
                         a.guidanceRescale());
                 Files.write(a.outFor(i), gp.toPng(img.width(), img.height(), img.rgb(),
                         p.addons().infotext(a.prompt(), a.negative())));

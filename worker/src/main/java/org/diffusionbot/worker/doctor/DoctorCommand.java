@@ -11,6 +11,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
+import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.worker.engine.cuda.GpuSetup;
 import org.diffusionbot.worker.engine.cuda.KernelSelfCheck;
@@ -43,7 +44,7 @@ public final class DoctorCommand {
 
     /** 64x64, 2 steps, guidance as users run it; two seeds, so batching is part of the check. */
     private static final GenerationRequest TINY_RUN = new GenerationRequest("a red cube on a blue floor", "blurry",
-            List.of(1L, 2L), 7.5, 1, 64, 64, 2, Sampler.DPMPP_2M_KARRAS, null, null);
+            List.of(1L, 2L), 7.5, GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP, 64, 64, 2, Sampler.DPMPP_2M_KARRAS, null, null);
 
     private DoctorCommand() {
     }

@@ -30,6 +30,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import org.diffusionbot.common.image.GenerationParameters;
 import org.diffusionbot.common.image.Png;
 import org.diffusionbot.common.messages.CancelJob;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.messages.InvalidMessageException;
 import org.diffusionbot.common.messages.JobFailure;
 import org.diffusionbot.common.messages.JobProgress;
@@ -477,8 +478,10 @@ public final class WorkerRuntime implements AutoCloseable {
         jobsInHand.set(runnable.size());
         Instant started = clock.instant();
         List<JobOutcome> outcomes;
+        ModelFamily family;
         try {
             ImageGenerator generator = models.acquire(requests.get(0).model(), (m, last) -> { });
+            family = ModelFamily.fromId(generator.modelInfo(requests.get(0).model()).family());
             long switchesBefore = generator.loraSwitches();
             try {
                 List<PreparedJob> jobs = runnable.stream()
@@ -514,14 +517,16 @@ public final class WorkerRuntime implements AutoCloseable {
             lastProgress.remove(d.request().jobId());
             JobOutcome o = outcomes.get(i);
             if (o instanceof JobOutcome.Succeeded s) {
-                finishWithResult(d, s, started, finished);
+                finishWithResult(d, s, family, started, finished);
             } else if (o instanceof JobOutcome.Failed f) {
                 finishWithFailure(d, f.code(), f.message());
             }
         }
     }
 
-    private void finishWithResult(Delivered d, JobOutcome.Succeeded s, Instant started, Instant finished) {
+    /** @param family the model's: its default clip skip is the one a job without one ran with ({@code Clip skip}) */
+    private void finishWithResult(Delivered d, JobOutcome.Succeeded s, ModelFamily family, Instant started,
+            Instant finished) {
         JobRequest r = d.request();
         List<JobResult.Image> images = new ArrayList<>();
         List<JobResult.Safety> safety = new ArrayList<>();
@@ -530,7 +535,7 @@ public final class WorkerRuntime implements AutoCloseable {
                 safety.add(new JobResult.Safety(im.index(), im.safety().nsfw(), im.safety().score()));
             }
             GenerationParameters p = new GenerationParameters(r.prompt(), r.negativePrompt(), r.steps(), r.sampler(),
-                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), r.clipSkip(), r.strength(), r.schedule(),
+                    r.cfg(), im.seed(), im.width(), im.height(), r.model(), family.effectiveClipSkip(r.clipSkip()), r.strength(), r.schedule(),
                     r.guidanceRescaleOrZero());
             images.add(new JobResult.Image(im.index(), im.seed(), im.width(), im.height(),
                     p.toPng(im.width(), im.height(), im.rgb(), s.infotext())));

@@ -92,8 +92,10 @@ public final class ClipTextEncoder {
     }
 
     /**
-     * The hidden state of layer N - clipSkip + 1 after the final layer norm ("clip skip" as in
-     * Automatic1111: 1 = last layer, 2 = penultimate layer).
+     * {@code hidden_states[-clipSkip]}, the output of layer N − clipSkip + 1 of N, after the final layer norm, as
+     * SD 1.x conditions on it: Automatic1111's "Clip skip" ({@code sd_hijack_clip.py}
+     * {@code FrozenCLIPEmbedderWithCustomWords.encode_with_transformers}: 1 = {@code last_hidden_state}, N &gt; 1 =
+     * {@code final_layer_norm(hidden_states[-N])}).
      *
      * @param caller owner of the result
      * @param ids token ids (B, L)
@@ -133,24 +135,29 @@ public final class ClipTextEncoder {
     }
 
     /**
-     * The hidden states SDXL conditions on, as diffusers' {@code StableDiffusionXLPipeline.encode_prompt}
-     * takes them: {@code hidden_states[-(clipSkip + 1)]} (the output of layer N − clipSkip, no final
-     * layer norm; clipSkip 1 = the penultimate layer, diffusers' {@code clip_skip = clipSkip - 1}) and,
-     * if asked, {@code text_embeds}: the last layer's final-normed state at each row's first {@code
-     * <|endoftext|>} ({@link ClipTextConfig#eosTokenId()}), times {@code text_projection}, whatever the
-     * clip skip.
+     * The hidden states SDXL conditions on: {@code hidden_states[-clipSkip]}, the output of layer N − clipSkip + 1 of
+     * N without the final layer norm (Automatic1111's numbering, as for {@link #encode(NDManager, NDArray, int)}: 1 =
+     * the last layer, 2 = the penultimate layer, which diffusers' {@code StableDiffusionXLPipeline.encode_prompt}
+     * takes by default, its {@code clip_skip} k being {@code hidden_states[-(k + 2)]} = our k + 2) and, if asked,
+     * {@code text_embeds}: the last layer's final-normed state at each row's first {@code <|endoftext|>} ({@link
+     * ClipTextConfig#eosTokenId()}), times {@code text_projection}, whatever the clip skip.
+     *
+     * <p>No final layer norm for any clip skip, the last layer's included, as ComfyUI's SDXL encoders ({@code
+     * comfy/sdxl_clip.py}: {@code layer_norm_hidden_state=False}, so {@code CLIPSetLastLayer} −N gives this
+     * state for either encoder) and Automatic1111 with {@code sdxl_clip_l_skip} ({@code sd_hijack_clip.py}
+     * {@code FrozenCLIPEmbedderForSDXLWithCustomWords}: {@code hidden_states[-CLIP_stop_at_last_layers]}).
      *
      * @param caller owner of the result
      * @param ids token ids (B, L), L ≤ max positions (77)
-     * @param clipSkip 1 .. number of layers − 1
+     * @param clipSkip 1 .. number of layers
      * @param pooled whether to compute {@code text_embeds} (needs a projection)
      * @param extraTokens textual-inversion vectors as for {@link #encode(NDManager, NDArray, int, NDArray)}, or null
      * @return the hidden state (B, L, hidden) and the pooled embedding (B, projection_dim) or null
      * @throws IllegalArgumentException for a clip skip out of range, or pooled without a projection
      */
     public Hidden encodeHidden(NDManager caller, NDArray ids, int clipSkip, boolean pooled, NDArray extraTokens) {
-        if (clipSkip < 1 || clipSkip >= layers.size()) {
-            throw new IllegalArgumentException("clipSkip must be 1.." + (layers.size() - 1) + ", got " + clipSkip);
+        if (clipSkip < 1 || clipSkip > layers.size()) {
+            throw new IllegalArgumentException("clipSkip must be 1.." + layers.size() + ", got " + clipSkip);
         }
         if (pooled && projection == null) {
             throw new IllegalArgumentException("this text encoder has no text_projection (not CLIPTextModelWithProjection)");
@@ -162,7 +169,7 @@ public final class ClipTextEncoder {
             NDArray[] xm = embed(sub, ids, extraTokens);
             NDArray x = xm[0];
             NDArray hidden = null;
-            int keep = layers.size() - clipSkip;
+            int keep = layers.size() - clipSkip + 1;
             int n = pooled ? layers.size() : keep;
             for (int i = 0; i < n; i++) {
                 x = layers.get(i).forward(x, xm[1]);

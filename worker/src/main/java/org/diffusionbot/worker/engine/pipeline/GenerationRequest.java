@@ -16,7 +16,10 @@ import org.diffusionbot.common.Schedule;
  * @param negativePrompt the negative prompt ("" for none; encoded like any prompt, as diffusers does)
  * @param seeds one seed per image (each image gets its own {@code TorchGenerator(seed)})
  * @param guidanceScale classifier-free guidance scale; values ≤ 1 disable guidance (diffusers)
- * @param clipSkip 1 = last CLIP layer, 2 = penultimate, ...
+ * @param clipSkip Automatic1111's "Clip skip" N, {@code hidden_states[-N]} of the text encoders (1 = the last
+ *     layer, 2 = the penultimate, ... 12), or {@link GenerationLimits#FAMILY_DEFAULT_CLIP_SKIP} (0): the model
+ *     family's default, 1 for SD 1.x/2.x and 2 for SDXL ({@link org.diffusionbot.common.ModelFamily#defaultClipSkip};
+ *     {@link TextConditioner#clipSkip} resolves it)
  * @param width image width in pixels
  * @param height image height in pixels
  * @param steps inference steps
@@ -67,7 +70,7 @@ public record GenerationRequest(
         }
         seeds.forEach(GenerationLimits::checkSeed);
         GenerationLimits.checkCfg(guidanceScale);
-        GenerationLimits.checkClipSkip(clipSkip);
+        GenerationLimits.checkJobClipSkip(clipSkip);
         GenerationLimits.checkSize(width, height);
         Objects.requireNonNull(sampler, "sampler");
         GenerationLimits.checkSteps(sampler, steps);
@@ -88,9 +91,10 @@ public record GenerationRequest(
                 initImage, strength, phi, schedule);
     }
 
-    /** A txt2img request with no negative prompt, cfg 7, clip skip 1. */
+    /** A txt2img request with no negative prompt, cfg 7, the model family's clip skip. */
     public static GenerationRequest of(String prompt, int width, int height, int steps, Sampler sampler, long seed) {
-        return new GenerationRequest(prompt, "", List.of(seed), GenerationLimits.DEFAULT_CFG, 1, width, height, steps,
+        return new GenerationRequest(prompt, "", List.of(seed), GenerationLimits.DEFAULT_CFG,
+                GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP, width, height, steps,
                 sampler, null, null);
     }
 

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.worker.engine.lora.PromptAddons;
 import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.text.ChunkedPrompt;
@@ -138,7 +139,7 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
             int chunks) {
         Map<Integer, List<Integer>> byClipSkip = new LinkedHashMap<>();
         for (int r : chunked.keySet()) {
-            byClipSkip.computeIfAbsent(requests.get(r).request().clipSkip(), k -> new ArrayList<>()).add(r);
+            byClipSkip.computeIfAbsent(clipSkip(requests.get(r).request()), k -> new ArrayList<>()).add(r);
         }
         Map<Integer, NDArray[]> perRequest = new LinkedHashMap<>();
         for (Map.Entry<Integer, List<Integer>> group : byClipSkip.entrySet()) {
@@ -154,13 +155,20 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
     }
 
     /**
+     * The clip skip a request's prompts are encoded with, in Automatic1111's numbering ({@code hidden_states[-N]}):
+     * its own, or for none ({@link org.diffusionbot.common.GenerationLimits#FAMILY_DEFAULT_CLIP_SKIP}) the model
+     * family's default ({@link ModelFamily#defaultClipSkip}).
+     */
+    abstract int clipSkip(GenerationRequest r);
+
+    /**
      * Requests sharing a clip skip, encoded as one batch: {context (2R, 77·k, D), pooled (2R, P) or null}, rows
      * negative, positive of each request in turn.
      *
      * @param qs the requests
      * @param tokens their negative and positive prompts, chunked by this conditioner's encoders
      * @param chunks the batch's chunk count k
-     * @param clipSkip the requests' clip skip
+     * @param clipSkip the requests' clip skip ({@link #clipSkip(GenerationRequest)}: 1..12)
      */
     abstract NDArray[] encodeGroup(NDManager m, List<GenerationRequest> qs, List<Tokens> tokens, int chunks, int clipSkip);
 
@@ -192,6 +200,12 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
             super(encoder, dtype);
         }
 
+        /** SD 1.x and 2.x: none = 1, the last layer (both families' default). */
+        @Override
+        int clipSkip(GenerationRequest r) {
+            return ModelFamily.SD1.effectiveClipSkip(r.clipSkip());
+        }
+
         @Override
         NDArray[] encodeGroup(NDManager m, List<GenerationRequest> qs, List<Tokens> tokens, int chunks, int clipSkip) {
             return new NDArray[] {encoder.encode(m, prompts(tokens, false), chunks, clipSkip), null};
@@ -216,6 +230,17 @@ abstract sealed class TextConditioner permits TextConditioner.Clip, TextConditio
         @Override
         List<ChunkedPrompt> secondTokens(String negative, String positive) {
             return List.of(encoder2.chunk(negative), encoder2.chunk(positive));
+        }
+
+        /**
+         * None = 2, the penultimate layer of both encoders (diffusers' default); N = {@code hidden_states[-N]} of
+         * both, as ComfyUI's {@code CLIPSetLastLayer} −N sets it on both ({@code SDXLClipModel.set_clip_options}).
+         * Automatic1111 with {@code sdxl_clip_l_skip} applies N to CLIP-L only (its bigG stays at the penultimate
+         * layer); we follow ComfyUI.
+         */
+        @Override
+        int clipSkip(GenerationRequest r) {
+            return ModelFamily.SDXL.effectiveClipSkip(r.clipSkip());
         }
 
         @Override

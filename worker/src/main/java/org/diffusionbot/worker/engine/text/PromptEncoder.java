@@ -72,7 +72,7 @@ public final class PromptEncoder {
      * @param caller owner of the result
      * @param prompts chunked prompts
      * @param chunks chunks per prompt in the result (≥ 1)
-     * @param clipSkip 1 = last CLIP layer, 2 = penultimate, ...
+     * @param clipSkip 1 = last CLIP layer, 2 = penultimate, ... ({@link ClipTextEncoder#encode(NDManager, NDArray, int)})
      * @return (P, 77·chunks, hidden) in the encoder's dtype
      */
     public NDArray encode(NDManager caller, List<ChunkedPrompt> prompts, int chunks, int clipSkip) {
@@ -83,14 +83,14 @@ public final class PromptEncoder {
 
     /**
      * As {@link #encode}, but with the layers SDXL conditions on ({@link ClipTextEncoder#encodeHidden}:
-     * {@code hidden_states[-(clipSkip + 1)]}, no final layer norm) and, for an encoder with a
+     * {@code hidden_states[-clipSkip]}, no final layer norm) and, for an encoder with a
      * projection, the pooled {@code text_embeds} of each prompt's first chunk, unweighted (as
      * Automatic1111 takes it: {@code zs[0].pooled}).
      *
      * @param caller owner of the result
      * @param prompts chunked prompts
      * @param chunks chunks per prompt in the result (≥ 1)
-     * @param clipSkip 1 = the penultimate layer (SDXL's default), 2 = the one before, ...
+     * @param clipSkip 1 = the last layer, 2 = the penultimate layer (SDXL's default), 3 = the one before, ...
      * @return (P, 77·chunks, hidden) and, with a projection, (P, projection_dim), in the encoder's dtype
      */
     public ClipTextEncoder.Hidden encodeHidden(NDManager caller, List<ChunkedPrompt> prompts, int chunks, int clipSkip) {

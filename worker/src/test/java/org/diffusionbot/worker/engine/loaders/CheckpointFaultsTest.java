@@ -143,7 +143,8 @@ class CheckpointFaultsTest {
     }
 
     private static GenerationRequest request() {
-        return new GenerationRequest("a lighthouse at dusk", "", List.of(7L), 7.0, 1, 64, 64, 4, Sampler.EULER, null, null);
+        return new GenerationRequest("a lighthouse at dusk", "", List.of(7L), 7.0,
+                org.diffusionbot.common.GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP, 64, 64, 4, Sampler.EULER, null, null);
     }
 
     /** Runs the request; returns the image and puts the final latents (request 0, image 0) in {@code latents}. */

@@ -3,6 +3,8 @@ package org.diffusionbot.worker.engine.models;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -94,8 +96,9 @@ class SdxlComponentsTest {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             NDArray ids = ref(m, p + "ids");
             NDArray ids2 = ref(m, p + "ids_2");
-            ClipTextEncoder.Hidden h1 = models.textEncoder().encodeHidden(m, ids, 1, false);
-            ClipTextEncoder.Hidden h2 = models.textEncoder2().encodeHidden(m, ids2, 1, true);
+            // clip skip 2, SDXL's default: hidden_states[-2] (diffusers' encode_prompt without clip_skip)
+            ClipTextEncoder.Hidden h1 = models.textEncoder().encodeHidden(m, ids, 2, false);
+            ClipTextEncoder.Hidden h2 = models.textEncoder2().encodeHidden(m, ids2, 2, true);
             assertNull(h1.pooled());
             ReferenceData.assertClose(ref(m, p + "te1_penultimate"), h1.hidden(), layout + " " + p + "te1_penultimate");
             ReferenceData.assertClose(ref(m, p + "te2_penultimate"), h2.hidden(), layout + " " + p + "te2_penultimate");
@@ -106,6 +109,54 @@ class SdxlComponentsTest {
             ReferenceData.assertClose(ref(m, p + "te2_last_hidden_state"), models.textEncoder2().encode(m, ids2),
                     layout + " " + p + "te2_last");
         }
+    }
+
+    /**
+     * Clip skip N on SDXL is {@code hidden_states[-N]} of both encoders without the final layer norm (ComfyUI's
+     * CLIPSetLastLayer −N on SDXL; Automatic1111's sdxl_clip_l_skip): N = 1 is the last layer's output, which the
+     * final layer norm turns into transformers' {@code last_hidden_state}; N = 3 is one layer before the default;
+     * the pooled embedding is the last layer's whatever N.
+     */
+    @ParameterizedTest
+    @MethodSource("texts")
+    void clipSkipCountsFromTheLastLayerWithoutTheFinalNorm(String layout, int i, String prompt) {
+        StableDiffusionModels models = model(layout).models();
+        String p = "text" + i + ".";
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            NDArray ids = ref(m, p + "ids");
+            NDArray ids2 = ref(m, p + "ids_2");
+            ClipTextEncoder[] encoders = {models.textEncoder(), models.textEncoder2()};
+            NDArray[] in = {ids, ids2};
+            String[] last = {"te1_last_hidden_state", "te2_last_hidden_state"};
+            for (int e = 0; e < 2; e++) {
+                ClipTextEncoder enc = encoders[e];
+                NDArray x = in[e];
+                ClipTextEncoder.Hidden one = enc.encodeHidden(m, x, 1, e == 1);
+                ReferenceData.assertClose(ref(m, p + last[e]), finalNorm(m, enc, one.hidden()),
+                        layout + " " + p + last[e] + " = final_layer_norm(hidden_states[-1])");
+                assertTrue(one.hidden().sub(ref(m, p + last[e])).abs().max().getFloat() > 1e-3,
+                        "clip skip 1 on SDXL is not normed");
+                ClipTextEncoder.Hidden two = enc.encodeHidden(m, x, 2, e == 1);
+                ClipTextEncoder.Hidden three = enc.encodeHidden(m, x, 3, e == 1);
+                assertTrue(three.hidden().sub(two.hidden()).abs().max().getFloat() > 1e-3, "3 is one layer deeper");
+                if (e == 1) {
+                    ReferenceData.assertClose(ref(m, p + "pooled"), one.pooled(), layout + " pooled, clip skip 1");
+                    ReferenceData.assertClose(ref(m, p + "pooled"), three.pooled(), layout + " pooled, clip skip 3");
+                }
+                int layers = enc.config().numHiddenLayers();
+                enc.encodeHidden(m, x, layers, false);
+                assertThrows(IllegalArgumentException.class, () -> enc.encodeHidden(m, x, layers + 1, false));
+                assertThrows(IllegalArgumentException.class, () -> enc.encodeHidden(m, x, 0, false));
+            }
+        }
+    }
+
+    /** transformers' {@code text_model.final_layer_norm} of the encoder, applied to x. */
+    private static NDArray finalNorm(NDManager m, ClipTextEncoder enc, NDArray x) {
+        NDArray w = enc.parameters().get("text_model.final_layer_norm.weight").value(m);
+        NDArray b = enc.parameters().get("text_model.final_layer_norm.bias").value(m);
+        return ai.djl.nn.norm.LayerNorm.layerNorm(x, new ai.djl.ndarray.types.Shape(w.getShape().get(0)), w, b,
+                (float) enc.config().layerNormEps()).head();
     }
 
     @ParameterizedTest

@@ -41,7 +41,8 @@ class PipelineReferenceTest {
 
     static GenerationRequest request(JsonObject c) {
         return new GenerationRequest(c.get("prompt").getAsString(), c.get("negative_prompt").getAsString(),
-                List.of(c.get("seed").getAsLong()), c.get("guidance_scale").getAsDouble(), 1, c.get("width").getAsInt(),
+                List.of(c.get("seed").getAsLong()), c.get("guidance_scale").getAsDouble(),
+                org.diffusionbot.common.GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP, c.get("width").getAsInt(),
                 c.get("height").getAsInt(), c.get("steps").getAsInt(), Sampler.fromId(c.get("scheduler").getAsString()),
                 null, null);
     }

@@ -72,9 +72,34 @@ class SdxlPipelineReferenceTest {
     }
 
     /**
+     * SDXL's clip skip in Automatic1111's numbering: none (0) and an explicit 2 are diffusers' default (the
+     * penultimate layer), matching its image within one level; 1 (the last layer) and 3 (one deeper) are other
+     * conditionings, so other images.
+     */
+    @Test
+    void clipSkipTwoIsDiffusersDefaultAndOneAndThreeDiffer() {
+        StableDiffusionPipeline p = model("folder");
+        JsonObject c = RefData.json("/reference/tiny-sdxl/cases.json").getAsJsonArray("pipeline_cases").get(0)
+                .getAsJsonObject();
+        GenerationRequest none = PipelineReferenceTest.request(c);
+        assertEquals(0, none.clipSkip());
+        RgbImage two = image(p, none.withClipSkip(2));
+        PipelineReferenceTest.assertImage(RefData.tensor("tiny-sdxl", c.get("key").getAsString() + ".image"), two,
+                "clip skip 2 = diffusers' default");
+        assertTrue(PipelineBehaviourTest.meanLevelDiff(two, image(p, none.withClipSkip(1))) > 0.5, "1: the last layer");
+        assertTrue(PipelineBehaviourTest.meanLevelDiff(two, image(p, none.withClipSkip(3))) > 0.5, "3: one deeper");
+    }
+
+    private static RgbImage image(StableDiffusionPipeline p, GenerationRequest r) {
+        return assertInstanceOf(RequestResult.Success.class, p.generate(List.of(r), PipelineCallbacks.NONE).get(0))
+                .images().get(0);
+    }
+
+    /**
      * The whole batch's prompts go through both encoders in one call: a request with an empty negative
      * prompt (its negative rows zeroed, force_zeros_for_empty_prompt) batched with one that has a negative
-     * prompt and one with clip skip 2 each get the image they get alone, within one level.
+     * prompt and one with clip skip 3 (one layer deeper than SDXL's default, 2) each get the image they get alone,
+     * within one level.
      */
     @Test
     void aBatchMixingEmptyAndGivenNegativesEqualsEachAlone() {
@@ -82,7 +107,7 @@ class SdxlPipelineReferenceTest {
         List<GenerationRequest> batch = List.of(
                 GenerationRequest.of("a watercolor fox", 64, 64, 3, Sampler.EULER, 7),
                 GenerationRequest.of("a castle on a hill", 64, 64, 3, Sampler.EULER, 8).withNegativePrompt("blurry"),
-                GenerationRequest.of("a red bicycle", 64, 64, 3, Sampler.EULER, 9).withClipSkip(2));
+                GenerationRequest.of("a red bicycle", 64, 64, 3, Sampler.EULER, 9).withClipSkip(3));
         List<RequestResult> together = p.generate(batch, PipelineCallbacks.NONE);
         for (int r = 0; r < batch.size(); r++) {
             RgbImage alone = assertInstanceOf(RequestResult.Success.class,
