@@ -686,14 +686,17 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fenceR
 
 // ---- CUDA graphs ----------------------------------------------------------------------------
 
-// A new graph; with share != 0 its capture allocates from the memory pool of that (captured) graph:
-// graphs replayed one at a time on one stream can share one pool, whose size is then the largest
-// capture's working memory rather than the sum of all.
+// A new graph; with share != 0 its capture allocates from the memory pool of that (captured) graph, and runs on that
+// graph's side stream: graphs replayed one at a time on one stream can share one pool, whose size is then the largest
+// capture's working memory rather than the sum of all. The caching allocator hands a freed block out again only on
+// the stream it was allocated on (as torch.cuda.graph captures every graph on one default side stream), so graphs
+// captured on streams of their own would share the pool's id but none of its memory.
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_graphCreate(
     JNIEnv* env, jclass, jlong share) {
   NATIVE_BEGIN
-  auto* g = new Graph(c10::cuda::getStreamFromPool(false));
-  if (share != 0) g->pool = reinterpret_cast<Graph*>(share)->graph.pool();
+  auto* shared = reinterpret_cast<Graph*>(share);
+  auto* g = new Graph(shared != nullptr ? shared->stream : c10::cuda::getStreamFromPool(false));
+  if (shared != nullptr) g->pool = shared->graph.pool();
   return reinterpret_cast<jlong>(g);
   NATIVE_END(0)
 }

@@ -23,6 +23,7 @@ import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.image.Png;
 import org.diffusionbot.common.messages.JobRequest;
+import org.diffusionbot.worker.engine.Scalars;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.models.UNetConfig;
@@ -32,6 +33,7 @@ import org.diffusionbot.worker.engine.pipeline.RequestResult;
 import org.diffusionbot.worker.engine.pipeline.RgbImage;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.pipeline.StepView;
+import org.diffusionbot.worker.engine.pipeline.VaeDecode;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.diffusionbot.worker.engine.cuda.KernelSelfCheck;
@@ -189,7 +191,9 @@ public final class GpuBench {
         for (String mode : new String[] {"graphs+native", "native, no graphs", "plain DJL"}) {
             NativeOps.setEnabled(!mode.equals("plain DJL"));
             try (StableDiffusionPipeline p = ModelLoader.load(tiny, DataType.FLOAT16, gpu)) {
-                p.unetRunner().setEnabled(mode.equals("graphs+native"));
+                boolean graphs = mode.equals("graphs+native"); // the UNet's and the VAE decoder's
+                p.unetRunner().setEnabled(graphs);
+                p.vaeDecode().graphs().setEnabled(graphs);
                 List<RgbImage> got = new ArrayList<>();
                 for (int rep = 0; rep < 2; rep++) { // twice: the second run replays the captured graphs
                     got.clear();
@@ -200,8 +204,9 @@ public final class GpuBench {
                 ImageDiff diff = ImageDiff.worst(ref, got);
                 ok &= diff.passes();
                 out.printf(Locale.ROOT, "  %-18s %d images: %s%n", mode, ref.size(), diff);
-                if (mode.equals("graphs+native")) {
+                if (graphs) {
                     ok &= checkAsyncPreviews(p, reqs.get(0));
+                    ok &= checkVaePreviews(p, reqs.get(0));
                 }
             }
         }
@@ -271,6 +276,55 @@ public final class GpuBench {
         return ok;
     }
 
+    /**
+     * Full VAE previews every 5 steps (asynchronous callbacks: each decode comes after the next step's UNet call is
+     * queued, so the VAE decoder's graph replays between the UNet's, in the memory pool they share) with the decoder's
+     * graphs on against the same run with them off: the previews and the final images within {@link ImageDiff}'s
+     * bound (the same computation; a graph output overwritten before it was read would show as another image).
+     */
+    private boolean checkVaePreviews(StableDiffusionPipeline p, GenerationRequest r) {
+        List<List<RgbImage>> previews = new ArrayList<>();
+        List<List<RgbImage>> finals = new ArrayList<>();
+        boolean graphs = p.vaeDecode().graphs().enabled();
+        try {
+            for (boolean on : new boolean[] {true, false}) {
+                p.vaeDecode().graphs().setEnabled(on);
+                List<RgbImage> seen = new ArrayList<>();
+                finals.add(ImageDiff.images(p.generate(List.of(r), new PipelineCallbacks() {
+                    @Override
+                    public boolean previewDue(int request, int step, int totalSteps) {
+                        return step % 5 == 0;
+                    }
+
+                    @Override
+                    public void onStep(StepView s) {
+                        if (previewDue(0, s.step(), s.totalSteps())) {
+                            for (int k = 0; k < r.seeds().size(); k++) {
+                                seen.add(s.preview(0, k));
+                            }
+                        }
+                    }
+
+                    @Override
+                    public PreviewMode previewMode() {
+                        return PreviewMode.VAE;
+                    }
+                })));
+                previews.add(seen);
+            }
+        } finally {
+            p.vaeDecode().graphs().setEnabled(graphs);
+        }
+        boolean ok = previews.get(0).size() == previews.get(1).size() && !previews.get(0).isEmpty();
+        ImageDiff prev = ok ? ImageDiff.worst(previews.get(1), previews.get(0)) : null;
+        ImageDiff fin = ImageDiff.worst(finals.get(1), finals.get(0));
+        ok &= prev != null && prev.passes() && fin.passes();
+        out.printf(Locale.ROOT, "  VAE previews (%d decodes of x0 in the step loop, decoder graphs vs eager): previews %s,"
+                + " final images %s: %s%n", previews.get(0).size(), prev == null ? "counts differ " + previews.get(0).size()
+                + " vs " + previews.get(1).size() : prev, fin, ok ? "OK" : "FAIL");
+        return ok;
+    }
+
     // ------------------------------------------------------------------ performance (SD 1.5 size)
 
     private void bench(Path model, Device gpu, int jobs, boolean breakdown) {
@@ -326,21 +380,28 @@ public final class GpuBench {
             out.printf(Locale.ROOT, "  %.3f s%n", best);
             phases(p, 3, () -> ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE)))
                     .report(out, ours, "image1", STEPS, ours.get("unet2"));
+            double vae = vaeDecodeMs(p.vaeDecode(), SIZE / 8);
+            ours.put("vae_ms", fmt(vae));
+            out.printf(Locale.ROOT, "  of which the VAE decode (1x4x64x64 latents to 512x512 RGB bytes on the device,"
+                    + " CUDA graph=%s): %.2f ms%n", p.vaeDecode().graphs().enabled(), vae);
             if (breakdown) {
+                boolean vaeGraphs = p.vaeDecode().graphs().enabled();
                 unet.setEnabled(false);
+                p.vaeDecode().graphs().setEnabled(false);
                 p.generate(List.of(one), PipelineCallbacks.NONE);
                 long s = System.nanoTime();
                 p.generate(List.of(one), PipelineCallbacks.NONE);
                 ours.put("image1_eager_native_s", fmt3(secs(s)));
-                out.printf(Locale.ROOT, "  eager + native ops: %.3f s%n", secs(s));
+                out.printf(Locale.ROOT, "  eager + native ops (UNet and VAE decoder without graphs): %.3f s%n", secs(s));
                 unet.setEnabled(true);
+                p.vaeDecode().graphs().setEnabled(vaeGraphs);
             }
 
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take, capacity 8, + DiffusionGenerator)");
             for (int n : new int[] {1, 4, 8}) {
-                if (n == 8) { // memory of this batch alone: drop the other graphs and the cache first
-                    unet.clearGraphs();
+                if (n == 8) { // memory of this batch alone: drop the graphs (UNet, VAE decoder) and the cache first
+                    p.clearGraphs();
                     NativeOps.releaseCache();
                     NativeOps.resetPeak();
                 }
@@ -502,6 +563,34 @@ public final class GpuBench {
         return best;
     }
 
+    /**
+     * ms per VAE decode of one image as the pipeline's decode phase runs it ({@link VaeDecode}: scaling, the decoder,
+     * 8-bit RGB in HWC order on the device; through its CUDA graph when on), best of 3 after a warm-up call (which
+     * captures the graph), the device synchronised around each. The latents are N(0, 1) times the scaling factor, so
+     * the decoder sees N(0, 1).
+     *
+     * @param latent the latents' side (64 for 512x512, 128 for 1024x1024)
+     */
+    static double vaeDecodeMs(VaeDecode vae, int latent) {
+        try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
+            NDArray z = Scalars.mul(m.randomNormal(new Shape(1, vae.vae().config().latentChannels(), latent, latent)),
+                    (float) vae.vae().config().scalingFactor());
+            double best = 1e9;
+            for (int i = 0; i < 4; i++) {
+                try (NDManager s = m.newSubManager()) {
+                    NativeOps.sync();
+                    long t = System.nanoTime();
+                    vae.decode(s, z);
+                    NativeOps.sync();
+                    if (i > 0) {
+                        best = Math.min(best, (System.nanoTime() - t) / 1e6);
+                    }
+                }
+            }
+            return best;
+        }
+    }
+
     private double unetCall(StableDiffusionPipeline p, CudaGraphUNet unet, int b, int iters) {
         return unetCallMs(unet, p.models().unet().config(), b, 64, iters);
     }
@@ -618,6 +707,8 @@ public final class GpuBench {
             t.row("one UNet call, batch " + b + " (ms)", ours.get("unet" + b), "unet_call_ms_batch" + b);
         }
         t.row("one image end to end (s)", ours.get("image1_s"), "pipe_30steps_512_images1_s");
+        t.row("VAE decode of one image to RGB bytes on the device (ms; CUDA graph unless SD_VAE_GRAPHS=0)",
+                ours.get("vae_ms"), null);
         for (int n : new int[] {1, 4, 8}) {
             t.row(n + " concurrent job(s), batching path (images/s; diffusers: " + n + " image(s) in one batch)",
                     ours.get("jobs" + n + "_ips"), "pipe_30steps_512_images" + n + "_img_per_s");

@@ -1,10 +1,8 @@
 package org.diffusionbot.worker.bench;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -16,14 +14,15 @@ import java.util.Map;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.worker.doctor.ImageDiff;
+import org.diffusionbot.worker.engine.cuda.GraphPool;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.loaders.DiffusersLoader;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
-import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
+import org.diffusionbot.worker.engine.pipeline.VaeDecode;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 
 /**
@@ -74,13 +73,13 @@ final class SdxlBench {
             out.printf(Locale.ROOT, "  %.3f s%n", best);
             GpuBench.phases(p, 2, () -> ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE)))
                     .report(out, ours, "image1", SDXL.steps(), ours.get("unet2"));
-            double vae = vaeDecode(p.models().vae());
+            double vae = GpuBench.vaeDecodeMs(p.vaeDecode(), 128);
             ours.put("vae_ms", GpuBench.fmt(vae));
-            out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents, %s): %.1f ms%n",
-                    p.models().vae().dtype(), vae);
+            out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents to 1024x1024 RGB bytes on the device,"
+                    + " %s, CUDA graph=%s): %.1f ms%n", p.models().vae().dtype(), p.vaeDecode().graphs().enabled(), vae);
             PipelineOptions fp32ChannelsLast = p.options().withChannelsLastFp32(true);
             if (p.models().vae().dtype() == DataType.FLOAT32 && fp32ChannelsLast.channelsLastFor(DataType.FLOAT32, gpu)) {
-                double cl = vaeDecode(model.resolve("vae"), fp32ChannelsLast);
+                double cl = vaeDecode(model.resolve("vae"), fp32ChannelsLast, gpu);
                 ours.put("vae_cl_ms", GpuBench.fmt(cl));
                 out.printf(Locale.ROOT, "  A/B: the same decode with the float32 VAE in channels-last "
                         + "(SD_CHANNELS_LAST_FP32=1): %.1f ms%n", cl);
@@ -89,8 +88,8 @@ final class SdxlBench {
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take + DiffusionGenerator)");
             for (int n : new int[] {1, 4}) {
-                if (n == 4) { // memory of this batch alone
-                    p.unetRunner().clearGraphs();
+                if (n == 4) { // memory of this batch alone: no graphs (UNet, VAE decoder), no cache
+                    p.clearGraphs();
                     NativeOps.releaseCache();
                     NativeOps.resetPeak();
                 }
@@ -134,33 +133,16 @@ final class SdxlBench {
     }
 
     /**
-     * ms per float32 decode with the VAE of {@code vaeDir} loaded a second time, laid out by {@code options}: with
-     * {@link PipelineOptions#channelsLastFp32()} on (what {@code SD_CHANNELS_LAST_FP32=1} gives, and what the worker
-     * did before float32 parts stayed NCHW), the A/B of that change in the same run.
+     * ms per float32 decode ({@link GpuBench#vaeDecodeMs}, CUDA graphs as the options say, in a memory pool of its
+     * own) with the VAE of {@code vaeDir} loaded a second time, laid out by {@code options}: with {@link
+     * PipelineOptions#channelsLastFp32()} on (what {@code SD_CHANNELS_LAST_FP32=1} gives, and what the worker did before
+     * float32 parts stayed NCHW), the A/B of that change in the same run.
      */
-    private double vaeDecode(Path vaeDir, PipelineOptions options) {
-        try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            return vaeDecode(DiffusersLoader.loadVae(vaeDir, m, DataType.FLOAT32, Device.gpu(), options));
-        }
-    }
-
-    /** ms per VAE decode of one 1024x1024 image, in the VAE's own type (best of 3 after a warm-up). */
-    private double vaeDecode(AutoencoderKL vae) {
-        try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            NDArray z = m.randomNormal(new Shape(1, 4, 128, 128)).toType(vae.dtype(), false);
-            double best = 1e9;
-            for (int i = 0; i < 4; i++) {
-                try (NDManager s = m.newSubManager()) {
-                    NativeOps.sync();
-                    long t = System.nanoTime();
-                    vae.decode(s, z);
-                    NativeOps.sync();
-                    if (i > 0) {
-                        best = Math.min(best, (System.nanoTime() - t) / 1e6);
-                    }
-                }
-            }
-            return best;
+    private double vaeDecode(Path vaeDir, PipelineOptions options, Device gpu) {
+        try (NDManager m = NDManager.newBaseManager(gpu);
+                VaeDecode decode = new VaeDecode(DiffusersLoader.loadVae(vaeDir, m, DataType.FLOAT32, gpu, options), gpu,
+                        options.vaeGraphsWanted(), 1, new GraphPool())) {
+            return GpuBench.vaeDecodeMs(decode, 128);
         }
     }
 
@@ -171,7 +153,8 @@ final class SdxlBench {
         t.row("one image end to end (s)", ours.get("image1_s"), "pipe_30steps_1024_images1_s");
         t.row("one image: phases, synchronised (ms: text / latents / denoise / decode / rest)",
                 GpuBench.phaseCell(ours, "image1"), null);
-        t.row("VAE decode of one image, in the VAE's type (ms)", ours.get("vae_ms"), null);
+        t.row("VAE decode of one image to RGB bytes on the device, in the VAE's type (ms; CUDA graph unless"
+                + " SD_VAE_GRAPHS=0)", ours.get("vae_ms"), null);
         t.row("A/B: the float32 VAE decode in channels-last, as before (ms)", ours.get("vae_cl_ms"), null);
         t.row("1 job (images/s)", ours.get("jobs1_ips"), "pipe_30steps_1024_images1_img_per_s");
         t.row("4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)", ours.get("jobs4_ips"),

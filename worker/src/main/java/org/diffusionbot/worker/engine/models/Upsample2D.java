@@ -10,8 +10,13 @@ final class Upsample2D {
         conv = new Conv2dLayer(p, prefix + ".conv", channels, channels, 3);
     }
 
-    /** Upsamples (B, C, H, W) to (B, C, h, w) (normally 2H, 2W) and convolves. */
+    /** Upsamples (B, C, H, W) to (B, C, h, w) (normally 2H, 2W) and convolves; the upsampled copy is freed. */
     NDArray forward(NDArray x, long h, long w) {
-        return conv.forward(Ops.upsampleNearest(x, h, w));
+        NDArray up = Ops.upsampleNearest(x, h, w);
+        NDArray y = conv.forward(up);
+        if (up != x && up != y) {
+            up.close();
+        }
+        return y;
     }
 }

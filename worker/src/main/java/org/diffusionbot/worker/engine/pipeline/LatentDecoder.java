@@ -1,36 +1,30 @@
 package org.diffusionbot.worker.engine.pipeline;
 
-import static org.diffusionbot.worker.engine.Scalars.add;
-import static org.diffusionbot.worker.engine.Scalars.div;
-import static org.diffusionbot.worker.engine.Scalars.mul;
-
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import org.diffusionbot.worker.engine.cuda.NativeOps;
-import org.diffusionbot.worker.engine.models.AutoencoderKL;
 
 /**
  * The last phase of a run: the final latents → images, as diffusers' {@code vae.decode(latents /
- * scaling_factor)} and {@code numpy_to_pil}. Rows are decoded in chunks of up to {@code decodeBatch}
- * (one VAE call each), all queued on the device before one copy brings every image's bytes to the host;
- * a row whose latents or image hold NaN/Inf fails its request ({@link RequestResult.Reason#NUMERICAL}).
+ * scaling_factor)} and {@code numpy_to_pil} ({@link VaeDecode}: on the device, through CUDA graphs where they are on).
+ * Rows are decoded in chunks of up to {@code decodeBatch} (one VAE call each), all queued on the device before one
+ * copy brings every image's bytes to the host; a row whose latents or image hold NaN/Inf fails its request ({@link
+ * RequestResult.Reason#NUMERICAL}).
  */
 final class LatentDecoder {
-    private final AutoencoderKL vae;
+    private final VaeDecode vae;
     private final int decodeBatch;
 
     /**
-     * @param vae the model's VAE
+     * @param vae the model's VAE decode
      * @param decodeBatch images per VAE call (1: least memory)
      */
-    LatentDecoder(AutoencoderKL vae, int decodeBatch) {
+    LatentDecoder(VaeDecode vae, int decodeBatch) {
         this.vae = vae;
         this.decodeBatch = decodeBatch;
     }
@@ -42,7 +36,6 @@ final class LatentDecoder {
      * @param x the final latents (rows, C, h, w), float32
      */
     void decode(NDManager run, NDArray x, BatchRows rows) {
-        double scaling = vae.config().scalingFactor();
         List<GenerationRequest> requests = rows.requests();
         int nReq = requests.size();
         RgbImage[][] images = new RgbImage[nReq][];
@@ -77,12 +70,14 @@ final class LatentDecoder {
                         parts.add(lat);
                     }
                     NDArray lat = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts, 0);
-                    NDArray[] dev = onDevice(vae.decode(s, div(lat, (float) scaling).toType(vae.dtype(), false)));
-                    for (NDArray a : dev) {
-                        a.attach(bytes);
-                    }
-                    rgb.add(dev[0]);
-                    peaks.add(dev[1]);
+                    VaeDecode.Bytes dev = vae.decode(s, lat);
+                    // copied out (3·H·W bytes an image): a graph's outputs are overwritten by the next chunk's decode
+                    NDArray img = dev.rgb().duplicate();
+                    NDArray peak = dev.peak().duplicate();
+                    img.attach(bytes);
+                    peak.attach(bytes);
+                    rgb.add(img);
+                    peaks.add(peak);
                 }
             }
             if (!todo.isEmpty()) {
@@ -102,13 +97,16 @@ final class LatentDecoder {
         rows.complete(images, bad);
     }
 
-    /** One image of x0 estimates (a step's preview): the full VAE decode of row {@code row}. */
+    /**
+     * One image of x0 estimates (a step's preview): the full VAE decode of row {@code row}, the same call (and graph)
+     * as a final decode of one row; its bytes are read on the host before this returns.
+     */
     RgbImage preview(NDManager scope, NDArray x0, int row) {
         try (NDManager m = scope.newSubManager()) {
             NDArray lat = x0.get(row + ":" + (row + 1));
             lat.attach(m);
-            NDArray in = div(lat, (float) vae.config().scalingFactor()).toType(vae.dtype(), false);
-            return toImages(vae.decode(m, in)).images()[0];
+            VaeDecode.Bytes dev = vae.decode(m, lat);
+            return toHost(dev.rgb(), dev.peak()).images()[0];
         }
     }
 
@@ -126,14 +124,13 @@ final class LatentDecoder {
     }
 
     /**
-     * Decoder output (B, 3, H, W) in [-1, 1] → round(255·clamp(v/2 + 0.5, 0, 1)) as interleaved 8-bit
-     * RGB, as diffusers' numpy_to_pil, computed where the tensor lives: on a GPU only the bytes and one
-     * float per image (max |v|, NaN and Inf propagate) come back, and the GPU is not left idle while
-     * the host converts millions of floats.
+     * Decoder output (B, 3, H, W) in [-1, 1] → round(255·clamp(v/2 + 0.5, 0, 1)) as interleaved 8-bit RGB, as
+     * diffusers' numpy_to_pil ({@link VaeDecode#toBytes}, where the tensor lives), and per image whether all its
+     * values were finite.
      */
     static Decoded toImages(NDArray decoded) {
         try (NDManager m = decoded.getManager().newSubManager()) {
-            NDArray[] dev = onDevice(decoded);
+            NDArray[] dev = VaeDecode.toBytes(decoded);
             for (NDArray a : dev) {
                 a.attach(m);
             }
@@ -141,34 +138,7 @@ final class LatentDecoder {
         }
     }
 
-    /**
-     * The device half of {@link #toImages}: (B, H, W, 3) uint8 and (B) max |v|, both owned by the decoder
-     * output's manager.
-     */
-    private static NDArray[] onDevice(NDArray decoded) {
-        int b = (int) decoded.getShape().get(0);
-        NDManager owner = decoded.getManager();
-        try (NDManager m = owner.newSubManager()) {
-            // a float32 output is its own float32 view (toType without copy): then it must stay with its owner
-            NDArray f = decoded.toType(DataType.FLOAT32, false);
-            if (f != decoded) {
-                f.attach(m);
-            }
-            NDArray rgb = mul(add(div(f, 2f), 0.5f).clip(0f, 1f), 255f).round().toType(DataType.UINT8, false)
-                    .transpose(0, 2, 3, 1);
-            if (NativeOps.enabled() && rgb.getDevice().isGpu()) {
-                // HWC order made on the device: DJL's host copy of the strided view copies it as it is and then
-                // reorders it on the host, one thread (4 ms for a 1024x1024 image on the H200's host)
-                rgb = NativeOps.wrap(rgb, NativeOps.contiguous(NativeOps.h(rgb)));
-            }
-            NDArray peak = f.abs().reshape(b, -1).max(new int[] {1});
-            rgb.attach(owner);
-            peak.attach(owner);
-            return new NDArray[] {rgb, peak};
-        }
-    }
-
-    /** The host half of {@link #toImages}: one copy of the bytes, one of the peaks. */
+    /** The host half of {@link #toImages}: one copy of the bytes, one of the peaks (both read before it returns). */
     private static Decoded toHost(NDArray rgb, NDArray peak) {
         Shape s = rgb.getShape();
         int b = (int) s.get(0);

@@ -10,9 +10,12 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  * How a {@link StableDiffusionPipeline} is loaded and runs, given when it is made (never read from the
  * environment by the loaders, the models, the pipeline or its LoRA patcher themselves).
  *
- * @param cudaGraphs whether the UNet runs through CUDA graphs where it can (on CUDA, native ops loaded; {@code
- *     SD_CUDA_GRAPHS} not 0)
- * @param cudaGraphsMax how many UNet input shapes keep a captured CUDA graph ({@code SD_CUDA_GRAPHS_MAX}, at least 1)
+ * @param cudaGraphs whether the UNet (and with {@code vaeGraphs} the VAE decoder) runs through CUDA graphs where it
+ *     can (on CUDA, native ops loaded; {@code SD_CUDA_GRAPHS} not 0)
+ * @param cudaGraphsMax how many input shapes keep a captured CUDA graph, for the UNet and for the VAE decoder each
+ *     ({@code SD_CUDA_GRAPHS_MAX}, at least 1)
+ * @param vaeGraphs whether the VAE decode runs through CUDA graphs too, where the UNet's are on ({@code SD_VAE_GRAPHS}
+ *     not 0; {@link #vaeGraphsWanted()}, {@link VaeDecode})
  * @param decodeBatch images per VAE decode call on CUDA ({@code SD_DECODE_BATCH}, at least 1; the CPU decodes one
  *     at a time)
  * @param asyncPreviews whether each step's callback comes one step late, after the next step is queued, with x0
@@ -27,14 +30,14 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  * @param loraCacheMb MiB of LoRA factors kept on the device ({@code SD_LORA_CACHE_MB}, default {@value
  *     LoraPatcher#CACHE_MB}; 0: none, each switch reads the files; {@link LoraPatcher})
  */
-public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch, boolean asyncPreviews,
-        boolean channelsLast, boolean channelsLastFp32, int loraCacheMb) {
+public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vaeGraphs, int decodeBatch,
+        boolean asyncPreviews, boolean channelsLast, boolean channelsLastFp32, int loraCacheMb) {
     /**
-     * The defaults: CUDA graphs where possible, at most 3, one image per decode, asynchronous previews (each step's
-     * callback one step late), float16 parts channels-last, {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the
-     * device.
+     * The defaults: CUDA graphs where possible (UNet and VAE decoder), at most 3 shapes each, one image per decode,
+     * asynchronous previews (each step's callback one step late), float16 parts channels-last, {@value
+     * LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
      */
-    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, 1, true, true, false,
+    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 1, true, true, false,
             LoraPatcher.CACHE_MB);
 
     /** @throws IllegalArgumentException for {@code cudaGraphsMax} or {@code decodeBatch} below 1, or a negative cache */
@@ -47,20 +50,22 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeB
         }
     }
 
-    /** These CUDA-graph and decode settings with the defaults' previews, layout and LoRA cache. */
+    /** These CUDA-graph and decode settings with the defaults' VAE graphs, previews, layout and LoRA cache. */
     public PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch) {
-        this(cudaGraphs, cudaGraphsMax, decodeBatch, DEFAULTS.asyncPreviews, DEFAULTS.channelsLast,
+        this(cudaGraphs, cudaGraphsMax, DEFAULTS.vaeGraphs, decodeBatch, DEFAULTS.asyncPreviews, DEFAULTS.channelsLast,
                 DEFAULTS.channelsLastFp32, DEFAULTS.loraCacheMb);
     }
 
     /**
-     * The settings {@code SD_CUDA_GRAPHS}, {@code SD_CUDA_GRAPHS_MAX}, {@code SD_DECODE_BATCH}, {@code
-     * SD_ASYNC_PREVIEWS}, {@code SD_CHANNELS_LAST}, {@code SD_CHANNELS_LAST_FP32} and {@code SD_LORA_CACHE_MB}
+     * The settings {@code SD_CUDA_GRAPHS}, {@code SD_CUDA_GRAPHS_MAX}, {@code SD_VAE_GRAPHS}, {@code
+     * SD_DECODE_BATCH}, {@code SD_ASYNC_PREVIEWS}, {@code SD_CHANNELS_LAST}, {@code SD_CHANNELS_LAST_FP32} and {@code
+     * SD_LORA_CACHE_MB}
      * ({@link EngineSettings}, docs/GPU.md), read now; a number that is not one gives the default.
      */
     public static PipelineOptions fromSettings() {
         return new PipelineOptions(EngineSettings.onUnlessZero("SD_CUDA_GRAPHS"),
                 EngineSettings.positiveInt("SD_CUDA_GRAPHS_MAX", DEFAULTS.cudaGraphsMax()),
+                EngineSettings.onUnlessZero("SD_VAE_GRAPHS"),
                 EngineSettings.positiveInt("SD_DECODE_BATCH", DEFAULTS.decodeBatch()),
                 EngineSettings.onUnlessZero("SD_ASYNC_PREVIEWS"),
                 EngineSettings.onUnlessZero("SD_CHANNELS_LAST"), "1".equals(EngineSettings.value("SD_CHANNELS_LAST_FP32")),
@@ -69,20 +74,34 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeB
 
     /** @return these options with {@link #asyncPreviews()} set to {@code on} */
     public PipelineOptions withAsyncPreviews(boolean on) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, decodeBatch, on, channelsLast, channelsLastFp32,
-                loraCacheMb);
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, on, channelsLast,
+                channelsLastFp32, loraCacheMb);
     }
 
     /** @return these options with {@link #channelsLastFp32()} set to {@code on} */
     public PipelineOptions withChannelsLastFp32(boolean on) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, decodeBatch, asyncPreviews, channelsLast, on,
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast, on,
                 loraCacheMb);
     }
 
     /** @return these options with {@link #loraCacheMb()} set to {@code mb} */
     public PipelineOptions withLoraCacheMb(int mb) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, decodeBatch, asyncPreviews, channelsLast,
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast,
                 channelsLastFp32, mb);
+    }
+
+    /** @return these options with {@link #vaeGraphs()} set to {@code on} */
+    public PipelineOptions withVaeGraphs(boolean on) {
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, on, decodeBatch, asyncPreviews, channelsLast,
+                channelsLastFp32, loraCacheMb);
+    }
+
+    /**
+     * Whether the VAE decode is to run through CUDA graphs: {@link #vaeGraphs()} and {@link #cudaGraphs()} both
+     * ({@code SD_CUDA_GRAPHS=0} turns every graph off); they are then used on CUDA with the native library.
+     */
+    public boolean vaeGraphsWanted() {
+        return cudaGraphs && vaeGraphs;
     }
 
     /** @return {@link #loraCacheMb()} in bytes */

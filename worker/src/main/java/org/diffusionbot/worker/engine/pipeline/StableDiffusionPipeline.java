@@ -15,6 +15,7 @@ import org.diffusionbot.common.ModelFamily;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Schedule;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
+import org.diffusionbot.worker.engine.cuda.GraphPool;
 import org.diffusionbot.worker.engine.lora.Embeddings;
 import org.diffusionbot.worker.engine.lora.LoraPatcher;
 import org.diffusionbot.worker.engine.lora.ModelFolder;
@@ -90,6 +91,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final String description;
     private final CudaGraphUNet unetRunner;
     private final PipelineOptions options;
+    /** The VAE decode (latents to bytes on the device), through CUDA graphs in the UNet's pool where they are on. */
+    private final VaeDecode vaeDecode;
     /** The decode phase: images per VAE call 1 (peak memory), more on CUDA ({@link PipelineOptions#decodeBatch()}). */
     private final LatentDecoder decoder;
     /** Step callbacks one step late, x0 copied ahead for previews ({@link PipelineOptions#asyncPreviews()}). */
@@ -139,6 +142,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, ClipTokenizer tokenizer2,
             SchedulerConfig schedulerConfig, DataType dtype, Device device, String description, PipelineOptions options) {
+        this(models, tokenizer, tokenizer2, schedulerConfig, dtype, device, description, options, new GraphPool());
+    }
+
+    /**
+     * As above, with the memory pool (and device calls) of the UNet's and the VAE decoder's CUDA graphs given: the
+     * library's in the worker ({@link GraphPool#GraphPool()}), a fake one in tests of the graph path on the CPU.
+     */
+    StableDiffusionPipeline(StableDiffusionModels models, ClipTokenizer tokenizer, ClipTokenizer tokenizer2,
+            SchedulerConfig schedulerConfig, DataType dtype, Device device, String description, PipelineOptions options,
+            GraphPool graphPool) {
         this.models = Objects.requireNonNull(models);
         this.tokenizer = Objects.requireNonNull(tokenizer);
         PromptEncoder promptEncoder = new PromptEncoder(new PromptChunker(tokenizer), models.textEncoder());
@@ -153,8 +166,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.device = device;
         this.description = description;
         this.options = Objects.requireNonNull(options);
-        this.unetRunner = new CudaGraphUNet(models.unet(), device, options.cudaGraphs(), options.cudaGraphsMax());
-        this.decoder = new LatentDecoder(models.vae(), device.isGpu() ? options.decodeBatch() : 1);
+        // one memory pool for the UNet's and the VAE decoder's graphs: replayed one at a time on one stream, and each
+        // output consumed before the next replay (GraphPool), they share the memory of their activations
+        this.unetRunner = new CudaGraphUNet(models.unet(), device, options.cudaGraphs(), options.cudaGraphsMax(),
+                graphPool);
+        this.vaeDecode = new VaeDecode(models.vae(), device, options.vaeGraphsWanted(), options.cudaGraphsMax(),
+                graphPool);
+        this.decoder = new LatentDecoder(vaeDecode, device.isGpu() ? options.decodeBatch() : 1);
         this.asyncPreviews = options.asyncPreviews();
     }
 
@@ -301,6 +319,20 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /** The UNet as the step loop calls it (through CUDA graphs where available). */
     public CudaGraphUNet unetRunner() {
         return unetRunner;
+    }
+
+    /** The VAE decode as the decode phase and full previews call it (through CUDA graphs where available). */
+    public VaeDecode vaeDecode() {
+        return vaeDecode;
+    }
+
+    /**
+     * Destroys the captured CUDA graphs of the UNet and the VAE decoder (their memory pool with the last of them); the
+     * next call of each shape captures again (the benchmark, to measure one batch's memory alone).
+     */
+    public void clearGraphs() {
+        unetRunner.clearGraphs();
+        vaeDecode.graphs().clear();
     }
 
     /** @return the options it was made with */
@@ -456,6 +488,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             addonArrays.close();
         }
         unetRunner.close();
+        vaeDecode.close();
         models.close();
     }
 }

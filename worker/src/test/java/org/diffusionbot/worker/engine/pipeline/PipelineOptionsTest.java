@@ -16,13 +16,13 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link PipelineOptions#fromSettings()} reads the layout and LoRA-cache switches ({@code SD_CHANNELS_LAST},
- * {@code SD_CHANNELS_LAST_FP32}, {@code SD_LORA_CACHE_MB}) along with the others, as docs/GPU.md describes them,
- * so that model and patcher constructors read no settings.
+ * {@link PipelineOptions#fromSettings()} reads the layout, LoRA-cache and VAE-graph switches ({@code SD_CHANNELS_LAST},
+ * {@code SD_CHANNELS_LAST_FP32}, {@code SD_LORA_CACHE_MB}, {@code SD_VAE_GRAPHS}) along with the others, as
+ * docs/GPU.md describes them, so that model and patcher constructors read no settings.
  */
 class PipelineOptionsTest {
-    private static final String[] NAMES = {"SD_CUDA_GRAPHS", "SD_CUDA_GRAPHS_MAX", "SD_DECODE_BATCH", "SD_ASYNC_PREVIEWS",
-        "SD_CHANNELS_LAST", "SD_CHANNELS_LAST_FP32", "SD_LORA_CACHE_MB"};
+    private static final String[] NAMES = {"SD_CUDA_GRAPHS", "SD_CUDA_GRAPHS_MAX", "SD_VAE_GRAPHS", "SD_DECODE_BATCH",
+        "SD_ASYNC_PREVIEWS", "SD_CHANNELS_LAST", "SD_CHANNELS_LAST_FP32", "SD_LORA_CACHE_MB"};
     private final Map<String, String> saved = new HashMap<>();
 
     @BeforeEach
@@ -54,6 +54,7 @@ class PipelineOptionsTest {
         assertTrue(o.channelsLast());
         assertFalse(o.channelsLastFp32());
         assertTrue(o.asyncPreviews(), "callbacks one step late, x0 copied ahead, unless SD_ASYNC_PREVIEWS=0");
+        assertTrue(o.vaeGraphsWanted(), "the VAE decoder's CUDA graphs are on where the UNet's are");
         assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
         assertEquals(1024L << 20, o.loraCacheBytes());
     }
@@ -62,12 +63,13 @@ class PipelineOptionsTest {
     void theSettingsAreCarried() {
         System.setProperty("SD_CUDA_GRAPHS", "0");
         System.setProperty("SD_CUDA_GRAPHS_MAX", "5");
+        System.setProperty("SD_VAE_GRAPHS", "0");
         System.setProperty("SD_DECODE_BATCH", "4");
         System.setProperty("SD_ASYNC_PREVIEWS", "0");
         System.setProperty("SD_CHANNELS_LAST", "0");
         System.setProperty("SD_CHANNELS_LAST_FP32", "1");
         System.setProperty("SD_LORA_CACHE_MB", " 256 ");
-        assertEquals(new PipelineOptions(false, 5, 4, false, false, true, 256), PipelineOptions.fromSettings());
+        assertEquals(new PipelineOptions(false, 5, false, 4, false, false, true, 256), PipelineOptions.fromSettings());
 
         System.setProperty("SD_CHANNELS_LAST", "1");
         System.setProperty("SD_CHANNELS_LAST_FP32", "0");
@@ -76,6 +78,25 @@ class PipelineOptionsTest {
         assertTrue(o.channelsLast());
         assertFalse(o.channelsLastFp32());
         assertEquals(0, o.loraCacheMb(), "0: no LoRA factors kept on the device");
+    }
+
+    @Test
+    void theVaeDecodersGraphsGoWithTheUNetsAndSdVaeGraphsZeroTurnsThemOffAlone() {
+        System.setProperty("SD_CUDA_GRAPHS", "1");
+        System.setProperty("SD_VAE_GRAPHS", "0");
+        PipelineOptions o = PipelineOptions.fromSettings();
+        assertTrue(o.cudaGraphs());
+        assertFalse(o.vaeGraphs());
+        assertFalse(o.vaeGraphsWanted());
+
+        System.setProperty("SD_VAE_GRAPHS", "1");
+        assertTrue(PipelineOptions.fromSettings().vaeGraphsWanted());
+
+        System.setProperty("SD_CUDA_GRAPHS", "0");
+        o = PipelineOptions.fromSettings();
+        assertTrue(o.vaeGraphs(), "SD_VAE_GRAPHS itself is on");
+        assertFalse(o.vaeGraphsWanted(), "SD_CUDA_GRAPHS=0 turns every graph off");
+        assertEquals(o.withVaeGraphs(false).withVaeGraphs(true), o);
     }
 
     @Test
