@@ -56,6 +56,23 @@ public final class Scalars {
         return apply(x, n, NDArray::maximum);
     }
 
+    /** Elementwise {@code min(x, n)}, as DJL's {@code x.minimum(n)}. */
+    public static NDArray minimum(NDArray x, Number n) {
+        return apply(x, n, NDArray::minimum);
+    }
+
+    /**
+     * {@code x} clamped to [lo, hi] elementwise (NaN stays NaN), as DJL's {@code x.clip(lo, hi)} and PyTorch's {@code
+     * torch.clamp}: as {@code min(max(x, lo), hi)}. DJL's clip makes both bounds tensors on the array's device and reads
+     * them back ({@code item()}): on CUDA two copies and two waits for the GPU, and an error inside a CUDA graph capture
+     * (the VAE decode's byte conversion failed its capture so).
+     */
+    public static NDArray clip(NDArray x, Number lo, Number hi) {
+        try (NDArray low = maximum(x, lo)) {
+            return minimum(low, hi);
+        }
+    }
+
     /** {@code x >= n} (boolean), as DJL's {@code x.gte(n)}. */
     public static NDArray gte(NDArray x, Number n) {
         return apply(x, n, NDArray::gte);

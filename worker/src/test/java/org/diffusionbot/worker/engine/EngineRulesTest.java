@@ -22,18 +22,22 @@ class EngineRulesTest {
     private static final JavaClasses MAIN = new ClassFileImporter()
             .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS).importPackages("org.diffusionbot.worker");
 
-    /** DJL's overloads taking a Number, each of which copies the number to the device and synchronises. */
+    /**
+     * DJL's overloads taking Numbers, each of which copies the number to the device and synchronises ({@code clip}'s
+     * two bounds: copied, then read back with {@code item()}; inside a CUDA graph capture an error).
+     */
     private static final Set<String> NUMBER_OPS = Set.of("add", "sub", "mul", "div", "pow", "addi", "subi", "muli",
-            "divi", "powi", "rsub", "rsubi", "rdiv", "rdivi", "maximum", "minimum", "eq", "neq", "gt", "gte", "lt", "lte");
+            "divi", "powi", "rsub", "rsubi", "rdiv", "rdivi", "maximum", "minimum", "eq", "neq", "gt", "gte", "lt", "lte",
+            "clip");
 
     private static final DescribedPredicate<JavaMethodCall> NUMBER_OVERLOAD =
             new DescribedPredicate<>("an NDArray method taking a Java Number (" + NUMBER_OPS + ")") {
                 @Override
                 public boolean test(JavaMethodCall call) {
                     var target = call.getTarget();
+                    var params = target.getRawParameterTypes();
                     return target.getOwner().isAssignableTo(NDArray.class) && NUMBER_OPS.contains(target.getName())
-                            && target.getRawParameterTypes().size() == 1
-                            && target.getRawParameterTypes().get(0).isEquivalentTo(Number.class);
+                            && !params.isEmpty() && params.stream().allMatch(t -> t.isEquivalentTo(Number.class));
                 }
             };
 

@@ -1,5 +1,6 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.clip;
 import static org.diffusionbot.worker.engine.Scalars.mul;
 
 import ai.djl.Device;
@@ -198,7 +199,7 @@ public final class AutoencoderKL {
             x = encConvOut.forward(encNormOut.forwardSilu(encMid.forward(x)));
             NDArray moments = NativeOps.rowMajor(quantConv == null ? x : quantConv.forward(x));
             NDList parts = moments.split(2, 1);
-            NDArray std = mul(parts.get(1).clip(-30f, 20f), 0.5f).exp();
+            NDArray std = mul(clip(parts.get(1), -30f, 20f), 0.5f).exp();
             return parts.get(0).concat(std, 0); // (2B, L, h, w): one result for the scope
         }, image);
         try (NDManager sub = caller.newSubManager()) {

@@ -1,6 +1,7 @@
 package org.diffusionbot.worker.engine.models;
 
 import static org.diffusionbot.worker.engine.Scalars.add;
+import static org.diffusionbot.worker.engine.Scalars.clip;
 import static org.diffusionbot.worker.engine.Scalars.div;
 import static org.diffusionbot.worker.engine.Scalars.maximum;
 
@@ -224,7 +225,7 @@ public final class SafetyChecker {
 
     /** Pillow's 8-bit pass result: round half up, clip to 0..255. */
     private static NDArray round8(NDArray x) {
-        return add(x, 0.5).floor().clip(0, 255);
+        return clip(add(x, 0.5).floor(), 0, 255);
     }
 
     /**

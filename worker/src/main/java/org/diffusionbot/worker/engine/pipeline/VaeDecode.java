@@ -1,6 +1,7 @@
 package org.diffusionbot.worker.engine.pipeline;
 
 import static org.diffusionbot.worker.engine.Scalars.add;
+import static org.diffusionbot.worker.engine.Scalars.clip;
 import static org.diffusionbot.worker.engine.Scalars.div;
 import static org.diffusionbot.worker.engine.Scalars.mul;
 
@@ -107,7 +108,7 @@ public final class VaeDecode implements AutoCloseable {
             if (f != decoded) {
                 f.attach(m);
             }
-            NDArray rgb = mul(add(div(f, 2f), 0.5f).clip(0f, 1f), 255f).round().toType(DataType.UINT8, false)
+            NDArray rgb = mul(clip(add(div(f, 2f), 0.5f), 0f, 1f), 255f).round().toType(DataType.UINT8, false)
                     .transpose(0, 2, 3, 1);
             if (NativeOps.enabled() && rgb.getDevice().isGpu()) {
                 // HWC order made on the device: DJL's host copy of the strided view copies it as it is and then
