@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 import javax.sql.DataSource;
+import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.image.GenerationParameters;
 import org.diffusionbot.common.messages.JobRequest;
@@ -70,7 +71,7 @@ public final class GallerySeed {
         long jobSeed = seed;
         seed += 17;
         JobRequest r = new JobRequest(UUID.randomUUID(), s.model(), s.prompt(), s.negative(), 512, 512, 25, 7.5,
-                s.sampler(), jobSeed, s.count(), 1, null, null, 0, Instant.now());
+                s.sampler(), jobSeed, s.count(), GenerationLimits.FAMILY_DEFAULT_CLIP_SKIP, null, null, 0, Instant.now());
         Submission sub = jobs.submit(new NewJob(r, s.userId(), s.userName(), 1L, 2L,
                 s.parentImageId() == null ? "imagine" : "variation", s.parentImageId(), null, null, null),
                 new QuotaPolicy(1_000_000, 1_000_000));
