@@ -495,9 +495,7 @@ at::Tensor conv1x1_gemm(const at::Tensor& x, const at::Tensor& w, const std::opt
   if (!conv1x1_gemm_on.load() || stride != 1 || padding != 0 || !x.is_cuda() || x.dim() != 4 || w.dim() != 4 ||
       x.scalar_type() != at::kHalf || w.scalar_type() != at::kHalf || w.device() != x.device() ||
       w.size(2) != 1 || w.size(3) != 1 || w.size(1) != x.size(1) || x.numel() == 0 ||
-      !x.is_contiguous(at::MemoryFormat::ChannelsLast) ||
-      (bias && !(bias->is_cuda() && bias->scalar_type() == at::kHalf && bias->dim() == 1 &&
-                 bias->size(0) == w.size(0)))) {
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !half_vector(bias, w.size(0))) {
     return {};
   }
   const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), wd = x.size(3), cout = w.size(0);
