@@ -17,6 +17,7 @@
 # the input shapes of the aten op that launched the kernels, linked through the trace's "External id"),
 # GB/s for the rest (bytes: the launching op's tensor inputs plus one output the size of its largest input,
 # or of its first input for in-place ops: an estimate of the least traffic). Then the 15 kernels that take the
+# most time, and per memory-bound class (norms, elementwise, copies/transposes, other) the ops whose kernels take the
 # most time. A kernel's class is that of the innermost op of its launch that names one (aten::add_ inside a
 # convolution is elementwise), else guessed from the kernel's name; layout transposes are copies.
 import argparse, bisect, json, os, re, sys
@@ -316,11 +317,17 @@ class Trace:
         self.fp32 = defaultdict(lambda: [0, 0])  # class → [float32 ops, other ops] with FLOPs
         seen = set()
         per_kernel = defaultdict(lambda: [0.0, 0, ""])
+        self.per_op = defaultdict(lambda: [0.0, 0])  # (memory-bound class, launching op) → [ms, kernels]
         for k in self.kernels:
             cls, flop_op, byte_op = self.classify(k)
             dur = k.get("dur", 0) / 1000.0  # ms
             time[cls] += dur
             count[cls] += 1
+            if cls not in COMPUTE:
+                ext = byte_op[0] if isinstance(byte_op, tuple) else byte_op
+                po = self.per_op[(cls, self.ops[ext]["name"] if ext is not None else k.get("cat", "?"))]
+                po[0] += dur
+                po[1] += 1
             pk = per_kernel[k.get("name", "?")]
             pk[0] += dur
             pk[1] += 1
@@ -348,7 +355,7 @@ class Trace:
                 work[cls] += op_bytes(self.ops[byte_op])
         return n, time, count, work, per_kernel
 
-    def markdown(self, title, calls=None, top=15):
+    def markdown(self, title, calls=None, top=15, per_op_top=6):
         n, time, count, work, per_kernel = self.table(calls)
         busy = sum(time.values())
         lines = []
@@ -395,6 +402,15 @@ class Trace:
             nm = name.replace("|", "\\|")
             nm = nm if len(nm) <= 110 else nm[:107] + "..."
             lines.append(f"| {i} | `{nm}` | {cls} | {c / n:.0f} | {t / n:.3f} | {100 * t / busy:.1f}% |")
+        lines.append("")
+        lines.append(f"Memory-bound classes by the op that launched the kernels (the {per_op_top} largest each):")
+        lines.append("")
+        lines.append("| class | op | kernels per call | ms per call |")
+        lines.append("| --- | --- | --- | --- |")
+        for cls in CLASSES:
+            ops = sorted(((op, v) for (c, op), v in self.per_op.items() if c == cls), key=lambda kv: -kv[1][0])
+            for op, (t, c) in ops[:per_op_top]:
+                lines.append(f"| {cls} | `{op}` | {c / n:.0f} | {t / n:.3f} |")
         lines.append("")
         return "\n".join(lines)
 
@@ -687,6 +703,9 @@ def selftest():
             self.assertIn("| 2 | `void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<64, 128>>` | attention | 1 | 0.200 | 29.7% |", md)
             tflops = 2 * 2 * 320 * 32 * 32 * 320 * 9 / 300e-6 / 1e12
             self.assertIn(f"| {tflops:.0f} TFLOP/s", md)
+            # the memory-bound classes by launching op: the nearest upsample's copy, the transpose inside cuDNN's op
+            self.assertIn("| copies/transposes | `aten::upsample_nearest2d` | 1 | 0.008 |", md)
+            self.assertIn("| copies/transposes | `aten::cudnn_convolution` | 1 | 0.020 |", md)
 
     suite = unittest.TestSuite([unittest.defaultTestLoader.loadTestsFromTestCase(c)
                                 for c in (ProfileTableTest, PhaseSummaryTest)])

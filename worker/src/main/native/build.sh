@@ -42,6 +42,19 @@ for a in "${ARCHS[@]}"; do GENCODE+=(-gencode "arch=compute_$a,code=sm_$a"); don
 GENCODE+=(-gencode "arch=compute_${ARCHS[0]},code=compute_${ARCHS[0]}")
 echo "build.sh: torch $TORCH, CUDA $CUDA, kernels for $(printf 'sm_%s ' "${ARCHS[@]}")+ PTX compute_${ARCHS[0]}"
 
+# cuBLASLt (sd_native_ops.cc's products with their bias and residual): its header from the toolkit, else from the
+# nvidia wheel beside torch (pip's CUDA 13 torch: nvidia/cu13/include; CUDA 12: nvidia/cublas/include); the library
+# libtorch_cuda loads, so both share one copy (the toolkit's where ldd does not name it)
+CUBLAS_INC="$CUDA/include"
+if [ ! -f "$CUBLAS_INC/cublasLt.h" ]; then
+  CUBLAS_INC="$(dirname "$(ls "$(dirname "$TORCH")"/nvidia/*/include/cublasLt.h 2>/dev/null | head -1)")"
+fi
+[ -f "$CUBLAS_INC/cublasLt.h" ] \
+  || { echo "build.sh: no cublasLt.h in $CUDA/include nor in $(dirname "$TORCH")/nvidia/*/include" >&2; exit 2; }
+CUBLASLT="$({ ldd "$TORCH/lib/libtorch_cuda.so" 2>/dev/null || true; } | awk '$1 ~ /^libcublasLt\.so/ && $3 ~ /^\// {print $3; exit}')"
+LINK_CUBLASLT=(-lcublasLt)
+[ -z "$CUBLASLT" ] || LINK_CUBLASLT=("$CUBLASLT" -Wl,-rpath,"$(dirname "$CUBLASLT")")
+
 # the C++ ABI torch was built with (pip wheels since 2.7: the new one)
 ABI="$(python3 -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null || echo 1)"
 OBJ="$(mktemp -d)"
@@ -53,7 +66,7 @@ for SRC in "$HERE"/*.cu; do
 done
 for SRC in "$HERE"/*.cc; do
   g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$ABI -DUSE_CUDA \
-    -I"$TORCH/include" -I"$TORCH/include/torch/csrc/api/include" -I"$CUDA/include" -I"$JNI" -I"$JNI/linux" \
+    -I"$TORCH/include" -I"$TORCH/include/torch/csrc/api/include" -I"$CUDA/include" -I"$CUBLAS_INC" -I"$JNI" -I"$JNI/linux" \
     -c "$SRC" -o "$OBJ/$(basename "$SRC").o" &
 done
 wait
@@ -65,6 +78,6 @@ for SRC in "${SOURCES[@]}"; do
 done
 mkdir -p "$(dirname "$OUTPUT")"
 g++ -shared "${OBJS[@]}" -o "$OUTPUT" \
-  -L"$TORCH/lib" -L"$CUDA/lib64" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart \
+  -L"$TORCH/lib" -L"$CUDA/lib64" -ltorch -ltorch_cpu -ltorch_cuda -lc10 -lc10_cuda -lcudart "${LINK_CUBLASLT[@]}" \
   -Wl,-rpath,"$TORCH/lib" -Wl,-rpath,"$CUDA/lib64"
 echo "build.sh: wrote $OUTPUT"

@@ -1,8 +1,8 @@
 // Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm (with NHWC
 // kernels of our own in group_norm_nhwc.cu, which can add a bias and time embedding first), layer norm
 // and residual add + layer norm (layer_norm.cu), channels-last conversion (1x1 convolutions of channels-last
-// inputs as matrix products; the up blocks' norm and shortcut on two parts without their concatenation), GEGLU
-// (geglu.cu), CUDA
+// inputs as matrix products; the up blocks' norm and shortcut on two parts without their concatenation), products
+// with their bias and residual in one cuBLASLt call, GEGLU (geglu.cu), CUDA
 // graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies (previews), and CUDA
 // caching-allocator statistics.
 //
@@ -20,12 +20,16 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -57,6 +61,12 @@ extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, c
 extern "C" bool sd_layer_norm_supported(int c);
 extern "C" int sd_layer_norm(const void* x, const void* d, void* sum, void* y, const void* gamma, const void* beta,
                              int64_t rows, int c, float eps, cudaStream_t stream);
+
+// PyTorch's cuBLASLt handle of the current device (ATen/cuda/CUDAContextLight.h, in every PyTorch since 1.11; not
+// included, as that header also wants cuSPARSE's and cuSOLVER's headers)
+namespace at::cuda {
+cublasLtHandle_t getCurrentCUDABlasLtHandle();
+}
 
 namespace {
 
@@ -312,13 +322,176 @@ at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const s
   return y;
 }
 
+// ---- products with their bias and residual: y = x·wᵀ + b + r in one cuBLASLt call --------------------------------
+
+// A residual add right after a linear layer (diffusers' BasicTransformerBlock: ff_output + hidden_states;
+// Transformer2DModel: proj_out(hidden_states) + residual; transformers' CLIPEncoderLayer: residual + mlp(...)) done by
+// the product itself: cuBLASLt computes D = alpha·op(A)·op(B) + beta·C, plus a bias per row of D in its epilogue
+// (CUBLASLT_EPILOGUE_BIAS), so with alpha = beta = 1 and C = the residual (read, not overwritten) one kernel writes
+// product + bias + residual (fp32 accumulation, one rounding to fp16) into a new D, where at::linear + add write the
+// product and read it back in a second pass over the output. SD_LT_RESIDUAL=0: at::linear + add.
+std::atomic<bool> lt_residual_on{true};
+
+constexpr uint64_t kLtMaxWorkspace = 32ull << 20;  // the most workspace an algorithm may ask for (bytes)
+
+void lt_check(cublasStatus_t status, const char* call) {
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    throw std::runtime_error(std::string("linear + residual (cuBLASLt): ") + call + ": " +
+                             cublasLtGetStatusName(status));
+  }
+}
+
+// The descriptors of one product, destroyed on every way out.
+struct LtDescriptors {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, cd = nullptr;  // cd: C's and D's layout (the same)
+  cublasLtMatmulPreference_t preference = nullptr;
+  ~LtDescriptors() {
+    if (preference != nullptr) cublasLtMatmulPreferenceDestroy(preference);
+    if (cd != nullptr) cublasLtMatrixLayoutDestroy(cd);
+    if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
+    if (a != nullptr) cublasLtMatrixLayoutDestroy(a);
+    if (op != nullptr) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+// A pointer's alignment in bytes, at most 256 (cuBLASLt's default assumption; as PyTorch's _getAlignment).
+int64_t lt_alignment(const void* p) {
+  int64_t a = 256;
+  while (reinterpret_cast<uintptr_t>(p) % a != 0) a /= 2;
+  return a;
+}
+
+// cublasLtMatmulAlgoGetHeuristic's pick, asked once per key: {device, M, N, K, lda, ldb, bias?, the alignments of x, w,
+// r, D, bias}. state != CUBLAS_STATUS_SUCCESS: no algorithm (the caller's fallback runs).
+using LtKey = std::array<int64_t, 12>;
+std::mutex lt_algos_mutex;
+std::map<LtKey, cublasLtMatmulHeuristicResult_t> lt_algos;
+
+cublasLtMatmulHeuristicResult_t lt_algo(cublasLtHandle_t handle, const LtKey& key, LtDescriptors& desc) {
+  {
+    std::lock_guard<std::mutex> lock(lt_algos_mutex);
+    auto it = lt_algos.find(key);
+    if (it != lt_algos.end()) return it->second;
+  }
+  lt_check(cublasLtMatmulPreferenceCreate(&desc.preference), "cublasLtMatmulPreferenceCreate");
+  auto pref = [&](cublasLtMatmulPreferenceAttributes_t attr, const auto& value, const char* what) {
+    lt_check(cublasLtMatmulPreferenceSetAttribute(desc.preference, attr, &value, sizeof(value)), what);
+  };
+  pref(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, kLtMaxWorkspace, "max workspace");
+  // A is w, B is x, C is r
+  pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(key[8]), "alignment of A");
+  pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(key[7]), "alignment of B");
+  pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(key[9]), "alignment of C");
+  pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(key[10]), "alignment of D");
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc.op, desc.a, desc.b, desc.cd, desc.cd,
+                                                         desc.preference, 1, &result, &found);
+  if (status != CUBLAS_STATUS_NOT_SUPPORTED) lt_check(status, "cublasLtMatmulAlgoGetHeuristic");
+  if (status != CUBLAS_STATUS_SUCCESS || found == 0) result.state = CUBLAS_STATUS_NOT_SUPPORTED;
+  std::lock_guard<std::mutex> lock(lt_algos_mutex);
+  lt_algos.emplace(key, result);
+  return result;
+}
+
+// y = x·wᵀ + bias + r in one cuBLASLt product, for fp16 CUDA tensors: x (..., K) (a 2-d x with unit column stride, or
+// a contiguous x of any rank as (M, K)), w (N, K) contiguous, bias (N) or none, r (..., N) contiguous in the output's
+// shape, K and N multiples of 8, all 16-byte aligned. Writes a new (..., N) tensor to *out and returns true; returns
+// false where that does not hold, SD_LT_RESIDUAL=0 or cuBLASLt has no algorithm (the caller takes at::linear + add).
+// With out == nullptr nothing runs: whether it would. A row-major (M, K) x is cuBLAS's column-major K x M matrix, so
+// the product runs transposed, as PyTorch's gemm_and_bias lays out nn.Linear: Dᵀ (N x M, ld N) = op(A)·B + C with
+// A = w's memory (K x N, ld K) transposed, B = x's memory (K x M, ld = x's row stride), C = r's memory (N x M, ld N);
+// the bias is a vector over D's N rows, the output features. The workspace comes from PyTorch's caching allocator (no
+// cudaMalloc, no sync: it runs under CUDA graph capture), all on the current stream.
+bool lt_linear_residual(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+                        const at::Tensor& r, at::Tensor* out) {
+  if (!lt_residual_on.load() || !x.is_cuda() || x.dim() < 2 || w.dim() != 2 || x.scalar_type() != at::kHalf ||
+      w.scalar_type() != at::kHalf || r.scalar_type() != at::kHalf || w.device() != x.device() ||
+      r.device() != x.device() || !w.is_contiguous() || !r.is_contiguous()) {
+    return false;
+  }
+  const int64_t n = w.size(0), k = w.size(1);
+  if (x.size(-1) != k || k % 8 != 0 || n % 8 != 0 || k > INT32_MAX || n > INT32_MAX) return false;
+  const at::Tensor x2 = x.dim() == 2 ? x : x.is_contiguous() ? x.view({-1, k}) : at::Tensor();
+  if (!x2.defined() || x2.size(0) == 0 || x2.size(0) > INT32_MAX || x2.stride(1) != 1 || x2.stride(0) < k ||
+      x2.stride(0) % 8 != 0) {
+    return false;
+  }
+  const int64_t m = x2.size(0);
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = n;
+  if (r.sizes() != at::IntArrayRef(sizes) || !aligned16(x2) || !aligned16(w) || !aligned16(r) ||
+      (bias && !(half_vector(bias, n) && bias->device() == x.device() && aligned16(*bias)))) {
+    return false;
+  }
+  at::Tensor d = out != nullptr ? at::empty(sizes, x.options()) : at::Tensor();
+  const LtKey key{x.get_device(),
+                  m,
+                  n,
+                  k,
+                  w.stride(0),
+                  x2.stride(0),
+                  bias ? 1 : 0,
+                  lt_alignment(x2.data_ptr()),
+                  lt_alignment(w.data_ptr()),
+                  lt_alignment(r.data_ptr()),
+                  d.defined() ? lt_alignment(d.data_ptr()) : 256,
+                  bias ? lt_alignment(bias->data_ptr()) : 0};
+
+  LtDescriptors desc;
+  lt_check(cublasLtMatmulDescCreate(&desc.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+  auto attr = [&](cublasLtMatmulDescAttributes_t a, const auto& value, const char* what) {
+    lt_check(cublasLtMatmulDescSetAttribute(desc.op, a, &value, sizeof(value)), what);
+  };
+  const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+  attr(CUBLASLT_MATMUL_DESC_TRANSA, transa, "transa");
+  attr(CUBLASLT_MATMUL_DESC_TRANSB, transb, "transb");
+  if (bias) {  // the bias's type: D's (fp16), CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE's default
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    const void* bias_ptr = bias->data_ptr();
+    attr(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, "bias epilogue");
+    attr(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias_ptr, "bias pointer");
+  }
+  lt_check(cublasLtMatrixLayoutCreate(&desc.a, CUDA_R_16F, k, n, w.stride(0)), "layout of A");
+  lt_check(cublasLtMatrixLayoutCreate(&desc.b, CUDA_R_16F, k, m, x2.stride(0)), "layout of B");
+  lt_check(cublasLtMatrixLayoutCreate(&desc.cd, CUDA_R_16F, n, m, n), "layout of C and D");
+  cublasLtHandle_t handle = at::cuda::getCurrentCUDABlasLtHandle();
+  const cublasLtMatmulHeuristicResult_t algo = lt_algo(handle, key, desc);
+  if (algo.state != CUBLAS_STATUS_SUCCESS) return false;
+  if (out == nullptr) return true;
+
+  at::Tensor workspace;
+  if (algo.workspaceSize > 0) {
+    workspace = at::empty({static_cast<int64_t>(algo.workspaceSize)}, x.options().dtype(at::kByte));
+  }
+  const float one = 1.0f;  // alpha and beta (CUDA_R_32F, the scale type)
+  lt_check(cublasLtMatmul(handle, desc.op, &one, w.data_ptr(), desc.a, x2.data_ptr(), desc.b, &one, r.data_ptr(),
+                          desc.cd, d.data_ptr(), desc.cd, &algo.algo,
+                          workspace.defined() ? workspace.data_ptr() : nullptr, algo.workspaceSize,
+                          c10::cuda::getCurrentCUDAStream()),
+           "cublasLtMatmul");
+  *out = std::move(d);
+  return true;
+}
+
+// x·wᵀ + bias + r (r in the output's shape): lt_linear_residual where it applies, else at::linear + add.
+at::Tensor linear_residual(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+                           const at::Tensor& r) {
+  RECORD_FUNCTION("sd::linear_residual", std::vector<c10::IValue>({x, w, r}));  // an op of its own in kernel profiles
+  at::Tensor y;
+  if (lt_linear_residual(x, w, bias, r, &y)) return y;
+  return at::add(at::linear(x, w, bias), r);
+}
+
 // A 1x1 convolution (stride 1, no padding) of an fp16 channels-last CUDA x (B, Cin, H, W) as a matrix product: x's
 // memory is the (B·H·W, Cin) matrix, a 1x1 weight's (Cout, Cin, 1, 1) memory the (Cout, Cin) one (checked by strides:
 // channels-last or row-major alike), and the (B·H·W, Cout) product's memory is the channels-last (B, Cout, H, W)
 // output, so no copies. The bias goes into the product's epilogue (at::linear: addmm, cuBLASLt's bias epilogue, as
-// nn.Linear runs) when nothing else is added; with a per-sample bias or a residual, bias_add's one pass adds all of
-// them, as after cuDNN. Returns an undefined tensor where it does not apply (the caller takes at::convolution).
-// SD_CONV1X1_GEMM=0: cuDNN for these too.
+// nn.Linear runs) when nothing else is added; with a residual alone (SD 1.x's transformer proj_out), the product reads
+// the residual's NHWC memory as its C operand and adds bias and residual itself (lt_linear_residual); with a per-sample
+// bias, or where that does not apply, bias_add's one pass adds them all, as after cuDNN. Returns an undefined tensor
+// where it does not apply (the caller takes at::convolution). SD_CONV1X1_GEMM=0: cuDNN for these too.
 std::atomic<bool> conv1x1_gemm_on{true};
 
 at::Tensor conv1x1_gemm(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
@@ -327,9 +500,7 @@ at::Tensor conv1x1_gemm(const at::Tensor& x, const at::Tensor& w, const std::opt
   if (!conv1x1_gemm_on.load() || stride != 1 || padding != 0 || !x.is_cuda() || x.dim() != 4 || w.dim() != 4 ||
       x.scalar_type() != at::kHalf || w.scalar_type() != at::kHalf || w.device() != x.device() ||
       w.size(2) != 1 || w.size(3) != 1 || w.size(1) != x.size(1) || x.numel() == 0 ||
-      !x.is_contiguous(at::MemoryFormat::ChannelsLast) ||
-      (bias && !(bias->is_cuda() && bias->scalar_type() == at::kHalf && bias->dim() == 1 &&
-                 bias->size(0) == w.size(0)))) {
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !half_vector(bias, w.size(0))) {
     return {};
   }
   const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), wd = x.size(3), cout = w.size(0);
@@ -337,6 +508,13 @@ at::Tensor conv1x1_gemm(const at::Tensor& x, const at::Tensor& w, const std::opt
   if (w2d.stride(1) != 1 || w2d.stride(0) != cin) return {};
   RECORD_FUNCTION("sd::conv1x1_gemm", std::vector<c10::IValue>({x, w}));  // an op of its own in kernel profiles
   auto x2d = x.permute({0, 2, 3, 1}).view({n * h * wd, cin});  // channels-last memory: a view
+  if (residual && !nbias && residual->sizes() == at::IntArrayRef({n, cout, h, wd}) &&
+      residual->is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    at::Tensor y2d;
+    if (lt_linear_residual(x2d, w2d, bias, residual->permute({0, 2, 3, 1}).view({n * h * wd, cout}), &y2d)) {
+      return y2d.view({n, h, wd, cout}).permute({0, 3, 1, 2});  // (B, Cout, H, W) channels-last, a view
+    }
+  }
   const bool fuse_bias = bias && !nbias && !residual;
   auto y2d = fuse_bias ? at::linear(x2d, w2d, *bias) : at::mm(x2d, w2d.t());
   auto y = y2d.view({n, h, wd, cout}).permute({0, 3, 1, 2});  // (B, Cout, H, W) channels-last, a view
@@ -424,9 +602,7 @@ at::Tensor cat_conv1x1(const at::Tensor& x1, const at::Tensor& x2, const at::Ten
                        const std::optional<at::Tensor>& bias) {
   // groups 8: any channel counts that are multiples of 8 (this product needs no group)
   if (cat_parts_fit(x1, x2, 8) && w.dim() == 4 && w.scalar_type() == at::kHalf && w.device() == x1.device() &&
-      w.size(1) == x1.size(1) + x2.size(1) && w.size(2) == 1 && w.size(3) == 1 &&
-      (!bias || (bias->is_cuda() && bias->scalar_type() == at::kHalf && bias->dim() == 1 &&
-                 bias->size(0) == w.size(0)))) {
+      w.size(1) == x1.size(1) + x2.size(1) && w.size(2) == 1 && w.size(3) == 1 && half_vector(bias, w.size(0))) {
     const int64_t n = x1.size(0), c1 = x1.size(1), c2 = x2.size(1), h = x1.size(2), wd = x1.size(3), cout = w.size(0);
     auto w2d = w.select(3, 0).select(2, 0);  // (Cout, C1 + C2), a view
     if (w2d.stride(1) == 1 && w2d.stride(0) == c1 + c2) {
@@ -680,6 +856,23 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linea
   NATIVE_END(0)
 }
 
+// y = x·wᵀ + b + r (linear_residual: one cuBLASLt product where it applies, at::linear + add otherwise); b may be 0,
+// r has the output's shape.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearResidual(JNIEnv* env, jclass, jlong x,
+                                                                                         jlong w, jlong b, jlong r) {
+  NATIVE_BEGIN
+  return wrap(linear_residual(T(x), T(w), opt(b), T(r)));
+  NATIVE_END(0)
+}
+
+// Whether linearResidual runs these as one cuBLASLt product (conditions, switch and an algorithm; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearResidualFused(
+    JNIEnv* env, jclass, jlong x, jlong w, jlong b, jlong r) {
+  NATIVE_BEGIN
+  return lt_linear_residual(T(x), T(w), opt(b), T(r), nullptr);
+  NATIVE_END(false)
+}
+
 // The tensor in channels-last memory layout (a copy unless it already is; 4-d tensors only).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_channelsLast(JNIEnv* env, jclass, jlong x) {
   NATIVE_BEGIN
@@ -870,6 +1063,13 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setBia
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setConv1x1Gemm(JNIEnv* env, jclass,
                                                                                        jboolean on) {
   conv1x1_gemm_on.store(on);
+}
+
+// Products with their bias and residual in one cuBLASLt call (lt_linear_residual; on = true, the default) or at::linear
+// + add.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLtResidual(JNIEnv* env, jclass,
+                                                                                      jboolean on) {
+  lt_residual_on.store(on);
 }
 
 // cuDNN autotuning (torch.backends.cudnn.benchmark).

@@ -302,7 +302,7 @@ final class RunCommand {
      * worker will not use it with the fast path (unless {@code DEVICE=cpu} asked for the CPU); returns the report.
      */
     private static GpuSetup logSetup(String device, PipelineOptions options) {
-        GpuSetup setup = GpuSetup.probe(options.cudaGraphs(), options.channelsLast());
+        GpuSetup setup = GpuSetup.probe(options.cudaGraphs(), options.vaeGraphs(), options.channelsLast());
         setup.lines().forEach(l -> LOG.info("setup: {}", l));
         String advice = setup.advice();
         boolean gpuThere = setup.gpuUsable() || setup.driverGpus() > 0;

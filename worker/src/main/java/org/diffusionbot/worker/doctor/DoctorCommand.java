@@ -26,10 +26,11 @@ import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 /**
  * {@code worker.jar doctor}: whether this machine runs the worker on a GPU with the fast path, and if not, the one
  * thing to change. Prints {@link GpuSetup} (Java, DJL, which libtorch from where, CUDA devices and compute
- * capability, native ops loaded or why not, CUDA graphs), then on a GPU the kernels' self-check
- * ({@link KernelSelfCheck#QUICK}) and a 2-step run of a tiny model ({@link TinyModel}) in fp16 on the GPU, as the
- * worker runs it, against fp32 on the CPU ({@link ImageDiff}); without a GPU only the CPU run. The last line is
- * the verdict: {@code doctor: OK …}, {@code doctor: no GPU …} or {@code doctor: …what to change}.
+ * capability, native ops loaded or why not, the UNet's and the VAE decoder's CUDA graphs on or off and why,
+ * channels-last), then on a GPU the kernels' self-check ({@link KernelSelfCheck#QUICK}) and a 2-step run of a tiny
+ * model ({@link TinyModel}) in fp16 on the GPU, as the worker runs it, against fp32 on the CPU ({@link ImageDiff});
+ * without a GPU only the CPU run. The last line is the verdict: {@code doctor: OK …}, {@code doctor: no GPU …} or
+ * {@code doctor: …what to change}.
  *
  * <p>Exit status: {@value #OK} the GPU runs with the fast path and every check passes; {@value #PROBLEM} something
  * to change (the last line says what); {@value #NO_GPU} no GPU on this machine (the worker would run on the CPU).
@@ -52,12 +53,13 @@ public final class DoctorCommand {
     public static int run(String[] args, PrintStream out) throws IOException {
         if (args.length > 0) {
             out.println("doctor: takes no arguments (it reads the worker's environment: PYTORCH_LIBRARY_PATH, "
-                    + "PYTORCH_VERSION, PYTORCH_FLAVOR, SD_NATIVE_OPS, SD_CUDA_GRAPHS)");
+                    + "PYTORCH_VERSION, PYTORCH_FLAVOR, SD_NATIVE_OPS, SD_CUDA_GRAPHS, SD_VAE_GRAPHS, "
+                    + "SD_CHANNELS_LAST)");
             return 2;
         }
         // read once, as the worker does: the tiny model loads with them and the report says them
         PipelineOptions options = PipelineOptions.fromSettings();
-        GpuSetup setup = GpuSetup.probe(options.cudaGraphs(), options.channelsLast());
+        GpuSetup setup = GpuSetup.probe(options.cudaGraphs(), options.vaeGraphs(), options.channelsLast());
         out.println("== worker doctor");
         setup.lines().forEach(l -> out.println("  " + l));
         if (setup.engineError() != null) {
@@ -91,8 +93,8 @@ public final class DoctorCommand {
                             ? "the GPU's images differ from the CPU's beyond fp16 rounding (" + diff + "): run "
                                     + "`worker.jar bench --check` to see which path, and set SD_NATIVE_OPS= to work around it"
                             : setup.advice();
-            return advice == null ? verdict(out, OK, "OK: GPU with the fast path (native ops, CUDA graphs"
-                    + (setup.channelsLast() ? ", channels-last" : "") + ")") : verdict(out, PROBLEM, advice);
+            return advice == null ? verdict(out, OK, "OK: GPU with the fast path (" + setup.fastPathParts() + ")")
+                    : verdict(out, PROBLEM, advice);
         } finally {
             try (Stream<Path> files = Files.walk(dir)) {
                 for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {

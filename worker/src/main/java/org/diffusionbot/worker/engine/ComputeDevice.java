@@ -53,6 +53,6 @@ public record ComputeDevice(Device device, DataType dtype) {
      */
     private static String advice() {
         PipelineOptions d = PipelineOptions.DEFAULTS;
-        return GpuSetup.probe(d.cudaGraphs(), d.channelsLast()).advice();
+        return GpuSetup.probe(d.cudaGraphs(), d.vaeGraphs(), d.channelsLast()).advice();
     }
 }

@@ -22,10 +22,11 @@ class DoctorCommandTest {
         assertTrue(out.contains("DJL 0.35.1"), out);
         assertTrue(out.contains("libtorch 2.7.1 (CPU only) from ") && out.contains("(DJL's bundled copy)"), out);
         assertTrue(out.contains("native ops: not loaded (SD_NATIVE_OPS is not set)"), out);
-        assertTrue(out.contains("CUDA graphs: off"), out);
+        assertTrue(out.contains("CUDA graphs: UNet off (native ops not loaded), VAE decoder off (native ops not loaded); "
+                + "channels-last: off"), out);
         // the tiny model (written from the resource manifest) loads through the worker's loader and generates
         assertTrue(out.contains("tiny model, 2 steps, 2 images on the CPU (fp32)"), out);
-        if (GpuSetup.probe(true, true).driverGpus() == 0) {
+        if (GpuSetup.probe(true, true, true).driverGpus() == 0) {
             assertEquals(DoctorCommand.NO_GPU, status, out);
             assertTrue(last.startsWith("doctor: no GPU: "), last);
         } else { // a GPU machine running the suite: the bundled libtorch is the CPU one

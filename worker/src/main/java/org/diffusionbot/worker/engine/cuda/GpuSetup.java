@@ -15,9 +15,9 @@ import java.util.Locale;
 /**
  * What the worker runs on, as DJL 0.35.1 and the native library found it: Java, DJL, which libtorch was loaded
  * from where, the GPUs the driver shows and those DJL can use (with compute capability and memory), whether the
- * fast path (native ops, CUDA graphs, channels-last; docs/GPU.md) is on, and, when something is off, the one
- * thing to change. {@code worker.jar doctor} prints it, the worker logs it at start, and {@code ComputeDevice}
- * puts its advice into the {@code DEVICE=gpu} error.
+ * fast path (native ops, the UNet's and the VAE decoder's CUDA graphs, channels-last; docs/GPU.md) is on, and, when
+ * something is off, the one thing to change. {@code worker.jar doctor} prints it, the worker logs it at start, and
+ * {@code ComputeDevice} puts its advice into the {@code DEVICE=gpu} error.
  *
  * <p>How DJL chooses (its {@code LibUtils}): {@code PYTORCH_LIBRARY_PATH} (with {@code PYTORCH_VERSION} and
  * {@code PYTORCH_FLAVOR}), else a bundled native jar (the worker's jar bundles DJL's CPU libtorch), else a download.
@@ -36,11 +36,13 @@ import java.util.Locale;
  * @param gpus           the CUDA devices DJL can use (empty without CUDA libtorch and runtime)
  * @param nativeOps      null when {@code libsd_native_ops.so} is loaded, else why not
  * @param cudaGraphs     whether the UNet runs through CUDA graphs (native ops on and {@code SD_CUDA_GRAPHS} not 0)
+ * @param vaeGraphs      whether the VAE decoder runs through CUDA graphs (those of the UNet on and {@code
+ *                       SD_VAE_GRAPHS} not 0)
  * @param channelsLast   whether the UNet and VAE run channels-last ({@code SD_CHANNELS_LAST} not 0, native ops on)
  */
 public record GpuSetup(String java, String djl, String libtorchDir, String libtorchVersion, boolean fromLibraryPath,
         boolean libtorchCuda, String engineError, int driverGpus, List<Gpu> gpus, String nativeOps, boolean cudaGraphs,
-        boolean channelsLast) {
+        boolean vaeGraphs, boolean channelsLast) {
 
     /** One CUDA device: its index, compute capability ("9.0") and memory in bytes. */
     public record Gpu(int index, String computeCapability, long memoryBytes) {
@@ -56,10 +58,12 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
      *
      * @param cudaGraphs whether its pipelines are loaded with CUDA graphs wanted ({@code PipelineOptions#cudaGraphs},
      *     read once at load: {@code SD_CUDA_GRAPHS} not 0); on in the report only with the native library loaded
+     * @param vaeGraphs whether the VAE decoder's are wanted too ({@code PipelineOptions#vaeGraphs}: {@code
+     *     SD_VAE_GRAPHS} not 0); on in the report only with the UNet's
      * @param channelsLast whether they are loaded channels-last ({@code PipelineOptions#channelsLast}: {@code
      *     SD_CHANNELS_LAST} not 0); likewise only with the library
      */
-    public static GpuSetup probe(boolean cudaGraphs, boolean channelsLast) {
+    public static GpuSetup probe(boolean cudaGraphs, boolean vaeGraphs, boolean channelsLast) {
         String java = System.getProperty("java.version") + " (" + System.getProperty("java.vendor") + ")";
         String djl = Engine.getDjlVersion();
         boolean fromPath = EngineSettings.value("PYTORCH_LIBRARY_PATH") != null;
@@ -89,7 +93,7 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         boolean loaded = error == null && NativeOps.available();
         String nativeOps = error != null ? "libtorch did not load" : loaded ? null : NativeOps.unavailableReason();
         return new GpuSetup(java, djl, dir, version, fromPath, cudaBuild, error, driverGpus, List.copyOf(gpus), nativeOps,
-                loaded && cudaGraphs, loaded && channelsLast);
+                loaded && cudaGraphs, loaded && cudaGraphs && vaeGraphs, loaded && channelsLast);
     }
 
     /** GPUs the kernel driver lists, 0 without an NVIDIA driver (or in a container given no GPU). */
@@ -166,8 +170,25 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
                 + (gpus.isEmpty() ? "" : ": " + String.join("; ", gpus.stream().map(Gpu::toString).toList())));
         out.add("native ops: " + (nativeOps == null ? "loaded from " + EngineSettings.value("SD_NATIVE_OPS")
                 : "not loaded (" + nativeOps + ")"));
-        out.add("CUDA graphs: " + (cudaGraphs ? "on" : "off") + "; channels-last: " + (channelsLast ? "on" : "off"));
+        String unetOff = nativeOps != null ? "native ops not loaded" : !cudaGraphs ? "SD_CUDA_GRAPHS=0" : null;
+        String vaeOff = unetOff != null ? unetOff : !vaeGraphs ? "SD_VAE_GRAPHS=0" : null;
+        out.add("CUDA graphs: UNet " + onOff(unetOff) + ", VAE decoder " + onOff(vaeOff) + "; channels-last: "
+                + (channelsLast ? "on" : "off"));
         return out;
+    }
+
+    /** "on" for no reason to be off, else "off (why)". */
+    private static String onOff(String whyOff) {
+        return whyOff == null ? "on" : "off (" + whyOff + ")";
+    }
+
+    /**
+     * What of the fast path is on, for the verdict of a machine that runs it: "native ops, CUDA graphs" (", the
+     * UNet's CUDA graphs" where {@code SD_VAE_GRAPHS=0} left the VAE decoder's off), then ", channels-last" where on.
+     */
+    public String fastPathParts() {
+        return "native ops, " + (vaeGraphs ? "CUDA graphs" : "the UNet's CUDA graphs")
+                + (channelsLast ? ", channels-last" : "");
     }
 
     @Override

@@ -15,8 +15,9 @@ import java.util.Locale;
 /**
  * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels, the one-pass GEGLU gate, the
  * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, 1x1 convolutions
- * as matrix products, and the up blocks' GroupNorm and conv_shortcut on two parts without their concatenation) against
- * PyTorch on the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with
+ * as matrix products, linear layers with their residual add in one cuBLASLt product, and the up blocks' GroupNorm
+ * and conv_shortcut on two parts without their concatenation) against PyTorch on the same GPU: each kernel's fp16
+ * result and PyTorch's own fp16 result are compared with
  * PyTorch in fp32 on the same fp16 inputs. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}),
  * {@code worker.jar bench --check} those of SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
  *
@@ -33,8 +34,14 @@ import java.util.Locale;
  *                  blocks), channels-last (our kernels) and row-major (the fallback: PyTorch's adds and group_norm)
  * @param conv1x1   (B, Cin, H, W, Cout) shapes for 1x1 convolutions of channels-last fp16 inputs, the matrix-product
  *                  path against cuDNN's convolution ({@code NativeOps.conv2d} with {@code SD_CONV1X1_GEMM} on and
- *                  off), each run with the bias alone (in the product's epilogue) and bias + residual (bias_add's
- *                  pass); the oracle is the fp32 matrix product (not cuDNN's fp32 convolution, which may run in TF32)
+ *                  off), each run with the bias alone (in the product's epilogue) and bias + residual (added by the
+ *                  product itself where {@code SD_LT_RESIDUAL}'s cuBLASLt call applies, else bias_add's pass); the
+ *                  oracle is the fp32 matrix product (not cuDNN's fp32 convolution, which may run in TF32)
+ * @param linearResidual (B, T, K, N) shapes for a linear layer and its residual add, {@code x·wᵀ + b + r} with x
+ *                  (B, T, K), w (N, K), r (B, T, N): the one cuBLASLt product ({@code NativeOps.linearResidual}) against
+ *                  {@code at::linear} + add ({@code SD_LT_RESIDUAL} on and off), each run with and without the bias;
+ *                  K and N multiples of 8 must take the cuBLASLt product, other shapes the fallback (a case fails if
+ *                  the path is not the expected one); the oracle is the fp32 product + bias + residual
  * @param catGroupNorm (B, C1, C2, H, W, groups) shapes for GroupNorm (+ SiLU) of the channel concatenation of two
  *                  channels-last parts (an up block's input and skip connection), {@code NativeOps.catGroupNorm} against
  *                  the concatenation normalised by {@code NativeOps.groupNorm}: bit for bit equal (max diff 0), and read
@@ -46,7 +53,7 @@ import java.util.Locale;
  *                  weight (as a LoRA patch adds one); oracle: the fp32 product
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
-        long[][] biasGroupNorm, long[][] conv1x1, long[][] catGroupNorm, long[][] catConv1x1) {
+        long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1) {
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
@@ -59,6 +66,10 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {3, 40, 24, 16, 8}, {2, 4160, 4, 4, 32}},
             new long[][] {{16, 320, 64, 64, 320}, {2, 640, 32, 32, 1280}, {16, 1280, 8, 8, 1280}, {16, 960, 32, 32, 640},
                 {1, 256, 512, 512, 128}, {1, 4, 64, 64, 4}, {3, 40, 5, 7, 24}},
+            // ff.net.2 at 64x64 (K 1280 -> 320), SDXL's proj_out at 64x64 (640 -> 640, batch 2), ff.net.2 at 32x32 and
+            // 8x8, CLIP's fc2 (3072 -> 768), a small shape that fits, and an odd one that must fall back
+            new long[][] {{16, 4096, 1280, 320}, {16, 4096, 320, 320}, {2, 4096, 640, 640}, {16, 1024, 2560, 640},
+                {16, 64, 5120, 1280}, {2, 77, 3072, 768}, {3, 5, 40, 24}, {3, 5, 36, 20}},
             // SD 1.5's up blocks at batch 16 (64x64 latents); groups straddle the parts (1280 + 640: 60 channels per
             // group); 1276 + 644 must fall back (C1 not a multiple of 8)
             new long[][] {{16, 1280, 1280, 8, 8, 32}, {16, 1280, 1280, 16, 16, 32}, {16, 1280, 640, 16, 16, 32},
@@ -74,6 +85,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}},
             new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}},
             new long[][] {{2, 320, 16, 16, 320}, {3, 40, 5, 7, 24}},
+            new long[][] {{2, 256, 1280, 320}, {3, 5, 40, 24}, {3, 5, 36, 20}},
             new long[][] {{2, 1280, 640, 8, 8, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 4, 4, 32}},
             new long[][] {{2, 1280, 640, 8, 8, 640}, {2, 1276, 644, 4, 4, 640}});
 
@@ -83,7 +95,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             return true;
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
-                & conv1x1(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out);
+                & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -345,6 +357,65 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             ok = false;
                         }
                         ok &= matches(out, label, exact, ours, cudnn);
+                    }
+                }
+            }
+        }
+        return ok;
+    }
+
+    private boolean linearResidual(Device gpu, PrintStream out) {
+        out.println("== linear + bias + residual in one cuBLASLt product vs at::linear + add (fp16 on CUDA; oracle: the fp32"
+                + " product + bias + residual)");
+        if (!NativeOps.ltResidualLinked()) {
+            out.println("  the library has no linear + residual product (built before it): skipped");
+            return true;
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : linearResidual) {
+                long k = sh[2];
+                long n = sh[3];
+                for (boolean withBias : new boolean[] {true, false}) {
+                    try (NDManager t = m.newSubManager()) {
+                        NDArray x = t.randomNormal(new Shape(sh[0], sh[1], k)).toType(DataType.FLOAT16, false);
+                        NDArray w = mul(t.randomNormal(new Shape(n, k)), (float) (1 / Math.sqrt(k)))
+                                .toType(DataType.FLOAT16, false);
+                        NDArray b = withBias ? t.randomNormal(new Shape(n)).toType(DataType.FLOAT16, false) : null;
+                        NDArray r = t.randomNormal(new Shape(sh[0], sh[1], n)).toType(DataType.FLOAT16, false);
+                        NDArray exact = x.toType(DataType.FLOAT32, false)
+                                .matMul(w.toType(DataType.FLOAT32, false).transpose()).add(r.toType(DataType.FLOAT32, false));
+                        if (b != null) {
+                            exact = exact.add(b.toType(DataType.FLOAT32, false));
+                        }
+                        NDArray torch16;
+                        NDArray ours;
+                        boolean fused;
+                        try {
+                            NativeOps.ltResidual(false);
+                            torch16 = NativeOps.linearResidual(x, w, b, r);
+                            NativeOps.ltResidual(true);
+                            fused = NativeOps.linearResidualFused(NativeOps.h(x), NativeOps.h(w), NativeOps.h(b),
+                                    NativeOps.h(r));
+                            ours = NativeOps.linearResidual(x, w, b, r);
+                        } finally {
+                            NativeOps.ltResidual(null);
+                        }
+                        boolean expected = k % 8 == 0 && n % 8 == 0;
+                        String label = String.format(Locale.ROOT, "%-18s -> %4d %-9s %s", x.getShape(), n,
+                                withBias ? "bias" : "no bias", fused ? "cuBLASLt" : "fallback");
+                        if (fused != expected) {
+                            out.printf(Locale.ROOT, "  %s: expected the %s path -> FAIL%n", label,
+                                    expected ? "cuBLASLt" : "fallback");
+                            ok = false;
+                        }
+                        if (ours.getShape().equals(r.getShape())) {
+                            ok &= matches(out, label, exact, ours, torch16);
+                        } else {
+                            out.printf(Locale.ROOT, "  %s: output %s, not %s -> FAIL%n", label, ours.getShape(),
+                                    r.getShape());
+                            ok = false;
+                        }
                     }
                 }
             }

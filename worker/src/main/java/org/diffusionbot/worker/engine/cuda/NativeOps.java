@@ -12,7 +12,7 @@ import org.slf4j.LoggerFactory;
  * Optional native helpers (worker/src/main/native/sd_native_ops.cc) built against the libtorch that
  * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
  * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, LayerNorm and
- * residual add + LayerNorm (a kernel of our own), and CUDA
+ * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product, and CUDA
  * allocator statistics. Loaded only when the environment variable (or system
  * property) {@code SD_NATIVE_OPS} names the library file; everything has a plain DJL fallback, so CPU
  * runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
@@ -37,6 +37,10 @@ public final class NativeOps {
     private static boolean upblockNoCat = true;
     /** Whether the library has the up blocks' functions ({@link #catGroupNorm}...; one built before them has not). */
     private static boolean upblockNoCatLinked;
+    /** {@code SD_LT_RESIDUAL} not {@code 0}, as read when the library loaded; restored by {@link #ltResidual(Boolean)}. */
+    private static boolean ltResidual = true;
+    /** Whether the library has {@link #linearResidual(long, long, long, long)} and {@link #setLtResidual}. */
+    private static boolean ltResidualLinked;
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -81,14 +85,18 @@ public final class NativeOps {
             upblockNoCat = EngineSettings.onUnlessZero("SD_UPBLOCK_NO_CAT");
             upblockNoCatLinked = linked(() -> setUpblockNoCat(upblockNoCat), "up-block skip connection",
                     "up blocks concatenate their skip connections");
+            ltResidual = EngineSettings.onUnlessZero("SD_LT_RESIDUAL");
+            ltResidualLinked = linked(() -> setLtResidual(ltResidual), "linear + residual",
+                    "residual adds after linear layers run as passes of their own");
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
                     + " ResNet bias + GroupNorm fused {}, 1x1 convolutions as GEMM {}, up blocks without concatenation {},"
-                    + " LayerNorm kernel {}, float32 GroupNorm split statistics {}, float32 attention products in float16 {},"
-                    + " LoRA patches {})",
+                    + " residuals in the products' cuBLASLt call {}, LayerNorm kernel {},"
+                    + " float32 GroupNorm split statistics {}, float32 attention products in float16 {}, LoRA patches {})",
                     path, bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off",
                     biasKernel ? "on" : "off", fusedBiasNorm ? "on" : "off",
                     conv1x1Gemm && conv1x1GemmLinked ? "on" : "off",
-                    upblockNoCat && upblockNoCatLinked && conv1x1Gemm ? "on" : "off", layerNormKernel ? "on" : "off",
+                    upblockNoCat && upblockNoCatLinked && conv1x1Gemm ? "on" : "off",
+                    ltResidual && ltResidualLinked ? "on" : "off", layerNormKernel ? "on" : "off",
                     fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
@@ -262,6 +270,31 @@ public final class NativeOps {
 
     /** {@code at::linear} (x (..., in), w (out, in), b (out) or 0): the bias fused into the product, as nn.Linear. */
     public static native long linear(long x, long w, long b);
+
+    /**
+     * {@code x·wᵀ + b + r} (x (..., K), w (N, K), b (N) or 0, r (..., N) in the output's shape; a new handle): one
+     * cuBLASLt product whose C operand is the residual (beta = 1) and whose epilogue adds the bias, for fp16 CUDA
+     * tensors with K and N multiples of 8, x's rows, w and r contiguous, 16-byte aligned; {@code at::linear} + add
+     * otherwise or with {@code SD_LT_RESIDUAL=0}.
+     */
+    static native long linearResidual(long x, long w, long b, long r);
+
+    /** Whether {@link #linearResidual(long, long, long, long)} runs these as one cuBLASLt product (nothing runs). */
+    static native boolean linearResidualFused(long x, long w, long b, long r);
+
+    /**
+     * A linear layer and the residual add after it, {@code residual + (x·wᵀ + b)} (x (..., K), w (N, K), b (N) or
+     * null, residual (..., N)): diffusers' {@code ff_output + hidden_states} and {@code proj_out(hidden_states) +
+     * residual}, transformers' CLIP {@code residual + mlp(hidden_states)}, in one cuBLASLt product where
+     * {@link #linearResidual(long, long, long, long)} applies (one pass over the output less). Needs the library; one
+     * built before the function runs {@link #linear} and DJL's add.
+     */
+    public static NDArray linearResidual(NDArray x, NDArray w, NDArray b, NDArray residual) {
+        if (!ltResidualLinked) {
+            return residual.add(wrap(x, linear(h(x), h(w), h(b))));
+        }
+        return wrap(x, linearResidual(h(x), h(w), h(b), h(residual)));
+    }
 
     public static native long layerNorm(long x, long gamma, long beta, double eps);
 
@@ -448,6 +481,22 @@ public final class NativeOps {
      */
     static void conv1x1Gemm(Boolean on) {
         setConv1x1Gemm(on == null ? conv1x1Gemm : on);
+    }
+
+    /** Products with their bias and residual in one cuBLASLt call ({@code SD_LT_RESIDUAL}, default on). */
+    private static native void setLtResidual(boolean on);
+
+    /** Whether the loaded library has {@link #linearResidual(long, long, long, long)} (the kernel checks skip it if not). */
+    static boolean ltResidualLinked() {
+        return AVAILABLE && ltResidualLinked;
+    }
+
+    /**
+     * For {@link KernelSelfCheck}: linear + residual in one cuBLASLt product (true) or {@code at::linear} + add (false)
+     * from now on; null restores the configured {@code SD_LT_RESIDUAL}. Needs {@link #ltResidualLinked()}.
+     */
+    static void ltResidual(Boolean on) {
+        setLtResidual(on == null ? ltResidual : on);
     }
 
     /** Float32 GroupNorm on CUDA: statistics from a split reduction ({@code SD_FP32_GROUPNORM}, default on). */

@@ -39,6 +39,6 @@ final class ClipEncoderLayer {
         NDArray[] xn = norm2.addForward(x, attn.forward(norm1.forward(x), null, mask)); // {x + attn, ln2(x + attn)}
         NDArray h = fc1.forward(xn[1]);
         h = gelu ? h.getNDArrayInternal().gelu() : h.mul(mul(h, 1.702f).getNDArrayInternal().sigmoid());
-        return xn[0].add(fc2.forward(h));
+        return fc2.forwardAdd(h, xn[0]); // fc2 + the residual in one product (NativeOps.linearResidual)
     }
 }

@@ -17,7 +17,13 @@ final class Downsample2D {
         asymmetricPad = padding == 0;
     }
 
+    /** Convolves (B, C, H, W) with stride 2; the zero-padded copy (asymmetric padding) is freed. */
     NDArray forward(NDArray x) {
-        return conv.forward(asymmetricPad ? x.pad(PAD_RIGHT_BOTTOM, 0) : x);
+        NDArray in = asymmetricPad ? x.pad(PAD_RIGHT_BOTTOM, 0) : x;
+        NDArray y = conv.forward(in);
+        if (in != x && in != y) {
+            in.close();
+        }
+        return y;
     }
 }

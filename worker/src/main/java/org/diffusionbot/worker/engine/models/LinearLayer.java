@@ -24,4 +24,17 @@ final class LinearLayer {
         }
         return bias == null ? Linear.linear(x, weight).head() : Linear.linear(x, weight, bias).head();
     }
+
+    /**
+     * The layer and the residual add after it: {@code residual + (x W^T + b)}, residual (..., out) in the output's
+     * shape (diffusers' {@code ff_output + hidden_states}, {@code proj_out(hidden_states) + residual}). With
+     * {@link NativeOps} one cuBLASLt product adds bias and residual itself where it can
+     * ({@link NativeOps#linearResidual(NDArray, NDArray, NDArray, NDArray)}); otherwise {@link #forward} and an add.
+     */
+    NDArray forwardAdd(NDArray x, NDArray residual) {
+        if (NativeOps.enabled()) {
+            return NativeOps.linearResidual(x, weight, bias, residual);
+        }
+        return residual.add(forward(x));
+    }
 }

@@ -60,7 +60,7 @@ final class Transformer2D {
                 var parts = geglu.forward(n3).split(2, 2);
                 h = parts.get(0).mul(parts.get(1).getNDArrayInternal().gelu());
             }
-            return x.add(ffOut.forward(h));
+            return ffOut.forwardAdd(h, x); // ff.net.2 + the residual in one product (NativeOps.linearResidual)
         }
     }
 
@@ -109,10 +109,11 @@ final class Transformer2D {
         for (Block blk : blocks) {
             y = blk.forward(y, context);
         }
-        if (linearProjection) {
-            y = projOutLinear.forward(y);
+        if (linearProjection) { // proj_out + the block's input, (B, HW, C) rows, in one product (LinearLayer.forwardAdd)
+            NDArray residual = x.reshape(b, channels, h * w).transpose(0, 2, 1);
+            return projOutLinear.forwardAdd(y, residual).transpose(0, 2, 1).reshape(b, channels, h, w);
         }
-        y = y.transpose(0, 2, 1).reshape(b, channels, h, w);
-        return linearProjection ? y.add(x) : projOutConv.forward(y, null, x);
+        // a 1x1 convolution and the residual (NativeOps.conv2d: one product with bias and residual, conv1x1_gemm)
+        return projOutConv.forward(y.transpose(0, 2, 1).reshape(b, channels, h, w), null, x);
     }
 }
