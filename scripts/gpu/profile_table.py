@@ -176,7 +176,7 @@ def tensor_bytes(dims, types):
 def op_bytes(op):
     """Least bytes an op moves: its tensor inputs plus an output the size of its largest input (in-place ops:
     the first input written back; copy_: its two inputs already are the read and the write; geglu's gate writes half;
-    sd::add_layer_norm writes two)."""
+    sd::add_layer_norm writes two; sd::cat_group_norm writes its two parts' concatenation)."""
     s = short(op["name"])
     args = op.get("args", {})
     tb = tensor_bytes(args.get("Input Dims", []), args.get("Input type", []))
@@ -190,6 +190,8 @@ def op_bytes(op):
         return total + max(known) // 2
     if s == "add_layer_norm":  # writes the sum and the norm
         return total + 2 * max(known)
+    if s == "cat_group_norm" and len(tb) >= 2 and tb[0] is not None and tb[1] is not None:  # (x1, x2, gamma)
+        return total + tb[0] + tb[1]
     if s.endswith("_") and not s.endswith("__") and tb and tb[0] is not None:
         return total + tb[0]
     if s == "cat":
@@ -676,6 +678,13 @@ def selftest():
             self.assertEqual(self.cls("mystery"), "other")
             self.assertEqual(self.cls("Memcpy"), "copies/transposes")
             self.assertEqual(self.cls("upsample_nearest2d"), "copies/transposes")
+
+        def test_cat_group_norm_bytes(self):
+            h = "c10::Half"
+            op = {"name": "sd::cat_group_norm", "args": {"Input Dims": [[16, 1280, 16, 16], [16, 640, 16, 16], [1920]],
+                                                         "Input type": [h, h, h]}}
+            parts = (16 * 1280 * 256 + 16 * 640 * 256) * 2
+            self.assertEqual(op_bytes(op), 2 * parts + 1920 * 2)  # both parts read, their concatenation written
 
         def test_flops_and_bytes(self):
             n, time, count, work, _ = self.t.table()
