@@ -75,14 +75,19 @@ final class SdxlBench {
                     .report(out, ours, "image1", SDXL.steps(), ours.get("unet2"));
             double vae = GpuBench.vaeDecodeMs(p.vaeDecode(), 128);
             ours.put("vae_ms", GpuBench.fmt(vae));
+            boolean clNow = p.options().channelsLastFor(DataType.FLOAT32, gpu);
             out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents to 1024x1024 RGB bytes on the device,"
-                    + " %s, CUDA graph=%s): %.1f ms%n", p.models().vae().dtype(), p.vaeDecode().graphs().enabled(), vae);
-            PipelineOptions fp32ChannelsLast = p.options().withChannelsLastFp32(true);
-            if (p.models().vae().dtype() == DataType.FLOAT32 && fp32ChannelsLast.channelsLastFor(DataType.FLOAT32, gpu)) {
-                double cl = vaeDecode(model.resolve("vae"), fp32ChannelsLast, gpu);
-                ours.put("vae_cl_ms", GpuBench.fmt(cl));
-                out.printf(Locale.ROOT, "  A/B: the same decode with the float32 VAE in channels-last "
-                        + "(SD_CHANNELS_LAST_FP32=1): %.1f ms%n", cl);
+                    + " %s%s, CUDA graph=%s): %.1f ms%n", p.models().vae().dtype(),
+                    p.models().vae().dtype() == DataType.FLOAT32 ? (clNow ? " channels-last" : " NCHW") : "",
+                    p.vaeDecode().graphs().enabled(), vae);
+            // the other float32 layout (SD_CHANNELS_LAST_FP32 flipped): NCHW where the default is channels-last
+            PipelineOptions flipped = p.options().withChannelsLastFp32(!p.options().channelsLastFp32());
+            if (p.models().vae().dtype() == DataType.FLOAT32 && flipped.channelsLastFor(DataType.FLOAT32, gpu) != clNow) {
+                double ab = vaeDecode(model.resolve("vae"), flipped, gpu);
+                ours.put("vae_ab_ms", GpuBench.fmt(ab));
+                ours.put("vae_ab_layout", clNow ? "NCHW" : "channels-last");
+                out.printf(Locale.ROOT, "  A/B: the same decode with the float32 VAE in %s (SD_CHANNELS_LAST_FP32=%s): "
+                        + "%.1f ms%n", clNow ? "NCHW" : "channels-last", clNow ? "0" : "1", ab);
             }
 
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
@@ -135,8 +140,8 @@ final class SdxlBench {
     /**
      * ms per float32 decode ({@link GpuBench#vaeDecodeMs}, CUDA graphs as the options say, in a memory pool of its
      * own) with the VAE of {@code vaeDir} loaded a second time, laid out by {@code options}: with {@link
-     * PipelineOptions#channelsLastFp32()} on (what {@code SD_CHANNELS_LAST_FP32=1} gives, and what the worker did before
-     * float32 parts stayed NCHW), the A/B of that change in the same run.
+     * PipelineOptions#channelsLastFp32()} flipped (NCHW, {@code SD_CHANNELS_LAST_FP32=0}, where the default runs it
+     * channels-last on our float32 NHWC kernels), the A/B of the layout in the same run.
      */
     private double vaeDecode(Path vaeDir, PipelineOptions options, Device gpu) {
         try (NDManager m = NDManager.newBaseManager(gpu);
@@ -155,7 +160,8 @@ final class SdxlBench {
                 GpuBench.phaseCell(ours, "image1"), null);
         t.row("VAE decode of one image to RGB bytes on the device, in the VAE's type (ms; CUDA graph unless"
                 + " SD_VAE_GRAPHS=0)", ours.get("vae_ms"), null);
-        t.row("A/B: the float32 VAE decode in channels-last, as before (ms)", ours.get("vae_cl_ms"), null);
+        t.row("A/B: the float32 VAE decode in the other layout, SD_CHANNELS_LAST_FP32 flipped (ms; "
+                + ours.getOrDefault("vae_ab_layout", "not run") + ")", ours.get("vae_ab_ms"), null);
         t.row("1 job (images/s)", ours.get("jobs1_ips"), "pipe_30steps_1024_images1_img_per_s");
         t.row("4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)", ours.get("jobs4_ips"),
                 "pipe_30steps_1024_images4_img_per_s");

@@ -9,6 +9,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import java.util.HashMap;
 import java.util.Map;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.lora.LoraPatcher;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
@@ -52,7 +53,7 @@ class PipelineOptionsTest {
         PipelineOptions o = PipelineOptions.fromSettings();
         assertEquals(PipelineOptions.DEFAULTS, o);
         assertTrue(o.channelsLast());
-        assertFalse(o.channelsLastFp32());
+        assertTrue(o.channelsLastFp32(), "float32 parts channels-last where the library has float32 NHWC kernels");
         assertTrue(o.asyncPreviews(), "callbacks one step late, x0 copied ahead, unless SD_ASYNC_PREVIEWS=0");
         assertTrue(o.vaeGraphsWanted(), "the VAE decoder's CUDA graphs are on where the UNet's are");
         assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
@@ -118,6 +119,16 @@ class PipelineOptionsTest {
         assertTrue(o.channelsLastFp32());
         assertFalse(o.withChannelsLastFp32(false).channelsLastFp32());
         assertEquals(o, o.withChannelsLastFp32(false).withChannelsLastFp32(true));
+    }
+
+    @Test
+    void float32PartsAreChannelsLastOnlyWithTheFloat32Kernels() {
+        // no native library in these tests: neither float16 nor float32 parts are channels-last on any device
+        Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
+        assertFalse(NativeOps.float32Kernels());
+        PipelineOptions all = PipelineOptions.DEFAULTS.withChannelsLastFp32(true);
+        assertFalse(all.channelsLastFor(DataType.FLOAT32, Device.gpu()));
+        assertFalse(all.channelsLastFor(DataType.FLOAT16, Device.gpu()));
     }
 
     @Test
