@@ -16,7 +16,8 @@ import java.util.Locale;
  * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels, the one-pass GEGLU gate, the
  * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, 1x1 convolutions
  * as matrix products, and linear layers with their residual add in one cuBLASLt product) against PyTorch on the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with
- * PyTorch in fp32 on the same fp16 inputs. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}),
+ * PyTorch in fp32 on the same fp16 inputs; the nearest 2x upsampling kernel, a copy, against DJL's interpolation bit
+ * for bit. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}),
  * {@code worker.jar bench --check} those of SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
  *
  * @param groupNorm (B, C, H, W) shapes for GroupNorm (32 groups: C a multiple of 32), each run with mean 0 and
@@ -40,9 +41,15 @@ import java.util.Locale;
  *                  {@code at::linear} + add ({@code SD_LT_RESIDUAL} on and off), each run with and without the bias;
  *                  K and N multiples of 8 must take the cuBLASLt product, other shapes the fallback (a case fails if
  *                  the path is not the expected one); the oracle is the fp32 product + bias + residual
+ * @param upsample  (B, C, H, W, h, w, bits, channelsLast) cases for nearest-neighbour resizing of (B, C, H, W) to
+ *                  (B, C, h, w), fp16 (bits 16) or float32 (32), channels-last (1) or row-major (0) input, against
+ *                  DJL's interpolation ({@code at::upsample_nearest2d}, what ran before): the values must be equal bit
+ *                  for bit (max diff 0) and the layout the same; h = 2H, w = 2W of a channels-last input with C · element
+ *                  size a multiple of 16 bytes must take our kernel, every other case the fallback (a case fails if
+ *                  the path is not the expected one)
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
-        long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual) {
+        long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] upsample) {
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
@@ -58,7 +65,16 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             // ff.net.2 at 64x64 (K 1280 -> 320), SDXL's proj_out at 64x64 (640 -> 640, batch 2), ff.net.2 at 32x32 and
             // 8x8, CLIP's fc2 (3072 -> 768), a small shape that fits, and an odd one that must fall back
             new long[][] {{16, 4096, 1280, 320}, {16, 4096, 320, 320}, {2, 4096, 640, 640}, {16, 1024, 2560, 640},
-                {16, 64, 5120, 1280}, {2, 77, 3072, 768}, {3, 5, 40, 24}, {3, 5, 36, 20}});
+                {16, 64, 5120, 1280}, {2, 77, 3072, 768}, {3, 5, 40, 24}, {3, 5, 36, 20}},
+            // the UNet's three upsamplers at batch 16, the VAE decoder's (fp16, and SDXL's float32 one channels-last and
+            // row-major, its default), the smallest vectors (16 bytes: 8 halves, 4 floats); then fallbacks: 8 bytes of
+            // channels (C = 4 fp16), 3x, the UNet's odd skip size (10 -> 19), row-major inputs
+            new long[][] {{16, 1280, 8, 8, 16, 16, 16, 1}, {16, 1280, 16, 16, 32, 32, 16, 1},
+                {16, 640, 32, 32, 64, 64, 16, 1}, {1, 512, 64, 64, 128, 128, 16, 1}, {1, 512, 128, 128, 256, 256, 16, 1},
+                {1, 256, 256, 256, 512, 512, 16, 1}, {1, 512, 128, 128, 256, 256, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
+                {2, 4, 3, 5, 6, 10, 32, 1},
+                {2, 4, 64, 64, 128, 128, 16, 1}, {2, 320, 8, 8, 24, 24, 16, 1}, {2, 1280, 10, 10, 19, 19, 16, 1},
+                {1, 512, 64, 64, 128, 128, 16, 0}, {1, 512, 128, 128, 256, 256, 32, 0}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
@@ -67,7 +83,10 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}},
             new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}},
             new long[][] {{2, 320, 16, 16, 320}, {3, 40, 5, 7, 24}},
-            new long[][] {{2, 256, 1280, 320}, {3, 5, 40, 24}, {3, 5, 36, 20}});
+            new long[][] {{2, 256, 1280, 320}, {3, 5, 40, 24}, {3, 5, 36, 20}},
+            new long[][] {{2, 320, 8, 8, 16, 16, 16, 1}, {1, 64, 5, 7, 10, 14, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
+                {2, 4, 8, 8, 16, 16, 16, 1}, {1, 64, 4, 4, 12, 12, 16, 1}, {1, 64, 5, 5, 9, 9, 16, 1},
+                {1, 64, 5, 5, 10, 10, 16, 0}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -75,7 +94,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             return true;
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
-                & conv1x1(gpu, out) & linearResidual(gpu, out);
+                & conv1x1(gpu, out) & linearResidual(gpu, out) & upsample(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -397,6 +416,72 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             ok = false;
                         }
                     }
+                }
+            }
+        }
+        return ok;
+    }
+
+    private boolean upsample(Device gpu, PrintStream out) {
+        out.println("== nearest 2x upsampling kernel vs DJL's interpolation (at::upsample_nearest2d; fp16 and float32 on"
+                + " CUDA; bit for bit)");
+        if (!NativeOps.upsampleLinked()) {
+            out.println("  the library has no nearest upsampling (built before it): skipped");
+            return true;
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : upsample) {
+                long h = sh[4];
+                long w = sh[5];
+                boolean half = sh[6] == 16;
+                boolean channelsLast = sh[7] == 1;
+                try (NDManager t = m.newSubManager()) {
+                    Shape shape = new Shape(sh[0], sh[1], sh[2], sh[3]);
+                    NDArray x = t.randomNormal(shape).toType(half ? DataType.FLOAT16 : DataType.FLOAT32, false);
+                    if (channelsLast) {
+                        x = NativeOps.toChannelsLast(x);
+                    }
+                    NDArray djl = x.getNDArrayInternal().interpolation(new long[] {h, w}, 0, false);
+                    boolean kernel;
+                    boolean offFallsBack;
+                    NDArray ours;
+                    try {
+                        NativeOps.upsampleKernel(false);
+                        offFallsBack = !NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
+                        NativeOps.upsampleKernel(true);
+                        kernel = NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
+                        ours = NativeOps.upsampleNearest(x, h, w);
+                        // a GPU the kernel is not built for: the launch fell back, and says so from now on
+                        kernel &= NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
+                    } finally {
+                        NativeOps.upsampleKernel(null);
+                    }
+                    boolean expected = h == 2 * sh[2] && w == 2 * sh[3] && channelsLast
+                            && sh[1] * (half ? 2 : 4) % 16 == 0;
+                    String label = String.format(Locale.ROOT, "%-20s -> %3dx%-3d %-7s %-12s %s", shape, h, w,
+                            half ? "fp16" : "float32", channelsLast ? "channels-last" : "row-major",
+                            kernel ? "ours" : "fallback");
+                    if (kernel != expected || !offFallsBack) {
+                        out.printf(Locale.ROOT, "  %s: expected the %s path%s -> FAIL%n", label,
+                                expected ? "ours" : "fallback", offFallsBack ? "" : " (and the fallback when switched off)");
+                        ok = false;
+                        continue;
+                    }
+                    boolean layout = ours.getShape().equals(djl.getShape()) && ours.getDataType() == djl.getDataType()
+                            && NativeOps.isChannelsLast(NativeOps.h(ours)) == NativeOps.isChannelsLast(NativeOps.h(djl));
+                    if (!layout) {
+                        out.printf(Locale.ROOT, "  %s: output %s %s channels-last %s, DJL's %s %s channels-last %s -> FAIL%n",
+                                label, ours.getShape(), ours.getDataType(), NativeOps.isChannelsLast(NativeOps.h(ours)),
+                                djl.getShape(), djl.getDataType(), NativeOps.isChannelsLast(NativeOps.h(djl)));
+                        ok = false;
+                        continue;
+                    }
+                    float diff = ours.toType(DataType.FLOAT32, false).sub(djl.toType(DataType.FLOAT32, false)).abs().max()
+                            .getFloat();
+                    boolean pass = diff == 0f;
+                    out.printf(Locale.ROOT, "  %s: max diff %.4f -> %s%n", label, diff, pass ? "PASS" : "FAIL");
+                    ok &= pass;
                 }
             }
         }
