@@ -5,6 +5,7 @@
 # Prints one markdown table: per head size and backend, ms per call (best of 3 runs of --reps calls, CUDA events) and
 # TFLOP/s of the useful work (4·B·H·N²·d: Q·Kᵀ and P·V), for q/k/v as the worker passes them (the (B, N, H·d)
 # projections viewed as (B, H, N, d), strided) and contiguous (B, H, N, d); "–" where a backend refuses the shape.
+# Then the UNets' cross-attentions (77 text tokens as keys) per backend.
 # `--device cpu --dry` runs tiny shapes on the CPU (math backend only) to try the script without a GPU.
 import argparse
 
@@ -70,6 +71,34 @@ def main():
                 except RuntimeError:
                     cells.append("–")
             print(f"| {d} | {layout} | " + " | ".join(cells) + " |")
+    print()
+    # cross-attention: each latent size's queries against the 77 text tokens, in the UNets' head layouts (SD 1.5:
+    # 8 heads of 40/80/160 at 64/32/16 latents; SDXL at 1024x1024: 10 heads of 64 at 4096 tokens, 20 at 1024), with
+    # PyTorch's math backend (matmul, softmax, matmul) beside the fused kernels, and the time of reading q and writing
+    # the output at 4.3 TB/s (the least such a call can take)
+    cross_backends = backends if a.device == "cpu" else backends + [("math", SDPBackend.MATH)]
+    print(f"### SDPA cross-attention (77 keys), batch {b}, {dtype}")
+    print()
+    print("| model: tokens, heads x size | " + " | ".join(f"{bn} ms" for bn, _ in cross_backends) +
+          " | memory bound ms |")
+    print("| --- | " + " | ".join("---" for _ in cross_backends) + " | --- |")
+    shapes = [("SD 1.5", n, heads, 8)] if a.dry else [
+        ("SD 1.5", 4096, 8, 40), ("SD 1.5", 1024, 8, 80), ("SD 1.5", 256, 8, 160),
+        ("SDXL", 4096, 10, 64), ("SDXL", 1024, 20, 64)]
+    for model, nq, h, d in shapes:
+        q = torch.randn(b, nq, h * d, device=a.device, dtype=dtype, generator=g).view(b, nq, h, d).transpose(1, 2)
+        kv = torch.randn(b, 77, 2 * h * d, device=a.device, dtype=dtype, generator=g)
+        k, v = (t.view(b, 77, h, d).transpose(1, 2) for t in kv.chunk(2, dim=-1))
+        cells = []
+        for _, backend in cross_backends:
+            try:
+                with sdpa_kernel(backend):
+                    ms = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, scale=1.0), a.reps, a.device)
+                cells.append(f"{ms:.3f}")
+            except RuntimeError:
+                cells.append("–")
+        bound = 2 * q.numel() * q.element_size() / 4.3e12 * 1e3
+        print(f"| {model}: {nq}, {h} x {d} | " + " | ".join(cells) + f" | {bound:.3f} |")
     print()
 
 

@@ -42,7 +42,8 @@ ELEMENTWISE_OPS = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "
                    "lerp", "maximum", "minimum", "reciprocal", "log", "square", "geglu_gate", "geglu"}
 ATTENTION_OPS_BHND = re.compile(r"^aten::(scaled_dot_product_attention|_scaled_dot_product_(flash|efficient|cudnn)"
                                 r"_attention|_scaled_dot_product_attention_math|_scaled_dot_product_flash_attention_for_cpu)$")
-MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "_addmm_activation", "addbmm", "_scaled_mm"}
+MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "_addmm_activation", "addbmm", "_scaled_mm",
+              "linear_residual"}  # sd::linear_residual: one cuBLASLt call, x·Wᵀ + b + r (sd_native_ops.cc)
 # where stride / padding / dilation sit among the inputs of each convolution op
 CONV_ARGS = {"conv1d": (3, 4, 5), "conv2d": (3, 4, 5), "conv3d": (3, 4, 5), "convolution": (3, 4, 5),
              "_convolution": (3, 4, 5), "cudnn_convolution": (3, 2, 4), "mkldnn_convolution": (3, 2, 4),
@@ -140,7 +141,7 @@ def flops(op):
         if s in ("baddbmm", "addbmm"):
             (b, m, k), (_, _, n) = dims[1], dims[2]
             return 2 * b * m * k * n
-        if s == "linear":
+        if s in ("linear", "linear_residual"):
             x, w = dims[0], dims[1]
             return 2 * prod(x[:-1]) * x[-1] * w[0]
         if s == "matmul":
@@ -176,7 +177,7 @@ def tensor_bytes(dims, types):
 def op_bytes(op):
     """Least bytes an op moves: its tensor inputs plus an output the size of its largest input (in-place ops:
     the first input written back; copy_: its two inputs already are the read and the write; geglu's gate writes half;
-    sd::add_layer_norm writes two)."""
+    sd::add_layer_norm writes two; sd::cat_group_norm writes its two parts' concatenation)."""
     s = short(op["name"])
     args = op.get("args", {})
     tb = tensor_bytes(args.get("Input Dims", []), args.get("Input type", []))
@@ -190,6 +191,8 @@ def op_bytes(op):
         return total + max(known) // 2
     if s == "add_layer_norm":  # writes the sum and the norm
         return total + 2 * max(known)
+    if s == "cat_group_norm" and len(tb) >= 2 and tb[0] is not None and tb[1] is not None:  # (x1, x2, gamma)
+        return total + tb[0] + tb[1]
     if s.endswith("_") and not s.endswith("__") and tb and tb[0] is not None:
         return total + tb[0]
     if s == "cat":
@@ -676,6 +679,18 @@ def selftest():
             self.assertEqual(self.cls("mystery"), "other")
             self.assertEqual(self.cls("Memcpy"), "copies/transposes")
             self.assertEqual(self.cls("upsample_nearest2d"), "copies/transposes")
+
+        def test_linear_residual(self):
+            op = {"name": "sd::linear_residual", "args": {"Input Dims": [[65536, 1280], [320, 1280], [65536, 320]]}}
+            self.assertEqual(op_class(op["name"]), "matrix products")
+            self.assertEqual(flops(op), 2 * 65536 * 1280 * 320)
+
+        def test_cat_group_norm_bytes(self):
+            h = "c10::Half"
+            op = {"name": "sd::cat_group_norm", "args": {"Input Dims": [[16, 1280, 16, 16], [16, 640, 16, 16], [1920]],
+                                                         "Input type": [h, h, h]}}
+            parts = (16 * 1280 * 256 + 16 * 640 * 256) * 2
+            self.assertEqual(op_bytes(op), 2 * parts + 1920 * 2)  # both parts read, their concatenation written
 
         def test_flops_and_bytes(self):
             n, time, count, work, _ = self.t.table()

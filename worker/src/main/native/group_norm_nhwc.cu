@@ -17,6 +17,11 @@
 // time embedding): each kernel adds them in registers where it reads x, summed in fp32 and rounded once to fp16 as
 // bias_add.cu rounds them, so the norm sees the very fp16 values bias_add would have written, and the bias pass (a
 // read and a write of the tensor) and the biased tensor itself disappear.
+// The input can also be the channel concatenation of two tensors read in place (TwoInputs: an up block's input and its
+// skip connection, which diffusers' UpBlock2D and CrossAttnUpBlock2D concatenate with torch.cat(dim=1) before a ResNet
+// block): a pixel's channels [0, c1) come from x1 and [c1, c) from x2. Only the loads differ (each 8-channel pack lies
+// in one of the two), and the launches are split as for one tensor of c channels, so the output is bit for bit what
+// the kernels give on the concatenation.
 // group_stats stays a launch of its own: folded into apply_norm, each of its blocks would add up all of its sample's
 // partials again (chunks * 2c floats, e.g. 86 chunks of 640 floats for 320 channels at 64x64 and batch 2).
 // No torch headers here: sd_native_ops.cc allocates the tensors and passes raw pointers and the
@@ -45,6 +50,40 @@ struct Addend {
   const __half* bias;
   const __half* nbias;
   int64_t nbias_stride;
+};
+
+// The kernels' input: x (n, hw, c), or the channel concatenation of x (n, hw, c1) and x2 (n, hw, c - c1) read in
+// place (c1 and c - c1 multiples of 8, sd_group_norm_nhwc_two_supported: a 16-byte pack of 8 channels lies in one of
+// them). The kernels take x, x2 and c1 (x2 null and c1 unused for one tensor) and read sample n's pixel rows through
+// In::at(x, x2, c1, n, hw, c): pack(row, col, c8) the 8 channels [8 col, 8 col + 8) of pixel row `row` (one 16-byte
+// load; c8 = c / 8), first(ch) channel ch of pixel 0 (group_stats' pivots). One tensor:
+struct OneInput {
+  const __half* x;
+  __device__ __forceinline__ static OneInput at(const __half* x, const __half*, int, int n, int64_t hw, int c) {
+    return {x + static_cast<int64_t>(n) * hw * c};
+  }
+  template <typename R>
+  __device__ __forceinline__ uint4 pack(R row, int col, int c8) const {
+    return reinterpret_cast<const uint4*>(x)[row * c8 + col];
+  }
+  __device__ __forceinline__ __half first(int ch) const { return x[ch]; }
+};
+
+// Two tensors: channels [0, c1) from x1, [c1, c) from x2.
+struct TwoInputs {
+  const __half* x1;
+  const __half* x2;
+  int c1;
+  __device__ __forceinline__ static TwoInputs at(const __half* x1, const __half* x2, int c1, int n, int64_t hw, int c) {
+    return {x1 + static_cast<int64_t>(n) * hw * c1, x2 + static_cast<int64_t>(n) * hw * (c - c1), c1};
+  }
+  template <typename R>
+  __device__ __forceinline__ uint4 pack(R row, int col, int c8) const {
+    const int c1_8 = c1 / 8;
+    return col < c1_8 ? reinterpret_cast<const uint4*>(x1)[row * c1_8 + col]
+                      : reinterpret_cast<const uint4*>(x2)[row * (c8 - c1_8) + (col - c1_8)];
+  }
+  __device__ __forceinline__ __half first(int ch) const { return ch < c1 ? x1[ch] : x2[ch - c1]; }
 };
 
 // BIAS: x + b + t per channel as bias_add.cu computes it (fp32 sum in this order, rounded once to fp16), then as
@@ -112,23 +151,23 @@ using Row = typename std::conditional<BIAS, int, int64_t>::type;
 
 // The packs of U rows (row, row + slots, ...) in a thread's columns (lane, lane + tpr, ...), all loads issued
 // before any is used; zeros past row1 and in the columns the thread does not own.
-template <int U, int COLS, typename R>
-__device__ __forceinline__ void load_rows(Pack8 (&v)[U][COLS], const uint4* __restrict__ rows, R row, R row1,
-                                          int slots, int c8, int lane, int tpr, const bool (&has)[COLS]) {
+template <int U, int COLS, typename In, typename R>
+__device__ __forceinline__ void load_rows(Pack8 (&v)[U][COLS], const In& rows, R row, R row1, int slots, int c8,
+                                          int lane, int tpr, const bool (&has)[COLS]) {
 #pragma unroll
   for (int u = 0; u < U; ++u) {
     const R r = row + static_cast<R>(u) * slots;
 #pragma unroll
     for (int k = 0; k < COLS; ++k) {
-      v[u][k].u = (r < row1 && has[k]) ? rows[r * c8 + lane + k * tpr] : make_uint4(0, 0, 0, 0);
+      v[u][k].u = (r < row1 && has[k]) ? rows.pack(r, lane + k * tpr, c8) : make_uint4(0, 0, 0, 0);
     }
   }
 }
 
-template <int COLS, bool BIAS>
+template <int COLS, bool BIAS, typename In>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
-    channel_sums(const __half* __restrict__ x, Addend add, float* __restrict__ partial, int64_t hw, int c,
-                 int64_t rows_per_block, int tpr) {
+    channel_sums(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
+                 float* __restrict__ partial, int64_t hw, int c, int64_t rows_per_block, int tpr) {
   constexpr int U = unroll<COLS, BIAS>();
   __shared__ __align__(16) float sh[kMaxThreads * 8 * COLS];
   const int n = blockIdx.y;
@@ -137,7 +176,7 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
   const int lane = threadIdx.x % tpr;
   const int slot = threadIdx.x / tpr;
   const int slots = blockDim.x / tpr;
-  const uint4* sample = reinterpret_cast<const uint4*>(x + static_cast<int64_t>(n) * hw * c);
+  const In sample = In::at(x, x2, c1, n, hw, c);
   const int64_t first = static_cast<int64_t>(chunk) * rows_per_block;
   const Row<BIAS> row0 = static_cast<Row<BIAS>>(first);
   const Row<BIAS> row1 = static_cast<Row<BIAS>>(first + rows_per_block < hw ? first + rows_per_block : hw);
@@ -150,7 +189,7 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
     has[k] = lane + k * tpr < c8;
     if (BIAS) load_addend(add, n, lane + k * tpr, has[k], xb[k], xt[k]);
     Pack8 p;
-    p.u = has[k] ? sample[lane + k * tpr] : make_uint4(0, 0, 0, 0);  // pixel 0 of the sample
+    p.u = has[k] ? sample.pack(Row<BIAS>(0), lane + k * tpr, c8) : make_uint4(0, 0, 0, 0);  // pixel 0 of the sample
     unpack_add<BIAS>(p, xb[k], xt[k], pivot[k]);
 #pragma unroll
     for (int j = 0; j < 8; ++j) s1[k][j] = s2[k][j] = 0.f;
@@ -214,16 +253,17 @@ __device__ __forceinline__ double block_sum(double v, double* sh) {
 //   sum over the group of (x - mean)^2 = sum over channels of s2 - 2 (mean - p) s1 + hw (mean - p)^2
 // expanded into five sums over (chunk, channel) and channel. With an addend (bias or nbias not null) the pivots are
 // pixel 0's values with it, as channel_sums<COLS, true> took them.
+template <typename In>
 __global__ void __launch_bounds__(kStatsThreads)
-    group_stats(const __half* __restrict__ x, Addend add, const float* __restrict__ partial, int chunks,
-                const __half* __restrict__ gamma, const __half* __restrict__ beta, float* __restrict__ ab, int64_t hw,
+    group_stats(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
+                const float* __restrict__ partial, int chunks, const __half* __restrict__ gamma, const __half* __restrict__ beta, float* __restrict__ ab, int64_t hw,
                 int c, int groups, float eps) {
   __shared__ double sh[kStatsThreads / 32];
   const int g = blockIdx.x;
   const int n = blockIdx.y;
   const int d = c / groups;
   const int ch0 = g * d;
-  const __half* first = x + static_cast<int64_t>(n) * hw * c;  // the pivots: pixel 0 of the sample
+  const In first = In::at(x, x2, c1, n, hw, c);  // the pivots: pixel 0 of the sample
   const float* part = partial + static_cast<int64_t>(n) * chunks * 2 * c;
   const bool biased = add.bias != nullptr || add.nbias != nullptr;
   double s1 = 0, s2 = 0, ps1 = 0, p1 = 0, p2 = 0;
@@ -234,12 +274,12 @@ __global__ void __launch_bounds__(kStatsThreads)
     const double a = part[static_cast<int64_t>(k) * 2 * c + ch];
     s1 += a;
     s2 += part[static_cast<int64_t>(k) * 2 * c + c + ch];
-    const float p = biased ? value_add(first[ch], add, n, ch) : __half2float(first[ch]);
+    const float p = biased ? value_add(first.first(ch), add, n, ch) : __half2float(first.first(ch));
     ps1 += static_cast<double>(p) * a;
   }
   for (int j = threadIdx.x; j < d; j += blockDim.x) {
     const int ch = ch0 + j;
-    const double p = biased ? value_add(first[ch], add, n, ch) : __half2float(first[ch]);
+    const double p = biased ? value_add(first.first(ch), add, n, ch) : __half2float(first.first(ch));
     p1 += p;
     p2 += p * p;
   }
@@ -263,19 +303,18 @@ __global__ void __launch_bounds__(kStatsThreads)
   }
 }
 
-template <int COLS, bool SILU, bool BIAS>
+template <int COLS, bool SILU, bool BIAS, typename In>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
-    apply_norm(const __half* __restrict__ x, Addend add, __half* __restrict__ y, const float* __restrict__ ab,
-               int64_t hw, int c, int64_t rows_per_block, int tpr) {
+    apply_norm(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add, __half* __restrict__ y,
+               const float* __restrict__ ab, int64_t hw, int c, int64_t rows_per_block, int tpr) {
   constexpr int U = unroll<COLS, BIAS>();
   const int n = blockIdx.y;
   const int c8 = c / 8;
   const int lane = threadIdx.x % tpr;
   const int slot = threadIdx.x / tpr;
   const int slots = blockDim.x / tpr;
-  const int64_t offset = static_cast<int64_t>(n) * hw * c8;  // in packs of 8
-  const uint4* in = reinterpret_cast<const uint4*>(x) + offset;
-  uint4* out = reinterpret_cast<uint4*>(y) + offset;
+  const In in = In::at(x, x2, c1, n, hw, c);
+  uint4* out = reinterpret_cast<uint4*>(y) + static_cast<int64_t>(n) * hw * c8;  // in packs of 8
   // (in this form ptxas fits apply_norm<1, true, true> in 64 registers for sm_80 to sm_90 without spilling)
   const Row<BIAS> row0 = static_cast<Row<BIAS>>(blockIdx.x * rows_per_block);
   const Row<BIAS> row1 = static_cast<Row<BIAS>>(
@@ -336,16 +375,31 @@ int resident_blocks(Kernel kernel, int threads, std::atomic<int>* cache) {
   return v;
 }
 
-std::atomic<int> sums_cache[2][kMaxColumns + 1][kMaxThreads / 32 + 1];
-std::atomic<int> apply_cache[2][kMaxColumns + 1][2][kMaxThreads / 32 + 1];
+// The input as the launches pass it to the kernels (x, x2, c1: OneInput / TwoInputs).
+struct Source {
+  const __half* x;
+  const __half* x2;  // null for OneInput
+  int c1;            // TwoInputs: x's channels
+};
 
+// The kernels' variants by input: one tensor, one tensor with an addend, two tensors (no addend).
+template <bool BIAS, typename In>
+constexpr int variant() {
+  return std::is_same<In, TwoInputs>::value ? 2 : BIAS ? 1 : 0;
+}
+
+std::atomic<int> sums_cache[2][kMaxColumns + 1][kMaxThreads / 32 + 1];
+std::atomic<int> apply_cache[3][kMaxColumns + 1][2][kMaxThreads / 32 + 1];
+
+// (Two inputs split their rows by the one-input kernel's occupancy too: sum_chunks decides how each channel's sum is
+// added up, so the same split gives the same fp32 partials, bit for bit, as on the concatenation.)
 int sums_resident(const Layout& l, bool biased) {
   if (biased) {
-    return l.columns == 1 ? resident_blocks(channel_sums<1, true>, l.threads(), sums_cache[1][1])
-                          : resident_blocks(channel_sums<2, true>, l.threads(), sums_cache[1][2]);
+    return l.columns == 1 ? resident_blocks(channel_sums<1, true, OneInput>, l.threads(), sums_cache[1][1])
+                          : resident_blocks(channel_sums<2, true, OneInput>, l.threads(), sums_cache[1][2]);
   }
-  return l.columns == 1 ? resident_blocks(channel_sums<1, false>, l.threads(), sums_cache[0][1])
-                        : resident_blocks(channel_sums<2, false>, l.threads(), sums_cache[0][2]);
+  return l.columns == 1 ? resident_blocks(channel_sums<1, false, OneInput>, l.threads(), sums_cache[0][1])
+                        : resident_blocks(channel_sums<2, false, OneInput>, l.threads(), sums_cache[0][2]);
 }
 
 // Pixel chunks per sample (blocks along x): about one wave of `resident` blocks per SM over all samples, at
@@ -368,29 +422,48 @@ int64_t sum_chunks(int n, int64_t hw, int c, bool biased, int sm_count, int64_t*
   return chunks_for(n, hw, sums_resident(l, biased), sm_count, min_rows, rows_per_block);
 }
 
-template <int COLS, bool BIAS>
-void launch_sums(const Layout& l, const dim3& grid, const __half* x, const Addend& add, float* partial, int64_t hw,
+template <int COLS, bool BIAS, typename In>
+void launch_sums(const Layout& l, const dim3& grid, const Source& x, const Addend& add, float* partial, int64_t hw,
                  int c, int64_t rows_per_block, cudaStream_t stream) {
-  channel_sums<COLS, BIAS><<<grid, l.threads(), 0, stream>>>(x, add, partial, hw, c, rows_per_block, l.tpr);
+  channel_sums<COLS, BIAS, In><<<grid, l.threads(), 0, stream>>>(x.x, x.x2, x.c1, add, partial, hw, c, rows_per_block,
+                                                                 l.tpr);
 }
 
-template <int COLS, bool SILU, bool BIAS>
-void launch_apply(const Layout& l, const __half* x, const Addend& add, __half* y, const float* ab, int n, int64_t hw,
-                  int c, int sm_count, cudaStream_t stream) {
-  const int resident = resident_blocks(apply_norm<COLS, SILU, BIAS>, l.threads(),
-                                       apply_cache[BIAS ? 1 : 0][COLS][SILU ? 1 : 0]);
+template <int COLS, bool SILU, bool BIAS, typename In>
+void launch_apply(const Layout& l, const Source& x, const Addend& add, __half* y, const float* ab, int n, int64_t hw, int c,
+                  int sm_count, cudaStream_t stream) {
+  const int resident = resident_blocks(apply_norm<COLS, SILU, BIAS, In>, l.threads(),
+                                       apply_cache[variant<BIAS, In>()][COLS][SILU ? 1 : 0]);
   int64_t rows_per_block = 0;
   const int64_t chunks = chunks_for(n, hw, resident, sm_count, static_cast<int64_t>(unroll<COLS, BIAS>()) * l.slots,
                                     &rows_per_block);
-  apply_norm<COLS, SILU, BIAS><<<dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream>>>(
-      x, add, y, ab, hw, c, rows_per_block, l.tpr);
+  apply_norm<COLS, SILU, BIAS, In><<<dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream>>>(
+      x.x, x.x2, x.c1, add, y, ab, hw, c, rows_per_block, l.tpr);
 }
 
-template <int COLS, bool BIAS>
-void dispatch_apply(bool silu, const Layout& l, const __half* x, const Addend& add, __half* y, const float* ab, int n,
-                  int64_t hw, int c, int sm_count, cudaStream_t stream) {
-  silu ? launch_apply<COLS, true, BIAS>(l, x, add, y, ab, n, hw, c, sm_count, stream)
-       : launch_apply<COLS, false, BIAS>(l, x, add, y, ab, n, hw, c, sm_count, stream);
+template <int COLS, bool BIAS, typename In>
+void dispatch_apply(bool silu, const Layout& l, const Source& x, const Addend& add, __half* y, const float* ab, int n,
+                    int64_t hw, int c, int sm_count, cudaStream_t stream) {
+  silu ? launch_apply<COLS, true, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream)
+       : launch_apply<COLS, false, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream);
+}
+
+// The three launches on input x (c channels) + add; a two-tensor input has no addend (BIAS false).
+template <bool BIAS, typename In>
+void group_norm(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, float* work, int n,
+                int64_t hw, int c, int groups, float eps, bool silu, int sm_count, cudaStream_t stream) {
+  const Layout l = layout_for(c);
+  int64_t rows_per_block = 0;
+  const int64_t chunks = sum_chunks(n, hw, c, BIAS, sm_count, &rows_per_block);
+  float* partial = work;
+  float* ab = work + static_cast<int64_t>(n) * chunks * 2 * c;
+  const dim3 grid(static_cast<unsigned>(chunks), n);
+  l.columns == 1 ? launch_sums<1, BIAS, In>(l, grid, x, add, partial, hw, c, rows_per_block, stream)
+                 : launch_sums<2, BIAS, In>(l, grid, x, add, partial, hw, c, rows_per_block, stream);
+  group_stats<In><<<dim3(groups, n), kStatsThreads, 0, stream>>>(x.x, x.x2, x.c1, add, partial, static_cast<int>(chunks),
+                                                                 gamma, beta, ab, hw, c, groups, eps);
+  l.columns == 1 ? dispatch_apply<1, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream)
+                 : dispatch_apply<2, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream);
 }
 
 }  // namespace
@@ -400,6 +473,12 @@ extern "C" bool sd_group_norm_nhwc_supported(int c, int groups) {
   return groups > 0 && c % 8 == 0 && c % groups == 0 && c / 8 <= kMaxThreads * kMaxColumns;
 }
 
+// Whether the kernels read the channel concatenation of c1 and c2 channels in place (sd_group_norm_nhwc_two): both
+// multiples of 8 (a 16-byte pack of 8 channels lies in one tensor) and the concatenation supported.
+extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups) {
+  return c1 > 0 && c2 > 0 && c1 % 8 == 0 && c2 % 8 == 0 && sd_group_norm_nhwc_supported(c1 + c2, groups);
+}
+
 // Whether the kernels with an addend (bias or nbias) handle hw pixels of c channels: their row indices are 32-bit.
 extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c) {
   return hw * (c / 8) < (1LL << 31) - 4LL * kMaxThreads;  // a thread's last row + U * slots stays below 2^31
@@ -407,6 +486,7 @@ extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c) {
 
 // Floats of the work buffer sd_group_norm_nhwc needs for (n, hw, c) with (biased) or without an addend (bias or nbias
 // not null): the channel_sums partials (n * chunks * 2c) and the folded a, b (n * 2c). It need not be zeroed.
+// sd_group_norm_nhwc_two takes that of (n, hw, c1 + c2) without an addend.
 extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool biased, int sm_count) {
   int64_t rows_per_block = 0;
   const int64_t chunks = sum_chunks(n, hw, c, biased, sm_count, &rows_per_block);
@@ -420,33 +500,29 @@ extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool
 extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, const void* bias,
                                   const void* nbias, int nbias_rows, float* work, int n, int64_t hw, int c, int groups,
                                   float eps, bool silu, int sm_count, cudaStream_t stream) {
-  const Layout l = layout_for(c);
+  const Source in{static_cast<const __half*>(x), nullptr, 0};
   const Addend add{static_cast<const __half*>(bias), static_cast<const __half*>(nbias),
                    nbias_rows == 1 ? 0 : static_cast<int64_t>(c)};
-  const bool biased = bias != nullptr || nbias != nullptr;
-  int64_t rows_per_block = 0;
-  const int64_t chunks = sum_chunks(n, hw, c, biased, sm_count, &rows_per_block);
-  float* partial = work;
-  float* ab = work + static_cast<int64_t>(n) * chunks * 2 * c;
-  const auto* xh = static_cast<const __half*>(x);
   auto* yh = static_cast<__half*>(y);
-  const dim3 grid(static_cast<unsigned>(chunks), n);
-  if (l.columns == 1) {
-    biased ? launch_sums<1, true>(l, grid, xh, add, partial, hw, c, rows_per_block, stream)
-           : launch_sums<1, false>(l, grid, xh, add, partial, hw, c, rows_per_block, stream);
+  const auto* g = static_cast<const __half*>(gamma);
+  const auto* b = static_cast<const __half*>(beta);
+  if (bias != nullptr || nbias != nullptr) {
+    group_norm<true, OneInput>(in, add, yh, g, b, work, n, hw, c, groups, eps, silu, sm_count, stream);
   } else {
-    biased ? launch_sums<2, true>(l, grid, xh, add, partial, hw, c, rows_per_block, stream)
-           : launch_sums<2, false>(l, grid, xh, add, partial, hw, c, rows_per_block, stream);
+    group_norm<false, OneInput>(in, add, yh, g, b, work, n, hw, c, groups, eps, silu, sm_count, stream);
   }
-  group_stats<<<dim3(groups, n), kStatsThreads, 0, stream>>>(xh, add, partial, static_cast<int>(chunks),
-                                                             static_cast<const __half*>(gamma),
-                                                             static_cast<const __half*>(beta), ab, hw, c, groups, eps);
-  if (l.columns == 1) {
-    biased ? dispatch_apply<1, true>(silu, l, xh, add, yh, ab, n, hw, c, sm_count, stream)
-           : dispatch_apply<1, false>(silu, l, xh, add, yh, ab, n, hw, c, sm_count, stream);
-  } else {
-    biased ? dispatch_apply<2, true>(silu, l, xh, add, yh, ab, n, hw, c, sm_count, stream)
-           : dispatch_apply<2, false>(silu, l, xh, add, yh, ab, n, hw, c, sm_count, stream);
-  }
+  return static_cast<int>(cudaGetLastError());
+}
+
+// GroupNorm (+ SiLU) of the channel concatenation of x1 (n, hw, c1) and x2 (n, hw, c2), read in place: y (n, hw,
+// c1 + c2) is bit for bit sd_group_norm_nhwc's on the concatenation. x1, x2, y fp16, 16-byte aligned;
+// sd_group_norm_nhwc_two_supported(c1, c2, groups); gamma, beta: (c1 + c2) fp16 or null; work:
+// sd_group_norm_nhwc_work_floats(n, hw, c1 + c2, false) floats. Returns a CUDA error code (0 = success).
+extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, const void* gamma, const void* beta,
+                                      float* work, int n, int64_t hw, int c1, int c2, int groups, float eps, bool silu,
+                                      int sm_count, cudaStream_t stream) {
+  const Source in{static_cast<const __half*>(x1), static_cast<const __half*>(x2), c1};
+  group_norm<false, TwoInputs>(in, Addend{nullptr, nullptr, 0}, static_cast<__half*>(y), static_cast<const __half*>(gamma),
+                    static_cast<const __half*>(beta), work, n, hw, c1 + c2, groups, eps, silu, sm_count, stream);
   return static_cast<int>(cudaGetLastError());
 }

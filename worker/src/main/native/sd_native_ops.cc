@@ -1,9 +1,10 @@
 // Native helpers for the worker's PyTorch engine (DJL): fused attention, group norm (with NHWC
 // kernels of our own in group_norm_nhwc.cu, which can add a bias and time embedding first), layer norm
 // and residual add + layer norm (layer_norm.cu), channels-last conversion (1x1 convolutions of channels-last
-// inputs as matrix products), products with their bias and residual in one cuBLASLt call, GEGLU (geglu.cu), nearest
-// 2x upsampling of channels-last tensors (upsample_nearest.cu), CUDA graph capture/replay of a sequence of DJL calls,
-// asynchronous device-to-host copies (previews), and CUDA caching-allocator statistics.
+// inputs as matrix products; the up blocks' norm and shortcut on two parts without their concatenation), products
+// with their bias and residual in one cuBLASLt call, GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
+// (upsample_nearest.cu), CUDA graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies
+// (previews), and CUDA caching-allocator statistics.
 //
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
 // returned as new `torch::Tensor*` that the Java side wraps in a PtNDArray (DJL frees them).
@@ -51,6 +52,10 @@ extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool
 extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, const void* bias,
                                   const void* nbias, int nbias_rows, float* work, int n, int64_t hw, int c, int groups,
                                   float eps, bool silu, int sm_count, cudaStream_t stream);
+extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups);
+extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, const void* gamma, const void* beta,
+                                      float* work, int n, int64_t hw, int c1, int c2, int groups, float eps, bool silu,
+                                      int sm_count, cudaStream_t stream);
 
 // layer_norm.cu
 extern "C" bool sd_layer_norm_supported(int c);
@@ -540,6 +545,87 @@ at::Tensor bias_group_norm(at::Tensor x, const std::optional<at::Tensor>& bias, 
   return sd_group_norm(bias_add(x, bias, nbias, std::nullopt), groups, gamma, beta, eps, silu);
 }
 
+// ---- the up blocks' skip connections without their concatenation (issue 17) -----------------
+
+// diffusers' UpBlock2D and CrossAttnUpBlock2D concatenate each ResNet block's input with a skip connection,
+// torch.cat([hidden_states, res_hidden_states], dim=1), and the block's norm1 (GroupNorm + SiLU) and conv_shortcut (a 1x1
+// convolution: in != out in every up-block ResNet block of SD 1.x/2.x and SDXL) are the concatenation's only readers.
+// For fp16 channels-last CUDA parts x1 (B, C1, H, W) and x2 (B, C2, H, W) both read the parts in place: the norm through
+// our kernels (sd_group_norm_nhwc_two: bit for bit their result on the concatenation), the shortcut as two matrix
+// products into one output, so the concatenation (a write and a read of B·H·W·(C1 + C2) halves) is never made.
+// SD_UPBLOCK_NO_CAT=0: the concatenation, as before.
+std::atomic<bool> upblock_no_cat_on{true};
+
+// Whether x1 (B, C1, H, W) and x2 (B, C2, H, W) are read in place as their channel concatenation by cat_group_norm and
+// cat_conv1x1: the switch and SD_CONV1X1_GEMM on, fp16 channels-last CUDA tensors of one device with the same B, H, W,
+// 16-byte aligned, C1 and C2 multiples of 8 (a 16-byte pack of 8 channels in one part) with C1 + C2 in `groups` groups
+// that our kernels handle, and the kernels built for this GPU. Otherwise the callers concatenate.
+bool cat_parts_fit(const at::Tensor& x1, const at::Tensor& x2, int64_t groups) {
+  return upblock_no_cat_on.load() && conv1x1_gemm_on.load() && !group_norm_unusable.load() && x1.is_cuda() &&
+         x2.device() == x1.device() && x1.dim() == 4 && x2.dim() == 4 && x1.scalar_type() == at::kHalf &&
+         x2.scalar_type() == at::kHalf && x1.size(0) == x2.size(0) && x1.size(2) == x2.size(2) &&
+         x1.size(3) == x2.size(3) && x1.numel() > 0 && x2.numel() > 0 &&
+         x1.is_contiguous(at::MemoryFormat::ChannelsLast) && x2.is_contiguous(at::MemoryFormat::ChannelsLast) &&
+         aligned16(x1) && aligned16(x2) &&
+         sd_group_norm_nhwc_two_supported(static_cast<int>(x1.size(1)), static_cast<int>(x2.size(1)),
+                                          static_cast<int>(groups));
+}
+
+// GroupNorm (+ SiLU) of cat([x1, x2], 1), (B, C1 + C2, H, W): our NHWC kernels reading both parts in place where
+// cat_parts_fit (gamma, beta fp16 (C1 + C2) or absent), the output channels-last; otherwise the concatenation and
+// sd_group_norm.
+at::Tensor cat_group_norm(const at::Tensor& x1, const at::Tensor& x2, int64_t groups,
+                          const std::optional<at::Tensor>& gamma, const std::optional<at::Tensor>& beta, double eps,
+                          bool silu) {
+  RECORD_FUNCTION("sd::cat_group_norm", std::vector<c10::IValue>({x1, x2, gamma ? *gamma : at::Tensor()}));
+  if (cat_parts_fit(x1, x2, groups) && half_vector(gamma, x1.size(1) + x2.size(1)) &&
+      half_vector(beta, x1.size(1) + x2.size(1))) {
+    const int64_t n = x1.size(0), c1 = x1.size(1), c2 = x2.size(1), h = x1.size(2), w = x1.size(3);
+    auto y = at::empty({n, c1 + c2, h, w}, x1.options().memory_format(at::MemoryFormat::ChannelsLast));
+    auto work = at::empty(
+        {sd_group_norm_nhwc_work_floats(static_cast<int>(n), h * w, static_cast<int>(c1 + c2), false, sm_count())},
+        x1.options().dtype(at::kFloat));
+    int err = sd_group_norm_nhwc_two(x1.data_ptr(), x2.data_ptr(), y.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
+                                     beta ? beta->data_ptr() : nullptr, work.data_ptr<float>(), static_cast<int>(n),
+                                     h * w, static_cast<int>(c1), static_cast<int>(c2), static_cast<int>(groups),
+                                     static_cast<float>(eps), silu, sm_count(), c10::cuda::getCurrentCUDAStream());
+    if (launched(err, group_norm_unusable, "NHWC group norm of two parts")) return y;
+  }
+  return sd_group_norm(at::cat({x1, x2}, 1), groups, gamma, beta, eps, silu);
+}
+
+// A 1x1 convolution (stride 1, no padding; w (Cout, C1 + C2, 1, 1), bias (Cout) or absent) of cat([x1, x2], 1) as two
+// matrix products into one (B, Cout, H, W) channels-last output, on the (B·H·W, C) views of the parts' memory as in
+// conv1x1_gemm: y = x1·W1ᵀ + bias (at::linear: the bias in the product's epilogue), then y += x2·W2ᵀ (addmm_, beta 1,
+// in place), W1 = w[:, :C1] and W2 = w[:, C1:] as views of the weight's (Cout, C1 + C2) memory: row stride C1 + C2,
+// inner stride 1, which PyTorch's cuBLAS calls take as a leading dimension without a copy (prepare_matrix_for_cublas in
+// ATen's cuda/Blas.cpp: a transposed view with stride(0) == 1 and stride(1) >= size(0)). Being views, they see the LoRA
+// patches added to the weight in place. y is rounded to fp16 after each product (the concatenation's one product
+// rounds once). Where cat_parts_fit or the weight does not fit, the concatenation and the convolution (conv1x1_gemm,
+// else cuDNN and bias_add).
+at::Tensor cat_conv1x1(const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& w,
+                       const std::optional<at::Tensor>& bias) {
+  // groups 8: any channel counts that are multiples of 8 (this product needs no group)
+  if (cat_parts_fit(x1, x2, 8) && w.dim() == 4 && w.scalar_type() == at::kHalf && w.device() == x1.device() &&
+      w.size(1) == x1.size(1) + x2.size(1) && w.size(2) == 1 && w.size(3) == 1 && half_vector(bias, w.size(0))) {
+    const int64_t n = x1.size(0), c1 = x1.size(1), c2 = x2.size(1), h = x1.size(2), wd = x1.size(3), cout = w.size(0);
+    auto w2d = w.select(3, 0).select(2, 0);  // (Cout, C1 + C2), a view
+    if (w2d.stride(1) == 1 && w2d.stride(0) == c1 + c2) {
+      RECORD_FUNCTION("sd::cat_conv1x1", std::vector<c10::IValue>({x1, x2, w}));
+      auto a1 = x1.permute({0, 2, 3, 1}).view({n * h * wd, c1});  // channels-last memory: views
+      auto a2 = x2.permute({0, 2, 3, 1}).view({n * h * wd, c2});
+      auto y2d = bias ? at::linear(a1, w2d.narrow(1, 0, c1), *bias) : at::mm(a1, w2d.narrow(1, 0, c1).t());
+      y2d.addmm_(a2, w2d.narrow(1, c1, c2).t());
+      return y2d.view({n, h, wd, cout}).permute({0, 3, 1, 2});  // (B, Cout, H, W) channels-last, a view
+    }
+  }
+  auto x = at::cat({x1, x2}, 1);
+  auto gemm = conv1x1_gemm(x, w, bias, std::nullopt, std::nullopt, 1, 0);
+  if (gemm.defined()) return gemm;
+  auto y = at::convolution(x, w, std::nullopt, {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1);
+  return bias_add(y, bias, std::nullopt, std::nullopt);
+}
+
 // ---- nearest-neighbour upsampling ----------------------------------------------------------
 
 // Our 2x kernel (upsample_nearest.cu; on = true, the default) or PyTorch's upsample_nearest2d for every size.
@@ -739,6 +825,31 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_biasG
   if (x == 0) return 0;
   return wrap(bias_group_norm(T(x), opt(b), opt(nbias), groups, opt(gamma), opt(beta), eps, silu));
   NATIVE_END(0)
+}
+
+// GroupNorm (+ SiLU) of cat([x1, x2], 1) (cat_group_norm: both parts read in place where cat_parts_fit).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_catGroupNorm(
+    JNIEnv* env, jclass, jlong x1, jlong x2, jint groups, jlong gamma, jlong beta, jdouble eps, jboolean silu) {
+  NATIVE_BEGIN
+  return wrap(cat_group_norm(T(x1), T(x2), groups, opt(gamma), opt(beta), eps, silu));
+  NATIVE_END(0)
+}
+
+// A 1x1 convolution (stride 1, no padding) of cat([x1, x2], 1) with weight w and bias b (or 0) (cat_conv1x1: two
+// products, no concatenation, where cat_parts_fit).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_catConv1x1(JNIEnv* env, jclass, jlong x1,
+                                                                                     jlong x2, jlong w, jlong b) {
+  NATIVE_BEGIN
+  return wrap(cat_conv1x1(T(x1), T(x2), T(w), opt(b)));
+  NATIVE_END(0)
+}
+
+// Whether catGroupNorm and catConv1x1 read x1 and x2 in place (cat_parts_fit; GroupNorm in `groups` groups).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_catPartsFit(JNIEnv* env, jclass, jlong x1,
+                                                                                         jlong x2, jint groups) {
+  NATIVE_BEGIN
+  return cat_parts_fit(T(x1), T(x2), groups);
+  NATIVE_END(false)
 }
 
 // torch.nn.functional.layer_norm over the last dimension (gamma, beta: (C) or 0).
@@ -993,6 +1104,13 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setGeg
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLayerNormKernel(JNIEnv* env, jclass,
                                                                                            jboolean on) {
   layer_norm_kernel_on.store(on);
+}
+
+// The up blocks' norm1 and conv_shortcut read the two parts in place (cat_parts_fit; on = true, the default) or their
+// concatenation.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setUpblockNoCat(JNIEnv* env, jclass,
+                                                                                        jboolean on) {
+  upblock_no_cat_on.store(on);
 }
 
 // Float32 GroupNorm on CUDA with split statistics (group_norm_split; on = true, the default) or PyTorch's group_norm.

@@ -15,7 +15,9 @@ import java.util.Locale;
 /**
  * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels, the one-pass GEGLU gate, the
  * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, 1x1 convolutions
- * as matrix products, and linear layers with their residual add in one cuBLASLt product) against PyTorch on the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with
+ * as matrix products, linear layers with their residual add in one cuBLASLt product, and the up blocks' GroupNorm
+ * and conv_shortcut on two parts without their concatenation) against PyTorch on the same GPU: each kernel's fp16
+ * result and PyTorch's own fp16 result are compared with
  * PyTorch in fp32 on the same fp16 inputs; the nearest 2x upsampling kernel, a copy, against DJL's interpolation bit
  * for bit. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}),
  * {@code worker.jar bench --check} those of SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
@@ -41,6 +43,15 @@ import java.util.Locale;
  *                  {@code at::linear} + add ({@code SD_LT_RESIDUAL} on and off), each run with and without the bias;
  *                  K and N multiples of 8 must take the cuBLASLt product, other shapes the fallback (a case fails if
  *                  the path is not the expected one); the oracle is the fp32 product + bias + residual
+ * @param catGroupNorm (B, C1, C2, H, W, groups) shapes for GroupNorm (+ SiLU) of the channel concatenation of two
+ *                  channels-last parts (an up block's input and skip connection), {@code NativeOps.catGroupNorm} against
+ *                  the concatenation normalised by {@code NativeOps.groupNorm}: bit for bit equal (max diff 0), and read
+ *                  in place exactly where expected (C1 and C2 multiples of 8: {@code NativeOps.catPartsFit}); each run
+ *                  with mean 0 and mean 40 (spread 2), with and without SiLU
+ * @param catConv1x1 (B, C1, C2, H, W, Cout) shapes for a 1x1 convolution (an up block's conv_shortcut) of the channel
+ *                  concatenation of two channels-last parts, {@code NativeOps.catConv1x1} (two products) against the
+ *                  concatenation's one product ({@code NativeOps.conv2d}), before and after an in-place change of the
+ *                  weight (as a LoRA patch adds one); oracle: the fp32 product
  * @param upsample  (B, C, H, W, h, w, bits, channelsLast) cases for nearest-neighbour resizing of (B, C, H, W) to
  *                  (B, C, h, w), fp16 (bits 16) or float32 (32), channels-last (1) or row-major (0) input, against
  *                  DJL's interpolation ({@code at::upsample_nearest2d}, what ran before): the values must be equal bit
@@ -49,7 +60,8 @@ import java.util.Locale;
  *                  the path is not the expected one)
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
-        long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] upsample) {
+        long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
+        long[][] upsample) {
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
@@ -66,6 +78,13 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             // 8x8, CLIP's fc2 (3072 -> 768), a small shape that fits, and an odd one that must fall back
             new long[][] {{16, 4096, 1280, 320}, {16, 4096, 320, 320}, {2, 4096, 640, 640}, {16, 1024, 2560, 640},
                 {16, 64, 5120, 1280}, {2, 77, 3072, 768}, {3, 5, 40, 24}, {3, 5, 36, 20}},
+            // SD 1.5's up blocks at batch 16 (64x64 latents); groups straddle the parts (1280 + 640: 60 channels per
+            // group); 1276 + 644 must fall back (C1 not a multiple of 8)
+            new long[][] {{16, 1280, 1280, 8, 8, 32}, {16, 1280, 1280, 16, 16, 32}, {16, 1280, 640, 16, 16, 32},
+                {16, 1280, 640, 32, 32, 32}, {16, 640, 640, 32, 32, 32}, {16, 640, 320, 32, 32, 32},
+                {16, 640, 320, 64, 64, 32}, {16, 320, 320, 64, 64, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 16, 16, 32}},
+            new long[][] {{16, 1280, 640, 32, 32, 640}, {16, 320, 320, 64, 64, 320}, {3, 40, 32, 5, 7, 24},
+                {2, 1276, 644, 8, 8, 640}},
             // the UNet's three upsamplers at batch 16, the VAE decoder's (fp16, and SDXL's float32 one channels-last and
             // row-major, its default), the smallest vectors (16 bytes: 8 halves, 4 floats); then fallbacks: 8 bytes of
             // channels (C = 4 fp16), 3x, the UNet's odd skip size (10 -> 19), row-major inputs
@@ -84,6 +103,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}},
             new long[][] {{2, 320, 16, 16, 320}, {3, 40, 5, 7, 24}},
             new long[][] {{2, 256, 1280, 320}, {3, 5, 40, 24}, {3, 5, 36, 20}},
+            new long[][] {{2, 1280, 640, 8, 8, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 4, 4, 32}},
+            new long[][] {{2, 1280, 640, 8, 8, 640}, {2, 1276, 644, 4, 4, 640}},
             new long[][] {{2, 320, 8, 8, 16, 16, 16, 1}, {1, 64, 5, 7, 10, 14, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
                 {2, 4, 8, 8, 16, 16, 16, 1}, {1, 64, 4, 4, 12, 12, 16, 1}, {1, 64, 5, 5, 9, 9, 16, 1},
                 {1, 64, 5, 5, 10, 10, 16, 0}});
@@ -94,7 +115,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             return true;
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
-                & conv1x1(gpu, out) & linearResidual(gpu, out) & upsample(gpu, out);
+                & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
+                & upsample(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -418,6 +440,121 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                     }
                 }
             }
+        }
+        return ok;
+    }
+
+    private boolean catGroupNorm(Device gpu, PrintStream out) {
+        out.println("== NHWC GroupNorm (+ SiLU) of two parts read in place (an up block's input and skip connection) vs"
+                + " the kernels on their concatenation (fp16 on CUDA; must be bit for bit equal)");
+        if (!NativeOps.upblockNoCatLinked()) {
+            out.println("  the library has no up-block functions (built before them): skipped");
+            return true;
+        }
+        boolean ok = true;
+        // the parts read in place wherever they fit, whatever SD_UPBLOCK_NO_CAT and SD_CONV1X1_GEMM say
+        NativeOps.upblockNoCat(true);
+        NativeOps.conv1x1Gemm(true);
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : catGroupNorm) {
+                int groups = (int) sh[5];
+                long c1 = sh[1];
+                long c2 = sh[2];
+                boolean fits = c1 % 8 == 0 && c2 % 8 == 0; // what the kernels need of the parts
+                for (float offset : new float[] {0f, 40f}) {
+                    for (boolean silu : new boolean[] {false, true}) {
+                        try (NDManager t = m.newSubManager()) {
+                            NDArray x1 = add(mul(t.randomNormal(new Shape(sh[0], c1, sh[3], sh[4])), 2f), offset)
+                                    .toType(DataType.FLOAT16, false);
+                            NDArray x2 = add(mul(t.randomNormal(new Shape(sh[0], c2, sh[3], sh[4])), 2f), offset)
+                                    .toType(DataType.FLOAT16, false);
+                            NDArray gamma = t.randomNormal(new Shape(c1 + c2)).toType(DataType.FLOAT16, false);
+                            NDArray beta = t.randomNormal(new Shape(c1 + c2)).toType(DataType.FLOAT16, false);
+                            NDArray p1 = NativeOps.toChannelsLast(x1);
+                            NDArray p2 = NativeOps.toChannelsLast(x2);
+                            boolean inPlace = NativeOps.catPartsFit(NativeOps.h(p1), NativeOps.h(p2), groups);
+                            NDArray ours = NativeOps.catGroupNorm(p1, p2, groups, gamma, beta, 1e-5, silu);
+                            NDArray cat = NativeOps.toChannelsLast(p1.concat(p2, 1));
+                            NDArray ref = NativeOps.groupNorm(cat, groups, gamma, beta, 1e-5, silu);
+                            float d = ref.toType(DataType.FLOAT32, false).sub(ours.toType(DataType.FLOAT32, false)).abs()
+                                    .max().getFloat();
+                            boolean layout = ours.getShape().equals(cat.getShape())
+                                    && NativeOps.isChannelsLast(NativeOps.h(ours));
+                            boolean pass = d == 0f && layout && inPlace == fits;
+                            out.printf(Locale.ROOT, "  %-16s + %-16s G %2d offset %2.0f silu %-5s: %s, max diff to the"
+                                    + " concatenation's %.4f%s -> %s%n", new Shape(sh[0], c1, sh[3], sh[4]),
+                                    new Shape(sh[0], c2, sh[3], sh[4]), groups, offset, silu,
+                                    inPlace ? "read in place" : "concatenated", d, layout ? "" : ", not channels-last",
+                                    pass ? "PASS" : "FAIL");
+                            ok &= pass;
+                        }
+                    }
+                }
+            }
+        } finally {
+            NativeOps.upblockNoCat(null);
+            NativeOps.conv1x1Gemm(null);
+        }
+        return ok;
+    }
+
+    private boolean catConv1x1(Device gpu, PrintStream out) {
+        out.println("== 1x1 convolution of two parts as two matrix products (an up block's conv_shortcut) vs the"
+                + " concatenation's one product (fp16 on CUDA; oracle: the fp32 product)");
+        if (!NativeOps.upblockNoCatLinked()) {
+            out.println("  the library has no up-block functions (built before them): skipped");
+            return true;
+        }
+        boolean ok = true;
+        NativeOps.upblockNoCat(true); // as in catGroupNorm
+        NativeOps.conv1x1Gemm(true);
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : catConv1x1) {
+                long c1 = sh[1];
+                long c2 = sh[2];
+                long cin = c1 + c2;
+                long cout = sh[5];
+                boolean fits = c1 % 8 == 0 && c2 % 8 == 0;
+                try (NDManager t = m.newSubManager()) {
+                    NDArray x1 = t.randomNormal(new Shape(sh[0], c1, sh[3], sh[4])).toType(DataType.FLOAT16, false);
+                    NDArray x2 = t.randomNormal(new Shape(sh[0], c2, sh[3], sh[4])).toType(DataType.FLOAT16, false);
+                    NDArray w = mul(t.randomNormal(new Shape(cout, cin, 1, 1)), (float) (1 / Math.sqrt(cin)))
+                            .toType(DataType.FLOAT16, false);
+                    NDArray b = t.randomNormal(new Shape(cout)).toType(DataType.FLOAT16, false);
+                    NDArray p1 = NativeOps.toChannelsLast(x1);
+                    NDArray p2 = NativeOps.toChannelsLast(x2);
+                    NDArray wc = NativeOps.toChannelsLast(w); // as the models hold it
+                    NDArray cat = NativeOps.toChannelsLast(p1.concat(p2, 1));
+                    boolean inPlace = NativeOps.catPartsFit(NativeOps.h(p1), NativeOps.h(p2), 8);
+                    for (String when : new String[] {"weight as loaded", "after an in-place change"}) {
+                        if (!when.equals("weight as loaded")) { // as a LoRA patch: the views must see it
+                            wc.addi(mul(t.randomNormal(new Shape(cout, cin, 1, 1)), (float) (0.1 / Math.sqrt(cin)))
+                                    .toType(DataType.FLOAT16, false));
+                        }
+                        NDArray rows = cat.toType(DataType.FLOAT32, false).transpose(0, 2, 3, 1).reshape(-1, cin);
+                        NDArray exact = rows.matMul(wc.toType(DataType.FLOAT32, false).reshape(cout, cin).transpose())
+                                .add(b.toType(DataType.FLOAT32, false))
+                                .reshape(sh[0], sh[3], sh[4], cout).transpose(0, 3, 1, 2);
+                        NDArray one = NativeOps.wrap(cat, NativeOps.conv2d(NativeOps.h(cat), NativeOps.h(wc),
+                                NativeOps.h(b), 1, 0, 0L, 0L));
+                        NDArray ours = NativeOps.catConv1x1(p1, p2, wc, b);
+                        String label = String.format(Locale.ROOT, "%-16s + %-16s -> %4d %-24s (%s)",
+                                new Shape(sh[0], c1, sh[3], sh[4]), new Shape(sh[0], c2, sh[3], sh[4]), cout, when,
+                                inPlace ? "two products" : "concatenated");
+                        boolean layout = ours.getShape().equals(one.getShape())
+                                && (NativeOps.isChannelsLast(NativeOps.h(ours)) || sh[3] * sh[4] == 1);
+                        if (!layout || inPlace != fits) {
+                            out.printf(Locale.ROOT, "  %s: output %s%s -> FAIL%n", label, ours.getShape(),
+                                    layout ? ", not the expected path" : ", not channels-last");
+                            ok = false;
+                        }
+                        ok &= matches(out, label, exact, ours, one);
+                    }
+                }
+            }
+        } finally {
+            NativeOps.upblockNoCat(null);
+            NativeOps.conv1x1Gemm(null);
         }
         return ok;
     }

@@ -33,6 +33,10 @@ public final class NativeOps {
     private static boolean conv1x1Gemm = true;
     /** Whether the library has {@link #setConv1x1Gemm} (one built before it has not: cuDNN runs 1x1 convolutions). */
     private static boolean conv1x1GemmLinked;
+    /** {@code SD_UPBLOCK_NO_CAT} not {@code 0}, as read when the library loaded; restored by {@link #upblockNoCat(Boolean)}. */
+    private static boolean upblockNoCat = true;
+    /** Whether the library has the up blocks' functions ({@link #catGroupNorm}...; one built before them has not). */
+    private static boolean upblockNoCatLinked;
     /** {@code SD_LT_RESIDUAL} not {@code 0}, as read when the library loaded; restored by {@link #ltResidual(Boolean)}. */
     private static boolean ltResidual = true;
     /** Whether the library has {@link #linearResidual(long, long, long, long)} and {@link #setLtResidual}. */
@@ -82,6 +86,9 @@ public final class NativeOps {
             conv1x1Gemm = EngineSettings.onUnlessZero("SD_CONV1X1_GEMM");
             conv1x1GemmLinked = linked(() -> setConv1x1Gemm(conv1x1Gemm), "1x1-convolution GEMM",
                     "1x1 convolutions run in cuDNN");
+            upblockNoCat = EngineSettings.onUnlessZero("SD_UPBLOCK_NO_CAT");
+            upblockNoCatLinked = linked(() -> setUpblockNoCat(upblockNoCat), "up-block skip connection",
+                    "up blocks concatenate their skip connections");
             ltResidual = EngineSettings.onUnlessZero("SD_LT_RESIDUAL");
             ltResidualLinked = linked(() -> setLtResidual(ltResidual), "linear + residual",
                     "residual adds after linear layers run as passes of their own");
@@ -89,13 +96,14 @@ public final class NativeOps {
             upsampleLinked = linked(() -> setUpsampleKernel(upsampleKernel), "nearest upsampling",
                     "upsampling runs DJL's interpolation");
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
-                    + " ResNet bias + GroupNorm fused {}, 1x1 convolutions as GEMM {}, residuals in the products' cuBLASLt"
-                    + " call {}, nearest 2x upsampling kernel {}, LayerNorm kernel {},"
+                    + " ResNet bias + GroupNorm fused {}, 1x1 convolutions as GEMM {}, up blocks without concatenation {},"
+                    + " residuals in the products' cuBLASLt call {}, nearest 2x upsampling kernel {}, LayerNorm kernel {},"
                     + " float32 GroupNorm split statistics {}, float32 attention products in float16 {}, LoRA patches {})",
                     path, bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off",
                     biasKernel ? "on" : "off", fusedBiasNorm ? "on" : "off",
-                    conv1x1Gemm && conv1x1GemmLinked ? "on" : "off", ltResidual && ltResidualLinked ? "on" : "off",
-                    upsampleKernel && upsampleLinked ? "on" : "off",
+                    conv1x1Gemm && conv1x1GemmLinked ? "on" : "off",
+                    upblockNoCat && upblockNoCatLinked && conv1x1Gemm ? "on" : "off",
+                    ltResidual && ltResidualLinked ? "on" : "off", upsampleKernel && upsampleLinked ? "on" : "off",
                     layerNormKernel ? "on" : "off",
                     fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
             return true;
@@ -195,6 +203,78 @@ public final class NativeOps {
         static final boolean YES = linked(() -> biasGroupNorm(0, 0, 0, 1, 0, 0, 1e-5, false), "bias + GroupNorm",
                 "ResNet blocks add conv1's bias in a pass of its own");
     }
+
+    // the up blocks' skip connections (issue 17): diffusers' UpBlock2D / CrossAttnUpBlock2D run a ResNet block on
+    // torch.cat([hidden_states, res_hidden_states], dim=1), read only by its norm1 and its conv_shortcut
+
+    /**
+     * GroupNorm (+ SiLU) of {@code cat([x1, x2], 1)}, x1 (B, C1, H, W) and x2 (B, C2, H, W) (gamma, beta (C1 + C2) or
+     * 0): where {@link #catPartsFit(long, long, int)}, our NHWC kernels read both parts in place and return a
+     * channels-last (B, C1 + C2, H, W) tensor bit for bit equal to {@link #groupNorm} of the concatenation; otherwise
+     * the concatenation and {@link #groupNorm}.
+     */
+    public static native long catGroupNorm(long x1, long x2, int groups, long gamma, long beta, double eps, boolean silu);
+
+    /**
+     * A 1x1 convolution (stride 1, no padding) of {@code cat([x1, x2], 1)} with weight w (Cout, C1 + C2, 1, 1) and bias
+     * b (Cout) or 0: where {@link #catPartsFit(long, long, int)} (any groups dividing C1 + C2), two matrix products into
+     * one channels-last (B, Cout, H, W) output, {@code x1·W1ᵀ + b}, then {@code += x2·W2ᵀ} in place, W1 and W2 views of
+     * w's columns (LoRA patches of w apply; the output rounded to fp16 after each product); otherwise the concatenation
+     * and {@link #conv2d}.
+     */
+    public static native long catConv1x1(long x1, long x2, long w, long b);
+
+    /**
+     * Whether {@link #catGroupNorm} (in {@code groups} groups) and {@link #catConv1x1} read x1 (B, C1, H, W) and x2
+     * (B, C2, H, W) in place: {@code SD_UPBLOCK_NO_CAT} and {@code SD_CONV1X1_GEMM} on, fp16 channels-last CUDA tensors
+     * with the same B, H, W, 16-byte aligned, C1 and C2 multiples of 8, C1 + C2 in groups our kernels handle, the
+     * kernels built for this GPU.
+     */
+    static native boolean catPartsFit(long x1, long x2, int groups);
+
+    /**
+     * Whether x1 and x2 are read in place as their channel concatenation ({@link #catPartsFit(long, long, int)}): false
+     * off CUDA and without {@link #upblockNoCat()}, without asking the library.
+     */
+    public static boolean catPartsFit(NDArray x1, NDArray x2, int groups) {
+        return upblockNoCat() && x1.getDevice().isGpu() && x2.getDevice().isGpu() && catPartsFit(h(x1), h(x2), groups);
+    }
+
+    /** {@link #catGroupNorm(long, long, int, long, long, double, boolean)} on DJL arrays; needs the library. */
+    public static NDArray catGroupNorm(NDArray x1, NDArray x2, int groups, NDArray gamma, NDArray beta, double eps,
+            boolean silu) {
+        return wrap(x1, catGroupNorm(h(x1), h(x2), groups, h(gamma), h(beta), eps, silu));
+    }
+
+    /** {@link #catConv1x1(long, long, long, long)} on DJL arrays (bias may be null); needs the library. */
+    public static NDArray catConv1x1(NDArray x1, NDArray x2, NDArray w, NDArray bias) {
+        return wrap(x1, catConv1x1(h(x1), h(x2), h(w), h(bias)));
+    }
+
+    /**
+     * Whether the up blocks' ResNet blocks may take their input and skip connection as two parts ({@link
+     * #catGroupNorm}, {@link #catConv1x1}): the library is in use, has the functions, and {@code SD_UPBLOCK_NO_CAT} was
+     * not {@code 0} when it loaded. Each block still asks {@link #catPartsFit(NDArray, NDArray, int)}.
+     */
+    public static boolean upblockNoCat() {
+        return enabled() && upblockNoCat && upblockNoCatLinked;
+    }
+
+    /**
+     * For {@link KernelSelfCheck}: {@link #catGroupNorm} and {@link #catConv1x1} read the parts in place where they fit
+     * (true) or concatenate them (false) from now on; null restores the configured {@code SD_UPBLOCK_NO_CAT}. Needs
+     * {@link #upblockNoCatLinked()}.
+     */
+    static void upblockNoCat(Boolean on) {
+        setUpblockNoCat(on == null ? upblockNoCat : on);
+    }
+
+    /** Whether the loaded library has the up blocks' functions (the kernel checks skip them if not). */
+    static boolean upblockNoCatLinked() {
+        return AVAILABLE && upblockNoCatLinked;
+    }
+
+    private static native void setUpblockNoCat(boolean on);
 
     /** {@code at::linear} (x (..., in), w (out, in), b (out) or 0): the bias fused into the product, as nn.Linear. */
     public static native long linear(long x, long w, long b);

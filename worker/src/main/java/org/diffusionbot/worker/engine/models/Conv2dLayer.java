@@ -59,6 +59,19 @@ final class Conv2dLayer {
                 (int) padding.get(0), 0L, 0L));
     }
 
+    /**
+     * This 1x1 convolution (stride 1, no padding) of cat([x1, x2], 1) without the concatenation where {@link
+     * NativeOps#catPartsFit} says so ({@link NativeOps#catConv1x1}: two matrix products on views of the weight's
+     * columns); needs {@link NativeOps}.
+     *
+     * @param x1 (B, C1, H, W)
+     * @param x2 (B, C2, H, W), C1 + C2 = in
+     * @return conv(cat([x1, x2], 1)) + bias, (B, out, H, W)
+     */
+    NDArray forwardCat(NDArray x1, NDArray x2) {
+        return NativeOps.catConv1x1(x1, x2, weight, bias);
+    }
+
     /** The bias (out). */
     NDArray bias() {
         return bias;

@@ -54,6 +54,23 @@ final class GroupNormLayer {
         return NativeOps.biasGroupNorm(x, bias, perSample, groups, gamma1, beta1, eps, true);
     }
 
+    /**
+     * SiLU(GroupNorm(cat([x1, x2], 1))) in one native call ({@link NativeOps#catGroupNorm}: both parts read in place
+     * where {@link NativeOps#catPartsFit} says so, else their concatenation). Needs {@link NativeOps}.
+     *
+     * @param x1 (B, C1, H, W)
+     * @param x2 (B, C2, H, W), C1 + C2 = this layer's channels
+     * @return (B, C1 + C2, H, W)
+     */
+    NDArray forwardSiluCat(NDArray x1, NDArray x2) {
+        return NativeOps.catGroupNorm(x1, x2, groups, gamma1, beta1, eps, true);
+    }
+
+    /** @return the number of groups */
+    int groups() {
+        return groups;
+    }
+
     /** @param x (B, C, H, W) */
     NDArray forward(NDArray x) {
         if (NativeOps.enabled()) {

@@ -31,17 +31,47 @@ final class ResnetBlock2D {
      * @param tembAct SiLU(time embedding) (B, temb), or null for blocks without time embedding
      */
     NDArray forward(NDArray x, NDArray tembAct) {
-        return Ops.scoped(x.getManager(), sub -> run(x, tembAct), x, tembAct);
+        return Ops.scoped(x.getManager(), sub -> run(x, null, tembAct), x, tembAct);
     }
 
-    private NDArray run(NDArray x, NDArray tembAct) {
+    /**
+     * The block on the channel concatenation of two parts: an up block's input and one of its skip connections, which
+     * diffusers' {@code UpBlock2D} and {@code CrossAttnUpBlock2D} concatenate ({@code torch.cat([hidden_states,
+     * res_hidden_states], dim=1)}) before each ResNet block. The concatenation is read only by norm1 and conv_shortcut:
+     * where {@link #readsParts} says so, both read the parts in place ({@link GroupNormLayer#forwardSiluCat}, {@link
+     * Conv2dLayer#forwardCat}) and the concatenation is never made; otherwise (CPU, plain DJL, no shortcut, {@code
+     * SD_UPBLOCK_NO_CAT=0}, parts our kernels do not read in place) this is {@code forward(x1.concat(x2, 1), tembAct)}.
+     *
+     * @param x1 (B, C1, H, W)
+     * @param x2 (B, C2, H, W), C1 + C2 = in
+     * @param tembAct SiLU(time embedding) (B, temb), or null for blocks without time embedding
+     * @return (B, out, H, W), attached to x1's manager
+     */
+    NDArray forward(NDArray x1, NDArray x2, NDArray tembAct) {
+        if (!readsParts(x1, x2)) {
+            return forward(x1.concat(x2, 1), tembAct);
+        }
+        return Ops.scoped(x1.getManager(), sub -> run(x1, x2, tembAct), x1, x2, tembAct);
+    }
+
+    /**
+     * Whether {@link #forward(NDArray, NDArray, NDArray)} reads the two parts in place: the block has a conv_shortcut
+     * (the channels change, as in every up-block ResNet block) and {@link NativeOps#catPartsFit} (the library in use,
+     * {@code SD_UPBLOCK_NO_CAT} on, fp16 channels-last CUDA parts that our GroupNorm kernels read in place).
+     */
+    boolean readsParts(NDArray x1, NDArray x2) {
+        return shortcut != null && NativeOps.catPartsFit(x1, x2, norm1.groups());
+    }
+
+    /** The block on x, or with x2 on the channel concatenation of x and x2 read in place (readsParts). */
+    private NDArray run(NDArray x, NDArray x2, NDArray tembAct) {
         NDArray t = timeProj == null ? null : timeProj.forward(tembAct); // (B, out), added with conv1's bias
-        NDArray a = norm1.forwardSilu(x);
+        NDArray a = x2 == null ? norm1.forwardSilu(x) : norm1.forwardSiluCat(x, x2);
         // conv1's bias and t added inside norm2's kernels (NativeOps.fusedBiasNorm: SD_FUSED_BIAS_NORM), or in conv1's
         // pass; conv1's output is used by norm2 alone
         NDArray h = NativeOps.fusedBiasNorm() ? norm2.forwardSilu(conv1.forwardWithoutBias(a), conv1.bias(), t)
                 : norm2.forwardSilu(conv1.forward(a, t, null));
-        NDArray res = shortcut == null ? x : shortcut.forward(x);
+        NDArray res = x2 != null ? shortcut.forwardCat(x, x2) : shortcut == null ? x : shortcut.forward(x);
         NDArray y = conv2.forward(h, null, res); // the residual added with conv2's bias
         return outputScale == 1.0 ? y : div(y, outputScale);
     }

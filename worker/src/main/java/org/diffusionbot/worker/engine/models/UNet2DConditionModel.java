@@ -248,8 +248,9 @@ public final class UNet2DConditionModel {
         x = midResnet1.forward(x, embAct);
         for (Level lv : up) {
             for (int j = 0; j < lv.resnets.size(); j++) {
-                x = x.concat(skips.pop(), 1);
-                x = lv.resnets.get(j).forward(x, embAct);
+                // diffusers: torch.cat([hidden_states, res_hidden_states], dim=1), then the ResNet block; with the
+                // library its norm1 and conv_shortcut read the two parts in place (ResnetBlock2D: SD_UPBLOCK_NO_CAT)
+                x = lv.resnets.get(j).forward(x, skips.pop(), embAct);
                 if (!lv.attentions.isEmpty()) {
                     x = lv.attentions.get(j).forward(x, context);
                 }
