@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds libsd_native_ops.so (every .cc beside it: sd_native_ops.cc, profiler.cc (the Kineto profiler); every .cu:
-# the CUDA kernels, e.g. group_norm_nhwc.cu, geglu.cu) against the libtorch of a Python PyTorch install. The one build of the native
-# library: worker/Dockerfile runs it, and so do scripts/gpu/bench-build.sh (the benchmark machine) and the bare-host
-# steps of docs/GPU.md.
+# the CUDA kernels: group_norm_nhwc.cu, geglu.cu, bias_add.cu, layer_norm.cu, upsample_nearest.cu) against the
+# libtorch of a Python PyTorch install. The one build of the native library: worker/Dockerfile runs it, and so do
+# scripts/gpu/bench-build.sh (the benchmark machine) and the bare-host steps of docs/GPU.md.
 # Usage: build.sh OUTPUT.so
 #   TORCH_DIR    torch package folder (default: python3's torch); its lib/ must be the libtorch DJL runs on
 #                (PYTORCH_LIBRARY_PATH)

@@ -2,9 +2,9 @@
 // kernels of our own in group_norm_nhwc.cu, which can add a bias and time embedding first), layer norm
 // and residual add + layer norm (layer_norm.cu), channels-last conversion (1x1 convolutions of channels-last
 // inputs as matrix products; the up blocks' norm and shortcut on two parts without their concatenation), products
-// with their bias and residual in one cuBLASLt call, GEGLU (geglu.cu), CUDA
-// graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies (previews), and CUDA
-// caching-allocator statistics.
+// with their bias and residual in one cuBLASLt call, GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
+// (upsample_nearest.cu), CUDA graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies
+// (previews), and CUDA caching-allocator statistics.
 //
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
 // returned as new `torch::Tensor*` that the Java side wraps in a PtNDArray (DJL frees them).
@@ -61,6 +61,11 @@ extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, c
 extern "C" bool sd_layer_norm_supported(int c);
 extern "C" int sd_layer_norm(const void* x, const void* d, void* sum, void* y, const void* gamma, const void* beta,
                              int64_t rows, int c, float eps, cudaStream_t stream);
+
+// upsample_nearest.cu
+extern "C" bool sd_upsample_nearest2x_supported(int64_t rows, int64_t w, int64_t vecs);
+extern "C" int sd_upsample_nearest2x(const void* x, void* y, int64_t rows, int64_t w, int64_t vecs,
+                                     cudaStream_t stream);
 
 // PyTorch's cuBLASLt handle of the current device (ATen/cuda/CUDAContextLight.h, in every PyTorch since 1.11; not
 // included, as that header also wants cuSPARSE's and cuSOLVER's headers)
@@ -657,6 +662,48 @@ at::Tensor cat_conv1x1(const at::Tensor& x1, const at::Tensor& x2, const at::Ten
   return bias_add(y, bias, std::nullopt, std::nullopt);
 }
 
+// ---- nearest-neighbour upsampling ----------------------------------------------------------
+
+// Our 2x kernel (upsample_nearest.cu; on = true, the default) or PyTorch's upsample_nearest2d for every size.
+// SD_UPSAMPLE_KERNEL=0: PyTorch's.
+std::atomic<bool> upsample_kernel_on{true};
+std::atomic<bool> upsample_kernel_unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+
+// Nearest-neighbour upsampling of x (B, C, H, W) to (B, C, h, w) by our kernel: for h = 2H and w = 2W exactly, an fp16
+// or float32 CUDA x whose suggested memory format is channels-last (as PyTorch decides its output's layout) and which
+// is dense in it, C · element size a multiple of 16 bytes, 16-byte aligned. Writes the new channels-last (B, C, 2H,
+// 2W) tensor (the layout at::upsample_nearest2d gives such an x) to *out and returns true; returns false where that
+// does not hold, SD_UPSAMPLE_KERNEL=0 or the kernel is not built for the GPU (the caller takes
+// at::upsample_nearest2d). With out == nullptr nothing runs: whether it would (the self-check's path report).
+bool upsample_nearest2x(const at::Tensor& x, int64_t h, int64_t w, at::Tensor* out) {
+  if (!upsample_kernel_on.load() || upsample_kernel_unusable.load() || !x.is_cuda() || x.dim() != 4 ||
+      (x.scalar_type() != at::kHalf && x.scalar_type() != at::kFloat) || x.numel() == 0 || h != 2 * x.size(2) ||
+      w != 2 * x.size(3) || x.suggest_memory_format() != at::MemoryFormat::ChannelsLast ||
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !aligned16(x)) {
+    return false;
+  }
+  const int64_t bytes = x.size(1) * static_cast<int64_t>(x.element_size());
+  const int64_t rows = x.size(0) * x.size(2), vecs = bytes / 16;
+  if (bytes % 16 != 0 || !sd_upsample_nearest2x_supported(rows, x.size(3), vecs)) return false;
+  if (out == nullptr) return true;
+  auto y = at::empty({x.size(0), x.size(1), h, w}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  int err = sd_upsample_nearest2x(x.data_ptr(), y.data_ptr(), rows, x.size(3), vecs,
+                                  c10::cuda::getCurrentCUDAStream());
+  if (!launched(err, upsample_kernel_unusable, "nearest upsampling")) return false;
+  *out = std::move(y);
+  return true;
+}
+
+// torch.nn.functional.interpolate(x, size=(h, w), mode="nearest") of x (B, C, H, W), as DJL's interpolation runs it
+// (the C++ frontend's interpolate: at::upsample_nearest2d with the size and no scales): upsample_nearest2x where it
+// applies, at::upsample_nearest2d otherwise (other sizes, types, layouts, CPU).
+at::Tensor upsample_nearest(const at::Tensor& x, int64_t h, int64_t w) {
+  RECORD_FUNCTION("sd::upsample_nearest", std::vector<c10::IValue>({x}));  // an op of its own in kernel profiles
+  at::Tensor y;
+  if (upsample_nearest2x(x, h, w, &y)) return y;
+  return at::upsample_nearest2d(x, at::IntArrayRef{h, w}, std::nullopt, std::nullopt);
+}
+
 // ---- LoRA patches (issue 14) ---------------------------------------------------------------
 
 // One term of a weight's change: scale * up @ down, or scale * up without a down.
@@ -963,6 +1010,31 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_copyIn
   NATIVE_BEGIN
   T(dst).copy_(T(src), true);
   NATIVE_END()
+}
+
+// ---- nearest-neighbour upsampling ----------------------------------------------------------
+
+// F.interpolate(x, size=(h, w), mode="nearest") of x (B, C, H, W) (upsample_nearest: our 2x kernel where it applies,
+// at::upsample_nearest2d otherwise).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_upsampleNearest(JNIEnv* env, jclass, jlong x,
+                                                                                          jlong h, jlong w) {
+  NATIVE_BEGIN
+  return wrap(upsample_nearest(T(x), h, w));
+  NATIVE_END(0)
+}
+
+// Whether upsampleNearest runs our kernel for these (conditions and switch; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_upsampleNearestKernel(
+    JNIEnv* env, jclass, jlong x, jlong h, jlong w) {
+  NATIVE_BEGIN
+  return upsample_nearest2x(T(x), h, w, nullptr);
+  NATIVE_END(false)
+}
+
+// Our 2x nearest upsampling kernel (on = true, the default) or PyTorch's upsample_nearest2d.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setUpsampleKernel(JNIEnv* env, jclass,
+                                                                                          jboolean on) {
+  upsample_kernel_on.store(on);
 }
 
 // ---- asynchronous host copies (previews) --------------------------------------------------

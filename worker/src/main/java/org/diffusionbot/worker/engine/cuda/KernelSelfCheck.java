@@ -18,10 +18,10 @@ import java.util.Locale;
  * as matrix products, linear layers with their residual add in one cuBLASLt product, and the up blocks' GroupNorm
  * and conv_shortcut on two parts without their concatenation) against PyTorch on the same GPU: each kernel's fp16
  * result and PyTorch's own fp16 result are compared with
- * PyTorch in fp32 on the same fp16 inputs; the float32 instantiations of the NHWC GroupNorm and bias kernels (SDXL's
- * VAE decodes in float32) against PyTorch's float32 ops. {@code worker.jar doctor} runs the small shapes ({@link
- * #QUICK}), {@code worker.jar bench --check} those of SD 1.5 and SDXL's float32 VAE ({@link #SD15}). Needs the native
- * library and a CUDA device.
+ * PyTorch in fp32 on the same fp16 inputs; the nearest 2x upsampling kernel, a copy, against DJL's interpolation bit
+ * for bit; the float32 instantiations of the NHWC GroupNorm and bias kernels (SDXL's VAE decodes in float32) against
+ * PyTorch's float32 ops. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}), {@code worker.jar bench
+ * --check} those of SD 1.5 and SDXL's float32 VAE ({@link #SD15}). Needs the native library and a CUDA device.
  *
  * @param groupNorm (B, C, H, W) shapes for GroupNorm (32 groups: C a multiple of 32), each run with mean 0 and
  *                  mean 40 (spread 2), with and without SiLU
@@ -53,6 +53,12 @@ import java.util.Locale;
  *                  concatenation of two channels-last parts, {@code NativeOps.catConv1x1} (two products) against the
  *                  concatenation's one product ({@code NativeOps.conv2d}), before and after an in-place change of the
  *                  weight (as a LoRA patch adds one); oracle: the fp32 product
+ * @param upsample  (B, C, H, W, h, w, bits, channelsLast) cases for nearest-neighbour resizing of (B, C, H, W) to
+ *                  (B, C, h, w), fp16 (bits 16) or float32 (32), channels-last (1) or row-major (0) input, against
+ *                  DJL's interpolation ({@code at::upsample_nearest2d}, what ran before): the values must be equal bit
+ *                  for bit (max diff 0) and the layout the same; h = 2H, w = 2W of a channels-last input with C · element
+ *                  size a multiple of 16 bytes must take our kernel, every other case the fallback (a case fails if
+ *                  the path is not the expected one)
  * @param groupNorm32 (B, C, H, W, groups) shapes for float32 GroupNorm of channels-last tensors, our NHWC kernels
  *                  against PyTorch's {@code group_norm} in float32 on the row-major tensor: plain, with SiLU, and with a
  *                  bias (C) added by the kernels ({@code NativeOps.biasGroupNorm}, a VAE ResNet block's norm2) + SiLU,
@@ -69,7 +75,7 @@ import java.util.Locale;
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
-        long[][] groupNorm32, long[][] biasAdd32) {
+        long[][] upsample, long[][] groupNorm32, long[][] biasAdd32) {
     /** Largest absolute difference of a float32 GroupNorm case from PyTorch's float32 group_norm (outputs up to ~15). */
     static final float FP32_MAX = 2e-3f;
     /** Largest mean absolute difference of a float32 GroupNorm case (fp16 rounding alone would give ~1e-3). */
@@ -107,6 +113,15 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {16, 640, 320, 64, 64, 32}, {16, 320, 320, 64, 64, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 16, 16, 32}},
             new long[][] {{16, 1280, 640, 32, 32, 640}, {16, 320, 320, 64, 64, 320}, {3, 40, 32, 5, 7, 24},
                 {2, 1276, 644, 8, 8, 640}},
+            // the UNet's three upsamplers at batch 16, the VAE decoder's (fp16, and SDXL's float32 one channels-last, its
+            // default with the float32 NHWC kernels, and row-major), the smallest vectors (16 bytes: 8 halves, 4 floats); then fallbacks: 8 bytes of
+            // channels (C = 4 fp16), 3x, the UNet's odd skip size (10 -> 19), row-major inputs
+            new long[][] {{16, 1280, 8, 8, 16, 16, 16, 1}, {16, 1280, 16, 16, 32, 32, 16, 1},
+                {16, 640, 32, 32, 64, 64, 16, 1}, {1, 512, 64, 64, 128, 128, 16, 1}, {1, 512, 128, 128, 256, 256, 16, 1},
+                {1, 256, 256, 256, 512, 512, 16, 1}, {1, 512, 128, 128, 256, 256, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
+                {2, 4, 3, 5, 6, 10, 32, 1},
+                {2, 4, 64, 64, 128, 128, 16, 1}, {2, 320, 8, 8, 24, 24, 16, 1}, {2, 1280, 10, 10, 19, 19, 16, 1},
+                {1, 512, 64, 64, 128, 128, 16, 0}, {1, 512, 128, 128, 256, 256, 32, 0}},
             // SDXL's float32 VAE decoder at 1024x1024 (batch 1): 512 channels at 128x128 and 256x256, 256 at 512x512,
             // 128 at 1024x1024; odd shapes; 6 channels in 3 groups must fall back (C not a multiple of 4)
             new long[][] {{1, 512, 128, 128, 32}, {1, 512, 256, 256, 32}, {1, 256, 512, 512, 32},
@@ -126,6 +141,9 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2, 256, 1280, 320}, {3, 5, 40, 24}, {3, 5, 36, 20}},
             new long[][] {{2, 1280, 640, 8, 8, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 4, 4, 32}},
             new long[][] {{2, 1280, 640, 8, 8, 640}, {2, 1276, 644, 4, 4, 640}},
+            new long[][] {{2, 320, 8, 8, 16, 16, 16, 1}, {1, 64, 5, 7, 10, 14, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
+                {2, 4, 8, 8, 16, 16, 16, 1}, {1, 64, 4, 4, 12, 12, 16, 1}, {1, 64, 5, 5, 9, 9, 16, 1},
+                {1, 64, 5, 5, 10, 10, 16, 0}},
             new long[][] {{1, 128, 32, 32, 32}, {1, 6, 5, 7, 3}},
             new long[][] {{1, 128, 32, 32}, {3, 6, 5, 7}});
 
@@ -136,7 +154,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
-                & groupNorm32(gpu, out) & biasAdd32(gpu, out);
+                & upsample(gpu, out) & groupNorm32(gpu, out) & biasAdd32(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -643,6 +661,72 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         } finally {
             NativeOps.biasKernel(null);
             NativeOps.upblockNoCat(null);
+        }
+        return ok;
+    }
+
+    private boolean upsample(Device gpu, PrintStream out) {
+        out.println("== nearest 2x upsampling kernel vs DJL's interpolation (at::upsample_nearest2d; fp16 and float32 on"
+                + " CUDA; bit for bit)");
+        if (!NativeOps.upsampleLinked()) {
+            out.println("  the library has no nearest upsampling (built before it): skipped");
+            return true;
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : upsample) {
+                long h = sh[4];
+                long w = sh[5];
+                boolean half = sh[6] == 16;
+                boolean channelsLast = sh[7] == 1;
+                try (NDManager t = m.newSubManager()) {
+                    Shape shape = new Shape(sh[0], sh[1], sh[2], sh[3]);
+                    NDArray x = t.randomNormal(shape).toType(half ? DataType.FLOAT16 : DataType.FLOAT32, false);
+                    if (channelsLast) {
+                        x = NativeOps.toChannelsLast(x);
+                    }
+                    NDArray djl = x.getNDArrayInternal().interpolation(new long[] {h, w}, 0, false);
+                    boolean kernel;
+                    boolean offFallsBack;
+                    NDArray ours;
+                    try {
+                        NativeOps.upsampleKernel(false);
+                        offFallsBack = !NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
+                        NativeOps.upsampleKernel(true);
+                        kernel = NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
+                        ours = NativeOps.upsampleNearest(x, h, w);
+                        // a GPU the kernel is not built for: the launch fell back, and says so from now on
+                        kernel &= NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
+                    } finally {
+                        NativeOps.upsampleKernel(null);
+                    }
+                    boolean expected = h == 2 * sh[2] && w == 2 * sh[3] && channelsLast
+                            && sh[1] * (half ? 2 : 4) % 16 == 0;
+                    String label = String.format(Locale.ROOT, "%-20s -> %3dx%-3d %-7s %-12s %s", shape, h, w,
+                            half ? "fp16" : "float32", channelsLast ? "channels-last" : "row-major",
+                            kernel ? "ours" : "fallback");
+                    if (kernel != expected || !offFallsBack) {
+                        out.printf(Locale.ROOT, "  %s: expected the %s path%s -> FAIL%n", label,
+                                expected ? "ours" : "fallback", offFallsBack ? "" : " (and the fallback when switched off)");
+                        ok = false;
+                        continue;
+                    }
+                    boolean layout = ours.getShape().equals(djl.getShape()) && ours.getDataType() == djl.getDataType()
+                            && NativeOps.isChannelsLast(NativeOps.h(ours)) == NativeOps.isChannelsLast(NativeOps.h(djl));
+                    if (!layout) {
+                        out.printf(Locale.ROOT, "  %s: output %s %s channels-last %s, DJL's %s %s channels-last %s -> FAIL%n",
+                                label, ours.getShape(), ours.getDataType(), NativeOps.isChannelsLast(NativeOps.h(ours)),
+                                djl.getShape(), djl.getDataType(), NativeOps.isChannelsLast(NativeOps.h(djl)));
+                        ok = false;
+                        continue;
+                    }
+                    float diff = ours.toType(DataType.FLOAT32, false).sub(djl.toType(DataType.FLOAT32, false)).abs().max()
+                            .getFloat();
+                    boolean pass = diff == 0f;
+                    out.printf(Locale.ROOT, "  %s: max diff %.4f -> %s%n", label, diff, pass ? "PASS" : "FAIL");
+                    ok &= pass;
+                }
+            }
         }
         return ok;
     }

@@ -12,10 +12,10 @@ import org.slf4j.LoggerFactory;
  * Optional native helpers (worker/src/main/native/sd_native_ops.cc) built against the libtorch that
  * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
  * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, LayerNorm and
- * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product, and CUDA
- * allocator statistics. Loaded only when the environment variable (or system
- * property) {@code SD_NATIVE_OPS} names the library file; everything has a plain DJL fallback, so CPU
- * runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
+ * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product,
+ * nearest 2x upsampling of channels-last tensors (a kernel of our own), and CUDA allocator statistics. Loaded only
+ * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
+ * plain DJL fallback, so CPU runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
  */
 public final class NativeOps {
     private static final Logger LOG = LoggerFactory.getLogger(NativeOps.class);
@@ -43,6 +43,10 @@ public final class NativeOps {
     private static boolean ltResidual = true;
     /** Whether the library has {@link #linearResidual(long, long, long, long)} and {@link #setLtResidual}. */
     private static boolean ltResidualLinked;
+    /** {@code SD_UPSAMPLE_KERNEL} not {@code 0}, as read when the library loaded ({@link #upsampleKernel(Boolean)}). */
+    private static boolean upsampleKernel = true;
+    /** Whether the library has {@link #upsampleNearest(long, long, long)} and {@link #setUpsampleKernel}. */
+    private static boolean upsampleLinked;
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -90,15 +94,19 @@ public final class NativeOps {
             ltResidual = EngineSettings.onUnlessZero("SD_LT_RESIDUAL");
             ltResidualLinked = linked(() -> setLtResidual(ltResidual), "linear + residual",
                     "residual adds after linear layers run as passes of their own");
+            upsampleKernel = EngineSettings.onUnlessZero("SD_UPSAMPLE_KERNEL");
+            upsampleLinked = linked(() -> setUpsampleKernel(upsampleKernel), "nearest upsampling",
+                    "upsampling runs DJL's interpolation");
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
                     + " ResNet bias + GroupNorm fused {}, 1x1 convolutions as GEMM {}, up blocks without concatenation {},"
-                    + " residuals in the products' cuBLASLt call {}, LayerNorm kernel {},"
+                    + " residuals in the products' cuBLASLt call {}, nearest 2x upsampling kernel {}, LayerNorm kernel {},"
                     + " float32 GroupNorm split statistics {}, float32 attention products in float16 {}, LoRA patches {})",
                     path, bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off",
                     biasKernel ? "on" : "off", fusedBiasNorm ? "on" : "off",
                     conv1x1Gemm && conv1x1GemmLinked ? "on" : "off",
                     upblockNoCat && upblockNoCatLinked && conv1x1Gemm ? "on" : "off",
-                    ltResidual && ltResidualLinked ? "on" : "off", layerNormKernel ? "on" : "off",
+                    ltResidual && ltResidualLinked ? "on" : "off", upsampleKernel && upsampleLinked ? "on" : "off",
+                    layerNormKernel ? "on" : "off",
                     fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
@@ -357,6 +365,34 @@ public final class NativeOps {
         return wrap(h, gegluGate(h(h)));
     }
 
+    /**
+     * {@code F.interpolate(x, size=(h, w), mode="nearest")} of x (B, C, H, W), a new (B, C, h, w) handle: our kernel
+     * (upsample_nearest.cu) for h = 2H and w = 2W exactly, fp16 or float32 CUDA x channels-last (its suggested memory
+     * format, dense), C · element size a multiple of 16 bytes, 16-byte aligned, the output channels-last;
+     * {@code at::upsample_nearest2d} otherwise or with {@code SD_UPSAMPLE_KERNEL=0}: what DJL's interpolation runs (the
+     * same values bit for bit and the same layout either way).
+     */
+    static native long upsampleNearest(long x, long h, long w);
+
+    /** Whether {@link #upsampleNearest(long, long, long)} runs our kernel for these (nothing runs). */
+    static native boolean upsampleNearestKernel(long x, long h, long w);
+
+    /**
+     * Whether {@link #upsampleNearest(NDArray, long, long)} is there: the library is in use and has the function (one
+     * built before it has not: DJL's interpolation then).
+     */
+    public static boolean upsampleNearest() {
+        return enabled() && upsampleLinked;
+    }
+
+    /**
+     * Nearest-neighbour resize of x (B, C, H, W) to (B, C, h, w), as {@link #upsampleNearest(long, long, long)}; needs
+     * {@link #upsampleNearest()}.
+     */
+    public static NDArray upsampleNearest(NDArray x, long h, long w) {
+        return wrap(x, upsampleNearest(h(x), h, w));
+    }
+
     public static native void copyInto(long dst, long src);
 
     // asynchronous host copies (previews; {@link HostCopy})
@@ -536,6 +572,22 @@ public final class NativeOps {
      */
     static void ltResidual(Boolean on) {
         setLtResidual(on == null ? ltResidual : on);
+    }
+
+    /** Our 2x nearest upsampling kernel ({@code SD_UPSAMPLE_KERNEL}, default on) or PyTorch's upsample_nearest2d. */
+    private static native void setUpsampleKernel(boolean on);
+
+    /** Whether the loaded library has {@link #upsampleNearest(long, long, long)} (the kernel checks skip it if not). */
+    static boolean upsampleLinked() {
+        return AVAILABLE && upsampleLinked;
+    }
+
+    /**
+     * For {@link KernelSelfCheck}: nearest 2x upsampling by our kernel (true) or {@code at::upsample_nearest2d} (false)
+     * from now on; null restores the configured {@code SD_UPSAMPLE_KERNEL}. Needs {@link #upsampleLinked()}.
+     */
+    static void upsampleKernel(Boolean on) {
+        setUpsampleKernel(on == null ? upsampleKernel : on);
     }
 
     /** Float32 GroupNorm on CUDA: statistics from a split reduction ({@code SD_FP32_GROUPNORM}, default on). */

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import java.util.function.Function;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 
 /** Small op helpers shared by the model classes. */
 final class Ops {
@@ -18,8 +19,16 @@ final class Ops {
         return x.mul(x.getNDArrayInternal().sigmoid());
     }
 
-    /** Nearest-neighbour resize of (B, C, H, W) to (h, w). */
+    /**
+     * Nearest-neighbour resize of (B, C, H, W) to (B, C, h, w) ({@code F.interpolate(size=(h, w), mode="nearest")}):
+     * with the native library, {@link NativeOps#upsampleNearest(NDArray, long, long)} (our kernel for an exact 2x of a
+     * channels-last fp16/float32 CUDA tensor, else the same {@code at::upsample_nearest2d} as DJL); without it, DJL's
+     * interpolation. The same values and layout either way.
+     */
     static NDArray upsampleNearest(NDArray x, long h, long w) {
+        if (NativeOps.upsampleNearest()) {
+            return NativeOps.upsampleNearest(x, h, w);
+        }
         return x.getNDArrayInternal().interpolation(new long[] {h, w}, 0, false);
     }
 
