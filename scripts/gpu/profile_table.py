@@ -177,8 +177,10 @@ def tensor_bytes(dims, types):
 def op_bytes(op):
     """Least bytes an op moves: its tensor inputs plus an output the size of its largest input (in-place ops:
     the first input written back; copy_: its two inputs already are the read and the write; geglu's gate writes half;
-    sd::add_layer_norm writes two; sd::cat_group_norm writes its two parts' concatenation)."""
-    s = short(op["name"])
+    sd::add_layer_norm writes two; sd::cat_group_norm writes its two parts' concatenation; sd::upsample_nearest four
+    times its input)."""
+    name = op["name"]
+    s = short(name)
     args = op.get("args", {})
     tb = tensor_bytes(args.get("Input Dims", []), args.get("Input type", []))
     known = [b for b in tb if b is not None]
@@ -197,8 +199,11 @@ def op_bytes(op):
         return total + tb[0]
     if s == "cat":
         return 2 * total
+    if s == "upsample_nearest" and name.startswith("sd::") and tb and tb[0] is not None:  # ours: exactly 2x
+        return total + 4 * tb[0]
     if s.startswith(("upsample", "_upsample")):  # the output's size is an argument: (N, C) of the input, given (H, W)
-        size = ints((args.get("Concrete Inputs") or ["", ""])[1])
+        conc = args.get("Concrete Inputs") or []
+        size = ints(conc[1]) if len(conc) > 1 else None
         dims = args.get("Input Dims", [[]])[0]
         if size and len(dims) == 2 + len(size) and prod(dims[2:]):
             return total + tb[0] * prod(size) // prod(dims[2:])
@@ -679,6 +684,16 @@ def selftest():
             self.assertEqual(self.cls("mystery"), "other")
             self.assertEqual(self.cls("Memcpy"), "copies/transposes")
             self.assertEqual(self.cls("upsample_nearest2d"), "copies/transposes")
+
+        def test_upsample_bytes(self):
+            # ours records only its input (exactly 2x: the output is 4 times it); PyTorch's has the size argument
+            op = {"name": "sd::upsample_nearest", "args": {"Input Dims": [[16, 640, 32, 32]], "Input type": ["c10::Half"],
+                                                         "Concrete Inputs": [""]}}
+            x = 16 * 640 * 32 * 32 * 2
+            self.assertEqual(op_bytes(op), 5 * x)
+            op = {"name": "aten::upsample_nearest2d", "args": {"Input Dims": [[16, 640, 32, 32], [], [], []],
+                  "Input type": ["c10::Half", "", "", ""], "Concrete Inputs": ["", "[64, 64]", "", ""]}}
+            self.assertEqual(op_bytes(op), 5 * x)
 
         def test_linear_residual(self):
             op = {"name": "sd::linear_residual", "args": {"Input Dims": [[65536, 1280], [320, 1280], [65536, 320]]}}
