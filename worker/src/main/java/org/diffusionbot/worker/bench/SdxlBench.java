@@ -80,7 +80,7 @@ final class SdxlBench {
                     + " %s%s, CUDA graph=%s): %.1f ms%n", p.models().vae().dtype(),
                     p.models().vae().dtype() == DataType.FLOAT32 ? (clNow ? " channels-last" : " NCHW") : "",
                     p.vaeDecode().graphs().enabled(), vae);
-            // the other float32 layout (SD_CHANNELS_LAST_FP32 flipped): NCHW where the default is channels-last
+            // the other float32 layout (SD_CHANNELS_LAST_FP32 flipped): channels-last where the default is NCHW
             PipelineOptions flipped = p.options().withChannelsLastFp32(!p.options().channelsLastFp32());
             if (p.models().vae().dtype() == DataType.FLOAT32 && flipped.channelsLastFor(DataType.FLOAT32, gpu) != clNow) {
                 double ab = vaeDecode(model.resolve("vae"), flipped, gpu);
@@ -140,8 +140,8 @@ final class SdxlBench {
     /**
      * ms per float32 decode ({@link GpuBench#vaeDecodeMs}, CUDA graphs as the options say, in a memory pool of its
      * own) with the VAE of {@code vaeDir} loaded a second time, laid out by {@code options}: with {@link
-     * PipelineOptions#channelsLastFp32()} flipped (NCHW, {@code SD_CHANNELS_LAST_FP32=0}, where the default runs it
-     * channels-last on our float32 NHWC kernels), the A/B of the layout in the same run.
+     * PipelineOptions#channelsLastFp32()} flipped (channels-last on our float32 NHWC kernels, {@code SD_CHANNELS_LAST_FP32=1}, where
+     * the default runs it NCHW), the A/B of the layout in the same run.
      */
     private double vaeDecode(Path vaeDir, PipelineOptions options, Device gpu) {
         try (NDManager m = NDManager.newBaseManager(gpu);

@@ -187,8 +187,8 @@ public final class NativeOps {
 
     /**
      * Whether the library in use has float32 instantiations of its NHWC GroupNorm (+ SiLU, + bias) and bias-add kernels
-     * (a library built before them has fp16 ones only): then float32 parts (SDXL's VAE, which decodes in float32) run
-     * channels-last by default ({@code PipelineOptions#channelsLastFor}).
+     * (a library built before them has fp16 ones only): then float32 parts (SDXL's VAE, which decodes in float32) can run
+     * channels-last, with {@code SD_CHANNELS_LAST_FP32=1} ({@code PipelineOptions#channelsLastFor}).
      */
     public static boolean float32Kernels() {
         return AVAILABLE && Float32Linked.YES;
@@ -196,7 +196,7 @@ public final class NativeOps {
 
     private static final class Float32Linked {
         static final boolean YES = linked(NativeOps::float32NhwcKernels, "float32 NHWC kernel",
-                "float32 parts stay NCHW unless SD_CHANNELS_LAST_FP32=1");
+                "float32 parts stay NCHW even with SD_CHANNELS_LAST_FP32=1");
     }
 
     /**

@@ -26,8 +26,9 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  * @param channelsLast whether float16 UNet and VAE convolution weights (and so their activations) are kept
  *     channels-last on CUDA with the native library ({@code SD_CHANNELS_LAST} not 0; {@link #channelsLastFor})
  * @param channelsLastFp32 whether float32 parts (SDXL's VAE under {@code force_upcast}) are kept channels-last too,
- *     where the library has float32 NHWC kernels ({@link NativeOps#float32Kernels()}); on unless {@code
- *     SD_CHANNELS_LAST_FP32=0} (the bench's A/B); only with {@code channelsLast}
+ *     where the library has float32 NHWC kernels ({@link NativeOps#float32Kernels()}); off unless {@code
+ *     SD_CHANNELS_LAST_FP32=1} (the SDXL bench's A/B: 43.5 ms channels-last against 41.8 ms NCHW on the H200); only
+ *     with {@code channelsLast}
  * @param loraCacheMb MiB of LoRA factors kept on the device ({@code SD_LORA_CACHE_MB}, default {@value
  *     LoraPatcher#CACHE_MB}; 0: none, each switch reads the files; {@link LoraPatcher})
  */
@@ -35,10 +36,9 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
         boolean asyncPreviews, boolean channelsLast, boolean channelsLastFp32, int loraCacheMb) {
     /**
      * The defaults: CUDA graphs where possible (UNet and VAE decoder), at most 3 shapes each, one image per decode,
-     * asynchronous previews (each step's callback one step late), float16 parts channels-last and float32 ones too where
-     * the library has float32 NHWC kernels, {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
+     * asynchronous previews (each step's callback one step late), float16 parts channels-last (float32 ones NCHW), {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
      */
-    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 1, true, true, true,
+    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 1, true, true, false,
             LoraPatcher.CACHE_MB);
 
     /** @throws IllegalArgumentException for {@code cudaGraphsMax} or {@code decodeBatch} below 1, or a negative cache */
@@ -69,7 +69,7 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
                 EngineSettings.onUnlessZero("SD_VAE_GRAPHS"),
                 EngineSettings.positiveInt("SD_DECODE_BATCH", DEFAULTS.decodeBatch()),
                 EngineSettings.onUnlessZero("SD_ASYNC_PREVIEWS"),
-                EngineSettings.onUnlessZero("SD_CHANNELS_LAST"), EngineSettings.onUnlessZero("SD_CHANNELS_LAST_FP32"),
+                EngineSettings.onUnlessZero("SD_CHANNELS_LAST"), "1".equals(EngineSettings.value("SD_CHANNELS_LAST_FP32")),
                 EngineSettings.nonNegativeInt("SD_LORA_CACHE_MB", DEFAULTS.loraCacheMb()));
     }
 
@@ -117,8 +117,9 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
      * instantiations of its NHWC GroupNorm and bias kernels ({@link NativeOps#float32Kernels()}). Without them a
      * float32 part is faster NCHW, where PyTorch's {@code group_norm} reads the layout directly, than channels-last,
      * where every GroupNorm would copy to NCHW and the next convolution back; with them the GroupNorms, ResNet biases
-     * and residual adds read channels-last directly and cuDNN's convolutions need no NCHW/NHWC transposes (docs/GPU.md:
-     * the default pending the H200's A/B of SDXL's decode, {@code SD_CHANNELS_LAST_FP32=0} against the default).
+     * and residual adds read channels-last directly and cuDNN's convolutions need no NCHW/NHWC transposes, but SDXL's
+     * 1024x1024 decode measured no faster that way (docs/GPU.md, session 8: 43.5 ms channels-last, 41.8 ms NCHW in the
+     * same run), so float32 parts stay NCHW unless {@code SD_CHANNELS_LAST_FP32=1}.
      *
      * @param dtype the part's parameter type
      * @param device the part's device

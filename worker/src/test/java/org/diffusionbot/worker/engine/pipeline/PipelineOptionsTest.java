@@ -53,7 +53,7 @@ class PipelineOptionsTest {
         PipelineOptions o = PipelineOptions.fromSettings();
         assertEquals(PipelineOptions.DEFAULTS, o);
         assertTrue(o.channelsLast());
-        assertTrue(o.channelsLastFp32(), "float32 parts channels-last where the library has float32 NHWC kernels");
+        assertFalse(o.channelsLastFp32(), "float32 parts NCHW unless SD_CHANNELS_LAST_FP32=1 (no faster channels-last)");
         assertTrue(o.asyncPreviews(), "callbacks one step late, x0 copied ahead, unless SD_ASYNC_PREVIEWS=0");
         assertTrue(o.vaeGraphsWanted(), "the VAE decoder's CUDA graphs are on where the UNet's are");
         assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
