@@ -38,6 +38,15 @@ def time_ms(fn, reps, device):
     return best
 
 
+def sdpa_ms(q, k, v, backend, reps, device):
+    """ms per call of PyTorch's SDPA on one backend (scale 1: q is taken as already scaled), None if it refuses."""
+    try:
+        with sdpa_kernel(backend):
+            return time_ms(lambda: F.scaled_dot_product_attention(q, k, v, scale=1.0), reps, device)
+    except RuntimeError:
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=20)
@@ -62,14 +71,8 @@ def main():
                    "contiguous (B, H, N, d)": tuple(t.contiguous() for t in (q, k, v))}
         useful = 4.0 * b * heads * n * n * d
         for layout, (qq, kk, vv) in layouts.items():
-            cells = []
-            for _, backend in backends:
-                try:
-                    with sdpa_kernel(backend):
-                        ms = time_ms(lambda: F.scaled_dot_product_attention(qq, kk, vv, scale=1.0), a.reps, a.device)
-                    cells.append(f"{ms:.3f} ({useful / ms / 1e9:.0f})")
-                except RuntimeError:
-                    cells.append("–")
+            times = [sdpa_ms(qq, kk, vv, backend, a.reps, a.device) for _, backend in backends]
+            cells = ["–" if ms is None else f"{ms:.3f} ({useful / ms / 1e9:.0f})" for ms in times]
             print(f"| {d} | {layout} | " + " | ".join(cells) + " |")
     print()
     # cross-attention: each latent size's queries against the 77 text tokens, in the UNets' head layouts (SD 1.5:
@@ -89,14 +92,8 @@ def main():
         q = torch.randn(b, nq, h * d, device=a.device, dtype=dtype, generator=g).view(b, nq, h, d).transpose(1, 2)
         kv = torch.randn(b, 77, 2 * h * d, device=a.device, dtype=dtype, generator=g)
         k, v = (t.view(b, 77, h, d).transpose(1, 2) for t in kv.chunk(2, dim=-1))
-        cells = []
-        for _, backend in cross_backends:
-            try:
-                with sdpa_kernel(backend):
-                    ms = time_ms(lambda: F.scaled_dot_product_attention(q, k, v, scale=1.0), a.reps, a.device)
-                cells.append(f"{ms:.3f}")
-            except RuntimeError:
-                cells.append("–")
+        times = [sdpa_ms(q, k, v, backend, a.reps, a.device) for _, backend in cross_backends]
+        cells = ["–" if ms is None else f"{ms:.3f}" for ms in times]
         bound = 2 * q.numel() * q.element_size() / 4.3e12 * 1e3
         print(f"| {model}: {nq}, {h} x {d} | " + " | ".join(cells) + f" | {bound:.3f} |")
     print()
