@@ -27,7 +27,7 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  *     channels-last on CUDA with the native library ({@code SD_CHANNELS_LAST} not 0; {@link #channelsLastFor})
  * @param channelsLastFp32 whether float32 parts (SDXL's VAE under {@code force_upcast}) are kept channels-last too,
  *     where the library has float32 NHWC kernels ({@link NativeOps#float32Kernels()}); off unless {@code
- *     SD_CHANNELS_LAST_FP32=1} (the SDXL bench's A/B: 43.5 ms channels-last against 41.8 ms NCHW on the H200); only
+ *     SD_CHANNELS_LAST_FP32=1} (SDXL's decode on the H200: 43.5 ms channels-last against 43.7 ms NCHW); only
  *     with {@code channelsLast}
  * @param loraCacheMb MiB of LoRA factors kept on the device ({@code SD_LORA_CACHE_MB}, default {@value
  *     LoraPatcher#CACHE_MB}; 0: none, each switch reads the files; {@link LoraPatcher})
@@ -118,8 +118,8 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
      * float32 part is faster NCHW, where PyTorch's {@code group_norm} reads the layout directly, than channels-last,
      * where every GroupNorm would copy to NCHW and the next convolution back; with them the GroupNorms, ResNet biases
      * and residual adds read channels-last directly and cuDNN's convolutions need no NCHW/NHWC transposes, but SDXL's
-     * 1024x1024 decode measured no faster that way (docs/GPU.md, session 8: 43.5 ms channels-last, 41.8 ms NCHW in the
-     * same run), so float32 parts stay NCHW unless {@code SD_CHANNELS_LAST_FP32=1}.
+     * 1024x1024 decode measured hardly faster that way (docs/GPU.md, session 8: 43.5 ms channels-last against 43.7 ms
+     * NCHW), so float32 parts stay NCHW, the layout long in use, unless {@code SD_CHANNELS_LAST_FP32=1}.
      *
      * @param dtype the part's parameter type
      * @param device the part's device
