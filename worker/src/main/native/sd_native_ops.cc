@@ -150,14 +150,12 @@ bool launched(int err, std::atomic<bool>& unusable, const char* what) {
   return false;
 }
 
-bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
-  return !t || (t->is_cuda() && t->scalar_type() == at::kHalf && t->is_contiguous() && t->numel() == c);
-}
-
-// Absent, or a contiguous CUDA vector of c elements of the given type (half_vector for kHalf).
+// Absent, or a contiguous CUDA vector of c elements of the given type.
 bool typed_vector(const std::optional<at::Tensor>& t, int64_t c, at::ScalarType type) {
   return !t || (t->is_cuda() && t->scalar_type() == type && t->is_contiguous() && t->numel() == c);
 }
+
+bool half_vector(const std::optional<at::Tensor>& t, int64_t c) { return typed_vector(t, c, at::kHalf); }
 
 // Whether our NHWC GroupNorm and bias kernels have an instantiation for this type: fp16, or float32 (SDXL's VAE).
 bool nhwc_kernel_type(at::ScalarType type) { return type == at::kHalf || type == at::kFloat; }
@@ -418,20 +416,20 @@ cublasLtMatmulHeuristicResult_t lt_algo(cublasLtHandle_t handle, const LtKey& ke
   int found = 0;
   cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc.op, desc.a, desc.b, desc.cd, desc.cd,
                                                          desc.preference, 1, &result, &found);
-  if (status != CUBLAS_STATUS_NOT_SUPPORTED) lt_check(status, "cublasLtMatmulAlgoGetHeuristic");
+  // any failure of the heuristic (not only NOT_SUPPORTED) means no algorithm for this key: the caller falls back
   if (status != CUBLAS_STATUS_SUCCESS || found == 0) result.state = CUBLAS_STATUS_NOT_SUPPORTED;
   std::lock_guard<std::mutex> lock(lt_algos_mutex);
   lt_algos.emplace(key, result);
   return result;
 }
 
-// y = x·wᵀ + bias + r in one cuBLASLt product, for fp16 CUDA tensors: x (..., K) (a 2-d x with unit column stride, or
+// y = x·wᵀ + bias + r in one cuBLASLt product, for fp16 CUDA tensors: x (..., K) (a 2-d x with contiguous rows, or
 // a contiguous x of any rank as (M, K)), w (N, K) contiguous, bias (N) or none, r (..., N) contiguous in the output's
 // shape, K and N multiples of 8, all 16-byte aligned. Writes a new (..., N) tensor to *out and returns true; returns
 // false where that does not hold, SD_LT_RESIDUAL=0 or cuBLASLt has no algorithm (the caller takes at::linear + add).
 // With out == nullptr nothing runs: whether it would. A row-major (M, K) x is cuBLAS's column-major K x M matrix, so
 // the product runs transposed, as PyTorch's gemm_and_bias lays out nn.Linear: Dᵀ (N x M, ld N) = op(A)·B + C with
-// A = w's memory (K x N, ld K) transposed, B = x's memory (K x M, ld = x's row stride), C = r's memory (N x M, ld N);
+// A = w's memory (K x N, ld K) transposed, B = x's memory (K x M, ld K), C = r's memory (N x M, ld N);
 // the bias is a vector over D's N rows, the output features. The workspace comes from PyTorch's caching allocator (no
 // cudaMalloc, no sync: it runs under CUDA graph capture), all on the current stream.
 bool lt_linear_residual(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
@@ -444,8 +442,7 @@ bool lt_linear_residual(const at::Tensor& x, const at::Tensor& w, const std::opt
   const int64_t n = w.size(0), k = w.size(1);
   if (x.size(-1) != k || k % 8 != 0 || n % 8 != 0 || k > INT32_MAX || n > INT32_MAX) return false;
   const at::Tensor x2 = x.dim() == 2 ? x : x.is_contiguous() ? x.view({-1, k}) : at::Tensor();
-  if (!x2.defined() || x2.size(0) == 0 || x2.size(0) > INT32_MAX || x2.stride(1) != 1 || x2.stride(0) < k ||
-      x2.stride(0) % 8 != 0) {
+  if (!x2.defined() || x2.size(0) == 0 || x2.size(0) > INT32_MAX || x2.stride(1) != 1 || x2.stride(0) != k) {
     return false;
   }
   const int64_t m = x2.size(0);

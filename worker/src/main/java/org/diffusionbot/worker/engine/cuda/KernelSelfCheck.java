@@ -113,8 +113,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {16, 640, 320, 64, 64, 32}, {16, 320, 320, 64, 64, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 16, 16, 32}},
             new long[][] {{16, 1280, 640, 32, 32, 640}, {16, 320, 320, 64, 64, 320}, {3, 40, 32, 5, 7, 24},
                 {2, 1276, 644, 8, 8, 640}},
-            // the UNet's three upsamplers at batch 16, the VAE decoder's (fp16, and SDXL's float32 one channels-last, its
-            // default with the float32 NHWC kernels, and row-major), the smallest vectors (16 bytes: 8 halves, 4 floats); then fallbacks: 8 bytes of
+            // the UNet's three upsamplers at batch 16, the VAE decoder's (fp16, and SDXL's float32 one channels-last, as
+            // SD_CHANNELS_LAST_FP32=1 runs it, and row-major), the smallest vectors (16 bytes: 8 halves, 4 floats); then fallbacks: 8 bytes of
             // channels (C = 4 fp16), 3x, the UNet's odd skip size (10 -> 19), row-major inputs
             new long[][] {{16, 1280, 8, 8, 16, 16, 16, 1}, {16, 1280, 16, 16, 32, 32, 16, 1},
                 {16, 640, 32, 32, 64, 64, 16, 1}, {1, 512, 64, 64, 128, 128, 16, 1}, {1, 512, 128, 128, 256, 256, 16, 1},

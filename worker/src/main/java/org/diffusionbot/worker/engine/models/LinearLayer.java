@@ -30,6 +30,12 @@ final class LinearLayer {
      * shape (diffusers' {@code ff_output + hidden_states}, {@code proj_out(hidden_states) + residual}). With
      * {@link NativeOps} one cuBLASLt product adds bias and residual itself where it can
      * ({@link NativeOps#linearResidual(NDArray, NDArray, NDArray, NDArray)}); otherwise {@link #forward} and an add.
+     *
+     * @param x (..., in)
+     * @param residual (..., out), x's leading shape; any layout (the fused product needs contiguous rows, else it takes
+     *     the product and an add)
+     * @return (..., out), a new array on x's manager
+     * @throws ai.djl.engine.EngineException where the shapes do not fit (from the product or the add)
      */
     NDArray forwardAdd(NDArray x, NDArray residual) {
         if (NativeOps.enabled()) {

@@ -109,7 +109,8 @@ final class Transformer2D {
         for (Block blk : blocks) {
             y = blk.forward(y, context);
         }
-        if (linearProjection) { // proj_out + the block's input, (B, HW, C) rows, in one product (LinearLayer.forwardAdd)
+        if (linearProjection) { // proj_out + the block's input, (B, HW, C) rows, in one product (LinearLayer.forwardAdd):
+            // the transposed view is contiguous rows only when x is channels-last; otherwise the product and an add
             NDArray residual = x.reshape(b, channels, h * w).transpose(0, 2, 1);
             return projOutLinear.forwardAdd(y, residual).transpose(0, 2, 1).reshape(b, channels, h, w);
         }
