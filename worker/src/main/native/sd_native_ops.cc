@@ -521,6 +521,23 @@ at::Tensor linear_residual(const at::Tensor& x, const at::Tensor& w, const std::
 // where it does not apply (the caller takes at::convolution). SD_CONV1X1_GEMM=0: cuDNN for these too.
 std::atomic<bool> conv1x1_gemm_on{true};
 
+// The (Cout, Cin) matrix view of a 1x1 convolution weight (Cout, Cin, 1, 1) whose memory is that matrix row-major
+// (channels-last or row-major alike: the strides say), else an undefined tensor.
+at::Tensor weight_rows(const at::Tensor& w) {
+  auto w2d = w.select(3, 0).select(2, 0);
+  return w2d.stride(1) == 1 && w2d.stride(0) == w.size(1) ? w2d : at::Tensor();
+}
+
+// The (B·H·W, C) matrix of a channels-last (B, C, H, W) tensor's memory, a view.
+at::Tensor nhwc_rows(const at::Tensor& x) {
+  return x.permute({0, 2, 3, 1}).view({x.size(0) * x.size(2) * x.size(3), x.size(1)});
+}
+
+// The channels-last (B, C, H, W) tensor whose memory is the (B·H·W, C) matrix y2d, a view.
+at::Tensor rows_nhwc(const at::Tensor& y2d, int64_t n, int64_t h, int64_t w) {
+  return y2d.view({n, h, w, y2d.size(1)}).permute({0, 3, 1, 2});
+}
+
 at::Tensor conv1x1_gemm(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
                         const std::optional<at::Tensor>& nbias, const std::optional<at::Tensor>& residual,
                         int64_t stride, int64_t padding) {
@@ -530,22 +547,31 @@ at::Tensor conv1x1_gemm(const at::Tensor& x, const at::Tensor& w, const std::opt
       !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !half_vector(bias, w.size(0))) {
     return {};
   }
-  const int64_t n = x.size(0), cin = x.size(1), h = x.size(2), wd = x.size(3), cout = w.size(0);
-  auto w2d = w.select(3, 0).select(2, 0);  // (Cout, Cin), a view
-  if (w2d.stride(1) != 1 || w2d.stride(0) != cin) return {};
+  const int64_t n = x.size(0), h = x.size(2), wd = x.size(3), cout = w.size(0);
+  auto w2d = weight_rows(w);  // (Cout, Cin)
+  if (!w2d.defined()) return {};
   RECORD_FUNCTION("sd::conv1x1_gemm", std::vector<c10::IValue>({x, w}));  // an op of its own in kernel profiles
-  auto x2d = x.permute({0, 2, 3, 1}).view({n * h * wd, cin});  // channels-last memory: a view
+  auto x2d = nhwc_rows(x);
   if (residual && !nbias && residual->sizes() == at::IntArrayRef({n, cout, h, wd}) &&
       residual->is_contiguous(at::MemoryFormat::ChannelsLast)) {
     at::Tensor y2d;
-    if (lt_linear_residual(x2d, w2d, bias, residual->permute({0, 2, 3, 1}).view({n * h * wd, cout}), &y2d)) {
-      return y2d.view({n, h, wd, cout}).permute({0, 3, 1, 2});  // (B, Cout, H, W) channels-last, a view
-    }
+    if (lt_linear_residual(x2d, w2d, bias, nhwc_rows(*residual), &y2d)) return rows_nhwc(y2d, n, h, wd);
   }
   const bool fuse_bias = bias && !nbias && !residual;
-  auto y2d = fuse_bias ? at::linear(x2d, w2d, *bias) : at::mm(x2d, w2d.t());
-  auto y = y2d.view({n, h, wd, cout}).permute({0, 3, 1, 2});  // (B, Cout, H, W) channels-last, a view
+  auto y = rows_nhwc(fuse_bias ? at::linear(x2d, w2d, *bias) : at::mm(x2d, w2d.t()), n, h, wd);
   return fuse_bias ? y : bias_add(y, bias, nbias, residual);
+}
+
+// torch.nn.Conv2d (groups 1) without its bias, then conv bias + nbias (B, C) per sample and channel + residual
+// (B, C, H, W) added in one pass (bias_add); each term optional. A 1x1 convolution of an fp16 channels-last input runs
+// as a matrix product (conv1x1_gemm; SD_CONV1X1_GEMM=0: cuDNN).
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+                  const std::optional<at::Tensor>& nbias, const std::optional<at::Tensor>& residual, int64_t stride,
+                  int64_t padding) {
+  auto gemm = conv1x1_gemm(x, w, bias, nbias, residual, stride, padding);
+  if (gemm.defined()) return gemm;
+  auto y = at::convolution(x, w, std::nullopt, {stride, stride}, {padding, padding}, {1, 1}, false, {0, 0}, 1);
+  return bias_add(y, bias, nbias, residual);
 }
 
 // GroupNorm (+ SiLU) of x + bias (C) + nbias (B or 1, C) (each optional; nbias shaped as for bias_add): a ResNet
@@ -641,22 +667,17 @@ at::Tensor cat_conv1x1(const at::Tensor& x1, const at::Tensor& x2, const at::Ten
   // groups 8: any channel counts that are multiples of 8 (this product needs no group)
   if (cat_parts_fit(x1, x2, 8) && w.dim() == 4 && w.scalar_type() == at::kHalf && w.device() == x1.device() &&
       w.size(1) == x1.size(1) + x2.size(1) && w.size(2) == 1 && w.size(3) == 1 && half_vector(bias, w.size(0))) {
-    const int64_t n = x1.size(0), c1 = x1.size(1), c2 = x2.size(1), h = x1.size(2), wd = x1.size(3), cout = w.size(0);
-    auto w2d = w.select(3, 0).select(2, 0);  // (Cout, C1 + C2), a view
-    if (w2d.stride(1) == 1 && w2d.stride(0) == c1 + c2) {
+    const int64_t c1 = x1.size(1), c2 = x2.size(1);
+    auto w2d = weight_rows(w);  // (Cout, C1 + C2)
+    if (w2d.defined()) {
       RECORD_FUNCTION("sd::cat_conv1x1", std::vector<c10::IValue>({x1, x2, w}));
-      auto a1 = x1.permute({0, 2, 3, 1}).view({n * h * wd, c1});  // channels-last memory: views
-      auto a2 = x2.permute({0, 2, 3, 1}).view({n * h * wd, c2});
+      auto a1 = nhwc_rows(x1), a2 = nhwc_rows(x2);
       auto y2d = bias ? at::linear(a1, w2d.narrow(1, 0, c1), *bias) : at::mm(a1, w2d.narrow(1, 0, c1).t());
       y2d.addmm_(a2, w2d.narrow(1, c1, c2).t());
-      return y2d.view({n, h, wd, cout}).permute({0, 3, 1, 2});  // (B, Cout, H, W) channels-last, a view
+      return rows_nhwc(y2d, x1.size(0), x1.size(2), x1.size(3));
     }
   }
-  auto x = at::cat({x1, x2}, 1);
-  auto gemm = conv1x1_gemm(x, w, bias, std::nullopt, std::nullopt, 1, 0);
-  if (gemm.defined()) return gemm;
-  auto y = at::convolution(x, w, std::nullopt, {1, 1}, {0, 0}, {1, 1}, false, {0, 0}, 1);
-  return bias_add(y, bias, std::nullopt, std::nullopt);
+  return conv2d(at::cat({x1, x2}, 1), w, bias, std::nullopt, std::nullopt, 1, 0);
 }
 
 // ---- nearest-neighbour upsampling ----------------------------------------------------------
@@ -906,16 +927,11 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_
   NATIVE_END(nullptr)
 }
 
-// torch.nn.Conv2d (groups 1) without its bias, then conv bias + nbias (B, C) per sample and channel + residual
-// (B, C, H, W) added in one pass (bias_add); b, nbias and residual may be 0 (all 0: the bare convolution). A 1x1
-// convolution of an fp16 channels-last input runs as a matrix product (conv1x1_gemm; SD_CONV1X1_GEMM=0: cuDNN).
+// conv2d: b, nbias and residual may be 0 (all 0: the bare convolution).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_conv2d(
     JNIEnv* env, jclass, jlong x, jlong w, jlong b, jint stride, jint padding, jlong nbias, jlong residual) {
   NATIVE_BEGIN
-  auto gemm = conv1x1_gemm(T(x), T(w), opt(b), opt(nbias), opt(residual), stride, padding);
-  if (gemm.defined()) return wrap(std::move(gemm));
-  auto y = at::convolution(T(x), T(w), std::nullopt, {stride, stride}, {padding, padding}, {1, 1}, false, {0, 0}, 1);
-  return wrap(bias_add(y, opt(b), opt(nbias), opt(residual)));
+  return wrap(conv2d(T(x), T(w), opt(b), opt(nbias), opt(residual), stride, padding));
   NATIVE_END(0)
 }
 
