@@ -326,6 +326,7 @@ class Trace:
         seen = set()
         per_kernel = defaultdict(lambda: [0.0, 0, ""])
         self.per_op = defaultdict(lambda: [0.0, 0])  # (memory-bound class, launching op) → [ms, kernels]
+        self.per_shape = defaultdict(lambda: [0.0, 0, 0.0, 0.0, set()])  # (class, op, shapes) → [ms, kernels, FLOPs, ideal s, ops]
         for k in self.kernels:
             cls, flop_op, byte_op = self.classify(k)
             dur = k.get("dur", 0) / 1000.0  # ms
@@ -340,6 +341,17 @@ class Trace:
             pk[0] += dur
             pk[1] += 1
             pk[2] = cls
+            if cls in COMPUTE and flop_op is not None:
+                fo = self.ops[flop_op]
+                ps = self.per_shape[(cls, short(fo["name"]), json.dumps([d for d in fo["args"].get("Input Dims", []) if d]))]
+                ps[0] += dur
+                ps[1] += 1
+                if flop_op not in ps[4]:
+                    ps[4].add(flop_op)
+                    f = flops(fo)
+                    fp32 = (fo["args"].get("Input type") or [""])[0] == "float"
+                    ps[2] += f
+                    ps[3] += f / ((PEAK_TF32 if fp32 else PEAK_TFLOPS) * 1e12)
             if cls in COMPUTE:
                 if flop_op is not None and flop_op not in seen:
                     seen.add(flop_op)
@@ -363,7 +375,25 @@ class Trace:
                 work[cls] += op_bytes(self.ops[byte_op])
         return n, time, count, work, per_kernel
 
-    def markdown(self, title, calls=None, top=15, per_op_top=6):
+    def shape_markdown(self, n, top):
+        """The compute ops (convolutions, products, attention) grouped by op and input shapes, ranked by the time they
+        lose against the peak of their dtype (GPU time − FLOPs / peak): where the matrix units wait."""
+        rows = []
+        for (cls, op, dims), (t, c, f, ideal, ops) in self.per_shape.items():
+            rows.append((t - 1000.0 * ideal, cls, op, dims, t, c, f, ideal, len(ops)))
+        rows.sort(key=lambda r: -r[0])
+        lines = [f"Compute ops by input shapes, the {top} that lose the most time against the peak (ms per call):", "",
+                 "| class | op | input shapes | ops per call | kernels per call | ms per call | TFLOP/s | of peak | ms lost |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for lost, cls, op, dims, t, c, f, ideal, k in rows[:top]:
+            rate = f / (t / 1000.0) / 1e12 if t else 0.0
+            eff = 100 * 1000.0 * ideal / t if t else 0.0
+            lines.append(f"| {cls} | `{op}` | `{dims}` | {k / n:.1f} | {c / n:.1f} | {t / n:.3f} | {rate:.0f} | "
+                         f"{eff:.0f}% | {lost / n:.3f} |")
+        lines.append("")
+        return lines
+
+    def markdown(self, title, calls=None, top=15, per_op_top=6, shape_top=25):
         n, time, count, work, per_kernel = self.table(calls)
         busy = sum(time.values())
         lines = []
@@ -420,6 +450,7 @@ class Trace:
             for op, (t, c) in ops[:per_op_top]:
                 lines.append(f"| {cls} | `{op}` | {c / n:.0f} | {t / n:.3f} |")
         lines.append("")
+        lines += self.shape_markdown(n, shape_top)
         return "\n".join(lines)
 
 
@@ -736,6 +767,9 @@ def selftest():
             # the memory-bound classes by launching op: the nearest upsample's copy, the transpose inside cuDNN's op
             self.assertIn("| copies/transposes | `aten::upsample_nearest2d` | 1 | 0.008 |", md)
             self.assertIn("| copies/transposes | `aten::cudnn_convolution` | 1 | 0.020 |", md)
+            # compute ops by shapes, ranked by the time lost against the peak: the convolution first
+            conv = md.index("| convolutions | `cudnn_convolution` | `[[2, 320, 64, 64], [320, 320, 3, 3]]` | 1.0 | 1.0 | 0.300 |")
+            self.assertLess(conv, md.index("| matrix products | `addmm` | `[[960], [8192, 320], [320, 960]]` | 1.0 | 1.0 | 0.040 |"))
 
     suite = unittest.TestSuite([unittest.defaultTestLoader.loadTestsFromTestCase(c)
                                 for c in (ProfileTableTest, PhaseSummaryTest)])
