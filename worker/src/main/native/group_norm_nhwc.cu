@@ -1,4 +1,4 @@
-// GroupNorm (+ optional SiLU) for fp16 and float32 tensors in channels-last (NHWC) memory layout, for inference.
+// GroupNorm (+ optional SiLU) for fp16 tensors in channels-last (NHWC) memory layout, for inference.
 //
 // PyTorch's CUDA group_norm only reads NCHW: given a channels-last tensor it copies it to NCHW and
 // returns NCHW, which costs two transposes per norm and throws away what channels-last convolutions
@@ -24,10 +24,6 @@
 // the kernels give on the concatenation.
 // group_stats stays a launch of its own: folded into apply_norm, each of its blocks would add up all of its sample's
 // partials again (chunks * 2c floats, e.g. 86 chunks of 640 floats for 320 channels at 64x64 and batch 2).
-// Element types: the kernels are templates on T, __half (8 channels per 16-byte pack) or float (4 per pack: SDXL's VAE,
-// which decodes in float32), statistics in fp32/fp64 for both. The float32 instantiations read and write float32 (the
-// addend summed in fp32 as PyTorch's float32 adds sum it, nothing rounded to fp16); the fp16 ones are the code they
-// were before the template (a pack of 8 channels is "a pack of E channels" with E = 8).
 // No torch headers here: sd_native_ops.cc allocates the tensors and passes raw pointers and the
 // current stream.
 #include <cuda_fp16.h>
@@ -40,77 +36,60 @@
 namespace {
 
 constexpr int kMaxThreads = 512;   // threads of a channel_sums / apply_norm block
-constexpr int kMaxColumns = 2;     // pack columns per thread: C <= E * 512 * 2 (8192 fp16, 4096 float32)
+constexpr int kMaxColumns = 2;     // 8-channel columns per thread: C <= 8 * 512 * 2 = 8192
 constexpr int kStatsThreads = 256;
 
-// 16 bytes: 8 halves or 4 floats
 union Pack8 {
   uint4 u;
   __half2 h[4];
-  float f[4];
 };
 
-// Channels per 16-byte pack of T.
-template <typename T>
-__host__ __device__ constexpr int elems() {
-  return static_cast<int>(16 / sizeof(T));
-}
-
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(float v) { return v; }
-
 // The additive per-channel terms of the input: bias (c) and nbias (rows of c, row n at n * nbias_stride: stride c, or
-// 0 for one row shared by every sample), each of the input's type T or null.
-template <typename T>
+// 0 for one row shared by every sample), each fp16 or null.
 struct Addend {
-  const T* bias;
-  const T* nbias;
+  const __half* bias;
+  const __half* nbias;
   int64_t nbias_stride;
 };
 
 // The kernels' input: x (n, hw, c), or the channel concatenation of x (n, hw, c1) and x2 (n, hw, c - c1) read in
-// place (c1 and c - c1 multiples of E = elems<T>(), sd_group_norm_nhwc_two_supported: a 16-byte pack of E channels lies
-// in one of them). The kernels take x, x2 and c1 (x2 null and c1 unused for one tensor) and read sample n's pixel rows
-// through In::at(x, x2, c1, n, hw, c): pack(row, col, c8) the E channels [E col, E col + E) of pixel row `row` (one
-// 16-byte load; c8 = c / E, the packs of a row), first(ch) channel ch of pixel 0 (group_stats' pivots). One tensor:
-template <typename T>
+// place (c1 and c - c1 multiples of 8, sd_group_norm_nhwc_two_supported: a 16-byte pack of 8 channels lies in one of
+// them). The kernels take x, x2 and c1 (x2 null and c1 unused for one tensor) and read sample n's pixel rows through
+// In::at(x, x2, c1, n, hw, c): pack(row, col, c8) the 8 channels [8 col, 8 col + 8) of pixel row `row` (one 16-byte
+// load; c8 = c / 8), first(ch) channel ch of pixel 0 (group_stats' pivots). One tensor:
 struct OneInput {
-  using Elem = T;
-  const T* x;
-  __device__ __forceinline__ static OneInput at(const T* x, const T*, int, int n, int64_t hw, int c) {
+  const __half* x;
+  __device__ __forceinline__ static OneInput at(const __half* x, const __half*, int, int n, int64_t hw, int c) {
     return {x + static_cast<int64_t>(n) * hw * c};
   }
   template <typename R>
   __device__ __forceinline__ uint4 pack(R row, int col, int c8) const {
     return reinterpret_cast<const uint4*>(x)[row * c8 + col];
   }
-  __device__ __forceinline__ T first(int ch) const { return x[ch]; }
+  __device__ __forceinline__ __half first(int ch) const { return x[ch]; }
 };
 
 // Two tensors: channels [0, c1) from x1, [c1, c) from x2.
-template <typename T>
 struct TwoInputs {
-  using Elem = T;
-  const T* x1;
-  const T* x2;
+  const __half* x1;
+  const __half* x2;
   int c1;
-  __device__ __forceinline__ static TwoInputs at(const T* x1, const T* x2, int c1, int n, int64_t hw, int c) {
+  __device__ __forceinline__ static TwoInputs at(const __half* x1, const __half* x2, int c1, int n, int64_t hw, int c) {
     return {x1 + static_cast<int64_t>(n) * hw * c1, x2 + static_cast<int64_t>(n) * hw * (c - c1), c1};
   }
   template <typename R>
   __device__ __forceinline__ uint4 pack(R row, int col, int c8) const {
-    const int c1_8 = c1 / elems<T>();
+    const int c1_8 = c1 / 8;
     return col < c1_8 ? reinterpret_cast<const uint4*>(x1)[row * c1_8 + col]
                       : reinterpret_cast<const uint4*>(x2)[row * (c8 - c1_8) + (col - c1_8)];
   }
-  __device__ __forceinline__ T first(int ch) const { return ch < c1 ? x1[ch] : x2[ch - c1]; }
+  __device__ __forceinline__ __half first(int ch) const { return ch < c1 ? x1[ch] : x2[ch - c1]; }
 };
 
-// BIAS: x + b + t per channel as bias_add.cu computes it (fp32 sum in this order; fp16: rounded once to fp16), then as
-// float; otherwise x as float. b, t: the packs of the bias and nbias row at the same E channels (zeros for none).
-// f: E floats.
+// BIAS: x + b + t per channel as bias_add.cu computes it (fp32 sum in this order, rounded once to fp16), then as
+// float; otherwise x as float. b, t: the packs of the bias and nbias row at the same 8 channels (zeros for none).
 template <bool BIAS>
-__device__ __forceinline__ void unpack_add(const Pack8& p, const Pack8& b, const Pack8& t, float* f, __half) {
+__device__ __forceinline__ void unpack_add(const Pack8& p, const Pack8& b, const Pack8& t, float* f) {
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     float2 v = __half22float2(p.h[j]);
@@ -124,66 +103,23 @@ __device__ __forceinline__ void unpack_add(const Pack8& p, const Pack8& b, const
   }
 }
 
-template <bool BIAS>
-__device__ __forceinline__ void unpack_add(const Pack8& p, const Pack8& b, const Pack8& t, float* f, float) {
-#pragma unroll
-  for (int j = 0; j < 4; ++j) f[j] = BIAS ? p.f[j] + b.f[j] + t.f[j] : p.f[j];
-}
-
-// The pack written out for the E values f (as floats): y = f * a + b per channel (then SiLU), rounded to T (fp16: to
-// nearest).
-template <bool SILU>
-__device__ __forceinline__ uint4 norm_pack(const float* f, const float* a, const float* b, __half) {
-  Pack8 q;
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    float s = fmaf(f[2 * j], a[2 * j], b[2 * j]);
-    float t = fmaf(f[2 * j + 1], a[2 * j + 1], b[2 * j + 1]);
-    if (SILU) {
-      s = s / (1.f + __expf(-s));
-      t = t / (1.f + __expf(-t));
-    }
-    q.h[j] = __floats2half2_rn(s, t);
-  }
-  return q.u;
-}
-
-template <bool SILU>
-__device__ __forceinline__ uint4 norm_pack(const float* f, const float* a, const float* b, float) {
-  Pack8 q;
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    float s = fmaf(f[j], a[j], b[j]);
-    if (SILU) s = s / (1.f + __expf(-s));
-    q.f[j] = s;
-  }
-  return q.u;
-}
-
-// The packs of the bias and of sample n's nbias row at pack column col (zeros for a term that is null, or when !has: a
-// column the thread does not own).
-template <typename T>
-__device__ __forceinline__ void load_addend(const Addend<T>& add, int n, int col, bool has, Pack8& b, Pack8& t) {
+// The packs of the bias and of sample n's nbias row at 8-channel column col (zeros for a term that is null, or when
+// !has: a column the thread does not own).
+__device__ __forceinline__ void load_addend(const Addend& add, int n, int col, bool has, Pack8& b, Pack8& t) {
   b.u = has && add.bias != nullptr ? reinterpret_cast<const uint4*>(add.bias)[col] : make_uint4(0, 0, 0, 0);
   t.u = has && add.nbias != nullptr ? reinterpret_cast<const uint4*>(add.nbias + n * add.nbias_stride)[col]
                                     : make_uint4(0, 0, 0, 0);
 }
 
 // One channel's value at one pixel with the addend, as unpack_add<true> computes it (group_stats' pivots).
-__device__ __forceinline__ float value_add(__half x, const Addend<__half>& add, int n, int ch) {
+__device__ __forceinline__ float value_add(__half x, const Addend& add, int n, int ch) {
   const float b = add.bias != nullptr ? __half2float(add.bias[ch]) : 0.f;
   const float t = add.nbias != nullptr ? __half2float(add.nbias[n * add.nbias_stride + ch]) : 0.f;
   return __half2float(__float2half_rn(__half2float(x) + b + t));
 }
 
-__device__ __forceinline__ float value_add(float x, const Addend<float>& add, int n, int ch) {
-  const float b = add.bias != nullptr ? add.bias[ch] : 0.f;
-  const float t = add.nbias != nullptr ? add.nbias[n * add.nbias_stride + ch] : 0.f;
-  return x + b + t;
-}
-
-// Thread layout of channel_sums and apply_norm for C channels of T: `columns` pack columns (E channels each) per
-// thread, `tpr` threads per pixel row (thread t owns columns t, t + tpr, ...), `slots` rows side by side.
+// Thread layout of channel_sums and apply_norm for C channels: `columns` 8-channel columns per thread,
+// `tpr` threads per pixel row (thread t owns columns t, t + tpr, ...), `slots` rows side by side.
 struct Layout {
   int columns;
   int tpr;
@@ -191,9 +127,8 @@ struct Layout {
   int threads() const { return tpr * slots; }
 };
 
-template <typename T>
 Layout layout_for(int c) {
-  const int c8 = c / elems<T>();
+  const int c8 = c / 8;
   Layout l;
   l.columns = (c8 + kMaxThreads - 1) / kMaxThreads;
   l.tpr = (c8 + l.columns - 1) / l.columns;
@@ -229,16 +164,15 @@ __device__ __forceinline__ void load_rows(Pack8 (&v)[U][COLS], const In& rows, R
   }
 }
 
-template <int COLS, bool BIAS, typename In, typename T = typename In::Elem>
+template <int COLS, bool BIAS, typename In>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
-    channel_sums(const T* __restrict__ x, const T* __restrict__ x2, int c1, Addend<T> add,
+    channel_sums(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
                  float* __restrict__ partial, int64_t hw, int c, int64_t rows_per_block, int tpr) {
   constexpr int U = unroll<COLS, BIAS>();
-  constexpr int E = elems<T>();
-  __shared__ __align__(16) float sh[kMaxThreads * E * COLS];
+  __shared__ __align__(16) float sh[kMaxThreads * 8 * COLS];
   const int n = blockIdx.y;
   const int chunk = blockIdx.x;
-  const int c8 = c / E;
+  const int c8 = c / 8;
   const int lane = threadIdx.x % tpr;
   const int slot = threadIdx.x / tpr;
   const int slots = blockDim.x / tpr;
@@ -247,7 +181,7 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
   const Row<BIAS> row0 = static_cast<Row<BIAS>>(first);
   const Row<BIAS> row1 = static_cast<Row<BIAS>>(first + rows_per_block < hw ? first + rows_per_block : hw);
 
-  float pivot[COLS][E], s1[COLS][E], s2[COLS][E];
+  float pivot[COLS][8], s1[COLS][8], s2[COLS][8];
   bool has[COLS];
   Pack8 xb[COLS], xt[COLS];  // the addend's bias and nbias packs (BIAS)
 #pragma unroll
@@ -256,9 +190,9 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
     if (BIAS) load_addend(add, n, lane + k * tpr, has[k], xb[k], xt[k]);
     Pack8 p;
     p.u = has[k] ? sample.pack(Row<BIAS>(0), lane + k * tpr, c8) : make_uint4(0, 0, 0, 0);  // pixel 0 of the sample
-    unpack_add<BIAS>(p, xb[k], xt[k], pivot[k], T());
+    unpack_add<BIAS>(p, xb[k], xt[k], pivot[k]);
 #pragma unroll
-    for (int j = 0; j < E; ++j) s1[k][j] = s2[k][j] = 0.f;
+    for (int j = 0; j < 8; ++j) s1[k][j] = s2[k][j] = 0.f;
   }
   // a column a thread does not own reads zeros (and a zero addend) against a zero pivot: it adds nothing
   for (Row<BIAS> row = row0 + slot; row < row1; row += U * slots) {
@@ -269,10 +203,10 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
       if (row + static_cast<Row<BIAS>>(u) * slots >= row1) break;
 #pragma unroll
       for (int k = 0; k < COLS; ++k) {
-        float f[E];
-        unpack_add<BIAS>(v[u][k], xb[k], xt[k], f, T());
+        float f[8];
+        unpack_add<BIAS>(v[u][k], xb[k], xt[k], f);
 #pragma unroll
-        for (int j = 0; j < E; ++j) {
+        for (int j = 0; j < 8; ++j) {
           const float a = f[j] - pivot[k][j];
           s1[k][j] += a;
           s2[k][j] = fmaf(a, a, s2[k][j]);
@@ -287,12 +221,10 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
 #pragma unroll
     for (int k = 0; k < COLS; ++k) {
       if (!has[k]) continue;
-      float* dst = sh + slot * c + (lane + k * tpr) * E;
+      float* dst = sh + slot * c + (lane + k * tpr) * 8;
       const float* src = pass == 0 ? s1[k] : s2[k];
-#pragma unroll
-      for (int q = 0; q < E / 4; ++q) {
-        reinterpret_cast<float4*>(dst)[q] = make_float4(src[4 * q], src[4 * q + 1], src[4 * q + 2], src[4 * q + 3]);
-      }
+      reinterpret_cast<float4*>(dst)[0] = make_float4(src[0], src[1], src[2], src[3]);
+      reinterpret_cast<float4*>(dst)[1] = make_float4(src[4], src[5], src[6], src[7]);
     }
     __syncthreads();
     for (int ch = threadIdx.x; ch < c; ch += blockDim.x) {
@@ -321,11 +253,11 @@ __device__ __forceinline__ double block_sum(double v, double* sh) {
 //   sum over the group of (x - mean)^2 = sum over channels of s2 - 2 (mean - p) s1 + hw (mean - p)^2
 // expanded into five sums over (chunk, channel) and channel. With an addend (bias or nbias not null) the pivots are
 // pixel 0's values with it, as channel_sums<COLS, true> took them.
-template <typename In, typename T = typename In::Elem>
+template <typename In>
 __global__ void __launch_bounds__(kStatsThreads)
-    group_stats(const T* __restrict__ x, const T* __restrict__ x2, int c1, Addend<T> add,
-                const float* __restrict__ partial, int chunks, const T* __restrict__ gamma, const T* __restrict__ beta,
-                float* __restrict__ ab, int64_t hw, int c, int groups, float eps) {
+    group_stats(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
+                const float* __restrict__ partial, int chunks, const __half* __restrict__ gamma, const __half* __restrict__ beta, float* __restrict__ ab, int64_t hw,
+                int c, int groups, float eps) {
   __shared__ double sh[kStatsThreads / 32];
   const int g = blockIdx.x;
   const int n = blockIdx.y;
@@ -342,12 +274,12 @@ __global__ void __launch_bounds__(kStatsThreads)
     const double a = part[static_cast<int64_t>(k) * 2 * c + ch];
     s1 += a;
     s2 += part[static_cast<int64_t>(k) * 2 * c + c + ch];
-    const float p = biased ? value_add(first.first(ch), add, n, ch) : to_float(first.first(ch));
+    const float p = biased ? value_add(first.first(ch), add, n, ch) : __half2float(first.first(ch));
     ps1 += static_cast<double>(p) * a;
   }
   for (int j = threadIdx.x; j < d; j += blockDim.x) {
     const int ch = ch0 + j;
-    const double p = biased ? value_add(first.first(ch), add, n, ch) : to_float(first.first(ch));
+    const double p = biased ? value_add(first.first(ch), add, n, ch) : __half2float(first.first(ch));
     p1 += p;
     p2 += p * p;
   }
@@ -364,32 +296,31 @@ __global__ void __launch_bounds__(kStatsThreads)
   float* a_out = ab + static_cast<int64_t>(n) * 2 * c;
   for (int j = threadIdx.x; j < d; j += blockDim.x) {
     const int ch = ch0 + j;
-    const double a = gamma != nullptr ? rstd * to_float(gamma[ch]) : rstd;
-    const double b = (beta != nullptr ? to_float(beta[ch]) : 0.0) - mean * a;
+    const double a = gamma != nullptr ? rstd * __half2float(gamma[ch]) : rstd;
+    const double b = (beta != nullptr ? __half2float(beta[ch]) : 0.0) - mean * a;
     a_out[ch] = static_cast<float>(a);
     a_out[c + ch] = static_cast<float>(b);
   }
 }
 
-template <int COLS, bool SILU, bool BIAS, typename In, typename T = typename In::Elem>
+template <int COLS, bool SILU, bool BIAS, typename In>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
-    apply_norm(const T* __restrict__ x, const T* __restrict__ x2, int c1, Addend<T> add, T* __restrict__ y,
+    apply_norm(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add, __half* __restrict__ y,
                const float* __restrict__ ab, int64_t hw, int c, int64_t rows_per_block, int tpr) {
   constexpr int U = unroll<COLS, BIAS>();
-  constexpr int E = elems<T>();
   const int n = blockIdx.y;
-  const int c8 = c / E;
+  const int c8 = c / 8;
   const int lane = threadIdx.x % tpr;
   const int slot = threadIdx.x / tpr;
   const int slots = blockDim.x / tpr;
   const In in = In::at(x, x2, c1, n, hw, c);
-  uint4* out = reinterpret_cast<uint4*>(y) + static_cast<int64_t>(n) * hw * c8;  // in packs of E
+  uint4* out = reinterpret_cast<uint4*>(y) + static_cast<int64_t>(n) * hw * c8;  // in packs of 8
   // (in this form ptxas fits apply_norm<1, true, true> in 64 registers for sm_80 to sm_90 without spilling)
   const Row<BIAS> row0 = static_cast<Row<BIAS>>(blockIdx.x * rows_per_block);
   const Row<BIAS> row1 = static_cast<Row<BIAS>>(
       blockIdx.x * rows_per_block + rows_per_block < hw ? blockIdx.x * rows_per_block + rows_per_block : hw);
 
-  float a[COLS][E], b[COLS][E];
+  float a[COLS][8], b[COLS][8];
   bool has[COLS];
   Pack8 xb[COLS], xt[COLS];  // the addend's bias and nbias packs (BIAS)
   const float* fold = ab + static_cast<int64_t>(n) * 2 * c;
@@ -399,9 +330,9 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
     has[k] = col < c8;
     if (BIAS) load_addend(add, n, col, has[k], xb[k], xt[k]);
 #pragma unroll
-    for (int j = 0; j < E; ++j) {
-      a[k][j] = has[k] ? fold[col * E + j] : 0.f;
-      b[k][j] = has[k] ? fold[c + col * E + j] : 0.f;
+    for (int j = 0; j < 8; ++j) {
+      a[k][j] = has[k] ? fold[col * 8 + j] : 0.f;
+      b[k][j] = has[k] ? fold[c + col * 8 + j] : 0.f;
     }
   }
   for (Row<BIAS> row = row0 + slot; row < row1; row += U * slots) {
@@ -413,9 +344,20 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
 #pragma unroll
       for (int k = 0; k < COLS; ++k) {
         if (r >= row1 || !has[k]) continue;
-        float f[E];
-        unpack_add<BIAS>(v[u][k], xb[k], xt[k], f, T());
-        out[r * c8 + lane + k * tpr] = norm_pack<SILU>(f, a[k], b[k], T());
+        float f[8];
+        unpack_add<BIAS>(v[u][k], xb[k], xt[k], f);
+        Pack8 q;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          float s = fmaf(f[2 * j], a[k][2 * j], b[k][2 * j]);
+          float t = fmaf(f[2 * j + 1], a[k][2 * j + 1], b[k][2 * j + 1]);
+          if (SILU) {
+            s = s / (1.f + __expf(-s));
+            t = t / (1.f + __expf(-t));
+          }
+          q.h[j] = __floats2half2_rn(s, t);
+        }
+        out[r * c8 + lane + k * tpr] = q.u;
       }
     }
   }
@@ -434,39 +376,30 @@ int resident_blocks(Kernel kernel, int threads, std::atomic<int>* cache) {
 }
 
 // The input as the launches pass it to the kernels (x, x2, c1: OneInput / TwoInputs).
-template <typename T>
 struct Source {
-  const T* x;
-  const T* x2;  // null for OneInput
-  int c1;       // TwoInputs: x's channels
+  const __half* x;
+  const __half* x2;  // null for OneInput
+  int c1;            // TwoInputs: x's channels
 };
 
 // The kernels' variants by input: one tensor, one tensor with an addend, two tensors (no addend).
 template <bool BIAS, typename In>
 constexpr int variant() {
-  return std::is_same<In, TwoInputs<typename In::Elem>>::value ? 2 : BIAS ? 1 : 0;
+  return std::is_same<In, TwoInputs>::value ? 2 : BIAS ? 1 : 0;
 }
 
-// The element types' index in the occupancy caches: fp16 0, float32 1.
-template <typename T>
-constexpr int type_index() {
-  return std::is_same<T, float>::value ? 1 : 0;
-}
-
-std::atomic<int> sums_cache[2][2][kMaxColumns + 1][kMaxThreads / 32 + 1];
-std::atomic<int> apply_cache[2][3][kMaxColumns + 1][2][kMaxThreads / 32 + 1];
+std::atomic<int> sums_cache[2][kMaxColumns + 1][kMaxThreads / 32 + 1];
+std::atomic<int> apply_cache[3][kMaxColumns + 1][2][kMaxThreads / 32 + 1];
 
 // (Two inputs split their rows by the one-input kernel's occupancy too: sum_chunks decides how each channel's sum is
 // added up, so the same split gives the same fp32 partials, bit for bit, as on the concatenation.)
-template <typename T>
 int sums_resident(const Layout& l, bool biased) {
-  auto& cache = sums_cache[type_index<T>()];
   if (biased) {
-    return l.columns == 1 ? resident_blocks(channel_sums<1, true, OneInput<T>>, l.threads(), cache[1][1])
-                          : resident_blocks(channel_sums<2, true, OneInput<T>>, l.threads(), cache[1][2]);
+    return l.columns == 1 ? resident_blocks(channel_sums<1, true, OneInput>, l.threads(), sums_cache[1][1])
+                          : resident_blocks(channel_sums<2, true, OneInput>, l.threads(), sums_cache[1][2]);
   }
-  return l.columns == 1 ? resident_blocks(channel_sums<1, false, OneInput<T>>, l.threads(), cache[0][1])
-                        : resident_blocks(channel_sums<2, false, OneInput<T>>, l.threads(), cache[0][2]);
+  return l.columns == 1 ? resident_blocks(channel_sums<1, false, OneInput>, l.threads(), sums_cache[0][1])
+                        : resident_blocks(channel_sums<2, false, OneInput>, l.threads(), sums_cache[0][2]);
 }
 
 // Pixel chunks per sample (blocks along x): about one wave of `resident` blocks per SM over all samples, at
@@ -481,28 +414,26 @@ int64_t chunks_for(int n, int64_t hw, int resident, int sm_count, int64_t min_ro
 }
 
 // channel_sums' chunks: at least 4 rows per slot and 16 per block (a partial is 2C floats against the 2C
-// bytes of an fp16 row, 4C of a float32 one: 16 rows keep the partials at most 1/4 of the input, far less for large
-// tensors).
+// bytes of a row: 16 rows keep the partials at most 1/4 of the input, far less for large tensors).
 // (The biased kernels may hold more registers, hence their own occupancy: `biased` must be the same here as at launch.)
-template <typename T>
 int64_t sum_chunks(int n, int64_t hw, int c, bool biased, int sm_count, int64_t* rows_per_block) {
-  const Layout l = layout_for<T>(c);
+  const Layout l = layout_for(c);
   const int64_t min_rows = 4LL * l.slots > 16 ? 4LL * l.slots : 16;
-  return chunks_for(n, hw, sums_resident<T>(l, biased), sm_count, min_rows, rows_per_block);
+  return chunks_for(n, hw, sums_resident(l, biased), sm_count, min_rows, rows_per_block);
 }
 
-template <int COLS, bool BIAS, typename In, typename T = typename In::Elem>
-void launch_sums(const Layout& l, const dim3& grid, const Source<T>& x, const Addend<T>& add, float* partial,
-                 int64_t hw, int c, int64_t rows_per_block, cudaStream_t stream) {
+template <int COLS, bool BIAS, typename In>
+void launch_sums(const Layout& l, const dim3& grid, const Source& x, const Addend& add, float* partial, int64_t hw,
+                 int c, int64_t rows_per_block, cudaStream_t stream) {
   channel_sums<COLS, BIAS, In><<<grid, l.threads(), 0, stream>>>(x.x, x.x2, x.c1, add, partial, hw, c, rows_per_block,
                                                                  l.tpr);
 }
 
-template <int COLS, bool SILU, bool BIAS, typename In, typename T = typename In::Elem>
-void launch_apply(const Layout& l, const Source<T>& x, const Addend<T>& add, T* y, const float* ab, int n, int64_t hw,
-                  int c, int sm_count, cudaStream_t stream) {
+template <int COLS, bool SILU, bool BIAS, typename In>
+void launch_apply(const Layout& l, const Source& x, const Addend& add, __half* y, const float* ab, int n, int64_t hw, int c,
+                  int sm_count, cudaStream_t stream) {
   const int resident = resident_blocks(apply_norm<COLS, SILU, BIAS, In>, l.threads(),
-                                       apply_cache[type_index<T>()][variant<BIAS, In>()][COLS][SILU ? 1 : 0]);
+                                       apply_cache[variant<BIAS, In>()][COLS][SILU ? 1 : 0]);
   int64_t rows_per_block = 0;
   const int64_t chunks = chunks_for(n, hw, resident, sm_count, static_cast<int64_t>(unroll<COLS, BIAS>()) * l.slots,
                                     &rows_per_block);
@@ -510,20 +441,20 @@ void launch_apply(const Layout& l, const Source<T>& x, const Addend<T>& add, T* 
       x.x, x.x2, x.c1, add, y, ab, hw, c, rows_per_block, l.tpr);
 }
 
-template <int COLS, bool BIAS, typename In, typename T = typename In::Elem>
-void dispatch_apply(bool silu, const Layout& l, const Source<T>& x, const Addend<T>& add, T* y, const float* ab, int n,
+template <int COLS, bool BIAS, typename In>
+void dispatch_apply(bool silu, const Layout& l, const Source& x, const Addend& add, __half* y, const float* ab, int n,
                     int64_t hw, int c, int sm_count, cudaStream_t stream) {
   silu ? launch_apply<COLS, true, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream)
        : launch_apply<COLS, false, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream);
 }
 
 // The three launches on input x (c channels) + add; a two-tensor input has no addend (BIAS false).
-template <bool BIAS, typename In, typename T = typename In::Elem>
-void group_norm(const Source<T>& x, const Addend<T>& add, T* y, const T* gamma, const T* beta, float* work, int n,
+template <bool BIAS, typename In>
+void group_norm(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, float* work, int n,
                 int64_t hw, int c, int groups, float eps, bool silu, int sm_count, cudaStream_t stream) {
-  const Layout l = layout_for<T>(c);
+  const Layout l = layout_for(c);
   int64_t rows_per_block = 0;
-  const int64_t chunks = sum_chunks<T>(n, hw, c, BIAS, sm_count, &rows_per_block);
+  const int64_t chunks = sum_chunks(n, hw, c, BIAS, sm_count, &rows_per_block);
   float* partial = work;
   float* ab = work + static_cast<int64_t>(n) * chunks * 2 * c;
   const dim3 grid(static_cast<unsigned>(chunks), n);
@@ -535,88 +466,63 @@ void group_norm(const Source<T>& x, const Addend<T>& add, T* y, const T* gamma, 
                  : dispatch_apply<2, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream);
 }
 
-template <typename T>
-void one_input(const void* x, void* y, const void* gamma, const void* beta, const void* bias, const void* nbias,
-               int nbias_rows, float* work, int n, int64_t hw, int c, int groups, float eps, bool silu, int sm_count,
-               cudaStream_t stream) {
-  const Source<T> in{static_cast<const T*>(x), nullptr, 0};
-  const Addend<T> add{static_cast<const T*>(bias), static_cast<const T*>(nbias),
-                      nbias_rows == 1 ? 0 : static_cast<int64_t>(c)};
-  auto* yt = static_cast<T*>(y);
-  const auto* g = static_cast<const T*>(gamma);
-  const auto* b = static_cast<const T*>(beta);
-  if (bias != nullptr || nbias != nullptr) {
-    group_norm<true, OneInput<T>>(in, add, yt, g, b, work, n, hw, c, groups, eps, silu, sm_count, stream);
-  } else {
-    group_norm<false, OneInput<T>>(in, add, yt, g, b, work, n, hw, c, groups, eps, silu, sm_count, stream);
-  }
-}
-
-template <typename T>
-void two_inputs(const void* x1, const void* x2, void* y, const void* gamma, const void* beta, float* work, int n,
-                int64_t hw, int c1, int c2, int groups, float eps, bool silu, int sm_count, cudaStream_t stream) {
-  const Source<T> in{static_cast<const T*>(x1), static_cast<const T*>(x2), c1};
-  group_norm<false, TwoInputs<T>>(in, Addend<T>{nullptr, nullptr, 0}, static_cast<T*>(y),
-                                  static_cast<const T*>(gamma), static_cast<const T*>(beta), work, n, hw, c1 + c2,
-                                  groups, eps, silu, sm_count, stream);
-}
-
 }  // namespace
 
-// fp32: every tensor of the call (x or x1 and x2, y, gamma, beta, bias, nbias) is float32; otherwise all fp16. E below is
-// the channels of a 16-byte pack: 8 fp16, 4 float32.
-
 // Whether the kernels handle this shape (otherwise the caller falls back to PyTorch's group_norm).
-extern "C" bool sd_group_norm_nhwc_supported(int c, int groups, bool fp32) {
-  const int e = fp32 ? elems<float>() : elems<__half>();
-  return groups > 0 && c % e == 0 && c % groups == 0 && c / e <= kMaxThreads * kMaxColumns;
+extern "C" bool sd_group_norm_nhwc_supported(int c, int groups) {
+  return groups > 0 && c % 8 == 0 && c % groups == 0 && c / 8 <= kMaxThreads * kMaxColumns;
 }
 
 // Whether the kernels read the channel concatenation of c1 and c2 channels in place (sd_group_norm_nhwc_two): both
-// multiples of E (a 16-byte pack of E channels lies in one tensor) and the concatenation supported.
-extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups, bool fp32) {
-  const int e = fp32 ? elems<float>() : elems<__half>();
-  return c1 > 0 && c2 > 0 && c1 % e == 0 && c2 % e == 0 && sd_group_norm_nhwc_supported(c1 + c2, groups, fp32);
+// multiples of 8 (a 16-byte pack of 8 channels lies in one tensor) and the concatenation supported.
+extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups) {
+  return c1 > 0 && c2 > 0 && c1 % 8 == 0 && c2 % 8 == 0 && sd_group_norm_nhwc_supported(c1 + c2, groups);
 }
 
 // Whether the kernels with an addend (bias or nbias) handle hw pixels of c channels: their row indices are 32-bit.
-extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c, bool fp32) {
-  const int e = fp32 ? elems<float>() : elems<__half>();
-  return hw * (c / e) < (1LL << 31) - 4LL * kMaxThreads;  // a thread's last row + U * slots stays below 2^31
+extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c) {
+  return hw * (c / 8) < (1LL << 31) - 4LL * kMaxThreads;  // a thread's last row + U * slots stays below 2^31
 }
 
 // Floats of the work buffer sd_group_norm_nhwc needs for (n, hw, c) with (biased) or without an addend (bias or nbias
 // not null): the channel_sums partials (n * chunks * 2c) and the folded a, b (n * 2c). It need not be zeroed.
 // sd_group_norm_nhwc_two takes that of (n, hw, c1 + c2) without an addend.
-extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool biased, bool fp32, int sm_count) {
+extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool biased, int sm_count) {
   int64_t rows_per_block = 0;
-  const int64_t chunks = fp32 ? sum_chunks<float>(n, hw, c, biased, sm_count, &rows_per_block)
-                              : sum_chunks<__half>(n, hw, c, biased, sm_count, &rows_per_block);
+  const int64_t chunks = sum_chunks(n, hw, c, biased, sm_count, &rows_per_block);
   return static_cast<int64_t>(n) * (chunks + 1) * 2 * c;
 }
 
-// GroupNorm (+ SiLU) of x + bias + nbias. x, y: (n, hw, c) fp16 (float32 with fp32), 16-byte aligned; gamma, beta: (c)
-// of that type or null; bias: (c) or null; nbias: (n, c), or (1, c) with nbias_rows = 1 (the same for every sample),
-// or null, of that type (bias and nbias contiguous and 16-byte aligned; with either,
-// sd_group_norm_nhwc_biased_supported); work: sd_group_norm_nhwc_work_floats floats, biased = (bias or nbias not null).
-// fp16: x + bias + nbias summed in fp32 and rounded to fp16 (bias_add's values); float32: summed in fp32. Returns a
-// CUDA error code (0 = success).
+// GroupNorm (+ SiLU) of x + bias + nbias. x, y: (n, hw, c) fp16, 16-byte aligned; gamma, beta: (c) fp16 or null;
+// bias: (c) fp16 or null; nbias: (n, c), or (1, c) with nbias_rows = 1 (the same for every sample), fp16, or null
+// (bias and nbias contiguous and 16-byte aligned; with either, sd_group_norm_nhwc_biased_supported); work: sd_group_norm_nhwc_work_floats floats, biased = (bias or
+// nbias not null). Returns a CUDA error code (0 = success).
 extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, const void* bias,
                                   const void* nbias, int nbias_rows, float* work, int n, int64_t hw, int c, int groups,
-                                  float eps, bool silu, bool fp32, int sm_count, cudaStream_t stream) {
-  (fp32 ? one_input<float> : one_input<__half>)(x, y, gamma, beta, bias, nbias, nbias_rows, work, n, hw, c, groups,
-                                                  eps, silu, sm_count, stream);
+                                  float eps, bool silu, int sm_count, cudaStream_t stream) {
+  const Source in{static_cast<const __half*>(x), nullptr, 0};
+  const Addend add{static_cast<const __half*>(bias), static_cast<const __half*>(nbias),
+                   nbias_rows == 1 ? 0 : static_cast<int64_t>(c)};
+  auto* yh = static_cast<__half*>(y);
+  const auto* g = static_cast<const __half*>(gamma);
+  const auto* b = static_cast<const __half*>(beta);
+  if (bias != nullptr || nbias != nullptr) {
+    group_norm<true, OneInput>(in, add, yh, g, b, work, n, hw, c, groups, eps, silu, sm_count, stream);
+  } else {
+    group_norm<false, OneInput>(in, add, yh, g, b, work, n, hw, c, groups, eps, silu, sm_count, stream);
+  }
   return static_cast<int>(cudaGetLastError());
 }
 
 // GroupNorm (+ SiLU) of the channel concatenation of x1 (n, hw, c1) and x2 (n, hw, c2), read in place: y (n, hw,
-// c1 + c2) is bit for bit sd_group_norm_nhwc's on the concatenation. x1, x2, y fp16 (float32 with fp32), 16-byte
-// aligned; sd_group_norm_nhwc_two_supported(c1, c2, groups, fp32); gamma, beta: (c1 + c2) of that type or null; work:
-// sd_group_norm_nhwc_work_floats(n, hw, c1 + c2, false, fp32) floats. Returns a CUDA error code (0 = success).
+// c1 + c2) is bit for bit sd_group_norm_nhwc's on the concatenation. x1, x2, y fp16, 16-byte aligned;
+// sd_group_norm_nhwc_two_supported(c1, c2, groups); gamma, beta: (c1 + c2) fp16 or null; work:
+// sd_group_norm_nhwc_work_floats(n, hw, c1 + c2, false) floats. Returns a CUDA error code (0 = success).
 extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, const void* gamma, const void* beta,
                                       float* work, int n, int64_t hw, int c1, int c2, int groups, float eps, bool silu,
-                                      bool fp32, int sm_count, cudaStream_t stream) {
-  (fp32 ? two_inputs<float> : two_inputs<__half>)(x1, x2, y, gamma, beta, work, n, hw, c1, c2, groups, eps, silu,
-                                                    sm_count, stream);
+                                      int sm_count, cudaStream_t stream) {
+  const Source in{static_cast<const __half*>(x1), static_cast<const __half*>(x2), c1};
+  group_norm<false, TwoInputs>(in, Addend{nullptr, nullptr, 0}, static_cast<__half*>(y), static_cast<const __half*>(gamma),
+                    static_cast<const __half*>(beta), work, n, hw, c1 + c2, groups, eps, silu, sm_count, stream);
   return static_cast<int>(cudaGetLastError());
 }

@@ -40,22 +40,22 @@
 extern "C" bool sd_geglu_supported(int inner);
 extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int sm_count, cudaStream_t stream);
 
-// bias_add.cu (fp32: float32 tensors, else fp16)
-extern "C" bool sd_bias_add_supported(int64_t hw, int64_t c, bool fp32);
+// bias_add.cu
+extern "C" bool sd_bias_add_supported(int64_t hw, int64_t c);
 extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, int nbias_rows, const void* residual, int n,
-                           int64_t hw, int c, bool fp32, int sm_count, cudaStream_t stream);
+                           int64_t hw, int c, int sm_count, cudaStream_t stream);
 
-// group_norm_nhwc.cu (fp32: float32 tensors, else fp16)
-extern "C" bool sd_group_norm_nhwc_supported(int c, int groups, bool fp32);
-extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c, bool fp32);
-extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool biased, bool fp32, int sm_count);
+// group_norm_nhwc.cu
+extern "C" bool sd_group_norm_nhwc_supported(int c, int groups);
+extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c);
+extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool biased, int sm_count);
 extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, const void* bias,
                                   const void* nbias, int nbias_rows, float* work, int n, int64_t hw, int c, int groups,
-                                  float eps, bool silu, bool fp32, int sm_count, cudaStream_t stream);
-extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups, bool fp32);
+                                  float eps, bool silu, int sm_count, cudaStream_t stream);
+extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups);
 extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, const void* gamma, const void* beta,
                                       float* work, int n, int64_t hw, int c1, int c2, int groups, float eps, bool silu,
-                                      bool fp32, int sm_count, cudaStream_t stream);
+                                      int sm_count, cudaStream_t stream);
 
 // layer_norm.cu
 extern "C" bool sd_layer_norm_supported(int c);
@@ -150,31 +150,21 @@ bool launched(int err, std::atomic<bool>& unusable, const char* what) {
   return false;
 }
 
-// Absent, or a contiguous CUDA vector of c elements of the given type.
-bool typed_vector(const std::optional<at::Tensor>& t, int64_t c, at::ScalarType type) {
-  return !t || (t->is_cuda() && t->scalar_type() == type && t->is_contiguous() && t->numel() == c);
+// Absent, or a contiguous fp16 CUDA vector of c elements.
+bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
+  return !t || (t->is_cuda() && t->scalar_type() == at::kHalf && t->is_contiguous() && t->numel() == c);
 }
-
-bool half_vector(const std::optional<at::Tensor>& t, int64_t c) { return typed_vector(t, c, at::kHalf); }
-
-// Whether our NHWC GroupNorm and bias kernels have an instantiation for this type: fp16, or float32 (SDXL's VAE).
-bool nhwc_kernel_type(at::ScalarType type) { return type == at::kHalf || type == at::kFloat; }
-
-// Calls of our NHWC GroupNorm kernels on one tensor ([0]: sd_group_norm_nhwc), our bias kernel ([1]: sd_bias_add) and
-// our GroupNorm kernels on two parts ([2]: sd_group_norm_nhwc_two) that launched, counted on the host: KernelSelfCheck
-// tells from them whether a case took our kernels or PyTorch's fallback.
-std::atomic<int64_t> nhwc_kernel_calls[3] = {{0}, {0}, {0}};
 
 bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
 
-// Whether a per-sample bias (a time embedding) fits our kernels for n samples of c channels of the given type: (n, c),
-// or (1, c) for all samples, contiguous, 16-byte aligned (bias_add.cu, group_norm_nhwc.cu).
-bool nbias_fits(const at::Tensor& nbias, int64_t n, int64_t c, at::ScalarType type) {
-  return nbias.is_cuda() && nbias.scalar_type() == type && nbias.is_contiguous() && nbias.dim() == 2 &&
+// Whether a per-sample bias (a time embedding) fits our kernels for n samples of c channels: fp16 (n, c), or (1, c)
+// for all samples, contiguous, 16-byte aligned (bias_add.cu, group_norm_nhwc.cu).
+bool nbias_fits(const at::Tensor& nbias, int64_t n, int64_t c) {
+  return nbias.is_cuda() && nbias.scalar_type() == at::kHalf && nbias.is_contiguous() && nbias.dim() == 2 &&
          (nbias.size(0) == n || nbias.size(0) == 1) && nbias.size(1) == c && aligned16(nbias);
 }
 
-// GroupNorm (+ SiLU): our NHWC kernels for fp16 and float32 channels-last CUDA tensors (the output stays
+// GroupNorm (+ SiLU): our NHWC kernels for fp16 channels-last CUDA tensors (the output stays
 // channels-last), PyTorch's group_norm (NCHW) for everything else.
 // GroupNorm of a contiguous (NCHW) float32 CUDA tensor with its statistics from at::var_mean over (N·G, C/G·H·W)
 // rows, whose reduction spreads each group over many blocks, then y = x·a + b per (sample, channel) in one pass
@@ -201,40 +191,34 @@ at::Tensor group_norm_split(const at::Tensor& x, int64_t groups, const std::opti
 std::atomic<bool> group_norm_unusable{false};  // NHWC kernels not built for this GPU: PyTorch's path from then on
 
 // Our NHWC GroupNorm (+ SiLU) kernels on x + bias (C) + nbias (B or 1, C) (each optional: added in the kernels'
-// registers, group_norm_nhwc.cu), for an fp16 or float32 channels-last CUDA x with gamma, beta, bias and nbias of x's
-// type (the output stays channels-last, in x's type); an undefined tensor where they do not apply (the caller takes
-// PyTorch's path).
+// registers, group_norm_nhwc.cu), for an fp16 channels-last CUDA x (the output stays channels-last); an undefined
+// tensor where they do not apply (the caller takes PyTorch's path).
 at::Tensor nhwc_group_norm(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
                            const std::optional<at::Tensor>& beta, double eps, bool silu,
                            const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias) {
-  const at::ScalarType type = x.scalar_type();
-  const bool fp32 = type == at::kFloat;
-  if (group_norm_unusable.load() || !x.is_cuda() || x.dim() != 4 || !nhwc_kernel_type(type) ||
-      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !typed_vector(gamma, x.size(1), type) ||
-      !typed_vector(beta, x.size(1), type) ||
-      !sd_group_norm_nhwc_supported(static_cast<int>(x.size(1)), static_cast<int>(groups), fp32) || !aligned16(x)) {
+  if (group_norm_unusable.load() || !x.is_cuda() || x.dim() != 4 || x.scalar_type() != at::kHalf ||
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !half_vector(gamma, x.size(1)) ||
+      !half_vector(beta, x.size(1)) ||
+      !sd_group_norm_nhwc_supported(static_cast<int>(x.size(1)), static_cast<int>(groups)) || !aligned16(x)) {
     return {};
   }
   const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
   const bool biased = bias || nbias;
-  if ((bias && !(typed_vector(bias, c, type) && aligned16(*bias))) || (nbias && !nbias_fits(*nbias, n, c, type)) ||
-      (biased && !sd_group_norm_nhwc_biased_supported(hw, static_cast<int>(c), fp32))) {
+  if ((bias && !(half_vector(bias, c) && aligned16(*bias))) || (nbias && !nbias_fits(*nbias, n, c)) ||
+      (biased && !sd_group_norm_nhwc_biased_supported(hw, static_cast<int>(c)))) {
     return {};
   }
   auto y = at::empty_like(x, at::MemoryFormat::ChannelsLast);
   auto work = at::empty(
-      {sd_group_norm_nhwc_work_floats(static_cast<int>(n), hw, static_cast<int>(c), biased, fp32, sm_count())},
+      {sd_group_norm_nhwc_work_floats(static_cast<int>(n), hw, static_cast<int>(c), biased, sm_count())},
       x.options().dtype(at::kFloat));
   int err = sd_group_norm_nhwc(x.data_ptr(), y.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
                                beta ? beta->data_ptr() : nullptr, bias ? bias->data_ptr() : nullptr,
                                nbias ? nbias->data_ptr() : nullptr, nbias ? static_cast<int>(nbias->size(0)) : 0,
                                work.data_ptr<float>(), static_cast<int>(n), hw, static_cast<int>(c),
-                               static_cast<int>(groups), static_cast<float>(eps), silu, fp32, sm_count(),
+                               static_cast<int>(groups), static_cast<float>(eps), silu, sm_count(),
                                c10::cuda::getCurrentCUDAStream());
-  if (launched(err, group_norm_unusable, "NHWC group norm")) {
-    nhwc_kernel_calls[0].fetch_add(1);
-    return y;
-  }
+  if (launched(err, group_norm_unusable, "NHWC group norm")) return y;
   return {};
 }
 
@@ -306,8 +290,7 @@ std::pair<at::Tensor, at::Tensor> layer_norm(const at::Tensor& x, const std::opt
 }
 
 // y += bias (C) + nbias (B or 1, C) + residual (B, C, H, W), in place, each term optional: our one-pass kernel
-// (bias_add.cu) for fp16 or float32 channels-last CUDA tensors (every term of y's type), PyTorch's broadcasting add_ per
-// term otherwise.
+// (bias_add.cu) for fp16 channels-last CUDA tensors, PyTorch's broadcasting add_ per term otherwise.
 std::atomic<bool> bias_kernel_on{true};
 
 at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias,
@@ -318,23 +301,18 @@ at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const s
   static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
   const bool four_d = y.dim() == 4;
   const int64_t n = four_d ? y.size(0) : 0, c = four_d ? y.size(1) : 0, hw = four_d ? y.size(2) * y.size(3) : 0;
-  const at::ScalarType type = y.scalar_type();
-  const bool fp32 = type == at::kFloat;
-  if (bias_kernel_on.load() && !unusable.load() && four_d && y.is_cuda() && nhwc_kernel_type(type) &&
-      y.is_contiguous(at::MemoryFormat::ChannelsLast) && aligned16(y) && sd_bias_add_supported(hw, c, fp32) &&
-      (!bias || (typed_vector(bias, c, type) && aligned16(*bias))) &&
-      (!nbias || nbias_fits(*nbias, n, c, type)) &&
-      (!residual || (residual->is_cuda() && residual->scalar_type() == type &&
+  if (bias_kernel_on.load() && !unusable.load() && four_d && y.is_cuda() && y.scalar_type() == at::kHalf &&
+      y.is_contiguous(at::MemoryFormat::ChannelsLast) && aligned16(y) && sd_bias_add_supported(hw, c) &&
+      (!bias || (half_vector(bias, c) && aligned16(*bias))) &&
+      (!nbias || nbias_fits(*nbias, n, c)) &&
+      (!residual || (residual->is_cuda() && residual->scalar_type() == at::kHalf &&
                      residual->sizes() == y.sizes() && residual->is_contiguous(at::MemoryFormat::ChannelsLast) &&
                      aligned16(*residual)))) {
     int err = sd_bias_add(y.data_ptr(), bias ? bias->data_ptr() : nullptr, nbias ? nbias->data_ptr() : nullptr,
                           nbias ? static_cast<int>(nbias->size(0)) : 0,
-                          residual ? residual->data_ptr() : nullptr, static_cast<int>(n), hw, static_cast<int>(c), fp32,
+                          residual ? residual->data_ptr() : nullptr, static_cast<int>(n), hw, static_cast<int>(c),
                           sm_count(), c10::cuda::getCurrentCUDAStream());
-    if (launched(err, unusable, "bias add")) {
-      nhwc_kernel_calls[1].fetch_add(1);
-      return y;
-    }
+    if (launched(err, unusable, "bias add")) return y;
   }
   std::vector<int64_t> shape(y.dim(), 1);
   if (bias) {
@@ -576,10 +554,10 @@ at::Tensor conv2d(const at::Tensor& x, const at::Tensor& w, const std::optional<
 
 // GroupNorm (+ SiLU) of x + bias (C) + nbias (B or 1, C) (each optional; nbias shaped as for bias_add): a ResNet
 // block's conv1 output without its bias, with the time embedding. Our NHWC kernels add both where they read x (the sum
-// rounded to fp16 as bias_add rounds it, summed in float32 as it sums float32: the same values normalised, without
-// bias_add's pass over the tensor); with SD_BIAS_KERNEL=0, or where the kernels do not apply (not fp16 or float32
-// channels-last CUDA, shapes, kernels not built for the GPU), bias_add adds them to x in place (our kernel or PyTorch's
-// adds) and sd_group_norm normalises: x may be overwritten.
+// rounded to fp16 as bias_add rounds it: the same values normalised, without bias_add's pass over the tensor); with
+// SD_BIAS_KERNEL=0, or where the kernels do not apply (not fp16 channels-last CUDA, shapes, kernels not built for the
+// GPU), bias_add adds them to x in place (our kernel or PyTorch's adds) and sd_group_norm normalises: x may be
+// overwritten.
 at::Tensor bias_group_norm(at::Tensor x, const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias,
                            int64_t groups, const std::optional<at::Tensor>& gamma,
                            const std::optional<at::Tensor>& beta, double eps, bool silu) {
@@ -605,50 +583,45 @@ at::Tensor bias_group_norm(at::Tensor x, const std::optional<at::Tensor>& bias, 
 std::atomic<bool> upblock_no_cat_on{true};
 
 // Whether cat_group_norm reads x1 (B, C1, H, W) and x2 (B, C2, H, W) in place as their channel concatenation: the
-// switch on, fp16 or float32 channels-last CUDA tensors of one type and device with the same B, H, W, 16-byte aligned,
-// C1 and C2 multiples of 8 (fp16; float32: of 4: a 16-byte pack of channels in one part) with C1 + C2 in `groups` groups
-// that our kernels handle, and the kernels built for this GPU.
+// switch on, fp16 channels-last CUDA tensors of one device with the same B, H, W, 16-byte aligned, C1 and C2 multiples
+// of 8 (a 16-byte pack of 8 channels in one part) with C1 + C2 in `groups` groups that our kernels handle, and the
+// kernels built for this GPU.
 bool cat_parts_norm_fit(const at::Tensor& x1, const at::Tensor& x2, int64_t groups) {
   return upblock_no_cat_on.load() && !group_norm_unusable.load() && x1.is_cuda() &&
-         x2.device() == x1.device() && x1.dim() == 4 && x2.dim() == 4 && nhwc_kernel_type(x1.scalar_type()) &&
-         x2.scalar_type() == x1.scalar_type() && x1.size(0) == x2.size(0) && x1.size(2) == x2.size(2) &&
+         x2.device() == x1.device() && x1.dim() == 4 && x2.dim() == 4 && x1.scalar_type() == at::kHalf &&
+         x2.scalar_type() == at::kHalf && x1.size(0) == x2.size(0) && x1.size(2) == x2.size(2) &&
          x1.size(3) == x2.size(3) && x1.numel() > 0 && x2.numel() > 0 &&
          x1.is_contiguous(at::MemoryFormat::ChannelsLast) && x2.is_contiguous(at::MemoryFormat::ChannelsLast) &&
          aligned16(x1) && aligned16(x2) &&
          sd_group_norm_nhwc_two_supported(static_cast<int>(x1.size(1)), static_cast<int>(x2.size(1)),
-                                          static_cast<int>(groups), x1.scalar_type() == at::kFloat);
+                                          static_cast<int>(groups));
 }
 
 // Whether x1 (B, C1, H, W) and x2 (B, C2, H, W) are read in place as their channel concatenation by cat_group_norm and
-// cat_conv1x1: cat_parts_norm_fit for fp16 parts (C1 and C2 multiples of 8) and SD_CONV1X1_GEMM on. Otherwise the
-// callers concatenate.
+// cat_conv1x1: cat_parts_norm_fit and SD_CONV1X1_GEMM on. Otherwise the callers concatenate.
 bool cat_parts_fit(const at::Tensor& x1, const at::Tensor& x2, int64_t groups) {
-  return conv1x1_gemm_on.load() && x1.scalar_type() == at::kHalf && cat_parts_norm_fit(x1, x2, groups);
+  return conv1x1_gemm_on.load() && cat_parts_norm_fit(x1, x2, groups);
 }
 
 // GroupNorm (+ SiLU) of cat([x1, x2], 1), (B, C1 + C2, H, W): our NHWC kernels reading both parts in place where
-// cat_parts_norm_fit (gamma, beta (C1 + C2) of the parts' type or absent), the output channels-last; otherwise the
-// concatenation and sd_group_norm.
+// cat_parts_norm_fit (gamma, beta fp16 (C1 + C2) or absent), the output channels-last; otherwise the concatenation and
+// sd_group_norm.
 at::Tensor cat_group_norm(const at::Tensor& x1, const at::Tensor& x2, int64_t groups,
                           const std::optional<at::Tensor>& gamma, const std::optional<at::Tensor>& beta, double eps,
                           bool silu) {
   RECORD_FUNCTION("sd::cat_group_norm", std::vector<c10::IValue>({x1, x2, gamma ? *gamma : at::Tensor()}));
-  if (cat_parts_norm_fit(x1, x2, groups) && typed_vector(gamma, x1.size(1) + x2.size(1), x1.scalar_type()) &&
-      typed_vector(beta, x1.size(1) + x2.size(1), x1.scalar_type())) {
-    const bool fp32 = x1.scalar_type() == at::kFloat;
+  if (cat_parts_norm_fit(x1, x2, groups) && half_vector(gamma, x1.size(1) + x2.size(1)) &&
+      half_vector(beta, x1.size(1) + x2.size(1))) {
     const int64_t n = x1.size(0), c1 = x1.size(1), c2 = x2.size(1), h = x1.size(2), w = x1.size(3);
     auto y = at::empty({n, c1 + c2, h, w}, x1.options().memory_format(at::MemoryFormat::ChannelsLast));
     auto work = at::empty(
-        {sd_group_norm_nhwc_work_floats(static_cast<int>(n), h * w, static_cast<int>(c1 + c2), false, fp32, sm_count())},
+        {sd_group_norm_nhwc_work_floats(static_cast<int>(n), h * w, static_cast<int>(c1 + c2), false, sm_count())},
         x1.options().dtype(at::kFloat));
     int err = sd_group_norm_nhwc_two(x1.data_ptr(), x2.data_ptr(), y.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
                                      beta ? beta->data_ptr() : nullptr, work.data_ptr<float>(), static_cast<int>(n),
                                      h * w, static_cast<int>(c1), static_cast<int>(c2), static_cast<int>(groups),
-                                     static_cast<float>(eps), silu, fp32, sm_count(), c10::cuda::getCurrentCUDAStream());
-    if (launched(err, group_norm_unusable, "NHWC group norm of two parts")) {
-      nhwc_kernel_calls[2].fetch_add(1);
-      return y;
-    }
+                                     static_cast<float>(eps), silu, sm_count(), c10::cuda::getCurrentCUDAStream());
+    if (launched(err, group_norm_unusable, "NHWC group norm of two parts")) return y;
   }
   return sd_group_norm(at::cat({x1, x2}, 1), groups, gamma, beta, eps, silu);
 }
@@ -941,18 +914,6 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_biasA
   NATIVE_BEGIN
   return wrap(bias_add(T(y), opt(b), opt(nbias), opt(residual)));
   NATIVE_END(0)
-}
-
-// Whether the NHWC GroupNorm and bias kernels have their float32 instantiations (always true here: a library built
-// before them lacks this function, which NativeOps probes to decide SD_CHANNELS_LAST_FP32's default).
-JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_float32NhwcKernels(JNIEnv*, jclass) {
-  return JNI_TRUE;
-}
-
-// Calls of our NHWC GroupNorm kernels on one tensor (kind 0), our bias kernel (kind 1) or our GroupNorm kernels on two
-// parts (kind 2) that launched so far (nhwc_kernel_calls: KernelSelfCheck's test of which path a case took).
-JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_nhwcKernelCalls(JNIEnv*, jclass, jint kind) {
-  return kind >= 0 && kind < 3 ? static_cast<jlong>(nhwc_kernel_calls[kind].load()) : 0;
 }
 
 // torch.nn.functional.linear as Python's nn.Linear runs it (at::linear: a contiguous 3-d input goes through addmm, the

@@ -1,7 +1,6 @@
 package org.diffusionbot.worker.bench;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -14,15 +13,11 @@ import java.util.Map;
 import org.diffusionbot.common.GenerationLimits;
 import org.diffusionbot.common.Sampler;
 import org.diffusionbot.worker.doctor.ImageDiff;
-import org.diffusionbot.worker.engine.cuda.GraphPool;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
-import org.diffusionbot.worker.engine.loaders.DiffusersLoader;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
-import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
-import org.diffusionbot.worker.engine.pipeline.VaeDecode;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
 
 /**
@@ -75,20 +70,11 @@ final class SdxlBench {
                     .report(out, ours, "image1", SDXL.steps(), ours.get("unet2"));
             double vae = GpuBench.vaeDecodeMs(p.vaeDecode(), 128);
             ours.put("vae_ms", GpuBench.fmt(vae));
-            boolean clNow = p.options().channelsLastFor(DataType.FLOAT32, gpu);
+            DataType vaeType = p.models().vae().dtype();
             out.printf(Locale.ROOT, "  of which the VAE decode (1x4x128x128 latents to 1024x1024 RGB bytes on the device,"
-                    + " %s%s, CUDA graph=%s): %.1f ms%n", p.models().vae().dtype(),
-                    p.models().vae().dtype() == DataType.FLOAT32 ? (clNow ? " channels-last" : " NCHW") : "",
+                    + " %s %s, CUDA graph=%s): %.1f ms%n", vaeType,
+                    p.options().channelsLastFor(vaeType, gpu) ? "channels-last" : "NCHW",
                     p.vaeDecode().graphs().enabled(), vae);
-            // the other float32 layout (SD_CHANNELS_LAST_FP32 flipped): channels-last where the default is NCHW
-            PipelineOptions flipped = p.options().withChannelsLastFp32(!p.options().channelsLastFp32());
-            if (p.models().vae().dtype() == DataType.FLOAT32 && flipped.channelsLastFor(DataType.FLOAT32, gpu) != clNow) {
-                double ab = vaeDecode(model.resolve("vae"), flipped, gpu);
-                ours.put("vae_ab_ms", GpuBench.fmt(ab));
-                ours.put("vae_ab_layout", clNow ? "NCHW" : "channels-last");
-                out.printf(Locale.ROOT, "  A/B: the same decode with the float32 VAE in %s (SD_CHANNELS_LAST_FP32=%s): "
-                        + "%.1f ms%n", clNow ? "NCHW" : "channels-last", clNow ? "0" : "1", ab);
-            }
 
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take + DiffusionGenerator)");
@@ -137,20 +123,6 @@ final class SdxlBench {
         return table(diffusers);
     }
 
-    /**
-     * ms per float32 decode ({@link GpuBench#vaeDecodeMs}, CUDA graphs as the options say, in a memory pool of its
-     * own) with the VAE of {@code vaeDir} loaded a second time, laid out by {@code options}: with {@link
-     * PipelineOptions#channelsLastFp32()} flipped (channels-last on our float32 NHWC kernels, {@code SD_CHANNELS_LAST_FP32=1}, where
-     * the default runs it NCHW), the A/B of the layout in the same run.
-     */
-    private double vaeDecode(Path vaeDir, PipelineOptions options, Device gpu) {
-        try (NDManager m = NDManager.newBaseManager(gpu);
-                VaeDecode decode = new VaeDecode(DiffusersLoader.loadVae(vaeDir, m, DataType.FLOAT32, gpu, options), gpu,
-                        options.vaeGraphsWanted(), 1, new GraphPool())) {
-            return GpuBench.vaeDecodeMs(decode, 128);
-        }
-    }
-
     private String table(Path diffusers) throws IOException {
         BaselineTable t = new BaselineTable("figure (SDXL, 1024x1024, 30 steps Euler, cfg 7, fp16)",
                 BaselineTable.figures(diffusers), BaselineTable.compileMode(diffusers), "sdxl_");
@@ -160,8 +132,6 @@ final class SdxlBench {
                 GpuBench.phaseCell(ours, "image1"), null);
         t.row("VAE decode of one image to RGB bytes on the device, in the VAE's type (ms; CUDA graph unless"
                 + " SD_VAE_GRAPHS=0)", ours.get("vae_ms"), null);
-        t.row("A/B: the float32 VAE decode in the other layout, SD_CHANNELS_LAST_FP32 flipped (ms; "
-                + ours.getOrDefault("vae_ab_layout", "not run") + ")", ours.get("vae_ab_ms"), null);
         t.row("1 job (images/s)", ours.get("jobs1_ips"), "pipe_30steps_1024_images1_img_per_s");
         t.row("4 concurrent jobs, batching path (images/s; diffusers: 4 images in one batch)", ours.get("jobs4_ips"),
                 "pipe_30steps_1024_images4_img_per_s");

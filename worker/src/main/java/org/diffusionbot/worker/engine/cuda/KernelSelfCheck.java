@@ -19,9 +19,8 @@ import java.util.Locale;
  * and conv_shortcut on two parts without their concatenation) against PyTorch on the same GPU: each kernel's fp16
  * result and PyTorch's own fp16 result are compared with
  * PyTorch in fp32 on the same fp16 inputs; the nearest 2x upsampling kernel, a copy, against DJL's interpolation bit
- * for bit; the float32 instantiations of the NHWC GroupNorm and bias kernels (SDXL's VAE decodes in float32) against
- * PyTorch's float32 ops. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}), {@code worker.jar bench
- * --check} those of SD 1.5 and SDXL's float32 VAE ({@link #SD15}). Needs the native library and a CUDA device.
+ * for bit. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}), {@code worker.jar bench --check} those of
+ * SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
  *
  * @param groupNorm (B, C, H, W) shapes for GroupNorm (32 groups: C a multiple of 32), each run with mean 0 and
  *                  mean 40 (spread 2), with and without SiLU
@@ -59,38 +58,11 @@ import java.util.Locale;
  *                  for bit (max diff 0) and the layout the same; h = 2H, w = 2W of a channels-last input with C · element
  *                  size a multiple of 16 bytes must take our kernel, every other case the fallback (a case fails if
  *                  the path is not the expected one)
- * @param groupNorm32 (B, C, H, W, groups) shapes for float32 GroupNorm of channels-last tensors, our NHWC kernels
- *                  against PyTorch's {@code group_norm} in float32 on the row-major tensor: plain, with SiLU, and with a
- *                  bias (C) added by the kernels ({@code NativeOps.biasGroupNorm}, a VAE ResNet block's norm2) + SiLU,
- *                  each with mean 0 and mean 40 (spread 2); where our kernels apply (C a multiple of 4) also the
- *                  channel concatenation of two channels-last parts read in place ({@code NativeOps.catGroupNorm}: bit
- *                  for bit the kernels' result on the whole). C a multiple of 4 must take our kernels, other shapes
- *                  PyTorch's fallback (a case fails if the path is not the expected one: {@code
- *                  NativeOps.nhwcKernelCalls}); within {@value #FP32_MAX} (max) and {@value #FP32_MEAN} (mean) absolute
- *                  of the oracle, far below fp16's rounding
- * @param biasAdd32 (B, C, H, W) shapes for the float32 bias add ({@code NativeOps.biasAdd} on channels-last tensors),
- *                  each run with the bias alone, bias + per-sample bias (B rows, or one row for all), and bias +
- *                  residual, against PyTorch's float32 adds on row-major tensors in the same order (within {@value
- *                  #FP32_ADD_MAX}: the same sums); C a multiple of 4 must take our kernel, other shapes the fallback
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
-        long[][] upsample, long[][] groupNorm32, long[][] biasAdd32) {
-    /** Largest absolute difference of a float32 GroupNorm case from PyTorch's float32 group_norm (outputs up to ~15). */
-    static final float FP32_MAX = 2e-3f;
-    /** Largest mean absolute difference of a float32 GroupNorm case (fp16 rounding alone would give ~1e-3). */
-    static final float FP32_MEAN = 1e-4f;
-    /** Largest absolute difference of a float32 bias-add case from PyTorch's adds (the same float32 sums: 0 expected). */
-    static final float FP32_ADD_MAX = 1e-5f;
-    /** {@code NativeOps.nhwcKernelCalls} of the GroupNorm kernels, the bias-add kernel, the GroupNorm on two parts. */
-    private static final int GN = 0;
-    private static final int BIAS = 1;
-    private static final int TWO = 2;
-
-    /**
-     * Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, SDXL's float32 VAE decoder at
-     * 1024x1024 (float32 cases, up to 1x128x1024x1024), and odd ones.
-     */
+        long[][] upsample) {
+    /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
                 {2, 2560, 16, 16}, {16, 960, 32, 32}},
@@ -113,23 +85,16 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {16, 640, 320, 64, 64, 32}, {16, 320, 320, 64, 64, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 16, 16, 32}},
             new long[][] {{16, 1280, 640, 32, 32, 640}, {16, 320, 320, 64, 64, 320}, {3, 40, 32, 5, 7, 24},
                 {2, 1276, 644, 8, 8, 640}},
-            // the UNet's three upsamplers at batch 16, the VAE decoder's (fp16, and SDXL's float32 one channels-last, as
-            // SD_CHANNELS_LAST_FP32=1 runs it, and row-major), the smallest vectors (16 bytes: 8 halves, 4 floats); then fallbacks: 8 bytes of
-            // channels (C = 4 fp16), 3x, the UNet's odd skip size (10 -> 19), row-major inputs
+            // the UNet's three upsamplers at batch 16, the VAE decoder's (fp16; float32 channels-last, which the kernel
+            // copies like any 16-byte vectors though SDXL's float32 VAE runs NCHW; and row-major, that VAE's layout), the
+            // smallest vectors (16 bytes: 8 halves, 4 floats); then fallbacks: 8 bytes of channels (C = 4 fp16), 3x, the
+            // UNet's odd skip size (10 -> 19), row-major inputs
             new long[][] {{16, 1280, 8, 8, 16, 16, 16, 1}, {16, 1280, 16, 16, 32, 32, 16, 1},
                 {16, 640, 32, 32, 64, 64, 16, 1}, {1, 512, 64, 64, 128, 128, 16, 1}, {1, 512, 128, 128, 256, 256, 16, 1},
                 {1, 256, 256, 256, 512, 512, 16, 1}, {1, 512, 128, 128, 256, 256, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
                 {2, 4, 3, 5, 6, 10, 32, 1},
                 {2, 4, 64, 64, 128, 128, 16, 1}, {2, 320, 8, 8, 24, 24, 16, 1}, {2, 1280, 10, 10, 19, 19, 16, 1},
-                {1, 512, 64, 64, 128, 128, 16, 0}, {1, 512, 128, 128, 256, 256, 32, 0}},
-            // SDXL's float32 VAE decoder at 1024x1024 (batch 1): 512 channels at 128x128 and 256x256, 256 at 512x512,
-            // 128 at 1024x1024; odd shapes; 6 channels in 3 groups must fall back (C not a multiple of 4)
-            new long[][] {{1, 512, 128, 128, 32}, {1, 512, 256, 256, 32}, {1, 256, 512, 512, 32},
-                {1, 128, 1024, 1024, 32}, {3, 40, 24, 16, 8}, {2, 4100, 4, 4, 4}, {1, 6, 5, 7, 3}},
-            // the same decoder's convolutions: post_quant_conv (4 channels), the blocks; conv_out's 3 channels and an odd
-            // shape fall back
-            new long[][] {{1, 4, 128, 128}, {1, 512, 128, 128}, {1, 512, 256, 256}, {1, 256, 512, 512},
-                {1, 128, 1024, 1024}, {3, 8, 5, 7}, {1, 3, 64, 64}, {3, 6, 5, 7}});
+                {1, 512, 64, 64, 128, 128, 16, 0}, {1, 512, 128, 128, 256, 256, 32, 0}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
@@ -143,9 +108,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2, 1280, 640, 8, 8, 640}, {2, 1276, 644, 4, 4, 640}},
             new long[][] {{2, 320, 8, 8, 16, 16, 16, 1}, {1, 64, 5, 7, 10, 14, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
                 {2, 4, 8, 8, 16, 16, 16, 1}, {1, 64, 4, 4, 12, 12, 16, 1}, {1, 64, 5, 5, 9, 9, 16, 1},
-                {1, 64, 5, 5, 10, 10, 16, 0}},
-            new long[][] {{1, 128, 32, 32, 32}, {1, 6, 5, 7, 3}},
-            new long[][] {{1, 128, 32, 32}, {3, 6, 5, 7}});
+                {1, 64, 5, 5, 10, 10, 16, 0}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -154,7 +117,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
-                & upsample(gpu, out) & groupNorm32(gpu, out) & biasAdd32(gpu, out);
+                & upsample(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -597,74 +560,6 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         return ok;
     }
 
-    private boolean groupNorm32(Device gpu, PrintStream out) {
-        out.println("== NHWC GroupNorm (+ SiLU, + bias, of two parts) kernels in float32 vs PyTorch's group_norm in float32"
-                + " (SDXL's VAE; must be within " + FP32_MAX + " max, " + FP32_MEAN + " mean)");
-        if (!NativeOps.float32Kernels()) {
-            out.println("  the library has no float32 NHWC kernels (built before them): skipped");
-            return true;
-        }
-        boolean ok = true;
-        // our kernels wherever they apply, whatever SD_BIAS_KERNEL and SD_UPBLOCK_NO_CAT say
-        NativeOps.biasKernel(true);
-        NativeOps.upblockNoCat(true);
-        try (NDManager m = NDManager.newBaseManager(gpu)) {
-            for (long[] sh : groupNorm32) {
-                int groups = (int) sh[4];
-                long c = sh[1];
-                Shape shape = new Shape(sh[0], c, sh[2], sh[3]);
-                boolean fits = c % 4 == 0 && c / 4 <= 1024 && c % groups == 0; // what the kernels need
-                for (float offset : new float[] {0f, 40f}) {
-                    for (String with : new String[] {"plain", "silu", "bias+silu"}) {
-                        try (NDManager t = m.newSubManager()) {
-                            boolean silu = !with.equals("plain");
-                            NDArray x = add(mul(t.randomNormal(shape), 2f), offset); // float32, row-major
-                            NDArray gamma = t.randomNormal(new Shape(c));
-                            NDArray beta = t.randomNormal(new Shape(c));
-                            NDArray b = with.equals("bias+silu") ? t.randomNormal(new Shape(c)) : null;
-                            NDArray pre = b == null ? x : x.add(b.reshape(1, c, 1, 1)); // PyTorch's float32 add
-                            NDArray exact;
-                            try {
-                                NativeOps.fp32GroupNormSplit(false); // the oracle: PyTorch's group_norm in float32
-                                exact = NativeOps.groupNorm(pre, groups, gamma, beta, 1e-5, silu);
-                            } finally {
-                                NativeOps.fp32GroupNormSplit(null);
-                            }
-                            NDArray in = NativeOps.toChannelsLast(x); // a copy: biasGroupNorm may overwrite it
-                            long before = NativeOps.nhwcKernelCalls(GN);
-                            NDArray ours = b == null ? NativeOps.groupNorm(in, groups, gamma, beta, 1e-5, silu)
-                                    : NativeOps.biasGroupNorm(in, b, null, groups, gamma, beta, 1e-5, true);
-                            boolean took = NativeOps.nhwcKernelCalls(GN) > before;
-                            String label = String.format(Locale.ROOT, "%-18s G %2d offset %2.0f %-9s (%s)", shape, groups,
-                                    offset, with, took ? "ours" : "fallback");
-                            ok &= within(out, label, exact, ours, FP32_MAX, FP32_MEAN, took == fits,
-                                    fits ? "ours" : "fallback", took && !NativeOps.isChannelsLast(NativeOps.h(ours))
-                                            && sh[2] * sh[3] > 1);
-                            if (fits && !with.equals("bias+silu")) { // the same x as two parts read in place
-                                long c1 = c / 2 / 4 * 4;
-                                NDArray p1 = NativeOps.toChannelsLast(x.get(":, :" + c1));
-                                NDArray p2 = NativeOps.toChannelsLast(x.get(":, " + c1 + ":"));
-                                long b2 = NativeOps.nhwcKernelCalls(TWO);
-                                NDArray two = NativeOps.catGroupNorm(p1, p2, groups, gamma, beta, 1e-5, silu);
-                                boolean inPlace = NativeOps.nhwcKernelCalls(TWO) > b2;
-                                float d = two.sub(ours).abs().max().getFloat();
-                                boolean pass = inPlace && d == 0f && NativeOps.isChannelsLast(NativeOps.h(two));
-                                out.printf(Locale.ROOT, "  %s as parts of %d + %d channels: %s, max diff to the whole's"
-                                        + " %.6f -> %s%n", label, c1, c - c1, inPlace ? "read in place" : "concatenated",
-                                        d, pass ? "PASS" : "FAIL");
-                                ok &= pass;
-                            }
-                        }
-                    }
-                }
-            }
-        } finally {
-            NativeOps.biasKernel(null);
-            NativeOps.upblockNoCat(null);
-        }
-        return ok;
-    }
-
     private boolean upsample(Device gpu, PrintStream out) {
         out.println("== nearest 2x upsampling kernel vs DJL's interpolation (at::upsample_nearest2d; fp16 and float32 on"
                 + " CUDA; bit for bit)");
@@ -729,69 +624,6 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             }
         }
         return ok;
-    }
-
-    private boolean biasAdd32(Device gpu, PrintStream out) {
-        out.println("== NHWC bias (+ per-sample bias | + residual) add kernel in float32 vs PyTorch's float32 adds (SDXL's"
-                + " VAE; must be within " + FP32_ADD_MAX + ")");
-        if (!NativeOps.float32Kernels()) {
-            out.println("  the library has no float32 NHWC kernels (built before them): skipped");
-            return true;
-        }
-        boolean ok = true;
-        NativeOps.biasKernel(true); // our kernel wherever it applies, whatever SD_BIAS_KERNEL says
-        try (NDManager m = NDManager.newBaseManager(gpu)) {
-            for (long[] sh : biasAdd32) {
-                boolean fits = sh[1] % 4 == 0;
-                for (String with : new String[] {"bias", "bias+per-sample", "bias+shared-row", "bias+residual"}) {
-                    try (NDManager t = m.newSubManager()) {
-                        Shape shape = new Shape(sh);
-                        NDArray y = mul(t.randomNormal(shape), 3f);
-                        NDArray b = t.randomNormal(new Shape(sh[1]));
-                        long rows = with.equals("bias+shared-row") ? 1 : sh[0];
-                        NDArray nb = with.equals("bias+per-sample") || with.equals("bias+shared-row")
-                                ? t.randomNormal(new Shape(rows, sh[1])) : null;
-                        NDArray r = with.equals("bias+residual") ? mul(t.randomNormal(shape), 3f) : null;
-                        NDArray exact = y.add(b.reshape(1, sh[1], 1, 1)); // PyTorch's adds, in bias_add's order
-                        if (nb != null) {
-                            exact = exact.add(nb.reshape(rows, sh[1], 1, 1));
-                        }
-                        if (r != null) {
-                            exact = exact.add(r);
-                        }
-                        NDArray yc = NativeOps.toChannelsLast(y);
-                        NDArray rc = r == null ? null : NativeOps.toChannelsLast(r);
-                        long before = NativeOps.nhwcKernelCalls(BIAS);
-                        NDArray ours = NativeOps.wrap(yc, NativeOps.biasAdd(NativeOps.h(yc), NativeOps.h(b),
-                                NativeOps.h(nb), NativeOps.h(rc)));
-                        boolean took = NativeOps.nhwcKernelCalls(BIAS) > before;
-                        String label = String.format(Locale.ROOT, "%-18s %-16s (%s)", shape, with,
-                                took ? "ours" : "fallback");
-                        ok &= within(out, label, exact, ours, FP32_ADD_MAX, FP32_ADD_MAX, took == fits,
-                                fits ? "ours" : "fallback", false);
-                    }
-                }
-            }
-        } finally {
-            NativeOps.biasKernel(null);
-        }
-        return ok;
-    }
-
-    /**
-     * One float32 case: {@code ours} within {@code maxTol} (largest) and {@code meanTol} (mean) absolute difference of
-     * {@code exact}, on the expected path ({@code onPath}) and, unless {@code notChannelsLast}, in its layout.
-     */
-    private static boolean within(PrintStream out, String label, NDArray exact, NDArray ours, float maxTol,
-            float meanTol, boolean onPath, String expected, boolean notChannelsLast) {
-        NDArray d = exact.sub(ours).abs();
-        float max = d.max().getFloat();
-        float mean = d.mean().getFloat();
-        boolean pass = max <= maxTol && mean <= meanTol && onPath && !notChannelsLast;
-        out.printf(Locale.ROOT, "  %s: max diff %.6f mean %.7f%s%s -> %s%n", label, max, mean,
-                onPath ? "" : ", expected " + expected, notChannelsLast ? ", output not channels-last" : "",
-                pass ? "PASS" : "FAIL");
-        return pass;
     }
 
     /**

@@ -27,8 +27,6 @@ public final class NativeOps {
     /** {@code SD_LORA_NATIVE} not {@code 0}, as read when the library loaded; restored by {@link #loraNative(Boolean)}. */
     private static boolean loraNativeConfigured = true;
     private static volatile boolean loraNative = true;
-    /** {@code SD_BIAS_KERNEL} not {@code 0}, as read when the library loaded; restored by {@link #biasKernel(Boolean)}. */
-    private static boolean biasKernel = true;
     /** {@code SD_FUSED_BIAS_NORM} not {@code 0}, as read when the library loaded ({@link #fusedBiasNorm()}). */
     private static boolean fusedBiasNorm = true;
     /** {@code SD_CONV1X1_GEMM} not {@code 0}, as read when the library loaded; restored by {@link #conv1x1Gemm(Boolean)}. */
@@ -73,7 +71,7 @@ public final class NativeOps {
             setCudnnAttention(cudnnAttn);
             boolean gegluKernel = EngineSettings.onUnlessZero("SD_GEGLU_KERNEL");
             setGegluKernel(gegluKernel);
-            biasKernel = EngineSettings.onUnlessZero("SD_BIAS_KERNEL");
+            boolean biasKernel = EngineSettings.onUnlessZero("SD_BIAS_KERNEL");
             setBiasKernel(biasKernel);
             boolean layerNormKernel = EngineSettings.onUnlessZero("SD_LAYERNORM_KERNEL");
             setLayerNormKernel(layerNormKernel);
@@ -162,8 +160,7 @@ public final class NativeOps {
     /**
      * {@code torch.nn.Conv2d} (groups 1, dilation 1) of x (B, Cin, H, W) with weight (C, Cin, k, k), then its bias
      * (C), {@code nbias} (B, C) per sample and channel (a ResNet's time embedding) and {@code residual} (B, C, H', W')
-     * added in one pass (our kernel for fp16 and float32 channels-last CUDA tensors, {@code SD_BIAS_KERNEL=0}: PyTorch's
-     * adds).
+     * added in one pass (our kernel for fp16 channels-last CUDA tensors, {@code SD_BIAS_KERNEL=0}: PyTorch's adds).
      * {@code nbias} and {@code residual} may be 0. A 1x1 convolution (stride 1, no padding) of an fp16 channels-last
      * input runs as one matrix product over the (B·H·W, Cin) view, its bias in the product's epilogue when nothing else
      * is added, and returns a channels-last view of the product ({@code SD_CONV1X1_GEMM=0}: cuDNN).
@@ -173,38 +170,11 @@ public final class NativeOps {
     /** y += bias (C) + nbias (B, C) + residual (B, C, H, W) in place, as {@link #conv2d} adds them (kernel checks). */
     public static native long biasAdd(long y, long b, long nbias, long residual);
 
-    /** True; a library built before the float32 NHWC GroupNorm and bias kernels lacks it ({@link #float32Kernels()}). */
-    private static native boolean float32NhwcKernels();
-
-    /**
-     * How many calls launched our NHWC GroupNorm kernels on one tensor (kind 0: {@link #groupNorm}, {@link
-     * #biasGroupNorm}, catGroupNorm's concatenation), our bias-add kernel (kind 1: {@link #biasAdd}, the adds of {@link
-     * #conv2d}, biasGroupNorm's fallback) or our GroupNorm kernels on two parts read in place (kind 2: {@link
-     * #catGroupNorm}) so far, rather than PyTorch's ops: {@link KernelSelfCheck} tells the path a case took from it.
-     * Needs {@link #float32Kernels()}.
-     */
-    static native long nhwcKernelCalls(int kind);
-
-    /**
-     * Whether the library in use has float32 instantiations of its NHWC GroupNorm (+ SiLU, + bias) and bias-add kernels
-     * (a library built before them has fp16 ones only): then float32 parts (SDXL's VAE, which decodes in float32) can run
-     * channels-last, with {@code SD_CHANNELS_LAST_FP32=1} ({@code PipelineOptions#channelsLastFor}).
-     */
-    public static boolean float32Kernels() {
-        return AVAILABLE && Float32Linked.YES;
-    }
-
-    private static final class Float32Linked {
-        static final boolean YES = linked(NativeOps::float32NhwcKernels, "float32 NHWC kernel",
-                "float32 parts stay NCHW even with SD_CHANNELS_LAST_FP32=1");
-    }
-
     /**
      * GroupNorm (+ SiLU) of {@code x + b + nbias} (x (B, C, H, W), b (C), nbias (B, C) or (1, C) as for {@link #conv2d};
      * b and nbias may be 0): our NHWC kernels add them where they read x, the sum rounded to fp16 as {@link #biasAdd}
-     * rounds it (float32: summed in float32 as biasAdd sums it); otherwise (not fp16 or float32 channels-last CUDA, {@code
-     * SD_BIAS_KERNEL=0}) biasAdd's path, then
-     * {@link #groupNorm}. x may be overwritten. x = 0 returns 0 (a probe for the function).
+     * rounds it; otherwise (not fp16 channels-last CUDA, {@code SD_BIAS_KERNEL=0}) biasAdd's path, then {@link
+     * #groupNorm}. x may be overwritten. x = 0 returns 0 (a probe for the function).
      */
     public static native long biasGroupNorm(long x, long b, long nbias, int groups, long gamma, long beta, double eps,
             boolean silu);
@@ -238,11 +208,10 @@ public final class NativeOps {
     // torch.cat([hidden_states, res_hidden_states], dim=1), read only by its norm1 and its conv_shortcut
 
     /**
-     * GroupNorm (+ SiLU) of {@code cat([x1, x2], 1)}, x1 (B, C1, H, W) and x2 (B, C2, H, W) (gamma, beta (C1 + C2) of
-     * the parts' type or 0): where {@link #catPartsFit(long, long, int)}, and for float32 parts under the same
-     * conditions with C1 and C2 multiples of 4 whatever {@code SD_CONV1X1_GEMM} says, our NHWC kernels read both parts
-     * in place and return a channels-last (B, C1 + C2, H, W) tensor bit for bit equal to {@link #groupNorm} of the
-     * concatenation; otherwise the concatenation and {@link #groupNorm}.
+     * GroupNorm (+ SiLU) of {@code cat([x1, x2], 1)}, x1 (B, C1, H, W) and x2 (B, C2, H, W) (gamma, beta fp16 (C1 + C2)
+     * or 0): where {@link #catPartsFit(long, long, int)} holds but for {@code SD_CONV1X1_GEMM}, which the norm does not
+     * need, our NHWC kernels read both parts in place and return a channels-last (B, C1 + C2, H, W) tensor bit for bit
+     * equal to {@link #groupNorm} of the concatenation; otherwise the concatenation and {@link #groupNorm}.
      */
     public static native long catGroupNorm(long x1, long x2, int groups, long gamma, long beta, double eps, boolean silu);
 
@@ -503,8 +472,9 @@ public final class NativeOps {
     public static native boolean isChannelsLast(long x);
 
     /**
-     * GroupNorm (+ SiLU) of (B, C, H, W): our NHWC kernels for a channels-last fp16 or float32 CUDA tensor with gamma
-     * and beta of its type (the result stays channels-last), PyTorch's group_norm otherwise. Needs the library.
+     * GroupNorm (+ SiLU) of (B, C, H, W): our NHWC kernels for a channels-last fp16 CUDA tensor (the result stays
+     * channels-last), PyTorch's group_norm otherwise (float32 NCHW: with split statistics, {@code SD_FP32_GROUPNORM}).
+     * Needs the library.
      */
     public static NDArray groupNorm(NDArray x, int groups, NDArray gamma, NDArray beta, double eps, boolean silu) {
         return wrap(x, groupNorm(h(x), groups, h(gamma), h(beta), eps, silu));
@@ -533,14 +503,6 @@ public final class NativeOps {
     private static native void setGegluKernel(boolean on);
 
     private static native void setBiasKernel(boolean on);
-
-    /**
-     * For {@link KernelSelfCheck}: our bias-add kernel and the bias inside the NHWC GroupNorm kernels (true) or
-     * PyTorch's adds (false) from now on; null restores the configured {@code SD_BIAS_KERNEL}.
-     */
-    static void biasKernel(Boolean on) {
-        setBiasKernel(on == null ? biasKernel : on);
-    }
 
     /** 1x1 convolutions of fp16 channels-last inputs as matrix products ({@code SD_CONV1X1_GEMM}, default on). */
     private static native void setConv1x1Gemm(boolean on);

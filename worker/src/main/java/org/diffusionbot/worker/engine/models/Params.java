@@ -77,8 +77,8 @@ final class Params {
 
     /**
      * A convolution weight (out, in, k, k): channels-last when the part's layout says so (on CUDA with the
-     * native library, by default for a float16 part, and for a float32 one where the library has float32 NHWC kernels),
-     * so that convolutions run in NHWC and so do their outputs.
+     * native library, for a float16 part unless {@code SD_CHANNELS_LAST=0}; float32 parts stay NCHW), so that
+     * convolutions run in NHWC and so do their outputs.
      */
     NDArray convWeight(String name, long... shape) {
         NDArray w = get(name, shape);

@@ -24,21 +24,19 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  *     their step; {@code SD_ASYNC_PREVIEWS=0}: the callback inside its step, x0 copied synchronously when read;
  *     {@link Denoiser})
  * @param channelsLast whether float16 UNet and VAE convolution weights (and so their activations) are kept
- *     channels-last on CUDA with the native library ({@code SD_CHANNELS_LAST} not 0; {@link #channelsLastFor})
- * @param channelsLastFp32 whether float32 parts (SDXL's VAE under {@code force_upcast}) are kept channels-last too,
- *     where the library has float32 NHWC kernels ({@link NativeOps#float32Kernels()}); off unless {@code
- *     SD_CHANNELS_LAST_FP32=1} (SDXL's decode on the H200: 43.5 ms channels-last against 43.7 ms NCHW); only
- *     with {@code channelsLast}
+ *     channels-last on CUDA with the native library ({@code SD_CHANNELS_LAST} not 0; float32 parts stay NCHW: {@link
+ *     #channelsLastFor})
  * @param loraCacheMb MiB of LoRA factors kept on the device ({@code SD_LORA_CACHE_MB}, default {@value
  *     LoraPatcher#CACHE_MB}; 0: none, each switch reads the files; {@link LoraPatcher})
  */
 public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vaeGraphs, int decodeBatch,
-        boolean asyncPreviews, boolean channelsLast, boolean channelsLastFp32, int loraCacheMb) {
+        boolean asyncPreviews, boolean channelsLast, int loraCacheMb) {
     /**
      * The defaults: CUDA graphs where possible (UNet and VAE decoder), at most 3 shapes each, one image per decode,
-     * asynchronous previews (each step's callback one step late), float16 parts channels-last (float32 ones NCHW), {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
+     * asynchronous previews (each step's callback one step late), float16 parts channels-last (float32 ones NCHW),
+     * {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
      */
-    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 1, true, true, false,
+    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 1, true, true,
             LoraPatcher.CACHE_MB);
 
     /** @throws IllegalArgumentException for {@code cudaGraphsMax} or {@code decodeBatch} below 1, or a negative cache */
@@ -54,14 +52,13 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
     /** These CUDA-graph and decode settings with the defaults' VAE graphs, previews, layout and LoRA cache. */
     public PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch) {
         this(cudaGraphs, cudaGraphsMax, DEFAULTS.vaeGraphs, decodeBatch, DEFAULTS.asyncPreviews, DEFAULTS.channelsLast,
-                DEFAULTS.channelsLastFp32, DEFAULTS.loraCacheMb);
+                DEFAULTS.loraCacheMb);
     }
 
     /**
      * The settings {@code SD_CUDA_GRAPHS}, {@code SD_CUDA_GRAPHS_MAX}, {@code SD_VAE_GRAPHS}, {@code
-     * SD_DECODE_BATCH}, {@code SD_ASYNC_PREVIEWS}, {@code SD_CHANNELS_LAST}, {@code SD_CHANNELS_LAST_FP32} and {@code
-     * SD_LORA_CACHE_MB}
-     * ({@link EngineSettings}, docs/GPU.md), read now; a number that is not one gives the default.
+     * SD_DECODE_BATCH}, {@code SD_ASYNC_PREVIEWS}, {@code SD_CHANNELS_LAST} and {@code SD_LORA_CACHE_MB} ({@link
+     * EngineSettings}, docs/GPU.md), read now; a number that is not one gives the default.
      */
     public static PipelineOptions fromSettings() {
         return new PipelineOptions(EngineSettings.onUnlessZero("SD_CUDA_GRAPHS"),
@@ -69,32 +66,24 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
                 EngineSettings.onUnlessZero("SD_VAE_GRAPHS"),
                 EngineSettings.positiveInt("SD_DECODE_BATCH", DEFAULTS.decodeBatch()),
                 EngineSettings.onUnlessZero("SD_ASYNC_PREVIEWS"),
-                EngineSettings.onUnlessZero("SD_CHANNELS_LAST"), "1".equals(EngineSettings.value("SD_CHANNELS_LAST_FP32")),
+                EngineSettings.onUnlessZero("SD_CHANNELS_LAST"),
                 EngineSettings.nonNegativeInt("SD_LORA_CACHE_MB", DEFAULTS.loraCacheMb()));
     }
 
     /** @return these options with {@link #asyncPreviews()} set to {@code on} */
     public PipelineOptions withAsyncPreviews(boolean on) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, on, channelsLast,
-                channelsLastFp32, loraCacheMb);
-    }
-
-    /** @return these options with {@link #channelsLastFp32()} set to {@code on} */
-    public PipelineOptions withChannelsLastFp32(boolean on) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast, on,
-                loraCacheMb);
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, on, channelsLast, loraCacheMb);
     }
 
     /** @return these options with {@link #loraCacheMb()} set to {@code mb} */
     public PipelineOptions withLoraCacheMb(int mb) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast,
-                channelsLastFp32, mb);
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast, mb);
     }
 
     /** @return these options with {@link #vaeGraphs()} set to {@code on} */
     public PipelineOptions withVaeGraphs(boolean on) {
         return new PipelineOptions(cudaGraphs, cudaGraphsMax, on, decodeBatch, asyncPreviews, channelsLast,
-                channelsLastFp32, loraCacheMb);
+                loraCacheMb);
     }
 
     /**
@@ -112,21 +101,18 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
 
     /**
      * The layout of one model part, decided once when it is built: channels-last on CUDA with the native library
-     * ({@link NativeOps#available()}) when {@link #channelsLast()} is on, for float16 parts, and for float32 parts (SDXL's
-     * VAE under {@code force_upcast}) when {@link #channelsLastFp32()} is on too and the library has the float32
-     * instantiations of its NHWC GroupNorm and bias kernels ({@link NativeOps#float32Kernels()}). Without them a
-     * float32 part is faster NCHW, where PyTorch's {@code group_norm} reads the layout directly, than channels-last,
-     * where every GroupNorm would copy to NCHW and the next convolution back; with them the GroupNorms, ResNet biases
-     * and residual adds read channels-last directly and cuDNN's convolutions need no NCHW/NHWC transposes, but SDXL's
-     * 1024x1024 decode measured hardly faster that way (docs/GPU.md, session 8: 43.5 ms channels-last against 43.7 ms
-     * NCHW), so float32 parts stay NCHW, the layout long in use, unless {@code SD_CHANNELS_LAST_FP32=1}.
+     * ({@link NativeOps#available()}) when {@link #channelsLast()} is on, for float16 parts only. The NHWC GroupNorm
+     * and bias kernels are float16; a float32 part (SDXL's VAE under {@code force_upcast}) stays NCHW, where PyTorch's
+     * {@code group_norm} (or its split statistics, {@code SD_FP32_GROUPNORM}) reads the layout directly, rather than
+     * channels-last, where every GroupNorm would copy to NCHW and the next convolution back. (Session 8's float32 NHWC
+     * kernels made SDXL's 1024x1024 decode no faster channels-last, 43.5 against 43.7 ms on the H200, and were removed:
+     * docs/GPU.md.)
      *
      * @param dtype the part's parameter type
      * @param device the part's device
      * @return whether its convolution weights are stored channels-last
      */
     public boolean channelsLastFor(DataType dtype, Device device) {
-        return channelsLast && device.isGpu() && NativeOps.available()
-                && (dtype == DataType.FLOAT16 || channelsLastFp32 && NativeOps.float32Kernels());
+        return channelsLast && device.isGpu() && NativeOps.available() && dtype == DataType.FLOAT16;
     }
 }

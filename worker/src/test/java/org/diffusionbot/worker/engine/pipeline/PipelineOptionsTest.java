@@ -18,12 +18,12 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@link PipelineOptions#fromSettings()} reads the layout, LoRA-cache and VAE-graph switches ({@code SD_CHANNELS_LAST},
- * {@code SD_CHANNELS_LAST_FP32}, {@code SD_LORA_CACHE_MB}, {@code SD_VAE_GRAPHS}) along with the others, as
- * docs/GPU.md describes them, so that model and patcher constructors read no settings.
+ * {@code SD_LORA_CACHE_MB}, {@code SD_VAE_GRAPHS}) along with the others, as docs/GPU.md describes them, so that model
+ * and patcher constructors read no settings.
  */
 class PipelineOptionsTest {
     private static final String[] NAMES = {"SD_CUDA_GRAPHS", "SD_CUDA_GRAPHS_MAX", "SD_VAE_GRAPHS", "SD_DECODE_BATCH",
-        "SD_ASYNC_PREVIEWS", "SD_CHANNELS_LAST", "SD_CHANNELS_LAST_FP32", "SD_LORA_CACHE_MB"};
+        "SD_ASYNC_PREVIEWS", "SD_CHANNELS_LAST", "SD_LORA_CACHE_MB"};
     private final Map<String, String> saved = new HashMap<>();
 
     @BeforeEach
@@ -53,7 +53,6 @@ class PipelineOptionsTest {
         PipelineOptions o = PipelineOptions.fromSettings();
         assertEquals(PipelineOptions.DEFAULTS, o);
         assertTrue(o.channelsLast());
-        assertFalse(o.channelsLastFp32(), "float32 parts NCHW unless SD_CHANNELS_LAST_FP32=1 (no faster channels-last)");
         assertTrue(o.asyncPreviews(), "callbacks one step late, x0 copied ahead, unless SD_ASYNC_PREVIEWS=0");
         assertTrue(o.vaeGraphsWanted(), "the VAE decoder's CUDA graphs are on where the UNet's are");
         assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
@@ -68,16 +67,13 @@ class PipelineOptionsTest {
         System.setProperty("SD_DECODE_BATCH", "4");
         System.setProperty("SD_ASYNC_PREVIEWS", "0");
         System.setProperty("SD_CHANNELS_LAST", "0");
-        System.setProperty("SD_CHANNELS_LAST_FP32", "1");
         System.setProperty("SD_LORA_CACHE_MB", " 256 ");
-        assertEquals(new PipelineOptions(false, 5, false, 4, false, false, true, 256), PipelineOptions.fromSettings());
+        assertEquals(new PipelineOptions(false, 5, false, 4, false, false, 256), PipelineOptions.fromSettings());
 
         System.setProperty("SD_CHANNELS_LAST", "1");
-        System.setProperty("SD_CHANNELS_LAST_FP32", "0");
         System.setProperty("SD_LORA_CACHE_MB", "0");
         PipelineOptions o = PipelineOptions.fromSettings();
         assertTrue(o.channelsLast());
-        assertFalse(o.channelsLastFp32());
         assertEquals(0, o.loraCacheMb(), "0: no LoRA factors kept on the device");
     }
 
@@ -113,28 +109,25 @@ class PipelineOptionsTest {
 
     @Test
     void settingsReadLaterDoNotChangeOptionsMadeEarlier() {
-        System.setProperty("SD_CHANNELS_LAST_FP32", "1");
+        System.setProperty("SD_CHANNELS_LAST", "0");
         PipelineOptions o = PipelineOptions.fromSettings();
-        System.setProperty("SD_CHANNELS_LAST_FP32", "0");
-        assertTrue(o.channelsLastFp32());
-        assertFalse(o.withChannelsLastFp32(false).channelsLastFp32());
-        assertEquals(o, o.withChannelsLastFp32(false).withChannelsLastFp32(true));
+        System.setProperty("SD_CHANNELS_LAST", "1");
+        assertFalse(o.channelsLast());
+        assertTrue(PipelineOptions.fromSettings().channelsLast());
     }
 
     @Test
-    void float32PartsAreChannelsLastOnlyWithTheFloat32Kernels() {
-        // no native library in these tests: neither float16 nor float32 parts are channels-last on any device
+    void withoutTheNativeLibraryNoPartIsChannelsLast() {
         Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
-        assertFalse(NativeOps.float32Kernels());
-        PipelineOptions all = PipelineOptions.DEFAULTS.withChannelsLastFp32(true);
-        assertFalse(all.channelsLastFor(DataType.FLOAT32, Device.gpu()));
-        assertFalse(all.channelsLastFor(DataType.FLOAT16, Device.gpu()));
+        assertFalse(PipelineOptions.DEFAULTS.channelsLastFor(DataType.FLOAT16, Device.gpu()));
+        assertFalse(PipelineOptions.DEFAULTS.channelsLastFor(DataType.FLOAT32, Device.gpu()));
     }
 
     @Test
-    void theCpuIsNeverChannelsLast() {
-        PipelineOptions all = PipelineOptions.DEFAULTS.withChannelsLastFp32(true);
-        assertFalse(all.channelsLastFor(DataType.FLOAT16, Device.cpu()));
-        assertFalse(all.channelsLastFor(DataType.FLOAT32, Device.cpu()));
+    void float32PartsAndTheCpuAreNeverChannelsLast() {
+        // whatever the library: float32 parts stay NCHW (no float32 NHWC kernels), the CPU row-major
+        assertFalse(PipelineOptions.DEFAULTS.channelsLastFor(DataType.FLOAT32, Device.gpu()));
+        assertFalse(PipelineOptions.DEFAULTS.channelsLastFor(DataType.FLOAT16, Device.cpu()));
+        assertFalse(PipelineOptions.DEFAULTS.channelsLastFor(DataType.FLOAT32, Device.cpu()));
     }
 }
