@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -61,6 +62,8 @@ extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, c
 extern "C" bool sd_layer_norm_supported(int c);
 extern "C" int sd_layer_norm(const void* x, const void* d, void* sum, void* y, const void* gamma, const void* beta,
                              int64_t rows, int c, float eps, cudaStream_t stream);
+extern "C" int sd_layer_norm_fp8(const void* x, const void* d, void* sum, void* y8, float scale, int64_t rows, int c,
+                                 float eps, cudaStream_t stream);
 
 // upsample_nearest.cu
 extern "C" bool sd_upsample_nearest2x_supported(int64_t rows, int64_t w, int64_t vecs);
@@ -71,6 +74,7 @@ extern "C" int sd_upsample_nearest2x(const void* x, void* y, int64_t rows, int64
 // included, as that header also wants cuSPARSE's and cuSOLVER's headers)
 namespace at::cuda {
 cublasLtHandle_t getCurrentCUDABlasLtHandle();
+cudaDeviceProp* getCurrentDeviceProperties();  // the same header; cached per device by libtorch
 }
 
 namespace {
@@ -265,28 +269,60 @@ at::Tensor geglu_gate(const at::Tensor& h) {
 // kernel (layer_norm.cu) for fp16 contiguous CUDA tensors with fp16 gamma and beta, PyTorch's add and layer_norm
 // otherwise. Returns {sum, y} ({undefined, y} without d).
 std::atomic<bool> layer_norm_kernel_on{true};
+std::atomic<bool> layer_norm_unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+
+// Whether our LayerNorm kernel takes x (..., C) and d (x's shape, or none): switch on, fp16 contiguous CUDA tensors,
+// 16-byte aligned, C as sd_layer_norm_supported says.
+bool layer_norm_fits(const at::Tensor& x, const std::optional<at::Tensor>& d) {
+  const int64_t c = x.dim() > 0 ? x.size(-1) : 0;
+  return layer_norm_kernel_on.load() && !layer_norm_unusable.load() && x.is_cuda() && x.scalar_type() == at::kHalf &&
+         x.is_contiguous() && x.numel() > 0 && sd_layer_norm_supported(static_cast<int>(c)) && aligned16(x) &&
+         (!d || (d->is_cuda() && d->scalar_type() == at::kHalf && d->is_contiguous() && d->sizes() == x.sizes() &&
+                 d->device() == x.device() && aligned16(*d)));
+}
 
 std::pair<at::Tensor, at::Tensor> layer_norm(const at::Tensor& x, const std::optional<at::Tensor>& d,
                                              const std::optional<at::Tensor>& gamma,
                                              const std::optional<at::Tensor>& beta, double eps) {
   RECORD_FUNCTION(d ? "sd::add_layer_norm" : "sd::layer_norm",
                   std::vector<c10::IValue>({x, d ? *d : at::Tensor(), gamma ? *gamma : at::Tensor()}));
-  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
   const int64_t c = x.dim() > 0 ? x.size(-1) : 0;
-  if (layer_norm_kernel_on.load() && !unusable.load() && x.is_cuda() && x.scalar_type() == at::kHalf &&
-      x.is_contiguous() && x.numel() > 0 && sd_layer_norm_supported(static_cast<int>(c)) && aligned16(x) &&
-      half_vector(gamma, c) && half_vector(beta, c) && (!gamma || aligned16(*gamma)) && (!beta || aligned16(*beta)) &&
-      (!d || (d->is_cuda() && d->scalar_type() == at::kHalf && d->is_contiguous() && d->sizes() == x.sizes() &&
-              d->device() == x.device() && aligned16(*d)))) {
+  if (layer_norm_fits(x, d) && half_vector(gamma, c) && half_vector(beta, c) && (!gamma || aligned16(*gamma)) &&
+      (!beta || aligned16(*beta))) {
     auto y = at::empty_like(x, at::MemoryFormat::Contiguous);
     auto sum = d ? at::empty_like(x, at::MemoryFormat::Contiguous) : at::Tensor();
     int err = sd_layer_norm(x.data_ptr(), d ? d->data_ptr() : nullptr, d ? sum.data_ptr() : nullptr, y.data_ptr(),
                             gamma ? gamma->data_ptr() : nullptr, beta ? beta->data_ptr() : nullptr, x.numel() / c,
                             static_cast<int>(c), static_cast<float>(eps), c10::cuda::getCurrentCUDAStream());
-    if (launched(err, unusable, "layer norm")) return {sum, y};
+    if (launched(err, layer_norm_unusable, "layer norm")) return {sum, y};
   }
   auto sum = d ? x + *d : at::Tensor();
   return {sum, at::layer_norm(d ? sum : x, {c}, gamma, beta, eps)};
+}
+
+// e4m3's largest finite value: FP8 values are saturated to ±448 (__NV_SATFINITE), not made NaN.
+constexpr double kFp8Max = 448.0;
+
+// LayerNorm without affine, its output as FP8 for fp8_linear (issue 17): {sum, y8} with sum = x + d as layer_norm
+// writes it (undefined without d) and y8 (..., C) e4m3 bytes (kByte: DJL has no FP8 type) = e4m3((s - mean) * rstd *
+// scale), saturating. Our kernel where layer_norm_fits (SD_LAYERNORM_KERNEL included); elsewhere PyTorch's add and
+// layer_norm, times scale, clamped to ±448 and converted by PyTorch (round to nearest even, as the kernel).
+std::pair<at::Tensor, at::Tensor> layer_norm_fp8(const at::Tensor& x, const std::optional<at::Tensor>& d, double eps,
+                                                 double scale) {
+  RECORD_FUNCTION(d ? "sd::add_layer_norm_fp8" : "sd::layer_norm_fp8",
+                  std::vector<c10::IValue>({x, d ? *d : at::Tensor()}));
+  const int64_t c = x.dim() > 0 ? x.size(-1) : 0;
+  if (layer_norm_fits(x, d)) {
+    auto y8 = at::empty(x.sizes(), x.options().dtype(at::kByte));
+    auto sum = d ? at::empty_like(x, at::MemoryFormat::Contiguous) : at::Tensor();
+    int err = sd_layer_norm_fp8(x.data_ptr(), d ? d->data_ptr() : nullptr, d ? sum.data_ptr() : nullptr,
+                                y8.data_ptr(), static_cast<float>(scale), x.numel() / c, static_cast<int>(c),
+                                static_cast<float>(eps), c10::cuda::getCurrentCUDAStream());
+    if (launched(err, layer_norm_unusable, "layer norm (FP8 output)")) return {sum, y8};
+  }
+  auto sum = d ? x + *d : at::Tensor();
+  auto n = at::layer_norm((d ? sum : x).to(at::kFloat), {c}, std::nullopt, std::nullopt, eps) * scale;
+  return {sum, n.clamp(-kFp8Max, kFp8Max).to(at::kFloat8_e4m3fn).view(at::kByte)};
 }
 
 // y += bias (C) + nbias (B or 1, C) + residual (B, C, H, W), in place, each term optional: our one-pass kernel
@@ -369,8 +405,8 @@ int64_t lt_alignment(const void* p) {
 }
 
 // cublasLtMatmulAlgoGetHeuristic's pick, asked once per key: {device, M, N, K, lda, ldb, bias?, the alignments of x, w,
-// r, D, bias}. state != CUBLAS_STATUS_SUCCESS: no algorithm (the caller's fallback runs).
-using LtKey = std::array<int64_t, 12>;
+// C, D, bias, FP8?, residual?}. state != CUBLAS_STATUS_SUCCESS: no algorithm (the caller's fallback runs).
+using LtKey = std::array<int64_t, 14>;
 std::mutex lt_algos_mutex;
 std::map<LtKey, cublasLtMatmulHeuristicResult_t> lt_algos;
 
@@ -401,48 +437,48 @@ cublasLtMatmulHeuristicResult_t lt_algo(cublasLtHandle_t handle, const LtKey& ke
   return result;
 }
 
-// y = x·wᵀ + bias + r in one cuBLASLt product, for fp16 CUDA tensors: x (..., K) (a 2-d x with contiguous rows, or
-// a contiguous x of any rank as (M, K)), w (N, K) contiguous, bias (N) or none, r (..., N) contiguous in the output's
-// shape, K and N multiples of 8, all 16-byte aligned. Writes a new (..., N) tensor to *out and returns true; returns
-// false where that does not hold, SD_LT_RESIDUAL=0 or cuBLASLt has no algorithm (the caller takes at::linear + add).
-// With out == nullptr nothing runs: whether it would. A row-major (M, K) x is cuBLAS's column-major K x M matrix, so
-// the product runs transposed, as PyTorch's gemm_and_bias lays out nn.Linear: Dᵀ (N x M, ld N) = op(A)·B + C with
-// A = w's memory (K x N, ld K) transposed, B = x's memory (K x M, ld K), C = r's memory (N x M, ld N);
-// the bias is a vector over D's N rows, the output features. The workspace comes from PyTorch's caching allocator (no
-// cudaMalloc, no sync: it runs under CUDA graph capture), all on the current stream.
-bool lt_linear_residual(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
-                        const at::Tensor& r, at::Tensor* out) {
-  if (!lt_residual_on.load() || !x.is_cuda() || x.dim() < 2 || w.dim() != 2 || x.scalar_type() != at::kHalf ||
-      w.scalar_type() != at::kHalf || r.scalar_type() != at::kHalf || w.device() != x.device() ||
-      r.device() != x.device() || !w.is_contiguous() || !r.is_contiguous()) {
-    return false;
-  }
-  const int64_t n = w.size(0), k = w.size(1);
-  if (x.size(-1) != k || k % 8 != 0 || n % 8 != 0 || k > INT32_MAX || n > INT32_MAX) return false;
-  const at::Tensor x2 = x.dim() == 2 ? x : x.is_contiguous() ? x.view({-1, k}) : at::Tensor();
-  if (!x2.defined() || x2.size(0) == 0 || x2.size(0) > INT32_MAX || x2.stride(1) != 1 || x2.stride(0) != k) {
-    return false;
-  }
-  const int64_t m = x2.size(0);
-  std::vector<int64_t> sizes = x.sizes().vec();
-  sizes.back() = n;
-  if (r.sizes() != at::IntArrayRef(sizes) || !aligned16(x2) || !aligned16(w) || !aligned16(r) ||
-      (bias && !(half_vector(bias, n) && bias->device() == x.device() && aligned16(*bias)))) {
-    return false;
-  }
-  at::Tensor d = out != nullptr ? at::empty(sizes, x.options()) : at::Tensor();
-  const LtKey key{x.get_device(),
+// FP8 products accumulate without cuBLASLt's fast-accumulation mode (CUBLASLT_MATMUL_DESC_FAST_ACCUM = 0, its
+// default, set anyway): Hopper's FP8 tensor cores add into a narrower accumulator, which fast accumulation never
+// promotes to fp32 while the slow mode does it periodically (K = 320 ... 1280 here), for precision over a few percent.
+constexpr int8_t kFp8FastAccum = 0;
+
+// One cuBLASLt product of row-major operands: y (M, N) = alpha·x (M, K)·wᵀ + bias (N) [+ r (M, N)], alpha = a_scale ·
+// b_scale (device floats) for FP8 operands, else 1. Both operands K-major, as cuBLASLt's FP8 wants them ("TN"): a
+// row-major (M, K) x is cuBLAS's column-major K x M matrix, so the product runs transposed, as PyTorch's
+// gemm_and_bias lays out nn.Linear: Dᵀ (N x M, ld N) = op(A)·B [+ C] with A = w's memory (K x N, ld K) transposed,
+// B = x's memory (K x M, ld K), C = r's memory (N x M, ld N, beta 1) or, without r, D's (beta 0); the bias is a vector
+// over D's N rows, the output features. The workspace comes from PyTorch's caching allocator (no cudaMalloc, no sync:
+// it runs under CUDA graph capture), all on the current stream.
+struct LtProduct {
+  at::Tensor x2;                        // (M, K), rows contiguous; fp16, or e4m3 bytes (fp8)
+  at::Tensor w;                         // (N, K), contiguous; x2's type
+  std::optional<at::Tensor> bias;       // (N) fp16, or none
+  at::Tensor r;                         // (M, N) fp16 contiguous, or undefined (no residual)
+  bool fp8 = false;                     // x2 and w are e4m3 (as bytes or kFloat8_e4m3fn)
+  const void* a_scale = nullptr;        // fp8: device float, w's scale (CUBLASLT_MATMUL_DESC_A_SCALE_POINTER)
+  const void* b_scale = nullptr;        // fp8: device float, x's scale (B_SCALE_POINTER)
+};
+
+// Runs p into d (M, N) fp16 contiguous and returns true, or false where cuBLASLt has no algorithm (nothing written).
+// An undefined d runs nothing: whether it would run (d's alignment taken as 256).
+bool lt_matmul(const LtProduct& p, const at::Tensor& d) {
+  const int64_t m = p.x2.size(0), n = p.w.size(0), k = p.w.size(1);
+  const at::Tensor& c = p.r.defined() ? p.r : d;  // without r, C is D (beta 0: not read)
+  const int64_t d_align = d.defined() ? lt_alignment(d.data_ptr()) : 256;
+  const LtKey key{p.x2.get_device(),
                   m,
                   n,
                   k,
-                  w.stride(0),
-                  x2.stride(0),
-                  bias ? 1 : 0,
-                  lt_alignment(x2.data_ptr()),
-                  lt_alignment(w.data_ptr()),
-                  lt_alignment(r.data_ptr()),
-                  d.defined() ? lt_alignment(d.data_ptr()) : 256,
-                  bias ? lt_alignment(bias->data_ptr()) : 0};
+                  p.w.stride(0),
+                  p.x2.stride(0),
+                  p.bias ? 1 : 0,
+                  lt_alignment(p.x2.data_ptr()),
+                  lt_alignment(p.w.data_ptr()),
+                  c.defined() ? lt_alignment(c.data_ptr()) : d_align,
+                  d_align,
+                  p.bias ? lt_alignment(p.bias->data_ptr()) : 0,
+                  p.fp8 ? 1 : 0,
+                  p.r.defined() ? 1 : 0};
 
   LtDescriptors desc;
   lt_check(cublasLtMatmulDescCreate(&desc.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -452,31 +488,78 @@ bool lt_linear_residual(const at::Tensor& x, const at::Tensor& w, const std::opt
   const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
   attr(CUBLASLT_MATMUL_DESC_TRANSA, transa, "transa");
   attr(CUBLASLT_MATMUL_DESC_TRANSB, transb, "transb");
-  if (bias) {  // the bias's type: D's (fp16), CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE's default
+  if (p.bias) {  // the bias's type: D's (fp16), CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE's default, set for FP8 explicitly
     const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    const void* bias_ptr = bias->data_ptr();
+    const void* bias_ptr = p.bias->data_ptr();
     attr(CUBLASLT_MATMUL_DESC_EPILOGUE, epilogue, "bias epilogue");
     attr(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias_ptr, "bias pointer");
+    if (p.fp8) {
+      const int32_t bias_type = CUDA_R_16F;
+      attr(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type, "bias type");
+    }
   }
-  lt_check(cublasLtMatrixLayoutCreate(&desc.a, CUDA_R_16F, k, n, w.stride(0)), "layout of A");
-  lt_check(cublasLtMatrixLayoutCreate(&desc.b, CUDA_R_16F, k, m, x2.stride(0)), "layout of B");
+  if (p.fp8) {
+    attr(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, p.a_scale, "scale of A");
+    attr(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, p.b_scale, "scale of B");
+    attr(CUBLASLT_MATMUL_DESC_FAST_ACCUM, kFp8FastAccum, "fast accumulation");
+  }
+  const cudaDataType_t in_type = p.fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16F;
+  lt_check(cublasLtMatrixLayoutCreate(&desc.a, in_type, k, n, p.w.stride(0)), "layout of A");
+  lt_check(cublasLtMatrixLayoutCreate(&desc.b, in_type, k, m, p.x2.stride(0)), "layout of B");
   lt_check(cublasLtMatrixLayoutCreate(&desc.cd, CUDA_R_16F, n, m, n), "layout of C and D");
   cublasLtHandle_t handle = at::cuda::getCurrentCUDABlasLtHandle();
   const cublasLtMatmulHeuristicResult_t algo = lt_algo(handle, key, desc);
   if (algo.state != CUBLAS_STATUS_SUCCESS) return false;
-  if (out == nullptr) return true;
+  if (!d.defined()) return true;
 
   at::Tensor workspace;
   if (algo.workspaceSize > 0) {
-    workspace = at::empty({static_cast<int64_t>(algo.workspaceSize)}, x.options().dtype(at::kByte));
+    workspace = at::empty({static_cast<int64_t>(algo.workspaceSize)}, d.options().dtype(at::kByte));
   }
-  const float one = 1.0f;  // alpha and beta (CUDA_R_32F, the scale type)
-  lt_check(cublasLtMatmul(handle, desc.op, &one, w.data_ptr(), desc.a, x2.data_ptr(), desc.b, &one, r.data_ptr(),
+  const float one = 1.0f, beta = p.r.defined() ? 1.0f : 0.0f;  // alpha and beta (CUDA_R_32F, the scale type)
+  lt_check(cublasLtMatmul(handle, desc.op, &one, p.w.data_ptr(), desc.a, p.x2.data_ptr(), desc.b, &beta, c.data_ptr(),
                           desc.cd, d.data_ptr(), desc.cd, &algo.algo,
                           workspace.defined() ? workspace.data_ptr() : nullptr, algo.workspaceSize,
                           c10::cuda::getCurrentCUDAStream()),
            "cublasLtMatmul");
-  *out = std::move(d);
+  return true;
+}
+
+// The (M, K) rows of x (..., K): x itself when 2-d with contiguous rows, a view of a contiguous x of any rank, else
+// undefined; M between 1 and 2^31 - 1.
+at::Tensor lt_rows(const at::Tensor& x, int64_t k) {
+  const at::Tensor x2 = x.dim() == 2 ? x : x.is_contiguous() ? x.view({-1, k}) : at::Tensor();
+  if (!x2.defined() || x2.size(0) == 0 || x2.size(0) > INT32_MAX || x2.stride(1) != 1 || x2.stride(0) != k) {
+    return {};
+  }
+  return x2;
+}
+
+// y = x·wᵀ + bias + r in one cuBLASLt product (lt_matmul), for fp16 CUDA tensors: x (..., K) (a 2-d x with contiguous
+// rows, or a contiguous x of any rank as (M, K)), w (N, K) contiguous, bias (N) or none, r (..., N) contiguous in the
+// output's shape, K and N multiples of 8, all 16-byte aligned. Writes a new (..., N) tensor to *out and returns true;
+// returns false where that does not hold, SD_LT_RESIDUAL=0 or cuBLASLt has no algorithm (the caller takes at::linear +
+// add). With out == nullptr nothing runs: whether it would.
+bool lt_linear_residual(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+                        const at::Tensor& r, at::Tensor* out) {
+  if (!lt_residual_on.load() || !x.is_cuda() || x.dim() < 2 || w.dim() != 2 || x.scalar_type() != at::kHalf ||
+      w.scalar_type() != at::kHalf || r.scalar_type() != at::kHalf || w.device() != x.device() ||
+      r.device() != x.device() || !w.is_contiguous() || !r.is_contiguous()) {
+    return false;
+  }
+  const int64_t n = w.size(0), k = w.size(1);
+  if (x.size(-1) != k || k % 8 != 0 || n % 8 != 0 || k > INT32_MAX || n > INT32_MAX) return false;
+  const at::Tensor x2 = lt_rows(x, k);
+  if (!x2.defined()) return false;
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = n;
+  if (r.sizes() != at::IntArrayRef(sizes) || !aligned16(x2) || !aligned16(w) || !aligned16(r) ||
+      (bias && !(half_vector(bias, n) && bias->device() == x.device() && aligned16(*bias)))) {
+    return false;
+  }
+  at::Tensor d = out != nullptr ? at::empty(sizes, x.options()) : at::Tensor();
+  if (!lt_matmul(LtProduct{x2, w, bias, r}, d)) return false;
+  if (out != nullptr) *out = std::move(d);
   return true;
 }
 
@@ -487,6 +570,106 @@ at::Tensor linear_residual(const at::Tensor& x, const at::Tensor& w, const std::
   at::Tensor y;
   if (lt_linear_residual(x, w, bias, r, &y)) return y;
   return at::add(at::linear(x, w, bias), r);
+}
+
+// ---- FP8 products of LayerNorm outputs (issue 17) -----------------------------------------------------------------
+
+// The linears that read a transformer block's LayerNorm (diffusers' BasicTransformerBlock: norm1 -> attn1's q|k|v,
+// norm2 -> attn2's q, norm3 -> ff.net.0.proj) as FP8 (e4m3) products on GPUs with FP8 tensor cores (compute capability
+// 8.9+), their input written as FP8 by the LayerNorm kernel itself (layer_norm_fp8), so quantising it costs no pass of
+// its own. With x̂ = (x - mean)·rstd, y·Wᵀ + b = x̂·W'ᵀ + b' for the norm's y = x̂∘γ + β, W' = W·diag(γ), b' = b + W·β
+// (folded in float32 by the Java side, Fp8Linear), so the kernel writes x̂·s_x without affine; W' is stored as
+// e4m3 W'/s_w with s_w = amax|W'| / 448 (fp8_quantize). cuBLASLt computes s_w · (1/s_x) · (W'_fp8 · x̂_fp8) + b' with
+// fp32 accumulation into fp16 (lt_matmul; cuBLASLt's FP8 needs both operands K-major, "TN", which row-major W' (N, K)
+// and x̂ (M, K) are, and K a multiple of 16).
+
+// Whether lt_fp8_linear takes these: e4m3 bytes (kByte or kFloat8_e4m3fn) x8 (..., K) contiguous and w8 (N, K)
+// contiguous, K a multiple of 16 and N of 8, scales float32 (2) contiguous {s_w, 1/s_x}, bias fp16 (N) or none, all on
+// one CUDA device, 16-byte aligned. Writes x8's (M, K) rows to *x2.
+bool fp8_operands_fit(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                      const std::optional<at::Tensor>& bias, at::Tensor* x2) {
+  auto byte = [](const at::Tensor& t) {
+    return t.scalar_type() == at::kByte || t.scalar_type() == at::kFloat8_e4m3fn;
+  };
+  if (!x8.is_cuda() || x8.dim() < 2 || w8.dim() != 2 || !byte(x8) || !byte(w8) || w8.device() != x8.device() ||
+      !w8.is_contiguous() || !x8.is_contiguous() || scales.scalar_type() != at::kFloat || scales.numel() != 2 ||
+      !scales.is_contiguous() || scales.device() != x8.device()) {
+    return false;
+  }
+  const int64_t n = w8.size(0), k = w8.size(1);
+  if (x8.size(-1) != k || k % 16 != 0 || n % 8 != 0 || k > INT32_MAX || n > INT32_MAX) return false;
+  *x2 = lt_rows(x8, k);
+  return x2->defined() && aligned16(*x2) && aligned16(w8) &&
+         (!bias || (half_vector(bias, n) && bias->device() == x8.device() && aligned16(*bias)));
+}
+
+// y (..., N) fp16 = (x8 · w8ᵀ) · scales[0] · scales[1] + bias as one cuBLASLt FP8 product (lt_matmul), operands as
+// fp8_operands_fit says. Writes the new y to *out and returns true; false where they do not fit or cuBLASLt has no
+// algorithm (a GPU without FP8 tensor cores). With out == nullptr nothing runs: whether it would.
+bool lt_fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                   const std::optional<at::Tensor>& bias, at::Tensor* out) {
+  at::Tensor x2;
+  if (!fp8_operands_fit(x8, w8, scales, bias, &x2)) return false;
+  std::vector<int64_t> sizes = x8.sizes().vec();
+  sizes.back() = w8.size(0);
+  at::Tensor d = out != nullptr ? at::empty(sizes, x8.options().dtype(at::kHalf)) : at::Tensor();
+  const float* sc = scales.data_ptr<float>();
+  if (!lt_matmul(LtProduct{x2.view(at::kFloat8_e4m3fn), w8.view(at::kFloat8_e4m3fn), bias, at::Tensor(), true, sc,
+                           sc + 1},
+                 d)) {
+    return false;
+  }
+  if (out != nullptr) *out = std::move(d);
+  return true;
+}
+
+// lt_fp8_linear where it applies; otherwise the same values dequantised: float32 operands (x8 and w8 converted from
+// e4m3 exactly), at::linear, times the scales, + bias, rounded to fp16 (slow: a fallback, not a path).
+at::Tensor fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                      const std::optional<at::Tensor>& bias) {
+  RECORD_FUNCTION("sd::fp8_linear", std::vector<c10::IValue>({x8, w8}));  // an op of its own in kernel profiles
+  at::Tensor y;
+  if (lt_fp8_linear(x8, w8, scales, bias, &y)) return y;
+  auto e4m3 = [](const at::Tensor& t) { return t.scalar_type() == at::kByte ? t.view(at::kFloat8_e4m3fn) : t; };
+  auto p = at::linear(e4m3(x8).to(at::kFloat), e4m3(w8).to(at::kFloat)) * scales.prod();
+  if (bias) p.add_(bias->to(at::kFloat));
+  return p.to(at::kHalf);
+}
+
+// W'_fp8 and its scale, in place (the buffers captured CUDA graphs read): s_w = amax|w'| / 448 (a tiny positive number
+// for an all-zero w'), w8 = e4m3(w' / s_w) (round to nearest even, clamped to ±448), scales = {s_w, inv_sx}. w' (N, K)
+// float32 (the folded weight), w8 (N, K) bytes (kByte or kFloat8_e4m3fn), scales float32 (2), all on one device.
+// Runs on the device without a sync (no host reads).
+void fp8_quantize(const at::Tensor& wf, at::Tensor& w8, at::Tensor& scales, double inv_sx) {
+  if (wf.scalar_type() != at::kFloat || wf.sizes() != w8.sizes() || w8.element_size() != 1 ||
+      scales.scalar_type() != at::kFloat || scales.numel() != 2 || wf.device() != w8.device() ||
+      scales.device() != w8.device()) {
+    throw std::invalid_argument("fp8Quantize: w' float32 (N, K), w8 bytes (N, K), scales float32 (2), one device");
+  }
+  auto sw = wf.abs().amax().clamp_min(std::numeric_limits<float>::min()) / kFp8Max;
+  auto q = (wf / sw).clamp(-kFp8Max, kFp8Max).to(at::kFloat8_e4m3fn);
+  (w8.scalar_type() == at::kByte ? w8.view(at::kFloat8_e4m3fn) : w8).copy_(q);
+  scales.select(0, 0).copy_(sw);
+  scales.select(0, 1).fill_(inv_sx);
+}
+
+// Self-attention after its q|k|v projection: qkv (B, N, 3C) with the q columns pre-scaled, SDPA over heads with an
+// additive (N, N) mask or none, output projection.
+at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const std::optional<at::Tensor>& bout,
+                          int64_t heads, const std::optional<at::Tensor>& mask) {
+  auto parts = qkv.chunk(3, -1);
+  auto o = mha(parts[0], parts[1], parts[2], heads, mask);
+  return at::linear(o, wout, bout);
+}
+
+// Cross-attention after its q projection: q (B, N, C) pre-scaled, ctx (B, M, Cc) projected by wkv (2C, Cc), SDPA,
+// output projection.
+at::Tensor cross_attention(const at::Tensor& q, const at::Tensor& ctx, const at::Tensor& wkv,
+                           const std::optional<at::Tensor>& bkv, const at::Tensor& wout,
+                           const std::optional<at::Tensor>& bout, int64_t heads) {
+  auto kv = at::linear(ctx, wkv, bkv).chunk(2, -1);
+  auto o = mha(q, kv[0], kv[1], heads);
+  return at::linear(o, wout, bout);
 }
 
 // A 1x1 convolution (stride 1, no padding) of an fp16 channels-last CUDA x (B, Cin, H, W) as a matrix product: x's
@@ -814,10 +997,7 @@ extern "C" {
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttention(
     JNIEnv* env, jclass, jlong x, jlong wqkv, jlong bqkv, jlong wout, jlong bout, jint heads, jlong mask) {
   NATIVE_BEGIN
-  auto qkv = at::linear(T(x), T(wqkv), opt(bqkv));
-  auto parts = qkv.chunk(3, -1);
-  auto o = mha(parts[0], parts[1], parts[2], heads, opt(mask));
-  return wrap(at::linear(o, T(wout), opt(bout)));
+  return wrap(self_attention(at::linear(T(x), T(wqkv), opt(bqkv)), T(wout), opt(bout), heads, opt(mask)));
   NATIVE_END(0)
 }
 
@@ -826,10 +1006,27 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_cross
     JNIEnv* env, jclass, jlong x, jlong ctx, jlong wq, jlong bq, jlong wkv, jlong bkv, jlong wout, jlong bout,
     jint heads) {
   NATIVE_BEGIN
-  auto q = at::linear(T(x), T(wq), opt(bq));
-  auto kv = at::linear(T(ctx), T(wkv), opt(bkv)).chunk(2, -1);
-  auto o = mha(q, kv[0], kv[1], heads);
-  return wrap(at::linear(o, T(wout), opt(bout)));
+  return wrap(cross_attention(at::linear(T(x), T(wq), opt(bq)), T(ctx), T(wkv), opt(bkv), T(wout), opt(bout), heads));
+  NATIVE_END(0)
+}
+
+// Self-attention of an FP8 input: x8 (B, N, C) e4m3 bytes (layerNormFp8's), its q|k|v projection the FP8 product
+// (fp8_linear: w8 (3C, C), scales, b (3C) fp16 or 0), then as selfAttention (no mask).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttentionFp8(
+    JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b, jlong wout, jlong bout, jint heads) {
+  NATIVE_BEGIN
+  return wrap(self_attention(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(wout), opt(bout), heads, std::nullopt));
+  NATIVE_END(0)
+}
+
+// Cross-attention of an FP8 input: its q projection the FP8 product (fp8_linear: x8 (B, N, C) bytes, w8 (C, C),
+// scales, b (C) fp16 or 0), k|v from the fp16 ctx as crossAttention.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionFp8(
+    JNIEnv* env, jclass, jlong x8, jlong ctx, jlong w8, jlong scales, jlong b, jlong wkv, jlong bkv, jlong wout,
+    jlong bout, jint heads) {
+  NATIVE_BEGIN
+  return wrap(cross_attention(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(ctx), T(wkv), opt(bkv), T(wout),
+                              opt(bout), heads));
   NATIVE_END(0)
 }
 
@@ -976,6 +1173,71 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_geglu
   NATIVE_BEGIN
   return wrap(geglu_gate(T(h)));
   NATIVE_END(0)
+}
+
+// GEGLU feed-forward input of an FP8 input: h = fp8_linear(x8, w8, scales, b); a * gelu(g) (geglu_gate).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_gegluFp8(JNIEnv* env, jclass, jlong x8,
+                                                                                   jlong w8, jlong scales, jlong b) {
+  NATIVE_BEGIN
+  return wrap(geglu_gate(fp8_linear(T(x8), T(w8), T(scales), opt(b))));
+  NATIVE_END(0)
+}
+
+// The FP8 product alone (fp8_linear; checks). x8 = 0 returns 0 (NativeOps' probe for the FP8 functions).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearFp8(JNIEnv* env, jclass, jlong x8,
+                                                                                    jlong w8, jlong scales, jlong b) {
+  NATIVE_BEGIN
+  if (x8 == 0) return 0;
+  return wrap(fp8_linear(T(x8), T(w8), T(scales), opt(b)));
+  NATIVE_END(0)
+}
+
+// Whether linearFp8 runs these as one cuBLASLt FP8 product (operands and an algorithm; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearFp8Fused(
+    JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b) {
+  NATIVE_BEGIN
+  return lt_fp8_linear(T(x8), T(w8), T(scales), opt(b), nullptr);
+  NATIVE_END(false)
+}
+
+// LayerNorm without affine as FP8 (layer_norm_fp8): {sum (0 without d), y8 (x's shape, e4m3 bytes)}; d may be 0.
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_layerNormFp8(
+    JNIEnv* env, jclass, jlong x, jlong d, jdouble eps, jdouble scale) {
+  NATIVE_BEGIN
+  auto r = layer_norm_fp8(T(x), opt(d), eps, scale);
+  jlongArray out = env->NewLongArray(2);
+  if (out == nullptr) return nullptr;  // OutOfMemoryError pending
+  jlong v[2] = {r.first.defined() ? wrap(std::move(r.first)) : 0, wrap(std::move(r.second))};
+  env->SetLongArrayRegion(out, 0, 2, v);
+  return out;
+  NATIVE_END(nullptr)
+}
+
+// W'_fp8 and {s_w, invSx} written in place from the folded float32 weight (fp8_quantize).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fp8Quantize(JNIEnv* env, jclass, jlong wf,
+                                                                                     jlong w8, jlong scales,
+                                                                                     jdouble inv_sx) {
+  NATIVE_BEGIN
+  fp8_quantize(T(wf), T(w8), T(scales), inv_sx);
+  NATIVE_END()
+}
+
+// x (any float type) as e4m3 bytes, converted by PyTorch (x.to(torch.float8_e4m3fn): round to nearest even; the checks'
+// reference for the kernel's conversion).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_toFp8Bytes(JNIEnv* env, jclass, jlong x) {
+  NATIVE_BEGIN
+  return wrap(T(x).to(at::kFloat8_e4m3fn).view(at::kByte));
+  NATIVE_END(0)
+}
+
+// The current CUDA device's compute capability as major * 10 + minor (libtorch's device properties; 89 = Ada, 90 =
+// Hopper), or -1 without a CUDA device.
+JNIEXPORT jint JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_computeCapability(JNIEnv* env, jclass) {
+  NATIVE_BEGIN
+  if (!at::hasCUDA() || c10::cuda::device_count() == 0) return -1;
+  const cudaDeviceProp* p = at::cuda::getCurrentDeviceProperties();
+  return p->major * 10 + p->minor;
+  NATIVE_END(-1)
 }
 
 // In-place copy (same shape, dtype converted if needed), asynchronous on the current stream.

@@ -396,6 +396,7 @@ public final class GpuBench {
                 unet.setEnabled(true);
                 p.vaeDecode().graphs().setEnabled(vaeGraphs);
             }
+            fp8Image(p, one);
 
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take, capacity 8, + DiffusionGenerator)");
@@ -698,6 +699,40 @@ public final class GpuBench {
                 : "SD_ASYNC_PREVIEWS=0 (callbacks inside their step, synchronous x0 copy)";
     }
 
+    /**
+     * One image (the bench's request) with the transformer blocks' FP8 linears on against off (docs/GPU.md, "What runs
+     * on CUDA" 8), whatever {@code SD_FP8_LINEARS} says: mean and max absolute 8-bit difference and PSNR ({@link
+     * ImageDiff}), printed and put in the table. Only where the FP8 path can run ({@link NativeOps#fp8Unsupported()});
+     * the CUDA graphs are recaptured for each path, and the configured switch is restored afterwards.
+     */
+    private void fp8Image(StableDiffusionPipeline p, GenerationRequest one) {
+        out.println("== FP8 linears on against off (one image, the same request; SD_FP8_LINEARS=1 turns them on)");
+        String off = NativeOps.fp8Unsupported();
+        if (off != null) {
+            out.println("  skipped: " + off);
+            return;
+        }
+        try {
+            NativeOps.fp8Linears(false);
+            p.clearGraphs(); // captured with the other path
+            List<RgbImage> fp16 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
+            NativeOps.fp8Linears(true);
+            if (!p.models().unet().prepareFp8Linears()) {
+                out.println("  skipped: no transformer block of this UNet fits the FP8 path");
+                return;
+            }
+            p.clearGraphs();
+            List<RgbImage> fp8 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
+            ImageDiff d = ImageDiff.worst(fp16, fp8);
+            ours.put("fp8_image_diff", String.format(Locale.ROOT, "%.3f / %d / %.1f", d.meanAbs(), d.maxAbs(), d.psnr()));
+            out.printf(Locale.ROOT, "  mean |diff| %.3f /255, max %d /255, PSNR %.1f dB%n", d.meanAbs(), d.maxAbs(),
+                    d.psnr());
+        } finally {
+            NativeOps.fp8Linears(null);
+            p.clearGraphs();
+        }
+    }
+
     // ------------------------------------------------------------------ table
 
     private String table(Path diffusersOut) throws IOException {
@@ -722,6 +757,10 @@ public final class GpuBench {
         t.row("A/B: the same with " + otherPath(!Boolean.parseBoolean(ours.getOrDefault("async_previews", "false")))
                 + " (%)", ours.get("preview_cost_other_pct"), null);
         t.row("time to first preview (ms)", ours.get("first_preview_ms"), null);
+        if (ours.containsKey("fp8_image_diff")) {
+            t.row("one image, FP8 linears on vs off: mean / max |diff| (of 255) / PSNR (dB)", ours.get("fp8_image_diff"),
+                    null);
+        }
         t.row("peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
                 ours.get("peak8_reserved_gib"), "peak_mem_gb");
         t.row("peak GPU memory, 8 images: allocated tensors (GiB; diffusers: max_memory_allocated)",

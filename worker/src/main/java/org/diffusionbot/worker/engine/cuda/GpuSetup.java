@@ -39,10 +39,12 @@ import java.util.Locale;
  * @param vaeGraphs      whether the VAE decoder runs through CUDA graphs (those of the UNet on and {@code
  *                       SD_VAE_GRAPHS} not 0)
  * @param channelsLast   whether the UNet and VAE run channels-last ({@code SD_CHANNELS_LAST} not 0, native ops on)
+ * @param fp8LinearsOff  null when the transformer blocks' linears after a LayerNorm run as FP8 products ({@code
+ *                       SD_FP8_LINEARS=1}, docs/GPU.md), else why not ({@link NativeOps#fp8LinearsOff()})
  */
 public record GpuSetup(String java, String djl, String libtorchDir, String libtorchVersion, boolean fromLibraryPath,
         boolean libtorchCuda, String engineError, int driverGpus, List<Gpu> gpus, String nativeOps, boolean cudaGraphs,
-        boolean vaeGraphs, boolean channelsLast) {
+        boolean vaeGraphs, boolean channelsLast, String fp8LinearsOff) {
 
     /** One CUDA device: its index, compute capability ("9.0") and memory in bytes. */
     public record Gpu(int index, String computeCapability, long memoryBytes) {
@@ -93,7 +95,8 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         boolean loaded = error == null && NativeOps.available();
         String nativeOps = error != null ? "libtorch did not load" : loaded ? null : NativeOps.unavailableReason();
         return new GpuSetup(java, djl, dir, version, fromPath, cudaBuild, error, driverGpus, List.copyOf(gpus), nativeOps,
-                loaded && cudaGraphs, loaded && cudaGraphs && vaeGraphs, loaded && channelsLast);
+                loaded && cudaGraphs, loaded && cudaGraphs && vaeGraphs, loaded && channelsLast,
+                loaded ? NativeOps.fp8LinearsOff() : "native ops not loaded");
     }
 
     /** GPUs the kernel driver lists, 0 without an NVIDIA driver (or in a container given no GPU). */
@@ -174,6 +177,7 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         String vaeOff = unetOff != null ? unetOff : !vaeGraphs ? "SD_VAE_GRAPHS=0" : null;
         out.add("CUDA graphs: UNet " + onOff(unetOff) + ", VAE decoder " + onOff(vaeOff) + "; channels-last: "
                 + (channelsLast ? "on" : "off"));
+        out.add("FP8 linears (transformer blocks, SD_FP8_LINEARS=1, default off): " + onOff(fp8LinearsOff));
         return out;
     }
 

@@ -11,6 +11,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.norm.LayerNorm;
 import java.io.PrintStream;
 import java.util.Locale;
+import org.diffusionbot.worker.engine.models.Fp8Linear;
 
 /**
  * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels, the one-pass GEGLU gate, the
@@ -58,10 +59,29 @@ import java.util.Locale;
  *                  for bit (max diff 0) and the layout the same; h = 2H, w = 2W of a channels-last input with C · element
  *                  size a multiple of 16 bytes must take our kernel, every other case the fallback (a case fails if
  *                  the path is not the expected one)
+ * @param fp8Linear (rows, C, N) shapes for the FP8 linears (docs/GPU.md, "What runs on CUDA" 8): LayerNorm with FP8
+ *                  output + the FP8 product of the folded weight against our fp16 LayerNorm + {@code at::linear}, alone
+ *                  and after a residual add, relative error ‖Δ‖/‖ref‖ below {@link #FP8_MAX_RELATIVE}; the kernel's FP8
+ *                  values against PyTorch's conversion of (x − mean)·rstd·s_x (at most one e4m3 step apart); and the
+ *                  attention or GEGLU entry that N says (3C: self-attention, C: cross-attention, 8C: GEGLU) against its
+ *                  fp16 entry. Only where the FP8 path can run (library functions, compute capability 8.9+), whatever
+ *                  {@code SD_FP8_LINEARS} says; otherwise "skipped: why"
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
-        long[][] upsample) {
+        long[][] upsample, long[][] fp8Linear) {
+    /**
+     * The FP8 product's largest relative error ‖Δ‖/‖ref‖ against the fp16 path: e4m3 rounds each operand by about
+     * 2.7% RMS (3 mantissa bits), about 3.8% for a product of two.
+     */
+    public static final double FP8_MAX_RELATIVE = 0.05;
+    /**
+     * The same for the attention and GEGLU entries, a check of their wiring (a wrong layout or operand gives errors near
+     * 1): attention on random data averages random values, so the output is small and the scores' FP8 error (softmax
+     * weights off by several percent each) shows larger relative to it; GEGLU multiplies two rounded halves.
+     */
+    public static final double FP8_ENTRY_MAX_RELATIVE = 0.25;
+
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
@@ -94,7 +114,10 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {1, 256, 256, 256, 512, 512, 16, 1}, {1, 512, 128, 128, 256, 256, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
                 {2, 4, 3, 5, 6, 10, 32, 1},
                 {2, 4, 64, 64, 128, 128, 16, 1}, {2, 320, 8, 8, 24, 24, 16, 1}, {2, 1280, 10, 10, 19, 19, 16, 1},
-                {1, 512, 64, 64, 128, 128, 16, 0}, {1, 512, 128, 128, 256, 256, 32, 0}});
+                {1, 512, 64, 64, 128, 128, 16, 0}, {1, 512, 128, 128, 256, 256, 32, 0}},
+            // batch 2 at 64x64 latents: attn1's q|k|v (320 -> 960), ff.net.0.proj (320 -> 2560); the 8x8 level's width
+            // (attn2's q, 1280 -> 1280) at the same rows
+            new long[][] {{2 * 4096, 320, 960}, {2 * 4096, 320, 2560}, {2 * 4096, 1280, 1280}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
@@ -108,7 +131,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2, 1280, 640, 8, 8, 640}, {2, 1276, 644, 4, 4, 640}},
             new long[][] {{2, 320, 8, 8, 16, 16, 16, 1}, {1, 64, 5, 7, 10, 14, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
                 {2, 4, 8, 8, 16, 16, 16, 1}, {1, 64, 4, 4, 12, 12, 16, 1}, {1, 64, 5, 5, 9, 9, 16, 1},
-                {1, 64, 5, 5, 10, 10, 16, 0}});
+                {1, 64, 5, 5, 10, 10, 16, 0}},
+            new long[][] {{2 * 256, 320, 960}, {2 * 256, 320, 2560}, {2 * 64, 1280, 1280}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -117,7 +141,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
-                & upsample(gpu, out);
+                & upsample(gpu, out) & fp8Linear(gpu, out);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
@@ -624,6 +648,159 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             }
         }
         return ok;
+    }
+
+    private boolean fp8Linear(Device gpu, PrintStream out) {
+        out.println("== FP8 linears: LayerNorm with FP8 output + cuBLASLt FP8 product of the folded weight vs our fp16"
+                + " LayerNorm + at::linear (relative error < " + FP8_MAX_RELATIVE + "; the kernel's e4m3 values vs"
+                + " PyTorch's conversion; the attention and GEGLU entries < " + FP8_ENTRY_MAX_RELATIVE + ")");
+        String off = NativeOps.fp8Unsupported();
+        if (off != null) {
+            out.println("  skipped: " + off);
+            return true;
+        }
+        boolean ok = true;
+        double eps = 1e-5;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : fp8Linear) {
+                long rows = sh[0];
+                long c = sh[1];
+                long n = sh[2];
+                double sx = Fp8Linear.inputScale(c);
+                for (boolean add : new boolean[] {false, true}) {
+                    try (NDManager t = m.newSubManager()) {
+                        Shape shape = new Shape(2, rows / 2, c);
+                        NDArray x = add(mul(t.randomNormal(shape), 2f), 3f).toType(DataType.FLOAT16, false);
+                        NDArray d = add ? t.randomNormal(shape).toType(DataType.FLOAT16, false) : null;
+                        NDArray gamma = add(mul(t.randomNormal(new Shape(c)), 0.5f), 1f).toType(DataType.FLOAT16, false);
+                        NDArray beta = mul(t.randomNormal(new Shape(c)), 0.5f).toType(DataType.FLOAT16, false);
+                        NDArray w = mul(t.randomNormal(new Shape(n, c)), (float) (1 / Math.sqrt(c)));
+                        if (n == 3 * c || n == c) { // q's rows pre-scaled by 1/√64, as Attention holds them
+                            w = mul(w.get("0:" + c), 0.125f).concat(w.get(c + ":"), 0);
+                        }
+                        w = w.toType(DataType.FLOAT16, false);
+                        NDArray b = mul(t.randomNormal(new Shape(n)), 0.1f).toType(DataType.FLOAT16, false);
+                        // the fp16 path: our LayerNorm kernel, at::linear
+                        NDArray[] ln = add ? NativeOps.addLayerNorm(x, d, gamma, beta, eps)
+                                : new NDArray[] {x, NativeOps.layerNorm(x, gamma, beta, eps)};
+                        NDArray ref = NativeOps.wrap(x, NativeOps.linear(NativeOps.h(ln[1]), NativeOps.h(w),
+                                NativeOps.h(b)));
+                        // the FP8 path: the companion's weights, the norm's FP8 output, the FP8 product
+                        NDArray[] folded = Fp8Linear.fold(w, b, gamma, beta);
+                        NDArray w8 = t.zeros(new Shape(n, c), DataType.UINT8);
+                        NDArray scales = t.zeros(new Shape(2), DataType.FLOAT32);
+                        NativeOps.fp8Quantize(NativeOps.h(folded[0]), NativeOps.h(w8), NativeOps.h(scales), 1 / sx);
+                        NDArray b8 = folded[1].toType(DataType.FLOAT16, false);
+                        NDArray[] ln8 = NativeOps.layerNormFp8(x, d, eps, sx);
+                        boolean fused = NativeOps.linearFp8Fused(NativeOps.h(ln8[1]), NativeOps.h(w8),
+                                NativeOps.h(scales), NativeOps.h(b8));
+                        NDArray ours = NativeOps.linearFp8(ln8[1], w8, scales, b8);
+                        String label = String.format(Locale.ROOT, "%-18s -> %4d %-9s", shape, n, add ? "add+norm" : "norm");
+                        if (add) { // the sum as addLayerNorm writes it, bit for bit
+                            float diff = ln[0].toType(DataType.FLOAT32, false).sub(ln8[0].toType(DataType.FLOAT32, false))
+                                    .abs().max().getFloat();
+                            if (diff != 0f) {
+                                out.printf(Locale.ROOT, "  %s: sum differs from addLayerNorm's by %.4f -> FAIL%n", label,
+                                        diff);
+                                ok = false;
+                            }
+                        }
+                        ok &= fp8Values(out, label, ln[0], ln8[1], sx, eps);
+                        ok &= relative(out, label + (fused ? " cuBLASLt FP8" : " fallback (no FP8 algorithm)"), ours, ref,
+                                FP8_MAX_RELATIVE);
+                        ok &= fp8Entry(out, label, t, ln[1], ln8[1], w, b, w8, scales, b8, c, n);
+                    }
+                }
+            }
+        }
+        return ok;
+    }
+
+    /**
+     * The kernel's e4m3 bytes against PyTorch's conversion of (s − mean)·rstd·s_x computed in fp32 from the same fp16
+     * sum s: equal, or one e4m3 step apart (the statistics' last bits differ); one line.
+     */
+    private static boolean fp8Values(PrintStream out, String label, NDArray sum, NDArray y8, double sx, double eps) {
+        long c = sum.getShape().get(sum.getShape().dimension() - 1);
+        Shape norm = new Shape(c);
+        NDManager m = sum.getManager();
+        NDArray s32 = sum.toType(DataType.FLOAT32, false);
+        NDArray bare = LayerNorm.layerNorm(s32, norm, m.ones(norm), m.zeros(norm), (float) eps).head();
+        NDArray expected = NativeOps.wrap(sum, NativeOps.toFp8Bytes(NativeOps.h(mul(bare, (float) sx))));
+        byte[] a = expected.toByteArray();
+        byte[] g = y8.toByteArray();
+        long unequal = 0;
+        int maxSteps = a.length == g.length ? 0 : Integer.MAX_VALUE;
+        for (int i = 0; i < Math.min(a.length, g.length); i++) {
+            int steps = Math.abs(e4m3Order(a[i]) - e4m3Order(g[i]));
+            unequal += steps == 0 ? 0 : 1;
+            maxSteps = Math.max(maxSteps, steps);
+        }
+        boolean pass = maxSteps <= 1;
+        out.printf(Locale.ROOT, "  %s e4m3 values: %d of %d differ from PyTorch's conversion, at most %d step(s) -> %s%n",
+                label, unequal, a.length, maxSteps, pass ? "PASS" : "FAIL");
+        return pass;
+    }
+
+    /** An e4m3 byte's place in value order: sign and magnitude to a signed step count (±0 both 0). */
+    static int e4m3Order(byte b) {
+        int v = b & 0xff;
+        int magnitude = v & 0x7f;
+        return (v & 0x80) != 0 ? -magnitude : magnitude;
+    }
+
+    /** ‖ours − ref‖ / ‖ref‖ in float32 below {@code max}; one line. */
+    private static boolean relative(PrintStream out, String label, NDArray ours, NDArray ref, double max) {
+        if (!ours.getShape().equals(ref.getShape())) {
+            out.printf(Locale.ROOT, "  %s: output %s, not %s -> FAIL%n", label, ours.getShape(), ref.getShape());
+            return false;
+        }
+        NDArray r = ref.toType(DataType.FLOAT32, false);
+        double rel = ours.toType(DataType.FLOAT32, false).sub(r).norm().getFloat() / r.norm().getFloat();
+        boolean pass = rel < max;
+        out.printf(Locale.ROOT, "  %s: relative error %.4f -> %s%n", label, rel, pass ? "PASS" : "FAIL");
+        return pass;
+    }
+
+    /**
+     * The entry point that takes the FP8 product for this shape against its fp16 entry on the fp16 norm's output: N =
+     * 3C self-attention (q|k|v, 64-wide heads), N = C cross-attention (q; k|v from a random 77-token context of 768),
+     * N = 8C GEGLU; other shapes have none (true).
+     */
+    private static boolean fp8Entry(PrintStream out, String label, NDManager t, NDArray n16, NDArray n8, NDArray w,
+            NDArray b, NDArray w8, NDArray scales, NDArray b8, long c, long n) {
+        int heads = (int) (c / 64);
+        long h = NativeOps.h(n16);
+        NDArray wout = mul(t.randomNormal(new Shape(c, c)), (float) (1 / Math.sqrt(c))).toType(DataType.FLOAT16, false);
+        NDArray bout = mul(t.randomNormal(new Shape(c)), 0.1f).toType(DataType.FLOAT16, false);
+        long ho = NativeOps.h(wout);
+        long hbo = NativeOps.h(bout);
+        long ref;
+        long ours;
+        String entry;
+        if (n == 3 * c) {
+            entry = "self-attention";
+            ref = NativeOps.selfAttention(h, NativeOps.h(w), NativeOps.h(b), ho, hbo, heads, 0L);
+            ours = NativeOps.selfAttentionFp8(NativeOps.h(n8), NativeOps.h(w8), NativeOps.h(scales), NativeOps.h(b8), ho,
+                    hbo, heads);
+        } else if (n == c) {
+            entry = "cross-attention";
+            NDArray ctx = t.randomNormal(new Shape(n16.getShape().get(0), 77, 768)).toType(DataType.FLOAT16, false);
+            NDArray wkv = mul(t.randomNormal(new Shape(2 * c, 768)), (float) (1 / Math.sqrt(768)))
+                    .toType(DataType.FLOAT16, false);
+            ref = NativeOps.crossAttention(h, NativeOps.h(ctx), NativeOps.h(w), NativeOps.h(b), NativeOps.h(wkv), 0L, ho,
+                    hbo, heads);
+            ours = NativeOps.crossAttentionFp8(NativeOps.h(n8), NativeOps.h(ctx), NativeOps.h(w8), NativeOps.h(scales),
+                    NativeOps.h(b8), NativeOps.h(wkv), 0L, ho, hbo, heads);
+        } else if (n == 8 * c) {
+            entry = "GEGLU";
+            ref = NativeOps.geglu(h, NativeOps.h(w), NativeOps.h(b));
+            ours = NativeOps.gegluFp8(NativeOps.h(n8), NativeOps.h(w8), NativeOps.h(scales), NativeOps.h(b8));
+        } else {
+            return true;
+        }
+        return relative(out, label + " " + entry + " entry", NativeOps.wrap(n16, ours), NativeOps.wrap(n16, ref),
+                FP8_ENTRY_MAX_RELATIVE);
     }
 
     /**

@@ -45,6 +45,11 @@ public final class NativeOps {
     private static boolean upsampleKernel = true;
     /** Whether the library has {@link #upsampleNearest(long, long, long)} and {@link #setUpsampleKernel}. */
     private static boolean upsampleLinked;
+    /** {@code SD_FP8_LINEARS=1}, as read when the library loaded; restored by {@link #fp8Linears(Boolean)}. */
+    private static boolean fp8LinearsConfigured;
+    private static volatile boolean fp8Linears;
+    /** Whether the library has the FP8 functions ({@link #linearFp8(long, long, long, long)}...). */
+    private static boolean fp8Linked;
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -95,17 +100,22 @@ public final class NativeOps {
             upsampleKernel = EngineSettings.onUnlessZero("SD_UPSAMPLE_KERNEL");
             upsampleLinked = linked(() -> setUpsampleKernel(upsampleKernel), "nearest upsampling",
                     "upsampling runs DJL's interpolation");
+            fp8LinearsConfigured = "1".equals(EngineSettings.value("SD_FP8_LINEARS"));
+            fp8Linears = fp8LinearsConfigured;
+            fp8Linked = linked(() -> linearFp8(0, 0, 0, 0), "FP8 linear", "transformer linears run in fp16");
             LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
                     + " ResNet bias + GroupNorm fused {}, 1x1 convolutions as GEMM {}, up blocks without concatenation {},"
                     + " residuals in the products' cuBLASLt call {}, nearest 2x upsampling kernel {}, LayerNorm kernel {},"
-                    + " float32 GroupNorm split statistics {}, float32 attention products in float16 {}, LoRA patches {})",
+                    + " float32 GroupNorm split statistics {}, float32 attention products in float16 {}, LoRA patches {},"
+                    + " FP8 linears {})",
                     path, bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off",
                     biasKernel ? "on" : "off", fusedBiasNorm ? "on" : "off",
                     conv1x1Gemm && conv1x1GemmLinked ? "on" : "off",
                     upblockNoCat && upblockNoCatLinked && conv1x1Gemm ? "on" : "off",
                     ltResidual && ltResidualLinked ? "on" : "off", upsampleKernel && upsampleLinked ? "on" : "off",
                     layerNormKernel ? "on" : "off",
-                    fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL");
+                    fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL",
+                    !fp8Linked ? "off (not in the library)" : fp8Linears ? "asked for (SD_FP8_LINEARS=1)" : "off");
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
@@ -326,6 +336,149 @@ public final class NativeOps {
         long[] r = addLayerNorm(h(x), h(d), h(gamma), h(beta), eps);
         return new NDArray[] {wrap(x, r[0]), wrap(x, r[1])};
     }
+
+    // FP8 linears (issue 17): the transformer blocks' linears after a LayerNorm as FP8 products of the norm's output
+
+    /** The least compute capability (major · 10 + minor) with FP8 tensor cores: Ada (8.9); Hopper is 9.0. */
+    public static final int FP8_MIN_CAPABILITY = 89;
+
+    /**
+     * Why the transformer blocks' FP8 linears are off, or null when they are on: native ops in use, the library has the
+     * FP8 functions, {@code SD_FP8_LINEARS=1} (default off; or as {@link #fp8Linears(Boolean)} last set it) and a CUDA
+     * device of compute capability 8.9 or more (asked once, only when the rest holds). Per layer, {@code
+     * Fp8Linear.fits} adds: an fp16 model on CUDA, C a multiple of 16.
+     */
+    public static String fp8LinearsOff() {
+        return fp8LinearsOff(enabled(), fp8Linked, fp8Linears, () -> Capability.VALUE);
+    }
+
+    /**
+     * {@link #fp8LinearsOff()}'s rule on its inputs.
+     *
+     * @param capability the device's compute capability (major · 10 + minor, -1 for none), asked last
+     */
+    static String fp8LinearsOff(boolean nativeOps, boolean linked, boolean on, java.util.function.IntSupplier capability) {
+        if (!nativeOps) {
+            return "native ops not loaded";
+        }
+        if (!linked) {
+            return "the native library has no FP8 functions: rebuild it";
+        }
+        if (!on) {
+            return "SD_FP8_LINEARS is not 1";
+        }
+        int cc = capability.getAsInt();
+        if (cc < 0) {
+            return "no CUDA device";
+        }
+        return cc < FP8_MIN_CAPABILITY ? String.format(java.util.Locale.ROOT,
+                "compute capability %d.%d, FP8 tensor cores need 8.9", cc / 10, cc % 10) : null;
+    }
+
+    /**
+     * Why the FP8 path cannot run here whatever {@code SD_FP8_LINEARS} says (the kernel checks and the benchmark's A/B
+     * run it where it can), or null: {@link #fp8LinearsOff()} without the switch.
+     */
+    public static String fp8Unsupported() {
+        return fp8LinearsOff(enabled(), fp8Linked, true, () -> Capability.VALUE);
+    }
+
+    /** Whether the FP8 linears are on ({@link #fp8LinearsOff()} gives no reason to be off). */
+    public static boolean fp8Linears() {
+        return fp8LinearsOff() == null;
+    }
+
+    /**
+     * For benchmarks' A/B: FP8 linears asked for (true) or not (false) from now on; null restores the configured {@code
+     * SD_FP8_LINEARS}. Models loaded with them off have no FP8 weights ({@code UNet2DConditionModel.prepareFp8Linears}
+     * makes them), and captured CUDA graphs keep the path they were captured with: clear them after a change.
+     */
+    public static void fp8Linears(Boolean on) {
+        fp8Linears = on == null ? fp8LinearsConfigured : on;
+    }
+
+    /** The compute capability of the current CUDA device, asked once. */
+    private static final class Capability {
+        static final int VALUE = query();
+
+        private static int query() {
+            try {
+                return computeCapability();
+            } catch (RuntimeException e) { // the library's CUDA error: no usable device
+                LOG.warn("compute capability not known ({}): FP8 linears off", e.toString());
+                return -1;
+            }
+        }
+    }
+
+    /** Whether the loaded library has the FP8 functions (the kernel checks skip them if not). */
+    static boolean fp8Linked() {
+        return AVAILABLE && fp8Linked;
+    }
+
+    /** Major · 10 + minor of the current CUDA device (libtorch's device properties), -1 without one. */
+    private static native int computeCapability();
+
+    /**
+     * LayerNorm without affine over the last axis of x (..., C), its output as FP8: {sum, y8} with sum = x + d (fp16,
+     * as {@link #addLayerNorm} writes it; 0 when d is 0) and y8 (..., C) e4m3 bytes (DJL's UINT8) = e4m3((s - mean) ·
+     * rstd · scale), round to nearest even, saturating at ±448. Our LayerNorm kernel for what it takes ({@link
+     * #layerNorm}), PyTorch's ops otherwise.
+     */
+    static native long[] layerNormFp8(long x, long d, double eps, double scale);
+
+    /**
+     * {@link #layerNormFp8(long, long, double, double)} on DJL arrays (d may be null): {sum or null, y8}. Needs the
+     * library.
+     */
+    public static NDArray[] layerNormFp8(NDArray x, NDArray d, double eps, double scale) {
+        long[] r = layerNormFp8(h(x), h(d), eps, scale);
+        return new NDArray[] {r[0] == 0 ? null : wrap(x, r[0]), wrap(x, r[1])};
+    }
+
+    /**
+     * The FP8 product {@code y = (x8·w8ᵀ)·scales[0]·scales[1] + b} (x8 (..., K) and w8 (N, K) e4m3 bytes, contiguous,
+     * K a multiple of 16, N of 8; scales float32 (2); b fp16 (N) or 0; a new (..., N) fp16 handle): one cuBLASLt FP8
+     * matmul (fp32 accumulation, no fast accumulation, bias in its epilogue) where it has an algorithm, else the same
+     * values in float32 (slow). x8 = 0 returns 0 (a probe for the function).
+     */
+    static native long linearFp8(long x8, long w8, long scales, long b);
+
+    /** Whether {@link #linearFp8(long, long, long, long)} runs these as one cuBLASLt FP8 product (nothing runs). */
+    static native boolean linearFp8Fused(long x8, long w8, long scales, long b);
+
+    /** {@link #linearFp8(long, long, long, long)} on DJL arrays (b may be null); needs the library. */
+    public static NDArray linearFp8(NDArray x8, NDArray w8, NDArray scales, NDArray b) {
+        return wrap(x8, linearFp8(h(x8), h(w8), h(scales), h(b)));
+    }
+
+    /**
+     * As {@link #selfAttention} without a mask, for an FP8 input x8 (B, N, C) (e4m3 bytes from {@link #layerNormFp8}):
+     * its q|k|v projection is {@link #linearFp8(long, long, long, long)} with w8 (3C, C), scales, b (3C) or 0.
+     */
+    public static native long selfAttentionFp8(long x8, long w8, long scales, long b, long wout, long bout, int heads);
+
+    /**
+     * As {@link #crossAttention}, for an FP8 input x8 (B, N, C): its q projection is {@link #linearFp8(long, long,
+     * long, long)} with w8 (C, C), scales, b (C) or 0; k and v from the fp16 context as before.
+     */
+    public static native long crossAttentionFp8(long x8, long ctx, long w8, long scales, long b, long wkv, long bkv,
+            long wout, long bout, int heads);
+
+    /** As {@link #geglu} for an FP8 input x8 (..., C): the projection is {@link #linearFp8(long, long, long, long)}. */
+    public static native long gegluFp8(long x8, long w8, long scales, long b);
+
+    /**
+     * Writes an FP8 weight in place from its float32 value: s_w = amax|wf| / 448, w8 = e4m3(wf / s_w) (PyTorch's
+     * conversion, round to nearest even), scales = {s_w, invSx}; on the device, no sync. wf (N, K) float32, w8 (N, K)
+     * bytes, scales float32 (2), one device.
+     *
+     * @throws IllegalStateException (from the library) for other types or shapes
+     */
+    public static native void fp8Quantize(long wf, long w8, long scales, double invSx);
+
+    /** x (any float type) as e4m3 bytes by PyTorch's conversion (x.to(torch.float8_e4m3fn); kernel checks). */
+    static native long toFp8Bytes(long x);
 
     public static native long gegluGate(long h);
 

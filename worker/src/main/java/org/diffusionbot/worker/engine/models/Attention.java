@@ -149,6 +149,32 @@ final class Attention {
         return out.forward(o.transpose(0, 1, 3, 2, 4).reshape(b, n, dim));
     }
 
+    /**
+     * The projection of this attention's input x: the fused q|k|v (self-attention) or q (cross-attention), what an
+     * {@link Fp8Linear} is made from.
+     */
+    LinearLayer inputProjection() {
+        return cross ? q : qkv;
+    }
+
+    /**
+     * {@link #forward} (no mask) of an FP8 input: x8 (B, N, C) e4m3 bytes from {@link LayerNormLayer#forwardFp8}, its
+     * {@link #inputProjection()} the FP8 product of {@code proj} (the companion of that projection and of the norm that
+     * wrote x8); k and v of cross-attention from the fp16 context as before. Needs the library.
+     *
+     * @param context (B, M, contextDim) for cross-attention, ignored for self-attention
+     * @return (B, N, C) fp16
+     */
+    NDArray forwardFp8(NDArray x8, NDArray context, Fp8Linear proj) {
+        long handle = cross
+                ? NativeOps.crossAttentionFp8(NativeOps.h(x8), NativeOps.h(context), NativeOps.h(proj.weight),
+                        NativeOps.h(proj.scales), NativeOps.h(proj.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias),
+                        NativeOps.h(out.weight), NativeOps.h(out.bias), heads)
+                : NativeOps.selfAttentionFp8(NativeOps.h(x8), NativeOps.h(proj.weight), NativeOps.h(proj.scales),
+                        NativeOps.h(proj.bias), NativeOps.h(out.weight), NativeOps.h(out.bias), heads);
+        return NativeOps.wrap(x8, handle);
+    }
+
     /** Largest score tensor computed at once in the DJL path (elements). */
     private static final long SCORE_CHUNK = 1L << 26;
 

@@ -10,8 +10,8 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * CUDA ({@link NativeOps#layerNorm}), else DJL's (PyTorch's) layer_norm.
  */
 final class LayerNormLayer {
-    private final NDArray gamma;
-    private final NDArray beta;
+    final NDArray gamma;
+    final NDArray beta;
     private final Shape shape;
     private final float eps;
 
@@ -39,5 +39,25 @@ final class LayerNormLayer {
         }
         NDArray s = x.add(d);
         return new NDArray[] {s, forward(s)};
+    }
+
+    /**
+     * This norm without its affine, as FP8 for an {@link Fp8Linear} (which holds γ and β folded into its weight):
+     * {@code e4m3((x − mean)·rstd·scale)} as e4m3 bytes (DJL's UINT8), x (..., C) fp16 on CUDA. Needs the library
+     * ({@link NativeOps#layerNormFp8}).
+     *
+     * @param scale the companion's {@link Fp8Linear#inputScale}
+     * @return (..., C) UINT8
+     */
+    NDArray forwardFp8(NDArray x, double scale) {
+        return NativeOps.layerNormFp8(x, null, eps, scale)[1];
+    }
+
+    /**
+     * {@link #addForward} with the norm's output as {@link #forwardFp8} writes it: {@code {s = x + d (fp16), e4m3 bytes
+     * of (s − mean)·rstd·scale}}, in one kernel pass. Needs the library.
+     */
+    NDArray[] addForwardFp8(NDArray x, NDArray d, double scale) {
+        return NativeOps.layerNormFp8(x, d, eps, scale);
     }
 }

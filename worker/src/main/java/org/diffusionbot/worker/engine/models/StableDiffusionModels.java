@@ -59,9 +59,19 @@ public final class StableDiffusionModels implements AutoCloseable {
      * CUDA graphs use stay the same).
      *
      * @return a view over the parameters; the family is the pipeline's rule (SDXL with a second text
-     *     encoder, SD 2.x with an OpenCLIP (gelu) one, else SD 1.x)
+     *     encoder, SD 2.x with an OpenCLIP (gelu) one, else SD 1.x). After every change of the UNet's weights
+     *     ({@code add} or {@code addAll} of a UNet weight, {@code restore}) the UNet's FP8 companions are recomputed
+     *     in place ({@link UNet2DConditionModel#refreshFp8Linears}), even when the change throws midway
      */
     public PatchableModel patchable() {
+        return patchable(unet::refreshFp8Linears);
+    }
+
+    /**
+     * {@link #patchable()} with {@code unetChanged} run after every change that may touch the UNet's weights (the
+     * seam tests count it through).
+     */
+    PatchableModel patchable(Runnable unetChanged) {
         Map<Part, NamedParameters> parts = new EnumMap<>(Part.class);
         parts.put(Part.UNET, unet.parameters());
         parts.put(Part.TEXT_ENCODER, textEncoder.parameters());
@@ -89,7 +99,13 @@ public final class StableDiffusionModels implements AutoCloseable {
 
             @Override
             public void add(Part part, String name, NDArray delta) {
-                parameter(part, name).add(delta);
+                try {
+                    parameter(part, name).add(delta);
+                } finally {
+                    if (part == Part.UNET) {
+                        unetChanged.run();
+                    }
+                }
             }
 
             @Override
@@ -107,14 +123,24 @@ public final class StableDiffusionModels implements AutoCloseable {
                     params.add(w);
                     terms.add(c.terms());
                 }
-                Parameter.addAll(params, terms);
+                try {
+                    Parameter.addAll(params, terms);
+                } finally {
+                    if (changes.stream().anyMatch(c -> c.part() == Part.UNET)) {
+                        unetChanged.run();
+                    }
+                }
             }
 
             @Override
             public void restore() {
                 List<Parameter> all = new ArrayList<>();
                 parts.values().forEach(p -> all.addAll(p.all().values()));
-                Parameter.restoreAll(all); // one native call for every part
+                try {
+                    Parameter.restoreAll(all); // one native call for every part
+                } finally {
+                    unetChanged.run();
+                }
             }
         };
     }

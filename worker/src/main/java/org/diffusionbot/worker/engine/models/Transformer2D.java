@@ -1,6 +1,9 @@
 package org.diffusionbot.worker.engine.models;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,6 +34,10 @@ final class Transformer2D {
         final LinearLayer geglu;
         final LinearLayer ffOut;
         final long inner;
+        /** FP8 companions of attn1's q|k|v, attn2's q and ff.net.0.proj ({@link #prepareFp8}), or null. */
+        Fp8Linear qkv8;
+        Fp8Linear q8;
+        Fp8Linear ff8;
 
         Block(Params p, String prefix, int dim, int heads, int contextDim, boolean upcast) {
             norm1 = new LayerNormLayer(p, prefix + ".norm1", dim, 1e-5);
@@ -47,7 +54,22 @@ final class Transformer2D {
             return Ops.scoped(x0.getManager(), sub -> run(x0, context), x0, context);
         }
 
+        /** Makes the FP8 companions (once); adds them to {@code into}. */
+        void prepareFp8(NDManager manager, List<Fp8Linear> into) {
+            if (qkv8 == null) {
+                ff8 = new Fp8Linear(geglu, norm3, manager);
+                q8 = new Fp8Linear(attn2.inputProjection(), norm2, manager);
+                qkv8 = new Fp8Linear(attn1.inputProjection(), norm1, manager); // last: qkv8 marks them all made
+            }
+            into.add(qkv8);
+            into.add(q8);
+            into.add(ff8);
+        }
+
         private NDArray run(NDArray x, NDArray context) {
+            if (qkv8 != null && NativeOps.fp8Linears()) {
+                return runFp8(x, context);
+            }
             // each residual add and the next pre-norm in one pass: {x + attn(...), norm(x + attn(...))}
             NDArray[] xn = norm2.addForward(x, attn1.forward(norm1.forward(x), null, null));
             xn = norm3.addForward(xn[0], attn2.forward(xn[1], context, null));
@@ -61,6 +83,19 @@ final class Transformer2D {
                 h = parts.get(0).mul(parts.get(1).getNDArrayInternal().gelu());
             }
             return ffOut.forwardAdd(h, x); // ff.net.2 + the residual in one product (NativeOps.linearResidual)
+        }
+
+        /**
+         * {@link #run} with the three linears after the norms as FP8 products: each norm writes its output without
+         * affine as FP8 (one kernel pass, as before), read by its companion's product (γ, β folded into its weight).
+         */
+        private NDArray runFp8(NDArray x, NDArray context) {
+            double s = qkv8.inputScale; // the same for the three: they all read C features
+            NDArray[] xn = norm2.addForwardFp8(x, attn1.forwardFp8(norm1.forwardFp8(x, s), null, qkv8), s);
+            xn = norm3.addForwardFp8(xn[0], attn2.forwardFp8(xn[1], context, q8), s);
+            NDArray h = NativeOps.wrap(xn[1], NativeOps.gegluFp8(NativeOps.h(xn[1]), NativeOps.h(ff8.weight),
+                    NativeOps.h(ff8.scales), NativeOps.h(ff8.bias)));
+            return ffOut.forwardAdd(h, xn[0]);
         }
     }
 
@@ -83,6 +118,23 @@ final class Transformer2D {
         for (int i = 0; i < layers; i++) {
             blocks.add(new Block(p, prefix + ".transformer_blocks." + i, channels, heads, contextDim, upcast));
         }
+    }
+
+    /**
+     * Makes the FP8 companions of every block's three linears after a LayerNorm where {@link Fp8Linear#fits} (an fp16
+     * model on CUDA, C a multiple of 16, FP8 linears on); blocks that have them already keep them.
+     *
+     * @param manager the parameters' long-lived manager
+     * @return the companions (empty where they do not fit)
+     */
+    List<Fp8Linear> prepareFp8(NDManager manager, DataType dtype, Device device) {
+        List<Fp8Linear> all = new ArrayList<>();
+        if (Fp8Linear.fits(dtype, device, channels)) {
+            for (Block blk : blocks) {
+                blk.prepareFp8(manager, all);
+            }
+        }
+        return all;
     }
 
     /**

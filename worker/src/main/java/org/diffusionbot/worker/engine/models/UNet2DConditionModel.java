@@ -41,6 +41,12 @@ public final class UNet2DConditionModel {
     private final List<Level> up = new ArrayList<>();
     private final GroupNormLayer normOut;
     private final Conv2dLayer convOut;
+    /** Every Transformer2D, in construction order (their blocks' FP8 companions). */
+    private final List<Transformer2D> transformers = new ArrayList<>();
+    private final NDManager manager;
+    private final Device device;
+    /** The FP8 companions made so far ({@link #prepareFp8Linears}). */
+    private final List<Fp8Linear> fp8 = new ArrayList<>();
 
     /** One down or up block: resnets, optional transformers, optional resampler. */
     private static final class Level {
@@ -83,6 +89,8 @@ public final class UNet2DConditionModel {
     UNet2DConditionModel(UNetConfig c, Params p) {
         this.config = c;
         this.dtype = p.dtype();
+        this.manager = p.manager();
+        this.device = p.device();
         List<Integer> ch = c.blockOutChannels();
         int n = ch.size();
         int b0 = ch.get(0);
@@ -157,6 +165,39 @@ public final class UNet2DConditionModel {
         normOut = new GroupNormLayer(p, "conv_norm_out", b0, groups, eps);
         convOut = new Conv2dLayer(p, "conv_out", b0, c.outChannels(), c.convOutKernel());
         this.parameters = p.named();
+        down.forEach(lv -> transformers.addAll(lv.attentions));
+        transformers.add(midAttention);
+        up.forEach(lv -> transformers.addAll(lv.attentions));
+        prepareFp8Linears(); // with SD_FP8_LINEARS=1 where they apply; nothing otherwise
+    }
+
+    /**
+     * Makes the FP8 companions of the transformer blocks' linears after a LayerNorm ({@link Fp8Linear}: attn1's q|k|v,
+     * attn2's q, ff.net.0.proj) where they apply: an fp16 model on CUDA, C a multiple of 16, FP8 linears on ({@link
+     * NativeOps#fp8Linears()}: native ops, {@code SD_FP8_LINEARS=1} or {@link NativeOps#fp8Linears(Boolean)}, compute
+     * capability 8.9+). The constructor calls it; a benchmark that turns FP8 linears on later calls it again (then clear
+     * captured CUDA graphs). Blocks that have them keep them; nothing runs where they do not apply.
+     *
+     * @return whether the UNet has FP8 companions now (its blocks use them while FP8 linears are on)
+     */
+    public synchronized boolean prepareFp8Linears() {
+        if (fp8.isEmpty()) {
+            for (Transformer2D t : transformers) {
+                fp8.addAll(t.prepareFp8(manager, dtype, device));
+            }
+        }
+        return !fp8.isEmpty();
+    }
+
+    /**
+     * Recomputes every FP8 companion in place from the fp16 weights and norms as they are now (on the device, no sync):
+     * after a LoRA patch or restore changed them ({@link StableDiffusionModels#patchable()} calls it). Nothing without
+     * companions.
+     */
+    public synchronized void refreshFp8Linears() {
+        for (Fp8Linear f : fp8) {
+            f.refresh();
+        }
     }
 
     /** exp(-ln(10000) * i / (half - shift)), computed in float32 by PyTorch as diffusers does. */

@@ -1,0 +1,128 @@
+package org.diffusionbot.worker.engine.models;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
+
+/**
+ * The FP8 companion of a linear layer that reads a LayerNorm's output and nothing else (issue 17; diffusers'
+ * {@code BasicTransformerBlock}: norm1 → attn1's fused q|k|v, norm2 → attn2's q, norm3 → ff.net.0.proj), so that the
+ * LayerNorm kernel writes its input in FP8 (e4m3) directly and the product runs on FP8 tensor cores (cuBLASLt's FP8
+ * matmul: compute capability 8.9+).
+ *
+ * <p>The math, exact in real numbers: the norm's output is {@code y = x̂∘γ + β} with {@code x̂ = (x − mean)·rstd}, so
+ * {@code y·Wᵀ + b = x̂·W'ᵀ + b'} with {@code W' = W·diag(γ)} and {@code b' = b + W·β} ({@link #fold}, in float32 from
+ * the fp16 weights). The kernel writes {@code x̂·s_x} as e4m3 ({@link #inputScale}: a power of two that keeps every
+ * {@code |x̂| ≤ √(C−1)} below e4m3's 448); W' is stored as e4m3 {@code W'/s_w}, {@code s_w = amax|W'|/448} (per
+ * tensor); the product is {@code s_w·(1/s_x)·(W'_fp8·x̂_fp8) + b'} in fp32 accumulation, rounded to fp16. What is lost
+ * is e4m3's 3-bit mantissa on both operands (relative steps of 1/16), against fp16's 10 bits: opt-in, as ComfyUI's fp8
+ * options are ({@code SD_FP8_LINEARS=1}).
+ *
+ * <p>The fp16 weight stays (the fallback, CPU runs, LoRA patches); {@link #refresh} recomputes this companion from it in
+ * place (the same device buffers, which captured CUDA graphs read), after every LoRA patch or restore.
+ */
+public final class Fp8Linear {
+    /** e4m3's largest finite value. */
+    public static final double E4M3_MAX = 448;
+
+    private final LinearLayer source;
+    private final LayerNormLayer norm;
+    /** W' as e4m3 bytes (N, K), DJL's UINT8. */
+    final NDArray weight;
+    /** {s_w, 1/s_x}, float32 (2): cuBLASLt's scale pointers of A (the weight) and B (the input). */
+    final NDArray scales;
+    /** b' (N), fp16. */
+    final NDArray bias;
+    /** s_x, the input's scale ({@link #inputScale}). */
+    final double inputScale;
+
+    /**
+     * Allocates the companion on the source weight's device in {@code manager} and computes it ({@link #refresh}).
+     *
+     * @param source the linear layer (weight (N, K) fp16, bias (N) or null)
+     * @param norm the LayerNorm over K whose output is the layer's only input
+     * @param manager the long-lived owner (the model's parameters' manager)
+     */
+    Fp8Linear(LinearLayer source, LayerNormLayer norm, NDManager manager) {
+        this.source = source;
+        this.norm = norm;
+        Shape ws = source.weight.getShape();
+        Device device = source.weight.getDevice();
+        this.weight = manager.zeros(ws, DataType.UINT8, device);
+        this.scales = manager.zeros(new Shape(2), DataType.FLOAT32, device);
+        this.bias = manager.zeros(new Shape(ws.get(0)), DataType.FLOAT16, device);
+        this.inputScale = inputScale(ws.get(1));
+        refresh();
+    }
+
+    /**
+     * Whether a layer over {@code c} input features gets an FP8 companion: an fp16 model on CUDA, {@code c} a multiple of
+     * 16 (cuBLASLt's FP8 wants 16-byte rows), and FP8 linears on ({@link NativeOps#fp8Linears()}: the library, {@code
+     * SD_FP8_LINEARS=1}, compute capability 8.9+; asked last, so a CPU model never asks the library).
+     */
+    static boolean fits(DataType dtype, Device device, long c) {
+        return dtype == DataType.FLOAT16 && device.isGpu() && c % 16 == 0 && NativeOps.fp8Linears();
+    }
+
+    /**
+     * s_x for rows of {@code c} features: the largest power of two with {@code s_x·√c ≤ 448}, so that {@code x̂·s_x}
+     * never saturates ({@code |x̂| ≤ √(c−1)} for a normalised row) and small values keep most of e4m3's normal range: 16
+     * for c = 320 and 640, 8 for 1280 up to 3136.
+     *
+     * @throws IllegalArgumentException for c below 1
+     */
+    public static double inputScale(long c) {
+        if (c < 1) {
+            throw new IllegalArgumentException("features: " + c);
+        }
+        double root = Math.sqrt(c);
+        double s = 1;
+        while (2 * s * root <= E4M3_MAX) {
+            s *= 2;
+        }
+        while (s * root > E4M3_MAX) {
+            s /= 2;
+        }
+        return s;
+    }
+
+    /**
+     * The LayerNorm's affine folded into the linear layer after it, in float32: {@code W' = W·diag(γ)} (each column k
+     * times γ_k) and {@code b' = b + W·β}, so that {@code (x̂∘γ + β)·Wᵀ + b = x̂·W'ᵀ + b'}.
+     *
+     * @param w the weight (N, K), any float type
+     * @param b the bias (N), or null
+     * @param gamma γ (K)
+     * @param beta β (K)
+     * @return {W' (N, K), b' (N)}, float32, on w's manager
+     */
+    public static NDArray[] fold(NDArray w, NDArray b, NDArray gamma, NDArray beta) {
+        NDArray w32 = w.toType(DataType.FLOAT32, true);
+        NDArray folded = w32.mul(gamma.toType(DataType.FLOAT32, false));
+        NDArray foldedBias = w32.matMul(beta.toType(DataType.FLOAT32, false).reshape(-1, 1)).reshape(-1);
+        if (b != null) {
+            foldedBias = foldedBias.add(b.toType(DataType.FLOAT32, false));
+        }
+        return new NDArray[] {folded, foldedBias};
+    }
+
+    /**
+     * Recomputes W'_fp8, s_w and b' from the fp16 weight, bias and the norm's γ and β as they are now, in place (on the
+     * device, no sync): after LoRA patches change any of them.
+     */
+    void refresh() {
+        try (NDManager tmp = weight.getManager().newSubManager()) {
+            for (NDArray a : new NDArray[] {source.weight, source.bias, norm.gamma, norm.beta}) {
+                if (a != null) {
+                    tmp.tempAttachAll(a);
+                }
+            }
+            NDArray[] f = fold(source.weight, source.bias, norm.gamma, norm.beta);
+            NativeOps.fp8Quantize(NativeOps.h(f[0]), NativeOps.h(weight), NativeOps.h(scales), 1 / inputScale);
+            NativeOps.copyInto(NativeOps.h(bias), NativeOps.h(f[1]));
+        }
+    }
+}

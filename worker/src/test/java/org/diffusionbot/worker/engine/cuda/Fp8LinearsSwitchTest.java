@@ -1,0 +1,58 @@
+package org.diffusionbot.worker.engine.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** When the transformer blocks' FP8 linears are on ({@link NativeOps#fp8LinearsOff()}), and why not otherwise. */
+class Fp8LinearsSwitchTest {
+    @Test
+    void onOnlyWithTheLibraryItsFunctionsTheSwitchAndAnAdaOrNewerGpu() {
+        AtomicInteger asked = new AtomicInteger();
+        java.util.function.IntSupplier hopper = () -> {
+            asked.incrementAndGet();
+            return 90;
+        };
+        assertEquals("native ops not loaded", NativeOps.fp8LinearsOff(false, true, true, hopper));
+        assertEquals("the native library has no FP8 functions: rebuild it", NativeOps.fp8LinearsOff(true, false, true,
+                hopper));
+        assertEquals("SD_FP8_LINEARS is not 1", NativeOps.fp8LinearsOff(true, true, false, hopper));
+        assertEquals(0, asked.get(), "the device is asked only when everything else holds");
+        assertNull(NativeOps.fp8LinearsOff(true, true, true, hopper));
+        assertNull(NativeOps.fp8LinearsOff(true, true, true, () -> 89), "Ada");
+        assertNull(NativeOps.fp8LinearsOff(true, true, true, () -> 120), "Blackwell");
+        assertEquals("compute capability 8.6, FP8 tensor cores need 8.9", NativeOps.fp8LinearsOff(true, true, true,
+                () -> 86));
+        assertEquals("compute capability 8.0, FP8 tensor cores need 8.9", NativeOps.fp8LinearsOff(true, true, true,
+                () -> 80));
+        assertEquals("no CUDA device", NativeOps.fp8LinearsOff(true, true, true, () -> -1));
+    }
+
+    @Test
+    void offWithoutTheLibraryWhateverTheOverride() {
+        try {
+            NativeOps.fp8Linears(true);
+            if (!NativeOps.available()) {
+                assertEquals("native ops not loaded", NativeOps.fp8LinearsOff());
+                assertFalse(NativeOps.fp8Linears());
+            }
+        } finally {
+            NativeOps.fp8Linears(null);
+        }
+    }
+
+    @Test
+    void theSelfCheckCountsE4m3StepsAcrossZero() {
+        assertEquals(0, KernelSelfCheck.e4m3Order((byte) 0x00));
+        assertEquals(0, KernelSelfCheck.e4m3Order((byte) 0x80), "-0");
+        assertEquals(1, KernelSelfCheck.e4m3Order((byte) 0x01), "the smallest subnormal");
+        assertEquals(-1, KernelSelfCheck.e4m3Order((byte) 0x81));
+        assertEquals(126, KernelSelfCheck.e4m3Order((byte) 0x7e), "448");
+        assertEquals(-126, KernelSelfCheck.e4m3Order((byte) 0xfe), "-448");
+        assertEquals(1, KernelSelfCheck.e4m3Order((byte) 0x39) - KernelSelfCheck.e4m3Order((byte) 0x38),
+                "1.125 is one step above 1.0");
+    }
+}

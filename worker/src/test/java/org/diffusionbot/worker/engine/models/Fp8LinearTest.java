@@ -1,0 +1,142 @@
+package org.diffusionbot.worker.engine.models;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.norm.LayerNorm;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.diffusionbot.worker.engine.TinyModels;
+import org.diffusionbot.worker.engine.lora.LoraTargets.Part;
+import org.diffusionbot.worker.engine.lora.PatchableModel;
+import org.diffusionbot.worker.engine.loaders.ModelLoader;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The FP8 linears' CPU-testable parts ({@link Fp8Linear}): the LayerNorm's affine folded into the linear after it, the
+ * input scale, where the path applies, and the LoRA hook that recomputes the companions after every patch and restore.
+ */
+class Fp8LinearTest {
+    /** ‖a − b‖ / ‖b‖ in float32. */
+    private static float relative(NDArray a, NDArray b) {
+        return a.sub(b).norm().getFloat() / b.norm().getFloat();
+    }
+
+    @Test
+    void theFoldedLinearOfTheBareNormIsTheLinearOfTheNorm() {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            for (boolean withBias : new boolean[] {true, false}) {
+                long k = 64;
+                long n = 48;
+                NDArray x = m.randomNormal(0f, 3f, new Shape(2, 7, k), DataType.FLOAT32).add(5f);
+                NDArray w = m.randomNormal(0f, 0.2f, new Shape(n, k), DataType.FLOAT32);
+                NDArray b = withBias ? m.randomNormal(new Shape(n)) : null;
+                NDArray gamma = m.randomNormal(1f, 0.5f, new Shape(k), DataType.FLOAT32);
+                NDArray beta = m.randomNormal(new Shape(k));
+                Shape norm = new Shape(k);
+                // diffusers: ff.net.0.proj(norm3(x)), attn1.to_qkv(norm1(x)): the norm with its affine, then the linear
+                NDArray y = LayerNorm.layerNorm(x, norm, gamma, beta, 1e-5f).head();
+                NDArray ref = y.matMul(w.transpose());
+                if (b != null) {
+                    ref = ref.add(b);
+                }
+                // the FP8 path's math in float32: the bare norm (what the kernel writes), then W' and b'
+                NDArray[] f = Fp8Linear.fold(w, b, gamma, beta);
+                assertEquals(new Shape(n, k), f[0].getShape());
+                assertEquals(new Shape(n), f[1].getShape());
+                assertEquals(DataType.FLOAT32, f[0].getDataType());
+                NDArray bare = LayerNorm.layerNorm(x, norm, m.ones(norm), m.zeros(norm), 1e-5f).head();
+                NDArray folded = bare.matMul(f[0].transpose()).add(f[1]);
+                float rel = relative(folded, ref);
+                assertTrue(rel < 1e-5f, "bias " + withBias + ": relative error " + rel);
+            }
+        }
+    }
+
+    @Test
+    void foldingAnFp16WeightComputesInFloat32() {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            NDArray w = m.create(new float[] {1, 2, 3, 4, 5, 6}, new Shape(2, 3));
+            NDArray gamma = m.create(new float[] {2, 0.5f, -1});
+            NDArray beta = m.create(new float[] {1, -1, 0.25f});
+            NDArray b = m.create(new float[] {10, 20});
+            NDArray[] f = Fp8Linear.fold(w.toType(DataType.FLOAT16, false), b.toType(DataType.FLOAT16, false),
+                    gamma.toType(DataType.FLOAT16, false), beta.toType(DataType.FLOAT16, false));
+            assertEquals(DataType.FLOAT32, f[0].getDataType());
+            assertEquals(List.of(2f, 1f, -3f, 8f, 2.5f, -6f), List.of(box(f[0].toFloatArray())));
+            // b + W·β: 10 + (1 - 2 + 0.75), 20 + (4 - 5 + 1.5)
+            assertEquals(List.of(9.75f, 20.5f), List.of(box(f[1].toFloatArray())));
+        }
+    }
+
+    private static Float[] box(float[] a) {
+        Float[] out = new Float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            out[i] = a[i];
+        }
+        return out;
+    }
+
+    @Test
+    void theInputScaleIsTheLargestPowerOfTwoThatCannotSaturate() {
+        assertEquals(16, Fp8Linear.inputScale(320)); // 16·√320 = 286 ≤ 448 < 32·√320
+        assertEquals(16, Fp8Linear.inputScale(640)); // 16·25.3 = 405
+        assertEquals(8, Fp8Linear.inputScale(1280)); // 16·35.8 = 572 > 448
+        assertEquals(8, Fp8Linear.inputScale(3136)); // 8·56 = 448 exactly
+        assertEquals(4, Fp8Linear.inputScale(3137));
+        assertEquals(256, Fp8Linear.inputScale(1)); // 256 ≤ 448 < 512
+        for (long c : new long[] {16, 320, 768, 1024, 2048, 5120}) {
+            double s = Fp8Linear.inputScale(c);
+            assertTrue(s * Math.sqrt(c) <= Fp8Linear.E4M3_MAX && 2 * s * Math.sqrt(c) > Fp8Linear.E4M3_MAX, "c " + c);
+            assertEquals(0, Math.getExponent(s) - Math.log(s) / Math.log(2), 0, "a power of two: " + s);
+        }
+        assertThrows(IllegalArgumentException.class, () -> Fp8Linear.inputScale(0));
+    }
+
+    @Test
+    void fp8LinearsApplyOnlyToFp16ModelsOnCudaWithTheLibrary() {
+        assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.cpu(), 320), "CPU");
+        assertFalse(Fp8Linear.fits(DataType.FLOAT32, Device.gpu(), 320), "float32");
+        assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.gpu(), 328), "C not a multiple of 16");
+        // CI has no native library: FP8 linears are off whatever SD_FP8_LINEARS says
+        assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.gpu(), 320), "without the library");
+    }
+
+    @Test
+    void everyPatchAndRestoreOfTheUnetRefreshesTheFp8Companions() {
+        try (StableDiffusionPipeline p = ModelLoader.load(TinyModels.folderPath(), DataType.FLOAT32, Device.cpu());
+                NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            assertFalse(p.models().unet().prepareFp8Linears(), "no companions on the CPU");
+            p.models().unet().refreshFp8Linears(); // nothing to refresh: no native call
+            AtomicInteger refreshes = new AtomicInteger();
+            PatchableModel model = p.models().patchable(refreshes::incrementAndGet);
+            Map.Entry<String, Shape> unet = model.targets().of(Part.UNET).entrySet().stream()
+                    .filter(e -> e.getKey().endsWith("ff.net.0.proj.weight")).findFirst().orElseThrow();
+            Map.Entry<String, Shape> te = model.targets().of(Part.TEXT_ENCODER).entrySet().iterator().next();
+
+            model.add(Part.UNET, unet.getKey(), m.ones(unet.getValue()));
+            assertEquals(1, refreshes.get(), "add of a UNet weight");
+            model.add(Part.TEXT_ENCODER, te.getKey(), m.ones(te.getValue()));
+            assertEquals(1, refreshes.get(), "the text encoder's weights are no companion's source");
+            model.addAll(List.of(new PatchableModel.Change(Part.UNET, unet.getKey(),
+                    List.of(new PatchableModel.Term(m.ones(unet.getValue()), null, 0.5)))));
+            assertEquals(2, refreshes.get(), "addAll with a UNet weight");
+            model.addAll(List.of(new PatchableModel.Change(Part.TEXT_ENCODER, te.getKey(),
+                    List.of(new PatchableModel.Term(m.ones(te.getValue()), null, 0.5)))));
+            assertEquals(2, refreshes.get(), "addAll of text-encoder weights only");
+            model.restore();
+            assertEquals(3, refreshes.get(), "restore");
+            assertThrows(IllegalArgumentException.class, () -> model.add(Part.UNET, "no.such.weight", m.ones(new Shape(1))));
+            assertEquals(4, refreshes.get(), "a failed add still refreshes (nothing changed, harmless)");
+        }
+    }
+}
