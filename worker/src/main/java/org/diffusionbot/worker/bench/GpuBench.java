@@ -35,7 +35,6 @@ import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.pipeline.StepView;
 import org.diffusionbot.worker.engine.pipeline.VaeDecode;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
-import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.diffusionbot.worker.engine.cuda.KernelSelfCheck;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.doctor.ImageDiff;
@@ -346,15 +345,15 @@ public final class GpuBench {
                     ours.put("unet" + b + "_eager_native", fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager + native ops: %.2f ms%n", b, ms);
                 }
-                boolean cudnnFirst = EngineSettings.onUnlessZero("SD_CUDNN_ATTENTION");
-                NativeOps.cudnnAttention(!cudnnFirst);
+                boolean cudnnFirst = NativeOps.CUDNN_ATTENTION.on();
+                NativeOps.CUDNN_ATTENTION.set(!cudnnFirst);
                 for (int b : new int[] {2, 16}) {
                     double ms = unetCall(p, unet, b, 10);
                     String k = "unet" + b + "_eager_native_" + (cudnnFirst ? "flash_attention" : "cudnn_attention");
                     ours.put(k, fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager + native ops, %s: %.2f ms%n", b, k, ms);
                 }
-                NativeOps.cudnnAttention(cudnnFirst);
+                NativeOps.CUDNN_ATTENTION.set(null);
                 NativeOps.setEnabled(false);
                 for (int b : new int[] {2, 16}) {
                     double ms = unetCall(p, unet, b, 5);
