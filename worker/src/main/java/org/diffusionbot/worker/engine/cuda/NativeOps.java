@@ -209,18 +209,21 @@ public final class NativeOps {
 
     /**
      * A 1x1 convolution (stride 1, no padding) of {@code cat([x1, x2], 1)} with weight w (Cout, C1 + C2, 1, 1) and bias
-     * b (Cout) or 0: where {@link #catPartsFit(long, long, int)} (any groups dividing C1 + C2), two matrix products into
-     * one channels-last (B, Cout, H, W) output, {@code x1·W1ᵀ + b}, then {@code += x2·W2ᵀ} in place, W1 and W2 views of
-     * w's columns (LoRA patches of w apply; the output rounded to fp16 after each product); otherwise the concatenation
-     * and {@link #conv2d}.
+     * b (Cout) or 0: two matrix products into one channels-last (B, Cout, H, W) output, {@code x1·W1ᵀ + b}, then {@code
+     * += x2·W2ᵀ} in place, W1 and W2 views of w's columns (LoRA patches of w apply; the output rounded to fp16 after each
+     * product), where what they need holds ({@code cat_conv1x1_fit} in sd_native_ops.cc): {@code SD_UPBLOCK_NO_CAT} and
+     * {@code SD_CONV1X1_GEMM} on, x1 and x2 fp16 channels-last CUDA tensors of one device with the same B, H, W, 16-byte
+     * aligned, C1 and C2 multiples of 8 (as {@link #catPartsFit(long, long, int)} asks, but with no GroupNorm groups or
+     * kernels), w fp16 on their device with its (Cout, C1 + C2) memory row-major, b fp16 on their device; otherwise the
+     * concatenation and {@link #conv2d}.
      */
     public static native long catConv1x1(long x1, long x2, long w, long b);
 
     /**
      * Whether {@link #catGroupNorm} (in {@code groups} groups) and {@link #catConv1x1} read x1 (B, C1, H, W) and x2
-     * (B, C2, H, W) in place: {@code SD_UPBLOCK_NO_CAT} and {@code SD_CONV1X1_GEMM} on, fp16 channels-last CUDA tensors
-     * with the same B, H, W, 16-byte aligned, C1 and C2 multiples of 8, C1 + C2 in groups our kernels handle, the
-     * kernels built for this GPU.
+     * (B, C2, H, W) in place, the up blocks' test: {@code SD_UPBLOCK_NO_CAT} and {@code SD_CONV1X1_GEMM} on, fp16
+     * channels-last CUDA tensors with the same B, H, W, 16-byte aligned, C1 and C2 multiples of 8, C1 + C2 in groups our
+     * kernels handle, the kernels built for this GPU (catConv1x1 then reads them in place for any fitting weight).
      */
     static native boolean catPartsFit(long x1, long x2, int groups);
 
