@@ -765,23 +765,29 @@ at::Tensor bias_group_norm(at::Tensor x, const std::optional<at::Tensor>& bias, 
 // SD_UPBLOCK_NO_CAT=0: the concatenation, as before.
 std::atomic<bool> upblock_no_cat_on{true};
 
-// Whether cat_group_norm reads x1 (B, C1, H, W) and x2 (B, C2, H, W) in place as their channel concatenation: the
-// switch on, fp16 channels-last CUDA tensors of one device with the same B, H, W, 16-byte aligned, C1 and C2 multiples
-// of 8 (a 16-byte pack of 8 channels in one part) with C1 + C2 in `groups` groups that our kernels handle, and the
-// kernels built for this GPU.
-bool cat_parts_norm_fit(const at::Tensor& x1, const at::Tensor& x2, int64_t groups) {
-  return upblock_no_cat_on.load() && !group_norm_unusable.load() && x1.is_cuda() &&
-         x2.device() == x1.device() && x1.dim() == 4 && x2.dim() == 4 && x1.scalar_type() == at::kHalf &&
-         x2.scalar_type() == at::kHalf && x1.size(0) == x2.size(0) && x1.size(2) == x2.size(2) &&
-         x1.size(3) == x2.size(3) && x1.numel() > 0 && x2.numel() > 0 &&
+// Whether x1 (B, C1, H, W) and x2 (B, C2, H, W) can be read in place as the two parts of their channel concatenation:
+// non-empty fp16 CUDA tensors of one device with the same B, H, W, each dense channels-last (its memory the (B·H·W, C)
+// row-major matrix), 16-byte aligned, C1 and C2 multiples of 8 (every pixel row of each part starts on a 16-byte
+// boundary: a 16-byte pack of 8 channels lies in one part). What both readers need; each adds its own.
+bool half_nhwc_parts(const at::Tensor& x1, const at::Tensor& x2) {
+  return x1.is_cuda() && x2.device() == x1.device() && x1.dim() == 4 && x2.dim() == 4 &&
+         x1.scalar_type() == at::kHalf && x2.scalar_type() == at::kHalf && x1.size(0) == x2.size(0) &&
+         x1.size(2) == x2.size(2) && x1.size(3) == x2.size(3) && x1.numel() > 0 && x2.numel() > 0 &&
          x1.is_contiguous(at::MemoryFormat::ChannelsLast) && x2.is_contiguous(at::MemoryFormat::ChannelsLast) &&
-         aligned16(x1) && aligned16(x2) &&
+         aligned16(x1) && aligned16(x2) && x1.size(1) % 8 == 0 && x2.size(1) % 8 == 0;
+}
+
+// Whether cat_group_norm reads x1 (B, C1, H, W) and x2 (B, C2, H, W) in place as their channel concatenation: the
+// switch on, half_nhwc_parts, C1 + C2 in `groups` groups that our kernels handle, and the kernels built for this GPU.
+bool cat_parts_norm_fit(const at::Tensor& x1, const at::Tensor& x2, int64_t groups) {
+  return upblock_no_cat_on.load() && !group_norm_unusable.load() && half_nhwc_parts(x1, x2) &&
          sd_group_norm_nhwc_two_supported(static_cast<int>(x1.size(1)), static_cast<int>(x2.size(1)),
                                           static_cast<int>(groups));
 }
 
-// Whether x1 (B, C1, H, W) and x2 (B, C2, H, W) are read in place as their channel concatenation by cat_group_norm and
-// cat_conv1x1: cat_parts_norm_fit and SD_CONV1X1_GEMM on. Otherwise the callers concatenate.
+// Whether an up block's ResNet block hands x1 (B, C1, H, W) and x2 (B, C2, H, W) to its norm1 and conv_shortcut as two
+// parts (NativeOps.catPartsFit): cat_parts_norm_fit for the norm and SD_CONV1X1_GEMM on for the shortcut's products
+// (cat_conv1x1_fit, whose parts condition is half_nhwc_parts too). Otherwise the block concatenates.
 bool cat_parts_fit(const at::Tensor& x1, const at::Tensor& x2, int64_t groups) {
   return conv1x1_gemm_on.load() && cat_parts_norm_fit(x1, x2, groups);
 }
@@ -809,6 +815,21 @@ at::Tensor cat_group_norm(const at::Tensor& x1, const at::Tensor& x2, int64_t gr
   return sd_group_norm(at::cat({x1, x2}, 1), groups, gamma, beta, eps, silu);
 }
 
+// Whether cat_conv1x1 runs its two products: SD_UPBLOCK_NO_CAT and SD_CONV1X1_GEMM on (parts read in place, 1x1
+// convolutions as matrix products); x1, x2 half_nhwc_parts, so nhwc_rows gives each part's (B·H·W, C) matrix as a view
+// with 16-byte aligned rows; w an fp16 (Cout, C1 + C2, 1, 1) weight on their device whose memory is the (Cout, C1 + C2)
+// matrix (weight_rows), so W1 and W2 are views with row stride C1 + C2 and W2's first column, C1 halves in, is 16-byte
+// aligned too (C1 a multiple of 8; cuBLAS's vectorised fp16 kernels want aligned operands, and would run slower ones
+// otherwise); bias an fp16 (Cout) vector on that device or absent. No groups and no GroupNorm kernels: unlike
+// cat_parts_fit it does not ask for them.
+bool cat_conv1x1_fit(const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& w,
+                     const std::optional<at::Tensor>& bias) {
+  return upblock_no_cat_on.load() && conv1x1_gemm_on.load() && half_nhwc_parts(x1, x2) && w.dim() == 4 &&
+         w.scalar_type() == at::kHalf && w.device() == x1.device() && w.size(1) == x1.size(1) + x2.size(1) &&
+         w.size(2) == 1 && w.size(3) == 1 && weight_rows(w).defined() && half_vector(bias, w.size(0)) &&
+         (!bias || bias->device() == x1.device());
+}
+
 // A 1x1 convolution (stride 1, no padding; w (Cout, C1 + C2, 1, 1), bias (Cout) or absent) of cat([x1, x2], 1) as two
 // matrix products into one (B, Cout, H, W) channels-last output, on the (B·H·W, C) views of the parts' memory as in
 // conv1x1_gemm: y = x1·W1ᵀ + bias (at::linear: the bias in the product's epilogue), then y += x2·W2ᵀ (addmm_, beta 1,
@@ -816,24 +837,20 @@ at::Tensor cat_group_norm(const at::Tensor& x1, const at::Tensor& x2, int64_t gr
 // inner stride 1, which PyTorch's cuBLAS calls take as a leading dimension without a copy (prepare_matrix_for_cublas in
 // ATen's cuda/Blas.cpp: a transposed view with stride(0) == 1 and stride(1) >= size(0)). Being views, they see the LoRA
 // patches added to the weight in place. y is rounded to fp16 after each product (the concatenation's one product
-// rounds once). Where cat_parts_fit or the weight does not fit, the concatenation and the convolution (conv1x1_gemm,
-// else cuDNN and bias_add).
+// rounds once). Where cat_conv1x1_fit does not hold, the concatenation and the convolution (conv1x1_gemm, else cuDNN and
+// bias_add).
 at::Tensor cat_conv1x1(const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& w,
                        const std::optional<at::Tensor>& bias) {
-  // groups 8: any channel counts that are multiples of 8 (this product needs no group)
-  if (cat_parts_fit(x1, x2, 8) && w.dim() == 4 && w.scalar_type() == at::kHalf && w.device() == x1.device() &&
-      w.size(1) == x1.size(1) + x2.size(1) && w.size(2) == 1 && w.size(3) == 1 && half_vector(bias, w.size(0))) {
-    const int64_t c1 = x1.size(1), c2 = x2.size(1);
-    auto w2d = weight_rows(w);  // (Cout, C1 + C2)
-    if (w2d.defined()) {
-      RECORD_FUNCTION("sd::cat_conv1x1", std::vector<c10::IValue>({x1, x2, w}));
-      auto a1 = nhwc_rows(x1), a2 = nhwc_rows(x2);
-      auto y2d = bias ? at::linear(a1, w2d.narrow(1, 0, c1), *bias) : at::mm(a1, w2d.narrow(1, 0, c1).t());
-      y2d.addmm_(a2, w2d.narrow(1, c1, c2).t());
-      return rows_nhwc(y2d, x1.size(0), x1.size(2), x1.size(3));
-    }
+  if (!cat_conv1x1_fit(x1, x2, w, bias)) {
+    return conv2d(at::cat({x1, x2}, 1), w, bias, std::nullopt, std::nullopt, 1, 0);
   }
-  return conv2d(at::cat({x1, x2}, 1), w, bias, std::nullopt, std::nullopt, 1, 0);
+  RECORD_FUNCTION("sd::cat_conv1x1", std::vector<c10::IValue>({x1, x2, w}));
+  const int64_t c1 = x1.size(1), c2 = x2.size(1);
+  auto w2d = weight_rows(w);  // (Cout, C1 + C2)
+  auto a1 = nhwc_rows(x1), a2 = nhwc_rows(x2);
+  auto y2d = bias ? at::linear(a1, w2d.narrow(1, 0, c1), *bias) : at::mm(a1, w2d.narrow(1, 0, c1).t());
+  y2d.addmm_(a2, w2d.narrow(1, c1, c2).t());
+  return rows_nhwc(y2d, x1.size(0), x1.size(2), x1.size(3));
 }
 
 // ---- nearest-neighbour upsampling ----------------------------------------------------------
@@ -1060,7 +1077,7 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_catGr
 }
 
 // A 1x1 convolution (stride 1, no padding) of cat([x1, x2], 1) with weight w and bias b (or 0) (cat_conv1x1: two
-// products, no concatenation, where cat_parts_fit).
+// products, no concatenation, where cat_conv1x1_fit).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_catConv1x1(JNIEnv* env, jclass, jlong x1,
                                                                                      jlong x2, jlong w, jlong b) {
   NATIVE_BEGIN
@@ -1068,7 +1085,8 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_catCo
   NATIVE_END(0)
 }
 
-// Whether catGroupNorm and catConv1x1 read x1 and x2 in place (cat_parts_fit; GroupNorm in `groups` groups).
+// Whether an up block's ResNet block hands x1 and x2 to catGroupNorm and catConv1x1 as two parts (cat_parts_fit;
+// GroupNorm in `groups` groups).
 JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_catPartsFit(JNIEnv* env, jclass, jlong x1,
                                                                                          jlong x2, jint groups) {
   NATIVE_BEGIN

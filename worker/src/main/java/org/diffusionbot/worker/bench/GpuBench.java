@@ -35,7 +35,6 @@ import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.pipeline.StepView;
 import org.diffusionbot.worker.engine.pipeline.VaeDecode;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
-import org.diffusionbot.worker.engine.cuda.EngineSettings;
 import org.diffusionbot.worker.engine.cuda.KernelSelfCheck;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.doctor.ImageDiff;
@@ -346,15 +345,15 @@ public final class GpuBench {
                     ours.put("unet" + b + "_eager_native", fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager + native ops: %.2f ms%n", b, ms);
                 }
-                boolean cudnnFirst = EngineSettings.onUnlessZero("SD_CUDNN_ATTENTION");
-                NativeOps.cudnnAttention(!cudnnFirst);
+                boolean cudnnFirst = NativeOps.CUDNN_ATTENTION.on();
+                NativeOps.CUDNN_ATTENTION.set(!cudnnFirst);
                 for (int b : new int[] {2, 16}) {
                     double ms = unetCall(p, unet, b, 10);
                     String k = "unet" + b + "_eager_native_" + (cudnnFirst ? "flash_attention" : "cudnn_attention");
                     ours.put(k, fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager + native ops, %s: %.2f ms%n", b, k, ms);
                 }
-                NativeOps.cudnnAttention(cudnnFirst);
+                NativeOps.CUDNN_ATTENTION.set(null);
                 NativeOps.setEnabled(false);
                 for (int b : new int[] {2, 16}) {
                     double ms = unetCall(p, unet, b, 5);
@@ -713,10 +712,10 @@ public final class GpuBench {
             return;
         }
         try {
-            NativeOps.fp8Linears(false);
+            NativeOps.FP8_LINEARS.set(false);
             p.clearGraphs(); // captured with the other path
             List<RgbImage> fp16 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
-            NativeOps.fp8Linears(true);
+            NativeOps.FP8_LINEARS.set(true);
             if (!p.models().unet().prepareFp8Linears()) {
                 out.println("  skipped: no transformer block of this UNet fits the FP8 path");
                 return;
@@ -728,7 +727,7 @@ public final class GpuBench {
             out.printf(Locale.ROOT, "  mean |diff| %.3f /255, max %d /255, PSNR %.1f dB%n", d.meanAbs(), d.maxAbs(),
                     d.psnr());
         } finally {
-            NativeOps.fp8Linears(null);
+            NativeOps.FP8_LINEARS.set(null);
             p.clearGraphs();
         }
     }

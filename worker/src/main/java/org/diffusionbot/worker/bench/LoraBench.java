@@ -125,11 +125,11 @@ public final class LoraBench {
                     if (check.contains("FAIL")) {
                         return 1;
                     }
-                    NativeOps.loraNative(false);
+                    NativeOps.LORA_NATIVE.set(false);
                     try {
                         t = applyRemove(patcher, a, b, m);
                     } finally {
-                        NativeOps.loraNative(null);
+                        NativeOps.LORA_NATIVE.set(null);
                     }
                     out.printf(Locale.ROOT, "  the same with DJL (SD_LORA_NATIVE=0): apply + remove best %.1f ms, median %.1f"
                             + " ms; switch best %.1f ms, median %.1f ms%n", t[0], t[1], t[2], t[3]);
@@ -187,7 +187,7 @@ public final class LoraBench {
         Map<String, float[]> nativeValues = values(unet, names, m);
         patcher.apply(Map.of());
         boolean restored = same(before, values(unet, names, m));
-        NativeOps.loraNative(false);
+        NativeOps.LORA_NATIVE.set(false);
         Map<String, float[]> djl;
         try {
             patcher.apply(set);
@@ -195,7 +195,7 @@ public final class LoraBench {
             patcher.apply(Map.of());
             restored &= same(before, values(unet, names, m));
         } finally {
-            NativeOps.loraNative(null);
+            NativeOps.LORA_NATIVE.set(null);
         }
         double max = 0;
         long differ = 0;

@@ -51,10 +51,12 @@ class EngineRulesTest {
     }
 
     /**
-     * The {@code SD_*} settings are read once, where docs/GPU.md says: the native library's loader (and the one-time
-     * probes of its optional functions, {@code NativeOps.linked}, which name the library in their warnings), {@code PipelineOptions.fromSettings}
-     * at model load, the setup report ({@code PYTORCH_*}, the library's path) and the GPU bench's A/B. Not in a call
-     * made per step, job or LoRA switch ({@code NativeOps.loraPatches} read {@code SD_LORA_NATIVE} at every one).
+     * The {@code SD_*} settings are read once, where docs/GPU.md says: the native library's loader and its switches
+     * ({@code NativeOps.load}, which calls each {@code NativeOps.Switch.load} once, and the one-time probes of its
+     * optional functions, {@code NativeOps.linked}, which name the library in their warnings), {@code
+     * PipelineOptions.fromSettings} at model load and the setup report ({@code PYTORCH_*}, the library's path); the
+     * GPU bench's A/B asks the switch ({@code NativeOps.CUDNN_ATTENTION}). Not in a call made per step, job or LoRA
+     * switch ({@code NativeOps.loraPatches} read {@code SD_LORA_NATIVE} at every one).
      */
     @Test
     void engineSettingsAreReadOnlyWhereTheyAreReadOnce() {
@@ -63,7 +65,7 @@ class EngineRulesTest {
                 .filter(call -> call.getTargetOwner().isEquivalentTo(EngineSettings.class))
                 .map(call -> call.getOrigin().getOwner().getSimpleName() + "." + call.getOrigin().getName())
                 .distinct().sorted().toList();
-        assertEquals(List.of("GpuBench.bench", "GpuSetup.advice", "GpuSetup.lines", "GpuSetup.probe", "NativeOps.linked",
-                "NativeOps.load", "PipelineOptions.fromSettings"), readers);
+        assertEquals(List.of("GpuSetup.advice", "GpuSetup.lines", "GpuSetup.probe", "NativeOps.linked", "NativeOps.load",
+                "PipelineOptions.fromSettings", "Switch.load"), readers);
     }
 }

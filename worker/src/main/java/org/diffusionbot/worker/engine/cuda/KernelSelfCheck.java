@@ -163,12 +163,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             NDArray exact;
                             NDArray split;
                             try {
-                                NativeOps.fp32GroupNormSplit(false); // the oracle: PyTorch's group_norm in fp32
+                                NativeOps.FP32_GROUPNORM.set(false); // the oracle: PyTorch's group_norm in fp32
                                 exact = NativeOps.groupNorm(x32, 32, g32, b32, 1e-5, silu);
-                                NativeOps.fp32GroupNormSplit(true);
+                                NativeOps.FP32_GROUPNORM.set(true);
                                 split = NativeOps.groupNorm(x32, 32, g32, b32, 1e-5, silu);
                             } finally {
-                                NativeOps.fp32GroupNormSplit(null);
+                                NativeOps.FP32_GROUPNORM.set(null);
                             }
                             NDArray torch16 = NativeOps.groupNorm(x, 32, gamma, beta, 1e-5, silu);
                             NDArray ours = NativeOps.groupNorm(NativeOps.toChannelsLast(x), 32, gamma, beta, 1e-5, silu);
@@ -285,7 +285,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean biasGroupNorm(Device gpu, PrintStream out) {
         out.println("== NHWC GroupNorm + SiLU of x + bias + per-sample bias (one pass less) vs PyTorch's adds and"
                 + " group_norm (fp16 on CUDA; oracle: fp32 on the sum rounded to fp16 once, as the bias add writes it)");
-        if (!NativeOps.biasGroupNormLinked()) {
+        if (!NativeOps.FUSED_BIAS_NORM.linked()) {
             out.println("  the library has no biasGroupNorm (built before it): skipped");
             return true;
         }
@@ -316,11 +316,11 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             NDArray pre = sum32.toType(DataType.FLOAT16, false).toType(DataType.FLOAT32, false);
                             NDArray exact;
                             try {
-                                NativeOps.fp32GroupNormSplit(false); // PyTorch's group_norm in fp32
+                                NativeOps.FP32_GROUPNORM.set(false); // PyTorch's group_norm in fp32
                                 exact = NativeOps.groupNorm(pre, groups, gamma.toType(DataType.FLOAT32, false),
                                         beta.toType(DataType.FLOAT32, false), 1e-5, true);
                             } finally {
-                                NativeOps.fp32GroupNormSplit(null);
+                                NativeOps.FP32_GROUPNORM.set(null);
                             }
                             torch16 = NativeOps.groupNorm(torch16, groups, gamma, beta, 1e-5, true); // NCHW: PyTorch's
                             boolean rowMajor = with.equals("row-major");
@@ -350,7 +350,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean conv1x1(Device gpu, PrintStream out) {
         out.println("== 1x1 convolutions of channels-last inputs as matrix products vs cuDNN's convolution (fp16 on CUDA;"
                 + " oracle: the fp32 matrix product)");
-        if (!NativeOps.conv1x1GemmLinked()) {
+        if (!NativeOps.CONV1X1_GEMM.linked()) {
             out.println("  the library has no 1x1-convolution GEMM path (built before it): skipped");
             return true;
         }
@@ -383,14 +383,14 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                         NDArray cudnn;
                         NDArray ours;
                         try {
-                            NativeOps.conv1x1Gemm(false);
+                            NativeOps.CONV1X1_GEMM.set(false);
                             cudnn = NativeOps.wrap(xc, NativeOps.conv2d(NativeOps.h(xc), NativeOps.h(wc), NativeOps.h(b),
                                     1, 0, 0L, NativeOps.h(rc)));
-                            NativeOps.conv1x1Gemm(true);
+                            NativeOps.CONV1X1_GEMM.set(true);
                             ours = NativeOps.wrap(xc, NativeOps.conv2d(NativeOps.h(xc), NativeOps.h(wc), NativeOps.h(b),
                                     1, 0, 0L, NativeOps.h(rc)));
                         } finally {
-                            NativeOps.conv1x1Gemm(null);
+                            NativeOps.CONV1X1_GEMM.set(null);
                         }
                         String label = String.format(Locale.ROOT, "%-18s -> %4d %-13s", shape, cout,
                                 withResidual ? "bias+residual" : "bias");
@@ -413,7 +413,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean linearResidual(Device gpu, PrintStream out) {
         out.println("== linear + bias + residual in one cuBLASLt product vs at::linear + add (fp16 on CUDA; oracle: the fp32"
                 + " product + bias + residual)");
-        if (!NativeOps.ltResidualLinked()) {
+        if (!NativeOps.LT_RESIDUAL.linked()) {
             out.println("  the library has no linear + residual product (built before it): skipped");
             return true;
         }
@@ -438,14 +438,14 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                         NDArray ours;
                         boolean fused;
                         try {
-                            NativeOps.ltResidual(false);
+                            NativeOps.LT_RESIDUAL.set(false);
                             torch16 = NativeOps.linearResidual(x, w, b, r);
-                            NativeOps.ltResidual(true);
+                            NativeOps.LT_RESIDUAL.set(true);
                             fused = NativeOps.linearResidualFused(NativeOps.h(x), NativeOps.h(w), NativeOps.h(b),
                                     NativeOps.h(r));
                             ours = NativeOps.linearResidual(x, w, b, r);
                         } finally {
-                            NativeOps.ltResidual(null);
+                            NativeOps.LT_RESIDUAL.set(null);
                         }
                         boolean expected = k % 8 == 0 && n % 8 == 0;
                         String label = String.format(Locale.ROOT, "%-18s -> %4d %-9s %s", x.getShape(), n,
@@ -472,14 +472,14 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean catGroupNorm(Device gpu, PrintStream out) {
         out.println("== NHWC GroupNorm (+ SiLU) of two parts read in place (an up block's input and skip connection) vs"
                 + " the kernels on their concatenation (fp16 on CUDA; must be bit for bit equal)");
-        if (!NativeOps.upblockNoCatLinked()) {
+        if (!NativeOps.UPBLOCK_NO_CAT.linked()) {
             out.println("  the library has no up-block functions (built before them): skipped");
             return true;
         }
         boolean ok = true;
         // the parts read in place wherever they fit, whatever SD_UPBLOCK_NO_CAT and SD_CONV1X1_GEMM say
-        NativeOps.upblockNoCat(true);
-        NativeOps.conv1x1Gemm(true);
+        NativeOps.UPBLOCK_NO_CAT.set(true);
+        NativeOps.CONV1X1_GEMM.set(true);
         try (NDManager m = NDManager.newBaseManager(gpu)) {
             for (long[] sh : catGroupNorm) {
                 int groups = (int) sh[5];
@@ -517,8 +517,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 }
             }
         } finally {
-            NativeOps.upblockNoCat(null);
-            NativeOps.conv1x1Gemm(null);
+            NativeOps.UPBLOCK_NO_CAT.set(null);
+            NativeOps.CONV1X1_GEMM.set(null);
         }
         return ok;
     }
@@ -526,13 +526,13 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean catConv1x1(Device gpu, PrintStream out) {
         out.println("== 1x1 convolution of two parts as two matrix products (an up block's conv_shortcut) vs the"
                 + " concatenation's one product (fp16 on CUDA; oracle: the fp32 product)");
-        if (!NativeOps.upblockNoCatLinked()) {
+        if (!NativeOps.UPBLOCK_NO_CAT.linked()) {
             out.println("  the library has no up-block functions (built before them): skipped");
             return true;
         }
         boolean ok = true;
-        NativeOps.upblockNoCat(true); // as in catGroupNorm
-        NativeOps.conv1x1Gemm(true);
+        NativeOps.UPBLOCK_NO_CAT.set(true); // as in catGroupNorm
+        NativeOps.CONV1X1_GEMM.set(true);
         try (NDManager m = NDManager.newBaseManager(gpu)) {
             for (long[] sh : catConv1x1) {
                 long c1 = sh[1];
@@ -578,8 +578,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 }
             }
         } finally {
-            NativeOps.upblockNoCat(null);
-            NativeOps.conv1x1Gemm(null);
+            NativeOps.UPBLOCK_NO_CAT.set(null);
+            NativeOps.CONV1X1_GEMM.set(null);
         }
         return ok;
     }
@@ -587,7 +587,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean upsample(Device gpu, PrintStream out) {
         out.println("== nearest 2x upsampling kernel vs DJL's interpolation (at::upsample_nearest2d; fp16 and float32 on"
                 + " CUDA; bit for bit)");
-        if (!NativeOps.upsampleLinked()) {
+        if (!NativeOps.UPSAMPLE_KERNEL.linked()) {
             out.println("  the library has no nearest upsampling (built before it): skipped");
             return true;
         }
@@ -609,15 +609,15 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                     boolean offFallsBack;
                     NDArray ours;
                     try {
-                        NativeOps.upsampleKernel(false);
+                        NativeOps.UPSAMPLE_KERNEL.set(false);
                         offFallsBack = !NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
-                        NativeOps.upsampleKernel(true);
+                        NativeOps.UPSAMPLE_KERNEL.set(true);
                         kernel = NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
                         ours = NativeOps.upsampleNearest(x, h, w);
                         // a GPU the kernel is not built for: the launch fell back, and says so from now on
                         kernel &= NativeOps.upsampleNearestKernel(NativeOps.h(x), h, w);
                     } finally {
-                        NativeOps.upsampleKernel(null);
+                        NativeOps.UPSAMPLE_KERNEL.set(null);
                     }
                     boolean expected = h == 2 * sh[2] && w == 2 * sh[3] && channelsLast
                             && sh[1] * (half ? 2 : 4) % 16 == 0;

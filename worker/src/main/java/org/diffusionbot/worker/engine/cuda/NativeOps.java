@@ -5,6 +5,9 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,35 +24,73 @@ public final class NativeOps {
     private static final Logger LOG = LoggerFactory.getLogger(NativeOps.class);
     /** Why the library is not loaded (set by {@link #load()}, before {@link #AVAILABLE}), or null. */
     private static String unavailable;
-    // set by load(): declared before AVAILABLE, or their initialisers would run after it and overwrite them
-    /** The configured {@code SD_FP32_GROUPNORM}, restored by {@link #fp32GroupNormSplit(Boolean)}. */
-    private static boolean fp32GroupNormSplit = true;
-    /** {@code SD_LORA_NATIVE} not {@code 0}, as read when the library loaded; restored by {@link #loraNative(Boolean)}. */
-    private static boolean loraNativeConfigured = true;
-    private static volatile boolean loraNative = true;
-    /** {@code SD_FUSED_BIAS_NORM} not {@code 0}, as read when the library loaded ({@link #fusedBiasNorm()}). */
-    private static boolean fusedBiasNorm = true;
-    /** {@code SD_CONV1X1_GEMM} not {@code 0}, as read when the library loaded; restored by {@link #conv1x1Gemm(Boolean)}. */
-    private static boolean conv1x1Gemm = true;
-    /** Whether the library has {@link #setConv1x1Gemm} (one built before it has not: cuDNN runs 1x1 convolutions). */
-    private static boolean conv1x1GemmLinked;
-    /** {@code SD_UPBLOCK_NO_CAT} not {@code 0}, as read when the library loaded; restored by {@link #upblockNoCat(Boolean)}. */
-    private static boolean upblockNoCat = true;
-    /** Whether the library has the up blocks' functions ({@link #catGroupNorm}...; one built before them has not). */
-    private static boolean upblockNoCatLinked;
-    /** {@code SD_LT_RESIDUAL} not {@code 0}, as read when the library loaded; restored by {@link #ltResidual(Boolean)}. */
-    private static boolean ltResidual = true;
-    /** Whether the library has {@link #linearResidual(long, long, long, long)} and {@link #setLtResidual}. */
-    private static boolean ltResidualLinked;
-    /** {@code SD_UPSAMPLE_KERNEL} not {@code 0}, as read when the library loaded ({@link #upsampleKernel(Boolean)}). */
-    private static boolean upsampleKernel = true;
-    /** Whether the library has {@link #upsampleNearest(long, long, long)} and {@link #setUpsampleKernel}. */
-    private static boolean upsampleLinked;
-    /** {@code SD_FP8_LINEARS=1}, as read when the library loaded; restored by {@link #fp8Linears(Boolean)}. */
-    private static boolean fp8LinearsConfigured;
-    private static volatile boolean fp8Linears;
-    /** Whether the library has the FP8 functions ({@link #linearFp8(long, long, long, long)}...). */
-    private static boolean fp8Linked;
+    // the settings read when the library loads (declared before AVAILABLE: load() reads them into these)
+    /** cuDNN autotuning: off unless {@code SD_CUDNN_BENCHMARK=1} (it bought nothing and costs memory). */
+    static final Switch CUDNN_BENCHMARK = Switch.offByDefault("SD_CUDNN_BENCHMARK", NativeOps::setCudnnBenchmark);
+    /**
+     * cuDNN's fused attention ahead of flash attention in SDPA ({@code SD_CUDNN_ATTENTION}; recapture graphs after a
+     * change).
+     */
+    public static final Switch CUDNN_ATTENTION = new Switch("SD_CUDNN_ATTENTION", NativeOps::setCudnnAttention);
+    /** Our GEGLU gate kernel, else PyTorch's ops ({@code SD_GEGLU_KERNEL}). */
+    static final Switch GEGLU_KERNEL = new Switch("SD_GEGLU_KERNEL", NativeOps::setGegluKernel);
+    /**
+     * Our bias-add kernel and the bias inside the NHWC GroupNorm kernels, else PyTorch's adds ({@code SD_BIAS_KERNEL}).
+     */
+    static final Switch BIAS_KERNEL = new Switch("SD_BIAS_KERNEL", NativeOps::setBiasKernel);
+    /** Our LayerNorm (and residual add + LayerNorm) kernel, else PyTorch's ({@code SD_LAYERNORM_KERNEL}). */
+    static final Switch LAYERNORM_KERNEL = new Switch("SD_LAYERNORM_KERNEL", NativeOps::setLayerNormKernel);
+    /** Float32 GroupNorm on CUDA with split statistics, else PyTorch's group_norm ({@code SD_FP32_GROUPNORM}). */
+    static final Switch FP32_GROUPNORM = new Switch("SD_FP32_GROUPNORM", NativeOps::setFp32GroupNormSplit);
+    /** Float32 attention on CUDA (SDXL's upcast VAE) with float16 products ({@code SD_VAE_ATTENTION_FP16}). */
+    static final Switch VAE_ATTENTION_FP16 = new Switch("SD_VAE_ATTENTION_FP16", NativeOps::setFp32AttentionInHalf);
+    /**
+     * LoRA patches through {@link #loraAdd} and {@link #loraRestore}, else DJL weight by weight ({@code
+     * SD_LORA_NATIVE}; {@link #loraPatches()}).
+     */
+    public static final Switch LORA_NATIVE = new Switch("SD_LORA_NATIVE", null,
+            () -> loraRestore(new long[0], new long[0], new long[0], new long[0]), "LoRA", "LoRA switches go through DJL");
+    /**
+     * A ResNet block's conv1 bias and time embedding added inside the next GroupNorm ({@code SD_FUSED_BIAS_NORM};
+     * {@link #fusedBiasNorm()}); linked: the library has {@link #biasGroupNorm}.
+     */
+    static final Switch FUSED_BIAS_NORM = new Switch("SD_FUSED_BIAS_NORM", null,
+            () -> biasGroupNorm(0, 0, 0, 1, 0, 0, 1e-5, false), "bias + GroupNorm",
+            "ResNet blocks add conv1's bias in a pass of its own");
+    /** 1x1 convolutions of fp16 channels-last inputs as matrix products, else cuDNN ({@code SD_CONV1X1_GEMM}). */
+    static final Switch CONV1X1_GEMM = new Switch("SD_CONV1X1_GEMM", NativeOps::setConv1x1Gemm, null,
+            "1x1-convolution GEMM", "1x1 convolutions run in cuDNN");
+    /**
+     * The up blocks' norm1 and conv_shortcut read input and skip connection in place ({@link #catGroupNorm}, {@link
+     * #catConv1x1}), else the concatenation ({@code SD_UPBLOCK_NO_CAT}; {@link #upblockNoCat()}).
+     */
+    static final Switch UPBLOCK_NO_CAT = new Switch("SD_UPBLOCK_NO_CAT", NativeOps::setUpblockNoCat, null,
+            "up-block skip connection", "up blocks concatenate their skip connections");
+    /**
+     * Linear + bias + residual in one cuBLASLt product ({@link #linearResidual(long, long, long, long)}), else {@code
+     * at::linear} + add ({@code SD_LT_RESIDUAL}).
+     */
+    static final Switch LT_RESIDUAL = new Switch("SD_LT_RESIDUAL", NativeOps::setLtResidual, null, "linear + residual",
+            "residual adds after linear layers run as passes of their own");
+    /**
+     * Nearest 2x upsampling by our kernel, else {@code at::upsample_nearest2d} ({@code SD_UPSAMPLE_KERNEL}); linked:
+     * the library has {@link #upsampleNearest(long, long, long)}, else DJL's interpolation ({@link
+     * #upsampleNearest()}).
+     */
+    static final Switch UPSAMPLE_KERNEL = new Switch("SD_UPSAMPLE_KERNEL", NativeOps::setUpsampleKernel, null,
+            "nearest upsampling", "upsampling runs DJL's interpolation");
+    /**
+     * The transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@code SD_FP8_LINEARS},
+     * off unless 1; {@link #fp8LinearsOff()}: also needs compute capability 8.9+); linked: the library has {@link
+     * #linearFp8(long, long, long, long)} and the other FP8 functions. Models loaded with it off have no FP8 weights
+     * ({@code UNet2DConditionModel.prepareFp8Linears} makes them), and captured CUDA graphs keep the path they were
+     * captured with: clear them after a change.
+     */
+    public static final Switch FP8_LINEARS = Switch.offByDefault("SD_FP8_LINEARS", null, () -> linearFp8(0, 0, 0, 0),
+            "FP8 linear", "transformer linears run in fp16");
+    private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
+            LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
+            UPBLOCK_NO_CAT, LT_RESIDUAL, UPSAMPLE_KERNEL, FP8_LINEARS);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -70,54 +111,14 @@ public final class NativeOps {
         try {
             ai.djl.engine.Engine.getEngine("PyTorch"); // libtorch first: the library links against it
             System.load(Path.of(path).toAbsolutePath().toString());
-            boolean bench = "1".equals(EngineSettings.value("SD_CUDNN_BENCHMARK"));
-            setCudnnBenchmark(bench);
-            boolean cudnnAttn = EngineSettings.onUnlessZero("SD_CUDNN_ATTENTION");
-            setCudnnAttention(cudnnAttn);
-            boolean gegluKernel = EngineSettings.onUnlessZero("SD_GEGLU_KERNEL");
-            setGegluKernel(gegluKernel);
-            boolean biasKernel = EngineSettings.onUnlessZero("SD_BIAS_KERNEL");
-            setBiasKernel(biasKernel);
-            boolean layerNormKernel = EngineSettings.onUnlessZero("SD_LAYERNORM_KERNEL");
-            setLayerNormKernel(layerNormKernel);
-            boolean fp32GroupNorm = EngineSettings.onUnlessZero("SD_FP32_GROUPNORM");
-            setFp32GroupNormSplit(fp32GroupNorm);
-            fp32GroupNormSplit = fp32GroupNorm;
-            boolean vaeAttentionHalf = EngineSettings.onUnlessZero("SD_VAE_ATTENTION_FP16");
-            setFp32AttentionInHalf(vaeAttentionHalf);
-            loraNativeConfigured = EngineSettings.onUnlessZero("SD_LORA_NATIVE");
-            loraNative = loraNativeConfigured;
-            fusedBiasNorm = EngineSettings.onUnlessZero("SD_FUSED_BIAS_NORM");
-            conv1x1Gemm = EngineSettings.onUnlessZero("SD_CONV1X1_GEMM");
-            conv1x1GemmLinked = linked(() -> setConv1x1Gemm(conv1x1Gemm), "1x1-convolution GEMM",
-                    "1x1 convolutions run in cuDNN");
-            upblockNoCat = EngineSettings.onUnlessZero("SD_UPBLOCK_NO_CAT");
-            upblockNoCatLinked = linked(() -> setUpblockNoCat(upblockNoCat), "up-block skip connection",
-                    "up blocks concatenate their skip connections");
-            ltResidual = EngineSettings.onUnlessZero("SD_LT_RESIDUAL");
-            ltResidualLinked = linked(() -> setLtResidual(ltResidual), "linear + residual",
-                    "residual adds after linear layers run as passes of their own");
-            upsampleKernel = EngineSettings.onUnlessZero("SD_UPSAMPLE_KERNEL");
-            upsampleLinked = linked(() -> setUpsampleKernel(upsampleKernel), "nearest upsampling",
-                    "upsampling runs DJL's interpolation");
-            fp8LinearsConfigured = "1".equals(EngineSettings.value("SD_FP8_LINEARS"));
-            fp8Linears = fp8LinearsConfigured;
-            fp8Linked = linked(() -> linearFp8(0, 0, 0, 0), "FP8 linear", "transformer linears run in fp16");
-            LOG.info("native ops loaded from {} (cuDNN autotuning {}, cuDNN attention {}, GEGLU kernel {}, bias kernel {},"
-                    + " ResNet bias + GroupNorm fused {}, 1x1 convolutions as GEMM {}, up blocks without concatenation {},"
-                    + " residuals in the products' cuBLASLt call {}, nearest 2x upsampling kernel {}, LayerNorm kernel {},"
-                    + " float32 GroupNorm split statistics {}, float32 attention products in float16 {}, LoRA patches {},"
-                    + " FP8 linears {})",
-                    path, bench ? "on" : "off", cudnnAttn ? "first" : "default order", gegluKernel ? "on" : "off",
-                    biasKernel ? "on" : "off", fusedBiasNorm ? "on" : "off",
-                    conv1x1Gemm && conv1x1GemmLinked ? "on" : "off",
-                    upblockNoCat && upblockNoCatLinked && conv1x1Gemm ? "on" : "off",
-                    ltResidual && ltResidualLinked ? "on" : "off", upsampleKernel && upsampleLinked ? "on" : "off",
-                    layerNormKernel ? "on" : "off",
-                    fp32GroupNorm ? "on" : "off", vaeAttentionHalf ? "on" : "off", loraNative ? "native" : "DJL",
-                    !fp8Linked ? "off (not in the library)" : fp8Linears ? "asked for (SD_FP8_LINEARS=1)" : "off");
+            for (Switch s : SWITCHES) {
+                s.load();
+            }
+            LOG.info("native ops loaded from {} ({})", path,
+                    SWITCHES.stream().map(Switch::toString).collect(Collectors.joining(", ")));
             return true;
         } catch (UnsatisfiedLinkError | RuntimeException e) {
+            SWITCHES.forEach(s -> s.linked = false);
             unavailable = "SD_NATIVE_OPS=" + path + " did not load: " + e;
             LOG.warn("native ops not loaded from {}: {}", path, e.toString());
             return false;
@@ -197,21 +198,11 @@ public final class NativeOps {
 
     /**
      * Whether ResNet blocks run conv1 without its bias and add the bias and time embedding inside the next GroupNorm
-     * ({@link #biasGroupNorm}): the library is in use, has the function, and {@code SD_FUSED_BIAS_NORM} was not
-     * {@code 0} when it loaded (then conv1 adds them in {@link #conv2d}'s pass and {@link #groupNorm} follows).
+     * ({@link #biasGroupNorm}): the library is in use, has the function, and {@link #FUSED_BIAS_NORM} is on (then
+     * conv1 adds them in {@link #conv2d}'s pass and {@link #groupNorm} follows).
      */
     public static boolean fusedBiasNorm() {
-        return enabled() && fusedBiasNorm && BiasNormLinked.YES;
-    }
-
-    /** Whether the loaded library has {@link #biasGroupNorm} (one built before it has not: the kernel checks skip it). */
-    static boolean biasGroupNormLinked() {
-        return AVAILABLE && BiasNormLinked.YES;
-    }
-
-    private static final class BiasNormLinked {
-        static final boolean YES = linked(() -> biasGroupNorm(0, 0, 0, 1, 0, 0, 1e-5, false), "bias + GroupNorm",
-                "ResNet blocks add conv1's bias in a pass of its own");
+        return enabled() && FUSED_BIAS_NORM.active();
     }
 
     // the up blocks' skip connections (issue 17): diffusers' UpBlock2D / CrossAttnUpBlock2D run a ResNet block on
@@ -227,18 +218,21 @@ public final class NativeOps {
 
     /**
      * A 1x1 convolution (stride 1, no padding) of {@code cat([x1, x2], 1)} with weight w (Cout, C1 + C2, 1, 1) and bias
-     * b (Cout) or 0: where {@link #catPartsFit(long, long, int)} (any groups dividing C1 + C2), two matrix products into
-     * one channels-last (B, Cout, H, W) output, {@code x1·W1ᵀ + b}, then {@code += x2·W2ᵀ} in place, W1 and W2 views of
-     * w's columns (LoRA patches of w apply; the output rounded to fp16 after each product); otherwise the concatenation
-     * and {@link #conv2d}.
+     * b (Cout) or 0: two matrix products into one channels-last (B, Cout, H, W) output, {@code x1·W1ᵀ + b}, then {@code
+     * += x2·W2ᵀ} in place, W1 and W2 views of w's columns (LoRA patches of w apply; the output rounded to fp16 after each
+     * product), where what they need holds ({@code cat_conv1x1_fit} in sd_native_ops.cc): {@code SD_UPBLOCK_NO_CAT} and
+     * {@code SD_CONV1X1_GEMM} on, x1 and x2 fp16 channels-last CUDA tensors of one device with the same B, H, W, 16-byte
+     * aligned, C1 and C2 multiples of 8 (as {@link #catPartsFit(long, long, int)} asks, but with no GroupNorm groups or
+     * kernels), w fp16 on their device with its (Cout, C1 + C2) memory row-major, b fp16 on their device; otherwise the
+     * concatenation and {@link #conv2d}.
      */
     public static native long catConv1x1(long x1, long x2, long w, long b);
 
     /**
      * Whether {@link #catGroupNorm} (in {@code groups} groups) and {@link #catConv1x1} read x1 (B, C1, H, W) and x2
-     * (B, C2, H, W) in place: {@code SD_UPBLOCK_NO_CAT} and {@code SD_CONV1X1_GEMM} on, fp16 channels-last CUDA tensors
-     * with the same B, H, W, 16-byte aligned, C1 and C2 multiples of 8, C1 + C2 in groups our kernels handle, the
-     * kernels built for this GPU.
+     * (B, C2, H, W) in place, the up blocks' test: {@code SD_UPBLOCK_NO_CAT} and {@code SD_CONV1X1_GEMM} on, fp16
+     * channels-last CUDA tensors with the same B, H, W, 16-byte aligned, C1 and C2 multiples of 8, C1 + C2 in groups our
+     * kernels handle, the kernels built for this GPU (catConv1x1 then reads them in place for any fitting weight).
      */
     static native boolean catPartsFit(long x1, long x2, int groups);
 
@@ -263,25 +257,11 @@ public final class NativeOps {
 
     /**
      * Whether the up blocks' ResNet blocks may take their input and skip connection as two parts ({@link
-     * #catGroupNorm}, {@link #catConv1x1}): the library is in use, has the functions, and {@code SD_UPBLOCK_NO_CAT} was
-     * not {@code 0} when it loaded. Each block still asks {@link #catPartsFit(NDArray, NDArray, int)}.
+     * #catGroupNorm}, {@link #catConv1x1}): the library is in use, has the functions, and {@link #UPBLOCK_NO_CAT} is on.
+     * Each block still asks {@link #catPartsFit(NDArray, NDArray, int)}.
      */
     public static boolean upblockNoCat() {
-        return enabled() && upblockNoCat && upblockNoCatLinked;
-    }
-
-    /**
-     * For {@link KernelSelfCheck}: {@link #catGroupNorm} and {@link #catConv1x1} read the parts in place where they fit
-     * (true) or concatenate them (false) from now on; null restores the configured {@code SD_UPBLOCK_NO_CAT}. Needs
-     * {@link #upblockNoCatLinked()}.
-     */
-    static void upblockNoCat(Boolean on) {
-        setUpblockNoCat(on == null ? upblockNoCat : on);
-    }
-
-    /** Whether the loaded library has the up blocks' functions (the kernel checks skip them if not). */
-    static boolean upblockNoCatLinked() {
-        return AVAILABLE && upblockNoCatLinked;
+        return enabled() && UPBLOCK_NO_CAT.active();
     }
 
     private static native void setUpblockNoCat(boolean on);
@@ -308,7 +288,7 @@ public final class NativeOps {
      * built before the function runs {@link #linear} and DJL's add.
      */
     public static NDArray linearResidual(NDArray x, NDArray w, NDArray b, NDArray residual) {
-        if (!ltResidualLinked) {
+        if (!LT_RESIDUAL.linked()) {
             return residual.add(wrap(x, linear(h(x), h(w), h(b))));
         }
         return wrap(x, linearResidual(h(x), h(w), h(b), h(residual)));
@@ -344,12 +324,12 @@ public final class NativeOps {
 
     /**
      * Why the transformer blocks' FP8 linears are off, or null when they are on: native ops in use, the library has the
-     * FP8 functions, {@code SD_FP8_LINEARS=1} (default off; or as {@link #fp8Linears(Boolean)} last set it) and a CUDA
+     * FP8 functions, {@code SD_FP8_LINEARS=1} (default off; or as {@link #FP8_LINEARS} was last set) and a CUDA
      * device of compute capability 8.9 or more (asked once, only when the rest holds). Per layer, {@code
      * Fp8Linear.fits} adds: an fp16 model on CUDA, C a multiple of 16.
      */
     public static String fp8LinearsOff() {
-        return fp8LinearsOff(enabled(), fp8Linked, fp8Linears, () -> Capability.VALUE);
+        return fp8LinearsOff(enabled(), FP8_LINEARS.linked(), FP8_LINEARS.on(), () -> Capability.VALUE);
     }
 
     /**
@@ -380,21 +360,12 @@ public final class NativeOps {
      * run it where it can), or null: {@link #fp8LinearsOff()} without the switch.
      */
     public static String fp8Unsupported() {
-        return fp8LinearsOff(enabled(), fp8Linked, true, () -> Capability.VALUE);
+        return fp8LinearsOff(enabled(), FP8_LINEARS.linked(), true, () -> Capability.VALUE);
     }
 
     /** Whether the FP8 linears are on ({@link #fp8LinearsOff()} gives no reason to be off). */
     public static boolean fp8Linears() {
         return fp8LinearsOff() == null;
-    }
-
-    /**
-     * For benchmarks' A/B: FP8 linears asked for (true) or not (false) from now on; null restores the configured {@code
-     * SD_FP8_LINEARS}. Models loaded with them off have no FP8 weights ({@code UNet2DConditionModel.prepareFp8Linears}
-     * makes them), and captured CUDA graphs keep the path they were captured with: clear them after a change.
-     */
-    public static void fp8Linears(Boolean on) {
-        fp8Linears = on == null ? fp8LinearsConfigured : on;
     }
 
     /** The compute capability of the current CUDA device, asked once. */
@@ -409,11 +380,6 @@ public final class NativeOps {
                 return -1;
             }
         }
-    }
-
-    /** Whether the loaded library has the FP8 functions (the kernel checks skip them if not). */
-    static boolean fp8Linked() {
-        return AVAILABLE && fp8Linked;
     }
 
     /** Major · 10 + minor of the current CUDA device (libtorch's device properties), -1 without one. */
@@ -504,7 +470,7 @@ public final class NativeOps {
      * built before it has not: DJL's interpolation then).
      */
     public static boolean upsampleNearest() {
-        return enabled() && upsampleLinked;
+        return enabled() && UPSAMPLE_KERNEL.linked();
     }
 
     /**
@@ -574,6 +540,123 @@ public final class NativeOps {
         }
     }
 
+    /**
+     * A switch of the library ({@code docs/GPU.md} lists them): a setting read once when the library loads, on unless
+     * {@code 0} (or, made by {@link #offByDefault}, off unless {@code 1}), handed to the library's setter where it has
+     * one (else read on the Java side), and set otherwise later by benchmarks' A/Bs and {@link KernelSelfCheck}, which
+     * restore it. A switch of functions added after the library's first release is probed when it loads ({@code
+     * probe}, or the setter itself): a library built before them lacks them, one warning says so ({@code functions},
+     * {@code without}), and {@link #linked()} is false.
+     */
+    public static final class Switch {
+        private final String name;
+        private final boolean onByDefault;
+        private final Consumer<Boolean> setter;
+        private final Runnable probe;
+        private final String functions;
+        private final String without;
+        private boolean configured;
+        private volatile boolean on;
+        private volatile boolean linked;
+
+        /** A switch in every library: its setter (or, without one, nothing) failing fails the library's load. */
+        Switch(String name, Consumer<Boolean> setter) {
+            this(name, true, setter, null, null, null);
+        }
+
+        /**
+         * A switch of functions added later: {@code setter} (the library's, or null for a switch read on the Java side)
+         * and then {@code probe} (a harmless call of one of the functions, or null) run when the library loads, and an
+         * {@link UnsatisfiedLinkError} from either leaves the switch unlinked.
+         */
+        Switch(String name, Consumer<Boolean> setter, Runnable probe, String functions, String without) {
+            this(name, true, setter, probe, functions, without);
+        }
+
+        private Switch(String name, boolean onByDefault, Consumer<Boolean> setter, Runnable probe, String functions,
+                String without) {
+            this.name = name;
+            this.onByDefault = onByDefault;
+            this.setter = setter;
+            this.probe = probe;
+            this.functions = functions;
+            this.without = without;
+            this.configured = onByDefault;
+            this.on = onByDefault;
+        }
+
+        /** A switch in every library that is off unless its setting is {@code 1}. */
+        static Switch offByDefault(String name, Consumer<Boolean> setter) {
+            return new Switch(name, false, setter, null, null, null);
+        }
+
+        /** A switch of functions added later (as {@link #Switch(String, Consumer, Runnable, String, String)}), off
+         * unless its setting is {@code 1}. */
+        static Switch offByDefault(String name, Consumer<Boolean> setter, Runnable probe, String functions,
+                String without) {
+            return new Switch(name, false, setter, probe, functions, without);
+        }
+
+        /** Reads the setting (now) and hands it to the library: when the library loads, and in tests. */
+        void load() {
+            String v = EngineSettings.value(name);
+            configured = onByDefault ? !"0".equals(v) : "1".equals(v);
+            on = configured;
+            Runnable call = () -> {
+                if (setter != null) {
+                    setter.accept(configured);
+                }
+                if (probe != null) {
+                    probe.run();
+                }
+            };
+            if (functions == null) {
+                call.run();
+                linked = true;
+            } else {
+                linked = NativeOps.linked(call, functions, without); // (a method of its own shadows the name)
+            }
+        }
+
+        /** The setting's name, e.g. {@code SD_CONV1X1_GEMM}. */
+        public String name() {
+            return name;
+        }
+
+        /** Whether it is on: as configured when the library loaded (the default before), or as {@link #set} left it. */
+        public boolean on() {
+            return on;
+        }
+
+        /** Whether the library loaded and has the switch's functions (false without the library). */
+        public boolean linked() {
+            return linked;
+        }
+
+        /** {@link #on()} and {@link #linked()}: what the switch turns on runs. */
+        public boolean active() {
+            return on && linked;
+        }
+
+        /**
+         * On ({@code true}) or off from now on, handed to the library's setter where the switch is {@link #linked()};
+         * {@code null} restores the configured value. For benchmarks' A/Bs and {@link KernelSelfCheck}: the caller
+         * restores it.
+         */
+        public void set(Boolean value) {
+            on = value == null ? configured : value;
+            if (setter != null && linked) {
+                setter.accept(on);
+            }
+        }
+
+        /** {@code NAME on}, {@code NAME off}, or {@code NAME off (not in this library)} (the start-up log). */
+        @Override
+        public String toString() {
+            return name + (active() ? " on" : on ? " off (not in this library)" : " off");
+        }
+    }
+
     // LoRA patches (issue 14): every weight of a set in one call
 
     /**
@@ -592,26 +675,12 @@ public final class NativeOps {
             long[] ups, long[] downs, double[] scales);
 
     /**
-     * Whether LoRA patches use {@link #loraAdd} and {@link #loraRestore}: the library is in use and {@code
-     * SD_LORA_NATIVE} was not {@code 0} when it loaded (then DJL patches one weight at a time), or as {@link
-     * #loraNative(Boolean)} last set it.
+     * Whether LoRA patches use {@link #loraAdd} and {@link #loraRestore}: the library is in use, has them, and {@link
+     * #LORA_NATIVE} is on (as configured, or as a benchmark's A/B last set it; otherwise DJL patches one weight at a
+     * time).
      */
     public static boolean loraPatches() {
-        return enabled() && loraNative && LoraLinked.YES;
-    }
-
-    /**
-     * For benchmarks' A/B ({@code LoraBench}): LoRA patches through the library (true) or DJL (false) from now on;
-     * null restores the configured {@code SD_LORA_NATIVE}.
-     */
-    public static void loraNative(Boolean on) {
-        loraNative = on == null ? loraNativeConfigured : on;
-    }
-
-    /** Whether the loaded library has the LoRA functions (one built before them has not: DJL patches then). */
-    private static final class LoraLinked {
-        static final boolean YES = linked(() -> loraRestore(new long[0], new long[0], new long[0], new long[0]), "LoRA",
-                "LoRA switches go through DJL");
+        return enabled() && LORA_NATIVE.active();
     }
 
     /** Copies each {@code originals[i]} back into its rows of {@code storages[i]} (as {@link #loraAdd} addresses them). */
@@ -657,76 +726,17 @@ public final class NativeOps {
 
     private static native void setBiasKernel(boolean on);
 
-    /** 1x1 convolutions of fp16 channels-last inputs as matrix products ({@code SD_CONV1X1_GEMM}, default on). */
     private static native void setConv1x1Gemm(boolean on);
 
-    /** Whether the loaded library can run 1x1 convolutions as matrix products (the kernel checks skip them if not). */
-    static boolean conv1x1GemmLinked() {
-        return AVAILABLE && conv1x1GemmLinked;
-    }
-
-    /**
-     * For {@link KernelSelfCheck}: 1x1 convolutions as matrix products (true) or through cuDNN (false) from now on;
-     * null restores the configured {@code SD_CONV1X1_GEMM}. Needs {@link #conv1x1GemmLinked()}.
-     */
-    static void conv1x1Gemm(Boolean on) {
-        setConv1x1Gemm(on == null ? conv1x1Gemm : on);
-    }
-
-    /** Products with their bias and residual in one cuBLASLt call ({@code SD_LT_RESIDUAL}, default on). */
     private static native void setLtResidual(boolean on);
 
-    /** Whether the loaded library has {@link #linearResidual(long, long, long, long)} (the kernel checks skip it if not). */
-    static boolean ltResidualLinked() {
-        return AVAILABLE && ltResidualLinked;
-    }
-
-    /**
-     * For {@link KernelSelfCheck}: linear + residual in one cuBLASLt product (true) or {@code at::linear} + add (false)
-     * from now on; null restores the configured {@code SD_LT_RESIDUAL}. Needs {@link #ltResidualLinked()}.
-     */
-    static void ltResidual(Boolean on) {
-        setLtResidual(on == null ? ltResidual : on);
-    }
-
-    /** Our 2x nearest upsampling kernel ({@code SD_UPSAMPLE_KERNEL}, default on) or PyTorch's upsample_nearest2d. */
     private static native void setUpsampleKernel(boolean on);
 
-    /** Whether the loaded library has {@link #upsampleNearest(long, long, long)} (the kernel checks skip it if not). */
-    static boolean upsampleLinked() {
-        return AVAILABLE && upsampleLinked;
-    }
-
-    /**
-     * For {@link KernelSelfCheck}: nearest 2x upsampling by our kernel (true) or {@code at::upsample_nearest2d} (false)
-     * from now on; null restores the configured {@code SD_UPSAMPLE_KERNEL}. Needs {@link #upsampleLinked()}.
-     */
-    static void upsampleKernel(Boolean on) {
-        setUpsampleKernel(on == null ? upsampleKernel : on);
-    }
-
-    /** Float32 GroupNorm on CUDA: statistics from a split reduction ({@code SD_FP32_GROUPNORM}, default on). */
     private static native void setFp32GroupNormSplit(boolean on);
 
-    /**
-     * For {@link KernelSelfCheck}: float32 GroupNorm with split statistics (true) or PyTorch's (false) from now on;
-     * null restores the configured {@code SD_FP32_GROUPNORM}.
-     */
-    static void fp32GroupNormSplit(Boolean on) {
-        setFp32GroupNormSplit(on == null ? fp32GroupNormSplit : on);
-    }
-
-    /** Float32 attention on CUDA (SDXL's upcast VAE) with float16 products ({@code SD_VAE_ATTENTION_FP16}, default on). */
     private static native void setFp32AttentionInHalf(boolean on);
 
     private static native void setLayerNormKernel(boolean on);
-
-    /** cuDNN's fused attention ahead of flash attention in SDPA (recapture graphs after a change). */
-    public static void cudnnAttention(boolean on) {
-        if (AVAILABLE) {
-            setCudnnAttention(on);
-        }
-    }
 
     static native void graphEnter(long graph);
 

@@ -34,13 +34,13 @@ class Fp8LinearsSwitchTest {
     @Test
     void offWithoutTheLibraryWhateverTheOverride() {
         try {
-            NativeOps.fp8Linears(true);
+            NativeOps.FP8_LINEARS.set(true);
             if (!NativeOps.available()) {
                 assertEquals("native ops not loaded", NativeOps.fp8LinearsOff());
                 assertFalse(NativeOps.fp8Linears());
             }
         } finally {
-            NativeOps.fp8Linears(null);
+            NativeOps.FP8_LINEARS.set(null);
         }
     }
 
@@ -54,5 +54,29 @@ class Fp8LinearsSwitchTest {
         assertEquals(-126, KernelSelfCheck.e4m3Order((byte) 0xfe), "-448");
         assertEquals(1, KernelSelfCheck.e4m3Order((byte) 0x39) - KernelSelfCheck.e4m3Order((byte) 0x38),
                 "1.125 is one step above 1.0");
+    }
+
+    @Test
+    void theSwitchIsOffUnlessOneAndNeedsTheLibrarysFp8Functions() {
+        String name = "SD_TEST_FP8_SWITCH";
+        try {
+            int[] probes = {0};
+            NativeOps.Switch s = NativeOps.Switch.offByDefault(name, null, () -> probes[0]++, "FP8 test", "nothing");
+            s.load();
+            assertFalse(s.on(), "unset: off");
+            System.setProperty(name, "1");
+            s.load();
+            assertEquals(true, s.active());
+            assertEquals(2, probes[0]);
+            NativeOps.Switch old = NativeOps.Switch.offByDefault(name, null, () -> {
+                throw new UnsatisfiedLinkError("no linearFp8");
+            }, "FP8 test", "nothing");
+            old.load();
+            assertEquals(true, old.on());
+            assertFalse(old.active(), "a library built before the FP8 functions");
+            assertEquals("SD_FP8_LINEARS off", NativeOps.FP8_LINEARS.toString(), "default off (no library in the tests)");
+        } finally {
+            System.clearProperty(name);
+        }
     }
 }
