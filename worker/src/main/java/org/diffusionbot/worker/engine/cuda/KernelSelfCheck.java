@@ -61,7 +61,9 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  the path is not the expected one)
  * @param fp8Linear (rows, C, N) shapes for the FP8 linears (docs/GPU.md, "What runs on CUDA" 8): LayerNorm with FP8
  *                  output + the FP8 product of the folded weight against our fp16 LayerNorm + {@code at::linear}, alone
- *                  and after a residual add, relative error ‖Δ‖/‖ref‖ below {@link #FP8_MAX_RELATIVE}; the kernel's FP8
+ *                  and after a residual add, relative error ‖Δ‖/‖ref‖ below {@link #FP8_MAX_RELATIVE} (with the add, also
+ *                  after an in-place change of the weight and γ rewritten into the same buffers by {@code
+ *                  Fp8Linear.write}, as a LoRA patch's refresh does); the kernel's FP8
  *                  values against PyTorch's conversion of (x − mean)·rstd·s_x (at most one e4m3 step apart); and the
  *                  attention or GEGLU entry that N says (3C: self-attention, C: cross-attention, 8C: GEGLU) against its
  *                  fp16 entry. Only where the FP8 path can run (library functions, compute capability 8.9+), whatever
@@ -685,12 +687,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                                 : new NDArray[] {x, NativeOps.layerNorm(x, gamma, beta, eps)};
                         NDArray ref = NativeOps.wrap(x, NativeOps.linear(NativeOps.h(ln[1]), NativeOps.h(w),
                                 NativeOps.h(b)));
-                        // the FP8 path: the companion's weights, the norm's FP8 output, the FP8 product
-                        NDArray[] folded = Fp8Linear.fold(w, b, gamma, beta);
+                        // the FP8 path: the companion's weights (as Fp8Linear writes them), the norm's FP8 output,
+                        // the FP8 product
                         NDArray w8 = t.zeros(new Shape(n, c), DataType.UINT8);
                         NDArray scales = t.zeros(new Shape(2), DataType.FLOAT32);
-                        NativeOps.fp8Quantize(NativeOps.h(folded[0]), NativeOps.h(w8), NativeOps.h(scales), 1 / sx);
-                        NDArray b8 = folded[1].toType(DataType.FLOAT16, false);
+                        NDArray b8 = t.zeros(new Shape(n), DataType.FLOAT16);
+                        Fp8Linear.write(w, b, gamma, beta, sx, w8, scales, b8);
                         NDArray[] ln8 = NativeOps.layerNormFp8(x, d, eps, sx);
                         boolean fused = NativeOps.linearFp8Fused(NativeOps.h(ln8[1]), NativeOps.h(w8),
                                 NativeOps.h(scales), NativeOps.h(b8));
@@ -708,6 +710,17 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                         ok &= fp8Values(out, label, ln[0], ln8[1], sx, eps);
                         ok &= relative(out, label + (fused ? " cuBLASLt FP8" : " fallback (no FP8 algorithm)"), ours, ref,
                                 FP8_MAX_RELATIVE);
+                        if (add) { // a LoRA patch: the weight changed in place, the companion rewritten in its buffers
+                            // each weight changed by up to ~±30% (q's rows stay pre-scaled)
+                            w.addi(w.mul(mul(t.randomNormal(new Shape(n, c)), 0.3f).toType(DataType.FLOAT16, false)));
+                            gamma.addi(mul(t.randomNormal(new Shape(c)), 0.2f).toType(DataType.FLOAT16, false));
+                            Fp8Linear.write(w, b, gamma, beta, sx, w8, scales, b8);
+                            ln[1] = NativeOps.layerNorm(ln[0], gamma, beta, eps); // for the entries below too
+                            NDArray patched = NativeOps.wrap(x, NativeOps.linear(NativeOps.h(ln[1]), NativeOps.h(w),
+                                    NativeOps.h(b)));
+                            ok &= relative(out, label + " after an in-place weight and γ change, rewritten in place",
+                                    NativeOps.linearFp8(ln8[1], w8, scales, b8), patched, FP8_MAX_RELATIVE);
+                        }
                         ok &= fp8Entry(out, label, t, ln[1], ln8[1], w, b, w8, scales, b8, c, n);
                     }
                 }

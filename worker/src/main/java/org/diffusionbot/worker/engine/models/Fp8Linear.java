@@ -120,9 +120,26 @@ public final class Fp8Linear {
                     tmp.tempAttachAll(a);
                 }
             }
-            NDArray[] f = fold(source.weight, source.bias, norm.gamma, norm.beta);
-            NativeOps.fp8Quantize(NativeOps.h(f[0]), NativeOps.h(weight), NativeOps.h(scales), 1 / inputScale);
-            NativeOps.copyInto(NativeOps.h(bias), NativeOps.h(f[1]));
+            write(source.weight, source.bias, norm.gamma, norm.beta, inputScale, weight, scales, bias);
         }
+    }
+
+    /**
+     * Writes an FP8 companion's buffers in place (on the device, no sync; the kernel self-check calls it as {@link
+     * #refresh} does): {@link #fold}, then W'_fp8 = e4m3(W'/s_w) with s_w = amax|W'|/448 and {@code scales = {s_w,
+     * 1/inputScale}} ({@link NativeOps#fp8Quantize}), and {@code bias8 = b'} in fp16. Needs the library; the
+     * temporaries go to w's manager.
+     *
+     * @param w the fp16 weight (N, K); b its bias (N) or null; gamma, beta the norm's (K)
+     * @param inputScale s_x ({@link #inputScale})
+     * @param w8 (N, K) UINT8, written
+     * @param scales (2) float32, written
+     * @param bias8 (N) fp16, written
+     */
+    public static void write(NDArray w, NDArray b, NDArray gamma, NDArray beta, double inputScale, NDArray w8,
+            NDArray scales, NDArray bias8) {
+        NDArray[] f = fold(w, b, gamma, beta);
+        NativeOps.fp8Quantize(NativeOps.h(f[0]), NativeOps.h(w8), NativeOps.h(scales), 1 / inputScale);
+        NativeOps.copyInto(NativeOps.h(bias8), NativeOps.h(f[1]));
     }
 }
