@@ -339,7 +339,7 @@ public final class NativeOps {
      */
     static String fp8LinearsOff(boolean nativeOps, boolean linked, boolean on, java.util.function.IntSupplier capability) {
         if (!nativeOps) {
-            return "native ops not loaded";
+            return "native ops not in use";
         }
         if (!linked) {
             return "the native library has no FP8 functions: rebuild it";

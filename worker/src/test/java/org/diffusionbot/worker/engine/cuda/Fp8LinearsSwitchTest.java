@@ -16,7 +16,7 @@ class Fp8LinearsSwitchTest {
             asked.incrementAndGet();
             return 90;
         };
-        assertEquals("native ops not loaded", NativeOps.fp8LinearsOff(false, true, true, hopper));
+        assertEquals("native ops not in use", NativeOps.fp8LinearsOff(false, true, true, hopper));
         assertEquals("the native library has no FP8 functions: rebuild it", NativeOps.fp8LinearsOff(true, false, true,
                 hopper));
         assertEquals("SD_FP8_LINEARS is not 1", NativeOps.fp8LinearsOff(true, true, false, hopper));
@@ -36,7 +36,7 @@ class Fp8LinearsSwitchTest {
         try {
             NativeOps.FP8_LINEARS.set(true);
             if (!NativeOps.available()) {
-                assertEquals("native ops not loaded", NativeOps.fp8LinearsOff());
+                assertEquals("native ops not in use", NativeOps.fp8LinearsOff());
                 assertFalse(NativeOps.fp8Linears());
             }
         } finally {
