@@ -2,7 +2,8 @@
 // kernels of our own in group_norm_nhwc.cu, which can add a bias and time embedding first), layer norm
 // and residual add + layer norm (layer_norm.cu), channels-last conversion (1x1 convolutions of channels-last
 // inputs as matrix products; the up blocks' norm and shortcut on two parts without their concatenation), products
-// with their bias and residual in one cuBLASLt call, GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
+// with their bias and residual in one cuBLASLt call, FP8 products of a layer norm's FP8 output (the transformer blocks'
+// linears after their norms, SD_FP8_LINEARS), GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
 // (upsample_nearest.cu), CUDA graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies
 // (previews), and CUDA caching-allocator statistics.
 //

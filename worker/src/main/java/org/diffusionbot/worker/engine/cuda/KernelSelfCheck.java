@@ -19,7 +19,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * as matrix products, linear layers with their residual add in one cuBLASLt product, and the up blocks' GroupNorm
  * and conv_shortcut on two parts without their concatenation) against PyTorch on the same GPU: each kernel's fp16
  * result and PyTorch's own fp16 result are compared with
- * PyTorch in fp32 on the same fp16 inputs; the nearest 2x upsampling kernel, a copy, against DJL's interpolation bit
+ * PyTorch in fp32 on the same fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against
+ * the fp16 path by relative error; the nearest 2x upsampling kernel, a copy, against DJL's interpolation bit
  * for bit. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}), {@code worker.jar bench --check} those of
  * SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
  *

@@ -15,8 +15,9 @@ import org.slf4j.LoggerFactory;
  * Optional native helpers (worker/src/main/native/sd_native_ops.cc) built against the libtorch that
  * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
  * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, LayerNorm and
- * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product,
- * nearest 2x upsampling of channels-last tensors (a kernel of our own), and CUDA allocator statistics. Loaded only
+ * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product, the
+ * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}), nearest
+ * 2x upsampling of channels-last tensors (a kernel of our own), and CUDA allocator statistics. Loaded only
  * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
  * plain DJL fallback, so CPU runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
  */
