@@ -438,10 +438,18 @@ cublasLtMatmulHeuristicResult_t lt_algo(cublasLtHandle_t handle, const LtKey& ke
   return result;
 }
 
-// FP8 products accumulate without cuBLASLt's fast-accumulation mode (CUBLASLT_MATMUL_DESC_FAST_ACCUM = 0, its
-// default, set anyway): Hopper's FP8 tensor cores add into a narrower accumulator, which fast accumulation never
-// promotes to fp32 while the slow mode does it periodically (K = 320 ... 1280 here), for precision over a few percent.
-constexpr int8_t kFp8FastAccum = 0;
+// FP8 products use cuBLASLt's fast-accumulation mode (CUBLASLT_MATMUL_DESC_FAST_ACCUM = 1): Hopper's FP8 tensor cores
+// add into a narrower accumulator, which the slow mode promotes to fp32 periodically and fast accumulation does not.
+// Over K = 320 ... 1280 that costs far less than the e4m3 rounding of the operands themselves (3 mantissa bits), and
+// the slow mode threw the gain away where it matters most (scripts/gpu/probe_fp8_lt.cc on the H200, batch 16: K = 320,
+// N = 960 0.086 ms slow against 0.060 fast and 0.076 in fp16; N = 2560 0.173 / 0.130 / 0.180; K = 1280, N = 10240
+// 0.094 / 0.082 / 0.136).
+constexpr int8_t kFp8FastAccum = 1;
+
+// The FP8 products' scales: float32 (kFp8ScaleSlots), s_w (A's) at 0 and 1/s_x (B's) at kFp8InputScale, each pointer
+// 16-byte aligned as cuBLASLt wants its scale pointers.
+constexpr int64_t kFp8ScaleSlots = 8;
+constexpr int64_t kFp8InputScale = 4;
 
 // One cuBLASLt product of row-major operands: y (M, N) = alpha·x (M, K)·wᵀ + bias (N) [+ r (M, N)], alpha = a_scale ·
 // b_scale (device floats) for FP8 operands, else 1. Both operands K-major, as cuBLASLt's FP8 wants them ("TN"): a
@@ -585,7 +593,9 @@ at::Tensor linear_residual(const at::Tensor& x, const at::Tensor& w, const std::
 // and x̂ (M, K) are, and K a multiple of 16).
 
 // Whether lt_fp8_linear takes these: e4m3 bytes (kByte or kFloat8_e4m3fn) x8 (..., K) contiguous and w8 (N, K)
-// contiguous, K a multiple of 16 and N of 8, scales float32 (2) contiguous {s_w, 1/s_x}, bias fp16 (N) or none, all on
+// contiguous, K a multiple of 16 and N of 8, scales float32 (kFp8ScaleSlots) contiguous, 16-byte aligned, s_w at 0 and 1/s_x
+// at kFp8InputScale (cuBLASLt refuses a scale pointer that is not 16-byte aligned: CUBLAS_STATUS_NOT_SUPPORTED from
+// cublasLtMatmul with the two scales adjacent, scripts/gpu/probe_fp8_lt.cc on the H200), bias fp16 (N) or none, all on
 // one CUDA device, 16-byte aligned. Writes x8's (M, K) rows to *x2.
 bool fp8_operands_fit(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
                       const std::optional<at::Tensor>& bias, at::Tensor* x2) {
@@ -593,8 +603,8 @@ bool fp8_operands_fit(const at::Tensor& x8, const at::Tensor& w8, const at::Tens
     return t.scalar_type() == at::kByte || t.scalar_type() == at::kFloat8_e4m3fn;
   };
   if (!x8.is_cuda() || x8.dim() < 2 || w8.dim() != 2 || !byte(x8) || !byte(w8) || w8.device() != x8.device() ||
-      !w8.is_contiguous() || !x8.is_contiguous() || scales.scalar_type() != at::kFloat || scales.numel() != 2 ||
-      !scales.is_contiguous() || scales.device() != x8.device()) {
+      !w8.is_contiguous() || !x8.is_contiguous() || scales.scalar_type() != at::kFloat || scales.numel() != kFp8ScaleSlots ||
+      !scales.is_contiguous() || scales.device() != x8.device() || !aligned16(scales)) {
     return false;
   }
   const int64_t n = w8.size(0), k = w8.size(1);
@@ -604,7 +614,7 @@ bool fp8_operands_fit(const at::Tensor& x8, const at::Tensor& w8, const at::Tens
          (!bias || (half_vector(bias, n) && bias->device() == x8.device() && aligned16(*bias)));
 }
 
-// y (..., N) fp16 = (x8 · w8ᵀ) · scales[0] · scales[1] + bias as one cuBLASLt FP8 product (lt_matmul), operands as
+// y (..., N) fp16 = (x8 · w8ᵀ) · scales[0] · scales[kFp8InputScale] + bias as one cuBLASLt FP8 product (lt_matmul), operands as
 // fp8_operands_fit says. Writes the new y to *out and returns true; false where they do not fit or cuBLASLt has no
 // algorithm (a GPU without FP8 tensor cores). With out == nullptr nothing runs: whether it would.
 bool lt_fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
@@ -616,7 +626,7 @@ bool lt_fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor&
   at::Tensor d = out != nullptr ? at::empty(sizes, x8.options().dtype(at::kHalf)) : at::Tensor();
   const float* sc = scales.data_ptr<float>();
   if (!lt_matmul(LtProduct{x2.view(at::kFloat8_e4m3fn), w8.view(at::kFloat8_e4m3fn), bias, at::Tensor(), true, sc,
-                           sc + 1},
+                           sc + kFp8InputScale},
                  d)) {
     return false;
   }
@@ -632,26 +642,26 @@ at::Tensor fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tens
   at::Tensor y;
   if (lt_fp8_linear(x8, w8, scales, bias, &y)) return y;
   auto e4m3 = [](const at::Tensor& t) { return t.scalar_type() == at::kByte ? t.view(at::kFloat8_e4m3fn) : t; };
-  auto p = at::linear(e4m3(x8).to(at::kFloat), e4m3(w8).to(at::kFloat)) * scales.prod();
+  auto p = at::linear(e4m3(x8).to(at::kFloat), e4m3(w8).to(at::kFloat)) * scales[0] * scales[kFp8InputScale];
   if (bias) p.add_(bias->to(at::kFloat));
   return p.to(at::kHalf);
 }
 
 // W'_fp8 and its scale, in place (the buffers captured CUDA graphs read): s_w = amax|w'| / 448 (a tiny positive number
-// for an all-zero w'), w8 = e4m3(w' / s_w) (round to nearest even, clamped to ±448), scales = {s_w, inv_sx}. w' (N, K)
+// for an all-zero w'), w8 = e4m3(w' / s_w) (round to nearest even, clamped to ±448), scales[0] = s_w, scales[kFp8InputScale] = inv_sx. w' (N, K)
 // float32 (the folded weight), w8 (N, K) bytes (kByte or kFloat8_e4m3fn), scales float32 (2), all on one device.
 // Runs on the device without a sync (no host reads).
 void fp8_quantize(const at::Tensor& wf, at::Tensor& w8, at::Tensor& scales, double inv_sx) {
   if (wf.scalar_type() != at::kFloat || wf.sizes() != w8.sizes() || w8.element_size() != 1 ||
-      scales.scalar_type() != at::kFloat || scales.numel() != 2 || wf.device() != w8.device() ||
+      scales.scalar_type() != at::kFloat || scales.numel() != kFp8ScaleSlots || wf.device() != w8.device() ||
       scales.device() != w8.device()) {
-    throw std::invalid_argument("fp8Quantize: w' float32 (N, K), w8 bytes (N, K), scales float32 (2), one device");
+    throw std::invalid_argument("fp8Quantize: w' float32 (N, K), w8 bytes (N, K), scales float32 (8), one device");
   }
   auto sw = wf.abs().amax().clamp_min(std::numeric_limits<float>::min()) / kFp8Max;
   auto q = (wf / sw).clamp(-kFp8Max, kFp8Max).to(at::kFloat8_e4m3fn);
   (w8.scalar_type() == at::kByte ? w8.view(at::kFloat8_e4m3fn) : w8).copy_(q);
   scales.select(0, 0).copy_(sw);
-  scales.select(0, 1).fill_(inv_sx);
+  scales.select(0, kFp8InputScale).fill_(inv_sx);
 }
 
 // Self-attention after its q|k|v projection: qkv (B, N, 3C) with the q columns pre-scaled, SDPA over heads with an

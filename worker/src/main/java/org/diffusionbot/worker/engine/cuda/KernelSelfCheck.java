@@ -691,7 +691,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                         // the FP8 path: the companion's weights (as Fp8Linear writes them), the norm's FP8 output,
                         // the FP8 product
                         NDArray w8 = t.zeros(new Shape(n, c), DataType.UINT8);
-                        NDArray scales = t.zeros(new Shape(2), DataType.FLOAT32);
+                        NDArray scales = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
                         NDArray b8 = t.zeros(new Shape(n), DataType.FLOAT16);
                         Fp8Linear.write(w, b, gamma, beta, sx, w8, scales, b8);
                         NDArray[] ln8 = NativeOps.layerNormFp8(x, d, eps, sx);

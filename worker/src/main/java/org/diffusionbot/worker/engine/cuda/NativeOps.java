@@ -404,9 +404,10 @@ public final class NativeOps {
     }
 
     /**
-     * The FP8 product {@code y = (x8·w8ᵀ)·scales[0]·scales[1] + b} (x8 (..., K) and w8 (N, K) e4m3 bytes, contiguous,
-     * K a multiple of 16, N of 8; scales float32 (2); b fp16 (N) or 0; a new (..., N) fp16 handle): one cuBLASLt FP8
-     * matmul (fp32 accumulation, no fast accumulation, bias in its epilogue) where it has an algorithm, else the same
+     * The FP8 product {@code y = (x8·w8ᵀ)·scales[0]·scales[4] + b} (x8 (..., K) and w8 (N, K) e4m3 bytes, contiguous,
+     * K a multiple of 16, N of 8; scales float32 (8), 16-byte aligned, s_w at 0 and 1/s_x at 4, as {@code
+     * Fp8Linear.scales}; b fp16 (N) or 0; a new (..., N) fp16 handle): one cuBLASLt FP8 matmul (fp32 accumulation in
+     * cuBLASLt's fast-accumulation mode, bias in its epilogue) where it has an algorithm, else the same
      * values in float32 (slow). x8 = 0 returns 0 (a probe for the function).
      */
     static native long linearFp8(long x8, long w8, long scales, long b);

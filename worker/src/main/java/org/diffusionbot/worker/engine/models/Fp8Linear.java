@@ -25,6 +25,11 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * place (the same device buffers, which captured CUDA graphs read), after every LoRA patch or restore.
  */
 public final class Fp8Linear {
+    /** Floats of {@link #scales}: s_w at 0, 1/s_x at {@link #INPUT_SCALE_SLOT} (sd_native_ops.cc kFp8ScaleSlots). */
+    public static final int SCALE_SLOTS = 8;
+    /** Where 1/s_x lies in {@link #scales} (sd_native_ops.cc kFp8InputScale). */
+    public static final int INPUT_SCALE_SLOT = 4;
+
     /** e4m3's largest finite value. */
     public static final double E4M3_MAX = 448;
 
@@ -32,7 +37,11 @@ public final class Fp8Linear {
     private final LayerNormLayer norm;
     /** W' as e4m3 bytes (N, K), DJL's UINT8. */
     final NDArray weight;
-    /** {s_w, 1/s_x}, float32 (2): cuBLASLt's scale pointers of A (the weight) and B (the input). */
+    /**
+     * cuBLASLt's scale pointers of A (the weight) and B (the input), float32 ({@link #SCALE_SLOTS}): s_w at 0 and 1/s_x at
+     * {@link #INPUT_SCALE_SLOT}, each 16 bytes from the other (cuBLASLt refuses scale pointers that are not 16-byte
+     * aligned).
+     */
     final NDArray scales;
     /** b' (N), fp16. */
     final NDArray bias;
@@ -52,7 +61,7 @@ public final class Fp8Linear {
         Shape ws = source.weight.getShape();
         Device device = source.weight.getDevice();
         this.weight = manager.zeros(ws, DataType.UINT8, device);
-        this.scales = manager.zeros(new Shape(2), DataType.FLOAT32, device);
+        this.scales = manager.zeros(new Shape(SCALE_SLOTS), DataType.FLOAT32, device);
         this.bias = manager.zeros(new Shape(ws.get(0)), DataType.FLOAT16, device);
         this.inputScale = inputScale(ws.get(1));
         refresh();
@@ -126,14 +135,14 @@ public final class Fp8Linear {
 
     /**
      * Writes an FP8 companion's buffers in place (on the device, no sync; the kernel self-check calls it as {@link
-     * #refresh} does): {@link #fold}, then W'_fp8 = e4m3(W'/s_w) with s_w = amax|W'|/448 and {@code scales = {s_w,
-     * 1/inputScale}} ({@link NativeOps#fp8Quantize}), and {@code bias8 = b'} in fp16. Needs the library; the
+     * #refresh} does): {@link #fold}, then W'_fp8 = e4m3(W'/s_w) with s_w = amax|W'|/448 and {@code scales} holding s_w
+     * at 0 and 1/inputScale at {@link #INPUT_SCALE_SLOT} ({@link NativeOps#fp8Quantize}), and {@code bias8 = b'} in fp16. Needs the library; the
      * temporaries go to w's manager.
      *
      * @param w the fp16 weight (N, K); b its bias (N) or null; gamma, beta the norm's (K)
      * @param inputScale s_x ({@link #inputScale})
      * @param w8 (N, K) UINT8, written
-     * @param scales (2) float32, written
+     * @param scales ({@link #SCALE_SLOTS}) float32, written
      * @param bias8 (N) fp16, written
      */
     public static void write(NDArray w, NDArray b, NDArray gamma, NDArray beta, double inputScale, NDArray w8,
