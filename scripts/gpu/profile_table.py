@@ -14,7 +14,8 @@
 # elementwise, copies/transposes, other): kernels and GPU time per UNet call, share of the GPU time, and the
 # rate achieved against the H200's limits (float32 work: TF32, half the fp16 rate, as cuDNN runs float32
 # convolutions by default): TFLOP/s for convolutions, matrix products and attention (FLOPs from
-# the input shapes of the aten op that launched the kernels, linked through the trace's "External id"),
+# the input shapes of the aten op that launched the kernels, linked through the trace's "External id"; our
+# sd::cross_attention kernel's from its q, k, v shapes: 4·B·N·M·C),
 # GB/s for the rest (bytes: the launching op's tensor inputs plus one output the size of its largest input,
 # or of its first input for in-place ops: an estimate of the least traffic). Then the 15 kernels that take the
 # most time, and per memory-bound class (norms, elementwise, copies/transposes, other) the ops whose kernels take the
@@ -149,6 +150,9 @@ def flops(op):
             if len(b) == 2:
                 return 2 * prod(a[:-1]) * a[-1] * b[-1]
             return 2 * prod(a[:-2]) * a[-2] * a[-1] * b[-1]
+        if op["name"] == "sd::cross_attention":  # ours (sd_native_ops.cc): q (B, N, C), k, v (B, M, C), C = H·d
+            q, k = dims[0], dims[1]
+            return 2 * 2 * q[0] * q[1] * k[1] * q[2]  # Q·Kᵀ and P·V: 2·B·H·N·M·d each
         if ATTENTION_OPS_BHND.match(op["name"]):
             q, k, v = dims[0], dims[1], dims[2]
             if len(q) == 3:  # (B, N, d): one head
@@ -730,6 +734,16 @@ def selftest():
             op = {"name": "sd::linear_residual", "args": {"Input Dims": [[65536, 1280], [320, 1280], [65536, 320]]}}
             self.assertEqual(op_class(op["name"]), "matrix products")
             self.assertEqual(flops(op), 2 * 65536 * 1280 * 320)
+
+        def test_cross_attention(self):
+            # our kernel's op: q (B, N, C), k and v (B, M, C) (strided halves of the k|v projection), C = heads·d
+            h = "c10::Half"
+            op = {"name": "sd::cross_attention", "args": {"Input Dims": [[16, 4096, 320], [16, 77, 320], [16, 77, 320]],
+                                                          "Input type": [h, h, h]}}
+            self.assertEqual(op_class(op["name"]), "attention")
+            self.assertEqual(flops(op), 2 * 16 * 8 * 4096 * 77 * 40 * 2)
+            q, kv = 16 * 4096 * 320 * 2, 16 * 77 * 320 * 2
+            self.assertEqual(op_bytes(op), q + 2 * kv + q)  # q, k, v read, o written
 
         def test_cat_group_norm_bytes(self):
             h = "c10::Half"

@@ -4,8 +4,9 @@
 // inputs as matrix products; the up blocks' norm and shortcut on two parts without their concatenation), products
 // with their bias and residual in one cuBLASLt call, FP8 products of a layer norm's FP8 output (the transformer blocks'
 // linears after their norms, SD_FP8_LINEARS), GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
-// (upsample_nearest.cu), CUDA graph capture/replay of a sequence of DJL calls, asynchronous device-to-host copies
-// (previews), and CUDA caching-allocator statistics.
+// (upsample_nearest.cu), attention over at most 80 keys (the cross-attentions, cross_attention.cu), CUDA graph
+// capture/replay of a sequence of DJL calls, asynchronous device-to-host copies (previews), and CUDA caching-allocator
+// statistics.
 //
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
 // returned as new `torch::Tensor*` that the Java side wraps in a PtNDArray (DJL frees them).
@@ -70,6 +71,12 @@ extern "C" int sd_layer_norm_fp8(const void* x, const void* d, void* sum, void* 
 extern "C" bool sd_upsample_nearest2x_supported(int64_t rows, int64_t w, int64_t vecs);
 extern "C" int sd_upsample_nearest2x(const void* x, void* y, int64_t rows, int64_t w, int64_t vecs,
                                      cudaStream_t stream);
+
+// cross_attention.cu
+extern "C" bool sd_cross_attention_supported(int d, int m, int64_t b, int64_t n, int64_t heads);
+extern "C" int sd_cross_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
+                                  int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b,
+                                  int64_t n, int heads, int d, int m, cudaStream_t stream);
 
 // PyTorch's cuBLASLt handle of the current device (ATen/cuda/CUDAContextLight.h, in every PyTorch since 1.11; not
 // included, as that header also wants cuSPARSE's and cuSOLVER's headers)
@@ -673,13 +680,72 @@ at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const s
   return at::linear(o, wout, bout);
 }
 
-// Cross-attention after its q projection: q (B, N, C) pre-scaled, ctx (B, M, Cc) projected by wkv (2C, Cc), SDPA,
-// output projection.
+// ---- attention over a short key set (cross-attention, issue 17) -------------------------------
+
+// Our kernel for attention over at most 80 keys (cross_attention.cu; on = true, the default) or SDPA (mha) always.
+// SD_CROSS_ATTENTION_KERNEL=0: SDPA.
+std::atomic<bool> cross_attention_kernel_on{true};
+std::atomic<bool> cross_attention_kernel_unusable{false};  // not built for this GPU: SDPA from then on
+
+// Whether a (B, T, C) tensor is one our kernel reads in place: its last dimension contiguous, its token and batch
+// strides multiples of 8 elements, 16-byte aligned (every head's row is then 16-byte aligned, as D·2 bytes is a
+// multiple of 16 for the head sizes it takes).
+bool attention_rows_fit(const at::Tensor& t) {
+  return t.dim() == 3 && t.stride(2) == 1 && t.stride(1) % 8 == 0 && t.stride(0) % 8 == 0 && t.stride(1) >= 0 &&
+         t.stride(0) >= 0 && aligned16(t);
+}
+
+// o (B, N, C) = softmax(q·kᵀ)·v over `heads` heads by our kernel (cross_attention.cu; scale 1, the 1/√d already in q):
+// q (B, N, C), k and v (B, M, C) fp16 CUDA tensors of one device, possibly strided views (the two halves of one
+// (B, M, 2C) k|v projection: token stride 2C), as attention_rows_fit says; head size d = C / heads in {40, 64, 80,
+// 160}; 1 <= M <= 80. Writes the new contiguous (B, N, C) output to *out and returns true; false where that does not
+// hold, SD_CROSS_ATTENTION_KERNEL=0 or the kernel is not built for the GPU (the caller runs mha, i.e. SDPA). With out
+// == nullptr nothing runs: whether it would (the self-check's path report).
+bool cross_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+                            at::Tensor* out) {
+  if (!cross_attention_kernel_on.load() || cross_attention_kernel_unusable.load() || !q.is_cuda() || heads <= 0 ||
+      q.dim() != 3 || k.dim() != 3 || v.dim() != 3 || q.scalar_type() != at::kHalf ||
+      k.scalar_type() != at::kHalf || v.scalar_type() != at::kHalf || k.device() != q.device() ||
+      v.device() != q.device() || k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(2) != q.size(2) ||
+      q.size(2) % heads != 0) {
+    return false;
+  }
+  const int64_t b = q.size(0), n = q.size(1), c = q.size(2), m = k.size(1), d = c / heads;
+  if (at::cuda::getCurrentDeviceProperties()->major < 8) return false;  // mma.sync m16n8k16: sm_80+
+  if (d > INT32_MAX || m > INT32_MAX || heads > INT32_MAX ||
+      !sd_cross_attention_supported(static_cast<int>(d), static_cast<int>(m), b, n, heads) ||
+      !attention_rows_fit(q) || !attention_rows_fit(k) || !attention_rows_fit(v)) {
+    return false;
+  }
+  if (out == nullptr) return true;
+  // an op of its own in kernel profiles (scripts/gpu/profile_table.py: attention, 4·B·N·M·C FLOPs)
+  RECORD_FUNCTION("sd::cross_attention", std::vector<c10::IValue>({q, k, v}));
+  auto o = at::empty({b, n, c}, q.options());
+  int err = sd_cross_attention(q.data_ptr(), q.stride(1), q.stride(0), k.data_ptr(), k.stride(1), k.stride(0),
+                               v.data_ptr(), v.stride(1), v.stride(0), o.data_ptr(), static_cast<int>(b), n,
+                               static_cast<int>(heads), static_cast<int>(d), static_cast<int>(m),
+                               c10::cuda::getCurrentCUDAStream());
+  if (!launched(err, cross_attention_kernel_unusable, "cross-attention kernel")) return false;
+  *out = std::move(o);
+  return true;
+}
+
+// Attention of q (B, N, C) over k, v (B, M, C) with `heads` heads, scale 1: cross_attention_kernel where it applies,
+// else mha (SDPA).
+at::Tensor short_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
+  at::Tensor o;
+  if (cross_attention_kernel(q, k, v, heads, &o)) return o;
+  return mha(q, k, v, heads);
+}
+
+// Cross-attention after its q projection: q (B, N, C) pre-scaled, ctx (B, M, Cc) projected by wkv (2C, Cc) into k|v
+// (B, M, 2C), whose halves are k and v (views, token stride 2C), attention (short_attention: our kernel for M <= 80
+// keys, SDPA otherwise), output projection.
 at::Tensor cross_attention(const at::Tensor& q, const at::Tensor& ctx, const at::Tensor& wkv,
                            const std::optional<at::Tensor>& bkv, const at::Tensor& wout,
                            const std::optional<at::Tensor>& bout, int64_t heads) {
   auto kv = at::linear(ctx, wkv, bkv).chunk(2, -1);
-  auto o = mha(q, kv[0], kv[1], heads);
+  auto o = short_attention(q, kv[0], kv[1], heads);
   return at::linear(o, wout, bout);
 }
 
@@ -1036,6 +1102,33 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_cross
   NATIVE_BEGIN
   return wrap(cross_attention(at::linear(T(x), T(wq), opt(bq)), T(ctx), T(wkv), opt(bkv), T(wout), opt(bout), heads));
   NATIVE_END(0)
+}
+
+// Attention core of a cross-attention on already projected tensors (checks of the kernel against SDPA): q (B, N, C)
+// and kv (B, M, 2C), the k|v projection whose two halves are k and v, as cross_attention passes them; a new (B, N, C).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionCore(JNIEnv* env, jclass,
+                                                                                             jlong q, jlong kv,
+                                                                                             jint heads) {
+  NATIVE_BEGIN
+  auto parts = T(kv).chunk(2, -1);
+  return wrap(short_attention(T(q), parts[0], parts[1], heads));
+  NATIVE_END(0)
+}
+
+// Whether crossAttentionCore runs our kernel for these (conditions and switch; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionKernel(JNIEnv* env, jclass,
+                                                                                                  jlong q, jlong kv,
+                                                                                                  jint heads) {
+  NATIVE_BEGIN
+  auto parts = T(kv).chunk(2, -1);
+  return cross_attention_kernel(T(q), parts[0], parts[1], heads, nullptr);
+  NATIVE_END(false)
+}
+
+// Our kernel for attention over at most 80 keys (on = true, the default) or SDPA.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setCrossAttentionKernel(JNIEnv* env, jclass,
+                                                                                                 jboolean on) {
+  cross_attention_kernel_on.store(on);
 }
 
 // Self-attention of an FP8 input: x8 (B, N, C) e4m3 bytes (layerNormFp8's), its q|k|v projection the FP8 product

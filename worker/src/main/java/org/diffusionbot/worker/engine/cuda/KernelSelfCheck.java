@@ -16,10 +16,10 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
 /**
  * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels, the one-pass GEGLU gate, the
  * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, 1x1 convolutions
- * as matrix products, linear layers with their residual add in one cuBLASLt product, and the up blocks' GroupNorm
- * and conv_shortcut on two parts without their concatenation) against PyTorch on the same GPU: each kernel's fp16
- * result and PyTorch's own fp16 result are compared with
- * PyTorch in fp32 on the same fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against
+ * as matrix products, linear layers with their residual add in one cuBLASLt product, the up blocks' GroupNorm
+ * and conv_shortcut on two parts without their concatenation, and attention over at most 80 keys) against PyTorch on
+ * the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with PyTorch in fp32 on the same
+ * fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against
  * the fp16 path by relative error; the nearest 2x upsampling kernel, a copy, against DJL's interpolation bit
  * for bit. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}), {@code worker.jar bench --check} those of
  * SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
@@ -69,10 +69,23 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  attention or GEGLU entry that N says (3C: self-attention, C: cross-attention, 8C: GEGLU) against its
  *                  fp16 entry. Only where the FP8 path can run (library functions, compute capability 8.9+), whatever
  *                  {@code SD_FP8_LINEARS} says; otherwise "skipped: why"
+ * @param crossAttention (B, N, heads, d, M) shapes for attention of N queries over M keys (the cross-attentions; docs/GPU.md,
+ *                  "What runs on CUDA" 9): q (B, N, heads·d) with the 1/√d scale folded in, k and v the two halves of one
+ *                  (B, M, 2·heads·d) projection (strided views, as {@code cross_attention} in sd_native_ops.cc passes
+ *                  them), our kernel ({@code NativeOps.crossAttentionCore} with {@code SD_CROSS_ATTENTION_KERNEL} on)
+ *                  against SDPA in fp16 (switched off) and the oracle, SDPA in fp32 ({@code SD_VAE_ATTENTION_FP16}
+ *                  off): max abs error at most {@link #CROSS_ATTENTION_MAX_ABS} and at most {@link
+ *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's; M ≤ 80 with d in {40, 64, 80, 160} must take our kernel,
+ *                  every other case SDPA (a case fails if the path is not the expected one, or the kernel runs when
+ *                  switched off)
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
-        long[][] upsample, long[][] fp8Linear) {
+        long[][] upsample, long[][] fp8Linear, long[][] crossAttention) {
+    /** The cross-attention kernel's largest absolute error against the fp32 oracle (outputs of magnitude ~1). */
+    public static final double CROSS_ATTENTION_MAX_ABS = 2e-3;
+    /** ... and against SDPA's own fp16 error on the same inputs: at most this many times it. */
+    public static final double CROSS_ATTENTION_MAX_RATIO = 2.0;
     /**
      * The FP8 product's largest relative error ‖Δ‖/‖ref‖ against the fp16 path: e4m3 rounds each operand by about
      * 2.7% RMS (3 mantissa bits), about 3.8% for a product of two.
@@ -120,7 +133,13 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {1, 512, 64, 64, 128, 128, 16, 0}, {1, 512, 128, 128, 256, 256, 32, 0}},
             // batch 2 at 64x64 latents: attn1's q|k|v (320 -> 960), ff.net.0.proj (320 -> 2560); the 8x8 level's width
             // (attn2's q, 1280 -> 1280) at the same rows
-            new long[][] {{2 * 4096, 320, 960}, {2 * 4096, 320, 2560}, {2 * 4096, 1280, 1280}});
+            new long[][] {{2 * 4096, 320, 960}, {2 * 4096, 320, 2560}, {2 * 4096, 1280, 1280}},
+            // SD 1.x's three levels (d 40, 80, 160), SDXL's (d 64, 10 heads), one key and 80 keys (the edges: a partial
+            // last key tile; N = 64 one block per head), N not a multiple of 64, then 154 keys (a two-chunk prompt)
+            // and d 32 (no kernel for it), which must take SDPA
+            new long[][] {{2, 4096, 8, 40, 77}, {2, 1024, 8, 80, 77}, {2, 256, 8, 160, 77}, {2, 1024, 10, 64, 77},
+                {2, 4096, 8, 40, 1}, {2, 64, 8, 40, 80}, {3, 100, 5, 64, 77}, {2, 1024, 8, 80, 154},
+                {2, 256, 8, 32, 77}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
@@ -135,7 +154,9 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2, 320, 8, 8, 16, 16, 16, 1}, {1, 64, 5, 7, 10, 14, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
                 {2, 4, 8, 8, 16, 16, 16, 1}, {1, 64, 4, 4, 12, 12, 16, 1}, {1, 64, 5, 5, 9, 9, 16, 1},
                 {1, 64, 5, 5, 10, 10, 16, 0}},
-            new long[][] {{2 * 256, 320, 960}, {2 * 256, 320, 2560}, {2 * 64, 1280, 1280}});
+            new long[][] {{2 * 256, 320, 960}, {2 * 256, 320, 2560}, {2 * 64, 1280, 1280}},
+            new long[][] {{2, 256, 8, 40, 77}, {2, 64, 8, 80, 77}, {2, 64, 8, 160, 77}, {2, 64, 10, 64, 77},
+                {2, 64, 8, 40, 1}, {3, 100, 5, 64, 80}, {2, 64, 8, 40, 154}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -144,7 +165,82 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
-                & upsample(gpu, out) & fp8Linear(gpu, out);
+                & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out);
+    }
+
+    private boolean crossAttention(Device gpu, PrintStream out) {
+        out.println("== attention over at most 80 keys (the cross-attentions) kernel vs PyTorch's SDPA (fp16 on CUDA, q"
+                + " and the strided k|v halves of one projection as the pipeline passes them; oracle: SDPA in fp32;"
+                + " max abs error <= " + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's)");
+        if (!NativeOps.CROSS_ATTENTION_KERNEL.linked()) {
+            out.println("  the library has no cross-attention kernel (built before it): skipped");
+            return true;
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : crossAttention) {
+                long b = sh[0];
+                long n = sh[1];
+                int heads = (int) sh[2];
+                long d = sh[3];
+                long keys = sh[4];
+                long c = heads * d;
+                try (NDManager t = m.newSubManager()) {
+                    // q as Attention's projection gives it: the 1/√d scale folded in (scores of spread ~1); k|v one
+                    // (B, M, 2C) projection whose halves the library reads in place
+                    NDArray q = mul(t.randomNormal(new Shape(b, n, c)), (float) (1 / Math.sqrt(d)))
+                            .toType(DataType.FLOAT16, false);
+                    NDArray kv = t.randomNormal(new Shape(b, keys, 2 * c)).toType(DataType.FLOAT16, false);
+                    long hq = NativeOps.h(q);
+                    long hkv = NativeOps.h(kv);
+                    NDArray q32 = q.toType(DataType.FLOAT32, false);
+                    NDArray kv32 = kv.toType(DataType.FLOAT32, false);
+                    NDArray exact;
+                    NDArray sdpa;
+                    NDArray ours;
+                    boolean kernel;
+                    boolean offFallsBack;
+                    try {
+                        NativeOps.VAE_ATTENTION_FP16.set(false); // the oracle: float32 SDPA throughout
+                        exact = NativeOps.wrap(q, NativeOps.crossAttentionCore(NativeOps.h(q32), NativeOps.h(kv32),
+                                heads));
+                        NativeOps.CROSS_ATTENTION_KERNEL.set(false);
+                        offFallsBack = !NativeOps.crossAttentionKernel(hq, hkv, heads);
+                        sdpa = NativeOps.wrap(q, NativeOps.crossAttentionCore(hq, hkv, heads));
+                        NativeOps.CROSS_ATTENTION_KERNEL.set(true);
+                        kernel = NativeOps.crossAttentionKernel(hq, hkv, heads);
+                        ours = NativeOps.wrap(q, NativeOps.crossAttentionCore(hq, hkv, heads));
+                        // a GPU the kernel is not built for: the launch fell back, and says so from now on
+                        kernel &= NativeOps.crossAttentionKernel(hq, hkv, heads);
+                    } finally {
+                        NativeOps.VAE_ATTENTION_FP16.set(null);
+                        NativeOps.CROSS_ATTENTION_KERNEL.set(null);
+                    }
+                    boolean expected = keys <= 80 && (d == 40 || d == 64 || d == 80 || d == 160);
+                    String label = String.format(Locale.ROOT, "q %-16s heads %2d d %3d keys %3d %s", q.getShape(), heads,
+                            d, keys, kernel ? "ours" : "fallback (SDPA)");
+                    if (kernel != expected || !offFallsBack) {
+                        out.printf(Locale.ROOT, "  %s: expected the %s path%s -> FAIL%n", label,
+                                expected ? "ours" : "fallback", offFallsBack ? "" : " (and SDPA when switched off)");
+                        ok = false;
+                        continue;
+                    }
+                    if (!ours.getShape().equals(q.getShape()) || ours.getDataType() != DataType.FLOAT16) {
+                        out.printf(Locale.ROOT, "  %s: output %s %s, not %s fp16 -> FAIL%n", label, ours.getShape(),
+                                ours.getDataType(), q.getShape());
+                        ok = false;
+                        continue;
+                    }
+                    float maxOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs().max().getFloat();
+                    float maxSdpa = exact.sub(sdpa.toType(DataType.FLOAT32, false)).abs().max().getFloat();
+                    boolean pass = maxOurs <= CROSS_ATTENTION_MAX_ABS && maxOurs <= CROSS_ATTENTION_MAX_RATIO * maxSdpa;
+                    out.printf(Locale.ROOT, "  %s: max abs error ours %.5f, SDPA fp16 %.5f -> %s%n", label, maxOurs,
+                            maxSdpa, pass ? "PASS" : "FAIL");
+                    ok &= pass;
+                }
+            }
+        }
+        return ok;
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {

@@ -17,7 +17,8 @@ import org.slf4j.LoggerFactory;
  * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, LayerNorm and
  * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product, the
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}), nearest
- * 2x upsampling of channels-last tensors (a kernel of our own), and CUDA allocator statistics. Loaded only
+ * 2x upsampling of channels-last tensors (a kernel of our own), attention over at most 80 keys (the cross-attentions; a
+ * kernel of our own, {@link #CROSS_ATTENTION_KERNEL}), and CUDA allocator statistics. Loaded only
  * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
  * plain DJL fallback, so CPU runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
  */
@@ -89,9 +90,16 @@ public final class NativeOps {
      */
     public static final Switch FP8_LINEARS = Switch.offByDefault("SD_FP8_LINEARS", null, () -> linearFp8(0, 0, 0, 0),
             "FP8 linear", "transformer linears run in fp16");
+    /**
+     * Our kernel for attention over at most 80 keys (the cross-attentions of {@link #crossAttention} and {@link
+     * #crossAttentionFp8}: 77 text tokens; cross_attention.cu), else PyTorch's SDPA ({@code SD_CROSS_ATTENTION_KERNEL};
+     * recapture graphs after a change); linked: the library has {@link #crossAttentionCore(long, long, int)}.
+     */
+    static final Switch CROSS_ATTENTION_KERNEL = new Switch("SD_CROSS_ATTENTION_KERNEL", NativeOps::setCrossAttentionKernel,
+            null, "cross-attention kernel", "cross-attentions run PyTorch's SDPA");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
-            UPBLOCK_NO_CAT, LT_RESIDUAL, UPSAMPLE_KERNEL, FP8_LINEARS);
+            UPBLOCK_NO_CAT, LT_RESIDUAL, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -162,8 +170,33 @@ public final class NativeOps {
      */
     public static native long selfAttention(long x, long wqkv, long bqkv, long wout, long bout, int heads, long mask);
 
+    /**
+     * Cross-attention in one call (diffusers' {@code Attention} with {@code encoder_hidden_states}: a transformer block's
+     * attn2): x (B, N, C) projected by wq (C, C) (q's rows pre-scaled by 1/√d) and bq (C) or 0, the context ctx (B, M,
+     * Cc) by wkv (2C, Cc) and bkv (2C) or 0 into k|v (B, M, 2C), attention over {@code heads} heads of d = C / heads,
+     * output projection wout (C, C), bout (C) or 0; a new (B, N, C) handle. The attention runs our kernel
+     * (cross_attention.cu) for fp16 CUDA tensors with M ≤ 80 and d in {40, 64, 80, 160} ({@link
+     * #crossAttentionCore(long, long, int)} says the rest), PyTorch's SDPA otherwise or with {@code
+     * SD_CROSS_ATTENTION_KERNEL=0}.
+     *
+     * @throws IllegalStateException (from the library) on shapes that do not fit
+     */
     public static native long crossAttention(long x, long ctx, long wq, long bq, long wkv, long bkv, long wout, long bout,
             int heads);
+
+    /**
+     * The attention core of {@link #crossAttention} on projected tensors (kernel checks): q (B, N, C) with the 1/√d
+     * scale in it, kv (B, M, 2C) the k|v projection whose halves k and v are read as strided views (token stride 2C), as
+     * the pipeline passes them; o (B, N, C) = softmax(q·kᵀ)·v per head (scale 1), a new handle. Our kernel where it
+     * applies: fp16 CUDA tensors, 1 ≤ M ≤ 80, d = C / heads in {40, 64, 80, 160}, last dimensions contiguous, token and
+     * batch strides multiples of 8 elements, 16-byte aligned, {@code SD_CROSS_ATTENTION_KERNEL} on, the kernel built
+     * for the GPU (sm_80+); else {@code at::scaled_dot_product_attention} (float32 on CUDA with fp16 products as
+     * {@code SD_VAE_ATTENTION_FP16} says).
+     */
+    static native long crossAttentionCore(long q, long kv, int heads);
+
+    /** Whether {@link #crossAttentionCore(long, long, int)} runs our kernel for these (nothing runs). */
+    static native boolean crossAttentionKernel(long q, long kv, int heads);
 
     public static native long groupNorm(long x, int groups, long gamma, long beta, double eps, boolean silu);
 
@@ -733,6 +766,8 @@ public final class NativeOps {
     private static native void setLtResidual(boolean on);
 
     private static native void setUpsampleKernel(boolean on);
+
+    private static native void setCrossAttentionKernel(boolean on);
 
     private static native void setFp32GroupNormSplit(boolean on);
 

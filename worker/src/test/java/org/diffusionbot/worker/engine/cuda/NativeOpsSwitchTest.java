@@ -101,7 +101,7 @@ class NativeOpsSwitchTest {
         Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
         for (NativeOps.Switch s : List.of(NativeOps.CUDNN_ATTENTION, NativeOps.LORA_NATIVE, NativeOps.FUSED_BIAS_NORM,
                 NativeOps.CONV1X1_GEMM, NativeOps.UPBLOCK_NO_CAT, NativeOps.LT_RESIDUAL, NativeOps.UPSAMPLE_KERNEL,
-                NativeOps.FP32_GROUPNORM)) {
+                NativeOps.FP32_GROUPNORM, NativeOps.CROSS_ATTENTION_KERNEL)) {
             assertFalse(s.linked(), s.name());
             assertFalse(s.active(), s.name());
             s.set(false); // no UnsatisfiedLinkError: nothing is handed to a library that is not there
@@ -114,5 +114,25 @@ class NativeOpsSwitchTest {
         assertFalse(NativeOps.upblockNoCat());
         assertFalse(NativeOps.loraPatches());
         assertFalse(NativeOps.upsampleNearest());
+    }
+
+    @Test
+    void theCrossAttentionKernelIsOnUnlessZeroAndOverridesRestoreIt() {
+        // NativeOps.CROSS_ATTENTION_KERNEL's kind of switch: on by default, a setter of the library's, unlinked where
+        // the library lacks it (its setter is its probe)
+        NativeOps.Switch s = new NativeOps.Switch(NAME, handed::add, null, "cross-attention kernel",
+                "cross-attentions run PyTorch's SDPA");
+        s.load();
+        assertTrue(s.active(), "unset: our kernel");
+        System.setProperty(NAME, "0");
+        s.load();
+        assertFalse(s.active(), "0: SDPA");
+        s.set(true); // the kernel self-check runs the kernel whatever the setting says, and restores it
+        assertTrue(s.active());
+        s.set(null);
+        assertFalse(s.on());
+        assertEquals(List.of(true, false, true, false), handed);
+        assertEquals("SD_CROSS_ATTENTION_KERNEL", NativeOps.CROSS_ATTENTION_KERNEL.name());
+        assertTrue(NativeOps.CROSS_ATTENTION_KERNEL.toString().startsWith("SD_CROSS_ATTENTION_KERNEL "));
     }
 }
