@@ -1,6 +1,7 @@
 // Which cuBLASLt FP8 (e4m3 x e4m3 -> fp16) product configurations this GPU and cuBLASLt accept, and how fast the
 // accepted one is against the fp16 product at SD 1.5's transformer shapes (batch 16): issue 17's FP8 linears
-// (sd_native_ops.cc lt_matmul). Each variant prints the heuristic's status and algorithms found and cublasLtMatmul's
+// (sd_native_ops.cc lt_matmul), and whether autotuning the fp16 products would pay (every algorithm the heuristic
+// offers, timed, against its first pick). Each variant prints the heuristic's status and algorithms found and cublasLtMatmul's
 // status, so a NOT_SUPPORTED is traced to the attribute that causes it. Values are zeros (statuses and times only).
 // Build and run on the GPU machine (bench-build.sh's toolchain; the cuBLASLt that libtorch_cuda loads):
 //   L=$(ldd $T/lib/libtorch_cuda.so | awk '$1 ~ /^libcublasLt/ {print $3}'); I=$(dirname $(ls $T/../nvidia/*/include/cublasLt.h | head -1))
@@ -99,6 +100,63 @@ cublasStatus_t product(cublasLtHandle_t h, const Variant& v, int64_t m, int64_t 
   return st;
 }
 
+// fp16 y (M, N) = x (M, K)·wᵀ + bias as above, every algorithm the heuristic offers (up to 32) timed: the heuristic's
+// first pick against the fastest, to see whether autotuning our cuBLASLt products would pay for a shape.
+void sweep(cublasLtHandle_t h, int64_t m, int64_t n, int64_t k, void* x, void* w, void* y, void* bias, void* ws,
+           size_t ws_bytes) {
+  cublasLtMatmulDesc_t op;
+  cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+  cublasLtEpilogue_t e = CUBLASLT_EPILOGUE_BIAS;
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof(e));
+  cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias));
+  cublasLtMatrixLayout_t a, b, cd;
+  cublasLtMatrixLayoutCreate(&a, CUDA_R_16F, k, n, k);
+  cublasLtMatrixLayoutCreate(&b, CUDA_R_16F, k, m, k);
+  cublasLtMatrixLayoutCreate(&cd, CUDA_R_16F, n, m, n);
+  cublasLtMatmulPreference_t pref;
+  cublasLtMatmulPreferenceCreate(&pref);
+  uint64_t wsb = ws_bytes;
+  cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof(wsb));
+  cublasLtMatmulHeuristicResult_t r[32];
+  int found = 0;
+  cublasLtMatmulAlgoGetHeuristic(h, op, a, b, cd, cd, pref, 32, r, &found);
+  float first = 0, best = 1e30f;
+  int best_i = -1;
+  for (int i = 0; i < found; ++i) {
+    const float one = 1.f, zero = 0.f;
+    auto call = [&] {
+      return cublasLtMatmul(h, op, &one, w, a, x, b, &zero, y, cd, y, cd, &r[i].algo, ws, r[i].workspaceSize, 0);
+    };
+    if (r[i].workspaceSize > ws_bytes || call() != CUBLAS_STATUS_SUCCESS) continue;
+    for (int j = 0; j < 3; ++j) call();
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    cudaEventRecord(e0);
+    for (int j = 0; j < 30; ++j) call();
+    cudaEventRecord(e1);
+    cudaEventSynchronize(e1);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, e0, e1);
+    ms /= 30;
+    if (i == 0) first = ms;
+    if (ms < best) {
+      best = ms;
+      best_i = i;
+    }
+  }
+  std::printf("| %ld | %ld | %ld | %d | %.4f | %.4f (#%d) | %.2f |\n", (long)m, (long)k, (long)n, found, first, best,
+              best_i, best > 0 ? first / best : 0.0);
+  cublasLtMatmulPreferenceDestroy(pref);
+  cublasLtMatrixLayoutDestroy(cd);
+  cublasLtMatrixLayoutDestroy(b);
+  cublasLtMatrixLayoutDestroy(a);
+  cublasLtMatmulDescDestroy(op);
+}
+
 }  // namespace
 
 int main() {
@@ -153,5 +211,11 @@ int main() {
     std::printf("| %ld | %ld | %ld | %.4f | %.4f | %.4f | %.2f |\n", (long)s[0], (long)s[1], (long)s[2], t16, t8, t8f,
                 t8 > 0 ? t16 / t8 : 0.0);
   }
+  // fp16 products: the heuristic's pick against the fastest of its algorithms (SD 1.5's batch-16 shapes the profile
+  // names as below the peak: N = 320 at 64x64, the out-projections, ff.net.2)
+  const int64_t fp16_shapes[][3] = {{65536, 320, 320}, {65536, 1280, 320}, {65536, 320, 960}, {65536, 320, 2560},
+                                    {16384, 640, 640}, {16384, 2560, 640}, {4096, 1280, 1280}};
+  std::printf("\n| M | K | N | algorithms | heuristic's first ms | fastest ms (index) | first / fastest |\n");
+  for (const auto& s : fp16_shapes) sweep(h, s[0], s[2], s[1], x, w, y, bias, ws, ws_bytes);
   return 0;
 }

@@ -705,7 +705,7 @@ public final class GpuBench {
      * the CUDA graphs are recaptured for each path, and the configured switch is restored afterwards.
      */
     private void fp8Image(StableDiffusionPipeline p, GenerationRequest one) {
-        out.println("== FP8 linears on against off (one image, the same request; SD_FP8_LINEARS=1 turns them on)");
+        out.println("== FP8 linears on against off (one image, the same request; SD_FP8_LINEARS=0 turns them off)");
         String off = NativeOps.fp8Unsupported();
         if (off != null) {
             out.println("  skipped: " + off);

@@ -40,7 +40,7 @@ import java.util.Locale;
  *                       SD_VAE_GRAPHS} not 0)
  * @param channelsLast   whether the UNet and VAE run channels-last ({@code SD_CHANNELS_LAST} not 0, native ops on)
  * @param fp8LinearsOff  null when the transformer blocks' linears after a LayerNorm run as FP8 products ({@code
- *                       SD_FP8_LINEARS=1}, docs/GPU.md), else why not ({@link NativeOps#fp8LinearsOff()})
+ *                       SD_FP8_LINEARS} not 0, docs/GPU.md), else why not ({@link NativeOps#fp8LinearsOff()})
  */
 public record GpuSetup(String java, String djl, String libtorchDir, String libtorchVersion, boolean fromLibraryPath,
         boolean libtorchCuda, String engineError, int driverGpus, List<Gpu> gpus, String nativeOps, boolean cudaGraphs,
@@ -177,7 +177,7 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         String vaeOff = unetOff != null ? unetOff : !vaeGraphs ? "SD_VAE_GRAPHS=0" : null;
         out.add("CUDA graphs: UNet " + onOff(unetOff) + ", VAE decoder " + onOff(vaeOff) + "; channels-last: "
                 + (channelsLast ? "on" : "off"));
-        out.add("FP8 linears (transformer blocks, SD_FP8_LINEARS=1, default off): " + onOff(fp8LinearsOff));
+        out.add("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): " + onOff(fp8LinearsOff));
         return out;
     }
 

@@ -83,12 +83,12 @@ public final class NativeOps {
             "nearest upsampling", "upsampling runs DJL's interpolation");
     /**
      * The transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@code SD_FP8_LINEARS},
-     * off unless 1; {@link #fp8LinearsOff()}: also needs compute capability 8.9+); linked: the library has {@link
+     * on unless 0; {@link #fp8LinearsOff()}: also needs compute capability 8.9+); linked: the library has {@link
      * #linearFp8(long, long, long, long)} and the other FP8 functions. Models loaded with it off have no FP8 weights
      * ({@code UNet2DConditionModel.prepareFp8Linears} makes them), and captured CUDA graphs keep the path they were
      * captured with: clear them after a change.
      */
-    public static final Switch FP8_LINEARS = Switch.offByDefault("SD_FP8_LINEARS", null, () -> linearFp8(0, 0, 0, 0),
+    public static final Switch FP8_LINEARS = new Switch("SD_FP8_LINEARS", null, () -> linearFp8(0, 0, 0, 0),
             "FP8 linear", "transformer linears run in fp16");
     /**
      * Our kernel for attention over at most 80 keys (the cross-attentions of {@link #crossAttention} and {@link
@@ -358,7 +358,7 @@ public final class NativeOps {
 
     /**
      * Why the transformer blocks' FP8 linears are off, or null when they are on: native ops in use, the library has the
-     * FP8 functions, {@code SD_FP8_LINEARS=1} (default off; or as {@link #FP8_LINEARS} was last set) and a CUDA
+     * FP8 functions, {@code SD_FP8_LINEARS} not 0 (default on; or as {@link #FP8_LINEARS} was last set) and a CUDA
      * device of compute capability 8.9 or more (asked once, only when the rest holds). Per layer, {@code
      * Fp8Linear.fits} adds: an fp16 model on CUDA, C a multiple of 16.
      */
@@ -379,7 +379,7 @@ public final class NativeOps {
             return "the native library has no FP8 functions: rebuild it";
         }
         if (!on) {
-            return "SD_FP8_LINEARS is not 1";
+            return "SD_FP8_LINEARS=0";
         }
         int cc = capability.getAsInt();
         if (cc < 0) {
@@ -623,13 +623,6 @@ public final class NativeOps {
         /** A switch in every library that is off unless its setting is {@code 1}. */
         static Switch offByDefault(String name, Consumer<Boolean> setter) {
             return new Switch(name, false, setter, null, null, null);
-        }
-
-        /** A switch of functions added later (as {@link #Switch(String, Consumer, Runnable, String, String)}), off
-         * unless its setting is {@code 1}. */
-        static Switch offByDefault(String name, Consumer<Boolean> setter, Runnable probe, String functions,
-                String without) {
-            return new Switch(name, false, setter, probe, functions, without);
         }
 
         /** Reads the setting (now) and hands it to the library: when the library loads, and in tests. */

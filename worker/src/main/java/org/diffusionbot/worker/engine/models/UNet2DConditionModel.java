@@ -168,13 +168,13 @@ public final class UNet2DConditionModel {
         down.forEach(lv -> transformers.addAll(lv.attentions));
         transformers.add(midAttention);
         up.forEach(lv -> transformers.addAll(lv.attentions));
-        prepareFp8Linears(); // with SD_FP8_LINEARS=1 where they apply; nothing otherwise
+        prepareFp8Linears(); // where FP8 linears are on and apply; nothing otherwise
     }
 
     /**
      * Makes the FP8 companions of the transformer blocks' linears after a LayerNorm ({@link Fp8Linear}: attn1's q|k|v,
      * attn2's q, ff.net.0.proj) where they apply: an fp16 model on CUDA, C a multiple of 16, FP8 linears on ({@link
-     * NativeOps#fp8Linears()}: native ops, {@code SD_FP8_LINEARS=1} or {@link NativeOps#FP8_LINEARS} set on, compute
+     * NativeOps#fp8Linears()}: native ops, {@code SD_FP8_LINEARS} not 0 or {@link NativeOps#FP8_LINEARS} set on, compute
      * capability 8.9+). The constructor calls it; a benchmark that turns FP8 linears on later calls it again (then clear
      * captured CUDA graphs). Blocks that have them keep them; nothing runs where they do not apply.
      *

@@ -19,7 +19,7 @@ class Fp8LinearsSwitchTest {
         assertEquals("native ops not in use", NativeOps.fp8LinearsOff(false, true, true, hopper));
         assertEquals("the native library has no FP8 functions: rebuild it", NativeOps.fp8LinearsOff(true, false, true,
                 hopper));
-        assertEquals("SD_FP8_LINEARS is not 1", NativeOps.fp8LinearsOff(true, true, false, hopper));
+        assertEquals("SD_FP8_LINEARS=0", NativeOps.fp8LinearsOff(true, true, false, hopper));
         assertEquals(0, asked.get(), "the device is asked only when everything else holds");
         assertNull(NativeOps.fp8LinearsOff(true, true, true, hopper));
         assertNull(NativeOps.fp8LinearsOff(true, true, true, () -> 89), "Ada");
@@ -57,24 +57,26 @@ class Fp8LinearsSwitchTest {
     }
 
     @Test
-    void theSwitchIsOffUnlessOneAndNeedsTheLibrarysFp8Functions() {
+    void theSwitchIsOnUnlessZeroAndNeedsTheLibrarysFp8Functions() {
         String name = "SD_TEST_FP8_SWITCH";
         try {
             int[] probes = {0};
-            NativeOps.Switch s = NativeOps.Switch.offByDefault(name, null, () -> probes[0]++, "FP8 test", "nothing");
+            NativeOps.Switch s = new NativeOps.Switch(name, null, () -> probes[0]++, "FP8 test", "nothing");
             s.load();
-            assertFalse(s.on(), "unset: off");
-            System.setProperty(name, "1");
+            assertEquals(true, s.active(), "unset: on");
+            System.setProperty(name, "0");
             s.load();
-            assertEquals(true, s.active());
-            assertEquals(2, probes[0]);
-            NativeOps.Switch old = NativeOps.Switch.offByDefault(name, null, () -> {
+            assertFalse(s.on(), "0: off");
+            assertEquals(2, probes[0], "probed at each load");
+            System.clearProperty(name);
+            NativeOps.Switch old = new NativeOps.Switch(name, null, () -> {
                 throw new UnsatisfiedLinkError("no linearFp8");
             }, "FP8 test", "nothing");
             old.load();
             assertEquals(true, old.on());
             assertFalse(old.active(), "a library built before the FP8 functions");
-            assertEquals("SD_FP8_LINEARS off", NativeOps.FP8_LINEARS.toString(), "default off (no library in the tests)");
+            assertEquals(true, NativeOps.FP8_LINEARS.on(), "default on (SD_FP8_LINEARS unset in the tests)");
+            assertFalse(NativeOps.FP8_LINEARS.active(), "no library in the tests");
         } finally {
             System.clearProperty(name);
         }

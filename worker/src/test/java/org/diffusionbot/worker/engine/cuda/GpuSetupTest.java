@@ -16,7 +16,7 @@ class GpuSetupTest {
     private static GpuSetup setup(String dir, boolean fromPath, boolean cuda, int driverGpus, List<GpuSetup.Gpu> gpus,
             String nativeOps, boolean graphs) {
         return new GpuSetup("17", "0.35.1", dir, "2.7.1", fromPath, cuda, null, driverGpus, gpus, nativeOps, graphs, graphs,
-                graphs, "SD_FP8_LINEARS is not 1");
+                graphs, "SD_FP8_LINEARS=0");
     }
 
     @Test
@@ -27,7 +27,7 @@ class GpuSetupTest {
         assertTrue(ok.lines().get(2).contains("cuda:0 compute capability 9.0, 150.0 GiB"), ok.lines().toString());
         assertEquals("CUDA graphs: UNet on, VAE decoder on; channels-last: on", ok.lines().get(4));
         assertEquals("native ops, CUDA graphs, channels-last", ok.fastPathParts());
-        assertEquals("FP8 linears (transformer blocks, SD_FP8_LINEARS=1, default off): off (SD_FP8_LINEARS is not 1)",
+        assertEquals("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): off (SD_FP8_LINEARS=0)",
                 ok.lines().get(5));
     }
 
@@ -36,7 +36,7 @@ class GpuSetupTest {
         GpuSetup vaeOff = new GpuSetup("17", "0.35.1", CUDA_TORCH, "2.7.1", true, true, null, 1, H200, null, true, false,
                 true, null);
         assertEquals("CUDA graphs: UNet on, VAE decoder off (SD_VAE_GRAPHS=0); channels-last: on", vaeOff.lines().get(4));
-        assertEquals("FP8 linears (transformer blocks, SD_FP8_LINEARS=1, default off): on", vaeOff.lines().get(5));
+        assertEquals("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): on", vaeOff.lines().get(5));
         assertNull(vaeOff.advice(), "the VAE decoder's graphs are no part of the fast path's advice");
         assertTrue(vaeOff.fastPath());
         assertEquals("native ops, the UNet's CUDA graphs, channels-last", vaeOff.fastPathParts());
