@@ -22,6 +22,9 @@ struct Variant {
   int fast_accum;      // -1: attribute not set
   bool adjacent;       // B's scale 4 bytes after A's (one float[2]), else its own allocation
   cudaDataType_t out;  // C and D
+  int a_mode = 0;      // CUBLASLT_MATMUL_DESC_A_SCALE_MODE: 0 scalar, 3 outer vector (one float per output feature)
+  int b_mode = 0;      // B_SCALE_MODE: 0 scalar, 3 outer vector (one float per token)
+  bool residual = false;  // beta 1, C = a residual (fp16) in its own buffer
 };
 
 void* dev(size_t bytes) {
@@ -57,6 +60,14 @@ cublasStatus_t product(cublasLtHandle_t h, const Variant& v, int64_t m, int64_t 
       int8_t f = static_cast<int8_t>(v.fast_accum);
       cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &f, sizeof(f));
     }
+    if (v.a_mode != 0) {
+      int32_t mode = v.a_mode;
+      cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode, sizeof(mode));
+    }
+    if (v.b_mode != 0) {
+      int32_t mode = v.b_mode;
+      cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode, sizeof(mode));
+    }
   }
   const cudaDataType_t in = v.fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16F;
   cublasLtMatrixLayout_t a, b, cd;
@@ -73,8 +84,10 @@ cublasStatus_t product(cublasLtHandle_t h, const Variant& v, int64_t m, int64_t 
   cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
   if (*heur == CUBLAS_STATUS_SUCCESS && *found > 0) {
     const float one = 1.f, zero = 0.f;
+    void* c = v.residual ? static_cast<char*>(y) + m * n * 2 : y;  // a residual after D in the output buffer
     auto call = [&] {
-      return cublasLtMatmul(h, op, &one, w, a, x, b, &zero, y, cd, y, cd, &r.algo, ws, r.workspaceSize, 0);
+      return cublasLtMatmul(h, op, &one, w, a, x, b, v.residual ? &one : &zero, c, cd, y, cd, &r.algo, ws,
+                            r.workspaceSize, 0);
     };
     st = call();
     if (st == CUBLAS_STATUS_SUCCESS && iters > 0) {
@@ -166,16 +179,16 @@ int main() {
   const size_t ws_bytes = 32u << 20;
   void* ws = dev(ws_bytes);
   float* pair = static_cast<float*>(dev(256));
-  float* sa = static_cast<float*>(dev(256));
-  float* sb = static_cast<float*>(dev(256));
+  float* sa = static_cast<float*>(dev(1u << 20));  // room for outer-vector scales (N or M floats)
+  float* sb = static_cast<float*>(dev(1u << 20));
   const float ones[2] = {1.f, 1.f};
   cudaMemcpy(pair, ones, 8, cudaMemcpyHostToDevice);
   cudaMemcpy(sa, ones, 4, cudaMemcpyHostToDevice);
   cudaMemcpy(sb, ones, 4, cudaMemcpyHostToDevice);
   const int64_t M = 65536, N = 2560, K = 320;
-  void* x = dev(M * K * 2);
+  void* x = dev(65536 * 1280 * 2);  // the largest (M, K) below
   void* w = dev(32u << 20);  // the largest (N, K) below: 10240 x 1280 fp16
-  void* y = dev(M * N * 4);
+  void* y = dev(65536 * 2560 * 4);  // D and, after it, a residual
   void* bias = dev(1u << 16);
   std::vector<Variant> vs = {
       {"fp16 + bias (the fp16 path)", false, true, -1, false, CUDA_R_16F},
@@ -186,6 +199,12 @@ int main() {
       {"fp8 -> fp16, bias fp16, fast accum 0, scales adjacent (lt_matmul's)", true, true, 0, true, CUDA_R_16F},
       {"fp8 -> fp16, no bias, fast accum 0, scales adjacent", true, false, 0, true, CUDA_R_16F},
       {"fp8 -> bf16, bias bf16, fast accum 0", true, true, 0, false, CUDA_R_16BF},
+      {"fp8 -> fp16, bias, fast accum 1, A scalar, B outer vector (per token)", true, true, 1, false, CUDA_R_16F, 0, 3},
+      {"fp8 -> fp16, bias, fast accum 1, A and B outer vectors", true, true, 1, false, CUDA_R_16F, 3, 3},
+      {"fp8 -> fp16, no bias, fast accum 1, A and B outer vectors", true, false, 1, false, CUDA_R_16F, 3, 3},
+      {"fp8 -> fp16, bias + residual (beta 1), fast accum 1, scalars", true, true, 1, false, CUDA_R_16F, 0, 0, true},
+      {"fp8 -> fp16, bias + residual, fast accum 1, A and B outer vectors", true, true, 1, false, CUDA_R_16F, 3, 3, true},
+      {"fp8 -> bf16, bias bf16, fast accum 1, A and B outer vectors", true, true, 1, false, CUDA_R_16BF, 3, 3},
   };
   for (const Variant& v : vs) {
     cublasStatus_t heur;
@@ -210,6 +229,21 @@ int main() {
     product(h, vs[4], s[0], s[2], s[1], x, w, y, bias, sa, sb, ws, ws_bytes, 50, &t8f, &heur, &found);
     std::printf("| %ld | %ld | %ld | %.4f | %.4f | %.4f | %.2f |\n", (long)s[0], (long)s[1], (long)s[2], t16, t8, t8f,
                 t8 > 0 ? t16 / t8 : 0.0);
+  }
+  // ff.net.2's products (input: the GEGLU gate's output, which per-token scales would let a kernel write as FP8), with
+  // its residual: fp16 against FP8 with outer-vector scales
+  const Variant f16r{"fp16 + bias + residual", false, true, -1, false, CUDA_R_16F, 0, 0, true};
+  const Variant f8r{"fp8 outer vectors + bias + residual", true, true, 1, false, CUDA_R_16F, 3, 3, true};
+  const int64_t ff2[][3] = {{65536, 1280, 320}, {16384, 2560, 640}, {4096, 5120, 1280}};
+  std::printf("\n| M | K | N | fp16 + bias + residual ms | fp8 (outer-vector scales) ms | fp16 / fp8 |\n");
+  for (const auto& s : ff2) {
+    float t16 = 0, t8 = 0;
+    cublasStatus_t heur;
+    int found;
+    cublasStatus_t a16 = product(h, f16r, s[0], s[2], s[1], x, w, y, bias, sa, sb, ws, ws_bytes, 50, &t16, &heur, &found);
+    cublasStatus_t a8 = product(h, f8r, s[0], s[2], s[1], x, w, y, bias, sa, sb, ws, ws_bytes, 50, &t8, &heur, &found);
+    std::printf("| %ld | %ld | %ld | %.4f (%s) | %.4f (%s) | %.2f |\n", (long)s[0], (long)s[1], (long)s[2], t16,
+                cublasLtGetStatusName(a16), t8, cublasLtGetStatusName(a8), t8 > 0 ? t16 / t8 : 0.0);
   }
   // fp16 products: the heuristic's pick against the fastest of its algorithms (SD 1.5's batch-16 shapes the profile
   // names as below the peak: N = 320 at 64x64, the out-projections, ff.net.2)
