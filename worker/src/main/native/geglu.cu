@@ -3,7 +3,10 @@
 // (gelu, then the product, each reading and writing memory); this is one pass reading h and writing out,
 // 8 halves per load, computed in fp32 (exact erf GELU, as torch.nn.functional.gelu by default).
 // No torch headers here: sd_native_ops.cc allocates the tensors and passes raw pointers and the stream.
+// A second kernel (geglu_fp8_kernel) writes the gate's output as FP8 (e4m3) with one float32 scale per row, the input
+// of ff.net.2's FP8 product (sd_native_ops.cc feed_forward_fp8; docs/GPU.md, "What runs on CUDA" 8).
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -37,6 +40,85 @@ __global__ void geglu_kernel(const __half* __restrict__ h, __half* __restrict__ 
   }
 }
 
+// e4m3's largest finite value.
+constexpr float kE4m3Max = 448.f;
+// The FP8 kernel's block: at most this many threads, each holding up to P packs of 8 outputs of its row in registers.
+constexpr int kFp8Threads = 256;
+
+// The gate of one row as FP8 with a per-row scale: v = a * gelu(g) in fp32 exactly as geglu_kernel computes it, but NOT
+// rounded to fp16 (the fp16 kernel rounds each v; this one quantises the fp32 value itself), amax = max |v| over the
+// row, s = amax / 448 (1 where that is 0: an all-zero row), out8 = e4m3(v / s) (IEEE division, round to nearest even,
+// saturating at ±448: __NV_SATFINITE), scales[row] = s. One block per row (grid-stride over rows): h's row is read
+// once (16-byte loads), kept in registers (P packs of 8 per thread, pack j of a thread at j * blockDim.x + tid, so
+// consecutive threads read consecutive 16 bytes), the amax reduced over the block (warp shuffles, then one float per
+// warp in shared memory), then the row written once (8 bytes per pack).
+template <int P>
+__global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __restrict__ h, uint8_t* __restrict__ out8,
+                                                                 float* __restrict__ scales, int64_t rows, int inner) {
+  __shared__ float warp_max[kFp8Threads / 32];
+  const int i8 = inner / 8;
+  const int tid = threadIdx.x;
+  const int lane = tid % 32, warp = tid / 32, warps = (blockDim.x + 31) / 32;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const uint4* in = reinterpret_cast<const uint4*>(h + row * 2 * inner);
+    float v[P][8];
+    float amax = 0.f;
+#pragma unroll
+    for (int j = 0; j < P; ++j) {
+      const int col = j * blockDim.x + tid;
+      if (col < i8) {
+        Pack8 a, g;
+        a.u = in[col];
+        g.u = in[i8 + col];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 fa = __half22float2(a.h[e]);
+          const float2 fg = __half22float2(g.h[e]);
+          v[j][2 * e] = fa.x * gelu(fg.x);
+          v[j][2 * e + 1] = fa.y * gelu(fg.y);
+          amax = fmaxf(amax, fmaxf(fabsf(v[j][2 * e]), fabsf(v[j][2 * e + 1])));
+        }
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    if (lane == 0) warp_max[warp] = amax;
+    __syncthreads();
+    amax = warp_max[0];
+    for (int w = 1; w < warps; ++w) amax = fmaxf(amax, warp_max[w]);
+    __syncthreads();  // every thread has read warp_max before the next row writes it
+    float s = amax / kE4m3Max;
+    if (!(s > 0.f)) s = 1.f;  // an all-zero row (or amax below 448 times the smallest float)
+    if (tid == 0) scales[row] = s;
+    uint2* dst = reinterpret_cast<uint2*>(out8 + row * inner);
+#pragma unroll
+    for (int j = 0; j < P; ++j) {
+      const int col = j * blockDim.x + tid;
+      if (col < i8) {
+        uint32_t word[2];
+#pragma unroll
+        for (int w = 0; w < 2; ++w) {
+          const __nv_fp8x2_storage_t lo = __nv_cvt_float2_to_fp8x2(
+              make_float2(v[j][4 * w] / s, v[j][4 * w + 1] / s), __NV_SATFINITE, __NV_E4M3);
+          const __nv_fp8x2_storage_t hi = __nv_cvt_float2_to_fp8x2(
+              make_float2(v[j][4 * w + 2] / s, v[j][4 * w + 3] / s), __NV_SATFINITE, __NV_E4M3);
+          word[w] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
+        }
+        dst[col] = make_uint2(word[0], word[1]);
+      }
+    }
+  }
+}
+
+// Packs of 8 per thread of the FP8 kernel: the least of 1, 2, 4, 8 with packs <= P * kFp8Threads (0: too wide).
+int fp8_packs_per_thread(int inner) {
+  const int packs = inner / 8;
+  for (int p = 1; p <= 8; p *= 2) {
+    if (packs <= p * kFp8Threads) return p;
+  }
+  return 0;
+}
+
 }  // namespace
 
 extern "C" bool sd_geglu_supported(int inner) { return inner % 8 == 0; }
@@ -50,5 +132,34 @@ extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int s
   if (blocks < 1) blocks = 1;
   geglu_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(static_cast<const __half*>(h),
                                                                   static_cast<__half*>(out), rows, inner);
+  return static_cast<int>(cudaGetLastError());
+}
+
+// Whether sd_geglu_fp8 takes rows of `inner` outputs: a multiple of 8, at most 8 * 8 * 256 = 16384 (SD: 1280 ... 5120).
+extern "C" bool sd_geglu_fp8_supported(int inner) {
+  return inner > 0 && inner % 8 == 0 && fp8_packs_per_thread(inner) > 0;
+}
+
+// h: (rows, 2 * inner) fp16, contiguous, 16-byte aligned; out8: (rows, inner) e4m3 bytes, 16-byte aligned; scales:
+// (rows) float32. One block per row (at most 32 per SM, grid-stride beyond), ceil(packs / P) threads rounded up to a
+// warp. Returns a CUDA error code (0 = success).
+extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t rows, int inner, int sm_count,
+                            cudaStream_t stream) {
+  const int p = fp8_packs_per_thread(inner);
+  if (p == 0 || rows < 1) return static_cast<int>(cudaErrorInvalidValue);
+  const int packs = inner / 8;
+  const int threads = ((packs + p - 1) / p + 31) / 32 * 32;
+  int64_t blocks = rows;
+  if (blocks > 32LL * sm_count) blocks = 32LL * sm_count;
+  if (blocks < 1) blocks = 1;
+  const auto* hh = static_cast<const __half*>(h);
+  auto* o = static_cast<uint8_t*>(out8);
+  const auto grid = static_cast<unsigned>(blocks);
+  switch (p) {
+    case 1: geglu_fp8_kernel<1><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
+    case 2: geglu_fp8_kernel<2><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
+    case 4: geglu_fp8_kernel<4><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
+    default: geglu_fp8_kernel<8><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
+  }
   return static_cast<int>(cudaGetLastError());
 }

@@ -3,7 +3,8 @@
 // and residual add + layer norm (layer_norm.cu), channels-last conversion (1x1 convolutions of channels-last
 // inputs as matrix products; the up blocks' norm and shortcut on two parts without their concatenation), products
 // with their bias and residual in one cuBLASLt call, FP8 products of a layer norm's FP8 output (the transformer blocks'
-// linears after their norms, SD_FP8_LINEARS), GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
+// linears after their norms, SD_FP8_LINEARS) and of the GEGLU gate's FP8 output with per-token scales (ff.net.2,
+// SD_FP8_FF_OUT), GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
 // (upsample_nearest.cu), attention over at most 80 keys (the cross-attentions, cross_attention.cu), CUDA graph
 // capture/replay of a sequence of DJL calls, asynchronous device-to-host copies (previews), and CUDA caching-allocator
 // statistics.
@@ -42,6 +43,9 @@
 // geglu.cu
 extern "C" bool sd_geglu_supported(int inner);
 extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int sm_count, cudaStream_t stream);
+extern "C" bool sd_geglu_fp8_supported(int inner);
+extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t rows, int inner, int sm_count,
+                            cudaStream_t stream);
 
 // bias_add.cu
 extern "C" bool sd_bias_add_supported(int64_t hw, int64_t c);
@@ -413,8 +417,9 @@ int64_t lt_alignment(const void* p) {
 }
 
 // cublasLtMatmulAlgoGetHeuristic's pick, asked once per key: {device, M, N, K, lda, ldb, bias?, the alignments of x, w,
-// C, D, bias, FP8?, residual?}. state != CUBLAS_STATUS_SUCCESS: no algorithm (the caller's fallback runs).
-using LtKey = std::array<int64_t, 14>;
+// C, D, bias, FP8?, residual?, A's and B's scale modes (0 scalar, 1 outer vector)}. state != CUBLAS_STATUS_SUCCESS: no
+// algorithm (the caller's fallback runs).
+using LtKey = std::array<int64_t, 16>;
 std::mutex lt_algos_mutex;
 std::map<LtKey, cublasLtMatmulHeuristicResult_t> lt_algos;
 
@@ -459,9 +464,12 @@ constexpr int64_t kFp8ScaleSlots = 8;
 constexpr int64_t kFp8InputScale = 4;
 
 // One cuBLASLt product of row-major operands: y (M, N) = alpha·x (M, K)·wᵀ + bias (N) [+ r (M, N)], alpha = a_scale ·
-// b_scale (device floats) for FP8 operands, else 1. Both operands K-major, as cuBLASLt's FP8 wants them ("TN"): a
-// row-major (M, K) x is cuBLAS's column-major K x M matrix, so the product runs transposed, as PyTorch's
-// gemm_and_bias lays out nn.Linear: Dᵀ (N x M, ld N) = op(A)·B [+ C] with A = w's memory (K x N, ld K) transposed,
+// b_scale (device floats) for FP8 operands, else 1; with outer-vector scales (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F,
+// cuBLASLt 12.9+) a_scale is N floats, one per output feature (w's row), and b_scale M floats, one per token (x's
+// row): y[m, n] = a_scale[n]·b_scale[m]·(x·wᵀ)[m, n] + bias[n] [+ r[m, n]]. cuBLASLt 13.1 on the H200 takes outer
+// vectors for both or neither (A scalar with B a vector: INVALID_VALUE from the heuristic; scripts/gpu/probe_fp8_lt.cc).
+// Both operands K-major, as cuBLASLt's FP8 wants them ("TN"): a row-major (M, K) x is cuBLAS's column-major K x M
+// matrix, so the product runs transposed, as PyTorch's gemm_and_bias lays out nn.Linear: Dᵀ (N x M, ld N) = op(A)·B [+ C] with A = w's memory (K x N, ld K) transposed,
 // B = x's memory (K x M, ld K), C = r's memory (N x M, ld N, beta 1) or, without r, D's (beta 0); the bias is a vector
 // over D's N rows, the output features. The workspace comes from PyTorch's caching allocator (no cudaMalloc, no sync:
 // it runs under CUDA graph capture), all on the current stream.
@@ -471,9 +479,25 @@ struct LtProduct {
   std::optional<at::Tensor> bias;       // (N) fp16, or none
   at::Tensor r;                         // (M, N) fp16 contiguous, or undefined (no residual)
   bool fp8 = false;                     // x2 and w are e4m3 (as bytes or kFloat8_e4m3fn)
-  const void* a_scale = nullptr;        // fp8: device float, w's scale (CUBLASLT_MATMUL_DESC_A_SCALE_POINTER)
-  const void* b_scale = nullptr;        // fp8: device float, x's scale (B_SCALE_POINTER)
+  const void* a_scale = nullptr;        // fp8: device float(s), w's scale (CUBLASLT_MATMUL_DESC_A_SCALE_POINTER)
+  const void* b_scale = nullptr;        // fp8: device float(s), x's scale (B_SCALE_POINTER)
+  bool a_outer = false;                 // fp8: a_scale is N floats (CUBLASLT_MATMUL_DESC_A_SCALE_MODE outer vector)
+  bool b_outer = false;                 // fp8: b_scale is M floats (B_SCALE_MODE outer vector)
 };
+
+// Sets an FP8 operand's scale mode to outer vector (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F); false where this
+// cuBLASLt lacks the mode (headers before 12.9, or a library that refuses the attribute): no algorithm then.
+bool lt_outer_vector(cublasLtMatmulDesc_t op, bool a) {
+#if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120900
+  const int32_t mode = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+  return cublasLtMatmulDescSetAttribute(op, a ? CUBLASLT_MATMUL_DESC_A_SCALE_MODE : CUBLASLT_MATMUL_DESC_B_SCALE_MODE,
+                                        &mode, sizeof(mode)) == CUBLAS_STATUS_SUCCESS;
+#else
+  (void)op;
+  (void)a;
+  return false;
+#endif
+}
 
 // Runs p into d (M, N) fp16 contiguous and returns true, or false where cuBLASLt has no algorithm (nothing written).
 // An undefined d runs nothing: whether it would run (d's alignment taken as 256).
@@ -494,7 +518,9 @@ bool lt_matmul(const LtProduct& p, const at::Tensor& d) {
                   d_align,
                   p.bias ? lt_alignment(p.bias->data_ptr()) : 0,
                   p.fp8 ? 1 : 0,
-                  p.r.defined() ? 1 : 0};
+                  p.r.defined() ? 1 : 0,
+                  p.fp8 && p.a_outer ? 1 : 0,
+                  p.fp8 && p.b_outer ? 1 : 0};
 
   LtDescriptors desc;
   lt_check(cublasLtMatmulDescCreate(&desc.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
@@ -518,6 +544,7 @@ bool lt_matmul(const LtProduct& p, const at::Tensor& d) {
     attr(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, p.a_scale, "scale of A");
     attr(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, p.b_scale, "scale of B");
     attr(CUBLASLT_MATMUL_DESC_FAST_ACCUM, kFp8FastAccum, "fast accumulation");
+    if ((p.a_outer && !lt_outer_vector(desc.op, true)) || (p.b_outer && !lt_outer_vector(desc.op, false))) return false;
   }
   const cudaDataType_t in_type = p.fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16F;
   lt_check(cublasLtMatrixLayoutCreate(&desc.a, in_type, k, n, p.w.stride(0)), "layout of A");
@@ -599,19 +626,16 @@ at::Tensor linear_residual(const at::Tensor& x, const at::Tensor& w, const std::
 // fp32 accumulation into fp16 (lt_matmul; cuBLASLt's FP8 needs both operands K-major, "TN", which row-major W' (N, K)
 // and x̂ (M, K) are, and K a multiple of 16).
 
-// Whether lt_fp8_linear takes these: e4m3 bytes (kByte or kFloat8_e4m3fn) x8 (..., K) contiguous and w8 (N, K)
-// contiguous, K a multiple of 16 and N of 8, scales float32 (kFp8ScaleSlots) contiguous, 16-byte aligned, s_w at 0 and 1/s_x
-// at kFp8InputScale (cuBLASLt refuses a scale pointer that is not 16-byte aligned: CUBLAS_STATUS_NOT_SUPPORTED from
-// cublasLtMatmul with the two scales adjacent, scripts/gpu/probe_fp8_lt.cc on the H200), bias fp16 (N) or none, all on
-// one CUDA device, 16-byte aligned. Writes x8's (M, K) rows to *x2.
-bool fp8_operands_fit(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
-                      const std::optional<at::Tensor>& bias, at::Tensor* x2) {
+// Whether x8 and w8 fit a cuBLASLt FP8 product: e4m3 bytes (kByte or kFloat8_e4m3fn) x8 (..., K) contiguous and w8
+// (N, K) contiguous, K a multiple of 16 and N of 8, bias fp16 (N) or none, all on one CUDA device, 16-byte aligned.
+// Writes x8's (M, K) rows to *x2. The scales are each caller's (fp32_scales).
+bool fp8_operands_fit(const at::Tensor& x8, const at::Tensor& w8, const std::optional<at::Tensor>& bias,
+                      at::Tensor* x2) {
   auto byte = [](const at::Tensor& t) {
     return t.scalar_type() == at::kByte || t.scalar_type() == at::kFloat8_e4m3fn;
   };
   if (!x8.is_cuda() || x8.dim() < 2 || w8.dim() != 2 || !byte(x8) || !byte(w8) || w8.device() != x8.device() ||
-      !w8.is_contiguous() || !x8.is_contiguous() || scales.scalar_type() != at::kFloat || scales.numel() != kFp8ScaleSlots ||
-      !scales.is_contiguous() || scales.device() != x8.device() || !aligned16(scales)) {
+      !w8.is_contiguous() || !x8.is_contiguous()) {
     return false;
   }
   const int64_t n = w8.size(0), k = w8.size(1);
@@ -621,13 +645,28 @@ bool fp8_operands_fit(const at::Tensor& x8, const at::Tensor& w8, const at::Tens
          (!bias || (half_vector(bias, n) && bias->device() == x8.device() && aligned16(*bias)));
 }
 
+// Whether s holds count float32 scales as cuBLASLt's scale pointers want them: contiguous, on x's device, 16-byte aligned
+// (cuBLASLt refuses a scale pointer that is not: CUBLAS_STATUS_NOT_SUPPORTED from cublasLtMatmul with two scales
+// adjacent, scripts/gpu/probe_fp8_lt.cc on the H200).
+bool fp32_scales(const at::Tensor& s, int64_t count, const at::Tensor& x) {
+  return s.scalar_type() == at::kFloat && s.numel() == count && s.is_contiguous() && s.device() == x.device() &&
+         aligned16(s);
+}
+
+// Whether lt_fp8_linear takes these: fp8_operands_fit, scales float32 (kFp8ScaleSlots) with s_w at 0 and 1/s_x at
+// kFp8InputScale (fp32_scales).
+bool fp8_linear_fits(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                     const std::optional<at::Tensor>& bias, at::Tensor* x2) {
+  return fp8_operands_fit(x8, w8, bias, x2) && fp32_scales(scales, kFp8ScaleSlots, x8);
+}
+
 // y (..., N) fp16 = (x8 · w8ᵀ) · scales[0] · scales[kFp8InputScale] + bias as one cuBLASLt FP8 product (lt_matmul), operands as
-// fp8_operands_fit says. Writes the new y to *out and returns true; false where they do not fit or cuBLASLt has no
+// fp8_linear_fits says. Writes the new y to *out and returns true; false where they do not fit or cuBLASLt has no
 // algorithm (a GPU without FP8 tensor cores). With out == nullptr nothing runs: whether it would.
 bool lt_fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
                    const std::optional<at::Tensor>& bias, at::Tensor* out) {
   at::Tensor x2;
-  if (!fp8_operands_fit(x8, w8, scales, bias, &x2)) return false;
+  if (!fp8_linear_fits(x8, w8, scales, bias, &x2)) return false;
   std::vector<int64_t> sizes = x8.sizes().vec();
   sizes.back() = w8.size(0);
   at::Tensor d = out != nullptr ? at::empty(sizes, x8.options().dtype(at::kHalf)) : at::Tensor();
@@ -641,6 +680,11 @@ bool lt_fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor&
   return true;
 }
 
+// e4m3 bytes (kByte or kFloat8_e4m3fn) as float32, exactly.
+at::Tensor e4m3_float(const at::Tensor& t) {
+  return (t.scalar_type() == at::kByte ? t.view(at::kFloat8_e4m3fn) : t).to(at::kFloat);
+}
+
 // lt_fp8_linear where it applies; otherwise the same values dequantised: float32 operands (x8 and w8 converted from
 // e4m3 exactly), at::linear, times the scales, + bias, rounded to fp16 (slow: a fallback, not a path).
 at::Tensor fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
@@ -648,10 +692,14 @@ at::Tensor fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tens
   RECORD_FUNCTION("sd::fp8_linear", std::vector<c10::IValue>({x8, w8}));  // an op of its own in kernel profiles
   at::Tensor y;
   if (lt_fp8_linear(x8, w8, scales, bias, &y)) return y;
-  auto e4m3 = [](const at::Tensor& t) { return t.scalar_type() == at::kByte ? t.view(at::kFloat8_e4m3fn) : t; };
-  auto p = at::linear(e4m3(x8).to(at::kFloat), e4m3(w8).to(at::kFloat)) * scales[0] * scales[kFp8InputScale];
+  auto p = at::linear(e4m3_float(x8), e4m3_float(w8)) * scales[0] * scales[kFp8InputScale];
   if (bias) p.add_(bias->to(at::kFloat));
   return p.to(at::kHalf);
+}
+
+// v clamped to ±448 and converted to e4m3 by PyTorch (round to nearest even), copied into w8 (bytes or e4m3, v's shape).
+void store_e4m3(const at::Tensor& v, at::Tensor& w8) {
+  (w8.scalar_type() == at::kByte ? w8.view(at::kFloat8_e4m3fn) : w8).copy_(v.clamp(-kFp8Max, kFp8Max).to(at::kFloat8_e4m3fn));
 }
 
 // W'_fp8 and its scale, in place (the buffers captured CUDA graphs read): s_w = amax|w'| / 448 (a tiny positive number
@@ -665,10 +713,142 @@ void fp8_quantize(const at::Tensor& wf, at::Tensor& w8, at::Tensor& scales, doub
     throw std::invalid_argument("fp8Quantize: w' float32 (N, K), w8 bytes (N, K), scales float32 (8), one device");
   }
   auto sw = wf.abs().amax().clamp_min(std::numeric_limits<float>::min()) / kFp8Max;
-  auto q = (wf / sw).clamp(-kFp8Max, kFp8Max).to(at::kFloat8_e4m3fn);
-  (w8.scalar_type() == at::kByte ? w8.view(at::kFloat8_e4m3fn) : w8).copy_(q);
+  store_e4m3(wf / sw, w8);
   scales.select(0, 0).copy_(sw);
   scales.select(0, kFp8InputScale).fill_(inv_sx);
+}
+
+// ff.net.2's FP8 weight and its per-row scales, in place: s_w[n] = amax|w[n, :]| / 448 (a tiny positive number for an
+// all-zero row), w8 = e4m3(w / s_w) row by row, scales = s_w. w (N, K) any float type (the fp16 weight, converted to
+// float32 exactly), w8 (N, K) bytes, scales float32 (N) contiguous, all on one device; no sync.
+void fp8_quantize_rows(const at::Tensor& w, at::Tensor& w8, at::Tensor& scales) {
+  if (w.dim() != 2 || !at::isFloatingType(w.scalar_type()) || w.sizes() != w8.sizes() || w8.element_size() != 1 ||
+      scales.scalar_type() != at::kFloat || scales.numel() != w.size(0) || !scales.is_contiguous() ||
+      w.device() != w8.device() || scales.device() != w8.device()) {
+    throw std::invalid_argument("fp8QuantizeRows: w float (N, K), w8 bytes (N, K), scales float32 (N), one device");
+  }
+  auto wf = w.to(at::kFloat);
+  auto sw = wf.abs().amax({1}, true).clamp_min(std::numeric_limits<float>::min()) / kFp8Max;  // (N, 1)
+  store_e4m3(wf / sw, w8);
+  scales.copy_(sw.view({-1}));
+}
+
+// ---- ff.net.2 as an FP8 product of the GEGLU gate's FP8 output (SD_FP8_FF_OUT) ------------------------------------
+
+// The feed-forward's output projection (diffusers' BasicTransformerBlock: ff.net.2, whose input is the GEGLU gate's
+// a * gelu(g)) as an FP8 product: the gate's output is not normalised, so the gate kernel writes it as e4m3 with one
+// scale per row, s_m = amax|v[m, :]| / 448 (geglu_gate_fp8); W is e4m3 with one scale per output feature, s_w[n] =
+// amax|W[n, :]| / 448 (fp8_quantize_rows), and one cuBLASLt FP8 product with outer-vector scales (lt_matmul: A's per
+// output feature, B's per token) computes y[m, n] = s_w[n]·s_m·(W_fp8·v_fp8)[m, n] + b[n] + r[m, n], the block's
+// residual r as C with beta 1 and the bias in the epilogue (as linear_residual's fp16 product does).
+
+// a * gelu(g) of h = (..., 2I) = [a, g] as FP8 with per-row scales, into q (..., I) e4m3 bytes and s (rows) float32
+// (rows = h.numel() / 2I): v = a·gelu(g) in fp32, NOT rounded to fp16 first (the fp16 gate rounds it; quantising the
+// fp32 value loses less), s = amax|v| / 448 per row (1 where that is 0: an all-zero row), q = e4m3(v / s) (round to
+// nearest even, saturating at ±448). Our kernel (geglu.cu's geglu_fp8_kernel) for fp16 contiguous 16-byte aligned
+// CUDA h with I a multiple of 8 up to 16384 and SD_GEGLU_KERNEL on; PyTorch's ops otherwise (the same values, up to
+// the last bit of erf).
+void geglu_gate_fp8_into(const at::Tensor& h, at::Tensor& q, at::Tensor& s) {
+  RECORD_FUNCTION("sd::geglu_gate_fp8", std::vector<c10::IValue>({h}));  // an op of its own in kernel profiles
+  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+  const int64_t inner = h.size(-1) / 2, rows = inner > 0 ? h.numel() / (2 * inner) : 0;
+  if (q.numel() != rows * inner || q.element_size() != 1 || !q.is_contiguous() || s.scalar_type() != at::kFloat ||
+      s.numel() != rows || !s.is_contiguous() || q.device() != h.device() || s.device() != h.device() ||
+      h.size(-1) != 2 * inner) {
+    throw std::invalid_argument("gegluGateFp8: h (..., 2I), q (..., I) bytes, s (rows) float32, one device");
+  }
+  if (geglu_kernel_on.load() && !unusable.load() && h.is_cuda() && h.scalar_type() == at::kHalf && h.is_contiguous() &&
+      inner <= INT32_MAX && sd_geglu_fp8_supported(static_cast<int>(inner)) && aligned16(h) && aligned16(q) &&
+      rows > 0) {
+    int err = sd_geglu_fp8(h.data_ptr(), q.data_ptr(), s.data_ptr<float>(), rows, static_cast<int>(inner), sm_count(),
+                           c10::cuda::getCurrentCUDAStream());
+    if (launched(err, unusable, "GEGLU (FP8 output)")) return;
+  }
+  auto parts = h.to(at::kFloat).chunk(2, -1);
+  auto v = (parts[0] * at::gelu(parts[1])).reshape({rows, inner});
+  auto amax = v.abs().amax({1}, true) / kFp8Max;
+  auto scale = at::where(amax > 0, amax, at::ones_like(amax));  // NaN or 0: 1, as the kernel
+  auto q2 = q.view({rows, inner});
+  store_e4m3(v / scale, q2);
+  s.copy_(scale.view({-1}));
+}
+
+// New buffers for the FP8 gate of h (..., 2I): {q (..., I) bytes, s (rows) float32}, each at the start of an allocation
+// of its own (the caching allocator's blocks are 512-byte aligned; cuBLASLt wants its scale pointers 16-byte aligned).
+std::pair<at::Tensor, at::Tensor> geglu_fp8_buffers(const at::Tensor& h) {
+  auto sizes = h.sizes().vec();
+  sizes.back() /= 2;
+  auto q = at::empty(sizes, h.options().dtype(at::kByte));
+  auto s = at::empty({sizes.back() > 0 ? q.numel() / sizes.back() : 0}, h.options().dtype(at::kFloat));
+  return {q, s};
+}
+
+// geglu_gate_fp8_into new buffers: {q (..., I) e4m3 bytes, s (rows) float32}.
+std::pair<at::Tensor, at::Tensor> geglu_gate_fp8(const at::Tensor& h) {
+  auto qs = geglu_fp8_buffers(h);
+  geglu_gate_fp8_into(h, qs.first, qs.second);
+  return qs;
+}
+
+// y (..., N) fp16 = (x8·w8ᵀ)[m, n]·ws[n]·xs[m] + bias[n] + r[m, n] as one cuBLASLt FP8 product with outer-vector scales
+// (lt_matmul): x8 (..., K) and w8 (N, K) as fp8_operands_fit says, xs (M) and ws (N) float32 (fp32_scales: each
+// vector at the start of an allocation of its own keeps it 16-byte aligned), r (..., N) fp16 contiguous in the output's
+// shape, 16-byte aligned. Writes the new y to *out and returns true; false where they do not fit or cuBLASLt has no
+// algorithm (no outer-vector mode: cuBLASLt before 12.9, or a GPU it has none for). With out == nullptr nothing runs:
+// whether it would.
+bool lt_fp8_linear_residual(const at::Tensor& x8, const at::Tensor& xs, const at::Tensor& w8, const at::Tensor& ws,
+                            const std::optional<at::Tensor>& bias, const at::Tensor& r, at::Tensor* out) {
+  at::Tensor x2;
+  if (!fp8_operands_fit(x8, w8, bias, &x2) || !fp32_scales(xs, x2.size(0), x8) || !fp32_scales(ws, w8.size(0), x8)) {
+    return false;
+  }
+  std::vector<int64_t> sizes = x8.sizes().vec();
+  sizes.back() = w8.size(0);
+  if (r.scalar_type() != at::kHalf || r.device() != x8.device() || !r.is_contiguous() ||
+      r.sizes() != at::IntArrayRef(sizes) || !aligned16(r)) {
+    return false;
+  }
+  at::Tensor d = out != nullptr ? at::empty(sizes, x8.options().dtype(at::kHalf)) : at::Tensor();
+  LtProduct p{x2.view(at::kFloat8_e4m3fn), w8.view(at::kFloat8_e4m3fn), bias, r, true, ws.data_ptr(), xs.data_ptr(),
+              true, true};
+  if (!lt_matmul(p, d)) return false;
+  if (out != nullptr) *out = std::move(d);
+  return true;
+}
+
+// lt_fp8_linear_residual where it applies; otherwise the same values dequantised: float32 operands (x8 and w8 converted
+// from e4m3 exactly), at::linear, times both scale vectors, + bias + r, rounded to fp16 (slow: a fallback, not a path).
+at::Tensor fp8_linear_residual(const at::Tensor& x8, const at::Tensor& xs, const at::Tensor& w8, const at::Tensor& ws,
+                               const std::optional<at::Tensor>& bias, const at::Tensor& r) {
+  RECORD_FUNCTION("sd::fp8_linear_residual", std::vector<c10::IValue>({x8, w8, r}));  // an op of its own in profiles
+  at::Tensor y;
+  if (lt_fp8_linear_residual(x8, xs, w8, ws, bias, r, &y)) return y;
+  const int64_t n = w8.size(0);
+  auto p = at::linear(e4m3_float(x8).reshape({-1, w8.size(1)}), e4m3_float(w8)) * xs.to(at::kFloat).reshape({-1, 1}) *
+           ws.to(at::kFloat).reshape({1, n});
+  if (bias) p.add_(bias->to(at::kFloat));
+  p.add_(r.reshape({-1, n}).to(at::kFloat));
+  std::vector<int64_t> sizes = x8.sizes().vec();
+  sizes.back() = n;
+  return p.to(at::kHalf).view(sizes);
+}
+
+// A transformer block's feed-forward after norm3 on the FP8 path, its residual added: h = fp8_linear(x8, w8, scales,
+// b) (ff.net.0.proj, as gegluFp8), then where the FP8 product of ff.net.2 has a cuBLASLt algorithm for these shapes
+// (asked before the gate runs, on the gate's output buffers), the gate as FP8 with per-row scales
+// (geglu_gate_fp8_into) and that product with bias bo and residual r (fp8_linear_residual: w8o (C, I) bytes, wso (C)
+// float32); elsewhere the fp16 gate and linear_residual with the fp16 weight wo (C, I), as without SD_FP8_FF_OUT (so
+// a GPU or cuBLASLt without outer-vector FP8 products keeps the fp16 speed, not the dequantised fallback's).
+at::Tensor feed_forward_fp8(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                            const std::optional<at::Tensor>& b, const at::Tensor& w8o, const at::Tensor& wso,
+                            const std::optional<at::Tensor>& bo, const at::Tensor& wo, const at::Tensor& r) {
+  at::Tensor h = fp8_linear(x8, w8, scales, b);
+  auto [q, s] = geglu_fp8_buffers(h);
+  if (lt_fp8_linear_residual(q, s, w8o, wso, bo, r, nullptr)) {
+    geglu_gate_fp8_into(h, q, s);
+    return fp8_linear_residual(q, s, w8o, wso, bo, r);
+  }
+  return linear_residual(geglu_gate(h), wo, bo, r);
 }
 
 // Self-attention after its q|k|v projection: qkv (B, N, 3C) with the q columns pre-scaled, SDPA over heads with an
@@ -1081,6 +1261,15 @@ cudaEvent_t record_event(const char* what) {
   return e;
 }
 
+// Two tensors as a new Java long[2] of handles (an undefined one as 0); null with an OutOfMemoryError pending.
+jlongArray handle_pair(JNIEnv* env, std::pair<at::Tensor, at::Tensor> r) {
+  jlongArray out = env->NewLongArray(2);
+  if (out == nullptr) return nullptr;  // OutOfMemoryError pending
+  jlong v[2] = {r.first.defined() ? wrap(std::move(r.first)) : 0, r.second.defined() ? wrap(std::move(r.second)) : 0};
+  env->SetLongArrayRegion(out, 0, 2, v);
+  return out;
+}
+
 }  // namespace
 
 extern "C" {
@@ -1326,16 +1515,53 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_li
 JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_layerNormFp8(
     JNIEnv* env, jclass, jlong x, jlong d, jdouble eps, jdouble scale) {
   NATIVE_BEGIN
-  auto r = layer_norm_fp8(T(x), opt(d), eps, scale);
-  jlongArray out = env->NewLongArray(2);
-  if (out == nullptr) return nullptr;  // OutOfMemoryError pending
-  jlong v[2] = {r.first.defined() ? wrap(std::move(r.first)) : 0, wrap(std::move(r.second))};
-  env->SetLongArrayRegion(out, 0, 2, v);
-  return out;
+  return handle_pair(env, layer_norm_fp8(T(x), opt(d), eps, scale));
   NATIVE_END(nullptr)
 }
 
 // W'_fp8 and {s_w, invSx} written in place from the folded float32 weight (fp8_quantize).
+// GEGLU's gate as FP8 with per-row scales (geglu_gate_fp8): {q (..., I) e4m3 bytes, s (rows) float32} of h (..., 2I).
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_gegluGateFp8(JNIEnv* env, jclass,
+                                                                                           jlong h) {
+  NATIVE_BEGIN
+  return handle_pair(env, geglu_gate_fp8(T(h)));
+  NATIVE_END(nullptr)
+}
+
+// y = (x8·w8ᵀ)·(ws ⊗ xs) + b + r (fp8_linear_residual: one cuBLASLt FP8 product with outer-vector scales where it has an
+// algorithm, else dequantised in float32); b may be 0. x8 = 0 returns 0 (NativeOps' probe for SD_FP8_FF_OUT).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearResidualFp8(
+    JNIEnv* env, jclass, jlong x8, jlong xs, jlong w8, jlong ws, jlong b, jlong r) {
+  NATIVE_BEGIN
+  if (x8 == 0) return 0;
+  return wrap(fp8_linear_residual(T(x8), T(xs), T(w8), T(ws), opt(b), T(r)));
+  NATIVE_END(0)
+}
+
+// Whether linearResidualFp8 runs these as one cuBLASLt FP8 product (operands and an algorithm; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearResidualFp8Fused(
+    JNIEnv* env, jclass, jlong x8, jlong xs, jlong w8, jlong ws, jlong b, jlong r) {
+  NATIVE_BEGIN
+  return lt_fp8_linear_residual(T(x8), T(xs), T(w8), T(ws), opt(b), T(r), nullptr);
+  NATIVE_END(false)
+}
+
+// A transformer block's feed-forward on the FP8 path with its residual (feed_forward_fp8); b and bo may be 0.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_feedForwardFp8(
+    JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b, jlong w8o, jlong wso, jlong bo, jlong wo, jlong r) {
+  NATIVE_BEGIN
+  return wrap(feed_forward_fp8(T(x8), T(w8), T(scales), opt(b), T(w8o), T(wso), opt(bo), T(wo), T(r)));
+  NATIVE_END(0)
+}
+
+// ff.net.2's FP8 weight and per-row scales written in place from its weight (fp8_quantize_rows).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fp8QuantizeRows(JNIEnv* env, jclass, jlong w,
+                                                                                         jlong w8, jlong scales) {
+  NATIVE_BEGIN
+  fp8_quantize_rows(T(w), T(w8), T(scales));
+  NATIVE_END()
+}
+
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fp8Quantize(JNIEnv* env, jclass, jlong wf,
                                                                                      jlong w8, jlong scales,
                                                                                      jdouble inv_sx) {

@@ -699,13 +699,15 @@ public final class GpuBench {
     }
 
     /**
-     * One image (the bench's request) with the transformer blocks' FP8 linears on against off (docs/GPU.md, "What runs
-     * on CUDA" 8), whatever {@code SD_FP8_LINEARS} says: mean and max absolute 8-bit difference and PSNR ({@link
-     * ImageDiff}), printed and put in the table. Only where the FP8 path can run ({@link NativeOps#fp8Unsupported()});
-     * the CUDA graphs are recaptured for each path, and the configured switch is restored afterwards.
+     * One image (the bench's request) with the transformer blocks' FP8 linears, ff.net.2's included, on against off
+     * (docs/GPU.md, "What runs on CUDA" 8), whatever {@code SD_FP8_LINEARS} and {@code SD_FP8_FF_OUT} say: mean and max
+     * absolute 8-bit difference and PSNR ({@link ImageDiff}), printed and put in the table. Only where the FP8 path can
+     * run ({@link NativeOps#fp8Unsupported()}; ff.net.2 stays fp16 with a library without its functions); the CUDA
+     * graphs are recaptured for each path, and the configured switches are restored afterwards.
      */
     private void fp8Image(StableDiffusionPipeline p, GenerationRequest one) {
-        out.println("== FP8 linears on against off (one image, the same request; SD_FP8_LINEARS=0 turns them off)");
+        out.println("== FP8 linears (ff.net.2's too) on against off (one image, the same request; SD_FP8_LINEARS=0 turns"
+                + " them off, SD_FP8_FF_OUT=0 ff.net.2's)");
         String off = NativeOps.fp8Unsupported();
         if (off != null) {
             out.println("  skipped: " + off);
@@ -716,6 +718,7 @@ public final class GpuBench {
             p.clearGraphs(); // captured with the other path
             List<RgbImage> fp16 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
             NativeOps.FP8_LINEARS.set(true);
+            NativeOps.FP8_FF_OUT.set(true);
             if (!p.models().unet().prepareFp8Linears()) {
                 out.println("  skipped: no transformer block of this UNet fits the FP8 path");
                 return;
@@ -728,6 +731,7 @@ public final class GpuBench {
                     d.psnr());
         } finally {
             NativeOps.FP8_LINEARS.set(null);
+            NativeOps.FP8_FF_OUT.set(null);
             p.clearGraphs();
         }
     }

@@ -41,10 +41,13 @@ import java.util.Locale;
  * @param channelsLast   whether the UNet and VAE run channels-last ({@code SD_CHANNELS_LAST} not 0, native ops on)
  * @param fp8LinearsOff  null when the transformer blocks' linears after a LayerNorm run as FP8 products ({@code
  *                       SD_FP8_LINEARS} not 0, docs/GPU.md), else why not ({@link NativeOps#fp8LinearsOff()})
+ * @param fp8FfOutOff    null when their feed-forward's ff.net.2 runs as an FP8 product of the GEGLU gate's FP8 output
+ *                       too ({@code SD_FP8_FF_OUT} not 0), else why not ({@link NativeOps#fp8FfOutOff()}: FP8 linears'
+ *                       reason where they are off)
  */
 public record GpuSetup(String java, String djl, String libtorchDir, String libtorchVersion, boolean fromLibraryPath,
         boolean libtorchCuda, String engineError, int driverGpus, List<Gpu> gpus, String nativeOps, boolean cudaGraphs,
-        boolean vaeGraphs, boolean channelsLast, String fp8LinearsOff) {
+        boolean vaeGraphs, boolean channelsLast, String fp8LinearsOff, String fp8FfOutOff) {
 
     /** One CUDA device: its index, compute capability ("9.0") and memory in bytes. */
     public record Gpu(int index, String computeCapability, long memoryBytes) {
@@ -96,7 +99,8 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         String nativeOps = error != null ? "libtorch did not load" : loaded ? null : NativeOps.unavailableReason();
         return new GpuSetup(java, djl, dir, version, fromPath, cudaBuild, error, driverGpus, List.copyOf(gpus), nativeOps,
                 loaded && cudaGraphs, loaded && cudaGraphs && vaeGraphs, loaded && channelsLast,
-                loaded ? NativeOps.fp8LinearsOff() : "native ops not loaded");
+                loaded ? NativeOps.fp8LinearsOff() : "native ops not loaded",
+                loaded ? NativeOps.fp8FfOutOff() : "native ops not loaded");
     }
 
     /** GPUs the kernel driver lists, 0 without an NVIDIA driver (or in a container given no GPU). */
@@ -177,7 +181,8 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         String vaeOff = unetOff != null ? unetOff : !vaeGraphs ? "SD_VAE_GRAPHS=0" : null;
         out.add("CUDA graphs: UNet " + onOff(unetOff) + ", VAE decoder " + onOff(vaeOff) + "; channels-last: "
                 + (channelsLast ? "on" : "off"));
-        out.add("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): " + onOff(fp8LinearsOff));
+        out.add("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): " + onOff(fp8LinearsOff)
+                + "; ff.net.2 from the GEGLU gate's FP8 output (SD_FP8_FF_OUT=0 turns it off): " + onOff(fp8FfOutOff));
         return out;
     }
 

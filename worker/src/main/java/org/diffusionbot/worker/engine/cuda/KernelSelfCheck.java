@@ -1,6 +1,8 @@
 package org.diffusionbot.worker.engine.cuda;
 
 import static org.diffusionbot.worker.engine.Scalars.add;
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.gte;
 import static org.diffusionbot.worker.engine.Scalars.mul;
 
 import ai.djl.Device;
@@ -11,6 +13,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.norm.LayerNorm;
 import java.io.PrintStream;
 import java.util.Locale;
+import java.util.Random;
 import org.diffusionbot.worker.engine.models.Fp8Linear;
 
 /**
@@ -19,10 +22,10 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * as matrix products, linear layers with their residual add in one cuBLASLt product, the up blocks' GroupNorm
  * and conv_shortcut on two parts without their concatenation, and attention over at most 80 keys) against PyTorch on
  * the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with PyTorch in fp32 on the same
- * fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against
- * the fp16 path by relative error; the nearest 2x upsampling kernel, a copy, against DJL's interpolation bit
- * for bit. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}), {@code worker.jar bench --check} those of
- * SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
+ * fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against the fp16 path by relative
+ * error, and so ff.net.2's FP8 product of the GEGLU gate's FP8 output; the nearest 2x upsampling kernel, a copy,
+ * against DJL's interpolation bit for bit. {@code worker.jar doctor} runs the small shapes ({@link #QUICK}), {@code
+ * worker.jar bench --check} those of SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
  *
  * @param groupNorm (B, C, H, W) shapes for GroupNorm (32 groups: C a multiple of 32), each run with mean 0 and
  *                  mean 40 (spread 2), with and without SiLU
@@ -69,6 +72,19 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  attention or GEGLU entry that N says (3C: self-attention, C: cross-attention, 8C: GEGLU) against its
  *                  fp16 entry. Only where the FP8 path can run (library functions, compute capability 8.9+), whatever
  *                  {@code SD_FP8_LINEARS} says; otherwise "skipped: why"
+ * @param fp8FfOut  (rows, I, N) shapes for ff.net.2 as an FP8 product (docs/GPU.md, "What runs on CUDA" 8, {@code
+ *                  SD_FP8_FF_OUT}): the GEGLU gate's FP8 output ({@code NativeOps.gegluGateFp8} of an fp16 h (rows, 2I)
+ *                  whose rows differ in magnitude by up to 256x, the first all zero) against PyTorch's conversion of
+ *                  the fp32 gate divided by its per-row scale amax/448 (1 for the zero row; {@link #gateFp8Reference}):
+ *                  at most one e4m3 step apart, the scales within {@link #FP8_SCALE_MAX_RELATIVE}; the FP8 product with
+ *                  per-token and per-feature scales + bias + residual ({@code NativeOps.linearResidualFp8}, the weight
+ *                  as {@code Fp8Linear.writeRows} writes it) against the fp16 gate and {@code linear_residual}, relative
+ *                  error below {@link #FP8_MAX_RELATIVE}, also after an in-place change of the weight rewritten into
+ *                  the same buffers (a LoRA patch's refresh); where I = 4N, the block's FP8 feed-forward entry ({@code
+ *                  NativeOps.feedForwardFp8}: FP8 ff.net.0.proj of a LayerNorm's FP8 output, the gate, ff.net.2)
+ *                  against the same with the fp16 gate and ff.net.2 ({@code gegluFp8} + {@code linearResidual}), below
+ *                  {@link #FP8_MAX_RELATIVE}. Only where the FP8 path can run and the library has the functions,
+ *                  whatever {@code SD_FP8_LINEARS} and {@code SD_FP8_FF_OUT} say; otherwise "skipped: why"
  * @param crossAttention (B, N, heads, d, M) shapes for attention of N queries over M keys (the cross-attentions; docs/GPU.md,
  *                  "What runs on CUDA" 9): q (B, N, heads·d) with the 1/√d scale folded in, k and v the two halves of one
  *                  (B, M, 2·heads·d) projection (strided views, as {@code cross_attention} in sd_native_ops.cc passes
@@ -81,7 +97,7 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
-        long[][] upsample, long[][] fp8Linear, long[][] crossAttention) {
+        long[][] upsample, long[][] fp8Linear, long[][] crossAttention, long[][] fp8FfOut) {
     /** The cross-attention kernel's largest absolute error against the fp32 oracle (outputs of magnitude ~1). */
     public static final double CROSS_ATTENTION_MAX_ABS = 2e-3;
     /** ... and against SDPA's own fp16 error on the same inputs: at most this many times it. */
@@ -91,6 +107,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
      * 2.7% RMS (3 mantissa bits), about 3.8% for a product of two.
      */
     public static final double FP8_MAX_RELATIVE = 0.05;
+    /** The FP8 gate's per-row scales against PyTorch's amax/448 of the fp32 gate: relative difference at most this. */
+    public static final double FP8_SCALE_MAX_RELATIVE = 1e-6;
     /**
      * The same for the attention and GEGLU entries, a check of their wiring (a wrong layout or operand gives errors near
      * 1): attention on random data averages random values, so the output is small and the scores' FP8 error (softmax
@@ -139,7 +157,9 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             // and d 32 (no kernel for it), which must take SDPA
             new long[][] {{2, 4096, 8, 40, 77}, {2, 1024, 8, 80, 77}, {2, 256, 8, 160, 77}, {2, 1024, 10, 64, 77},
                 {2, 4096, 8, 40, 1}, {2, 64, 8, 40, 80}, {3, 100, 5, 64, 77}, {2, 1024, 8, 80, 154},
-                {2, 256, 8, 32, 77}});
+                {2, 256, 8, 32, 77}},
+            // ff.net.2 at batch 2: 64x64 latents (1280 -> 320), 16x16 (5120 -> 1280)
+            new long[][] {{2 * 4096, 1280, 320}, {2 * 256, 5120, 1280}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
@@ -156,7 +176,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {1, 64, 5, 5, 10, 10, 16, 0}},
             new long[][] {{2 * 256, 320, 960}, {2 * 256, 320, 2560}, {2 * 64, 1280, 1280}},
             new long[][] {{2, 256, 8, 40, 77}, {2, 64, 8, 80, 77}, {2, 64, 8, 160, 77}, {2, 64, 10, 64, 77},
-                {2, 64, 8, 40, 1}, {3, 100, 5, 64, 80}, {2, 64, 8, 40, 154}});
+                {2, 64, 8, 40, 1}, {3, 100, 5, 64, 80}, {2, 64, 8, 40, 154}},
+            new long[][] {{2 * 256, 1280, 320}, {2 * 64, 5120, 1280}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -165,7 +186,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
-                & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out);
+                & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out);
     }
 
     private boolean crossAttention(Device gpu, PrintStream out) {
@@ -837,8 +858,15 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         NDArray s32 = sum.toType(DataType.FLOAT32, false);
         NDArray bare = LayerNorm.layerNorm(s32, norm, m.ones(norm), m.zeros(norm), (float) eps).head();
         NDArray expected = NativeOps.wrap(sum, NativeOps.toFp8Bytes(NativeOps.h(mul(bare, (float) sx))));
+        return e4m3Steps(out, label, expected, y8);
+    }
+
+    /**
+     * e4m3 bytes {@code got} against {@code expected} (PyTorch's conversion): equal, or one e4m3 step apart; one line.
+     */
+    private static boolean e4m3Steps(PrintStream out, String label, NDArray expected, NDArray got) {
         byte[] a = expected.toByteArray();
-        byte[] g = y8.toByteArray();
+        byte[] g = got.toByteArray();
         long unequal = 0;
         int maxSteps = a.length == g.length ? 0 : Integer.MAX_VALUE;
         for (int i = 0; i < Math.min(a.length, g.length); i++) {
@@ -850,6 +878,117 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         out.printf(Locale.ROOT, "  %s e4m3 values: %d of %d differ from PyTorch's conversion, at most %d step(s) -> %s%n",
                 label, unequal, a.length, maxSteps, pass ? "PASS" : "FAIL");
         return pass;
+    }
+
+    private boolean fp8FfOut(Device gpu, PrintStream out) {
+        out.println("== FP8 ff.net.2: the GEGLU gate's FP8 output with per-row scales vs PyTorch's conversion of the fp32"
+                + " gate (at most 1 e4m3 step; scales within " + FP8_SCALE_MAX_RELATIVE + " relative); the FP8 product"
+                + " with per-token and per-feature scales + bias + residual vs the fp16 gate + linear_residual, and the"
+                + " FP8 feed-forward entry vs its fp16 ff.net.2 (relative error < " + FP8_MAX_RELATIVE + ")");
+        String off = NativeOps.fp8Unsupported();
+        if (off == null && !NativeOps.FP8_FF_OUT.linked()) {
+            off = "the native library has no FP8 ff.net.2 functions: rebuild it";
+        }
+        if (off != null) {
+            out.println("  skipped: " + off);
+            return true;
+        }
+        boolean ok = true;
+        Random random = new Random(17);
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : fp8FfOut) {
+                long rows = sh[0];
+                long inner = sh[1];
+                long n = sh[2];
+                try (NDManager t = m.newSubManager()) {
+                    // rows of magnitudes 1/16 ... 16 (what per-row scales are for), the first all zero (its scale 1)
+                    float[] f = new float[(int) rows];
+                    for (int i = 1; i < f.length; i++) {
+                        f[i] = (float) Math.scalb(1.0, random.nextInt(9) - 4);
+                    }
+                    NDArray h = t.randomNormal(new Shape(2, rows / 2, 2 * inner))
+                            .mul(t.create(f, new Shape(2, rows / 2, 1))).toType(DataType.FLOAT16, false);
+                    String label = String.format(Locale.ROOT, "%-18s -> %4d", new Shape(2, rows / 2, inner), n);
+                    NDArray[] g8 = NativeOps.gegluGateFp8(h);
+                    NDArray[] ref = gateFp8Reference(NativeOps.gegluGate(h.toType(DataType.FLOAT32, false)));
+                    ok &= e4m3Steps(out, label + " gate", NativeOps.wrap(h, NativeOps.toFp8Bytes(NativeOps.h(ref[0]))),
+                            g8[0]);
+                    float scaleDiff = g8[1].getShape().equals(ref[1].getShape())
+                            ? g8[1].sub(ref[1]).abs().div(ref[1]).max().getFloat() : Float.POSITIVE_INFINITY;
+                    boolean scalesOk = scaleDiff <= FP8_SCALE_MAX_RELATIVE;
+                    out.printf(Locale.ROOT, "  %s gate row scales: max relative difference %.2e -> %s%n", label, scaleDiff,
+                            scalesOk ? "PASS" : "FAIL");
+                    ok &= scalesOk;
+
+                    NDArray w = mul(t.randomNormal(new Shape(n, inner)), (float) (1 / Math.sqrt(inner)))
+                            .toType(DataType.FLOAT16, false);
+                    NDArray b = mul(t.randomNormal(new Shape(n)), 0.1f).toType(DataType.FLOAT16, false);
+                    NDArray r = t.randomNormal(new Shape(2, rows / 2, n)).toType(DataType.FLOAT16, false);
+                    NDArray w8 = t.zeros(new Shape(n, inner), DataType.UINT8);
+                    NDArray ws = t.zeros(new Shape(n), DataType.FLOAT32);
+                    Fp8Linear.writeRows(w, w8, ws);
+                    NDArray gate16 = NativeOps.gegluGate(h);
+                    boolean fused = NativeOps.linearResidualFp8Fused(NativeOps.h(g8[0]), NativeOps.h(g8[1]),
+                            NativeOps.h(w8), NativeOps.h(ws), NativeOps.h(b), NativeOps.h(r));
+                    String path = fused ? " cuBLASLt FP8 (outer-vector scales)" : " fallback (no FP8 algorithm)";
+                    ok &= relative(out, label + " product + bias + residual" + path,
+                            NativeOps.linearResidualFp8(g8[0], g8[1], w8, ws, b, r),
+                            NativeOps.linearResidual(gate16, w, b, r), FP8_MAX_RELATIVE);
+                    // a LoRA patch: the weight changed in place by up to ~±30%, the companion rewritten in its buffers
+                    w.addi(w.mul(mul(t.randomNormal(new Shape(n, inner)), 0.3f).toType(DataType.FLOAT16, false)));
+                    Fp8Linear.writeRows(w, w8, ws);
+                    ok &= relative(out, label + " after an in-place weight change, rewritten in place",
+                            NativeOps.linearResidualFp8(g8[0], g8[1], w8, ws, b, r),
+                            NativeOps.linearResidual(gate16, w, b, r), FP8_MAX_RELATIVE);
+                    if (inner == 4 * n) {
+                        ok &= feedForwardEntry(out, label, t, w, b, w8, ws, r);
+                    }
+                }
+            }
+        }
+        return ok;
+    }
+
+    /**
+     * The block's FP8 feed-forward entry ({@code NativeOps.feedForwardFp8}) against FP8 ff.net.0.proj + the fp16 gate +
+     * fp16 ff.net.2 ({@code gegluFp8} + {@code linearResidual}) on a LayerNorm's FP8 output of C = N features; one line.
+     */
+    private static boolean feedForwardEntry(PrintStream out, String label, NDManager t, NDArray w, NDArray b, NDArray w8,
+            NDArray ws, NDArray r) {
+        Shape rs = r.getShape();
+        long c = rs.get(2);
+        long inner = w.getShape().get(1);
+        double sx = Fp8Linear.inputScale(c);
+        NDArray x = add(mul(t.randomNormal(rs), 2f), 3f).toType(DataType.FLOAT16, false);
+        NDArray gamma = add(mul(t.randomNormal(new Shape(c)), 0.5f), 1f).toType(DataType.FLOAT16, false);
+        NDArray beta = mul(t.randomNormal(new Shape(c)), 0.5f).toType(DataType.FLOAT16, false);
+        NDArray w0 = mul(t.randomNormal(new Shape(2 * inner, c)), (float) (1 / Math.sqrt(c)))
+                .toType(DataType.FLOAT16, false);
+        NDArray b0 = mul(t.randomNormal(new Shape(2 * inner)), 0.1f).toType(DataType.FLOAT16, false);
+        NDArray w08 = t.zeros(new Shape(2 * inner, c), DataType.UINT8);
+        NDArray scales = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
+        NDArray b08 = t.zeros(new Shape(2 * inner), DataType.FLOAT16);
+        Fp8Linear.write(w0, b0, gamma, beta, sx, w08, scales, b08);
+        NDArray x8 = NativeOps.layerNormFp8(x, null, 1e-5, sx)[1];
+        NDArray gate = NativeOps.wrap(r, NativeOps.gegluFp8(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
+                NativeOps.h(b08)));
+        NDArray ref = NativeOps.linearResidual(gate, w, b, r);
+        NDArray ours = NativeOps.wrap(r, NativeOps.feedForwardFp8(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
+                NativeOps.h(b08), NativeOps.h(w8), NativeOps.h(ws), NativeOps.h(b), NativeOps.h(w), NativeOps.h(r)));
+        return relative(out, label + " feed-forward entry", ours, ref, FP8_MAX_RELATIVE);
+    }
+
+    /**
+     * What the FP8 gate must write for the fp32 gate values v (..., I): {v / s (float32, v's shape), s (rows) float32},
+     * s = amax|v|/448 per row of I, 1 where that is 0 (an all-zero row), as geglu.cu's geglu_fp8_kernel computes it; the
+     * e4m3 bytes are PyTorch's conversion of the first ({@code NativeOps.toFp8Bytes}). On v's manager.
+     */
+    static NDArray[] gateFp8Reference(NDArray v) {
+        Shape shape = v.getShape();
+        NDArray rows = v.reshape(-1, shape.get(shape.dimension() - 1));
+        NDArray s = div(rows.abs().max(new int[] {1}, true), (float) Fp8Linear.E4M3_MAX);
+        s = s.add(gte(s, Float.MIN_VALUE).logicalNot().toType(DataType.FLOAT32, false)); // 0 -> 1
+        return new NDArray[] {rows.div(s).reshape(shape), s.reshape(-1)};
     }
 
     /** An e4m3 byte's place in value order: sign and magnitude to a signed step count (±0 both 0). */

@@ -16,7 +16,8 @@ import org.slf4j.LoggerFactory;
  * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
  * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, LayerNorm and
  * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product, the
- * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}), nearest
+ * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
+ * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), attention over at most 80 keys (the cross-attentions; a
  * kernel of our own, {@link #CROSS_ATTENTION_KERNEL}), and CUDA allocator statistics. Loaded only
  * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
@@ -97,9 +98,18 @@ public final class NativeOps {
      */
     static final Switch CROSS_ATTENTION_KERNEL = new Switch("SD_CROSS_ATTENTION_KERNEL", NativeOps::setCrossAttentionKernel,
             null, "cross-attention kernel", "cross-attentions run PyTorch's SDPA");
+    /**
+     * The transformer blocks' ff.net.2 as an FP8 product of the GEGLU gate's FP8 output with per-token scales ({@code
+     * SD_FP8_FF_OUT}, on unless 0; only where {@link #FP8_LINEARS} is on: {@link #fp8FfOutOff()}); linked: the library
+     * has {@link #linearResidualFp8(long, long, long, long, long, long)} and the other functions of it. Models loaded
+     * with it off have no FP8 ff.net.2 weights ({@code UNet2DConditionModel.prepareFp8Linears} makes them), and
+     * captured CUDA graphs keep the path they were captured with: clear them after a change.
+     */
+    public static final Switch FP8_FF_OUT = new Switch("SD_FP8_FF_OUT", null, () -> linearResidualFp8(0, 0, 0, 0, 0, 0),
+            "FP8 ff.net.2", "ff.net.2 runs in fp16");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
-            UPBLOCK_NO_CAT, LT_RESIDUAL, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL);
+            UPBLOCK_NO_CAT, LT_RESIDUAL, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -402,6 +412,37 @@ public final class NativeOps {
         return fp8LinearsOff() == null;
     }
 
+    /**
+     * Why the transformer blocks' ff.net.2 does not run as an FP8 product of the GEGLU gate's FP8 output, or null when it
+     * does: FP8 linears on ({@link #fp8LinearsOff()}: else its reason), the library has the functions and {@code
+     * SD_FP8_FF_OUT} not 0 (default on; or as {@link #FP8_FF_OUT} was last set). Per layer, {@code Fp8Linear.fits} adds
+     * what it adds for the others (K = 4C a multiple of 16 then); per call, a shape cuBLASLt has no outer-vector FP8
+     * algorithm for runs ff.net.2 in fp16 ({@link #feedForwardFp8}).
+     */
+    public static String fp8FfOutOff() {
+        return fp8FfOutOff(fp8LinearsOff(), FP8_FF_OUT.linked(), FP8_FF_OUT.on());
+    }
+
+    /**
+     * {@link #fp8FfOutOff()}'s rule on its inputs.
+     *
+     * @param fp8LinearsOff {@link #fp8LinearsOff()}'s answer
+     */
+    static String fp8FfOutOff(String fp8LinearsOff, boolean linked, boolean on) {
+        if (fp8LinearsOff != null) {
+            return fp8LinearsOff;
+        }
+        if (!linked) {
+            return "the native library has no FP8 ff.net.2 functions: rebuild it";
+        }
+        return on ? null : "SD_FP8_FF_OUT=0";
+    }
+
+    /** Whether ff.net.2 runs as an FP8 product ({@link #fp8FfOutOff()} gives no reason not to). */
+    public static boolean fp8FfOut() {
+        return fp8FfOutOff() == null;
+    }
+
     /** The compute capability of the current CUDA device, asked once. */
     private static final class Capability {
         static final int VALUE = query();
@@ -477,6 +518,61 @@ public final class NativeOps {
      * @throws IllegalStateException (from the library) for other types or shapes
      */
     public static native void fp8Quantize(long wf, long w8, long scales, double invSx);
+
+    /**
+     * GEGLU's gate of h (..., 2I) = [a, g] as FP8 with one scale per row: {q (..., I) e4m3 bytes (DJL's UINT8), s (rows)
+     * float32}, rows = h.numel() / 2I: v = a·gelu(g) in float32 (exact erf GELU; not rounded to fp16 first, as the
+     * fp16 gate rounds it), s = amax|v| / 448 per row (1 for an all-zero row), q = e4m3(v / s) (round to nearest even,
+     * saturating at ±448). Our kernel (geglu.cu) for fp16 contiguous CUDA h with I a multiple of 8 up to 16384 ({@code
+     * SD_GEGLU_KERNEL} on), PyTorch's ops otherwise.
+     *
+     * @throws IllegalStateException (from the library) where the shapes do not fit
+     */
+    static native long[] gegluGateFp8(long h);
+
+    /** {@link #gegluGateFp8(long)} on DJL arrays: {q, s}. Needs the library. */
+    public static NDArray[] gegluGateFp8(NDArray h) {
+        long[] r = gegluGateFp8(h(h));
+        return new NDArray[] {wrap(h, r[0]), wrap(h, r[1])};
+    }
+
+    /**
+     * The FP8 product with per-token and per-output-feature scales, bias and residual: {@code y[m, n] = (x8·w8ᵀ)[m,
+     * n]·ws[n]·xs[m] + b[n] + r[m, n]}, x8 (..., K) and w8 (N, K) e4m3 bytes, contiguous, K a multiple of 16, N of 8; xs
+     * (M rows of x8) and ws (N) float32, each 16-byte aligned (the start of an allocation of its own); b fp16 (N) or 0;
+     * r fp16 (..., N) contiguous; a new (..., N) fp16 handle. One cuBLASLt FP8 matmul with outer-vector scales (fast
+     * accumulation, bias in its epilogue, r as C with beta 1) where it has an algorithm (cuBLASLt 12.9+; measured on the
+     * H200), else the same values in float32 (slow). x8 = 0 returns 0 (a probe for the function).
+     */
+    static native long linearResidualFp8(long x8, long xs, long w8, long ws, long b, long r);
+
+    /** Whether {@link #linearResidualFp8(long, long, long, long, long, long)} runs as one cuBLASLt product (nothing runs). */
+    static native boolean linearResidualFp8Fused(long x8, long xs, long w8, long ws, long b, long r);
+
+    /** {@link #linearResidualFp8(long, long, long, long, long, long)} on DJL arrays (b may be null); needs the library. */
+    public static NDArray linearResidualFp8(NDArray x8, NDArray xs, NDArray w8, NDArray ws, NDArray b, NDArray r) {
+        return wrap(r, linearResidualFp8(h(x8), h(xs), h(w8), h(ws), h(b), h(r)));
+    }
+
+    /**
+     * A transformer block's feed-forward after norm3 on the FP8 path, plus its residual r (..., C): {@code h =
+     * linearFp8(x8, w8, scales, b)} (ff.net.0.proj, (..., 2I)), then, where cuBLASLt has an outer-vector FP8 algorithm
+     * for ff.net.2's shapes, {@link #gegluGateFp8(long)} and {@link #linearResidualFp8(long, long, long, long, long,
+     * long)} with w8o (C, I) e4m3 bytes, wso (C) float32 per-row scales and bias bo (C) fp16 or 0; elsewhere the fp16
+     * gate and {@link #linearResidual(long, long, long, long)} with the fp16 weight wo (C, I). A new (..., C) fp16 handle.
+     */
+    public static native long feedForwardFp8(long x8, long w8, long scales, long b, long w8o, long wso, long bo, long wo,
+            long r);
+
+    /**
+     * Writes ff.net.2's FP8 weight in place from its weight w (N, K) (any float type, converted to float32 exactly): s_w[n]
+     * = amax|w[n, :]| / 448 per row (a tiny positive number for an all-zero row), w8 = e4m3(w / s_w) row by row
+     * (PyTorch's conversion, round to nearest even), scales = s_w; w8 (N, K) bytes, scales (N) float32, one device; on the
+     * device, no sync.
+     *
+     * @throws IllegalStateException (from the library) for other types or shapes
+     */
+    public static native void fp8QuantizeRows(long w, long w8, long scales);
 
     /** x (any float type) as e4m3 bytes by PyTorch's conversion (x.to(torch.float8_e4m3fn); kernel checks). */
     static native long toFp8Bytes(long x);

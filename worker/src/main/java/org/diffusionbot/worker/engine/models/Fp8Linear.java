@@ -22,6 +22,13 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * image differs from the fp16 path's by 0.26 of 255 on average, at most 2, 54 dB, on the H200), {@code
  * SD_FP8_LINEARS=0} for the fp16 path's exact images (ComfyUI's fp8 options, by contrast, are opt-in).
  *
+ * <p>A second kind ({@link #Fp8Linear(LinearLayer, NDManager)}, {@link #perRow}): the companion of the feed-forward's
+ * output projection ff.net.2, whose input is the GEGLU gate's output, not a norm's ({@code SD_FP8_FF_OUT}, docs/GPU.md
+ * "What runs on CUDA" 8). Nothing to fold; that input is not bounded, so the gate kernel writes it as e4m3 with one
+ * scale per token ({@link NativeOps#gegluGateFp8(long)}), and W is stored as e4m3 with one scale per output feature,
+ * {@code s_w[n] = amax|W[n, :]|/448} ({@link #scales}: N floats); the product scales element (m, n) by {@code
+ * s_w[n]·s_m} (cuBLASLt's outer-vector scales) and adds the layer's own fp16 bias and the block's residual.
+ *
  * <p>The fp16 weight stays (the fallback, CPU runs, LoRA patches); {@link #refresh} recomputes this companion from it in
  * place (the same device buffers, which captured CUDA graphs read), after every LoRA patch or restore.
  */
@@ -35,18 +42,19 @@ public final class Fp8Linear {
     public static final double E4M3_MAX = 448;
 
     private final LinearLayer source;
+    /** The LayerNorm folded in, or null for a {@link #perRow} companion. */
     private final LayerNormLayer norm;
     /** W' as e4m3 bytes (N, K), DJL's UINT8. */
     final NDArray weight;
     /**
      * cuBLASLt's scale pointers of A (the weight) and B (the input), float32 ({@link #SCALE_SLOTS}): s_w at 0 and 1/s_x at
      * {@link #INPUT_SCALE_SLOT}, each 16 bytes from the other (cuBLASLt refuses scale pointers that are not 16-byte
-     * aligned).
+     * aligned). For a {@link #perRow} companion: s_w per output feature (N) float32, an allocation of its own.
      */
     final NDArray scales;
-    /** b' (N), fp16. */
+    /** b' (N), fp16; for a {@link #perRow} companion the source's own bias (or null). */
     final NDArray bias;
-    /** s_x, the input's scale ({@link #inputScale}). */
+    /** s_x, the input's scale ({@link #inputScale}); 0 for a {@link #perRow} companion (its input's scales are per token). */
     final double inputScale;
 
     /**
@@ -66,6 +74,30 @@ public final class Fp8Linear {
         this.bias = manager.zeros(new Shape(ws.get(0)), DataType.FLOAT16, device);
         this.inputScale = inputScale(ws.get(1));
         refresh();
+    }
+
+    /**
+     * Allocates the per-row companion of ff.net.2 on the source weight's device in {@code manager} and computes it
+     * ({@link #refresh}): W as e4m3 (N, K) with per-output-feature scales (N), the source's fp16 bias as it is.
+     *
+     * @param source the linear layer (weight (N, K) fp16, bias (N) or null), its input the GEGLU gate's output
+     * @param manager the long-lived owner (the model's parameters' manager)
+     */
+    Fp8Linear(LinearLayer source, NDManager manager) {
+        this.source = source;
+        this.norm = null;
+        Shape ws = source.weight.getShape();
+        Device device = source.weight.getDevice();
+        this.weight = manager.zeros(ws, DataType.UINT8, device);
+        this.scales = manager.zeros(new Shape(ws.get(0)), DataType.FLOAT32, device);
+        this.bias = source.bias;
+        this.inputScale = 0;
+        refresh();
+    }
+
+    /** Whether this is a per-row companion (ff.net.2's: no norm, per-output-feature weight scales). */
+    boolean perRow() {
+        return norm == null;
     }
 
     /**
@@ -121,9 +153,14 @@ public final class Fp8Linear {
 
     /**
      * Recomputes W'_fp8, s_w and b' from the fp16 weight, bias and the norm's γ and β as they are now, in place (on the
-     * device, no sync): after LoRA patches change any of them.
+     * device, no sync): after LoRA patches change any of them. A {@link #perRow} companion: W_fp8 and its per-row scales
+     * ({@link #writeRows}; its bias is the source's own).
      */
     void refresh() {
+        if (perRow()) {
+            writeRows(source.weight, weight, scales);
+            return;
+        }
         try (NDManager tmp = weight.getManager().newSubManager()) {
             for (NDArray a : new NDArray[] {source.weight, source.bias, norm.gamma, norm.beta}) {
                 if (a != null) {
@@ -151,5 +188,18 @@ public final class Fp8Linear {
         NDArray[] f = fold(w, b, gamma, beta);
         NativeOps.fp8Quantize(NativeOps.h(f[0]), NativeOps.h(w8), NativeOps.h(scales), 1 / inputScale);
         NativeOps.copyInto(NativeOps.h(bias8), NativeOps.h(f[1]));
+    }
+
+    /**
+     * Writes a per-row companion's buffers in place (on the device, no sync; the kernel self-check calls it as {@link
+     * #refresh} does): W_fp8 = e4m3(W / s_w) row by row with {@code s_w[n] = amax|W[n, :]|/448} in {@code scales}
+     * ({@link NativeOps#fp8QuantizeRows}). Needs the library.
+     *
+     * @param w the weight (N, K), any float type
+     * @param w8 (N, K) UINT8, written
+     * @param scales (N) float32, written
+     */
+    public static void writeRows(NDArray w, NDArray w8, NDArray scales) {
+        NativeOps.fp8QuantizeRows(NativeOps.h(w), NativeOps.h(w8), NativeOps.h(scales));
     }
 }

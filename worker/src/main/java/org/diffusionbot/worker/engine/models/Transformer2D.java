@@ -38,6 +38,8 @@ final class Transformer2D {
         Fp8Linear qkv8;
         Fp8Linear q8;
         Fp8Linear ff8;
+        /** ff.net.2's per-row FP8 companion ({@link #prepareFp8}, where {@link NativeOps#fp8FfOut()}), or null. */
+        Fp8Linear out8;
 
         Block(Params p, String prefix, int dim, int heads, int contextDim, boolean upcast) {
             norm1 = new LayerNormLayer(p, prefix + ".norm1", dim, 1e-5);
@@ -54,16 +56,23 @@ final class Transformer2D {
             return Ops.scoped(x0.getManager(), sub -> run(x0, context), x0, context);
         }
 
-        /** Makes the FP8 companions (once); adds them to {@code into}. */
+        /**
+         * Makes the FP8 companions this block lacks (each once): the three after the norms, and ff.net.2's where {@link
+         * NativeOps#fp8FfOut()} (a later call makes it once that is on); adds the new ones to {@code into}.
+         */
         void prepareFp8(NDManager manager, List<Fp8Linear> into) {
             if (qkv8 == null) {
                 ff8 = new Fp8Linear(geglu, norm3, manager);
                 q8 = new Fp8Linear(attn2.inputProjection(), norm2, manager);
                 qkv8 = new Fp8Linear(attn1.inputProjection(), norm1, manager); // last: qkv8 marks them all made
+                into.add(qkv8);
+                into.add(q8);
+                into.add(ff8);
             }
-            into.add(qkv8);
-            into.add(q8);
-            into.add(ff8);
+            if (out8 == null && NativeOps.fp8FfOut()) {
+                out8 = new Fp8Linear(ffOut, manager);
+                into.add(out8);
+            }
         }
 
         private NDArray run(NDArray x, NDArray context) {
@@ -87,12 +96,19 @@ final class Transformer2D {
 
         /**
          * {@link #run} with the three linears after the norms as FP8 products: each norm writes its output without
-         * affine as FP8 (one kernel pass, as before), read by its companion's product (γ, β folded into its weight).
+         * affine as FP8 (one kernel pass, as before), read by its companion's product (γ, β folded into its weight); with
+         * ff.net.2's companion and {@link NativeOps#fp8FfOut()}, the GEGLU gate writes FP8 with per-token scales and
+         * ff.net.2 is an FP8 product adding bias and residual ({@link NativeOps#feedForwardFp8}).
          */
         private NDArray runFp8(NDArray x, NDArray context) {
             double s = qkv8.inputScale; // the same for the three: they all read C features
             NDArray[] xn = norm2.addForwardFp8(x, attn1.forwardFp8(norm1.forwardFp8(x, s), null, qkv8), s);
             xn = norm3.addForwardFp8(xn[0], attn2.forwardFp8(xn[1], context, q8), s);
+            if (out8 != null && NativeOps.fp8FfOut()) {
+                return NativeOps.wrap(xn[0], NativeOps.feedForwardFp8(NativeOps.h(xn[1]), NativeOps.h(ff8.weight),
+                        NativeOps.h(ff8.scales), NativeOps.h(ff8.bias), NativeOps.h(out8.weight), NativeOps.h(out8.scales),
+                        NativeOps.h(out8.bias), NativeOps.h(ffOut.weight), NativeOps.h(xn[0])));
+            }
             NDArray h = NativeOps.wrap(xn[1], NativeOps.gegluFp8(NativeOps.h(xn[1]), NativeOps.h(ff8.weight),
                     NativeOps.h(ff8.scales), NativeOps.h(ff8.bias)));
             return ffOut.forwardAdd(h, xn[0]);
@@ -122,10 +138,11 @@ final class Transformer2D {
 
     /**
      * Makes the FP8 companions of every block's three linears after a LayerNorm where {@link Fp8Linear#fits} (an fp16
-     * model on CUDA, C a multiple of 16, FP8 linears on); blocks that have them already keep them.
+     * model on CUDA, C a multiple of 16, FP8 linears on), and of its ff.net.2 where {@link NativeOps#fp8FfOut()} too (K =
+     * 4C is then a multiple of 16 as well); blocks keep those they have.
      *
      * @param manager the parameters' long-lived manager
-     * @return the companions (empty where they do not fit)
+     * @return the companions made by this call (empty where they do not fit or all were made before)
      */
     List<Fp8Linear> prepareFp8(NDManager manager, DataType dtype, Device device) {
         List<Fp8Linear> all = new ArrayList<>();

@@ -175,16 +175,15 @@ public final class UNet2DConditionModel {
      * Makes the FP8 companions of the transformer blocks' linears after a LayerNorm ({@link Fp8Linear}: attn1's q|k|v,
      * attn2's q, ff.net.0.proj) where they apply: an fp16 model on CUDA, C a multiple of 16, FP8 linears on ({@link
      * NativeOps#fp8Linears()}: native ops, {@code SD_FP8_LINEARS} not 0 or {@link NativeOps#FP8_LINEARS} set on, compute
-     * capability 8.9+). The constructor calls it; a benchmark that turns FP8 linears on later calls it again (then clear
-     * captured CUDA graphs). Blocks that have them keep them; nothing runs where they do not apply.
+     * capability 8.9+); and of their ff.net.2 where {@link NativeOps#fp8FfOut()} ({@code SD_FP8_FF_OUT} not 0 or {@link
+     * NativeOps#FP8_FF_OUT} set on) too. The constructor calls it; a benchmark that turns either on later calls it again
+     * (then clear captured CUDA graphs). Blocks keep the companions they have; nothing runs where none apply.
      *
      * @return whether the UNet has FP8 companions now (its blocks use them while FP8 linears are on)
      */
     public synchronized boolean prepareFp8Linears() {
-        if (fp8.isEmpty()) {
-            for (Transformer2D t : transformers) {
-                fp8.addAll(t.prepareFp8(manager, dtype, device));
-            }
+        for (Transformer2D t : transformers) {
+            fp8.addAll(t.prepareFp8(manager, dtype, device));
         }
         return !fp8.isEmpty();
     }

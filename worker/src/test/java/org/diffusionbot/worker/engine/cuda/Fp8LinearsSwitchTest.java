@@ -32,6 +32,47 @@ class Fp8LinearsSwitchTest {
     }
 
     @Test
+    void ffNet2InFp8OnlyWhereFp8LinearsAreOnTheLibraryHasItAndTheSwitchIsOn() {
+        assertEquals("SD_FP8_LINEARS=0", NativeOps.fp8FfOutOff("SD_FP8_LINEARS=0", true, true),
+                "FP8 linears off: their reason");
+        assertEquals("native ops not in use", NativeOps.fp8FfOutOff("native ops not in use", false, true));
+        assertEquals("the native library has no FP8 ff.net.2 functions: rebuild it", NativeOps.fp8FfOutOff(null, false,
+                true));
+        assertEquals("SD_FP8_FF_OUT=0", NativeOps.fp8FfOutOff(null, true, false));
+        assertNull(NativeOps.fp8FfOutOff(null, true, true));
+        try {
+            NativeOps.FP8_LINEARS.set(true);
+            NativeOps.FP8_FF_OUT.set(true);
+            if (!NativeOps.available()) {
+                assertEquals("native ops not in use", NativeOps.fp8FfOutOff());
+                assertFalse(NativeOps.fp8FfOut());
+            }
+        } finally {
+            NativeOps.FP8_LINEARS.set(null);
+            NativeOps.FP8_FF_OUT.set(null);
+        }
+        assertEquals(true, NativeOps.FP8_FF_OUT.on(), "default on (SD_FP8_FF_OUT unset in the tests)");
+        assertEquals("SD_FP8_FF_OUT", NativeOps.FP8_FF_OUT.name());
+    }
+
+    @Test
+    void theFp8GatesReferenceScalesEachRowByItsAmaxOver448AndAZeroRowBy1() {
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(ai.djl.Device.cpu())) {
+            ai.djl.ndarray.NDArray v = m.create(new float[] {0, 0, 0, 0, 1, -2, 0.5f, 4, 448, -896, 1e-3f, 3},
+                    new ai.djl.ndarray.types.Shape(3, 1, 4));
+            ai.djl.ndarray.NDArray[] r = KernelSelfCheck.gateFp8Reference(v);
+            assertEquals(new ai.djl.ndarray.types.Shape(3, 1, 4), r[0].getShape());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new float[] {1, 4 / 448f, 2}, r[1].toFloatArray(),
+                    "all zero: 1; else amax / 448");
+            float[] q = r[0].toFloatArray();
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new float[] {0, 0, 0, 0}, java.util.Arrays.copyOf(q, 4));
+            assertEquals(448, q[7], 1e-3, "the row's amax maps to e4m3's largest value");
+            assertEquals(-448, q[9], 1e-3);
+            assertEquals(224, q[8], 1e-3);
+        }
+    }
+
+    @Test
     void offWithoutTheLibraryWhateverTheOverride() {
         try {
             NativeOps.FP8_LINEARS.set(true);

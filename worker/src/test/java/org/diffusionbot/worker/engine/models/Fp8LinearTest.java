@@ -135,8 +135,16 @@ class Fp8LinearTest {
             assertEquals(2, refreshes.get(), "addAll of text-encoder weights only");
             model.restore();
             assertEquals(3, refreshes.get(), "restore");
+            // ff.net.2 (a standard LoRA target) has an FP8 companion too (SD_FP8_FF_OUT): its patches refresh as well
+            Map.Entry<String, Shape> ffOut = model.targets().of(Part.UNET).entrySet().stream()
+                    .filter(e -> e.getKey().endsWith("ff.net.2.weight")).findFirst().orElseThrow();
+            int before = refreshes.get();
+            model.add(Part.UNET, ffOut.getKey(), m.ones(ffOut.getValue()));
+            assertEquals(before + 1, refreshes.get(), "add of ff.net.2's weight");
+            model.restore();
+            assertEquals(before + 2, refreshes.get(), "its restore");
             assertThrows(IllegalArgumentException.class, () -> model.add(Part.UNET, "no.such.weight", m.ones(new Shape(1))));
-            assertEquals(4, refreshes.get(), "a failed add still refreshes (nothing changed, harmless)");
+            assertEquals(before + 3, refreshes.get(), "a failed add still refreshes (nothing changed, harmless)");
         }
     }
 }
