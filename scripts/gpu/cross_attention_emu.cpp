@@ -79,7 +79,7 @@ inline void emu_mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t
 
 template <int D>
 void run(const __half* q, int64_t qr, int64_t qb, const __half* k, int64_t kr, int64_t kb, const __half* v,
-         int64_t vr, int64_t vb, __half* o, int b, int64_t n, int heads, int m) {
+         int64_t vr, int64_t vb, __half* o, int b, int64_t n, int heads, int m, int tiles) {
   std::vector<uint4> smem(Tile<D>::kBytes / 16 + 1);
   // poison shared memory: the kernel must write everything it reads
   std::memset(smem.data(), 0xff, smem.size() * 16);  // 0xffff halves are NaN
@@ -87,7 +87,7 @@ void run(const __half* q, int64_t qr, int64_t qb, const __half* k, int64_t kr, i
   std::barrier<> bb(128);
   std::barrier<> w0(32), w1(32), w2(32), w3(32);
   block_bar = &bb; warp_bar[0] = &w0; warp_bar[1] = &w1; warp_bar[2] = &w2; warp_bar[3] = &w3;
-  unsigned gx = (n + 63) / 64;
+  unsigned gx = (n + 16 * tiles - 1) / (16 * tiles);
   for (unsigned z = 0; z < (unsigned)b; ++z)
     for (unsigned y = 0; y < (unsigned)heads; ++y)
       for (unsigned x = 0; x < gx; ++x) {
@@ -97,14 +97,14 @@ void run(const __half* q, int64_t qr, int64_t qb, const __half* k, int64_t kr, i
           ts.emplace_back([&, tid] {
             threadIdx = {tid, 0, 0};
             blockIdx = {x, y, z};
-            cross_attention_kernel<D>(q, qr, qb, k, kr, kb, v, vr, vb, o, n, heads, m);
+            cross_attention_kernel<D>(q, qr, qb, k, kr, kb, v, vr, vb, o, n, heads, m, tiles);
           });
         for (auto& t : ts) t.join();
       }
 }
 
 template <int D>
-bool test(int b, int n, int heads, int m) {
+bool test(int b, int n, int heads, int m, int tiles) {
   const int c = heads * D;
   std::mt19937 rng(D * 1000 + m + n);
   std::normal_distribution<float> nd(0.f, 1.f);
@@ -114,7 +114,7 @@ bool test(int b, int n, int heads, int m) {
   std::vector<__half> o((size_t)b * n * c + 4096, __float2half(1024.f));
   // k, v: the halves of kv: row stride 2C, batch stride M·2C, v offset C
   run<D>(q.data(), c, (int64_t)n * c, kv.data(), 2 * c, (int64_t)m * 2 * c, kv.data() + c, 2 * c, (int64_t)m * 2 * c,
-         o.data(), b, n, heads, m);
+         o.data(), b, n, heads, m, tiles);
   double maxerr = 0;
   for (int bi = 0; bi < b; ++bi)
     for (int h = 0; h < heads; ++h)
@@ -142,17 +142,25 @@ bool test(int b, int n, int heads, int m) {
   for (size_t i = (size_t)b * n * c; i < o.size(); ++i)
     if (__half2float(o[i]) != 1024.f) { std::printf("write past the end at %zu\n", i); maxerr = INFINITY; break; }
   bool ok = maxerr < 2e-3;
-  std::printf("D %3d b %d n %4d heads %d m %3d: max abs err %.6f %s\n", D, b, n, heads, m, maxerr, ok ? "ok" : "BAD");
+  std::printf("D %3d b %d n %4d heads %d m %3d, %2d tiles per block: max abs err %.6f %s\n", D, b, n, heads, m, tiles,
+              maxerr, ok ? "ok" : "BAD");
   return ok;
 }
 
 int main() {
   bool ok = true;
-  ok &= test<40>(2, 100, 2, 77);
-  ok &= test<40>(1, 64, 1, 1);
-  ok &= test<64>(2, 70, 3, 80);
-  ok &= test<80>(1, 130, 2, 77);
-  ok &= test<160>(2, 65, 2, 77);
-  ok &= test<40>(1, 16, 1, 5);
+  // tiles per block as the launch picks them (4 .. 32), and more or fewer tiles than the queries fill
+  ok &= test<40>(2, 100, 2, 77, 4);
+  ok &= test<40>(1, 64, 1, 1, 4);
+  ok &= test<64>(2, 70, 3, 80, 4);
+  ok &= test<80>(1, 130, 2, 77, 8);
+  ok &= test<160>(2, 65, 2, 77, 4);
+  ok &= test<40>(1, 16, 1, 5, 32);
+  ok &= test<40>(1, 600, 1, 77, 32);
+  ok &= test<64>(1, 300, 2, 77, 16);
+  ok &= tiles_per_block(4096, 128, 132) == 16 && tiles_per_block(1024, 128, 132) == 4 &&
+        tiles_per_block(256, 128, 132) == 4 && tiles_per_block(4096, 20, 132) == 4;
+  std::printf("tiles_per_block: SD 1.5 at batch 16 %d, %d, %d (4096, 1024, 256 queries)\n",
+              tiles_per_block(4096, 128, 132), tiles_per_block(1024, 128, 132), tiles_per_block(256, 128, 132));
   return ok ? 0 : 1;
 }
