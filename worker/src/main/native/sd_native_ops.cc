@@ -80,7 +80,7 @@ extern "C" int sd_upsample_nearest2x(const void* x, void* y, int64_t rows, int64
 extern "C" bool sd_cross_attention_supported(int d, int m, int64_t b, int64_t n, int64_t heads);
 extern "C" int sd_cross_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
                                   int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b,
-                                  int64_t n, int heads, int d, int m, cudaStream_t stream);
+                                  int64_t n, int heads, int d, int m, int sm_count, cudaStream_t stream);
 
 // PyTorch's cuBLASLt handle of the current device (ATen/cuda/CUDAContextLight.h, in every PyTorch since 1.11; not
 // included, as that header also wants cuSPARSE's and cuSOLVER's headers)
@@ -903,7 +903,7 @@ bool cross_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::
   auto o = at::empty({b, n, c}, q.options());
   int err = sd_cross_attention(q.data_ptr(), q.stride(1), q.stride(0), k.data_ptr(), k.stride(1), k.stride(0),
                                v.data_ptr(), v.stride(1), v.stride(0), o.data_ptr(), static_cast<int>(b), n,
-                               static_cast<int>(heads), static_cast<int>(d), static_cast<int>(m),
+                               static_cast<int>(heads), static_cast<int>(d), static_cast<int>(m), sm_count(),
                                c10::cuda::getCurrentCUDAStream());
   if (!launched(err, cross_attention_kernel_unusable, "cross-attention kernel")) return false;
   *out = std::move(o);

@@ -478,7 +478,7 @@ public final class GpuBench {
                         after[2] / 1073741824.0);
             }
             ours.put("jobsN", Integer.toString(jobs));
-            fp8Image(p, one); // last: its FP8 weights would count in the memory figures above
+            fp8Image(p, one, out, ours); // last: its FP8 weights would count in the memory figures above
         }
     }
 
@@ -701,11 +701,12 @@ public final class GpuBench {
     /**
      * One image (the bench's request) with the transformer blocks' FP8 linears, ff.net.2's included, on against off
      * (docs/GPU.md, "What runs on CUDA" 8), whatever {@code SD_FP8_LINEARS} and {@code SD_FP8_FF_OUT} say: mean and max
-     * absolute 8-bit difference and PSNR ({@link ImageDiff}), printed and put in the table. Only where the FP8 path can
-     * run ({@link NativeOps#fp8Unsupported()}; ff.net.2 stays fp16 with a library without its functions); the CUDA
-     * graphs are recaptured for each path, and the configured switches are restored afterwards.
+     * absolute 8-bit difference and PSNR ({@link ImageDiff}), printed and put in {@code figures} as {@code
+     * fp8_image_diff} ("mean / max / PSNR"). Only where the FP8 path can run ({@link NativeOps#fp8Unsupported()};
+     * ff.net.2 stays fp16 with a library without its functions); the CUDA graphs are recaptured for each path, and the
+     * configured switches are restored afterwards. SD 1.5's bench and SDXL's ({@link SdxlBench}) both end with it.
      */
-    private void fp8Image(StableDiffusionPipeline p, GenerationRequest one) {
+    static void fp8Image(StableDiffusionPipeline p, GenerationRequest one, PrintStream out, Map<String, String> figures) {
         out.println("== FP8 linears (ff.net.2's too) on against off (one image, the same request; SD_FP8_LINEARS=0 turns"
                 + " them off, SD_FP8_FF_OUT=0 ff.net.2's)");
         String off = NativeOps.fp8Unsupported();
@@ -726,13 +727,22 @@ public final class GpuBench {
             p.clearGraphs();
             List<RgbImage> fp8 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
             ImageDiff d = ImageDiff.worst(fp16, fp8);
-            ours.put("fp8_image_diff", String.format(Locale.ROOT, "%.3f / %d / %.1f", d.meanAbs(), d.maxAbs(), d.psnr()));
+            figures.put("fp8_image_diff", String.format(Locale.ROOT, "%.3f / %d / %.1f", d.meanAbs(), d.maxAbs(),
+                    d.psnr()));
             out.printf(Locale.ROOT, "  mean |diff| %.3f /255, max %d /255, PSNR %.1f dB%n", d.meanAbs(), d.maxAbs(),
                     d.psnr());
         } finally {
             NativeOps.FP8_LINEARS.set(null);
             NativeOps.FP8_FF_OUT.set(null);
             p.clearGraphs();
+        }
+    }
+
+    /** {@link #fp8Image}'s row, where it ran. */
+    static void fp8Row(BaselineTable t, Map<String, String> figures) {
+        if (figures.containsKey("fp8_image_diff")) {
+            t.row("one image, FP8 linears on vs off: mean / max |diff| (of 255) / PSNR (dB)",
+                    figures.get("fp8_image_diff"), null);
         }
     }
 
@@ -760,10 +770,7 @@ public final class GpuBench {
         t.row("A/B: the same with " + otherPath(!Boolean.parseBoolean(ours.getOrDefault("async_previews", "false")))
                 + " (%)", ours.get("preview_cost_other_pct"), null);
         t.row("time to first preview (ms)", ours.get("first_preview_ms"), null);
-        if (ours.containsKey("fp8_image_diff")) {
-            t.row("one image, FP8 linears on vs off: mean / max |diff| (of 255) / PSNR (dB)", ours.get("fp8_image_diff"),
-                    null);
-        }
+        fp8Row(t, ours);
         t.row("peak GPU memory, 8 images: reserved by PyTorch's allocator, CUDA graph pool included (GiB)",
                 ours.get("peak8_reserved_gib"), "peak_mem_gb");
         t.row("peak GPU memory, 8 images: allocated tensors (GiB; diffusers: max_memory_allocated)",

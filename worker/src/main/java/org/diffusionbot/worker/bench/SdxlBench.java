@@ -25,8 +25,9 @@ import org.diffusionbot.worker.runtime.DiffusionGenerator;
  * {@code reference/full-size/sdxl/manifest.json}, {@code scripts/gpu/gen_sdxl.py}) in float16 on CUDA,
  * 1024x1024, 30 steps Euler, cfg 7: one UNet call at batch 2 (128x128 latents, added conditioning),
  * one image end to end, 4 concurrent jobs through the batching path, their peak GPU memory, and GPU
- * memory over N consecutive jobs; then one table against {@code bench_diffusers_sdxl.py}'s output of
- * the same session (one image, 4 images in one batch, peak memory).
+ * memory over N consecutive jobs, one image with the FP8 linears on against off ({@link GpuBench#fp8Image}); then one
+ * table against {@code bench_diffusers_sdxl.py}'s output of the same session (one image, 4 images in one batch, peak
+ * memory).
  */
 final class SdxlBench {
     static final GpuBench.Setup SDXL = new GpuBench.Setup("sdxl", 1024, 30, 7.0, Sampler.EULER);
@@ -119,6 +120,7 @@ final class SdxlBench {
                         GpuBench.secs(s), ours.get("mem"), jobs, ours.get("reserved"));
             }
             ours.put("jobsN", Integer.toString(jobs));
+            GpuBench.fp8Image(p, one, out, ours); // last: its FP8 weights would count in the memory figures above
         }
         return table(diffusers);
     }
@@ -143,6 +145,7 @@ final class SdxlBench {
                 ours.get("mem"), null);
         t.row("GPU memory reserved after job 1 / after job " + ours.getOrDefault("jobsN", "?") + " (GiB)",
                 ours.get("reserved"), null);
+        GpuBench.fp8Row(t, ours);
         return t.toString();
     }
 }

@@ -91,9 +91,9 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  them), our kernel ({@code NativeOps.crossAttentionCore} with {@code SD_CROSS_ATTENTION_KERNEL} on)
  *                  against SDPA in fp16 (switched off) and the oracle, SDPA in fp32 ({@code SD_VAE_ATTENTION_FP16}
  *                  off): max abs error at most {@link #CROSS_ATTENTION_MAX_ABS} and at most {@link
- *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's; M ≤ 80 with d in {40, 64, 80, 160} must take our kernel,
- *                  every other case SDPA (a case fails if the path is not the expected one, or the kernel runs when
- *                  switched off)
+ *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's; M ≤ 80 with d in {40, 64, 80, 160} on a GPU of compute
+ *                  capability 8.0+ must take our kernel, every other case SDPA (a case fails if the path is not the
+ *                  expected one, or the kernel runs when switched off)
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
@@ -237,7 +237,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                         NativeOps.VAE_ATTENTION_FP16.set(null);
                         NativeOps.CROSS_ATTENTION_KERNEL.set(null);
                     }
-                    boolean expected = keys <= 80 && (d == 40 || d == 64 || d == 80 || d == 160);
+                    boolean expected = keys <= 80 && (d == 40 || d == 64 || d == 80 || d == 160)
+                            && NativeOps.computeCapabilityOnce() >= NativeOps.CROSS_ATTENTION_MIN_CAPABILITY;
                     String label = String.format(Locale.ROOT, "q %-16s heads %2d d %3d keys %3d %s", q.getShape(), heads,
                             d, keys, kernel ? "ours" : "fallback (SDPA)");
                     if (kernel != expected || !offFallsBack) {

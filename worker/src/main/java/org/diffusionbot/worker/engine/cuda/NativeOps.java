@@ -443,6 +443,16 @@ public final class NativeOps {
         return fp8FfOutOff() == null;
     }
 
+    /**
+     * The current CUDA device's compute capability (major · 10 + minor), asked once; -1 without one. Needs the library.
+     */
+    static int computeCapabilityOnce() {
+        return Capability.VALUE;
+    }
+
+    /** The least compute capability of the cross-attention kernel: 8.0 ({@code mma.sync} m16n8k16). */
+    static final int CROSS_ATTENTION_MIN_CAPABILITY = 80;
+
     /** The compute capability of the current CUDA device, asked once. */
     private static final class Capability {
         static final int VALUE = query();
