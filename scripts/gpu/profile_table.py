@@ -15,7 +15,8 @@
 # rate achieved against the H200's limits (float32 work: TF32, half the fp16 rate, as cuDNN runs float32
 # convolutions by default): TFLOP/s for convolutions, matrix products and attention (FLOPs from
 # the input shapes of the aten op that launched the kernels, linked through the trace's "External id"; our
-# sd::cross_attention kernel's from its q, k, v shapes: 4·B·N·M·C),
+# sd::cross_attention kernel's from its q, k, v shapes: 4·B·N·M·C; our FP8 products sd::fp8_linear and
+# sd::fp8_linear_residual as linear's, rated against the same fp16 peak, so an FP8 product can show above 100%),
 # GB/s for the rest (bytes: the launching op's tensor inputs plus one output the size of its largest input,
 # or of its first input for in-place ops: an estimate of the least traffic). Then the 15 kernels that take the
 # most time, and per memory-bound class (norms, elementwise, copies/transposes, other) the ops whose kernels take the
@@ -40,11 +41,14 @@ COPY_OPS = {"copy_", "clone", "contiguous", "cat", "stack", "to", "_to_copy", "c
 ELEMENTWISE_OPS = {"add", "add_", "sub", "sub_", "mul", "mul_", "div", "div_", "silu", "silu_", "gelu", "gelu_",
                    "sigmoid", "sigmoid_", "sin", "cos", "exp", "exp_", "neg", "where", "pow", "sqrt", "rsqrt", "tanh",
                    "clamp", "clamp_", "clamp_min", "clamp_max", "relu", "relu_", "round", "abs", "addcmul", "addcdiv",
-                   "lerp", "maximum", "minimum", "reciprocal", "log", "square", "geglu_gate", "geglu"}
+                   "lerp", "maximum", "minimum", "reciprocal", "log", "square", "geglu_gate", "geglu",
+                   "geglu_gate_fp8"}
 ATTENTION_OPS_BHND = re.compile(r"^aten::(scaled_dot_product_attention|_scaled_dot_product_(flash|efficient|cudnn)"
                                 r"_attention|_scaled_dot_product_attention_math|_scaled_dot_product_flash_attention_for_cpu)$")
 MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "_addmm_activation", "addbmm", "_scaled_mm",
-              "linear_residual"}  # sd::linear_residual: one cuBLASLt call, x·Wᵀ + b + r (sd_native_ops.cc)
+              "linear_residual", "fp8_linear", "fp8_linear_residual"}
+# sd::linear_residual: one cuBLASLt call, x·Wᵀ + b + r; sd::fp8_linear (x8, w8) and sd::fp8_linear_residual (x8, w8, r):
+# the FP8 products (sd_native_ops.cc), their FLOPs as linear's
 # where stride / padding / dilation sit among the inputs of each convolution op
 CONV_ARGS = {"conv1d": (3, 4, 5), "conv2d": (3, 4, 5), "conv3d": (3, 4, 5), "convolution": (3, 4, 5),
              "_convolution": (3, 4, 5), "cudnn_convolution": (3, 2, 4), "mkldnn_convolution": (3, 2, 4),
@@ -142,7 +146,7 @@ def flops(op):
         if s in ("baddbmm", "addbmm"):
             (b, m, k), (_, _, n) = dims[1], dims[2]
             return 2 * b * m * k * n
-        if s in ("linear", "linear_residual"):
+        if s in ("linear", "linear_residual", "fp8_linear", "fp8_linear_residual"):
             x, w = dims[0], dims[1]
             return 2 * prod(x[:-1]) * x[-1] * w[0]
         if s == "matmul":
@@ -734,6 +738,16 @@ def selftest():
             op = {"name": "sd::linear_residual", "args": {"Input Dims": [[65536, 1280], [320, 1280], [65536, 320]]}}
             self.assertEqual(op_class(op["name"]), "matrix products")
             self.assertEqual(flops(op), 2 * 65536 * 1280 * 320)
+
+        def test_fp8_products(self):
+            # ff.net.2's FP8 product (x8, w8, r) and the FP8 linears' (x8, w8): matrix products with linear's FLOPs
+            op = {"name": "sd::fp8_linear_residual", "args": {"Input Dims": [[16, 4096, 1280], [320, 1280],
+                                                                              [16, 4096, 320]]}}
+            self.assertEqual(op_class(op["name"]), "matrix products")
+            self.assertEqual(flops(op), 2 * 65536 * 1280 * 320)
+            op = {"name": "sd::fp8_linear", "args": {"Input Dims": [[16, 4096, 320], [2560, 320]]}}
+            self.assertEqual(flops(op), 2 * 65536 * 320 * 2560)
+            self.assertEqual(op_class("sd::geglu_gate_fp8"), "elementwise")
 
         def test_cross_attention(self):
             # our kernel's op: q (B, N, C), k and v (B, M, C) (strided halves of the k|v projection), C = heads·d

@@ -83,7 +83,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  the same buffers (a LoRA patch's refresh); where I = 4N, the block's FP8 feed-forward entry ({@code
  *                  NativeOps.feedForwardFp8}: FP8 ff.net.0.proj of a LayerNorm's FP8 output, the gate, ff.net.2)
  *                  against the same with the fp16 gate and ff.net.2 ({@code gegluFp8} + {@code linearResidual}), below
- *                  {@link #FP8_MAX_RELATIVE}. Only where the FP8 path can run and the library has the functions,
+ *                  {@link #FP8_MAX_RELATIVE}, its ff.net.2 the FP8 product exactly where the product alone had a
+ *                  cuBLASLt algorithm. Only where the FP8 path can run and the library has the functions,
  *                  whatever {@code SD_FP8_LINEARS} and {@code SD_FP8_FF_OUT} say; otherwise "skipped: why"
  * @param crossAttention (B, N, heads, d, M) shapes for attention of N queries over M keys (the cross-attentions; docs/GPU.md,
  *                  "What runs on CUDA" 9): q (B, N, heads·d) with the 1/√d scale folded in, k and v the two halves of one
@@ -942,7 +943,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             NativeOps.linearResidualFp8(g8[0], g8[1], w8, ws, b, r),
                             NativeOps.linearResidual(gate16, w, b, r), FP8_MAX_RELATIVE);
                     if (inner == 4 * n) {
-                        ok &= feedForwardEntry(out, label, t, w, b, w8, ws, r);
+                        ok &= feedForwardEntry(out, label, t, w, b, w8, ws, r, fused);
                     }
                 }
             }
@@ -953,9 +954,11 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     /**
      * The block's FP8 feed-forward entry ({@code NativeOps.feedForwardFp8}) against FP8 ff.net.0.proj + the fp16 gate +
      * fp16 ff.net.2 ({@code gegluFp8} + {@code linearResidual}) on a LayerNorm's FP8 output of C = N features; one line.
+     * Its ff.net.2 must be the FP8 product where {@code fused} (cuBLASLt has an algorithm for these shapes: the result
+     * differs from the fp16 one), else the fp16 one (equal to it bit for bit).
      */
     private static boolean feedForwardEntry(PrintStream out, String label, NDManager t, NDArray w, NDArray b, NDArray w8,
-            NDArray ws, NDArray r) {
+            NDArray ws, NDArray r, boolean fused) {
         Shape rs = r.getShape();
         long c = rs.get(2);
         long inner = w.getShape().get(1);
@@ -976,7 +979,15 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         NDArray ref = NativeOps.linearResidual(gate, w, b, r);
         NDArray ours = NativeOps.wrap(r, NativeOps.feedForwardFp8(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
                 NativeOps.h(b08), NativeOps.h(w8), NativeOps.h(ws), NativeOps.h(b), NativeOps.h(w), NativeOps.h(r)));
-        return relative(out, label + " feed-forward entry", ours, ref, FP8_MAX_RELATIVE);
+        boolean fp16 = ours.getShape().equals(ref.getShape())
+                && ours.toType(DataType.FLOAT32, false).sub(ref.toType(DataType.FLOAT32, false)).abs().max().getFloat() == 0f;
+        if (fp16 == fused) {
+            out.printf(Locale.ROOT, "  %s feed-forward entry: ff.net.2 ran %s, expected %s -> FAIL%n", label,
+                    fp16 ? "in fp16" : "as FP8", fused ? "FP8" : "fp16 (no FP8 algorithm)");
+            return false;
+        }
+        return relative(out, label + " feed-forward entry (ff.net.2 " + (fused ? "FP8" : "fp16: no FP8 algorithm") + ")",
+                ours, ref, FP8_MAX_RELATIVE);
     }
 
     /**
