@@ -864,7 +864,7 @@ at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const s
 
 // Our kernel for attention over at most 80 keys (cross_attention.cu; on = true, the default) or SDPA (mha) always.
 // SD_CROSS_ATTENTION_KERNEL=0: SDPA.
-std::atomic<bool> cross_attention_kernel_on{true};
+std::atomic<bool> cross_attention_kernel_on{false};  // SD_CROSS_ATTENTION_KERNEL, off unless 1
 std::atomic<bool> cross_attention_kernel_unusable{false};  // not built for this GPU: SDPA from then on
 
 // Whether a (B, T, C) tensor is one our kernel reads in place: its last dimension contiguous, its token and batch

@@ -93,11 +93,12 @@ public final class NativeOps {
             "FP8 linear", "transformer linears run in fp16");
     /**
      * Our kernel for attention over at most 80 keys (the cross-attentions of {@link #crossAttention} and {@link
-     * #crossAttentionFp8}: 77 text tokens; cross_attention.cu), else PyTorch's SDPA ({@code SD_CROSS_ATTENTION_KERNEL};
-     * recapture graphs after a change); linked: the library has {@link #crossAttentionCore(long, long, int)}.
+     * #crossAttentionFp8}: 77 text tokens; cross_attention.cu), else PyTorch's SDPA ({@code SD_CROSS_ATTENTION_KERNEL},
+     * off unless 1: on the H200 it measured slower than cuDNN's SDPA; recapture graphs after a change); linked: the
+     * library has {@link #crossAttentionCore(long, long, int)}.
      */
-    static final Switch CROSS_ATTENTION_KERNEL = new Switch("SD_CROSS_ATTENTION_KERNEL", NativeOps::setCrossAttentionKernel,
-            null, "cross-attention kernel", "cross-attentions run PyTorch's SDPA");
+    static final Switch CROSS_ATTENTION_KERNEL = Switch.offByDefault("SD_CROSS_ATTENTION_KERNEL",
+            NativeOps::setCrossAttentionKernel, null, "cross-attention kernel", "cross-attentions run PyTorch's SDPA");
     /**
      * The transformer blocks' ff.net.2 as an FP8 product of the GEGLU gate's FP8 output with per-token scales ({@code
      * SD_FP8_FF_OUT}, on unless 0; only where {@link #FP8_LINEARS} is on: {@link #fp8FfOutOff()}); linked: the library
@@ -729,6 +730,15 @@ public final class NativeOps {
         /** A switch in every library that is off unless its setting is {@code 1}. */
         static Switch offByDefault(String name, Consumer<Boolean> setter) {
             return new Switch(name, false, setter, null, null, null);
+        }
+
+        /**
+         * A switch of functions added later (as {@link #Switch(String, Consumer, Runnable, String, String)}), off unless
+         * its setting is {@code 1}.
+         */
+        static Switch offByDefault(String name, Consumer<Boolean> setter, Runnable probe, String functions,
+                String without) {
+            return new Switch(name, false, setter, probe, functions, without);
         }
 
         /** Reads the setting (now) and hands it to the library: when the library loads, and in tests. */
