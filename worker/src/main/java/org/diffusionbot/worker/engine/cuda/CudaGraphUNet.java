@@ -85,9 +85,11 @@ public final class CudaGraphUNet implements AutoCloseable {
      * Same contract as {@link UNet2DConditionModel#forward(NDManager, NDArray, NDArray, Conditioning)}
      * (SDXL's pooled embedding and time ids included); with graphs the result is a view of the graph's
      * static output, valid until the next call of a graph of its pool (this UNet's, the VAE decoder's). One graph per
-     * shape and type of sample, timestep and conditioning.
+     * shape and type of sample, timestep and conditioning. FP8 companions a LoRA switch left stale are recomputed first
+     * ({@link UNet2DConditionModel#refreshFp8IfStale}), outside any capture.
      */
     public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, Conditioning cond) {
+        unet.refreshFp8IfStale(); // FP8 companions behind a LoRA switch: recomputed here, never inside a capture
         return graphs.run(caller, sample, timestep, cond.context(), cond.textEmbeds(), cond.timeIds())[0];
     }
 

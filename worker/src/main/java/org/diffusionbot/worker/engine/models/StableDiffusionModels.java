@@ -60,11 +60,12 @@ public final class StableDiffusionModels implements AutoCloseable {
      *
      * @return a view over the parameters; the family is the pipeline's rule (SDXL with a second text
      *     encoder, SD 2.x with an OpenCLIP (gelu) one, else SD 1.x). After every change of the UNet's weights
-     *     ({@code add} or {@code addAll} of a UNet weight, {@code restore}) the UNet's FP8 companions are recomputed
-     *     in place ({@link UNet2DConditionModel#refreshFp8Linears}), even when the change throws midway
+     *     ({@code add} or {@code addAll} of a UNet weight, {@code restore}) the UNet's FP8 companions are marked stale,
+     *     even when the change throws midway, and its next call recomputes them in place once ({@link
+     *     UNet2DConditionModel#markFp8Stale})
      */
     public PatchableModel patchable() {
-        return patchable(unet::refreshFp8Linears);
+        return patchable(unet::markFp8Stale);
     }
 
     /**

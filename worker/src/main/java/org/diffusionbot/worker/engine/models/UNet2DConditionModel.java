@@ -47,6 +47,8 @@ public final class UNet2DConditionModel {
     private final Device device;
     /** The FP8 companions made so far ({@link #prepareFp8Linears}). */
     private final List<Fp8Linear> fp8 = new ArrayList<>();
+    /** Whether the fp16 weights changed since the FP8 companions were last computed ({@link #markFp8Stale}). */
+    private volatile boolean fp8Stale;
 
     /** One down or up block: resnets, optional transformers, optional resampler. */
     private static final class Level {
@@ -189,14 +191,39 @@ public final class UNet2DConditionModel {
     }
 
     /**
-     * Recomputes every FP8 companion in place from the fp16 weights and norms as they are now (on the device, no sync):
-     * after a LoRA patch or restore changed them ({@link StableDiffusionModels#patchable()} calls it). Nothing without
-     * companions.
+     * Recomputes every FP8 companion in place from the fp16 weights and norms as they are now (on the device, no sync).
+     * Nothing without companions.
      */
     public synchronized void refreshFp8Linears() {
         for (Fp8Linear f : fp8) {
             f.refresh();
         }
+    }
+
+    /**
+     * Notes that the fp16 weights changed (a LoRA patch or restore; {@link StableDiffusionModels#patchable()} calls it
+     * after each): the next UNet call recomputes the FP8 companions once ({@link #refreshFp8IfStale}), however many
+     * patches and restores came before it. A LoRA switch is a restore and a patch, so recomputing at each would do it
+     * twice per switch (and a third time for a set taken off before the next one), ~280 companions each for SDXL.
+     */
+    public void markFp8Stale() {
+        fp8Stale = true;
+    }
+
+    /**
+     * {@link #refreshFp8Linears} if the weights changed since the companions were computed ({@link #markFp8Stale}).
+     * Every UNet call runs it first ({@link #forward(NDManager, NDArray, NDArray, Conditioning)}, and {@code
+     * CudaGraphUNet.forward} before a graph is replayed or captured, so a capture never records it).
+     *
+     * @return whether it recomputed them
+     */
+    public synchronized boolean refreshFp8IfStale() {
+        if (!fp8Stale) {
+            return false;
+        }
+        refreshFp8Linears();
+        fp8Stale = false; // after: a refresh that throws leaves them stale
+        return true;
     }
 
     /** exp(-ln(10000) * i / (half - shift)), computed in float32 by PyTorch as diffusers does. */
@@ -240,6 +267,7 @@ public final class UNet2DConditionModel {
      *     given to another
      */
     public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, Conditioning cond) {
+        refreshFp8IfStale();
         if (config.hasTextTime() != cond.hasAdded()) {
             throw new IllegalArgumentException(config.hasTextTime()
                     ? "this UNet (addition_embed_type text_time) needs text_embeds and time_ids"

@@ -147,4 +147,28 @@ class Fp8LinearTest {
             assertEquals(before + 3, refreshes.get(), "a failed add still refreshes (nothing changed, harmless)");
         }
     }
+
+    @Test
+    void patchesMarkTheCompanionsStaleAndTheNextUnetCallRecomputesThemOnce() {
+        try (StableDiffusionPipeline p = ModelLoader.load(TinyModels.folderPath(), DataType.FLOAT32, Device.cpu());
+                NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            UNet2DConditionModel unet = p.models().unet();
+            assertFalse(unet.refreshFp8IfStale(), "nothing changed since load");
+            PatchableModel model = p.models().patchable();
+            Map.Entry<String, Shape> w = model.targets().of(Part.UNET).entrySet().stream()
+                    .filter(e -> e.getKey().endsWith("ff.net.0.proj.weight")).findFirst().orElseThrow();
+            model.add(Part.UNET, w.getKey(), m.ones(w.getValue()));
+            model.restore();
+            model.add(Part.UNET, w.getKey(), m.ones(w.getValue()));
+            assertTrue(unet.refreshFp8IfStale(), "three changes, one recomputation");
+            assertFalse(unet.refreshFp8IfStale(), "and not again");
+            model.restore();
+            UNetConfig c = unet.config();
+            try (NDManager call = m.newSubManager()) {
+                unet.forward(call, call.zeros(new Shape(1, c.inChannels(), 8, 8)), call.create(new float[] {10f}),
+                        call.zeros(new Shape(1, 77, c.crossAttentionDim())));
+            }
+            assertFalse(unet.refreshFp8IfStale(), "the UNet call recomputed them first");
+        }
+    }
 }
