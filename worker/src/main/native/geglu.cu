@@ -45,6 +45,38 @@ constexpr float kE4m3Max = 448.f;
 // The FP8 kernel's block: at most this many threads, each holding up to P packs of 8 outputs of its row in registers.
 constexpr int kFp8Threads = 256;
 
+// One pack of 8 gate outputs of a row for the FP8 kernels: v = a * gelu(g) in fp32 from pack `col` of a (the row's
+// first i8 packs) and of g (the next i8), as geglu_kernel computes them before its fp16 rounding; returns amax grown
+// by their magnitudes.
+__device__ __forceinline__ float gate_pack(const uint4* in, int i8, int col, float (&v)[8], float amax) {
+  Pack8 a, g;
+  a.u = in[col];
+  g.u = in[i8 + col];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const float2 fa = __half22float2(a.h[e]);
+    const float2 fg = __half22float2(g.h[e]);
+    v[2 * e] = fa.x * gelu(fg.x);
+    v[2 * e + 1] = fa.y * gelu(fg.y);
+    amax = fmaxf(amax, fmaxf(fabsf(v[2 * e]), fabsf(v[2 * e + 1])));
+  }
+  return amax;
+}
+
+// 8 values as e4m3(v / s) bytes (IEEE division, round to nearest even, saturating at ±448: __NV_SATFINITE), in order.
+__device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float s) {
+  uint32_t word[2];
+#pragma unroll
+  for (int w = 0; w < 2; ++w) {
+    const __nv_fp8x2_storage_t lo =
+        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w] / s, v[4 * w + 1] / s), __NV_SATFINITE, __NV_E4M3);
+    const __nv_fp8x2_storage_t hi =
+        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w + 2] / s, v[4 * w + 3] / s), __NV_SATFINITE, __NV_E4M3);
+    word[w] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
+  }
+  return make_uint2(word[0], word[1]);
+}
+
 // The gate of one row as FP8 with a per-row scale: v = a * gelu(g) in fp32 exactly as geglu_kernel computes it, but NOT
 // rounded to fp16 (the fp16 kernel rounds each v; this one quantises the fp32 value itself), amax = max |v| over the
 // row, s = amax / 448 (1 where that is 0: an all-zero row), out8 = e4m3(v / s) (IEEE division, round to nearest even,
@@ -66,19 +98,7 @@ __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __
 #pragma unroll
     for (int j = 0; j < P; ++j) {
       const int col = j * blockDim.x + tid;
-      if (col < i8) {
-        Pack8 a, g;
-        a.u = in[col];
-        g.u = in[i8 + col];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 fa = __half22float2(a.h[e]);
-          const float2 fg = __half22float2(g.h[e]);
-          v[j][2 * e] = fa.x * gelu(fg.x);
-          v[j][2 * e + 1] = fa.y * gelu(fg.y);
-          amax = fmaxf(amax, fmaxf(fabsf(v[j][2 * e]), fabsf(v[j][2 * e + 1])));
-        }
-      }
+      if (col < i8) amax = gate_pack(in, i8, col, v[j], amax);
     }
 #pragma unroll
     for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
@@ -94,18 +114,7 @@ __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __
 #pragma unroll
     for (int j = 0; j < P; ++j) {
       const int col = j * blockDim.x + tid;
-      if (col < i8) {
-        uint32_t word[2];
-#pragma unroll
-        for (int w = 0; w < 2; ++w) {
-          const __nv_fp8x2_storage_t lo = __nv_cvt_float2_to_fp8x2(
-              make_float2(v[j][4 * w] / s, v[j][4 * w + 1] / s), __NV_SATFINITE, __NV_E4M3);
-          const __nv_fp8x2_storage_t hi = __nv_cvt_float2_to_fp8x2(
-              make_float2(v[j][4 * w + 2] / s, v[j][4 * w + 3] / s), __NV_SATFINITE, __NV_E4M3);
-          word[w] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
-        }
-        dst[col] = make_uint2(word[0], word[1]);
-      }
+      if (col < i8) dst[col] = e4m3_pack(v[j], s);
     }
   }
 }
@@ -136,19 +145,7 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock) geglu_fp8_warp_kernel(
 #pragma unroll
     for (int j = 0; j < P; ++j) {
       const int col = j * 32 + lane;
-      if (col < i8) {
-        Pack8 a, g;
-        a.u = in[col];
-        g.u = in[i8 + col];
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float2 fa = __half22float2(a.h[e]);
-          const float2 fg = __half22float2(g.h[e]);
-          v[j][2 * e] = fa.x * gelu(fg.x);
-          v[j][2 * e + 1] = fa.y * gelu(fg.y);
-          amax = fmaxf(amax, fmaxf(fabsf(v[j][2 * e]), fabsf(v[j][2 * e + 1])));
-        }
-      }
+      if (col < i8) amax = gate_pack(in, i8, col, v[j], amax);
     }
 #pragma unroll
     for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
@@ -159,18 +156,7 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock) geglu_fp8_warp_kernel(
 #pragma unroll
     for (int j = 0; j < P; ++j) {
       const int col = j * 32 + lane;
-      if (col < i8) {
-        uint32_t word[2];
-#pragma unroll
-        for (int w = 0; w < 2; ++w) {
-          const __nv_fp8x2_storage_t lo = __nv_cvt_float2_to_fp8x2(
-              make_float2(v[j][4 * w] / s, v[j][4 * w + 1] / s), __NV_SATFINITE, __NV_E4M3);
-          const __nv_fp8x2_storage_t hi = __nv_cvt_float2_to_fp8x2(
-              make_float2(v[j][4 * w + 2] / s, v[j][4 * w + 3] / s), __NV_SATFINITE, __NV_E4M3);
-          word[w] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
-        }
-        dst[col] = make_uint2(word[0], word[1]);
-      }
+      if (col < i8) dst[col] = e4m3_pack(v[j], s);
     }
   }
 }

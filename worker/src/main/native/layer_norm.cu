@@ -186,7 +186,7 @@ extern "C" int sd_layer_norm(const void* x, const void* d, void* sum, void* y, c
 // (__NV_SATFINITE), s = x (d null) or s = x + d written to sum (fp16, as sd_layer_norm writes it). x, d, sum as for
 // sd_layer_norm (c as sd_layer_norm_supported says); y8: (rows, c) bytes, contiguous, 8-byte aligned. |(s - mean) *
 // rstd| <= sqrt(c - 1), so a scale with scale * sqrt(c) <= 448 (e4m3's largest finite value) never saturates. The
-// conversion exists on every architecture (cvt.rn.satfinite.e4m3x2.f32 from sm_89, emulated below). Returns a CUDA
+// conversion exists on every architecture (cvt.rn.satfinite.e4m3x2.f32 from sm_89; cuda_fp8.h emulates it before). Returns a CUDA
 // error code (0 = success).
 extern "C" int sd_layer_norm_fp8(const void* x, const void* d, void* sum, void* y8, float scale, int64_t rows, int c,
                                  float eps, cudaStream_t stream) {

@@ -560,11 +560,21 @@ bool lt_matmul(const LtProduct& p, const at::Tensor& d) {
     workspace = at::empty({static_cast<int64_t>(algo.workspaceSize)}, d.options().dtype(at::kByte));
   }
   const float one = 1.0f, beta = p.r.defined() ? 1.0f : 0.0f;  // alpha and beta (CUDA_R_32F, the scale type)
-  lt_check(cublasLtMatmul(handle, desc.op, &one, p.w.data_ptr(), desc.a, p.x2.data_ptr(), desc.b, &beta, c.data_ptr(),
-                          desc.cd, d.data_ptr(), desc.cd, &algo.algo,
-                          workspace.defined() ? workspace.data_ptr() : nullptr, algo.workspaceSize,
-                          c10::cuda::getCurrentCUDAStream()),
-           "cublasLtMatmul");
+  const cublasStatus_t status =
+      cublasLtMatmul(handle, desc.op, &one, p.w.data_ptr(), desc.a, p.x2.data_ptr(), desc.b, &beta, c.data_ptr(),
+                     desc.cd, d.data_ptr(), desc.cd, &algo.algo, workspace.defined() ? workspace.data_ptr() : nullptr,
+                     algo.workspaceSize, c10::cuda::getCurrentCUDAStream());
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    // refused although the heuristic offered the algorithm (as cuBLASLt did for FP8 scale pointers 4 bytes apart):
+    // nothing was written to d; this key takes the callers' fallbacks from now on instead of failing every call
+    cublasLtMatmulHeuristicResult_t refused = algo;
+    refused.state = CUBLAS_STATUS_NOT_SUPPORTED;
+    std::lock_guard<std::mutex> lock(lt_algos_mutex);
+    lt_algos[key] = refused;
+    TORCH_WARN("cublasLtMatmul refused a product its heuristic offered (", cublasLtGetStatusName(status),
+               "): its shape takes the fallback from now on");
+    return false;
+  }
   return true;
 }
 
@@ -704,7 +714,8 @@ void store_e4m3(const at::Tensor& v, at::Tensor& w8) {
 
 // W'_fp8 and its scale, in place (the buffers captured CUDA graphs read): s_w = amax|w'| / 448 (a tiny positive number
 // for an all-zero w'), w8 = e4m3(w' / s_w) (round to nearest even, clamped to ±448), scales[0] = s_w, scales[kFp8InputScale] = inv_sx. w' (N, K)
-// float32 (the folded weight), w8 (N, K) bytes (kByte or kFloat8_e4m3fn), scales float32 (2), all on one device.
+// float32 (the folded weight), w8 (N, K) bytes (kByte or kFloat8_e4m3fn), scales float32 (kFp8ScaleSlots), all on one
+// device.
 // Runs on the device without a sync (no host reads).
 void fp8_quantize(const at::Tensor& wf, at::Tensor& w8, at::Tensor& scales, double inv_sx) {
   if (wf.scalar_type() != at::kFloat || wf.sizes() != w8.sizes() || w8.element_size() != 1 ||
@@ -862,8 +873,8 @@ at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const s
 
 // ---- attention over a short key set (cross-attention, issue 17) -------------------------------
 
-// Our kernel for attention over at most 80 keys (cross_attention.cu; on = true, the default) or SDPA (mha) always.
-// SD_CROSS_ATTENTION_KERNEL=0: SDPA.
+// Our kernel for attention over at most 80 keys (cross_attention.cu; on with SD_CROSS_ATTENTION_KERNEL=1) or SDPA (mha)
+// always (the default: slower than cuDNN's SDPA on the H200, docs/GPU.md item 9).
 std::atomic<bool> cross_attention_kernel_on{false};  // SD_CROSS_ATTENTION_KERNEL, off unless 1
 std::atomic<bool> cross_attention_kernel_unusable{false};  // not built for this GPU: SDPA from then on
 
@@ -879,7 +890,7 @@ bool attention_rows_fit(const at::Tensor& t) {
 // q (B, N, C), k and v (B, M, C) fp16 CUDA tensors of one device, possibly strided views (the two halves of one
 // (B, M, 2C) k|v projection: token stride 2C), as attention_rows_fit says; head size d = C / heads in {40, 64, 80,
 // 160}; 1 <= M <= 80. Writes the new contiguous (B, N, C) output to *out and returns true; false where that does not
-// hold, SD_CROSS_ATTENTION_KERNEL=0 or the kernel is not built for the GPU (the caller runs mha, i.e. SDPA). With out
+// hold, SD_CROSS_ATTENTION_KERNEL is not 1 or the kernel is not built for the GPU (the caller runs mha, i.e. SDPA). With out
 // == nullptr nothing runs: whether it would (the self-check's path report).
 bool cross_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                             at::Tensor* out) {
@@ -1083,7 +1094,7 @@ bool cat_conv1x1_fit(const at::Tensor& x1, const at::Tensor& x2, const at::Tenso
                      const std::optional<at::Tensor>& bias) {
   return upblock_no_cat_on.load() && conv1x1_gemm_on.load() && half_nhwc_parts(x1, x2) && w.dim() == 4 &&
          w.scalar_type() == at::kHalf && w.device() == x1.device() && w.size(1) == x1.size(1) + x2.size(1) &&
-         w.size(2) == 1 && w.size(3) == 1 && weight_rows(w).defined() && half_vector(bias, w.size(0)) &&
+         w.size(2) == 1 && w.size(3) == 1 && weight_rows(w).defined() && aligned16(w) && half_vector(bias, w.size(0)) &&
          (!bias || bias->device() == x1.device());
 }
 
@@ -1314,7 +1325,7 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_cr
   NATIVE_END(false)
 }
 
-// Our kernel for attention over at most 80 keys (on = true, the default) or SDPA.
+// Our kernel for attention over at most 80 keys (on: SD_CROSS_ATTENTION_KERNEL=1) or SDPA (off, the default).
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setCrossAttentionKernel(JNIEnv* env, jclass,
                                                                                                  jboolean on) {
   cross_attention_kernel_on.store(on);

@@ -478,7 +478,7 @@ public final class GpuBench {
                         after[2] / 1073741824.0);
             }
             ours.put("jobsN", Integer.toString(jobs));
-            fp8Image(p, one, out, ours); // last: its FP8 weights would count in the memory figures above
+            fp8Image(p, one, out, ours); // last: with SD_FP8_*=0 the FP8 weights it makes would count in the figures above
         }
     }
 

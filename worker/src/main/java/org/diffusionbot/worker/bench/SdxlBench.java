@@ -120,7 +120,7 @@ final class SdxlBench {
                         GpuBench.secs(s), ours.get("mem"), jobs, ours.get("reserved"));
             }
             ours.put("jobsN", Integer.toString(jobs));
-            GpuBench.fp8Image(p, one, out, ours); // last: its FP8 weights would count in the memory figures above
+            GpuBench.fp8Image(p, one, out, ours); // last: with SD_FP8_*=0 the FP8 weights it makes would count in the figures above
         }
         return table(diffusers);
     }

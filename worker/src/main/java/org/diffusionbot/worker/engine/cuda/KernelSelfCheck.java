@@ -159,8 +159,9 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2, 4096, 8, 40, 77}, {2, 1024, 8, 80, 77}, {2, 256, 8, 160, 77}, {2, 1024, 10, 64, 77},
                 {2, 4096, 8, 40, 1}, {2, 64, 8, 40, 80}, {3, 100, 5, 64, 77}, {2, 1024, 8, 80, 154},
                 {2, 256, 8, 32, 77}},
-            // ff.net.2 at batch 2: 64x64 latents (1280 -> 320), 16x16 (5120 -> 1280)
-            new long[][] {{2 * 4096, 1280, 320}, {2 * 256, 5120, 1280}});
+            // ff.net.2 at batch 2: 64x64 latents (1280 -> 320), 32x32 (2560 -> 640: the gate's widest warp-per-row rows),
+            // 16x16 (5120 -> 1280: a block per row)
+            new long[][] {{2 * 4096, 1280, 320}, {2 * 1024, 2560, 640}, {2 * 256, 5120, 1280}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
@@ -178,7 +179,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2 * 256, 320, 960}, {2 * 256, 320, 2560}, {2 * 64, 1280, 1280}},
             new long[][] {{2, 256, 8, 40, 77}, {2, 64, 8, 80, 77}, {2, 64, 8, 160, 77}, {2, 64, 10, 64, 77},
                 {2, 64, 8, 40, 1}, {3, 100, 5, 64, 80}, {2, 64, 8, 40, 154}},
-            new long[][] {{2 * 256, 1280, 320}, {2 * 64, 5120, 1280}});
+            new long[][] {{2 * 256, 1280, 320}, {2 * 64, 2560, 640}, {2 * 64, 5120, 1280}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {

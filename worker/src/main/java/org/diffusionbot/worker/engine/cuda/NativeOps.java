@@ -185,10 +185,9 @@ public final class NativeOps {
      * Cross-attention in one call (diffusers' {@code Attention} with {@code encoder_hidden_states}: a transformer block's
      * attn2): x (B, N, C) projected by wq (C, C) (q's rows pre-scaled by 1/√d) and bq (C) or 0, the context ctx (B, M,
      * Cc) by wkv (2C, Cc) and bkv (2C) or 0 into k|v (B, M, 2C), attention over {@code heads} heads of d = C / heads,
-     * output projection wout (C, C), bout (C) or 0; a new (B, N, C) handle. The attention runs our kernel
-     * (cross_attention.cu) for fp16 CUDA tensors with M ≤ 80 and d in {40, 64, 80, 160} ({@link
-     * #crossAttentionCore(long, long, int)} says the rest), PyTorch's SDPA otherwise or with {@code
-     * SD_CROSS_ATTENTION_KERNEL=0}.
+     * output projection wout (C, C), bout (C) or 0; a new (B, N, C) handle. The attention runs PyTorch's SDPA, or with
+     * {@code SD_CROSS_ATTENTION_KERNEL=1} our kernel (cross_attention.cu) for fp16 CUDA tensors with M ≤ 80 and d in
+     * {40, 64, 80, 160} ({@link #crossAttentionCore(long, long, int)} says the rest).
      *
      * @throws IllegalStateException (from the library) on shapes that do not fit
      */
@@ -374,15 +373,19 @@ public final class NativeOps {
      * Fp8Linear.fits} adds: an fp16 model on CUDA, C a multiple of 16.
      */
     public static String fp8LinearsOff() {
-        return fp8LinearsOff(enabled(), FP8_LINEARS.linked(), FP8_LINEARS.on(), () -> Capability.VALUE);
+        return fp8LinearsOff(enabled(), FP8_LINEARS.linked(), FP8_LINEARS.on(), LAYERNORM_KERNEL.on(),
+                () -> Capability.VALUE);
     }
 
     /**
      * {@link #fp8LinearsOff()}'s rule on its inputs.
      *
+     * @param layerNormKernel our LayerNorm kernel on ({@code SD_LAYERNORM_KERNEL} not 0): the FP8 inputs are its output
+     *     (PyTorch's passes in its place would cost more than the FP8 products save)
      * @param capability the device's compute capability (major · 10 + minor, -1 for none), asked last
      */
-    static String fp8LinearsOff(boolean nativeOps, boolean linked, boolean on, java.util.function.IntSupplier capability) {
+    static String fp8LinearsOff(boolean nativeOps, boolean linked, boolean on, boolean layerNormKernel,
+            java.util.function.IntSupplier capability) {
         if (!nativeOps) {
             return "native ops not in use";
         }
@@ -391,6 +394,9 @@ public final class NativeOps {
         }
         if (!on) {
             return "SD_FP8_LINEARS=0";
+        }
+        if (!layerNormKernel) {
+            return "SD_LAYERNORM_KERNEL=0 (the FP8 inputs are our LayerNorm kernel's output)";
         }
         int cc = capability.getAsInt();
         if (cc < 0) {
@@ -405,7 +411,7 @@ public final class NativeOps {
      * run it where it can), or null: {@link #fp8LinearsOff()} without the switch.
      */
     public static String fp8Unsupported() {
-        return fp8LinearsOff(enabled(), FP8_LINEARS.linked(), true, () -> Capability.VALUE);
+        return fp8LinearsOff(enabled(), FP8_LINEARS.linked(), true, LAYERNORM_KERNEL.on(), () -> Capability.VALUE);
     }
 
     /** Whether the FP8 linears are on ({@link #fp8LinearsOff()} gives no reason to be off). */
@@ -421,22 +427,26 @@ public final class NativeOps {
      * algorithm for runs ff.net.2 in fp16 ({@link #feedForwardFp8}).
      */
     public static String fp8FfOutOff() {
-        return fp8FfOutOff(fp8LinearsOff(), FP8_FF_OUT.linked(), FP8_FF_OUT.on());
+        return fp8FfOutOff(fp8LinearsOff(), FP8_FF_OUT.linked(), FP8_FF_OUT.on(), GEGLU_KERNEL.on());
     }
 
     /**
      * {@link #fp8FfOutOff()}'s rule on its inputs.
      *
      * @param fp8LinearsOff {@link #fp8LinearsOff()}'s answer
+     * @param gegluKernel our GEGLU gate kernel on ({@code SD_GEGLU_KERNEL} not 0): ff.net.2's FP8 input is its output
      */
-    static String fp8FfOutOff(String fp8LinearsOff, boolean linked, boolean on) {
+    static String fp8FfOutOff(String fp8LinearsOff, boolean linked, boolean on, boolean gegluKernel) {
         if (fp8LinearsOff != null) {
             return fp8LinearsOff;
         }
         if (!linked) {
             return "the native library has no FP8 ff.net.2 functions: rebuild it";
         }
-        return on ? null : "SD_FP8_FF_OUT=0";
+        if (!on) {
+            return "SD_FP8_FF_OUT=0";
+        }
+        return gegluKernel ? null : "SD_GEGLU_KERNEL=0 (ff.net.2's FP8 input is our gate kernel's output)";
     }
 
     /** Whether ff.net.2 runs as an FP8 product ({@link #fp8FfOutOff()} gives no reason not to). */
@@ -523,8 +533,8 @@ public final class NativeOps {
 
     /**
      * Writes an FP8 weight in place from its float32 value: s_w = amax|wf| / 448, w8 = e4m3(wf / s_w) (PyTorch's
-     * conversion, round to nearest even), scales = {s_w, invSx}; on the device, no sync. wf (N, K) float32, w8 (N, K)
-     * bytes, scales float32 (2), one device.
+     * conversion, round to nearest even), scales[0] = s_w and scales[4] = invSx ({@code Fp8Linear.SCALE_SLOTS}); on the
+     * device, no sync. wf (N, K) float32, w8 (N, K) bytes, scales float32 (8), one device.
      *
      * @throws IllegalStateException (from the library) for other types or shapes
      */

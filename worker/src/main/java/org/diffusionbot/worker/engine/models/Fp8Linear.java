@@ -18,8 +18,9 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * the fp16 weights). The kernel writes {@code x̂·s_x} as e4m3 ({@link #inputScale}: a power of two that keeps every
  * {@code |x̂| ≤ √(C−1)} below e4m3's 448); W' is stored as e4m3 {@code W'/s_w}, {@code s_w = amax|W'|/448} (per
  * tensor); the product is {@code s_w·(1/s_x)·(W'_fp8·x̂_fp8) + b'} in fp32 accumulation, rounded to fp16. What is lost
- * is e4m3's 3-bit mantissa on both operands (relative steps of 1/16), against fp16's 10 bits. On by default where it runs (an SD 1.5
- * image differs from the fp16 path's by 0.26 of 255 on average, at most 2, 54 dB, on the H200), {@code
+ * is e4m3's 3-bit mantissa on both operands (relative steps of 1/16), against fp16's 10 bits. On by default where it runs (with ff.net.2's
+ * companion below, an SD 1.5 image differs from the fp16 path's by 0.29 of 255 on average, at most 3, 53.4 dB, an
+ * SDXL one by 0.47, 4, 51.0 dB, on the H200), {@code
  * SD_FP8_LINEARS=0} for the fp16 path's exact images (ComfyUI's fp8 options, by contrast, are opt-in).
  *
  * <p>A second kind ({@link #Fp8Linear(LinearLayer, NDManager)}, {@link #perRow}): the companion of the feed-forward's
@@ -30,7 +31,8 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * s_w[n]·s_m} (cuBLASLt's outer-vector scales) and adds the layer's own fp16 bias and the block's residual.
  *
  * <p>The fp16 weight stays (the fallback, CPU runs, LoRA patches); {@link #refresh} recomputes this companion from it in
- * place (the same device buffers, which captured CUDA graphs read), after every LoRA patch or restore.
+ * place (the same device buffers, which captured CUDA graphs read) at the first UNet call after LoRA patches or restores
+ * ({@code UNet2DConditionModel.markFp8Stale} and {@code refreshFp8IfStale}).
  */
 public final class Fp8Linear {
     /** Floats of {@link #scales}: s_w at 0, 1/s_x at {@link #INPUT_SCALE_SLOT} (sd_native_ops.cc kFp8ScaleSlots). */

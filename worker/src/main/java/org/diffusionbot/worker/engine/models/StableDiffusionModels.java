@@ -60,7 +60,7 @@ public final class StableDiffusionModels implements AutoCloseable {
      *
      * @return a view over the parameters; the family is the pipeline's rule (SDXL with a second text
      *     encoder, SD 2.x with an OpenCLIP (gelu) one, else SD 1.x). After every change of the UNet's weights
-     *     ({@code add} or {@code addAll} of a UNet weight, {@code restore}) the UNet's FP8 companions are marked stale,
+     *     ({@code add} or {@code addAll} of a UNet weight, {@code restore} after one) the UNet's FP8 companions are marked stale,
      *     even when the change throws midway, and its next call recomputes them in place once ({@link
      *     UNet2DConditionModel#markFp8Stale})
      */
@@ -84,6 +84,9 @@ public final class StableDiffusionModels implements AutoCloseable {
         parts.forEach((part, p) -> shapes.put(part, p.shapes()));
         LoraTargets targets = new LoraTargets(LoraFamily.valueOf(family.name()), shapes);
         return new PatchableModel() {
+            /** Whether a UNet weight was changed (or a change of one attempted) since the last restore. */
+            private boolean unetPatched;
+
             @Override
             public LoraTargets targets() {
                 return targets;
@@ -104,6 +107,7 @@ public final class StableDiffusionModels implements AutoCloseable {
                     parameter(part, name).add(delta);
                 } finally {
                     if (part == Part.UNET) {
+                        unetPatched = true;
                         unetChanged.run();
                     }
                 }
@@ -128,6 +132,7 @@ public final class StableDiffusionModels implements AutoCloseable {
                     Parameter.addAll(params, terms);
                 } finally {
                     if (changes.stream().anyMatch(c -> c.part() == Part.UNET)) {
+                        unetPatched = true;
                         unetChanged.run();
                     }
                 }
@@ -140,7 +145,10 @@ public final class StableDiffusionModels implements AutoCloseable {
                 try {
                     Parameter.restoreAll(all); // one native call for every part
                 } finally {
-                    unetChanged.run();
+                    if (unetPatched) { // only a UNet weight patched since the last restore changes it back
+                        unetChanged.run();
+                    }
+                    unetPatched = false;
                 }
             }
         };

@@ -61,10 +61,13 @@ final class Transformer2D {
          * NativeOps#fp8FfOut()} (a later call makes it once that is on); adds the new ones to {@code into}.
          */
         void prepareFp8(NDManager manager, List<Fp8Linear> into) {
-            if (qkv8 == null) {
-                ff8 = new Fp8Linear(geglu, norm3, manager);
-                q8 = new Fp8Linear(attn2.inputProjection(), norm2, manager);
-                qkv8 = new Fp8Linear(attn1.inputProjection(), norm1, manager); // last: qkv8 marks them all made
+            if (qkv8 == null) { // all three made before any is kept: one that throws (memory) leaves none half-made
+                Fp8Linear ff = new Fp8Linear(geglu, norm3, manager);
+                Fp8Linear q = new Fp8Linear(attn2.inputProjection(), norm2, manager);
+                Fp8Linear qkv = new Fp8Linear(attn1.inputProjection(), norm1, manager);
+                ff8 = ff;
+                q8 = q;
+                qkv8 = qkv; // qkv8 marks them all made
                 into.add(qkv8);
                 into.add(q8);
                 into.add(ff8);

@@ -206,7 +206,7 @@ public final class UNet2DConditionModel {
      * patches and restores came before it. A LoRA switch is a restore and a patch, so recomputing at each would do it
      * twice per switch (and a third time for a set taken off before the next one), ~280 companions each for SDXL.
      */
-    public void markFp8Stale() {
+    public synchronized void markFp8Stale() {
         fp8Stale = true;
     }
 
@@ -221,8 +221,13 @@ public final class UNet2DConditionModel {
         if (!fp8Stale) {
             return false;
         }
-        refreshFp8Linears();
-        fp8Stale = false; // after: a refresh that throws leaves them stale
+        fp8Stale = false;
+        try {
+            refreshFp8Linears();
+        } catch (RuntimeException e) {
+            fp8Stale = true; // a refresh that throws leaves them stale
+            throw e;
+        }
         return true;
     }
 

@@ -3,6 +3,7 @@ package org.diffusionbot.worker.engine.cuda;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -16,30 +17,34 @@ class Fp8LinearsSwitchTest {
             asked.incrementAndGet();
             return 90;
         };
-        assertEquals("native ops not in use", NativeOps.fp8LinearsOff(false, true, true, hopper));
-        assertEquals("the native library has no FP8 functions: rebuild it", NativeOps.fp8LinearsOff(true, false, true,
+        assertEquals("native ops not in use", NativeOps.fp8LinearsOff(false, true, true, true, hopper));
+        assertEquals("the native library has no FP8 functions: rebuild it", NativeOps.fp8LinearsOff(true, false, true, true,
                 hopper));
-        assertEquals("SD_FP8_LINEARS=0", NativeOps.fp8LinearsOff(true, true, false, hopper));
+        assertEquals("SD_FP8_LINEARS=0", NativeOps.fp8LinearsOff(true, true, false, true, hopper));
+        assertEquals("SD_LAYERNORM_KERNEL=0 (the FP8 inputs are our LayerNorm kernel's output)",
+                NativeOps.fp8LinearsOff(true, true, true, false, hopper));
         assertEquals(0, asked.get(), "the device is asked only when everything else holds");
-        assertNull(NativeOps.fp8LinearsOff(true, true, true, hopper));
-        assertNull(NativeOps.fp8LinearsOff(true, true, true, () -> 89), "Ada");
-        assertNull(NativeOps.fp8LinearsOff(true, true, true, () -> 120), "Blackwell");
-        assertEquals("compute capability 8.6, FP8 tensor cores need 8.9", NativeOps.fp8LinearsOff(true, true, true,
+        assertNull(NativeOps.fp8LinearsOff(true, true, true, true, hopper));
+        assertNull(NativeOps.fp8LinearsOff(true, true, true, true, () -> 89), "Ada");
+        assertNull(NativeOps.fp8LinearsOff(true, true, true, true, () -> 120), "Blackwell");
+        assertEquals("compute capability 8.6, FP8 tensor cores need 8.9", NativeOps.fp8LinearsOff(true, true, true, true,
                 () -> 86));
-        assertEquals("compute capability 8.0, FP8 tensor cores need 8.9", NativeOps.fp8LinearsOff(true, true, true,
+        assertEquals("compute capability 8.0, FP8 tensor cores need 8.9", NativeOps.fp8LinearsOff(true, true, true, true,
                 () -> 80));
-        assertEquals("no CUDA device", NativeOps.fp8LinearsOff(true, true, true, () -> -1));
+        assertEquals("no CUDA device", NativeOps.fp8LinearsOff(true, true, true, true, () -> -1));
     }
 
     @Test
     void ffNet2InFp8OnlyWhereFp8LinearsAreOnTheLibraryHasItAndTheSwitchIsOn() {
-        assertEquals("SD_FP8_LINEARS=0", NativeOps.fp8FfOutOff("SD_FP8_LINEARS=0", true, true),
+        assertEquals("SD_FP8_LINEARS=0", NativeOps.fp8FfOutOff("SD_FP8_LINEARS=0", true, true, true),
                 "FP8 linears off: their reason");
-        assertEquals("native ops not in use", NativeOps.fp8FfOutOff("native ops not in use", false, true));
+        assertEquals("native ops not in use", NativeOps.fp8FfOutOff("native ops not in use", false, true, true));
         assertEquals("the native library has no FP8 ff.net.2 functions: rebuild it", NativeOps.fp8FfOutOff(null, false,
-                true));
-        assertEquals("SD_FP8_FF_OUT=0", NativeOps.fp8FfOutOff(null, true, false));
-        assertNull(NativeOps.fp8FfOutOff(null, true, true));
+                true, true));
+        assertEquals("SD_FP8_FF_OUT=0", NativeOps.fp8FfOutOff(null, true, false, true));
+        assertEquals("SD_GEGLU_KERNEL=0 (ff.net.2's FP8 input is our gate kernel's output)",
+                NativeOps.fp8FfOutOff(null, true, true, false), "PyTorch's gate passes would cost more than FP8 saves");
+        assertNull(NativeOps.fp8FfOutOff(null, true, true, true));
         try {
             NativeOps.FP8_LINEARS.set(true);
             NativeOps.FP8_FF_OUT.set(true);
@@ -121,5 +126,15 @@ class Fp8LinearsSwitchTest {
         } finally {
             System.clearProperty(name);
         }
+    }
+
+    @Test
+    void theJavaSideLaysOutTheScalesAsTheLibraryReadsThem() throws java.io.IOException {
+        // Fp8Linear allocates the scale buffer that sd_native_ops.cc hands cuBLASLt (s_w and 1/s_x 16 bytes apart)
+        String cc = java.nio.file.Files.readString(java.nio.file.Path.of("src/main/native/sd_native_ops.cc"));
+        assertTrue(cc.contains("constexpr int64_t kFp8ScaleSlots = "
+                + org.diffusionbot.worker.engine.models.Fp8Linear.SCALE_SLOTS + ";"), "kFp8ScaleSlots");
+        assertTrue(cc.contains("constexpr int64_t kFp8InputScale = "
+                + org.diffusionbot.worker.engine.models.Fp8Linear.INPUT_SCALE_SLOT + ";"), "kFp8InputScale");
     }
 }

@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The FP8 linears' CPU-testable parts ({@link Fp8Linear}): the LayerNorm's affine folded into the linear after it, the
- * input scale, where the path applies, and the LoRA hook that recomputes the companions after every patch and restore.
+ * input scale, where the path applies, and the LoRA hook that marks the companions stale after UNet patches and their
+ * restore, which the next UNet call recomputes once.
  */
 class Fp8LinearTest {
     /** ‖a − b‖ / ‖b‖ in float32. */
@@ -112,13 +113,13 @@ class Fp8LinearTest {
     }
 
     @Test
-    void everyPatchAndRestoreOfTheUnetRefreshesTheFp8Companions() {
+    void everyUnetPatchAndItsRestoreMarkTheFp8CompanionsStale() {
         try (StableDiffusionPipeline p = ModelLoader.load(TinyModels.folderPath(), DataType.FLOAT32, Device.cpu());
                 NDManager m = NDManager.newBaseManager(Device.cpu())) {
             assertFalse(p.models().unet().prepareFp8Linears(), "no companions on the CPU");
             p.models().unet().refreshFp8Linears(); // nothing to refresh: no native call
             AtomicInteger refreshes = new AtomicInteger();
-            PatchableModel model = p.models().patchable(refreshes::incrementAndGet);
+            PatchableModel model = p.models().patchable(refreshes::incrementAndGet); // counts the marks
             Map.Entry<String, Shape> unet = model.targets().of(Part.UNET).entrySet().stream()
                     .filter(e -> e.getKey().endsWith("ff.net.0.proj.weight")).findFirst().orElseThrow();
             Map.Entry<String, Shape> te = model.targets().of(Part.TEXT_ENCODER).entrySet().iterator().next();
@@ -144,7 +145,12 @@ class Fp8LinearTest {
             model.restore();
             assertEquals(before + 2, refreshes.get(), "its restore");
             assertThrows(IllegalArgumentException.class, () -> model.add(Part.UNET, "no.such.weight", m.ones(new Shape(1))));
-            assertEquals(before + 3, refreshes.get(), "a failed add still refreshes (nothing changed, harmless)");
+            assertEquals(before + 3, refreshes.get(), "a failed add still marks them (nothing changed, harmless)");
+            model.restore();
+            assertEquals(before + 4, refreshes.get(), "the restore after it");
+            model.add(Part.TEXT_ENCODER, te.getKey(), m.ones(te.getValue()));
+            model.restore();
+            assertEquals(before + 4, refreshes.get(), "a restore after text-encoder patches alone leaves the UNet's");
         }
     }
 
