@@ -184,9 +184,10 @@ def tensor_bytes(dims, types):
 
 def op_bytes(op):
     """Least bytes an op moves: its tensor inputs plus an output the size of its largest input (in-place ops:
-    the first input written back; copy_: its two inputs already are the read and the write; geglu's gate writes half;
-    sd::add_layer_norm writes two; sd::cat_group_norm writes its two parts' concatenation; sd::upsample_nearest four
-    times its input)."""
+    the first input written back; copy_: its two inputs already are the read and the write; geglu's gate writes half,
+    its FP8 form (sd::geglu_gate_fp8) a quarter (1 byte per output; its per-row scales left out); sd::add_layer_norm
+    writes two, sd::layer_norm_fp8 a half (1 byte per element), sd::add_layer_norm_fp8 one and a half (the fp16 sum and
+    the FP8 norm); sd::cat_group_norm writes its two parts' concatenation; sd::upsample_nearest four times its input)."""
     name = op["name"]
     s = short(name)
     args = op.get("args", {})
@@ -197,10 +198,16 @@ def op_bytes(op):
     total = sum(known)
     if s.endswith("copy_"):
         return total
+    if s == "geglu_gate_fp8":
+        return total + max(known) // 4
     if s.startswith("geglu"):
         return total + max(known) // 2
     if s == "add_layer_norm":  # writes the sum and the norm
         return total + 2 * max(known)
+    if s == "layer_norm_fp8":
+        return total + max(known) // 2
+    if s == "add_layer_norm_fp8":  # the fp16 sum and the FP8 norm
+        return total + 3 * max(known) // 2
     if s == "cat_group_norm" and len(tb) >= 2 and tb[0] is not None and tb[1] is not None:  # (x1, x2, gamma)
         return total + tb[0] + tb[1]
     if s.endswith("_") and not s.endswith("__") and tb and tb[0] is not None:
@@ -758,6 +765,18 @@ def selftest():
             self.assertEqual(flops(op), 2 * 16 * 8 * 4096 * 77 * 40 * 2)
             q, kv = 16 * 4096 * 320 * 2, 16 * 77 * 320 * 2
             self.assertEqual(op_bytes(op), q + 2 * kv + q)  # q, k, v read, o written
+
+        def test_fp8_bytes(self):
+            # the FP8 norm and gate write 1 byte per element: a half and a quarter of their fp16 inputs
+            h = "c10::Half"
+            x = 2 * 4096 * 320 * 2
+            ln = {"name": "sd::layer_norm_fp8", "args": {"Input Dims": [[2, 4096, 320], []], "Input type": [h, ""]}}
+            self.assertEqual(op_bytes(ln), x + x // 2)
+            add = {"name": "sd::add_layer_norm_fp8", "args": {"Input Dims": [[2, 4096, 320], [2, 4096, 320]],
+                                                               "Input type": [h, h]}}
+            self.assertEqual(op_bytes(add), 2 * x + x + x // 2)  # x and d read, the sum and the FP8 norm written
+            g = {"name": "sd::geglu_gate_fp8", "args": {"Input Dims": [[2, 4096, 2560]], "Input type": [h]}}
+            self.assertEqual(op_bytes(g), 2 * 4096 * 2560 * 2 * 5 // 4)
 
         def test_cat_group_norm_bytes(self):
             h = "c10::Half"

@@ -232,7 +232,7 @@ extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t ro
   if (blocks < 1) blocks = 1;
   const auto grid = static_cast<unsigned>(blocks);
   switch (p) {
-    case 1: geglu_fp8_kernel<1><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
+    // (p = 1, at most 256 packs, never reaches here: those rows take the warp path above)
     case 2: geglu_fp8_kernel<2><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
     case 4: geglu_fp8_kernel<4><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
     default: geglu_fp8_kernel<8><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;

@@ -108,7 +108,12 @@ public final class Fp8Linear {
      * SD_FP8_LINEARS} not 0, compute capability 8.9+; asked last, so a CPU model never asks the library).
      */
     static boolean fits(DataType dtype, Device device, long c) {
-        return dtype == DataType.FLOAT16 && device.isGpu() && c % 16 == 0 && NativeOps.fp8Linears();
+        return fits(dtype, device, c, NativeOps::fp8Linears);
+    }
+
+    /** {@link #fits(DataType, Device, long)}'s rule, with whether FP8 linears are on asked last. */
+    static boolean fits(DataType dtype, Device device, long c, java.util.function.BooleanSupplier fp8Linears) {
+        return dtype == DataType.FLOAT16 && device.isGpu() && c % 16 == 0 && fp8Linears.getAsBoolean();
     }
 
     /**

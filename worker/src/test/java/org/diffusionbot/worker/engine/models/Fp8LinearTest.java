@@ -105,9 +105,15 @@ class Fp8LinearTest {
 
     @Test
     void fp8LinearsApplyOnlyToFp16ModelsOnCudaWithTheLibrary() {
-        assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.cpu(), 320), "CPU");
-        assertFalse(Fp8Linear.fits(DataType.FLOAT32, Device.gpu(), 320), "float32");
-        assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.gpu(), 328), "C not a multiple of 16");
+        AtomicInteger asked = new AtomicInteger();
+        java.util.function.BooleanSupplier on = () -> asked.incrementAndGet() > 0;
+        assertTrue(Fp8Linear.fits(DataType.FLOAT16, Device.gpu(), 320, on), "fp16 on CUDA, C = 320, FP8 linears on");
+        assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.gpu(), 320, () -> false), "FP8 linears off");
+        asked.set(0);
+        assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.cpu(), 320, on), "CPU");
+        assertFalse(Fp8Linear.fits(DataType.FLOAT32, Device.gpu(), 320, on), "float32");
+        assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.gpu(), 328, on), "C not a multiple of 16");
+        assertEquals(0, asked.get(), "the library is asked only when the rest holds (a CPU model never asks it)");
         // CI has no native library: FP8 linears are off whatever SD_FP8_LINEARS says
         assertFalse(Fp8Linear.fits(DataType.FLOAT16, Device.gpu(), 320), "without the library");
     }
