@@ -15,10 +15,10 @@
 # rate achieved against the H200's limits (float32 work: TF32, half the fp16 rate, as cuDNN runs float32
 # convolutions by default): TFLOP/s for convolutions, matrix products and attention (FLOPs from
 # the input shapes of the aten op that launched the kernels, linked through the trace's "External id"; our
-# sd::cross_attention kernel's from its q, k, v shapes: 4·B·N·M·C; our FP8 products sd::fp8_linear and
-# sd::fp8_linear_residual as linear's, rated against the same fp16 peak, so an FP8 product can show above 100%),
-# GB/s for the rest (bytes: the launching op's tensor inputs plus one output the size of its largest input,
-# or of its first input for in-place ops: an estimate of the least traffic). Then the 15 kernels that take the
+# sd::cross_attention and sd::self_attention kernels' from their q, k, v shapes: 4·B·N·M·C; our FP8 products
+# sd::fp8_linear and sd::fp8_linear_residual as linear's, rated against the same fp16 peak, so an FP8 product can
+# show above 100%), GB/s for the rest (bytes: the launching op's tensor inputs plus one output the size of its largest
+# input, or of its first input for in-place ops: an estimate of the least traffic). Then the 15 kernels that take the
 # most time, and per memory-bound class (norms, elementwise, copies/transposes, other) the ops whose kernels take the
 # most time. A kernel's class is that of the innermost op of its launch that names one (aten::add_ inside a
 # convolution is elementwise), else guessed from the kernel's name; layout transposes are copies.
@@ -154,7 +154,7 @@ def flops(op):
             if len(b) == 2:
                 return 2 * prod(a[:-1]) * a[-1] * b[-1]
             return 2 * prod(a[:-2]) * a[-2] * a[-1] * b[-1]
-        if op["name"] == "sd::cross_attention":  # ours (sd_native_ops.cc): q (B, N, C), k, v (B, M, C), C = H·d
+        if op["name"] in ("sd::cross_attention", "sd::self_attention"):  # ours: q (B, N, C), k, v (B, M, C), C = H·d
             q, k = dims[0], dims[1]
             return 2 * 2 * q[0] * q[1] * k[1] * q[2]  # Q·Kᵀ and P·V: 2·B·H·N·M·d each
         if ATTENTION_OPS_BHND.match(op["name"]):
@@ -765,6 +765,14 @@ def selftest():
             self.assertEqual(flops(op), 2 * 16 * 8 * 4096 * 77 * 40 * 2)
             q, kv = 16 * 4096 * 320 * 2, 16 * 77 * 320 * 2
             self.assertEqual(op_bytes(op), q + 2 * kv + q)  # q, k, v read, o written
+
+        def test_self_attention(self):
+            # our head-size-40 kernel's op: q, k, v (B, N, C), the strided thirds of the q|k|v projection
+            h = "c10::Half"
+            dims = [[16, 4096, 320]] * 3
+            op = {"name": "sd::self_attention", "args": {"Input Dims": dims, "Input type": [h, h, h]}}
+            self.assertEqual(op_class(op["name"]), "attention")
+            self.assertEqual(flops(op), 4 * 16 * 8 * 4096 * 4096 * 40)
 
         def test_fp8_bytes(self):
             # the FP8 norm and gate write 1 byte per element: a half and a quarter of their fp16 inputs

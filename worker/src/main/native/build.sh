@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds libsd_native_ops.so (every .cc beside it: sd_native_ops.cc, profiler.cc (the Kineto profiler); every .cu:
 # the CUDA kernels: group_norm_nhwc.cu, geglu.cu, bias_add.cu, layer_norm.cu, upsample_nearest.cu,
-# cross_attention.cu) against the
+# cross_attention.cu, self_attention.cu) against the
 # libtorch of a Python PyTorch install. The one build of the native library: worker/Dockerfile runs it, and so do
 # scripts/gpu/bench-build.sh (the benchmark machine) and the bare-host steps of docs/GPU.md.
 # Usage: build.sh OUTPUT.so
@@ -14,7 +14,10 @@
 #                GPU, else all four families. Machine code (SASS) is built for each, plus the PTX of the lowest,
 #                which newer GPUs compile at load; on a GPU below the lowest the NHWC GroupNorm falls back to
 #                PyTorch's group_norm (slower, correct), and so do our other kernels to PyTorch's ops (the
-#                cross-attention kernel needs compute capability 8.0 in any case: below it, SDPA).
+#                cross-attention kernel needs compute capability 8.0 in any case: below it, SDPA). With Hopper
+#                among them, self_attention.cu is built for sm_90a instead of sm_90 (wgmma and the bulk copies are
+#                sm_90a instructions; -DSD_SELF_ATTENTION_SM90A tells its sd_self_attention_supported so); without
+#                it the self-attentions run SDPA.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUTPUT="${1:?usage: build.sh OUTPUT.so}"
@@ -64,7 +67,11 @@ trap 'rm -rf "$OBJ"' EXIT
 # every .cu (kernels, no torch headers) and .cc (JNI + ATen) file beside this script
 SOURCES=("$HERE"/*.cu "$HERE"/*.cc)
 for SRC in "$HERE"/*.cu; do
-  "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC --threads 0 "${GENCODE[@]}" -c "$SRC" -o "$OBJ/$(basename "$SRC").o" &
+  CODES=("${GENCODE[@]}")
+  if [ "$(basename "$SRC")" = self_attention.cu ] && printf '%s\n' "${ARCHS[@]}" | grep -qx 90; then
+    CODES=("${GENCODE[@]/#arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a}" -DSD_SELF_ATTENTION_SM90A)
+  fi
+  "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC --threads 0 "${CODES[@]}" -c "$SRC" -o "$OBJ/$(basename "$SRC").o" &
 done
 for SRC in "$HERE"/*.cc; do
   g++ -O2 -std=c++17 -fPIC -D_GLIBCXX_USE_CXX11_ABI=$ABI -DUSE_CUDA \

@@ -82,6 +82,14 @@ extern "C" int sd_cross_attention(const void* q, int64_t q_row, int64_t q_batch,
                                   int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b,
                                   int64_t n, int heads, int d, int m, int sm_count, cudaStream_t stream);
 
+// self_attention.cu
+extern "C" bool sd_self_attention_supported(int cc_major, int cc_minor, int d, int64_t b, int64_t n, int64_t m,
+                                            int64_t heads);
+extern "C" int64_t sd_self_attention_workspace(int64_t b, int64_t n, int64_t heads);
+extern "C" int sd_self_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
+                                 int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b, int n,
+                                 int heads, int d, void* workspace, cudaStream_t stream);
+
 // PyTorch's cuBLASLt handle of the current device (ATen/cuda/CUDAContextLight.h, in every PyTorch since 1.11; not
 // included, as that header also wants cuSPARSE's and cuSOLVER's headers)
 namespace at::cuda {
@@ -862,12 +870,62 @@ at::Tensor feed_forward_fp8(const at::Tensor& x8, const at::Tensor& w8, const at
   return linear_residual(geglu_gate(h), wo, bo, r);
 }
 
-// Self-attention after its q|k|v projection: qkv (B, N, 3C) with the q columns pre-scaled, SDPA over heads with an
-// additive (N, N) mask or none, output projection.
+// ---- self-attention at head size 40 (issue 17) ----------------------------------------------------------------
+
+// Our wgmma kernel for SD 1.5's head-size-40 self-attentions (self_attention.cu; SD_SELF_ATTENTION_KERNEL, on unless 0:
+// 1.042 ms against cuDNN's SDPA's 1.152 ms per (16, 8, 4096, 40) call on an H200, docs/GPU.md item 10) or SDPA (mha).
+std::atomic<bool> self_attention_kernel_on{true};
+std::atomic<bool> self_attention_kernel_unusable{false};  // not built for this GPU: SDPA from then on
+
+bool attention_rows_fit(const at::Tensor& t);
+
+// o (B, N, C) = softmax(q·kᵀ)·v over `heads` heads by our kernel (self_attention.cu; scale 1, the 1/√d already in q):
+// q, k, v (B, N, C) fp16 CUDA tensors of one device, possibly strided views (the thirds of one (B, N, 3C) q|k|v
+// projection: token stride 3C), as attention_rows_fit says; head size C / heads = 40, N a multiple of 128, a GPU of
+// compute capability 9.0 and the library built with the file's sm_90a code (sd_self_attention_supported). Writes the
+// new contiguous (B, N, C) output to *out and returns true; false where that does not hold or SD_SELF_ATTENTION_KERNEL
+// is 0 (the caller runs mha, i.e. SDPA). With out == nullptr nothing runs: whether it would (the self-check's path
+// report). Its workspace (K and V repacked, 2·B·heads·N·96 bytes: 101 MB at SD 1.5's batch 16) comes from PyTorch's
+// caching allocator.
+bool self_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+                           at::Tensor* out) {
+  if (!self_attention_kernel_on.load() || self_attention_kernel_unusable.load() || !q.is_cuda() || heads <= 0 ||
+      q.dim() != 3 || k.dim() != 3 || v.dim() != 3 || q.scalar_type() != at::kHalf ||
+      k.scalar_type() != at::kHalf || v.scalar_type() != at::kHalf || k.device() != q.device() ||
+      v.device() != q.device() || k.sizes() != q.sizes() || v.sizes() != q.sizes() || q.size(2) % heads != 0) {
+    return false;
+  }
+  const int64_t b = q.size(0), n = q.size(1), c = q.size(2), d = c / heads;
+  const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
+  if (d > INT32_MAX || n > INT32_MAX || heads > INT32_MAX || b > INT32_MAX ||
+      !sd_self_attention_supported(prop->major, prop->minor, static_cast<int>(d), b, n, n, heads) ||
+      !attention_rows_fit(q) || !attention_rows_fit(k) || !attention_rows_fit(v)) {
+    return false;
+  }
+  if (out == nullptr) return true;
+  // an op of its own in kernel profiles (scripts/gpu/profile_table.py: attention, 4·B·N·N·C FLOPs)
+  RECORD_FUNCTION("sd::self_attention", std::vector<c10::IValue>({q, k, v}));
+  auto o = at::empty({b, n, c}, q.options());
+  auto work = at::empty({sd_self_attention_workspace(b, n, heads)}, q.options().dtype(at::kByte));
+  int err = sd_self_attention(q.data_ptr(), q.stride(1), q.stride(0), k.data_ptr(), k.stride(1), k.stride(0),
+                              v.data_ptr(), v.stride(1), v.stride(0), o.data_ptr(), static_cast<int>(b),
+                              static_cast<int>(n), static_cast<int>(heads), static_cast<int>(d), work.data_ptr(),
+                              c10::cuda::getCurrentCUDAStream());
+  if (!launched(err, self_attention_kernel_unusable, "self-attention kernel")) return false;
+  *out = std::move(o);
+  return true;
+}
+
+// Self-attention after its q|k|v projection: qkv (B, N, 3C) with the q columns pre-scaled, attention over heads with
+// an additive (N, N) mask or none (our kernel where self_attention_kernel applies: no mask, head size 40; else SDPA),
+// output projection.
 at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const std::optional<at::Tensor>& bout,
                           int64_t heads, const std::optional<at::Tensor>& mask) {
   auto parts = qkv.chunk(3, -1);
-  auto o = mha(parts[0], parts[1], parts[2], heads, mask);
+  at::Tensor o;
+  if (mask || !self_attention_kernel(parts[0], parts[1], parts[2], heads, &o)) {
+    o = mha(parts[0], parts[1], parts[2], heads, mask);
+  }
   return at::linear(o, wout, bout);
 }
 
@@ -1329,6 +1387,44 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_cr
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setCrossAttentionKernel(JNIEnv* env, jclass,
                                                                                                  jboolean on) {
   cross_attention_kernel_on.store(on);
+}
+
+// Attention core of a self-attention on its q|k|v projection (checks of the kernel against SDPA): qkv (B, N, 3C), whose
+// thirds q (pre-scaled), k and v are read as strided views, as self_attention passes them; no mask; a new (B, N, C).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttentionCore(JNIEnv* env, jclass,
+                                                                                             jlong qkv, jint heads) {
+  NATIVE_BEGIN
+  auto parts = T(qkv).chunk(3, -1);
+  at::Tensor o;
+  if (!self_attention_kernel(parts[0], parts[1], parts[2], heads, &o)) o = mha(parts[0], parts[1], parts[2], heads);
+  return wrap(o);
+  NATIVE_END(0)
+}
+
+// Whether selfAttentionCore runs our kernel for these (conditions and switch; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttentionKernel(JNIEnv* env, jclass,
+                                                                                                 jlong qkv,
+                                                                                                 jint heads) {
+  NATIVE_BEGIN
+  auto parts = T(qkv).chunk(3, -1);
+  return self_attention_kernel(parts[0], parts[1], parts[2], heads, nullptr);
+  NATIVE_END(false)
+}
+
+// Whether the library has the self-attention kernel's sm_90a code (built for Hopper) and this is a GPU it runs on:
+// compute capability 9.0.
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttentionKernelBuilt(JNIEnv* env,
+                                                                                                      jclass) {
+  NATIVE_BEGIN
+  const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
+  return sd_self_attention_supported(prop->major, prop->minor, 40, 1, 128, 128, 1);
+  NATIVE_END(false)
+}
+
+// Our kernel for head-size-40 self-attentions (on: SD_SELF_ATTENTION_KERNEL unless 0) or SDPA (off).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setSelfAttentionKernel(JNIEnv* env, jclass,
+                                                                                                jboolean on) {
+  self_attention_kernel_on.store(on);
 }
 
 // Self-attention of an FP8 input: x8 (B, N, C) e4m3 bytes (layerNormFp8's), its q|k|v projection the FP8 product

@@ -95,11 +95,22 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's; M ≤ 80 with d in {40, 64, 80, 160} on a GPU of compute
  *                  capability 8.0+ must take our kernel, every other case SDPA (a case fails if the path is not the
  *                  expected one, or the kernel runs when switched off)
+ * @param selfAttention (B, N, heads, d) shapes for self-attention of N tokens (docs/GPU.md, "What runs on CUDA" 10): q, k
+ *                  and v the thirds of one (B, N, 3·heads·d) projection (strided views, as {@code self_attention} in
+ *                  sd_native_ops.cc passes them; q's columns with the 1/√d scale folded in), our kernel ({@code
+ *                  NativeOps.selfAttentionCore} with {@code SD_SELF_ATTENTION_KERNEL} on) against SDPA in fp16
+ *                  (switched off) and the oracle, SDPA in fp32: max abs error at most {@link #CROSS_ATTENTION_MAX_ABS}
+ *                  and at most {@link #CROSS_ATTENTION_MAX_RATIO} times SDPA's; d = 40 with N a multiple of 128 must
+ *                  take our kernel where the library has it for this GPU ({@code NativeOps.selfAttentionKernelBuilt}:
+ *                  compute capability 9.0, built for sm_90a), every other case SDPA (a case fails if the path is not
+ *                  the expected one, or the kernel runs when switched off)
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
-        long[][] upsample, long[][] fp8Linear, long[][] crossAttention, long[][] fp8FfOut) {
-    /** The cross-attention kernel's largest absolute error against the fp32 oracle (outputs of magnitude ~1). */
+        long[][] upsample, long[][] fp8Linear, long[][] crossAttention, long[][] fp8FfOut, long[][] selfAttention) {
+    /**
+     * The cross- and self-attention kernels' largest absolute error against the fp32 oracle (outputs of magnitude ~1).
+     */
     public static final double CROSS_ATTENTION_MAX_ABS = 2e-3;
     /** ... and against SDPA's own fp16 error on the same inputs: at most this many times it. */
     public static final double CROSS_ATTENTION_MAX_RATIO = 2.0;
@@ -161,7 +172,11 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {2, 256, 8, 32, 77}},
             // ff.net.2 at batch 2: 64x64 latents (1280 -> 320), 32x32 (2560 -> 640: the gate's widest warp-per-row rows),
             // 16x16 (5120 -> 1280: a block per row)
-            new long[][] {{2 * 4096, 1280, 320}, {2 * 1024, 2560, 640}, {2 * 256, 5120, 1280}});
+            new long[][] {{2 * 4096, 1280, 320}, {2 * 1024, 2560, 640}, {2 * 256, 5120, 1280}},
+            // self-attention: SD 1.5's 64x64 level at batch 16 and 2, 32x32-sized N at d 40, 3 query blocks of 5 heads;
+            // then N not a multiple of 128, SD 1.5's 32x32 level (d 80) and SDXL's (d 64), which must take SDPA
+            new long[][] {{16, 4096, 8, 40}, {2, 4096, 8, 40}, {2, 1024, 8, 40}, {3, 384, 5, 40}, {2, 1000, 8, 40},
+                {2, 1024, 8, 80}, {2, 1024, 10, 64}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
@@ -179,7 +194,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2 * 256, 320, 960}, {2 * 256, 320, 2560}, {2 * 64, 1280, 1280}},
             new long[][] {{2, 256, 8, 40, 77}, {2, 64, 8, 80, 77}, {2, 64, 8, 160, 77}, {2, 64, 10, 64, 77},
                 {2, 64, 8, 40, 1}, {3, 100, 5, 64, 80}, {2, 64, 8, 40, 154}},
-            new long[][] {{2 * 256, 1280, 320}, {2 * 64, 2560, 640}, {2 * 64, 5120, 1280}});
+            new long[][] {{2 * 256, 1280, 320}, {2 * 64, 2560, 640}, {2 * 64, 5120, 1280}},
+            new long[][] {{2, 4096, 8, 40}, {2, 256, 8, 40}, {2, 200, 8, 40}, {2, 256, 8, 64}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -188,7 +204,85 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
-                & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out);
+                & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out)
+                & selfAttention(gpu, out);
+    }
+
+    private boolean selfAttention(Device gpu, PrintStream out) {
+        out.println("== self-attention kernel (head size 40, Hopper) vs PyTorch's SDPA (fp16 on CUDA, the strided q|k|v"
+                + " thirds of one projection as the pipeline passes them; oracle: SDPA in fp32; max abs error <= "
+                + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's)");
+        if (!NativeOps.SELF_ATTENTION_KERNEL.linked()) {
+            out.println("  the library has no self-attention kernel (built before it): skipped");
+            return true;
+        }
+        boolean built = NativeOps.selfAttentionKernelBuilt();
+        if (!built) {
+            out.println("  (no kernel for this GPU: compute capability 9.0 and a library built for sm_90a take it; every"
+                    + " case below must take SDPA)");
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : selfAttention) {
+                long b = sh[0];
+                long n = sh[1];
+                int heads = (int) sh[2];
+                long d = sh[3];
+                long c = heads * d;
+                try (NDManager t = m.newSubManager()) {
+                    // q|k|v as the fused projection gives it: q's columns with the 1/√d scale folded in (scores of
+                    // spread ~1)
+                    NDArray raw = t.randomNormal(new Shape(b, n, 3 * c));
+                    NDArray scale = t.full(new Shape(c), (float) (1 / Math.sqrt(d))).concat(t.ones(new Shape(2 * c)));
+                    NDArray qkv = raw.mul(scale).toType(DataType.FLOAT16, false);
+                    long hqkv = NativeOps.h(qkv);
+                    NDArray qkv32 = qkv.toType(DataType.FLOAT32, false);
+                    NDArray exact;
+                    NDArray sdpa;
+                    NDArray ours;
+                    boolean kernel;
+                    boolean offFallsBack;
+                    try {
+                        NativeOps.VAE_ATTENTION_FP16.set(false); // the oracle: float32 SDPA throughout
+                        exact = NativeOps.wrap(qkv, NativeOps.selfAttentionCore(NativeOps.h(qkv32), heads));
+                        NativeOps.SELF_ATTENTION_KERNEL.set(false);
+                        offFallsBack = !NativeOps.selfAttentionKernel(hqkv, heads);
+                        sdpa = NativeOps.wrap(qkv, NativeOps.selfAttentionCore(hqkv, heads));
+                        NativeOps.SELF_ATTENTION_KERNEL.set(true);
+                        kernel = NativeOps.selfAttentionKernel(hqkv, heads);
+                        ours = NativeOps.wrap(qkv, NativeOps.selfAttentionCore(hqkv, heads));
+                        // a launch the GPU refused: the kernel fell back, and says so from now on
+                        kernel &= NativeOps.selfAttentionKernel(hqkv, heads);
+                    } finally {
+                        NativeOps.VAE_ATTENTION_FP16.set(null);
+                        NativeOps.SELF_ATTENTION_KERNEL.set(null);
+                    }
+                    boolean expected = built && d == 40 && n % 128 == 0;
+                    Shape shape = new Shape(b, n, c);
+                    String label = String.format(Locale.ROOT, "x %-16s heads %2d d %3d %s", shape, heads, d,
+                            kernel ? "ours" : "fallback (SDPA)");
+                    if (kernel != expected || !offFallsBack) {
+                        out.printf(Locale.ROOT, "  %s: expected the %s path%s -> FAIL%n", label,
+                                expected ? "ours" : "fallback", offFallsBack ? "" : " (and SDPA when switched off)");
+                        ok = false;
+                        continue;
+                    }
+                    if (!ours.getShape().equals(shape) || ours.getDataType() != DataType.FLOAT16) {
+                        out.printf(Locale.ROOT, "  %s: output %s %s, not %s fp16 -> FAIL%n", label, ours.getShape(),
+                                ours.getDataType(), shape);
+                        ok = false;
+                        continue;
+                    }
+                    float maxOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs().max().getFloat();
+                    float maxSdpa = exact.sub(sdpa.toType(DataType.FLOAT32, false)).abs().max().getFloat();
+                    boolean pass = maxOurs <= CROSS_ATTENTION_MAX_ABS && maxOurs <= CROSS_ATTENTION_MAX_RATIO * maxSdpa;
+                    out.printf(Locale.ROOT, "  %s: max abs error ours %.5f, SDPA fp16 %.5f -> %s%n", label, maxOurs,
+                            maxSdpa, pass ? "PASS" : "FAIL");
+                    ok &= pass;
+                }
+            }
+        }
+        return ok;
     }
 
     private boolean crossAttention(Device gpu, PrintStream out) {

@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
  * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), attention over at most 80 keys (the cross-attentions; a
- * kernel of our own, {@link #CROSS_ATTENTION_KERNEL}), and CUDA allocator statistics. Loaded only
+ * kernel of our own, {@link #CROSS_ATTENTION_KERNEL}), the head-size-40 self-attentions on Hopper (a kernel of our own,
+ * {@link #SELF_ATTENTION_KERNEL}), and CUDA allocator statistics. Loaded only
  * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
  * plain DJL fallback, so CPU runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
  */
@@ -108,9 +109,19 @@ public final class NativeOps {
      */
     public static final Switch FP8_FF_OUT = new Switch("SD_FP8_FF_OUT", null, () -> linearResidualFp8(0, 0, 0, 0, 0, 0),
             "FP8 ff.net.2", "ff.net.2 runs in fp16");
+    /**
+     * Our wgmma kernel for the head-size-40 self-attentions (SD 1.5's 64x64 level: {@link #selfAttention} and {@link
+     * #selfAttentionFp8} without a mask; self_attention.cu, Hopper only: compute capability 9.0 and a library built for
+     * sm_90a), else PyTorch's SDPA ({@code SD_SELF_ATTENTION_KERNEL}, on unless 0: on the H200 it measured 1.04 ms per
+     * (16, 8, 4096, 40) call against cuDNN's 1.15; recapture graphs after a change); linked: the library has {@link
+     * #selfAttentionCore(long, int)}.
+     */
+    static final Switch SELF_ATTENTION_KERNEL = new Switch("SD_SELF_ATTENTION_KERNEL", NativeOps::setSelfAttentionKernel,
+            null, "self-attention kernel", "self-attentions run PyTorch's SDPA");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
-            UPBLOCK_NO_CAT, LT_RESIDUAL, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT);
+            UPBLOCK_NO_CAT, LT_RESIDUAL, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
+            SELF_ATTENTION_KERNEL);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -177,9 +188,27 @@ public final class NativeOps {
     /**
      * Self-attention in one call: fused q|k|v projection (x (B, N, C), wqkv (3C, C) with q pre-scaled), PyTorch's
      * scaled_dot_product_attention over {@code heads} heads with an additive (N, N) mask (handle, or 0 for none: CLIP's
-     * causal mask), output projection; a new (B, N, C) handle.
+     * causal mask), output projection; a new (B, N, C) handle. Without a mask, at head size 40 with N a multiple of 128
+     * on a compute capability 9.0 GPU, our kernel instead of SDPA ({@link #SELF_ATTENTION_KERNEL}; {@link
+     * #selfAttentionCore(long, int)} says the rest).
      */
     public static native long selfAttention(long x, long wqkv, long bqkv, long wout, long bout, int heads, long mask);
+
+    /**
+     * The attention core of {@link #selfAttention} on its projection (kernel checks): qkv (B, N, 3C) whose thirds q
+     * (with the 1/√d scale in it), k and v are read as strided views (token stride 3C), as the pipeline passes them;
+     * o (B, N, C) = softmax(q·kᵀ)·v per head (scale 1, no mask), a new handle. Our kernel where it applies: fp16 CUDA
+     * tensors, d = C / heads = 40, N a multiple of 128, 16-byte aligned rows, {@code SD_SELF_ATTENTION_KERNEL} on,
+     * compute capability 9.0 and the library built for sm_90a ({@link #selfAttentionKernelBuilt()}); else {@code
+     * at::scaled_dot_product_attention} (float32 on CUDA with fp16 products as {@code SD_VAE_ATTENTION_FP16} says).
+     */
+    static native long selfAttentionCore(long qkv, int heads);
+
+    /** Whether {@link #selfAttentionCore(long, int)} runs our kernel for these (nothing runs). */
+    static native boolean selfAttentionKernel(long qkv, int heads);
+
+    /** Whether the library has the self-attention kernel's sm_90a code and the GPU is one it runs on (9.0). */
+    static native boolean selfAttentionKernelBuilt();
 
     /**
      * Cross-attention in one call (diffusers' {@code Attention} with {@code encoder_hidden_states}: a transformer block's
@@ -887,6 +916,8 @@ public final class NativeOps {
     private static native void setUpsampleKernel(boolean on);
 
     private static native void setCrossAttentionKernel(boolean on);
+
+    private static native void setSelfAttentionKernel(boolean on);
 
     private static native void setFp32GroupNormSplit(boolean on);
 

@@ -101,7 +101,7 @@ class NativeOpsSwitchTest {
         Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
         for (NativeOps.Switch s : List.of(NativeOps.CUDNN_ATTENTION, NativeOps.LORA_NATIVE, NativeOps.FUSED_BIAS_NORM,
                 NativeOps.CONV1X1_GEMM, NativeOps.UPBLOCK_NO_CAT, NativeOps.LT_RESIDUAL, NativeOps.UPSAMPLE_KERNEL,
-                NativeOps.FP32_GROUPNORM)) {
+                NativeOps.FP32_GROUPNORM, NativeOps.SELF_ATTENTION_KERNEL)) {
             assertFalse(s.linked(), s.name());
             assertFalse(s.active(), s.name());
             s.set(false); // no UnsatisfiedLinkError: nothing is handed to a library that is not there
@@ -136,6 +136,7 @@ class NativeOpsSwitchTest {
         assertTrue(s.on());
         assertEquals(List.of(false, true, false, true), handed);
         assertEquals("SD_CROSS_ATTENTION_KERNEL", NativeOps.CROSS_ATTENTION_KERNEL.name());
+        assertEquals("SD_SELF_ATTENTION_KERNEL", NativeOps.SELF_ATTENTION_KERNEL.name());
         assertTrue(NativeOps.CROSS_ATTENTION_KERNEL.toString().startsWith("SD_CROSS_ATTENTION_KERNEL "));
     }
 }

@@ -1,0 +1,506 @@
+// Self-attention at head size 40 on Hopper's warpgroup tensor-core instructions (wgmma, sm_90a), per batch row b and
+// head h:
+//   o[b, n, h·40:(h+1)·40] = softmax_m(q[b, n, h·40:] · k[b, m, h·40:]) · v[b, m, h·40:]      (scale 1: 1/√40 is in q)
+// SD 1.5's first-level self-attentions (attn1 at 64x64 latents: 8 heads of 40 over 4096 tokens, 5 calls per UNet
+// call). cuDNN's SDPA tiles head size 40 as 64 (docs/GPU.md, "Attention: what head size 40 costs"); this kernel pads
+// the head dimension only to 48: S = Q·Kᵀ in three k16 steps, O += P·V at n48, whose columns 0..39 are V's, column 40
+// a column of ones (the product's column 40 is the softmax's row sum, of the fp16 P it multiplies) and 41..47 zeros.
+// Two kernels per call:
+//  1. pack_kv_kernel repacks K and V of every (b, h) into the tiles' shared-memory layout (below), contiguous per
+//     (b, h), the padding chunk written too (K: zeros, V: (1, 0, ..., 0)): 2·B·heads·n·96 bytes of workspace,
+//     0.055 ms at SD 1.5's shape on an H200.
+//  2. self_attention_kernel: a block of W = 2 warpgroups takes 128 queries of one (b, h), each warpgroup 64 of them
+//     (its Q in shared memory for the whole run, cp.async); the block streams the (b, h)'s keys in tiles of 128
+//     through 3 shared-memory stages, one bulk copy (cp.async.bulk, the copy engine) per tile and matrix completing
+//     on the stage's mbarrier. Per tile each warpgroup: the online softmax of S_j in registers (row maxima over the
+//     4 lanes of a quad, exp2 with log2 e folded into one FMA, ex2.approx in fp32, the running O rescaled), P_j as
+//     fp16 A fragments straight from S's accumulator layout, O += P_j·V_j (wgmma m64n48k16, A from registers, V from
+//     shared memory MN-major: V's rows are keys), wait; the stage released; S_{j+1} = Q·K_{j+1}ᵀ (wgmma m64n128k16,
+//     both operands from shared memory, fp32 accumulation), wait. Each warp, once done with a stage, counts itself on
+//     the stage's counter (a shared-memory atomic): the block's last warp to do so issues the stage's next tile. No
+//     block barrier per tile: the warpgroups run decoupled, and 2 blocks per SM (4 warpgroups) overlap one
+//     warpgroup's exponentials with another's products. At the end O / column 40, stored as fp16.
+// Shared-memory tiles use wgmma's non-swizzled canonical layout: "core matrices" of 8 rows x 16 bytes, 128 contiguous
+// bytes each; a tile of R rows (queries or keys) x 48 halves puts row r, 16-byte chunk c (halves 8c..8c+7) at byte
+// (r / 8)·768 + c·128 + (r % 8)·16. The same bytes serve K as the K-major B operand of Q·Kᵀ (rows = N, chunks = K) and
+// V as the MN-major B operand of P·V (rows = K, chunks = N).
+// Measured on an H200 (scripts/gpu/self_attention_probe.cu; B 16, 8 heads, N 4096, q|k|v the worker's strided
+// views): 1.042 ms per call with the repacking (330 TFLOP/s of useful work) where cuDNN's SDPA took 1.152 ms in the
+// same run; ‖Δ‖/‖ref‖ 2.4e-4 against an fp32 reference. What did not pay (same harness, docs/GPU.md item 10): K and V
+// by cp.async from the strided rows (1.29 ms), FlashAttention-3's intra-warpgroup overlap (1.31 ms at 64-key tiles;
+// at 128 it needs more than 128 registers), 64-key tiles (1.22 ms), ex2.approx.f16x2 or a share of the exponentials
+// by polynomial on the FMA pipe (both slower).
+// Supported: fp16, head size 40, N = M a multiple of 128, no mask; sm_90 GPUs with this file's sm_90a code
+// (sd_self_attention_supported says which). No torch headers here: sd_native_ops.cc checks the layouts and passes raw
+// pointers, strides, a workspace and the stream.
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+// wgmma and the bulk copies exist in sm_90a code only (the "a" feature set); elsewhere the kernels are empty shells
+// never launched (sd_self_attention_supported is false unless build.sh built this file for sm_90a).
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define SD_SA_WGMMA 1
+#else
+#define SD_SA_WGMMA 0
+#endif
+
+namespace sa {
+
+constexpr int kD = 40;            // head size
+constexpr int kChunks = 5;        // 16-byte chunks of a head's row (40 halves)
+constexpr int kRowGroupBytes = 768;  // 8 rows x 6 chunks x 16 bytes: one row group of a tile (chunk 5 = padding)
+constexpr int kTileRowBytes = 96;    // bytes per row of a tile (48 halves)
+static_assert(kChunks * 8 == kD && kTileRowBytes == (kChunks + 1) * 16 && kRowGroupBytes == 8 * kTileRowBytes);
+
+// Byte offset of (row, chunk) in a tile.
+__host__ __device__ constexpr int tile_offset(int row, int chunk) {
+  return (row >> 3) * kRowGroupBytes + chunk * 128 + (row & 7) * 16;
+}
+
+// Shared-memory matrix descriptor (sm_90 wgmma): start address >> 4 in bits 0..13, leading-dimension byte offset >> 4
+// in 16..29, stride-dimension byte offset >> 4 in 32..45, layout type 0 (no swizzle) in 62..63. For the
+// non-swizzled layout, K-major operands: LBO = bytes between core matrices adjacent in K, SBO = between core matrices
+// adjacent in M/N (the next 8 rows); MN-major operands: LBO = adjacent in K (the next 8 K rows), SBO = adjacent in M/N.
+__device__ __forceinline__ uint64_t make_desc(uint32_t smem_addr, uint32_t lbo, uint32_t sbo) {
+  return static_cast<uint64_t>((smem_addr >> 4) & 0x3FFF) | (static_cast<uint64_t>((lbo >> 4) & 0x3FFF) << 16) |
+         (static_cast<uint64_t>((sbo >> 4) & 0x3FFF) << 32);
+}
+
+__device__ __forceinline__ uint32_t smem_u32(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// Generic-proxy writes to shared memory (cp.async's, ordinary stores) made visible to the async proxy (wgmma's operand
+// reads); then a barrier.
+__device__ __forceinline__ void fence_proxy_async() {
+#if SD_SA_WGMMA
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void wgmma_fence() {
+#if SD_SA_WGMMA
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_commit() {
+#if SD_SA_WGMMA
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void wgmma_wait() {
+#if SD_SA_WGMMA
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// Keeps the compiler from moving accesses of an accumulator register across the asynchronous wgmma boundaries.
+__device__ __forceinline__ void reg_fence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
+__device__ __forceinline__ void reg_fence(uint32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
+
+// S (64 x 64 per warpgroup) [+]= A·B, A and B fp16 from shared memory, both K-major; 32 fp32 accumulators a thread.
+__device__ __forceinline__ void wgmma_s64(float (&d)[32], uint64_t da, uint64_t db, int accumulate) {
+#if SD_SA_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "%32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(accumulate));
+#endif
+}
+
+// S (64 x 128 per warpgroup) [+]= A·B, both from shared memory, K-major; 64 fp32 accumulators a thread.
+__device__ __forceinline__ void wgmma_s128(float (&d)[64], uint64_t da, uint64_t db, int accumulate) {
+#if SD_SA_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]),
+        "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]),
+        "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+        "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(da), "l"(db), "r"(accumulate));
+#endif
+}
+
+template <int BC>
+__device__ __forceinline__ void wgmma_s(float (&d)[BC / 2], uint64_t da, uint64_t db, int accumulate) {
+  if constexpr (BC == 64) {
+    wgmma_s64(d, da, db, accumulate);
+  } else {
+    wgmma_s128(d, da, db, accumulate);
+  }
+}
+
+// O (64 x 48 per warpgroup) += A·B, A fp16 from registers (the m64k16 A fragment: 4 registers of 2 halves a thread),
+// B from shared memory MN-major (transpose bit set); 24 fp32 accumulators a thread.
+__device__ __forceinline__ void wgmma_o48(float (&d)[24], const uint32_t (&a)[4], uint64_t db) {
+#if SD_SA_WGMMA
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %29, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n48k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23}, "
+      "{%24, %25, %26, %27}, %28, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+#endif
+}
+
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+
+__device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {
+  uint32_t r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+
+// Copies rows [0, rows) of one head (src row r at src + r·row_stride, 40 halves) into a tile at dst (shared address),
+// cp.async 16 bytes a thread: 8 consecutive threads take one chunk of 8 consecutive rows (one 128-byte core matrix:
+// no bank conflicts), a warp 4 chunks of them (64 bytes of each of 8 rows from global memory).
+template <int THREADS>
+__device__ __forceinline__ void load_rows(uint32_t dst, const __half* src, int64_t row_stride, int rows, int tid) {
+  const int total = rows * kChunks;
+#pragma unroll 4
+  for (int i = tid; i < total; i += THREADS) {
+    const int r8 = i & 7, c = (i >> 3) % kChunks, grp = (i >> 3) / kChunks;
+    const int r = grp * 8 + r8;
+    cp_async16(dst + tile_offset(r, c), src + r * row_stride + c * 8);
+  }
+}
+
+// packed (2, B, heads, n, 48) fp16: [0] = K, [1] = V, in the layout above. grid (x, 2·B·heads): blockIdx.y = (matrix,
+// b, h); threads stride over the n·6 16-byte chunks of that (b, h), in the packed order (stores coalesced).
+__global__ void pack_kv_kernel(const __half* __restrict__ k, int64_t k_row, int64_t k_batch,
+                               const __half* __restrict__ v, int64_t v_row, int64_t v_batch, uint4* __restrict__ packed,
+                               int b, int n, int heads) {
+  const int y = blockIdx.y, mat = y / (b * heads), bh = y % (b * heads);
+  const int bb = bh / heads, h = bh % heads;
+  const __half* src = (mat == 0 ? k + bb * k_batch : v + bb * v_batch) + h * kD;
+  const int64_t row_stride = mat == 0 ? k_row : v_row;
+  uint4* dst = packed + static_cast<int64_t>(y) * n * 6;
+  const uint4 pad = make_uint4(mat == 1 ? 0x3C00u : 0u, 0, 0, 0);
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n * 6; i += gridDim.x * blockDim.x) {
+    const int grp = i / 48, c = (i >> 3) % 6, row = grp * 8 + (i & 7);
+    dst[i] = c < 5 ? __ldg(reinterpret_cast<const uint4*>(src + row * row_stride + c * 8)) : pad;
+  }
+}
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, int bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint32_t bar, int parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT_%=:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+__device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, int bytes, uint32_t bar) {
+#if SD_SA_WGMMA
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
+      : "memory");
+#endif
+}
+
+template <int W, int BC, int NS>
+struct Smem {
+  static constexpr int kQBytes = 64 * kTileRowBytes;   // one warpgroup's 64 queries
+  static constexpr int kKvBytes = BC * kTileRowBytes;  // one K or V tile
+  static constexpr int kStageBytes = 2 * kKvBytes;
+  static constexpr int kBarOffset = W * kQBytes + NS * kStageBytes;  // NS mbarriers, then NS counters
+  static constexpr int kBytes = kBarOffset + NS * 8 + NS * 4;
+};
+
+// O += P·V over kKS k16 steps (V's tile at shared address sv), one commit group.
+template <int kKS>
+__device__ __forceinline__ void issue_pv(float (&oacc)[24], const uint32_t (&pf)[kKS][4], uint32_t sv) {
+#pragma unroll
+  for (int kk = 0; kk < kKS; ++kk) {
+    wgmma_o48(oacc, pf[kk], make_desc(sv + kk * 2 * kRowGroupBytes, kRowGroupBytes, 128));
+  }
+  wgmma_commit();
+}
+
+// grid (n / (64·W), heads, B), 128·W threads (W warpgroups), Smem<W, BC, NS>::kBytes of dynamic shared memory.
+// q: element (b, t, h·40 + i) at q + b·q_batch + t·q_row + h·40 + i; packed: pack_kv_kernel's output for the same
+// (B, heads, n); o: element (b, t, h·40 + i) at o + b·o_batch + t·o_row + h·40 + i. n a multiple of BC and of 64·W.
+// MINB: blocks per SM asked of the register allocator.
+template <int W, int BC, int NS, int MINB>
+__global__ void __launch_bounds__(128 * W, MINB)
+    self_attention_kernel(const __half* __restrict__ q, int64_t q_row, int64_t q_batch,
+                          const uint8_t* __restrict__ packed, __half* __restrict__ o, int64_t o_row, int64_t o_batch,
+                          int n, int heads) {
+#if SD_SA_WGMMA
+  using S = Smem<W, BC, NS>;
+  constexpr int kNB = BC / 8;
+  constexpr int kKS = BC / 16;
+  extern __shared__ __align__(128) uint8_t smem[];
+  const int tid = threadIdx.x;
+  const int b = blockIdx.z, h = blockIdx.y;
+  const int q0 = blockIdx.x * 64 * W;
+  const uint32_t s_base = smem_u32(smem);
+  const uint32_t s_kv = s_base + W * S::kQBytes;
+  const uint32_t full0 = s_base + S::kBarOffset;
+  unsigned* counters = reinterpret_cast<unsigned*>(smem + S::kBarOffset + NS * 8);
+  const int tiles = n / BC;
+  const int64_t bh_bytes = static_cast<int64_t>(n) * kTileRowBytes;
+  const uint8_t* kt = packed + (static_cast<int64_t>(b) * heads + h) * bh_bytes;
+  const uint8_t* vt = kt + static_cast<int64_t>(gridDim.z) * heads * bh_bytes;
+  auto fetch = [&](int j) {  // tile j into its stage (one thread)
+    const int s = j % NS;
+    const uint32_t st = s_kv + s * S::kStageBytes;
+    mbar_expect_tx(full0 + 8 * s, S::kStageBytes);
+    bulk_copy(st, kt + static_cast<int64_t>(j) * S::kKvBytes, S::kKvBytes, full0 + 8 * s);
+    bulk_copy(st + S::kKvBytes, vt + static_cast<int64_t>(j) * S::kKvBytes, S::kKvBytes, full0 + 8 * s);
+  };
+  if (tid < 32) {
+    if (tid == 0) {
+      for (int s = 0; s < NS; ++s) {
+        mbar_init(full0 + 8 * s, 1);
+        counters[s] = 0;
+      }
+      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    }
+    __syncwarp();
+    for (int j = 0; j < NS && j < tiles; ++j) {
+      if (tid == 0) fetch(j);
+    }
+  }
+  {  // Q: chunk 5 zeros, chunks 0..4 by cp.async (each warpgroup its 64 queries)
+    const int wg = tid >> 7, wtid = tid & 127;
+    if (wtid < 64) *reinterpret_cast<uint4*>(smem + wg * S::kQBytes + tile_offset(wtid, 5)) = make_uint4(0, 0, 0, 0);
+    const __half* qp = q + b * q_batch + static_cast<int64_t>(q0 + 64 * wg) * q_row + h * kD;
+    load_rows<128>(s_base + wg * S::kQBytes, qp, q_row, 64, wtid);
+    cp_async_commit();
+    cp_async_wait<0>();
+    fence_proxy_async();
+  }
+  __syncthreads();
+  // this warp is done with tile jt's stage; the block's last warp to be so fetches tile jt + NS into it
+  auto release = [&](int jt) {
+    if ((threadIdx.x & 31) == 0) {
+      const unsigned before = atomicAdd(counters + jt % NS, 1u);
+      if (before % (4 * W) == 4 * W - 1 && jt + NS < tiles) fetch(jt + NS);
+    }
+  };
+  auto wait_full = [&](int jt) { mbar_wait(full0 + 8 * (jt % NS), (jt / NS) & 1); };
+
+  const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const uint32_t my_q = s_base + wg * S::kQBytes;
+
+  float sacc[BC / 2];
+  float oacc[24];
+#pragma unroll
+  for (int i = 0; i < 24; ++i) oacc[i] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY;  // running row maxima of rows g and g + 8 (of this warp's 16)
+  constexpr float kLog2e = 1.4426950408889634f;
+
+  // S = Q·Kᵀ of tile jt: three k16 steps over the padded head dimension (chunks 2s, 2s + 1)
+  auto issue_s = [&](int jt) {
+    const uint32_t sk = s_kv + (jt % NS) * S::kStageBytes;
+    wgmma_fence();
+#pragma unroll
+    for (int s = 0; s < 3; ++s) {
+      wgmma_s<BC>(sacc, make_desc(my_q + s * 256, 128, kRowGroupBytes), make_desc(sk + s * 256, 128, kRowGroupBytes),
+                  s > 0);
+    }
+    wgmma_commit();
+  };
+  wait_full(0);
+  issue_s(0);
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < BC / 2; ++i) reg_fence(sacc[i]);
+
+  for (int j = 0; j < tiles; ++j) {
+    // online softmax: rows g (sacc[4i], sacc[4i + 1]) and g + 8 (sacc[4i + 2], sacc[4i + 3]); row maxima by a tree
+    // over 4 partial maxima per row (shorter dependency chains than one running maximum)
+    float r0[4], r1[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      r0[i] = fmaxf(sacc[4 * i], sacc[4 * i + 1]);
+      r1[i] = fmaxf(sacc[4 * i + 2], sacc[4 * i + 3]);
+    }
+#pragma unroll
+    for (int i = 4; i < kNB; ++i) {
+      r0[i & 3] = fmaxf(r0[i & 3], fmaxf(sacc[4 * i], sacc[4 * i + 1]));
+      r1[i & 3] = fmaxf(r1[i & 3], fmaxf(sacc[4 * i + 2], sacc[4 * i + 3]));
+    }
+    float mx0 = fmaxf(fmaxf(m0, fmaxf(r0[0], r0[1])), fmaxf(r0[2], r0[3]));
+    float mx1 = fmaxf(fmaxf(m1, fmaxf(r1[0], r1[1])), fmaxf(r1[2], r1[3]));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float alpha0 = ex2((m0 - mx0) * kLog2e), alpha1 = ex2((m1 - mx1) * kLog2e);  // 0 on the first tile
+    m0 = mx0;
+    m1 = mx1;
+    const float nb0 = -mx0 * kLog2e, nb1 = -mx1 * kLog2e;
+#pragma unroll
+    for (int i = 0; i < BC / 2; i += 2) {
+      const float nb = (i & 2) ? nb1 : nb0;
+      sacc[i] = ex2(fmaf(sacc[i], kLog2e, nb));
+      sacc[i + 1] = ex2(fmaf(sacc[i + 1], kLog2e, nb));
+    }
+    // P's A fragments: k step kk covers columns 16kk..16kk+15 = S's n8 blocks 2kk (registers 0, 1) and 2kk + 1 (2, 3)
+    uint32_t pf[kKS][4];
+#pragma unroll
+    for (int kk = 0; kk < kKS; ++kk) {
+      const float* s8 = sacc + 8 * kk;
+      pf[kk][0] = pack_half2(s8[0], s8[1]);  // row g, columns 2t, 2t + 1
+      pf[kk][1] = pack_half2(s8[2], s8[3]);  // row g + 8
+      pf[kk][2] = pack_half2(s8[4], s8[5]);  // row g, columns 8 + 2t, 9 + 2t
+      pf[kk][3] = pack_half2(s8[6], s8[7]);  // row g + 8
+    }
+#pragma unroll
+    for (int i = 0; i < 6; ++i) {
+      oacc[4 * i] *= alpha0;
+      oacc[4 * i + 1] *= alpha0;
+      oacc[4 * i + 2] *= alpha1;
+      oacc[4 * i + 3] *= alpha1;
+    }
+#pragma unroll
+    for (int i = 0; i < 24; ++i) reg_fence(oacc[i]);
+#pragma unroll
+    for (int kk = 0; kk < kKS; ++kk) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) reg_fence(pf[kk][r]);
+    }
+    // P_j·V_j, wait, release the stage; S_{j+1}, wait. Both products are issued on every tile (a conditional wgmma
+    // makes ptxas serialize them all): after the last tile S is computed on a stage holding an old tile, and dropped.
+    const uint32_t sv = s_kv + (j % NS) * S::kStageBytes + S::kKvBytes;
+    wgmma_fence();
+    issue_pv<kKS>(oacc, pf, sv);
+    wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < 24; ++i) reg_fence(oacc[i]);
+    release(j);
+    if (j + 1 < tiles) wait_full(j + 1);
+    issue_s(j + 1);
+    wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < BC / 2; ++i) reg_fence(sacc[i]);
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int i = 0; i < 24; ++i) reg_fence(oacc[i]);
+
+  // O / row sum (column 40: oacc[20] (row g) and oacc[22] (row g + 8) of the quad's lane t = 0), fp16
+  const float l0 = __shfl_sync(0xffffffffu, oacc[20], lane & ~3);
+  const float l1 = __shfl_sync(0xffffffffu, oacc[22], lane & ~3);
+  const float inv0 = 1.f / l0, inv1 = 1.f / l1;
+  const int row0 = q0 + wg * 64 + warp * 16 + g;
+  __half* op0 = o + b * o_batch + static_cast<int64_t>(row0) * o_row + h * kD + 2 * t;
+  __half* op1 = op0 + 8 * o_row;
+#pragma unroll
+  for (int i = 0; i < 5; ++i) {
+    *reinterpret_cast<__half2*>(op0 + 8 * i) = __floats2half2_rn(oacc[4 * i] * inv0, oacc[4 * i + 1] * inv0);
+    *reinterpret_cast<__half2*>(op1 + 8 * i) = __floats2half2_rn(oacc[4 * i + 2] * inv1, oacc[4 * i + 3] * inv1);
+  }
+#endif
+}
+
+// The configuration measured fastest (scripts/gpu/self_attention_probe.cu): 2 warpgroups, 128-key tiles, 3 stages,
+// 2 blocks per SM (2 x 86 KB of shared memory, up to 128 registers a thread).
+constexpr int kW = 2, kBC = 128, kNS = 3, kMinBlocks = 2;
+
+}  // namespace sa
+
+namespace {
+
+template <int W, int BC, int NS, int MINB>
+int launch_self_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
+                          int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b, int n,
+                          int heads, void* packed, cudaStream_t stream) {
+  constexpr int kBytes = sa::Smem<W, BC, NS>::kBytes;
+  auto kernel = sa::self_attention_kernel<W, BC, NS, MINB>;
+  static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+  if (attr != cudaSuccess) return static_cast<int>(attr);
+  sa::pack_kv_kernel<<<dim3((n * 6 + 255) / 256, 2 * b * heads), 256, 0, stream>>>(
+      static_cast<const __half*>(k), k_row, k_batch, static_cast<const __half*>(v), v_row, v_batch,
+      static_cast<uint4*>(packed), b, n, heads);
+  const int64_t c = static_cast<int64_t>(heads) * sa::kD;
+  dim3 grid(n / (64 * W), heads, b);
+  kernel<<<grid, 128 * W, kBytes, stream>>>(static_cast<const __half*>(q), q_row, q_batch,
+                                            static_cast<const uint8_t*>(packed), static_cast<__half*>(o), c,
+                                            static_cast<int64_t>(n) * c, n, heads);
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace
+
+// Whether sd_self_attention takes this problem on this GPU: compute capability 9.0 and this file built for sm_90a
+// (build.sh does so where Hopper is among its architectures, and defines SD_SELF_ATTENTION_SM90A then), head size
+// d = 40, n queries = m keys, a multiple of 128, and a grid within CUDA's limits (2·b·heads blocks of the repacking
+// kernel in y).
+extern "C" bool sd_self_attention_supported(int cc_major, int cc_minor, int d, int64_t b, int64_t n, int64_t m,
+                                            int64_t heads) {
+#if defined(SD_SELF_ATTENTION_SM90A)
+  return cc_major == 9 && cc_minor == 0 && d == sa::kD && n == m && n >= 128 && n % 128 == 0 && n <= (1 << 24) &&
+         b >= 1 && heads >= 1 && 2 * b * heads <= 65535;
+#else
+  (void)cc_major, (void)cc_minor, (void)d, (void)b, (void)n, (void)m, (void)heads;
+  return false;
+#endif
+}
+
+// Bytes of workspace sd_self_attention needs: K and V repacked, 2·b·heads·n·96.
+extern "C" int64_t sd_self_attention_workspace(int64_t b, int64_t n, int64_t heads) {
+  return 2 * b * heads * n * sa::kTileRowBytes;
+}
+
+// o (B, n, heads·40) fp16 contiguous = softmax(q·kᵀ)·v per batch row and head (scale 1), n queries over n keys.
+// q: fp16, element (b, t, c) at q + b·q_batch + t·q_row + c (the last dimension contiguous); k and v likewise. q, k,
+// v, o 16-byte aligned, every row and batch stride a multiple of 8 elements; workspace: sd_self_attention_workspace
+// bytes, 16-byte aligned, on the same device (overwritten). Only where sd_self_attention_supported says so. Returns a
+// CUDA error code (0 = success; cudaErrorInvalidValue for an unsupported shape).
+extern "C" int sd_self_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
+                                 int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b, int n,
+                                 int heads, int d, void* workspace, cudaStream_t stream) {
+  if (d != sa::kD || n < 128 || n % 128 != 0 || b < 1 || heads < 1) return static_cast<int>(cudaErrorInvalidValue);
+  return launch_self_attention<sa::kW, sa::kBC, sa::kNS, sa::kMinBlocks>(q, q_row, q_batch, k, k_row, k_batch, v,
+                                                                         v_row, v_batch, o, b, n, heads, workspace,
+                                                                         stream);
+}
