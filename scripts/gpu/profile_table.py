@@ -47,7 +47,8 @@ ATTENTION_OPS_BHND = re.compile(r"^aten::(scaled_dot_product_attention|_scaled_d
                                 r"_attention|_scaled_dot_product_attention_math|_scaled_dot_product_flash_attention_for_cpu)$")
 MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "_addmm_activation", "addbmm", "_scaled_mm",
               "linear_residual", "fp8_linear", "fp8_linear_residual"}
-# sd::linear_residual: one cuBLASLt call, x·Wᵀ + b + r; sd::fp8_linear (x8, w8) and sd::fp8_linear_residual (x8, w8, r):
+# sd::linear_residual: one cuBLASLt call, x·Wᵀ + b + r; sd::linear (x, w): x·Wᵀ + b, one cuBLASLt call with the tuned
+# algorithm (SD_LT_AUTOTUNE) or at::linear inside it; sd::fp8_linear (x8, w8) and sd::fp8_linear_residual (x8, w8, r):
 # the FP8 products (sd_native_ops.cc), their FLOPs as linear's
 # where stride / padding / dilation sit among the inputs of each convolution op
 CONV_ARGS = {"conv1d": (3, 4, 5), "conv2d": (3, 4, 5), "conv3d": (3, 4, 5), "convolution": (3, 4, 5),
@@ -745,6 +746,10 @@ def selftest():
             op = {"name": "sd::linear_residual", "args": {"Input Dims": [[65536, 1280], [320, 1280], [65536, 320]]}}
             self.assertEqual(op_class(op["name"]), "matrix products")
             self.assertEqual(flops(op), 2 * 65536 * 1280 * 320)
+            # the plain linear's op (the attention out-projections, proj_in as a 1x1 product): x (..., K), w (N, K)
+            op = {"name": "sd::linear", "args": {"Input Dims": [[16, 4096, 320], [320, 320]]}}
+            self.assertEqual(op_class(op["name"]), "matrix products")
+            self.assertEqual(flops(op), 2 * 65536 * 320 * 320)
 
         def test_fp8_products(self):
             # ff.net.2's FP8 product (x8, w8, r) and the FP8 linears' (x8, w8): matrix products with linear's FLOPs

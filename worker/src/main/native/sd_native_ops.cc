@@ -5,9 +5,9 @@
 // with their bias and residual in one cuBLASLt call, FP8 products of a layer norm's FP8 output (the transformer blocks'
 // linears after their norms, SD_FP8_LINEARS) and of the GEGLU gate's FP8 output with per-token scales (ff.net.2,
 // SD_FP8_FF_OUT), GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
-// (upsample_nearest.cu), attention over at most 80 keys (the cross-attentions, cross_attention.cu), CUDA graph
-// capture/replay of a sequence of DJL calls, asynchronous device-to-host copies (previews), and CUDA caching-allocator
-// statistics.
+// (upsample_nearest.cu), attention over at most 80 keys (the cross-attentions, cross_attention.cu), cuBLASLt's
+// algorithms timed per product shape on first use (SD_LT_AUTOTUNE), CUDA graph capture/replay of a sequence of DJL
+// calls, asynchronous device-to-host copies (previews), and CUDA caching-allocator statistics.
 //
 // Tensor handles are DJL's: a jlong holding a `torch::Tensor*` (see DJL's PtNDArray). Results are
 // returned as new `torch::Tensor*` that the Java side wraps in a PtNDArray (DJL frees them).
@@ -26,9 +26,11 @@
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <limits>
 #include <map>
@@ -394,12 +396,44 @@ at::Tensor bias_add(at::Tensor y, const std::optional<at::Tensor>& bias, const s
 // product and read it back in a second pass over the output. SD_LT_RESIDUAL=0: at::linear + add.
 std::atomic<bool> lt_residual_on{true};
 
+// Autotuning of lt_matmul's algorithms (issue 17, SD_LT_AUTOTUNE, on by default). cuBLASLt's heuristic orders the
+// algorithms it offers for a product by its own estimate, and its first pick is not always the fastest: another of its
+// candidates was 1.30x faster for (65536, 320) -> 320 on the H200 (scripts/gpu/probe_fp8_lt.cc). So the first eager
+// call of a key (LtKey: shape, strides, alignments, types, epilogue) times up to kLtCandidates of the heuristic's
+// algorithms on that call's own operands, each a warm-up call and kLtTimedCalls timed calls between two CUDA events on
+// the current stream (one host sync per candidate), writing into a scratch output, and keeps the fastest for the key
+// (lt_tune). Under CUDA graph capture nothing is timed: the heuristic's first pick runs, and the next eager call of the
+// key tunes it (CudaGraphRunner runs every input shape once eagerly before it captures it, so the graphs run tuned
+// algorithms). The plain fp16 linears (the attention projections, proj_in, the 1x1 convolutions' products) go through
+// lt_matmul too when it is on, to run tuned algorithms (sd_linear); SD_LT_AUTOTUNE=0: the heuristic's first pick for
+// the products lt_matmul runs (residual and FP8 products) and at::linear for the others, as before autotuning.
+std::atomic<bool> lt_autotune_on{true};
+constexpr int kLtCandidates = 8;   // algorithms asked of the heuristic per key, all timed
+constexpr int kLtTimedCalls = 5;   // timed calls per candidate, after one warm-up call
+// Another candidate replaces the heuristic's first pick only when it takes at most this fraction of its time: timing
+// noise, and products too small to keep the GPU busy between launches (all candidates then time the host's launches),
+// keep the heuristic's order.
+constexpr float kLtMargin = 0.97f;
+
 constexpr uint64_t kLtMaxWorkspace = 32ull << 20;  // the most workspace an algorithm may ask for (bytes)
+
+// The fp16 products' split-K reductions: those that keep fp32 partial sums only (CUBLASLT_REDUCTION_SCHEME_NONE, i.e.
+// no split-K, or COMPUTE_TYPE). The INPLACE and OUTPUT_TYPE schemes add partial sums in the output type (fp16), and a
+// timed candidate of theirs could win; excluded, every fp16 product accumulates in fp32 and rounds to fp16 once, as
+// at::linear's products do with PyTorch's allow_fp16_reduced_precision_reduction off. Not asked of the FP8 products:
+// their operands' e4m3 rounding (about 2.7% each) dwarfs an fp16 partial sum's, and their fallback is the slow
+// dequantised product, so no algorithm of theirs is excluded.
+constexpr uint32_t kLtReductions = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
 
 void lt_check(cublasStatus_t status, const char* call) {
   if (status != CUBLAS_STATUS_SUCCESS) {
-    throw std::runtime_error(std::string("linear + residual (cuBLASLt): ") + call + ": " +
-                             cublasLtGetStatusName(status));
+    throw std::runtime_error(std::string("cuBLASLt product: ") + call + ": " + cublasLtGetStatusName(status));
+  }
+}
+
+void cuda_check(cudaError_t err, const char* call) {
+  if (err != cudaSuccess) {
+    throw std::runtime_error(std::string("cuBLASLt autotuning: ") + call + ": " + cudaGetErrorString(err));
   }
 }
 
@@ -424,14 +458,27 @@ int64_t lt_alignment(const void* p) {
   return a;
 }
 
-// cublasLtMatmulAlgoGetHeuristic's pick, asked once per key: {device, M, N, K, lda, ldb, bias?, the alignments of x, w,
-// C, D, bias, FP8?, residual?, A's and B's scale modes (0 scalar, 1 outer vector)}. state != CUBLAS_STATUS_SUCCESS: no
-// algorithm (the caller's fallback runs).
+// What is known of one key: {device, M, N, K, lda, ldb, bias?, the alignments of x, w, C, D, bias, FP8?, residual?,
+// A's and B's scale modes (0 scalar, 1 outer vector)}.
 using LtKey = std::array<int64_t, 16>;
-std::mutex lt_algos_mutex;
-std::map<LtKey, cublasLtMatmulHeuristicResult_t> lt_algos;
 
-cublasLtMatmulHeuristicResult_t lt_algo(cublasLtHandle_t handle, const LtKey& key, LtDescriptors& desc) {
+// One key's algorithms: cublasLtMatmulAlgoGetHeuristic's candidates in its order, asked once (empty: no algorithm, the
+// caller's fallback runs), and once lt_tune has timed them, the fastest one's index and the figures of the report.
+struct LtAlgos {
+  std::vector<cublasLtMatmulHeuristicResult_t> candidates;
+  int tuned = -1;         // the index of the fastest candidate; -1 until timed (autotuning off, or seen only under
+                          // capture or without an output)
+  int ran = 0;            // how many candidates ran when timed (cublasLtMatmul may refuse one the heuristic offered)
+  float tuned_ms = 0.0f;  // ms per call of the tuned candidate
+  float first_ms = -1.0f; // ms per call of the heuristic's first pick (-1: refused)
+};
+std::mutex lt_algos_mutex;
+std::map<LtKey, LtAlgos> lt_algos;
+
+// The key's entry (a copy), its candidates asked of the heuristic the first time the key is seen: up to kLtCandidates
+// for desc's product within kLtMaxWorkspace and the key's alignments, fp16 products' with kLtReductions. Any failure of
+// the heuristic (not only NOT_SUPPORTED) leaves no candidates: the caller falls back.
+LtAlgos lt_algo(cublasLtHandle_t handle, const LtKey& key, LtDescriptors& desc) {
   {
     std::lock_guard<std::mutex> lock(lt_algos_mutex);
     auto it = lt_algos.find(key);
@@ -442,20 +489,22 @@ cublasLtMatmulHeuristicResult_t lt_algo(cublasLtHandle_t handle, const LtKey& ke
     lt_check(cublasLtMatmulPreferenceSetAttribute(desc.preference, attr, &value, sizeof(value)), what);
   };
   pref(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, kLtMaxWorkspace, "max workspace");
+  if (key[12] == 0) pref(CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, kLtReductions, "reduction schemes");  // fp16
   // A is w, B is x, C is r
   pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, static_cast<uint32_t>(key[8]), "alignment of A");
   pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(key[7]), "alignment of B");
   pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(key[9]), "alignment of C");
   pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(key[10]), "alignment of D");
-  cublasLtMatmulHeuristicResult_t result{};
+  std::array<cublasLtMatmulHeuristicResult_t, kLtCandidates> results{};
   int found = 0;
-  cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc.op, desc.a, desc.b, desc.cd, desc.cd,
-                                                         desc.preference, 1, &result, &found);
-  // any failure of the heuristic (not only NOT_SUPPORTED) means no algorithm for this key: the caller falls back
-  if (status != CUBLAS_STATUS_SUCCESS || found == 0) result.state = CUBLAS_STATUS_NOT_SUPPORTED;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc.op, desc.a, desc.b, desc.cd, desc.cd,
+                                                               desc.preference, kLtCandidates, results.data(), &found);
+  LtAlgos algos;
+  for (int i = 0; status == CUBLAS_STATUS_SUCCESS && i < found && i < kLtCandidates; i++) {
+    if (results[i].state == CUBLAS_STATUS_SUCCESS) algos.candidates.push_back(results[i]);
+  }
   std::lock_guard<std::mutex> lock(lt_algos_mutex);
-  lt_algos.emplace(key, result);
-  return result;
+  return lt_algos.emplace(key, std::move(algos)).first->second;  // another thread's entry if it came first
 }
 
 // FP8 products use cuBLASLt's fast-accumulation mode (CUBLASLT_MATMUL_DESC_FAST_ACCUM = 1): Hopper's FP8 tensor cores
@@ -479,13 +528,14 @@ constexpr int64_t kFp8InputScale = 4;
 // Both operands K-major, as cuBLASLt's FP8 wants them ("TN"): a row-major (M, K) x is cuBLAS's column-major K x M
 // matrix, so the product runs transposed, as PyTorch's gemm_and_bias lays out nn.Linear: Dᵀ (N x M, ld N) = op(A)·B [+ C] with A = w's memory (K x N, ld K) transposed,
 // B = x's memory (K x M, ld K), C = r's memory (N x M, ld N, beta 1) or, without r, D's (beta 0); the bias is a vector
-// over D's N rows, the output features. The workspace comes from PyTorch's caching allocator (no cudaMalloc, no sync:
+// over D's N rows, the output features. w's rows may be further apart than K (lda = w.stride(0): a view of some of a
+// wider weight's columns, cat_conv1x1). The workspace comes from PyTorch's caching allocator (no cudaMalloc, no sync:
 // it runs under CUDA graph capture), all on the current stream.
 struct LtProduct {
   at::Tensor x2;                        // (M, K), rows contiguous; fp16, or e4m3 bytes (fp8)
-  at::Tensor w;                         // (N, K), contiguous; x2's type
+  at::Tensor w;                         // (N, K), rows contiguous (row stride >= K); x2's type
   std::optional<at::Tensor> bias;       // (N) fp16, or none
-  at::Tensor r;                         // (M, N) fp16 contiguous, or undefined (no residual)
+  at::Tensor r;                         // (M, N) fp16 contiguous, or undefined (no residual); may be D (in place)
   bool fp8 = false;                     // x2 and w are e4m3 (as bytes or kFloat8_e4m3fn)
   const void* a_scale = nullptr;        // fp8: device float(s), w's scale (CUBLASLT_MATMUL_DESC_A_SCALE_POINTER)
   const void* b_scale = nullptr;        // fp8: device float(s), x's scale (B_SCALE_POINTER)
@@ -507,30 +557,30 @@ bool lt_outer_vector(cublasLtMatmulDesc_t op, bool a) {
 #endif
 }
 
-// Runs p into d (M, N) fp16 contiguous and returns true, or false where cuBLASLt has no algorithm (nothing written).
-// An undefined d runs nothing: whether it would run (d's alignment taken as 256).
-bool lt_matmul(const LtProduct& p, const at::Tensor& d) {
+// p's key, with D = d (undefined: D's alignment taken as 256, that of a new allocation), and its descriptors (the bias
+// and scale pointers are p's: the descriptors serve this call only). False where this cuBLASLt lacks p's outer-vector
+// scale modes (no algorithm).
+bool lt_describe(const LtProduct& p, const at::Tensor& d, LtKey& key, LtDescriptors& desc) {
   const int64_t m = p.x2.size(0), n = p.w.size(0), k = p.w.size(1);
   const at::Tensor& c = p.r.defined() ? p.r : d;  // without r, C is D (beta 0: not read)
   const int64_t d_align = d.defined() ? lt_alignment(d.data_ptr()) : 256;
-  const LtKey key{p.x2.get_device(),
-                  m,
-                  n,
-                  k,
-                  p.w.stride(0),
-                  p.x2.stride(0),
-                  p.bias ? 1 : 0,
-                  lt_alignment(p.x2.data_ptr()),
-                  lt_alignment(p.w.data_ptr()),
-                  c.defined() ? lt_alignment(c.data_ptr()) : d_align,
-                  d_align,
-                  p.bias ? lt_alignment(p.bias->data_ptr()) : 0,
-                  p.fp8 ? 1 : 0,
-                  p.r.defined() ? 1 : 0,
-                  p.fp8 && p.a_outer ? 1 : 0,
-                  p.fp8 && p.b_outer ? 1 : 0};
+  key = LtKey{p.x2.get_device(),
+              m,
+              n,
+              k,
+              p.w.stride(0),
+              p.x2.stride(0),
+              p.bias ? 1 : 0,
+              lt_alignment(p.x2.data_ptr()),
+              lt_alignment(p.w.data_ptr()),
+              c.defined() ? lt_alignment(c.data_ptr()) : d_align,
+              d_align,
+              p.bias ? lt_alignment(p.bias->data_ptr()) : 0,
+              p.fp8 ? 1 : 0,
+              p.r.defined() ? 1 : 0,
+              p.fp8 && p.a_outer ? 1 : 0,
+              p.fp8 && p.b_outer ? 1 : 0};
 
-  LtDescriptors desc;
   lt_check(cublasLtMatmulDescCreate(&desc.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
   auto attr = [&](cublasLtMatmulDescAttributes_t a, const auto& value, const char* what) {
     lt_check(cublasLtMatmulDescSetAttribute(desc.op, a, &value, sizeof(value)), what);
@@ -558,32 +608,184 @@ bool lt_matmul(const LtProduct& p, const at::Tensor& d) {
   lt_check(cublasLtMatrixLayoutCreate(&desc.a, in_type, k, n, p.w.stride(0)), "layout of A");
   lt_check(cublasLtMatrixLayoutCreate(&desc.b, in_type, k, m, p.x2.stride(0)), "layout of B");
   lt_check(cublasLtMatrixLayoutCreate(&desc.cd, CUDA_R_16F, n, m, n), "layout of C and D");
+  return true;
+}
+
+// A workspace of `bytes` from PyTorch's caching allocator on like's device (undefined for 0).
+at::Tensor lt_workspace(uint64_t bytes, const at::Tensor& like) {
+  return bytes > 0 ? at::empty({static_cast<int64_t>(bytes)}, like.options().dtype(at::kByte)) : at::Tensor();
+}
+
+// One cublasLtMatmul of p with `algo` into d_ptr on `stream`: alpha 1, C = p.r's memory with beta 1 (which may be d_ptr
+// itself: in place), or without r, d_ptr with beta 0 (not read); workspace: at least algo's workspaceSize bytes.
+cublasStatus_t lt_run(cublasLtHandle_t handle, const LtDescriptors& desc, const LtProduct& p,
+                      const cublasLtMatmulHeuristicResult_t& algo, const at::Tensor& workspace, void* d_ptr,
+                      cudaStream_t stream) {
+  const float one = 1.0f, beta = p.r.defined() ? 1.0f : 0.0f;  // alpha and beta (CUDA_R_32F, the scale type)
+  const void* c_ptr = p.r.defined() ? p.r.data_ptr() : d_ptr;
+  return cublasLtMatmul(handle, desc.op, &one, p.w.data_ptr(), desc.a, p.x2.data_ptr(), desc.b, &beta, c_ptr, desc.cd,
+                        d_ptr, desc.cd, &algo.algo, workspace.defined() ? workspace.data_ptr() : nullptr,
+                        algo.workspaceSize, stream);
+}
+
+// Whether `stream` is capturing a CUDA graph (or its capture status cannot be had: then no host syncs either).
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &status) != cudaSuccess) {
+    (void)cudaGetLastError();  // not left behind for PyTorch's next launch check
+    return true;
+  }
+  return status != cudaStreamCaptureStatusNone;
+}
+
+// Two timing events, destroyed on every way out.
+struct LtEvents {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  LtEvents() {
+    cudaError_t err = cudaEventCreate(&start);
+    if (err == cudaSuccess) err = cudaEventCreate(&stop);
+    if (err != cudaSuccess) {
+      destroy();
+      cuda_check(err, "cudaEventCreate");
+    }
+  }
+  ~LtEvents() { destroy(); }
+  void destroy() {
+    if (start != nullptr) cudaEventDestroy(start);
+    if (stop != nullptr) cudaEventDestroy(stop);
+    start = stop = nullptr;
+  }
+};
+
+// Times each of algos' candidates on p's operands (eager, on `stream`; SD_LT_AUTOTUNE): a warm-up call, then
+// kLtTimedCalls calls between two events, one cudaEventSynchronize per candidate, all writing into a scratch output of
+// d's shape (a new allocation: 256-byte aligned, at least the alignment the key has for D) with C = p.r where there
+// is one (read only; it may be d itself, which is then never written) and the scratch itself otherwise (beta 0).
+// Candidates cublasLtMatmul refuses are skipped. Stores and returns the key's entry with the fastest candidate as
+// `tuned` (the heuristic's first pick unless another is faster by kLtMargin); where every candidate was refused, the
+// entry has no candidates left (the callers' fallbacks from now on; a warning).
+LtAlgos lt_tune(cublasLtHandle_t handle, const LtKey& key, const LtDescriptors& desc, LtAlgos algos, const LtProduct& p,
+                const at::Tensor& d, cudaStream_t stream) {
+  uint64_t most = 0;
+  for (const auto& c : algos.candidates) most = std::max<uint64_t>(most, c.workspaceSize);
+  const at::Tensor workspace = lt_workspace(most, p.x2);
+  at::Tensor scratch = at::empty({p.x2.size(0), p.w.size(0)}, d.options());
+  LtEvents events;
+  const int count = static_cast<int>(algos.candidates.size());
+  int best = -1, ran = 0;
+  float best_ms = 0.0f, first_ms = -1.0f;
+  for (int i = 0; i < count; i++) {
+    const cublasLtMatmulHeuristicResult_t& c = algos.candidates[i];
+    if (lt_run(handle, desc, p, c, workspace, scratch.data_ptr(), stream) != CUBLAS_STATUS_SUCCESS) continue;
+    cuda_check(cudaEventRecord(events.start, stream), "cudaEventRecord");
+    bool ok = true;
+    for (int j = 0; j < kLtTimedCalls && ok; j++) {
+      ok = lt_run(handle, desc, p, c, workspace, scratch.data_ptr(), stream) == CUBLAS_STATUS_SUCCESS;
+    }
+    cuda_check(cudaEventRecord(events.stop, stream), "cudaEventRecord");
+    cuda_check(cudaEventSynchronize(events.stop), "cudaEventSynchronize");
+    if (!ok) continue;
+    float total = 0.0f;
+    cuda_check(cudaEventElapsedTime(&total, events.start, events.stop), "cudaEventElapsedTime");
+    const float ms = total / kLtTimedCalls;
+    ran++;
+    if (i == 0) first_ms = ms;
+    if (best < 0 || ms < best_ms) {  // ties keep the heuristic's order
+      best = i;
+      best_ms = ms;
+    }
+  }
+  if (best > 0 && first_ms >= 0 && best_ms > kLtMargin * first_ms) {  // not clearly faster than the heuristic's pick
+    best = 0;
+    best_ms = first_ms;
+  }
+  if (best < 0) {
+    algos.candidates.clear();
+    TORCH_WARN("cublasLtMatmul refused all ", count, " algorithms its heuristic offered for a product (M ", key[1],
+               ", N ", key[2], ", K ", key[3], "): its shape takes the fallback from now on");
+  } else {
+    algos.tuned = best;
+    algos.ran = ran;
+    algos.tuned_ms = best_ms;
+    algos.first_ms = first_ms;
+  }
+  std::lock_guard<std::mutex> lock(lt_algos_mutex);
+  lt_algos[key] = algos;
+  return algos;
+}
+
+// Runs p into d (M, N) fp16 contiguous (d may be p.r itself: in place) and returns true, or false where cuBLASLt has
+// no algorithm (nothing written). An undefined d runs nothing: whether it would (d's alignment taken as 256). The
+// algorithm: the key's tuned one with SD_LT_AUTOTUNE on, timed here on this call's operands the first time the key is
+// seen outside a capture with a d (lt_tune), else the heuristic's first pick.
+bool lt_matmul(const LtProduct& p, const at::Tensor& d) {
+  LtKey key;
+  LtDescriptors desc;
+  if (!lt_describe(p, d, key, desc)) return false;
   cublasLtHandle_t handle = at::cuda::getCurrentCUDABlasLtHandle();
-  const cublasLtMatmulHeuristicResult_t algo = lt_algo(handle, key, desc);
-  if (algo.state != CUBLAS_STATUS_SUCCESS) return false;
+  LtAlgos algos = lt_algo(handle, key, desc);
+  if (algos.candidates.empty()) return false;
   if (!d.defined()) return true;
 
-  at::Tensor workspace;
-  if (algo.workspaceSize > 0) {
-    workspace = at::empty({static_cast<int64_t>(algo.workspaceSize)}, d.options().dtype(at::kByte));
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const bool tune = lt_autotune_on.load();
+  if (tune && algos.tuned < 0 && !capturing(stream)) {
+    algos = lt_tune(handle, key, desc, std::move(algos), p, d, stream);
+    if (algos.candidates.empty()) return false;
   }
-  const float one = 1.0f, beta = p.r.defined() ? 1.0f : 0.0f;  // alpha and beta (CUDA_R_32F, the scale type)
-  const cublasStatus_t status =
-      cublasLtMatmul(handle, desc.op, &one, p.w.data_ptr(), desc.a, p.x2.data_ptr(), desc.b, &beta, c.data_ptr(),
-                     desc.cd, d.data_ptr(), desc.cd, &algo.algo, workspace.defined() ? workspace.data_ptr() : nullptr,
-                     algo.workspaceSize, c10::cuda::getCurrentCUDAStream());
+  const cublasLtMatmulHeuristicResult_t& algo = algos.candidates[tune && algos.tuned >= 0 ? algos.tuned : 0];
+  const at::Tensor workspace = lt_workspace(algo.workspaceSize, p.x2);
+  const cublasStatus_t status = lt_run(handle, desc, p, algo, workspace, d.data_ptr(), stream);
   if (status != CUBLAS_STATUS_SUCCESS) {
     // refused although the heuristic offered the algorithm (as cuBLASLt did for FP8 scale pointers 4 bytes apart):
     // nothing was written to d; this key takes the callers' fallbacks from now on instead of failing every call
-    cublasLtMatmulHeuristicResult_t refused = algo;
-    refused.state = CUBLAS_STATUS_NOT_SUPPORTED;
-    std::lock_guard<std::mutex> lock(lt_algos_mutex);
-    lt_algos[key] = refused;
+    {
+      std::lock_guard<std::mutex> lock(lt_algos_mutex);
+      lt_algos[key].candidates.clear();
+    }
     TORCH_WARN("cublasLtMatmul refused a product its heuristic offered (", cublasLtGetStatusName(status),
                "): its shape takes the fallback from now on");
     return false;
   }
   return true;
+}
+
+// The report of what autotuning found (NativeOps.ltTuneReport): a first line with how many keys were tuned and how
+// many of them run another algorithm than the heuristic's first pick, then one line per tuned key in key order, e.g.
+// "M 65536 N 320 K 320 fp16 +bias: picked #3 of 8 (8 ran), 0.0412 ms vs the heuristic's #0 0.0531 ms (1.29x)" (ms per
+// call as timed; "w row stride" where w's rows are further apart than K, a device other than 0 at the end).
+std::string lt_tune_report() {
+  std::lock_guard<std::mutex> lock(lt_algos_mutex);
+  std::string lines;
+  int tuned = 0, other = 0, untuned = 0;
+  for (const auto& [key, algos] : lt_algos) {
+    if (algos.candidates.empty()) continue;
+    if (algos.tuned < 0) {
+      untuned++;
+      continue;
+    }
+    tuned++;
+    other += algos.tuned != 0 ? 1 : 0;
+    char first[96];
+    if (algos.first_ms < 0) {
+      std::snprintf(first, sizeof(first), "the heuristic's #0 refused");
+    } else {
+      std::snprintf(first, sizeof(first), "the heuristic's #0 %.4f ms (%.2fx)", algos.first_ms,
+                    algos.first_ms / std::max(algos.tuned_ms, 1e-6f));
+    }
+    char line[320];
+    std::snprintf(line, sizeof(line), "\nM %lld N %lld K %lld %s%s%s%s: picked #%d of %zu (%d ran), %.4f ms vs %s",
+                  static_cast<long long>(key[1]), static_cast<long long>(key[2]), static_cast<long long>(key[3]),
+                  key[12] != 0 ? "fp8" : "fp16", key[14] != 0 ? " outer-vector scales" : "",
+                  key[6] != 0 ? " +bias" : "", key[13] != 0 ? " +residual" : "", algos.tuned, algos.candidates.size(),
+                  algos.ran, algos.tuned_ms, first);
+    lines += line;
+    if (key[4] != key[3]) lines += ", w row stride " + std::to_string(key[4]);
+    if (key[0] != 0) lines += ", cuda:" + std::to_string(key[0]);
+  }
+  return std::to_string(tuned) + " product shape(s) tuned, " + std::to_string(other) +
+         " running another algorithm than the heuristic's first pick; " + std::to_string(untuned) +
+         " seen but not tuned (autotuning off, or seen only under capture or without an output)" + lines;
 }
 
 // The (M, K) rows of x (..., K): x itself when 2-d with contiguous rows, a view of a contiguous x of any rank, else
@@ -596,32 +798,51 @@ at::Tensor lt_rows(const at::Tensor& x, int64_t k) {
   return x2;
 }
 
-// y = x·wᵀ + bias + r in one cuBLASLt product (lt_matmul), for fp16 CUDA tensors: x (..., K) (a 2-d x with contiguous
-// rows, or a contiguous x of any rank as (M, K)), w (N, K) contiguous, bias (N) or none, r (..., N) contiguous in the
-// output's shape, K and N multiples of 8, all 16-byte aligned. Writes a new (..., N) tensor to *out and returns true;
-// returns false where that does not hold, SD_LT_RESIDUAL=0 or cuBLASLt has no algorithm (the caller takes at::linear +
-// add). With out == nullptr nothing runs: whether it would.
-bool lt_linear_residual(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
-                        const at::Tensor& r, at::Tensor* out) {
-  if (!lt_residual_on.load() || !x.is_cuda() || x.dim() < 2 || w.dim() != 2 || x.scalar_type() != at::kHalf ||
-      w.scalar_type() != at::kHalf || r.scalar_type() != at::kHalf || w.device() != x.device() ||
-      r.device() != x.device() || !w.is_contiguous() || !r.is_contiguous()) {
+// Whether lt_matmul's fp16 product takes x (..., K), w (N, K), bias and r: fp16 CUDA tensors of one device, x's rows
+// as lt_rows gives them, w's rows contiguous with a row stride of at least K and a multiple of 8 (w itself, or a view
+// of some of a wider weight's columns), K and N multiples of 8, bias fp16 (N) or none, r (..., N) contiguous in the
+// output's shape or undefined (no residual), all 16-byte aligned. Writes x's (M, K) rows to *x2.
+bool lt_half_fits(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias, const at::Tensor& r,
+                  at::Tensor* x2) {
+  if (!x.is_cuda() || x.dim() < 2 || w.dim() != 2 || x.scalar_type() != at::kHalf || w.scalar_type() != at::kHalf ||
+      w.device() != x.device()) {
     return false;
   }
   const int64_t n = w.size(0), k = w.size(1);
-  if (x.size(-1) != k || k % 8 != 0 || n % 8 != 0 || k > INT32_MAX || n > INT32_MAX) return false;
-  const at::Tensor x2 = lt_rows(x, k);
-  if (!x2.defined()) return false;
-  std::vector<int64_t> sizes = x.sizes().vec();
-  sizes.back() = n;
-  if (r.sizes() != at::IntArrayRef(sizes) || !aligned16(x2) || !aligned16(w) || !aligned16(r) ||
-      (bias && !(half_vector(bias, n) && bias->device() == x.device() && aligned16(*bias)))) {
+  if (x.size(-1) != k || k % 8 != 0 || n % 8 != 0 || k > INT32_MAX || n > INT32_MAX || w.stride(1) != 1 ||
+      w.stride(0) < k || w.stride(0) % 8 != 0 || !aligned16(w)) {
     return false;
   }
+  *x2 = lt_rows(x, k);
+  if (!x2->defined() || !aligned16(*x2)) return false;
+  if (bias && !(half_vector(bias, n) && bias->device() == x.device() && aligned16(*bias))) return false;
+  if (!r.defined()) return true;
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = n;
+  return r.scalar_type() == at::kHalf && r.device() == x.device() && r.is_contiguous() &&
+         r.sizes() == at::IntArrayRef(sizes) && aligned16(r);
+}
+
+// y = x·wᵀ + bias [+ r] in one cuBLASLt product (lt_matmul) where lt_half_fits: writes the new (..., N) tensor to *out
+// and returns true; false where the operands do not fit or cuBLASLt has no algorithm (no switch asked: the callers
+// ask theirs). With out == nullptr nothing runs: whether it would.
+bool lt_linear(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias, const at::Tensor& r,
+               at::Tensor* out) {
+  at::Tensor x2;
+  if (!lt_half_fits(x, w, bias, r, &x2)) return false;
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = w.size(0);
   at::Tensor d = out != nullptr ? at::empty(sizes, x.options()) : at::Tensor();
   if (!lt_matmul(LtProduct{x2, w, bias, r}, d)) return false;
   if (out != nullptr) *out = std::move(d);
   return true;
+}
+
+// y = x·wᵀ + bias + r in one cuBLASLt product, r (..., N) in the output's shape: lt_linear with SD_LT_RESIDUAL on (the
+// caller takes at::linear + add where it returns false).
+bool lt_linear_residual(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+                        const at::Tensor& r, at::Tensor* out) {
+  return lt_residual_on.load() && r.defined() && lt_linear(x, w, bias, r, out);
 }
 
 // x·wᵀ + bias + r (r in the output's shape): lt_linear_residual where it applies, else at::linear + add.
@@ -631,6 +852,45 @@ at::Tensor linear_residual(const at::Tensor& x, const at::Tensor& w, const std::
   at::Tensor y;
   if (lt_linear_residual(x, w, bias, r, &y)) return y;
   return at::add(at::linear(x, w, bias), r);
+}
+
+// torch.nn.functional.linear, x (..., K)·wᵀ (N, K) + bias (N) or none: with SD_LT_AUTOTUNE on, one cuBLASLt product
+// with the key's tuned algorithm (lt_linear: fp16 CUDA operands as lt_half_fits says), else, and where that does not
+// apply, at::linear (as Python's nn.Linear runs it: the bias fused into the product). Both accumulate in fp32 and round
+// to x's type once.
+at::Tensor sd_linear(const at::Tensor& x, const at::Tensor& w, const std::optional<at::Tensor>& bias) {
+  RECORD_FUNCTION("sd::linear", std::vector<c10::IValue>({x, w}));  // an op of its own in kernel profiles
+  at::Tensor y;
+  if (lt_autotune_on.load() && lt_linear(x, w, bias, at::Tensor(), &y)) return y;
+  return at::linear(x, w, bias);
+}
+
+// Each candidate algorithm autotuning chooses from (the heuristic's, in its order) run once on x·wᵀ + bias [+ r] into
+// a new (..., N) tensor: the outputs, undefined where cublasLtMatmul refused an algorithm; none where lt_half_fits does
+// not hold or cuBLASLt has no algorithm. Whatever the switches say (the kernel self-check compares every one with the
+// oracle).
+std::vector<at::Tensor> lt_candidate_outputs(const at::Tensor& x, const at::Tensor& w,
+                                             const std::optional<at::Tensor>& bias, const at::Tensor& r) {
+  at::Tensor x2;
+  if (!lt_half_fits(x, w, bias, r, &x2)) return {};
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = w.size(0);
+  const LtProduct p{x2, w, bias, r};
+  const at::Tensor first = at::empty(sizes, x.options());  // a new allocation: every output has its alignment
+  LtKey key;
+  LtDescriptors desc;
+  if (!lt_describe(p, first, key, desc)) return {};
+  cublasLtHandle_t handle = at::cuda::getCurrentCUDABlasLtHandle();
+  const LtAlgos algos = lt_algo(handle, key, desc);
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  std::vector<at::Tensor> outputs;
+  for (size_t i = 0; i < algos.candidates.size(); i++) {
+    at::Tensor d = i == 0 ? first : at::empty(sizes, x.options());
+    const at::Tensor workspace = lt_workspace(algos.candidates[i].workspaceSize, x2);
+    const cublasStatus_t status = lt_run(handle, desc, p, algos.candidates[i], workspace, d.data_ptr(), stream);
+    outputs.push_back(status == CUBLAS_STATUS_SUCCESS ? d : at::Tensor());
+  }
+  return outputs;
 }
 
 // ---- FP8 products of LayerNorm outputs (issue 17) -----------------------------------------------------------------
@@ -918,7 +1178,8 @@ bool self_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::T
 
 // Self-attention after its q|k|v projection: qkv (B, N, 3C) with the q columns pre-scaled, attention over heads with
 // an additive (N, N) mask or none (our kernel where self_attention_kernel applies: no mask, head size 40; else SDPA),
-// output projection.
+// output projection (sd_linear: cuBLASLt's tuned algorithm where it applies). Its residual add is the next LayerNorm's
+// (LayerNormLayer.addForward: add + norm in one pass).
 at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const std::optional<at::Tensor>& bout,
                           int64_t heads, const std::optional<at::Tensor>& mask) {
   auto parts = qkv.chunk(3, -1);
@@ -926,7 +1187,7 @@ at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const s
   if (mask || !self_attention_kernel(parts[0], parts[1], parts[2], heads, &o)) {
     o = mha(parts[0], parts[1], parts[2], heads, mask);
   }
-  return at::linear(o, wout, bout);
+  return sd_linear(o, wout, bout);
 }
 
 // ---- attention over a short key set (cross-attention, issue 17) -------------------------------
@@ -989,23 +1250,24 @@ at::Tensor short_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 
 // Cross-attention after its q projection: q (B, N, C) pre-scaled, ctx (B, M, Cc) projected by wkv (2C, Cc) into k|v
 // (B, M, 2C), whose halves are k and v (views, token stride 2C), attention (short_attention: our kernel for M <= 80
-// keys, SDPA otherwise), output projection.
+// keys, SDPA otherwise), output projection; both projections by sd_linear.
 at::Tensor cross_attention(const at::Tensor& q, const at::Tensor& ctx, const at::Tensor& wkv,
                            const std::optional<at::Tensor>& bkv, const at::Tensor& wout,
                            const std::optional<at::Tensor>& bout, int64_t heads) {
-  auto kv = at::linear(ctx, wkv, bkv).chunk(2, -1);
+  auto kv = sd_linear(ctx, wkv, bkv).chunk(2, -1);
   auto o = short_attention(q, kv[0], kv[1], heads);
-  return at::linear(o, wout, bout);
+  return sd_linear(o, wout, bout);
 }
 
 // A 1x1 convolution (stride 1, no padding) of an fp16 channels-last CUDA x (B, Cin, H, W) as a matrix product: x's
 // memory is the (B·H·W, Cin) matrix, a 1x1 weight's (Cout, Cin, 1, 1) memory the (Cout, Cin) one (checked by strides:
 // channels-last or row-major alike), and the (B·H·W, Cout) product's memory is the channels-last (B, Cout, H, W)
-// output, so no copies. The bias goes into the product's epilogue (at::linear: addmm, cuBLASLt's bias epilogue, as
-// nn.Linear runs) when nothing else is added; with a residual alone (SD 1.x's transformer proj_out), the product reads
-// the residual's NHWC memory as its C operand and adds bias and residual itself (lt_linear_residual); with a per-sample
-// bias, or where that does not apply, bias_add's one pass adds them all, as after cuDNN. Returns an undefined tensor
-// where it does not apply (the caller takes at::convolution). SD_CONV1X1_GEMM=0: cuDNN for these too.
+// output, so no copies. The bias goes into the product's epilogue (sd_linear: cuBLASLt's bias epilogue, with the
+// tuned algorithm, or at::linear's addmm, as nn.Linear runs) when nothing else is added; with a residual alone (SD
+// 1.x's transformer proj_out), the product reads the residual's NHWC memory as its C operand and adds bias and
+// residual itself (lt_linear_residual); with a per-sample bias, or where that does not apply, bias_add's one pass adds
+// them all, as after cuDNN. Returns an undefined tensor where it does not apply (the caller takes at::convolution).
+// SD_CONV1X1_GEMM=0: cuDNN for these too.
 std::atomic<bool> conv1x1_gemm_on{true};
 
 // The (Cout, Cin) matrix view of a 1x1 convolution weight (Cout, Cin, 1, 1) whose memory is that matrix row-major
@@ -1045,7 +1307,7 @@ at::Tensor conv1x1_gemm(const at::Tensor& x, const at::Tensor& w, const std::opt
     if (lt_linear_residual(x2d, w2d, bias, nhwc_rows(*residual), &y2d)) return rows_nhwc(y2d, n, h, wd);
   }
   const bool fuse_bias = bias && !nbias && !residual;
-  auto y = rows_nhwc(fuse_bias ? at::linear(x2d, w2d, *bias) : at::mm(x2d, w2d.t()), n, h, wd);
+  auto y = rows_nhwc(sd_linear(x2d, w2d, fuse_bias ? bias : std::nullopt), n, h, wd);
   return fuse_bias ? y : bias_add(y, bias, nbias, residual);
 }
 
@@ -1158,13 +1420,14 @@ bool cat_conv1x1_fit(const at::Tensor& x1, const at::Tensor& x2, const at::Tenso
 
 // A 1x1 convolution (stride 1, no padding; w (Cout, C1 + C2, 1, 1), bias (Cout) or absent) of cat([x1, x2], 1) as two
 // matrix products into one (B, Cout, H, W) channels-last output, on the (B·H·W, C) views of the parts' memory as in
-// conv1x1_gemm: y = x1·W1ᵀ + bias (at::linear: the bias in the product's epilogue), then y += x2·W2ᵀ (addmm_, beta 1,
-// in place), W1 = w[:, :C1] and W2 = w[:, C1:] as views of the weight's (Cout, C1 + C2) memory: row stride C1 + C2,
-// inner stride 1, which PyTorch's cuBLAS calls take as a leading dimension without a copy (prepare_matrix_for_cublas in
-// ATen's cuda/Blas.cpp: a transposed view with stride(0) == 1 and stride(1) >= size(0)). Being views, they see the LoRA
-// patches added to the weight in place. y is rounded to fp16 after each product (the concatenation's one product
-// rounds once). Where cat_conv1x1_fit does not hold, the concatenation and the convolution (conv1x1_gemm, else cuDNN and
-// bias_add).
+// conv1x1_gemm: y = x1·W1ᵀ + bias (sd_linear: the bias in the product's epilogue), then y += x2·W2ᵀ in place, W1 =
+// w[:, :C1] and W2 = w[:, C1:] as views of the weight's (Cout, C1 + C2) memory: row stride C1 + C2, inner stride 1,
+// which cuBLAS takes as a leading dimension without a copy (lt_matmul's lda; PyTorch's prepare_matrix_for_cublas in
+// ATen's cuda/Blas.cpp for a transposed view with stride(0) == 1 and stride(1) >= size(0)). The second product is
+// one cuBLASLt call with C = D = y (beta 1, in place; lt_matmul, its tuned algorithm) with SD_LT_AUTOTUNE on, else and
+// where that has no algorithm addmm_ (beta 1). Being views, W1 and W2 see the LoRA patches added to the weight in
+// place. y is rounded to fp16 after each product (the concatenation's one product rounds once). Where cat_conv1x1_fit
+// does not hold, the concatenation and the convolution (conv1x1_gemm, else cuDNN and bias_add).
 at::Tensor cat_conv1x1(const at::Tensor& x1, const at::Tensor& x2, const at::Tensor& w,
                        const std::optional<at::Tensor>& bias) {
   if (!cat_conv1x1_fit(x1, x2, w, bias)) {
@@ -1174,8 +1437,13 @@ at::Tensor cat_conv1x1(const at::Tensor& x1, const at::Tensor& x2, const at::Ten
   const int64_t c1 = x1.size(1), c2 = x2.size(1);
   auto w2d = weight_rows(w);  // (Cout, C1 + C2)
   auto a1 = nhwc_rows(x1), a2 = nhwc_rows(x2);
-  auto y2d = bias ? at::linear(a1, w2d.narrow(1, 0, c1), *bias) : at::mm(a1, w2d.narrow(1, 0, c1).t());
-  y2d.addmm_(a2, w2d.narrow(1, c1, c2).t());
+  const at::Tensor w1 = w2d.narrow(1, 0, c1), w2 = w2d.narrow(1, c1, c2);
+  auto y2d = sd_linear(a1, w1, bias);
+  at::Tensor a2_rows;
+  if (!(lt_autotune_on.load() && lt_half_fits(a2, w2, std::nullopt, y2d, &a2_rows) &&
+        lt_matmul(LtProduct{a2_rows, w2, std::nullopt, y2d}, y2d))) {
+    y2d.addmm_(a2, w2.t());
+  }
   return rows_nhwc(y2d, x1.size(0), x1.size(2), x1.size(3));
 }
 
@@ -1349,7 +1617,7 @@ extern "C" {
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttention(
     JNIEnv* env, jclass, jlong x, jlong wqkv, jlong bqkv, jlong wout, jlong bout, jint heads, jlong mask) {
   NATIVE_BEGIN
-  return wrap(self_attention(at::linear(T(x), T(wqkv), opt(bqkv)), T(wout), opt(bout), heads, opt(mask)));
+  return wrap(self_attention(sd_linear(T(x), T(wqkv), opt(bqkv)), T(wout), opt(bout), heads, opt(mask)));
   NATIVE_END(0)
 }
 
@@ -1358,7 +1626,7 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_cross
     JNIEnv* env, jclass, jlong x, jlong ctx, jlong wq, jlong bq, jlong wkv, jlong bkv, jlong wout, jlong bout,
     jint heads) {
   NATIVE_BEGIN
-  return wrap(cross_attention(at::linear(T(x), T(wq), opt(bq)), T(ctx), T(wkv), opt(bkv), T(wout), opt(bout), heads));
+  return wrap(cross_attention(sd_linear(T(x), T(wq), opt(bq)), T(ctx), T(wkv), opt(bkv), T(wout), opt(bout), heads));
   NATIVE_END(0)
 }
 
@@ -1531,13 +1799,42 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_biasA
   NATIVE_END(0)
 }
 
-// torch.nn.functional.linear as Python's nn.Linear runs it (at::linear: a contiguous 3-d input goes through addmm, the
-// bias fused into the matrix product), unlike DJL's linear (the C++ frontend's, which adds the bias in a second pass).
+// torch.nn.functional.linear with the bias fused into the product (sd_linear: one cuBLASLt product with the tuned
+// algorithm where SD_LT_AUTOTUNE is on and it applies, else at::linear as Python's nn.Linear runs it: a contiguous 3-d
+// input through addmm), unlike DJL's linear (the C++ frontend's, which adds the bias in a second pass).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linear(JNIEnv* env, jclass, jlong x, jlong w,
                                                                                  jlong b) {
   NATIVE_BEGIN
-  return wrap(at::linear(T(x), T(w), opt(b)));
+  return wrap(sd_linear(T(x), T(w), opt(b)));
   NATIVE_END(0)
+}
+
+// Whether linear runs these as one cuBLASLt product (SD_LT_AUTOTUNE on, the operands fit, an algorithm; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearFused(JNIEnv* env, jclass, jlong x,
+                                                                                        jlong w, jlong b) {
+  NATIVE_BEGIN
+  return lt_autotune_on.load() && lt_linear(T(x), T(w), opt(b), at::Tensor(), nullptr);
+  NATIVE_END(false)
+}
+
+// x·wᵀ + b [+ r] with each of cuBLASLt's candidate algorithms for it (lt_candidate_outputs; b and r may be 0): a new
+// long[] of output handles in the heuristic's order, 0 where cublasLtMatmul refused one; empty where the operands do
+// not fit an fp16 cuBLASLt product or it has no algorithm.
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearCandidates(
+    JNIEnv* env, jclass, jlong x, jlong w, jlong b, jlong r) {
+  NATIVE_BEGIN
+  auto outputs = lt_candidate_outputs(T(x), T(w), opt(b), r == 0 ? at::Tensor() : T(r));
+  std::vector<jlong> handles;
+  for (auto& y : outputs) handles.push_back(y.defined() ? wrap(std::move(y)) : 0);
+  const jsize n = static_cast<jsize>(handles.size());
+  jlongArray out = env->NewLongArray(n);
+  if (out == nullptr) {  // OutOfMemoryError pending; the tensors are freed here
+    for (jlong h : handles) delete reinterpret_cast<at::Tensor*>(h);
+    return nullptr;
+  }
+  if (n > 0) env->SetLongArrayRegion(out, 0, n, handles.data());
+  return out;
+  NATIVE_END(nullptr)
 }
 
 // y = x·wᵀ + b + r (linear_residual: one cuBLASLt product where it applies, at::linear + add otherwise); b may be 0,
@@ -1582,7 +1879,7 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_is
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_geglu(
     JNIEnv* env, jclass, jlong x, jlong w, jlong b) {
   NATIVE_BEGIN
-  return wrap(geglu_gate(at::linear(T(x), T(w), opt(b))));
+  return wrap(geglu_gate(sd_linear(T(x), T(w), opt(b))));
   NATIVE_END(0)
 }
 
@@ -1881,6 +2178,20 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setCon
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLtResidual(JNIEnv* env, jclass,
                                                                                       jboolean on) {
   lt_residual_on.store(on);
+}
+
+// cuBLASLt's algorithms timed per product shape on first use and the fastest kept, the plain fp16 linears through
+// cuBLASLt too (lt_tune, sd_linear; on = true, the default), or the heuristic's first pick and at::linear.
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLtAutotune(JNIEnv* env, jclass,
+                                                                                      jboolean on) {
+  lt_autotune_on.store(on);
+}
+
+// What autotuning found so far (lt_tune_report): a summary line, then one line per tuned product shape.
+JNIEXPORT jstring JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_ltTuneReport(JNIEnv* env, jclass) {
+  NATIVE_BEGIN
+  return env->NewStringUTF(lt_tune_report().c_str());
+  NATIVE_END(nullptr)
 }
 
 // cuDNN autotuning (torch.backends.cudnn.benchmark).

@@ -337,6 +337,8 @@ public final class GpuBench {
                 ours.put("unet" + b, fmt(ms));
                 out.printf(Locale.ROOT, "  batch %2d: %.2f ms (CUDA graph=%s)%n", b, ms, unet.enabled());
             }
+            autotuneReport(out);
+            autotuneAb(p, unet);
             if (breakdown) {
                 boolean graphs = unet.enabled();
                 unet.setEnabled(false);
@@ -591,6 +593,40 @@ public final class GpuBench {
         }
     }
 
+    /**
+     * What cuBLASLt autotuning found ({@code SD_LT_AUTOTUNE}, docs/GPU.md "What runs on CUDA" 4; {@link
+     * NativeOps#autotuneReport()}): the algorithm each product shape seen so far runs, timed on its first eager call
+     * (the UNet calls before this warmed every shape up eagerly before their graphs' capture). SD 1.5's bench and
+     * SDXL's print it after their UNet calls.
+     */
+    static void autotuneReport(PrintStream out) {
+        out.println("== cuBLASLt autotuning (" + NativeOps.LT_AUTOTUNE + "): per product shape, the algorithm picked"
+                + " among cuBLASLt's candidates, timed on its first eager call");
+        NativeOps.autotuneReport().lines().forEach(l -> out.println("  " + l));
+    }
+
+    /**
+     * The batch-16 UNet call with {@code SD_LT_AUTOTUNE} the other way (graphs recaptured for it, and again after the
+     * configured value is restored), in {@code ours} as {@code unet16_autotune_ab}: the switch's A/B.
+     */
+    private void autotuneAb(StableDiffusionPipeline p, CudaGraphUNet unet) {
+        if (!NativeOps.LT_AUTOTUNE.linked()) {
+            return;
+        }
+        boolean on = NativeOps.LT_AUTOTUNE.on();
+        try {
+            NativeOps.LT_AUTOTUNE.set(!on);
+            p.clearGraphs(); // captured with the other algorithms and paths
+            double ms = unetCall(p, unet, 16, 30);
+            ours.put("unet16_autotune_ab", fmt(ms));
+            out.printf(Locale.ROOT, "  A/B: batch 16 with SD_LT_AUTOTUNE=%s: %.2f ms (CUDA graph=%s)%n", on ? "0" : "1",
+                    ms, unet.enabled());
+        } finally {
+            NativeOps.LT_AUTOTUNE.set(null);
+            p.clearGraphs();
+        }
+    }
+
     private double unetCall(StableDiffusionPipeline p, CudaGraphUNet unet, int b, int iters) {
         return unetCallMs(unet, p.models().unet().config(), b, 64, iters);
     }
@@ -753,6 +789,10 @@ public final class GpuBench {
                 BaselineTable.figures(diffusersOut), BaselineTable.compileMode(diffusersOut), "");
         for (int b : new int[] {2, 8, 16}) {
             t.row("one UNet call, batch " + b + " (ms)", ours.get("unet" + b), "unet_call_ms_batch" + b);
+        }
+        if (ours.containsKey("unet16_autotune_ab")) {
+            t.row("A/B: one UNet call, batch 16, SD_LT_AUTOTUNE=" + (NativeOps.LT_AUTOTUNE.on() ? "0" : "1") + " (ms)",
+                    ours.get("unet16_autotune_ab"), null);
         }
         t.row("one image end to end (s)", ours.get("image1_s"), "pipe_30steps_512_images1_s");
         t.row("VAE decode of one image to RGB bytes on the device (ms; CUDA graph unless SD_VAE_GRAPHS=0)",

@@ -53,6 +53,7 @@ final class SdxlBench {
             double ms = GpuBench.unetCallMs(p.unetRunner(), p.models().unet().config(), 2, 128, 10);
             ours.put("unet2", GpuBench.fmt(ms));
             out.printf(Locale.ROOT, "  batch 2: %.2f ms (CUDA graph=%s)%n", ms, p.unetRunner().enabled());
+            GpuBench.autotuneReport(out);
 
             out.println("== one image, 1024x1024, 30 steps Euler, cfg 7 (pipeline.generate)");
             GenerationRequest one = new GenerationRequest(GpuBench.PROMPT, "", List.of(1L), SDXL.cfg(),

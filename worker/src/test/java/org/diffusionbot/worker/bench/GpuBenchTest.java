@@ -45,6 +45,17 @@ class GpuBenchTest {
     }
 
     @Test
+    void theAutotuningReportWithoutTheLibrarySaysWhyThereIsNone() {
+        assumeFalse(NativeOps.available(), "the native library is loaded here");
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        GpuBench.autotuneReport(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        String[] lines = buf.toString(StandardCharsets.UTF_8).split("\\R");
+        assertEquals(2, lines.length, buf.toString(StandardCharsets.UTF_8));
+        assertTrue(lines[0].startsWith("== cuBLASLt autotuning (SD_LT_AUTOTUNE off (not in this library))"), lines[0]);
+        assertEquals("  native ops not loaded: no cuBLASLt autotuning", lines[1]);
+    }
+
+    @Test
     void helpPrintsTheUsage() throws Exception {
         String[] r = run("--help");
         assertEquals("0", r[0], r[1]);

@@ -47,7 +47,12 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  (B, T, K), w (N, K), r (B, T, N): the one cuBLASLt product ({@code NativeOps.linearResidual}) against
  *                  {@code at::linear} + add ({@code SD_LT_RESIDUAL} on and off), each run with and without the bias;
  *                  K and N multiples of 8 must take the cuBLASLt product, other shapes the fallback (a case fails if
- *                  the path is not the expected one); the oracle is the fp32 product + bias + residual
+ *                  the path is not the expected one); the oracle is the fp32 product + bias + residual. Where the
+ *                  library has {@code SD_LT_AUTOTUNE}, also the plain linear {@code x·wᵀ + b} ({@code
+ *                  NativeOps.linear}) with it on (cuBLASLt, the algorithm tuned for the shape) against {@code
+ *                  at::linear} (off), and every candidate algorithm autotuning chooses from ({@code
+ *                  NativeOps.linearCandidates}), with and without the residual, each within the same bounds of the
+ *                  oracle
  * @param catGroupNorm (B, C1, C2, H, W, groups) shapes for GroupNorm (+ SiLU) of the channel concatenation of two
  *                  channels-last parts (an up block's input and skip connection), {@code NativeOps.catGroupNorm} against
  *                  the concatenation normalised by {@code NativeOps.groupNorm}: bit for bit equal (max diff 0), and read
@@ -64,8 +69,9 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  size a multiple of 16 bytes must take our kernel, every other case the fallback (a case fails if
  *                  the path is not the expected one)
  * @param fp8Linear (rows, C, N) shapes for the FP8 linears (docs/GPU.md, "What runs on CUDA" 8): LayerNorm with FP8
- *                  output + the FP8 product of the folded weight against our fp16 LayerNorm + {@code at::linear}, alone
- *                  and after a residual add, relative error ‖Δ‖/‖ref‖ below {@link #FP8_MAX_RELATIVE} (with the add, also
+ *                  output + the FP8 product of the folded weight against our fp16 LayerNorm + the fp16 linear ({@code
+ *                  NativeOps.linear}: {@code at::linear}, or cuBLASLt with {@code SD_LT_AUTOTUNE}), alone and after a
+ *                  residual add, relative error ‖Δ‖/‖ref‖ below {@link #FP8_MAX_RELATIVE} (with the add, also
  *                  after an in-place change of the weight and γ rewritten into the same buffers by {@code
  *                  Fp8Linear.write}, as a LoRA patch's refresh does); the kernel's FP8
  *                  values against PyTorch's conversion of (x − mean)·rstd·s_x (at most one e4m3 step apart); and the
@@ -628,11 +634,16 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     }
 
     private boolean linearResidual(Device gpu, PrintStream out) {
-        out.println("== linear + bias + residual in one cuBLASLt product vs at::linear + add (fp16 on CUDA; oracle: the fp32"
-                + " product + bias + residual)");
+        out.println("== linear + bias + residual in one cuBLASLt product vs at::linear + add, the plain linear's"
+                + " cuBLASLt product (SD_LT_AUTOTUNE: its tuned algorithm) vs at::linear, and every candidate algorithm"
+                + " autotuning chooses from (fp16 on CUDA; oracle: the fp32 product + bias (+ residual))");
         if (!NativeOps.LT_RESIDUAL.linked()) {
             out.println("  the library has no linear + residual product (built before it): skipped");
             return true;
+        }
+        boolean tuning = NativeOps.LT_AUTOTUNE.linked();
+        if (!tuning) {
+            out.println("  the library has no cuBLASLt autotuning (built before it): the residual products alone");
         }
         boolean ok = true;
         try (NDManager m = NDManager.newBaseManager(gpu)) {
@@ -646,11 +657,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                                 .toType(DataType.FLOAT16, false);
                         NDArray b = withBias ? t.randomNormal(new Shape(n)).toType(DataType.FLOAT16, false) : null;
                         NDArray r = t.randomNormal(new Shape(sh[0], sh[1], n)).toType(DataType.FLOAT16, false);
-                        NDArray exact = x.toType(DataType.FLOAT32, false)
-                                .matMul(w.toType(DataType.FLOAT32, false).transpose()).add(r.toType(DataType.FLOAT32, false));
+                        NDArray plain = x.toType(DataType.FLOAT32, false)
+                                .matMul(w.toType(DataType.FLOAT32, false).transpose());
                         if (b != null) {
-                            exact = exact.add(b.toType(DataType.FLOAT32, false));
+                            plain = plain.add(b.toType(DataType.FLOAT32, false));
                         }
+                        NDArray exact = plain.add(r.toType(DataType.FLOAT32, false));
                         NDArray torch16;
                         NDArray ours;
                         boolean fused;
@@ -665,25 +677,114 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             NativeOps.LT_RESIDUAL.set(null);
                         }
                         boolean expected = k % 8 == 0 && n % 8 == 0;
-                        String label = String.format(Locale.ROOT, "%-18s -> %4d %-9s %s", x.getShape(), n,
-                                withBias ? "bias" : "no bias", fused ? "cuBLASLt" : "fallback");
-                        if (fused != expected) {
-                            out.printf(Locale.ROOT, "  %s: expected the %s path -> FAIL%n", label,
-                                    expected ? "cuBLASLt" : "fallback");
-                            ok = false;
-                        }
-                        if (ours.getShape().equals(r.getShape())) {
-                            ok &= matches(out, label, exact, ours, torch16);
-                        } else {
-                            out.printf(Locale.ROOT, "  %s: output %s, not %s -> FAIL%n", label, ours.getShape(),
-                                    r.getShape());
-                            ok = false;
+                        String label = String.format(Locale.ROOT, "%-18s -> %4d %-9s", x.getShape(), n,
+                                withBias ? "bias" : "no bias");
+                        ok &= checkProduct(out, label + " +residual " + (fused ? "cuBLASLt" : "fallback"), expected,
+                                fused, exact, ours, torch16);
+                        if (tuning) {
+                            ok &= linearTuned(out, label, expected, x, w, b, plain);
+                            ok &= candidates(out, label, expected, x, w, b, null, plain);
+                            ok &= candidates(out, label + " +residual", expected, x, w, b, r, exact);
                         }
                     }
                 }
             }
         }
         return ok;
+    }
+
+    /**
+     * One product case: the path taken is the expected one ({@code fused}: cuBLASLt, else the fallback) and {@code
+     * ours} {@link #matches} the oracle as well as {@code torch16} does; one line.
+     */
+    private static boolean checkProduct(PrintStream out, String label, boolean expected, boolean fused, NDArray exact,
+            NDArray ours, NDArray torch16) {
+        boolean ok = true;
+        if (fused != expected) {
+            out.printf(Locale.ROOT, "  %s: expected the %s path -> FAIL%n", label, expected ? "cuBLASLt" : "fallback");
+            ok = false;
+        }
+        if (!ours.getShape().equals(exact.getShape())) {
+            out.printf(Locale.ROOT, "  %s: output %s, not %s -> FAIL%n", label, ours.getShape(), exact.getShape());
+            return false;
+        }
+        return matches(out, label, exact, ours, torch16) && ok;
+    }
+
+    /**
+     * The plain linear ({@code NativeOps.linear}) with {@code SD_LT_AUTOTUNE} on (cuBLASLt with the algorithm tuned for
+     * this shape, timed on its first call here where the shape is new) against {@code at::linear} (switched off, which
+     * must not take cuBLASLt's path); one line.
+     */
+    private static boolean linearTuned(PrintStream out, String label, boolean expected, NDArray x, NDArray w, NDArray b,
+            NDArray exact) {
+        NDArray torch16;
+        NDArray ours;
+        boolean offFused;
+        boolean fused;
+        try {
+            NativeOps.LT_AUTOTUNE.set(false);
+            offFused = NativeOps.linearFused(NativeOps.h(x), NativeOps.h(w), NativeOps.h(b));
+            torch16 = NativeOps.wrap(x, NativeOps.linear(NativeOps.h(x), NativeOps.h(w), NativeOps.h(b)));
+            NativeOps.LT_AUTOTUNE.set(true);
+            fused = NativeOps.linearFused(NativeOps.h(x), NativeOps.h(w), NativeOps.h(b));
+            ours = NativeOps.wrap(x, NativeOps.linear(NativeOps.h(x), NativeOps.h(w), NativeOps.h(b)));
+        } finally {
+            NativeOps.LT_AUTOTUNE.set(null);
+        }
+        String path = label + " linear    " + (fused ? "cuBLASLt tuned" : "fallback");
+        if (offFused) {
+            out.printf(Locale.ROOT, "  %s: cuBLASLt's path with SD_LT_AUTOTUNE off -> FAIL%n", path);
+        }
+        return checkProduct(out, path, expected, fused, exact, ours, torch16) && !offFused;
+    }
+
+    /**
+     * Every candidate algorithm cuBLASLt offers for {@code x·wᵀ + b [+ r]} (those autotuning times, {@code
+     * NativeOps.linearCandidates}), each within {@link #matches}' bounds of the oracle against PyTorch's own fp16
+     * result ({@code at::linear} [+ add]); one line with the worst. Where the operands fit ({@code expected}) there
+     * must be at least one, and one that ran; otherwise none.
+     */
+    private static boolean candidates(PrintStream out, String label, boolean expected, NDArray x, NDArray w, NDArray b,
+            NDArray r, NDArray exact) {
+        long[] handles = NativeOps.linearCandidates(NativeOps.h(x), NativeOps.h(w), NativeOps.h(b), NativeOps.h(r));
+        NDArray torch16;
+        try {
+            NativeOps.LT_AUTOTUNE.set(false);
+            NativeOps.LT_RESIDUAL.set(false);
+            torch16 = r == null ? NativeOps.wrap(x, NativeOps.linear(NativeOps.h(x), NativeOps.h(w), NativeOps.h(b)))
+                    : NativeOps.linearResidual(x, w, b, r);
+        } finally {
+            NativeOps.LT_AUTOTUNE.set(null);
+            NativeOps.LT_RESIDUAL.set(null);
+        }
+        float[] torch = errors(exact, torch16);
+        int ran = 0;
+        boolean pass = true;
+        float[] worst = {0f, 0f};
+        int worstAt = -1;
+        for (int i = 0; i < handles.length; i++) {
+            if (handles[i] == 0) {
+                continue;
+            }
+            NDArray y = NativeOps.wrap(x, handles[i]);
+            ran++;
+            float[] e = y.getShape().equals(exact.getShape()) ? errors(exact, y)
+                    : new float[] {Float.POSITIVE_INFINITY, Float.POSITIVE_INFINITY};
+            pass &= within(e, torch);
+            if (worstAt < 0 || e[0] > worst[0]) {
+                worst = e;
+                worstAt = i;
+            }
+        }
+        boolean countOk = expected ? ran > 0 : handles.length == 0;
+        String verdict = pass && countOk ? "PASS"
+                : "FAIL" + (countOk ? "" : expected ? " (none ran)" : " (expected none: not an fp16 cuBLASLt fit)");
+        String worstRun = worstAt < 0 ? ""
+                : String.format(Locale.ROOT, ", worst #%d max %.4f mean %.5f", worstAt, worst[0], worst[1]);
+        out.printf(Locale.ROOT, "  %s %d candidate algorithm(s), %d ran%s; PyTorch fp16 max %.4f mean %.5f -> %s%n",
+                label + (r == null ? " linear   " : ""), handles.length, ran, worstRun, torch[0], torch[1], verdict);
+        return pass && countOk;
     }
 
     private boolean catGroupNorm(Device gpu, PrintStream out) {
@@ -1163,19 +1264,25 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
      * One case: {@code ours} and {@code torch16} (PyTorch's fp16 ops) against {@code exact} (PyTorch in fp32 on
      * the same fp16 values). Passes when ours is within fp16 rounding of the exact result (max 0.02, mean 1e-3
      * absolute; outputs of magnitude up to ~10) or no further from it than PyTorch's own fp16 ops (+25%), both
-     * figures together.
+     * figures together ({@link #within}).
      */
     private static boolean matches(PrintStream out, String label, NDArray exact, NDArray ours, NDArray torch16) {
-        NDArray dOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs();
-        NDArray dTorch = exact.sub(torch16.toType(DataType.FLOAT32, false)).abs();
-        float maxOurs = dOurs.max().getFloat();
-        float meanOurs = dOurs.mean().getFloat();
-        float maxTorch = dTorch.max().getFloat();
-        float meanTorch = dTorch.mean().getFloat();
-        boolean pass = (maxOurs <= 0.02f && meanOurs <= 1e-3f)
-                || (maxOurs <= 1.25f * maxTorch && meanOurs <= 1.25f * meanTorch);
-        out.printf(Locale.ROOT, "  %s: ours max %.4f mean %.5f; PyTorch fp16 max %.4f mean %.5f -> %s%n", label, maxOurs,
-                meanOurs, maxTorch, meanTorch, pass ? "PASS" : "FAIL");
+        float[] o = errors(exact, ours);
+        float[] t = errors(exact, torch16);
+        boolean pass = within(o, t);
+        out.printf(Locale.ROOT, "  %s: ours max %.4f mean %.5f; PyTorch fp16 max %.4f mean %.5f -> %s%n", label, o[0],
+                o[1], t[0], t[1], pass ? "PASS" : "FAIL");
         return pass;
+    }
+
+    /** {max, mean} of |exact − y| in float32. */
+    private static float[] errors(NDArray exact, NDArray y) {
+        NDArray d = exact.sub(y.toType(DataType.FLOAT32, false)).abs();
+        return new float[] {d.max().getFloat(), d.mean().getFloat()};
+    }
+
+    /** {@link #matches}' rule on {max, mean} errors: ours within fp16 rounding, or no further than PyTorch's (+25%). */
+    static boolean within(float[] ours, float[] torch) {
+        return (ours[0] <= 0.02f && ours[1] <= 1e-3f) || (ours[0] <= 1.25f * torch[0] && ours[1] <= 1.25f * torch[1]);
     }
 }

@@ -15,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * Optional native helpers (worker/src/main/native/sd_native_ops.cc) built against the libtorch that
  * DJL runs on: fused scaled-dot-product attention, GroupNorm(+SiLU), GEGLU, CUDA graph capture and
  * replay, channels-last layout (with NHWC GroupNorm kernels of our own), a one-pass GEGLU gate, LayerNorm and
- * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product, the
+ * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product (its
+ * algorithm, and the plain linears', timed per shape on first use: {@link #LT_AUTOTUNE}), the
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
  * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), attention over at most 80 keys (the cross-attentions; a
@@ -77,6 +78,15 @@ public final class NativeOps {
     static final Switch LT_RESIDUAL = new Switch("SD_LT_RESIDUAL", NativeOps::setLtResidual, null, "linear + residual",
             "residual adds after linear layers run as passes of their own");
     /**
+     * cuBLASLt's candidate algorithms timed per product shape on its first eager call and the fastest kept, and the
+     * plain fp16 linears ({@link #linear}, the attention projections, 1x1 convolutions as products) through cuBLASLt so
+     * that they run tuned algorithms; else cuBLASLt's heuristic pick for the products the library runs in cuBLASLt and
+     * {@code at::linear} for the others ({@code SD_LT_AUTOTUNE}; recapture graphs after a change; {@link
+     * #autotuneReport()} says what it found).
+     */
+    public static final Switch LT_AUTOTUNE = new Switch("SD_LT_AUTOTUNE", NativeOps::setLtAutotune, null,
+            "cuBLASLt autotuning", "cuBLASLt runs its heuristic's first algorithm");
+    /**
      * Nearest 2x upsampling by our kernel, else {@code at::upsample_nearest2d} ({@code SD_UPSAMPLE_KERNEL}); linked:
      * the library has {@link #upsampleNearest(long, long, long)}, else DJL's interpolation ({@link
      * #upsampleNearest()}).
@@ -120,7 +130,7 @@ public final class NativeOps {
             null, "self-attention kernel", "self-attentions run PyTorch's SDPA");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
-            UPBLOCK_NO_CAT, LT_RESIDUAL, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
+            UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
             SELF_ATTENTION_KERNEL);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
@@ -339,8 +349,45 @@ public final class NativeOps {
 
     private static native void setUpblockNoCat(boolean on);
 
-    /** {@code at::linear} (x (..., in), w (out, in), b (out) or 0): the bias fused into the product, as nn.Linear. */
+    /**
+     * {@code torch.nn.functional.linear} with the bias fused into the product (x (..., in), w (out, in), b (out) or 0;
+     * a new (..., out) handle): with {@code SD_LT_AUTOTUNE} on, one cuBLASLt product with the algorithm tuned for its
+     * shape where the operands fit (fp16 CUDA tensors, in and out multiples of 8, x's rows and w contiguous, 16-byte
+     * aligned: {@link #linearFused}); otherwise {@code at::linear}, as Python's nn.Linear runs it. Both accumulate in
+     * fp32 and round once.
+     */
     public static native long linear(long x, long w, long b);
+
+    /** Whether {@link #linear(long, long, long)} runs these as one cuBLASLt product (nothing runs). */
+    static native boolean linearFused(long x, long w, long b);
+
+    /**
+     * {@code x·wᵀ + b [+ r]} (x (..., K), w (N, K), b (N) or 0, r (..., N) or 0) run once with each of cuBLASLt's
+     * candidate algorithms for it, those autotuning times (kernel checks: every algorithm it may pick against the
+     * oracle), whatever the switches say: new (..., N) handles in the heuristic's order, 0 where cuBLASLt refused one;
+     * empty where the operands do not fit an fp16 cuBLASLt product (as {@link #linear}) or it has no algorithm.
+     */
+    static native long[] linearCandidates(long x, long w, long b, long r);
+
+    /** What cuBLASLt autotuning found, from the library ({@link #autotuneReport()}). */
+    private static native String ltTuneReport();
+
+    /**
+     * What {@code SD_LT_AUTOTUNE} found so far (the benchmark prints it after warm-up): a summary line (product shapes
+     * tuned, how many of them run another algorithm than cuBLASLt's heuristic pick, shapes seen but not tuned), then
+     * one line per tuned shape, e.g. {@code M 65536 N 320 K 320 fp16 +bias: picked #3 of 8 (8 ran), 0.0412 ms vs the
+     * heuristic's #0 0.0531 ms (1.29x)} (ms per call, timed on the GPU); or why there is none (no library, or one built
+     * before autotuning).
+     */
+    public static String autotuneReport() {
+        if (!AVAILABLE) {
+            return "native ops not loaded: no cuBLASLt autotuning";
+        }
+        if (!LT_AUTOTUNE.linked()) {
+            return "the native library has no cuBLASLt autotuning (built before it): rebuild it";
+        }
+        return ltTuneReport();
+    }
 
     /**
      * {@code x·wᵀ + b + r} (x (..., K), w (N, K), b (N) or 0, r (..., N) in the output's shape; a new handle): one
@@ -912,6 +959,8 @@ public final class NativeOps {
     private static native void setConv1x1Gemm(boolean on);
 
     private static native void setLtResidual(boolean on);
+
+    private static native void setLtAutotune(boolean on);
 
     private static native void setUpsampleKernel(boolean on);
 

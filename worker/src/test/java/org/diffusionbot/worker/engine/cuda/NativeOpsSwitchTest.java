@@ -100,8 +100,8 @@ class NativeOpsSwitchTest {
     void withoutTheLibraryNoSwitchIsLinkedAndOverridesCallNothing() {
         Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
         for (NativeOps.Switch s : List.of(NativeOps.CUDNN_ATTENTION, NativeOps.LORA_NATIVE, NativeOps.FUSED_BIAS_NORM,
-                NativeOps.CONV1X1_GEMM, NativeOps.UPBLOCK_NO_CAT, NativeOps.LT_RESIDUAL, NativeOps.UPSAMPLE_KERNEL,
-                NativeOps.FP32_GROUPNORM, NativeOps.SELF_ATTENTION_KERNEL)) {
+                NativeOps.CONV1X1_GEMM, NativeOps.UPBLOCK_NO_CAT, NativeOps.LT_RESIDUAL, NativeOps.LT_AUTOTUNE,
+                NativeOps.UPSAMPLE_KERNEL, NativeOps.FP32_GROUPNORM, NativeOps.SELF_ATTENTION_KERNEL)) {
             assertFalse(s.linked(), s.name());
             assertFalse(s.active(), s.name());
             s.set(false); // no UnsatisfiedLinkError: nothing is handed to a library that is not there
@@ -116,6 +116,30 @@ class NativeOpsSwitchTest {
         assertFalse(NativeOps.upblockNoCat());
         assertFalse(NativeOps.loraPatches());
         assertFalse(NativeOps.upsampleNearest());
+    }
+
+    @Test
+    void autotuningIsOnUnlessZeroAndItsReportSaysWhyThereIsNoneWithoutTheLibrary() {
+        // NativeOps.LT_AUTOTUNE's kind of switch: on by default, a setter of the library's that is also its probe (a
+        // library built before autotuning lacks it: unlinked, and the report says to rebuild)
+        NativeOps.Switch s = new NativeOps.Switch(NAME, handed::add, null, "cuBLASLt autotuning",
+                "cuBLASLt runs its heuristic's first algorithm");
+        s.load();
+        assertTrue(s.active(), "unset: on");
+        System.setProperty(NAME, "0");
+        s.load();
+        assertFalse(s.on(), "0: the heuristic's first pick and at::linear");
+        s.set(true); // the benchmark's A/B and the kernel self-check set it, and restore it
+        s.set(null);
+        assertFalse(s.on());
+        assertEquals(List.of(true, false, true, false), handed);
+
+        assertEquals("SD_LT_AUTOTUNE", NativeOps.LT_AUTOTUNE.name());
+        Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
+        assertTrue(NativeOps.LT_AUTOTUNE.on(), "on by default");
+        assertFalse(NativeOps.LT_AUTOTUNE.linked());
+        assertEquals("native ops not loaded: no cuBLASLt autotuning", NativeOps.autotuneReport(),
+                "no native call without the library");
     }
 
     @Test
