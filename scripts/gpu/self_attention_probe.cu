@@ -1,7 +1,9 @@
-// Device harness of worker/src/main/native/self_attention.cu (issue 17: SD 1.5's 64x64 self-attention on wgmma).
+// Device harness of worker/src/main/native/self_attention.cu (issue 17: SD 1.5's 64x64 self- and cross-attention on
+// wgmma).
 // Build and run on an sm_90 GPU (H100/H200), from the repository root:
 //   nvcc -std=c++17 -O3 -gencode arch=compute_90a,code=sm_90a -DSD_SELF_ATTENTION_SM90A -Xptxas -v \
 //     -o /tmp/sa_probe scripts/gpu/self_attention_probe.cu && /tmp/sa_probe [--mask BITS] [--ncu I]
+//   (or /tmp/sa_probe --cross [--mask BITS]: the cross-attention kernel, below)
 // What it does, in order (each step prints PASS/FAIL and goes on):
 //   1. unit tests of the building blocks on one warpgroup: S = Q·Kᵀ (3 x wgmma m64n128k16 from shared memory,
 //      K-major descriptors, the accumulator fragment layout) and O = P·V (8 x wgmma m64n48k16, P from registers in
@@ -11,6 +13,12 @@
 //      and 5, against a naive fp32 GPU reference: max |error| and ‖Δ‖/‖ref‖; at std 2 also ms per call (CUDA events,
 //      best of 3 x 20 calls after 3 warm-ups) and useful TFLOP/s (4·B·H·N²·d / time); the repacking alone is timed too.
 // --ncu I: variant I twice at SD 1.5's shape and nothing else (for ncu -k regex:self_attention).
+// --cross [--mask M]: the cross-attention kernel instead (sd_cross_attention and the variants in M): q (B, N, 320)
+// contiguous, k|v the halves of one (B, M, 640) tensor, against a naive fp32 GPU reference at several (B, N, M) (tail
+// rows, 1 key, the 128-key tile), timed at SD 1.5's (16, 8, 4096, 40) over 77 keys (best of 5 x 50 calls), GB/s of q
+// read + o written; scripts/gpu/sdpa_sd15_selfattn.py cross times SDPA at that shape. Figures (H200, session 11):
+// sd_cross_attention 0.0429 ms (2 stages, 4 blocks per SM, 16 tiles a block; 1.96 TB/s; rel 2.3e-4, max |err|
+// 1.6e-3) against cuDNN SDPA's 0.0731 ms in the same run; the variants below and those dropped: docs/GPU.md item 9.
 // scripts/gpu/sdpa_sd15_selfattn.py times PyTorch's SDPA backends at the same shape, for comparison in the same run.
 // Figures (H200): session 10's kernel 1.042 ms (330 TFLOP/s, rel 2.4e-4) vs cuDNN SDPA 1.152 ms in the same run; the
 // kernel as built now (1 warpgroup a block, 4 blocks per SM, P·V in 2 parts) 0.975-0.977 ms (352 TFLOP/s, rel 2.4e-4)
@@ -245,6 +253,7 @@ struct Variant {
 
 
 static void* g_ws = nullptr;  // the kernel's workspace (K and V repacked)
+static int g_sm_count = 132;   // the GPU's multiprocessors (sd_cross_attention's grid)
 
 static int production(const void* q, int64_t qr, int64_t qb, const void* k, int64_t kr, int64_t kb, const void* v,
                       int64_t vr, int64_t vb, void* o, int b, int n, int heads, cudaStream_t st) {
@@ -348,7 +357,157 @@ static void run_shape(const Variant* vs, int nv, unsigned mask, int B, int N, fl
   cudaFree(ref);
 }
 
+// ---- 3. the cross-attention kernel (--cross) ------------------------------------------------------------------------
+
+// fills q (B, N, C) with N(0, 1)·qscale, kv (B, M, 2C) with N(0, 1)
+__global__ void fill_scaled(__half* x, int64_t count, float scale, uint32_t seed) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < count; i += (int64_t)gridDim.x * blockDim.x) {
+    x[i] = __float2half(hash_normal(i, seed) * scale);
+  }
+}
+
+// naive fp32 reference of o (B, N, C) over kv (B, M, 2C) (k the first C columns, v the second): a thread per (b, query, h)
+__global__ void cross_reference(const __half* q, const __half* kv, float* o, int n, int m, int heads) {
+  const int c = heads * 40;
+  const int b = blockIdx.z, h = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float qv[40];
+  for (int d = 0; d < 40; ++d) qv[d] = __half2float(q[((int64_t)b * n + i) * c + h * 40 + d]);
+  const __half* base = kv + (int64_t)b * m * 2 * c;
+  float mx = -INFINITY;
+  for (int j = 0; j < m; ++j) {
+    float s = 0;
+    for (int d = 0; d < 40; ++d) s += qv[d] * __half2float(base[(int64_t)j * 2 * c + h * 40 + d]);
+    mx = fmaxf(mx, s);
+  }
+  float acc[40] = {}, sum = 0;
+  for (int j = 0; j < m; ++j) {
+    float s = 0;
+    for (int d = 0; d < 40; ++d) s += qv[d] * __half2float(base[(int64_t)j * 2 * c + h * 40 + d]);
+    const float p = expf(s - mx);
+    sum += p;
+    for (int d = 0; d < 40; ++d) acc[d] += p * __half2float(base[(int64_t)j * 2 * c + c + h * 40 + d]);
+  }
+  for (int d = 0; d < 40; ++d) o[((int64_t)b * n + i) * c + h * 40 + d] = acc[d] / sum;
+}
+
+using XFn = int (*)(const void*, int64_t, int64_t, const void*, int64_t, int64_t, const void*, int64_t, int64_t, void*,
+                    int, int, int, int, cudaStream_t);
+struct XVariant {
+  const char* name;
+  XFn fn;
+};
+
+static int x_production(const void* q, int64_t qr, int64_t qb, const void* k, int64_t kr, int64_t kb, const void* v,
+                        int64_t vr, int64_t vb, void* o, int b, int n, int m, int heads, cudaStream_t st) {
+  return sd_cross_attention(q, qr, qb, k, kr, kb, v, vr, vb, o, b, n, m, heads, 40, g_sm_count, st);
+}
+
+template <int KN, int NQ, int MINB, int T>
+static int x_variant(const void* q, int64_t qr, int64_t qb, const void* k, int64_t kr, int64_t kb, const void* v,
+                     int64_t vr, int64_t vb, void* o, int b, int n, int m, int heads, cudaStream_t st) {
+  if (m > KN) return static_cast<int>(cudaErrorInvalidValue);
+  return launch_cross_attention<KN, NQ, MINB>(q, qr, qb, k, kr, kb, v, vr, vb, o, b, n, m, heads, T, st);
+}
+
+// Checks (and with timing, times) the cross-attention variants in mask at (B, 8 heads, N queries, M keys, d 40), q
+// (B, N, 320) contiguous, k|v the halves of one (B, M, 640) tensor (token stride 640), logits of std qscale·√40.
+static void run_cross(const XVariant* vs, int nv, unsigned mask, int B, int N, int M, float qscale, bool timing) {
+  const int H = 8, C = H * 40;
+  __half *q, *kv, *out;
+  float* ref;
+  const int64_t qn = (int64_t)B * N * C, kvn = (int64_t)B * M * 2 * C;
+  CK(cudaMalloc(&q, qn * 2));
+  CK(cudaMalloc(&kv, kvn * 2));
+  CK(cudaMalloc(&out, qn * 2));
+  CK(cudaMalloc(&ref, qn * 4));
+  fill_scaled<<<2048, 256>>>(q, qn, qscale, 11);
+  fill_scaled<<<256, 256>>>(kv, kvn, 1.f, 12);
+  cross_reference<<<dim3((N + 127) / 128, H, B), 128>>>(q, kv, ref, N, M, H);
+  CK(cudaGetLastError());
+  CK(cudaDeviceSynchronize());
+  std::vector<float> href(qn);
+  std::vector<__half> hout(qn);
+  CK(cudaMemcpy(href.data(), ref, qn * 4, cudaMemcpyDeviceToHost));
+  printf("cross: logit std %.1f (B %d, H %d, N %d, M %d, d 40, q token stride %d, k|v token stride %d)\n",
+         qscale * sqrtf(40.f), B, H, N, M, C, 2 * C);
+  auto call = [&](const XVariant& var) {
+    return var.fn(q, C, (int64_t)N * C, kv, 2 * C, (int64_t)M * 2 * C, kv + C, 2 * C, (int64_t)M * 2 * C, out, B, N, M,
+                  H, 0);
+  };
+  for (int vi = 0; vi < nv; ++vi) {
+    if (!(mask >> vi & 1)) continue;
+    const XVariant& var = vs[vi];
+    CK(cudaMemset(out, 0xff, qn * 2));
+    const int err = call(var);
+    if (err == cudaErrorInvalidValue) continue;  // a variant for fewer keys
+    const cudaError_t sync = cudaDeviceSynchronize();
+    if (err != 0 || sync != cudaSuccess) {
+      printf("  %-36s launch error %d / %s\n", var.name, err, cudaGetErrorString(sync));
+      exit(1);
+    }
+    CK(cudaMemcpy(hout.data(), out, qn * 2, cudaMemcpyDeviceToHost));
+    double maxe = 0, se = 0, sr = 0;
+    size_t nan = 0;
+    for (size_t i = 0; i < href.size(); ++i) {
+      const double x = h2f(hout[i]), r = href[i];
+      if (!std::isfinite(x)) { ++nan; continue; }
+      maxe = std::max(maxe, std::fabs(x - r));
+      se += (x - r) * (x - r);
+      sr += r * r;
+    }
+    const double rel = std::sqrt(se / sr);
+    const bool ok = nan == 0 && rel < 5e-3 && maxe < 2e-2;
+    float ms = 0;
+    if (timing) {
+      cudaEvent_t e0, e1;
+      CK(cudaEventCreate(&e0));
+      CK(cudaEventCreate(&e1));
+      for (int it = 0; it < 5; ++it) call(var);
+      float best = 1e9;
+      for (int rep = 0; rep < 5; ++rep) {
+        CK(cudaEventRecord(e0));
+        for (int it = 0; it < 50; ++it) call(var);
+        CK(cudaEventRecord(e1));
+        CK(cudaEventSynchronize(e1));
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        best = std::min(best, ms / 50);
+      }
+      ms = best;
+    }
+    printf("  %-36s %s max|err| %.3g rel %.3g nonfinite %zu  %.4f ms  %.0f GB/s (q + o)\n", var.name,
+           ok ? "PASS" : "FAIL", maxe, rel, nan, ms, ms > 0 ? 2.0 * qn * 2 / (ms * 1e-3) / 1e9 : 0.0);
+  }
+  cudaFree(q);
+  cudaFree(kv);
+  cudaFree(out);
+  cudaFree(ref);
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && !strcmp(argv[1], "--cross")) {  // the cross-attention kernel: --cross [--mask M]
+    cudaDeviceProp p;
+    CK(cudaGetDeviceProperties(&p, 0));
+    g_sm_count = p.multiProcessorCount;
+    unsigned mask = argc > 3 ? strtoul(argv[3], nullptr, 0) : ~0u;
+    XVariant vs[] = {
+        {"sd_cross_attention (production)", x_production},
+        {"KN80 NQ2 4/SM T8", x_variant<80, 2, 4, 8>},
+        {"KN80 NQ3 4/SM T8", x_variant<80, 3, 4, 8>},
+        {"KN80 NQ3 4/SM T4", x_variant<80, 3, 4, 4>},
+        {"KN80 NQ2 6/SM T8", x_variant<80, 2, 6, 8>},
+        {"KN128 NQ3 4/SM T8", x_variant<128, 3, 4, 8>},
+    };
+    const int nv = sizeof(vs) / sizeof(vs[0]);
+    run_cross(vs, nv, mask, 2, 200, 77, 2.f / sqrtf(40.f), false);    // tail rows, 4 query tiles
+    run_cross(vs, nv, mask, 1, 64, 1, 2.f / sqrtf(40.f), false);      // one key
+    run_cross(vs, nv, mask, 2, 1000, 100, 2.f / sqrtf(40.f), false);  // the 128-key tile
+    run_cross(vs, nv, 1, 2, 1000, 128, 2.f / sqrtf(40.f), false);
+    run_cross(vs, nv, mask, 16, 4096, 77, 2.f / sqrtf(40.f), true);   // SD 1.5's shape, timed
+    run_cross(vs, nv, 1, 16, 4096, 77, 5.f / sqrtf(40.f), false);     // sharper logits
+    return 0;
+  }
+
   // --ncu I: variant I twice at SD 1.5's shape, nothing else; --mask M: the variants to check and time (bits)
   int ncu = -1;
   unsigned mask = ~0u;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds libsd_native_ops.so (every .cc beside it: sd_native_ops.cc, profiler.cc (the Kineto profiler); every .cu:
 # the CUDA kernels: group_norm_nhwc.cu, geglu.cu, bias_add.cu, layer_norm.cu, upsample_nearest.cu,
-# cross_attention.cu, self_attention.cu) against the
+# self_attention.cu: the self- and cross-attention kernels) against the
 # libtorch of a Python PyTorch install. The one build of the native library: worker/Dockerfile runs it, and so do
 # scripts/gpu/bench-build.sh (the benchmark machine) and the bare-host steps of docs/GPU.md.
 # Usage: build.sh OUTPUT.so
@@ -13,11 +13,10 @@
 #                Hopper = 90; Blackwell = 100,120) or compute capabilities (86, 8.9). Default: this machine's
 #                GPU, else all four families. Machine code (SASS) is built for each, plus the PTX of the lowest,
 #                which newer GPUs compile at load; on a GPU below the lowest the NHWC GroupNorm falls back to
-#                PyTorch's group_norm (slower, correct), and so do our other kernels to PyTorch's ops (the
-#                cross-attention kernel needs compute capability 8.0 in any case: below it, SDPA). With Hopper
+#                PyTorch's group_norm (slower, correct), and so do our other kernels to PyTorch's ops. With Hopper
 #                among them, self_attention.cu is built for sm_90a instead of sm_90 (wgmma and the bulk copies are
-#                sm_90a instructions; -DSD_SELF_ATTENTION_SM90A tells its sd_self_attention_supported so); without
-#                it the self-attentions run SDPA.
+#                sm_90a instructions; -DSD_SELF_ATTENTION_SM90A tells its sd_self_attention_supported and
+#                sd_cross_attention_supported so); without it the self- and cross-attentions run SDPA.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUTPUT="${1:?usage: build.sh OUTPUT.so}"

@@ -5,7 +5,7 @@
 // with their bias and residual in one cuBLASLt call, FP8 products of a layer norm's FP8 output (the transformer blocks'
 // linears after their norms, SD_FP8_LINEARS) and of the GEGLU gate's FP8 output with per-token scales (ff.net.2,
 // SD_FP8_FF_OUT), GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
-// (upsample_nearest.cu), attention over at most 80 keys (the cross-attentions, cross_attention.cu), cuBLASLt's
+// (upsample_nearest.cu), SD 1.5's head-size-40 self- and cross-attentions on Hopper (self_attention.cu), cuBLASLt's
 // algorithms timed per product shape on first use (SD_LT_AUTOTUNE), CUDA graph capture/replay of a sequence of DJL
 // calls, asynchronous device-to-host copies (previews), and CUDA caching-allocator statistics.
 //
@@ -78,19 +78,18 @@ extern "C" bool sd_upsample_nearest2x_supported(int64_t rows, int64_t w, int64_t
 extern "C" int sd_upsample_nearest2x(const void* x, void* y, int64_t rows, int64_t w, int64_t vecs,
                                      cudaStream_t stream);
 
-// cross_attention.cu
-extern "C" bool sd_cross_attention_supported(int d, int m, int64_t b, int64_t n, int64_t heads);
-extern "C" int sd_cross_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
-                                  int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b,
-                                  int64_t n, int heads, int d, int m, int sm_count, cudaStream_t stream);
-
-// self_attention.cu
+// self_attention.cu (the self- and the cross-attention kernels)
 extern "C" bool sd_self_attention_supported(int cc_major, int cc_minor, int d, int64_t b, int64_t n, int64_t m,
                                             int64_t heads);
 extern "C" int64_t sd_self_attention_workspace(int64_t b, int64_t n, int64_t heads);
 extern "C" int sd_self_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
                                  int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b, int n,
                                  int heads, int d, void* workspace, cudaStream_t stream);
+extern "C" bool sd_cross_attention_supported(int cc_major, int cc_minor, int d, int64_t b, int64_t n, int64_t m,
+                                             int64_t heads);
+extern "C" int sd_cross_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
+                                  int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b, int n,
+                                  int m, int heads, int d, int sm_count, cudaStream_t stream);
 
 // PyTorch's cuBLASLt handle of the current device (ATen/cuda/CUDAContextLight.h, in every PyTorch since 1.11; not
 // included, as that header also wants cuSPARSE's and cuSOLVER's headers)
@@ -1192,25 +1191,27 @@ at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const s
 
 // ---- attention over a short key set (cross-attention, issue 17) -------------------------------
 
-// Our kernel for attention over at most 80 keys (cross_attention.cu; on with SD_CROSS_ATTENTION_KERNEL=1) or SDPA (mha)
-// always (the default: slower than cuDNN's SDPA on the H200, docs/GPU.md item 9).
-std::atomic<bool> cross_attention_kernel_on{false};  // SD_CROSS_ATTENTION_KERNEL, off unless 1
+// Our wgmma kernel for SD 1.5's head-size-40 cross-attentions over at most 128 keys (self_attention.cu;
+// SD_CROSS_ATTENTION_KERNEL, on unless 0: 0.043 ms against cuDNN's SDPA's 0.073 ms per (16, 8, 4096, 40) call over 77
+// keys on an H200, docs/GPU.md item 9) or SDPA (mha).
+std::atomic<bool> cross_attention_kernel_on{true};
 std::atomic<bool> cross_attention_kernel_unusable{false};  // not built for this GPU: SDPA from then on
 
 // Whether a (B, T, C) tensor is one our kernel reads in place: its last dimension contiguous, its token and batch
-// strides multiples of 8 elements, 16-byte aligned (every head's row is then 16-byte aligned, as D·2 bytes is a
-// multiple of 16 for the head sizes it takes).
+// strides multiples of 8 elements, 16-byte aligned (every head's row is then 16-byte aligned, as 40·2 bytes is a
+// multiple of 16).
 bool attention_rows_fit(const at::Tensor& t) {
   return t.dim() == 3 && t.stride(2) == 1 && t.stride(1) % 8 == 0 && t.stride(0) % 8 == 0 && t.stride(1) >= 0 &&
          t.stride(0) >= 0 && aligned16(t);
 }
 
-// o (B, N, C) = softmax(q·kᵀ)·v over `heads` heads by our kernel (cross_attention.cu; scale 1, the 1/√d already in q):
+// o (B, N, C) = softmax(q·kᵀ)·v over `heads` heads by our kernel (self_attention.cu; scale 1, the 1/√d already in q):
 // q (B, N, C), k and v (B, M, C) fp16 CUDA tensors of one device, possibly strided views (the two halves of one
-// (B, M, 2C) k|v projection: token stride 2C), as attention_rows_fit says; head size d = C / heads in {40, 64, 80,
-// 160}; 1 <= M <= 80. Writes the new contiguous (B, N, C) output to *out and returns true; false where that does not
-// hold, SD_CROSS_ATTENTION_KERNEL is not 1 or the kernel is not built for the GPU (the caller runs mha, i.e. SDPA). With out
-// == nullptr nothing runs: whether it would (the self-check's path report).
+// (B, M, 2C) k|v projection: token stride 2C), as attention_rows_fit says; head size d = C / heads = 40; 1 <= M <= 128;
+// a GPU of compute capability 9.0 and the library built with the file's sm_90a code (sd_cross_attention_supported).
+// Writes the new contiguous (B, N, C) output to *out and returns true; false where that does not hold or
+// SD_CROSS_ATTENTION_KERNEL is 0 (the caller runs mha, i.e. SDPA). With out == nullptr nothing runs: whether it would
+// (the self-check's path report).
 bool cross_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                             at::Tensor* out) {
   if (!cross_attention_kernel_on.load() || cross_attention_kernel_unusable.load() || !q.is_cuda() || heads <= 0 ||
@@ -1221,9 +1222,9 @@ bool cross_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::
     return false;
   }
   const int64_t b = q.size(0), n = q.size(1), c = q.size(2), m = k.size(1), d = c / heads;
-  if (at::cuda::getCurrentDeviceProperties()->major < 8) return false;  // mma.sync m16n8k16: sm_80+
-  if (d > INT32_MAX || m > INT32_MAX || heads > INT32_MAX ||
-      !sd_cross_attention_supported(static_cast<int>(d), static_cast<int>(m), b, n, heads) ||
+  const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
+  if (d > INT32_MAX || m > INT32_MAX || n > INT32_MAX || heads > INT32_MAX || b > INT32_MAX ||
+      !sd_cross_attention_supported(prop->major, prop->minor, static_cast<int>(d), b, n, m, heads) ||
       !attention_rows_fit(q) || !attention_rows_fit(k) || !attention_rows_fit(v)) {
     return false;
   }
@@ -1232,9 +1233,9 @@ bool cross_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::
   RECORD_FUNCTION("sd::cross_attention", std::vector<c10::IValue>({q, k, v}));
   auto o = at::empty({b, n, c}, q.options());
   int err = sd_cross_attention(q.data_ptr(), q.stride(1), q.stride(0), k.data_ptr(), k.stride(1), k.stride(0),
-                               v.data_ptr(), v.stride(1), v.stride(0), o.data_ptr(), static_cast<int>(b), n,
-                               static_cast<int>(heads), static_cast<int>(d), static_cast<int>(m), sm_count(),
-                               c10::cuda::getCurrentCUDAStream());
+                               v.data_ptr(), v.stride(1), v.stride(0), o.data_ptr(), static_cast<int>(b),
+                               static_cast<int>(n), static_cast<int>(m), static_cast<int>(heads),
+                               static_cast<int>(d), sm_count(), c10::cuda::getCurrentCUDAStream());
   if (!launched(err, cross_attention_kernel_unusable, "cross-attention kernel")) return false;
   *out = std::move(o);
   return true;
@@ -1249,8 +1250,8 @@ at::Tensor short_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 }
 
 // Cross-attention after its q projection: q (B, N, C) pre-scaled, ctx (B, M, Cc) projected by wkv (2C, Cc) into k|v
-// (B, M, 2C), whose halves are k and v (views, token stride 2C), attention (short_attention: our kernel for M <= 80
-// keys, SDPA otherwise), output projection; both projections by sd_linear.
+// (B, M, 2C), whose halves are k and v (views, token stride 2C), attention (short_attention: our kernel on Hopper for
+// head size 40 and M <= 128 keys, SDPA otherwise), output projection; both projections by sd_linear.
 at::Tensor cross_attention(const at::Tensor& q, const at::Tensor& ctx, const at::Tensor& wkv,
                            const std::optional<at::Tensor>& bkv, const at::Tensor& wout,
                            const std::optional<at::Tensor>& bout, int64_t heads) {
@@ -1651,7 +1652,7 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_cr
   NATIVE_END(false)
 }
 
-// Our kernel for attention over at most 80 keys (on: SD_CROSS_ATTENTION_KERNEL=1) or SDPA (off, the default).
+// Our kernel for head-size-40 cross-attentions (on: SD_CROSS_ATTENTION_KERNEL unless 0) or SDPA (off).
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setCrossAttentionKernel(JNIEnv* env, jclass,
                                                                                                  jboolean on) {
   cross_attention_kernel_on.store(on);

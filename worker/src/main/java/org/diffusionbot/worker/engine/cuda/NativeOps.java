@@ -19,9 +19,9 @@ import org.slf4j.LoggerFactory;
  * algorithm, and the plain linears', timed per shape on first use: {@link #LT_AUTOTUNE}), the
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
  * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), nearest
- * 2x upsampling of channels-last tensors (a kernel of our own), attention over at most 80 keys (the cross-attentions; a
- * kernel of our own, {@link #CROSS_ATTENTION_KERNEL}), the head-size-40 self-attentions on Hopper (a kernel of our own,
- * {@link #SELF_ATTENTION_KERNEL}), and CUDA allocator statistics. Loaded only
+ * 2x upsampling of channels-last tensors (a kernel of our own), the head-size-40 self- and cross-attentions on Hopper
+ * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), and CUDA allocator
+ * statistics. Loaded only
  * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
  * plain DJL fallback, so CPU runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
  */
@@ -103,12 +103,13 @@ public final class NativeOps {
     public static final Switch FP8_LINEARS = new Switch("SD_FP8_LINEARS", null, () -> linearFp8(0, 0, 0, 0),
             "FP8 linear", "transformer linears run in fp16");
     /**
-     * Our kernel for attention over at most 80 keys (the cross-attentions of {@link #crossAttention} and {@link
-     * #crossAttentionFp8}: 77 text tokens; cross_attention.cu), else PyTorch's SDPA ({@code SD_CROSS_ATTENTION_KERNEL},
-     * off unless 1: on the H200 it measured slower than cuDNN's SDPA; recapture graphs after a change); linked: the
-     * library has {@link #crossAttentionCore(long, long, int)}.
+     * Our wgmma kernel for the head-size-40 cross-attentions over at most 128 keys (SD 1.5's 64x64 level over the
+     * prompt's 77 tokens: {@link #crossAttention} and {@link #crossAttentionFp8}; self_attention.cu, Hopper only:
+     * compute capability 9.0 and a library built for sm_90a), else PyTorch's SDPA ({@code SD_CROSS_ATTENTION_KERNEL}, on
+     * unless 0: on the H200 it measured 0.043 ms per (16, 8, 4096, 40) call over 77 keys against cuDNN's 0.073;
+     * recapture graphs after a change); linked: the library has {@link #crossAttentionCore(long, long, int)}.
      */
-    static final Switch CROSS_ATTENTION_KERNEL = Switch.offByDefault("SD_CROSS_ATTENTION_KERNEL",
+    static final Switch CROSS_ATTENTION_KERNEL = new Switch("SD_CROSS_ATTENTION_KERNEL",
             NativeOps::setCrossAttentionKernel, null, "cross-attention kernel", "cross-attentions run PyTorch's SDPA");
     /**
      * The transformer blocks' ff.net.2 as an FP8 product of the GEGLU gate's FP8 output with per-token scales ({@code
@@ -217,16 +218,18 @@ public final class NativeOps {
     /** Whether {@link #selfAttentionCore(long, int)} runs our kernel for these (nothing runs). */
     static native boolean selfAttentionKernel(long qkv, int heads);
 
-    /** Whether the library has the self-attention kernel's sm_90a code and the GPU is one it runs on (9.0). */
+    /**
+     * Whether the library has the self- and cross-attention kernels' sm_90a code and the GPU is one it runs on (9.0).
+     */
     static native boolean selfAttentionKernelBuilt();
 
     /**
      * Cross-attention in one call (diffusers' {@code Attention} with {@code encoder_hidden_states}: a transformer block's
      * attn2): x (B, N, C) projected by wq (C, C) (q's rows pre-scaled by 1/√d) and bq (C) or 0, the context ctx (B, M,
      * Cc) by wkv (2C, Cc) and bkv (2C) or 0 into k|v (B, M, 2C), attention over {@code heads} heads of d = C / heads,
-     * output projection wout (C, C), bout (C) or 0; a new (B, N, C) handle. The attention runs PyTorch's SDPA, or with
-     * {@code SD_CROSS_ATTENTION_KERNEL=1} our kernel (cross_attention.cu) for fp16 CUDA tensors with M ≤ 80 and d in
-     * {40, 64, 80, 160} ({@link #crossAttentionCore(long, long, int)} says the rest).
+     * output projection wout (C, C), bout (C) or 0; a new (B, N, C) handle. The attention runs our kernel
+     * (self_attention.cu, {@link #CROSS_ATTENTION_KERNEL}) for fp16 CUDA tensors with M ≤ 128 and d = 40 on Hopper
+     * ({@link #crossAttentionCore(long, long, int)} says the rest), else PyTorch's SDPA.
      *
      * @throws IllegalStateException (from the library) on shapes that do not fit
      */
@@ -237,10 +240,10 @@ public final class NativeOps {
      * The attention core of {@link #crossAttention} on projected tensors (kernel checks): q (B, N, C) with the 1/√d
      * scale in it, kv (B, M, 2C) the k|v projection whose halves k and v are read as strided views (token stride 2C), as
      * the pipeline passes them; o (B, N, C) = softmax(q·kᵀ)·v per head (scale 1), a new handle. Our kernel where it
-     * applies: fp16 CUDA tensors, 1 ≤ M ≤ 80, d = C / heads in {40, 64, 80, 160}, last dimensions contiguous, token and
-     * batch strides multiples of 8 elements, 16-byte aligned, {@code SD_CROSS_ATTENTION_KERNEL} on, the kernel built
-     * for the GPU (sm_80+); else {@code at::scaled_dot_product_attention} (float32 on CUDA with fp16 products as
-     * {@code SD_VAE_ATTENTION_FP16} says).
+     * applies: fp16 CUDA tensors, 1 ≤ M ≤ 128, d = C / heads = 40, last dimensions contiguous, token and batch strides
+     * multiples of 8 elements, 16-byte aligned, {@code SD_CROSS_ATTENTION_KERNEL} on, compute capability 9.0 and the
+     * library built for sm_90a ({@link #selfAttentionKernelBuilt()}); else {@code at::scaled_dot_product_attention}
+     * (float32 on CUDA with fp16 products as {@code SD_VAE_ATTENTION_FP16} says).
      */
     static native long crossAttentionCore(long q, long kv, int heads);
 
@@ -530,16 +533,6 @@ public final class NativeOps {
         return fp8FfOutOff() == null;
     }
 
-    /**
-     * The current CUDA device's compute capability (major · 10 + minor), asked once; -1 without one. Needs the library.
-     */
-    static int computeCapabilityOnce() {
-        return Capability.VALUE;
-    }
-
-    /** The least compute capability of the cross-attention kernel: 8.0 ({@code mma.sync} m16n8k16). */
-    static final int CROSS_ATTENTION_MIN_CAPABILITY = 80;
-
     /** The compute capability of the current CUDA device, asked once. */
     private static final class Capability {
         static final int VALUE = query();
@@ -816,15 +809,6 @@ public final class NativeOps {
         /** A switch in every library that is off unless its setting is {@code 1}. */
         static Switch offByDefault(String name, Consumer<Boolean> setter) {
             return new Switch(name, false, setter, null, null, null);
-        }
-
-        /**
-         * A switch of functions added later (as {@link #Switch(String, Consumer, Runnable, String, String)}), off unless
-         * its setting is {@code 1}.
-         */
-        static Switch offByDefault(String name, Consumer<Boolean> setter, Runnable probe, String functions,
-                String without) {
-            return new Switch(name, false, setter, probe, functions, without);
         }
 
         /** Reads the setting (now) and hands it to the library: when the library loads, and in tests. */

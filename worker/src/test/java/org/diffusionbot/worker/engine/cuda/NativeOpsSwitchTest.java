@@ -101,7 +101,8 @@ class NativeOpsSwitchTest {
         Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
         for (NativeOps.Switch s : List.of(NativeOps.CUDNN_ATTENTION, NativeOps.LORA_NATIVE, NativeOps.FUSED_BIAS_NORM,
                 NativeOps.CONV1X1_GEMM, NativeOps.UPBLOCK_NO_CAT, NativeOps.LT_RESIDUAL, NativeOps.LT_AUTOTUNE,
-                NativeOps.UPSAMPLE_KERNEL, NativeOps.FP32_GROUPNORM, NativeOps.SELF_ATTENTION_KERNEL)) {
+                NativeOps.UPSAMPLE_KERNEL, NativeOps.FP32_GROUPNORM, NativeOps.SELF_ATTENTION_KERNEL,
+                NativeOps.CROSS_ATTENTION_KERNEL)) {
             assertFalse(s.linked(), s.name());
             assertFalse(s.active(), s.name());
             s.set(false); // no UnsatisfiedLinkError: nothing is handed to a library that is not there
@@ -110,8 +111,6 @@ class NativeOpsSwitchTest {
             assertTrue(s.on(), s.name() + ": the default, as nothing was read");
         }
         assertFalse(NativeOps.CUDNN_BENCHMARK.on());
-        assertFalse(NativeOps.CROSS_ATTENTION_KERNEL.on(), "off unless 1");
-        assertFalse(NativeOps.CROSS_ATTENTION_KERNEL.linked());
         assertFalse(NativeOps.fusedBiasNorm());
         assertFalse(NativeOps.upblockNoCat());
         assertFalse(NativeOps.loraPatches());
@@ -143,22 +142,21 @@ class NativeOpsSwitchTest {
     }
 
     @Test
-    void theCrossAttentionKernelIsOffUnlessOneAndOverridesRestoreIt() {
-        // NativeOps.CROSS_ATTENTION_KERNEL's kind of switch: off by default, a setter of the library's, unlinked where
-        // the library lacks it (its setter is its probe)
-        NativeOps.Switch s = NativeOps.Switch.offByDefault(NAME, handed::add, null, "cross-attention kernel",
+    void theAttentionKernelsAreOnUnlessZeroAndOverridesRestoreThem() {
+        // NativeOps.CROSS_ATTENTION_KERNEL's and SELF_ATTENTION_KERNEL's kind of switch: on by default, a setter of the
+        // library's, unlinked where the library lacks it (its setter is its probe)
+        NativeOps.Switch s = new NativeOps.Switch(NAME, handed::add, null, "cross-attention kernel",
                 "cross-attentions run PyTorch's SDPA");
         s.load();
-        assertFalse(s.on(), "unset: SDPA");
-        assertTrue(s.linked());
-        System.setProperty(NAME, "1");
+        assertTrue(s.active(), "unset: our kernel");
+        System.setProperty(NAME, "0");
         s.load();
-        assertTrue(s.active(), "1: our kernel");
-        s.set(false); // the benchmark's A/B and the kernel self-check set it, and restore it
-        assertFalse(s.active());
+        assertFalse(s.on(), "0: SDPA");
+        s.set(true); // the benchmark's A/B and the kernel self-check set it, and restore it
+        assertTrue(s.active());
         s.set(null);
-        assertTrue(s.on());
-        assertEquals(List.of(false, true, false, true), handed);
+        assertFalse(s.on());
+        assertEquals(List.of(true, false, true, false), handed);
         assertEquals("SD_CROSS_ATTENTION_KERNEL", NativeOps.CROSS_ATTENTION_KERNEL.name());
         assertEquals("SD_SELF_ATTENTION_KERNEL", NativeOps.SELF_ATTENTION_KERNEL.name());
         assertTrue(NativeOps.CROSS_ATTENTION_KERNEL.toString().startsWith("SD_CROSS_ATTENTION_KERNEL "));
