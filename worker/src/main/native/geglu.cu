@@ -9,6 +9,7 @@
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
+#include <cfloat>
 #include <cstdint>
 
 namespace {
@@ -45,17 +46,47 @@ constexpr float kE4m3Max = 448.f;
 // The FP8 kernel's block: at most this many threads, each holding up to P packs of 8 outputs of its row in registers.
 constexpr int kFp8Threads = 256;
 
-// One pack of 8 gate outputs of a row for the FP8 kernels: v = a * gelu(g) in fp32 from pack `col` of a (the row's
-// first i8 packs) and of g (the next i8), as geglu_kernel computes them before its fp16 rounding; returns amax grown
-// by their magnitudes.
-__device__ __forceinline__ float gate_pack(const uint4* in, int i8, int col, float (&v)[8], float amax) {
+// The FP8 kernels' rounding rule, per row of I gate values v (fp32): amax = max |v|, the stored scale s = amax / 448
+// and the multiplier r = min(448 / amax, FLT_MAX), both IEEE fp32 divisions (round to nearest even) made once per row
+// (s = r = 1 where s is not positive: an all-zero row), and each value stored as e4m3(v * r): the fp32 product rounded
+// to nearest even, then converted to e4m3 rounding to nearest even and saturating at ±448 (__NV_SATFINITE). v * r
+// replaces an IEEE division v / s per value (a dozen instructions with a slow-path branch, most of the kernel's issue
+// slots after erff). Both v * r and the correctly rounded v / s are within 2^-23 (relative) of the exact v * 448 / amax,
+// so the e4m3 byte can differ from e4m3(v / s), by one step, only where v * 448 / amax lies within 2^-23 of an e4m3
+// rounding boundary (a midpoint between two e4m3 values), and s * r = 1 within 2^-23: the product dequantising with s
+// sees nothing of it against e4m3's 2^-4. The row's amax still maps to 448 (within 2^-23 of it: saturated, or
+// rounded down to it). r's bound only matters for rows whose amax is
+// below 448 / FLT_MAX (~1.3e-36), where 0 * inf would make NaN: never from fp16 h (a nonzero v is at least 2^-49,
+// the smallest fp16 subnormal times gelu of it), kept so that sd_native_ops.cc's fallback (any float type) and
+// KernelSelfCheck.gateFp8Reference follow the same rule.
+__device__ __forceinline__ void row_scale(float amax, float& s, float& r) {
+  s = amax / kE4m3Max;
+  r = fminf(kE4m3Max / amax, FLT_MAX);
+  if (!(s > 0.f)) {  // an all-zero row (or amax below 448 times the smallest float)
+    s = 1.f;
+    r = 1.f;
+  }
+}
+
+// One pack of 8 outputs' input as loaded: 8 fp16 values of a and the 8 of g at the same columns.
+struct RawPack {
   Pack8 a, g;
-  a.u = in[col];
-  g.u = in[i8 + col];
+};
+
+// Pack `col` of a row's a (its first i8 packs) and of g (the next i8) into p: two 16-byte loads, or zeros where !ok
+// (past the row's end: the gate of zeros is 0 and leaves the row's amax alone).
+__device__ __forceinline__ void load_pack(const uint4* in, int i8, int col, bool ok, RawPack& p) {
+  p.a.u = ok ? in[col] : make_uint4(0u, 0u, 0u, 0u);
+  p.g.u = ok ? in[i8 + col] : make_uint4(0u, 0u, 0u, 0u);
+}
+
+// One pack of 8 gate outputs of a row for the FP8 kernels: v = a * gelu(g) in fp32 from a loaded pack, as
+// geglu_kernel computes them before its fp16 rounding; returns amax grown by their magnitudes.
+__device__ __forceinline__ float gate_pack(const RawPack& p, float (&v)[8], float amax) {
 #pragma unroll
   for (int e = 0; e < 4; ++e) {
-    const float2 fa = __half22float2(a.h[e]);
-    const float2 fg = __half22float2(g.h[e]);
+    const float2 fa = __half22float2(p.a.h[e]);
+    const float2 fg = __half22float2(p.g.h[e]);
     v[2 * e] = fa.x * gelu(fg.x);
     v[2 * e + 1] = fa.y * gelu(fg.y);
     amax = fmaxf(amax, fmaxf(fabsf(v[2 * e]), fabsf(v[2 * e + 1])));
@@ -63,15 +94,16 @@ __device__ __forceinline__ float gate_pack(const uint4* in, int i8, int col, flo
   return amax;
 }
 
-// 8 values as e4m3(v / s) bytes (IEEE division, round to nearest even, saturating at ±448: __NV_SATFINITE), in order.
-__device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float s) {
+// 8 values as e4m3(v * r) bytes, in order (row_scale's rule: the fp32 product, then round to nearest even, saturating
+// at ±448: __NV_SATFINITE; on sm_89+ one cvt.rn.satfinite.e4m3x2.f32 per pair).
+__device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float r) {
   uint32_t word[2];
 #pragma unroll
   for (int w = 0; w < 2; ++w) {
     const __nv_fp8x2_storage_t lo =
-        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w] / s, v[4 * w + 1] / s), __NV_SATFINITE, __NV_E4M3);
+        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w] * r, v[4 * w + 1] * r), __NV_SATFINITE, __NV_E4M3);
     const __nv_fp8x2_storage_t hi =
-        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w + 2] / s, v[4 * w + 3] / s), __NV_SATFINITE, __NV_E4M3);
+        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w + 2] * r, v[4 * w + 3] * r), __NV_SATFINITE, __NV_E4M3);
     word[w] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
   }
   return make_uint2(word[0], word[1]);
@@ -79,11 +111,11 @@ __device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float s) {
 
 // The gate of one row as FP8 with a per-row scale: v = a * gelu(g) in fp32 exactly as geglu_kernel computes it, but NOT
 // rounded to fp16 (the fp16 kernel rounds each v; this one quantises the fp32 value itself), amax = max |v| over the
-// row, s = amax / 448 (1 where that is 0: an all-zero row), out8 = e4m3(v / s) (IEEE division, round to nearest even,
-// saturating at ±448: __NV_SATFINITE), scales[row] = s. One block per row (grid-stride over rows): h's row is read
-// once (16-byte loads), kept in registers (P packs of 8 per thread, pack j of a thread at j * blockDim.x + tid, so
-// consecutive threads read consecutive 16 bytes), the amax reduced over the block (warp shuffles, then one float per
-// warp in shared memory), then the row written once (8 bytes per pack).
+// row, then row_scale's rule: out8 = e4m3(v * r) with r = 448 / amax, scales[row] = s = amax / 448 (both 1 for an
+// all-zero row). One block per row (grid-stride over rows): h's row is read once (16-byte loads, all of a thread's
+// issued before its first erff, so a thread has P * 32 bytes in flight), kept in registers (P packs of 8 per thread,
+// pack j of a thread at j * blockDim.x + tid, so consecutive threads read consecutive 16 bytes), the amax reduced over
+// the block (warp shuffles, then one float per warp in shared memory), then the row written once (8 bytes per pack).
 template <int P>
 __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __restrict__ h, uint8_t* __restrict__ out8,
                                                                  float* __restrict__ scales, int64_t rows, int inner) {
@@ -93,13 +125,13 @@ __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __
   const int lane = tid % 32, warp = tid / 32, warps = (blockDim.x + 31) / 32;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const uint4* in = reinterpret_cast<const uint4*>(h + row * 2 * inner);
+    RawPack raw[P];
+#pragma unroll
+    for (int j = 0; j < P; ++j) load_pack(in, i8, j * blockDim.x + tid, j * blockDim.x + tid < i8, raw[j]);
     float v[P][8];
     float amax = 0.f;
 #pragma unroll
-    for (int j = 0; j < P; ++j) {
-      const int col = j * blockDim.x + tid;
-      if (col < i8) amax = gate_pack(in, i8, col, v[j], amax);
-    }
+    for (int j = 0; j < P; ++j) amax = gate_pack(raw[j], v[j], amax);
 #pragma unroll
     for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
     if (lane == 0) warp_max[warp] = amax;
@@ -107,14 +139,14 @@ __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __
     amax = warp_max[0];
     for (int w = 1; w < warps; ++w) amax = fmaxf(amax, warp_max[w]);
     __syncthreads();  // every thread has read warp_max before the next row writes it
-    float s = amax / kE4m3Max;
-    if (!(s > 0.f)) s = 1.f;  // an all-zero row (or amax below 448 times the smallest float)
+    float s, r;
+    row_scale(amax, s, r);
     if (tid == 0) scales[row] = s;
     uint2* dst = reinterpret_cast<uint2*>(out8 + row * inner);
 #pragma unroll
     for (int j = 0; j < P; ++j) {
       const int col = j * blockDim.x + tid;
-      if (col < i8) dst[col] = e4m3_pack(v[j], s);
+      if (col < i8) dst[col] = e4m3_pack(v[j], r);
     }
   }
 }
@@ -126,9 +158,9 @@ __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __
 constexpr int kWarpRowPacks = 10;
 constexpr int kWarpRowsPerBlock = 8;
 
-// geglu_fp8_kernel's values (the same v, amax, s = amax / 448 or 1, out8 = e4m3(v / s), scales[row] = s), one warp per
-// row: lane l holds packs l, l + 32, ..., l + 32 (P - 1) of its row (16-byte loads, consecutive lanes consecutive),
-// P = ceil(packs / 32) <= kWarpRowPacks.
+// geglu_fp8_kernel's values (the same v, amax, row_scale's rule: out8 = e4m3(v * r), scales[row] = s), one warp per
+// row: lane l holds packs l, l + 32, ..., l + 32 (P - 1) of its row (16-byte loads, consecutive lanes consecutive, all
+// of a lane's issued before its first erff: P * 32 bytes in flight per lane), P = ceil(packs / 32) <= kWarpRowPacks.
 template <int P>
 __global__ void __launch_bounds__(32 * kWarpRowsPerBlock) geglu_fp8_warp_kernel(const __half* __restrict__ h,
                                                                                uint8_t* __restrict__ out8,
@@ -140,23 +172,23 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock) geglu_fp8_warp_kernel(
   const int64_t step = static_cast<int64_t>(gridDim.x) * kWarpRowsPerBlock;
   for (int64_t row = first; row < rows; row += step) {  // whole warps leave together: row is the warp's
     const uint4* in = reinterpret_cast<const uint4*>(h + row * 2 * inner);
+    RawPack raw[P];
+#pragma unroll
+    for (int j = 0; j < P; ++j) load_pack(in, i8, j * 32 + lane, j * 32 + lane < i8, raw[j]);
     float v[P][8];
     float amax = 0.f;
 #pragma unroll
-    for (int j = 0; j < P; ++j) {
-      const int col = j * 32 + lane;
-      if (col < i8) amax = gate_pack(in, i8, col, v[j], amax);
-    }
+    for (int j = 0; j < P; ++j) amax = gate_pack(raw[j], v[j], amax);
 #pragma unroll
     for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    float s = amax / kE4m3Max;
-    if (!(s > 0.f)) s = 1.f;  // as geglu_fp8_kernel
+    float s, r;
+    row_scale(amax, s, r);
     if (lane == 0) scales[row] = s;
     uint2* dst = reinterpret_cast<uint2*>(out8 + row * inner);
 #pragma unroll
     for (int j = 0; j < P; ++j) {
       const int col = j * 32 + lane;
-      if (col < i8) dst[col] = e4m3_pack(v[j], s);
+      if (col < i8) dst[col] = e4m3_pack(v[j], r);
     }
   }
 }
