@@ -161,8 +161,10 @@ constexpr int kWarpRowsPerBlock = 8;
 // geglu_fp8_kernel's values (the same v, amax, row_scale's rule: out8 = e4m3(v * r), scales[row] = s), one warp per
 // row: lane l holds packs l, l + 32, ..., l + 32 (P - 1) of its row (16-byte loads, consecutive lanes consecutive, all
 // of a lane's issued before its first erff: P * 32 bytes in flight per lane), P = ceil(packs / 32) <= kWarpRowPacks.
+// P > 5 asks ptxas for at most 128 registers (2 blocks, 16 warps, per SM): P = 10 (rows of 2560) lands on 128 as it
+// is, and at 129 or more only 1 block of 8 warps would fit.
 template <int P>
-__global__ void __launch_bounds__(32 * kWarpRowsPerBlock) geglu_fp8_warp_kernel(const __half* __restrict__ h,
+__global__ void __launch_bounds__(32 * kWarpRowsPerBlock, P > 5 ? 2 : 1) geglu_fp8_warp_kernel(const __half* __restrict__ h,
                                                                                uint8_t* __restrict__ out8,
                                                                                float* __restrict__ scales, int64_t rows,
                                                                                int inner) {
