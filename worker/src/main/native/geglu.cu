@@ -51,14 +51,13 @@ constexpr int kFp8Threads = 256;
 // (s = r = 1 where s is not positive: an all-zero row), and each value stored as e4m3(v * r): the fp32 product rounded
 // to nearest even, then converted to e4m3 rounding to nearest even and saturating at ±448 (__NV_SATFINITE). v * r
 // replaces an IEEE division v / s per value (a dozen instructions with a slow-path branch, most of the kernel's issue
-// slots after erff). Both v * r and the correctly rounded v / s are within 2^-23 (relative) of the exact v * 448 / amax,
-// so the e4m3 byte can differ from e4m3(v / s), by one step, only where v * 448 / amax lies within 2^-23 of an e4m3
-// rounding boundary (a midpoint between two e4m3 values), and s * r = 1 within 2^-23: the product dequantising with s
-// sees nothing of it against e4m3's 2^-4. The row's amax still maps to 448 (within 2^-23 of it: saturated, or
-// rounded down to it). r's bound only matters for rows whose amax is
-// below 448 / FLT_MAX (~1.3e-36), where 0 * inf would make NaN: never from fp16 h (a nonzero v is at least 2^-49,
-// the smallest fp16 subnormal times gelu of it), kept so that sd_native_ops.cc's fallback (any float type) and
-// KernelSelfCheck.gateFp8Reference follow the same rule.
+// slots after erff). Both v * r and the correctly rounded v / s are within 2^-23 (relative) of the exact v * 448 /
+// amax, so the e4m3 byte can differ from e4m3(v / s), by one step, only where v * 448 / amax lies within 2^-23 of an
+// e4m3 rounding boundary (a midpoint between two e4m3 values); and s * r = 1 within 2^-23, which the product
+// dequantising with s cannot see against e4m3's 2^-4. The row's amax still maps to 448 (within 2^-23 of it: saturated,
+// or rounded down to it). r's bound only matters for rows whose amax is below 448 / FLT_MAX (~1.3e-36), where 0 * inf
+// would make NaN: never from fp16 h (a nonzero v is at least 2^-49, the smallest fp16 subnormal times gelu of it), kept
+// so that sd_native_ops.cc's fallback (any float type) and KernelSelfCheck.gateFp8Reference follow the same rule.
 __device__ __forceinline__ void row_scale(float amax, float& s, float& r) {
   s = amax / kE4m3Max;
   r = fminf(kE4m3Max / amax, FLT_MAX);
@@ -112,10 +111,11 @@ __device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float r) {
 // The gate of one row as FP8 with a per-row scale: v = a * gelu(g) in fp32 exactly as geglu_kernel computes it, but NOT
 // rounded to fp16 (the fp16 kernel rounds each v; this one quantises the fp32 value itself), amax = max |v| over the
 // row, then row_scale's rule: out8 = e4m3(v * r) with r = 448 / amax, scales[row] = s = amax / 448 (both 1 for an
-// all-zero row). One block per row (grid-stride over rows): h's row is read once (16-byte loads, all of a thread's
-// issued before its first erff, so a thread has P * 32 bytes in flight), kept in registers (P packs of 8 per thread,
-// pack j of a thread at j * blockDim.x + tid, so consecutive threads read consecutive 16 bytes), the amax reduced over
-// the block (warp shuffles, then one float per warp in shared memory), then the row written once (8 bytes per pack).
+// all-zero row). One block per row (grid-stride over rows): h's row is read once (16-byte loads, written before the
+// first erff, though ptxas spreads them over the computation: see geglu_fp8_warp_kernel), kept in registers (P packs of
+// 8 per thread, pack j of a thread at j * blockDim.x + tid, so consecutive threads read consecutive 16 bytes), the amax
+// reduced over the block (warp shuffles, then one float per warp in shared memory), then the row written once (8 bytes
+// per pack).
 template <int P>
 __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __restrict__ h, uint8_t* __restrict__ out8,
                                                                  float* __restrict__ scales, int64_t rows, int inner) {
@@ -153,34 +153,75 @@ __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __
 
 // Rows of up to 32 * kWarpRowPacks packs (inner <= 2560: SD's 64x64 and 32x32 levels, the most rows) take one warp
 // each instead of a block (geglu_fp8_warp_kernel): the amax is a warp's shuffles alone, no __syncthreads between a
-// row's loads and its stores, and 8 rows per block of 256 threads are in flight at once. The block-per-row kernel
-// above spent 1.62 ms on the 16 gates of a batch-16 SD 1.5 UNet call on the H200, where the fp16 kernel takes 1.17.
+// row's loads and its stores, and several rows per block are in flight at once. The block-per-row kernel above spent
+// 1.62 ms on the 16 gates of a batch-16 SD 1.5 UNet call on the H200, where the fp16 kernel takes 1.17.
 constexpr int kWarpRowPacks = 10;
-constexpr int kWarpRowsPerBlock = 8;
+
+// Rows (warps) per block of geglu_fp8_warp_kernel<P>: 8, or 4 where P > 5, so that a block's staging buffer (2 * 32 * P
+// 16-byte packs per warp) stays within 40 KB of static shared memory.
+__host__ __device__ constexpr int warp_rows_per_block(int p) { return p > 5 ? 4 : 8; }
+
+// 16 bytes from global to shared memory without passing through registers (cp.async, compute capability 8.0+; .cg:
+// cached in L2 only; below 8.0 a plain load and store), and the wait for all of this thread's such copies (after it,
+// the thread reads what they wrote).
+__device__ __forceinline__ void copy16_async(void* smem, const void* gmem) {
+#if __CUDA_ARCH__ >= 800
+  const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(gmem) : "memory");
+#else
+  *static_cast<uint4*>(smem) = *static_cast<const uint4*>(gmem);
+#endif
+}
+__device__ __forceinline__ void copies_done() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
 
 // geglu_fp8_kernel's values (the same v, amax, row_scale's rule: out8 = e4m3(v * r), scales[row] = s), one warp per
-// row: lane l holds packs l, l + 32, ..., l + 32 (P - 1) of its row (16-byte loads, consecutive lanes consecutive, all
-// of a lane's issued before its first erff: P * 32 bytes in flight per lane), P = ceil(packs / 32) <= kWarpRowPacks.
-// P > 5 asks ptxas for at most 128 registers (2 blocks, 16 warps, per SM): P = 10 (rows of 2560) lands on 128 as it
-// is, and at 129 or more only 1 block of 8 warps would fit.
+// row: lane l takes packs l, l + 32, ..., l + 32 (P - 1) of its row's a and g (16-byte pieces, consecutive lanes
+// consecutive), P = ceil(packs / 32) <= kWarpRowPacks (exactly that: the packs before a lane's last are taken as
+// whole). A lane first copies all of its 2P pieces into the warp's part of shared memory (cp.async) and waits for them,
+// then reads them back one pack at a time. Loaded into registers instead, ptxas spreads a lane's loads over its
+// computation whatever the source order (each pack's shortly before its erff: a warp waited on DRAM once per pack, with
+// about one pack in flight); this way a warp has its whole row (P KB) in flight at once, and no registers hold it
+// meanwhile. Each lane reads back only what it copied itself (no barrier). 4 blocks per SM asked of ptxas: at most 64
+// registers where P <= 5 (32 warps and 160 KB of staging per SM; left alone, ptxas reads every piece back at once and
+// takes 115 at P = 5), at most 128 where P > 5 (16 warps; P = 10 keeps the row's 80 values of v in registers).
 template <int P>
-__global__ void __launch_bounds__(32 * kWarpRowsPerBlock, P > 5 ? 2 : 1) geglu_fp8_warp_kernel(const __half* __restrict__ h,
-                                                                               uint8_t* __restrict__ out8,
-                                                                               float* __restrict__ scales, int64_t rows,
-                                                                               int inner) {
+__global__ void __launch_bounds__(32 * warp_rows_per_block(P), 4)
+    geglu_fp8_warp_kernel(const __half* __restrict__ h, uint8_t* __restrict__ out8, float* __restrict__ scales,
+                          int64_t rows, int inner) {
+  constexpr int kRows = warp_rows_per_block(P);
+  __shared__ uint4 stage[kRows][2 * 32 * P];  // per warp: its row's a pieces (32 P), then its g pieces (32 P)
   const int i8 = inner / 8;
   const int lane = threadIdx.x % 32;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * kWarpRowsPerBlock + threadIdx.x / 32;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarpRowsPerBlock;
+  uint4* mine = stage[threadIdx.x / 32];
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kRows + threadIdx.x / 32;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kRows;
+  // whether pack j of this lane lies within the row: every pack but the last does (P = ceil(packs / 32))
+  auto within = [&](int j) { return j < P - 1 || j * 32 + lane < i8; };
   for (int64_t row = first; row < rows; row += step) {  // whole warps leave together: row is the warp's
     const uint4* in = reinterpret_cast<const uint4*>(h + row * 2 * inner);
-    RawPack raw[P];
 #pragma unroll
-    for (int j = 0; j < P; ++j) load_pack(in, i8, j * 32 + lane, j * 32 + lane < i8, raw[j]);
+    for (int j = 0; j < P; ++j) {
+      const int col = j * 32 + lane;
+      if (within(j)) {
+        copy16_async(mine + j * 32 + lane, in + col);
+        copy16_async(mine + (P + j) * 32 + lane, in + i8 + col);
+      }
+    }
+    copies_done();
     float v[P][8];
     float amax = 0.f;
 #pragma unroll
-    for (int j = 0; j < P; ++j) amax = gate_pack(raw[j], v[j], amax);
+    for (int j = 0; j < P; ++j) {
+      const bool ok = within(j);  // past the row's end: zeros (their gate is 0, the amax keeps)
+      RawPack p;
+      p.a.u = ok ? mine[j * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
+      p.g.u = ok ? mine[(P + j) * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
+      amax = gate_pack(p, v[j], amax);
+    }
 #pragma unroll
     for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
     float s, r;
@@ -189,10 +230,20 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock, P > 5 ? 2 : 1) geglu_f
     uint2* dst = reinterpret_cast<uint2*>(out8 + row * inner);
 #pragma unroll
     for (int j = 0; j < P; ++j) {
-      const int col = j * 32 + lane;
-      if (col < i8) dst[col] = e4m3_pack(v[j], r);
+      if (within(j)) dst[j * 32 + lane] = e4m3_pack(v[j], r);
     }
   }
+}
+
+// geglu_fp8_warp_kernel<P> over `rows` rows: a warp each, warp_rows_per_block(P) per block, at most 512 rows per SM in
+// the grid (grid-stride beyond).
+template <int P>
+void launch_fp8_warp(const __half* h, uint8_t* out8, float* scales, int64_t rows, int inner, int sm_count,
+                     cudaStream_t stream) {
+  constexpr int kRows = warp_rows_per_block(P);
+  int64_t blocks = (rows + kRows - 1) / kRows;
+  if (blocks > 512LL / kRows * sm_count) blocks = 512LL / kRows * sm_count;
+  geglu_fp8_warp_kernel<P><<<static_cast<unsigned>(blocks), 32 * kRows, 0, stream>>>(h, out8, scales, rows, inner);
 }
 
 // Packs of 8 per thread of the FP8 kernel: the least of 1, 2, 4, 8 with packs <= P * kFp8Threads (0: too wide).
@@ -226,9 +277,9 @@ extern "C" bool sd_geglu_fp8_supported(int inner) {
 }
 
 // h: (rows, 2 * inner) fp16, contiguous, 16-byte aligned; out8: (rows, inner) e4m3 bytes, 16-byte aligned; scales:
-// (rows) float32. Rows of at most 2560 outputs: a warp each (geglu_fp8_warp_kernel, 8 per block, at most 64 blocks per
-// SM, grid-stride beyond); wider ones a block each (at most 32 per SM), ceil(packs / P) threads rounded up to a warp.
-// Returns a CUDA error code (0 = success).
+// (rows) float32. Rows of at most 2560 outputs: a warp each (geglu_fp8_warp_kernel, 8 or 4 per block, at most 512 rows
+// per SM in the grid, grid-stride beyond); wider ones a block each (at most 32 per SM), ceil(packs / P) threads rounded
+// up to a warp. Returns a CUDA error code (0 = success).
 extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t rows, int inner, int sm_count,
                             cudaStream_t stream) {
   const int p = fp8_packs_per_thread(inner);
@@ -237,26 +288,17 @@ extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t ro
   const auto* hh = static_cast<const __half*>(h);
   auto* o = static_cast<uint8_t*>(out8);
   if (packs <= 32 * kWarpRowPacks) {  // a warp per row
-    int64_t wblocks = (rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock;
-    if (wblocks > 64LL * sm_count) wblocks = 64LL * sm_count;
-    const auto wgrid = static_cast<unsigned>(wblocks);
-    const int threads = 32 * kWarpRowsPerBlock;
     switch ((packs + 31) / 32) {
-#define SD_GEGLU_WARP_CASE(P) \
-  case P:                     \
-    geglu_fp8_warp_kernel<P><<<wgrid, threads, 0, stream>>>(hh, o, scales, rows, inner); \
-    break;
-      SD_GEGLU_WARP_CASE(1)
-      SD_GEGLU_WARP_CASE(2)
-      SD_GEGLU_WARP_CASE(3)
-      SD_GEGLU_WARP_CASE(4)
-      SD_GEGLU_WARP_CASE(5)
-      SD_GEGLU_WARP_CASE(6)
-      SD_GEGLU_WARP_CASE(7)
-      SD_GEGLU_WARP_CASE(8)
-      SD_GEGLU_WARP_CASE(9)
-      SD_GEGLU_WARP_CASE(10)
-#undef SD_GEGLU_WARP_CASE
+      case 1: launch_fp8_warp<1>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 2: launch_fp8_warp<2>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 3: launch_fp8_warp<3>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 4: launch_fp8_warp<4>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 5: launch_fp8_warp<5>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 6: launch_fp8_warp<6>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 7: launch_fp8_warp<7>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 8: launch_fp8_warp<8>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 9: launch_fp8_warp<9>(hh, o, scales, rows, inner, sm_count, stream); break;
+      default: launch_fp8_warp<10>(hh, o, scales, rows, inner, sm_count, stream); break;
     }
     return static_cast<int>(cudaGetLastError());
   }
