@@ -179,8 +179,9 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {2, 4096, 8, 40, 1}, {2, 64, 8, 40, 80}, {3, 100, 5, 64, 77}, {2, 1024, 8, 80, 154},
                 {2, 256, 8, 32, 77}},
             // ff.net.2 at batch 2: 64x64 latents (1280 -> 320), 32x32 (2560 -> 640: the gate's widest warp-per-row rows),
-            // 16x16 (5120 -> 1280: a block per row)
-            new long[][] {{2 * 4096, 1280, 320}, {2 * 1024, 2560, 640}, {2 * 256, 5120, 1280}},
+            // 16x16 (5120 -> 1280: a block per row); then 1288 (161 packs of 8: the warp kernel's last pack of a row
+            // in lane 0 alone; K not a multiple of 16, so the product's dequantised fallback)
+            new long[][] {{2 * 4096, 1280, 320}, {2 * 1024, 2560, 640}, {2 * 256, 5120, 1280}, {2 * 64, 1288, 320}},
             // self-attention: SD 1.5's 64x64 level at batch 16 and 2, 32x32-sized N at d 40, 3 query blocks of 5 heads;
             // then N not a multiple of 128, SD 1.5's 32x32 level (d 80) and SDXL's (d 64), which must take SDPA
             new long[][] {{16, 4096, 8, 40}, {2, 4096, 8, 40}, {2, 1024, 8, 40}, {3, 384, 5, 40}, {2, 1000, 8, 40},
