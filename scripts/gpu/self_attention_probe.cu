@@ -12,8 +12,10 @@
 //      best of 3 x 20 calls after 3 warm-ups) and useful TFLOP/s (4·B·H·N²·d / time); the repacking alone is timed too.
 // --ncu I: variant I twice at SD 1.5's shape and nothing else (for ncu -k regex:self_attention).
 // scripts/gpu/sdpa_sd15_selfattn.py times PyTorch's SDPA backends at the same shape, for comparison in the same run.
-// Figures of the session that wrote it (H200, 6 runs): this kernel 1.042 ms (330 TFLOP/s, rel 2.4e-4) vs cuDNN SDPA
-// 1.152 ms in the same run; repacking alone 0.055 ms; variants measured on the way and dropped: docs/GPU.md item 10.
+// Figures (H200): session 10's kernel 1.042 ms (330 TFLOP/s, rel 2.4e-4) vs cuDNN SDPA 1.152 ms in the same run; the
+// kernel as built now (1 warpgroup a block, 4 blocks per SM, P·V in 2 parts) 0.975-0.977 ms (352 TFLOP/s, rel 2.4e-4)
+// where session 10's build of this harness took 1.034-1.044 ms and cuDNN SDPA 1.151 ms in the same run; repacking
+// alone 0.055 ms; the other variants below and those measured on the way and dropped: docs/GPU.md item 10.
 #include "../../worker/src/main/native/self_attention.cu"
 
 #include <cmath>
@@ -249,6 +251,12 @@ static int production(const void* q, int64_t qr, int64_t qb, const void* k, int6
   return sd_self_attention(q, qr, qb, k, kr, kb, v, vr, vb, o, b, n, heads, 40, g_ws, st);
 }
 
+template <int W, int BC, int NS, int MINB, int SPLIT>
+static int variant(const void* q, int64_t qr, int64_t qb, const void* k, int64_t kr, int64_t kb, const void* v,
+                   int64_t vr, int64_t vb, void* o, int b, int n, int heads, cudaStream_t st) {
+  return launch_self_attention<W, BC, NS, MINB, SPLIT>(q, qr, qb, k, kr, kb, v, vr, vb, o, b, n, heads, g_ws, st);
+}
+
 static int pack_only(const void*, int64_t, int64_t, const void* k, int64_t kr, int64_t kb, const void* v, int64_t vr,
                      int64_t vb, void*, int b, int n, int heads, cudaStream_t st) {
   sa::pack_kv_kernel<<<dim3((n * 6 + 255) / 256, 2 * b * heads), 256, 0, st>>>(static_cast<const __half*>(k), kr, kb,
@@ -353,6 +361,11 @@ int main(int argc, char** argv) {
   CK(cudaMalloc(&g_ws, (size_t)sd_self_attention_workspace(16, 4096, 8)));
   Variant vs[] = {
       {"sd_self_attention (repack + kernel)", production, sa::Smem<sa::kW, sa::kBC, sa::kNS>::kBytes},
+      {"W2 NS3 2/SM split1 (session 10's plan)", variant<2, 128, 3, 2, 1>, sa::Smem<2, 128, 3>::kBytes},
+      {"W2 NS3 2/SM split2", variant<2, 128, 3, 2, 2>, sa::Smem<2, 128, 3>::kBytes},
+      {"W2 NS4 2/SM split2", variant<2, 128, 4, 2, 2>, sa::Smem<2, 128, 4>::kBytes},
+      {"W1 NS2 4/SM split1", variant<1, 128, 2, 4, 1>, sa::Smem<1, 128, 2>::kBytes},
+      {"W1 NS2 4/SM split4", variant<1, 128, 2, 4, 4>, sa::Smem<1, 128, 2>::kBytes},
       {"repack K, V only (timing only)", pack_only, 0},
   };
   const int nv = sizeof(vs) / sizeof(vs[0]);

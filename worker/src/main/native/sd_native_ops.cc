@@ -1140,7 +1140,7 @@ at::Tensor feed_forward_fp8(const at::Tensor& x8, const at::Tensor& w8, const at
 // ---- self-attention at head size 40 (issue 17) ----------------------------------------------------------------
 
 // Our wgmma kernel for SD 1.5's head-size-40 self-attentions (self_attention.cu; SD_SELF_ATTENTION_KERNEL, on unless 0:
-// 1.042 ms against cuDNN's SDPA's 1.152 ms per (16, 8, 4096, 40) call on an H200, docs/GPU.md item 10) or SDPA (mha).
+// 0.976 ms against cuDNN's SDPA's 1.151 ms per (16, 8, 4096, 40) call on an H200, docs/GPU.md item 10) or SDPA (mha).
 std::atomic<bool> self_attention_kernel_on{true};
 std::atomic<bool> self_attention_kernel_unusable{false};  // not built for this GPU: SDPA from then on
 

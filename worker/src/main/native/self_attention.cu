@@ -9,27 +9,36 @@
 //  1. pack_kv_kernel repacks K and V of every (b, h) into the tiles' shared-memory layout (below), contiguous per
 //     (b, h), the padding chunk written too (K: zeros, V: (1, 0, ..., 0)): 2·B·heads·n·96 bytes of workspace,
 //     0.055 ms at SD 1.5's shape on an H200.
-//  2. self_attention_kernel: a block of W = 2 warpgroups takes 128 queries of one (b, h), each warpgroup 64 of them
-//     (its Q in shared memory for the whole run, cp.async); the block streams the (b, h)'s keys in tiles of 128
-//     through 3 shared-memory stages, one bulk copy (cp.async.bulk, the copy engine) per tile and matrix completing
-//     on the stage's mbarrier. Per tile each warpgroup: the online softmax of S_j in registers (row maxima over the
-//     4 lanes of a quad, exp2 with log2 e folded into one FMA, ex2.approx in fp32, the running O rescaled), P_j as
-//     fp16 A fragments straight from S's accumulator layout, O += P_j·V_j (wgmma m64n48k16, A from registers, V from
-//     shared memory MN-major: V's rows are keys), wait; the stage released; S_{j+1} = Q·K_{j+1}ᵀ (wgmma m64n128k16,
-//     both operands from shared memory, fp32 accumulation), wait. Each warp, once done with a stage, counts itself on
-//     the stage's counter (a shared-memory atomic): the block's last warp to do so issues the stage's next tile. No
-//     block barrier per tile: the warpgroups run decoupled, and 2 blocks per SM (4 warpgroups) overlap one
-//     warpgroup's exponentials with another's products. At the end O / column 40, stored as fp16.
+//  2. self_attention_kernel: a block of W warpgroups (W = 1 as built) takes 64·W queries of one (b, h), each warpgroup
+//     64 of them (its Q in shared memory for the whole run, cp.async); the block streams the (b, h)'s keys in tiles of
+//     128 through NS shared-memory stages (NS = 2 as built), one bulk copy (cp.async.bulk, the copy engine) per tile and
+//     matrix completing on the stage's mbarrier. Per tile each warpgroup: the row maxima of S_j in registers (over the 4
+//     lanes of a quad), then the exponentials (exp2 with log2 e folded into one FMA, ex2.approx in fp32) and P_j as fp16
+//     A fragments straight from S's accumulator layout in SPLIT parts (2 as built): the running O is rescaled after the
+//     first part's exponentials, and each part's P·V steps (wgmma m64n48k16, A from registers, V from shared memory
+//     MN-major: V's rows are keys) are issued as soon as its exponentials are done, so that the tensor cores run the
+//     first half of P_j·V_j while the second half's exponentials are computed; wait; the stage released; S_{j+1} =
+//     Q·K_{j+1}ᵀ (wgmma m64n128k16, both operands from shared memory, fp32 accumulation), wait. Each warp, once done
+//     with a stage, counts itself on the stage's counter (a shared-memory atomic): the block's last warp to do so issues
+//     the stage's next tile. No block barrier per tile, and 4 blocks per SM (4 warpgroups, each with its own stream of
+//     K/V tiles from L2) overlap one warpgroup's exponentials with another's products. At the end O / column 40, stored
+//     as fp16.
 // Shared-memory tiles use wgmma's non-swizzled canonical layout: "core matrices" of 8 rows x 16 bytes, 128 contiguous
 // bytes each; a tile of R rows (queries or keys) x 48 halves puts row r, 16-byte chunk c (halves 8c..8c+7) at byte
 // (r / 8)·768 + c·128 + (r % 8)·16. The same bytes serve K as the K-major B operand of Q·Kᵀ (rows = N, chunks = K) and
 // V as the MN-major B operand of P·V (rows = K, chunks = N).
 // Measured on an H200 (scripts/gpu/self_attention_probe.cu; B 16, 8 heads, N 4096, q|k|v the worker's strided
-// views): 1.042 ms per call with the repacking (330 TFLOP/s of useful work) where cuDNN's SDPA took 1.152 ms in the
-// same run; ‖Δ‖/‖ref‖ 2.4e-4 against an fp32 reference. What did not pay (same harness, docs/GPU.md item 10): K and V
-// by cp.async from the strided rows (1.29 ms), FlashAttention-3's intra-warpgroup overlap (1.31 ms at 64-key tiles;
-// at 128 it needs more than 128 registers), 64-key tiles (1.22 ms), ex2.approx.f16x2 or a share of the exponentials
-// by polynomial on the FMA pipe (both slower).
+// views): 0.976 ms per call with the repacking (352 TFLOP/s of useful work) where session 10's version (2 warpgroups
+// a block, 3 stages, 2 blocks per SM, P·V in one piece) took 1.034-1.044 ms and cuDNN's SDPA 1.151 ms in the same run;
+// ‖Δ‖/‖ref‖ 2.4e-4 against an fp32 reference (1 warpgroup a block alone: 1.00-1.02 ms; P·V in 2 parts alone: 1.03).
+// What did not pay (same harness, docs/GPU.md item 10): K and V by cp.async from the strided rows (1.29 ms),
+// FlashAttention-3's intra-warpgroup overlap (S_{j+1} issued before the softmax of S_j: 1.31 ms at 64-key tiles; at
+// 128-key tiles 158 registers, so 3 warpgroups a block and 1 block per SM: 1.16 ms, 1.12 with the warpgroups' products
+// in turns), FlashAttention-3's ping-pong (named barriers: each warpgroup's products after the other's) with 2
+// warpgroups a block (1.25 ms), 64-key tiles (1.22 ms), P·V in 4 parts (0.99 ms), with 2 warpgroups a block and P·V
+// in 2 parts (1.03 ms) skipping O's rescaling while a warp's maxima hold (1.07 ms) or while they grow by less than 8
+// in log2 (FlashAttention-4's trick, 1.05 ms), ex2.approx.f16x2 or a share of the exponentials by polynomial on the FMA
+// pipe (both slower).
 // Supported: fp16, head size 40, N = M a multiple of 128, no mask; sm_90 GPUs with this file's sm_90a code
 // (sd_self_attention_supported says which). No torch headers here: sd_native_ops.cc checks the layouts and passes raw
 // pointers, strides, a workspace and the stream.
@@ -252,21 +261,12 @@ struct Smem {
   static constexpr int kBytes = kBarOffset + NS * 8 + NS * 4;
 };
 
-// O += P·V over kKS k16 steps (V's tile at shared address sv), one commit group.
-template <int kKS>
-__device__ __forceinline__ void issue_pv(float (&oacc)[24], const uint32_t (&pf)[kKS][4], uint32_t sv) {
-#pragma unroll
-  for (int kk = 0; kk < kKS; ++kk) {
-    wgmma_o48(oacc, pf[kk], make_desc(sv + kk * 2 * kRowGroupBytes, kRowGroupBytes, 128));
-  }
-  wgmma_commit();
-}
-
 // grid (n / (64·W), heads, B), 128·W threads (W warpgroups), Smem<W, BC, NS>::kBytes of dynamic shared memory.
+// SPLIT: the parts P·V is issued in (a divisor of BC / 16).
 // q: element (b, t, h·40 + i) at q + b·q_batch + t·q_row + h·40 + i; packed: pack_kv_kernel's output for the same
 // (B, heads, n); o: element (b, t, h·40 + i) at o + b·o_batch + t·o_row + h·40 + i. n a multiple of BC and of 64·W.
 // MINB: blocks per SM asked of the register allocator.
-template <int W, int BC, int NS, int MINB>
+template <int W, int BC, int NS, int MINB, int SPLIT>
 __global__ void __launch_bounds__(128 * W, MINB)
     self_attention_kernel(const __half* __restrict__ q, int64_t q_row, int64_t q_batch,
                           const uint8_t* __restrict__ packed, __half* __restrict__ o, int64_t o_row, int64_t o_batch,
@@ -378,41 +378,58 @@ __global__ void __launch_bounds__(128 * W, MINB)
     m0 = mx0;
     m1 = mx1;
     const float nb0 = -mx0 * kLog2e, nb1 = -mx1 * kLog2e;
-#pragma unroll
-    for (int i = 0; i < BC / 2; i += 2) {
-      const float nb = (i & 2) ? nb1 : nb0;
-      sacc[i] = ex2(fmaf(sacc[i], kLog2e, nb));
-      sacc[i + 1] = ex2(fmaf(sacc[i + 1], kLog2e, nb));
-    }
-    // P's A fragments: k step kk covers columns 16kk..16kk+15 = S's n8 blocks 2kk (registers 0, 1) and 2kk + 1 (2, 3)
+    // exponentials of S's columns [16·k0, 16·k1) and P's A fragments of k steps k0..k1-1: k step kk covers columns
+    // 16kk..16kk+15 = S's n8 blocks 2kk (registers 0, 1) and 2kk + 1 (2, 3)
     uint32_t pf[kKS][4];
+    auto exp_convert = [&](int k0, int k1) {
 #pragma unroll
-    for (int kk = 0; kk < kKS; ++kk) {
-      const float* s8 = sacc + 8 * kk;
-      pf[kk][0] = pack_half2(s8[0], s8[1]);  // row g, columns 2t, 2t + 1
-      pf[kk][1] = pack_half2(s8[2], s8[3]);  // row g + 8
-      pf[kk][2] = pack_half2(s8[4], s8[5]);  // row g, columns 8 + 2t, 9 + 2t
-      pf[kk][3] = pack_half2(s8[6], s8[7]);  // row g + 8
-    }
+      for (int i = 8 * k0; i < 8 * k1; i += 2) {
+        const float nb = (i & 2) ? nb1 : nb0;
+        sacc[i] = ex2(fmaf(sacc[i], kLog2e, nb));
+        sacc[i + 1] = ex2(fmaf(sacc[i + 1], kLog2e, nb));
+      }
 #pragma unroll
-    for (int i = 0; i < 6; ++i) {
-      oacc[4 * i] *= alpha0;
-      oacc[4 * i + 1] *= alpha0;
-      oacc[4 * i + 2] *= alpha1;
-      oacc[4 * i + 3] *= alpha1;
-    }
+      for (int kk = k0; kk < k1; ++kk) {
+        const float* s8 = sacc + 8 * kk;
+        pf[kk][0] = pack_half2(s8[0], s8[1]);  // row g, columns 2t, 2t + 1
+        pf[kk][1] = pack_half2(s8[2], s8[3]);  // row g + 8
+        pf[kk][2] = pack_half2(s8[4], s8[5]);  // row g, columns 8 + 2t, 9 + 2t
+        pf[kk][3] = pack_half2(s8[6], s8[7]);  // row g + 8
+      }
 #pragma unroll
-    for (int i = 0; i < 24; ++i) reg_fence(oacc[i]);
+      for (int kk = k0; kk < k1; ++kk) {
 #pragma unroll
-    for (int kk = 0; kk < kKS; ++kk) {
-#pragma unroll
-      for (int r = 0; r < 4; ++r) reg_fence(pf[kk][r]);
-    }
-    // P_j·V_j, wait, release the stage; S_{j+1}, wait. Both products are issued on every tile (a conditional wgmma
-    // makes ptxas serialize them all): after the last tile S is computed on a stage holding an old tile, and dropped.
+        for (int r = 0; r < 4; ++r) reg_fence(pf[kk][r]);
+      }
+    };
+    // P_j·V_j in SPLIT parts of kKS / SPLIT k16 steps, each issued (one commit group) once its exponentials are
+    // computed, so that part p's product runs while part p + 1's exponentials are; O rescaled just before the first
+    // (after the first part's exponentials: the exponential unit's work starts as early as it can). Then wait, release
+    // the stage; S_{j+1}, wait. Both products are issued on every tile (a conditional wgmma makes ptxas serialize them
+    // all): after the last tile S is computed on a stage holding an old tile, and dropped.
     const uint32_t sv = s_kv + (j % NS) * S::kStageBytes + S::kKvBytes;
-    wgmma_fence();
-    issue_pv<kKS>(oacc, pf, sv);
+#pragma unroll
+    for (int part = 0; part < SPLIT; ++part) {
+      constexpr int kPer = kKS / SPLIT;
+      exp_convert(part * kPer, (part + 1) * kPer);
+      if (part == 0) {
+#pragma unroll
+        for (int i = 0; i < 6; ++i) {
+          oacc[4 * i] *= alpha0;
+          oacc[4 * i + 1] *= alpha0;
+          oacc[4 * i + 2] *= alpha1;
+          oacc[4 * i + 3] *= alpha1;
+        }
+#pragma unroll
+        for (int i = 0; i < 24; ++i) reg_fence(oacc[i]);
+      }
+      wgmma_fence();
+#pragma unroll
+      for (int kk = part * kPer; kk < (part + 1) * kPer; ++kk) {
+        wgmma_o48(oacc, pf[kk], make_desc(sv + kk * 2 * kRowGroupBytes, kRowGroupBytes, 128));
+      }
+      wgmma_commit();
+    }
     wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < 24; ++i) reg_fence(oacc[i]);
@@ -442,20 +459,20 @@ __global__ void __launch_bounds__(128 * W, MINB)
 #endif
 }
 
-// The configuration measured fastest (scripts/gpu/self_attention_probe.cu): 2 warpgroups, 128-key tiles, 3 stages,
-// 2 blocks per SM (2 x 86 KB of shared memory, up to 128 registers a thread).
-constexpr int kW = 2, kBC = 128, kNS = 3, kMinBlocks = 2;
+// The configuration measured fastest (scripts/gpu/self_attention_probe.cu): 1 warpgroup a block, 128-key tiles,
+// 2 stages, 4 blocks per SM (4 x 55 KB of shared memory, up to 128 registers a thread), P·V in 2 parts.
+constexpr int kW = 1, kBC = 128, kNS = 2, kMinBlocks = 4, kSplit = 2;
 
 }  // namespace sa
 
 namespace {
 
-template <int W, int BC, int NS, int MINB>
+template <int W, int BC, int NS, int MINB, int SPLIT>
 int launch_self_attention(const void* q, int64_t q_row, int64_t q_batch, const void* k, int64_t k_row,
                           int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b, int n,
                           int heads, void* packed, cudaStream_t stream) {
   constexpr int kBytes = sa::Smem<W, BC, NS>::kBytes;
-  auto kernel = sa::self_attention_kernel<W, BC, NS, MINB>;
+  auto kernel = sa::self_attention_kernel<W, BC, NS, MINB, SPLIT>;
   static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
   if (attr != cudaSuccess) return static_cast<int>(attr);
   sa::pack_kv_kernel<<<dim3((n * 6 + 255) / 256, 2 * b * heads), 256, 0, stream>>>(
@@ -500,7 +517,6 @@ extern "C" int sd_self_attention(const void* q, int64_t q_row, int64_t q_batch, 
                                  int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b, int n,
                                  int heads, int d, void* workspace, cudaStream_t stream) {
   if (d != sa::kD || n < 128 || n % 128 != 0 || b < 1 || heads < 1) return static_cast<int>(cudaErrorInvalidValue);
-  return launch_self_attention<sa::kW, sa::kBC, sa::kNS, sa::kMinBlocks>(q, q_row, q_batch, k, k_row, k_batch, v,
-                                                                         v_row, v_batch, o, b, n, heads, workspace,
-                                                                         stream);
+  return launch_self_attention<sa::kW, sa::kBC, sa::kNS, sa::kMinBlocks, sa::kSplit>(
+      q, q_row, q_batch, k, k_row, k_batch, v, v_row, v_batch, o, b, n, heads, workspace, stream);
 }

@@ -270,24 +270,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                     Shape shape = new Shape(b, n, c);
                     String label = String.format(Locale.ROOT, "x %-16s heads %2d d %3d %s", shape, heads, d,
                             kernel ? "ours" : "fallback (SDPA)");
-                    if (kernel != expected || !offFallsBack) {
-                        out.printf(Locale.ROOT, "  %s: expected the %s path%s -> FAIL%n", label,
-                                expected ? "ours" : "fallback", offFallsBack ? "" : " (and SDPA when switched off)");
-                        ok = false;
-                        continue;
-                    }
-                    if (!ours.getShape().equals(shape) || ours.getDataType() != DataType.FLOAT16) {
-                        out.printf(Locale.ROOT, "  %s: output %s %s, not %s fp16 -> FAIL%n", label, ours.getShape(),
-                                ours.getDataType(), shape);
-                        ok = false;
-                        continue;
-                    }
-                    float maxOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs().max().getFloat();
-                    float maxSdpa = exact.sub(sdpa.toType(DataType.FLOAT32, false)).abs().max().getFloat();
-                    boolean pass = maxOurs <= CROSS_ATTENTION_MAX_ABS && maxOurs <= CROSS_ATTENTION_MAX_RATIO * maxSdpa;
-                    out.printf(Locale.ROOT, "  %s: max abs error ours %.5f, SDPA fp16 %.5f -> %s%n", label, maxOurs,
-                            maxSdpa, pass ? "PASS" : "FAIL");
-                    ok &= pass;
+                    ok &= attentionVerdict(out, label, kernel, expected, offFallsBack, ours, shape, exact, sdpa);
                 }
             }
         }
@@ -346,28 +329,37 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             && NativeOps.computeCapabilityOnce() >= NativeOps.CROSS_ATTENTION_MIN_CAPABILITY;
                     String label = String.format(Locale.ROOT, "q %-16s heads %2d d %3d keys %3d %s", q.getShape(), heads,
                             d, keys, kernel ? "ours" : "fallback (SDPA)");
-                    if (kernel != expected || !offFallsBack) {
-                        out.printf(Locale.ROOT, "  %s: expected the %s path%s -> FAIL%n", label,
-                                expected ? "ours" : "fallback", offFallsBack ? "" : " (and SDPA when switched off)");
-                        ok = false;
-                        continue;
-                    }
-                    if (!ours.getShape().equals(q.getShape()) || ours.getDataType() != DataType.FLOAT16) {
-                        out.printf(Locale.ROOT, "  %s: output %s %s, not %s fp16 -> FAIL%n", label, ours.getShape(),
-                                ours.getDataType(), q.getShape());
-                        ok = false;
-                        continue;
-                    }
-                    float maxOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs().max().getFloat();
-                    float maxSdpa = exact.sub(sdpa.toType(DataType.FLOAT32, false)).abs().max().getFloat();
-                    boolean pass = maxOurs <= CROSS_ATTENTION_MAX_ABS && maxOurs <= CROSS_ATTENTION_MAX_RATIO * maxSdpa;
-                    out.printf(Locale.ROOT, "  %s: max abs error ours %.5f, SDPA fp16 %.5f -> %s%n", label, maxOurs,
-                            maxSdpa, pass ? "PASS" : "FAIL");
-                    ok &= pass;
+                    ok &= attentionVerdict(out, label, kernel, expected, offFallsBack, ours, q.getShape(), exact, sdpa);
                 }
             }
         }
         return ok;
+    }
+
+    /**
+     * The verdict of one attention kernel case (self- or cross-attention): the path taken must be the expected one
+     * (and SDPA when switched off), the output fp16 of the given shape, and its max abs error against the fp32 oracle
+     * at most {@link #CROSS_ATTENTION_MAX_ABS} and at most {@link #CROSS_ATTENTION_MAX_RATIO} times fp16 SDPA's.
+     * Prints one line; returns whether it passed.
+     */
+    private static boolean attentionVerdict(PrintStream out, String label, boolean kernel, boolean expected,
+            boolean offFallsBack, NDArray ours, Shape shape, NDArray exact, NDArray sdpa) {
+        if (kernel != expected || !offFallsBack) {
+            out.printf(Locale.ROOT, "  %s: expected the %s path%s -> FAIL%n", label, expected ? "ours" : "fallback",
+                    offFallsBack ? "" : " (and SDPA when switched off)");
+            return false;
+        }
+        if (!ours.getShape().equals(shape) || ours.getDataType() != DataType.FLOAT16) {
+            out.printf(Locale.ROOT, "  %s: output %s %s, not %s fp16 -> FAIL%n", label, ours.getShape(),
+                    ours.getDataType(), shape);
+            return false;
+        }
+        float maxOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs().max().getFloat();
+        float maxSdpa = exact.sub(sdpa.toType(DataType.FLOAT32, false)).abs().max().getFloat();
+        boolean pass = maxOurs <= CROSS_ATTENTION_MAX_ABS && maxOurs <= CROSS_ATTENTION_MAX_RATIO * maxSdpa;
+        out.printf(Locale.ROOT, "  %s: max abs error ours %.5f, SDPA fp16 %.5f -> %s%n", label, maxOurs, maxSdpa,
+                pass ? "PASS" : "FAIL");
+        return pass;
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
