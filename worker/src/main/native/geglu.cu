@@ -9,6 +9,7 @@
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
+#include <cfloat>
 #include <cstdint>
 
 namespace {
@@ -45,17 +46,46 @@ constexpr float kE4m3Max = 448.f;
 // The FP8 kernel's block: at most this many threads, each holding up to P packs of 8 outputs of its row in registers.
 constexpr int kFp8Threads = 256;
 
-// One pack of 8 gate outputs of a row for the FP8 kernels: v = a * gelu(g) in fp32 from pack `col` of a (the row's
-// first i8 packs) and of g (the next i8), as geglu_kernel computes them before its fp16 rounding; returns amax grown
-// by their magnitudes.
-__device__ __forceinline__ float gate_pack(const uint4* in, int i8, int col, float (&v)[8], float amax) {
+// The FP8 kernels' rounding rule, per row of I gate values v (fp32): amax = max |v|, the stored scale s = amax / 448
+// and the multiplier r = min(448 / amax, FLT_MAX), both IEEE fp32 divisions (round to nearest even) made once per row
+// (s = r = 1 where s is not positive: an all-zero row), and each value stored as e4m3(v * r): the fp32 product rounded
+// to nearest even, then converted to e4m3 rounding to nearest even and saturating at ±448 (__NV_SATFINITE). v * r
+// replaces an IEEE division v / s per value (a dozen instructions with a slow-path branch, most of the kernel's issue
+// slots after erff). Both v * r and the correctly rounded v / s are within 2^-23 (relative) of the exact v * 448 /
+// amax, so the e4m3 byte can differ from e4m3(v / s), by one step, only where v * 448 / amax lies within 2^-23 of an
+// e4m3 rounding boundary (a midpoint between two e4m3 values); and s * r = 1 within 2^-23, which the product
+// dequantising with s cannot see against e4m3's 2^-4. The row's amax still maps to 448 (within 2^-23 of it: saturated,
+// or rounded down to it). r's bound only matters for rows whose amax is below 448 / FLT_MAX (~1.3e-36), where 0 * inf
+// would make NaN: never from fp16 h (a nonzero v is at least 2^-49, the smallest fp16 subnormal times gelu of it), kept
+// so that sd_native_ops.cc's fallback (any float type) and KernelSelfCheck.gateFp8Reference follow the same rule.
+__device__ __forceinline__ void row_scale(float amax, float& s, float& r) {
+  s = amax / kE4m3Max;
+  r = fminf(kE4m3Max / amax, FLT_MAX);
+  if (!(s > 0.f)) {  // an all-zero row (or amax below 448 times the smallest float)
+    s = 1.f;
+    r = 1.f;
+  }
+}
+
+// One pack of 8 outputs' input as loaded: 8 fp16 values of a and the 8 of g at the same columns.
+struct RawPack {
   Pack8 a, g;
-  a.u = in[col];
-  g.u = in[i8 + col];
+};
+
+// Pack `col` of a row's a (its first i8 packs) and of g (the next i8) into p: two 16-byte loads, or zeros where !ok
+// (past the row's end: the gate of zeros is 0 and leaves the row's amax alone).
+__device__ __forceinline__ void load_pack(const uint4* in, int i8, int col, bool ok, RawPack& p) {
+  p.a.u = ok ? in[col] : make_uint4(0u, 0u, 0u, 0u);
+  p.g.u = ok ? in[i8 + col] : make_uint4(0u, 0u, 0u, 0u);
+}
+
+// One pack of 8 gate outputs of a row for the FP8 kernels: v = a * gelu(g) in fp32 from a loaded pack, as
+// geglu_kernel computes them before its fp16 rounding; returns amax grown by their magnitudes.
+__device__ __forceinline__ float gate_pack(const RawPack& p, float (&v)[8], float amax) {
 #pragma unroll
   for (int e = 0; e < 4; ++e) {
-    const float2 fa = __half22float2(a.h[e]);
-    const float2 fg = __half22float2(g.h[e]);
+    const float2 fa = __half22float2(p.a.h[e]);
+    const float2 fg = __half22float2(p.g.h[e]);
     v[2 * e] = fa.x * gelu(fg.x);
     v[2 * e + 1] = fa.y * gelu(fg.y);
     amax = fmaxf(amax, fmaxf(fabsf(v[2 * e]), fabsf(v[2 * e + 1])));
@@ -63,15 +93,16 @@ __device__ __forceinline__ float gate_pack(const uint4* in, int i8, int col, flo
   return amax;
 }
 
-// 8 values as e4m3(v / s) bytes (IEEE division, round to nearest even, saturating at ±448: __NV_SATFINITE), in order.
-__device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float s) {
+// 8 values as e4m3(v * r) bytes, in order (row_scale's rule: the fp32 product, then round to nearest even, saturating
+// at ±448: __NV_SATFINITE; on sm_89+ one cvt.rn.satfinite.e4m3x2.f32 per pair).
+__device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float r) {
   uint32_t word[2];
 #pragma unroll
   for (int w = 0; w < 2; ++w) {
     const __nv_fp8x2_storage_t lo =
-        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w] / s, v[4 * w + 1] / s), __NV_SATFINITE, __NV_E4M3);
+        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w] * r, v[4 * w + 1] * r), __NV_SATFINITE, __NV_E4M3);
     const __nv_fp8x2_storage_t hi =
-        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w + 2] / s, v[4 * w + 3] / s), __NV_SATFINITE, __NV_E4M3);
+        __nv_cvt_float2_to_fp8x2(make_float2(v[4 * w + 2] * r, v[4 * w + 3] * r), __NV_SATFINITE, __NV_E4M3);
     word[w] = static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16);
   }
   return make_uint2(word[0], word[1]);
@@ -79,11 +110,12 @@ __device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float s) {
 
 // The gate of one row as FP8 with a per-row scale: v = a * gelu(g) in fp32 exactly as geglu_kernel computes it, but NOT
 // rounded to fp16 (the fp16 kernel rounds each v; this one quantises the fp32 value itself), amax = max |v| over the
-// row, s = amax / 448 (1 where that is 0: an all-zero row), out8 = e4m3(v / s) (IEEE division, round to nearest even,
-// saturating at ±448: __NV_SATFINITE), scales[row] = s. One block per row (grid-stride over rows): h's row is read
-// once (16-byte loads), kept in registers (P packs of 8 per thread, pack j of a thread at j * blockDim.x + tid, so
-// consecutive threads read consecutive 16 bytes), the amax reduced over the block (warp shuffles, then one float per
-// warp in shared memory), then the row written once (8 bytes per pack).
+// row, then row_scale's rule: out8 = e4m3(v * r) with r = 448 / amax, scales[row] = s = amax / 448 (both 1 for an
+// all-zero row). One block per row (grid-stride over rows): h's row is read once (16-byte loads, written before the
+// first erff, though ptxas spreads them over the computation: see geglu_fp8_warp_kernel), kept in registers (P packs of
+// 8 per thread, pack j of a thread at j * blockDim.x + tid, so consecutive threads read consecutive 16 bytes), the amax
+// reduced over the block (warp shuffles, then one float per warp in shared memory), then the row written once (8 bytes
+// per pack).
 template <int P>
 __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __restrict__ h, uint8_t* __restrict__ out8,
                                                                  float* __restrict__ scales, int64_t rows, int inner) {
@@ -93,13 +125,13 @@ __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __
   const int lane = tid % 32, warp = tid / 32, warps = (blockDim.x + 31) / 32;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const uint4* in = reinterpret_cast<const uint4*>(h + row * 2 * inner);
+    RawPack raw[P];
+#pragma unroll
+    for (int j = 0; j < P; ++j) load_pack(in, i8, j * blockDim.x + tid, j * blockDim.x + tid < i8, raw[j]);
     float v[P][8];
     float amax = 0.f;
 #pragma unroll
-    for (int j = 0; j < P; ++j) {
-      const int col = j * blockDim.x + tid;
-      if (col < i8) amax = gate_pack(in, i8, col, v[j], amax);
-    }
+    for (int j = 0; j < P; ++j) amax = gate_pack(raw[j], v[j], amax);
 #pragma unroll
     for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
     if (lane == 0) warp_max[warp] = amax;
@@ -107,58 +139,111 @@ __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __
     amax = warp_max[0];
     for (int w = 1; w < warps; ++w) amax = fmaxf(amax, warp_max[w]);
     __syncthreads();  // every thread has read warp_max before the next row writes it
-    float s = amax / kE4m3Max;
-    if (!(s > 0.f)) s = 1.f;  // an all-zero row (or amax below 448 times the smallest float)
+    float s, r;
+    row_scale(amax, s, r);
     if (tid == 0) scales[row] = s;
     uint2* dst = reinterpret_cast<uint2*>(out8 + row * inner);
 #pragma unroll
     for (int j = 0; j < P; ++j) {
       const int col = j * blockDim.x + tid;
-      if (col < i8) dst[col] = e4m3_pack(v[j], s);
+      if (col < i8) dst[col] = e4m3_pack(v[j], r);
     }
   }
 }
 
 // Rows of up to 32 * kWarpRowPacks packs (inner <= 2560: SD's 64x64 and 32x32 levels, the most rows) take one warp
 // each instead of a block (geglu_fp8_warp_kernel): the amax is a warp's shuffles alone, no __syncthreads between a
-// row's loads and its stores, and 8 rows per block of 256 threads are in flight at once. The block-per-row kernel
-// above spent 1.62 ms on the 16 gates of a batch-16 SD 1.5 UNet call on the H200, where the fp16 kernel takes 1.17.
+// row's loads and its stores, and several rows per block are in flight at once. The block-per-row kernel above spent
+// 1.62 ms on the 16 gates of a batch-16 SD 1.5 UNet call on the H200, where the fp16 kernel takes 1.17.
 constexpr int kWarpRowPacks = 10;
-constexpr int kWarpRowsPerBlock = 8;
 
-// geglu_fp8_kernel's values (the same v, amax, s = amax / 448 or 1, out8 = e4m3(v / s), scales[row] = s), one warp per
-// row: lane l holds packs l, l + 32, ..., l + 32 (P - 1) of its row (16-byte loads, consecutive lanes consecutive),
-// P = ceil(packs / 32) <= kWarpRowPacks.
+// Rows (warps) per block of geglu_fp8_warp_kernel<P>: 8, or 4 where P > 5, so that a block's staging buffer (2 * 32 * P
+// 16-byte packs per warp) stays within 40 KB of static shared memory.
+__host__ __device__ constexpr int warp_rows_per_block(int p) { return p > 5 ? 4 : 8; }
+
+// 16 bytes from global to shared memory without passing through registers (cp.async, compute capability 8.0+; .cg:
+// cached in L2 only; below 8.0 a plain load and store), and the wait for all of this thread's such copies (after it,
+// the thread reads what they wrote).
+__device__ __forceinline__ void copy16_async(void* smem, const void* gmem) {
+#if __CUDA_ARCH__ >= 800
+  const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(gmem) : "memory");
+#else
+  *static_cast<uint4*>(smem) = *static_cast<const uint4*>(gmem);
+#endif
+}
+__device__ __forceinline__ void copies_done() {
+#if __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+// geglu_fp8_kernel's values (the same v, amax, row_scale's rule: out8 = e4m3(v * r), scales[row] = s), one warp per
+// row: lane l takes packs l, l + 32, ..., l + 32 (P - 1) of its row's a and g (16-byte pieces, consecutive lanes
+// consecutive), P = ceil(packs / 32) <= kWarpRowPacks (exactly that: the packs before a lane's last are taken as
+// whole). A lane first copies all of its 2P pieces into the warp's part of shared memory (cp.async) and waits for them,
+// then reads them back one pack at a time. Loaded into registers instead, ptxas spreads a lane's loads over its
+// computation whatever the source order (each pack's shortly before its erff: a warp waited on DRAM once per pack, with
+// about one pack in flight); this way a warp has its whole row (P KB) in flight at once, and no registers hold it
+// meanwhile. Each lane reads back only what it copied itself (no barrier). 4 blocks per SM asked of ptxas: at most 64
+// registers where P <= 5 (32 warps and 160 KB of staging per SM; left alone, ptxas reads every piece back at once and
+// takes 115 at P = 5), at most 128 where P > 5 (16 warps; P = 10 keeps the row's 80 values of v in registers).
 template <int P>
-__global__ void __launch_bounds__(32 * kWarpRowsPerBlock) geglu_fp8_warp_kernel(const __half* __restrict__ h,
-                                                                               uint8_t* __restrict__ out8,
-                                                                               float* __restrict__ scales, int64_t rows,
-                                                                               int inner) {
+__global__ void __launch_bounds__(32 * warp_rows_per_block(P), 4)
+    geglu_fp8_warp_kernel(const __half* __restrict__ h, uint8_t* __restrict__ out8, float* __restrict__ scales,
+                          int64_t rows, int inner) {
+  constexpr int kRows = warp_rows_per_block(P);
+  __shared__ uint4 stage[kRows][2 * 32 * P];  // per warp: its row's a pieces (32 P), then its g pieces (32 P)
   const int i8 = inner / 8;
   const int lane = threadIdx.x % 32;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * kWarpRowsPerBlock + threadIdx.x / 32;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarpRowsPerBlock;
+  uint4* mine = stage[threadIdx.x / 32];
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kRows + threadIdx.x / 32;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kRows;
+  // whether pack j of this lane lies within the row: every pack but the last does (P = ceil(packs / 32))
+  auto within = [&](int j) { return j < P - 1 || j * 32 + lane < i8; };
   for (int64_t row = first; row < rows; row += step) {  // whole warps leave together: row is the warp's
     const uint4* in = reinterpret_cast<const uint4*>(h + row * 2 * inner);
+#pragma unroll
+    for (int j = 0; j < P; ++j) {
+      const int col = j * 32 + lane;
+      if (within(j)) {
+        copy16_async(mine + j * 32 + lane, in + col);
+        copy16_async(mine + (P + j) * 32 + lane, in + i8 + col);
+      }
+    }
+    copies_done();
     float v[P][8];
     float amax = 0.f;
 #pragma unroll
     for (int j = 0; j < P; ++j) {
-      const int col = j * 32 + lane;
-      if (col < i8) amax = gate_pack(in, i8, col, v[j], amax);
+      const bool ok = within(j);  // past the row's end: zeros (their gate is 0, the amax keeps)
+      RawPack p;
+      p.a.u = ok ? mine[j * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
+      p.g.u = ok ? mine[(P + j) * 32 + lane] : make_uint4(0u, 0u, 0u, 0u);
+      amax = gate_pack(p, v[j], amax);
     }
 #pragma unroll
     for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    float s = amax / kE4m3Max;
-    if (!(s > 0.f)) s = 1.f;  // as geglu_fp8_kernel
+    float s, r;
+    row_scale(amax, s, r);
     if (lane == 0) scales[row] = s;
     uint2* dst = reinterpret_cast<uint2*>(out8 + row * inner);
 #pragma unroll
     for (int j = 0; j < P; ++j) {
-      const int col = j * 32 + lane;
-      if (col < i8) dst[col] = e4m3_pack(v[j], s);
+      if (within(j)) dst[j * 32 + lane] = e4m3_pack(v[j], r);
     }
   }
+}
+
+// geglu_fp8_warp_kernel<P> over `rows` rows: a warp each, warp_rows_per_block(P) per block, at most 512 rows per SM in
+// the grid (grid-stride beyond).
+template <int P>
+void launch_fp8_warp(const __half* h, uint8_t* out8, float* scales, int64_t rows, int inner, int sm_count,
+                     cudaStream_t stream) {
+  constexpr int kRows = warp_rows_per_block(P);
+  int64_t blocks = (rows + kRows - 1) / kRows;
+  if (blocks > 512LL / kRows * sm_count) blocks = 512LL / kRows * sm_count;
+  geglu_fp8_warp_kernel<P><<<static_cast<unsigned>(blocks), 32 * kRows, 0, stream>>>(h, out8, scales, rows, inner);
 }
 
 // Packs of 8 per thread of the FP8 kernel: the least of 1, 2, 4, 8 with packs <= P * kFp8Threads (0: too wide).
@@ -192,9 +277,9 @@ extern "C" bool sd_geglu_fp8_supported(int inner) {
 }
 
 // h: (rows, 2 * inner) fp16, contiguous, 16-byte aligned; out8: (rows, inner) e4m3 bytes, 16-byte aligned; scales:
-// (rows) float32. Rows of at most 2560 outputs: a warp each (geglu_fp8_warp_kernel, 8 per block, at most 64 blocks per
-// SM, grid-stride beyond); wider ones a block each (at most 32 per SM), ceil(packs / P) threads rounded up to a warp.
-// Returns a CUDA error code (0 = success).
+// (rows) float32. Rows of at most 2560 outputs: a warp each (geglu_fp8_warp_kernel, 8 or 4 per block, at most 512 rows
+// per SM in the grid, grid-stride beyond); wider ones a block each (at most 32 per SM), ceil(packs / P) threads rounded
+// up to a warp. Returns a CUDA error code (0 = success).
 extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t rows, int inner, int sm_count,
                             cudaStream_t stream) {
   const int p = fp8_packs_per_thread(inner);
@@ -203,26 +288,17 @@ extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t ro
   const auto* hh = static_cast<const __half*>(h);
   auto* o = static_cast<uint8_t*>(out8);
   if (packs <= 32 * kWarpRowPacks) {  // a warp per row
-    int64_t wblocks = (rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock;
-    if (wblocks > 64LL * sm_count) wblocks = 64LL * sm_count;
-    const auto wgrid = static_cast<unsigned>(wblocks);
-    const int threads = 32 * kWarpRowsPerBlock;
     switch ((packs + 31) / 32) {
-#define SD_GEGLU_WARP_CASE(P) \
-  case P:                     \
-    geglu_fp8_warp_kernel<P><<<wgrid, threads, 0, stream>>>(hh, o, scales, rows, inner); \
-    break;
-      SD_GEGLU_WARP_CASE(1)
-      SD_GEGLU_WARP_CASE(2)
-      SD_GEGLU_WARP_CASE(3)
-      SD_GEGLU_WARP_CASE(4)
-      SD_GEGLU_WARP_CASE(5)
-      SD_GEGLU_WARP_CASE(6)
-      SD_GEGLU_WARP_CASE(7)
-      SD_GEGLU_WARP_CASE(8)
-      SD_GEGLU_WARP_CASE(9)
-      SD_GEGLU_WARP_CASE(10)
-#undef SD_GEGLU_WARP_CASE
+      case 1: launch_fp8_warp<1>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 2: launch_fp8_warp<2>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 3: launch_fp8_warp<3>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 4: launch_fp8_warp<4>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 5: launch_fp8_warp<5>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 6: launch_fp8_warp<6>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 7: launch_fp8_warp<7>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 8: launch_fp8_warp<8>(hh, o, scales, rows, inner, sm_count, stream); break;
+      case 9: launch_fp8_warp<9>(hh, o, scales, rows, inner, sm_count, stream); break;
+      default: launch_fp8_warp<10>(hh, o, scales, rows, inner, sm_count, stream); break;
     }
     return static_cast<int>(cudaGetLastError());
   }

@@ -1022,10 +1022,12 @@ void fp8_quantize_rows(const at::Tensor& w, at::Tensor& w8, at::Tensor& scales) 
 
 // a * gelu(g) of h = (..., 2I) = [a, g] as FP8 with per-row scales, into q (..., I) e4m3 bytes and s (rows) float32
 // (rows = h.numel() / 2I): v = a·gelu(g) in fp32, NOT rounded to fp16 first (the fp16 gate rounds it; quantising the
-// fp32 value loses less), s = amax|v| / 448 per row (1 where that is 0: an all-zero row), q = e4m3(v / s) (round to
-// nearest even, saturating at ±448). Our kernel (geglu.cu's geglu_fp8_kernel) for fp16 contiguous 16-byte aligned
-// CUDA h with I a multiple of 8 up to 16384 and SD_GEGLU_KERNEL on; PyTorch's ops otherwise (the same values, up to
-// the last bit of erf).
+// fp32 value loses less), per row s = amax|v| / 448 and r = min(448 / amax|v|, FLT_MAX) (both 1 where s is 0: an
+// all-zero row), q = e4m3(v * r): the fp32 product, converted rounding to nearest even and saturating at ±448 (geglu.cu's
+// row_scale states the rule and why a multiplication, not v / s). Our kernels (geglu.cu's geglu_fp8_warp_kernel and
+// geglu_fp8_kernel) for fp16 contiguous 16-byte aligned CUDA h with I a multiple of 8 up to 16384 and SD_GEGLU_KERNEL
+// on; PyTorch's ops otherwise (the same values, up to the last bit of erf, and of s: PyTorch's CUDA division by a
+// number multiplies by its reciprocal).
 void geglu_gate_fp8_into(const at::Tensor& h, at::Tensor& q, at::Tensor& s) {
   RECORD_FUNCTION("sd::geglu_gate_fp8", std::vector<c10::IValue>({h}));  // an op of its own in kernel profiles
   static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
@@ -1044,10 +1046,15 @@ void geglu_gate_fp8_into(const at::Tensor& h, at::Tensor& q, at::Tensor& s) {
   }
   auto parts = h.to(at::kFloat).chunk(2, -1);
   auto v = (parts[0] * at::gelu(parts[1])).reshape({rows, inner});
-  auto amax = v.abs().amax({1}, true) / kFp8Max;
-  auto scale = at::where(amax > 0, amax, at::ones_like(amax));  // NaN or 0: 1, as the kernel
+  auto amax = v.abs().amax({1}, true);
+  auto s0 = amax / kFp8Max;
+  auto pos = s0 > 0;  // NaN or 0: s = r = 1, as the kernel
+  auto scale = at::where(pos, s0, at::ones_like(s0));
+  // 448 / amax as an IEEE division of two tensors (a number divided by a tensor would be a reciprocal times 448)
+  auto recip = at::where(pos, at::full_like(amax, kFp8Max).div(amax).clamp_max(std::numeric_limits<float>::max()),
+                         at::ones_like(amax));
   auto q2 = q.view({rows, inner});
-  store_e4m3(v / scale, q2);
+  store_e4m3(v * recip, q2);
   s.copy_(scale.view({-1}));
 }
 

@@ -29,6 +29,7 @@ import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.pipeline.PhaseTimer;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
+import org.diffusionbot.worker.engine.pipeline.PipelineOptions;
 import org.diffusionbot.worker.engine.pipeline.RequestResult;
 import org.diffusionbot.worker.engine.pipeline.RgbImage;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
@@ -50,7 +51,8 @@ import org.diffusionbot.worker.runtime.JobOutcome;
  * SD 1.5-size model in float16: one UNet call at batch 2/8/16, one image end to end, images/s with
  * 1, 4 and 8 concurrent jobs through the worker's batching path ({@link Batcher} and {@link
  * DiffusionGenerator}, as the runtime's loop runs them), previews every 5 steps, time to first
- * preview, peak GPU memory, and GPU memory after N consecutive jobs; then one table with the
+ * preview, peak GPU memory (and the 8 jobs' figures again with the VAE decode's other images per call, {@code
+ * SD_DECODE_BATCH}'s A/B), and GPU memory after N consecutive jobs; then one table with the
  * diffusers baseline read from {@code bench_diffusers.py}'s output of the same machine session.
  *
  * <pre>
@@ -399,7 +401,8 @@ public final class GpuBench {
             }
 
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
-            out.println("== concurrent jobs through the batching path (Batcher.take, capacity 8, + DiffusionGenerator)");
+            out.println("== concurrent jobs through the batching path (Batcher.take, capacity 8, + DiffusionGenerator;"
+                    + " up to " + p.options().decodeBatch() + " images per VAE decode call, SD_DECODE_BATCH)");
             for (int n : new int[] {1, 4, 8}) {
                 if (n == 8) { // memory of this batch alone: drop the graphs (UNet, VAE decoder) and the cache first
                     p.clearGraphs();
@@ -425,6 +428,7 @@ public final class GpuBench {
                     phases(p, 2, () -> runJobs(gen, 8, 0, null)).report(out, ours, "jobs8", STEPS, ours.get("unet16"));
                 }
             }
+            decodeBatchAb(p, gen);
 
             out.println("== previews every 5 steps (one job; latent x2 preview + PNG, as the runtime sends it;"
                     + " A/B: the other preview path, interleaved)");
@@ -590,6 +594,46 @@ public final class GpuBench {
                 }
             }
             return best;
+        }
+    }
+
+    /**
+     * 8 concurrent jobs with the decode phase's images per VAE call the other way ({@code SD_DECODE_BATCH}: 1, or the
+     * default where 1 is configured), measured as the 8-job figures (graphs and cache dropped and the peak reset
+     * first, a warm-up, best of 3, then the phases): in {@code ours} as {@code jobs8_decode_ab_ips}, {@code
+     * jobs8_decode_ab_phase_*}, {@code peak8_decode_ab_gib} and {@code peak8_decode_ab_reserved_gib}, and {@code
+     * decode_ab} (the value run). The configured value is set again afterwards.
+     */
+    private void decodeBatchAb(StableDiffusionPipeline p, DiffusionGenerator gen) {
+        int configured = p.options().decodeBatch();
+        int other = configured > 1 ? 1 : PipelineOptions.DEFAULTS.decodeBatch();
+        if (other == configured) {
+            return;
+        }
+        try {
+            p.setDecodeBatch(other);
+            p.clearGraphs();
+            NativeOps.releaseCache();
+            NativeOps.resetPeak();
+            runJobs(gen, 8, 0, null); // warm-up (captures)
+            double t = 1e9;
+            for (int r = 0; r < 3; r++) {
+                t = Math.min(t, runJobs(gen, 8, 0, null));
+            }
+            ours.put("decode_ab", Integer.toString(other));
+            ours.put("jobs8_decode_ab_ips", fmt3(8 / t));
+            out.printf(Locale.ROOT, "  A/B: 8 jobs with SD_DECODE_BATCH=%d: %.3f s, %.2f images/s%n", other, t, 8 / t);
+            long[] m = NativeOps.cudaMemory();
+            if (m != null) {
+                ours.put("peak8_decode_ab_gib", fmt2(m[1] / (double) (1L << 30)));
+                ours.put("peak8_decode_ab_reserved_gib", fmt2(m[3] / (double) (1L << 30)));
+                out.printf(Locale.ROOT, "  A/B: peak GPU memory, 8 jobs with SD_DECODE_BATCH=%d: %.2f GiB allocated,"
+                        + " %.2f GiB reserved%n", other, m[1] / (double) (1L << 30), m[3] / (double) (1L << 30));
+            }
+            phases(p, 2, () -> runJobs(gen, 8, 0, null)).report(out, ours, "jobs8_decode_ab", STEPS,
+                    ours.get("unet16"));
+        } finally {
+            p.setDecodeBatch(configured);
         }
     }
 
@@ -804,6 +848,13 @@ public final class GpuBench {
         String phases = "phases, synchronised (ms: text / latents / denoise / decode / rest)";
         t.row("one image: " + phases, phaseCell(ours, "image1"), null);
         t.row("8 concurrent jobs: " + phases, phaseCell(ours, "jobs8"), null);
+        if (ours.containsKey("decode_ab")) {
+            String ab = "A/B: 8 concurrent jobs with SD_DECODE_BATCH=" + ours.get("decode_ab");
+            t.row(ab + " (images/s)", ours.get("jobs8_decode_ab_ips"), null);
+            t.row(ab + ": " + phases, phaseCell(ours, "jobs8_decode_ab"), null);
+            t.row(ab + ": peak GPU memory, allocated / reserved (GiB)", ours.containsKey("peak8_decode_ab_gib")
+                    ? ours.get("peak8_decode_ab_gib") + " / " + ours.get("peak8_decode_ab_reserved_gib") : null, null);
+        }
         t.row("1 job: " + phases, phaseCell(ours, "jobs1"), null);
         t.row("1 job, previews every 5 steps: " + phases, phaseCell(ours, "preview"), null);
         t.row("previews every 5 steps: extra time of a job (%)", ours.get("preview_cost_pct"), null);

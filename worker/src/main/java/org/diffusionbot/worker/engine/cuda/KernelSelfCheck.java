@@ -3,6 +3,7 @@ package org.diffusionbot.worker.engine.cuda;
 import static org.diffusionbot.worker.engine.Scalars.add;
 import static org.diffusionbot.worker.engine.Scalars.div;
 import static org.diffusionbot.worker.engine.Scalars.gte;
+import static org.diffusionbot.worker.engine.Scalars.minimum;
 import static org.diffusionbot.worker.engine.Scalars.mul;
 
 import ai.djl.Device;
@@ -81,7 +82,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * @param fp8FfOut  (rows, I, N) shapes for ff.net.2 as an FP8 product (docs/GPU.md, "What runs on CUDA" 8, {@code
  *                  SD_FP8_FF_OUT}): the GEGLU gate's FP8 output ({@code NativeOps.gegluGateFp8} of an fp16 h (rows, 2I)
  *                  whose rows differ in magnitude by up to 256x, the first all zero) against PyTorch's conversion of
- *                  the fp32 gate divided by its per-row scale amax/448 (1 for the zero row; {@link #gateFp8Reference}):
+ *                  the fp32 gate times 448/amax of its row, the row's scale amax/448 (both 1 for the zero row; {@link
+ *                  #gateFp8Reference}):
  *                  at most one e4m3 step apart, the scales within {@link #FP8_SCALE_MAX_RELATIVE}; the FP8 product with
  *                  per-token and per-feature scales + bias + residual ({@code NativeOps.linearResidualFp8}, the weight
  *                  as {@code Fp8Linear.writeRows} writes it) against the fp16 gate and {@code linear_residual}, relative
@@ -179,8 +181,9 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {2, 1000, 8, 40, 77}, {3, 100, 5, 40, 100}, {2, 256, 8, 40, 128}, {2, 1024, 8, 80, 77},
                 {2, 256, 8, 160, 77}, {2, 1024, 10, 64, 77}, {2, 1024, 8, 40, 154}, {2, 256, 8, 32, 77}},
             // ff.net.2 at batch 2: 64x64 latents (1280 -> 320), 32x32 (2560 -> 640: the gate's widest warp-per-row rows),
-            // 16x16 (5120 -> 1280: a block per row)
-            new long[][] {{2 * 4096, 1280, 320}, {2 * 1024, 2560, 640}, {2 * 256, 5120, 1280}},
+            // 16x16 (5120 -> 1280: a block per row); then 1288 (161 packs of 8: the warp kernel's last pack of a row
+            // in lane 0 alone; K not a multiple of 16, so the product's dequantised fallback)
+            new long[][] {{2 * 4096, 1280, 320}, {2 * 1024, 2560, 640}, {2 * 256, 5120, 1280}, {2 * 64, 1288, 320}},
             // self-attention: SD 1.5's 64x64 level at batch 16 and 2, 32x32-sized N at d 40, 3 query blocks of 5 heads;
             // then N not a multiple of 128, SD 1.5's 32x32 level (d 80) and SDXL's (d 64), which must take SDPA
             new long[][] {{16, 4096, 8, 40}, {2, 4096, 8, 40}, {2, 1024, 8, 40}, {3, 384, 5, 40}, {2, 1000, 8, 40},
@@ -1185,16 +1188,25 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     }
 
     /**
-     * What the FP8 gate must write for the fp32 gate values v (..., I): {v / s (float32, v's shape), s (rows) float32},
-     * s = amax|v|/448 per row of I, 1 where that is 0 (an all-zero row), as geglu.cu's geglu_fp8_kernel computes it; the
-     * e4m3 bytes are PyTorch's conversion of the first ({@code NativeOps.toFp8Bytes}). On v's manager.
+     * What the FP8 gate must write for the fp32 gate values v (..., I): {v · r (float32, v's shape), s (rows) float32},
+     * per row of I s = amax|v|/448 and r = min(448/amax|v|, Float.MAX_VALUE) (an IEEE division of two tensors), both 1
+     * where s is 0 (an all-zero row), as geglu.cu's row_scale states the rule (a multiplication by r, not a division by
+     * s: they round apart near e4m3 rounding boundaries, so a kernel that divided would show here as values one step
+     * off); the e4m3 bytes are PyTorch's conversion of the first ({@code NativeOps.toFp8Bytes}). s is amax times
+     * PyTorch's float reciprocal of 448 on CUDA (its division by a number), so its last bit may differ from the
+     * kernel's ({@link #FP8_SCALE_MAX_RELATIVE}). On v's manager.
      */
     static NDArray[] gateFp8Reference(NDArray v) {
         Shape shape = v.getShape();
         NDArray rows = v.reshape(-1, shape.get(shape.dimension() - 1));
-        NDArray s = div(rows.abs().max(new int[] {1}, true), (float) Fp8Linear.E4M3_MAX);
-        s = s.add(gte(s, Float.MIN_VALUE).logicalNot().toType(DataType.FLOAT32, false)); // 0 -> 1
-        return new NDArray[] {rows.div(s).reshape(shape), s.reshape(-1)};
+        NDArray amax = rows.abs().max(new int[] {1}, true);
+        NDArray s = div(amax, (float) Fp8Linear.E4M3_MAX);
+        NDArray zero = gte(s, Float.MIN_VALUE).logicalNot().toType(DataType.FLOAT32, false);
+        s = s.add(zero); // 0 -> 1
+        NDArray e4m3Max = mul(amax.onesLike(), (float) Fp8Linear.E4M3_MAX);
+        // 448 / amax; 448 / 448 = 1 for the zero row (amax + 448 · zero: amax itself elsewhere)
+        NDArray r = minimum(e4m3Max.div(amax.add(mul(zero, (float) Fp8Linear.E4M3_MAX))), Float.MAX_VALUE);
+        return new NDArray[] {rows.mul(r).reshape(shape), s.reshape(-1)};
     }
 
     /** An e4m3 byte's place in value order: sign and magnitude to a signed step count (±0 both 0). */

@@ -612,8 +612,9 @@ public final class NativeOps {
     /**
      * GEGLU's gate of h (..., 2I) = [a, g] as FP8 with one scale per row: {q (..., I) e4m3 bytes (DJL's UINT8), s (rows)
      * float32}, rows = h.numel() / 2I: v = a·gelu(g) in float32 (exact erf GELU; not rounded to fp16 first, as the
-     * fp16 gate rounds it), s = amax|v| / 448 per row (1 for an all-zero row), q = e4m3(v / s) (round to nearest even,
-     * saturating at ±448). Our kernel (geglu.cu) for fp16 contiguous CUDA h with I a multiple of 8 up to 16384 ({@code
+     * fp16 gate rounds it), s = amax|v| / 448 per row, q = e4m3(v · r) with r = 448 / amax|v| (an IEEE division once
+     * per row; both 1 for an all-zero row; the float32 product, then round to nearest even, saturating at ±448:
+     * geglu.cu's row_scale). Our kernel (geglu.cu) for fp16 contiguous CUDA h with I a multiple of 8 up to 16384 ({@code
      * SD_GEGLU_KERNEL} on), PyTorch's ops otherwise.
      *
      * @throws IllegalStateException (from the library) where the shapes do not fit

@@ -12,28 +12,78 @@ import java.util.List;
 /**
  * The last phase of a run: the final latents → images, as diffusers' {@code vae.decode(latents /
  * scaling_factor)} and {@code numpy_to_pil} ({@link VaeDecode}: on the device, through CUDA graphs where they are on).
- * Rows are decoded in chunks of up to {@code decodeBatch} (one VAE call each), all queued on the device before one
- * copy brings every image's bytes to the host; a row whose latents or image hold NaN/Inf fails its request ({@link
- * RequestResult.Reason#NUMERICAL}).
+ * The rows to decode go to the VAE in chunks ({@link #chunkSizes}: up to {@link #imagesPerCall} images a call), all
+ * queued on the device before one copy brings every image's bytes to the host; a row whose latents or image hold
+ * NaN/Inf fails its request ({@link RequestResult.Reason#NUMERICAL}), the other requests keep their images.
+ *
+ * <p>A chunk's images are the ones each row gives decoded alone: the decoder has no operation across samples (its
+ * GroupNorms and attention are per sample), so only the convolution algorithm picked for another batch size can
+ * change a value, by rounding.
  */
 final class LatentDecoder {
+    /** The decoder memory one image of {@link #imagesPerCall}'s budget stands for: 64x64 float16 latents (512x512). */
+    static final long BUDGET_UNIT_BYTES = 64L * 64 * 2;
+
     private final VaeDecode vae;
     private final int decodeBatch;
 
     /**
      * @param vae the model's VAE decode
-     * @param decodeBatch images per VAE call (1: least memory)
+     * @param decodeBatch images per VAE call at most ({@link PipelineOptions#decodeBatch()}; 1: one at a time, the
+     *     least memory)
+     * @throws IllegalArgumentException for {@code decodeBatch} below 1
      */
     LatentDecoder(VaeDecode vae, int decodeBatch) {
+        if (decodeBatch < 1) {
+            throw new IllegalArgumentException("decodeBatch must be at least 1: " + decodeBatch);
+        }
         this.vae = vae;
         this.decodeBatch = decodeBatch;
+    }
+
+    /**
+     * Images per VAE call for latents of this size and type: {@code decodeBatch}, but no more latent pixels times
+     * element size than {@code decodeBatch} 512x512 images in float16 have (64x64 latents of 2 bytes: {@link
+     * #BUDGET_UNIT_BYTES} each; the decoder's activations grow with both), and at least 1. SD 1.5 at 512x512
+     * (float16): {@code decodeBatch}; at 768x768: 1 with {@code decodeBatch} 4; SDXL at 1024x1024 with its float32
+     * VAE (8 units an image): 1 for any {@code decodeBatch} up to 15, so its peak memory stays that of one decode.
+     *
+     * @param decodeBatch images per call at most, at least 1
+     * @param latentHeight latent rows (image height / 8)
+     * @param latentWidth latent columns
+     * @param bytesPerValue the decoder's element size (2: float16, 4: float32)
+     * @return images per call, 1 to {@code decodeBatch}
+     */
+    static int imagesPerCall(int decodeBatch, long latentHeight, long latentWidth, int bytesPerValue) {
+        long perImage = Math.max(1, latentHeight * latentWidth * bytesPerValue);
+        return (int) Math.max(1, Math.min(decodeBatch, decodeBatch * BUDGET_UNIT_BYTES / perImage));
+    }
+
+    /**
+     * How {@code n} images are split into VAE calls of at most {@code perCall}: calls of {@code perCall} while that
+     * many are left, then the rest in powers of two, largest first (7 with 4 a call: 4, 2, 1). So the decoder sees at
+     * most {@code perCall} and the powers of two below it as batch sizes, one CUDA graph each: with the default 4,
+     * three shapes (4, 2, 1), which {@code SD_CUDA_GRAPHS_MAX}'s default 3 keeps without recapturing as batch sizes
+     * vary (1 is also the full previews' shape).
+     *
+     * @param n images to decode, 0 or more
+     * @param perCall images per call at most, at least 1
+     * @return the calls' sizes, summing to {@code n}
+     */
+    static int[] chunkSizes(int n, int perCall) {
+        List<Integer> sizes = new ArrayList<>();
+        for (int left = n; left > 0; left -= sizes.get(sizes.size() - 1)) {
+            sizes.add(left >= perCall ? perCall : Integer.highestOneBit(left));
+        }
+        return sizes.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /**
      * Decodes the rows whose request still runs and completes every request ({@link BatchRows#complete}).
      *
      * @param run owner of the run's arrays (each chunk's arrays are freed with it)
-     * @param x the final latents (rows, C, h, w), float32
+     * @param x the final latents (rows, C, h, w), float32; row i is {@code rows}' row i
+     * @param rows the run's rows: which request and image each row is, and which still want their image
      */
     void decode(NDManager run, NDArray x, BatchRows rows) {
         List<GenerationRequest> requests = rows.requests();
@@ -58,13 +108,16 @@ final class LatentDecoder {
         }
         // every chunk is decoded and turned into bytes on the device before anything comes back: the VAE calls
         // queue up behind each other (no synchronisation between them) and one copy brings all the images
+        Shape shape = x.getShape();
+        int perCall = imagesPerCall(decodeBatch, shape.get(2), shape.get(3), vae.vae().dtype().getNumOfBytes());
         try (NDManager bytes = run.newSubManager()) {
             NDList rgb = new NDList();
             NDList peaks = new NDList();
-            for (int c0 = 0; c0 < todo.size(); c0 += decodeBatch) {
+            int c0 = 0;
+            for (int size : chunkSizes(todo.size(), perCall)) {
                 try (NDManager s = run.newSubManager()) {
                     NDList parts = new NDList();
-                    for (int i : todo.subList(c0, Math.min(todo.size(), c0 + decodeBatch))) {
+                    for (int i : todo.subList(c0, c0 + size)) {
                         NDArray lat = x.get(i + ":" + (i + 1));
                         lat.attach(s);
                         parts.add(lat);
@@ -79,6 +132,7 @@ final class LatentDecoder {
                     rgb.add(img);
                     peaks.add(peak);
                 }
+                c0 += size;
             }
             if (!todo.isEmpty()) {
                 Decoded dec = toHost(rgb.size() == 1 ? rgb.get(0) : NDArrays.concat(rgb, 0),

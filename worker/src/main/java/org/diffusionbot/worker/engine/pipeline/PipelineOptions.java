@@ -16,8 +16,11 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  *     ({@code SD_CUDA_GRAPHS_MAX}, at least 1)
  * @param vaeGraphs whether the VAE decode runs through CUDA graphs too, where the UNet's are on ({@code SD_VAE_GRAPHS}
  *     not 0; {@link #vaeGraphsWanted()}, {@link VaeDecode})
- * @param decodeBatch images per VAE decode call on CUDA ({@code SD_DECODE_BATCH}, at least 1; the CPU decodes one
- *     at a time)
+ * @param decodeBatch images per VAE decode call on CUDA at most ({@code SD_DECODE_BATCH}, default 4, at least 1; 1:
+ *     one at a time, the least memory): the finished latents of a batch are decoded in calls of that many (fewer for
+ *     images larger than 512x512 or a float32 VAE, so a call's decoder memory stays that of as many 512x512 float16
+ *     images: SDXL's 1024x1024 decodes one at a time; {@code LatentDecoder.imagesPerCall}); the CPU decodes one at a
+ *     time
  * @param asyncPreviews whether each step's callback comes one step late, after the next step is queued, with x0
  *     copied to the host asynchronously on CUDA where a preview is due (the default since the step loop no longer
  *     waits for the GPU: previews every 5 steps cost 0.97% of an SD 1.5 job on the H200 this way, 2.2–3.5% inside
@@ -32,11 +35,11 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
 public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vaeGraphs, int decodeBatch,
         boolean asyncPreviews, boolean channelsLast, int loraCacheMb) {
     /**
-     * The defaults: CUDA graphs where possible (UNet and VAE decoder), at most 3 shapes each, one image per decode,
+     * The defaults: CUDA graphs where possible (UNet and VAE decoder), at most 3 shapes each, up to 4 images per decode,
      * asynchronous previews (each step's callback one step late), float16 parts channels-last (float32 ones NCHW),
      * {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
      */
-    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 1, true, true,
+    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 4, true, true,
             LoraPatcher.CACHE_MB);
 
     /** @throws IllegalArgumentException for {@code cudaGraphsMax} or {@code decodeBatch} below 1, or a negative cache */

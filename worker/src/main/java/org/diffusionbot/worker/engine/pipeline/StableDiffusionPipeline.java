@@ -93,8 +93,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final PipelineOptions options;
     /** The VAE decode (latents to bytes on the device), through CUDA graphs in the UNet's pool where they are on. */
     private final VaeDecode vaeDecode;
-    /** The decode phase: images per VAE call 1 (peak memory), more on CUDA ({@link PipelineOptions#decodeBatch()}). */
-    private final LatentDecoder decoder;
+    /**
+     * The decode phase: up to {@link PipelineOptions#decodeBatch()} images per VAE call on CUDA, one on the CPU
+     * ({@link #setDecodeBatch}).
+     */
+    private LatentDecoder decoder;
     /** Step callbacks one step late, x0 copied ahead for previews ({@link PipelineOptions#asyncPreviews()}). */
     private boolean asyncPreviews;
     private Denoiser.LatentsHook latentsHook;
@@ -172,7 +175,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 graphPool);
         this.vaeDecode = new VaeDecode(models.vae(), device, options.vaeGraphsWanted(), options.cudaGraphsMax(),
                 graphPool);
-        this.decoder = new LatentDecoder(vaeDecode, device.isGpu() ? options.decodeBatch() : 1);
+        setDecodeBatch(options.decodeBatch());
         this.asyncPreviews = options.asyncPreviews();
     }
 
@@ -304,6 +307,21 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public void setAsyncPreviews(boolean on) {
         asyncPreviews = on;
+    }
+
+    /**
+     * Sets how many images the decode phase gives the VAE per call for the runs that follow ({@link
+     * PipelineOptions#decodeBatch()}, which a pipeline takes at load; the benchmark's A/B sets another): on CUDA up to
+     * {@code images} ({@link LatentDecoder#imagesPerCall}), on the CPU always one.
+     *
+     * @param images images per VAE call at most, at least 1
+     * @throws IllegalArgumentException for {@code images} below 1
+     */
+    public void setDecodeBatch(int images) {
+        if (images < 1) {
+            throw new IllegalArgumentException("images per VAE call must be at least 1: " + images);
+        }
+        decoder = new LatentDecoder(vaeDecode, device.isGpu() ? images : 1);
     }
 
     /**

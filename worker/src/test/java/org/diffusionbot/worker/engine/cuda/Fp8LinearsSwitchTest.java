@@ -74,6 +74,25 @@ class Fp8LinearsSwitchTest {
             assertEquals(448, q[7], 1e-3, "the row's amax maps to e4m3's largest value");
             assertEquals(-448, q[9], 1e-3);
             assertEquals(224, q[8], 1e-3);
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new float[] {112, -224, 56, 448},
+                    java.util.Arrays.copyOfRange(q, 4, 8), "v * (448 / amax): 448 / 4 = 112");
+        }
+    }
+
+    @Test
+    void theFp8GatesReferenceMultipliesByTheRowsReciprocalScaleNotDividesByTheScale() {
+        // geglu.cu's row_scale: e4m3(v * r) with r = 448 / amax, both fp32 roundings to nearest even; v / (amax / 448)
+        // rounds apart for this v (0.078125 * 149.33333 = 11.666666, 0.078125 / 0.0066964286 = 11.666667)
+        float v = 0.078125f;
+        float amax = 3;
+        float r = 448f / amax;
+        assertTrue(v * r != v / (amax / 448f), "an example where the two rules round apart");
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(ai.djl.Device.cpu())) {
+            ai.djl.ndarray.NDArray[] ref = KernelSelfCheck.gateFp8Reference(m.create(new float[] {v, -amax},
+                    new ai.djl.ndarray.types.Shape(1, 2)));
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new float[] {v * r, -amax * r}, ref[0].toFloatArray());
+            org.junit.jupiter.api.Assertions.assertArrayEquals(new float[] {amax / 448f}, ref[1].toFloatArray(),
+                    "the stored scale stays amax / 448");
         }
     }
 

@@ -55,6 +55,7 @@ class PipelineOptionsTest {
         assertTrue(o.channelsLast());
         assertTrue(o.asyncPreviews(), "callbacks one step late, x0 copied ahead, unless SD_ASYNC_PREVIEWS=0");
         assertTrue(o.vaeGraphsWanted(), "the VAE decoder's CUDA graphs are on where the UNet's are");
+        assertEquals(4, o.decodeBatch(), "up to 4 images per VAE call on CUDA");
         assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
         assertEquals(1024L << 20, o.loraCacheBytes());
     }
@@ -64,11 +65,11 @@ class PipelineOptionsTest {
         System.setProperty("SD_CUDA_GRAPHS", "0");
         System.setProperty("SD_CUDA_GRAPHS_MAX", "5");
         System.setProperty("SD_VAE_GRAPHS", "0");
-        System.setProperty("SD_DECODE_BATCH", "4");
+        System.setProperty("SD_DECODE_BATCH", "2");
         System.setProperty("SD_ASYNC_PREVIEWS", "0");
         System.setProperty("SD_CHANNELS_LAST", "0");
         System.setProperty("SD_LORA_CACHE_MB", " 256 ");
-        assertEquals(new PipelineOptions(false, 5, false, 4, false, false, 256), PipelineOptions.fromSettings());
+        assertEquals(new PipelineOptions(false, 5, false, 2, false, false, 256), PipelineOptions.fromSettings());
 
         System.setProperty("SD_CHANNELS_LAST", "1");
         System.setProperty("SD_LORA_CACHE_MB", "0");
