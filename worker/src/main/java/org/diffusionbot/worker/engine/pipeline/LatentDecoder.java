@@ -62,7 +62,7 @@ final class LatentDecoder {
     /**
      * How {@code n} images are split into VAE calls of at most {@code perCall}: calls of {@code perCall} while that
      * many are left, then the rest in powers of two, largest first (7 with 4 a call: 4, 2, 1). So the decoder sees at
-     * most {@code perCall} and the powers of two below it as batch sizes, one CUDA graph each: with the default 4,
+     * most {@code perCall} and the powers of two below it as batch sizes, one CUDA graph each: with 4 ({@code SD_DECODE_BATCH=4}),
      * three shapes (4, 2, 1), which {@code SD_CUDA_GRAPHS_MAX}'s default 3 keeps without recapturing as batch sizes
      * vary (1 is also the full previews' shape).
      *

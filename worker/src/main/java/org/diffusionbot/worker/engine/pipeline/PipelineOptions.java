@@ -16,8 +16,9 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  *     ({@code SD_CUDA_GRAPHS_MAX}, at least 1)
  * @param vaeGraphs whether the VAE decode runs through CUDA graphs too, where the UNet's are on ({@code SD_VAE_GRAPHS}
  *     not 0; {@link #vaeGraphsWanted()}, {@link VaeDecode})
- * @param decodeBatch images per VAE decode call on CUDA at most ({@code SD_DECODE_BATCH}, default 4, at least 1; 1:
- *     one at a time, the least memory): the finished latents of a batch are decoded in calls of that many (fewer for
+ * @param decodeBatch images per VAE decode call on CUDA at most ({@code SD_DECODE_BATCH}, default 1: one at a time, the
+ *     least memory; measured on the H200 (docs/GPU.md item 2), 4 a call bought SD 1.5's 8 jobs 0.8% for 2.2 GiB more
+ *     reserved): the finished latents of a batch are decoded in calls of that many (fewer for
  *     images larger than 512x512 or a float32 VAE, so a call's decoder memory stays that of as many 512x512 float16
  *     images: SDXL's 1024x1024 decodes one at a time; {@code LatentDecoder.imagesPerCall}); the CPU decodes one at a
  *     time
@@ -35,11 +36,11 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
 public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vaeGraphs, int decodeBatch,
         boolean asyncPreviews, boolean channelsLast, int loraCacheMb) {
     /**
-     * The defaults: CUDA graphs where possible (UNet and VAE decoder), at most 3 shapes each, up to 4 images per decode,
+     * The defaults: CUDA graphs where possible (UNet and VAE decoder), at most 3 shapes each, one image per decode call,
      * asynchronous previews (each step's callback one step late), float16 parts channels-last (float32 ones NCHW),
      * {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
      */
-    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 4, true, true,
+    public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 1, true, true,
             LoraPatcher.CACHE_MB);
 
     /** @throws IllegalArgumentException for {@code cudaGraphsMax} or {@code decodeBatch} below 1, or a negative cache */

@@ -55,7 +55,7 @@ class PipelineOptionsTest {
         assertTrue(o.channelsLast());
         assertTrue(o.asyncPreviews(), "callbacks one step late, x0 copied ahead, unless SD_ASYNC_PREVIEWS=0");
         assertTrue(o.vaeGraphsWanted(), "the VAE decoder's CUDA graphs are on where the UNet's are");
-        assertEquals(4, o.decodeBatch(), "up to 4 images per VAE call on CUDA");
+        assertEquals(1, o.decodeBatch(), "one image per VAE call unless SD_DECODE_BATCH says more");
         assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
         assertEquals(1024L << 20, o.loraCacheBytes());
     }
