@@ -11,8 +11,6 @@
 
 #include <cstdint>
 
-#include "launch.cuh"
-
 namespace {
 
 union Pack8 {
@@ -24,7 +22,6 @@ union Pack8 {
 __global__ void bias_add_kernel(__half* __restrict__ y, const __half* __restrict__ bias,
                                 const __half* __restrict__ nbias, int64_t nbias_stride,
                                 const __half* __restrict__ residual, int hw, int c) {
-  SD_PDL_WAIT();
   const int n = blockIdx.y;
   const int c8 = c / 8;
   const int packs = hw * c8;
@@ -66,7 +63,7 @@ extern "C" int sd_bias_add(void* y, const void* bias, const void* nbias, int nbi
   const int64_t cap = (8LL * sm_count + n - 1) / n;  // about 8 blocks per SM over all samples
   if (blocks > cap) blocks = cap;
   if (blocks < 1) blocks = 1;
-  sd_launch(bias_add_kernel, dim3(static_cast<unsigned>(blocks), n), 256, 0, stream,
+  bias_add_kernel<<<dim3(static_cast<unsigned>(blocks), n), 256, 0, stream>>>(
       static_cast<__half*>(y), static_cast<const __half*>(bias), static_cast<const __half*>(nbias),
       nbias_rows == 1 ? 0 : static_cast<int64_t>(c), static_cast<const __half*>(residual), static_cast<int>(hw), c);
   return static_cast<int>(cudaGetLastError());

@@ -12,8 +12,6 @@
 #include <cfloat>
 #include <cstdint>
 
-#include "launch.cuh"
-
 namespace {
 
 union Pack8 {
@@ -24,7 +22,6 @@ union Pack8 {
 __device__ __forceinline__ float gelu(float g) { return 0.5f * g * (1.f + erff(g * 0.70710678118654752f)); }
 
 __global__ void geglu_kernel(const __half* __restrict__ h, __half* __restrict__ out, int64_t rows, int inner) {
-  SD_PDL_WAIT();
   const int i8 = inner / 8;
   const int64_t packs = rows * i8;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < packs;
@@ -122,7 +119,6 @@ __device__ __forceinline__ uint2 e4m3_pack(const float (&v)[8], float r) {
 template <int P>
 __global__ void __launch_bounds__(kFp8Threads) geglu_fp8_kernel(const __half* __restrict__ h, uint8_t* __restrict__ out8,
                                                                  float* __restrict__ scales, int64_t rows, int inner) {
-  SD_PDL_WAIT();
   __shared__ float warp_max[kFp8Threads / 32];
   const int i8 = inner / 8;
   const int tid = threadIdx.x;
@@ -196,7 +192,6 @@ template <int P>
 __global__ void __launch_bounds__(32 * warp_rows_per_block(P), 4)
     geglu_fp8_warp_kernel(const __half* __restrict__ h, uint8_t* __restrict__ out8, float* __restrict__ scales,
                           int64_t rows, int inner) {
-  SD_PDL_WAIT();
   constexpr int kRows = warp_rows_per_block(P);
   __shared__ uint4 stage[kRows][2 * 32 * P];  // per warp: its row's a pieces (32 P), then its g pieces (32 P)
   const int i8 = inner / 8;
@@ -248,8 +243,7 @@ void launch_fp8_warp(const __half* h, uint8_t* out8, float* scales, int64_t rows
   constexpr int kRows = warp_rows_per_block(P);
   int64_t blocks = (rows + kRows - 1) / kRows;
   if (blocks > 512LL / kRows * sm_count) blocks = 512LL / kRows * sm_count;
-  sd_launch(geglu_fp8_warp_kernel<P>, static_cast<unsigned>(blocks), 32 * kRows, 0, stream, h, out8, scales, rows,
-            inner);
+  geglu_fp8_warp_kernel<P><<<static_cast<unsigned>(blocks), 32 * kRows, 0, stream>>>(h, out8, scales, rows, inner);
 }
 
 // Packs of 8 per thread of the FP8 kernel: the least of 1, 2, 4, 8 with packs <= P * kFp8Threads (0: too wide).
@@ -272,8 +266,8 @@ extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int s
   int64_t blocks = (packs + 255) / 256;
   if (blocks > 32LL * sm_count) blocks = 32LL * sm_count;
   if (blocks < 1) blocks = 1;
-  sd_launch(geglu_kernel, static_cast<unsigned>(blocks), 256, 0, stream, static_cast<const __half*>(h),
-            static_cast<__half*>(out), rows, inner);
+  geglu_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(static_cast<const __half*>(h),
+                                                                  static_cast<__half*>(out), rows, inner);
   return static_cast<int>(cudaGetLastError());
 }
 
@@ -315,9 +309,9 @@ extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t ro
   const auto grid = static_cast<unsigned>(blocks);
   switch (p) {
     // (p = 1, at most 256 packs, never reaches here: those rows take the warp path above)
-    case 2: sd_launch(geglu_fp8_kernel<2>, grid, threads, 0, stream, hh, o, scales, rows, inner); break;
-    case 4: sd_launch(geglu_fp8_kernel<4>, grid, threads, 0, stream, hh, o, scales, rows, inner); break;
-    default: sd_launch(geglu_fp8_kernel<8>, grid, threads, 0, stream, hh, o, scales, rows, inner); break;
+    case 2: geglu_fp8_kernel<2><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
+    case 4: geglu_fp8_kernel<4><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
+    default: geglu_fp8_kernel<8><<<grid, threads, 0, stream>>>(hh, o, scales, rows, inner); break;
   }
   return static_cast<int>(cudaGetLastError());
 }

@@ -33,8 +33,6 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "launch.cuh"
-
 namespace {
 
 constexpr int kMaxThreads = 512;   // threads of a channel_sums / apply_norm block
@@ -170,7 +168,6 @@ template <int COLS, bool BIAS, typename In>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
     channel_sums(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
                  float* __restrict__ partial, int64_t hw, int c, int64_t rows_per_block, int tpr) {
-  SD_PDL_WAIT();
   constexpr int U = unroll<COLS, BIAS>();
   __shared__ __align__(16) float sh[kMaxThreads * 8 * COLS];
   const int n = blockIdx.y;
@@ -261,7 +258,6 @@ __global__ void __launch_bounds__(kStatsThreads)
     group_stats(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
                 const float* __restrict__ partial, int chunks, const __half* __restrict__ gamma, const __half* __restrict__ beta, float* __restrict__ ab, int64_t hw,
                 int c, int groups, float eps) {
-  SD_PDL_WAIT();
   __shared__ double sh[kStatsThreads / 32];
   const int g = blockIdx.x;
   const int n = blockIdx.y;
@@ -311,7 +307,6 @@ template <int COLS, bool SILU, bool BIAS, typename In>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
     apply_norm(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add, __half* __restrict__ y,
                const float* __restrict__ ab, int64_t hw, int c, int64_t rows_per_block, int tpr) {
-  SD_PDL_WAIT();
   constexpr int U = unroll<COLS, BIAS>();
   const int n = blockIdx.y;
   const int c8 = c / 8;
@@ -430,8 +425,8 @@ int64_t sum_chunks(int n, int64_t hw, int c, bool biased, int sm_count, int64_t*
 template <int COLS, bool BIAS, typename In>
 void launch_sums(const Layout& l, const dim3& grid, const Source& x, const Addend& add, float* partial, int64_t hw,
                  int c, int64_t rows_per_block, cudaStream_t stream) {
-  sd_launch(channel_sums<COLS, BIAS, In>, grid, l.threads(), 0, stream, x.x, x.x2, x.c1, add, partial, hw, c,
-            rows_per_block, l.tpr);
+  channel_sums<COLS, BIAS, In><<<grid, l.threads(), 0, stream>>>(x.x, x.x2, x.c1, add, partial, hw, c, rows_per_block,
+                                                                 l.tpr);
 }
 
 template <int COLS, bool SILU, bool BIAS, typename In>
@@ -442,8 +437,8 @@ void launch_apply(const Layout& l, const Source& x, const Addend& add, __half* y
   int64_t rows_per_block = 0;
   const int64_t chunks = chunks_for(n, hw, resident, sm_count, static_cast<int64_t>(unroll<COLS, BIAS>()) * l.slots,
                                     &rows_per_block);
-  sd_launch(apply_norm<COLS, SILU, BIAS, In>, dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream, x.x,
-            x.x2, x.c1, add, y, ab, hw, c, rows_per_block, l.tpr);
+  apply_norm<COLS, SILU, BIAS, In><<<dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream>>>(
+      x.x, x.x2, x.c1, add, y, ab, hw, c, rows_per_block, l.tpr);
 }
 
 template <int COLS, bool BIAS, typename In>
@@ -465,8 +460,8 @@ void group_norm(const Source& x, const Addend& add, __half* y, const __half* gam
   const dim3 grid(static_cast<unsigned>(chunks), n);
   l.columns == 1 ? launch_sums<1, BIAS, In>(l, grid, x, add, partial, hw, c, rows_per_block, stream)
                  : launch_sums<2, BIAS, In>(l, grid, x, add, partial, hw, c, rows_per_block, stream);
-  sd_launch(group_stats<In>, dim3(groups, n), kStatsThreads, 0, stream, x.x, x.x2, x.c1, add, partial,
-            static_cast<int>(chunks), gamma, beta, ab, hw, c, groups, eps);
+  group_stats<In><<<dim3(groups, n), kStatsThreads, 0, stream>>>(x.x, x.x2, x.c1, add, partial, static_cast<int>(chunks),
+                                                                 gamma, beta, ab, hw, c, groups, eps);
   l.columns == 1 ? dispatch_apply<1, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream)
                  : dispatch_apply<2, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream);
 }

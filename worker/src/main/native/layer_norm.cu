@@ -12,8 +12,6 @@
 
 #include <cstdint>
 
-#include "launch.cuh"
-
 namespace {
 
 constexpr int kThreads = 256;
@@ -38,7 +36,6 @@ __global__ void __launch_bounds__(kThreads)
     layer_norm_kernel(const __half* __restrict__ x, const __half* __restrict__ d, __half* __restrict__ sum,
                       __half* __restrict__ y, const __half* __restrict__ gamma, const __half* __restrict__ beta,
                       uint8_t* __restrict__ y8, float scale, int64_t rows, int c, int lpr, float eps) {
-  SD_PDL_WAIT();
   const int c8 = c / 8;
   const int lane = threadIdx.x % lpr;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / lpr) + threadIdx.x / lpr;
@@ -159,8 +156,7 @@ int launch_layer_norm(const void* x, const void* d, void* sum, void* y, const vo
   switch (packs) {
 #define SD_LN_CASE(K)                                                                                              \
   case K:                                                                                                          \
-    sd_launch(layer_norm_kernel<K, Fp8>, blocks, kThreads, 0, stream, xh, dh, sh, yh, g, b, y8b, scale, rows, c, lpr, \
-              eps);                                                                                                \
+    layer_norm_kernel<K, Fp8><<<blocks, kThreads, 0, stream>>>(xh, dh, sh, yh, g, b, y8b, scale, rows, c, lpr, eps); \
     break;
     SD_LN_CASE(1)
     SD_LN_CASE(2)

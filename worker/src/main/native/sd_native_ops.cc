@@ -91,9 +91,6 @@ extern "C" int sd_cross_attention(const void* q, int64_t q_row, int64_t q_batch,
                                   int64_t k_batch, const void* v, int64_t v_row, int64_t v_batch, void* o, int b, int n,
                                   int m, int heads, int d, int sm_count, cudaStream_t stream);
 
-// launch.cu (SD_PDL: programmatic dependent launch of the kernels above, launch.cuh's sd_launch)
-extern "C" void sd_set_pdl(bool on);
-
 // PyTorch's cuBLASLt handle of the current device (ATen/cuda/CUDAContextLight.h, in every PyTorch since 1.11; not
 // included, as that header also wants cuSPARSE's and cuSOLVER's headers)
 namespace at::cuda {
@@ -2034,12 +2031,6 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_up
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setUpsampleKernel(JNIEnv* env, jclass,
                                                                                           jboolean on) {
   upsample_kernel_on.store(on);
-}
-
-// Programmatic dependent launch of our kernels (on = true, the default: launch.cuh's sd_launch, on compute capability
-// 9.0+ with code built for it) or plain launches (SD_PDL=0). Graphs keep the launches they were captured with.
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setPdl(JNIEnv* env, jclass, jboolean on) {
-  sd_set_pdl(on);
 }
 
 // ---- asynchronous host copies (previews) --------------------------------------------------

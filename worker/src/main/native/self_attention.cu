@@ -49,8 +49,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "launch.cuh"
-
 // wgmma and the bulk copies exist in sm_90a code only (the "a" feature set); elsewhere the kernels are empty shells
 // never launched (sd_self_attention_supported is false unless build.sh built this file for sm_90a).
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -314,7 +312,6 @@ __device__ __forceinline__ void exp_to_p(float (&s)[N2], uint32_t (&pf)[KS][4], 
 __global__ void pack_kv_kernel(const __half* __restrict__ k, int64_t k_row, int64_t k_batch,
                                const __half* __restrict__ v, int64_t v_row, int64_t v_batch, uint4* __restrict__ packed,
                                int b, int n, int heads) {
-  SD_PDL_WAIT();
   const int y = blockIdx.y, mat = y / (b * heads), bh = y % (b * heads);
   const int bb = bh / heads, h = bh % heads;
   const __half* src = (mat == 0 ? k + bb * k_batch : v + bb * v_batch) + h * kD;
@@ -369,7 +366,6 @@ __global__ void __launch_bounds__(128 * W, MINB)
     self_attention_kernel(const __half* __restrict__ q, int64_t q_row, int64_t q_batch,
                           const uint8_t* __restrict__ packed, __half* __restrict__ o, int64_t o_row, int64_t o_batch,
                           int n, int heads) {
-  SD_PDL_WAIT();
 #if SD_SA_WGMMA
   using S = Smem<W, BC, NS>;
   constexpr int kNB = BC / 8;
@@ -552,7 +548,6 @@ __global__ void __launch_bounds__(128, MINB)
                            int64_t k_row, int64_t k_batch, const __half* __restrict__ v, int64_t v_row,
                            int64_t v_batch, __half* __restrict__ o, int64_t o_row, int64_t o_batch, int n, int m,
                            int tiles_per_block) {
-  SD_PDL_WAIT();
 #if SD_SA_WGMMA
   using S = XSmem<KN, NQ>;
   constexpr int kNB = KN / 8;
@@ -686,13 +681,14 @@ int launch_self_attention(const void* q, int64_t q_row, int64_t q_batch, const v
   auto kernel = sa::self_attention_kernel<W, BC, NS, MINB, SPLIT>;
   static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
   if (attr != cudaSuccess) return static_cast<int>(attr);
-  sd_launch(sa::pack_kv_kernel, dim3((n * 6 + 255) / 256, 2 * b * heads), 256, 0, stream,
-            static_cast<const __half*>(k), k_row, k_batch, static_cast<const __half*>(v), v_row, v_batch,
-            static_cast<uint4*>(packed), b, n, heads);
+  sa::pack_kv_kernel<<<dim3((n * 6 + 255) / 256, 2 * b * heads), 256, 0, stream>>>(
+      static_cast<const __half*>(k), k_row, k_batch, static_cast<const __half*>(v), v_row, v_batch,
+      static_cast<uint4*>(packed), b, n, heads);
   const int64_t c = static_cast<int64_t>(heads) * sa::kD;
   dim3 grid(n / (64 * W), heads, b);
-  sd_launch(kernel, grid, 128 * W, kBytes, stream, static_cast<const __half*>(q), q_row, q_batch,
-            static_cast<const uint8_t*>(packed), static_cast<__half*>(o), c, static_cast<int64_t>(n) * c, n, heads);
+  kernel<<<grid, 128 * W, kBytes, stream>>>(static_cast<const __half*>(q), q_row, q_batch,
+                                            static_cast<const uint8_t*>(packed), static_cast<__half*>(o), c,
+                                            static_cast<int64_t>(n) * c, n, heads);
   return static_cast<int>(cudaGetLastError());
 }
 
@@ -707,9 +703,10 @@ int launch_cross_attention(const void* q, int64_t q_row, int64_t q_batch, const 
   const int64_t c = static_cast<int64_t>(heads) * sa::kD;
   const int tiles = (n + 63) / 64;
   dim3 grid(heads, (tiles + tiles_per_block - 1) / tiles_per_block, b);
-  sd_launch(kernel, grid, 128, kBytes, stream, static_cast<const __half*>(q), q_row, q_batch,
-            static_cast<const __half*>(k), k_row, k_batch, static_cast<const __half*>(v), v_row, v_batch,
-            static_cast<__half*>(o), c, static_cast<int64_t>(n) * c, n, m, tiles_per_block);
+  kernel<<<grid, 128, kBytes, stream>>>(static_cast<const __half*>(q), q_row, q_batch, static_cast<const __half*>(k),
+                                        k_row, k_batch, static_cast<const __half*>(v), v_row, v_batch,
+                                        static_cast<__half*>(o), c, static_cast<int64_t>(n) * c, n, m,
+                                        tiles_per_block);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -12,15 +12,12 @@
 
 #include <cstdint>
 
-#include "launch.cuh"
-
 namespace {
 
 // grid (blocks along an input row, rows); an input row r = n * H + h is W * vecs 16-byte vectors, and its output
 // rows are 2r and 2r + 1, each 2W * vecs vectors.
 __global__ void upsample_nearest2x_kernel(const uint4* __restrict__ x, uint4* __restrict__ y, int64_t rows,
                                           int row_vecs, int vecs) {
-  SD_PDL_WAIT();
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
     const uint4* xr = x + r * row_vecs;
     uint4* yr = y + 4 * r * row_vecs;  // output row 2r starts at 2r * (2 * row_vecs)
@@ -53,8 +50,8 @@ extern "C" int sd_upsample_nearest2x(const void* x, void* y, int64_t rows, int64
   constexpr int kThreads = 256;
   const int64_t blocks_x = (row_vecs + kThreads - 1) / kThreads;
   const int64_t blocks_y = rows < 65535 ? rows : 65535;  // the kernel loops over the rest
-  sd_launch(upsample_nearest2x_kernel, dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y)),
-            kThreads, 0, stream, static_cast<const uint4*>(x), static_cast<uint4*>(y), rows, row_vecs,
-            static_cast<int>(vecs));
+  upsample_nearest2x_kernel<<<dim3(static_cast<unsigned>(blocks_x), static_cast<unsigned>(blocks_y)), kThreads, 0,
+                              stream>>>(static_cast<const uint4*>(x), static_cast<uint4*>(y), rows, row_vecs,
+                                        static_cast<int>(vecs));
   return static_cast<int>(cudaGetLastError());
 }

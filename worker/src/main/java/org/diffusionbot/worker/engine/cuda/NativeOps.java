@@ -129,19 +129,10 @@ public final class NativeOps {
      */
     static final Switch SELF_ATTENTION_KERNEL = new Switch("SD_SELF_ATTENTION_KERNEL", NativeOps::setSelfAttentionKernel,
             null, "self-attention kernel", "self-attentions run PyTorch's SDPA");
-    /**
-     * Our kernels (the .cu files' GroupNorm, LayerNorm, GEGLU, bias-add, upsampling and attention kernels) launched with
-     * programmatic dependent launch where the GPU has it (compute capability 9.0+) and the library's code for it waits
-     * for its predecessor (launch.cuh's {@code sd_launch}), else plainly ({@code SD_PDL}, on unless 0; recapture graphs
-     * after a change: a graph keeps the launches it was captured with); linked: the library has the setter. A launch
-     * with it that fails turns it off for the process (one line on stderr).
-     */
-    static final Switch PDL = new Switch("SD_PDL", NativeOps::setPdl, null, "programmatic dependent launch",
-            "our kernels launch plainly");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
             UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
-            SELF_ATTENTION_KERNEL, PDL);
+            SELF_ATTENTION_KERNEL);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -961,8 +952,6 @@ public final class NativeOps {
     private static native void setCrossAttentionKernel(boolean on);
 
     private static native void setSelfAttentionKernel(boolean on);
-
-    private static native void setPdl(boolean on);
 
     private static native void setFp32GroupNormSplit(boolean on);
 

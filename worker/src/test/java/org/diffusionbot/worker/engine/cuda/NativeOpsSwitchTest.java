@@ -102,7 +102,7 @@ class NativeOpsSwitchTest {
         for (NativeOps.Switch s : List.of(NativeOps.CUDNN_ATTENTION, NativeOps.LORA_NATIVE, NativeOps.FUSED_BIAS_NORM,
                 NativeOps.CONV1X1_GEMM, NativeOps.UPBLOCK_NO_CAT, NativeOps.LT_RESIDUAL, NativeOps.LT_AUTOTUNE,
                 NativeOps.UPSAMPLE_KERNEL, NativeOps.FP32_GROUPNORM, NativeOps.SELF_ATTENTION_KERNEL,
-                NativeOps.CROSS_ATTENTION_KERNEL, NativeOps.PDL)) {
+                NativeOps.CROSS_ATTENTION_KERNEL)) {
             assertFalse(s.linked(), s.name());
             assertFalse(s.active(), s.name());
             s.set(false); // no UnsatisfiedLinkError: nothing is handed to a library that is not there
@@ -160,16 +160,5 @@ class NativeOpsSwitchTest {
         assertEquals("SD_CROSS_ATTENTION_KERNEL", NativeOps.CROSS_ATTENTION_KERNEL.name());
         assertEquals("SD_SELF_ATTENTION_KERNEL", NativeOps.SELF_ATTENTION_KERNEL.name());
         assertTrue(NativeOps.CROSS_ATTENTION_KERNEL.toString().startsWith("SD_CROSS_ATTENTION_KERNEL "));
-    }
-
-    @Test
-    void programmaticDependentLaunchIsOnUnlessZero() {
-        // NativeOps.PDL: on by default, the library's setter its probe (unlinked in a library built before it)
-        assertEquals("SD_PDL", NativeOps.PDL.name());
-        assertTrue(NativeOps.PDL.toString().startsWith("SD_PDL "));
-        Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
-        assertTrue(NativeOps.PDL.on(), "on by default");
-        assertFalse(NativeOps.PDL.linked());
-        assertEquals("SD_PDL off (not in this library)", NativeOps.PDL.toString());
     }
 }
