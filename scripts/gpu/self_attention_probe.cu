@@ -16,7 +16,7 @@
 // --cross [--mask M]: the cross-attention kernel instead (sd_cross_attention and the variants in M): q (B, N, 320)
 // contiguous, k|v the halves of one (B, M, 640) tensor, against a naive fp32 GPU reference at several (B, N, M) (tail
 // rows, 1 key, the 128-key tile), timed at SD 1.5's (16, 8, 4096, 40) over 77 keys (best of 5 x 50 calls), GB/s of q
-// read + o written; scripts/gpu/sdpa_sd15_selfattn.py cross times SDPA at that shape. Figures (H200, session 11):
+// read + o written; scripts/gpu/sdpa_sd15_selfattn.py cross times SDPA at that shape. Figures (H200, session 10):
 // sd_cross_attention 0.0429 ms (2 stages, 4 blocks per SM, 16 tiles a block; 1.96 TB/s; rel 2.3e-4, max |err|
 // 1.6e-3) against cuDNN SDPA's 0.0731 ms in the same run; the variants below and those dropped: docs/GPU.md item 9.
 // scripts/gpu/sdpa_sd15_selfattn.py times PyTorch's SDPA backends at the same shape, for comparison in the same run.
