@@ -20,9 +20,9 @@
 // sd_cross_attention 0.0429 ms (2 stages, 4 blocks per SM, 16 tiles a block; 1.96 TB/s; rel 2.3e-4, max |err|
 // 1.6e-3) against cuDNN SDPA's 0.0731 ms in the same run; the variants below and those dropped: docs/GPU.md item 9.
 // scripts/gpu/sdpa_sd15_selfattn.py times PyTorch's SDPA backends at the same shape, for comparison in the same run.
-// Figures (H200): session 10's kernel 1.042 ms (330 TFLOP/s, rel 2.4e-4) vs cuDNN SDPA 1.152 ms in the same run; the
+// Figures (H200, session 10): the first version 1.042 ms (330 TFLOP/s, rel 2.4e-4) vs cuDNN SDPA 1.152 ms in the same run; the
 // kernel as built now (1 warpgroup a block, 4 blocks per SM, P·V in 2 parts) 0.975-0.977 ms (352 TFLOP/s, rel 2.4e-4)
-// where session 10's build of this harness took 1.034-1.044 ms and cuDNN SDPA 1.151 ms in the same run; repacking
+// where the first version's build of this harness took 1.034-1.044 ms and cuDNN SDPA 1.151 ms in the same run; repacking
 // alone 0.055 ms; the other variants below and those measured on the way and dropped: docs/GPU.md item 10.
 #include "../../worker/src/main/native/self_attention.cu"
 

@@ -29,7 +29,7 @@
 // (r / 8)·768 + c·128 + (r % 8)·16. The same bytes serve K as the K-major B operand of Q·Kᵀ (rows = N, chunks = K) and
 // V as the MN-major B operand of P·V (rows = K, chunks = N).
 // Measured on an H200 (scripts/gpu/self_attention_probe.cu; B 16, 8 heads, N 4096, q|k|v the worker's strided
-// views): 0.976 ms per call with the repacking (352 TFLOP/s of useful work) where session 10's version (2 warpgroups
+// views): 0.976 ms per call with the repacking (352 TFLOP/s of useful work) where the first version (2 warpgroups
 // a block, 3 stages, 2 blocks per SM, P·V in one piece) took 1.034-1.044 ms and cuDNN's SDPA 1.151 ms in the same run;
 // ‖Δ‖/‖ref‖ 2.4e-4 against an fp32 reference (1 warpgroup a block alone: 1.00-1.02 ms; P·V in 2 parts alone: 1.03).
 // What did not pay (same harness, docs/GPU.md item 10): K and V by cp.async from the strided rows (1.29 ms),
@@ -549,6 +549,7 @@ __global__ void __launch_bounds__(128, MINB)
                            int64_t v_batch, __half* __restrict__ o, int64_t o_row, int64_t o_batch, int n, int m,
                            int tiles_per_block) {
 #if SD_SA_WGMMA
+  static_assert(NQ >= 2, "a tile in flight while the previous one is computed");
   using S = XSmem<KN, NQ>;
   constexpr int kNB = KN / 8;
   constexpr int kKS = KN / 16;
@@ -587,10 +588,12 @@ __global__ void __launch_bounds__(128, MINB)
   float sacc[KN / 2];
   float oacc[24];
   for (int i = 0; i < count; ++i) {
-    load_q(i + NQ - 1);  // into the stage tile i - 1 used: its S product is complete (waited for below)
-    cp_async_wait<NQ - 1>();
+    cp_async_wait<NQ - 2>();  // tile i's group done (the NQ - 2 later ones may still be in flight)
     fence_proxy_async();
     __syncthreads();
+    // into the stage tile i - 1 used: every warp is past this barrier, so done with tile i - 1 and its wgmmas (each
+    // warp's copies cover other warps' rows, hence the barrier first); it lands during tile i's products
+    load_q(i + NQ - 1);
     const uint32_t sq = s_q + (i % NQ) * S::kQBytes;
     wgmma_fence();
 #pragma unroll
@@ -679,7 +682,8 @@ int launch_self_attention(const void* q, int64_t q_row, int64_t q_batch, const v
                           int heads, void* packed, cudaStream_t stream) {
   constexpr int kBytes = sa::Smem<W, BC, NS>::kBytes;
   auto kernel = sa::self_attention_kernel<W, BC, NS, MINB, SPLIT>;
-  static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+  // per launch: the attribute is the current device's, and a process may run on several
+  const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
   if (attr != cudaSuccess) return static_cast<int>(attr);
   sa::pack_kv_kernel<<<dim3((n * 6 + 255) / 256, 2 * b * heads), 256, 0, stream>>>(
       static_cast<const __half*>(k), k_row, k_batch, static_cast<const __half*>(v), v_row, v_batch,
@@ -698,7 +702,8 @@ int launch_cross_attention(const void* q, int64_t q_row, int64_t q_batch, const 
                            int m, int heads, int tiles_per_block, cudaStream_t stream) {
   constexpr int kBytes = sa::XSmem<KN, NQ>::kBytes;
   auto kernel = sa::cross_attention_kernel<KN, NQ, MINB>;
-  static const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+  // per launch: the attribute is the current device's, and a process may run on several
+  const cudaError_t attr = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
   if (attr != cudaSuccess) return static_cast<int>(attr);
   const int64_t c = static_cast<int64_t>(heads) * sa::kD;
   const int tiles = (n + 63) / 64;

@@ -630,6 +630,8 @@ public final class GpuBench {
                     ours.get("unet16"));
         } finally {
             p.setDecodeBatch(configured);
+            p.clearGraphs(); // the other setting's decoder graphs and cache go: the memory figures after stay the same
+            NativeOps.releaseCache();
         }
     }
 

@@ -21,7 +21,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * Our CUDA kernels (worker/src/main/native: the NHWC GroupNorm(+SiLU) kernels, the one-pass GEGLU gate, the
  * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, 1x1 convolutions
  * as matrix products, linear layers with their residual add in one cuBLASLt product, the up blocks' GroupNorm
- * and conv_shortcut on two parts without their concatenation, and attention over at most 80 keys) against PyTorch on
+ * and conv_shortcut on two parts without their concatenation, the plain linears' autotuned cuBLASLt products and
+ * every candidate algorithm, and on Hopper the head-size-40 self- and cross-attention kernels) against PyTorch on
  * the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with PyTorch in fp32 on the same
  * fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against the fp16 path by relative
  * error, and so ff.net.2's FP8 product of the GEGLU gate's FP8 output; the nearest 2x upsampling kernel, a copy,

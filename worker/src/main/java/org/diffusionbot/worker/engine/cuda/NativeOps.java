@@ -123,8 +123,8 @@ public final class NativeOps {
     /**
      * Our wgmma kernel for the head-size-40 self-attentions (SD 1.5's 64x64 level: {@link #selfAttention} and {@link
      * #selfAttentionFp8} without a mask; self_attention.cu, Hopper only: compute capability 9.0 and a library built for
-     * sm_90a), else PyTorch's SDPA ({@code SD_SELF_ATTENTION_KERNEL}, on unless 0: on the H200 it measured 1.04 ms per
-     * (16, 8, 4096, 40) call against cuDNN's 1.15; recapture graphs after a change); linked: the library has {@link
+     * sm_90a), else PyTorch's SDPA ({@code SD_SELF_ATTENTION_KERNEL}, on unless 0: on the H200 it measured 0.976 ms per
+     * (16, 8, 4096, 40) call against cuDNN's 1.151; recapture graphs after a change); linked: the library has {@link
      * #selfAttentionCore(long, int)}.
      */
     static final Switch SELF_ATTENTION_KERNEL = new Switch("SD_SELF_ATTENTION_KERNEL", NativeOps::setSelfAttentionKernel,

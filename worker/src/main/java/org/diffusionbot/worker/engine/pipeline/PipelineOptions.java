@@ -17,8 +17,8 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  * @param vaeGraphs whether the VAE decode runs through CUDA graphs too, where the UNet's are on ({@code SD_VAE_GRAPHS}
  *     not 0; {@link #vaeGraphsWanted()}, {@link VaeDecode})
  * @param decodeBatch images per VAE decode call on CUDA at most ({@code SD_DECODE_BATCH}, default 1: one at a time, the
- *     least memory; measured on the H200 (docs/GPU.md item 2), 4 a call bought SD 1.5's 8 jobs 0.8% for 2.2 GiB more
- *     reserved): the finished latents of a batch are decoded in calls of that many (fewer for
+ *     least memory; measured on the H200 (docs/GPU.md item 2), 4 a call bought SD 1.5's 8 jobs 0.6–0.8% for about 2.2
+ *     GiB more reserved): the finished latents of a batch are decoded in calls of that many (fewer for
  *     images larger than 512x512 or a float32 VAE, so a call's decoder memory stays that of as many 512x512 float16
  *     images: SDXL's 1024x1024 decodes one at a time; {@code LatentDecoder.imagesPerCall}); the CPU decodes one at a
  *     time
