@@ -1138,12 +1138,32 @@ at::Tensor feed_forward_fp8(const at::Tensor& x8, const at::Tensor& w8, const at
 
 // ---- self-attention at head size 40 (issue 17) ----------------------------------------------------------------
 
+// Whether a (B, T, C) tensor is one our kernel reads in place: its last dimension contiguous, its token and batch
+// strides multiples of 8 elements, 16-byte aligned (every head's row is then 16-byte aligned, as 40·2 bytes is a
+// multiple of 16).
+bool attention_rows_fit(const at::Tensor& t) {
+  return t.dim() == 3 && t.stride(2) == 1 && t.stride(1) % 8 == 0 && t.stride(0) % 8 == 0 && t.stride(1) >= 0 &&
+         t.stride(0) >= 0 && aligned16(t);
+}
+
+// Whether q (B, N, C), k and v (B, M, C) are operands our attention kernels take in place: fp16 CUDA tensors of one
+// device, k and v of one shape with q's B and C, C divisible by `heads`, every size within int, each tensor's rows as
+// attention_rows_fit says. What each kernel supports beyond (head size, N, M, the GPU) its own _supported says.
+bool attention_operands_fit(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
+  if (!q.is_cuda() || heads <= 0 || heads > INT32_MAX || q.dim() != 3 || k.dim() != 3 || v.dim() != 3 ||
+      q.scalar_type() != at::kHalf || k.scalar_type() != at::kHalf || v.scalar_type() != at::kHalf ||
+      k.device() != q.device() || v.device() != q.device() || k.sizes() != v.sizes() || k.size(0) != q.size(0) ||
+      k.size(2) != q.size(2) || q.size(2) % heads != 0) {
+    return false;
+  }
+  return q.size(0) <= INT32_MAX && q.size(1) <= INT32_MAX && q.size(2) <= INT32_MAX && k.size(1) <= INT32_MAX &&
+         attention_rows_fit(q) && attention_rows_fit(k) && attention_rows_fit(v);
+}
+
 // Our wgmma kernel for SD 1.5's head-size-40 self-attentions (self_attention.cu; SD_SELF_ATTENTION_KERNEL, on unless 0:
 // 0.976 ms against cuDNN's SDPA's 1.151 ms per (16, 8, 4096, 40) call on an H200, docs/GPU.md item 10) or SDPA (mha).
 std::atomic<bool> self_attention_kernel_on{true};
 std::atomic<bool> self_attention_kernel_unusable{false};  // not built for this GPU: SDPA from then on
-
-bool attention_rows_fit(const at::Tensor& t);
 
 // o (B, N, C) = softmax(q·kᵀ)·v over `heads` heads by our kernel (self_attention.cu; scale 1, the 1/√d already in q):
 // q, k, v (B, N, C) fp16 CUDA tensors of one device, possibly strided views (the thirds of one (B, N, 3C) q|k|v
@@ -1155,19 +1175,13 @@ bool attention_rows_fit(const at::Tensor& t);
 // caching allocator.
 bool self_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                            at::Tensor* out) {
-  if (!self_attention_kernel_on.load() || self_attention_kernel_unusable.load() || !q.is_cuda() || heads <= 0 ||
-      q.dim() != 3 || k.dim() != 3 || v.dim() != 3 || q.scalar_type() != at::kHalf ||
-      k.scalar_type() != at::kHalf || v.scalar_type() != at::kHalf || k.device() != q.device() ||
-      v.device() != q.device() || k.sizes() != q.sizes() || v.sizes() != q.sizes() || q.size(2) % heads != 0) {
+  if (!self_attention_kernel_on.load() || self_attention_kernel_unusable.load() ||
+      !attention_operands_fit(q, k, v, heads) || k.size(1) != q.size(1)) {
     return false;
   }
   const int64_t b = q.size(0), n = q.size(1), c = q.size(2), d = c / heads;
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
-  if (d > INT32_MAX || n > INT32_MAX || heads > INT32_MAX || b > INT32_MAX ||
-      !sd_self_attention_supported(prop->major, prop->minor, static_cast<int>(d), b, n, n, heads) ||
-      !attention_rows_fit(q) || !attention_rows_fit(k) || !attention_rows_fit(v)) {
-    return false;
-  }
+  if (!sd_self_attention_supported(prop->major, prop->minor, static_cast<int>(d), b, n, n, heads)) return false;
   if (out == nullptr) return true;
   // an op of its own in kernel profiles (scripts/gpu/profile_table.py: attention, 4·B·N·N·C FLOPs)
   RECORD_FUNCTION("sd::self_attention", std::vector<c10::IValue>({q, k, v}));
@@ -1204,14 +1218,6 @@ at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const s
 std::atomic<bool> cross_attention_kernel_on{true};
 std::atomic<bool> cross_attention_kernel_unusable{false};  // not built for this GPU: SDPA from then on
 
-// Whether a (B, T, C) tensor is one our kernel reads in place: its last dimension contiguous, its token and batch
-// strides multiples of 8 elements, 16-byte aligned (every head's row is then 16-byte aligned, as 40·2 bytes is a
-// multiple of 16).
-bool attention_rows_fit(const at::Tensor& t) {
-  return t.dim() == 3 && t.stride(2) == 1 && t.stride(1) % 8 == 0 && t.stride(0) % 8 == 0 && t.stride(1) >= 0 &&
-         t.stride(0) >= 0 && aligned16(t);
-}
-
 // o (B, N, C) = softmax(q·kᵀ)·v over `heads` heads by our kernel (self_attention.cu; scale 1, the 1/√d already in q):
 // q (B, N, C), k and v (B, M, C) fp16 CUDA tensors of one device, possibly strided views (the two halves of one
 // (B, M, 2C) k|v projection: token stride 2C), as attention_rows_fit says; head size d = C / heads = 40; 1 <= M <= 128;
@@ -1221,20 +1227,13 @@ bool attention_rows_fit(const at::Tensor& t) {
 // (the self-check's path report).
 bool cross_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                             at::Tensor* out) {
-  if (!cross_attention_kernel_on.load() || cross_attention_kernel_unusable.load() || !q.is_cuda() || heads <= 0 ||
-      q.dim() != 3 || k.dim() != 3 || v.dim() != 3 || q.scalar_type() != at::kHalf ||
-      k.scalar_type() != at::kHalf || v.scalar_type() != at::kHalf || k.device() != q.device() ||
-      v.device() != q.device() || k.sizes() != v.sizes() || k.size(0) != q.size(0) || k.size(2) != q.size(2) ||
-      q.size(2) % heads != 0) {
+  if (!cross_attention_kernel_on.load() || cross_attention_kernel_unusable.load() ||
+      !attention_operands_fit(q, k, v, heads)) {
     return false;
   }
   const int64_t b = q.size(0), n = q.size(1), c = q.size(2), m = k.size(1), d = c / heads;
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
-  if (d > INT32_MAX || m > INT32_MAX || n > INT32_MAX || heads > INT32_MAX || b > INT32_MAX ||
-      !sd_cross_attention_supported(prop->major, prop->minor, static_cast<int>(d), b, n, m, heads) ||
-      !attention_rows_fit(q) || !attention_rows_fit(k) || !attention_rows_fit(v)) {
-    return false;
-  }
+  if (!sd_cross_attention_supported(prop->major, prop->minor, static_cast<int>(d), b, n, m, heads)) return false;
   if (out == nullptr) return true;
   // an op of its own in kernel profiles (scripts/gpu/profile_table.py: attention, 4·B·N·M·C FLOPs)
   RECORD_FUNCTION("sd::cross_attention", std::vector<c10::IValue>({q, k, v}));

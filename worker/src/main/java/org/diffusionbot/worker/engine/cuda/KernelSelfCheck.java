@@ -224,15 +224,10 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         out.println("== self-attention kernel (head size 40, Hopper) vs PyTorch's SDPA (fp16 on CUDA, the strided q|k|v"
                 + " thirds of one projection as the pipeline passes them; oracle: SDPA in fp32; max abs error <= "
                 + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's)");
-        if (!NativeOps.SELF_ATTENTION_KERNEL.linked()) {
-            out.println("  the library has no self-attention kernel (built before it): skipped");
+        if (!attentionKernelLinked(out, NativeOps.SELF_ATTENTION_KERNEL, "self-attention")) {
             return true;
         }
-        boolean built = NativeOps.selfAttentionKernelBuilt();
-        if (!built) {
-            out.println("  (no kernel for this GPU: compute capability 9.0 and a library built for sm_90a take it; every"
-                    + " case below must take SDPA)");
-        }
+        boolean built = attentionKernelBuilt(out);
         boolean ok = true;
         try (NDManager m = NDManager.newBaseManager(gpu)) {
             for (long[] sh : selfAttention) {
@@ -284,15 +279,10 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         out.println("== cross-attention kernel (head size 40, at most 128 keys, Hopper) vs PyTorch's SDPA (fp16 on CUDA,"
                 + " q and the strided k|v halves of one projection as the pipeline passes them; oracle: SDPA in fp32;"
                 + " max abs error <= " + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's)");
-        if (!NativeOps.CROSS_ATTENTION_KERNEL.linked()) {
-            out.println("  the library has no cross-attention kernel (built before it): skipped");
+        if (!attentionKernelLinked(out, NativeOps.CROSS_ATTENTION_KERNEL, "cross-attention")) {
             return true;
         }
-        boolean built = NativeOps.selfAttentionKernelBuilt();
-        if (!built) {
-            out.println("  (no kernel for this GPU: compute capability 9.0 and a library built for sm_90a take it; every"
-                    + " case below must take SDPA)");
-        }
+        boolean built = attentionKernelBuilt(out);
         boolean ok = true;
         try (NDManager m = NDManager.newBaseManager(gpu)) {
             for (long[] sh : crossAttention) {
@@ -341,6 +331,27 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             }
         }
         return ok;
+    }
+
+    /** Whether the library has this attention kernel; where not, says the section is skipped. */
+    private static boolean attentionKernelLinked(PrintStream out, NativeOps.Switch kernel, String what) {
+        if (!kernel.linked()) {
+            out.println("  the library has no " + what + " kernel (built before it): skipped");
+        }
+        return kernel.linked();
+    }
+
+    /**
+     * Whether the attention kernels (self_attention.cu) are built for this GPU ({@link
+     * NativeOps#selfAttentionKernelBuilt()}, which answers for both); where not, says every case must take SDPA.
+     */
+    private static boolean attentionKernelBuilt(PrintStream out) {
+        boolean built = NativeOps.selfAttentionKernelBuilt();
+        if (!built) {
+            out.println("  (no kernel for this GPU: compute capability 9.0 and a library built for sm_90a take it; every"
+                    + " case below must take SDPA)");
+        }
+        return built;
     }
 
     /**
