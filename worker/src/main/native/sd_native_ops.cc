@@ -400,7 +400,7 @@ std::atomic<bool> lt_residual_on{true};
 // candidates was 1.30x faster for (65536, 320) -> 320 on the H200 (scripts/gpu/probe_fp8_lt.cc). So the first eager
 // call of a key (LtKey: shape, strides, alignments, types, epilogue) times up to kLtCandidates of the heuristic's
 // algorithms on that call's own operands, each a warm-up call and kLtTimedCalls timed calls between two CUDA events on
-// the current stream (one host sync per candidate), writing into a scratch output, and keeps the fastest for the key
+// the current stream (one host sync per candidate), writing into d (a scratch output for products in place), and keeps the fastest for the key
 // (lt_tune). Under CUDA graph capture nothing is timed: the heuristic's first pick runs, and the next eager call of the
 // key tunes it (CudaGraphRunner runs every input shape once eagerly before it captures it, so the graphs run tuned
 // algorithms). The plain fp16 linears (the attention projections, proj_in, the 1x1 convolutions' products) go through
@@ -657,9 +657,10 @@ struct LtEvents {
 };
 
 // Times each of algos' candidates on p's operands (eager, on `stream`; SD_LT_AUTOTUNE): a warm-up call, then
-// kLtTimedCalls calls between two events, one cudaEventSynchronize per candidate, all writing into a scratch output of
-// d's shape (a new allocation: 256-byte aligned, at least the alignment the key has for D) with C = p.r where there
-// is one (read only; it may be d itself, which is then never written) and the scratch itself otherwise (beta 0).
+// kLtTimedCalls calls between two events, one cudaEventSynchronize per candidate, all writing into d, which the call that
+// follows overwrites (C = p.r where there is one, else d with beta 0), or, for a product in place (p.r is d: beta 1,
+// each call would add into it), into a scratch output of d's shape (a new allocation: 256-byte aligned, at least the
+// alignment the key has for D) with C = d, read only.
 // Candidates cublasLtMatmul refuses are skipped. Stores and returns the key's entry with the fastest candidate as
 // `tuned` (the heuristic's first pick unless another is faster by kLtMargin); where every candidate was refused, the
 // entry has no candidates left (the callers' fallbacks from now on; a warning).
@@ -668,18 +669,22 @@ LtAlgos lt_tune(cublasLtHandle_t handle, const LtKey& key, const LtDescriptors& 
   uint64_t most = 0;
   for (const auto& c : algos.candidates) most = std::max<uint64_t>(most, c.workspaceSize);
   const at::Tensor workspace = lt_workspace(most, p.x2);
-  at::Tensor scratch = at::empty({p.x2.size(0), p.w.size(0)}, d.options());
+  // the timing calls write d itself (the call that follows overwrites it), but for a product in place (C = D, beta 1:
+  // each call would add into d again), which writes a scratch output instead
+  const bool in_place = p.r.defined() && p.r.data_ptr() == d.data_ptr();
+  const at::Tensor scratch = in_place ? at::empty({p.x2.size(0), p.w.size(0)}, d.options()) : at::Tensor();
+  void* const out = in_place ? scratch.data_ptr() : d.data_ptr();
   LtEvents events;
   const int count = static_cast<int>(algos.candidates.size());
   int best = -1, ran = 0;
   float best_ms = 0.0f, first_ms = -1.0f;
   for (int i = 0; i < count; i++) {
     const cublasLtMatmulHeuristicResult_t& c = algos.candidates[i];
-    if (lt_run(handle, desc, p, c, workspace, scratch.data_ptr(), stream) != CUBLAS_STATUS_SUCCESS) continue;
+    if (lt_run(handle, desc, p, c, workspace, out, stream) != CUBLAS_STATUS_SUCCESS) continue;
     cuda_check(cudaEventRecord(events.start, stream), "cudaEventRecord");
     bool ok = true;
     for (int j = 0; j < kLtTimedCalls && ok; j++) {
-      ok = lt_run(handle, desc, p, c, workspace, scratch.data_ptr(), stream) == CUBLAS_STATUS_SUCCESS;
+      ok = lt_run(handle, desc, p, c, workspace, out, stream) == CUBLAS_STATUS_SUCCESS;
     }
     cuda_check(cudaEventRecord(events.stop, stream), "cudaEventRecord");
     cuda_check(cudaEventSynchronize(events.stop), "cudaEventSynchronize");
