@@ -182,6 +182,13 @@ bool half_vector(const std::optional<at::Tensor>& t, int64_t c) {
 
 bool aligned16(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0; }
 
+// t's sizes with the last one n: a product's (..., N) output for t (..., K), a gate's (..., I) for (..., 2I).
+std::vector<int64_t> last_as(const at::Tensor& t, int64_t n) {
+  std::vector<int64_t> sizes = t.sizes().vec();
+  sizes.back() = n;
+  return sizes;
+}
+
 // Whether a per-sample bias (a time embedding) fits our kernels for n samples of c channels: fp16 (n, c), or (1, c)
 // for all samples, contiguous, 16-byte aligned (bias_add.cu, group_norm_nhwc.cu).
 bool nbias_fits(const at::Tensor& nbias, int64_t n, int64_t c) {
@@ -275,9 +282,7 @@ at::Tensor geglu_gate(const at::Tensor& h) {
       h.is_contiguous() && two_i % 2 == 0 &&
       sd_geglu_supported(static_cast<int>(two_i / 2)) && reinterpret_cast<uintptr_t>(h.data_ptr()) % 16 == 0) {
     const int64_t inner = two_i / 2;
-    auto sizes = h.sizes().vec();
-    sizes.back() = inner;
-    auto out = at::empty(sizes, h.options());
+    auto out = at::empty(last_as(h, inner), h.options());
     int err = sd_geglu(h.data_ptr(), out.data_ptr(), h.numel() / two_i, static_cast<int>(inner), sm_count(),
                        c10::cuda::getCurrentCUDAStream());
     if (launched(err, unusable, "GEGLU")) return out;
@@ -821,8 +826,7 @@ bool lt_half_fits(const at::Tensor& x, const at::Tensor& w, const std::optional<
   if (!x2->defined() || !aligned16(*x2)) return false;
   if (bias && !(half_vector(bias, n) && bias->device() == x.device() && aligned16(*bias))) return false;
   if (!r.defined()) return true;
-  std::vector<int64_t> sizes = x.sizes().vec();
-  sizes.back() = n;
+  const std::vector<int64_t> sizes = last_as(x, n);
   return r.scalar_type() == at::kHalf && r.device() == x.device() && r.is_contiguous() &&
          r.sizes() == at::IntArrayRef(sizes) && aligned16(r);
 }
@@ -834,8 +838,7 @@ bool lt_linear(const at::Tensor& x, const at::Tensor& w, const std::optional<at:
                at::Tensor* out) {
   at::Tensor x2;
   if (!lt_half_fits(x, w, bias, r, &x2)) return false;
-  std::vector<int64_t> sizes = x.sizes().vec();
-  sizes.back() = w.size(0);
+  const std::vector<int64_t> sizes = last_as(x, w.size(0));
   at::Tensor d = out != nullptr ? at::empty(sizes, x.options()) : at::Tensor();
   if (!lt_matmul(LtProduct{x2, w, bias, r}, d)) return false;
   if (out != nullptr) *out = std::move(d);
@@ -877,8 +880,7 @@ std::vector<at::Tensor> lt_candidate_outputs(const at::Tensor& x, const at::Tens
                                              const std::optional<at::Tensor>& bias, const at::Tensor& r) {
   at::Tensor x2;
   if (!lt_half_fits(x, w, bias, r, &x2)) return {};
-  std::vector<int64_t> sizes = x.sizes().vec();
-  sizes.back() = w.size(0);
+  const std::vector<int64_t> sizes = last_as(x, w.size(0));
   const LtProduct p{x2, w, bias, r};
   const at::Tensor first = at::empty(sizes, x.options());  // a new allocation: every output has its alignment
   LtKey key;
@@ -949,8 +951,7 @@ bool lt_fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor&
                    const std::optional<at::Tensor>& bias, at::Tensor* out) {
   at::Tensor x2;
   if (!fp8_linear_fits(x8, w8, scales, bias, &x2)) return false;
-  std::vector<int64_t> sizes = x8.sizes().vec();
-  sizes.back() = w8.size(0);
+  const std::vector<int64_t> sizes = last_as(x8, w8.size(0));
   at::Tensor d = out != nullptr ? at::empty(sizes, x8.options().dtype(at::kHalf)) : at::Tensor();
   const float* sc = scales.data_ptr<float>();
   if (!lt_matmul(LtProduct{x2.view(at::kFloat8_e4m3fn), w8.view(at::kFloat8_e4m3fn), bias, at::Tensor(), true, sc,
@@ -1066,10 +1067,9 @@ void geglu_gate_fp8_into(const at::Tensor& h, at::Tensor& q, at::Tensor& s) {
 // New buffers for the FP8 gate of h (..., 2I): {q (..., I) bytes, s (rows) float32}, each at the start of an allocation
 // of its own (the caching allocator's blocks are 512-byte aligned; cuBLASLt wants its scale pointers 16-byte aligned).
 std::pair<at::Tensor, at::Tensor> geglu_fp8_buffers(const at::Tensor& h) {
-  auto sizes = h.sizes().vec();
-  sizes.back() /= 2;
-  auto q = at::empty(sizes, h.options().dtype(at::kByte));
-  auto s = at::empty({sizes.back() > 0 ? q.numel() / sizes.back() : 0}, h.options().dtype(at::kFloat));
+  const int64_t inner = h.size(-1) / 2;
+  auto q = at::empty(last_as(h, inner), h.options().dtype(at::kByte));
+  auto s = at::empty({inner > 0 ? q.numel() / inner : 0}, h.options().dtype(at::kFloat));
   return {q, s};
 }
 
@@ -1092,8 +1092,7 @@ bool lt_fp8_linear_residual(const at::Tensor& x8, const at::Tensor& xs, const at
   if (!fp8_operands_fit(x8, w8, bias, &x2) || !fp32_scales(xs, x2.size(0), x8) || !fp32_scales(ws, w8.size(0), x8)) {
     return false;
   }
-  std::vector<int64_t> sizes = x8.sizes().vec();
-  sizes.back() = w8.size(0);
+  const std::vector<int64_t> sizes = last_as(x8, w8.size(0));
   if (r.scalar_type() != at::kHalf || r.device() != x8.device() || !r.is_contiguous() ||
       r.sizes() != at::IntArrayRef(sizes) || !aligned16(r)) {
     return false;
@@ -1118,8 +1117,7 @@ at::Tensor fp8_linear_residual(const at::Tensor& x8, const at::Tensor& xs, const
            ws.to(at::kFloat).reshape({1, n});
   if (bias) p.add_(bias->to(at::kFloat));
   p.add_(r.reshape({-1, n}).to(at::kFloat));
-  std::vector<int64_t> sizes = x8.sizes().vec();
-  sizes.back() = n;
+  const std::vector<int64_t> sizes = last_as(x8, n);
   return p.to(at::kHalf).view(sizes);
 }
 
