@@ -402,12 +402,7 @@ public final class GpuBench {
             DiffusionGenerator gen = new DiffusionGenerator(p, PipelineCallbacks.PreviewMode.LATENT_RGB_X2, false);
             out.println("== concurrent jobs through the batching path (Batcher.take, capacity 8, + DiffusionGenerator;"
                     + " up to " + p.options().decodeBatch() + " images per VAE decode call, SD_DECODE_BATCH)");
-            for (int n : new int[] {1, 4, 8}) {
-                if (n == 8) { // memory of this batch alone: drop the graphs (UNet, VAE decoder) and the cache first
-                    p.clearGraphs();
-                    NativeOps.releaseCache();
-                    NativeOps.resetPeak();
-                }
+            for (int n : new int[] {1, 4}) {
                 runJobs(gen, n, 0, null); // warm-up (captures the graph of this batch size)
                 double t = 1e9;
                 for (int r = 0; r < 3; r++) {
@@ -416,17 +411,8 @@ public final class GpuBench {
                 ours.put("jobs" + n + "_s", fmt3(t));
                 ours.put("jobs" + n + "_ips", fmt3(n / t));
                 out.printf(Locale.ROOT, "  %d job(s): %.3f s, %.2f images/s%n", n, t, n / t);
-                if (n == 8) {
-                    long[] m = NativeOps.cudaMemory();
-                    if (m != null) {
-                        ours.put("peak8_gib", fmt2(m[1] / (double) (1L << 30)));
-                        ours.put("peak8_reserved_gib", fmt2(m[3] / (double) (1L << 30)));
-                        out.printf(Locale.ROOT, "  peak GPU memory, 8 jobs: %.2f GiB allocated, %.2f GiB reserved%n",
-                                m[1] / (double) (1L << 30), m[3] / (double) (1L << 30));
-                    }
-                    phases(p, 2, () -> runJobs(gen, 8, 0, null)).report(out, ours, "jobs8", STEPS, ours.get("unet16"));
-                }
             }
+            eightJobs(p, gen, "", "jobs8", "peak8");
             decodeBatchAb(p, gen);
 
             out.println("== previews every 5 steps (one job; latent x2 preview + PNG, as the runtime sends it;"
@@ -597,37 +583,50 @@ public final class GpuBench {
     }
 
     /**
+     * 8 concurrent jobs as the table measures them: the graphs (UNet, VAE decoder) and the cache dropped and the peak
+     * reset first (the memory of this batch alone), a warm-up (captures), best of 3, the peak memory, then the phases:
+     * in {@code ours} as {@code <jobs>_s}, {@code <jobs>_ips}, {@code <peak>_gib}, {@code <peak>_reserved_gib} and
+     * the phases under {@code <jobs>}.
+     *
+     * @param ab "" for the figures themselves, else the A/B's setting (e.g. " with SD_DECODE_BATCH=4") for its lines
+     */
+    private void eightJobs(StableDiffusionPipeline p, DiffusionGenerator gen, String ab, String jobs, String peak) {
+        String prefix = ab.isEmpty() ? "" : "A/B: ";
+        p.clearGraphs();
+        NativeOps.releaseCache();
+        NativeOps.resetPeak();
+        runJobs(gen, 8, 0, null); // warm-up (captures)
+        double t = 1e9;
+        for (int r = 0; r < 3; r++) {
+            t = Math.min(t, runJobs(gen, 8, 0, null));
+        }
+        ours.put(jobs + "_s", fmt3(t));
+        ours.put(jobs + "_ips", fmt3(8 / t));
+        out.printf(Locale.ROOT, "  %s8 jobs%s: %.3f s, %.2f images/s%n", prefix, ab, t, 8 / t);
+        long[] m = NativeOps.cudaMemory();
+        if (m != null) {
+            ours.put(peak + "_gib", fmt2(m[1] / (double) (1L << 30)));
+            ours.put(peak + "_reserved_gib", fmt2(m[3] / (double) (1L << 30)));
+            out.printf(Locale.ROOT, "  %speak GPU memory, 8 jobs%s: %.2f GiB allocated, %.2f GiB reserved%n", prefix,
+                    ab, m[1] / (double) (1L << 30), m[3] / (double) (1L << 30));
+        }
+        phases(p, 2, () -> runJobs(gen, 8, 0, null)).report(out, ours, jobs, STEPS, ours.get("unet16"));
+    }
+
+    /**
      * 8 concurrent jobs with the decode phase's images per VAE call the other way ({@code SD_DECODE_BATCH}: 1, or 4 where 1
-     * is configured, the default), measured as the 8-job figures (graphs and cache dropped and the peak reset
-     * first, a warm-up, best of 3, then the phases): in {@code ours} as {@code jobs8_decode_ab_ips}, {@code
-     * jobs8_decode_ab_phase_*}, {@code peak8_decode_ab_gib} and {@code peak8_decode_ab_reserved_gib}, and {@code
-     * decode_ab} (the value run). The configured value is set again afterwards.
+     * is configured, the default), measured as the 8-job figures ({@link #eightJobs}): in {@code ours} as {@code
+     * jobs8_decode_ab_ips}, {@code jobs8_decode_ab_phase_*}, {@code peak8_decode_ab_gib} and {@code
+     * peak8_decode_ab_reserved_gib}, and {@code decode_ab} (the value run). The configured value is set again
+     * afterwards, and the other setting's graphs and cache dropped.
      */
     private void decodeBatchAb(StableDiffusionPipeline p, DiffusionGenerator gen) {
         int configured = p.options().decodeBatch();
         int other = configured > 1 ? 1 : 4;
         try {
             p.setDecodeBatch(other);
-            p.clearGraphs();
-            NativeOps.releaseCache();
-            NativeOps.resetPeak();
-            runJobs(gen, 8, 0, null); // warm-up (captures)
-            double t = 1e9;
-            for (int r = 0; r < 3; r++) {
-                t = Math.min(t, runJobs(gen, 8, 0, null));
-            }
+            eightJobs(p, gen, " with SD_DECODE_BATCH=" + other, "jobs8_decode_ab", "peak8_decode_ab");
             ours.put("decode_ab", Integer.toString(other));
-            ours.put("jobs8_decode_ab_ips", fmt3(8 / t));
-            out.printf(Locale.ROOT, "  A/B: 8 jobs with SD_DECODE_BATCH=%d: %.3f s, %.2f images/s%n", other, t, 8 / t);
-            long[] m = NativeOps.cudaMemory();
-            if (m != null) {
-                ours.put("peak8_decode_ab_gib", fmt2(m[1] / (double) (1L << 30)));
-                ours.put("peak8_decode_ab_reserved_gib", fmt2(m[3] / (double) (1L << 30)));
-                out.printf(Locale.ROOT, "  A/B: peak GPU memory, 8 jobs with SD_DECODE_BATCH=%d: %.2f GiB allocated,"
-                        + " %.2f GiB reserved%n", other, m[1] / (double) (1L << 30), m[3] / (double) (1L << 30));
-            }
-            phases(p, 2, () -> runJobs(gen, 8, 0, null)).report(out, ours, "jobs8_decode_ab", STEPS,
-                    ours.get("unet16"));
         } finally {
             p.setDecodeBatch(configured);
             p.clearGraphs(); // the other setting's decoder graphs and cache go: the memory figures after stay the same
