@@ -9,8 +9,10 @@
 //      threads: each thread owns 8 (or 16) channels, keeps their sums in registers over its rows (several
 //      16-byte loads in flight), the block adds its slots up in shared memory and writes one partial per
 //      (chunk, channel): no atomics, no zeroed buffer, one wave of blocks over the GPU;
-//   2. group_stats: a block per (sample, group) adds the partials up in fp64 and folds mean, 1/sqrt(var +
-//      eps), gamma and beta into y = x * a + b per (sample, channel);
+//   2. group_stats: a warp per (sample, group), or 2 to 16 warps where the group has many partials, adds them up in
+//      fp64 (each lane with up to 8 pairs of loads in flight, the five sums reduced together by warp shuffles, shared
+//      memory only between a group's warps) and folds mean, 1/sqrt(var + eps), gamma and beta into y = x * a + b per
+//      (sample, channel);
 //   3. apply_norm: the same thread grid as 1., each thread keeps a and b of its channels in registers and
 //      writes y = x * a + b (then SiLU) over its rows, 8 halves per load.
 // Optionally the input is x + bias[c] + nbias[n, c] (a convolution's output without its bias, and a ResNet block's
@@ -37,7 +39,9 @@ namespace {
 
 constexpr int kMaxThreads = 512;   // threads of a channel_sums / apply_norm block
 constexpr int kMaxColumns = 2;     // 8-channel columns per thread: C <= 8 * 512 * 2 = 8192
-constexpr int kStatsThreads = 256;
+constexpr int kStatsMaxWarps = 16;   // group_stats: warps per (sample, group) at most (a 512-thread block)
+constexpr int kStatsBlockWarps = 4;  // ... warps per block where a group takes fewer (4 groups of one warp, 2 of two)
+constexpr int kStatsUnroll = 8;      // ... (chunk, channel) pairs a lane loads at once
 
 union Pack8 {
   uint4 u;
@@ -109,13 +113,6 @@ __device__ __forceinline__ void load_addend(const Addend& add, int n, int col, b
   b.u = has && add.bias != nullptr ? reinterpret_cast<const uint4*>(add.bias)[col] : make_uint4(0, 0, 0, 0);
   t.u = has && add.nbias != nullptr ? reinterpret_cast<const uint4*>(add.nbias + n * add.nbias_stride)[col]
                                     : make_uint4(0, 0, 0, 0);
-}
-
-// One channel's value at one pixel with the addend, as unpack_add<true> computes it (group_stats' pivots).
-__device__ __forceinline__ float value_add(__half x, const Addend& add, int n, int ch) {
-  const float b = add.bias != nullptr ? __half2float(add.bias[ch]) : 0.f;
-  const float t = add.nbias != nullptr ? __half2float(add.nbias[n * add.nbias_stride + ch]) : 0.f;
-  return __half2float(__float2half_rn(__half2float(x) + b + t));
 }
 
 // Thread layout of channel_sums and apply_norm for C channels: `columns` 8-channel columns per thread,
@@ -236,68 +233,139 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
   }
 }
 
-__device__ __forceinline__ double block_sum(double v, double* sh) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int warp = threadIdx.x / 32;
-  __syncthreads();  // sh may still be read from a previous call
-  if (threadIdx.x % 32 == 0) sh[warp] = v;
-  __syncthreads();
-  double t = 0;
-  for (int w = 0; w < static_cast<int>(blockDim.x / 32); ++w) t += sh[w];
-  return t;
+// group_stats' pivots: channel ch's value at the sample's pixel 0 and the addend's terms at ch, as halves (x, b, t;
+// b and t zero where the term is null), loaded by load_pivot and turned into the pivot by pivot_value apart, so that a
+// lane issues all its loads before it waits for any.
+template <typename In>
+__device__ __forceinline__ void load_pivot(const In& first, const __half* bias, const __half* nbias_row, int ch, __half& x,
+                                           __half& b, __half& t) {
+  x = first.first(ch);
+  b = bias != nullptr ? bias[ch] : __ushort_as_half(0);
+  t = nbias_row != nullptr ? nbias_row[ch] : __ushort_as_half(0);
 }
 
-// One block per (group, sample): mean and 1/sqrt(var + eps) of the group from the channel_sums partials (in
-// fp64), folded with gamma and beta into ab = [a (c floats), b (c floats)] per sample, y = x * a + b.
+// The pivot as channel_sums<COLS, BIAS> took it: with an addend (biased) x + b + t as unpack_add<true> computes it (fp32
+// sum in this order, rounded once to fp16), otherwise x.
+__device__ __forceinline__ float pivot_value(bool biased, __half x, __half b, __half t) {
+  return biased ? __half2float(__float2half_rn(__half2float(x) + __half2float(b) + __half2float(t))) : __half2float(x);
+}
+
+// Mean and 1/sqrt(var + eps) of each (sample, group) from the channel_sums partials (in fp64), folded with gamma and
+// beta into ab = [a (c floats), b (c floats)] per sample, y = x * a + b.
 //   sum over the group of (x - mean)^2 = sum over channels of s2 - 2 (mean - p) s1 + hw (mean - p)^2
-// expanded into five sums over (chunk, channel) and channel. With an addend (bias or nbias not null) the pivots are
-// pixel 0's values with it, as channel_sums<COLS, true> took them.
+// expanded into five sums: s1, s2 and p * s1 over the group's chunks * d (chunk, channel) pairs of partials, p and p^2
+// over its d channels (d = c / groups). With an addend (bias or nbias not null) the pivots p are pixel 0's values with
+// it, as channel_sums<COLS, true> took them.
+// Layout: `wpg` warps (1, 2, 4, 8 or 16: stats_warps) per (sample, group) = item n * groups + g, blocks of
+// max(wpg, kStatsBlockWarps) warps, consecutive items in consecutive warps. The group's 32 * wpg threads stride over
+// its pairs (the (chunk, channel) index kept as two counters, no division per pair), each issuing the loads of
+// kStatsUnroll pairs (partials and pivots) before it adds any; each warp adds the five sums up by xor shuffles (every
+// lane gets the same bits), and the warps of one group add their totals in shared memory after one __syncthreads, in
+// warp order (every thread again the same bits); then the group's threads write a and b of channels t, t + 32 * wpg,
+// ... (t: the thread's index in the group; gamma, beta and the pivot of channel t are loaded before the sums). A
+// block's spare warps past the last item redo the last item and write nothing (they must meet __syncthreads).
 template <typename In>
-__global__ void __launch_bounds__(kStatsThreads)
+__global__ void __launch_bounds__(kStatsMaxWarps * 32)
     group_stats(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
-                const float* __restrict__ partial, int chunks, const __half* __restrict__ gamma, const __half* __restrict__ beta, float* __restrict__ ab, int64_t hw,
-                int c, int groups, float eps) {
-  __shared__ double sh[kStatsThreads / 32];
-  const int g = blockIdx.x;
-  const int n = blockIdx.y;
+                const float* __restrict__ partial, int chunks, const __half* __restrict__ gamma,
+                const __half* __restrict__ beta, float* __restrict__ ab, int64_t hw, int c, int groups, int items,
+                int wpg, float eps) {
+  constexpr int U = kStatsUnroll;
+  __shared__ double sh[kStatsMaxWarps][5];
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  const int item0 = blockIdx.x * (static_cast<int>(blockDim.x / 32) / wpg) + warp / wpg;
+  const bool live = item0 < items;
+  const int item = live ? item0 : items - 1;
+  const int n = item / groups;
   const int d = c / groups;
-  const int ch0 = g * d;
+  const int ch0 = (item % groups) * d;
+  const int threads = 32 * wpg;            // the group's threads
+  const int t = (warp % wpg) * 32 + lane;  // this one among them
   const In first = In::at(x, x2, c1, n, hw, c);  // the pivots: pixel 0 of the sample
-  const float* part = partial + static_cast<int64_t>(n) * chunks * 2 * c;
   const bool biased = add.bias != nullptr || add.nbias != nullptr;
-  double s1 = 0, s2 = 0, ps1 = 0, p1 = 0, p2 = 0;
-#pragma unroll 4
-  for (int i = threadIdx.x; i < chunks * d; i += blockDim.x) {  // (chunk, channel) pairs, several loads in flight
-    const int k = i / d;
-    const int ch = ch0 + i % d;
-    const double a = part[static_cast<int64_t>(k) * 2 * c + ch];
-    s1 += a;
-    s2 += part[static_cast<int64_t>(k) * 2 * c + c + ch];
-    const float p = biased ? value_add(first.first(ch), add, n, ch) : __half2float(first.first(ch));
-    ps1 += static_cast<double>(p) * a;
+  const __half* nbias_row = add.nbias != nullptr ? add.nbias + n * add.nbias_stride : nullptr;
+  // channel t's pivot, gamma and beta (1 and 0 where null: the same a and b as without them), loaded ahead of the sums
+  __half px_t = __ushort_as_half(0), pb_t = px_t, pt_t = px_t, gamma_t = __float2half(1.f), beta_t = px_t;
+  if (t < d) {
+    load_pivot(first, add.bias, nbias_row, ch0 + t, px_t, pb_t, pt_t);
+    if (gamma != nullptr) gamma_t = gamma[ch0 + t];
+    if (beta != nullptr) beta_t = beta[ch0 + t];
   }
-  for (int j = threadIdx.x; j < d; j += blockDim.x) {
-    const int ch = ch0 + j;
-    const double p = biased ? value_add(first.first(ch), add, n, ch) : __half2float(first.first(ch));
-    p1 += p;
-    p2 += p * p;
+  double v[5] = {0, 0, 0, 0, 0};  // s1, s2, ps1, p1, p2
+  const float* part = partial + static_cast<int64_t>(n) * chunks * 2 * c + ch0;
+  const int dk = threads / d;  // a stride of `threads` pairs: dk chunks and dj channels
+  const int dj = threads % d;
+  int k = t / d;  // pair t: chunk k, channel j of the group
+  int j = t % d;
+  while (k < chunks) {
+    bool in[U];
+    float q1[U], q2[U];  // the pairs' partial s1 and s2
+    __half px[U], pb[U], pt[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      in[u] = k < chunks;
+      const int off = k * 2 * c + j;  // < chunks * 2c, far below 2^31
+      q1[u] = in[u] ? part[off] : 0.f;
+      q2[u] = in[u] ? part[off + c] : 0.f;
+      load_pivot(first, add.bias, nbias_row, ch0 + j, px[u], pb[u], pt[u]);  // j < d: a channel of the group
+      j += dj;
+      k += dk;
+      if (j >= d) {
+        j -= d;
+        ++k;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (!in[u]) continue;
+      const double a = q1[u];
+      v[0] += a;
+      v[1] += q2[u];
+      v[2] += static_cast<double>(pivot_value(biased, px[u], pb[u], pt[u])) * a;
+    }
   }
-  s1 = block_sum(s1, sh);
-  s2 = block_sum(s2, sh);
-  ps1 = block_sum(ps1, sh);
-  p1 = block_sum(p1, sh);
-  p2 = block_sum(p2, sh);
+  for (int jj = t; jj < d; jj += threads) {
+    if (jj != t) load_pivot(first, add.bias, nbias_row, ch0 + jj, px_t, pb_t, pt_t);  // d > 32 * wpg
+    const double p = pivot_value(biased, px_t, pb_t, pt_t);
+    v[3] += p;
+    v[4] += p * p;
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+    for (int m = 0; m < 5; ++m) v[m] += __shfl_xor_sync(0xffffffffu, v[m], o);
+  }
+  if (wpg > 1) {  // the same for the whole block
+    if (lane == 0) {
+#pragma unroll
+      for (int m = 0; m < 5; ++m) sh[warp][m] = v[m];
+    }
+    __syncthreads();
+    const int w0 = warp - warp % wpg;
+#pragma unroll
+    for (int m = 0; m < 5; ++m) {
+      double total = sh[w0][m];
+      for (int w = 1; w < wpg; ++w) total += sh[w0 + w][m];
+      v[m] = total;
+    }
+  }
+  if (!live) return;
+  const double s1 = v[0], s2 = v[1], ps1 = v[2], p1 = v[3], p2 = v[4];
   const double hwd = static_cast<double>(hw);
   const double mean = (s1 + hwd * p1) / (hwd * d);
   double var = (s2 - 2.0 * (mean * s1 - ps1) + hwd * (d * mean * mean - 2.0 * mean * p1 + p2)) / (hwd * d);
   if (var < 0) var = 0;
   const double rstd = 1.0 / sqrt(var + eps);
   float* a_out = ab + static_cast<int64_t>(n) * 2 * c;
-  for (int j = threadIdx.x; j < d; j += blockDim.x) {
-    const int ch = ch0 + j;
-    const double a = gamma != nullptr ? rstd * __half2float(gamma[ch]) : rstd;
-    const double b = (beta != nullptr ? __half2float(beta[ch]) : 0.0) - mean * a;
+  for (int jj = t; jj < d; jj += threads) {
+    const int ch = ch0 + jj;
+    if (jj != t) {  // d > 32 * wpg
+      if (gamma != nullptr) gamma_t = gamma[ch];
+      if (beta != nullptr) beta_t = beta[ch];
+    }
+    const double a = rstd * __half2float(gamma_t);
+    const double b = __half2float(beta_t) - mean * a;
     a_out[ch] = static_cast<float>(a);
     a_out[c + ch] = static_cast<float>(b);
   }
@@ -448,6 +516,17 @@ void dispatch_apply(bool silu, const Layout& l, const Source& x, const Addend& a
        : launch_apply<COLS, false, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream);
 }
 
+// group_stats' warps per (sample, group) for its chunks * d pairs of partials: the fewest of 1, 2, 4, 8, 16 that load
+// them all in one round of kStatsUnroll pairs per lane, else 16. On an H200 (132 SMs), SD 1.5's UNet at batch 16 (16
+// chunks from 16x16 up) takes one warp for 10 channels per group, two for 20 or 30, four for 40 or 60, eight for 80;
+// at batch 2, 320 channels at 64x64 (86 chunks of 10) four, 640 at 64x64 (128 chunks of 20) sixteen. The same for one tensor and
+// two (their chunks are the same), so both add in the same order.
+int stats_warps(int64_t pairs) {
+  int w = 1;
+  while (w < kStatsMaxWarps && pairs > static_cast<int64_t>(32) * w * kStatsUnroll) w *= 2;
+  return w;
+}
+
 // The three launches on input x (c channels) + add; a two-tensor input has no addend (BIAS false).
 template <bool BIAS, typename In>
 void group_norm(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, float* work, int n,
@@ -460,8 +539,12 @@ void group_norm(const Source& x, const Addend& add, __half* y, const __half* gam
   const dim3 grid(static_cast<unsigned>(chunks), n);
   l.columns == 1 ? launch_sums<1, BIAS, In>(l, grid, x, add, partial, hw, c, rows_per_block, stream)
                  : launch_sums<2, BIAS, In>(l, grid, x, add, partial, hw, c, rows_per_block, stream);
-  group_stats<In><<<dim3(groups, n), kStatsThreads, 0, stream>>>(x.x, x.x2, x.c1, add, partial, static_cast<int>(chunks),
-                                                                 gamma, beta, ab, hw, c, groups, eps);
+  const int wpg = stats_warps(chunks * (c / groups));
+  const int block_warps = wpg > kStatsBlockWarps ? wpg : kStatsBlockWarps;
+  const int items = n * groups;
+  const int per_block = block_warps / wpg;
+  group_stats<In><<<(items + per_block - 1) / per_block, block_warps * 32, 0, stream>>>(
+      x.x, x.x2, x.c1, add, partial, static_cast<int>(chunks), gamma, beta, ab, hw, c, groups, items, wpg, eps);
   l.columns == 1 ? dispatch_apply<1, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream)
                  : dispatch_apply<2, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream);
 }

@@ -140,8 +140,10 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
 
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
+            // (on an H200, 132 SMs: group_stats with one warp per group, 40 channels, {16, 1280, 8, 8}; two to eight
+            // warps; sixteen, {1, 512, 128, 128}: the VAE's 512 channels at 128x128, 261 chunks of 16)
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
-                {2, 2560, 16, 16}, {16, 960, 32, 32}},
+                {2, 2560, 16, 16}, {16, 960, 32, 32}, {1, 512, 128, 128}},
             new long[][] {{16 * 4096, 2560}, {16 * 1024, 5120}, {2 * 64, 10240}, {3, 16}},
             new long[][] {{16, 320, 64, 64}, {2, 1280, 32, 32}, {16, 1280, 8, 8}, {1, 128, 512, 512}, {3, 8, 5, 7}},
             new long[][] {{16 * 4096, 320}, {2 * 4096, 640}, {2 * 1024, 1280}, {16 * 256, 1280}, {2 * 77, 768},
@@ -155,10 +157,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{16, 4096, 1280, 320}, {16, 4096, 320, 320}, {2, 4096, 640, 640}, {16, 1024, 2560, 640},
                 {16, 64, 5120, 1280}, {2, 77, 3072, 768}, {3, 5, 40, 24}, {3, 5, 36, 20}},
             // SD 1.5's up blocks at batch 16 (64x64 latents); groups straddle the parts (1280 + 640: 60 channels per
-            // group); 1276 + 644 must fall back (C1 not a multiple of 8)
+            // group); batch 2's 640 + 320 at 64x64 (on an H200, 128 chunks of 30 channels: group_stats' sixteen warps
+            // per group); 1276 + 644 must fall back (C1 not a multiple of 8)
             new long[][] {{16, 1280, 1280, 8, 8, 32}, {16, 1280, 1280, 16, 16, 32}, {16, 1280, 640, 16, 16, 32},
                 {16, 1280, 640, 32, 32, 32}, {16, 640, 640, 32, 32, 32}, {16, 640, 320, 32, 32, 32},
-                {16, 640, 320, 64, 64, 32}, {16, 320, 320, 64, 64, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 16, 16, 32}},
+                {16, 640, 320, 64, 64, 32}, {16, 320, 320, 64, 64, 32}, {2, 640, 320, 64, 64, 32}, {3, 40, 32, 5, 7, 6},
+                {2, 1276, 644, 16, 16, 32}},
             new long[][] {{16, 1280, 640, 32, 32, 640}, {16, 320, 320, 64, 64, 320}, {3, 40, 32, 5, 7, 24},
                 {2, 1276, 644, 8, 8, 640}},
             // the UNet's three upsamplers at batch 16, the VAE decoder's (fp16; float32 channels-last, which the kernel
@@ -191,14 +195,20 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 {2, 1024, 8, 80}, {2, 1024, 10, 64}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
-            new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}},
+            // group_stats' layouts (as an H200's 132 SMs split the pixels): one warp per group ({2, 320, 16, 16}), four
+            // over 16 chunks of 40 channels ({1, 1280, 16, 16})
+            new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}, {1, 1280, 16, 16}},
             new long[][] {{2 * 256, 2560}, {3, 16}},
             new long[][] {{2, 320, 16, 16}, {3, 8, 5, 7}},
             new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}},
-            new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}},
+            // and with the addend: two warps per group, 15 groups (a block's last pair of warps past the end), and
+            // one group of 1024 channels over 16 warps (4 rounds of loads per lane; two channels per thread)
+            new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}, {3, 40, 128, 128, 5}, {1, 1024, 16, 16, 1}},
             new long[][] {{2, 320, 16, 16, 320}, {3, 40, 5, 7, 24}},
             new long[][] {{2, 256, 1280, 320}, {3, 5, 40, 24}, {3, 5, 36, 20}},
-            new long[][] {{2, 1280, 640, 8, 8, 32}, {3, 40, 32, 5, 7, 6}, {2, 1276, 644, 4, 4, 32}},
+            // (two parts: 60 channels per group, one warp each; one group of 320 channels over 8 warps)
+            new long[][] {{2, 1280, 640, 8, 8, 32}, {3, 40, 32, 5, 7, 6}, {1, 160, 160, 16, 16, 1},
+                {2, 1276, 644, 4, 4, 32}},
             new long[][] {{2, 1280, 640, 8, 8, 640}, {2, 1276, 644, 4, 4, 640}},
             new long[][] {{2, 320, 8, 8, 16, 16, 16, 1}, {1, 64, 5, 7, 10, 14, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
                 {2, 4, 8, 8, 16, 16, 16, 1}, {1, 64, 4, 4, 12, 12, 16, 1}, {1, 64, 5, 5, 9, 9, 16, 1},
