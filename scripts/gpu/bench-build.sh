@@ -18,6 +18,7 @@
 # e.g. a third call `DIFFUSERS_ONLY=1 DIFFUSERS_MODELS=sdxl COMPILE_SDXL=1 bash scripts/gpu/bench-build.sh` between
 # the first one and bench-run.sh.
 set -euo pipefail
+source scripts/gpu/smi.sh
 W=/tmp/gpuwork; G=.gpu
 T=/opt/torch/.venv/lib/python3.12/site-packages/torch
 export TORCH_DIR=$T PYTORCH_LIBRARY_PATH=$T/lib PYTORCH_VERSION=2.11.0 PYTORCH_FLAVOR=cu130 ENGINE_CACHE_DIR=$W/djl-cache CUDA_ARCHS=${CUDA_ARCHS:-Hopper} PATH=/usr/local/cuda/bin:$PATH PYTHONUNBUFFERED=1
@@ -48,9 +49,9 @@ echo "builds+gen: $(( $(date +%s) - s )) s"
 fi
 for M in $([ -n "${PROBES_ONLY:-}" ] || echo ${DIFFUSERS_MODELS-${MODELS:-sd15 sdxl}}); do
   if [ $M = sdxl ]; then DB=scripts/gpu/bench_diffusers_sdxl.py; else DB=scripts/gpu/bench_diffusers.py; fi
-  s1=$(date +%s)
+  s1=$(date +%s); smi_start $W/smi_diffusers_$M.csv
   python3 $DB --d $W/d > $W/diffusers_$M.txt 2> $W/dd_$M.err || { cat $W/diffusers_$M.txt; tail -30 $W/dd_$M.err; exit 1; }
-  cp $W/diffusers_$M.txt $OUT/; cat $W/diffusers_$M.txt; echo "diffusers $M: $(( $(date +%s) - s1 )) s"
+  cp $W/diffusers_$M.txt $OUT/; cat $W/diffusers_$M.txt; echo "diffusers $M: $(( $(date +%s) - s1 )) s"; smi_summary $W/smi_diffusers_$M.csv
 done
 if [ -n "${PROBE:-}" ]; then
   python3 scripts/gpu/probe_channels_last.py $D > $OUT/probe.txt 2>&1 || echo "probe failed"; head -c 4000 $OUT/probe.txt

@@ -11,7 +11,9 @@
 # AB=VAR=value runs each model's bench once more (--jobs 1, no --check) with that one switch changed, for an A/B in
 # the same run (AB=1: SD_CHANNELS_LAST=0) -> $OUT/table_ab_MODEL.md. DOCTOR=1 first runs `worker.jar doctor` as
 # users run it -> $OUT/doctor.txt (its exit status is printed: 0 = the GPU runs with the fast path).
+# Every bench run logs the GPU's clock and power (scripts/gpu/smi.sh) and prints a summary line after it.
 set -uo pipefail
+source scripts/gpu/smi.sh
 W=/tmp/gpuwork; ls $W/diffusers_*.txt >/dev/null 2>&1 || { echo "callB: machine is cold (no diffusers figures in $W)"; exit 3; }
 tar -C $W -xJf .gpu2/jre.tar.xz
 T=/opt/torch/.venv/lib/python3.12/site-packages/torch
@@ -23,17 +25,17 @@ fi
 for M in ${MODELS:-sd15 sdxl}; do
   if [ $M = sdxl ]; then TINY=$W/tiny-sdxl; ARGS="--jobs ${SDXL_JOBS:-100}"; else TINY=worker/src/test/resources/reference/tiny-sd15/model; ARGS="--jobs ${SD15_JOBS:-200} ${SD15_EXTRA---breakdown}"; fi
   if [ -z "${SKIP_BENCH:-}" ]; then
-    s=$(date +%s)
+    s=$(date +%s); smi_start $OUT/smi_$M.csv
     $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --check $TINY --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_$M.md $ARGS > $OUT/worker_$M.txt 2>&1
-    echo "== $M: exit $?, $(( $(date +%s) - s )) s"; grep -v "PASS$" $OUT/worker_$M.txt | grep -v "INFO" | tail -25
+    echo "== $M: exit $?, $(( $(date +%s) - s )) s"; smi_summary $OUT/smi_$M.csv; grep -v "PASS$" $OUT/worker_$M.txt | grep -v "INFO" | tail -25
     grep -h "PSNR" $OUT/worker_$M.txt | head -4
     echo; cat $OUT/table_$M.md
   fi
   if [ -n "${AB:-}" ]; then  # the same bench with one switch changed, right after (A/B in one run)
     AB_SET=$AB; [ "$AB_SET" = 1 ] && AB_SET=SD_CHANNELS_LAST=0
-    s=$(date +%s)
+    s=$(date +%s); smi_start $W/smi_ab_$M.csv
     env "$AB_SET" $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_ab_$M.md --jobs 1 > $W/worker_ab_$M.txt 2>&1
-    echo "== A/B $M with $AB_SET: exit $?, $(( $(date +%s) - s )) s"; cat $OUT/table_ab_$M.md 2>/dev/null || tail -30 $W/worker_ab_$M.txt
+    echo "== A/B $M with $AB_SET: exit $?, $(( $(date +%s) - s )) s"; smi_summary $W/smi_ab_$M.csv; cat $OUT/table_ab_$M.md 2>/dev/null || tail -30 $W/worker_ab_$M.txt
   fi
   if [ -n "${PROFILE:-}" ]; then  # kernel profiles (issue 17): UNet per-class tables + top kernels, whole images, VAE
     s=$(date +%s)
