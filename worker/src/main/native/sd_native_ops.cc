@@ -31,7 +31,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <limits>
 #include <map>
@@ -422,18 +421,6 @@ constexpr float kLtMargin = 0.97f;
 
 constexpr uint64_t kLtMaxWorkspace = 32ull << 20;  // the most workspace an algorithm may ask for (bytes)
 
-// What an algorithm with a workspace costs in a CUDA graph beyond its eager time (SD_LT_GRAPH_COST, on by default).
-// cuBLASLt queues a 4-byte cudaMemsetAsync ahead of every such algorithm (its workspace's counter): in the batch-16 SD
-// 1.5 UNet's graph 108 of the 746 nodes were those memsets (session 11's trace), each a node of its own with the gaps
-// around it, about 3 µs in the graph (TransformerEngine measured 3.2 µs for a 4-byte memset and its gap, its PR 1716)
-// that the eager timing of lt_tune hardly sees. With it on, lt_algo also asks the heuristic for algorithms without a
-// workspace and lt_tune charges kLtWorkspaceMs to those with one, so a workspace algorithm is kept only where it is
-// faster by more than its memset. A/B on the H200 (session 11): workspaces capped at 0 took the graph's batch-16 call
-// from 28.2 to 28.0 ms and 8 jobs from 8.807 to 8.849 images/s. Off: the heuristic's algorithms within kLtMaxWorkspace
-// timed eagerly, as before.
-std::atomic<bool> lt_graph_cost_on{true};
-constexpr float kLtWorkspaceMs = 0.003f;
-
 // The fp16 products' split-K reductions: those that keep fp32 partial sums only (CUBLASLT_REDUCTION_SCHEME_NONE, i.e.
 // no split-K, or COMPUTE_TYPE). The INPLACE and OUTPUT_TYPE schemes add partial sums in the output type (fp16), and a
 // timed candidate of theirs could win; excluded, every fp16 product accumulates in fp32 and rounds to fp16 once, as
@@ -512,30 +499,13 @@ LtAlgos lt_algo(cublasLtHandle_t handle, const LtKey& key, LtDescriptors& desc) 
   pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, static_cast<uint32_t>(key[7]), "alignment of B");
   pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, static_cast<uint32_t>(key[9]), "alignment of C");
   pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(key[10]), "alignment of D");
+  std::array<cublasLtMatmulHeuristicResult_t, kLtCandidates> results{};
+  int found = 0;
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc.op, desc.a, desc.b, desc.cd, desc.cd,
+                                                               desc.preference, kLtCandidates, results.data(), &found);
   LtAlgos algos;
-  // up to kLtCandidates of the heuristic's algorithms within the preference's workspace, in its order; false: the
-  // heuristic failed
-  auto ask = [&]() {
-    std::array<cublasLtMatmulHeuristicResult_t, kLtCandidates> results{};
-    int found = 0;
-    if (cublasLtMatmulAlgoGetHeuristic(handle, desc.op, desc.a, desc.b, desc.cd, desc.cd, desc.preference,
-                                       kLtCandidates, results.data(), &found) != CUBLAS_STATUS_SUCCESS) {
-      return false;
-    }
-    for (int i = 0; i < found && i < kLtCandidates; i++) {
-      if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
-      bool seen = false;  // the second ask (no workspace) can return algorithms the first did
-      for (const auto& c : algos.candidates) seen = seen || std::memcmp(&c.algo, &results[i].algo, sizeof(c.algo)) == 0;
-      if (!seen) algos.candidates.push_back(results[i]);
-    }
-    return true;
-  };
-  const bool asked = ask();
-  bool workspace = false;
-  for (const auto& c : algos.candidates) workspace = workspace || c.workspaceSize > 0;
-  if (asked && workspace && lt_graph_cost_on.load()) {  // and those without a workspace (SD_LT_GRAPH_COST), after them
-    pref(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t{0}, "max workspace");
-    ask();
+  for (int i = 0; status == CUBLAS_STATUS_SUCCESS && i < found && i < kLtCandidates; i++) {
+    if (results[i].state == CUBLAS_STATUS_SUCCESS) algos.candidates.push_back(results[i]);
   }
   std::lock_guard<std::mutex> lock(lt_algos_mutex);
   return lt_algos.emplace(key, std::move(algos)).first->second;  // another thread's entry if it came first
@@ -691,20 +661,13 @@ struct LtEvents {
   }
 };
 
-// What candidate c timed at `ms` per call costs in a CUDA graph: ms, plus kLtWorkspaceMs for an algorithm with a
-// workspace (its memset node) where SD_LT_GRAPH_COST is on.
-float lt_cost(const cublasLtMatmulHeuristicResult_t& c, float ms) {
-  return ms + (c.workspaceSize > 0 && lt_graph_cost_on.load() ? kLtWorkspaceMs : 0.0f);
-}
-
 // Times each of algos' candidates on p's operands (eager, on `stream`; SD_LT_AUTOTUNE): a warm-up call, then
 // kLtTimedCalls calls between two events, one cudaEventSynchronize per candidate, all writing into d, which the call that
 // follows overwrites (C = p.r where there is one, else d with beta 0), or, for a product in place (p.r is d: beta 1,
 // each call would add into it), into a scratch output of d's shape (a new allocation: 256-byte aligned, at least the
 // alignment the key has for D) with C = d, read only.
-// Candidates cublasLtMatmul refuses are skipped. Stores and returns the key's entry with the cheapest candidate
-// (lt_cost: its time, and its memset node in a graph) as `tuned` (the heuristic's first pick unless another is cheaper
-// by kLtMargin); where every candidate was refused, the
+// Candidates cublasLtMatmul refuses are skipped. Stores and returns the key's entry with the fastest candidate as
+// `tuned` (the heuristic's first pick unless another is faster by kLtMargin); where every candidate was refused, the
 // entry has no candidates left (the callers' fallbacks from now on; a warning).
 LtAlgos lt_tune(cublasLtHandle_t handle, const LtKey& key, const LtDescriptors& desc, LtAlgos algos, const LtProduct& p,
                 const at::Tensor& d, cudaStream_t stream) {
@@ -736,13 +699,12 @@ LtAlgos lt_tune(cublasLtHandle_t handle, const LtKey& key, const LtDescriptors& 
     const float ms = total / kLtTimedCalls;
     ran++;
     if (i == 0) first_ms = ms;
-    if (best < 0 || lt_cost(c, ms) < lt_cost(algos.candidates[best], best_ms)) {  // ties keep the heuristic's order
+    if (best < 0 || ms < best_ms) {  // ties keep the heuristic's order
       best = i;
       best_ms = ms;
     }
   }
-  if (best > 0 && first_ms >= 0 &&  // not clearly cheaper than the heuristic's pick
-      lt_cost(algos.candidates[best], best_ms) > kLtMargin * lt_cost(algos.candidates[0], first_ms)) {
+  if (best > 0 && first_ms >= 0 && best_ms > kLtMargin * first_ms) {  // not clearly faster than the heuristic's pick
     best = 0;
     best_ms = first_ms;
   }
@@ -804,7 +766,7 @@ bool lt_matmul(const LtProduct& p, const at::Tensor& d) {
 std::string lt_tune_report() {
   std::lock_guard<std::mutex> lock(lt_algos_mutex);
   std::string lines;
-  int tuned = 0, other = 0, untuned = 0, with_workspace = 0;
+  int tuned = 0, other = 0, untuned = 0;
   for (const auto& [key, algos] : lt_algos) {
     if (algos.candidates.empty()) continue;
     if (algos.tuned < 0) {
@@ -813,7 +775,6 @@ std::string lt_tune_report() {
     }
     tuned++;
     other += algos.tuned != 0 ? 1 : 0;
-    with_workspace += algos.candidates[algos.tuned].workspaceSize > 0 ? 1 : 0;
     char first[96];
     if (algos.first_ms < 0) {
       std::snprintf(first, sizeof(first), "the heuristic's #0 refused");
@@ -822,19 +783,17 @@ std::string lt_tune_report() {
                     algos.first_ms / std::max(algos.tuned_ms, 1e-6f));
     }
     char line[320];
-    std::snprintf(line, sizeof(line), "\nM %lld N %lld K %lld %s%s%s%s: picked #%d of %zu (%d ran), %.4f ms%s vs %s",
+    std::snprintf(line, sizeof(line), "\nM %lld N %lld K %lld %s%s%s%s: picked #%d of %zu (%d ran), %.4f ms vs %s",
                   static_cast<long long>(key[1]), static_cast<long long>(key[2]), static_cast<long long>(key[3]),
                   key[12] != 0 ? "fp8" : "fp16", key[14] != 0 ? " outer-vector scales" : "",
                   key[6] != 0 ? " +bias" : "", key[13] != 0 ? " +residual" : "", algos.tuned, algos.candidates.size(),
-                  algos.ran, algos.tuned_ms, algos.candidates[algos.tuned].workspaceSize > 0 ? " (workspace)" : "",
-                  first);
+                  algos.ran, algos.tuned_ms, first);
     lines += line;
     if (key[4] != key[3]) lines += ", w row stride " + std::to_string(key[4]);
     if (key[0] != 0) lines += ", cuda:" + std::to_string(key[0]);
   }
   return std::to_string(tuned) + " product shape(s) tuned, " + std::to_string(other) +
-         " running another algorithm than the heuristic's first pick, " + std::to_string(with_workspace) +
-         " an algorithm with a workspace (a memset node each in a CUDA graph); " + std::to_string(untuned) +
+         " running another algorithm than the heuristic's first pick; " + std::to_string(untuned) +
          " seen but not tuned (autotuning off, or seen only under capture or without an output)" + lines;
 }
 
@@ -2236,15 +2195,6 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLtR
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLtAutotune(JNIEnv* env, jclass,
                                                                                       jboolean on) {
   lt_autotune_on.store(on);
-}
-
-// SD_LT_GRAPH_COST (lt_graph_cost_on): forgets every key's algorithms, asked and tuned under the other setting.
-JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLtGraphCost(JNIEnv* env, jclass,
-                                                                                       jboolean on) {
-  NATIVE_BEGIN
-  std::lock_guard<std::mutex> lock(lt_algos_mutex);
-  if (lt_graph_cost_on.exchange(on) != static_cast<bool>(on)) lt_algos.clear();
-  NATIVE_END()
 }
 
 // What autotuning found so far (lt_tune_report): a summary line, then one line per tuned product shape.

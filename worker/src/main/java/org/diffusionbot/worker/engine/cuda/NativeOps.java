@@ -87,15 +87,6 @@ public final class NativeOps {
     public static final Switch LT_AUTOTUNE = new Switch("SD_LT_AUTOTUNE", NativeOps::setLtAutotune, null,
             "cuBLASLt autotuning", "cuBLASLt runs its heuristic's first algorithm");
     /**
-     * Autotuning ({@link #LT_AUTOTUNE}) for CUDA graphs: cuBLASLt's algorithms without a workspace are candidates too,
-     * and one with a workspace is charged 3 µs for the 4-byte memset node cuBLASLt queues ahead of it in a graph, so it
-     * is kept only where it is faster by more than that ({@code SD_LT_GRAPH_COST}, on unless 0: on the H200 the batch-16
-     * UNet's graph held 108 such memsets among its 746 nodes; a change forgets what was tuned: set it before the first
-     * product, recapture graphs after a change); linked: the library has it.
-     */
-    public static final Switch LT_GRAPH_COST = new Switch("SD_LT_GRAPH_COST", NativeOps::setLtGraphCost, null,
-            "cuBLASLt graph cost", "autotuning keeps algorithms with a workspace at their eager time");
-    /**
      * Nearest 2x upsampling by our kernel, else {@code at::upsample_nearest2d} ({@code SD_UPSAMPLE_KERNEL}); linked:
      * the library has {@link #upsampleNearest(long, long, long)}, else DJL's interpolation ({@link
      * #upsampleNearest()}).
@@ -140,7 +131,7 @@ public final class NativeOps {
             null, "self-attention kernel", "self-attentions run PyTorch's SDPA");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
-            UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, LT_GRAPH_COST, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
+            UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
             SELF_ATTENTION_KERNEL);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
@@ -955,8 +946,6 @@ public final class NativeOps {
     private static native void setLtResidual(boolean on);
 
     private static native void setLtAutotune(boolean on);
-
-    private static native void setLtGraphCost(boolean on);
 
     private static native void setUpsampleKernel(boolean on);
 

@@ -134,10 +134,7 @@ class NativeOpsSwitchTest {
         assertEquals(List.of(true, false, true, false), handed);
 
         assertEquals("SD_LT_AUTOTUNE", NativeOps.LT_AUTOTUNE.name());
-        assertEquals("SD_LT_GRAPH_COST", NativeOps.LT_GRAPH_COST.name());
         Assumptions.assumeFalse(NativeOps.available(), "the native library is loaded");
-        assertTrue(NativeOps.LT_GRAPH_COST.on(), "the graph cost is on by default");
-        assertFalse(NativeOps.LT_GRAPH_COST.linked());
         assertTrue(NativeOps.LT_AUTOTUNE.on(), "on by default");
         assertFalse(NativeOps.LT_AUTOTUNE.linked());
         assertEquals("native ops not loaded: no cuBLASLt autotuning", NativeOps.autotuneReport(),
