@@ -5,7 +5,8 @@
 // with their bias and residual in one cuBLASLt call, FP8 products of a layer norm's FP8 output (the transformer blocks'
 // linears after their norms, SD_FP8_LINEARS) and of the GEGLU gate's FP8 output with per-token scales (ff.net.2,
 // SD_FP8_FF_OUT), GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
-// (upsample_nearest.cu), SD 1.5's head-size-40 self- and cross-attentions on Hopper (self_attention.cu), cuBLASLt's
+// (upsample_nearest.cu), every ResNet block's time-embedding projection of a UNet call in one launch (time_proj.cu),
+// SD 1.5's head-size-40 self- and cross-attentions on Hopper (self_attention.cu), cuBLASLt's
 // algorithms timed per product shape on first use (SD_LT_AUTOTUNE), CUDA graph capture/replay of a sequence of DJL
 // calls, asynchronous device-to-host copies (previews), and CUDA caching-allocator statistics.
 //
@@ -77,6 +78,11 @@ extern "C" int sd_layer_norm_fp8(const void* x, const void* d, void* sum, void* 
 extern "C" bool sd_upsample_nearest2x_supported(int64_t rows, int64_t w, int64_t vecs);
 extern "C" int sd_upsample_nearest2x(const void* x, void* y, int64_t rows, int64_t w, int64_t vecs,
                                      cudaStream_t stream);
+
+// time_proj.cu
+extern "C" bool sd_time_proj_supported(int b, int k, const int* n, int count);
+extern "C" int sd_time_proj(const void* x, const void* const* w, const void* const* bias, const int* n, int count,
+                            void* y, int b, int k, int sm_count, cudaStream_t stream);
 
 // self_attention.cu (the self- and the cross-attention kernels)
 extern "C" bool sd_self_attention_supported(int cc_major, int cc_minor, int d, int64_t b, int64_t n, int64_t m,
@@ -1499,6 +1505,88 @@ at::Tensor upsample_nearest(const at::Tensor& x, int64_t h, int64_t w) {
   return at::upsample_nearest2d(x, at::IntArrayRef{h, w}, std::nullopt, std::nullopt);
 }
 
+// ---- the ResNet blocks' time-embedding projections in one launch (issue 17) ----------------
+
+std::atomic<bool> time_proj_unusable{false};  // kernel not built for this GPU: one product per block from then on
+
+// Whether our kernel (time_proj.cu) computes every x·w[i]ᵀ + b[i] in one launch: x (B, K) fp16 contiguous CUDA,
+// 16-byte aligned; each w[i] (N_i, K) fp16 contiguous on x's device, 16-byte aligned; each b[i] absent or fp16 (N_i)
+// contiguous on that device; sizes as sd_time_proj_supported says (1 ≤ B ≤ 16, K and every N_i multiples of 8, x in
+// 48 KB), and the kernel built for this GPU. Fills *n with the N_i where it holds.
+bool time_proj_fits(const at::Tensor& x, const std::vector<at::Tensor>& w,
+                    const std::vector<std::optional<at::Tensor>>& b, std::vector<int>* n) {
+  if (time_proj_unusable.load() || w.empty() || w.size() != b.size() || !x.is_cuda() || x.dim() != 2 ||
+      x.scalar_type() != at::kHalf || !x.is_contiguous() || !aligned16(x) || x.size(0) > 16 || x.size(1) > (1 << 20)) {
+    return false;
+  }
+  n->clear();
+  for (size_t i = 0; i < w.size(); ++i) {
+    const at::Tensor& wi = w[i];
+    if (!wi.defined() || wi.device() != x.device() || wi.scalar_type() != at::kHalf || wi.dim() != 2 ||
+        wi.size(1) != x.size(1) || wi.size(0) > (1 << 24) || !wi.is_contiguous() || !aligned16(wi) ||
+        (b[i] && (b[i]->device() != x.device() || !half_vector(b[i], wi.size(0))))) {
+      return false;
+    }
+    n->push_back(static_cast<int>(wi.size(0)));
+  }
+  return sd_time_proj_supported(static_cast<int>(x.size(0)), static_cast<int>(x.size(1)), n->data(),
+                                static_cast<int>(n->size()));
+}
+
+// Every ResNet block's time-embedding projection of a UNet call, y_i = x·w[i]ᵀ + b[i] (x: SiLU of the time embedding,
+// (B, K); w[i] (N_i, K), b[i] (N_i) or absent): our kernel in one launch where time_proj_fits, the outputs contiguous
+// (B, N_i) blocks of one allocation (each 16-byte aligned, as bias_group_norm's nbias wants them); otherwise one
+// sd_linear per product (what each block's time_emb_proj runs without it). The weights are read where they are at each
+// call (LoRA patches in place apply).
+std::vector<at::Tensor> time_projections(const at::Tensor& x, const std::vector<at::Tensor>& w,
+                                         const std::vector<std::optional<at::Tensor>>& b) {
+  RECORD_FUNCTION("sd::time_proj", std::vector<c10::IValue>({x}));  // an op of its own in kernel profiles
+  std::vector<int> n;
+  std::vector<at::Tensor> out;
+  if (time_proj_fits(x, w, b, &n)) {
+    const int64_t rows = x.size(0);
+    int64_t total = 0;
+    std::vector<const void*> wp, bp;
+    for (size_t i = 0; i < w.size(); ++i) {
+      total += n[i];
+      wp.push_back(w[i].data_ptr());
+      bp.push_back(b[i] ? b[i]->data_ptr() : nullptr);
+    }
+    auto y = at::empty({rows * total}, x.options());
+    int err = sd_time_proj(x.data_ptr(), wp.data(), bp.data(), n.data(), static_cast<int>(n.size()), y.data_ptr(),
+                           static_cast<int>(rows), static_cast<int>(x.size(1)), sm_count(),
+                           c10::cuda::getCurrentCUDAStream());
+    if (launched(err, time_proj_unusable, "time projections")) {
+      int64_t offset = 0;
+      for (int ni : n) {
+        out.push_back(y.narrow(0, offset, rows * ni).view({rows, ni}));
+        offset += rows * ni;
+      }
+      return out;
+    }
+  }
+  for (size_t i = 0; i < w.size(); ++i) out.push_back(sd_linear(x, w[i], b[i]));
+  return out;
+}
+
+// NativeOps.timeProjections' and timeProjectionsKernel's operands: x, the weights and the biases (0: none) as tensors;
+// the two arrays must have the same length.
+void time_proj_operands(JNIEnv* env, jlongArray jw, jlongArray jb, std::vector<at::Tensor>* w,
+                        std::vector<std::optional<at::Tensor>>* b) {
+  const jsize n = jw == nullptr ? 0 : env->GetArrayLength(jw);
+  if (jb == nullptr || env->GetArrayLength(jb) != n) throw std::invalid_argument("time projections: array lengths");
+  std::vector<jlong> wh(static_cast<size_t>(n)), bh(static_cast<size_t>(n));
+  if (n > 0) {
+    env->GetLongArrayRegion(jw, 0, n, wh.data());
+    env->GetLongArrayRegion(jb, 0, n, bh.data());
+  }
+  for (jsize i = 0; i < n; ++i) {
+    if (wh[i] == 0) throw std::invalid_argument("time projections: a weight handle is 0");
+    w->push_back(T(wh[i]));
+    b->push_back(opt(bh[i]));
+  }
+}
+
 // ---- LoRA patches (issue 14) ---------------------------------------------------------------
 
 // One term of a weight's change: scale * up @ down, or scale * up without a down.
@@ -2033,6 +2121,46 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_up
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setUpsampleKernel(JNIEnv* env, jclass,
                                                                                           jboolean on) {
   upsample_kernel_on.store(on);
+}
+
+// ---- the ResNet blocks' time-embedding projections (issue 17) ------------------------------
+
+// y_i = x·w[i]ᵀ + b[i] for every i (time_projections: one launch of our kernel where it applies, else one product
+// each): a new long[] of output handles, one per weight; x = 0 returns an empty array (NativeOps' probe).
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_timeProjections(JNIEnv* env, jclass,
+                                                                                               jlong x, jlongArray jw,
+                                                                                               jlongArray jb) {
+  NATIVE_BEGIN
+  std::vector<at::Tensor> outputs;
+  if (x != 0) {
+    std::vector<at::Tensor> w;
+    std::vector<std::optional<at::Tensor>> b;
+    time_proj_operands(env, jw, jb, &w, &b);
+    outputs = time_projections(T(x), w, b);
+  }
+  std::vector<jlong> handles;
+  for (auto& y : outputs) handles.push_back(wrap(std::move(y)));
+  const jsize n = static_cast<jsize>(handles.size());
+  jlongArray out = env->NewLongArray(n);
+  if (out == nullptr) {  // OutOfMemoryError pending; the tensors are freed here
+    for (jlong h : handles) delete reinterpret_cast<at::Tensor*>(h);
+    return nullptr;
+  }
+  if (n > 0) env->SetLongArrayRegion(out, 0, n, handles.data());
+  return out;
+  NATIVE_END(nullptr)
+}
+
+// Whether timeProjections runs our kernel for these (time_proj_fits; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_timeProjectionsKernel(
+    JNIEnv* env, jclass, jlong x, jlongArray jw, jlongArray jb) {
+  NATIVE_BEGIN
+  std::vector<at::Tensor> w;
+  std::vector<std::optional<at::Tensor>> b;
+  time_proj_operands(env, jw, jb, &w, &b);
+  std::vector<int> n;
+  return x != 0 && time_proj_fits(T(x), w, b, &n);
+  NATIVE_END(false)
 }
 
 // ---- asynchronous host copies (previews) --------------------------------------------------

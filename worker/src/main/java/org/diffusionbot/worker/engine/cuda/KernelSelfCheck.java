@@ -8,11 +8,14 @@ import static org.diffusionbot.worker.engine.Scalars.mul;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.norm.LayerNorm;
 import java.io.PrintStream;
+import java.util.Arrays;
 import java.util.Locale;
 import java.util.Random;
 import org.diffusionbot.worker.engine.models.Fp8Linear;
@@ -22,7 +25,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, 1x1 convolutions
  * as matrix products, linear layers with their residual add in one cuBLASLt product, the up blocks' GroupNorm
  * and conv_shortcut on two parts without their concatenation, the plain linears' autotuned cuBLASLt products and
- * every candidate algorithm, and on Hopper the head-size-40 self- and cross-attention kernels) against PyTorch on
+ * every candidate algorithm, the ResNet blocks' time-embedding projections in one launch, and on Hopper the
+ * head-size-40 self- and cross-attention kernels) against PyTorch on
  * the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with PyTorch in fp32 on the same
  * fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against the fp16 path by relative
  * error, and so ff.net.2's FP8 product of the GEGLU gate's FP8 output; the nearest 2x upsampling kernel, a copy,
@@ -114,10 +118,19 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  take our kernel where the library has it for this GPU ({@code NativeOps.selfAttentionKernelBuilt}:
  *                  compute capability 9.0, built for sm_90a), every other case SDPA (a case fails if the path is not
  *                  the expected one, or the kernel runs when switched off)
+ * @param timeProj  (B, K, N_1, ..., N_m) cases for the ResNet blocks' time-embedding projections in one launch
+ *                  (docs/GPU.md, "What runs on CUDA", {@code SD_TIME_PROJ_KERNEL}): {@code y_i = x·w_iᵀ + b_i} for x
+ *                  (B, K), w_i (N_i, K), b_i (N_i) (every third product without a bias), {@code
+ *                  NativeOps.timeProjections} against one {@code NativeOps.linear} per product; oracle: the fp32
+ *                  products + biases, all products' errors together; before and after an in-place change of the first
+ *                  weight (a LoRA patch: the kernel reads the weights where they are). 1 ≤ B ≤ 16, K and every N_i
+ *                  multiples of 8 must take our kernel ({@code NativeOps.timeProjectionsKernel}), every other case one
+ *                  product each; every output (B, N_i)
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
-        long[][] upsample, long[][] fp8Linear, long[][] crossAttention, long[][] fp8FfOut, long[][] selfAttention) {
+        long[][] upsample, long[][] fp8Linear, long[][] crossAttention, long[][] fp8FfOut, long[][] selfAttention,
+        long[][] timeProj) {
     /**
      * The cross- and self-attention kernels' largest absolute error against the fp32 oracle (outputs of magnitude ~1).
      */
@@ -137,6 +150,29 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
      * weights off by several percent each) shows larger relative to it; GEGLU multiplies two rounded halves.
      */
     public static final double FP8_ENTRY_MAX_RELATIVE = 0.25;
+
+    /** SD 1.x/2.x's ResNet blocks' time_emb_proj widths in the order the UNet visits them (down, mid, up): 22. */
+    private static final long[] SD15_TIME_PROJ = {320, 320, 640, 640, 1280, 1280, 1280, 1280, 1280, 1280, 1280, 1280,
+        1280, 1280, 1280, 1280, 640, 640, 640, 320, 320, 320};
+    /** SDXL's: 17. */
+    private static final long[] SDXL_TIME_PROJ = {320, 320, 640, 640, 1280, 1280, 1280, 1280, 1280, 1280, 1280, 640,
+        640, 640, 320, 320, 320};
+
+    /** A time-projection case: {b, k, n...}. */
+    private static long[] timeProjCase(long b, long k, long... n) {
+        long[] c = new long[n.length + 2];
+        c[0] = b;
+        c[1] = k;
+        System.arraycopy(n, 0, c, 2, n.length);
+        return c;
+    }
+
+    /** {@code count} products of n features each. */
+    private static long[] repeat(int count, long n) {
+        long[] r = new long[count];
+        Arrays.fill(r, n);
+        return r;
+    }
 
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
@@ -192,7 +228,14 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             // self-attention: SD 1.5's 64x64 level at batch 16 and 2, 32x32-sized N at d 40, 3 query blocks of 5 heads;
             // then N not a multiple of 128, SD 1.5's 32x32 level (d 80) and SDXL's (d 64), which must take SDPA
             new long[][] {{16, 4096, 8, 40}, {2, 4096, 8, 40}, {2, 1024, 8, 40}, {3, 384, 5, 40}, {2, 1000, 8, 40},
-                {2, 1024, 8, 80}, {2, 1024, 10, 64}});
+                {2, 1024, 8, 80}, {2, 1024, 10, 64}},
+            // SD 1.5's 22 time projections at batch 1 (one timestep for the batch), 2 and 16 (the kernel's widest
+            // rows), SDXL's 17 at batch 3; 70 products (two launches of at most 64); then fallbacks: 17 rows, an N
+            // not a multiple of 8, K not a multiple of 8
+            new long[][] {timeProjCase(1, 1280, SD15_TIME_PROJ), timeProjCase(2, 1280, SD15_TIME_PROJ),
+                timeProjCase(16, 1280, SD15_TIME_PROJ), timeProjCase(3, 1280, SDXL_TIME_PROJ),
+                timeProjCase(5, 64, repeat(70, 16)), timeProjCase(17, 1280, 320, 640, 1280),
+                timeProjCase(2, 1280, 320, 100, 1280), timeProjCase(2, 36, 320, 640)});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             // group_stats' layouts (as an H200's 132 SMs split the pixels): one warp per group ({2, 320, 16, 16}), four
@@ -217,7 +260,10 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2, 4096, 8, 40, 77}, {2, 200, 8, 40, 77}, {2, 64, 8, 40, 1}, {3, 100, 5, 40, 128},
                 {2, 64, 8, 80, 77}, {2, 64, 10, 64, 77}, {2, 64, 8, 40, 154}},
             new long[][] {{2 * 256, 1280, 320}, {2 * 64, 2560, 640}, {2 * 64, 5120, 1280}},
-            new long[][] {{2, 4096, 8, 40}, {2, 256, 8, 40}, {2, 200, 8, 40}, {2, 256, 8, 64}});
+            new long[][] {{2, 4096, 8, 40}, {2, 256, 8, 40}, {2, 200, 8, 40}, {2, 256, 8, 64}},
+            new long[][] {timeProjCase(1, 1280, 320, 640, 1280), timeProjCase(2, 1280, 320, 640, 1280, 1280),
+                timeProjCase(16, 1280, 320, 1280), timeProjCase(3, 64, repeat(70, 8)),
+                timeProjCase(2, 1280, 320, 100)});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -227,7 +273,78 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
                 & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out)
-                & selfAttention(gpu, out);
+                & selfAttention(gpu, out) & timeProj(gpu, out);
+    }
+
+    private boolean timeProj(Device gpu, PrintStream out) {
+        out.println("== the ResNet blocks' time-embedding projections in one launch (time_proj.cu) vs one product each"
+                + " (NativeOps.linear: cuBLASLt or at::linear; fp16 on CUDA; oracle: the fp32 products + biases)");
+        if (!NativeOps.TIME_PROJ_KERNEL.linked()) {
+            out.println("  the library has no time-projection kernel (built before it): skipped");
+            return true;
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : timeProj) {
+                long b = sh[0];
+                long k = sh[1];
+                int count = sh.length - 2;
+                boolean expected = b >= 1 && b <= 16 && k % 8 == 0 && b * k * 2 <= 48 * 1024;
+                try (NDManager t = m.newSubManager()) {
+                    NDArray x = t.randomNormal(new Shape(b, k)).toType(DataType.FLOAT16, false);
+                    NDArray[] w = new NDArray[count];
+                    NDArray[] bias = new NDArray[count];
+                    long[] wh = new long[count];
+                    long[] bh = new long[count];
+                    for (int i = 0; i < count; i++) {
+                        long n = sh[i + 2];
+                        expected &= n % 8 == 0;
+                        w[i] = mul(t.randomNormal(new Shape(n, k)), (float) (1 / Math.sqrt(k)))
+                                .toType(DataType.FLOAT16, false);
+                        bias[i] = i % 3 == 2 ? null : t.randomNormal(new Shape(n)).toType(DataType.FLOAT16, false);
+                        wh[i] = NativeOps.h(w[i]);
+                        bh[i] = NativeOps.h(bias[i]);
+                    }
+                    boolean kernel = NativeOps.timeProjectionsKernel(NativeOps.h(x), wh, bh);
+                    NDArray x32 = x.toType(DataType.FLOAT32, false);
+                    for (String when : new String[] {"weights as loaded", "after an in-place change"}) {
+                        if (!when.equals("weights as loaded")) { // as a LoRA patch: the kernel must see it
+                            w[0].addi(mul(t.randomNormal(w[0].getShape()), (float) (0.1 / Math.sqrt(k)))
+                                    .toType(DataType.FLOAT16, false));
+                        }
+                        NDArray[] ours = NativeOps.timeProjections(x, w, bias);
+                        // a launch the GPU refused: the kernel fell back, and says so from now on
+                        kernel &= NativeOps.timeProjectionsKernel(NativeOps.h(x), wh, bh);
+                        NDList exact = new NDList();
+                        NDList torch16 = new NDList();
+                        NDList mine = new NDList();
+                        boolean shapes = ours.length == count;
+                        for (int i = 0; i < count && shapes; i++) {
+                            NDArray e = x32.matMul(w[i].toType(DataType.FLOAT32, false).transpose());
+                            exact.add((bias[i] == null ? e : e.add(bias[i].toType(DataType.FLOAT32, false))).reshape(-1));
+                            torch16.add(NativeOps.wrap(x, NativeOps.linear(NativeOps.h(x), wh[i], bh[i])).reshape(-1));
+                            shapes = ours[i].getShape().equals(new Shape(b, sh[i + 2]))
+                                    && ours[i].getDataType() == DataType.FLOAT16;
+                            mine.add(ours[i].reshape(-1));
+                        }
+                        String label = String.format(Locale.ROOT, "x %-12s %2d products (N %d..%d) %-24s %s",
+                                x.getShape(), count, Arrays.stream(sh, 2, sh.length).min().getAsLong(),
+                                Arrays.stream(sh, 2, sh.length).max().getAsLong(), when,
+                                kernel ? "ours" : "fallback");
+                        if (!shapes || kernel != expected) {
+                            out.printf(Locale.ROOT, "  %s: %s -> FAIL%n", label,
+                                    shapes ? "expected the " + (expected ? "kernel" : "fallback") + " path"
+                                            : "outputs not (B, N_i) fp16");
+                            ok = false;
+                            continue;
+                        }
+                        ok &= matches(out, label, NDArrays.concat(exact), NDArrays.concat(mine),
+                                NDArrays.concat(torch16));
+                    }
+                }
+            }
+        }
+        return ok;
     }
 
     private boolean selfAttention(Device gpu, PrintStream out) {

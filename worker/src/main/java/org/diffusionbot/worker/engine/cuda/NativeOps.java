@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
  * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), the head-size-40 self- and cross-attentions on Hopper
- * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), and CUDA allocator
+ * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), every ResNet block's
+ * time-embedding projection of a UNet call in one launch (a kernel of our own, {@link #TIME_PROJ_KERNEL}), and CUDA allocator
  * statistics. Loaded only
  * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
  * plain DJL fallback, so CPU runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
@@ -129,10 +130,19 @@ public final class NativeOps {
      */
     static final Switch SELF_ATTENTION_KERNEL = new Switch("SD_SELF_ATTENTION_KERNEL", NativeOps::setSelfAttentionKernel,
             null, "self-attention kernel", "self-attentions run PyTorch's SDPA");
+    /**
+     * Every ResNet block's time-embedding projection of a UNet call in one launch of our kernel (time_proj.cu: {@link
+     * #timeProjections(NDArray, NDArray[], NDArray[])}), else each block's own product, as before ({@code
+     * SD_TIME_PROJ_KERNEL}, on unless 0; read on the Java side: {@link #timeProjKernel()}; recapture graphs after a
+     * change); linked: the library has {@link #timeProjections(long, long[], long[])}.
+     */
+    public static final Switch TIME_PROJ_KERNEL = new Switch("SD_TIME_PROJ_KERNEL", null,
+            () -> timeProjections(0, new long[0], new long[0]), "time-projection",
+            "each ResNet block projects the time embedding in a product of its own");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
             UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
-            SELF_ATTENTION_KERNEL);
+            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -415,6 +425,58 @@ public final class NativeOps {
             return residual.add(wrap(x, linear(h(x), h(w), h(b))));
         }
         return wrap(x, linearResidual(h(x), h(w), h(b), h(residual)));
+    }
+
+    // the ResNet blocks' time-embedding projections (issue 17): diffusers' ResnetBlock2D projects SiLU(emb) with its
+    // own time_emb_proj, one small product per block
+
+    /**
+     * {@code y_i = x·w_iᵀ + b_i} for every i (x (B, K), weights[i] (N_i, K), biases[i] (N_i) or 0; the arrays of one
+     * length): new (B, N_i) handles, one per weight, in order. Our kernel (time_proj.cu) computes all of them in one
+     * launch where {@link #timeProjectionsKernel(long, long[], long[])} says so, each output then a contiguous block
+     * of one allocation (16-byte aligned); otherwise one {@link #linear(long, long, long)} each. The weights are read
+     * where they are at each call (LoRA patches in place apply). x = 0 returns an empty array (a probe for the
+     * function).
+     *
+     * @throws IllegalStateException (from the library) for arrays of different lengths, a weight handle 0, or shapes
+     *     the products do not take
+     */
+    static native long[] timeProjections(long x, long[] weights, long[] biases);
+
+    /**
+     * Whether {@link #timeProjections(long, long[], long[])} runs our kernel for these (nothing runs): x fp16 (B, K)
+     * contiguous CUDA with 1 ≤ B ≤ 16, K a multiple of 8 and B·K·2 bytes ≤ 48 KB; every weight fp16 (N_i, K)
+     * contiguous on x's device with N_i a multiple of 8, every bias fp16 (N_i) contiguous or 0; all 16-byte aligned;
+     * the kernel built for this GPU.
+     */
+    static native boolean timeProjectionsKernel(long x, long[] weights, long[] biases);
+
+    /**
+     * Whether the UNet computes its ResNet blocks' time-embedding projections in one call ({@link
+     * #timeProjections(NDArray, NDArray[], NDArray[])}): the library is in use, has the function, and {@link
+     * #TIME_PROJ_KERNEL} is on. Otherwise each block runs its own {@code time_emb_proj}.
+     */
+    public static boolean timeProjKernel() {
+        return enabled() && TIME_PROJ_KERNEL.active();
+    }
+
+    /**
+     * {@link #timeProjections(long, long[], long[])} on DJL arrays (biases[i] may be null): the outputs (B, N_i) on x's
+     * manager, in the weights' order. Needs the library.
+     */
+    public static NDArray[] timeProjections(NDArray x, NDArray[] weights, NDArray[] biases) {
+        long[] w = new long[weights.length];
+        long[] b = new long[weights.length];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = h(weights[i]);
+            b[i] = h(biases[i]);
+        }
+        long[] handles = timeProjections(h(x), w, b);
+        NDArray[] out = new NDArray[handles.length];
+        for (int i = 0; i < handles.length; i++) {
+            out[i] = wrap(x, handles[i]);
+        }
+        return out;
     }
 
     public static native long layerNorm(long x, long gamma, long beta, double eps);

@@ -31,7 +31,7 @@ final class ResnetBlock2D {
      * @param tembAct SiLU(time embedding) (B, temb), or null for blocks without time embedding
      */
     NDArray forward(NDArray x, NDArray tembAct) {
-        return Ops.scoped(x.getManager(), sub -> run(x, null, tembAct), x, tembAct);
+        return forward(x, null, tembAct, null);
     }
 
     /**
@@ -48,10 +48,32 @@ final class ResnetBlock2D {
      * @return (B, out, H, W), attached to x1's manager
      */
     NDArray forward(NDArray x1, NDArray x2, NDArray tembAct) {
-        if (!readsParts(x1, x2)) {
-            return forward(x1.concat(x2, 1), tembAct);
+        return forward(x1, x2, tembAct, null);
+    }
+
+    /**
+     * The block on x, or on the channel concatenation of x and x2 ({@link #forward(NDArray, NDArray, NDArray)}), with
+     * its time-embedding projection given or computed here.
+     *
+     * @param x (B, C1, H, W), or (B, in, H, W) without x2
+     * @param x2 (B, C2, H, W) with C1 + C2 = in, or null
+     * @param tembAct SiLU(time embedding) (B, temb), read only where {@code t} is null; null for blocks without time
+     *     embedding
+     * @param t this block's time_emb_proj of tembAct, (B, out) or (1, out) for all samples (the UNet computes every
+     *     block's in one call: {@link NativeOps#timeProjections(NDArray, NDArray[], NDArray[])}), or null: the block
+     *     projects tembAct itself
+     * @return (B, out, H, W), attached to x's manager
+     */
+    NDArray forward(NDArray x, NDArray x2, NDArray tembAct, NDArray t) {
+        if (x2 != null && !readsParts(x, x2)) {
+            return forward(x.concat(x2, 1), null, tembAct, t);
         }
-        return Ops.scoped(x1.getManager(), sub -> run(x1, x2, tembAct), x1, x2, tembAct);
+        return Ops.scoped(x.getManager(), sub -> run(x, x2, tembAct, t), x, x2, tembAct, t);
+    }
+
+    /** The time_emb_proj layer, or null for blocks without time embedding (the VAE's). */
+    LinearLayer timeProj() {
+        return timeProj;
     }
 
     /**
@@ -63,9 +85,13 @@ final class ResnetBlock2D {
         return shortcut != null && NativeOps.catPartsFit(x1, x2, norm1.groups());
     }
 
-    /** The block on x, or with x2 on the channel concatenation of x and x2 read in place (readsParts). */
-    private NDArray run(NDArray x, NDArray x2, NDArray tembAct) {
-        NDArray t = timeProj == null ? null : timeProj.forward(tembAct); // (B, out), added with conv1's bias
+    /**
+     * The block on x, or with x2 on the channel concatenation of x and x2 read in place (readsParts); its time projection
+     * given ({@code tProj}) or computed here.
+     */
+    private NDArray run(NDArray x, NDArray x2, NDArray tembAct, NDArray tProj) {
+        // (B, out), added with conv1's bias
+        NDArray t = tProj != null ? tProj : timeProj == null ? null : timeProj.forward(tembAct);
         NDArray a = x2 == null ? norm1.forwardSilu(x) : norm1.forwardSiluCat(x, x2);
         // conv1's bias and t added inside norm2's kernels (NativeOps.fusedBiasNorm: SD_FUSED_BIAS_NORM), or in conv1's
         // pass; conv1's output is used by norm2 alone

@@ -41,6 +41,13 @@ public final class UNet2DConditionModel {
     private final List<Level> up = new ArrayList<>();
     private final GroupNormLayer normOut;
     private final Conv2dLayer convOut;
+    /**
+     * The time_emb_proj weights (N_i, temb) and biases (N_i) of every ResNet block, in the order {@link #run} visits
+     * the blocks (down, mid, up): {@link NativeOps#timeProjections(NDArray, NDArray[], NDArray[])} projects the time
+     * embedding for all of them in one call. The layers' own arrays (LoRA patches in place apply), no copies.
+     */
+    private final NDArray[] timeWeights;
+    private final NDArray[] timeBiases;
     /** Every Transformer2D, in construction order (their blocks' FP8 companions). */
     private final List<Transformer2D> transformers = new ArrayList<>();
     private final NDManager manager;
@@ -167,6 +174,13 @@ public final class UNet2DConditionModel {
         normOut = new GroupNormLayer(p, "conv_norm_out", b0, groups, eps);
         convOut = new Conv2dLayer(p, "conv_out", b0, c.outChannels(), c.convOutKernel());
         this.parameters = p.named();
+        List<ResnetBlock2D> resnets = new ArrayList<>();
+        down.forEach(lv -> resnets.addAll(lv.resnets));
+        resnets.add(midResnet0);
+        resnets.add(midResnet1);
+        up.forEach(lv -> resnets.addAll(lv.resnets));
+        timeWeights = resnets.stream().map(r -> r.timeProj().weight).toArray(NDArray[]::new);
+        timeBiases = resnets.stream().map(r -> r.timeProj().bias).toArray(NDArray[]::new);
         down.forEach(lv -> transformers.addAll(lv.attentions));
         transformers.add(midAttention);
         up.forEach(lv -> transformers.addAll(lv.attentions));
@@ -298,6 +312,8 @@ public final class UNet2DConditionModel {
             emb = emb.add(addLinear2.forward(Ops.silu(addLinear1.forward(add))));
         }
         NDArray embAct = Ops.silu(emb);
+        NDArray[] proj = timeProjections(embAct); // every ResNet block's time_emb_proj in one call, or null
+        int r = 0; // the next ResNet block's index in proj
 
         NDArray x = config.centerInputSample() ? sub(mul(sample, 2), 1) : sample;
         x = convIn.forward(x);
@@ -305,7 +321,7 @@ public final class UNet2DConditionModel {
         skips.push(x);
         for (Level lv : down) {
             for (int j = 0; j < lv.resnets.size(); j++) {
-                x = lv.resnets.get(j).forward(x, embAct);
+                x = lv.resnets.get(j).forward(x, null, embAct, projection(proj, r++));
                 if (!lv.attentions.isEmpty()) {
                     x = lv.attentions.get(j).forward(x, context);
                 }
@@ -316,14 +332,14 @@ public final class UNet2DConditionModel {
                 skips.push(x);
             }
         }
-        x = midResnet0.forward(x, embAct);
+        x = midResnet0.forward(x, null, embAct, projection(proj, r++));
         x = midAttention.forward(x, context);
-        x = midResnet1.forward(x, embAct);
+        x = midResnet1.forward(x, null, embAct, projection(proj, r++));
         for (Level lv : up) {
             for (int j = 0; j < lv.resnets.size(); j++) {
                 // diffusers: torch.cat([hidden_states, res_hidden_states], dim=1), then the ResNet block; with the
                 // library its norm1 and conv_shortcut read the two parts in place (ResnetBlock2D: SD_UPBLOCK_NO_CAT)
-                x = lv.resnets.get(j).forward(x, skips.pop(), embAct);
+                x = lv.resnets.get(j).forward(x, skips.pop(), embAct, projection(proj, r++));
                 if (!lv.attentions.isEmpty()) {
                     x = lv.attentions.get(j).forward(x, context);
                 }
@@ -334,6 +350,24 @@ public final class UNet2DConditionModel {
             }
         }
         return NativeOps.rowMajor(convOut.forward(normOut.forwardSilu(x)));
+    }
+
+    /**
+     * Every ResNet block's time_emb_proj of SiLU(emb), (B, N_i) each in {@link #timeWeights}' order, from one native call
+     * where {@link NativeOps#timeProjKernel()} holds and embAct is on the GPU ({@code SD_TIME_PROJ_KERNEL}: our kernel in
+     * one launch where it applies, else the library's product per block); null otherwise: each block projects embAct
+     * itself, as before.
+     */
+    private NDArray[] timeProjections(NDArray embAct) {
+        if (!NativeOps.timeProjKernel() || !embAct.getDevice().isGpu()) {
+            return null;
+        }
+        return NativeOps.timeProjections(embAct, timeWeights, timeBiases);
+    }
+
+    /** proj[i], or null without precomputed projections. */
+    private static NDArray projection(NDArray[] proj, int i) {
+        return proj == null ? null : proj[i];
     }
 
 

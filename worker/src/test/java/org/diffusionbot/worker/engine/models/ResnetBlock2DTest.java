@@ -74,4 +74,30 @@ class ResnetBlock2DTest {
             assertEquals(m, x2.getManager(), "the inputs stay with their manager");
         }
     }
+
+    /**
+     * A block handed its time projection (the UNet's one call for all blocks: NativeOps.timeProjections) gives what it
+     * gives projecting the time embedding itself, on one input and on two parts; a (1, out) projection is broadcast over
+     * the samples as one time embedding for the batch.
+     */
+    @Test
+    void aGivenTimeProjectionGivesTheBlocksOwnResult() {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            NDArray x1 = m.randomNormal(new Shape(2, 64, 8, 8));
+            NDArray x2 = m.randomNormal(new Shape(2, 32, 8, 8));
+            NDArray temb = m.randomNormal(new Shape(2, config.timeEmbeddingDim()));
+            NDArray t = upResnet.timeProj().forward(temb);
+            assertEquals(new Shape(2, 32), t.getShape());
+            assertArrayEquals(upResnet.forward(x1, x2, temb).toFloatArray(),
+                    upResnet.forward(x1, x2, null, t).toFloatArray(), 0f);
+            NDArray tMid = midResnet.timeProj().forward(temb);
+            assertArrayEquals(midResnet.forward(x1, temb).toFloatArray(),
+                    midResnet.forward(x1, null, null, tMid).toFloatArray(), 0f);
+
+            NDArray one = midResnet.timeProj().forward(temb.get("0:1")); // (1, out): one timestep for the batch
+            assertArrayEquals(midResnet.forward(x1, null, null, one.repeat(0, 2)).toFloatArray(),
+                    midResnet.forward(x1, null, null, one).toFloatArray(), 0f);
+            assertEquals(m, t.getManager(), "the projection stays with its manager");
+        }
+    }
 }
