@@ -1,14 +1,16 @@
 # Sourced by bench-build.sh and bench-run.sh: the GPU's SM clock, power and throttle reasons logged every 500 ms
 # (nvidia-smi, read only) while a benchmark runs, and a summary line after it. Under sustained batch-16 load the H200
 # runs into its power cap (throttle reason 0x4, SW power cap, at ~700 W) and lowers its clock from 1980 MHz to
-# 1650-1740 (session 11), which moves every figure of the run: the summary says how much of it ran capped.
-# smi_start FILE: starts the log (nothing without nvidia-smi); smi_summary FILE: stops it and prints the summary.
+# 1425-1740 (session 11), which moves every figure of the run: the summary says how much of it ran capped.
+# smi_start FILE: starts the log (nothing without nvidia-smi); smi_summary FILE: stops it and prints the summary; a
+# script that exits between the two stops it on its way out (the EXIT trap).
 smi_start() {
   SMI_PID=
   if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv,noheader,nounits -lms 500 \
       > "$1" 2>/dev/null &
     SMI_PID=$!
+    trap 'if [ -n "${SMI_PID:-}" ]; then kill $SMI_PID 2>/dev/null || true; fi' EXIT
   fi
   return 0
 }

@@ -240,7 +240,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             // group_stats' layouts (as an H200's 132 SMs split the pixels): one warp per group ({2, 320, 16, 16}), four
             // over 16 chunks of 40 channels ({1, 1280, 16, 16})
-            new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}, {1, 1280, 16, 16}},
+            new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}, {1, 1280, 16, 16}, {1, 2560, 16, 16}},
             new long[][] {{2 * 256, 2560}, {3, 16}},
             new long[][] {{2, 320, 16, 16}, {3, 8, 5, 7}},
             new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}},
