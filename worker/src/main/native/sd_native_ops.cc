@@ -1915,6 +1915,21 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_li
   NATIVE_END(false)
 }
 
+// The tensors as a Java long[] of handles (wrap; 0 for an undefined one), or null with an OutOfMemoryError pending
+// (the tensors freed).
+static jlongArray handle_array(JNIEnv* env, std::vector<at::Tensor>&& tensors) {
+  std::vector<jlong> handles;
+  for (auto& y : tensors) handles.push_back(y.defined() ? wrap(std::move(y)) : 0);
+  const jsize n = static_cast<jsize>(handles.size());
+  jlongArray out = env->NewLongArray(n);
+  if (out == nullptr) {
+    for (jlong h : handles) delete reinterpret_cast<at::Tensor*>(h);
+    return nullptr;
+  }
+  if (n > 0) env->SetLongArrayRegion(out, 0, n, handles.data());
+  return out;
+}
+
 // x·wᵀ + b [+ r] with each of cuBLASLt's candidate algorithms for it (lt_candidate_outputs; b and r may be 0): a new
 // long[] of output handles in the heuristic's order, 0 where cublasLtMatmul refused one; empty where the operands do
 // not fit an fp16 cuBLASLt product or it has no algorithm.
@@ -1922,16 +1937,7 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_
     JNIEnv* env, jclass, jlong x, jlong w, jlong b, jlong r) {
   NATIVE_BEGIN
   auto outputs = lt_candidate_outputs(T(x), T(w), opt(b), r == 0 ? at::Tensor() : T(r));
-  std::vector<jlong> handles;
-  for (auto& y : outputs) handles.push_back(y.defined() ? wrap(std::move(y)) : 0);
-  const jsize n = static_cast<jsize>(handles.size());
-  jlongArray out = env->NewLongArray(n);
-  if (out == nullptr) {  // OutOfMemoryError pending; the tensors are freed here
-    for (jlong h : handles) delete reinterpret_cast<at::Tensor*>(h);
-    return nullptr;
-  }
-  if (n > 0) env->SetLongArrayRegion(out, 0, n, handles.data());
-  return out;
+  return handle_array(env, std::move(outputs));
   NATIVE_END(nullptr)
 }
 
@@ -2138,16 +2144,7 @@ JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_
     time_proj_operands(env, jw, jb, &w, &b);
     outputs = time_projections(T(x), w, b);
   }
-  std::vector<jlong> handles;
-  for (auto& y : outputs) handles.push_back(wrap(std::move(y)));
-  const jsize n = static_cast<jsize>(handles.size());
-  jlongArray out = env->NewLongArray(n);
-  if (out == nullptr) {  // OutOfMemoryError pending; the tensors are freed here
-    for (jlong h : handles) delete reinterpret_cast<at::Tensor*>(h);
-    return nullptr;
-  }
-  if (n > 0) env->SetLongArrayRegion(out, 0, n, handles.data());
-  return out;
+  return handle_array(env, std::move(outputs));
   NATIVE_END(nullptr)
 }
 
