@@ -59,7 +59,7 @@ NAME_RULES = [  # kernel name → class, for kernels no op names (our own launch
     ("copies/transposes", re.compile(r"nchwToNhwc|nhwcToNchw|transpose|permute|copy|memcpy|memset|CatArray", re.I)),
     ("attention", re.compile(r"flash|fmha|attention|sdpa", re.I)),
     ("convolutions", re.compile(r"conv|fprop|implicit_gemm|winograd", re.I)),
-    ("matrix products", re.compile(r"gemm|nvjet|gemv|matmul|cutlass|xmma", re.I)),
+    ("matrix products", re.compile(r"gemm|nvjet|gemv|matmul|cutlass|xmma|time_proj", re.I)),
     ("norms", re.compile(r"norm|channel_sums|group_stats|apply_norm", re.I)),
     ("elementwise", re.compile(r"elementwise|geglu|silu|gelu|add|mul", re.I)),
 ]
@@ -760,6 +760,13 @@ def selftest():
             op = {"name": "sd::fp8_linear", "args": {"Input Dims": [[16, 4096, 320], [2560, 320]]}}
             self.assertEqual(flops(op), 2 * 65536 * 320 * 2560)
             self.assertEqual(op_class("sd::geglu_gate_fp8"), "elementwise")
+
+        def test_time_projections(self):
+            # the ResNet blocks' time_emb_proj products in one launch (time_proj.cu): its op records only x, so the
+            # kernel's name classes it
+            self.assertIsNone(op_class("sd::time_proj"))
+            self.assertEqual(name_class("time_proj_kernel(TimeProjTable, uint4 const*, __half*, int, int)"),
+                             "matrix products")
 
         def test_cross_attention(self):
             # our kernel's op: q (B, N, C), k and v (B, M, C) (strided halves of the k|v projection), C = heads·d
