@@ -9,14 +9,11 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "half_pack.cuh"
+
 #include <cstdint>
 
 namespace {
-
-union Pack8 {
-  uint4 u;
-  __half2 h[4];
-};
 
 // grid (blocks per sample, n); each sample is hw * c / 8 packs of 8 channels
 __global__ void bias_add_kernel(__half* __restrict__ y, const __half* __restrict__ bias,

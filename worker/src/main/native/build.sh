@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds libsd_native_ops.so (every .cc beside it: sd_native_ops.cc, profiler.cc (the Kineto profiler); every .cu:
 # the CUDA kernels: group_norm_nhwc.cu, geglu.cu, bias_add.cu, layer_norm.cu, upsample_nearest.cu, time_proj.cu,
-# self_attention.cu: the self- and cross-attention kernels) against the
+# self_attention.cu: the self- and cross-attention kernels; half_pack.cuh is a header five of them share) against the
 # libtorch of a Python PyTorch install. The one build of the native library: worker/Dockerfile runs it, and so do
 # scripts/gpu/bench-build.sh (the benchmark machine) and the bare-host steps of docs/GPU.md.
 # Usage: build.sh OUTPUT.so

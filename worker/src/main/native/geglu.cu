@@ -9,15 +9,12 @@
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
+#include "half_pack.cuh"
+
 #include <cfloat>
 #include <cstdint>
 
 namespace {
-
-union Pack8 {
-  uint4 u;
-  __half2 h[4];
-};
 
 __device__ __forceinline__ float gelu(float g) { return 0.5f * g * (1.f + erff(g * 0.70710678118654752f)); }
 

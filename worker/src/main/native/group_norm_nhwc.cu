@@ -31,6 +31,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "half_pack.cuh"
+
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
@@ -42,11 +44,6 @@ constexpr int kMaxColumns = 2;     // 8-channel columns per thread: C <= 8 * 512
 constexpr int kStatsMaxWarps = 16;   // group_stats: warps per (sample, group) at most (a 512-thread block)
 constexpr int kStatsBlockWarps = 4;  // ... warps per block where a group takes fewer (4 groups of one warp, 2 of two)
 constexpr int kStatsUnroll = 8;      // ... (chunk, channel) pairs a lane loads at once
-
-union Pack8 {
-  uint4 u;
-  __half2 h[4];
-};
 
 // The additive per-channel terms of the input: bias (c) and nbias (rows of c, row n at n * nbias_stride: stride c, or
 // 0 for one row shared by every sample), each fp16 or null.

@@ -10,17 +10,14 @@
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
+#include "half_pack.cuh"
+
 #include <cstdint>
 
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxPacks = 8;  // packs of 8 halves per lane: C <= 32 * 8 * 8 = 2048
-
-union Pack8 {
-  uint4 u;
-  __half2 h[4];
-};
 
 __device__ __forceinline__ float group_sum(float v, int lpr) {
   for (int o = lpr / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);  // stays in aligned groups

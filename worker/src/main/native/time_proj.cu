@@ -15,6 +15,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "half_pack.cuh"
+
 #include <cstdint>
 
 namespace {
@@ -31,11 +33,6 @@ struct TimeProjTable {
   const __half* bias[kMaxProducts];  // (N_i), or null
   int start[kMaxProducts + 1];       // start[i] = Σ_{j<i} N_j (features), start[count] = ΣN
   int count;
-};
-
-union Pack8 {
-  uint4 u;
-  __half2 h[4];
 };
 
 __device__ __forceinline__ void unpack(const uint4& v, float (&f)[8]) {
