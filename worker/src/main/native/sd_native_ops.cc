@@ -1264,15 +1264,23 @@ at::Tensor short_attention(const at::Tensor& q, const at::Tensor& k, const at::T
   return mha(q, k, v, heads);
 }
 
+// Cross-attention after its q and k|v projections: q (B, N, C) pre-scaled, kv (B, M, 2C) whose halves are k and v
+// (views, token stride 2C), attention (short_attention: our kernel on Hopper for head size 40 and M <= 128 keys, SDPA
+// otherwise), output projection by sd_linear. kv is cross_attention's own product or a prompt K|V's slice (the same
+// product made once per denoising loop: crossAttentionKv).
+at::Tensor cross_attention_kv(const at::Tensor& q, const at::Tensor& kv, const at::Tensor& wout,
+                              const std::optional<at::Tensor>& bout, int64_t heads) {
+  auto parts = kv.chunk(2, -1);
+  auto o = short_attention(q, parts[0], parts[1], heads);
+  return sd_linear(o, wout, bout);
+}
+
 // Cross-attention after its q projection: q (B, N, C) pre-scaled, ctx (B, M, Cc) projected by wkv (2C, Cc) into k|v
-// (B, M, 2C), whose halves are k and v (views, token stride 2C), attention (short_attention: our kernel on Hopper for
-// head size 40 and M <= 128 keys, SDPA otherwise), output projection; both projections by sd_linear.
+// (B, M, 2C) by sd_linear, then cross_attention_kv.
 at::Tensor cross_attention(const at::Tensor& q, const at::Tensor& ctx, const at::Tensor& wkv,
                            const std::optional<at::Tensor>& bkv, const at::Tensor& wout,
                            const std::optional<at::Tensor>& bout, int64_t heads) {
-  auto kv = sd_linear(ctx, wkv, bkv).chunk(2, -1);
-  auto o = short_attention(q, kv[0], kv[1], heads);
-  return sd_linear(o, wout, bout);
+  return cross_attention_kv(q, sd_linear(ctx, wkv, bkv), wout, bout, heads);
 }
 
 // A 1x1 convolution (stride 1, no padding) of an fp16 channels-last CUDA x (B, Cin, H, W) as a matrix product: x's
@@ -1728,6 +1736,16 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_cross
   NATIVE_END(0)
 }
 
+// Cross-attention with its k|v made before (a prompt K|V's slice: UNet2DConditionModel.withPromptKv): x (B, N, C); wq
+// (C, C) pre-scaled; kv (B, M, 2C); out proj. x == 0 is a probe (NativeOps.crossAttentionKvLinked): returns 0.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionKv(
+    JNIEnv* env, jclass, jlong x, jlong kv, jlong wq, jlong bq, jlong wout, jlong bout, jint heads) {
+  NATIVE_BEGIN
+  if (x == 0) return 0;
+  return wrap(cross_attention_kv(sd_linear(T(x), T(wq), opt(bq)), T(kv), T(wout), opt(bout), heads));
+  NATIVE_END(0)
+}
+
 // Attention core of a cross-attention on already projected tensors (checks of the kernel against SDPA): q (B, N, C)
 // and kv (B, M, 2C), the k|v projection whose two halves are k and v, as cross_attention passes them; a new (B, N, C).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionCore(JNIEnv* env, jclass,
@@ -1810,6 +1828,16 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_cross
   NATIVE_BEGIN
   return wrap(cross_attention(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(ctx), T(wkv), opt(bkv), T(wout),
                               opt(bout), heads));
+  NATIVE_END(0)
+}
+
+// Cross-attention of an FP8 input with its k|v made before: its q projection the FP8 product (fp8_linear: x8 (B, N,
+// C) bytes, w8 (C, C), scales, b (C) fp16 or 0), then as crossAttentionKv. x8 == 0 is a probe: returns 0.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionKvFp8(
+    JNIEnv* env, jclass, jlong x8, jlong kv, jlong w8, jlong scales, jlong b, jlong wout, jlong bout, jint heads) {
+  NATIVE_BEGIN
+  if (x8 == 0) return 0;
+  return wrap(cross_attention_kv(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(kv), T(wout), opt(bout), heads));
   NATIVE_END(0)
 }
 

@@ -669,13 +669,18 @@ public final class GpuBench {
     }
 
     private double unetCall(StableDiffusionPipeline p, CudaGraphUNet unet, int b, int iters) {
-        return unetCallMs(unet, p.models().unet().config(), b, 64, iters);
+        return unetCallMs(unet, p.models().unet().config(), b, 64, iters, p.options().promptKv());
     }
 
-    /** ms per UNet call on random inputs ({@link UNetInputs}), after 3 warm-up calls; the device synchronised. */
-    static double unetCallMs(CudaGraphUNet unet, UNetConfig config, int batch, int latent, int iters) {
+    /**
+     * ms per UNet call on random inputs ({@link UNetInputs}), after 3 warm-up calls; the device synchronised. With
+     * {@code promptKv} (the pipeline's {@code SD_PROMPT_KV}) the calls read a prompt K|V made once before them, as the
+     * step loop's do.
+     */
+    static double unetCallMs(CudaGraphUNet unet, UNetConfig config, int batch, int latent, int iters,
+            boolean promptKv) {
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            UNetInputs in = UNetInputs.random(m, config, batch, latent);
+            UNetInputs in = UNetInputs.random(m, config, batch, latent).withPromptKv(m, unet.unet(), promptKv);
             long start = 0;
             for (int i = 0; i < 3 + iters; i++) {
                 if (i == 3) {

@@ -80,10 +80,11 @@ final class KernelProfile {
             unet.setEnabled(false);
             UNetConfig config = p.models().unet().config();
             for (int b : BATCHES) {
-                double eager = GpuBench.unetCallMs(unet, config, b, latent, 5);
+                double eager = GpuBench.unetCallMs(unet, config, b, latent, 5, p.options().promptKv());
                 Path trace = outDir.resolve("unet_" + name + "_b" + b + ".json");
                 try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-                    UNetInputs in = UNetInputs.random(m, config, b, latent);
+                    UNetInputs in = UNetInputs.random(m, config, b, latent).withPromptKv(m, unet.unet(),
+                            p.options().promptKv());
                     KernelProfiler.start();
                     try {
                         for (int i = 0; i < CALLS; i++) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import org.diffusionbot.worker.engine.models.Conditioning;
+import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 
 /**
@@ -14,7 +15,8 @@ import org.diffusionbot.worker.engine.models.UNetConfig;
  * @param sample (B, in_channels, latent, latent) noisy latents
  * @param timestep one timestep (500) for the whole batch
  * @param cond the context (B, 77, cross_attention_dim); for an SDXL UNet also the pooled text embedding
- *     (B, pooled dim) and the time ids (B, 6) of a 1024x1024 image
+ *     (B, pooled dim) and the time ids (B, 6) of a 1024x1024 image; and the prompt K|V where {@link #withPromptKv}
+ *     made it
  */
 record UNetInputs(NDArray sample, NDArray timestep, Conditioning cond) {
     static UNetInputs random(NDManager m, UNetConfig c, int batch, int latent) {
@@ -31,5 +33,13 @@ record UNetInputs(NDArray sample, NDArray timestep, Conditioning cond) {
         }
         NDArray timeIds = m.create(ids, new Shape(batch, 6)).toType(DataType.FLOAT16, false);
         return new UNetInputs(x, t, new Conditioning(ctx, pooled, timeIds));
+    }
+
+    /**
+     * These inputs with the conditioning's prompt K|V where {@code on} (as the step loop passes it: {@code
+     * SD_PROMPT_KV}, the pipeline's {@code options().promptKv()}), so that a timed call is the loop's call; else these.
+     */
+    UNetInputs withPromptKv(NDManager m, UNet2DConditionModel unet, boolean on) {
+        return on ? new UNetInputs(sample, timestep, unet.withPromptKv(m, cond)) : this;
     }
 }

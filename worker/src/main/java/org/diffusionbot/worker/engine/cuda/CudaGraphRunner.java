@@ -14,8 +14,10 @@ import org.slf4j.LoggerFactory;
  * Runs a forward function through CUDA graphs, one per input signature (the shapes and types of its inputs): the
  * first call of a signature runs the function once eagerly on the graph's side stream (warm-up: kernels chosen,
  * library workspaces allocated), then captures one eager call into a graph whose static inputs are copies of that
- * call's inputs; every call of that signature, the first included, copies its inputs into the static ones and
- * replays the graph (one launch instead of a JNI call and a kernel launch per operation). At most {@code maxGraphs}
+ * call's inputs; every call of that signature, the first included, copies its inputs into the static ones (an
+ * unchanging input, such as the UNet's conditioning, only when it is another array than the one this graph copied
+ * last: {@link #needsCopy}) and replays the graph (one launch instead of a JNI call and a kernel launch per
+ * operation). At most {@code maxGraphs}
  * signatures keep a graph (least recently used evicted and destroyed), so memory does not grow with the number of
  * shapes seen. The graphs capture into a {@link GraphPool} shared with other runners (read its rules).
  *
@@ -50,6 +52,8 @@ public final class CudaGraphRunner implements AutoCloseable {
     private final GraphPool pool;
     private final GraphBackend backend;
     private final Forward forward;
+    /** Which inputs are unchanging arrays (see the constructor): copied into a graph only when another array comes. */
+    private final boolean[] unchanging;
     private boolean enabled;
     /** Captured graphs by signature, least recently used first. */
     private final LinkedHashMap<String, Captured> graphs = new LinkedHashMap<>(8, 0.75f, true);
@@ -59,6 +63,11 @@ public final class CudaGraphRunner implements AutoCloseable {
         final NDManager manager;
         final long graph;
         final NDArray[] inputs;
+        /**
+         * For each unchanging input, the caller's array last copied into {@link #inputs} (compared by identity only,
+         * never read; the reference keeps the Java object, so no later array can be taken for it), else null.
+         */
+        final NDArray[] copiedFrom;
         NDArray[] outputs;
         boolean live;
 
@@ -66,6 +75,7 @@ public final class CudaGraphRunner implements AutoCloseable {
             this.manager = manager;
             this.graph = graph;
             this.inputs = inputs;
+            this.copiedFrom = new NDArray[inputs.length];
         }
 
         @Override
@@ -89,6 +99,22 @@ public final class CudaGraphRunner implements AutoCloseable {
      * @throws IllegalArgumentException for {@code maxGraphs} below 1
      */
     public CudaGraphRunner(String name, Device device, boolean wanted, int maxGraphs, GraphPool pool, Forward forward) {
+        this(name, device, wanted, maxGraphs, pool, forward, new boolean[0]);
+    }
+
+    /**
+     * A runner some of whose inputs are unchanging arrays: {@code unchanging[i]} says that the caller never modifies
+     * an array it passes as input i in place (a conditioning: the context, SDXL's pooled embedding and time ids, the
+     * prompt K|V, made once per denoising loop and passed to every step's call). Each graph then copies such an input
+     * into its static one only when the array is not the same object as the one it copied last ({@link
+     * #needsCopy}); a different array, of the same values or not, is always copied. The other inputs are copied at
+     * every call.
+     *
+     * @param unchanging by input index, whether that input is unchanging (shorter than the inputs: the rest are not)
+     */
+    public CudaGraphRunner(String name, Device device, boolean wanted, int maxGraphs, GraphPool pool, Forward forward,
+            boolean[] unchanging) {
+        this.unchanging = unchanging.clone();
         if (maxGraphs < 1) {
             throw new IllegalArgumentException("maxGraphs must be at least 1: " + maxGraphs);
         }
@@ -129,7 +155,9 @@ public final class CudaGraphRunner implements AutoCloseable {
      * Runs the function on {@code inputs}.
      *
      * @param caller owner of the results
-     * @param inputs the inputs in the function's order (entries may be null); never written
+     * @param inputs the inputs in the function's order (entries may be null); never written. Those the constructor
+     *     names unchanging must not be modified in place while the runner may see them again (a graph that copied one
+     *     would not copy it again)
      * @return the function's outputs; through a graph, views of its static outputs, valid until the next call of
      *     any runner of the same {@link GraphPool}: queue what reads them (or copy them) before that
      */
@@ -152,8 +180,9 @@ public final class CudaGraphRunner implements AutoCloseable {
             evict();
         }
         for (int i = 0; i < inputs.length; i++) {
-            if (inputs[i] != null) {
+            if (needsCopy(unchanging(i), c.copiedFrom[i], inputs[i])) {
                 backend.copy(c.inputs[i], inputs[i]);
+                c.copiedFrom[i] = unchanging(i) ? inputs[i] : null;
             }
         }
         backend.replay(c.graph);
@@ -164,6 +193,23 @@ public final class CudaGraphRunner implements AutoCloseable {
             views[i].attach(caller);
         }
         return views;
+    }
+
+    private boolean unchanging(int i) {
+        return i < unchanging.length && unchanging[i];
+    }
+
+    /**
+     * Whether a call's input goes into its graph's static input before the replay: every present input, except an
+     * unchanging one (never modified in place: the constructor's contract) that is the very array copied into this
+     * graph last ({@code last}, by identity: another array of the same shape, even of the same values, is copied).
+     *
+     * @param unchanging whether the input is one of the runner's unchanging ones
+     * @param last the array this graph last copied for that input (or took at capture), or null
+     * @param input the call's array, or null (absent)
+     */
+    static boolean needsCopy(boolean unchanging, NDArray last, NDArray input) {
+        return input != null && !(unchanging && input == last);
     }
 
     /**
@@ -199,6 +245,7 @@ public final class CudaGraphRunner implements AutoCloseable {
                 if (inputs[i] != null) {
                     c.inputs[i] = inputs[i].duplicate(); // before the capture: not in the pool
                     c.inputs[i].attach(m);
+                    c.copiedFrom[i] = unchanging(i) ? inputs[i] : null;
                 }
             }
             backend.sync();

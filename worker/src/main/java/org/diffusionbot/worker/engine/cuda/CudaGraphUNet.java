@@ -42,9 +42,11 @@ public final class CudaGraphUNet implements AutoCloseable {
      */
     public CudaGraphUNet(UNet2DConditionModel unet, Device device, boolean wanted, int maxGraphs, GraphPool pool) {
         this.unet = unet;
-        // inputs: sample, timestep, context, SDXL's text embeds and time ids (null for SD 1.x/2.x)
+        // inputs: sample, timestep, context, SDXL's text embeds and time ids (null for SD 1.x/2.x), the prompt K|V (or
+        // null); the conditioning (2..5) unchanging: copied into a graph only when it is another array than last time
         this.graphs = new CudaGraphRunner("the UNet", device, wanted, maxGraphs, pool, (owner, in) -> new NDArray[] {
-            unet.forward(owner, in[0], in[1], new Conditioning(in[2], in[3], in[4]))});
+            unet.forward(owner, in[0], in[1], new Conditioning(in[2], in[3], in[4], in[5]))},
+                new boolean[] {false, false, true, true, true, true});
     }
 
     /** Whether calls go through CUDA graphs. */
@@ -85,12 +87,19 @@ public final class CudaGraphUNet implements AutoCloseable {
      * Same contract as {@link UNet2DConditionModel#forward(NDManager, NDArray, NDArray, Conditioning)}
      * (SDXL's pooled embedding and time ids included); with graphs the result is a view of the graph's
      * static output, valid until the next call of a graph of its pool (this UNet's, the VAE decoder's). One graph per
-     * shape and type of sample, timestep and conditioning. FP8 companions a LoRA switch left stale are recomputed first
-     * ({@link UNet2DConditionModel#refreshFp8IfStale}), outside any capture.
+     * shape and type of sample, timestep and conditioning (its prompt K|V included: {@link
+     * UNet2DConditionModel#withPromptKv}). FP8 companions a LoRA switch left stale are recomputed first ({@link
+     * UNet2DConditionModel#refreshFp8IfStale}), outside any capture.
+     *
+     * <p>The conditioning's arrays are never modified in place (the step loop makes them once per denoising loop): a
+     * graph copies them into its static inputs only when they are other arrays than those it copied last (the same
+     * conditioning at every step of a loop: copied at its first step only; a new prompt, even of the same shapes:
+     * copied).
      */
     public NDArray forward(NDManager caller, NDArray sample, NDArray timestep, Conditioning cond) {
         unet.refreshFp8IfStale(); // FP8 companions behind a LoRA switch: recomputed here, never inside a capture
-        return graphs.run(caller, sample, timestep, cond.context(), cond.textEmbeds(), cond.timeIds())[0];
+        return graphs.run(caller, sample, timestep, cond.context(), cond.textEmbeds(), cond.timeIds(),
+                cond.promptKv())[0];
     }
 
     @Override

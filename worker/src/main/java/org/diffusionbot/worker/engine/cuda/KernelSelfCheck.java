@@ -25,8 +25,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, 1x1 convolutions
  * as matrix products, linear layers with their residual add in one cuBLASLt product, the up blocks' GroupNorm
  * and conv_shortcut on two parts without their concatenation, the plain linears' autotuned cuBLASLt products and
- * every candidate algorithm, the ResNet blocks' time-embedding projections in one launch, and on Hopper the
- * head-size-40 self- and cross-attention kernels) against PyTorch on
+ * every candidate algorithm, the ResNet blocks' time-embedding projections in one launch, the cross-attention entries
+ * that take a prompt K|V, and on Hopper the head-size-40 self- and cross-attention kernels) against PyTorch on
  * the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with PyTorch in fp32 on the same
  * fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against the fp16 path by relative
  * error, and so ff.net.2's FP8 product of the GEGLU gate's FP8 output; the nearest 2x upsampling kernel, a copy,
@@ -126,6 +126,11 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  weight (a LoRA patch: the kernel reads the weights where they are). 1 ≤ B ≤ 16, K and every N_i
  *                  multiples of 8 must take our kernel ({@code NativeOps.timeProjectionsKernel}), every other case one
  *                  product each; every output (B, N_i)
+ * <p>Also, on the {@code crossAttention} shapes, the cross-attention with its k|v made before (the prompt K|V,
+ * docs/GPU.md "What runs on CUDA" 12, {@code SD_PROMPT_KV}: {@code NativeOps.crossAttentionKv}, the k|v a slice of a
+ * prompt K|V) against the call that projects the context itself ({@code NativeOps.crossAttention}), bit for bit; and
+ * in the FP8 cross-attention entry's case, {@code NativeOps.crossAttentionKvFp8} against {@code
+ * NativeOps.crossAttentionFp8}, bit for bit. Where the library has those functions.
  */
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
@@ -273,7 +278,83 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
                 & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out)
-                & selfAttention(gpu, out) & timeProj(gpu, out);
+                & selfAttention(gpu, out) & timeProj(gpu, out) & promptKv(gpu, out);
+    }
+
+    /** Where a prompt K|V's layer starts in the checks below: as {@code UNet2DConditionModel.PROMPT_KV_ALIGN}. */
+    private static final long PROMPT_KV_OFFSET = 256;
+
+    /**
+     * kv (B, M, 2C) as a slice of a prompt K|V: copied into a 1-d fp16 buffer at {@link #PROMPT_KV_OFFSET} (the first
+     * elements zeros), viewed back as (B, M, 2C), as {@code UNet2DConditionModel} lays out and slices one.
+     */
+    private static NDArray asPromptKvSlice(NDManager t, NDArray kv) {
+        NDArray flat = NDArrays.concat(new NDList(t.zeros(new Shape(PROMPT_KV_OFFSET), kv.getDataType()),
+                kv.reshape(-1)), 0);
+        return flat.get(PROMPT_KV_OFFSET + ":" + (PROMPT_KV_OFFSET + kv.size())).reshape(kv.getShape());
+    }
+
+    /**
+     * The cross-attention with its k|v made before ({@code NativeOps.crossAttentionKv}, the prompt K|V's entry, {@code
+     * SD_PROMPT_KV}) against the one call that projects the context ({@code NativeOps.crossAttention}) on the {@link
+     * #crossAttention} shapes (C = heads·d, a 768-wide context of M tokens, biases on q, k|v and the output), the
+     * k|v the same {@code NativeOps.linear} product as a slice of a prompt K|V ({@link #asPromptKvSlice}): bit for bit
+     * equal (the same kernels on the same values), with {@code SD_CROSS_ATTENTION_KERNEL} as configured.
+     */
+    private boolean promptKv(Device gpu, PrintStream out) {
+        out.println("== cross-attention with its k|v made before (the prompt K|V, SD_PROMPT_KV) vs projecting the"
+                + " context in the call (fp16 on CUDA; bit for bit equal)");
+        if (!NativeOps.crossAttentionKvLinked()) {
+            out.println("  the library has no k|v cross-attention functions (built before them): skipped");
+            return true;
+        }
+        boolean ok = true;
+        long cc = 768;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : crossAttention) {
+                long b = sh[0];
+                long n = sh[1];
+                int heads = (int) sh[2];
+                long c = heads * sh[3];
+                long keys = sh[4];
+                try (NDManager t = m.newSubManager()) {
+                    NDArray x = t.randomNormal(new Shape(b, n, c)).toType(DataType.FLOAT16, false);
+                    NDArray ctx = t.randomNormal(new Shape(b, keys, cc)).toType(DataType.FLOAT16, false);
+                    NDArray wq = mul(t.randomNormal(new Shape(c, c)), (float) (1 / Math.sqrt(c) / Math.sqrt(sh[3])))
+                            .toType(DataType.FLOAT16, false);
+                    NDArray bq = mul(t.randomNormal(new Shape(c)), 0.1f).toType(DataType.FLOAT16, false);
+                    NDArray wkv = mul(t.randomNormal(new Shape(2 * c, cc)), (float) (1 / Math.sqrt(cc)))
+                            .toType(DataType.FLOAT16, false);
+                    NDArray bkv = mul(t.randomNormal(new Shape(2 * c)), 0.1f).toType(DataType.FLOAT16, false);
+                    NDArray wout = mul(t.randomNormal(new Shape(c, c)), (float) (1 / Math.sqrt(c)))
+                            .toType(DataType.FLOAT16, false);
+                    NDArray bout = mul(t.randomNormal(new Shape(c)), 0.1f).toType(DataType.FLOAT16, false);
+                    NDArray ref = NativeOps.wrap(x, NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(ctx),
+                            NativeOps.h(wq), NativeOps.h(bq), NativeOps.h(wkv), NativeOps.h(bkv), NativeOps.h(wout),
+                            NativeOps.h(bout), heads));
+                    NDArray kv = NativeOps.wrap(ctx, NativeOps.linear(NativeOps.h(ctx), NativeOps.h(wkv),
+                            NativeOps.h(bkv)));
+                    NDArray slice = asPromptKvSlice(t, kv);
+                    NDArray ours = NativeOps.wrap(x, NativeOps.crossAttentionKv(NativeOps.h(x), NativeOps.h(slice),
+                            NativeOps.h(wq), NativeOps.h(bq), NativeOps.h(wout), NativeOps.h(bout), heads));
+                    String label = String.format(Locale.ROOT, "x %-16s heads %2d d %3d keys %3d", x.getShape(), heads,
+                            sh[3], keys);
+                    ok &= bitEqual(out, label, ref, ours);
+                }
+            }
+        }
+        return ok;
+    }
+
+    /** One line: {@code ours} equal to {@code ref} bit for bit (same shape, max |Δ| 0, no NaN in either). */
+    private static boolean bitEqual(PrintStream out, String label, NDArray ref, NDArray ours) {
+        boolean shape = ref.getShape().equals(ours.getShape());
+        float diff = shape ? ref.toType(DataType.FLOAT32, false).sub(ours.toType(DataType.FLOAT32, false)).abs().max()
+                .getFloat() : Float.NaN;
+        boolean pass = diff == 0f;
+        out.printf(Locale.ROOT, "  %s: max |Δ| %s -> %s%n", label, shape ? String.format(Locale.ROOT, "%.6f", diff)
+                : "shapes " + ref.getShape() + " vs " + ours.getShape(), pass ? "PASS" : "FAIL");
+        return pass;
     }
 
     private boolean timeProj(Device gpu, PrintStream out) {
@@ -1383,6 +1464,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         long hbo = NativeOps.h(bout);
         long ref;
         long ours;
+        long given = 0; // the cross-attention's FP8 entry with its k|v made before (the prompt K|V's), where linked
         String entry;
         if (n == 3 * c) {
             entry = "self-attention";
@@ -1398,6 +1480,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                     hbo, heads);
             ours = NativeOps.crossAttentionFp8(NativeOps.h(n8), NativeOps.h(ctx), NativeOps.h(w8), NativeOps.h(scales),
                     NativeOps.h(b8), NativeOps.h(wkv), 0L, ho, hbo, heads);
+            if (NativeOps.crossAttentionKvLinked()) { // the prompt K|V's FP8 entry: the same, bit for bit
+                NDArray kv = asPromptKvSlice(t, NativeOps.wrap(ctx, NativeOps.linear(NativeOps.h(ctx), NativeOps.h(wkv),
+                        0L)));
+                given = NativeOps.crossAttentionKvFp8(NativeOps.h(n8), NativeOps.h(kv), NativeOps.h(w8),
+                        NativeOps.h(scales), NativeOps.h(b8), ho, hbo, heads);
+            }
         } else if (n == 8 * c) {
             entry = "GEGLU";
             ref = NativeOps.geglu(h, NativeOps.h(w), NativeOps.h(b));
@@ -1405,8 +1493,11 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         } else {
             return true;
         }
-        return relative(out, label + " " + entry + " entry", NativeOps.wrap(n16, ours), NativeOps.wrap(n16, ref),
-                FP8_ENTRY_MAX_RELATIVE);
+        NDArray o = NativeOps.wrap(n16, ours);
+        boolean same = given == 0 || bitEqual(out, label + " cross-attention entry, its k|v made before (prompt K|V)",
+                o, NativeOps.wrap(n16, given));
+        return relative(out, label + " " + entry + " entry", o, NativeOps.wrap(n16, ref), FP8_ENTRY_MAX_RELATIVE)
+                & same;
     }
 
     /**

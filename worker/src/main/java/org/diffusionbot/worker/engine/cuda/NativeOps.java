@@ -260,6 +260,42 @@ public final class NativeOps {
     /** Whether {@link #crossAttentionCore(long, long, int)} runs our kernel for these (nothing runs). */
     static native boolean crossAttentionKernel(long q, long kv, int heads);
 
+    /**
+     * {@link #crossAttention} with its k|v made before (a prompt K|V's slice, {@code
+     * UNet2DConditionModel.withPromptKv}: the same {@code sd_linear} product of the context, made once per denoising
+     * loop): x (B, N, C) projected by wq (C,
+     * C) (pre-scaled) and bq (C) or 0, kv (B, M, 2C) whose halves k and v are read as strided views (token stride 2C),
+     * the attention ({@link #crossAttentionCore(long, long, int)}), output projection wout (C, C), bout (C) or 0; a new
+     * (B, N, C) handle. The same kernels in the same order as {@link #crossAttention} after its k|v product. x = 0 is a
+     * probe: nothing runs, 0 is returned.
+     *
+     * @throws IllegalStateException (from the library) on shapes that do not fit
+     */
+    public static native long crossAttentionKv(long x, long kv, long wq, long bq, long wout, long bout, int heads);
+
+    /**
+     * As {@link #crossAttentionKv}, for an FP8 input x8 (B, N, C) (e4m3 bytes from {@link #layerNormFp8}): its q
+     * projection is {@link #linearFp8(long, long, long, long)} with w8 (C, C), scales, b (C) or 0, as in {@link
+     * #crossAttentionFp8}; the k|v given. x8 = 0 is a probe: nothing runs, 0 is returned.
+     */
+    public static native long crossAttentionKvFp8(long x8, long kv, long w8, long scales, long b, long wout, long bout,
+            int heads);
+
+    /**
+     * Whether the library is in use and has {@link #crossAttentionKv} and {@link #crossAttentionKvFp8}: the
+     * cross-attentions can read a prompt K|V ({@code SD_PROMPT_KV}, {@code PipelineOptions#promptKv}). A library built
+     * before them has not: each UNet call projects the context, as before, whatever the setting (one warning).
+     */
+    public static boolean crossAttentionKvLinked() {
+        return enabled() && CrossAttentionKvLinked.YES;
+    }
+
+    /** Whether the loaded library has the k|v cross-attention functions. */
+    private static final class CrossAttentionKvLinked {
+        static final boolean YES = linked(() -> crossAttentionKv(0, 0, 0, 0, 0, 0, 0), "prompt K|V",
+                "every UNet call projects the prompt into each cross-attention's k|v (SD_PROMPT_KV has no effect)");
+    }
+
     public static native long groupNorm(long x, int groups, long gamma, long beta, double eps, boolean silu);
 
     public static native long geglu(long x, long w, long b);

@@ -11,7 +11,8 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
 /**
  * Multi-head scaled dot-product attention over (B, N, C) inputs, for self-attention (q, k, v from
  * the input, projections fused into one matmul) or cross-attention (k, v from a context, fused into
- * one matmul). The 1/sqrt(head_dim) scale is folded into the query projection at load time.
+ * one matmul, or given: the layer's slice of a prompt K|V, {@link #projectKv} made once per denoising loop). The
+ * 1/sqrt(head_dim) scale is folded into the query projection at load time.
  */
 final class Attention {
     /** Parameter names of the four projections. */
@@ -91,15 +92,61 @@ final class Attention {
      * @return (B, N, C)
      */
     NDArray forward(NDArray x, NDArray context, NDArray mask) {
+        return forward(x, context, null, mask);
+    }
+
+    /**
+     * The width of this cross-attention's k|v projection, 2C (its part of a prompt K|V: {@link #projectKv}).
+     *
+     * @throws IllegalStateException for a self-attention
+     */
+    int kvWidth() {
+        if (!cross) {
+            throw new IllegalStateException("a self-attention has no k|v of a context");
+        }
+        return 2 * dim;
+    }
+
+    /**
+     * This cross-attention's k|v projection of a context, the product {@link #forward} makes from it when no k|v is
+     * given (the same {@link LinearLayer#forward}: with the library {@code sd_linear}, the kernel and rounding of the
+     * native cross-attention's own k|v product).
+     *
+     * @param context (B, M, contextDim)
+     * @return (B, M, 2C), k in the first C columns, v in the last, a new array on the context's manager
+     */
+    NDArray projectKv(NDArray context) {
+        kvWidth(); // cross-attention only
+        return kv.forward(context);
+    }
+
+    /**
+     * @param x (B, N, C)
+     * @param context (B, M, contextDim) for cross-attention, ignored for self-attention
+     * @param kvGiven for cross-attention, this layer's k|v of {@code context} made before ({@link #projectKv}: (B, M,
+     *     2C) contiguous, a prompt K|V's slice), or null: projected here; ignored for self-attention. With the library,
+     *     one that lacks the k|v functions projects the context as before.
+     * @param mask additive (N, N) mask or null
+     * @return (B, N, C)
+     */
+    NDArray forward(NDArray x, NDArray context, NDArray kvGiven, NDArray mask) {
         if ((mask == null || !cross) && NativeOps.enabled()) {
             // one call: projections + fused SDPA (flash / cuDNN / memory-efficient kernels; CLIP's causal mask as an
             // additive mask) + output projection
-            long handle = cross
-                    ? NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(context), NativeOps.h(q.weight),
-                            NativeOps.h(q.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias), NativeOps.h(out.weight),
-                            NativeOps.h(out.bias), heads)
-                    : NativeOps.selfAttention(NativeOps.h(x), NativeOps.h(qkv.weight), NativeOps.h(qkv.bias),
-                            NativeOps.h(out.weight), NativeOps.h(out.bias), heads, mask == null ? 0 : NativeOps.h(mask));
+            long handle;
+            if (cross && kvGiven != null && NativeOps.crossAttentionKvLinked()) {
+                // the k|v made before: q projection, attention, output projection
+                handle = NativeOps.crossAttentionKv(NativeOps.h(x), NativeOps.h(kvGiven), NativeOps.h(q.weight),
+                        NativeOps.h(q.bias), NativeOps.h(out.weight), NativeOps.h(out.bias), heads);
+            } else {
+                handle = cross
+                        ? NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(context), NativeOps.h(q.weight),
+                                NativeOps.h(q.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias),
+                                NativeOps.h(out.weight), NativeOps.h(out.bias), heads)
+                        : NativeOps.selfAttention(NativeOps.h(x), NativeOps.h(qkv.weight), NativeOps.h(qkv.bias),
+                                NativeOps.h(out.weight), NativeOps.h(out.bias), heads,
+                                mask == null ? 0 : NativeOps.h(mask));
+            }
             return NativeOps.wrap(x, handle);
         }
         Shape s = x.getShape();
@@ -109,9 +156,10 @@ final class Attention {
         NDArray qh;
         NDList kvh;
         if (cross) {
-            long m = context.getShape().get(1);
+            NDArray kvp = kvGiven != null ? kvGiven : kv.forward(context); // (B, M, 2C)
+            long m = kvp.getShape().get(1);
             qh = q.forward(x).reshape(b, n, heads, d).transpose(0, 2, 1, 3); // (B,H,N,d)
-            kvh = kv.forward(context).reshape(b, m, 2, heads, d).transpose(2, 0, 3, 1, 4).split(2, 0);
+            kvh = kvp.reshape(b, m, 2, heads, d).transpose(2, 0, 3, 1, 4).split(2, 0);
         } else {
             NDList parts = qkv.forward(x).reshape(b, n, 3, heads, d).transpose(2, 0, 3, 1, 4).split(3, 0);
             qh = parts.get(0); // (1,B,H,N,d)
@@ -160,12 +208,19 @@ final class Attention {
     /**
      * {@link #forward} (no mask) of an FP8 input: x8 (B, N, C) e4m3 bytes from {@link LayerNormLayer#forwardFp8}, its
      * {@link #inputProjection()} the FP8 product of {@code proj} (the companion of that projection and of the norm that
-     * wrote x8); k and v of cross-attention from the fp16 context as before. Needs the library.
+     * wrote x8); k and v of cross-attention from the fp16 context as before, or the given k|v. Needs the library.
      *
      * @param context (B, M, contextDim) for cross-attention, ignored for self-attention
+     * @param kvGiven for cross-attention, this layer's k|v made before ({@link #projectKv}, (B, M, 2C) contiguous) or
+     *     null, as in {@link #forward(NDArray, NDArray, NDArray, NDArray)}; ignored for self-attention
      * @return (B, N, C) fp16
      */
-    NDArray forwardFp8(NDArray x8, NDArray context, Fp8Linear proj) {
+    NDArray forwardFp8(NDArray x8, NDArray context, NDArray kvGiven, Fp8Linear proj) {
+        if (cross && kvGiven != null && NativeOps.crossAttentionKvLinked()) {
+            return NativeOps.wrap(x8, NativeOps.crossAttentionKvFp8(NativeOps.h(x8), NativeOps.h(kvGiven),
+                    NativeOps.h(proj.weight), NativeOps.h(proj.scales), NativeOps.h(proj.bias), NativeOps.h(out.weight),
+                    NativeOps.h(out.bias), heads));
+        }
         long handle = cross
                 ? NativeOps.crossAttentionFp8(NativeOps.h(x8), NativeOps.h(context), NativeOps.h(proj.weight),
                         NativeOps.h(proj.scales), NativeOps.h(proj.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias),

@@ -52,8 +52,9 @@ final class Transformer2D {
             ffOut = new LinearLayer(p, prefix + ".ff.net.2", (int) inner, dim, true);
         }
 
-        NDArray forward(NDArray x0, NDArray context) {
-            return Ops.scoped(x0.getManager(), sub -> run(x0, context), x0, context);
+        /** @param kv attn2's k|v of the context made before ((B, M, 2C), a prompt K|V's slice), or null */
+        NDArray forward(NDArray x0, NDArray context, NDArray kv) {
+            return Ops.scoped(x0.getManager(), sub -> run(x0, context, kv), x0, context, kv);
         }
 
         /**
@@ -78,13 +79,13 @@ final class Transformer2D {
             }
         }
 
-        private NDArray run(NDArray x, NDArray context) {
+        private NDArray run(NDArray x, NDArray context, NDArray kv) {
             if (qkv8 != null && NativeOps.fp8Linears()) {
-                return runFp8(x, context);
+                return runFp8(x, context, kv);
             }
             // each residual add and the next pre-norm in one pass: {x + attn(...), norm(x + attn(...))}
             NDArray[] xn = norm2.addForward(x, attn1.forward(norm1.forward(x), null, null));
-            xn = norm3.addForward(xn[0], attn2.forward(xn[1], context, null));
+            xn = norm3.addForward(xn[0], attn2.forward(xn[1], context, kv, null));
             x = xn[0];
             NDArray n3 = xn[1];
             NDArray h;
@@ -103,10 +104,10 @@ final class Transformer2D {
          * ff.net.2's companion and {@link NativeOps#fp8FfOut()}, the GEGLU gate writes FP8 with per-token scales and
          * ff.net.2 is an FP8 product adding bias and residual ({@link NativeOps#feedForwardFp8}).
          */
-        private NDArray runFp8(NDArray x, NDArray context) {
+        private NDArray runFp8(NDArray x, NDArray context, NDArray kv) {
             double s = qkv8.inputScale; // the same for the three: they all read C features
-            NDArray[] xn = norm2.addForwardFp8(x, attn1.forwardFp8(norm1.forwardFp8(x, s), null, qkv8), s);
-            xn = norm3.addForwardFp8(xn[0], attn2.forwardFp8(xn[1], context, q8), s);
+            NDArray[] xn = norm2.addForwardFp8(x, attn1.forwardFp8(norm1.forwardFp8(x, s), null, null, qkv8), s);
+            xn = norm3.addForwardFp8(xn[0], attn2.forwardFp8(xn[1], context, kv, q8), s);
             if (out8 != null && NativeOps.fp8FfOut()) {
                 return NativeOps.wrap(xn[0], NativeOps.feedForwardFp8(NativeOps.h(xn[1]), NativeOps.h(ff8.weight),
                         NativeOps.h(ff8.scales), NativeOps.h(ff8.bias), NativeOps.h(out8.weight), NativeOps.h(out8.scales),
@@ -157,15 +158,24 @@ final class Transformer2D {
         return all;
     }
 
+    /** Adds every block's cross-attention (attn2) to {@code into}, in the order {@link #forward} runs the blocks. */
+    void crossAttentions(List<Attention> into) {
+        for (Block blk : blocks) {
+            into.add(blk.attn2);
+        }
+    }
+
     /**
      * @param x (B, C, H, W)
      * @param context (B, M, contextDim)
+     * @param kv each block's attn2 k|v of the context made before ({@link #crossAttentions}' order; (B, M, 2C) each),
+     *     or null: each projects the context
      */
-    NDArray forward(NDArray x, NDArray context) {
-        return Ops.scoped(x.getManager(), sub -> run(x, context), x, context);
+    NDArray forward(NDArray x, NDArray context, NDArray[] kv) {
+        return Ops.scoped(x.getManager(), sub -> run(x, context, kv), x, context);
     }
 
-    private NDArray run(NDArray x, NDArray context) {
+    private NDArray run(NDArray x, NDArray context, NDArray[] kv) {
         Shape s = x.getShape();
         long b = s.get(0);
         long h = s.get(2);
@@ -178,8 +188,8 @@ final class Transformer2D {
         if (linearProjection) {
             y = projInLinear.forward(y);
         }
-        for (Block blk : blocks) {
-            y = blk.forward(y, context);
+        for (int i = 0; i < blocks.size(); i++) {
+            y = blocks.get(i).forward(y, context, kv == null ? null : kv[i]);
         }
         if (linearProjection) { // proj_out + the block's input, (B, HW, C) rows, in one product (LinearLayer.forwardAdd):
             // the transposed view is contiguous rows only when x is channels-last; otherwise the product and an add

@@ -32,16 +32,21 @@ import org.diffusionbot.worker.engine.lora.LoraPatcher;
  *     #channelsLastFor})
  * @param loraCacheMb MiB of LoRA factors kept on the device ({@code SD_LORA_CACHE_MB}, default {@value
  *     LoraPatcher#CACHE_MB}; 0: none, each switch reads the files; {@link LoraPatcher})
+ * @param promptKv whether each denoising loop projects the prompt's context into every cross-attention's k|v once,
+ *     before its first step, and passes that prompt K|V to every UNet call ({@code
+ *     UNet2DConditionModel.withPromptKv}, {@link Denoiser}), instead of each UNet call projecting it again ({@code
+ *     SD_PROMPT_KV} not 0; the same values either way; with the library only where it has the k|v functions: {@code
+ *     NativeOps.crossAttentionKvLinked})
  */
 public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vaeGraphs, int decodeBatch,
-        boolean asyncPreviews, boolean channelsLast, int loraCacheMb) {
+        boolean asyncPreviews, boolean channelsLast, int loraCacheMb, boolean promptKv) {
     /**
      * The defaults: CUDA graphs where possible (UNet and VAE decoder), at most 3 shapes each, one image per decode call,
      * asynchronous previews (each step's callback one step late), float16 parts channels-last (float32 ones NCHW),
-     * {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device.
+     * {@value LoraPatcher#CACHE_MB} MiB of LoRA factors on the device, the prompt K|V made once per denoising loop.
      */
     public static final PipelineOptions DEFAULTS = new PipelineOptions(true, 3, true, 1, true, true,
-            LoraPatcher.CACHE_MB);
+            LoraPatcher.CACHE_MB, true);
 
     /** @throws IllegalArgumentException for {@code cudaGraphsMax} or {@code decodeBatch} below 1, or a negative cache */
     public PipelineOptions {
@@ -53,16 +58,25 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
         }
     }
 
-    /** These CUDA-graph and decode settings with the defaults' VAE graphs, previews, layout and LoRA cache. */
+    /**
+     * These CUDA-graph and decode settings with the defaults' VAE graphs, previews, layout, LoRA cache and prompt K|V.
+     */
     public PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, int decodeBatch) {
         this(cudaGraphs, cudaGraphsMax, DEFAULTS.vaeGraphs, decodeBatch, DEFAULTS.asyncPreviews, DEFAULTS.channelsLast,
-                DEFAULTS.loraCacheMb);
+                DEFAULTS.loraCacheMb, DEFAULTS.promptKv);
+    }
+
+    /** These settings with the default prompt K|V (on). */
+    public PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vaeGraphs, int decodeBatch,
+            boolean asyncPreviews, boolean channelsLast, int loraCacheMb) {
+        this(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast, loraCacheMb,
+                DEFAULTS.promptKv);
     }
 
     /**
      * The settings {@code SD_CUDA_GRAPHS}, {@code SD_CUDA_GRAPHS_MAX}, {@code SD_VAE_GRAPHS}, {@code
-     * SD_DECODE_BATCH}, {@code SD_ASYNC_PREVIEWS}, {@code SD_CHANNELS_LAST} and {@code SD_LORA_CACHE_MB} ({@link
-     * EngineSettings}, docs/GPU.md), read now; a number that is not one gives the default.
+     * SD_DECODE_BATCH}, {@code SD_ASYNC_PREVIEWS}, {@code SD_CHANNELS_LAST}, {@code SD_LORA_CACHE_MB} and {@code
+     * SD_PROMPT_KV} ({@link EngineSettings}, docs/GPU.md), read now; a number that is not one gives the default.
      */
     public static PipelineOptions fromSettings() {
         return new PipelineOptions(EngineSettings.onUnlessZero("SD_CUDA_GRAPHS"),
@@ -71,23 +85,32 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
                 EngineSettings.positiveInt("SD_DECODE_BATCH", DEFAULTS.decodeBatch()),
                 EngineSettings.onUnlessZero("SD_ASYNC_PREVIEWS"),
                 EngineSettings.onUnlessZero("SD_CHANNELS_LAST"),
-                EngineSettings.nonNegativeInt("SD_LORA_CACHE_MB", DEFAULTS.loraCacheMb()));
+                EngineSettings.nonNegativeInt("SD_LORA_CACHE_MB", DEFAULTS.loraCacheMb()),
+                EngineSettings.onUnlessZero("SD_PROMPT_KV"));
     }
 
     /** @return these options with {@link #asyncPreviews()} set to {@code on} */
     public PipelineOptions withAsyncPreviews(boolean on) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, on, channelsLast, loraCacheMb);
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, on, channelsLast, loraCacheMb,
+                promptKv);
     }
 
     /** @return these options with {@link #loraCacheMb()} set to {@code mb} */
     public PipelineOptions withLoraCacheMb(int mb) {
-        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast, mb);
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast, mb,
+                promptKv);
     }
 
     /** @return these options with {@link #vaeGraphs()} set to {@code on} */
     public PipelineOptions withVaeGraphs(boolean on) {
         return new PipelineOptions(cudaGraphs, cudaGraphsMax, on, decodeBatch, asyncPreviews, channelsLast,
-                loraCacheMb);
+                loraCacheMb, promptKv);
+    }
+
+    /** @return these options with {@link #promptKv()} set to {@code on} */
+    public PipelineOptions withPromptKv(boolean on) {
+        return new PipelineOptions(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast,
+                loraCacheMb, on);
     }
 
     /**

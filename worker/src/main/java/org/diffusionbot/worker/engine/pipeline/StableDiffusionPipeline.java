@@ -100,6 +100,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private LatentDecoder decoder;
     /** Step callbacks one step late, x0 copied ahead for previews ({@link PipelineOptions#asyncPreviews()}). */
     private boolean asyncPreviews;
+    /** The prompt K|V made once per denoising loop ({@link PipelineOptions#promptKv()}). */
+    private boolean promptKv;
     private Denoiser.LatentsHook latentsHook;
     /** Times the phases of a run ({@link #setPhaseTimer}), or null. */
     private PhaseTimer phaseTimer;
@@ -177,6 +179,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 graphPool);
         setDecodeBatch(options.decodeBatch());
         this.asyncPreviews = options.asyncPreviews();
+        this.promptKv = options.promptKv();
     }
 
     /**
@@ -307,6 +310,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      */
     public void setAsyncPreviews(boolean on) {
         asyncPreviews = on;
+    }
+
+    /**
+     * Turns {@link PipelineOptions#promptKv()} off or back on for the runs that follow (A/Bs and tests; a pipeline
+     * takes it from its options at load). CUDA graphs need no clearing: with and without a prompt K|V the UNet's calls have
+     * different signatures, so each has its own graphs.
+     */
+    public void setPromptKv(boolean on) {
+        promptKv = on;
     }
 
     /**
@@ -488,8 +500,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             }
             // 4. denoise
             try (PhaseTimer.Span p = PhaseTimer.phase(timer, "denoise")) {
-                x = new Denoiser(unetRunner, dtype, latentsHook, asyncPreviews).denoise(run, sched, first, cond, x,
-                        new StepPreview.Run(rows, cb, sdxl(), decoder, timer));
+                x = new Denoiser(unetRunner, dtype, latentsHook, asyncPreviews, promptKv).denoise(run, sched, first,
+                        cond, x, new StepPreview.Run(rows, cb, sdxl(), decoder, timer));
             }
             // 5. decode
             try (PhaseTimer.Span p = PhaseTimer.phase(timer, "decode")) {

@@ -279,6 +279,89 @@ class CudaGraphRunnerTest {
         assertEquals(0, pool.graphCount());
     }
 
+    /** Whether {@code a} itself (not an equal array) was copied into a graph since the list was cleared. */
+    private boolean copiedSame(NDArray a) {
+        return fake.copied.stream().anyMatch(c -> c == a);
+    }
+
+    @Test
+    void copyUnlessTheSameUnchangingArray() {
+        NDArray a = array(1, 2);
+        NDArray sameShape = array(1, 2);
+        assertTrue(CudaGraphRunner.needsCopy(false, a, a), "an input that may change: always copied");
+        assertFalse(CudaGraphRunner.needsCopy(true, a, a), "the very array copied last: not again");
+        assertTrue(CudaGraphRunner.needsCopy(true, a, sameShape), "another array, even of the same values: copied");
+        assertTrue(CudaGraphRunner.needsCopy(true, null, a), "nothing copied yet");
+        assertFalse(CudaGraphRunner.needsCopy(true, a, null), "absent");
+        assertFalse(CudaGraphRunner.needsCopy(false, null, null), "absent");
+    }
+
+    @Test
+    void anUnchangingInputIsCopiedIntoEachGraphOnlyWhenAnotherArrayComes() {
+        // input 1 unchanging (a conditioning), input 0 not (the latents)
+        try (CudaGraphRunner r = new CudaGraphRunner("the test function", Device.cpu(), true, 3, pool,
+                sumAndDifference, new boolean[] {false, true})) {
+            NDArray cond = array(10, 20);
+            assertArrayEquals(new float[] {11, 22}, values(r.run(m, array(1, 2), cond)[0]));
+            List<NDArray> first = List.copyOf(fake.copied);
+            assertEquals(0, first.stream().filter(c -> c == cond).count(), "taken at capture, not copied again: "
+                    + first);
+            fake.copied.clear();
+            for (int i = 0; i < 3; i++) { // the steps of one loop: the same conditioning
+                NDArray x = array(i, i);
+                assertArrayEquals(new float[] {10 + i, 20 + i}, values(r.run(m, x, cond)[0]));
+                assertEquals(1, fake.copied.size(), "only the latents");
+                assertSame(x, fake.copied.get(0));
+                fake.copied.clear();
+            }
+            // the next loop: another conditioning of the same shape is copied, and the graph computes with it
+            NDArray next = array(100, 200);
+            assertArrayEquals(new float[] {101, 202}, values(r.run(m, array(1, 2), next)[0]));
+            assertEquals(2, fake.copied.size());
+            assertSame(next, fake.copied.get(1));
+            fake.copied.clear();
+            NDArray sameValues = array(100, 200); // equal values, another array: copied all the same
+            r.run(m, array(1, 2), sameValues);
+            assertSame(sameValues, fake.copied.get(1));
+            fake.copied.clear();
+            // back to the first conditioning: copied again (the graph holds the last one's values)
+            assertArrayEquals(new float[] {11, 22}, values(r.run(m, array(1, 2), cond)[0]));
+            assertSame(cond, fake.copied.get(1));
+            assertEquals(1, r.graphCount());
+        }
+    }
+
+    @Test
+    void eachGraphKeepsItsOwnRecordOfTheUnchangingArraysItHolds() {
+        // x + sum(cond): graphs by x's length, the same conditioning in both
+        CudaGraphRunner.Forward shift = (owner, in) -> {
+            NDArray y = in[0].add(in[1].sum());
+            y.attach(owner);
+            return new NDArray[] {y};
+        };
+        try (CudaGraphRunner r = new CudaGraphRunner("the test function", Device.cpu(), true, 3, pool, shift,
+                new boolean[] {false, true})) {
+            NDArray cond = array(1, 2);
+            NDArray other = array(10, 20);
+            r.run(m, array(0, 0), cond); // graph 1 takes cond at capture
+            r.run(m, array(0, 0, 0), cond); // graph 2 too
+            assertArrayEquals(new float[] {30, 30}, values(r.run(m, array(0, 0), other)[0]));
+            fake.copied.clear();
+            // graph 2 still holds cond: other is copied into it as well
+            assertArrayEquals(new float[] {31, 31, 31}, values(r.run(m, array(1, 1, 1), other)[0]));
+            assertTrue(copiedSame(other), "copied into the graph that had not seen it");
+            fake.copied.clear();
+            assertArrayEquals(new float[] {32, 32}, values(r.run(m, array(2, 2), other)[0]));
+            assertFalse(copiedSame(other), "graph 1 holds it already");
+            assertEquals(2, r.graphCount());
+            // cleared and recaptured: the new graph takes it at capture
+            r.clear();
+            fake.copied.clear();
+            assertArrayEquals(new float[] {33, 33}, values(r.run(m, array(3, 3), other)[0]));
+            assertFalse(copiedSame(other));
+        }
+    }
+
     @Test
     void aLimitBelowOneIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> runner(true, 0));

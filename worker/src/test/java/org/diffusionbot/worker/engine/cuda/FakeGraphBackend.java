@@ -21,6 +21,11 @@ import java.util.function.Supplier;
 public final class FakeGraphBackend implements GraphBackend {
     /** One line per call: {@code create 1 share 0}, {@code enter 1}, {@code capture 1}, {@code replay 1}... */
     public final List<String> calls = new ArrayList<>();
+    /**
+     * The source array of every {@link #copy} of a runner's input into a graph's static one, in order (not a replay's
+     * emulation writing its outputs).
+     */
+    public final List<NDArray> copied = new ArrayList<>();
     private final Map<Long, Supplier<NDArray[]>> bodies = new HashMap<>();
     private final Map<Long, NDArray[]> outputs = new HashMap<>();
     private final Set<Long> live = new LinkedHashSet<>();
@@ -128,6 +133,9 @@ public final class FakeGraphBackend implements GraphBackend {
         if (!dst.getShape().equals(src.getShape()) || dst.getDataType() != src.getDataType()) {
             throw new IllegalArgumentException("copy of " + src.getShape() + " " + src.getDataType() + " into "
                     + dst.getShape() + " " + dst.getDataType());
+        }
+        if (!replaying) { // not a replay's emulation writing its outputs
+            copied.add(src);
         }
         dst.set(new NDIndex("..."), src); // in place (set(Buffer) would give dst new storage, unseen by its views)
     }

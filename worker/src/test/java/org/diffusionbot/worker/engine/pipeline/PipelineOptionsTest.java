@@ -23,7 +23,7 @@ import org.junit.jupiter.api.Test;
  */
 class PipelineOptionsTest {
     private static final String[] NAMES = {"SD_CUDA_GRAPHS", "SD_CUDA_GRAPHS_MAX", "SD_VAE_GRAPHS", "SD_DECODE_BATCH",
-        "SD_ASYNC_PREVIEWS", "SD_CHANNELS_LAST", "SD_LORA_CACHE_MB"};
+        "SD_ASYNC_PREVIEWS", "SD_CHANNELS_LAST", "SD_LORA_CACHE_MB", "SD_PROMPT_KV"};
     private final Map<String, String> saved = new HashMap<>();
 
     @BeforeEach
@@ -56,6 +56,7 @@ class PipelineOptionsTest {
         assertTrue(o.asyncPreviews(), "callbacks one step late, x0 copied ahead, unless SD_ASYNC_PREVIEWS=0");
         assertTrue(o.vaeGraphsWanted(), "the VAE decoder's CUDA graphs are on where the UNet's are");
         assertEquals(1, o.decodeBatch(), "one image per VAE call unless SD_DECODE_BATCH says more");
+        assertTrue(o.promptKv(), "the prompt K|V made once per denoising loop unless SD_PROMPT_KV=0");
         assertEquals(LoraPatcher.CACHE_MB, o.loraCacheMb());
         assertEquals(1024L << 20, o.loraCacheBytes());
     }
@@ -69,7 +70,12 @@ class PipelineOptionsTest {
         System.setProperty("SD_ASYNC_PREVIEWS", "0");
         System.setProperty("SD_CHANNELS_LAST", "0");
         System.setProperty("SD_LORA_CACHE_MB", " 256 ");
-        assertEquals(new PipelineOptions(false, 5, false, 2, false, false, 256), PipelineOptions.fromSettings());
+        System.setProperty("SD_PROMPT_KV", "0");
+        assertEquals(new PipelineOptions(false, 5, false, 2, false, false, 256, false), PipelineOptions.fromSettings());
+        assertEquals(PipelineOptions.fromSettings().withPromptKv(true),
+                new PipelineOptions(false, 5, false, 2, false, false, 256), "the 7-setting constructor: prompt K|V on");
+        System.setProperty("SD_PROMPT_KV", "1");
+        assertTrue(PipelineOptions.fromSettings().promptKv());
 
         System.setProperty("SD_CHANNELS_LAST", "1");
         System.setProperty("SD_LORA_CACHE_MB", "0");
