@@ -1205,18 +1205,30 @@ bool self_attention_kernel(const at::Tensor& q, const at::Tensor& k, const at::T
   return true;
 }
 
+// An attention's output projection o·woutᵀ + bout (sd_linear: cuBLASLt's tuned algorithm where it applies), or, given
+// the residual r (the block's stream the attention's input was normalised from, in the output's shape: SD_ATTN_RESIDUAL,
+// issue 17), o·woutᵀ + bout + r (linear_residual: one cuBLASLt product with r as its C operand, beta 1, so the sum is
+// written once and the next LayerNorm reads only it; at::linear + add where that does not apply). The fused product
+// adds bias and residual to the fp32 accumulator and rounds once, where the product + add rounded the attention's
+// output to fp16 before the add: the two differ within fp16 rounding, not bit for bit.
+at::Tensor attention_output(const at::Tensor& o, const at::Tensor& wout, const std::optional<at::Tensor>& bout,
+                            const std::optional<at::Tensor>& residual) {
+  return residual ? linear_residual(o, wout, bout, *residual) : sd_linear(o, wout, bout);
+}
+
 // Self-attention after its q|k|v projection: qkv (B, N, 3C) with the q columns pre-scaled, attention over heads with
 // an additive (N, N) mask or none (our kernel where self_attention_kernel applies: no mask, head size 40; else SDPA),
-// output projection (sd_linear: cuBLASLt's tuned algorithm where it applies). Its residual add is the next LayerNorm's
-// (LayerNormLayer.addForward: add + norm in one pass).
+// output projection (attention_output), plus the residual where one is given (else the residual add is the next
+// LayerNorm's: LayerNormLayer.addForward, add + norm in one pass).
 at::Tensor self_attention(const at::Tensor& qkv, const at::Tensor& wout, const std::optional<at::Tensor>& bout,
-                          int64_t heads, const std::optional<at::Tensor>& mask) {
+                          int64_t heads, const std::optional<at::Tensor>& mask,
+                          const std::optional<at::Tensor>& residual = std::nullopt) {
   auto parts = qkv.chunk(3, -1);
   at::Tensor o;
   if (mask || !self_attention_kernel(parts[0], parts[1], parts[2], heads, &o)) {
     o = mha(parts[0], parts[1], parts[2], heads, mask);
   }
-  return sd_linear(o, wout, bout);
+  return attention_output(o, wout, bout, residual);
 }
 
 // ---- attention over a short key set (cross-attention, issue 17) -------------------------------
@@ -1266,21 +1278,24 @@ at::Tensor short_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 
 // Cross-attention after its q and k|v projections: q (B, N, C) pre-scaled, kv (B, M, 2C) whose halves are k and v
 // (views, token stride 2C), attention (short_attention: our kernel on Hopper for head size 40 and M <= 128 keys, SDPA
-// otherwise), output projection by sd_linear. kv is cross_attention's own product or a prompt K|V's slice (the same
-// product made once per denoising loop: crossAttentionKv).
+// otherwise), output projection (attention_output: sd_linear, or linear_residual plus the residual where one is
+// given). kv is cross_attention's own product or a prompt K|V's slice (the same product made once per denoising loop:
+// crossAttentionKv).
 at::Tensor cross_attention_kv(const at::Tensor& q, const at::Tensor& kv, const at::Tensor& wout,
-                              const std::optional<at::Tensor>& bout, int64_t heads) {
+                              const std::optional<at::Tensor>& bout, int64_t heads,
+                              const std::optional<at::Tensor>& residual = std::nullopt) {
   auto parts = kv.chunk(2, -1);
   auto o = short_attention(q, parts[0], parts[1], heads);
-  return sd_linear(o, wout, bout);
+  return attention_output(o, wout, bout, residual);
 }
 
 // Cross-attention after its q projection: q (B, N, C) pre-scaled, ctx (B, M, Cc) projected by wkv (2C, Cc) into k|v
-// (B, M, 2C) by sd_linear, then cross_attention_kv.
+// (B, M, 2C) by sd_linear, then cross_attention_kv (with the residual where one is given).
 at::Tensor cross_attention(const at::Tensor& q, const at::Tensor& ctx, const at::Tensor& wkv,
                            const std::optional<at::Tensor>& bkv, const at::Tensor& wout,
-                           const std::optional<at::Tensor>& bout, int64_t heads) {
-  return cross_attention_kv(q, sd_linear(ctx, wkv, bkv), wout, bout, heads);
+                           const std::optional<at::Tensor>& bout, int64_t heads,
+                           const std::optional<at::Tensor>& residual = std::nullopt) {
+  return cross_attention_kv(q, sd_linear(ctx, wkv, bkv), wout, bout, heads, residual);
 }
 
 // A 1x1 convolution (stride 1, no padding) of an fp16 channels-last CUDA x (B, Cin, H, W) as a matrix product: x's
@@ -1719,31 +1734,43 @@ extern "C" {
 
 // ---- attention ------------------------------------------------------------------------------
 
-// Self-attention: x (B, N, C); wqkv (3C, C) with the q rows pre-scaled, bqkv (3C) or 0; out proj.
+// Self-attention: x (B, N, C); wqkv (3C, C) with the q rows pre-scaled, bqkv (3C) or 0; out proj, plus residual
+// (B, N, C) in the same product where it is not 0 (attention_output).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttention(
-    JNIEnv* env, jclass, jlong x, jlong wqkv, jlong bqkv, jlong wout, jlong bout, jint heads, jlong mask) {
+    JNIEnv* env, jclass, jlong x, jlong wqkv, jlong bqkv, jlong wout, jlong bout, jint heads, jlong mask,
+    jlong residual) {
   NATIVE_BEGIN
-  return wrap(self_attention(sd_linear(T(x), T(wqkv), opt(bqkv)), T(wout), opt(bout), heads, opt(mask)));
+  return wrap(self_attention(sd_linear(T(x), T(wqkv), opt(bqkv)), T(wout), opt(bout), heads, opt(mask),
+                             opt(residual)));
   NATIVE_END(0)
 }
 
-// Cross-attention: x (B, N, C), ctx (B, M, Cc); wq (C, C) pre-scaled, wkv (2C, Cc); out proj.
+// Cross-attention: x (B, N, C), ctx (B, M, Cc); wq (C, C) pre-scaled, wkv (2C, Cc); out proj, plus residual (B, N, C)
+// in the same product where it is not 0 (attention_output).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttention(
     JNIEnv* env, jclass, jlong x, jlong ctx, jlong wq, jlong bq, jlong wkv, jlong bkv, jlong wout, jlong bout,
-    jint heads) {
+    jint heads, jlong residual) {
   NATIVE_BEGIN
-  return wrap(cross_attention(sd_linear(T(x), T(wq), opt(bq)), T(ctx), T(wkv), opt(bkv), T(wout), opt(bout), heads));
+  return wrap(cross_attention(sd_linear(T(x), T(wq), opt(bq)), T(ctx), T(wkv), opt(bkv), T(wout), opt(bout), heads,
+                              opt(residual)));
   NATIVE_END(0)
 }
 
 // Cross-attention with its k|v made before (a prompt K|V's slice: UNet2DConditionModel.withPromptKv): x (B, N, C); wq
-// (C, C) pre-scaled; kv (B, M, 2C); out proj. x == 0 is a probe (NativeOps.crossAttentionKvLinked): returns 0.
+// (C, C) pre-scaled; kv (B, M, 2C); out proj, plus residual (B, N, C) in the same product where it is not 0
+// (attention_output). x == 0 is a probe (NativeOps.crossAttentionKvLinked): returns 0.
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionKv(
-    JNIEnv* env, jclass, jlong x, jlong kv, jlong wq, jlong bq, jlong wout, jlong bout, jint heads) {
+    JNIEnv* env, jclass, jlong x, jlong kv, jlong wq, jlong bq, jlong wout, jlong bout, jint heads, jlong residual) {
   NATIVE_BEGIN
   if (x == 0) return 0;
-  return wrap(cross_attention_kv(sd_linear(T(x), T(wq), opt(bq)), T(kv), T(wout), opt(bout), heads));
+  return wrap(cross_attention_kv(sd_linear(T(x), T(wq), opt(bq)), T(kv), T(wout), opt(bout), heads, opt(residual)));
   NATIVE_END(0)
+}
+
+// Whether the attention entries above (and their FP8 ones) take a residual: always true. A library built before they
+// did lacks this function (the probe of NativeOps.ATTN_RESIDUAL, which passes no residual to such a library).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_attentionResidual(JNIEnv*, jclass) {
+  return true;
 }
 
 // Attention core of a cross-attention on already projected tensors (checks of the kernel against SDPA): q (B, N, C)
@@ -1812,32 +1839,37 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setSel
 }
 
 // Self-attention of an FP8 input: x8 (B, N, C) e4m3 bytes (layerNormFp8's), its q|k|v projection the FP8 product
-// (fp8_linear: w8 (3C, C), scales, b (3C) fp16 or 0), then as selfAttention (no mask).
+// (fp8_linear: w8 (3C, C), scales, b (3C) fp16 or 0), then as selfAttention (no mask; residual fp16 (B, N, C) or 0).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_selfAttentionFp8(
-    JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b, jlong wout, jlong bout, jint heads) {
+    JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b, jlong wout, jlong bout, jint heads,
+    jlong residual) {
   NATIVE_BEGIN
-  return wrap(self_attention(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(wout), opt(bout), heads, std::nullopt));
+  return wrap(self_attention(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(wout), opt(bout), heads, std::nullopt,
+                             opt(residual)));
   NATIVE_END(0)
 }
 
 // Cross-attention of an FP8 input: its q projection the FP8 product (fp8_linear: x8 (B, N, C) bytes, w8 (C, C),
-// scales, b (C) fp16 or 0), k|v from the fp16 ctx as crossAttention.
+// scales, b (C) fp16 or 0), k|v from the fp16 ctx as crossAttention (residual fp16 (B, N, C) or 0).
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionFp8(
     JNIEnv* env, jclass, jlong x8, jlong ctx, jlong w8, jlong scales, jlong b, jlong wkv, jlong bkv, jlong wout,
-    jlong bout, jint heads) {
+    jlong bout, jint heads, jlong residual) {
   NATIVE_BEGIN
   return wrap(cross_attention(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(ctx), T(wkv), opt(bkv), T(wout),
-                              opt(bout), heads));
+                              opt(bout), heads, opt(residual)));
   NATIVE_END(0)
 }
 
 // Cross-attention of an FP8 input with its k|v made before: its q projection the FP8 product (fp8_linear: x8 (B, N,
-// C) bytes, w8 (C, C), scales, b (C) fp16 or 0), then as crossAttentionKv. x8 == 0 is a probe: returns 0.
+// C) bytes, w8 (C, C), scales, b (C) fp16 or 0), then as crossAttentionKv (residual fp16 (B, N, C) or 0). x8 == 0 is
+// a probe: returns 0.
 JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_crossAttentionKvFp8(
-    JNIEnv* env, jclass, jlong x8, jlong kv, jlong w8, jlong scales, jlong b, jlong wout, jlong bout, jint heads) {
+    JNIEnv* env, jclass, jlong x8, jlong kv, jlong w8, jlong scales, jlong b, jlong wout, jlong bout, jint heads,
+    jlong residual) {
   NATIVE_BEGIN
   if (x8 == 0) return 0;
-  return wrap(cross_attention_kv(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(kv), T(wout), opt(bout), heads));
+  return wrap(cross_attention_kv(fp8_linear(T(x8), T(w8), T(scales), opt(b)), T(kv), T(wout), opt(bout), heads,
+                                 opt(residual)));
   NATIVE_END(0)
 }
 

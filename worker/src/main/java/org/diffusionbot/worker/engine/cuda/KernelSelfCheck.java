@@ -15,7 +15,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.norm.LayerNorm;
 import java.io.PrintStream;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import org.diffusionbot.worker.engine.models.Fp8Linear;
@@ -25,8 +27,9 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * NHWC bias + time embedding + residual add, the LayerNorm and residual add + LayerNorm kernel, 1x1 convolutions
  * as matrix products, linear layers with their residual add in one cuBLASLt product, the up blocks' GroupNorm
  * and conv_shortcut on two parts without their concatenation, the plain linears' autotuned cuBLASLt products and
- * every candidate algorithm, the ResNet blocks' time-embedding projections in one launch, the cross-attention entries
- * that take a prompt K|V, and on Hopper the head-size-40 self- and cross-attention kernels) against PyTorch on
+ * every candidate algorithm, the ResNet blocks' time-embedding projections in one launch, the attention entries with the
+ * residual added by their output projection, the cross-attention entries that take a prompt K|V, and on Hopper the
+ * head-size-40 self- and cross-attention kernels) against PyTorch on
  * the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with PyTorch in fp32 on the same
  * fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against the fp16 path by relative
  * error, and so ff.net.2's FP8 product of the GEGLU gate's FP8 output; the nearest 2x upsampling kernel, a copy,
@@ -117,7 +120,10 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  and at most {@link #CROSS_ATTENTION_MAX_RATIO} times SDPA's; d = 40 with N a multiple of 128 must
  *                  take our kernel where the library has it for this GPU ({@code NativeOps.selfAttentionKernelBuilt}:
  *                  compute capability 9.0, built for sm_90a), every other case SDPA (a case fails if the path is not
- *                  the expected one, or the kernel runs when switched off)
+ *                  the expected one, or the kernel runs when switched off). These shapes, CLIP's masked
+ *                  self-attention and the cross-attention shapes (over a 768-wide context) also check the attention
+ *                  entries with the residual added by their output projection ({@code SD_ATTN_RESIDUAL}) against the
+ *                  entry + add ({@code attentionResidual}; the FP8 entries' with the FP8 linears)
  * @param timeProj  (B, K, N_1, ..., N_m) cases for the ResNet blocks' time-embedding projections in one launch
  *                  (docs/GPU.md, "What runs on CUDA", {@code SD_TIME_PROJ_KERNEL}): {@code y_i = x·w_iᵀ + b_i} for x
  *                  (B, K), w_i (N_i, K), b_i (N_i) (every third product without a bias), {@code
@@ -278,7 +284,117 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
                 & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out)
-                & selfAttention(gpu, out) & timeProj(gpu, out) & promptKv(gpu, out);
+                & selfAttention(gpu, out) & timeProj(gpu, out) & attentionResidual(gpu, out) & promptKv(gpu, out);
+    }
+
+    /** CLIP's text encoder layer's self-attention (77 tokens, 12 heads of 64, causal mask): an entry case of its own. */
+    private static final long[] CLIP_SELF_ATTENTION = {2, 77, 12, 64};
+
+    /**
+     * The attention entries with the residual added by their output projection ({@code SD_ATTN_RESIDUAL}: {@code
+     * NativeOps.selfAttention} and {@code crossAttention} with a residual) against the same entry without it + the add
+     * in fp16 (PyTorch's add: the entry's fp16 output, then the sum rounded), at the self- and cross-attention shapes
+     * (and CLIP's masked self-attention); oracle: the entry's fp16 output + the residual in fp32. The fused product
+     * rounds bias + attention + residual once, so it differs from the add within fp16 rounding ({@link #matches}); the
+     * product must be the cuBLASLt one ({@code SD_LT_RESIDUAL} switched on for it) where C is a multiple of 8. The FP8
+     * entries' residual is checked with the FP8 linears ({@link #fp8Entry}).
+     */
+    private boolean attentionResidual(Device gpu, PrintStream out) {
+        out.println("== attention entries with the residual in their output projection (SD_ATTN_RESIDUAL: one cuBLASLt"
+                + " product) vs the entry + add (fp16 on CUDA; oracle: the entry's output + residual in fp32)");
+        if (!NativeOps.ATTN_RESIDUAL.linked()) {
+            out.println("  the library's attention entries take no residual (built before them): skipped");
+            return true;
+        }
+        List<long[]> cases = new ArrayList<>();
+        for (long[] sh : selfAttention) {
+            cases.add(new long[] {sh[0], sh[1], sh[2], sh[3], 0});
+        }
+        cases.add(new long[] {CLIP_SELF_ATTENTION[0], CLIP_SELF_ATTENTION[1], CLIP_SELF_ATTENTION[2],
+            CLIP_SELF_ATTENTION[3], -1});
+        for (long[] sh : crossAttention) {
+            cases.add(sh);
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : cases) {
+                long b = sh[0];
+                long n = sh[1];
+                int heads = (int) sh[2];
+                long d = sh[3];
+                long keys = sh[4]; // 0: self-attention, -1: with CLIP's causal mask, else cross-attention over keys
+                long c = heads * d;
+                try (NDManager t = m.newSubManager()) {
+                    NDArray x = t.randomNormal(new Shape(b, n, c)).toType(DataType.FLOAT16, false);
+                    NDArray r = t.randomNormal(new Shape(b, n, c)).toType(DataType.FLOAT16, false);
+                    NDArray wout = mul(t.randomNormal(new Shape(c, c)), (float) (1 / Math.sqrt(c)))
+                            .toType(DataType.FLOAT16, false);
+                    NDArray bout = mul(t.randomNormal(new Shape(c)), 0.5f).toType(DataType.FLOAT16, false);
+                    long plain;
+                    long ours;
+                    boolean fused;
+                    String what;
+                    try {
+                        NativeOps.LT_RESIDUAL.set(true);
+                        fused = NativeOps.linearResidualFused(NativeOps.h(x), NativeOps.h(wout), NativeOps.h(bout),
+                                NativeOps.h(r));
+                        if (keys <= 0) {
+                            // q|k|v: q's rows with the 1/√d scale folded in (scores of spread ~1)
+                            NDArray scale = t.full(new Shape(c, 1), (float) (1 / Math.sqrt(d)))
+                                    .concat(t.ones(new Shape(2 * c, 1)), 0);
+                            NDArray wqkv = mul(t.randomNormal(new Shape(3 * c, c)), (float) (1 / Math.sqrt(c)))
+                                    .mul(scale).toType(DataType.FLOAT16, false);
+                            NDArray mask = keys < 0 ? causalMask(t, n) : null;
+                            what = mask != null ? "self (causal mask)" : "self";
+                            plain = NativeOps.selfAttention(NativeOps.h(x), NativeOps.h(wqkv), 0L, NativeOps.h(wout),
+                                    NativeOps.h(bout), heads, NativeOps.h(mask), 0L);
+                            ours = NativeOps.selfAttention(NativeOps.h(x), NativeOps.h(wqkv), 0L, NativeOps.h(wout),
+                                    NativeOps.h(bout), heads, NativeOps.h(mask), NativeOps.h(r));
+                        } else {
+                            NDArray ctx = t.randomNormal(new Shape(b, keys, 768)).toType(DataType.FLOAT16, false);
+                            NDArray wq = mul(t.randomNormal(new Shape(c, c)), (float) (1 / Math.sqrt(c * d)))
+                                    .toType(DataType.FLOAT16, false);
+                            NDArray wkv = mul(t.randomNormal(new Shape(2 * c, 768)), (float) (1 / Math.sqrt(768)))
+                                    .toType(DataType.FLOAT16, false);
+                            what = "cross " + keys + " keys";
+                            plain = NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(ctx), NativeOps.h(wq), 0L,
+                                    NativeOps.h(wkv), 0L, NativeOps.h(wout), NativeOps.h(bout), heads, 0L);
+                            ours = NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(ctx), NativeOps.h(wq), 0L,
+                                    NativeOps.h(wkv), 0L, NativeOps.h(wout), NativeOps.h(bout), heads, NativeOps.h(r));
+                        }
+                    } finally {
+                        NativeOps.LT_RESIDUAL.set(null);
+                    }
+                    String label = String.format(Locale.ROOT, "x %-16s heads %2d d %3d %-18s %s", x.getShape(), heads,
+                            d, what, fused ? "cuBLASLt" : "fallback");
+                    ok &= residualEntry(out, label, c % 8 == 0, fused, NativeOps.wrap(x, plain),
+                            NativeOps.wrap(x, ours), r);
+                }
+            }
+        }
+        return ok;
+    }
+
+    /** CLIP's causal mask (n, n) in fp16: 0 on and below the diagonal, a large negative number above. */
+    private static NDArray causalMask(NDManager t, long n) {
+        float[] v = new float[(int) (n * n)];
+        for (int i = 0; i < n; i++) {
+            for (int j = i + 1; j < n; j++) {
+                v[(int) (i * n + j)] = -1e4f;
+            }
+        }
+        return t.create(v, new Shape(n, n)).toType(DataType.FLOAT16, false);
+    }
+
+    /**
+     * One attention entry's residual case: {@code ours} (the entry given the residual r) against {@code plain} (the
+     * entry without it) + r in fp16, and the oracle plain + r in fp32 ({@link #checkProduct}: the path, the shape, and
+     * {@link #matches}); one line.
+     */
+    private static boolean residualEntry(PrintStream out, String label, boolean expected, boolean fused, NDArray plain,
+            NDArray ours, NDArray r) {
+        NDArray exact = plain.toType(DataType.FLOAT32, false).add(r.toType(DataType.FLOAT32, false));
+        return checkProduct(out, label, expected, fused, exact, ours, plain.add(r));
     }
 
     /** Where a prompt K|V's layer starts in the checks below: as {@code UNet2DConditionModel.PROMPT_KV_ALIGN}. */
@@ -331,12 +447,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                     NDArray bout = mul(t.randomNormal(new Shape(c)), 0.1f).toType(DataType.FLOAT16, false);
                     NDArray ref = NativeOps.wrap(x, NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(ctx),
                             NativeOps.h(wq), NativeOps.h(bq), NativeOps.h(wkv), NativeOps.h(bkv), NativeOps.h(wout),
-                            NativeOps.h(bout), heads));
+                            NativeOps.h(bout), heads, 0L));
                     NDArray kv = NativeOps.wrap(ctx, NativeOps.linear(NativeOps.h(ctx), NativeOps.h(wkv),
                             NativeOps.h(bkv)));
                     NDArray slice = asPromptKvSlice(t, kv);
                     NDArray ours = NativeOps.wrap(x, NativeOps.crossAttentionKv(NativeOps.h(x), NativeOps.h(slice),
-                            NativeOps.h(wq), NativeOps.h(bq), NativeOps.h(wout), NativeOps.h(bout), heads));
+                            NativeOps.h(wq), NativeOps.h(bq), NativeOps.h(wout), NativeOps.h(bout), heads, 0L));
                     String label = String.format(Locale.ROOT, "x %-16s heads %2d d %3d keys %3d", x.getShape(), heads,
                             sh[3], keys);
                     ok &= bitEqual(out, label, ref, ours);
@@ -1466,25 +1582,27 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         long ours;
         long given = 0; // the cross-attention's FP8 entry with its k|v made before (the prompt K|V's), where linked
         String entry;
+        NDArray ctx = null;
+        NDArray wkv = null;
         if (n == 3 * c) {
             entry = "self-attention";
-            ref = NativeOps.selfAttention(h, NativeOps.h(w), NativeOps.h(b), ho, hbo, heads, 0L);
+            ref = NativeOps.selfAttention(h, NativeOps.h(w), NativeOps.h(b), ho, hbo, heads, 0L, 0L);
             ours = NativeOps.selfAttentionFp8(NativeOps.h(n8), NativeOps.h(w8), NativeOps.h(scales), NativeOps.h(b8), ho,
-                    hbo, heads);
+                    hbo, heads, 0L);
         } else if (n == c) {
             entry = "cross-attention";
-            NDArray ctx = t.randomNormal(new Shape(n16.getShape().get(0), 77, 768)).toType(DataType.FLOAT16, false);
-            NDArray wkv = mul(t.randomNormal(new Shape(2 * c, 768)), (float) (1 / Math.sqrt(768)))
+            ctx = t.randomNormal(new Shape(n16.getShape().get(0), 77, 768)).toType(DataType.FLOAT16, false);
+            wkv = mul(t.randomNormal(new Shape(2 * c, 768)), (float) (1 / Math.sqrt(768)))
                     .toType(DataType.FLOAT16, false);
             ref = NativeOps.crossAttention(h, NativeOps.h(ctx), NativeOps.h(w), NativeOps.h(b), NativeOps.h(wkv), 0L, ho,
-                    hbo, heads);
+                    hbo, heads, 0L);
             ours = NativeOps.crossAttentionFp8(NativeOps.h(n8), NativeOps.h(ctx), NativeOps.h(w8), NativeOps.h(scales),
-                    NativeOps.h(b8), NativeOps.h(wkv), 0L, ho, hbo, heads);
+                    NativeOps.h(b8), NativeOps.h(wkv), 0L, ho, hbo, heads, 0L);
             if (NativeOps.crossAttentionKvLinked()) { // the prompt K|V's FP8 entry: the same, bit for bit
                 NDArray kv = asPromptKvSlice(t, NativeOps.wrap(ctx, NativeOps.linear(NativeOps.h(ctx), NativeOps.h(wkv),
                         0L)));
                 given = NativeOps.crossAttentionKvFp8(NativeOps.h(n8), NativeOps.h(kv), NativeOps.h(w8),
-                        NativeOps.h(scales), NativeOps.h(b8), ho, hbo, heads);
+                        NativeOps.h(scales), NativeOps.h(b8), ho, hbo, heads, 0L);
             }
         } else if (n == 8 * c) {
             entry = "GEGLU";
@@ -1493,11 +1611,34 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         } else {
             return true;
         }
-        NDArray o = NativeOps.wrap(n16, ours);
-        boolean same = given == 0 || bitEqual(out, label + " cross-attention entry, its k|v made before (prompt K|V)",
-                o, NativeOps.wrap(n16, given));
-        return relative(out, label + " " + entry + " entry", o, NativeOps.wrap(n16, ref), FP8_ENTRY_MAX_RELATIVE)
-                & same;
+        NDArray entryOut = NativeOps.wrap(n16, ours); // wrapped once: the array owns the handle
+        boolean ok = relative(out, label + " " + entry + " entry", entryOut, NativeOps.wrap(n16, ref),
+                FP8_ENTRY_MAX_RELATIVE);
+        if (given != 0) {
+            ok &= bitEqual(out, label + " cross-attention entry, its k|v made before (prompt K|V)", entryOut,
+                    NativeOps.wrap(n16, given));
+        }
+        if (n != 8 * c && NativeOps.ATTN_RESIDUAL.linked()) {
+            // the same FP8 entry with the residual added by its output projection (SD_ATTN_RESIDUAL) against it + add
+            NDArray r = t.randomNormal(n16.getShape()).toType(DataType.FLOAT16, false);
+            long withResidual;
+            boolean fused;
+            try {
+                NativeOps.LT_RESIDUAL.set(true);
+                fused = NativeOps.linearResidualFused(h, ho, hbo, NativeOps.h(r));
+                withResidual = n == 3 * c
+                        ? NativeOps.selfAttentionFp8(NativeOps.h(n8), NativeOps.h(w8), NativeOps.h(scales),
+                                NativeOps.h(b8), ho, hbo, heads, NativeOps.h(r))
+                        : NativeOps.crossAttentionFp8(NativeOps.h(n8), NativeOps.h(ctx), NativeOps.h(w8),
+                                NativeOps.h(scales), NativeOps.h(b8), NativeOps.h(wkv), 0L, ho, hbo, heads,
+                                NativeOps.h(r));
+            } finally {
+                NativeOps.LT_RESIDUAL.set(null);
+            }
+            ok &= residualEntry(out, label + " " + entry + " entry + residual " + (fused ? "cuBLASLt" : "fallback"),
+                    c % 8 == 0, fused, entryOut, NativeOps.wrap(n16, withResidual), r);
+        }
+        return ok;
     }
 
     /**

@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), the head-size-40 self- and cross-attentions on Hopper
  * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), every ResNet block's
- * time-embedding projection of a UNet call in one launch (a kernel of our own, {@link #TIME_PROJ_KERNEL}), and CUDA allocator
+ * time-embedding projection of a UNet call in one launch (a kernel of our own, {@link #TIME_PROJ_KERNEL}), the transformer
+ * blocks' attentions adding their residual in their output projection's product ({@link #ATTN_RESIDUAL}), and CUDA allocator
  * statistics. Loaded only
  * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
  * plain DJL fallback, so CPU runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
@@ -139,10 +140,22 @@ public final class NativeOps {
     public static final Switch TIME_PROJ_KERNEL = new Switch("SD_TIME_PROJ_KERNEL", null,
             () -> timeProjections(0, new long[0], new long[0]), "time-projection",
             "each ResNet block projects the time embedding in a product of its own");
+    /**
+     * The transformer blocks' (and CLIP's encoder layers') attentions add the residual stream x in their output
+     * projection's product, {@code x + attn = O·W_outᵀ + b + x} (the attention entries' {@code residual}: one cuBLASLt
+     * product with x as its C operand where {@link #linearResidual(long, long, long, long)} applies, else {@code
+     * at::linear} + add), and the next LayerNorm reads only that sum; else the attention writes {@code attn} and the
+     * next LayerNorm adds it to x in its own pass, as before ({@code SD_ATTN_RESIDUAL}, on unless 0; read on the Java
+     * side: {@link #attnResidual()}; recapture graphs after a change). The fused product rounds {@code b + attn + x}
+     * once, where the add rounded attn to fp16 first: the two differ within fp16 rounding, not bit for bit. Linked: the
+     * library's attention entries take the residual ({@link #attentionResidual()}).
+     */
+    public static final Switch ATTN_RESIDUAL = new Switch("SD_ATTN_RESIDUAL", null, NativeOps::attentionResidual,
+            "attention + residual", "attentions' residual adds run in the next LayerNorm's pass");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
             UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
-            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL);
+            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -211,9 +224,32 @@ public final class NativeOps {
      * scaled_dot_product_attention over {@code heads} heads with an additive (N, N) mask (handle, or 0 for none: CLIP's
      * causal mask), output projection; a new (B, N, C) handle. Without a mask, at head size 40 with N a multiple of 128
      * on a compute capability 9.0 GPU, our kernel instead of SDPA ({@link #SELF_ATTENTION_KERNEL}; {@link
-     * #selfAttentionCore(long, int)} says the rest).
+     * #selfAttentionCore(long, int)} says the rest). With a residual (B, N, C) (a handle, 0 for none: {@link
+     * #ATTN_RESIDUAL}; pass 0 where that switch is not {@link Switch#linked()}), the output projection adds it in the
+     * same product ({@link #linearResidual(long, long, long, long)}: bias and residual added in fp32 and rounded once,
+     * within fp16 rounding of the projection + add, not bit for bit) and the handle holds {@code residual + attn}.
      */
-    public static native long selfAttention(long x, long wqkv, long bqkv, long wout, long bout, int heads, long mask);
+    public static native long selfAttention(long x, long wqkv, long bqkv, long wout, long bout, int heads, long mask,
+            long residual);
+
+    /**
+     * Whether the attention entries ({@link #selfAttention}, {@link #crossAttention}, {@link #selfAttentionFp8}, {@link
+     * #crossAttentionFp8}) take a residual: always true where the function exists ({@link #ATTN_RESIDUAL}'s probe; a
+     * library built before lacks it and would ignore the residual argument).
+     */
+    static native boolean attentionResidual();
+
+    /**
+     * Whether the transformer blocks' and CLIP's attentions add the residual in their output projection ({@link
+     * #ATTN_RESIDUAL}): with the library in use, where it has the function, the switch is on and {@link #LT_RESIDUAL}
+     * too (with the products adding no residuals, the entry's product + add + the plain norm would be a pass more than
+     * the attention + the norm's add: the old path then); without it (the DJL path) as the switch is set (on by default;
+     * the setting itself is read only when the library loads), so that CPU runs take the same structure ({@code
+     * Attention.forward} with a residual: the product, then the add).
+     */
+    public static boolean attnResidual() {
+        return enabled() ? ATTN_RESIDUAL.active() && LT_RESIDUAL.on() : ATTN_RESIDUAL.on();
+    }
 
     /**
      * The attention core of {@link #selfAttention} on its projection (kernel checks): qkv (B, N, 3C) whose thirds q
@@ -239,12 +275,13 @@ public final class NativeOps {
      * Cc) by wkv (2C, Cc) and bkv (2C) or 0 into k|v (B, M, 2C), attention over {@code heads} heads of d = C / heads,
      * output projection wout (C, C), bout (C) or 0; a new (B, N, C) handle. The attention runs our kernel
      * (self_attention.cu, {@link #CROSS_ATTENTION_KERNEL}) for fp16 CUDA tensors with M ≤ 128 and d = 40 on Hopper
-     * ({@link #crossAttentionCore(long, long, int)} says the rest), else PyTorch's SDPA.
+     * ({@link #crossAttentionCore(long, long, int)} says the rest), else PyTorch's SDPA. With a residual (B, N, C) (0
+     * for none), the output projection adds it as {@link #selfAttention}'s does.
      *
      * @throws IllegalStateException (from the library) on shapes that do not fit
      */
     public static native long crossAttention(long x, long ctx, long wq, long bq, long wkv, long bkv, long wout, long bout,
-            int heads);
+            int heads, long residual);
 
     /**
      * The attention core of {@link #crossAttention} on projected tensors (kernel checks): q (B, N, C) with the 1/√d
@@ -265,21 +302,24 @@ public final class NativeOps {
      * UNet2DConditionModel.withPromptKv}: the same {@code sd_linear} product of the context, made once per denoising
      * loop): x (B, N, C) projected by wq (C,
      * C) (pre-scaled) and bq (C) or 0, kv (B, M, 2C) whose halves k and v are read as strided views (token stride 2C),
-     * the attention ({@link #crossAttentionCore(long, long, int)}), output projection wout (C, C), bout (C) or 0; a new
-     * (B, N, C) handle. The same kernels in the same order as {@link #crossAttention} after its k|v product. x = 0 is a
-     * probe: nothing runs, 0 is returned.
+     * the attention ({@link #crossAttentionCore(long, long, int)}), output projection wout (C, C), bout (C) or 0, plus
+     * the residual (B, N, C) in the same product where it is not 0, as {@link #crossAttention} adds it; a new (B, N, C)
+     * handle. The same kernels in the same order as {@link #crossAttention} after its k|v product. x = 0 is a probe:
+     * nothing runs, 0 is returned.
      *
      * @throws IllegalStateException (from the library) on shapes that do not fit
      */
-    public static native long crossAttentionKv(long x, long kv, long wq, long bq, long wout, long bout, int heads);
+    public static native long crossAttentionKv(long x, long kv, long wq, long bq, long wout, long bout, int heads,
+            long residual);
 
     /**
      * As {@link #crossAttentionKv}, for an FP8 input x8 (B, N, C) (e4m3 bytes from {@link #layerNormFp8}): its q
      * projection is {@link #linearFp8(long, long, long, long)} with w8 (C, C), scales, b (C) or 0, as in {@link
-     * #crossAttentionFp8}; the k|v given. x8 = 0 is a probe: nothing runs, 0 is returned.
+     * #crossAttentionFp8}; the k|v given; the residual (B, N, C) fp16 or 0 as there. x8 = 0 is a probe: nothing runs, 0
+     * is returned.
      */
     public static native long crossAttentionKvFp8(long x8, long kv, long w8, long scales, long b, long wout, long bout,
-            int heads);
+            int heads, long residual);
 
     /**
      * Whether the library is in use and has {@link #crossAttentionKv} and {@link #crossAttentionKvFp8}: the
@@ -292,7 +332,7 @@ public final class NativeOps {
 
     /** Whether the loaded library has the k|v cross-attention functions. */
     private static final class CrossAttentionKvLinked {
-        static final boolean YES = linked(() -> crossAttentionKv(0, 0, 0, 0, 0, 0, 0), "prompt K|V",
+        static final boolean YES = linked(() -> crossAttentionKv(0, 0, 0, 0, 0, 0, 0, 0), "prompt K|V",
                 "every UNet call projects the prompt into each cross-attention's k|v (SD_PROMPT_KV has no effect)");
     }
 
@@ -684,16 +724,19 @@ public final class NativeOps {
 
     /**
      * As {@link #selfAttention} without a mask, for an FP8 input x8 (B, N, C) (e4m3 bytes from {@link #layerNormFp8}):
-     * its q|k|v projection is {@link #linearFp8(long, long, long, long)} with w8 (3C, C), scales, b (3C) or 0.
+     * its q|k|v projection is {@link #linearFp8(long, long, long, long)} with w8 (3C, C), scales, b (3C) or 0; residual
+     * fp16 (B, N, C) or 0 as {@link #selfAttention}'s.
      */
-    public static native long selfAttentionFp8(long x8, long w8, long scales, long b, long wout, long bout, int heads);
+    public static native long selfAttentionFp8(long x8, long w8, long scales, long b, long wout, long bout, int heads,
+            long residual);
 
     /**
      * As {@link #crossAttention}, for an FP8 input x8 (B, N, C): its q projection is {@link #linearFp8(long, long,
-     * long, long)} with w8 (C, C), scales, b (C) or 0; k and v from the fp16 context as before.
+     * long, long)} with w8 (C, C), scales, b (C) or 0; k and v from the fp16 context as before; residual fp16 (B, N,
+     * C) or 0 as {@link #selfAttention}'s.
      */
     public static native long crossAttentionFp8(long x8, long ctx, long w8, long scales, long b, long wkv, long bkv,
-            long wout, long bout, int heads);
+            long wout, long bout, int heads, long residual);
 
     /** As {@link #geglu} for an FP8 input x8 (..., C): the projection is {@link #linearFp8(long, long, long, long)}. */
     public static native long gegluFp8(long x8, long w8, long scales, long b);

@@ -12,7 +12,8 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * Multi-head scaled dot-product attention over (B, N, C) inputs, for self-attention (q, k, v from
  * the input, projections fused into one matmul) or cross-attention (k, v from a context, fused into
  * one matmul, or given: the layer's slice of a prompt K|V, {@link #projectKv} made once per denoising loop). The
- * 1/sqrt(head_dim) scale is folded into the query projection at load time.
+ * 1/sqrt(head_dim) scale is folded into the query projection at load time. Given the residual stream, the output
+ * projection adds it in the same product ({@link #forward(NDArray, NDArray, NDArray, NDArray)}).
  */
 final class Attention {
     /** Parameter names of the four projections. */
@@ -92,7 +93,23 @@ final class Attention {
      * @return (B, N, C)
      */
     NDArray forward(NDArray x, NDArray context, NDArray mask) {
-        return forward(x, context, null, mask);
+        return forward(x, context, mask, null);
+    }
+
+    /**
+     * The attention and, given one, the residual add after it: {@code residual + attn(x)} (diffusers' {@code
+     * attn_output + hidden_states}), the residual added by the output projection itself ({@link LinearLayer#forwardAdd}:
+     * with the library, the attention entries' residual, one cuBLASLt product adding bias and residual in fp32 and
+     * rounding once, within fp16 rounding of the projection + add; without it, the product, then the add, as before).
+     *
+     * @param x (B, N, C)
+     * @param context (B, M, contextDim) for cross-attention, ignored for self-attention
+     * @param mask additive (N, N) mask or null
+     * @param residual (B, N, C) in the output's type, or null for the attention alone
+     * @return (B, N, C)
+     */
+    NDArray forward(NDArray x, NDArray context, NDArray mask, NDArray residual) {
+        return forward(x, context, null, mask, residual);
     }
 
     /**
@@ -121,33 +138,37 @@ final class Attention {
     }
 
     /**
+     * {@link #forward(NDArray, NDArray, NDArray, NDArray)} with, for cross-attention, the k|v given or not.
+     *
      * @param x (B, N, C)
      * @param context (B, M, contextDim) for cross-attention, ignored for self-attention
      * @param kvGiven for cross-attention, this layer's k|v of {@code context} made before ({@link #projectKv}: (B, M,
      *     2C) contiguous, a prompt K|V's slice), or null: projected here; ignored for self-attention. With the library,
      *     one that lacks the k|v functions projects the context as before.
      * @param mask additive (N, N) mask or null
+     * @param residual (B, N, C) in the output's type, or null for the attention alone
      * @return (B, N, C)
      */
-    NDArray forward(NDArray x, NDArray context, NDArray kvGiven, NDArray mask) {
+    NDArray forward(NDArray x, NDArray context, NDArray kvGiven, NDArray mask, NDArray residual) {
         if ((mask == null || !cross) && NativeOps.enabled()) {
             // one call: projections + fused SDPA (flash / cuDNN / memory-efficient kernels; CLIP's causal mask as an
-            // additive mask) + output projection
+            // additive mask) + output projection (+ the residual in the same product)
+            long r = takesResidual(residual) ? NativeOps.h(residual) : 0L;
             long handle;
             if (cross && kvGiven != null && NativeOps.crossAttentionKvLinked()) {
                 // the k|v made before: q projection, attention, output projection
                 handle = NativeOps.crossAttentionKv(NativeOps.h(x), NativeOps.h(kvGiven), NativeOps.h(q.weight),
-                        NativeOps.h(q.bias), NativeOps.h(out.weight), NativeOps.h(out.bias), heads);
+                        NativeOps.h(q.bias), NativeOps.h(out.weight), NativeOps.h(out.bias), heads, r);
             } else {
                 handle = cross
                         ? NativeOps.crossAttention(NativeOps.h(x), NativeOps.h(context), NativeOps.h(q.weight),
                                 NativeOps.h(q.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias),
-                                NativeOps.h(out.weight), NativeOps.h(out.bias), heads)
+                                NativeOps.h(out.weight), NativeOps.h(out.bias), heads, r)
                         : NativeOps.selfAttention(NativeOps.h(x), NativeOps.h(qkv.weight), NativeOps.h(qkv.bias),
                                 NativeOps.h(out.weight), NativeOps.h(out.bias), heads,
-                                mask == null ? 0 : NativeOps.h(mask));
+                                mask == null ? 0 : NativeOps.h(mask), r);
             }
-            return NativeOps.wrap(x, handle);
+            return withResidual(NativeOps.wrap(x, handle), residual, r);
         }
         Shape s = x.getShape();
         long b = s.get(0);
@@ -194,7 +215,18 @@ final class Attention {
             }
             o = Ops.concat(pieces, 3);
         }
-        return out.forward(o.transpose(0, 1, 3, 2, 4).reshape(b, n, dim));
+        NDArray merged = o.transpose(0, 1, 3, 2, 4).reshape(b, n, dim); // the heads side by side
+        return residual == null ? out.forward(merged) : out.forwardAdd(merged, residual);
+    }
+
+    /** Whether the library's attention entries take this residual (a library built before them would ignore it). */
+    private static boolean takesResidual(NDArray residual) {
+        return residual != null && NativeOps.ATTN_RESIDUAL.linked();
+    }
+
+    /** An entry's output, plus the residual where it was not handed to the entry (handle {@code r} 0). */
+    private static NDArray withResidual(NDArray y, NDArray residual, long r) {
+        return residual == null || r != 0L ? y : residual.add(y);
     }
 
     /**
@@ -212,22 +244,26 @@ final class Attention {
      *
      * @param context (B, M, contextDim) for cross-attention, ignored for self-attention
      * @param kvGiven for cross-attention, this layer's k|v made before ({@link #projectKv}, (B, M, 2C) contiguous) or
-     *     null, as in {@link #forward(NDArray, NDArray, NDArray, NDArray)}; ignored for self-attention
-     * @return (B, N, C) fp16
+     *     null, as in {@link #forward(NDArray, NDArray, NDArray, NDArray, NDArray)}; ignored for self-attention
+     * @param residual (B, N, C) fp16 added by the output projection ({@link #forward(NDArray, NDArray, NDArray,
+     *     NDArray)}), or null
+     * @return (B, N, C) fp16: the attention, plus the residual where one is given
      */
-    NDArray forwardFp8(NDArray x8, NDArray context, NDArray kvGiven, Fp8Linear proj) {
+    NDArray forwardFp8(NDArray x8, NDArray context, NDArray kvGiven, Fp8Linear proj, NDArray residual) {
+        long r = takesResidual(residual) ? NativeOps.h(residual) : 0L;
         if (cross && kvGiven != null && NativeOps.crossAttentionKvLinked()) {
-            return NativeOps.wrap(x8, NativeOps.crossAttentionKvFp8(NativeOps.h(x8), NativeOps.h(kvGiven),
-                    NativeOps.h(proj.weight), NativeOps.h(proj.scales), NativeOps.h(proj.bias), NativeOps.h(out.weight),
-                    NativeOps.h(out.bias), heads));
+            long given = NativeOps.crossAttentionKvFp8(NativeOps.h(x8), NativeOps.h(kvGiven), NativeOps.h(proj.weight),
+                    NativeOps.h(proj.scales), NativeOps.h(proj.bias), NativeOps.h(out.weight), NativeOps.h(out.bias),
+                    heads, r);
+            return withResidual(NativeOps.wrap(x8, given), residual, r);
         }
         long handle = cross
                 ? NativeOps.crossAttentionFp8(NativeOps.h(x8), NativeOps.h(context), NativeOps.h(proj.weight),
                         NativeOps.h(proj.scales), NativeOps.h(proj.bias), NativeOps.h(kv.weight), NativeOps.h(kv.bias),
-                        NativeOps.h(out.weight), NativeOps.h(out.bias), heads)
+                        NativeOps.h(out.weight), NativeOps.h(out.bias), heads, r)
                 : NativeOps.selfAttentionFp8(NativeOps.h(x8), NativeOps.h(proj.weight), NativeOps.h(proj.scales),
-                        NativeOps.h(proj.bias), NativeOps.h(out.weight), NativeOps.h(out.bias), heads);
-        return NativeOps.wrap(x8, handle);
+                        NativeOps.h(proj.bias), NativeOps.h(out.weight), NativeOps.h(out.bias), heads, r);
+        return withResidual(NativeOps.wrap(x8, handle), residual, r);
     }
 
     /** Largest score tensor computed at once in the DJL path (elements). */

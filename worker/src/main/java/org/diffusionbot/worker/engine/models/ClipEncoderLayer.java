@@ -3,6 +3,7 @@ package org.diffusionbot.worker.engine.models;
 import static org.diffusionbot.worker.engine.Scalars.mul;
 
 import ai.djl.ndarray.NDArray;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 
 /**
  * One pre-LayerNorm transformer layer of CLIP (transformers' {@code CLIPEncoderLayer}), the same in the
@@ -36,7 +37,13 @@ final class ClipEncoderLayer {
      * @return (B, N, hidden)
      */
     NDArray forward(NDArray x, NDArray mask) {
-        NDArray[] xn = norm2.addForward(x, attn.forward(norm1.forward(x), null, mask)); // {x + attn, ln2(x + attn)}
+        NDArray[] xn;
+        if (NativeOps.attnResidual()) { // x + attn from the attention's output projection, then ln2 of it
+            NDArray s = attn.forward(norm1.forward(x), null, mask, x);
+            xn = new NDArray[] {s, norm2.forward(s)};
+        } else {
+            xn = norm2.addForward(x, attn.forward(norm1.forward(x), null, mask)); // {x + attn, ln2(x + attn)}
+        }
         NDArray h = fc1.forward(xn[1]);
         h = gelu ? h.getNDArrayInternal().gelu() : h.mul(mul(h, 1.702f).getNDArrayInternal().sigmoid());
         return fc2.forwardAdd(h, xn[0]); // fc2 + the residual in one product (NativeOps.linearResidual)

@@ -12,7 +12,8 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
 /**
  * diffusers {@code Transformer2DModel} for SD 1.x/2.x: GroupNorm, proj_in (1x1 conv or linear),
  * {@code BasicTransformerBlock}s (self-attention, cross-attention, GEGLU feed-forward, each
- * pre-LayerNorm with residual), proj_out, + residual.
+ * pre-LayerNorm with residual: each residual added by the product before it where {@link NativeOps#attnResidual()},
+ * else the attentions' in the next LayerNorm's pass), proj_out, + residual.
  */
 final class Transformer2D {
     private final GroupNormLayer norm;
@@ -83,11 +84,20 @@ final class Transformer2D {
             if (qkv8 != null && NativeOps.fp8Linears()) {
                 return runFp8(x, context, kv);
             }
-            // each residual add and the next pre-norm in one pass: {x + attn(...), norm(x + attn(...))}
-            NDArray[] xn = norm2.addForward(x, attn1.forward(norm1.forward(x), null, null));
-            xn = norm3.addForward(xn[0], attn2.forward(xn[1], context, kv, null));
-            x = xn[0];
-            NDArray n3 = xn[1];
+            NDArray n3;
+            if (NativeOps.attnResidual()) {
+                // each attention's output projection adds the residual (x + attn written once, one product), and the
+                // next pre-norm reads only that sum
+                x = attn1.forward(norm1.forward(x), null, null, x);
+                x = attn2.forward(norm2.forward(x), context, kv, null, x);
+                n3 = norm3.forward(x);
+            } else {
+                // each residual add and the next pre-norm in one pass: {x + attn(...), norm(x + attn(...))}
+                NDArray[] xn = norm2.addForward(x, attn1.forward(norm1.forward(x), null, null));
+                xn = norm3.addForward(xn[0], attn2.forward(xn[1], context, kv, null, null));
+                x = xn[0];
+                n3 = xn[1];
+            }
             NDArray h;
             if (NativeOps.enabled()) {
                 h = NativeOps.wrap(n3, NativeOps.geglu(NativeOps.h(n3), NativeOps.h(geglu.weight), NativeOps.h(geglu.bias)));
@@ -102,12 +112,21 @@ final class Transformer2D {
          * {@link #run} with the three linears after the norms as FP8 products: each norm writes its output without
          * affine as FP8 (one kernel pass, as before), read by its companion's product (γ, β folded into its weight); with
          * ff.net.2's companion and {@link NativeOps#fp8FfOut()}, the GEGLU gate writes FP8 with per-token scales and
-         * ff.net.2 is an FP8 product adding bias and residual ({@link NativeOps#feedForwardFp8}).
+         * ff.net.2 is an FP8 product adding bias and residual ({@link NativeOps#feedForwardFp8}). As in {@link #run},
+         * with {@link NativeOps#attnResidual()} the attentions add the residual in their output projection and the next
+         * norm reads only the sum.
          */
         private NDArray runFp8(NDArray x, NDArray context, NDArray kv) {
             double s = qkv8.inputScale; // the same for the three: they all read C features
-            NDArray[] xn = norm2.addForwardFp8(x, attn1.forwardFp8(norm1.forwardFp8(x, s), null, null, qkv8), s);
-            xn = norm3.addForwardFp8(xn[0], attn2.forwardFp8(xn[1], context, kv, q8), s);
+            NDArray[] xn;
+            if (NativeOps.attnResidual()) {
+                NDArray x1 = attn1.forwardFp8(norm1.forwardFp8(x, s), null, null, qkv8, x);
+                NDArray x2 = attn2.forwardFp8(norm2.forwardFp8(x1, s), context, kv, q8, x1);
+                xn = new NDArray[] {x2, norm3.forwardFp8(x2, s)};
+            } else {
+                xn = norm2.addForwardFp8(x, attn1.forwardFp8(norm1.forwardFp8(x, s), null, null, qkv8, null), s);
+                xn = norm3.addForwardFp8(xn[0], attn2.forwardFp8(xn[1], context, kv, q8, null), s);
+            }
             if (out8 != null && NativeOps.fp8FfOut()) {
                 return NativeOps.wrap(xn[0], NativeOps.feedForwardFp8(NativeOps.h(xn[1]), NativeOps.h(ff8.weight),
                         NativeOps.h(ff8.scales), NativeOps.h(ff8.bias), NativeOps.h(out8.weight), NativeOps.h(out8.scales),
