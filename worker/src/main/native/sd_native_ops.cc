@@ -134,8 +134,6 @@ void rethrow(JNIEnv* env, const char* what) {
     return ret;                             \
   }
 
-// Multi-head attention core on already projected tensors: q (B, N, H*d), k and v (B, M, H*d),
-// possibly strided views. The 1/sqrt(d) scale is already in q, hence scale = 1.
 // Float32 attention on CUDA (only SDXL's upcast VAE has it: its mid-block, one head of 512 over 16384 tokens at
 // 1024x1024) computes its products in float16, as diffusers' StableDiffusionXLPipeline.upcast_vae ran that whole
 // mid-block (v0.19-v0.35: "if xformers or torch_2_0 is used attention block does not need to be in float32"); the
@@ -143,10 +141,98 @@ void rethrow(JNIEnv* env, const char* what) {
 // 112 ms decode on an H200. SD_VAE_ATTENTION_FP16=0: float32 throughout.
 std::atomic<bool> fp32_attention_in_half{true};
 
+// ---- wide-head attention (the VAE's mid-block: one head of 512 channels; issue 17) ----------------
+
+// The plain math in a few large kernels for CUDA attention with head size d > 256 and no mask (SD_WIDE_HEAD_ATTENTION,
+// on unless 0; 0: SDPA as before). For d > 256 SDPA has only the memory-efficient (cutlass) kernel: an H200 profile
+// showed 0.338 ms per SD 1.5 VAE decode (4096 tokens, one head of 512) for 34 GFLOP, 102 TFLOP/s (13% of the peak);
+// SDXL's 1024x1024 decode (16384 tokens, its float32 VAE's attention in float16: fp32_attention_in_half) ~16x that.
+// Here the scores S = q·kᵀ come from cuBLAS in fp32 (fp16 inputs, fp32 output: aten::bmm.dtype, PyTorch >= 2.8), the
+// softmax over the keys in fp32, P rounded to fp16, o = P·v in fp16 (fp32 accumulation in cuBLAS): the precision of
+// the fused kernels (fp32 scores, fp16 P). Passes over the score matrix, per element: S written (4 bytes), softmax
+// reads it and writes fp32 (8), the cast reads that and writes fp16 P (6), P·v reads P (2): 20 bytes, ~0.07 ms for SD
+// 1.5's 16.8M scores at the H200's bandwidth, ~1.1 ms for SDXL's 268M. A fused softmax + cast (fp32 in, fp16 out)
+// would save 8 of them; PyTorch has none (at::_softmax's half_to_float goes the other way, softmax(x, dim, kHalf)
+// casts its input first, losing the fp32 scores), so that would be a kernel of our own. Not yet measured on a GPU.
+std::atomic<bool> wide_head_attention_on{true};
+
+// At most this many scores (fp32: 256 MB) at once: the queries go in chunks of rows (SD 1.5's 4096x4096: one chunk;
+// SDXL's 16384x16384: four of 4096). During a chunk its fp32 softmax and fp16 P exist too (at most two of the three
+// at once: 512 MB); PyTorch's caching allocator (or a CUDA graph's pool) reuses the blocks from chunk to chunk.
+constexpr int64_t kWideHeadMaxScores = int64_t{1} << 26;
+// Test hook (the self-check's chunked case): a smaller limit, 0 = kWideHeadMaxScores.
+std::atomic<int64_t> wide_head_max_scores{0};
+
+// Whether mha runs wide_head_attention for these: the switch on, no mask, q (B, N, C), k and v (B, M, C) CUDA tensors
+// of one device, fp16 (or float32 where fp32_attention_in_half converts them), d = C / heads > 256, N, M >= 1.
+bool wide_head_attention_fits(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
+                              bool masked) {
+  if (!wide_head_attention_on.load() || masked || !q.is_cuda() || heads <= 0 || q.dim() != 3 || k.dim() != 3 ||
+      v.dim() != 3) {
+    return false;
+  }
+  const auto type = q.scalar_type();
+  if (!(type == at::kHalf || (type == at::kFloat && fp32_attention_in_half.load())) || k.scalar_type() != type ||
+      v.scalar_type() != type || k.device() != q.device() || v.device() != q.device() || k.sizes() != v.sizes() ||
+      k.size(0) != q.size(0) || k.size(2) != q.size(2) || q.size(2) % heads != 0) {
+    return false;
+  }
+  return q.size(2) / heads > 256 && q.size(0) > 0 && q.size(1) > 0 && k.size(1) > 0;
+}
+
+// o (B, N, C) fp16 = softmax(q·kᵀ)·v per head (scale 1: the 1/√d already in q), for fp16 q (B, N, C), k, v (B, M, C),
+// possibly strided views (the thirds of one q|k|v projection), heads of d = C / heads as mha views them (head h: the
+// columns [h·d, (h+1)·d)). One product per (group, chunk of queries): with one head the whole batch is one group of B
+// (all views), else each sample's heads are one (the (heads, N, d) views of its rows). Each chunk's output goes into
+// its slice of one (B, N, C) output (no concatenation). Only capturable ops (no host syncs): runs inside the VAE
+// decoder's CUDA graph.
+at::Tensor wide_head_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads) {
+  const int64_t b = q.size(0), n = q.size(1), c = q.size(2), m = k.size(1), d = c / heads;
+  auto out = at::empty({b, n, c}, q.options());
+  std::vector<std::array<at::Tensor, 4>> groups;  // (G, N, d) q, (G, M, d) k, v, (G, N, d) o
+  if (heads == 1) {
+    groups.push_back({q, k, v, out});
+  } else {
+    auto qh = q.view({b, n, heads, d}).transpose(1, 2);
+    auto kh = k.view({b, m, heads, d}).transpose(1, 2);
+    auto vh = v.view({b, m, heads, d}).transpose(1, 2);
+    auto oh = out.view({b, n, heads, d}).transpose(1, 2);
+    for (int64_t i = 0; i < b; ++i) groups.push_back({qh[i], kh[i], vh[i], oh[i]});
+  }
+  const int64_t g = groups.front()[0].size(0);
+  const int64_t limit = wide_head_max_scores.load() > 0 ? wide_head_max_scores.load() : kWideHeadMaxScores;
+  int64_t rows = std::max<int64_t>(1, limit / (g * m));
+  if (rows >= 128) rows -= rows % 128;  // whole tiles of the products
+  rows = std::min(rows, n);
+  for (const auto& grp : groups) {
+    const at::Tensor kt = grp[1].transpose(1, 2);  // (G, d, M): k's rows as the product's columns, read in place
+    for (int64_t r0 = 0; r0 < n; r0 += rows) {
+      const int64_t len = std::min(rows, n - r0);
+      at::Tensor s = at::bmm(grp[0].narrow(1, r0, len), kt, at::kFloat);  // (G, len, M) fp32 scores
+      at::Tensor sm = at::softmax(s, -1);
+      s = at::Tensor();  // freed before P is allocated
+      at::Tensor p = sm.to(at::kHalf);
+      sm = at::Tensor();
+      at::Tensor oc = grp[3].narrow(1, r0, len);
+      at::bmm_out(oc, p, grp[2]);
+    }
+  }
+  return out;
+}
+
+// Multi-head attention core on already projected tensors: q (B, N, H*d), k and v (B, M, H*d),
+// possibly strided views. The 1/sqrt(d) scale is already in q, hence scale = 1. Head size d > 256 without a mask on
+// CUDA: wide_head_attention (SD_WIDE_HEAD_ATTENTION), else SDPA.
 at::Tensor mha(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                const std::optional<at::Tensor>& mask = std::nullopt) {
   const int64_t b = q.size(0), n = q.size(1), c = q.size(2), m = k.size(1);
   const int64_t d = c / heads;
+  if (wide_head_attention_fits(q, k, v, heads, mask.has_value())) {
+    if (q.scalar_type() == at::kFloat) {  // fp32_attention_in_half: products in fp16, as SDPA's path below
+      return wide_head_attention(q.to(at::kHalf), k.to(at::kHalf), v.to(at::kHalf), heads).to(at::kFloat);
+    }
+    return wide_head_attention(q, k, v, heads);
+  }
   auto qh = q.view({b, n, heads, d}).transpose(1, 2);
   auto kh = k.view({b, m, heads, d}).transpose(1, 2);
   auto vh = v.view({b, m, heads, d}).transpose(1, 2);
@@ -1819,6 +1905,30 @@ JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_se
   NATIVE_BEGIN
   auto parts = T(qkv).chunk(3, -1);
   return self_attention_kernel(parts[0], parts[1], parts[2], heads, nullptr);
+  NATIVE_END(false)
+}
+
+// Wide-head attention (head size > 256 without a mask on CUDA: the VAE's mid-block) as plain products + softmax (on:
+// SD_WIDE_HEAD_ATTENTION unless 0) or SDPA (off).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setWideHeadAttention(JNIEnv* env, jclass,
+                                                                                              jboolean on) {
+  wide_head_attention_on.store(on);
+}
+
+// Test hook (the self-check's chunked cases): at most maxScores scores per chunk of queries; 0 restores the default
+// (2^26).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setWideHeadAttentionChunk(JNIEnv* env, jclass,
+                                                                                                   jlong max_scores) {
+  wide_head_max_scores.store(max_scores > 0 ? max_scores : 0);
+}
+
+// Whether selfAttentionCore runs wide_head_attention for these (conditions and switch; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_wideHeadAttention(JNIEnv* env, jclass,
+                                                                                               jlong qkv, jint heads) {
+  NATIVE_BEGIN
+  auto parts = T(qkv).chunk(3, -1);
+  return !self_attention_kernel(parts[0], parts[1], parts[2], heads, nullptr) &&
+         wide_head_attention_fits(parts[0], parts[1], parts[2], heads, false);
   NATIVE_END(false)
 }
 

@@ -28,8 +28,9 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * as matrix products, linear layers with their residual add in one cuBLASLt product, the up blocks' GroupNorm
  * and conv_shortcut on two parts without their concatenation, the plain linears' autotuned cuBLASLt products and
  * every candidate algorithm, the ResNet blocks' time-embedding projections in one launch, the attention entries with the
- * residual added by their output projection, the cross-attention entries that take a prompt K|V, and on Hopper the
- * head-size-40 self- and cross-attention kernels) against PyTorch on
+ * residual added by their output projection, the cross-attention entries that take a prompt K|V, the wide-head
+ * attention of the VAE's mid-block (plain products + softmax), and on Hopper the head-size-40 self- and cross-attention
+ * kernels) against PyTorch on
  * the same GPU: each kernel's fp16 result and PyTorch's own fp16 result are compared with PyTorch in fp32 on the same
  * fp16 inputs; the FP8 linears (LayerNorm with FP8 output + cuBLASLt FP8 product) against the fp16 path by relative
  * error, and so ff.net.2's FP8 product of the GEGLU gate's FP8 output; the nearest 2x upsampling kernel, a copy,
@@ -132,6 +133,15 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  weight (a LoRA patch: the kernel reads the weights where they are). 1 ≤ B ≤ 16, K and every N_i
  *                  multiples of 8 must take our kernel ({@code NativeOps.timeProjectionsKernel}), every other case one
  *                  product each; every output (B, N_i)
+ * @param wideAttention (B, N, heads, d, bits, maxScores) cases for the wide-head attention (docs/GPU.md, "What runs on
+ *                  CUDA" 13, {@code SD_WIDE_HEAD_ATTENTION}: the VAE's mid-block, one head of 512): q, k and v the
+ *                  thirds of one (B, N, 3·heads·d) projection as {@link #selfAttention}'s cases, fp16 (bits 16) or
+ *                  float32 (32: SDXL's VAE, converted to fp16 by {@code SD_VAE_ATTENTION_FP16}), the queries in chunks
+ *                  of at most maxScores scores ({@code NativeOps.setWideHeadAttentionChunk}; 0: the default, 2^26);
+ *                  {@code NativeOps.selfAttentionCore} with the switch on against SDPA (switched off) and the oracle,
+ *                  SDPA in fp32: max abs error at most {@link #CROSS_ATTENTION_MAX_ABS} and at most {@link
+ *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's, the output in the input's type; d above 256 must take the
+ *                  wide-head path ({@code NativeOps.wideHeadAttention}), every other case SDPA
  * <p>Also, on the {@code crossAttention} shapes, the cross-attention with its k|v made before (the prompt K|V,
  * docs/GPU.md "What runs on CUDA" 12, {@code SD_PROMPT_KV}: {@code NativeOps.crossAttentionKv}, the k|v a slice of a
  * prompt K|V) against the call that projects the context itself ({@code NativeOps.crossAttention}), bit for bit; and
@@ -141,7 +151,7 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
         long[][] upsample, long[][] fp8Linear, long[][] crossAttention, long[][] fp8FfOut, long[][] selfAttention,
-        long[][] timeProj) {
+        long[][] timeProj, long[][] wideAttention) {
     /**
      * The cross- and self-attention kernels' largest absolute error against the fp32 oracle (outputs of magnitude ~1).
      */
@@ -246,7 +256,13 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {timeProjCase(1, 1280, SD15_TIME_PROJ), timeProjCase(2, 1280, SD15_TIME_PROJ),
                 timeProjCase(16, 1280, SD15_TIME_PROJ), timeProjCase(3, 1280, SDXL_TIME_PROJ),
                 timeProjCase(5, 64, repeat(70, 16)), timeProjCase(17, 1280, 320, 640, 1280),
-                timeProjCase(2, 1280, 320, 100, 1280), timeProjCase(2, 36, 320, 640)});
+                timeProjCase(2, 1280, 320, 100, 1280), timeProjCase(2, 36, 320, 640)},
+            // wide-head attention: SD 1.5's VAE mid-block at 512x512 (4096 tokens, one head of 512), SDXL's float32 VAE
+            // at 1024x1024 (16384 tokens: four chunks of 4096 queries) and at 512x512, 9000 tokens (two chunks: 7424 +
+            // 1576), batch 2 with 2 heads of 320 in chunks of 128 queries (a forced limit), 2 heads of 256, which must
+            // take SDPA
+            new long[][] {{1, 4096, 1, 512, 16, 0}, {1, 16384, 1, 512, 32, 0}, {1, 4096, 1, 512, 32, 0},
+                {1, 9000, 1, 512, 16, 0}, {2, 1000, 2, 320, 16, 300_000}, {1, 1024, 2, 256, 16, 0}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             // group_stats' layouts (as an H200's 132 SMs split the pixels): one warp per group ({2, 320, 16, 16}), four
@@ -274,7 +290,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             new long[][] {{2, 4096, 8, 40}, {2, 256, 8, 40}, {2, 200, 8, 40}, {2, 256, 8, 64}},
             new long[][] {timeProjCase(1, 1280, 320, 640, 1280), timeProjCase(2, 1280, 320, 640, 1280, 1280),
                 timeProjCase(16, 1280, 320, 1280), timeProjCase(3, 64, repeat(70, 8)),
-                timeProjCase(2, 1280, 320, 100)});
+                timeProjCase(2, 1280, 320, 100)},
+            // SD 1.5's VAE mid-block at 512x512, SDXL's float32 VAE's (at 4096 tokens), 9000 tokens (two chunks of the
+            // default limit); batch 2 with 2 heads of 320 in chunks of 128 queries, float32 batch 2 of one head in
+            // chunks of 128 (forced limits); head size 256, which must take SDPA
+            new long[][] {{1, 4096, 1, 512, 16, 0}, {1, 4096, 1, 512, 32, 0}, {1, 9000, 1, 512, 16, 0},
+                {2, 1000, 2, 320, 16, 300_000}, {2, 256, 1, 512, 32, 100_000}, {1, 256, 2, 256, 16, 0}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -284,7 +305,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         return groupNorm(gpu, out) & geglu(gpu, out) & biasAdd(gpu, out) & layerNorm(gpu, out) & biasGroupNorm(gpu, out)
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
                 & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out)
-                & selfAttention(gpu, out) & timeProj(gpu, out) & attentionResidual(gpu, out) & promptKv(gpu, out);
+                & selfAttention(gpu, out) & timeProj(gpu, out) & attentionResidual(gpu, out) & promptKv(gpu, out)
+                & wideHeadAttention(gpu, out);
     }
 
     /** CLIP's text encoder layer's self-attention (77 tokens, 12 heads of 64, causal mask): an entry case of its own. */
@@ -599,6 +621,70 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         return ok;
     }
 
+    /**
+     * The wide-head attention ({@code SD_WIDE_HEAD_ATTENTION}: the VAE's mid-block) against SDPA; the cases are {@link
+     * #wideAttention}'s.
+     */
+    private boolean wideHeadAttention(Device gpu, PrintStream out) {
+        out.println("== wide-head attention (head size > 256: the VAE's mid-block; fp32 scores, fp16 P, queries in chunks)"
+                + " vs PyTorch's SDPA (the strided q|k|v thirds of one projection; oracle: SDPA in fp32; max abs error <= "
+                + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's)");
+        if (!attentionKernelLinked(out, NativeOps.WIDE_HEAD_ATTENTION, "wide-head attention")) {
+            return true;
+        }
+        boolean ok = true;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : wideAttention) {
+                long b = sh[0];
+                long n = sh[1];
+                int heads = (int) sh[2];
+                long d = sh[3];
+                DataType type = sh[4] == 32 ? DataType.FLOAT32 : DataType.FLOAT16;
+                long maxScores = sh[5];
+                long c = heads * d;
+                try (NDManager t = m.newSubManager()) {
+                    // q|k|v as the fused projection gives it (q's columns with the 1/√d scale: scores of spread ~1),
+                    // fp16 values (so the float32 case's conversion to fp16 is exact, and the oracle sees the same)
+                    NDArray raw = t.randomNormal(new Shape(b, n, 3 * c));
+                    NDArray scale = t.full(new Shape(c), (float) (1 / Math.sqrt(d))).concat(t.ones(new Shape(2 * c)));
+                    NDArray qkv16 = raw.mul(scale).toType(DataType.FLOAT16, false);
+                    NDArray qkv32 = qkv16.toType(DataType.FLOAT32, false);
+                    NDArray qkv = type == DataType.FLOAT32 ? qkv32 : qkv16;
+                    long hqkv = NativeOps.h(qkv);
+                    NDArray exact;
+                    NDArray sdpa;
+                    NDArray ours;
+                    boolean wide;
+                    boolean offFallsBack;
+                    try {
+                        NativeOps.VAE_ATTENTION_FP16.set(false); // the oracle: float32 SDPA throughout
+                        exact = NativeOps.wrap(qkv, NativeOps.selfAttentionCore(NativeOps.h(qkv32), heads));
+                        NativeOps.VAE_ATTENTION_FP16.set(true);
+                        NativeOps.WIDE_HEAD_ATTENTION.set(false);
+                        offFallsBack = !NativeOps.wideHeadAttention(hqkv, heads);
+                        sdpa = NativeOps.wrap(qkv, NativeOps.selfAttentionCore(hqkv, heads));
+                        NativeOps.WIDE_HEAD_ATTENTION.set(true);
+                        NativeOps.setWideHeadAttentionChunk(maxScores);
+                        wide = NativeOps.wideHeadAttention(hqkv, heads);
+                        ours = NativeOps.wrap(qkv, NativeOps.selfAttentionCore(hqkv, heads));
+                    } finally {
+                        NativeOps.setWideHeadAttentionChunk(0);
+                        NativeOps.VAE_ATTENTION_FP16.set(null);
+                        NativeOps.WIDE_HEAD_ATTENTION.set(null);
+                    }
+                    boolean expected = d > 256;
+                    Shape shape = new Shape(b, n, c);
+                    String label = String.format(Locale.ROOT, "x %-16s heads %d d %3d %s%s %s", shape, heads, d,
+                            type == DataType.FLOAT32 ? "fp32" : "fp16",
+                            maxScores > 0 ? " chunks of " + maxScores + " scores" : "",
+                            wide ? "wide-head" : "fallback (SDPA)");
+                    ok &= attentionVerdict(out, label, wide, expected, offFallsBack, ours, shape, type, exact, sdpa);
+                }
+            }
+        }
+        return ok;
+    }
+
     private boolean crossAttention(Device gpu, PrintStream out) {
         out.println("== cross-attention kernel (head size 40, at most 128 keys, Hopper) vs PyTorch's SDPA (fp16 on CUDA,"
                 + " q and the strided k|v halves of one projection as the pipeline passes them; oracle: SDPA in fp32;"
@@ -686,14 +772,20 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
      */
     private static boolean attentionVerdict(PrintStream out, String label, boolean kernel, boolean expected,
             boolean offFallsBack, NDArray ours, Shape shape, NDArray exact, NDArray sdpa) {
+        return attentionVerdict(out, label, kernel, expected, offFallsBack, ours, shape, DataType.FLOAT16, exact, sdpa);
+    }
+
+    /** {@link #attentionVerdict} for an output of the given type (the wide-head path's float32 case). */
+    private static boolean attentionVerdict(PrintStream out, String label, boolean kernel, boolean expected,
+            boolean offFallsBack, NDArray ours, Shape shape, DataType type, NDArray exact, NDArray sdpa) {
         if (kernel != expected || !offFallsBack) {
             out.printf(Locale.ROOT, "  %s: expected the %s path%s -> FAIL%n", label, expected ? "ours" : "fallback",
                     offFallsBack ? "" : " (and SDPA when switched off)");
             return false;
         }
-        if (!ours.getShape().equals(shape) || ours.getDataType() != DataType.FLOAT16) {
-            out.printf(Locale.ROOT, "  %s: output %s %s, not %s fp16 -> FAIL%n", label, ours.getShape(),
-                    ours.getDataType(), shape);
+        if (!ours.getShape().equals(shape) || ours.getDataType() != type) {
+            out.printf(Locale.ROOT, "  %s: output %s %s, not %s %s -> FAIL%n", label, ours.getShape(),
+                    ours.getDataType(), shape, type);
             return false;
         }
         float maxOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs().max().getFloat();

@@ -22,7 +22,8 @@ import org.slf4j.LoggerFactory;
  * 2x upsampling of channels-last tensors (a kernel of our own), the head-size-40 self- and cross-attentions on Hopper
  * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), every ResNet block's
  * time-embedding projection of a UNet call in one launch (a kernel of our own, {@link #TIME_PROJ_KERNEL}), the transformer
- * blocks' attentions adding their residual in their output projection's product ({@link #ATTN_RESIDUAL}), and CUDA allocator
+ * blocks' attentions adding their residual in their output projection's product ({@link #ATTN_RESIDUAL}), the VAE's
+ * wide-head attention as plain products + softmax ({@link #WIDE_HEAD_ATTENTION}), and CUDA allocator
  * statistics. Loaded only
  * when the environment variable (or system property) {@code SD_NATIVE_OPS} names the library file; everything has a
  * plain DJL fallback, so CPU runs and CI never need it. {@link #unavailableReason()} says why it is not loaded (worker.jar doctor).
@@ -152,10 +153,19 @@ public final class NativeOps {
      */
     public static final Switch ATTN_RESIDUAL = new Switch("SD_ATTN_RESIDUAL", null, NativeOps::attentionResidual,
             "attention + residual", "attentions' residual adds run in the next LayerNorm's pass");
+    /**
+     * Attention with head size above 256 and no mask on CUDA (the VAE's mid-block: one head of 512 channels; SDXL's
+     * float32 VAE's after the float16 conversion of {@link #VAE_ATTENTION_FP16}) as plain products + softmax: scores from
+     * cuBLAS in fp32, softmax in fp32, P in fp16, P·v in fp16, the queries in chunks of at most 2^26 scores; else
+     * PyTorch's SDPA, whose only kernel for such heads is the memory-efficient one ({@code SD_WIDE_HEAD_ATTENTION}, on
+     * unless 0; recapture graphs after a change); linked: the library has {@link #wideHeadAttention(long, int)}.
+     */
+    static final Switch WIDE_HEAD_ATTENTION = new Switch("SD_WIDE_HEAD_ATTENTION", NativeOps::setWideHeadAttention,
+            null, "wide-head attention", "wide-head attentions (the VAE's) run PyTorch's SDPA");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
             UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
-            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL);
+            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -256,13 +266,28 @@ public final class NativeOps {
      * (with the 1/√d scale in it), k and v are read as strided views (token stride 3C), as the pipeline passes them;
      * o (B, N, C) = softmax(q·kᵀ)·v per head (scale 1, no mask), a new handle. Our kernel where it applies: fp16 CUDA
      * tensors, d = C / heads = 40, N a multiple of 128, 16-byte aligned rows, {@code SD_SELF_ATTENTION_KERNEL} on,
-     * compute capability 9.0 and the library built for sm_90a ({@link #selfAttentionKernelBuilt()}); else {@code
-     * at::scaled_dot_product_attention} (float32 on CUDA with fp16 products as {@code SD_VAE_ATTENTION_FP16} says).
+     * compute capability 9.0 and the library built for sm_90a ({@link #selfAttentionKernelBuilt()}); head size above
+     * 256: the wide-head path where {@link #wideHeadAttention(long, int)} says so ({@link #WIDE_HEAD_ATTENTION}); else
+     * {@code at::scaled_dot_product_attention} (float32 on CUDA with fp16 products as {@code SD_VAE_ATTENTION_FP16}
+     * says).
      */
     static native long selfAttentionCore(long qkv, int heads);
 
     /** Whether {@link #selfAttentionCore(long, int)} runs our kernel for these (nothing runs). */
     static native boolean selfAttentionKernel(long qkv, int heads);
+
+    /**
+     * Whether {@link #selfAttentionCore(long, int)} runs the wide-head path for these (nothing runs): not our head-size-40
+     * kernel, no mask, CUDA, fp16 (or float32 with {@code SD_VAE_ATTENTION_FP16} on), head size C / heads above 256,
+     * {@code SD_WIDE_HEAD_ATTENTION} on.
+     */
+    static native boolean wideHeadAttention(long qkv, int heads);
+
+    /**
+     * Test hook of the kernel self-check: the wide-head path's queries in chunks of at most {@code maxScores} scores
+     * (rows · keys · heads or samples); 0 restores the default, 2^26. The caller restores it.
+     */
+    static native void setWideHeadAttentionChunk(long maxScores);
 
     /**
      * Whether the library has the self- and cross-attention kernels' sm_90a code and the GPU is one it runs on (9.0).
@@ -1093,6 +1118,8 @@ public final class NativeOps {
     private static native void setCrossAttentionKernel(boolean on);
 
     private static native void setSelfAttentionKernel(boolean on);
+
+    private static native void setWideHeadAttention(boolean on);
 
     private static native void setFp32GroupNormSplit(boolean on);
 
