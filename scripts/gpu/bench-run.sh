@@ -12,6 +12,9 @@
 # the same run (AB=1: SD_CHANNELS_LAST=0; several switches at once separated by spaces, e.g. AB="SD_X=0 SD_Y=0") ->
 # $OUT/table_ab_MODEL.md. DOCTOR=1 first runs `worker.jar doctor` as
 # users run it -> $OUT/doctor.txt (its exit status is printed: 0 = the GPU runs with the fast path).
+# CLOCK_SCAN=SECONDS (MODELS with sd15) runs `bench --model $W/sd15 --unet-loop SECONDS` (batch-16 UNet calls back to back,
+# each timed alone, per ~250 ms window) -> $OUT/clock_scan.txt with the GPU's log in $OUT/clock_scan_smi.csv, then
+# scripts/gpu/clock_scan.py's table: ms per call per SM clock bucket and the fit ms = a + b * (1980 / clock).
 # Every bench run logs the GPU's clock and power (scripts/gpu/smi.sh) and prints a summary line after it.
 set -uo pipefail
 source scripts/gpu/smi.sh
@@ -37,6 +40,13 @@ for M in ${MODELS:-sd15 sdxl}; do
     s=$(date +%s); smi_start $W/smi_ab_$M.csv
     env $AB_SET $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_ab_$M.md --jobs 1 > $W/worker_ab_$M.txt 2>&1
     echo "== A/B $M with $AB_SET: exit $?, $(( $(date +%s) - s )) s"; smi_summary $W/smi_ab_$M.csv; cat $OUT/table_ab_$M.md 2>/dev/null || tail -30 $W/worker_ab_$M.txt
+  fi
+  if [ -n "${CLOCK_SCAN:-}" ] && [ $M = sd15 ]; then  # UNet call time against the SM clock (power cap, issue 17)
+    s=$(date +%s); smi_start $OUT/clock_scan_smi.csv
+    $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --unet-loop $CLOCK_SCAN > $OUT/clock_scan.txt 2>&1
+    echo "== clock scan $M ($CLOCK_SCAN s of batch-16 UNet calls): exit $?, $(( $(date +%s) - s )) s"; smi_summary $OUT/clock_scan_smi.csv
+    grep -v "INFO" $OUT/clock_scan.txt | grep -v "^unet-loop epoch_ms=\|^unet-loop summary" | tail -8
+    python3 scripts/gpu/clock_scan.py --utc-offset-hours local $OUT/clock_scan.txt $OUT/clock_scan_smi.csv
   fi
   if [ -n "${PROFILE:-}" ]; then  # kernel profiles (issue 17): UNet per-class tables + top kernels, whole images, VAE
     s=$(date +%s)

@@ -3,11 +3,13 @@
 # runs into its power cap (throttle reason 0x4, SW power cap, at ~700 W) and lowers its clock from 1980 MHz to
 # 1425-1740 (session 11), which moves every figure of the run: the summary says how much of it ran capped.
 # smi_start FILE: starts the log (nothing without nvidia-smi); smi_summary FILE: stops it and prints the summary; a
-# script that exits between the two stops it on its way out (the EXIT trap).
+# script that exits between the two stops it on its way out (the EXIT trap). Columns: SM clock (MHz), power (W),
+# throttle reasons (hex), nvidia-smi's timestamp (local time, "2026/12/01 09:00:00.306"; clock_scan.py joins it with
+# bench --unet-loop's windows). Keep the timestamp last: smi_summary reads fields 0..2.
 smi_start() {
   SMI_PID=
   if command -v nvidia-smi >/dev/null; then
-    nvidia-smi --query-gpu=clocks.sm,power.draw,clocks_throttle_reasons.active --format=csv,noheader,nounits -lms 500 \
+    nvidia-smi --query-gpu=clocks.sm,power.draw,clocks_throttle_reasons.active,timestamp --format=csv,noheader,nounits -lms 500 \
       > "$1" 2>/dev/null &
     SMI_PID=$!
     trap 'if [ -n "${SMI_PID:-}" ]; then kill $SMI_PID 2>/dev/null || true; fi' EXIT

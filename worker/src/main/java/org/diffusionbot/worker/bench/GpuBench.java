@@ -62,7 +62,8 @@ import org.diffusionbot.worker.runtime.JobOutcome;
  * cfg 7 against {@code bench_diffusers_sdxl.py}'s output. {@code --check} takes either tiny model.
  * {@code bench --model DIR --profile OUT_DIR} runs only {@link KernelProfile} (Chrome traces of eager UNet calls
  * at batch 2 and 16, of whole images and of VAE decodes; needs the native library), {@code bench --lora-model DIR}
- * only {@link LoraBench}.
+ * only {@link LoraBench}, {@code bench --model DIR --unet-loop SECONDS [--loop-batch 16]} only {@link UNetLoop} (UNet
+ * calls back to back, each timed alone, per window of ~250 ms: against the SM clock, {@code scripts/gpu/clock_scan.py}).
  *
  * <p>Phase lines ({@link Phases}): one image, 8 concurrent jobs, one job with and one without previews, each timed
  * per pipeline phase with the device synchronised at every phase boundary (runs of their own, after the figures).
@@ -85,6 +86,7 @@ public final class GpuBench {
             usage: java -jar worker.jar bench --model DIR [--check TINY_DIR] [--diffusers FILE] [--jobs 200] [--out FILE] [--breakdown]
                    java -jar worker.jar bench --check TINY_DIR
                    java -jar worker.jar bench --model DIR --profile OUT_DIR
+                   java -jar worker.jar bench --model DIR --unet-loop SECONDS [--loop-batch 16]
                    java -jar worker.jar bench --lora-model DIR [--lora-rank 32] [--lora-jobs 8] [--lora-steps 20] [--lora-size N]
             on a CUDA GPU (--lora-model also on the CPU); docs/GPU.md, "Benchmark command"
             """;
@@ -124,6 +126,14 @@ public final class GpuBench {
                 out.println("bench: " + e);
                 return 1;
             }
+        }
+        if (opt.containsKey("unet-loop")) {
+            if (!opt.containsKey("model")) {
+                out.println("bench: --unet-loop needs --model DIR");
+                return 2;
+            }
+            return UNetLoop.run(Path.of(opt.get("model")), opt.get("unet-loop"), opt.getOrDefault("loop-batch", "16"),
+                    out);
         }
         if (opt.containsKey("profile")) {
             return KernelProfile.run(opt.containsKey("model") ? Path.of(opt.get("model")) : null,
