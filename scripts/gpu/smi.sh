@@ -1,7 +1,8 @@
 # Sourced by bench-build.sh and bench-run.sh: the GPU's SM clock, power and throttle reasons logged every 500 ms
 # (nvidia-smi, read only) while a benchmark runs, and a summary line after it. Under sustained batch-16 load the H200
 # runs into its power cap (throttle reason 0x4, SW power cap, at ~700 W) and lowers its clock from 1980 MHz to
-# 1425-1740 (session 11), which moves every figure of the run: the summary says how much of it ran capped.
+# 1425-1740 (session 11); the summary says how much of a run ran capped (session 12's clock scan, CLOCK_SCAN in
+# bench-run.sh: the batch-16 UNet call time stays within ~1-2% across 1605-1965 MHz).
 # smi_start FILE: starts the log (nothing without nvidia-smi); smi_summary FILE: stops it and prints the summary; a
 # script that exits between the two stops it on its way out (the EXIT trap). Columns: SM clock (MHz), power (W),
 # throttle reasons (hex), nvidia-smi's timestamp (local time, "2026/12/01 09:00:00.306"; clock_scan.py joins it with
