@@ -8,7 +8,7 @@
 # decodes) and their tables (scripts/gpu/profile_table.py: per-class tables of the UNet; phase summary + classes of
 # each image trace; classes of the VAE decode) in $OUT/profile.md; PROFILE_TRACES=1 also brings the traces back
 # ($OUT/traces.tar.xz; over 16 MB xz: a warning, then the image and VAE traces alone, then the smallest two).
-# AB=VAR=value runs each model's bench once more (--jobs 1, no --check) with that one switch changed, for an A/B in
+# AB=VAR=value runs each model's bench once more (--jobs 1, no --check) with that switch (or those, space-separated) changed, for an A/B in
 # the same run (AB=1: SD_CHANNELS_LAST=0; several switches at once separated by spaces, e.g. AB="SD_X=0 SD_Y=0") ->
 # $OUT/table_ab_MODEL.md. DOCTOR=1 first runs `worker.jar doctor` as
 # users run it -> $OUT/doctor.txt (its exit status is printed: 0 = the GPU runs with the fast path).
@@ -35,7 +35,7 @@ for M in ${MODELS:-sd15 sdxl}; do
     grep -h "PSNR" $OUT/worker_$M.txt | head -4
     echo; cat $OUT/table_$M.md
   fi
-  if [ -n "${AB:-}" ]; then  # the same bench with one switch changed, right after (A/B in one run)
+  if [ -n "${AB:-}" ]; then  # the same bench with the switch(es) changed, right after (A/B in one run)
     AB_SET=$AB; [ "$AB_SET" = 1 ] && AB_SET=SD_CHANNELS_LAST=0
     s=$(date +%s); smi_start $W/smi_ab_$M.csv
     env $AB_SET $W/jre/bin/java ${JAVA_OPTS:-} -cp "$W/lib/*" org.diffusionbot.worker.WorkerMain bench --model $W/$M --diffusers $W/diffusers_$M.txt --out $OUT/table_ab_$M.md --jobs 1 > $W/worker_ab_$M.txt 2>&1

@@ -372,7 +372,8 @@ __global__ void __launch_bounds__(kStatsMaxWarps * 32)
 // dozen instructions with a slow path). With the IEEE division the SiLU passes were bound by their arithmetic, not by
 // memory: on an H200 (issue 17, session 12's profile, batch 16) the normalising pass over 16x320x64x64 took 32.6 us with
 // SiLU against 20.7 us without (4.05 TB/s), 34.8 us with the addend; the SiLU passes of a batch-16 UNet call 0.92 ms,
-// of a 512x512 VAE decode 0.65 ms. For s below about -87, 1 + e^-s is +inf and the quotient is -0, SiLU's limit.
+// of a 512x512 VAE decode 0.65 ms. For s below about -87, 1 + e^-s is above 2^126 (+inf below about -88.7) and
+// __fdividef's quotient is -0 by its documented rule: SiLU's limit.
 template <int COLS, bool SILU, bool BIAS, typename In>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
     apply_norm(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add, __half* __restrict__ y,

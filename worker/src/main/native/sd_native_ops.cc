@@ -26,6 +26,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <array>
@@ -156,6 +157,14 @@ std::atomic<bool> fp32_attention_in_half{true};
 // casts its input first, losing the fp32 scores), so that would be a kernel of our own. Not yet measured on a GPU.
 std::atomic<bool> wide_head_attention_on{true};
 
+// aten::bmm.dtype (fp16 inputs, an fp32 output) exists from PyTorch 2.8: built against an older libtorch (the worker
+// image's 2.7.1) the wide-head path is left out and SDPA runs, whatever the switch says (wideHeadAttentionBuilt).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+#define SD_WIDE_HEAD_BUILT 1
+#else
+#define SD_WIDE_HEAD_BUILT 0
+#endif
+
 // At most this many scores (fp32: 256 MB) at once: the queries go in chunks of rows (SD 1.5's 4096x4096: one chunk;
 // SDXL's 16384x16384: four of 4096). During a chunk its fp32 softmax and fp16 P exist too (at most two of the three
 // at once: 512 MB); PyTorch's caching allocator (or a CUDA graph's pool) reuses the blocks from chunk to chunk.
@@ -167,7 +176,7 @@ std::atomic<int64_t> wide_head_max_scores{0};
 // of one device, fp16 (or float32 where fp32_attention_in_half converts them), d = C / heads > 256, N, M >= 1.
 bool wide_head_attention_fits(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int64_t heads,
                               bool masked) {
-  if (!wide_head_attention_on.load() || masked || !q.is_cuda() || heads <= 0 || q.dim() != 3 || k.dim() != 3 ||
+  if (!SD_WIDE_HEAD_BUILT || !wide_head_attention_on.load() || masked || !q.is_cuda() || heads <= 0 || q.dim() != 3 || k.dim() != 3 ||
       v.dim() != 3) {
     return false;
   }
@@ -208,7 +217,11 @@ at::Tensor wide_head_attention(const at::Tensor& q, const at::Tensor& k, const a
     const at::Tensor kt = grp[1].transpose(1, 2);  // (G, d, M): k's rows as the product's columns, read in place
     for (int64_t r0 = 0; r0 < n; r0 += rows) {
       const int64_t len = std::min(rows, n - r0);
+#if SD_WIDE_HEAD_BUILT
       at::Tensor s = at::bmm(grp[0].narrow(1, r0, len), kt, at::kFloat);  // (G, len, M) fp32 scores
+#else
+      at::Tensor s = at::bmm(grp[0].narrow(1, r0, len).to(at::kFloat), kt.to(at::kFloat));  // unreached: fits is false
+#endif
       at::Tensor sm = at::softmax(s, -1);
       s = at::Tensor();  // freed before P is allocated
       at::Tensor p = sm.to(at::kHalf);
@@ -1920,6 +1933,11 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setWid
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setWideHeadAttentionChunk(JNIEnv* env, jclass,
                                                                                                    jlong max_scores) {
   wide_head_max_scores.store(max_scores > 0 ? max_scores : 0);
+}
+
+// Whether the library has the wide-head path (built against PyTorch >= 2.8, SD_WIDE_HEAD_BUILT).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_wideHeadAttentionBuilt(JNIEnv*, jclass) {
+  return SD_WIDE_HEAD_BUILT ? JNI_TRUE : JNI_FALSE;
 }
 
 // Whether selfAttentionCore runs wide_head_attention for these (conditions and switch; nothing runs).

@@ -284,6 +284,14 @@ public final class NativeOps {
     static native boolean wideHeadAttention(long qkv, int heads);
 
     /**
+     * Whether the library has the wide-head path at all: it needs {@code aten::bmm.dtype} (fp16 inputs, an fp32
+     * output), PyTorch 2.8 or later; a library built against an older libtorch (the worker image's 2.7.1) runs SDPA
+     * for these heads whatever {@code SD_WIDE_HEAD_ATTENTION} says. In every library that has {@link
+     * #wideHeadAttention(long, int)}.
+     */
+    static native boolean wideHeadAttentionBuilt();
+
+    /**
      * Test hook of the kernel self-check: the wide-head path's queries in chunks of at most {@code maxScores} scores
      * (rows · keys · heads or samples); 0 restores the default, 2^26. The caller restores it.
      */

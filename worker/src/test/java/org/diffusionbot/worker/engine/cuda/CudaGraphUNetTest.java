@@ -100,6 +100,11 @@ class CudaGraphUNetTest {
             assertEquals(2, fake.copied.size(), "the same conditioning again: the latents and the timestep only");
             assertSame(sample, fake.copied.get(0));
             assertSame(t, fake.copied.get(1));
+            // a's context and embeddings with b's prompt K|V: through the graph the cross-attentions read the K|V
+            NDArray wantMixed = model.forward(m, sample, t, new Conditioning(b.context(), a.textEmbeds(), a.timeIds()));
+            double dm = maxDiff(wantMixed, unet.forward(m, sample, t, a.withPromptKv(kb.promptKv())));
+            assertTrue(dm <= 1e-6, "the prompt K|V's prompt, not the context's: max |Δ| " + dm);
+            assertTrue(maxDiff(wantA, wantMixed) > 1e-3, "b's context changes the output");
         }
     }
 

@@ -174,6 +174,10 @@ class PromptKvTest {
                 assertTrue(maxDiff(wantB, sd15.forward(m, sample, t, kb)) <= 1e-6);
             }
             assertTrue(maxDiff(wantA, wantB) > 1e-3, "the two prompts give different outputs");
+            // a's context with b's prompt K|V: the cross-attentions read the K|V, not the context
+            NDArray mixed = sd15.forward(m, sample, t, a.withPromptKv(kb.promptKv()));
+            assertTrue(maxDiff(wantB, mixed) <= 1e-6, "the output of the prompt K|V's prompt");
+            assertTrue(maxDiff(wantA, mixed) > 1e-3, "not the output of the context's prompt");
         }
     }
 
