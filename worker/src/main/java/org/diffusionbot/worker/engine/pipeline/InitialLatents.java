@@ -8,8 +8,12 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.Collections;
 import java.util.HashMap;
+import java.util.IdentityHashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.stream.IntStream;
 import org.diffusionbot.worker.engine.models.AutoencoderKL;
 import org.diffusionbot.worker.engine.random.TorchGenerator;
 import org.diffusionbot.worker.engine.schedulers.Scheduler;
@@ -26,7 +30,10 @@ final class InitialLatents {
     }
 
     /**
-     * txt2img: each row's generator draws its noise.
+     * txt2img: each row's generator draws its noise. Rows of distinct generators draw in parallel (each generator's
+     * stream is its own, so the values are those of drawing one row after the other: about 0.4 ms of host time per
+     * 64x64 row, 3–4 ms of an 8-job batch's "latents" phase on one thread); a generator that serves several rows draws
+     * them in row order on one thread, as diffusers would.
      *
      * @param one the shape of one row's latents (1, C, h, w)
      * @return (rows, C, h, w) float32, owned by {@code run}
@@ -34,10 +41,23 @@ final class InitialLatents {
     static NDArray txt2img(NDManager run, Scheduler sched, TorchGenerator[] gens, Shape one) {
         int per = (int) one.size();
         float[] all = new float[per * gens.length];
-        for (int i = 0; i < gens.length; i++) {
-            System.arraycopy(gens[i].randn(one.getShape()), 0, all, i * per, per);
+        IntStream rows = IntStream.range(0, gens.length);
+        if (gens.length > 1 && distinct(gens)) {
+            rows = rows.parallel();
         }
+        rows.forEach(i -> System.arraycopy(gens[i].randn(one.getShape()), 0, all, i * per, per));
         return mul(run.create(all, new Shape(gens.length, one.get(1), one.get(2), one.get(3))), sched.initNoiseSigma());
+    }
+
+    /** Whether no generator instance serves two rows. */
+    static boolean distinct(TorchGenerator[] gens) {
+        Set<TorchGenerator> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (TorchGenerator g : gens) {
+            if (!seen.add(g)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
