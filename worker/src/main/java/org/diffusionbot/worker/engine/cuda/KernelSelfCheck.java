@@ -583,11 +583,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 long d = sh[3];
                 long c = heads * d;
                 try (NDManager t = m.newSubManager()) {
-                    // q|k|v as the fused projection gives it: q's columns with the 1/√d scale folded in (scores of
-                    // spread ~1)
-                    NDArray raw = t.randomNormal(new Shape(b, n, 3 * c));
-                    NDArray scale = t.full(new Shape(c), (float) (1 / Math.sqrt(d))).concat(t.ones(new Shape(2 * c)));
-                    NDArray qkv = raw.mul(scale).toType(DataType.FLOAT16, false);
+                    NDArray qkv = randomQkv(t, b, n, c, d);
                     long hqkv = NativeOps.h(qkv);
                     NDArray qkv32 = qkv.toType(DataType.FLOAT32, false);
                     NDArray exact;
@@ -648,11 +644,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 long maxScores = sh[5];
                 long c = heads * d;
                 try (NDManager t = m.newSubManager()) {
-                    // q|k|v as the fused projection gives it (q's columns with the 1/√d scale: scores of spread ~1),
                     // fp16 values (so the float32 case's conversion to fp16 is exact, and the oracle sees the same)
-                    NDArray raw = t.randomNormal(new Shape(b, n, 3 * c));
-                    NDArray scale = t.full(new Shape(c), (float) (1 / Math.sqrt(d))).concat(t.ones(new Shape(2 * c)));
-                    NDArray qkv16 = raw.mul(scale).toType(DataType.FLOAT16, false);
+                    NDArray qkv16 = randomQkv(t, b, n, c, d);
                     NDArray qkv32 = qkv16.toType(DataType.FLOAT32, false);
                     NDArray qkv = type == DataType.FLOAT32 ? qkv32 : qkv16;
                     long hqkv = NativeOps.h(qkv);
@@ -688,6 +681,16 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             }
         }
         return ok;
+    }
+
+    /**
+     * A random fp16 q|k|v (b, n, 3c) as the fused projection gives it: standard normal values, q's c columns times
+     * 1/√d (the attention's scale folded in, so the scores have a spread of ~1), k's and v's as drawn.
+     */
+    private static NDArray randomQkv(NDManager t, long b, long n, long c, long d) {
+        NDArray raw = t.randomNormal(new Shape(b, n, 3 * c));
+        NDArray scale = t.full(new Shape(c), (float) (1 / Math.sqrt(d))).concat(t.ones(new Shape(2 * c)));
+        return raw.mul(scale).toType(DataType.FLOAT16, false);
     }
 
     private boolean crossAttention(Device gpu, PrintStream out) {
