@@ -337,6 +337,23 @@ public final class GpuBench {
 
     // ------------------------------------------------------------------ performance (SD 1.5 size)
 
+    /**
+     * Why a bench mode that runs on the GPU through the native library cannot run here, as the one line it prints
+     * before exiting with status 2, or null where it can (the library loaded and DJL sees a CUDA device).
+     *
+     * @param option the mode's option, e.g. {@code --profile}
+     * @param why what the mode needs the library for, e.g. {@code the profiler is in it}
+     */
+    static String nativeGpuMissing(String option, String why) {
+        if (!NativeOps.available()) {
+            return "bench: " + option + " needs the native library (" + why + "): " + NativeOps.unavailableReason();
+        }
+        if (ai.djl.engine.Engine.getInstance().getGpuCount() == 0) {
+            return "bench: " + option + ": no CUDA device";
+        }
+        return null;
+    }
+
     private void bench(Path model, Device gpu, int jobs, boolean breakdown) {
         long t0 = System.nanoTime();
         try (StableDiffusionPipeline p = ModelLoader.load(model, DataType.FLOAT16, gpu)) {

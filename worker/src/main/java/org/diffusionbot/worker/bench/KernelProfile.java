@@ -60,13 +60,9 @@ final class KernelProfile {
             out.println("bench: --profile needs --model DIR (the model to profile)");
             return 2;
         }
-        if (!NativeOps.available()) {
-            out.println("bench: --profile needs the native library (the profiler is in it): "
-                    + NativeOps.unavailableReason());
-            return 2;
-        }
-        if (ai.djl.engine.Engine.getInstance().getGpuCount() == 0) {
-            out.println("bench: --profile: no CUDA device");
+        String missing = GpuBench.nativeGpuMissing("--profile", "the profiler is in it");
+        if (missing != null) {
+            out.println(missing);
             return 2;
         }
         Device gpu = Device.gpu();

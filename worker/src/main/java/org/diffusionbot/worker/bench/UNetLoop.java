@@ -55,13 +55,9 @@ final class UNetLoop {
             out.println("bench: --unet-loop needs SECONDS > 0 and --loop-batch >= 1");
             return 2;
         }
-        if (!NativeOps.available()) {
-            out.println("bench: --unet-loop needs the native library (its device synchronisation times each call): "
-                    + NativeOps.unavailableReason());
-            return 2;
-        }
-        if (ai.djl.engine.Engine.getInstance().getGpuCount() == 0) {
-            out.println("bench: --unet-loop: no CUDA device");
+        String missing = GpuBench.nativeGpuMissing("--unet-loop", "its device synchronisation times each call");
+        if (missing != null) {
+            out.println(missing);
             return 2;
         }
         int latent = SdxlBench.isSdxl(model) ? 128 : 64;

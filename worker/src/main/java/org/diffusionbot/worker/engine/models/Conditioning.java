@@ -51,11 +51,4 @@ public record Conditioning(NDArray context, NDArray textEmbeds, NDArray timeIds,
     public boolean hasAdded() {
         return textEmbeds != null;
     }
-
-    /** @return the shapes and types (e.g. a CUDA graph's key) */
-    public String signature() {
-        return context.getShape() + "|" + context.getDataType()
-                + (hasAdded() ? "|" + textEmbeds.getShape() + "|" + timeIds.getShape() : "")
-                + (promptKv != null ? "|kv " + promptKv.getShape() : "");
-    }
 }

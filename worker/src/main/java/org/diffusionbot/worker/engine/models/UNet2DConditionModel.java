@@ -339,8 +339,8 @@ public final class UNet2DConditionModel {
         return at;
     }
 
-    /** @return how many cross-attentions (transformer blocks) the UNet has: SD 1.5 16, SDXL 70 */
-    public int crossAttentionCount() {
+    /** @return how many cross-attentions (transformer blocks) the UNet has: SD 1.5 16, SDXL 70 (tests) */
+    int crossAttentionCount() {
         return crossAttentions.size();
     }
 

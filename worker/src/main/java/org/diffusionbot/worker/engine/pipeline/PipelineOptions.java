@@ -66,13 +66,6 @@ public record PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vae
                 DEFAULTS.loraCacheMb, DEFAULTS.promptKv);
     }
 
-    /** These settings with the default prompt K|V (on). */
-    public PipelineOptions(boolean cudaGraphs, int cudaGraphsMax, boolean vaeGraphs, int decodeBatch,
-            boolean asyncPreviews, boolean channelsLast, int loraCacheMb) {
-        this(cudaGraphs, cudaGraphsMax, vaeGraphs, decodeBatch, asyncPreviews, channelsLast, loraCacheMb,
-                DEFAULTS.promptKv);
-    }
-
     /**
      * The settings {@code SD_CUDA_GRAPHS}, {@code SD_CUDA_GRAPHS_MAX}, {@code SD_VAE_GRAPHS}, {@code
      * SD_DECODE_BATCH}, {@code SD_ASYNC_PREVIEWS}, {@code SD_CHANNELS_LAST}, {@code SD_LORA_CACHE_MB} and {@code

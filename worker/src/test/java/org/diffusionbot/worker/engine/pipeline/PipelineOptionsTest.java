@@ -72,8 +72,8 @@ class PipelineOptionsTest {
         System.setProperty("SD_LORA_CACHE_MB", " 256 ");
         System.setProperty("SD_PROMPT_KV", "0");
         assertEquals(new PipelineOptions(false, 5, false, 2, false, false, 256, false), PipelineOptions.fromSettings());
-        assertEquals(PipelineOptions.fromSettings().withPromptKv(true),
-                new PipelineOptions(false, 5, false, 2, false, false, 256), "the 7-setting constructor: prompt K|V on");
+        assertEquals(new PipelineOptions(false, 5, false, 2, false, false, 256, true),
+                PipelineOptions.fromSettings().withPromptKv(true), "withPromptKv changes the prompt K|V alone");
         System.setProperty("SD_PROMPT_KV", "1");
         assertTrue(PipelineOptions.fromSettings().promptKv());
 
