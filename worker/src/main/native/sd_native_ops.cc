@@ -67,6 +67,8 @@ extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups);
 extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, const void* gamma, const void* beta,
                                       float* work, int n, int64_t hw, int c1, int c2, int groups, float eps, bool silu,
                                       int sm_count, cudaStream_t stream);
+extern "C" bool sd_group_norm_nhwc_one_pass(int64_t hw, int c, int groups);
+extern "C" void sd_group_norm_nhwc_set_one_pass(bool on);
 
 // layer_norm.cu
 extern "C" bool sd_layer_norm_supported(int c);
@@ -2470,6 +2472,21 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLay
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setUpblockNoCat(JNIEnv* env, jclass,
                                                                                         jboolean on) {
   upblock_no_cat_on.store(on);
+}
+
+// Small groups in one launch of our NHWC GroupNorm kernel (group_norm_nhwc.cu's group_norm_one; on:
+// SD_GROUP_NORM_ONE_PASS unless 0) or every shape in its three launches (off).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setGroupNormOnePass(JNIEnv* env, jclass,
+                                                                                            jboolean on) {
+  sd_group_norm_nhwc_set_one_pass(on);
+}
+
+// Whether our NHWC GroupNorm kernels (groupNorm, biasGroupNorm, catGroupNorm on fp16 channels-last CUDA tensors)
+// normalise hw pixels of c channels in `groups` groups in one launch, as the switch is set now (nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_groupNormOnePass(JNIEnv* env, jclass,
+                                                                                             jlong hw, jint c,
+                                                                                             jint groups) {
+  return sd_group_norm_nhwc_one_pass(hw, c, groups) ? JNI_TRUE : JNI_FALSE;
 }
 
 // Float32 GroupNorm on CUDA with split statistics (group_norm_split; on = true, the default) or PyTorch's group_norm.

@@ -162,10 +162,19 @@ public final class NativeOps {
      */
     static final Switch WIDE_HEAD_ATTENTION = new Switch("SD_WIDE_HEAD_ATTENTION", NativeOps::setWideHeadAttention,
             null, "wide-head attention", "wide-head attentions (the VAE's) run PyTorch's SDPA");
+    /**
+     * Our NHWC GroupNorm kernels normalise small groups in one launch (group_norm_nhwc.cu's {@code group_norm_one}: a
+     * block per (sample, group) holds the group's values in registers; SD 1.5's 8x8, 16x16 and, at 320 and 640
+     * channels, 32x32 levels: {@link #groupNormOnePass(long, int, int)}), else every shape in three launches ({@code
+     * SD_GROUP_NORM_ONE_PASS}, on unless 0; recapture graphs after a change); linked: the library has {@link
+     * #setGroupNormOnePass(boolean)}.
+     */
+    static final Switch GROUP_NORM_ONE_PASS = new Switch("SD_GROUP_NORM_ONE_PASS", NativeOps::setGroupNormOnePass,
+            null, "one-launch GroupNorm", "every NHWC GroupNorm runs three launches");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
             UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
-            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION);
+            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION, GROUP_NORM_ONE_PASS);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -1130,6 +1139,17 @@ public final class NativeOps {
     private static native void setWideHeadAttention(boolean on);
 
     private static native void setFp32GroupNormSplit(boolean on);
+
+    private static native void setGroupNormOnePass(boolean on);
+
+    /**
+     * Whether our NHWC GroupNorm kernels ({@link #groupNorm}, {@code biasGroupNorm}, {@code catGroupNorm} on fp16
+     * channels-last CUDA tensors) normalise hw pixels of c channels in {@code groups} groups in one launch rather than
+     * three, as {@link #GROUP_NORM_ONE_PASS} is set now (any batch size; nothing runs): c / groups even and at most
+     * 1024, and c / groups · hw at most 24576 (16384 where c / groups is not a multiple of 4). Needs a library with
+     * the switch ({@link #GROUP_NORM_ONE_PASS}{@code .linked()}).
+     */
+    static native boolean groupNormOnePass(long hw, int c, int groups);
 
     private static native void setFp32AttentionInHalf(boolean on);
 
