@@ -1357,14 +1357,17 @@ std::pair<at::Tensor, at::Tensor> geglu_gate_e4m3(const at::Tensor& h8, const at
 
 // feed_forward_fp8 with GEGLU's intermediate as e4m3 (SD_FP8_GEGLU): where cuBLASLt has algorithms for both FP8
 // products (ff.net.0.proj with an e4m3 D, lt_fp8_linear_e4m3 with ys; ff.net.2 with outer-vector scales, asked on the
-// gate's output buffers), h8 = fp8_linear_e4m3(x8, w8, scales, b, ys), the gate from it (geglu_gate_e4m3_into) and
-// ff.net.2 (fp8_linear_residual); elsewhere feed_forward_fp8 itself (the fp16 intermediate), as with the switch off.
+// gate's output buffers) and our e4m3 gate kernel takes rows of I (sd_geglu_e4m3_supported), h8 = fp8_linear_e4m3(x8,
+// w8, scales, b, ys), the gate from it (geglu_gate_e4m3_into) and ff.net.2 (fp8_linear_residual); elsewhere
+// feed_forward_fp8 itself (the fp16 intermediate), as with the switch off.
 at::Tensor feed_forward_fp8_e4m3(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
                                  const std::optional<at::Tensor>& b, const at::Tensor& ys, const at::Tensor& w8o,
                                  const at::Tensor& wso, const std::optional<at::Tensor>& bo, const at::Tensor& wo,
                                  const at::Tensor& r) {
   const int64_t inner = w8.dim() == 2 ? w8.size(0) / 2 : 0;
-  if (inner > 0 && w8.size(0) == 2 * inner && x8.dim() >= 2 && lt_fp8_linear_e4m3(x8, w8, scales, b, ys, nullptr)) {
+  // (rows of I our e4m3 gate kernel does not take keep the fp16 intermediate, not the gate's slow fallback)
+  if (inner > 0 && inner <= INT32_MAX && w8.size(0) == 2 * inner && x8.dim() >= 2 &&
+      sd_geglu_e4m3_supported(static_cast<int>(inner)) && lt_fp8_linear_e4m3(x8, w8, scales, b, ys, nullptr)) {
     auto q = at::empty(last_as(x8, inner), x8.options().dtype(at::kByte));
     auto s = at::empty({q.numel() / inner}, x8.options().dtype(at::kFloat));
     at::Tensor h8;
