@@ -106,8 +106,12 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  NativeOps.feedForwardFp8}: FP8 ff.net.0.proj of a LayerNorm's FP8 output, the gate, ff.net.2)
  *                  against the same with the fp16 gate and ff.net.2 ({@code gegluFp8} + {@code linearResidual}), below
  *                  {@link #FP8_MAX_RELATIVE}, its ff.net.2 the FP8 product exactly where the product alone had a
- *                  cuBLASLt algorithm. Only where the FP8 path can run and the library has the functions,
- *                  whatever {@code SD_FP8_LINEARS} and {@code SD_FP8_FF_OUT} say; otherwise "skipped: why"
+ *                  cuBLASLt algorithm; and where I = 4N and the library has them, the GEGLU intermediate as e4m3
+ *                  ({@code SD_FP8_GEGLU}, {@code gegluE4m3}): ff.net.0.proj's e4m3-output product against its
+ *                  fp16-output product of the same FP8 operands times s_y, the e4m3 gate against PyTorch's conversion
+ *                  of the fp32 gate of the same values, and the block's entry against the fp16 intermediate's. Only
+ *                  where the FP8 path can run and the library has the functions, whatever {@code SD_FP8_LINEARS},
+ *                  {@code SD_FP8_FF_OUT} and {@code SD_FP8_GEGLU} say; otherwise "skipped: why"
  * @param crossAttention (B, N, heads, d, M) shapes for attention of N queries over M keys (the cross-attentions; docs/GPU.md,
  *                  "What runs on CUDA" 9): q (B, N, heads·d) with the 1/√d scale folded in, k and v the two halves of one
  *                  (B, M, 2·heads·d) projection (strided views, as {@code cross_attention} in sd_native_ops.cc passes
@@ -1556,7 +1560,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         out.println("== FP8 ff.net.2: the GEGLU gate's FP8 output with per-row scales vs PyTorch's conversion of the fp32"
                 + " gate (at most 1 e4m3 step; scales within " + FP8_SCALE_MAX_RELATIVE + " relative); the FP8 product"
                 + " with per-token and per-feature scales + bias + residual vs the fp16 gate + linear_residual, and the"
-                + " FP8 feed-forward entry vs its fp16 ff.net.2 (relative error < " + FP8_MAX_RELATIVE + ")");
+                + " FP8 feed-forward entry vs its fp16 ff.net.2 (relative error < " + FP8_MAX_RELATIVE + "); the GEGLU"
+                + " intermediate as e4m3 (SD_FP8_GEGLU): product, gate and entry");
         String off = NativeOps.fp8Unsupported();
         if (off == null && !NativeOps.FP8_FF_OUT.linked()) {
             off = "the native library has no FP8 ff.net.2 functions: rebuild it";
@@ -1614,6 +1619,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             NativeOps.linearResidual(gate16, w, b, r), FP8_MAX_RELATIVE);
                     if (inner == 4 * n) {
                         ok &= feedForwardEntry(out, label, t, w, b, w8, ws, r, fused);
+                        if (NativeOps.FP8_GEGLU.linked()) {
+                            ok &= gegluE4m3(out, label, t, w, b, w8, ws, r, fused);
+                        } else {
+                            out.printf(Locale.ROOT, "  %s e4m3 GEGLU intermediate: skipped: the native library has no"
+                                    + " e4m3 GEGLU functions: rebuild it%n", label);
+                        }
                     }
                 }
             }
@@ -1658,6 +1669,101 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return relative(out, label + " feed-forward entry (ff.net.2 " + (fused ? "FP8" : "fp16: no FP8 algorithm") + ")",
                 ours, ref, FP8_MAX_RELATIVE);
+    }
+
+    /**
+     * The GEGLU intermediate as e4m3 ({@code SD_FP8_GEGLU}) on a LayerNorm's FP8 output of C = N features, ff.net.0.proj
+     * (2I, C) random with its folded weight, bias and static output scale as {@code Fp8Linear.write} makes them: (1) its
+     * e4m3-output product ({@code NativeOps.linearFp8E4m3}) dequantised (÷ s_y) against the fp16-output product of the
+     * same FP8 operands ({@code linearFp8}: the same accumulation, the bias included, so a D scale that left the bias
+     * out would show), relative error below {@link #FP8_MAX_RELATIVE} (one e4m3 rounding of the output, fast
+     * accumulation), no NaN byte, and the reference's max |y|·s_y at most 448 (the static bound holds on this data);
+     * (2) the gate of it ({@code NativeOps.gegluGateE4m3}) against {@link #gateFp8Reference} of the fp32 gate of the
+     * same dequantised values (each e4m3 value times 1/s_y in float32, as the kernel), at most one e4m3 step apart, the
+     * row scales within {@link #FP8_SCALE_MAX_RELATIVE}; (3) the block's entry ({@code NativeOps.feedForwardFp8E4m3})
+     * against the fp16 intermediate's ({@code feedForwardFp8}), below {@link #FP8_MAX_RELATIVE}, on the e4m3 path (its
+     * output not the fp16 one's bit for bit) exactly where both products have cuBLASLt algorithms ({@code outFused}:
+     * ff.net.2's).
+     */
+    private static boolean gegluE4m3(PrintStream out, String label, NDManager t, NDArray w, NDArray b, NDArray w8,
+            NDArray ws, NDArray r, boolean outFused) {
+        Shape rs = r.getShape();
+        long c = rs.get(2);
+        long inner = w.getShape().get(1);
+        double sx = Fp8Linear.inputScale(c);
+        NDArray x = add(mul(t.randomNormal(rs), 2f), 3f).toType(DataType.FLOAT16, false);
+        NDArray gamma = add(mul(t.randomNormal(new Shape(c)), 0.5f), 1f).toType(DataType.FLOAT16, false);
+        NDArray beta = mul(t.randomNormal(new Shape(c)), 0.5f).toType(DataType.FLOAT16, false);
+        NDArray w0 = mul(t.randomNormal(new Shape(2 * inner, c)), (float) (1 / Math.sqrt(c)))
+                .toType(DataType.FLOAT16, false);
+        NDArray b0 = mul(t.randomNormal(new Shape(2 * inner)), 0.1f).toType(DataType.FLOAT16, false);
+        NDArray w08 = t.zeros(new Shape(2 * inner, c), DataType.UINT8);
+        NDArray scales = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
+        NDArray b08 = t.zeros(new Shape(2 * inner), DataType.FLOAT16);
+        NDArray ys = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
+        Fp8Linear.write(w0, b0, gamma, beta, sx, w08, scales, b08, ys);
+        NDArray x8 = NativeOps.layerNormFp8(x, null, 1e-5, sx)[1];
+        float[] y = ys.toFloatArray();
+        float sy = y[0];
+        float inv = y[Fp8Linear.INPUT_SCALE_SLOT];
+        boolean fused = NativeOps.linearFp8E4m3Fused(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
+                NativeOps.h(b08), NativeOps.h(ys));
+        String tag = label + " e4m3 intermediate (s_y " + String.format(Locale.ROOT, "%.4g", sy) + ")";
+        // (1) the product
+        NDArray h8 = NativeOps.linearFp8E4m3(x8, w08, scales, b08, ys);
+        NDArray h16 = NativeOps.linearFp8(x8, w08, scales, b08).toType(DataType.FLOAT32, false);
+        byte[] bytes = h8.toByteArray();
+        float[] values = new float[bytes.length];
+        long nan = 0;
+        for (int i = 0; i < bytes.length; i++) {
+            values[i] = e4m3Value(bytes[i]);
+            nan += Float.isNaN(values[i]) ? 1 : 0;
+        }
+        NDArray deq = t.create(values, h8.getShape()).toDevice(h8.getDevice(), false); // the e4m3 values, exactly
+        float peak = h16.abs().max().getFloat() * sy;
+        boolean ok = nan == 0 && peak <= Fp8Linear.E4M3_MAX;
+        out.printf(Locale.ROOT, "  %s: %d NaN bytes, the fp16 product's max |y|·s_y %.1f (of 448) -> %s%n", tag, nan,
+                peak, ok ? "PASS" : "FAIL");
+        ok &= relative(out, tag + " product" + (fused ? " cuBLASLt FP8, e4m3 D" : " fallback (no FP8 algorithm)"),
+                mul(deq, 1 / sy), h16, FP8_MAX_RELATIVE);
+        // (2) the gate of the e4m3 values: each times 1/s_y in float32, the fp32 gate, the FP8 rule
+        NDArray[] g8 = NativeOps.gegluGateE4m3(h8, ys);
+        NDArray[] ref = gateFp8Reference(NativeOps.gegluGate(mul(deq, inv)));
+        ok &= e4m3Steps(out, tag + " gate", NativeOps.wrap(h8, NativeOps.toFp8Bytes(NativeOps.h(ref[0]))), g8[0]);
+        float scaleDiff = g8[1].getShape().equals(ref[1].getShape())
+                ? g8[1].sub(ref[1]).abs().div(ref[1]).max().getFloat() : Float.POSITIVE_INFINITY;
+        boolean scalesOk = scaleDiff <= FP8_SCALE_MAX_RELATIVE;
+        out.printf(Locale.ROOT, "  %s gate row scales: max relative difference %.2e -> %s%n", tag, scaleDiff,
+                scalesOk ? "PASS" : "FAIL");
+        ok &= scalesOk;
+        // (3) the block's entry against the fp16 intermediate's
+        NDArray ref16 = NativeOps.wrap(r, NativeOps.feedForwardFp8(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
+                NativeOps.h(b08), NativeOps.h(w8), NativeOps.h(ws), NativeOps.h(b), NativeOps.h(w), NativeOps.h(r)));
+        NDArray ours = NativeOps.wrap(r, NativeOps.feedForwardFp8E4m3(NativeOps.h(x8), NativeOps.h(w08),
+                NativeOps.h(scales), NativeOps.h(b08), NativeOps.h(ys), NativeOps.h(w8), NativeOps.h(ws), NativeOps.h(b),
+                NativeOps.h(w), NativeOps.h(r)));
+        boolean e4m3Path = fused && outFused;
+        boolean same = ours.getShape().equals(ref16.getShape()) && ours.toType(DataType.FLOAT32, false)
+                .sub(ref16.toType(DataType.FLOAT32, false)).abs().max().getFloat() == 0f;
+        if (same == e4m3Path) {
+            out.printf(Locale.ROOT, "  %s entry: ran the %s intermediate, expected %s -> FAIL%n", tag,
+                    same ? "fp16" : "e4m3", e4m3Path ? "e4m3" : "fp16 (no FP8 algorithm for a product)");
+            return false;
+        }
+        return ok & relative(out, tag + " feed-forward entry (" + (e4m3Path ? "e4m3" : "fp16: no FP8 algorithm") + ")",
+                ours, ref16, FP8_MAX_RELATIVE);
+    }
+
+    /** An e4m3 byte's value (e4m3fn: 4 exponent bits of bias 7, 3 mantissa bits, no infinities, NaN at S.1111.111). */
+    static float e4m3Value(byte b) {
+        int v = b & 0xff;
+        int exponent = (v >> 3) & 0xf;
+        int mantissa = v & 0x7;
+        if (exponent == 0xf && mantissa == 0x7) {
+            return Float.NaN;
+        }
+        float magnitude = exponent == 0 ? Math.scalb(mantissa / 8f, -6) : Math.scalb(1 + mantissa / 8f, exponent - 7);
+        return (v & 0x80) != 0 ? -magnitude : magnitude;
     }
 
     /**

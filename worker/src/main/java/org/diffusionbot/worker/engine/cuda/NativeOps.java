@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product (its
  * algorithm, and the plain linears', timed per shape on first use: {@link #LT_AUTOTUNE}), the
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
- * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), nearest
+ * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), with the GEGLU
+ * intermediate written as e4m3 with a static scale ({@link #FP8_GEGLU}), nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), the head-size-40 self- and cross-attentions on Hopper
  * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), every ResNet block's
  * time-embedding projection of a UNet call in one launch (a kernel of our own, {@link #TIME_PROJ_KERNEL}), the transformer
@@ -124,6 +125,16 @@ public final class NativeOps {
     public static final Switch FP8_FF_OUT = new Switch("SD_FP8_FF_OUT", null, () -> linearResidualFp8(0, 0, 0, 0, 0, 0),
             "FP8 ff.net.2", "ff.net.2 runs in fp16");
     /**
+     * The transformer blocks' GEGLU intermediate (ff.net.0.proj's output, (B·HW, 8C): the UNet's largest tensor) written
+     * by its FP8 product as e4m3 with a static per-layer scale and read so by the gate ({@link #feedForwardFp8E4m3}),
+     * instead of fp16 ({@code SD_FP8_GEGLU}, on unless 0; only where {@link #FP8_FF_OUT} is on: {@link
+     * #fp8GegluOff()}; unmeasured, docs/GPU.md "What runs on CUDA" 8); linked: the library has {@link
+     * #linearFp8E4m3(long, long, long, long, long)} and the other functions of it. Captured CUDA graphs keep the path
+     * they were captured with: clear them after a change.
+     */
+    public static final Switch FP8_GEGLU = new Switch("SD_FP8_GEGLU", null, () -> linearFp8E4m3(0, 0, 0, 0, 0),
+            "e4m3 GEGLU intermediate", "the GEGLU intermediate stays fp16");
+    /**
      * Our wgmma kernel for the head-size-40 self-attentions (SD 1.5's 64x64 level: {@link #selfAttention} and {@link
      * #selfAttentionFp8} without a mask; self_attention.cu, Hopper only: compute capability 9.0 and a library built for
      * sm_90a), else PyTorch's SDPA ({@code SD_SELF_ATTENTION_KERNEL}, on unless 0: on the H200 it measured 0.976 ms per
@@ -174,7 +185,7 @@ public final class NativeOps {
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
             UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
-            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION, GROUP_NORM_ONE_PASS);
+            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION, FP8_GEGLU, GROUP_NORM_ONE_PASS);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -713,6 +724,36 @@ public final class NativeOps {
         return fp8FfOutOff() == null;
     }
 
+    /**
+     * Why the transformer blocks' GEGLU intermediate is not written as e4m3, or null when it is: ff.net.2 as an FP8
+     * product ({@link #fp8FfOutOff()}: else its reason; the e4m3 gate writes ff.net.2's FP8 input), the library has the
+     * functions and {@code SD_FP8_GEGLU} not 0 (default on; or as {@link #FP8_GEGLU} was last set). Per call, shapes
+     * cuBLASLt has no e4m3-output algorithm for keep the fp16 intermediate ({@link #feedForwardFp8E4m3}).
+     */
+    public static String fp8GegluOff() {
+        return fp8GegluOff(fp8FfOutOff(), FP8_GEGLU.linked(), FP8_GEGLU.on());
+    }
+
+    /**
+     * {@link #fp8GegluOff()}'s rule on its inputs.
+     *
+     * @param fp8FfOutOff {@link #fp8FfOutOff()}'s answer
+     */
+    static String fp8GegluOff(String fp8FfOutOff, boolean linked, boolean on) {
+        if (fp8FfOutOff != null) {
+            return fp8FfOutOff;
+        }
+        if (!linked) {
+            return "the native library has no e4m3 GEGLU functions: rebuild it";
+        }
+        return on ? null : "SD_FP8_GEGLU=0";
+    }
+
+    /** Whether the GEGLU intermediate is written as e4m3 ({@link #fp8GegluOff()} gives no reason not to). */
+    public static boolean fp8Geglu() {
+        return fp8GegluOff() == null;
+    }
+
     /** The compute capability of the current CUDA device, asked once. */
     private static final class Capability {
         static final int VALUE = query();
@@ -837,6 +878,49 @@ public final class NativeOps {
      */
     public static native long feedForwardFp8(long x8, long w8, long scales, long b, long w8o, long wso, long bo, long wo,
             long r);
+
+    /**
+     * ff.net.0.proj's FP8 product written as e4m3: {@code y8 = e4m3(ys[0]·((x8·w8ᵀ)·scales[0]·scales[4] + b))} (x8, w8,
+     * scales and b as {@link #linearFp8(long, long, long, long)}'s; ys float32 (8), 16-byte aligned, the static output
+     * scale s_y at 0 and 1/s_y at 4, as {@code Fp8Linear.outScales}; a new (..., N) handle of e4m3 bytes, DJL's UINT8):
+     * one cuBLASLt FP8 matmul with an e4m3 D and its D scale (the fp16 bias in the epilogue, scaled with the product)
+     * where it has an algorithm, else the same values in float32, clamped to ±448 (slow). x8 = 0 returns 0 (a probe for
+     * the function).
+     */
+    static native long linearFp8E4m3(long x8, long w8, long scales, long b, long ys);
+
+    /** Whether {@link #linearFp8E4m3(long, long, long, long, long)} runs as one cuBLASLt product (nothing runs). */
+    static native boolean linearFp8E4m3Fused(long x8, long w8, long scales, long b, long ys);
+
+    /** {@link #linearFp8E4m3(long, long, long, long, long)} on DJL arrays (b may be null); needs the library. */
+    public static NDArray linearFp8E4m3(NDArray x8, NDArray w8, NDArray scales, NDArray b, NDArray ys) {
+        return wrap(x8, linearFp8E4m3(h(x8), h(w8), h(scales), h(b), h(ys)));
+    }
+
+    /**
+     * {@link #gegluGateFp8(long)} of an e4m3 h8 (..., 2I) (bytes, as {@link #linearFp8E4m3(long, long, long, long,
+     * long)} writes it): each value times ys[4] (1/s_y) in float32 first, then the same gate and rule: {q (..., I) e4m3
+     * bytes, s (rows) float32}. Our kernel (geglu.cu) for contiguous CUDA h8 with I a multiple of 16 up to 16384
+     * ({@code SD_GEGLU_KERNEL} on), PyTorch's ops otherwise.
+     *
+     * @throws IllegalStateException (from the library) where the shapes do not fit
+     */
+    static native long[] gegluGateE4m3(long h8, long ys);
+
+    /** {@link #gegluGateE4m3(long, long)} on DJL arrays: {q, s}. Needs the library. */
+    public static NDArray[] gegluGateE4m3(NDArray h8, NDArray ys) {
+        long[] r = gegluGateE4m3(h(h8), h(ys));
+        return new NDArray[] {wrap(h8, r[0]), wrap(h8, r[1])};
+    }
+
+    /**
+     * {@link #feedForwardFp8} with the GEGLU intermediate as e4m3 ({@link #FP8_GEGLU}): where cuBLASLt has algorithms
+     * for both FP8 products, {@code h8 = linearFp8E4m3(x8, w8, scales, b, ys)}, {@link #gegluGateE4m3(long, long)} and
+     * ff.net.2 as {@link #linearResidualFp8(long, long, long, long, long, long)}; elsewhere {@link #feedForwardFp8}
+     * itself. A new (..., C) fp16 handle.
+     */
+    public static native long feedForwardFp8E4m3(long x8, long w8, long scales, long b, long ys, long w8o, long wso,
+            long bo, long wo, long r);
 
     /**
      * Writes ff.net.2's FP8 weight in place from its weight w (N, K) (any float type, converted to float32 exactly): s_w[n]
