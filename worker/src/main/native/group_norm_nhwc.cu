@@ -32,9 +32,19 @@
 // two-pass variance from registers), folds gamma and beta as group_stats does (fp64) and writes y from the registers:
 // one read and one write of the tensor instead of two reads and a write, one launch instead of three. one_pass() says
 // which shapes take it (SD_GROUP_NORM_ONE_PASS: sd_group_norm_nhwc_set_one_pass).
+// An e4m3 output (F8, sd_group_norm_nhwc_silu_e4m3 and sd_group_norm_nhwc_two_silu_e4m3: the FP8 input of a ResNet
+// block's conv1 and conv2, conv_fp8.cu, SD_FP8_CONV): the same kernels up to the output, SiLU(y) in fp32 converted once
+// to e4m3 (round to nearest even, saturating at +-448: __nv_cvt_float2_to_fp8x2 with __NV_SATFINITE, as layer_norm.cu's
+// Fp8 output) with the static scale s_x = 1, bytes in the input's NHWC order (n, hw, c). Why a static 1 suffices:
+// SiLU(v) >= -0.279 for every v, and v = x̂·gamma + beta with |x̂| <= sqrt(hw·d) bounded by the group's size, so only
+// |gamma|·|x̂| + |beta| above 448 would saturate (SD's norms: |x̂| rarely beyond 10, |gamma|, |beta| of order 1); below,
+// e4m3's normal range reaches down to 2^-6 and its subnormals to 2^-9, and values under 2^-10 (which round to 0) add
+// at most 2^-10 per element to a convolution's sum, against the relative step 2^-4 of every normal value. A power of
+// two also makes the scale itself exact: descale = s_w / s_x = s_w.
 // No torch headers here: sd_native_ops.cc allocates the tensors and passes raw pointers and the
 // current stream.
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include "half_pack.cuh"
@@ -119,6 +129,11 @@ __device__ __forceinline__ void unpack_add(const Pack8& p, const Pack8& b, const
     f[2 * j] = v.x;
     f[2 * j + 1] = v.y;
   }
+}
+
+// Two e4m3 values (round to nearest even, saturating at +-448), the first in the low byte (memory order).
+__device__ __forceinline__ unsigned int e4m3x2(float a, float b) {
+  return static_cast<unsigned int>(__nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3));
 }
 
 // The packs of the bias and of sample n's nbias row at 8-channel column col (zeros for a term that is null, or when
@@ -391,10 +406,12 @@ __global__ void __launch_bounds__(kStatsMaxWarps * 32)
 // SiLU against 20.7 us without (4.05 TB/s), 34.8 us with the addend; the SiLU passes of a batch-16 UNet call 0.92 ms,
 // of a 512x512 VAE decode 0.65 ms. For s below about -87, 1 + e^-s is above 2^126 (+inf below about -88.7) and
 // __fdividef's quotient is -0 by its documented rule: SiLU's limit.
-template <int COLS, bool SILU, bool BIAS, typename In>
+// F8: y gets e4m3 bytes (8 per pack: SiLU's fp32 value converted once, the file's header), else fp16.
+template <int COLS, bool SILU, bool BIAS, typename In, bool F8 = false>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
-    apply_norm(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add, __half* __restrict__ y,
+    apply_norm(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add, void* __restrict__ y,
                const float* __restrict__ ab, int64_t hw, int c, int64_t rows_per_block, int tpr) {
+  static_assert(!F8 || SILU, "the e4m3 output follows SiLU");
   constexpr int U = unroll<COLS, BIAS>();
   const int n = blockIdx.y;
   const int c8 = c / 8;
@@ -402,7 +419,8 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
   const int slot = threadIdx.x / tpr;
   const int slots = blockDim.x / tpr;
   const In in = In::at(x, x2, c1, n, hw, c);
-  uint4* out = reinterpret_cast<uint4*>(y) + static_cast<int64_t>(n) * hw * c8;  // in packs of 8
+  using Out = typename std::conditional<F8, uint2, uint4>::type;  // a pack of 8 outputs
+  Out* out = reinterpret_cast<Out*>(y) + static_cast<int64_t>(n) * hw * c8;  // in packs of 8
   // (in this form ptxas fits apply_norm<1, true, true> in 64 registers for sm_80 to sm_90 without spilling)
   const Row<BIAS> row0 = static_cast<Row<BIAS>>(blockIdx.x * rows_per_block);
   const Row<BIAS> row1 = static_cast<Row<BIAS>>(
@@ -435,6 +453,7 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
         float f[8];
         unpack_add<BIAS>(v[u][k], xb[k], xt[k], f);
         Pack8 q;
+        unsigned int e[4];  // F8: the e4m3 pairs
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           float s = fmaf(f[2 * j], a[k][2 * j], b[k][2 * j]);
@@ -443,9 +462,17 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
             s = __fdividef(s, 1.f + __expf(-s));
             t = __fdividef(t, 1.f + __expf(-t));
           }
-          q.h[j] = __floats2half2_rn(s, t);
+          if constexpr (F8) {
+            e[j] = e4m3x2(s, t);
+          } else {
+            q.h[j] = __floats2half2_rn(s, t);
+          }
         }
-        out[r * c8 + lane + k * tpr] = q.u;
+        if constexpr (F8) {
+          out[r * c8 + lane + k * tpr] = make_uint2(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
+        } else {
+          out[r * c8 + lane + k * tpr] = q.u;
+        }
       }
     }
   }
@@ -485,6 +512,27 @@ template <int V>
 union PackV {
   typename HalvesOf<V>::T u;
   __half2 h[V / 2];
+};
+
+// V e4m3 bytes (one store of 2, 4 or 8 bytes) from V / 2 pairs (e4m3x2: the first value in the low byte).
+template <int V>
+struct E4m3Of;
+template <>
+struct E4m3Of<2> {
+  using T = unsigned short;
+  __device__ __forceinline__ static T of(const unsigned int (&e)[1]) { return static_cast<unsigned short>(e[0]); }
+};
+template <>
+struct E4m3Of<4> {
+  using T = unsigned int;
+  __device__ __forceinline__ static T of(const unsigned int (&e)[2]) { return e[0] | (e[1] << 16); }
+};
+template <>
+struct E4m3Of<8> {
+  using T = uint2;
+  __device__ __forceinline__ static T of(const unsigned int (&e)[4]) {
+    return make_uint2(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
+  }
 };
 
 // A thread's vectors t, t + threads, t + 2 threads, ... of a group whose pixel rows hold dv vectors each, as (pixel
@@ -546,12 +594,14 @@ __device__ __forceinline__ void block_sum(double (&v)[M], double (&sh)[kOneThrea
 // (block_sum): the mean m = sum x / (hw d), then m_f = m rounded to fp32, s1 = sum (x - m_f), s2 = sum (x - m_f)^2:
 //   mean = m_f + s1 / (hw d), var = s2 / (hw d) - (s1 / (hw d))^2 (the corrected two-pass formula), clamped at 0;
 // a = rstd * gamma, b = beta - mean * a in fp64 as group_stats folds them (per channel, in shared memory as floats),
-// and y = x * a + b (then SiLU: silu_note) as apply_norm writes it, from the registers.
-template <int V, bool SILU, bool BIAS, typename In>
+// and y = x * a + b (then SiLU: silu_note) as apply_norm writes it, from the registers (F8: as e4m3 bytes, as
+// apply_norm<..., true> writes them).
+template <int V, bool SILU, bool BIAS, typename In, bool F8 = false>
 __global__ void __launch_bounds__(kOneThreads, 2)
     group_norm_one(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
-                   __half* __restrict__ y, const __half* __restrict__ gamma, const __half* __restrict__ beta, int hw,
+                   void* __restrict__ y, const __half* __restrict__ gamma, const __half* __restrict__ beta, int hw,
                    int c, int groups, float eps) {
+  static_assert(!F8 || SILU, "the e4m3 output follows SiLU");
   using Vec = typename HalvesOf<V>::T;
   constexpr int K = one_halves(V) / V;  // vectors a thread holds at most
   __shared__ __align__(8) float sa[kOneMaxChannels];  // the group's bias terms (BIAS), then a
@@ -662,12 +712,13 @@ __global__ void __launch_bounds__(kOneThreads, 2)
     sb[j] = static_cast<float>(b);
   }
   __syncthreads();
-  __half* out = y + static_cast<int64_t>(n) * hw * c;
+  const int64_t out0 = static_cast<int64_t>(n) * hw * c;  // the sample's first output element
   VectorWalk w(t, threads, dv);
 #pragma unroll
   for (int k = 0; k < K; ++k) {
     if (w.row >= hw) break;
     PackV<V> q;
+    unsigned int e[V / 2];  // F8: the e4m3 pairs
 #pragma unroll
     for (int j = 0; j < V / 2; ++j) {
       const int cc = w.col * V + 2 * j;
@@ -680,9 +731,18 @@ __global__ void __launch_bounds__(kOneThreads, 2)
         s = __fdividef(s, 1.f + __expf(-s));
         u = __fdividef(u, 1.f + __expf(-u));
       }
-      q.h[j] = __floats2half2_rn(s, u);
+      if constexpr (F8) {
+        e[j] = e4m3x2(s, u);
+      } else {
+        q.h[j] = __floats2half2_rn(s, u);
+      }
     }
-    *reinterpret_cast<Vec*>(out + w.row * c + ch0 + w.col * V) = q.u;
+    const int64_t at = out0 + w.row * c + ch0 + w.col * V;
+    if constexpr (F8) {
+      *reinterpret_cast<typename E4m3Of<V>::T*>(static_cast<uint8_t*>(y) + at) = E4m3Of<V>::of(e);
+    } else {
+      *reinterpret_cast<Vec*>(static_cast<__half*>(y) + at) = q.u;
+    }
     w.next();
   }
 }
@@ -713,7 +773,7 @@ constexpr int variant() {
 }
 
 std::atomic<int> sums_cache[2][kMaxColumns + 1][kMaxThreads / 32 + 1];
-std::atomic<int> apply_cache[3][kMaxColumns + 1][2][kMaxThreads / 32 + 1];
+std::atomic<int> apply_cache[3][kMaxColumns + 1][3][kMaxThreads / 32 + 1];  // [variant][COLS][SILU + F8]
 
 // (Two inputs split their rows by the one-input kernel's occupancy too: sum_chunks decides how each channel's sum is
 // added up, so the same split gives the same fp32 partials, bit for bit, as on the concatenation.)
@@ -753,23 +813,25 @@ void launch_sums(const Layout& l, const dim3& grid, const Source& x, const Adden
                                                                  l.tpr);
 }
 
-template <int COLS, bool SILU, bool BIAS, typename In>
-void launch_apply(const Layout& l, const Source& x, const Addend& add, __half* y, const float* ab, int n, int64_t hw, int c,
+template <int COLS, bool SILU, bool BIAS, typename In, bool F8 = false>
+void launch_apply(const Layout& l, const Source& x, const Addend& add, void* y, const float* ab, int n, int64_t hw, int c,
                   int sm_count, cudaStream_t stream) {
-  const int resident = resident_blocks(apply_norm<COLS, SILU, BIAS, In>, l.threads(),
-                                       apply_cache[variant<BIAS, In>()][COLS][SILU ? 1 : 0]);
+  const int resident = resident_blocks(apply_norm<COLS, SILU, BIAS, In, F8>, l.threads(),
+                                       apply_cache[variant<BIAS, In>()][COLS][(SILU ? 1 : 0) + (F8 ? 1 : 0)]);
   int64_t rows_per_block = 0;
   const int64_t chunks = chunks_for(n, hw, resident, sm_count, static_cast<int64_t>(unroll<COLS, BIAS>()) * l.slots,
                                     &rows_per_block);
-  apply_norm<COLS, SILU, BIAS, In><<<dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream>>>(
+  apply_norm<COLS, SILU, BIAS, In, F8><<<dim3(static_cast<unsigned>(chunks), n), l.threads(), 0, stream>>>(
       x.x, x.x2, x.c1, add, y, ab, hw, c, rows_per_block, l.tpr);
 }
 
+// (f8: e4m3 output after SiLU, silu ignored)
 template <int COLS, bool BIAS, typename In>
-void dispatch_apply(bool silu, const Layout& l, const Source& x, const Addend& add, __half* y, const float* ab, int n,
-                    int64_t hw, int c, int sm_count, cudaStream_t stream) {
-  silu ? launch_apply<COLS, true, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream)
-       : launch_apply<COLS, false, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream);
+void dispatch_apply(bool silu, bool f8, const Layout& l, const Source& x, const Addend& add, void* y, const float* ab,
+                    int n, int64_t hw, int c, int sm_count, cudaStream_t stream) {
+  f8     ? launch_apply<COLS, true, BIAS, In, true>(l, x, add, y, ab, n, hw, c, sm_count, stream)
+  : silu ? launch_apply<COLS, true, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream)
+         : launch_apply<COLS, false, BIAS, In>(l, x, add, y, ab, n, hw, c, sm_count, stream);
 }
 
 // group_stats' warps per (sample, group) for its chunks * d pairs of partials: the fewest of 1, 2, 4, 8, 16 that load
@@ -815,38 +877,39 @@ int one_pass_threads(int64_t vectors) {
   return static_cast<int>(t < 32 ? 32 : t > kOneThreads ? kOneThreads : t);
 }
 
-template <int V, bool SILU, bool BIAS, typename In>
-void launch_one(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, int n,
+template <int V, bool SILU, bool BIAS, typename In, bool F8>
+void launch_one(const Source& x, const Addend& add, void* y, const __half* gamma, const __half* beta, int n,
                 int64_t hw, int c, int groups, float eps, cudaStream_t stream) {
   const int threads = one_pass_threads(hw * (c / groups) / V);
-  group_norm_one<V, SILU, BIAS, In><<<n * groups, threads, 0, stream>>>(x.x, x.x2, x.c1, add, y, gamma, beta,
+  group_norm_one<V, SILU, BIAS, In, F8><<<n * groups, threads, 0, stream>>>(x.x, x.x2, x.c1, add, y, gamma, beta,
                                                                         static_cast<int>(hw), c, groups, eps);
 }
 
-template <bool SILU, bool BIAS, typename In>
-void dispatch_one_width(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, int n,
+template <bool SILU, bool BIAS, typename In, bool F8 = false>
+void dispatch_one_width(const Source& x, const Addend& add, void* y, const __half* gamma, const __half* beta, int n,
                         int64_t hw, int c, int groups, float eps, cudaStream_t stream) {
   switch (one_pass_width(c / groups)) {
     case 8:
-      launch_one<8, SILU, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
+      launch_one<8, SILU, BIAS, In, F8>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
       break;
     case 4:
-      launch_one<4, SILU, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
+      launch_one<4, SILU, BIAS, In, F8>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
       break;
     default:
-      launch_one<2, SILU, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
+      launch_one<2, SILU, BIAS, In, F8>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
       break;
   }
 }
 
 // GroupNorm on input x (c channels) + add: in one launch where one_pass says so, else in three. A two-tensor input
-// has no addend (BIAS false).
+// has no addend (BIAS false). f8: SiLU, then e4m3 bytes into y (silu ignored); else fp16 halves.
 template <bool BIAS, typename In>
-void group_norm(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, float* work, int n,
-                int64_t hw, int c, int groups, float eps, bool silu, int sm_count, cudaStream_t stream) {
+void group_norm(const Source& x, const Addend& add, void* y, const __half* gamma, const __half* beta, float* work, int n,
+                int64_t hw, int c, int groups, float eps, bool silu, bool f8, int sm_count, cudaStream_t stream) {
   if (one_pass(hw, c, groups)) {
-    silu ? dispatch_one_width<true, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream)
-         : dispatch_one_width<false, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
+    f8     ? dispatch_one_width<true, BIAS, In, true>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream)
+    : silu ? dispatch_one_width<true, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream)
+           : dispatch_one_width<false, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
     return;
   }
   const Layout l = layout_for(c);
@@ -863,8 +926,8 @@ void group_norm(const Source& x, const Addend& add, __half* y, const __half* gam
   const int per_block = block_warps / wpg;
   group_stats<In><<<(items + per_block - 1) / per_block, block_warps * 32, 0, stream>>>(
       x.x, x.x2, x.c1, add, partial, static_cast<int>(chunks), gamma, beta, ab, hw, c, groups, items, wpg, eps);
-  l.columns == 1 ? dispatch_apply<1, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream)
-                 : dispatch_apply<2, BIAS, In>(silu, l, x, add, y, ab, n, hw, c, sm_count, stream);
+  l.columns == 1 ? dispatch_apply<1, BIAS, In>(silu, f8, l, x, add, y, ab, n, hw, c, sm_count, stream)
+                 : dispatch_apply<2, BIAS, In>(silu, f8, l, x, add, y, ab, n, hw, c, sm_count, stream);
 }
 
 }  // namespace
@@ -908,6 +971,37 @@ extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool
   return static_cast<int64_t>(n) * (chunks + 1) * 2 * c;
 }
 
+namespace {
+
+// sd_group_norm_nhwc and its e4m3 variant (f8).
+int run_one(const void* x, void* y, const void* gamma, const void* beta, const void* bias, const void* nbias,
+            int nbias_rows, float* work, int n, int64_t hw, int c, int groups, float eps, bool silu, bool f8,
+            int sm_count, cudaStream_t stream) {
+  const Source in{static_cast<const __half*>(x), nullptr, 0};
+  const Addend add{static_cast<const __half*>(bias), static_cast<const __half*>(nbias),
+                   nbias_rows == 1 ? 0 : static_cast<int64_t>(c)};
+  const auto* g = static_cast<const __half*>(gamma);
+  const auto* b = static_cast<const __half*>(beta);
+  if (bias != nullptr || nbias != nullptr) {
+    group_norm<true, OneInput>(in, add, y, g, b, work, n, hw, c, groups, eps, silu, f8, sm_count, stream);
+  } else {
+    group_norm<false, OneInput>(in, add, y, g, b, work, n, hw, c, groups, eps, silu, f8, sm_count, stream);
+  }
+  return static_cast<int>(cudaGetLastError());
+}
+
+// sd_group_norm_nhwc_two and its e4m3 variant (f8).
+int run_two(const void* x1, const void* x2, void* y, const void* gamma, const void* beta, float* work, int n,
+            int64_t hw, int c1, int c2, int groups, float eps, bool silu, bool f8, int sm_count, cudaStream_t stream) {
+  const Source in{static_cast<const __half*>(x1), static_cast<const __half*>(x2), c1};
+  group_norm<false, TwoInputs>(in, Addend{nullptr, nullptr, 0}, y, static_cast<const __half*>(gamma),
+                               static_cast<const __half*>(beta), work, n, hw, c1 + c2, groups, eps, silu, f8, sm_count,
+                               stream);
+  return static_cast<int>(cudaGetLastError());
+}
+
+}  // namespace
+
 // GroupNorm (+ SiLU) of x + bias + nbias. x, y: (n, hw, c) fp16, 16-byte aligned; gamma, beta: (c) fp16 or null;
 // bias: (c) fp16 or null; nbias: (n, c), or (1, c) with nbias_rows = 1 (the same for every sample), fp16, or null
 // (bias and nbias contiguous and 16-byte aligned; with either, sd_group_norm_nhwc_biased_supported); work: sd_group_norm_nhwc_work_floats floats, biased = (bias or
@@ -915,18 +1009,21 @@ extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool
 extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, const void* beta, const void* bias,
                                   const void* nbias, int nbias_rows, float* work, int n, int64_t hw, int c, int groups,
                                   float eps, bool silu, int sm_count, cudaStream_t stream) {
-  const Source in{static_cast<const __half*>(x), nullptr, 0};
-  const Addend add{static_cast<const __half*>(bias), static_cast<const __half*>(nbias),
-                   nbias_rows == 1 ? 0 : static_cast<int64_t>(c)};
-  auto* yh = static_cast<__half*>(y);
-  const auto* g = static_cast<const __half*>(gamma);
-  const auto* b = static_cast<const __half*>(beta);
-  if (bias != nullptr || nbias != nullptr) {
-    group_norm<true, OneInput>(in, add, yh, g, b, work, n, hw, c, groups, eps, silu, sm_count, stream);
-  } else {
-    group_norm<false, OneInput>(in, add, yh, g, b, work, n, hw, c, groups, eps, silu, sm_count, stream);
-  }
-  return static_cast<int>(cudaGetLastError());
+  return run_one(x, y, gamma, beta, bias, nbias, nbias_rows, work, n, hw, c, groups, eps, silu, false, sm_count,
+                 stream);
+}
+
+// SiLU(GroupNorm(x + bias + nbias)) as e4m3 bytes: y8 (n, hw, c) = e4m3(SiLU(...)) with the static scale s_x = 1
+// (the file's header: why 1 suffices), SiLU's fp32 value converted once (round to nearest even, saturating at +-448).
+// Arguments and rules as sd_group_norm_nhwc's (y8 16-byte aligned); the kernels and their statistics are the same, so
+// y8 differs from e4m3 of sd_group_norm_nhwc's fp16 output by at most one e4m3 step (the fp16 rounding between).
+// Returns a CUDA error code (0 = success).
+extern "C" int sd_group_norm_nhwc_silu_e4m3(const void* x, void* y8, const void* gamma, const void* beta,
+                                            const void* bias, const void* nbias, int nbias_rows, float* work, int n,
+                                            int64_t hw, int c, int groups, float eps, int sm_count,
+                                            cudaStream_t stream) {
+  return run_one(x, y8, gamma, beta, bias, nbias, nbias_rows, work, n, hw, c, groups, eps, true, true, sm_count,
+                 stream);
 }
 
 // GroupNorm (+ SiLU) of the channel concatenation of x1 (n, hw, c1) and x2 (n, hw, c2), read in place: y (n, hw,
@@ -936,8 +1033,13 @@ extern "C" int sd_group_norm_nhwc(const void* x, void* y, const void* gamma, con
 extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, const void* gamma, const void* beta,
                                       float* work, int n, int64_t hw, int c1, int c2, int groups, float eps, bool silu,
                                       int sm_count, cudaStream_t stream) {
-  const Source in{static_cast<const __half*>(x1), static_cast<const __half*>(x2), c1};
-  group_norm<false, TwoInputs>(in, Addend{nullptr, nullptr, 0}, static_cast<__half*>(y), static_cast<const __half*>(gamma),
-                    static_cast<const __half*>(beta), work, n, hw, c1 + c2, groups, eps, silu, sm_count, stream);
-  return static_cast<int>(cudaGetLastError());
+  return run_two(x1, x2, y, gamma, beta, work, n, hw, c1, c2, groups, eps, silu, false, sm_count, stream);
+}
+
+// sd_group_norm_nhwc_two with SiLU and the e4m3 output of sd_group_norm_nhwc_silu_e4m3: y8 (n, hw, c1 + c2) bytes,
+// bit for bit sd_group_norm_nhwc_silu_e4m3's on the concatenation. Returns a CUDA error code (0 = success).
+extern "C" int sd_group_norm_nhwc_two_silu_e4m3(const void* x1, const void* x2, void* y8, const void* gamma,
+                                                const void* beta, float* work, int n, int64_t hw, int c1, int c2,
+                                                int groups, float eps, int sm_count, cudaStream_t stream) {
+  return run_two(x1, x2, y8, gamma, beta, work, n, hw, c1, c2, groups, eps, true, true, sm_count, stream);
 }

@@ -73,6 +73,20 @@ extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, c
                                       int sm_count, cudaStream_t stream);
 extern "C" bool sd_group_norm_nhwc_one_pass(int64_t hw, int c, int groups);
 extern "C" void sd_group_norm_nhwc_set_one_pass(bool on);
+extern "C" int sd_group_norm_nhwc_silu_e4m3(const void* x, void* y8, const void* gamma, const void* beta,
+                                            const void* bias, const void* nbias, int nbias_rows, float* work, int n,
+                                            int64_t hw, int c, int groups, float eps, int sm_count,
+                                            cudaStream_t stream);
+extern "C" int sd_group_norm_nhwc_two_silu_e4m3(const void* x1, const void* x2, void* y8, const void* gamma,
+                                                const void* beta, float* work, int n, int64_t hw, int c1, int c2,
+                                                int groups, float eps, int sm_count, cudaStream_t stream);
+
+// conv_fp8.cu (the ResNet blocks' 3x3 convolutions as FP8 implicit GEMMs on Hopper: SD_FP8_CONV)
+extern "C" bool sd_conv3x3_fp8_supported(int cc_major, int cc_minor, int64_t n, int64_t h, int64_t w, int64_t c,
+                                         int64_t k);
+extern "C" int sd_conv3x3_fp8(const void* x8, const void* w8, const float* descale, const void* bias,
+                              const void* residual, void* y, int n, int h, int w, int c, int k, int sm_count,
+                              cudaStream_t stream);
 
 // layer_norm.cu
 extern "C" bool sd_layer_norm_supported(int c);
@@ -335,10 +349,12 @@ std::atomic<bool> group_norm_unusable{false};  // NHWC kernels not built for thi
 
 // Our NHWC GroupNorm (+ SiLU) kernels on x + bias (C) + nbias (B or 1, C) (each optional: added in the kernels'
 // registers, group_norm_nhwc.cu), for an fp16 channels-last CUDA x (the output stays channels-last); an undefined
-// tensor where they do not apply (the caller takes PyTorch's path).
+// tensor where they do not apply (the caller takes PyTorch's path). e4m3: SiLU, then the output as e4m3 bytes (B, H, W,
+// C) contiguous (sd_group_norm_nhwc_silu_e4m3: s_x = 1; silu ignored).
 at::Tensor nhwc_group_norm(const at::Tensor& x, int64_t groups, const std::optional<at::Tensor>& gamma,
                            const std::optional<at::Tensor>& beta, double eps, bool silu,
-                           const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias) {
+                           const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& nbias,
+                           bool e4m3 = false) {
   if (group_norm_unusable.load() || !x.is_cuda() || x.dim() != 4 || x.scalar_type() != at::kHalf ||
       !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !half_vector(gamma, x.size(1)) ||
       !half_vector(beta, x.size(1)) ||
@@ -351,16 +367,23 @@ at::Tensor nhwc_group_norm(const at::Tensor& x, int64_t groups, const std::optio
       (biased && !sd_group_norm_nhwc_biased_supported(hw, static_cast<int>(c)))) {
     return {};
   }
-  auto y = at::empty_like(x, at::MemoryFormat::ChannelsLast);
+  auto y = e4m3 ? at::empty({n, x.size(2), x.size(3), c}, x.options().dtype(at::kByte))
+                : at::empty_like(x, at::MemoryFormat::ChannelsLast);
   auto work = at::empty(
       {sd_group_norm_nhwc_work_floats(static_cast<int>(n), hw, static_cast<int>(c), biased, sm_count())},
       x.options().dtype(at::kFloat));
-  int err = sd_group_norm_nhwc(x.data_ptr(), y.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
-                               beta ? beta->data_ptr() : nullptr, bias ? bias->data_ptr() : nullptr,
-                               nbias ? nbias->data_ptr() : nullptr, nbias ? static_cast<int>(nbias->size(0)) : 0,
-                               work.data_ptr<float>(), static_cast<int>(n), hw, static_cast<int>(c),
-                               static_cast<int>(groups), static_cast<float>(eps), silu, sm_count(),
-                               c10::cuda::getCurrentCUDAStream());
+  const void* g = gamma ? gamma->data_ptr() : nullptr;
+  const void* be = beta ? beta->data_ptr() : nullptr;
+  const void* bi = bias ? bias->data_ptr() : nullptr;
+  const void* nb = nbias ? nbias->data_ptr() : nullptr;
+  const int nb_rows = nbias ? static_cast<int>(nbias->size(0)) : 0;
+  int err = e4m3 ? sd_group_norm_nhwc_silu_e4m3(x.data_ptr(), y.data_ptr(), g, be, bi, nb, nb_rows,
+                                                work.data_ptr<float>(), static_cast<int>(n), hw, static_cast<int>(c),
+                                                static_cast<int>(groups), static_cast<float>(eps), sm_count(),
+                                                c10::cuda::getCurrentCUDAStream())
+                 : sd_group_norm_nhwc(x.data_ptr(), y.data_ptr(), g, be, bi, nb, nb_rows, work.data_ptr<float>(),
+                                      static_cast<int>(n), hw, static_cast<int>(c), static_cast<int>(groups),
+                                      static_cast<float>(eps), silu, sm_count(), c10::cuda::getCurrentCUDAStream());
   if (launched(err, group_norm_unusable, "NHWC group norm")) return y;
   return {};
 }
@@ -1966,6 +1989,156 @@ jlongArray handle_pair(JNIEnv* env, std::pair<at::Tensor, at::Tensor> r) {
 
 }  // namespace
 
+// ---- the ResNet blocks' 3x3 convolutions as FP8 products (SD_FP8_CONV) -----------------------------------------
+
+// A ResNet block (diffusers' ResnetBlock2D: norm1 + SiLU, conv1, + time embedding, norm2 + SiLU, conv2, + shortcut)
+// with both 3x3 convolutions as FP8 (e4m3) implicit GEMMs on Hopper (conv_fp8.cu) and their inputs written as e4m3 by
+// the GroupNorm kernels that precede them (group_norm_nhwc.cu's e4m3 output, s_x = 1): x8 = e4m3(SiLU(GroupNorm(...)))
+// (B, H, W, C) bytes, weights e4m3 KRSC with one scale per output channel (the Java side's Fp8Conv), y = fp16(descale[k]
+// · Σ x8·w8 + bias + residual) channels-last. The Java side (ResnetBlock2D) takes the path where fp8_resnet_fit says
+// the kernels take the block's shapes, else the fp16 path.
+
+// sm_90a's FP8 convolution takes (n, h, w, c) -> k for the CUDA tensor x (sd_conv3x3_fp8_supported with the current
+// device's compute capability: the device our ops run on, as the attention kernels ask it).
+bool conv3x3_fp8_supported(const at::Tensor& x, int64_t n, int64_t h, int64_t w, int64_t c, int64_t k) {
+  if (!x.is_cuda()) return false;
+  const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
+  return sd_conv3x3_fp8_supported(prop->major, prop->minor, n, h, w, c, k);
+}
+
+// e4m3 bytes (B, H, W, C) of a (B, C, H, W) tensor y by PyTorch's conversion (clamped to +-448, round to nearest even):
+// the e4m3 GroupNorm's fallback, where our kernels do not apply.
+at::Tensor nhwc_e4m3(const at::Tensor& y) {
+  auto f = y.permute({0, 2, 3, 1}).to(at::kFloat).clamp(-kFp8Max, kFp8Max);
+  return f.to(at::kFloat8_e4m3fn).contiguous().view(at::kByte);
+}
+
+// SiLU(GroupNorm(x + bias + nbias)) as e4m3 bytes (B, H, W, C) contiguous, s_x = 1 (sd_group_norm_nhwc_silu_e4m3):
+// our NHWC kernels with the addend in their registers where they apply (as bias_group_norm; with SD_BIAS_KERNEL=0 the
+// add first, in place in x, then the kernels); otherwise bias_group_norm's fp16 result converted by PyTorch (a
+// fallback: one more rounding, at most one e4m3 step apart). bias (C), nbias (B or 1, C) optional; x may be
+// overwritten.
+at::Tensor group_norm_silu_e4m3(at::Tensor x, const std::optional<at::Tensor>& bias,
+                                const std::optional<at::Tensor>& nbias, int64_t groups,
+                                const std::optional<at::Tensor>& gamma, const std::optional<at::Tensor>& beta,
+                                double eps) {
+  RECORD_FUNCTION(bias || nbias ? "sd::bias_group_norm_e4m3" : "sd::group_norm_e4m3",
+                  std::vector<c10::IValue>({x, bias ? *bias : at::Tensor(), nbias ? *nbias : at::Tensor()}));
+  if (bias_kernel_on.load() || !(bias || nbias)) {
+    auto y8 = nhwc_group_norm(x, groups, gamma, beta, eps, true, bias, nbias, true);
+    if (y8.defined()) return y8;
+  } else {
+    auto added = bias_add(x, bias, nbias, std::nullopt);
+    auto y8 = nhwc_group_norm(added, groups, gamma, beta, eps, true, std::nullopt, std::nullopt, true);
+    if (y8.defined()) return y8;
+    return nhwc_e4m3(sd_group_norm(added, groups, gamma, beta, eps, true));
+  }
+  return nhwc_e4m3(bias_group_norm(x, bias, nbias, groups, gamma, beta, eps, true));
+}
+
+// SiLU(GroupNorm(cat([x1, x2], 1))) as e4m3 bytes (B, H, W, C1 + C2) contiguous, s_x = 1: our kernels reading both
+// parts in place where cat_parts_norm_fit (sd_group_norm_nhwc_two_silu_e4m3: bit for bit group_norm_silu_e4m3 of the
+// concatenation); otherwise cat_group_norm's fp16 result converted by PyTorch.
+at::Tensor cat_group_norm_silu_e4m3(const at::Tensor& x1, const at::Tensor& x2, int64_t groups,
+                                    const std::optional<at::Tensor>& gamma, const std::optional<at::Tensor>& beta,
+                                    double eps) {
+  RECORD_FUNCTION("sd::cat_group_norm_e4m3", std::vector<c10::IValue>({x1, x2, gamma ? *gamma : at::Tensor()}));
+  if (cat_parts_norm_fit(x1, x2, groups) && half_vector(gamma, x1.size(1) + x2.size(1)) &&
+      half_vector(beta, x1.size(1) + x2.size(1))) {
+    const int64_t n = x1.size(0), c1 = x1.size(1), c2 = x2.size(1), h = x1.size(2), w = x1.size(3);
+    auto y8 = at::empty({n, h, w, c1 + c2}, x1.options().dtype(at::kByte));
+    auto work = at::empty(
+        {sd_group_norm_nhwc_work_floats(static_cast<int>(n), h * w, static_cast<int>(c1 + c2), false, sm_count())},
+        x1.options().dtype(at::kFloat));
+    int err = sd_group_norm_nhwc_two_silu_e4m3(
+        x1.data_ptr(), x2.data_ptr(), y8.data_ptr(), gamma ? gamma->data_ptr() : nullptr,
+        beta ? beta->data_ptr() : nullptr, work.data_ptr<float>(), static_cast<int>(n), h * w, static_cast<int>(c1),
+        static_cast<int>(c2), static_cast<int>(groups), static_cast<float>(eps), sm_count(),
+        c10::cuda::getCurrentCUDAStream());
+    if (launched(err, group_norm_unusable, "NHWC group norm of two parts (e4m3 output)")) return y8;
+  }
+  return nhwc_e4m3(cat_group_norm(x1, x2, groups, gamma, beta, eps, true));
+}
+
+// y = fp16(descale[k] · conv3x3(x8, w8) + bias[k] + residual) (sd_conv3x3_fp8: stride 1, padding 1, cross-correlation
+// as torch.nn.Conv2d), a new channels-last (B, K, H, W) fp16 tensor. x8: e4m3 bytes (B, H, W, C) contiguous (the e4m3
+// GroupNorms' output); w8: e4m3 bytes, K·9·C of them, contiguous, in KRSC order ((K, 3, 3, C) or its (K, 9C) rows);
+// descale: float32 (K) contiguous (s_w[k] / s_x); bias: fp16 (K) or absent; residual: fp16 (B, K, H, W), channels-last
+// (another layout is copied to it first) or absent; all on one CUDA device, 16-byte aligned; the shape one sd_conv3x3_fp8_supported takes on that device.
+// Throws std::invalid_argument (IllegalStateException on the Java side) naming what does not fit; never falls back.
+at::Tensor conv3x3_fp8(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& descale,
+                       const std::optional<at::Tensor>& bias, std::optional<at::Tensor> residual) {
+  const auto e4m3_bytes = [](const at::Tensor& t) {
+    return t.scalar_type() == at::kByte || t.scalar_type() == at::kFloat8_e4m3fn;
+  };
+  if (!x8.is_cuda() || x8.dim() != 4 || !e4m3_bytes(x8) || !x8.is_contiguous()) {
+    throw std::invalid_argument("conv3x3Fp8: x8 must be e4m3 bytes (B, H, W, C), contiguous, on CUDA");
+  }
+  const int64_t n = x8.size(0), h = x8.size(1), w = x8.size(2), c = x8.size(3);
+  const int64_t k = w8.dim() > 0 ? w8.size(0) : 0;
+  if (w8.device() != x8.device() || !e4m3_bytes(w8) || !w8.is_contiguous() ||
+      w8.numel() != k * 9 * c) {
+    throw std::invalid_argument("conv3x3Fp8: w8 must be e4m3 bytes (K, 3, 3, C) or (K, 9C), KRSC, contiguous, on x8's device");
+  }
+  if (descale.device() != x8.device() || descale.scalar_type() != at::kFloat || !descale.is_contiguous() ||
+      descale.numel() != k) {
+    throw std::invalid_argument("conv3x3Fp8: descale must be float32 (K), contiguous, on x8's device");
+  }
+  if (bias && (bias->device() != x8.device() || !half_vector(bias, k) || !aligned16(*bias))) {
+    throw std::invalid_argument("conv3x3Fp8: bias must be fp16 (K), contiguous, 16-byte aligned, on x8's device");
+  }
+  if (residual && residual->dim() == 4 && !residual->is_contiguous(at::MemoryFormat::ChannelsLast)) {
+    residual = residual->contiguous(at::MemoryFormat::ChannelsLast);  // (a shortcut that is not: one copy)
+  }
+  if (residual && (residual->device() != x8.device() || residual->scalar_type() != at::kHalf ||
+                   residual->sizes() != at::IntArrayRef({n, k, h, w}) ||
+                   !residual->is_contiguous(at::MemoryFormat::ChannelsLast) || !aligned16(*residual))) {
+    throw std::invalid_argument("conv3x3Fp8: residual must be fp16 (B, K, H, W) channels-last, 16-byte aligned, on x8's device");
+  }
+  if (!aligned16(x8) || !aligned16(w8) || !aligned16(descale)) {
+    throw std::invalid_argument("conv3x3Fp8: x8, w8 and descale must be 16-byte aligned");
+  }
+  if (!conv3x3_fp8_supported(x8, n, h, w, c, k)) {
+    throw std::invalid_argument("conv3x3Fp8: no FP8 convolution kernel for (B, H, W, C) = (" + std::to_string(n) +
+                                ", " + std::to_string(h) + ", " + std::to_string(w) + ", " + std::to_string(c) +
+                                ") -> K = " + std::to_string(k) +
+                                " here (compute capability 9.0, a library built for sm_90a, C % 64, K % 160)");
+  }
+  RECORD_FUNCTION("sd::conv3x3_fp8", std::vector<c10::IValue>({x8, w8}));  // an op of its own in kernel profiles
+  auto y = at::empty({n, k, h, w}, x8.options().dtype(at::kHalf).memory_format(at::MemoryFormat::ChannelsLast));
+  int err = sd_conv3x3_fp8(x8.data_ptr(), w8.data_ptr(), descale.data_ptr<float>(), bias ? bias->data_ptr() : nullptr,
+                           residual ? residual->data_ptr() : nullptr, y.data_ptr(), static_cast<int>(n),
+                           static_cast<int>(h), static_cast<int>(w), static_cast<int>(c), static_cast<int>(k),
+                           sm_count(), c10::cuda::getCurrentCUDAStream());
+  if (err != cudaSuccess) {
+    throw std::runtime_error(std::string("conv3x3Fp8: ") + cudaGetErrorString(static_cast<cudaError_t>(err)));
+  }
+  return y;
+}
+
+// Whether a ResNet block's FP8 path takes its input x (B, Cin, H, W), or the parts x1 = x and x2 of an up block's
+// concatenation (x2 defined: cat_parts_norm_fit), to cout output channels in `groups` groups: fp16 channels-last CUDA
+// input, 16-byte aligned, our NHWC GroupNorm kernels for norm1 (Cin) and for norm2 with its addend (cout; conv1's
+// output, fp16 channels-last), built for this GPU, and the FP8 convolution for (B, H, W, Cin) -> cout and (B, H, W,
+// cout) -> cout on x's device.
+bool fp8_resnet_fit(const at::Tensor& x, const std::optional<at::Tensor>& x2, int64_t groups, int64_t cout) {
+  if (group_norm_unusable.load() || !x.is_cuda() || x.dim() != 4 || x.scalar_type() != at::kHalf ||
+      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !aligned16(x) || groups < 1 || cout < 1) {
+    return false;
+  }
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  int64_t cin = x.size(1);
+  if (x2) {
+    if (!cat_parts_norm_fit(x, *x2, groups)) return false;
+    cin += x2->size(1);
+  } else if (!sd_group_norm_nhwc_supported(static_cast<int>(cin), static_cast<int>(groups))) {
+    return false;
+  }
+  return sd_group_norm_nhwc_supported(static_cast<int>(cout), static_cast<int>(groups)) &&
+         sd_group_norm_nhwc_biased_supported(h * w, static_cast<int>(cout)) &&
+         conv3x3_fp8_supported(x, n, h, w, cin, cout) && conv3x3_fp8_supported(x, n, h, w, cout, cout);
+}
+
 extern "C" {
 
 // ---- attention ------------------------------------------------------------------------------
@@ -2437,6 +2610,57 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fp8Qua
   NATIVE_BEGIN
   fp8_quantize(T(wf), T(w8), T(scales), inv_sx);
   NATIVE_END()
+}
+
+// SiLU(GroupNorm(x + b + nbias)) as e4m3 bytes (B, H, W, C) (group_norm_silu_e4m3; b and nbias may be 0); x may be
+// overwritten.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_groupNormSiluE4m3(
+    JNIEnv* env, jclass, jlong x, jlong b, jlong nbias, jint groups, jlong gamma, jlong beta, jdouble eps) {
+  NATIVE_BEGIN
+  return wrap(group_norm_silu_e4m3(T(x), opt(b), opt(nbias), groups, opt(gamma), opt(beta), eps));
+  NATIVE_END(0)
+}
+
+// SiLU(GroupNorm(cat([x1, x2], 1))) as e4m3 bytes (B, H, W, C1 + C2) (cat_group_norm_silu_e4m3).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_catGroupNormSiluE4m3(
+    JNIEnv* env, jclass, jlong x1, jlong x2, jint groups, jlong gamma, jlong beta, jdouble eps) {
+  NATIVE_BEGIN
+  return wrap(cat_group_norm_silu_e4m3(T(x1), T(x2), groups, opt(gamma), opt(beta), eps));
+  NATIVE_END(0)
+}
+
+// The FP8 3x3 convolution (conv3x3_fp8); b and r may be 0. x8 = 0 returns 0 (NativeOps' probe for SD_FP8_CONV).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_conv3x3Fp8(
+    JNIEnv* env, jclass, jlong x8, jlong w8, jlong descale, jlong b, jlong r) {
+  NATIVE_BEGIN
+  if (x8 == 0) return 0;
+  return wrap(conv3x3_fp8(T(x8), T(w8), T(descale), opt(b), opt(r)));
+  NATIVE_END(0)
+}
+
+// Whether the FP8 convolution takes (n, h, w, c) -> k on the current device (sd_conv3x3_fp8_supported; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_conv3x3Fp8Supported(
+    JNIEnv* env, jclass, jlong n, jlong h, jlong w, jlong c, jlong k) {
+  NATIVE_BEGIN
+  if (!at::hasCUDA() || c10::cuda::device_count() == 0) return false;
+  const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
+  return sd_conv3x3_fp8_supported(prop->major, prop->minor, n, h, w, c, k);
+  NATIVE_END(false)
+}
+
+// Whether a ResNet block's FP8 path takes x (and x2, or 0) to cout channels in `groups` groups (fp8_resnet_fit).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fp8ResnetFits(
+    JNIEnv* env, jclass, jlong x, jlong x2, jint groups, jint cout) {
+  NATIVE_BEGIN
+  return fp8_resnet_fit(T(x), opt(x2), groups, cout);
+  NATIVE_END(false)
+}
+
+// e4m3 bytes as float32, exactly (the checks' dequantisation: e4m3_float), the same shape and strides.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fromFp8Bytes(JNIEnv* env, jclass, jlong x8) {
+  NATIVE_BEGIN
+  return wrap(e4m3_float(T(x8)));
+  NATIVE_END(0)
 }
 
 // x (any float type) as e4m3 bytes, converted by PyTorch (x.to(torch.float8_e4m3fn): round to nearest even; the checks'

@@ -46,10 +46,13 @@ import java.util.Locale;
  *                       reason where they are off)
  * @param fp8GegluOff    null when their GEGLU intermediate is written as e4m3 too ({@code SD_FP8_GEGLU} not 0), else why
  *                       not ({@link NativeOps#fp8GegluOff()}: ff.net.2's reason where it is not FP8)
+ * @param fp8ConvOff     null when the UNet's ResNet blocks' 3x3 convolutions run as FP8 products of their GroupNorms'
+ *                       e4m3 output ({@code SD_FP8_CONV} not 0, Hopper), else why not ({@link NativeOps#fp8ConvOff()})
  */
 public record GpuSetup(String java, String djl, String libtorchDir, String libtorchVersion, boolean fromLibraryPath,
         boolean libtorchCuda, String engineError, int driverGpus, List<Gpu> gpus, String nativeOps, boolean cudaGraphs,
-        boolean vaeGraphs, boolean channelsLast, String fp8LinearsOff, String fp8FfOutOff, String fp8GegluOff) {
+        boolean vaeGraphs, boolean channelsLast, String fp8LinearsOff, String fp8FfOutOff, String fp8GegluOff,
+        String fp8ConvOff) {
 
     /** One CUDA device: its index, compute capability ("9.0") and memory in bytes. */
     public record Gpu(int index, String computeCapability, long memoryBytes) {
@@ -103,7 +106,8 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
                 loaded && cudaGraphs, loaded && cudaGraphs && vaeGraphs, loaded && channelsLast,
                 loaded ? NativeOps.fp8LinearsOff() : "native ops not loaded",
                 loaded ? NativeOps.fp8FfOutOff() : "native ops not loaded",
-                loaded ? NativeOps.fp8GegluOff() : "native ops not loaded");
+                loaded ? NativeOps.fp8GegluOff() : "native ops not loaded",
+                loaded ? NativeOps.fp8ConvOff() : "native ops not loaded");
     }
 
     /** GPUs the kernel driver lists, 0 without an NVIDIA driver (or in a container given no GPU). */
@@ -187,6 +191,7 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         out.add("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): " + onOff(fp8LinearsOff)
                 + "; ff.net.2 from the GEGLU gate's FP8 output (SD_FP8_FF_OUT=0 turns it off): " + onOff(fp8FfOutOff)
                 + "; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=0 turns it off): " + onOff(fp8GegluOff));
+        out.add("FP8 convolutions (the UNet's ResNet blocks, Hopper; SD_FP8_CONV=0 turns them off): " + onOff(fp8ConvOff));
         return out;
     }
 

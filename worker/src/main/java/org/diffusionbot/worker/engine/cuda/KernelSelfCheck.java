@@ -13,6 +13,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.norm.LayerNorm;
 import java.io.PrintStream;
 import java.util.ArrayList;
@@ -21,6 +22,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import java.util.function.Supplier;
+import org.diffusionbot.worker.engine.models.Fp8Conv;
 import org.diffusionbot.worker.engine.models.Fp8Linear;
 
 /**
@@ -151,6 +153,23 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  SDPA in fp32: max abs error at most {@link #CROSS_ATTENTION_MAX_ABS} and at most {@link
  *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's, the output in the input's type; d above 256 must take the
  *                  wide-head path ({@code NativeOps.wideHeadAttention}), every other case SDPA
+ * @param fp8Conv   (B, C1, C2, H, W, K) cases for the UNet's ResNet blocks on the FP8 path (docs/GPU.md, "What runs on
+ *                  CUDA", {@code SD_FP8_CONV}): a block of C1 + C2 input channels (C2 = 0: one input; else the two parts
+ *                  of an up block's concatenation, read in place) and K output channels at H x W, 32 groups. (a) The
+ *                  e4m3 GroupNorm + SiLU outputs ({@code NativeOps.groupNormSiluE4m3}: norm1, and norm2 with conv1's
+ *                  bias and a time embedding added in its kernels; {@code catGroupNormSiluE4m3} for two parts) against
+ *                  PyTorch's conversion of our fp16 output of the same norm, at most one e4m3 step apart, with {@code
+ *                  SD_GROUP_NORM_ONE_PASS} on and off as in {@code groupNorm}, and two parts bit for bit the one-input
+ *                  bytes of their concatenation; everywhere the library has the functions. (b) The FP8 3x3 convolution
+ *                  ({@code NativeOps.conv3x3Fp8}, the weight as {@code Fp8Conv.write} writes it) of norm1's e4m3 output
+ *                  against PyTorch's float32 convolution of the same e4m3 operands dequantised (exact products; TF32,
+ *                  where cuDNN takes it, holds e4m3 values exactly) times descale, + bias + residual in float32:
+ *                  relative error below {@link #FP8_CONV_MAX_RELATIVE}, without bias, with it, and with bias and a
+ *                  residual. (c) The whole block's FP8 path (as {@code ResnetBlock2D.runFp8} calls it) against its fp16
+ *                  path (as {@code ResnetBlock2D.run} with {@code SD_FUSED_BIAS_NORM}), relative error below {@link
+ *                  #FP8_MAX_RELATIVE}. (b) and (c) only where the kernel takes the shape ({@code
+ *                  NativeOps.conv3x3Fp8Supported}: Hopper, a library built for sm_90a), whatever {@code SD_FP8_CONV}
+ *                  says; otherwise "skipped: why"
  * <p>Also, on the {@code crossAttention} shapes, the cross-attention with its k|v made before (the prompt K|V,
  * docs/GPU.md "What runs on CUDA" 12, {@code SD_PROMPT_KV}: {@code NativeOps.crossAttentionKv}, the k|v a slice of a
  * prompt K|V) against the call that projects the context itself ({@code NativeOps.crossAttention}), bit for bit; and
@@ -160,7 +179,7 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
 public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasAdd, long[][] layerNorm,
         long[][] biasGroupNorm, long[][] conv1x1, long[][] linearResidual, long[][] catGroupNorm, long[][] catConv1x1,
         long[][] upsample, long[][] fp8Linear, long[][] crossAttention, long[][] fp8FfOut, long[][] selfAttention,
-        long[][] timeProj, long[][] wideAttention) {
+        long[][] timeProj, long[][] wideAttention, long[][] fp8Conv) {
     /**
      * The cross- and self-attention kernels' largest absolute error against the fp32 oracle (outputs of magnitude ~1).
      */
@@ -172,6 +191,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
      * 2.7% RMS (3 mantissa bits), about 3.8% for a product of two.
      */
     public static final double FP8_MAX_RELATIVE = 0.05;
+    /**
+     * The FP8 convolution's largest relative error ‖Δ‖/‖ref‖ against PyTorch's float32 convolution of the same e4m3
+     * operands: the products are exact and summed in fp32 on both sides, so what remains is the summation order
+     * (~1e-6) and the output's fp16 rounding (at most 2^-11 per value, ~3e-4 RMS).
+     */
+    public static final double FP8_CONV_MAX_RELATIVE = 1e-3;
     /** The FP8 gate's per-row scales against PyTorch's amax/448 of the fp32 gate: relative difference at most this. */
     public static final double FP8_SCALE_MAX_RELATIVE = 1e-6;
     /**
@@ -278,7 +303,14 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             // 1576), batch 2 with 2 heads of 320 in chunks of 128 queries (a forced limit), 2 heads of 256, which must
             // take SDPA
             new long[][] {{1, 4096, 1, 512, 16, 0}, {1, 16384, 1, 512, 32, 0}, {1, 4096, 1, 512, 32, 0},
-                {1, 9000, 1, 512, 16, 0}, {2, 1000, 2, 320, 16, 300_000}, {1, 1024, 2, 256, 16, 0}});
+                {1, 9000, 1, 512, 16, 0}, {2, 1000, 2, 320, 16, 300_000}, {1, 1024, 2, 256, 16, 0}},
+            // FP8 ResNet blocks at batch 2 (64x64 latents): each level's 3x3 convolutions, 64x64 320 -> 320, 32x32 640
+            // -> 640, 16x16 1280 -> 1280, 8x8 2560 -> 1280 (up block 0: input 1280 + skip 1280, two parts), 64x64 960
+            // -> 320 (up block 3's first: 640 + 320), 32x32 1920 -> 640 (up block 2's first: 1280 + 640); batch 16 at
+            // 16x16
+            new long[][] {{2, 320, 0, 64, 64, 320}, {2, 640, 0, 32, 32, 640}, {2, 1280, 0, 16, 16, 1280},
+                {2, 1280, 1280, 8, 8, 1280}, {2, 640, 320, 64, 64, 320}, {2, 1280, 640, 32, 32, 640},
+                {16, 1280, 0, 16, 16, 1280}});
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             // group_stats' layouts (as an H200's 132 SMs split the pixels): one warp per group ({2, 320, 16, 16}), four
@@ -316,7 +348,11 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
             // default limit); batch 2 with 2 heads of 320 in chunks of 128 queries, float32 batch 2 of one head in
             // chunks of 128 (forced limits); head size 256, which must take SDPA
             new long[][] {{1, 4096, 1, 512, 16, 0}, {1, 4096, 1, 512, 32, 0}, {1, 9000, 1, 512, 16, 0},
-                {2, 1000, 2, 320, 16, 300_000}, {2, 256, 1, 512, 32, 100_000}, {1, 256, 2, 256, 16, 0}});
+                {2, 1000, 2, 320, 16, 300_000}, {2, 256, 1, 512, 32, 100_000}, {1, 256, 2, 256, 16, 0}},
+            // FP8 ResNet blocks: 16x16 320 -> 320, the 8x8 level's 2560 -> 1280 from two parts (batch 2), 960 -> 320
+            // from two parts at 16x16, 640 -> 640 at 8x8 (one launch of each norm)
+            new long[][] {{2, 320, 0, 16, 16, 320}, {2, 1280, 1280, 8, 8, 1280}, {2, 640, 320, 16, 16, 320},
+                {1, 640, 0, 8, 8, 640}});
 
     /** Runs every case on {@code gpu}, printing one line each; true when all pass (and trivially without the library). */
     public boolean run(Device gpu, PrintStream out) {
@@ -327,7 +363,168 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
                 & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out)
                 & selfAttention(gpu, out) & timeProj(gpu, out) & attentionResidual(gpu, out) & promptKv(gpu, out)
-                & wideHeadAttention(gpu, out);
+                & wideHeadAttention(gpu, out) & fp8Conv(gpu, out);
+    }
+
+    /** The ResNet blocks' GroupNorm groups (SD 1.x/2.x and SDXL: 32) and eps (the UNet's 1e-5) in {@link #fp8Conv}. */
+    private static final int BLOCK_GROUPS = 32;
+    private static final double BLOCK_EPS = 1e-5;
+
+    /** A random fp16 channels-last (B, C, H, W) tensor, values mean + spread · N(0, 1). */
+    private static NDArray channelsLast(NDManager t, Shape s, float mean, float spread) {
+        return NativeOps.toChannelsLast(add(mul(t.randomNormal(s), spread), mean).toType(DataType.FLOAT16, false));
+    }
+
+    /** A fresh channels-last copy of a channels-last x (an input the call may overwrite). */
+    private static NDArray copyOf(NDArray x) {
+        return NativeOps.toChannelsLast(NativeOps.rowMajor(x));
+    }
+
+    /**
+     * PyTorch's e4m3 conversion of a (B, C, H, W) fp16 y, as contiguous bytes in (B, H, W, C) order (the e4m3 norms'
+     * layout).
+     */
+    private static NDArray nhwcBytes(NDArray y) {
+        NDArray bytes = NativeOps.wrap(y, NativeOps.toFp8Bytes(NativeOps.h(y.transpose(0, 2, 3, 1))));
+        return NativeOps.wrap(y, NativeOps.contiguous(NativeOps.h(bytes)));
+    }
+
+    /** (B, C, H, W) float32 from e4m3 bytes (B, H, W, C), exactly. */
+    private static NDArray nchwFloat(NDArray x8) {
+        return NativeOps.wrap(x8, NativeOps.fromFp8Bytes(NativeOps.h(x8))).transpose(0, 3, 1, 2);
+    }
+
+    /**
+     * The UNet's ResNet blocks on the FP8 path ({@link #fp8Conv} cases; the record's docs): (a) the e4m3 GroupNorms, (b)
+     * the FP8 convolution against PyTorch's float32 convolution of the dequantised operands, (c) the block's FP8 path
+     * against its fp16 path.
+     */
+    private boolean fp8Conv(Device gpu, PrintStream out) {
+        out.println("== FP8 ResNet blocks (SD_FP8_CONV): the e4m3 GroupNorm + SiLU outputs vs PyTorch's conversion of our"
+                + " fp16 output (at most one e4m3 step); the FP8 3x3 convolution vs PyTorch's float32 convolution of the"
+                + " dequantised e4m3 operands (relative error < " + FP8_CONV_MAX_RELATIVE + "); the block's FP8 path vs"
+                + " its fp16 path (< " + FP8_MAX_RELATIVE + ")");
+        if (!NativeOps.FP8_CONV.linked()) {
+            out.println("  skipped: the library has no FP8 convolution functions (built before them)");
+            return true;
+        }
+        String convOff = NativeOps.fp8ConvUnsupported();
+        boolean ok = true;
+        int groups = BLOCK_GROUPS;
+        double eps = BLOCK_EPS;
+        try (NDManager m = NDManager.newBaseManager(gpu)) {
+            for (long[] sh : fp8Conv) {
+                long b = sh[0];
+                long c1 = sh[1];
+                long c2 = sh[2];
+                long hh = sh[3];
+                long ww = sh[4];
+                long k = sh[5];
+                long cin = c1 + c2;
+                String label = String.format(Locale.ROOT, "(%d, %s, %d, %d) -> %d", b,
+                        c2 > 0 ? c1 + "+" + c2 : String.valueOf(c1), hh, ww, k);
+                try (NDManager t = m.newSubManager()) {
+                    NDArray x1 = channelsLast(t, new Shape(b, c1, hh, ww), 0.5f, 2f);
+                    NDArray x2 = c2 > 0 ? channelsLast(t, new Shape(b, c2, hh, ww), -0.5f, 1f) : null;
+                    NDArray gamma1 = add(mul(t.randomNormal(new Shape(cin)), 0.3f), 1f).toType(DataType.FLOAT16, false);
+                    NDArray beta1 = mul(t.randomNormal(new Shape(cin)), 0.3f).toType(DataType.FLOAT16, false);
+                    NDArray gamma2 = add(mul(t.randomNormal(new Shape(k)), 0.3f), 1f).toType(DataType.FLOAT16, false);
+                    NDArray beta2 = mul(t.randomNormal(new Shape(k)), 0.3f).toType(DataType.FLOAT16, false);
+                    NDArray bias1 = mul(t.randomNormal(new Shape(k)), 0.1f).toType(DataType.FLOAT16, false);
+                    NDArray bias2 = mul(t.randomNormal(new Shape(k)), 0.1f).toType(DataType.FLOAT16, false);
+                    NDArray temb = mul(t.randomNormal(new Shape(b, k)), 0.5f).toType(DataType.FLOAT16, false);
+                    NDArray w1 = NativeOps.toChannelsLast(mul(t.randomNormal(new Shape(k, cin, 3, 3)),
+                            (float) (1 / Math.sqrt(9.0 * cin))).toType(DataType.FLOAT16, false));
+                    NDArray w2 = NativeOps.toChannelsLast(mul(t.randomNormal(new Shape(k, k, 3, 3)),
+                            (float) (1 / Math.sqrt(9.0 * k))).toType(DataType.FLOAT16, false));
+                    // (a) norm1 and norm2 as e4m3, under each SD_GROUP_NORM_ONE_PASS setting
+                    NDArray a16 = c2 > 0 ? NativeOps.catGroupNorm(x1, x2, groups, gamma1, beta1, eps, true)
+                            : NativeOps.groupNorm(x1, groups, gamma1, beta1, eps, true);
+                    NDArray h = NativeOps.wrap(a16, NativeOps.conv2d(NativeOps.h(a16), NativeOps.h(w1), 0L, 1, 1, 0L,
+                            0L)); // conv1 in fp16 without its bias: norm2's input
+                    NDArray a8 = null;
+                    for (Boolean onePass : onePassSettings()) {
+                        String l1 = label + " norm1" + (c2 > 0 ? " (two parts)" : "") + pathLabel(onePass, hh * ww, cin,
+                                groups);
+                        NDArray[] r1 = withOnePass(onePass, () -> new NDArray[] {
+                            c2 > 0 ? NativeOps.catGroupNormSiluE4m3(x1, x2, groups, gamma1, beta1, eps)
+                                    : NativeOps.groupNormSiluE4m3(x1, null, null, groups, gamma1, beta1, eps),
+                            c2 > 0 ? NativeOps.catGroupNorm(x1, x2, groups, gamma1, beta1, eps, true)
+                                    : NativeOps.groupNorm(x1, groups, gamma1, beta1, eps, true)});
+                        ok &= groupNormPath(out, l1, onePass, hh * ww, cin, groups);
+                        ok &= e4m3Steps(out, l1, nhwcBytes(r1[1]), r1[0]);
+                        if (c2 > 0) { // the parts read in place: the one-input kernels' bytes of the concatenation
+                            NDArray whole = NativeOps.toChannelsLast(x1.concat(x2, 1));
+                            NDArray one = withOnePass(onePass,
+                                    () -> NativeOps.groupNormSiluE4m3(whole, null, null, groups, gamma1, beta1, eps));
+                            boolean same = Arrays.equals(one.toByteArray(), r1[0].toByteArray());
+                            out.printf(Locale.ROOT, "  %s: bytes %s the concatenation's -> %s%n", l1,
+                                    same ? "equal to" : "DIFFER from", same ? "PASS" : "FAIL");
+                            ok &= same;
+                        }
+                        a8 = r1[0];
+                        String l2 = label + " norm2 + bias + time embedding" + pathLabel(onePass, hh * ww, k, groups);
+                        NDArray[] r2 = withOnePass(onePass, () -> new NDArray[] {
+                            NativeOps.groupNormSiluE4m3(copyOf(h), bias1, temb, groups, gamma2, beta2, eps),
+                            NativeOps.biasGroupNorm(copyOf(h), bias1, temb, groups, gamma2, beta2, eps, true)});
+                        ok &= groupNormPath(out, l2, onePass, hh * ww, k, groups);
+                        ok &= e4m3Steps(out, l2, nhwcBytes(r2[1]), r2[0]);
+                    }
+                    String why = convOff != null ? convOff
+                            : !NativeOps.conv3x3Fp8Supported(b, hh, ww, cin, k) || !NativeOps.conv3x3Fp8Supported(b, hh,
+                                    ww, k, k) ? "the kernel does not take this shape" : null;
+                    if (why != null) {
+                        out.printf(Locale.ROOT, "  %s FP8 convolution and block: skipped: %s%n", label, why);
+                        continue;
+                    }
+                    // (b) conv1 on norm1's e4m3 output: the weight as Fp8Conv writes it
+                    NDArray w18 = t.zeros(new Shape(k, 9 * cin), DataType.UINT8);
+                    NDArray d1 = t.zeros(new Shape(k), DataType.FLOAT32);
+                    Fp8Conv.write(w1, w18, d1);
+                    NDArray wf = NativeOps.wrap(w18, NativeOps.fromFp8Bytes(NativeOps.h(w18))).reshape(k, 3, 3, cin)
+                            .transpose(0, 3, 1, 2);
+                    Shape one = new Shape(1, 1);
+                    NDArray exact = Conv2d.conv2d(nchwFloat(a8), wf, t.zeros(new Shape(k)), one, one, one, 1).head()
+                            .mul(d1.reshape(1, k, 1, 1));
+                    NDArray res = channelsLast(t, new Shape(b, k, hh, ww), 0f, 1f);
+                    NDArray bias32 = bias1.toType(DataType.FLOAT32, false).reshape(1, k, 1, 1);
+                    ok &= relative(out, label + " conv1 FP8", NativeOps.conv3x3Fp8(a8, w18, d1, null, null), exact,
+                            FP8_CONV_MAX_RELATIVE);
+                    ok &= relative(out, label + " conv1 FP8 + bias", NativeOps.conv3x3Fp8(a8, w18, d1, bias1, null),
+                            exact.add(bias32), FP8_CONV_MAX_RELATIVE);
+                    NDArray withRes = NativeOps.conv3x3Fp8(a8, w18, d1, bias1, res);
+                    boolean layout = NativeOps.isChannelsLast(NativeOps.h(withRes));
+                    if (!layout) {
+                        out.printf(Locale.ROOT, "  %s conv1 FP8: output not channels-last -> FAIL%n", label);
+                        ok = false;
+                    }
+                    ok &= relative(out, label + " conv1 FP8 + bias + residual", withRes,
+                            exact.add(bias32).add(res.toType(DataType.FLOAT32, false)), FP8_CONV_MAX_RELATIVE);
+                    // (c) the block: fp16 path (ResnetBlock2D.run with SD_FUSED_BIAS_NORM) vs FP8 path (runFp8)
+                    NDArray shortcut = null;
+                    NDArray shortcutBias = null;
+                    if (cin != k) {
+                        shortcut = mul(t.randomNormal(new Shape(k, cin, 1, 1)), (float) (1 / Math.sqrt(cin)))
+                                .toType(DataType.FLOAT16, false);
+                        shortcutBias = mul(t.randomNormal(new Shape(k)), 0.1f).toType(DataType.FLOAT16, false);
+                    }
+                    NDArray residual = c2 > 0 ? NativeOps.catConv1x1(x1, x2, shortcut, shortcutBias)
+                            : shortcut == null ? x1 : NativeOps.wrap(x1, NativeOps.conv2d(NativeOps.h(x1),
+                                    NativeOps.h(shortcut), NativeOps.h(shortcutBias), 1, 0, 0L, 0L));
+                    NDArray n2 = NativeOps.biasGroupNorm(copyOf(h), bias1, temb, groups, gamma2, beta2, eps, true);
+                    NDArray y16 = NativeOps.wrap(n2, NativeOps.conv2d(NativeOps.h(n2), NativeOps.h(w2),
+                            NativeOps.h(bias2), 1, 1, 0L, NativeOps.h(residual)));
+                    NDArray w28 = t.zeros(new Shape(k, 9 * k), DataType.UINT8);
+                    NDArray d2 = t.zeros(new Shape(k), DataType.FLOAT32);
+                    Fp8Conv.write(w2, w28, d2);
+                    NDArray h8 = NativeOps.groupNormSiluE4m3(NativeOps.conv3x3Fp8(a8, w18, d1, null, null), bias1, temb,
+                            groups, gamma2, beta2, eps);
+                    NDArray y8 = NativeOps.conv3x3Fp8(h8, w28, d2, bias2, residual);
+                    ok &= relative(out, label + " ResNet block FP8 vs fp16", y8, y16, FP8_MAX_RELATIVE);
+                }
+            }
+        }
+        return ok;
     }
 
     /** CLIP's text encoder layer's self-attention (77 tokens, 12 heads of 64, causal mask): an entry case of its own. */

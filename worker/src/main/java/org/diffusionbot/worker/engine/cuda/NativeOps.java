@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
  * algorithm, and the plain linears', timed per shape on first use: {@link #LT_AUTOTUNE}), the
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
  * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), with the GEGLU
- * intermediate written as e4m3 with a static scale ({@link #FP8_GEGLU}), nearest
+ * intermediate written as e4m3 with a static scale ({@link #FP8_GEGLU}), the UNet's ResNet blocks' 3x3 convolutions as
+ * FP8 implicit GEMMs on Hopper of their GroupNorms' e4m3 output ({@link #FP8_CONV}), nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), the head-size-40 self- and cross-attentions on Hopper
  * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), every ResNet block's
  * time-embedding projection of a UNet call in one launch (a kernel of our own, {@link #TIME_PROJ_KERNEL}), the transformer
@@ -182,10 +183,24 @@ public final class NativeOps {
      */
     static final Switch GROUP_NORM_ONE_PASS = new Switch("SD_GROUP_NORM_ONE_PASS", NativeOps::setGroupNormOnePass,
             null, "one-launch GroupNorm", "every NHWC GroupNorm runs three launches");
+    /**
+     * The UNet's ResNet blocks' two 3x3 convolutions as FP8 (e4m3) implicit GEMMs on Hopper's tensor cores (conv_fp8.cu,
+     * {@link #conv3x3Fp8(NDArray, NDArray, NDArray, NDArray, NDArray)}), their inputs written as e4m3 by the GroupNorm +
+     * SiLU kernels before them ({@link #groupNormSiluE4m3}, {@link #catGroupNormSiluE4m3}), the weights as e4m3 with one
+     * scale per output channel ({@code Fp8Conv}); else fp16 cuDNN convolutions as before ({@code SD_FP8_CONV}, on unless
+     * 0; effective only where {@link #fp8ConvOff()} gives no reason: compute capability 9.0 and a library built for
+     * sm_90a; unmeasured, docs/GPU.md "What runs on CUDA"). The VAE's blocks stay fp16. Models loaded with it off have
+     * no FP8 convolution weights ({@code UNet2DConditionModel.prepareFp8Convs} makes them), and captured CUDA graphs keep
+     * the path they were captured with: clear them after a change. Linked: the library has {@link #conv3x3Fp8(long,
+     * long, long, long, long)} and the other functions of it.
+     */
+    public static final Switch FP8_CONV = new Switch("SD_FP8_CONV", null, () -> conv3x3Fp8(0, 0, 0, 0, 0),
+            "FP8 convolution", "the ResNet blocks' convolutions run in fp16");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
             UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
-            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION, FP8_GEGLU, GROUP_NORM_ONE_PASS);
+            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION, FP8_GEGLU, GROUP_NORM_ONE_PASS,
+            FP8_CONV);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -754,6 +769,150 @@ public final class NativeOps {
         return fp8GegluOff() == null;
     }
 
+    // FP8 convolutions (SD_FP8_CONV): the UNet's ResNet blocks' 3x3 convolutions on FP8 tensor cores
+
+    /** The compute capability (major · 10 + minor) the FP8 convolution kernel needs: Hopper (9.0, sm_90a's wgmma). */
+    public static final int FP8_CONV_CAPABILITY = 90;
+
+    /**
+     * Why the ResNet blocks' FP8 convolutions are off, or null when they are on: native ops in use, the library has the
+     * functions, {@code SD_FP8_CONV} not 0 (default on; or as {@link #FP8_CONV} was last set), a CUDA device of compute
+     * capability 9.0 and a library whose kernel is built for sm_90a (both asked once, only when the rest holds). Per
+     * block, {@code ResnetBlock2D} adds: the FP8 weights made (an fp16 UNet on CUDA) and {@link #fp8ResnetFits}.
+     */
+    public static String fp8ConvOff() {
+        return fp8ConvOff(enabled(), FP8_CONV.linked(), FP8_CONV.on(), () -> Capability.VALUE,
+                () -> Fp8ConvBuilt.VALUE);
+    }
+
+    /**
+     * {@link #fp8ConvOff()}'s rule on its inputs.
+     *
+     * @param capability the device's compute capability (major · 10 + minor, -1 for none), asked after the switch
+     * @param built whether the library's FP8 convolution kernel runs on this device (built for sm_90a), asked last
+     */
+    static String fp8ConvOff(boolean nativeOps, boolean linked, boolean on, java.util.function.IntSupplier capability,
+            java.util.function.BooleanSupplier built) {
+        if (!nativeOps) {
+            return "native ops not in use";
+        }
+        if (!linked) {
+            return "the native library has no FP8 convolution functions: rebuild it";
+        }
+        if (!on) {
+            return "SD_FP8_CONV=0";
+        }
+        int cc = capability.getAsInt();
+        if (cc < 0) {
+            return "no CUDA device";
+        }
+        if (cc != FP8_CONV_CAPABILITY) {
+            return String.format(java.util.Locale.ROOT,
+                    "compute capability %d.%d, the FP8 convolution kernel needs 9.0 (Hopper)", cc / 10, cc % 10);
+        }
+        return built.getAsBoolean() ? null : "the native library's FP8 convolution is not built for sm_90a";
+    }
+
+    /**
+     * Why the FP8 convolutions cannot run here whatever {@code SD_FP8_CONV} says (the kernel checks run them where they
+     * can), or null: {@link #fp8ConvOff()} without the switch.
+     */
+    public static String fp8ConvUnsupported() {
+        return fp8ConvOff(enabled(), FP8_CONV.linked(), true, () -> Capability.VALUE, () -> Fp8ConvBuilt.VALUE);
+    }
+
+    /** Whether the ResNet blocks' FP8 convolutions are on ({@link #fp8ConvOff()} gives no reason to be off). */
+    public static boolean fp8Conv() {
+        return fp8ConvOff() == null;
+    }
+
+    /** Whether the library's FP8 convolution runs on the current device, asked once (SD 1.5's 64x64 320 → 320). */
+    private static final class Fp8ConvBuilt {
+        static final boolean VALUE = query();
+
+        private static boolean query() {
+            try {
+                return conv3x3Fp8Supported(1, 64, 64, 320, 320);
+            } catch (RuntimeException | UnsatisfiedLinkError e) {
+                LOG.warn("FP8 convolution support not known ({}): FP8 convolutions off", e.toString());
+                return false;
+            }
+        }
+    }
+
+    /**
+     * SiLU(GroupNorm(x + b + nbias)) as e4m3 bytes: x (B, C, H, W), b (C) or 0, nbias (B, C) or (1, C) or 0 as for
+     * {@link #biasGroupNorm}; a new (B, H, W, C) contiguous handle of e4m3 bytes (DJL's UINT8) = e4m3(SiLU(...) · s_x)
+     * with the static s_x = 1 ({@code Fp8Conv.INPUT_SCALE}; group_norm_nhwc.cu's header says why 1 suffices), SiLU's
+     * float32 value converted once (round to nearest even, saturating at ±448). Our NHWC kernels (three launches or
+     * one, as for {@link #groupNorm}) for fp16 channels-last CUDA x; otherwise PyTorch's conversion of {@link
+     * #biasGroupNorm}'s fp16 output (one more rounding). x may be overwritten.
+     */
+    static native long groupNormSiluE4m3(long x, long b, long nbias, int groups, long gamma, long beta, double eps);
+
+    /** {@link #groupNormSiluE4m3(long, long, long, int, long, long, double)} on DJL arrays (b, nbias may be null). */
+    public static NDArray groupNormSiluE4m3(NDArray x, NDArray b, NDArray nbias, int groups, NDArray gamma,
+            NDArray beta, double eps) {
+        return wrap(x, groupNormSiluE4m3(h(x), h(b), h(nbias), groups, h(gamma), h(beta), eps));
+    }
+
+    /**
+     * SiLU(GroupNorm(cat([x1, x2], 1))) as e4m3 bytes (B, H, W, C1 + C2), as {@link #groupNormSiluE4m3(long, long, long,
+     * int, long, long, double)} of the concatenation: both parts read in place where {@link #catGroupNorm} reads them,
+     * bit for bit the same bytes; otherwise PyTorch's conversion of {@link #catGroupNorm}'s fp16 output.
+     */
+    static native long catGroupNormSiluE4m3(long x1, long x2, int groups, long gamma, long beta, double eps);
+
+    /** {@link #catGroupNormSiluE4m3(long, long, int, long, long, double)} on DJL arrays. */
+    public static NDArray catGroupNormSiluE4m3(NDArray x1, NDArray x2, int groups, NDArray gamma, NDArray beta,
+            double eps) {
+        return wrap(x1, catGroupNormSiluE4m3(h(x1), h(x2), groups, h(gamma), h(beta), eps));
+    }
+
+    /**
+     * The FP8 3x3 convolution (stride 1, padding 1; cross-correlation as {@code torch.nn.Conv2d}; conv_fp8.cu): {@code
+     * y[b, k, h, w] = fp16(descale[k] · Σ_{r,s,c} x8[b, h+r-1, w+s-1, c] · w8[k, r, s, c] + bias[k] + residual[b, k, h,
+     * w])}, products of e4m3 values exact, sums in fp32, one rounding to fp16. x8 e4m3 bytes (B, H, W, C) contiguous
+     * ({@link #groupNormSiluE4m3}'s output); w8 e4m3 bytes in KRSC order, (K, 3, 3, C) or (K, 9C), contiguous; descale
+     * float32 (K) = s_w[k] / s_x; bias fp16 (K) or 0; residual fp16 channels-last (B, K, H, W) or 0; all on the current
+     * CUDA device, 16-byte aligned. A new channels-last (B, K, H, W) fp16 handle. x8 = 0 returns 0 (a probe for the
+     * function).
+     *
+     * @throws IllegalStateException (from the library) for operands that do not fit, or a shape the kernel does not take
+     *     ({@link #conv3x3Fp8Supported}); it never falls back
+     */
+    static native long conv3x3Fp8(long x8, long w8, long descale, long b, long r);
+
+    /** {@link #conv3x3Fp8(long, long, long, long, long)} on DJL arrays (bias, residual may be null); needs the library. */
+    public static NDArray conv3x3Fp8(NDArray x8, NDArray w8, NDArray descale, NDArray bias, NDArray residual) {
+        return wrap(x8, conv3x3Fp8(h(x8), h(w8), h(descale), h(bias), h(residual)));
+    }
+
+    /**
+     * Whether the FP8 convolution takes (n, h, w, c) → k on the current CUDA device (conv_fp8.cu's {@code
+     * sd_conv3x3_fp8_supported}: compute capability 9.0, a library built for sm_90a, c a multiple of 64, k of 160, and
+     * its tile rules for h and w); false without a CUDA device. Nothing runs.
+     */
+    public static native boolean conv3x3Fp8Supported(long n, long h, long w, long c, long k);
+
+    /**
+     * Whether a ResNet block's FP8 path takes x (B, Cin, H, W), or x and x2 as the parts of an up block's concatenation
+     * ({@link #catPartsFit(long, long, int)} for the norm), to cout channels in {@code groups} groups (nothing runs):
+     * fp16 channels-last CUDA x, 16-byte aligned, our NHWC GroupNorm kernels for norm1 (Cin channels) and, with the
+     * addend, norm2 (cout), built for this GPU, and {@link #conv3x3Fp8Supported} for (B, H, W, Cin) → cout and (B, H, W,
+     * cout) → cout.
+     */
+    static native boolean fp8ResnetFits(long x, long x2, int groups, int cout);
+
+    /**
+     * {@link #fp8ResnetFits(long, long, int, int)} on DJL arrays (x2 may be null): false off CUDA and for other types
+     * than fp16, without asking the library.
+     */
+    public static boolean fp8ResnetFits(NDArray x, NDArray x2, int groups, int cout) {
+        return x.getDevice().isGpu() && x.getDataType() == ai.djl.ndarray.types.DataType.FLOAT16
+                && (x2 == null || x2.getDevice().isGpu()) && fp8ResnetFits(h(x), h(x2), groups, cout);
+    }
+
     /** The compute capability of the current CUDA device, asked once. */
     private static final class Capability {
         static final int VALUE = query();
@@ -934,6 +1093,9 @@ public final class NativeOps {
 
     /** x (any float type) as e4m3 bytes by PyTorch's conversion (x.to(torch.float8_e4m3fn); kernel checks). */
     static native long toFp8Bytes(long x);
+
+    /** e4m3 bytes (DJL's UINT8) as float32, exactly, the same shape (kernel checks' dequantisation). */
+    static native long fromFp8Bytes(long x8);
 
     public static native long gegluGate(long h);
 

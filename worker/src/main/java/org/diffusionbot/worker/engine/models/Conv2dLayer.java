@@ -76,4 +76,16 @@ final class Conv2dLayer {
     NDArray bias() {
         return bias;
     }
+
+    /** The weight (out, in, k, k), channels-last where the model's convolutions are (its memory then KRSC). */
+    NDArray weight() {
+        return weight;
+    }
+
+    /** Whether this is a 3x3 convolution with stride 1 and padding 1 (the FP8 kernel's only kind: {@link Fp8Conv}). */
+    boolean is3x3Same() {
+        Shape s = weight.getShape();
+        return s.dimension() == 4 && s.get(2) == 3 && s.get(3) == 3 && stride.get(0) == 1 && stride.get(1) == 1
+                && padding.get(0) == 1 && padding.get(1) == 1;
+    }
 }

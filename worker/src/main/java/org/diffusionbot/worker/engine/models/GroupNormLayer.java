@@ -66,6 +66,37 @@ final class GroupNormLayer {
         return NativeOps.catGroupNorm(x1, x2, groups, gamma1, beta1, eps, true);
     }
 
+    /**
+     * SiLU(GroupNorm(x)) as e4m3 bytes (B, H, W, C) with the static scale {@link Fp8Conv#INPUT_SCALE} ({@link
+     * NativeOps#groupNormSiluE4m3}): an FP8 convolution's input. Needs {@link NativeOps}.
+     *
+     * @param x (B, C, H, W)
+     */
+    NDArray forwardSiluE4m3(NDArray x) {
+        return NativeOps.groupNormSiluE4m3(x, null, null, groups, gamma1, beta1, eps);
+    }
+
+    /**
+     * SiLU(GroupNorm(x + bias + perSample)) as e4m3 bytes (B, H, W, C) ({@link NativeOps#groupNormSiluE4m3}: the
+     * addition inside the norm's kernels, as {@link #forwardSilu(NDArray, NDArray, NDArray)} adds it). Needs {@link
+     * NativeOps}; x may be overwritten.
+     *
+     * @param x (B, C, H, W): a convolution's output without its bias
+     * @param bias (C), or null
+     * @param perSample (B, C) or (1, C) (a time embedding), or null
+     */
+    NDArray forwardSiluE4m3(NDArray x, NDArray bias, NDArray perSample) {
+        return NativeOps.groupNormSiluE4m3(x, bias, perSample, groups, gamma1, beta1, eps);
+    }
+
+    /**
+     * SiLU(GroupNorm(cat([x1, x2], 1))) as e4m3 bytes (B, H, W, C1 + C2) ({@link NativeOps#catGroupNormSiluE4m3}: both
+     * parts read in place where {@link NativeOps#catPartsFit} says so). Needs {@link NativeOps}.
+     */
+    NDArray forwardSiluCatE4m3(NDArray x1, NDArray x2) {
+        return NativeOps.catGroupNormSiluE4m3(x1, x2, groups, gamma1, beta1, eps);
+    }
+
     /** @return the number of groups */
     int groups() {
         return groups;

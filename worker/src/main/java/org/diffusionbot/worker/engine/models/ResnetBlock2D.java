@@ -2,10 +2,18 @@ package org.diffusionbot.worker.engine.models;
 
 import static org.diffusionbot.worker.engine.Scalars.div;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import java.util.List;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 
-/** diffusers {@code ResnetBlock2D}: GroupNorm, SiLU, conv, (+ time embedding), GroupNorm, SiLU, conv, + shortcut. */
+/**
+ * diffusers {@code ResnetBlock2D}: GroupNorm, SiLU, conv, (+ time embedding), GroupNorm, SiLU, conv, + shortcut. In the
+ * UNet on Hopper both 3x3 convolutions may run in FP8 ({@link #prepareFp8}, {@code SD_FP8_CONV}); the VAE's blocks
+ * never get FP8 weights (AutoencoderKL does not ask: its decoder's images are the output itself) and stay fp16.
+ */
 final class ResnetBlock2D {
     private final GroupNormLayer norm1;
     private final Conv2dLayer conv1;
@@ -14,6 +22,10 @@ final class ResnetBlock2D {
     private final Conv2dLayer conv2;
     private final Conv2dLayer shortcut;
     private final double outputScale;
+    private final int outChannels;
+    /** conv1's and conv2's FP8 companions ({@link #prepareFp8}), or null (both or neither). */
+    private Fp8Conv conv1Fp8;
+    private Fp8Conv conv2Fp8;
 
     /** @param tembChannels width of the time embedding, or 0 when the block has none (VAE) */
     ResnetBlock2D(Params p, String prefix, int in, int out, int tembChannels, int groups, double eps, double outputScale) {
@@ -24,6 +36,45 @@ final class ResnetBlock2D {
         conv2 = new Conv2dLayer(p, prefix + ".conv2", out, out, 3);
         shortcut = in != out ? new Conv2dLayer(p, prefix + ".conv_shortcut", in, out, 1) : null;
         this.outputScale = outputScale;
+        this.outChannels = out;
+    }
+
+    /**
+     * Makes conv1's and conv2's FP8 companions ({@link Fp8Conv}) where they apply and the block lacks them: an fp16
+     * model on CUDA, FP8 convolutions on ({@link NativeOps#fp8Conv()}) and both convolutions' channels taken by the
+     * kernel ({@link Fp8Conv#fits(DataType, Device, long, long)}). Both are made before either is kept (one that
+     * throws, e.g. for memory, leaves none).
+     *
+     * @return the companions made now (none where they apply not or exist already)
+     */
+    List<Fp8Conv> prepareFp8(NDManager manager, DataType dtype, Device device) {
+        if (conv2Fp8 != null || !conv1.is3x3Same() || !conv2.is3x3Same()) {
+            return List.of();
+        }
+        long in = conv1.weight().getShape().get(1);
+        if (!Fp8Conv.fits(dtype, device, in, outChannels) || !Fp8Conv.fits(dtype, device, outChannels, outChannels)) {
+            return List.of();
+        }
+        Fp8Conv c1 = new Fp8Conv(conv1, manager);
+        Fp8Conv c2 = new Fp8Conv(conv2, manager);
+        conv1Fp8 = c1;
+        conv2Fp8 = c2;
+        return List.of(c1, c2);
+    }
+
+    /** Whether the block has FP8 convolution weights ({@link #prepareFp8}). */
+    boolean hasFp8() {
+        return conv2Fp8 != null;
+    }
+
+    /**
+     * Whether {@link #run} takes the FP8 path for this input: the block has FP8 weights, FP8 convolutions are on ({@link
+     * NativeOps#fp8Conv()}) and the kernels take the shapes ({@link NativeOps#fp8ResnetFits(NDArray, NDArray, int,
+     * int)}: fp16 channels-last CUDA input, the e4m3 GroupNorms and both FP8 convolutions). Asked in this order: a
+     * block without FP8 weights (CPU, the VAE, other GPUs) asks nothing of the library.
+     */
+    boolean fp8Fits(NDArray x, NDArray x2) {
+        return conv2Fp8 != null && NativeOps.fp8Conv() && NativeOps.fp8ResnetFits(x, x2, norm1.groups(), outChannels);
     }
 
     /**
@@ -92,6 +143,9 @@ final class ResnetBlock2D {
     private NDArray run(NDArray x, NDArray x2, NDArray tembAct, NDArray tProj) {
         // (B, out), added with conv1's bias
         NDArray t = tProj != null ? tProj : timeProj == null ? null : timeProj.forward(tembAct);
+        if (fp8Fits(x, x2)) {
+            return runFp8(x, x2, t);
+        }
         NDArray a = x2 == null ? norm1.forwardSilu(x) : norm1.forwardSiluCat(x, x2);
         // conv1's bias and t added inside norm2's kernels (NativeOps.fusedBiasNorm: SD_FUSED_BIAS_NORM), or in conv1's
         // pass; conv1's output is used by norm2 alone
@@ -99,6 +153,20 @@ final class ResnetBlock2D {
                 : norm2.forwardSilu(conv1.forward(a, t, null));
         NDArray res = x2 != null ? shortcut.forwardCat(x, x2) : shortcut == null ? x : shortcut.forward(x);
         NDArray y = conv2.forward(h, null, res); // the residual added with conv2's bias
+        return outputScale == 1.0 ? y : div(y, outputScale);
+    }
+
+    /**
+     * {@link #run}'s FP8 path ({@link #fp8Fits}): norm1 + SiLU written as e4m3 (both parts read in place where x2 is
+     * given), conv1 as an FP8 convolution without its bias, norm2 + SiLU of conv1's output + conv1's bias + t (added
+     * inside the norm's kernels, as SD_FUSED_BIAS_NORM adds them on the fp16 path) written as e4m3, conv2 as an FP8
+     * convolution with its bias and the residual (the shortcut's output, or x) in its epilogue.
+     */
+    private NDArray runFp8(NDArray x, NDArray x2, NDArray t) {
+        NDArray a8 = x2 == null ? norm1.forwardSiluE4m3(x) : norm1.forwardSiluCatE4m3(x, x2);
+        NDArray h8 = norm2.forwardSiluE4m3(conv1Fp8.forward(a8, null, null), conv1.bias(), t);
+        NDArray res = x2 != null ? shortcut.forwardCat(x, x2) : shortcut == null ? x : shortcut.forward(x);
+        NDArray y = conv2Fp8.forward(h8, conv2.bias(), res);
         return outputScale == 1.0 ? y : div(y, outputScale);
     }
 }

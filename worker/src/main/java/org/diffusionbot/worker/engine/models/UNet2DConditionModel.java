@@ -65,6 +65,10 @@ public final class UNet2DConditionModel {
     private final Device device;
     /** The FP8 companions made so far ({@link #prepareFp8Linears}). */
     private final List<Fp8Linear> fp8 = new ArrayList<>();
+    /** Every ResNet block, in the order {@link #run} visits them (down, mid, up). */
+    private final List<ResnetBlock2D> resnets = new ArrayList<>();
+    /** The ResNet blocks' FP8 convolution companions made so far ({@link #prepareFp8Convs}). */
+    private final List<Fp8Conv> fp8Convs = new ArrayList<>();
     /** Whether the fp16 weights changed since the FP8 companions were last computed ({@link #markFp8Stale}). */
     private volatile boolean fp8Stale;
 
@@ -185,7 +189,6 @@ public final class UNet2DConditionModel {
         normOut = new GroupNormLayer(p, "conv_norm_out", b0, groups, eps);
         convOut = new Conv2dLayer(p, "conv_out", b0, c.outChannels(), c.convOutKernel());
         this.parameters = p.named();
-        List<ResnetBlock2D> resnets = new ArrayList<>();
         down.forEach(lv -> resnets.addAll(lv.resnets));
         resnets.add(midResnet0);
         resnets.add(midResnet1);
@@ -202,6 +205,23 @@ public final class UNet2DConditionModel {
             crossPerTransformer[i] = crossAttentions.size() - before;
         }
         prepareFp8Linears(); // where FP8 linears are on and apply; nothing otherwise
+        prepareFp8Convs(); // where FP8 convolutions are on and apply (Hopper); nothing otherwise
+    }
+
+    /**
+     * Makes the FP8 companions of the ResNet blocks' 3x3 convolutions ({@link Fp8Conv}: conv1 and conv2 of each block)
+     * where they apply: an fp16 model on CUDA, FP8 convolutions on ({@link NativeOps#fp8Conv()}: native ops, {@code
+     * SD_FP8_CONV} not 0 or {@link NativeOps#FP8_CONV} set on, compute capability 9.0 and a library built for sm_90a) and
+     * the kernel takes the channels (SD 1.5's: all of them). The constructor calls it; a benchmark that turns the switch
+     * on later calls it again (then clear captured CUDA graphs). Blocks keep the companions they have.
+     *
+     * @return whether the UNet has FP8 convolution companions now (its blocks use them while FP8 convolutions are on)
+     */
+    public synchronized boolean prepareFp8Convs() {
+        for (ResnetBlock2D r : resnets) {
+            fp8Convs.addAll(r.prepareFp8(manager, dtype, device));
+        }
+        return !fp8Convs.isEmpty();
     }
 
     /**
@@ -222,11 +242,14 @@ public final class UNet2DConditionModel {
     }
 
     /**
-     * Recomputes every FP8 companion in place from the fp16 weights and norms as they are now (on the device, no sync).
-     * Nothing without companions.
+     * Recomputes every FP8 companion in place from the fp16 weights and norms as they are now (on the device, no sync):
+     * the linears' and the ResNet blocks' convolutions' ({@link #prepareFp8Convs}). Nothing without companions.
      */
     public synchronized void refreshFp8Linears() {
         for (Fp8Linear f : fp8) {
+            f.refresh();
+        }
+        for (Fp8Conv f : fp8Convs) {
             f.refresh();
         }
     }

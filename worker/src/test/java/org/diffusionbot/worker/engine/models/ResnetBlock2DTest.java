@@ -60,6 +60,24 @@ class ResnetBlock2DTest {
         }
     }
 
+    /**
+     * Without the library (the CPU) a block gets no FP8 convolution weights, even asked for an fp16 CUDA model (FP8
+     * convolutions are off: {@code NativeOps.fp8Conv()}), and never takes the FP8 path: the fp16 path runs unchanged.
+     */
+    @Test
+    void withoutTheLibraryNoBlockTakesTheFp8Path() {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            NDArray x1 = m.randomNormal(new Shape(2, 64, 8, 8));
+            NDArray x2 = m.randomNormal(new Shape(2, 32, 8, 8));
+            assertFalse(NativeOps.fp8Conv(), "no native library in the tests");
+            assertEquals(0, upResnet.prepareFp8(m, DataType.FLOAT16, Device.gpu()).size());
+            assertEquals(0, midResnet.prepareFp8(m, DataType.FLOAT32, Device.cpu()).size());
+            assertFalse(upResnet.hasFp8());
+            assertFalse(upResnet.fp8Fits(x1, x2));
+            assertFalse(midResnet.fp8Fits(x1, null));
+        }
+    }
+
     @Test
     void twoPartsGiveTheConcatenationsResult() {
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
