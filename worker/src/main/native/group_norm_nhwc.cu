@@ -26,6 +26,12 @@
 // the kernels give on the concatenation.
 // group_stats stays a launch of its own: folded into apply_norm, each of its blocks would add up all of its sample's
 // partials again (chunks * 2c floats, e.g. 86 chunks of 640 floats for 320 channels at 64x64 and batch 2).
+// Small groups (issue 17: the 16x16 and 8x8 levels' launches took 4-6 us each, latency-bound) run in one launch
+// instead, group_norm_one: a block per (sample, group) loads the group's hw * d values into registers once (all loads in
+// flight together), adds them up (a block reduction), adds up their squared deviations from that mean (a second one: a
+// two-pass variance from registers), folds gamma and beta as group_stats does (fp64) and writes y from the registers:
+// one read and one write of the tensor instead of two reads and a write, one launch instead of three. one_pass() says
+// which shapes take it (SD_GROUP_NORM_ONE_PASS: sd_group_norm_nhwc_set_one_pass).
 // No torch headers here: sd_native_ops.cc allocates the tensors and passes raw pointers and the
 // current stream.
 #include <cuda_fp16.h>
@@ -68,6 +74,11 @@ struct OneInput {
     return reinterpret_cast<const uint4*>(x)[row * c8 + col];
   }
   __device__ __forceinline__ __half first(int ch) const { return x[ch]; }
+  // group_norm_one's loads: the Vec (V halves) at channel ch of pixel row `row` (ch a multiple of V, V dividing 8)
+  template <typename Vec>
+  __device__ __forceinline__ Vec vec(int row, int ch, int c) const {
+    return *reinterpret_cast<const Vec*>(x + row * c + ch);
+  }
 };
 
 // Two tensors: channels [0, c1) from x1, [c1, c) from x2.
@@ -85,6 +96,12 @@ struct TwoInputs {
                       : reinterpret_cast<const uint4*>(x2)[row * (c8 - c1_8) + (col - c1_8)];
   }
   __device__ __forceinline__ __half first(int ch) const { return ch < c1 ? x1[ch] : x2[ch - c1]; }
+  // (c1 a multiple of 8: a vector lies in one of the two)
+  template <typename Vec>
+  __device__ __forceinline__ Vec vec(int row, int ch, int c) const {
+    return ch < c1 ? *reinterpret_cast<const Vec*>(x1 + row * c1 + ch)
+                   : *reinterpret_cast<const Vec*>(x2 + row * (c - c1) + (ch - c1));
+  }
 };
 
 // BIAS: x + b + t per channel as bias_add.cu computes it (fp32 sum in this order, rounded once to fp16), then as
@@ -434,6 +451,242 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
   }
 }
 
+// ---- one launch for small groups: group_norm_one ----------------------------------------------------------------
+
+constexpr int kOneThreads = 512;  // threads of a group_norm_one block at most
+constexpr int kOneMaxChannels = 1024;  // channels per group at most (their a and b, or addend terms, in shared memory)
+constexpr int kOneVectorsPerThread = 4;  // vectors per thread the block size aims at (fewer threads for small groups)
+
+// Values a thread holds at most with vectors of v halves: 48 (24 registers) for 8- and 16-byte vectors, 32 for 4-byte
+// ones (whose many loads take more registers to address). With 64 halves ptxas spilled at the 64 registers that two
+// 512-thread blocks per SM allow (and took 73-83 without that bound: one block per SM); with these none spills (62-64).
+// A group of hw * d values fits a block where hw * d <= kOneThreads * one_halves(v): 24576, or 16384 for v = 2.
+__host__ __device__ constexpr int one_halves(int v) {
+  return v == 2 ? 32 : 48;
+}
+
+// The bits of V halves (one load or store: 4, 8 or 16 bytes).
+template <int V>
+struct HalvesOf;
+template <>
+struct HalvesOf<2> {
+  using T = unsigned int;
+};
+template <>
+struct HalvesOf<4> {
+  using T = uint2;
+};
+template <>
+struct HalvesOf<8> {
+  using T = uint4;
+};
+
+template <int V>
+union PackV {
+  typename HalvesOf<V>::T u;
+  __half2 h[V / 2];
+};
+
+// A thread's vectors t, t + threads, t + 2 threads, ... of a group whose pixel rows hold dv vectors each, as (pixel
+// row, vector of the row) counters: a stride of `threads` vectors is dk rows and dj vectors (no division per vector).
+// (Each walk starts from an opaque copy of t: otherwise the compiler keeps every vector's offset from the loads to the
+// stores, a register each, 32 for V = 2, rather than recount them.)
+struct VectorWalk {
+  int row;
+  int col;
+  int dk;
+  int dj;
+  int dv;
+  __device__ __forceinline__ VectorWalk(int t, int threads, int dv_) : dk(threads / dv_), dj(threads % dv_), dv(dv_) {
+    asm volatile("" : "+r"(t));
+    row = t / dv_;
+    col = t % dv_;
+  }
+  __device__ __forceinline__ void next() {
+    row += dk;
+    col += dj;
+    if (col >= dv) {
+      col -= dv;
+      ++row;
+    }
+  }
+};
+
+// Adds M doubles up over the block (whole warps, at most kOneThreads threads): xor shuffles in each warp, then every
+// thread adds the warps' totals from sh in warp order (every thread gets the same bits). One __syncthreads: sh must not
+// be written again before another barrier.
+template <int M>
+__device__ __forceinline__ void block_sum(double (&v)[M], double (&sh)[kOneThreads / 32][M]) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) v[m] += __shfl_xor_sync(0xffffffffu, v[m], o);
+  }
+  if (threadIdx.x % 32 == 0) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) sh[threadIdx.x / 32][m] = v[m];
+  }
+  __syncthreads();
+  const int warps = blockDim.x / 32;
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    double total = sh[0][m];
+    for (int w = 1; w < warps; ++w) total += sh[w][m];
+    v[m] = total;
+  }
+}
+
+// GroupNorm (+ SiLU) of one (sample, group) per block, blockIdx.x = n * groups + g, in one launch. The group's d
+// channels (d = c / groups, a multiple of V; hw * d <= kOneThreads * one_halves(V), d <= kOneMaxChannels) at its hw
+// pixels are hw * d / V vectors of V halves (16, 8 or 4 bytes: the group's first channel and the rows' stride are
+// multiples of V); the block's threads (whole warps, threads * one_halves(V) / V >= the vectors) hold vectors t,
+// t + threads, ... in registers, all loads issued before any is used. With an addend (BIAS), x + bias + nbias as
+// unpack_add computes it (fp32 sum in this order, rounded once to fp16; the terms staged in shared memory), kept as the
+// fp16 values. Then, two-pass from the registers, each sum added up per thread in fp32 and over the block in fp64
+// (block_sum): the mean m = sum x / (hw d), then m_f = m rounded to fp32, s1 = sum (x - m_f), s2 = sum (x - m_f)^2:
+//   mean = m_f + s1 / (hw d), var = s2 / (hw d) - (s1 / (hw d))^2 (the corrected two-pass formula), clamped at 0;
+// a = rstd * gamma, b = beta - mean * a in fp64 as group_stats folds them (per channel, in shared memory as floats),
+// and y = x * a + b (then SiLU: silu_note) as apply_norm writes it, from the registers.
+template <int V, bool SILU, bool BIAS, typename In>
+__global__ void __launch_bounds__(kOneThreads, 2)
+    group_norm_one(const __half* __restrict__ x, const __half* __restrict__ x2, int c1, Addend add,
+                   __half* __restrict__ y, const __half* __restrict__ gamma, const __half* __restrict__ beta, int hw,
+                   int c, int groups, float eps) {
+  using Vec = typename HalvesOf<V>::T;
+  constexpr int K = one_halves(V) / V;  // vectors a thread holds at most
+  __shared__ __align__(8) float sa[kOneMaxChannels];  // the group's bias terms (BIAS), then a
+  __shared__ __align__(8) float sb[kOneMaxChannels];  // ... its nbias terms (BIAS), then b
+  __shared__ double red1[kOneThreads / 32][1];
+  __shared__ double red2[kOneThreads / 32][2];
+  const int n = blockIdx.x / groups;
+  const int d = c / groups;
+  const int ch0 = (blockIdx.x % groups) * d;
+  const int dv = d / V;
+  const int vecs = hw * dv;  // <= kOneThreads * K
+  const int threads = blockDim.x;
+  const int t = threadIdx.x;
+  const In in = In::at(x, x2, c1, n, hw, c);
+
+  PackV<V> v[K];
+  {
+    VectorWalk w(t, threads, dv);
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      if (w.row < hw) {
+        v[k].u = in.template vec<Vec>(w.row, ch0 + w.col * V, c);
+      } else {
+        v[k].u = Vec{};
+      }
+      w.next();
+    }
+  }
+  // channel t's gamma and beta (1 and 0 where null), loaded ahead of the sums
+  __half gamma_t = __float2half(1.f), beta_t = __ushort_as_half(0);
+  if (t < d) {
+    if (gamma != nullptr) gamma_t = gamma[ch0 + t];
+    if (beta != nullptr) beta_t = beta[ch0 + t];
+  }
+  if (BIAS) {
+    const __half* nbias_row = add.nbias != nullptr ? add.nbias + n * add.nbias_stride : nullptr;
+    for (int j = t; j < d; j += threads) {
+      sa[j] = add.bias != nullptr ? __half2float(add.bias[ch0 + j]) : 0.f;
+      sb[j] = nbias_row != nullptr ? __half2float(nbias_row[ch0 + j]) : 0.f;
+    }
+    __syncthreads();
+    VectorWalk w(t, threads, dv);
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      if (w.row < hw) {
+#pragma unroll
+        for (int j = 0; j < V / 2; ++j) {
+          const int cc = w.col * V + 2 * j;
+          const float2 f = __half22float2(v[k].h[j]);
+          v[k].h[j] = __floats2half2_rn(f.x + sa[cc] + sb[cc], f.y + sa[cc + 1] + sb[cc + 1]);
+        }
+      }
+      w.next();
+    }
+  }
+  const double count = static_cast<double>(hw) * d;
+  double m1[1];
+  {
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      if (t + k * threads >= vecs) break;
+#pragma unroll
+      for (int j = 0; j < V / 2; ++j) {
+        const float2 f = __half22float2(v[k].h[j]);
+        s += f.x;
+        s += f.y;
+      }
+    }
+    m1[0] = s;
+  }
+  block_sum<1>(m1, red1);
+  const float mf = static_cast<float>(m1[0] / count);
+  double m2[2];
+  {
+    float s1 = 0.f, s2 = 0.f;
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      if (t + k * threads >= vecs) break;
+#pragma unroll
+      for (int j = 0; j < V / 2; ++j) {
+        const float2 f = __half22float2(v[k].h[j]);
+        const float a0 = f.x - mf;
+        const float a1 = f.y - mf;
+        s1 += a0;
+        s2 = fmaf(a0, a0, s2);
+        s1 += a1;
+        s2 = fmaf(a1, a1, s2);
+      }
+    }
+    m2[0] = s1;
+    m2[1] = s2;
+  }
+  block_sum<2>(m2, red2);  // (the addend's readers of sa and sb passed block_sum<1>'s barrier)
+  const double dev = m2[0] / count;
+  const double mean = mf + dev;
+  double var = m2[1] / count - dev * dev;
+  if (var < 0) var = 0;
+  const double rstd = 1.0 / sqrt(var + eps);
+  for (int j = t; j < d; j += threads) {
+    if (j != t) {  // d > threads
+      if (gamma != nullptr) gamma_t = gamma[ch0 + j];
+      if (beta != nullptr) beta_t = beta[ch0 + j];
+    }
+    const double a = rstd * __half2float(gamma_t);
+    const double b = __half2float(beta_t) - mean * a;
+    sa[j] = static_cast<float>(a);
+    sb[j] = static_cast<float>(b);
+  }
+  __syncthreads();
+  __half* out = y + static_cast<int64_t>(n) * hw * c;
+  VectorWalk w(t, threads, dv);
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    if (w.row >= hw) break;
+    PackV<V> q;
+#pragma unroll
+    for (int j = 0; j < V / 2; ++j) {
+      const int cc = w.col * V + 2 * j;
+      const float2 f = __half22float2(v[k].h[j]);
+      const float2 a = *reinterpret_cast<const float2*>(sa + cc);
+      const float2 b = *reinterpret_cast<const float2*>(sb + cc);
+      float s = fmaf(f.x, a.x, b.x);
+      float u = fmaf(f.y, a.y, b.y);
+      if (SILU) {  // as apply_norm (silu_note)
+        s = __fdividef(s, 1.f + __expf(-s));
+        u = __fdividef(u, 1.f + __expf(-u));
+      }
+      q.h[j] = __floats2half2_rn(s, u);
+    }
+    *reinterpret_cast<Vec*>(out + w.row * c + ch0 + w.col * V) = q.u;
+    w.next();
+  }
+}
+
 // Blocks of `threads` threads of `kernel` that fit on one SM at once, cached per block size (warps).
 template <typename Kernel>
 int resident_blocks(Kernel kernel, int threads, std::atomic<int>* cache) {
@@ -530,10 +783,72 @@ int stats_warps(int64_t pairs) {
   return w;
 }
 
-// The three launches on input x (c channels) + add; a two-tensor input has no addend (BIAS false).
+// SD_GROUP_NORM_ONE_PASS (sd_group_norm_nhwc_set_one_pass): small groups in one launch (on) or all in three.
+std::atomic<bool> one_pass_on{true};
+
+// group_norm_one's vector for d channels per group: the most halves of 8, 4, 2 that divide d (0 for an odd d: the
+// three launches).
+int one_pass_width(int d) {
+  return d % 8 == 0 ? 8 : d % 4 == 0 ? 4 : d % 2 == 0 ? 2 : 0;
+}
+
+// Whether (n, hw, c) in `groups` groups takes group_norm_one: the switch on, d = c / groups even, at most
+// kOneMaxChannels, and a group's hw * d values fit in a block's registers (kOneThreads * one_halves: 24576 values,
+// 16384 where d is not a multiple of 4). In SD 1.5's UNet (32 groups) that is the 8x8 level (hw * d: 2560 for 1280
+// channels, 5120 for 2560), the 16x16 level (5120 for 640, 10240 for 1280, 15360 for 1920, 20480 for 2560) and the
+// 32x32 level's 320 and 640 channels (10240, 20480), not its 960, 1280, 1920 (30720 and more) nor the 64x64 level
+// (40960 for 320) nor the VAE (65536 and more). A block per (sample, group): n * 32 blocks, 64 at batch 2, 512 at
+// batch 16; two blocks of 512 threads fit on an SM (64 registers a thread: the values take 24 at most), more of the
+// smaller blocks of small groups. The same for one tensor and two (c = c1 + c2), so both stay bit for bit equal.
+bool one_pass(int64_t hw, int c, int groups) {
+  const int d = c / groups;
+  const int v = one_pass_width(d);
+  return one_pass_on.load(std::memory_order_relaxed) && v != 0 && d <= kOneMaxChannels &&
+         hw * d <= static_cast<int64_t>(kOneThreads) * one_halves(v);
+}
+
+// group_norm_one's threads for a group of `vectors` vectors: about kOneVectorsPerThread each, whole warps, at most
+// kOneThreads (then at most one_halves(V) / V each, as one_pass allows no more vectors).
+int one_pass_threads(int64_t vectors) {
+  int64_t t = (vectors + kOneVectorsPerThread - 1) / kOneVectorsPerThread;
+  t = (t + 31) / 32 * 32;
+  return static_cast<int>(t < 32 ? 32 : t > kOneThreads ? kOneThreads : t);
+}
+
+template <int V, bool SILU, bool BIAS, typename In>
+void launch_one(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, int n,
+                int64_t hw, int c, int groups, float eps, cudaStream_t stream) {
+  const int threads = one_pass_threads(hw * (c / groups) / V);
+  group_norm_one<V, SILU, BIAS, In><<<n * groups, threads, 0, stream>>>(x.x, x.x2, x.c1, add, y, gamma, beta,
+                                                                        static_cast<int>(hw), c, groups, eps);
+}
+
+template <bool SILU, bool BIAS, typename In>
+void dispatch_one_width(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, int n,
+                        int64_t hw, int c, int groups, float eps, cudaStream_t stream) {
+  switch (one_pass_width(c / groups)) {
+    case 8:
+      launch_one<8, SILU, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
+      break;
+    case 4:
+      launch_one<4, SILU, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
+      break;
+    default:
+      launch_one<2, SILU, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
+      break;
+  }
+}
+
+// GroupNorm on input x (c channels) + add: in one launch where one_pass says so, else in three. A two-tensor input
+// has no addend (BIAS false).
 template <bool BIAS, typename In>
 void group_norm(const Source& x, const Addend& add, __half* y, const __half* gamma, const __half* beta, float* work, int n,
                 int64_t hw, int c, int groups, float eps, bool silu, int sm_count, cudaStream_t stream) {
+  if (one_pass(hw, c, groups)) {
+    silu ? dispatch_one_width<true, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream)
+         : dispatch_one_width<false, BIAS, In>(x, add, y, gamma, beta, n, hw, c, groups, eps, stream);
+    return;
+  }
   const Layout l = layout_for(c);
   int64_t rows_per_block = 0;
   const int64_t chunks = sum_chunks(n, hw, c, BIAS, sm_count, &rows_per_block);
@@ -565,13 +880,27 @@ extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups) {
   return c1 > 0 && c2 > 0 && c1 % 8 == 0 && c2 % 8 == 0 && sd_group_norm_nhwc_supported(c1 + c2, groups);
 }
 
+// Whether sd_group_norm_nhwc (and sd_group_norm_nhwc_two, c = c1 + c2) normalise hw pixels of c channels in `groups`
+// groups in one launch (group_norm_one) rather than three, as the switch is set now (any batch size: the choice does
+// not depend on it).
+extern "C" bool sd_group_norm_nhwc_one_pass(int64_t hw, int c, int groups) {
+  return sd_group_norm_nhwc_supported(c, groups) && one_pass(hw, c, groups);
+}
+
+// SD_GROUP_NORM_ONE_PASS: small groups in one launch (true, the default) or every shape in three launches (false).
+// Read at each launch: CUDA graphs keep the launches they captured.
+extern "C" void sd_group_norm_nhwc_set_one_pass(bool on) {
+  one_pass_on.store(on, std::memory_order_relaxed);
+}
+
 // Whether the kernels with an addend (bias or nbias) handle hw pixels of c channels: their row indices are 32-bit.
 extern "C" bool sd_group_norm_nhwc_biased_supported(int64_t hw, int c) {
   return hw * (c / 8) < (1LL << 31) - 4LL * kMaxThreads;  // a thread's last row + U * slots stays below 2^31
 }
 
 // Floats of the work buffer sd_group_norm_nhwc needs for (n, hw, c) with (biased) or without an addend (bias or nbias
-// not null): the channel_sums partials (n * chunks * 2c) and the folded a, b (n * 2c). It need not be zeroed.
+// not null): the channel_sums partials (n * chunks * 2c) and the folded a, b (n * 2c). It need not be zeroed. (The
+// one-launch path uses none of it; the size does not depend on the switch, so a buffer sized before a change fits.)
 // sd_group_norm_nhwc_two takes that of (n, hw, c1 + c2) without an addend.
 extern "C" int64_t sd_group_norm_nhwc_work_floats(int n, int64_t hw, int c, bool biased, int sm_count) {
   int64_t rows_per_block = 0;

@@ -4,7 +4,8 @@
 // inputs as matrix products; the up blocks' norm and shortcut on two parts without their concatenation), products
 // with their bias and residual in one cuBLASLt call, FP8 products of a layer norm's FP8 output (the transformer blocks'
 // linears after their norms, SD_FP8_LINEARS) and of the GEGLU gate's FP8 output with per-token scales (ff.net.2,
-// SD_FP8_FF_OUT), GEGLU (geglu.cu), nearest 2x upsampling of channels-last tensors
+// SD_FP8_FF_OUT), the feed-forward's GEGLU intermediate as e4m3 with a static scale (SD_FP8_GEGLU), GEGLU (geglu.cu),
+// nearest 2x upsampling of channels-last tensors
 // (upsample_nearest.cu), every ResNet block's time-embedding projection of a UNet call in one launch (time_proj.cu),
 // SD 1.5's head-size-40 self- and cross-attentions on Hopper (self_attention.cu), cuBLASLt's
 // algorithms timed per product shape on first use (SD_LT_AUTOTUNE), CUDA graph capture/replay of a sequence of DJL
@@ -48,6 +49,9 @@
 extern "C" bool sd_geglu_supported(int inner);
 extern "C" int sd_geglu(const void* h, void* out, int64_t rows, int inner, int sm_count, cudaStream_t stream);
 extern "C" bool sd_geglu_fp8_supported(int inner);
+extern "C" bool sd_geglu_e4m3_supported(int inner);
+extern "C" int sd_geglu_e4m3(const void* h8, const float* in_scale, void* out8, float* scales, int64_t rows, int inner,
+                             int sm_count, cudaStream_t stream);
 extern "C" int sd_geglu_fp8(const void* h, void* out8, float* scales, int64_t rows, int inner, int sm_count,
                             cudaStream_t stream);
 
@@ -67,6 +71,8 @@ extern "C" bool sd_group_norm_nhwc_two_supported(int c1, int c2, int groups);
 extern "C" int sd_group_norm_nhwc_two(const void* x1, const void* x2, void* y, const void* gamma, const void* beta,
                                       float* work, int n, int64_t hw, int c1, int c2, int groups, float eps, bool silu,
                                       int sm_count, cudaStream_t stream);
+extern "C" bool sd_group_norm_nhwc_one_pass(int64_t hw, int c, int groups);
+extern "C" void sd_group_norm_nhwc_set_one_pass(bool on);
 
 // layer_norm.cu
 extern "C" bool sd_layer_norm_supported(int c);
@@ -550,9 +556,13 @@ void cuda_check(cudaError_t err, const char* call) {
 struct LtDescriptors {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, cd = nullptr;  // cd: C's and D's layout (the same)
+  cublasLtMatrixLayout_t d = nullptr;  // D's own layout where its type differs from C's (e4m3 output), else none
   cublasLtMatmulPreference_t preference = nullptr;
+  // D's layout: d where there is one, else cd
+  cublasLtMatrixLayout_t dd() const { return d != nullptr ? d : cd; }
   ~LtDescriptors() {
     if (preference != nullptr) cublasLtMatmulPreferenceDestroy(preference);
+    if (d != nullptr) cublasLtMatrixLayoutDestroy(d);
     if (cd != nullptr) cublasLtMatrixLayoutDestroy(cd);
     if (b != nullptr) cublasLtMatrixLayoutDestroy(b);
     if (a != nullptr) cublasLtMatrixLayoutDestroy(a);
@@ -568,8 +578,8 @@ int64_t lt_alignment(const void* p) {
 }
 
 // What is known of one key: {device, M, N, K, lda, ldb, bias?, the alignments of x, w, C, D, bias, FP8?, residual?,
-// A's and B's scale modes (0 scalar, 1 outer vector)}.
-using LtKey = std::array<int64_t, 16>;
+// A's and B's scale modes (0 scalar, 1 outer vector), D e4m3 (with a D scale)?}.
+using LtKey = std::array<int64_t, 17>;
 
 // One key's algorithms: cublasLtMatmulAlgoGetHeuristic's candidates in its order, asked once (empty: no algorithm, the
 // caller's fallback runs), and once lt_tune has timed them, the fastest one's index and the figures of the report.
@@ -606,7 +616,7 @@ LtAlgos lt_algo(cublasLtHandle_t handle, const LtKey& key, LtDescriptors& desc) 
   pref(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, static_cast<uint32_t>(key[10]), "alignment of D");
   std::array<cublasLtMatmulHeuristicResult_t, kLtCandidates> results{};
   int found = 0;
-  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc.op, desc.a, desc.b, desc.cd, desc.cd,
+  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle, desc.op, desc.a, desc.b, desc.cd, desc.dd(),
                                                                desc.preference, kLtCandidates, results.data(), &found);
   LtAlgos algos;
   for (int i = 0; status == CUBLAS_STATUS_SUCCESS && i < found && i < kLtCandidates; i++) {
@@ -650,6 +660,9 @@ struct LtProduct {
   const void* b_scale = nullptr;        // fp8: device float(s), x's scale (B_SCALE_POINTER)
   bool a_outer = false;                 // fp8: a_scale is N floats (CUBLASLT_MATMUL_DESC_A_SCALE_MODE outer vector)
   bool b_outer = false;                 // fp8: b_scale is M floats (B_SCALE_MODE outer vector)
+  // fp8 without r: D written as e4m3 (CUDA_R_8F_E4M3, one byte per value) scaled by d_scale, a device float
+  // (CUBLASLT_MATMUL_DESC_D_SCALE_POINTER): D = e4m3(d_scale · (alpha·a_scale·b_scale·(x·wᵀ) + bias)) (lt_fp8_linear_e4m3)
+  const void* d_scale = nullptr;
 };
 
 // Sets an FP8 operand's scale mode to outer vector (CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F); false where this
@@ -672,6 +685,7 @@ bool lt_outer_vector(cublasLtMatmulDesc_t op, bool a) {
 bool lt_describe(const LtProduct& p, const at::Tensor& d, LtKey& key, LtDescriptors& desc) {
   const int64_t m = p.x2.size(0), n = p.w.size(0), k = p.w.size(1);
   const at::Tensor& c = p.r.defined() ? p.r : d;  // without r, C is D (beta 0: not read)
+  const bool d_fp8 = p.fp8 && p.d_scale != nullptr && !p.r.defined();
   const int64_t d_align = d.defined() ? lt_alignment(d.data_ptr()) : 256;
   key = LtKey{p.x2.get_device(),
               m,
@@ -682,13 +696,14 @@ bool lt_describe(const LtProduct& p, const at::Tensor& d, LtKey& key, LtDescript
               p.bias ? 1 : 0,
               lt_alignment(p.x2.data_ptr()),
               lt_alignment(p.w.data_ptr()),
-              c.defined() ? lt_alignment(c.data_ptr()) : d_align,
+              d_fp8 ? lt_alignment(p.w.data_ptr()) : c.defined() ? lt_alignment(c.data_ptr()) : d_align,  // lt_run's C
               d_align,
               p.bias ? lt_alignment(p.bias->data_ptr()) : 0,
               p.fp8 ? 1 : 0,
               p.r.defined() ? 1 : 0,
               p.fp8 && p.a_outer ? 1 : 0,
-              p.fp8 && p.b_outer ? 1 : 0};
+              p.fp8 && p.b_outer ? 1 : 0,
+              d_fp8 ? 1 : 0};
 
   lt_check(cublasLtMatmulDescCreate(&desc.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
   auto attr = [&](cublasLtMatmulDescAttributes_t a, const auto& value, const char* what) {
@@ -712,11 +727,14 @@ bool lt_describe(const LtProduct& p, const at::Tensor& d, LtKey& key, LtDescript
     attr(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, p.b_scale, "scale of B");
     attr(CUBLASLT_MATMUL_DESC_FAST_ACCUM, kFp8FastAccum, "fast accumulation");
     if ((p.a_outer && !lt_outer_vector(desc.op, true)) || (p.b_outer && !lt_outer_vector(desc.op, false))) return false;
+    if (d_fp8) attr(CUBLASLT_MATMUL_DESC_D_SCALE_POINTER, p.d_scale, "scale of D");
   }
   const cudaDataType_t in_type = p.fp8 ? CUDA_R_8F_E4M3 : CUDA_R_16F;
   lt_check(cublasLtMatrixLayoutCreate(&desc.a, in_type, k, n, p.w.stride(0)), "layout of A");
   lt_check(cublasLtMatrixLayoutCreate(&desc.b, in_type, k, m, p.x2.stride(0)), "layout of B");
+  // C fp16 also where D is e4m3: cuBLASLt's FP8 products with an FP8 D take C (and the bias) in fp16 or bf16
   lt_check(cublasLtMatrixLayoutCreate(&desc.cd, CUDA_R_16F, n, m, n), "layout of C and D");
+  if (d_fp8) lt_check(cublasLtMatrixLayoutCreate(&desc.d, CUDA_R_8F_E4M3, n, m, n), "layout of D");
   return true;
 }
 
@@ -726,14 +744,16 @@ at::Tensor lt_workspace(uint64_t bytes, const at::Tensor& like) {
 }
 
 // One cublasLtMatmul of p with `algo` into d_ptr on `stream`: alpha 1, C = p.r's memory with beta 1 (which may be d_ptr
-// itself: in place), or without r, d_ptr with beta 0 (not read); workspace: at least algo's workspaceSize bytes.
+// itself: in place), or without r, d_ptr with beta 0 (not read); for an e4m3 D (desc.d), C = w's memory with beta 0,
+// not read (cuBLASLt takes neither a null C nor D's memory as C where C's type differs from D's; PyTorch's
+// scaled_gemm passes A's memory the same way); workspace: at least algo's workspaceSize bytes.
 cublasStatus_t lt_run(cublasLtHandle_t handle, const LtDescriptors& desc, const LtProduct& p,
                       const cublasLtMatmulHeuristicResult_t& algo, const at::Tensor& workspace, void* d_ptr,
                       cudaStream_t stream) {
   const float one = 1.0f, beta = p.r.defined() ? 1.0f : 0.0f;  // alpha and beta (CUDA_R_32F, the scale type)
-  const void* c_ptr = p.r.defined() ? p.r.data_ptr() : d_ptr;
+  const void* c_ptr = p.r.defined() ? p.r.data_ptr() : desc.d != nullptr ? p.w.data_ptr() : d_ptr;
   return cublasLtMatmul(handle, desc.op, &one, p.w.data_ptr(), desc.a, p.x2.data_ptr(), desc.b, &beta, c_ptr, desc.cd,
-                        d_ptr, desc.cd, &algo.algo, workspace.defined() ? workspace.data_ptr() : nullptr,
+                        d_ptr, desc.dd(), &algo.algo, workspace.defined() ? workspace.data_ptr() : nullptr,
                         algo.workspaceSize, stream);
 }
 
@@ -828,7 +848,8 @@ LtAlgos lt_tune(cublasLtHandle_t handle, const LtKey& key, const LtDescriptors& 
   return algos;
 }
 
-// Runs p into d (M, N) fp16 contiguous (d may be p.r itself: in place) and returns true, or false where cuBLASLt has
+// Runs p into d (M, N) fp16 contiguous, or e4m3 bytes where p.d_scale (d may be p.r itself: in place) and returns true,
+// or false where cuBLASLt has
 // no algorithm (nothing written). An undefined d runs nothing: whether it would (d's alignment taken as 256). The
 // algorithm: the key's tuned one with SD_LT_AUTOTUNE on, timed here on this call's operands the first time the key is
 // seen outside a capture with a d (lt_tune), else the heuristic's first pick.
@@ -888,9 +909,9 @@ std::string lt_tune_report() {
                     algos.first_ms / std::max(algos.tuned_ms, 1e-6f));
     }
     char line[320];
-    std::snprintf(line, sizeof(line), "\nM %lld N %lld K %lld %s%s%s%s: picked #%d of %zu (%d ran), %.4f ms vs %s",
+    std::snprintf(line, sizeof(line), "\nM %lld N %lld K %lld %s%s%s%s%s: picked #%d of %zu (%d ran), %.4f ms vs %s",
                   static_cast<long long>(key[1]), static_cast<long long>(key[2]), static_cast<long long>(key[3]),
-                  key[12] != 0 ? "fp8" : "fp16", key[14] != 0 ? " outer-vector scales" : "",
+                  key[12] != 0 ? "fp8" : "fp16", key[16] != 0 ? " e4m3 out" : "", key[14] != 0 ? " outer-vector scales" : "",
                   key[6] != 0 ? " +bias" : "", key[13] != 0 ? " +residual" : "", algos.tuned, algos.candidates.size(),
                   algos.ran, algos.tuned_ms, first);
     lines += line;
@@ -1090,6 +1111,58 @@ void store_e4m3(const at::Tensor& v, at::Tensor& w8) {
   (w8.scalar_type() == at::kByte ? w8.view(at::kFloat8_e4m3fn) : w8).copy_(v.clamp(-kFp8Max, kFp8Max).to(at::kFloat8_e4m3fn));
 }
 
+// ---- ff.net.0.proj written as e4m3 with a static scale (SD_FP8_GEGLU) --------------------------------------------
+
+// GEGLU's intermediate h = ff.net.0.proj(norm3(x)) (B·HW, 2I), the UNet's largest tensor, written by the FP8 product as
+// e4m3 instead of fp16 and read back so by the gate (geglu_gate_e4m3_into): half the bytes both ways. cuBLASLt's FP8
+// matmul with an e4m3 D (CUBLASLT_MATMUL_DESC_D_SCALE_POINTER; C's layout fp16, not read, and the fp16 bias in the
+// epilogue, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE CUDA_R_16F) computes D = e4m3(s_y · (s_w·(1/s_x)·(W'_fp8·x̂_fp8) + b'))
+// (cuBLASLt's FP8 rule: the D scale multiplies the epilogue's output, bias included). s_y is static, one per layer,
+// computed at load and on every refresh after LoRA patches with the other FP8 companions (Fp8Linear.outputScales, on the
+// Java side): since ‖x̂‖₂ ≤ √C, Cauchy–Schwarz bounds |y_j| by ‖W'_j‖₂·‖x̂_fp8‖₂ + |b'_j| with margins for the e4m3
+// roundings of W' and x̂, and s_y = 448 / max_j of that bound, so no value reaches e4m3's largest. ys: float32
+// (kFp8ScaleSlots), s_y at 0 (the D scale) and 1/s_y at kFp8InputScale (the gate's factor), 16-byte aligned.
+
+// Whether lt_fp8_linear_e4m3 takes these: fp8_linear_fits, and ys float32 (kFp8ScaleSlots) as fp32_scales says.
+bool fp8_linear_e4m3_fits(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                          const std::optional<at::Tensor>& bias, const at::Tensor& ys, at::Tensor* x2) {
+  return fp8_linear_fits(x8, w8, scales, bias, x2) && fp32_scales(ys, kFp8ScaleSlots, x8);
+}
+
+// y8 (..., N) e4m3 bytes = e4m3(ys[0] · ((x8 · w8ᵀ) · scales[0] · scales[kFp8InputScale] + bias)) as one cuBLASLt FP8
+// product with an e4m3 D (lt_matmul with p.d_scale), operands as fp8_linear_e4m3_fits says. Writes the new y8 to *out
+// and returns true; false where they do not fit or cuBLASLt has no algorithm. With out == nullptr nothing runs: whether
+// it would.
+bool lt_fp8_linear_e4m3(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                        const std::optional<at::Tensor>& bias, const at::Tensor& ys, at::Tensor* out) {
+  at::Tensor x2;
+  if (!fp8_linear_e4m3_fits(x8, w8, scales, bias, ys, &x2)) return false;
+  const std::vector<int64_t> sizes = last_as(x8, w8.size(0));
+  at::Tensor d = out != nullptr ? at::empty(sizes, x8.options().dtype(at::kByte)) : at::Tensor();
+  const float* sc = scales.data_ptr<float>();
+  LtProduct p{x2.view(at::kFloat8_e4m3fn), w8.view(at::kFloat8_e4m3fn), bias, at::Tensor(), true, sc,
+              sc + kFp8InputScale};
+  p.d_scale = ys.data_ptr<float>();
+  if (!lt_matmul(p, d)) return false;
+  if (out != nullptr) *out = std::move(d);
+  return true;
+}
+
+// lt_fp8_linear_e4m3 where it applies; otherwise the same values dequantised (as fp8_linear's fallback, then times
+// ys[0], clamped to ±448 and converted by PyTorch: slow, a fallback, not a path). e4m3 bytes (..., N).
+at::Tensor fp8_linear_e4m3(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                           const std::optional<at::Tensor>& bias, const at::Tensor& ys) {
+  RECORD_FUNCTION("sd::fp8_linear_e4m3", std::vector<c10::IValue>({x8, w8}));  // an op of its own in kernel profiles
+  at::Tensor y;
+  if (lt_fp8_linear_e4m3(x8, w8, scales, bias, ys, &y)) return y;
+  auto p = at::linear(e4m3_float(x8), e4m3_float(w8)) * scales[0] * scales[kFp8InputScale];
+  if (bias) p.add_(bias->to(at::kFloat));
+  p.mul_(ys[0]);
+  auto y8 = at::empty(last_as(x8, w8.size(0)), x8.options().dtype(at::kByte));
+  store_e4m3(p.view(y8.sizes()), y8);
+  return y8;
+}
+
 // W'_fp8 and its scale, in place (the buffers captured CUDA graphs read): s_w = amax|w'| / 448 (a tiny positive number
 // for an all-zero w'), w8 = e4m3(w' / s_w) (round to nearest even, clamped to ±448), scales[0] = s_w, scales[kFp8InputScale] = inv_sx. w' (N, K)
 // float32 (the folded weight), w8 (N, K) bytes (kByte or kFloat8_e4m3fn), scales float32 (kFp8ScaleSlots), all on one
@@ -1139,6 +1212,8 @@ void fp8_quantize_rows(const at::Tensor& w, at::Tensor& w8, at::Tensor& scales) 
 // geglu_fp8_kernel) for fp16 contiguous 16-byte aligned CUDA h with I a multiple of 8 up to 16384 and SD_GEGLU_KERNEL
 // on; PyTorch's ops otherwise (the same values, up to the last bit of erf, and of s: PyTorch's CUDA division by a
 // number multiplies by its reciprocal).
+void gate_fp8_rows(const at::Tensor& v, at::Tensor& q, at::Tensor& s);
+
 void geglu_gate_fp8_into(const at::Tensor& h, at::Tensor& q, at::Tensor& s) {
   RECORD_FUNCTION("sd::geglu_gate_fp8", std::vector<c10::IValue>({h}));  // an op of its own in kernel profiles
   static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
@@ -1156,7 +1231,13 @@ void geglu_gate_fp8_into(const at::Tensor& h, at::Tensor& q, at::Tensor& s) {
     if (launched(err, unusable, "GEGLU (FP8 output)")) return;
   }
   auto parts = h.to(at::kFloat).chunk(2, -1);
-  auto v = (parts[0] * at::gelu(parts[1])).reshape({rows, inner});
+  gate_fp8_rows((parts[0] * at::gelu(parts[1])).reshape({rows, inner}), q, s);
+}
+
+// The FP8 gates' fallback from the fp32 gate values v (rows, I): per row s = amax|v| / 448 and r = 448 / amax|v| (both 1
+// for an all-zero row), q = e4m3(v * r), as geglu_gate_fp8_into states the rule; q (rows·I) bytes, s (rows) float32.
+void gate_fp8_rows(const at::Tensor& v, at::Tensor& q, at::Tensor& s) {
+  const int64_t rows = v.size(0), inner = v.size(1);
   auto amax = v.abs().amax({1}, true);
   auto s0 = amax / kFp8Max;
   auto pos = s0 > 0;  // NaN or 0: s = r = 1, as the kernel
@@ -1242,6 +1323,62 @@ at::Tensor feed_forward_fp8(const at::Tensor& x8, const at::Tensor& w8, const at
     return fp8_linear_residual(q, s, w8o, wso, bo, r);
   }
   return linear_residual(geglu_gate(h), wo, bo, r);
+}
+
+// geglu_gate_fp8_into's output from an e4m3 h8 (..., 2I) = [a8, g8] (bytes, as fp8_linear_e4m3 writes it): a = e4m3(a8)
+// · ys[kFp8InputScale] and g likewise (1/s_y: the values the product stood for, in fp32), v = a·gelu(g) in fp32 (exact
+// erf), then the same rule into q (..., I) e4m3 bytes and s (rows) float32. Our kernels (geglu.cu, sd_geglu_e4m3: 16
+// values per 16-byte pack) for contiguous 16-byte aligned CUDA h8 with I a multiple of 16 up to 16384 and SD_GEGLU_KERNEL
+// on; PyTorch's ops otherwise (the same values up to the last bit of erf).
+void geglu_gate_e4m3_into(const at::Tensor& h8, const at::Tensor& ys, at::Tensor& q, at::Tensor& s) {
+  RECORD_FUNCTION("sd::geglu_gate_e4m3", std::vector<c10::IValue>({h8}));  // an op of its own in kernel profiles
+  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+  const int64_t inner = h8.size(-1) / 2, rows = inner > 0 ? h8.numel() / (2 * inner) : 0;
+  if (h8.element_size() != 1 || h8.size(-1) != 2 * inner || q.numel() != rows * inner || q.element_size() != 1 ||
+      !q.is_contiguous() || s.scalar_type() != at::kFloat || s.numel() != rows || !s.is_contiguous() ||
+      q.device() != h8.device() || s.device() != h8.device() || !fp32_scales(ys, kFp8ScaleSlots, h8)) {
+    throw std::invalid_argument(
+        "gegluGateE4m3: h8 (..., 2I) bytes, ys float32 (8), q (..., I) bytes, s (rows) float32, one device");
+  }
+  if (geglu_kernel_on.load() && !unusable.load() && h8.is_cuda() && h8.is_contiguous() && inner <= INT32_MAX &&
+      sd_geglu_e4m3_supported(static_cast<int>(inner)) && aligned16(h8) && aligned16(q) && rows > 0) {
+    int err = sd_geglu_e4m3(h8.data_ptr(), ys.data_ptr<float>() + kFp8InputScale, q.data_ptr(), s.data_ptr<float>(),
+                            rows, static_cast<int>(inner), sm_count(), c10::cuda::getCurrentCUDAStream());
+    if (launched(err, unusable, "GEGLU (e4m3 input)")) return;
+  }
+  auto parts = (e4m3_float(h8) * ys[kFp8InputScale]).reshape({rows, 2 * inner}).chunk(2, -1);
+  gate_fp8_rows(parts[0] * at::gelu(parts[1]), q, s);
+}
+
+// geglu_gate_e4m3_into new buffers: {q (..., I) e4m3 bytes, s (rows) float32}.
+std::pair<at::Tensor, at::Tensor> geglu_gate_e4m3(const at::Tensor& h8, const at::Tensor& ys) {
+  auto qs = geglu_fp8_buffers(h8);
+  geglu_gate_e4m3_into(h8, ys, qs.first, qs.second);
+  return qs;
+}
+
+// feed_forward_fp8 with GEGLU's intermediate as e4m3 (SD_FP8_GEGLU): where cuBLASLt has algorithms for both FP8
+// products (ff.net.0.proj with an e4m3 D, lt_fp8_linear_e4m3 with ys; ff.net.2 with outer-vector scales, asked on the
+// gate's output buffers) and our e4m3 gate kernel takes rows of I (sd_geglu_e4m3_supported), h8 = fp8_linear_e4m3(x8,
+// w8, scales, b, ys), the gate from it (geglu_gate_e4m3_into) and ff.net.2 (fp8_linear_residual); elsewhere
+// feed_forward_fp8 itself (the fp16 intermediate), as with the switch off.
+at::Tensor feed_forward_fp8_e4m3(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                                 const std::optional<at::Tensor>& b, const at::Tensor& ys, const at::Tensor& w8o,
+                                 const at::Tensor& wso, const std::optional<at::Tensor>& bo, const at::Tensor& wo,
+                                 const at::Tensor& r) {
+  const int64_t inner = w8.dim() == 2 ? w8.size(0) / 2 : 0;
+  // (rows of I our e4m3 gate kernel does not take keep the fp16 intermediate, not the gate's slow fallback)
+  if (inner > 0 && inner <= INT32_MAX && w8.size(0) == 2 * inner && x8.dim() >= 2 &&
+      sd_geglu_e4m3_supported(static_cast<int>(inner)) && lt_fp8_linear_e4m3(x8, w8, scales, b, ys, nullptr)) {
+    auto q = at::empty(last_as(x8, inner), x8.options().dtype(at::kByte));
+    auto s = at::empty({q.numel() / inner}, x8.options().dtype(at::kFloat));
+    at::Tensor h8;
+    if (lt_fp8_linear_residual(q, s, w8o, wso, bo, r, nullptr) && lt_fp8_linear_e4m3(x8, w8, scales, b, ys, &h8)) {
+      geglu_gate_e4m3_into(h8, ys, q, s);
+      return fp8_linear_residual(q, s, w8o, wso, bo, r);
+    }
+  }
+  return feed_forward_fp8(x8, w8, scales, b, w8o, wso, bo, wo, r);
 }
 
 // ---- self-attention at head size 40 (issue 17) ----------------------------------------------------------------
@@ -2250,6 +2387,42 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_feedF
   NATIVE_END(0)
 }
 
+// ff.net.0.proj's FP8 product with an e4m3 output (fp8_linear_e4m3: one cuBLASLt FP8 product with a D scale where it has
+// an algorithm, else dequantised); b may be 0. x8 = 0 returns 0 (NativeOps' probe for SD_FP8_GEGLU).
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearFp8E4m3(
+    JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b, jlong ys) {
+  NATIVE_BEGIN
+  if (x8 == 0) return 0;
+  return wrap(fp8_linear_e4m3(T(x8), T(w8), T(scales), opt(b), T(ys)));
+  NATIVE_END(0)
+}
+
+// Whether linearFp8E4m3 runs these as one cuBLASLt FP8 product (operands and an algorithm; nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearFp8E4m3Fused(
+    JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b, jlong ys) {
+  NATIVE_BEGIN
+  return lt_fp8_linear_e4m3(T(x8), T(w8), T(scales), opt(b), T(ys), nullptr);
+  NATIVE_END(false)
+}
+
+// GEGLU's gate of an e4m3 h8 as FP8 with per-row scales (geglu_gate_e4m3): {q (..., I) e4m3 bytes, s (rows) float32}.
+JNIEXPORT jlongArray JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_gegluGateE4m3(JNIEnv* env, jclass,
+                                                                                            jlong h8, jlong ys) {
+  NATIVE_BEGIN
+  return handle_pair(env, geglu_gate_e4m3(T(h8), T(ys)));
+  NATIVE_END(nullptr)
+}
+
+// A transformer block's feed-forward on the FP8 path with GEGLU's intermediate as e4m3 (feed_forward_fp8_e4m3); b and bo
+// may be 0.
+JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_feedForwardFp8E4m3(
+    JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b, jlong ys, jlong w8o, jlong wso, jlong bo, jlong wo,
+    jlong r) {
+  NATIVE_BEGIN
+  return wrap(feed_forward_fp8_e4m3(T(x8), T(w8), T(scales), opt(b), T(ys), T(w8o), T(wso), opt(bo), T(wo), T(r)));
+  NATIVE_END(0)
+}
+
 // ff.net.2's FP8 weight and per-row scales written in place from its weight (fp8_quantize_rows).
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_fp8QuantizeRows(JNIEnv* env, jclass, jlong w,
                                                                                          jlong w8, jlong scales) {
@@ -2470,6 +2643,21 @@ JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setLay
 JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setUpblockNoCat(JNIEnv* env, jclass,
                                                                                         jboolean on) {
   upblock_no_cat_on.store(on);
+}
+
+// Small groups in one launch of our NHWC GroupNorm kernel (group_norm_nhwc.cu's group_norm_one; on:
+// SD_GROUP_NORM_ONE_PASS unless 0) or every shape in its three launches (off).
+JNIEXPORT void JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_setGroupNormOnePass(JNIEnv* env, jclass,
+                                                                                            jboolean on) {
+  sd_group_norm_nhwc_set_one_pass(on);
+}
+
+// Whether our NHWC GroupNorm kernels (groupNorm, biasGroupNorm, catGroupNorm on fp16 channels-last CUDA tensors)
+// normalise hw pixels of c channels in `groups` groups in one launch, as the switch is set now (nothing runs).
+JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_groupNormOnePass(JNIEnv* env, jclass,
+                                                                                             jlong hw, jint c,
+                                                                                             jint groups) {
+  return sd_group_norm_nhwc_one_pass(hw, c, groups) ? JNI_TRUE : JNI_FALSE;
 }
 
 // Float32 GroupNorm on CUDA with split statistics (group_norm_split; on = true, the default) or PyTorch's group_norm.

@@ -44,10 +44,12 @@ import java.util.Locale;
  * @param fp8FfOutOff    null when their feed-forward's ff.net.2 runs as an FP8 product of the GEGLU gate's FP8 output
  *                       too ({@code SD_FP8_FF_OUT} not 0), else why not ({@link NativeOps#fp8FfOutOff()}: FP8 linears'
  *                       reason where they are off)
+ * @param fp8GegluOff    null when their GEGLU intermediate is written as e4m3 too ({@code SD_FP8_GEGLU} not 0), else why
+ *                       not ({@link NativeOps#fp8GegluOff()}: ff.net.2's reason where it is not FP8)
  */
 public record GpuSetup(String java, String djl, String libtorchDir, String libtorchVersion, boolean fromLibraryPath,
         boolean libtorchCuda, String engineError, int driverGpus, List<Gpu> gpus, String nativeOps, boolean cudaGraphs,
-        boolean vaeGraphs, boolean channelsLast, String fp8LinearsOff, String fp8FfOutOff) {
+        boolean vaeGraphs, boolean channelsLast, String fp8LinearsOff, String fp8FfOutOff, String fp8GegluOff) {
 
     /** One CUDA device: its index, compute capability ("9.0") and memory in bytes. */
     public record Gpu(int index, String computeCapability, long memoryBytes) {
@@ -100,7 +102,8 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         return new GpuSetup(java, djl, dir, version, fromPath, cudaBuild, error, driverGpus, List.copyOf(gpus), nativeOps,
                 loaded && cudaGraphs, loaded && cudaGraphs && vaeGraphs, loaded && channelsLast,
                 loaded ? NativeOps.fp8LinearsOff() : "native ops not loaded",
-                loaded ? NativeOps.fp8FfOutOff() : "native ops not loaded");
+                loaded ? NativeOps.fp8FfOutOff() : "native ops not loaded",
+                loaded ? NativeOps.fp8GegluOff() : "native ops not loaded");
     }
 
     /** GPUs the kernel driver lists, 0 without an NVIDIA driver (or in a container given no GPU). */
@@ -182,7 +185,8 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
         out.add("CUDA graphs: UNet " + onOff(unetOff) + ", VAE decoder " + onOff(vaeOff) + "; channels-last: "
                 + (channelsLast ? "on" : "off"));
         out.add("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): " + onOff(fp8LinearsOff)
-                + "; ff.net.2 from the GEGLU gate's FP8 output (SD_FP8_FF_OUT=0 turns it off): " + onOff(fp8FfOutOff));
+                + "; ff.net.2 from the GEGLU gate's FP8 output (SD_FP8_FF_OUT=0 turns it off): " + onOff(fp8FfOutOff)
+                + "; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=0 turns it off): " + onOff(fp8GegluOff));
         return out;
     }
 

@@ -20,6 +20,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.function.Supplier;
 import org.diffusionbot.worker.engine.models.Fp8Linear;
 
 /**
@@ -38,7 +39,9 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * worker.jar bench --check} those of SD 1.5 ({@link #SD15}). Needs the native library and a CUDA device.
  *
  * @param groupNorm (B, C, H, W) shapes for GroupNorm (32 groups: C a multiple of 32), each run with mean 0 and
- *                  mean 40 (spread 2), with and without SiLU
+ *                  mean 40 (spread 2), with and without SiLU; our kernels with {@code SD_GROUP_NORM_ONE_PASS} on (one
+ *                  launch for the shapes of {@link #oneLaunchGroupNorm}, three for the others) and off (three), where
+ *                  the library has the switch (a case fails if the path is not the expected one)
  * @param geglu     (rows, 2I) shapes for the GEGLU gate (I a multiple of 8 takes the vectorised path)
  * @param biasAdd   (B, C, H, W) shapes for the bias add of a convolution's output, each run with the bias
  *                  alone, bias + per-sample bias (B rows, or one row for all), and bias + residual
@@ -47,7 +50,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  * @param biasGroupNorm (B, C, H, W, groups) shapes for GroupNorm + SiLU of x + bias + per-sample bias (a ResNet
  *                  block's conv1 output without its bias, and its time embedding), each run with mean 0 and mean 40
  *                  (spread 2), with a per-sample bias (B rows), one row for all, and the bias alone (the VAE's
- *                  blocks), channels-last (our kernels) and row-major (the fallback: PyTorch's adds and group_norm)
+ *                  blocks), channels-last (our kernels, with {@code SD_GROUP_NORM_ONE_PASS} on and off as in {@code
+ *                  groupNorm}) and row-major (the fallback: PyTorch's adds and group_norm)
  * @param conv1x1   (B, Cin, H, W, Cout) shapes for 1x1 convolutions of channels-last fp16 inputs, the matrix-product
  *                  path against cuDNN's convolution ({@code NativeOps.conv2d} with {@code SD_CONV1X1_GEMM} on and
  *                  off), each run with the bias alone (in the product's epilogue) and bias + residual (added by the
@@ -67,7 +71,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  channels-last parts (an up block's input and skip connection), {@code NativeOps.catGroupNorm} against
  *                  the concatenation normalised by {@code NativeOps.groupNorm}: bit for bit equal (max diff 0), and read
  *                  in place exactly where expected (C1 and C2 multiples of 8: {@code NativeOps.catPartsFit}); each run
- *                  with mean 0 and mean 40 (spread 2), with and without SiLU
+ *                  with mean 0 and mean 40 (spread 2), with and without SiLU, with {@code SD_GROUP_NORM_ONE_PASS} on
+ *                  and off as in {@code groupNorm} (both the parts' and the concatenation's GroupNorm)
  * @param catConv1x1 (B, C1, C2, H, W, Cout) shapes for a 1x1 convolution (an up block's conv_shortcut) of the channel
  *                  concatenation of two channels-last parts, {@code NativeOps.catConv1x1} (two products) against the
  *                  concatenation's one product ({@code NativeOps.conv2d}), before and after an in-place change of the
@@ -101,8 +106,12 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  NativeOps.feedForwardFp8}: FP8 ff.net.0.proj of a LayerNorm's FP8 output, the gate, ff.net.2)
  *                  against the same with the fp16 gate and ff.net.2 ({@code gegluFp8} + {@code linearResidual}), below
  *                  {@link #FP8_MAX_RELATIVE}, its ff.net.2 the FP8 product exactly where the product alone had a
- *                  cuBLASLt algorithm. Only where the FP8 path can run and the library has the functions,
- *                  whatever {@code SD_FP8_LINEARS} and {@code SD_FP8_FF_OUT} say; otherwise "skipped: why"
+ *                  cuBLASLt algorithm; and where I = 4N and the library has them, the GEGLU intermediate as e4m3
+ *                  ({@code SD_FP8_GEGLU}, {@code gegluE4m3}): ff.net.0.proj's e4m3-output product against its
+ *                  fp16-output product of the same FP8 operands times s_y, the e4m3 gate against PyTorch's conversion
+ *                  of the fp32 gate of the same values, and the block's entry against the fp16 intermediate's. Only
+ *                  where the FP8 path can run and the library has the functions, whatever {@code SD_FP8_LINEARS},
+ *                  {@code SD_FP8_FF_OUT} and {@code SD_FP8_GEGLU} say; otherwise "skipped: why"
  * @param crossAttention (B, N, heads, d, M) shapes for attention of N queries over M keys (the cross-attentions; docs/GPU.md,
  *                  "What runs on CUDA" 9): q (B, N, heads·d) with the 1/√d scale folded in, k and v the two halves of one
  *                  (B, M, 2·heads·d) projection (strided views, as {@code cross_attention} in sd_native_ops.cc passes
@@ -198,15 +207,22 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     /** Shapes of SD 1.5's UNet and VAE, up to 16x2560 channels and 1x128x512x512, and odd ones. */
     public static final KernelSelfCheck SD15 = new KernelSelfCheck(
             // (on an H200, 132 SMs: group_stats with one warp per group, 40 channels, {16, 1280, 8, 8}; two to eight
-            // warps; sixteen, {1, 512, 128, 128}: the VAE's 512 channels at 128x128, 261 chunks of 16)
+            // warps; sixteen, {1, 512, 128, 128}: the VAE's 512 channels at 128x128, 261 chunks of 16). One launch
+            // (SD_GROUP_NORM_ONE_PASS): the 8x8 and 16x16 levels at 1280 and 2560 channels, batch 2 and 16, 320 and 640
+            // channels at 32x32; three: {2, 320, 64, 64}, {16, 960, 32, 32} and larger
             new long[][] {{2, 320, 64, 64}, {16, 1280, 8, 8}, {16, 640, 32, 32}, {1, 128, 512, 512}, {3, 64, 24, 16},
-                {2, 2560, 16, 16}, {16, 960, 32, 32}, {1, 512, 128, 128}},
+                {2, 2560, 16, 16}, {16, 960, 32, 32}, {1, 512, 128, 128}, {2, 1280, 8, 8}, {2, 2560, 8, 8},
+                {16, 2560, 8, 8}, {2, 1280, 16, 16}, {16, 1280, 16, 16}, {16, 2560, 16, 16}, {16, 320, 32, 32}},
             new long[][] {{16 * 4096, 2560}, {16 * 1024, 5120}, {2 * 64, 10240}, {3, 16}},
             new long[][] {{16, 320, 64, 64}, {2, 1280, 32, 32}, {16, 1280, 8, 8}, {1, 128, 512, 512}, {3, 8, 5, 7}},
             new long[][] {{16 * 4096, 320}, {2 * 4096, 640}, {2 * 1024, 1280}, {16 * 256, 1280}, {2 * 77, 768},
                 {3, 2048}, {5, 40}, {4, 2056}},
+            // (one launch: 8x8 and 16x16 at 1280 and 2560 channels, {2, 640, 32, 32, 32}, 4160 channels (130 a group:
+            // 4-byte vectors), one group of 640 channels over 320 threads; three: {16, 320, 64, 64, 32},
+            // {1, 512, 64, 64, 32}, 5 channels a group)
             new long[][] {{16, 320, 64, 64, 32}, {16, 1280, 8, 8, 32}, {2, 640, 32, 32, 32}, {1, 512, 64, 64, 32},
-                {3, 40, 24, 16, 8}, {2, 4160, 4, 4, 32}},
+                {3, 40, 24, 16, 8}, {2, 4160, 4, 4, 32}, {2, 1280, 8, 8, 32}, {16, 2560, 8, 8, 32},
+                {2, 2560, 16, 16, 32}, {16, 1280, 16, 16, 32}, {2, 640, 4, 4, 1}},
             new long[][] {{16, 320, 64, 64, 320}, {2, 640, 32, 32, 1280}, {16, 1280, 8, 8, 1280}, {16, 960, 32, 32, 640},
                 {1, 256, 512, 512, 128}, {1, 4, 64, 64, 4}, {3, 40, 5, 7, 24}},
             // ff.net.2 at 64x64 (K 1280 -> 320), SDXL's proj_out at 64x64 (640 -> 640, batch 2), ff.net.2 at 32x32 and
@@ -266,19 +282,24 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     /** A few small shapes (well under a second): the doctor's check. */
     public static final KernelSelfCheck QUICK = new KernelSelfCheck(
             // group_stats' layouts (as an H200's 132 SMs split the pixels): one warp per group ({2, 320, 16, 16}), four
-            // over 16 chunks of 40 channels ({1, 1280, 16, 16})
-            new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}, {1, 1280, 16, 16}, {1, 2560, 16, 16}},
+            // over 16 chunks of 40 channels ({1, 1280, 16, 16}); with SD_GROUP_NORM_ONE_PASS on, one launch for all but
+            // {1, 320, 64, 64} (4-, 8- and 16-byte vectors; SD 1.5's 8x8 and 16x16 levels at batch 2 and 16)
+            new long[][] {{2, 320, 16, 16}, {3, 64, 24, 16}, {1, 1280, 16, 16}, {1, 2560, 16, 16}, {2, 1280, 8, 8},
+                {16, 2560, 8, 8}, {16, 1280, 16, 16}, {2, 2560, 16, 16}, {2, 640, 16, 16}, {1, 320, 64, 64}},
             new long[][] {{2 * 256, 2560}, {3, 16}},
             new long[][] {{2, 320, 16, 16}, {3, 8, 5, 7}},
             new long[][] {{2 * 256, 320}, {3, 1280}, {5, 40}},
             // and with the addend: two warps per group, 15 groups (a block's last pair of warps past the end), and
-            // one group of 1024 channels over 16 warps (4 rounds of loads per lane; two channels per thread)
-            new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}, {3, 40, 128, 128, 5}, {1, 1024, 16, 16, 1}},
+            // one group of 1024 channels over 16 warps (4 rounds of loads per lane; two channels per thread); one
+            // launch for {2, 320, 16, 16, 32}, the 8x8 and 16x16 shapes and one group of 640 channels over 320 threads
+            new long[][] {{2, 320, 16, 16, 32}, {3, 40, 24, 16, 8}, {3, 40, 128, 128, 5}, {1, 1024, 16, 16, 1},
+                {16, 1280, 16, 16, 32}, {2, 2560, 8, 8, 32}, {2, 640, 4, 4, 1}},
             new long[][] {{2, 320, 16, 16, 320}, {3, 40, 5, 7, 24}},
             new long[][] {{2, 256, 1280, 320}, {3, 5, 40, 24}, {3, 5, 36, 20}},
-            // (two parts: 60 channels per group, one warp each; one group of 320 channels over 8 warps)
+            // (two parts: 60 channels per group, one warp each; one group of 320 channels over 8 warps; one launch
+            // but for the group of 320 channels, 1280 + 1280 at 16x16 in 16-byte vectors)
             new long[][] {{2, 1280, 640, 8, 8, 32}, {3, 40, 32, 5, 7, 6}, {1, 160, 160, 16, 16, 1},
-                {2, 1276, 644, 4, 4, 32}},
+                {2, 1276, 644, 4, 4, 32}, {2, 1280, 1280, 16, 16, 32}},
             new long[][] {{2, 1280, 640, 8, 8, 640}, {2, 1276, 644, 4, 4, 640}},
             new long[][] {{2, 320, 8, 8, 16, 16, 16, 1}, {1, 64, 5, 7, 10, 14, 32, 1}, {3, 8, 5, 7, 10, 14, 16, 1},
                 {2, 4, 8, 8, 16, 16, 16, 1}, {1, 64, 4, 4, 12, 12, 16, 1}, {1, 64, 5, 5, 9, 9, 16, 1},
@@ -831,9 +852,16 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                                 NativeOps.FP32_GROUPNORM.set(null);
                             }
                             NDArray torch16 = NativeOps.groupNorm(x, 32, gamma, beta, 1e-5, silu);
-                            NDArray ours = NativeOps.groupNorm(NativeOps.toChannelsLast(x), 32, gamma, beta, 1e-5, silu);
+                            NDArray xc = NativeOps.toChannelsLast(x);
                             String label = String.format(Locale.ROOT, "%-18s offset %2.0f silu %-5s", shape, offset, silu);
-                            ok &= matches(out, label, exact, ours, torch16);
+                            long hw = sh[2] * sh[3];
+                            for (Boolean onePass : onePassSettings()) { // one launch where it applies, and three
+                                NDArray ours = withOnePass(onePass,
+                                        () -> NativeOps.groupNorm(xc, 32, gamma, beta, 1e-5, silu));
+                                String l = label + pathLabel(onePass, hw, sh[1], 32);
+                                ok &= matches(out, l, exact, ours, torch16);
+                                ok &= groupNormPath(out, l, onePass, hw, sh[1], 32);
+                            }
                             ok &= matches(out, label + " fp32 split statistics", exact, split, torch16);
                         }
                     }
@@ -984,21 +1012,28 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             }
                             torch16 = NativeOps.groupNorm(torch16, groups, gamma, beta, 1e-5, true); // NCHW: PyTorch's
                             boolean rowMajor = with.equals("row-major");
-                            // copies: biasGroupNorm may overwrite its input (its fallback adds in place)
-                            NDArray in = rowMajor ? x.duplicate() : NativeOps.toChannelsLast(x);
-                            NDArray ours = NativeOps.biasGroupNorm(in, b, nb, groups, gamma, beta, 1e-5, true);
-                            String label = String.format(Locale.ROOT, "%-18s G %2d offset %2.0f %-10s", shape, groups,
-                                    offset, with);
-                            if (!rowMajor) { // against our unfused kernels: bias add, then GroupNorm
-                                NDArray y = NativeOps.toChannelsLast(x);
-                                y = NativeOps.wrap(y, NativeOps.biasAdd(NativeOps.h(y), NativeOps.h(b), NativeOps.h(nb),
-                                        0L));
-                                NDArray unfused = NativeOps.groupNorm(y, groups, gamma, beta, 1e-5, true);
-                                float d = unfused.toType(DataType.FLOAT32, false).sub(ours.toType(DataType.FLOAT32, false))
-                                        .abs().max().getFloat();
-                                label += String.format(Locale.ROOT, " (unfused kernels: max diff %.4f)", d);
+                            long hw = sh[2] * sh[3];
+                            // our kernels in one launch where it applies, and in three; the fallback once
+                            for (Boolean onePass : rowMajor ? new Boolean[] {null} : onePassSettings()) {
+                                // copies: biasGroupNorm may overwrite its input (its fallback adds in place)
+                                NDArray in = rowMajor ? x.duplicate() : NativeOps.toChannelsLast(x);
+                                NDArray ours = withOnePass(onePass,
+                                        () -> NativeOps.biasGroupNorm(in, b, nb, groups, gamma, beta, 1e-5, true));
+                                String label = String.format(Locale.ROOT, "%-18s G %2d offset %2.0f %-10s%s", shape,
+                                        groups, offset, with, pathLabel(onePass, hw, c, groups));
+                                if (!rowMajor) { // against our unfused kernels: bias add, then GroupNorm
+                                    NDArray y = NativeOps.toChannelsLast(x);
+                                    NDArray sum = NativeOps.wrap(y, NativeOps.biasAdd(NativeOps.h(y), NativeOps.h(b),
+                                            NativeOps.h(nb), 0L));
+                                    NDArray unfused = withOnePass(onePass,
+                                            () -> NativeOps.groupNorm(sum, groups, gamma, beta, 1e-5, true));
+                                    float d = unfused.toType(DataType.FLOAT32, false)
+                                            .sub(ours.toType(DataType.FLOAT32, false)).abs().max().getFloat();
+                                    label += String.format(Locale.ROOT, " (unfused kernels: max diff %.4f)", d);
+                                    ok &= groupNormPath(out, label, onePass, hw, c, groups);
+                                }
+                                ok &= matches(out, label, exact, ours, torch16);
                             }
-                            ok &= matches(out, label, exact, ours, torch16);
                         }
                     }
                 }
@@ -1253,20 +1288,26 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             NDArray p1 = NativeOps.toChannelsLast(x1);
                             NDArray p2 = NativeOps.toChannelsLast(x2);
                             boolean inPlace = NativeOps.catPartsFit(NativeOps.h(p1), NativeOps.h(p2), groups);
-                            NDArray ours = NativeOps.catGroupNorm(p1, p2, groups, gamma, beta, 1e-5, silu);
                             NDArray cat = NativeOps.toChannelsLast(p1.concat(p2, 1));
-                            NDArray ref = NativeOps.groupNorm(cat, groups, gamma, beta, 1e-5, silu);
-                            float d = ref.toType(DataType.FLOAT32, false).sub(ours.toType(DataType.FLOAT32, false)).abs()
-                                    .max().getFloat();
-                            boolean layout = ours.getShape().equals(cat.getShape())
-                                    && NativeOps.isChannelsLast(NativeOps.h(ours));
-                            boolean pass = d == 0f && layout && inPlace == fits;
-                            out.printf(Locale.ROOT, "  %-16s + %-16s G %2d offset %2.0f silu %-5s: %s, max diff to the"
-                                    + " concatenation's %.4f%s -> %s%n", new Shape(sh[0], c1, sh[3], sh[4]),
-                                    new Shape(sh[0], c2, sh[3], sh[4]), groups, offset, silu,
-                                    inPlace ? "read in place" : "concatenated", d, layout ? "" : ", not channels-last",
-                                    pass ? "PASS" : "FAIL");
-                            ok &= pass;
+                            long hw = sh[3] * sh[4];
+                            for (Boolean onePass : onePassSettings()) { // one launch where it applies, and three
+                                NDArray ours = withOnePass(onePass,
+                                        () -> NativeOps.catGroupNorm(p1, p2, groups, gamma, beta, 1e-5, silu));
+                                NDArray ref = withOnePass(onePass,
+                                        () -> NativeOps.groupNorm(cat, groups, gamma, beta, 1e-5, silu));
+                                float d = ref.toType(DataType.FLOAT32, false).sub(ours.toType(DataType.FLOAT32, false))
+                                        .abs().max().getFloat();
+                                boolean layout = ours.getShape().equals(cat.getShape())
+                                        && NativeOps.isChannelsLast(NativeOps.h(ours));
+                                String label = String.format(Locale.ROOT, "%-16s + %-16s G %2d offset %2.0f silu %-5s%s",
+                                        new Shape(sh[0], c1, sh[3], sh[4]), new Shape(sh[0], c2, sh[3], sh[4]), groups,
+                                        offset, silu, pathLabel(onePass, hw, c1 + c2, groups));
+                                boolean pass = d == 0f && layout && inPlace == fits;
+                                out.printf(Locale.ROOT, "  %s: %s, max diff to the concatenation's %.4f%s -> %s%n", label,
+                                        inPlace ? "read in place" : "concatenated", d,
+                                        layout ? "" : ", not channels-last", pass ? "PASS" : "FAIL");
+                                ok &= pass & groupNormPath(out, label, onePass, hw, c1 + c2, groups);
+                            }
                         }
                     }
                 }
@@ -1519,7 +1560,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         out.println("== FP8 ff.net.2: the GEGLU gate's FP8 output with per-row scales vs PyTorch's conversion of the fp32"
                 + " gate (at most 1 e4m3 step; scales within " + FP8_SCALE_MAX_RELATIVE + " relative); the FP8 product"
                 + " with per-token and per-feature scales + bias + residual vs the fp16 gate + linear_residual, and the"
-                + " FP8 feed-forward entry vs its fp16 ff.net.2 (relative error < " + FP8_MAX_RELATIVE + ")");
+                + " FP8 feed-forward entry vs its fp16 ff.net.2 (relative error < " + FP8_MAX_RELATIVE + "); the GEGLU"
+                + " intermediate as e4m3 (SD_FP8_GEGLU): product, gate and entry");
         String off = NativeOps.fp8Unsupported();
         if (off == null && !NativeOps.FP8_FF_OUT.linked()) {
             off = "the native library has no FP8 ff.net.2 functions: rebuild it";
@@ -1577,6 +1619,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             NativeOps.linearResidual(gate16, w, b, r), FP8_MAX_RELATIVE);
                     if (inner == 4 * n) {
                         ok &= feedForwardEntry(out, label, t, w, b, w8, ws, r, fused);
+                        if (NativeOps.FP8_GEGLU.linked()) {
+                            ok &= gegluE4m3(out, label, t, w, b, w8, ws, r, fused);
+                        } else {
+                            out.printf(Locale.ROOT, "  %s e4m3 GEGLU intermediate: skipped: the native library has no"
+                                    + " e4m3 GEGLU functions: rebuild it%n", label);
+                        }
                     }
                 }
             }
@@ -1621,6 +1669,101 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return relative(out, label + " feed-forward entry (ff.net.2 " + (fused ? "FP8" : "fp16: no FP8 algorithm") + ")",
                 ours, ref, FP8_MAX_RELATIVE);
+    }
+
+    /**
+     * The GEGLU intermediate as e4m3 ({@code SD_FP8_GEGLU}) on a LayerNorm's FP8 output of C = N features, ff.net.0.proj
+     * (2I, C) random with its folded weight, bias and static output scale as {@code Fp8Linear.write} makes them: (1) its
+     * e4m3-output product ({@code NativeOps.linearFp8E4m3}) dequantised (÷ s_y) against the fp16-output product of the
+     * same FP8 operands ({@code linearFp8}: the same accumulation, the bias included, so a D scale that left the bias
+     * out would show), relative error below {@link #FP8_MAX_RELATIVE} (one e4m3 rounding of the output, fast
+     * accumulation), no NaN byte, and the reference's max |y|·s_y at most 448 (the static bound holds on this data);
+     * (2) the gate of it ({@code NativeOps.gegluGateE4m3}) against {@link #gateFp8Reference} of the fp32 gate of the
+     * same dequantised values (each e4m3 value times 1/s_y in float32, as the kernel), at most one e4m3 step apart, the
+     * row scales within {@link #FP8_SCALE_MAX_RELATIVE}; (3) the block's entry ({@code NativeOps.feedForwardFp8E4m3})
+     * against the fp16 intermediate's ({@code feedForwardFp8}), below {@link #FP8_MAX_RELATIVE}, on the e4m3 path (its
+     * output not the fp16 one's bit for bit) exactly where both products have cuBLASLt algorithms ({@code outFused}:
+     * ff.net.2's).
+     */
+    private static boolean gegluE4m3(PrintStream out, String label, NDManager t, NDArray w, NDArray b, NDArray w8,
+            NDArray ws, NDArray r, boolean outFused) {
+        Shape rs = r.getShape();
+        long c = rs.get(2);
+        long inner = w.getShape().get(1);
+        double sx = Fp8Linear.inputScale(c);
+        NDArray x = add(mul(t.randomNormal(rs), 2f), 3f).toType(DataType.FLOAT16, false);
+        NDArray gamma = add(mul(t.randomNormal(new Shape(c)), 0.5f), 1f).toType(DataType.FLOAT16, false);
+        NDArray beta = mul(t.randomNormal(new Shape(c)), 0.5f).toType(DataType.FLOAT16, false);
+        NDArray w0 = mul(t.randomNormal(new Shape(2 * inner, c)), (float) (1 / Math.sqrt(c)))
+                .toType(DataType.FLOAT16, false);
+        NDArray b0 = mul(t.randomNormal(new Shape(2 * inner)), 0.1f).toType(DataType.FLOAT16, false);
+        NDArray w08 = t.zeros(new Shape(2 * inner, c), DataType.UINT8);
+        NDArray scales = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
+        NDArray b08 = t.zeros(new Shape(2 * inner), DataType.FLOAT16);
+        NDArray ys = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
+        Fp8Linear.write(w0, b0, gamma, beta, sx, w08, scales, b08, ys);
+        NDArray x8 = NativeOps.layerNormFp8(x, null, 1e-5, sx)[1];
+        float[] y = ys.toFloatArray();
+        float sy = y[0];
+        float inv = y[Fp8Linear.INPUT_SCALE_SLOT];
+        boolean fused = NativeOps.linearFp8E4m3Fused(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
+                NativeOps.h(b08), NativeOps.h(ys));
+        String tag = label + " e4m3 intermediate (s_y " + String.format(Locale.ROOT, "%.4g", sy) + ")";
+        // (1) the product
+        NDArray h8 = NativeOps.linearFp8E4m3(x8, w08, scales, b08, ys);
+        NDArray h16 = NativeOps.linearFp8(x8, w08, scales, b08).toType(DataType.FLOAT32, false);
+        byte[] bytes = h8.toByteArray();
+        float[] values = new float[bytes.length];
+        long nan = 0;
+        for (int i = 0; i < bytes.length; i++) {
+            values[i] = e4m3Value(bytes[i]);
+            nan += Float.isNaN(values[i]) ? 1 : 0;
+        }
+        NDArray deq = t.create(values, h8.getShape()).toDevice(h8.getDevice(), false); // the e4m3 values, exactly
+        float peak = h16.abs().max().getFloat() * sy;
+        boolean ok = nan == 0 && peak <= Fp8Linear.E4M3_MAX;
+        out.printf(Locale.ROOT, "  %s: %d NaN bytes, the fp16 product's max |y|·s_y %.1f (of 448) -> %s%n", tag, nan,
+                peak, ok ? "PASS" : "FAIL");
+        ok &= relative(out, tag + " product" + (fused ? " cuBLASLt FP8, e4m3 D" : " fallback (no FP8 algorithm)"),
+                mul(deq, 1 / sy), h16, FP8_MAX_RELATIVE);
+        // (2) the gate of the e4m3 values: each times 1/s_y in float32, the fp32 gate, the FP8 rule
+        NDArray[] g8 = NativeOps.gegluGateE4m3(h8, ys);
+        NDArray[] ref = gateFp8Reference(NativeOps.gegluGate(mul(deq, inv)));
+        ok &= e4m3Steps(out, tag + " gate", NativeOps.wrap(h8, NativeOps.toFp8Bytes(NativeOps.h(ref[0]))), g8[0]);
+        float scaleDiff = g8[1].getShape().equals(ref[1].getShape())
+                ? g8[1].sub(ref[1]).abs().div(ref[1]).max().getFloat() : Float.POSITIVE_INFINITY;
+        boolean scalesOk = scaleDiff <= FP8_SCALE_MAX_RELATIVE;
+        out.printf(Locale.ROOT, "  %s gate row scales: max relative difference %.2e -> %s%n", tag, scaleDiff,
+                scalesOk ? "PASS" : "FAIL");
+        ok &= scalesOk;
+        // (3) the block's entry against the fp16 intermediate's
+        NDArray ref16 = NativeOps.wrap(r, NativeOps.feedForwardFp8(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
+                NativeOps.h(b08), NativeOps.h(w8), NativeOps.h(ws), NativeOps.h(b), NativeOps.h(w), NativeOps.h(r)));
+        NDArray ours = NativeOps.wrap(r, NativeOps.feedForwardFp8E4m3(NativeOps.h(x8), NativeOps.h(w08),
+                NativeOps.h(scales), NativeOps.h(b08), NativeOps.h(ys), NativeOps.h(w8), NativeOps.h(ws), NativeOps.h(b),
+                NativeOps.h(w), NativeOps.h(r)));
+        boolean e4m3Path = fused && outFused;
+        boolean same = ours.getShape().equals(ref16.getShape()) && ours.toType(DataType.FLOAT32, false)
+                .sub(ref16.toType(DataType.FLOAT32, false)).abs().max().getFloat() == 0f;
+        if (same == e4m3Path) {
+            out.printf(Locale.ROOT, "  %s entry: ran the %s intermediate, expected %s -> FAIL%n", tag,
+                    same ? "fp16" : "e4m3", e4m3Path ? "e4m3" : "fp16 (no FP8 algorithm for a product)");
+            return false;
+        }
+        return ok & relative(out, tag + " feed-forward entry (" + (e4m3Path ? "e4m3" : "fp16: no FP8 algorithm") + ")",
+                ours, ref16, FP8_MAX_RELATIVE);
+    }
+
+    /** An e4m3 byte's value (e4m3fn: 4 exponent bits of bias 7, 3 mantissa bits, no infinities, NaN at S.1111.111). */
+    static float e4m3Value(byte b) {
+        int v = b & 0xff;
+        int exponent = (v >> 3) & 0xf;
+        int mantissa = v & 0x7;
+        if (exponent == 0xf && mantissa == 0x7) {
+            return Float.NaN;
+        }
+        float magnitude = exponent == 0 ? Math.scalb(mantissa / 8f, -6) : Math.scalb(1 + mantissa / 8f, exponent - 7);
+        return (v & 0x80) != 0 ? -magnitude : magnitude;
     }
 
     /**
@@ -1739,6 +1882,62 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                     c % 8 == 0, fused, entryOut, NativeOps.wrap(n16, withResidual), r);
         }
         return ok;
+    }
+
+    /**
+     * The {@code SD_GROUP_NORM_ONE_PASS} settings each case of our NHWC GroupNorm kernels runs under: on (one launch
+     * where {@link #oneLaunchGroupNorm} applies, else three) and off (three launches), so that both paths are checked
+     * whatever the setting; {@code null} alone (as the library does it) where the library has no switch.
+     */
+    private static Boolean[] onePassSettings() {
+        return NativeOps.GROUP_NORM_ONE_PASS.linked() ? new Boolean[] {true, false} : new Boolean[] {null};
+    }
+
+    /** {@code call} with {@code SD_GROUP_NORM_ONE_PASS} set to {@code on} ({@code null}: as it is), restored after. */
+    private static <T> T withOnePass(Boolean on, Supplier<T> call) {
+        if (on == null) {
+            return call.get();
+        }
+        try {
+            NativeOps.GROUP_NORM_ONE_PASS.set(on);
+            return call.get();
+        } finally {
+            NativeOps.GROUP_NORM_ONE_PASS.set(null);
+        }
+    }
+
+    /**
+     * Whether our NHWC GroupNorm kernels normalise hw pixels of c channels in {@code groups} groups in one launch
+     * ({@code group_norm_one} in group_norm_nhwc.cu, its {@code one_pass} rule, with {@code SD_GROUP_NORM_ONE_PASS}
+     * on): d = c / groups even and at most 1024, and a group's hw · d values at most 24576, or 16384 where d is not a
+     * multiple of 4 (what a block's registers hold). On SD 1.5's UNet (32 groups): the 8x8 and 16x16 levels and the
+     * 32x32 level's 320 and 640 channels.
+     */
+    static boolean oneLaunchGroupNorm(long hw, long c, int groups) {
+        long d = c / groups;
+        return d % 2 == 0 && d <= 1024 && hw * d <= (d % 4 == 0 ? 24576 : 16384);
+    }
+
+    /** " 1 launch" or " 3 launches": the path a GroupNorm case is expected to take under {@code onePass} ("" for null). */
+    private static String pathLabel(Boolean onePass, long hw, long c, int groups) {
+        return onePass == null ? "" : onePass && oneLaunchGroupNorm(hw, c, groups) ? " 1 launch" : " 3 launches";
+    }
+
+    /**
+     * Whether the library takes the expected path ({@link #pathLabel}) for a GroupNorm case under {@code onePass}
+     * ({@code NativeOps.groupNormOnePass}); prints a FAIL line for the case where it does not (true for null).
+     */
+    private static boolean groupNormPath(PrintStream out, String label, Boolean onePass, long hw, long c, int groups) {
+        if (onePass == null) {
+            return true;
+        }
+        boolean expected = onePass && oneLaunchGroupNorm(hw, c, groups);
+        boolean one = withOnePass(onePass, () -> NativeOps.groupNormOnePass(hw, (int) c, groups));
+        if (one != expected) {
+            out.printf(Locale.ROOT, "  %s: the library takes %s -> FAIL%n", label, one ? "1 launch" : "3 launches");
+            return false;
+        }
+        return true;
     }
 
     /**

@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product (its
  * algorithm, and the plain linears', timed per shape on first use: {@link #LT_AUTOTUNE}), the
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
- * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), nearest
+ * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), with the GEGLU
+ * intermediate written as e4m3 with a static scale ({@link #FP8_GEGLU}), nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), the head-size-40 self- and cross-attentions on Hopper
  * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), every ResNet block's
  * time-embedding projection of a UNet call in one launch (a kernel of our own, {@link #TIME_PROJ_KERNEL}), the transformer
@@ -124,6 +125,16 @@ public final class NativeOps {
     public static final Switch FP8_FF_OUT = new Switch("SD_FP8_FF_OUT", null, () -> linearResidualFp8(0, 0, 0, 0, 0, 0),
             "FP8 ff.net.2", "ff.net.2 runs in fp16");
     /**
+     * The transformer blocks' GEGLU intermediate (ff.net.0.proj's output, (B·HW, 8C): the UNet's largest tensor) written
+     * by its FP8 product as e4m3 with a static per-layer scale and read so by the gate ({@link #feedForwardFp8E4m3}),
+     * instead of fp16 ({@code SD_FP8_GEGLU}, on unless 0; only where {@link #FP8_FF_OUT} is on: {@link
+     * #fp8GegluOff()}; unmeasured, docs/GPU.md "What runs on CUDA" 8); linked: the library has {@link
+     * #linearFp8E4m3(long, long, long, long, long)} and the other functions of it. Captured CUDA graphs keep the path
+     * they were captured with: clear them after a change.
+     */
+    public static final Switch FP8_GEGLU = new Switch("SD_FP8_GEGLU", null, () -> linearFp8E4m3(0, 0, 0, 0, 0),
+            "e4m3 GEGLU intermediate", "the GEGLU intermediate stays fp16");
+    /**
      * Our wgmma kernel for the head-size-40 self-attentions (SD 1.5's 64x64 level: {@link #selfAttention} and {@link
      * #selfAttentionFp8} without a mask; self_attention.cu, Hopper only: compute capability 9.0 and a library built for
      * sm_90a), else PyTorch's SDPA ({@code SD_SELF_ATTENTION_KERNEL}, on unless 0: on the H200 it measured 0.976 ms per
@@ -162,10 +173,19 @@ public final class NativeOps {
      */
     static final Switch WIDE_HEAD_ATTENTION = new Switch("SD_WIDE_HEAD_ATTENTION", NativeOps::setWideHeadAttention,
             null, "wide-head attention", "wide-head attentions (the VAE's) run PyTorch's SDPA");
+    /**
+     * Our NHWC GroupNorm kernels normalise small groups in one launch (group_norm_nhwc.cu's {@code group_norm_one}: a
+     * block per (sample, group) holds the group's values in registers; SD 1.5's 8x8, 16x16 and, at 320 and 640
+     * channels, 32x32 levels: {@link #groupNormOnePass(long, int, int)}), else every shape in three launches ({@code
+     * SD_GROUP_NORM_ONE_PASS}, on unless 0; recapture graphs after a change); linked: the library has {@link
+     * #setGroupNormOnePass(boolean)}.
+     */
+    static final Switch GROUP_NORM_ONE_PASS = new Switch("SD_GROUP_NORM_ONE_PASS", NativeOps::setGroupNormOnePass,
+            null, "one-launch GroupNorm", "every NHWC GroupNorm runs three launches");
     private static final List<Switch> SWITCHES = List.of(CUDNN_BENCHMARK, CUDNN_ATTENTION, GEGLU_KERNEL, BIAS_KERNEL,
             LAYERNORM_KERNEL, FP32_GROUPNORM, VAE_ATTENTION_FP16, LORA_NATIVE, FUSED_BIAS_NORM, CONV1X1_GEMM,
             UPBLOCK_NO_CAT, LT_RESIDUAL, LT_AUTOTUNE, UPSAMPLE_KERNEL, FP8_LINEARS, CROSS_ATTENTION_KERNEL, FP8_FF_OUT,
-            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION);
+            SELF_ATTENTION_KERNEL, TIME_PROJ_KERNEL, ATTN_RESIDUAL, WIDE_HEAD_ATTENTION, FP8_GEGLU, GROUP_NORM_ONE_PASS);
     private static final boolean AVAILABLE = load();
     private static volatile boolean enabled = AVAILABLE;
 
@@ -704,6 +724,83 @@ public final class NativeOps {
         return fp8FfOutOff() == null;
     }
 
+    /**
+     * Why the transformer blocks' GEGLU intermediate is not written as e4m3, or null when it is: ff.net.2 as an FP8
+     * product ({@link #fp8FfOutOff()}: else its reason; the e4m3 gate writes ff.net.2's FP8 input), the library has the
+     * functions and {@code SD_FP8_GEGLU} not 0 (default on; or as {@link #FP8_GEGLU} was last set). Per call, shapes
+     * cuBLASLt has no e4m3-output algorithm for keep the fp16 intermediate ({@link #feedForwardFp8E4m3}).
+     */
+    public static String fp8GegluOff() {
+        return fp8GegluOff(fp8FfOutOff(), FP8_GEGLU.linked(), FP8_GEGLU.on());
+    }
+
+    /**
+     * {@link #fp8GegluOff()}'s rule on its inputs.
+     *
+     * @param fp8FfOutOff {@link #fp8FfOutOff()}'s answer
+     */
+    static String fp8GegluOff(String fp8FfOutOff, boolean linked, boolean on) {
+        if (fp8FfOutOff != null) {
+            return fp8FfOutOff;
+        }
+        if (!linked) {
+            return "the native library has no e4m3 GEGLU functions: rebuild it";
+        }
+        return on ? null : "SD_FP8_GEGLU=0";
+    }
+
+    /** Whether the GEGLU intermediate is written as e4m3 ({@link #fp8GegluOff()} gives no reason not to). */
+    public static boolean fp8Geglu() {
+        return fp8GegluOff() == null;
+    }
+
+    /**
+     * One FP8 path of the UNet: its switch and why it does not run now.
+     *
+     * @param toggle the path's switch ({@code SD_FP8_*})
+     * @param offReason why the path does not run now (its {@code NativeOps.fp8*Off()}), null when it runs
+     */
+    public record Fp8Path(Switch toggle, java.util.function.Supplier<String> offReason) {
+    }
+
+    /**
+     * Every FP8 path with its switch, in dependency order: the one place that lists them (a new FP8 switch, e.g. an
+     * {@code SD_FP8_CONV}, is added here and nowhere else; Fp8LinearsSwitchTest checks that every {@link Switch} whose
+     * setting's name contains {@code FP8} is here). {@link #setFp8} turns them all on or off (the bench's one image
+     * with FP8 on against off, the doctor's FP8-off run: {@code StableDiffusionPipeline.setFp8}), {@link #fp8PathsOn()}
+     * and {@link #fp8Off()} say which run, {@link #fp8Workaround()} names their switches.
+     */
+    public static final List<Fp8Path> FP8_PATHS = List.of(new Fp8Path(FP8_LINEARS, NativeOps::fp8LinearsOff),
+            new Fp8Path(FP8_FF_OUT, NativeOps::fp8FfOutOff), new Fp8Path(FP8_GEGLU, NativeOps::fp8GegluOff));
+
+    /**
+     * Every FP8 switch of {@link #FP8_PATHS} on ({@code true}), off ({@code false}) or back as configured ({@code
+     * null}), as {@link Switch#set} does for one. The model's FP8 companions and captured CUDA graphs are the caller's
+     * to match ({@code StableDiffusionPipeline.setFp8} does both); the caller restores with {@code null}.
+     */
+    public static void setFp8(Boolean on) {
+        FP8_PATHS.forEach(p -> p.toggle().set(on));
+    }
+
+    /** The settings' names of the FP8 paths that run now ({@link Fp8Path#offReason()} null), in {@link #FP8_PATHS}. */
+    public static List<String> fp8PathsOn() {
+        return FP8_PATHS.stream().filter(p -> p.offReason().get() == null).map(p -> p.toggle().name()).toList();
+    }
+
+    /**
+     * Why no FP8 path runs now: the paths' distinct reasons joined by {@code "; "} (e.g. {@code "SD_FP8_LINEARS=0"}
+     * once, the others following it), or null when one runs.
+     */
+    public static String fp8Off() {
+        List<String> why = FP8_PATHS.stream().map(p -> p.offReason().get()).toList();
+        return why.contains(null) ? null : why.stream().distinct().collect(Collectors.joining("; "));
+    }
+
+    /** The settings that turn every FP8 path off, e.g. {@code SD_FP8_LINEARS=0 SD_FP8_FF_OUT=0 SD_FP8_GEGLU=0}. */
+    public static String fp8Workaround() {
+        return FP8_PATHS.stream().map(p -> p.toggle().name() + "=0").collect(Collectors.joining(" "));
+    }
+
     /** The compute capability of the current CUDA device, asked once. */
     private static final class Capability {
         static final int VALUE = query();
@@ -828,6 +925,49 @@ public final class NativeOps {
      */
     public static native long feedForwardFp8(long x8, long w8, long scales, long b, long w8o, long wso, long bo, long wo,
             long r);
+
+    /**
+     * ff.net.0.proj's FP8 product written as e4m3: {@code y8 = e4m3(ys[0]·((x8·w8ᵀ)·scales[0]·scales[4] + b))} (x8, w8,
+     * scales and b as {@link #linearFp8(long, long, long, long)}'s; ys float32 (8), 16-byte aligned, the static output
+     * scale s_y at 0 and 1/s_y at 4, as {@code Fp8Linear.outScales}; a new (..., N) handle of e4m3 bytes, DJL's UINT8):
+     * one cuBLASLt FP8 matmul with an e4m3 D and its D scale (the fp16 bias in the epilogue, scaled with the product)
+     * where it has an algorithm, else the same values in float32, clamped to ±448 (slow). x8 = 0 returns 0 (a probe for
+     * the function).
+     */
+    static native long linearFp8E4m3(long x8, long w8, long scales, long b, long ys);
+
+    /** Whether {@link #linearFp8E4m3(long, long, long, long, long)} runs as one cuBLASLt product (nothing runs). */
+    static native boolean linearFp8E4m3Fused(long x8, long w8, long scales, long b, long ys);
+
+    /** {@link #linearFp8E4m3(long, long, long, long, long)} on DJL arrays (b may be null); needs the library. */
+    public static NDArray linearFp8E4m3(NDArray x8, NDArray w8, NDArray scales, NDArray b, NDArray ys) {
+        return wrap(x8, linearFp8E4m3(h(x8), h(w8), h(scales), h(b), h(ys)));
+    }
+
+    /**
+     * {@link #gegluGateFp8(long)} of an e4m3 h8 (..., 2I) (bytes, as {@link #linearFp8E4m3(long, long, long, long,
+     * long)} writes it): each value times ys[4] (1/s_y) in float32 first, then the same gate and rule: {q (..., I) e4m3
+     * bytes, s (rows) float32}. Our kernel (geglu.cu) for contiguous CUDA h8 with I a multiple of 16 up to 16384
+     * ({@code SD_GEGLU_KERNEL} on), PyTorch's ops otherwise.
+     *
+     * @throws IllegalStateException (from the library) where the shapes do not fit
+     */
+    static native long[] gegluGateE4m3(long h8, long ys);
+
+    /** {@link #gegluGateE4m3(long, long)} on DJL arrays: {q, s}. Needs the library. */
+    public static NDArray[] gegluGateE4m3(NDArray h8, NDArray ys) {
+        long[] r = gegluGateE4m3(h(h8), h(ys));
+        return new NDArray[] {wrap(h8, r[0]), wrap(h8, r[1])};
+    }
+
+    /**
+     * {@link #feedForwardFp8} with the GEGLU intermediate as e4m3 ({@link #FP8_GEGLU}): where cuBLASLt has algorithms
+     * for both FP8 products, {@code h8 = linearFp8E4m3(x8, w8, scales, b, ys)}, {@link #gegluGateE4m3(long, long)} and
+     * ff.net.2 as {@link #linearResidualFp8(long, long, long, long, long, long)}; elsewhere {@link #feedForwardFp8}
+     * itself. A new (..., C) fp16 handle.
+     */
+    public static native long feedForwardFp8E4m3(long x8, long w8, long scales, long b, long ys, long w8o, long wso,
+            long bo, long wo, long r);
 
     /**
      * Writes ff.net.2's FP8 weight in place from its weight w (N, K) (any float type, converted to float32 exactly): s_w[n]
@@ -1130,6 +1270,17 @@ public final class NativeOps {
     private static native void setWideHeadAttention(boolean on);
 
     private static native void setFp32GroupNormSplit(boolean on);
+
+    private static native void setGroupNormOnePass(boolean on);
+
+    /**
+     * Whether our NHWC GroupNorm kernels ({@link #groupNorm}, {@code biasGroupNorm}, {@code catGroupNorm} on fp16
+     * channels-last CUDA tensors) normalise hw pixels of c channels in {@code groups} groups in one launch rather than
+     * three, as {@link #GROUP_NORM_ONE_PASS} is set now (any batch size; nothing runs): c / groups even and at most
+     * 1024, and c / groups · hw at most 24576 (16384 where c / groups is not a multiple of 4). Needs a library with
+     * the switch ({@link #GROUP_NORM_ONE_PASS}{@code .linked()}).
+     */
+    static native boolean groupNormOnePass(long hw, int c, int groups);
 
     private static native void setFp32AttentionInHalf(boolean on);
 

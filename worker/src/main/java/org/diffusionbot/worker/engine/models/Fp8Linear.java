@@ -1,7 +1,13 @@
 package org.diffusionbot.worker.engine.models;
 
+import static org.diffusionbot.worker.engine.Scalars.div;
+import static org.diffusionbot.worker.engine.Scalars.maximum;
+import static org.diffusionbot.worker.engine.Scalars.mul;
+
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -29,6 +35,11 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * scale per token ({@link NativeOps#gegluGateFp8(long)}), and W is stored as e4m3 with one scale per output feature,
  * {@code s_w[n] = amax|W[n, :]|/448} ({@link #scales}: N floats); the product scales element (m, n) by {@code
  * s_w[n]·s_m} (cuBLASLt's outer-vector scales) and adds the layer's own fp16 bias and the block's residual.
+ *
+ * <p>ff.net.0.proj's companion also has a static output scale ({@link #outScales}, {@link #outputScales}): its product
+ * can write the GEGLU intermediate as e4m3 ({@code SD_FP8_GEGLU}, {@link NativeOps#feedForwardFp8E4m3}), scaled by s_y
+ * so that no value reaches 448, a bound that holds for every input: ‖x̂‖₂ ≤ √K for a normalised row, so by
+ * Cauchy–Schwarz |y_j| ≤ ‖W'_j‖₂·‖x̂‖₂ + |b'_j|, with margins for the e4m3 roundings of W' and x̂.
  *
  * <p>The fp16 weight stays (the fallback, CPU runs, LoRA patches); {@link #refresh} recomputes this companion from it in
  * place (the same device buffers, which captured CUDA graphs read) at the first UNet call after LoRA patches or restores
@@ -58,6 +69,12 @@ public final class Fp8Linear {
     final NDArray bias;
     /** s_x, the input's scale ({@link #inputScale}); 0 for a {@link #perRow} companion (its input's scales are per token). */
     final double inputScale;
+    /**
+     * The static output scale of a companion whose product may write e4m3 (ff.net.0.proj's: {@code SD_FP8_GEGLU}),
+     * float32 ({@link #SCALE_SLOTS}): s_y at 0 (cuBLASLt's D scale) and 1/s_y at {@link #INPUT_SCALE_SLOT} (the gate's
+     * factor), as {@link #outputScales} computes them; null for the others.
+     */
+    final NDArray outScales;
 
     /**
      * Allocates the companion on the source weight's device in {@code manager} and computes it ({@link #refresh}).
@@ -67,6 +84,14 @@ public final class Fp8Linear {
      * @param manager the long-lived owner (the model's parameters' manager)
      */
     Fp8Linear(LinearLayer source, LayerNormLayer norm, NDManager manager) {
+        this(source, norm, manager, false);
+    }
+
+    /**
+     * As {@link #Fp8Linear(LinearLayer, LayerNormLayer, NDManager)}, with the static output scale {@link #outScales}
+     * where {@code e4m3Output} (ff.net.0.proj's companion: its product may write e4m3).
+     */
+    Fp8Linear(LinearLayer source, LayerNormLayer norm, NDManager manager, boolean e4m3Output) {
         this.source = source;
         this.norm = norm;
         Shape ws = source.weight.getShape();
@@ -75,6 +100,7 @@ public final class Fp8Linear {
         this.scales = manager.zeros(new Shape(SCALE_SLOTS), DataType.FLOAT32, device);
         this.bias = manager.zeros(new Shape(ws.get(0)), DataType.FLOAT16, device);
         this.inputScale = inputScale(ws.get(1));
+        this.outScales = e4m3Output ? manager.zeros(new Shape(SCALE_SLOTS), DataType.FLOAT32, device) : null;
         refresh();
     }
 
@@ -94,6 +120,7 @@ public final class Fp8Linear {
         this.scales = manager.zeros(new Shape(ws.get(0)), DataType.FLOAT32, device);
         this.bias = source.bias;
         this.inputScale = 0;
+        this.outScales = null;
         refresh();
     }
 
@@ -174,7 +201,7 @@ public final class Fp8Linear {
                     tmp.tempAttachAll(a);
                 }
             }
-            write(source.weight, source.bias, norm.gamma, norm.beta, inputScale, weight, scales, bias);
+            write(source.weight, source.bias, norm.gamma, norm.beta, inputScale, weight, scales, bias, outScales);
         }
     }
 
@@ -192,9 +219,86 @@ public final class Fp8Linear {
      */
     public static void write(NDArray w, NDArray b, NDArray gamma, NDArray beta, double inputScale, NDArray w8,
             NDArray scales, NDArray bias8) {
+        write(w, b, gamma, beta, inputScale, w8, scales, bias8, null);
+    }
+
+    /**
+     * {@link #write(NDArray, NDArray, NDArray, NDArray, double, NDArray, NDArray, NDArray)}, and where {@code outScales}
+     * is not null, the static output scale of the same folded weight and bias into it ({@link #outputScales}; on the
+     * device, no sync).
+     *
+     * @param outScales ({@link #SCALE_SLOTS}) float32, written, or null
+     */
+    public static void write(NDArray w, NDArray b, NDArray gamma, NDArray beta, double inputScale, NDArray w8,
+            NDArray scales, NDArray bias8, NDArray outScales) {
         NDArray[] f = fold(w, b, gamma, beta);
         NativeOps.fp8Quantize(NativeOps.h(f[0]), NativeOps.h(w8), NativeOps.h(scales), 1 / inputScale);
         NativeOps.copyInto(NativeOps.h(bias8), NativeOps.h(f[1]));
+        if (outScales != null) {
+            NativeOps.copyInto(NativeOps.h(outScales), NativeOps.h(outputScales(f[0], f[1], inputScale)));
+        }
+    }
+
+    /** e4m3's largest relative rounding error in its normal range (3 mantissa bits, round to nearest): 2^-4. */
+    static final double E4M3_RELATIVE = 1.0 / 16;
+    /** e4m3's largest absolute rounding error in its subnormal range (steps of 2^-9, round to nearest): 2^-10. */
+    static final double E4M3_SUBNORMAL = Math.scalb(1.0, -10);
+    /**
+     * The bound's factor for what it does not model exactly: float32 arithmetic (the norm's, the fold's, this bound's),
+     * fp16's rounding of b', and cuBLASLt's fast FP8 accumulation (its narrower accumulator's error is far below this
+     * for the products' K; values beyond 448 are not expected, and cuBLASLt's conversion saturates where CUTLASS's does).
+     */
+    static final double OUTPUT_BOUND_SLACK = 1 + 1.0 / 64;
+    /** The least bound taken (an all-zero weight and bias): s_y at most 448 · 2^100 / 448, finite with its inverse. */
+    static final double MIN_OUTPUT_BOUND = Fp8Linear.E4M3_MAX * Math.scalb(1.0, -100);
+
+    /**
+     * The largest |y_j| of the product {@code y = x̂_fp8·W'_deqᵀ + b'} over every normalised input, bounded per output
+     * feature j (Cauchy–Schwarz): {@code |y_j| ≤ ‖W'_deq,j‖₂·‖x̂_fp8‖₂ + |b'_j|}, where
+     * <ul>
+     * <li>{@code ‖x̂‖₂ ≤ √K} for LayerNorm's x̂ = (x − mean)·rstd (Σ x̂² = K·var/(var + ε)), and its e4m3 rounding
+     * (x̂·s_x rounded, divided by s_x) moves each value by at most |x̂|/16 or 2^-10/s_x, so {@code ‖x̂_fp8‖₂ ≤ √K·(1 +
+     * 1/16 + 2^-10/s_x)};</li>
+     * <li>W' rounds the same way at the scale s_w = amax|W'|/448 ({@link NativeOps#fp8Quantize}), so {@code
+     * ‖W'_deq,j‖₂ ≤ ‖W'_j‖₂·(1 + 1/16) + s_w·2^-10·√K};</li>
+     * </ul>
+     * each bound times {@link #OUTPUT_BOUND_SLACK}. Float32, on {@code folded}'s manager and device.
+     *
+     * @param folded W' (N, K) float32 (the folded weight, {@link #fold})
+     * @param foldedBias b' (N) float32, or null
+     * @param inputScale s_x ({@link #inputScale})
+     * @return the bound per output feature (N)
+     */
+    public static NDArray outputBounds(NDArray folded, NDArray foldedBias, double inputScale) {
+        long k = folded.getShape().get(1);
+        double rootK = Math.sqrt(k);
+        double xNorm = rootK * (1 + E4M3_RELATIVE + E4M3_SUBNORMAL / inputScale);
+        NDArray sw = div(folded.abs().max(), (float) E4M3_MAX);
+        NDArray wNorm = mul(folded.square().sum(new int[] {1}).sqrt(), (float) (1 + E4M3_RELATIVE))
+                .add(mul(sw, (float) (E4M3_SUBNORMAL * rootK)));
+        NDArray bound = mul(wNorm, (float) xNorm);
+        if (foldedBias != null) {
+            bound = bound.add(foldedBias.abs());
+        }
+        return mul(bound, (float) OUTPUT_BOUND_SLACK);
+    }
+
+    /**
+     * The static output scale of an e4m3 product ({@code SD_FP8_GEGLU}): s_y = 448 / max_j {@link #outputBounds} (the
+     * bound at least {@link #MIN_OUTPUT_BOUND}), as cuBLASLt's D scale wants it, so that {@code s_y·|y_j| ≤ 448} for
+     * every normalised input. Float32 ({@link #SCALE_SLOTS}): s_y at 0 and 1/s_y at {@link #INPUT_SCALE_SLOT} (float32
+     * divisions), zeros elsewhere; on {@code folded}'s manager and device.
+     *
+     * @param folded W' (N, K) float32; foldedBias b' (N) float32 or null; inputScale s_x
+     */
+    public static NDArray outputScales(NDArray folded, NDArray foldedBias, double inputScale) {
+        NDArray most = outputBounds(folded, foldedBias, inputScale).max().reshape(1);
+        most = maximum(most, (float) MIN_OUTPUT_BOUND);
+        NDArray sy = mul(most.onesLike(), (float) E4M3_MAX).div(most);
+        NDArray inv = sy.onesLike().div(sy);
+        NDArray pad = sy.zerosLike().repeat(INPUT_SCALE_SLOT - 1);
+        NDArray tail = sy.zerosLike().repeat(SCALE_SLOTS - INPUT_SCALE_SLOT - 1);
+        return NDArrays.concat(new NDList(sy, pad, inv, tail));
     }
 
     /**

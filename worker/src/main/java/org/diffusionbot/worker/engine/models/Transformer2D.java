@@ -64,7 +64,7 @@ final class Transformer2D {
          */
         void prepareFp8(NDManager manager, List<Fp8Linear> into) {
             if (qkv8 == null) { // all three made before any is kept: one that throws (memory) leaves none half-made
-                Fp8Linear ff = new Fp8Linear(geglu, norm3, manager);
+                Fp8Linear ff = new Fp8Linear(geglu, norm3, manager, true); // its product may write e4m3
                 Fp8Linear q = new Fp8Linear(attn2.inputProjection(), norm2, manager);
                 Fp8Linear qkv = new Fp8Linear(attn1.inputProjection(), norm1, manager);
                 ff8 = ff;
@@ -112,7 +112,9 @@ final class Transformer2D {
          * {@link #run} with the three linears after the norms as FP8 products: each norm writes its output without
          * affine as FP8 (one kernel pass, as before), read by its companion's product (γ, β folded into its weight); with
          * ff.net.2's companion and {@link NativeOps#fp8FfOut()}, the GEGLU gate writes FP8 with per-token scales and
-         * ff.net.2 is an FP8 product adding bias and residual ({@link NativeOps#feedForwardFp8}). As in {@link #run},
+         * ff.net.2 is an FP8 product adding bias and residual ({@link NativeOps#feedForwardFp8}), its GEGLU intermediate
+         * written as e4m3 by ff.net.0.proj's product where {@link NativeOps#fp8Geglu()} ({@link
+         * NativeOps#feedForwardFp8E4m3}). As in {@link #run},
          * with {@link NativeOps#attnResidual()} the attentions add the residual in their output projection and the next
          * norm reads only the sum.
          */
@@ -126,6 +128,12 @@ final class Transformer2D {
             } else {
                 xn = norm2.addForwardFp8(x, attn1.forwardFp8(norm1.forwardFp8(x, s), null, null, qkv8, null), s);
                 xn = norm3.addForwardFp8(xn[0], attn2.forwardFp8(xn[1], context, kv, q8, null), s);
+            }
+            if (out8 != null && ff8.outScales != null && NativeOps.fp8Geglu()) { // the GEGLU intermediate as e4m3
+                return NativeOps.wrap(xn[0], NativeOps.feedForwardFp8E4m3(NativeOps.h(xn[1]), NativeOps.h(ff8.weight),
+                        NativeOps.h(ff8.scales), NativeOps.h(ff8.bias), NativeOps.h(ff8.outScales),
+                        NativeOps.h(out8.weight), NativeOps.h(out8.scales), NativeOps.h(out8.bias),
+                        NativeOps.h(ffOut.weight), NativeOps.h(xn[0])));
             }
             if (out8 != null && NativeOps.fp8FfOut()) {
                 return NativeOps.wrap(xn[0], NativeOps.feedForwardFp8(NativeOps.h(xn[1]), NativeOps.h(ff8.weight),

@@ -61,6 +61,34 @@ class Fp8LinearsSwitchTest {
     }
 
     @Test
+    void theE4m3GegluIntermediateOnlyWhereFfNet2IsFp8TheLibraryHasItAndTheSwitchIsOn() {
+        assertEquals("SD_FP8_FF_OUT=0", NativeOps.fp8GegluOff("SD_FP8_FF_OUT=0", true, true),
+                "ff.net.2 not FP8: its reason (the e4m3 gate writes ff.net.2's FP8 input)");
+        assertEquals("SD_FP8_LINEARS=0", NativeOps.fp8GegluOff("SD_FP8_LINEARS=0", false, false));
+        assertEquals("the native library has no e4m3 GEGLU functions: rebuild it", NativeOps.fp8GegluOff(null, false,
+                true));
+        assertEquals("SD_FP8_GEGLU=0", NativeOps.fp8GegluOff(null, true, false));
+        assertNull(NativeOps.fp8GegluOff(null, true, true));
+        try {
+            NativeOps.FP8_LINEARS.set(true);
+            NativeOps.FP8_FF_OUT.set(true);
+            NativeOps.FP8_GEGLU.set(true);
+            if (!NativeOps.available()) { // the switch off or on, no library: the current (fp16 intermediate) path
+                assertEquals("native ops not in use", NativeOps.fp8GegluOff());
+                assertFalse(NativeOps.fp8Geglu());
+            }
+            NativeOps.FP8_GEGLU.set(false);
+            assertFalse(NativeOps.fp8Geglu(), "switched off");
+        } finally {
+            NativeOps.FP8_LINEARS.set(null);
+            NativeOps.FP8_FF_OUT.set(null);
+            NativeOps.FP8_GEGLU.set(null);
+        }
+        assertEquals(true, NativeOps.FP8_GEGLU.on(), "default on (SD_FP8_GEGLU unset in the tests)");
+        assertEquals("SD_FP8_GEGLU", NativeOps.FP8_GEGLU.name());
+    }
+
+    @Test
     void theFp8GatesReferenceScalesEachRowByItsAmaxOver448AndAZeroRowBy1() {
         try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(ai.djl.Device.cpu())) {
             ai.djl.ndarray.NDArray v = m.create(new float[] {0, 0, 0, 0, 1, -2, 0.5f, 4, 448, -896, 1e-3f, 3},
@@ -155,5 +183,44 @@ class Fp8LinearsSwitchTest {
                 + org.diffusionbot.worker.engine.models.Fp8Linear.SCALE_SLOTS + ";"), "kFp8ScaleSlots");
         assertTrue(cc.contains("constexpr int64_t kFp8InputScale = "
                 + org.diffusionbot.worker.engine.models.Fp8Linear.INPUT_SCALE_SLOT + ";"), "kFp8InputScale");
+    }
+
+    @Test
+    void everyFp8SwitchIsInTheOneListOfFp8Paths() throws IllegalAccessException {
+        java.util.Set<NativeOps.Switch> listed = new java.util.HashSet<>();
+        NativeOps.FP8_PATHS.forEach(p -> listed.add(p.toggle()));
+        int fp8 = 0;
+        for (java.lang.reflect.Field f : NativeOps.class.getDeclaredFields()) {
+            if (java.lang.reflect.Modifier.isStatic(f.getModifiers()) && f.getType() == NativeOps.Switch.class) {
+                f.setAccessible(true);
+                NativeOps.Switch s = (NativeOps.Switch) f.get(null);
+                if (s.name().contains("FP8")) {
+                    fp8++;
+                    assertTrue(listed.contains(s), s.name() + " (NativeOps." + f.getName() + ") missing from FP8_PATHS");
+                }
+            }
+        }
+        assertEquals(fp8, NativeOps.FP8_PATHS.size(), "FP8_PATHS holds NativeOps' FP8 switches, each once");
+        assertTrue(fp8 >= 3, "SD_FP8_LINEARS, SD_FP8_FF_OUT, SD_FP8_GEGLU at least");
+        assertEquals("SD_FP8_LINEARS=0 SD_FP8_FF_OUT=0 SD_FP8_GEGLU=0",
+                NativeOps.fp8Workaround().substring(0, "SD_FP8_LINEARS=0 SD_FP8_FF_OUT=0 SD_FP8_GEGLU=0".length()));
+    }
+
+    @Test
+    void setFp8TurnsEveryFp8SwitchOffOrOnAndNullRestoresThem() {
+        try {
+            NativeOps.setFp8(false);
+            NativeOps.FP8_PATHS.forEach(p -> assertFalse(p.toggle().on(), p.toggle().name()));
+            NativeOps.setFp8(true);
+            NativeOps.FP8_PATHS.forEach(p -> assertTrue(p.toggle().on(), p.toggle().name()));
+            NativeOps.setFp8(false);
+        } finally {
+            NativeOps.setFp8(null);
+        }
+        NativeOps.FP8_PATHS.forEach(p -> assertTrue(p.toggle().on(), p.toggle().name() + ": default on, restored"));
+        if (!NativeOps.available()) {
+            assertEquals("native ops not in use", NativeOps.fp8Off(), "the paths' one reason, once");
+            assertEquals(java.util.List.of(), NativeOps.fp8PathsOn());
+        }
     }
 }

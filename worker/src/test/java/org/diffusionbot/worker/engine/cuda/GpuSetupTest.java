@@ -16,7 +16,7 @@ class GpuSetupTest {
     private static GpuSetup setup(String dir, boolean fromPath, boolean cuda, int driverGpus, List<GpuSetup.Gpu> gpus,
             String nativeOps, boolean graphs) {
         return new GpuSetup("17", "0.35.1", dir, "2.7.1", fromPath, cuda, null, driverGpus, gpus, nativeOps, graphs, graphs,
-                graphs, "SD_FP8_LINEARS=0", "SD_FP8_LINEARS=0");
+                graphs, "SD_FP8_LINEARS=0", "SD_FP8_LINEARS=0", "SD_FP8_LINEARS=0");
     }
 
     @Test
@@ -28,20 +28,27 @@ class GpuSetupTest {
         assertEquals("CUDA graphs: UNet on, VAE decoder on; channels-last: on", ok.lines().get(4));
         assertEquals("native ops, CUDA graphs, channels-last", ok.fastPathParts());
         assertEquals("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): off (SD_FP8_LINEARS=0); ff.net.2"
-                + " from the GEGLU gate's FP8 output (SD_FP8_FF_OUT=0 turns it off): off (SD_FP8_LINEARS=0)", ok.lines().get(5));
+                + " from the GEGLU gate's FP8 output (SD_FP8_FF_OUT=0 turns it off): off (SD_FP8_LINEARS=0); the GEGLU"
+                + " intermediate as e4m3 (SD_FP8_GEGLU=0 turns it off): off (SD_FP8_LINEARS=0)", ok.lines().get(5));
     }
 
     @Test
     void theReportSaysEachPartsGraphsOnOrOffAndWhy() {
         GpuSetup vaeOff = new GpuSetup("17", "0.35.1", CUDA_TORCH, "2.7.1", true, true, null, 1, H200, null, true, false,
-                true, null, null);
+                true, null, null, null);
         assertEquals("CUDA graphs: UNet on, VAE decoder off (SD_VAE_GRAPHS=0); channels-last: on", vaeOff.lines().get(4));
         assertEquals("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): on; ff.net.2 from the GEGLU gate's"
-                + " FP8 output (SD_FP8_FF_OUT=0 turns it off): on", vaeOff.lines().get(5));
+                + " FP8 output (SD_FP8_FF_OUT=0 turns it off): on; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=0 turns"
+                + " it off): on", vaeOff.lines().get(5));
         GpuSetup ffOutOff = new GpuSetup("17", "0.35.1", CUDA_TORCH, "2.7.1", true, true, null, 1, H200, null, true, true,
-                true, null, "SD_FP8_FF_OUT=0");
+                true, null, "SD_FP8_FF_OUT=0", "SD_FP8_FF_OUT=0");
         assertEquals("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): on; ff.net.2 from the GEGLU gate's"
-                + " FP8 output (SD_FP8_FF_OUT=0 turns it off): off (SD_FP8_FF_OUT=0)", ffOutOff.lines().get(5));
+                + " FP8 output (SD_FP8_FF_OUT=0 turns it off): off (SD_FP8_FF_OUT=0); the GEGLU intermediate as e4m3"
+                + " (SD_FP8_GEGLU=0 turns it off): off (SD_FP8_FF_OUT=0)", ffOutOff.lines().get(5));
+        GpuSetup gegluOff = new GpuSetup("17", "0.35.1", CUDA_TORCH, "2.7.1", true, true, null, 1, H200, null, true, true,
+                true, null, null, "SD_FP8_GEGLU=0");
+        assertTrue(gegluOff.lines().get(5).endsWith("; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=0 turns it off): off"
+                + " (SD_FP8_GEGLU=0)"), gegluOff.lines().get(5));
         assertNull(vaeOff.advice(), "the VAE decoder's graphs are no part of the fast path's advice");
         assertTrue(vaeOff.fastPath());
         assertEquals("native ops, the UNet's CUDA graphs, channels-last", vaeOff.fastPathParts());
@@ -86,7 +93,8 @@ class GpuSetupTest {
     @Test
     void aLibtorchThatDoesNotLoadIsReportedWithItsError() {
         GpuSetup broken = new GpuSetup("17", "0.35.1", null, null, false, false, "EngineException: no JNI", 1, List.of(),
-                "libtorch did not load", false, false, false, "native ops not loaded", "native ops not loaded");
+                "libtorch did not load", false, false, false, "native ops not loaded", "native ops not loaded",
+                "native ops not loaded");
         assertTrue(broken.advice().startsWith("DJL could not load libtorch (EngineException: no JNI): set "
                 + "PYTORCH_LIBRARY_PATH"), broken.advice());
         assertTrue(broken.lines().get(1).equals("libtorch: NOT loaded (EngineException: no JNI)"), broken.lines().toString());

@@ -102,7 +102,8 @@ class NativeOpsSwitchTest {
         for (NativeOps.Switch s : List.of(NativeOps.CUDNN_ATTENTION, NativeOps.LORA_NATIVE, NativeOps.FUSED_BIAS_NORM,
                 NativeOps.CONV1X1_GEMM, NativeOps.UPBLOCK_NO_CAT, NativeOps.LT_RESIDUAL, NativeOps.LT_AUTOTUNE,
                 NativeOps.UPSAMPLE_KERNEL, NativeOps.FP32_GROUPNORM, NativeOps.SELF_ATTENTION_KERNEL,
-                NativeOps.CROSS_ATTENTION_KERNEL, NativeOps.TIME_PROJ_KERNEL, NativeOps.WIDE_HEAD_ATTENTION)) {
+                NativeOps.CROSS_ATTENTION_KERNEL, NativeOps.TIME_PROJ_KERNEL, NativeOps.WIDE_HEAD_ATTENTION,
+                NativeOps.GROUP_NORM_ONE_PASS)) {
             assertFalse(s.linked(), s.name());
             assertFalse(s.active(), s.name());
             s.set(false); // no UnsatisfiedLinkError: nothing is handed to a library that is not there

@@ -183,4 +183,98 @@ class Fp8LinearTest {
             assertFalse(unet.refreshFp8IfStale(), "the UNet call recomputed them first");
         }
     }
+
+    /** PyTorch's e4m3 conversion of a double (round to nearest even, 3 mantissa bits, subnormal steps of 2^-9), clamped to ±448. */
+    static double e4m3(double v) {
+        double a = Math.min(Math.abs(v), Fp8Linear.E4M3_MAX);
+        if (a == 0) {
+            return 0;
+        }
+        double step = Math.scalb(1.0, Math.max(Math.getExponent(a), -6) - 3);
+        return Math.copySign(Math.min(Math.rint(a / step) * step, Fp8Linear.E4M3_MAX), v);
+    }
+
+    @Test
+    void theE4m3RoundingOfTheTestsIsPyTorchs() {
+        assertEquals(448, e4m3(460)); // saturated (clamped first, as store_e4m3)
+        assertEquals(1.125, e4m3(1.1)); // steps of 1/8 in [1, 2)
+        assertEquals(1.0, e4m3(1.0625)); // a tie: to even
+        assertEquals(-240, e4m3(-236)); // steps of 16 in [128, 256): 232 ties to 224, 236 rounds up
+        assertEquals(Math.scalb(1.0, -9), e4m3(Math.scalb(1.0, -9))); // the least subnormal
+        assertEquals(0, e4m3(Math.scalb(1.0, -11)));
+    }
+
+    /**
+     * The static output scale of an e4m3 product ({@code SD_FP8_GEGLU}): for random folded weights and biases, every
+     * row's worst input (x̂ of norm √K along the row's dequantised weight, the bias's sign; the FP8 path's roundings of
+     * W' and x̂ as PyTorch and the LayerNorm kernel make them) stays within ±448 after the D scale, and the bound is not
+     * loose (the worst row reaches more than 448 / 1.25); the scales' layout is cuBLASLt's and the gate's.
+     */
+    @Test
+    void theStaticOutputScaleKeepsEveryNormalisedInputsProductWithinE4m3() {
+        java.util.Random random = new java.util.Random(5);
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            for (int k : new int[] {64, 320, 1280}) {
+                int n = 24;
+                double sx = Fp8Linear.inputScale(k);
+                float[] w = new float[n * k];
+                float[] b = new float[n];
+                for (int j = 0; j < n; j++) {
+                    double rowScale = Math.scalb(1.0, random.nextInt(7) - 3) / Math.sqrt(k); // rows of unequal norms
+                    for (int i = 0; i < k; i++) {
+                        w[j * k + i] = (float) (random.nextGaussian() * rowScale);
+                    }
+                    b[j] = (float) (random.nextGaussian() * 2);
+                }
+                NDArray ys = Fp8Linear.outputScales(m.create(w, new Shape(n, k)), m.create(b), sx);
+                float[] y = ys.toFloatArray();
+                assertEquals(Fp8Linear.SCALE_SLOTS, y.length);
+                double sy = y[0];
+                assertEquals(1 / y[0], y[Fp8Linear.INPUT_SCALE_SLOT], 0, "1/s_y in float32 at the input-scale slot");
+                for (int i : new int[] {1, 2, 3, 5, 6, 7}) {
+                    assertEquals(0, y[i]);
+                }
+                // W' as fp8Quantize stores it: s_w = amax/448, e4m3(W'/s_w)·s_w
+                double amax = 0;
+                for (float v : w) {
+                    amax = Math.max(amax, Math.abs(v));
+                }
+                double sw = amax / Fp8Linear.E4M3_MAX;
+                double worst = 0;
+                for (int j = 0; j < n; j++) {
+                    double[] dq = new double[k];
+                    double norm = 0;
+                    for (int i = 0; i < k; i++) {
+                        dq[i] = e4m3(w[j * k + i] / sw) * sw;
+                        norm += dq[i] * dq[i];
+                    }
+                    norm = Math.sqrt(norm);
+                    double sign = b[j] >= 0 ? 1 : -1;
+                    double yj = b[j];
+                    for (int i = 0; i < k; i++) {
+                        double x = sign * Math.sqrt(k) * dq[i] / norm; // ‖x̂‖ = √K along the row: Cauchy–Schwarz's equality
+                        yj += dq[i] * e4m3(x * sx) / sx; // the kernel's e4m3 of x̂·s_x, dequantised
+                    }
+                    double scaled = Math.abs(yj) * sy;
+                    assertTrue(scaled <= Fp8Linear.E4M3_MAX, "K " + k + " row " + j + ": " + scaled);
+                    worst = Math.max(worst, scaled);
+                }
+                assertTrue(worst > Fp8Linear.E4M3_MAX / 1.25, "K " + k + ": the bound is loose, worst row at " + worst);
+            }
+        }
+    }
+
+    @Test
+    void anAllZeroWeightGetsAFiniteOutputScale() {
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            float[] y = Fp8Linear.outputScales(m.zeros(new Shape(8, 32)), m.zeros(new Shape(8)), 16).toFloatArray();
+            assertTrue(Float.isFinite(y[0]) && y[0] > 0, "s_y " + y[0]);
+            assertTrue(Float.isFinite(y[Fp8Linear.INPUT_SCALE_SLOT]) && y[Fp8Linear.INPUT_SCALE_SLOT] > 0);
+            float[] noBias = Fp8Linear.outputScales(m.ones(new Shape(2, 16)), null, 16).toFloatArray();
+            // ‖W'_j‖ = 4, s_w = 1/448: (4·17/16 + 2^-10·4/448)·4·(17/16 + 2^-10/16)·(1 + 1/64)
+            double bound = (4 * 17 / 16.0 + Math.scalb(1.0, -10) * 4 / 448) * 4 * (17 / 16.0 + Math.scalb(1.0, -10) / 16)
+                    * (1 + 1 / 64.0);
+            assertEquals(448 / bound, noBias[0], 448 / bound * 1e-6);
+        }
+    }
 }
