@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds libsd_native_ops.so (every .cc beside it: sd_native_ops.cc, profiler.cc (the Kineto profiler); every .cu:
 # the CUDA kernels: group_norm_nhwc.cu, geglu.cu, bias_add.cu, layer_norm.cu, upsample_nearest.cu, time_proj.cu,
-# self_attention.cu: the self- and cross-attention kernels; half_pack.cuh is a header five of them share) against the
+# self_attention.cu: the self- and cross-attention kernels; conv_fp8.cu: the FP8 3x3 convolution; half_pack.cuh is a
+# header five of them share, wgmma_sm90.cuh one self_attention.cu and conv_fp8.cu share) against the
 # libtorch of a Python PyTorch install. The one build of the native library: worker/Dockerfile runs it, and so do
 # scripts/gpu/bench-build.sh (the benchmark machine) and the bare-host steps of docs/GPU.md.
 # Usage: build.sh OUTPUT.so
@@ -14,9 +15,10 @@
 #                GPU, else all four families. Machine code (SASS) is built for each, plus the PTX of the lowest,
 #                which newer GPUs compile at load; on a GPU below the lowest the NHWC GroupNorm falls back to
 #                PyTorch's group_norm (slower, correct), and so do our other kernels to PyTorch's ops. With Hopper
-#                among them, self_attention.cu is built for sm_90a instead of sm_90 (wgmma and the bulk copies are
-#                sm_90a instructions; -DSD_SELF_ATTENTION_SM90A tells its sd_self_attention_supported and
-#                sd_cross_attention_supported so); without it the self- and cross-attentions run SDPA.
+#                among them, self_attention.cu and conv_fp8.cu are built for sm_90a instead of sm_90 (wgmma and the
+#                bulk copies are sm_90a instructions; -DSD_SELF_ATTENTION_SM90A tells its sd_self_attention_supported
+#                and sd_cross_attention_supported so, -DSD_CONV_FP8_SM90A sd_conv3x3_fp8_supported); without it the
+#                self- and cross-attentions run SDPA (and sd_conv3x3_fp8 is never supported).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUTPUT="${1:?usage: build.sh OUTPUT.so}"
@@ -67,8 +69,11 @@ trap 'rm -rf "$OBJ"' EXIT
 SOURCES=("$HERE"/*.cu "$HERE"/*.cc)
 for SRC in "$HERE"/*.cu; do
   CODES=("${GENCODE[@]}")
-  if [ "$(basename "$SRC")" = self_attention.cu ] && printf '%s\n' "${ARCHS[@]}" | grep -qx 90; then
-    CODES=("${GENCODE[@]/#arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a}" -DSD_SELF_ATTENTION_SM90A)
+  if printf '%s\n' "${ARCHS[@]}" | grep -qx 90; then
+    case "$(basename "$SRC")" in
+      self_attention.cu) CODES=("${GENCODE[@]/#arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a}" -DSD_SELF_ATTENTION_SM90A) ;;
+      conv_fp8.cu) CODES=("${GENCODE[@]/#arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a}" -DSD_CONV_FP8_SM90A) ;;
+    esac
   fi
   "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC --threads 0 "${CODES[@]}" -c "$SRC" -o "$OBJ/$(basename "$SRC").o" &
 done

@@ -49,6 +49,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "wgmma_sm90.cuh"
+
 // wgmma and the bulk copies exist in sm_90a code only (the "a" feature set); elsewhere the kernels are empty shells
 // never launched (sd_self_attention_supported is false unless build.sh built this file for sm_90a).
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -70,60 +72,18 @@ __host__ __device__ constexpr int tile_offset(int row, int chunk) {
   return (row >> 3) * kRowGroupBytes + chunk * 128 + (row & 7) * 16;
 }
 
-// Shared-memory matrix descriptor (sm_90 wgmma): start address >> 4 in bits 0..13, leading-dimension byte offset >> 4
-// in 16..29, stride-dimension byte offset >> 4 in 32..45, layout type 0 (no swizzle) in 62..63. For the
-// non-swizzled layout, K-major operands: LBO = bytes between core matrices adjacent in K, SBO = between core matrices
-// adjacent in M/N (the next 8 rows); MN-major operands: LBO = adjacent in K (the next 8 K rows), SBO = adjacent in M/N.
-__device__ __forceinline__ uint64_t make_desc(uint32_t smem_addr, uint32_t lbo, uint32_t sbo) {
-  return static_cast<uint64_t>((smem_addr >> 4) & 0x3FFF) | (static_cast<uint64_t>((lbo >> 4) & 0x3FFF) << 16) |
-         (static_cast<uint64_t>((sbo >> 4) & 0x3FFF) << 32);
-}
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
-}
-// 16 bytes from src if bytes = 16, zeros (nothing read) if bytes = 0
-__device__ __forceinline__ void cp_async16_zfill(uint32_t dst, const void* src, int bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-// Generic-proxy writes to shared memory (cp.async's, ordinary stores) made visible to the async proxy (wgmma's operand
-// reads); then a barrier.
-__device__ __forceinline__ void fence_proxy_async() {
-#if SD_SA_WGMMA
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void wgmma_fence() {
-#if SD_SA_WGMMA
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wgmma_commit() {
-#if SD_SA_WGMMA
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-#endif
-}
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-#if SD_SA_WGMMA
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-#endif
-}
-
-// Keeps the compiler from moving accesses of an accumulator register across the asynchronous wgmma boundaries.
-__device__ __forceinline__ void reg_fence(float& r) { asm volatile("" : "+f"(r)::"memory"); }
-__device__ __forceinline__ void reg_fence(uint32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
+// The descriptors, copies, fences and wgmma wrappers shared with conv_fp8.cu (wgmma_sm90.cuh).
+using sm90::cp_async16;
+using sm90::cp_async16_zfill;
+using sm90::cp_async_commit;
+using sm90::cp_async_wait;
+using sm90::fence_proxy_async;
+using sm90::make_desc;
+using sm90::reg_fence;
+using sm90::smem_u32;
+using sm90::wgmma_commit;
+using sm90::wgmma_fence;
+using sm90::wgmma_wait;
 
 // S (64 x 64 per warpgroup) [+]= A·B, A and B fp16 from shared memory, both K-major; 32 fp32 accumulators a thread.
 __device__ __forceinline__ void wgmma_s64(float (&d)[32], uint64_t da, uint64_t db, int accumulate) {

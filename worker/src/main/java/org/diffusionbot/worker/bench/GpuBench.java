@@ -808,49 +808,44 @@ public final class GpuBench {
     }
 
     /**
-     * One image (the bench's request) with the transformer blocks' FP8 linears, ff.net.2's included, on against off
-     * (docs/GPU.md, "What runs on CUDA" 8), whatever {@code SD_FP8_LINEARS} and {@code SD_FP8_FF_OUT} say: mean and max
-     * absolute 8-bit difference and PSNR ({@link ImageDiff}), printed and put in {@code figures} as {@code
-     * fp8_image_diff} ("mean / max / PSNR"). Only where the FP8 path can run ({@link NativeOps#fp8Unsupported()};
-     * ff.net.2 stays fp16 with a library without its functions); the CUDA graphs are recaptured for each path, and the
-     * configured switches are restored afterwards. SD 1.5's bench and SDXL's ({@link SdxlBench}) both end with it.
+     * One image (the bench's request) with every FP8 path ({@link NativeOps#FP8_PATHS}: the transformer blocks' FP8
+     * linears, ff.net.2's, the e4m3 GEGLU intermediate) on against all off (docs/GPU.md, "What runs on CUDA" 8),
+     * whatever the {@code SD_FP8_*} settings say ({@link StableDiffusionPipeline#setFp8}): mean and max absolute 8-bit
+     * difference and PSNR ({@link ImageDiff}), printed and put in {@code figures} as {@code fp8_image_diff} ("mean /
+     * max / PSNR"). Only where the FP8 path can run ({@link NativeOps#fp8Unsupported()}; a path whose functions the
+     * library lacks stays fp16); the CUDA graphs are recaptured for each path, and the configured switches are restored
+     * afterwards. SD 1.5's bench and SDXL's ({@link SdxlBench}) both end with it.
      */
     static void fp8Image(StableDiffusionPipeline p, GenerationRequest one, PrintStream out, Map<String, String> figures) {
-        out.println("== FP8 linears (ff.net.2's too) on against off (one image, the same request; SD_FP8_LINEARS=0 turns"
-                + " them off, SD_FP8_FF_OUT=0 ff.net.2's)");
+        out.println("== FP8 paths on against off (one image, the same request; " + NativeOps.fp8Workaround()
+                + " turn them off)");
         String off = NativeOps.fp8Unsupported();
         if (off != null) {
             out.println("  skipped: " + off);
             return;
         }
         try {
-            NativeOps.FP8_LINEARS.set(false);
-            p.clearGraphs(); // captured with the other path
+            p.setFp8(false);
             List<RgbImage> fp16 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
-            NativeOps.FP8_LINEARS.set(true);
-            NativeOps.FP8_FF_OUT.set(true);
-            if (!p.models().unet().prepareFp8Linears()) {
+            if (!p.setFp8(true)) {
                 out.println("  skipped: no transformer block of this UNet fits the FP8 path");
                 return;
             }
-            p.clearGraphs();
             List<RgbImage> fp8 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
             ImageDiff d = ImageDiff.worst(fp16, fp8);
             figures.put("fp8_image_diff", String.format(Locale.ROOT, "%.3f / %d / %.1f", d.meanAbs(), d.maxAbs(),
                     d.psnr()));
-            out.printf(Locale.ROOT, "  mean |diff| %.3f /255, max %d /255, PSNR %.1f dB%n", d.meanAbs(), d.maxAbs(),
-                    d.psnr());
+            out.printf(Locale.ROOT, "  FP8 on (%s): mean |diff| %.3f /255, max %d /255, PSNR %.1f dB%n",
+                    String.join(", ", NativeOps.fp8PathsOn()), d.meanAbs(), d.maxAbs(), d.psnr());
         } finally {
-            NativeOps.FP8_LINEARS.set(null);
-            NativeOps.FP8_FF_OUT.set(null);
-            p.clearGraphs();
+            p.setFp8(null);
         }
     }
 
     /** {@link #fp8Image}'s row, where it ran. */
     static void fp8Row(BaselineTable t, Map<String, String> figures) {
         if (figures.containsKey("fp8_image_diff")) {
-            t.row("one image, FP8 linears on vs off: mean / max |diff| (of 255) / PSNR (dB)",
+            t.row("one image, FP8 paths on vs off: mean / max |diff| (of 255) / PSNR (dB)",
                     figures.get("fp8_image_diff"), null);
         }
     }

@@ -27,10 +27,19 @@ import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
  * {@code worker.jar doctor}: whether this machine runs the worker on a GPU with the fast path, and if not, the one
  * thing to change. Prints {@link GpuSetup} (Java, DJL, which libtorch from where, CUDA devices and compute
  * capability, native ops loaded or why not, the UNet's and the VAE decoder's CUDA graphs on or off and why,
- * channels-last), then on a GPU the kernels' self-check ({@link KernelSelfCheck#QUICK}) and a 2-step run of a tiny
- * model ({@link TinyModel}) in fp16 on the GPU, as the worker runs it, against fp32 on the CPU ({@link ImageDiff});
- * without a GPU only the CPU run. The last line is the verdict: {@code doctor: OK …}, {@code doctor: no GPU …} or
- * {@code doctor: …what to change}.
+ * channels-last), then on a GPU the kernels' self-check ({@link KernelSelfCheck#QUICK}) and 2-step runs of a tiny
+ * model ({@link TinyModel}, two seeds in one batch, each run twice: the second replays the CUDA graphs) in fp16 on the
+ * GPU as the worker runs it, compared in two steps ({@link ImageDiff}):
+ * <ol>
+ *   <li>with every FP8 path off ({@link StableDiffusionPipeline#setFp8}) against fp32 on the CPU, within {@link
+ *       ImageDiff#FP16_ROUNDING}: the fp16 kernels, CUDA graphs and batching;
+ *   <li>with the FP8 paths as configured ({@code SD_FP8_*}, the worker's defaults) against run 1, within {@link
+ *       ImageDiff#FP8_ROUNDING}: the deliberate e4m3 approximation is sane; skipped (the output says so) where no FP8
+ *       path is on ({@link NativeOps#fp8Off()}: an older GPU, a switch at 0, the plain DJL path).
+ * </ol>
+ * Without a GPU only the CPU run. The last line is the verdict: {@code doctor: OK …}, {@code doctor: no GPU …} or
+ * {@code doctor: …what to change} ({@link #advice}: kernels, then the fp16 comparison, then the FP8 one, whose advice
+ * names the FP8 switches to set to 0).
  *
  * <p>Exit status: {@value #OK} the GPU runs with the fast path and every check passes; {@value #PROBLEM} something
  * to change (the last line says what); {@value #NO_GPU} no GPU on this machine (the worker would run on the CPU).
@@ -54,7 +63,8 @@ public final class DoctorCommand {
         if (args.length > 0) {
             out.println("doctor: takes no arguments (it reads the worker's environment: PYTORCH_LIBRARY_PATH, "
                     + "PYTORCH_VERSION, PYTORCH_FLAVOR, SD_NATIVE_OPS, SD_CUDA_GRAPHS, SD_VAE_GRAPHS, "
-                    + "SD_CHANNELS_LAST)");
+                    + "SD_CHANNELS_LAST, " + String.join(", ", NativeOps.FP8_PATHS.stream().map(f -> f.toggle().name())
+                    .toList()) + ")");
             return 2;
         }
         // read once, as the worker does: the tiny model loads with them and the report says them
@@ -70,7 +80,10 @@ public final class DoctorCommand {
             Path model = TinyModel.write(dir.resolve("tiny-sd15"), 0);
             NativeOps.setEnabled(false);
             long t0 = System.nanoTime();
-            List<RgbImage> cpu = generate(model, DataType.FLOAT32, Device.cpu(), 1, options);
+            List<RgbImage> cpu;
+            try (StableDiffusionPipeline p = load(model, DataType.FLOAT32, Device.cpu(), options)) {
+                cpu = generate(p, 1);
+            }
             NativeOps.setEnabled(true);
             out.printf(Locale.ROOT, "  tiny model, 2 steps, 2 images on the CPU (fp32): %.1f s%n", (System.nanoTime() - t0) / 1e9);
             if (!setup.gpuUsable()) {
@@ -78,21 +91,34 @@ public final class DoctorCommand {
             }
             Device gpu = Device.gpu();
             boolean kernels = KernelSelfCheck.QUICK.run(gpu, out);
-            // twice: the second run replays the CUDA graphs the first one captured
-            List<RgbImage> onGpu = generate(model, DataType.FLOAT16, gpu, 2, options);
             List<RgbImage> twiceCpu = new ArrayList<>(cpu);
             twiceCpu.addAll(cpu);
-            ImageDiff diff = ImageDiff.worst(twiceCpu, onGpu);
-            out.println("  tiny model, 2 steps, CUDA fp16 " + (setup.fastPath() ? "(fast path)" : "(plain DJL)")
-                    + " vs CPU fp32, 4 images: " + diff);
-            String cc = setup.gpus().get(0).computeCapability();
-            String advice = !kernels
-                    ? "the native kernels disagree with PyTorch on this GPU (compute capability " + cc + "): rebuild "
-                            + "libsd_native_ops.so with worker/src/main/native/build.sh and CUDA_ARCHS including " + cc
-                    : !diff.passes()
-                            ? "the GPU's images differ from the CPU's beyond fp16 rounding (" + diff + "): run "
-                                    + "`worker.jar bench --check` to see which path, and set SD_NATIVE_OPS= to work around it"
-                            : setup.advice();
+            ImageDiff fp16;
+            ImageDiff fp8 = null;
+            try (StableDiffusionPipeline p = load(model, DataType.FLOAT16, gpu, options)) {
+                try {
+                    // 1. every FP8 path off: the fp16 kernels, graphs and batching against fp32 on the CPU
+                    p.setFp8(false);
+                    List<RgbImage> off = generate(p, 2);
+                    fp16 = ImageDiff.worst(twiceCpu, off);
+                    out.println(compared("CUDA fp16 " + (setup.fastPath() ? "(fast path)" : "(plain DJL)")
+                            + " with FP8 off vs CPU fp32", fp16, ImageDiff.FP16_ROUNDING));
+                    // 2. the FP8 paths as configured against 1's images
+                    boolean companions = p.setFp8(null);
+                    String why = NativeOps.fp8Off();
+                    if (why != null || !companions) {
+                        out.println("  tiny model, FP8 paths on vs off: skipped (" + (why != null ? "no FP8 path on: "
+                                + why : "no block of the tiny model fits an FP8 path") + ")");
+                    } else {
+                        fp8 = ImageDiff.worst(off, generate(p, 2));
+                        out.println(compared("CUDA fp16 with FP8 (" + String.join(", ", NativeOps.fp8PathsOn())
+                                + ") vs FP8 off", fp8, ImageDiff.FP8_ROUNDING));
+                    }
+                } finally {
+                    p.setFp8(null);
+                }
+            }
+            String advice = advice(kernels, setup.gpus().get(0).computeCapability(), fp16, fp8, setup.advice());
             return advice == null ? verdict(out, OK, "OK: GPU with the fast path (" + setup.fastPathParts() + ")")
                     : verdict(out, PROBLEM, advice);
         } finally {
@@ -104,14 +130,49 @@ public final class DoctorCommand {
         }
     }
 
-    private static List<RgbImage> generate(Path model, DataType dtype, Device device, int times,
-            PipelineOptions options) {
+    /**
+     * The verdict's line after the GPU checks, or null when all pass: the first failure in this order, else the setup's
+     * advice.
+     *
+     * @param kernels whether {@link KernelSelfCheck#QUICK} passed
+     * @param cc the GPU's compute capability, e.g. {@code 9.0}
+     * @param fp16 the GPU run with every FP8 path off against the CPU's, judged by {@link ImageDiff#FP16_ROUNDING}
+     * @param fp8 the GPU run with the FP8 paths as configured against the FP8-off run, judged by {@link
+     *     ImageDiff#FP8_ROUNDING}; null where it was skipped (no FP8 path on)
+     * @param setupAdvice {@link GpuSetup#advice()}: what to change in the setup, or null
+     */
+    static String advice(boolean kernels, String cc, ImageDiff fp16, ImageDiff fp8, String setupAdvice) {
+        if (!kernels) {
+            return "the native kernels disagree with PyTorch on this GPU (compute capability " + cc + "): rebuild "
+                    + "libsd_native_ops.so with worker/src/main/native/build.sh and CUDA_ARCHS including " + cc;
+        }
+        if (!fp16.passes(ImageDiff.FP16_ROUNDING)) {
+            return "the GPU's images (FP8 off) differ from the CPU's beyond fp16 rounding (" + fp16.describe(
+                    ImageDiff.FP16_ROUNDING) + "): run `worker.jar bench --check` to see which path, and set "
+                    + "SD_NATIVE_OPS= to work around it";
+        }
+        if (fp8 != null && !fp8.passes(ImageDiff.FP8_ROUNDING)) {
+            return "the GPU's images with the FP8 paths on differ from those with them off beyond e4m3 rounding ("
+                    + fp8.describe(ImageDiff.FP8_ROUNDING) + "): set " + NativeOps.fp8Workaround()
+                    + " to work around it (the fp16 paths passed)";
+        }
+        return setupAdvice;
+    }
+
+    /** One comparison's line: {@code   tiny model, 2 steps, WHAT, 4 images: FIGURES -> PASS (BOUND)}. */
+    static String compared(String what, ImageDiff d, ImageDiff.Bound bound) {
+        return "  tiny model, 2 steps, " + what + ", 4 images: " + d.describe(bound) + " (" + bound + ")";
+    }
+
+    private static StableDiffusionPipeline load(Path model, DataType dtype, Device device, PipelineOptions options) {
+        return ModelLoader.load(model, dtype, device, new ModelLoader.Options(null, null, null, options));
+    }
+
+    /** {@link #TINY_RUN} {@code times} times (the second replays the CUDA graphs the first one captured). */
+    private static List<RgbImage> generate(StableDiffusionPipeline p, int times) {
         List<RgbImage> images = new ArrayList<>();
-        try (StableDiffusionPipeline p = ModelLoader.load(model, dtype, device,
-                new ModelLoader.Options(null, null, null, options))) {
-            for (int i = 0; i < times; i++) {
-                images.addAll(ImageDiff.images(p.generate(List.of(TINY_RUN), PipelineCallbacks.NONE)));
-            }
+        for (int i = 0; i < times; i++) {
+            images.addAll(ImageDiff.images(p.generate(List.of(TINY_RUN), PipelineCallbacks.NONE)));
         }
         return images;
     }

@@ -163,7 +163,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  bytes of their concatenation; everywhere the library has the functions. (b) The FP8 3x3 convolution
  *                  ({@code NativeOps.conv3x3Fp8}, the weight as {@code Fp8Conv.write} writes it) of norm1's e4m3 output
  *                  against PyTorch's float32 convolution of the same e4m3 operands dequantised (exact products; TF32,
- *                  where cuDNN takes it, holds e4m3 values exactly) times descale, + bias + residual in float32:
+ *                  where cuDNN takes it, holds e4m3 values exactly; the kernel's FP8 accumulation is what differs)
+ *                  times descale, + bias + residual in float32:
  *                  relative error below {@link #FP8_CONV_MAX_RELATIVE}, without bias, with it, and with bias and a
  *                  residual. (c) The whole block's FP8 path (as {@code ResnetBlock2D.runFp8} calls it) against its fp16
  *                  path (as {@code ResnetBlock2D.run} with {@code SD_FUSED_BIAS_NORM}), relative error below {@link
@@ -193,10 +194,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     public static final double FP8_MAX_RELATIVE = 0.05;
     /**
      * The FP8 convolution's largest relative error ‖Δ‖/‖ref‖ against PyTorch's float32 convolution of the same e4m3
-     * operands: the products are exact and summed in fp32 on both sides, so what remains is the summation order
-     * (~1e-6) and the output's fp16 rounding (at most 2^-11 per value, ~3e-4 RMS).
+     * operands: the products are exact, but the kernel sums them in the tensor cores' FP8 accumulation (about 14 bits,
+     * as cuBLASLt's fast accumulation; conv_fp8.cu's header): 1.2e-3 (C = 320) to 3.9e-3 (C = 2560) RMS relative in
+     * scripts/gpu/probe_conv_fp8.cu, growing as √(9C), plus the output's fp16 rounding (~3e-4). A wrong operand or layout
+     * gives errors near 1; e4m3's own quantisation, which this does not see, is ~4%.
      */
-    public static final double FP8_CONV_MAX_RELATIVE = 1e-3;
+    public static final double FP8_CONV_MAX_RELATIVE = 1e-2;
     /** The FP8 gate's per-row scales against PyTorch's amax/448 of the fp32 gate: relative difference at most this. */
     public static final double FP8_SCALE_MAX_RELATIVE = 1e-6;
     /**

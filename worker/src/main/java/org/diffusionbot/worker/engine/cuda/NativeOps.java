@@ -769,6 +769,54 @@ public final class NativeOps {
         return fp8GegluOff() == null;
     }
 
+    /**
+     * One FP8 path of the UNet: its switch and why it does not run now.
+     *
+     * @param toggle the path's switch ({@code SD_FP8_*})
+     * @param offReason why the path does not run now (its {@code NativeOps.fp8*Off()}), null when it runs
+     */
+    public record Fp8Path(Switch toggle, java.util.function.Supplier<String> offReason) {
+    }
+
+    /**
+     * Every FP8 path with its switch, in dependency order (the transformer blocks', then the ResNet blocks' {@code
+     * SD_FP8_CONV}, independent of them): the one place that lists them (a new FP8 switch is added here and nowhere else; Fp8LinearsSwitchTest checks that every {@link Switch} whose
+     * setting's name contains {@code FP8} is here). {@link #setFp8} turns them all on or off (the bench's one image
+     * with FP8 on against off, the doctor's FP8-off run: {@code StableDiffusionPipeline.setFp8}), {@link #fp8PathsOn()}
+     * and {@link #fp8Off()} say which run, {@link #fp8Workaround()} names their switches.
+     */
+    public static final List<Fp8Path> FP8_PATHS = List.of(new Fp8Path(FP8_LINEARS, NativeOps::fp8LinearsOff),
+            new Fp8Path(FP8_FF_OUT, NativeOps::fp8FfOutOff), new Fp8Path(FP8_GEGLU, NativeOps::fp8GegluOff),
+            new Fp8Path(FP8_CONV, NativeOps::fp8ConvOff));
+
+    /**
+     * Every FP8 switch of {@link #FP8_PATHS} on ({@code true}), off ({@code false}) or back as configured ({@code
+     * null}), as {@link Switch#set} does for one. The model's FP8 companions and captured CUDA graphs are the caller's
+     * to match ({@code StableDiffusionPipeline.setFp8} does both); the caller restores with {@code null}.
+     */
+    public static void setFp8(Boolean on) {
+        FP8_PATHS.forEach(p -> p.toggle().set(on));
+    }
+
+    /** The settings' names of the FP8 paths that run now ({@link Fp8Path#offReason()} null), in {@link #FP8_PATHS}. */
+    public static List<String> fp8PathsOn() {
+        return FP8_PATHS.stream().filter(p -> p.offReason().get() == null).map(p -> p.toggle().name()).toList();
+    }
+
+    /**
+     * Why no FP8 path runs now: the paths' distinct reasons joined by {@code "; "} (e.g. {@code "SD_FP8_LINEARS=0"}
+     * once, the others following it), or null when one runs.
+     */
+    public static String fp8Off() {
+        List<String> why = FP8_PATHS.stream().map(p -> p.offReason().get()).toList();
+        return why.contains(null) ? null : why.stream().distinct().collect(Collectors.joining("; "));
+    }
+
+    /** The settings that turn every FP8 path off, e.g. {@code SD_FP8_LINEARS=0 SD_FP8_FF_OUT=0 SD_FP8_GEGLU=0}. */
+    public static String fp8Workaround() {
+        return FP8_PATHS.stream().map(p -> p.toggle().name() + "=0").collect(Collectors.joining(" "));
+    }
+
     // FP8 convolutions (SD_FP8_CONV): the UNet's ResNet blocks' 3x3 convolutions on FP8 tensor cores
 
     /** The compute capability (major · 10 + minor) the FP8 convolution kernel needs: Hopper (9.0, sm_90a's wgmma). */

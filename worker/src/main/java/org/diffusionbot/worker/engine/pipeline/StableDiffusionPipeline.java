@@ -16,6 +16,7 @@ import org.diffusionbot.common.Sampler;
 import org.diffusionbot.common.Schedule;
 import org.diffusionbot.worker.engine.cuda.CudaGraphUNet;
 import org.diffusionbot.worker.engine.cuda.GraphPool;
+import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.lora.Embeddings;
 import org.diffusionbot.worker.engine.lora.LoraPatcher;
 import org.diffusionbot.worker.engine.lora.ModelFolder;
@@ -363,6 +364,24 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public void clearGraphs() {
         unetRunner.clearGraphs();
         vaeDecode.graphs().clear();
+    }
+
+    /**
+     * Every FP8 path on ({@code true}), off ({@code false}) or as configured ({@code null}: {@link NativeOps#setFp8},
+     * over {@link NativeOps#FP8_PATHS}), and this pipeline made to match: the UNet's FP8 companions made where a path
+     * is now on and applies ({@code UNet2DConditionModel.prepareFp8Linears} and {@code prepareFp8Convs}; companions
+     * made before stay, unused while their path is off) and the captured CUDA graphs cleared (they keep the path they
+     * were captured with). For A/Bs of one pipeline (the bench's one image with FP8 on against off, the doctor's FP8-off
+     * run); the caller restores with {@code null}. Not while the pipeline generates.
+     *
+     * @return whether the UNet has FP8 companions now (none where no transformer or ResNet block fits an FP8 path or
+     *     it was never on)
+     */
+    public boolean setFp8(Boolean on) {
+        NativeOps.setFp8(on);
+        boolean companions = models.unet().prepareFp8Linears() | models.unet().prepareFp8Convs(); // (both made)
+        clearGraphs();
+        return companions;
     }
 
     /** @return the options it was made with */

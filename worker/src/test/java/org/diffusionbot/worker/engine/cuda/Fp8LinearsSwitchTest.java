@@ -184,4 +184,43 @@ class Fp8LinearsSwitchTest {
         assertTrue(cc.contains("constexpr int64_t kFp8InputScale = "
                 + org.diffusionbot.worker.engine.models.Fp8Linear.INPUT_SCALE_SLOT + ";"), "kFp8InputScale");
     }
+
+    @Test
+    void everyFp8SwitchIsInTheOneListOfFp8Paths() throws IllegalAccessException {
+        java.util.Set<NativeOps.Switch> listed = new java.util.HashSet<>();
+        NativeOps.FP8_PATHS.forEach(p -> listed.add(p.toggle()));
+        int fp8 = 0;
+        for (java.lang.reflect.Field f : NativeOps.class.getDeclaredFields()) {
+            if (java.lang.reflect.Modifier.isStatic(f.getModifiers()) && f.getType() == NativeOps.Switch.class) {
+                f.setAccessible(true);
+                NativeOps.Switch s = (NativeOps.Switch) f.get(null);
+                if (s.name().contains("FP8")) {
+                    fp8++;
+                    assertTrue(listed.contains(s), s.name() + " (NativeOps." + f.getName() + ") missing from FP8_PATHS");
+                }
+            }
+        }
+        assertEquals(fp8, NativeOps.FP8_PATHS.size(), "FP8_PATHS holds NativeOps' FP8 switches, each once");
+        assertTrue(fp8 >= 3, "SD_FP8_LINEARS, SD_FP8_FF_OUT, SD_FP8_GEGLU at least");
+        assertEquals("SD_FP8_LINEARS=0 SD_FP8_FF_OUT=0 SD_FP8_GEGLU=0",
+                NativeOps.fp8Workaround().substring(0, "SD_FP8_LINEARS=0 SD_FP8_FF_OUT=0 SD_FP8_GEGLU=0".length()));
+    }
+
+    @Test
+    void setFp8TurnsEveryFp8SwitchOffOrOnAndNullRestoresThem() {
+        try {
+            NativeOps.setFp8(false);
+            NativeOps.FP8_PATHS.forEach(p -> assertFalse(p.toggle().on(), p.toggle().name()));
+            NativeOps.setFp8(true);
+            NativeOps.FP8_PATHS.forEach(p -> assertTrue(p.toggle().on(), p.toggle().name()));
+            NativeOps.setFp8(false);
+        } finally {
+            NativeOps.setFp8(null);
+        }
+        NativeOps.FP8_PATHS.forEach(p -> assertTrue(p.toggle().on(), p.toggle().name() + ": default on, restored"));
+        if (!NativeOps.available()) {
+            assertEquals("native ops not in use", NativeOps.fp8Off(), "the paths' one reason, once");
+            assertEquals(java.util.List.of(), NativeOps.fp8PathsOn());
+        }
+    }
 }
