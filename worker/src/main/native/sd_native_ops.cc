@@ -1987,8 +1987,6 @@ jlongArray handle_pair(JNIEnv* env, std::pair<at::Tensor, at::Tensor> r) {
   return out;
 }
 
-}  // namespace
-
 // ---- the ResNet blocks' 3x3 convolutions as FP8 products (SD_FP8_CONV) -----------------------------------------
 
 // A ResNet block (diffusers' ResnetBlock2D: norm1 + SiLU, conv1, + time embedding, norm2 + SiLU, conv2, + shortcut)
@@ -2138,6 +2136,8 @@ bool fp8_resnet_fit(const at::Tensor& x, const std::optional<at::Tensor>& x2, in
          sd_group_norm_nhwc_biased_supported(h * w, static_cast<int>(cout)) &&
          conv3x3_fp8_supported(x, n, h, w, cin, cout) && conv3x3_fp8_supported(x, n, h, w, cout, cout);
 }
+
+}  // namespace
 
 extern "C" {
 
