@@ -2058,6 +2058,26 @@ at::Tensor cat_group_norm_silu_e4m3(const at::Tensor& x1, const at::Tensor& x2, 
   return nhwc_e4m3(cat_group_norm(x1, x2, groups, gamma, beta, eps, true));
 }
 
+// Set at the FP8 convolution's first failed launch (conv3x3_fp8: e.g. the driver's TMA descriptor encoder not found, or
+// cudaFuncSetAttribute refused): fp8_resnet_fit says no from then on, so the ResNet blocks run their fp16 path.
+std::atomic<bool> conv3x3_fp8_unusable{false};
+
+// conv3x3_fp8's result by PyTorch: the fp16 convolution of the e4m3 operands dequantised (x8 exactly, s_x = 1; w8 ·
+// descale rounded to fp16), + bias + residual. The call whose launch failed returns it (the UNet call goes on; the
+// ops are capturable, and CudaGraphRunner runs each shape eagerly before it captures it, so a failure shows there).
+at::Tensor conv3x3_fp8_fallback(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& descale,
+                                const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& residual,
+                                int64_t k, int64_t c) {
+  auto x = x8.view(at::kFloat8_e4m3fn).to(at::kHalf).permute({0, 3, 1, 2});  // (B, C, H, W), channels-last strides
+  auto wt = (w8.view(at::kFloat8_e4m3fn).to(at::kFloat).reshape({k, 9 * c}) * descale.view({k, 1}))
+                .to(at::kHalf)
+                .reshape({k, 3, 3, c})
+                .permute({0, 3, 1, 2});  // (K, C, 3, 3), channels-last strides
+  auto y = at::conv2d(x, wt, bias, {1, 1}, {1, 1});
+  if (residual) y.add_(*residual);
+  return y.contiguous(at::MemoryFormat::ChannelsLast);
+}
+
 // y = fp16(descale[k] · conv3x3(x8, w8) + bias[k] + residual) (sd_conv3x3_fp8: stride 1, padding 1, cross-correlation
 // as torch.nn.Conv2d), a new channels-last (B, K, H, W) fp16 tensor. x8: e4m3 bytes (B, H, W, C) contiguous (the e4m3
 // GroupNorms' output); w8: e4m3 bytes, K·9·C of them, contiguous, in KRSC order ((K, 3, 3, C) or its (K, 9C) rows);
@@ -2108,8 +2128,13 @@ at::Tensor conv3x3_fp8(const at::Tensor& x8, const at::Tensor& w8, const at::Ten
                            residual ? residual->data_ptr() : nullptr, y.data_ptr(), static_cast<int>(n),
                            static_cast<int>(h), static_cast<int>(w), static_cast<int>(c), static_cast<int>(k),
                            sm_count(), c10::cuda::getCurrentCUDAStream());
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string("conv3x3Fp8: ") + cudaGetErrorString(static_cast<cudaError_t>(err)));
+  if (err != cudaSuccess) {  // logged once; this call by PyTorch, the blocks' fp16 path from then on
+    if (!conv3x3_fp8_unusable.exchange(true)) {
+      std::fprintf(stderr, "sd_native_ops: the FP8 convolution failed (%s): FP8 convolutions off from now on\n",
+                   cudaGetErrorString(static_cast<cudaError_t>(err)));
+    }
+    (void)cudaGetLastError();  // a failed launch's error is not left for the next check
+    return conv3x3_fp8_fallback(x8, w8, descale, bias, residual, k, c);
   }
   return y;
 }
@@ -2117,11 +2142,12 @@ at::Tensor conv3x3_fp8(const at::Tensor& x8, const at::Tensor& w8, const at::Ten
 // Whether a ResNet block's FP8 path takes its input x (B, Cin, H, W), or the parts x1 = x and x2 of an up block's
 // concatenation (x2 defined: cat_parts_norm_fit), to cout output channels in `groups` groups: fp16 channels-last CUDA
 // input, 16-byte aligned, our NHWC GroupNorm kernels for norm1 (Cin) and for norm2 with its addend (cout; conv1's
-// output, fp16 channels-last), built for this GPU, and the FP8 convolution for (B, H, W, Cin) -> cout and (B, H, W,
+// output, fp16 channels-last), built for this GPU, no failed FP8 convolution launch yet, and the FP8 convolution for (B, H, W, Cin) -> cout and (B, H, W,
 // cout) -> cout on x's device.
 bool fp8_resnet_fit(const at::Tensor& x, const std::optional<at::Tensor>& x2, int64_t groups, int64_t cout) {
-  if (group_norm_unusable.load() || !x.is_cuda() || x.dim() != 4 || x.scalar_type() != at::kHalf ||
-      !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !aligned16(x) || groups < 1 || cout < 1) {
+  if (conv3x3_fp8_unusable.load() || group_norm_unusable.load() || !x.is_cuda() || x.dim() != 4 ||
+      x.scalar_type() != at::kHalf || !x.is_contiguous(at::MemoryFormat::ChannelsLast) || !aligned16(x) ||
+      groups < 1 || cout < 1) {
     return false;
   }
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3);

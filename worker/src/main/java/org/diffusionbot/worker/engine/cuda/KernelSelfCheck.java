@@ -23,6 +23,7 @@ import java.util.Locale;
 import java.util.Random;
 import java.util.function.Supplier;
 import org.diffusionbot.worker.engine.models.Fp8Conv;
+import org.diffusionbot.worker.engine.models.Fp8ResnetBlockCheck;
 import org.diffusionbot.worker.engine.models.Fp8Linear;
 
 /**
@@ -366,7 +367,68 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 & conv1x1(gpu, out) & linearResidual(gpu, out) & catGroupNorm(gpu, out) & catConv1x1(gpu, out)
                 & upsample(gpu, out) & fp8Linear(gpu, out) & crossAttention(gpu, out) & fp8FfOut(gpu, out)
                 & selfAttention(gpu, out) & timeProj(gpu, out) & attentionResidual(gpu, out) & promptKv(gpu, out)
-                & wideHeadAttention(gpu, out) & fp8Conv(gpu, out);
+                & wideHeadAttention(gpu, out) & fp8Conv(gpu, out) & fp8ResnetBlocks(gpu, out);
+    }
+
+    /**
+     * (B, C1, C2, K, H, W) of {@link #fp8ResnetBlocks}: SD 1.5's 320 -> 320 (down block 0, no shortcut) and up block
+     * 3's 640 + 320 -> 320 (two parts, conv_shortcut), at the 8x8 and 16x16 tiles, batch 2.
+     */
+    private static final long[][] FP8_RESNET_BLOCKS = {{2, 320, 0, 320, 8, 8}, {2, 320, 0, 320, 16, 16},
+        {2, 640, 320, 320, 8, 8}, {2, 640, 320, 320, 16, 16}};
+    /**
+     * After the LoRA-like patch (conv1's and conv2's weights changed by as much as they are) the FP8 output must move
+     * from the old one by more than this: twice {@link #FP8_MAX_RELATIVE}, so FP8 weights left unrefreshed (the old
+     * output, ~0 apart) fail, while a refreshed block's change (~0.3 or more on these inputs) passes.
+     */
+    static final double FP8_PATCH_MIN_CHANGE = 2 * FP8_MAX_RELATIVE;
+
+    /**
+     * The FP8 ResNet block as the UNet wires it ({@link Fp8ResnetBlockCheck}: a real {@code ResnetBlock2D} with random
+     * fp16 channels-last weights, its companions made by its own prepareFp8, its public forward with {@code
+     * NativeOps.FP8_CONV} on and off): FP8 against fp16 below {@link #FP8_MAX_RELATIVE}, the block still on the FP8 path
+     * after its runs (a failed launch turns the FP8 convolution off), and after a LoRA-like in-place patch of conv1 and
+     * conv2 and the refresh the UNet runs after patches, FP8 against fp16 with the new weights below {@link
+     * #FP8_MAX_RELATIVE} and the FP8 output moved from the old by more than {@link #FP8_PATCH_MIN_CHANGE}. Skipped,
+     * with the reason, where the kernel does not run here.
+     */
+    private boolean fp8ResnetBlocks(Device gpu, PrintStream out) {
+        out.println("== FP8 ResNet blocks end to end (ResnetBlock2D with FP8 companions, SD_FP8_CONV on vs off): relative"
+                + " error < " + FP8_MAX_RELATIVE + "; after a LoRA-like patch of conv1/conv2 and the refresh, < "
+                + FP8_MAX_RELATIVE + " against fp16 and moved > " + FP8_PATCH_MIN_CHANGE + " from the old output");
+        if (!NativeOps.FP8_CONV.linked()) {
+            out.println("  skipped: the library has no FP8 convolution functions (built before them)");
+            return true;
+        }
+        boolean ok = true;
+        for (long[] c : FP8_RESNET_BLOCKS) {
+            String label = String.format(Locale.ROOT, "(%d, %s, %d, %d) -> %d", c[0],
+                    c[2] > 0 ? c[1] + "+" + c[2] : String.valueOf(c[1]), c[4], c[5], c[3]);
+            Fp8ResnetBlockCheck.Result r;
+            try {
+                r = Fp8ResnetBlockCheck.run(gpu, c[0], (int) c[1], (int) c[2], (int) c[3], (int) c[4], (int) c[5], 1.0);
+            } catch (RuntimeException e) {
+                out.printf(Locale.ROOT, "  %s block: %s -> FAIL%n", label, e);
+                ok = false;
+                continue;
+            }
+            if (r.skipped() != null) {
+                out.printf(Locale.ROOT, "  %s block: skipped: %s%n", label, r.skipped());
+                continue;
+            }
+            boolean fp8 = r.fp8VsFp16() < FP8_MAX_RELATIVE;
+            boolean patched = r.patchedFp8VsFp16() < FP8_MAX_RELATIVE;
+            boolean moved = r.patchedChange() > FP8_PATCH_MIN_CHANGE;
+            out.printf(Locale.ROOT, "  %s block FP8 vs fp16: relative error %.4f -> %s%n", label, r.fp8VsFp16(),
+                    fp8 ? "PASS" : "FAIL");
+            out.printf(Locale.ROOT, "  %s block on the FP8 path after its runs: %s -> %s%n", label,
+                    r.tookFp8After() ? "yes" : "NO (a launch failed: see the log)", r.tookFp8After() ? "PASS" : "FAIL");
+            out.printf(Locale.ROOT, "  %s block after a conv1/conv2 patch + refresh: FP8 vs fp16 %.4f, moved %.4f from"
+                    + " before -> %s%n", label, r.patchedFp8VsFp16(), r.patchedChange(),
+                    patched && moved ? "PASS" : "FAIL");
+            ok &= fp8 && r.tookFp8After() && patched && moved;
+        }
+        return ok;
     }
 
     /** The ResNet blocks' GroupNorm groups (SD 1.x/2.x and SDXL: 32) and eps (the UNet's 1e-5) in {@link #fp8Conv}. */

@@ -14,11 +14,14 @@ final class Conv2dLayer {
     private final NDArray bias;
     private final Shape stride;
     private final Shape padding;
+    /** Whether the weight is stored channels-last ({@link Params#convWeight}: the part's layout). */
+    private final boolean channelsLast;
     private static final Shape DILATION = new Shape(1, 1);
 
     Conv2dLayer(Params p, String prefix, int in, int out, int kernel, int stride, int padding) {
         this.weight = p.convWeight(prefix + ".weight", out, in, kernel, kernel);
         this.bias = p.get(prefix + ".bias", out);
+        this.channelsLast = p.channelsLast();
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);
     }
@@ -80,6 +83,11 @@ final class Conv2dLayer {
     /** The weight (out, in, k, k), channels-last where the model's convolutions are (its memory then KRSC). */
     NDArray weight() {
         return weight;
+    }
+
+    /** Whether the weight is stored channels-last (its memory then KRSC, as the FP8 companions read it). */
+    boolean channelsLast() {
+        return channelsLast;
     }
 
     /** Whether this is a 3x3 convolution with stride 1 and padding 1 (the FP8 kernel's only kind: {@link Fp8Conv}). */

@@ -29,7 +29,15 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * from it in place (the same device buffers, which captured CUDA graphs read) at the first UNet call after LoRA patches
  * or restores ({@code UNet2DConditionModel.markFp8Stale} and {@code refreshFp8IfStale}), as the FP8 linears'.
  */
-public final class Fp8Conv {
+public final class Fp8Conv implements AutoCloseable {
+    /** What writes a companion's buffers from the fp16 weight ({@link #write}; tests give their own). */
+    @FunctionalInterface
+    interface Writer {
+        /** Writes w8 (K, 9C) and descale (K) from the weight w (K, C, 3, 3), in place. */
+        void write(NDArray w, NDArray w8, NDArray descale);
+    }
+
+
     /**
      * s_x, the static scale of the FP8 convolutions' e4m3 inputs (the GroupNorm kernels write e4m3(SiLU(...)·s_x); they
      * take no scale: 1 is built in). A power of two, so descale = s_w/s_x is exact.
@@ -37,6 +45,7 @@ public final class Fp8Conv {
     public static final double INPUT_SCALE = 1;
 
     private final Conv2dLayer source;
+    private final Writer writer;
     /** W as e4m3 bytes (K, 9C) in KRSC order, DJL's UINT8. */
     final NDArray weight;
     /** descale[k] = s_w[k]/s_x (K), float32. */
@@ -50,36 +59,71 @@ public final class Fp8Conv {
      * @throws IllegalArgumentException for another kind of convolution
      */
     Fp8Conv(Conv2dLayer source, NDManager manager) {
+        this(source, manager, Fp8Conv::write);
+    }
+
+    /**
+     * {@link #Fp8Conv(Conv2dLayer, NDManager)} with its buffers written by {@code writer}. Where the first write throws
+     * (e.g. out of memory), the buffers allocated here are closed before the exception leaves.
+     */
+    Fp8Conv(Conv2dLayer source, NDManager manager, Writer writer) {
         if (!source.is3x3Same()) {
             throw new IllegalArgumentException("FP8 convolutions are 3x3, stride 1, padding 1: " + source.weight().getShape());
         }
         this.source = source;
+        this.writer = writer;
         Shape ws = source.weight().getShape();
         Device device = source.weight().getDevice();
         this.weight = manager.zeros(new Shape(ws.get(0), 9 * ws.get(1)), DataType.UINT8, device);
-        this.descale = manager.zeros(new Shape(ws.get(0)), DataType.FLOAT32, device);
-        refresh();
+        NDArray d = null;
+        try {
+            d = manager.zeros(new Shape(ws.get(0)), DataType.FLOAT32, device);
+            this.descale = d;
+            refresh();
+        } catch (RuntimeException e) {
+            weight.close();
+            if (d != null) {
+                d.close();
+            }
+            throw e;
+        }
+    }
+
+    /** The device bytes the companion holds: K·9C e4m3 weights and K float32 descales. */
+    long bytes() {
+        return weight.size() + 4 * descale.size();
+    }
+
+    /** Frees the companion's device buffers (a block that could not make both: {@code ResnetBlock2D.prepareFp8}). */
+    @Override
+    public void close() {
+        weight.close();
+        descale.close();
     }
 
     /**
-     * Whether a 3x3 convolution of {@code in} → {@code out} channels gets an FP8 companion: an fp16 model on CUDA, and
-     * the kernel takes these channels ({@code channels}: {@link NativeOps#conv3x3Fp8Supported} at SD 1.5's 64x64 level,
-     * i.e. compute capability 9.0, a library built for sm_90a, in a multiple of 64, out of 160; asked last, so a CPU
-     * model never asks the library) while FP8 convolutions are on ({@code on}: {@link NativeOps#fp8Conv()}).
+     * Whether a 3x3 convolution of {@code in} → {@code out} channels gets an FP8 companion: an fp16 model on CUDA whose
+     * convolution weights are channels-last ({@code channelsLast}: the part's layout, {@code SD_CHANNELS_LAST} not 0),
+     * FP8 convolutions on ({@code on}: {@link NativeOps#fp8Conv()}: the library has the kernel, compute capability 9.0,
+     * a library built for sm_90a, {@code SD_FP8_CONV} not 0) and the kernel takes these channels ({@code channels}:
+     * {@link NativeOps#conv3x3Fp8Supported} at SD 1.5's 64x64 level, i.e. in a multiple of 64, out of 160). The
+     * library is asked last, so a CPU or NCHW model never asks it.
      */
-    static boolean fits(DataType dtype, Device device, long in, long out, BooleanSupplier on,
+    static boolean fits(DataType dtype, Device device, boolean channelsLast, long in, long out, BooleanSupplier on,
             BiPredicate<Long, Long> channels) {
-        return dtype == DataType.FLOAT16 && device.isGpu() && on.getAsBoolean() && channels.test(in, out);
+        return dtype == DataType.FLOAT16 && device.isGpu() && channelsLast && on.getAsBoolean()
+                && channels.test(in, out);
     }
 
-    /** {@link #fits(DataType, Device, long, long, BooleanSupplier, BiPredicate)} as it runs. */
-    static boolean fits(DataType dtype, Device device, long in, long out) {
-        return fits(dtype, device, in, out, NativeOps::fp8Conv, (c, k) -> NativeOps.conv3x3Fp8Supported(1, 64, 64, c, k));
+    /** {@link #fits(DataType, Device, boolean, long, long, BooleanSupplier, BiPredicate)} as it runs. */
+    static boolean fits(DataType dtype, Device device, boolean channelsLast, long in, long out) {
+        return fits(dtype, device, channelsLast, in, out, NativeOps::fp8Conv,
+                (c, k) -> NativeOps.conv3x3Fp8Supported(1, 64, 64, c, k));
     }
 
     /** Recomputes w8 and descale from the fp16 weight as it is now, in place (on the device, no sync). */
     void refresh() {
-        write(source.weight(), weight, descale);
+        writer.write(source.weight(), weight, descale);
     }
 
     /**

@@ -91,6 +91,11 @@ final class Params {
         return cl;
     }
 
+    /** Whether {@link #convWeight} stores convolution weights channels-last (the part's layout). */
+    boolean channelsLast() {
+        return channelsLast;
+    }
+
     boolean has(String name) {
         return weights.get(name) != null;
     }

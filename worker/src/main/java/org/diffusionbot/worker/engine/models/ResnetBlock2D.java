@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import java.util.List;
+import java.util.function.BiPredicate;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 
 /**
@@ -40,26 +41,56 @@ final class ResnetBlock2D {
     }
 
     /**
-     * Makes conv1's and conv2's FP8 companions ({@link Fp8Conv}) where they apply and the block lacks them: an fp16
-     * model on CUDA, FP8 convolutions on ({@link NativeOps#fp8Conv()}) and both convolutions' channels taken by the
-     * kernel ({@link Fp8Conv#fits(DataType, Device, long, long)}). Both are made before either is kept (one that
-     * throws, e.g. for memory, leaves none).
+     * Makes conv1's and conv2's FP8 companions ({@link Fp8Conv}) where they apply and the block lacks them: both
+     * convolutions 3x3 (stride 1, padding 1) with channels-last weights (the part's layout: {@code SD_CHANNELS_LAST} not
+     * 0; the companions' KRSC rows are views of them and the FP8 path runs channels-last), an fp16 model on CUDA, FP8
+     * convolutions on ({@link NativeOps#fp8Conv()}: the library has the kernel, built for this GPU) and both
+     * convolutions' channels taken by the kernel ({@link Fp8Conv#fits(DataType, Device, boolean, long, long)}). Both are made
+     * before either is kept: where the second throws (e.g. out of memory) the first's buffers are freed and the block
+     * keeps none.
      *
      * @return the companions made now (none where they apply not or exist already)
+     * @throws RuntimeException from making them (the block then has none)
      */
     List<Fp8Conv> prepareFp8(NDManager manager, DataType dtype, Device device) {
+        boolean channelsLast = conv1.channelsLast() && conv2.channelsLast();
+        return prepareFp8(manager, (in, out) -> Fp8Conv.fits(dtype, device, channelsLast, in, out), Fp8Conv::write);
+    }
+
+    /**
+     * {@link #prepareFp8(NDManager, DataType, Device)} with its decision ({@code fits(in, out)}, asked for conv1 and
+     * conv2 where both are 3x3 and the block has no companions yet) and its quantiser ({@code writer}) given (tests).
+     */
+    List<Fp8Conv> prepareFp8(NDManager manager, BiPredicate<Long, Long> fits, Fp8Conv.Writer writer) {
         if (conv2Fp8 != null || !conv1.is3x3Same() || !conv2.is3x3Same()) {
             return List.of();
         }
         long in = conv1.weight().getShape().get(1);
-        if (!Fp8Conv.fits(dtype, device, in, outChannels) || !Fp8Conv.fits(dtype, device, outChannels, outChannels)) {
+        if (!fits.test(in, (long) outChannels) || !fits.test((long) outChannels, (long) outChannels)) {
             return List.of();
         }
-        Fp8Conv c1 = new Fp8Conv(conv1, manager);
-        Fp8Conv c2 = new Fp8Conv(conv2, manager);
+        Fp8Conv c1 = new Fp8Conv(conv1, manager, writer);
+        Fp8Conv c2;
+        try {
+            c2 = new Fp8Conv(conv2, manager, writer);
+        } catch (RuntimeException e) {
+            c1.close();
+            throw e;
+        }
         conv1Fp8 = c1;
         conv2Fp8 = c2;
         return List.of(c1, c2);
+    }
+
+    /**
+     * Recomputes conv1's and conv2's FP8 companions from their fp16 weights as they are now, in place ({@link
+     * Fp8Conv#refresh}; the UNet's refresh after LoRA patches calls it); nothing without companions.
+     */
+    void refreshFp8() {
+        if (conv2Fp8 != null) {
+            conv1Fp8.refresh();
+            conv2Fp8.refresh();
+        }
     }
 
     /** Whether the block has FP8 convolution weights ({@link #prepareFp8}). */
@@ -69,12 +100,16 @@ final class ResnetBlock2D {
 
     /**
      * Whether {@link #run} takes the FP8 path for this input: the block has FP8 weights, FP8 convolutions are on ({@link
-     * NativeOps#fp8Conv()}) and the kernels take the shapes ({@link NativeOps#fp8ResnetFits(NDArray, NDArray, int,
-     * int)}: fp16 channels-last CUDA input, the e4m3 GroupNorms and both FP8 convolutions). Asked in this order: a
-     * block without FP8 weights (CPU, the VAE, other GPUs) asks nothing of the library.
+     * NativeOps#fp8Conv()}), conv1's bias and the time embedding may be added inside norm2's kernels ({@link
+     * NativeOps#fusedBiasNorm()}: the FP8 path always adds them there, so {@code SD_FUSED_BIAS_NORM=0} sends the block
+     * to the fp16 path with the add in conv1's pass) and the kernels take the shapes ({@link
+     * NativeOps#fp8ResnetFits(NDArray, NDArray, int, int)}: fp16 channels-last CUDA input, the e4m3 GroupNorms and both
+     * FP8 convolutions, and the FP8 convolution not turned off by a failed launch). Asked in this order: a block without
+     * FP8 weights (CPU, the VAE, other GPUs) asks nothing of the library.
      */
     boolean fp8Fits(NDArray x, NDArray x2) {
-        return conv2Fp8 != null && NativeOps.fp8Conv() && NativeOps.fp8ResnetFits(x, x2, norm1.groups(), outChannels);
+        return conv2Fp8 != null && NativeOps.fp8Conv() && NativeOps.fusedBiasNorm()
+                && NativeOps.fp8ResnetFits(x, x2, norm1.groups(), outChannels);
     }
 
     /**

@@ -17,6 +17,8 @@ import java.util.Deque;
 import java.util.List;
 import org.diffusionbot.worker.engine.io.Weights;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The Stable Diffusion noise-prediction UNet (diffusers {@code UNet2DConditionModel}, diffusers
@@ -27,6 +29,7 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * the time embedding.
  */
 public final class UNet2DConditionModel {
+    private static final Logger LOG = LoggerFactory.getLogger(UNet2DConditionModel.class);
     private final NamedParameters parameters;
     private final UNetConfig config;
     private final DataType dtype;
@@ -212,14 +215,29 @@ public final class UNet2DConditionModel {
      * Makes the FP8 companions of the ResNet blocks' 3x3 convolutions ({@link Fp8Conv}: conv1 and conv2 of each block)
      * where they apply: an fp16 model on CUDA, FP8 convolutions on ({@link NativeOps#fp8Conv()}: native ops, {@code
      * SD_FP8_CONV} not 0 or {@link NativeOps#FP8_CONV} set on, compute capability 9.0 and a library built for sm_90a) and
-     * the kernel takes the channels (SD 1.5's: all of them). The constructor calls it; a benchmark that turns the switch
-     * on later calls it again (then clear captured CUDA graphs). Blocks keep the companions they have.
+     * the kernel takes the channels (SD 1.5's: all of them), with channels-last weights ({@code SD_CHANNELS_LAST} not 0).
+     * The constructor calls it; a benchmark that turns the switch on later calls it again (then clear captured CUDA
+     * graphs). Blocks keep the companions they have. The companions' memory is logged (SD 1.5: ~0.47 GiB, SDXL: ~0.28
+     * GiB). Making them never fails the model: where it throws (e.g. out of memory) a warning is logged, the blocks
+     * without both companions run fp16, and the return value says what exists ({@code StableDiffusionPipeline.setFp8}
+     * reports it).
      *
      * @return whether the UNet has FP8 convolution companions now (its blocks use them while FP8 convolutions are on)
      */
     public synchronized boolean prepareFp8Convs() {
-        for (ResnetBlock2D r : resnets) {
-            fp8Convs.addAll(r.prepareFp8(manager, dtype, device));
+        int before = fp8Convs.size();
+        try {
+            for (ResnetBlock2D r : resnets) {
+                fp8Convs.addAll(r.prepareFp8(manager, dtype, device));
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("FP8 convolutions: making the ResNet blocks' FP8 weights failed ({}); the blocks without them run"
+                    + " fp16", e.toString());
+        }
+        if (fp8Convs.size() > before) {
+            long bytes = fp8Convs.stream().mapToLong(Fp8Conv::bytes).sum();
+            LOG.info("FP8 convolutions: on ({} ResNet blocks, {} MiB of FP8 weights)", fp8Convs.size() / 2,
+                    String.format(java.util.Locale.ROOT, "%.1f", bytes / (1024.0 * 1024.0)));
         }
         return !fp8Convs.isEmpty();
     }
@@ -249,8 +267,10 @@ public final class UNet2DConditionModel {
         for (Fp8Linear f : fp8) {
             f.refresh();
         }
-        for (Fp8Conv f : fp8Convs) {
-            f.refresh();
+        if (!fp8Convs.isEmpty()) {
+            for (ResnetBlock2D r : resnets) {
+                r.refreshFp8(); // conv1's and conv2's companions, where the block has them
+            }
         }
     }
 

@@ -3,6 +3,7 @@ package org.diffusionbot.worker.engine.models;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
@@ -22,23 +23,33 @@ import org.junit.jupiter.api.Test;
  */
 class Fp8ConvTest {
     @Test
-    void companionsOnlyForFp16ModelsOnCudaWithFp8ConvolutionsOnAndChannelsTheKernelTakes() {
+    void companionsOnlyForFp16ChannelsLastModelsOnCudaWithFp8ConvolutionsOnAndChannelsTheKernelTakes() {
         AtomicInteger asked = new AtomicInteger();
         BooleanSupplier on = () -> asked.incrementAndGet() > 0;
         BiPredicate<Long, Long> kernel = (c, k) -> {
             asked.incrementAndGet();
             return c % 64 == 0 && k % 160 == 0;
         };
-        assertTrue(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), 320, 320, on, kernel));
-        assertTrue(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), 2560, 1280, on, kernel));
-        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), 96, 32, on, kernel), "the tiny UNet's channels");
-        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), 320, 320, () -> false, kernel), "switched off");
+        assertTrue(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), true, 320, 320, on, kernel));
+        assertTrue(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), true, 2560, 1280, on, kernel));
+        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), true, 96, 32, on, kernel), "the tiny UNet's channels");
+        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), true, 320, 320, () -> false, kernel), "switched off");
         asked.set(0);
-        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.cpu(), 320, 320, on, kernel), "CPU");
-        assertFalse(Fp8Conv.fits(DataType.FLOAT32, Device.gpu(), 320, 320, on, kernel), "float32 (SDXL's VAE)");
-        assertEquals(0, asked.get(), "the library is asked only when the rest holds (a CPU model never asks it)");
-        // CI has no native library: FP8 convolutions are off whatever SD_FP8_CONV says
-        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), 320, 320), "without the library");
+        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.cpu(), true, 320, 320, on, kernel), "CPU");
+        assertFalse(Fp8Conv.fits(DataType.FLOAT32, Device.gpu(), true, 320, 320, on, kernel), "float32 (SDXL's VAE)");
+        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), false, 320, 320, on, kernel),
+                "NCHW weights (SD_CHANNELS_LAST=0)");
+        assertEquals(0, asked.get(), "the library is asked only when the rest holds (a CPU or NCHW model never asks it)");
+        // as it runs: NCHW weights never get companions, whatever the library says
+        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), false, 320, 320), "NCHW weights");
+    }
+
+    /** Without the native library FP8 convolutions are off whatever SD_FP8_CONV says: nothing fits. */
+    @Test
+    void withoutTheLibraryNothingFits() {
+        assumeFalse(NativeOps.available(), "the native library is loaded");
+        assertFalse(NativeOps.fp8Conv());
+        assertFalse(Fp8Conv.fits(DataType.FLOAT16, Device.gpu(), true, 320, 320), "without the library");
     }
 
     @Test
