@@ -2083,7 +2083,8 @@ at::Tensor conv3x3_fp8_fallback(const at::Tensor& x8, const at::Tensor& w8, cons
 // GroupNorms' output); w8: e4m3 bytes, K·9·C of them, contiguous, in KRSC order ((K, 3, 3, C) or its (K, 9C) rows);
 // descale: float32 (K) contiguous (s_w[k] / s_x); bias: fp16 (K) or absent; residual: fp16 (B, K, H, W), channels-last
 // (another layout is copied to it first) or absent; all on one CUDA device, 16-byte aligned; the shape one sd_conv3x3_fp8_supported takes on that device.
-// Throws std::invalid_argument (IllegalStateException on the Java side) naming what does not fit; never falls back.
+// Throws std::invalid_argument (IllegalStateException on the Java side) naming what does not fit; a failed launch is
+// logged once, computed by conv3x3_fp8_fallback and marks the kernel unusable (conv3x3_fp8_unusable).
 at::Tensor conv3x3_fp8(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& descale,
                        const std::optional<at::Tensor>& bias, std::optional<at::Tensor> residual) {
   const auto e4m3_bytes = [](const at::Tensor& t) {

@@ -189,7 +189,8 @@ public final class NativeOps {
      * SiLU kernels before them ({@link #groupNormSiluE4m3}, {@link #catGroupNormSiluE4m3}), the weights as e4m3 with one
      * scale per output channel ({@code Fp8Conv}); else fp16 cuDNN convolutions as before ({@code SD_FP8_CONV}, on unless
      * 0; effective only where {@link #fp8ConvOff()} gives no reason: compute capability 9.0 and a library built for
-     * sm_90a; unmeasured, docs/GPU.md "What runs on CUDA"). The VAE's blocks stay fp16. Models loaded with it off have
+     * sm_90a, docs/GPU.md "What runs on CUDA" 14; per block also channels-last weights and {@link #fusedBiasNorm()},
+     * and the shapes {@link #fp8ResnetFits} takes). The VAE's blocks stay fp16. Models loaded with it off have
      * no FP8 convolution weights ({@code UNet2DConditionModel.prepareFp8Convs} makes them), and captured CUDA graphs keep
      * the path they were captured with: clear them after a change. Linked: the library has {@link #conv3x3Fp8(long,
      * long, long, long, long)} and the other functions of it.
@@ -927,7 +928,9 @@ public final class NativeOps {
      * function).
      *
      * @throws IllegalStateException (from the library) for operands that do not fit, or a shape the kernel does not take
-     *     ({@link #conv3x3Fp8Supported}); it never falls back
+     *     ({@link #conv3x3Fp8Supported}); it never falls back for those. A launch that fails (e.g. the driver's TMA
+     *     encoder missing) is logged once, computed by PyTorch's fp16 convolution of the dequantised operands, and turns
+     *     the FP8 convolution off ({@link #fp8ResnetFits} false from then on)
      */
     static native long conv3x3Fp8(long x8, long w8, long descale, long b, long r);
 
@@ -948,7 +951,8 @@ public final class NativeOps {
      * ({@link #catPartsFit(long, long, int)} for the norm), to cout channels in {@code groups} groups (nothing runs):
      * fp16 channels-last CUDA x, 16-byte aligned, our NHWC GroupNorm kernels for norm1 (Cin channels) and, with the
      * addend, norm2 (cout), built for this GPU, and {@link #conv3x3Fp8Supported} for (B, H, W, Cin) → cout and (B, H, W,
-     * cout) → cout.
+     * cout) → cout; false from the FP8 convolution's first failed launch on (the library logs it, computes that call by
+     * PyTorch and turns the kernel off, as its GroupNorm kernels' {@code group_norm_unusable}).
      */
     static native boolean fp8ResnetFits(long x, long x2, int groups, int cout);
 
