@@ -69,6 +69,10 @@
 #include <string>
 #include <vector>
 
+// Shared with probe_conv_fp8.cu, outside this file's anonymous namespace (they include system headers):
+#include "probe_normal.cuh"  // uniform01, normal, fill_normal: seeded normal fp16 test data
+#include "sd15_convs.h"      // ConvShape, sd15_convs: SD 1.5's 3x3 stride-1 convolutions per UNet call
+
 namespace {
 
 #define CUDA_OK(x)                                                                                  \
@@ -100,29 +104,6 @@ std::string last_error() {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Device kernels: data, quantisation, reference convolution, error statistics, the memory passes timed.
-
-__device__ float uniform01(uint64_t seed, uint64_t i) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (static_cast<float>(z >> 40) + 0.5f) * (1.0f / 16777216.0f);
-}
-
-__device__ float normal(uint64_t seed, uint64_t i) {
-  const float u1 = uniform01(seed, 2 * i), u2 = uniform01(seed, 2 * i + 1);
-  return sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
-}
-
-// out[i] = std * N(0,1), or SiLU of it (silu != 0)
-__global__ void fill_normal(__half* out, size_t n, uint64_t seed, float std, int silu) {
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    float v = normal(seed, i) * std;
-    if (silu) v = v / (1.0f + expf(-v));
-    out[i] = __float2half(v);
-  }
-}
 
 __device__ void atomic_max_nonneg(float* addr, float v) {  // non-negative floats order as their bit patterns
   atomicMax(reinterpret_cast<unsigned*>(addr), __float_as_uint(v));
@@ -925,11 +906,6 @@ void capture_check(const Runner& run, Result& r, void* out, size_t out_bytes) {
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// SD 1.5's 3x3 stride-1 convolutions per UNet call, as diffusers' UNet2DConditionModel builds them.
-
-#include "sd15_convs.h"  // ConvShape, sd15_convs (shared with probe_conv_fp8.cu)
 
 std::vector<std::string> split(const char* s) {
   std::vector<std::string> out;
