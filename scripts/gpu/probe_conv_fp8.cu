@@ -56,6 +56,10 @@
 #include <string>
 #include <vector>
 
+// Shared with probe_fp8_conv.cu, outside this file's anonymous namespace (they include system headers):
+#include "probe_normal.cuh"  // uniform01, normal, fill_normal: seeded normal fp16 test data
+#include "sd15_convs.h"      // ConvShape, sd15_convs: SD 1.5's 3x3 stride-1 convolutions per UNet call
+
 namespace {
 
 #define CK(x)                                                                                     \
@@ -66,29 +70,6 @@ namespace {
       std::exit(2);                                                                               \
     }                                                                                             \
   } while (0)
-
-__device__ float uniform01(uint64_t seed, uint64_t i) {
-  uint64_t z = seed * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull + 0x94D049BB133111EBull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return (static_cast<float>(z >> 40) + 0.5f) * (1.0f / 16777216.0f);
-}
-
-__device__ float normal(uint64_t seed, uint64_t i) {
-  const float u1 = uniform01(seed, 2 * i), u2 = uniform01(seed, 2 * i + 1);
-  return sqrtf(-2.0f * logf(u1)) * cospif(2.0f * u2);
-}
-
-// out[i] = std · N(0,1), or SiLU of it (silu != 0)
-__global__ void fill_normal(__half* out, size_t n, uint64_t seed, float std, int silu) {
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    float v = normal(seed, i) * std;
-    if (silu) v = v / (1.0f + expf(-v));
-    out[i] = __float2half(v);
-  }
-}
 
 __device__ uint8_t to_e4m3(float f) { return __nv_cvt_float_to_fp8(f, __NV_SATFINITE, __NV_E4M3); }
 __device__ float from_e4m3(uint8_t v) {
@@ -243,59 +224,6 @@ __global__ void count_diff(const uint16_t* a, const uint16_t* b, size_t n, unsig
 }
 
 int grid_for(size_t n) { return static_cast<int>(std::min<size_t>((n + 255) / 256, 132 * 16)); }
-
-struct ConvShape {
-  int h, cin, cout;
-  int resnet = 0, upsampler = 0;  // count per UNet call
-  int conv2 = 0;                  // of the resnet count: ResNet conv2s (Cout -> Cout; their bias and residual follow)
-  int batch = 16;
-};
-
-// SD 1.5's 3x3 stride-1 convolutions, first-seen order (as scripts/gpu/probe_fp8_conv.cu's sd15_convs)
-std::vector<ConvShape> sd15_convs() {
-  const int boc[4] = {320, 640, 1280, 1280};
-  const int layers = 2;
-  std::vector<ConvShape> list;
-  auto add = [&](int h, int cin, int cout, bool up, bool conv2) {
-    ConvShape* s = nullptr;
-    for (auto& e : list) {
-      if (e.h == h && e.cin == cin && e.cout == cout) s = &e;
-    }
-    if (s == nullptr) {
-      list.push_back(ConvShape{h, cin, cout});
-      s = &list.back();
-    }
-    (up ? s->upsampler : s->resnet)++;
-    if (conv2) s->conv2++;
-  };
-  auto resnet = [&](int h, int cin, int cout) {
-    add(h, cin, cout, false, false);  // conv1
-    add(h, cout, cout, false, true);  // conv2
-  };
-  int h = 64, prev = boc[0];  // conv_in: 4 -> 320
-  for (int i = 0; i < 4; i++) {  // down blocks (the downsamplers' convolutions have stride 2: not here)
-    for (int j = 0; j < layers; j++) resnet(h, j == 0 ? prev : boc[i], boc[i]);
-    prev = boc[i];
-    if (i < 3) h /= 2;
-  }
-  resnet(h, boc[3], boc[3]);  // mid block
-  resnet(h, boc[3], boc[3]);
-  const int rev[4] = {boc[3], boc[2], boc[1], boc[0]};
-  prev = rev[0];
-  for (int i = 0; i < 4; i++) {  // up blocks: conv1 reads the concatenation of the hidden state and a skip
-    const int out = rev[i], in = rev[std::min(i + 1, 3)];
-    for (int j = 0; j < layers + 1; j++) {
-      const int skip = j == layers ? in : out;
-      resnet(h, (j == 0 ? prev : out) + skip, out);
-    }
-    prev = out;
-    if (i < 3) {
-      h *= 2;
-      add(h, out, out, true, false);  // upsampler: nearest x2, then a 3x3 convolution
-    }
-  }
-  return list;
-}
 
 std::vector<int> parse_list(const char* s) {
   std::vector<int> out;

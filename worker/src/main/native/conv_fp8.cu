@@ -47,7 +47,8 @@
 // Supported (sd_conv3x3_fp8_supported): compute capability 9.0 and this file built for sm_90a (build.sh does so where
 // Hopper is among its architectures and defines SD_CONV_FP8_SM90A then; elsewhere the kernel is an empty shell never
 // launched), c a multiple of 64, k a multiple of 160, tiles of 128 and 256 pixels that are whole rows of an image or
-// whole images (pixel_box; SD's square latents of 8 to 128), n·h·w·max(c, k) < 2^31. No torch headers here.
+// whole images (pixel_box; SD's square latents of 8 to 128), n·h·w·max(c, k) < 2^31, ceil(n·h·w / 128) <= 65535 (the
+// grid's y size) and the driver's TMA descriptor encoder present. No torch headers here.
 #include <cooperative_groups.h>
 #include <cuda.h>  // CUtensorMap and its encoder's types (the encoder itself comes through the runtime)
 #include <cuda_fp16.h>
@@ -474,7 +475,8 @@ inline void pick_variant(int m, int c, int k, int sm_count, int& variant, int& s
 // Whether sd_conv3x3_fp8 takes this problem on this GPU: compute capability 9.0 and this file built for sm_90a
 // (SD_CONV_FP8_SM90A), c >= 64 a multiple of 64 input channels, k >= 160 a multiple of 160 output channels, tiles of
 // 256 pixels that are whole rows of one image (256 % w == 0, h % (256 / w) == 0) or whole images (256 % (h·w) == 0),
-// and n·h·w·max(c, k) < 2^31.
+// n·h·w·max(c, k) < 2^31, at most 65535 tiles of 128 pixels (the grid's y size for the smallest tile pick_variant may
+// choose), and the driver's TMA descriptor encoder found (encode_tiled, looked up once).
 extern "C" bool sd_conv3x3_fp8_supported(int cc_major, int cc_minor, int64_t n, int64_t h, int64_t w, int64_t c,
                                          int64_t k) {
 #if defined(SD_CONV_FP8_SM90A)
@@ -483,7 +485,8 @@ extern "C" bool sd_conv3x3_fp8_supported(int cc_major, int cc_minor, int64_t n, 
   return cc_major == 9 && cc_minor == 0 && n >= 1 && h >= 1 && w >= 1 && c >= 64 && c % 64 == 0 && k >= 160 &&
          k % 160 == 0 && m * std::max(c, k) < (int64_t{1} << 31) && h <= 65535 && w <= 65535 &&
          conv8::pixel_box(256, static_cast<int>(h), static_cast<int>(w), box) &&
-         conv8::pixel_box(128, static_cast<int>(h), static_cast<int>(w), box);
+         conv8::pixel_box(128, static_cast<int>(h), static_cast<int>(w), box) && (m + 127) / 128 <= 65535 &&
+         conv8::encode_tiled() != nullptr;
 #else
   (void)cc_major, (void)cc_minor, (void)n, (void)h, (void)w, (void)c, (void)k;
   return false;

@@ -342,7 +342,13 @@ int launch_fp8(const void* h, const float* in_scale, void* out8, float* scales, 
   if (blocks < 1) blocks = 1;
   const auto grid = static_cast<unsigned>(blocks);
   switch (p) {
-    // (p = 1, at most 256 packs, never reaches here: those rows take the warp path above)
+    // p = 1 (at most 256 packs) reaches here only for V = 16: rows of 161 to 256 packs (2576 to 4096 outputs), beyond
+    // the warp path's 160; with V = 8 the warp path takes every row of up to 320 packs
+    case 1:
+      if constexpr (V == 16) {
+        geglu_fp8_kernel<V, 1><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner);
+      }
+      break;
     case 2: geglu_fp8_kernel<V, 2><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner); break;
     default:
       if constexpr (V == 8) {

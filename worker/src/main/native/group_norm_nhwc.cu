@@ -406,6 +406,21 @@ __global__ void __launch_bounds__(kStatsMaxWarps * 32)
 // SiLU against 20.7 us without (4.05 TB/s), 34.8 us with the addend; the SiLU passes of a batch-16 UNet call 0.92 ms,
 // of a 512x512 VAE decode 0.65 ms. For s below about -87, 1 + e^-s is above 2^126 (+inf below about -88.7) and
 // __fdividef's quotient is -0 by its documented rule: SiLU's limit.
+// Two outputs of y = x * a + b from their fp32 values s and t: SiLU of each (SILU, silu_note), then as an e4m3 pair
+// into e (F8: e4m3x2, s in the low byte) or as fp16 into h. apply_norm's and group_norm_one's last step.
+template <bool SILU, bool F8>
+__device__ __forceinline__ void norm_out_pair(float s, float t, unsigned int& e, __half2& h) {
+  if (SILU) {  // s·sigmoid(s): ex2.approx and rcp.approx (2 ulp), no IEEE division (see silu_note)
+    s = __fdividef(s, 1.f + __expf(-s));
+    t = __fdividef(t, 1.f + __expf(-t));
+  }
+  if constexpr (F8) {
+    e = e4m3x2(s, t);
+  } else {
+    h = __floats2half2_rn(s, t);
+  }
+}
+
 // F8: y gets e4m3 bytes (8 per pack: SiLU's fp32 value converted once, the file's header), else fp16.
 template <int COLS, bool SILU, bool BIAS, typename In, bool F8 = false>
 __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
@@ -456,17 +471,8 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
         unsigned int e[4];  // F8: the e4m3 pairs
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          float s = fmaf(f[2 * j], a[k][2 * j], b[k][2 * j]);
-          float t = fmaf(f[2 * j + 1], a[k][2 * j + 1], b[k][2 * j + 1]);
-          if (SILU) {  // s·sigmoid(s): ex2.approx and rcp.approx (2 ulp), no IEEE division (see silu_note)
-            s = __fdividef(s, 1.f + __expf(-s));
-            t = __fdividef(t, 1.f + __expf(-t));
-          }
-          if constexpr (F8) {
-            e[j] = e4m3x2(s, t);
-          } else {
-            q.h[j] = __floats2half2_rn(s, t);
-          }
+          norm_out_pair<SILU, F8>(fmaf(f[2 * j], a[k][2 * j], b[k][2 * j]),
+                                  fmaf(f[2 * j + 1], a[k][2 * j + 1], b[k][2 * j + 1]), e[j], q.h[j]);
         }
         if constexpr (F8) {
           out[r * c8 + lane + k * tpr] = make_uint2(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
@@ -725,17 +731,7 @@ __global__ void __launch_bounds__(kOneThreads, 2)
       const float2 f = __half22float2(v[k].h[j]);
       const float2 a = *reinterpret_cast<const float2*>(sa + cc);
       const float2 b = *reinterpret_cast<const float2*>(sb + cc);
-      float s = fmaf(f.x, a.x, b.x);
-      float u = fmaf(f.y, a.y, b.y);
-      if (SILU) {  // as apply_norm (silu_note)
-        s = __fdividef(s, 1.f + __expf(-s));
-        u = __fdividef(u, 1.f + __expf(-u));
-      }
-      if constexpr (F8) {
-        e[j] = e4m3x2(s, u);
-      } else {
-        q.h[j] = __floats2half2_rn(s, u);
-      }
+      norm_out_pair<SILU, F8>(fmaf(f.x, a.x, b.x), fmaf(f.y, a.y, b.y), e[j], q.h[j]);
     }
     const int64_t at = out0 + w.row * c + ch0 + w.col * V;
     if constexpr (F8) {

@@ -1353,9 +1353,10 @@ at::Tensor feed_forward_fp8(const at::Tensor& x8, const at::Tensor& w8, const at
 // erf), then the same rule into q (..., I) e4m3 bytes and s (rows) float32. Our kernels (geglu.cu, sd_geglu_e4m3: 16
 // values per 16-byte pack) for contiguous 16-byte aligned CUDA h8 with I a multiple of 16 up to 16384 and SD_GEGLU_KERNEL
 // on; PyTorch's ops otherwise (the same values up to the last bit of erf).
+std::atomic<bool> gate_e4m3_unusable{false};  // e4m3 gate kernel not built for this GPU: PyTorch's path from then on
+
 void geglu_gate_e4m3_into(const at::Tensor& h8, const at::Tensor& ys, at::Tensor& q, at::Tensor& s) {
   RECORD_FUNCTION("sd::geglu_gate_e4m3", std::vector<c10::IValue>({h8}));  // an op of its own in kernel profiles
-  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
   const int64_t inner = h8.size(-1) / 2, rows = inner > 0 ? h8.numel() / (2 * inner) : 0;
   if (h8.element_size() != 1 || h8.size(-1) != 2 * inner || q.numel() != rows * inner || q.element_size() != 1 ||
       !q.is_contiguous() || s.scalar_type() != at::kFloat || s.numel() != rows || !s.is_contiguous() ||
@@ -1363,11 +1364,12 @@ void geglu_gate_e4m3_into(const at::Tensor& h8, const at::Tensor& ys, at::Tensor
     throw std::invalid_argument(
         "gegluGateE4m3: h8 (..., 2I) bytes, ys float32 (8), q (..., I) bytes, s (rows) float32, one device");
   }
-  if (geglu_kernel_on.load() && !unusable.load() && h8.is_cuda() && h8.is_contiguous() && inner <= INT32_MAX &&
-      sd_geglu_e4m3_supported(static_cast<int>(inner)) && aligned16(h8) && aligned16(q) && rows > 0) {
+  if (geglu_kernel_on.load() && !gate_e4m3_unusable.load() && h8.is_cuda() && h8.is_contiguous() &&
+      inner <= INT32_MAX && sd_geglu_e4m3_supported(static_cast<int>(inner)) && aligned16(h8) && aligned16(q) &&
+      rows > 0) {
     int err = sd_geglu_e4m3(h8.data_ptr(), ys.data_ptr<float>() + kFp8InputScale, q.data_ptr(), s.data_ptr<float>(),
                             rows, static_cast<int>(inner), sm_count(), c10::cuda::getCurrentCUDAStream());
-    if (launched(err, unusable, "GEGLU (e4m3 input)")) return;
+    if (launched(err, gate_e4m3_unusable, "GEGLU (e4m3 input)")) return;
   }
   auto parts = (e4m3_float(h8) * ys[kFp8InputScale]).reshape({rows, 2 * inner}).chunk(2, -1);
   gate_fp8_rows(parts[0] * at::gelu(parts[1]), q, s);
@@ -1382,17 +1384,19 @@ std::pair<at::Tensor, at::Tensor> geglu_gate_e4m3(const at::Tensor& h8, const at
 
 // feed_forward_fp8 with GEGLU's intermediate as e4m3 (SD_FP8_GEGLU): where cuBLASLt has algorithms for both FP8
 // products (ff.net.0.proj with an e4m3 D, lt_fp8_linear_e4m3 with ys; ff.net.2 with outer-vector scales, asked on the
-// gate's output buffers) and our e4m3 gate kernel takes rows of I (sd_geglu_e4m3_supported), h8 = fp8_linear_e4m3(x8,
-// w8, scales, b, ys), the gate from it (geglu_gate_e4m3_into) and ff.net.2 (fp8_linear_residual); elsewhere
-// feed_forward_fp8 itself (the fp16 intermediate), as with the switch off.
+// gate's output buffers) and our e4m3 gate kernel takes rows of I (SD_GEGLU_KERNEL on, the kernel not marked unusable
+// on this GPU, sd_geglu_e4m3_supported), h8 = fp8_linear_e4m3(x8, w8, scales, b, ys), the gate from it
+// (geglu_gate_e4m3_into) and ff.net.2 (fp8_linear_residual); elsewhere feed_forward_fp8 itself (the fp16
+// intermediate), as with the switch off.
 at::Tensor feed_forward_fp8_e4m3(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
                                  const std::optional<at::Tensor>& b, const at::Tensor& ys, const at::Tensor& w8o,
                                  const at::Tensor& wso, const std::optional<at::Tensor>& bo, const at::Tensor& wo,
                                  const at::Tensor& r) {
   const int64_t inner = w8.dim() == 2 ? w8.size(0) / 2 : 0;
   // (rows of I our e4m3 gate kernel does not take keep the fp16 intermediate, not the gate's slow fallback)
-  if (inner > 0 && inner <= INT32_MAX && w8.size(0) == 2 * inner && x8.dim() >= 2 &&
-      sd_geglu_e4m3_supported(static_cast<int>(inner)) && lt_fp8_linear_e4m3(x8, w8, scales, b, ys, nullptr)) {
+  if (inner > 0 && inner <= INT32_MAX && w8.size(0) == 2 * inner && x8.dim() >= 2 && geglu_kernel_on.load() &&
+      !gate_e4m3_unusable.load() && sd_geglu_e4m3_supported(static_cast<int>(inner)) &&
+      lt_fp8_linear_e4m3(x8, w8, scales, b, ys, nullptr)) {
     auto q = at::empty(last_as(x8, inner), x8.options().dtype(at::kByte));
     auto s = at::empty({q.numel() / inner}, x8.options().dtype(at::kFloat));
     at::Tensor h8;

@@ -73,12 +73,16 @@ __host__ __device__ constexpr int tile_offset(int row, int chunk) {
 }
 
 // The descriptors, copies, fences and wgmma wrappers shared with conv_fp8.cu (wgmma_sm90.cuh).
+using sm90::bulk_copy;
 using sm90::cp_async16;
 using sm90::cp_async16_zfill;
 using sm90::cp_async_commit;
 using sm90::cp_async_wait;
 using sm90::fence_proxy_async;
 using sm90::make_desc;
+using sm90::mbar_expect_tx;
+using sm90::mbar_init;
+using sm90::mbar_wait;
 using sm90::reg_fence;
 using sm90::smem_u32;
 using sm90::wgmma_commit;
@@ -282,29 +286,6 @@ __global__ void pack_kv_kernel(const __half* __restrict__ k, int64_t k_row, int6
     const int grp = i / 48, c = (i >> 3) % 6, row = grp * 8 + (i & 7);
     dst[i] = c < 5 ? __ldg(reinterpret_cast<const uint4*>(src + row * row_stride + c * 8)) : pad;
   }
-}
-
-__device__ __forceinline__ void mbar_init(uint32_t bar, int count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint32_t bar, int bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(uint32_t bar, int parity) {
-  asm volatile(
-      "{\n.reg .pred done;\nWAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_%=;\n}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
-__device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, int bytes, uint32_t bar) {
-#if SD_SA_WGMMA
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
-      "l"(src), "r"(bytes), "r"(bar)
-      : "memory");
-#endif
 }
 
 template <int W, int BC, int NS>

@@ -1,7 +1,7 @@
 // Small helpers of the kernels on Hopper's warpgroup tensor-core instructions (wgmma, sm_90a), shared by
 // self_attention.cu and conv_fp8.cu: shared-memory matrix descriptors of wgmma's non-swizzled canonical layout, 16-byte
 // cp.async copies (with zero fill), the async-proxy fence, the wgmma fence / commit / wait wrappers, mbarriers and the
-// tensor copy engine's loads (TMA). A header, not
+// copy engine's loads (bulk copies and TMA tensor loads). A header, not
 // compiled on its own (build.sh compiles the .cu and .cc files beside it).
 //
 // wgmma and the async-proxy fence exist in sm_90a code only (the "a" feature set): SD_SM90A_CODE is 1 while compiling
@@ -97,6 +97,16 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, int parity) {
       "@!done bra WAIT_%=;\n}\n" ::"r"(bar),
       "r"(parity)
       : "memory");
+}
+// bytes (a multiple of 16, 16-byte aligned at both ends) from global src into shared dst by the copy engine,
+// completing on the mbarrier bar (cp.async.bulk, no tensor map)
+__device__ __forceinline__ void bulk_copy(uint32_t dst, const void* src, int bytes, uint32_t bar) {
+#if SD_SM90A_CODE
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
+      : "memory");
+#endif
 }
 // box at coordinates (c0, c1) of the 2-d tensor map (a __grid_constant__ kernel parameter's address) into dst
 __device__ __forceinline__ void tma_load_2d(uint32_t dst, const void* tmap, uint32_t bar, int c0, int c1) {

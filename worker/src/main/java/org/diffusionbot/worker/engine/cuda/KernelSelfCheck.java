@@ -1895,16 +1895,17 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     }
 
     /**
-     * The block's FP8 feed-forward entry ({@code NativeOps.feedForwardFp8}) against FP8 ff.net.0.proj + the fp16 gate +
-     * fp16 ff.net.2 ({@code gegluFp8} + {@code linearResidual}) on a LayerNorm's FP8 output of C = N features; one line.
-     * Its ff.net.2 must be the FP8 product where {@code fused} (cuBLASLt has an algorithm for these shapes: the result
-     * differs from the fp16 one), else the fp16 one (equal to it bit for bit).
+     * A random ff.net.0.proj on a LayerNorm's FP8 output, as the FP8 feed-forward cases use it: x8 the e4m3 LayerNorm
+     * output ({@code NativeOps.layerNormFp8}, s_x = {@code Fp8Linear.inputScale(C)}) of a random fp16 x of shape
+     * {@code rs} (B, T, C); the companion of a random (2I, C) weight and bias folded with a random LayerNorm's gamma and
+     * beta as {@code Fp8Linear.write} makes it (w08 (2I, C) e4m3 bytes, its scales, the fp16 bias b08), and with {@code
+     * outScales} the static output scales ys (else null).
      */
-    private static boolean feedForwardEntry(PrintStream out, String label, NDManager t, NDArray w, NDArray b, NDArray w8,
-            NDArray ws, NDArray r, boolean fused) {
-        Shape rs = r.getShape();
+    private record Ff0(NDArray x8, NDArray w08, NDArray scales, NDArray b08, NDArray ys) {
+    }
+
+    private static Ff0 randomFf0(NDManager t, Shape rs, long inner, boolean outScales) {
         long c = rs.get(2);
-        long inner = w.getShape().get(1);
         double sx = Fp8Linear.inputScale(c);
         NDArray x = add(mul(t.randomNormal(rs), 2f), 3f).toType(DataType.FLOAT16, false);
         NDArray gamma = add(mul(t.randomNormal(new Shape(c)), 0.5f), 1f).toType(DataType.FLOAT16, false);
@@ -1915,8 +1916,24 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         NDArray w08 = t.zeros(new Shape(2 * inner, c), DataType.UINT8);
         NDArray scales = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
         NDArray b08 = t.zeros(new Shape(2 * inner), DataType.FLOAT16);
-        Fp8Linear.write(w0, b0, gamma, beta, sx, w08, scales, b08);
-        NDArray x8 = NativeOps.layerNormFp8(x, null, 1e-5, sx)[1];
+        NDArray ys = outScales ? t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32) : null;
+        Fp8Linear.write(w0, b0, gamma, beta, sx, w08, scales, b08, ys);
+        return new Ff0(NativeOps.layerNormFp8(x, null, 1e-5, sx)[1], w08, scales, b08, ys);
+    }
+
+    /**
+     * The block's FP8 feed-forward entry ({@code NativeOps.feedForwardFp8}) against FP8 ff.net.0.proj + the fp16 gate +
+     * fp16 ff.net.2 ({@code gegluFp8} + {@code linearResidual}) on a LayerNorm's FP8 output of C = N features; one line.
+     * Its ff.net.2 must be the FP8 product where {@code fused} (cuBLASLt has an algorithm for these shapes: the result
+     * differs from the fp16 one), else the fp16 one (equal to it bit for bit).
+     */
+    private static boolean feedForwardEntry(PrintStream out, String label, NDManager t, NDArray w, NDArray b, NDArray w8,
+            NDArray ws, NDArray r, boolean fused) {
+        Ff0 p = randomFf0(t, r.getShape(), w.getShape().get(1), false);
+        NDArray x8 = p.x8();
+        NDArray w08 = p.w08();
+        NDArray scales = p.scales();
+        NDArray b08 = p.b08();
         NDArray gate = NativeOps.wrap(r, NativeOps.gegluFp8(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
                 NativeOps.h(b08)));
         NDArray ref = NativeOps.linearResidual(gate, w, b, r);
@@ -1949,22 +1966,12 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
      */
     private static boolean gegluE4m3(PrintStream out, String label, NDManager t, NDArray w, NDArray b, NDArray w8,
             NDArray ws, NDArray r, boolean outFused) {
-        Shape rs = r.getShape();
-        long c = rs.get(2);
-        long inner = w.getShape().get(1);
-        double sx = Fp8Linear.inputScale(c);
-        NDArray x = add(mul(t.randomNormal(rs), 2f), 3f).toType(DataType.FLOAT16, false);
-        NDArray gamma = add(mul(t.randomNormal(new Shape(c)), 0.5f), 1f).toType(DataType.FLOAT16, false);
-        NDArray beta = mul(t.randomNormal(new Shape(c)), 0.5f).toType(DataType.FLOAT16, false);
-        NDArray w0 = mul(t.randomNormal(new Shape(2 * inner, c)), (float) (1 / Math.sqrt(c)))
-                .toType(DataType.FLOAT16, false);
-        NDArray b0 = mul(t.randomNormal(new Shape(2 * inner)), 0.1f).toType(DataType.FLOAT16, false);
-        NDArray w08 = t.zeros(new Shape(2 * inner, c), DataType.UINT8);
-        NDArray scales = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
-        NDArray b08 = t.zeros(new Shape(2 * inner), DataType.FLOAT16);
-        NDArray ys = t.zeros(new Shape(Fp8Linear.SCALE_SLOTS), DataType.FLOAT32);
-        Fp8Linear.write(w0, b0, gamma, beta, sx, w08, scales, b08, ys);
-        NDArray x8 = NativeOps.layerNormFp8(x, null, 1e-5, sx)[1];
+        Ff0 p = randomFf0(t, r.getShape(), w.getShape().get(1), true);
+        NDArray x8 = p.x8();
+        NDArray w08 = p.w08();
+        NDArray scales = p.scales();
+        NDArray b08 = p.b08();
+        NDArray ys = p.ys();
         float[] y = ys.toFloatArray();
         float sy = y[0];
         float inv = y[Fp8Linear.INPUT_SCALE_SLOT];

@@ -246,7 +246,7 @@ public final class Fp8Linear {
     /**
      * The bound's factor for what it does not model exactly: float32 arithmetic (the norm's, the fold's, this bound's),
      * fp16's rounding of b', and cuBLASLt's fast FP8 accumulation (its narrower accumulator's error is far below this
-     * for the products' K; values beyond 448 are not expected, and cuBLASLt's conversion saturates where CUTLASS's does).
+     * for the products' K). The bound does not rely on the output conversion saturating: no value is expected beyond 448.
      */
     static final double OUTPUT_BOUND_SLACK = 1 + 1.0 / 64;
     /** The least bound taken (an all-zero weight and bias): s_y at most 448 · 2^100 / 448, finite with its inverse. */

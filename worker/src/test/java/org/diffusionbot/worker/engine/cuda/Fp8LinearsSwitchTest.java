@@ -78,7 +78,10 @@ class Fp8LinearsSwitchTest {
                 assertFalse(NativeOps.fp8Geglu());
             }
             NativeOps.FP8_GEGLU.set(false);
-            assertFalse(NativeOps.fp8Geglu(), "switched off");
+            assertFalse(NativeOps.FP8_GEGLU.on(), "switched off: the override stored");
+            assertEquals("SD_FP8_GEGLU=0", NativeOps.fp8GegluOff(null, true, NativeOps.FP8_GEGLU.on()),
+                    "the switch's own reason where ff.net.2 is FP8 and the library has the functions");
+            assertFalse(NativeOps.fp8Geglu(), "switched off (with or without the library)");
         } finally {
             NativeOps.FP8_LINEARS.set(null);
             NativeOps.FP8_FF_OUT.set(null);

@@ -1,8 +1,14 @@
 package org.diffusionbot.worker.engine.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -43,5 +49,47 @@ class KernelSelfCheckRuleTest {
         assertFalse(KernelSelfCheck.oneLaunchGroupNorm(1, 1040, 1), "more than 1024 channels in a group");
         assertFalse(KernelSelfCheck.oneLaunchGroupNorm(24 * 16, 40, 8), "5 channels a group: no vector of 2");
         assertTrue(KernelSelfCheck.oneLaunchGroupNorm(16, 4160, 32), "130 a group, 4-byte vectors: 2080 values");
+    }
+
+    /**
+     * The Java mirror ({@link KernelSelfCheck#oneLaunchGroupNorm}) against group_norm_nhwc.cu's own rule as its source
+     * states it ({@code one_pass}: {@code kOneThreads}, {@code kOneMaxChannels}, {@code one_halves}, {@code
+     * one_pass_width}), read from the file as the FP8 scale slots' test reads sd_native_ops.cc: a changed constant or
+     * rule there fails here until the mirror follows.
+     */
+    @Test
+    void theMirrorFollowsGroupNormNhwcCusConstants() throws IOException {
+        String cu = Files.readString(Path.of("src/main/native/group_norm_nhwc.cu")).replaceAll("\\s+", " ");
+        int threads = constant(cu, "kOneThreads");
+        int maxChannels = constant(cu, "kOneMaxChannels");
+        Matcher h = Pattern.compile("constexpr int one_halves\\(int v\\) \\{ return v == 2 \\? (\\d+) : (\\d+); \\}")
+                .matcher(cu);
+        assertTrue(h.find(), "one_halves(v): v == 2 ? A : B");
+        int halves2 = Integer.parseInt(h.group(1));
+        int halves = Integer.parseInt(h.group(2));
+        assertTrue(cu.contains("return d % 8 == 0 ? 8 : d % 4 == 0 ? 4 : d % 2 == 0 ? 2 : 0;"),
+                "one_pass_width: vectors of 8, 4 or 2 halves (4-byte ones only where d is not a multiple of 4)");
+        assertTrue(cu.contains("v != 0 && d <= kOneMaxChannels && hw * d <= static_cast<int64_t>(kOneThreads) *"
+                + " one_halves(v);"), "one_pass's rule");
+        assertEquals(512, threads, "kOneThreads");
+        assertEquals(1024, maxChannels, "kOneMaxChannels");
+        assertEquals(24576, threads * halves, "48 halves a thread for 8- and 16-byte vectors");
+        assertEquals(16384, threads * halves2, "32 for 4-byte ones");
+        for (int groups : new int[] {1, 8, 32}) {
+            for (int d = 1; d <= maxChannels + 40; d++) {
+                int limit = threads * (d % 4 == 0 ? halves : halves2);
+                for (long hw : new long[] {1, 64, 256, 1024, limit / d, limit / d + 1}) {
+                    boolean cpp = d % 2 == 0 && d <= maxChannels && hw * d <= limit;
+                    assertEquals(cpp, KernelSelfCheck.oneLaunchGroupNorm(hw, (long) d * groups, groups),
+                            "hw " + hw + ", d " + d + ", groups " + groups);
+                }
+            }
+        }
+    }
+
+    private static int constant(String cu, String name) {
+        Matcher m = Pattern.compile("constexpr int " + name + " = (\\d+);").matcher(cu);
+        assertTrue(m.find(), name);
+        return Integer.parseInt(m.group(1));
     }
 }
