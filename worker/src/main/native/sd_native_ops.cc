@@ -2062,8 +2062,9 @@ at::Tensor cat_group_norm_silu_e4m3(const at::Tensor& x1, const at::Tensor& x2, 
   return nhwc_e4m3(cat_group_norm(x1, x2, groups, gamma, beta, eps, true));
 }
 
-// Set at the FP8 convolution's first failed launch (conv3x3_fp8: e.g. the driver's TMA descriptor encoder not found, or
-// cudaFuncSetAttribute refused): fp8_resnet_fit says no from then on, so the ResNet blocks run their fp16 path.
+// Set at the FP8 convolution's first failed launch (conv3x3_fp8: e.g. cudaFuncSetAttribute refused, a TMA descriptor the
+// driver will not encode, or the launch itself failing; a missing encoder already makes sd_conv3x3_fp8_supported say no,
+// and FP8 convolutions are off): fp8_resnet_fit says no from then on, so the ResNet blocks run their fp16 path.
 std::atomic<bool> conv3x3_fp8_unusable{false};
 
 // conv3x3_fp8's result by PyTorch: the fp16 convolution of the e4m3 operands dequantised (x8 exactly, s_x = 1; w8 ·

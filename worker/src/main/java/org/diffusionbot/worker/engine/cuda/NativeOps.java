@@ -928,9 +928,9 @@ public final class NativeOps {
      * function).
      *
      * @throws IllegalStateException (from the library) for operands that do not fit, or a shape the kernel does not take
-     *     ({@link #conv3x3Fp8Supported}); it never falls back for those. A launch that fails (e.g. the driver's TMA
-     *     encoder missing) is logged once, computed by PyTorch's fp16 convolution of the dequantised operands, and turns
-     *     the FP8 convolution off ({@link #fp8ResnetFits} false from then on)
+     *     ({@link #conv3x3Fp8Supported}); it never falls back for those. A launch that fails (e.g.
+     *     cudaFuncSetAttribute refused) is logged once, computed by PyTorch's fp16 convolution of the dequantised
+     *     operands, and turns the FP8 convolution off ({@link #fp8ResnetFits} false from then on)
      */
     static native long conv3x3Fp8(long x8, long w8, long descale, long b, long r);
 
