@@ -496,7 +496,7 @@ public final class GpuBench {
                         after[2] / 1073741824.0);
             }
             ours.put("jobsN", Integer.toString(jobs));
-            fp8Image(p, one, out, ours); // last: with SD_FP8_*=0 the FP8 weights it makes would count in the figures above
+            fp8Image(p, one, out, ours); // last: it clears the CUDA graphs the figures above captured
         }
     }
 
@@ -808,35 +808,39 @@ public final class GpuBench {
     }
 
     /**
-     * One image (the bench's request) with every FP8 path ({@link NativeOps#FP8_PATHS}: the transformer blocks' FP8
-     * linears, ff.net.2's, the e4m3 GEGLU intermediate) on against all off (docs/GPU.md, "What runs on CUDA" 8),
-     * whatever the {@code SD_FP8_*} settings say ({@link StableDiffusionPipeline#setFp8}): mean and max absolute 8-bit
-     * difference and PSNR ({@link ImageDiff}), printed and put in {@code figures} as {@code fp8_image_diff} ("mean /
-     * max / PSNR"). Only where the FP8 path can run ({@link NativeOps#fp8Unsupported()}; a path whose functions the
-     * library lacks stays fp16); the CUDA graphs are recaptured for each path, and the configured switches are restored
-     * afterwards. SD 1.5's bench and SDXL's ({@link SdxlBench}) both end with it.
+     * One image (the bench's request) with the FP8 paths as configured ({@link NativeOps#FP8_PATHS} as the {@code
+     * SD_FP8_*} settings or the worker's defaults leave them: the transformer blocks' FP8 linears, ff.net.2's and the
+     * ResNet blocks' FP8 convolutions by default, the e4m3 GEGLU intermediate only with {@code SD_FP8_GEGLU=1}) against
+     * every FP8 path off (docs/GPU.md, "What runs on CUDA" 8; {@link StableDiffusionPipeline#setFp8}), so the figure
+     * describes what the worker runs: mean and max absolute 8-bit difference and PSNR ({@link ImageDiff}), printed
+     * (with the paths that ran) and put in {@code figures} as {@code fp8_image_diff} ("mean / max / PSNR"). Skipped,
+     * the reason printed, where no FP8 path is on ({@link NativeOps#fp8Off()}: an older GPU, every switch at 0, a
+     * library without the functions) or no block of the UNet fits one; the CUDA graphs are recaptured for each run,
+     * and the configured switches are restored afterwards. SD 1.5's bench and SDXL's ({@link SdxlBench}) both end with
+     * it.
      */
     static void fp8Image(StableDiffusionPipeline p, GenerationRequest one, PrintStream out, Map<String, String> figures) {
-        out.println("== FP8 paths on against off (one image, the same request; " + NativeOps.fp8Workaround()
+        out.println("== FP8 paths as configured against off (one image, the same request; " + NativeOps.fp8Workaround()
                 + " turn them off)");
-        String off = NativeOps.fp8Unsupported();
+        String off = NativeOps.fp8Off();
         if (off != null) {
-            out.println("  skipped: " + off);
+            out.println("  skipped: no FP8 path on: " + off);
             return;
         }
+        List<String> on = NativeOps.fp8PathsOn();
         try {
             p.setFp8(false);
             List<RgbImage> fp16 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
-            if (!p.setFp8(true)) {
-                out.println("  skipped: no transformer block of this UNet fits the FP8 path");
+            if (!p.setFp8(null)) {
+                out.println("  skipped: no block of this UNet fits an FP8 path");
                 return;
             }
             List<RgbImage> fp8 = ImageDiff.images(p.generate(List.of(one), PipelineCallbacks.NONE));
             ImageDiff d = ImageDiff.worst(fp16, fp8);
             figures.put("fp8_image_diff", String.format(Locale.ROOT, "%.3f / %d / %.1f", d.meanAbs(), d.maxAbs(),
                     d.psnr()));
-            out.printf(Locale.ROOT, "  FP8 on (%s): mean |diff| %.3f /255, max %d /255, PSNR %.1f dB%n",
-                    String.join(", ", NativeOps.fp8PathsOn()), d.meanAbs(), d.maxAbs(), d.psnr());
+            out.printf(Locale.ROOT, "  FP8 as configured (%s): mean |diff| %.3f /255, max %d /255, PSNR %.1f dB%n",
+                    String.join(", ", on), d.meanAbs(), d.maxAbs(), d.psnr());
         } finally {
             p.setFp8(null);
         }
@@ -845,7 +849,7 @@ public final class GpuBench {
     /** {@link #fp8Image}'s row, where it ran. */
     static void fp8Row(BaselineTable t, Map<String, String> figures) {
         if (figures.containsKey("fp8_image_diff")) {
-            t.row("one image, FP8 paths on vs off: mean / max |diff| (of 255) / PSNR (dB)",
+            t.row("one image, FP8 paths as configured vs off: mean / max |diff| (of 255) / PSNR (dB)",
                     figures.get("fp8_image_diff"), null);
         }
     }

@@ -25,9 +25,9 @@ import org.diffusionbot.worker.runtime.DiffusionGenerator;
  * {@code reference/full-size/sdxl/manifest.json}, {@code scripts/gpu/gen_sdxl.py}) in float16 on CUDA,
  * 1024x1024, 30 steps Euler, cfg 7: one UNet call at batch 2 (128x128 latents, added conditioning),
  * one image end to end, 4 concurrent jobs through the batching path, their peak GPU memory, and GPU
- * memory over N consecutive jobs, one image with the FP8 linears on against off ({@link GpuBench#fp8Image}); then one
- * table against {@code bench_diffusers_sdxl.py}'s output of the same session (one image, 4 images in one batch, peak
- * memory).
+ * memory over N consecutive jobs, one image with the FP8 paths as configured against off ({@link
+ * GpuBench#fp8Image}); then one table against {@code bench_diffusers_sdxl.py}'s output of the same session (one
+ * image, 4 images in one batch, peak memory).
  */
 final class SdxlBench {
     static final GpuBench.Setup SDXL = new GpuBench.Setup("sdxl", 1024, 30, 7.0, Sampler.EULER);
@@ -122,7 +122,7 @@ final class SdxlBench {
                         GpuBench.secs(s), ours.get("mem"), jobs, ours.get("reserved"));
             }
             ours.put("jobsN", Integer.toString(jobs));
-            GpuBench.fp8Image(p, one, out, ours); // last: with SD_FP8_*=0 the FP8 weights it makes would count in the figures above
+            GpuBench.fp8Image(p, one, out, ours); // last: it clears the CUDA graphs the figures above captured
         }
         return table(diffusers);
     }

@@ -39,7 +39,7 @@ import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
  * </ol>
  * Without a GPU only the CPU run. The last line is the verdict: {@code doctor: OK …}, {@code doctor: no GPU …} or
  * {@code doctor: …what to change} ({@link #advice}: kernels, then the fp16 comparison, then the FP8 one, whose advice
- * names the FP8 switches to set to 0).
+ * names the FP8 switches that are on, to set to 0: {@link NativeOps#fp8Workaround()}).
  *
  * <p>Exit status: {@value #OK} the GPU runs with the fast path and every check passes; {@value #PROBLEM} something
  * to change (the last line says what); {@value #NO_GPU} no GPU on this machine (the worker would run on the CPU).
@@ -107,7 +107,7 @@ public final class DoctorCommand {
                     boolean companions = p.setFp8(null);
                     String why = NativeOps.fp8Off();
                     if (why != null || !companions) {
-                        out.println("  tiny model, FP8 paths on vs off: skipped (" + (why != null ? "no FP8 path on: "
+                        out.println("  tiny model, FP8 paths as configured vs off: skipped (" + (why != null ? "no FP8 path on: "
                                 + why : "no block of the tiny model fits an FP8 path") + ")");
                     } else {
                         fp8 = ImageDiff.worst(off, generate(p, 2));

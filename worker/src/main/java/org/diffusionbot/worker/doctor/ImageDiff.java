@@ -10,7 +10,7 @@ import org.diffusionbot.worker.engine.pipeline.RgbImage;
  * How far 8-bit images of one device (CUDA fp16) are from those of another (CPU fp32) for the same requests: the
  * worst mean and maximum absolute difference per channel value (of 255) and the worst PSNR over the images.
  * Used by {@code worker.jar doctor} and {@code bench --check}, judged against a {@link Bound}: {@link #FP16_ROUNDING}
- * (fp16 against fp32) or {@link #FP8_ROUNDING} (the FP8 paths on against off).
+ * (fp16 against fp32) or {@link #FP8_ROUNDING} (the FP8 paths as configured against off).
  *
  * @param meanAbs mean |difference| of the worst image, in 1/255 units
  * @param maxAbs  largest |difference| of any channel value
@@ -97,7 +97,7 @@ public record ImageDiff(double meanAbs, int maxAbs, double psnr) {
     public static final Bound FP16_ROUNDING = new Bound(1.5, 35, "fp16 rounding");
 
     /**
-     * The FP8 paths ({@code NativeOps.FP8_PATHS}) on against all off, both on the GPU in fp16 (the doctor's second
+     * The FP8 paths ({@code NativeOps.FP8_PATHS}) as configured against off, on the GPU in fp16 (the doctor's second
      * comparison): mean at most 4/255 and PSNR at least 30 dB. The e4m3 products and intermediates are a deliberate
      * approximation (the images' quality figure is the bench's FP8 on/off A/B at full size: 51-53 dB), and the doctor's
      * tiny random-weight model (32-64 channels) is far more sensitive to it than real models (full-size SD 1.5 with

@@ -44,7 +44,8 @@ import java.util.Locale;
  * @param fp8FfOutOff    null when their feed-forward's ff.net.2 runs as an FP8 product of the GEGLU gate's FP8 output
  *                       too ({@code SD_FP8_FF_OUT} not 0), else why not ({@link NativeOps#fp8FfOutOff()}: FP8 linears'
  *                       reason where they are off)
- * @param fp8GegluOff    null when their GEGLU intermediate is written as e4m3 too ({@code SD_FP8_GEGLU} not 0), else why
+ * @param fp8GegluOff    null when their GEGLU intermediate is written as e4m3 too ({@code SD_FP8_GEGLU=1}; off by
+ *                       default), else why
  *                       not ({@link NativeOps#fp8GegluOff()}: ff.net.2's reason where it is not FP8)
  * @param fp8ConvOff     null when the UNet's ResNet blocks' 3x3 convolutions run as FP8 products of their GroupNorms'
  *                       e4m3 output ({@code SD_FP8_CONV} not 0, Hopper), else why not ({@link NativeOps#fp8ConvOff()})
@@ -190,7 +191,7 @@ public record GpuSetup(String java, String djl, String libtorchDir, String libto
                 + (channelsLast ? "on" : "off"));
         out.add("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): " + onOff(fp8LinearsOff)
                 + "; ff.net.2 from the GEGLU gate's FP8 output (SD_FP8_FF_OUT=0 turns it off): " + onOff(fp8FfOutOff)
-                + "; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=0 turns it off): " + onOff(fp8GegluOff));
+                + "; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=1 turns it on): " + onOff(fp8GegluOff));
         out.add("FP8 convolutions (the UNet's ResNet blocks, Hopper; SD_FP8_CONV=0 turns them off): " + onOff(fp8ConvOff));
         return out;
     }

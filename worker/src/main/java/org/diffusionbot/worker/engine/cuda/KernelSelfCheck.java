@@ -110,9 +110,10 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  against the same with the fp16 gate and ff.net.2 ({@code gegluFp8} + {@code linearResidual}), below
  *                  {@link #FP8_MAX_RELATIVE}, its ff.net.2 the FP8 product exactly where the product alone had a
  *                  cuBLASLt algorithm; and where I = 4N and the library has them, the GEGLU intermediate as e4m3
- *                  ({@code SD_FP8_GEGLU}, {@code gegluE4m3}): ff.net.0.proj's e4m3-output product against its
- *                  fp16-output product of the same FP8 operands times s_y, the e4m3 gate against PyTorch's conversion
- *                  of the fp32 gate of the same values, and the block's entry against the fp16 intermediate's. Only
+ *                  ({@code SD_FP8_GEGLU}, off unless 1; {@code gegluE4m3} calls the functions directly):
+ *                  ff.net.0.proj's e4m3-output product against its fp16-output product of the same FP8 operands times
+ *                  s_y, the e4m3 gate against PyTorch's conversion of the fp32 gate of the same values, and the block's
+ *                  entry against the fp16 intermediate's. Only
  *                  where the FP8 path can run and the library has the functions, whatever {@code SD_FP8_LINEARS},
  *                  {@code SD_FP8_FF_OUT} and {@code SD_FP8_GEGLU} say; otherwise "skipped: why"
  * @param crossAttention (B, N, heads, d, M) shapes for attention of N queries over M keys (the cross-attentions; docs/GPU.md,

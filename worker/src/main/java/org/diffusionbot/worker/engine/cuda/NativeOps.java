@@ -18,9 +18,10 @@ import org.slf4j.LoggerFactory;
  * residual add + LayerNorm (a kernel of our own), linear layers with their residual add in one cuBLASLt product (its
  * algorithm, and the plain linears', timed per shape on first use: {@link #LT_AUTOTUNE}), the
  * transformer blocks' linears after a LayerNorm as FP8 products of the norm's FP8 output ({@link #FP8_LINEARS}) and their
- * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), with the GEGLU
- * intermediate written as e4m3 with a static scale ({@link #FP8_GEGLU}), the UNet's ResNet blocks' 3x3 convolutions as
- * FP8 implicit GEMMs on Hopper of their GroupNorms' e4m3 output ({@link #FP8_CONV}), nearest
+ * feed-forward's output projection as an FP8 product of the GEGLU gate's FP8 output ({@link #FP8_FF_OUT}), optionally
+ * with the GEGLU intermediate written as e4m3 with a static scale ({@link #FP8_GEGLU}, off by default), the UNet's
+ * ResNet blocks' 3x3 convolutions as FP8 implicit GEMMs on Hopper of their GroupNorms' e4m3 output ({@link #FP8_CONV}),
+ * nearest
  * 2x upsampling of channels-last tensors (a kernel of our own), the head-size-40 self- and cross-attentions on Hopper
  * (kernels of our own, {@link #SELF_ATTENTION_KERNEL} and {@link #CROSS_ATTENTION_KERNEL}), every ResNet block's
  * time-embedding projection of a UNet call in one launch (a kernel of our own, {@link #TIME_PROJ_KERNEL}), the transformer
@@ -128,12 +129,14 @@ public final class NativeOps {
     /**
      * The transformer blocks' GEGLU intermediate (ff.net.0.proj's output, (B·HW, 8C): the UNet's largest tensor) written
      * by its FP8 product as e4m3 with a static per-layer scale and read so by the gate ({@link #feedForwardFp8E4m3}),
-     * instead of fp16 ({@code SD_FP8_GEGLU}, on unless 0; only where {@link #FP8_FF_OUT} is on: {@link
-     * #fp8GegluOff()}; unmeasured, docs/GPU.md "What runs on CUDA" 8); linked: the library has {@link
-     * #linearFp8E4m3(long, long, long, long, long)} and the other functions of it. Captured CUDA graphs keep the path
-     * they were captured with: clear them after a change.
+     * instead of fp16 ({@code SD_FP8_GEGLU}, off unless 1: on the H200 it bought nothing (SD 1.5 512x512, UNet batch 16
+     * 23.1 ms either way, 1/4/8 jobs within 1%) and costs image quality (one more e4m3 rounding of an 8C-wide tensor:
+     * FP8 on against off 53.4 dB without it, 52.5 with it); only where {@link #FP8_FF_OUT} is on: {@link
+     * #fp8GegluOff()}; docs/GPU.md "What runs on CUDA" 8); linked: the library has {@link #linearFp8E4m3(long, long,
+     * long, long, long)} and the other functions of it. Captured CUDA graphs keep the path they were captured with:
+     * clear them after a change.
      */
-    public static final Switch FP8_GEGLU = new Switch("SD_FP8_GEGLU", null, () -> linearFp8E4m3(0, 0, 0, 0, 0),
+    public static final Switch FP8_GEGLU = Switch.offByDefault("SD_FP8_GEGLU", null, () -> linearFp8E4m3(0, 0, 0, 0, 0),
             "e4m3 GEGLU intermediate", "the GEGLU intermediate stays fp16");
     /**
      * Our wgmma kernel for the head-size-40 self-attentions (SD 1.5's 64x64 level: {@link #selfAttention} and {@link
@@ -743,7 +746,7 @@ public final class NativeOps {
     /**
      * Why the transformer blocks' GEGLU intermediate is not written as e4m3, or null when it is: ff.net.2 as an FP8
      * product ({@link #fp8FfOutOff()}: else its reason; the e4m3 gate writes ff.net.2's FP8 input), the library has the
-     * functions and {@code SD_FP8_GEGLU} not 0 (default on; or as {@link #FP8_GEGLU} was last set). Per call, shapes
+     * functions and {@code SD_FP8_GEGLU} is 1 (default off; or as {@link #FP8_GEGLU} was last set). Per call, shapes
      * cuBLASLt has no e4m3-output algorithm for keep the fp16 intermediate ({@link #feedForwardFp8E4m3}).
      */
     public static String fp8GegluOff() {
@@ -762,7 +765,7 @@ public final class NativeOps {
         if (!linked) {
             return "the native library has no e4m3 GEGLU functions: rebuild it";
         }
-        return on ? null : "SD_FP8_GEGLU=0";
+        return on ? null : "SD_FP8_GEGLU not 1";
     }
 
     /** Whether the GEGLU intermediate is written as e4m3 ({@link #fp8GegluOff()} gives no reason not to). */
@@ -782,18 +785,20 @@ public final class NativeOps {
     /**
      * Every FP8 path with its switch, in dependency order (the transformer blocks', then the ResNet blocks' {@code
      * SD_FP8_CONV}, independent of them): the one place that lists them (a new FP8 switch is added here and nowhere else; Fp8LinearsSwitchTest checks that every {@link Switch} whose
-     * setting's name contains {@code FP8} is here). {@link #setFp8} turns them all on or off (the bench's one image
-     * with FP8 on against off, the doctor's FP8-off run: {@code StableDiffusionPipeline.setFp8}), {@link #fp8PathsOn()}
-     * and {@link #fp8Off()} say which run, {@link #fp8Workaround()} names their switches.
+     * setting's name contains {@code FP8} is here). {@link #setFp8} turns them all off or back as configured (the
+     * bench's one image and the doctor's tiny model with the FP8 paths as configured against all off: {@code
+     * StableDiffusionPipeline.setFp8}), {@link #fp8PathsOn()} and {@link #fp8Off()} say which run, {@link
+     * #fp8Workaround()} names the switches that are on.
      */
     public static final List<Fp8Path> FP8_PATHS = List.of(new Fp8Path(FP8_LINEARS, NativeOps::fp8LinearsOff),
             new Fp8Path(FP8_FF_OUT, NativeOps::fp8FfOutOff), new Fp8Path(FP8_GEGLU, NativeOps::fp8GegluOff),
             new Fp8Path(FP8_CONV, NativeOps::fp8ConvOff));
 
     /**
-     * Every FP8 switch of {@link #FP8_PATHS} on ({@code true}), off ({@code false}) or back as configured ({@code
-     * null}), as {@link Switch#set} does for one. The model's FP8 companions and captured CUDA graphs are the caller's
-     * to match ({@code StableDiffusionPipeline.setFp8} does both); the caller restores with {@code null}.
+     * Every FP8 switch of {@link #FP8_PATHS} on ({@code true}: tests only, it would turn on the opt-in {@link
+     * #FP8_GEGLU} too), off ({@code false}) or back as configured ({@code null}), as {@link Switch#set} does for one.
+     * The model's FP8 companions and captured CUDA graphs are the caller's to match ({@code
+     * StableDiffusionPipeline.setFp8} does both); the caller restores with {@code null}.
      */
     public static void setFp8(Boolean on) {
         FP8_PATHS.forEach(p -> p.toggle().set(on));
@@ -813,9 +818,15 @@ public final class NativeOps {
         return why.contains(null) ? null : why.stream().distinct().collect(Collectors.joining("; "));
     }
 
-    /** The settings that turn every FP8 path off, e.g. {@code SD_FP8_LINEARS=0 SD_FP8_FF_OUT=0 SD_FP8_GEGLU=0}. */
+    /**
+     * The settings that turn every FP8 path off: each switch of {@link #FP8_PATHS} that is on ({@link Switch#on()}, as
+     * configured or last set) at 0, e.g. {@code SD_FP8_LINEARS=0 SD_FP8_FF_OUT=0 SD_FP8_CONV=0} with the defaults
+     * ({@code SD_FP8_GEGLU} is off unless 1); every switch at 0 where none is on.
+     */
     public static String fp8Workaround() {
-        return FP8_PATHS.stream().map(p -> p.toggle().name() + "=0").collect(Collectors.joining(" "));
+        List<Fp8Path> on = FP8_PATHS.stream().filter(p -> p.toggle().on()).toList();
+        return (on.isEmpty() ? FP8_PATHS : on).stream().map(p -> p.toggle().name() + "=0")
+                .collect(Collectors.joining(" "));
     }
 
     // FP8 convolutions (SD_FP8_CONV): the UNet's ResNet blocks' 3x3 convolutions on FP8 tensor cores
@@ -1291,6 +1302,15 @@ public final class NativeOps {
         /** A switch in every library that is off unless its setting is {@code 1}. */
         static Switch offByDefault(String name, Consumer<Boolean> setter) {
             return new Switch(name, false, setter, null, null, null);
+        }
+
+        /**
+         * A switch of functions added later ({@link #Switch(String, Consumer, Runnable, String, String)}) that is off
+         * unless its setting is {@code 1}.
+         */
+        static Switch offByDefault(String name, Consumer<Boolean> setter, Runnable probe, String functions,
+                String without) {
+            return new Switch(name, false, setter, probe, functions, without);
         }
 
         /** Reads the setting (now) and hands it to the library: when the library loads, and in tests. */

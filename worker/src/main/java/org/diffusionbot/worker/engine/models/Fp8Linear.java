@@ -37,7 +37,8 @@ import org.diffusionbot.worker.engine.cuda.NativeOps;
  * s_w[n]·s_m} (cuBLASLt's outer-vector scales) and adds the layer's own fp16 bias and the block's residual.
  *
  * <p>ff.net.0.proj's companion also has a static output scale ({@link #outScales}, {@link #outputScales}): its product
- * can write the GEGLU intermediate as e4m3 ({@code SD_FP8_GEGLU}, {@link NativeOps#feedForwardFp8E4m3}), scaled by s_y
+ * can write the GEGLU intermediate as e4m3 ({@code SD_FP8_GEGLU=1}, off by default; {@link
+ * NativeOps#feedForwardFp8E4m3}), scaled by s_y
  * so that no value reaches 448, a bound that holds for every input: ‖x̂‖₂ ≤ √K for a normalised row, so by
  * Cauchy–Schwarz |y_j| ≤ ‖W'_j‖₂·‖x̂‖₂ + |b'_j|, with margins for the e4m3 roundings of W' and x̂.
  *

@@ -113,8 +113,8 @@ final class Transformer2D {
          * affine as FP8 (one kernel pass, as before), read by its companion's product (γ, β folded into its weight); with
          * ff.net.2's companion and {@link NativeOps#fp8FfOut()}, the GEGLU gate writes FP8 with per-token scales and
          * ff.net.2 is an FP8 product adding bias and residual ({@link NativeOps#feedForwardFp8}), its GEGLU intermediate
-         * written as e4m3 by ff.net.0.proj's product where {@link NativeOps#fp8Geglu()} ({@link
-         * NativeOps#feedForwardFp8E4m3}). As in {@link #run},
+         * written as e4m3 by ff.net.0.proj's product where {@link NativeOps#fp8Geglu()} ({@code SD_FP8_GEGLU=1}, off by
+         * default; {@link NativeOps#feedForwardFp8E4m3}). As in {@link #run},
          * with {@link NativeOps#attnResidual()} the attentions add the residual in their output projection and the next
          * norm reads only the sum.
          */

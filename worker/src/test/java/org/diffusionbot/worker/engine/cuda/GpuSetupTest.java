@@ -29,7 +29,7 @@ class GpuSetupTest {
         assertEquals("native ops, CUDA graphs, channels-last", ok.fastPathParts());
         assertEquals("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): off (SD_FP8_LINEARS=0); ff.net.2"
                 + " from the GEGLU gate's FP8 output (SD_FP8_FF_OUT=0 turns it off): off (SD_FP8_LINEARS=0); the GEGLU"
-                + " intermediate as e4m3 (SD_FP8_GEGLU=0 turns it off): off (SD_FP8_LINEARS=0)", ok.lines().get(5));
+                + " intermediate as e4m3 (SD_FP8_GEGLU=1 turns it on): off (SD_FP8_LINEARS=0)", ok.lines().get(5));
         assertEquals("FP8 convolutions (the UNet's ResNet blocks, Hopper; SD_FP8_CONV=0 turns them off): off"
                 + " (SD_FP8_CONV=0)", ok.lines().get(6));
     }
@@ -40,19 +40,19 @@ class GpuSetupTest {
                 true, null, null, null, null);
         assertEquals("CUDA graphs: UNet on, VAE decoder off (SD_VAE_GRAPHS=0); channels-last: on", vaeOff.lines().get(4));
         assertEquals("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): on; ff.net.2 from the GEGLU gate's"
-                + " FP8 output (SD_FP8_FF_OUT=0 turns it off): on; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=0 turns"
-                + " it off): on", vaeOff.lines().get(5));
+                + " FP8 output (SD_FP8_FF_OUT=0 turns it off): on; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=1 turns"
+                + " it on): on", vaeOff.lines().get(5));
         assertEquals("FP8 convolutions (the UNet's ResNet blocks, Hopper; SD_FP8_CONV=0 turns them off): on",
                 vaeOff.lines().get(6));
         GpuSetup ffOutOff = new GpuSetup("17", "0.35.1", CUDA_TORCH, "2.7.1", true, true, null, 1, H200, null, true, true,
                 true, null, "SD_FP8_FF_OUT=0", "SD_FP8_FF_OUT=0", null);
         assertEquals("FP8 linears (transformer blocks; SD_FP8_LINEARS=0 turns them off): on; ff.net.2 from the GEGLU gate's"
                 + " FP8 output (SD_FP8_FF_OUT=0 turns it off): off (SD_FP8_FF_OUT=0); the GEGLU intermediate as e4m3"
-                + " (SD_FP8_GEGLU=0 turns it off): off (SD_FP8_FF_OUT=0)", ffOutOff.lines().get(5));
+                + " (SD_FP8_GEGLU=1 turns it on): off (SD_FP8_FF_OUT=0)", ffOutOff.lines().get(5));
         GpuSetup gegluOff = new GpuSetup("17", "0.35.1", CUDA_TORCH, "2.7.1", true, true, null, 1, H200, null, true, true,
-                true, null, null, "SD_FP8_GEGLU=0", null);
-        assertTrue(gegluOff.lines().get(5).endsWith("; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=0 turns it off): off"
-                + " (SD_FP8_GEGLU=0)"), gegluOff.lines().get(5));
+                true, null, null, "SD_FP8_GEGLU not 1", null);
+        assertTrue(gegluOff.lines().get(5).endsWith("; the GEGLU intermediate as e4m3 (SD_FP8_GEGLU=1 turns it on): off"
+                + " (SD_FP8_GEGLU not 1)"), gegluOff.lines().get(5));
         assertNull(vaeOff.advice(), "the VAE decoder's graphs are no part of the fast path's advice");
         assertTrue(vaeOff.fastPath());
         assertEquals("native ops, the UNet's CUDA graphs, channels-last", vaeOff.fastPathParts());

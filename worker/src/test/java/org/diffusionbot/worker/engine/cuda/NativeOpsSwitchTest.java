@@ -66,6 +66,30 @@ class NativeOpsSwitchTest {
     }
 
     @Test
+    void anOffByDefaultSwitchOfLaterFunctionsIsProbedAndOffUnlessOne() {
+        int[] probes = {0};
+        NativeOps.Switch s = NativeOps.Switch.offByDefault(NAME, null, () -> probes[0]++, "test", "nothing changes");
+        assertFalse(s.on());
+        s.load();
+        assertEquals(1, probes[0]);
+        assertTrue(s.linked());
+        assertFalse(s.on(), "unset: off");
+        System.setProperty(NAME, "1");
+        s.load();
+        assertTrue(s.active(), "1: on");
+        System.setProperty(NAME, "yes");
+        s.load();
+        assertFalse(s.on(), "anything but 1: off");
+        NativeOps.Switch missing = NativeOps.Switch.offByDefault(NAME, null, () -> {
+            throw new UnsatisfiedLinkError("no such function");
+        }, "test", "nothing changes");
+        System.setProperty(NAME, "1");
+        missing.load();
+        assertTrue(missing.on());
+        assertFalse(missing.active(), "on, but not in this library");
+    }
+
+    @Test
     void aLibraryWithoutTheFunctionsLeavesTheSwitchOffAndTheSetterUncalledAfterItsProbe() {
         int[] probes = {0};
         NativeOps.Switch s = new NativeOps.Switch(NAME, handed::add, () -> {
