@@ -122,8 +122,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  them), our kernel ({@code NativeOps.crossAttentionCore} with {@code SD_CROSS_ATTENTION_KERNEL} on)
  *                  against SDPA in fp16 (switched off) and the oracle, SDPA in fp32 ({@code SD_VAE_ATTENTION_FP16}
  *                  off): max abs error at most {@link #CROSS_ATTENTION_MAX_ABS} and at most {@link
- *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's; d = 40 with M ≤ 128 must take our kernel where the library
- *                  has it for this GPU ({@code NativeOps.selfAttentionKernelBuilt}: compute capability 9.0, built for
+ *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's (or one output ulp); d = 40 with M ≤ 128 must take our
+ *                  kernel where the library has it for this GPU ({@code NativeOps.selfAttentionKernelBuilt}: compute capability 9.0, built for
  *                  sm_90a), every other case SDPA (a case fails if the path is not the expected one, or the kernel runs
  *                  when switched off)
  * @param selfAttention (B, N, heads, d) shapes for self-attention of N tokens (docs/GPU.md, "What runs on CUDA" 10): q, k
@@ -131,8 +131,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  sd_native_ops.cc passes them; q's columns with the 1/√d scale folded in), our kernel ({@code
  *                  NativeOps.selfAttentionCore} with {@code SD_SELF_ATTENTION_KERNEL} on) against SDPA in fp16
  *                  (switched off) and the oracle, SDPA in fp32: max abs error at most {@link #CROSS_ATTENTION_MAX_ABS}
- *                  and at most {@link #CROSS_ATTENTION_MAX_RATIO} times SDPA's; d = 40 with N a multiple of 128 must
- *                  take our kernel where the library has it for this GPU ({@code NativeOps.selfAttentionKernelBuilt}:
+ *                  and at most {@link #CROSS_ATTENTION_MAX_RATIO} times SDPA's (or one output ulp); d = 40 with N a
+ *                  multiple of 128 must take our kernel where the library has it for this GPU ({@code NativeOps.selfAttentionKernelBuilt}:
  *                  compute capability 9.0, built for sm_90a), every other case SDPA (a case fails if the path is not
  *                  the expected one, or the kernel runs when switched off). These shapes, CLIP's masked
  *                  self-attention and the cross-attention shapes (over a 768-wide context) also check the attention
@@ -153,8 +153,8 @@ import org.diffusionbot.worker.engine.models.Fp8Linear;
  *                  of at most maxScores scores ({@code NativeOps.setWideHeadAttentionChunk}; 0: the default, 2^26);
  *                  {@code NativeOps.selfAttentionCore} with the switch on against SDPA (switched off) and the oracle,
  *                  SDPA in fp32: max abs error at most {@link #CROSS_ATTENTION_MAX_ABS} and at most {@link
- *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's, the output in the input's type; d above 256 must take the
- *                  wide-head path ({@code NativeOps.wideHeadAttention}), every other case SDPA
+ *                  #CROSS_ATTENTION_MAX_RATIO} times SDPA's (or one output ulp), the output in the input's type; d
+ *                  above 256 must take the wide-head path ({@code NativeOps.wideHeadAttention}), every other case SDPA
  * @param fp8Conv   (B, C1, C2, H, W, K) cases for the UNet's ResNet blocks on the FP8 path (docs/GPU.md, "What runs on
  *                  CUDA", {@code SD_FP8_CONV}): a block of C1 + C2 input channels (C2 = 0: one input; else the two parts
  *                  of an up block's concatenation, read in place) and K output channels at H x W, 32 groups. (a) The
@@ -187,7 +187,10 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
      * The cross- and self-attention kernels' largest absolute error against the fp32 oracle (outputs of magnitude ~1).
      */
     public static final double CROSS_ATTENTION_MAX_ABS = 2e-3;
-    /** ... and against SDPA's own fp16 error on the same inputs: at most this many times it. */
+    /**
+     * ... and against SDPA's own fp16 error on the same inputs: at most this many times it, or one unit in the last place
+     * of the output's type at the oracle's largest magnitude, whichever is larger ({@link #attentionErrorPasses}).
+     */
     public static final double CROSS_ATTENTION_MAX_RATIO = 2.0;
     /**
      * The FP8 product's largest relative error ‖Δ‖/‖ref‖ against the fp16 path: e4m3 rounds each operand by about
@@ -853,7 +856,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean selfAttention(Device gpu, PrintStream out) {
         out.println("== self-attention kernel (head size 40, Hopper) vs PyTorch's SDPA (fp16 on CUDA, the strided q|k|v"
                 + " thirds of one projection as the pipeline passes them; oracle: SDPA in fp32; max abs error <= "
-                + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's)");
+                + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's or one output ulp)");
         if (!attentionKernelLinked(out, NativeOps.SELF_ATTENTION_KERNEL, "self-attention")) {
             return true;
         }
@@ -908,7 +911,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean wideHeadAttention(Device gpu, PrintStream out) {
         out.println("== wide-head attention (head size > 256: the VAE's mid-block; fp32 scores, fp16 P, queries in chunks)"
                 + " vs PyTorch's SDPA (the strided q|k|v thirds of one projection; oracle: SDPA in fp32; max abs error <= "
-                + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's)");
+                + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's or one output ulp)");
         if (!attentionKernelLinked(out, NativeOps.WIDE_HEAD_ATTENTION, "wide-head attention")) {
             return true;
         }
@@ -980,7 +983,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private boolean crossAttention(Device gpu, PrintStream out) {
         out.println("== cross-attention kernel (head size 40, at most 128 keys, Hopper) vs PyTorch's SDPA (fp16 on CUDA,"
                 + " q and the strided k|v halves of one projection as the pipeline passes them; oracle: SDPA in fp32;"
-                + " max abs error <= " + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO + "x SDPA's)");
+                + " max abs error <= " + CROSS_ATTENTION_MAX_ABS + " and <= " + CROSS_ATTENTION_MAX_RATIO
+                + "x SDPA's or one output ulp)");
         if (!attentionKernelLinked(out, NativeOps.CROSS_ATTENTION_KERNEL, "cross-attention")) {
             return true;
         }
@@ -1082,10 +1086,38 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         float maxOurs = exact.sub(ours.toType(DataType.FLOAT32, false)).abs().max().getFloat();
         float maxSdpa = exact.sub(sdpa.toType(DataType.FLOAT32, false)).abs().max().getFloat();
-        boolean pass = maxOurs <= CROSS_ATTENTION_MAX_ABS && maxOurs <= CROSS_ATTENTION_MAX_RATIO * maxSdpa;
+        boolean pass = attentionErrorPasses(maxOurs, maxSdpa, exact.abs().max().getFloat(), type);
         out.printf(Locale.ROOT, "  %s: max abs error ours %.5f, SDPA fp16 %.5f -> %s%n", label, maxOurs, maxSdpa,
                 pass ? "PASS" : "FAIL");
         return pass;
+    }
+
+    /**
+     * Whether an attention output's largest absolute error against the fp32 oracle passes: at most {@link
+     * #CROSS_ATTENTION_MAX_ABS}, and at most {@link #CROSS_ATTENTION_MAX_RATIO} times SDPA's own error on the same inputs
+     * or one unit in the last place of the output's type at the oracle's largest magnitude, whichever is larger. The
+     * floor: an output rounded to fp16 is already up to half an ulp off the oracle, so where SDPA happens to be that
+     * close (a max error of 6e-5 at outputs up to ~0.3, half an fp16 ulp there), a kernel one rounding step away (1.2e-4)
+     * is as exact and must not fail on the ratio (H200, 2026-12-01: the wide-head case (1, 4096, 512) read 0.00012 against
+     * SDPA's 0.00006 in one run, 0.00009 against 0.00006 in others: the inputs are drawn afresh each run).
+     *
+     * @param maxOurs  max |ours − oracle|
+     * @param maxSdpa  max |SDPA − oracle|
+     * @param maxExact max |oracle|
+     * @param type     the output's type, {@link DataType#FLOAT16} or {@link DataType#FLOAT32}
+     */
+    static boolean attentionErrorPasses(double maxOurs, double maxSdpa, double maxExact, DataType type) {
+        double ulp = type == DataType.FLOAT16 ? fp16Ulp(maxExact) : Math.ulp((float) maxExact);
+        return maxOurs <= CROSS_ATTENTION_MAX_ABS && maxOurs <= Math.max(CROSS_ATTENTION_MAX_RATIO * maxSdpa, ulp);
+    }
+
+    /** The spacing of fp16 values at magnitude {@code v}: 2^(e−10) for v in [2^e, 2^(e+1)), 2^−24 below fp16's normals. */
+    static double fp16Ulp(double v) {
+        double a = Math.abs(v);
+        if (a < 0x1p-14) {
+            return 0x1p-24;
+        }
+        return Math.scalb(1.0, Math.getExponent(a) - 10);
     }
 
     private boolean groupNorm(Device gpu, PrintStream out) {
