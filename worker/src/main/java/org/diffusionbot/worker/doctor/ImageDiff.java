@@ -99,16 +99,17 @@ public record ImageDiff(double meanAbs, int maxAbs, double psnr) {
     /**
      * The FP8 paths ({@code NativeOps.FP8_PATHS}) as configured against off, on the GPU in fp16 (the doctor's second
      * comparison): mean at most 4/255 and PSNR at least 30 dB. The e4m3 products and intermediates are a deliberate
-     * approximation (the images' quality figure is the bench's FP8 on/off A/B at full size: 51-53 dB), and the doctor's
-     * tiny random-weight model (32-64 channels) is far more sensitive to it than real models (full-size SD 1.5 with
-     * random weights: 52.5 dB on against off). Measured on the H200 with the FP8 linears, ff.net.2's and the e4m3 GEGLU
-     * intermediate on, its images were 41.1 dB, mean 1.559/255, max 11 from the CPU's (the FP8 linears alone: 42.6 dB,
-     * mean 1.309; FP8 off: 56.4 dB), beyond {@link #FP16_ROUNDING}; on against off is about the same. This bound leaves
-     * about 2.5 times that in error amplitude (mean 4 against 1.56; at that run's RMS/mean ratio of 1.44, mean 4 is
-     * about 33 dB, and 30 dB is 3.6 times its RMS): room for another FP8 path or two at ~1.5 dB each. A broken FP8
-     * kernel (a wrong scale, a layout mix-up, unwritten output) gives garbage images, below 20 dB (an RMS difference
-     * above 25/255): caught with a wide margin. Smaller errors of a kernel are KernelSelfCheck's to find, against its
-     * references.
+     * approximation (the images' quality figure is the bench's full-size image with the FP8 paths as configured against
+     * off), and the doctor's tiny random-weight model (32-64 channels) is far more sensitive to it than real models
+     * (full-size SD 1.5 with random weights, the FP8 paths as shipped against off: 44.2 dB, mean 1.169/255; the tiny
+     * model 41.0 dB on against off in session 13's final run, docs/GPU.md). Measured on the H200 with the FP8 linears,
+     * ff.net.2's and the e4m3 GEGLU intermediate on, its images were 41.1 dB, mean 1.559/255, max 11 from the CPU's
+     * (the FP8 linears alone: 42.6 dB, mean 1.309; FP8 off: 56.4 dB), beyond {@link #FP16_ROUNDING}; on against off is
+     * about the same. This bound leaves about 2.5 times that in error amplitude (mean 4 against 1.56; at that run's
+     * RMS/mean ratio of 1.44, mean 4 is about 33 dB, and 30 dB is 3.6 times its RMS): room for another FP8 path or two
+     * at ~1.5 dB each. A broken FP8 kernel (a wrong scale, a layout mix-up, unwritten output) gives garbage images,
+     * below 20 dB (an RMS difference above 25/255): caught with a wide margin. Smaller errors of a kernel are
+     * KernelSelfCheck's to find, against its references.
      */
     public static final Bound FP8_ROUNDING = new Bound(4, 30, "e4m3 rounding");
 

@@ -127,14 +127,15 @@ public final class NativeOps {
     public static final Switch FP8_FF_OUT = new Switch("SD_FP8_FF_OUT", null, () -> linearResidualFp8(0, 0, 0, 0, 0, 0),
             "FP8 ff.net.2", "ff.net.2 runs in fp16");
     /**
-     * The transformer blocks' GEGLU intermediate (ff.net.0.proj's output, (B·HW, 8C): the UNet's largest tensor) written
-     * by its FP8 product as e4m3 with a static per-layer scale and read so by the gate ({@link #feedForwardFp8E4m3}),
-     * instead of fp16 ({@code SD_FP8_GEGLU}, off unless 1: on the H200 it bought nothing (SD 1.5 512x512, UNet batch 16
-     * 23.1 ms either way, 1/4/8 jobs within 1%) and costs image quality (one more e4m3 rounding of an 8C-wide tensor:
-     * FP8 on against off 53.4 dB without it, 52.5 with it); only where {@link #FP8_FF_OUT} is on: {@link
-     * #fp8GegluOff()}; docs/GPU.md "What runs on CUDA" 8); linked: the library has {@link #linearFp8E4m3(long, long,
-     * long, long, long)} and the other functions of it. Captured CUDA graphs keep the path they were captured with:
-     * clear them after a change.
+     * The transformer blocks' GEGLU intermediate (ff.net.0.proj's output, (B·HW, 8C): the UNet's largest tensor)
+     * written by its FP8 product as e4m3 with a static per-layer scale and read so by the gate ({@link
+     * #feedForwardFp8E4m3}), instead of fp16 ({@code SD_FP8_GEGLU}, off unless 1: on the H200 it bought nothing (SD 1.5
+     * 512x512, UNet batch 16 23.1 ms either way, 1/4/8 jobs within 1%) and costs image quality (one more e4m3 rounding
+     * of an 8C-wide tensor, FP8 on against off: measured at 807321d (linears-only FP8, before the FP8 convolutions):
+     * 53.4 → 52.5 dB; beside the FP8 convolutions not visible (44.3 dB all paths on at 9afab95 vs 44.2 as shipped at
+     * 94e4ea5, two runs)); only where {@link #FP8_FF_OUT} is on: {@link #fp8GegluOff()}; docs/GPU.md "What runs on
+     * CUDA" 8); linked: the library has {@link #linearFp8E4m3(long, long, long, long, long)} and the other functions of
+     * it. Captured CUDA graphs keep the path they were captured with: clear them after a change.
      */
     public static final Switch FP8_GEGLU = Switch.offByDefault("SD_FP8_GEGLU", null, () -> linearFp8E4m3(0, 0, 0, 0, 0),
             "e4m3 GEGLU intermediate", "the GEGLU intermediate stays fp16");
