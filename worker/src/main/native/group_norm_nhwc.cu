@@ -136,6 +136,27 @@ __device__ __forceinline__ unsigned int e4m3x2(float a, float b) {
   return static_cast<unsigned int>(__nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3));
 }
 
+// V e4m3 bytes (one store of 2, 4 or 8 bytes) from V / 2 pairs (e4m3x2: the first value in the low byte).
+template <int V>
+struct E4m3Of;
+template <>
+struct E4m3Of<2> {
+  using T = unsigned short;
+  __device__ __forceinline__ static T of(const unsigned int (&e)[1]) { return static_cast<unsigned short>(e[0]); }
+};
+template <>
+struct E4m3Of<4> {
+  using T = unsigned int;
+  __device__ __forceinline__ static T of(const unsigned int (&e)[2]) { return e[0] | (e[1] << 16); }
+};
+template <>
+struct E4m3Of<8> {
+  using T = uint2;
+  __device__ __forceinline__ static T of(const unsigned int (&e)[4]) {
+    return make_uint2(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
+  }
+};
+
 // The packs of the bias and of sample n's nbias row at 8-channel column col (zeros for a term that is null, or when
 // !has: a column the thread does not own).
 __device__ __forceinline__ void load_addend(const Addend& add, int n, int col, bool has, Pack8& b, Pack8& t) {
@@ -475,7 +496,7 @@ __global__ void __launch_bounds__(kMaxThreads, COLS == 1 ? 2 : 1)
                                   fmaf(f[2 * j + 1], a[k][2 * j + 1], b[k][2 * j + 1]), e[j], q.h[j]);
         }
         if constexpr (F8) {
-          out[r * c8 + lane + k * tpr] = make_uint2(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
+          out[r * c8 + lane + k * tpr] = E4m3Of<8>::of(e);
         } else {
           out[r * c8 + lane + k * tpr] = q.u;
         }
@@ -518,27 +539,6 @@ template <int V>
 union PackV {
   typename HalvesOf<V>::T u;
   __half2 h[V / 2];
-};
-
-// V e4m3 bytes (one store of 2, 4 or 8 bytes) from V / 2 pairs (e4m3x2: the first value in the low byte).
-template <int V>
-struct E4m3Of;
-template <>
-struct E4m3Of<2> {
-  using T = unsigned short;
-  __device__ __forceinline__ static T of(const unsigned int (&e)[1]) { return static_cast<unsigned short>(e[0]); }
-};
-template <>
-struct E4m3Of<4> {
-  using T = unsigned int;
-  __device__ __forceinline__ static T of(const unsigned int (&e)[2]) { return e[0] | (e[1] << 16); }
-};
-template <>
-struct E4m3Of<8> {
-  using T = uint2;
-  __device__ __forceinline__ static T of(const unsigned int (&e)[4]) {
-    return make_uint2(e[0] | (e[1] << 16), e[2] | (e[3] << 16));
-  }
 };
 
 // A thread's vectors t, t + threads, t + 2 threads, ... of a group whose pixel rows hold dv vectors each, as (pixel
