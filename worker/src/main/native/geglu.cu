@@ -16,6 +16,7 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <utility>
 
 namespace {
 
@@ -294,6 +295,14 @@ void launch_fp8_warp(const void* h, const float* in_scale, uint8_t* out8, float*
       <<<static_cast<unsigned>(blocks), 32 * kRows, 0, stream>>>(h, in_scale, out8, scales, rows, inner);
 }
 
+// launch_fp8_warp<V, P> for P = want among 1 ... sizeof...(I) (I: 0, 1, ...; none for another want).
+template <int V, int... I>
+void launch_fp8_warp_p(int want, std::integer_sequence<int, I...>, const void* h, const float* in_scale, uint8_t* out8,
+                       float* scales, int64_t rows, int inner, int sm_count, cudaStream_t stream) {
+  (void)((want == I + 1 && (launch_fp8_warp<V, I + 1>(h, in_scale, out8, scales, rows, inner, sm_count, stream), true)) ||
+         ...);
+}
+
 // Packs of V per thread of the FP8 block kernel: the least of 1, 2, 4, 8 (V = 16: up to 4, 64 values) with packs <= P *
 // kFp8Threads (0: too wide).
 template <int V>
@@ -315,25 +324,12 @@ int launch_fp8(const void* h, const float* in_scale, void* out8, float* scales, 
   const int packs = inner / V;
   auto* o = static_cast<uint8_t*>(out8);
   constexpr int kMaxP = kWarpRowPacks * 8 / V;  // the warp path's largest P: 80 values per lane
-  if (packs <= 32 * kMaxP) {  // a warp per row
-    switch ((packs + 31) / 32) {
-      case 1: launch_fp8_warp<V, 1>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-      case 2: launch_fp8_warp<V, 2>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-      case 3: launch_fp8_warp<V, 3>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-      case 4: launch_fp8_warp<V, 4>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-      case 5: launch_fp8_warp<V, 5>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-      default:
-        if constexpr (kMaxP > 5) {
-          switch ((packs + 31) / 32) {
-            case 6: launch_fp8_warp<V, 6>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-            case 7: launch_fp8_warp<V, 7>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-            case 8: launch_fp8_warp<V, 8>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-            case 9: launch_fp8_warp<V, 9>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-            default: launch_fp8_warp<V, kMaxP>(h, in_scale, o, scales, rows, inner, sm_count, stream); break;
-          }
-        }
-        break;
-    }
+  if (packs <= 32 * kMaxP) {  // a warp per row, P = ceil(packs / 32) (below 1 only for inner <= 0, which the
+    // _supported checks exclude: then P = kMaxP where kMaxP > 5, V = 8, else no launch)
+    int want = (packs + 31) / 32;
+    if (want < 1 && kMaxP > 5) want = kMaxP;
+    launch_fp8_warp_p<V>(want, std::make_integer_sequence<int, kMaxP>(), h, in_scale, o, scales, rows, inner, sm_count,
+                         stream);
     return static_cast<int>(cudaGetLastError());
   }
   const int threads = ((packs + p - 1) / p + 31) / 32 * 32;
@@ -341,25 +337,16 @@ int launch_fp8(const void* h, const float* in_scale, void* out8, float* scales, 
   if (blocks > 32LL * sm_count) blocks = 32LL * sm_count;
   if (blocks < 1) blocks = 1;
   const auto grid = static_cast<unsigned>(blocks);
-  switch (p) {
+  switch (p) {  // fp8_packs_per_thread's 1, 2, 4 or 8 (p * V <= 64)
     // p = 1 (at most 256 packs) reaches here only for V = 16: rows of 161 to 256 packs (2576 to 4096 outputs), beyond
     // the warp path's 160; with V = 8 the warp path takes every row of up to 320 packs
     case 1:
-      if constexpr (V == 16) {
-        geglu_fp8_kernel<V, 1><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner);
-      }
+      if constexpr (V == 16) geglu_fp8_kernel<V, 1><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner);
       break;
     case 2: geglu_fp8_kernel<V, 2><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner); break;
-    default:
-      if constexpr (V == 8) {
-        if (p == 4) {
-          geglu_fp8_kernel<V, 4><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner);
-        } else {
-          geglu_fp8_kernel<V, 8><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner);
-        }
-      } else {
-        geglu_fp8_kernel<V, 4><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner);
-      }
+    case 4: geglu_fp8_kernel<V, 4><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner); break;
+    case 8:
+      if constexpr (V == 8) geglu_fp8_kernel<V, 8><<<grid, threads, 0, stream>>>(h, in_scale, o, scales, rows, inner);
       break;
   }
   return static_cast<int>(cudaGetLastError());
