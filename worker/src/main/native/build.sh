@@ -67,14 +67,19 @@ OBJ="$(mktemp -d)"
 trap 'rm -rf "$OBJ"' EXIT
 # every .cu (kernels, no torch headers) and .cc (JNI + ATen) file beside this script
 SOURCES=("$HERE"/*.cu "$HERE"/*.cc)
+# the sm_90a files' gencode (sm_90 -> sm_90a), with Hopper among the architectures; else empty
+GENCODE_90A=()
+if printf '%s\n' "${ARCHS[@]}" | grep -qx 90; then
+  GENCODE_90A=("${GENCODE[@]/#arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a}")
+fi
 for SRC in "$HERE"/*.cu; do
   CODES=("${GENCODE[@]}")
-  if printf '%s\n' "${ARCHS[@]}" | grep -qx 90; then
-    case "$(basename "$SRC")" in
-      self_attention.cu) CODES=("${GENCODE[@]/#arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a}" -DSD_SELF_ATTENTION_SM90A) ;;
-      conv_fp8.cu) CODES=("${GENCODE[@]/#arch=compute_90,code=sm_90/arch=compute_90a,code=sm_90a}" -DSD_CONV_FP8_SM90A) ;;
-    esac
-  fi
+  SM90A=
+  case "$(basename "$SRC")" in
+    self_attention.cu) SM90A=-DSD_SELF_ATTENTION_SM90A ;;
+    conv_fp8.cu) SM90A=-DSD_CONV_FP8_SM90A ;;
+  esac
+  if [ -n "$SM90A" ] && [ ${#GENCODE_90A[@]} -gt 0 ]; then CODES=("${GENCODE_90A[@]}" "$SM90A"); fi
   "$CUDA/bin/nvcc" -O3 -std=c++17 -Xcompiler -fPIC --threads 0 "${CODES[@]}" -c "$SRC" -o "$OBJ/$(basename "$SRC").o" &
 done
 for SRC in "$HERE"/*.cc; do
