@@ -1227,36 +1227,6 @@ void fp8_quantize_rows(const at::Tensor& w, at::Tensor& w8, at::Tensor& scales) 
 // output feature, B's per token) computes y[m, n] = s_w[n]·s_m·(W_fp8·v_fp8)[m, n] + b[n] + r[m, n], the block's
 // residual r as C with beta 1 and the bias in the epilogue (as linear_residual's fp16 product does).
 
-// a * gelu(g) of h = (..., 2I) = [a, g] as FP8 with per-row scales, into q (..., I) e4m3 bytes and s (rows) float32
-// (rows = h.numel() / 2I): v = a·gelu(g) in fp32, NOT rounded to fp16 first (the fp16 gate rounds it; quantising the
-// fp32 value loses less), per row s = amax|v| / 448 and r = min(448 / amax|v|, FLT_MAX) (both 1 where s is 0: an
-// all-zero row), q = e4m3(v * r): the fp32 product, converted rounding to nearest even and saturating at ±448 (geglu.cu's
-// row_scale states the rule and why a multiplication, not v / s). Our kernels (geglu.cu's geglu_fp8_warp_kernel and
-// geglu_fp8_kernel) for fp16 contiguous 16-byte aligned CUDA h with I a multiple of 8 up to 16384 and SD_GEGLU_KERNEL
-// on; PyTorch's ops otherwise (the same values, up to the last bit of erf, and of s: PyTorch's CUDA division by a
-// number multiplies by its reciprocal).
-void gate_fp8_rows(const at::Tensor& v, at::Tensor& q, at::Tensor& s);
-
-void geglu_gate_fp8_into(const at::Tensor& h, at::Tensor& q, at::Tensor& s) {
-  RECORD_FUNCTION("sd::geglu_gate_fp8", std::vector<c10::IValue>({h}));  // an op of its own in kernel profiles
-  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
-  const int64_t inner = h.size(-1) / 2, rows = inner > 0 ? h.numel() / (2 * inner) : 0;
-  if (q.numel() != rows * inner || q.element_size() != 1 || !q.is_contiguous() || s.scalar_type() != at::kFloat ||
-      s.numel() != rows || !s.is_contiguous() || q.device() != h.device() || s.device() != h.device() ||
-      h.size(-1) != 2 * inner) {
-    throw std::invalid_argument("gegluGateFp8: h (..., 2I), q (..., I) bytes, s (rows) float32, one device");
-  }
-  if (geglu_kernel_on.load() && !unusable.load() && h.is_cuda() && h.scalar_type() == at::kHalf && h.is_contiguous() &&
-      inner <= INT32_MAX && sd_geglu_fp8_supported(static_cast<int>(inner)) && aligned16(h) && aligned16(q) &&
-      rows > 0) {
-    int err = sd_geglu_fp8(h.data_ptr(), q.data_ptr(), s.data_ptr<float>(), rows, static_cast<int>(inner), sm_count(),
-                           c10::cuda::getCurrentCUDAStream());
-    if (launched(err, unusable, "GEGLU (FP8 output)")) return;
-  }
-  auto parts = h.to(at::kFloat).chunk(2, -1);
-  gate_fp8_rows((parts[0] * at::gelu(parts[1])).reshape({rows, inner}), q, s);
-}
-
 // The FP8 gates' fallback from the fp32 gate values v (rows, I): per row s = amax|v| / 448 and r = 448 / amax|v| (both 1
 // for an all-zero row), q = e4m3(v * r), as geglu_gate_fp8_into states the rule; q (rows·I) bytes, s (rows) float32.
 void gate_fp8_rows(const at::Tensor& v, at::Tensor& q, at::Tensor& s) {
@@ -1271,6 +1241,44 @@ void gate_fp8_rows(const at::Tensor& v, at::Tensor& q, at::Tensor& s) {
   auto q2 = q.view({rows, inner});
   store_e4m3(v * recip, q2);
   s.copy_(scale.view({-1}));
+}
+
+// {rows, inner} of a gate's h (..., 2I) (bytes where h_bytes) and its outputs q (..., I) bytes (rows = h.numel() / 2I)
+// and s (rows) float32, contiguous, on h's device; throws std::invalid_argument(message) where they do not fit.
+// geglu_gate_fp8_into's and geglu_gate_e4m3_into's check of their buffers.
+std::pair<int64_t, int64_t> gate_fp8_shape(const at::Tensor& h, bool h_bytes, const at::Tensor& q, const at::Tensor& s,
+                                           const char* message) {
+  const int64_t inner = h.size(-1) / 2, rows = inner > 0 ? h.numel() / (2 * inner) : 0;
+  if ((h_bytes && h.element_size() != 1) || h.size(-1) != 2 * inner || q.numel() != rows * inner ||
+      q.element_size() != 1 || !q.is_contiguous() || s.scalar_type() != at::kFloat || s.numel() != rows ||
+      !s.is_contiguous() || q.device() != h.device() || s.device() != h.device()) {
+    throw std::invalid_argument(message);
+  }
+  return {rows, inner};
+}
+
+// a * gelu(g) of h = (..., 2I) = [a, g] as FP8 with per-row scales, into q (..., I) e4m3 bytes and s (rows) float32
+// (rows = h.numel() / 2I): v = a·gelu(g) in fp32, NOT rounded to fp16 first (the fp16 gate rounds it; quantising the
+// fp32 value loses less), per row s = amax|v| / 448 and r = min(448 / amax|v|, FLT_MAX) (both 1 where s is 0: an
+// all-zero row), q = e4m3(v * r): the fp32 product, converted rounding to nearest even and saturating at ±448 (geglu.cu's
+// row_scale states the rule and why a multiplication, not v / s). Our kernels (geglu.cu's geglu_fp8_warp_kernel and
+// geglu_fp8_kernel) for fp16 contiguous 16-byte aligned CUDA h with I a multiple of 8 up to 16384 and SD_GEGLU_KERNEL
+// on; PyTorch's ops otherwise (the same values, up to the last bit of erf, and of s: PyTorch's CUDA division by a
+// number multiplies by its reciprocal).
+void geglu_gate_fp8_into(const at::Tensor& h, at::Tensor& q, at::Tensor& s) {
+  RECORD_FUNCTION("sd::geglu_gate_fp8", std::vector<c10::IValue>({h}));  // an op of its own in kernel profiles
+  static std::atomic<bool> unusable{false};  // kernel not built for this GPU: PyTorch's path from then on
+  const auto [rows, inner] =
+      gate_fp8_shape(h, false, q, s, "gegluGateFp8: h (..., 2I), q (..., I) bytes, s (rows) float32, one device");
+  if (geglu_kernel_on.load() && !unusable.load() && h.is_cuda() && h.scalar_type() == at::kHalf && h.is_contiguous() &&
+      inner <= INT32_MAX && sd_geglu_fp8_supported(static_cast<int>(inner)) && aligned16(h) && aligned16(q) &&
+      rows > 0) {
+    int err = sd_geglu_fp8(h.data_ptr(), q.data_ptr(), s.data_ptr<float>(), rows, static_cast<int>(inner), sm_count(),
+                           c10::cuda::getCurrentCUDAStream());
+    if (launched(err, unusable, "GEGLU (FP8 output)")) return;
+  }
+  auto parts = h.to(at::kFloat).chunk(2, -1);
+  gate_fp8_rows((parts[0] * at::gelu(parts[1])).reshape({rows, inner}), q, s);
 }
 
 // New buffers for the FP8 gate of h (..., 2I): {q (..., I) bytes, s (rows) float32}, each at the start of an allocation
@@ -1357,13 +1365,10 @@ std::atomic<bool> gate_e4m3_unusable{false};  // e4m3 gate kernel not built for 
 
 void geglu_gate_e4m3_into(const at::Tensor& h8, const at::Tensor& ys, at::Tensor& q, at::Tensor& s) {
   RECORD_FUNCTION("sd::geglu_gate_e4m3", std::vector<c10::IValue>({h8}));  // an op of its own in kernel profiles
-  const int64_t inner = h8.size(-1) / 2, rows = inner > 0 ? h8.numel() / (2 * inner) : 0;
-  if (h8.element_size() != 1 || h8.size(-1) != 2 * inner || q.numel() != rows * inner || q.element_size() != 1 ||
-      !q.is_contiguous() || s.scalar_type() != at::kFloat || s.numel() != rows || !s.is_contiguous() ||
-      q.device() != h8.device() || s.device() != h8.device() || !fp32_scales(ys, kFp8ScaleSlots, h8)) {
-    throw std::invalid_argument(
-        "gegluGateE4m3: h8 (..., 2I) bytes, ys float32 (8), q (..., I) bytes, s (rows) float32, one device");
-  }
+  constexpr const char* kBadBuffers =
+      "gegluGateE4m3: h8 (..., 2I) bytes, ys float32 (8), q (..., I) bytes, s (rows) float32, one device";
+  const auto [rows, inner] = gate_fp8_shape(h8, true, q, s, kBadBuffers);
+  if (!fp32_scales(ys, kFp8ScaleSlots, h8)) throw std::invalid_argument(kBadBuffers);
   if (geglu_kernel_on.load() && !gate_e4m3_unusable.load() && h8.is_cuda() && h8.is_contiguous() &&
       inner <= INT32_MAX && sd_geglu_e4m3_supported(static_cast<int>(inner)) && aligned16(h8) && aligned16(q) &&
       rows > 0) {
