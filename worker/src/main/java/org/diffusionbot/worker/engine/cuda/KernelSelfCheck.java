@@ -2097,14 +2097,19 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         return (v & 0x80) != 0 ? -magnitude : magnitude;
     }
 
+    /** ‖ours − ref‖ / ‖ref‖, both taken in float32 (the FP8 checks' relative error). */
+    public static double relativeError(NDArray ours, NDArray ref) {
+        NDArray r = ref.toType(DataType.FLOAT32, false);
+        return ours.toType(DataType.FLOAT32, false).sub(r).norm().getFloat() / r.norm().getFloat();
+    }
+
     /** ‖ours − ref‖ / ‖ref‖ in float32 below {@code max}; one line. */
     private static boolean relative(PrintStream out, String label, NDArray ours, NDArray ref, double max) {
         if (!ours.getShape().equals(ref.getShape())) {
             out.printf(Locale.ROOT, "  %s: output %s, not %s -> FAIL%n", label, ours.getShape(), ref.getShape());
             return false;
         }
-        NDArray r = ref.toType(DataType.FLOAT32, false);
-        double rel = ours.toType(DataType.FLOAT32, false).sub(r).norm().getFloat() / r.norm().getFloat();
+        double rel = relativeError(ours, ref);
         boolean pass = rel < max;
         out.printf(Locale.ROOT, "  %s: relative error %.4f -> %s%n", label, rel, pass ? "PASS" : "FAIL");
         return pass;
