@@ -2,6 +2,7 @@ package org.diffusionbot.worker.engine.models;
 
 import static org.diffusionbot.worker.engine.Scalars.add;
 import static org.diffusionbot.worker.engine.Scalars.mul;
+import static org.diffusionbot.worker.engine.cuda.KernelSelfCheck.channelsLast;
 import static org.diffusionbot.worker.engine.cuda.KernelSelfCheck.relativeError;
 
 import ai.djl.Device;
@@ -128,10 +129,5 @@ public final class Fp8ResnetBlockCheck {
         }
         long fanIn = s.size() / s.get(0);
         return mul(n, (float) (1 / Math.sqrt(fanIn)));
-    }
-
-    /** A random fp16 channels-last (B, C, H, W) tensor, values mean + spread · N(0, 1). */
-    private static NDArray channelsLast(NDManager m, Shape s, float mean, float spread) {
-        return NativeOps.toChannelsLast(add(mul(m.randomNormal(s), spread), mean).toType(DataType.FLOAT16, false));
     }
 }
