@@ -684,7 +684,7 @@ struct LtProduct {
   bool a_outer = false;                 // fp8: a_scale is N floats (CUBLASLT_MATMUL_DESC_A_SCALE_MODE outer vector)
   bool b_outer = false;                 // fp8: b_scale is M floats (B_SCALE_MODE outer vector)
   // fp8 without r: D written as e4m3 (CUDA_R_8F_E4M3, one byte per value) scaled by d_scale, a device float
-  // (CUBLASLT_MATMUL_DESC_D_SCALE_POINTER): D = e4m3(d_scale · (alpha·a_scale·b_scale·(x·wᵀ) + bias)) (lt_fp8_linear_e4m3)
+  // (CUBLASLT_MATMUL_DESC_D_SCALE_POINTER): D = e4m3(d_scale · (alpha·a_scale·b_scale·(x·wᵀ) + bias)) (lt_fp8_linear with ys)
   const void* d_scale = nullptr;
 };
 
@@ -1094,20 +1094,22 @@ bool fp8_linear_fits(const at::Tensor& x8, const at::Tensor& w8, const at::Tenso
 }
 
 // y (..., N) fp16 = (x8 · w8ᵀ) · scales[0] · scales[kFp8InputScale] + bias as one cuBLASLt FP8 product (lt_matmul), operands as
-// fp8_linear_fits says. Writes the new y to *out and returns true; false where they do not fit or cuBLASLt has no
-// algorithm (a GPU without FP8 tensor cores). With out == nullptr nothing runs: whether it would.
+// fp8_linear_fits says; with ys (float32, kFp8ScaleSlots, as fp32_scales says) y is e4m3 bytes instead, e4m3(ys[0] · that)
+// (an e4m3 D with p.d_scale: SD_FP8_GEGLU below). Writes the new y to *out and returns true; false where they do not fit
+// or cuBLASLt has no algorithm (a GPU without FP8 tensor cores). With out == nullptr nothing runs: whether it would.
 bool lt_fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
-                   const std::optional<at::Tensor>& bias, at::Tensor* out) {
+                   const std::optional<at::Tensor>& bias, at::Tensor* out, const at::Tensor* ys = nullptr) {
   at::Tensor x2;
   if (!fp8_linear_fits(x8, w8, scales, bias, &x2)) return false;
+  if (ys != nullptr && !fp32_scales(*ys, kFp8ScaleSlots, x8)) return false;
   const std::vector<int64_t> sizes = last_as(x8, w8.size(0));
-  at::Tensor d = out != nullptr ? at::empty(sizes, x8.options().dtype(at::kHalf)) : at::Tensor();
+  at::Tensor d =
+      out != nullptr ? at::empty(sizes, x8.options().dtype(ys != nullptr ? at::kByte : at::kHalf)) : at::Tensor();
   const float* sc = scales.data_ptr<float>();
-  if (!lt_matmul(LtProduct{x2.view(at::kFloat8_e4m3fn), w8.view(at::kFloat8_e4m3fn), bias, at::Tensor(), true, sc,
-                           sc + kFp8InputScale},
-                 d)) {
-    return false;
-  }
+  LtProduct p{x2.view(at::kFloat8_e4m3fn), w8.view(at::kFloat8_e4m3fn), bias, at::Tensor(), true, sc,
+              sc + kFp8InputScale};
+  if (ys != nullptr) p.d_scale = ys->data_ptr<float>();
+  if (!lt_matmul(p, d)) return false;
   if (out != nullptr) *out = std::move(d);
   return true;
 }
@@ -1117,6 +1119,15 @@ at::Tensor e4m3_float(const at::Tensor& t) {
   return (t.scalar_type() == at::kByte ? t.view(at::kFloat8_e4m3fn) : t).to(at::kFloat);
 }
 
+// The FP8 product's values without cuBLASLt (the fallbacks of fp8_linear and fp8_linear_e4m3): float32 operands (x8 and
+// w8 converted from e4m3 exactly), at::linear, times the scales, + bias, in float32 (..., N).
+at::Tensor fp8_linear_f32(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
+                          const std::optional<at::Tensor>& bias) {
+  auto p = at::linear(e4m3_float(x8), e4m3_float(w8)) * scales[0] * scales[kFp8InputScale];
+  if (bias) p.add_(bias->to(at::kFloat));
+  return p;
+}
+
 // lt_fp8_linear where it applies; otherwise the same values dequantised: float32 operands (x8 and w8 converted from
 // e4m3 exactly), at::linear, times the scales, + bias, rounded to fp16 (slow: a fallback, not a path).
 at::Tensor fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
@@ -1124,9 +1135,7 @@ at::Tensor fp8_linear(const at::Tensor& x8, const at::Tensor& w8, const at::Tens
   RECORD_FUNCTION("sd::fp8_linear", std::vector<c10::IValue>({x8, w8}));  // an op of its own in kernel profiles
   at::Tensor y;
   if (lt_fp8_linear(x8, w8, scales, bias, &y)) return y;
-  auto p = at::linear(e4m3_float(x8), e4m3_float(w8)) * scales[0] * scales[kFp8InputScale];
-  if (bias) p.add_(bias->to(at::kFloat));
-  return p.to(at::kHalf);
+  return fp8_linear_f32(x8, w8, scales, bias).to(at::kHalf);
 }
 
 // v clamped to ±448 and converted to e4m3 by PyTorch (round to nearest even), copied into w8 (bytes or e4m3, v's shape).
@@ -1146,41 +1155,14 @@ void store_e4m3(const at::Tensor& v, at::Tensor& w8) {
 // roundings of W' and x̂, and s_y = 448 / max_j of that bound, so no value reaches e4m3's largest. ys: float32
 // (kFp8ScaleSlots), s_y at 0 (the D scale) and 1/s_y at kFp8InputScale (the gate's factor), 16-byte aligned.
 
-// Whether lt_fp8_linear_e4m3 takes these: fp8_linear_fits, and ys float32 (kFp8ScaleSlots) as fp32_scales says.
-bool fp8_linear_e4m3_fits(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
-                          const std::optional<at::Tensor>& bias, const at::Tensor& ys, at::Tensor* x2) {
-  return fp8_linear_fits(x8, w8, scales, bias, x2) && fp32_scales(ys, kFp8ScaleSlots, x8);
-}
-
-// y8 (..., N) e4m3 bytes = e4m3(ys[0] · ((x8 · w8ᵀ) · scales[0] · scales[kFp8InputScale] + bias)) as one cuBLASLt FP8
-// product with an e4m3 D (lt_matmul with p.d_scale), operands as fp8_linear_e4m3_fits says. Writes the new y8 to *out
-// and returns true; false where they do not fit or cuBLASLt has no algorithm. With out == nullptr nothing runs: whether
-// it would.
-bool lt_fp8_linear_e4m3(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
-                        const std::optional<at::Tensor>& bias, const at::Tensor& ys, at::Tensor* out) {
-  at::Tensor x2;
-  if (!fp8_linear_e4m3_fits(x8, w8, scales, bias, ys, &x2)) return false;
-  const std::vector<int64_t> sizes = last_as(x8, w8.size(0));
-  at::Tensor d = out != nullptr ? at::empty(sizes, x8.options().dtype(at::kByte)) : at::Tensor();
-  const float* sc = scales.data_ptr<float>();
-  LtProduct p{x2.view(at::kFloat8_e4m3fn), w8.view(at::kFloat8_e4m3fn), bias, at::Tensor(), true, sc,
-              sc + kFp8InputScale};
-  p.d_scale = ys.data_ptr<float>();
-  if (!lt_matmul(p, d)) return false;
-  if (out != nullptr) *out = std::move(d);
-  return true;
-}
-
-// lt_fp8_linear_e4m3 where it applies; otherwise the same values dequantised (as fp8_linear's fallback, then times
-// ys[0], clamped to ±448 and converted by PyTorch: slow, a fallback, not a path). e4m3 bytes (..., N).
+// lt_fp8_linear with ys where it applies; otherwise the same values dequantised (fp8_linear_f32, then times ys[0],
+// clamped to ±448 and converted by PyTorch: slow, a fallback, not a path). e4m3 bytes (..., N).
 at::Tensor fp8_linear_e4m3(const at::Tensor& x8, const at::Tensor& w8, const at::Tensor& scales,
                            const std::optional<at::Tensor>& bias, const at::Tensor& ys) {
   RECORD_FUNCTION("sd::fp8_linear_e4m3", std::vector<c10::IValue>({x8, w8}));  // an op of its own in kernel profiles
   at::Tensor y;
-  if (lt_fp8_linear_e4m3(x8, w8, scales, bias, ys, &y)) return y;
-  auto p = at::linear(e4m3_float(x8), e4m3_float(w8)) * scales[0] * scales[kFp8InputScale];
-  if (bias) p.add_(bias->to(at::kFloat));
-  p.mul_(ys[0]);
+  if (lt_fp8_linear(x8, w8, scales, bias, &y, &ys)) return y;
+  auto p = fp8_linear_f32(x8, w8, scales, bias).mul_(ys[0]);
   auto y8 = at::empty(last_as(x8, w8.size(0)), x8.options().dtype(at::kByte));
   store_e4m3(p.view(y8.sizes()), y8);
   return y8;
@@ -1363,15 +1345,20 @@ at::Tensor feed_forward_fp8(const at::Tensor& x8, const at::Tensor& w8, const at
 // on; PyTorch's ops otherwise (the same values up to the last bit of erf).
 std::atomic<bool> gate_e4m3_unusable{false};  // e4m3 gate kernel not built for this GPU: PyTorch's path from then on
 
+// Whether our e4m3 gate kernel takes rows of I (SD_GEGLU_KERNEL on, the kernel not marked unusable on this GPU,
+// sd_geglu_e4m3_supported); the tensors' own conditions (CUDA, contiguous, aligned) are the caller's.
+bool gate_e4m3_kernel_takes(int64_t inner) {
+  return geglu_kernel_on.load() && !gate_e4m3_unusable.load() && inner > 0 && inner <= INT32_MAX &&
+         sd_geglu_e4m3_supported(static_cast<int>(inner));
+}
+
 void geglu_gate_e4m3_into(const at::Tensor& h8, const at::Tensor& ys, at::Tensor& q, at::Tensor& s) {
   RECORD_FUNCTION("sd::geglu_gate_e4m3", std::vector<c10::IValue>({h8}));  // an op of its own in kernel profiles
   constexpr const char* kBadBuffers =
       "gegluGateE4m3: h8 (..., 2I) bytes, ys float32 (8), q (..., I) bytes, s (rows) float32, one device";
   const auto [rows, inner] = gate_fp8_shape(h8, true, q, s, kBadBuffers);
   if (!fp32_scales(ys, kFp8ScaleSlots, h8)) throw std::invalid_argument(kBadBuffers);
-  if (geglu_kernel_on.load() && !gate_e4m3_unusable.load() && h8.is_cuda() && h8.is_contiguous() &&
-      inner <= INT32_MAX && sd_geglu_e4m3_supported(static_cast<int>(inner)) && aligned16(h8) && aligned16(q) &&
-      rows > 0) {
+  if (gate_e4m3_kernel_takes(inner) && h8.is_cuda() && h8.is_contiguous() && aligned16(h8) && aligned16(q) && rows > 0) {
     int err = sd_geglu_e4m3(h8.data_ptr(), ys.data_ptr<float>() + kFp8InputScale, q.data_ptr(), s.data_ptr<float>(),
                             rows, static_cast<int>(inner), sm_count(), c10::cuda::getCurrentCUDAStream());
     if (launched(err, gate_e4m3_unusable, "GEGLU (e4m3 input)")) return;
@@ -1388,7 +1375,7 @@ std::pair<at::Tensor, at::Tensor> geglu_gate_e4m3(const at::Tensor& h8, const at
 }
 
 // feed_forward_fp8 with GEGLU's intermediate as e4m3 (SD_FP8_GEGLU): where cuBLASLt has algorithms for both FP8
-// products (ff.net.0.proj with an e4m3 D, lt_fp8_linear_e4m3 with ys; ff.net.2 with outer-vector scales, asked on the
+// products (ff.net.0.proj with an e4m3 D, lt_fp8_linear with ys; ff.net.2 with outer-vector scales, asked on the
 // gate's output buffers) and our e4m3 gate kernel takes rows of I (SD_GEGLU_KERNEL on, the kernel not marked unusable
 // on this GPU, sd_geglu_e4m3_supported), h8 = fp8_linear_e4m3(x8, w8, scales, b, ys), the gate from it
 // (geglu_gate_e4m3_into) and ff.net.2 (fp8_linear_residual); elsewhere feed_forward_fp8 itself (the fp16
@@ -1399,13 +1386,12 @@ at::Tensor feed_forward_fp8_e4m3(const at::Tensor& x8, const at::Tensor& w8, con
                                  const at::Tensor& r) {
   const int64_t inner = w8.dim() == 2 ? w8.size(0) / 2 : 0;
   // (rows of I our e4m3 gate kernel does not take keep the fp16 intermediate, not the gate's slow fallback)
-  if (inner > 0 && inner <= INT32_MAX && w8.size(0) == 2 * inner && x8.dim() >= 2 && geglu_kernel_on.load() &&
-      !gate_e4m3_unusable.load() && sd_geglu_e4m3_supported(static_cast<int>(inner)) &&
-      lt_fp8_linear_e4m3(x8, w8, scales, b, ys, nullptr)) {
+  if (gate_e4m3_kernel_takes(inner) && w8.size(0) == 2 * inner && x8.dim() >= 2) {
     auto q = at::empty(last_as(x8, inner), x8.options().dtype(at::kByte));
     auto s = at::empty({q.numel() / inner}, x8.options().dtype(at::kFloat));
     at::Tensor h8;
-    if (lt_fp8_linear_residual(q, s, w8o, wso, bo, r, nullptr) && lt_fp8_linear_e4m3(x8, w8, scales, b, ys, &h8)) {
+    // (the product runs only where ff.net.2's would too: with out == nullptr lt_fp8_linear_residual only asks)
+    if (lt_fp8_linear_residual(q, s, w8o, wso, bo, r, nullptr) && lt_fp8_linear(x8, w8, scales, b, &h8, &ys)) {
       geglu_gate_e4m3_into(h8, ys, q, s);
       return fp8_linear_residual(q, s, w8o, wso, bo, r);
     }
@@ -2611,7 +2597,7 @@ JNIEXPORT jlong JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linea
 JNIEXPORT jboolean JNICALL Java_org_diffusionbot_worker_engine_cuda_NativeOps_linearFp8E4m3Fused(
     JNIEnv* env, jclass, jlong x8, jlong w8, jlong scales, jlong b, jlong ys) {
   NATIVE_BEGIN
-  return lt_fp8_linear_e4m3(T(x8), T(w8), T(scales), opt(b), T(ys), nullptr);
+  return lt_fp8_linear(T(x8), T(w8), T(scales), opt(b), nullptr, &T(ys));
   NATIVE_END(false)
 }
 

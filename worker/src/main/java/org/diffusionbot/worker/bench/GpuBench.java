@@ -26,7 +26,6 @@ import org.diffusionbot.common.messages.JobRequest;
 import org.diffusionbot.worker.engine.Scalars;
 import org.diffusionbot.worker.engine.pipeline.GenerationRequest;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
-import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.pipeline.PhaseTimer;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.RequestResult;
@@ -361,7 +360,7 @@ public final class GpuBench {
             CudaGraphUNet unet = p.unetRunner();
             out.println("== one UNet call (64x64 latents, 77 tokens)");
             for (int b : new int[] {2, 8, 16}) {
-                double ms = unetCall(p, unet, b, 30);
+                double ms = unetCallMs(p, b, 64, 30);
                 ours.put("unet" + b, fmt(ms));
                 out.printf(Locale.ROOT, "  batch %2d: %.2f ms (CUDA graph=%s)%n", b, ms, unet.enabled());
             }
@@ -371,14 +370,14 @@ public final class GpuBench {
                 boolean graphs = unet.enabled();
                 unet.setEnabled(false);
                 for (int b : new int[] {2, 16}) {
-                    double ms = unetCall(p, unet, b, 10);
+                    double ms = unetCallMs(p, b, 64, 10);
                     ours.put("unet" + b + "_eager_native", fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager + native ops: %.2f ms%n", b, ms);
                 }
                 boolean cudnnFirst = NativeOps.CUDNN_ATTENTION.on();
                 NativeOps.CUDNN_ATTENTION.set(!cudnnFirst);
                 for (int b : new int[] {2, 16}) {
-                    double ms = unetCall(p, unet, b, 10);
+                    double ms = unetCallMs(p, b, 64, 10);
                     String k = "unet" + b + "_eager_native_" + (cudnnFirst ? "flash_attention" : "cudnn_attention");
                     ours.put(k, fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager + native ops, %s: %.2f ms%n", b, k, ms);
@@ -386,7 +385,7 @@ public final class GpuBench {
                 NativeOps.CUDNN_ATTENTION.set(null);
                 NativeOps.setEnabled(false);
                 for (int b : new int[] {2, 16}) {
-                    double ms = unetCall(p, unet, b, 5);
+                    double ms = unetCallMs(p, b, 64, 5);
                     ours.put("unet" + b + "_eager_djl", fmt(ms));
                     out.printf(Locale.ROOT, "  batch %2d, eager plain DJL: %.2f ms%n", b, ms);
                 }
@@ -685,7 +684,7 @@ public final class GpuBench {
         try {
             NativeOps.LT_AUTOTUNE.set(!on);
             p.clearGraphs(); // captured with the other algorithms and paths
-            double ms = unetCall(p, unet, 16, 30);
+            double ms = unetCallMs(p, 16, 64, 30);
             ours.put("unet16_autotune_ab", fmt(ms));
             out.printf(Locale.ROOT, "  A/B: batch 16 with SD_LT_AUTOTUNE=%s: %.2f ms (CUDA graph=%s)%n", on ? "0" : "1",
                     ms, unet.enabled());
@@ -695,19 +694,15 @@ public final class GpuBench {
         }
     }
 
-    private double unetCall(StableDiffusionPipeline p, CudaGraphUNet unet, int b, int iters) {
-        return unetCallMs(unet, p.models().unet().config(), b, 64, iters, p.options().promptKv());
-    }
-
     /**
-     * ms per UNet call on random inputs ({@link UNetInputs}), after 3 warm-up calls; the device synchronised. With
-     * {@code promptKv} (the pipeline's {@code SD_PROMPT_KV}) the calls read a prompt K|V made once before them, as the
-     * step loop's do.
+     * ms per call of the pipeline's UNet runner ({@code p.unetRunner()}: its CUDA graphs as they are enabled) on random
+     * inputs ({@link UNetInputs#of}: with the prompt K|V where the pipeline's {@code SD_PROMPT_KV} says, as the step
+     * loop's calls), after 3 warm-up calls; the device synchronised.
      */
-    static double unetCallMs(CudaGraphUNet unet, UNetConfig config, int batch, int latent, int iters,
-            boolean promptKv) {
+    static double unetCallMs(StableDiffusionPipeline p, int batch, int latent, int iters) {
+        CudaGraphUNet unet = p.unetRunner();
         try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-            UNetInputs in = UNetInputs.random(m, config, batch, latent).withPromptKv(m, unet.unet(), promptKv);
+            UNetInputs in = UNetInputs.of(m, p, batch, latent);
             long start = 0;
             for (int i = 0; i < 3 + iters; i++) {
                 if (i == 3) {

@@ -15,7 +15,6 @@ import org.diffusionbot.worker.engine.cuda.KernelProfiler;
 import org.diffusionbot.worker.engine.cuda.NativeOps;
 import org.diffusionbot.worker.engine.loaders.ModelLoader;
 import org.diffusionbot.worker.engine.models.AutoencoderKL;
-import org.diffusionbot.worker.engine.models.UNetConfig;
 import org.diffusionbot.worker.engine.pipeline.PipelineCallbacks;
 import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.runtime.DiffusionGenerator;
@@ -74,13 +73,11 @@ final class KernelProfile {
             CudaGraphUNet unet = p.unetRunner();
             boolean graphs = unet.enabled();
             unet.setEnabled(false);
-            UNetConfig config = p.models().unet().config();
             for (int b : BATCHES) {
-                double eager = GpuBench.unetCallMs(unet, config, b, latent, 5, p.options().promptKv());
+                double eager = GpuBench.unetCallMs(p, b, latent, 5);
                 Path trace = outDir.resolve("unet_" + name + "_b" + b + ".json");
                 try (NDManager m = NDManager.newBaseManager(Device.gpu())) {
-                    UNetInputs in = UNetInputs.random(m, config, b, latent).withPromptKv(m, unet.unet(),
-                            p.options().promptKv());
+                    UNetInputs in = UNetInputs.of(m, p, b, latent);
                     KernelProfiler.start();
                     try {
                         for (int i = 0; i < CALLS; i++) {

@@ -50,8 +50,7 @@ final class SdxlBench {
             out.printf(Locale.ROOT, "loaded %s (SDXL) in %.1f s; VAE in %s%n", model, GpuBench.secs(t0),
                     p.models().vae().dtype());
             out.println("== one UNet call (128x128 latents, 77 tokens, pooled embedding + time ids)");
-            double ms = GpuBench.unetCallMs(p.unetRunner(), p.models().unet().config(), 2, 128, 10,
-                    p.options().promptKv());
+            double ms = GpuBench.unetCallMs(p, 2, 128, 10);
             ours.put("unet2", GpuBench.fmt(ms));
             out.printf(Locale.ROOT, "  batch 2: %.2f ms (CUDA graph=%s)%n", ms, p.unetRunner().enabled());
             GpuBench.autotuneReport(out);

@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import org.diffusionbot.worker.engine.models.Conditioning;
 import org.diffusionbot.worker.engine.models.UNet2DConditionModel;
+import org.diffusionbot.worker.engine.pipeline.StableDiffusionPipeline;
 import org.diffusionbot.worker.engine.models.UNetConfig;
 
 /**
@@ -15,7 +16,7 @@ import org.diffusionbot.worker.engine.models.UNetConfig;
  * @param sample (B, in_channels, latent, latent) noisy latents
  * @param timestep one timestep (500) for the whole batch
  * @param cond the context (B, 77, cross_attention_dim); for an SDXL UNet also the pooled text embedding
- *     (B, pooled dim) and the time ids (B, 6) of a 1024x1024 image; and the prompt K|V where {@link #withPromptKv}
+ *     (B, pooled dim) and the time ids (B, 6) of a 1024x1024 image; and the prompt K|V where {@link #of}
  *     made it
  */
 record UNetInputs(NDArray sample, NDArray timestep, Conditioning cond) {
@@ -36,10 +37,13 @@ record UNetInputs(NDArray sample, NDArray timestep, Conditioning cond) {
     }
 
     /**
-     * These inputs with the conditioning's prompt K|V where {@code on} (as the step loop passes it: {@code
-     * SD_PROMPT_KV}, the pipeline's {@code options().promptKv()}), so that a timed call is the loop's call; else these.
+     * Random inputs for the pipeline's UNet ({@link #random}) with the conditioning's prompt K|V where the pipeline's
+     * options say ({@code SD_PROMPT_KV}, {@code options().promptKv()}), as the step loop passes them, so that a timed
+     * call is the loop's call.
      */
-    UNetInputs withPromptKv(NDManager m, UNet2DConditionModel unet, boolean on) {
-        return on ? new UNetInputs(sample, timestep, unet.withPromptKv(m, cond)) : this;
+    static UNetInputs of(NDManager m, StableDiffusionPipeline p, int batch, int latent) {
+        UNet2DConditionModel unet = p.models().unet();
+        UNetInputs in = random(m, unet.config(), batch, latent);
+        return p.options().promptKv() ? new UNetInputs(in.sample, in.timestep, unet.withPromptKv(m, in.cond)) : in;
     }
 }

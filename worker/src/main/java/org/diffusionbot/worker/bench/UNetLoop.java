@@ -64,8 +64,7 @@ final class UNetLoop {
         try (StableDiffusionPipeline p = ModelLoader.load(model, DataType.FLOAT16, Device.gpu());
                 NDManager m = NDManager.newBaseManager(Device.gpu())) {
             CudaGraphUNet unet = p.unetRunner();
-            UNetInputs in = UNetInputs.random(m, p.models().unet().config(), b, latent)
-                    .withPromptKv(m, unet.unet(), p.options().promptKv());
+            UNetInputs in = UNetInputs.of(m, p, b, latent);
             out.printf(Locale.ROOT, "unet-loop batch=%d latent=%d seconds=%s graph=%s prompt_kv=%s (device synchronised"
                     + " after every call)%n", b, latent, seconds, unet.enabled(), p.options().promptKv());
             for (int i = 0; i < 3; i++) {

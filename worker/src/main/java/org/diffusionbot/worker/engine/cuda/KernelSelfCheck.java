@@ -439,8 +439,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     private static final int BLOCK_GROUPS = 32;
     private static final double BLOCK_EPS = 1e-5;
 
-    /** A random fp16 channels-last (B, C, H, W) tensor, values mean + spread · N(0, 1). */
-    private static NDArray channelsLast(NDManager t, Shape s, float mean, float spread) {
+    /** A random fp16 channels-last (B, C, H, W) tensor, values mean + spread · N(0, 1) (also Fp8ResnetBlockCheck's). */
+    public static NDArray channelsLast(NDManager t, Shape s, float mean, float spread) {
         return NativeOps.toChannelsLast(add(mul(t.randomNormal(s), spread), mean).toType(DataType.FLOAT16, false));
     }
 
@@ -1882,15 +1882,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                             .mul(t.create(f, new Shape(2, rows / 2, 1))).toType(DataType.FLOAT16, false);
                     String label = String.format(Locale.ROOT, "%-18s -> %4d", new Shape(2, rows / 2, inner), n);
                     NDArray[] g8 = NativeOps.gegluGateFp8(h);
-                    NDArray[] ref = gateFp8Reference(NativeOps.gegluGate(h.toType(DataType.FLOAT32, false)));
-                    ok &= e4m3Steps(out, label + " gate", NativeOps.wrap(h, NativeOps.toFp8Bytes(NativeOps.h(ref[0]))),
-                            g8[0]);
-                    float scaleDiff = g8[1].getShape().equals(ref[1].getShape())
-                            ? g8[1].sub(ref[1]).abs().div(ref[1]).max().getFloat() : Float.POSITIVE_INFINITY;
-                    boolean scalesOk = scaleDiff <= FP8_SCALE_MAX_RELATIVE;
-                    out.printf(Locale.ROOT, "  %s gate row scales: max relative difference %.2e -> %s%n", label, scaleDiff,
-                            scalesOk ? "PASS" : "FAIL");
-                    ok &= scalesOk;
+                    ok &= gateMatches(out, label, h, g8,
+                            gateFp8Reference(NativeOps.gegluGate(h.toType(DataType.FLOAT32, false))));
 
                     NDArray w = mul(t.randomNormal(new Shape(n, inner)), (float) (1 / Math.sqrt(inner)))
                             .toType(DataType.FLOAT16, false);
@@ -1984,6 +1977,22 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
     }
 
     /**
+     * The FP8 gate's output g8 = {q e4m3 bytes, s row scales} against its reference {v·r, s} ({@link #gateFp8Reference}):
+     * q at most one e4m3 step from PyTorch's conversion of v·r, the row scales within {@link #FP8_SCALE_MAX_RELATIVE};
+     * two lines. {@code like}: a tensor on the gate's device.
+     */
+    private static boolean gateMatches(PrintStream out, String label, NDArray like, NDArray[] g8, NDArray[] ref) {
+        boolean ok = e4m3Steps(out, label + " gate", NativeOps.wrap(like, NativeOps.toFp8Bytes(NativeOps.h(ref[0]))),
+                g8[0]);
+        float scaleDiff = g8[1].getShape().equals(ref[1].getShape())
+                ? g8[1].sub(ref[1]).abs().div(ref[1]).max().getFloat() : Float.POSITIVE_INFINITY;
+        boolean scalesOk = scaleDiff <= FP8_SCALE_MAX_RELATIVE;
+        out.printf(Locale.ROOT, "  %s gate row scales: max relative difference %.2e -> %s%n", label, scaleDiff,
+                scalesOk ? "PASS" : "FAIL");
+        return ok & scalesOk;
+    }
+
+    /**
      * The GEGLU intermediate as e4m3 ({@code SD_FP8_GEGLU}) on a LayerNorm's FP8 output of C = N features, ff.net.0.proj
      * (2I, C) random with its folded weight, bias and static output scale as {@code Fp8Linear.write} makes them: (1) its
      * e4m3-output product ({@code NativeOps.linearFp8E4m3}) dequantised (÷ s_y) against the fp16-output product of the
@@ -2014,14 +2023,8 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         // (1) the product
         NDArray h8 = NativeOps.linearFp8E4m3(x8, w08, scales, b08, ys);
         NDArray h16 = NativeOps.linearFp8(x8, w08, scales, b08).toType(DataType.FLOAT32, false);
-        byte[] bytes = h8.toByteArray();
-        float[] values = new float[bytes.length];
-        long nan = 0;
-        for (int i = 0; i < bytes.length; i++) {
-            values[i] = e4m3Value(bytes[i]);
-            nan += Float.isNaN(values[i]) ? 1 : 0;
-        }
-        NDArray deq = t.create(values, h8.getShape()).toDevice(h8.getDevice(), false); // the e4m3 values, exactly
+        NDArray deq = NativeOps.wrap(h8, NativeOps.fromFp8Bytes(NativeOps.h(h8))); // the e4m3 values, exactly
+        long nan = deq.isNaN().countNonzero().getLong();
         float peak = h16.abs().max().getFloat() * sy;
         boolean ok = nan == 0 && peak <= Fp8Linear.E4M3_MAX;
         out.printf(Locale.ROOT, "  %s: %d NaN bytes, the fp16 product's max |y|·s_y %.1f (of 448) -> %s%n", tag, nan,
@@ -2030,14 +2033,7 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
                 mul(deq, 1 / sy), h16, FP8_MAX_RELATIVE);
         // (2) the gate of the e4m3 values: each times 1/s_y in float32, the fp32 gate, the FP8 rule
         NDArray[] g8 = NativeOps.gegluGateE4m3(h8, ys);
-        NDArray[] ref = gateFp8Reference(NativeOps.gegluGate(mul(deq, inv)));
-        ok &= e4m3Steps(out, tag + " gate", NativeOps.wrap(h8, NativeOps.toFp8Bytes(NativeOps.h(ref[0]))), g8[0]);
-        float scaleDiff = g8[1].getShape().equals(ref[1].getShape())
-                ? g8[1].sub(ref[1]).abs().div(ref[1]).max().getFloat() : Float.POSITIVE_INFINITY;
-        boolean scalesOk = scaleDiff <= FP8_SCALE_MAX_RELATIVE;
-        out.printf(Locale.ROOT, "  %s gate row scales: max relative difference %.2e -> %s%n", tag, scaleDiff,
-                scalesOk ? "PASS" : "FAIL");
-        ok &= scalesOk;
+        ok &= gateMatches(out, tag, h8, g8, gateFp8Reference(NativeOps.gegluGate(mul(deq, inv))));
         // (3) the block's entry against the fp16 intermediate's
         NDArray ref16 = NativeOps.wrap(r, NativeOps.feedForwardFp8(NativeOps.h(x8), NativeOps.h(w08), NativeOps.h(scales),
                 NativeOps.h(b08), NativeOps.h(w8), NativeOps.h(ws), NativeOps.h(b), NativeOps.h(w), NativeOps.h(r)));
@@ -2054,18 +2050,6 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         }
         return ok & relative(out, tag + " feed-forward entry (" + (e4m3Path ? "e4m3" : "fp16: no FP8 algorithm") + ")",
                 ours, ref16, FP8_MAX_RELATIVE);
-    }
-
-    /** An e4m3 byte's value (e4m3fn: 4 exponent bits of bias 7, 3 mantissa bits, no infinities, NaN at S.1111.111). */
-    static float e4m3Value(byte b) {
-        int v = b & 0xff;
-        int exponent = (v >> 3) & 0xf;
-        int mantissa = v & 0x7;
-        if (exponent == 0xf && mantissa == 0x7) {
-            return Float.NaN;
-        }
-        float magnitude = exponent == 0 ? Math.scalb(mantissa / 8f, -6) : Math.scalb(1 + mantissa / 8f, exponent - 7);
-        return (v & 0x80) != 0 ? -magnitude : magnitude;
     }
 
     /**
@@ -2097,14 +2081,19 @@ public record KernelSelfCheck(long[][] groupNorm, long[][] geglu, long[][] biasA
         return (v & 0x80) != 0 ? -magnitude : magnitude;
     }
 
+    /** ‖ours − ref‖ / ‖ref‖, both taken in float32 (the FP8 checks' relative error). */
+    public static double relativeError(NDArray ours, NDArray ref) {
+        NDArray r = ref.toType(DataType.FLOAT32, false);
+        return ours.toType(DataType.FLOAT32, false).sub(r).norm().getFloat() / r.norm().getFloat();
+    }
+
     /** ‖ours − ref‖ / ‖ref‖ in float32 below {@code max}; one line. */
     private static boolean relative(PrintStream out, String label, NDArray ours, NDArray ref, double max) {
         if (!ours.getShape().equals(ref.getShape())) {
             out.printf(Locale.ROOT, "  %s: output %s, not %s -> FAIL%n", label, ours.getShape(), ref.getShape());
             return false;
         }
-        NDArray r = ref.toType(DataType.FLOAT32, false);
-        double rel = ours.toType(DataType.FLOAT32, false).sub(r).norm().getFloat() / r.norm().getFloat();
+        double rel = relativeError(ours, ref);
         boolean pass = rel < max;
         out.printf(Locale.ROOT, "  %s: relative error %.4f -> %s%n", label, rel, pass ? "PASS" : "FAIL");
         return pass;

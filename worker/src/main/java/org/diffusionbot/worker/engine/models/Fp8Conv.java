@@ -142,8 +142,8 @@ public final class Fp8Conv implements AutoCloseable {
      * Writes an FP8 convolution companion's buffers in place (on the device, no sync; the kernel self-check calls it as
      * {@link #refresh} does): the weight's (K, 9C) rows in KRSC order (a view of a channels-last weight, a copy of an
      * NCHW one), {@code w8 = e4m3(row/s_w[k])} and {@code descale = s_w} with {@code s_w[k] = amax|row k|/448} ({@link
-     * NativeOps#fp8QuantizeRows}), then {@code descale /= s_x} where {@link #INPUT_SCALE} is not 1. Needs the library;
-     * the temporaries are closed here.
+     * NativeOps#fp8QuantizeRows}): that is s_w/s_x, {@link #INPUT_SCALE} s_x being 1, built into the norm kernels.
+     * Needs the library; the temporaries are closed here.
      *
      * @param w the weight (K, C, 3, 3), any float type and layout
      * @param w8 (K, 9C) UINT8, contiguous, written
@@ -154,10 +154,7 @@ public final class Fp8Conv implements AutoCloseable {
         try (NDManager tmp = w8.getManager().newSubManager()) {
             tmp.tempAttachAll(w);
             NDArray rows = w.transpose(0, 2, 3, 1).reshape(k, -1);
-            NativeOps.fp8QuantizeRows(NativeOps.h(rows), NativeOps.h(w8), NativeOps.h(descale));
-            if (INPUT_SCALE != 1) {
-                descale.divi((float) INPUT_SCALE);
-            }
+            NativeOps.fp8QuantizeRows(NativeOps.h(rows), NativeOps.h(w8), NativeOps.h(descale)); // descale = s_w / 1
         }
     }
 }

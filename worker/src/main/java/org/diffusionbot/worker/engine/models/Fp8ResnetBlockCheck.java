@@ -2,6 +2,8 @@ package org.diffusionbot.worker.engine.models;
 
 import static org.diffusionbot.worker.engine.Scalars.add;
 import static org.diffusionbot.worker.engine.Scalars.mul;
+import static org.diffusionbot.worker.engine.cuda.KernelSelfCheck.channelsLast;
+import static org.diffusionbot.worker.engine.cuda.KernelSelfCheck.relativeError;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
@@ -95,7 +97,7 @@ public final class Fp8ResnetBlockCheck {
             block.refreshFp8();
             NDArray z8 = forward(block, x1, x2, temb, true);
             NDArray z16 = forward(block, x1, x2, temb, false);
-            return new Result(null, relative(y8, y16), still, relative(z8, z16), relative(z8, y8));
+            return new Result(null, relativeError(y8, y16), still, relativeError(z8, z16), relativeError(z8, y8));
         } finally {
             NativeOps.FP8_CONV.set(was);
         }
@@ -127,16 +129,5 @@ public final class Fp8ResnetBlockCheck {
         }
         long fanIn = s.size() / s.get(0);
         return mul(n, (float) (1 / Math.sqrt(fanIn)));
-    }
-
-    /** A random fp16 channels-last (B, C, H, W) tensor, values mean + spread · N(0, 1). */
-    private static NDArray channelsLast(NDManager m, Shape s, float mean, float spread) {
-        return NativeOps.toChannelsLast(add(mul(m.randomNormal(s), spread), mean).toType(DataType.FLOAT16, false));
-    }
-
-    /** ‖a − b‖/‖b‖ in float32. */
-    private static double relative(NDArray a, NDArray b) {
-        NDArray r = b.toType(DataType.FLOAT32, false);
-        return a.toType(DataType.FLOAT32, false).sub(r).norm().getFloat() / r.norm().getFloat();
     }
 }

@@ -186,8 +186,17 @@ final class ResnetBlock2D {
         // pass; conv1's output is used by norm2 alone
         NDArray h = NativeOps.fusedBiasNorm() ? norm2.forwardSilu(conv1.forwardWithoutBias(a), conv1.bias(), t)
                 : norm2.forwardSilu(conv1.forward(a, t, null));
-        NDArray res = x2 != null ? shortcut.forwardCat(x, x2) : shortcut == null ? x : shortcut.forward(x);
-        NDArray y = conv2.forward(h, null, res); // the residual added with conv2's bias
+        NDArray y = conv2.forward(h, null, residual(x, x2)); // the residual added with conv2's bias
+        return scaled(y);
+    }
+
+    /** The residual conv2 adds: the shortcut's output of x (or of cat([x, x2], 1) read in place), or x itself. */
+    private NDArray residual(NDArray x, NDArray x2) {
+        return x2 != null ? shortcut.forwardCat(x, x2) : shortcut == null ? x : shortcut.forward(x);
+    }
+
+    /** y / output_scale_factor (diffusers' {@code ResnetBlock2D}), y itself where the factor is 1. */
+    private NDArray scaled(NDArray y) {
         return outputScale == 1.0 ? y : div(y, outputScale);
     }
 
@@ -200,8 +209,6 @@ final class ResnetBlock2D {
     private NDArray runFp8(NDArray x, NDArray x2, NDArray t) {
         NDArray a8 = x2 == null ? norm1.forwardSiluE4m3(x) : norm1.forwardSiluCatE4m3(x, x2);
         NDArray h8 = norm2.forwardSiluE4m3(conv1Fp8.forward(a8, null, null), conv1.bias(), t);
-        NDArray res = x2 != null ? shortcut.forwardCat(x, x2) : shortcut == null ? x : shortcut.forward(x);
-        NDArray y = conv2Fp8.forward(h8, conv2.bias(), res);
-        return outputScale == 1.0 ? y : div(y, outputScale);
+        return scaled(conv2Fp8.forward(h8, conv2.bias(), residual(x, x2)));
     }
 }

@@ -263,7 +263,7 @@ public final class UNet2DConditionModel {
      * Recomputes every FP8 companion in place from the fp16 weights and norms as they are now (on the device, no sync):
      * the linears' and the ResNet blocks' convolutions' ({@link #prepareFp8Convs}). Nothing without companions.
      */
-    public synchronized void refreshFp8Linears() {
+    public synchronized void refreshFp8() {
         for (Fp8Linear f : fp8) {
             f.refresh();
         }
@@ -285,7 +285,7 @@ public final class UNet2DConditionModel {
     }
 
     /**
-     * {@link #refreshFp8Linears} if the weights changed since the companions were computed ({@link #markFp8Stale}).
+     * {@link #refreshFp8} if the weights changed since the companions were computed ({@link #markFp8Stale}).
      * Every UNet call runs it first ({@link #forward(NDManager, NDArray, NDArray, Conditioning)}, and {@code
      * CudaGraphUNet.forward} before a graph is replayed or captured, so a capture never records it).
      *
@@ -297,7 +297,7 @@ public final class UNet2DConditionModel {
         }
         fp8Stale = false;
         try {
-            refreshFp8Linears();
+            refreshFp8();
         } catch (RuntimeException e) {
             fp8Stale = true; // a refresh that throws leaves them stale
             throw e;

@@ -65,7 +65,7 @@ class Fp8ConvTest {
         }
         try (StableDiffusionPipeline p = ModelLoader.load(TinyModels.folderPath(), DataType.FLOAT32, Device.cpu())) {
             assertFalse(p.models().unet().prepareFp8Convs(), "no companions on the CPU");
-            p.models().unet().refreshFp8Linears(); // nothing to refresh: no native call
+            p.models().unet().refreshFp8(); // nothing to refresh: no native call
         }
     }
 }

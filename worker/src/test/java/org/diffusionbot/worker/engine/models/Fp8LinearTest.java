@@ -123,7 +123,7 @@ class Fp8LinearTest {
         try (StableDiffusionPipeline p = ModelLoader.load(TinyModels.folderPath(), DataType.FLOAT32, Device.cpu());
                 NDManager m = NDManager.newBaseManager(Device.cpu())) {
             assertFalse(p.models().unet().prepareFp8Linears(), "no companions on the CPU");
-            p.models().unet().refreshFp8Linears(); // nothing to refresh: no native call
+            p.models().unet().refreshFp8(); // nothing to refresh: no native call
             AtomicInteger refreshes = new AtomicInteger();
             PatchableModel model = p.models().patchable(refreshes::incrementAndGet); // counts the marks
             Map.Entry<String, Shape> unet = model.targets().of(Part.UNET).entrySet().stream()
